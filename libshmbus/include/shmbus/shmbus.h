@@ -1,0 +1,315 @@
+/*
+ * shmbus.h - public API of libshmbus, a publish/subscribe bus over POSIX
+ * shared memory for processes on one Linux host.
+ *
+ * A topic is one shared-memory segment holding a ring of fixed-size cells.
+ * Publishers (any number of threads and processes) write into the ring
+ * directly; subscribers read it directly and sleep on a shared futex when
+ * there is nothing to read. See docs/design.md for the layout and protocols.
+ *
+ * Conventions:
+ *  - Functions return int: >= 0 is success (sometimes a count), < 0 an error:
+ *    either -errno (an OS error passed through) or an SHMBUS_ERR_* code.
+ *    shmbus_strerror() names both. Nothing reports through errno.
+ *  - Back-pressure is a status, not an error: -EAGAIN.
+ *  - Timeouts are in nanoseconds: 0 = do not wait, negative = wait forever.
+ *  - x_create(..., x **out) sets *out = NULL first; x_destroy(NULL) is a
+ *    no-op. A handle is owned by its creator until destroyed.
+ */
+#ifndef SHMBUS_SHMBUS_H
+#define SHMBUS_SHMBUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SHMBUS_API __attribute__((visibility("default")))
+#else
+#define SHMBUS_API
+#endif
+
+/** Library errors; OS errors are returned as -errno and stay above -1000. */
+enum shmbus_error {
+    SHMBUS_ERR_INVALID = -1000,    /**< an argument is out of range or malformed */
+    SHMBUS_ERR_BAD_MAGIC = -1001,  /**< the segment is not a shmbus topic */
+    SHMBUS_ERR_VERSION = -1002,    /**< the segment's layout version is not ours */
+    SHMBUS_ERR_TRUNCATED = -1003,  /**< a length in the segment exceeds the mapping */
+    SHMBUS_ERR_NOT_READY = -1004,  /**< the creator has not finished the segment */
+    SHMBUS_ERR_CORRUPT = -1005,    /**< a record or cursor in the ring is impossible */
+    SHMBUS_ERR_TOO_BIG = -1006,    /**< message longer than the topic's maximum */
+    SHMBUS_ERR_NO_SLOT = -1007,    /**< every subscriber slot of the topic is taken */
+    SHMBUS_ERR_TIMEOUT = -1008,    /**< the wait ended with nothing to report */
+    SHMBUS_ERR_NO_SPACE = -1009,   /**< /dev/shm cannot hold the segment */
+    SHMBUS_ERR_OVERRUN = -1010,    /**< lossy: a newer message took the cell first */
+    SHMBUS_ERR_WAITSET_FULL = -1011 /**< the wait set holds its maximum */
+};
+
+/** Delivery mode of a topic, fixed when it is created. */
+enum shmbus_mode {
+    /** Publishers never wait; slow subscribers lose messages and are told how many. */
+    SHMBUS_LOSSY = 1,
+    /** Publishers never overwrite what an attached subscriber or group has not consumed. */
+    SHMBUS_RELIABLE = 2
+};
+
+/** Where a new subscriber starts reading. */
+enum shmbus_start {
+    SHMBUS_START_NEXT = 0,  /**< the next message published after it attaches */
+    SHMBUS_START_OLDEST = 1 /**< the oldest message still held by the ring */
+};
+
+/** Maximum number of subscriptions in one wait set. */
+#define SHMBUS_WAITSET_MAX 64
+/** Maximum length of a segment name, without the terminating NUL. */
+#define SHMBUS_NAME_MAX 200
+/** Default subscriber spin before sleeping, in nanoseconds (adaptive wait). */
+#define SHMBUS_SPIN_DEFAULT_NS 50000
+
+typedef struct shmbus_topic shmbus_topic;
+typedef struct shmbus_pub shmbus_pub;
+typedef struct shmbus_sub shmbus_sub;
+typedef struct shmbus_waitset shmbus_waitset;
+
+/** Options for creating a topic. Zero fields take the documented default. */
+typedef struct shmbus_topic_opts {
+    uint32_t mode;             /**< SHMBUS_LOSSY or SHMBUS_RELIABLE (default lossy) */
+    uint32_t capacity;         /**< cells, a power of two, 2..2^24 (default 1024) */
+    uint32_t max_msg_size;     /**< largest payload in bytes, 0..16 MiB (default 1024) */
+    uint32_t max_subscribers;  /**< subscriber slots, 1..1024 (default 64) */
+    uint32_t max_groups;       /**< consumer groups, 0..256 (default 16) */
+    uint32_t perm;             /**< file mode of the segment (default 0600) */
+} shmbus_topic_opts;
+
+/** A topic's fixed parameters, as read from its segment at attach time. */
+typedef struct shmbus_topic_info {
+    uint32_t mode;
+    uint32_t capacity;
+    uint32_t max_msg_size;
+    uint32_t max_subscribers;
+    uint32_t max_groups;
+    uint64_t segment_size;  /**< bytes mapped */
+    uint64_t published;     /**< messages claimed so far (the tail) */
+    uint64_t overruns;      /**< lossy: messages a newer publisher overtook */
+    uint64_t skipped;       /**< claims aborted or abandoned (seen by readers as lost) */
+} shmbus_topic_info;
+
+/** A message handed to a poll callback or filled in by shmbus_recv(). */
+typedef struct shmbus_msg {
+    const void *data;      /**< payload; valid only during the callback (poll) */
+    uint32_t len;          /**< payload length in bytes */
+    uint32_t publisher_pid;/**< pid of the publishing process */
+    uint64_t seq;          /**< per-topic sequence number, from 0, gap = loss */
+    uint64_t timestamp_ns; /**< publish time, CLOCK_REALTIME nanoseconds */
+    uint64_t lost;         /**< messages lost immediately before this one */
+} shmbus_msg;
+
+/** Options for a subscriber. Zero-initialised options are valid. */
+typedef struct shmbus_sub_opts {
+    uint32_t start;   /**< enum shmbus_start */
+    uint32_t group;   /**< 0: none; 1..max_groups: join that consumer group */
+    int64_t spin_ns;  /**< spin before sleeping: 0 = default, < 0 = never spin
+                           (sleep at once), INT64_MAX = spin, never sleep */
+} shmbus_sub_opts;
+
+/** Counters of one subscriber. */
+typedef struct shmbus_sub_stats {
+    uint64_t received; /**< messages delivered to this subscriber */
+    uint64_t lost;     /**< messages it was told it lost */
+    uint64_t lag;      /**< messages published but not yet read (its group's, for a member) */
+    uint64_t position; /**< next sequence number it will read */
+} shmbus_sub_stats;
+
+/** A zero-copy claim on one cell. Caller-owned storage; fields are read-only. */
+typedef struct shmbus_claim {
+    void *data;        /**< write up to capacity bytes here before commit */
+    uint32_t capacity; /**< the topic's max_msg_size */
+    uint32_t cell;     /**< internal: cell index */
+    uint64_t seq;      /**< sequence number the message will carry */
+} shmbus_claim;
+
+/**
+ * Callback of shmbus_poll(). @p msg and its data are valid only until it
+ * returns. Return 0 to go on, non-zero to stop the poll after this message
+ * (the message counts as consumed either way).
+ */
+typedef int (*shmbus_msg_fn)(const shmbus_msg *msg, void *arg);
+
+/**
+ * Name of an error code: an SHMBUS_ERR_* code or -errno.
+ * @return a static string; never NULL. Thread-safe.
+ */
+SHMBUS_API const char *shmbus_strerror(int err);
+
+/* ------------------------------------------------------------------ topics */
+
+/**
+ * Create a topic segment and map it.
+ * @param name  segment name: 1..SHMBUS_NAME_MAX characters of [A-Za-z0-9._-],
+ *              not starting with '.'; the segment is /dev/shm/<name>.
+ * @param opts  options, or NULL for all defaults.
+ * @param out   receives the handle, owned by the caller (shmbus_topic_destroy).
+ * @return 0; -EEXIST if the segment exists; SHMBUS_ERR_INVALID for a bad name
+ *         or option; SHMBUS_ERR_NO_SPACE when /dev/shm cannot hold it; -errno.
+ * Thread-safe. Does not block beyond the system calls.
+ */
+SHMBUS_API int shmbus_topic_create(const char *name, const shmbus_topic_opts *opts,
+                                   shmbus_topic **out);
+
+/**
+ * Map an existing topic segment, checking its header against the mapping.
+ * @return 0; -ENOENT; SHMBUS_ERR_BAD_MAGIC, SHMBUS_ERR_VERSION,
+ *         SHMBUS_ERR_TRUNCATED, SHMBUS_ERR_NOT_READY, SHMBUS_ERR_INVALID; -errno.
+ * Thread-safe.
+ */
+SHMBUS_API int shmbus_topic_attach(const char *name, shmbus_topic **out);
+
+/**
+ * Unmap a topic. Every publisher and subscriber made from it must have been
+ * destroyed first. Accepts NULL. The segment itself stays (shmbus_topic_unlink).
+ */
+SHMBUS_API void shmbus_topic_destroy(shmbus_topic *topic);
+
+/**
+ * Remove a topic segment's name. Mappings that exist stay valid.
+ * @return 0; SHMBUS_ERR_INVALID for a bad name; -ENOENT; -errno.
+ */
+SHMBUS_API int shmbus_topic_unlink(const char *name);
+
+/** Fill @p out with the topic's parameters and counters. @return 0. Thread-safe. */
+SHMBUS_API int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out);
+
+/* -------------------------------------------------------------- publishing */
+
+/**
+ * Create a publisher on a topic. A publisher keeps a private cache of the
+ * subscribers' positions, so one publisher is used by one thread at a time;
+ * create one per publishing thread. The topic must outlive it.
+ * @return 0; -ENOMEM.
+ */
+SHMBUS_API int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out);
+
+/** Destroy a publisher. Accepts NULL. An open claim must be committed or aborted first. */
+SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
+
+/**
+ * Publish a copy of @p len bytes from @p data. The buffer stays the caller's.
+ * Lossy topics never wait. Reliable topics wait for space up to @p timeout_ns.
+ * Makes no system call unless a subscriber sleeps (or, reliable, the ring is
+ * full and the publisher has to sleep).
+ * @return 0 on success; -EAGAIN if the reliable ring is full and timeout_ns is 0;
+ *         SHMBUS_ERR_TIMEOUT if it stayed full; SHMBUS_ERR_TOO_BIG;
+ *         SHMBUS_ERR_OVERRUN (lossy) if a newer message took the cell before
+ *         this one was written: the message is dropped and readers count it
+ *         as lost; SHMBUS_ERR_INVALID for NULL data with len > 0.
+ */
+SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns);
+
+/**
+ * Claim a cell to write a message in place (zero copy). Exactly one claim
+ * per publisher may be open. The claim must be ended by shmbus_pub_commit() or
+ * shmbus_pub_abort() soon: readers wait at an open claim.
+ * @param claim caller-owned; filled in on success.
+ * @return 0; -EAGAIN, SHMBUS_ERR_TIMEOUT as shmbus_publish(); SHMBUS_ERR_OVERRUN
+ *         (lossy) when the cell was taken by a newer message: nothing is
+ *         open and the sequence number is counted as lost.
+ */
+SHMBUS_API int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns);
+
+/**
+ * Publish the claimed cell with @p len bytes of payload.
+ * @return 0; SHMBUS_ERR_TOO_BIG (the claim stays open); SHMBUS_ERR_OVERRUN
+ *         (lossy) if a newer message overtook the cell while it was written:
+ *         the message is dropped and counted as lost; SHMBUS_ERR_INVALID if
+ *         @p claim is not this publisher's open claim.
+ */
+SHMBUS_API int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len);
+
+/**
+ * Give up an open claim. Readers skip the cell and count it as one lost message.
+ * @return 0; SHMBUS_ERR_INVALID if @p claim is not this publisher's open claim.
+ */
+SHMBUS_API int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim);
+
+/* ------------------------------------------------------------- subscribing */
+
+/**
+ * Create a subscriber: takes a slot in the topic and places its cursor.
+ * In a reliable topic it gates publishers from the moment this returns.
+ * @param opts NULL for defaults (start at next message, no group, adaptive wait).
+ * @return 0; SHMBUS_ERR_NO_SLOT; SHMBUS_ERR_INVALID (group out of range,
+ *         bad start); -ENOMEM.
+ * The subscriber is used by one thread at a time. The topic must outlive it.
+ */
+SHMBUS_API int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts,
+                                 shmbus_sub **out);
+
+/** Release the slot (and group membership) and free the subscriber. Accepts NULL. */
+SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);
+
+/**
+ * Deliver up to @p max ready messages to @p fn without waiting.
+ * Reliable topics hand the callback a pointer into the ring (no copy); lossy
+ * topics hand it a private copy that was checked after copying, because a
+ * lossy cell may be overwritten at any time.
+ * @return number delivered (0 when none is ready); SHMBUS_ERR_CORRUPT when
+ *         the ring holds an impossible record; SHMBUS_ERR_INVALID.
+ */
+SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigned max);
+
+/**
+ * Receive one message into @p buf, waiting up to @p timeout_ns (spinning for
+ * the subscriber's spin time, then sleeping on the topic's futex).
+ * @param info   optional; filled with the message's metadata (data = buf).
+ * @return payload length; SHMBUS_ERR_TIMEOUT (or -EAGAIN when timeout_ns is
+ *         0) when nothing arrived; -EMSGSIZE when @p cap is too small: the
+ *         message stays unread and info->len holds its length;
+ *         SHMBUS_ERR_CORRUPT; -EINTR if a signal interrupted the sleep.
+ */
+SHMBUS_API int shmbus_recv(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info,
+                           int64_t timeout_ns);
+
+/** Fill @p out with the subscriber's counters. @return 0. */
+SHMBUS_API int shmbus_sub_stats_get(const shmbus_sub *sub, shmbus_sub_stats *out);
+
+/**
+ * Report whether a message is ready without consuming it.
+ * @return 1 ready (or a loss to report), 0 nothing, or a negative error.
+ */
+SHMBUS_API int shmbus_sub_ready(shmbus_sub *sub);
+
+/* ---------------------------------------------------------------- wait sets */
+
+/** Create an empty wait set. @return 0; -ENOMEM. */
+SHMBUS_API int shmbus_waitset_create(shmbus_waitset **out);
+
+/** Free a wait set (not its subscribers). Accepts NULL. */
+SHMBUS_API void shmbus_waitset_destroy(shmbus_waitset *ws);
+
+/**
+ * Add a subscriber. @return 0; SHMBUS_ERR_WAITSET_FULL; -EEXIST if present.
+ * A wait set and its subscribers are used by one thread at a time.
+ */
+SHMBUS_API int shmbus_waitset_add(shmbus_waitset *ws, shmbus_sub *sub);
+
+/** Remove a subscriber. @return 0; -ENOENT if absent. */
+SHMBUS_API int shmbus_waitset_remove(shmbus_waitset *ws, shmbus_sub *sub);
+
+/**
+ * Wait until at least one member has a message, up to @p timeout_ns: spin for
+ * the shortest spin time of the members, then sleep on all their topics'
+ * futexes at once (futex_waitv).
+ * @param ready receives up to @p cap ready subscribers.
+ * @return number of ready subscribers stored; SHMBUS_ERR_TIMEOUT (-EAGAIN
+ *         with timeout 0); -EINTR; SHMBUS_ERR_INVALID for an empty set.
+ */
+SHMBUS_API int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap,
+                                   int64_t timeout_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMBUS_SHMBUS_H */

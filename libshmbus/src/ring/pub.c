@@ -1,0 +1,342 @@
+/*
+ * Publisher side of the ring. A publish is: claim a sequence number (one
+ * atomic on the tail), take the cell that number maps to (one CAS on the
+ * cell's stamp), write header and payload, commit (one CAS on the stamp),
+ * and wake sleepers only if the waiter count says someone sleeps.
+ *
+ * Lossy topics claim with fetch_add and never wait. A claim that finds its
+ * cell still being written by an older, stalled publisher does not write
+ * (two writers in one cell would tear it): it leaves its seq in the stamp,
+ * marked BUSY, so that the older writer turns the cell into SKIPPED when it
+ * finishes, and readers count the seq as lost. A writer whose cell is so
+ * marked while it writes finds out at commit, and its message is dropped.
+ *
+ * Reliable topics claim with a CAS below a limit, min(gating positions) +
+ * capacity, that the publisher caches privately and recomputes only when a
+ * claim reaches it; a full ring returns -EAGAIN or sleeps on space_futex.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ring/ring.h"
+#include "util/clock.h"
+
+/* Spin this long on a full reliable ring before sleeping. */
+#define PUB_SPIN_NS 20000u
+
+uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *self)
+{
+    uint64_t min = UINT64_MAX;
+
+    /* Group cursors first, then slots: a member stores its slot pos (seq_cst)
+     * before it advances the cursor past that position (seq_cst), so if we
+     * see the advanced cursor we also see the member's hold on the cell. */
+    for (uint32_t i = 0; i < seg->g.max_groups; i++) {
+        /* seq_cst: pairs with the seq_cst cursor updates in sub.c. */
+        uint64_t c = atomic_load_explicit(&seg->groups[i].cursor, memory_order_seq_cst);
+        if (!(c & SB_GROUP_EMPTY) && c < min)
+            min = c;
+    }
+    for (uint32_t i = 0; i < seg->g.max_subs; i++) {
+        const struct sb_shm_slot *s = &seg->slots[i];
+        if (s == self)
+            continue;
+        /* seq_cst: pairs with the seq_cst store of ACTIVE in sub_join(); a
+         * slot that turns ACTIVE after this load takes its position from a
+         * tail it reads after that store (see sub_seat()). */
+        if (atomic_load_explicit(&s->state, memory_order_seq_cst) != SB_SLOT_ACTIVE)
+            continue;
+        /* seq_cst: pairs with the subscriber's seq_cst store of pos after it
+         * consumed; what it read happens-before our overwrite. */
+        uint64_t p = atomic_load_explicit(&s->pos, memory_order_seq_cst);
+        if (p < min)
+            min = p;
+    }
+    return min;
+}
+
+int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
+{
+    shmbus_pub *p;
+
+    if (out == NULL)
+        return SHMBUS_ERR_INVALID;
+    *out = NULL;
+    if (topic == NULL)
+        return SHMBUS_ERR_INVALID;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    p->topic = topic;
+    p->pid = (uint32_t)getpid();
+    *out = p;
+    return 0;
+}
+
+void shmbus_pub_destroy(shmbus_pub *pub)
+{
+    if (pub == NULL)
+        return;
+    if (pub->open) {
+        shmbus_claim c = {.seq = pub->open_seq};
+        shmbus_pub_abort(pub, &c);
+    }
+    free(pub);
+}
+
+/* Recompute the private limit. With no gating subscriber the limit is one
+ * lap ahead of the tail we saw, so a subscriber that joins meanwhile is
+ * never more than a lap behind our next rescan. */
+static uint64_t pub_refresh_limit(shmbus_pub *p, uint64_t s)
+{
+    const struct sb_segment *seg = &p->topic->seg;
+    uint64_t gate = sb_min_gate(seg, NULL);
+
+    p->limit = (gate == UINT64_MAX ? s : gate) + seg->g.capacity;
+    return p->limit;
+}
+
+/* Sleep until a subscriber releases cells or the deadline passes. */
+static int pub_sleep_space(shmbus_pub *p, uint64_t s, uint64_t deadline)
+{
+    struct sb_shm_header *h = p->topic->seg.hdr;
+    uint32_t v;
+    int rc = 0;
+
+    /* seq_cst: Dekker pair with sb_wake_publishers(): we count ourselves,
+     * then re-check the gates; a subscriber stores its position, then
+     * reads the count. One of us sees the other. */
+    atomic_fetch_add_explicit(&h->space_waiters, 1, memory_order_seq_cst);
+    v = atomic_load_explicit(&h->space_futex, memory_order_seq_cst);
+    if (s >= pub_refresh_limit(p, s))
+        rc = sb_futex_wait(&h->space_futex, v, deadline);
+    /* relaxed: a stale count only costs a subscriber one spurious wake. */
+    atomic_fetch_sub_explicit(&h->space_waiters, 1, memory_order_relaxed);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* Wait for space below the limit: spin briefly, then sleep. Called while
+ * the ring is full; the caller re-checks and calls again until the
+ * deadline passes. */
+static int pub_wait_space(shmbus_pub *p, uint64_t *s, int64_t timeout_ns, uint64_t *deadline)
+{
+    _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
+    uint64_t now, spin_end;
+
+    if (timeout_ns == 0)
+        return -EAGAIN;
+    now = sb_mono_ns();
+    if (*deadline == 0)
+        *deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
+    if (now >= *deadline)
+        return SHMBUS_ERR_TIMEOUT;
+    spin_end = now + PUB_SPIN_NS < *deadline ? now + PUB_SPIN_NS : *deadline;
+    while (*s >= pub_refresh_limit(p, *s) && sb_mono_ns() < spin_end)
+        sb_cpu_relax();
+    if (*s >= p->limit) {
+        int rc = pub_sleep_space(p, *s, *deadline);
+        if (rc < 0)
+            return rc;
+    }
+    /* relaxed: the CAS in pub_claim_reliable() validates this value. */
+    *s = atomic_load_explicit(tail, memory_order_relaxed);
+    return 0;
+}
+
+static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+{
+    _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
+    uint64_t deadline = 0;
+    /* relaxed: only a starting guess for the CAS below. */
+    uint64_t s = atomic_load_explicit(tail, memory_order_relaxed);
+
+    for (;;) {
+        if (s >= p->limit && s >= pub_refresh_limit(p, s)) {
+            int rc = pub_wait_space(p, &s, timeout_ns, &deadline);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        /* seq_cst: ordered after the seq_cst gate loads of the last refresh,
+         * which a joining subscriber's seq_cst tail read is ordered against
+         * (sub_seat()); on failure s is reloaded (relaxed) and retried. */
+        if (atomic_compare_exchange_weak_explicit(tail, &s, s + 1, memory_order_seq_cst,
+                                                  memory_order_relaxed)) {
+            *seq = s;
+            return 0;
+        }
+    }
+}
+
+static int pub_claim_seq(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+{
+    if (p->topic->seg.g.mode == SHMBUS_RELIABLE)
+        return pub_claim_reliable(p, seq, timeout_ns);
+    /* relaxed: the RMW alone makes every seq unique; what a reader may see
+     * of the cell is ordered by the cell's stamp, not by the tail. */
+    *seq = atomic_fetch_add_explicit(&p->topic->seg.hdr->tail, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or
+ * SHMBUS_ERR_OVERRUN if a newer seq owns it or an older writer still does
+ * (then our seq is left in the stamp to be skipped). */
+static int cell_take(struct sb_shm_cell *c, uint64_t s)
+{
+    /* relaxed: a guess; the CAS decides. */
+    uint64_t v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
+
+    for (;;) {
+        uint32_t st = SB_STAMP_ST(v);
+        /* A newer (or the same, skipped by the daemon) seq is already here. */
+        if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
+            return SHMBUS_ERR_OVERRUN;
+        /* relaxed CAS + release fence below: the seqlock writer's order. */
+        if (atomic_compare_exchange_weak_explicit(&c->stamp, &v, SB_STAMP(s, SB_ST_BUSY),
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    /* An older writer still owns the cell: we only left our seq to skip. */
+    if (SB_STAMP_ST(v) == SB_ST_BUSY)
+        return SHMBUS_ERR_OVERRUN;
+    /* release fence: BUSY(s) becomes visible before any header or payload
+     * store below; pairs with the acquire fence in sub.c's copy_validated(),
+     * so a reader that saw any byte of ours sees the stamp changed. */
+    atomic_thread_fence(memory_order_release);
+    return 0;
+}
+
+/* A cell we own was marked with a newer seq while we wrote it: hand it
+ * over as SKIPPED(that seq). Only the owner can end BUSY, so we loop until
+ * our CAS lands. */
+static void cell_release(struct sb_shm_cell *c, uint64_t v)
+{
+    /* seq_cst: the SKIPPED stamp is a state readers wait for; seq_cst also
+     * orders it before the waiter load in sb_wake_readers(). */
+    while (SB_STAMP_ST(v) == SB_ST_BUSY &&
+           !atomic_compare_exchange_weak_explicit(&c->stamp, &v,
+                                                  SB_STAMP(SB_STAMP_SEQ(v), SB_ST_SKIPPED),
+                                                  memory_order_seq_cst, memory_order_relaxed))
+        ;
+}
+
+/* End our ownership of the cell for seq @p s with state @p st. */
+static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st)
+{
+    uint64_t busy = SB_STAMP(s, SB_ST_BUSY);
+    int rc = 0;
+
+    /* seq_cst: its release half publishes header and payload to the
+     * reader's acquire load of the stamp; seq_cst makes it one side of the
+     * Dekker pair in sb_wake_readers(). */
+    if (!atomic_compare_exchange_strong_explicit(&c->stamp, &busy, SB_STAMP(s, st),
+                                                 memory_order_seq_cst, memory_order_relaxed)) {
+        cell_release(c, busy);
+        /* relaxed: statistics only. */
+        atomic_fetch_add_explicit(&h->overruns, 1, memory_order_relaxed);
+        rc = SHMBUS_ERR_OVERRUN;
+    }
+    if (st == SB_ST_SKIPPED || rc < 0)
+        atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
+    sb_wake_readers(h);
+    return rc;
+}
+
+/* Claim a seq and its cell. On OVERRUN nothing is open. */
+static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+{
+    struct sb_segment *seg = &p->topic->seg;
+    int rc = pub_claim_seq(p, seq, timeout_ns);
+
+    if (rc < 0)
+        return rc;
+    rc = cell_take(sb_cell(seg, *seq), *seq);
+    if (rc < 0) {
+        atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+    }
+    return rc;
+}
+
+static void cell_write_header(struct sb_shm_cell *c, uint32_t len, uint32_t pid)
+{
+    c->timestamp_ns = sb_real_ns();
+    c->len = len;
+    c->writer_pid = pid;
+}
+
+int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns)
+{
+    struct sb_segment *seg;
+    struct sb_shm_cell *c;
+    uint64_t s;
+    int rc;
+
+    if (pub == NULL || (data == NULL && len > 0) || pub->open)
+        return SHMBUS_ERR_INVALID;
+    seg = &pub->topic->seg;
+    if (len > seg->g.max_msg_size)
+        return SHMBUS_ERR_TOO_BIG;
+    rc = pub_begin(pub, &s, timeout_ns);
+    if (rc < 0)
+        return rc;
+    c = sb_cell(seg, s);
+    cell_write_header(c, (uint32_t)len, pub->pid);
+    if (len > 0)
+        memcpy(c + 1, data, len);
+    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED);
+}
+
+int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
+{
+    struct sb_segment *seg;
+    uint64_t s;
+    int rc;
+
+    if (pub == NULL || claim == NULL || pub->open)
+        return SHMBUS_ERR_INVALID;
+    seg = &pub->topic->seg;
+    rc = pub_begin(pub, &s, timeout_ns);
+    if (rc < 0)
+        return rc;
+    claim->data = sb_cell(seg, s) + 1;
+    claim->capacity = seg->g.max_msg_size;
+    claim->cell = (uint32_t)(s & seg->g.mask);
+    claim->seq = s;
+    pub->open = 1;
+    pub->open_seq = s;
+    return 0;
+}
+
+int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
+{
+    struct sb_segment *seg;
+    struct sb_shm_cell *c;
+
+    if (pub == NULL || claim == NULL || !pub->open || claim->seq != pub->open_seq)
+        return SHMBUS_ERR_INVALID;
+    seg = &pub->topic->seg;
+    /* Too long: the claim stays open so the caller can fix or abort it. */
+    if (len > seg->g.max_msg_size)
+        return SHMBUS_ERR_TOO_BIG;
+    c = sb_cell(seg, claim->seq);
+    cell_write_header(c, (uint32_t)len, pub->pid);
+    pub->open = 0;
+    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED);
+}
+
+int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
+{
+    struct sb_segment *seg;
+    int rc;
+
+    if (pub == NULL || claim == NULL || !pub->open || claim->seq != pub->open_seq)
+        return SHMBUS_ERR_INVALID;
+    seg = &pub->topic->seg;
+    pub->open = 0;
+    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED);
+    /* Overtaken or not, the claim is gone and readers skip it. */
+    return rc == SHMBUS_ERR_OVERRUN ? 0 : rc;
+}

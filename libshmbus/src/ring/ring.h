@@ -1,0 +1,80 @@
+/*
+ * Ring internals shared by the publisher, subscriber and wait-set code: the
+ * handle structs behind the opaque public types and the small helpers on
+ * the hot path. See docs/design.md for the protocol these implement.
+ */
+#ifndef SHMBUS_RING_RING_H
+#define SHMBUS_RING_RING_H
+
+#include <stdint.h>
+
+#include "shm/segment.h"
+#include "shmbus/shmbus.h"
+#include "util/futex.h"
+
+struct shmbus_topic {
+    struct sb_segment seg;
+};
+
+struct shmbus_pub {
+    shmbus_topic *topic;
+    uint64_t limit;    /* reliable: claims below this need no rescan (private cache) */
+    uint64_t open_seq; /* seq of the open zero-copy claim */
+    uint32_t pid;
+    int open;          /* a zero-copy claim is open */
+};
+
+struct shmbus_sub {
+    shmbus_topic *topic;
+    struct sb_shm_slot *slot;
+    struct sb_shm_group *group; /* NULL unless a group member */
+    uint64_t pos;               /* plain subscriber: next seq to read */
+    uint64_t received;
+    uint64_t lost;
+    uint64_t pending_lost;      /* lost since the last delivery */
+    int64_t spin_ns;
+    uint32_t start;
+    uint32_t want_len;          /* length of a message too big for recv's buffer */
+    int pending_err;            /* error met after a delivery, reported next */
+    uint8_t *scratch;           /* lossy: validated copy of one message */
+};
+
+/* Wake sleeping subscribers after a cell changed state. seq_cst: this load
+ * and the seq_cst CAS that committed the cell form a Dekker pair with the
+ * sleeper's seq_cst increment of data_waiters and its seq_cst re-check of
+ * the cell (sub_sleep()): at least one side sees the other, so either we
+ * wake it or it does not sleep. When nobody sleeps this is one load of a
+ * line that stays shared in every cache, and no system call. */
+static inline void sb_wake_readers(struct sb_shm_header *h)
+{
+    if (atomic_load_explicit(&h->data_waiters, memory_order_seq_cst) == 0)
+        return;
+    /* seq_cst: a sleeper that read the old value has its futex_wait fail
+     * with EAGAIN, one that reads the new value re-checks the cell after. */
+    atomic_fetch_add_explicit(&h->data_futex, 1, memory_order_seq_cst);
+    sb_futex_wake_all(&h->data_futex);
+}
+
+/* The same for reliable publishers sleeping on a full ring, after a
+ * subscriber or group released cells with a seq_cst store. */
+static inline void sb_wake_publishers(struct sb_shm_header *h)
+{
+    if (atomic_load_explicit(&h->space_waiters, memory_order_seq_cst) == 0)
+        return;
+    atomic_fetch_add_explicit(&h->space_futex, 1, memory_order_seq_cst);
+    sb_futex_wake_all(&h->space_futex);
+}
+
+/* Lowest position any attached subscriber or group still needs, or
+ * UINT64_MAX if none gates. Skips @p self (may be NULL). Loads are seq_cst:
+ * they pair with the seq_cst stores of slot state/pos and group cursors
+ * (see sub.c), which is what makes a joining subscriber safe against a
+ * publisher that scanned just before it appeared. */
+uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *self);
+
+/* Is the message at the subscriber's position ready (or a loss to report)?
+ * @p order is the order of the stamp load (seq_cst on the sleep path).
+ * @return 1, 0, or a negative error. */
+int sb_sub_ready_order(shmbus_sub *sub, memory_order order);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * Waiting. A waiter spins on its cells for a bounded time (a futex wake-up
+ * costs microseconds; a spin sees a message within a cache-line transfer),
+ * then sleeps: it counts itself in each topic's data_waiters, reads each
+ * topic's futex word, checks once more, and sleeps on all words at once.
+ * Publishers wake only when data_waiters is non-zero (ring.h), so a topic
+ * nobody sleeps on costs its publishers no system call. A wait set is the
+ * same over many subscribers, with futex_waitv.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "ring/ring.h"
+#include "ring/wait.h"
+#include "util/clock.h"
+
+struct shmbus_waitset {
+    shmbus_sub *subs[SHMBUS_WAITSET_MAX];
+    unsigned n;
+};
+
+static int any_ready(shmbus_sub *const *subs, unsigned n, memory_order order)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (sb_sub_ready_order(subs[i], order) != 0)
+            return 1;
+    return 0;
+}
+
+/* The spin a subscriber asked for: 0 = default, < 0 = none. */
+static int64_t spin_of(const shmbus_sub *s)
+{
+    if (s->spin_ns == 0)
+        return SHMBUS_SPIN_DEFAULT_NS;
+    return s->spin_ns < 0 ? 0 : s->spin_ns;
+}
+
+static int64_t spin_budget(shmbus_sub *const *subs, unsigned n)
+{
+    int64_t min = INT64_MAX;
+
+    for (unsigned i = 0; i < n; i++) {
+        int64_t s = spin_of(subs[i]);
+        if (s < min)
+            min = s;
+    }
+    return min;
+}
+
+static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
+{
+    _Atomic uint32_t *words[SHMBUS_WAITSET_MAX] = {0};
+    uint32_t vals[SHMBUS_WAITSET_MAX] = {0};
+    int rc = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct sb_shm_header *h = subs[i]->topic->seg.hdr;
+        /* seq_cst: Dekker pair with sb_wake_readers(): we count ourselves,
+         * then re-check the cells (seq_cst, below); a publisher commits
+         * (seq_cst CAS), then reads the count. */
+        atomic_fetch_add_explicit(&h->data_waiters, 1, memory_order_seq_cst);
+        words[i] = &h->data_futex;
+    }
+    /* seq_cst: read before the re-check; a wake after this changes it and
+     * the futex call returns at once. */
+    for (unsigned i = 0; i < n; i++)
+        vals[i] = atomic_load_explicit(words[i], memory_order_seq_cst);
+    if (!any_ready(subs, n, memory_order_seq_cst)) {
+        if (n == 1)
+            rc = sb_futex_wait(words[0], vals[0], deadline);
+        else
+            rc = sb_futex_waitv(words, vals, n, deadline);
+    }
+    /* relaxed: a stale count costs a publisher one spurious wake at most. */
+    for (unsigned i = 0; i < n; i++)
+        atomic_fetch_sub_explicit(&subs[i]->topic->seg.hdr->data_waiters, 1,
+                                  memory_order_relaxed);
+    if (rc == -ETIMEDOUT)
+        return SHMBUS_ERR_TIMEOUT;
+    return rc < 0 ? rc : 0;
+}
+
+int sb_wait_any(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
+{
+    int64_t spin = spin_budget(subs, n);
+    uint64_t now = sb_mono_ns(), spin_end;
+
+    if (now >= deadline)
+        return SHMBUS_ERR_TIMEOUT;
+    if (spin > 0) {
+        spin_end = spin == INT64_MAX || (uint64_t)spin >= deadline - now ? deadline
+                                                                          : now + (uint64_t)spin;
+        for (unsigned i = 1;; i++) {
+            if (any_ready(subs, n, memory_order_acquire))
+                return 0;
+            sb_cpu_relax();
+            /* The clock costs ~20 ns: look at it every 64 turns. */
+            if ((i & 63) == 0 && (now = sb_mono_ns()) >= spin_end)
+                break;
+        }
+        if (now >= deadline)
+            return SHMBUS_ERR_TIMEOUT;
+    }
+    return wait_sleep(subs, n, deadline);
+}
+
+int shmbus_waitset_create(shmbus_waitset **out)
+{
+    if (out == NULL)
+        return SHMBUS_ERR_INVALID;
+    *out = calloc(1, sizeof(**out));
+    return *out == NULL ? -ENOMEM : 0;
+}
+
+void shmbus_waitset_destroy(shmbus_waitset *ws)
+{
+    free(ws);
+}
+
+int shmbus_waitset_add(shmbus_waitset *ws, shmbus_sub *sub)
+{
+    if (ws == NULL || sub == NULL)
+        return SHMBUS_ERR_INVALID;
+    for (unsigned i = 0; i < ws->n; i++)
+        if (ws->subs[i] == sub)
+            return -EEXIST;
+    if (ws->n == SHMBUS_WAITSET_MAX)
+        return SHMBUS_ERR_WAITSET_FULL;
+    ws->subs[ws->n++] = sub;
+    return 0;
+}
+
+int shmbus_waitset_remove(shmbus_waitset *ws, shmbus_sub *sub)
+{
+    if (ws == NULL || sub == NULL)
+        return SHMBUS_ERR_INVALID;
+    for (unsigned i = 0; i < ws->n; i++) {
+        if (ws->subs[i] == sub) {
+            ws->subs[i] = ws->subs[--ws->n];
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static int collect_ready(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap)
+{
+    unsigned k = 0;
+
+    for (unsigned i = 0; i < ws->n && k < cap; i++)
+        if (sb_sub_ready_order(ws->subs[i], memory_order_acquire) != 0)
+            ready[k++] = ws->subs[i];
+    return (int)k;
+}
+
+int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap,
+                        int64_t timeout_ns)
+{
+    uint64_t deadline = 0;
+
+    if (ws == NULL || ready == NULL || cap == 0 || ws->n == 0)
+        return SHMBUS_ERR_INVALID;
+    for (;;) {
+        int k = collect_ready(ws, ready, cap);
+        if (k > 0)
+            return k;
+        if (timeout_ns == 0)
+            return -EAGAIN;
+        if (deadline == 0)
+            deadline = sb_deadline(timeout_ns);
+        k = sb_wait_any(ws->subs, ws->n, deadline);
+        if (k < 0)
+            return k;
+    }
+}

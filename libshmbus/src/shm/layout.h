@@ -1,0 +1,177 @@
+/*
+ * Shared-memory layout of a topic segment. Every struct that lives in shared
+ * memory is defined here, with fixed-width fields only, explicit padding and
+ * static_asserts on its size and every offset. Nothing in shared memory is a
+ * pointer: regions are found by offsets from the mapping base.
+ *
+ *   [ header 640 B | slots: max_subs x 128 B | groups: max_groups x 128 B |
+ *     cells: capacity x cell_size ]
+ *
+ * Fields written by different parties sit on separate 128-byte blocks so
+ * that neither a line nor its adjacent-line prefetch pair is shared.
+ */
+#ifndef SHMBUS_SHM_LAYOUT_H
+#define SHMBUS_SHM_LAYOUT_H
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+              "shm atomics must be lock-free");
+static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
+              "atomics must have the size of their plain types");
+
+#define SB_SHM_MAGIC         0x3130535542484d53ull /* "SHMBUS01", little-endian */
+#define SB_LAYOUT_MAJOR      1u
+#define SB_LAYOUT_MINOR      0u
+#define SB_LAYOUT_VERSION    ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
+#define SB_LINE              64u
+#define SB_BLOCK             128u /* a line and its prefetch pair */
+
+/* Bounds on every length an attacher accepts. */
+#define SB_CAPACITY_MIN      2u
+#define SB_CAPACITY_MAX      (1u << 24)
+#define SB_MAX_MSG_MAX       (16u << 20)
+#define SB_SUBS_MAX          1024u
+#define SB_GROUPS_MAX        256u
+
+/* The segment header. The creator fills in everything, then stores version
+ * last with release; an attacher load-acquires version first. */
+struct sb_shm_header {
+    /* block 0: identity and geometry, written once before version */
+    uint64_t magic;
+    _Atomic uint32_t version;
+    uint32_t header_len;
+    uint64_t total_len;
+    uint32_t capacity;  /* cells, power of two */
+    uint32_t cell_size; /* bytes, multiple of SB_LINE */
+    uint32_t max_msg_size;
+    uint32_t mode;
+    uint32_t max_subs;
+    uint32_t max_groups;
+    uint64_t slots_off;
+    uint64_t groups_off;
+    uint64_t cells_off;
+    uint64_t create_time_ns;
+    uint32_t creator_pid;
+    uint32_t pad0;
+    uint8_t pad1[SB_BLOCK - 88];
+    /* block 1: next sequence number to claim; written by publishers only */
+    _Atomic uint64_t tail;
+    uint8_t pad2[SB_BLOCK - 8];
+    /* block 2: subscribers' sleep: futex word bumped on wake, sleeper count */
+    _Atomic uint32_t data_futex;
+    _Atomic uint32_t data_waiters;
+    uint8_t pad3[SB_BLOCK - 8];
+    /* block 3: reliable publishers' sleep when the ring is full */
+    _Atomic uint32_t space_futex;
+    _Atomic uint32_t space_waiters;
+    uint8_t pad4[SB_BLOCK - 8];
+    /* block 4: rarely written counters */
+    _Atomic uint64_t overruns; /* lossy claims overtaken by a newer message */
+    _Atomic uint64_t skipped;  /* claims aborted, overtaken, or unblocked */
+    uint8_t pad5[SB_BLOCK - 16];
+};
+static_assert(sizeof(struct sb_shm_header) == 5 * SB_BLOCK, "header size");
+static_assert(offsetof(struct sb_shm_header, magic) == 0, "magic");
+static_assert(offsetof(struct sb_shm_header, version) == 8, "version");
+static_assert(offsetof(struct sb_shm_header, header_len) == 12, "header_len");
+static_assert(offsetof(struct sb_shm_header, total_len) == 16, "total_len");
+static_assert(offsetof(struct sb_shm_header, capacity) == 24, "capacity");
+static_assert(offsetof(struct sb_shm_header, cell_size) == 28, "cell_size");
+static_assert(offsetof(struct sb_shm_header, max_msg_size) == 32, "max_msg_size");
+static_assert(offsetof(struct sb_shm_header, mode) == 36, "mode");
+static_assert(offsetof(struct sb_shm_header, max_subs) == 40, "max_subs");
+static_assert(offsetof(struct sb_shm_header, max_groups) == 44, "max_groups");
+static_assert(offsetof(struct sb_shm_header, slots_off) == 48, "slots_off");
+static_assert(offsetof(struct sb_shm_header, groups_off) == 56, "groups_off");
+static_assert(offsetof(struct sb_shm_header, cells_off) == 64, "cells_off");
+static_assert(offsetof(struct sb_shm_header, create_time_ns) == 72, "create_time_ns");
+static_assert(offsetof(struct sb_shm_header, creator_pid) == 80, "creator_pid");
+static_assert(offsetof(struct sb_shm_header, tail) == 1 * SB_BLOCK, "tail");
+static_assert(offsetof(struct sb_shm_header, data_futex) == 2 * SB_BLOCK, "data_futex");
+static_assert(offsetof(struct sb_shm_header, data_waiters) == 2 * SB_BLOCK + 4, "data_waiters");
+static_assert(offsetof(struct sb_shm_header, space_futex) == 3 * SB_BLOCK, "space_futex");
+static_assert(offsetof(struct sb_shm_header, space_waiters) == 3 * SB_BLOCK + 4, "space_waiters");
+static_assert(offsetof(struct sb_shm_header, overruns) == 4 * SB_BLOCK, "overruns");
+static_assert(offsetof(struct sb_shm_header, skipped) == 4 * SB_BLOCK + 8, "skipped");
+
+/* Subscriber slot states. */
+#define SB_SLOT_FREE   0u
+#define SB_SLOT_INIT   1u /* taken, being set up; not yet gating */
+#define SB_SLOT_ACTIVE 2u
+/* A group member's pos when it holds no claim on the group's cursor. */
+#define SB_POS_IDLE    UINT64_MAX
+
+/* One subscriber. Written by its owner; read by publishers (pos, for
+ * reliable gating) and by monitoring tools. */
+struct sb_shm_slot {
+    _Atomic uint32_t state;
+    _Atomic uint32_t pid;
+    _Atomic uint32_t group; /* 0 = none, else 1-based group index */
+    uint32_t pad0;
+    _Atomic uint64_t pos;      /* next seq to read; member: seq in hand or IDLE */
+    _Atomic uint64_t received; /* statistics mirror */
+    _Atomic uint64_t lost;
+    uint8_t pad1[SB_BLOCK - 40];
+};
+static_assert(sizeof(struct sb_shm_slot) == SB_BLOCK, "slot size");
+static_assert(offsetof(struct sb_shm_slot, state) == 0, "slot state");
+static_assert(offsetof(struct sb_shm_slot, pid) == 4, "slot pid");
+static_assert(offsetof(struct sb_shm_slot, group) == 8, "slot group");
+static_assert(offsetof(struct sb_shm_slot, pos) == 16, "slot pos");
+static_assert(offsetof(struct sb_shm_slot, received) == 24, "slot received");
+static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
+
+/* Group cursor flag: no member; the next member to join re-seats the cursor. */
+#define SB_GROUP_EMPTY (1ull << 63)
+
+/* One consumer group: members take messages from a shared cursor. */
+struct sb_shm_group {
+    _Atomic uint64_t cursor;  /* next seq to hand out, | SB_GROUP_EMPTY */
+    _Atomic uint32_t members;
+    uint32_t pad0;
+    _Atomic uint64_t lost;    /* messages the group lost (lossy laps) */
+    uint8_t pad1[SB_BLOCK - 24];
+};
+static_assert(sizeof(struct sb_shm_group) == SB_BLOCK, "group size");
+static_assert(offsetof(struct sb_shm_group, cursor) == 0, "group cursor");
+static_assert(offsetof(struct sb_shm_group, members) == 8, "group members");
+static_assert(offsetof(struct sb_shm_group, lost) == 16, "group lost");
+
+/*
+ * A cell: one message. The stamp is the cell's state word:
+ *   stamp = seq << 2 | state
+ * EMPTY(0) never written; BUSY a writer owns the cell (or, if a newer claim
+ * found it busy, that claim's seq, to be skipped); COMMITTED the message
+ * with this seq is complete; SKIPPED this seq carries no message.
+ * The other header fields and the payload are plain bytes written between
+ * BUSY and COMMITTED and read under the stamp (see ring.c).
+ */
+#define SB_ST_EMPTY     0u
+#define SB_ST_BUSY      1u
+#define SB_ST_COMMITTED 2u
+#define SB_ST_SKIPPED   3u
+#define SB_STAMP(seq, st) (((uint64_t)(seq) << 2) | (st))
+#define SB_STAMP_SEQ(s)   ((s) >> 2)
+#define SB_STAMP_ST(s)    ((uint32_t)((s)&3u))
+#define SB_SEQ_MAX        (UINT64_MAX >> 2)
+
+struct sb_shm_cell {
+    _Atomic uint64_t stamp;
+    uint64_t timestamp_ns;
+    uint32_t len;
+    uint32_t writer_pid;
+    uint64_t reserved;
+    /* payload follows, max_msg_size bytes, cell padded to SB_LINE */
+};
+static_assert(sizeof(struct sb_shm_cell) == 32, "cell header size");
+static_assert(offsetof(struct sb_shm_cell, stamp) == 0, "cell stamp");
+static_assert(offsetof(struct sb_shm_cell, timestamp_ns) == 8, "cell timestamp");
+static_assert(offsetof(struct sb_shm_cell, len) == 16, "cell len");
+static_assert(offsetof(struct sb_shm_cell, writer_pid) == 20, "cell writer_pid");
+static_assert(offsetof(struct sb_shm_cell, reserved) == 24, "cell reserved");
+
+#endif /* SHMBUS_SHM_LAYOUT_H */

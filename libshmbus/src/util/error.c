@@ -1,0 +1,34 @@
+/* shmbus_strerror(): names for the library's codes and for -errno. */
+#include <string.h>
+
+#include "shmbus/shmbus.h"
+
+static const char *const lib_errors[] = {
+    [0] = "invalid argument",
+    [1] = "not a shmbus segment (bad magic)",
+    [2] = "segment layout version not supported",
+    [3] = "segment truncated: a length exceeds the mapping",
+    [4] = "segment not ready: its creator has not finished it",
+    [5] = "ring corrupt: impossible record or cursor",
+    [6] = "message larger than the topic's maximum size",
+    [7] = "no free subscriber slot",
+    [8] = "timed out",
+    [9] = "not enough space in /dev/shm for the segment",
+    [10] = "overrun: a newer message took the cell (message dropped)",
+    [11] = "wait set full",
+};
+
+const char *shmbus_strerror(int err)
+{
+    if (err >= 0)
+        return "success";
+    if (err <= SHMBUS_ERR_INVALID && err > SHMBUS_ERR_INVALID - (int)(sizeof(lib_errors) /
+                                                                       sizeof(lib_errors[0])))
+        return lib_errors[SHMBUS_ERR_INVALID - err];
+    if (err > SHMBUS_ERR_INVALID) {
+        /* strerrordesc_np returns static text and never a shared buffer. */
+        const char *d = strerrordesc_np(-err);
+        return d != NULL ? d : "unknown system error";
+    }
+    return "unknown shmbus error";
+}
