@@ -1,0 +1,433 @@
+/* Single-threaded behaviour of the ring: order, wrap-around, bounds,
+ * zero copy, loss accounting, start positions, groups (ring/pub.c, sub.c). */
+#include "testutil.h"
+
+#include <errno.h>
+#include <time.h>
+
+struct fx {
+    const char *name;
+    shmbus_topic *topic;
+    shmbus_pub *pub;
+};
+
+static int fx_make(void **state, uint32_t mode, uint32_t capacity, uint32_t max_msg)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    shmbus_topic_opts o = {.mode = mode, .capacity = capacity, .max_msg_size = max_msg,
+                           .max_subscribers = 8, .max_groups = 4};
+    if (f == NULL)
+        return -1;
+    f->name = tu_name("ring");
+    if (shmbus_topic_create(f->name, &o, &f->topic) < 0 || shmbus_pub_create(f->topic, &f->pub) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int setup_reliable8(void **state)
+{
+    return fx_make(state, SHMBUS_RELIABLE, 8, 256);
+}
+
+static int setup_lossy8(void **state)
+{
+    return fx_make(state, SHMBUS_LOSSY, 8, 256);
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f == NULL)
+        return 0;
+    shmbus_pub_destroy(f->pub);
+    shmbus_topic_destroy(f->topic);
+    shmbus_topic_unlink(f->name);
+    free(f);
+    return 0;
+}
+
+static void pub_n(struct fx *f, uint64_t first, unsigned n)
+{
+    uint8_t buf[256];
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t len = tu_fill(buf, 1, first + i, 16 + (uint32_t)((first + i) % 200));
+        assert_shmbus_ok(shmbus_publish(f->pub, buf, len, 0));
+    }
+}
+
+/* Collects what a poll delivers. */
+struct got {
+    uint64_t seq[256];
+    uint64_t pseq[256];
+    uint64_t lost[256];
+    unsigned n;
+    int stop_after;
+};
+
+static int collect(const shmbus_msg *m, void *arg)
+{
+    struct got *g = arg;
+    struct tu_payload p = {0};
+    assert_true(g->n < 256);
+    assert_true(tu_check(m->data, m->len, &p));
+    g->seq[g->n] = m->seq;
+    g->pseq[g->n] = p.seq;
+    g->lost[g->n] = m->lost;
+    g->n++;
+    return g->stop_after && (int)g->n >= g->stop_after;
+}
+
+static void test_ring_order_and_wraparound(void **state)
+{
+    struct fx *f = *state;
+    shmbus_sub *s;
+    struct got g = {0};
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    for (uint64_t round = 0; round < 25; round++) {
+        pub_n(f, round * 5, 5);
+        assert_int_equal(shmbus_poll(s, collect, &g, 100), 5);
+        g.n = 0;
+        /* next round checks continuity through several wraps of 8 cells */
+    }
+    pub_n(f, 125, 8);
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 8);
+    for (unsigned i = 0; i < 8; i++) {
+        assert_int_equal(g.seq[i], 125 + i);
+        assert_int_equal(g.pseq[i], 125 + i);
+        assert_int_equal(g.lost[i], 0);
+    }
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 0);
+    shmbus_sub_destroy(s);
+}
+
+static void test_ring_message_size_bounds(void **state)
+{
+    struct fx *f = *state;
+    uint8_t big[257], out[257];
+    shmbus_msg info;
+    shmbus_sub *s;
+
+    memset(big, 0xab, sizeof(big));
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    assert_shmbus_ok(shmbus_publish(f->pub, NULL, 0, 0));
+    assert_shmbus_ok(shmbus_publish(f->pub, big, 256, 0));
+    assert_shmbus_rc(shmbus_publish(f->pub, big, 257, 0), SHMBUS_ERR_TOO_BIG);
+    assert_shmbus_rc(shmbus_publish(f->pub, NULL, 5, 0), SHMBUS_ERR_INVALID);
+    assert_int_equal(shmbus_recv(s, out, sizeof(out), &info, 0), 0);
+    assert_int_equal(info.seq, 0);
+    assert_int_equal(shmbus_recv(s, out, sizeof(out), &info, 0), 256);
+    assert_memory_equal(out, big, 256);
+    assert_int_equal(info.seq, 1);
+    assert_shmbus_rc(shmbus_recv(s, out, sizeof(out), &info, 0), -EAGAIN);
+    shmbus_sub_destroy(s);
+}
+
+static void test_ring_reliable_full_ring_backpressure(void **state)
+{
+    struct fx *f = *state;
+    uint8_t buf[64];
+    struct got g = {.stop_after = 1};
+    shmbus_sub *s;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    pub_n(f, 0, 8);
+    assert_shmbus_rc(shmbus_publish(f->pub, buf, tu_fill(buf, 1, 8, 32), 0), -EAGAIN);
+    assert_shmbus_rc(shmbus_publish(f->pub, buf, 32, 2000000), SHMBUS_ERR_TIMEOUT);
+    assert_int_equal(shmbus_poll(s, collect, &g, 1), 1);
+    pub_n(f, 8, 1);
+    assert_shmbus_rc(shmbus_publish(f->pub, buf, 32, 0), -EAGAIN);
+    g.stop_after = 0;
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 8);
+    for (unsigned i = 0; i < 9; i++)
+        assert_int_equal(g.pseq[i], i);
+    shmbus_sub_destroy(s);
+    /* Nobody attached: nothing gates a reliable publisher. */
+    pub_n(f, 9, 50);
+}
+
+static void test_ring_zero_copy_claim_commit_abort(void **state)
+{
+    struct fx *f = *state;
+    shmbus_claim c, c2;
+    struct got g = {0};
+    shmbus_sub *s;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    assert_int_equal(c.seq, 0);
+    assert_int_equal(c.capacity, 256);
+    assert_shmbus_rc(shmbus_pub_claim(f->pub, &c2, 0), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_publish(f->pub, "x", 1, 0), SHMBUS_ERR_INVALID);
+    /* Readers wait at an open claim. */
+    assert_int_equal(shmbus_poll(s, collect, &g, 10), 0);
+    uint32_t len = tu_fill(c.data, 1, 0, 100);
+    assert_shmbus_rc(shmbus_pub_commit(f->pub, &c, 257), SHMBUS_ERR_TOO_BIG);
+    assert_shmbus_ok(shmbus_pub_commit(f->pub, &c, len));
+    assert_shmbus_rc(shmbus_pub_commit(f->pub, &c, len), SHMBUS_ERR_INVALID);
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    assert_shmbus_ok(shmbus_pub_abort(f->pub, &c));
+    assert_shmbus_rc(shmbus_pub_abort(f->pub, &c), SHMBUS_ERR_INVALID);
+    pub_n(f, 2, 1);
+    assert_int_equal(shmbus_poll(s, collect, &g, 10), 2);
+    assert_int_equal(g.seq[0], 0);
+    assert_int_equal(g.lost[0], 0);
+    assert_int_equal(g.seq[1], 2);
+    assert_int_equal(g.lost[1], 1); /* the aborted claim */
+    /* destroy with an open claim aborts it */
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    shmbus_pub_destroy(f->pub);
+    assert_shmbus_ok(shmbus_pub_create(f->topic, &f->pub));
+    pub_n(f, 4, 1);
+    g.n = 0;
+    assert_int_equal(shmbus_poll(s, collect, &g, 10), 1);
+    assert_int_equal(g.seq[0], 4);
+    assert_int_equal(g.lost[0], 1);
+    shmbus_sub_destroy(s);
+}
+
+static void test_ring_lossy_lap_counts_exact_loss(void **state)
+{
+    struct fx *f = *state;
+    struct got g = {0};
+    shmbus_sub_stats st;
+    shmbus_topic_info ti;
+    shmbus_sub *s;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    pub_n(f, 0, 20);
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 8);
+    assert_int_equal(g.seq[0], 12);
+    assert_int_equal(g.lost[0], 12);
+    for (unsigned i = 1; i < 8; i++) {
+        assert_int_equal(g.seq[i], 12 + i);
+        assert_int_equal(g.pseq[i], 12 + i);
+        assert_int_equal(g.lost[i], 0);
+    }
+    assert_shmbus_ok(shmbus_sub_stats_get(s, &st));
+    assert_int_equal(st.received, 8);
+    assert_int_equal(st.lost, 12);
+    assert_int_equal(st.lag, 0);
+    assert_shmbus_ok(shmbus_topic_info_get(f->topic, &ti));
+    assert_int_equal(ti.published, st.received + st.lost);
+    shmbus_sub_destroy(s);
+}
+
+static void test_ring_lossy_stalled_writer_overrun(void **state)
+{
+    struct fx *f = *state;
+    struct got g = {0};
+    shmbus_claim c;
+    shmbus_sub_stats st;
+    shmbus_topic_info ti;
+    shmbus_sub *s;
+    uint8_t buf[64];
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0)); /* seq 0 stalls in cell 0 */
+    shmbus_pub *p2;
+    assert_shmbus_ok(shmbus_pub_create(f->topic, &p2));
+    for (uint64_t i = 1; i < 8; i++)
+        assert_shmbus_ok(shmbus_publish(p2, buf, tu_fill(buf, 2, i, 32), 0));
+    /* seq 8 maps to cell 0, still being written: it must not write there. */
+    assert_shmbus_rc(shmbus_publish(p2, buf, tu_fill(buf, 2, 8, 32), 0), SHMBUS_ERR_OVERRUN);
+    assert_shmbus_ok(shmbus_publish(p2, buf, tu_fill(buf, 2, 9, 32), 0));
+    tu_fill(c.data, 1, 0, 40);
+    assert_shmbus_rc(shmbus_pub_commit(f->pub, &c, 40), SHMBUS_ERR_OVERRUN);
+    /* Readers lost seq 0 (lapped: 10 claims in 8 cells) and seq 8 (skipped). */
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 7);
+    assert_int_equal(g.seq[0], 2);
+    assert_int_equal(g.lost[0], 2);
+    assert_int_equal(g.seq[6], 9);
+    assert_int_equal(g.lost[6], 1);
+    assert_shmbus_ok(shmbus_sub_stats_get(s, &st));
+    assert_shmbus_ok(shmbus_topic_info_get(f->topic, &ti));
+    assert_int_equal(ti.published, 10);
+    assert_int_equal(st.received + st.lost, 10);
+    assert_int_equal(ti.overruns, 2);
+    shmbus_pub_destroy(p2);
+    shmbus_sub_destroy(s);
+}
+
+static void test_ring_start_positions(void **state)
+{
+    struct fx *f = *state;
+    shmbus_sub_opts oldest = {.start = SHMBUS_START_OLDEST};
+    struct got g = {0};
+    shmbus_sub *a, *b;
+
+    pub_n(f, 0, 5);
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &oldest, &a));
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &b));
+    assert_int_equal(shmbus_poll(a, collect, &g, 100), 5);
+    assert_int_equal(g.seq[0], 0);
+    assert_int_equal(g.lost[0], 0);
+    assert_int_equal(shmbus_poll(b, collect, &g, 100), 0);
+    pub_n(f, 5, 20);
+    shmbus_sub_destroy(a);
+    g.n = 0;
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &oldest, &a));
+    assert_int_equal(shmbus_poll(a, collect, &g, 100), 8);
+    assert_int_equal(g.seq[0], 17);
+    assert_int_equal(g.lost[0], 0);
+    shmbus_sub_destroy(a);
+    shmbus_sub_destroy(b);
+}
+
+static void test_ring_reliable_oldest_is_oldest_held(void **state)
+{
+    struct fx *f = *state;
+    shmbus_sub_opts oldest = {.start = SHMBUS_START_OLDEST};
+    struct got g = {.stop_after = 3};
+    shmbus_sub *a, *b;
+
+    /* Nobody held anything: an OLDEST subscriber starts at the tail. */
+    pub_n(f, 0, 5);
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &oldest, &a));
+    assert_int_equal(shmbus_poll(a, collect, &g, 100), 0);
+    pub_n(f, 5, 6);
+    assert_int_equal(shmbus_poll(a, collect, &g, 100), 3);
+    assert_int_equal(g.seq[0], 5);
+    /* a holds 8..10; b starts at the oldest message a still holds. */
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &oldest, &b));
+    g.n = 0;
+    g.stop_after = 0;
+    assert_int_equal(shmbus_poll(b, collect, &g, 100), 3);
+    assert_int_equal(g.seq[0], 8);
+    shmbus_sub_destroy(a);
+    shmbus_sub_destroy(b);
+}
+
+static void test_ring_recv_sizes_and_timeouts(void **state)
+{
+    struct fx *f = *state;
+    uint8_t small[8], buf[256];
+    shmbus_msg info;
+    shmbus_sub *s;
+    uint64_t before = (uint64_t)time(NULL);
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    assert_shmbus_rc(shmbus_recv(s, buf, sizeof(buf), &info, 0), -EAGAIN);
+    assert_shmbus_rc(shmbus_recv(s, buf, sizeof(buf), &info, 1000000), SHMBUS_ERR_TIMEOUT);
+    pub_n(f, 0, 1);
+    assert_shmbus_rc(shmbus_recv(s, small, sizeof(small), &info, 0), -EMSGSIZE);
+    assert_int_equal(info.len, 16);
+    assert_int_equal(shmbus_recv(s, buf, sizeof(buf), &info, 0), 16);
+    assert_int_equal(info.publisher_pid, (uint32_t)getpid());
+    assert_true(info.timestamp_ns / 1000000000ull >= before);
+    assert_true(info.timestamp_ns / 1000000000ull <= (uint64_t)time(NULL));
+    assert_ptr_equal(info.data, buf);
+    shmbus_sub_destroy(s);
+}
+
+static void test_ring_group_each_message_once(void **state)
+{
+    struct fx *f = *state;
+    shmbus_sub_opts go = {.group = 1};
+    struct got ga = {.stop_after = 1}, gb = {.stop_after = 1}, gp = {0};
+    shmbus_sub *a, *b, *p;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &go, &a));
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &go, &b));
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &p));
+    for (uint64_t i = 0; i < 40; i++) {
+        pub_n(f, i, 1);
+        assert_int_equal(shmbus_poll(i % 3 ? a : b, collect, i % 3 ? (void *)&ga : (void *)&gb, 1),
+                         1);
+        ga.stop_after = gb.stop_after = 0;
+        assert_int_equal(shmbus_poll(p, collect, &gp, 10), 1);
+    }
+    assert_int_equal(ga.n + gb.n, 40);
+    assert_int_equal(gp.n, 40);
+    assert_int_equal(shmbus_poll(a, collect, &ga, 10), 0);
+    assert_int_equal(shmbus_poll(b, collect, &gb, 10), 0);
+    shmbus_sub_destroy(a);
+    shmbus_sub_destroy(b);
+    shmbus_sub_destroy(p);
+}
+
+static void test_ring_group_gates_reliable_publisher(void **state)
+{
+    struct fx *f = *state;
+    shmbus_sub_opts go = {.group = 2};
+    struct got g = {0};
+    uint8_t buf[64];
+    shmbus_sub *a;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &go, &a));
+    pub_n(f, 0, 8);
+    assert_shmbus_rc(shmbus_publish(f->pub, buf, tu_fill(buf, 1, 8, 32), 0), -EAGAIN);
+    assert_int_equal(shmbus_poll(a, collect, &g, 3), 3);
+    pub_n(f, 8, 3);
+    /* The last member leaves: the group stops gating. */
+    shmbus_sub_destroy(a);
+    pub_n(f, 11, 30);
+    /* A new member starts at the next message, not at the stale cursor. */
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &go, &a));
+    g.n = 0;
+    assert_int_equal(shmbus_poll(a, collect, &g, 100), 0);
+    pub_n(f, 41, 2);
+    assert_int_equal(shmbus_poll(a, collect, &g, 100), 2);
+    assert_int_equal(g.seq[0], 41);
+    shmbus_sub_destroy(a);
+}
+
+static void test_ring_slots_and_options(void **state)
+{
+    struct fx *f = *state;
+    shmbus_sub *s[9];
+    shmbus_sub_opts bad_group = {.group = 5}, bad_start = {.start = 9};
+    shmbus_sub *x = (shmbus_sub *)&x;
+
+    for (int i = 0; i < 8; i++)
+        assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s[i]));
+    assert_shmbus_rc(shmbus_sub_create(f->topic, NULL, &s[8]), SHMBUS_ERR_NO_SLOT);
+    assert_null(s[8]);
+    shmbus_sub_destroy(s[3]);
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s[3]));
+    for (int i = 0; i < 8; i++)
+        shmbus_sub_destroy(s[i]);
+    assert_shmbus_rc(shmbus_sub_create(f->topic, &bad_group, &x), SHMBUS_ERR_INVALID);
+    assert_null(x);
+    assert_shmbus_rc(shmbus_sub_create(f->topic, &bad_start, &x), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_sub_create(NULL, NULL, &x), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_poll(NULL, collect, NULL, 1), SHMBUS_ERR_INVALID);
+    shmbus_sub_destroy(NULL);
+}
+
+static void test_ring_strerror_names_codes(void **state)
+{
+    (void)state;
+    assert_string_equal(shmbus_strerror(0), "success");
+    assert_string_equal(shmbus_strerror(SHMBUS_ERR_TOO_BIG),
+                        "message larger than the topic's maximum size");
+    assert_string_equal(shmbus_strerror(-ENOENT), "No such file or directory");
+    assert_non_null(shmbus_strerror(-999));
+    assert_string_equal(shmbus_strerror(-5000), "unknown shmbus error");
+    for (int e = SHMBUS_ERR_INVALID; e >= SHMBUS_ERR_WAITSET_FULL; e--)
+        assert_string_not_equal(shmbus_strerror(e), "unknown shmbus error");
+}
+
+#define RT(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        RT(test_ring_order_and_wraparound, setup_reliable8),
+        RT(test_ring_message_size_bounds, setup_reliable8),
+        RT(test_ring_reliable_full_ring_backpressure, setup_reliable8),
+        RT(test_ring_zero_copy_claim_commit_abort, setup_reliable8),
+        RT(test_ring_lossy_lap_counts_exact_loss, setup_lossy8),
+        RT(test_ring_lossy_stalled_writer_overrun, setup_lossy8),
+        RT(test_ring_start_positions, setup_lossy8),
+        RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
+        RT(test_ring_recv_sizes_and_timeouts, setup_lossy8),
+        RT(test_ring_group_each_message_once, setup_lossy8),
+        RT(test_ring_group_gates_reliable_publisher, setup_reliable8),
+        RT(test_ring_slots_and_options, setup_lossy8),
+        cmocka_unit_test(test_ring_strerror_names_codes),
+    };
+    tu_init();
+    return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
+}

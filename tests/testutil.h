@@ -1,0 +1,177 @@
+/*
+ * Shared test helpers: cmocka includes, an assertion that names shmbus
+ * errors, unique segment names that are removed even when a test fails, and
+ * child processes that die with their parent and are always reaped.
+ */
+#ifndef SHMBUS_TESTS_TESTUTIL_H
+#define SHMBUS_TESTS_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shmbus/shmbus.h"
+
+#define assert_shmbus_ok(expr)                                                                     \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ < 0)                                                                               \
+            fail_msg("%s -> %d (%s)", #expr, rc_, shmbus_strerror(rc_));                           \
+    } while (0)
+
+#define assert_shmbus_rc(expr, want)                                                               \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != (want))                                                                         \
+            fail_msg("%s -> %d (%s), want %d (%s)", #expr, rc_, shmbus_strerror(rc_), (want),      \
+                     shmbus_strerror(want));                                                       \
+    } while (0)
+
+#define TU_MAX_SEGS  16
+#define TU_MAX_KIDS  64
+
+/* Names created by this process; removed by tu_cleanup() at teardown,
+ * at exit, and on a fatal signal. */
+static char tu_segs[TU_MAX_SEGS][64];
+static pid_t tu_kids[TU_MAX_KIDS];
+static pid_t tu_owner;
+
+static void tu_cleanup(void)
+{
+    if (getpid() != tu_owner)
+        return; /* children never remove the parent's segments */
+    for (int i = 0; i < TU_MAX_KIDS; i++) {
+        if (tu_kids[i] > 0) {
+            kill(tu_kids[i], SIGKILL);
+            waitpid(tu_kids[i], NULL, 0);
+            tu_kids[i] = 0;
+        }
+    }
+    for (int i = 0; i < TU_MAX_SEGS; i++) {
+        if (tu_segs[i][0] != '\0') {
+            shmbus_topic_unlink(tu_segs[i]);
+            tu_segs[i][0] = '\0';
+        }
+    }
+}
+
+static void tu_on_signal(int sig)
+{
+    tu_cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Call once from main(). */
+static inline void tu_init(void)
+{
+    tu_owner = getpid();
+    atexit(tu_cleanup);
+    signal(SIGINT, tu_on_signal);
+    signal(SIGTERM, tu_on_signal);
+    signal(SIGSEGV, tu_on_signal);
+    signal(SIGABRT, tu_on_signal);
+}
+
+/* A fresh segment name, registered for removal. */
+static inline const char *tu_name(const char *tag)
+{
+    static unsigned counter;
+    for (int i = 0; i < TU_MAX_SEGS; i++) {
+        if (tu_segs[i][0] == '\0') {
+            snprintf(tu_segs[i], sizeof(tu_segs[i]), "shmbus-test.%d.%s.%u", (int)getpid(), tag,
+                     counter++);
+            shmbus_topic_unlink(tu_segs[i]);
+            return tu_segs[i];
+        }
+    }
+    fail_msg("too many test segments");
+    return NULL;
+}
+
+/* Fork a child that runs fn(arg) and exits with its return value. The
+ * child dies if the parent does; the parent kills and reaps it at cleanup. */
+static inline pid_t tu_fork(int (*fn)(void *), void *arg)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != tu_owner)
+            _exit(99);
+        _exit(fn(arg));
+    }
+    for (int i = 0; i < TU_MAX_KIDS; i++) {
+        if (tu_kids[i] == 0) {
+            tu_kids[i] = pid;
+            return pid;
+        }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("too many children");
+    return -1;
+}
+
+/* Wait for a child; @return its exit status, or 128 + signal. */
+static inline int tu_wait(pid_t pid)
+{
+    int st = 0;
+    if (waitpid(pid, &st, 0) < 0)
+        return -1;
+    for (int i = 0; i < TU_MAX_KIDS; i++)
+        if (tu_kids[i] == pid)
+            tu_kids[i] = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Self-checking payloads: header plus bytes derived from it. */
+struct tu_payload {
+    uint32_t publisher;
+    uint32_t len;
+    uint64_t seq;
+};
+
+static inline uint8_t tu_byte(const struct tu_payload *h, uint32_t i)
+{
+    return (uint8_t)(h->publisher * 131u + h->seq * 7u + i * 13u);
+}
+
+static inline uint32_t tu_fill(uint8_t *buf, uint32_t publisher, uint64_t seq, uint32_t len)
+{
+    struct tu_payload h = {.publisher = publisher, .len = len, .seq = seq};
+    if (len < sizeof(h))
+        len = sizeof(h);
+    h.len = len;
+    memcpy(buf, &h, sizeof(h));
+    for (uint32_t i = sizeof(h); i < len; i++)
+        buf[i] = tu_byte(&h, i);
+    return len;
+}
+
+/* 1 if @p buf of @p len bytes is an intact payload; fills @p out. */
+static inline int tu_check(const uint8_t *buf, uint32_t len, struct tu_payload *out)
+{
+    if (len < sizeof(*out))
+        return 0;
+    memcpy(out, buf, sizeof(*out));
+    if (out->len != len)
+        return 0;
+    for (uint32_t i = sizeof(*out); i < len; i++)
+        if (buf[i] != tu_byte(out, i))
+            return 0;
+    return 1;
+}
+
+#endif
