@@ -1,0 +1,262 @@
+/* Sleeping and waking (ring/wait.c): blocking receive, no lost wake-up
+ * across threads and processes, wait sets, and reliable back-pressure. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+#define WAIT_LIMIT_NS 10000000000ll /* a lost wake-up shows as a 10 s timeout */
+#define READY         UINT64_MAX
+
+struct echo {
+    const char *ping, *pong;
+    int iterations;
+    int64_t spin_ns;
+};
+
+/* Receives on ping and answers on pong, @p iterations times, after saying
+ * READY on pong once its subscription exists. */
+static int echo_run(void *arg)
+{
+    struct echo *e = arg;
+    shmbus_sub_opts so = {.spin_ns = e->spin_ns};
+    shmbus_topic *tp = NULL, *tq = NULL;
+    shmbus_pub *pub = NULL;
+    shmbus_sub *sub = NULL;
+    uint64_t v = READY;
+    int rc = 1;
+
+    if (shmbus_topic_attach(e->ping, &tp) < 0 || shmbus_topic_attach(e->pong, &tq) < 0 ||
+        shmbus_sub_create(tp, &so, &sub) < 0 || shmbus_pub_create(tq, &pub) < 0 ||
+        shmbus_publish(pub, &v, sizeof(v), WAIT_LIMIT_NS) < 0)
+        goto out;
+    for (int i = 0; i < e->iterations; i++) {
+        if (shmbus_recv(sub, &v, sizeof(v), NULL, WAIT_LIMIT_NS) != sizeof(v) || v != (uint64_t)i)
+            goto out;
+        if (shmbus_publish(pub, &v, sizeof(v), WAIT_LIMIT_NS) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(tp);
+    shmbus_topic_destroy(tq);
+    return rc;
+}
+
+static void *echo_thread(void *arg)
+{
+    return (void *)(intptr_t)echo_run(arg);
+}
+
+struct pair {
+    shmbus_topic *tp, *tq;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+};
+
+static void pair_open(struct echo *e, uint32_t mode, struct pair *p)
+{
+    shmbus_topic_opts o = {.mode = mode, .capacity = 16, .max_msg_size = 64};
+    shmbus_sub_opts so = {.spin_ns = e->spin_ns};
+
+    e->ping = tu_name("ping");
+    e->pong = tu_name("pong");
+    assert_shmbus_ok(shmbus_topic_create(e->ping, &o, &p->tp));
+    assert_shmbus_ok(shmbus_topic_create(e->pong, &o, &p->tq));
+    assert_shmbus_ok(shmbus_sub_create(p->tq, &so, &p->sub));
+    assert_shmbus_ok(shmbus_pub_create(p->tp, &p->pub));
+}
+
+static void pair_run(struct echo *e, struct pair *p)
+{
+    uint64_t v = 0;
+
+    assert_int_equal(shmbus_recv(p->sub, &v, sizeof(v), NULL, WAIT_LIMIT_NS), sizeof(v));
+    assert_true(v == READY);
+    for (int i = 0; i < e->iterations; i++) {
+        v = (uint64_t)i;
+        assert_shmbus_ok(shmbus_publish(p->pub, &v, sizeof(v), WAIT_LIMIT_NS));
+        assert_int_equal(shmbus_recv(p->sub, &v, sizeof(v), NULL, WAIT_LIMIT_NS), sizeof(v));
+        assert_int_equal(v, (uint64_t)i);
+    }
+}
+
+static void pair_close(struct echo *e, struct pair *p)
+{
+    shmbus_sub_destroy(p->sub);
+    shmbus_pub_destroy(p->pub);
+    shmbus_topic_destroy(p->tp);
+    shmbus_topic_destroy(p->tq);
+    shmbus_topic_unlink(e->ping);
+    shmbus_topic_unlink(e->pong);
+}
+
+/* Both sides sleep at once (no spin) for every message: a lost wake-up
+ * would stall a round trip until the 10 s limit. */
+static void test_wait_no_lost_wakeup_threads(void **state)
+{
+    (void)state;
+    uint32_t modes[] = {SHMBUS_LOSSY, SHMBUS_RELIABLE};
+
+    for (int m = 0; m < 2; m++) {
+        struct echo e = {.iterations = 5000, .spin_ns = -1};
+        struct pair p;
+        pthread_t th;
+        void *ret;
+
+        pair_open(&e, modes[m], &p);
+        assert_int_equal(pthread_create(&th, NULL, echo_thread, &e), 0);
+        pair_run(&e, &p);
+        assert_int_equal(pthread_join(th, &ret), 0);
+        assert_int_equal((intptr_t)ret, 0);
+        pair_close(&e, &p);
+    }
+}
+
+static void test_wait_no_lost_wakeup_processes(void **state)
+{
+    (void)state;
+    int64_t spins[] = {-1, 1000, 0};
+
+    for (int i = 0; i < 3; i++) {
+        struct echo e = {.iterations = 3000, .spin_ns = spins[i]};
+        struct pair p;
+        pid_t kid;
+
+        pair_open(&e, i == 1 ? SHMBUS_RELIABLE : SHMBUS_LOSSY, &p);
+        kid = tu_fork(echo_run, &e);
+        pair_run(&e, &p);
+        assert_int_equal(tu_wait(kid), 0);
+        pair_close(&e, &p);
+    }
+}
+
+struct delayed {
+    shmbus_topic *topic;
+    unsigned delay_us;
+    int count;
+};
+
+static void *publish_later(void *arg)
+{
+    struct delayed *d = arg;
+    shmbus_pub *pub;
+    uint64_t v = 42;
+
+    if (shmbus_pub_create(d->topic, &pub) < 0)
+        return (void *)1;
+    for (int i = 0; i < d->count; i++) {
+        usleep(d->delay_us);
+        if (shmbus_publish(pub, &v, sizeof(v), -1) < 0)
+            return (void *)2;
+    }
+    shmbus_pub_destroy(pub);
+    return NULL;
+}
+
+static void test_wait_waitset_many_topics(void **state)
+{
+    (void)state;
+    shmbus_topic_opts o = {.capacity = 8, .max_msg_size = 16};
+    shmbus_sub_opts so = {.spin_ns = -1};
+    const char *names[3];
+    shmbus_topic *t[3];
+    shmbus_sub *s[3], *ready[3];
+    shmbus_waitset *ws;
+    uint64_t v;
+
+    assert_shmbus_ok(shmbus_waitset_create(&ws));
+    assert_shmbus_rc(shmbus_waitset_wait(ws, ready, 3, 0), SHMBUS_ERR_INVALID);
+    for (int i = 0; i < 3; i++) {
+        names[i] = tu_name("ws");
+        assert_shmbus_ok(shmbus_topic_create(names[i], &o, &t[i]));
+        assert_shmbus_ok(shmbus_sub_create(t[i], &so, &s[i]));
+        assert_shmbus_ok(shmbus_waitset_add(ws, s[i]));
+    }
+    assert_shmbus_rc(shmbus_waitset_add(ws, s[1]), -EEXIST);
+    assert_shmbus_rc(shmbus_waitset_wait(ws, ready, 3, 0), -EAGAIN);
+    assert_shmbus_rc(shmbus_waitset_wait(ws, ready, 3, 2000000), SHMBUS_ERR_TIMEOUT);
+    for (int round = 0; round < 30; round++) {
+        int k = round % 3;
+        struct delayed d = {.topic = t[k], .delay_us = 200, .count = 1};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, publish_later, &d), 0);
+        assert_int_equal(shmbus_waitset_wait(ws, ready, 3, WAIT_LIMIT_NS), 1);
+        assert_ptr_equal(ready[0], s[k]);
+        assert_int_equal(shmbus_recv(s[k], &v, sizeof(v), NULL, 0), sizeof(v));
+        assert_int_equal(pthread_join(th, NULL), 0);
+    }
+    assert_shmbus_ok(shmbus_waitset_remove(ws, s[0]));
+    assert_shmbus_rc(shmbus_waitset_remove(ws, s[0]), -ENOENT);
+    for (int i = 0; i < 3; i++) {
+        shmbus_sub_destroy(s[i]);
+        shmbus_topic_destroy(t[i]);
+    }
+    shmbus_waitset_destroy(ws);
+}
+
+static void test_wait_waitset_full(void **state)
+{
+    (void)state;
+    shmbus_waitset *ws;
+    shmbus_sub *fake[SHMBUS_WAITSET_MAX + 1];
+
+    assert_shmbus_ok(shmbus_waitset_create(&ws));
+    for (int i = 0; i <= SHMBUS_WAITSET_MAX; i++)
+        fake[i] = (shmbus_sub *)(uintptr_t)(0x1000 + 16 * i); /* never dereferenced by add */
+    for (int i = 0; i < SHMBUS_WAITSET_MAX; i++)
+        assert_shmbus_ok(shmbus_waitset_add(ws, fake[i]));
+    assert_shmbus_rc(shmbus_waitset_add(ws, fake[SHMBUS_WAITSET_MAX]), SHMBUS_ERR_WAITSET_FULL);
+    shmbus_waitset_destroy(ws);
+    shmbus_waitset_destroy(NULL);
+}
+
+/* A reliable publisher blocked on a full ring resumes when a sleeping
+ * subscriber's consumption frees a cell. */
+static void test_wait_reliable_publisher_sleeps_until_space(void **state)
+{
+    (void)state;
+    const char *name = tu_name("space");
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 4, .max_msg_size = 16};
+    shmbus_topic *t;
+    shmbus_sub *s;
+    shmbus_pub *p;
+    uint64_t v = 1;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &s));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    for (int i = 0; i < 4; i++)
+        assert_shmbus_ok(shmbus_publish(p, &v, sizeof(v), 0));
+    struct delayed d = {.topic = t, .delay_us = 0, .count = 200};
+    pthread_t th;
+    void *ret;
+    /* The thread publishes 200 more into a 4-cell ring: it must sleep and
+     * be woken by our reads every few messages. */
+    assert_int_equal(pthread_create(&th, NULL, publish_later, &d), 0);
+    for (int i = 0; i < 204; i++) {
+        usleep(i % 50 == 0 ? 20000 : 0);
+        assert_int_equal(shmbus_recv(s, &v, sizeof(v), NULL, WAIT_LIMIT_NS), sizeof(v));
+    }
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_null(ret);
+    shmbus_pub_destroy(p);
+    shmbus_sub_destroy(s);
+    shmbus_topic_destroy(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wait_no_lost_wakeup_threads),
+        cmocka_unit_test(test_wait_no_lost_wakeup_processes),
+        cmocka_unit_test(test_wait_waitset_many_topics),
+        cmocka_unit_test(test_wait_waitset_full),
+        cmocka_unit_test(test_wait_reliable_publisher_sleeps_until_space),
+    };
+    tu_init();
+    return cmocka_run_group_tests_name("wait", tests, NULL, NULL);
+}
