@@ -1,0 +1,182 @@
+/* A reader never trusts the ring: impossible records are reported as
+ * errors, and random bytes written into a live segment never make any call
+ * read outside the mapping, crash or hang (run under ASan/UBSan). */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "shm/layout.h"
+
+struct raw {
+    uint8_t *base;
+    size_t len;
+};
+
+static void raw_open(const char *name, struct raw *r)
+{
+    char path[128];
+    struct stat st;
+    int fd;
+
+    snprintf(path, sizeof(path), "/%s", name);
+    fd = shm_open(path, O_RDWR, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    r->len = (size_t)st.st_size;
+    r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    assert_true(r->base != MAP_FAILED);
+}
+
+static struct sb_shm_cell *raw_cell(struct raw *r, uint64_t seq)
+{
+    struct sb_shm_header *h = (struct sb_shm_header *)r->base;
+    return (struct sb_shm_cell *)(r->base + h->cells_off + (seq & (h->capacity - 1)) * h->cell_size);
+}
+
+static int count(const shmbus_msg *m, void *arg)
+{
+    (void)m;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void impossible_records(uint32_t mode)
+{
+    const char *name = tu_name("imp");
+    shmbus_topic_opts o = {.mode = mode, .capacity = 8, .max_msg_size = 64};
+    shmbus_topic *t;
+    shmbus_pub *p;
+    shmbus_sub *s;
+    struct raw r;
+    int n = 0;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &s));
+    raw_open(name, &r);
+    for (int i = 0; i < 3; i++)
+        assert_shmbus_ok(shmbus_publish(p, "abcd", 4, 0));
+    /* seq 0: a length beyond the topic's maximum */
+    raw_cell(&r, 0)->len = 65;
+    /* seq 1: a stamp naming a seq that belongs to another cell */
+    atomic_store(&raw_cell(&r, 1)->stamp, SB_STAMP(5, SB_ST_COMMITTED));
+    assert_shmbus_rc(shmbus_poll(s, count, &n, 10), SHMBUS_ERR_CORRUPT);
+    assert_shmbus_rc(shmbus_poll(s, count, &n, 10), SHMBUS_ERR_CORRUPT);
+    /* the reader moved on: seq 2 is intact */
+    assert_int_equal(shmbus_poll(s, count, &n, 10), 1);
+    shmbus_sub_stats st;
+    assert_shmbus_ok(shmbus_sub_stats_get(s, &st));
+    assert_int_equal(st.lost, 2);
+    munmap(r.base, r.len);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+}
+
+static void test_corrupt_impossible_records_reported(void **state)
+{
+    (void)state;
+    impossible_records(SHMBUS_RELIABLE);
+    impossible_records(SHMBUS_LOSSY);
+}
+
+struct scribbler {
+    struct raw r;
+    _Atomic int stop;
+    unsigned seed;
+};
+
+static void *scribble(void *arg)
+{
+    struct scribbler *sc = arg;
+    while (!atomic_load(&sc->stop)) {
+        size_t off = (size_t)rand_r(&sc->seed) % (sc->r.len - 8);
+        int n = 1 + rand_r(&sc->seed) % 8;
+        for (int i = 0; i < n; i++)
+            sc->r.base[off + (size_t)i] = (uint8_t)rand_r(&sc->seed);
+    }
+    return NULL;
+}
+
+static int allowed(int rc)
+{
+    return rc >= 0 || rc == SHMBUS_ERR_CORRUPT || rc == SHMBUS_ERR_OVERRUN || rc == -EAGAIN ||
+           rc == -EMSGSIZE || rc == SHMBUS_ERR_TIMEOUT || rc == SHMBUS_ERR_NO_SLOT;
+}
+
+static void check(int rc, const char *what)
+{
+    if (!allowed(rc))
+        fail_msg("%s returned %d (%s)", what, rc, shmbus_strerror(rc));
+}
+
+static void exercise(shmbus_topic *t, shmbus_pub *p, int rounds)
+{
+    shmbus_sub_opts go = {.group = 1, .start = SHMBUS_START_OLDEST};
+    shmbus_sub *s, *g;
+    uint8_t buf[128];
+    int n = 0;
+
+    check(shmbus_sub_create(t, NULL, &s), "sub_create");
+    check(shmbus_sub_create(t, &go, &g), "group sub_create");
+    for (int i = 0; i < rounds; i++) {
+        check(shmbus_publish(p, buf, (size_t)(i % 128), 0), "publish");
+        if (s != NULL) {
+            check(shmbus_poll(s, count, &n, 16), "poll");
+            check(shmbus_recv(s, buf, sizeof(buf), NULL, 0), "recv");
+            check(shmbus_sub_ready(s), "ready");
+        }
+        if (g != NULL)
+            check(shmbus_poll(g, count, &n, 4), "group poll");
+        if (i % 1000 == 0 && s != NULL) {
+            shmbus_sub_destroy(s);
+            check(shmbus_sub_create(t, NULL, &s), "sub_create again");
+        }
+    }
+    shmbus_sub_destroy(s);
+    shmbus_sub_destroy(g);
+}
+
+static void scribble_mode(uint32_t mode)
+{
+    const char *name = tu_name("scribble");
+    shmbus_topic_opts o = {.mode = mode, .capacity = 16, .max_msg_size = 128,
+                           .max_subscribers = 4, .max_groups = 1};
+    struct scribbler sc = {.seed = 7};
+    shmbus_topic *t;
+    shmbus_pub *p;
+    pthread_t th;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    raw_open(name, &sc.r);
+    assert_int_equal(pthread_create(&th, NULL, scribble, &sc), 0);
+    exercise(t, p, 100000);
+    atomic_store(&sc.stop, 1);
+    pthread_join(th, NULL);
+    munmap(sc.r.base, sc.r.len);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+}
+
+static void test_corrupt_random_bytes_never_crash(void **state)
+{
+    (void)state;
+    scribble_mode(SHMBUS_LOSSY);
+    scribble_mode(SHMBUS_RELIABLE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_corrupt_impossible_records_reported),
+        cmocka_unit_test(test_corrupt_random_bytes_never_crash),
+    };
+    tu_init();
+    return cmocka_run_group_tests_name("corrupt", tests, NULL, NULL);
+}
