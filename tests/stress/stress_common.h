@@ -26,7 +26,25 @@ struct st_config {
     int publishers;
     int per_publisher;
     int64_t spin_ns; /* subscribers' wait */
+    /* Threads share the driver's mapping, so ThreadSanitizer sees every
+     * access at one address; processes attach their own (NULL here). */
+    shmbus_topic *shared;
 };
+
+static inline int st_attach(const struct st_config *cfg, shmbus_topic **t)
+{
+    if (cfg->shared != NULL) {
+        *t = cfg->shared;
+        return 0;
+    }
+    return shmbus_topic_attach(cfg->name, t);
+}
+
+static inline void st_detach(const struct st_config *cfg, shmbus_topic *t)
+{
+    if (cfg->shared == NULL)
+        shmbus_topic_destroy(t);
+}
 
 /* Shared between all workers. */
 struct st_control {
@@ -95,7 +113,7 @@ static inline int st_publisher(void *arg)
     shmbus_pub *pub;
     int rc;
 
-    if (shmbus_topic_attach(w->cfg->name, &t) < 0 || shmbus_pub_create(t, &pub) < 0) {
+    if (st_attach(w->cfg, &t) < 0 || shmbus_pub_create(t, &pub) < 0) {
         st_fail(w->ctl, "publisher attach", (uint64_t)w->id, 0);
         return 1;
     }
@@ -104,7 +122,7 @@ static inline int st_publisher(void *arg)
         sched_yield();
     rc = st_publish_all(w, pub);
     shmbus_pub_destroy(pub);
-    shmbus_topic_destroy(t);
+    st_detach(w->cfg, t);
     atomic_fetch_add(&w->ctl->publishers_done, 1);
     return rc;
 }
@@ -217,7 +235,7 @@ static inline int st_subscriber(void *arg)
     shmbus_sub *sub;
     int rc;
 
-    if (shmbus_topic_attach(w->cfg->name, &t) < 0 || shmbus_sub_create(t, &so, &sub) < 0) {
+    if (st_attach(w->cfg, &t) < 0 || shmbus_sub_create(t, &so, &sub) < 0) {
         st_fail(w->ctl, "subscriber attach", (uint64_t)w->id, 0);
         atomic_fetch_add(&w->ctl->subs_ready, 1);
         return 1;
@@ -225,7 +243,7 @@ static inline int st_subscriber(void *arg)
     atomic_fetch_add(&w->ctl->subs_ready, 1);
     rc = st_consume(w, t, sub);
     shmbus_sub_destroy(sub);
-    shmbus_topic_destroy(t);
+    st_detach(w->cfg, t);
     return rc;
 }
 

@@ -17,7 +17,7 @@ static void test_stress_procs_reliable(void **state)
     struct st_scenario sc = {.mode = SHMBUS_RELIABLE, .capacity = 32, .publishers = 2,
                              .per_publisher = 20000, .subscribers = 2, .members = 3,
                              .spin_ns = 0};
-    st_run(&sc, proc_start, proc_join);
+    st_run(&sc, proc_start, proc_join, 0);
 }
 
 static void test_stress_procs_lossy(void **state)
@@ -26,7 +26,7 @@ static void test_stress_procs_lossy(void **state)
     struct st_scenario sc = {.mode = SHMBUS_LOSSY, .capacity = 16, .publishers = 3,
                              .per_publisher = 30000, .subscribers = 2, .members = 2,
                              .spin_ns = -1};
-    st_run(&sc, proc_start, proc_join);
+    st_run(&sc, proc_start, proc_join, 0);
 }
 
 int main(void)

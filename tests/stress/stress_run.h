@@ -20,7 +20,8 @@ struct st_scenario {
 typedef long (*st_start_fn)(int (*fn)(void *), void *arg);
 typedef int (*st_join_fn)(long token);
 
-static inline void st_run(const struct st_scenario *sc, st_start_fn start, st_join_fn join)
+static inline void st_run(const struct st_scenario *sc, st_start_fn start, st_join_fn join,
+                          int share_mapping)
 {
     struct st_config cfg = {.mode = sc->mode, .capacity = sc->capacity,
                             .publishers = sc->publishers, .per_publisher = sc->per_publisher,
@@ -39,6 +40,7 @@ static inline void st_run(const struct st_scenario *sc, st_start_fn start, st_jo
     assert_true(sc->per_publisher <= ST_MAX_MSG);
     snprintf(cfg.name, sizeof(cfg.name), "%s", tu_name("stress"));
     assert_shmbus_ok(shmbus_topic_create(cfg.name, &o, &t));
+    cfg.shared = share_mapping ? t : NULL;
     ctl->subs_total = nsubs;
     for (int i = 0; i < nsubs; i++) {
         subs[i] = (struct st_worker){.cfg = &cfg, .ctl = ctl, .id = i,

@@ -43,7 +43,7 @@ static void test_stress_threads_reliable(void **state)
     struct st_scenario sc = {.mode = SHMBUS_RELIABLE, .capacity = 64, .publishers = 3,
                              .per_publisher = 20000, .subscribers = 2, .members = 2,
                              .spin_ns = 0};
-    st_run(&sc, thread_start, thread_join);
+    st_run(&sc, thread_start, thread_join, 1);
 }
 
 static void test_stress_threads_reliable_sleepers(void **state)
@@ -52,7 +52,7 @@ static void test_stress_threads_reliable_sleepers(void **state)
     struct st_scenario sc = {.mode = SHMBUS_RELIABLE, .capacity = 8, .publishers = 2,
                              .per_publisher = 5000, .subscribers = 2, .members = 3,
                              .spin_ns = -1};
-    st_run(&sc, thread_start, thread_join);
+    st_run(&sc, thread_start, thread_join, 1);
 }
 
 static void test_stress_threads_lossy(void **state)
@@ -61,7 +61,7 @@ static void test_stress_threads_lossy(void **state)
     struct st_scenario sc = {.mode = SHMBUS_LOSSY, .capacity = 16, .publishers = 3,
                              .per_publisher = 30000, .subscribers = 3, .members = 2,
                              .spin_ns = 0};
-    st_run(&sc, thread_start, thread_join);
+    st_run(&sc, thread_start, thread_join, 1);
 }
 
 int main(void)

@@ -193,9 +193,11 @@ static int cell_take(struct sb_shm_cell *c, uint64_t s)
         /* A newer (or the same, skipped by the daemon) seq is already here. */
         if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
             return SHMBUS_ERR_OVERRUN;
-        /* relaxed CAS + release fence below: the seqlock writer's order. */
+        /* acquire: pairs with the previous owner's commit (cell_finish) so
+         * its header and payload stores are ordered before ours; the
+         * release fence below orders our BUSY before our own stores. */
         if (atomic_compare_exchange_weak_explicit(&c->stamp, &v, SB_STAMP(s, SB_ST_BUSY),
-                                                  memory_order_relaxed, memory_order_relaxed))
+                                                  memory_order_acquire, memory_order_relaxed))
             break;
     }
     /* An older writer still owns the cell: we only left our seq to skip. */

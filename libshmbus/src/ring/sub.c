@@ -323,11 +323,14 @@ static int group_step(shmbus_sub *sub, deliver_fn fn, void *arg, size_t cap)
     switch (cell_classify(v, c, seg->g.mask)) {
     case CELL_NOT_YET:
         return STEP_NONE;
+    /* Our cursor value may be stale: another member may have moved the
+     * cursor and a publisher reused the cell since. Only the member whose
+     * CAS moves the cursor over the cell reports it. */
     case CELL_CORRUPT:
-        group_skip(sub, c, c + 1);
-        return SHMBUS_ERR_CORRUPT;
+        return group_skip(sub, c, c + 1) ? SHMBUS_ERR_CORRUPT : STEP_MOVED;
     case CELL_LAPPED:
-        group_skip(sub, c, lap_target(seg, c));
+        if (!group_skip(sub, c, lap_target(seg, c)))
+            return STEP_MOVED;
         return seg->g.mode == SHMBUS_RELIABLE ? SHMBUS_ERR_CORRUPT : STEP_MOVED;
     case CELL_READY:
         if (cap != SIZE_MAX && *(const volatile uint32_t *)&cell->len > cap) {
