@@ -35,7 +35,8 @@ static void raw_open(const char *name, struct raw *r)
 static struct sb_shm_cell *raw_cell(struct raw *r, uint64_t seq)
 {
     struct sb_shm_header *h = (struct sb_shm_header *)r->base;
-    return (struct sb_shm_cell *)(r->base + h->cells_off + (seq & (h->capacity - 1)) * h->cell_size);
+    return (struct sb_shm_cell *)(r->base + h->cells_off +
+                                  (seq & (h->capacity - 1)) * h->cell_size);
 }
 
 static int count(const shmbus_msg *m, void *arg)
@@ -145,8 +146,8 @@ static void exercise(shmbus_topic *t, shmbus_pub *p, int rounds)
 static void scribble_mode(uint32_t mode)
 {
     const char *name = tu_name("scribble");
-    shmbus_topic_opts o = {.mode = mode, .capacity = 16, .max_msg_size = 128,
-                           .max_subscribers = 4, .max_groups = 1};
+    shmbus_topic_opts o = {
+        .mode = mode, .capacity = 16, .max_msg_size = 128, .max_subscribers = 4, .max_groups = 1};
     struct scribbler sc = {.seed = 7};
     shmbus_topic *t;
     shmbus_pub *p;

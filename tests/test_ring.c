@@ -14,8 +14,11 @@ struct fx {
 static int fx_make(void **state, uint32_t mode, uint32_t capacity, uint32_t max_msg)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    shmbus_topic_opts o = {.mode = mode, .capacity = capacity, .max_msg_size = max_msg,
-                           .max_subscribers = 8, .max_groups = 4};
+    shmbus_topic_opts o = {.mode = mode,
+                           .capacity = capacity,
+                           .max_msg_size = max_msg,
+                           .max_subscribers = 8,
+                           .max_groups = 4};
     if (f == NULL)
         return -1;
     f->name = tu_name("ring");

@@ -10,8 +10,11 @@
 
 static shmbus_topic_opts small_opts(void)
 {
-    return (shmbus_topic_opts){.mode = SHMBUS_RELIABLE, .capacity = 64, .max_msg_size = 200,
-                               .max_subscribers = 4, .max_groups = 2};
+    return (shmbus_topic_opts){.mode = SHMBUS_RELIABLE,
+                               .capacity = 64,
+                               .max_msg_size = 200,
+                               .max_subscribers = 4,
+                               .max_groups = 2};
 }
 
 static void test_segment_create_attach_roundtrip(void **state)
@@ -73,8 +76,8 @@ static void test_segment_options_validated(void **state)
     (void)state;
     const char *name = tu_name("opts");
     shmbus_topic_opts bad[] = {
-        {.capacity = 3},          {.capacity = 1u << 25},      {.max_msg_size = (16u << 20) + 1},
-        {.mode = 7},              {.max_subscribers = 1025},   {.max_groups = 257},
+        {.capacity = 3}, {.capacity = 1u << 25},    {.max_msg_size = (16u << 20) + 1},
+        {.mode = 7},     {.max_subscribers = 1025}, {.max_groups = 257},
         {.perm = 01777},
     };
     shmbus_topic *t;

@@ -22,6 +22,11 @@
 
 #include "shmbus/shmbus.h"
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#include <sanitizer/common_interface_defs.h>
+#define TU_SANITIZED 1
+#endif
+
 #define assert_shmbus_ok(expr)                                                                     \
     do {                                                                                           \
         int rc_ = (expr);                                                                          \
@@ -37,8 +42,8 @@
                      shmbus_strerror(want));                                                       \
     } while (0)
 
-#define TU_MAX_SEGS  16
-#define TU_MAX_KIDS  64
+#define TU_MAX_SEGS 16
+#define TU_MAX_KIDS 64
 
 /* Names created by this process; removed by tu_cleanup() at teardown,
  * at exit, and on a fatal signal. */
@@ -77,6 +82,10 @@ static inline void tu_init(void)
 {
     tu_owner = getpid();
     atexit(tu_cleanup);
+#ifdef TU_SANITIZED
+    /* A sanitizer's report ends the process without atexit handlers. */
+    __sanitizer_set_death_callback(tu_cleanup);
+#endif
     signal(SIGINT, tu_on_signal);
     signal(SIGTERM, tu_on_signal);
     signal(SIGSEGV, tu_on_signal);

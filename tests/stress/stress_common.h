@@ -76,8 +76,8 @@ static inline void st_fail(struct st_control *c, const char *what, uint64_t a, u
 struct st_worker {
     const struct st_config *cfg;
     struct st_control *ctl;
-    int id;      /* publisher number, or subscriber number */
-    int group;   /* subscribers: 0 or group index */
+    int id;    /* publisher number, or subscriber number */
+    int group; /* subscribers: 0 or group index */
 };
 
 static int st_publish_all(struct st_worker *w, shmbus_pub *pub)
@@ -175,8 +175,7 @@ static int st_sub_done(struct st_worker *w, shmbus_topic *t, shmbus_sub *sub, st
     return st.position >= ti.published && shmbus_sub_ready(sub) == 0;
 }
 
-static int st_check_totals(struct st_worker *w, shmbus_topic *t, shmbus_sub *sub,
-                           struct st_seen *s)
+static int st_check_totals(struct st_worker *w, shmbus_topic *t, shmbus_sub *sub, struct st_seen *s)
 {
     uint64_t total = (uint64_t)w->cfg->publishers * (uint64_t)w->cfg->per_publisher;
     shmbus_topic_info ti;

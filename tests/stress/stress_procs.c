@@ -14,8 +14,12 @@ static int proc_join(long token)
 static void test_stress_procs_reliable(void **state)
 {
     (void)state;
-    struct st_scenario sc = {.mode = SHMBUS_RELIABLE, .capacity = 32, .publishers = 2,
-                             .per_publisher = 20000, .subscribers = 2, .members = 3,
+    struct st_scenario sc = {.mode = SHMBUS_RELIABLE,
+                             .capacity = 32,
+                             .publishers = 2,
+                             .per_publisher = 20000,
+                             .subscribers = 2,
+                             .members = 3,
                              .spin_ns = 0};
     st_run(&sc, proc_start, proc_join, 0);
 }
@@ -23,8 +27,12 @@ static void test_stress_procs_reliable(void **state)
 static void test_stress_procs_lossy(void **state)
 {
     (void)state;
-    struct st_scenario sc = {.mode = SHMBUS_LOSSY, .capacity = 16, .publishers = 3,
-                             .per_publisher = 30000, .subscribers = 2, .members = 2,
+    struct st_scenario sc = {.mode = SHMBUS_LOSSY,
+                             .capacity = 16,
+                             .publishers = 3,
+                             .per_publisher = 30000,
+                             .subscribers = 2,
+                             .members = 2,
                              .spin_ns = -1};
     st_run(&sc, proc_start, proc_join, 0);
 }

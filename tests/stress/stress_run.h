@@ -23,11 +23,16 @@ typedef int (*st_join_fn)(long token);
 static inline void st_run(const struct st_scenario *sc, st_start_fn start, st_join_fn join,
                           int share_mapping)
 {
-    struct st_config cfg = {.mode = sc->mode, .capacity = sc->capacity,
-                            .publishers = sc->publishers, .per_publisher = sc->per_publisher,
+    struct st_config cfg = {.mode = sc->mode,
+                            .capacity = sc->capacity,
+                            .publishers = sc->publishers,
+                            .per_publisher = sc->per_publisher,
                             .spin_ns = sc->spin_ns};
-    shmbus_topic_opts o = {.mode = sc->mode, .capacity = sc->capacity,
-                           .max_msg_size = ST_MAX_LEN, .max_subscribers = 16, .max_groups = 2};
+    shmbus_topic_opts o = {.mode = sc->mode,
+                           .capacity = sc->capacity,
+                           .max_msg_size = ST_MAX_LEN,
+                           .max_subscribers = 16,
+                           .max_groups = 2};
     struct st_control *ctl = st_control_new();
     struct st_worker subs[ST_MAX_SUBS];
     struct st_worker pubs[ST_MAX_PUB];
@@ -43,8 +48,8 @@ static inline void st_run(const struct st_scenario *sc, st_start_fn start, st_jo
     cfg.shared = share_mapping ? t : NULL;
     ctl->subs_total = nsubs;
     for (int i = 0; i < nsubs; i++) {
-        subs[i] = (struct st_worker){.cfg = &cfg, .ctl = ctl, .id = i,
-                                     .group = i >= sc->subscribers ? 1 : 0};
+        subs[i] = (struct st_worker){
+            .cfg = &cfg, .ctl = ctl, .id = i, .group = i >= sc->subscribers ? 1 : 0};
         tokens[nt++] = start(st_subscriber, &subs[i]);
     }
     for (int i = 0; i < sc->publishers; i++) {

@@ -40,8 +40,12 @@ static int thread_join(long token)
 static void test_stress_threads_reliable(void **state)
 {
     (void)state;
-    struct st_scenario sc = {.mode = SHMBUS_RELIABLE, .capacity = 64, .publishers = 3,
-                             .per_publisher = 20000, .subscribers = 2, .members = 2,
+    struct st_scenario sc = {.mode = SHMBUS_RELIABLE,
+                             .capacity = 64,
+                             .publishers = 3,
+                             .per_publisher = 20000,
+                             .subscribers = 2,
+                             .members = 2,
                              .spin_ns = 0};
     st_run(&sc, thread_start, thread_join, 1);
 }
@@ -49,8 +53,12 @@ static void test_stress_threads_reliable(void **state)
 static void test_stress_threads_reliable_sleepers(void **state)
 {
     (void)state;
-    struct st_scenario sc = {.mode = SHMBUS_RELIABLE, .capacity = 8, .publishers = 2,
-                             .per_publisher = 5000, .subscribers = 2, .members = 3,
+    struct st_scenario sc = {.mode = SHMBUS_RELIABLE,
+                             .capacity = 8,
+                             .publishers = 2,
+                             .per_publisher = 5000,
+                             .subscribers = 2,
+                             .members = 3,
                              .spin_ns = -1};
     st_run(&sc, thread_start, thread_join, 1);
 }
@@ -58,8 +66,12 @@ static void test_stress_threads_reliable_sleepers(void **state)
 static void test_stress_threads_lossy(void **state)
 {
     (void)state;
-    struct st_scenario sc = {.mode = SHMBUS_LOSSY, .capacity = 16, .publishers = 3,
-                             .per_publisher = 30000, .subscribers = 3, .members = 2,
+    struct st_scenario sc = {.mode = SHMBUS_LOSSY,
+                             .capacity = 16,
+                             .publishers = 3,
+                             .per_publisher = 30000,
+                             .subscribers = 3,
+                             .members = 2,
                              .spin_ns = 0};
     st_run(&sc, thread_start, thread_join, 1);
 }

@@ -34,17 +34,17 @@ extern "C" {
 
 /** Library errors; OS errors are returned as -errno and stay above -1000. */
 enum shmbus_error {
-    SHMBUS_ERR_INVALID = -1000,    /**< an argument is out of range or malformed */
-    SHMBUS_ERR_BAD_MAGIC = -1001,  /**< the segment is not a shmbus topic */
-    SHMBUS_ERR_VERSION = -1002,    /**< the segment's layout version is not ours */
-    SHMBUS_ERR_TRUNCATED = -1003,  /**< a length in the segment exceeds the mapping */
-    SHMBUS_ERR_NOT_READY = -1004,  /**< the creator has not finished the segment */
-    SHMBUS_ERR_CORRUPT = -1005,    /**< a record or cursor in the ring is impossible */
-    SHMBUS_ERR_TOO_BIG = -1006,    /**< message longer than the topic's maximum */
-    SHMBUS_ERR_NO_SLOT = -1007,    /**< every subscriber slot of the topic is taken */
-    SHMBUS_ERR_TIMEOUT = -1008,    /**< the wait ended with nothing to report */
-    SHMBUS_ERR_NO_SPACE = -1009,   /**< /dev/shm cannot hold the segment */
-    SHMBUS_ERR_OVERRUN = -1010,    /**< lossy: a newer message took the cell first */
+    SHMBUS_ERR_INVALID = -1000,     /**< an argument is out of range or malformed */
+    SHMBUS_ERR_BAD_MAGIC = -1001,   /**< the segment is not a shmbus topic */
+    SHMBUS_ERR_VERSION = -1002,     /**< the segment's layout version is not ours */
+    SHMBUS_ERR_TRUNCATED = -1003,   /**< a length in the segment exceeds the mapping */
+    SHMBUS_ERR_NOT_READY = -1004,   /**< the creator has not finished the segment */
+    SHMBUS_ERR_CORRUPT = -1005,     /**< a record or cursor in the ring is impossible */
+    SHMBUS_ERR_TOO_BIG = -1006,     /**< message longer than the topic's maximum */
+    SHMBUS_ERR_NO_SLOT = -1007,     /**< every subscriber slot of the topic is taken */
+    SHMBUS_ERR_TIMEOUT = -1008,     /**< the wait ended with nothing to report */
+    SHMBUS_ERR_NO_SPACE = -1009,    /**< /dev/shm cannot hold the segment */
+    SHMBUS_ERR_OVERRUN = -1010,     /**< lossy: a newer message took the cell first */
     SHMBUS_ERR_WAITSET_FULL = -1011 /**< the wait set holds its maximum */
 };
 
@@ -76,12 +76,12 @@ typedef struct shmbus_waitset shmbus_waitset;
 
 /** Options for creating a topic. Zero fields take the documented default. */
 typedef struct shmbus_topic_opts {
-    uint32_t mode;             /**< SHMBUS_LOSSY or SHMBUS_RELIABLE (default lossy) */
-    uint32_t capacity;         /**< cells, a power of two, 2..2^24 (default 1024) */
-    uint32_t max_msg_size;     /**< largest payload in bytes, 0..16 MiB (default 1024) */
-    uint32_t max_subscribers;  /**< subscriber slots, 1..1024 (default 64) */
-    uint32_t max_groups;       /**< consumer groups, 0..256 (default 16) */
-    uint32_t perm;             /**< file mode of the segment (default 0600) */
+    uint32_t mode;            /**< SHMBUS_LOSSY or SHMBUS_RELIABLE (default lossy) */
+    uint32_t capacity;        /**< cells, a power of two, 2..2^24 (default 1024) */
+    uint32_t max_msg_size;    /**< largest payload in bytes, 0..16 MiB (default 1024) */
+    uint32_t max_subscribers; /**< subscriber slots, 1..1024 (default 64) */
+    uint32_t max_groups;      /**< consumer groups, 0..256 (default 16) */
+    uint32_t perm;            /**< file mode of the segment (default 0600) */
 } shmbus_topic_opts;
 
 /** A topic's fixed parameters, as read from its segment at attach time. */
@@ -91,28 +91,28 @@ typedef struct shmbus_topic_info {
     uint32_t max_msg_size;
     uint32_t max_subscribers;
     uint32_t max_groups;
-    uint64_t segment_size;  /**< bytes mapped */
-    uint64_t published;     /**< messages claimed so far (the tail) */
-    uint64_t overruns;      /**< lossy: messages a newer publisher overtook */
-    uint64_t skipped;       /**< claims aborted or abandoned (seen by readers as lost) */
+    uint64_t segment_size; /**< bytes mapped */
+    uint64_t published;    /**< messages claimed so far (the tail) */
+    uint64_t overruns;     /**< lossy: messages a newer publisher overtook */
+    uint64_t skipped;      /**< claims aborted or abandoned (seen by readers as lost) */
 } shmbus_topic_info;
 
 /** A message handed to a poll callback or filled in by shmbus_recv(). */
 typedef struct shmbus_msg {
-    const void *data;      /**< payload; valid only during the callback (poll) */
-    uint32_t len;          /**< payload length in bytes */
-    uint32_t publisher_pid;/**< pid of the publishing process */
-    uint64_t seq;          /**< per-topic sequence number, from 0, gap = loss */
-    uint64_t timestamp_ns; /**< publish time, CLOCK_REALTIME nanoseconds */
-    uint64_t lost;         /**< messages lost immediately before this one */
+    const void *data;       /**< payload; valid only during the callback (poll) */
+    uint32_t len;           /**< payload length in bytes */
+    uint32_t publisher_pid; /**< pid of the publishing process */
+    uint64_t seq;           /**< per-topic sequence number, from 0, gap = loss */
+    uint64_t timestamp_ns;  /**< publish time, CLOCK_REALTIME nanoseconds */
+    uint64_t lost;          /**< messages lost immediately before this one */
 } shmbus_msg;
 
 /** Options for a subscriber. Zero-initialised options are valid. */
 typedef struct shmbus_sub_opts {
-    uint32_t start;   /**< enum shmbus_start */
-    uint32_t group;   /**< 0: none; 1..max_groups: join that consumer group */
-    int64_t spin_ns;  /**< spin before sleeping: 0 = default, < 0 = never spin
-                           (sleep at once), INT64_MAX = spin, never sleep */
+    uint32_t start;  /**< enum shmbus_start */
+    uint32_t group;  /**< 0: none; 1..max_groups: join that consumer group */
+    int64_t spin_ns; /**< spin before sleeping: 0 = default, < 0 = never spin
+                          (sleep at once), INT64_MAX = spin, never sleep */
 } shmbus_sub_opts;
 
 /** Counters of one subscriber. */

@@ -21,7 +21,7 @@ struct shmbus_pub {
     uint64_t limit;    /* reliable: claims below this need no rescan (private cache) */
     uint64_t open_seq; /* seq of the open zero-copy claim */
     uint32_t pid;
-    int open;          /* a zero-copy claim is open */
+    int open; /* a zero-copy claim is open */
 };
 
 struct shmbus_sub {
@@ -31,12 +31,12 @@ struct shmbus_sub {
     uint64_t pos;               /* plain subscriber: next seq to read */
     uint64_t received;
     uint64_t lost;
-    uint64_t pending_lost;      /* lost since the last delivery */
+    uint64_t pending_lost; /* lost since the last delivery */
     int64_t spin_ns;
     uint32_t start;
-    uint32_t want_len;          /* length of a message too big for recv's buffer */
-    int pending_err;            /* error met after a delivery, reported next */
-    uint8_t *scratch;           /* lossy: validated copy of one message */
+    uint32_t want_len; /* length of a message too big for recv's buffer */
+    int pending_err;   /* error met after a delivery, reported next */
+    uint8_t *scratch;  /* lossy: validated copy of one message */
 };
 
 /* Wake sleeping subscribers after a cell changed state. seq_cst: this load

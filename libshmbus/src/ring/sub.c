@@ -250,8 +250,8 @@ static void group_reseat(shmbus_sub *sub, uint64_t c)
 static int group_skip(shmbus_sub *sub, uint64_t c, uint64_t to)
 {
     /* seq_cst: as every cursor update. */
-    if (!atomic_compare_exchange_strong_explicit(&sub->group->cursor, &c, to,
-                                                 memory_order_seq_cst, memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(&sub->group->cursor, &c, to, memory_order_seq_cst,
+                                                 memory_order_relaxed))
         return 0; /* another member moved it */
     sub_count_lost(sub, to - c);
     /* relaxed: statistics only. */
@@ -615,9 +615,9 @@ int shmbus_sub_stats_get(const shmbus_sub *sub, shmbus_sub_stats *out)
     seg = &sub->topic->seg;
     /* relaxed: a snapshot for statistics. */
     tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
-    pos = sub->group ? atomic_load_explicit(&sub->group->cursor, memory_order_relaxed) &
-                           ~SB_GROUP_EMPTY
-                     : sub->pos;
+    pos = sub->group
+              ? atomic_load_explicit(&sub->group->cursor, memory_order_relaxed) & ~SB_GROUP_EMPTY
+              : sub->pos;
     out->received = sub->received;
     out->lost = sub->lost;
     out->position = pos;

@@ -73,8 +73,7 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
     }
     /* relaxed: a stale count costs a publisher one spurious wake at most. */
     for (unsigned i = 0; i < n; i++)
-        atomic_fetch_sub_explicit(&subs[i]->topic->seg.hdr->data_waiters, 1,
-                                  memory_order_relaxed);
+        atomic_fetch_sub_explicit(&subs[i]->topic->seg.hdr->data_waiters, 1, memory_order_relaxed);
     if (rc == -ETIMEDOUT)
         return SHMBUS_ERR_TIMEOUT;
     return rc < 0 ? rc : 0;
@@ -88,8 +87,8 @@ int sb_wait_any(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
     if (now >= deadline)
         return SHMBUS_ERR_TIMEOUT;
     if (spin > 0) {
-        spin_end = spin == INT64_MAX || (uint64_t)spin >= deadline - now ? deadline
-                                                                          : now + (uint64_t)spin;
+        spin_end =
+            spin == INT64_MAX || (uint64_t)spin >= deadline - now ? deadline : now + (uint64_t)spin;
         for (unsigned i = 1;; i++) {
             if (any_ready(subs, n, memory_order_acquire))
                 return 0;
@@ -153,8 +152,7 @@ static int collect_ready(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap)
     return (int)k;
 }
 
-int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap,
-                        int64_t timeout_ns)
+int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap, int64_t timeout_ns)
 {
     uint64_t deadline = 0;
 

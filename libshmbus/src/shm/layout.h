@@ -23,19 +23,19 @@ static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
 static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
               "atomics must have the size of their plain types");
 
-#define SB_SHM_MAGIC         0x3130535542484d53ull /* "SHMBUS01", little-endian */
-#define SB_LAYOUT_MAJOR      1u
-#define SB_LAYOUT_MINOR      0u
-#define SB_LAYOUT_VERSION    ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
-#define SB_LINE              64u
-#define SB_BLOCK             128u /* a line and its prefetch pair */
+#define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
+#define SB_LAYOUT_MAJOR   1u
+#define SB_LAYOUT_MINOR   0u
+#define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
+#define SB_LINE           64u
+#define SB_BLOCK          128u /* a line and its prefetch pair */
 
 /* Bounds on every length an attacher accepts. */
-#define SB_CAPACITY_MIN      2u
-#define SB_CAPACITY_MAX      (1u << 24)
-#define SB_MAX_MSG_MAX       (16u << 20)
-#define SB_SUBS_MAX          1024u
-#define SB_GROUPS_MAX        256u
+#define SB_CAPACITY_MIN 2u
+#define SB_CAPACITY_MAX (1u << 24)
+#define SB_MAX_MSG_MAX  (16u << 20)
+#define SB_SUBS_MAX     1024u
+#define SB_GROUPS_MAX   256u
 
 /* The segment header. The creator fills in everything, then stores version
  * last with release; an attacher load-acquires version first. */
@@ -103,7 +103,7 @@ static_assert(offsetof(struct sb_shm_header, skipped) == 4 * SB_BLOCK + 8, "skip
 #define SB_SLOT_INIT   1u /* taken, being set up; not yet gating */
 #define SB_SLOT_ACTIVE 2u
 /* A group member's pos when it holds no claim on the group's cursor. */
-#define SB_POS_IDLE    UINT64_MAX
+#define SB_POS_IDLE UINT64_MAX
 
 /* One subscriber. Written by its owner; read by publishers (pos, for
  * reliable gating) and by monitoring tools. */
@@ -130,10 +130,10 @@ static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
 
 /* One consumer group: members take messages from a shared cursor. */
 struct sb_shm_group {
-    _Atomic uint64_t cursor;  /* next seq to hand out, | SB_GROUP_EMPTY */
+    _Atomic uint64_t cursor; /* next seq to hand out, | SB_GROUP_EMPTY */
     _Atomic uint32_t members;
     uint32_t pad0;
-    _Atomic uint64_t lost;    /* messages the group lost (lossy laps) */
+    _Atomic uint64_t lost; /* messages the group lost (lossy laps) */
     uint8_t pad1[SB_BLOCK - 24];
 };
 static_assert(sizeof(struct sb_shm_group) == SB_BLOCK, "group size");
@@ -150,10 +150,10 @@ static_assert(offsetof(struct sb_shm_group, lost) == 16, "group lost");
  * The other header fields and the payload are plain bytes written between
  * BUSY and COMMITTED and read under the stamp (see ring.c).
  */
-#define SB_ST_EMPTY     0u
-#define SB_ST_BUSY      1u
-#define SB_ST_COMMITTED 2u
-#define SB_ST_SKIPPED   3u
+#define SB_ST_EMPTY       0u
+#define SB_ST_BUSY        1u
+#define SB_ST_COMMITTED   2u
+#define SB_ST_SKIPPED     3u
 #define SB_STAMP(seq, st) (((uint64_t)(seq) << 2) | (st))
 #define SB_STAMP_SEQ(s)   ((s) >> 2)
 #define SB_STAMP_ST(s)    ((uint32_t)((s)&3u))

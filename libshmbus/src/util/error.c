@@ -22,8 +22,8 @@ const char *shmbus_strerror(int err)
 {
     if (err >= 0)
         return "success";
-    if (err <= SHMBUS_ERR_INVALID && err > SHMBUS_ERR_INVALID - (int)(sizeof(lib_errors) /
-                                                                       sizeof(lib_errors[0])))
+    if (err <= SHMBUS_ERR_INVALID &&
+        err > SHMBUS_ERR_INVALID - (int)(sizeof(lib_errors) / sizeof(lib_errors[0])))
         return lib_errors[SHMBUS_ERR_INVALID - err];
     if (err > SHMBUS_ERR_INVALID) {
         /* strerrordesc_np returns static text and never a shared buffer. */

@@ -1,0 +1,59 @@
+# Top-level entry points. Every target installs the Debian packages it needs
+# when they are missing (apt-get, as root or through sudo), then configures
+# with a CMake preset (CMakePresets.json) and builds.
+#   make run    build, then run the two-process demo over a ring
+#   make test   build, then run every test through ctest
+#   make bench  build, then run the benchmarks (run it alone: it spins)
+
+PRESET ?= dev
+JOBS   ?= $(shell nproc)
+PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang-format
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
+
+.PHONY: deps build test run bench asan-test tsan-test format format-check clean
+
+deps:
+	@missing=""; for p in $(PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake --preset $(PRESET)
+	cmake --build $(call BUILD_DIR,$(PRESET)) -j$(JOBS)
+
+test: build
+	cd $(call BUILD_DIR,$(PRESET)) && ctest --output-on-failure
+
+run: build
+	$(call BUILD_DIR,$(PRESET))/tools/shmbus-demo
+
+bench: build
+	bench/run-all.sh $(call BUILD_DIR,$(PRESET))/bench/shmbus-bench
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan-test: deps
+	cmake --preset asan
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ctest --output-on-failure
+
+# The concurrency tests (label "stress") under ThreadSanitizer.
+tsan-test: deps
+	cmake --preset tsan
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && ctest --output-on-failure -L stress
+
+format: deps
+	clang-format -i $(SOURCES)
+
+format-check: deps
+	clang-format --dry-run --Werror $(SOURCES)
+
+clean:
+	rm -rf build build-asan build-tsan build-release
