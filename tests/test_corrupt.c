@@ -4,10 +4,7 @@
 #include "testutil.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 
 #include "shm/layout.h"
 
@@ -15,22 +12,6 @@ struct raw {
     uint8_t *base;
     size_t len;
 };
-
-static void raw_open(const char *name, struct raw *r)
-{
-    char path[128];
-    struct stat st;
-    int fd;
-
-    snprintf(path, sizeof(path), "/%s", name);
-    fd = shm_open(path, O_RDWR, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    r->len = (size_t)st.st_size;
-    r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    assert_true(r->base != MAP_FAILED);
-}
 
 static struct sb_shm_cell *raw_cell(struct raw *r, uint64_t seq)
 {
@@ -59,7 +40,7 @@ static void impossible_records(uint32_t mode)
     assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
     assert_shmbus_ok(shmbus_pub_create(t, &p));
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &s));
-    raw_open(name, &r);
+    r.base = tu_raw_map(name, &r.len);
     for (int i = 0; i < 3; i++)
         assert_shmbus_ok(shmbus_publish(p, "abcd", 4, 0));
     /* seq 0: a length beyond the topic's maximum */
@@ -155,7 +136,7 @@ static void scribble_mode(uint32_t mode)
 
     assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
     assert_shmbus_ok(shmbus_pub_create(t, &p));
-    raw_open(name, &sc.r);
+    sc.r.base = tu_raw_map(name, &sc.r.len);
     assert_int_equal(pthread_create(&th, NULL, scribble, &sc), 0);
     exercise(t, p, 100000);
     atomic_store(&sc.stop, 1);

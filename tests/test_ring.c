@@ -88,11 +88,15 @@ static void test_ring_order_and_wraparound(void **state)
     struct got g = {0};
 
     assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    /* 25 rounds of 5 through 8 cells: every wrap position is crossed. */
     for (uint64_t round = 0; round < 25; round++) {
         pub_n(f, round * 5, 5);
         assert_int_equal(shmbus_poll(s, collect, &g, 100), 5);
+        for (unsigned i = 0; i < 5; i++) {
+            assert_int_equal(g.seq[i], round * 5 + i);
+            assert_int_equal(g.pseq[i], round * 5 + i);
+        }
         g.n = 0;
-        /* next round checks continuity through several wraps of 8 cells */
     }
     pub_n(f, 125, 8);
     assert_int_equal(shmbus_poll(s, collect, &g, 100), 8);

@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 
 #include "shm/segment.h"
 
@@ -115,25 +113,6 @@ static void test_segment_no_space_is_an_error(void **state)
     assert_shmbus_rc(shmbus_topic_attach(name, &t), -ENOENT);
 }
 
-/* Map a freshly created segment's file writable, to damage it. */
-static struct sb_shm_header *raw_map(const char *name, size_t *len)
-{
-    char path[128];
-    struct stat st;
-    void *p;
-    int fd;
-
-    snprintf(path, sizeof(path), "/%s", name);
-    fd = shm_open(path, O_RDWR, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    assert_true(p != MAP_FAILED);
-    *len = (size_t)st.st_size;
-    return p;
-}
-
 static void test_segment_damaged_headers_rejected(void **state)
 {
     (void)state;
@@ -145,7 +124,7 @@ static void test_segment_damaged_headers_rejected(void **state)
 
     assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
     shmbus_topic_destroy(t);
-    h = raw_map(name, &len);
+    h = (struct sb_shm_header *)tu_raw_map(name, &len);
     memcpy(&saved, h, sizeof(saved));
 
     h->magic ^= 1;

@@ -12,11 +12,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,6 +146,25 @@ static inline int tu_wait(pid_t pid)
         if (tu_kids[i] == pid)
             tu_kids[i] = 0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Map a segment's file read-write as raw bytes, to damage it on purpose. */
+static inline uint8_t *tu_raw_map(const char *name, size_t *len)
+{
+    char path[128];
+    struct stat st;
+    void *p;
+    int fd;
+
+    snprintf(path, sizeof(path), "/%s", name);
+    fd = shm_open(path, O_RDWR, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    assert_true(p != MAP_FAILED);
+    *len = (size_t)st.st_size;
+    return p;
 }
 
 /* Self-checking payloads: header plus bytes derived from it. */
