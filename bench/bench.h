@@ -1,0 +1,282 @@
+/*
+ * bench.h - helpers shared by the commands of shmbus-bench: the clock,
+ * sample statistics, the closing key=value report, option parsing, child
+ * processes and their shared mappings, and the parent's list of topics.
+ * Only the public API of libshmbus is used here and in every bench file.
+ */
+#ifndef SHMBUS_BENCH_BENCH_H
+#define SHMBUS_BENCH_BENCH_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "shmbus/shmbus.h"
+
+/* A cache line and its adjacent-line prefetch pair: fields written by
+ * different processes are kept this far apart. */
+#define BENCH_BLOCK 128u
+/* Pairs in the closing report line. */
+#define BENCH_KV_MAX 16u
+/* Children of one run: fanout's subscribers plus its publisher. */
+#define BENCH_PROCS_MAX 300u
+/* Topics one run creates. */
+#define BENCH_TOPICS_MAX 4u
+/* Largest --size accepted by every command. */
+#define BENCH_SIZE_MAX (1u << 20)
+/* Topic capacity used by every command. */
+#define BENCH_CAPACITY 1024u
+/* The clock costs ~20 ns: producers look at it once per this many messages. */
+#define BENCH_CLOCK_EVERY 64u
+/* Exit codes of a command. */
+#define BENCH_EXIT_OK    0
+#define BENCH_EXIT_FAIL  1
+#define BENCH_EXIT_USAGE 2
+
+/* ------------------------------------------------------------------ clock */
+
+/** CLOCK_MONOTONIC in nanoseconds; the only clock of every run and baseline. */
+uint64_t bench_now_ns(void);
+
+/** Busy-wait until bench_now_ns() reaches @p when_ns. */
+void bench_spin_until(uint64_t when_ns);
+
+/** Tell the CPU we are spinning (pause / yield), as the library's spin does. */
+static inline void bench_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ------------------------------------------------------------- statistics */
+
+/** Summary of a sorted array of per-sample nanoseconds. */
+struct bench_stats {
+    uint64_t n;
+    uint64_t p50;
+    uint64_t p99;
+    uint64_t p999;
+    uint64_t max;
+};
+
+/**
+ * Copy @p n samples out of a shared array, sort them and read nearest-rank
+ * percentiles. Call only after the child that wrote them was reaped.
+ * @return 0, or -1 when out of memory (message printed).
+ */
+int bench_stats_compute(const _Atomic uint64_t *samples, size_t n, struct bench_stats *out);
+
+/** Print one human-readable line for @p s, prefixed by @p label. */
+void bench_stats_print(const char *label, const struct bench_stats *s);
+
+/** Store 0 into every sample so that page faults happen before timing. */
+void bench_samples_touch(_Atomic uint64_t *samples, size_t n);
+
+/** num / den, or 0 when den is 0. */
+double bench_ratio(double num, double den);
+
+/* ----------------------------------------------------------------- report */
+
+enum bench_kind { BENCH_KIND_STR, BENCH_KIND_U64, BENCH_KIND_F64 };
+
+struct bench_kv {
+    const char *key;
+    enum bench_kind kind;
+    const char *s; /* static string, for BENCH_KIND_STR */
+    uint64_t u;
+    double f;
+};
+
+/** The closing line of a command; zero-initialise before use. */
+struct bench_report {
+    struct bench_kv kv[BENCH_KV_MAX];
+    unsigned n;
+};
+
+void bench_report_str(struct bench_report *r, const char *key, const char *val);
+void bench_report_u64(struct bench_report *r, const char *key, uint64_t val);
+void bench_report_f64(struct bench_report *r, const char *key, double val);
+
+/** Print the pairs as `k=v k=v`, or as one JSON object when @p json. */
+void bench_report_emit(const struct bench_report *r, int json);
+
+/* ---------------------------------------------------------------- options */
+
+/** Parse a decimal integer in [min, max]. @return 0, or -1 (message printed). */
+int bench_parse_u64(const char *arg, const char *opt, uint64_t min, uint64_t max, uint64_t *out);
+
+/** Parse a decimal number in [min, max]. @return 0, or -1 (message printed). */
+int bench_parse_f64(const char *arg, const char *opt, double min, double max, double *out);
+
+/** Parse "lossy" or "reliable" into SHMBUS_LOSSY / SHMBUS_RELIABLE. */
+int bench_parse_mode(const char *arg, uint32_t *mode);
+
+/** "lossy" or "reliable". */
+const char *bench_mode_name(uint32_t mode);
+
+/** calloc(1, @p len + 1) (never 0 bytes), or NULL with a message printed. */
+void *bench_calloc(size_t len);
+
+/** Print "shmbus-bench: <what>: <shmbus_strerror(rc)> (rc)" to stderr. @return -1. */
+int bench_fail(const char *what, int rc);
+
+/* -------------------------------------------------------------- processes */
+
+typedef int (*bench_child_fn)(void *arg);
+
+/** Children of one run. Zero-initialise before the first bench_spawn(). */
+struct bench_procs {
+    pid_t pid[BENCH_PROCS_MAX]; /* 0 once reaped */
+    unsigned n;
+    unsigned live;
+    int stopping; /* the rest were killed: their deaths are expected */
+};
+
+/** Make SIGINT and SIGTERM interrupt the parent's waits (children reset them). */
+void bench_signals_install(void);
+
+/**
+ * Fork a child that runs @p fn(@p arg) and leaves with _exit(0) on 0, else
+ * _exit(1). On failure the children already started are killed (they may be
+ * waiting for a peer that will never come); bench_reap() must still follow.
+ * @return 0, or -1 (message printed).
+ */
+int bench_spawn(struct bench_procs *ps, bench_child_fn fn, void *arg);
+
+/**
+ * Wait for every child. When one fails (or the parent is interrupted) the
+ * others are killed, then reaped. @return 0 if all exited with status 0.
+ */
+int bench_reap(struct bench_procs *ps);
+
+/** Decide whether to pin (wanted, and CPUs 0 and 1 usable); prints the choice. */
+int bench_pin_plan(int want);
+
+/** In a child: pin the calling process to @p cpu when @p pin is set. */
+void bench_pin_cpu(int pin, int cpu);
+
+/** An anonymous MAP_SHARED mapping of @p len zeroed bytes, or NULL (message printed). */
+void *bench_shared_alloc(size_t len);
+
+/** Unmap what bench_shared_alloc() returned. Accepts NULL. */
+void bench_shared_free(void *p, size_t len);
+
+/* A readiness pipe: the side that must be ready first writes one byte. */
+struct bench_pipe {
+    int rd;
+    int wr;
+};
+#define BENCH_PIPE_INIT                                                                            \
+    {                                                                                              \
+        -1, -1                                                                                     \
+    }
+
+int bench_pipe_open(struct bench_pipe *p);
+void bench_pipe_close(struct bench_pipe *p);
+/** Close @p fd if open and set it to -1. */
+void bench_fd_close(int *fd);
+/** Write one readiness byte. @return 0, or -1 (message printed). */
+int bench_ready_post(int fd);
+/** Read @p count readiness bytes; fails on EOF. @return 0, or -1 (message printed). */
+int bench_ready_wait(int fd, unsigned count);
+
+/* ----------------------------------------------------------------- topics */
+
+/* Topics a parent created; bench_topics_cleanup() unmaps and unlinks them. */
+struct bench_topics {
+    char name[BENCH_TOPICS_MAX][SHMBUS_NAME_MAX + 1];
+    shmbus_topic *topic[BENCH_TOPICS_MAX];
+    unsigned n;
+};
+
+/** Create "shmbus-bench.<pid>.<suffix>". @return 0, or -1 (message printed). */
+int bench_topics_add(struct bench_topics *t, const char *suffix, const shmbus_topic_opts *opts);
+
+/** Destroy the handles and unlink every created segment. */
+void bench_topics_cleanup(struct bench_topics *t);
+
+/* One process's view of a topic: its own mapping, and a publisher and/or a
+ * subscriber on it. Zero-initialise; bench_ep_close() accepts any state. */
+struct bench_ep {
+    shmbus_topic *topic;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+};
+
+/**
+ * Attach to topic @p name, then create a subscriber (when @p sub_opts is
+ * not NULL) and a publisher (when @p want_pub).
+ * @return 0, or -1 (message printed; @p ep is closed).
+ */
+int bench_ep_open(struct bench_ep *ep, const char *name, int want_pub,
+                  const shmbus_sub_opts *sub_opts);
+void bench_ep_close(struct bench_ep *ep);
+
+/* ------------------------------------------------ throughput control block */
+
+/* Shared by a producer, a consumer and the parent, for the shmbus run and
+ * the SPSC baseline alike. The producer's line, the consumer's results and
+ * the producer's results sit in separate blocks. */
+struct bench_tp_shared {
+    _Alignas(BENCH_BLOCK) _Atomic uint64_t start_ns;  /* producer: when it began */
+    _Atomic uint32_t done;                            /* producer: 1 after its last message */
+    _Alignas(BENCH_BLOCK) _Atomic uint64_t delivered; /* consumer results */
+    _Atomic uint64_t lost;
+    _Atomic uint64_t end_ns;
+    _Atomic uint64_t checksum;
+    _Alignas(BENCH_BLOCK) _Atomic uint64_t sent; /* producer results */
+    _Atomic uint64_t overruns;
+};
+
+/* Rates of one throughput run, read by the parent after the reap. */
+struct bench_rate {
+    uint64_t delivered;
+    uint64_t lost;
+    uint64_t sent;
+    uint64_t overruns;
+    uint64_t elapsed_ns; /* producer start to consumer drained */
+};
+
+/** Producer: note the start. @return the deadline, @p seconds from now. */
+uint64_t bench_tp_begin(struct bench_tp_shared *t, double seconds);
+/** Producer: store its counts, then raise done. */
+void bench_tp_finish(struct bench_tp_shared *t, uint64_t sent, uint64_t overruns);
+/** Consumer: has the producer finished? Everything it sent is then visible. */
+int bench_tp_done(struct bench_tp_shared *t);
+/** Consumer: store its results and the end time. */
+void bench_tp_report(struct bench_tp_shared *t, uint64_t delivered, uint64_t lost,
+                     uint64_t checksum);
+/** Parent, after the reap: read the results. */
+void bench_tp_read(struct bench_tp_shared *t, struct bench_rate *out);
+/** Messages per second of @p n over @p elapsed_ns. */
+double bench_per_s(uint64_t n, uint64_t elapsed_ns);
+
+/* -------------------------------------------------------------- baselines */
+
+struct bench_floor_args {
+    uint64_t count;
+    uint64_t warmup;
+    int pin;
+    _Atomic uint64_t *samples; /* count entries, shared */
+};
+
+/** Bare cache-line ping-pong between two processes; samples are RTT/2. */
+int bench_floor_spin(const struct bench_floor_args *a);
+/** Bare futex ping-pong between two processes; samples are RTT/2. */
+int bench_floor_futex(const struct bench_floor_args *a);
+/** Bare SPSC ring between two processes for @p seconds. */
+int bench_spsc_run(uint32_t size, double seconds, int pin, struct bench_rate *out);
+
+/* --------------------------------------------------------------- commands */
+
+int bench_cmd_pingpong(int argc, char **argv);
+int bench_cmd_throughput(int argc, char **argv);
+int bench_cmd_fanout(int argc, char **argv);
+int bench_cmd_pubonly(int argc, char **argv);
+
+#endif /* SHMBUS_BENCH_BENCH_H */

@@ -1,0 +1,356 @@
+/*
+ * fanout: what a publisher pays per message when many subscribers sleep on
+ * the topic. One publisher process publishes paced messages (busy-waiting on
+ * the clock between them) and times every shmbus_publish() call; N
+ * subscriber processes block (spin_ns = -1) in shmbus_recv() and stop at the
+ * message flagged last, or after a stretch of silence. The same run repeats
+ * with one subscriber and reports the cost ratio p50(N) / p50(1).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+/* First payload byte of the last message. */
+#define FAN_LAST 0x4cu
+/* A subscriber gives up after this much silence (at least). */
+#define FAN_IDLE_NS 2000000000ull
+
+struct fan_opts {
+    uint64_t subs;
+    uint64_t count;
+    uint64_t interval_us;
+    uint64_t size;
+    int json;
+};
+
+/* One process's results, written once by it before it exits. Subscriber
+ * i has entry i; the publisher has the last one (delivered = published,
+ * first_ns / last_ns = its first and last publish). */
+struct fan_result {
+    _Atomic uint64_t delivered;
+    _Atomic uint64_t lost;
+    _Atomic uint64_t first_ns;
+    _Atomic uint64_t last_ns;
+    _Atomic uint32_t got_last;
+    _Atomic uint32_t timed_out;
+};
+
+struct fan_ctx {
+    const struct fan_opts *o;
+    const char *name;
+    unsigned nsubs;
+    unsigned index; /* set before each subscriber's fork */
+    uint64_t idle_ns;
+    struct bench_pipe ready;   /* subscribers -> publisher, one byte each */
+    struct fan_result *res;    /* nsubs + 1 entries, shared */
+    _Atomic uint64_t *samples; /* count entries, shared */
+};
+
+/* Summary of one phase, for the report. */
+struct fan_phase {
+    struct bench_stats pub;
+    uint64_t delivered_min;
+};
+
+static void fan_store(struct fan_result *r, const uint64_t v[4], uint32_t got_last,
+                      uint32_t timed_out)
+{
+    /* relaxed, all: the parent reads them only after waitpid() on us. */
+    atomic_store_explicit(&r->delivered, v[0], memory_order_relaxed);
+    atomic_store_explicit(&r->lost, v[1], memory_order_relaxed);
+    atomic_store_explicit(&r->first_ns, v[2], memory_order_relaxed);
+    atomic_store_explicit(&r->last_ns, v[3], memory_order_relaxed);
+    atomic_store_explicit(&r->got_last, got_last, memory_order_relaxed);
+    atomic_store_explicit(&r->timed_out, timed_out, memory_order_relaxed);
+}
+
+static int fan_drain(const struct fan_ctx *c, shmbus_sub *sub, uint8_t *buf)
+{
+    uint64_t v[4] = {0}; /* delivered, lost, first_ns, last_ns */
+    uint32_t got_last = 0, timed_out = 0;
+    shmbus_msg info;
+
+    while (!got_last) {
+        int rc = shmbus_recv(sub, buf, c->o->size, &info, (int64_t)c->idle_ns);
+        /* Silence: the publisher is gone or far behind; report what we have. */
+        if (rc == SHMBUS_ERR_TIMEOUT) {
+            timed_out = 1;
+            break;
+        }
+        if (rc < 0)
+            return bench_fail("fanout subscriber: shmbus_recv", rc);
+        v[3] = bench_now_ns();
+        if (v[0]++ == 0)
+            v[2] = v[3];
+        v[1] += info.lost;
+        got_last = rc > 0 && buf[0] == FAN_LAST;
+    }
+    fan_store(&c->res[c->index], v, got_last, timed_out);
+    return 0;
+}
+
+static int fan_subscribe(void *arg)
+{
+    struct fan_ctx *c = arg;
+    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = -1};
+    struct bench_ep ep = {0};
+    uint8_t *buf = bench_calloc(c->o->size);
+    int rc = -1;
+
+    bench_fd_close(&c->ready.rd);
+    if (buf == NULL || bench_ep_open(&ep, c->name, 0, &so) < 0)
+        goto done;
+    /* Our subscriber exists: the publisher may start once all are in. */
+    if (bench_ready_post(c->ready.wr) < 0)
+        goto done;
+    bench_fd_close(&c->ready.wr);
+    rc = fan_drain(c, ep.sub, buf);
+done:
+    bench_ep_close(&ep);
+    free(buf);
+    return rc;
+}
+
+static int fan_publish_all(const struct fan_ctx *c, shmbus_pub *pub, uint8_t *buf)
+{
+    uint64_t gap = c->o->interval_us * 1000u, next = bench_now_ns();
+    uint64_t v[4] = {c->o->count, 0, next, 0}; /* as fan_drain() */
+
+    for (uint64_t i = 0; i < c->o->count; i++) {
+        uint64_t t0, t1;
+        int rc;
+
+        bench_spin_until(next);
+        if (i + 1 == c->o->count)
+            buf[0] = FAN_LAST;
+        t0 = bench_now_ns();
+        rc = shmbus_publish(pub, buf, c->o->size, 0);
+        t1 = bench_now_ns();
+        if (rc < 0)
+            return bench_fail("fanout publisher: shmbus_publish", rc);
+        /* relaxed: the parent reads samples only after waitpid() on us. */
+        atomic_store_explicit(&c->samples[i], t1 - t0, memory_order_relaxed);
+        /* Start to start; a late publish does not make the next one early. */
+        next = t0 + gap;
+        v[3] = t1;
+    }
+    fan_store(&c->res[c->nsubs], v, 1, 0);
+    return 0;
+}
+
+static int fan_publish(void *arg)
+{
+    struct fan_ctx *c = arg;
+    struct bench_ep ep = {0};
+    uint8_t *buf = bench_calloc(c->o->size);
+    int rc = -1;
+
+    bench_fd_close(&c->ready.wr);
+    bench_samples_touch(c->samples, c->o->count);
+    if (buf == NULL || bench_ep_open(&ep, c->name, 1, NULL) < 0)
+        goto done;
+    if (bench_ready_wait(c->ready.rd, c->nsubs) < 0)
+        goto done;
+    rc = fan_publish_all(c, ep.pub, buf);
+done:
+    bench_ep_close(&ep);
+    free(buf);
+    return rc;
+}
+
+/* Fork the subscribers, then the publisher; reap them all. */
+static int fan_spawn_all(struct fan_ctx *c)
+{
+    struct bench_procs ps = {0};
+    int rc = bench_pipe_open(&c->ready);
+
+    for (unsigned i = 0; rc == 0 && i < c->nsubs; i++) {
+        c->index = i;
+        rc = bench_spawn(&ps, fan_subscribe, c);
+    }
+    if (rc == 0)
+        rc = bench_spawn(&ps, fan_publish, c);
+    /* Our ends closed, the publisher sees EOF if a subscriber dies early. */
+    bench_pipe_close(&c->ready);
+    if (bench_reap(&ps) < 0)
+        rc = -1;
+    return rc;
+}
+
+/* Print subscriber @p i's line; its rate counts from the publisher's first
+ * publish at @p start to its own last delivery. @return its delivered count. */
+static uint64_t fan_print_sub(const struct fan_ctx *c, unsigned i, uint64_t start)
+{
+    struct fan_result *r = &c->res[i];
+    /* relaxed, all: the subscriber was reaped; waitpid() ordered its
+     * stores before these loads. */
+    uint64_t n = atomic_load_explicit(&r->delivered, memory_order_relaxed);
+    uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
+    uint64_t last = atomic_load_explicit(&r->last_ns, memory_order_relaxed);
+    uint32_t timed_out = atomic_load_explicit(&r->timed_out, memory_order_relaxed);
+    uint32_t got_last = atomic_load_explicit(&r->got_last, memory_order_relaxed);
+
+    printf("  subscriber %3u: delivered %" PRIu64 "/%" PRIu64 " (%.1f%%), lost %" PRIu64
+           ", %.0f msgs/s%s\n",
+           i, n, c->o->count, bench_ratio(100.0 * (double)n, (double)c->o->count), lost,
+           bench_per_s(n, last > start ? last - start : 0),
+           timed_out ? ", timed out" : (got_last ? "" : ", no last message"));
+    return n;
+}
+
+static int fan_summarize(const struct fan_ctx *c, struct fan_phase *out)
+{
+    struct fan_result *p = &c->res[c->nsubs];
+    /* relaxed: the publisher was reaped; waitpid() ordered its stores. */
+    uint64_t start = atomic_load_explicit(&p->first_ns, memory_order_relaxed);
+    /* relaxed: as above. */
+    uint64_t end = atomic_load_explicit(&p->last_ns, memory_order_relaxed);
+    char label[64];
+
+    if (bench_stats_compute(c->samples, c->o->count, &out->pub) < 0)
+        return -1;
+    snprintf(label, sizeof(label), "publish cost, %u subscriber%s:", c->nsubs,
+             c->nsubs == 1 ? "" : "s");
+    bench_stats_print(label, &out->pub);
+    printf("  publisher: %" PRIu64 " messages in %.3f ms, %.0f msgs/s\n", c->o->count,
+           (double)(end - start) / 1e6, bench_per_s(c->o->count, end - start));
+    out->delivered_min = UINT64_MAX;
+    for (unsigned i = 0; i < c->nsubs; i++) {
+        uint64_t n = fan_print_sub(c, i, start);
+        if (n < out->delivered_min)
+            out->delivered_min = n;
+    }
+    return 0;
+}
+
+/* One phase: a fresh topic, nsubs subscribers and the publisher. */
+static int fan_phase_run(const struct fan_opts *o, unsigned nsubs, const char *suffix,
+                         struct fan_phase *out)
+{
+    shmbus_topic_opts to = {.mode = SHMBUS_LOSSY,
+                            .capacity = BENCH_CAPACITY,
+                            .max_msg_size = (uint32_t)o->size,
+                            .max_subscribers = nsubs};
+    struct fan_ctx c = {.o = o, .nsubs = nsubs, .ready = BENCH_PIPE_INIT};
+    struct bench_topics tp = {0};
+    size_t rlen = (nsubs + 1u) * sizeof(*c.res), slen = o->count * sizeof(*c.samples);
+    int rc = -1;
+
+    c.idle_ns = o->interval_us * 10000u > FAN_IDLE_NS ? o->interval_us * 10000u : FAN_IDLE_NS;
+    c.res = bench_shared_alloc(rlen);
+    c.samples = bench_shared_alloc(slen);
+    if (c.res != NULL && c.samples != NULL && bench_topics_add(&tp, suffix, &to) == 0) {
+        c.name = tp.name[0];
+        rc = fan_spawn_all(&c);
+    }
+    bench_topics_cleanup(&tp);
+    if (rc == 0)
+        rc = fan_summarize(&c, out);
+    bench_shared_free(c.samples, slen);
+    bench_shared_free(c.res, rlen);
+    return rc;
+}
+
+static void fan_usage(FILE *f)
+{
+    fputs("usage: shmbus-bench fanout [options]\n"
+          "  Per-publish cost with N blocking subscriber processes, then with 1.\n"
+          "  --subscribers N     subscriber processes (default 8)\n"
+          "  --count M           messages per phase (default 20000)\n"
+          "  --interval-us U     pace, microseconds between publishes (default 20)\n"
+          "  --size BYTES        payload size, at least 1 (default 64)\n"
+          "  --json              print the last line as a JSON object\n"
+          "  --help              this text\n",
+          f);
+}
+
+enum { FAN_OPT_SUBS = 256, FAN_OPT_COUNT, FAN_OPT_INTERVAL, FAN_OPT_SIZE, FAN_OPT_JSON };
+
+static const struct option fan_longopts[] = {
+    {"subscribers", required_argument, NULL, FAN_OPT_SUBS},
+    {"count", required_argument, NULL, FAN_OPT_COUNT},
+    {"interval-us", required_argument, NULL, FAN_OPT_INTERVAL},
+    {"size", required_argument, NULL, FAN_OPT_SIZE},
+    {"json", no_argument, NULL, FAN_OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* @return 0 to run, 1 after --help, -1 on a bad option. */
+static int fan_parse(int argc, char **argv, struct fan_opts *o)
+{
+    int opt, rc = 0;
+
+    *o = (struct fan_opts){.subs = 8, .count = 20000, .interval_us = 20, .size = 64};
+    while (rc == 0 && (opt = getopt_long(argc, argv, "h", fan_longopts, NULL)) != -1) {
+        switch (opt) {
+        case FAN_OPT_SUBS: /* the publisher takes one more process slot */
+            rc = bench_parse_u64(optarg, "--subscribers", 1, BENCH_PROCS_MAX - 1, &o->subs);
+            break;
+        case FAN_OPT_COUNT:
+            rc = bench_parse_u64(optarg, "--count", 1, 100000000, &o->count);
+            break;
+        case FAN_OPT_INTERVAL:
+            rc = bench_parse_u64(optarg, "--interval-us", 0, 1000000, &o->interval_us);
+            break;
+        case FAN_OPT_SIZE: /* the first byte carries the last-message flag */
+            rc = bench_parse_u64(optarg, "--size", 1, BENCH_SIZE_MAX, &o->size);
+            break;
+        case FAN_OPT_JSON:
+            o->json = 1;
+            break;
+        case 'h':
+            fan_usage(stdout);
+            return 1;
+        default:
+            return -1;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        fprintf(stderr, "shmbus-bench: fanout: unexpected argument '%s'\n", argv[optind]);
+        rc = -1;
+    }
+    return rc;
+}
+
+static void fan_print(const struct fan_opts *o, const struct fan_phase *n,
+                      const struct fan_phase *one)
+{
+    struct bench_report r = {0};
+    double ratio = bench_ratio((double)n->pub.p50, (double)one->pub.p50);
+
+    printf("ratio (publish p50 with %" PRIu64 " / with 1): %.3f\n", o->subs, ratio);
+    bench_report_str(&r, "cmd", "fanout");
+    bench_report_u64(&r, "subscribers", o->subs);
+    bench_report_u64(&r, "count", o->count);
+    bench_report_u64(&r, "pub_p50_ns", n->pub.p50);
+    bench_report_u64(&r, "pub_p99_ns", n->pub.p99);
+    bench_report_u64(&r, "pub1_p50_ns", one->pub.p50);
+    bench_report_f64(&r, "ratio", ratio);
+    bench_report_u64(&r, "delivered_min", n->delivered_min);
+    bench_report_emit(&r, o->json);
+}
+
+int bench_cmd_fanout(int argc, char **argv)
+{
+    struct fan_opts o;
+    struct fan_phase n, one;
+    int rc = fan_parse(argc, argv, &o);
+
+    if (rc != 0)
+        return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
+    printf("fanout: lossy topic, %" PRIu64 "-byte messages, %" PRIu64
+           " per phase, one every %" PRIu64 " us; subscribers block (spin_ns = -1)\n",
+           o.size, o.count, o.interval_us);
+    printf("phase 1: %" PRIu64 " subscribers\n", o.subs);
+    if (fan_phase_run(&o, (unsigned)o.subs, "fanout-n", &n) < 0)
+        return BENCH_EXIT_FAIL;
+    printf("phase 2: 1 subscriber\n");
+    if (fan_phase_run(&o, 1, "fanout-1", &one) < 0)
+        return BENCH_EXIT_FAIL;
+    fan_print(&o, &n, &one);
+    return BENCH_EXIT_OK;
+}
