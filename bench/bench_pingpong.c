@@ -21,6 +21,7 @@ struct pp_opts {
     uint64_t size;
     uint64_t count;
     uint64_t warmup;
+    uint64_t rounds;
     enum pp_wait wait;
     uint32_t mode;
     int json;
@@ -190,7 +191,8 @@ static void pp_usage(FILE *f)
           "  ping-pong, in the same run.\n"
           "  --size BYTES        payload size (default 64)\n"
           "  --count N           measured round trips (default 200000)\n"
-          "  --warmup N          unmeasured round trips first (default 10000)\n"
+          "  --warmup N          unmeasured round trips before each round (default 10000)\n"
+          "  --rounds R          alternate shmbus and floor R times (default 5)\n"
           "  --wait KIND         spin | block | adaptive (default adaptive)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
           "  --no-pin            do not pin the sides to CPU 0 and CPU 1\n"
@@ -215,6 +217,7 @@ enum {
     PP_OPT_SIZE = 256,
     PP_OPT_COUNT,
     PP_OPT_WARMUP,
+    PP_OPT_ROUNDS,
     PP_OPT_WAIT,
     PP_OPT_MODE,
     PP_OPT_NOPIN,
@@ -225,6 +228,7 @@ static const struct option pp_longopts[] = {
     {"size", required_argument, NULL, PP_OPT_SIZE},
     {"count", required_argument, NULL, PP_OPT_COUNT},
     {"warmup", required_argument, NULL, PP_OPT_WARMUP},
+    {"rounds", required_argument, NULL, PP_OPT_ROUNDS},
     {"wait", required_argument, NULL, PP_OPT_WAIT},
     {"mode", required_argument, NULL, PP_OPT_MODE},
     {"no-pin", no_argument, NULL, PP_OPT_NOPIN},
@@ -241,6 +245,7 @@ static int pp_parse(int argc, char **argv, struct pp_opts *o)
     *o = (struct pp_opts){.size = 64,
                           .count = 200000,
                           .warmup = 10000,
+                          .rounds = 5,
                           .wait = PP_ADAPTIVE,
                           .mode = SHMBUS_LOSSY,
                           .want_pin = 1};
@@ -254,6 +259,9 @@ static int pp_parse(int argc, char **argv, struct pp_opts *o)
             break;
         case PP_OPT_WARMUP:
             rc = bench_parse_u64(optarg, "--warmup", 0, 1000000000, &o->warmup);
+            break;
+        case PP_OPT_ROUNDS:
+            rc = bench_parse_u64(optarg, "--rounds", 1, 1000, &o->rounds);
             break;
         case PP_OPT_WAIT:
             rc = pp_parse_wait(optarg, &o->wait);
@@ -273,6 +281,10 @@ static int pp_parse(int argc, char **argv, struct pp_opts *o)
         default:
             return -1;
         }
+    }
+    if (rc == 0 && o->count < o->rounds) {
+        fprintf(stderr, "shmbus-bench: pingpong: --count must be at least --rounds\n");
+        rc = -1;
     }
     if (rc == 0 && optind < argc) {
         fprintf(stderr, "shmbus-bench: pingpong: unexpected argument '%s'\n", argv[optind]);
@@ -309,24 +321,33 @@ static void pp_print(const struct pp_opts *o, const struct bench_stats *bus,
     bench_report_emit(&r, o->json);
 }
 
-/* Both runs over one shared sample array each, then the report. */
+/* Alternate shmbus and floor rounds so that both see the same machine: on
+ * a shared host the floor itself moves by 2x from one minute to the next.
+ * Samples of all rounds go into one array each, then the report. */
 static int pp_run(const struct pp_opts *o, _Atomic uint64_t *bus, _Atomic uint64_t *base)
 {
-    struct bench_floor_args fa = {
-        .count = o->count, .warmup = o->warmup, .pin = o->pin, .samples = base};
+    struct pp_opts ro = *o;
     struct bench_stats sb, sf;
+    uint64_t total;
 
-    printf("pingpong: %s topics, %s wait, %llu-byte messages, %llu round trips after %llu "
-           "warm-up\n",
+    ro.count = o->count / o->rounds;
+    total = ro.count * o->rounds;
+    printf("pingpong: %s topics, %s wait, %llu-byte messages, %llu round trips in %llu rounds, "
+           "%llu warm-up each\n",
            bench_mode_name(o->mode), pp_wait_names[o->wait], (unsigned long long)o->size,
-           (unsigned long long)o->count, (unsigned long long)o->warmup);
-    if (pp_run_bus(o, bus) < 0)
+           (unsigned long long)total, (unsigned long long)o->rounds, (unsigned long long)o->warmup);
+    for (uint64_t r = 0; r < o->rounds; r++) {
+        struct bench_floor_args fa = {
+            .count = ro.count, .warmup = o->warmup, .pin = o->pin, .samples = base + r * ro.count};
+        if (pp_run_bus(&ro, bus + r * ro.count) < 0)
+            return -1;
+        if ((o->wait == PP_BLOCK ? bench_floor_futex(&fa) : bench_floor_spin(&fa)) < 0)
+            return -1;
+    }
+    if (bench_stats_compute(bus, total, &sb) < 0 || bench_stats_compute(base, total, &sf) < 0)
         return -1;
-    if ((o->wait == PP_BLOCK ? bench_floor_futex(&fa) : bench_floor_spin(&fa)) < 0)
-        return -1;
-    if (bench_stats_compute(bus, o->count, &sb) < 0 || bench_stats_compute(base, o->count, &sf) < 0)
-        return -1;
-    pp_print(o, &sb, &sf);
+    ro.count = total;
+    pp_print(&ro, &sb, &sf);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 
 struct fx {
@@ -31,6 +32,11 @@ static int fx_make(void **state, uint32_t mode, uint32_t capacity, uint32_t max_
 static int setup_reliable8(void **state)
 {
     return fx_make(state, SHMBUS_RELIABLE, 8, 256);
+}
+
+static int setup_reliable2(void **state)
+{
+    return fx_make(state, SHMBUS_RELIABLE, 2, 256);
 }
 
 static int setup_lossy8(void **state)
@@ -257,6 +263,52 @@ static void test_ring_lossy_stalled_writer_overrun(void **state)
     shmbus_sub_destroy(s);
 }
 
+struct late_pub {
+    shmbus_pub *pub;
+    int rc;
+};
+
+static void *publish_seq2(void *arg)
+{
+    struct late_pub *lp = arg;
+    uint8_t buf[64];
+    lp->rc = shmbus_publish(lp->pub, buf, tu_fill(buf, 2, 2, 32), -1);
+    return NULL;
+}
+
+/* Reliable, nobody gating: a claim that laps a stalled writer waits for it
+ * instead of dropping its message. */
+static void test_ring_reliable_waits_for_lapped_writer(void **state)
+{
+    struct fx *f = *state;
+    struct late_pub lp = {.rc = 1};
+    shmbus_sub_opts oldest = {.start = SHMBUS_START_OLDEST};
+    struct got g = {0};
+    shmbus_claim c;
+    shmbus_sub *s;
+    pthread_t th;
+    uint8_t buf[64];
+
+    assert_shmbus_ok(shmbus_pub_create(f->topic, &lp.pub));
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0)); /* seq 0 stalls in cell 0 */
+    for (uint64_t i = 1; i < 2; i++)
+        assert_shmbus_ok(shmbus_publish(lp.pub, buf, tu_fill(buf, 2, i, 32), 0));
+    assert_int_equal(pthread_create(&th, NULL, publish_seq2, &lp), 0);
+    usleep(20000);
+    assert_int_equal(lp.rc, 1); /* still waiting for seq 0's writer */
+    assert_shmbus_ok(shmbus_pub_commit(f->pub, &c, tu_fill(c.data, 1, 0, 40)));
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_shmbus_ok(lp.rc);
+    /* The ring now holds seq 1 and 2; a new subscriber sees nothing of the
+     * past (nobody held it) but every message from now on. */
+    assert_shmbus_ok(shmbus_sub_create(f->topic, &oldest, &s));
+    assert_shmbus_ok(shmbus_publish(lp.pub, buf, tu_fill(buf, 2, 3, 32), 0));
+    assert_int_equal(shmbus_poll(s, collect, &g, 10), 1);
+    assert_int_equal(g.seq[0], 3);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(lp.pub);
+}
+
 static void test_ring_start_positions(void **state)
 {
     struct fx *f = *state;
@@ -427,6 +479,7 @@ int main(void)
         RT(test_ring_zero_copy_claim_commit_abort, setup_reliable8),
         RT(test_ring_lossy_lap_counts_exact_loss, setup_lossy8),
         RT(test_ring_lossy_stalled_writer_overrun, setup_lossy8),
+        RT(test_ring_reliable_waits_for_lapped_writer, setup_reliable2),
         RT(test_ring_start_positions, setup_lossy8),
         RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
         RT(test_ring_recv_sizes_and_timeouts, setup_lossy8),

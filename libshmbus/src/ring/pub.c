@@ -16,6 +16,7 @@
  * claim reaches it; a full ring returns -EAGAIN or sleeps on space_futex.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -94,7 +95,8 @@ static uint64_t pub_refresh_limit(shmbus_pub *p, uint64_t s)
     const struct sb_segment *seg = &p->topic->seg;
     uint64_t gate = sb_min_gate(seg, NULL);
 
-    p->limit = (gate == UINT64_MAX ? s : gate) + seg->g.capacity;
+    p->gated = gate != UINT64_MAX;
+    p->limit = (p->gated ? gate : s) + seg->g.capacity;
     return p->limit;
 }
 
@@ -181,18 +183,27 @@ static int pub_claim_seq(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 }
 
 /* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or
- * SHMBUS_ERR_OVERRUN if a newer seq owns it or an older writer still does
- * (then our seq is left in the stamp to be skipped). */
-static int cell_take(struct sb_shm_cell *c, uint64_t s)
+ * SHMBUS_ERR_OVERRUN if a newer seq owns it or, lossy, an older writer
+ * still does (then our seq is left in the stamp to be skipped). A reliable
+ * publisher waits for an older writer instead: it may not drop. */
+static int cell_take(struct sb_shm_cell *c, uint64_t s, int reliable)
 {
     /* relaxed: a guess; the CAS decides. */
     uint64_t v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
 
-    for (;;) {
+    for (unsigned spins = 1;; spins++) {
         uint32_t st = SB_STAMP_ST(v);
         /* A newer (or the same, skipped by the daemon) seq is already here. */
         if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
             return SHMBUS_ERR_OVERRUN;
+        if (st == SB_ST_BUSY && reliable) {
+            /* An older writer, lapped while nobody gated, is finishing. */
+            if (spins % 1024 == 0)
+                sched_yield();
+            sb_cpu_relax();
+            v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
+            continue;
+        }
         /* acquire: pairs with the previous owner's commit (cell_finish) so
          * its header and payload stores are ordered before ours; the
          * release fence below orders our BUSY before our own stores. */
@@ -224,18 +235,23 @@ static void cell_release(struct sb_shm_cell *c, uint64_t v)
         ;
 }
 
-/* End our ownership of the cell for seq @p s with state @p st. */
-static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st)
+/* End our ownership of the cell for seq @p s with state @p st. @p busy:
+ * we marked it BUSY (else it is ours alone, see pub_begin()). */
+static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
+                       int busy)
 {
-    uint64_t busy = SB_STAMP(s, SB_ST_BUSY);
+    uint64_t mine = SB_STAMP(s, SB_ST_BUSY);
     int rc = 0;
 
-    /* seq_cst: its release half publishes header and payload to the
-     * reader's acquire load of the stamp; seq_cst makes it one side of the
-     * Dekker pair in sb_wake_readers(). */
-    if (!atomic_compare_exchange_strong_explicit(&c->stamp, &busy, SB_STAMP(s, st),
-                                                 memory_order_seq_cst, memory_order_relaxed)) {
-        cell_release(c, busy);
+    if (!busy) {
+        /* seq_cst: as the CAS below, without anyone to race with. */
+        atomic_store_explicit(&c->stamp, SB_STAMP(s, st), memory_order_seq_cst);
+    } else if (!atomic_compare_exchange_strong_explicit(
+                   &c->stamp, &mine, SB_STAMP(s, st), memory_order_seq_cst, memory_order_relaxed)) {
+        /* seq_cst: its release half publishes header and payload to the
+         * reader's acquire load of the stamp; seq_cst makes it one side of
+         * the Dekker pair in sb_wake_readers(). Failed: overtaken. */
+        cell_release(c, mine);
         /* relaxed: statistics only. */
         atomic_fetch_add_explicit(&h->overruns, 1, memory_order_relaxed);
         rc = SHMBUS_ERR_OVERRUN;
@@ -246,25 +262,34 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
     return rc;
 }
 
-/* Claim a seq and its cell. On OVERRUN nothing is open. */
-static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+/* Claim a seq and its cell; *busy tells whether the cell was marked BUSY.
+ * A reliable claim below a limit computed from live gates needs no mark:
+ * every gate had passed the cell's previous message, so its writer is done
+ * and nobody reads the cell until we commit. Otherwise (lossy, or nobody
+ * gated) the BUSY mark keeps writers apart and lets lossy readers detect
+ * an overwrite. On OVERRUN nothing is open. */
+static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns, int *busy)
 {
     struct sb_segment *seg = &p->topic->seg;
+    int reliable = seg->g.mode == SHMBUS_RELIABLE;
     int rc = pub_claim_seq(p, seq, timeout_ns);
 
-    if (rc < 0)
+    *busy = 0;
+    if (rc < 0 || (reliable && p->gated))
         return rc;
-    rc = cell_take(sb_cell(seg, *seq), *seq);
+    rc = cell_take(sb_cell(seg, *seq), *seq, reliable);
     if (rc < 0) {
         atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+        return rc;
     }
-    return rc;
+    *busy = 1;
+    return 0;
 }
 
-static void cell_write_header(struct sb_shm_cell *c, uint32_t len, uint32_t pid)
+static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, uint32_t pid)
 {
-    c->timestamp_ns = sb_real_ns();
+    c->timestamp_ns = ts;
     c->len = len;
     c->writer_pid = pid;
 }
@@ -273,34 +298,38 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
 {
     struct sb_segment *seg;
     struct sb_shm_cell *c;
-    uint64_t s;
-    int rc;
+    uint64_t s, ts;
+    int rc, busy;
 
     if (pub == NULL || (data == NULL && len > 0) || pub->open)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     if (len > seg->g.max_msg_size)
         return SHMBUS_ERR_TOO_BIG;
-    rc = pub_begin(pub, &s, timeout_ns);
+    /* The clock is read before the claim: between taking the cell and
+     * committing it a spinning reader may pull the cell's line away, so
+     * that window holds only the copy and the header stores. */
+    ts = sb_real_ns();
+    rc = pub_begin(pub, &s, timeout_ns, &busy);
     if (rc < 0)
         return rc;
     c = sb_cell(seg, s);
-    cell_write_header(c, (uint32_t)len, pub->pid);
     if (len > 0)
         memcpy(c + 1, data, len);
-    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED);
+    cell_write_header(c, ts, (uint32_t)len, pub->pid);
+    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, busy);
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
 {
     struct sb_segment *seg;
     uint64_t s;
-    int rc;
+    int rc, busy;
 
     if (pub == NULL || claim == NULL || pub->open)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
-    rc = pub_begin(pub, &s, timeout_ns);
+    rc = pub_begin(pub, &s, timeout_ns, &busy);
     if (rc < 0)
         return rc;
     claim->data = sb_cell(seg, s) + 1;
@@ -308,6 +337,7 @@ int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
     claim->cell = (uint32_t)(s & seg->g.mask);
     claim->seq = s;
     pub->open = 1;
+    pub->open_busy = busy;
     pub->open_seq = s;
     return 0;
 }
@@ -324,9 +354,9 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     if (len > seg->g.max_msg_size)
         return SHMBUS_ERR_TOO_BIG;
     c = sb_cell(seg, claim->seq);
-    cell_write_header(c, (uint32_t)len, pub->pid);
+    cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
     pub->open = 0;
-    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED);
+    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->open_busy);
 }
 
 int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
@@ -338,7 +368,7 @@ int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     pub->open = 0;
-    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED);
+    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED, pub->open_busy);
     /* Overtaken or not, the claim is gone and readers skip it. */
     return rc == SHMBUS_ERR_OVERRUN ? 0 : rc;
 }

@@ -21,7 +21,9 @@ struct shmbus_pub {
     uint64_t limit;    /* reliable: claims below this need no rescan (private cache) */
     uint64_t open_seq; /* seq of the open zero-copy claim */
     uint32_t pid;
-    int open; /* a zero-copy claim is open */
+    int gated;     /* reliable: the limit came from live gates (see pub_begin) */
+    int open;      /* a zero-copy claim is open */
+    int open_busy; /* the open claim's cell is marked BUSY */
 };
 
 struct shmbus_sub {
