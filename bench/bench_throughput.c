@@ -73,6 +73,7 @@ void bench_tp_read(struct bench_tp_shared *t, struct bench_rate *out)
 struct tp_opts {
     uint64_t size;
     double seconds;
+    uint64_t rounds;
     uint32_t mode;
     int json;
     int want_pin;
@@ -234,7 +235,8 @@ static void tp_usage(FILE *f)
           "  One publisher process publishing as fast as it can, one subscriber process\n"
           "  draining with shmbus_poll(); then a bare SPSC ring for the same time.\n"
           "  --size BYTES        payload size (default 64)\n"
-          "  --seconds S         duration of each run (default 3)\n"
+          "  --seconds S         total duration of each side (default 3)\n"
+          "  --rounds R          alternate shmbus and baseline R times (default 3)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
           "  --no-pin            do not pin publisher/subscriber to CPU 0/CPU 1\n"
           "  --json              print the last line as a JSON object\n"
@@ -242,11 +244,12 @@ static void tp_usage(FILE *f)
           f);
 }
 
-enum { TP_OPT_SIZE = 256, TP_OPT_SECONDS, TP_OPT_MODE, TP_OPT_NOPIN, TP_OPT_JSON };
+enum { TP_OPT_SIZE = 256, TP_OPT_SECONDS, TP_OPT_ROUNDS, TP_OPT_MODE, TP_OPT_NOPIN, TP_OPT_JSON };
 
 static const struct option tp_longopts[] = {
     {"size", required_argument, NULL, TP_OPT_SIZE},
     {"seconds", required_argument, NULL, TP_OPT_SECONDS},
+    {"rounds", required_argument, NULL, TP_OPT_ROUNDS},
     {"mode", required_argument, NULL, TP_OPT_MODE},
     {"no-pin", no_argument, NULL, TP_OPT_NOPIN},
     {"json", no_argument, NULL, TP_OPT_JSON},
@@ -259,7 +262,8 @@ static int tp_parse(int argc, char **argv, struct tp_opts *o)
 {
     int opt, rc = 0;
 
-    *o = (struct tp_opts){.size = 64, .seconds = 3.0, .mode = SHMBUS_LOSSY, .want_pin = 1};
+    *o = (struct tp_opts){
+        .size = 64, .seconds = 3.0, .rounds = 3, .mode = SHMBUS_LOSSY, .want_pin = 1};
     while (rc == 0 && (opt = getopt_long(argc, argv, "h", tp_longopts, NULL)) != -1) {
         switch (opt) {
         case TP_OPT_SIZE:
@@ -267,6 +271,9 @@ static int tp_parse(int argc, char **argv, struct tp_opts *o)
             break;
         case TP_OPT_SECONDS:
             rc = bench_parse_f64(optarg, "--seconds", 0.001, 3600.0, &o->seconds);
+            break;
+        case TP_OPT_ROUNDS:
+            rc = bench_parse_u64(optarg, "--rounds", 1, 100, &o->rounds);
             break;
         case TP_OPT_MODE:
             rc = bench_parse_mode(optarg, &o->mode);
@@ -318,6 +325,36 @@ static void tp_print(const struct tp_opts *o, const struct bench_rate *bus, uint
     bench_report_emit(&r, o->json);
 }
 
+static void tp_rate_add(struct bench_rate *sum, const struct bench_rate *r)
+{
+    sum->sent += r->sent;
+    sum->delivered += r->delivered;
+    sum->lost += r->lost;
+    sum->overruns += r->overruns;
+    sum->elapsed_ns += r->elapsed_ns;
+}
+
+/* Alternate shmbus and baseline rounds so both see the same machine; the
+ * rates are totals over all rounds. */
+static int tp_run(const struct tp_opts *o, struct bench_rate *bus, uint64_t *published,
+                  struct bench_rate *base)
+{
+    struct tp_opts ro = *o;
+
+    ro.seconds = o->seconds / (double)o->rounds;
+    for (uint64_t i = 0; i < o->rounds; i++) {
+        struct bench_rate b = {0}, s = {0};
+        uint64_t pub = 0;
+        if (tp_run_bus(&ro, &b, &pub) < 0 ||
+            bench_spsc_run((uint32_t)o->size, ro.seconds, o->pin, &s) < 0)
+            return -1;
+        tp_rate_add(bus, &b);
+        tp_rate_add(base, &s);
+        *published += pub;
+    }
+    return 0;
+}
+
 int bench_cmd_throughput(int argc, char **argv)
 {
     struct tp_opts o;
@@ -328,11 +365,9 @@ int bench_cmd_throughput(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
     o.pin = bench_pin_plan(o.want_pin);
-    printf("throughput: %s topic, %" PRIu64 "-byte messages, %.3f s per run\n",
-           bench_mode_name(o.mode), o.size, o.seconds);
-    if (tp_run_bus(&o, &bus, &published) < 0)
-        return BENCH_EXIT_FAIL;
-    if (bench_spsc_run((uint32_t)o.size, o.seconds, o.pin, &base) < 0)
+    printf("throughput: %s topic, %" PRIu64 "-byte messages, %.3f s in %" PRIu64 " rounds\n",
+           bench_mode_name(o.mode), o.size, o.seconds, o.rounds);
+    if (tp_run(&o, &bus, &published, &base) < 0)
         return BENCH_EXIT_FAIL;
     tp_print(&o, &bus, published, &base);
     return BENCH_EXIT_OK;
