@@ -18,12 +18,17 @@
 /* A subscriber gives up after this much silence (at least). */
 #define FAN_IDLE_NS 2000000000ull
 
+#define FAN_ROUNDS_MAX 20
+
 struct fan_opts {
     uint64_t subs;
     uint64_t count;
     uint64_t interval_us;
     uint64_t size;
+    uint64_t rounds;
     int json;
+    int want_pin;
+    int pin; /* decided by bench_pin_plan() */
 };
 
 /* One process's results, written once by it before it exits. Subscriber
@@ -100,6 +105,10 @@ static int fan_subscribe(void *arg)
     uint8_t *buf = bench_calloc(c->o->size);
     int rc = -1;
 
+    /* Subscribers share CPU 1, the publisher has CPU 0: what a publisher
+     * pays is then its own work, not the time woken subscribers take from
+     * its CPU. */
+    bench_pin_cpu(c->o->pin, 1);
     bench_fd_close(&c->ready.rd);
     if (buf == NULL || bench_ep_open(&ep, c->name, 0, &so) < 0)
         goto done;
@@ -148,6 +157,7 @@ static int fan_publish(void *arg)
     uint8_t *buf = bench_calloc(c->o->size);
     int rc = -1;
 
+    bench_pin_cpu(c->o->pin, 0);
     bench_fd_close(&c->ready.wr);
     bench_samples_touch(c->samples, c->o->count);
     if (buf == NULL || bench_ep_open(&ep, c->name, 1, NULL) < 0)
@@ -262,18 +272,30 @@ static void fan_usage(FILE *f)
           "  --count M           messages per phase (default 20000)\n"
           "  --interval-us U     pace, microseconds between publishes (default 20)\n"
           "  --size BYTES        payload size, at least 1 (default 64)\n"
+          "  --rounds R          alternate the two phases R times, report medians (default 3)\n"
+          "  --no-pin            do not pin the publisher to CPU 0, subscribers to CPU 1\n"
           "  --json              print the last line as a JSON object\n"
           "  --help              this text\n",
           f);
 }
 
-enum { FAN_OPT_SUBS = 256, FAN_OPT_COUNT, FAN_OPT_INTERVAL, FAN_OPT_SIZE, FAN_OPT_JSON };
+enum {
+    FAN_OPT_SUBS = 256,
+    FAN_OPT_COUNT,
+    FAN_OPT_INTERVAL,
+    FAN_OPT_SIZE,
+    FAN_OPT_ROUNDS,
+    FAN_OPT_NOPIN,
+    FAN_OPT_JSON
+};
 
 static const struct option fan_longopts[] = {
     {"subscribers", required_argument, NULL, FAN_OPT_SUBS},
     {"count", required_argument, NULL, FAN_OPT_COUNT},
     {"interval-us", required_argument, NULL, FAN_OPT_INTERVAL},
     {"size", required_argument, NULL, FAN_OPT_SIZE},
+    {"rounds", required_argument, NULL, FAN_OPT_ROUNDS},
+    {"no-pin", no_argument, NULL, FAN_OPT_NOPIN},
     {"json", no_argument, NULL, FAN_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -284,7 +306,8 @@ static int fan_parse(int argc, char **argv, struct fan_opts *o)
 {
     int opt, rc = 0;
 
-    *o = (struct fan_opts){.subs = 8, .count = 20000, .interval_us = 20, .size = 64};
+    *o = (struct fan_opts){
+        .subs = 8, .count = 20000, .interval_us = 20, .size = 64, .rounds = 3, .want_pin = 1};
     while (rc == 0 && (opt = getopt_long(argc, argv, "h", fan_longopts, NULL)) != -1) {
         switch (opt) {
         case FAN_OPT_SUBS: /* the publisher takes one more process slot */
@@ -298,6 +321,12 @@ static int fan_parse(int argc, char **argv, struct fan_opts *o)
             break;
         case FAN_OPT_SIZE: /* the first byte carries the last-message flag */
             rc = bench_parse_u64(optarg, "--size", 1, BENCH_SIZE_MAX, &o->size);
+            break;
+        case FAN_OPT_ROUNDS:
+            rc = bench_parse_u64(optarg, "--rounds", 1, FAN_ROUNDS_MAX, &o->rounds);
+            break;
+        case FAN_OPT_NOPIN:
+            o->want_pin = 0;
             break;
         case FAN_OPT_JSON:
             o->json = 1;
@@ -322,7 +351,9 @@ static void fan_print(const struct fan_opts *o, const struct fan_phase *n,
     struct bench_report r = {0};
     double ratio = bench_ratio((double)n->pub.p50, (double)one->pub.p50);
 
-    printf("ratio (publish p50 with %" PRIu64 " / with 1): %.3f\n", o->subs, ratio);
+    printf("medians over %" PRIu64 " rounds: publish p50 with %" PRIu64 ": %" PRIu64
+           " ns, with 1: %" PRIu64 " ns; ratio %.3f\n",
+           o->rounds, o->subs, n->pub.p50, one->pub.p50, ratio);
     bench_report_str(&r, "cmd", "fanout");
     bench_report_u64(&r, "subscribers", o->subs);
     bench_report_u64(&r, "count", o->count);
@@ -334,6 +365,46 @@ static void fan_print(const struct fan_opts *o, const struct fan_phase *n,
     bench_report_emit(&r, o->json);
 }
 
+static int fan_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of @p n values (sorts them). */
+static uint64_t fan_median(uint64_t *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), fan_cmp_u64);
+    return v[n / 2];
+}
+
+/* Alternate N-subscriber and 1-subscriber phases so both see the same
+ * machine; report the medians over the rounds. */
+static int fan_rounds(const struct fan_opts *o, struct fan_phase *n, struct fan_phase *one)
+{
+    uint64_t np50[FAN_ROUNDS_MAX], np99[FAN_ROUNDS_MAX], op50[FAN_ROUNDS_MAX];
+    uint64_t dmin = UINT64_MAX;
+
+    for (uint64_t r = 0; r < o->rounds; r++) {
+        printf("round %" PRIu64 ", %" PRIu64 " subscribers\n", r + 1, o->subs);
+        if (fan_phase_run(o, (unsigned)o->subs, "fanout-n", n) < 0)
+            return -1;
+        printf("round %" PRIu64 ", 1 subscriber\n", r + 1);
+        if (fan_phase_run(o, 1, "fanout-1", one) < 0)
+            return -1;
+        np50[r] = n->pub.p50;
+        np99[r] = n->pub.p99;
+        op50[r] = one->pub.p50;
+        if (n->delivered_min < dmin)
+            dmin = n->delivered_min;
+    }
+    n->pub.p50 = fan_median(np50, o->rounds);
+    n->pub.p99 = fan_median(np99, o->rounds);
+    n->delivered_min = dmin;
+    one->pub.p50 = fan_median(op50, o->rounds);
+    return 0;
+}
+
 int bench_cmd_fanout(int argc, char **argv)
 {
     struct fan_opts o;
@@ -342,14 +413,11 @@ int bench_cmd_fanout(int argc, char **argv)
 
     if (rc != 0)
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
+    o.pin = bench_pin_plan(o.want_pin);
     printf("fanout: lossy topic, %" PRIu64 "-byte messages, %" PRIu64
            " per phase, one every %" PRIu64 " us; subscribers block (spin_ns = -1)\n",
            o.size, o.count, o.interval_us);
-    printf("phase 1: %" PRIu64 " subscribers\n", o.subs);
-    if (fan_phase_run(&o, (unsigned)o.subs, "fanout-n", &n) < 0)
-        return BENCH_EXIT_FAIL;
-    printf("phase 2: 1 subscriber\n");
-    if (fan_phase_run(&o, 1, "fanout-1", &one) < 0)
+    if (fan_rounds(&o, &n, &one) < 0)
         return BENCH_EXIT_FAIL;
     fan_print(&o, &n, &one);
     return BENCH_EXIT_OK;

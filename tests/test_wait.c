@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #define WAIT_LIMIT_NS 10000000000ll /* a lost wake-up shows as a 10 s timeout */
@@ -198,6 +200,72 @@ static void test_wait_waitset_many_topics(void **state)
     shmbus_waitset_destroy(ws);
 }
 
+struct sleeper {
+    shmbus_topic *topic;
+    shmbus_sub *sub;
+    int rounds;
+    _Atomic int *got;
+    int rc;
+};
+
+static void *sleeper_run(void *arg)
+{
+    struct sleeper *sl = arg;
+    uint64_t v;
+
+    for (int i = 0; i < sl->rounds; i++) {
+        if (shmbus_recv(sl->sub, &v, sizeof(v), NULL, WAIT_LIMIT_NS) != sizeof(v) ||
+            v != (uint64_t)i) {
+            sl->rc = 1;
+            return NULL;
+        }
+        atomic_fetch_add(sl->got, 1);
+    }
+    return NULL;
+}
+
+/* A publisher wakes one sleeper, which wakes the others. If that relay were
+ * broken the others would only wake at the end of their 50 ms sleep slice:
+ * 200 rounds would take over 10 s instead of milliseconds. */
+static void test_wait_one_wake_reaches_all_sleepers(void **state)
+{
+    (void)state;
+    enum { SLEEPERS = 6, ROUNDS = 200 };
+    const char *name = tu_name("relay");
+    shmbus_topic_opts o = {.capacity = 256, .max_msg_size = 16};
+    shmbus_sub_opts so = {.spin_ns = -1};
+    struct sleeper sl[SLEEPERS];
+    pthread_t th[SLEEPERS];
+    _Atomic int got = 0;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    struct timespec t0, t1;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    for (int i = 0; i < SLEEPERS; i++) {
+        sl[i] = (struct sleeper){.topic = t, .rounds = ROUNDS, .got = &got};
+        assert_shmbus_ok(shmbus_sub_create(t, &so, &sl[i].sub));
+        assert_int_equal(pthread_create(&th[i], NULL, sleeper_run, &sl[i]), 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint64_t r = 0; r < ROUNDS; r++) {
+        usleep(200); /* let them fall asleep */
+        assert_shmbus_ok(shmbus_publish(p, &r, sizeof(r), 0));
+        while (atomic_load(&got) < (int)(r + 1) * SLEEPERS)
+            sched_yield();
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (int i = 0; i < SLEEPERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(sl[i].rc, 0);
+        shmbus_sub_destroy(sl[i].sub);
+    }
+    assert_true(t1.tv_sec - t0.tv_sec < 5);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+}
+
 static void test_wait_waitset_full(void **state)
 {
     (void)state;
@@ -254,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_wait_no_lost_wakeup_threads),
         cmocka_unit_test(test_wait_no_lost_wakeup_processes),
         cmocka_unit_test(test_wait_waitset_many_topics),
+        cmocka_unit_test(test_wait_one_wake_reaches_all_sleepers),
         cmocka_unit_test(test_wait_waitset_full),
         cmocka_unit_test(test_wait_reliable_publisher_sleeps_until_space),
     };

@@ -6,6 +6,7 @@
 #ifndef SHMBUS_RING_RING_H
 #define SHMBUS_RING_RING_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include "shm/segment.h"
@@ -54,7 +55,9 @@ static inline void sb_wake_readers(struct sb_shm_header *h)
     /* seq_cst: a sleeper that read the old value has its futex_wait fail
      * with EAGAIN, one that reads the new value re-checks the cell after. */
     atomic_fetch_add_explicit(&h->data_futex, 1, memory_order_seq_cst);
-    sb_futex_wake_all(&h->data_futex);
+    /* Wake one sleeper; it wakes the others (wait.c wake_delegate()), so a
+     * publisher pays one wake-up however many subscribers sleep. */
+    sb_futex_wake(&h->data_futex, 1);
 }
 
 /* The same for reliable publishers sleeping on a full ring, after a
@@ -64,7 +67,7 @@ static inline void sb_wake_publishers(struct sb_shm_header *h)
     if (atomic_load_explicit(&h->space_waiters, memory_order_seq_cst) == 0)
         return;
     atomic_fetch_add_explicit(&h->space_futex, 1, memory_order_seq_cst);
-    sb_futex_wake_all(&h->space_futex);
+    sb_futex_wake(&h->space_futex, INT_MAX);
 }
 
 /* Lowest position any attached subscriber or group still needs, or

@@ -4,15 +4,23 @@
  * then sleeps: it counts itself in each topic's data_waiters, reads each
  * topic's futex word, checks once more, and sleeps on all words at once.
  * Publishers wake only when data_waiters is non-zero (ring.h), so a topic
- * nobody sleeps on costs its publishers no system call. A wait set is the
- * same over many subscribers, with futex_waitv.
+ * nobody sleeps on costs its publishers no system call; and they wake only
+ * one sleeper, which wakes the others, so that fan-out to many sleeping
+ * subscribers does not slow a publisher. A wait set is the same over many
+ * subscribers, with futex_waitv.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/clock.h"
+
+/* A sleeper wakes at least this often to look again, so that a woken
+ * delegate that dies before waking the others (wake_delegate()) costs them
+ * at most this much. */
+#define WAIT_SLICE_NS 50000000ull
 
 struct shmbus_waitset {
     shmbus_sub *subs[SHMBUS_WAITSET_MAX];
@@ -47,17 +55,40 @@ static int64_t spin_budget(shmbus_sub *const *subs, unsigned n)
     return min;
 }
 
+/* A publisher wakes one sleeper per topic (ring.h); the woken one wakes the
+ * rest, once per publish: the first to move data_bcast to the futex value
+ * it woke on does the broadcast. @p seen is the value we slept on. */
+static void wake_delegate(struct sb_shm_header *h, uint32_t seen)
+{
+    /* relaxed, all three: the broadcast is only a wake-up; what a woken
+     * sleeper then reads is ordered by the cells' stamps, and a sleeper
+     * that missed it wakes at its slice end (WAIT_SLICE_NS). */
+    uint32_t now = atomic_load_explicit(&h->data_futex, memory_order_relaxed);
+    uint32_t done = atomic_load_explicit(&h->data_bcast, memory_order_relaxed);
+
+    /* Nothing published since we slept (timeout, signal), or already done. */
+    if (now == seen || done == now)
+        return;
+    /* We still count ourselves: 1 means nobody else sleeps. */
+    if (atomic_load_explicit(&h->data_waiters, memory_order_relaxed) <= 1)
+        return;
+    if (atomic_compare_exchange_strong_explicit(&h->data_bcast, &done, now, memory_order_relaxed,
+                                                memory_order_relaxed))
+        sb_futex_wake(&h->data_futex, INT_MAX);
+}
+
 static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
 {
     _Atomic uint32_t *words[SHMBUS_WAITSET_MAX] = {0};
     uint32_t vals[SHMBUS_WAITSET_MAX] = {0};
+    uint64_t slice_end = sb_mono_ns() + WAIT_SLICE_NS;
     int rc = 0;
 
     for (unsigned i = 0; i < n; i++) {
         struct sb_shm_header *h = subs[i]->topic->seg.hdr;
         /* seq_cst: Dekker pair with sb_wake_readers(): we count ourselves,
          * then re-check the cells (seq_cst, below); a publisher commits
-         * (seq_cst CAS), then reads the count. */
+         * (seq_cst), then reads the count. */
         atomic_fetch_add_explicit(&h->data_waiters, 1, memory_order_seq_cst);
         words[i] = &h->data_futex;
     }
@@ -65,17 +96,22 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
      * the futex call returns at once. */
     for (unsigned i = 0; i < n; i++)
         vals[i] = atomic_load_explicit(words[i], memory_order_seq_cst);
+    if (slice_end > deadline)
+        slice_end = deadline;
     if (!any_ready(subs, n, memory_order_seq_cst)) {
         if (n == 1)
-            rc = sb_futex_wait(words[0], vals[0], deadline);
+            rc = sb_futex_wait(words[0], vals[0], slice_end);
         else
-            rc = sb_futex_waitv(words, vals, n, deadline);
+            rc = sb_futex_waitv(words, vals, n, slice_end);
     }
-    /* relaxed: a stale count costs a publisher one spurious wake at most. */
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
+        wake_delegate(subs[i]->topic->seg.hdr, vals[i]);
+        /* relaxed: a stale count costs a publisher one spurious wake. */
         atomic_fetch_sub_explicit(&subs[i]->topic->seg.hdr->data_waiters, 1, memory_order_relaxed);
+    }
+    /* The end of a slice is not the caller's timeout: it re-checks. */
     if (rc == -ETIMEDOUT)
-        return SHMBUS_ERR_TIMEOUT;
+        return slice_end == deadline ? SHMBUS_ERR_TIMEOUT : 0;
     return rc < 0 ? rc : 0;
 }
 

@@ -61,10 +61,12 @@ struct sb_shm_header {
     /* block 1: next sequence number to claim; written by publishers only */
     _Atomic uint64_t tail;
     uint8_t pad2[SB_BLOCK - 8];
-    /* block 2: subscribers' sleep: futex word bumped on wake, sleeper count */
+    /* block 2: subscribers' sleep: futex word bumped on wake, sleeper count,
+     * and the futex value the woken delegate last broadcast */
     _Atomic uint32_t data_futex;
     _Atomic uint32_t data_waiters;
-    uint8_t pad3[SB_BLOCK - 8];
+    _Atomic uint32_t data_bcast;
+    uint8_t pad3[SB_BLOCK - 12];
     /* block 3: reliable publishers' sleep when the ring is full */
     _Atomic uint32_t space_futex;
     _Atomic uint32_t space_waiters;
@@ -93,6 +95,7 @@ static_assert(offsetof(struct sb_shm_header, creator_pid) == 80, "creator_pid");
 static_assert(offsetof(struct sb_shm_header, tail) == 1 * SB_BLOCK, "tail");
 static_assert(offsetof(struct sb_shm_header, data_futex) == 2 * SB_BLOCK, "data_futex");
 static_assert(offsetof(struct sb_shm_header, data_waiters) == 2 * SB_BLOCK + 4, "data_waiters");
+static_assert(offsetof(struct sb_shm_header, data_bcast) == 2 * SB_BLOCK + 8, "data_bcast");
 static_assert(offsetof(struct sb_shm_header, space_futex) == 3 * SB_BLOCK, "space_futex");
 static_assert(offsetof(struct sb_shm_header, space_waiters) == 3 * SB_BLOCK + 4, "space_waiters");
 static_assert(offsetof(struct sb_shm_header, overruns) == 4 * SB_BLOCK, "overruns");

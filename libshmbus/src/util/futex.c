@@ -40,9 +40,9 @@ int sb_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline_ns)
     return futex_errno(rc);
 }
 
-void sb_futex_wake_all(_Atomic uint32_t *word)
+void sb_futex_wake(_Atomic uint32_t *word, int n)
 {
-    syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
 int sb_futex_waitv(_Atomic uint32_t *const *words, const uint32_t *expect, unsigned n,

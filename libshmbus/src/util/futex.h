@@ -13,8 +13,8 @@
  * (UINT64_MAX = none). @return 0 woken or value changed, -ETIMEDOUT, -EINTR. */
 int sb_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline_ns);
 
-/* Wake every sleeper on @p word. */
-void sb_futex_wake_all(_Atomic uint32_t *word);
+/* Wake up to @p n sleepers on @p word (INT_MAX: all). */
+void sb_futex_wake(_Atomic uint32_t *word, int n);
 
 /* Sleep on up to SHMBUS_WAITSET_MAX words at once (futex_waitv).
  * @return 0 woken or a value changed, -ETIMEDOUT, -EINTR, -ENOSYS. */
