@@ -7,7 +7,8 @@
 
 PRESET ?= dev
 JOBS   ?= $(shell nproc)
-PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang-format
+MAKEFLAGS += --no-print-directory
+PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang-format strace
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The benchmark suite behind `make bench`, and behind docs/benchmarks.md.
+# Each command measures shmbus and its baseline in the same run and prints
+# key=value figures as its last line. Run it alone: the spinning sides use
+# both cores, and anything else running skews them.
+set -euo pipefail
+bench=${1:?usage: run-all.sh path/to/shmbus-bench}
+
+run() {
+  echo "\$ shmbus-bench $*"
+  "$bench" "$@" | tail -n 1
+}
+
+for mode in lossy reliable; do
+  run pingpong --wait spin --mode "$mode" --size 64 --count 200000
+done
+run pingpong --wait adaptive --mode lossy --size 64 --count 200000
+run pingpong --wait block --mode lossy --size 64 --count 20000 --warmup 2000
+for mode in lossy reliable; do
+  run throughput --mode "$mode" --size 64 --seconds 6 --rounds 3
+done
+run fanout --subscribers 8 --count 5000 --rounds 3
+run pubonly --count 1000000
+
+# A publisher nobody waits on makes no system call: the same total with
+# 10^3 and 10^6 messages (everything counted is setup and teardown).
+if command -v strace >/dev/null; then
+  out=$(mktemp)
+  trap 'rm -f "$out"' EXIT
+  for n in 1000 1000000; do
+    strace -f -c -o "$out" "$bench" pubonly --count "$n" >/dev/null
+    calls=$(awk '$NF == "total" { print $4 }' "$out")
+    echo "pubonly --count $n under strace -c: $calls system calls in total"
+  done
+else
+  echo "(strace not installed: skipping the system-call count)"
+fi
