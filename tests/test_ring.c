@@ -309,6 +309,37 @@ static void test_ring_reliable_waits_for_lapped_writer(void **state)
     shmbus_pub_destroy(lp.pub);
 }
 
+/* A reliable writer below a gated limit writes without a mark; a writer
+ * that laps it after the gates are gone must wait, not write beside it. */
+static void test_ring_reliable_unmarked_writer_not_lapped(void **state)
+{
+    struct fx *f = *state;
+    struct late_pub lp = {.rc = 1};
+    struct got g = {0};
+    shmbus_claim c;
+    shmbus_sub *s;
+    pthread_t th;
+    uint8_t buf[64];
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0)); /* seq 0, gated: no mark */
+    shmbus_sub_destroy(s);
+    assert_shmbus_ok(shmbus_pub_create(f->topic, &lp.pub));
+    assert_shmbus_ok(shmbus_publish(lp.pub, buf, tu_fill(buf, 2, 1, 32), 0));
+    assert_int_equal(pthread_create(&th, NULL, publish_seq2, &lp), 0); /* seq 2: cell 0 */
+    usleep(20000);
+    assert_int_equal(lp.rc, 1);
+    assert_shmbus_ok(shmbus_pub_commit(f->pub, &c, tu_fill(c.data, 1, 0, 40)));
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_shmbus_ok(lp.rc);
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    assert_shmbus_ok(shmbus_publish(lp.pub, buf, tu_fill(buf, 2, 3, 32), 0));
+    assert_int_equal(shmbus_poll(s, collect, &g, 10), 1);
+    assert_int_equal(g.pseq[0], 3);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(lp.pub);
+}
+
 static void test_ring_start_positions(void **state)
 {
     struct fx *f = *state;
@@ -480,6 +511,7 @@ int main(void)
         RT(test_ring_lossy_lap_counts_exact_loss, setup_lossy8),
         RT(test_ring_lossy_stalled_writer_overrun, setup_lossy8),
         RT(test_ring_reliable_waits_for_lapped_writer, setup_reliable2),
+        RT(test_ring_reliable_unmarked_writer_not_lapped, setup_reliable2),
         RT(test_ring_start_positions, setup_lossy8),
         RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
         RT(test_ring_recv_sizes_and_timeouts, setup_lossy8),

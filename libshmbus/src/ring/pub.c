@@ -182,37 +182,68 @@ static int pub_claim_seq(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
     return 0;
 }
 
+/* Reliable: has the writer of this cell's previous seq (s - capacity)
+ * finished? Reliable writers below a gated limit do not mark the cell, so
+ * only a final stamp of exactly that seq says the cell is free. */
+static int cell_prev_done(uint64_t v, uint64_t s, uint32_t capacity)
+{
+    uint32_t st = SB_STAMP_ST(v);
+
+    if (s < capacity)
+        return v == 0;
+    return (st == SB_ST_COMMITTED || st == SB_ST_SKIPPED) && SB_STAMP_SEQ(v) == s - capacity;
+}
+
+/* Reliable, lapped while nobody gated: wait for the previous writer until
+ * the caller's timeout. @return 1 to keep waiting, 0 to give up. */
+static int take_wait(unsigned spins, int64_t timeout_ns, uint64_t *deadline)
+{
+    if (timeout_ns == 0)
+        return 0;
+    if (*deadline == 0)
+        *deadline = sb_deadline(timeout_ns);
+    if (spins % 1024 == 0) {
+        if (sb_mono_ns() >= *deadline)
+            return 0;
+        sched_yield();
+    }
+    sb_cpu_relax();
+    return 1;
+}
+
 /* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or
- * SHMBUS_ERR_OVERRUN if a newer seq owns it or, lossy, an older writer
- * still does (then our seq is left in the stamp to be skipped). A reliable
- * publisher waits for an older writer instead: it may not drop. */
-static int cell_take(struct sb_shm_cell *c, uint64_t s, int reliable)
+ * SHMBUS_ERR_OVERRUN if we may not write it: a newer seq owns it; or an
+ * older writer still does, and our seq is left in the stamp (BUSY) for it
+ * to turn into SKIPPED. A reliable publisher (@p capacity != 0) first waits
+ * for the previous writer, which may be writing without a mark, up to its
+ * timeout; if it gives up on a cell nobody owns, it skips its seq itself. */
+static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t capacity, int64_t timeout_ns)
 {
     /* relaxed: a guess; the CAS decides. */
-    uint64_t v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
+    uint64_t v = atomic_load_explicit(&c->stamp, memory_order_relaxed), deadline = 0, want;
 
     for (unsigned spins = 1;; spins++) {
         uint32_t st = SB_STAMP_ST(v);
+        int ours = capacity == 0 || cell_prev_done(v, s, capacity);
         /* A newer (or the same, skipped by the daemon) seq is already here. */
         if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
             return SHMBUS_ERR_OVERRUN;
-        if (st == SB_ST_BUSY && reliable) {
-            /* An older writer, lapped while nobody gated, is finishing. */
-            if (spins % 1024 == 0)
-                sched_yield();
-            sb_cpu_relax();
+        if (!ours && take_wait(spins, timeout_ns, &deadline)) {
             v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
             continue;
         }
+        want = SB_STAMP(s, ours || st == SB_ST_BUSY ? SB_ST_BUSY : SB_ST_SKIPPED);
         /* acquire: pairs with the previous owner's commit (cell_finish) so
          * its header and payload stores are ordered before ours; the
-         * release fence below orders our BUSY before our own stores. */
-        if (atomic_compare_exchange_weak_explicit(&c->stamp, &v, SB_STAMP(s, SB_ST_BUSY),
-                                                  memory_order_acquire, memory_order_relaxed))
+         * release fence below orders our BUSY before our own stores.
+         * seq_cst: a SKIPPED stamp must be seen by sleepers (ring.h). */
+        if (atomic_compare_exchange_weak_explicit(&c->stamp, &v, want, memory_order_seq_cst,
+                                                  memory_order_relaxed))
             break;
     }
-    /* An older writer still owns the cell: we only left our seq to skip. */
-    if (SB_STAMP_ST(v) == SB_ST_BUSY)
+    /* An older writer still owns the cell: we only left our seq to skip;
+     * or we skipped our seq ourselves. */
+    if (SB_STAMP_ST(v) == SB_ST_BUSY || SB_STAMP_ST(want) == SB_ST_SKIPPED)
         return SHMBUS_ERR_OVERRUN;
     /* release fence: BUSY(s) becomes visible before any header or payload
      * store below; pairs with the acquire fence in sub.c's copy_validated(),
@@ -235,23 +266,21 @@ static void cell_release(struct sb_shm_cell *c, uint64_t v)
         ;
 }
 
-/* End our ownership of the cell for seq @p s with state @p st. @p busy:
- * we marked it BUSY (else it is ours alone, see pub_begin()). */
+/* End our ownership of the cell for seq @p s with state @p st. @p expect is
+ * the stamp we left: BUSY(s), or the previous message's final stamp when we
+ * wrote without a mark (pub_begin()). If it changed, a newer claim found us
+ * writing and left its seq: our message is dropped and the cell handed on. */
 static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
-                       int busy)
+                       uint64_t expect)
 {
-    uint64_t mine = SB_STAMP(s, SB_ST_BUSY);
     int rc = 0;
 
-    if (!busy) {
-        /* seq_cst: as the CAS below, without anyone to race with. */
-        atomic_store_explicit(&c->stamp, SB_STAMP(s, st), memory_order_seq_cst);
-    } else if (!atomic_compare_exchange_strong_explicit(
-                   &c->stamp, &mine, SB_STAMP(s, st), memory_order_seq_cst, memory_order_relaxed)) {
-        /* seq_cst: its release half publishes header and payload to the
-         * reader's acquire load of the stamp; seq_cst makes it one side of
-         * the Dekker pair in sb_wake_readers(). Failed: overtaken. */
-        cell_release(c, mine);
+    /* seq_cst: its release half publishes header and payload to the
+     * reader's acquire load of the stamp; seq_cst makes it one side of the
+     * Dekker pair in sb_wake_readers(). */
+    if (!atomic_compare_exchange_strong_explicit(&c->stamp, &expect, SB_STAMP(s, st),
+                                                 memory_order_seq_cst, memory_order_relaxed)) {
+        cell_release(c, expect);
         /* relaxed: statistics only. */
         atomic_fetch_add_explicit(&h->overruns, 1, memory_order_relaxed);
         rc = SHMBUS_ERR_OVERRUN;
@@ -262,28 +291,37 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
     return rc;
 }
 
-/* Claim a seq and its cell; *busy tells whether the cell was marked BUSY.
- * A reliable claim below a limit computed from live gates needs no mark:
- * every gate had passed the cell's previous message, so its writer is done
- * and nobody reads the cell until we commit. Otherwise (lossy, or nobody
- * gated) the BUSY mark keeps writers apart and lets lossy readers detect
- * an overwrite. On OVERRUN nothing is open. */
-static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns, int *busy)
+/* Claim a seq and its cell; *expect receives the stamp cell_finish() will
+ * replace. A reliable claim below a limit computed from live gates needs no
+ * mark: every gate had passed the cell's previous message, so its writer
+ * is done and nobody reads the cell until we commit (we still check the
+ * stamp: gates can vanish, and a publisher that saw none may lap us).
+ * Otherwise (lossy, or nobody gated) the BUSY mark keeps writers apart and
+ * lets lossy readers detect an overwrite. On OVERRUN nothing is open. */
+static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns, uint64_t *expect)
 {
     struct sb_segment *seg = &p->topic->seg;
     int reliable = seg->g.mode == SHMBUS_RELIABLE;
     int rc = pub_claim_seq(p, seq, timeout_ns);
+    struct sb_shm_cell *c;
 
-    *busy = 0;
-    if (rc < 0 || (reliable && p->gated))
+    if (rc < 0)
         return rc;
-    rc = cell_take(sb_cell(seg, *seq), *seq, reliable);
+    c = sb_cell(seg, *seq);
+    if (reliable && p->gated) {
+        /* relaxed: the gate scan ordered the previous writer before us. */
+        *expect = atomic_load_explicit(&c->stamp, memory_order_relaxed);
+        if (cell_prev_done(*expect, *seq, seg->g.capacity))
+            return 0;
+    }
+    rc = cell_take(c, *seq, reliable ? seg->g.capacity : 0, timeout_ns);
     if (rc < 0) {
         atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+        sb_wake_readers(seg->hdr);
         return rc;
     }
-    *busy = 1;
+    *expect = SB_STAMP(*seq, SB_ST_BUSY);
     return 0;
 }
 
@@ -298,8 +336,8 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
 {
     struct sb_segment *seg;
     struct sb_shm_cell *c;
-    uint64_t s, ts;
-    int rc, busy;
+    uint64_t s, ts, expect;
+    int rc;
 
     if (pub == NULL || (data == NULL && len > 0) || pub->open)
         return SHMBUS_ERR_INVALID;
@@ -310,26 +348,26 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
      * committing it a spinning reader may pull the cell's line away, so
      * that window holds only the copy and the header stores. */
     ts = sb_real_ns();
-    rc = pub_begin(pub, &s, timeout_ns, &busy);
+    rc = pub_begin(pub, &s, timeout_ns, &expect);
     if (rc < 0)
         return rc;
     c = sb_cell(seg, s);
     if (len > 0)
         memcpy(c + 1, data, len);
     cell_write_header(c, ts, (uint32_t)len, pub->pid);
-    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, busy);
+    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, expect);
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
 {
     struct sb_segment *seg;
-    uint64_t s;
-    int rc, busy;
+    uint64_t s, expect;
+    int rc;
 
     if (pub == NULL || claim == NULL || pub->open)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
-    rc = pub_begin(pub, &s, timeout_ns, &busy);
+    rc = pub_begin(pub, &s, timeout_ns, &expect);
     if (rc < 0)
         return rc;
     claim->data = sb_cell(seg, s) + 1;
@@ -337,7 +375,7 @@ int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
     claim->cell = (uint32_t)(s & seg->g.mask);
     claim->seq = s;
     pub->open = 1;
-    pub->open_busy = busy;
+    pub->open_expect = expect;
     pub->open_seq = s;
     return 0;
 }
@@ -356,7 +394,7 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     c = sb_cell(seg, claim->seq);
     cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
     pub->open = 0;
-    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->open_busy);
+    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->open_expect);
 }
 
 int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
@@ -368,7 +406,8 @@ int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     pub->open = 0;
-    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED, pub->open_busy);
+    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED,
+                     pub->open_expect);
     /* Overtaken or not, the claim is gone and readers skip it. */
     return rc == SHMBUS_ERR_OVERRUN ? 0 : rc;
 }

@@ -22,9 +22,9 @@ struct shmbus_pub {
     uint64_t limit;    /* reliable: claims below this need no rescan (private cache) */
     uint64_t open_seq; /* seq of the open zero-copy claim */
     uint32_t pid;
-    int gated;     /* reliable: the limit came from live gates (see pub_begin) */
-    int open;      /* a zero-copy claim is open */
-    int open_busy; /* the open claim's cell is marked BUSY */
+    int gated;            /* reliable: the limit came from live gates (see pub_begin) */
+    int open;             /* a zero-copy claim is open */
+    uint64_t open_expect; /* stamp the open claim's commit replaces */
 };
 
 struct shmbus_sub {
