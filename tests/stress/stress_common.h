@@ -129,6 +129,8 @@ static inline int st_publisher(void *arg)
 
 struct st_seen {
     struct st_worker *w;
+    int late; /* joined mid-stream: each publisher's first seq is free */
+    uint8_t started[ST_MAX_PUB];
     int64_t next[ST_MAX_PUB]; /* next expected per-publisher seq */
     uint64_t delivered;
 };
@@ -144,6 +146,9 @@ static int st_on_msg(const shmbus_msg *m, void *arg)
         st_fail(s->w->ctl, "corrupt payload", m->seq, m->len);
         return 1;
     }
+    if (s->late && !s->started[p.publisher])
+        s->next[p.publisher] = (int64_t)p.seq;
+    s->started[p.publisher] = 1;
     /* Per publisher: in order; reliable and plain subscribers also gapless. */
     if ((int64_t)p.seq < s->next[p.publisher] ||
         (reliable && !s->w->group && (int64_t)p.seq != s->next[p.publisher])) {

@@ -2,6 +2,7 @@
 #include "stress/stress_run.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 struct thread_job {
     pthread_t th;
@@ -76,12 +77,129 @@ static void test_stress_threads_lossy(void **state)
     st_run(&sc, thread_start, thread_join, 1);
 }
 
+/* Churn: while two publishers run on a reliable topic, one member of
+ * group 1 stays and others join and leave it over and over, and plain
+ * subscribers join at OLDEST and leave. The group is never empty, so it
+ * must get every message exactly once; every joiner must read intact,
+ * gapless, ordered messages from wherever it was seated. */
+struct churn {
+    struct st_config cfg;
+    struct st_control *ctl;
+    uint64_t total;
+    int rc;
+};
+
+static int churn_done(struct churn *ch)
+{
+    return atomic_load(&ch->ctl->group_delivered) >= ch->total ||
+           atomic_load(&ch->ctl->failures) != 0;
+}
+
+static int churn_drain(struct churn *ch, shmbus_sub *sub, struct st_seen *seen, int rounds)
+{
+    for (int i = 0; i < rounds && !churn_done(ch); i++) {
+        int rc = shmbus_poll(sub, st_on_msg, seen, 8);
+        if (rc < 0) {
+            st_fail(ch->ctl, "churn poll error", (uint64_t)i, (uint64_t)-rc);
+            return 1;
+        }
+        if (rc == 0)
+            sched_yield();
+    }
+    return 0;
+}
+
+static void *churn_member(void *arg)
+{
+    struct churn *ch = arg;
+    struct st_worker w = {.cfg = &ch->cfg, .ctl = ch->ctl, .id = 100, .group = 1};
+    shmbus_sub_opts so = {.group = 1, .start = SHMBUS_START_OLDEST};
+
+    while (!churn_done(ch)) {
+        struct st_seen seen = {.w = &w};
+        shmbus_sub *sub;
+        if (shmbus_sub_create(ch->cfg.shared, &so, &sub) < 0) {
+            st_fail(ch->ctl, "churn member join", 0, 0);
+            break;
+        }
+        churn_drain(ch, sub, &seen, 20);
+        shmbus_sub_destroy(sub);
+    }
+    return NULL;
+}
+
+static void *churn_joiner(void *arg)
+{
+    struct churn *ch = arg;
+    struct st_worker w = {.cfg = &ch->cfg, .ctl = ch->ctl, .id = 200};
+    shmbus_sub_opts so = {.start = SHMBUS_START_OLDEST};
+
+    while (!churn_done(ch)) {
+        struct st_seen seen = {.w = &w, .late = 1};
+        shmbus_sub *sub;
+        if (shmbus_sub_create(ch->cfg.shared, &so, &sub) < 0) {
+            st_fail(ch->ctl, "churn joiner", 0, 0);
+            break;
+        }
+        churn_drain(ch, sub, &seen, 30);
+        shmbus_sub_destroy(sub);
+    }
+    return NULL;
+}
+
+static void test_stress_threads_group_and_join_churn(void **state)
+{
+    (void)state;
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE,
+                           .capacity = 16,
+                           .max_msg_size = ST_MAX_LEN,
+                           .max_subscribers = 16,
+                           .max_groups = 2};
+    struct churn ch = {.cfg = {.mode = SHMBUS_RELIABLE,
+                               .capacity = 16,
+                               .publishers = 2,
+                               .per_publisher = 20000,
+                               .spin_ns = 0}};
+    struct st_worker stay = {.cfg = &ch.cfg, .id = 0, .group = 1};
+    struct st_worker pubs[2];
+    pthread_t th[4];
+    long tokens[3];
+    shmbus_topic *t;
+
+    ch.ctl = st_control_new();
+    ch.total = 2 * 20000;
+    stay.ctl = ch.ctl;
+    snprintf(ch.cfg.name, sizeof(ch.cfg.name), "%s", tu_name("churn"));
+    assert_shmbus_ok(shmbus_topic_create(ch.cfg.name, &o, &t));
+    ch.cfg.shared = t;
+    ch.ctl->subs_total = 1;
+    tokens[0] = thread_start(st_subscriber, &stay);
+    assert_int_equal(pthread_create(&th[0], NULL, churn_member, &ch), 0);
+    assert_int_equal(pthread_create(&th[1], NULL, churn_member, &ch), 0);
+    assert_int_equal(pthread_create(&th[2], NULL, churn_joiner, &ch), 0);
+    assert_int_equal(pthread_create(&th[3], NULL, churn_joiner, &ch), 0);
+    for (int i = 0; i < 2; i++) {
+        pubs[i] = (struct st_worker){.cfg = &ch.cfg, .ctl = ch.ctl, .id = i};
+        tokens[1 + i] = thread_start(st_publisher, &pubs[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        thread_join(tokens[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    if (atomic_load(&ch.ctl->failures))
+        fail_msg("%s", ch.ctl->why);
+    st_check_group(&ch.cfg, ch.ctl, ch.total);
+    shmbus_topic_destroy(t);
+    munmap(ch.ctl, sizeof(*ch.ctl));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_threads_reliable),
         cmocka_unit_test(test_stress_threads_reliable_sleepers),
         cmocka_unit_test(test_stress_threads_lossy),
+        cmocka_unit_test(test_stress_threads_group_and_join_churn),
     };
     tu_init();
     return cmocka_run_group_tests_name("stress_threads", tests, NULL, NULL);

@@ -21,42 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ring/gate.h"
 #include "ring/ring.h"
+#include "ring/wait.h"
 #include "util/clock.h"
 
 /* Spin this long on a full reliable ring before sleeping. */
 #define PUB_SPIN_NS 20000u
-
-uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *self)
-{
-    uint64_t min = UINT64_MAX;
-
-    /* Group cursors first, then slots: a member stores its slot pos (seq_cst)
-     * before it advances the cursor past that position (seq_cst), so if we
-     * see the advanced cursor we also see the member's hold on the cell. */
-    for (uint32_t i = 0; i < seg->g.max_groups; i++) {
-        /* seq_cst: pairs with the seq_cst cursor updates in sub.c. */
-        uint64_t c = atomic_load_explicit(&seg->groups[i].cursor, memory_order_seq_cst);
-        if (!(c & SB_GROUP_EMPTY) && c < min)
-            min = c;
-    }
-    for (uint32_t i = 0; i < seg->g.max_subs; i++) {
-        const struct sb_shm_slot *s = &seg->slots[i];
-        if (s == self)
-            continue;
-        /* seq_cst: pairs with the seq_cst store of ACTIVE in sub_join(); a
-         * slot that turns ACTIVE after this load takes its position from a
-         * tail it reads after that store (see sub_seat()). */
-        if (atomic_load_explicit(&s->state, memory_order_seq_cst) != SB_SLOT_ACTIVE)
-            continue;
-        /* seq_cst: pairs with the subscriber's seq_cst store of pos after it
-         * consumed; what it read happens-before our overwrite. */
-        uint64_t p = atomic_load_explicit(&s->pos, memory_order_seq_cst);
-        if (p < min)
-            min = p;
-    }
-    return min;
-}
 
 int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
 {
@@ -93,7 +64,7 @@ void shmbus_pub_destroy(shmbus_pub *pub)
 static uint64_t pub_refresh_limit(shmbus_pub *p, uint64_t s)
 {
     const struct sb_segment *seg = &p->topic->seg;
-    uint64_t gate = sb_min_gate(seg, NULL);
+    uint64_t gate = sb_min_gate(seg, NULL, SB_GATE_ALL);
 
     p->gated = gate != UINT64_MAX;
     p->limit = (p->gated ? gate : s) + seg->g.capacity;
@@ -112,6 +83,10 @@ static int pub_sleep_space(shmbus_pub *p, uint64_t s, uint64_t deadline)
      * reads the count. One of us sees the other. */
     atomic_fetch_add_explicit(&h->space_waiters, 1, memory_order_seq_cst);
     v = atomic_load_explicit(&h->space_futex, memory_order_seq_cst);
+    /* A bounded sleep: a wake-up that never comes (its subscriber died
+     * between moving and waking) costs at most one slice. */
+    if (deadline > sb_mono_ns() + SB_WAIT_SLICE_NS)
+        deadline = sb_mono_ns() + SB_WAIT_SLICE_NS;
     if (s >= pub_refresh_limit(p, s))
         rc = sb_futex_wait(&h->space_futex, v, deadline);
     /* relaxed: a stale count only costs a subscriber one spurious wake. */
@@ -142,8 +117,9 @@ static int pub_wait_space(shmbus_pub *p, uint64_t *s, int64_t timeout_ns, uint64
         if (rc < 0)
             return rc;
     }
-    /* relaxed: the CAS in pub_claim_reliable() validates this value. */
-    *s = atomic_load_explicit(tail, memory_order_relaxed);
+    /* seq_cst: it may feed pub_refresh_limit(), which with no gate uses it
+     * as the limit's base: it must not be read after the gate loads. */
+    *s = atomic_load_explicit(tail, memory_order_seq_cst);
     return 0;
 }
 
@@ -151,8 +127,8 @@ static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 {
     _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
     uint64_t deadline = 0;
-    /* relaxed: only a starting guess for the CAS below. */
-    uint64_t s = atomic_load_explicit(tail, memory_order_relaxed);
+    /* seq_cst: as in pub_wait_space(); then a guess for the CAS below. */
+    uint64_t s = atomic_load_explicit(tail, memory_order_seq_cst);
 
     for (;;) {
         if (s >= p->limit && s >= pub_refresh_limit(p, s)) {
@@ -163,9 +139,9 @@ static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
         }
         /* seq_cst: ordered after the seq_cst gate loads of the last refresh,
          * which a joining subscriber's seq_cst tail read is ordered against
-         * (sub_seat()); on failure s is reloaded (relaxed) and retried. */
+         * (gate.c sb_seat()); on failure s is reloaded (seq_cst, as above). */
         if (atomic_compare_exchange_weak_explicit(tail, &s, s + 1, memory_order_seq_cst,
-                                                  memory_order_relaxed)) {
+                                                  memory_order_seq_cst)) {
             *seq = s;
             return 0;
         }
@@ -211,22 +187,32 @@ static int take_wait(unsigned spins, int64_t timeout_ns, uint64_t *deadline)
     return 1;
 }
 
+/* A stamp no protocol step can leave in the cell of seq @p s: garbage. */
+static int cell_impossible(uint64_t v, uint64_t s, uint32_t mask)
+{
+    if (SB_STAMP_ST(v) == SB_ST_EMPTY)
+        return v != 0;
+    return ((SB_STAMP_SEQ(v) ^ s) & mask) != 0;
+}
+
 /* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or
  * SHMBUS_ERR_OVERRUN if we may not write it: a newer seq owns it; or an
  * older writer still does, and our seq is left in the stamp (BUSY) for it
- * to turn into SKIPPED. A reliable publisher (@p capacity != 0) first waits
- * for the previous writer, which may be writing without a mark, up to its
- * timeout; if it gives up on a cell nobody owns, it skips its seq itself. */
-static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t capacity, int64_t timeout_ns)
+ * to turn into SKIPPED. A reliable publisher first waits for the previous
+ * writer, which may be writing without a mark, up to its timeout; if it
+ * gives up on a cell nobody owns, it skips its seq itself. A stamp that
+ * cannot be there is overwritten rather than waited for. */
+static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t mask, int reliable,
+                     int64_t timeout_ns)
 {
     /* relaxed: a guess; the CAS decides. */
     uint64_t v = atomic_load_explicit(&c->stamp, memory_order_relaxed), deadline = 0, want;
 
     for (unsigned spins = 1;; spins++) {
         uint32_t st = SB_STAMP_ST(v);
-        int ours = capacity == 0 || cell_prev_done(v, s, capacity);
+        int ours = !reliable || cell_prev_done(v, s, mask + 1) || cell_impossible(v, s, mask);
         /* A newer (or the same, skipped by the daemon) seq is already here. */
-        if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
+        if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s && !cell_impossible(v, s, mask))
             return SHMBUS_ERR_OVERRUN;
         if (!ours && take_wait(spins, timeout_ns, &deadline)) {
             v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
@@ -243,7 +229,8 @@ static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t capacity, int64
     }
     /* An older writer still owns the cell: we only left our seq to skip;
      * or we skipped our seq ourselves. */
-    if (SB_STAMP_ST(v) == SB_ST_BUSY || SB_STAMP_ST(want) == SB_ST_SKIPPED)
+    if ((SB_STAMP_ST(v) == SB_ST_BUSY && !cell_impossible(v, s, mask)) ||
+        SB_STAMP_ST(want) == SB_ST_SKIPPED)
         return SHMBUS_ERR_OVERRUN;
     /* release fence: BUSY(s) becomes visible before any header or payload
      * store below; pairs with the acquire fence in sub.c's copy_validated(),
@@ -314,7 +301,7 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns, uint64_t 
         if (cell_prev_done(*expect, *seq, seg->g.capacity))
             return 0;
     }
-    rc = cell_take(c, *seq, reliable ? seg->g.capacity : 0, timeout_ns);
+    rc = cell_take(c, *seq, seg->g.mask, reliable, timeout_ns);
     if (rc < 0) {
         atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);

@@ -70,13 +70,6 @@ static inline void sb_wake_publishers(struct sb_shm_header *h)
     sb_futex_wake(&h->space_futex, INT_MAX);
 }
 
-/* Lowest position any attached subscriber or group still needs, or
- * UINT64_MAX if none gates. Skips @p self (may be NULL). Loads are seq_cst:
- * they pair with the seq_cst stores of slot state/pos and group cursors
- * (see sub.c), which is what makes a joining subscriber safe against a
- * publisher that scanned just before it appeared. */
-uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *self);
-
 /* Is the message at the subscriber's position ready (or a loss to report)?
  * @p order is the order of the stamp load (seq_cst on the sleep path).
  * @return 1, 0, or a negative error. */

@@ -24,13 +24,11 @@ static void topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, ui
     *perm = d.perm ? d.perm : TOPIC_DEFAULT_PERM;
 }
 
-static int topic_wrap(int rc, struct sb_segment *seg, shmbus_topic **out)
+/* Hand a mapped segment to a new handle; on failure the mapping is gone. */
+static int topic_wrap(struct sb_segment *seg, shmbus_topic **out)
 {
-    shmbus_topic *t;
+    shmbus_topic *t = malloc(sizeof(*t));
 
-    if (rc < 0)
-        return rc;
-    t = malloc(sizeof(*t));
     if (t == NULL) {
         sb_segment_unmap(seg);
         return -ENOMEM;
@@ -52,20 +50,24 @@ int shmbus_topic_create(const char *name, const shmbus_topic_opts *opts, shmbus_
     *out = NULL;
     topic_params(opts, &p, &perm);
     rc = sb_segment_create(name, &p, perm, &seg);
-    rc = topic_wrap(rc, &seg, out);
-    if (rc == -ENOMEM)
-        sb_segment_unlink(name);
+    if (rc < 0)
+        return rc; /* the segment removed its own leftovers */
+    rc = topic_wrap(&seg, out);
+    if (rc < 0)
+        sb_segment_unlink(name); /* ours: we created it just now */
     return rc;
 }
 
 int shmbus_topic_attach(const char *name, shmbus_topic **out)
 {
     struct sb_segment seg;
+    int rc;
 
     if (out == NULL)
         return SHMBUS_ERR_INVALID;
     *out = NULL;
-    return topic_wrap(sb_segment_attach(name, &seg), &seg, out);
+    rc = sb_segment_attach(name, &seg);
+    return rc < 0 ? rc : topic_wrap(&seg, out);
 }
 
 void shmbus_topic_destroy(shmbus_topic *topic)

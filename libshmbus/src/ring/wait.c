@@ -17,11 +17,6 @@
 #include "ring/wait.h"
 #include "util/clock.h"
 
-/* A sleeper wakes at least this often to look again, so that a woken
- * delegate that dies before waking the others (wake_delegate()) costs them
- * at most this much. */
-#define WAIT_SLICE_NS 50000000ull
-
 struct shmbus_waitset {
     shmbus_sub *subs[SHMBUS_WAITSET_MAX];
     unsigned n;
@@ -62,7 +57,7 @@ static void wake_delegate(struct sb_shm_header *h, uint32_t seen)
 {
     /* relaxed, all three: the broadcast is only a wake-up; what a woken
      * sleeper then reads is ordered by the cells' stamps, and a sleeper
-     * that missed it wakes at its slice end (WAIT_SLICE_NS). */
+     * that missed it wakes at its slice end (SB_WAIT_SLICE_NS). */
     uint32_t now = atomic_load_explicit(&h->data_futex, memory_order_relaxed);
     uint32_t done = atomic_load_explicit(&h->data_bcast, memory_order_relaxed);
 
@@ -81,7 +76,7 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
 {
     _Atomic uint32_t *words[SHMBUS_WAITSET_MAX] = {0};
     uint32_t vals[SHMBUS_WAITSET_MAX] = {0};
-    uint64_t slice_end = sb_mono_ns() + WAIT_SLICE_NS;
+    uint64_t slice_end = sb_mono_ns() + SB_WAIT_SLICE_NS;
     int rc = 0;
 
     for (unsigned i = 0; i < n; i++) {

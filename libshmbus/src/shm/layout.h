@@ -102,10 +102,11 @@ static_assert(offsetof(struct sb_shm_header, overruns) == 4 * SB_BLOCK, "overrun
 static_assert(offsetof(struct sb_shm_header, skipped) == 4 * SB_BLOCK + 8, "skipped");
 
 /* Subscriber slot states. */
-#define SB_SLOT_FREE   0u
-#define SB_SLOT_INIT   1u /* taken, being set up; not yet gating */
-#define SB_SLOT_ACTIVE 2u
-/* A group member's pos when it holds no claim on the group's cursor. */
+#define SB_SLOT_FREE    0u
+#define SB_SLOT_INIT    1u /* taken, being set up; not gating */
+#define SB_SLOT_JOINING 2u /* gating at a provisional position while it seats */
+#define SB_SLOT_ACTIVE  3u
+/* A group member's pos when it holds no message of its group. */
 #define SB_POS_IDLE UINT64_MAX
 
 /* One subscriber. Written by its owner; read by publishers (pos, for
@@ -128,21 +129,31 @@ static_assert(offsetof(struct sb_shm_slot, pos) == 16, "slot pos");
 static_assert(offsetof(struct sb_shm_slot, received) == 24, "slot received");
 static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
 
-/* Group cursor flag: no member; the next member to join re-seats the cursor. */
-#define SB_GROUP_EMPTY (1ull << 63)
+/*
+ * A group's cursor word packs, so that one CAS changes them together:
+ *   seq << 12        next seq to hand out
+ *   SB_GRP_SEATING   the first member is placing the cursor; nobody takes
+ *   members          bits 0..10
+ * A group without members holds nothing back; its last seq is kept so that
+ * a group that empties and refills never hands out a message twice.
+ */
+#define SB_GRP_MEMBERS        0x7ffull
+#define SB_GRP_SEATING        (1ull << 11)
+#define SB_GRP_SEQ_SHIFT      12
+#define SB_GRP_LOW            ((1ull << SB_GRP_SEQ_SHIFT) - 1) /* members and flags */
+#define SB_GRP_SEQ(w)         ((w) >> SB_GRP_SEQ_SHIFT)
+#define SB_GRP_WORD(seq, low) (((uint64_t)(seq) << SB_GRP_SEQ_SHIFT) | (low))
+static_assert(SB_SUBS_MAX <= SB_GRP_MEMBERS, "member count must fit the cursor word");
 
 /* One consumer group: members take messages from a shared cursor. */
 struct sb_shm_group {
-    _Atomic uint64_t cursor; /* next seq to hand out, | SB_GROUP_EMPTY */
-    _Atomic uint32_t members;
-    uint32_t pad0;
-    _Atomic uint64_t lost; /* messages the group lost (lossy laps) */
-    uint8_t pad1[SB_BLOCK - 24];
+    _Atomic uint64_t cursor; /* packed, see above */
+    _Atomic uint64_t lost;   /* messages the group lost (lossy laps) */
+    uint8_t pad1[SB_BLOCK - 16];
 };
 static_assert(sizeof(struct sb_shm_group) == SB_BLOCK, "group size");
 static_assert(offsetof(struct sb_shm_group, cursor) == 0, "group cursor");
-static_assert(offsetof(struct sb_shm_group, members) == 8, "group members");
-static_assert(offsetof(struct sb_shm_group, lost) == 16, "group lost");
+static_assert(offsetof(struct sb_shm_group, lost) == 8, "group lost");
 
 /*
  * A cell: one message. The stamp is the cell's state word:
@@ -160,7 +171,6 @@ static_assert(offsetof(struct sb_shm_group, lost) == 16, "group lost");
 #define SB_STAMP(seq, st) (((uint64_t)(seq) << 2) | (st))
 #define SB_STAMP_SEQ(s)   ((s) >> 2)
 #define SB_STAMP_ST(s)    ((uint32_t)((s)&3u))
-#define SB_SEQ_MAX        (UINT64_MAX >> 2)
 
 struct sb_shm_cell {
     _Atomic uint64_t stamp;

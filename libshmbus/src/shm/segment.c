@@ -135,13 +135,10 @@ static void seg_bind(struct sb_segment *seg, uint8_t *base, const struct sb_geom
 static void seg_init(uint8_t *base, const struct sb_geom *g)
 {
     struct sb_shm_header *h = (struct sb_shm_header *)base;
-    struct sb_shm_group *groups = (struct sb_shm_group *)(base + g->groups_off);
 
-    /* The pages are fresh and zero: slots are FREE, cells EMPTY, counters 0.
-     * Only group cursors start non-zero, as "no member". Plain and relaxed
-     * stores suffice: nobody may look before version is released below. */
-    for (uint32_t i = 0; i < g->max_groups; i++)
-        atomic_store_explicit(&groups[i].cursor, SB_GROUP_EMPTY, memory_order_relaxed);
+    /* The pages are fresh and zero: slots are FREE, cells EMPTY, groups
+     * without members, counters 0. Plain stores suffice: nobody may look
+     * before version is released below. */
     h->magic = SB_SHM_MAGIC;
     h->header_len = sizeof(*h);
     h->total_len = g->total_len;

@@ -1,0 +1,78 @@
+/*
+ * Gates. A reliable publisher may claim seq s only below min(gates) +
+ * capacity. It caches that limit, so a reader that appears later must start
+ * where a publisher with an older limit cannot write: at or above every
+ * gate that publisher saw. Settled gates only move forward, and the tail is
+ * above all of them, so min(settled gates now, tail now) is such a place.
+ * Provisional positions of other joiners and group members' holds are not
+ * settled: they can lie below what a publisher saw, so a joiner ignores
+ * them (SB_GATE_SETTLED) while publishers respect them (SB_GATE_ALL).
+ */
+#include "ring/gate.h"
+
+#include "ring/read.h"
+
+static uint64_t groups_min(const struct sb_segment *seg, enum sb_gate_kind kind)
+{
+    uint64_t min = UINT64_MAX;
+
+    for (uint32_t i = 0; i < seg->g.max_groups; i++) {
+        /* seq_cst: pairs with the seq_cst cursor updates in group.c. */
+        uint64_t w = atomic_load_explicit(&seg->groups[i].cursor, memory_order_seq_cst);
+        if ((w & SB_GRP_MEMBERS) == 0)
+            continue; /* a group without members holds nothing */
+        if (kind == SB_GATE_SETTLED && (w & SB_GRP_SEATING))
+            continue;
+        if (SB_GRP_SEQ(w) < min)
+            min = SB_GRP_SEQ(w);
+    }
+    return min;
+}
+
+uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *self,
+                     enum sb_gate_kind kind)
+{
+    /* Group cursors first, then slots: a member stores its hold (seq_cst)
+     * before it advances the cursor past that position (seq_cst), so if we
+     * see the advanced cursor we also see the member's hold on the cell. */
+    uint64_t min = groups_min(seg, kind);
+
+    for (uint32_t i = 0; i < seg->g.max_subs; i++) {
+        const struct sb_shm_slot *s = &seg->slots[i];
+        if (s == self)
+            continue;
+        /* seq_cst: pairs with the seq_cst state stores in sub.c; a slot
+         * that turns JOINING after this load takes its start from a tail
+         * it reads after that store (sb_seat()). */
+        uint32_t st = atomic_load_explicit(&s->state, memory_order_seq_cst);
+        if (kind == SB_GATE_SETTLED) {
+            /* relaxed: group is written before the state is published. */
+            if (st != SB_SLOT_ACTIVE || atomic_load_explicit(&s->group, memory_order_relaxed))
+                continue;
+        } else if (st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING) {
+            continue;
+        }
+        /* seq_cst: pairs with the reader's seq_cst store of pos after it
+         * consumed; what it read happens-before our overwrite. */
+        uint64_t p = atomic_load_explicit(&s->pos, memory_order_seq_cst);
+        if (p < min)
+            min = p;
+    }
+    return min;
+}
+
+uint64_t sb_seat(const struct sb_segment *seg, const struct sb_shm_slot *self, uint32_t start,
+                 uint64_t at_least)
+{
+    /* seq_cst: read after our provisional gate became visible, ordered
+     * against the publishers' seq_cst gate loads and tail CAS (pub.c). */
+    uint64_t t1 = atomic_load_explicit(&seg->hdr->tail, memory_order_seq_cst);
+    uint64_t floor = sb_min_gate(seg, self, SB_GATE_SETTLED);
+    uint64_t o = sb_start_pos(start, t1, seg->g.capacity);
+
+    if (floor > t1)
+        floor = t1;
+    if (o < floor)
+        o = floor;
+    return o > at_least ? o : at_least;
+}

@@ -1,0 +1,34 @@
+/*
+ * Gates: the positions that hold reliable publishers back, and where a new
+ * reader (plain subscriber or a group seated anew) may safely begin.
+ */
+#ifndef SHMBUS_RING_GATE_H
+#define SHMBUS_RING_GATE_H
+
+#include <stdint.h>
+
+#include "shm/segment.h"
+
+enum sb_gate_kind {
+    /* What publishers respect: every plain slot that is JOINING or ACTIVE,
+     * every group member's hold, every group with members. */
+    SB_GATE_ALL,
+    /* What a joiner may seat on: only settled positions (ACTIVE plain
+     * slots, groups with members not being seated). Provisional positions
+     * and holds can be below what a publisher saw earlier. */
+    SB_GATE_SETTLED
+};
+
+/* Lowest gate of @p kind, skipping @p self (may be NULL); UINT64_MAX if
+ * none. seq_cst loads: see gate.c. */
+uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *self,
+                     enum sb_gate_kind kind);
+
+/* Reliable: the first seq a reader wanting @p start may read, never below
+ * @p at_least. Call once the reader's provisional gate is visible (seq_cst):
+ * the result is never below a position a publisher that has not seen that
+ * gate may still overwrite. */
+uint64_t sb_seat(const struct sb_segment *seg, const struct sb_shm_slot *self, uint32_t start,
+                 uint64_t at_least);
+
+#endif

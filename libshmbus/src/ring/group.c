@@ -1,0 +1,196 @@
+/*
+ * Consumer groups. Members take the message at the shared cursor with a
+ * CAS that moves the cursor by one, so each message goes to exactly one
+ * member. The cursor word also holds the member count and a SEATING flag
+ * (layout.h), so that joining, leaving and taking are each one CAS and
+ * cannot interleave badly: the last member out and a new member in agree
+ * on whether the group is empty.
+ *
+ * In a reliable topic a member first stores the seq it is about to take in
+ * its slot (a hold, seq_cst) and only then moves the cursor; publishers
+ * read cursors before slots (gate.c), so a publisher that sees the moved
+ * cursor also sees the hold. The hold is dropped after the callback.
+ *
+ * The first member of an empty group seats the cursor: one CAS puts a
+ * provisional position there with SEATING set (publishers respect it at
+ * once, members wait), then the member computes a safe start (sb_seat())
+ * and moves the cursor forward to it, clearing SEATING. The cursor never
+ * moves back: a refilled group never hands out a message twice.
+ */
+#include "ring/group.h"
+
+#include "ring/gate.h"
+
+static _Atomic uint64_t *group_word(const shmbus_sub *sub)
+{
+    return &sub->group->cursor;
+}
+
+uint64_t sb_group_pos(const shmbus_sub *sub, memory_order order)
+{
+    uint64_t w = atomic_load_explicit(group_word(sub), order);
+
+    return (w & SB_GRP_SEATING) ? UINT64_MAX : SB_GRP_SEQ(w);
+}
+
+/* Seat the cursor of an empty group whose word was @p w. @return 0, or -1
+ * if the CAS lost to another member (retry). */
+static int group_seat(shmbus_sub *sub, uint64_t w)
+{
+    const struct sb_segment *seg = &sub->topic->seg;
+    uint64_t old = SB_GRP_SEQ(w), prov, o, t0;
+
+    /* seq_cst: the provisional position must come from a tail read before
+     * the CAS below makes it a gate (see gate.c). */
+    t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_seq_cst);
+    prov = sb_start_pos(sub->start, t0, seg->g.capacity);
+    prov = prov > old ? prov : old;
+    /* seq_cst: as every cursor update; it makes the group a gate again. */
+    if (!atomic_compare_exchange_strong_explicit(group_word(sub), &w,
+                                                 SB_GRP_WORD(prov, SB_GRP_SEATING | 1u),
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return -1;
+    if (seg->g.mode == SHMBUS_RELIABLE) {
+        o = sb_seat(seg, sub->slot, sub->start, prov);
+    } else {
+        /* relaxed: lossy readers gate nothing; any recent tail will do. */
+        t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+        o = sb_start_pos(sub->start, t0, seg->g.capacity);
+        o = o > prov ? o : prov;
+    }
+    /* Only member counts change while SEATING (takes wait for it). */
+    w = SB_GRP_WORD(prov, SB_GRP_SEATING | 1u);
+    while (!atomic_compare_exchange_weak_explicit(group_word(sub), &w,
+                                                  SB_GRP_WORD(o, w & SB_GRP_MEMBERS),
+                                                  memory_order_seq_cst, memory_order_relaxed))
+        ;
+    sb_wake_publishers(seg->hdr);
+    return 0;
+}
+
+void sb_group_join(shmbus_sub *sub)
+{
+    /* seq_cst: read after our slot became visible; as every cursor access. */
+    uint64_t w = atomic_load_explicit(group_word(sub), memory_order_seq_cst);
+
+    for (;;) {
+        if ((w & SB_GRP_MEMBERS) == 0) {
+            if (group_seat(sub, w) == 0)
+                return;
+            w = atomic_load_explicit(group_word(sub), memory_order_seq_cst);
+            continue;
+        }
+        /* seq_cst: as every cursor update. */
+        if (atomic_compare_exchange_weak_explicit(group_word(sub), &w, w + 1, memory_order_seq_cst,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+void sb_group_leave(shmbus_sub *sub)
+{
+    /* seq_cst: as every cursor update; at zero members the group stops
+     * gating in the same step. */
+    atomic_fetch_sub_explicit(group_word(sub), 1, memory_order_seq_cst);
+    sb_wake_publishers(sub->topic->seg.hdr);
+}
+
+/* Move the cursor word @p w over messages nobody will get, to seq @p to.
+ * @return 1 if we moved it (and account the loss), 0 if another did. */
+static int group_skip(shmbus_sub *sub, uint64_t w, uint64_t to)
+{
+    uint64_t from = SB_GRP_SEQ(w);
+
+    /* seq_cst: as every cursor update. */
+    if (!atomic_compare_exchange_strong_explicit(group_word(sub), &w,
+                                                 SB_GRP_WORD(to, w & SB_GRP_LOW),
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return 0;
+    sb_sub_count_lost(sub, to - from);
+    /* relaxed: statistics only. */
+    atomic_fetch_add_explicit(&sub->group->lost, to - from, memory_order_relaxed);
+    return 1;
+}
+
+static void group_hold(shmbus_sub *sub, uint64_t seq)
+{
+    if (sub->topic->seg.g.mode != SHMBUS_RELIABLE)
+        return;
+    /* seq_cst: a hold is a gate publishers must see before the cursor
+     * moves past it; dropping it is our half of the Dekker pair with a
+     * publisher sleeping on a full ring. */
+    atomic_store_explicit(&sub->slot->pos, seq, memory_order_seq_cst);
+    if (seq == SB_POS_IDLE)
+        sb_wake_publishers(sub->topic->seg.hdr);
+}
+
+/* Take the message at cursor word @p w, whose cell shows @p v. */
+static int group_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t v, uint64_t w,
+                      sb_deliver_fn fn, void *arg)
+{
+    uint64_t c = SB_GRP_SEQ(w);
+    shmbus_msg msg;
+    int rc;
+
+    group_hold(sub, c);
+    /* seq_cst: as every cursor update; fails if a member took it, or one
+     * joined or left (then we look again). */
+    if (!atomic_compare_exchange_strong_explicit(group_word(sub), &w,
+                                                 w + (1ull << SB_GRP_SEQ_SHIFT),
+                                                 memory_order_seq_cst, memory_order_relaxed)) {
+        group_hold(sub, SB_POS_IDLE);
+        return SB_STEP_MOVED;
+    }
+    if (SB_STAMP_ST(v) == SB_ST_SKIPPED) {
+        group_hold(sub, SB_POS_IDLE);
+        sb_sub_count_lost(sub, 1);
+        return SB_STEP_MOVED;
+    }
+    rc = sb_cell_read(sub, cell, v, c, &msg);
+    if (rc != 0) {
+        group_hold(sub, SB_POS_IDLE);
+        sb_sub_count_lost(sub, 1);
+        return rc == 1 ? SB_STEP_MOVED : rc;
+    }
+    rc = fn(&msg, arg);
+    group_hold(sub, SB_POS_IDLE);
+    return sb_sub_delivered(sub, rc);
+}
+
+int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
+{
+    const struct sb_segment *seg = &sub->topic->seg;
+    /* acquire: pairs with the seq_cst cursor updates of other members. */
+    uint64_t w = atomic_load_explicit(group_word(sub), memory_order_acquire);
+    const struct sb_shm_cell *cell;
+    uint64_t c, v;
+    int rc;
+
+    if (w & SB_GRP_SEATING)
+        return SB_STEP_NONE; /* the first member is placing the cursor */
+    c = SB_GRP_SEQ(w);
+    cell = sb_cell(seg, c);
+    /* acquire: pairs with the commit CAS in pub.c cell_finish(). */
+    v = atomic_load_explicit(&cell->stamp, memory_order_acquire);
+    switch (sb_cell_classify(v, c, seg->g.mask)) {
+    case SB_CELL_NOT_YET:
+        return SB_STEP_NONE;
+    /* Our cursor value may be stale: another member may have moved the
+     * cursor and a publisher reused the cell since. Only the member whose
+     * CAS moves the cursor over the cell reports it. */
+    case SB_CELL_CORRUPT:
+        return group_skip(sub, w, c + 1) ? SHMBUS_ERR_CORRUPT : SB_STEP_MOVED;
+    case SB_CELL_LAPPED:
+        if (!group_skip(sub, w, sb_lap_target(seg, c)))
+            return SB_STEP_MOVED;
+        return seg->g.mode == SHMBUS_RELIABLE ? SHMBUS_ERR_CORRUPT : SB_STEP_MOVED;
+    case SB_CELL_READY:
+        rc = sb_cell_fits(sub, cell, v, cap);
+        if (rc != 0)
+            return rc == 1 ? SB_STEP_MOVED : rc;
+        break;
+    case SB_CELL_SKIPPED:
+        break;
+    }
+    return group_take(sub, cell, v, w, fn, arg);
+}

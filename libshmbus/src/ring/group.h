@@ -1,0 +1,24 @@
+/* Consumer groups: members share a cursor; each message goes to one. */
+#ifndef SHMBUS_RING_GROUP_H
+#define SHMBUS_RING_GROUP_H
+
+#include <stddef.h>
+
+#include "ring/read.h"
+
+/* Join the subscriber's group (its slot is ACTIVE and holds nothing). The
+ * first member of an empty group seats the cursor. */
+void sb_group_join(shmbus_sub *sub);
+
+/* Leave the group; the last member out stops it holding publishers back. */
+void sb_group_leave(shmbus_sub *sub);
+
+/* One step at the group's cursor: deliver, move, or nothing (enum sb_step),
+ * or an error. @p cap as in sb_cell_fits(). */
+int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap);
+
+/* The cursor seq, for readiness checks and statistics; UINT64_MAX while
+ * the group is being seated. @p order: the load's memory order. */
+uint64_t sb_group_pos(const shmbus_sub *sub, memory_order order);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * Reading cells. Load the stamp with acquire; COMMITTED(expected seq) means
+ * the header and payload are complete. In a reliable topic nobody may
+ * overwrite the cell before the reader moves past it, so the callback gets
+ * a pointer into the ring. In a lossy topic a newer publisher may overwrite
+ * it at any time, so it is copied out and the stamp checked again afterwards
+ * (a seqlock read); a changed stamp means the reader was lapped and the copy
+ * is discarded.
+ */
+#include "ring/read.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct cell_meta {
+    uint64_t timestamp_ns;
+    uint32_t len;
+    uint32_t pid;
+};
+
+enum sb_cell_state sb_cell_classify(uint64_t v, uint64_t seq, uint32_t mask)
+{
+    uint64_t vs = SB_STAMP_SEQ(v);
+    uint32_t st = SB_STAMP_ST(v);
+
+    if (st == SB_ST_EMPTY)
+        return v == 0 ? SB_CELL_NOT_YET : SB_CELL_CORRUPT;
+    /* A seq that maps to another cell cannot be in this one. */
+    if ((vs ^ seq) & mask)
+        return SB_CELL_CORRUPT;
+    if (vs < seq)
+        return SB_CELL_NOT_YET; /* still the previous lap's message */
+    if (vs > seq)
+        return SB_CELL_LAPPED;
+    if (st == SB_ST_BUSY)
+        return SB_CELL_NOT_YET;
+    return st == SB_ST_COMMITTED ? SB_CELL_READY : SB_CELL_SKIPPED;
+}
+
+uint64_t sb_start_pos(uint32_t start, uint64_t tail, uint32_t capacity)
+{
+    if (start == SHMBUS_START_OLDEST)
+        return tail > capacity ? tail - capacity : 0;
+    return tail;
+}
+
+uint64_t sb_lap_target(const struct sb_segment *seg, uint64_t from)
+{
+    /* relaxed: any recent tail will do; what we then read is checked by
+     * the cells' stamps. */
+    uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+    uint64_t n = t > seg->g.capacity ? t - seg->g.capacity : 0;
+
+    /* A tail that does not explain the lap is garbage: step over one cell. */
+    return n > from ? n : from + 1;
+}
+
+/* Read a cell's header fields once each. In a lossy topic a writer may be
+ * changing them; volatile forbids the compiler from reading a field twice
+ * (a re-read length could differ from the checked one). */
+static void cell_meta_read(const struct sb_shm_cell *c, struct cell_meta *m)
+{
+    m->timestamp_ns = *(const volatile uint64_t *)&c->timestamp_ns;
+    m->len = *(const volatile uint32_t *)&c->len;
+    m->pid = *(const volatile uint32_t *)&c->writer_pid;
+}
+
+/* Is the lossy cell's stamp still @p v after the plain reads before?
+ * acquire fence: orders those reads before the stamp re-load; pairs with
+ * the release fence in pub.c cell_take(): if we read any byte a newer
+ * writer stored, we see its BUSY stamp. There is no atomic access to hang
+ * this order on: the reads are of plain memory. */
+static int cell_unchanged(const struct sb_shm_cell *c, uint64_t v)
+{
+    atomic_thread_fence(memory_order_acquire);
+    /* relaxed: ordered by the fence above. */
+    return atomic_load_explicit(&c->stamp, memory_order_relaxed) == v;
+}
+
+int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap)
+{
+    const struct sb_geom *g = &sub->topic->seg.g;
+    uint32_t len = *(const volatile uint32_t *)&c->len;
+
+    if (len <= g->max_msg_size && len <= cap)
+        return 0;
+    /* A lossy writer may be rewriting the length: believe it only if the
+     * stamp did not change around it. */
+    if (g->mode == SHMBUS_LOSSY && !cell_unchanged(c, v))
+        return 1;
+    if (len > g->max_msg_size)
+        return SHMBUS_ERR_CORRUPT;
+    sub->want_len = len;
+    return -EMSGSIZE;
+}
+
+/*
+ * Seqlock read of a lossy cell whose stamp was @p v (COMMITTED) when loaded
+ * with acquire. Copies header and payload, then re-checks the stamp.
+ * @return 0 copy valid, 1 overwritten while copying, SHMBUS_ERR_CORRUPT for
+ * an impossible length under an unchanged stamp.
+ * The copy races with a lapping writer by design; the stamp check decides.
+ * TSan is told so in tests/tsan.supp.
+ */
+static int copy_validated(const struct sb_shm_cell *c, uint64_t v, uint32_t max, uint8_t *dst,
+                          struct cell_meta *m)
+{
+    cell_meta_read(c, m);
+    if (m->len <= max)
+        memcpy(dst, c + 1, m->len);
+    if (!cell_unchanged(c, v))
+        return 1;
+    return m->len <= max ? 0 : SHMBUS_ERR_CORRUPT;
+}
+
+int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
+                 shmbus_msg *msg)
+{
+    const struct sb_geom *g = &sub->topic->seg.g;
+    struct cell_meta m;
+    int rc;
+
+    if (g->mode == SHMBUS_RELIABLE) {
+        /* No writer can touch the cell until our position passes it. */
+        cell_meta_read(c, &m);
+        if (m.len > g->max_msg_size)
+            return SHMBUS_ERR_CORRUPT;
+        msg->data = c + 1;
+    } else {
+        rc = copy_validated(c, v, g->max_msg_size, sub->scratch, &m);
+        if (rc != 0)
+            return rc;
+        msg->data = sub->scratch;
+    }
+    msg->len = m.len;
+    msg->publisher_pid = m.pid;
+    msg->timestamp_ns = m.timestamp_ns;
+    msg->seq = seq;
+    msg->lost = sub->pending_lost;
+    return 0;
+}

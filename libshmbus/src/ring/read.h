@@ -1,0 +1,69 @@
+/*
+ * Reading cells: what plain subscribers (sub.c) and group members
+ * (group.c) share. A step looks at the cell of the seq a reader expects and
+ * either delivers it, moves past it (skipped, lapped, overwritten), or
+ * finds nothing yet.
+ */
+#ifndef SHMBUS_RING_READ_H
+#define SHMBUS_RING_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring/ring.h"
+
+/* Results of one step at a cursor, besides errors (< 0). */
+enum sb_step {
+    SB_STEP_NONE = 0,      /* nothing ready */
+    SB_STEP_DELIVERED = 1, /* one message delivered, go on */
+    SB_STEP_STOP = 2,      /* delivered, the callback asked to stop */
+    SB_STEP_MOVED = 3      /* the cursor moved without a delivery (skip, lap, race) */
+};
+
+/* A delivery: 0 go on, non-zero stop after this message. */
+typedef int (*sb_deliver_fn)(const shmbus_msg *m, void *arg);
+
+/* What the stamp of the cell for an expected seq says. */
+enum sb_cell_state {
+    SB_CELL_NOT_YET,
+    SB_CELL_READY,
+    SB_CELL_SKIPPED,
+    SB_CELL_LAPPED,
+    SB_CELL_CORRUPT
+};
+
+enum sb_cell_state sb_cell_classify(uint64_t v, uint64_t seq, uint32_t mask);
+
+/* Where a reader asking for @p start begins, given a tail. */
+uint64_t sb_start_pos(uint32_t start, uint64_t tail, uint32_t capacity);
+
+/* Oldest seq a lapped reader can still hope to read, past @p from. */
+uint64_t sb_lap_target(const struct sb_segment *seg, uint64_t from);
+
+/* Can the READY cell @p c (stamp @p v) be handed to a buffer of @p cap
+ * bytes (SIZE_MAX: any)? @return 0 yes; -EMSGSIZE (sub->want_len set);
+ * 1 a lossy writer changed the cell meanwhile (step again);
+ * SHMBUS_ERR_CORRUPT a length beyond the topic's maximum. */
+int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap);
+
+/* Fill @p msg from the READY cell @p c (stamp @p v, seq @p seq): a pointer
+ * into the ring (reliable) or a checked private copy (lossy).
+ * @return 0, 1 (lossy: overwritten, discard), or SHMBUS_ERR_CORRUPT. */
+int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
+                 shmbus_msg *msg);
+
+static inline void sb_sub_count_lost(shmbus_sub *sub, uint64_t n)
+{
+    sub->lost += n;
+    sub->pending_lost += n;
+}
+
+/* Account one delivery made through @p fn's result @p rc. */
+static inline int sb_sub_delivered(shmbus_sub *sub, int rc)
+{
+    sub->pending_lost = 0;
+    sub->received++;
+    return rc ? SB_STEP_STOP : SB_STEP_DELIVERED;
+}
+
+#endif
