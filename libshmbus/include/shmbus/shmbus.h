@@ -77,11 +77,11 @@ typedef struct shmbus_waitset shmbus_waitset;
 /** Options for creating a topic. Zero fields take the documented default. */
 typedef struct shmbus_topic_opts {
     uint32_t mode;            /**< SHMBUS_LOSSY or SHMBUS_RELIABLE (default lossy) */
-    uint32_t capacity;        /**< cells, a power of two, 2..2^24 (default 1024) */
-    uint32_t max_msg_size;    /**< largest payload in bytes, 0..16 MiB (default 1024) */
-    uint32_t max_subscribers; /**< subscriber slots, 1..1024 (default 64) */
-    uint32_t max_groups;      /**< consumer groups, 0..256 (default 16) */
-    uint32_t perm;            /**< file mode of the segment (default 0600) */
+    uint32_t capacity;        /**< cells, a power of two, 2..2^24 (0: 1024) */
+    uint32_t max_msg_size;    /**< largest payload in bytes, 1..16 MiB (0: 1024) */
+    uint32_t max_subscribers; /**< subscriber slots, 1..1024 (0: 64) */
+    uint32_t max_groups;      /**< consumer groups, 1..256 (0: 16) */
+    uint32_t perm;            /**< file mode of the segment, at most 0777 (0: 0600) */
 } shmbus_topic_opts;
 
 /** A topic's fixed parameters, as read from its segment at attach time. */
@@ -103,7 +103,8 @@ typedef struct shmbus_msg {
     uint32_t len;           /**< payload length in bytes */
     uint32_t publisher_pid; /**< pid of the publishing process */
     uint64_t seq;           /**< per-topic sequence number, from 0, gap = loss */
-    uint64_t timestamp_ns;  /**< publish time, CLOCK_REALTIME nanoseconds */
+    uint64_t timestamp_ns;  /**< CLOCK_REALTIME ns when shmbus_publish() was called (before
+                                any wait for space), or at shmbus_pub_commit() */
     uint64_t lost;          /**< messages lost immediately before this one */
 } shmbus_msg;
 
@@ -127,8 +128,8 @@ typedef struct shmbus_sub_stats {
 typedef struct shmbus_claim {
     void *data;        /**< write up to capacity bytes here before commit */
     uint32_t capacity; /**< the topic's max_msg_size */
-    uint32_t cell;     /**< internal: cell index */
-    uint64_t seq;      /**< sequence number the message will carry */
+
+    uint64_t seq; /**< sequence number the message will carry */
 } shmbus_claim;
 
 /**
@@ -187,8 +188,10 @@ SHMBUS_API int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_inf
 /**
  * Create a publisher on a topic. A publisher keeps a private cache of the
  * subscribers' positions, so one publisher is used by one thread at a time;
- * create one per publishing thread. The topic must outlive it.
- * @return 0; -ENOMEM.
+ * create one per publishing thread. It belongs to the process that created
+ * it (its pid goes into every message): after fork(), create a new one.
+ * The topic must outlive it.
+ * @return 0; SHMBUS_ERR_INVALID for NULL arguments; -ENOMEM.
  */
 SHMBUS_API int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out);
 
@@ -201,10 +204,13 @@ SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
  * Makes no system call unless a subscriber sleeps (or, reliable, the ring is
  * full and the publisher has to sleep).
  * @return 0 on success; -EAGAIN if the reliable ring is full and timeout_ns is 0;
- *         SHMBUS_ERR_TIMEOUT if it stayed full; SHMBUS_ERR_TOO_BIG;
- *         SHMBUS_ERR_OVERRUN (lossy) if a newer message took the cell before
- *         this one was written: the message is dropped and readers count it
- *         as lost; SHMBUS_ERR_INVALID for NULL data with len > 0.
+ *         SHMBUS_ERR_TIMEOUT if it stayed full; -EINTR if a signal ended that
+ *         sleep; SHMBUS_ERR_TOO_BIG; SHMBUS_ERR_INVALID for NULL data with
+ *         len > 0, or while this publisher has a zero-copy claim open;
+ *         SHMBUS_ERR_OVERRUN if the message was dropped and readers count it
+ *         as lost: lossy, a newer message took the cell first; reliable, only
+ *         when no subscriber was attached and another publisher stalled inside
+ *         its write for longer than @p timeout_ns.
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns);
 
@@ -213,18 +219,19 @@ SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int
  * per publisher may be open. The claim must be ended by shmbus_pub_commit() or
  * shmbus_pub_abort() soon: readers wait at an open claim.
  * @param claim caller-owned; filled in on success.
- * @return 0; -EAGAIN, SHMBUS_ERR_TIMEOUT as shmbus_publish(); SHMBUS_ERR_OVERRUN
- *         (lossy) when the cell was taken by a newer message: nothing is
- *         open and the sequence number is counted as lost.
+ * @return 0; -EAGAIN, SHMBUS_ERR_TIMEOUT, -EINTR as shmbus_publish();
+ *         SHMBUS_ERR_OVERRUN as shmbus_publish(): nothing is open and the
+ *         sequence number is counted as lost; SHMBUS_ERR_INVALID for NULL
+ *         arguments or a claim already open.
  */
 SHMBUS_API int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns);
 
 /**
  * Publish the claimed cell with @p len bytes of payload.
  * @return 0; SHMBUS_ERR_TOO_BIG (the claim stays open); SHMBUS_ERR_OVERRUN
- *         (lossy) if a newer message overtook the cell while it was written:
- *         the message is dropped and counted as lost; SHMBUS_ERR_INVALID if
- *         @p claim is not this publisher's open claim.
+ *         if a newer message overtook the cell while it was written (as in
+ *         shmbus_publish()): the message is dropped and counted as lost;
+ *         SHMBUS_ERR_INVALID if @p claim is not this publisher's open claim.
  */
 SHMBUS_API int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len);
 
@@ -304,7 +311,9 @@ SHMBUS_API int shmbus_waitset_remove(shmbus_waitset *ws, shmbus_sub *sub);
  * futexes at once (futex_waitv).
  * @param ready receives up to @p cap ready subscribers.
  * @return number of ready subscribers stored; SHMBUS_ERR_TIMEOUT (-EAGAIN
- *         with timeout 0); -EINTR; SHMBUS_ERR_INVALID for an empty set.
+ *         with timeout 0); -EINTR; SHMBUS_ERR_INVALID for an empty set;
+ *         -ENOSYS on kernels before 5.16 (no futex_waitv) when it has to
+ *         sleep on more than one topic.
  */
 SHMBUS_API int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap,
                                    int64_t timeout_ns);

@@ -359,7 +359,6 @@ int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
         return rc;
     claim->data = sb_cell(seg, s) + 1;
     claim->capacity = seg->g.max_msg_size;
-    claim->cell = (uint32_t)(s & seg->g.mask);
     claim->seq = s;
     pub->open = 1;
     pub->open_expect = expect;
