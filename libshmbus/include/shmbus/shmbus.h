@@ -119,7 +119,8 @@ typedef struct shmbus_sub_opts {
 /** Counters of one subscriber. */
 typedef struct shmbus_sub_stats {
     uint64_t received; /**< messages delivered to this subscriber */
-    uint64_t lost;     /**< messages it was told it lost */
+    uint64_t lost;     /**< messages lost so far, including any not yet reported in
+                            a delivered message's lost field */
     uint64_t lag;      /**< messages published but not yet read (its group's, for a member) */
     uint64_t position; /**< next sequence number it will read */
 } shmbus_sub_stats;
