@@ -59,7 +59,9 @@ enum shmbus_mode {
 /** Where a new subscriber starts reading. */
 enum shmbus_start {
     SHMBUS_START_NEXT = 0,  /**< the next message published after it attaches */
-    SHMBUS_START_OLDEST = 1 /**< the oldest message still held by the ring */
+    SHMBUS_START_OLDEST = 1 /**< lossy: the oldest message the ring still holds;
+                                 reliable: the oldest one still held for another
+                                 subscriber or group (none held: as NEXT) */
 };
 
 /** Maximum number of subscriptions in one wait set. */
@@ -209,9 +211,10 @@ SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
  *         sleep; SHMBUS_ERR_TOO_BIG; SHMBUS_ERR_INVALID for NULL data with
  *         len > 0, or while this publisher has a zero-copy claim open;
  *         SHMBUS_ERR_OVERRUN if the message was dropped and readers count it
- *         as lost: lossy, a newer message took the cell first; reliable, only
- *         when no subscriber was attached and another publisher stalled inside
- *         its write for longer than @p timeout_ns.
+ *         as lost: lossy, a newer message took the cell first; reliable,
+ *         only when another publisher that was lapped while subscribers
+ *         came and went stalled inside its write for longer than
+ *         @p timeout_ns.
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns);
 
@@ -274,7 +277,8 @@ SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigne
  * @param info   optional; filled with the message's metadata (data = buf).
  * @return payload length; SHMBUS_ERR_TIMEOUT (or -EAGAIN when timeout_ns is
  *         0) when nothing arrived; -EMSGSIZE when @p cap is too small: the
- *         message stays unread and info->len holds its length;
+ *         message stays unread (for a group member: stays with the group,
+ *         and another member may take it) and info->len holds its length;
  *         SHMBUS_ERR_CORRUPT; -EINTR if a signal interrupted the sleep.
  */
 SHMBUS_API int shmbus_recv(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info,

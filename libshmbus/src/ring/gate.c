@@ -1,9 +1,10 @@
 /*
- * Gates. A reliable publisher may claim seq s only below min(gates) +
- * capacity. It caches that limit, so a reader that appears later must start
- * where a publisher with an older limit cannot write: at or above every
- * gate that publisher saw. Settled gates only move forward, and the tail is
- * above all of them, so min(settled gates now, tail now) is such a place.
+ * Gates. A reliable publisher may claim seq s only below
+ * min(gates, tail read before its scan) + capacity (pub.c). It caches that
+ * limit, so a reader that appears later must start where a publisher with an
+ * older limit cannot write: at or above the minimum that publisher saw.
+ * Settled gates only move forward, and the tail is above all of them, so
+ * min(settled gates now, tail now) is such a place.
  * Provisional positions of other joiners and group members' holds are not
  * settled: they can lie below what a publisher saw, so a joiner ignores
  * them (SB_GATE_SETTLED) while publishers respect them (SB_GATE_ALL).

@@ -64,7 +64,10 @@ static int group_seat(shmbus_sub *sub, uint64_t w)
                                                   SB_GRP_WORD(o, w & SB_GRP_MEMBERS),
                                                   memory_order_seq_cst, memory_order_relaxed))
         ;
+    /* The gate moved forward (publishers may sleep on it), and members that
+     * joined while we seated may sleep on messages now theirs to take. */
     sb_wake_publishers(seg->hdr);
+    sb_wake_readers(seg->hdr);
     return 0;
 }
 
@@ -95,6 +98,15 @@ void sb_group_leave(shmbus_sub *sub)
     sb_wake_publishers(sub->topic->seg.hdr);
 }
 
+/* Is the cursor still @p w after the plain reads before? acquire fence:
+ * orders those reads before the re-load, as in read.c cell_unchanged(). */
+static int group_unchanged(const shmbus_sub *sub, uint64_t w)
+{
+    atomic_thread_fence(memory_order_acquire);
+    /* relaxed: ordered by the fence above. */
+    return atomic_load_explicit(group_word(sub), memory_order_relaxed) == w;
+}
+
 /* Move the cursor word @p w over messages nobody will get, to seq @p to.
  * @return 1 if we moved it (and account the loss), 0 if another did. */
 static int group_skip(shmbus_sub *sub, uint64_t w, uint64_t to)
@@ -109,6 +121,7 @@ static int group_skip(shmbus_sub *sub, uint64_t w, uint64_t to)
     sb_sub_count_lost(sub, to - from);
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&sub->group->lost, to - from, memory_order_relaxed);
+    sb_wake_publishers(sub->topic->seg.hdr);
     return 1;
 }
 
@@ -186,9 +199,13 @@ int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
         return seg->g.mode == SHMBUS_RELIABLE ? SHMBUS_ERR_CORRUPT : SB_STEP_MOVED;
     case SB_CELL_READY:
         rc = sb_cell_fits(sub, cell, v, cap);
-        if (rc != 0)
-            return rc == 1 ? SB_STEP_MOVED : rc;
-        break;
+        if (rc == 0)
+            break;
+        /* A stale cursor: the message went to another member, and its
+         * length may be the next lap's. Only report what is still ours. */
+        if (rc == 1 || !group_unchanged(sub, w))
+            return SB_STEP_MOVED;
+        return rc;
     case SB_CELL_SKIPPED:
         break;
     }

@@ -58,16 +58,17 @@ void shmbus_pub_destroy(shmbus_pub *pub)
     free(pub);
 }
 
-/* Recompute the private limit. With no gating subscriber the limit is one
- * lap ahead of the tail we saw, so a subscriber that joins meanwhile is
- * never more than a lap behind our next rescan. */
+/* Recompute the private limit: a lap beyond the lowest gate, and never
+ * beyond a lap past the tail @p s read (seq_cst) before the scan. A gate
+ * read late in the scan can lie above a tail that a joiner we missed was
+ * seated from; capping by s keeps every limit within a lap of such a seat
+ * (gate.c). */
 static uint64_t pub_refresh_limit(shmbus_pub *p, uint64_t s)
 {
     const struct sb_segment *seg = &p->topic->seg;
     uint64_t gate = sb_min_gate(seg, NULL, SB_GATE_ALL);
 
-    p->gated = gate != UINT64_MAX;
-    p->limit = (p->gated ? gate : s) + seg->g.capacity;
+    p->limit = (gate < s ? gate : s) + seg->g.capacity;
     return p->limit;
 }
 
@@ -159,8 +160,7 @@ static int pub_claim_seq(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 }
 
 /* Reliable: has the writer of this cell's previous seq (s - capacity)
- * finished? Reliable writers below a gated limit do not mark the cell, so
- * only a final stamp of exactly that seq says the cell is free. */
+ * finished? Only a final stamp of exactly that seq says so. */
 static int cell_prev_done(uint64_t v, uint64_t s, uint32_t capacity)
 {
     uint32_t st = SB_STAMP_ST(v);
@@ -233,7 +233,7 @@ static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t mask, int relia
         SB_STAMP_ST(want) == SB_ST_SKIPPED)
         return SHMBUS_ERR_OVERRUN;
     /* release fence: BUSY(s) becomes visible before any header or payload
-     * store below; pairs with the acquire fence in sub.c's copy_validated(),
+     * store below; pairs with the acquire fence in read.c's copy_validated(),
      * so a reader that saw any byte of ours sees the stamp changed. */
     atomic_thread_fence(memory_order_release);
     return 0;
@@ -253,13 +253,12 @@ static void cell_release(struct sb_shm_cell *c, uint64_t v)
         ;
 }
 
-/* End our ownership of the cell for seq @p s with state @p st. @p expect is
- * the stamp we left: BUSY(s), or the previous message's final stamp when we
- * wrote without a mark (pub_begin()). If it changed, a newer claim found us
- * writing and left its seq: our message is dropped and the cell handed on. */
-static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
-                       uint64_t expect)
+/* End our ownership of the cell for seq @p s with state @p st. If the
+ * stamp is no longer our BUSY(s), a newer claim found us writing and left
+ * its seq: our message is dropped and the cell handed on. */
+static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st)
 {
+    uint64_t expect = SB_STAMP(s, SB_ST_BUSY);
     int rc = 0;
 
     /* seq_cst: its release half publishes header and payload to the
@@ -278,38 +277,26 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
     return rc;
 }
 
-/* Claim a seq and its cell; *expect receives the stamp cell_finish() will
- * replace. A reliable claim below a limit computed from live gates needs no
- * mark: every gate had passed the cell's previous message, so its writer
- * is done and nobody reads the cell until we commit (we still check the
- * stamp: gates can vanish, and a publisher that saw none may lap us).
- * Otherwise (lossy, or nobody gated) the BUSY mark keeps writers apart and
- * lets lossy readers detect an overwrite. On OVERRUN nothing is open. */
-static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns, uint64_t *expect)
+/* Claim a seq and take its cell: every writer marks the cell BUSY, which
+ * keeps writers apart (one that lapped while nobody gated, or gave up
+ * waiting, can always tell a writer is at work) and lets lossy readers
+ * detect an overwrite. On OVERRUN nothing is open. */
+static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 {
     struct sb_segment *seg = &p->topic->seg;
-    int reliable = seg->g.mode == SHMBUS_RELIABLE;
     int rc = pub_claim_seq(p, seq, timeout_ns);
-    struct sb_shm_cell *c;
 
     if (rc < 0)
         return rc;
-    c = sb_cell(seg, *seq);
-    if (reliable && p->gated) {
-        /* relaxed: the gate scan ordered the previous writer before us. */
-        *expect = atomic_load_explicit(&c->stamp, memory_order_relaxed);
-        if (cell_prev_done(*expect, *seq, seg->g.capacity))
-            return 0;
-    }
-    rc = cell_take(c, *seq, seg->g.mask, reliable, timeout_ns);
+    rc = cell_take(sb_cell(seg, *seq), *seq, seg->g.mask, seg->g.mode == SHMBUS_RELIABLE,
+                   timeout_ns);
     if (rc < 0) {
+        /* relaxed, both: statistics only. */
         atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
         sb_wake_readers(seg->hdr);
-        return rc;
     }
-    *expect = SB_STAMP(*seq, SB_ST_BUSY);
-    return 0;
+    return rc;
 }
 
 static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, uint32_t pid)
@@ -323,7 +310,7 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
 {
     struct sb_segment *seg;
     struct sb_shm_cell *c;
-    uint64_t s, ts, expect;
+    uint64_t s, ts;
     int rc;
 
     if (pub == NULL || (data == NULL && len > 0) || pub->open)
@@ -335,33 +322,32 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
      * committing it a spinning reader may pull the cell's line away, so
      * that window holds only the copy and the header stores. */
     ts = sb_real_ns();
-    rc = pub_begin(pub, &s, timeout_ns, &expect);
+    rc = pub_begin(pub, &s, timeout_ns);
     if (rc < 0)
         return rc;
     c = sb_cell(seg, s);
     if (len > 0)
         memcpy(c + 1, data, len);
     cell_write_header(c, ts, (uint32_t)len, pub->pid);
-    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, expect);
+    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED);
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
 {
     struct sb_segment *seg;
-    uint64_t s, expect;
+    uint64_t s;
     int rc;
 
     if (pub == NULL || claim == NULL || pub->open)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
-    rc = pub_begin(pub, &s, timeout_ns, &expect);
+    rc = pub_begin(pub, &s, timeout_ns);
     if (rc < 0)
         return rc;
     claim->data = sb_cell(seg, s) + 1;
     claim->capacity = seg->g.max_msg_size;
     claim->seq = s;
     pub->open = 1;
-    pub->open_expect = expect;
     pub->open_seq = s;
     return 0;
 }
@@ -380,7 +366,7 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     c = sb_cell(seg, claim->seq);
     cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
     pub->open = 0;
-    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->open_expect);
+    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED);
 }
 
 int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
@@ -392,8 +378,7 @@ int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     pub->open = 0;
-    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED,
-                     pub->open_expect);
+    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED);
     /* Overtaken or not, the claim is gone and readers skip it. */
     return rc == SHMBUS_ERR_OVERRUN ? 0 : rc;
 }

@@ -22,9 +22,7 @@ struct shmbus_pub {
     uint64_t limit;    /* reliable: claims below this need no rescan (private cache) */
     uint64_t open_seq; /* seq of the open zero-copy claim */
     uint32_t pid;
-    int gated;            /* reliable: the limit came from live gates (see pub_begin) */
-    int open;             /* a zero-copy claim is open */
-    uint64_t open_expect; /* stamp the open claim's commit replaces */
+    int open; /* a zero-copy claim is open */
 };
 
 struct shmbus_sub {
@@ -45,7 +43,7 @@ struct shmbus_sub {
 /* Wake sleeping subscribers after a cell changed state. seq_cst: this load
  * and the seq_cst CAS that committed the cell form a Dekker pair with the
  * sleeper's seq_cst increment of data_waiters and its seq_cst re-check of
- * the cell (sub_sleep()): at least one side sees the other, so either we
+ * the cell (wait.c wait_sleep()): at least one side sees the other, so either we
  * wake it or it does not sleep. When nobody sleeps this is one load of a
  * line that stays shared in every cache, and no system call. */
 static inline void sb_wake_readers(struct sb_shm_header *h)

@@ -52,8 +52,8 @@ static int64_t spin_budget(shmbus_sub *const *subs, unsigned n)
 
 /* A publisher wakes one sleeper per topic (ring.h); the woken one wakes the
  * rest, once per publish: the first to move data_bcast to the futex value
- * it woke on does the broadcast. @p seen is the value we slept on. */
-static void wake_delegate(struct sb_shm_header *h, uint32_t seen)
+ * it woke on does the broadcast. */
+static void wake_delegate(struct sb_shm_header *h)
 {
     /* relaxed, all three: the broadcast is only a wake-up; what a woken
      * sleeper then reads is ordered by the cells' stamps, and a sleeper
@@ -61,8 +61,10 @@ static void wake_delegate(struct sb_shm_header *h, uint32_t seen)
     uint32_t now = atomic_load_explicit(&h->data_futex, memory_order_relaxed);
     uint32_t done = atomic_load_explicit(&h->data_bcast, memory_order_relaxed);
 
-    /* Nothing published since we slept (timeout, signal), or already done. */
-    if (now == seen || done == now)
+    /* Already relayed for this value. (Even if the value did not change
+     * while we slept we may be the one a wake-up chose: a sleeper that
+     * queued after the publisher bumped the word can be woken first.) */
+    if (done == now)
         return;
     /* We still count ourselves: 1 means nobody else sleeps. */
     if (atomic_load_explicit(&h->data_waiters, memory_order_relaxed) <= 1)
@@ -100,7 +102,7 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
             rc = sb_futex_waitv(words, vals, n, slice_end);
     }
     for (unsigned i = 0; i < n; i++) {
-        wake_delegate(subs[i]->topic->seg.hdr, vals[i]);
+        wake_delegate(subs[i]->topic->seg.hdr);
         /* relaxed: a stale count costs a publisher one spurious wake. */
         atomic_fetch_sub_explicit(&subs[i]->topic->seg.hdr->data_waiters, 1, memory_order_relaxed);
     }

@@ -162,7 +162,7 @@ static_assert(offsetof(struct sb_shm_group, lost) == 8, "group lost");
  * found it busy, that claim's seq, to be skipped); COMMITTED the message
  * with this seq is complete; SKIPPED this seq carries no message.
  * The other header fields and the payload are plain bytes written between
- * BUSY and COMMITTED and read under the stamp (see ring.c).
+ * BUSY and COMMITTED and read under the stamp (see ring/read.c).
  */
 #define SB_ST_EMPTY       0u
 #define SB_ST_BUSY        1u

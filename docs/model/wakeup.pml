@@ -1,0 +1,108 @@
+/*
+ * Model of shmbus's wake-up protocol (libshmbus/src/ring/ring.h
+ * sb_wake_readers, wait.c wait_sleep and wake_delegate), checked with spin:
+ * no subscriber sleeps forever while a message it waits for exists, without
+ * relying on the 50 ms sleep slice (not modelled).
+ *
+ * Promela interleaves whole statements: it models the seq_cst accesses of
+ * the code (the commit CAS, the waiter count, the futex word, the re-check).
+ * The kernel's futex is modelled as: futex_wait checks the word and sleeps
+ * in one step; FUTEX_WAKE(1) wakes any one sleeper; FUTEX_WAKE(all) all.
+ *
+ *   spin -a wakeup.pml && gcc -O2 -o pan pan.c && ./pan -m200000
+ * With -DNORELAY the relay is left out: spin then finds a subscriber asleep
+ * forever (an invalid end state), which shows the model can fail.
+ */
+#define NSUB 3
+#define NMSG 3
+
+byte cell = 0;    /* messages committed */
+byte futex = 0;   /* data_futex */
+byte waiters = 0; /* data_waiters */
+byte bcast = 0;   /* data_bcast */
+bool asleep[NSUB];
+byte got[NSUB];
+
+inline wake_one() {
+    atomic {
+        if
+        :: asleep[0] -> asleep[0] = false
+        :: asleep[1] -> asleep[1] = false
+        :: asleep[2] -> asleep[2] = false
+        :: else -> skip
+        fi
+    }
+}
+
+inline wake_all() {
+    asleep[0] = false;
+    asleep[1] = false;
+    asleep[2] = false
+}
+
+proctype publisher() {
+    byte i = 0;
+    do
+    :: i == NMSG -> break
+    :: else ->
+        cell++;                 /* commit (seq_cst CAS) */
+        if
+        :: waiters > 0 ->       /* seq_cst load */
+            futex++;
+            wake_one()
+        :: else -> skip
+        fi;
+        i++
+    od
+}
+
+proctype subscriber(byte id) {
+    byte v, now, done;
+    do
+    :: got[id] == NMSG -> break
+    :: else ->
+        if
+        :: cell > got[id] -> got[id]++          /* poll delivers */
+        :: else ->
+            waiters++;                          /* seq_cst RMW */
+            v = futex;                          /* seq_cst load */
+            if
+            :: cell > got[id] -> skip           /* the re-check sees it */
+            :: else ->
+                atomic {
+                    if
+                    :: futex == v -> asleep[id] = true
+                    :: else -> skip             /* EAGAIN */
+                    fi
+                };
+                !asleep[id]                     /* until woken */
+            fi;
+#ifndef NORELAY
+            now = futex;                        /* wake_delegate() */
+            done = bcast;
+            if
+            :: now != v && done != now && waiters > 1 ->
+                atomic {                        /* CAS data_bcast, then wake all */
+                    if
+                    :: bcast == done -> bcast = now; wake_all()
+                    :: else -> skip
+                    fi
+                }
+            :: else -> skip
+            fi;
+#endif
+            waiters--;
+            v = 0; now = 0; done = 0            /* dead: keeps the state space small */
+        fi
+    od;
+    assert(got[id] == NMSG)
+}
+
+init {
+    atomic {
+        run publisher();
+        run subscriber(0);
+        run subscriber(1);
+        run subscriber(2)
+    }
+}
