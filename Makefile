@@ -8,12 +8,12 @@
 PRESET ?= dev
 JOBS   ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
-PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang-format strace
+PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang-format strace spin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
 
-.PHONY: deps build test run bench asan-test tsan-test format format-check clean
+.PHONY: deps build test run bench asan-test tsan-test model format format-check clean
 
 deps:
 	@missing=""; for p in $(PKGS); do \
@@ -49,6 +49,11 @@ tsan-test: deps
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && ctest --output-on-failure -L stress
+
+# Model-check the wake-up protocol with spin (docs/model/wakeup.pml): it must
+# pass as written and fail with the relay left out.
+model: deps
+	scripts/model-check.sh docs/model/wakeup.pml
 
 format: deps
 	clang-format -i $(SOURCES)
