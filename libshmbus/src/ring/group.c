@@ -28,6 +28,8 @@ static _Atomic uint64_t *group_word(const shmbus_sub *sub)
 
 uint64_t sb_group_pos(const shmbus_sub *sub, memory_order order)
 {
+    /* @p order: the caller's (acquire or seq_cst for readiness, relaxed
+     * for statistics; see sub.c). */
     uint64_t w = atomic_load_explicit(group_word(sub), order);
 
     return (w & SB_GRP_SEATING) ? UINT64_MAX : SB_GRP_SEQ(w);
