@@ -340,6 +340,31 @@ static void test_ring_reliable_unmarked_writer_not_lapped(void **state)
     shmbus_pub_destroy(lp.pub);
 }
 
+/* Reliable, nobody gating, timeout 0: a claim that laps a stalled writer
+ * gives up at once, leaves its seq for that writer to skip, and reports
+ * the drop; the stalled writer's commit reports it was overtaken. */
+static void test_ring_reliable_gives_up_on_lapped_writer(void **state)
+{
+    struct fx *f = *state;
+    shmbus_topic_info ti;
+    shmbus_claim c;
+    shmbus_pub *p2;
+    uint8_t buf[64];
+
+    assert_shmbus_ok(shmbus_pub_create(f->topic, &p2));
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0)); /* seq 0 stalls in cell 0 */
+    assert_shmbus_ok(shmbus_publish(p2, buf, tu_fill(buf, 2, 1, 32), 0));
+    assert_shmbus_rc(shmbus_publish(p2, buf, tu_fill(buf, 2, 2, 32), 0), SHMBUS_ERR_OVERRUN);
+    assert_shmbus_rc(shmbus_pub_commit(f->pub, &c, tu_fill(c.data, 1, 0, 40)), SHMBUS_ERR_OVERRUN);
+    /* The cell is free again for the next lap. */
+    assert_shmbus_ok(shmbus_publish(p2, buf, tu_fill(buf, 2, 3, 32), 0));
+    assert_shmbus_ok(shmbus_publish(p2, buf, tu_fill(buf, 2, 4, 32), 0));
+    assert_shmbus_ok(shmbus_topic_info_get(f->topic, &ti));
+    assert_int_equal(ti.published, 5);
+    assert_int_equal(ti.overruns, 2);
+    shmbus_pub_destroy(p2);
+}
+
 static void test_ring_start_positions(void **state)
 {
     struct fx *f = *state;
@@ -512,6 +537,7 @@ int main(void)
         RT(test_ring_lossy_stalled_writer_overrun, setup_lossy8),
         RT(test_ring_reliable_waits_for_lapped_writer, setup_reliable2),
         RT(test_ring_reliable_unmarked_writer_not_lapped, setup_reliable2),
+        RT(test_ring_reliable_gives_up_on_lapped_writer, setup_reliable2),
         RT(test_ring_start_positions, setup_lossy8),
         RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
         RT(test_ring_recv_sizes_and_timeouts, setup_lossy8),
