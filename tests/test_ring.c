@@ -12,14 +12,16 @@ struct fx {
     shmbus_pub *pub;
 };
 
-static int fx_make(void **state, uint32_t mode, uint32_t capacity, uint32_t max_msg)
+static int fx_make_flags(void **state, uint32_t mode, uint32_t capacity, uint32_t max_msg,
+                         uint32_t flags)
 {
     struct fx *f = calloc(1, sizeof(*f));
     shmbus_topic_opts o = {.mode = mode,
                            .capacity = capacity,
                            .max_msg_size = max_msg,
                            .max_subscribers = 8,
-                           .max_groups = 4};
+                           .max_groups = 4,
+                           .flags = flags};
     if (f == NULL)
         return -1;
     f->name = tu_name("ring");
@@ -27,6 +29,21 @@ static int fx_make(void **state, uint32_t mode, uint32_t capacity, uint32_t max_
         return -1;
     *state = f;
     return 0;
+}
+
+static int fx_make(void **state, uint32_t mode, uint32_t capacity, uint32_t max_msg)
+{
+    return fx_make_flags(state, mode, capacity, max_msg, 0);
+}
+
+static int setup_excl_lossy8(void **state)
+{
+    return fx_make_flags(state, SHMBUS_LOSSY, 8, 256, SHMBUS_TOPIC_EXCLUSIVE);
+}
+
+static int setup_excl_reliable8(void **state)
+{
+    return fx_make_flags(state, SHMBUS_RELIABLE, 8, 256, SHMBUS_TOPIC_EXCLUSIVE);
 }
 
 static int setup_reliable8(void **state)
@@ -51,7 +68,7 @@ static int teardown(void **state)
         return 0;
     shmbus_pub_destroy(f->pub);
     shmbus_topic_destroy(f->topic);
-    shmbus_topic_unlink(f->name);
+    tu_release(f->name);
     free(f);
     return 0;
 }
@@ -365,6 +382,79 @@ static void test_ring_reliable_gives_up_on_lapped_writer(void **state)
     shmbus_pub_destroy(p2);
 }
 
+/* One publisher token per exclusive topic; the ring behaves as usual. */
+static void test_ring_exclusive_publisher(void **state)
+{
+    struct fx *f = *state;
+    shmbus_topic_info ti;
+    struct got g = {0};
+    shmbus_pub *other = (shmbus_pub *)&other;
+    shmbus_claim c;
+    shmbus_sub *s;
+
+    assert_shmbus_ok(shmbus_topic_info_get(f->topic, &ti));
+    assert_int_equal(ti.flags, SHMBUS_TOPIC_EXCLUSIVE);
+    assert_shmbus_rc(shmbus_pub_create(f->topic, &other), -EBUSY);
+    assert_null(other);
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    for (uint64_t round = 0; round < 5; round++) {
+        pub_n(f, round * 5, 5);
+        assert_int_equal(shmbus_poll(s, collect, &g, 100), 5);
+        for (unsigned i = 0; i < 5; i++)
+            assert_int_equal(g.pseq[i], round * 5 + i);
+        g.n = 0;
+    }
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    assert_shmbus_ok(shmbus_pub_commit(f->pub, &c, tu_fill(c.data, 1, 25, 64)));
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    assert_shmbus_ok(shmbus_pub_abort(f->pub, &c));
+    pub_n(f, 27, 1);
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 2);
+    assert_int_equal(g.seq[1], 27);
+    assert_int_equal(g.lost[1], 1);
+    if (ti.mode == SHMBUS_RELIABLE) {
+        pub_n(f, 28, 8);
+        assert_shmbus_rc(shmbus_publish(f->pub, "x", 1, 0), -EAGAIN);
+    }
+    shmbus_pub_destroy(f->pub);
+    assert_shmbus_ok(shmbus_pub_create(f->topic, &f->pub));
+    shmbus_sub_destroy(s);
+}
+
+static int die_holding_claim(void *arg)
+{
+    shmbus_topic *t;
+    shmbus_pub *p;
+    shmbus_claim c;
+
+    if (shmbus_topic_attach(arg, &t) < 0 || shmbus_pub_create(t, &p) < 0 ||
+        shmbus_pub_claim(p, &c, 0) < 0)
+        return 1;
+    _exit(0); /* dies between claim and commit, token held */
+}
+
+/* A holder that died keeps neither the token nor its open seq. */
+static void test_ring_exclusive_dead_holder(void **state)
+{
+    struct fx *f = *state;
+    struct got g = {0};
+    shmbus_sub *s;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    pub_n(f, 0, 2);
+    shmbus_pub_destroy(f->pub);
+    f->pub = NULL;
+    assert_int_equal(tu_wait(tu_fork(die_holding_claim, (void *)f->name)), 0);
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 2);
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 0); /* stalled at seq 2 */
+    assert_shmbus_ok(shmbus_pub_create(f->topic, &f->pub));
+    pub_n(f, 3, 1);
+    assert_int_equal(shmbus_poll(s, collect, &g, 100), 1);
+    assert_int_equal(g.seq[2], 3);
+    assert_int_equal(g.lost[2], 1);
+    shmbus_sub_destroy(s);
+}
+
 static void test_ring_start_positions(void **state)
 {
     struct fx *f = *state;
@@ -538,6 +628,10 @@ int main(void)
         RT(test_ring_reliable_waits_for_lapped_writer, setup_reliable2),
         RT(test_ring_reliable_unmarked_writer_not_lapped, setup_reliable2),
         RT(test_ring_reliable_gives_up_on_lapped_writer, setup_reliable2),
+        RT(test_ring_exclusive_publisher, setup_excl_lossy8),
+        RT(test_ring_exclusive_publisher, setup_excl_reliable8),
+        RT(test_ring_exclusive_dead_holder, setup_excl_lossy8),
+        RT(test_ring_exclusive_dead_holder, setup_excl_reliable8),
         RT(test_ring_start_positions, setup_lossy8),
         RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
         RT(test_ring_recv_sizes_and_timeouts, setup_lossy8),

@@ -45,7 +45,7 @@
                      shmbus_strerror(want));                                                       \
     } while (0)
 
-#define TU_MAX_SEGS 16
+#define TU_MAX_SEGS 64
 #define TU_MAX_KIDS 64
 
 /* Names created by this process; removed by tu_cleanup() at teardown,
@@ -109,6 +109,17 @@ static inline const char *tu_name(const char *tag)
     }
     fail_msg("too many test segments");
     return NULL;
+}
+
+/* Remove a segment made by tu_name() and free its entry. */
+static inline void tu_release(const char *name)
+{
+    for (int i = 0; i < TU_MAX_SEGS; i++) {
+        if (tu_segs[i] == name) {
+            shmbus_topic_unlink(name);
+            tu_segs[i][0] = '\0';
+        }
+    }
 }
 
 /* Fork a child that runs fn(arg) and exits with its return value. The

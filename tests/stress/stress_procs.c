@@ -37,11 +37,29 @@ static void test_stress_procs_lossy(void **state)
     st_run(&sc, proc_start, proc_join, 0);
 }
 
+static void test_stress_procs_exclusive(void **state)
+{
+    (void)state;
+    struct st_scenario sc = {.mode = SHMBUS_LOSSY,
+                             .flags = SHMBUS_TOPIC_EXCLUSIVE,
+                             .capacity = 16,
+                             .publishers = 1,
+                             .per_publisher = 40000,
+                             .subscribers = 2,
+                             .members = 2,
+                             .spin_ns = -1};
+    st_run(&sc, proc_start, proc_join, 0);
+    sc.mode = SHMBUS_RELIABLE;
+    sc.spin_ns = 0;
+    st_run(&sc, proc_start, proc_join, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_procs_reliable),
         cmocka_unit_test(test_stress_procs_lossy),
+        cmocka_unit_test(test_stress_procs_exclusive),
     };
     tu_init();
     return cmocka_run_group_tests_name("stress_procs", tests, NULL, NULL);

@@ -11,6 +11,7 @@
 
 struct st_scenario {
     uint32_t mode;
+    uint32_t flags; /* topic flags: SHMBUS_TOPIC_EXCLUSIVE wants one publisher */
     uint32_t capacity;
     int publishers, per_publisher, subscribers, members;
     int64_t spin_ns;
@@ -32,7 +33,8 @@ static inline void st_run(const struct st_scenario *sc, st_start_fn start, st_jo
                            .capacity = sc->capacity,
                            .max_msg_size = ST_MAX_LEN,
                            .max_subscribers = 16,
-                           .max_groups = 2};
+                           .max_groups = 2,
+                           .flags = sc->flags};
     struct st_control *ctl = st_control_new();
     struct st_worker subs[ST_MAX_SUBS];
     struct st_worker pubs[ST_MAX_PUB];

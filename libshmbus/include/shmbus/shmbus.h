@@ -56,6 +56,17 @@ enum shmbus_mode {
     SHMBUS_RELIABLE = 2
 };
 
+/** Topic flags, fixed when it is created. */
+enum shmbus_topic_flags {
+    /**
+     * One publisher at a time (the one that holds the topic's publisher
+     * token, see shmbus_pub_create()). Its publishes need no atomic
+     * read-modify-write: markedly lower latency and higher throughput
+     * (docs/benchmarks.md). Most feeds have one writer per topic.
+     */
+    SHMBUS_TOPIC_EXCLUSIVE = 1
+};
+
 /** Where a new subscriber starts reading. */
 enum shmbus_start {
     SHMBUS_START_NEXT = 0,  /**< the next message published after it attaches */
@@ -84,11 +95,13 @@ typedef struct shmbus_topic_opts {
     uint32_t max_subscribers; /**< subscriber slots, 1..1024 (0: 64) */
     uint32_t max_groups;      /**< consumer groups, 1..256 (0: 16) */
     uint32_t perm;            /**< file mode of the segment, at most 0777 (0: 0600) */
+    uint32_t flags;           /**< enum shmbus_topic_flags (0: none) */
 } shmbus_topic_opts;
 
 /** A topic's fixed parameters, as read from its segment at attach time. */
 typedef struct shmbus_topic_info {
     uint32_t mode;
+    uint32_t flags; /**< enum shmbus_topic_flags */
     uint32_t capacity;
     uint32_t max_msg_size;
     uint32_t max_subscribers;
@@ -193,8 +206,12 @@ SHMBUS_API int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_inf
  * subscribers' positions, so one publisher is used by one thread at a time;
  * create one per publishing thread. It belongs to the process that created
  * it (its pid goes into every message): after fork(), create a new one.
- * The topic must outlive it.
- * @return 0; SHMBUS_ERR_INVALID for NULL arguments; -ENOMEM.
+ * The topic must outlive it. On a SHMBUS_TOPIC_EXCLUSIVE topic the
+ * publisher takes the topic's single publisher token until it is destroyed;
+ * a token whose holder process is gone is taken over.
+ * @return 0; SHMBUS_ERR_INVALID for NULL arguments; -EBUSY if an exclusive
+ *         topic's token is held by a live process (this one included);
+ *         -ENOMEM.
  */
 SHMBUS_API int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out);
 

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,9 +30,56 @@
 /* Spin this long on a full reliable ring before sleeping. */
 #define PUB_SPIN_NS 20000u
 
+/* A token holder that died may have died between claim and commit: its
+ * last seq would stall readers forever. We own the token now, so nobody
+ * else writes: end that seq as SKIPPED unless it was committed. */
+static void pub_settle_dead_holder(const struct sb_segment *seg)
+{
+    /* relaxed: the token's acquire ordered the holder's stores before us. */
+    uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed), v;
+    struct sb_shm_cell *c;
+
+    if (t == 0)
+        return;
+    c = sb_cell(seg, t - 1);
+    /* relaxed: as above. */
+    v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
+    if (SB_STAMP_SEQ(v) == t - 1 && SB_STAMP_ST(v) != SB_ST_BUSY && SB_STAMP_ST(v) != SB_ST_EMPTY)
+        return;
+    /* seq_cst: a state readers wait for; before the waiter load below. */
+    atomic_store_explicit(&c->stamp, SB_STAMP(t - 1, SB_ST_SKIPPED), memory_order_seq_cst);
+    /* relaxed: statistics only. */
+    atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+    sb_wake_readers(seg->hdr);
+}
+
+/* Take an exclusive topic's publisher token: free, or held by a process
+ * that no longer exists. (A pid reused since only makes the token look
+ * held; reaping in the daemon will settle that with pidfds.) */
+static int pub_take_token(const struct sb_segment *seg, uint32_t pid)
+{
+    struct sb_shm_header *h = seg->hdr;
+    /* acquire: pairs with the release that gave the token back, so the
+     * last holder's writes (the tail, its last cell) are ours to follow. */
+    uint32_t owner = atomic_load_explicit(&h->excl_owner, memory_order_acquire);
+
+    for (;;) {
+        if (owner != 0 && (kill((pid_t)owner, 0) == 0 || errno != ESRCH))
+            return -EBUSY;
+        /* acquire: as above; relaxed on failure, we look again. */
+        if (atomic_compare_exchange_weak_explicit(&h->excl_owner, &owner, pid, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            if (owner != 0)
+                pub_settle_dead_holder(seg);
+            return 0;
+        }
+    }
+}
+
 int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
 {
     shmbus_pub *p;
+    int rc;
 
     if (out == NULL)
         return SHMBUS_ERR_INVALID;
@@ -43,6 +91,11 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
         return -ENOMEM;
     p->topic = topic;
     p->pid = (uint32_t)getpid();
+    p->exclusive = (topic->seg.g.flags & SHMBUS_TOPIC_EXCLUSIVE) != 0;
+    if (p->exclusive && (rc = pub_take_token(&topic->seg, p->pid)) < 0) {
+        free(p);
+        return rc;
+    }
     *out = p;
     return 0;
 }
@@ -55,6 +108,9 @@ void shmbus_pub_destroy(shmbus_pub *pub)
         shmbus_claim c = {.seq = pub->open_seq};
         shmbus_pub_abort(pub, &c);
     }
+    /* release: our tail and cells before the next holder's acquire. */
+    if (pub->exclusive)
+        atomic_store_explicit(&pub->topic->seg.hdr->excl_owner, 0, memory_order_release);
     free(pub);
 }
 
@@ -149,8 +205,34 @@ static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
     }
 }
 
+/* The exclusive publisher is the tail's only writer: no RMW. */
+static int pub_claim_exclusive(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+{
+    _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
+    /* relaxed: our own last store. */
+    uint64_t s = atomic_load_explicit(tail, memory_order_relaxed), deadline = 0;
+
+    if (p->topic->seg.g.mode == SHMBUS_RELIABLE) {
+        while (s >= p->limit && s >= pub_refresh_limit(p, s)) {
+            int rc = pub_wait_space(p, &s, timeout_ns, &deadline);
+            if (rc < 0)
+                return rc;
+        }
+        /* seq_cst: ordered after the gate loads of the last refresh, as
+         * the CAS in pub_claim_reliable() (gate.c sb_seat()). */
+        atomic_store_explicit(tail, s + 1, memory_order_seq_cst);
+    } else {
+        /* relaxed: as the lossy fetch_add in pub_claim_seq(). */
+        atomic_store_explicit(tail, s + 1, memory_order_relaxed);
+    }
+    *seq = s;
+    return 0;
+}
+
 static int pub_claim_seq(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 {
+    if (p->exclusive)
+        return pub_claim_exclusive(p, seq, timeout_ns);
     if (p->topic->seg.g.mode == SHMBUS_RELIABLE)
         return pub_claim_reliable(p, seq, timeout_ns);
     /* relaxed: the RMW alone makes every seq unique; what a reader may see
@@ -256,10 +338,20 @@ static void cell_release(struct sb_shm_cell *c, uint64_t v)
 /* End our ownership of the cell for seq @p s with state @p st. If the
  * stamp is no longer our BUSY(s), a newer claim found us writing and left
  * its seq: our message is dropped and the cell handed on. */
-static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st)
+static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
+                       int exclusive)
 {
     uint64_t expect = SB_STAMP(s, SB_ST_BUSY);
     int rc = 0;
+
+    if (exclusive) {
+        /* seq_cst: as the CAS below, with nobody to race with. */
+        atomic_store_explicit(&c->stamp, SB_STAMP(s, st), memory_order_seq_cst);
+        if (st == SB_ST_SKIPPED)
+            atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
+        sb_wake_readers(h);
+        return 0;
+    }
 
     /* seq_cst: its release half publishes header and payload to the
      * reader's acquire load of the stamp; seq_cst makes it one side of the
@@ -288,6 +380,15 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 
     if (rc < 0)
         return rc;
+    if (p->exclusive) {
+        /* We wrote the cell's previous message and nobody else writes: a
+         * plain mark suffices. relaxed + release fence: BUSY before our
+         * payload, for lossy readers' check (read.c cell_unchanged()). */
+        atomic_store_explicit(&sb_cell(seg, *seq)->stamp, SB_STAMP(*seq, SB_ST_BUSY),
+                              memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        return 0;
+    }
     rc = cell_take(sb_cell(seg, *seq), *seq, seg->g.mask, seg->g.mode == SHMBUS_RELIABLE,
                    timeout_ns);
     if (rc < 0) {
@@ -329,7 +430,7 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     if (len > 0)
         memcpy(c + 1, data, len);
     cell_write_header(c, ts, (uint32_t)len, pub->pid);
-    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED);
+    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub->exclusive);
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
@@ -366,7 +467,7 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     c = sb_cell(seg, claim->seq);
     cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
     pub->open = 0;
-    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED);
+    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->exclusive);
 }
 
 int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
@@ -378,7 +479,7 @@ int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     pub->open = 0;
-    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED);
+    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED, pub->exclusive);
     /* Overtaken or not, the claim is gone and readers skip it. */
     return rc == SHMBUS_ERR_OVERRUN ? 0 : rc;
 }

@@ -22,7 +22,8 @@ struct shmbus_pub {
     uint64_t limit;    /* reliable: claims below this need no rescan (private cache) */
     uint64_t open_seq; /* seq of the open zero-copy claim */
     uint32_t pid;
-    int open; /* a zero-copy claim is open */
+    int exclusive; /* holds an exclusive topic's publisher token */
+    int open;      /* a zero-copy claim is open */
 };
 
 struct shmbus_sub {

@@ -17,6 +17,7 @@ static void topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, ui
     if (o != NULL)
         d = *o;
     p->mode = d.mode ? d.mode : SHMBUS_LOSSY;
+    p->flags = d.flags;
     p->capacity = d.capacity ? d.capacity : TOPIC_DEFAULT_CAPACITY;
     p->max_msg_size = d.max_msg_size ? d.max_msg_size : TOPIC_DEFAULT_MAX_MSG;
     p->max_subs = d.max_subscribers ? d.max_subscribers : TOPIC_DEFAULT_SUBS;
@@ -91,6 +92,7 @@ int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out)
         return SHMBUS_ERR_INVALID;
     seg = &topic->seg;
     out->mode = seg->g.mode;
+    out->flags = seg->g.flags;
     out->capacity = seg->g.capacity;
     out->max_msg_size = seg->g.max_msg_size;
     out->max_subscribers = seg->g.max_subs;

@@ -56,7 +56,7 @@ struct sb_shm_header {
     uint64_t cells_off;
     uint64_t create_time_ns;
     uint32_t creator_pid;
-    uint32_t pad0;
+    uint32_t flags; /* SHMBUS_TOPIC_* */
     uint8_t pad1[SB_BLOCK - 88];
     /* block 1: next sequence number to claim; written by publishers only */
     _Atomic uint64_t tail;
@@ -72,9 +72,11 @@ struct sb_shm_header {
     _Atomic uint32_t space_waiters;
     uint8_t pad4[SB_BLOCK - 8];
     /* block 4: rarely written counters */
-    _Atomic uint64_t overruns; /* lossy claims overtaken by a newer message */
-    _Atomic uint64_t skipped;  /* claims aborted, overtaken, or unblocked */
-    uint8_t pad5[SB_BLOCK - 16];
+    _Atomic uint64_t overruns;   /* lossy claims overtaken by a newer message */
+    _Atomic uint64_t skipped;    /* claims aborted, overtaken, or unblocked */
+    _Atomic uint32_t excl_owner; /* exclusive topics: pid of the one publisher, or 0 */
+    uint32_t pad5;
+    uint8_t pad6[SB_BLOCK - 24];
 };
 static_assert(sizeof(struct sb_shm_header) == 5 * SB_BLOCK, "header size");
 static_assert(offsetof(struct sb_shm_header, magic) == 0, "magic");
@@ -92,6 +94,7 @@ static_assert(offsetof(struct sb_shm_header, groups_off) == 56, "groups_off");
 static_assert(offsetof(struct sb_shm_header, cells_off) == 64, "cells_off");
 static_assert(offsetof(struct sb_shm_header, create_time_ns) == 72, "create_time_ns");
 static_assert(offsetof(struct sb_shm_header, creator_pid) == 80, "creator_pid");
+static_assert(offsetof(struct sb_shm_header, flags) == 84, "flags");
 static_assert(offsetof(struct sb_shm_header, tail) == 1 * SB_BLOCK, "tail");
 static_assert(offsetof(struct sb_shm_header, data_futex) == 2 * SB_BLOCK, "data_futex");
 static_assert(offsetof(struct sb_shm_header, data_waiters) == 2 * SB_BLOCK + 4, "data_waiters");
@@ -100,6 +103,7 @@ static_assert(offsetof(struct sb_shm_header, space_futex) == 3 * SB_BLOCK, "spac
 static_assert(offsetof(struct sb_shm_header, space_waiters) == 3 * SB_BLOCK + 4, "space_waiters");
 static_assert(offsetof(struct sb_shm_header, overruns) == 4 * SB_BLOCK, "overruns");
 static_assert(offsetof(struct sb_shm_header, skipped) == 4 * SB_BLOCK + 8, "skipped");
+static_assert(offsetof(struct sb_shm_header, excl_owner) == 4 * SB_BLOCK + 16, "excl_owner");
 
 /* Subscriber slot states. */
 #define SB_SLOT_FREE    0u

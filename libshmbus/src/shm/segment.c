@@ -58,6 +58,8 @@ int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out)
 {
     if (p->mode != SHMBUS_LOSSY && p->mode != SHMBUS_RELIABLE)
         return SHMBUS_ERR_INVALID;
+    if (p->flags & ~(uint32_t)SHMBUS_TOPIC_EXCLUSIVE)
+        return SHMBUS_ERR_INVALID;
     if (!is_pow2(p->capacity) || p->capacity < SB_CAPACITY_MIN || p->capacity > SB_CAPACITY_MAX)
         return SHMBUS_ERR_INVALID;
     if (p->max_msg_size > SB_MAX_MSG_MAX)
@@ -67,6 +69,7 @@ int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out)
 
     memset(out, 0, sizeof(*out));
     out->mode = p->mode;
+    out->flags = p->flags;
     out->capacity = p->capacity;
     out->mask = p->capacity - 1;
     out->cell_size = (uint32_t)align_up(sizeof(struct sb_shm_cell) + p->max_msg_size, SB_LINE);
@@ -107,6 +110,7 @@ int sb_geom_validate(const void *base, uint64_t map_len, struct sb_geom *out)
     /* Re-plan from the stored parameters: every offset and length must be
      * exactly what this library would have laid out, and fit the mapping. */
     p = (struct sb_seg_params){.mode = h->mode,
+                               .flags = h->flags,
                                .capacity = h->capacity,
                                .max_msg_size = h->max_msg_size,
                                .max_subs = h->max_subs,
@@ -146,6 +150,7 @@ static void seg_init(uint8_t *base, const struct sb_geom *g)
     h->cell_size = g->cell_size;
     h->max_msg_size = g->max_msg_size;
     h->mode = g->mode;
+    h->flags = g->flags;
     h->max_subs = g->max_subs;
     h->max_groups = g->max_groups;
     h->slots_off = g->slots_off;

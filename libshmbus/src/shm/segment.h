@@ -14,6 +14,7 @@
 /* Geometry of a segment, checked against the mapping size. */
 struct sb_geom {
     uint32_t mode;
+    uint32_t flags;
     uint32_t capacity;
     uint32_t mask;
     uint32_t cell_size;
@@ -29,6 +30,7 @@ struct sb_geom {
 /* What a creator asks for; sb_geom_plan() derives the rest. */
 struct sb_seg_params {
     uint32_t mode;
+    uint32_t flags;
     uint32_t capacity;
     uint32_t max_msg_size;
     uint32_t max_subs;
