@@ -24,6 +24,7 @@ struct pp_opts {
     uint64_t rounds;
     enum pp_wait wait;
     uint32_t mode;
+    int exclusive; /* SHMBUS_TOPIC_EXCLUSIVE topics */
     int json;
     int want_pin;
     int pin; /* decided by bench_pin_plan() */
@@ -157,8 +158,10 @@ done:
 static int pp_run_bus(const struct pp_opts *o, _Atomic uint64_t *samples)
 {
     /* max_msg_size 0 would mean the default (1024), which also holds 0 bytes. */
-    shmbus_topic_opts to = {
-        .mode = o->mode, .capacity = BENCH_CAPACITY, .max_msg_size = (uint32_t)o->size};
+    shmbus_topic_opts to = {.mode = o->mode,
+                            .capacity = BENCH_CAPACITY,
+                            .max_msg_size = (uint32_t)o->size,
+                            .flags = o->exclusive ? SHMBUS_TOPIC_EXCLUSIVE : 0u};
     struct pp_ctx c = {.o = o, .ready = BENCH_PIPE_INIT, .samples = samples};
     struct bench_topics tp = {0};
     struct bench_procs ps = {0};
@@ -195,6 +198,7 @@ static void pp_usage(FILE *f)
           "  --rounds R          alternate shmbus and floor R times (default 5)\n"
           "  --wait KIND         spin | block | adaptive (default adaptive)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
+          "  --exclusive         one-publisher topics (SHMBUS_TOPIC_EXCLUSIVE)\n"
           "  --no-pin            do not pin the sides to CPU 0 and CPU 1\n"
           "  --json              print the last line as a JSON object\n"
           "  --help              this text\n",
@@ -220,6 +224,7 @@ enum {
     PP_OPT_ROUNDS,
     PP_OPT_WAIT,
     PP_OPT_MODE,
+    PP_OPT_EXCL,
     PP_OPT_NOPIN,
     PP_OPT_JSON
 };
@@ -231,6 +236,7 @@ static const struct option pp_longopts[] = {
     {"rounds", required_argument, NULL, PP_OPT_ROUNDS},
     {"wait", required_argument, NULL, PP_OPT_WAIT},
     {"mode", required_argument, NULL, PP_OPT_MODE},
+    {"exclusive", no_argument, NULL, PP_OPT_EXCL},
     {"no-pin", no_argument, NULL, PP_OPT_NOPIN},
     {"json", no_argument, NULL, PP_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
@@ -268,6 +274,9 @@ static int pp_parse(int argc, char **argv, struct pp_opts *o)
             break;
         case PP_OPT_MODE:
             rc = bench_parse_mode(optarg, &o->mode);
+            break;
+        case PP_OPT_EXCL:
+            o->exclusive = 1;
             break;
         case PP_OPT_NOPIN:
             o->want_pin = 0;
@@ -308,6 +317,7 @@ static void pp_print(const struct pp_opts *o, const struct bench_stats *bus,
     printf("ratio (shmbus p50 / floor p50): %.3f\n", ratio);
     bench_report_str(&r, "cmd", "pingpong");
     bench_report_str(&r, "mode", bench_mode_name(o->mode));
+    bench_report_u64(&r, "exclusive", (uint64_t)o->exclusive);
     bench_report_str(&r, "wait", pp_wait_names[o->wait]);
     bench_report_u64(&r, "size", o->size);
     bench_report_u64(&r, "count", o->count);

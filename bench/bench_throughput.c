@@ -75,6 +75,7 @@ struct tp_opts {
     double seconds;
     uint64_t rounds;
     uint32_t mode;
+    int exclusive; /* an SHMBUS_TOPIC_EXCLUSIVE topic */
     int json;
     int want_pin;
     int pin;
@@ -198,8 +199,10 @@ done:
 /* The shmbus run: one topic, consumer then producer, reap, read, unlink. */
 static int tp_run_bus(const struct tp_opts *o, struct bench_rate *out, uint64_t *published)
 {
-    shmbus_topic_opts to = {
-        .mode = o->mode, .capacity = BENCH_CAPACITY, .max_msg_size = (uint32_t)o->size};
+    shmbus_topic_opts to = {.mode = o->mode,
+                            .capacity = BENCH_CAPACITY,
+                            .max_msg_size = (uint32_t)o->size,
+                            .flags = o->exclusive ? SHMBUS_TOPIC_EXCLUSIVE : 0u};
     struct tp_ctx c = {.o = o, .ready = BENCH_PIPE_INIT};
     struct bench_topics tp = {0};
     struct bench_procs ps = {0};
@@ -238,19 +241,29 @@ static void tp_usage(FILE *f)
           "  --seconds S         total duration of each side (default 3)\n"
           "  --rounds R          alternate shmbus and baseline R times (default 3)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
+          "  --exclusive         one-publisher topics (SHMBUS_TOPIC_EXCLUSIVE)\n"
           "  --no-pin            do not pin publisher/subscriber to CPU 0/CPU 1\n"
           "  --json              print the last line as a JSON object\n"
           "  --help              this text\n",
           f);
 }
 
-enum { TP_OPT_SIZE = 256, TP_OPT_SECONDS, TP_OPT_ROUNDS, TP_OPT_MODE, TP_OPT_NOPIN, TP_OPT_JSON };
+enum {
+    TP_OPT_SIZE = 256,
+    TP_OPT_SECONDS,
+    TP_OPT_ROUNDS,
+    TP_OPT_MODE,
+    TP_OPT_EXCL,
+    TP_OPT_NOPIN,
+    TP_OPT_JSON
+};
 
 static const struct option tp_longopts[] = {
     {"size", required_argument, NULL, TP_OPT_SIZE},
     {"seconds", required_argument, NULL, TP_OPT_SECONDS},
     {"rounds", required_argument, NULL, TP_OPT_ROUNDS},
     {"mode", required_argument, NULL, TP_OPT_MODE},
+    {"exclusive", no_argument, NULL, TP_OPT_EXCL},
     {"no-pin", no_argument, NULL, TP_OPT_NOPIN},
     {"json", no_argument, NULL, TP_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
@@ -277,6 +290,9 @@ static int tp_parse(int argc, char **argv, struct tp_opts *o)
             break;
         case TP_OPT_MODE:
             rc = bench_parse_mode(optarg, &o->mode);
+            break;
+        case TP_OPT_EXCL:
+            o->exclusive = 1;
             break;
         case TP_OPT_NOPIN:
             o->want_pin = 0;
@@ -316,6 +332,7 @@ static void tp_print(const struct tp_opts *o, const struct bench_rate *bus, uint
     printf("ratio (shmbus msgs/s / baseline msgs/s): %.3f\n", ratio);
     bench_report_str(&r, "cmd", "throughput");
     bench_report_str(&r, "mode", bench_mode_name(o->mode));
+    bench_report_u64(&r, "exclusive", (uint64_t)o->exclusive);
     bench_report_u64(&r, "size", o->size);
     bench_report_f64(&r, "seconds", o->seconds);
     bench_report_u64(&r, "msgs_per_s", (uint64_t)(rate + 0.5));

@@ -13,11 +13,13 @@ run() {
 
 for mode in lossy reliable; do
   run pingpong --wait spin --mode "$mode" --size 64 --count 200000
+  run pingpong --wait spin --mode "$mode" --exclusive --size 64 --count 200000
 done
 run pingpong --wait adaptive --mode lossy --size 64 --count 200000
 run pingpong --wait block --mode lossy --size 64 --count 20000 --warmup 2000
 for mode in lossy reliable; do
   run throughput --mode "$mode" --size 64 --seconds 6 --rounds 3
+  run throughput --mode "$mode" --exclusive --size 64 --seconds 6 --rounds 3
 done
 run fanout --subscribers 8 --count 5000 --rounds 3
 run pubonly --count 1000000
