@@ -207,15 +207,19 @@ SHMBUS_API int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_inf
  * create one per publishing thread. It belongs to the process that created
  * it (its pid goes into every message): after fork(), create a new one.
  * The topic must outlive it. On a SHMBUS_TOPIC_EXCLUSIVE topic the
- * publisher takes the topic's single publisher token until it is destroyed;
- * a token whose holder process is gone is taken over.
+ * publisher takes the topic's single publisher token (a lock the kernel
+ * drops when the holder destroys its publisher or dies) until destroyed.
  * @return 0; SHMBUS_ERR_INVALID for NULL arguments; -EBUSY if an exclusive
- *         topic's token is held by a live process (this one included);
- *         -ENOMEM.
+ *         topic's token is held (by any publisher, in any process); -ENOMEM;
+ *         -errno if /proc/self/fd cannot be opened (exclusive topics).
  */
 SHMBUS_API int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out);
 
-/** Destroy a publisher. Accepts NULL. An open claim must be committed or aborted first. */
+/**
+ * Destroy a publisher. Accepts NULL. An open claim is aborted. Called in a
+ * process that inherited the publisher through fork(), it only frees the
+ * copy: the claim and an exclusive token stay the creator's.
+ */
 SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
 
 /**

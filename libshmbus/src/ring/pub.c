@@ -11,13 +11,18 @@
  * finishes, and readers count the seq as lost. A writer whose cell is so
  * marked while it writes finds out at commit, and its message is dropped.
  *
- * Reliable topics claim with a CAS below a limit, min(gating positions) +
- * capacity, that the publisher caches privately and recomputes only when a
- * claim reaches it; a full ring returns -EAGAIN or sleeps on space_futex.
+ * Reliable topics claim with a CAS below a limit, min(gating positions,
+ * tail) + capacity, that the publisher caches privately and recomputes only
+ * when a claim reaches it; a full ring returns -EAGAIN or sleeps on
+ * space_futex.
+ *
+ * Exclusive topics have one publisher, holding a token: it claims with a
+ * store, marks with a plain store and commits with one seq_cst store.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,49 +36,57 @@
 #define PUB_SPIN_NS 20000u
 
 /* A token holder that died may have died between claim and commit: its
- * last seq would stall readers forever. We own the token now, so nobody
+ * last seq would stall readers forever. We hold the token now, so nobody
  * else writes: end that seq as SKIPPED unless it was committed. */
 static void pub_settle_dead_holder(const struct sb_segment *seg)
 {
-    /* relaxed: the token's acquire ordered the holder's stores before us. */
+    /* relaxed, both: the holder's process has exited (the kernel dropped
+     * its lock before ours was granted, a full barrier on both sides). */
     uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed), v;
     struct sb_shm_cell *c;
 
     if (t == 0)
         return;
     c = sb_cell(seg, t - 1);
-    /* relaxed: as above. */
     v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
-    if (SB_STAMP_SEQ(v) == t - 1 && SB_STAMP_ST(v) != SB_ST_BUSY && SB_STAMP_ST(v) != SB_ST_EMPTY)
-        return;
-    /* seq_cst: a state readers wait for; before the waiter load below. */
-    atomic_store_explicit(&c->stamp, SB_STAMP(t - 1, SB_ST_SKIPPED), memory_order_seq_cst);
-    /* relaxed: statistics only. */
-    atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+    if (SB_STAMP_SEQ(v) != t - 1 || SB_STAMP_ST(v) == SB_ST_BUSY || SB_STAMP_ST(v) == SB_ST_EMPTY) {
+        /* seq_cst: a state readers wait for; before the waiter load. */
+        atomic_store_explicit(&c->stamp, SB_STAMP(t - 1, SB_ST_SKIPPED), memory_order_seq_cst);
+        /* relaxed: statistics only. */
+        atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+    }
+    /* It may also have died between its commit and its wake-up. */
     sb_wake_readers(seg->hdr);
 }
 
-/* Take an exclusive topic's publisher token: free, or held by a process
- * that no longer exists. (A pid reused since only makes the token look
- * held; reaping in the daemon will settle that with pidfds.) */
+/* Take an exclusive topic's publisher token: an OFD write lock on the first
+ * byte of the segment file, through a file description of our own. The
+ * kernel drops it when the holder closes it or dies, whatever its pid
+ * namespace, and a zombie or a reused pid cannot keep or fake it.
+ * excl_owner says whether the last holder gave the token back (0) or died.
+ * @return the lock's fd, or -EBUSY / -errno. */
 static int pub_take_token(const struct sb_segment *seg, uint32_t pid)
 {
-    struct sb_shm_header *h = seg->hdr;
-    /* acquire: pairs with the release that gave the token back, so the
-     * last holder's writes (the tail, its last cell) are ours to follow. */
-    uint32_t owner = atomic_load_explicit(&h->excl_owner, memory_order_acquire);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    char path[40];
+    int fd, rc;
 
-    for (;;) {
-        if (owner != 0 && (kill((pid_t)owner, 0) == 0 || errno != ESRCH))
-            return -EBUSY;
-        /* acquire: as above; relaxed on failure, we look again. */
-        if (atomic_compare_exchange_weak_explicit(&h->excl_owner, &owner, pid, memory_order_acquire,
-                                                  memory_order_relaxed)) {
-            if (owner != 0)
-                pub_settle_dead_holder(seg);
-            return 0;
-        }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
+    fd = open(path, O_RDWR | O_CLOEXEC); /* a new open file description */
+    if (fd < 0)
+        return -errno;
+    if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+        rc = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+        close(fd);
+        return rc;
     }
+    /* acquire: pairs with the release store of 0 by a holder that gave the
+     * token back; non-zero: it died holding it. */
+    if (atomic_load_explicit(&seg->hdr->excl_owner, memory_order_acquire) != 0)
+        pub_settle_dead_holder(seg);
+    /* relaxed: read only by the next holder, after our lock is gone. */
+    atomic_store_explicit(&seg->hdr->excl_owner, pid, memory_order_relaxed);
+    return fd;
 }
 
 int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
@@ -92,7 +105,8 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
     p->topic = topic;
     p->pid = (uint32_t)getpid();
     p->exclusive = (topic->seg.g.flags & SHMBUS_TOPIC_EXCLUSIVE) != 0;
-    if (p->exclusive && (rc = pub_take_token(&topic->seg, p->pid)) < 0) {
+    p->token_fd = -1;
+    if (p->exclusive && (p->token_fd = rc = pub_take_token(&topic->seg, p->pid)) < 0) {
         free(p);
         return rc;
     }
@@ -104,13 +118,19 @@ void shmbus_pub_destroy(shmbus_pub *pub)
 {
     if (pub == NULL)
         return;
-    if (pub->open) {
-        shmbus_claim c = {.seq = pub->open_seq};
-        shmbus_pub_abort(pub, &c);
+    /* A copy inherited through fork() only frees its memory: the claim and
+     * the token are the creating process's. */
+    if (pub->pid == (uint32_t)getpid()) {
+        if (pub->open) {
+            shmbus_claim c = {.seq = pub->open_seq};
+            shmbus_pub_abort(pub, &c);
+        }
+        /* release: our tail and cells before the next holder's acquire. */
+        if (pub->exclusive)
+            atomic_store_explicit(&pub->topic->seg.hdr->excl_owner, 0, memory_order_release);
     }
-    /* release: our tail and cells before the next holder's acquire. */
-    if (pub->exclusive)
-        atomic_store_explicit(&pub->topic->seg.hdr->excl_owner, 0, memory_order_release);
+    if (pub->token_fd >= 0)
+        close(pub->token_fd); /* drops the lock once no process holds it */
     free(pub);
 }
 

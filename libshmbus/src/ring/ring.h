@@ -23,6 +23,7 @@ struct shmbus_pub {
     uint64_t open_seq; /* seq of the open zero-copy claim */
     uint32_t pid;
     int exclusive; /* holds an exclusive topic's publisher token */
+    int token_fd;  /* the token's lock (pub.c pub_take_token()), or -1 */
     int open;      /* a zero-copy claim is open */
 };
 
@@ -42,7 +43,7 @@ struct shmbus_sub {
 };
 
 /* Wake sleeping subscribers after a cell changed state. seq_cst: this load
- * and the seq_cst CAS that committed the cell form a Dekker pair with the
+ * and the seq_cst CAS or store that committed the cell form a Dekker pair with the
  * sleeper's seq_cst increment of data_waiters and its seq_cst re-check of
  * the cell (wait.c wait_sleep()): at least one side sees the other, so either we
  * wake it or it does not sleep. When nobody sleeps this is one load of a

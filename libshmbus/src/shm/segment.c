@@ -201,7 +201,7 @@ int sb_segment_create(const char *name, const struct sb_seg_params *p, uint32_t 
     }
     seg_init(base, &g);
     seg_bind(out, base, &g);
-    close(fd);
+    out->fd = fd;
     return 0;
 err:
     shm_unlink(path);
@@ -214,9 +214,10 @@ int sb_segment_map_fd(int fd, struct sb_segment *out)
     struct stat st;
     struct sb_geom g;
     void *base;
-    int rc;
+    int rc, own;
 
     memset(out, 0, sizeof(*out));
+    out->fd = -1;
     if (fstat(fd, &st) < 0)
         return -errno;
     if (st.st_size == 0)
@@ -227,6 +228,9 @@ int sb_segment_map_fd(int fd, struct sb_segment *out)
     if (base == MAP_FAILED)
         return -errno;
     rc = sb_geom_validate(base, (uint64_t)st.st_size, &g);
+    own = rc < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (rc == 0 && own < 0)
+        rc = -errno;
     if (rc < 0) {
         munmap(base, (size_t)st.st_size);
         return rc;
@@ -237,6 +241,7 @@ int sb_segment_map_fd(int fd, struct sb_segment *out)
                (size_t)((uint64_t)st.st_size -
                         align_up(g.total_len, (uint64_t)sysconf(_SC_PAGESIZE))));
     seg_bind(out, base, &g);
+    out->fd = own;
     return 0;
 }
 
@@ -259,9 +264,12 @@ int sb_segment_attach(const char *name, struct sb_segment *out)
 
 void sb_segment_unmap(struct sb_segment *seg)
 {
-    if (seg->base != NULL)
+    if (seg->base != NULL) {
         munmap(seg->base, seg->g.total_len);
+        close(seg->fd);
+    }
     memset(seg, 0, sizeof(*seg));
+    seg->fd = -1;
 }
 
 int sb_segment_unlink(const char *name)

@@ -39,6 +39,7 @@ struct sb_seg_params {
 
 struct sb_segment {
     uint8_t *base;
+    int fd; /* the segment's file, kept open (close-on-exec) while mapped */
     struct sb_geom g;
     struct sb_shm_header *hdr;
     struct sb_shm_slot *slots;
@@ -59,7 +60,8 @@ int sb_geom_validate(const void *base, uint64_t map_len, struct sb_geom *out);
 int sb_segment_create(const char *name, const struct sb_seg_params *p, uint32_t perm,
                       struct sb_segment *out);
 int sb_segment_attach(const char *name, struct sb_segment *out);
-/* Map an already open segment file descriptor (the fd stays the caller's). */
+/* Map an already open segment file descriptor. The segment keeps its own
+ * duplicate; @p fd stays the caller's. */
 int sb_segment_map_fd(int fd, struct sb_segment *out);
 void sb_segment_unmap(struct sb_segment *seg);
 int sb_segment_unlink(const char *name);
