@@ -433,6 +433,36 @@ static int die_holding_claim(void *arg)
     _exit(0); /* dies between claim and commit, token held */
 }
 
+static shmbus_pub *inherited;
+
+static int destroy_inherited(void *arg)
+{
+    (void)arg;
+    shmbus_pub_destroy(inherited); /* a forked copy: frees memory only */
+    return 0;
+}
+
+/* A forked child destroying its copy of the holder's publisher neither
+ * gives the token back nor touches the holder's open claim. */
+static void test_ring_exclusive_fork_copy(void **state)
+{
+    struct fx *f = *state;
+    shmbus_pub *other = NULL;
+    struct got g = {0};
+    shmbus_claim c;
+    shmbus_sub *s;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    inherited = f->pub;
+    assert_int_equal(tu_wait(tu_fork(destroy_inherited, NULL)), 0);
+    assert_shmbus_rc(shmbus_pub_create(f->topic, &other), -EBUSY);
+    assert_shmbus_ok(shmbus_pub_commit(f->pub, &c, tu_fill(c.data, 1, 0, 40)));
+    assert_int_equal(shmbus_poll(s, collect, &g, 10), 1);
+    assert_int_equal(g.lost[0], 0);
+    shmbus_sub_destroy(s);
+}
+
 /* A holder that died keeps neither the token nor its open seq. */
 static void test_ring_exclusive_dead_holder(void **state)
 {
@@ -631,6 +661,7 @@ int main(void)
         RT(test_ring_exclusive_publisher, setup_excl_lossy8),
         RT(test_ring_exclusive_publisher, setup_excl_reliable8),
         RT(test_ring_exclusive_dead_holder, setup_excl_lossy8),
+        RT(test_ring_exclusive_fork_copy, setup_excl_lossy8),
         RT(test_ring_exclusive_dead_holder, setup_excl_reliable8),
         RT(test_ring_start_positions, setup_lossy8),
         RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
