@@ -100,15 +100,6 @@ void sb_group_leave(shmbus_sub *sub)
     sb_wake_publishers(sub->topic->seg.hdr);
 }
 
-/* Is the cursor still @p w after the plain reads before? acquire fence:
- * orders those reads before the re-load, as in read.c cell_unchanged(). */
-static int group_unchanged(const shmbus_sub *sub, uint64_t w)
-{
-    atomic_thread_fence(memory_order_acquire);
-    /* relaxed: ordered by the fence above. */
-    return atomic_load_explicit(group_word(sub), memory_order_relaxed) == w;
-}
-
 /* Move the cursor word @p w over messages nobody will get, to seq @p to.
  * @return 1 if we moved it (and account the loss), 0 if another did. */
 static int group_skip(shmbus_sub *sub, uint64_t w, uint64_t to)
@@ -205,7 +196,7 @@ int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
             break;
         /* A stale cursor: the message went to another member, and its
          * length may be the next lap's. Only report what is still ours. */
-        if (rc == 1 || !group_unchanged(sub, w))
+        if (rc == 1 || !sb_word_unchanged(group_word(sub), w))
             return SB_STEP_MOVED;
         return rc;
     case SB_CELL_SKIPPED:

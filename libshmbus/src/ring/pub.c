@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ring/gate.h"
+#include "ring/read.h"
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/clock.h"
@@ -289,12 +290,11 @@ static int take_wait(unsigned spins, int64_t timeout_ns, uint64_t *deadline)
     return 1;
 }
 
-/* A stamp no protocol step can leave in the cell of seq @p s: garbage. */
+/* A stamp no protocol step can leave in the cell of seq @p s (garbage):
+ * the same judgement readers make (read.c). */
 static int cell_impossible(uint64_t v, uint64_t s, uint32_t mask)
 {
-    if (SB_STAMP_ST(v) == SB_ST_EMPTY)
-        return v != 0;
-    return ((SB_STAMP_SEQ(v) ^ s) & mask) != 0;
+    return sb_cell_classify(v, s, mask) == SB_CELL_CORRUPT;
 }
 
 /* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or

@@ -65,16 +65,22 @@ static void cell_meta_read(const struct sb_shm_cell *c, struct cell_meta *m)
     m->pid = *(const volatile uint32_t *)&c->writer_pid;
 }
 
-/* Is the lossy cell's stamp still @p v after the plain reads before?
- * acquire fence: orders those reads before the stamp re-load; pairs with
- * the release fence in pub.c cell_take(): if we read any byte a newer
- * writer stored, we see its BUSY stamp. There is no atomic access to hang
- * this order on: the reads are of plain memory. */
-static int cell_unchanged(const struct sb_shm_cell *c, uint64_t v)
+int sb_word_unchanged(const _Atomic uint64_t *word, uint64_t v)
 {
+    /* acquire fence: orders the plain reads before it ahead of the re-load;
+     * for a cell's stamp it pairs with the release fence after a writer's
+     * BUSY mark (pub.c): if we read any byte a newer writer stored, we see
+     * its stamp. There is no atomic access to hang this order on: the reads
+     * are of plain memory. */
     atomic_thread_fence(memory_order_acquire);
     /* relaxed: ordered by the fence above. */
-    return atomic_load_explicit(&c->stamp, memory_order_relaxed) == v;
+    return atomic_load_explicit(word, memory_order_relaxed) == v;
+}
+
+/* Is the lossy cell's stamp still @p v after the plain reads before? */
+static int cell_unchanged(const struct sb_shm_cell *c, uint64_t v)
+{
+    return sb_word_unchanged(&c->stamp, v);
 }
 
 int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap)

@@ -34,6 +34,10 @@ enum sb_cell_state {
 
 enum sb_cell_state sb_cell_classify(uint64_t v, uint64_t seq, uint32_t mask);
 
+/* Is @p word still @p v after the plain reads made before this call? (An
+ * acquire fence, then a re-load: the second half of a seqlock read.) */
+int sb_word_unchanged(const _Atomic uint64_t *word, uint64_t v);
+
 /* Where a reader asking for @p start begins, given a tail. */
 uint64_t sb_start_pos(uint32_t start, uint64_t tail, uint32_t capacity);
 
