@@ -34,18 +34,26 @@ extern "C" {
 
 /** Library errors; OS errors are returned as -errno and stay above -1000. */
 enum shmbus_error {
-    SHMBUS_ERR_INVALID = -1000,     /**< an argument is out of range or malformed */
-    SHMBUS_ERR_BAD_MAGIC = -1001,   /**< the segment is not a shmbus topic */
-    SHMBUS_ERR_VERSION = -1002,     /**< the segment's layout version is not ours */
-    SHMBUS_ERR_TRUNCATED = -1003,   /**< a length in the segment exceeds the mapping */
-    SHMBUS_ERR_NOT_READY = -1004,   /**< the creator has not finished the segment */
-    SHMBUS_ERR_CORRUPT = -1005,     /**< a record or cursor in the ring is impossible */
-    SHMBUS_ERR_TOO_BIG = -1006,     /**< message longer than the topic's maximum */
-    SHMBUS_ERR_NO_SLOT = -1007,     /**< every subscriber slot of the topic is taken */
-    SHMBUS_ERR_TIMEOUT = -1008,     /**< the wait ended with nothing to report */
-    SHMBUS_ERR_NO_SPACE = -1009,    /**< /dev/shm cannot hold the segment */
-    SHMBUS_ERR_OVERRUN = -1010,     /**< lossy: a newer message took the cell first */
-    SHMBUS_ERR_WAITSET_FULL = -1011 /**< the wait set holds its maximum */
+    SHMBUS_ERR_INVALID = -1000,       /**< an argument is out of range or malformed */
+    SHMBUS_ERR_BAD_MAGIC = -1001,     /**< the segment is not a shmbus topic */
+    SHMBUS_ERR_VERSION = -1002,       /**< the segment's layout version is not ours */
+    SHMBUS_ERR_TRUNCATED = -1003,     /**< a length in the segment exceeds the mapping */
+    SHMBUS_ERR_NOT_READY = -1004,     /**< the creator has not finished the segment */
+    SHMBUS_ERR_CORRUPT = -1005,       /**< a record or cursor in the ring is impossible */
+    SHMBUS_ERR_TOO_BIG = -1006,       /**< message longer than the topic's maximum */
+    SHMBUS_ERR_NO_SLOT = -1007,       /**< every subscriber slot of the topic is taken */
+    SHMBUS_ERR_TIMEOUT = -1008,       /**< the wait ended with nothing to report */
+    SHMBUS_ERR_NO_SPACE = -1009,      /**< /dev/shm cannot hold the segment */
+    SHMBUS_ERR_OVERRUN = -1010,       /**< lossy: a newer message took the cell first */
+    SHMBUS_ERR_WAITSET_FULL = -1011,  /**< the wait set holds its maximum */
+    SHMBUS_ERR_NO_DAEMON = -1012,     /**< no daemon serves this bus (no socket, or refused) */
+    SHMBUS_ERR_PROTOCOL = -1013,      /**< a control message was malformed */
+    SHMBUS_ERR_PROTO_VERSION = -1014, /**< client and daemon speak different protocol versions */
+    SHMBUS_ERR_DENIED = -1015,        /**< the daemon refused this peer (uid, gid or pid check) */
+    SHMBUS_ERR_LIMIT = -1016,         /**< a daemon limit was reached (see shmbusd --help) */
+    SHMBUS_ERR_MISMATCH = -1017,      /**< the topic exists with other options */
+    SHMBUS_ERR_BAD_NAME = -1018,      /**< a bus, topic or group name is malformed */
+    SHMBUS_ERR_DAEMON_LOST = -1019    /**< the connection to the daemon was lost */
 };
 
 /** Delivery mode of a topic, fixed when it is created. */
@@ -79,9 +87,20 @@ enum shmbus_start {
 #define SHMBUS_WAITSET_MAX 64
 /** Maximum length of a segment name, without the terminating NUL. */
 #define SHMBUS_NAME_MAX 200
+/** Longest bus name: [A-Za-z0-9_-]. */
+#define SHMBUS_BUS_NAME_MAX 32
+/** Longest topic name: [A-Za-z0-9_.:-], not starting with '.'. */
+#define SHMBUS_TOPIC_NAME_MAX 128
+/** Longest consumer group name: [A-Za-z0-9_.:-], not starting with '.'. */
+#define SHMBUS_GROUP_NAME_MAX 63
+/** Bus used when neither an argument nor $SHMBUS_BUS names one. */
+#define SHMBUS_BUS_DEFAULT "default"
+/** Version of the control protocol between clients and shmbusd (docs/protocol.md). */
+#define SHMBUS_PROTOCOL_VERSION 1
 /** Default subscriber spin before sleeping, in nanoseconds (adaptive wait). */
 #define SHMBUS_SPIN_DEFAULT_NS 50000
 
+typedef struct shmbus_bus shmbus_bus;
 typedef struct shmbus_topic shmbus_topic;
 typedef struct shmbus_pub shmbus_pub;
 typedef struct shmbus_sub shmbus_sub;
@@ -125,11 +144,50 @@ typedef struct shmbus_msg {
 
 /** Options for a subscriber. Zero-initialised options are valid. */
 typedef struct shmbus_sub_opts {
-    uint32_t start;  /**< enum shmbus_start */
-    uint32_t group;  /**< 0: none; 1..max_groups: join that consumer group */
-    int64_t spin_ns; /**< spin before sleeping: 0 = default, < 0 = never spin
-                          (sleep at once), INT64_MAX = spin, never sleep */
+    uint32_t start;         /**< enum shmbus_start */
+    uint32_t group;         /**< topics from shmbus_topic_create/attach: 0 none, 1..max_groups
+                                 join that consumer group by number; must be 0 on a bus topic */
+    int64_t spin_ns;        /**< spin before sleeping: 0 = default, < 0 = never spin
+                                 (sleep at once), INT64_MAX = spin, never sleep */
+    const char *group_name; /**< topics from shmbus_open(): NULL none, else join the
+                                 consumer group of that name (the daemon numbers it);
+                                 borrowed for the call only */
 } shmbus_sub_opts;
+
+/** Flags of shmbus_open(). */
+enum shmbus_open_flags {
+    /** Fail with -ENOENT instead of creating a missing topic. */
+    SHMBUS_OPEN_NOCREATE = 1
+};
+
+/** One topic as the daemon lists it (shmbus_list()). */
+typedef struct shmbus_topic_entry {
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    uint32_t mode;
+    uint32_t flags; /**< enum shmbus_topic_flags */
+    uint32_t capacity;
+    uint32_t max_msg_size;
+    uint32_t max_subscribers;
+    uint32_t max_groups;
+    uint32_t clients;     /**< connections that have the topic open */
+    uint32_t publishers;  /**< publishers registered with the daemon */
+    uint32_t subscribers; /**< subscriber slots the daemon handed out */
+    uint32_t pad;
+    uint64_t segment_size;
+} shmbus_topic_entry;
+
+/** The state of one subscriber slot, read from the segment (monitoring). */
+typedef struct shmbus_slot_info {
+    uint32_t index; /**< slot number */
+    uint32_t pid;   /**< owner's pid (as seen by the process that created the sub) */
+    uint32_t group; /**< 0 or the 1-based consumer group number */
+    uint32_t pad;
+    char group_name[SHMBUS_GROUP_NAME_MAX + 1]; /**< "" when unnamed or no group */
+    uint64_t position; /**< next seq it reads (a member: its group's cursor) */
+    uint64_t received;
+    uint64_t lost;
+    uint64_t lag; /**< published but not yet read */
+} shmbus_slot_info;
 
 /** Counters of one subscriber. */
 typedef struct shmbus_sub_stats {
@@ -161,11 +219,80 @@ typedef int (*shmbus_msg_fn)(const shmbus_msg *msg, void *arg);
  */
 SHMBUS_API const char *shmbus_strerror(int err);
 
+/* --------------------------------------------------------------------- bus */
+
+/**
+ * Resolve a bus name: @p name if not NULL, else $SHMBUS_BUS if set and not
+ * empty, else SHMBUS_BUS_DEFAULT; and its control socket path:
+ * $XDG_RUNTIME_DIR/shmbus-NAME.sock, or /tmp/shmbus-NAME.sock when
+ * XDG_RUNTIME_DIR is unset.
+ * @param name_out  receives the name (SHMBUS_BUS_NAME_MAX + 1 bytes), or NULL.
+ * @param path_out  receives the socket path, or NULL.
+ * @param path_cap  size of @p path_out.
+ * @return 0; SHMBUS_ERR_BAD_NAME; -ENAMETOOLONG if the path does not fit
+ *         (sockaddr_un holds 107 bytes). Thread-safe if the environment is
+ *         not changed concurrently.
+ */
+SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_out,
+                                  size_t path_cap);
+
+/**
+ * Connect to the daemon (shmbusd) of a bus and say hello.
+ * @param bus   bus name, or NULL (see shmbus_bus_resolve()).
+ * @param out   receives the connection, owned by the caller (shmbus_close()).
+ * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_NO_DAEMON when no daemon
+ *         listens; SHMBUS_ERR_DENIED when it refuses this process;
+ *         SHMBUS_ERR_PROTO_VERSION when it speaks another protocol version;
+ *         SHMBUS_ERR_LIMIT when it serves its maximum of clients; -errno.
+ * Thread-safe. Blocks for one round trip to the daemon.
+ * The connection may be used by several threads: control requests are
+ * serialised on it. Publishing and receiving never use it.
+ */
+SHMBUS_API int shmbus_connect(const char *bus, shmbus_bus **out);
+
+/**
+ * Close a connection. Every topic opened through it must have been
+ * destroyed first. Accepts NULL. The daemon frees whatever the connection
+ * still held.
+ */
+SHMBUS_API void shmbus_close(shmbus_bus *bus);
+
+/**
+ * Open a topic by name through the daemon, creating it on first use.
+ * @param topic  1..SHMBUS_TOPIC_NAME_MAX characters of [A-Za-z0-9_.:-], not
+ *               starting with '.'.
+ * @param opts   options for creation, or NULL for the defaults. When the
+ *               topic exists, every non-zero field except perm must equal
+ *               its value (zero fields accept what exists).
+ * @param flags  enum shmbus_open_flags.
+ * @param out    receives a topic handle (destroy with shmbus_topic_destroy()
+ *               before shmbus_close()). Publishers and subscribers made
+ *               from it are registered with the daemon.
+ * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (bad option);
+ *         SHMBUS_ERR_MISMATCH; -ENOENT (SHMBUS_OPEN_NOCREATE, absent);
+ *         SHMBUS_ERR_LIMIT; SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST; -errno.
+ * Thread-safe. Blocks for one round trip to the daemon.
+ */
+SHMBUS_API int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts,
+                           unsigned flags, shmbus_topic **out);
+
+/**
+ * List the bus's topics in name order, starting after @p after.
+ * @param after  "" or NULL for the first page, else the last name of the
+ *               previous page.
+ * @param out    caller-owned array of @p cap entries.
+ * @return number of entries stored (fewer than @p cap: the end was
+ *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST; -errno.
+ * Thread-safe. Blocks for one round trip per 32 entries.
+ */
+SHMBUS_API int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out,
+                           unsigned cap);
+
 /* ------------------------------------------------------------------ topics */
 
 /**
  * Create a topic segment and map it.
- * @param name  segment name: 1..SHMBUS_NAME_MAX characters of [A-Za-z0-9._-],
+ * @param name  segment name: 1..SHMBUS_NAME_MAX characters of [A-Za-z0-9._:-],
  *              not starting with '.'; the segment is /dev/shm/<name>.
  * @param opts  options, or NULL for all defaults.
  * @param out   receives the handle, owned by the caller (shmbus_topic_destroy).
@@ -198,6 +325,15 @@ SHMBUS_API int shmbus_topic_unlink(const char *name);
 
 /** Fill @p out with the topic's parameters and counters. @return 0. Thread-safe. */
 SHMBUS_API int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out);
+
+/**
+ * Read the topic's busy subscriber slots (for monitoring): a racy snapshot.
+ * @param out  caller-owned array of @p cap entries.
+ * @return number of slots in use (may exceed @p cap; only @p cap are
+ *         stored); SHMBUS_ERR_INVALID. Thread-safe; never blocks.
+ */
+SHMBUS_API int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out,
+                                      unsigned cap);
 
 /* -------------------------------------------------------------- publishing */
 
@@ -271,15 +407,21 @@ SHMBUS_API int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim);
 /**
  * Create a subscriber: takes a slot in the topic and places its cursor.
  * In a reliable topic it gates publishers from the moment this returns.
+ * On a topic from shmbus_open() the daemon hands out the slot (and numbers
+ * the named group), one round trip; it frees them again if this process dies.
  * @param opts NULL for defaults (start at next message, no group, adaptive wait).
  * @return 0; SHMBUS_ERR_NO_SLOT; SHMBUS_ERR_INVALID (group out of range,
- *         bad start); -ENOMEM.
+ *         bad start, a group number on a bus topic or a group name on
+ *         another); SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_LIMIT (no group left);
+ *         SHMBUS_ERR_DAEMON_LOST; -ENOMEM.
  * The subscriber is used by one thread at a time. The topic must outlive it.
  */
 SHMBUS_API int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts,
                                  shmbus_sub **out);
 
-/** Release the slot (and group membership) and free the subscriber. Accepts NULL. */
+/** Release the slot (and group membership) and free the subscriber. Accepts NULL.
+ * On a bus topic the daemon is told (one round trip); if it is gone, the
+ * slot is freed locally. */
 SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);
 
 /**

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "registry/client.h"
 #include "ring/gate.h"
 #include "ring/read.h"
 #include "ring/ring.h"
@@ -90,6 +91,25 @@ static int pub_take_token(const struct sb_segment *seg, uint32_t pid)
     return fd;
 }
 
+/* Give back what the publisher holds in the ring and free it. */
+static void pub_release(shmbus_pub *pub)
+{
+    /* A copy inherited through fork() only frees its memory: the claim and
+     * the token are the creating process's. */
+    if (pub->pid == (uint32_t)getpid()) {
+        if (pub->open) {
+            shmbus_claim c = {.seq = pub->open_seq};
+            shmbus_pub_abort(pub, &c);
+        }
+        /* release: our tail and cells before the next holder's acquire. */
+        if (pub->exclusive)
+            atomic_store_explicit(&pub->topic->seg.hdr->excl_owner, 0, memory_order_release);
+    }
+    if (pub->token_fd >= 0)
+        close(pub->token_fd); /* drops the lock once no process holds it */
+    free(pub);
+}
+
 int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
 {
     shmbus_pub *p;
@@ -111,6 +131,12 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
         free(p);
         return rc;
     }
+    /* Registered for monitoring only: a publisher holds nothing the daemon
+     * would have to free, so a failure here fails the create cleanly. */
+    if (topic->bus != NULL && (rc = sb_bus_ref(topic->bus, SB_MSG_PUB_ADD, topic->id, 0)) < 0) {
+        pub_release(p);
+        return rc;
+    }
     *out = p;
     return 0;
 }
@@ -119,20 +145,11 @@ void shmbus_pub_destroy(shmbus_pub *pub)
 {
     if (pub == NULL)
         return;
-    /* A copy inherited through fork() only frees its memory: the claim and
-     * the token are the creating process's. */
-    if (pub->pid == (uint32_t)getpid()) {
-        if (pub->open) {
-            shmbus_claim c = {.seq = pub->open_seq};
-            shmbus_pub_abort(pub, &c);
-        }
-        /* release: our tail and cells before the next holder's acquire. */
-        if (pub->exclusive)
-            atomic_store_explicit(&pub->topic->seg.hdr->excl_owner, 0, memory_order_release);
-    }
-    if (pub->token_fd >= 0)
-        close(pub->token_fd); /* drops the lock once no process holds it */
-    free(pub);
+    /* Best effort, and only by the creator (sb_bus_call() refuses forked
+     * children): a daemon that is gone has nothing left to count. */
+    if (pub->topic->bus != NULL && pub->pid == (uint32_t)getpid())
+        sb_bus_ref(pub->topic->bus, SB_MSG_PUB_DEL, pub->topic->id, 0);
+    pub_release(pub);
 }
 
 /* Recompute the private limit: a lap beyond the lowest gate, and never

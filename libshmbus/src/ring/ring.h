@@ -15,7 +15,16 @@
 
 struct shmbus_topic {
     struct sb_segment seg;
+    shmbus_bus *bus; /* opened through the daemon (shmbus_open()), else NULL */
+    uint32_t id;     /* the daemon's topic id, when bus != NULL */
 };
+
+/* Creation parameters and file mode from @p o (NULL: all defaults). */
+void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm);
+
+/* Hand a mapped segment to a new topic handle (bus NULL); on failure the
+ * mapping is gone. @return 0 or -ENOMEM. */
+int sb_topic_wrap(struct sb_segment *seg, shmbus_topic **out);
 
 struct shmbus_pub {
     shmbus_topic *topic;

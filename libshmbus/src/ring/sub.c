@@ -6,10 +6,12 @@
  * cell is in read.c; where a new subscriber starts is in gate.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "registry/client.h"
 #include "ring/gate.h"
 #include "ring/group.h"
 #include "ring/read.h"
@@ -225,12 +227,40 @@ static struct sb_shm_slot *slot_take(const struct sb_segment *seg)
     return NULL;
 }
 
-static int sub_opts_check(const struct sb_geom *g, const shmbus_sub_opts *o)
+static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
 {
     if (o->start != SHMBUS_START_NEXT && o->start != SHMBUS_START_OLDEST)
         return SHMBUS_ERR_INVALID;
-    if (o->group > g->max_groups)
+    if (o->group > t->seg.g.max_groups)
         return SHMBUS_ERR_INVALID;
+    /* Bus topics name their groups (the daemon numbers them); others number them. */
+    if (t->bus != NULL ? o->group != 0 : o->group_name != NULL)
+        return SHMBUS_ERR_INVALID;
+    if (o->group_name != NULL && !sb_wire_name_valid(o->group_name, SHMBUS_GROUP_NAME_MAX))
+        return SHMBUS_ERR_BAD_NAME;
+    return 0;
+}
+
+/* Ask the daemon for a slot (it takes it for us: state INIT, our pid) and
+ * the number of the named group. @return 0 or an error code. */
+static int slot_from_daemon(shmbus_sub *sub, const char *group_name, uint32_t *group)
+{
+    const shmbus_topic *t = sub->topic;
+    struct sb_wire_sub req = {.topic = t->id};
+    struct sb_wire_sub_ok ok;
+    int rc;
+
+    snprintf(req.group, sizeof(req.group), "%s", group_name ? group_name : "");
+    rc = sb_bus_call(t->bus, SB_MSG_SUB_ADD, &req, sizeof(req), &ok, sizeof(ok), NULL);
+    if (rc < 0)
+        return rc;
+    if (rc != (int)sizeof(ok) || ok.slot >= t->seg.g.max_subs || ok.group > t->seg.g.max_groups ||
+        (ok.group == 0) != (group_name == NULL)) {
+        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, ok.slot);
+        return SHMBUS_ERR_PROTOCOL;
+    }
+    sub->slot = &t->seg.slots[ok.slot];
+    *group = ok.group;
     return 0;
 }
 
@@ -286,42 +316,55 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
     sb_group_join(sub);
 }
 
+static shmbus_sub *sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
+{
+    shmbus_sub *sub = calloc(1, sizeof(*sub));
+
+    if (sub == NULL)
+        return NULL;
+    if (topic->seg.g.mode == SHMBUS_LOSSY &&
+        (sub->scratch = malloc(topic->seg.g.max_msg_size + 1u)) == NULL) {
+        free(sub);
+        return NULL;
+    }
+    sub->topic = topic;
+    sub->start = o->start;
+    sub->spin_ns = o->spin_ns;
+    return sub;
+}
+
 int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_sub **out)
 {
     shmbus_sub_opts o = {0};
     shmbus_sub *sub;
-    const struct sb_geom *g;
-    int rc;
+    uint32_t group;
+    int rc = 0;
 
     if (out == NULL)
         return SHMBUS_ERR_INVALID;
     *out = NULL;
     if (topic == NULL)
         return SHMBUS_ERR_INVALID;
-    g = &topic->seg.g;
     if (opts != NULL)
         o = *opts;
-    rc = sub_opts_check(g, &o);
+    rc = sub_opts_check(topic, &o);
     if (rc < 0)
         return rc;
-    sub = calloc(1, sizeof(*sub));
+    sub = sub_alloc(topic, &o);
     if (sub == NULL)
         return -ENOMEM;
-    if (g->mode == SHMBUS_LOSSY && (sub->scratch = malloc(g->max_msg_size + 1u)) == NULL) {
-        free(sub);
-        return -ENOMEM;
-    }
-    sub->topic = topic;
-    sub->start = o.start;
-    sub->spin_ns = o.spin_ns;
-    sub->group = o.group ? &topic->seg.groups[o.group - 1] : NULL;
-    sub->slot = slot_take(&topic->seg);
-    if (sub->slot == NULL) {
+    group = o.group;
+    if (topic->bus != NULL)
+        rc = slot_from_daemon(sub, o.group_name, &group);
+    else if ((sub->slot = slot_take(&topic->seg)) == NULL)
+        rc = SHMBUS_ERR_NO_SLOT;
+    if (rc < 0) {
         free(sub->scratch);
         free(sub);
-        return SHMBUS_ERR_NO_SLOT;
+        return rc;
     }
-    sub_join(sub, o.group);
+    sub->group = group ? &topic->seg.groups[group - 1] : NULL;
+    sub_join(sub, group);
     *out = sub;
     return 0;
 }
@@ -329,16 +372,27 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
 void shmbus_sub_destroy(shmbus_sub *sub)
 {
     struct sb_shm_header *h;
+    shmbus_topic *t;
 
     if (sub == NULL)
         return;
-    h = sub->topic->seg.hdr;
+    t = sub->topic;
+    h = t->seg.hdr;
     if (sub->group != NULL)
         sb_group_leave(sub);
     /* seq_cst: release half hands our reads to publishers that then see the
-     * slot FREE (acquire half of their seq_cst load); pairs too with the
-     * acquire CAS of the slot's next owner. */
-    atomic_store_explicit(&sub->slot->state, SB_SLOT_FREE, memory_order_seq_cst);
+     * slot stop gating (acquire half of their seq_cst load); pairs too with
+     * the acquire CAS of the slot's next owner. A bus topic's slot stays
+     * taken (INIT, gating nothing) until the daemon frees it, so the daemon
+     * never hands it out while it still counts it as ours; if the daemon
+     * is gone, we free it. */
+    if (t->bus != NULL) {
+        atomic_store_explicit(&sub->slot->state, SB_SLOT_INIT, memory_order_seq_cst);
+        if (sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, (uint32_t)(sub->slot - t->seg.slots)) < 0)
+            atomic_store_explicit(&sub->slot->state, SB_SLOT_FREE, memory_order_seq_cst);
+    } else {
+        atomic_store_explicit(&sub->slot->state, SB_SLOT_FREE, memory_order_seq_cst);
+    }
     sb_wake_publishers(h);
     free(sub->scratch);
     free(sub);

@@ -1,7 +1,10 @@
 /* Topic handles: create or attach a segment, unmap, unlink, describe. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "registry/client.h"
+#include "ring/group.h"
 #include "ring/ring.h"
 
 #define TOPIC_DEFAULT_CAPACITY 1024u
@@ -10,7 +13,7 @@
 #define TOPIC_DEFAULT_GROUPS   16u
 #define TOPIC_DEFAULT_PERM     0600u
 
-static void topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm)
+void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm)
 {
     shmbus_topic_opts d = {0};
 
@@ -25,10 +28,9 @@ static void topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, ui
     *perm = d.perm ? d.perm : TOPIC_DEFAULT_PERM;
 }
 
-/* Hand a mapped segment to a new handle; on failure the mapping is gone. */
-static int topic_wrap(struct sb_segment *seg, shmbus_topic **out)
+int sb_topic_wrap(struct sb_segment *seg, shmbus_topic **out)
 {
-    shmbus_topic *t = malloc(sizeof(*t));
+    shmbus_topic *t = calloc(1, sizeof(*t));
 
     if (t == NULL) {
         sb_segment_unmap(seg);
@@ -49,11 +51,11 @@ int shmbus_topic_create(const char *name, const shmbus_topic_opts *opts, shmbus_
     if (out == NULL)
         return SHMBUS_ERR_INVALID;
     *out = NULL;
-    topic_params(opts, &p, &perm);
+    sb_topic_params(opts, &p, &perm);
     rc = sb_segment_create(name, &p, perm, &seg);
     if (rc < 0)
         return rc; /* the segment removed its own leftovers */
-    rc = topic_wrap(&seg, out);
+    rc = sb_topic_wrap(&seg, out);
     if (rc < 0)
         sb_segment_unlink(name); /* ours: we created it just now */
     return rc;
@@ -68,13 +70,16 @@ int shmbus_topic_attach(const char *name, shmbus_topic **out)
         return SHMBUS_ERR_INVALID;
     *out = NULL;
     rc = sb_segment_attach(name, &seg);
-    return rc < 0 ? rc : topic_wrap(&seg, out);
+    return rc < 0 ? rc : sb_topic_wrap(&seg, out);
 }
 
 void shmbus_topic_destroy(shmbus_topic *topic)
 {
     if (topic == NULL)
         return;
+    /* Best effort: a daemon that is gone has nothing left to count. */
+    if (topic->bus != NULL)
+        sb_bus_ref(topic->bus, SB_MSG_CLOSE, topic->id, 0);
     sb_segment_unmap(&topic->seg);
     free(topic);
 }
@@ -103,4 +108,54 @@ int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out)
     out->overruns = atomic_load_explicit(&seg->hdr->overruns, memory_order_relaxed);
     out->skipped = atomic_load_explicit(&seg->hdr->skipped, memory_order_relaxed);
     return 0;
+}
+
+/* One busy slot's snapshot; relaxed loads throughout: monitoring only. */
+static void slot_info(const struct sb_segment *seg, uint32_t i, uint64_t tail, shmbus_slot_info *o)
+{
+    const struct sb_shm_slot *s = &seg->slots[i];
+    uint32_t g = atomic_load_explicit(&s->group, memory_order_relaxed);
+    uint64_t pos = atomic_load_explicit(&s->pos, memory_order_relaxed);
+
+    memset(o, 0, sizeof(*o));
+    o->index = i;
+    o->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
+    o->received = atomic_load_explicit(&s->received, memory_order_relaxed);
+    o->lost = atomic_load_explicit(&s->lost, memory_order_relaxed);
+    if (g >= 1 && g <= seg->g.max_groups) {
+        const struct sb_shm_group *grp = &seg->groups[g - 1];
+        uint64_t w = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
+
+        o->group = g;
+        /* The name never changes once written (layout.h); bound the copy
+         * anyway: the segment is not trusted. */
+        memcpy(o->group_name, grp->name, sizeof(o->group_name) - 1);
+        o->group_name[strnlen(o->group_name, sizeof(o->group_name) - 1)] = '\0';
+        pos = SB_GRP_SEQ(w);
+    }
+    o->position = pos == SB_POS_IDLE ? tail : pos;
+    o->lag = tail > o->position ? tail - o->position : 0;
+}
+
+int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out, unsigned cap)
+{
+    const struct sb_segment *seg;
+    uint64_t tail;
+    unsigned n = 0;
+
+    if (topic == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    seg = &topic->seg;
+    /* relaxed: a snapshot for monitors. */
+    tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+    for (uint32_t i = 0; i < seg->g.max_subs; i++) {
+        uint32_t st = atomic_load_explicit(&seg->slots[i].state, memory_order_relaxed);
+
+        if (st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING)
+            continue;
+        if (n < cap)
+            slot_info(seg, i, tail, &out[n]);
+        n++;
+    }
+    return (int)n;
 }

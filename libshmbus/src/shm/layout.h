@@ -25,7 +25,7 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
 #define SB_LAYOUT_MAJOR   1u
-#define SB_LAYOUT_MINOR   0u
+#define SB_LAYOUT_MINOR   1u /* 1: group names */
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
 #define SB_BLOCK          128u /* a line and its prefetch pair */
@@ -149,15 +149,21 @@ static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
 #define SB_GRP_WORD(seq, low) (((uint64_t)(seq) << SB_GRP_SEQ_SHIFT) | (low))
 static_assert(SB_SUBS_MAX <= SB_GRP_MEMBERS, "member count must fit the cursor word");
 
-/* One consumer group: members take messages from a shared cursor. */
+/* One consumer group: members take messages from a shared cursor. The
+ * name is written by shmbusd (which numbers named groups) before it hands
+ * the number out, and never changes after; "" for unnamed groups. It sits
+ * on the block's second line, away from the cursor. */
+#define SB_GROUP_NAME_LEN 64u
 struct sb_shm_group {
     _Atomic uint64_t cursor; /* packed, see above */
     _Atomic uint64_t lost;   /* messages the group lost (lossy laps) */
-    uint8_t pad1[SB_BLOCK - 16];
+    uint8_t pad1[SB_LINE - 16];
+    char name[SB_GROUP_NAME_LEN];
 };
 static_assert(sizeof(struct sb_shm_group) == SB_BLOCK, "group size");
 static_assert(offsetof(struct sb_shm_group, cursor) == 0, "group cursor");
 static_assert(offsetof(struct sb_shm_group, lost) == 8, "group lost");
+static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
 
 /*
  * A cell: one message. The stamp is the cell's state word:

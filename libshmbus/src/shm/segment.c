@@ -29,7 +29,7 @@ int sb_name_valid(const char *name)
     for (; name[n] != '\0'; n++) {
         char c = name[n];
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-';
+                 c == '.' || c == '_' || c == '-' || c == ':';
         if (!ok || n >= SHMBUS_NAME_MAX)
             return 0;
     }

@@ -16,6 +16,14 @@ static const char *const lib_errors[] = {
     [9] = "not enough space in /dev/shm for the segment",
     [10] = "overrun: a newer message took the cell (message dropped)",
     [11] = "wait set full",
+    [12] = "no daemon serves this bus (is shmbusd running?)",
+    [13] = "malformed control message",
+    [14] = "client and daemon speak different protocol versions",
+    [15] = "refused by the daemon (uid, gid or pid check)",
+    [16] = "a daemon limit was reached",
+    [17] = "the topic exists with other options",
+    [18] = "bad name: see the allowed characters and length",
+    [19] = "the connection to the daemon was lost",
 };
 
 const char *shmbus_strerror(int err)

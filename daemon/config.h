@@ -1,0 +1,32 @@
+/* shmbusd configuration: the bus, access rules and limits (main.c fills it). */
+#ifndef SHMBUSD_CONFIG_H
+#define SHMBUSD_CONFIG_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "shmbus/shmbus.h"
+
+#define SBD_ALLOW_MAX 16
+
+struct sbd_config {
+    char bus[SHMBUS_BUS_NAME_MAX + 1];
+    char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    int foreground;
+    /* Access: peers of our uid, plus these uids and groups. */
+    uid_t allow_uid[SBD_ALLOW_MAX];
+    gid_t allow_gid[SBD_ALLOW_MAX];
+    unsigned n_allow_uid, n_allow_gid;
+    int have_group; /* segments and socket go to this group, mode 0660 */
+    gid_t group;
+    /* Limits. */
+    uint32_t max_topics;
+    uint32_t max_clients;
+    uint32_t max_slots; /* subscriber slots per topic (max_subscribers option) */
+    uint64_t max_segment;
+    uint64_t max_shm; /* all segments together */
+};
+
+#endif

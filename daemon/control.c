@@ -1,0 +1,434 @@
+/*
+ * The control path (control.h). Requests are handled one at a time, in
+ * arrival order per connection; a reply goes out before the next request of
+ * that connection is read, so clients never need more than one in flight.
+ * A connection that sends garbage gets an error reply per message and stays
+ * connected (the next message may be fine); one that does not read its
+ * replies (the socket buffer fills) is disconnected.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "registry/admin.h"
+
+#define CTL_BACKLOG 128
+#define CTL_EVENTS  64
+#define CTL_BURST   32 /* requests read from one connection per wake-up */
+#define CTL_WHY     SB_WIRE_ERR_TEXT
+
+/* Sentinels in epoll data: anything else is a session. */
+static int tag_listen, tag_signal;
+
+struct ctl_reply {
+    int code; /* < 0: an error reply */
+    char why[CTL_WHY];
+    const void *body; /* OK reply: len bytes, usually in out */
+    uint32_t len;
+    int fd;    /* sent with an OK reply, or -1 */
+    int close; /* disconnect after replying */
+    union {
+        struct sb_wire_hello_ok hello;
+        struct sb_wire_open_ok open;
+        struct sb_wire_sub_ok sub;
+        uint8_t list[SB_WIRE_MAX];
+    } out;
+};
+
+static int ctl_socket_mode(struct sbd_control *c)
+{
+    const struct sbd_config *cfg = c->cfg;
+    mode_t mode = 0600;
+
+    /* Other uids can reach the socket only if some are allowed in; the
+     * daemon then checks each peer's credentials itself. */
+    if (cfg->n_allow_uid > 0 || cfg->n_allow_gid > 0)
+        mode = 0666;
+    else if (cfg->have_group)
+        mode = 0660;
+    if (cfg->have_group && chown(cfg->sock_path, (uid_t)-1, cfg->group) < 0)
+        return -errno;
+    return chmod(cfg->sock_path, mode) < 0 ? -errno : 0;
+}
+
+static int ctl_listen(struct sbd_control *c)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    size_t plen = strlen(c->cfg->sock_path);
+    int rc;
+
+    if (plen >= sizeof(a.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(a.sun_path, c->cfg->sock_path, plen + 1);
+    c->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->lfd < 0)
+        return -errno;
+    /* We hold the bus lock: a socket file here is a dead daemon's. */
+    if (unlink(c->cfg->sock_path) < 0 && errno != ENOENT)
+        return -errno;
+    if (bind(c->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(c->lfd, CTL_BACKLOG) < 0)
+        return -errno;
+    rc = ctl_socket_mode(c);
+    return rc;
+}
+
+static int ctl_watch(struct sbd_control *c, int fd, void *tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+
+    return epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int sbd_control_open(struct sbd_control *c, const struct sbd_config *cfg, struct sbd_registry *reg)
+{
+    sigset_t set;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->cfg = cfg;
+    c->reg = reg;
+    c->lfd = c->epfd = c->sigfd = -1;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+        (c->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+        (c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto err;
+    }
+    rc = ctl_listen(c);
+    if (rc == 0)
+        rc = ctl_watch(c, c->lfd, &tag_listen);
+    if (rc == 0)
+        rc = ctl_watch(c, c->sigfd, &tag_signal);
+    if (rc == 0)
+        return 0;
+err:
+    sbd_control_close(c);
+    return rc;
+}
+
+void sbd_control_close(struct sbd_control *c)
+{
+    if (c->lfd >= 0) {
+        close(c->lfd);
+        unlink(c->cfg->sock_path);
+    }
+    if (c->epfd >= 0)
+        close(c->epfd);
+    if (c->sigfd >= 0)
+        close(c->sigfd);
+    c->lfd = c->epfd = c->sigfd = -1;
+}
+
+static void reply_err(struct ctl_reply *r, int code, const char *why)
+{
+    r->code = code;
+    snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
+static int peer_allowed(const struct sbd_config *cfg, const struct sbd_session *s)
+{
+    if (s->uid == getuid())
+        return 1;
+    for (unsigned i = 0; i < cfg->n_allow_uid; i++)
+        if (cfg->allow_uid[i] == s->uid)
+            return 1;
+    for (unsigned i = 0; i < cfg->n_allow_gid; i++)
+        if (cfg->allow_gid[i] == s->gid)
+            return 1;
+    return 0;
+}
+
+static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_hello *h,
+                     struct ctl_reply *r)
+{
+    if (s->hello) {
+        reply_err(r, SHMBUS_ERR_PROTOCOL, "hello sent twice");
+        return;
+    }
+    r->close = 1; /* unless accepted below */
+    if ((pid_t)h->pid != s->pid) {
+        snprintf(r->why, sizeof(r->why), "hello pid %u is not the socket peer's pid %d", h->pid,
+                 (int)s->pid);
+        r->code = SHMBUS_ERR_DENIED;
+        return;
+    }
+    if (!peer_allowed(c->cfg, s)) {
+        snprintf(r->why, sizeof(r->why), "uid %u is not allowed on this bus (--allow-uid)",
+                 (unsigned)s->uid);
+        r->code = SHMBUS_ERR_DENIED;
+        return;
+    }
+    if (c->clients >= c->cfg->max_clients) {
+        snprintf(r->why, sizeof(r->why), "client limit reached (%u, --max-clients)",
+                 c->cfg->max_clients);
+        r->code = SHMBUS_ERR_LIMIT;
+        return;
+    }
+    memcpy(s->name, h->name, sizeof(s->name));
+    s->hello = 1;
+    c->clients++;
+    r->close = 0;
+    r->out.hello = (struct sb_wire_hello_ok){.session = s->id, .daemon_pid = (uint32_t)getpid()};
+    r->body = &r->out.hello;
+    r->len = sizeof(r->out.hello);
+    sbd_log(SBD_INFO, "client %u connected: pid %d uid %u (%s)", s->id, (int)s->pid,
+            (unsigned)s->uid, s->name);
+}
+
+static void on_open(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_open *q,
+                    struct ctl_reply *r)
+{
+    struct sbd_topic *t;
+    int created, rc;
+
+    rc = sbd_topic_open(c->reg, q, &t, &created, r->why, sizeof(r->why));
+    if (rc == 0)
+        rc = sbd_session_hold(s, t, SBD_HOLD_OPEN, 0);
+    if (rc < 0) {
+        r->code = rc;
+        return;
+    }
+    r->out.open = (struct sb_wire_open_ok){.topic = t->id, .created = (uint32_t)created};
+    r->body = &r->out.open;
+    r->len = sizeof(r->out.open);
+    r->fd = sb_admin_topic_fd(t->t);
+}
+
+/* The topic of an OPEN hold of this session, by id. */
+static struct sbd_topic *held_topic(const struct sbd_session *s, uint32_t id, struct ctl_reply *r)
+{
+    int i = sbd_session_find(s, id, SBD_HOLD_OPEN, 0);
+
+    if (i >= 0)
+        return s->holds[i].topic;
+    r->code = -ENOENT;
+    snprintf(r->why, sizeof(r->why), "topic id %u is not open on this connection", id);
+    return NULL;
+}
+
+static void on_ref(struct sbd_session *s, uint16_t type, const struct sb_wire_ref *q,
+                   struct ctl_reply *r)
+{
+    struct sbd_topic *t = held_topic(s, q->topic, r);
+    uint32_t kind = type == SB_MSG_CLOSE     ? SBD_HOLD_OPEN
+                    : type == SB_MSG_SUB_DEL ? SBD_HOLD_SLOT
+                                             : SBD_HOLD_PUB;
+    int i;
+
+    if (t == NULL)
+        return;
+    if (type == SB_MSG_PUB_ADD) {
+        r->code = sbd_session_hold(s, t, SBD_HOLD_PUB, 0);
+        return;
+    }
+    i = sbd_session_find(s, q->topic, kind, q->slot);
+    if (i < 0) {
+        r->code = -ENOENT;
+        snprintf(r->why, sizeof(r->why), "%s not held on this connection",
+                 kind == SBD_HOLD_SLOT ? "slot" : "publisher");
+        return;
+    }
+    sbd_session_release(s, (uint32_t)i);
+}
+
+static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ctl_reply *r)
+{
+    struct sbd_topic *t = held_topic(s, q->topic, r);
+    int group = 0, slot;
+
+    if (t == NULL)
+        return;
+    if (q->group[0] != '\0' && (group = sb_admin_group_number(t->t, q->group)) < 0) {
+        snprintf(r->why, sizeof(r->why), "every one of the %u groups of topic '%.60s' is named",
+                 t->info.max_groups, t->name);
+        r->code = group;
+        return;
+    }
+    slot = sb_admin_slot_take(t->t, (uint32_t)s->pid);
+    if (slot < 0) {
+        snprintf(r->why, sizeof(r->why), "every subscriber slot of topic '%.60s' is taken",
+                 t->name);
+        r->code = slot;
+        return;
+    }
+    r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot);
+    if (r->code < 0) {
+        sb_admin_slot_free(t->t, (uint32_t)slot);
+        return;
+    }
+    r->out.sub = (struct sb_wire_sub_ok){.slot = (uint32_t)slot, .group = (uint32_t)group};
+    r->body = &r->out.sub;
+    r->len = sizeof(r->out.sub);
+}
+
+static void on_list(struct sbd_control *c, const struct sb_wire_list *q, struct ctl_reply *r)
+{
+    shmbus_topic_entry e[SB_WIRE_LIST_MAX];
+    struct sb_wire_list_ok ok = {0};
+
+    ok.count = sbd_topic_list(c->reg, q->after, e, SB_WIRE_LIST_MAX);
+    memcpy(r->out.list, &ok, sizeof(ok));
+    memcpy(r->out.list + sizeof(ok), e, ok.count * sizeof(e[0]));
+    r->body = r->out.list;
+    r->len = (uint32_t)(sizeof(ok) + ok.count * sizeof(shmbus_topic_entry));
+}
+
+/* Handle one decoded request. */
+static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_req *q,
+                         struct ctl_reply *r)
+{
+    if (q->hdr.type == SB_MSG_HELLO)
+        on_hello(c, s, &q->u.hello, r);
+    else if (!s->hello)
+        reply_err(r, SHMBUS_ERR_PROTOCOL, "say hello first");
+    else if (q->hdr.type == SB_MSG_OPEN)
+        on_open(c, s, &q->u.open, r);
+    else if (q->hdr.type == SB_MSG_SUB_ADD)
+        on_sub(s, &q->u.sub, r);
+    else if (q->hdr.type == SB_MSG_LIST)
+        on_list(c, &q->u.list, r);
+    else
+        on_ref(s, q->hdr.type, &q->u.ref, r);
+}
+
+/* Decode and handle one received message, then send the reply. */
+static int ctl_request(struct sbd_control *c, struct sbd_session *s, const uint8_t *msg, long n)
+{
+    struct ctl_reply r = {.fd = -1};
+    struct sb_wire_req q;
+    const char *why = NULL;
+    int rc;
+
+    if (n < 0) {
+        rc = (int)n; /* longer than SB_WIRE_MAX: the rest was dropped */
+        why = "message longer than the protocol's maximum";
+        memset(&q, 0, sizeof(q));
+    } else {
+        rc = sb_wire_decode_req(msg, (size_t)n, &q, &why);
+    }
+    if (rc < 0)
+        reply_err(&r, rc, why);
+    else if (s->refused)
+        reply_err(&r, s->refused, "client limit reached (--max-clients)");
+    else
+        ctl_dispatch(c, s, &q, &r);
+    if (r.code < 0) {
+        sbd_log(SBD_DEBUG, "client %u: request %u refused: %s (%s)", s->id, q.hdr.type,
+                shmbus_strerror(r.code), r.why);
+        rc = sb_wire_send_err(s->fd, q.hdr.req, r.code, r.why[0] ? r.why : NULL);
+    } else {
+        rc = sb_wire_send(s->fd, SB_MSG_OK, q.hdr.req, r.body, r.len, r.fd);
+    }
+    if (rc < 0)
+        sbd_log(SBD_WARN, "client %u: reply failed (%s): disconnecting", s->id,
+                shmbus_strerror(rc));
+    return rc < 0 || r.close || s->refused ? -1 : 0;
+}
+
+static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
+{
+    if (s->hello) {
+        c->clients--;
+        sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s), %u holds released", s->id,
+                (int)s->pid, s->name, s->nholds);
+    }
+    sbd_session_remove(c->reg, s);
+}
+
+/* Read up to CTL_BURST requests of one connection. */
+static void ctl_readable(struct sbd_control *c, struct sbd_session *s)
+{
+    uint8_t msg[SB_WIRE_MAX];
+
+    for (int i = 0; i < CTL_BURST; i++) {
+        long n = sb_wire_recv(s->fd, msg, sizeof(msg), NULL);
+
+        if (n == -EAGAIN)
+            return;
+        if (n == 0 || (n < 0 && n != SHMBUS_ERR_PROTOCOL) || ctl_request(c, s, msg, n) < 0) {
+            ctl_drop(c, s);
+            return;
+        }
+    }
+}
+
+static void ctl_accept(struct sbd_control *c)
+{
+    for (;;) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        struct sbd_session *s;
+        int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                sbd_log(SBD_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        /* Far over the client limit: do not even keep the descriptor. */
+        if (c->reg->nsessions >= 2 * c->cfg->max_clients + 16 ||
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            (s = sbd_session_add(c->reg, fd)) == NULL) {
+            close(fd);
+            continue;
+        }
+        s->pid = cred.pid;
+        s->uid = cred.uid;
+        s->gid = cred.gid;
+        if (c->reg->nsessions > c->cfg->max_clients)
+            s->refused = SHMBUS_ERR_LIMIT;
+        if (ctl_watch(c, fd, s) < 0)
+            sbd_session_remove(c->reg, s);
+    }
+}
+
+/* @return 1 when a stop signal arrived. */
+static int ctl_signalled(struct sbd_control *c)
+{
+    struct signalfd_siginfo si;
+
+    while (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            sbd_log(SBD_INFO, "signal %u: shutting down", si.ssi_signo);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int sbd_control_run(struct sbd_control *c)
+{
+    struct epoll_event ev[CTL_EVENTS];
+
+    for (;;) {
+        int n = epoll_wait(c->epfd, ev, CTL_EVENTS, -1);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == &tag_signal) {
+                if (ctl_signalled(c))
+                    return 0;
+            } else if (ev[i].data.ptr == &tag_listen) {
+                ctl_accept(c);
+            } else {
+                ctl_readable(c, ev[i].data.ptr);
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/*
+ * The control path: the bus's AF_UNIX socket, an epoll loop over it, the
+ * client connections and a signalfd, and the handlers of each request
+ * (docs/protocol.md). One thread runs it; it is the registry's only updater.
+ */
+#ifndef SHMBUSD_CONTROL_H
+#define SHMBUSD_CONTROL_H
+
+#include "config.h"
+#include "registry.h"
+
+struct sbd_control {
+    const struct sbd_config *cfg;
+    struct sbd_registry *reg;
+    int lfd;          /* listening socket */
+    int epfd;         /* epoll instance */
+    int sigfd;        /* SIGTERM and SIGINT */
+    uint32_t clients; /* sessions that said hello */
+};
+
+/*
+ * Bind the socket at cfg->sock_path (replacing a stale one: the caller
+ * holds the bus lock), set its owner and mode, and prepare the loop.
+ * Blocks SIGTERM and SIGINT for the calling thread (they arrive on sigfd).
+ * @return 0 or -errno.
+ */
+int sbd_control_open(struct sbd_control *c, const struct sbd_config *cfg, struct sbd_registry *reg);
+
+/* Serve until SIGTERM or SIGINT. @return 0, or -errno if epoll fails. */
+int sbd_control_run(struct sbd_control *c);
+
+/* Close the sockets and remove the socket file. */
+void sbd_control_close(struct sbd_control *c);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * shmbusd: the registry daemon of one bus. It takes the bus lock, removes
+ * the segments a previous instance left, listens on the bus's control
+ * socket and serves clients until SIGTERM or SIGINT, then unlinks every
+ * segment and the socket.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "log.h"
+#include "registry.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: shmbusd [options]\n"
+               "Registry daemon of a shmbus bus: creates topics, hands them to clients,\n"
+               "tracks who is attached. Publishing and receiving never go through it.\n"
+               "\n"
+               "  --bus NAME          bus to serve (default: $SHMBUS_BUS, else \"default\");\n"
+               "                      socket $XDG_RUNTIME_DIR/shmbus-NAME.sock (or /tmp)\n"
+               "  --foreground        stay in the terminal (default: detach once listening)\n"
+               "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+               "  --group GROUP       segments and socket belong to GROUP, mode 0660\n"
+               "  --allow-uid UID     also accept clients of this uid or user name (repeatable)\n"
+               "  --allow-gid GID     also accept clients whose group is GID or name (repeatable)\n"
+               "  --max-topics N      topics on the bus (default 4096)\n"
+               "  --max-clients N     connected clients (default 1024)\n"
+               "  --max-slots N       subscriber slots a topic may ask for (default 1024)\n"
+               "  --max-segment SIZE  bytes of one topic segment (default 1G; K, M, G suffixes)\n"
+               "  --max-shm SIZE      bytes of all segments (default: half of /dev/shm)\n"
+               "  --help              this text\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || s[0] == '-')
+        return -1;
+    switch (*end) {
+    case 'G':
+    case 'g':
+        v <<= 10; /* fall through */
+    case 'M':
+    case 'm':
+        v <<= 10; /* fall through */
+    case 'K':
+    case 'k':
+        v <<= 10;
+        end++;
+        break;
+    case '\0':
+        break;
+    default:
+        return -1;
+    }
+    if (*end != '\0' || v == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    uint64_t v;
+
+    if (parse_size(s, &v) < 0 || v > UINT32_MAX || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_uid(const char *s, uid_t *out)
+{
+    struct passwd *pw = getpwnam(s);
+    uint32_t v;
+
+    if (pw != NULL) {
+        *out = pw->pw_uid;
+        return 0;
+    }
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (parse_u32(s, &v) < 0)
+        return -1;
+    *out = (uid_t)v;
+    return 0;
+}
+
+static int parse_gid(const char *s, gid_t *out)
+{
+    struct group *gr = getgrnam(s);
+    uint32_t v;
+
+    if (gr != NULL) {
+        *out = gr->gr_gid;
+        return 0;
+    }
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (parse_u32(s, &v) < 0)
+        return -1;
+    *out = (gid_t)v;
+    return 0;
+}
+
+/* Defaults, then the environment's bus name; options come after. */
+static void config_defaults(struct sbd_config *c)
+{
+    struct statvfs fs;
+
+    memset(c, 0, sizeof(*c));
+    c->max_topics = 4096;
+    c->max_clients = 1024;
+    c->max_slots = 1024;
+    c->max_segment = 1ull << 30;
+    c->max_shm = 1ull << 32;
+    if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
+        c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
+}
+
+enum {
+    OPT_BUS = 256,
+    OPT_FG,
+    OPT_LOG,
+    OPT_GROUP,
+    OPT_AUID,
+    OPT_AGID,
+    OPT_TOPICS,
+    OPT_CLIENTS,
+    OPT_SLOTS,
+    OPT_SEG,
+    OPT_SHM,
+    OPT_HELP
+};
+
+static const struct option long_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
+                                          {"foreground", no_argument, NULL, OPT_FG},
+                                          {"log-level", required_argument, NULL, OPT_LOG},
+                                          {"group", required_argument, NULL, OPT_GROUP},
+                                          {"allow-uid", required_argument, NULL, OPT_AUID},
+                                          {"allow-gid", required_argument, NULL, OPT_AGID},
+                                          {"max-topics", required_argument, NULL, OPT_TOPICS},
+                                          {"max-clients", required_argument, NULL, OPT_CLIENTS},
+                                          {"max-slots", required_argument, NULL, OPT_SLOTS},
+                                          {"max-segment", required_argument, NULL, OPT_SEG},
+                                          {"max-shm", required_argument, NULL, OPT_SHM},
+                                          {"help", no_argument, NULL, OPT_HELP},
+                                          {NULL, 0, NULL, 0}};
+
+/* One option. @return 0, 1 for --help, or -1 with a message printed. */
+static int config_option(struct sbd_config *c, int opt, const char *arg, const char **bus)
+{
+    enum sbd_level level;
+    int bad = 0;
+
+    switch (opt) {
+    case OPT_BUS:
+        *bus = arg;
+        break;
+    case OPT_FG:
+        c->foreground = 1;
+        break;
+    case OPT_LOG:
+        bad = sbd_log_parse_level(arg, &level);
+        if (!bad)
+            sbd_log_set_level(level);
+        break;
+    case OPT_GROUP:
+        bad = parse_gid(arg, &c->group);
+        c->have_group = !bad;
+        break;
+    case OPT_AUID:
+        bad = c->n_allow_uid == SBD_ALLOW_MAX || parse_uid(arg, &c->allow_uid[c->n_allow_uid]);
+        c->n_allow_uid += !bad;
+        break;
+    case OPT_AGID:
+        bad = c->n_allow_gid == SBD_ALLOW_MAX || parse_gid(arg, &c->allow_gid[c->n_allow_gid]);
+        c->n_allow_gid += !bad;
+        break;
+    case OPT_TOPICS:
+        bad = parse_u32(arg, &c->max_topics);
+        break;
+    case OPT_CLIENTS:
+        bad = parse_u32(arg, &c->max_clients);
+        break;
+    case OPT_SLOTS:
+        bad = parse_u32(arg, &c->max_slots);
+        break;
+    case OPT_SEG:
+        bad = parse_size(arg, &c->max_segment);
+        break;
+    case OPT_SHM:
+        bad = parse_size(arg, &c->max_shm);
+        break;
+    case OPT_HELP:
+        return 1;
+    default:
+        return -1;
+    }
+    if (bad)
+        fprintf(stderr, "shmbusd: bad value '%s' (see --help)\n", arg);
+    return bad ? -1 : 0;
+}
+
+static int config_parse(struct sbd_config *c, int argc, char **argv)
+{
+    const char *bus = NULL;
+    int opt, rc;
+
+    config_defaults(c);
+    while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        rc = config_option(c, opt, optarg, &bus);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "shmbusd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    rc = shmbus_bus_resolve(bus, c->bus, c->sock_path, sizeof(c->sock_path));
+    if (rc < 0) {
+        fprintf(stderr, "shmbusd: bus name or socket path: %s\n", shmbus_strerror(rc));
+        return -1;
+    }
+    snprintf(c->lock_path, sizeof(c->lock_path), "%.*s.lock",
+             (int)(strlen(c->sock_path) - strlen(".sock")), c->sock_path);
+    return 0;
+}
+
+/*
+ * Take the bus lock: an OFD write lock on the lock file, which the kernel
+ * drops when we die. The file stays (unlinking it would let two daemons
+ * lock two different files). @return the lock's descriptor, or -1.
+ */
+static int bus_lock(const struct sbd_config *c)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    char pid[32] = "";
+    int fd = open(c->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        sbd_log(SBD_ERROR, "cannot open lock file %s: %s", c->lock_path, strerror(errno));
+        return -1;
+    }
+    if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        sbd_log(SBD_ERROR, "bus '%s' is already served by shmbusd pid %s (lock %s)", c->bus,
+                pid[0] ? pid : "?", c->lock_path);
+        close(fd);
+        return -1;
+    }
+    snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+        sbd_log(SBD_WARN, "cannot write pid to %s: %s", c->lock_path, strerror(errno));
+    return fd;
+}
+
+/* Remove the segments of this bus that a previous instance left. */
+static void remove_leftovers(const struct sbd_config *c)
+{
+    char prefix[SHMBUS_BUS_NAME_MAX + 16];
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    unsigned n = 0;
+
+    if (d == NULL)
+        return;
+    snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (shmbus_topic_unlink(e->d_name) == 0)
+            n++;
+        else
+            sbd_log(SBD_WARN, "cannot remove leftover segment %s", e->d_name);
+    }
+    closedir(d);
+    if (n > 0)
+        sbd_log(SBD_INFO, "removed %u segments left by a previous instance", n);
+}
+
+/*
+ * Detach from the terminal. The parent exits once the child reports that
+ * it listens (so `shmbusd && shmbus pub ...` works), or fails with it.
+ * @return the write end of the ready pipe in the child, or -1 on error.
+ */
+static int detach(void)
+{
+    int p[2];
+    char ok = 0;
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
+        return -1;
+    if (pid > 0) {
+        close(p[1]);
+        _exit(read(p[0], &ok, 1) == 1 && ok == 1 ? 0 : 1);
+    }
+    close(p[0]);
+    if (setsid() < 0)
+        return -1;
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        close(null);
+    }
+    return p[1];
+}
+
+/* Make room for one descriptor per client. */
+static void raise_fd_limit(const struct sbd_config *c)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < (rlim_t)c->max_clients * 2 + 64)
+        sbd_log(SBD_WARN, "descriptor limit %llu is low for --max-clients %u",
+                (unsigned long long)rl.rlim_cur, c->max_clients);
+}
+
+static int serve(const struct sbd_config *cfg, int ready_fd)
+{
+    struct sbd_registry reg;
+    struct sbd_control ctl;
+    int rc;
+
+    if (sbd_registry_init(&reg, cfg) < 0) {
+        sbd_log(SBD_ERROR, "out of memory");
+        return 1;
+    }
+    rc = sbd_control_open(&ctl, cfg, &reg);
+    if (rc < 0) {
+        sbd_log(SBD_ERROR, "cannot listen on %s: %s", cfg->sock_path, shmbus_strerror(rc));
+        sbd_registry_fini(&reg);
+        return 1;
+    }
+    sbd_log(SBD_INFO, "serving bus '%s' on %s (pid %d)", cfg->bus, cfg->sock_path, (int)getpid());
+    if (ready_fd >= 0) {
+        char ok = 1;
+
+        if (write(ready_fd, &ok, 1) != 1)
+            sbd_log(SBD_WARN, "cannot tell the parent we are ready");
+        close(ready_fd);
+    }
+    rc = sbd_control_run(&ctl);
+    if (rc < 0)
+        sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
+    sbd_control_close(&ctl);
+    sbd_registry_fini(&reg);
+    sbd_log(SBD_INFO, "stopped: segments and socket removed");
+    return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sbd_config cfg;
+    int rc, lock_fd, ready_fd = -1;
+
+    rc = config_parse(&cfg, argc, argv);
+    if (rc != 0) {
+        usage(rc > 0 ? stdout : stderr);
+        return rc > 0 ? 0 : 2;
+    }
+    if (!cfg.foreground && (ready_fd = detach()) < 0) {
+        sbd_log(SBD_ERROR, "cannot detach: %s", strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    lock_fd = bus_lock(&cfg);
+    if (lock_fd < 0)
+        return 1;
+    raise_fd_limit(&cfg);
+    remove_leftovers(&cfg);
+    urcu_memb_register_thread();
+    rc = serve(&cfg, ready_fd);
+    urcu_memb_unregister_thread();
+    close(lock_fd);
+    return rc;
+}

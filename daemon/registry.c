@@ -1,0 +1,383 @@
+/*
+ * The topic and session tables (registry.h). The control thread is the
+ * only updater, so an add never races another add of the same key; the
+ * tables still use the lock-free add/del so that readers in other threads
+ * (the bridge, issue 5) never wait for it.
+ */
+#include "registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "registry/admin.h"
+
+#define SBD_TABLE_INIT 64
+
+static unsigned long name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, 64 bits */
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return (unsigned long)h;
+}
+
+static int topic_match(struct cds_lfht_node *node, const void *key)
+{
+    return strcmp(caa_container_of(node, struct sbd_topic, node)->name, key) == 0;
+}
+
+int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg)
+{
+    memset(r, 0, sizeof(*r));
+    r->cfg = cfg;
+    r->topics =
+        cds_lfht_new_flavor(SBD_TABLE_INIT, SBD_TABLE_INIT, 0,
+                            CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, &urcu_memb_flavor, NULL);
+    r->sessions =
+        cds_lfht_new_flavor(SBD_TABLE_INIT, SBD_TABLE_INIT, 0,
+                            CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, &urcu_memb_flavor, NULL);
+    if (r->topics == NULL || r->sessions == NULL) {
+        if (r->topics != NULL)
+            cds_lfht_destroy(r->topics, NULL);
+        if (r->sessions != NULL)
+            cds_lfht_destroy(r->sessions, NULL);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void topic_free(struct sbd_topic *t)
+{
+    shmbus_topic_destroy(t->t);
+    free(t);
+}
+
+void sbd_registry_fini(struct sbd_registry *r)
+{
+    struct sbd_topic **all = calloc(r->ntopics + 1u, sizeof(*all));
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    uint32_t k = 0;
+
+    urcu_memb_read_lock();
+    cds_lfht_for_each(r->sessions, &it, n)
+        sbd_session_remove(r, caa_container_of(n, struct sbd_session, node));
+    cds_lfht_for_each(r->topics, &it, n)
+    {
+        struct sbd_topic *t = caa_container_of(n, struct sbd_topic, node);
+
+        cds_lfht_del(r->topics, n);
+        if (shmbus_topic_unlink(t->seg) < 0)
+            sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
+        if (all != NULL && k < r->ntopics)
+            all[k++] = t;
+    }
+    urcu_memb_read_unlock();
+    /* No reader may still see a topic, and the sessions' call_rcu frees
+     * have run; then the topics can go. */
+    urcu_memb_synchronize_rcu();
+    urcu_memb_barrier();
+    for (uint32_t i = 0; i < k; i++)
+        topic_free(all[i]);
+    free(all);
+    cds_lfht_destroy(r->sessions, NULL);
+    cds_lfht_destroy(r->topics, NULL);
+}
+
+struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+
+    cds_lfht_lookup(r->topics, name_hash(name), topic_match, name, &it);
+    n = cds_lfht_iter_get_node(&it);
+    return n ? caa_container_of(n, struct sbd_topic, node) : NULL;
+}
+
+/* Does an existing topic satisfy the request? Zero fields accept anything. */
+static int topic_matches(const struct sbd_topic *t, const struct sb_wire_open *q, char *why,
+                         size_t why_len)
+{
+    const shmbus_topic_info *i = &t->info;
+    const struct {
+        const char *what;
+        uint32_t asked, has;
+    } f[] = {{"mode", q->mode, i->mode},
+             {"capacity", q->capacity, i->capacity},
+             {"max_msg_size", q->max_msg_size, i->max_msg_size},
+             {"max_subscribers", q->max_subscribers, i->max_subscribers},
+             {"max_groups", q->max_groups, i->max_groups},
+             {"flags", q->topic_flags, i->flags}};
+
+    for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+        if (f[k].asked != 0 && f[k].asked != f[k].has) {
+            snprintf(why, why_len, "topic '%.60s' exists with %s %u, asked %u", t->name, f[k].what,
+                     f[k].has, f[k].asked);
+            return SHMBUS_ERR_MISMATCH;
+        }
+    }
+    return 0;
+}
+
+/* Check the limits a new topic must stay within; fills @p o and @p size. */
+static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *q,
+                       shmbus_topic_opts *o, uint64_t *size, char *why, size_t why_len)
+{
+    const struct sbd_config *c = r->cfg;
+    int rc;
+
+    *o = (shmbus_topic_opts){.mode = q->mode,
+                             .capacity = q->capacity,
+                             .max_msg_size = q->max_msg_size,
+                             .max_subscribers = q->max_subscribers,
+                             .max_groups = q->max_groups,
+                             .perm = c->have_group ? 0660u : 0600u,
+                             .flags = q->topic_flags};
+    if (r->ntopics >= c->max_topics) {
+        snprintf(why, why_len, "topic limit reached (%u topics, --max-topics)", c->max_topics);
+        return SHMBUS_ERR_LIMIT;
+    }
+    if (o->max_subscribers > c->max_slots) {
+        snprintf(why, why_len, "%u subscriber slots asked, limit %u (--max-slots)",
+                 o->max_subscribers, c->max_slots);
+        return SHMBUS_ERR_LIMIT;
+    }
+    rc = sb_admin_plan_size(o, size);
+    if (rc < 0) {
+        snprintf(why, why_len,
+                 "invalid topic options (capacity: power of two 2..2^24, "
+                 "max_msg_size 1..16 MiB, slots 1..1024, groups 1..256)");
+        return rc;
+    }
+    if (*size > c->max_segment) {
+        snprintf(why, why_len, "segment of %llu bytes exceeds --max-segment %llu",
+                 (unsigned long long)*size, (unsigned long long)c->max_segment);
+        return SHMBUS_ERR_LIMIT;
+    }
+    if (r->shm_bytes + *size > c->max_shm) {
+        snprintf(why, why_len, "segment of %llu bytes would pass --max-shm %llu (%llu in use)",
+                 (unsigned long long)*size, (unsigned long long)c->max_shm,
+                 (unsigned long long)r->shm_bytes);
+        return SHMBUS_ERR_LIMIT;
+    }
+    return 0;
+}
+
+/* Create the segment of a new topic, owned by the configured group. */
+static int topic_create(struct sbd_registry *r, const char *name, const shmbus_topic_opts *o,
+                        struct sbd_topic **out, char *why, size_t why_len)
+{
+    struct sbd_topic *t = calloc(1, sizeof(*t));
+    int rc;
+
+    if (t == NULL)
+        return -ENOMEM;
+    /* Both fit: names were checked against SHMBUS_TOPIC_NAME_MAX and
+     * SHMBUS_BUS_NAME_MAX, and 7 + 32 + 1 + 128 < SHMBUS_NAME_MAX. */
+    memcpy(t->name, name, strnlen(name, SHMBUS_TOPIC_NAME_MAX));
+    snprintf(t->seg, sizeof(t->seg), "shmbus.%s.%s", r->cfg->bus, t->name);
+    rc = shmbus_topic_create(t->seg, o, &t->t);
+    if (rc == 0 && r->cfg->have_group &&
+        fchown(sb_admin_topic_fd(t->t), (uid_t)-1, r->cfg->group) < 0) {
+        rc = -errno;
+        shmbus_topic_destroy(t->t);
+        shmbus_topic_unlink(t->seg);
+    }
+    if (rc < 0) {
+        snprintf(why, why_len, "cannot create segment %.70s: %s", t->seg, shmbus_strerror(rc));
+        free(t);
+        return rc;
+    }
+    shmbus_topic_info_get(t->t, &t->info);
+    t->id = ++r->next_topic;
+    *out = t;
+    return 0;
+}
+
+int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
+                   int *created, char *why, size_t why_len)
+{
+    shmbus_topic_opts o;
+    struct sbd_topic *t;
+    uint64_t size;
+    int rc;
+
+    *created = 0;
+    urcu_memb_read_lock();
+    t = sbd_topic_lookup(r, req->name);
+    urcu_memb_read_unlock();
+    /* Topics are removed only at shutdown, by this thread: t stays valid. */
+    if (t != NULL) {
+        *out = t;
+        return topic_matches(t, req, why, why_len);
+    }
+    if (req->flags & SHMBUS_OPEN_NOCREATE) {
+        snprintf(why, why_len, "no topic '%s'", req->name);
+        return -ENOENT;
+    }
+    rc = topic_admit(r, req, &o, &size, why, why_len);
+    if (rc == 0)
+        rc = topic_create(r, req->name, &o, &t, why, why_len);
+    if (rc < 0)
+        return rc;
+    urcu_memb_read_lock();
+    cds_lfht_add(r->topics, name_hash(t->name), &t->node);
+    urcu_memb_read_unlock();
+    r->ntopics++;
+    r->shm_bytes += t->info.segment_size;
+    *created = 1;
+    *out = t;
+    sbd_log(SBD_INFO, "topic %s created (%s, %u cells of %u bytes, %llu bytes)", t->name,
+            t->info.mode == SHMBUS_RELIABLE ? "reliable" : "lossy", t->info.capacity,
+            t->info.max_msg_size, (unsigned long long)t->info.segment_size);
+    return 0;
+}
+
+static void entry_fill(const struct sbd_topic *t, shmbus_topic_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    memcpy(e->name, t->name, sizeof(e->name));
+    e->mode = t->info.mode;
+    e->flags = t->info.flags;
+    e->capacity = t->info.capacity;
+    e->max_msg_size = t->info.max_msg_size;
+    e->max_subscribers = t->info.max_subscribers;
+    e->max_groups = t->info.max_groups;
+    e->segment_size = t->info.segment_size;
+    /* relaxed: independent monitoring counters. */
+    e->clients = atomic_load_explicit(&t->clients, memory_order_relaxed);
+    e->publishers = atomic_load_explicit(&t->publishers, memory_order_relaxed);
+    e->subscribers = atomic_load_explicit(&t->subscribers, memory_order_relaxed);
+}
+
+/* Keep the @p cap smallest names after @p after: a sorted window that a
+ * smaller name enters at its place, pushing the largest out. */
+static void window_insert(shmbus_topic_entry *w, unsigned *n, unsigned cap,
+                          const struct sbd_topic *t)
+{
+    unsigned i = *n;
+
+    if (i == cap && strcmp(t->name, w[cap - 1].name) >= 0)
+        return;
+    if (i == cap)
+        i--;
+    while (i > 0 && strcmp(w[i - 1].name, t->name) > 0) {
+        w[i] = w[i - 1];
+        i--;
+    }
+    entry_fill(t, &w[i]);
+    if (*n < cap)
+        (*n)++;
+}
+
+unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_entry *out,
+                        unsigned cap)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    unsigned count = 0;
+
+    if (cap == 0)
+        return 0;
+    urcu_memb_read_lock();
+    cds_lfht_for_each(r->topics, &it, n)
+    {
+        const struct sbd_topic *t = caa_container_of(n, struct sbd_topic, node);
+
+        if (strcmp(t->name, after) > 0)
+            window_insert(out, &count, cap, t);
+    }
+    urcu_memb_read_unlock();
+    return count;
+}
+
+struct sbd_session *sbd_session_add(struct sbd_registry *r, int fd)
+{
+    struct sbd_session *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    s->fd = fd;
+    s->id = ++r->next_session;
+    urcu_memb_read_lock();
+    cds_lfht_add(r->sessions, (unsigned long)s->id * 2654435761u, &s->node);
+    urcu_memb_read_unlock();
+    r->nsessions++;
+    return s;
+}
+
+static void session_free(struct rcu_head *head)
+{
+    struct sbd_session *s = caa_container_of(head, struct sbd_session, rcu);
+
+    free(s->holds);
+    free(s);
+}
+
+void sbd_session_remove(struct sbd_registry *r, struct sbd_session *s)
+{
+    while (s->nholds > 0)
+        sbd_session_release(s, s->nholds - 1);
+    urcu_memb_read_lock();
+    cds_lfht_del(r->sessions, &s->node);
+    urcu_memb_read_unlock();
+    close(s->fd);
+    s->fd = -1;
+    r->nsessions--;
+    urcu_memb_call_rcu(&s->rcu, session_free);
+}
+
+int sbd_session_hold(struct sbd_session *s, struct sbd_topic *t, uint32_t kind, uint32_t slot)
+{
+    if (s->nholds == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 8;
+        struct sbd_hold *h = realloc(s->holds, cap * sizeof(*h));
+
+        if (h == NULL)
+            return -ENOMEM;
+        s->holds = h;
+        s->cap = cap;
+    }
+    s->holds[s->nholds++] = (struct sbd_hold){.topic = t, .kind = kind, .slot = slot};
+    /* relaxed: monitoring counters, one writer (this thread). */
+    if (kind == SBD_HOLD_OPEN)
+        atomic_fetch_add_explicit(&t->clients, 1, memory_order_relaxed);
+    else if (kind == SBD_HOLD_PUB)
+        atomic_fetch_add_explicit(&t->publishers, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&t->subscribers, 1, memory_order_relaxed);
+    return 0;
+}
+
+int sbd_session_find(const struct sbd_session *s, uint32_t topic_id, uint32_t kind, uint32_t slot)
+{
+    for (uint32_t i = s->nholds; i-- > 0;) {
+        const struct sbd_hold *h = &s->holds[i];
+
+        if (h->topic->id == topic_id && h->kind == kind &&
+            (kind != SBD_HOLD_SLOT || h->slot == slot))
+            return (int)i;
+    }
+    return -1;
+}
+
+void sbd_session_release(struct sbd_session *s, uint32_t i)
+{
+    struct sbd_hold h = s->holds[i];
+
+    s->holds[i] = s->holds[--s->nholds];
+    /* relaxed: as in sbd_session_hold(). */
+    if (h.kind == SBD_HOLD_OPEN) {
+        atomic_fetch_sub_explicit(&h.topic->clients, 1, memory_order_relaxed);
+    } else if (h.kind == SBD_HOLD_PUB) {
+        atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
+    } else {
+        sb_admin_slot_free(h.topic->t, h.slot);
+        atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
+    }
+}

@@ -1,0 +1,113 @@
+/*
+ * The daemon's registry: topics by name and sessions by id, each in a
+ * liburcu lock-free hash table (cds_lfht, urcu-memb flavour). Lookups
+ * never take a lock: they run under urcu_memb_read_lock() from any
+ * registered thread. Updates (adding topics, adding and removing
+ * sessions) come only from the control thread; removed entries are freed
+ * after a grace period (call_rcu). Topics live until the daemon stops.
+ */
+#ifndef SHMBUSD_REGISTRY_H
+#define SHMBUSD_REGISTRY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <urcu/urcu-memb.h>
+
+#include <urcu/rculfhash.h>
+
+#include "config.h"
+#include "registry/wire.h"
+#include "shmbus/shmbus.h"
+
+struct sbd_topic {
+    struct cds_lfht_node node; /* in sbd_registry.topics, by name */
+    shmbus_topic *t;           /* the daemon's own mapping */
+    shmbus_topic_info info;    /* fixed parameters, read at creation */
+    uint32_t id;
+    /* Counts for monitoring; written by the control thread, read by any
+     * (relaxed: independent counters). */
+    _Atomic uint32_t clients;
+    _Atomic uint32_t publishers;
+    _Atomic uint32_t subscribers;
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    char seg[SHMBUS_NAME_MAX + 1];
+};
+
+/* What a session holds: an open topic, a registered publisher or a slot. */
+enum sbd_hold_kind { SBD_HOLD_OPEN, SBD_HOLD_PUB, SBD_HOLD_SLOT };
+struct sbd_hold {
+    struct sbd_topic *topic;
+    uint32_t kind; /* enum sbd_hold_kind */
+    uint32_t slot; /* SBD_HOLD_SLOT */
+};
+
+struct sbd_session {
+    struct cds_lfht_node node; /* in sbd_registry.sessions, by id */
+    struct rcu_head rcu;
+    uint32_t id;
+    int fd;
+    pid_t pid; /* SO_PEERCRED, checked against the hello */
+    uid_t uid;
+    gid_t gid;
+    int hello;   /* the hello was accepted */
+    int refused; /* 0, or the error every request of this session gets */
+    char name[SB_WIRE_CLIENT_NAME];
+    /* Control thread only. */
+    struct sbd_hold *holds;
+    uint32_t nholds, cap;
+};
+
+struct sbd_registry {
+    struct cds_lfht *topics;
+    struct cds_lfht *sessions;
+    const struct sbd_config *cfg;
+    /* Control thread only. */
+    uint32_t ntopics, nsessions, next_topic, next_session;
+    uint64_t shm_bytes;
+};
+
+/* Create the tables. @return 0 or -ENOMEM. */
+int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg);
+
+/* Remove every topic (segments unlinked) and session, then the tables.
+ * Control thread; no other thread may use the registry any more. */
+void sbd_registry_fini(struct sbd_registry *r);
+
+/* Find a topic by name. Call with urcu_memb_read_lock held; the topic
+ * stays valid until the daemon stops. @return the topic or NULL. */
+struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name);
+
+/*
+ * Find the topic @p req names, or create it with its options.
+ * @p why receives a reason for the log and the reply on failure.
+ * @return 0 with *out set (and *created); -ENOENT (NOCREATE);
+ *         SHMBUS_ERR_MISMATCH; SHMBUS_ERR_LIMIT; SHMBUS_ERR_INVALID;
+ *         SHMBUS_ERR_NO_SPACE; -EEXIST (a segment of that name exists
+ *         that we did not create); -errno. Control thread.
+ */
+int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
+                   int *created, char *why, size_t why_len);
+
+/* Up to @p cap topics with names after @p after, in name order.
+ * @return the number stored. Any registered thread. */
+unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_entry *out,
+                        unsigned cap);
+
+/* Add a session for connection @p fd (not yet hello'd). Control thread.
+ * @return the session or NULL (-ENOMEM). */
+struct sbd_session *sbd_session_add(struct sbd_registry *r, int fd);
+
+/* Give back everything the session holds, close its socket and remove it
+ * (freed after a grace period). Control thread. */
+void sbd_session_remove(struct sbd_registry *r, struct sbd_session *s);
+
+/* Record a hold. @return 0 or -ENOMEM. Control thread. */
+int sbd_session_hold(struct sbd_session *s, struct sbd_topic *t, uint32_t kind, uint32_t slot);
+
+/* Find a hold; @p slot matters for SBD_HOLD_SLOT only. @return its index or -1. */
+int sbd_session_find(const struct sbd_session *s, uint32_t topic_id, uint32_t kind, uint32_t slot);
+
+/* Give back hold @p i (counts, slot) and drop it. Control thread. */
+void sbd_session_release(struct sbd_session *s, uint32_t i);
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * Client connections to shmbusd: naming the bus and its socket, the hello,
+ * opening topics (the daemon sends the segment's descriptor) and listing
+ * them. Each connection serialises its requests under a mutex; the daemon
+ * answers them in order.
+ */
+#include "registry/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ring/ring.h"
+
+/* A daemon that does not answer a control request in this time is hung. */
+#define SB_BUS_REPLY_TIMEOUT_S 10
+
+int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t path_cap)
+{
+    const char *dir = getenv("XDG_RUNTIME_DIR");
+    int n;
+
+    if (name == NULL) {
+        name = getenv("SHMBUS_BUS");
+        if (name == NULL || name[0] == '\0')
+            name = SHMBUS_BUS_DEFAULT;
+    }
+    if (!sb_wire_bus_valid(name))
+        return SHMBUS_ERR_BAD_NAME;
+    if (name_out != NULL)
+        snprintf(name_out, SHMBUS_BUS_NAME_MAX + 1, "%s", name);
+    if (path_out == NULL)
+        return 0;
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/tmp";
+    n = snprintf(path_out, path_cap, "%s/shmbus-%s.sock", dir, name);
+    if (n < 0 || (size_t)n >= path_cap || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+static int bus_dial(const char *path)
+{
+    size_t plen = strlen(path);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct timeval tv = {.tv_sec = SB_BUS_REPLY_TIMEOUT_S};
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    if (s < 0)
+        return -errno;
+    if (plen >= sizeof(a.sun_path)) {
+        close(s);
+        return -ENAMETOOLONG;
+    }
+    memcpy(a.sun_path, path, plen + 1);
+    if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        int e = errno;
+
+        close(s);
+        /* Nobody listens: no socket file, or one a dead daemon left. */
+        return (e == ENOENT || e == ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : -e;
+    }
+    return s;
+}
+
+static int bus_hello(shmbus_bus *bus)
+{
+    struct sb_wire_hello h = {.pid = bus->pid};
+    struct sb_wire_hello_ok ok;
+    char comm[64] = "";
+    FILE *f = fopen("/proc/self/comm", "re");
+    int rc;
+
+    if (f != NULL) {
+        if (fgets(comm, sizeof(comm), f) != NULL)
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+    }
+    snprintf(h.name, sizeof(h.name), "%s", comm);
+    rc = sb_bus_call(bus, SB_MSG_HELLO, &h, sizeof(h), &ok, sizeof(ok), NULL);
+    if (rc < 0)
+        return rc;
+    if (rc != (int)sizeof(ok))
+        return SHMBUS_ERR_PROTOCOL;
+    bus->session = ok.session;
+    return 0;
+}
+
+int shmbus_connect(const char *bus_name, shmbus_bus **out)
+{
+    char path[128];
+    shmbus_bus *bus;
+    int rc;
+
+    if (out == NULL)
+        return SHMBUS_ERR_INVALID;
+    *out = NULL;
+    bus = calloc(1, sizeof(*bus));
+    if (bus == NULL)
+        return -ENOMEM;
+    rc = shmbus_bus_resolve(bus_name, bus->name, path, sizeof(path));
+    if (rc < 0)
+        goto err_free;
+    rc = bus->sock = bus_dial(path);
+    if (rc < 0)
+        goto err_free;
+    pthread_mutex_init(&bus->lock, NULL);
+    bus->pid = (uint32_t)getpid();
+    rc = bus_hello(bus);
+    if (rc < 0)
+        goto err_close;
+    *out = bus;
+    return 0;
+err_close:
+    close(bus->sock);
+    pthread_mutex_destroy(&bus->lock);
+err_free:
+    free(bus);
+    return rc;
+}
+
+void shmbus_close(shmbus_bus *bus)
+{
+    if (bus == NULL)
+        return;
+    close(bus->sock); /* the daemon frees what the session still held */
+    pthread_mutex_destroy(&bus->lock);
+    free(bus);
+}
+
+/* Send and wait for the matching reply; with the lock held. */
+static int bus_roundtrip(shmbus_bus *bus, uint16_t type, uint32_t req, const void *body,
+                         uint32_t len, uint8_t *msg, int *fd)
+{
+    const void *rbody = NULL;
+    long n;
+    int rc;
+
+    rc = sb_wire_send(bus->sock, type, req, body, len, -1);
+    if (rc < 0)
+        return rc == -EPIPE || rc == -ECONNRESET ? SHMBUS_ERR_DAEMON_LOST : rc;
+    n = sb_wire_recv(bus->sock, msg, SB_WIRE_MAX, fd);
+    if (n == 0 || n == -ECONNRESET)
+        return SHMBUS_ERR_DAEMON_LOST;
+    if (n == -EAGAIN)
+        return SHMBUS_ERR_TIMEOUT; /* SO_RCVTIMEO: the daemon did not answer */
+    if (n < 0)
+        return (int)n;
+    rc = sb_wire_decode_reply(msg, (size_t)n, req, &rbody);
+    if (rc >= 0 && rbody != (const void *)(msg + sizeof(struct sb_wire_hdr)))
+        return SHMBUS_ERR_PROTOCOL;
+    return rc;
+}
+
+int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, void *reply,
+                uint32_t cap, int *fd)
+{
+    uint8_t msg[SB_WIRE_MAX];
+    int rc, got = -1;
+
+    if (bus->pid != (uint32_t)getpid())
+        return SHMBUS_ERR_INVALID; /* a forked child shares the parent's socket */
+    pthread_mutex_lock(&bus->lock);
+    if (bus->lost) {
+        pthread_mutex_unlock(&bus->lock);
+        return SHMBUS_ERR_DAEMON_LOST;
+    }
+    rc = bus_roundtrip(bus, type, ++bus->next_req, body, len, msg, fd ? fd : &got);
+    if (rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_TIMEOUT || rc == SHMBUS_ERR_PROTOCOL)
+        bus->lost = 1; /* the stream is out of step or gone: never reuse it */
+    pthread_mutex_unlock(&bus->lock);
+    if (got >= 0)
+        close(got); /* a descriptor nobody asked for */
+    if (rc >= 0 && (uint32_t)rc > cap)
+        rc = SHMBUS_ERR_PROTOCOL;
+    if (rc >= 0)
+        memcpy(reply, msg + sizeof(struct sb_wire_hdr), (size_t)rc);
+    if (rc < 0 && fd != NULL && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+int sb_bus_ref(shmbus_bus *bus, uint16_t type, uint32_t topic, uint32_t slot)
+{
+    struct sb_wire_ref r = {.topic = topic, .slot = slot};
+
+    return sb_bus_call(bus, type, &r, sizeof(r), NULL, 0, NULL);
+}
+
+static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned flags,
+                        struct sb_wire_open *req)
+{
+    memset(req, 0, sizeof(*req));
+    if (!sb_wire_name_valid(topic, SHMBUS_TOPIC_NAME_MAX))
+        return SHMBUS_ERR_BAD_NAME;
+    snprintf(req->name, sizeof(req->name), "%s", topic);
+    req->flags = flags;
+    if (o != NULL) {
+        if (o->perm != 0)
+            return SHMBUS_ERR_INVALID; /* the daemon decides the segment's mode */
+        req->mode = o->mode;
+        req->capacity = o->capacity;
+        req->max_msg_size = o->max_msg_size;
+        req->max_subscribers = o->max_subscribers;
+        req->max_groups = o->max_groups;
+        req->topic_flags = o->flags;
+    }
+    return 0;
+}
+
+int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, unsigned flags,
+                shmbus_topic **out)
+{
+    struct sb_wire_open req;
+    struct sb_wire_open_ok ok;
+    struct sb_segment seg;
+    int rc, fd = -1;
+
+    if (out == NULL)
+        return SHMBUS_ERR_INVALID;
+    *out = NULL;
+    if (bus == NULL || topic == NULL)
+        return SHMBUS_ERR_INVALID;
+    rc = open_request(topic, opts, flags, &req);
+    if (rc < 0)
+        return rc;
+    rc = sb_bus_call(bus, SB_MSG_OPEN, &req, sizeof(req), &ok, sizeof(ok), &fd);
+    if (rc < 0)
+        return rc;
+    if (rc != (int)sizeof(ok) || fd < 0) {
+        rc = SHMBUS_ERR_PROTOCOL;
+        goto err_close;
+    }
+    rc = sb_segment_map_fd(fd, &seg);
+    if (rc < 0 || (rc = sb_topic_wrap(&seg, out)) < 0)
+        goto err_close;
+    close(fd);
+    (*out)->bus = bus;
+    (*out)->id = ok.topic;
+    return 0;
+err_close:
+    if (fd >= 0)
+        close(fd);
+    /* The daemon counted us as a holder of the topic: undo that. */
+    if (rc != SHMBUS_ERR_PROTOCOL)
+        sb_bus_ref(bus, SB_MSG_CLOSE, ok.topic, 0);
+    return rc;
+}
+
+int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out, unsigned cap)
+{
+    uint8_t reply[SB_WIRE_MAX];
+    struct sb_wire_list req;
+    struct sb_wire_list_ok ok;
+    unsigned n = 0;
+    int rc;
+
+    if (bus == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    if (sb_wire_put_name(req.after, sizeof(req.after), after ? after : "") < 0)
+        return SHMBUS_ERR_BAD_NAME;
+    while (n < cap) {
+        rc = sb_bus_call(bus, SB_MSG_LIST, &req, sizeof(req), reply, sizeof(reply), NULL);
+        if (rc < 0)
+            return rc;
+        memcpy(&ok, reply, rc >= (int)sizeof(ok) ? sizeof(ok) : 0);
+        if (rc < (int)sizeof(ok) || ok.count > SB_WIRE_LIST_MAX ||
+            (size_t)rc != sizeof(ok) + ok.count * sizeof(shmbus_topic_entry))
+            return SHMBUS_ERR_PROTOCOL;
+        for (uint32_t i = 0; i < ok.count && n < cap; i++, n++) {
+            memcpy(&out[n], reply + sizeof(ok) + i * sizeof(shmbus_topic_entry), sizeof(*out));
+            out[n].name[SHMBUS_TOPIC_NAME_MAX] = '\0';
+        }
+        if (ok.count < SB_WIRE_LIST_MAX)
+            break; /* the daemon had no more */
+        snprintf(req.after, sizeof(req.after), "%s", out[n - 1].name);
+    }
+    return (int)n;
+}

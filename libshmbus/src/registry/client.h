@@ -1,0 +1,40 @@
+/*
+ * The client side of the control protocol: a connection to shmbusd, and
+ * the calls the topic, publisher and subscriber code make through it.
+ * None of this is on the publish or receive path.
+ */
+#ifndef SHMBUS_REGISTRY_CLIENT_H
+#define SHMBUS_REGISTRY_CLIENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "registry/wire.h"
+
+struct shmbus_bus {
+    pthread_mutex_t lock; /* one request in flight per connection */
+    int sock;
+    int lost;     /* the daemon hung up: every later call fails fast */
+    uint32_t pid; /* the connection belongs to this process (not to fork children) */
+    uint32_t next_req;
+    uint32_t session;
+    char name[SHMBUS_BUS_NAME_MAX + 1];
+};
+
+/*
+ * One request and its reply. @p reply receives the OK body (at most
+ * @p cap bytes), @p fd a descriptor sent with it (NULL: none expected).
+ * @return the reply body length; the daemon's error code;
+ *         SHMBUS_ERR_DAEMON_LOST; SHMBUS_ERR_PROTOCOL;
+ *         SHMBUS_ERR_PROTO_VERSION; SHMBUS_ERR_TIMEOUT (no reply in
+ *         SB_BUS_REPLY_TIMEOUT_S); SHMBUS_ERR_INVALID in a forked child.
+ * Thread-safe; blocks for one round trip.
+ */
+int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, void *reply,
+                uint32_t cap, int *fd);
+
+/* Tell the daemon about a publisher or subscriber of @p topic (CLOSE,
+ * PUB_ADD, PUB_DEL, SUB_DEL: bodies without a reply). */
+int sb_bus_ref(shmbus_bus *bus, uint16_t type, uint32_t topic, uint32_t slot);
+
+#endif

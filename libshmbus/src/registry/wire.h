@@ -1,0 +1,188 @@
+/*
+ * The control protocol between clients (libshmbus) and shmbusd, spoken over
+ * an AF_UNIX SOCK_SEQPACKET socket: one message per packet, so a message is
+ * never split or merged. Both ends are on one host: fields are in host byte
+ * order. A request carries a client-chosen id that its reply repeats.
+ *
+ * Every message starts with struct sb_wire_hdr, whose first 8 bytes (magic
+ * and version) never change between protocol versions, so either end can
+ * always tell a peer of another version and say so. Bodies have a fixed
+ * size per type; names travel NUL-terminated in fixed fields. The decoder
+ * trusts nothing: sizes, terminators, name syntax and option ranges are all
+ * checked here, once, before the daemon or the client looks at a field.
+ * docs/protocol.md is the reference.
+ */
+#ifndef SHMBUS_REGISTRY_WIRE_H
+#define SHMBUS_REGISTRY_WIRE_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmbus/shmbus.h"
+
+#define SB_WIRE_MAGIC       0x31434253u /* "SBC1" */
+#define SB_WIRE_MAX         8192u       /* largest message either end sends */
+#define SB_WIRE_ERR_TEXT    120u
+#define SB_WIRE_CLIENT_NAME 32u
+#define SB_WIRE_LIST_MAX    32u /* topics per LIST reply */
+
+enum sb_wire_type {
+    SB_MSG_HELLO = 1,   /* client: pid and program name; reply: session id */
+    SB_MSG_OPEN = 2,    /* topic by name (and creation options); reply: id + fd */
+    SB_MSG_CLOSE = 3,   /* topic id: the client dropped its handle */
+    SB_MSG_PUB_ADD = 4, /* topic id: a publisher was created */
+    SB_MSG_PUB_DEL = 5, /* topic id: a publisher was destroyed */
+    SB_MSG_SUB_ADD = 6, /* topic id, group name: reply slot and group numbers */
+    SB_MSG_SUB_DEL = 7, /* topic id, slot: the subscriber left; free the slot */
+    SB_MSG_LIST = 8,    /* topics after a name; reply: up to SB_WIRE_LIST_MAX */
+    SB_MSG_OK = 0x100,  /* reply: the request succeeded; body per request */
+    SB_MSG_ERR = 0x101  /* reply: struct sb_wire_err */
+};
+
+struct sb_wire_hdr {
+    uint32_t magic;
+    uint16_t version; /* SHMBUS_PROTOCOL_VERSION */
+    uint16_t type;    /* enum sb_wire_type */
+    uint32_t len;     /* body bytes after the header */
+    uint32_t req;     /* request id, echoed by the reply */
+};
+static_assert(sizeof(struct sb_wire_hdr) == 16, "wire header");
+static_assert(offsetof(struct sb_wire_hdr, version) == 4, "wire version");
+static_assert(offsetof(struct sb_wire_hdr, type) == 6, "wire type");
+static_assert(offsetof(struct sb_wire_hdr, len) == 8, "wire len");
+static_assert(offsetof(struct sb_wire_hdr, req) == 12, "wire req");
+
+struct sb_wire_hello {
+    uint32_t pid; /* must equal the socket's SO_PEERCRED pid */
+    uint32_t pad;
+    char name[SB_WIRE_CLIENT_NAME]; /* program name, for logs and stat */
+};
+static_assert(sizeof(struct sb_wire_hello) == 40, "hello");
+
+struct sb_wire_hello_ok {
+    uint32_t session;
+    uint32_t daemon_pid;
+};
+static_assert(sizeof(struct sb_wire_hello_ok) == 8, "hello ok");
+
+struct sb_wire_open {
+    uint32_t flags; /* enum shmbus_open_flags */
+    uint32_t mode;  /* the rest: shmbus_topic_opts, 0 = default / any */
+    uint32_t capacity;
+    uint32_t max_msg_size;
+    uint32_t max_subscribers;
+    uint32_t max_groups;
+    uint32_t topic_flags;
+    uint32_t pad;
+    char name[SHMBUS_TOPIC_NAME_MAX + 8];
+};
+static_assert(sizeof(struct sb_wire_open) == 168, "open");
+static_assert(offsetof(struct sb_wire_open, name) == 32, "open name");
+
+/* Reply to OPEN; the segment's file descriptor rides along (SCM_RIGHTS). */
+struct sb_wire_open_ok {
+    uint32_t topic;   /* the daemon's topic id, for the requests below */
+    uint32_t created; /* 1 if this request created the topic */
+};
+static_assert(sizeof(struct sb_wire_open_ok) == 8, "open ok");
+
+/* CLOSE, PUB_ADD, PUB_DEL and SUB_DEL. */
+struct sb_wire_ref {
+    uint32_t topic;
+    uint32_t slot; /* SUB_DEL: the slot; else 0 */
+};
+static_assert(sizeof(struct sb_wire_ref) == 8, "ref");
+
+struct sb_wire_sub {
+    uint32_t topic;
+    uint32_t pad;
+    char group[SHMBUS_GROUP_NAME_MAX + 1]; /* "" = no group */
+};
+static_assert(sizeof(struct sb_wire_sub) == 72, "sub");
+
+struct sb_wire_sub_ok {
+    uint32_t slot;  /* slot index, taken for the client (state INIT) */
+    uint32_t group; /* 0, or the group's 1-based number */
+};
+static_assert(sizeof(struct sb_wire_sub_ok) == 8, "sub ok");
+
+struct sb_wire_list {
+    char after[SHMBUS_TOPIC_NAME_MAX + 8]; /* "" = from the start */
+};
+
+struct sb_wire_list_ok {
+    uint32_t count;
+    uint32_t pad;
+    shmbus_topic_entry entries[]; /* count of them */
+};
+static_assert(SB_WIRE_LIST_MAX * sizeof(shmbus_topic_entry) + sizeof(struct sb_wire_list_ok) +
+                      sizeof(struct sb_wire_hdr) <=
+                  SB_WIRE_MAX,
+              "a full LIST reply fits one message");
+
+struct sb_wire_err {
+    int32_t code;                /* an SHMBUS_ERR_* code or -errno */
+    char text[SB_WIRE_ERR_TEXT]; /* NUL-terminated detail for logs */
+};
+static_assert(sizeof(struct sb_wire_err) == 124, "err");
+
+/* A decoded request: the header and the body, checked. */
+struct sb_wire_req {
+    struct sb_wire_hdr hdr;
+    union {
+        struct sb_wire_hello hello;
+        struct sb_wire_open open;
+        struct sb_wire_ref ref;
+        struct sb_wire_sub sub;
+        struct sb_wire_list list;
+    } u;
+};
+
+/*
+ * Check one received request of @p n bytes and copy it into @p out.
+ * @p why receives a static reason on failure.
+ * @return 0; SHMBUS_ERR_PROTO_VERSION (a shmbus peer of another version:
+ *         out->hdr is filled in so the reply can carry its id);
+ *         SHMBUS_ERR_PROTOCOL (too short, bad magic, length or terminator,
+ *         unknown type); SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (an option
+ *         out of range). Pure function; never reads beyond @p n bytes.
+ */
+int sb_wire_decode_req(const void *buf, size_t n, struct sb_wire_req *out, const char **why);
+
+/*
+ * Check a reply of @p n bytes to request @p req and find its body.
+ * @return the body length (>= 0) for SB_MSG_OK, with *body set; the error
+ *         code carried by SB_MSG_ERR; SHMBUS_ERR_PROTO_VERSION;
+ *         SHMBUS_ERR_PROTOCOL. Pure function.
+ */
+int sb_wire_decode_reply(const void *buf, size_t n, uint32_t req, const void **body);
+
+/* 1 if @p s is a valid topic (or group: @p max = SHMBUS_GROUP_NAME_MAX) name. */
+int sb_wire_name_valid(const char *s, size_t max);
+/* 1 if @p s is a valid bus name. */
+int sb_wire_bus_valid(const char *s);
+/* Copy @p s into a fixed field of @p cap bytes, NUL-padded.
+ * @return 0, or SHMBUS_ERR_BAD_NAME when it does not fit. */
+int sb_wire_put_name(char *dst, size_t cap, const char *s);
+
+/*
+ * Send one message: header (magic, version and length filled in here) and
+ * body, with @p fd attached when >= 0.
+ * @return 0 or -errno (-EPIPE when the peer is gone; never raises SIGPIPE).
+ */
+int sb_wire_send(int sock, uint16_t type, uint32_t req, const void *body, uint32_t len, int fd);
+
+/* Send an SB_MSG_ERR reply. @return as sb_wire_send(). */
+int sb_wire_send_err(int sock, uint32_t req, int code, const char *text);
+
+/*
+ * Receive one message into @p buf (@p cap >= SB_WIRE_MAX). A descriptor
+ * that came with it is stored in *fd (close-on-exec), else *fd = -1; pass
+ * fd NULL to refuse descriptors (any that came are closed).
+ * @return bytes received; 0 when the peer closed; SHMBUS_ERR_PROTOCOL for
+ *         a message longer than @p cap (its rest is discarded); -errno.
+ */
+long sb_wire_recv(int sock, void *buf, size_t cap, int *fd);
+
+#endif
