@@ -1,19 +1,19 @@
 # Top-level entry points. Every target installs the Debian packages it needs
 # when they are missing (apt-get, as root or through sudo), then configures
 # with a CMake preset (CMakePresets.json) and builds.
-#   make run    build, then run the two-process demo over a ring
+#   make run    build, then start the bus daemon (shmbusd) in the foreground
 #   make test   build, then run every test through ctest
 #   make bench  build, then run the benchmarks (run it alone: it spins)
 
 PRESET ?= dev
 JOBS   ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
-PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang-format strace spin
+PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang clang-format strace spin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
 
-.PHONY: deps build test run bench asan-test tsan-test model format format-check clean
+.PHONY: deps build test run bench asan-test tsan-test model fuzz format format-check clean
 
 deps:
 	@missing=""; for p in $(PKGS); do \
@@ -32,8 +32,9 @@ build: deps
 test: build
 	cd $(call BUILD_DIR,$(PRESET)) && ctest --output-on-failure
 
+# The default bus (or $$SHMBUS_BUS, or BUS=name); Ctrl-C stops it and removes its segments.
 run: build
-	$(call BUILD_DIR,$(PRESET))/tools/shmbus-demo
+	$(call BUILD_DIR,$(PRESET))/daemon/shmbusd --foreground $(if $(BUS),--bus $(BUS))
 
 bench: build
 	bench/run-all.sh $(call BUILD_DIR,$(PRESET))/bench/shmbus-bench
@@ -55,6 +56,11 @@ tsan-test: deps
 model: deps
 	scripts/model-check.sh docs/model/wakeup.pml
 
+# libFuzzer on the control-message parser for FUZZ_SECONDS (and every kept crash input).
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 format: deps
 	clang-format -i $(SOURCES)
 
@@ -62,4 +68,4 @@ format-check: deps
 	clang-format --dry-run --Werror $(SOURCES)
 
 clean:
-	rm -rf build build-asan build-tsan build-release
+	rm -rf build build-asan build-tsan build-release build-fuzz

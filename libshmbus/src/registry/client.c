@@ -179,7 +179,7 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
         close(got); /* a descriptor nobody asked for */
     if (rc >= 0 && (uint32_t)rc > cap)
         rc = SHMBUS_ERR_PROTOCOL;
-    if (rc >= 0)
+    if (rc > 0)
         memcpy(reply, msg + sizeof(struct sb_wire_hdr), (size_t)rc);
     if (rc < 0 && fd != NULL && *fd >= 0) {
         close(*fd);
