@@ -124,35 +124,34 @@ static int topic_matches(const struct sbd_topic *t, const struct sb_wire_open *q
     return 0;
 }
 
-/* Check the limits a new topic must stay within; fills @p o and @p size. */
+/* Check the limits a new topic must stay within; fills @p o (defaults
+ * applied) and @p size. */
 static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *q,
                        shmbus_topic_opts *o, uint64_t *size, char *why, size_t why_len)
 {
     const struct sbd_config *c = r->cfg;
-    int rc;
+    shmbus_topic_opts asked = {.mode = q->mode,
+                               .capacity = q->capacity,
+                               .max_msg_size = q->max_msg_size,
+                               .max_subscribers = q->max_subscribers,
+                               .max_groups = q->max_groups,
+                               .perm = c->have_group ? 0660u : 0600u,
+                               .flags = q->topic_flags};
 
-    *o = (shmbus_topic_opts){.mode = q->mode,
-                             .capacity = q->capacity,
-                             .max_msg_size = q->max_msg_size,
-                             .max_subscribers = q->max_subscribers,
-                             .max_groups = q->max_groups,
-                             .perm = c->have_group ? 0660u : 0600u,
-                             .flags = q->topic_flags};
     if (r->ntopics >= c->max_topics) {
         snprintf(why, why_len, "topic limit reached (%u topics, --max-topics)", c->max_topics);
         return SHMBUS_ERR_LIMIT;
     }
-    if (o->max_subscribers > c->max_slots) {
-        snprintf(why, why_len, "%u subscriber slots asked, limit %u (--max-slots)",
-                 o->max_subscribers, c->max_slots);
-        return SHMBUS_ERR_LIMIT;
-    }
-    rc = sb_admin_plan_size(o, size);
-    if (rc < 0) {
+    if (sb_admin_plan(&asked, o, size) < 0) {
         snprintf(why, why_len,
                  "invalid topic options (capacity: power of two 2..2^24, "
                  "max_msg_size 1..16 MiB, slots 1..1024, groups 1..256)");
-        return rc;
+        return SHMBUS_ERR_INVALID;
+    }
+    if (o->max_subscribers > c->max_slots) {
+        snprintf(why, why_len, "%u subscriber slots, limit %u (--max-slots)", o->max_subscribers,
+                 c->max_slots);
+        return SHMBUS_ERR_LIMIT;
     }
     if (*size > c->max_segment) {
         snprintf(why, why_len, "segment of %llu bytes exceeds --max-segment %llu",

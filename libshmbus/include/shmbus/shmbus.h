@@ -251,9 +251,10 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
 SHMBUS_API int shmbus_connect(const char *bus, shmbus_bus **out);
 
 /**
- * Close a connection. Every topic opened through it must have been
- * destroyed first. Accepts NULL. The daemon frees whatever the connection
- * still held.
+ * Close a connection. Accepts NULL. Topics opened through it stay usable:
+ * the connection is closed when the last of them is destroyed (then the
+ * daemon frees whatever it still held). Not to be called concurrently with
+ * other calls on @p bus.
  */
 SHMBUS_API void shmbus_close(shmbus_bus *bus);
 
@@ -265,9 +266,10 @@ SHMBUS_API void shmbus_close(shmbus_bus *bus);
  *               topic exists, every non-zero field except perm must equal
  *               its value (zero fields accept what exists).
  * @param flags  enum shmbus_open_flags.
- * @param out    receives a topic handle (destroy with shmbus_topic_destroy()
- *               before shmbus_close()). Publishers and subscribers made
- *               from it are registered with the daemon.
+ * @param out    receives a topic handle, owned by the caller
+ *               (shmbus_topic_destroy()); it keeps the connection open.
+ *               Publishers and subscribers made from it are registered
+ *               with the daemon.
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (bad option);
  *         SHMBUS_ERR_MISMATCH; -ENOENT (SHMBUS_OPEN_NOCREATE, absent);
  *         SHMBUS_ERR_LIMIT; SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST; -errno.

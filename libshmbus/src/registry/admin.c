@@ -12,7 +12,7 @@
 #include "ring/group.h"
 #include "ring/ring.h"
 
-int sb_admin_plan_size(const shmbus_topic_opts *o, uint64_t *size)
+int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size)
 {
     struct sb_seg_params p;
     struct sb_geom g;
@@ -20,6 +20,13 @@ int sb_admin_plan_size(const shmbus_topic_opts *o, uint64_t *size)
     int rc;
 
     sb_topic_params(o, &p, &perm);
+    *eff = (shmbus_topic_opts){.mode = p.mode,
+                               .capacity = p.capacity,
+                               .max_msg_size = p.max_msg_size,
+                               .max_subscribers = p.max_subs,
+                               .max_groups = p.max_groups,
+                               .perm = perm,
+                               .flags = p.flags};
     rc = sb_geom_plan(&p, &g);
     if (rc < 0)
         return rc;

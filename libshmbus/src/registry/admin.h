@@ -11,9 +11,9 @@
 
 #include "shmbus/shmbus.h"
 
-/* The segment size @p o (defaults applied) would take.
- * @return 0 with *size set, or SHMBUS_ERR_INVALID. */
-int sb_admin_plan_size(const shmbus_topic_opts *o, uint64_t *size);
+/* The options @p o means once defaults are applied (into @p eff) and the
+ * segment size they take. @return 0, or SHMBUS_ERR_INVALID. */
+int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size);
 
 /* The topic's segment file (still owned by the topic handle). */
 int sb_admin_topic_fd(const shmbus_topic *t);

@@ -73,7 +73,7 @@ static int bus_hello(shmbus_bus *bus)
 {
     struct sb_wire_hello h = {.pid = bus->pid};
     struct sb_wire_hello_ok ok;
-    char comm[64] = "";
+    char comm[SB_WIRE_CLIENT_NAME] = "";
     FILE *f = fopen("/proc/self/comm", "re");
     int rc;
 
@@ -112,6 +112,7 @@ int shmbus_connect(const char *bus_name, shmbus_bus **out)
         goto err_free;
     pthread_mutex_init(&bus->lock, NULL);
     bus->pid = (uint32_t)getpid();
+    atomic_init(&bus->refs, 1);
     rc = bus_hello(bus);
     if (rc < 0)
         goto err_close;
@@ -125,13 +126,26 @@ err_free:
     return rc;
 }
 
-void shmbus_close(shmbus_bus *bus)
+void sb_bus_ref_get(shmbus_bus *bus)
 {
-    if (bus == NULL)
+    /* relaxed: the caller already holds a reference. */
+    atomic_fetch_add_explicit(&bus->refs, 1, memory_order_relaxed);
+}
+
+void sb_bus_ref_put(shmbus_bus *bus)
+{
+    /* acq_rel: see struct shmbus_bus. */
+    if (atomic_fetch_sub_explicit(&bus->refs, 1, memory_order_acq_rel) != 1)
         return;
     close(bus->sock); /* the daemon frees what the session still held */
     pthread_mutex_destroy(&bus->lock);
     free(bus);
+}
+
+void shmbus_close(shmbus_bus *bus)
+{
+    if (bus != NULL)
+        sb_bus_ref_put(bus);
 }
 
 /* Send and wait for the matching reply; with the lock held. */
@@ -243,6 +257,7 @@ int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opt
     if (rc < 0 || (rc = sb_topic_wrap(&seg, out)) < 0)
         goto err_close;
     close(fd);
+    sb_bus_ref_get(bus);
     (*out)->bus = bus;
     (*out)->id = ok.topic;
     return 0;

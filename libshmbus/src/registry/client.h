@@ -7,6 +7,7 @@
 #define SHMBUS_REGISTRY_CLIENT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "registry/wire.h"
@@ -18,8 +19,18 @@ struct shmbus_bus {
     uint32_t pid; /* the connection belongs to this process (not to fork children) */
     uint32_t next_req;
     uint32_t session;
+    /* The caller's reference plus one per topic handle: the connection
+     * outlives shmbus_close() until its last topic is destroyed, so the
+     * daemon never takes back slots still in use. acq_rel on the drop:
+     * the last dropper sees every other dropper's use. */
+    _Atomic uint32_t refs;
     char name[SHMBUS_BUS_NAME_MAX + 1];
 };
+
+/* Take a reference for a topic handle. */
+void sb_bus_ref_get(shmbus_bus *bus);
+/* Drop a reference; the last one closes the connection. */
+void sb_bus_ref_put(shmbus_bus *bus);
 
 /*
  * One request and its reply. @p reply receives the OK body (at most

@@ -5,6 +5,8 @@
  */
 #include "registry/wire.h"
 
+#include "shm/layout.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -101,6 +103,13 @@ static int open_check(const struct sb_wire_open *o, const char **why)
     }
     if (o->topic_flags & ~(uint32_t)SHMBUS_TOPIC_EXCLUSIVE) {
         *why = "unknown topic flag";
+        return SHMBUS_ERR_INVALID;
+    }
+    if ((o->capacity & (o->capacity - 1)) != 0 || o->capacity == 1 ||
+        o->capacity > SB_CAPACITY_MAX || o->max_msg_size > SB_MAX_MSG_MAX ||
+        o->max_subscribers > SB_SUBS_MAX || o->max_groups > SB_GROUPS_MAX) {
+        *why = "option out of range: capacity a power of two 2..2^24, max_msg_size up to "
+               "16 MiB, max_subscribers up to 1024, max_groups up to 256 (0: default)";
         return SHMBUS_ERR_INVALID;
     }
     return 0;

@@ -78,8 +78,10 @@ void shmbus_topic_destroy(shmbus_topic *topic)
     if (topic == NULL)
         return;
     /* Best effort: a daemon that is gone has nothing left to count. */
-    if (topic->bus != NULL)
+    if (topic->bus != NULL) {
         sb_bus_ref(topic->bus, SB_MSG_CLOSE, topic->id, 0);
+        sb_bus_ref_put(topic->bus);
+    }
     sb_segment_unmap(&topic->seg);
     free(topic);
 }

@@ -1,0 +1,880 @@
+/*
+ * The control-protocol codec (registry/wire.c): every acceptance and
+ * rejection path of the request and reply decoders, the name checks, and
+ * sending and receiving over a real SOCK_SEQPACKET socketpair, descriptors
+ * included. Decoders are fed exact-size heap copies so that ASan catches
+ * any read past the message.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "registry/wire.h"
+
+/* ------------------------------------------------------------- helpers */
+
+/* Header plus body, as a peer would send them. @return the message size. */
+static size_t msg_build(uint8_t *buf, uint16_t type, uint32_t req, const void *body, uint32_t len)
+{
+    struct sb_wire_hdr h = {SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, type, len, req};
+
+    memcpy(buf, &h, sizeof(h));
+    if (len > 0)
+        memcpy(buf + sizeof(h), body, len);
+    return sizeof(h) + len;
+}
+
+/* The header of a built message, to damage it. */
+static struct sb_wire_hdr *msg_hdr(uint8_t *buf)
+{
+    return (struct sb_wire_hdr *)(void *)buf;
+}
+
+/* decode_req on an exact-size heap copy; checks that a failure names a reason. */
+static int decode_req(const uint8_t *buf, size_t n, struct sb_wire_req *out)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    const char *why = NULL;
+    int rc;
+
+    assert_non_null(copy);
+    memcpy(copy, buf, n);
+    rc = sb_wire_decode_req(copy, n, out, &why);
+    free(copy);
+    if (rc < 0) {
+        assert_non_null(why);
+        assert_true(why[0] != '\0');
+    }
+    return rc;
+}
+
+/* decode_reply on an exact-size heap copy (the body pointer is not kept). */
+static int decode_reply(const uint8_t *buf, size_t n, uint32_t req)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    const void *body = NULL;
+    int rc;
+
+    assert_non_null(copy);
+    memcpy(copy, buf, n);
+    rc = sb_wire_decode_reply(copy, n, req, &body);
+    if (rc >= 0)
+        assert_ptr_equal(body, copy + sizeof(struct sb_wire_hdr));
+    free(copy);
+    return rc;
+}
+
+static struct sb_wire_open open_body(const char *name)
+{
+    struct sb_wire_open o = {.mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = 64};
+
+    assert_shmbus_ok(sb_wire_put_name(o.name, sizeof(o.name), name));
+    return o;
+}
+
+/* decode_req of an OPEN request with body @p o. */
+static int decode_open(const struct sb_wire_open *o)
+{
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_req q;
+    size_t n = msg_build(buf, SB_MSG_OPEN, 1, o, sizeof(*o));
+
+    return decode_req(buf, n, &q);
+}
+
+/* Open descriptors of this process (the directory's own one included). */
+static int fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    if (d == NULL)
+        skip();
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* The number the kernel hands out next (the lowest free one). */
+static int fd_next(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    close(fd);
+    return fd;
+}
+
+static int fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}
+
+static void seqpacket_pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+/* Do @p a and @p b name the same open file? */
+static int same_file(int a, int b)
+{
+    struct stat sa, sb;
+
+    assert_int_equal(fstat(a, &sa), 0);
+    assert_int_equal(fstat(b, &sb), 0);
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Send one packet carrying @p nfd descriptors, bypassing sb_wire_send(). */
+static void send_raw_fds(int sock, const void *msg, size_t len, const int *fds, size_t nfd)
+{
+    union {
+        char buf[CMSG_SPACE(8 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {(void *)msg, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    struct cmsghdr *c;
+
+    assert_true(nfd > 0 && nfd <= 8);
+    memset(&ctl, 0, sizeof(ctl));
+    m.msg_control = ctl.buf;
+    m.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+    c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, nfd * sizeof(int));
+    assert_int_equal(sendmsg(sock, &m, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* ---------------------------------------------------------------- names */
+
+static void test_wire_name_valid_accepts(void **state)
+{
+    (void)state;
+    char longest[SHMBUS_TOPIC_NAME_MAX + 1];
+    char group[SHMBUS_GROUP_NAME_MAX + 1];
+
+    assert_int_equal(sb_wire_name_valid("a", SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_wire_name_valid("Az09._:-", SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_wire_name_valid("trailing.", SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_wire_name_valid("-dash:first", SHMBUS_TOPIC_NAME_MAX), 1);
+    memset(longest, 'x', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    assert_int_equal(sb_wire_name_valid(longest, SHMBUS_TOPIC_NAME_MAX), 1);
+    memset(group, 'g', sizeof(group) - 1);
+    group[sizeof(group) - 1] = '\0';
+    assert_int_equal(sb_wire_name_valid(group, SHMBUS_GROUP_NAME_MAX), 1);
+}
+
+static void test_wire_name_valid_rejects(void **state)
+{
+    (void)state;
+    const char *bad[] = {"",          ".hidden", ".",  "a b", "a/b",   "../x", "tab\t",
+                         "new\nline", "ü",       "a*", "a,b", "x\x7f", "semi;"};
+    char toolong[SHMBUS_TOPIC_NAME_MAX + 2];
+    char group[SHMBUS_GROUP_NAME_MAX + 2];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (sb_wire_name_valid(bad[i], SHMBUS_TOPIC_NAME_MAX) != 0)
+            fail_msg("name '%s' accepted", bad[i]);
+    assert_int_equal(sb_wire_name_valid(NULL, SHMBUS_TOPIC_NAME_MAX), 0);
+    memset(toolong, 'x', sizeof(toolong) - 1);
+    toolong[sizeof(toolong) - 1] = '\0';
+    assert_int_equal(sb_wire_name_valid(toolong, SHMBUS_TOPIC_NAME_MAX), 0);
+    memset(group, 'g', sizeof(group) - 1);
+    group[sizeof(group) - 1] = '\0';
+    assert_int_equal(sb_wire_name_valid(group, SHMBUS_GROUP_NAME_MAX), 0);
+}
+
+static void test_wire_bus_valid_checks(void **state)
+{
+    (void)state;
+    const char *good[] = {"default", "a", "A-z_09", "-lead", "_"};
+    const char *bad[] = {"", "a.b", "a:b", "a/b", "a b", "ü", "x\n"};
+    char name[SHMBUS_BUS_NAME_MAX + 2];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (sb_wire_bus_valid(good[i]) != 1)
+            fail_msg("bus '%s' refused", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (sb_wire_bus_valid(bad[i]) != 0)
+            fail_msg("bus '%s' accepted", bad[i]);
+    assert_int_equal(sb_wire_bus_valid(NULL), 0);
+    memset(name, 'b', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    assert_int_equal(sb_wire_bus_valid(name), 0);
+    name[SHMBUS_BUS_NAME_MAX] = '\0';
+    assert_int_equal(sb_wire_bus_valid(name), 1);
+}
+
+static void test_wire_put_name_pads_and_refuses(void **state)
+{
+    (void)state;
+    char f[8];
+
+    memset(f, 0x55, sizeof(f));
+    assert_shmbus_ok(sb_wire_put_name(f, sizeof(f), "abc"));
+    assert_memory_equal(f, "abc\0\0\0\0\0", sizeof(f));
+    assert_shmbus_ok(sb_wire_put_name(f, sizeof(f), "1234567"));
+    assert_memory_equal(f, "1234567\0", sizeof(f));
+    assert_shmbus_ok(sb_wire_put_name(f, sizeof(f), ""));
+    assert_memory_equal(f, "\0\0\0\0\0\0\0\0", sizeof(f));
+    /* Too long: refused, and the field is left alone. */
+    memset(f, 0x55, sizeof(f));
+    assert_shmbus_rc(sb_wire_put_name(f, sizeof(f), "12345678"), SHMBUS_ERR_BAD_NAME);
+    assert_shmbus_rc(sb_wire_put_name(f, sizeof(f), "123456789abc"), SHMBUS_ERR_BAD_NAME);
+    for (size_t i = 0; i < sizeof(f); i++)
+        assert_int_equal((uint8_t)f[i], 0x55);
+}
+
+/* ------------------------------------------------------ decode_req: accept */
+
+static void test_wire_decode_req_accepts_every_type(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_hello hello = {.pid = 4242};
+    struct sb_wire_ref ref = {.topic = 7, .slot = 3};
+    struct sb_wire_sub sub = {.topic = 9};
+    struct sb_wire_list list = {{0}};
+    const uint16_t refs[] = {SB_MSG_CLOSE, SB_MSG_PUB_ADD, SB_MSG_PUB_DEL, SB_MSG_SUB_DEL};
+    struct sb_wire_req q;
+    size_t n;
+
+    snprintf(hello.name, sizeof(hello.name), "prog");
+    n = msg_build(buf, SB_MSG_HELLO, 11, &hello, sizeof(hello));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    assert_int_equal(q.hdr.type, SB_MSG_HELLO);
+    assert_int_equal(q.hdr.req, 11);
+    assert_int_equal(q.hdr.len, sizeof(hello));
+    assert_int_equal(q.u.hello.pid, 4242);
+    assert_string_equal(q.u.hello.name, "prog");
+    for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+        n = msg_build(buf, refs[i], 12, &ref, sizeof(ref));
+        assert_shmbus_ok(decode_req(buf, n, &q));
+        assert_int_equal(q.hdr.type, refs[i]);
+        assert_int_equal(q.u.ref.topic, 7);
+        assert_int_equal(q.u.ref.slot, 3);
+    }
+    n = msg_build(buf, SB_MSG_SUB_ADD, 13, &sub, sizeof(sub));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    assert_string_equal(q.u.sub.group, "");
+    snprintf(sub.group, sizeof(sub.group), "workers.a:1");
+    n = msg_build(buf, SB_MSG_SUB_ADD, 13, &sub, sizeof(sub));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    assert_int_equal(q.u.sub.topic, 9);
+    assert_string_equal(q.u.sub.group, "workers.a:1");
+    n = msg_build(buf, SB_MSG_LIST, 14, &list, sizeof(list));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    assert_string_equal(q.u.list.after, "");
+    snprintf(list.after, sizeof(list.after), "some.topic");
+    n = msg_build(buf, SB_MSG_LIST, 14, &list, sizeof(list));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    assert_string_equal(q.u.list.after, "some.topic");
+}
+
+static void test_wire_decode_req_accepts_open(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_open o = open_body("orders.eu:1");
+    struct sb_wire_req q;
+    size_t n;
+
+    o.flags = SHMBUS_OPEN_NOCREATE;
+    o.topic_flags = SHMBUS_TOPIC_EXCLUSIVE;
+    o.max_subscribers = 4;
+    o.max_groups = 2;
+    n = msg_build(buf, SB_MSG_OPEN, 99, &o, sizeof(o));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    assert_int_equal(q.hdr.len, sizeof(o));
+    assert_memory_equal(&q.u.open, &o, sizeof(o));
+    /* Every mode, and all-default options. */
+    for (uint32_t mode = 0; mode <= SHMBUS_RELIABLE; mode++) {
+        o = open_body("t");
+        o.mode = mode;
+        assert_shmbus_ok(decode_open(&o));
+    }
+    memset(&o, 0, sizeof(o));
+    o.name[0] = 'z';
+    assert_shmbus_ok(decode_open(&o));
+}
+
+/* ------------------------------------------------------ decode_req: reject */
+
+static void test_wire_decode_req_rejects_short(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_ref ref = {1, 0};
+    struct sb_wire_req q;
+
+    msg_build(buf, SB_MSG_CLOSE, 1, &ref, sizeof(ref));
+    for (size_t n = 0; n < sizeof(struct sb_wire_hdr); n++)
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+}
+
+static void test_wire_decode_req_rejects_bad_magic(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_ref ref = {1, 0};
+    struct sb_wire_req q;
+    size_t n = msg_build(buf, SB_MSG_CLOSE, 1, &ref, sizeof(ref));
+    const uint32_t magics[] = {0, SB_WIRE_MAGIC ^ 1, SB_WIRE_MAGIC << 8, 0x53424331u};
+
+    for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++) {
+        msg_hdr(buf)->magic = magics[i];
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    }
+}
+
+static void test_wire_decode_req_other_version_keeps_header(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_hello hello = {.pid = 1};
+    struct sb_wire_req q;
+    const uint16_t versions[] = {0, SHMBUS_PROTOCOL_VERSION + 1, 0xffff};
+
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        size_t n = msg_build(buf, SB_MSG_HELLO, 0xabcd1234u, &hello, sizeof(hello));
+
+        msg_hdr(buf)->version = versions[i];
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTO_VERSION);
+        /* The reply must be able to carry the request id. */
+        assert_int_equal(q.hdr.magic, SB_WIRE_MAGIC);
+        assert_int_equal(q.hdr.version, versions[i]);
+        assert_int_equal(q.hdr.type, SB_MSG_HELLO);
+        assert_int_equal(q.hdr.req, 0xabcd1234u);
+        /* A future version may have another body size: still a version error. */
+        assert_shmbus_rc(decode_req(buf, sizeof(struct sb_wire_hdr), &q), SHMBUS_ERR_PROTO_VERSION);
+        assert_int_equal(q.hdr.req, 0xabcd1234u);
+    }
+}
+
+static void test_wire_decode_req_rejects_unknown_type(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    uint8_t body[256] = {0};
+    struct sb_wire_req q;
+    const uint16_t types[] = {0, SB_MSG_LIST + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
+
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        for (uint32_t len = 0; len <= sizeof(body); len += 8) {
+            size_t n = msg_build(buf, types[i], 1, body, len);
+
+            assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+        }
+    }
+}
+
+/* Every request type with a body one byte short or long, header agreeing or not. */
+static void test_wire_decode_req_rejects_length_mismatch(void **state)
+{
+    (void)state;
+    const struct {
+        uint16_t type;
+        uint32_t size;
+    } t[] = {
+        {SB_MSG_HELLO, sizeof(struct sb_wire_hello)}, {SB_MSG_OPEN, sizeof(struct sb_wire_open)},
+        {SB_MSG_CLOSE, sizeof(struct sb_wire_ref)},   {SB_MSG_PUB_ADD, sizeof(struct sb_wire_ref)},
+        {SB_MSG_PUB_DEL, sizeof(struct sb_wire_ref)}, {SB_MSG_SUB_ADD, sizeof(struct sb_wire_sub)},
+        {SB_MSG_SUB_DEL, sizeof(struct sb_wire_ref)}, {SB_MSG_LIST, sizeof(struct sb_wire_list)}};
+    uint8_t body[512] = {0}; /* zeros are valid in every field but OPEN's name */
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_req q;
+
+    body[offsetof(struct sb_wire_open, name)] = 'n';
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        uint32_t s = t[i].size;
+        size_t n;
+
+        n = msg_build(buf, t[i].type, 1, body, s); /* the right size passes */
+        assert_shmbus_ok(decode_req(buf, n, &q));
+        n = msg_build(buf, t[i].type, 1, body, s - 1); /* too short, header agrees */
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+        n = msg_build(buf, t[i].type, 1, body, s + 1); /* too long, header agrees */
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+        n = msg_build(buf, t[i].type, 1, body, 0); /* header only */
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+        n = msg_build(buf, t[i].type, 1, body, s); /* header claims more than came */
+        assert_shmbus_rc(decode_req(buf, n - 1, &q), SHMBUS_ERR_PROTOCOL);
+        msg_hdr(buf)->len = s + 1; /* more came than the header claims */
+        assert_shmbus_rc(decode_req(buf, n + 1, &q), SHMBUS_ERR_PROTOCOL);
+        msg_hdr(buf)->len = s - 1;
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+        msg_hdr(buf)->len = UINT32_MAX;
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    }
+}
+
+static void test_wire_decode_req_rejects_unterminated(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_hello hello = {.pid = 1};
+    struct sb_wire_open o = open_body("t");
+    struct sb_wire_sub sub = {.topic = 1};
+    struct sb_wire_list list;
+    struct sb_wire_req q;
+    size_t n;
+
+    memset(hello.name, 'h', sizeof(hello.name));
+    n = msg_build(buf, SB_MSG_HELLO, 1, &hello, sizeof(hello));
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    memset(o.name, 'o', sizeof(o.name));
+    n = msg_build(buf, SB_MSG_OPEN, 1, &o, sizeof(o));
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    memset(sub.group, 'g', sizeof(sub.group));
+    n = msg_build(buf, SB_MSG_SUB_ADD, 1, &sub, sizeof(sub));
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    memset(list.after, 'l', sizeof(list.after));
+    n = msg_build(buf, SB_MSG_LIST, 1, &list, sizeof(list));
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    /* The NUL in the last byte of each field is enough. */
+    hello.name[sizeof(hello.name) - 1] = '\0';
+    n = msg_build(buf, SB_MSG_HELLO, 1, &hello, sizeof(hello));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    list.after[sizeof(list.after) - 1] = '\0';
+    n = msg_build(buf, SB_MSG_LIST, 1, &list, sizeof(list));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+}
+
+static void test_wire_decode_req_rejects_bad_names(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", ".dot", "sp ace", "a/b", "x*", "ü"};
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_open o;
+    struct sb_wire_sub sub = {.topic = 1};
+    struct sb_wire_req q;
+    size_t n;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o = open_body("t");
+        memset(o.name, 0, sizeof(o.name));
+        memcpy(o.name, bad[i], strlen(bad[i]));
+        assert_shmbus_rc(decode_open(&o), SHMBUS_ERR_BAD_NAME);
+        if (bad[i][0] == '\0')
+            continue; /* "" is "no group" */
+        memset(sub.group, 0, sizeof(sub.group));
+        memcpy(sub.group, bad[i], strlen(bad[i]));
+        n = msg_build(buf, SB_MSG_SUB_ADD, 1, &sub, sizeof(sub));
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_BAD_NAME);
+    }
+    /* Terminated inside the field, but longer than a topic name may be. */
+    o = open_body("t");
+    memset(o.name, 'x', SHMBUS_TOPIC_NAME_MAX + 1);
+    assert_shmbus_rc(decode_open(&o), SHMBUS_ERR_BAD_NAME);
+    o.name[SHMBUS_TOPIC_NAME_MAX] = '\0';
+    assert_shmbus_ok(decode_open(&o));
+}
+
+static void test_wire_decode_req_rejects_bad_options(void **state)
+{
+    (void)state;
+    struct sb_wire_open o;
+    const uint32_t bad_flags[] = {2, 4, 0x80000000u, SHMBUS_OPEN_NOCREATE | 2u, UINT32_MAX};
+    const uint32_t bad_modes[] = {3, 4, 0x101, UINT32_MAX};
+
+    for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
+        o = open_body("t");
+        o.flags = bad_flags[i];
+        assert_shmbus_rc(decode_open(&o), SHMBUS_ERR_INVALID);
+        o = open_body("t");
+        o.topic_flags = bad_flags[i];
+        assert_shmbus_rc(decode_open(&o), SHMBUS_ERR_INVALID);
+    }
+    for (size_t i = 0; i < sizeof(bad_modes) / sizeof(bad_modes[0]); i++) {
+        o = open_body("t");
+        o.mode = bad_modes[i];
+        assert_shmbus_rc(decode_open(&o), SHMBUS_ERR_INVALID);
+    }
+}
+
+/*
+ * wire.h: "option ranges are all checked here, once, before the daemon ...
+ * looks at a field", and decode_req returns SHMBUS_ERR_INVALID for "an
+ * option out of range". The ranges are those of shmbus_topic_opts.
+ */
+static void test_wire_decode_req_rejects_option_out_of_range(void **state)
+{
+    (void)state;
+    struct {
+        uint32_t capacity, max_msg_size, max_subscribers, max_groups;
+    } bad[] = {{.capacity = 1},
+               {.capacity = 3},
+               {.capacity = 1u << 25},
+               {.capacity = 12},
+               {.max_msg_size = (16u << 20) + 1},
+               {.max_subscribers = 1025},
+               {.max_groups = 257}},
+      good[] = {{2, 1, 1, 1}, {1u << 24, 16u << 20, 1024, 256}};
+    struct sb_wire_open o;
+    int accepted = 0;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        o = open_body("t");
+        o.capacity = good[i].capacity;
+        o.max_msg_size = good[i].max_msg_size;
+        o.max_subscribers = good[i].max_subscribers;
+        o.max_groups = good[i].max_groups;
+        assert_shmbus_ok(decode_open(&o));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o = open_body("t");
+        o.capacity = bad[i].capacity;
+        o.max_msg_size = bad[i].max_msg_size;
+        o.max_subscribers = bad[i].max_subscribers;
+        o.max_groups = bad[i].max_groups;
+        if (decode_open(&o) != SHMBUS_ERR_INVALID) {
+            print_message("option set %zu (capacity %u, max_msg_size %u, max_subscribers %u, "
+                          "max_groups %u) accepted\n",
+                          i, o.capacity, o.max_msg_size, o.max_subscribers, o.max_groups);
+            accepted++;
+        }
+    }
+    assert_int_equal(accepted, 0);
+}
+
+/* ---------------------------------------------------------- decode_reply */
+
+static void test_wire_decode_reply_accepts_ok(void **state)
+{
+    (void)state;
+    static uint8_t big[SB_WIRE_MAX - sizeof(struct sb_wire_hdr)];
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_open_ok ok = {.topic = 5, .created = 1};
+    const void *body = NULL;
+    size_t n;
+
+    n = msg_build(buf, SB_MSG_OK, 77, &ok, sizeof(ok));
+    assert_int_equal(decode_reply(buf, n, 77), (int)sizeof(ok));
+    assert_int_equal(sb_wire_decode_reply(buf, n, 77, &body), (int)sizeof(ok));
+    assert_memory_equal(body, &ok, sizeof(ok));
+    n = msg_build(buf, SB_MSG_OK, 78, NULL, 0);
+    assert_int_equal(decode_reply(buf, n, 78), 0);
+    /* The largest message either end sends. */
+    memset(big, 0xa5, sizeof(big));
+    n = msg_build(buf, SB_MSG_OK, 79, big, sizeof(big));
+    assert_int_equal(decode_reply(buf, n, 79), (int)sizeof(big));
+}
+
+static void test_wire_decode_reply_rejects_header(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_sub_ok ok = {1, 2};
+    size_t n = msg_build(buf, SB_MSG_OK, 5, &ok, sizeof(ok));
+
+    for (size_t k = 0; k < sizeof(struct sb_wire_hdr); k++)
+        assert_shmbus_rc(decode_reply(buf, k, 5), SHMBUS_ERR_PROTOCOL);
+    assert_shmbus_rc(decode_reply(buf, n, 4), SHMBUS_ERR_PROTOCOL);     /* another request's */
+    assert_shmbus_rc(decode_reply(buf, n, 6), SHMBUS_ERR_PROTOCOL);     /* another request's */
+    assert_shmbus_rc(decode_reply(buf, n - 1, 5), SHMBUS_ERR_PROTOCOL); /* body cut short */
+    msg_hdr(buf)->len = sizeof(ok) - 1;                                 /* more than it says */
+    assert_shmbus_rc(decode_reply(buf, n, 5), SHMBUS_ERR_PROTOCOL);
+    msg_hdr(buf)->len = UINT32_MAX;
+    assert_shmbus_rc(decode_reply(buf, n, 5), SHMBUS_ERR_PROTOCOL);
+    n = msg_build(buf, SB_MSG_OK, 5, &ok, sizeof(ok));
+    msg_hdr(buf)->magic = ~SB_WIRE_MAGIC;
+    assert_shmbus_rc(decode_reply(buf, n, 5), SHMBUS_ERR_PROTOCOL);
+    n = msg_build(buf, SB_MSG_OK, 5, &ok, sizeof(ok));
+    msg_hdr(buf)->version = SHMBUS_PROTOCOL_VERSION + 1;
+    assert_shmbus_rc(decode_reply(buf, n, 5), SHMBUS_ERR_PROTO_VERSION);
+    /* A request type is no reply. */
+    n = msg_build(buf, SB_MSG_OPEN, 5, &ok, sizeof(ok));
+    assert_shmbus_rc(decode_reply(buf, n, 5), SHMBUS_ERR_PROTOCOL);
+    n = msg_build(buf, 0xffff, 5, &ok, sizeof(ok));
+    assert_shmbus_rc(decode_reply(buf, n, 5), SHMBUS_ERR_PROTOCOL);
+}
+
+static void test_wire_decode_reply_err_codes(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_err e = {.code = SHMBUS_ERR_MISMATCH};
+    const int32_t codes[] = {SHMBUS_ERR_MISMATCH, -ENOENT, -1, SHMBUS_ERR_LIMIT, INT32_MIN};
+    const int32_t not_errors[] = {0, 1, 5, 1000, INT32_MAX};
+    size_t n;
+
+    snprintf(e.text, sizeof(e.text), "detail");
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        e.code = codes[i];
+        n = msg_build(buf, SB_MSG_ERR, 3, &e, sizeof(e));
+        assert_int_equal(decode_reply(buf, n, 3), codes[i]);
+        assert_shmbus_rc(decode_reply(buf, n, 4), SHMBUS_ERR_PROTOCOL);
+    }
+    /* An error reply whose code would read as success. */
+    for (size_t i = 0; i < sizeof(not_errors) / sizeof(not_errors[0]); i++) {
+        e.code = not_errors[i];
+        n = msg_build(buf, SB_MSG_ERR, 3, &e, sizeof(e));
+        assert_shmbus_rc(decode_reply(buf, n, 3), SHMBUS_ERR_PROTOCOL);
+    }
+}
+
+static void test_wire_decode_reply_rejects_truncated_err(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    uint8_t body[sizeof(struct sb_wire_err) + 8];
+    int32_t code = -EPERM;
+    size_t n;
+
+    memset(body, 0, sizeof(body));
+    memcpy(body, &code, sizeof(code));
+    for (uint32_t len = 0; len <= sizeof(body); len++) {
+        n = msg_build(buf, SB_MSG_ERR, 9, body, len);
+        if (len == sizeof(struct sb_wire_err))
+            assert_int_equal(decode_reply(buf, n, 9), -EPERM);
+        else
+            assert_shmbus_rc(decode_reply(buf, n, 9), SHMBUS_ERR_PROTOCOL);
+    }
+    /* The header says a whole error, the packet holds less. */
+    n = msg_build(buf, SB_MSG_ERR, 9, body, sizeof(struct sb_wire_err));
+    assert_shmbus_rc(decode_reply(buf, n - 4, 9), SHMBUS_ERR_PROTOCOL);
+}
+
+/* ------------------------------------------------------------ send / recv */
+
+static void test_wire_send_recv_roundtrip(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_open o = open_body("round.trip");
+    struct sb_wire_req q;
+    int sv[2], fd = 123;
+    long n;
+
+    seqpacket_pair(sv);
+    assert_shmbus_ok(sb_wire_send(sv[0], SB_MSG_OPEN, 17, &o, sizeof(o), -1));
+    n = sb_wire_recv(sv[1], buf, sizeof(buf), &fd);
+    assert_int_equal(n, (long)(sizeof(struct sb_wire_hdr) + sizeof(o)));
+    assert_int_equal(fd, -1);
+    assert_shmbus_ok(decode_req(buf, (size_t)n, &q));
+    assert_int_equal(q.hdr.req, 17);
+    assert_string_equal(q.u.open.name, "round.trip");
+    /* An empty body. */
+    assert_shmbus_ok(sb_wire_send(sv[1], SB_MSG_OK, 18, NULL, 0, -1));
+    n = sb_wire_recv(sv[0], buf, sizeof(buf), NULL);
+    assert_int_equal(n, (long)sizeof(struct sb_wire_hdr));
+    assert_int_equal(decode_reply(buf, (size_t)n, 18), 0);
+    /* An error reply, with and without text. */
+    assert_shmbus_ok(sb_wire_send_err(sv[1], 19, SHMBUS_ERR_LIMIT, "too many"));
+    n = sb_wire_recv(sv[0], buf, sizeof(buf), &fd);
+    assert_int_equal(decode_reply(buf, (size_t)n, 19), SHMBUS_ERR_LIMIT);
+    assert_string_equal(((struct sb_wire_err *)(void *)(buf + 16))->text, "too many");
+    assert_shmbus_ok(sb_wire_send_err(sv[1], 20, -ENOENT, NULL));
+    n = sb_wire_recv(sv[0], buf, sizeof(buf), &fd);
+    assert_int_equal(decode_reply(buf, (size_t)n, 20), -ENOENT);
+    assert_string_equal(((struct sb_wire_err *)(void *)(buf + 16))->text, shmbus_strerror(-ENOENT));
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_wire_send_err_long_text_terminated(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    char text[300];
+    struct sb_wire_err e;
+    int sv[2];
+    long n;
+
+    memset(text, 'w', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    seqpacket_pair(sv);
+    assert_shmbus_ok(sb_wire_send_err(sv[1], 1, SHMBUS_ERR_INVALID, text));
+    n = sb_wire_recv(sv[0], buf, sizeof(buf), NULL);
+    assert_int_equal(n, (long)(sizeof(struct sb_wire_hdr) + sizeof(e)));
+    memcpy(&e, buf + sizeof(struct sb_wire_hdr), sizeof(e));
+    assert_int_equal(e.code, SHMBUS_ERR_INVALID);
+    assert_int_equal(strnlen(e.text, sizeof(e.text)), sizeof(e.text) - 1);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_wire_send_recv_passes_fd(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_open_ok ok = {.topic = 3, .created = 1};
+    const void *body;
+    int sv[2], fd = -1, file;
+    long n;
+
+    seqpacket_pair(sv);
+    file = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    assert_true(file >= 0);
+    assert_shmbus_ok(sb_wire_send(sv[0], SB_MSG_OK, 21, &ok, sizeof(ok), file));
+    n = sb_wire_recv(sv[1], buf, sizeof(buf), &fd);
+    assert_int_equal(n, (long)(sizeof(struct sb_wire_hdr) + sizeof(ok)));
+    assert_int_equal(sb_wire_decode_reply(buf, (size_t)n, 21, &body), (int)sizeof(ok));
+    assert_memory_equal(body, &ok, sizeof(ok));
+    assert_true(fd >= 0);
+    assert_int_not_equal(fd, file);
+    assert_true(same_file(fd, file));
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+    close(file);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_wire_recv_null_fd_closes_descriptor(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_ref ref = {1, 0};
+    int sv[2], file, next, before;
+    long n;
+
+    seqpacket_pair(sv);
+    file = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(file >= 0);
+    assert_shmbus_ok(sb_wire_send(sv[0], SB_MSG_CLOSE, 22, &ref, sizeof(ref), file));
+    next = fd_next(); /* where the received copy lands */
+    before = fd_count();
+    n = sb_wire_recv(sv[1], buf, sizeof(buf), NULL);
+    assert_int_equal(n, (long)(sizeof(struct sb_wire_hdr) + sizeof(ref)));
+    assert_int_equal(fd_count(), before);
+    assert_false(fd_is_open(next));
+    assert_true(fd_is_open(file));
+    close(file);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* Several descriptors in one message: the first is kept, the rest closed. */
+static void test_wire_recv_keeps_first_fd_only(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_open_ok ok = {1, 0};
+    int sv[2], files[3], fd = -1, before;
+    size_t n;
+    long got;
+
+    seqpacket_pair(sv);
+    files[0] = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    files[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    files[2] = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < 3; i++)
+        assert_true(files[i] >= 0);
+    n = msg_build(buf, SB_MSG_OK, 1, &ok, sizeof(ok));
+    send_raw_fds(sv[0], buf, n, files, 3);
+    before = fd_count();
+    got = sb_wire_recv(sv[1], buf, sizeof(buf), &fd);
+    assert_int_equal(got, (long)n);
+    assert_true(fd >= 0);
+    assert_true(same_file(fd, files[0]));
+    assert_int_equal(fd_count(), before + 1);
+    close(fd);
+    /* And none at all without a place for them. */
+    send_raw_fds(sv[0], buf, n, files, 3);
+    assert_int_equal(sb_wire_recv(sv[1], buf, sizeof(buf), NULL), (long)n);
+    assert_int_equal(fd_count(), before);
+    for (int i = 0; i < 3; i++)
+        close(files[i]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_wire_recv_too_long_is_protocol_error(void **state)
+{
+    (void)state;
+    uint8_t body[512], buf[SB_WIRE_MAX];
+    struct sb_wire_ref ref = {4, 0};
+    int sv[2], fd = 7, file, next, before;
+    long n;
+
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (uint8_t)i;
+    seqpacket_pair(sv);
+    assert_shmbus_ok(sb_wire_send(sv[0], SB_MSG_OK, 30, body, sizeof(body), -1));
+    assert_shmbus_ok(sb_wire_send(sv[0], SB_MSG_CLOSE, 31, &ref, sizeof(ref), -1));
+    assert_int_equal(sb_wire_recv(sv[1], buf, 64, &fd), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(fd, -1);
+    /* The rest of the long message is gone; the next one arrives whole. */
+    n = sb_wire_recv(sv[1], buf, sizeof(buf), &fd);
+    assert_int_equal(n, (long)(sizeof(struct sb_wire_hdr) + sizeof(ref)));
+    assert_int_equal(msg_hdr(buf)->req, 31);
+    /* A descriptor riding on a message that is too long is not kept either. */
+    file = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(file >= 0);
+    assert_shmbus_ok(sb_wire_send(sv[0], SB_MSG_OK, 32, body, sizeof(body), file));
+    next = fd_next();
+    before = fd_count();
+    assert_int_equal(sb_wire_recv(sv[1], buf, 64, &fd), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(fd, -1);
+    assert_int_equal(fd_count(), before);
+    assert_false(fd_is_open(next));
+    close(file);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_wire_peer_gone(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_ref ref = {1, 0};
+    int sv[2], fd = 5;
+
+    void (*old)(int);
+
+    seqpacket_pair(sv);
+    close(sv[0]);
+    assert_int_equal(sb_wire_recv(sv[1], buf, sizeof(buf), &fd), 0);
+    assert_int_equal(fd, -1);
+    /* Never SIGPIPE (with its default action it would kill this process; Linux
+     * raises none on SEQPACKET sockets today, MSG_NOSIGNAL makes sure). */
+    old = signal(SIGPIPE, SIG_DFL);
+    assert_int_equal(sb_wire_send(sv[1], SB_MSG_CLOSE, 1, &ref, sizeof(ref), -1), -EPIPE);
+    signal(SIGPIPE, old);
+    close(sv[1]);
+    assert_int_equal(sb_wire_recv(sv[1], buf, sizeof(buf), &fd), -EBADF);
+    assert_int_equal(sb_wire_send(sv[1], SB_MSG_CLOSE, 1, &ref, sizeof(ref), -1), -EBADF);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wire_name_valid_accepts),
+        cmocka_unit_test(test_wire_name_valid_rejects),
+        cmocka_unit_test(test_wire_bus_valid_checks),
+        cmocka_unit_test(test_wire_put_name_pads_and_refuses),
+        cmocka_unit_test(test_wire_decode_req_accepts_every_type),
+        cmocka_unit_test(test_wire_decode_req_accepts_open),
+        cmocka_unit_test(test_wire_decode_req_rejects_short),
+        cmocka_unit_test(test_wire_decode_req_rejects_bad_magic),
+        cmocka_unit_test(test_wire_decode_req_other_version_keeps_header),
+        cmocka_unit_test(test_wire_decode_req_rejects_unknown_type),
+        cmocka_unit_test(test_wire_decode_req_rejects_length_mismatch),
+        cmocka_unit_test(test_wire_decode_req_rejects_unterminated),
+        cmocka_unit_test(test_wire_decode_req_rejects_bad_names),
+        cmocka_unit_test(test_wire_decode_req_rejects_bad_options),
+        cmocka_unit_test(test_wire_decode_req_rejects_option_out_of_range),
+        cmocka_unit_test(test_wire_decode_reply_accepts_ok),
+        cmocka_unit_test(test_wire_decode_reply_rejects_header),
+        cmocka_unit_test(test_wire_decode_reply_err_codes),
+        cmocka_unit_test(test_wire_decode_reply_rejects_truncated_err),
+        cmocka_unit_test(test_wire_send_recv_roundtrip),
+        cmocka_unit_test(test_wire_send_err_long_text_terminated),
+        cmocka_unit_test(test_wire_send_recv_passes_fd),
+        cmocka_unit_test(test_wire_recv_null_fd_closes_descriptor),
+        cmocka_unit_test(test_wire_recv_keeps_first_fd_only),
+        cmocka_unit_test(test_wire_recv_too_long_is_protocol_error),
+        cmocka_unit_test(test_wire_peer_gone),
+    };
+    tu_init();
+    return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
+}
