@@ -1,8 +1,10 @@
 /*
  * bench.h - helpers shared by the commands of shmbus-bench: the clock,
  * sample statistics, the closing key=value report, option parsing, child
- * processes and their shared mappings, and the parent's list of topics.
- * Only the public API of libshmbus is used here and in every bench file.
+ * processes and their shared mappings, the parent's list of topics and a
+ * private shmbusd. Only the public API of libshmbus is used here and in
+ * every bench file but bench_registry.c, which drives the daemon's registry
+ * (shmbusd_core) directly.
  */
 #ifndef SHMBUS_BENCH_BENCH_H
 #define SHMBUS_BENCH_BENCH_H
@@ -140,6 +142,15 @@ struct bench_procs {
 /** Make SIGINT and SIGTERM interrupt the parent's waits (children reset them). */
 void bench_signals_install(void);
 
+/** Has SIGINT or SIGTERM arrived since bench_signals_install()? For long loops. */
+int bench_interrupted(void);
+
+/**
+ * Raise the soft RLIMIT_NOFILE to at least @p need descriptors.
+ * @return 0, or -1 when the hard limit is lower (message printed).
+ */
+int bench_nofile_raise(uint64_t need);
+
 /**
  * Fork a child that runs @p fn(@p arg) and leaves with _exit(0) on 0, else
  * _exit(1). On failure the children already started are killed (they may be
@@ -215,7 +226,46 @@ struct bench_ep {
  */
 int bench_ep_open(struct bench_ep *ep, const char *name, int want_pub,
                   const shmbus_sub_opts *sub_opts);
+
+/**
+ * As bench_ep_open(), but open topic @p name through the daemon connection
+ * @p bus (shmbus_open(), creating it with @p opts on first use). @p bus must
+ * outlive the endpoint.
+ */
+int bench_ep_open_bus(struct bench_ep *ep, shmbus_bus *bus, const char *name,
+                      const shmbus_topic_opts *opts, int want_pub, const shmbus_sub_opts *sub_opts);
 void bench_ep_close(struct bench_ep *ep);
+
+/* ------------------------------------------------------------------ daemon */
+
+/* A private shmbusd (bench_daemon.c). Zero-initialise, or start it. */
+struct bench_daemon {
+    pid_t pid;                         /* 0: not running */
+    char bus[SHMBUS_BUS_NAME_MAX + 1]; /* "bench-<our pid>" */
+    char dir[64];                      /* its XDG_RUNTIME_DIR, "" when none */
+    char *saved_xdg;                   /* the caller's XDG_RUNTIME_DIR (malloc), or NULL */
+    int xdg_set;                       /* XDG_RUNTIME_DIR points at dir */
+};
+
+/** The shmbusd to run: @p opt if not NULL, else $SHMBUS_BENCH_SHMBUSD if set,
+ * else the one built with us (SHMBUSD_PATH). */
+const char *bench_daemon_path(const char *opt);
+
+/**
+ * Run shmbusd @p path in the foreground on a bus of its own, in a new
+ * private directory that becomes XDG_RUNTIME_DIR for this process and the
+ * children it forks from now on, with the extra arguments @p args
+ * (NULL-terminated, or NULL); return once shmbus_connect() to it succeeds.
+ * @return 0, or -1 (message printed; everything started is stopped again).
+ */
+int bench_daemon_start(struct bench_daemon *d, const char *path, const char *const *args);
+
+/**
+ * Stop the daemon (SIGTERM, waitpid), remove the segments of its bus it
+ * left behind, the directory, and restore XDG_RUNTIME_DIR. Accepts any
+ * state from zero to started. @return 0 if it exited cleanly and left nothing.
+ */
+int bench_daemon_stop(struct bench_daemon *d);
 
 /* ------------------------------------------------ throughput control block */
 
@@ -278,5 +328,6 @@ int bench_cmd_pingpong(int argc, char **argv);
 int bench_cmd_throughput(int argc, char **argv);
 int bench_cmd_fanout(int argc, char **argv);
 int bench_cmd_pubonly(int argc, char **argv);
+int bench_cmd_registry(int argc, char **argv);
 
 #endif /* SHMBUS_BENCH_BENCH_H */

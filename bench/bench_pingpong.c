@@ -6,6 +6,14 @@
  * the same conditions (bench_floor.c): a bare cache-line ping-pong for spin
  * and adaptive waits, a bare futex ping-pong for block, and reports
  * shmbus p50 / floor p50.
+ *
+ * With --bus the sides go through a private shmbusd (bench_daemon.c) and
+ * the public bus API instead: each connects (shmbus_connect), opens the
+ * topics by name (shmbus_open) and registers its publisher and subscriber
+ * with the daemon. The baseline is then the direct mode above (segments
+ * created and attached without a daemon), in alternating rounds, and the
+ * ratio bus p50 / direct p50: what going through the daemon costs on the
+ * data path, which should be nothing (the issue's target: within 10%).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -25,6 +33,8 @@ struct pp_opts {
     enum pp_wait wait;
     uint32_t mode;
     int exclusive; /* SHMBUS_TOPIC_EXCLUSIVE topics */
+    int bus;       /* through shmbusd, against the direct mode */
+    const char *shmbusd;
     int json;
     int want_pin;
     int pin; /* decided by bench_pin_plan() */
@@ -33,10 +43,19 @@ struct pp_opts {
 /* What both sides need; each child works on its fork-time copy. */
 struct pp_ctx {
     const struct pp_opts *o;
-    const char *ping; /* segment names */
+    const char *bus;  /* the daemon's bus, or NULL: attach to segments */
+    const char *ping; /* segment names, or topic names on the bus */
     const char *pong;
+    shmbus_topic_opts topt;    /* on the bus: the options of both topics */
     struct bench_pipe ready;   /* B -> A: B's subscriber on ping exists */
     _Atomic uint64_t *samples; /* count entries, shared with the parent */
+};
+
+/* One side's view of both topics, and on the bus its own connection. */
+struct pp_side {
+    shmbus_bus *conn;
+    struct bench_ep in;  /* subscriber */
+    struct bench_ep out; /* publisher */
 };
 
 /* The subscriber spin option of each wait kind. */
@@ -60,6 +79,36 @@ static int pp_check(const char *side, int len, const shmbus_msg *info, const str
     return -1;
 }
 
+/* Open a subscriber on @p sub_name and a publisher on @p pub_name: attached
+ * directly, or on the bus through a connection of this process. */
+static int pp_side_open(const struct pp_ctx *c, struct pp_side *s, const char *sub_name,
+                        const char *pub_name)
+{
+    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = pp_spin_ns(c->o->wait)};
+    int rc;
+
+    if (c->bus == NULL) {
+        if (bench_ep_open(&s->in, sub_name, 0, &so) < 0)
+            return -1;
+        return bench_ep_open(&s->out, pub_name, 1, NULL);
+    }
+    rc = shmbus_connect(c->bus, &s->conn);
+    if (rc < 0)
+        return bench_fail("pingpong: shmbus_connect", rc);
+    if (bench_ep_open_bus(&s->in, s->conn, sub_name, &c->topt, 0, &so) < 0)
+        return -1;
+    return bench_ep_open_bus(&s->out, s->conn, pub_name, &c->topt, 1, NULL);
+}
+
+/* Topics first: they must go before their connection. */
+static void pp_side_close(struct pp_side *s)
+{
+    bench_ep_close(&s->out);
+    bench_ep_close(&s->in);
+    shmbus_close(s->conn);
+    s->conn = NULL;
+}
+
 static int pp_echo(const struct pp_opts *o, struct bench_ep *in, struct bench_ep *out, uint8_t *buf)
 {
     uint64_t total = o->warmup + o->count;
@@ -81,24 +130,21 @@ static int pp_echo(const struct pp_opts *o, struct bench_ep *in, struct bench_ep
 static int pp_run_echoer(void *arg)
 {
     struct pp_ctx *c = arg;
-    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = pp_spin_ns(c->o->wait)};
-    struct bench_ep in = {0}, out = {0};
+    struct pp_side s = {0};
     uint8_t *buf = bench_calloc(c->o->size);
     int rc = -1;
 
     bench_fd_close(&c->ready.rd);
     bench_pin_cpu(c->o->pin, 1);
-    if (buf == NULL || bench_ep_open(&in, c->ping, 0, &so) < 0 ||
-        bench_ep_open(&out, c->pong, 1, NULL) < 0)
+    if (buf == NULL || pp_side_open(c, &s, c->ping, c->pong) < 0)
         goto done;
     /* Our subscriber exists: A may publish the first ping. */
     if (bench_ready_post(c->ready.wr) < 0)
         goto done;
     bench_fd_close(&c->ready.wr);
-    rc = pp_echo(c->o, &in, &out, buf);
+    rc = pp_echo(c->o, &s.in, &s.out, buf);
 done:
-    bench_ep_close(&out);
-    bench_ep_close(&in);
+    pp_side_close(&s);
     free(buf);
     return rc;
 }
@@ -131,8 +177,7 @@ static int pp_measure(const struct pp_ctx *c, struct bench_ep *out, struct bench
 static int pp_run_pinger(void *arg)
 {
     struct pp_ctx *c = arg;
-    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = pp_spin_ns(c->o->wait)};
-    struct bench_ep in = {0}, out = {0};
+    struct pp_side s = {0};
     uint8_t *buf = bench_calloc(c->o->size);
     int rc = -1;
 
@@ -141,37 +186,58 @@ static int pp_run_pinger(void *arg)
     bench_samples_touch(c->samples, c->o->count);
     /* Our pong subscriber exists before our first ping, so before B's
      * first pong. */
-    if (buf == NULL || bench_ep_open(&out, c->ping, 1, NULL) < 0 ||
-        bench_ep_open(&in, c->pong, 0, &so) < 0)
+    if (buf == NULL || pp_side_open(c, &s, c->pong, c->ping) < 0)
         goto done;
     if (bench_ready_wait(c->ready.rd, 1) < 0)
         goto done;
-    rc = pp_measure(c, &out, &in, buf);
+    rc = pp_measure(c, &s.out, &s.in, buf);
 done:
-    bench_ep_close(&in);
-    bench_ep_close(&out);
+    pp_side_close(&s);
     free(buf);
     return rc;
 }
 
-/* The shmbus run: create both topics, fork B then A, reap, unlink. */
-static int pp_run_bus(const struct pp_opts *o, _Atomic uint64_t *samples)
+/* Name this round's topics: on the bus fresh ones per round (the daemon
+ * keeps topics until it stops, and each round counts from sequence 0),
+ * else create both segments here. */
+static int pp_topics(struct pp_ctx *c, struct bench_topics *tp, uint64_t round, char *ping,
+                     char *pong, size_t cap)
+{
+    if (c->bus != NULL) {
+        snprintf(ping, cap, "ping.%llu", (unsigned long long)round);
+        snprintf(pong, cap, "pong.%llu", (unsigned long long)round);
+        c->ping = ping;
+        c->pong = pong;
+        return 0;
+    }
+    if (bench_topics_add(tp, "ping", &c->topt) < 0 || bench_topics_add(tp, "pong", &c->topt) < 0)
+        return -1;
+    c->ping = tp->name[0];
+    c->pong = tp->name[1];
+    return 0;
+}
+
+/* One shmbus round, directly (@p bus NULL) or on @p bus: name or create
+ * both topics, fork B then A, reap, unlink. */
+static int pp_run_shmbus(const struct pp_opts *o, const char *bus, uint64_t round,
+                         _Atomic uint64_t *samples)
 {
     /* max_msg_size 0 would mean the default (1024), which also holds 0 bytes. */
-    shmbus_topic_opts to = {.mode = o->mode,
-                            .capacity = BENCH_CAPACITY,
-                            .max_msg_size = (uint32_t)o->size,
-                            .flags = o->exclusive ? SHMBUS_TOPIC_EXCLUSIVE : 0u};
-    struct pp_ctx c = {.o = o, .ready = BENCH_PIPE_INIT, .samples = samples};
+    struct pp_ctx c = {.o = o,
+                       .bus = bus,
+                       .topt = {.mode = o->mode,
+                                .capacity = BENCH_CAPACITY,
+                                .max_msg_size = (uint32_t)o->size,
+                                .flags = o->exclusive ? SHMBUS_TOPIC_EXCLUSIVE : 0u},
+                       .ready = BENCH_PIPE_INIT,
+                       .samples = samples};
+    char ping[32], pong[32];
     struct bench_topics tp = {0};
     struct bench_procs ps = {0};
     int rc = -1;
 
-    if (bench_topics_add(&tp, "ping", &to) < 0 || bench_topics_add(&tp, "pong", &to) < 0 ||
-        bench_pipe_open(&c.ready) < 0)
+    if (pp_topics(&c, &tp, round, ping, pong, sizeof(ping)) < 0 || bench_pipe_open(&c.ready) < 0)
         goto out;
-    c.ping = tp.name[0];
-    c.pong = tp.name[1];
     rc = bench_spawn(&ps, pp_run_echoer, &c);
     if (rc == 0)
         rc = bench_spawn(&ps, pp_run_pinger, &c);
@@ -199,6 +265,10 @@ static void pp_usage(FILE *f)
           "  --wait KIND         spin | block | adaptive (default adaptive)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
           "  --exclusive         one-publisher topics (SHMBUS_TOPIC_EXCLUSIVE)\n"
+          "  --bus               go through a private shmbusd (shmbus_connect, shmbus_open);\n"
+          "                      the baseline is then the direct mode, not the floor\n"
+          "  --shmbusd PATH      the daemon for --bus (default: $SHMBUS_BENCH_SHMBUSD,\n"
+          "                      else the one built with this program)\n"
           "  --no-pin            do not pin the sides to CPU 0 and CPU 1\n"
           "  --json              print the last line as a JSON object\n"
           "  --help              this text\n",
@@ -225,6 +295,8 @@ enum {
     PP_OPT_WAIT,
     PP_OPT_MODE,
     PP_OPT_EXCL,
+    PP_OPT_BUS,
+    PP_OPT_SHMBUSD,
     PP_OPT_NOPIN,
     PP_OPT_JSON
 };
@@ -237,11 +309,52 @@ static const struct option pp_longopts[] = {
     {"wait", required_argument, NULL, PP_OPT_WAIT},
     {"mode", required_argument, NULL, PP_OPT_MODE},
     {"exclusive", no_argument, NULL, PP_OPT_EXCL},
+    {"bus", no_argument, NULL, PP_OPT_BUS},
+    {"shmbusd", required_argument, NULL, PP_OPT_SHMBUSD},
     {"no-pin", no_argument, NULL, PP_OPT_NOPIN},
     {"json", no_argument, NULL, PP_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* One option. @return 0, 1 after --help, -1 on a bad value. */
+static int pp_option(struct pp_opts *o, int opt, const char *arg)
+{
+    switch (opt) {
+    case PP_OPT_SIZE:
+        return bench_parse_u64(arg, "--size", 0, BENCH_SIZE_MAX, &o->size);
+    case PP_OPT_COUNT: /* counts stay below 2^32 with warm-up: futex words */
+        return bench_parse_u64(arg, "--count", 1, 1000000000, &o->count);
+    case PP_OPT_WARMUP:
+        return bench_parse_u64(arg, "--warmup", 0, 1000000000, &o->warmup);
+    case PP_OPT_ROUNDS:
+        return bench_parse_u64(arg, "--rounds", 1, 1000, &o->rounds);
+    case PP_OPT_WAIT:
+        return pp_parse_wait(arg, &o->wait);
+    case PP_OPT_MODE:
+        return bench_parse_mode(arg, &o->mode);
+    case PP_OPT_EXCL:
+        o->exclusive = 1;
+        return 0;
+    case PP_OPT_BUS:
+        o->bus = 1;
+        return 0;
+    case PP_OPT_SHMBUSD:
+        o->shmbusd = arg;
+        return 0;
+    case PP_OPT_NOPIN:
+        o->want_pin = 0;
+        return 0;
+    case PP_OPT_JSON:
+        o->json = 1;
+        return 0;
+    case 'h':
+        pp_usage(stdout);
+        return 1;
+    default:
+        return -1;
+    }
+}
 
 /* @return 0 to run, 1 after --help, -1 on a bad option. */
 static int pp_parse(int argc, char **argv, struct pp_opts *o)
@@ -255,89 +368,93 @@ static int pp_parse(int argc, char **argv, struct pp_opts *o)
                           .wait = PP_ADAPTIVE,
                           .mode = SHMBUS_LOSSY,
                           .want_pin = 1};
-    while (rc == 0 && (opt = getopt_long(argc, argv, "h", pp_longopts, NULL)) != -1) {
-        switch (opt) {
-        case PP_OPT_SIZE:
-            rc = bench_parse_u64(optarg, "--size", 0, BENCH_SIZE_MAX, &o->size);
-            break;
-        case PP_OPT_COUNT: /* counts stay below 2^32 with warm-up: futex words */
-            rc = bench_parse_u64(optarg, "--count", 1, 1000000000, &o->count);
-            break;
-        case PP_OPT_WARMUP:
-            rc = bench_parse_u64(optarg, "--warmup", 0, 1000000000, &o->warmup);
-            break;
-        case PP_OPT_ROUNDS:
-            rc = bench_parse_u64(optarg, "--rounds", 1, 1000, &o->rounds);
-            break;
-        case PP_OPT_WAIT:
-            rc = pp_parse_wait(optarg, &o->wait);
-            break;
-        case PP_OPT_MODE:
-            rc = bench_parse_mode(optarg, &o->mode);
-            break;
-        case PP_OPT_EXCL:
-            o->exclusive = 1;
-            break;
-        case PP_OPT_NOPIN:
-            o->want_pin = 0;
-            break;
-        case PP_OPT_JSON:
-            o->json = 1;
-            break;
-        case 'h':
-            pp_usage(stdout);
-            return 1;
-        default:
-            return -1;
-        }
-    }
-    if (rc == 0 && o->count < o->rounds) {
+    while (rc == 0 && (opt = getopt_long(argc, argv, "h", pp_longopts, NULL)) != -1)
+        rc = pp_option(o, opt, optarg);
+    /* --help: done; a bad option: already reported. */
+    if (rc != 0)
+        return rc;
+    if (o->count < o->rounds) {
         fprintf(stderr, "shmbus-bench: pingpong: --count must be at least --rounds\n");
-        rc = -1;
+        return -1;
     }
-    if (rc == 0 && optind < argc) {
+    if (optind < argc) {
         fprintf(stderr, "shmbus-bench: pingpong: unexpected argument '%s'\n", argv[optind]);
-        rc = -1;
+        return -1;
     }
-    return rc;
+    if (o->shmbusd != NULL && !o->bus) {
+        fprintf(stderr, "shmbus-bench: pingpong: --shmbusd needs --bus\n");
+        return -1;
+    }
+    return 0;
 }
 
-static void pp_print(const struct pp_opts *o, const struct bench_stats *bus,
+/* The pairs of the report about the measured side, in both modes. */
+static void pp_report_head(struct bench_report *r, const struct pp_opts *o,
+                           const struct bench_stats *s)
+{
+    bench_report_str(r, "cmd", "pingpong");
+    if (o->bus)
+        bench_report_str(r, "via", "bus");
+    bench_report_str(r, "mode", bench_mode_name(o->mode));
+    bench_report_u64(r, "exclusive", (uint64_t)o->exclusive);
+    bench_report_str(r, "wait", pp_wait_names[o->wait]);
+    bench_report_u64(r, "size", o->size);
+    bench_report_u64(r, "count", o->count);
+    bench_report_u64(r, "p50_ns", s->p50);
+    bench_report_u64(r, "p99_ns", s->p99);
+    bench_report_u64(r, "p999_ns", s->p999);
+    bench_report_u64(r, "max_ns", s->max);
+}
+
+static void pp_print(const struct pp_opts *o, const struct bench_stats *s,
                      const struct bench_stats *base)
 {
     struct bench_report r = {0};
-    double ratio = bench_ratio((double)bus->p50, (double)base->p50);
+    double ratio = bench_ratio((double)s->p50, (double)base->p50);
+    const char *kind = o->bus ? "bus" : "shmbus";
     char label[64];
 
-    snprintf(label, sizeof(label), "shmbus %s/%s:", bench_mode_name(o->mode),
+    snprintf(label, sizeof(label), "%s %s/%s:", kind, bench_mode_name(o->mode),
              pp_wait_names[o->wait]);
-    bench_stats_print(label, bus);
-    bench_stats_print(
-        o->wait == PP_BLOCK ? "floor futex ping-pong:" : "floor cache-line ping-pong:", base);
-    printf("ratio (shmbus p50 / floor p50): %.3f\n", ratio);
-    bench_report_str(&r, "cmd", "pingpong");
-    bench_report_str(&r, "mode", bench_mode_name(o->mode));
-    bench_report_u64(&r, "exclusive", (uint64_t)o->exclusive);
-    bench_report_str(&r, "wait", pp_wait_names[o->wait]);
-    bench_report_u64(&r, "size", o->size);
-    bench_report_u64(&r, "count", o->count);
-    bench_report_u64(&r, "p50_ns", bus->p50);
-    bench_report_u64(&r, "p99_ns", bus->p99);
-    bench_report_u64(&r, "p999_ns", bus->p999);
-    bench_report_u64(&r, "max_ns", bus->max);
-    bench_report_u64(&r, "floor_p50_ns", base->p50);
-    bench_report_u64(&r, "floor_p99_ns", base->p99);
+    bench_stats_print(label, s);
+    if (o->bus) {
+        snprintf(label, sizeof(label), "direct %s/%s:", bench_mode_name(o->mode),
+                 pp_wait_names[o->wait]);
+        bench_stats_print(label, base);
+    } else {
+        bench_stats_print(
+            o->wait == PP_BLOCK ? "floor futex ping-pong:" : "floor cache-line ping-pong:", base);
+    }
+    printf("ratio (%s p50 / %s p50): %.3f\n", kind, o->bus ? "direct" : "floor", ratio);
+    pp_report_head(&r, o, s);
+    bench_report_u64(&r, o->bus ? "direct_p50_ns" : "floor_p50_ns", base->p50);
+    bench_report_u64(&r, o->bus ? "direct_p99_ns" : "floor_p99_ns", base->p99);
+    if (o->bus)
+        bench_report_u64(&r, "direct_p999_ns", base->p999);
     bench_report_f64(&r, "ratio", ratio);
     bench_report_emit(&r, o->json);
 }
 
-/* Alternate shmbus and floor rounds so that both see the same machine: on
- * a shared host the floor itself moves by 2x from one minute to the next.
- * Samples of all rounds go into one array each, then the report. */
-static int pp_run(const struct pp_opts *o, _Atomic uint64_t *bus, _Atomic uint64_t *base)
+/* One baseline round: the direct mode against --bus, else the floor. */
+static int pp_run_base(const struct pp_opts *ro, uint64_t round, _Atomic uint64_t *samples)
+{
+    struct bench_floor_args fa = {
+        .count = ro->count, .warmup = ro->warmup, .pin = ro->pin, .samples = samples};
+
+    if (ro->bus)
+        return pp_run_shmbus(ro, NULL, round, samples);
+    return ro->wait == PP_BLOCK ? bench_floor_futex(&fa) : bench_floor_spin(&fa);
+}
+
+/* Alternate shmbus and baseline rounds so that both see the same machine:
+ * on a shared host the floor itself moves by 2x from one minute to the
+ * next. Samples of all rounds go into one array each, then the report.
+ * @p bus is the daemon's bus with --bus, else NULL. */
+static int pp_run(const struct pp_opts *o, const char *bus, _Atomic uint64_t *subj,
+                  _Atomic uint64_t *base)
 {
     struct pp_opts ro = *o;
-    struct bench_stats sb, sf;
+    struct bench_stats ss, sb;
     uint64_t total;
 
     ro.count = o->count / o->rounds;
@@ -346,36 +463,43 @@ static int pp_run(const struct pp_opts *o, _Atomic uint64_t *bus, _Atomic uint64
            "%llu warm-up each\n",
            bench_mode_name(o->mode), pp_wait_names[o->wait], (unsigned long long)o->size,
            (unsigned long long)total, (unsigned long long)o->rounds, (unsigned long long)o->warmup);
+    if (bus != NULL)
+        printf("pingpong: through shmbusd (bus %s), against the direct mode\n", bus);
     for (uint64_t r = 0; r < o->rounds; r++) {
-        struct bench_floor_args fa = {
-            .count = ro.count, .warmup = o->warmup, .pin = o->pin, .samples = base + r * ro.count};
-        if (pp_run_bus(&ro, bus + r * ro.count) < 0)
+        if (pp_run_shmbus(&ro, bus, r, subj + r * ro.count) < 0)
             return -1;
-        if ((o->wait == PP_BLOCK ? bench_floor_futex(&fa) : bench_floor_spin(&fa)) < 0)
+        if (pp_run_base(&ro, r, base + r * ro.count) < 0)
             return -1;
     }
-    if (bench_stats_compute(bus, total, &sb) < 0 || bench_stats_compute(base, total, &sf) < 0)
+    if (bench_stats_compute(subj, total, &ss) < 0 || bench_stats_compute(base, total, &sb) < 0)
         return -1;
     ro.count = total;
-    pp_print(&ro, &sb, &sf);
+    pp_print(&ro, &ss, &sb);
     return 0;
 }
 
 int bench_cmd_pingpong(int argc, char **argv)
 {
     struct pp_opts o;
+    struct bench_daemon d = {0};
     size_t len;
-    _Atomic uint64_t *bus, *base;
+    _Atomic uint64_t *subj, *base;
     int rc = pp_parse(argc, argv, &o);
 
     if (rc != 0)
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
     o.pin = bench_pin_plan(o.want_pin);
-    len = o.count * sizeof(*bus);
-    bus = bench_shared_alloc(len);
+    len = o.count * sizeof(*subj);
+    subj = bench_shared_alloc(len);
     base = bench_shared_alloc(len);
-    rc = bus != NULL && base != NULL ? pp_run(&o, bus, base) : -1;
-    bench_shared_free(bus, len);
+    rc = subj != NULL && base != NULL ? 0 : -1;
+    if (rc == 0 && o.bus)
+        rc = bench_daemon_start(&d, bench_daemon_path(o.shmbusd), NULL);
+    if (rc == 0)
+        rc = pp_run(&o, o.bus ? d.bus : NULL, subj, base);
+    if (bench_daemon_stop(&d) < 0)
+        rc = -1;
+    bench_shared_free(subj, len);
     bench_shared_free(base, len);
     return rc == 0 ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
 }

@@ -3,14 +3,16 @@
  * only supervises: it blocks in waitpid(), and when one child fails (or the
  * user interrupts) it kills the others, which may be waiting forever for the
  * failed peer, so that the caller always gets to reap and unlink. Children
- * leave with _exit(). Also here: CPU pinning, shared anonymous mappings and
- * the readiness pipes through which one side tells the other it is set up.
+ * leave with _exit(). Also here: CPU pinning, shared anonymous mappings,
+ * the readiness pipes through which one side tells the other it is set up,
+ * and the descriptor limit.
  */
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +38,36 @@ void bench_signals_install(void)
      * its children and goes on to unlink the segments. */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+int bench_interrupted(void)
+{
+    return proc_interrupted;
+}
+
+int bench_nofile_raise(uint64_t need)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "shmbus-bench: getrlimit(RLIMIT_NOFILE): %s\n", strerror(errno));
+        return -1;
+    }
+    /* Enough already (RLIM_INFINITY is the largest rlim_t). */
+    if (rl.rlim_cur >= need)
+        return 0;
+    if (rl.rlim_max < need) {
+        fprintf(stderr, "shmbus-bench: %llu descriptors needed, hard limit %llu (ulimit -Hn)\n",
+                (unsigned long long)need, (unsigned long long)rl.rlim_max);
+        return -1;
+    }
+    rl.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "shmbus-bench: setrlimit(RLIMIT_NOFILE, %llu): %s\n",
+                (unsigned long long)need, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static void proc_kill_rest(struct bench_procs *ps)
@@ -83,9 +115,12 @@ static int proc_settle(struct bench_procs *ps, pid_t pid, int status)
 
     for (i = 0; i < ps->n && ps->pid[i] != pid; i++)
         ;
-    /* Not one of ours (cannot happen: the parent forks nothing else). */
-    if (i == ps->n)
-        return 0;
+    /* Not one of ours: the only other child is a shmbusd the run started
+     * (bench_daemon_start()), and it is not meant to exit before the run. */
+    if (i == ps->n) {
+        fprintf(stderr, "shmbus-bench: process %ld (shmbusd?) exited during the run\n", (long)pid);
+        return -1;
+    }
     ps->pid[i] = 0;
     ps->live--;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)

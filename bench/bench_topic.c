@@ -3,7 +3,8 @@
  * its pid and keeps it in a bench_topics table, whose cleanup unmaps and
  * unlinks them on every path. Each child attaches by name with its own
  * mapping (bench_ep), as separate programs would, and creates its publisher
- * and subscriber there.
+ * and subscriber there; or, through a daemon, opens the topic by name
+ * (the daemon creates it and unlinks it when it stops).
  */
 #include <string.h>
 #include <unistd.h>
@@ -52,17 +53,13 @@ void bench_topics_cleanup(struct bench_topics *t)
     t->n = 0;
 }
 
-int bench_ep_open(struct bench_ep *ep, const char *name, int want_pub,
-                  const shmbus_sub_opts *sub_opts)
+/* The common part of both opens: @p ep->topic is mapped; add the
+ * subscriber and the publisher. On failure @p ep is closed. */
+static int ep_finish(struct bench_ep *ep, const char *name, int want_pub,
+                     const shmbus_sub_opts *sub_opts)
 {
     int rc;
 
-    memset(ep, 0, sizeof(*ep));
-    rc = shmbus_topic_attach(name, &ep->topic);
-    if (rc < 0) {
-        bench_fail("shmbus_topic_attach", rc);
-        goto err;
-    }
     if (sub_opts != NULL && (rc = shmbus_sub_create(ep->topic, sub_opts, &ep->sub)) < 0) {
         bench_fail("shmbus_sub_create", rc);
         goto err;
@@ -76,6 +73,36 @@ err:
     fprintf(stderr, "shmbus-bench: opening topic %s failed\n", name);
     bench_ep_close(ep);
     return -1;
+}
+
+int bench_ep_open(struct bench_ep *ep, const char *name, int want_pub,
+                  const shmbus_sub_opts *sub_opts)
+{
+    int rc;
+
+    memset(ep, 0, sizeof(*ep));
+    rc = shmbus_topic_attach(name, &ep->topic);
+    if (rc < 0) {
+        bench_fail("shmbus_topic_attach", rc);
+        fprintf(stderr, "shmbus-bench: opening topic %s failed\n", name);
+        return -1;
+    }
+    return ep_finish(ep, name, want_pub, sub_opts);
+}
+
+int bench_ep_open_bus(struct bench_ep *ep, shmbus_bus *bus, const char *name,
+                      const shmbus_topic_opts *opts, int want_pub, const shmbus_sub_opts *sub_opts)
+{
+    int rc;
+
+    memset(ep, 0, sizeof(*ep));
+    rc = shmbus_open(bus, name, opts, 0, &ep->topic);
+    if (rc < 0) {
+        bench_fail("shmbus_open", rc);
+        fprintf(stderr, "shmbus-bench: opening topic %s through shmbusd failed\n", name);
+        return -1;
+    }
+    return ep_finish(ep, name, want_pub, sub_opts);
 }
 
 void bench_ep_close(struct bench_ep *ep)

@@ -2,7 +2,9 @@
 # The benchmark suite behind `make bench`, and behind docs/benchmarks.md.
 # Each command measures shmbus and its baseline in the same run and prints
 # key=value figures as its last line. Run it alone: the spinning sides use
-# both cores, and anything else running skews them.
+# both cores, and anything else running skews them. `pingpong --bus` and
+# `registry` start a private shmbusd of their own (the one built with the
+# benchmark; $SHMBUS_BENCH_SHMBUSD overrides it).
 set -euo pipefail
 bench=${1:?usage: run-all.sh path/to/shmbus-bench}
 
@@ -17,12 +19,19 @@ for mode in lossy reliable; do
 done
 run pingpong --wait adaptive --mode lossy --size 64 --count 200000
 run pingpong --wait block --mode lossy --size 64 --count 20000 --warmup 2000
+# Through the daemon and the bus API, against the direct ring in the same run.
+for mode in lossy reliable; do
+  run pingpong --bus --wait spin --mode "$mode" --size 64 --count 200000
+done
 for mode in lossy reliable; do
   run throughput --mode "$mode" --size 64 --seconds 6 --rounds 3
   run throughput --mode "$mode" --exclusive --size 64 --seconds 6 --rounds 3
 done
 run fanout --subscribers 8 --count 5000 --rounds 3
 run pubonly --count 1000000
+# shmbusd's own memory with 1000 topics and 500 clients; lookup time at
+# 100, 1000 and 10000 topics.
+run registry --topics 1000 --clients 500 --opens 2 --lookup-max 10000
 
 # A publisher nobody waits on makes no system call: the same total with
 # 10^3 and 10^6 messages (everything counted is setup and teardown).

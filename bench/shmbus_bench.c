@@ -1,9 +1,11 @@
 /*
  * shmbus-bench: latency and throughput benchmarks of libshmbus, each next to
  * a baseline measured in the same run (bare cache-line, futex or SPSC ring
- * hand-offs between two processes). `shmbus-bench <command> --help` describes
- * a command. Every command prints human-readable lines and, last, one line of
- * key=value pairs (or, with --json, the same pairs as one JSON object).
+ * hand-offs between two processes; for the path through the daemon, the
+ * direct one), and the daemon's footprint. `shmbus-bench <command> --help`
+ * describes a command. Every command prints human-readable lines and, last,
+ * one line of key=value pairs (or, with --json, the same pairs as one JSON
+ * object).
  */
 #include <string.h>
 
@@ -21,6 +23,7 @@ static const struct main_cmd main_cmds[] = {
      "messages/s from one publisher to one subscriber, vs SPSC"},
     {"fanout", bench_cmd_fanout, "publish cost with N sleeping subscribers, vs 1"},
     {"pubonly", bench_cmd_pubonly, "publish with no subscriber (run under strace -c -f)"},
+    {"registry", bench_cmd_registry, "shmbusd's memory with many topics and clients; lookups"},
 };
 
 static void main_usage(FILE *f)

@@ -332,7 +332,7 @@ static int detach(void)
     return p[1];
 }
 
-/* Make room for one descriptor per client. */
+/* Make room for the descriptors of every client and topic. */
 static void raise_fd_limit(const struct sbd_config *c)
 {
     struct rlimit rl;
@@ -341,9 +341,10 @@ static void raise_fd_limit(const struct sbd_config *c)
         return;
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < (rlim_t)c->max_clients * 2 + 64)
-        sbd_log(SBD_WARN, "descriptor limit %llu is low for --max-clients %u",
-                (unsigned long long)rl.rlim_cur, c->max_clients);
+    /* One per client (two while a reply carries a segment) and one per topic. */
+    if (rl.rlim_cur < (rlim_t)c->max_clients * 2 + c->max_topics + 64)
+        sbd_log(SBD_WARN, "descriptor limit %llu is low for --max-clients %u --max-topics %u",
+                (unsigned long long)rl.rlim_cur, c->max_clients, c->max_topics);
 }
 
 static int serve(const struct sbd_config *cfg, int ready_fd)

@@ -15,7 +15,8 @@
 #include "log.h"
 #include "registry/admin.h"
 
-#define SBD_TABLE_INIT 64
+#define SBD_TABLE_INIT        64
+#define SBD_TABLE_PRESIZE_MAX 65536
 
 static unsigned long name_hash(const char *s)
 {
@@ -31,15 +32,26 @@ static int topic_match(struct cds_lfht_node *node, const void *key)
     return strcmp(caa_container_of(node, struct sbd_topic, node)->name, key) == 0;
 }
 
+/* Buckets for @p n entries: no resize (a background liburcu job) is
+ * needed before the limit is reached, up to a bound. */
+static unsigned long table_size(uint32_t n)
+{
+    unsigned long b = SBD_TABLE_INIT;
+
+    while (b < n && b < SBD_TABLE_PRESIZE_MAX)
+        b <<= 1;
+    return b;
+}
+
 int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg)
 {
     memset(r, 0, sizeof(*r));
     r->cfg = cfg;
     r->topics =
-        cds_lfht_new_flavor(SBD_TABLE_INIT, SBD_TABLE_INIT, 0,
+        cds_lfht_new_flavor(table_size(cfg->max_topics), SBD_TABLE_INIT, 0,
                             CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, &urcu_memb_flavor, NULL);
     r->sessions =
-        cds_lfht_new_flavor(SBD_TABLE_INIT, SBD_TABLE_INIT, 0,
+        cds_lfht_new_flavor(table_size(cfg->max_clients), SBD_TABLE_INIT, 0,
                             CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, &urcu_memb_flavor, NULL);
     if (r->topics == NULL || r->sessions == NULL) {
         if (r->topics != NULL)
