@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "registry/admin.h"
+#include "tsan.h"
 
 #define SBD_TABLE_INIT        64
 #define SBD_TABLE_PRESIZE_MAX 65536
@@ -326,6 +327,7 @@ static void session_free(struct rcu_head *head)
 {
     struct sbd_session *s = caa_container_of(head, struct sbd_session, rcu);
 
+    SBD_TSAN_ACQUIRE(s);
     free(s->holds);
     free(s);
 }
@@ -340,6 +342,7 @@ void sbd_session_remove(struct sbd_registry *r, struct sbd_session *s)
     close(s->fd);
     s->fd = -1;
     r->nsessions--;
+    SBD_TSAN_RELEASE(s);
     urcu_memb_call_rcu(&s->rcu, session_free);
 }
 
