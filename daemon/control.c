@@ -9,6 +9,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -315,7 +316,9 @@ static int ctl_request(struct sbd_control *c, struct sbd_session *s, const uint8
     if (n < 0) {
         rc = (int)n; /* longer than SB_WIRE_MAX: the rest was dropped */
         why = "message longer than the protocol's maximum";
+        /* The first SB_WIRE_MAX bytes arrived: answer with the request's id. */
         memset(&q, 0, sizeof(q));
+        memcpy(&q.hdr, msg, sizeof(q.hdr));
     } else {
         rc = sb_wire_decode_req(msg, (size_t)n, &q, &why);
     }
@@ -348,6 +351,15 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
     sbd_session_remove(c->reg, s);
 }
 
+/* A zero-byte read is the peer's hang-up or an empty packet; only the
+ * hang-up sets RDHUP. */
+static int ctl_peer_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+    return poll(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 /* Read up to CTL_BURST requests of one connection. */
 static void ctl_readable(struct sbd_control *c, struct sbd_session *s)
 {
@@ -358,7 +370,8 @@ static void ctl_readable(struct sbd_control *c, struct sbd_session *s)
 
         if (n == -EAGAIN)
             return;
-        if (n == 0 || (n < 0 && n != SHMBUS_ERR_PROTOCOL) || ctl_request(c, s, msg, n) < 0) {
+        if ((n == 0 && ctl_peer_gone(s->fd)) || (n < 0 && n != SHMBUS_ERR_PROTOCOL) ||
+            ctl_request(c, s, msg, n) < 0) {
             ctl_drop(c, s);
             return;
         }

@@ -180,8 +180,9 @@ int sb_wire_send_err(int sock, uint32_t req, int code, const char *text);
  * Receive one message into @p buf (@p cap >= SB_WIRE_MAX). A descriptor
  * that came with it is stored in *fd (close-on-exec), else *fd = -1; pass
  * fd NULL to refuse descriptors (any that came are closed).
- * @return bytes received; 0 when the peer closed; SHMBUS_ERR_PROTOCOL for
- *         a message longer than @p cap (its rest is discarded); -errno.
+ * @return bytes received; 0 when the peer closed or sent an empty packet;
+ *         SHMBUS_ERR_PROTOCOL for a message longer than @p cap (its first
+ *         @p cap bytes are in @p buf, the rest is discarded); -errno.
  */
 long sb_wire_recv(int sock, void *buf, size_t cap, int *fd);
 
