@@ -1,0 +1,124 @@
+/*
+ * cli.h - what the subcommands of the `shmbus` tool share: exit codes,
+ * messages, strict number parsing, the stop flag set by SIGINT/SIGTERM,
+ * clocks and connecting to the bus. Each subcommand lives in cmd_NAME.c
+ * and exports cli_NAME_main() and cli_NAME_usage().
+ */
+#ifndef SHMBUS_TOOLS_CLI_H
+#define SHMBUS_TOOLS_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shmbus/shmbus.h"
+
+/* Exit statuses of the tool. */
+#define CLI_EXIT_OK    0 /* done (also: stopped by SIGINT or SIGTERM) */
+#define CLI_EXIT_FAIL  1 /* an operation failed */
+#define CLI_EXIT_USAGE 2 /* the command line was wrong */
+/* What option parsers return when --help was asked for. */
+#define CLI_HELP (-1)
+
+/* Set by SIGINT and SIGTERM once cli_signals_catch() ran. */
+extern volatile sig_atomic_t cli_stop;
+
+/*
+ * Make SIGINT and SIGTERM set cli_stop instead of killing the process.
+ * No SA_RESTART: a blocking read or wait returns EINTR so loops see the flag.
+ */
+void cli_signals_catch(void);
+
+/* Print "shmbus: " and the formatted message, and a newline, on stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print a usage error and the hint to see `shmbus CMD --help`.
+ * @return CLI_EXIT_USAGE. */
+int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print the hint to see `CMD --help` after getopt reported a bad option.
+ * @return CLI_EXIT_USAGE. */
+int cli_usage_hint(const char *cmd);
+
+/*
+ * Parse a decimal integer strictly: digits only (no sign, space, base
+ * prefix or suffix), no overflow, within [min, max].
+ * @return 0 with *out set; -1 when @p s is not such a number.
+ */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* As cli_parse_u64(), into a uint32_t; @p max must fit in 32 bits. */
+int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+/*
+ * Parse a duration in seconds: digits with an optional fraction ("2",
+ * "0.25"), greater than 0 and at most one day.
+ * @return 0 with *out_ns set; -1 otherwise.
+ */
+int cli_parse_seconds(const char *s, uint64_t *out_ns);
+
+/* CLOCK_REALTIME (the clock of shmbus_msg.timestamp_ns) in nanoseconds. */
+uint64_t cli_realtime_ns(void);
+
+/* CLOCK_MONOTONIC in nanoseconds, for intervals. */
+uint64_t cli_monotonic_ns(void);
+
+/*
+ * Sleep @p ns nanoseconds, or less if cli_stop gets set.
+ * @return 0 after the full time; -1 when stopped.
+ */
+int cli_sleep(uint64_t ns);
+
+/*
+ * Flush stdout. @return 0; -EPIPE when the reader went away (nothing is
+ * reported: the tool ends quietly); another -errno, reported on stderr.
+ */
+int cli_flush(void);
+
+/* Options that create a topic, shared by pub and sub (getopt_long values). */
+enum { CLI_OPT_RELIABLE = 512, CLI_OPT_CAPACITY, CLI_OPT_MAX_MSG, CLI_OPT_EXCLUSIVE };
+
+/* Their struct option entries, to put in a getopt_long table. */
+#define CLI_TOPIC_OPTIONS                                                                          \
+    {"reliable", no_argument, NULL, CLI_OPT_RELIABLE},                                             \
+        {"capacity", required_argument, NULL, CLI_OPT_CAPACITY},                                   \
+        {"max-msg", required_argument, NULL, CLI_OPT_MAX_MSG},                                     \
+    {                                                                                              \
+        "exclusive", no_argument, NULL, CLI_OPT_EXCLUSIVE                                          \
+    }
+
+/*
+ * Apply one of the CLI_OPT_* options to @p o.
+ * @return 0; 1 when @p opt is not one of them; CLI_EXIT_USAGE (reported).
+ */
+int cli_topic_option(const char *cmd, int opt, const char *arg, shmbus_topic_opts *o);
+
+/* Describe the CLI_OPT_* options in a --help text. */
+void cli_topic_usage(FILE *f);
+
+/*
+ * Connect to a bus, reporting any failure.
+ * @param bus       --bus argument, or NULL for $SHMBUS_BUS or the default.
+ * @param name_out  receives the resolved name (SHMBUS_BUS_NAME_MAX + 1 bytes).
+ * @param out       receives the connection (the caller closes it).
+ * @return 0; CLI_EXIT_USAGE for a bad bus name; CLI_EXIT_FAIL otherwise.
+ */
+int cli_connect(const char *bus, char *name_out, shmbus_bus **out);
+
+/* Open a topic, creating it with @p opts if it does not exist; reports
+ * any failure. @return 0; CLI_EXIT_USAGE for a bad topic name; CLI_EXIT_FAIL. */
+int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, unsigned flags,
+             shmbus_topic **out);
+
+/* Subcommands: argv[0] is the command's name ("shmbus pub"); @p bus the
+ * global --bus or NULL. @return an exit status. */
+int cli_pub_main(const char *bus, int argc, char **argv);
+int cli_sub_main(const char *bus, int argc, char **argv);
+int cli_stat_main(const char *bus, int argc, char **argv);
+
+/* Their --help texts. */
+void cli_pub_usage(FILE *f);
+void cli_sub_usage(FILE *f);
+void cli_stat_usage(FILE *f);
+
+#endif /* SHMBUS_TOOLS_CLI_H */

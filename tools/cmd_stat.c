@@ -1,0 +1,450 @@
+/*
+ * `shmbus stat`: a snapshot of every topic of the bus, as a table or as
+ * JSON. A sample lists the topics through the daemon, then opens each one
+ * (never creating it) to read its counters and its subscriber slots from
+ * the segment. Message rates compare two samples: half a second apart for
+ * a single report, one refresh apart with --watch.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define STAT_PAGE       64              /* topics asked for per shmbus_list() */
+#define STAT_FIRST_NS   500000000ull    /* time between the first two samples */
+#define STAT_DEFAULT_NS 1000000000ull   /* --watch without SECONDS */
+#define STAT_CLEAR      "\033[H\033[2J" /* ANSI: cursor home, clear screen */
+#define STAT_MODE_W     13              /* "reliable,excl" */
+#define STAT_TOPIC_W    5               /* "TOPIC" */
+
+struct stat_args {
+    const char *bus;
+    int watch;
+    uint64_t interval_ns;
+    int json;
+};
+
+/* One topic in a sample. */
+struct stat_topic {
+    shmbus_topic_entry e;    /* as the daemon lists it */
+    shmbus_topic_info info;  /* read from the segment */
+    shmbus_slot_info *slots; /* busy subscriber slots, owned */
+    unsigned n_slots;
+    uint64_t when_ns; /* CLOCK_MONOTONIC when info was read */
+};
+
+/* Every topic of the bus at one time, in name order. */
+struct stat_sample {
+    struct stat_topic *v;
+    size_t n;
+    size_t cap;
+    uint64_t realtime_ns; /* when the sample was taken */
+};
+
+void cli_stat_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json]\n"
+            "List every topic of the bus: mode, capacity, largest message, publishers,\n"
+            "subscribers, messages published, overruns, skipped claims and messages per\n"
+            "second; and each subscriber slot: pid, lag, losses, messages received and\n"
+            "consumer group.\n"
+            "\n"
+            "  --watch [SECONDS]  refresh every SECONDS (default 1, fractions allowed)\n"
+            "                     until SIGINT; rates are over the last refresh\n"
+            "  --json             one JSON object per refresh, on one line\n"
+            "  --bus NAME         bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
+            "  --help             this text\n"
+            "\n"
+            "Without --watch, rates compare two samples taken 0.5 s apart.\n",
+            SHMBUS_BUS_DEFAULT);
+}
+
+enum { OPT_BUS = 256, OPT_WATCH, OPT_JSON, OPT_HELP };
+
+static const struct option stat_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
+                                          {"watch", optional_argument, NULL, OPT_WATCH},
+                                          {"json", no_argument, NULL, OPT_JSON},
+                                          {"help", no_argument, NULL, OPT_HELP},
+                                          {NULL, 0, NULL, 0}};
+
+/* --watch [SECONDS]: the value may be the next word (`--watch 2`). */
+static int stat_watch_option(struct stat_args *a, int argc, char **argv)
+{
+    const char *v = optarg;
+
+    if (v == NULL && optind < argc && argv[optind][0] != '-')
+        v = argv[optind++];
+    a->watch = 1;
+    a->interval_ns = STAT_DEFAULT_NS;
+    if (v != NULL && cli_parse_seconds(v, &a->interval_ns) < 0)
+        return cli_usage_err(argv[0],
+                             "--watch wants seconds, more than 0 and at most a day, "
+                             "not '%s'",
+                             v);
+    return 0;
+}
+
+/* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
+static int stat_parse(int argc, char **argv, struct stat_args *a)
+{
+    int opt, rc;
+
+    /* '+': no reordering, so that `--watch 2` can take the next word. */
+    while ((opt = getopt_long(argc, argv, "+", stat_opts, NULL)) != -1) {
+        if (opt == OPT_BUS) {
+            a->bus = optarg;
+        } else if (opt == OPT_WATCH) {
+            if ((rc = stat_watch_option(a, argc, argv)) != 0)
+                return rc;
+        } else if (opt == OPT_JSON) {
+            a->json = 1;
+        } else if (opt == OPT_HELP) {
+            return CLI_HELP;
+        } else {
+            return cli_usage_hint(argv[0]); /* getopt printed what was wrong */
+        }
+    }
+    if (optind < argc)
+        return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static void sample_free(struct stat_sample *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].slots);
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Append the listed entries. @return 0 or -ENOMEM. */
+static int sample_append(struct stat_sample *s, const shmbus_topic_entry *e, size_t n)
+{
+    if (s->n + n > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : STAT_PAGE;
+        struct stat_topic *v;
+
+        while (cap < s->n + n)
+            cap *= 2;
+        v = realloc(s->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+        s->v = v;
+        s->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        s->v[s->n++] = (struct stat_topic){.e = e[i]};
+    return 0;
+}
+
+/* List every topic, a page at a time. @return 0 or an error code. */
+static int sample_list(shmbus_bus *b, struct stat_sample *s)
+{
+    shmbus_topic_entry page[STAT_PAGE];
+    char after[SHMBUS_TOPIC_NAME_MAX + 1] = "";
+    int n, rc;
+
+    do {
+        n = shmbus_list(b, after, page, STAT_PAGE);
+        if (n < 0)
+            return n; /* the daemon went away or refused */
+        rc = sample_append(s, page, (size_t)n);
+        if (rc < 0)
+            return rc; /* out of memory */
+        if (n > 0)
+            memcpy(after, page[n - 1].name, sizeof(after));
+    } while (n == STAT_PAGE);
+    return 0;
+}
+
+/*
+ * Read a listed topic's counters and slots from its segment.
+ * @return 0; 1 if the topic is gone; an error code (reported).
+ */
+static int sample_probe(shmbus_bus *b, struct stat_topic *st)
+{
+    shmbus_topic *t;
+    int rc = shmbus_open(b, st->e.name, NULL, SHMBUS_OPEN_NOCREATE, &t);
+
+    /* Removed since it was listed: leave it out. */
+    if (rc == -ENOENT)
+        return 1;
+    /* The daemon went away or hit a limit: this sample cannot be complete. */
+    if (rc < 0) {
+        cli_err("cannot open topic '%s': %s", st->e.name, shmbus_strerror(rc));
+        return rc;
+    }
+    shmbus_topic_info_get(t, &st->info);
+    st->when_ns = cli_monotonic_ns();
+    st->slots = calloc(st->info.max_subscribers, sizeof(*st->slots));
+    /* Out of memory: give up on the sample. */
+    if (st->slots == NULL) {
+        cli_err("out of memory");
+        shmbus_topic_destroy(t);
+        return -ENOMEM;
+    }
+    /* cap is every slot the topic has: the count cannot exceed it. */
+    rc = shmbus_topic_slots_get(t, st->slots, st->info.max_subscribers);
+    st->n_slots = rc > 0 ? (unsigned)rc : 0;
+    shmbus_topic_destroy(t);
+    return 0;
+}
+
+/* Take a sample. @return 0 or an error code (reported). */
+static int sample_take(shmbus_bus *b, struct stat_sample *s)
+{
+    size_t keep = 0;
+    int rc;
+
+    s->realtime_ns = cli_realtime_ns();
+    rc = sample_list(b, s);
+    /* The daemon went away, or out of memory: nothing to show. */
+    if (rc < 0) {
+        cli_err("cannot list topics: %s", shmbus_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        rc = sample_probe(b, &s->v[i]);
+        /* Reported by sample_probe(): the sample cannot be complete. */
+        if (rc < 0) {
+            s->n = keep; /* the entries that own slots; the failed one owns none */
+            return rc;
+        }
+        if (rc == 0)
+            s->v[keep++] = s->v[i];
+    }
+    s->n = keep;
+    return 0;
+}
+
+static int topic_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct stat_topic *)elem)->e.name);
+}
+
+/* Messages per second since @p prev; negative when unknown (new topic,
+ * or one that was removed and created again). */
+static double topic_rate(const struct stat_topic *t, const struct stat_sample *prev)
+{
+    const struct stat_topic *p = bsearch(t->e.name, prev->v, prev->n, sizeof(*p), topic_cmp);
+
+    /* Not in the previous sample, or its counter went back. */
+    if (p == NULL || t->info.published < p->info.published || t->when_ns <= p->when_ns)
+        return -1.0;
+    return (double)(t->info.published - p->info.published) * 1e9 /
+           (double)(t->when_ns - p->when_ns);
+}
+
+static const char *topic_mode(const struct stat_topic *t)
+{
+    int excl = (t->info.flags & SHMBUS_TOPIC_EXCLUSIVE) != 0;
+
+    if (t->info.mode == SHMBUS_RELIABLE)
+        return excl ? "reliable,excl" : "reliable";
+    return excl ? "lossy,excl" : "lossy";
+}
+
+/* ------------------------------------------------------------------ text */
+
+static void text_slots(const struct stat_topic *t)
+{
+    if (t->n_slots == 0)
+        return; /* no header for an empty list */
+    printf("    %5s %8s %10s %10s %12s  %s\n", "SLOT", "PID", "LAG", "LOST", "RECEIVED", "GROUP");
+    for (unsigned i = 0; i < t->n_slots; i++) {
+        const shmbus_slot_info *s = &t->slots[i];
+
+        printf("    %5u %8u %10llu %10llu %12llu  ", s->index, s->pid, (unsigned long long)s->lag,
+               (unsigned long long)s->lost, (unsigned long long)s->received);
+        if (s->group == 0)
+            printf("-\n");
+        else if (s->group_name[0] != '\0')
+            printf("%s\n", s->group_name);
+        else
+            printf("#%u\n", s->group);
+    }
+}
+
+static void text_topic(const struct stat_topic *t, int name_w, double rate)
+{
+    printf("%-*s %-*s %8u %8u %5u %5u %12llu %9llu %8llu ", name_w, t->e.name, STAT_MODE_W,
+           topic_mode(t), t->info.capacity, t->info.max_msg_size, t->e.publishers, t->e.subscribers,
+           (unsigned long long)t->info.published, (unsigned long long)t->info.overruns,
+           (unsigned long long)t->info.skipped);
+    if (rate < 0)
+        printf("%10s\n", "-");
+    else
+        printf("%10.1f\n", rate);
+    text_slots(t);
+}
+
+static void text_show(const char *bus, const struct stat_sample *cur,
+                      const struct stat_sample *prev)
+{
+    time_t now = (time_t)(cur->realtime_ns / 1000000000ull);
+    int name_w = STAT_TOPIC_W;
+    char when[16] = "";
+    struct tm tm;
+
+    if (localtime_r(&now, &tm) != NULL)
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
+    /* Nothing to tabulate. */
+    if (cur->n == 0)
+        return;
+    for (size_t i = 0; i < cur->n; i++) {
+        int len = (int)strlen(cur->v[i].e.name);
+
+        name_w = len > name_w ? len : name_w;
+    }
+    printf("%-*s %-*s %8s %8s %5s %5s %12s %9s %8s %10s\n", name_w, "TOPIC", STAT_MODE_W, "MODE",
+           "CAPACITY", "MAX_MSG", "PUBS", "SUBS", "PUBLISHED", "OVERRUNS", "SKIPPED", "MSG/S");
+    for (size_t i = 0; i < cur->n; i++)
+        text_topic(&cur->v[i], name_w, topic_rate(&cur->v[i], prev));
+}
+
+/* ------------------------------------------------------------------ json */
+
+/* A JSON string; names are plain already, but nothing is taken on trust. */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void json_slots(const struct stat_topic *t)
+{
+    printf("\"slots\":[");
+    for (unsigned i = 0; i < t->n_slots; i++) {
+        const shmbus_slot_info *s = &t->slots[i];
+
+        printf("%s{\"index\":%u,\"pid\":%u,\"group\":", i ? "," : "", s->index, s->pid);
+        if (s->group == 0)
+            printf("null");
+        else
+            json_str(s->group_name);
+        printf(",\"group_id\":%u,\"position\":%llu,\"lag\":%llu,\"lost\":%llu,\"received\":%llu}",
+               s->group, (unsigned long long)s->position, (unsigned long long)s->lag,
+               (unsigned long long)s->lost, (unsigned long long)s->received);
+    }
+    printf("]");
+}
+
+static void json_topic(const struct stat_topic *t, double rate)
+{
+    const shmbus_topic_info *in = &t->info;
+
+    printf("{\"name\":");
+    json_str(t->e.name);
+    printf(",\"mode\":\"%s\",\"exclusive\":%s,\"capacity\":%u,\"max_msg_size\":%u,"
+           "\"max_subscribers\":%u,\"max_groups\":%u,\"segment_size\":%llu,",
+           in->mode == SHMBUS_RELIABLE ? "reliable" : "lossy",
+           (in->flags & SHMBUS_TOPIC_EXCLUSIVE) ? "true" : "false", in->capacity, in->max_msg_size,
+           in->max_subscribers, in->max_groups, (unsigned long long)in->segment_size);
+    printf("\"clients\":%u,\"publishers\":%u,\"subscribers\":%u,\"published\":%llu,"
+           "\"overruns\":%llu,\"skipped\":%llu,",
+           t->e.clients, t->e.publishers, t->e.subscribers, (unsigned long long)in->published,
+           (unsigned long long)in->overruns, (unsigned long long)in->skipped);
+    if (rate < 0)
+        printf("\"rate\":null,");
+    else
+        printf("\"rate\":%.3f,", rate);
+    json_slots(t);
+    printf("}");
+}
+
+static void json_show(const char *bus, const struct stat_sample *cur,
+                      const struct stat_sample *prev)
+{
+    printf("{\"bus\":");
+    json_str(bus);
+    printf(",\"time\":%llu.%09llu,\"interval\":%.3f,\"topics\":[",
+           (unsigned long long)(cur->realtime_ns / 1000000000ull),
+           (unsigned long long)(cur->realtime_ns % 1000000000ull),
+           (double)(cur->realtime_ns - prev->realtime_ns) / 1e9);
+    for (size_t i = 0; i < cur->n; i++) {
+        if (i > 0)
+            putchar(',');
+        json_topic(&cur->v[i], topic_rate(&cur->v[i], prev));
+    }
+    printf("]}\n");
+}
+
+/* ------------------------------------------------------------------ loop */
+
+/* Print one refresh. @return 0 or cli_flush()'s error. */
+static int stat_show(const struct stat_args *a, const char *bus, const struct stat_sample *cur,
+                     const struct stat_sample *prev)
+{
+    /* JSON is for programs: one line per refresh, no screen control. */
+    if (a->json) {
+        json_show(bus, cur, prev);
+        return cli_flush();
+    }
+    if (a->watch && isatty(STDOUT_FILENO))
+        fputs(STAT_CLEAR, stdout);
+    text_show(bus, cur, prev);
+    return cli_flush();
+}
+
+/* Sample, wait, sample and show; again with --watch until a signal.
+ * @return an exit status. */
+static int stat_loop(shmbus_bus *b, const char *bus, const struct stat_args *a)
+{
+    struct stat_sample prev = {0}, cur = {0};
+    uint64_t delay = STAT_FIRST_NS;
+    int rc = sample_take(b, &prev);
+
+    if (a->watch && a->interval_ns < delay)
+        delay = a->interval_ns;
+    while (rc == 0 && cli_sleep(delay) == 0) {
+        rc = sample_take(b, &cur);
+        if (rc == 0 && (rc = stat_show(a, bus, &cur, &prev)) == -EPIPE)
+            rc = 1; /* the reader left: stop, quietly and successfully */
+        sample_free(&prev);
+        prev = cur;
+        memset(&cur, 0, sizeof(cur));
+        if (!a->watch)
+            break;
+        delay = a->interval_ns;
+    }
+    sample_free(&prev);
+    sample_free(&cur);
+    return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+int cli_stat_main(const char *bus, int argc, char **argv)
+{
+    struct stat_args a = {.bus = bus};
+    char bus_name[SHMBUS_BUS_NAME_MAX + 1];
+    shmbus_bus *b;
+    int rc = stat_parse(argc, argv, &a);
+
+    /* --help, or a usage error already reported. */
+    if (rc == CLI_HELP)
+        cli_stat_usage(stdout);
+    if (rc != 0)
+        return rc == CLI_HELP ? CLI_EXIT_OK : rc;
+    cli_signals_catch();
+    rc = cli_connect(a.bus, bus_name, &b);
+    if (rc != 0)
+        return rc; /* reported */
+    rc = stat_loop(b, bus_name, &a);
+    shmbus_close(b);
+    return rc;
+}
