@@ -74,6 +74,9 @@ struct rg_lookup_result {
     uint64_t size[RG_SIZES_MAX];
     double hit_ns[RG_SIZES_MAX]; /* medians of the rounds */
     double miss_ns[RG_SIZES_MAX];
+    /* Baseline: comparing the name of the topic a hit finds, reached
+     * through a plain array: the cache misses any lookup must pay. */
+    double touch_ns[RG_SIZES_MAX];
 };
 
 /* The memory part's clients: connections and their topic handles. */
@@ -325,26 +328,67 @@ static int rg_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Medians over the rounds of ns per lookup: hits among the first @p have
- * names, misses among the RG_MISSES names after --lookup-max. */
-static int rg_measure(struct sbd_registry *r, const struct rg_opts *o, const struct rg_name *names,
-                      uint64_t have, const char **q, double *hit, double *miss)
+/* The baseline of a hit: the same names compared against the topics they
+ * find, reached through an array resolved beforehand (untimed), one after
+ * the other: the cache misses on the topic any lookup must pay, which grow
+ * with the working set whatever the table does. @return ns per comparison. */
+static double rg_touch(struct sbd_registry *r, const char *const *q, uint64_t n,
+                       const struct sbd_topic **t)
 {
-    double h[RG_ROUNDS_MAX], m[RG_ROUNDS_MAX];
+    uint64_t same = 0, t0;
+
+    urcu_memb_read_lock();
+    for (uint64_t i = 0; i < n; i++)
+        t[i] = sbd_topic_lookup(r, q[i]);
+    urcu_memb_read_unlock();
+    t0 = bench_now_ns();
+    for (uint64_t i = 0, dep = 0; i < n; i++) {
+        /* dep is always 0 (every name matches) but the compiler cannot
+         * know: each access waits for the one before, as the dependent
+         * loads of a lookup do, instead of overlapping its cache misses. */
+        int c = strcmp(t[i + dep]->name, q[i + dep]);
+
+        same += c == 0;
+        dep = (uint32_t)c >> 31;
+    }
+    if (same != n)
+        return -1.0;
+    return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+static double rg_median(double *v, uint64_t n)
+{
+    qsort(v, n, sizeof(v[0]), rg_cmp_double);
+    return v[n / 2];
+}
+
+/* Medians over the rounds of ns per lookup: hits among the first @p have
+ * names, misses among the RG_MISSES names after --lookup-max, and the
+ * hits' baseline. */
+static int rg_measure(struct sbd_registry *r, const struct rg_opts *o, const struct rg_name *names,
+                      uint64_t have, const char **q, struct rg_lookup_result *res, unsigned k)
+{
+    double h[RG_ROUNDS_MAX], m[RG_ROUNDS_MAX], b[RG_ROUNDS_MAX];
+    const struct sbd_topic **t = bench_calloc(o->lookups * sizeof(*t));
     uint64_t seed = 0x9e3779b97f4a7c15ull + have;
 
-    for (uint64_t k = 0; k < o->rounds; k++) {
+    if (t == NULL)
+        return -1;
+    for (uint64_t i = 0; i < o->rounds; i++) {
         rg_draw(names, have, q, o->lookups, &seed);
-        h[k] = rg_time(r, q, o->lookups, 1);
+        h[i] = rg_time(r, q, o->lookups, 1);
+        b[i] = rg_touch(r, q, o->lookups, t);
         rg_draw(names + o->lookup_max, RG_MISSES, q, o->lookups, &seed);
-        m[k] = rg_time(r, q, o->lookups, 0);
-        if (h[k] < 0.0 || m[k] < 0.0 || rg_interrupted())
+        m[i] = rg_time(r, q, o->lookups, 0);
+        if (h[i] < 0.0 || m[i] < 0.0 || b[i] < 0.0 || rg_interrupted()) {
+            free(t);
             return -1;
+        }
     }
-    qsort(h, o->rounds, sizeof(h[0]), rg_cmp_double);
-    qsort(m, o->rounds, sizeof(m[0]), rg_cmp_double);
-    *hit = h[o->rounds / 2];
-    *miss = m[o->rounds / 2];
+    free(t);
+    res->hit_ns[k] = rg_median(h, o->rounds);
+    res->miss_ns[k] = rg_median(m, o->rounds);
+    res->touch_ns[k] = rg_median(b, o->rounds);
     return 0;
 }
 
@@ -413,7 +457,7 @@ static int rg_lookup_sizes(struct sbd_registry *r, const struct rg_opts *o,
             return -1;
         have = res->size[k];
         rg_settle(o->settle_ms);
-        if (rg_measure(r, o, names, have, q, &res->hit_ns[k], &res->miss_ns[k]) < 0)
+        if (rg_measure(r, o, names, have, q, res, k) < 0)
             return -1;
     }
     return 0;
@@ -476,11 +520,14 @@ static void rg_print_text(const struct rg_opts *o, const struct rg_mem_result *m
            own < RG_OWN_TARGET_KIB ? "met" : "NOT met");
     for (unsigned k = 0; k < lr->n; k++)
         printf("sbd_topic_lookup, %7" PRIu64 " topics: hit %7.1f ns  miss %7.1f ns"
-               "  (median of %" PRIu64 " rounds of %" PRIu64 ")\n",
-               lr->size[k], lr->hit_ns[k], lr->miss_ns[k], o->rounds, o->lookups);
-    printf("ratio (%" PRIu64 " / %" PRIu64 " topics): hit %.3f  miss %.3f\n", lr->size[last],
-           lr->size[0], bench_ratio(lr->hit_ns[last], lr->hit_ns[0]),
-           bench_ratio(lr->miss_ns[last], lr->miss_ns[0]));
+               "  baseline %7.1f ns  hit - baseline %7.1f ns  (median of %" PRIu64
+               " rounds of %" PRIu64 ")\n",
+               lr->size[k], lr->hit_ns[k], lr->miss_ns[k], lr->touch_ns[k],
+               lr->hit_ns[k] - lr->touch_ns[k], o->rounds, o->lookups);
+    printf("ratio (%" PRIu64 " / %" PRIu64 " topics): hit %.3f  miss %.3f  hit - baseline %.3f\n",
+           lr->size[last], lr->size[0], bench_ratio(lr->hit_ns[last], lr->hit_ns[0]),
+           bench_ratio(lr->miss_ns[last], lr->miss_ns[0]),
+           bench_ratio(lr->hit_ns[last] - lr->touch_ns[last], lr->hit_ns[0] - lr->touch_ns[0]));
 }
 
 static void rg_report(const struct rg_opts *o, const struct rg_mem_result *mr,
@@ -505,6 +552,8 @@ static void rg_report(const struct rg_opts *o, const struct rg_mem_result *mr,
     bench_report_f64(&r, "miss_ns_small", lr->miss_ns[0]);
     bench_report_f64(&r, "miss_ns_large", lr->miss_ns[last]);
     bench_report_f64(&r, "miss_ratio", bench_ratio(lr->miss_ns[last], lr->miss_ns[0]));
+    bench_report_f64(&r, "touch_ns_small", lr->touch_ns[0]);
+    bench_report_f64(&r, "touch_ns_large", lr->touch_ns[last]);
     bench_report_emit(&r, o->json);
 }
 
