@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "registry/admin.h"
+#include "util/proc.h"
 
 #define CTL_BACKLOG 128
 #define CTL_EVENTS  64
@@ -258,7 +259,7 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
         r->code = group;
         return;
     }
-    slot = sb_admin_slot_take(t->t, (uint32_t)s->pid);
+    slot = sb_admin_slot_take(t->t, (uint32_t)s->pid, s->start);
     if (slot < 0) {
         snprintf(r->why, sizeof(r->why), "every subscriber slot of topic '%.60s' is taken",
                  t->name);
@@ -267,7 +268,7 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
     }
     r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot);
     if (r->code < 0) {
-        sb_admin_slot_free(t->t, (uint32_t)slot);
+        sb_admin_slot_free(t->t, (uint32_t)slot, 0);
         return;
     }
     r->out.sub = (struct sb_wire_sub_ok){.slot = (uint32_t)slot, .group = (uint32_t)group};
@@ -399,6 +400,7 @@ static void ctl_accept(struct sbd_control *c)
             continue;
         }
         s->pid = cred.pid;
+        s->start = sb_proc_start(cred.pid);
         s->uid = cred.uid;
         s->gid = cred.gid;
         if (c->reg->nsessions > c->cfg->max_clients)

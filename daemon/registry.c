@@ -125,6 +125,7 @@ static int topic_matches(const struct sbd_topic *t, const struct sb_wire_open *q
              {"max_msg_size", q->max_msg_size, i->max_msg_size},
              {"max_subscribers", q->max_subscribers, i->max_subscribers},
              {"max_groups", q->max_groups, i->max_groups},
+             {"max_publishers", q->max_publishers, i->max_publishers},
              {"flags", q->topic_flags, i->flags}};
 
     for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
@@ -148,6 +149,7 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
                                .max_msg_size = q->max_msg_size,
                                .max_subscribers = q->max_subscribers,
                                .max_groups = q->max_groups,
+                               .max_publishers = q->max_publishers,
                                .perm = c->have_group ? 0660u : 0600u,
                                .flags = q->topic_flags};
 
@@ -391,7 +393,7 @@ void sbd_session_release(struct sbd_session *s, uint32_t i)
     } else if (h.kind == SBD_HOLD_PUB) {
         atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
     } else {
-        sb_admin_slot_free(h.topic->t, h.slot);
+        sb_admin_slot_free(h.topic->t, h.slot, 0);
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
     }
 }

@@ -46,7 +46,8 @@ struct sbd_session {
     struct rcu_head rcu;
     uint32_t id;
     int fd;
-    pid_t pid; /* SO_PEERCRED, checked against the hello */
+    pid_t pid;      /* SO_PEERCRED, checked against the hello */
+    uint64_t start; /* the peer's start time (util/proc.h), read at accept */
     uid_t uid;
     gid_t gid;
     int hello;   /* the hello was accepted */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "registry.h"
 #include "registry/admin.h"
+#include "util/proc.h"
 
 #define SHM_DIR "/dev/shm"
 
@@ -525,7 +526,7 @@ static struct sbd_session *session_with_holds(struct fx *f, struct sbd_topic *a,
     assert_non_null(s);
     assert_int_equal(s->fd, sv[0]);
     *peer = sv[1];
-    *slot = sb_admin_slot_take(a->t, (uint32_t)getpid());
+    *slot = sb_admin_slot_take(a->t, (uint32_t)getpid(), sb_proc_self_start());
     assert_true(*slot >= 0);
     assert_shmbus_ok(sbd_session_hold(s, a, SBD_HOLD_OPEN, 0));
     assert_shmbus_ok(sbd_session_hold(s, a, SBD_HOLD_PUB, 0));
@@ -589,8 +590,8 @@ static void test_registry_session_find_release(void **state)
     assert_true(sbd_session_find(s, a->id, SBD_HOLD_SLOT, (uint32_t)slot) >= 0);
     sbd_session_release(s, (uint32_t)sbd_session_find(s, a->id, SBD_HOLD_SLOT, (uint32_t)slot));
     assert_int_equal(load(&a->subscribers), 0);
-    assert_int_equal(sb_admin_slot_take(a->t, 1), slot); /* given back to the segment */
-    sb_admin_slot_free(a->t, (uint32_t)slot);
+    assert_int_equal(sb_admin_slot_take(a->t, 1, 1), slot); /* given back to the segment */
+    sb_admin_slot_free(a->t, (uint32_t)slot, 0);
     assert_int_equal(load(&a->clients), 1);
     assert_int_equal(load(&b->clients), 1);
     sbd_session_remove(&f->reg, s);
@@ -610,19 +611,19 @@ static void test_registry_session_remove_closes_and_frees(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     s = sbd_session_add(&f->reg, sv[0]);
     assert_non_null(s);
-    slot = sb_admin_slot_take(t->t, (uint32_t)getpid());
+    slot = sb_admin_slot_take(t->t, (uint32_t)getpid(), sb_proc_self_start());
     assert_int_equal(slot, 0);
     assert_shmbus_ok(sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot));
-    assert_int_equal(sb_admin_slot_take(t->t, 1), 1); /* the other of the two */
-    assert_int_equal(sb_admin_slot_take(t->t, 1), SHMBUS_ERR_NO_SLOT);
-    sb_admin_slot_free(t->t, 1);
+    assert_int_equal(sb_admin_slot_take(t->t, 1, 1), 1); /* the other of the two */
+    assert_int_equal(sb_admin_slot_take(t->t, 1, 1), SHMBUS_ERR_NO_SLOT);
+    sb_admin_slot_free(t->t, 1, 0);
     sbd_session_remove(&f->reg, s);
     assert_int_equal(fcntl(sv[0], F_GETFD), -1);
     assert_int_equal(errno, EBADF);
     assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), 0); /* the peer sees EOF */
     /* Slot 0 is free again. */
-    assert_int_equal(sb_admin_slot_take(t->t, 1), 0);
-    sb_admin_slot_free(t->t, 0);
+    assert_int_equal(sb_admin_slot_take(t->t, 1, 1), 0);
+    sb_admin_slot_free(t->t, 0, 0);
     assert_int_equal(load(&t->subscribers), 0);
     close(sv[1]);
 }
@@ -677,7 +678,8 @@ static void test_registry_fini_unlinks_everything(void **state)
     s = sbd_session_add(&f->reg, sv[0]);
     assert_non_null(s);
     assert_shmbus_ok(sbd_session_hold(s, t, SBD_HOLD_OPEN, 0));
-    assert_shmbus_ok(sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)sb_admin_slot_take(t->t, 1)));
+    assert_shmbus_ok(
+        sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)sb_admin_slot_take(t->t, 1, 1)));
     f->live = 0;
     sbd_registry_fini(&f->reg);
     assert_int_equal(bus_segments(0), 0);

@@ -115,6 +115,7 @@ typedef struct shmbus_topic_opts {
     uint32_t max_groups;      /**< consumer groups, 1..256 (0: 16) */
     uint32_t perm;            /**< file mode of the segment, at most 0777 (0: 0600) */
     uint32_t flags;           /**< enum shmbus_topic_flags (0: none) */
+    uint32_t max_publishers;  /**< publishers at once, 1..1024 (0: 64) */
 } shmbus_topic_opts;
 
 /** A topic's fixed parameters, as read from its segment at attach time. */
@@ -125,10 +126,14 @@ typedef struct shmbus_topic_info {
     uint32_t max_msg_size;
     uint32_t max_subscribers;
     uint32_t max_groups;
+    uint32_t max_publishers;
+    uint32_t pad;
     uint64_t segment_size; /**< bytes mapped */
     uint64_t published;    /**< messages claimed so far (the tail) */
     uint64_t overruns;     /**< lossy: messages a newer publisher overtook */
     uint64_t skipped;      /**< claims aborted or abandoned (seen by readers as lost) */
+    uint64_t unblocked;    /**< claims of dead publishers the daemon ended (in skipped too) */
+    uint64_t reaped;       /**< subscriber slots and publisher records of dead processes freed */
 } shmbus_topic_info;
 
 /** A message handed to a poll callback or filled in by shmbus_recv(). */

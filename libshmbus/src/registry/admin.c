@@ -4,10 +4,17 @@
  * does so from one thread, so naming needs no synchronisation among
  * writers; readers (monitors) see a name only after the number is handed
  * out over the control socket.
+ *
+ * Reaping acts only for processes the daemon knows are dead (their pidfd
+ * was readable, or their pid now names a process with another start time),
+ * so everything they stored is visible, and nothing they would still write
+ * can come after ours.
  */
 #include "registry/admin.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ring/group.h"
 #include "ring/ring.h"
@@ -25,6 +32,7 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
                                .max_msg_size = p.max_msg_size,
                                .max_subscribers = p.max_subs,
                                .max_groups = p.max_groups,
+                               .max_publishers = p.max_pubs,
                                .perm = perm,
                                .flags = p.flags};
     rc = sb_geom_plan(&p, &g);
@@ -39,7 +47,7 @@ int sb_admin_topic_fd(const shmbus_topic *t)
     return t->seg.fd;
 }
 
-int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid)
+int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start)
 {
     const struct sb_segment *seg = &t->seg;
 
@@ -52,7 +60,9 @@ int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid)
         if (atomic_compare_exchange_strong_explicit(&s->state, &st, SB_SLOT_INIT,
                                                     memory_order_acquire, memory_order_relaxed)) {
             /* relaxed: the client learns the slot over the socket, which
-             * orders this store before its own. */
+             * orders these stores before its own; the daemon reads them
+             * itself. */
+            atomic_store_explicit(&s->start, start, memory_order_relaxed);
             atomic_store_explicit(&s->pid, pid, memory_order_relaxed);
             return (int)i;
         }
@@ -60,7 +70,43 @@ int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid)
     return SHMBUS_ERR_NO_SLOT;
 }
 
-void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx)
+int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx, uint32_t *pid,
+                   uint64_t *start)
+{
+    const struct sb_segment *seg = &t->seg;
+    uint32_t st;
+
+    if (kind == SB_ADMIN_SLOT) {
+        /* acquire: pairs with the owner's state stores; its pid and start
+         * were written before them. */
+        st = atomic_load_explicit(&seg->slots[idx].state, memory_order_acquire);
+        *pid = atomic_load_explicit(&seg->slots[idx].pid, memory_order_relaxed);
+        *start = atomic_load_explicit(&seg->slots[idx].start, memory_order_relaxed);
+        return st != SB_SLOT_FREE && *pid != 0;
+    }
+    /* acquire: pairs with the release store of ACTIVE in pub.c. */
+    st = atomic_load_explicit(&seg->pubs[idx].state, memory_order_acquire);
+    *pid = atomic_load_explicit(&seg->pubs[idx].pid, memory_order_relaxed);
+    *start = atomic_load_explicit(&seg->pubs[idx].start, memory_order_relaxed);
+    return st == SB_PUB_ACTIVE && *pid != 0;
+}
+
+/* A member that died while seating its group: finish the seat for it, as
+ * the reader it meant to be (start NEXT), so the other members go on. */
+static void slot_finish_seat(const struct sb_segment *seg, struct sb_shm_slot *s, uint32_t g)
+{
+    struct sb_shm_group *grp = &seg->groups[g - 1];
+    /* seq_cst: as every cursor access (group.c). */
+    uint64_t w = atomic_load_explicit(&grp->cursor, memory_order_seq_cst);
+
+    /* relaxed: the owner is gone; its last stores are visible. */
+    if (atomic_load_explicit(&s->pos, memory_order_relaxed) != SB_POS_SEATING ||
+        !(w & SB_GRP_SEATING))
+        return;
+    sb_group_seat_finish(seg, grp, s, SHMBUS_START_NEXT, SB_GRP_SEQ(w));
+}
+
+void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
 {
     const struct sb_segment *seg = &t->seg;
     struct sb_shm_slot *s;
@@ -72,13 +118,201 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx)
     /* acquire: the owner's last stores to the slot, before we judge it. */
     st = atomic_load_explicit(&s->state, memory_order_acquire);
     g = atomic_load_explicit(&s->group, memory_order_relaxed);
-    /* An ACTIVE member counts in its group's word (sub.c sub_join()):
-     * leave for it. seq_cst: as every cursor update (group.c). */
+    if (st == SB_SLOT_FREE)
+        return;
     if (st == SB_SLOT_ACTIVE && g >= 1 && g <= seg->g.max_groups)
-        atomic_fetch_sub_explicit(&seg->groups[g - 1].cursor, 1, memory_order_seq_cst);
-    /* seq_cst: as the owner's own release in shmbus_sub_destroy(). */
-    atomic_store_explicit(&s->state, SB_SLOT_FREE, memory_order_seq_cst);
+        slot_finish_seat(seg, s, g);
+    sb_slot_release(s);
     sb_wake_publishers(seg->hdr);
+    /* Its group may now have members counted but none left (group.c
+     * counts a member by one CAS we cannot tell happened or not). */
+    sb_admin_groups_reconcile(t);
+    /* relaxed: statistics only. */
+    if (dead)
+        atomic_fetch_add_explicit(&seg->hdr->reaped, 1, memory_order_relaxed);
+}
+
+uint64_t sb_admin_pub_free(const shmbus_topic *t, uint32_t idx)
+{
+    struct sb_shm_pubrec *r = &t->seg.pubs[idx];
+    /* relaxed: the owner is dead; all its stores are visible. */
+    uint64_t claim = atomic_load_explicit(&r->claim, memory_order_relaxed);
+
+    atomic_store_explicit(&r->claim, SB_CLAIM_IDLE, memory_order_relaxed);
+    atomic_store_explicit(&r->pid, 0, memory_order_relaxed);
+    /* release: pairs with the acquire CAS of the record's next owner. */
+    atomic_store_explicit(&r->state, SB_PUB_FREE, memory_order_release);
+    /* relaxed: statistics only. */
+    atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
+    return claim;
+}
+
+/* Could a live publisher (any record still in use) own seq @p s or be
+ * about to claim it (CLAIMING at or below it)? */
+static int claim_live_owner(const struct sb_segment *seg, uint64_t s)
+{
+    for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
+        const struct sb_shm_pubrec *r = &seg->pubs[i];
+        uint64_t c;
+
+        /* acquire: pairs with the release store of ACTIVE (pub.c). */
+        if (atomic_load_explicit(&r->state, memory_order_acquire) == SB_PUB_FREE)
+            continue;
+        /* relaxed: ordered by the acquire load of the tail our caller made
+         * before (pub.c pub_rec_claiming()). */
+        c = atomic_load_explicit(&r->claim, memory_order_relaxed);
+        if (c == s || (c & (SB_CLAIM_CLAIMING | SB_CLAIM_IDLE)) == SB_CLAIM_CLAIMING)
+            if (SB_CLAIM_SEQ(c) <= s)
+                return 1;
+    }
+    return 0;
+}
+
+/* Is a live publisher in flight with a seq at most @p x that maps to the
+ * cell of @p s? It may own the cell (an older lap still writing, under a
+ * newer claim's mark; or the claim x itself): it ends the cell itself. */
+static int claim_cell_writer_live(const struct sb_segment *seg, uint64_t s, uint64_t x)
+{
+    for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
+        const struct sb_shm_pubrec *r = &seg->pubs[i];
+        uint64_t c;
+
+        /* acquire: as in claim_live_owner(). */
+        if (atomic_load_explicit(&r->state, memory_order_acquire) == SB_PUB_FREE)
+            continue;
+        /* relaxed: ordered by the acquire load of the cell's stamp our
+         * caller made: an owner stored its seq before its CAS on it. */
+        c = atomic_load_explicit(&r->claim, memory_order_relaxed);
+        if (!(c & (SB_CLAIM_CLAIMING | SB_CLAIM_IDLE)) && c <= x &&
+            (c & seg->g.mask) == (s & seg->g.mask))
+            return 1;
+    }
+    return 0;
+}
+
+/* End seq @p s, whose cell holds @p v, as SKIPPED. @return 1 done. */
+static int claim_skip(const struct sb_segment *seg, struct sb_shm_cell *c, uint64_t v, uint64_t s)
+{
+    /* seq_cst: a state readers wait for; before the waiter load in
+     * sb_wake_readers(). A writer that took the cell meanwhile wins. */
+    if (!atomic_compare_exchange_strong_explicit(&c->stamp, &v, SB_STAMP(s, SB_ST_SKIPPED),
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return 0;
+    /* relaxed: statistics only. */
+    atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&seg->hdr->unblocked, 1, memory_order_relaxed);
+    sb_wake_readers(seg->hdr);
+    return 1;
+}
+
+/* Seq @p s was claimed but its cell, holding @p v, never marked: may it be
+ * skipped now? The cell's previous writer must be done (reliable: exactly
+ * the previous lap, which readers still expect; lossy: anything older). */
+static int claim_unmarked_ready(const struct sb_segment *seg, uint64_t v, uint64_t s)
+{
+    uint32_t st = SB_STAMP_ST(v);
+
+    if (st == SB_ST_BUSY)
+        return 0;
+    if (seg->g.mode != SHMBUS_RELIABLE)
+        return 1;
+    if (s < seg->g.capacity)
+        return v == 0;
+    return SB_STAMP_SEQ(v) == s - seg->g.capacity;
+}
+
+/* A dead publisher held seq @p s (its record said so). */
+static int claim_settle_seq(const struct sb_segment *seg, uint64_t s)
+{
+    struct sb_shm_cell *c = sb_cell(seg, s);
+    /* acquire: pairs with the writers' seq_cst CAS; their records' stores
+     * before it are visible (claim_cell_writer_live()). */
+    uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire), x = SB_STAMP_SEQ(v);
+
+    if (SB_STAMP_ST(v) != SB_ST_EMPTY && SB_STAMP_ST(v) != SB_ST_BUSY && x >= s)
+        return 1; /* ended: committed, skipped, or a newer lap's */
+    if (SB_STAMP_ST(v) == SB_ST_BUSY && x >= s) {
+        /* BUSY(s): we took the cell, or only marked it while an older
+         * writer had it. BUSY(x > s): a newer claim marked the cell we had,
+         * or took it after we ended ours. A live writer in flight on this
+         * cell owns it and will end it; otherwise it was ours to end. */
+        return !claim_cell_writer_live(seg, s, x) && claim_skip(seg, c, v, x);
+    }
+    return claim_unmarked_ready(seg, v, s) && claim_skip(seg, c, v, s);
+}
+
+/* A dead publisher was claiming: it may hold one seq >= @p from, claimed
+ * and not marked. End every such seq that no live publisher may own. */
+static int claim_settle_unknown(const struct sb_segment *seg, uint64_t from)
+{
+    /* acquire: pairs with the release RMW of every claim (pub.c), so the
+     * CLAIMING or in-flight record of each seq below it is visible. */
+    uint64_t tail = atomic_load_explicit(&seg->hdr->tail, memory_order_acquire);
+    uint64_t lo = tail > seg->g.capacity ? tail - seg->g.capacity : 0;
+    int done = 1;
+
+    for (uint64_t s = from > lo ? from : lo; s < tail; s++) {
+        struct sb_shm_cell *c = sb_cell(seg, s);
+        /* acquire: as in claim_settle_seq(). */
+        uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire);
+
+        if (SB_STAMP_ST(v) != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
+            continue; /* marked or ended by its claimer */
+        if (claim_live_owner(seg, s) || !claim_unmarked_ready(seg, v, s) ||
+            !claim_skip(seg, c, v, s))
+            done = 0;
+    }
+    return done;
+}
+
+int sb_admin_claim_settle(const shmbus_topic *t, uint64_t claim)
+{
+    if (claim & SB_CLAIM_IDLE)
+        return 1;
+    if (claim & SB_CLAIM_CLAIMING)
+        return claim_settle_unknown(&t->seg, SB_CLAIM_SEQ(claim));
+    return claim_settle_seq(&t->seg, claim);
+}
+
+int sb_admin_token_settle(const shmbus_topic *t)
+{
+    int fd = sb_pub_token_take(&t->seg, (uint32_t)getpid());
+
+    if (fd == -EBUSY)
+        return 0;
+    if (fd < 0)
+        return fd;
+    /* release: as a publisher giving the token back (pub.c). */
+    atomic_store_explicit(&t->seg.hdr->excl_owner, 0, memory_order_release);
+    close(fd);
+    return 1;
+}
+
+void sb_admin_groups_reconcile(const shmbus_topic *t)
+{
+    const struct sb_segment *seg = &t->seg;
+
+    for (uint32_t g = 0; g < seg->g.max_groups; g++) {
+        _Atomic uint64_t *word = &seg->groups[g].cursor;
+        /* seq_cst: read before the slots; a member that turns ACTIVE after
+         * our scan joins with a CAS that makes ours fail. */
+        uint64_t w = atomic_load_explicit(word, memory_order_seq_cst);
+        int used = 0;
+
+        if ((w & SB_GRP_LOW) == 0)
+            continue;
+        for (uint32_t i = 0; i < seg->g.max_subs && !used; i++) {
+            /* seq_cst: a joiner stores ACTIVE (seq_cst) before its CAS. */
+            uint32_t st = atomic_load_explicit(&seg->slots[i].state, memory_order_seq_cst);
+            used = (st == SB_SLOT_ACTIVE || st == SB_SLOT_JOINING) &&
+                   atomic_load_explicit(&seg->slots[i].group, memory_order_relaxed) == g + 1;
+        }
+        /* seq_cst: as every cursor update; the group stops gating. */
+        if (!used &&
+            atomic_compare_exchange_strong_explicit(word, &w, SB_GRP_WORD(SB_GRP_SEQ(w), 0),
+                                                    memory_order_seq_cst, memory_order_relaxed))
+            sb_wake_publishers(seg->hdr);
+    }
 }
 
 int sb_admin_group_number(const shmbus_topic *t, const char *name)

@@ -18,17 +18,55 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
 /* The topic's segment file (still owned by the topic handle). */
 int sb_admin_topic_fd(const shmbus_topic *t);
 
-/* Take a free slot for process @p pid: state INIT, pid set.
- * @return the slot index, or SHMBUS_ERR_NO_SLOT. */
-int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid);
+/* Take a free slot for process @p pid started at @p start (util/proc.h):
+ * state INIT, owner set. @return the slot index, or SHMBUS_ERR_NO_SLOT. */
+int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start);
+
+/* What owns slot or record @p idx. */
+enum sb_admin_kind { SB_ADMIN_SLOT, SB_ADMIN_PUB };
+
+/* The owner of slot or publisher record @p idx, if it has a known one (in
+ * use and its pid written). @return 1 with *pid and *start set, else 0. */
+int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx, uint32_t *pid,
+                   uint64_t *start);
 
 /*
  * Free slot @p idx. A slot its owner already left (INIT) just becomes FREE.
- * One still in use (the client closed its connection without destroying
- * its subscriber) is taken back: its group membership is dropped and it
- * stops gating publishers, who are woken.
+ * One still in use (its owner died, or closed its connection without
+ * destroying the subscriber) is taken back: if it was seating its group's
+ * cursor the seat is finished for it, it stops gating publishers (who are
+ * woken), and a group left without members stops holding publishers back.
+ * @p dead: count it in the topic's reaped counter.
  */
-void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx);
+void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead);
+
+/*
+ * Free the publisher record @p idx of a dead process.
+ * @return its claim word (layout.h SB_CLAIM_*), for sb_admin_claim_settle().
+ */
+uint64_t sb_admin_pub_free(const shmbus_topic *t, uint32_t idx);
+
+/*
+ * End what a dead publisher with claim word @p claim may have left open: a
+ * claimed seq whose cell it never committed becomes SKIPPED (readers count
+ * one lost message and move on). Waits for nobody: when a live writer still
+ * has to finish first (the cell's previous lap; a live publisher that may
+ * own an unmarked seq), it says so and is called again later.
+ * @return 1 when nothing is left to do, 0 to retry later.
+ */
+int sb_admin_claim_settle(const shmbus_topic *t, uint64_t claim);
+
+/*
+ * Exclusive topics: take the publisher token and give it back, which ends
+ * the last claim of a holder that died with it (pub.c).
+ * @return 1 done (or no dead holder), 0 a live publisher holds the token
+ *         (it settled when it took it), or -errno.
+ */
+int sb_admin_token_settle(const shmbus_topic *t);
+
+/* Groups with members but no member slot in use (their members died or
+ * left without the count going to zero) stop holding publishers back. */
+void sb_admin_groups_reconcile(const shmbus_topic *t);
 
 /*
  * The 1-based number of the group named @p name, numbering a new group

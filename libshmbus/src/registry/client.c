@@ -225,6 +225,7 @@ static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned 
         req->max_msg_size = o->max_msg_size;
         req->max_subscribers = o->max_subscribers;
         req->max_groups = o->max_groups;
+        req->max_publishers = o->max_publishers;
         req->topic_flags = o->flags;
     }
     return 0;

@@ -107,9 +107,11 @@ static int open_check(const struct sb_wire_open *o, const char **why)
     }
     if ((o->capacity & (o->capacity - 1)) != 0 || o->capacity == 1 ||
         o->capacity > SB_CAPACITY_MAX || o->max_msg_size > SB_MAX_MSG_MAX ||
-        o->max_subscribers > SB_SUBS_MAX || o->max_groups > SB_GROUPS_MAX) {
+        o->max_subscribers > SB_SUBS_MAX || o->max_groups > SB_GROUPS_MAX ||
+        o->max_publishers > SB_PUBS_MAX) {
         *why = "option out of range: capacity a power of two 2..2^24, max_msg_size up to "
-               "16 MiB, max_subscribers up to 1024, max_groups up to 256 (0: default)";
+               "16 MiB, max_subscribers and max_publishers up to 1024, max_groups up to "
+               "256 (0: default)";
         return SHMBUS_ERR_INVALID;
     }
     return 0;

@@ -74,7 +74,7 @@ struct sb_wire_open {
     uint32_t max_subscribers;
     uint32_t max_groups;
     uint32_t topic_flags;
-    uint32_t pad;
+    uint32_t max_publishers;
     char name[SHMBUS_TOPIC_NAME_MAX + 8];
 };
 static_assert(sizeof(struct sb_wire_open) == 168, "open");

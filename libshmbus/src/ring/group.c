@@ -35,41 +35,58 @@ uint64_t sb_group_pos(const shmbus_sub *sub, memory_order order)
     return (w & SB_GRP_SEATING) ? UINT64_MAX : SB_GRP_SEQ(w);
 }
 
+void sb_group_seat_finish(const struct sb_segment *seg, struct sb_shm_group *grp,
+                          const struct sb_shm_slot *self, uint32_t start, uint64_t prov)
+{
+    uint64_t o, t0, w;
+
+    if (seg->g.mode == SHMBUS_RELIABLE) {
+        o = sb_seat(seg, self, start, prov);
+    } else {
+        /* relaxed: lossy readers gate nothing; any recent tail will do. */
+        t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+        o = sb_start_pos(start, t0, seg->g.capacity);
+        o = o > prov ? o : prov;
+    }
+    /* Only member counts change while SEATING (takes wait for it).
+     * seq_cst: as every cursor access. */
+    w = atomic_load_explicit(&grp->cursor, memory_order_seq_cst);
+    while ((w & SB_GRP_SEATING) && !atomic_compare_exchange_weak_explicit(
+                                       &grp->cursor, &w, SB_GRP_WORD(o, w & SB_GRP_MEMBERS),
+                                       memory_order_seq_cst, memory_order_seq_cst))
+        ;
+    /* The gate moved forward (publishers may sleep on it), and members that
+     * joined while we seated may sleep on messages now theirs to take. */
+    sb_wake_publishers(seg->hdr);
+    sb_wake_readers(seg->hdr);
+}
+
 /* Seat the cursor of an empty group whose word was @p w. @return 0, or -1
- * if the CAS lost to another member (retry). */
+ * if the CAS lost to another member (retry). The slot's pos says SEATING
+ * meanwhile, so that the daemon can finish the seat if we die in it. */
 static int group_seat(shmbus_sub *sub, uint64_t w)
 {
     const struct sb_segment *seg = &sub->topic->seg;
-    uint64_t old = SB_GRP_SEQ(w), prov, o, t0;
+    uint64_t old = SB_GRP_SEQ(w), prov, t0;
 
     /* seq_cst: the provisional position must come from a tail read before
      * the CAS below makes it a gate (see gate.c). */
     t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_seq_cst);
     prov = sb_start_pos(sub->start, t0, seg->g.capacity);
     prov = prov > old ? prov : old;
+    /* relaxed: read by the daemon only once we are dead; a marker far above
+     * any seq, so publishers reading it as a hold are not held back. */
+    atomic_store_explicit(&sub->slot->pos, SB_POS_SEATING, memory_order_relaxed);
     /* seq_cst: as every cursor update; it makes the group a gate again. */
     if (!atomic_compare_exchange_strong_explicit(group_word(sub), &w,
                                                  SB_GRP_WORD(prov, SB_GRP_SEATING | 1u),
-                                                 memory_order_seq_cst, memory_order_relaxed))
+                                                 memory_order_seq_cst, memory_order_relaxed)) {
+        atomic_store_explicit(&sub->slot->pos, SB_POS_IDLE, memory_order_relaxed);
         return -1;
-    if (seg->g.mode == SHMBUS_RELIABLE) {
-        o = sb_seat(seg, sub->slot, sub->start, prov);
-    } else {
-        /* relaxed: lossy readers gate nothing; any recent tail will do. */
-        t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
-        o = sb_start_pos(sub->start, t0, seg->g.capacity);
-        o = o > prov ? o : prov;
     }
-    /* Only member counts change while SEATING (takes wait for it). */
-    w = SB_GRP_WORD(prov, SB_GRP_SEATING | 1u);
-    while (!atomic_compare_exchange_weak_explicit(group_word(sub), &w,
-                                                  SB_GRP_WORD(o, w & SB_GRP_MEMBERS),
-                                                  memory_order_seq_cst, memory_order_relaxed))
-        ;
-    /* The gate moved forward (publishers may sleep on it), and members that
-     * joined while we seated may sleep on messages now theirs to take. */
-    sb_wake_publishers(seg->hdr);
-    sb_wake_readers(seg->hdr);
+    sb_group_seat_finish(seg, sub->group, sub->slot, sub->start, prov);
+    /* relaxed: as above. */
+    atomic_store_explicit(&sub->slot->pos, SB_POS_IDLE, memory_order_relaxed);
     return 0;
 }
 

@@ -10,6 +10,13 @@
  * first member of an empty group seats the cursor. */
 void sb_group_join(shmbus_sub *sub);
 
+/* Place the cursor of group @p grp, SEATING at provisional position
+ * @p prov, at the start a reader wanting @p start may take (gate.c), and
+ * clear SEATING. @p self: the seating member's slot (skipped as a gate).
+ * Called by the seating member, or by the daemon for one that died. */
+void sb_group_seat_finish(const struct sb_segment *seg, struct sb_shm_group *grp,
+                          const struct sb_shm_slot *self, uint32_t start, uint64_t prov);
+
 /* Leave the group; the last member out stops it holding publishers back. */
 void sb_group_leave(shmbus_sub *sub);
 

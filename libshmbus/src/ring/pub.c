@@ -33,6 +33,8 @@
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/clock.h"
+#include "util/fault.h"
+#include "util/proc.h"
 
 /* Spin this long on a full reliable ring before sleeping. */
 #define PUB_SPIN_NS 20000u
@@ -56,6 +58,7 @@ static void pub_settle_dead_holder(const struct sb_segment *seg)
         atomic_store_explicit(&c->stamp, SB_STAMP(t - 1, SB_ST_SKIPPED), memory_order_seq_cst);
         /* relaxed: statistics only. */
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&seg->hdr->unblocked, 1, memory_order_relaxed);
     }
     /* It may also have died between its commit and its wake-up. */
     sb_wake_readers(seg->hdr);
@@ -65,9 +68,8 @@ static void pub_settle_dead_holder(const struct sb_segment *seg)
  * byte of the segment file, through a file description of our own. The
  * kernel drops it when the holder closes it or dies, whatever its pid
  * namespace, and a zombie or a reused pid cannot keep or fake it.
- * excl_owner says whether the last holder gave the token back (0) or died.
- * @return the lock's fd, or -EBUSY / -errno. */
-static int pub_take_token(const struct sb_segment *seg, uint32_t pid)
+ * excl_owner says whether the last holder gave the token back (0) or died. */
+int sb_pub_token_take(const struct sb_segment *seg, uint32_t pid)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
     char path[40];
@@ -91,6 +93,38 @@ static int pub_take_token(const struct sb_segment *seg, uint32_t pid)
     return fd;
 }
 
+/* Take a free publisher record: FREE -> INIT, our identity, ACTIVE. */
+static struct sb_shm_pubrec *pub_rec_take(const struct sb_segment *seg, uint32_t pid)
+{
+    for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
+        struct sb_shm_pubrec *r = &seg->pubs[i];
+        uint32_t st = SB_PUB_FREE;
+
+        /* acquire: pairs with the release store of FREE in pub_rec_free()
+         * or by the daemon; the last owner's stores come before ours. */
+        if (!atomic_compare_exchange_strong_explicit(&r->state, &st, SB_PUB_INIT,
+                                                     memory_order_acquire, memory_order_relaxed))
+            continue;
+        /* relaxed: published by the release store of ACTIVE. */
+        atomic_store_explicit(&r->claim, SB_CLAIM_IDLE, memory_order_relaxed);
+        atomic_store_explicit(&r->start, sb_proc_self_start(), memory_order_relaxed);
+        atomic_store_explicit(&r->pid, pid, memory_order_relaxed);
+        /* release: the daemon judges an ACTIVE record by pid and start. */
+        atomic_store_explicit(&r->state, SB_PUB_ACTIVE, memory_order_release);
+        return r;
+    }
+    return NULL;
+}
+
+static void pub_rec_free(struct sb_shm_pubrec *r)
+{
+    /* relaxed: published by the release store of FREE. */
+    atomic_store_explicit(&r->claim, SB_CLAIM_IDLE, memory_order_relaxed);
+    atomic_store_explicit(&r->pid, 0, memory_order_relaxed);
+    /* release: pairs with the acquire CAS of the next owner. */
+    atomic_store_explicit(&r->state, SB_PUB_FREE, memory_order_release);
+}
+
 /* Give back what the publisher holds in the ring and free it. */
 static void pub_release(shmbus_pub *pub)
 {
@@ -104,6 +138,8 @@ static void pub_release(shmbus_pub *pub)
         /* release: our tail and cells before the next holder's acquire. */
         if (pub->exclusive)
             atomic_store_explicit(&pub->topic->seg.hdr->excl_owner, 0, memory_order_release);
+        if (pub->rec != NULL)
+            pub_rec_free(pub->rec);
     }
     if (pub->token_fd >= 0)
         close(pub->token_fd); /* drops the lock once no process holds it */
@@ -127,7 +163,13 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
     p->pid = (uint32_t)getpid();
     p->exclusive = (topic->seg.g.flags & SHMBUS_TOPIC_EXCLUSIVE) != 0;
     p->token_fd = -1;
-    if (p->exclusive && (p->token_fd = rc = pub_take_token(&topic->seg, p->pid)) < 0) {
+    p->rec = pub_rec_take(&topic->seg, p->pid);
+    if (p->rec == NULL) {
+        free(p);
+        return SHMBUS_ERR_NO_SLOT;
+    }
+    if (p->exclusive && (p->token_fd = rc = sb_pub_token_take(&topic->seg, p->pid)) < 0) {
+        pub_rec_free(p->rec);
         free(p);
         return rc;
     }
@@ -273,9 +315,11 @@ static int pub_claim_seq(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
         return pub_claim_exclusive(p, seq, timeout_ns);
     if (p->topic->seg.g.mode == SHMBUS_RELIABLE)
         return pub_claim_reliable(p, seq, timeout_ns);
-    /* relaxed: the RMW alone makes every seq unique; what a reader may see
-     * of the cell is ordered by the cell's stamp, not by the tail. */
-    *seq = atomic_fetch_add_explicit(&p->topic->seg.hdr->tail, 1, memory_order_relaxed);
+    /* release: the RMW alone makes every seq unique, and what a reader
+     * may see of the cell is ordered by the cell's stamp; release orders
+     * our record's CLAIMING before it for the daemon, which reads the tail
+     * (acquire) before the records (pub_rec_claiming()). */
+    *seq = atomic_fetch_add_explicit(&p->topic->seg.hdr->tail, 1, memory_order_release);
     return 0;
 }
 
@@ -406,6 +450,33 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
     return rc;
 }
 
+/*
+ * The publisher record's claim word (layout.h), for the daemon to end the
+ * claim of a publisher that dies between claim and commit. Exclusive
+ * publishers skip it (the daemon settles their topic through the token).
+ * Each store is relaxed and ordered by the release operation after it:
+ * CLAIMING by the tail RMW, the seq by the cell's seq_cst CAS, IDLE by
+ * itself (release, after the commit CAS). A dead process's stores are all
+ * visible to the daemon anyway; the orders matter for live publishers,
+ * whose records the daemon reads to know that a claim is not theirs.
+ */
+static void pub_rec_claiming(shmbus_pub *p)
+{
+    atomic_store_explicit(&p->rec->claim, SB_CLAIM_CLAIMING | p->next_min, memory_order_relaxed);
+}
+
+static void pub_rec_claimed(shmbus_pub *p, uint64_t s)
+{
+    atomic_store_explicit(&p->rec->claim, s, memory_order_relaxed);
+    p->next_min = s + 1;
+}
+
+static void pub_rec_idle(shmbus_pub *p)
+{
+    if (!p->exclusive)
+        atomic_store_explicit(&p->rec->claim, SB_CLAIM_IDLE, memory_order_release);
+}
+
 /* Claim a seq and take its cell: every writer marks the cell BUSY, which
  * keeps writers apart (one that lapped while nobody gated, or gave up
  * waiting, can always tell a writer is at work) and lets lossy readers
@@ -413,10 +484,15 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
 static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 {
     struct sb_segment *seg = &p->topic->seg;
-    int rc = pub_claim_seq(p, seq, timeout_ns);
+    int rc;
 
-    if (rc < 0)
+    if (!p->exclusive)
+        pub_rec_claiming(p);
+    rc = pub_claim_seq(p, seq, timeout_ns);
+    if (rc < 0) {
+        pub_rec_idle(p);
         return rc;
+    }
     if (p->exclusive) {
         /* We wrote the cell's previous message and nobody else writes: a
          * plain mark suffices. relaxed + release fence: BUSY before our
@@ -424,8 +500,10 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
         atomic_store_explicit(&sb_cell(seg, *seq)->stamp, SB_STAMP(*seq, SB_ST_BUSY),
                               memory_order_relaxed);
         atomic_thread_fence(memory_order_release);
+        SB_FAULT_POINT("publish-claimed");
         return 0;
     }
+    pub_rec_claimed(p, *seq);
     rc = cell_take(sb_cell(seg, *seq), *seq, seg->g.mask, seg->g.mode == SHMBUS_RELIABLE,
                    timeout_ns);
     if (rc < 0) {
@@ -433,8 +511,12 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
         atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
         sb_wake_readers(seg->hdr);
+        pub_rec_idle(p);
+        return rc;
     }
-    return rc;
+    /* Tests stop the process here to kill it between claim and commit. */
+    SB_FAULT_POINT("publish-claimed");
+    return 0;
 }
 
 static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, uint32_t pid)
@@ -467,7 +549,9 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     if (len > 0)
         memcpy(c + 1, data, len);
     cell_write_header(c, ts, (uint32_t)len, pub->pid);
-    return cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub->exclusive);
+    rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub->exclusive);
+    pub_rec_idle(pub);
+    return rc;
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
@@ -494,6 +578,7 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
 {
     struct sb_segment *seg;
     struct sb_shm_cell *c;
+    int rc;
 
     if (pub == NULL || claim == NULL || !pub->open || claim->seq != pub->open_seq)
         return SHMBUS_ERR_INVALID;
@@ -504,7 +589,9 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     c = sb_cell(seg, claim->seq);
     cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
     pub->open = 0;
-    return cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->exclusive);
+    rc = cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->exclusive);
+    pub_rec_idle(pub);
+    return rc;
 }
 
 int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
@@ -517,6 +604,7 @@ int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
     seg = &pub->topic->seg;
     pub->open = 0;
     rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED, pub->exclusive);
+    pub_rec_idle(pub);
     /* Overtaken or not, the claim is gone and readers skip it. */
     return rc == SHMBUS_ERR_OVERRUN ? 0 : rc;
 }

@@ -28,8 +28,10 @@ int sb_topic_wrap(struct sb_segment *seg, shmbus_topic **out);
 
 struct shmbus_pub {
     shmbus_topic *topic;
-    uint64_t limit;    /* reliable: claims below this need no rescan (private cache) */
-    uint64_t open_seq; /* seq of the open zero-copy claim */
+    struct sb_shm_pubrec *rec; /* our publisher record (layout.h) */
+    uint64_t next_min;         /* every seq we claim from now on is >= this */
+    uint64_t limit;            /* reliable: claims below this need no rescan (private cache) */
+    uint64_t open_seq;         /* seq of the open zero-copy claim */
     uint32_t pid;
     int exclusive; /* holds an exclusive topic's publisher token */
     int token_fd;  /* the token's lock (pub.c pub_take_token()), or -1 */
@@ -78,6 +80,15 @@ static inline void sb_wake_publishers(struct sb_shm_header *h)
     atomic_fetch_add_explicit(&h->space_futex, 1, memory_order_seq_cst);
     sb_futex_wake(&h->space_futex, INT_MAX);
 }
+
+/* Take an exclusive topic's publisher token for process @p pid, settling
+ * the last claim of a holder that died with it (pub.c).
+ * @return the lock's fd (close it to give the token back, after storing
+ * excl_owner 0 with release), -EBUSY if held, or -errno. */
+int sb_pub_token_take(const struct sb_segment *seg, uint32_t pid);
+
+/* Free a slot (pid cleared first, see layout.h), stopping it gating. */
+void sb_slot_release(struct sb_shm_slot *s);
 
 /* Is the message at the subscriber's position ready (or a loss to report)?
  * @p order is the order of the stamp load (seq_cst on the sleep path).

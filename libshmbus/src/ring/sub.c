@@ -18,6 +18,7 @@
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/clock.h"
+#include "util/proc.h"
 
 /* At most this many cursor moves without a delivery in one poll, so that a
  * ring full of garbage cannot keep a poll busy for long. */
@@ -212,6 +213,15 @@ int shmbus_sub_ready(shmbus_sub *sub)
     return sb_sub_ready_order(sub, memory_order_acquire);
 }
 
+void sb_slot_release(struct sb_shm_slot *s)
+{
+    /* relaxed: published by the store of FREE. An INIT slot without a pid
+     * is being set up by a live owner: the daemon leaves it alone. */
+    atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
+    /* seq_cst: as in shmbus_sub_destroy(). */
+    atomic_store_explicit(&s->state, SB_SLOT_FREE, memory_order_seq_cst);
+}
+
 /* Take a free slot: FREE -> INIT. */
 static struct sb_shm_slot *slot_take(const struct sb_segment *seg)
 {
@@ -302,6 +312,7 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
 
     /* relaxed: published by the state store that follows. */
     atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&s->start, sb_proc_self_start(), memory_order_relaxed);
     atomic_store_explicit(&s->group, group, memory_order_relaxed);
     atomic_store_explicit(&s->received, 0, memory_order_relaxed);
     atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
@@ -389,9 +400,9 @@ void shmbus_sub_destroy(shmbus_sub *sub)
     if (t->bus != NULL) {
         atomic_store_explicit(&sub->slot->state, SB_SLOT_INIT, memory_order_seq_cst);
         if (sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, (uint32_t)(sub->slot - t->seg.slots)) < 0)
-            atomic_store_explicit(&sub->slot->state, SB_SLOT_FREE, memory_order_seq_cst);
+            sb_slot_release(sub->slot);
     } else {
-        atomic_store_explicit(&sub->slot->state, SB_SLOT_FREE, memory_order_seq_cst);
+        sb_slot_release(sub->slot);
     }
     sb_wake_publishers(h);
     free(sub->scratch);

@@ -11,6 +11,7 @@
 #define TOPIC_DEFAULT_MAX_MSG  1024u
 #define TOPIC_DEFAULT_SUBS     64u
 #define TOPIC_DEFAULT_GROUPS   16u
+#define TOPIC_DEFAULT_PUBS     64u
 #define TOPIC_DEFAULT_PERM     0600u
 
 void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm)
@@ -25,6 +26,7 @@ void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32
     p->max_msg_size = d.max_msg_size ? d.max_msg_size : TOPIC_DEFAULT_MAX_MSG;
     p->max_subs = d.max_subscribers ? d.max_subscribers : TOPIC_DEFAULT_SUBS;
     p->max_groups = d.max_groups ? d.max_groups : TOPIC_DEFAULT_GROUPS;
+    p->max_pubs = d.max_publishers ? d.max_publishers : TOPIC_DEFAULT_PUBS;
     *perm = d.perm ? d.perm : TOPIC_DEFAULT_PERM;
 }
 
@@ -104,11 +106,14 @@ int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out)
     out->max_msg_size = seg->g.max_msg_size;
     out->max_subscribers = seg->g.max_subs;
     out->max_groups = seg->g.max_groups;
+    out->max_publishers = seg->g.max_pubs;
     out->segment_size = seg->g.total_len;
     /* relaxed: a snapshot of counters. */
     out->published = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
     out->overruns = atomic_load_explicit(&seg->hdr->overruns, memory_order_relaxed);
     out->skipped = atomic_load_explicit(&seg->hdr->skipped, memory_order_relaxed);
+    out->unblocked = atomic_load_explicit(&seg->hdr->unblocked, memory_order_relaxed);
+    out->reaped = atomic_load_explicit(&seg->hdr->reaped, memory_order_relaxed);
     return 0;
 }
 

@@ -5,7 +5,7 @@
  * pointer: regions are found by offsets from the mapping base.
  *
  *   [ header 640 B | slots: max_subs x 128 B | groups: max_groups x 128 B |
- *     cells: capacity x cell_size ]
+ *     publisher records: max_pubs x 128 B | cells: capacity x cell_size ]
  *
  * Fields written by different parties sit on separate 128-byte blocks so
  * that neither a line nor its adjacent-line prefetch pair is shared.
@@ -24,8 +24,8 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
               "atomics must have the size of their plain types");
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
-#define SB_LAYOUT_MAJOR   1u
-#define SB_LAYOUT_MINOR   1u /* 1: group names */
+#define SB_LAYOUT_MAJOR   2u                    /* 2: publisher records, owners' start times */
+#define SB_LAYOUT_MINOR   0u
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
 #define SB_BLOCK          128u /* a line and its prefetch pair */
@@ -36,6 +36,7 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
 #define SB_MAX_MSG_MAX  (16u << 20)
 #define SB_SUBS_MAX     1024u
 #define SB_GROUPS_MAX   256u
+#define SB_PUBS_MAX     1024u
 
 /* The segment header. The creator fills in everything, then stores version
  * last with release; an attacher load-acquires version first. */
@@ -57,7 +58,10 @@ struct sb_shm_header {
     uint64_t create_time_ns;
     uint32_t creator_pid;
     uint32_t flags; /* SHMBUS_TOPIC_* */
-    uint8_t pad1[SB_BLOCK - 88];
+    uint32_t max_pubs;
+    uint32_t pad0;
+    uint64_t pubs_off;
+    uint8_t pad1[SB_BLOCK - 104];
     /* block 1: next sequence number to claim; written by publishers only */
     _Atomic uint64_t tail;
     uint8_t pad2[SB_BLOCK - 8];
@@ -76,7 +80,9 @@ struct sb_shm_header {
     _Atomic uint64_t skipped;    /* claims aborted, overtaken, or unblocked */
     _Atomic uint32_t excl_owner; /* exclusive topics: pid of the one publisher, or 0 */
     uint32_t pad5;
-    uint8_t pad6[SB_BLOCK - 24];
+    _Atomic uint64_t unblocked; /* claims of dead publishers the daemon ended */
+    _Atomic uint64_t reaped;    /* slots and records of dead processes freed */
+    uint8_t pad6[SB_BLOCK - 40];
 };
 static_assert(sizeof(struct sb_shm_header) == 5 * SB_BLOCK, "header size");
 static_assert(offsetof(struct sb_shm_header, magic) == 0, "magic");
@@ -95,6 +101,8 @@ static_assert(offsetof(struct sb_shm_header, cells_off) == 64, "cells_off");
 static_assert(offsetof(struct sb_shm_header, create_time_ns) == 72, "create_time_ns");
 static_assert(offsetof(struct sb_shm_header, creator_pid) == 80, "creator_pid");
 static_assert(offsetof(struct sb_shm_header, flags) == 84, "flags");
+static_assert(offsetof(struct sb_shm_header, max_pubs) == 88, "max_pubs");
+static_assert(offsetof(struct sb_shm_header, pubs_off) == 96, "pubs_off");
 static_assert(offsetof(struct sb_shm_header, tail) == 1 * SB_BLOCK, "tail");
 static_assert(offsetof(struct sb_shm_header, data_futex) == 2 * SB_BLOCK, "data_futex");
 static_assert(offsetof(struct sb_shm_header, data_waiters) == 2 * SB_BLOCK + 4, "data_waiters");
@@ -104,6 +112,8 @@ static_assert(offsetof(struct sb_shm_header, space_waiters) == 3 * SB_BLOCK + 4,
 static_assert(offsetof(struct sb_shm_header, overruns) == 4 * SB_BLOCK, "overruns");
 static_assert(offsetof(struct sb_shm_header, skipped) == 4 * SB_BLOCK + 8, "skipped");
 static_assert(offsetof(struct sb_shm_header, excl_owner) == 4 * SB_BLOCK + 16, "excl_owner");
+static_assert(offsetof(struct sb_shm_header, unblocked) == 4 * SB_BLOCK + 24, "unblocked");
+static_assert(offsetof(struct sb_shm_header, reaped) == 4 * SB_BLOCK + 32, "reaped");
 
 /* Subscriber slot states. */
 #define SB_SLOT_FREE    0u
@@ -113,8 +123,13 @@ static_assert(offsetof(struct sb_shm_header, excl_owner) == 4 * SB_BLOCK + 16, "
 /* A group member's pos when it holds no message of its group. */
 #define SB_POS_IDLE UINT64_MAX
 
+/* A group member's pos while it seats its group's cursor (group.c): a
+ * member that dies so is known as the seater. */
+#define SB_POS_SEATING (UINT64_MAX - 1)
+
 /* One subscriber. Written by its owner; read by publishers (pos, for
- * reliable gating) and by monitoring tools. */
+ * reliable gating), by the daemon (pid and start: is the owner alive?) and
+ * by monitoring tools. */
 struct sb_shm_slot {
     _Atomic uint32_t state;
     _Atomic uint32_t pid;
@@ -123,7 +138,8 @@ struct sb_shm_slot {
     _Atomic uint64_t pos;      /* next seq to read; member: seq in hand or IDLE */
     _Atomic uint64_t received; /* statistics mirror */
     _Atomic uint64_t lost;
-    uint8_t pad1[SB_BLOCK - 40];
+    _Atomic uint64_t start; /* owner's start time (util/proc.h): pid + start = one process */
+    uint8_t pad1[SB_BLOCK - 48];
 };
 static_assert(sizeof(struct sb_shm_slot) == SB_BLOCK, "slot size");
 static_assert(offsetof(struct sb_shm_slot, state) == 0, "slot state");
@@ -132,6 +148,7 @@ static_assert(offsetof(struct sb_shm_slot, group) == 8, "slot group");
 static_assert(offsetof(struct sb_shm_slot, pos) == 16, "slot pos");
 static_assert(offsetof(struct sb_shm_slot, received) == 24, "slot received");
 static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
+static_assert(offsetof(struct sb_shm_slot, start) == 40, "slot start");
 
 /*
  * A group's cursor word packs, so that one CAS changes them together:
@@ -164,6 +181,37 @@ static_assert(sizeof(struct sb_shm_group) == SB_BLOCK, "group size");
 static_assert(offsetof(struct sb_shm_group, cursor) == 0, "group cursor");
 static_assert(offsetof(struct sb_shm_group, lost) == 8, "group lost");
 static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
+
+/*
+ * A publisher record: one per publisher, taken at creation. Its claim word
+ * says what the publisher may be holding, so that the daemon can end the
+ * claim of a publisher that died between claim and commit:
+ *   SB_CLAIM_IDLE             holds nothing
+ *   SB_CLAIM_CLAIMING | x     about to claim a seq, which will be >= x
+ *   s (< 2^62)                claimed seq s and may hold its cell
+ * Only the owner writes it (relaxed; each store is ordered by the release
+ * RMW or CAS that follows it, see pub.c). Exclusive publishers do not
+ * update it: their token tells the daemon everything (pub.c).
+ */
+#define SB_PUB_FREE       0u
+#define SB_PUB_ACTIVE     1u
+#define SB_PUB_INIT       2u /* taken, being set up: pid and start not yet valid */
+#define SB_CLAIM_IDLE     (1ull << 63)
+#define SB_CLAIM_CLAIMING (1ull << 62)
+#define SB_CLAIM_SEQ(c)   ((c) & (SB_CLAIM_CLAIMING - 1))
+
+struct sb_shm_pubrec {
+    _Atomic uint32_t state;
+    _Atomic uint32_t pid;
+    _Atomic uint64_t start; /* owner's start time, as in the slot */
+    _Atomic uint64_t claim;
+    uint8_t pad1[SB_BLOCK - 24];
+};
+static_assert(sizeof(struct sb_shm_pubrec) == SB_BLOCK, "pubrec size");
+static_assert(offsetof(struct sb_shm_pubrec, state) == 0, "pubrec state");
+static_assert(offsetof(struct sb_shm_pubrec, pid) == 4, "pubrec pid");
+static_assert(offsetof(struct sb_shm_pubrec, start) == 8, "pubrec start");
+static_assert(offsetof(struct sb_shm_pubrec, claim) == 16, "pubrec claim");
 
 /*
  * A cell: one message. The stamp is the cell's state word:

@@ -66,6 +66,8 @@ int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out)
         return SHMBUS_ERR_INVALID;
     if (p->max_subs == 0 || p->max_subs > SB_SUBS_MAX || p->max_groups > SB_GROUPS_MAX)
         return SHMBUS_ERR_INVALID;
+    if (p->max_pubs == 0 || p->max_pubs > SB_PUBS_MAX)
+        return SHMBUS_ERR_INVALID;
 
     memset(out, 0, sizeof(*out));
     out->mode = p->mode;
@@ -76,9 +78,11 @@ int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out)
     out->max_msg_size = p->max_msg_size;
     out->max_subs = p->max_subs;
     out->max_groups = p->max_groups;
+    out->max_pubs = p->max_pubs;
     out->slots_off = sizeof(struct sb_shm_header);
     out->groups_off = out->slots_off + (uint64_t)p->max_subs * sizeof(struct sb_shm_slot);
-    out->cells_off = out->groups_off + (uint64_t)p->max_groups * sizeof(struct sb_shm_group);
+    out->pubs_off = out->groups_off + (uint64_t)p->max_groups * sizeof(struct sb_shm_group);
+    out->cells_off = out->pubs_off + (uint64_t)p->max_pubs * sizeof(struct sb_shm_pubrec);
     out->total_len = out->cells_off + (uint64_t)p->capacity * out->cell_size;
     return 0;
 }
@@ -114,11 +118,12 @@ int sb_geom_validate(const void *base, uint64_t map_len, struct sb_geom *out)
                                .capacity = h->capacity,
                                .max_msg_size = h->max_msg_size,
                                .max_subs = h->max_subs,
-                               .max_groups = h->max_groups};
+                               .max_groups = h->max_groups,
+                               .max_pubs = h->max_pubs};
     if (sb_geom_plan(&p, &g) != 0)
         return SHMBUS_ERR_INVALID;
     if (g.cell_size != h->cell_size || g.slots_off != h->slots_off ||
-        g.groups_off != h->groups_off || g.cells_off != h->cells_off)
+        g.groups_off != h->groups_off || g.pubs_off != h->pubs_off || g.cells_off != h->cells_off)
         return SHMBUS_ERR_INVALID;
     if (h->total_len != g.total_len || g.total_len > map_len)
         return SHMBUS_ERR_TRUNCATED;
@@ -133,6 +138,7 @@ static void seg_bind(struct sb_segment *seg, uint8_t *base, const struct sb_geom
     seg->hdr = (struct sb_shm_header *)base;
     seg->slots = (struct sb_shm_slot *)(base + g->slots_off);
     seg->groups = (struct sb_shm_group *)(base + g->groups_off);
+    seg->pubs = (struct sb_shm_pubrec *)(base + g->pubs_off);
     seg->cells = base + g->cells_off;
 }
 
@@ -153,8 +159,10 @@ static void seg_init(uint8_t *base, const struct sb_geom *g)
     h->flags = g->flags;
     h->max_subs = g->max_subs;
     h->max_groups = g->max_groups;
+    h->max_pubs = g->max_pubs;
     h->slots_off = g->slots_off;
     h->groups_off = g->groups_off;
+    h->pubs_off = g->pubs_off;
     h->cells_off = g->cells_off;
     h->create_time_ns = sb_real_ns();
     h->creator_pid = (uint32_t)getpid();

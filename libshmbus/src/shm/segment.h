@@ -21,8 +21,10 @@ struct sb_geom {
     uint32_t max_msg_size;
     uint32_t max_subs;
     uint32_t max_groups;
+    uint32_t max_pubs;
     uint64_t slots_off;
     uint64_t groups_off;
+    uint64_t pubs_off;
     uint64_t cells_off;
     uint64_t total_len;
 };
@@ -35,6 +37,7 @@ struct sb_seg_params {
     uint32_t max_msg_size;
     uint32_t max_subs;
     uint32_t max_groups;
+    uint32_t max_pubs;
 };
 
 struct sb_segment {
@@ -44,6 +47,7 @@ struct sb_segment {
     struct sb_shm_header *hdr;
     struct sb_shm_slot *slots;
     struct sb_shm_group *groups;
+    struct sb_shm_pubrec *pubs;
     uint8_t *cells;
 };
 
