@@ -13,7 +13,7 @@
 struct sbd_config {
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    char lock_path[SHMBUS_BUS_NAME_MAX + 32];
     int foreground;
     /* Access: peers of our uid, plus these uids and groups. */
     uid_t allow_uid[SBD_ALLOW_MAX];
@@ -26,7 +26,8 @@ struct sbd_config {
     uint32_t max_clients;
     uint32_t max_slots; /* subscriber slots per topic (max_subscribers option) */
     uint64_t max_segment;
-    uint64_t max_shm; /* all segments together */
+    uint64_t max_shm;          /* all segments together */
+    uint32_t reap_interval_ms; /* scan for dead owners and retry dead claims */
 };
 
 #endif

@@ -22,15 +22,18 @@
 
 #include "log.h"
 #include "registry/admin.h"
+#include "util/clock.h"
 #include "util/proc.h"
 
-#define CTL_BACKLOG 128
-#define CTL_EVENTS  64
-#define CTL_BURST   32 /* requests read from one connection per wake-up */
-#define CTL_WHY     SB_WIRE_ERR_TEXT
+#define CTL_BACKLOG     128
+#define CTL_EVENTS      64
+#define CTL_BURST       32 /* requests read from one connection per wake-up */
+#define CTL_WHY         SB_WIRE_ERR_TEXT
+#define CTL_WAITING_MAX 64                          /* connections yet to say hello */
+#define CTL_HELLO_NS    (5ull * 1000 * 1000 * 1000) /* time they have to say it */
 
 /* Sentinels in epoll data: anything else is a session. */
-static int tag_listen, tag_signal;
+static int tag_listen, tag_signal, tag_timer;
 
 struct ctl_reply {
     int code; /* < 0: an error reply */
@@ -109,7 +112,9 @@ int sbd_control_open(struct sbd_control *c, const struct sbd_config *cfg, struct
         rc = -errno;
         goto err;
     }
-    rc = ctl_listen(c);
+    rc = sbd_reaper_init(&c->reaper, reg, c->epfd, cfg->reap_interval_ms, &tag_timer);
+    if (rc == 0)
+        rc = ctl_listen(c);
     if (rc == 0)
         rc = ctl_watch(c, c->lfd, &tag_listen);
     if (rc == 0)
@@ -131,6 +136,8 @@ void sbd_control_close(struct sbd_control *c)
         close(c->epfd);
     if (c->sigfd >= 0)
         close(c->sigfd);
+    if (c->reaper.buckets != NULL)
+        sbd_reaper_fini(&c->reaper);
     c->lfd = c->epfd = c->sigfd = -1;
 }
 
@@ -140,15 +147,35 @@ static void reply_err(struct ctl_reply *r, int code, const char *why)
     snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
+/* Is @p gid allowed in: the --group of the bus, or an --allow-gid? */
+static int gid_allowed(const struct sbd_config *cfg, gid_t gid)
+{
+    if (cfg->have_group && gid == cfg->group)
+        return 1;
+    for (unsigned i = 0; i < cfg->n_allow_gid; i++)
+        if (cfg->allow_gid[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* Our uid, an allowed uid, or a member (primary or supplementary) of an
+ * allowed group. */
 static int peer_allowed(const struct sbd_config *cfg, const struct sbd_session *s)
 {
+    gid_t groups[64];
+    socklen_t len = sizeof(groups);
+
     if (s->uid == getuid())
         return 1;
     for (unsigned i = 0; i < cfg->n_allow_uid; i++)
         if (cfg->allow_uid[i] == s->uid)
             return 1;
-    for (unsigned i = 0; i < cfg->n_allow_gid; i++)
-        if (cfg->allow_gid[i] == s->gid)
+    if (gid_allowed(cfg, s->gid))
+        return 1;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+        return 0; /* more than 64 groups, or an old kernel: primary gid only */
+    for (size_t i = 0; i < len / sizeof(gid_t); i++)
+        if (gid_allowed(cfg, groups[i]))
             return 1;
     return 0;
 }
@@ -182,6 +209,9 @@ static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct 
     memcpy(s->name, h->name, sizeof(s->name));
     s->hello = 1;
     c->clients++;
+    c->waiting--;
+    /* Its death is noticed even if a fork child keeps the socket open. */
+    sbd_reaper_watch(&c->reaper, s->pid, s->start);
     r->close = 0;
     r->out.hello = (struct sb_wire_hello_ok){.session = s->id, .daemon_pid = (uint32_t)getpid()};
     r->body = &r->out.hello;
@@ -253,12 +283,7 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
 
     if (t == NULL)
         return;
-    if (q->group[0] != '\0' && (group = sb_admin_group_number(t->t, q->group)) < 0) {
-        snprintf(r->why, sizeof(r->why), "every one of the %u groups of topic '%.60s' is named",
-                 t->info.max_groups, t->name);
-        r->code = group;
-        return;
-    }
+    /* The slot first: a request that fails names no group. */
     slot = sb_admin_slot_take(t->t, (uint32_t)s->pid, s->start);
     if (slot < 0) {
         snprintf(r->why, sizeof(r->why), "every subscriber slot of topic '%.60s' is taken",
@@ -266,7 +291,13 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
         r->code = slot;
         return;
     }
-    r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot);
+    if (q->group[0] != '\0' && (group = sb_admin_group_number(t->t, q->group)) < 0) {
+        snprintf(r->why, sizeof(r->why), "every one of the %u groups of topic '%.60s' is named",
+                 t->info.max_groups, t->name);
+        r->code = group;
+    } else {
+        r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot);
+    }
     if (r->code < 0) {
         sb_admin_slot_free(t->t, (uint32_t)slot, 0);
         return;
@@ -346,10 +377,35 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
 {
     if (s->hello) {
         c->clients--;
-        sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s), %u holds released", s->id,
-                (int)s->pid, s->name, s->nholds);
+        s->dead = sbd_reaper_dead(s->pid, s->start);
+        sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s)%s, %u holds released", s->id,
+                (int)s->pid, s->name, s->dead ? ", dead" : "", s->nholds);
+    } else {
+        c->waiting--;
     }
     sbd_session_remove(c->reg, s);
+}
+
+/* Connections that did not say hello in time make room for others. */
+static void ctl_expire(struct sbd_control *c)
+{
+    uint64_t now = sb_mono_ns();
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+
+    if (c->waiting == 0)
+        return;
+    urcu_memb_read_lock();
+    cds_lfht_for_each(c->reg->sessions, &it, n)
+    {
+        struct sbd_session *s = caa_container_of(n, struct sbd_session, node);
+
+        if (!s->hello && now - s->accepted_ns > CTL_HELLO_NS) {
+            sbd_log(SBD_DEBUG, "client %u: no hello in time: disconnecting", s->id);
+            ctl_drop(c, s);
+        }
+    }
+    urcu_memb_read_unlock();
 }
 
 /* A zero-byte read is the peer's hang-up or an empty packet; only the
@@ -366,7 +422,11 @@ static void ctl_readable(struct sbd_control *c, struct sbd_session *s)
 {
     uint8_t msg[SB_WIRE_MAX];
 
+    if (s->fd < 0)
+        return; /* dropped earlier in this batch */
     for (int i = 0; i < CTL_BURST; i++) {
+        /* A short packet must not show an earlier request's header. */
+        memset(msg, 0, sizeof(struct sb_wire_hdr));
         long n = sb_wire_recv(s->fd, msg, sizeof(msg), NULL);
 
         if (n == -EAGAIN)
@@ -392,8 +452,10 @@ static void ctl_accept(struct sbd_control *c)
                 sbd_log(SBD_WARN, "accept: %s", strerror(errno));
             return;
         }
-        /* Far over the client limit: do not even keep the descriptor. */
-        if (c->reg->nsessions >= 2 * c->cfg->max_clients + 16 ||
+        /* Over the client limit by more than can be told so, or too many
+         * yet to say hello: do not even keep the descriptor. */
+        if ((uint64_t)c->reg->nsessions >= (uint64_t)c->cfg->max_clients + CTL_WAITING_MAX ||
+            c->waiting >= CTL_WAITING_MAX ||
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
             (s = sbd_session_add(c->reg, fd)) == NULL) {
             close(fd);
@@ -401,12 +463,14 @@ static void ctl_accept(struct sbd_control *c)
         }
         s->pid = cred.pid;
         s->start = sb_proc_start(cred.pid);
+        s->accepted_ns = sb_mono_ns();
+        c->waiting++;
         s->uid = cred.uid;
         s->gid = cred.gid;
         if (c->reg->nsessions > c->cfg->max_clients)
             s->refused = SHMBUS_ERR_LIMIT;
         if (ctl_watch(c, fd, s) < 0)
-            sbd_session_remove(c->reg, s);
+            ctl_drop(c, s);
     }
 }
 
@@ -435,15 +499,27 @@ int sbd_control_run(struct sbd_control *c)
             continue;
         if (n < 0)
             return -errno;
+        /* A session dropped while this batch is handled (hello deadline,
+         * reaper) stays allocated until the batch is done: its later
+         * events see it closed. */
+        urcu_memb_read_lock();
         for (int i = 0; i < n; i++) {
             if (ev[i].data.ptr == &tag_signal) {
-                if (ctl_signalled(c))
+                if (ctl_signalled(c)) {
+                    urcu_memb_read_unlock();
                     return 0;
+                }
             } else if (ev[i].data.ptr == &tag_listen) {
                 ctl_accept(c);
+            } else if (ev[i].data.ptr == &tag_timer) {
+                sbd_reaper_tick(&c->reaper);
+                ctl_expire(c);
+            } else if ((uintptr_t)ev[i].data.ptr & SBD_REAPER_TAG) {
+                sbd_reaper_event(&c->reaper, ev[i].data.ptr);
             } else {
                 ctl_readable(c, ev[i].data.ptr);
             }
         }
+        urcu_memb_read_unlock();
     }
 }

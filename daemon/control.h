@@ -7,15 +7,18 @@
 #define SHMBUSD_CONTROL_H
 
 #include "config.h"
+#include "reaper.h"
 #include "registry.h"
 
 struct sbd_control {
     const struct sbd_config *cfg;
     struct sbd_registry *reg;
+    struct sbd_reaper reaper;
     int lfd;          /* listening socket */
     int epfd;         /* epoll instance */
     int sigfd;        /* SIGTERM and SIGINT */
     uint32_t clients; /* sessions that said hello */
+    uint32_t waiting; /* sessions that have not said hello yet */
 };
 
 /*

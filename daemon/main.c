@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -41,38 +42,33 @@ static void usage(FILE *f)
                "  --max-slots N       subscriber slots a topic may ask for (default 1024)\n"
                "  --max-segment SIZE  bytes of one topic segment (default 1G; K, M, G suffixes)\n"
                "  --max-shm SIZE      bytes of all segments (default: half of /dev/shm)\n"
+               "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
+               "                      publishers' claims, every MS ms (default 20; a dead\n"
+               "                      publisher's claim is ended within about 5 of these)\n"
                "  --help              this text\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
 {
-    char *end;
+    const char *units = "KMG";
     unsigned long long v;
+    unsigned shift = 0;
+    char *end;
 
     errno = 0;
     v = strtoull(s, &end, 10);
     if (errno != 0 || end == s || s[0] == '-')
         return -1;
-    switch (*end) {
-    case 'G':
-    case 'g':
-        v <<= 10; /* fall through */
-    case 'M':
-    case 'm':
-        v <<= 10; /* fall through */
-    case 'K':
-    case 'k':
-        v <<= 10;
-        end++;
-        break;
-    case '\0':
-        break;
-    default:
-        return -1;
+    if (*end != '\0') {
+        const char *u = strchr(units, *end & ~0x20); /* K, M, G in either case */
+
+        if (u == NULL || end[1] != '\0')
+            return -1;
+        shift = 10u * (unsigned)(u - units + 1);
     }
-    if (*end != '\0' || v == 0)
-        return -1;
-    *out = v;
+    if (v == 0 || v > (UINT64_MAX >> shift))
+        return -1; /* zero, or too large to represent */
+    *out = (uint64_t)v << shift;
     return 0;
 }
 
@@ -135,6 +131,7 @@ static void config_defaults(struct sbd_config *c)
     c->max_slots = 1024;
     c->max_segment = 1ull << 30;
     c->max_shm = 1ull << 32;
+    c->reap_interval_ms = 20;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
@@ -151,6 +148,7 @@ enum {
     OPT_SLOTS,
     OPT_SEG,
     OPT_SHM,
+    OPT_REAP,
     OPT_HELP
 };
 
@@ -165,6 +163,7 @@ static const struct option long_opts[] = {{"bus", required_argument, NULL, OPT_B
                                           {"max-slots", required_argument, NULL, OPT_SLOTS},
                                           {"max-segment", required_argument, NULL, OPT_SEG},
                                           {"max-shm", required_argument, NULL, OPT_SHM},
+                                          {"reap-interval", required_argument, NULL, OPT_REAP},
                                           {"help", no_argument, NULL, OPT_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -213,6 +212,9 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
     case OPT_SHM:
         bad = parse_size(arg, &c->max_shm);
         break;
+    case OPT_REAP:
+        bad = parse_u32(arg, &c->reap_interval_ms) || c->reap_interval_ms > 1000;
+        break;
     case OPT_HELP:
         return 1;
     default:
@@ -243,40 +245,82 @@ static int config_parse(struct sbd_config *c, int argc, char **argv)
         fprintf(stderr, "shmbusd: bus name or socket path: %s\n", shmbus_strerror(rc));
         return -1;
     }
-    snprintf(c->lock_path, sizeof(c->lock_path), "%.*s.lock",
-             (int)(strlen(c->sock_path) - strlen(".sock")), c->sock_path);
+    /* Beside the segments, keyed by the bus name alone: one daemon per bus
+     * whatever XDG_RUNTIME_DIR each was started with. */
+    snprintf(c->lock_path, sizeof(c->lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
     return 0;
 }
 
-/*
- * Take the bus lock: an OFD write lock on the lock file, which the kernel
- * drops when we die. The file stays (unlinking it would let two daemons
- * lock two different files). @return the lock's descriptor, or -1.
- */
-static int bus_lock(const struct sbd_config *c)
+/* Open the lock file, refusing one another user planted. */
+static int lock_open(const struct sbd_config *c)
 {
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    char pid[32] = "";
-    int fd = open(c->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    int fd = open(c->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
     if (fd < 0) {
         sbd_log(SBD_ERROR, "cannot open lock file %s: %s", c->lock_path, strerror(errno));
         return -1;
     }
-    if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        sbd_log(SBD_ERROR, "bus '%s' is already served by shmbusd pid %s (lock %s)", c->bus,
-                pid[0] ? pid : "?", c->lock_path);
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+        sbd_log(SBD_ERROR, "lock file %s belongs to uid %u, not us", c->lock_path,
+                (unsigned)st.st_uid);
         close(fd);
         return -1;
     }
-    snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
-        sbd_log(SBD_WARN, "cannot write pid to %s: %s", c->lock_path, strerror(errno));
     return fd;
+}
+
+/* Is @p fd still the file at the lock path (not unlinked by a daemon that
+ * stopped after we opened it)? */
+static int lock_current(const struct sbd_config *c, int fd)
+{
+    struct stat a, b;
+
+    return fstat(fd, &a) == 0 && stat(c->lock_path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+static void lock_busy(const struct sbd_config *c, int fd)
+{
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    sbd_log(SBD_ERROR, "bus '%s' is already served by shmbusd pid %s (lock %s)", c->bus,
+            pid[0] ? pid : "?", c->lock_path);
+}
+
+/*
+ * Take the bus lock: an OFD write lock on the lock file, which the kernel
+ * drops when we die. A stopping daemon unlinks the file while it still
+ * holds the lock, so a lock won on a file no longer at the path is
+ * stale: try again. @return the lock's descriptor, or -1.
+ */
+static int bus_lock(const struct sbd_config *c)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    char pid[32];
+
+    for (;;) {
+        int fd = lock_open(c);
+
+        if (fd < 0)
+            return -1;
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+            lock_busy(c, fd);
+            close(fd);
+            return -1;
+        }
+        if (!lock_current(c, fd)) {
+            close(fd);
+            continue;
+        }
+        snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+            sbd_log(SBD_WARN, "cannot write pid to %s: %s", c->lock_path, strerror(errno));
+        return fd;
+    }
 }
 
 /* Remove the segments of this bus that a previous instance left. */
@@ -403,6 +447,7 @@ int main(int argc, char **argv)
     urcu_memb_register_thread();
     rc = serve(&cfg, ready_fd);
     urcu_memb_unregister_thread();
+    unlink(cfg.lock_path); /* still ours: see bus_lock() */
     close(lock_fd);
     return rc;
 }

@@ -310,6 +310,24 @@ unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_
     return count;
 }
 
+/* Drop hold @p i; a slot is freed in the segment only if @p free_slot. */
+static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
+{
+    struct sbd_hold h = s->holds[i];
+
+    s->holds[i] = s->holds[--s->nholds];
+    /* relaxed: as in sbd_session_hold(). */
+    if (h.kind == SBD_HOLD_OPEN) {
+        atomic_fetch_sub_explicit(&h.topic->clients, 1, memory_order_relaxed);
+    } else if (h.kind == SBD_HOLD_PUB) {
+        atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
+    } else {
+        if (free_slot)
+            sb_admin_slot_free(h.topic->t, h.slot, s->dead);
+        atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
+    }
+}
+
 struct sbd_session *sbd_session_add(struct sbd_registry *r, int fd)
 {
     struct sbd_session *s = calloc(1, sizeof(*s));
@@ -336,8 +354,11 @@ static void session_free(struct rcu_head *head)
 
 void sbd_session_remove(struct sbd_registry *r, struct sbd_session *s)
 {
+    /* A live process keeps its slots in use (it closed its connection, or
+     * the daemon is stopping): they stay in the segment, and the reaper
+     * frees them when the process dies. */
     while (s->nholds > 0)
-        sbd_session_release(s, s->nholds - 1);
+        session_unhold(s, s->nholds - 1, s->dead);
     urcu_memb_read_lock();
     cds_lfht_del(r->sessions, &s->node);
     urcu_memb_read_unlock();
@@ -350,6 +371,8 @@ void sbd_session_remove(struct sbd_registry *r, struct sbd_session *s)
 
 int sbd_session_hold(struct sbd_session *s, struct sbd_topic *t, uint32_t kind, uint32_t slot)
 {
+    if (s->nholds >= SBD_HOLDS_MAX)
+        return SHMBUS_ERR_LIMIT;
     if (s->nholds == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 8;
         struct sbd_hold *h = realloc(s->holds, cap * sizeof(*h));
@@ -384,16 +407,27 @@ int sbd_session_find(const struct sbd_session *s, uint32_t topic_id, uint32_t ki
 
 void sbd_session_release(struct sbd_session *s, uint32_t i)
 {
-    struct sbd_hold h = s->holds[i];
+    session_unhold(s, i, 1);
+}
 
-    s->holds[i] = s->holds[--s->nholds];
-    /* relaxed: as in sbd_session_hold(). */
-    if (h.kind == SBD_HOLD_OPEN) {
-        atomic_fetch_sub_explicit(&h.topic->clients, 1, memory_order_relaxed);
-    } else if (h.kind == SBD_HOLD_PUB) {
-        atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
-    } else {
-        sb_admin_slot_free(h.topic->t, h.slot, 0);
-        atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
+void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+
+    urcu_memb_read_lock();
+    cds_lfht_for_each(r->sessions, &it, n)
+    {
+        struct sbd_session *s = caa_container_of(n, struct sbd_session, node);
+        int i = sbd_session_find(s, t->id, SBD_HOLD_SLOT, idx);
+
+        if (i >= 0) {
+            s->dead = 1;
+            sbd_session_release(s, (uint32_t)i);
+            urcu_memb_read_unlock();
+            return;
+        }
     }
+    urcu_memb_read_unlock();
+    sb_admin_slot_free(t->t, idx, 1);
 }

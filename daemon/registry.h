@@ -50,8 +50,10 @@ struct sbd_session {
     uint64_t start; /* the peer's start time (util/proc.h), read at accept */
     uid_t uid;
     gid_t gid;
-    int hello;   /* the hello was accepted */
-    int refused; /* 0, or the error every request of this session gets */
+    int hello;            /* the hello was accepted */
+    int dead;             /* its process died: what it held is counted as reaped */
+    uint64_t accepted_ns; /* CLOCK_MONOTONIC at accept: the hello deadline */
+    int refused;          /* 0, or the error every request of this session gets */
     char name[SB_WIRE_CLIENT_NAME];
     /* Control thread only. */
     struct sbd_hold *holds;
@@ -98,17 +100,27 @@ unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_
  * @return the session or NULL (-ENOMEM). */
 struct sbd_session *sbd_session_add(struct sbd_registry *r, int fd);
 
-/* Give back everything the session holds, close its socket and remove it
- * (freed after a grace period). Control thread. */
+/* Give back everything the session holds (its slots only if s->dead: a
+ * live process may still use them), close its socket and remove it (freed
+ * after a grace period). Control thread. */
 void sbd_session_remove(struct sbd_registry *r, struct sbd_session *s);
 
-/* Record a hold. @return 0 or -ENOMEM. Control thread. */
+/* Most holds (open topics, publishers, slots) of one connection. */
+#define SBD_HOLDS_MAX 65536u
+
+/* Record a hold. @return 0, SHMBUS_ERR_LIMIT (SBD_HOLDS_MAX) or -ENOMEM.
+ * Control thread. */
 int sbd_session_hold(struct sbd_session *s, struct sbd_topic *t, uint32_t kind, uint32_t slot);
 
 /* Find a hold; @p slot matters for SBD_HOLD_SLOT only. @return its index or -1. */
 int sbd_session_find(const struct sbd_session *s, uint32_t topic_id, uint32_t kind, uint32_t slot);
 
-/* Give back hold @p i (counts, slot) and drop it. Control thread. */
+/* Give back hold @p i (counts; a slot is freed) and drop it. Control thread. */
 void sbd_session_release(struct sbd_session *s, uint32_t i);
+
+/* Free slot @p idx of @p t whose owner died: through the session that
+ * holds it, if one does (so that it is never freed twice), else directly.
+ * Control thread. */
+void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx);
 
 #endif

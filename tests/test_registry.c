@@ -599,7 +599,9 @@ static void test_registry_session_find_release(void **state)
     close(peer);
 }
 
-/* Removing a session closes its socket and gives its slot back. */
+/* Removing a session closes its socket. The slot of a live process stays
+ * in use (it may still read; the reaper frees it when the process dies);
+ * that of a dead one is given back. */
 static void test_registry_session_remove_closes_and_frees(void **state)
 {
     struct fx *f = *state;
@@ -621,10 +623,24 @@ static void test_registry_session_remove_closes_and_frees(void **state)
     assert_int_equal(fcntl(sv[0], F_GETFD), -1);
     assert_int_equal(errno, EBADF);
     assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), 0); /* the peer sees EOF */
-    /* Slot 0 is free again. */
+    /* A live owner's slot 0 is still taken; the count no longer has it. */
+    assert_int_equal(sb_admin_slot_take(t->t, 1, 1), 1);
+    assert_int_equal(sb_admin_slot_take(t->t, 1, 1), SHMBUS_ERR_NO_SLOT);
+    assert_int_equal(load(&t->subscribers), 0);
+    close(sv[1]);
+    /* A dead owner's session gives the slot back. */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    s = sbd_session_add(&f->reg, sv[0]);
+    assert_non_null(s);
+    sb_admin_slot_free(t->t, 0, 0);
+    slot = sb_admin_slot_take(t->t, (uint32_t)getpid(), sb_proc_self_start());
+    assert_int_equal(slot, 0);
+    assert_shmbus_ok(sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot));
+    s->dead = 1;
+    sbd_session_remove(&f->reg, s);
     assert_int_equal(sb_admin_slot_take(t->t, 1, 1), 0);
     sb_admin_slot_free(t->t, 0, 0);
-    assert_int_equal(load(&t->subscribers), 0);
+    sb_admin_slot_free(t->t, 1, 0);
     close(sv[1]);
 }
 

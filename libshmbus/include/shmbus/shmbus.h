@@ -246,9 +246,13 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
  * @param bus   bus name, or NULL (see shmbus_bus_resolve()).
  * @param out   receives the connection, owned by the caller (shmbus_close()).
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_NO_DAEMON when no daemon
- *         listens; SHMBUS_ERR_DENIED when it refuses this process;
+ *         listens; SHMBUS_ERR_DENIED when it refuses this process, or when
+ *         the socket's owner is neither our uid nor root (not our daemon);
  *         SHMBUS_ERR_PROTO_VERSION when it speaks another protocol version;
- *         SHMBUS_ERR_LIMIT when it serves its maximum of clients; -errno.
+ *         SHMBUS_ERR_LIMIT when it serves its maximum of clients;
+ *         SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT (no answer in 10 s) or
+ *         SHMBUS_ERR_PROTOCOL when the daemon hangs up, hangs or garbles
+ *         the hello; -errno.
  * Thread-safe. Blocks for one round trip to the daemon.
  * The connection may be used by several threads: control requests are
  * serialised on it. Publishing and receiving never use it.
@@ -277,7 +281,9 @@ SHMBUS_API void shmbus_close(shmbus_bus *bus);
  *               with the daemon.
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (bad option);
  *         SHMBUS_ERR_MISMATCH; -ENOENT (SHMBUS_OPEN_NOCREATE, absent);
- *         SHMBUS_ERR_LIMIT; SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST; -errno.
+ *         SHMBUS_ERR_LIMIT; SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST,
+ *         SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL (as shmbus_connect());
+ *         the segment checks of shmbus_topic_attach(); -errno.
  * Thread-safe. Blocks for one round trip to the daemon.
  */
 SHMBUS_API int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts,
@@ -427,8 +433,10 @@ SHMBUS_API int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opt
                                  shmbus_sub **out);
 
 /** Release the slot (and group membership) and free the subscriber. Accepts NULL.
- * On a bus topic the daemon is told (one round trip); if it is gone, the
- * slot is freed locally. */
+ * On a bus topic the slot stops gating at once and the daemon frees it (one
+ * round trip); if the daemon cannot be told, it frees the slot when this
+ * process dies. Called in a process that inherited the subscriber through
+ * fork(), it only frees the copy. */
 SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);
 
 /**

@@ -44,6 +44,18 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
     return 0;
 }
 
+/* The daemon must run as our uid or as root: anyone else could have
+ * planted the socket (the /tmp fallback is shared). */
+static int bus_peer_trusted(int s)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return -errno;
+    return cred.uid == getuid() || cred.uid == 0 ? 0 : SHMBUS_ERR_DENIED;
+}
+
 static int bus_dial(const char *path)
 {
     size_t plen = strlen(path);
@@ -65,6 +77,11 @@ static int bus_dial(const char *path)
         close(s);
         /* Nobody listens: no socket file, or one a dead daemon left. */
         return (e == ENOENT || e == ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : -e;
+    }
+    int rc = bus_peer_trusted(s);
+    if (rc < 0) {
+        close(s);
+        return rc;
     }
     return s;
 }
@@ -186,7 +203,8 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
         return SHMBUS_ERR_DAEMON_LOST;
     }
     rc = bus_roundtrip(bus, type, ++bus->next_req, body, len, msg, fd ? fd : &got);
-    if (rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_TIMEOUT || rc == SHMBUS_ERR_PROTOCOL)
+    if (rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_TIMEOUT || rc == SHMBUS_ERR_PROTOCOL ||
+        rc == SHMBUS_ERR_PROTO_VERSION)
         bus->lost = 1; /* the stream is out of step or gone: never reuse it */
     pthread_mutex_unlock(&bus->lock);
     if (got >= 0)
@@ -250,11 +268,12 @@ int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opt
     rc = sb_bus_call(bus, SB_MSG_OPEN, &req, sizeof(req), &ok, sizeof(ok), &fd);
     if (rc < 0)
         return rc;
-    if (rc != (int)sizeof(ok) || fd < 0) {
-        rc = SHMBUS_ERR_PROTOCOL;
-        goto err_close;
+    if (rc != (int)sizeof(ok)) {
+        if (fd >= 0)
+            close(fd);
+        return SHMBUS_ERR_PROTOCOL; /* no topic id to give back */
     }
-    rc = sb_segment_map_fd(fd, &seg);
+    rc = fd < 0 ? SHMBUS_ERR_PROTOCOL : sb_segment_map_fd(fd, &seg);
     if (rc < 0 || (rc = sb_topic_wrap(&seg, out)) < 0)
         goto err_close;
     close(fd);
@@ -266,8 +285,7 @@ err_close:
     if (fd >= 0)
         close(fd);
     /* The daemon counted us as a holder of the topic: undo that. */
-    if (rc != SHMBUS_ERR_PROTOCOL)
-        sb_bus_ref(bus, SB_MSG_CLOSE, ok.topic, 0);
+    sb_bus_ref(bus, SB_MSG_CLOSE, ok.topic, 0);
     return rc;
 }
 

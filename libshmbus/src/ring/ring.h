@@ -46,6 +46,7 @@ struct shmbus_sub {
     uint64_t received;
     uint64_t lost;
     uint64_t pending_lost; /* lost since the last delivery */
+    uint32_t pid;          /* the creating process (a fork child's copy touches nothing) */
     int64_t spin_ns;
     uint32_t start;
     uint32_t want_len; /* length of a message too big for recv's buffer */

@@ -264,7 +264,9 @@ static int slot_from_daemon(shmbus_sub *sub, const char *group_name, uint32_t *g
     rc = sb_bus_call(t->bus, SB_MSG_SUB_ADD, &req, sizeof(req), &ok, sizeof(ok), NULL);
     if (rc < 0)
         return rc;
-    if (rc != (int)sizeof(ok) || ok.slot >= t->seg.g.max_subs || ok.group > t->seg.g.max_groups ||
+    if (rc != (int)sizeof(ok))
+        return SHMBUS_ERR_PROTOCOL; /* nothing known to give back */
+    if (ok.slot >= t->seg.g.max_subs || ok.group > t->seg.g.max_groups ||
         (ok.group == 0) != (group_name == NULL)) {
         sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, ok.slot);
         return SHMBUS_ERR_PROTOCOL;
@@ -339,6 +341,7 @@ static shmbus_sub *sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
         return NULL;
     }
     sub->topic = topic;
+    sub->pid = (uint32_t)getpid();
     sub->start = o->start;
     sub->spin_ns = o->spin_ns;
     return sub;
@@ -389,22 +392,27 @@ void shmbus_sub_destroy(shmbus_sub *sub)
         return;
     t = sub->topic;
     h = t->seg.hdr;
+    /* A copy inherited through fork() only frees its memory: the slot and
+     * the group membership are the creating process's. */
+    if (sub->pid != (uint32_t)getpid())
+        goto out;
     if (sub->group != NULL)
         sb_group_leave(sub);
     /* seq_cst: release half hands our reads to publishers that then see the
      * slot stop gating (acquire half of their seq_cst load); pairs too with
      * the acquire CAS of the slot's next owner. A bus topic's slot stays
-     * taken (INIT, gating nothing) until the daemon frees it, so the daemon
-     * never hands it out while it still counts it as ours; if the daemon
-     * is gone, we free it. */
+     * taken (INIT, gating nothing) until the daemon frees it: the daemon
+     * never hands it out while it still counts it as ours. If the daemon
+     * cannot be told, the slot stays INIT until it sees us die. */
     if (t->bus != NULL) {
         atomic_store_explicit(&sub->slot->state, SB_SLOT_INIT, memory_order_seq_cst);
-        if (sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, (uint32_t)(sub->slot - t->seg.slots)) < 0)
-            sb_slot_release(sub->slot);
+        sb_wake_publishers(h);
+        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, (uint32_t)(sub->slot - t->seg.slots));
     } else {
         sb_slot_release(sub->slot);
+        sb_wake_publishers(h);
     }
-    sb_wake_publishers(h);
+out:
     free(sub->scratch);
     free(sub);
 }
