@@ -122,14 +122,14 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
         return;
     if (st == SB_SLOT_ACTIVE && g >= 1 && g <= seg->g.max_groups)
         slot_finish_seat(seg, s, g);
+    /* relaxed: statistics only; counted before the slot is seen free. */
+    if (dead)
+        atomic_fetch_add_explicit(&seg->hdr->reaped, 1, memory_order_relaxed);
     sb_slot_release(s);
     sb_wake_publishers(seg->hdr);
     /* Its group may now have members counted but none left (group.c
      * counts a member by one CAS we cannot tell happened or not). */
     sb_admin_groups_reconcile(t);
-    /* relaxed: statistics only. */
-    if (dead)
-        atomic_fetch_add_explicit(&seg->hdr->reaped, 1, memory_order_relaxed);
 }
 
 uint64_t sb_admin_pub_free(const shmbus_topic *t, uint32_t idx)

@@ -1,0 +1,367 @@
+/*
+ * Crash recovery (daemon/reaper.c): processes killed with SIGKILL at the
+ * worst moments never stall the bus. A publisher stopped between claim and
+ * commit (the fault-injection build's "publish-claimed" point) and killed
+ * there leaves a record readers skip within the bound; a dead subscriber
+ * stops gating reliable publishers even when a fork child keeps its
+ * connection open or when it never talked to the daemon; a dead group
+ * member's share goes to the others; and a daemon that stops leaves the
+ * slots of live processes alone. Every test runs its own daemon
+ * (daemonutil.h); children report through their exit status.
+ */
+#include "daemonutil.h"
+
+#include <stdatomic.h>
+#include <sys/wait.h>
+
+#define WAIT_NS  10000000000ll /* only a hang reaches it */
+#define READY_MS 30000
+#define MSG_MAX  64
+#define CAP      8
+/* A dead publisher's claim is ended within this (the default reap
+ * interval is 20 ms); sanitizers slow everything down. */
+#ifdef TU_SANITIZED
+#define UNBLOCK_BOUND_MS 1000
+#else
+#define UNBLOCK_BOUND_MS 100
+#endif
+
+enum { KID_OK = 0, KID_CONNECT = 2, KID_OPEN, KID_PUB, KID_SUB, KID_PIPE };
+
+struct kid {
+    const char *bus;
+    const char *topic;
+    uint32_t mode;
+    uint32_t flags;
+    const char *group;
+    int ready;       /* write end: one byte once set up */
+    int direct;      /* attach the segment by name, without the daemon */
+    int fork_holder; /* fork a child that keeps the connection open */
+    int hold[2];     /* fork_holder: the child lives until the test closes hold[1] */
+};
+
+static shmbus_topic_opts topic_opts(uint32_t mode, uint32_t flags)
+{
+    return (shmbus_topic_opts){
+        .mode = mode, .capacity = CAP, .max_msg_size = MSG_MAX, .flags = flags};
+}
+
+static void open_topic(const char *bus_name, const char *name, uint32_t mode, uint32_t flags,
+                       shmbus_bus **bus, shmbus_topic **t)
+{
+    shmbus_topic_opts o = topic_opts(mode, flags);
+
+    assert_shmbus_ok(shmbus_connect(bus_name, bus));
+    assert_shmbus_ok(shmbus_open(*bus, name, &o, 0, t));
+}
+
+/* Publish three messages, then a fourth that stops at the fault point. */
+static int kid_stuck_publisher(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_topic_opts o = topic_opts(k->mode, k->flags);
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    uint8_t buf[MSG_MAX];
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, &o, 0, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_pub_create(t, &pub) < 0)
+        return KID_PUB;
+    for (uint32_t i = 0; i < 3; i++)
+        if (shmbus_publish(pub, buf, tu_fill(buf, 1, i, 32), WAIT_NS) < 0)
+            return KID_PUB;
+    setenv("SHMBUS_FAULT", "publish-claimed", 1);
+    shmbus_publish(pub, buf, tu_fill(buf, 1, 3, 32), WAIT_NS); /* stops inside */
+    return KID_PUB; /* never reached: killed while stopped */
+}
+
+/* Wait until child @p pid stops (SIGSTOP at its fault point). */
+static void wait_stopped(pid_t pid)
+{
+    int st;
+
+    assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(st));
+}
+
+static void recv_seq(shmbus_sub *sub, uint64_t seq, uint64_t lost)
+{
+    uint8_t buf[MSG_MAX];
+    shmbus_msg m;
+    int rc = shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS);
+
+    if (rc < 0)
+        fail_msg("receive of seq %llu: %s", (unsigned long long)seq, shmbus_strerror(rc));
+    assert_int_equal(m.seq, seq);
+    assert_int_equal(m.lost, lost);
+}
+
+/* A publisher killed between claim and commit: within the bound, readers
+ * skip its record (one message lost) and the next one arrives. */
+static void stuck_publisher_case(struct du_daemon *d, uint32_t mode, uint32_t flags)
+{
+    struct kid k = {.bus = d->bus, .topic = "stuck", .mode = mode, .flags = flags};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    shmbus_pub *pub;
+    shmbus_topic_info info;
+    uint8_t buf[MSG_MAX];
+    int64_t t0, waited;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, mode, flags, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    kid = tu_fork(kid_stuck_publisher, &k);
+    wait_stopped(kid);
+    for (uint64_t i = 0; i < 3; i++)
+        recv_seq(sub, i, 0);
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, 0), -EAGAIN); /* seq 3 is stuck */
+    t0 = du_now_ms();
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    /* Exclusive: the token is free once the holder is dead. */
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 2, 0, 16), WAIT_NS));
+    recv_seq(sub, 4, 1);
+    waited = du_now_ms() - t0;
+    print_message("reader moved past the dead publisher's claim %lld ms after the kill\n",
+                  (long long)waited);
+    assert_true(waited <= UNBLOCK_BOUND_MS);
+    /* The daemon counts right after the record it ended. */
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(1)) {
+        assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+        if (info.unblocked != 0)
+            break;
+    }
+    assert_int_equal(info.unblocked, 1);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+static void test_reap_publisher_killed_in_claim_lossy(void **state)
+{
+    stuck_publisher_case(*state, SHMBUS_LOSSY, 0);
+}
+
+static void test_reap_publisher_killed_in_claim_reliable(void **state)
+{
+    stuck_publisher_case(*state, SHMBUS_RELIABLE, 0);
+}
+
+static void test_reap_publisher_killed_in_claim_exclusive(void **state)
+{
+    stuck_publisher_case(*state, SHMBUS_LOSSY, SHMBUS_TOPIC_EXCLUSIVE);
+}
+
+/* Subscribe (through the daemon, or by attaching the segment directly),
+ * say so, then wait to be killed. With fork_holder, a child first inherits
+ * the connection and keeps it open after we die. */
+static int kid_subscriber(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_sub_opts so = {.group_name = k->group};
+    shmbus_bus *bus = NULL;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    char seg[SHMBUS_NAME_MAX + 1];
+
+    if (k->direct) {
+        snprintf(seg, sizeof(seg), "shmbus.%s.%s", k->bus, k->topic);
+        if (shmbus_topic_attach(seg, &t) < 0)
+            return KID_OPEN;
+    } else if (shmbus_connect(k->bus, &bus) < 0) {
+        return KID_CONNECT;
+    } else if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0) {
+        return KID_OPEN;
+    }
+    if (shmbus_sub_create(t, &so, &sub) < 0)
+        return KID_SUB;
+    if (k->fork_holder && fork() == 0) {
+        char c;
+
+        /* Outlive our parent, holding its connection, until the test
+         * closes its end of the pipe (or dies). */
+        prctl(PR_SET_PDEATHSIG, 0);
+        close(k->hold[1]);
+        while (read(k->hold[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    pause();
+    return KID_OK;
+}
+
+/* Start a subscriber child and wait until it is attached. */
+static pid_t start_subscriber(struct kid *k)
+{
+    int p[2];
+    char c;
+    pid_t kid;
+
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    k->ready = p[1];
+    kid = tu_fork(kid_subscriber, k);
+    close(p[1]);
+    assert_int_equal(du_read_ms(p[0], &c, 1, READY_MS), 1);
+    close(p[0]);
+    return kid;
+}
+
+/* Fill the reliable ring: @return how many of @p n publishes succeeded
+ * before one found it full (timeout 0). */
+static int fill(shmbus_pub *pub, int n)
+{
+    uint8_t buf[MSG_MAX];
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (shmbus_publish(pub, buf, tu_fill(buf, 3, (uint64_t)i, 16), 0) < 0)
+            break;
+    return i;
+}
+
+/* Publish @p n more, each waiting for space: only a dead gate's release
+ * lets them through. */
+static void publish_waiting(shmbus_pub *pub, int n)
+{
+    uint8_t buf[MSG_MAX];
+
+    for (int i = 0; i < n; i++)
+        assert_shmbus_ok(
+            shmbus_publish(pub, buf, tu_fill(buf, 3, 100u + (uint64_t)i, 16), WAIT_NS));
+}
+
+/* A reliable subscriber is killed while the ring is full: the publisher
+ * goes on by itself. */
+static void dead_gate_case(struct du_daemon *d, struct kid *k)
+{
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_topic_info info;
+    pid_t kid;
+
+    k->bus = d->bus;
+    k->topic = "gated";
+    open_topic(d->bus, k->topic, SHMBUS_RELIABLE, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    kid = start_subscriber(k);
+    assert_int_equal(fill(pub, 3 * CAP), CAP); /* the subscriber gates */
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    publish_waiting(pub, 2 * CAP);
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    assert_true(info.reaped >= 1);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+static void test_reap_subscriber_killed(void **state)
+{
+    struct kid k = {0};
+
+    dead_gate_case(*state, &k);
+}
+
+/* A fork child keeps the dead subscriber's connection open: the daemon
+ * sees no hang-up, only the pidfd. */
+static void test_reap_subscriber_killed_connection_held(void **state)
+{
+    struct kid k = {.fork_holder = 1};
+
+    assert_int_equal(pipe2(k.hold, O_CLOEXEC), 0);
+    dead_gate_case(*state, &k);
+    close(k.hold[1]); /* the holder exits */
+    close(k.hold[0]);
+}
+
+/* A process that attached the segment by name, never talking to the
+ * daemon: the periodic scan finds its slot and its death. */
+static void test_reap_direct_subscriber_killed(void **state)
+{
+    struct kid k = {.direct = 1};
+
+    dead_gate_case(*state, &k);
+}
+
+/* A member of a group is killed: the other member receives everything
+ * published after, and once it leaves too the group holds nothing back. */
+static void test_reap_group_member_killed(void **state)
+{
+    struct du_daemon *d = *state;
+    struct kid k = {.bus = d->bus, .topic = "grp", .group = "workers"};
+    shmbus_sub_opts so = {.group_name = "workers"};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    uint8_t buf[MSG_MAX];
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, SHMBUS_RELIABLE, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    kid = start_subscriber(&k);
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    for (int i = 0; i < 4 * CAP; i++) {
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 3, (uint64_t)i, 16), WAIT_NS));
+        assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS), 16);
+    }
+    shmbus_sub_destroy(sub);
+    assert_int_equal(fill(pub, 2 * CAP), 2 * CAP); /* nobody gates any more */
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+/* A daemon that stops does not take slots from live processes: a live
+ * reliable subscriber still gates after the daemon is gone. */
+static void test_reap_daemon_stop_keeps_live_slots(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+
+    open_topic(d->bus, "live", SHMBUS_RELIABLE, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(fill(pub, 3 * CAP), CAP);
+    shmbus_sub_destroy(sub); /* the daemon is gone: the slot stays INIT, gating nothing */
+    assert_int_equal(fill(pub, 2 * CAP), 2 * CAP);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+#define REAP_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        REAP_TEST(test_reap_publisher_killed_in_claim_lossy),
+        REAP_TEST(test_reap_publisher_killed_in_claim_reliable),
+        REAP_TEST(test_reap_publisher_killed_in_claim_exclusive),
+        REAP_TEST(test_reap_subscriber_killed),
+        REAP_TEST(test_reap_subscriber_killed_connection_held),
+        REAP_TEST(test_reap_direct_subscriber_killed),
+        REAP_TEST(test_reap_group_member_killed),
+        REAP_TEST(test_reap_daemon_stop_keeps_live_slots),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("reap", tests, NULL, NULL);
+}
