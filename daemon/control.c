@@ -307,6 +307,25 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
     r->len = sizeof(r->out.sub);
 }
 
+/* A client re-registers a slot it took from a daemon before us. */
+static void on_adopt(struct sbd_session *s, const struct sb_wire_ref *q, struct ctl_reply *r)
+{
+    struct sbd_topic *t = held_topic(s, q->topic, r);
+    uint32_t pid;
+    uint64_t start;
+
+    if (t == NULL)
+        return;
+    if (q->slot >= t->info.max_subscribers ||
+        !sb_admin_owner(t->t, SB_ADMIN_SLOT, q->slot, &pid, &start) || (pid_t)pid != s->pid ||
+        start != s->start) {
+        reply_err(r, -ENOENT, "no slot of this process there");
+        return;
+    }
+    if (sbd_session_find(s, t->id, SBD_HOLD_SLOT, q->slot) < 0)
+        r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, q->slot);
+}
+
 static void on_list(struct sbd_control *c, const struct sb_wire_list *q, struct ctl_reply *r)
 {
     shmbus_topic_entry e[SB_WIRE_LIST_MAX];
@@ -333,6 +352,8 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_sub(s, &q->u.sub, r);
     else if (q->hdr.type == SB_MSG_LIST)
         on_list(c, &q->u.list, r);
+    else if (q->hdr.type == SB_MSG_SUB_ADOPT)
+        on_adopt(s, &q->u.ref, r);
     else
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }

@@ -323,28 +323,38 @@ static int bus_lock(const struct sbd_config *c)
     }
 }
 
-/* Remove the segments of this bus that a previous instance left. */
-static void remove_leftovers(const struct sbd_config *c)
+/*
+ * Take over the segments a previous instance of this bus left: processes
+ * may still be exchanging messages on them. Segments that are not valid
+ * topics of our layout (damaged, or another version) are removed.
+ */
+static void adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
 {
     char prefix[SHMBUS_BUS_NAME_MAX + 16];
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
-    unsigned n = 0;
+    unsigned adopted = 0, removed = 0;
 
     if (d == NULL)
         return;
     snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
     while ((e = readdir(d)) != NULL) {
+        int rc;
+
         if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
             continue;
-        if (shmbus_topic_unlink(e->d_name) == 0)
-            n++;
-        else
-            sbd_log(SBD_WARN, "cannot remove leftover segment %s", e->d_name);
+        rc = sbd_topic_adopt(reg, e->d_name);
+        if (rc == 0) {
+            adopted++;
+            continue;
+        }
+        sbd_log(SBD_WARN, "segment %s: %s: removing it", e->d_name, shmbus_strerror(rc));
+        removed += shmbus_topic_unlink(e->d_name) == 0;
     }
     closedir(d);
-    if (n > 0)
-        sbd_log(SBD_INFO, "removed %u segments left by a previous instance", n);
+    if (adopted + removed > 0)
+        sbd_log(SBD_INFO, "took over %u topics a previous instance left, removed %u", adopted,
+                removed);
 }
 
 /*
@@ -401,6 +411,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_log(SBD_ERROR, "out of memory");
         return 1;
     }
+    adopt_segments(cfg, &reg);
     rc = sbd_control_open(&ctl, cfg, &reg);
     if (rc < 0) {
         sbd_log(SBD_ERROR, "cannot listen on %s: %s", cfg->sock_path, shmbus_strerror(rc));
@@ -443,7 +454,6 @@ int main(int argc, char **argv)
     if (lock_fd < 0)
         return 1;
     raise_fd_limit(&cfg);
-    remove_leftovers(&cfg);
     urcu_memb_register_thread();
     rc = serve(&cfg, ready_fd);
     urcu_memb_unregister_thread();

@@ -208,8 +208,42 @@ static int topic_create(struct sbd_registry *r, const char *name, const shmbus_t
         return rc;
     }
     shmbus_topic_info_get(t->t, &t->info);
-    t->id = ++r->next_topic;
     *out = t;
+    return 0;
+}
+
+/* Make a new topic visible to lookups. */
+static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
+{
+    t->id = ++r->next_topic;
+    urcu_memb_read_lock();
+    cds_lfht_add(r->topics, name_hash(t->name), &t->node);
+    urcu_memb_read_unlock();
+    r->ntopics++;
+    r->shm_bytes += t->info.segment_size;
+}
+
+int sbd_topic_adopt(struct sbd_registry *r, const char *seg)
+{
+    size_t plen = strlen("shmbus.") + strlen(r->cfg->bus) + 1;
+    const char *name = seg + plen;
+    struct sbd_topic *t;
+    int rc;
+
+    if (strlen(seg) <= plen || !sb_wire_name_valid(name, SHMBUS_TOPIC_NAME_MAX))
+        return SHMBUS_ERR_BAD_NAME;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -ENOMEM;
+    memcpy(t->name, name, strlen(name));
+    memcpy(t->seg, seg, strlen(seg));
+    rc = shmbus_topic_attach(seg, &t->t);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    shmbus_topic_info_get(t->t, &t->info);
+    topic_insert(r, t);
     return 0;
 }
 
@@ -239,11 +273,7 @@ int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struc
         rc = topic_create(r, req->name, &o, &t, why, why_len);
     if (rc < 0)
         return rc;
-    urcu_memb_read_lock();
-    cds_lfht_add(r->topics, name_hash(t->name), &t->node);
-    urcu_memb_read_unlock();
-    r->ntopics++;
-    r->shm_bytes += t->info.segment_size;
+    topic_insert(r, t);
     *created = 1;
     *out = t;
     sbd_log(SBD_INFO, "topic %s created (%s, %u cells of %u bytes, %llu bytes)", t->name,

@@ -91,6 +91,14 @@ struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name);
 int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
                    int *created, char *why, size_t why_len);
 
+/*
+ * Serve the segment @p seg (shmbus.BUS.TOPIC) that a previous daemon of
+ * the bus left: attach it and register the topic. Its slots and records
+ * stay as they are; the reaper watches their owners. Control thread.
+ * @return 0; SHMBUS_ERR_BAD_NAME; the errors of shmbus_topic_attach().
+ */
+int sbd_topic_adopt(struct sbd_registry *r, const char *seg);
+
 /* Up to @p cap topics with names after @p after, in name order.
  * @return the number stored. Any registered thread. */
 unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_entry *out,

@@ -200,8 +200,8 @@ static int kid_subscriber(void *arg)
     return KID_OK;
 }
 
-/* Start a subscriber child and wait until it is attached. */
-static pid_t start_subscriber(struct kid *k)
+/* Start a child running @p fn and wait until it says it is attached. */
+static pid_t start_subscriber_fn(struct kid *k, int (*fn)(void *))
 {
     int p[2];
     char c;
@@ -209,11 +209,16 @@ static pid_t start_subscriber(struct kid *k)
 
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
     k->ready = p[1];
-    kid = tu_fork(kid_subscriber, k);
+    kid = tu_fork(fn, k);
     close(p[1]);
     assert_int_equal(du_read_ms(p[0], &c, 1, READY_MS), 1);
     close(p[0]);
     return kid;
+}
+
+static pid_t start_subscriber(struct kid *k)
+{
+    return start_subscriber_fn(k, kid_subscriber);
 }
 
 /* Fill the reliable ring: @return how many of @p n publishes succeeded
@@ -347,6 +352,78 @@ static void test_reap_daemon_stop_keeps_live_slots(void **state)
     shmbus_close(bus);
 }
 
+#define FLOW_N 20000
+
+/* Receive FLOW_N messages of a reliable topic in order. */
+static int kid_flow_reader(void *arg)
+{
+    struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    uint8_t buf[MSG_MAX];
+    struct tu_payload pl;
+    shmbus_msg m;
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_sub_create(t, NULL, &sub) < 0)
+        return KID_SUB;
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    for (uint64_t i = 0; i < FLOW_N; i++) {
+        int rc = shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS);
+
+        if (rc < 0 || !tu_check(buf, (uint32_t)rc, &pl) || pl.seq != i || m.lost != 0)
+            return KID_SUB;
+    }
+    shmbus_sub_destroy(sub); /* through the new daemon */
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    return KID_OK;
+}
+
+/* The daemon is killed with SIGKILL while traffic flows, and a new one
+ * started: traffic never stops, the new daemon takes the topic over, and
+ * clients reconnect and carry on with control calls. */
+static void test_reap_daemon_killed_and_restarted(void **state)
+{
+    struct du_daemon *d = *state;
+    struct kid k = {.bus = d->bus, .topic = "flow"};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_topic_entry e;
+    uint8_t buf[MSG_MAX];
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, SHMBUS_RELIABLE, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    kid = start_subscriber_fn(&k, kid_flow_reader);
+    for (uint64_t i = 0; i < FLOW_N / 2; i++)
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 32), WAIT_NS));
+    du_stop_sig(d, SIGKILL);
+    assert_int_equal(shmbus_bus_check(bus), SHMBUS_ERR_DAEMON_LOST);
+    for (uint64_t i = FLOW_N / 2; i < 3 * FLOW_N / 4; i++)
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 32), WAIT_NS));
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_shmbus_ok(shmbus_bus_check(bus));
+    assert_int_equal(shmbus_list(bus, NULL, &e, 1), 1);
+    assert_string_equal(e.name, "flow");
+    assert_int_equal(e.publishers, 1); /* re-registered */
+    for (uint64_t i = 3 * FLOW_N / 4; i < FLOW_N; i++)
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 32), WAIT_NS));
+    assert_int_equal(tu_wait(kid), KID_OK);
+    shmbus_pub_destroy(pub);
+    assert_int_equal(shmbus_list(bus, NULL, &e, 1), 1);
+    assert_int_equal(e.publishers, 0);
+    assert_int_equal(e.subscribers, 0);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 #define REAP_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 
 int main(void)
@@ -360,6 +437,7 @@ int main(void)
         REAP_TEST(test_reap_direct_subscriber_killed),
         REAP_TEST(test_reap_group_member_killed),
         REAP_TEST(test_reap_daemon_stop_keeps_live_slots),
+        REAP_TEST(test_reap_daemon_killed_and_restarted),
     };
 
     tu_init();

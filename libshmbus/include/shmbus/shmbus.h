@@ -260,6 +260,21 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
 SHMBUS_API int shmbus_connect(const char *bus, shmbus_bus **out);
 
 /**
+ * Check the connection to the daemon, and reconnect if it was lost and a
+ * daemon serves the bus again. Publishing and receiving never need the
+ * daemon: they go on while it is away; only control calls (open, create,
+ * destroy, list) fail with SHMBUS_ERR_DAEMON_LOST meanwhile, and each of
+ * them tries to reconnect first, like this call. Reconnecting re-registers
+ * every open topic, publisher and subscriber of the connection with the new
+ * daemon (which took over the segments).
+ * @return 0 connected; SHMBUS_ERR_DAEMON_LOST (no daemon yet, or the new one
+ *         serves a different segment under one of our topics' names);
+ *         SHMBUS_ERR_INVALID in a forked child. Thread-safe; does not block
+ *         beyond a few round trips to a daemon that answers.
+ */
+SHMBUS_API int shmbus_bus_check(shmbus_bus *bus);
+
+/**
  * Close a connection. Accepts NULL. Topics opened through it stay usable:
  * the connection is closed when the last of them is destroyed (then the
  * daemon frees whatever it still held). Not to be called concurrently with

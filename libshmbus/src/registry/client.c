@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -86,6 +88,10 @@ static int bus_dial(const char *path)
     return s;
 }
 
+static int bus_call_locked(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len,
+                           void *reply, uint32_t cap, int *fd);
+
+/* Say hello, with the lock held. */
 static int bus_hello(shmbus_bus *bus)
 {
     struct sb_wire_hello h = {.pid = bus->pid};
@@ -100,7 +106,7 @@ static int bus_hello(shmbus_bus *bus)
         fclose(f);
     }
     snprintf(h.name, sizeof(h.name), "%s", comm);
-    rc = sb_bus_call(bus, SB_MSG_HELLO, &h, sizeof(h), &ok, sizeof(ok), NULL);
+    rc = bus_call_locked(bus, SB_MSG_HELLO, &h, sizeof(h), &ok, sizeof(ok), NULL);
     if (rc < 0)
         return rc;
     if (rc != (int)sizeof(ok))
@@ -111,7 +117,6 @@ static int bus_hello(shmbus_bus *bus)
 
 int shmbus_connect(const char *bus_name, shmbus_bus **out)
 {
-    char path[128];
     shmbus_bus *bus;
     int rc;
 
@@ -121,16 +126,18 @@ int shmbus_connect(const char *bus_name, shmbus_bus **out)
     bus = calloc(1, sizeof(*bus));
     if (bus == NULL)
         return -ENOMEM;
-    rc = shmbus_bus_resolve(bus_name, bus->name, path, sizeof(path));
+    rc = shmbus_bus_resolve(bus_name, bus->name, bus->path, sizeof(bus->path));
     if (rc < 0)
         goto err_free;
-    rc = bus->sock = bus_dial(path);
+    rc = bus->sock = bus_dial(bus->path);
     if (rc < 0)
         goto err_free;
     pthread_mutex_init(&bus->lock, NULL);
     bus->pid = (uint32_t)getpid();
     atomic_init(&bus->refs, 1);
+    pthread_mutex_lock(&bus->lock);
     rc = bus_hello(bus);
+    pthread_mutex_unlock(&bus->lock);
     if (rc < 0)
         goto err_close;
     *out = bus;
@@ -189,24 +196,17 @@ static int bus_roundtrip(shmbus_bus *bus, uint16_t type, uint32_t req, const voi
     return rc;
 }
 
-int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, void *reply,
-                uint32_t cap, int *fd)
+/* One request and its reply, with the lock held (sb_bus_call()). */
+static int bus_call_locked(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len,
+                           void *reply, uint32_t cap, int *fd)
 {
     uint8_t msg[SB_WIRE_MAX];
     int rc, got = -1;
 
-    if (bus->pid != (uint32_t)getpid())
-        return SHMBUS_ERR_INVALID; /* a forked child shares the parent's socket */
-    pthread_mutex_lock(&bus->lock);
-    if (bus->lost) {
-        pthread_mutex_unlock(&bus->lock);
-        return SHMBUS_ERR_DAEMON_LOST;
-    }
     rc = bus_roundtrip(bus, type, ++bus->next_req, body, len, msg, fd ? fd : &got);
     if (rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_TIMEOUT || rc == SHMBUS_ERR_PROTOCOL ||
         rc == SHMBUS_ERR_PROTO_VERSION)
         bus->lost = 1; /* the stream is out of step or gone: never reuse it */
-    pthread_mutex_unlock(&bus->lock);
     if (got >= 0)
         close(got); /* a descriptor nobody asked for */
     if (rc >= 0 && (uint32_t)rc > cap)
@@ -217,6 +217,159 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
         close(*fd);
         *fd = -1;
     }
+    return rc;
+}
+
+/* Does @p fd name the same segment file as our mapping of @p t? */
+static int same_segment(const shmbus_topic *t, int fd)
+{
+    struct stat a, b;
+
+    return fstat(fd, &a) == 0 && fstat(t->seg.fd, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+/* Tell a new daemon about topic @p t: open it again by name (the same
+ * segment, which it adopted), then our publishers and slots. */
+static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
+{
+    struct sb_wire_open q = {.flags = SHMBUS_OPEN_NOCREATE};
+    struct sb_wire_open_ok ok;
+    int rc, fd = -1;
+
+    snprintf(q.name, sizeof(q.name), "%s", t->name);
+    rc = bus_call_locked(bus, SB_MSG_OPEN, &q, sizeof(q), &ok, sizeof(ok), &fd);
+    if (rc >= 0 && (rc != (int)sizeof(ok) || fd < 0 || !same_segment(t, fd)))
+        rc = SHMBUS_ERR_DAEMON_LOST; /* not our topic any more: no daemon for it */
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        return rc;
+    t->id = ok.topic;
+    for (uint32_t i = 0; i < t->npubs && rc >= 0; i++) {
+        struct sb_wire_ref r = {.topic = t->id};
+
+        rc = bus_call_locked(bus, SB_MSG_PUB_ADD, &r, sizeof(r), NULL, 0, NULL);
+    }
+    for (uint32_t i = 0; i < t->nslots && rc >= 0; i++) {
+        struct sb_wire_ref r = {.topic = t->id, .slot = t->slots[i]};
+
+        rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/*
+ * The daemon was lost: connect to the one now serving the bus, if any,
+ * and re-register everything this connection holds. With the lock held.
+ * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none; tried again next call).
+ */
+static int bus_reconnect_locked(shmbus_bus *bus)
+{
+    int s = bus_dial(bus->path), rc;
+
+    if (s < 0)
+        return SHMBUS_ERR_DAEMON_LOST;
+    close(bus->sock);
+    bus->sock = s;
+    bus->lost = 0;
+    rc = bus_hello(bus);
+    for (shmbus_topic *t = bus->topics; t != NULL && rc >= 0; t = t->bus_next)
+        rc = topic_reregister(bus, t);
+    if (rc < 0) {
+        bus->lost = 1;
+        return SHMBUS_ERR_DAEMON_LOST;
+    }
+    return 0;
+}
+
+int shmbus_bus_check(shmbus_bus *bus)
+{
+    struct pollfd p;
+    int rc;
+
+    if (bus == NULL || bus->pid != (uint32_t)getpid())
+        return SHMBUS_ERR_INVALID;
+    pthread_mutex_lock(&bus->lock);
+    p = (struct pollfd){.fd = bus->sock, .events = POLLRDHUP};
+    /* The daemon never writes unasked: anything readable is its hang-up. */
+    if (!bus->lost && poll(&p, 1, 0) > 0)
+        bus->lost = 1;
+    rc = bus->lost ? bus_reconnect_locked(bus) : 0;
+    pthread_mutex_unlock(&bus->lock);
+    return rc;
+}
+
+void sb_bus_topic_add(shmbus_bus *bus, shmbus_topic *t, const char *name)
+{
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    pthread_mutex_lock(&bus->lock);
+    t->bus_next = bus->topics;
+    bus->topics = t;
+    pthread_mutex_unlock(&bus->lock);
+}
+
+void sb_bus_topic_del(shmbus_bus *bus, shmbus_topic *t)
+{
+    pthread_mutex_lock(&bus->lock);
+    for (shmbus_topic **pp = &bus->topics; *pp != NULL; pp = &(*pp)->bus_next) {
+        if (*pp == t) {
+            *pp = t->bus_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&bus->lock);
+    free(t->slots);
+    t->slots = NULL;
+}
+
+int sb_bus_topic_pubs(shmbus_bus *bus, shmbus_topic *t, int delta)
+{
+    pthread_mutex_lock(&bus->lock);
+    t->npubs += (uint32_t)delta;
+    pthread_mutex_unlock(&bus->lock);
+    return 0;
+}
+
+int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&bus->lock);
+    if (add && t->nslots == t->slots_cap) {
+        uint32_t cap = t->slots_cap ? t->slots_cap * 2 : 4;
+        uint32_t *p = realloc(t->slots, cap * sizeof(*p));
+
+        if (p != NULL) {
+            t->slots = p;
+            t->slots_cap = cap;
+        }
+        rc = p != NULL ? 0 : -ENOMEM;
+    }
+    if (add && rc == 0)
+        t->slots[t->nslots++] = slot;
+    for (uint32_t i = 0; !add && i < t->nslots; i++) {
+        if (t->slots[i] == slot) {
+            t->slots[i] = t->slots[--t->nslots];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&bus->lock);
+    return rc;
+}
+
+int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, void *reply,
+                uint32_t cap, int *fd)
+{
+    int rc;
+
+    if (bus->pid != (uint32_t)getpid())
+        return SHMBUS_ERR_INVALID; /* a forked child shares the parent's socket */
+    pthread_mutex_lock(&bus->lock);
+    rc = bus->lost ? bus_reconnect_locked(bus) : 0;
+    if (rc == 0)
+        rc = bus_call_locked(bus, type, body, len, reply, cap, fd);
+    pthread_mutex_unlock(&bus->lock);
     return rc;
 }
 
@@ -280,6 +433,7 @@ int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opt
     sb_bus_ref_get(bus);
     (*out)->bus = bus;
     (*out)->id = ok.topic;
+    sb_bus_topic_add(bus, *out, topic);
     return 0;
 err_close:
     if (fd >= 0)

@@ -13,9 +13,9 @@
 #include "registry/wire.h"
 
 struct shmbus_bus {
-    pthread_mutex_t lock; /* one request in flight per connection */
+    pthread_mutex_t lock; /* one request in flight per connection; the lists below */
     int sock;
-    int lost;     /* the daemon hung up: every later call fails fast */
+    int lost;     /* the daemon hung up: the next call reconnects first */
     uint32_t pid; /* the connection belongs to this process (not to fork children) */
     uint32_t next_req;
     uint32_t session;
@@ -25,7 +25,19 @@ struct shmbus_bus {
      * the last dropper sees every other dropper's use. */
     _Atomic uint32_t refs;
     char name[SHMBUS_BUS_NAME_MAX + 1];
+    char path[108];       /* the control socket, for reconnecting */
+    shmbus_topic *topics; /* open topic handles (ring.h bus_next), re-registered
+                             with a new daemon */
 };
+
+/* Link topic @p t (named @p name) into its bus's list. */
+void sb_bus_topic_add(shmbus_bus *bus, shmbus_topic *t, const char *name);
+/* Unlink it. */
+void sb_bus_topic_del(shmbus_bus *bus, shmbus_topic *t);
+/* Count a publisher (+1/-1) or a slot (add/remove) of @p t, for
+ * re-registration. @return 0 or -ENOMEM. */
+int sb_bus_topic_pubs(shmbus_bus *bus, shmbus_topic *t, int delta);
+int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add);
 
 /* Take a reference for a topic handle. */
 void sb_bus_ref_get(shmbus_bus *bus);

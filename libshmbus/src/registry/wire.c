@@ -72,6 +72,7 @@ static uint32_t body_size(uint16_t type)
     case SB_MSG_PUB_ADD:
     case SB_MSG_PUB_DEL:
     case SB_MSG_SUB_DEL:
+    case SB_MSG_SUB_ADOPT:
         return sizeof(struct sb_wire_ref);
     case SB_MSG_SUB_ADD:
         return sizeof(struct sb_wire_sub);

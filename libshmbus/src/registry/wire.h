@@ -28,16 +28,17 @@
 #define SB_WIRE_LIST_MAX    32u /* topics per LIST reply */
 
 enum sb_wire_type {
-    SB_MSG_HELLO = 1,   /* client: pid and program name; reply: session id */
-    SB_MSG_OPEN = 2,    /* topic by name (and creation options); reply: id + fd */
-    SB_MSG_CLOSE = 3,   /* topic id: the client dropped its handle */
-    SB_MSG_PUB_ADD = 4, /* topic id: a publisher was created */
-    SB_MSG_PUB_DEL = 5, /* topic id: a publisher was destroyed */
-    SB_MSG_SUB_ADD = 6, /* topic id, group name: reply slot and group numbers */
-    SB_MSG_SUB_DEL = 7, /* topic id, slot: the subscriber left; free the slot */
-    SB_MSG_LIST = 8,    /* topics after a name; reply: up to SB_WIRE_LIST_MAX */
-    SB_MSG_OK = 0x100,  /* reply: the request succeeded; body per request */
-    SB_MSG_ERR = 0x101  /* reply: struct sb_wire_err */
+    SB_MSG_HELLO = 1,     /* client: pid and program name; reply: session id */
+    SB_MSG_OPEN = 2,      /* topic by name (and creation options); reply: id + fd */
+    SB_MSG_CLOSE = 3,     /* topic id: the client dropped its handle */
+    SB_MSG_PUB_ADD = 4,   /* topic id: a publisher was created */
+    SB_MSG_PUB_DEL = 5,   /* topic id: a publisher was destroyed */
+    SB_MSG_SUB_ADD = 6,   /* topic id, group name: reply slot and group numbers */
+    SB_MSG_SUB_DEL = 7,   /* topic id, slot: the subscriber left; free the slot */
+    SB_MSG_LIST = 8,      /* topics after a name; reply: up to SB_WIRE_LIST_MAX */
+    SB_MSG_SUB_ADOPT = 9, /* topic id, slot: a slot we hold since a previous daemon */
+    SB_MSG_OK = 0x100,    /* reply: the request succeeded; body per request */
+    SB_MSG_ERR = 0x101    /* reply: struct sb_wire_err */
 };
 
 struct sb_wire_hdr {
@@ -87,7 +88,7 @@ struct sb_wire_open_ok {
 };
 static_assert(sizeof(struct sb_wire_open_ok) == 8, "open ok");
 
-/* CLOSE, PUB_ADD, PUB_DEL and SUB_DEL. */
+/* CLOSE, PUB_ADD, PUB_DEL, SUB_DEL and SUB_ADOPT. */
 struct sb_wire_ref {
     uint32_t topic;
     uint32_t slot; /* SUB_DEL: the slot; else 0 */

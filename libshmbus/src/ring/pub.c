@@ -179,6 +179,8 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
         pub_release(p);
         return rc;
     }
+    if (topic->bus != NULL)
+        sb_bus_topic_pubs(topic->bus, topic, +1);
     *out = p;
     return 0;
 }
@@ -189,8 +191,10 @@ void shmbus_pub_destroy(shmbus_pub *pub)
         return;
     /* Best effort, and only by the creator (sb_bus_call() refuses forked
      * children): a daemon that is gone has nothing left to count. */
-    if (pub->topic->bus != NULL && pub->pid == (uint32_t)getpid())
+    if (pub->topic->bus != NULL && pub->pid == (uint32_t)getpid()) {
+        sb_bus_topic_pubs(pub->topic->bus, pub->topic, -1);
         sb_bus_ref(pub->topic->bus, SB_MSG_PUB_DEL, pub->topic->id, 0);
+    }
     pub_release(pub);
 }
 

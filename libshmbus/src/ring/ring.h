@@ -17,6 +17,13 @@ struct shmbus_topic {
     struct sb_segment seg;
     shmbus_bus *bus; /* opened through the daemon (shmbus_open()), else NULL */
     uint32_t id;     /* the daemon's topic id, when bus != NULL */
+    /* Bus topics, under the bus's lock (registry/client.c): what this
+     * process holds, told again to a daemon that replaces a lost one. */
+    shmbus_topic *bus_next;
+    uint32_t npubs;
+    uint32_t nslots, slots_cap;
+    uint32_t *slots;
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
 };
 
 /* Creation parameters and file mode from @p o (NULL: all defaults). */

@@ -271,6 +271,10 @@ static int slot_from_daemon(shmbus_sub *sub, const char *group_name, uint32_t *g
         sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, ok.slot);
         return SHMBUS_ERR_PROTOCOL;
     }
+    if (sb_bus_topic_slot(t->bus, (shmbus_topic *)t, ok.slot, 1) < 0) {
+        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, ok.slot);
+        return -ENOMEM;
+    }
     sub->slot = &t->seg.slots[ok.slot];
     *group = ok.group;
     return 0;
@@ -405,9 +409,12 @@ void shmbus_sub_destroy(shmbus_sub *sub)
      * never hands it out while it still counts it as ours. If the daemon
      * cannot be told, the slot stays INIT until it sees us die. */
     if (t->bus != NULL) {
+        uint32_t idx = (uint32_t)(sub->slot - t->seg.slots);
+
         atomic_store_explicit(&sub->slot->state, SB_SLOT_INIT, memory_order_seq_cst);
         sb_wake_publishers(h);
-        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, (uint32_t)(sub->slot - t->seg.slots));
+        sb_bus_topic_slot(t->bus, t, idx, 0);
+        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, idx);
     } else {
         sb_slot_release(sub->slot);
         sb_wake_publishers(h);
