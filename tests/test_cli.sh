@@ -56,7 +56,28 @@ assert topics["prices"]["mode"] == "reliable", topics
 assert topics["prices"]["published"] == 3, topics
 assert topics["lat"]["published"] == 1, topics
 assert all(t["subscribers"] == 0 for t in topics.values()), topics
+assert all(t["reaped"] == 0 and t["unblocked"] == 0 for t in topics.values()), topics
 PY
+
+# A subscriber killed with SIGKILL: stat shows its slot reaped.
+"$shmbus" --bus "$bus" sub victim >/dev/null &
+sub=$!
+for _ in $(seq 100); do
+  "$shmbus" --bus "$bus" stat --json | grep -q '"name":"victim".*"subscribers":1' && break
+  sleep 0.05
+done
+kill -9 "$sub"
+wait "$sub" 2>/dev/null || true
+reaped=no
+for _ in $(seq 100); do
+  if "$shmbus" --bus "$bus" stat --json | grep -q '"name":"victim"[^}]*"reaped":1,'; then
+    reaped=yes
+    break
+  fi
+  sleep 0.05
+done
+[ "$reaped" = yes ] || fail "stat does not show the killed subscriber reaped"
+"$shmbus" --bus "$bus" stat | grep -q 'REAPED' || fail "no REAPED column"
 
 # Usage errors (bad names included) exit 2; a mismatch on an existing topic exits 1.
 set +e

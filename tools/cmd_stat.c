@@ -50,9 +50,10 @@ void cli_stat_usage(FILE *f)
     fprintf(f,
             "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json]\n"
             "List every topic of the bus: mode, capacity, largest message, publishers,\n"
-            "subscribers, messages published, overruns, skipped claims and messages per\n"
-            "second; and each subscriber slot: pid, lag, losses, messages received and\n"
-            "consumer group.\n"
+            "subscribers, messages published, overruns, skipped claims, messages per\n"
+            "second, slots and records of dead processes reaped (REAPED) and claims of\n"
+            "dead publishers the daemon ended (UNBLOCKED); and each subscriber slot:\n"
+            "pid, lag, losses, messages received and consumer group.\n"
             "\n"
             "  --watch [SECONDS]  refresh every SECONDS (default 1, fractions allowed)\n"
             "                     until SIGINT; rates are over the last refresh\n"
@@ -272,10 +273,11 @@ static void text_slots(const struct stat_topic *t)
 
 static void text_topic(const struct stat_topic *t, int name_w, double rate)
 {
-    printf("%-*s %-*s %8u %8u %5u %5u %12llu %9llu %8llu ", name_w, t->e.name, STAT_MODE_W,
-           topic_mode(t), t->info.capacity, t->info.max_msg_size, t->e.publishers, t->e.subscribers,
-           (unsigned long long)t->info.published, (unsigned long long)t->info.overruns,
-           (unsigned long long)t->info.skipped);
+    printf("%-*s %-*s %8u %8u %5u %5u %12llu %9llu %8llu %7llu %9llu ", name_w, t->e.name,
+           STAT_MODE_W, topic_mode(t), t->info.capacity, t->info.max_msg_size, t->e.publishers,
+           t->e.subscribers, (unsigned long long)t->info.published,
+           (unsigned long long)t->info.overruns, (unsigned long long)t->info.skipped,
+           (unsigned long long)t->info.reaped, (unsigned long long)t->info.unblocked);
     if (rate < 0)
         printf("%10s\n", "-");
     else
@@ -302,8 +304,9 @@ static void text_show(const char *bus, const struct stat_sample *cur,
 
         name_w = len > name_w ? len : name_w;
     }
-    printf("%-*s %-*s %8s %8s %5s %5s %12s %9s %8s %10s\n", name_w, "TOPIC", STAT_MODE_W, "MODE",
-           "CAPACITY", "MAX_MSG", "PUBS", "SUBS", "PUBLISHED", "OVERRUNS", "SKIPPED", "MSG/S");
+    printf("%-*s %-*s %8s %8s %5s %5s %12s %9s %8s %7s %9s %10s\n", name_w, "TOPIC", STAT_MODE_W,
+           "MODE", "CAPACITY", "MAX_MSG", "PUBS", "SUBS", "PUBLISHED", "OVERRUNS", "SKIPPED",
+           "REAPED", "UNBLOCKED", "MSG/S");
     for (size_t i = 0; i < cur->n; i++)
         text_topic(&cur->v[i], name_w, topic_rate(&cur->v[i], prev));
 }
@@ -357,9 +360,10 @@ static void json_topic(const struct stat_topic *t, double rate)
            (in->flags & SHMBUS_TOPIC_EXCLUSIVE) ? "true" : "false", in->capacity, in->max_msg_size,
            in->max_subscribers, in->max_groups, (unsigned long long)in->segment_size);
     printf("\"clients\":%u,\"publishers\":%u,\"subscribers\":%u,\"published\":%llu,"
-           "\"overruns\":%llu,\"skipped\":%llu,",
+           "\"overruns\":%llu,\"skipped\":%llu,\"reaped\":%llu,\"unblocked\":%llu,",
            t->e.clients, t->e.publishers, t->e.subscribers, (unsigned long long)in->published,
-           (unsigned long long)in->overruns, (unsigned long long)in->skipped);
+           (unsigned long long)in->overruns, (unsigned long long)in->skipped,
+           (unsigned long long)in->reaped, (unsigned long long)in->unblocked);
     if (rate < 0)
         printf("\"rate\":null,");
     else
