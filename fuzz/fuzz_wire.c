@@ -41,6 +41,7 @@ static size_t want_len(uint16_t type)
     case SB_MSG_PUB_ADD:
     case SB_MSG_PUB_DEL:
     case SB_MSG_SUB_DEL:
+    case SB_MSG_SUB_ADOPT:
         return sizeof(struct sb_wire_ref);
     case SB_MSG_SUB_ADD:
         return sizeof(struct sb_wire_sub);
@@ -219,6 +220,7 @@ static int seed_requests(const char *dir)
     rc |= seed_write(dir, "req-pub-del", SB_MSG_PUB_DEL, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-sub-add", SB_MSG_SUB_ADD, &sub, sizeof(sub));
     rc |= seed_write(dir, "req-sub-del", SB_MSG_SUB_DEL, &ref, sizeof(ref));
+    rc |= seed_write(dir, "req-sub-adopt", SB_MSG_SUB_ADOPT, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-list", SB_MSG_LIST, &list, sizeof(list));
     return rc;
 }
