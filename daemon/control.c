@@ -283,6 +283,10 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
 
     if (t == NULL)
         return;
+    if (t->broken) {
+        reply_err(r, SHMBUS_ERR_TRUNCATED, "a client truncated the topic's segment");
+        return;
+    }
     /* The slot first: a request that fails names no group. */
     slot = sb_admin_slot_take(t->t, (uint32_t)s->pid, s->start);
     if (slot < 0) {
@@ -316,6 +320,10 @@ static void on_adopt(struct sbd_session *s, const struct sb_wire_ref *q, struct 
 
     if (t == NULL)
         return;
+    if (t->broken) {
+        reply_err(r, SHMBUS_ERR_TRUNCATED, "a client truncated the topic's segment");
+        return;
+    }
     if (q->slot >= t->info.max_subscribers ||
         !sb_admin_owner(t->t, SB_ADMIN_SLOT, q->slot, &pid, &start) || (pid_t)pid != s->pid ||
         start != s->start) {

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "guard.h"
 #include "log.h"
 #include "registry.h"
 
@@ -450,6 +451,10 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (sbd_guard_init() < 0) {
+        sbd_log(SBD_ERROR, "cannot install the SIGBUS guard: %s", strerror(errno));
+        return 1;
+    }
     lock_fd = bus_lock(&cfg);
     if (lock_fd < 0)
         return 1;

@@ -161,6 +161,8 @@ static void pending_run(struct sbd_reaper *r)
     for (uint32_t i = 0; i < r->npending; i++) {
         struct sbd_pending *p = &r->pending[i];
 
+        if (p->topic->broken)
+            continue; /* nothing left to end */
         if (sb_admin_claim_settle(p->topic->t, p->claim))
             sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", p->topic->name);
         else
@@ -175,11 +177,11 @@ static void reap_topic(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uin
     uint32_t opid;
     uint64_t ostart;
 
-    for (uint32_t i = 0; i < t->info.max_subscribers; i++)
+    for (uint32_t i = 0; i < t->info.max_subscribers && !t->broken; i++)
         if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &opid, &ostart) && (pid_t)opid == pid &&
             ostart == start)
             sbd_slot_reap(r->reg, t, i);
-    for (uint32_t i = 0; i < t->info.max_publishers; i++) {
+    for (uint32_t i = 0; i < t->info.max_publishers && !t->broken; i++) {
         if (!sb_admin_owner(t->t, SB_ADMIN_PUB, i, &opid, &ostart) || (pid_t)opid != pid ||
             ostart != start)
             continue;
@@ -241,21 +243,34 @@ static int owner_check(struct sbd_reaper *r, pid_t pid, uint64_t start)
     return proc_add(r, pid, start);
 }
 
+/* A client truncated the segment of @p t (guard.h): stop serving it. */
+static void topic_broken(struct sbd_topic *t)
+{
+    sbd_log(SBD_ERROR, "topic %s: a client truncated segment %s: removing it", t->name, t->seg);
+    shmbus_topic_unlink(t->seg);
+    t->broken = 2;
+}
+
 /* Find owners the reaper does not watch yet in topic @p t; reap the dead. */
 static void scan_topic(struct sbd_reaper *r, struct sbd_topic *t)
 {
     uint32_t pid;
     uint64_t start;
 
-    for (uint32_t i = 0; i < t->info.max_subscribers; i++)
+    if (t->broken == 1)
+        topic_broken(t);
+    if (t->broken)
+        return;
+    for (uint32_t i = 0; i < t->info.max_subscribers && !t->broken; i++)
         if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
             !owner_check(r, (pid_t)pid, start))
             reap_topic(r, t, (pid_t)pid, start);
-    for (uint32_t i = 0; i < t->info.max_publishers; i++)
+    for (uint32_t i = 0; i < t->info.max_publishers && !t->broken; i++)
         if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
             !owner_check(r, (pid_t)pid, start))
             reap_topic(r, t, (pid_t)pid, start);
-    sb_admin_groups_reconcile(t->t);
+    if (!t->broken)
+        sb_admin_groups_reconcile(t->t);
 }
 
 void sbd_reaper_tick(struct sbd_reaper *r)

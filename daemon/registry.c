@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "log.h"
 #include "registry/admin.h"
 #include "tsan.h"
@@ -85,7 +86,7 @@ void sbd_registry_fini(struct sbd_registry *r)
         struct sbd_topic *t = caa_container_of(n, struct sbd_topic, node);
 
         cds_lfht_del(r->topics, n);
-        if (shmbus_topic_unlink(t->seg) < 0)
+        if (t->broken != 2 && shmbus_topic_unlink(t->seg) < 0)
             sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
         if (all != NULL && k < r->ntopics)
             all[k++] = t;
@@ -212,9 +213,15 @@ static int topic_create(struct sbd_registry *r, const char *name, const shmbus_t
     return 0;
 }
 
-/* Make a new topic visible to lookups. */
+/* Make a new topic visible to lookups, guarded against truncation. */
 static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
 {
+    void *base;
+    size_t len;
+
+    sb_admin_mapping(t->t, &base, &len);
+    if (sbd_guard_add(base, len, &t->broken) < 0)
+        sbd_log(SBD_WARN, "topic %s: out of memory: not guarded against truncation", t->name);
     t->id = ++r->next_topic;
     urcu_memb_read_lock();
     cds_lfht_add(r->topics, name_hash(t->name), &t->node);
@@ -260,6 +267,10 @@ int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struc
     t = sbd_topic_lookup(r, req->name);
     urcu_memb_read_unlock();
     /* Topics are removed only at shutdown, by this thread: t stays valid. */
+    if (t != NULL && t->broken) {
+        snprintf(why, why_len, "topic '%.60s': a client truncated its segment", t->name);
+        return SHMBUS_ERR_TRUNCATED;
+    }
     if (t != NULL) {
         *out = t;
         return topic_matches(t, req, why, why_len);
@@ -352,7 +363,7 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
     } else if (h.kind == SBD_HOLD_PUB) {
         atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
     } else {
-        if (free_slot)
+        if (free_slot && !h.topic->broken)
             sb_admin_slot_free(h.topic->t, h.slot, s->dead);
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
     }
@@ -459,5 +470,6 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
         }
     }
     urcu_memb_read_unlock();
-    sb_admin_slot_free(t->t, idx, 1);
+    if (!t->broken)
+        sb_admin_slot_free(t->t, idx, 1);
 }

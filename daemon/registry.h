@@ -9,6 +9,7 @@
 #ifndef SHMBUSD_REGISTRY_H
 #define SHMBUSD_REGISTRY_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <urcu/urcu-memb.h>
@@ -29,6 +30,9 @@ struct sbd_topic {
     _Atomic uint32_t clients;
     _Atomic uint32_t publishers;
     _Atomic uint32_t subscribers;
+    /* Set by the SIGBUS guard (guard.h) when a client truncated the
+     * segment: 1 just broken, 2 handled (segment removed). Control thread. */
+    volatile sig_atomic_t broken;
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     char seg[SHMBUS_NAME_MAX + 1];
 };

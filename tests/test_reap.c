@@ -12,6 +12,7 @@
 #include "daemonutil.h"
 
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define WAIT_NS  10000000000ll /* only a hang reaches it */
@@ -424,6 +425,51 @@ static void test_reap_daemon_killed_and_restarted(void **state)
     shmbus_close(bus);
 }
 
+/* A client shrinks a segment under the daemon: the daemon's next access
+ * faults (SIGBUS), and it drops that topic instead of dying. */
+static void test_reap_truncated_segment(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus;
+    shmbus_topic *victim, *other, *again;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    uint8_t buf[MSG_MAX];
+    char seg[SHMBUS_NAME_MAX + 2], path[SHMBUS_NAME_MAX + 16];
+    int fd, rc = 0;
+
+    open_topic(d->bus, "victim", SHMBUS_RELIABLE, 0, &bus, &victim);
+    assert_shmbus_ok(shmbus_open(bus, "other", NULL, 0, &other));
+    snprintf(seg, sizeof(seg), "/shmbus.%s.victim", d->bus);
+    fd = shm_open(seg, O_RDWR | O_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    close(fd);
+    /* The reaper's next scan touches the segment. Until then the daemon
+     * still hands it out, and mapping it fails here (size 0). */
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(5)) {
+        rc = shmbus_open(bus, "victim", NULL, SHMBUS_OPEN_NOCREATE, &again);
+        if (rc == SHMBUS_ERR_TRUNCATED)
+            break;
+        assert_int_equal(rc, SHMBUS_ERR_NOT_READY);
+    }
+    assert_int_equal(rc, SHMBUS_ERR_TRUNCATED);
+    snprintf(path, sizeof(path), "/dev/shm%s", seg);
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end && access(path, F_OK) == 0;)
+        du_sleep_ms(5);
+    assert_int_equal(du_segments(d->bus, 0), 1); /* "other" only */
+    assert_int_equal(kill(d->pid, 0), 0);
+    assert_shmbus_ok(shmbus_sub_create(other, NULL, &sub));
+    assert_shmbus_ok(shmbus_pub_create(other, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, 0, 16), WAIT_NS));
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS), 16);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(other);
+    shmbus_topic_destroy(victim); /* never touched since the truncation */
+    shmbus_close(bus);
+}
+
 #define REAP_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 
 int main(void)
@@ -438,6 +484,7 @@ int main(void)
         REAP_TEST(test_reap_group_member_killed),
         REAP_TEST(test_reap_daemon_stop_keeps_live_slots),
         REAP_TEST(test_reap_daemon_killed_and_restarted),
+        REAP_TEST(test_reap_truncated_segment),
     };
 
     tu_init();

@@ -47,6 +47,12 @@ int sb_admin_topic_fd(const shmbus_topic *t)
     return t->seg.fd;
 }
 
+void sb_admin_mapping(const shmbus_topic *t, void **base, size_t *len)
+{
+    *base = t->seg.base;
+    *len = (size_t)t->seg.g.total_len;
+}
+
 int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start)
 {
     const struct sb_segment *seg = &t->seg;

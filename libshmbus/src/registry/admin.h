@@ -7,6 +7,7 @@
 #ifndef SHMBUS_REGISTRY_ADMIN_H
 #define SHMBUS_REGISTRY_ADMIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shmbus/shmbus.h"
@@ -17,6 +18,9 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
 
 /* The topic's segment file (still owned by the topic handle). */
 int sb_admin_topic_fd(const shmbus_topic *t);
+
+/* The topic's mapping: *base and *len. */
+void sb_admin_mapping(const shmbus_topic *t, void **base, size_t *len);
 
 /* Take a free slot for process @p pid started at @p start (util/proc.h):
  * state INIT, owner set. @return the slot index, or SHMBUS_ERR_NO_SLOT. */

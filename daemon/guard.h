@@ -1,0 +1,23 @@
+/*
+ * SIGBUS guard: a client holding a segment's descriptor can shrink the
+ * file, and the daemon's next access to the missing pages would kill it
+ * with SIGBUS. The guard catches that fault, replaces the topic's whole
+ * mapping with private zeroed memory (so the access that faulted, and any
+ * later one, completes harmlessly) and flags the topic broken; the daemon
+ * then stops serving it and removes its segment. A fault outside every
+ * topic mapping is a real crash and is re-raised.
+ */
+#ifndef SHMBUSD_GUARD_H
+#define SHMBUSD_GUARD_H
+
+#include <signal.h>
+#include <stddef.h>
+
+/* Install the SIGBUS handler. @return 0 or -errno. */
+int sbd_guard_init(void);
+
+/* Guard the mapping [@p base, @p base + @p len); *broken is set to 1 if a
+ * fault hits it. Control thread. @return 0 or -ENOMEM. */
+int sbd_guard_add(void *base, size_t len, volatile sig_atomic_t *broken);
+
+#endif
