@@ -61,6 +61,15 @@ FUZZ_SECONDS ?= 20
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# The chaos test (tests/stress/chaos.c: SIGKILL at random) for SECONDS seconds;
+# PRESET=tsan or asan to soak under a sanitizer (with ctest's options).
+SECONDS ?= 600
+.PHONY: soak
+soak: build
+	SHMBUS_CHAOS_SECONDS=$(SECONDS) \
+	TSAN_OPTIONS="halt_on_error=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
+	$(call BUILD_DIR,$(PRESET))/tests/stress_chaos
+
 format: deps
 	clang-format -i $(SOURCES)
 

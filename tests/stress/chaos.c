@@ -1,0 +1,941 @@
+/*
+ * Chaos (issue 4, "kill -9 never stalls the bus"): a private shmbusd, one
+ * reliable and one lossy topic of 64 cells, and publisher and subscriber
+ * processes that the test kills with SIGKILL at random moments (one every
+ * 50-300 ms) and replaces, for $SHMBUS_CHAOS_SECONDS (default 30 s, 15 s
+ * under a sanitizer; `make soak` runs it for longer). Killable publishers
+ * sometimes hold a zero-copy claim open for a while, so that kills land
+ * between claim and commit. One sentinel subscriber and one sentinel
+ * publisher per topic are never killed.
+ *
+ * Checked: the daemon stays up and answers; the sentinels keep receiving
+ * and publishing (no gap longer than CH_STALL_MS); every payload is intact,
+ * comes from a publisher of its topic with that publisher's pid, and in
+ * that publisher's order; each message's seq and lost agree with the
+ * subscriber's position. Reliable: the sentinel subscriber gets every
+ * message of every publisher but at most the last of a killed one (its
+ * unfinished claim), and its losses are exactly the topic's skipped claims,
+ * all ended by the daemon, at most one per killed publisher. Lossy:
+ * delivered + lost = the sequence numbers the sentinel passed. At the end
+ * no slot or publisher is left to a dead process, and the daemon exits 0
+ * on SIGTERM leaving no segment (du_teardown). Children report through a
+ * shared mapping and their exit status; $SHMBUS_CHAOS_SEED replays the
+ * test's own random choices (not the scheduler's).
+ */
+#include "daemonutil.h"
+
+#include <stdatomic.h>
+
+#define CH_RELIABLE    0 /* topic index */
+#define CH_LOSSY       1
+#define CH_TOPICS      2
+#define CH_CHURN_PUBS  2 /* killable publishers per topic */
+#define CH_CHURN_SUBS  2 /* killable subscribers per topic */
+#define CH_PER_TOPIC   (CH_CHURN_PUBS + CH_CHURN_SUBS)
+#define CH_CHURN       (CH_TOPICS * CH_PER_TOPIC)
+#define CH_IDS         (1u << 16) /* publisher ids in one run (one per process) */
+#define CH_CAPACITY    64
+#define CH_SLOTS       16 /* subscriber slots and publisher records per topic */
+#define CH_MSG_MIN     24
+#define CH_MSG_MAX     256
+#define CH_WAIT_NS     100000000ll /* one publish or receive attempt */
+#define CH_HOLD_US     300         /* longest a killable publisher holds a claim */
+#define CH_KILL_MIN_MS 50
+#define CH_KILL_MAX_MS 300
+#define CH_LIST_MS     1000  /* the parent asks the daemon for its list this often */
+#define CH_READY_MS    30000 /* the sentinels are up within this */
+#define CH_EXIT_MS     30000 /* a sentinel told to finish exits within this */
+#define CH_DRAIN_MS    10000 /* a sentinel subscriber reads its topic's rest within this */
+#define CH_NO_SLOT_MS  5000  /* a dead process's slot or record is free within this */
+#ifdef TU_SANITIZED
+#define CH_SECONDS   15
+#define CH_STALL_MS  4000 /* longest a sentinel may go without a message */
+#define CH_SETTLE_MS 5000 /* the daemon frees the slots of the dead within this */
+#else
+#define CH_SECONDS   30
+#define CH_STALL_MS  2000
+#define CH_SETTLE_MS 2000
+#endif
+
+static const char *const ch_topic_names[CH_TOPICS] = {"chaos-reliable", "chaos-lossy"};
+
+enum ch_role { CH_PUB, CH_SUB };
+
+/* Exit status of a child that found something wrong (it says what in
+ * ch_shared.why); killed children end with 128 + SIGKILL. */
+#define CH_FAILED 3
+
+/* One publisher id: one publisher process. */
+struct ch_pubrec {
+    _Atomic uint32_t topic; /* 1 + topic index; the parent sets it before the fork */
+    _Atomic uint32_t pid;   /* the publisher sets it before its first message */
+    _Atomic uint64_t sent;  /* indices it is done with (published, or overrun) */
+};
+
+/* A sentinel's vital signs. */
+struct ch_sentinel {
+    _Atomic uint32_t ready;
+    _Atomic uint32_t id;       /* publishers: their id */
+    _Atomic int64_t last_ms;   /* last message received or published */
+    _Atomic uint64_t count;    /* received or published */
+    _Atomic uint64_t lost;     /* subscribers, at the end: shmbus_sub_stats lost */
+    _Atomic uint64_t position; /* subscribers, at the end */
+};
+
+/* Shared by the parent and every child (an anonymous shared mapping). */
+struct ch_shared {
+    _Atomic uint32_t stop;  /* sentinel publishers: finish */
+    _Atomic uint32_t drain; /* sentinel subscribers: read to the tail, check, report */
+    _Atomic uint32_t nids;  /* publisher ids handed out (set before drain) */
+    _Atomic uint32_t failures;
+    _Atomic uint32_t why_claimed, why_done;
+    char why[512];                          /* the first failure */
+    _Atomic uint64_t overruns[CH_TOPICS];   /* SHMBUS_ERR_OVERRUN seen by publishers */
+    _Atomic uint64_t churn_msgs[CH_TOPICS]; /* received by killable subscribers */
+    struct ch_sentinel spub[CH_TOPICS], ssub[CH_TOPICS];
+    struct ch_pubrec pubs[CH_IDS];
+};
+
+/* What a child is told (copied into it by the fork). */
+struct ch_kid {
+    struct ch_shared *sh;
+    const char *bus;
+    int topic;
+    enum ch_role role;
+    int sentinel;
+    uint32_t id; /* publishers */
+    uint64_t seed;
+};
+
+/* ------------------------------------------------------------ both sides */
+
+static uint64_t ch_rand(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint32_t ch_between(uint64_t *s, uint32_t lo, uint32_t hi)
+{
+    return lo + (uint32_t)(ch_rand(s) % (hi - lo + 1u));
+}
+
+static void ch_sleep_us(uint32_t us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static const char *ch_who(const struct ch_kid *k)
+{
+    static char who[96];
+
+    if (k->role == CH_PUB)
+        snprintf(who, sizeof(who), "%s %s publisher %u (pid %d)", ch_topic_names[k->topic],
+                 k->sentinel ? "sentinel" : "killable", k->id, (int)getpid());
+    else
+        snprintf(who, sizeof(who), "%s %s subscriber (pid %d)", ch_topic_names[k->topic],
+                 k->sentinel ? "sentinel" : "killable", (int)getpid());
+    return who;
+}
+
+/* A child found something wrong: keep the first report. @return CH_FAILED. */
+__attribute__((format(printf, 2, 3))) static int ch_fail(struct ch_shared *sh, const char *fmt, ...)
+{
+    va_list ap;
+
+    /* relaxed: the claim only picks one writer; why_done publishes the text. */
+    if (atomic_fetch_add_explicit(&sh->why_claimed, 1, memory_order_relaxed) == 0) {
+        va_start(ap, fmt);
+        vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
+        va_end(ap);
+        /* release: pairs with the parent's acquire load; the text is complete. */
+        atomic_store_explicit(&sh->why_done, 1, memory_order_release);
+    }
+    /* relaxed: the parent waits for why_done before it reads the text. */
+    atomic_fetch_add_explicit(&sh->failures, 1, memory_order_relaxed);
+    return CH_FAILED;
+}
+
+/* ---------------------------------------------------------------- children */
+
+struct ch_conn {
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+};
+
+/* Connect, open the topic and create the publisher or subscriber; a full
+ * table (slots of the dead not yet freed) is retried for CH_NO_SLOT_MS. */
+static int ch_conn_open(const struct ch_kid *k, struct ch_conn *c)
+{
+    shmbus_sub_opts so = {.spin_ns = k->sentinel ? 0 : -1};
+    int64_t end = du_now_ms() + CH_NO_SLOT_MS;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = shmbus_connect(k->bus, &c->bus);
+    if (rc < 0)
+        return ch_fail(k->sh, "%s: connect: %s", ch_who(k), shmbus_strerror(rc));
+    rc = shmbus_open(c->bus, ch_topic_names[k->topic], NULL, SHMBUS_OPEN_NOCREATE, &c->t);
+    if (rc < 0)
+        return ch_fail(k->sh, "%s: open: %s", ch_who(k), shmbus_strerror(rc));
+    for (;;) {
+        rc = k->role == CH_PUB ? shmbus_pub_create(c->t, &c->pub)
+                               : shmbus_sub_create(c->t, &so, &c->sub);
+        if (rc != SHMBUS_ERR_NO_SLOT || du_now_ms() > end)
+            break;
+        du_sleep_ms(10);
+    }
+    if (rc < 0)
+        return ch_fail(k->sh, "%s: create: %s", ch_who(k), shmbus_strerror(rc));
+    return 0;
+}
+
+static void ch_conn_close(struct ch_conn *c)
+{
+    shmbus_pub_destroy(c->pub);
+    shmbus_sub_destroy(c->sub);
+    shmbus_topic_destroy(c->t);
+    shmbus_close(c->bus);
+}
+
+/* Publish index @p i, by copy or in place; killable publishers sometimes
+ * hold the claim open (a kill may land there). @return 1 when the index is
+ * used, 0 to try it again (the reliable ring stayed full), or CH_FAILED
+ * negated. */
+static int ch_pub_one(const struct ch_kid *k, shmbus_pub *pub, uint64_t i, uint64_t *rng)
+{
+    int64_t wait = k->topic == CH_RELIABLE ? CH_WAIT_NS : 0;
+    uint32_t len = ch_between(rng, CH_MSG_MIN, CH_MSG_MAX);
+    uint8_t buf[CH_MSG_MAX];
+    shmbus_claim cl;
+    int rc;
+
+    if (ch_rand(rng) % 2 == 0) {
+        rc = shmbus_publish(pub, buf, tu_fill(buf, k->id, i, len), wait);
+    } else {
+        rc = shmbus_pub_claim(pub, &cl, wait);
+        if (rc == 0) {
+            len = tu_fill(cl.data, k->id, i, len);
+            if (!k->sentinel && ch_rand(rng) % 4 == 0)
+                ch_sleep_us(ch_between(rng, 0, CH_HOLD_US));
+            rc = shmbus_pub_commit(pub, &cl, len);
+        }
+    }
+    if (rc == SHMBUS_ERR_TIMEOUT || rc == -EAGAIN || rc == -EINTR)
+        return 0; /* back-pressure: the same index again */
+    if (rc == SHMBUS_ERR_OVERRUN) {
+        /* relaxed: a counter read after the publishers are gone. */
+        atomic_fetch_add_explicit(&k->sh->overruns[k->topic], 1, memory_order_relaxed);
+        return 1;
+    }
+    if (rc < 0)
+        return -ch_fail(k->sh, "%s: publish index %llu: %s", ch_who(k), (unsigned long long)i,
+                        shmbus_strerror(rc));
+    return 1;
+}
+
+/* Bursts of 1-32 messages, 0-1 ms apart, until killed (or, a sentinel,
+ * until told to stop). */
+static int ch_pub_loop(const struct ch_kid *k, shmbus_pub *pub)
+{
+    struct ch_pubrec *rec = &k->sh->pubs[k->id];
+    struct ch_sentinel *me = &k->sh->spub[k->topic];
+    uint64_t rng = k->seed, i = 0;
+
+    /* relaxed, all: ready and stop are polled; sent and last_ms are
+     * ordered for readers by the ring's commit (release) or by waitpid. */
+    while (!k->sentinel || atomic_load_explicit(&k->sh->stop, memory_order_relaxed) == 0) {
+        for (uint32_t n = ch_between(&rng, 1, 32); n > 0; n--) {
+            int rc = ch_pub_one(k, pub, i, &rng);
+
+            if (rc < 0)
+                return -rc;
+            if (rc == 0)
+                break;
+            atomic_store_explicit(&rec->sent, ++i, memory_order_relaxed);
+            if (k->sentinel) {
+                atomic_store_explicit(&me->count, i, memory_order_relaxed);
+                atomic_store_explicit(&me->last_ms, du_now_ms(), memory_order_relaxed);
+            }
+        }
+        ch_sleep_us(ch_between(&rng, 0, 1000));
+    }
+    return 0;
+}
+
+static int ch_pub_run(void *arg)
+{
+    const struct ch_kid *k = arg;
+    struct ch_sentinel *me = &k->sh->spub[k->topic];
+    struct ch_conn c;
+    int rc;
+
+    /* relaxed: ordered before our first message by its commit (release). */
+    atomic_store_explicit(&k->sh->pubs[k->id].pid, (uint32_t)getpid(), memory_order_relaxed);
+    rc = ch_conn_open(k, &c);
+    if (rc == 0 && k->sentinel) {
+        /* relaxed: polled by the parent. */
+        atomic_store_explicit(&me->last_ms, du_now_ms(), memory_order_relaxed);
+        atomic_store_explicit(&me->ready, 1, memory_order_relaxed);
+    }
+    if (rc == 0)
+        rc = ch_pub_loop(k, c.pub);
+    ch_conn_close(&c);
+    return rc;
+}
+
+/* A subscriber's private view. */
+struct ch_reader {
+    const struct ch_kid *k;
+    uint64_t *next; /* per publisher id: the index expected next (0: none seen) */
+    uint64_t start, pos, received, lost, rng;
+    int64_t last_ms, drain_end;
+};
+
+/* Each publisher's order: reliable, no gap (a killable subscriber may join
+ * a publisher's stream anywhere; the sentinel sees each from index 0);
+ * lossy, increasing. */
+static int ch_order_ok(const struct ch_reader *r, const struct tu_payload *p)
+{
+    uint64_t want = r->next[p->publisher];
+
+    if (r->k->topic == CH_LOSSY)
+        return p->seq >= want;
+    if (want == 0 && !r->k->sentinel)
+        return 1;
+    return p->seq == want;
+}
+
+static int ch_check_msg(struct ch_reader *r, const uint8_t *buf, int n, const shmbus_msg *m)
+{
+    const struct ch_kid *k = r->k;
+    const struct ch_pubrec *rec;
+    struct tu_payload p;
+
+    if (!tu_check(buf, (uint32_t)n, &p))
+        return ch_fail(k->sh, "%s: torn payload at seq %llu (%d bytes)", ch_who(k),
+                       (unsigned long long)m->seq, n);
+    /* relaxed, all: written before the message's commit (release), which
+     * our receive read with acquire. */
+    if (p.publisher >= CH_IDS ||
+        atomic_load_explicit(&k->sh->pubs[p.publisher].topic, memory_order_relaxed) !=
+            (uint32_t)k->topic + 1)
+        return ch_fail(k->sh, "%s: seq %llu from publisher %u of another topic", ch_who(k),
+                       (unsigned long long)m->seq, p.publisher);
+    rec = &k->sh->pubs[p.publisher];
+    if (m->publisher_pid != atomic_load_explicit(&rec->pid, memory_order_relaxed))
+        return ch_fail(k->sh, "%s: seq %llu: pid %u, publisher %u is pid %u", ch_who(k),
+                       (unsigned long long)m->seq, m->publisher_pid, p.publisher,
+                       atomic_load_explicit(&rec->pid, memory_order_relaxed));
+    if (m->seq != r->pos + m->lost)
+        return ch_fail(k->sh, "%s: seq %llu with %llu lost after position %llu", ch_who(k),
+                       (unsigned long long)m->seq, (unsigned long long)m->lost,
+                       (unsigned long long)r->pos);
+    if (p.seq > atomic_load_explicit(&rec->sent, memory_order_relaxed) || !ch_order_ok(r, &p))
+        return ch_fail(k->sh, "%s: seq %llu: publisher %u index %llu, expected %llu (sent %llu)",
+                       ch_who(k), (unsigned long long)m->seq, p.publisher,
+                       (unsigned long long)p.seq, (unsigned long long)r->next[p.publisher],
+                       (unsigned long long)atomic_load_explicit(&rec->sent, memory_order_relaxed));
+    r->next[p.publisher] = p.seq + 1;
+    r->pos = m->seq + 1;
+    r->received++;
+    r->lost += m->lost;
+    return 0;
+}
+
+/* Reliable, at the end: the sentinel got everything each publisher was
+ * done with, and at most one more (committed just before a kill). */
+static int ch_check_complete(const struct ch_reader *r)
+{
+    const struct ch_kid *k = r->k;
+    /* relaxed, all: every publisher has exited (the parent reaped them
+     * before it set drain). */
+    uint32_t nids = atomic_load_explicit(&k->sh->nids, memory_order_relaxed);
+    uint32_t sentinel = atomic_load_explicit(&k->sh->spub[k->topic].id, memory_order_relaxed);
+
+    for (uint32_t id = 0; id < nids && id < CH_IDS; id++) {
+        const struct ch_pubrec *rec = &k->sh->pubs[id];
+        uint64_t sent = atomic_load_explicit(&rec->sent, memory_order_relaxed);
+
+        if (atomic_load_explicit(&rec->topic, memory_order_relaxed) != (uint32_t)k->topic + 1)
+            continue;
+        if (r->next[id] < sent || r->next[id] > sent + (id == sentinel ? 0 : 1))
+            return ch_fail(k->sh, "%s: publisher %u%s was done with %llu messages, got %llu",
+                           ch_who(k), id, id == sentinel ? " (sentinel)" : "",
+                           (unsigned long long)sent, (unsigned long long)r->next[id]);
+    }
+    return 0;
+}
+
+/* The sentinel at the end: its counters agree, and it reports them. */
+static int ch_sub_final(struct ch_reader *r, const shmbus_sub_stats *st)
+{
+    const struct ch_kid *k = r->k;
+    struct ch_sentinel *me = &k->sh->ssub[k->topic];
+
+    if (st->received != r->received || st->lost < r->lost ||
+        st->received + st->lost != st->position - r->start)
+        return ch_fail(k->sh,
+                       "%s: received %llu (counted %llu), lost %llu (reported %llu), "
+                       "positions %llu..%llu",
+                       ch_who(k), (unsigned long long)st->received, (unsigned long long)r->received,
+                       (unsigned long long)st->lost, (unsigned long long)r->lost,
+                       (unsigned long long)r->start, (unsigned long long)st->position);
+    if (k->topic == CH_RELIABLE && ch_check_complete(r) != 0)
+        return CH_FAILED;
+    /* relaxed, all: the parent reads them after reaping us. */
+    atomic_store_explicit(&me->count, st->received, memory_order_relaxed);
+    atomic_store_explicit(&me->lost, st->lost, memory_order_relaxed);
+    atomic_store_explicit(&me->position, st->position, memory_order_relaxed);
+    return 0;
+}
+
+/* A sentinel told to drain: done once it has passed the tail (every
+ * publisher is gone, and every dead claim must be ended by the daemon). */
+static int ch_sub_drained(struct ch_reader *r, const struct ch_conn *c, int *done)
+{
+    shmbus_sub_stats st;
+    shmbus_topic_info ti;
+
+    if (r->drain_end == 0)
+        r->drain_end = du_now_ms() + CH_DRAIN_MS;
+    shmbus_sub_stats_get(c->sub, &st);
+    shmbus_topic_info_get(c->t, &ti);
+    if (st.position < ti.published) {
+        if (du_now_ms() < r->drain_end)
+            return 0; /* not yet: more to read, or a dead claim not yet ended */
+        return ch_fail(r->k->sh,
+                       "%s: stuck at seq %llu of %llu after the end (skipped %llu, unblocked "
+                       "%llu)",
+                       ch_who(r->k), (unsigned long long)st.position,
+                       (unsigned long long)ti.published, (unsigned long long)ti.skipped,
+                       (unsigned long long)ti.unblocked);
+    }
+    *done = 1;
+    return ch_sub_final(r, &st);
+}
+
+/* A message arrived and passed the checks. */
+static void ch_sub_got(struct ch_reader *r, int64_t now)
+{
+    const struct ch_kid *k = r->k;
+
+    r->last_ms = now;
+    /* relaxed, both: monitoring. */
+    if (k->sentinel) {
+        atomic_store_explicit(&k->sh->ssub[k->topic].last_ms, now, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&k->sh->churn_msgs[k->topic], 1, memory_order_relaxed);
+    if (ch_rand(&r->rng) % 64 == 0)
+        ch_sleep_us(ch_between(&r->rng, 1000, 5000)); /* a slow reader: back-pressure */
+}
+
+/* Receive one message, or time out. */
+static int ch_sub_step(struct ch_reader *r, const struct ch_conn *c, int *done)
+{
+    uint8_t buf[CH_MSG_MAX];
+    shmbus_msg m;
+    int n = shmbus_recv(c->sub, buf, sizeof(buf), &m, CH_WAIT_NS);
+    int64_t now = du_now_ms();
+
+    if (n >= 0) {
+        if (ch_check_msg(r, buf, n, &m) != 0)
+            return CH_FAILED;
+        ch_sub_got(r, now);
+        return 0;
+    }
+    if (n != SHMBUS_ERR_TIMEOUT && n != -EINTR)
+        return ch_fail(r->k->sh, "%s: recv: %s", ch_who(r->k), shmbus_strerror(n));
+    if (!r->k->sentinel && now - r->last_ms > CH_STALL_MS)
+        return ch_fail(r->k->sh, "%s: nothing received for %lld ms", ch_who(r->k),
+                       (long long)(now - r->last_ms));
+    /* relaxed: polled; the parent set it after reaping every publisher. */
+    if (r->k->sentinel && atomic_load_explicit(&r->k->sh->drain, memory_order_relaxed))
+        return ch_sub_drained(r, c, done);
+    return 0;
+}
+
+static int ch_sub_run(void *arg)
+{
+    const struct ch_kid *k = arg;
+    struct ch_sentinel *me = &k->sh->ssub[k->topic];
+    struct ch_reader r = {.k = k, .rng = k->seed, .last_ms = du_now_ms()};
+    shmbus_sub_stats st;
+    struct ch_conn c;
+    int rc, done = 0;
+
+    r.next = calloc(CH_IDS, sizeof(*r.next));
+    if (r.next == NULL)
+        return ch_fail(k->sh, "%s: out of memory", ch_who(k));
+    rc = ch_conn_open(k, &c);
+    if (rc == 0) {
+        shmbus_sub_stats_get(c.sub, &st);
+        r.start = r.pos = st.position;
+    }
+    if (rc == 0 && k->sentinel) {
+        /* relaxed, all: polled by the parent. */
+        atomic_store_explicit(&me->last_ms, r.last_ms, memory_order_relaxed);
+        atomic_store_explicit(&me->ready, 1, memory_order_relaxed);
+    }
+    while (rc == 0 && !done)
+        rc = ch_sub_step(&r, &c, &done);
+    ch_conn_close(&c);
+    free(r.next);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ parent */
+
+struct ch_child {
+    pid_t pid; /* 0: none */
+    struct ch_kid k;
+};
+
+struct ch_run {
+    struct du_daemon *d;
+    struct ch_shared *sh;
+    shmbus_bus *bus;
+    shmbus_topic *t[CH_TOPICS];
+    struct ch_child churn[CH_CHURN];
+    struct ch_child spub[CH_TOPICS], ssub[CH_TOPICS];
+    uint64_t seed, rng;
+    uint32_t next_id;
+    unsigned kills[CH_TOPICS][2]; /* [topic][role] */
+    int64_t gap[CH_TOPICS][2];    /* longest sentinel gap seen, ms */
+    int64_t list_ms;              /* last LIST */
+};
+
+static unsigned ch_env(const char *name, unsigned dflt)
+{
+    const char *s = getenv(name);
+    char *end;
+    unsigned long v;
+
+    if (s == NULL || *s == '\0')
+        return dflt;
+    v = strtoul(s, &end, 10);
+    return *end == '\0' && v > 0 && v < UINT32_MAX ? (unsigned)v : dflt;
+}
+
+/* Forget a child reaped outside tu_wait() (daemonutil.h du_wait_ms()). */
+static void ch_forget(pid_t pid)
+{
+    for (int i = 0; i < TU_MAX_KIDS; i++)
+        if (tu_kids[i] == pid)
+            tu_kids[i] = 0;
+}
+
+/* Fork child @p c: a publisher gets a fresh id (none left: no child). */
+static void ch_spawn(struct ch_run *run, struct ch_child *c, int topic, enum ch_role role,
+                     int sentinel)
+{
+    c->k = (struct ch_kid){.sh = run->sh,
+                           .bus = run->d->bus,
+                           .topic = topic,
+                           .role = role,
+                           .sentinel = sentinel,
+                           .seed = ch_rand(&run->rng)};
+    c->pid = 0;
+    if (role == CH_PUB) {
+        if (run->next_id >= CH_IDS)
+            return; /* a very long soak: the killed publishers stay dead */
+        c->k.id = run->next_id++;
+        /* relaxed: the fork orders it before the child. */
+        atomic_store_explicit(&run->sh->pubs[c->k.id].topic, (uint32_t)topic + 1,
+                              memory_order_relaxed);
+    }
+    c->pid = tu_fork(role == CH_PUB ? ch_pub_run : ch_sub_run, &c->k);
+}
+
+/* Print what the topics look like now (evidence for a failure). */
+static void ch_dump(const struct ch_run *run)
+{
+    for (int i = 0; i < CH_TOPICS; i++) {
+        shmbus_slot_info si[CH_SLOTS];
+        shmbus_topic_info ti;
+        int n = shmbus_topic_slots_get(run->t[i], si, CH_SLOTS);
+
+        shmbus_topic_info_get(run->t[i], &ti);
+        print_error("%s: published %llu skipped %llu unblocked %llu overruns %llu reaped %llu, "
+                    "%d slots:\n",
+                    ch_topic_names[i], (unsigned long long)ti.published,
+                    (unsigned long long)ti.skipped, (unsigned long long)ti.unblocked,
+                    (unsigned long long)ti.overruns, (unsigned long long)ti.reaped, n);
+        for (int s = 0; s < n && s < CH_SLOTS; s++)
+            print_error("  slot %u pid %u position %llu received %llu lost %llu\n", si[s].index,
+                        si[s].pid, (unsigned long long)si[s].position,
+                        (unsigned long long)si[s].received, (unsigned long long)si[s].lost);
+    }
+    print_error("seed %llu (SHMBUS_CHAOS_SEED)\n", (unsigned long long)run->seed);
+}
+
+/* A child reported a failure: fail with its text. */
+static void ch_check_failures(const struct ch_run *run)
+{
+    int64_t end = du_now_ms() + 1000;
+
+    /* relaxed: see ch_fail(). */
+    if (atomic_load_explicit(&run->sh->failures, memory_order_relaxed) == 0)
+        return;
+    /* acquire: pairs with the release in ch_fail(); the writer may have
+     * been killed while writing, so wait only a little. */
+    while (atomic_load_explicit(&run->sh->why_done, memory_order_acquire) == 0 && du_now_ms() < end)
+        du_sleep_ms(10);
+    ch_dump(run);
+    fail_msg("%u failure(s) in children; first: %s",
+             atomic_load_explicit(&run->sh->failures, memory_order_relaxed), run->sh->why);
+}
+
+/* A child that ended other than by our SIGKILL. */
+static void ch_child_ended(const struct ch_run *run, const struct ch_child *c, int st)
+{
+    ch_check_failures(run);
+    ch_dump(run);
+    fail_msg("%s %s (pid %d) ended by itself: status %d", ch_topic_names[c->k.topic],
+             c->k.role == CH_PUB ? "publisher" : "subscriber", (int)c->pid, st);
+}
+
+/* Children that ended by themselves, and the daemon. */
+static void ch_check_alive(struct ch_run *run)
+{
+    struct ch_child *all[CH_CHURN + 2 * CH_TOPICS];
+    int n = 0, st;
+
+    for (int i = 0; i < CH_CHURN; i++)
+        all[n++] = &run->churn[i];
+    for (int i = 0; i < CH_TOPICS; i++) {
+        all[n++] = &run->spub[i];
+        all[n++] = &run->ssub[i];
+    }
+    for (int i = 0; i < n; i++) {
+        if (all[i]->pid > 0 && waitpid(all[i]->pid, &st, WNOHANG) == all[i]->pid) {
+            ch_forget(all[i]->pid);
+            ch_child_ended(run, all[i], WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+    }
+    if (waitpid(run->d->pid, &st, WNOHANG) == run->d->pid) {
+        run->d->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        run->d->pid = 0;
+        ch_dump(run);
+        fail_msg("shmbusd died during the chaos: status %d", run->d->status);
+    }
+}
+
+/* The sentinels move: a message received and published within CH_STALL_MS. */
+static void ch_check_stalls(struct ch_run *run)
+{
+    int64_t now = du_now_ms();
+
+    for (int i = 0; i < CH_TOPICS; i++) {
+        for (int role = CH_PUB; role <= CH_SUB; role++) {
+            struct ch_sentinel *s = role == CH_PUB ? &run->sh->spub[i] : &run->sh->ssub[i];
+            /* relaxed: monitoring. */
+            int64_t gap = now - atomic_load_explicit(&s->last_ms, memory_order_relaxed);
+
+            if (gap > run->gap[i][role])
+                run->gap[i][role] = gap;
+            if (gap <= CH_STALL_MS)
+                continue;
+            ch_check_failures(run);
+            ch_dump(run);
+            fail_msg("%s: the sentinel %s has not %s for %lld ms", ch_topic_names[i],
+                     role == CH_PUB ? "publisher" : "subscriber",
+                     role == CH_PUB ? "published" : "received anything", (long long)gap);
+        }
+    }
+}
+
+/* The daemon answers a LIST with both topics, once per CH_LIST_MS. */
+static void ch_check_daemon_answers(struct ch_run *run)
+{
+    shmbus_topic_entry e[CH_TOPICS + 1];
+    int n;
+
+    if (du_now_ms() - run->list_ms < CH_LIST_MS)
+        return;
+    n = shmbus_list(run->bus, NULL, e, CH_TOPICS + 1);
+    if (n != CH_TOPICS) {
+        ch_dump(run);
+        fail_msg("shmbus_list -> %d (%s), want %d topics", n, n < 0 ? shmbus_strerror(n) : "",
+                 CH_TOPICS);
+    }
+    run->list_ms = du_now_ms();
+}
+
+static void ch_watch(struct ch_run *run)
+{
+    ch_check_failures(run);
+    ch_check_alive(run);
+    ch_check_stalls(run);
+    ch_check_daemon_answers(run);
+}
+
+/* SIGKILL killable child @p i and reap it; @p respawn a replacement. */
+static void ch_kill(struct ch_run *run, int i, int respawn)
+{
+    struct ch_child *c = &run->churn[i];
+    int topic = i / CH_PER_TOPIC, st;
+    enum ch_role role = i % CH_PER_TOPIC < CH_CHURN_PUBS ? CH_PUB : CH_SUB;
+
+    if (c->pid > 0) {
+        kill(c->pid, SIGKILL);
+        st = tu_wait(c->pid);
+        if (st != 128 + SIGKILL)
+            ch_child_ended(run, c, st);
+        run->kills[topic][role]++;
+        c->pid = 0;
+    }
+    if (respawn)
+        ch_spawn(run, c, topic, role, 0);
+}
+
+/* Wait until a sentinel says it is ready. */
+static void ch_await_ready(struct ch_run *run, _Atomic uint32_t *flag, const char *what)
+{
+    int64_t end = du_now_ms() + CH_READY_MS;
+
+    /* relaxed: a flag; what it stands for is checked through the daemon. */
+    while (atomic_load_explicit(flag, memory_order_relaxed) == 0) {
+        ch_check_failures(run);
+        if (du_now_ms() > end)
+            fail_msg("the %s did not start within %d ms", what, CH_READY_MS);
+        du_sleep_ms(5);
+    }
+}
+
+/* Our connection, both topics, the sentinel subscribers (before anyone
+ * publishes: they see every message), the sentinel publishers, then the
+ * killable children. */
+static void ch_start(struct ch_run *run)
+{
+    for (int i = 0; i < CH_TOPICS; i++) {
+        shmbus_topic_opts o = {.mode = i == CH_RELIABLE ? SHMBUS_RELIABLE : SHMBUS_LOSSY,
+                               .capacity = CH_CAPACITY,
+                               .max_msg_size = CH_MSG_MAX,
+                               .max_subscribers = CH_SLOTS,
+                               .max_publishers = CH_SLOTS};
+
+        assert_shmbus_ok(shmbus_open(run->bus, ch_topic_names[i], &o, 0, &run->t[i]));
+    }
+    for (int i = 0; i < CH_TOPICS; i++) {
+        ch_spawn(run, &run->ssub[i], i, CH_SUB, 1);
+        ch_await_ready(run, &run->sh->ssub[i].ready, "sentinel subscriber");
+    }
+    for (int i = 0; i < CH_TOPICS; i++) {
+        ch_spawn(run, &run->spub[i], i, CH_PUB, 1);
+        /* relaxed: the sentinel subscriber reads it after the end. */
+        atomic_store_explicit(&run->sh->spub[i].id, run->spub[i].k.id, memory_order_relaxed);
+        ch_await_ready(run, &run->sh->spub[i].ready, "sentinel publisher");
+    }
+    for (int i = 0; i < CH_CHURN; i++)
+        ch_kill(run, i, 1);
+}
+
+/* Kill a random killable child every 50-300 ms for @p seconds. */
+static void ch_chaos(struct ch_run *run, unsigned seconds)
+{
+    int64_t end = du_now_ms() + (int64_t)seconds * 1000;
+
+    while (du_now_ms() < end) {
+        du_sleep_ms(ch_between(&run->rng, CH_KILL_MIN_MS, CH_KILL_MAX_MS));
+        ch_watch(run);
+        ch_kill(run, (int)(ch_rand(&run->rng) % CH_CHURN), 1);
+    }
+    ch_watch(run);
+}
+
+/* Wait for a sentinel told to finish; it must exit 0. */
+static void ch_reap_sentinel(struct ch_run *run, struct ch_child *c)
+{
+    int st = du_wait_ms(c->pid, CH_EXIT_MS + CH_DRAIN_MS);
+
+    if (st != 0) {
+        ch_check_failures(run);
+        ch_dump(run);
+        fail_msg("%s sentinel %s: status %d (-1: did not finish)", ch_topic_names[c->k.topic],
+                 c->k.role == CH_PUB ? "publisher" : "subscriber", st);
+    }
+    c->pid = 0;
+}
+
+static shmbus_topic_entry ch_entry(const struct ch_run *run, int topic)
+{
+    shmbus_topic_entry e[CH_TOPICS + 1];
+    int n = shmbus_list(run->bus, NULL, e, CH_TOPICS + 1);
+
+    assert_shmbus_ok(n);
+    for (int i = 0; i < n; i++)
+        if (strcmp(e[i].name, ch_topic_names[topic]) == 0)
+            return e[i];
+    fail_msg("topic %s not listed", ch_topic_names[topic]);
+    return e[0];
+}
+
+/* Does @p topic show exactly @p want subscribers (the sentinel's, if one)
+ * and no publisher, in the segment and in the daemon's books? */
+static int ch_slots_are(const struct ch_run *run, int topic, int want)
+{
+    shmbus_slot_info si[CH_SLOTS];
+    shmbus_topic_entry e = ch_entry(run, topic);
+    int n = shmbus_topic_slots_get(run->t[topic], si, CH_SLOTS);
+
+    if (n != want || e.subscribers != (uint32_t)want || e.publishers != 0)
+        return 0;
+    return want == 0 || si[0].pid == (uint32_t)run->ssub[topic].pid;
+}
+
+/* Within CH_SETTLE_MS every slot of the dead is free again. */
+static void ch_expect_slots(const struct ch_run *run, int want)
+{
+    int64_t end = du_now_ms() + CH_SETTLE_MS;
+
+    for (int i = 0; i < CH_TOPICS; i++) {
+        while (!ch_slots_are(run, i, want) && du_now_ms() < end)
+            du_sleep_ms(10);
+        if (!ch_slots_are(run, i, want)) {
+            shmbus_topic_entry e = ch_entry(run, i);
+
+            ch_dump(run);
+            fail_msg("%s: %d slots in use, daemon lists %u subscribers and %u publishers; want "
+                     "%d, %d and 0",
+                     ch_topic_names[i], shmbus_topic_slots_get(run->t[i], NULL, 0), e.subscribers,
+                     e.publishers, want, want);
+        }
+    }
+}
+
+/* Reliable: every loss is a dead publisher's claim the daemon ended. */
+static void ch_check_reliable(const struct ch_run *run)
+{
+    const struct ch_sentinel *s = &run->sh->ssub[CH_RELIABLE];
+    shmbus_topic_info ti;
+    /* relaxed, all: the children that wrote them have been reaped. */
+    uint64_t lost = atomic_load_explicit(&s->lost, memory_order_relaxed);
+    uint64_t overruns = atomic_load_explicit(&run->sh->overruns[CH_RELIABLE], memory_order_relaxed);
+    unsigned killed = run->kills[CH_RELIABLE][CH_PUB];
+
+    assert_shmbus_ok(shmbus_topic_info_get(run->t[CH_RELIABLE], &ti));
+    if (overruns != 0 || lost > killed || lost != ti.skipped || ti.skipped != ti.unblocked ||
+        atomic_load_explicit(&s->position, memory_order_relaxed) != ti.published) {
+        ch_dump(run);
+        fail_msg("reliable: sentinel lost %llu, %u publishers killed, %llu overruns; topic "
+                 "skipped %llu, unblocked %llu, published %llu, sentinel at %llu",
+                 (unsigned long long)lost, killed, (unsigned long long)overruns,
+                 (unsigned long long)ti.skipped, (unsigned long long)ti.unblocked,
+                 (unsigned long long)ti.published,
+                 (unsigned long long)atomic_load_explicit(&s->position, memory_order_relaxed));
+    }
+}
+
+/* Lossy: the sentinel passed every seq (its own totals were checked). */
+static void ch_check_lossy(const struct ch_run *run)
+{
+    const struct ch_sentinel *s = &run->sh->ssub[CH_LOSSY];
+    shmbus_topic_info ti;
+
+    assert_shmbus_ok(shmbus_topic_info_get(run->t[CH_LOSSY], &ti));
+    /* relaxed: written by a reaped child. */
+    assert_int_equal(atomic_load_explicit(&s->position, memory_order_relaxed), ti.published);
+}
+
+/* The daemon is still there and serves a new client. */
+static void ch_check_daemon(const struct ch_run *run)
+{
+    shmbus_topic_entry e[CH_TOPICS + 1];
+    shmbus_bus *bus = NULL;
+
+    assert_int_equal(kill(run->d->pid, 0), 0);
+    assert_int_equal(waitpid(run->d->pid, NULL, WNOHANG), 0);
+    assert_shmbus_ok(shmbus_connect(run->d->bus, &bus));
+    assert_int_equal(shmbus_list(bus, NULL, e, CH_TOPICS + 1), CH_TOPICS);
+    shmbus_close(bus);
+}
+
+static void ch_summary(const struct ch_run *run, unsigned seconds)
+{
+    const struct ch_shared *sh = run->sh;
+    shmbus_topic_info ti[CH_TOPICS];
+
+    for (int i = 0; i < CH_TOPICS; i++)
+        shmbus_topic_info_get(run->t[i], &ti[i]);
+        /* relaxed, all: written by reaped children. */
+#define CH_LD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+    for (int i = 0; i < CH_TOPICS; i++)
+        print_message("chaos %s: %u s; killed %u publishers, %u subscribers; sentinel got %llu "
+                      "lost %llu of %llu; killable subscribers got %llu; skipped %llu "
+                      "(daemon-ended %llu), overruns %llu; longest sentinel gap: receive "
+                      "%lld ms, publish %lld ms\n",
+                      ch_topic_names[i], seconds, run->kills[i][CH_PUB], run->kills[i][CH_SUB],
+                      CH_LD(sh->ssub[i].count), CH_LD(sh->ssub[i].lost),
+                      (unsigned long long)ti[i].published, CH_LD(sh->churn_msgs[i]),
+                      (unsigned long long)ti[i].skipped, (unsigned long long)ti[i].unblocked,
+                      (unsigned long long)ti[i].overruns, (long long)run->gap[i][CH_SUB],
+                      (long long)run->gap[i][CH_PUB]);
+#undef CH_LD
+}
+
+/* Stop everything in order, checking at each step. */
+static void ch_finish(struct ch_run *run)
+{
+    for (int i = 0; i < CH_CHURN; i++)
+        ch_kill(run, i, 0);
+    ch_watch(run);
+    /* relaxed: polled by the sentinel publishers. */
+    atomic_store_explicit(&run->sh->stop, 1, memory_order_relaxed);
+    for (int i = 0; i < CH_TOPICS; i++)
+        ch_reap_sentinel(run, &run->spub[i]);
+    ch_expect_slots(run, 1);
+    /* relaxed, both: the publishers are reaped; drain is polled. */
+    atomic_store_explicit(&run->sh->nids, run->next_id, memory_order_relaxed);
+    atomic_store_explicit(&run->sh->drain, 1, memory_order_relaxed);
+    for (int i = 0; i < CH_TOPICS; i++)
+        ch_reap_sentinel(run, &run->ssub[i]);
+    ch_check_failures(run);
+    ch_expect_slots(run, 0);
+}
+
+static void test_chaos_kill9_never_stalls(void **state)
+{
+    struct ch_run run = {.d = *state};
+    unsigned seconds = ch_env("SHMBUS_CHAOS_SECONDS", CH_SECONDS);
+
+    run.seed = ch_env("SHMBUS_CHAOS_SEED", (unsigned)time(NULL) ^ (unsigned)getpid());
+    run.rng = run.seed;
+    print_message("chaos: %u s, seed %llu, bus %s\n", seconds, (unsigned long long)run.seed,
+                  run.d->bus);
+    run.sh = mmap(NULL, sizeof(*run.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(run.sh != MAP_FAILED);
+    assert_shmbus_ok(shmbus_connect(run.d->bus, &run.bus));
+    ch_start(&run);
+    ch_chaos(&run, seconds);
+    ch_finish(&run);
+    ch_check_reliable(&run);
+    ch_check_lossy(&run);
+    ch_check_daemon(&run);
+    ch_summary(&run, seconds);
+    for (int i = 0; i < CH_TOPICS; i++)
+        shmbus_topic_destroy(run.t[i]);
+    shmbus_close(run.bus);
+    munmap(run.sh, sizeof(*run.sh));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_chaos_kill9_never_stalls, du_setup, du_teardown),
+    };
+
+    tu_init();
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests_name("chaos", tests, NULL, NULL);
+}
