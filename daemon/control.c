@@ -491,7 +491,8 @@ static void ctl_accept(struct sbd_control *c)
             continue;
         }
         s->pid = cred.pid;
-        s->start = sb_proc_start(cred.pid);
+        if (sb_proc_start_get(cred.pid, &s->start) <= 0)
+            s->start = 0; /* unknown: the pidfd alone tells its death */
         s->accepted_ns = sb_mono_ns();
         c->waiting++;
         s->uid = cred.uid;

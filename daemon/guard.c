@@ -22,9 +22,12 @@ static size_t nranges, cap;
 static void guard_fault(int sig, siginfo_t *si, void *ctx)
 {
     uint8_t *a = si->si_addr;
+    int saved = errno;
 
     (void)ctx;
-    for (size_t i = 0; i < nranges; i++) {
+    /* Only a fault of ours: a SIGBUS sent by kill() or sigqueue() carries
+     * a pointer of the sender's choice. */
+    for (size_t i = 0; si->si_code > 0 && i < nranges; i++) {
         struct guard_range *r = &ranges[i];
 
         if (a < r->base || a >= r->base + r->len)
@@ -35,6 +38,7 @@ static void guard_fault(int sig, siginfo_t *si, void *ctx)
                  -1, 0) == MAP_FAILED)
             break;
         *r->broken = 1;
+        errno = saved;
         return;
     }
     signal(sig, SIG_DFL); /* not a segment: crash as we would have */

@@ -27,12 +27,6 @@ struct sbd_proc {
     uint64_t start;
 };
 
-/* A dead publisher's claim, ended once no live writer is in the way. */
-struct sbd_pending {
-    struct sbd_topic *topic; /* topics live until the daemon stops */
-    uint64_t claim;
-};
-
 static int pidfd_open(pid_t pid)
 {
     return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -40,8 +34,15 @@ static int pidfd_open(pid_t pid)
 
 int sbd_reaper_dead(pid_t pid, uint64_t start)
 {
-    /* A pid naming a process with another start time is a reuse. */
-    return sb_proc_start(pid) != start;
+    uint64_t now;
+    int rc = sb_proc_start_get(pid, &now);
+
+    if (rc == 0)
+        return 1; /* no such process */
+    if (rc < 0 || start == 0)
+        return 0;        /* cannot tell (our own descriptors, /proc), or no start
+                            time recorded: alive while the pid exists */
+    return now != start; /* another start time: the pid was reused */
 }
 
 int sbd_reaper_init(struct sbd_reaper *r, struct sbd_registry *reg, int epfd, uint32_t interval_ms,
@@ -84,7 +85,6 @@ void sbd_reaper_fini(struct sbd_reaper *r)
         }
     }
     free(r->buckets);
-    free(r->pending);
     if (r->timerfd > 0)
         close(r->timerfd);
     memset(r, 0, sizeof(*r));
@@ -110,8 +110,8 @@ static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start)
         return errno == ESRCH ? 0 : 1; /* not ours to judge (EMFILE...): next scan */
     /* The pidfd names whoever has the pid now: the process we mean only if
      * its start time is the one recorded. */
-    if (sb_proc_start(pid) != start || (p = calloc(1, sizeof(*p))) == NULL) {
-        int dead = sb_proc_start(pid) != start;
+    if (sbd_reaper_dead(pid, start) || (p = calloc(1, sizeof(*p))) == NULL) {
+        int dead = sbd_reaper_dead(pid, start);
 
         close(fd);
         return !dead;
@@ -138,37 +138,11 @@ void sbd_reaper_watch(struct sbd_reaper *r, pid_t pid, uint64_t start)
     proc_add(r, pid, start);
 }
 
-static int pending_add(struct sbd_reaper *r, struct sbd_topic *t, uint64_t claim)
+/* End what the DEAD record @p i of @p t left open, if nothing holds it up. */
+static void pub_settle(struct sbd_topic *t, uint32_t i)
 {
-    if (r->npending == r->cap) {
-        uint32_t cap = r->cap ? r->cap * 2 : 16;
-        struct sbd_pending *p = realloc(r->pending, cap * sizeof(*p));
-
-        if (p == NULL)
-            return -ENOMEM;
-        r->pending = p;
-        r->cap = cap;
-    }
-    r->pending[r->npending++] = (struct sbd_pending){.topic = t, .claim = claim};
-    return 0;
-}
-
-/* Try every pending claim once; keep those a live writer still holds up. */
-static void pending_run(struct sbd_reaper *r)
-{
-    uint32_t keep = 0;
-
-    for (uint32_t i = 0; i < r->npending; i++) {
-        struct sbd_pending *p = &r->pending[i];
-
-        if (p->topic->broken)
-            continue; /* nothing left to end */
-        if (sb_admin_claim_settle(p->topic->t, p->claim))
-            sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", p->topic->name);
-        else
-            r->pending[keep++] = *p;
-    }
-    r->npending = keep;
+    if (sb_admin_pub_settle(t->t, i))
+        sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", t->name);
 }
 
 /* Take back what process (@p pid, @p start) held in topic @p t. */
@@ -185,14 +159,10 @@ static void reap_topic(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uin
         if (!sb_admin_owner(t->t, SB_ADMIN_PUB, i, &opid, &ostart) || (pid_t)opid != pid ||
             ostart != start)
             continue;
-        uint64_t claim = sb_admin_pub_free(t->t, i);
-
-        if (t->info.flags & SHMBUS_TOPIC_EXCLUSIVE) {
-            if (sb_admin_token_settle(t->t) < 0)
-                sbd_log(SBD_WARN, "topic %s: cannot take the publisher token", t->name);
-        } else if (!sb_admin_claim_settle(t->t, claim) && pending_add(r, t, claim) < 0) {
-            sbd_log(SBD_ERROR, "topic %s: out of memory: a dead claim stays open", t->name);
-        }
+        /* Marked in the segment, so the scan (or a later daemon) retries
+         * what cannot be ended yet. */
+        sb_admin_pub_dead(t->t, i);
+        pub_settle(t, i);
     }
 }
 
@@ -212,8 +182,10 @@ static void reap(struct sbd_reaper *r, pid_t pid, uint64_t start)
 
 static void proc_remove(struct sbd_reaper *r, struct sbd_proc *p)
 {
-    struct sbd_proc **pp = proc_slot(r, p->pid);
+    struct sbd_proc **pp = &r->buckets[(uint32_t)p->pid % r->nbuckets];
 
+    while (*pp != p)
+        pp = &(*pp)->next;
     *pp = p->next;
     close(p->pidfd); /* leaves the epoll set with it */
     free(p);
@@ -265,10 +237,13 @@ static void scan_topic(struct sbd_reaper *r, struct sbd_topic *t)
         if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
             !owner_check(r, (pid_t)pid, start))
             reap_topic(r, t, (pid_t)pid, start);
-    for (uint32_t i = 0; i < t->info.max_publishers && !t->broken; i++)
-        if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
-            !owner_check(r, (pid_t)pid, start))
+    for (uint32_t i = 0; i < t->info.max_publishers && !t->broken; i++) {
+        if (sb_admin_pub_is_dead(t->t, i))
+            pub_settle(t, i); /* a retry, or left by a daemon before us */
+        else if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
+                 !owner_check(r, (pid_t)pid, start))
             reap_topic(r, t, (pid_t)pid, start);
+    }
     if (!t->broken)
         sb_admin_groups_reconcile(t->t);
 }
@@ -281,7 +256,6 @@ void sbd_reaper_tick(struct sbd_reaper *r)
 
     if (read(r->timerfd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
         return;
-    pending_run(r);
     urcu_memb_read_lock();
     cds_lfht_for_each(r->reg->topics, &it, n)
         scan_topic(r, caa_container_of(n, struct sbd_topic, node));

@@ -6,8 +6,9 @@
  * other owner of a subscriber slot or publisher record (direct attachers,
  * or processes a previous daemon served) from a periodic scan of the
  * segments. When one dies: its sessions are dropped, its slots freed
- * (admin.h), its publisher records freed and the claims they held ended,
- * retried on the next ticks while a live writer has to finish first.
+ * (admin.h), its publisher records marked DEAD and the claims they held
+ * ended, retried by the next scans (or by a later daemon: the mark is in
+ * the segment) while a live writer has to finish first.
  * Control thread only.
  */
 #ifndef SHMBUSD_REAPER_H
@@ -19,7 +20,6 @@
 #include "registry.h"
 
 struct sbd_proc;
-struct sbd_pending;
 
 struct sbd_reaper {
     struct sbd_registry *reg;
@@ -27,8 +27,6 @@ struct sbd_reaper {
     int timerfd; /* the periodic scan */
     struct sbd_proc **buckets;
     uint32_t nbuckets, nprocs;
-    struct sbd_pending *pending; /* claims of dead publishers not yet ended */
-    uint32_t npending, cap;
     uint64_t reaped; /* dead processes handled */
 };
 

@@ -11,6 +11,7 @@
  */
 #include "daemonutil.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -39,6 +40,7 @@ struct kid {
     int direct;      /* attach the segment by name, without the daemon */
     int fork_holder; /* fork a child that keeps the connection open */
     int hold[2];     /* fork_holder: the child lives until the test closes hold[1] */
+    uint32_t count;  /* messages a reader child expects */
 };
 
 static shmbus_topic_opts topic_opts(uint32_t mode, uint32_t flags)
@@ -78,6 +80,25 @@ static int kid_stuck_publisher(void *arg)
     setenv("SHMBUS_FAULT", "publish-claimed", 1);
     shmbus_publish(pub, buf, tu_fill(buf, 1, 3, 32), WAIT_NS); /* stops inside */
     return KID_PUB; /* never reached: killed while stopped */
+}
+
+/* Publish one message, stopping at the fault point SHMBUS_FAULT names. */
+static int kid_stuck_unrecorded(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    uint8_t buf[MSG_MAX];
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_pub_create(t, &pub) < 0)
+        return KID_PUB;
+    shmbus_publish(pub, buf, tu_fill(buf, 5, 0, 16), WAIT_NS); /* stops inside */
+    return KID_PUB;
 }
 
 /* Wait until child @p pid stops (SIGSTOP at its fault point). */
@@ -300,6 +321,94 @@ static void test_reap_direct_subscriber_killed(void **state)
     dead_gate_case(*state, &k);
 }
 
+/* Read @p k->count messages, then exit 0 if exactly one was lost. */
+static int kid_counting_reader(void *arg)
+{
+    struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    uint8_t buf[MSG_MAX];
+    uint64_t lost = 0;
+    shmbus_msg m;
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_sub_create(t, NULL, &sub) < 0)
+        return KID_SUB;
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    for (uint32_t i = 0; i < k->count; i++) {
+        if (shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS) < 0)
+            return KID_SUB;
+        lost += m.lost;
+    }
+    return lost == 1 ? KID_OK : KID_SUB;
+}
+
+/* Stop a publisher child right after its claim, before it records or
+ * marks it; @return its pid. */
+static pid_t stuck_unrecorded(struct kid *k)
+{
+    pid_t kid;
+
+    setenv("SHMBUS_FAULT", "publish-unrecorded", 1);
+    k->mode = SHMBUS_RELIABLE;
+    kid = tu_fork(kid_stuck_unrecorded, k);
+    unsetenv("SHMBUS_FAULT");
+    wait_stopped(kid);
+    return kid;
+}
+
+struct waiter {
+    shmbus_pub *pub;
+    int rc;
+};
+
+static void *waiter_run(void *arg)
+{
+    struct waiter *w = arg;
+    uint8_t buf[MSG_MAX];
+
+    w->rc = shmbus_publish(w->pub, buf, tu_fill(buf, 4, 0, 16), WAIT_NS);
+    return NULL;
+}
+
+/* A publisher dies between its claim and anything else, while the ring is
+ * full and a live publisher that has claimed nothing yet waits for space.
+ * The daemon must not take the waiter for the owner of the dead claim. */
+static void test_reap_publisher_killed_unrecorded(void **state)
+{
+    struct du_daemon *d = *state;
+    struct kid k = {.bus = d->bus, .topic = "unrec", .count = CAP};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *filler;
+    struct waiter w = {0};
+    pthread_t th;
+    pid_t reader, stuck;
+
+    open_topic(d->bus, k.topic, SHMBUS_RELIABLE, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &w.pub)); /* before any claim */
+    reader = start_subscriber_fn(&k, kid_counting_reader);
+    stuck = stuck_unrecorded(&k);
+    assert_shmbus_ok(shmbus_pub_create(t, &filler));
+    assert_int_equal(fill(filler, 2 * CAP), CAP - 1); /* seq 0 holds the reader */
+    assert_int_equal(pthread_create(&th, NULL, waiter_run, &w), 0);
+    du_sleep_ms(100); /* the waiter is asleep on the full ring */
+    kill(stuck, SIGKILL);
+    tu_wait(stuck);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_shmbus_ok(w.rc);
+    assert_int_equal(tu_wait(reader), KID_OK);
+    shmbus_pub_destroy(filler);
+    shmbus_pub_destroy(w.pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A member of a group is killed: the other member receives everything
  * published after, and once it leaves too the group holds nothing back. */
 static void test_reap_group_member_killed(void **state)
@@ -478,6 +587,7 @@ int main(void)
         REAP_TEST(test_reap_publisher_killed_in_claim_lossy),
         REAP_TEST(test_reap_publisher_killed_in_claim_reliable),
         REAP_TEST(test_reap_publisher_killed_in_claim_exclusive),
+        REAP_TEST(test_reap_publisher_killed_unrecorded),
         REAP_TEST(test_reap_subscriber_killed),
         REAP_TEST(test_reap_subscriber_killed_connection_held),
         REAP_TEST(test_reap_direct_subscriber_killed),

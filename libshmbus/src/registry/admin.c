@@ -69,7 +69,8 @@ int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start)
              * orders these stores before its own; the daemon reads them
              * itself. */
             atomic_store_explicit(&s->start, start, memory_order_relaxed);
-            atomic_store_explicit(&s->pid, pid, memory_order_relaxed);
+            /* release: start before pid (sb_admin_owner()). */
+            atomic_store_explicit(&s->pid, pid, memory_order_release);
             return (int)i;
         }
     }
@@ -83,10 +84,10 @@ int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx,
     uint32_t st;
 
     if (kind == SB_ADMIN_SLOT) {
-        /* acquire: pairs with the owner's state stores; its pid and start
-         * were written before them. */
+        /* acquire, both: the state pairs with the owner's state stores;
+         * the pid with its release store after the start (sub.c). */
         st = atomic_load_explicit(&seg->slots[idx].state, memory_order_acquire);
-        *pid = atomic_load_explicit(&seg->slots[idx].pid, memory_order_relaxed);
+        *pid = atomic_load_explicit(&seg->slots[idx].pid, memory_order_acquire);
         *start = atomic_load_explicit(&seg->slots[idx].start, memory_order_relaxed);
         return st != SB_SLOT_FREE && *pid != 0;
     }
@@ -138,19 +139,22 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
     sb_admin_groups_reconcile(t);
 }
 
-uint64_t sb_admin_pub_free(const shmbus_topic *t, uint32_t idx)
+void sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
 {
     struct sb_shm_pubrec *r = &t->seg.pubs[idx];
-    /* relaxed: the owner is dead; all its stores are visible. */
-    uint64_t claim = atomic_load_explicit(&r->claim, memory_order_relaxed);
+    uint32_t st = SB_PUB_ACTIVE;
 
-    atomic_store_explicit(&r->claim, SB_CLAIM_IDLE, memory_order_relaxed);
-    atomic_store_explicit(&r->pid, 0, memory_order_relaxed);
-    /* release: pairs with the acquire CAS of the record's next owner. */
-    atomic_store_explicit(&r->state, SB_PUB_FREE, memory_order_release);
-    /* relaxed: statistics only. */
-    atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
-    return claim;
+    /* relaxed: only the daemon moves a record out of ACTIVE for someone
+     * else; the owner is dead and its stores are visible. */
+    if (atomic_compare_exchange_strong_explicit(&r->state, &st, SB_PUB_DEAD, memory_order_relaxed,
+                                                memory_order_relaxed))
+        atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
+}
+
+int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx)
+{
+    /* relaxed: only the daemon sets or clears DEAD. */
+    return atomic_load_explicit(&t->seg.pubs[idx].state, memory_order_relaxed) == SB_PUB_DEAD;
 }
 
 /* Could a live publisher (any record still in use) own seq @p s or be
@@ -161,8 +165,11 @@ static int claim_live_owner(const struct sb_segment *seg, uint64_t s)
         const struct sb_shm_pubrec *r = &seg->pubs[i];
         uint64_t c;
 
+        uint32_t st;
+
         /* acquire: pairs with the release store of ACTIVE (pub.c). */
-        if (atomic_load_explicit(&r->state, memory_order_acquire) == SB_PUB_FREE)
+        st = atomic_load_explicit(&r->state, memory_order_acquire);
+        if (st == SB_PUB_FREE || st == SB_PUB_DEAD)
             continue;
         /* relaxed: ordered by the acquire load of the tail our caller made
          * before (pub.c pub_rec_claiming()). */
@@ -183,8 +190,11 @@ static int claim_cell_writer_live(const struct sb_segment *seg, uint64_t s, uint
         const struct sb_shm_pubrec *r = &seg->pubs[i];
         uint64_t c;
 
+        uint32_t st;
+
         /* acquire: as in claim_live_owner(). */
-        if (atomic_load_explicit(&r->state, memory_order_acquire) == SB_PUB_FREE)
+        st = atomic_load_explicit(&r->state, memory_order_acquire);
+        if (st == SB_PUB_FREE || st == SB_PUB_DEAD)
             continue;
         /* relaxed: ordered by the acquire load of the cell's stamp our
          * caller made: an owner stored its seq before its CAS on it. */
@@ -224,7 +234,7 @@ static int claim_unmarked_ready(const struct sb_segment *seg, uint64_t v, uint64
         return 1;
     if (s < seg->g.capacity)
         return v == 0;
-    return SB_STAMP_SEQ(v) == s - seg->g.capacity;
+    return (st == SB_ST_COMMITTED || st == SB_ST_SKIPPED) && SB_STAMP_SEQ(v) == s - seg->g.capacity;
 }
 
 /* A dead publisher held seq @p s (its record said so). */
@@ -271,26 +281,52 @@ static int claim_settle_unknown(const struct sb_segment *seg, uint64_t from)
     return done;
 }
 
-int sb_admin_claim_settle(const shmbus_topic *t, uint64_t claim)
+static int claim_settle(const struct sb_segment *seg, uint64_t claim)
 {
     if (claim & SB_CLAIM_IDLE)
         return 1;
     if (claim & SB_CLAIM_CLAIMING)
-        return claim_settle_unknown(&t->seg, SB_CLAIM_SEQ(claim));
-    return claim_settle_seq(&t->seg, claim);
+        return claim_settle_unknown(seg, SB_CLAIM_SEQ(claim));
+    return claim_settle_seq(seg, claim);
 }
 
-int sb_admin_token_settle(const shmbus_topic *t)
+/* Exclusive topic whose holder @p pid died: take the token and give it
+ * back, which settles its last claim (pub.c). @return 1 done, 0 retry. */
+static int token_settle(const struct sb_segment *seg, uint32_t pid)
 {
-    int fd = sb_pub_token_take(&t->seg, (uint32_t)getpid());
+    int fd = sb_pub_token_take(seg, (uint32_t)getpid());
 
-    if (fd == -EBUSY)
-        return 0;
+    if (fd == -EBUSY) {
+        /* A new holder took it, and settled on taking it; or a fork child
+         * of the dead holder still has its lock: wait for it. acquire:
+         * pairs with the holders' stores of excl_owner. */
+        return atomic_load_explicit(&seg->hdr->excl_owner, memory_order_acquire) != pid;
+    }
     if (fd < 0)
-        return fd;
+        return 0;
     /* release: as a publisher giving the token back (pub.c). */
-    atomic_store_explicit(&t->seg.hdr->excl_owner, 0, memory_order_release);
+    atomic_store_explicit(&seg->hdr->excl_owner, 0, memory_order_release);
     close(fd);
+    return 1;
+}
+
+int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx)
+{
+    const struct sb_segment *seg = &t->seg;
+    struct sb_shm_pubrec *r = &seg->pubs[idx];
+    /* relaxed: the owner is dead; its stores are visible. */
+    uint64_t claim = atomic_load_explicit(&r->claim, memory_order_relaxed);
+    uint32_t pid = atomic_load_explicit(&r->pid, memory_order_relaxed);
+    int done =
+        (seg->g.flags & SHMBUS_TOPIC_EXCLUSIVE) ? token_settle(seg, pid) : claim_settle(seg, claim);
+
+    if (!done)
+        return 0;
+    atomic_store_explicit(&r->claim, SB_CLAIM_IDLE, memory_order_relaxed);
+    atomic_store_explicit(&r->start, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->pid, 0, memory_order_relaxed);
+    /* release: pairs with the acquire CAS of the record's next owner. */
+    atomic_store_explicit(&r->state, SB_PUB_FREE, memory_order_release);
     return 1;
 }
 

@@ -44,29 +44,25 @@ int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx,
  */
 void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead);
 
-/*
- * Free the publisher record @p idx of a dead process.
- * @return its claim word (layout.h SB_CLAIM_*), for sb_admin_claim_settle().
- */
-uint64_t sb_admin_pub_free(const shmbus_topic *t, uint32_t idx);
+/* Mark the publisher record @p idx of a dead process DEAD (counted as
+ * reaped): nobody takes it until sb_admin_pub_settle() has ended its claim.
+ * The mark lives in the segment, so a daemon that replaces us finishes it. */
+void sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx);
+
+/* Is record @p idx DEAD? */
+int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx);
 
 /*
- * End what a dead publisher with claim word @p claim may have left open: a
+ * End what DEAD record @p idx may have left open, and free it when done: a
  * claimed seq whose cell it never committed becomes SKIPPED (readers count
- * one lost message and move on). Waits for nobody: when a live writer still
- * has to finish first (the cell's previous lap; a live publisher that may
- * own an unmarked seq), it says so and is called again later.
- * @return 1 when nothing is left to do, 0 to retry later.
+ * one lost message and move on); on an exclusive topic the daemon takes
+ * the publisher token, which settles the holder's last claim (pub.c).
+ * Waits for nobody: when a live writer has to finish first (the cell's
+ * previous lap; a live publisher that may own an unmarked seq; a fork
+ * child still holding the token), it says so and is called again later.
+ * @return 1 done (record freed), 0 retry later.
  */
-int sb_admin_claim_settle(const shmbus_topic *t, uint64_t claim);
-
-/*
- * Exclusive topics: take the publisher token and give it back, which ends
- * the last claim of a holder that died with it (pub.c).
- * @return 1 done (or no dead holder), 0 a live publisher holds the token
- *         (it settled when it took it), or -errno.
- */
-int sb_admin_token_settle(const shmbus_topic *t);
+int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx);
 
 /* Groups with members but no member slot in use (their members died or
  * left without the count going to zero) stop holding publishers back. */

@@ -168,6 +168,8 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
         free(p);
         return SHMBUS_ERR_NO_SLOT;
     }
+    /* relaxed: a lower bound; every seq we claim is at least this. */
+    p->next_min = atomic_load_explicit(&topic->seg.hdr->tail, memory_order_relaxed);
     if (p->exclusive && (p->token_fd = rc = sb_pub_token_take(&topic->seg, p->pid)) < 0) {
         pub_rec_free(p->rec);
         free(p);
@@ -273,7 +275,15 @@ static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
 
     for (;;) {
         if (s >= p->limit && s >= pub_refresh_limit(p, s)) {
-            int rc = pub_wait_space(p, &s, timeout_ns, &deadline);
+            int rc;
+
+            /* While we wait, our bound must not lag: the daemon reads a
+             * CLAIMING bound as "may own any seq from here", and a stale
+             * one would make it wait for us to settle a dead publisher's
+             * claim that our own wait depends on. s was loaded (seq_cst)
+             * from the tail; anything we claim later is above it. */
+            atomic_store_explicit(&p->rec->claim, SB_CLAIM_CLAIMING | s, memory_order_relaxed);
+            rc = pub_wait_space(p, &s, timeout_ns, &deadline);
             if (rc < 0)
                 return rc;
             continue;
@@ -507,6 +517,8 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
         SB_FAULT_POINT("publish-claimed");
         return 0;
     }
+    /* Tests stop the process here: claimed, neither recorded nor marked. */
+    SB_FAULT_POINT("publish-unrecorded");
     pub_rec_claimed(p, *seq);
     rc = cell_take(sb_cell(seg, *seq), *seq, seg->g.mask, seg->g.mode == SHMBUS_RELIABLE,
                    timeout_ns);

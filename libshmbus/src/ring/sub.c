@@ -218,6 +218,7 @@ void sb_slot_release(struct sb_shm_slot *s)
     /* relaxed: published by the store of FREE. An INIT slot without a pid
      * is being set up by a live owner: the daemon leaves it alone. */
     atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->start, 0, memory_order_relaxed);
     /* seq_cst: as in shmbus_sub_destroy(). */
     atomic_store_explicit(&s->state, SB_SLOT_FREE, memory_order_seq_cst);
 }
@@ -317,8 +318,10 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
     struct sb_shm_slot *s = sub->slot;
 
     /* relaxed: published by the state store that follows. */
-    atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_relaxed);
+    /* relaxed, then release: the daemon reads pid (acquire) before start,
+     * so a pid it sees comes with its start time. */
     atomic_store_explicit(&s->start, sb_proc_self_start(), memory_order_relaxed);
+    atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_release);
     atomic_store_explicit(&s->group, group, memory_order_relaxed);
     atomic_store_explicit(&s->received, 0, memory_order_relaxed);
     atomic_store_explicit(&s->lost, 0, memory_order_relaxed);

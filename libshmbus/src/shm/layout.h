@@ -196,6 +196,7 @@ static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
 #define SB_PUB_FREE       0u
 #define SB_PUB_ACTIVE     1u
 #define SB_PUB_INIT       2u /* taken, being set up: pid and start not yet valid */
+#define SB_PUB_DEAD       3u /* owner dead, claim not yet ended by the daemon */
 #define SB_CLAIM_IDLE     (1ull << 63)
 #define SB_CLAIM_CLAIMING (1ull << 62)
 #define SB_CLAIM_SEQ(c)   ((c) & (SB_CLAIM_CLAIMING - 1))

@@ -1,6 +1,7 @@
 /* Process start times (proc.h). */
 #include "util/proc.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-uint64_t sb_proc_start(pid_t pid)
+int sb_proc_start_get(pid_t pid, uint64_t *start)
 {
     char path[32], buf[1024], *p;
     ssize_t n;
@@ -17,20 +18,21 @@ uint64_t sb_proc_start(pid_t pid)
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return errno == ENOENT || errno == ESRCH ? 0 : -errno;
     n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
-    if (n <= 0)
-        return 0;
+    if (n < 0)
+        return errno == ESRCH ? 0 : -errno; /* ESRCH: it exited meanwhile */
     buf[n] = '\0';
     /* The command name (field 2) may hold spaces and ')': count fields
      * from the last ')'. */
     p = strrchr(buf, ')');
-    if (p == NULL)
-        return 0;
     for (field = 2; field < 22 && p != NULL; field++)
         p = strchr(p + 1, ' ');
-    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+    if (p == NULL)
+        return -EINVAL;
+    *start = strtoull(p + 1, NULL, 10);
+    return 1;
 }
 
 uint64_t sb_proc_self_start(void)
@@ -42,8 +44,10 @@ uint64_t sb_proc_self_start(void)
 
     /* acquire: pairs with the release below; the start stored before it. */
     if (atomic_load_explicit(&cached_pid, memory_order_acquire) != pid) {
-        uint64_t start = sb_proc_start((pid_t)pid);
+        uint64_t start = 0;
 
+        if (sb_proc_start_get((pid_t)pid, &start) <= 0)
+            return 0; /* unknown for now: not cached, asked again next time */
         /* relaxed: published by the release store of the pid. */
         atomic_store_explicit(&cached_start, start, memory_order_relaxed);
         atomic_store_explicit(&cached_pid, pid, memory_order_release);
