@@ -446,7 +446,7 @@ static void test_reap_daemon_stop_keeps_live_slots(void **state)
 {
     struct du_daemon *d = *state;
     shmbus_bus *bus;
-    shmbus_topic *t;
+    shmbus_topic *t, *again;
     shmbus_pub *pub;
     shmbus_sub *sub;
 
@@ -457,6 +457,15 @@ static void test_reap_daemon_stop_keeps_live_slots(void **state)
     assert_int_equal(fill(pub, 3 * CAP), CAP);
     shmbus_sub_destroy(sub); /* the daemon is gone: the slot stays INIT, gating nothing */
     assert_int_equal(fill(pub, 2 * CAP), 2 * CAP);
+    /* A new daemon: the old segment was removed, so the handle is orphaned
+     * (its control calls fail) while the connection serves the rest. */
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_shmbus_ok(shmbus_bus_check(bus));
+    assert_shmbus_rc(shmbus_sub_create(t, NULL, &sub), -ENOENT);
+    assert_shmbus_ok(shmbus_open(bus, "live", NULL, 0, &again));
+    assert_shmbus_ok(shmbus_sub_create(again, NULL, &sub));
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(again);
     shmbus_pub_destroy(pub);
     shmbus_topic_destroy(t);
     shmbus_close(bus);

@@ -463,6 +463,38 @@ static void test_ring_exclusive_fork_copy(void **state)
     shmbus_sub_destroy(s);
 }
 
+static shmbus_sub *inherited_sub;
+
+/* A fork child may not publish or receive through handles it inherited:
+ * their record and slot are the parent's. @return 0 if both refuse. */
+static int use_inherited(void *arg)
+{
+    uint8_t buf[64];
+
+    (void)arg;
+    if (shmbus_publish(inherited, buf, 8, 0) != SHMBUS_ERR_INVALID)
+        return 1;
+    if (shmbus_recv(inherited_sub, buf, sizeof(buf), NULL, 0) != SHMBUS_ERR_INVALID)
+        return 2;
+    return 0;
+}
+
+/* A fork child cannot write in the parent's name (torn cells, a record
+ * the daemon would end under it) nor move the parent's cursor. */
+static void test_ring_fork_child_refused(void **state)
+{
+    struct fx *f = *state;
+    struct got g = {0};
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &inherited_sub));
+    inherited = f->pub;
+    assert_int_equal(tu_wait(tu_fork(use_inherited, NULL)), 0);
+    pub_n(f, 0, 1);
+    assert_int_equal(shmbus_poll(inherited_sub, collect, &g, 10), 1);
+    assert_int_equal(g.seq[0], 0);
+    shmbus_sub_destroy(inherited_sub);
+}
+
 /* A holder that died keeps neither the token nor its open seq. */
 static void test_ring_exclusive_dead_holder(void **state)
 {
@@ -663,6 +695,7 @@ int main(void)
         RT(test_ring_exclusive_dead_holder, setup_excl_lossy8),
         RT(test_ring_exclusive_fork_copy, setup_excl_lossy8),
         RT(test_ring_exclusive_dead_holder, setup_excl_reliable8),
+        RT(test_ring_fork_child_refused, setup_lossy8),
         RT(test_ring_start_positions, setup_lossy8),
         RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
         RT(test_ring_recv_sizes_and_timeouts, setup_lossy8),

@@ -266,9 +266,11 @@ SHMBUS_API int shmbus_connect(const char *bus, shmbus_bus **out);
  * destroy, list) fail with SHMBUS_ERR_DAEMON_LOST meanwhile, and each of
  * them tries to reconnect first, like this call. Reconnecting re-registers
  * every open topic, publisher and subscriber of the connection with the new
- * daemon (which took over the segments).
- * @return 0 connected; SHMBUS_ERR_DAEMON_LOST (no daemon yet, or the new one
- *         serves a different segment under one of our topics' names);
+ * daemon (which took over the segments). A topic the new daemon does not
+ * serve as the same segment (a daemon that stopped cleanly removed it) is
+ * orphaned: the handle keeps working on its mapping, but its control calls
+ * (creating or destroying publishers and subscribers) fail with -ENOENT.
+ * @return 0 connected; SHMBUS_ERR_DAEMON_LOST (no daemon yet);
  *         SHMBUS_ERR_INVALID in a forked child. Thread-safe; does not block
  *         beyond a few round trips to a daemon that answers.
  */
@@ -394,7 +396,8 @@ SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
  * @return 0 on success; -EAGAIN if the reliable ring is full and timeout_ns is 0;
  *         SHMBUS_ERR_TIMEOUT if it stayed full; -EINTR if a signal ended that
  *         sleep; SHMBUS_ERR_TOO_BIG; SHMBUS_ERR_INVALID for NULL data with
- *         len > 0, or while this publisher has a zero-copy claim open;
+ *         len > 0, while this publisher has a zero-copy claim open, or in a
+ *         process that inherited the publisher through fork();
  *         SHMBUS_ERR_OVERRUN if the message was dropped and readers count it
  *         as lost: lossy, a newer message took the cell first; reliable,
  *         only when another publisher that was lapped while subscribers
@@ -460,7 +463,9 @@ SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);
  * topics hand it a private copy that was checked after copying, because a
  * lossy cell may be overwritten at any time.
  * @return number delivered (0 when none is ready); SHMBUS_ERR_CORRUPT when
- *         the ring holds an impossible record; SHMBUS_ERR_INVALID.
+ *         the ring holds an impossible record; SHMBUS_ERR_INVALID (also in a
+ *         process that inherited the subscriber through fork(): its slot and
+ *         cursor are the creator's).
  */
 SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigned max);
 

@@ -240,7 +240,7 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
     snprintf(q.name, sizeof(q.name), "%s", t->name);
     rc = bus_call_locked(bus, SB_MSG_OPEN, &q, sizeof(q), &ok, sizeof(ok), &fd);
     if (rc >= 0 && (rc != (int)sizeof(ok) || fd < 0 || !same_segment(t, fd)))
-        rc = SHMBUS_ERR_DAEMON_LOST; /* not our topic any more: no daemon for it */
+        rc = -ESTALE; /* not our segment under that name any more */
     if (fd >= 0)
         close(fd);
     if (rc < 0)
@@ -274,9 +274,14 @@ static int bus_reconnect_locked(shmbus_bus *bus)
     bus->sock = s;
     bus->lost = 0;
     rc = bus_hello(bus);
-    for (shmbus_topic *t = bus->topics; t != NULL && rc >= 0; t = t->bus_next)
-        rc = topic_reregister(bus, t);
-    if (rc < 0) {
+    for (shmbus_topic *t = bus->topics; t != NULL && rc >= 0 && !bus->lost; t = t->bus_next) {
+        /* A topic the new daemon does not serve as ours (gone, or another
+         * segment under its name) is orphaned: its later control calls
+         * fail (id 0 is nobody's), the others go on. */
+        if (topic_reregister(bus, t) < 0 && !bus->lost)
+            t->id = 0;
+    }
+    if (rc < 0 || bus->lost) {
         bus->lost = 1;
         return SHMBUS_ERR_DAEMON_LOST;
     }

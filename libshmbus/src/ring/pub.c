@@ -34,6 +34,7 @@
 #include "ring/wait.h"
 #include "util/clock.h"
 #include "util/fault.h"
+#include "util/fork.h"
 #include "util/proc.h"
 
 /* Spin this long on a full reliable ring before sleeping. */
@@ -161,6 +162,8 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
         return -ENOMEM;
     p->topic = topic;
     p->pid = (uint32_t)getpid();
+    sb_fork_watch();
+    p->gen = sb_fork_gen();
     p->exclusive = (topic->seg.g.flags & SHMBUS_TOPIC_EXCLUSIVE) != 0;
     p->token_fd = -1;
     p->rec = pub_rec_take(&topic->seg, p->pid);
@@ -549,7 +552,8 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     uint64_t s, ts;
     int rc;
 
-    if (pub == NULL || (data == NULL && len > 0) || pub->open)
+    /* A fork child's copy: the record and the token are the parent's. */
+    if (pub == NULL || (data == NULL && len > 0) || pub->open || pub->gen != sb_fork_gen())
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     if (len > seg->g.max_msg_size)
@@ -576,7 +580,7 @@ int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
     uint64_t s;
     int rc;
 
-    if (pub == NULL || claim == NULL || pub->open)
+    if (pub == NULL || claim == NULL || pub->open || pub->gen != sb_fork_gen())
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     rc = pub_begin(pub, &s, timeout_ns);

@@ -40,6 +40,7 @@ struct shmbus_pub {
     uint64_t limit;            /* reliable: claims below this need no rescan (private cache) */
     uint64_t open_seq;         /* seq of the open zero-copy claim */
     uint32_t pid;
+    uint32_t gen;  /* fork generation at creation (util/fork.h) */
     int exclusive; /* holds an exclusive topic's publisher token */
     int token_fd;  /* the token's lock (pub.c pub_take_token()), or -1 */
     int open;      /* a zero-copy claim is open */
@@ -54,6 +55,7 @@ struct shmbus_sub {
     uint64_t lost;
     uint64_t pending_lost; /* lost since the last delivery */
     uint32_t pid;          /* the creating process (a fork child's copy touches nothing) */
+    uint32_t gen;          /* fork generation at creation (util/fork.h) */
     int64_t spin_ns;
     uint32_t start;
     uint32_t want_len; /* length of a message too big for recv's buffer */

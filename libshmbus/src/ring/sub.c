@@ -18,6 +18,7 @@
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/clock.h"
+#include "util/fork.h"
 #include "util/proc.h"
 
 /* At most this many cursor moves without a delivery in one poll, so that a
@@ -99,6 +100,9 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
     unsigned n = 0, moves = 0;
     int rc = 0;
 
+    /* A fork child's copy: the slot and its cursor are the parent's. */
+    if (sub->gen != sb_fork_gen())
+        return SHMBUS_ERR_INVALID;
     if (sub->pending_err < 0) {
         rc = sub->pending_err;
         sub->pending_err = 0;
@@ -349,6 +353,8 @@ static shmbus_sub *sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
     }
     sub->topic = topic;
     sub->pid = (uint32_t)getpid();
+    sb_fork_watch();
+    sub->gen = sb_fork_gen();
     sub->start = o->start;
     sub->spin_ns = o->spin_ns;
     return sub;
