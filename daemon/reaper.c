@@ -161,8 +161,8 @@ static void reap_topic(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uin
             continue;
         /* Marked in the segment, so the scan (or a later daemon) retries
          * what cannot be ended yet. */
-        sb_admin_pub_dead(t->t, i);
-        pub_settle(t, i);
+        if (sb_admin_pub_dead(t->t, i))
+            pub_settle(t, i);
     }
 }
 

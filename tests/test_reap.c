@@ -543,6 +543,41 @@ static void test_reap_daemon_killed_and_restarted(void **state)
     shmbus_close(bus);
 }
 
+/* Several topics across a restart: the new daemon numbers them afresh, and
+ * a call that reconnects uses the new numbers (not the old ones, which now
+ * name other topics). */
+static void test_reap_restart_renumbers_topics(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *names[] = {"ta", "tb", "tc", "td"};
+    shmbus_topic *t[4];
+    shmbus_topic_entry e[4];
+    shmbus_bus *bus;
+    shmbus_sub *sub;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    for (int i = 0; i < 4; i++)
+        assert_shmbus_ok(shmbus_open(bus, names[i], NULL, 0, &t[i]));
+    du_stop_sig(d, SIGKILL);
+    assert_int_equal(shmbus_bus_check(bus), SHMBUS_ERR_DAEMON_LOST);
+    assert_int_equal(du_launch(d, NULL), 0);
+    /* The first call after the restart reconnects inside. */
+    assert_shmbus_ok(shmbus_sub_create(t[0], NULL, &sub));
+    assert_int_equal(shmbus_list(bus, NULL, e, 4), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(e[i].name, names[i]);
+        assert_int_equal(e[i].subscribers, i == 0 ? 1 : 0);
+        assert_int_equal(e[i].clients, 1);
+    }
+    shmbus_sub_destroy(sub);
+    for (int i = 0; i < 4; i++)
+        shmbus_topic_destroy(t[i]);
+    assert_int_equal(shmbus_list(bus, NULL, e, 4), 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(e[i].clients + e[i].subscribers, 0);
+    shmbus_close(bus);
+}
+
 /* A client shrinks a segment under the daemon: the daemon's next access
  * faults (SIGBUS), and it drops that topic instead of dying. */
 static void test_reap_truncated_segment(void **state)
@@ -604,6 +639,7 @@ int main(void)
         REAP_TEST(test_reap_daemon_stop_keeps_live_slots),
         REAP_TEST(test_reap_daemon_killed_and_restarted),
         REAP_TEST(test_reap_truncated_segment),
+        REAP_TEST(test_reap_restart_renumbers_topics),
     };
 
     tu_init();

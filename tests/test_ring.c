@@ -469,11 +469,14 @@ static shmbus_sub *inherited_sub;
  * their record and slot are the parent's. @return 0 if both refuse. */
 static int use_inherited(void *arg)
 {
+    shmbus_claim *c = arg;
     uint8_t buf[64];
 
-    (void)arg;
     if (shmbus_publish(inherited, buf, 8, 0) != SHMBUS_ERR_INVALID)
         return 1;
+    if (shmbus_pub_commit(inherited, c, 8) != SHMBUS_ERR_INVALID ||
+        shmbus_pub_abort(inherited, c) != SHMBUS_ERR_INVALID)
+        return 3;
     if (shmbus_recv(inherited_sub, buf, sizeof(buf), NULL, 0) != SHMBUS_ERR_INVALID)
         return 2;
     return 0;
@@ -485,11 +488,13 @@ static void test_ring_fork_child_refused(void **state)
 {
     struct fx *f = *state;
     struct got g = {0};
+    shmbus_claim c;
 
     assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &inherited_sub));
     inherited = f->pub;
-    assert_int_equal(tu_wait(tu_fork(use_inherited, NULL)), 0);
-    pub_n(f, 0, 1);
+    assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    assert_int_equal(tu_wait(tu_fork(use_inherited, &c)), 0);
+    assert_shmbus_ok(shmbus_pub_commit(f->pub, &c, tu_fill(c.data, 1, 0, 40)));
     assert_int_equal(shmbus_poll(inherited_sub, collect, &g, 10), 1);
     assert_int_equal(g.seq[0], 0);
     shmbus_sub_destroy(inherited_sub);

@@ -139,16 +139,18 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
     sb_admin_groups_reconcile(t);
 }
 
-void sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
+int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
 {
     struct sb_shm_pubrec *r = &t->seg.pubs[idx];
     uint32_t st = SB_PUB_ACTIVE;
 
     /* relaxed: only the daemon moves a record out of ACTIVE for someone
      * else; the owner is dead and its stores are visible. */
-    if (atomic_compare_exchange_strong_explicit(&r->state, &st, SB_PUB_DEAD, memory_order_relaxed,
-                                                memory_order_relaxed))
-        atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&r->state, &st, SB_PUB_DEAD, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return 0;
+    atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
+    return 1;
 }
 
 int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx)
@@ -317,9 +319,12 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx)
     /* relaxed: the owner is dead; its stores are visible. */
     uint64_t claim = atomic_load_explicit(&r->claim, memory_order_relaxed);
     uint32_t pid = atomic_load_explicit(&r->pid, memory_order_relaxed);
-    int done =
-        (seg->g.flags & SHMBUS_TOPIC_EXCLUSIVE) ? token_settle(seg, pid) : claim_settle(seg, claim);
+    int done;
 
+    if (!sb_admin_pub_is_dead(t, idx))
+        return 0; /* only a DEAD record is ours to end and free */
+    done =
+        (seg->g.flags & SHMBUS_TOPIC_EXCLUSIVE) ? token_settle(seg, pid) : claim_settle(seg, claim);
     if (!done)
         return 0;
     atomic_store_explicit(&r->claim, SB_CLAIM_IDLE, memory_order_relaxed);

@@ -46,8 +46,9 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead);
 
 /* Mark the publisher record @p idx of a dead process DEAD (counted as
  * reaped): nobody takes it until sb_admin_pub_settle() has ended its claim.
- * The mark lives in the segment, so a daemon that replaces us finishes it. */
-void sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx);
+ * The mark lives in the segment, so a daemon that replaces us finishes it.
+ * @return 1 marked, 0 it was not ACTIVE (nothing to do). */
+int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx);
 
 /* Is record @p idx DEAD? */
 int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx);
@@ -60,7 +61,7 @@ int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx);
  * Waits for nobody: when a live writer has to finish first (the cell's
  * previous lap; a live publisher that may own an unmarked seq; a fork
  * child still holding the token), it says so and is called again later.
- * @return 1 done (record freed), 0 retry later.
+ * @return 1 done (record freed), 0 retry later (or not DEAD).
  */
 int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx);
 

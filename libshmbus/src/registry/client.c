@@ -278,8 +278,12 @@ static int bus_reconnect_locked(shmbus_bus *bus)
         /* A topic the new daemon does not serve as ours (gone, or another
          * segment under its name) is orphaned: its later control calls
          * fail (id 0 is nobody's), the others go on. */
-        if (topic_reregister(bus, t) < 0 && !bus->lost)
+        int trc = topic_reregister(bus, t);
+
+        if (trc == -ENOENT || trc == -ESTALE)
             t->id = 0;
+        else if (trc < 0)
+            bus->lost = 1; /* anything else: try the whole reconnect again later */
     }
     if (rc < 0 || bus->lost) {
         bus->lost = 1;
@@ -363,26 +367,51 @@ int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add)
     return rc;
 }
 
-int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, void *reply,
-                uint32_t cap, int *fd)
+/*
+ * One call under the lock, reconnecting first if the daemon was lost and
+ * @p reconnect. With a topic @p t, its current id (a reconnect renumbers
+ * topics) is written into the body's first field under the same lock.
+ */
+static int bus_call(shmbus_bus *bus, shmbus_topic *t, int reconnect, uint16_t type, void *body,
+                    uint32_t len, void *reply, uint32_t cap, int *fd)
 {
-    int rc;
+    int rc = 0;
 
     if (bus->pid != (uint32_t)getpid())
         return SHMBUS_ERR_INVALID; /* a forked child shares the parent's socket */
     pthread_mutex_lock(&bus->lock);
-    rc = bus->lost ? bus_reconnect_locked(bus) : 0;
+    if (bus->lost)
+        rc = reconnect ? bus_reconnect_locked(bus) : SHMBUS_ERR_DAEMON_LOST;
+    if (rc == 0 && t != NULL) {
+        if (t->id == 0)
+            rc = -ENOENT; /* orphaned by a reconnect: no daemon serves it */
+        else
+            memcpy(body, &t->id, sizeof(t->id));
+    }
     if (rc == 0)
         rc = bus_call_locked(bus, type, body, len, reply, cap, fd);
     pthread_mutex_unlock(&bus->lock);
     return rc;
 }
 
-int sb_bus_ref(shmbus_bus *bus, uint16_t type, uint32_t topic, uint32_t slot)
+int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, void *reply,
+                uint32_t cap, int *fd)
 {
-    struct sb_wire_ref r = {.topic = topic, .slot = slot};
+    /* Without a topic the body is only read. */
+    return bus_call(bus, NULL, 1, type, (void *)body, len, reply, cap, fd);
+}
 
-    return sb_bus_call(bus, type, &r, sizeof(r), NULL, 0, NULL);
+int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, void *reply,
+                      uint32_t cap)
+{
+    return bus_call(t->bus, t, 1, type, body, len, reply, cap, NULL);
+}
+
+int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot)
+{
+    struct sb_wire_ref r = {.slot = slot};
+
+    return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
 }
 
 static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned flags,
@@ -443,8 +472,13 @@ int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opt
 err_close:
     if (fd >= 0)
         close(fd);
-    /* The daemon counted us as a holder of the topic: undo that. */
-    sb_bus_ref(bus, SB_MSG_CLOSE, ok.topic, 0);
+    /* The daemon counted us as a holder of the topic: undo that, unless
+     * it is gone (a new one would read the id as another topic's). */
+    {
+        struct sb_wire_ref r = {.topic = ok.topic};
+
+        bus_call(bus, NULL, 0, SB_MSG_CLOSE, &r, sizeof(r), NULL, 0, NULL);
+    }
     return rc;
 }
 

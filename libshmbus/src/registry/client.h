@@ -56,8 +56,14 @@ void sb_bus_ref_put(shmbus_bus *bus);
 int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, void *reply,
                 uint32_t cap, int *fd);
 
-/* Tell the daemon about a publisher or subscriber of @p topic (CLOSE,
- * PUB_ADD, PUB_DEL, SUB_DEL: bodies without a reply). */
-int sb_bus_ref(shmbus_bus *bus, uint16_t type, uint32_t topic, uint32_t slot);
+/* A request about topic @p t (its bus): the body's first field is the
+ * topic id, filled in here under the connection's lock, after any
+ * reconnect. @return as sb_bus_call(); -ENOENT for an orphaned topic. */
+int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, void *reply,
+                      uint32_t cap);
+
+/* Tell the daemon about a publisher or subscriber of @p t (CLOSE, PUB_ADD,
+ * PUB_DEL, SUB_DEL: bodies without a reply). */
+int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot);
 
 #endif

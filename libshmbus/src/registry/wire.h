@@ -94,6 +94,7 @@ struct sb_wire_ref {
     uint32_t slot; /* SUB_DEL: the slot; else 0 */
 };
 static_assert(sizeof(struct sb_wire_ref) == 8, "ref");
+static_assert(offsetof(struct sb_wire_ref, topic) == 0, "ref topic first (client.c bus_call)");
 
 struct sb_wire_sub {
     uint32_t topic;
@@ -101,6 +102,7 @@ struct sb_wire_sub {
     char group[SHMBUS_GROUP_NAME_MAX + 1]; /* "" = no group */
 };
 static_assert(sizeof(struct sb_wire_sub) == 72, "sub");
+static_assert(offsetof(struct sb_wire_sub, topic) == 0, "sub topic first (client.c bus_call)");
 
 struct sb_wire_sub_ok {
     uint32_t slot;  /* slot index, taken for the client (state INIT) */

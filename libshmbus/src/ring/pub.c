@@ -131,7 +131,7 @@ static void pub_release(shmbus_pub *pub)
 {
     /* A copy inherited through fork() only frees its memory: the claim and
      * the token are the creating process's. */
-    if (pub->pid == (uint32_t)getpid()) {
+    if (pub->gen == sb_fork_gen()) {
         if (pub->open) {
             shmbus_claim c = {.seq = pub->open_seq};
             shmbus_pub_abort(pub, &c);
@@ -180,7 +180,7 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
     }
     /* Registered for monitoring only: a publisher holds nothing the daemon
      * would have to free, so a failure here fails the create cleanly. */
-    if (topic->bus != NULL && (rc = sb_bus_ref(topic->bus, SB_MSG_PUB_ADD, topic->id, 0)) < 0) {
+    if (topic->bus != NULL && (rc = sb_bus_ref(topic, SB_MSG_PUB_ADD, 0)) < 0) {
         pub_release(p);
         return rc;
     }
@@ -196,9 +196,9 @@ void shmbus_pub_destroy(shmbus_pub *pub)
         return;
     /* Best effort, and only by the creator (sb_bus_call() refuses forked
      * children): a daemon that is gone has nothing left to count. */
-    if (pub->topic->bus != NULL && pub->pid == (uint32_t)getpid()) {
+    if (pub->topic->bus != NULL && pub->gen == sb_fork_gen()) {
         sb_bus_topic_pubs(pub->topic->bus, pub->topic, -1);
-        sb_bus_ref(pub->topic->bus, SB_MSG_PUB_DEL, pub->topic->id, 0);
+        sb_bus_ref(pub->topic, SB_MSG_PUB_DEL, 0);
     }
     pub_release(pub);
 }
@@ -600,7 +600,8 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     struct sb_shm_cell *c;
     int rc;
 
-    if (pub == NULL || claim == NULL || !pub->open || claim->seq != pub->open_seq)
+    if (pub == NULL || claim == NULL || !pub->open || claim->seq != pub->open_seq ||
+        pub->gen != sb_fork_gen())
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     /* Too long: the claim stays open so the caller can fix or abort it. */
@@ -619,7 +620,8 @@ int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
     struct sb_segment *seg;
     int rc;
 
-    if (pub == NULL || claim == NULL || !pub->open || claim->seq != pub->open_seq)
+    if (pub == NULL || claim == NULL || !pub->open || claim->seq != pub->open_seq ||
+        pub->gen != sb_fork_gen())
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     pub->open = 0;

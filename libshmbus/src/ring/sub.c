@@ -260,24 +260,24 @@ static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
  * the number of the named group. @return 0 or an error code. */
 static int slot_from_daemon(shmbus_sub *sub, const char *group_name, uint32_t *group)
 {
-    const shmbus_topic *t = sub->topic;
-    struct sb_wire_sub req = {.topic = t->id};
+    shmbus_topic *t = sub->topic;
+    struct sb_wire_sub req = {0}; /* the topic id is filled in by the call */
     struct sb_wire_sub_ok ok;
     int rc;
 
     snprintf(req.group, sizeof(req.group), "%s", group_name ? group_name : "");
-    rc = sb_bus_call(t->bus, SB_MSG_SUB_ADD, &req, sizeof(req), &ok, sizeof(ok), NULL);
+    rc = sb_bus_topic_call(t, SB_MSG_SUB_ADD, &req, sizeof(req), &ok, sizeof(ok));
     if (rc < 0)
         return rc;
     if (rc != (int)sizeof(ok))
         return SHMBUS_ERR_PROTOCOL; /* nothing known to give back */
     if (ok.slot >= t->seg.g.max_subs || ok.group > t->seg.g.max_groups ||
         (ok.group == 0) != (group_name == NULL)) {
-        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, ok.slot);
+        sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
         return SHMBUS_ERR_PROTOCOL;
     }
-    if (sb_bus_topic_slot(t->bus, (shmbus_topic *)t, ok.slot, 1) < 0) {
-        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, ok.slot);
+    if (sb_bus_topic_slot(t->bus, t, ok.slot, 1) < 0) {
+        sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
         return -ENOMEM;
     }
     sub->slot = &t->seg.slots[ok.slot];
@@ -407,7 +407,7 @@ void shmbus_sub_destroy(shmbus_sub *sub)
     h = t->seg.hdr;
     /* A copy inherited through fork() only frees its memory: the slot and
      * the group membership are the creating process's. */
-    if (sub->pid != (uint32_t)getpid())
+    if (sub->gen != sb_fork_gen())
         goto out;
     if (sub->group != NULL)
         sb_group_leave(sub);
@@ -423,7 +423,7 @@ void shmbus_sub_destroy(shmbus_sub *sub)
         atomic_store_explicit(&sub->slot->state, SB_SLOT_INIT, memory_order_seq_cst);
         sb_wake_publishers(h);
         sb_bus_topic_slot(t->bus, t, idx, 0);
-        sb_bus_ref(t->bus, SB_MSG_SUB_DEL, t->id, idx);
+        sb_bus_ref(t, SB_MSG_SUB_DEL, idx);
     } else {
         sb_slot_release(sub->slot);
         sb_wake_publishers(h);

@@ -82,7 +82,7 @@ void shmbus_topic_destroy(shmbus_topic *topic)
     /* Best effort: a daemon that is gone has nothing left to count. */
     if (topic->bus != NULL) {
         sb_bus_topic_del(topic->bus, topic);
-        sb_bus_ref(topic->bus, SB_MSG_CLOSE, topic->id, 0);
+        sb_bus_ref(topic, SB_MSG_CLOSE, 0);
         sb_bus_ref_put(topic->bus);
     }
     sb_segment_unmap(&topic->seg);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,10 @@ int sb_proc_start_get(pid_t pid, uint64_t *start)
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && kill(pid, 0) < 0 && errno == ESRCH)
+        return 0; /* gone: /proc hides no process (hidepid can hide live ones) */
     if (fd < 0)
-        return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+        return errno == ESRCH ? 0 : -errno;
     n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n < 0)
