@@ -470,7 +470,7 @@ static shmbus_sub *inherited_sub;
 static int use_inherited(void *arg)
 {
     shmbus_claim *c = arg;
-    uint8_t buf[64];
+    uint8_t buf[64] = {0};
 
     if (shmbus_publish(inherited, buf, 8, 0) != SHMBUS_ERR_INVALID)
         return 1;
