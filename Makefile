@@ -8,7 +8,7 @@
 PRESET ?= dev
 JOBS   ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
-PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang clang-format strace spin
+PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang libclang-rt-dev clang-format strace spin python3
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
