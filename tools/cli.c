@@ -220,10 +220,12 @@ int cli_connect(const char *bus, char *name_out, shmbus_bus **out)
     return 0;
 }
 
-int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, unsigned flags,
-             shmbus_topic **out)
+/* Open a topic, creating it with @p opts if it does not exist; reports
+ * any failure. @return 0; CLI_EXIT_USAGE for a bad topic name; CLI_EXIT_FAIL. */
+static int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts,
+                    shmbus_topic **out)
 {
-    int rc = shmbus_open(bus, topic, opts, flags, out);
+    int rc = shmbus_open(bus, topic, opts, 0, out);
 
     /* Opened (or created): the usual case. */
     if (rc == 0)
@@ -239,4 +241,23 @@ int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, 
     else
         cli_err("cannot open topic '%s': %s", topic, shmbus_strerror(rc));
     return CLI_EXIT_FAIL;
+}
+
+int cli_on_topic(const char *bus, const char *topic, const shmbus_topic_opts *opts,
+                 int (*fn)(shmbus_topic *t, const void *arg), const void *arg)
+{
+    char bus_name[SHMBUS_BUS_NAME_MAX + 1];
+    shmbus_bus *b;
+    shmbus_topic *t;
+    int rc = cli_connect(bus, bus_name, &b);
+
+    if (rc != 0)
+        return rc; /* reported */
+    rc = cli_open(b, topic, opts, &t);
+    if (rc == 0) {
+        rc = fn(t, arg);
+        shmbus_topic_destroy(t);
+    }
+    shmbus_close(b);
+    return rc;
 }

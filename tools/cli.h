@@ -105,10 +105,11 @@ void cli_topic_usage(FILE *f);
  */
 int cli_connect(const char *bus, char *name_out, shmbus_bus **out);
 
-/* Open a topic, creating it with @p opts if it does not exist; reports
- * any failure. @return 0; CLI_EXIT_USAGE for a bad topic name; CLI_EXIT_FAIL. */
-int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, unsigned flags,
-             shmbus_topic **out);
+/* Connect to @p bus, open @p topic (creating it with @p opts), run
+ * @p fn(topic, arg), then destroy the topic and close the connection.
+ * @return fn's exit status, or that of a reported connect/open failure. */
+int cli_on_topic(const char *bus, const char *topic, const shmbus_topic_opts *opts,
+                 int (*fn)(shmbus_topic *t, const void *arg), const void *arg);
 
 /* Subcommands: argv[0] is the command's name ("shmbus pub"); @p bus the
  * global --bus or NULL. @return an exit status. */

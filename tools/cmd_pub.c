@@ -145,8 +145,9 @@ static void pub_stdin_loop(struct pub_state *ps)
     free(line);
 }
 
-static int pub_run(shmbus_topic *t, const struct pub_args *a)
+static int pub_run(shmbus_topic *t, const void *arg)
 {
+    const struct pub_args *a = arg;
     struct pub_state ps = {0};
     int rc = shmbus_pub_create(t, &ps.pub);
 
@@ -176,9 +177,6 @@ static int pub_run(shmbus_topic *t, const struct pub_args *a)
 int cli_pub_main(const char *bus, int argc, char **argv)
 {
     struct pub_args a = {.bus = bus};
-    char bus_name[SHMBUS_BUS_NAME_MAX + 1];
-    shmbus_bus *b;
-    shmbus_topic *t;
     int rc = pub_parse(argc, argv, &a);
 
     /* --help, or a usage error already reported. */
@@ -187,14 +185,5 @@ int cli_pub_main(const char *bus, int argc, char **argv)
     if (rc != 0)
         return rc == CLI_HELP ? CLI_EXIT_OK : rc;
     cli_signals_catch();
-    rc = cli_connect(a.bus, bus_name, &b);
-    if (rc != 0)
-        return rc; /* reported */
-    rc = cli_open(b, a.topic, &a.opts, 0, &t);
-    if (rc == 0) {
-        rc = pub_run(t, &a);
-        shmbus_topic_destroy(t);
-    }
-    shmbus_close(b);
-    return rc;
+    return cli_on_topic(a.bus, a.topic, &a.opts, pub_run, &a);
 }

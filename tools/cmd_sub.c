@@ -187,8 +187,9 @@ static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t c
     return rc < 0 ? sub_out_status(rc) : CLI_EXIT_OK;
 }
 
-static int sub_run(shmbus_topic *t, const struct sub_args *a)
+static int sub_run(shmbus_topic *t, const void *arg)
 {
+    const struct sub_args *a = arg;
     shmbus_topic_info info;
     shmbus_sub *s;
     void *buf;
@@ -217,9 +218,6 @@ static int sub_run(shmbus_topic *t, const struct sub_args *a)
 int cli_sub_main(const char *bus, int argc, char **argv)
 {
     struct sub_args a = {.bus = bus};
-    char bus_name[SHMBUS_BUS_NAME_MAX + 1];
-    shmbus_bus *b;
-    shmbus_topic *t;
     int rc = sub_parse(argc, argv, &a);
 
     /* --help, or a usage error already reported. */
@@ -228,14 +226,5 @@ int cli_sub_main(const char *bus, int argc, char **argv)
     if (rc != 0)
         return rc == CLI_HELP ? CLI_EXIT_OK : rc;
     cli_signals_catch();
-    rc = cli_connect(a.bus, bus_name, &b);
-    if (rc != 0)
-        return rc; /* reported */
-    rc = cli_open(b, a.topic, &a.topic_opts, 0, &t);
-    if (rc == 0) {
-        rc = sub_run(t, &a);
-        shmbus_topic_destroy(t);
-    }
-    shmbus_close(b);
-    return rc;
+    return cli_on_topic(a.bus, a.topic, &a.topic_opts, sub_run, &a);
 }
