@@ -83,39 +83,39 @@ static int parse_u32(const char *s, uint32_t *out)
     return 0;
 }
 
+/* A number, including 0 (which parse_u32() refuses as a size). */
+static int parse_id_number(const char *s, uint32_t *out)
+{
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return parse_u32(s, out);
+}
+
+/* A user name or number. */
 static int parse_uid(const char *s, uid_t *out)
 {
     struct passwd *pw = getpwnam(s);
     uint32_t v;
 
-    if (pw != NULL) {
-        *out = pw->pw_uid;
-        return 0;
-    }
-    if (strcmp(s, "0") == 0) {
-        *out = 0;
-        return 0;
-    }
-    if (parse_u32(s, &v) < 0)
+    if (pw != NULL)
+        v = pw->pw_uid;
+    else if (parse_id_number(s, &v) < 0)
         return -1;
     *out = (uid_t)v;
     return 0;
 }
 
+/* A group name or number. */
 static int parse_gid(const char *s, gid_t *out)
 {
     struct group *gr = getgrnam(s);
     uint32_t v;
 
-    if (gr != NULL) {
-        *out = gr->gr_gid;
-        return 0;
-    }
-    if (strcmp(s, "0") == 0) {
-        *out = 0;
-        return 0;
-    }
-    if (parse_u32(s, &v) < 0)
+    if (gr != NULL)
+        v = gr->gr_gid;
+    else if (parse_id_number(s, &v) < 0)
         return -1;
     *out = (gid_t)v;
     return 0;
