@@ -58,6 +58,35 @@ static void open_topic(const char *bus_name, const char *name, uint32_t mode, ui
     assert_shmbus_ok(shmbus_open(*bus, name, &o, 0, t));
 }
 
+/* A child's handle on k->topic: through the daemon, or by attaching the
+ * segment by name (k->direct). @return KID_OK or the step that failed. */
+static int kid_topic(const struct kid *k, shmbus_bus **bus, shmbus_topic **t)
+{
+    char seg[SHMBUS_NAME_MAX + 1];
+
+    *bus = NULL;
+    if (k->direct) {
+        snprintf(seg, sizeof(seg), "shmbus.%s.%s", k->bus, k->topic);
+        return shmbus_topic_attach(seg, t) < 0 ? KID_OPEN : KID_OK;
+    }
+    if (shmbus_connect(k->bus, bus) < 0)
+        return KID_CONNECT;
+    return shmbus_open(*bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, t) < 0 ? KID_OPEN : KID_OK;
+}
+
+/* A reader child: its topic, a subscriber (start NEXT, no group), then
+ * "ready" to the test. @return KID_OK or the step that failed. */
+static int kid_reader(const struct kid *k, shmbus_bus **bus, shmbus_topic **t, shmbus_sub **sub)
+{
+    int rc = kid_topic(k, bus, t);
+
+    if (rc != KID_OK)
+        return rc;
+    if (shmbus_sub_create(*t, NULL, sub) < 0)
+        return KID_SUB;
+    return du_signal(k->ready) < 0 ? KID_PIPE : KID_OK;
+}
+
 /* Publish three messages, then a fourth that stops at the fault point. */
 static int kid_stuck_publisher(void *arg)
 {
@@ -90,11 +119,10 @@ static int kid_stuck_unrecorded(void *arg)
     shmbus_topic *t;
     shmbus_pub *pub;
     uint8_t buf[MSG_MAX];
+    int rc = kid_topic(k, &bus, &t);
 
-    if (shmbus_connect(k->bus, &bus) < 0)
-        return KID_CONNECT;
-    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
-        return KID_OPEN;
+    if (rc != KID_OK)
+        return rc;
     if (shmbus_pub_create(t, &pub) < 0)
         return KID_PUB;
     shmbus_publish(pub, buf, tu_fill(buf, 5, 0, 16), WAIT_NS); /* stops inside */
@@ -189,20 +217,13 @@ static int kid_subscriber(void *arg)
 {
     const struct kid *k = arg;
     shmbus_sub_opts so = {.group_name = k->group};
-    shmbus_bus *bus = NULL;
+    shmbus_bus *bus;
     shmbus_topic *t;
     shmbus_sub *sub;
-    char seg[SHMBUS_NAME_MAX + 1];
+    int rc = kid_topic(k, &bus, &t);
 
-    if (k->direct) {
-        snprintf(seg, sizeof(seg), "shmbus.%s.%s", k->bus, k->topic);
-        if (shmbus_topic_attach(seg, &t) < 0)
-            return KID_OPEN;
-    } else if (shmbus_connect(k->bus, &bus) < 0) {
-        return KID_CONNECT;
-    } else if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0) {
-        return KID_OPEN;
-    }
+    if (rc != KID_OK)
+        return rc;
     if (shmbus_sub_create(t, &so, &sub) < 0)
         return KID_SUB;
     if (k->fork_holder && fork() == 0) {
@@ -331,15 +352,10 @@ static int kid_counting_reader(void *arg)
     uint8_t buf[MSG_MAX];
     uint64_t lost = 0;
     shmbus_msg m;
+    int rc = kid_reader(k, &bus, &t, &sub);
 
-    if (shmbus_connect(k->bus, &bus) < 0)
-        return KID_CONNECT;
-    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
-        return KID_OPEN;
-    if (shmbus_sub_create(t, NULL, &sub) < 0)
-        return KID_SUB;
-    if (du_signal(k->ready) < 0)
-        return KID_PIPE;
+    if (rc != KID_OK)
+        return rc;
     for (uint32_t i = 0; i < k->count; i++) {
         if (shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS) < 0)
             return KID_SUB;
@@ -483,19 +499,14 @@ static int kid_flow_reader(void *arg)
     uint8_t buf[MSG_MAX];
     struct tu_payload pl;
     shmbus_msg m;
+    int rc = kid_reader(k, &bus, &t, &sub);
 
-    if (shmbus_connect(k->bus, &bus) < 0)
-        return KID_CONNECT;
-    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
-        return KID_OPEN;
-    if (shmbus_sub_create(t, NULL, &sub) < 0)
-        return KID_SUB;
-    if (du_signal(k->ready) < 0)
-        return KID_PIPE;
+    if (rc != KID_OK)
+        return rc;
     for (uint64_t i = 0; i < FLOW_N; i++) {
-        int rc = shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS);
+        int n = shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS);
 
-        if (rc < 0 || !tu_check(buf, (uint32_t)rc, &pl) || pl.seq != i || m.lost != 0)
+        if (n < 0 || !tu_check(buf, (uint32_t)n, &pl) || pl.seq != i || m.lost != 0)
             return KID_SUB;
     }
     shmbus_sub_destroy(sub); /* through the new daemon */

@@ -159,53 +159,43 @@ int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx)
     return atomic_load_explicit(&t->seg.pubs[idx].state, memory_order_relaxed) == SB_PUB_DEAD;
 }
 
-/* Could a live publisher (any record still in use) own seq @p s or be
- * about to claim it (CLAIMING at or below it)? */
-static int claim_live_owner(const struct sb_segment *seg, uint64_t s)
+/* Does any live record's claim word satisfy @p match(seg, claim, s, x)?
+ * Live: in use and not DEAD. The claim loads are relaxed: each caller made
+ * an acquire load first (of the tail, or of a cell's stamp) that orders the
+ * claim stores of the writers it saw (pub.c pub_rec_claiming()). */
+static int live_claims_any(const struct sb_segment *seg,
+                           int (*match)(const struct sb_segment *, uint64_t, uint64_t, uint64_t),
+                           uint64_t s, uint64_t x)
 {
     for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
         const struct sb_shm_pubrec *r = &seg->pubs[i];
-        uint64_t c;
-
-        uint32_t st;
-
         /* acquire: pairs with the release store of ACTIVE (pub.c). */
-        st = atomic_load_explicit(&r->state, memory_order_acquire);
+        uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
+
         if (st == SB_PUB_FREE || st == SB_PUB_DEAD)
             continue;
-        /* relaxed: ordered by the acquire load of the tail our caller made
-         * before (pub.c pub_rec_claiming()). */
-        c = atomic_load_explicit(&r->claim, memory_order_relaxed);
-        if (c == s || (c & (SB_CLAIM_CLAIMING | SB_CLAIM_IDLE)) == SB_CLAIM_CLAIMING)
-            if (SB_CLAIM_SEQ(c) <= s)
-                return 1;
+        if (match(seg, atomic_load_explicit(&r->claim, memory_order_relaxed), s, x))
+            return 1;
     }
     return 0;
 }
 
-/* Is a live publisher in flight with a seq at most @p x that maps to the
- * cell of @p s? It may own the cell (an older lap still writing, under a
- * newer claim's mark; or the claim x itself): it ends the cell itself. */
-static int claim_cell_writer_live(const struct sb_segment *seg, uint64_t s, uint64_t x)
+/* Claim word @p c owns seq @p s, or is about to claim one at or below it. */
+static int claim_may_own(const struct sb_segment *seg, uint64_t c, uint64_t s, uint64_t x)
 {
-    for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
-        const struct sb_shm_pubrec *r = &seg->pubs[i];
-        uint64_t c;
+    (void)seg;
+    (void)x;
+    return c == s ||
+           ((c & (SB_CLAIM_CLAIMING | SB_CLAIM_IDLE)) == SB_CLAIM_CLAIMING && SB_CLAIM_SEQ(c) <= s);
+}
 
-        uint32_t st;
-
-        /* acquire: as in claim_live_owner(). */
-        st = atomic_load_explicit(&r->state, memory_order_acquire);
-        if (st == SB_PUB_FREE || st == SB_PUB_DEAD)
-            continue;
-        /* relaxed: ordered by the acquire load of the cell's stamp our
-         * caller made: an owner stored its seq before its CAS on it. */
-        c = atomic_load_explicit(&r->claim, memory_order_relaxed);
-        if (!(c & (SB_CLAIM_CLAIMING | SB_CLAIM_IDLE)) && c <= x &&
-            (c & seg->g.mask) == (s & seg->g.mask))
-            return 1;
-    }
-    return 0;
+/* Claim word @p c is in flight with a seq at most @p x on the cell of
+ * @p s: it may own the cell (an older lap still writing, under a newer
+ * claim's mark; or the claim x itself), and ends it itself. */
+static int claim_on_cell(const struct sb_segment *seg, uint64_t c, uint64_t s, uint64_t x)
+{
+    return !(c & (SB_CLAIM_CLAIMING | SB_CLAIM_IDLE)) && c <= x &&
+           (c & seg->g.mask) == (s & seg->g.mask);
 }
 
 /* End seq @p s, whose cell holds @p v, as SKIPPED. @return 1 done. */
@@ -244,7 +234,7 @@ static int claim_settle_seq(const struct sb_segment *seg, uint64_t s)
 {
     struct sb_shm_cell *c = sb_cell(seg, s);
     /* acquire: pairs with the writers' seq_cst CAS; their records' stores
-     * before it are visible (claim_cell_writer_live()). */
+     * before it are visible (live_claims_any()). */
     uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire), x = SB_STAMP_SEQ(v);
 
     if (SB_STAMP_ST(v) != SB_ST_EMPTY && SB_STAMP_ST(v) != SB_ST_BUSY && x >= s)
@@ -254,7 +244,7 @@ static int claim_settle_seq(const struct sb_segment *seg, uint64_t s)
          * writer had it. BUSY(x > s): a newer claim marked the cell we had,
          * or took it after we ended ours. A live writer in flight on this
          * cell owns it and will end it; otherwise it was ours to end. */
-        return !claim_cell_writer_live(seg, s, x) && claim_skip(seg, c, v, x);
+        return !live_claims_any(seg, claim_on_cell, s, x) && claim_skip(seg, c, v, x);
     }
     return claim_unmarked_ready(seg, v, s) && claim_skip(seg, c, v, s);
 }
@@ -276,7 +266,7 @@ static int claim_settle_unknown(const struct sb_segment *seg, uint64_t from)
 
         if (SB_STAMP_ST(v) != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
             continue; /* marked or ended by its claimer */
-        if (claim_live_owner(seg, s) || !claim_unmarked_ready(seg, v, s) ||
+        if (live_claims_any(seg, claim_may_own, s, 0) || !claim_unmarked_ready(seg, v, s) ||
             !claim_skip(seg, c, v, s))
             done = 0;
     }
