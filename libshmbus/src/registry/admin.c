@@ -149,6 +149,7 @@ int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
     if (!atomic_compare_exchange_strong_explicit(&r->state, &st, SB_PUB_DEAD, memory_order_relaxed,
                                                  memory_order_relaxed))
         return 0;
+    /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
     return 1;
 }
@@ -317,6 +318,7 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx)
         (seg->g.flags & SHMBUS_TOPIC_EXCLUSIVE) ? token_settle(seg, pid) : claim_settle(seg, claim);
     if (!done)
         return 0;
+    /* relaxed: published by the release store of FREE below. */
     atomic_store_explicit(&r->claim, SB_CLAIM_IDLE, memory_order_relaxed);
     atomic_store_explicit(&r->start, 0, memory_order_relaxed);
     atomic_store_explicit(&r->pid, 0, memory_order_relaxed);
