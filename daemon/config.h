@@ -9,6 +9,8 @@
 #include "shmbus/shmbus.h"
 
 #define SBD_ALLOW_MAX 16
+/* Longest bridge AUTH token. */
+#define SBD_TOKEN_MAX 256
 
 struct sbd_config {
     char bus[SHMBUS_BUS_NAME_MAX + 1];
@@ -28,6 +30,17 @@ struct sbd_config {
     uint64_t max_segment;
     uint64_t max_shm;          /* all segments together */
     uint32_t reap_interval_ms; /* scan for dead owners and retry dead claims */
+    /* The TCP bridge (bridge.h): off unless --bridge is given. */
+    int bridge;
+    char bridge_host[64]; /* numeric IPv4 or IPv6 address */
+    char bridge_port[8];
+    char bridge_token[SBD_TOKEN_MAX + 1]; /* "" = no AUTH needed */
+    uint32_t bridge_max_conns;
+    uint32_t bridge_max_subs;       /* channels and patterns per connection */
+    uint64_t bridge_max_request;    /* one JSON line or RESP command, bytes */
+    uint64_t bridge_max_output;     /* buffered output per connection, bytes */
+    uint32_t bridge_auth_ms;        /* time to AUTH before the connection is closed */
+    uint32_t bridge_pub_timeout_ms; /* reliable back-pressure before an error reply */
 };
 
 #endif

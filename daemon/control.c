@@ -46,7 +46,7 @@ struct ctl_reply {
         struct sb_wire_hello_ok hello;
         struct sb_wire_open_ok open;
         struct sb_wire_sub_ok sub;
-        uint8_t list[SB_WIRE_MAX];
+        uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST and BRIDGE */
     } out;
 };
 
@@ -346,6 +346,15 @@ static void on_list(struct sbd_control *c, const struct sb_wire_list *q, struct 
     r->len = (uint32_t)(sizeof(ok) + ok.count * sizeof(shmbus_topic_entry));
 }
 
+static void on_bridge(struct sbd_control *c, const struct sb_wire_bridge *q, struct ctl_reply *r)
+{
+    struct sb_wire_bridge_ok *ok = (struct sb_wire_bridge_ok *)(void *)r->out.list;
+    unsigned n = sbd_bridge_stat(c->bridge, q->after, ok);
+
+    r->body = r->out.list;
+    r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->conns[0]));
+}
+
 /* Handle one decoded request. */
 static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_req *q,
                          struct ctl_reply *r)
@@ -362,6 +371,8 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_list(c, &q->u.list, r);
     else if (q->hdr.type == SB_MSG_SUB_ADOPT)
         on_adopt(s, &q->u.ref, r);
+    else if (q->hdr.type == SB_MSG_BRIDGE)
+        on_bridge(c, &q->u.bridge, r);
     else
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }

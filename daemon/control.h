@@ -6,6 +6,7 @@
 #ifndef SHMBUSD_CONTROL_H
 #define SHMBUSD_CONTROL_H
 
+#include "bridge.h"
 #include "config.h"
 #include "reaper.h"
 #include "registry.h"
@@ -13,6 +14,7 @@
 struct sbd_control {
     const struct sbd_config *cfg;
     struct sbd_registry *reg;
+    struct sbd_bridge *bridge; /* NULL without --bridge */
     struct sbd_reaper reaper;
     int lfd;          /* listening socket */
     int epfd;         /* epoll instance */

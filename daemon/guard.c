@@ -1,10 +1,14 @@
 /* SIGBUS guard (guard.h). The handler runs in the thread that faulted (a
- * SIGBUS from a memory access is synchronous), which is the control thread:
- * the only one that touches segments and the only one that changes the
- * range table, so the table is never read while it changes. */
+ * SIGBUS from a memory access is synchronous): the control thread or a
+ * bridge thread. Adds are serialised by the caller (the registry's topic
+ * lock) but may run while a handler in another thread reads the table, so
+ * the table is published with release stores and read with acquire loads,
+ * and a table that was outgrown is never freed (a reader may still be in
+ * it): the tables together stay under twice the final one. */
 #include "guard.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,22 +17,27 @@
 struct guard_range {
     uint8_t *base;
     size_t len;
-    volatile sig_atomic_t *broken;
+    _Atomic int *broken;
 };
 
-static struct guard_range *ranges;
-static size_t nranges, cap;
+static struct guard_range *_Atomic ranges;
+static _Atomic size_t nranges;
+static size_t cap; /* sbd_guard_add() only */
 
 static void guard_fault(int sig, siginfo_t *si, void *ctx)
 {
     uint8_t *a = si->si_addr;
     int saved = errno;
+    /* acquire, both: pair with the release stores of sbd_guard_add(); the
+     * count first, so every entry below it is in the table we load. */
+    size_t n = atomic_load_explicit(&nranges, memory_order_acquire);
+    struct guard_range *tab = atomic_load_explicit(&ranges, memory_order_acquire);
 
     (void)ctx;
     /* Only a fault of ours: a SIGBUS sent by kill() or sigqueue() carries
      * a pointer of the sender's choice. */
-    for (size_t i = 0; si->si_code > 0 && i < nranges; i++) {
-        struct guard_range *r = &ranges[i];
+    for (size_t i = 0; si->si_code > 0 && i < n; i++) {
+        struct guard_range *r = &tab[i];
 
         if (a < r->base || a >= r->base + r->len)
             continue;
@@ -37,7 +46,9 @@ static void guard_fault(int sig, siginfo_t *si, void *ctx)
         if (mmap(r->base, r->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
                  -1, 0) == MAP_FAILED)
             break;
-        *r->broken = 1;
+        /* relaxed: a flag the topic's users poll; the mapping itself was
+         * replaced by the system call above. */
+        atomic_store_explicit(r->broken, 1, memory_order_relaxed);
         errno = saved;
         return;
     }
@@ -56,23 +67,28 @@ int sbd_guard_init(void)
     return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;
 }
 
-int sbd_guard_add(void *base, size_t len, volatile sig_atomic_t *broken)
+int sbd_guard_add(void *base, size_t len, _Atomic int *broken)
 {
-    if (nranges == cap) {
+    /* relaxed: we are the only writer (the caller serialises adds). */
+    size_t n = atomic_load_explicit(&nranges, memory_order_relaxed);
+    struct guard_range *tab = atomic_load_explicit(&ranges, memory_order_relaxed);
+
+    if (n == cap) {
         size_t ncap = cap ? cap * 2 : 64;
         struct guard_range *p = malloc(ncap * sizeof(*p));
 
         if (p == NULL)
             return -ENOMEM;
-        struct guard_range *old = ranges;
-
-        if (nranges > 0)
-            memcpy(p, old, nranges * sizeof(*p));
-        ranges = p;
+        if (n > 0)
+            memcpy(p, tab, n * sizeof(*p));
+        /* release: the copied entries before the pointer. The old table
+         * stays: a handler may be reading it. */
+        atomic_store_explicit(&ranges, p, memory_order_release);
+        tab = p;
         cap = ncap;
-        free(old);
     }
-    ranges[nranges] = (struct guard_range){.base = base, .len = len, .broken = broken};
-    nranges++;
+    tab[n] = (struct guard_range){.base = base, .len = len, .broken = broken};
+    /* release: the entry before the count that covers it. */
+    atomic_store_explicit(&nranges, n + 1, memory_order_release);
     return 0;
 }

@@ -11,13 +11,15 @@
 #define SHMBUSD_GUARD_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* Install the SIGBUS handler. @return 0 or -errno. */
 int sbd_guard_init(void);
 
 /* Guard the mapping [@p base, @p base + @p len); *broken is set to 1 if a
- * fault hits it. Control thread. @return 0 or -ENOMEM. */
-int sbd_guard_add(void *base, size_t len, volatile sig_atomic_t *broken);
+ * fault hits it, in whichever thread. Calls must not overlap (the registry
+ * makes them under its topic lock). @return 0 or -ENOMEM. */
+int sbd_guard_add(void *base, size_t len, _Atomic int *broken);
 
 #endif

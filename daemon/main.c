@@ -21,6 +21,8 @@
 
 #include "config.h"
 #include "control.h"
+#include "bridge.h"
+#include "bridge_proto.h"
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
@@ -46,6 +48,21 @@ static void usage(FILE *f)
                "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
                "                      publishers' claims, every MS ms (default 20; a dead\n"
                "                      publisher's claim is ended within about 5 of these)\n"
+               "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
+               "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
+               "                      for IPv6). Off unless given\n"
+               "  --bridge-token-file FILE  remote clients must AUTH with the token in FILE\n"
+               "                      (its first line; default: $SHMBUS_BRIDGE_TOKEN if set)\n"
+               "  --bridge-max-conns N     remote connections (default 16384)\n"
+               "  --bridge-max-subs N      channels and patterns per connection (default 1024)\n"
+               "  --bridge-max-request SIZE  one command, line or payload (default 4M)\n"
+               "  --bridge-max-output SIZE   output buffered for one slow client before it\n"
+               "                      is disconnected (default 32M)\n"
+               "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
+               "                      (default 10000; only with a token)\n"
+               "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
+               "                      waits this long, reading nothing more from that\n"
+               "                      client, then gets an error (default 5000)\n"
                "  --help              this text\n");
 }
 
@@ -93,6 +110,58 @@ static int parse_id_number(const char *s, uint32_t *out)
     return parse_u32(s, out);
 }
 
+/* "[ADDR]:PORT" for --bridge: a numeric IPv4 address, or an IPv6 one in
+ * brackets; no address means 127.0.0.1. */
+static int parse_listen(const char *s, struct sbd_config *c)
+{
+    const char *colon = strrchr(s, ':');
+    size_t alen;
+    uint32_t port;
+
+    if (colon == NULL || parse_id_number(colon + 1, &port) < 0 || port > 65535)
+        return -1;
+    alen = (size_t)(colon - s);
+    if (alen >= 2 && s[0] == '[' && s[alen - 1] == ']') {
+        s++;
+        alen -= 2;
+    }
+    if (alen >= sizeof(c->bridge_host))
+        return -1;
+    if (alen == 0)
+        snprintf(c->bridge_host, sizeof(c->bridge_host), "127.0.0.1");
+    else
+        snprintf(c->bridge_host, sizeof(c->bridge_host), "%.*s", (int)alen, s);
+    snprintf(c->bridge_port, sizeof(c->bridge_port), "%u", port);
+    c->bridge = 1;
+    return 0;
+}
+
+/* The bridge token: the first line of @p path, which must not be empty.
+ * Tokens stay out of the command line, where ps shows them. */
+static int read_token(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char line[SBD_TOKEN_MAX + 2];
+    size_t n;
+
+    if (f == NULL) {
+        fprintf(stderr, "shmbusd: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    n = strcspn(line, "\r\n");
+    if (n == 0 || n >= cap || (line[n] == '\0' && strlen(line) == sizeof(line) - 1)) {
+        fprintf(stderr, "shmbusd: %s: the first line must hold a token of 1 to %d bytes\n", path,
+                SBD_TOKEN_MAX);
+        return -1;
+    }
+    memcpy(out, line, n);
+    out[n] = '\0';
+    return 0;
+}
+
 /* A user name or number. */
 static int parse_uid(const char *s, uid_t *out)
 {
@@ -133,6 +202,12 @@ static void config_defaults(struct sbd_config *c)
     c->max_segment = 1ull << 30;
     c->max_shm = 1ull << 32;
     c->reap_interval_ms = 20;
+    c->bridge_max_conns = 16384;
+    c->bridge_max_subs = 1024;
+    c->bridge_max_request = 4ull << 20;
+    c->bridge_max_output = 32ull << 20;
+    c->bridge_auth_ms = 10000;
+    c->bridge_pub_timeout_ms = 5000;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
@@ -150,23 +225,40 @@ enum {
     OPT_SEG,
     OPT_SHM,
     OPT_REAP,
+    OPT_BRIDGE,
+    OPT_BTOKEN,
+    OPT_BCONNS,
+    OPT_BSUBS,
+    OPT_BREQ,
+    OPT_BOUT,
+    OPT_BAUTH,
+    OPT_BPUB,
     OPT_HELP
 };
 
-static const struct option long_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
-                                          {"foreground", no_argument, NULL, OPT_FG},
-                                          {"log-level", required_argument, NULL, OPT_LOG},
-                                          {"group", required_argument, NULL, OPT_GROUP},
-                                          {"allow-uid", required_argument, NULL, OPT_AUID},
-                                          {"allow-gid", required_argument, NULL, OPT_AGID},
-                                          {"max-topics", required_argument, NULL, OPT_TOPICS},
-                                          {"max-clients", required_argument, NULL, OPT_CLIENTS},
-                                          {"max-slots", required_argument, NULL, OPT_SLOTS},
-                                          {"max-segment", required_argument, NULL, OPT_SEG},
-                                          {"max-shm", required_argument, NULL, OPT_SHM},
-                                          {"reap-interval", required_argument, NULL, OPT_REAP},
-                                          {"help", no_argument, NULL, OPT_HELP},
-                                          {NULL, 0, NULL, 0}};
+static const struct option long_opts[] = {
+    {"bus", required_argument, NULL, OPT_BUS},
+    {"foreground", no_argument, NULL, OPT_FG},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"group", required_argument, NULL, OPT_GROUP},
+    {"allow-uid", required_argument, NULL, OPT_AUID},
+    {"allow-gid", required_argument, NULL, OPT_AGID},
+    {"max-topics", required_argument, NULL, OPT_TOPICS},
+    {"max-clients", required_argument, NULL, OPT_CLIENTS},
+    {"max-slots", required_argument, NULL, OPT_SLOTS},
+    {"max-segment", required_argument, NULL, OPT_SEG},
+    {"max-shm", required_argument, NULL, OPT_SHM},
+    {"reap-interval", required_argument, NULL, OPT_REAP},
+    {"bridge", required_argument, NULL, OPT_BRIDGE},
+    {"bridge-token-file", required_argument, NULL, OPT_BTOKEN},
+    {"bridge-max-conns", required_argument, NULL, OPT_BCONNS},
+    {"bridge-max-subs", required_argument, NULL, OPT_BSUBS},
+    {"bridge-max-request", required_argument, NULL, OPT_BREQ},
+    {"bridge-max-output", required_argument, NULL, OPT_BOUT},
+    {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
+    {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0}};
 
 /* One option. @return 0, 1 for --help, or -1 with a message printed. */
 static int config_option(struct sbd_config *c, int opt, const char *arg, const char **bus)
@@ -216,6 +308,32 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
     case OPT_REAP:
         bad = parse_u32(arg, &c->reap_interval_ms) || c->reap_interval_ms > 1000;
         break;
+    case OPT_BRIDGE:
+        bad = parse_listen(arg, c);
+        break;
+    case OPT_BTOKEN:
+        bad = read_token(arg, c->bridge_token, sizeof(c->bridge_token));
+        break;
+    case OPT_BCONNS:
+        bad = parse_u32(arg, &c->bridge_max_conns) || c->bridge_max_conns == 0;
+        break;
+    case OPT_BSUBS:
+        bad = parse_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
+              c->bridge_max_subs > SBB_ARGV_MAX - 2;
+        break;
+    case OPT_BREQ:
+        bad = parse_size(arg, &c->bridge_max_request) || c->bridge_max_request < 1024 ||
+              c->bridge_max_request > (1ull << 30);
+        break;
+    case OPT_BOUT:
+        bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < 4096;
+        break;
+    case OPT_BAUTH:
+        bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
+        break;
+    case OPT_BPUB:
+        bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);
+        break;
     case OPT_HELP:
         return 1;
     default:
@@ -236,6 +354,16 @@ static int config_parse(struct sbd_config *c, int argc, char **argv)
         rc = config_option(c, opt, optarg, &bus);
         if (rc != 0)
             return rc;
+    }
+    if (c->bridge_token[0] == '\0' && getenv("SHMBUS_BRIDGE_TOKEN") != NULL) {
+        const char *env = getenv("SHMBUS_BRIDGE_TOKEN");
+
+        if (env[0] == '\0' || strlen(env) > SBD_TOKEN_MAX) {
+            fprintf(stderr, "shmbusd: $SHMBUS_BRIDGE_TOKEN must hold 1 to %d bytes\n",
+                    SBD_TOKEN_MAX);
+            return -1;
+        }
+        memcpy(c->bridge_token, env, strlen(env) + 1);
     }
     if (optind < argc) {
         fprintf(stderr, "shmbusd: unexpected argument '%s' (see --help)\n", argv[optind]);
@@ -419,6 +547,17 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_registry_fini(&reg);
         return 1;
     }
+    ctl.bridge = NULL;
+    if (cfg->bridge) {
+        rc = sbd_bridge_start(cfg, &reg, &ctl.bridge);
+        if (rc < 0) {
+            sbd_log(SBD_ERROR, "bridge: cannot listen on %s port %s: %s", cfg->bridge_host,
+                    cfg->bridge_port, shmbus_strerror(rc));
+            sbd_control_close(&ctl);
+            sbd_registry_fini(&reg);
+            return 1;
+        }
+    }
     sbd_log(SBD_INFO, "serving bus '%s' on %s (pid %d)", cfg->bus, cfg->sock_path, (int)getpid());
     if (ready_fd >= 0) {
         char ok = 1;
@@ -430,6 +569,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     rc = sbd_control_run(&ctl);
     if (rc < 0)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
+    sbd_bridge_stop(ctl.bridge);
     sbd_control_close(&ctl);
     sbd_registry_fini(&reg);
     sbd_log(SBD_INFO, "stopped: segments and socket removed");

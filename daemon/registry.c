@@ -1,8 +1,9 @@
 /*
- * The topic and session tables (registry.h). The control thread is the
- * only updater, so an add never races another add of the same key; the
- * tables still use the lock-free add/del so that readers in other threads
- * (the bridge, issue 5) never wait for it.
+ * The topic and session tables (registry.h). Sessions change only in the
+ * control thread; topics are added by it and by the bridge, serialised by
+ * topic_lock, so an add never races another add of the same key. The
+ * tables use the lock-free add/del so that readers in other threads (the
+ * bridge's) never wait.
  */
 #include "registry.h"
 
@@ -49,6 +50,7 @@ int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg)
 {
     memset(r, 0, sizeof(*r));
     r->cfg = cfg;
+    pthread_mutex_init(&r->topic_lock, NULL);
     r->topics =
         cds_lfht_new_flavor(table_size(cfg->max_topics), SBD_TABLE_INIT, 0,
                             CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, &urcu_memb_flavor, NULL);
@@ -101,6 +103,7 @@ void sbd_registry_fini(struct sbd_registry *r)
     free(all);
     cds_lfht_destroy(r->sessions, NULL);
     cds_lfht_destroy(r->topics, NULL);
+    pthread_mutex_destroy(&r->topic_lock);
 }
 
 struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name)
@@ -254,19 +257,18 @@ int sbd_topic_adopt(struct sbd_registry *r, const char *seg)
     return 0;
 }
 
-int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
-                   int *created, char *why, size_t why_len)
+static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *req,
+                             struct sbd_topic **out, int *created, char *why, size_t why_len)
 {
     shmbus_topic_opts o;
     struct sbd_topic *t;
     uint64_t size;
     int rc;
 
-    *created = 0;
     urcu_memb_read_lock();
     t = sbd_topic_lookup(r, req->name);
     urcu_memb_read_unlock();
-    /* Topics are removed only at shutdown, by this thread: t stays valid. */
+    /* Topics are removed only at shutdown: t stays valid. */
     if (t != NULL && t->broken) {
         snprintf(why, why_len, "topic '%.60s': a client truncated its segment", t->name);
         return SHMBUS_ERR_TRUNCATED;
@@ -290,7 +292,21 @@ int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struc
     sbd_log(SBD_INFO, "topic %s created (%s, %u cells of %u bytes, %llu bytes)", t->name,
             t->info.mode == SHMBUS_RELIABLE ? "reliable" : "lossy", t->info.capacity,
             t->info.max_msg_size, (unsigned long long)t->info.segment_size);
+    if (r->on_create != NULL)
+        r->on_create(r->on_create_arg, t);
     return 0;
+}
+
+int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
+                   int *created, char *why, size_t why_len)
+{
+    int rc;
+
+    *created = 0;
+    pthread_mutex_lock(&r->topic_lock);
+    rc = topic_open_locked(r, req, out, created, why, why_len);
+    pthread_mutex_unlock(&r->topic_lock);
+    return rc;
 }
 
 static void entry_fill(const struct sbd_topic *t, shmbus_topic_entry *e)

@@ -9,7 +9,7 @@
 #ifndef SHMBUSD_REGISTRY_H
 #define SHMBUSD_REGISTRY_H
 
-#include <signal.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <urcu/urcu-memb.h>
@@ -31,8 +31,14 @@ struct sbd_topic {
     _Atomic uint32_t publishers;
     _Atomic uint32_t subscribers;
     /* Set by the SIGBUS guard (guard.h) when a client truncated the
-     * segment: 1 just broken, 2 handled (segment removed). Control thread. */
-    volatile sig_atomic_t broken;
+     * segment: 1 just broken, 2 handled (segment removed, by the control
+     * thread). Read by any thread (seq_cst: the plain accesses of an
+     * _Atomic; a flag read off the fast path). */
+    _Atomic int broken;
+    /* The bridge's state of this topic (bridge.c): its remote subscribers
+     * and its publisher. The bridge's I/O thread only. */
+    struct sbb_topic *bridge;
+    shmbus_pub *bridge_pub;
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     char seg[SHMBUS_NAME_MAX + 1];
 };
@@ -68,9 +74,17 @@ struct sbd_registry {
     struct cds_lfht *topics;
     struct cds_lfht *sessions;
     const struct sbd_config *cfg;
-    /* Control thread only. */
-    uint32_t ntopics, nsessions, next_topic, next_session;
+    /* Serialises topic creation (sbd_topic_open()) between the control
+     * thread and the bridge; guards ntopics, next_topic and shm_bytes. */
+    pthread_mutex_t topic_lock;
+    uint32_t ntopics, next_topic;
     uint64_t shm_bytes;
+    /* Control thread only. */
+    uint32_t nsessions, next_session;
+    /* Told of each topic sbd_topic_open() creates, under topic_lock, in
+     * the creating thread: the bridge links pattern subscriptions. */
+    void (*on_create)(void *arg, struct sbd_topic *t);
+    void *on_create_arg;
 };
 
 /* Create the tables. @return 0 or -ENOMEM. */
@@ -90,7 +104,8 @@ struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name);
  * @return 0 with *out set (and *created); -ENOENT (NOCREATE);
  *         SHMBUS_ERR_MISMATCH; SHMBUS_ERR_LIMIT; SHMBUS_ERR_INVALID;
  *         SHMBUS_ERR_NO_SPACE; -EEXIST (a segment of that name exists
- *         that we did not create); -errno. Control thread.
+ *         that we did not create); -errno. Any registered thread
+ *         (topic_lock serialises creation).
  */
 int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
                    int *created, char *why, size_t why_len);

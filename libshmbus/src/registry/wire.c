@@ -78,6 +78,8 @@ static uint32_t body_size(uint16_t type)
         return sizeof(struct sb_wire_sub);
     case SB_MSG_LIST:
         return sizeof(struct sb_wire_list);
+    case SB_MSG_BRIDGE:
+        return sizeof(struct sb_wire_bridge);
     default:
         return UINT32_MAX;
     }

@@ -26,6 +26,7 @@
 #define SB_WIRE_ERR_TEXT    120u
 #define SB_WIRE_CLIENT_NAME 32u
 #define SB_WIRE_LIST_MAX    32u /* topics per LIST reply */
+#define SB_WIRE_BRIDGE_MAX  24u /* connections per BRIDGE reply */
 
 enum sb_wire_type {
     SB_MSG_HELLO = 1,     /* client: pid and program name; reply: session id */
@@ -37,6 +38,8 @@ enum sb_wire_type {
     SB_MSG_SUB_DEL = 7,   /* topic id, slot: the subscriber left; free the slot */
     SB_MSG_LIST = 8,      /* topics after a name; reply: up to SB_WIRE_LIST_MAX */
     SB_MSG_SUB_ADOPT = 9, /* topic id, slot: a slot we hold since a previous daemon */
+    SB_MSG_BRIDGE = 10,   /* TCP bridge connections after an id; reply: totals and up
+                             to SB_WIRE_BRIDGE_MAX */
     SB_MSG_OK = 0x100,    /* reply: the request succeeded; body per request */
     SB_MSG_ERR = 0x101    /* reply: struct sb_wire_err */
 };
@@ -124,6 +127,51 @@ static_assert(SB_WIRE_LIST_MAX * sizeof(shmbus_topic_entry) + sizeof(struct sb_w
                   SB_WIRE_MAX,
               "a full LIST reply fits one message");
 
+struct sb_wire_bridge {
+    uint64_t after; /* connection id; 0 = from the first */
+};
+static_assert(sizeof(struct sb_wire_bridge) == 8, "bridge");
+
+/* One remote connection of the TCP bridge. */
+enum sb_wire_bridge_proto { SB_BRIDGE_UNKNOWN = 0, SB_BRIDGE_JSON = 1, SB_BRIDGE_RESP = 2 };
+enum sb_wire_bridge_flags { SB_BRIDGE_AUTHED = 1, SB_BRIDGE_PAUSED = 2 };
+struct sb_wire_bridge_conn {
+    uint64_t id;
+    uint64_t age_ms;   /* since accept */
+    uint64_t buffered; /* output bytes waiting for the client to read */
+    uint64_t msgs_out; /* deliveries */
+    uint64_t msgs_in;  /* publishes */
+    uint32_t channels, patterns;
+    uint32_t proto; /* enum sb_wire_bridge_proto */
+    uint32_t flags; /* enum sb_wire_bridge_flags */
+    char peer[48];  /* address:port */
+    char name[32];  /* CLIENT SETNAME */
+    char subs[96];  /* channels and patterns, comma separated, ending "..." when cut */
+};
+static_assert(sizeof(struct sb_wire_bridge_conn) == 232, "bridge conn");
+static_assert(offsetof(struct sb_wire_bridge_conn, peer) == 56, "bridge conn peer");
+
+struct sb_wire_bridge_ok {
+    char listen[64];      /* "ADDR:PORT", "" when the daemon runs no bridge */
+    uint64_t connections; /* open now */
+    uint64_t accepted;
+    uint64_t slow_closed;  /* disconnected for a full output buffer */
+    uint64_t refused;      /* over --bridge-max-conns */
+    uint64_t auth_failed;  /* wrong tokens */
+    uint64_t auth_expired; /* closed for not authenticating in time */
+    uint64_t proto_errors; /* closed for a protocol error or an oversized request */
+    uint64_t msgs_in, msgs_out;
+    uint32_t count; /* connections below */
+    uint32_t pad;
+    struct sb_wire_bridge_conn conns[]; /* count of them */
+};
+static_assert(sizeof(struct sb_wire_bridge_ok) == 144, "bridge ok");
+static_assert(offsetof(struct sb_wire_bridge_ok, count) == 136, "bridge ok count");
+static_assert(SB_WIRE_BRIDGE_MAX * sizeof(struct sb_wire_bridge_conn) +
+                      sizeof(struct sb_wire_bridge_ok) + sizeof(struct sb_wire_hdr) <=
+                  SB_WIRE_MAX,
+              "a full BRIDGE reply fits one message");
+
 struct sb_wire_err {
     int32_t code;                /* an SHMBUS_ERR_* code or -errno */
     char text[SB_WIRE_ERR_TEXT]; /* NUL-terminated detail for logs */
@@ -139,6 +187,7 @@ struct sb_wire_req {
         struct sb_wire_ref ref;
         struct sb_wire_sub sub;
         struct sb_wire_list list;
+        struct sb_wire_bridge bridge;
     } u;
 };
 

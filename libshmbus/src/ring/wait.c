@@ -74,15 +74,20 @@ static void wake_delegate(struct sb_shm_header *h)
         sb_futex_wake(&h->data_futex, INT_MAX);
 }
 
-static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
+/* Sleep on the topics @p topics until @p ready (called with seq_cst, after
+ * we count ourselves as sleepers) says something is there, a wake-up, the
+ * slice end, or (unless NULL) @p bell moving from @p seen. */
+static int sleep_on(shmbus_topic *const *topics, unsigned n, sb_ready_fn ready, void *arg,
+                    uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen)
 {
-    _Atomic uint32_t *words[SHMBUS_WAITSET_MAX] = {0};
-    uint32_t vals[SHMBUS_WAITSET_MAX] = {0};
+    _Atomic uint32_t *words[SHMBUS_WAITSET_MAX + 1] = {0};
+    uint32_t vals[SHMBUS_WAITSET_MAX + 1] = {0};
     uint64_t slice_end = sb_mono_ns() + SB_WAIT_SLICE_NS;
+    unsigned nw = n;
     int rc = 0;
 
     for (unsigned i = 0; i < n; i++) {
-        struct sb_shm_header *h = subs[i]->topic->seg.hdr;
+        struct sb_shm_header *h = topics[i]->seg.hdr;
         /* seq_cst: Dekker pair with sb_wake_readers(): we count ourselves,
          * then re-check the cells (seq_cst, below); a publisher commits
          * (seq_cst), then reads the count. */
@@ -93,23 +98,57 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
      * the futex call returns at once. */
     for (unsigned i = 0; i < n; i++)
         vals[i] = atomic_load_explicit(words[i], memory_order_seq_cst);
+    if (bell != NULL) {
+        words[nw] = bell;
+        vals[nw++] = seen;
+    }
     if (slice_end > deadline)
         slice_end = deadline;
-    if (!any_ready(subs, n, memory_order_seq_cst)) {
-        if (n == 1)
+    if (!ready(arg, memory_order_seq_cst)) {
+        if (nw == 1)
             rc = sb_futex_wait(words[0], vals[0], slice_end);
         else
-            rc = sb_futex_waitv(words, vals, n, slice_end);
+            rc = sb_futex_waitv(words, vals, nw, slice_end);
     }
     for (unsigned i = 0; i < n; i++) {
-        wake_delegate(subs[i]->topic->seg.hdr);
+        wake_delegate(topics[i]->seg.hdr);
         /* relaxed: a stale count costs a publisher one spurious wake. */
-        atomic_fetch_sub_explicit(&subs[i]->topic->seg.hdr->data_waiters, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&topics[i]->seg.hdr->data_waiters, 1, memory_order_relaxed);
     }
     /* The end of a slice is not the caller's timeout: it re-checks. */
     if (rc == -ETIMEDOUT)
         return slice_end == deadline ? SHMBUS_ERR_TIMEOUT : 0;
     return rc < 0 ? rc : 0;
+}
+
+struct subs_arg {
+    shmbus_sub *const *subs;
+    unsigned n;
+};
+
+static int subs_ready(void *arg, memory_order order)
+{
+    const struct subs_arg *a = arg;
+
+    return any_ready(a->subs, a->n, order);
+}
+
+static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
+{
+    shmbus_topic *topics[SHMBUS_WAITSET_MAX];
+    struct subs_arg a = {subs, n};
+
+    for (unsigned i = 0; i < n; i++)
+        topics[i] = subs[i]->topic;
+    return sleep_on(topics, n, subs_ready, &a, deadline, NULL, 0);
+}
+
+int sb_wait_topics(shmbus_topic *const *topics, unsigned n, sb_ready_fn ready, void *arg,
+                   uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen)
+{
+    if (sb_mono_ns() >= deadline)
+        return SHMBUS_ERR_TIMEOUT;
+    return sleep_on(topics, n, ready, arg, deadline, bell, seen);
 }
 
 int sb_wait_any(shmbus_sub *const *subs, unsigned n, uint64_t deadline)

@@ -2,6 +2,7 @@
 #ifndef SHMBUS_RING_WAIT_H
 #define SHMBUS_RING_WAIT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "shmbus/shmbus.h"
@@ -15,5 +16,20 @@
  * (UINT64_MAX: never). Spins for the shortest spin time among them first.
  * @return 0 (something may be ready: poll), SHMBUS_ERR_TIMEOUT, -EINTR. */
 int sb_wait_any(shmbus_sub *const *subs, unsigned n, uint64_t deadline);
+
+/* Is anything ready? Called with the order to read the cells with. */
+typedef int (*sb_ready_fn)(void *arg, memory_order order);
+
+/*
+ * Sleep (no spin) on up to SHMBUS_WAITSET_MAX topics, for a caller that
+ * keeps its subscribers elsewhere (the daemon's bridge, whose subscribers
+ * are shared under locks): until a publisher wakes us, @p ready returns
+ * non-zero when asked after we count ourselves as sleepers, the monotonic
+ * @p deadline passes, or *@p bell (unless NULL; a futex word of the
+ * caller's that whoever changes it wakes with sb_futex_wake()) differs
+ * from @p seen. @p n may be 0. Same returns as sb_wait_any().
+ */
+int sb_wait_topics(shmbus_topic *const *topics, unsigned n, sb_ready_fn ready, void *arg,
+                   uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen);
 
 #endif

@@ -1,0 +1,1684 @@
+/*
+ * The bridge's I/O thread (bridge.h, bridge_int.h): accepts connections,
+ * reads and runs their commands (JSON lines or RESP2, told apart by the
+ * first byte), keeps the subscription lists the pumps deliver along, and
+ * publishes remote messages into the rings.
+ *
+ * Input is parsed straight from the read buffer; only a partial command is
+ * copied into the connection, so an idle connection holds no buffer.
+ * Replies go through the same bounded output buffer as deliveries and are
+ * written once per read. A publish into a full reliable topic leaves the
+ * command unread and stops reading the connection (EPOLLIN off) until the
+ * ring has room or --bridge-pub-timeout passes: back-pressure reaches the
+ * client through TCP, and the daemon buffers nothing more for it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bridge_int.h"
+#include "log.h"
+#include "tsan.h"
+#include "util/clock.h"
+
+#define SBB_READ_CHUNK  65536u
+#define SBB_READS_MAX   16u    /* reads of one connection per event: fairness */
+#define SBB_INLINE_MAX  65536u /* one inline RESP command */
+#define SBB_PATTERN_MAX 256u
+#define SBB_TOUCHED_MAX 16u /* topics the I/O thread delivers itself after publishing */
+
+/* What running a command did to the connection. */
+enum run_result { RUN_OK = 0, RUN_PAUSE = 1, RUN_CLOSE = -1 };
+
+struct io_state {
+    /* Topics published into during this read: delivered at its end. */
+    struct sbd_topic *touched[SBB_TOUCHED_MAX];
+    unsigned ntouched;
+    /* Connections paused for back-pressure. */
+    struct sbb_conn **paused;
+    size_t npaused, paused_cap;
+};
+
+static uint64_t now_ms(void)
+{
+    return sb_mono_ns() / 1000000u;
+}
+
+/* ---------------------------------------------------------------- output */
+
+/* Queue a command reply, honouring CLIENT REPLY OFF and SKIP. */
+static void reply(struct sbb_conn *c, const void *data, size_t len)
+{
+    if (c->reply == 1)
+        return;
+    if (c->reply == 2) {
+        c->reply = 0;
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    sbb_out_put(c, data, len);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void reply_str(struct sbb_conn *c, const char *s)
+{
+    reply(c, s, strlen(s));
+}
+
+/* "-ERR ...\r\n" from a format. */
+static void reply_err(struct sbb_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reply_err(struct sbb_conn *c, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(buf) - 3)
+        n = (int)sizeof(buf) - 3;
+    /* No CR or LF inside a simple error: they would end it early. */
+    for (int i = 0; i < n; i++)
+        if (buf[i] == '\r' || buf[i] == '\n')
+            buf[i] = ' ';
+    memcpy(buf + n, "\r\n", 2);
+    reply(c, buf, (size_t)n + 2);
+}
+
+static void reply_int(struct sbb_conn *c, long long v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), ":%lld\r\n", v);
+
+    reply(c, buf, (size_t)n);
+}
+
+static void reply_bulk(struct sbb_conn *c, const void *data, size_t len)
+{
+    char small[256];
+    size_t n = sbb_resp_bulk_len(len);
+    char *buf = n <= sizeof(small) ? small : malloc(n);
+
+    if (buf == NULL) {
+        reply_str(c, "-ERR out of memory\r\n");
+        return;
+    }
+    sbb_resp_bulk(buf, data, len);
+    reply(c, buf, n);
+    if (buf != small)
+        free(buf);
+}
+
+/* A (p)(un)subscribe confirmation: [kind, name or nil, count]. */
+static void reply_sub(struct sbb_conn *c, const char *kind, const char *name, size_t len)
+{
+    char buf[64 + 2 * SBB_PATTERN_MAX];
+    char *o = buf;
+
+    memcpy(o, "*3\r\n", 4);
+    o += 4;
+    o += sbb_resp_bulk(o, kind, strlen(kind));
+    if (name != NULL) {
+        o += sbb_resp_bulk(o, name, len);
+    } else {
+        memcpy(o, "$-1\r\n", 5);
+        o += 5;
+    }
+    o += snprintf(o, 24, ":%u\r\n", c->nsubs);
+    reply(c, buf, (size_t)(o - buf));
+}
+
+/* A JSON reply line: {"ok":..,"command":..,["id":..,]<extra>}. @p extra is
+ * either "" or starts with a comma. */
+static void jreply(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, int ok,
+                   const char *extra)
+{
+    char buf[4096];
+    int n = snprintf(buf, sizeof(buf), "{\"ok\":%s", ok ? "true" : "false");
+
+    if (cmd != NULL)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, ",\"command\":\"%s\"", cmd);
+    if (id != NULL && id->p != NULL)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, ",\"id\":%.*s", (int)id->len, id->p);
+    n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s}\n", extra);
+    if ((size_t)n >= sizeof(buf))
+        n = (int)sizeof(buf) - 1;
+    reply(c, buf, (size_t)n);
+}
+
+/* A JSON error reply with a message. */
+static void jerror(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, const char *msg)
+{
+    char extra[16 + SBB_JSON_STR_MAX(400)];
+    size_t len = strnlen(msg, 400);
+
+    memcpy(extra, ",\"error\":", 9);
+    extra[9 + sbb_json_str(extra + 9, msg, len)] = '\0';
+    jreply(c, cmd, id, 0, extra);
+}
+
+/* Set the connection's epoll interest from its state. Under c->mu. */
+static void conn_interest(struct sbb_conn *c)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = c};
+
+    /* Paused, not even EPOLLRDHUP: a client that half-closed after its
+     * last publish would report it over and over. (EPOLLHUP and EPOLLERR
+     * are reported whatever the mask.) */
+    if (!c->paused)
+        ev.events |= EPOLLIN | EPOLLRDHUP;
+    if (c->epout)
+        ev.events |= EPOLLOUT;
+    if (!c->dead && epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        sbb_doom(c);
+}
+
+/* ------------------------------------------------------------ subscriptions */
+
+static void link_free_cb(struct rcu_head *h)
+{
+    struct sbb_link *l = caa_container_of(h, struct sbb_link, rcu);
+
+    SBD_TSAN_ACQUIRE(l);
+    free(l);
+}
+
+static void sub_free_cb(struct rcu_head *h)
+{
+    struct sbb_sub *s = caa_container_of(h, struct sbb_sub, rcu);
+
+    SBD_TSAN_ACQUIRE(s);
+    free(s);
+}
+
+/* The bridge's state for topic @p t: created (with a subscriber placed at
+ * @p start and handed to a pump) if remote clients did not read it yet.
+ * @return 0 with *out, or an error for the reply. */
+static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
+                      struct sbb_topic **out)
+{
+    shmbus_sub_opts o = {.start = start, .spin_ns = -1};
+    struct sbb_pump *p = NULL;
+    struct sbb_topic *bt;
+    int rc;
+
+    if (t->bridge != NULL) {
+        *out = t->bridge;
+        return 0;
+    }
+    if (t->broken)
+        return SHMBUS_ERR_TRUNCATED;
+    for (unsigned i = 0; i < b->npumps && p == NULL; i++)
+        if (b->pumps[i]->assigned < SBB_PUMP_TOPICS)
+            p = b->pumps[i];
+    if (p == NULL) {
+        if (b->npumps == SBB_PUMP_MAX)
+            return SHMBUS_ERR_LIMIT;
+        rc = sbb_pump_start(b, b->npumps);
+        if (rc < 0)
+            return rc;
+        p = b->pumps[b->npumps++];
+    }
+    bt = calloc(1, sizeof(*bt));
+    if (bt == NULL)
+        return -ENOMEM;
+    bt->t = t;
+    CDS_INIT_LIST_HEAD(&bt->links);
+    pthread_mutex_init(&bt->poll_mu, NULL);
+    rc = shmbus_sub_create(t->t, &o, &bt->sub);
+    if (rc < 0) {
+        pthread_mutex_destroy(&bt->poll_mu);
+        free(bt);
+        return rc;
+    }
+    bt->pump = p;
+    t->bridge = bt;
+    sbb_pump_give(p, bt);
+    *out = bt;
+    return 0;
+}
+
+/* Deliver topic @p t to subscription @p s. */
+static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t, uint32_t start)
+{
+    struct sbb_topic *bt;
+    struct sbb_link *l;
+    int rc = btopic_get(b, t, start, &bt);
+
+    if (rc < 0)
+        return rc;
+    cds_list_for_each_entry(l, &s->links, snode) if (l->bt == bt) return 0; /* already */
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        if (bt->nlinks == 0) {
+            t->bridge = NULL;
+            sbb_pump_take(bt->pump, bt);
+        }
+        return -ENOMEM;
+    }
+    l->c = s->c;
+    l->s = s;
+    l->bt = bt;
+    l->proto = s->c->proto;
+    cds_list_add(&l->snode, &s->links);
+    bt->nlinks++;
+    /* The pumps read the link's fields after finding it in the list:
+     * cds_list_add_rcu() publishes it (a release store). */
+    SBD_TSAN_RELEASE(l);
+    cds_list_add_rcu(&l->tnode, &bt->links);
+    return 0;
+}
+
+static void link_del(struct sbb_link *l)
+{
+    struct sbb_topic *bt = l->bt;
+
+    cds_list_del_rcu(&l->tnode);
+    cds_list_del(&l->snode);
+    SBD_TSAN_RELEASE(l);
+    urcu_memb_call_rcu(&l->rcu, link_free_cb);
+    if (--bt->nlinks == 0) {
+        /* No remote reader left: the pump gives the slot back. */
+        bt->t->bridge = NULL;
+        sbb_pump_take(bt->pump, bt);
+    }
+}
+
+static struct sbb_sub *sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
+{
+    struct sbb_sub *s;
+
+    cds_list_for_each_entry(s, &c->subs, cnode) if (s->pattern == pattern && s->len == len &&
+                                                    memcmp(s->name, name, len) == 0) return s;
+    return NULL;
+}
+
+static void sub_del(struct sbb_sub *s)
+{
+    struct sbb_conn *c = s->c;
+    struct sbb_link *l, *tmp;
+
+    cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
+    cds_list_del_rcu(&s->cnode);
+    c->nsubs--;
+    /* relaxed: monitoring counts. */
+    atomic_fetch_sub_explicit(s->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
+    SBD_TSAN_RELEASE(s);
+    urcu_memb_call_rcu(&s->rcu, sub_free_cb);
+}
+
+/* Does @p s want topic @p t? */
+static int sub_wants(const struct sbb_sub *s, const struct sbd_topic *t)
+{
+    if (s->pattern)
+        return sbb_glob_match(s->name, s->len, t->name, strlen(t->name));
+    return strcmp(s->name, t->name) == 0;
+}
+
+/*
+ * Subscribe @p c to a channel (a topic name) or a pattern. A channel that
+ * names no topic yet, and a pattern, are kept: topics created later are
+ * linked when they appear (on_create). @return 0, or an error for the reply
+ * with @p why filled.
+ */
+static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
+                     size_t len, char *why, size_t why_len)
+{
+    struct cds_lfht_iter it;
+    struct sbd_topic *t;
+    struct sbb_sub *s;
+    int rc = 0;
+
+    if (sub_find(c, pattern, name, len) != NULL)
+        return 0;
+    if (c->nsubs >= b->cfg->bridge_max_subs) {
+        snprintf(why, why_len, "too many subscriptions: %u (--bridge-max-subs)",
+                 b->cfg->bridge_max_subs);
+        return SHMBUS_ERR_LIMIT;
+    }
+    s = calloc(1, sizeof(*s) + len + 1);
+    if (s == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return -ENOMEM;
+    }
+    s->c = c;
+    s->pattern = pattern;
+    s->len = len;
+    memcpy(s->name, name, len);
+    CDS_INIT_LIST_HEAD(&s->links);
+    urcu_memb_read_lock();
+    if (!pattern) {
+        t = sbd_topic_lookup(b->reg, s->name);
+        if (t != NULL)
+            rc = link_add(b, s, t, SHMBUS_START_NEXT);
+    } else {
+        cds_lfht_for_each_entry(b->reg->topics, &it, t, node)
+        {
+            if (rc == 0 && sub_wants(s, t))
+                rc = link_add(b, s, t, SHMBUS_START_NEXT);
+        }
+    }
+    urcu_memb_read_unlock();
+    if (rc < 0) {
+        struct sbb_link *l, *tmp;
+
+        cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
+        free(s); /* never published */
+        snprintf(why, why_len, "cannot read topic for remote clients: %s", shmbus_strerror(rc));
+        return rc;
+    }
+    SBD_TSAN_RELEASE(s);
+    cds_list_add_tail_rcu(&s->cnode, &c->subs);
+    c->nsubs++;
+    /* relaxed: monitoring counts. */
+    atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* on_create hook: runs in whichever thread created the topic, under the
+ * registry's topic lock. The I/O thread links subscriptions to it. */
+static void topic_created(void *arg, struct sbd_topic *t)
+{
+    struct sbd_bridge *b = arg;
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&b->new_mu);
+    if (b->nnew == b->new_cap) {
+        size_t n = b->new_cap ? b->new_cap * 2 : 16;
+        struct sbd_topic **p = realloc(b->newt, n * sizeof(*p));
+
+        if (p == NULL) {
+            pthread_mutex_unlock(&b->new_mu);
+            sbd_log(SBD_ERROR, "bridge: out of memory: remote subscribers may miss topic %s",
+                    t->name);
+            return;
+        }
+        b->newt = p;
+        b->new_cap = n;
+    }
+    b->newt[b->nnew++] = t;
+    pthread_mutex_unlock(&b->new_mu);
+    if (write(b->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
+}
+
+/* Link the subscriptions that want the topics created since last time.
+ * They start at the topic's oldest message: what was published between
+ * its creation and now reaches them too. */
+static void topics_new(struct sbd_bridge *b)
+{
+    struct sbd_topic **list;
+    size_t n;
+    struct sbb_conn *c;
+    struct sbb_sub *s;
+
+    pthread_mutex_lock(&b->new_mu);
+    list = b->newt;
+    n = b->nnew;
+    b->newt = NULL;
+    b->nnew = b->new_cap = 0;
+    pthread_mutex_unlock(&b->new_mu);
+    for (size_t i = 0; i < n; i++) {
+        cds_list_for_each_entry(c, &b->conns, node)
+        {
+            cds_list_for_each_entry(s, &c->subs, cnode)
+            {
+                int rc;
+
+                if (!sub_wants(s, list[i]))
+                    continue;
+                rc = link_add(b, s, list[i], SHMBUS_START_OLDEST);
+                if (rc < 0)
+                    sbd_log(SBD_WARN, "bridge: connection %llu: cannot deliver new topic %s: %s",
+                            (unsigned long long)c->id, list[i]->name, shmbus_strerror(rc));
+            }
+        }
+    }
+    free(list);
+}
+
+/* --------------------------------------------------------------- publish */
+
+/* A topic name from a client, checked and terminated into @p out. */
+static int topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1])
+{
+    if (len == 0 || len > SHMBUS_TOPIC_NAME_MAX || memchr(p, '\0', len) != NULL)
+        return -1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return sb_wire_name_valid(out, SHMBUS_TOPIC_NAME_MAX) ? 0 : -1;
+}
+
+#define BAD_NAME_TEXT                                                                              \
+    "invalid topic name: 1-128 characters of A-Z a-z 0-9 _ . : -, not starting with '.'"
+
+/*
+ * Publish @p len bytes on topic @p name for @p c. A missing topic is
+ * created with the default options, as `shmbus pub` does.
+ * @return RUN_OK with *receivers (>= 0) or *err_out set; RUN_PAUSE when a
+ * reliable topic is full and the wait goes on.
+ */
+static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c, const char *name,
+                   const void *data, size_t len, long long *receivers, char *why, size_t why_len)
+{
+    struct sb_wire_open req;
+    struct sbd_topic *t;
+    int created, rc;
+
+    *receivers = -1;
+    memset(&req, 0, sizeof(req));
+    memcpy(req.name, name, strlen(name));
+    rc = sbd_topic_open(b->reg, &req, &t, &created, why, why_len);
+    if (created)
+        topics_new(b);
+    if (rc < 0)
+        return RUN_OK;
+    if (len > t->info.max_msg_size) {
+        snprintf(why, why_len, "message of %zu bytes; topic '%s' takes at most %u", len, t->name,
+                 t->info.max_msg_size);
+        return RUN_OK;
+    }
+    if (t->bridge_pub == NULL) {
+        struct sbd_topic **p = b->pubt;
+
+        if (b->npub == b->pub_cap) {
+            size_t n = b->pub_cap ? b->pub_cap * 2 : 16;
+
+            p = realloc(b->pubt, n * sizeof(*p));
+            if (p == NULL) {
+                snprintf(why, why_len, "out of memory");
+                return RUN_OK;
+            }
+            b->pubt = p;
+            b->pub_cap = n;
+        }
+        rc = shmbus_pub_create(t->t, &t->bridge_pub);
+        if (rc < 0) {
+            snprintf(why, why_len, "cannot publish on topic '%s': %s", t->name,
+                     shmbus_strerror(rc));
+            return RUN_OK;
+        }
+        b->pubt[b->npub++] = t;
+    }
+    if (t->broken) {
+        snprintf(why, why_len, "topic '%s': a client truncated its segment", t->name);
+        return RUN_OK;
+    }
+    rc = shmbus_publish(t->bridge_pub, data, len, 0);
+    if (rc == -EAGAIN) {
+        uint64_t now = now_ms();
+
+        if (c->paused_ns == 0)
+            c->paused_ns = now == 0 ? 1 : now;
+        if (now - c->paused_ns < b->cfg->bridge_pub_timeout_ms)
+            return RUN_PAUSE;
+        snprintf(why, why_len, "topic '%s' is full (reliable; a subscriber lags) for %u ms",
+                 t->name, b->cfg->bridge_pub_timeout_ms);
+        c->paused_ns = 0;
+        return RUN_OK;
+    }
+    c->paused_ns = 0;
+    if (rc < 0) {
+        snprintf(why, why_len, "message not published on '%s': %s", t->name, shmbus_strerror(rc));
+        return RUN_OK;
+    }
+    /* relaxed: counters. */
+    atomic_fetch_add_explicit(&c->msgs_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->msgs_in, 1, memory_order_relaxed);
+    *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
+                 (t->bridge != NULL ? t->bridge->nlinks : 0);
+    if (t->bridge != NULL) {
+        unsigned i = 0;
+
+        while (i < io->ntouched && io->touched[i] != t)
+            i++;
+        if (i == io->ntouched && i < SBB_TOUCHED_MAX)
+            io->touched[io->ntouched++] = t;
+    }
+    return RUN_OK;
+}
+
+/* Deliver what this read published, now, from this thread, unless the
+ * topic's pump is at it: saves the pump's wake-up on the remote-to-remote
+ * path. */
+static void deliver_touched(struct sbd_bridge *b, struct io_state *io)
+{
+    if (io->ntouched == 0)
+        return;
+    urcu_memb_read_lock();
+    for (unsigned i = 0; i < io->ntouched; i++) {
+        struct sbb_topic *bt = io->touched[i]->bridge;
+
+        if (bt == NULL || pthread_mutex_trylock(&bt->poll_mu) != 0)
+            continue;
+        sbb_deliver(b, &b->direct, bt);
+        pthread_mutex_unlock(&bt->poll_mu);
+    }
+    sbb_flush(b, &b->direct);
+    urcu_memb_read_unlock();
+    io->ntouched = 0;
+}
+
+/* ------------------------------------------------------------------ auth */
+
+static int token_ok(const struct sbd_bridge *b, const char *p, size_t len)
+{
+    const char *tok = b->cfg->bridge_token;
+    size_t tl = strlen(tok);
+    unsigned char diff = (unsigned char)(len != tl);
+
+    /* Constant time in the token's bytes. */
+    for (size_t i = 0; i < tl; i++)
+        diff |= (unsigned char)(tok[i] ^ (i < len ? p[i] : 0));
+    return diff == 0;
+}
+
+static void set_authed(struct sbb_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->authed = 1;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ------------------------------------------------------------ JSON lines */
+
+static int json_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c, const char *line,
+                    size_t len)
+{
+    static const char *const names[] = {NULL, "SUB", "UNSUB", "PUB", "PING", "AUTH"};
+    char err[200], why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+    char extra[64 + SHMBUS_TOPIC_NAME_MAX];
+    struct sbb_jcommand q;
+    const char *cmd;
+    int rc;
+
+    if (sbb_json_parse(line, len, b->jscratch, &q, err, sizeof(err)) < 0) {
+        jerror(c, NULL, NULL, err);
+        return RUN_OK;
+    }
+    cmd = names[q.cmd];
+    if (b->cfg->bridge_token[0] != '\0' && !c->authed && q.cmd != SBB_J_AUTH) {
+        jerror(c, cmd, &q.id, "authentication required: send AUTH with the token first");
+        return RUN_OK;
+    }
+    switch (q.cmd) {
+    case SBB_J_PING:
+        jreply(c, cmd, &q.id, 1, "");
+        return RUN_OK;
+    case SBB_J_AUTH:
+        if (b->cfg->bridge_token[0] == '\0') {
+            jerror(c, cmd, &q.id, "no token is configured: AUTH is not needed");
+        } else if (q.token.p == NULL || !token_ok(b, q.token.p, q.token.len)) {
+            /* relaxed: a counter. */
+            atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+            jerror(c, cmd, &q.id, "invalid token");
+        } else {
+            set_authed(c);
+            jreply(c, cmd, &q.id, 1, "");
+        }
+        return RUN_OK;
+    default:
+        break;
+    }
+    if (q.topic.p == NULL) {
+        jerror(c, cmd, &q.id, "missing \"topic\"");
+        return RUN_OK;
+    }
+    if (topic_name(q.topic.p, q.topic.len, name) < 0) {
+        jerror(c, cmd, &q.id, BAD_NAME_TEXT);
+        return RUN_OK;
+    }
+    if (q.cmd == SBB_J_SUB) {
+        rc = subscribe(b, c, 0, name, q.topic.len, why, sizeof(why));
+        if (rc < 0) {
+            jerror(c, cmd, &q.id, why);
+        } else {
+            snprintf(extra, sizeof(extra), ",\"topic\":\"%s\",\"subscriptions\":%u", name,
+                     c->nsubs);
+            jreply(c, cmd, &q.id, 1, extra);
+        }
+    } else if (q.cmd == SBB_J_UNSUB) {
+        struct sbb_sub *s = sub_find(c, 0, name, q.topic.len);
+
+        if (s != NULL)
+            sub_del(s);
+        snprintf(extra, sizeof(extra), ",\"topic\":\"%s\",\"subscriptions\":%u", name, c->nsubs);
+        jreply(c, cmd, &q.id, 1, extra);
+    } else {
+        long long n;
+
+        if (q.payload.p == NULL) {
+            jerror(c, cmd, &q.id, "missing \"payload\" or \"payload_base64\"");
+            return RUN_OK;
+        }
+        why[0] = '\0';
+        rc = publish(b, io, c, name, q.payload.p, q.payload.len, &n, why, sizeof(why));
+        if (rc == RUN_PAUSE)
+            return RUN_PAUSE;
+        if (n < 0) {
+            jerror(c, cmd, &q.id, why);
+        } else {
+            snprintf(extra, sizeof(extra), ",\"topic\":\"%s\",\"receivers\":%lld", name, n);
+            jreply(c, cmd, &q.id, 1, extra);
+        }
+    }
+    return RUN_OK;
+}
+
+/* ------------------------------------------------------------------ RESP */
+
+static int arg_is(const struct sbb_argv *a, unsigned i, const char *s)
+{
+    return a->argl[i] == strlen(s) && strncasecmp(a->argv[i], s, a->argl[i]) == 0;
+}
+
+/* The command's name in lower case, for error texts. */
+static void cmd_lower(const struct sbb_argv *a, char *out, size_t cap)
+{
+    size_t n = a->argl[0] < cap - 1 ? a->argl[0] : cap - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = a->argv[0][i];
+
+        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : (ch < 0x20 ? '?' : ch));
+    }
+    out[n] = '\0';
+}
+
+static void reply_arity(struct sbb_conn *c, const struct sbb_argv *a)
+{
+    char name[32];
+
+    cmd_lower(a, name, sizeof(name));
+    reply_err(c, "-ERR wrong number of arguments for '%s' command", name);
+}
+
+static void resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_argv *a,
+                           int pattern)
+{
+    const char *kind = pattern ? "psubscribe" : "subscribe";
+    char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+
+    for (unsigned i = 1; i < a->argc; i++) {
+        const char *p = a->argv[i];
+        size_t len = a->argl[i];
+        int rc;
+
+        if (!pattern && topic_name(p, len, name) < 0) {
+            reply_err(c, "-ERR %s", BAD_NAME_TEXT);
+            continue;
+        }
+        if (pattern && (len == 0 || len > SBB_PATTERN_MAX || memchr(p, '\0', len) != NULL)) {
+            reply_err(c, "-ERR invalid pattern: 1 to %u bytes, no NUL", SBB_PATTERN_MAX);
+            continue;
+        }
+        rc = subscribe(b, c, pattern, p, len, why, sizeof(why));
+        if (rc < 0)
+            reply_err(c, "-ERR %s", why);
+        else
+            reply_sub(c, kind, p, len);
+    }
+}
+
+static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int pattern)
+{
+    const char *kind = pattern ? "punsubscribe" : "unsubscribe";
+    struct sbb_sub *s, *tmp;
+    int any = 0;
+
+    if (a->argc == 1) {
+        cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode)
+        {
+            char name[SBB_PATTERN_MAX + 1];
+            size_t len = s->len;
+
+            if (s->pattern != pattern)
+                continue;
+            memcpy(name, s->name, len);
+            sub_del(s);
+            reply_sub(c, kind, name, len);
+            any = 1;
+        }
+        if (!any)
+            reply_sub(c, kind, NULL, 0);
+        return;
+    }
+    for (unsigned i = 1; i < a->argc; i++) {
+        if (a->argl[i] > SBB_PATTERN_MAX) {
+            reply_err(c, "-ERR invalid %s: longer than %u bytes", pattern ? "pattern" : "channel",
+                      SBB_PATTERN_MAX);
+            continue;
+        }
+        s = sub_find(c, pattern, a->argv[i], a->argl[i]);
+        if (s != NULL)
+            sub_del(s);
+        reply_sub(c, kind, a->argv[i], a->argl[i]);
+    }
+}
+
+static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_argv *a)
+{
+    char buf[512];
+    int n;
+    unsigned i = 2;
+
+    if (a->argc >= 2 && !(a->argl[1] == 1 && a->argv[1][0] == '2')) {
+        if (a->argl[1] == 1 && a->argv[1][0] == '3')
+            reply_str(c, "-NOPROTO unsupported protocol version\r\n");
+        else
+            reply_str(c, "-ERR Protocol version is not an integer or out of range\r\n");
+        return;
+    }
+    for (; i < a->argc; i++) {
+        if (arg_is(a, i, "AUTH") && i + 2 < a->argc) {
+            if (b->cfg->bridge_token[0] == '\0' || !arg_is(a, i + 1, "default") ||
+                !token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
+                /* relaxed: a counter. */
+                atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+                reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+                return;
+            }
+            set_authed(c);
+            i += 2;
+        } else if (arg_is(a, i, "SETNAME") && i + 1 < a->argc) {
+            i++;
+        } else {
+            reply_err(c, "-ERR Syntax error in HELLO option '%.*s'",
+                      (int)(a->argl[i] > 64 ? 64 : a->argl[i]), a->argv[i]);
+            return;
+        }
+    }
+    if (b->cfg->bridge_token[0] != '\0' && !c->authed) {
+        reply_str(c, "-NOAUTH HELLO must be called with the client already authenticated, "
+                     "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                     "authenticate the client and select the RESP protocol version at the same "
+                     "time\r\n");
+        return;
+    }
+    for (i = 2; i < a->argc; i++) {
+        if (arg_is(a, i, "SETNAME")) {
+            size_t len =
+                a->argl[i + 1] < sizeof(c->name) - 1 ? a->argl[i + 1] : sizeof(c->name) - 1;
+
+            pthread_mutex_lock(&c->mu);
+            memcpy(c->name, a->argv[i + 1], len);
+            c->name[len] = '\0';
+            pthread_mutex_unlock(&c->mu);
+        }
+        if (arg_is(a, i, "AUTH"))
+            i += 2;
+    }
+    n = snprintf(buf, sizeof(buf),
+                 "*14\r\n$6\r\nserver\r\n$6\r\nshmbus\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
+                 "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:%llu\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n"
+                 "$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
+                 (unsigned long long)c->id);
+    reply(c, buf, (size_t)n);
+}
+
+static void resp_client(struct sbb_conn *c, const struct sbb_argv *a)
+{
+    if (a->argc < 2) {
+        reply_arity(c, a);
+    } else if (arg_is(a, 1, "SETNAME") && a->argc == 3) {
+        size_t len = a->argl[2];
+
+        for (size_t i = 0; i < len; i++) {
+            if (a->argv[2][i] <= ' ' || a->argv[2][i] > '~') {
+                reply_str(c, "-ERR Client names cannot contain spaces, newlines or special "
+                             "characters.\r\n");
+                return;
+            }
+        }
+        if (len > sizeof(c->name) - 1)
+            len = sizeof(c->name) - 1;
+        pthread_mutex_lock(&c->mu);
+        memcpy(c->name, a->argv[2], len);
+        c->name[len] = '\0';
+        pthread_mutex_unlock(&c->mu);
+        reply_str(c, "+OK\r\n");
+    } else if (arg_is(a, 1, "GETNAME") && a->argc == 2) {
+        if (c->name[0] == '\0')
+            reply_str(c, "$-1\r\n");
+        else
+            reply_bulk(c, c->name, strlen(c->name));
+    } else if (arg_is(a, 1, "ID") && a->argc == 2) {
+        reply_int(c, (long long)c->id);
+    } else if (arg_is(a, 1, "SETINFO") && a->argc == 4) {
+        reply_str(c, "+OK\r\n");
+    } else if (arg_is(a, 1, "REPLY") && a->argc == 3) {
+        if (arg_is(a, 2, "ON")) {
+            c->reply = 0;
+            reply_str(c, "+OK\r\n");
+        } else if (arg_is(a, 2, "OFF")) {
+            c->reply = 1;
+        } else if (arg_is(a, 2, "SKIP")) {
+            if (c->reply == 0)
+                c->reply = 2;
+        } else {
+            reply_str(c, "-ERR syntax error\r\n");
+        }
+    } else {
+        reply_err(c, "-ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
+                  (int)(a->argl[1] > 64 ? 64 : a->argl[1]), a->argv[1]);
+    }
+}
+
+static void resp_unknown(struct sbb_conn *c, const struct sbb_argv *a)
+{
+    char msg[400];
+    int n = snprintf(msg, sizeof(msg), "-ERR unknown command '%.*s', with args beginning with: ",
+                     (int)(a->argl[0] > 64 ? 64 : a->argl[0]), a->argv[0]);
+
+    for (unsigned i = 1; i < a->argc && n < 300; i++)
+        n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
+                      (int)(a->argl[i] > 32 ? 32 : a->argl[i]), a->argv[i]);
+    reply_err(c, "%s", msg);
+}
+
+static int resp_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                    const struct sbb_argv *a)
+{
+    int subscribed = c->nsubs > 0;
+    int need_auth = b->cfg->bridge_token[0] != '\0' && !c->authed;
+
+    if (a->argc == 0)
+        return RUN_OK;
+    if (arg_is(a, 0, "QUIT")) {
+        reply_str(c, "+OK\r\n");
+        c->closing = 1;
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "AUTH")) {
+        const char *tok;
+        size_t tl;
+
+        if (a->argc != 2 && a->argc != 3) {
+            reply_arity(c, a);
+            return RUN_OK;
+        }
+        if (b->cfg->bridge_token[0] == '\0') {
+            reply_str(c, "-ERR AUTH <password> called without any password configured for the "
+                         "default user. Are you sure your configuration is correct?\r\n");
+            return RUN_OK;
+        }
+        tok = a->argv[a->argc - 1];
+        tl = a->argl[a->argc - 1];
+        if ((a->argc == 3 && !arg_is(a, 1, "default")) || !token_ok(b, tok, tl)) {
+            /* relaxed: a counter. */
+            atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+            reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+            return RUN_OK;
+        }
+        set_authed(c);
+        reply_str(c, "+OK\r\n");
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "HELLO")) {
+        resp_hello(b, c, a);
+        return RUN_OK;
+    }
+    if (need_auth) {
+        reply_str(c, "-NOAUTH Authentication required.\r\n");
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "SUBSCRIBE") || arg_is(a, 0, "PSUBSCRIBE")) {
+        if (a->argc < 2)
+            reply_arity(c, a);
+        else
+            resp_subscribe(b, c, a, arg_is(a, 0, "PSUBSCRIBE"));
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "UNSUBSCRIBE") || arg_is(a, 0, "PUNSUBSCRIBE")) {
+        resp_unsubscribe(c, a, arg_is(a, 0, "PUNSUBSCRIBE"));
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "PING")) {
+        if (a->argc > 2)
+            reply_arity(c, a);
+        else if (subscribed && a->argc == 1)
+            reply_str(c, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+        else if (subscribed) {
+            char head[] = "*2\r\n$4\r\npong\r\n";
+
+            pthread_mutex_lock(&c->mu);
+            sbb_out_put(c, head, sizeof(head) - 1);
+            pthread_mutex_unlock(&c->mu);
+            reply_bulk(c, a->argv[1], a->argl[1]);
+        } else if (a->argc == 1)
+            reply_str(c, "+PONG\r\n");
+        else
+            reply_bulk(c, a->argv[1], a->argl[1]);
+        return RUN_OK;
+    }
+    if (subscribed && !arg_is(a, 0, "RESET")) {
+        char name[32];
+
+        cmd_lower(a, name, sizeof(name));
+        reply_err(c,
+                  "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                  "QUIT / RESET are allowed in this context",
+                  name);
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "PUBLISH")) {
+        char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+        long long n;
+
+        if (a->argc != 3) {
+            reply_arity(c, a);
+            return RUN_OK;
+        }
+        if (topic_name(a->argv[1], a->argl[1], name) < 0) {
+            reply_err(c, "-ERR %s", BAD_NAME_TEXT);
+            return RUN_OK;
+        }
+        why[0] = '\0';
+        if (publish(b, io, c, name, a->argv[2], a->argl[2], &n, why, sizeof(why)) == RUN_PAUSE)
+            return RUN_PAUSE;
+        if (n < 0)
+            reply_err(c, "-ERR %s", why);
+        else
+            reply_int(c, n);
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "RESET")) {
+        struct sbb_sub *s, *tmp;
+
+        cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode) sub_del(s);
+        c->reply = 0;
+        reply_str(c, "+RESET\r\n");
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "CLIENT")) {
+        resp_client(c, a);
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "ECHO")) {
+        if (a->argc != 2)
+            reply_arity(c, a);
+        else
+            reply_bulk(c, a->argv[1], a->argl[1]);
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "SELECT")) {
+        if (a->argc != 2)
+            reply_arity(c, a);
+        else if (a->argl[1] == 1 && a->argv[1][0] == '0')
+            reply_str(c, "+OK\r\n");
+        else
+            reply_str(c, "-ERR DB index is out of range\r\n");
+        return RUN_OK;
+    }
+    if (arg_is(a, 0, "COMMAND")) {
+        reply_str(c, "*0\r\n"); /* redis-cli asks for command docs; there are none */
+        return RUN_OK;
+    }
+    resp_unknown(c, a);
+    return RUN_OK;
+}
+
+/* ------------------------------------------------------------- connections */
+
+static void conn_free_cb(struct rcu_head *h)
+{
+    struct sbb_conn *c = caa_container_of(h, struct sbb_conn, rcu);
+
+    SBD_TSAN_ACQUIRE(c);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void unpause(struct io_state *io, struct sbb_conn *c)
+{
+    for (size_t i = 0; i < io->npaused; i++) {
+        if (io->paused[i] == c) {
+            io->paused[i] = io->paused[--io->npaused];
+            break;
+        }
+    }
+    pthread_mutex_lock(&c->mu);
+    c->paused = 0;
+    conn_interest(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+{
+    struct sbb_sub *s, *tmp;
+
+    for (size_t i = 0; i < io->npaused; i++) {
+        if (io->paused[i] == c) {
+            io->paused[i] = io->paused[--io->npaused];
+            break;
+        }
+    }
+    cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode) sub_del(s);
+    pthread_mutex_lock(&c->mu);
+    if (c->doomed)
+        sbd_log(SBD_DEBUG, "bridge: connection %llu closed after its output overflowed",
+                (unsigned long long)c->id);
+    c->dead = 1;
+    epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&c->mu);
+    free(c->in);
+    c->in = NULL;
+    cds_list_del_rcu(&c->node);
+    b->nconns--;
+    SBD_TSAN_RELEASE(c);
+    urcu_memb_call_rcu(&c->rcu, conn_free_cb);
+}
+
+static void conn_accept(struct sbd_bridge *b)
+{
+    for (;;) {
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(sa);
+        char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+        struct epoll_event ev;
+        struct sbb_conn *c;
+        int one = 1;
+        int fd = accept4(b->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                sbd_log(SBD_WARN, "bridge: accept: %s", strerror(errno));
+            return;
+        }
+        if (b->nconns >= b->cfg->bridge_max_conns) {
+            static const char full[] = "-ERR max number of clients reached\r\n";
+
+            atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+            if (send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                sbd_log(SBD_DEBUG, "bridge: refused connection: %s", strerror(errno));
+            close(fd);
+            continue;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            sbd_log(SBD_ERROR, "bridge: out of memory: connection refused");
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV);
+        snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
+        c->b = b;
+        c->fd = fd;
+        c->id = ++b->next_id;
+        c->accepted_ns = sb_mono_ns();
+        c->authed = b->cfg->bridge_token[0] == '\0';
+        CDS_INIT_LIST_HEAD(&c->subs);
+        pthread_mutex_init(&c->mu, NULL);
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.ptr = c;
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            sbd_log(SBD_WARN, "bridge: epoll: %s", strerror(errno));
+            pthread_mutex_destroy(&c->mu);
+            close(fd);
+            free(c);
+            continue;
+        }
+        SBD_TSAN_RELEASE(c);
+        cds_list_add_tail_rcu(&c->node, &b->conns);
+        b->nconns++;
+        atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
+        sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
+    }
+}
+
+/* A request that breaks the protocol: say why (in the connection's
+ * protocol) and close once that is written. */
+static void conn_protocol_error(struct sbd_bridge *b, struct sbb_conn *c, const char *why)
+{
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    c->reply = 0;
+    if (c->proto == SB_BRIDGE_JSON)
+        jerror(c, NULL, NULL, why);
+    else
+        reply_err(c, "-%s", why);
+    c->closing = 1;
+}
+
+static int blank(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return 0;
+    return 1;
+}
+
+/* Run the complete commands in @p buf. @return the bytes consumed; sets
+ * *paused when a publish must wait. */
+static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                       const char *buf, size_t len, int *paused)
+{
+    size_t off = 0;
+    uint64_t max_req = b->cfg->bridge_max_request;
+
+    *paused = 0;
+    while (off < len && !c->closing) {
+        const char *p = buf + off;
+        size_t left = len - off;
+
+        if (c->proto == SB_BRIDGE_UNKNOWN) {
+            while (left > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+                p++;
+                off++;
+                left--;
+            }
+            if (left == 0)
+                break;
+            pthread_mutex_lock(&c->mu);
+            c->proto = *p == '{' ? SB_BRIDGE_JSON : SB_BRIDGE_RESP;
+            pthread_mutex_unlock(&c->mu);
+        }
+        if (c->proto == SB_BRIDGE_JSON) {
+            const char *nl = memchr(p, '\n', left < max_req + 1 ? left : max_req + 1);
+            size_t ll;
+
+            if (nl == NULL) {
+                if (left > max_req)
+                    conn_protocol_error(b, c, "line longer than --bridge-max-request");
+                break;
+            }
+            ll = (size_t)(nl - p);
+            if (ll > 0 && p[ll - 1] == '\r')
+                ll--;
+            if (!blank(p, ll)) {
+                if (json_run(b, io, c, p, ll) == RUN_PAUSE) {
+                    *paused = 1;
+                    break;
+                }
+            }
+            off += (size_t)(nl - p) + 1;
+        } else {
+            const char *err = NULL;
+            ssize_t n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &b->argv, &err);
+
+            if (n < 0) {
+                conn_protocol_error(b, c, err);
+                break;
+            }
+            if (n == 0) {
+                if (left > max_req + 65536)
+                    conn_protocol_error(b, c, "ERR Protocol error: request too large");
+                break;
+            }
+            if (resp_run(b, io, c, &b->argv) == RUN_PAUSE) {
+                *paused = 1;
+                break;
+            }
+            off += (size_t)n;
+        }
+    }
+    return off;
+}
+
+/* Keep the unconsumed input. @return 0 or -1 (out of memory). */
+static int conn_keep(struct sbb_conn *c, const char *p, size_t len)
+{
+    if (len == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->in_cap = 0;
+        return 0;
+    }
+    if (p != c->in) {
+        if (len > c->in_cap) {
+            char *n = malloc(len);
+
+            if (n == NULL)
+                return -1;
+            free(c->in);
+            c->in = n;
+            c->in_cap = len;
+        }
+        memmove(c->in, p, len);
+    }
+    c->in_len = len;
+    return 0;
+}
+
+static void conn_pause(struct io_state *io, struct sbb_conn *c)
+{
+    if (io->npaused == io->paused_cap) {
+        size_t n = io->paused_cap ? io->paused_cap * 2 : 16;
+        struct sbb_conn **p = realloc(io->paused, n * sizeof(*p));
+
+        if (p == NULL)
+            return; /* it stays readable: the next event retries */
+        io->paused = p;
+        io->paused_cap = n;
+    }
+    for (size_t i = 0; i < io->npaused; i++)
+        if (io->paused[i] == c)
+            return;
+    io->paused[io->npaused++] = c;
+    pthread_mutex_lock(&c->mu);
+    c->paused = 1;
+    conn_interest(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Run what @p c has buffered (and @p data just read), keep the rest.
+ * @return 0, or -1 to close the connection now. */
+static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                      const char *data, size_t n)
+{
+    const char *buf = data;
+    size_t len = n, used;
+    int paused;
+
+    if (c->in_len > 0) {
+        if (n > 0) {
+            if (c->in_len + n > c->in_cap) {
+                size_t cap = c->in_cap * 2 > c->in_len + n ? c->in_cap * 2 : c->in_len + n;
+                char *p = realloc(c->in, cap);
+
+                if (p == NULL)
+                    return -1;
+                c->in = p;
+                c->in_cap = cap;
+            }
+            memcpy(c->in + c->in_len, data, n);
+            c->in_len += n;
+        }
+        buf = c->in;
+        len = c->in_len;
+    }
+    used = conn_run(b, io, c, buf, len, &paused);
+    if (conn_keep(c, buf + used, len - used) < 0)
+        return -1;
+    if (paused)
+        conn_pause(io, c);
+    return 0;
+}
+
+static void conn_flush(struct sbb_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    sbb_out_flush(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Output drained and QUIT seen (or a protocol error): time to close. */
+static int conn_done(struct sbb_conn *c)
+{
+    int done;
+
+    pthread_mutex_lock(&c->mu);
+    done = c->doomed || (c->closing && c->out_off == c->out_len);
+    pthread_mutex_unlock(&c->mu);
+    return done;
+}
+
+static void conn_readable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+{
+    for (unsigned r = 0; r < SBB_READS_MAX && !c->paused && !c->closing; r++) {
+        ssize_t n = recv(c->fd, b->rbuf, SBB_READ_CHUNK, MSG_DONTWAIT);
+
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            conn_close(b, io, c);
+            return;
+        }
+        if (n < 0)
+            break;
+        if (conn_input(b, io, c, b->rbuf, (size_t)n) < 0) {
+            sbd_log(SBD_ERROR, "bridge: connection %llu: out of memory for its input: closed",
+                    (unsigned long long)c->id);
+            conn_close(b, io, c);
+            return;
+        }
+        if ((size_t)n < SBB_READ_CHUNK)
+            break;
+    }
+    deliver_touched(b, io);
+    conn_flush(c);
+    if (conn_done(c))
+        conn_close(b, io, c);
+}
+
+static void conn_writable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->epout = 0;
+    sbb_out_flush(c);
+    if (!c->epout)
+        conn_interest(c);
+    pthread_mutex_unlock(&c->mu);
+    if (conn_done(c))
+        conn_close(b, io, c);
+}
+
+/* Retry the publishes that found their topics full. */
+static void retry_paused(struct sbd_bridge *b, struct io_state *io)
+{
+    size_t n = io->npaused;
+    struct sbb_conn **list;
+
+    if (n == 0)
+        return;
+    list = malloc(n * sizeof(*list));
+    if (list == NULL)
+        return;
+    memcpy(list, io->paused, n * sizeof(*list));
+    for (size_t i = 0; i < n; i++) {
+        struct sbb_conn *c = list[i];
+
+        unpause(io, c);
+        if (conn_input(b, io, c, NULL, 0) < 0) {
+            conn_close(b, io, c);
+            continue;
+        }
+        deliver_touched(b, io);
+        conn_flush(c);
+        if (conn_done(c))
+            conn_close(b, io, c);
+    }
+    free(list);
+}
+
+/* Close connections that did not authenticate in time. */
+static void expire_auth(struct sbd_bridge *b, struct io_state *io)
+{
+    uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
+    struct sbb_conn *c, *tmp;
+
+    cds_list_for_each_entry_safe(c, tmp, &b->conns, node)
+    {
+        if (c->authed || now - c->accepted_ns < limit)
+            continue;
+        atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
+        c->reply = 0;
+        if (c->proto == SB_BRIDGE_JSON)
+            jerror(c, NULL, NULL, "authentication timeout");
+        else
+            reply_str(c, "-ERR authentication timeout\r\n");
+        conn_flush(c);
+        conn_close(b, io, c);
+    }
+}
+
+static void *io_main(void *arg)
+{
+    struct sbd_bridge *b = arg;
+    struct io_state io = {0};
+    struct epoll_event ev[64];
+    uint64_t next_auth = now_ms() + 1000;
+    struct sbb_conn *c, *tmp;
+
+    urcu_memb_register_thread();
+    /* relaxed: the eventfd wakes us; stop is re-read after every wait. */
+    while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
+        int timeout = io.npaused > 0 ? 1 : (b->cfg->bridge_token[0] != '\0' ? 1000 : -1);
+        int n = epoll_wait(b->epfd, ev, 64, timeout);
+
+        if (n < 0 && errno != EINTR) {
+            sbd_log(SBD_ERROR, "bridge: epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            void *p = ev[i].data.ptr;
+
+            if (p == &b->lfd) {
+                conn_accept(b);
+            } else if (p == &b->evfd) {
+                uint64_t v;
+
+                if (read(b->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
+                topics_new(b);
+            } else {
+                c = p;
+                if (ev[i].events & (EPOLLHUP | EPOLLERR)) {
+                    conn_flush(c); /* what the peer may still take */
+                    conn_close(b, &io, c);
+                } else if (ev[i].events & EPOLLOUT) {
+                    conn_writable(b, &io, c);
+                } else {
+                    conn_readable(b, &io, c);
+                }
+            }
+        }
+        retry_paused(b, &io);
+        if (b->cfg->bridge_token[0] != '\0' && now_ms() >= next_auth) {
+            expire_auth(b, &io);
+            next_auth = now_ms() + 1000;
+        }
+    }
+    cds_list_for_each_entry_safe(c, tmp, &b->conns, node) conn_close(b, &io, c);
+    free(io.paused);
+    urcu_memb_unregister_thread();
+    return NULL;
+}
+
+/* ------------------------------------------------------------ start, stop */
+
+static int listen_on(struct sbd_bridge *b, const struct sbd_config *cfg)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai;
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    char host[INET6_ADDRSTRLEN], port[8];
+    int one = 1, rc;
+
+    rc = getaddrinfo(cfg->bridge_host, cfg->bridge_port, &hints, &ai);
+    if (rc != 0) {
+        sbd_log(SBD_ERROR, "bridge: address %s: %s", cfg->bridge_host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    b->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (b->lfd < 0 || setsockopt(b->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(b->lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(b->lfd, 1024) < 0 ||
+        getsockname(b->lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        rc = -errno;
+        freeaddrinfo(ai);
+        return rc;
+    }
+    freeaddrinfo(ai);
+    getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(b->listen, sizeof(b->listen), sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+             port);
+    return 0;
+}
+
+static void bridge_free(struct sbd_bridge *b)
+{
+    if (b->lfd >= 0)
+        close(b->lfd);
+    if (b->epfd >= 0)
+        close(b->epfd);
+    if (b->evfd >= 0)
+        close(b->evfd);
+    pthread_mutex_destroy(&b->new_mu);
+    sbb_batch_free(&b->direct);
+    free(b->newt);
+    free(b->pubt);
+    free(b->rbuf);
+    free(b->jscratch);
+    free(b);
+}
+
+int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
+                     struct sbd_bridge **out)
+{
+    struct sbd_bridge *b = calloc(1, sizeof(*b));
+    struct epoll_event ev;
+    int rc;
+
+    if (b == NULL)
+        return -ENOMEM;
+    b->cfg = cfg;
+    b->reg = reg;
+    b->lfd = b->epfd = b->evfd = -1;
+    b->direct.mark = 1;
+    CDS_INIT_LIST_HEAD(&b->conns);
+    pthread_mutex_init(&b->new_mu, NULL);
+    b->rbuf = malloc(SBB_READ_CHUNK);
+    b->jscratch = malloc(cfg->bridge_max_request + 1);
+    if (b->rbuf == NULL || b->jscratch == NULL) {
+        bridge_free(b);
+        return -ENOMEM;
+    }
+    rc = listen_on(b, cfg);
+    if (rc == 0) {
+        b->epfd = epoll_create1(EPOLL_CLOEXEC);
+        b->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (b->epfd < 0 || b->evfd < 0)
+            rc = -errno;
+    }
+    if (rc == 0) {
+        ev.events = EPOLLIN;
+        ev.data.ptr = &b->lfd;
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->lfd, &ev) < 0)
+            rc = -errno;
+        ev.data.ptr = &b->evfd;
+        if (rc == 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->evfd, &ev) < 0)
+            rc = -errno;
+    }
+    if (rc < 0) {
+        bridge_free(b);
+        return rc;
+    }
+    pthread_mutex_lock(&reg->topic_lock);
+    reg->on_create_arg = b;
+    reg->on_create = topic_created;
+    pthread_mutex_unlock(&reg->topic_lock);
+    rc = pthread_create(&b->io, NULL, io_main, b);
+    if (rc != 0) {
+        pthread_mutex_lock(&reg->topic_lock);
+        reg->on_create = NULL;
+        pthread_mutex_unlock(&reg->topic_lock);
+        bridge_free(b);
+        return -rc;
+    }
+    sbd_log(SBD_INFO, "bridge: listening on %s (JSON lines and Redis protocol%s)", b->listen,
+            cfg->bridge_token[0] != '\0' ? ", AUTH required" : "");
+    *out = b;
+    return 0;
+}
+
+void sbd_bridge_stop(struct sbd_bridge *b)
+{
+    uint64_t one = 1;
+
+    if (b == NULL)
+        return;
+    pthread_mutex_lock(&b->reg->topic_lock);
+    b->reg->on_create = NULL;
+    pthread_mutex_unlock(&b->reg->topic_lock);
+    /* relaxed: the eventfd and the bells wake the threads, which re-read it. */
+    atomic_store_explicit(&b->stop, 1, memory_order_relaxed);
+    if (write(b->evfd, &one, sizeof(one)) < 0)
+        sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
+    pthread_join(b->io, NULL);
+    for (unsigned i = 0; i < b->npumps; i++)
+        sbb_pump_stop(b->pumps[i]);
+    for (size_t i = 0; i < b->npub; i++) {
+        shmbus_pub_destroy(b->pubt[i]->bridge_pub);
+        b->pubt[i]->bridge_pub = NULL;
+    }
+    /* The frees queued by the threads run before the registry goes. */
+    urcu_memb_barrier();
+    bridge_free(b);
+}
+
+/* "a,b,p:x*" into @p out, ending "..." when cut. Under the read lock. */
+static void subs_text(struct sbb_conn *c, char *out, size_t cap)
+{
+    struct sbb_sub *s;
+    size_t n = 0;
+
+    out[0] = '\0';
+    cds_list_for_each_entry_rcu(s, &c->subs, cnode)
+    {
+        size_t need;
+
+        SBD_TSAN_ACQUIRE(s);
+        need = s->len + (s->pattern ? 2 : 0) + (n > 0);
+        if (n + need + 4 > cap) {
+            memcpy(out + n, "...", 4);
+            return;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s%s%s", n > 0 ? "," : "", s->pattern ? "p:" : "",
+                              s->name);
+    }
+}
+
+unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_bridge_ok *out)
+{
+    struct sbb_conn *c;
+    uint64_t now = sb_mono_ns();
+    unsigned k = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (b == NULL)
+        return 0;
+    snprintf(out->listen, sizeof(out->listen), "%s", b->listen);
+    /* relaxed, all: independent counters. */
+    out->accepted = atomic_load_explicit(&b->accepted, memory_order_relaxed);
+    out->slow_closed = atomic_load_explicit(&b->slow_closed, memory_order_relaxed);
+    out->refused = atomic_load_explicit(&b->refused, memory_order_relaxed);
+    out->auth_failed = atomic_load_explicit(&b->auth_failed, memory_order_relaxed);
+    out->auth_expired = atomic_load_explicit(&b->auth_expired, memory_order_relaxed);
+    out->proto_errors = atomic_load_explicit(&b->proto_errors, memory_order_relaxed);
+    out->msgs_in = atomic_load_explicit(&b->msgs_in, memory_order_relaxed);
+    out->msgs_out = atomic_load_explicit(&b->msgs_out, memory_order_relaxed);
+    urcu_memb_read_lock();
+    cds_list_for_each_entry_rcu(c, &b->conns, node)
+    {
+        struct sb_wire_bridge_conn *e = &out->conns[k];
+
+        SBD_TSAN_ACQUIRE(c);
+        out->connections++;
+        if (c->id <= after || k == SB_WIRE_BRIDGE_MAX)
+            continue;
+        memset(e, 0, sizeof(*e));
+        e->id = c->id;
+        e->age_ms = (now - c->accepted_ns) / 1000000u;
+        e->buffered = atomic_load_explicit(&c->buffered, memory_order_relaxed);
+        e->msgs_out = atomic_load_explicit(&c->msgs_out, memory_order_relaxed);
+        e->msgs_in = atomic_load_explicit(&c->msgs_in, memory_order_relaxed);
+        e->channels = atomic_load_explicit(&c->nchan, memory_order_relaxed);
+        e->patterns = atomic_load_explicit(&c->npat, memory_order_relaxed);
+        pthread_mutex_lock(&c->mu);
+        e->proto = c->proto;
+        e->flags = (c->authed ? SB_BRIDGE_AUTHED : 0u) | (c->paused ? SB_BRIDGE_PAUSED : 0u);
+        memcpy(e->name, c->name, sizeof(e->name));
+        pthread_mutex_unlock(&c->mu);
+        memcpy(e->peer, c->peer, sizeof(e->peer));
+        subs_text(c, e->subs, sizeof(e->subs));
+        k++;
+    }
+    urcu_memb_read_unlock();
+    out->count = k;
+    return k;
+}

@@ -1,0 +1,43 @@
+/*
+ * The TCP bridge: remote clients subscribe and publish on the bus's topics
+ * over TCP, in JSON lines or the Redis protocol (docs/protocol.md). It runs
+ * in threads of its own beside the control thread: one I/O thread (an
+ * epoll loop over the listening socket and the connections; it parses
+ * commands and publishes) and pump threads that read the topics remote
+ * clients subscribe to and copy each message to their sockets.
+ *
+ * Each topic with remote subscribers has one subscriber slot of the
+ * bridge's (one cursor, whatever the number of remote clients), and a list
+ * of the connections to deliver to, RCU-protected (liburcu urcu-memb): the
+ * I/O thread adds and removes subscriptions while the pumps deliver,
+ * without a lock between them. Each connection has a bounded output buffer;
+ * a client that lets it fill is disconnected, so no client slows a
+ * publisher or the other clients.
+ */
+#ifndef SHMBUSD_BRIDGE_H
+#define SHMBUSD_BRIDGE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "registry.h"
+#include "registry/wire.h"
+
+struct sbd_bridge;
+
+/* Listen on cfg->bridge_host:bridge_port and start the threads. Installs
+ * the registry's on_create hook. Call before the control loop runs.
+ * @return 0 or -errno (the address cannot be bound, out of memory). */
+int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
+                     struct sbd_bridge **out);
+
+/* Stop the threads, close every connection and give back the bridge's
+ * slots and publisher records. Before the registry goes. Accepts NULL. */
+void sbd_bridge_stop(struct sbd_bridge *b);
+
+/* Fill a BRIDGE reply: the totals and up to SB_WIRE_BRIDGE_MAX connections
+ * with ids above @p after. Any registered thread (the control thread).
+ * Accepts NULL (no bridge: an empty reply). @return the connections stored. */
+unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_bridge_ok *out);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * The TCP bridge's internals, shared by its I/O thread (bridge.c) and its
+ * pumps (bridge_pump.c). Who may touch what is stated per field:
+ *   - "I/O": the I/O thread only;
+ *   - "mu": under the connection's mutex;
+ *   - "RCU": lists the I/O thread changes with the _rcu list operations
+ *     and frees from after a grace period (call_rcu), read by the pumps
+ *     and the control thread under urcu_memb_read_lock();
+ *   - counters: relaxed atomics, independent monitoring values.
+ */
+#ifndef SHMBUSD_BRIDGE_INT_H
+#define SHMBUSD_BRIDGE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <urcu/urcu-memb.h>
+
+#include <urcu/rculist.h>
+
+#include "bridge.h"
+#include "bridge_proto.h"
+#include "config.h"
+#include "registry.h"
+
+/* Topics per pump: one futex_waitv call covers them and the pump's bell. */
+#define SBB_PUMP_TOPICS SHMBUS_WAITSET_MAX
+/* Pumps: SBB_PUMP_MAX * SBB_PUMP_TOPICS topics can have remote subscribers. */
+#define SBB_PUMP_MAX 64
+/* Messages a pump takes from one topic before it writes them out. */
+#define SBB_BATCH 64
+
+struct sbb_conn {
+    struct cds_list_head node; /* in sbd_bridge.conns (RCU) */
+    struct rcu_head rcu;
+    struct sbd_bridge *b;
+    uint64_t id;
+    int fd; /* closed by the I/O thread under mu, with dead set */
+
+    /* I/O */
+    int authed;
+    int reply;   /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
+    int closing; /* QUIT: close once the output is written */
+    uint64_t accepted_ns;
+    uint64_t paused_ns; /* when a publish found its reliable topic full */
+    char *in;           /* unparsed input (a partial command) */
+    size_t in_len, in_cap;
+    uint32_t nsubs;            /* channels + patterns */
+    struct cds_list_head subs; /* struct sbb_sub (RCU: the control thread lists them) */
+
+    pthread_mutex_t mu;
+    /* mu */
+    int dead;       /* the socket is closed: write nothing more */
+    int doomed;     /* the output overflowed; the I/O thread closes it */
+    int epout;      /* EPOLLOUT is armed: only the I/O thread writes */
+    int paused;     /* EPOLLIN is off: back-pressure of a reliable topic */
+    uint32_t proto; /* enum sb_wire_bridge_proto */
+    char *out;
+    size_t out_off, out_len, out_cap;
+    uint64_t mark; /* the pump batch that queued it for writing */
+    char name[32];
+
+    /* counters */
+    _Atomic uint64_t buffered, msgs_in, msgs_out;
+    _Atomic uint32_t nchan, npat;
+    char peer[48]; /* set before the connection is listed */
+};
+
+/* A channel or pattern subscription of a connection. */
+struct sbb_sub {
+    struct cds_list_head cnode; /* in sbb_conn.subs (RCU) */
+    struct cds_list_head links; /* its struct sbb_link (I/O) */
+    struct rcu_head rcu;
+    struct sbb_conn *c;
+    int pattern;
+    size_t len;
+    char name[]; /* terminated */
+};
+
+/* One subscription delivering one topic: in the topic's list. */
+struct sbb_link {
+    struct cds_list_head tnode; /* in sbb_topic.links (RCU: the pumps deliver along it) */
+    struct cds_list_head snode; /* in sbb_sub.links (I/O) */
+    struct rcu_head rcu;
+    struct sbb_conn *c;
+    struct sbb_sub *s;
+    struct sbb_topic *bt;
+    uint32_t proto; /* the connection's, fixed before it could subscribe */
+};
+
+/* A topic remote clients subscribe to: the bridge's cursor in it. */
+struct sbb_topic {
+    struct sbd_topic *t;
+    struct cds_list_head links; /* struct sbb_link (RCU) */
+    unsigned nlinks;            /* I/O */
+    /* Whoever delivers holds it: the topic's pump, or the I/O thread
+     * right after it published into the topic. */
+    pthread_mutex_t poll_mu;
+    shmbus_sub *sub; /* poll_mu; destroyed by the pump once dropped */
+    int failed;      /* poll_mu: the ring returned an error; delivery stopped */
+    struct sbb_pump *pump;
+    struct rcu_head rcu;
+};
+
+/* Output gathered in one delivery round, and the connections to write. */
+struct sbb_batch {
+    uint64_t mark; /* unique per round: pump index and round number */
+    struct sbb_topic *bt;
+    /* The messages of one poll, encoded for each kind of subscriber. */
+    unsigned n;
+    int want_json, want_resp, want_raw;
+    char *json, *resp, *raw;
+    size_t json_len, json_cap, resp_len, resp_cap, raw_len, raw_cap;
+    size_t raw_off[SBB_BATCH + 1];
+    /* Connections with new output. */
+    struct sbb_conn **dirty;
+    size_t ndirty, dirty_cap;
+    int failed; /* out of memory: some deliveries were dropped */
+};
+
+struct sbb_pump {
+    struct sbd_bridge *b;
+    pthread_t th;
+    unsigned idx;
+    _Atomic uint32_t bell; /* futex word: bumped on a change of want[] or stop */
+    pthread_mutex_t mu;
+    struct sbb_topic *want[SBB_PUMP_TOPICS]; /* mu: the topics it should serve */
+    unsigned nwant;                          /* mu */
+    unsigned assigned;                       /* I/O: topics given, not taken back */
+    /* The pump thread's own. */
+    struct sbb_topic *have[SBB_PUMP_TOPICS];
+    unsigned nhave;
+    struct sbb_batch batch;
+};
+
+struct sbd_bridge {
+    const struct sbd_config *cfg;
+    struct sbd_registry *reg;
+    int lfd, epfd, evfd; /* listening socket, epoll, eventfd (new topics, stop) */
+    pthread_t io;
+    _Atomic int stop;
+    char listen[64];
+
+    struct cds_list_head conns; /* struct sbb_conn (RCU) */
+    uint32_t nconns;            /* I/O */
+    uint64_t next_id;           /* I/O */
+
+    /* Topics created since the I/O thread last looked (the on_create hook). */
+    pthread_mutex_t new_mu;
+    struct sbd_topic **newt;
+    size_t nnew, new_cap;
+
+    /* Pumps; created on demand by the I/O thread. */
+    struct sbb_pump *pumps[SBB_PUMP_MAX];
+    unsigned npumps;
+
+    /* Topics the I/O thread holds a publisher in (to give them back). */
+    struct sbd_topic **pubt;
+    size_t npub, pub_cap;
+
+    /* I/O thread scratch. */
+    char *rbuf;              /* socket reads */
+    char *jscratch;          /* JSON string decoding */
+    struct sbb_argv argv;    /* the RESP command being run */
+    struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
+
+    /* counters */
+    _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
+    _Atomic uint64_t msgs_in, msgs_out;
+};
+
+/* bridge_pump.c */
+
+/* Start pump @p idx. @return 0 or -errno. */
+int sbb_pump_start(struct sbd_bridge *b, unsigned idx);
+/* Stop and join pump @p p and free it; the topics it still serves are
+ * dropped (their subscribers destroyed). */
+void sbb_pump_stop(struct sbb_pump *p);
+/* Hand @p bt to pump @p p, or take it back (it then destroys the
+ * subscriber and frees @p bt after a grace period). I/O thread. */
+void sbb_pump_give(struct sbb_pump *p, struct sbb_topic *bt);
+void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt);
+
+/* Deliver what is ready on @p bt into @p batch: call under the read lock,
+ * holding bt->poll_mu. @return messages taken. */
+int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *batch, struct sbb_topic *bt);
+/* Write out every connection of @p batch's dirty list; under the read
+ * lock. Starts a new round. */
+void sbb_flush(struct sbd_bridge *b, struct sbb_batch *batch);
+/* Append @p len bytes to @p c's output and try to write; drops the output
+ * and dooms the connection when it would pass the limit. Under c->mu.
+ * @return 0, or -1 if the connection is dead or doomed. */
+int sbb_out_put(struct sbb_conn *c, const void *data, size_t len);
+/* Write what @p c has buffered; arm EPOLLOUT for the rest. Under c->mu. */
+void sbb_out_flush(struct sbb_conn *c);
+/* Close @p c's output for a full buffer: the I/O thread sees the hang-up
+ * and closes. Under c->mu. */
+void sbb_doom(struct sbb_conn *c);
+void sbb_batch_free(struct sbb_batch *batch);
+
+#endif

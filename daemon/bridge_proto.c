@@ -1,0 +1,794 @@
+/*
+ * Parsers and encoders of the bridge's protocols (bridge_proto.h). Every
+ * read is bounded by the length the caller gives; nothing here allocates.
+ */
+#include "bridge_proto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ RESP2 */
+
+/* Parse a decimal integer line "123\r\n" at @p p (< end). @return 1 and
+ * *v, *next on success; 0 if the line is not complete; -1 if malformed. */
+static int resp_int_line(const char *p, const char *end, long long *v, const char **next)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    int neg = 0;
+    long long x = 0;
+
+    if (nl == NULL)
+        return (end - p) > 32 ? -1 : 0;
+    /* The same bound on a complete line, or a command would be accepted or
+     * refused depending on where the reads split it. */
+    if (nl - p > 32 || nl == p || nl[-1] != '\r')
+        return -1;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p == nl - 1)
+        return -1;
+    for (; p < nl - 1; p++) {
+        if (*p < '0' || *p > '9' || x > 100000000000000ll)
+            return -1;
+        x = x * 10 + (*p - '0');
+    }
+    *v = neg ? -x : x;
+    *next = nl + 1;
+    return 1;
+}
+
+static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struct sbb_argv *out,
+                           const char **err)
+{
+    const char *nl = memchr(buf, '\n', len <= max_inline ? len : max_inline + 1);
+    const char *p = buf, *end;
+
+    if (nl == NULL) {
+        if (len > max_inline) {
+            *err = "ERR Protocol error: too big inline request";
+            return -1;
+        }
+        return 0;
+    }
+    end = nl > buf && nl[-1] == '\r' ? nl - 1 : nl;
+    out->argc = 0;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p == end)
+            break;
+        if (out->argc == SBB_ARGV_MAX) {
+            *err = "ERR Protocol error: too many arguments in inline request";
+            return -1;
+        }
+        out->argv[out->argc] = p;
+        while (p < end && *p != ' ' && *p != '\t')
+            p++;
+        out->argl[out->argc] = (size_t)(p - out->argv[out->argc]);
+        out->argc++;
+    }
+    return (ssize_t)(nl + 1 - buf);
+}
+
+ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_inline,
+                       struct sbb_argv *out, const char **err)
+{
+    const char *p = buf + 1, *end = buf + len;
+    long long n, bl;
+    int rc;
+
+    if (len == 0)
+        return 0;
+    if (buf[0] != '*')
+        return resp_inline(buf, len, max_inline, out, err);
+    rc = resp_int_line(p, end, &n, &p);
+    if (rc <= 0) {
+        *err = "ERR Protocol error: invalid multibulk length";
+        return rc;
+    }
+    out->argc = 0;
+    if (n <= 0) /* as Redis: an empty or null array is no command */
+        return (ssize_t)(p - buf);
+    if (n > (long long)SBB_ARGV_MAX) {
+        *err = "ERR Protocol error: invalid multibulk length";
+        return -1;
+    }
+    for (long long i = 0; i < n; i++) {
+        if (p == end)
+            return 0;
+        if (*p != '$') {
+            *err = "ERR Protocol error: expected '$'";
+            return -1;
+        }
+        rc = resp_int_line(p + 1, end, &bl, &p);
+        if (rc == 0)
+            return 0;
+        if (rc < 0 || bl < 0 || (unsigned long long)bl > max_bulk) {
+            *err = "ERR Protocol error: invalid bulk length";
+            return -1;
+        }
+        if ((size_t)(end - p) < (size_t)bl + 2)
+            return 0;
+        if (p[bl] != '\r' || p[bl + 1] != '\n') {
+            *err = "ERR Protocol error: bulk string not ended by CRLF";
+            return -1;
+        }
+        out->argv[out->argc] = p;
+        out->argl[out->argc] = (size_t)bl;
+        out->argc++;
+        p += bl + 2;
+    }
+    return (ssize_t)(p - buf);
+}
+
+static size_t dec_len(size_t v)
+{
+    size_t n = 1;
+
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static char *put_dec(char *o, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *o++ = tmp[--n];
+    return o;
+}
+
+size_t sbb_resp_bulk_len(size_t len)
+{
+    return 1 + dec_len(len) + 2 + len + 2;
+}
+
+size_t sbb_resp_bulk(char *out, const void *data, size_t len)
+{
+    char *o = out;
+
+    *o++ = '$';
+    o = put_dec(o, len);
+    *o++ = '\r';
+    *o++ = '\n';
+    if (len > 0)
+        memcpy(o, data, len);
+    o += len;
+    *o++ = '\r';
+    *o++ = '\n';
+    return (size_t)(o - out);
+}
+
+size_t sbb_resp_message_len(size_t patl, size_t topicl, size_t len)
+{
+    if (patl == 0)
+        return 4 + sbb_resp_bulk_len(7) + sbb_resp_bulk_len(topicl) + sbb_resp_bulk_len(len);
+    return 4 + sbb_resp_bulk_len(8) + sbb_resp_bulk_len(patl) + sbb_resp_bulk_len(topicl) +
+           sbb_resp_bulk_len(len);
+}
+
+size_t sbb_resp_message(char *out, const char *pat, size_t patl, const char *topic, size_t topicl,
+                        const void *data, size_t len)
+{
+    char *o = out;
+
+    /* patl, not pat, as in sbb_resp_message_len(): the length must agree. */
+    if (pat == NULL || patl == 0) {
+        memcpy(o, "*3\r\n", 4);
+        o += 4;
+        o += sbb_resp_bulk(o, "message", 7);
+    } else {
+        memcpy(o, "*4\r\n", 4);
+        o += 4;
+        o += sbb_resp_bulk(o, "pmessage", 8);
+        o += sbb_resp_bulk(o, pat, patl);
+    }
+    o += sbb_resp_bulk(o, topic, topicl);
+    o += sbb_resp_bulk(o, data, len);
+    return (size_t)(o - out);
+}
+
+/* ------------------------------------------------------------------- UTF-8 */
+
+/* Length of the valid UTF-8 sequence at @p s (< end), or 0. */
+static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
+{
+    unsigned c = s[0];
+    size_t n;
+    uint32_t cp, min;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - s) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+int sbb_utf8_valid(const void *s, size_t len)
+{
+    const unsigned char *p = s, *end = p + len;
+
+    while (p < end) {
+        size_t n = utf8_seq(p, end);
+
+        if (n == 0)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------- JSON lines */
+
+static const char hexd[] = "0123456789abcdef";
+
+size_t sbb_json_str(char *out, const char *s, size_t len)
+{
+    char *o = out;
+
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        switch (c) {
+        case '"':
+            *o++ = '\\';
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = '\\';
+            *o++ = 't';
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                memcpy(o, "\\u00", 4);
+                o[4] = hexd[c >> 4];
+                o[5] = hexd[c & 15];
+                o += 6;
+            } else {
+                *o++ = (char)c;
+            }
+        }
+    }
+    *o++ = '"';
+    return (size_t)(o - out);
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static size_t base64_enc(char *out, const unsigned char *s, size_t len)
+{
+    char *o = out;
+    size_t i = 0;
+
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = b64[(v >> 6) & 63];
+        *o++ = b64[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = '=';
+        *o++ = '=';
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = b64[(v >> 6) & 63];
+        *o++ = '=';
+    }
+    return (size_t)(o - out);
+}
+
+static int b64_val(char c)
+{
+    const char *p = c != '\0' ? strchr(b64, c) : NULL;
+
+    return p != NULL ? (int)(p - b64) : -1;
+}
+
+/* Strict base64 (padded, no whitespace). @return the decoded length or -1. */
+static long base64_dec(char *out, const char *s, size_t len)
+{
+    size_t n = 0;
+
+    if (len % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4], pad = 0;
+
+        for (int k = 0; k < 4; k++) {
+            if (s[i + k] == '=' && i + 4 == len && k >= 2) {
+                pad++;
+                v[k] = 0;
+                continue;
+            }
+            if (pad > 0 || (v[k] = b64_val(s[i + k])) < 0)
+                return -1;
+        }
+        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[n++] = (char)(x >> 16);
+        if (pad < 2)
+            out[n++] = (char)(x >> 8);
+        if (pad < 1)
+            out[n++] = (char)x;
+        /* Padding bits must be zero, as RFC 4648 canonical encoding. */
+        if ((pad == 2 && (x & 0xffff) != 0) || (pad == 1 && (x & 0xff) != 0))
+            return -1;
+    }
+    return (long)n;
+}
+
+size_t sbb_json_delivery_max(size_t topicl, size_t len)
+{
+    /* {"topic":,"seq":,"ts":,"lost":,"payload_base64":}\n and three numbers. */
+    size_t payload = len / 3 * 4 + 4 + 2;
+
+    if (SBB_JSON_STR_MAX(len) > payload)
+        payload = SBB_JSON_STR_MAX(len);
+    return 64 + 3 * 20 + SBB_JSON_STR_MAX(topicl) + payload;
+}
+
+static char *put_lit(char *o, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(o, s, n);
+    return o + n;
+}
+
+size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void *data, size_t len,
+                         uint64_t seq, uint64_t ts_ns, uint64_t lost)
+{
+    char *o = out;
+
+    o = put_lit(o, "{\"topic\":");
+    o += sbb_json_str(o, topic, topicl);
+    o = put_lit(o, ",\"seq\":");
+    o = put_dec(o, seq);
+    o = put_lit(o, ",\"ts\":");
+    o = put_dec(o, ts_ns);
+    if (lost != 0) {
+        o = put_lit(o, ",\"lost\":");
+        o = put_dec(o, lost);
+    }
+    if (sbb_utf8_valid(data, len)) {
+        o = put_lit(o, ",\"payload\":");
+        o += sbb_json_str(o, data, len);
+    } else {
+        o = put_lit(o, ",\"payload_base64\":\"");
+        o += base64_enc(o, data, len);
+        *o++ = '"';
+    }
+    o = put_lit(o, "}\n");
+    return (size_t)(o - out);
+}
+
+struct jparse {
+    const char *start, *p, *end;
+    char *scratch;
+    char *err;
+    size_t errlen;
+};
+
+static int jfail(struct jparse *j, const char *what)
+{
+    snprintf(j->err, j->errlen, "%s at byte %zu", what, (size_t)(j->p - j->start));
+    return -1;
+}
+
+static void jws(struct jparse *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n'))
+        j->p++;
+}
+
+static int hex4(const char *p, uint32_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return 0;
+}
+
+static char *put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xc0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 63));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xe0 | cp >> 12);
+        *o++ = (char)(0x80 | ((cp >> 6) & 63));
+        *o++ = (char)(0x80 | (cp & 63));
+    } else {
+        *o++ = (char)(0xf0 | cp >> 18);
+        *o++ = (char)(0x80 | ((cp >> 12) & 63));
+        *o++ = (char)(0x80 | ((cp >> 6) & 63));
+        *o++ = (char)(0x80 | (cp & 63));
+    }
+    return o;
+}
+
+/* A JSON string at j->p (the opening quote), decoded into the scratch
+ * buffer. The decoded form is never longer than the text it came from. */
+static int jstring(struct jparse *j, struct sbb_jstr *s)
+{
+    char *o = j->scratch;
+
+    if (j->p == j->end || *j->p != '"')
+        return jfail(j, "expected a string");
+    j->p++;
+    s->p = o;
+    for (;;) {
+        unsigned char c;
+        size_t n;
+
+        if (j->p == j->end)
+            return jfail(j, "unterminated string");
+        c = (unsigned char)*j->p;
+        if (c == '"') {
+            j->p++;
+            break;
+        }
+        if (c < 0x20)
+            return jfail(j, "control character in string");
+        if (c != '\\') {
+            n = utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
+            if (n == 0)
+                return jfail(j, "invalid UTF-8 in string");
+            memcpy(o, j->p, n);
+            o += n;
+            j->p += n;
+            continue;
+        }
+        if (j->end - j->p < 2)
+            return jfail(j, "unterminated escape");
+        switch (j->p[1]) {
+        case '"':
+        case '\\':
+        case '/':
+            *o++ = j->p[1];
+            break;
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
+        case 'u': {
+            uint32_t cp, lo;
+
+            if (j->end - j->p < 6 || hex4(j->p + 2, &cp) < 0)
+                return jfail(j, "bad \\u escape");
+            if (cp >= 0xdc00 && cp <= 0xdfff)
+                return jfail(j, "lone low surrogate");
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (j->end - j->p < 12 || j->p[6] != '\\' || j->p[7] != 'u' ||
+                    hex4(j->p + 8, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+                    return jfail(j, "lone high surrogate");
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                j->p += 6;
+            }
+            o = put_utf8(o, cp);
+            j->p += 4; /* the hex digits; the escape's two below */
+            break;
+        }
+        default:
+            return jfail(j, "bad escape");
+        }
+        j->p += 2;
+    }
+    s->len = (size_t)(o - s->p);
+    j->scratch = o;
+    return 0;
+}
+
+/* Skip the digits at j->p. @return how many. */
+static size_t jdigits(struct jparse *j)
+{
+    const char *b = j->p;
+
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+        j->p++;
+    return (size_t)(j->p - b);
+}
+
+/* A JSON number (for "id"): kept as its text, which the reply echoes, so
+ * it must be one by RFC 8259's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int jnumber(struct jparse *j, struct sbb_jstr *s)
+{
+    const char *b = j->p, *d;
+    size_t n;
+
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    d = j->p;
+    n = jdigits(j);
+    if (n == 0)
+        return jfail(j, "expected a value");
+    if (n > 1 && *d == '0')
+        return jfail(j, "bad number");
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (jdigits(j) == 0)
+            return jfail(j, "bad number");
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (jdigits(j) == 0)
+            return jfail(j, "bad number");
+    }
+    if (j->p - b > 32)
+        return jfail(j, "number too long");
+    s->p = b;
+    s->len = (size_t)(j->p - b);
+    return 0;
+}
+
+static int key_is(const struct sbb_jstr *k, const char *name)
+{
+    return k->len == strlen(name) && memcmp(k->p, name, k->len) == 0;
+}
+
+static const struct {
+    const char *name;
+    int cmd;
+} jcmds[] = {{"SUB", SBB_J_SUB},
+             {"UNSUB", SBB_J_UNSUB},
+             {"PUB", SBB_J_PUB},
+             {"PING", SBB_J_PING},
+             {"AUTH", SBB_J_AUTH}};
+
+int sbb_json_parse(const char *line, size_t len, char *scratch, struct sbb_jcommand *out, char *err,
+                   size_t errlen)
+{
+    struct jparse j = {
+        .start = line, .p = line, .end = line + len, .scratch = scratch, .err = err, .errlen = errlen};
+    struct sbb_jstr command = {0}, b64s = {0};
+    int have_payload = 0, have_b64 = 0;
+
+    memset(out, 0, sizeof(*out));
+    jws(&j);
+    if (j.p == j.end || *j.p != '{')
+        return jfail(&j, "expected a JSON object");
+    j.p++;
+    jws(&j);
+    if (j.p < j.end && *j.p == '}') {
+        j.p++;
+    } else {
+        for (;;) {
+            struct sbb_jstr key, val;
+            struct sbb_jstr *dst = NULL;
+
+            jws(&j);
+            if (jstring(&j, &key) < 0)
+                return -1;
+            jws(&j);
+            if (j.p == j.end || *j.p != ':')
+                return jfail(&j, "expected ':'");
+            j.p++;
+            jws(&j);
+            if (key_is(&key, "id")) {
+                const char *b = j.p;
+
+                if (out->id.p != NULL)
+                    return jfail(&j, "repeated field");
+                if (j.p < j.end && *j.p == '"') {
+                    if (jstring(&j, &val) < 0)
+                        return -1;
+                    if (j.p - b > 66)
+                        return jfail(&j, "\"id\" longer than 64 bytes");
+                    out->id = (struct sbb_jstr){.p = b, .len = (size_t)(j.p - b)};
+                } else if (jnumber(&j, &out->id) < 0) {
+                    return -1;
+                }
+            } else {
+                if (key_is(&key, "command"))
+                    dst = &command;
+                else if (key_is(&key, "topic"))
+                    dst = &out->topic;
+                else if (key_is(&key, "payload"))
+                    dst = &out->payload, have_payload = 1;
+                else if (key_is(&key, "payload_base64"))
+                    dst = &b64s, have_b64 = 1;
+                else if (key_is(&key, "token"))
+                    dst = &out->token;
+                else
+                    return jfail(&j, "unknown field");
+                if (dst->p != NULL)
+                    return jfail(&j, "repeated field");
+                if (jstring(&j, dst) < 0)
+                    return -1;
+            }
+            jws(&j);
+            if (j.p < j.end && *j.p == ',') {
+                j.p++;
+                continue;
+            }
+            if (j.p < j.end && *j.p == '}') {
+                j.p++;
+                break;
+            }
+            return jfail(&j, "expected ',' or '}'");
+        }
+    }
+    jws(&j);
+    if (j.p != j.end)
+        return jfail(&j, "text after the object");
+    if (command.p == NULL) {
+        snprintf(err, errlen, "missing \"command\"");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(jcmds) / sizeof(jcmds[0]); i++)
+        if (key_is(&command, jcmds[i].name))
+            out->cmd = jcmds[i].cmd;
+    if (out->cmd == 0) {
+        snprintf(err, errlen, "unknown command (SUB, UNSUB, PUB, PING, AUTH)");
+        return -1;
+    }
+    if (have_payload && have_b64) {
+        snprintf(err, errlen, "both \"payload\" and \"payload_base64\"");
+        return -1;
+    }
+    if (have_b64) {
+        /* Decode in place: base64 shrinks. */
+        long n = base64_dec((char *)b64s.p, b64s.p, b64s.len);
+
+        if (n < 0) {
+            snprintf(err, errlen, "\"payload_base64\" is not padded base64");
+            return -1;
+        }
+        out->payload = (struct sbb_jstr){.p = b64s.p, .len = (size_t)n};
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------- glob */
+
+/* Does class [..] at @p p (after '[') match @p c? *next: after ']'.
+ * An unterminated class matches literally up to the end, as Redis does. */
+static int glob_class(const char *p, const char *end, char c, const char **next)
+{
+    int neg = 0, hit = 0;
+
+    if (p < end && *p == '^') {
+        neg = 1;
+        p++;
+    }
+    while (p < end && *p != ']') {
+        if (*p == '\\' && p + 1 < end) {
+            p++;
+            hit |= *p == c;
+            p++;
+        } else if (p + 2 < end && p[1] == '-' && p[2] != ']') {
+            char a = p[0], b = p[2];
+
+            if (a > b) {
+                char t = a;
+                a = b;
+                b = t;
+            }
+            hit |= c >= a && c <= b;
+            p += 3;
+        } else {
+            hit |= *p == c;
+            p++;
+        }
+    }
+    *next = p < end ? p + 1 : p;
+    return neg ? !hit : hit;
+}
+
+int sbb_glob_match(const char *pat, size_t patl, const char *s, size_t len)
+{
+    const char *p = pat, *pe = pat + patl, *q = s, *qe = s + len;
+    const char *star_p = NULL, *star_q = NULL;
+
+    while (q < qe) {
+        if (p < pe && *p == '*') {
+            while (p < pe && *p == '*')
+                p++;
+            if (p == pe)
+                return 1;
+            star_p = p;
+            star_q = q;
+            continue;
+        }
+        if (p < pe) {
+            const char *next = p + 1;
+            int ok;
+
+            if (*p == '?') {
+                ok = 1;
+            } else if (*p == '[') {
+                ok = glob_class(p + 1, pe, *q, &next);
+            } else if (*p == '\\' && p + 1 < pe) {
+                ok = p[1] == *q;
+                next = p + 2;
+            } else {
+                ok = *p == *q;
+            }
+            if (ok) {
+                p = next;
+                q++;
+                continue;
+            }
+        }
+        if (star_p == NULL)
+            return 0;
+        p = star_p;
+        q = ++star_q;
+    }
+    while (p < pe && *p == '*')
+        p++;
+    return p == pe;
+}

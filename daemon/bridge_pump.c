@@ -1,0 +1,498 @@
+/*
+ * The bridge's pumps (bridge_int.h): each serves up to SBB_PUMP_TOPICS
+ * topics. A round polls every topic's shared subscriber, encodes the
+ * messages once per kind of receiver (JSON line, RESP message, and the
+ * raw payload for pmessage pushes, which carry each pattern), appends them
+ * to each subscribed connection's output under its mutex, and then writes
+ * each connection once: one system call per connection per round, however
+ * many messages. With nothing to deliver the pump sleeps on all its
+ * topics' futexes and its bell in one futex_waitv call.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "bridge_int.h"
+#include "log.h"
+#include "ring/ring.h"
+#include "ring/wait.h"
+#include "tsan.h"
+#include "util/clock.h"
+#include "util/futex.h"
+
+/* An output buffer that drained down to nothing keeps at most this much
+ * memory: idle connections cost no buffer. */
+#define SBB_OUT_KEEP 65536u
+
+static size_t grow(size_t cap, size_t need)
+{
+    size_t n = cap ? cap : 4096;
+
+    while (n < need)
+        n *= 2;
+    return n;
+}
+
+/* Make room for @p len more bytes in @p *buf. @return 0 or -1. */
+static int buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
+{
+    char *p;
+    size_t n;
+
+    if (used + len <= *cap)
+        return 0;
+    n = grow(*cap, used + len);
+    p = realloc(*buf, n);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+void sbb_doom(struct sbb_conn *c)
+{
+    if (c->dead || c->doomed)
+        return;
+    c->doomed = 1;
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    /* relaxed: a monitoring value. */
+    atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
+    /* The I/O thread sees the hang-up (EPOLLHUP is always reported) and
+     * closes the connection; until then nothing more is written. */
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Room for @p len more bytes of output. @return where to write them, or
+ * NULL (the connection is dead, or doomed now for passing the limit). */
+static char *out_reserve(struct sbb_conn *c, size_t len)
+{
+    size_t pending = c->out_len - c->out_off;
+
+    if (c->dead || c->doomed)
+        return NULL;
+    if (pending + len > c->b->cfg->bridge_max_output) {
+        /* relaxed: a counter. */
+        atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
+        sbd_log(SBD_WARN,
+                "bridge: connection %llu (%s) is too slow: %zu bytes buffered, limit "
+                "%llu (--bridge-max-output): disconnected",
+                (unsigned long long)c->id, c->peer, pending + len,
+                (unsigned long long)c->b->cfg->bridge_max_output);
+        sbb_doom(c);
+        return NULL;
+    }
+    if (c->out_len + len > c->out_cap && c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, pending);
+        c->out_off = 0;
+        c->out_len = pending;
+    }
+    if (buf_reserve(&c->out, &c->out_cap, c->out_len, len) < 0) {
+        sbd_log(SBD_ERROR, "bridge: connection %llu: out of memory for its output: disconnected",
+                (unsigned long long)c->id);
+        sbb_doom(c);
+        return NULL;
+    }
+    return c->out + c->out_len;
+}
+
+static void out_commit(struct sbb_conn *c, size_t len)
+{
+    c->out_len += len;
+    /* relaxed: a monitoring value. */
+    atomic_store_explicit(&c->buffered, c->out_len - c->out_off, memory_order_relaxed);
+}
+
+int sbb_out_put(struct sbb_conn *c, const void *data, size_t len)
+{
+    char *o = out_reserve(c, len);
+
+    if (o == NULL)
+        return -1;
+    memcpy(o, data, len);
+    out_commit(c, len);
+    return 0;
+}
+
+void sbb_out_flush(struct sbb_conn *c)
+{
+    while (!c->dead && !c->doomed && !c->epout && c->out_off < c->out_len) {
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n > 0) {
+            c->out_off += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct epoll_event ev = {.events = EPOLLOUT | (c->paused ? 0u : EPOLLIN | EPOLLRDHUP),
+                                     .data.ptr = c};
+
+            /* The I/O thread writes the rest when the socket has room. */
+            if (epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+                c->epout = 1;
+            else
+                sbb_doom(c);
+        } else {
+            sbb_doom(c); /* the peer is gone: the I/O thread closes */
+        }
+    }
+    if (c->out != NULL && c->out_off == c->out_len) {
+        c->out_off = c->out_len = 0;
+        if (c->out_cap > SBB_OUT_KEEP) {
+            free(c->out);
+            c->out = NULL;
+            c->out_cap = 0;
+        }
+    }
+    /* relaxed: a monitoring value. */
+    atomic_store_explicit(&c->buffered, c->out_len - c->out_off, memory_order_relaxed);
+}
+
+void sbb_batch_free(struct sbb_batch *batch)
+{
+    free(batch->json);
+    free(batch->resp);
+    free(batch->raw);
+    free(batch->dirty);
+    memset(batch, 0, sizeof(*batch));
+}
+
+/* shmbus_poll() callback: encode one message for every kind of receiver. */
+static int collect(const shmbus_msg *m, void *arg)
+{
+    struct sbb_batch *bb = arg;
+    const struct sbd_topic *t = bb->bt->t;
+    size_t tl = strlen(t->name);
+    size_t json_len = bb->json_len, resp_len = bb->resp_len, raw_len = bb->raw_len;
+
+    if (bb->want_json) {
+        size_t max = sbb_json_delivery_max(tl, m->len);
+
+        if (buf_reserve(&bb->json, &bb->json_cap, bb->json_len, max) < 0)
+            goto fail;
+        bb->json_len += sbb_json_delivery(bb->json + bb->json_len, t->name, tl, m->data, m->len,
+                                          m->seq, m->timestamp_ns, m->lost);
+    }
+    if (bb->want_resp) {
+        size_t max = sbb_resp_message_len(0, tl, m->len);
+
+        if (buf_reserve(&bb->resp, &bb->resp_cap, bb->resp_len, max) < 0)
+            goto fail;
+        bb->resp_len +=
+            sbb_resp_message(bb->resp + bb->resp_len, NULL, 0, t->name, tl, m->data, m->len);
+    }
+    if (bb->want_raw) {
+        if (buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0)
+            goto fail;
+        memcpy(bb->raw + bb->raw_len, m->data, m->len);
+        bb->raw_len += m->len;
+    }
+    bb->n++;
+    bb->raw_off[bb->n] = bb->raw_len;
+    return 0;
+fail:
+    /* Out of memory: this message is dropped for the bridge's receivers
+     * (logged by the caller); the ring keeps serving everyone else. The
+     * round stops here, with what was encoded before this message. */
+    bb->json_len = json_len;
+    bb->resp_len = resp_len;
+    bb->raw_len = raw_len;
+    bb->failed = 1;
+    return 1;
+}
+
+/* Queue @p c for the write at the end of the round. Under c->mu. */
+static void mark_dirty(struct sbb_batch *bb, struct sbb_conn *c)
+{
+    if (c->mark == bb->mark)
+        return;
+    if (bb->ndirty == bb->dirty_cap) {
+        size_t n = bb->dirty_cap ? bb->dirty_cap * 2 : 64;
+        struct sbb_conn **d = realloc(bb->dirty, n * sizeof(*d));
+
+        if (d == NULL) {
+            sbb_out_flush(c); /* write it now instead */
+            return;
+        }
+        bb->dirty = d;
+        bb->dirty_cap = n;
+    }
+    c->mark = bb->mark;
+    bb->dirty[bb->ndirty++] = c;
+}
+
+/* Append the round's messages to one subscription's connection. */
+static void deliver_link(struct sbb_batch *bb, const struct sbb_link *l)
+{
+    struct sbb_conn *c = l->c;
+    const struct sbd_topic *t = bb->bt->t;
+    size_t tl = strlen(t->name);
+
+    pthread_mutex_lock(&c->mu);
+    if (l->proto == SB_BRIDGE_JSON) {
+        sbb_out_put(c, bb->json, bb->json_len);
+    } else if (!l->s->pattern) {
+        sbb_out_put(c, bb->resp, bb->resp_len);
+    } else {
+        size_t need = 0;
+        char *o;
+
+        for (unsigned i = 0; i < bb->n; i++)
+            need += sbb_resp_message_len(l->s->len, tl, bb->raw_off[i + 1] - bb->raw_off[i]);
+        o = out_reserve(c, need);
+        for (unsigned i = 0; o != NULL && i < bb->n; i++) {
+            size_t len = bb->raw_off[i + 1] - bb->raw_off[i];
+            size_t k = sbb_resp_message(o, l->s->name, l->s->len, t->name, tl,
+                                        bb->raw + bb->raw_off[i], len);
+
+            out_commit(c, k);
+            o += k;
+        }
+    }
+    if (!c->dead && !c->doomed) {
+        /* relaxed: counters. */
+        atomic_fetch_add_explicit(&c->msgs_out, bb->n, memory_order_relaxed);
+        mark_dirty(bb, c);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt)
+{
+    struct sbb_link *l;
+    unsigned receivers = 0;
+    int n;
+
+    bb->bt = bt;
+    bb->n = 0;
+    bb->json_len = bb->resp_len = bb->raw_len = 0;
+    bb->raw_off[0] = 0;
+    bb->want_json = bb->want_resp = bb->want_raw = 0;
+    bb->failed = 0;
+    cds_list_for_each_entry_rcu(l, &bt->links, tnode)
+    {
+        SBD_TSAN_ACQUIRE(l);
+        /* The link's fields and its connection's protocol were set
+         * before the link was published (bridge.c link_add()). */
+        if (l->proto == SB_BRIDGE_JSON)
+            bb->want_json = 1;
+        else if (l->s->pattern)
+            bb->want_raw = 1;
+        else
+            bb->want_resp = 1;
+        receivers++;
+    }
+    if (bt->failed || bt->t->broken)
+        return 0;
+    n = shmbus_poll(bt->sub, collect, bb, SBB_BATCH);
+    if (n < 0) {
+        sbd_log(SBD_ERROR, "bridge: topic %s: %s: no more deliveries to remote clients",
+                bt->t->name, shmbus_strerror(n));
+        bt->failed = 1;
+        return 0;
+    }
+    if (bb->failed)
+        sbd_log(SBD_ERROR, "bridge: topic %s: out of memory: messages dropped for remote clients",
+                bt->t->name);
+    if (bb->n == 0)
+        return n;
+    cds_list_for_each_entry_rcu(l, &bt->links, tnode) deliver_link(bb, l);
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->msgs_out, (uint64_t)bb->n * receivers, memory_order_relaxed);
+    return n;
+}
+
+void sbb_flush(struct sbd_bridge *b, struct sbb_batch *bb)
+{
+    (void)b;
+    for (size_t i = 0; i < bb->ndirty; i++) {
+        struct sbb_conn *c = bb->dirty[i];
+
+        pthread_mutex_lock(&c->mu);
+        sbb_out_flush(c);
+        pthread_mutex_unlock(&c->mu);
+    }
+    bb->ndirty = 0;
+    bb->mark++;
+}
+
+static void topic_free_cb(struct rcu_head *h)
+{
+    struct sbb_topic *bt = caa_container_of(h, struct sbb_topic, rcu);
+
+    SBD_TSAN_ACQUIRE(bt);
+    pthread_mutex_destroy(&bt->poll_mu);
+    free(bt);
+}
+
+/* A topic the pump no longer serves: its subscriber goes (its slot is
+ * freed), the rest after a grace period. */
+static void topic_drop(struct sbb_topic *bt)
+{
+    pthread_mutex_lock(&bt->poll_mu);
+    shmbus_sub_destroy(bt->sub);
+    bt->sub = NULL;
+    pthread_mutex_unlock(&bt->poll_mu);
+    SBD_TSAN_RELEASE(bt);
+    urcu_memb_call_rcu(&bt->rcu, topic_free_cb);
+}
+
+/* Bring have[] in line with want[]. */
+static void pump_sync(struct sbb_pump *p)
+{
+    struct sbb_topic *want[SBB_PUMP_TOPICS];
+    unsigned nwant, k = 0;
+
+    pthread_mutex_lock(&p->mu);
+    nwant = p->nwant;
+    memcpy(want, p->want, nwant * sizeof(want[0]));
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->nhave; i++) {
+        int kept = 0;
+
+        for (unsigned j = 0; j < nwant && !kept; j++)
+            kept = want[j] == p->have[i];
+        if (kept)
+            p->have[k++] = p->have[i];
+        else
+            topic_drop(p->have[i]);
+    }
+    p->nhave = k;
+    for (unsigned j = 0; j < nwant; j++) {
+        int known = 0;
+
+        for (unsigned i = 0; i < p->nhave && !known; i++)
+            known = p->have[i] == want[j];
+        if (!known)
+            p->have[p->nhave++] = want[j];
+    }
+}
+
+/* sb_wait_topics() callback: is any topic ready? A topic whose lock
+ * another thread holds counts as ready: look again after it. */
+static int pump_ready(void *arg, memory_order order)
+{
+    struct sbb_pump *p = arg;
+
+    for (unsigned i = 0; i < p->nhave; i++) {
+        struct sbb_topic *bt = p->have[i];
+        int r;
+
+        if (bt->t->broken)
+            continue;
+        if (pthread_mutex_trylock(&bt->poll_mu) != 0)
+            return 1;
+        r = bt->failed ? 0 : sb_sub_ready_order(bt->sub, order);
+        pthread_mutex_unlock(&bt->poll_mu);
+        if (r != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void *pump_main(void *arg)
+{
+    struct sbb_pump *p = arg;
+    struct sbd_bridge *b = p->b;
+
+    urcu_memb_register_thread();
+    /* relaxed: stop is re-checked after every wake; the bell's acquire
+     * orders what the I/O thread did before ringing. */
+    while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
+        uint32_t seen = atomic_load_explicit(&p->bell, memory_order_acquire);
+        shmbus_topic *topics[SBB_PUMP_TOPICS];
+        unsigned nt = 0;
+        int busy = 0;
+
+        pump_sync(p);
+        urcu_memb_read_lock();
+        for (unsigned i = 0; i < p->nhave; i++) {
+            struct sbb_topic *bt = p->have[i];
+
+            if (bt->t->broken)
+                continue; /* its mapping is zeroes now (guard.h) */
+            topics[nt++] = bt->t->t;
+            if (pthread_mutex_trylock(&bt->poll_mu) != 0) {
+                busy = 1;
+                continue;
+            }
+            busy |= sbb_deliver(b, &p->batch, bt) > 0;
+            pthread_mutex_unlock(&bt->poll_mu);
+        }
+        sbb_flush(b, &p->batch);
+        urcu_memb_read_unlock();
+        if (busy)
+            continue;
+        sb_wait_topics(topics, nt, pump_ready, p, sb_mono_ns() + 1000000000ull, &p->bell, seen);
+    }
+    for (unsigned i = 0; i < p->nhave; i++)
+        topic_drop(p->have[i]);
+    p->nhave = 0;
+    urcu_memb_unregister_thread();
+    return NULL;
+}
+
+static void pump_ring(struct sbb_pump *p)
+{
+    /* release: what the ringer did (want[], stop) before the new value. */
+    atomic_fetch_add_explicit(&p->bell, 1, memory_order_release);
+    sb_futex_wake(&p->bell, 1);
+}
+
+int sbb_pump_start(struct sbd_bridge *b, unsigned idx)
+{
+    struct sbb_pump *p = calloc(1, sizeof(*p));
+    int rc;
+
+    if (p == NULL)
+        return -ENOMEM;
+    p->b = b;
+    p->idx = idx;
+    p->batch.mark = (uint64_t)(idx + 1) << 48;
+    pthread_mutex_init(&p->mu, NULL);
+    rc = pthread_create(&p->th, NULL, pump_main, p);
+    if (rc != 0) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return -rc;
+    }
+    b->pumps[idx] = p;
+    return 0;
+}
+
+void sbb_pump_stop(struct sbb_pump *p)
+{
+    pump_ring(p); /* the caller set b->stop */
+    pthread_join(p->th, NULL);
+    sbb_batch_free(&p->batch);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+void sbb_pump_give(struct sbb_pump *p, struct sbb_topic *bt)
+{
+    pthread_mutex_lock(&p->mu);
+    p->want[p->nwant++] = bt;
+    pthread_mutex_unlock(&p->mu);
+    p->assigned++;
+    pump_ring(p);
+}
+
+void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt)
+{
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->nwant; i++) {
+        if (p->want[i] == bt) {
+            p->want[i] = p->want[--p->nwant];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    p->assigned--;
+    pump_ring(p);
+}
