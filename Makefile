@@ -8,7 +8,8 @@
 PRESET ?= dev
 JOBS   ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
-PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev clang libclang-rt-dev clang-format strace spin python3
+PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev libhiredis-dev redis-tools netcat-openbsd \
+          redis-server clang libclang-rt-dev clang-format strace spin python3
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
@@ -32,12 +33,21 @@ build: deps
 test: build
 	cd $(call BUILD_DIR,$(PRESET)) && ctest --output-on-failure
 
-# The default bus (or $$SHMBUS_BUS, or BUS=name); Ctrl-C stops it and removes its segments.
+# The default bus (or $$SHMBUS_BUS, or BUS=name), with the TCP bridge on
+# BRIDGE (BRIDGE= turns it off); Ctrl-C stops it and removes its segments.
+BRIDGE ?= 127.0.0.1:7379
 run: build
-	$(call BUILD_DIR,$(PRESET))/daemon/shmbusd --foreground $(if $(BUS),--bus $(BUS))
+	$(call BUILD_DIR,$(PRESET))/daemon/shmbusd --foreground $(if $(BUS),--bus $(BUS)) \
+	  $(if $(BRIDGE),--bridge $(BRIDGE))
 
 bench: build
 	bench/run-all.sh $(call BUILD_DIR,$(PRESET))/bench/shmbus-bench
+
+# shmbusd's TCP bridge against a private redis-server, same hiredis client
+# (bench/bridge.sh; REPS, COUNT, ... in the environment). Run it alone.
+.PHONY: bench-bridge
+bench-bridge: build
+	bench/bridge.sh $(call BUILD_DIR,$(PRESET))
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan-test: deps
@@ -56,7 +66,8 @@ tsan-test: deps
 model: deps
 	scripts/model-check.sh docs/model/wakeup.pml
 
-# libFuzzer on the control-message parser for FUZZ_SECONDS (and every kept crash input).
+# libFuzzer on the control-message and bridge parsers for FUZZ_SECONDS in all
+# (and every kept crash input).
 FUZZ_SECONDS ?= 20
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -29,6 +29,7 @@
 
 #include "bridge_int.h"
 #include "log.h"
+#include "ring/ring.h"
 #include "tsan.h"
 #include "util/clock.h"
 
@@ -36,7 +37,8 @@
 #define SBB_READS_MAX   16u    /* reads of one connection per event: fairness */
 #define SBB_INLINE_MAX  65536u /* one inline RESP command */
 #define SBB_PATTERN_MAX 256u
-#define SBB_TOUCHED_MAX 16u /* topics the I/O thread delivers itself after publishing */
+#define SBB_TOUCHED_MAX 16u    /* topics the I/O thread delivers itself after publishing */
+#define SBB_REP_MAX     16384u /* replies gathered before they go to the output */
 
 /* What running a command did to the connection. */
 enum run_result { RUN_OK = 0, RUN_PAUSE = 1, RUN_CLOSE = -1 };
@@ -57,18 +59,43 @@ static uint64_t now_ms(void)
 
 /* ---------------------------------------------------------------- output */
 
+/* Move the replies gathered for one connection to its output: one lock
+ * for all the replies to a read's pipelined commands. */
+static void rep_flush(struct sbd_bridge *b)
+{
+    struct sbb_conn *c = b->rep_conn;
+
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    sbb_out_put(c, b->rep, b->rep_len);
+    pthread_mutex_unlock(&c->mu);
+    b->rep_len = 0;
+    b->rep_conn = NULL;
+}
+
 /* Queue a command reply, honouring CLIENT REPLY OFF and SKIP. */
 static void reply(struct sbb_conn *c, const void *data, size_t len)
 {
+    struct sbd_bridge *b = c->b;
+
     if (c->reply == 1)
         return;
     if (c->reply == 2) {
         c->reply = 0;
         return;
     }
-    pthread_mutex_lock(&c->mu);
-    sbb_out_put(c, data, len);
-    pthread_mutex_unlock(&c->mu);
+    if (b->rep_conn != c || b->rep_len + len > SBB_REP_MAX)
+        rep_flush(b);
+    if (len > SBB_REP_MAX) {
+        pthread_mutex_lock(&c->mu);
+        sbb_out_put(c, data, len);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    memcpy(b->rep + b->rep_len, data, len);
+    b->rep_len += len;
+    b->rep_conn = c;
 }
 
 static void reply_str(struct sbb_conn *c, const char *s)
@@ -102,10 +129,9 @@ static void reply_err(struct sbb_conn *c, const char *fmt, ...)
 
 static void reply_int(struct sbb_conn *c, long long v)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), ":%lld\r\n", v);
+    char buf[24];
 
-    reply(c, buf, (size_t)n);
+    reply(c, buf, sbb_resp_int(buf, v));
 }
 
 static void reply_bulk(struct sbb_conn *c, const void *data, size_t len)
@@ -175,17 +201,19 @@ static void jerror(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *i
 /* Set the connection's epoll interest from its state. Under c->mu. */
 static void conn_interest(struct sbb_conn *c)
 {
-    struct epoll_event ev = {.events = 0, .data.ptr = c};
+    struct epoll_event ev = {.events = sbb_events(c), .data.ptr = c};
 
-    /* Paused, not even EPOLLRDHUP: a client that half-closed after its
-     * last publish would report it over and over. (EPOLLHUP and EPOLLERR
-     * are reported whatever the mask.) */
-    if (!c->paused)
-        ev.events |= EPOLLIN | EPOLLRDHUP;
-    if (c->epout)
-        ev.events |= EPOLLOUT;
     if (!c->dead && epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
         sbb_doom(c);
+}
+
+/* Stop reading @p c and close it once its output is written. */
+static void conn_finish(struct sbb_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->closing = 1;
+    conn_interest(c);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ------------------------------------------------------------ subscriptions */
@@ -195,6 +223,7 @@ static void link_free_cb(struct rcu_head *h)
     struct sbb_link *l = caa_container_of(h, struct sbb_link, rcu);
 
     SBD_TSAN_ACQUIRE(l);
+    SBD_TSAN_GRACE();
     free(l);
 }
 
@@ -203,6 +232,7 @@ static void sub_free_cb(struct rcu_head *h)
     struct sbb_sub *s = caa_container_of(h, struct sbb_sub, rcu);
 
     SBD_TSAN_ACQUIRE(s);
+    SBD_TSAN_GRACE();
     free(s);
 }
 
@@ -277,18 +307,33 @@ static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t
     l->proto = s->c->proto;
     cds_list_add(&l->snode, &s->links);
     bt->nlinks++;
-    /* The pumps read the link's fields after finding it in the list:
-     * cds_list_add_rcu() publishes it (a release store). */
-    SBD_TSAN_RELEASE(l);
-    cds_list_add_rcu(&l->tnode, &bt->links);
     return 0;
+}
+
+/* Start delivering along @p s's new links: after the subscription's
+ * reply, so that no message overtakes it. */
+static void links_go(struct sbb_sub *s)
+{
+    struct sbb_link *l;
+
+    cds_list_for_each_entry(l, &s->links, snode)
+    {
+        if (l->live)
+            continue;
+        l->live = 1;
+        /* The pumps read the link's fields after finding it in the list:
+         * cds_list_add_rcu() publishes it (a release store). */
+        SBD_TSAN_RELEASE(l);
+        cds_list_add_rcu(&l->tnode, &l->bt->links);
+    }
 }
 
 static void link_del(struct sbb_link *l)
 {
     struct sbb_topic *bt = l->bt;
 
-    cds_list_del_rcu(&l->tnode);
+    if (l->live)
+        cds_list_del_rcu(&l->tnode);
     cds_list_del(&l->snode);
     SBD_TSAN_RELEASE(l);
     urcu_memb_call_rcu(&l->rcu, link_free_cb);
@@ -336,15 +381,39 @@ static int sub_wants(const struct sbb_sub *s, const struct sbd_topic *t)
  * linked when they appear (on_create). @return 0, or an error for the reply
  * with @p why filled.
  */
-static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
-                     size_t len, char *why, size_t why_len)
+/* Link @p s to every existing topic it wants. @return 0 or an error. */
+static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
 {
     struct cds_lfht_iter it;
     struct sbd_topic *t;
-    struct sbb_sub *s;
     int rc = 0;
 
-    if (sub_find(c, pattern, name, len) != NULL)
+    urcu_memb_read_lock();
+    if (!s->pattern) {
+        t = sbd_topic_lookup(b->reg, s->name);
+        if (t != NULL)
+            rc = link_add(b, s, t, SHMBUS_START_NEXT);
+    } else {
+        cds_lfht_for_each_entry(b->reg->topics, &it, t, node)
+        {
+            if (rc == 0 && sub_wants(s, t))
+                rc = link_add(b, s, t, SHMBUS_START_NEXT);
+        }
+    }
+    SBD_TSAN_READ_DONE();
+    urcu_memb_read_unlock();
+    return rc;
+}
+
+static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
+                     size_t len, struct sbb_sub **out, char *why, size_t why_len)
+{
+    struct sbb_link *l, *tmp;
+    struct sbb_sub *s;
+    int rc;
+
+    *out = sub_find(c, pattern, name, len);
+    if (*out != NULL)
         return 0;
     if (c->nsubs >= b->cfg->bridge_max_subs) {
         snprintf(why, why_len, "too many subscriptions: %u (--bridge-max-subs)",
@@ -361,33 +430,30 @@ static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, cons
     s->len = len;
     memcpy(s->name, name, len);
     CDS_INIT_LIST_HEAD(&s->links);
-    urcu_memb_read_lock();
-    if (!pattern) {
-        t = sbd_topic_lookup(b->reg, s->name);
-        if (t != NULL)
-            rc = link_add(b, s, t, SHMBUS_START_NEXT);
-    } else {
-        cds_lfht_for_each_entry(b->reg->topics, &it, t, node)
-        {
-            if (rc == 0 && sub_wants(s, t))
-                rc = link_add(b, s, t, SHMBUS_START_NEXT);
-        }
-    }
-    urcu_memb_read_unlock();
+    rc = link_existing(b, s);
+    SBD_TSAN_RELEASE(s);
     if (rc < 0) {
-        struct sbb_link *l, *tmp;
-
         cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
-        free(s); /* never published */
+        /* Pumps may still read it through the links just removed. */
+        urcu_memb_call_rcu(&s->rcu, sub_free_cb);
         snprintf(why, why_len, "cannot read topic for remote clients: %s", shmbus_strerror(rc));
         return rc;
     }
-    SBD_TSAN_RELEASE(s);
     cds_list_add_tail_rcu(&s->cnode, &c->subs);
     c->nsubs++;
     /* relaxed: monitoring counts. */
     atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
+    *out = s;
     return 0;
+}
+
+static void rep_flush(struct sbd_bridge *b);
+
+/* After a subscription's reply: start its deliveries. */
+static void sub_go(struct sbd_bridge *b, struct sbb_sub *s)
+{
+    rep_flush(b);
+    links_go(s);
 }
 
 /* on_create hook: runs in whichever thread created the topic, under the
@@ -443,6 +509,7 @@ static void topics_new(struct sbd_bridge *b)
                 if (!sub_wants(s, list[i]))
                     continue;
                 rc = link_add(b, s, list[i], SHMBUS_START_OLDEST);
+                links_go(s);
                 if (rc < 0)
                     sbd_log(SBD_WARN, "bridge: connection %llu: cannot deliver new topic %s: %s",
                             (unsigned long long)c->id, list[i]->name, shmbus_strerror(rc));
@@ -467,72 +534,111 @@ static int topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX 
 #define BAD_NAME_TEXT                                                                              \
     "invalid topic name: 1-128 characters of A-Z a-z 0-9 _ . : -, not starting with '.'"
 
+/* The topic @p name, created with the default options if missing.
+ * @return it, or NULL with @p why filled. */
+static struct sbd_topic *pub_topic(struct sbd_bridge *b, const char *name, char *why,
+                                   size_t why_len)
+{
+    struct sb_wire_open req;
+    struct sbd_topic *t;
+    int created;
+
+    urcu_memb_read_lock();
+    t = sbd_topic_lookup(b->reg, name); /* topics stay until the daemon stops */
+    SBD_TSAN_READ_DONE();
+    urcu_memb_read_unlock();
+    if (t != NULL)
+        return t;
+    memset(&req, 0, sizeof(req));
+    memcpy(req.name, name, strlen(name));
+    if (sbd_topic_open(b->reg, &req, &t, &created, why, why_len) < 0)
+        t = NULL;
+    if (created)
+        topics_new(b);
+    return t;
+}
+
+/* The bridge's publisher in @p t, created on first use. @return 0 or -1
+ * with @p why filled. */
+static int pub_get(struct sbd_bridge *b, struct sbd_topic *t, char *why, size_t why_len)
+{
+    int rc;
+
+    if (t->bridge_pub != NULL)
+        return 0;
+    if (b->npub == b->pub_cap) {
+        size_t n = b->pub_cap ? b->pub_cap * 2 : 16;
+        struct sbd_topic **p = realloc(b->pubt, n * sizeof(*p));
+
+        if (p == NULL) {
+            snprintf(why, why_len, "out of memory");
+            return -1;
+        }
+        b->pubt = p;
+        b->pub_cap = n;
+    }
+    rc = shmbus_pub_create(t->t, &t->bridge_pub);
+    if (rc < 0) {
+        snprintf(why, why_len, "cannot publish on topic '%s': %s", t->name, shmbus_strerror(rc));
+        return -1;
+    }
+    /* Our pump is not woken for our own messages: deliver_touched(). */
+    sb_pub_quiet(t->bridge_pub, SB_WAITER_BRIDGE);
+    b->pubt[b->npub++] = t;
+    return 0;
+}
+
+static void deliver_touched(struct sbd_bridge *b, struct io_state *io);
+
+/* Remember @p t for delivery at the end of this read. The publish did not
+ * wake its pump (sb_pub_quiet()): the delivery must happen. */
+static void touch(struct sbd_bridge *b, struct io_state *io, struct sbd_topic *t)
+{
+    unsigned i = 0;
+
+    while (i < io->ntouched && io->touched[i] != t)
+        i++;
+    if (i < io->ntouched)
+        return;
+    if (io->ntouched == SBB_TOUCHED_MAX)
+        deliver_touched(b, io);
+    io->touched[io->ntouched++] = t;
+}
+
 /*
  * Publish @p len bytes on topic @p name for @p c. A missing topic is
  * created with the default options, as `shmbus pub` does.
- * @return RUN_OK with *receivers (>= 0) or *err_out set; RUN_PAUSE when a
- * reliable topic is full and the wait goes on.
+ * @return RUN_OK with *receivers (>= 0), or -1 and @p why filled;
+ * RUN_PAUSE when a reliable topic is full and the wait goes on.
  */
 static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c, const char *name,
                    const void *data, size_t len, long long *receivers, char *why, size_t why_len)
 {
-    struct sb_wire_open req;
-    struct sbd_topic *t;
-    int created, rc;
+    struct sbd_topic *t = pub_topic(b, name, why, why_len);
+    int rc;
 
     *receivers = -1;
-    memset(&req, 0, sizeof(req));
-    memcpy(req.name, name, strlen(name));
-    rc = sbd_topic_open(b->reg, &req, &t, &created, why, why_len);
-    if (created)
-        topics_new(b);
-    if (rc < 0)
+    if (t == NULL || pub_get(b, t, why, why_len) < 0)
         return RUN_OK;
     if (len > t->info.max_msg_size) {
         snprintf(why, why_len, "message of %zu bytes; topic '%s' takes at most %u", len, t->name,
                  t->info.max_msg_size);
         return RUN_OK;
     }
-    if (t->bridge_pub == NULL) {
-        struct sbd_topic **p = b->pubt;
-
-        if (b->npub == b->pub_cap) {
-            size_t n = b->pub_cap ? b->pub_cap * 2 : 16;
-
-            p = realloc(b->pubt, n * sizeof(*p));
-            if (p == NULL) {
-                snprintf(why, why_len, "out of memory");
-                return RUN_OK;
-            }
-            b->pubt = p;
-            b->pub_cap = n;
-        }
-        rc = shmbus_pub_create(t->t, &t->bridge_pub);
-        if (rc < 0) {
-            snprintf(why, why_len, "cannot publish on topic '%s': %s", t->name,
-                     shmbus_strerror(rc));
-            return RUN_OK;
-        }
-        b->pubt[b->npub++] = t;
-    }
-    if (t->broken) {
-        snprintf(why, why_len, "topic '%s': a client truncated its segment", t->name);
-        return RUN_OK;
-    }
-    rc = shmbus_publish(t->bridge_pub, data, len, 0);
+    rc = t->broken ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
     if (rc == -EAGAIN) {
         uint64_t now = now_ms();
 
-        if (c->paused_ns == 0)
-            c->paused_ns = now == 0 ? 1 : now;
-        if (now - c->paused_ns < b->cfg->bridge_pub_timeout_ms)
+        if (c->paused_ms == 0)
+            c->paused_ms = now == 0 ? 1 : now;
+        if (now - c->paused_ms < b->cfg->bridge_pub_timeout_ms)
             return RUN_PAUSE;
-        snprintf(why, why_len, "topic '%s' is full (reliable; a subscriber lags) for %u ms",
+        snprintf(why, why_len, "topic '%s' stayed full (reliable: a subscriber lags) for %u ms",
                  t->name, b->cfg->bridge_pub_timeout_ms);
-        c->paused_ns = 0;
+        c->paused_ms = 0;
         return RUN_OK;
     }
-    c->paused_ns = 0;
+    c->paused_ms = 0;
     if (rc < 0) {
         snprintf(why, why_len, "message not published on '%s': %s", t->name, shmbus_strerror(rc));
         return RUN_OK;
@@ -542,20 +648,15 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
     atomic_fetch_add_explicit(&b->msgs_in, 1, memory_order_relaxed);
     *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
                  (t->bridge != NULL ? t->bridge->nlinks : 0);
-    if (t->bridge != NULL) {
-        unsigned i = 0;
-
-        while (i < io->ntouched && io->touched[i] != t)
-            i++;
-        if (i == io->ntouched && i < SBB_TOUCHED_MAX)
-            io->touched[io->ntouched++] = t;
-    }
+    if (t->bridge != NULL)
+        touch(b, io, t);
     return RUN_OK;
 }
 
-/* Deliver what this read published, now, from this thread, unless the
- * topic's pump is at it: saves the pump's wake-up on the remote-to-remote
- * path. */
+/* Deliver what this read published, now, from this thread: the pump was
+ * not woken for it (sb_pub_quiet()), so the path from a remote publisher
+ * to a remote subscriber costs no thread wake-up. Waits only while the
+ * pump is delivering the same topic. */
 static void deliver_touched(struct sbd_bridge *b, struct io_state *io)
 {
     if (io->ntouched == 0)
@@ -564,12 +665,15 @@ static void deliver_touched(struct sbd_bridge *b, struct io_state *io)
     for (unsigned i = 0; i < io->ntouched; i++) {
         struct sbb_topic *bt = io->touched[i]->bridge;
 
-        if (bt == NULL || pthread_mutex_trylock(&bt->poll_mu) != 0)
-            continue;
-        sbb_deliver(b, &b->direct, bt);
+        if (bt == NULL)
+            continue; /* unsubscribed since: nobody remote to deliver to */
+        pthread_mutex_lock(&bt->poll_mu);
+        while (sbb_deliver(b, &b->direct, bt) == SBB_BATCH)
+            sbb_flush(b, &b->direct);
         pthread_mutex_unlock(&bt->poll_mu);
     }
     sbb_flush(b, &b->direct);
+    SBD_TSAN_READ_DONE();
     urcu_memb_read_unlock();
     io->ntouched = 0;
 }
@@ -597,86 +701,82 @@ static void set_authed(struct sbb_conn *c)
 
 /* ------------------------------------------------------------ JSON lines */
 
+static void json_auth(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_jcommand *q)
+{
+    if (b->cfg->bridge_token[0] == '\0') {
+        jerror(c, "AUTH", &q->id, "no token is configured: AUTH is not needed");
+    } else if (q->token.p == NULL || !token_ok(b, q->token.p, q->token.len)) {
+        /* relaxed: a counter. */
+        atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+        jerror(c, "AUTH", &q->id, "invalid token");
+    } else {
+        set_authed(c);
+        jreply(c, "AUTH", &q->id, 1, "");
+    }
+}
+
+/* SUB, UNSUB and PUB, on the checked topic @p name. */
+static int json_topic(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                      const struct sbb_jcommand *q, const char *cmd, const char *name)
+{
+    char why[256], extra[64 + SHMBUS_TOPIC_NAME_MAX];
+    struct sbb_sub *s = NULL;
+    long long n = 0;
+
+    why[0] = '\0';
+    if (q->cmd == SBB_J_SUB) {
+        n = subscribe(b, c, 0, name, q->topic.len, &s, why, sizeof(why)) < 0 ? -1
+                                                                             : (long long)c->nsubs;
+    } else if (q->cmd == SBB_J_UNSUB) {
+        struct sbb_sub *u = sub_find(c, 0, name, q->topic.len);
+
+        if (u != NULL)
+            sub_del(u);
+        n = c->nsubs;
+    } else if (q->payload.p == NULL) {
+        snprintf(why, sizeof(why), "missing \"payload\" or \"payload_base64\"");
+        n = -1;
+    } else if (publish(b, io, c, name, q->payload.p, q->payload.len, &n, why, sizeof(why)) ==
+               RUN_PAUSE) {
+        return RUN_PAUSE;
+    }
+    if (n < 0) {
+        jerror(c, cmd, &q->id, why);
+        return RUN_OK;
+    }
+    snprintf(extra, sizeof(extra), ",\"topic\":\"%s\",\"%s\":%lld", name,
+             q->cmd == SBB_J_PUB ? "receivers" : "subscriptions", n);
+    jreply(c, cmd, &q->id, 1, extra);
+    if (s != NULL)
+        sub_go(b, s);
+    return RUN_OK;
+}
+
 static int json_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c, const char *line,
                     size_t len)
 {
     static const char *const names[] = {NULL, "SUB", "UNSUB", "PUB", "PING", "AUTH"};
-    char err[200], why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
-    char extra[64 + SHMBUS_TOPIC_NAME_MAX];
+    char err[200], name[SHMBUS_TOPIC_NAME_MAX + 1];
     struct sbb_jcommand q;
     const char *cmd;
-    int rc;
 
     if (sbb_json_parse(line, len, b->jscratch, &q, err, sizeof(err)) < 0) {
         jerror(c, NULL, NULL, err);
         return RUN_OK;
     }
     cmd = names[q.cmd];
-    if (b->cfg->bridge_token[0] != '\0' && !c->authed && q.cmd != SBB_J_AUTH) {
+    if (q.cmd == SBB_J_AUTH)
+        json_auth(b, c, &q);
+    else if (b->cfg->bridge_token[0] != '\0' && !c->authed)
         jerror(c, cmd, &q.id, "authentication required: send AUTH with the token first");
-        return RUN_OK;
-    }
-    switch (q.cmd) {
-    case SBB_J_PING:
+    else if (q.cmd == SBB_J_PING)
         jreply(c, cmd, &q.id, 1, "");
-        return RUN_OK;
-    case SBB_J_AUTH:
-        if (b->cfg->bridge_token[0] == '\0') {
-            jerror(c, cmd, &q.id, "no token is configured: AUTH is not needed");
-        } else if (q.token.p == NULL || !token_ok(b, q.token.p, q.token.len)) {
-            /* relaxed: a counter. */
-            atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
-            jerror(c, cmd, &q.id, "invalid token");
-        } else {
-            set_authed(c);
-            jreply(c, cmd, &q.id, 1, "");
-        }
-        return RUN_OK;
-    default:
-        break;
-    }
-    if (q.topic.p == NULL) {
+    else if (q.topic.p == NULL)
         jerror(c, cmd, &q.id, "missing \"topic\"");
-        return RUN_OK;
-    }
-    if (topic_name(q.topic.p, q.topic.len, name) < 0) {
+    else if (topic_name(q.topic.p, q.topic.len, name) < 0)
         jerror(c, cmd, &q.id, BAD_NAME_TEXT);
-        return RUN_OK;
-    }
-    if (q.cmd == SBB_J_SUB) {
-        rc = subscribe(b, c, 0, name, q.topic.len, why, sizeof(why));
-        if (rc < 0) {
-            jerror(c, cmd, &q.id, why);
-        } else {
-            snprintf(extra, sizeof(extra), ",\"topic\":\"%s\",\"subscriptions\":%u", name,
-                     c->nsubs);
-            jreply(c, cmd, &q.id, 1, extra);
-        }
-    } else if (q.cmd == SBB_J_UNSUB) {
-        struct sbb_sub *s = sub_find(c, 0, name, q.topic.len);
-
-        if (s != NULL)
-            sub_del(s);
-        snprintf(extra, sizeof(extra), ",\"topic\":\"%s\",\"subscriptions\":%u", name, c->nsubs);
-        jreply(c, cmd, &q.id, 1, extra);
-    } else {
-        long long n;
-
-        if (q.payload.p == NULL) {
-            jerror(c, cmd, &q.id, "missing \"payload\" or \"payload_base64\"");
-            return RUN_OK;
-        }
-        why[0] = '\0';
-        rc = publish(b, io, c, name, q.payload.p, q.payload.len, &n, why, sizeof(why));
-        if (rc == RUN_PAUSE)
-            return RUN_PAUSE;
-        if (n < 0) {
-            jerror(c, cmd, &q.id, why);
-        } else {
-            snprintf(extra, sizeof(extra), ",\"topic\":\"%s\",\"receivers\":%lld", name, n);
-            jreply(c, cmd, &q.id, 1, extra);
-        }
-    }
+    else
+        return json_topic(b, io, c, &q, cmd, name);
     return RUN_OK;
 }
 
@@ -713,6 +813,7 @@ static void resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struc
 {
     const char *kind = pattern ? "psubscribe" : "subscribe";
     char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+    struct sbb_sub *s;
 
     for (unsigned i = 1; i < a->argc; i++) {
         const char *p = a->argv[i];
@@ -727,11 +828,13 @@ static void resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struc
             reply_err(c, "-ERR invalid pattern: 1 to %u bytes, no NUL", SBB_PATTERN_MAX);
             continue;
         }
-        rc = subscribe(b, c, pattern, p, len, why, sizeof(why));
-        if (rc < 0)
+        rc = subscribe(b, c, pattern, p, len, &s, why, sizeof(why));
+        if (rc < 0) {
             reply_err(c, "-ERR %s", why);
-        else
+        } else {
             reply_sub(c, kind, p, len);
+            sub_go(b, s);
+        }
     }
 }
 
@@ -771,11 +874,44 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
     }
 }
 
-static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_argv *a)
+#define NAME_ERR "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+
+/* Redis's rule for client names: printable, no spaces. */
+static int name_ok(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] <= ' ' || p[i] > '~')
+            return 0;
+    return 1;
+}
+
+/* Set the name (cut to what stat shows). */
+static void set_name(struct sbb_conn *c, const char *p, size_t len)
+{
+    if (len > sizeof(c->name) - 1)
+        len = sizeof(c->name) - 1;
+    pthread_mutex_lock(&c->mu);
+    memcpy(c->name, p, len);
+    c->name[len] = '\0';
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* HELLO's server map, flat as RESP2 has it. */
+static void hello_reply(struct sbb_conn *c)
 {
     char buf[512];
-    int n;
-    unsigned i = 2;
+    int n = snprintf(buf, sizeof(buf),
+                     "*14\r\n$6\r\nserver\r\n$6\r\nshmbus\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
+                     "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:%llu\r\n$4\r\nmode\r\n$10\r\n"
+                     "standalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
+                     (unsigned long long)c->id);
+
+    reply(c, buf, (size_t)n);
+}
+
+static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_argv *a)
+{
+    unsigned i = 2, setname = 0;
 
     if (a->argc >= 2 && !(a->argl[1] == 1 && a->argv[1][0] == '2')) {
         if (a->argl[1] == 1 && a->argv[1][0] == '3')
@@ -796,7 +932,11 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
             set_authed(c);
             i += 2;
         } else if (arg_is(a, i, "SETNAME") && i + 1 < a->argc) {
-            i++;
+            setname = ++i;
+            if (!name_ok(a->argv[i], a->argl[i])) {
+                reply_str(c, NAME_ERR);
+                return;
+            }
         } else {
             reply_err(c, "-ERR Syntax error in HELLO option '%.*s'",
                       (int)(a->argl[i] > 64 ? 64 : a->argl[i]), a->argv[i]);
@@ -810,48 +950,20 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
                      "time\r\n");
         return;
     }
-    for (i = 2; i < a->argc; i++) {
-        if (arg_is(a, i, "SETNAME")) {
-            size_t len =
-                a->argl[i + 1] < sizeof(c->name) - 1 ? a->argl[i + 1] : sizeof(c->name) - 1;
-
-            pthread_mutex_lock(&c->mu);
-            memcpy(c->name, a->argv[i + 1], len);
-            c->name[len] = '\0';
-            pthread_mutex_unlock(&c->mu);
-        }
-        if (arg_is(a, i, "AUTH"))
-            i += 2;
-    }
-    n = snprintf(buf, sizeof(buf),
-                 "*14\r\n$6\r\nserver\r\n$6\r\nshmbus\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
-                 "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:%llu\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n"
-                 "$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
-                 (unsigned long long)c->id);
-    reply(c, buf, (size_t)n);
+    if (setname > 0)
+        set_name(c, a->argv[setname], a->argl[setname]);
+    hello_reply(c);
 }
 
 static void resp_client(struct sbb_conn *c, const struct sbb_argv *a)
 {
-    if (a->argc < 2) {
-        reply_arity(c, a);
-    } else if (arg_is(a, 1, "SETNAME") && a->argc == 3) {
-        size_t len = a->argl[2];
-
-        for (size_t i = 0; i < len; i++) {
-            if (a->argv[2][i] <= ' ' || a->argv[2][i] > '~') {
-                reply_str(c, "-ERR Client names cannot contain spaces, newlines or special "
-                             "characters.\r\n");
-                return;
-            }
+    if (arg_is(a, 1, "SETNAME") && a->argc == 3) {
+        if (!name_ok(a->argv[2], a->argl[2])) {
+            reply_str(c, NAME_ERR);
+        } else {
+            set_name(c, a->argv[2], a->argl[2]);
+            reply_str(c, "+OK\r\n");
         }
-        if (len > sizeof(c->name) - 1)
-            len = sizeof(c->name) - 1;
-        pthread_mutex_lock(&c->mu);
-        memcpy(c->name, a->argv[2], len);
-        c->name[len] = '\0';
-        pthread_mutex_unlock(&c->mu);
-        reply_str(c, "+OK\r\n");
     } else if (arg_is(a, 1, "GETNAME") && a->argc == 2) {
         if (c->name[0] == '\0')
             reply_str(c, "$-1\r\n");
@@ -891,82 +1003,196 @@ static void resp_unknown(struct sbb_conn *c, const struct sbb_argv *a)
     reply_err(c, "%s", msg);
 }
 
+/* One RESP command: its handler and where it may run. */
+struct resp_cmd {
+    const char *name;
+    int (*run)(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+               const struct sbb_argv *a);
+    unsigned min, max; /* argument counts, the name included */
+    int before_auth;   /* allowed before AUTH */
+    int subscribed;    /* allowed with subscriptions (RESP2's subscribed mode) */
+};
+
+static int cmd_quit(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                    const struct sbb_argv *a)
+{
+    (void)b, (void)io, (void)a;
+    reply_str(c, "+OK\r\n");
+    conn_finish(c);
+    return RUN_OK;
+}
+
+static int cmd_auth(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                    const struct sbb_argv *a)
+{
+    (void)io;
+    if (b->cfg->bridge_token[0] == '\0') {
+        reply_str(c, "-ERR AUTH <password> called without any password configured for the "
+                     "default user. Are you sure your configuration is correct?\r\n");
+    } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
+               !token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
+        /* relaxed: a counter. */
+        atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+        reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    } else {
+        set_authed(c);
+        reply_str(c, "+OK\r\n");
+    }
+    return RUN_OK;
+}
+
+static int cmd_hello(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                     const struct sbb_argv *a)
+{
+    (void)io;
+    resp_hello(b, c, a);
+    return RUN_OK;
+}
+
+static int cmd_subscribe(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                         const struct sbb_argv *a)
+{
+    (void)io;
+    resp_subscribe(b, c, a, arg_is(a, 0, "PSUBSCRIBE"));
+    return RUN_OK;
+}
+
+static int cmd_unsubscribe(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                           const struct sbb_argv *a)
+{
+    (void)b, (void)io;
+    resp_unsubscribe(c, a, arg_is(a, 0, "PUNSUBSCRIBE"));
+    return RUN_OK;
+}
+
+static int cmd_ping(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                    const struct sbb_argv *a)
+{
+    static const char pong[] = "*2\r\n$4\r\npong\r\n";
+    const char *msg = a->argc == 2 ? a->argv[1] : "";
+    size_t len = a->argc == 2 ? a->argl[1] : 0, n = sizeof(pong) - 1 + sbb_resp_bulk_len(len);
+    char *buf;
+
+    (void)b, (void)io;
+    if (c->nsubs == 0 && a->argc == 1) {
+        reply_str(c, "+PONG\r\n");
+    } else if (c->nsubs == 0) {
+        reply_bulk(c, msg, len);
+    } else if ((buf = malloc(n)) == NULL) {
+        reply_str(c, "-ERR out of memory\r\n");
+    } else {
+        memcpy(buf, pong, sizeof(pong) - 1);
+        sbb_resp_bulk(buf + sizeof(pong) - 1, msg, len);
+        reply(c, buf, n);
+        free(buf);
+    }
+    return RUN_OK;
+}
+
+static int cmd_publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                       const struct sbb_argv *a)
+{
+    char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+    long long n;
+
+    if (topic_name(a->argv[1], a->argl[1], name) < 0) {
+        reply_err(c, "-ERR %s", BAD_NAME_TEXT);
+        return RUN_OK;
+    }
+    why[0] = '\0';
+    if (publish(b, io, c, name, a->argv[2], a->argl[2], &n, why, sizeof(why)) == RUN_PAUSE)
+        return RUN_PAUSE;
+    if (n < 0)
+        reply_err(c, "-ERR %s", why);
+    else
+        reply_int(c, n);
+    return RUN_OK;
+}
+
+static int cmd_reset(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                     const struct sbb_argv *a)
+{
+    struct sbb_sub *s, *tmp;
+
+    (void)b, (void)io, (void)a;
+    cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode) sub_del(s);
+    c->reply = 0;
+    reply_str(c, "+RESET\r\n");
+    return RUN_OK;
+}
+
+static int cmd_client(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                      const struct sbb_argv *a)
+{
+    (void)b, (void)io;
+    resp_client(c, a);
+    return RUN_OK;
+}
+
+static int cmd_echo(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                    const struct sbb_argv *a)
+{
+    (void)b, (void)io;
+    reply_bulk(c, a->argv[1], a->argl[1]);
+    return RUN_OK;
+}
+
+static int cmd_select(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                      const struct sbb_argv *a)
+{
+    (void)b, (void)io;
+    if (a->argl[1] == 1 && a->argv[1][0] == '0')
+        reply_str(c, "+OK\r\n");
+    else
+        reply_str(c, "-ERR DB index is out of range\r\n");
+    return RUN_OK;
+}
+
+static int cmd_command(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                       const struct sbb_argv *a)
+{
+    (void)b, (void)io, (void)a;
+    reply_str(c, "*0\r\n"); /* redis-cli asks for command docs; there are none */
+    return RUN_OK;
+}
+
+#define ANY_ARGS SBB_ARGV_MAX
+
+static const struct resp_cmd resp_cmds[] = {
+    {"PUBLISH", cmd_publish, 3, 3, 0, 0},
+    {"SUBSCRIBE", cmd_subscribe, 2, ANY_ARGS, 0, 1},
+    {"PSUBSCRIBE", cmd_subscribe, 2, ANY_ARGS, 0, 1},
+    {"UNSUBSCRIBE", cmd_unsubscribe, 1, ANY_ARGS, 0, 1},
+    {"PUNSUBSCRIBE", cmd_unsubscribe, 1, ANY_ARGS, 0, 1},
+    {"PING", cmd_ping, 1, 2, 0, 1},
+    {"QUIT", cmd_quit, 1, ANY_ARGS, 1, 1},
+    {"AUTH", cmd_auth, 2, 3, 1, 1},
+    {"HELLO", cmd_hello, 1, ANY_ARGS, 1, 0},
+    {"RESET", cmd_reset, 1, 1, 0, 1},
+    {"CLIENT", cmd_client, 2, ANY_ARGS, 0, 0},
+    {"ECHO", cmd_echo, 2, 2, 0, 0},
+    {"SELECT", cmd_select, 2, 2, 0, 0},
+    {"COMMAND", cmd_command, 1, ANY_ARGS, 0, 0},
+};
+
 static int resp_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                     const struct sbb_argv *a)
 {
-    int subscribed = c->nsubs > 0;
-    int need_auth = b->cfg->bridge_token[0] != '\0' && !c->authed;
+    const struct resp_cmd *cmd = NULL;
 
     if (a->argc == 0)
         return RUN_OK;
-    if (arg_is(a, 0, "QUIT")) {
-        reply_str(c, "+OK\r\n");
-        c->closing = 1;
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "AUTH")) {
-        const char *tok;
-        size_t tl;
-
-        if (a->argc != 2 && a->argc != 3) {
-            reply_arity(c, a);
-            return RUN_OK;
-        }
-        if (b->cfg->bridge_token[0] == '\0') {
-            reply_str(c, "-ERR AUTH <password> called without any password configured for the "
-                         "default user. Are you sure your configuration is correct?\r\n");
-            return RUN_OK;
-        }
-        tok = a->argv[a->argc - 1];
-        tl = a->argl[a->argc - 1];
-        if ((a->argc == 3 && !arg_is(a, 1, "default")) || !token_ok(b, tok, tl)) {
-            /* relaxed: a counter. */
-            atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
-            reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-            return RUN_OK;
-        }
-        set_authed(c);
-        reply_str(c, "+OK\r\n");
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "HELLO")) {
-        resp_hello(b, c, a);
-        return RUN_OK;
-    }
-    if (need_auth) {
+    for (size_t i = 0; i < sizeof(resp_cmds) / sizeof(resp_cmds[0]) && cmd == NULL; i++)
+        if (arg_is(a, 0, resp_cmds[i].name))
+            cmd = &resp_cmds[i];
+    /* Checked in Redis's order. */
+    if (cmd == NULL) {
+        resp_unknown(c, a);
+    } else if (a->argc < cmd->min || a->argc > cmd->max) {
+        reply_arity(c, a);
+    } else if (!cmd->before_auth && b->cfg->bridge_token[0] != '\0' && !c->authed) {
         reply_str(c, "-NOAUTH Authentication required.\r\n");
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "SUBSCRIBE") || arg_is(a, 0, "PSUBSCRIBE")) {
-        if (a->argc < 2)
-            reply_arity(c, a);
-        else
-            resp_subscribe(b, c, a, arg_is(a, 0, "PSUBSCRIBE"));
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "UNSUBSCRIBE") || arg_is(a, 0, "PUNSUBSCRIBE")) {
-        resp_unsubscribe(c, a, arg_is(a, 0, "PUNSUBSCRIBE"));
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "PING")) {
-        if (a->argc > 2)
-            reply_arity(c, a);
-        else if (subscribed && a->argc == 1)
-            reply_str(c, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
-        else if (subscribed) {
-            char head[] = "*2\r\n$4\r\npong\r\n";
-
-            pthread_mutex_lock(&c->mu);
-            sbb_out_put(c, head, sizeof(head) - 1);
-            pthread_mutex_unlock(&c->mu);
-            reply_bulk(c, a->argv[1], a->argl[1]);
-        } else if (a->argc == 1)
-            reply_str(c, "+PONG\r\n");
-        else
-            reply_bulk(c, a->argv[1], a->argl[1]);
-        return RUN_OK;
-    }
-    if (subscribed && !arg_is(a, 0, "RESET")) {
+    } else if (!cmd->subscribed && c->nsubs > 0) {
         char name[32];
 
         cmd_lower(a, name, sizeof(name));
@@ -974,62 +1200,9 @@ static int resp_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
                   "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                   "QUIT / RESET are allowed in this context",
                   name);
-        return RUN_OK;
+    } else {
+        return cmd->run(b, io, c, a);
     }
-    if (arg_is(a, 0, "PUBLISH")) {
-        char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
-        long long n;
-
-        if (a->argc != 3) {
-            reply_arity(c, a);
-            return RUN_OK;
-        }
-        if (topic_name(a->argv[1], a->argl[1], name) < 0) {
-            reply_err(c, "-ERR %s", BAD_NAME_TEXT);
-            return RUN_OK;
-        }
-        why[0] = '\0';
-        if (publish(b, io, c, name, a->argv[2], a->argl[2], &n, why, sizeof(why)) == RUN_PAUSE)
-            return RUN_PAUSE;
-        if (n < 0)
-            reply_err(c, "-ERR %s", why);
-        else
-            reply_int(c, n);
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "RESET")) {
-        struct sbb_sub *s, *tmp;
-
-        cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode) sub_del(s);
-        c->reply = 0;
-        reply_str(c, "+RESET\r\n");
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "CLIENT")) {
-        resp_client(c, a);
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "ECHO")) {
-        if (a->argc != 2)
-            reply_arity(c, a);
-        else
-            reply_bulk(c, a->argv[1], a->argl[1]);
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "SELECT")) {
-        if (a->argc != 2)
-            reply_arity(c, a);
-        else if (a->argl[1] == 1 && a->argv[1][0] == '0')
-            reply_str(c, "+OK\r\n");
-        else
-            reply_str(c, "-ERR DB index is out of range\r\n");
-        return RUN_OK;
-    }
-    if (arg_is(a, 0, "COMMAND")) {
-        reply_str(c, "*0\r\n"); /* redis-cli asks for command docs; there are none */
-        return RUN_OK;
-    }
-    resp_unknown(c, a);
     return RUN_OK;
 }
 
@@ -1040,6 +1213,7 @@ static void conn_free_cb(struct rcu_head *h)
     struct sbb_conn *c = caa_container_of(h, struct sbb_conn, rcu);
 
     SBD_TSAN_ACQUIRE(c);
+    SBD_TSAN_GRACE();
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -1068,6 +1242,10 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             break;
         }
     }
+    if (b->rep_conn == c) {
+        b->rep_len = 0;
+        b->rep_conn = NULL;
+    }
     cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode) sub_del(s);
     pthread_mutex_lock(&c->mu);
     if (c->doomed)
@@ -1089,15 +1267,52 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
     urcu_memb_call_rcu(&c->rcu, conn_free_cb);
 }
 
+/* A new connection on @p fd: listed and watched. @return 0 or -1. */
+static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa, socklen_t sl)
+{
+    char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
+    struct sbb_conn *c = calloc(1, sizeof(*c));
+    int one = 1;
+
+    if (c == NULL) {
+        sbd_log(SBD_ERROR, "bridge: out of memory: connection refused");
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    getnameinfo((const struct sockaddr *)sa, sl, host, sizeof(host), port, sizeof(port),
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
+    c->b = b;
+    c->fd = fd;
+    c->id = ++b->next_id;
+    c->accepted_ns = sb_mono_ns();
+    c->authed = b->cfg->bridge_token[0] == '\0';
+    CDS_INIT_LIST_HEAD(&c->subs);
+    pthread_mutex_init(&c->mu, NULL);
+    ev.data.ptr = c;
+    if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        sbd_log(SBD_WARN, "bridge: epoll: %s", strerror(errno));
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return -1;
+    }
+    SBD_TSAN_RELEASE(c);
+    cds_list_add_tail_rcu(&c->node, &b->conns);
+    b->nconns++;
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
+    sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
+    return 0;
+}
+
 static void conn_accept(struct sbd_bridge *b)
 {
+    static const char full[] = "-ERR max number of clients reached\r\n";
+
     for (;;) {
         struct sockaddr_storage sa;
         socklen_t sl = sizeof(sa);
-        char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
-        struct epoll_event ev;
-        struct sbb_conn *c;
-        int one = 1;
         int fd = accept4(b->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
@@ -1108,45 +1323,14 @@ static void conn_accept(struct sbd_bridge *b)
             return;
         }
         if (b->nconns >= b->cfg->bridge_max_conns) {
-            static const char full[] = "-ERR max number of clients reached\r\n";
-
+            /* relaxed: a counter. */
             atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
             if (send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 sbd_log(SBD_DEBUG, "bridge: refused connection: %s", strerror(errno));
             close(fd);
-            continue;
-        }
-        c = calloc(1, sizeof(*c));
-        if (c == NULL) {
+        } else if (conn_new(b, fd, &sa, sl) < 0) {
             close(fd);
-            sbd_log(SBD_ERROR, "bridge: out of memory: connection refused");
-            continue;
         }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
-                    NI_NUMERICHOST | NI_NUMERICSERV);
-        snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
-        c->b = b;
-        c->fd = fd;
-        c->id = ++b->next_id;
-        c->accepted_ns = sb_mono_ns();
-        c->authed = b->cfg->bridge_token[0] == '\0';
-        CDS_INIT_LIST_HEAD(&c->subs);
-        pthread_mutex_init(&c->mu, NULL);
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.ptr = c;
-        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            sbd_log(SBD_WARN, "bridge: epoll: %s", strerror(errno));
-            pthread_mutex_destroy(&c->mu);
-            close(fd);
-            free(c);
-            continue;
-        }
-        SBD_TSAN_RELEASE(c);
-        cds_list_add_tail_rcu(&c->node, &b->conns);
-        b->nconns++;
-        atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
-        sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
     }
 }
 
@@ -1160,7 +1344,7 @@ static void conn_protocol_error(struct sbd_bridge *b, struct sbb_conn *c, const 
         jerror(c, NULL, NULL, why);
     else
         reply_err(c, "-%s", why);
-    c->closing = 1;
+    conn_finish(c);
 }
 
 static int blank(const char *p, size_t len)
@@ -1173,67 +1357,77 @@ static int blank(const char *p, size_t len)
 
 /* Run the complete commands in @p buf. @return the bytes consumed; sets
  * *paused when a publish must wait. */
+/* The next JSON line of @p p: run it. @return the bytes taken (0: no
+ * complete line yet); sets *paused. */
+static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                        const char *p, size_t left, int *paused)
+{
+    uint64_t max_req = b->cfg->bridge_max_request;
+    const char *nl = memchr(p, '\n', left < max_req + 1 ? left : max_req + 1);
+    size_t ll;
+
+    if (nl == NULL) {
+        if (left > max_req)
+            conn_protocol_error(b, c, "line longer than --bridge-max-request");
+        return 0;
+    }
+    ll = (size_t)(nl - p);
+    if (ll > 0 && p[ll - 1] == '\r')
+        ll--;
+    if (!blank(p, ll) && json_run(b, io, c, p, ll) == RUN_PAUSE) {
+        *paused = 1;
+        return 0;
+    }
+    return (size_t)(nl - p) + 1;
+}
+
+/* The next RESP command of @p p: run it. As json_step(). */
+static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                        const char *p, size_t left, int *paused)
+{
+    uint64_t max_req = b->cfg->bridge_max_request;
+    const char *err = NULL;
+    ssize_t n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &b->argv, &err);
+
+    if (n < 0) {
+        conn_protocol_error(b, c, err);
+        return 0;
+    }
+    if (n == 0) {
+        if (left > max_req + 65536)
+            conn_protocol_error(b, c, "ERR Protocol error: request too large");
+        return 0;
+    }
+    if (resp_run(b, io, c, &b->argv) == RUN_PAUSE) {
+        *paused = 1;
+        return 0;
+    }
+    return (size_t)n;
+}
+
 static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                        const char *buf, size_t len, int *paused)
 {
-    size_t off = 0;
-    uint64_t max_req = b->cfg->bridge_max_request;
+    size_t off = 0, n;
 
     *paused = 0;
     while (off < len && !c->closing) {
-        const char *p = buf + off;
-        size_t left = len - off;
-
         if (c->proto == SB_BRIDGE_UNKNOWN) {
-            while (left > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-                p++;
+            while (off < len && strchr(" \t\r\n", buf[off]) != NULL && buf[off] != '\0')
                 off++;
-                left--;
-            }
-            if (left == 0)
+            if (off == len)
                 break;
             pthread_mutex_lock(&c->mu);
-            c->proto = *p == '{' ? SB_BRIDGE_JSON : SB_BRIDGE_RESP;
+            c->proto = buf[off] == '{' ? SB_BRIDGE_JSON : SB_BRIDGE_RESP;
             pthread_mutex_unlock(&c->mu);
         }
-        if (c->proto == SB_BRIDGE_JSON) {
-            const char *nl = memchr(p, '\n', left < max_req + 1 ? left : max_req + 1);
-            size_t ll;
-
-            if (nl == NULL) {
-                if (left > max_req)
-                    conn_protocol_error(b, c, "line longer than --bridge-max-request");
-                break;
-            }
-            ll = (size_t)(nl - p);
-            if (ll > 0 && p[ll - 1] == '\r')
-                ll--;
-            if (!blank(p, ll)) {
-                if (json_run(b, io, c, p, ll) == RUN_PAUSE) {
-                    *paused = 1;
-                    break;
-                }
-            }
-            off += (size_t)(nl - p) + 1;
-        } else {
-            const char *err = NULL;
-            ssize_t n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &b->argv, &err);
-
-            if (n < 0) {
-                conn_protocol_error(b, c, err);
-                break;
-            }
-            if (n == 0) {
-                if (left > max_req + 65536)
-                    conn_protocol_error(b, c, "ERR Protocol error: request too large");
-                break;
-            }
-            if (resp_run(b, io, c, &b->argv) == RUN_PAUSE) {
-                *paused = 1;
-                break;
-            }
-            off += (size_t)n;
-        }
+        if (c->proto == SB_BRIDGE_JSON)
+            n = json_step(b, io, c, buf + off, len - off, paused);
+        else
+            n = resp_step(b, io, c, buf + off, len - off, paused);
+        if (n == 0)
+            break;
+        off += n;
     }
     return off;
 }
@@ -1320,6 +1514,7 @@ static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
 
 static void conn_flush(struct sbb_conn *c)
 {
+    rep_flush(c->b);
     pthread_mutex_lock(&c->mu);
     sbb_out_flush(c);
     pthread_mutex_unlock(&c->mu);
@@ -1336,33 +1531,41 @@ static int conn_done(struct sbb_conn *c)
     return done;
 }
 
-static void conn_readable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+/* Read and run what @p c sent. @return 1 if the connection was closed. */
+static int conn_readable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
 {
+    int end = 0;
+
     for (unsigned r = 0; r < SBB_READS_MAX && !c->paused && !c->closing; r++) {
         ssize_t n = recv(c->fd, b->rbuf, SBB_READ_CHUNK, MSG_DONTWAIT);
 
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            conn_close(b, io, c);
-            return;
-        }
-        if (n < 0)
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
+        if (n <= 0) {
+            end = 1; /* end of stream, or reset: the replies so far still go */
+            break;
+        }
         if (conn_input(b, io, c, b->rbuf, (size_t)n) < 0) {
             sbd_log(SBD_ERROR, "bridge: connection %llu: out of memory for its input: closed",
                     (unsigned long long)c->id);
-            conn_close(b, io, c);
-            return;
+            end = 1;
+            break;
         }
         if ((size_t)n < SBB_READ_CHUNK)
             break;
     }
     deliver_touched(b, io);
     conn_flush(c);
-    if (conn_done(c))
-        conn_close(b, io, c);
+    if (!end && !conn_done(c))
+        return 0;
+    conn_close(b, io, c);
+    return 1;
 }
 
-static void conn_writable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+/* Write what @p c has waiting. @return 1 if the connection was closed. */
+static int conn_writable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
     c->epout = 0;
@@ -1370,8 +1573,23 @@ static void conn_writable(struct sbd_bridge *b, struct io_state *io, struct sbb_
     if (!c->epout)
         conn_interest(c);
     pthread_mutex_unlock(&c->mu);
-    if (conn_done(c))
-        conn_close(b, io, c);
+    if (!conn_done(c))
+        return 0;
+    conn_close(b, io, c);
+    return 1;
+}
+
+/* One epoll event of a connection. Input is read even when the peer hung
+ * up: commands it sent before closing still run. */
+static void conn_event(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                       uint32_t events)
+{
+    if ((events & EPOLLOUT) && conn_writable(b, io, c))
+        return;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && conn_readable(b, io, c))
+        return;
+    if (events & (EPOLLHUP | EPOLLERR))
+        conn_close(b, io, c); /* paused or closing: nothing more will be read */
 }
 
 /* Retry the publishes that found their topics full. */
@@ -1453,15 +1671,7 @@ static void *io_main(void *arg)
                     sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
                 topics_new(b);
             } else {
-                c = p;
-                if (ev[i].events & (EPOLLHUP | EPOLLERR)) {
-                    conn_flush(c); /* what the peer may still take */
-                    conn_close(b, &io, c);
-                } else if (ev[i].events & EPOLLOUT) {
-                    conn_writable(b, &io, c);
-                } else {
-                    conn_readable(b, &io, c);
-                }
+                conn_event(b, &io, p, ev[i].events);
             }
         }
         retry_paused(b, &io);
@@ -1523,15 +1733,51 @@ static void bridge_free(struct sbd_bridge *b)
     free(b->newt);
     free(b->pubt);
     free(b->rbuf);
+    free(b->rep);
     free(b->jscratch);
     free(b);
+}
+
+/* Sockets and buffers of a new bridge. @return 0 or -errno. */
+static int bridge_open(struct sbd_bridge *b)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+    int rc;
+
+    b->rbuf = malloc(SBB_READ_CHUNK);
+    b->rep = malloc(SBB_REP_MAX);
+    b->jscratch = malloc(b->cfg->bridge_max_request + 1);
+    if (b->rbuf == NULL || b->rep == NULL || b->jscratch == NULL)
+        return -ENOMEM;
+    rc = listen_on(b, b->cfg);
+    if (rc < 0)
+        return rc;
+    b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    b->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (b->epfd < 0 || b->evfd < 0)
+        return -errno;
+    ev.data.ptr = &b->lfd;
+    if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->lfd, &ev) < 0)
+        return -errno;
+    ev.data.ptr = &b->evfd;
+    if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->evfd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Install (or with @p b NULL, remove) the registry's hook. */
+static void hook_set(struct sbd_registry *reg, struct sbd_bridge *b)
+{
+    pthread_mutex_lock(&reg->topic_lock);
+    reg->on_create_arg = b;
+    reg->on_create = b != NULL ? topic_created : NULL;
+    pthread_mutex_unlock(&reg->topic_lock);
 }
 
 int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
                      struct sbd_bridge **out)
 {
     struct sbd_bridge *b = calloc(1, sizeof(*b));
-    struct epoll_event ev;
     int rc;
 
     if (b == NULL)
@@ -1542,41 +1788,15 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
     b->direct.mark = 1;
     CDS_INIT_LIST_HEAD(&b->conns);
     pthread_mutex_init(&b->new_mu, NULL);
-    b->rbuf = malloc(SBB_READ_CHUNK);
-    b->jscratch = malloc(cfg->bridge_max_request + 1);
-    if (b->rbuf == NULL || b->jscratch == NULL) {
-        bridge_free(b);
-        return -ENOMEM;
-    }
-    rc = listen_on(b, cfg);
-    if (rc == 0) {
-        b->epfd = epoll_create1(EPOLL_CLOEXEC);
-        b->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (b->epfd < 0 || b->evfd < 0)
-            rc = -errno;
-    }
-    if (rc == 0) {
-        ev.events = EPOLLIN;
-        ev.data.ptr = &b->lfd;
-        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->lfd, &ev) < 0)
-            rc = -errno;
-        ev.data.ptr = &b->evfd;
-        if (rc == 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->evfd, &ev) < 0)
-            rc = -errno;
-    }
+    rc = bridge_open(b);
     if (rc < 0) {
         bridge_free(b);
         return rc;
     }
-    pthread_mutex_lock(&reg->topic_lock);
-    reg->on_create_arg = b;
-    reg->on_create = topic_created;
-    pthread_mutex_unlock(&reg->topic_lock);
+    hook_set(reg, b);
     rc = pthread_create(&b->io, NULL, io_main, b);
     if (rc != 0) {
-        pthread_mutex_lock(&reg->topic_lock);
-        reg->on_create = NULL;
-        pthread_mutex_unlock(&reg->topic_lock);
+        hook_set(reg, NULL);
         bridge_free(b);
         return -rc;
     }
@@ -1592,9 +1812,7 @@ void sbd_bridge_stop(struct sbd_bridge *b)
 
     if (b == NULL)
         return;
-    pthread_mutex_lock(&b->reg->topic_lock);
-    b->reg->on_create = NULL;
-    pthread_mutex_unlock(&b->reg->topic_lock);
+    hook_set(b->reg, NULL);
     /* relaxed: the eventfd and the bells wake the threads, which re-read it. */
     atomic_store_explicit(&b->stop, 1, memory_order_relaxed);
     if (write(b->evfd, &one, sizeof(one)) < 0)
@@ -1674,10 +1892,11 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
         e->flags = (c->authed ? SB_BRIDGE_AUTHED : 0u) | (c->paused ? SB_BRIDGE_PAUSED : 0u);
         memcpy(e->name, c->name, sizeof(e->name));
         pthread_mutex_unlock(&c->mu);
-        memcpy(e->peer, c->peer, sizeof(e->peer));
+        snprintf(e->peer, sizeof(e->peer), "%.47s", c->peer);
         subs_text(c, e->subs, sizeof(e->subs));
         k++;
     }
+    SBD_TSAN_READ_DONE();
     urcu_memb_read_unlock();
     out->count = k;
     return k;

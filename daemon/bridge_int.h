@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <urcu/urcu-memb.h>
 
 #include <urcu/rculist.h>
@@ -39,10 +40,9 @@ struct sbb_conn {
 
     /* I/O */
     int authed;
-    int reply;   /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
-    int closing; /* QUIT: close once the output is written */
+    int reply; /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
     uint64_t accepted_ns;
-    uint64_t paused_ns; /* when a publish found its reliable topic full */
+    uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
     char *in;           /* unparsed input (a partial command) */
     size_t in_len, in_cap;
     uint32_t nsubs;            /* channels + patterns */
@@ -54,6 +54,7 @@ struct sbb_conn {
     int doomed;     /* the output overflowed; the I/O thread closes it */
     int epout;      /* EPOLLOUT is armed: only the I/O thread writes */
     int paused;     /* EPOLLIN is off: back-pressure of a reliable topic */
+    int closing;    /* QUIT or a protocol error: EPOLLIN off, close once written */
     uint32_t proto; /* enum sb_wire_bridge_proto */
     char *out;
     size_t out_off, out_len, out_cap;
@@ -63,7 +64,7 @@ struct sbb_conn {
     /* counters */
     _Atomic uint64_t buffered, msgs_in, msgs_out;
     _Atomic uint32_t nchan, npat;
-    char peer[48]; /* set before the connection is listed */
+    char peer[64]; /* set before the connection is listed */
 };
 
 /* A channel or pattern subscription of a connection. */
@@ -86,6 +87,7 @@ struct sbb_link {
     struct sbb_sub *s;
     struct sbb_topic *bt;
     uint32_t proto; /* the connection's, fixed before it could subscribe */
+    int live;       /* I/O: in the topic's list (published after the reply) */
 };
 
 /* A topic remote clients subscribe to: the bridge's cursor in it. */
@@ -159,6 +161,9 @@ struct sbd_bridge {
     size_t npub, pub_cap;
 
     /* I/O thread scratch. */
+    char *rep; /* replies of one connection, moved to its output in one go */
+    size_t rep_len;
+    struct sbb_conn *rep_conn;
     char *rbuf;              /* socket reads */
     char *jscratch;          /* JSON string decoding */
     struct sbb_argv argv;    /* the RESP command being run */
@@ -168,6 +173,19 @@ struct sbd_bridge {
     _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
     _Atomic uint64_t msgs_in, msgs_out;
 };
+
+/* The epoll events @p c wants. Under c->mu. A paused or closing
+ * connection reads nothing, and asks not even for EPOLLRDHUP, which a
+ * client that half-closed would report over and over (EPOLLHUP and
+ * EPOLLERR are reported whatever the mask). */
+static inline uint32_t sbb_events(const struct sbb_conn *c)
+{
+    uint32_t ev = c->epout ? EPOLLOUT : 0u;
+
+    if (!c->paused && !c->closing)
+        ev |= EPOLLIN | EPOLLRDHUP;
+    return ev;
+}
 
 /* bridge_pump.c */
 

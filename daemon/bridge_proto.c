@@ -148,6 +148,19 @@ static char *put_dec(char *o, uint64_t v)
     return o;
 }
 
+size_t sbb_resp_int(char *out, int64_t v)
+{
+    char *o = out;
+
+    *o++ = ':';
+    if (v < 0)
+        *o++ = '-';
+    o = put_dec(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    *o++ = '\r';
+    *o++ = '\n';
+    return (size_t)(o - out);
+}
+
 size_t sbb_resp_bulk_len(size_t len)
 {
     return 1 + dec_len(len) + 2 + len + 2;
@@ -354,7 +367,8 @@ static long base64_dec(char *out, const char *s, size_t len)
             if (pad > 0 || (v[k] = b64_val(s[i + k])) < 0)
                 return -1;
         }
-        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t x =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[n++] = (char)(x >> 16);
         if (pad < 2)
             out[n++] = (char)(x >> 8);
@@ -467,6 +481,46 @@ static char *put_utf8(char *o, uint32_t cp)
     return o;
 }
 
+/* A \uXXXX escape at j->p (one, or a surrogate pair), as UTF-8 at *o.
+ * Leaves j->p after it. */
+static int junicode(struct jparse *j, char **o)
+{
+    uint32_t cp, lo;
+
+    if (j->end - j->p < 6 || hex4(j->p + 2, &cp) < 0)
+        return jfail(j, "bad \\u escape");
+    if (cp >= 0xdc00 && cp <= 0xdfff)
+        return jfail(j, "lone low surrogate");
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (j->end - j->p < 12 || j->p[6] != '\\' || j->p[7] != 'u' || hex4(j->p + 8, &lo) < 0 ||
+            lo < 0xdc00 || lo > 0xdfff)
+            return jfail(j, "lone high surrogate");
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        j->p += 6;
+    }
+    *o = put_utf8(*o, cp);
+    j->p += 6;
+    return 0;
+}
+
+/* The escape at j->p, decoded at *o. Leaves j->p after it. */
+static int jescape(struct jparse *j, char **o)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *k;
+
+    if (j->end - j->p < 2)
+        return jfail(j, "unterminated escape");
+    if (j->p[1] == 'u')
+        return junicode(j, o);
+    k = j->p[1] != '\0' ? strchr(from, j->p[1]) : NULL;
+    if (k == NULL)
+        return jfail(j, "bad escape");
+    *(*o)++ = to[k - from];
+    j->p += 2;
+    return 0;
+}
+
 /* A JSON string at j->p (the opening quote), decoded into the scratch
  * buffer. The decoded form is never longer than the text it came from. */
 static int jstring(struct jparse *j, struct sbb_jstr *s)
@@ -484,67 +538,23 @@ static int jstring(struct jparse *j, struct sbb_jstr *s)
         if (j->p == j->end)
             return jfail(j, "unterminated string");
         c = (unsigned char)*j->p;
-        if (c == '"') {
-            j->p++;
+        if (c == '"')
             break;
-        }
         if (c < 0x20)
             return jfail(j, "control character in string");
-        if (c != '\\') {
-            n = utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
-            if (n == 0)
-                return jfail(j, "invalid UTF-8 in string");
-            memcpy(o, j->p, n);
-            o += n;
-            j->p += n;
+        if (c == '\\') {
+            if (jescape(j, &o) < 0)
+                return -1;
             continue;
         }
-        if (j->end - j->p < 2)
-            return jfail(j, "unterminated escape");
-        switch (j->p[1]) {
-        case '"':
-        case '\\':
-        case '/':
-            *o++ = j->p[1];
-            break;
-        case 'b':
-            *o++ = '\b';
-            break;
-        case 'f':
-            *o++ = '\f';
-            break;
-        case 'n':
-            *o++ = '\n';
-            break;
-        case 'r':
-            *o++ = '\r';
-            break;
-        case 't':
-            *o++ = '\t';
-            break;
-        case 'u': {
-            uint32_t cp, lo;
-
-            if (j->end - j->p < 6 || hex4(j->p + 2, &cp) < 0)
-                return jfail(j, "bad \\u escape");
-            if (cp >= 0xdc00 && cp <= 0xdfff)
-                return jfail(j, "lone low surrogate");
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (j->end - j->p < 12 || j->p[6] != '\\' || j->p[7] != 'u' ||
-                    hex4(j->p + 8, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-                    return jfail(j, "lone high surrogate");
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                j->p += 6;
-            }
-            o = put_utf8(o, cp);
-            j->p += 4; /* the hex digits; the escape's two below */
-            break;
-        }
-        default:
-            return jfail(j, "bad escape");
-        }
-        j->p += 2;
+        n = utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
+        if (n == 0)
+            return jfail(j, "invalid UTF-8 in string");
+        memcpy(o, j->p, n);
+        o += n;
+        j->p += n;
     }
+    j->p++;
     s->len = (size_t)(o - s->p);
     j->scratch = o;
     return 0;
@@ -608,114 +618,128 @@ static const struct {
              {"PING", SBB_J_PING},
              {"AUTH", SBB_J_AUTH}};
 
+/* The fields of a command as parsed, before they are checked together. */
+struct jfields {
+    struct sbb_jstr command, b64;
+    struct sbb_jcommand *out;
+};
+
+/* "id": a string of at most 64 bytes or a number, kept as its text. */
+static int jid(struct jparse *j, struct sbb_jcommand *out)
+{
+    const char *b = j->p;
+    struct sbb_jstr val;
+
+    if (out->id.p != NULL)
+        return jfail(j, "repeated field");
+    if (j->p == j->end || *j->p != '"')
+        return jnumber(j, &out->id);
+    if (jstring(j, &val) < 0)
+        return -1;
+    if (j->p - b > 66)
+        return jfail(j, "\"id\" longer than 64 bytes");
+    out->id = (struct sbb_jstr){.p = b, .len = (size_t)(j->p - b)};
+    return 0;
+}
+
+/* The value of field @p key at j->p. */
+static int jfield(struct jparse *j, const struct sbb_jstr *key, struct jfields *f)
+{
+    struct sbb_jstr *dst;
+
+    if (key_is(key, "id"))
+        return jid(j, f->out);
+    if (key_is(key, "command"))
+        dst = &f->command;
+    else if (key_is(key, "topic"))
+        dst = &f->out->topic;
+    else if (key_is(key, "payload"))
+        dst = &f->out->payload;
+    else if (key_is(key, "payload_base64"))
+        dst = &f->b64;
+    else if (key_is(key, "token"))
+        dst = &f->out->token;
+    else
+        return jfail(j, "unknown field");
+    if (dst->p != NULL)
+        return jfail(j, "repeated field");
+    return jstring(j, dst);
+}
+
+/* The whole line: one object of string fields (and "id"). */
+static int jobject(struct jparse *j, struct jfields *f)
+{
+    jws(j);
+    if (j->p == j->end || *j->p != '{')
+        return jfail(j, "expected a JSON object");
+    j->p++;
+    jws(j);
+    if (j->p < j->end && *j->p == '}')
+        j->p++;
+    else
+        for (;;) {
+            struct sbb_jstr key;
+
+            jws(j);
+            if (jstring(j, &key) < 0)
+                return -1;
+            jws(j);
+            if (j->p == j->end || *j->p != ':')
+                return jfail(j, "expected ':'");
+            j->p++;
+            jws(j);
+            if (jfield(j, &key, f) < 0)
+                return -1;
+            jws(j);
+            if (j->p < j->end && (*j->p == ',' || *j->p == '}') && *j->p++ == '}')
+                break;
+            if (j->p[-1] != ',')
+                return jfail(j, "expected ',' or '}'");
+        }
+    jws(j);
+    return j->p == j->end ? 0 : jfail(j, "text after the object");
+}
+
 int sbb_json_parse(const char *line, size_t len, char *scratch, struct sbb_jcommand *out, char *err,
                    size_t errlen)
 {
-    struct jparse j = {
-        .start = line, .p = line, .end = line + len, .scratch = scratch, .err = err, .errlen = errlen};
-    struct sbb_jstr command = {0}, b64s = {0};
-    int have_payload = 0, have_b64 = 0;
+    struct jparse j = {.start = line,
+                       .p = line,
+                       .end = line + len,
+                       .scratch = scratch,
+                       .err = err,
+                       .errlen = errlen};
+    struct jfields f = {.out = out};
+    long n;
 
     memset(out, 0, sizeof(*out));
-    jws(&j);
-    if (j.p == j.end || *j.p != '{')
-        return jfail(&j, "expected a JSON object");
-    j.p++;
-    jws(&j);
-    if (j.p < j.end && *j.p == '}') {
-        j.p++;
-    } else {
-        for (;;) {
-            struct sbb_jstr key, val;
-            struct sbb_jstr *dst = NULL;
-
-            jws(&j);
-            if (jstring(&j, &key) < 0)
-                return -1;
-            jws(&j);
-            if (j.p == j.end || *j.p != ':')
-                return jfail(&j, "expected ':'");
-            j.p++;
-            jws(&j);
-            if (key_is(&key, "id")) {
-                const char *b = j.p;
-
-                if (out->id.p != NULL)
-                    return jfail(&j, "repeated field");
-                if (j.p < j.end && *j.p == '"') {
-                    if (jstring(&j, &val) < 0)
-                        return -1;
-                    if (j.p - b > 66)
-                        return jfail(&j, "\"id\" longer than 64 bytes");
-                    out->id = (struct sbb_jstr){.p = b, .len = (size_t)(j.p - b)};
-                } else if (jnumber(&j, &out->id) < 0) {
-                    return -1;
-                }
-            } else {
-                if (key_is(&key, "command"))
-                    dst = &command;
-                else if (key_is(&key, "topic"))
-                    dst = &out->topic;
-                else if (key_is(&key, "payload"))
-                    dst = &out->payload, have_payload = 1;
-                else if (key_is(&key, "payload_base64"))
-                    dst = &b64s, have_b64 = 1;
-                else if (key_is(&key, "token"))
-                    dst = &out->token;
-                else
-                    return jfail(&j, "unknown field");
-                if (dst->p != NULL)
-                    return jfail(&j, "repeated field");
-                if (jstring(&j, dst) < 0)
-                    return -1;
-            }
-            jws(&j);
-            if (j.p < j.end && *j.p == ',') {
-                j.p++;
-                continue;
-            }
-            if (j.p < j.end && *j.p == '}') {
-                j.p++;
-                break;
-            }
-            return jfail(&j, "expected ',' or '}'");
-        }
-    }
-    jws(&j);
-    if (j.p != j.end)
-        return jfail(&j, "text after the object");
-    if (command.p == NULL) {
-        snprintf(err, errlen, "missing \"command\"");
+    if (jobject(&j, &f) < 0)
         return -1;
-    }
-    for (size_t i = 0; i < sizeof(jcmds) / sizeof(jcmds[0]); i++)
-        if (key_is(&command, jcmds[i].name))
+    for (size_t i = 0; f.command.p != NULL && i < sizeof(jcmds) / sizeof(jcmds[0]); i++)
+        if (key_is(&f.command, jcmds[i].name))
             out->cmd = jcmds[i].cmd;
-    if (out->cmd == 0) {
+    if (f.command.p == NULL)
+        snprintf(err, errlen, "missing \"command\"");
+    else if (out->cmd == 0)
         snprintf(err, errlen, "unknown command (SUB, UNSUB, PUB, PING, AUTH)");
-        return -1;
-    }
-    if (have_payload && have_b64) {
+    else if (out->payload.p != NULL && f.b64.p != NULL)
         snprintf(err, errlen, "both \"payload\" and \"payload_base64\"");
-        return -1;
+    else if (f.b64.p == NULL)
+        return 0;
+    /* Decode in place: base64 shrinks. */
+    else if ((n = base64_dec((char *)f.b64.p, f.b64.p, f.b64.len)) < 0)
+        snprintf(err, errlen, "\"payload_base64\" is not padded base64");
+    else {
+        out->payload = (struct sbb_jstr){.p = f.b64.p, .len = (size_t)n};
+        return 0;
     }
-    if (have_b64) {
-        /* Decode in place: base64 shrinks. */
-        long n = base64_dec((char *)b64s.p, b64s.p, b64s.len);
-
-        if (n < 0) {
-            snprintf(err, errlen, "\"payload_base64\" is not padded base64");
-            return -1;
-        }
-        out->payload = (struct sbb_jstr){.p = b64s.p, .len = (size_t)n};
-    }
-    return 0;
+    return -1;
 }
 
 /* ------------------------------------------------------------------- glob */
 
 /* Does class [..] at @p p (after '[') match @p c? *next: after ']'.
- * An unterminated class matches literally up to the end, as Redis does. */
+ * An unterminated class runs to the end of the pattern, as in Redis. */
 static int glob_class(const char *p, const char *end, char c, const char **next)
 {
     int neg = 0, hit = 0;

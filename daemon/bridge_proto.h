@@ -40,10 +40,13 @@ ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_
 size_t sbb_resp_message_len(size_t patl, size_t topicl, size_t len);
 
 /* Write a "message" push of @p data on @p topic, or a "pmessage" push when
- * @p pat is not NULL, into @p out (sbb_resp_message_len() bytes).
+ * @p pat is not NULL and @p patl > 0, into @p out (sbb_resp_message_len() bytes).
  * @return the bytes written. */
 size_t sbb_resp_message(char *out, const char *pat, size_t patl, const char *topic, size_t topicl,
                         const void *data, size_t len);
+
+/* Write the integer reply ":v\r\n" (at most 24 bytes). @return bytes written. */
+size_t sbb_resp_int(char *out, int64_t v);
 
 /* Bytes of a bulk string of @p len bytes; write one. @return bytes written. */
 size_t sbb_resp_bulk_len(size_t len);

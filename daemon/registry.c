@@ -18,6 +18,10 @@
 #include "registry/admin.h"
 #include "tsan.h"
 
+#ifdef SBD_TSAN
+char sbd_tsan_grace;
+#endif
+
 #define SBD_TABLE_INIT        64
 #define SBD_TABLE_PRESIZE_MAX 65536
 
@@ -405,6 +409,7 @@ static void session_free(struct rcu_head *head)
     struct sbd_session *s = caa_container_of(head, struct sbd_session, rcu);
 
     SBD_TSAN_ACQUIRE(s);
+    SBD_TSAN_GRACE();
     free(s->holds);
     free(s);
 }

@@ -19,13 +19,23 @@
 #ifdef SBD_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-/* Before handing @p p to call_rcu(). */
+/* Before handing @p p to call_rcu(), and before publishing it in an RCU
+ * list (cds_list_add_rcu()). */
 #define SBD_TSAN_RELEASE(p) __tsan_release(p)
-/* At the start of the call_rcu() callback for @p p. */
+/* At the start of the call_rcu() callback for @p p, and where a reader
+ * first finds it in an RCU list. */
 #define SBD_TSAN_ACQUIRE(p) __tsan_acquire(p)
+/* A grace period: every reader marks the end of its read-side section
+ * (before urcu_memb_read_unlock()), every call_rcu() callback acquires it
+ * first, so that what readers did happens before the free. */
+extern char sbd_tsan_grace;
+#define SBD_TSAN_READ_DONE() __tsan_release(&sbd_tsan_grace)
+#define SBD_TSAN_GRACE()     __tsan_acquire(&sbd_tsan_grace)
 #else
-#define SBD_TSAN_RELEASE(p) ((void)(p))
-#define SBD_TSAN_ACQUIRE(p) ((void)(p))
+#define SBD_TSAN_RELEASE(p)  ((void)(p))
+#define SBD_TSAN_ACQUIRE(p)  ((void)(p))
+#define SBD_TSAN_READ_DONE() ((void)0)
+#define SBD_TSAN_GRACE()     ((void)0)
 #endif
 
 #endif

@@ -47,6 +47,8 @@ static size_t want_len(uint16_t type)
         return sizeof(struct sb_wire_sub);
     case SB_MSG_LIST:
         return sizeof(struct sb_wire_list);
+    case SB_MSG_BRIDGE:
+        return sizeof(struct sb_wire_bridge);
     default:
         return 0;
     }
@@ -204,6 +206,7 @@ static int seed_requests(const char *dir)
     struct sb_wire_ref ref = {.topic = 1, .slot = 2};
     struct sb_wire_sub sub = {.topic = 1};
     struct sb_wire_list list = {{0}};
+    struct sb_wire_bridge bridge = {.after = 3};
     int rc = 0;
 
     sb_wire_put_name(hello.name, sizeof(hello.name), "seed");
@@ -222,6 +225,7 @@ static int seed_requests(const char *dir)
     rc |= seed_write(dir, "req-sub-del", SB_MSG_SUB_DEL, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-sub-adopt", SB_MSG_SUB_ADOPT, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-list", SB_MSG_LIST, &list, sizeof(list));
+    rc |= seed_write(dir, "req-bridge", SB_MSG_BRIDGE, &bridge, sizeof(bridge));
     return rc;
 }
 

@@ -364,7 +364,7 @@ static void test_wire_decode_req_rejects_unknown_type(void **state)
     uint8_t buf[SB_WIRE_MAX];
     uint8_t body[256] = {0};
     struct sb_wire_req q;
-    const uint16_t types[] = {0, SB_MSG_SUB_ADOPT + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
+    const uint16_t types[] = {0, SB_MSG_BRIDGE + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
 
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         for (uint32_t len = 0; len <= sizeof(body); len += 8) {

@@ -210,7 +210,7 @@ static int claim_skip(const struct sb_segment *seg, struct sb_shm_cell *c, uint6
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&seg->hdr->unblocked, 1, memory_order_relaxed);
-    sb_wake_readers(seg->hdr);
+    sb_wake_readers(seg->hdr, 0);
     return 1;
 }
 

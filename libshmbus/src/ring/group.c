@@ -58,7 +58,7 @@ void sb_group_seat_finish(const struct sb_segment *seg, struct sb_shm_group *grp
     /* The gate moved forward (publishers may sleep on it), and members that
      * joined while we seated may sleep on messages now theirs to take. */
     sb_wake_publishers(seg->hdr);
-    sb_wake_readers(seg->hdr);
+    sb_wake_readers(seg->hdr, 0);
 }
 
 /* Seat the cursor of an empty group whose word was @p w. @return 0, or -1

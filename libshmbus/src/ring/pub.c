@@ -62,7 +62,7 @@ static void pub_settle_dead_holder(const struct sb_segment *seg)
         atomic_fetch_add_explicit(&seg->hdr->unblocked, 1, memory_order_relaxed);
     }
     /* It may also have died between its commit and its wake-up. */
-    sb_wake_readers(seg->hdr);
+    sb_wake_readers(seg->hdr, 0);
 }
 
 /* Take an exclusive topic's publisher token: an OFD write lock on the first
@@ -437,17 +437,17 @@ static void cell_release(struct sb_shm_cell *c, uint64_t v)
  * stamp is no longer our BUSY(s), a newer claim found us writing and left
  * its seq: our message is dropped and the cell handed on. */
 static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
-                       int exclusive)
+                       const shmbus_pub *p)
 {
     uint64_t expect = SB_STAMP(s, SB_ST_BUSY);
     int rc = 0;
 
-    if (exclusive) {
+    if (p->exclusive) {
         /* seq_cst: as the CAS below, with nobody to race with. */
         atomic_store_explicit(&c->stamp, SB_STAMP(s, st), memory_order_seq_cst);
         if (st == SB_ST_SKIPPED)
             atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
-        sb_wake_readers(h);
+        sb_wake_readers(h, p->quiet);
         return 0;
     }
 
@@ -463,7 +463,7 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
     }
     if (st == SB_ST_SKIPPED || rc < 0)
         atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
-    sb_wake_readers(h);
+    sb_wake_readers(h, p->quiet);
     return rc;
 }
 
@@ -529,7 +529,7 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
         /* relaxed, both: statistics only. */
         atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
-        sb_wake_readers(seg->hdr);
+        sb_wake_readers(seg->hdr, p->quiet);
         pub_rec_idle(p);
         return rc;
     }
@@ -569,7 +569,7 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     if (len > 0)
         memcpy(c + 1, data, len);
     cell_write_header(c, ts, (uint32_t)len, pub->pid);
-    rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub->exclusive);
+    rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
     pub_rec_idle(pub);
     return rc;
 }
@@ -610,7 +610,7 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     c = sb_cell(seg, claim->seq);
     cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
     pub->open = 0;
-    rc = cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub->exclusive);
+    rc = cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub);
     pub_rec_idle(pub);
     return rc;
 }
@@ -625,8 +625,13 @@ int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim)
         return SHMBUS_ERR_INVALID;
     seg = &pub->topic->seg;
     pub->open = 0;
-    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED, pub->exclusive);
+    rc = cell_finish(seg->hdr, sb_cell(seg, claim->seq), claim->seq, SB_ST_SKIPPED, pub);
     pub_rec_idle(pub);
     /* Overtaken or not, the claim is gone and readers skip it. */
     return rc == SHMBUS_ERR_OVERRUN ? 0 : rc;
+}
+
+void sb_pub_quiet(shmbus_pub *pub, uint32_t weight)
+{
+    pub->quiet = weight;
 }

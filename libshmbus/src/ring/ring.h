@@ -40,10 +40,11 @@ struct shmbus_pub {
     uint64_t limit;            /* reliable: claims below this need no rescan (private cache) */
     uint64_t open_seq;         /* seq of the open zero-copy claim */
     uint32_t pid;
-    uint32_t gen;  /* fork generation at creation (util/fork.h) */
-    int exclusive; /* holds an exclusive topic's publisher token */
-    int token_fd;  /* the token's lock (pub.c pub_take_token()), or -1 */
-    int open;      /* a zero-copy claim is open */
+    uint32_t gen;   /* fork generation at creation (util/fork.h) */
+    int exclusive;  /* holds an exclusive topic's publisher token */
+    int token_fd;   /* the token's lock (pub.c pub_take_token()), or -1 */
+    int open;       /* a zero-copy claim is open */
+    uint32_t quiet; /* sb_pub_quiet(); 0 for every publisher of the API */
 };
 
 struct shmbus_sub {
@@ -69,9 +70,13 @@ struct shmbus_sub {
  * the cell (wait.c wait_sleep()): at least one side sees the other, so either we
  * wake it or it does not sleep. When nobody sleeps this is one load of a
  * line that stays shared in every cache, and no system call. */
-static inline void sb_wake_readers(struct sb_shm_header *h)
+static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
 {
-    if (atomic_load_explicit(&h->data_waiters, memory_order_seq_cst) == 0)
+    uint32_t w = atomic_load_explicit(&h->data_waiters, memory_order_seq_cst);
+
+    /* @p quiet: the weight of a sleeper the caller delivers for itself
+     * (SB_WAITER_BRIDGE, or 0): when it is the only one, nobody is woken. */
+    if (w == 0 || w == quiet)
         return;
     /* seq_cst: a sleeper that read the old value has its futex_wait fail
      * with EAGAIN, one that reads the new value re-checks the cell after. */
@@ -80,6 +85,22 @@ static inline void sb_wake_readers(struct sb_shm_header *h)
      * publisher pays one wake-up however many subscribers sleep. */
     sb_futex_wake(&h->data_futex, 1);
 }
+
+/*
+ * The weight with which the daemon's bridge pumps count themselves as
+ * sleepers (a normal sleeper counts 1): far above any number of slots, so
+ * data_waiters == SB_WAITER_BRIDGE means "only the pump sleeps".
+ */
+#define SB_WAITER_BRIDGE (1u << 16)
+
+/*
+ * Make @p pub skip the wake-up when the only sleeper on its topic counts
+ * @p weight: the caller delivers what it publishes itself (the bridge's
+ * I/O thread, which reads the topic right after publishing into it). Any
+ * other sleeper is still woken: it counted itself before re-checking the
+ * cells, so it either shows in the count or sees the message.
+ */
+void sb_pub_quiet(shmbus_pub *pub, uint32_t weight);
 
 /* The same for reliable publishers sleeping on a full ring, after a
  * subscriber or group released cells with a seq_cst store. */

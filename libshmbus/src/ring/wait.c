@@ -53,7 +53,7 @@ static int64_t spin_budget(shmbus_sub *const *subs, unsigned n)
 /* A publisher wakes one sleeper per topic (ring.h); the woken one wakes the
  * rest, once per publish: the first to move data_bcast to the futex value
  * it woke on does the broadcast. */
-static void wake_delegate(struct sb_shm_header *h)
+static void wake_delegate(struct sb_shm_header *h, uint32_t weight)
 {
     /* relaxed, all three: the broadcast is only a wake-up; what a woken
      * sleeper then reads is ordered by the cells' stamps, and a sleeper
@@ -66,19 +66,19 @@ static void wake_delegate(struct sb_shm_header *h)
      * queued after the publisher bumped the word can be woken first.) */
     if (done == now)
         return;
-    /* We still count ourselves: 1 means nobody else sleeps. */
-    if (atomic_load_explicit(&h->data_waiters, memory_order_relaxed) <= 1)
+    /* We still count ourselves (@p weight): nobody else sleeps. */
+    if (atomic_load_explicit(&h->data_waiters, memory_order_relaxed) <= weight)
         return;
     if (atomic_compare_exchange_strong_explicit(&h->data_bcast, &done, now, memory_order_relaxed,
                                                 memory_order_relaxed))
         sb_futex_wake(&h->data_futex, INT_MAX);
 }
 
-/* Sleep on the topics @p topics until @p ready (called with seq_cst, after
+/* Sleep on the topics @p topics, counted with @p weight, until @p ready (called with seq_cst, after
  * we count ourselves as sleepers) says something is there, a wake-up, the
  * slice end, or (unless NULL) @p bell moving from @p seen. */
-static int sleep_on(shmbus_topic *const *topics, unsigned n, sb_ready_fn ready, void *arg,
-                    uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen)
+static int sleep_on(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
+                    void *arg, uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen)
 {
     _Atomic uint32_t *words[SHMBUS_WAITSET_MAX + 1] = {0};
     uint32_t vals[SHMBUS_WAITSET_MAX + 1] = {0};
@@ -91,7 +91,7 @@ static int sleep_on(shmbus_topic *const *topics, unsigned n, sb_ready_fn ready, 
         /* seq_cst: Dekker pair with sb_wake_readers(): we count ourselves,
          * then re-check the cells (seq_cst, below); a publisher commits
          * (seq_cst), then reads the count. */
-        atomic_fetch_add_explicit(&h->data_waiters, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&h->data_waiters, weight, memory_order_seq_cst);
         words[i] = &h->data_futex;
     }
     /* seq_cst: read before the re-check; a wake after this changes it and
@@ -111,9 +111,9 @@ static int sleep_on(shmbus_topic *const *topics, unsigned n, sb_ready_fn ready, 
             rc = sb_futex_waitv(words, vals, nw, slice_end);
     }
     for (unsigned i = 0; i < n; i++) {
-        wake_delegate(topics[i]->seg.hdr);
+        wake_delegate(topics[i]->seg.hdr, weight);
         /* relaxed: a stale count costs a publisher one spurious wake. */
-        atomic_fetch_sub_explicit(&topics[i]->seg.hdr->data_waiters, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&topics[i]->seg.hdr->data_waiters, weight, memory_order_relaxed);
     }
     /* The end of a slice is not the caller's timeout: it re-checks. */
     if (rc == -ETIMEDOUT)
@@ -140,15 +140,15 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
 
     for (unsigned i = 0; i < n; i++)
         topics[i] = subs[i]->topic;
-    return sleep_on(topics, n, subs_ready, &a, deadline, NULL, 0);
+    return sleep_on(topics, n, 1, subs_ready, &a, deadline, NULL, 0);
 }
 
-int sb_wait_topics(shmbus_topic *const *topics, unsigned n, sb_ready_fn ready, void *arg,
-                   uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen)
+int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
+                   void *arg, uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen)
 {
     if (sb_mono_ns() >= deadline)
         return SHMBUS_ERR_TIMEOUT;
-    return sleep_on(topics, n, ready, arg, deadline, bell, seen);
+    return sleep_on(topics, n, weight, ready, arg, deadline, bell, seen);
 }
 
 int sb_wait_any(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
