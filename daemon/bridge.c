@@ -5,7 +5,8 @@
  * publishes remote messages into the rings.
  *
  * Input is parsed straight from the read buffer; only a partial command is
- * copied into the connection, so an idle connection holds no buffer.
+ * copied into the connection; a drained output buffer larger than 4 KiB
+ * is freed within a second, so an idle connection holds little memory.
  * Replies go through the same bounded output buffer as deliveries and are
  * written once per read. A publish into a full reliable topic leaves the
  * command unread and stops reading the connection (EPOLLIN off) until the
@@ -606,20 +607,34 @@ static void touch(struct sbd_bridge *b, struct io_state *io, struct sbd_topic *t
 }
 
 /*
- * Publish @p len bytes on topic @p name for @p c. A missing topic is
- * created with the default options, as `shmbus pub` does.
+ * Publish @p len bytes on the topic named by the @p name_len bytes at
+ * @p name (checked here) for @p c. A missing topic is created with the
+ * default options, as `shmbus pub` does.
  * @return RUN_OK with *receivers (>= 0), or -1 and @p why filled;
  * RUN_PAUSE when a reliable topic is full and the wait goes on.
  */
 static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c, const char *name,
-                   const void *data, size_t len, long long *receivers, char *why, size_t why_len)
+                   size_t name_len, const void *data, size_t len, long long *receivers, char *why,
+                   size_t why_len)
 {
-    struct sbd_topic *t = pub_topic(b, name, why, why_len);
+    struct sbd_topic *t = c->last_pub;
     int rc;
 
     *receivers = -1;
-    if (t == NULL || pub_get(b, t, why, why_len) < 0)
-        return RUN_OK;
+    /* A publisher usually sends on one topic: skip the name check and the
+     * lookup when it is the last one's. */
+    if (t == NULL || name_len != strlen(t->name) || memcmp(name, t->name, name_len) != 0) {
+        char checked[SHMBUS_TOPIC_NAME_MAX + 1];
+
+        if (topic_name(name, name_len, checked) < 0) {
+            snprintf(why, why_len, "%s", BAD_NAME_TEXT);
+            return RUN_OK;
+        }
+        t = pub_topic(b, checked, why, why_len);
+        if (t == NULL || pub_get(b, t, why, why_len) < 0)
+            return RUN_OK;
+        c->last_pub = t; /* topics stay until the daemon stops */
+    }
     if (len > t->info.max_msg_size) {
         snprintf(why, why_len, "message of %zu bytes; topic '%s' takes at most %u", len, t->name,
                  t->info.max_msg_size);
@@ -736,8 +751,8 @@ static int json_topic(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
     } else if (q->payload.p == NULL) {
         snprintf(why, sizeof(why), "missing \"payload\" or \"payload_base64\"");
         n = -1;
-    } else if (publish(b, io, c, name, q->payload.p, q->payload.len, &n, why, sizeof(why)) ==
-               RUN_PAUSE) {
+    } else if (publish(b, io, c, name, q->topic.len, q->payload.p, q->payload.len, &n, why,
+                       sizeof(why)) == RUN_PAUSE) {
         return RUN_PAUSE;
     }
     if (n < 0) {
@@ -1092,15 +1107,12 @@ static int cmd_ping(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
 static int cmd_publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                        const struct sbb_argv *a)
 {
-    char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+    char why[256];
     long long n;
 
-    if (topic_name(a->argv[1], a->argl[1], name) < 0) {
-        reply_err(c, "-ERR %s", BAD_NAME_TEXT);
-        return RUN_OK;
-    }
     why[0] = '\0';
-    if (publish(b, io, c, name, a->argv[2], a->argl[2], &n, why, sizeof(why)) == RUN_PAUSE)
+    if (publish(b, io, c, a->argv[1], a->argl[1], a->argv[2], a->argl[2], &n, why, sizeof(why)) ==
+        RUN_PAUSE)
         return RUN_PAUSE;
     if (n < 0)
         reply_err(c, "-ERR %s", why);
@@ -1620,6 +1632,19 @@ static void retry_paused(struct sbd_bridge *b, struct io_state *io)
     free(list);
 }
 
+/* Give back the large buffers of connections that drained them. */
+static void trim_buffers(struct sbd_bridge *b)
+{
+    struct sbb_conn *c;
+
+    cds_list_for_each_entry(c, &b->conns, node)
+    {
+        pthread_mutex_lock(&c->mu);
+        sbb_out_trim(c);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
 /* Close connections that did not authenticate in time. */
 static void expire_auth(struct sbd_bridge *b, struct io_state *io)
 {
@@ -1646,13 +1671,13 @@ static void *io_main(void *arg)
     struct sbd_bridge *b = arg;
     struct io_state io = {0};
     struct epoll_event ev[64];
-    uint64_t next_auth = now_ms() + 1000;
+    uint64_t next_tick = now_ms() + 1000;
     struct sbb_conn *c, *tmp;
 
     urcu_memb_register_thread();
     /* relaxed: the eventfd wakes us; stop is re-read after every wait. */
     while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
-        int timeout = io.npaused > 0 ? 1 : (b->cfg->bridge_token[0] != '\0' ? 1000 : -1);
+        int timeout = io.npaused > 0 ? 1 : 1000;
         int n = epoll_wait(b->epfd, ev, 64, timeout);
 
         if (n < 0 && errno != EINTR) {
@@ -1675,9 +1700,11 @@ static void *io_main(void *arg)
             }
         }
         retry_paused(b, &io);
-        if (b->cfg->bridge_token[0] != '\0' && now_ms() >= next_auth) {
-            expire_auth(b, &io);
-            next_auth = now_ms() + 1000;
+        if (now_ms() >= next_tick) {
+            if (b->cfg->bridge_token[0] != '\0')
+                expire_auth(b, &io);
+            trim_buffers(b);
+            next_tick = now_ms() + 1000;
         }
     }
     cds_list_for_each_entry_safe(c, tmp, &b->conns, node) conn_close(b, &io, c);

@@ -45,8 +45,9 @@ struct sbb_conn {
     uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
     char *in;           /* unparsed input (a partial command) */
     size_t in_len, in_cap;
-    uint32_t nsubs;            /* channels + patterns */
-    struct cds_list_head subs; /* struct sbb_sub (RCU: the control thread lists them) */
+    uint32_t nsubs;             /* channels + patterns */
+    struct sbd_topic *last_pub; /* the topic of its last publish */
+    struct cds_list_head subs;  /* struct sbb_sub (RCU: the control thread lists them) */
 
     pthread_mutex_t mu;
     /* mu */
@@ -211,6 +212,12 @@ void sbb_flush(struct sbd_bridge *b, struct sbb_batch *batch);
 int sbb_out_put(struct sbb_conn *c, const void *data, size_t len);
 /* Write what @p c has buffered; arm EPOLLOUT for the rest. Under c->mu. */
 void sbb_out_flush(struct sbb_conn *c);
+/* A drained output buffer larger than this is freed within a second
+ * (sbb_out_trim()): 10 000 idle connections hold 40 MiB of buffers at most. */
+#define SBB_OUT_KEEP 4096u
+/* Free @p c's output buffer if it is drained and larger than SBB_OUT_KEEP.
+ * Under c->mu. */
+void sbb_out_trim(struct sbb_conn *c);
 /* Close @p c's output for a full buffer: the I/O thread sees the hang-up
  * and closes. Under c->mu. */
 void sbb_doom(struct sbb_conn *c);

@@ -22,10 +22,6 @@
 #include "util/clock.h"
 #include "util/futex.h"
 
-/* An output buffer that drained keeps at most this much memory (a buffer
- * that grew larger is freed): 10 000 idle connections hold 40 MiB at most. */
-#define SBB_OUT_KEEP 4096u
-
 static size_t grow(size_t cap, size_t need)
 {
     size_t n = cap ? cap : 1024;
@@ -140,16 +136,21 @@ void sbb_out_flush(struct sbb_conn *c)
             sbb_doom(c); /* the peer is gone: the I/O thread closes */
         }
     }
-    if (c->out != NULL && c->out_off == c->out_len) {
+    /* A drained buffer stays for the next round (sbb_out_trim() frees
+     * the large ones of connections that stay idle). */
+    if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-        if (c->out_cap > SBB_OUT_KEEP) {
-            free(c->out);
-            c->out = NULL;
-            c->out_cap = 0;
-        }
-    }
     /* relaxed: a monitoring value. */
     atomic_store_explicit(&c->buffered, c->out_len - c->out_off, memory_order_relaxed);
+}
+
+void sbb_out_trim(struct sbb_conn *c)
+{
+    if (c->out_off == c->out_len && c->out_cap > SBB_OUT_KEEP) {
+        free(c->out);
+        c->out = NULL;
+        c->out_off = c->out_len = c->out_cap = 0;
+    }
 }
 
 void sbb_batch_free(struct sbb_batch *batch)
