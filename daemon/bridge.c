@@ -156,6 +156,7 @@ static void reply_sub(struct sbb_conn *c, const char *kind, const char *name, si
 {
     char buf[64 + 2 * SBB_PATTERN_MAX];
     char *o = buf;
+    int reply_mode;
 
     memcpy(o, "*3\r\n", 4);
     o += 4;
@@ -166,8 +167,12 @@ static void reply_sub(struct sbb_conn *c, const char *kind, const char *name, si
         memcpy(o, "$-1\r\n", 5);
         o += 5;
     }
-    o += snprintf(o, 24, ":%u\r\n", c->nsubs);
+    o += sbb_resp_int(o, c->nsubs);
+    /* A push, not a reply: Redis sends it whatever CLIENT REPLY says. */
+    reply_mode = c->reply;
+    c->reply = 0;
     reply(c, buf, (size_t)(o - buf));
+    c->reply = reply_mode;
 }
 
 /* A JSON reply line: {"ok":..,"command":..,["id":..,]<extra>}. @p extra is
@@ -269,7 +274,7 @@ static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
     if (bt == NULL)
         return -ENOMEM;
     bt->t = t;
-    CDS_INIT_LIST_HEAD(&bt->links);
+    sbd_rlist_init(&bt->links);
     pthread_mutex_init(&bt->poll_mu, NULL);
     rc = shmbus_sub_create(t->t, &o, &bt->sub);
     if (rc < 0) {
@@ -277,11 +282,28 @@ static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
         free(bt);
         return rc;
     }
+    /* Reserved now, handed over with the first live link (links_go()):
+     * a pump polling a cursor nobody is listed on would drop messages. */
     bt->pump = p;
+    p->assigned++;
     t->bridge = bt;
-    sbb_pump_give(p, bt);
     *out = bt;
     return 0;
+}
+
+/* The topic's last link went: give the slot back. */
+static void btopic_put(struct sbb_topic *bt)
+{
+    bt->t->bridge = NULL;
+    if (bt->given) {
+        sbb_pump_take(bt->pump, bt);
+        return;
+    }
+    /* Never a pump's: nobody else knows it. */
+    bt->pump->assigned--;
+    shmbus_sub_destroy(bt->sub);
+    pthread_mutex_destroy(&bt->poll_mu);
+    free(bt);
 }
 
 /* Deliver topic @p t to subscription @p s. */
@@ -296,10 +318,8 @@ static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t
     cds_list_for_each_entry(l, &s->links, snode) if (l->bt == bt) return 0; /* already */
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        if (bt->nlinks == 0) {
-            t->bridge = NULL;
-            sbb_pump_take(bt->pump, bt);
-        }
+        if (bt->nlinks == 0)
+            btopic_put(bt);
         return -ENOMEM;
     }
     l->c = s->c;
@@ -322,10 +342,13 @@ static void links_go(struct sbb_sub *s)
         if (l->live)
             continue;
         l->live = 1;
-        /* The pumps read the link's fields after finding it in the list:
-         * cds_list_add_rcu() publishes it (a release store). */
-        SBD_TSAN_RELEASE(l);
-        cds_list_add_rcu(&l->tnode, &l->bt->links);
+        /* The pumps read the link's fields after finding it in the list
+         * (a release store publishes it). */
+        sbd_rlist_append(&l->bt->links, &l->tnode);
+        if (!l->bt->given) {
+            l->bt->given = 1;
+            sbb_pump_give(l->bt->pump, l->bt);
+        }
     }
 }
 
@@ -334,23 +357,21 @@ static void link_del(struct sbb_link *l)
     struct sbb_topic *bt = l->bt;
 
     if (l->live)
-        cds_list_del_rcu(&l->tnode);
+        sbd_rlist_remove(&bt->links, &l->tnode);
     cds_list_del(&l->snode);
     SBD_TSAN_RELEASE(l);
     urcu_memb_call_rcu(&l->rcu, link_free_cb);
-    if (--bt->nlinks == 0) {
-        /* No remote reader left: the pump gives the slot back. */
-        bt->t->bridge = NULL;
-        sbb_pump_take(bt->pump, bt);
-    }
+    if (--bt->nlinks == 0)
+        btopic_put(bt); /* no remote reader left */
 }
 
 static struct sbb_sub *sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
 {
     struct sbb_sub *s;
 
-    cds_list_for_each_entry(s, &c->subs, cnode) if (s->pattern == pattern && s->len == len &&
-                                                    memcmp(s->name, name, len) == 0) return s;
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub,
+                   cnode) if (s->pattern == pattern && s->len == len &&
+                              memcmp(s->name, name, len) == 0) return s;
     return NULL;
 }
 
@@ -360,7 +381,7 @@ static void sub_del(struct sbb_sub *s)
     struct sbb_link *l, *tmp;
 
     cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
-    cds_list_del_rcu(&s->cnode);
+    sbd_rlist_remove(&c->subs, &s->cnode);
     c->nsubs--;
     /* relaxed: monitoring counts. */
     atomic_fetch_sub_explicit(s->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
@@ -395,8 +416,11 @@ static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
         if (t != NULL)
             rc = link_add(b, s, t, SHMBUS_START_NEXT);
     } else {
-        cds_lfht_for_each_entry(b->reg->topics, &it, t, node)
+        struct cds_lfht_node *n;
+
+        cds_lfht_for_each(b->reg->topics, &it, n)
         {
+            t = sbd_topic_of(n);
             if (rc == 0 && sub_wants(s, t))
                 rc = link_add(b, s, t, SHMBUS_START_NEXT);
         }
@@ -432,15 +456,16 @@ static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, cons
     memcpy(s->name, name, len);
     CDS_INIT_LIST_HEAD(&s->links);
     rc = link_existing(b, s);
-    SBD_TSAN_RELEASE(s);
     if (rc < 0) {
         cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
-        /* Pumps may still read it through the links just removed. */
+        /* Never live: no pump saw its links. call_rcu() all the same,
+         * after the links it points to. */
+        SBD_TSAN_RELEASE(s);
         urcu_memb_call_rcu(&s->rcu, sub_free_cb);
         snprintf(why, why_len, "cannot read topic for remote clients: %s", shmbus_strerror(rc));
         return rc;
     }
-    cds_list_add_tail_rcu(&s->cnode, &c->subs);
+    sbd_rlist_append(&c->subs, &s->cnode);
     c->nsubs++;
     /* relaxed: monitoring counts. */
     atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
@@ -501,9 +526,9 @@ static void topics_new(struct sbd_bridge *b)
     b->nnew = b->new_cap = 0;
     pthread_mutex_unlock(&b->new_mu);
     for (size_t i = 0; i < n; i++) {
-        cds_list_for_each_entry(c, &b->conns, node)
+        sbd_rlist_each(c, cn, &b->conns, struct sbb_conn, node)
         {
-            cds_list_for_each_entry(s, &c->subs, cnode)
+            sbd_rlist_each(s, sn, &c->subs, struct sbb_sub, cnode)
             {
                 int rc;
 
@@ -640,7 +665,13 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
                  t->info.max_msg_size);
         return RUN_OK;
     }
+    /* Counted before: those the message goes to (as Redis counts).
+     * relaxed: a monitoring count. */
+    *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
+                 (t->bridge != NULL ? t->bridge->nlinks : 0);
     rc = t->broken ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
+    if (rc < 0)
+        *receivers = -1;
     if (rc == -EAGAIN) {
         uint64_t now = now_ms();
 
@@ -661,8 +692,6 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
     /* relaxed: counters. */
     atomic_fetch_add_explicit(&c->msgs_in, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&b->msgs_in, 1, memory_order_relaxed);
-    *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
-                 (t->bridge != NULL ? t->bridge->nlinks : 0);
     if (t->bridge != NULL)
         touch(b, io, t);
     return RUN_OK;
@@ -856,11 +885,11 @@ static void resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struc
 static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int pattern)
 {
     const char *kind = pattern ? "punsubscribe" : "unsubscribe";
-    struct sbb_sub *s, *tmp;
+    struct sbb_sub *s;
     int any = 0;
 
     if (a->argc == 1) {
-        cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode)
+        sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode)
         {
             char name[SBB_PATTERN_MAX + 1];
             size_t len = s->len;
@@ -1124,10 +1153,10 @@ static int cmd_publish(struct sbd_bridge *b, struct io_state *io, struct sbb_con
 static int cmd_reset(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                      const struct sbb_argv *a)
 {
-    struct sbb_sub *s, *tmp;
+    struct sbb_sub *s;
 
     (void)b, (void)io, (void)a;
-    cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode) sub_del(s);
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sub_del(s);
     c->reply = 0;
     reply_str(c, "+RESET\r\n");
     return RUN_OK;
@@ -1246,7 +1275,7 @@ static void unpause(struct io_state *io, struct sbb_conn *c)
 
 static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
 {
-    struct sbb_sub *s, *tmp;
+    struct sbb_sub *s;
 
     for (size_t i = 0; i < io->npaused; i++) {
         if (io->paused[i] == c) {
@@ -1258,7 +1287,7 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
         b->rep_len = 0;
         b->rep_conn = NULL;
     }
-    cds_list_for_each_entry_safe(s, tmp, &c->subs, cnode) sub_del(s);
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sub_del(s);
     pthread_mutex_lock(&c->mu);
     if (c->doomed)
         sbd_log(SBD_DEBUG, "bridge: connection %llu closed after its output overflowed",
@@ -1273,7 +1302,7 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
     pthread_mutex_unlock(&c->mu);
     free(c->in);
     c->in = NULL;
-    cds_list_del_rcu(&c->node);
+    sbd_rlist_remove(&b->conns, &c->node);
     b->nconns--;
     SBD_TSAN_RELEASE(c);
     urcu_memb_call_rcu(&c->rcu, conn_free_cb);
@@ -1300,7 +1329,7 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
     c->authed = b->cfg->bridge_token[0] == '\0';
-    CDS_INIT_LIST_HEAD(&c->subs);
+    sbd_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
     if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -1309,8 +1338,7 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
         free(c);
         return -1;
     }
-    SBD_TSAN_RELEASE(c);
-    cds_list_add_tail_rcu(&c->node, &b->conns);
+    sbd_rlist_append(&b->conns, &c->node);
     b->nconns++;
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
@@ -1637,7 +1665,7 @@ static void trim_buffers(struct sbd_bridge *b)
 {
     struct sbb_conn *c;
 
-    cds_list_for_each_entry(c, &b->conns, node)
+    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
         pthread_mutex_lock(&c->mu);
         sbb_out_trim(c);
@@ -1649,9 +1677,9 @@ static void trim_buffers(struct sbd_bridge *b)
 static void expire_auth(struct sbd_bridge *b, struct io_state *io)
 {
     uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
-    struct sbb_conn *c, *tmp;
+    struct sbb_conn *c;
 
-    cds_list_for_each_entry_safe(c, tmp, &b->conns, node)
+    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
         if (c->authed || now - c->accepted_ns < limit)
             continue;
@@ -1671,13 +1699,18 @@ static void *io_main(void *arg)
     struct sbd_bridge *b = arg;
     struct io_state io = {0};
     struct epoll_event ev[64];
-    uint64_t next_tick = now_ms() + 1000;
-    struct sbb_conn *c, *tmp;
+    /* The periodic work: buffer trimming, and auth deadlines to a quarter
+     * of --bridge-auth-timeout. */
+    uint64_t tick = b->cfg->bridge_token[0] != '\0' && b->cfg->bridge_auth_ms < 4000
+                        ? (b->cfg->bridge_auth_ms + 3) / 4
+                        : 1000;
+    uint64_t next_tick = now_ms() + tick;
+    struct sbb_conn *c;
 
     urcu_memb_register_thread();
     /* relaxed: the eventfd wakes us; stop is re-read after every wait. */
     while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
-        int timeout = io.npaused > 0 ? 1 : 1000;
+        int timeout = io.npaused > 0 ? 1 : (int)tick;
         int n = epoll_wait(b->epfd, ev, 64, timeout);
 
         if (n < 0 && errno != EINTR) {
@@ -1704,10 +1737,10 @@ static void *io_main(void *arg)
             if (b->cfg->bridge_token[0] != '\0')
                 expire_auth(b, &io);
             trim_buffers(b);
-            next_tick = now_ms() + 1000;
+            next_tick = now_ms() + tick;
         }
     }
-    cds_list_for_each_entry_safe(c, tmp, &b->conns, node) conn_close(b, &io, c);
+    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node) conn_close(b, &io, c);
     free(io.paused);
     urcu_memb_unregister_thread();
     return NULL;
@@ -1813,7 +1846,7 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
     b->reg = reg;
     b->lfd = b->epfd = b->evfd = -1;
     b->direct.mark = 1;
-    CDS_INIT_LIST_HEAD(&b->conns);
+    sbd_rlist_init(&b->conns);
     pthread_mutex_init(&b->new_mu, NULL);
     rc = bridge_open(b);
     if (rc < 0) {
@@ -1863,11 +1896,10 @@ static void subs_text(struct sbb_conn *c, char *out, size_t cap)
     size_t n = 0;
 
     out[0] = '\0';
-    cds_list_for_each_entry_rcu(s, &c->subs, cnode)
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode)
     {
         size_t need;
 
-        SBD_TSAN_ACQUIRE(s);
         need = s->len + (s->pattern ? 2 : 0) + (n > 0);
         if (n + need + 4 > cap) {
             memcpy(out + n, "...", 4);
@@ -1898,11 +1930,10 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
     out->msgs_in = atomic_load_explicit(&b->msgs_in, memory_order_relaxed);
     out->msgs_out = atomic_load_explicit(&b->msgs_out, memory_order_relaxed);
     urcu_memb_read_lock();
-    cds_list_for_each_entry_rcu(c, &b->conns, node)
+    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
         struct sb_wire_bridge_conn *e = &out->conns[k];
 
-        SBD_TSAN_ACQUIRE(c);
         out->connections++;
         if (c->id <= after || k == SB_WIRE_BRIDGE_MAX)
             continue;

@@ -17,12 +17,13 @@
 #include <sys/epoll.h>
 #include <urcu/urcu-memb.h>
 
-#include <urcu/rculist.h>
+#include <urcu/list.h>
 
 #include "bridge.h"
 #include "bridge_proto.h"
 #include "config.h"
 #include "registry.h"
+#include "rlist.h"
 
 /* Topics per pump: one futex_waitv call covers them and the pump's bell. */
 #define SBB_PUMP_TOPICS SHMBUS_WAITSET_MAX
@@ -32,7 +33,7 @@
 #define SBB_BATCH 64
 
 struct sbb_conn {
-    struct cds_list_head node; /* in sbd_bridge.conns (RCU) */
+    struct sbd_rnode node; /* in sbd_bridge.conns (RCU) */
     struct rcu_head rcu;
     struct sbd_bridge *b;
     uint64_t id;
@@ -47,7 +48,7 @@ struct sbb_conn {
     size_t in_len, in_cap;
     uint32_t nsubs;             /* channels + patterns */
     struct sbd_topic *last_pub; /* the topic of its last publish */
-    struct cds_list_head subs;  /* struct sbb_sub (RCU: the control thread lists them) */
+    struct sbd_rlist subs;      /* struct sbb_sub (RCU: the control thread lists them) */
 
     pthread_mutex_t mu;
     /* mu */
@@ -70,7 +71,7 @@ struct sbb_conn {
 
 /* A channel or pattern subscription of a connection. */
 struct sbb_sub {
-    struct cds_list_head cnode; /* in sbb_conn.subs (RCU) */
+    struct sbd_rnode cnode;     /* in sbb_conn.subs (RCU) */
     struct cds_list_head links; /* its struct sbb_link (I/O) */
     struct rcu_head rcu;
     struct sbb_conn *c;
@@ -81,7 +82,7 @@ struct sbb_sub {
 
 /* One subscription delivering one topic: in the topic's list. */
 struct sbb_link {
-    struct cds_list_head tnode; /* in sbb_topic.links (RCU: the pumps deliver along it) */
+    struct sbd_rnode tnode;     /* in sbb_topic.links (RCU: the pumps deliver along it) */
     struct cds_list_head snode; /* in sbb_sub.links (I/O) */
     struct rcu_head rcu;
     struct sbb_conn *c;
@@ -94,14 +95,16 @@ struct sbb_link {
 /* A topic remote clients subscribe to: the bridge's cursor in it. */
 struct sbb_topic {
     struct sbd_topic *t;
-    struct cds_list_head links; /* struct sbb_link (RCU) */
-    unsigned nlinks;            /* I/O */
+    struct sbd_rlist links; /* struct sbb_link (RCU) */
+    unsigned nlinks;        /* I/O */
     /* Whoever delivers holds it: the topic's pump, or the I/O thread
      * right after it published into the topic. */
     pthread_mutex_t poll_mu;
-    shmbus_sub *sub; /* poll_mu; destroyed by the pump once dropped */
+    shmbus_sub *sub; /* poll_mu; NULL once taken back (sbb_pump_take()) */
     int failed;      /* poll_mu: the ring returned an error; delivery stopped */
     struct sbb_pump *pump;
+    int given;                   /* I/O: handed to the pump (with its first live link) */
+    struct sbb_topic *gone_next; /* pump's mu: in its list of topics taken back */
     struct rcu_head rcu;
 };
 
@@ -109,12 +112,16 @@ struct sbb_topic {
 struct sbb_batch {
     uint64_t mark; /* unique per round: pump index and round number */
     struct sbb_topic *bt;
-    /* The messages of one poll, encoded for each kind of subscriber. */
+    /* The messages of one poll: payloads copied out, then encoded once
+     * for each kind of receiver the round's links need. */
     unsigned n;
-    int want_json, want_resp, want_raw;
     char *json, *resp, *raw;
     size_t json_len, json_cap, resp_len, resp_cap, raw_len, raw_cap;
     size_t raw_off[SBB_BATCH + 1];
+    uint64_t seq[SBB_BATCH], ts[SBB_BATCH], lost[SBB_BATCH];
+    /* The links found after the poll: they get this round's messages. */
+    struct sbb_link **links;
+    size_t nlinks, links_cap;
     /* Connections with new output. */
     struct sbb_conn **dirty;
     size_t ndirty, dirty_cap;
@@ -126,10 +133,12 @@ struct sbb_pump {
     pthread_t th;
     unsigned idx;
     _Atomic uint32_t bell; /* futex word: bumped on a change of want[] or stop */
+    _Atomic int stop;      /* sbb_pump_stop(), after the I/O thread ended */
     pthread_mutex_t mu;
     struct sbb_topic *want[SBB_PUMP_TOPICS]; /* mu: the topics it should serve */
     unsigned nwant;                          /* mu */
-    unsigned assigned;                       /* I/O: topics given, not taken back */
+    struct sbb_topic *gone;                  /* mu: taken back, to free */
+    unsigned assigned;                       /* I/O: topics reserved, not taken back */
     /* The pump thread's own. */
     struct sbb_topic *have[SBB_PUMP_TOPICS];
     unsigned nhave;
@@ -144,9 +153,9 @@ struct sbd_bridge {
     _Atomic int stop;
     char listen[64];
 
-    struct cds_list_head conns; /* struct sbb_conn (RCU) */
-    uint32_t nconns;            /* I/O */
-    uint64_t next_id;           /* I/O */
+    struct sbd_rlist conns; /* struct sbb_conn (RCU) */
+    uint32_t nconns;        /* I/O */
+    uint64_t next_id;       /* I/O */
 
     /* Topics created since the I/O thread last looked (the on_create hook). */
     pthread_mutex_t new_mu;
@@ -195,8 +204,9 @@ int sbb_pump_start(struct sbd_bridge *b, unsigned idx);
 /* Stop and join pump @p p and free it; the topics it still serves are
  * dropped (their subscribers destroyed). */
 void sbb_pump_stop(struct sbb_pump *p);
-/* Hand @p bt to pump @p p, or take it back (it then destroys the
- * subscriber and frees @p bt after a grace period). I/O thread. */
+/* Hand @p bt to pump @p p, or take it back: its subscriber is destroyed
+ * at once (its slot freed), the pump frees @p bt after a grace period.
+ * I/O thread. */
 void sbb_pump_give(struct sbb_pump *p, struct sbb_topic *bt);
 void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt);
 
@@ -206,8 +216,13 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *batch, struct sbb_topic 
 /* Write out every connection of @p batch's dirty list; under the read
  * lock. Starts a new round. */
 void sbb_flush(struct sbd_bridge *b, struct sbb_batch *batch);
-/* Append @p len bytes to @p c's output and try to write; drops the output
- * and dooms the connection when it would pass the limit. Under c->mu.
+/* Room for @p len more bytes of @p c's output. Under c->mu. @return where
+ * to write them (then sbb_out_commit() what was written), or NULL: the
+ * connection is dead, or doomed now for passing the limit. */
+char *sbb_out_reserve(struct sbb_conn *c, size_t len);
+void sbb_out_commit(struct sbb_conn *c, size_t len);
+/* Append @p len bytes to @p c's output (sbb_out_flush() writes it); drops
+ * the output and dooms the connection when it would pass the limit. Under c->mu.
  * @return 0, or -1 if the connection is dead or doomed. */
 int sbb_out_put(struct sbb_conn *c, const void *data, size_t len);
 /* Write what @p c has buffered; arm EPOLLOUT for the rest. Under c->mu. */

@@ -63,9 +63,7 @@ void sbb_doom(struct sbb_conn *c)
     shutdown(c->fd, SHUT_RDWR);
 }
 
-/* Room for @p len more bytes of output. @return where to write them, or
- * NULL (the connection is dead, or doomed now for passing the limit). */
-static char *out_reserve(struct sbb_conn *c, size_t len)
+char *sbb_out_reserve(struct sbb_conn *c, size_t len)
 {
     size_t pending = c->out_len - c->out_off;
 
@@ -96,7 +94,7 @@ static char *out_reserve(struct sbb_conn *c, size_t len)
     return c->out + c->out_len;
 }
 
-static void out_commit(struct sbb_conn *c, size_t len)
+void sbb_out_commit(struct sbb_conn *c, size_t len)
 {
     c->out_len += len;
     /* relaxed: a monitoring value. */
@@ -105,12 +103,12 @@ static void out_commit(struct sbb_conn *c, size_t len)
 
 int sbb_out_put(struct sbb_conn *c, const void *data, size_t len)
 {
-    char *o = out_reserve(c, len);
+    char *o = sbb_out_reserve(c, len);
 
     if (o == NULL)
         return -1;
     memcpy(o, data, len);
-    out_commit(c, len);
+    sbb_out_commit(c, len);
     return 0;
 }
 
@@ -155,6 +153,7 @@ void sbb_out_trim(struct sbb_conn *c)
 
 void sbb_batch_free(struct sbb_batch *batch)
 {
+    free(batch->links);
     free(batch->json);
     free(batch->resp);
     free(batch->raw);
@@ -162,48 +161,51 @@ void sbb_batch_free(struct sbb_batch *batch)
     memset(batch, 0, sizeof(*batch));
 }
 
-/* shmbus_poll() callback: encode one message for every kind of receiver. */
+/* shmbus_poll() callback: copy one message out of the ring. */
 static int collect(const shmbus_msg *m, void *arg)
 {
     struct sbb_batch *bb = arg;
-    const struct sbd_topic *t = bb->bt->t;
-    size_t tl = strlen(t->name);
-    size_t json_len = bb->json_len, resp_len = bb->resp_len, raw_len = bb->raw_len;
 
-    if (bb->want_json) {
-        size_t max = sbb_json_delivery_max(tl, m->len);
-
-        if (buf_reserve(&bb->json, &bb->json_cap, bb->json_len, max) < 0)
-            goto fail;
-        bb->json_len += sbb_json_delivery(bb->json + bb->json_len, t->name, tl, m->data, m->len,
-                                          m->seq, m->timestamp_ns, m->lost);
+    if (buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0) {
+        /* Out of memory: this message is dropped for the bridge's
+         * receivers (logged by the caller); the round ends here. */
+        bb->failed = 1;
+        return 1;
     }
-    if (bb->want_resp) {
-        size_t max = sbb_resp_message_len(0, tl, m->len);
-
-        if (buf_reserve(&bb->resp, &bb->resp_cap, bb->resp_len, max) < 0)
-            goto fail;
-        bb->resp_len +=
-            sbb_resp_message(bb->resp + bb->resp_len, NULL, 0, t->name, tl, m->data, m->len);
-    }
-    if (bb->want_raw) {
-        if (buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0)
-            goto fail;
-        memcpy(bb->raw + bb->raw_len, m->data, m->len);
-        bb->raw_len += m->len;
-    }
+    memcpy(bb->raw + bb->raw_len, m->data, m->len);
+    bb->raw_len += m->len;
+    bb->seq[bb->n] = m->seq;
+    bb->ts[bb->n] = m->timestamp_ns;
+    bb->lost[bb->n] = m->lost;
     bb->n++;
     bb->raw_off[bb->n] = bb->raw_len;
     return 0;
-fail:
-    /* Out of memory: this message is dropped for the bridge's receivers
-     * (logged by the caller); the ring keeps serving everyone else. The
-     * round stops here, with what was encoded before this message. */
-    bb->json_len = json_len;
-    bb->resp_len = resp_len;
-    bb->raw_len = raw_len;
-    bb->failed = 1;
-    return 1;
+}
+
+/* Encode the round's messages as JSON lines or RESP message pushes. */
+static int encode(struct sbb_batch *bb, int json)
+{
+    const struct sbd_topic *t = bb->bt->t;
+    size_t tl = strlen(t->name), max = 0;
+    char *o;
+
+    for (unsigned i = 0; i < bb->n; i++) {
+        size_t len = bb->raw_off[i + 1] - bb->raw_off[i];
+
+        max += json ? sbb_json_delivery_max(tl, len) : sbb_resp_message_len(0, tl, len);
+    }
+    if (buf_reserve(json ? &bb->json : &bb->resp, json ? &bb->json_cap : &bb->resp_cap, 0, max) < 0)
+        return -1;
+    o = json ? bb->json : bb->resp;
+    for (unsigned i = 0; i < bb->n; i++) {
+        const char *p = bb->raw + bb->raw_off[i];
+        size_t len = bb->raw_off[i + 1] - bb->raw_off[i];
+
+        o += json ? sbb_json_delivery(o, t->name, tl, p, len, bb->seq[i], bb->ts[i], bb->lost[i])
+                  : sbb_resp_message(o, NULL, 0, t->name, tl, p, len);
+    }
+    *(json ? &bb->json_len : &bb->resp_len) = (size_t)(o - (json ? bb->json : bb->resp));
+    return 0;
 }
 
 /* Queue @p c for the write at the end of the round. Under c->mu. */
@@ -226,34 +228,37 @@ static void mark_dirty(struct sbb_batch *bb, struct sbb_conn *c)
     bb->dirty[bb->ndirty++] = c;
 }
 
+/* pmessage pushes carry the pattern: encoded per link, into the output. */
+static void put_pmessages(struct sbb_batch *bb, struct sbb_conn *c, const struct sbb_sub *s)
+{
+    const struct sbd_topic *t = bb->bt->t;
+    size_t tl = strlen(t->name), need = 0;
+    char *o;
+
+    for (unsigned i = 0; i < bb->n; i++)
+        need += sbb_resp_message_len(s->len, tl, bb->raw_off[i + 1] - bb->raw_off[i]);
+    o = sbb_out_reserve(c, need);
+    for (unsigned i = 0; o != NULL && i < bb->n; i++) {
+        size_t k = sbb_resp_message(o, s->name, s->len, t->name, tl, bb->raw + bb->raw_off[i],
+                                    bb->raw_off[i + 1] - bb->raw_off[i]);
+
+        sbb_out_commit(c, k);
+        o += k;
+    }
+}
+
 /* Append the round's messages to one subscription's connection. */
 static void deliver_link(struct sbb_batch *bb, const struct sbb_link *l)
 {
     struct sbb_conn *c = l->c;
-    const struct sbd_topic *t = bb->bt->t;
-    size_t tl = strlen(t->name);
 
     pthread_mutex_lock(&c->mu);
-    if (l->proto == SB_BRIDGE_JSON) {
+    if (l->proto == SB_BRIDGE_JSON)
         sbb_out_put(c, bb->json, bb->json_len);
-    } else if (!l->s->pattern) {
+    else if (l->s->pattern)
+        put_pmessages(bb, c, l->s);
+    else
         sbb_out_put(c, bb->resp, bb->resp_len);
-    } else {
-        size_t need = 0;
-        char *o;
-
-        for (unsigned i = 0; i < bb->n; i++)
-            need += sbb_resp_message_len(l->s->len, tl, bb->raw_off[i + 1] - bb->raw_off[i]);
-        o = out_reserve(c, need);
-        for (unsigned i = 0; o != NULL && i < bb->n; i++) {
-            size_t len = bb->raw_off[i + 1] - bb->raw_off[i];
-            size_t k = sbb_resp_message(o, l->s->name, l->s->len, t->name, tl,
-                                        bb->raw + bb->raw_off[i], len);
-
-            out_commit(c, k);
-            o += k;
-        }
-    }
     if (!c->dead && !c->doomed) {
         /* relaxed: counters. */
         atomic_fetch_add_explicit(&c->msgs_out, bb->n, memory_order_relaxed);
@@ -262,33 +267,45 @@ static void deliver_link(struct sbb_batch *bb, const struct sbb_link *l)
     pthread_mutex_unlock(&c->mu);
 }
 
-int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt)
+/* The links to deliver this round to, found after the poll: a
+ * subscription that went live before a message was published is in the
+ * list by the time that message is polled. Under the read lock. */
+static int snapshot(struct sbb_batch *bb, int *json, int *resp)
 {
     struct sbb_link *l;
-    unsigned receivers = 0;
-    int n;
 
+    bb->nlinks = 0;
+    *json = *resp = 0;
+    sbd_rlist_each(l, nx, &bb->bt->links, struct sbb_link, tnode)
+    {
+        if (bb->nlinks == bb->links_cap) {
+            size_t n = bb->links_cap ? bb->links_cap * 2 : 16;
+            struct sbb_link **p = realloc(bb->links, n * sizeof(*p));
+
+            if (p == NULL)
+                return -1;
+            bb->links = p;
+            bb->links_cap = n;
+        }
+        bb->links[bb->nlinks++] = l;
+        *json |= l->proto == SB_BRIDGE_JSON;
+        *resp |= l->proto != SB_BRIDGE_JSON && !l->s->pattern;
+    }
+    return 0;
+}
+
+int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt)
+{
+    int n, json, resp;
+
+    /* Without a live link, messages stay in the ring for the first one. */
+    if (bt->sub == NULL || bt->failed || bt->t->broken || sbd_rlist_first(&bt->links) == NULL)
+        return 0;
     bb->bt = bt;
     bb->n = 0;
-    bb->json_len = bb->resp_len = bb->raw_len = 0;
+    bb->raw_len = 0;
     bb->raw_off[0] = 0;
-    bb->want_json = bb->want_resp = bb->want_raw = 0;
     bb->failed = 0;
-    cds_list_for_each_entry_rcu(l, &bt->links, tnode)
-    {
-        SBD_TSAN_ACQUIRE(l);
-        /* The link's fields and its connection's protocol were set
-         * before the link was published (bridge.c link_add()). */
-        if (l->proto == SB_BRIDGE_JSON)
-            bb->want_json = 1;
-        else if (l->s->pattern)
-            bb->want_raw = 1;
-        else
-            bb->want_resp = 1;
-        receivers++;
-    }
-    if (bt->failed || bt->t->broken)
-        return 0;
     n = shmbus_poll(bt->sub, collect, bb, SBB_BATCH);
     if (n < 0) {
         sbd_log(SBD_ERROR, "bridge: topic %s: %s: no more deliveries to remote clients",
@@ -296,14 +313,18 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
         bt->failed = 1;
         return 0;
     }
+    if (bb->n > 0 && (snapshot(bb, &json, &resp) < 0 || (json && encode(bb, 1) < 0) ||
+                      (resp && encode(bb, 0) < 0))) {
+        bb->failed = 1;
+        bb->nlinks = 0;
+    }
     if (bb->failed)
         sbd_log(SBD_ERROR, "bridge: topic %s: out of memory: messages dropped for remote clients",
                 bt->t->name);
-    if (bb->n == 0)
-        return n;
-    cds_list_for_each_entry_rcu(l, &bt->links, tnode) deliver_link(bb, l);
+    for (size_t i = 0; i < bb->nlinks && bb->n > 0; i++)
+        deliver_link(bb, bb->links[i]);
     /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->msgs_out, (uint64_t)bb->n * receivers, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->msgs_out, (uint64_t)bb->n * bb->nlinks, memory_order_relaxed);
     return n;
 }
 
@@ -331,27 +352,17 @@ static void topic_free_cb(struct rcu_head *h)
     free(bt);
 }
 
-/* A topic the pump no longer serves: its subscriber goes (its slot is
- * freed), the rest after a grace period. */
-static void topic_drop(struct sbb_topic *bt)
-{
-    pthread_mutex_lock(&bt->poll_mu);
-    shmbus_sub_destroy(bt->sub);
-    bt->sub = NULL;
-    pthread_mutex_unlock(&bt->poll_mu);
-    SBD_TSAN_RELEASE(bt);
-    urcu_memb_call_rcu(&bt->rcu, topic_free_cb);
-}
-
-/* Bring have[] in line with want[]. */
+/* Bring have[] in line with want[], and free the topics taken back. */
 static void pump_sync(struct sbb_pump *p)
 {
-    struct sbb_topic *want[SBB_PUMP_TOPICS];
+    struct sbb_topic *want[SBB_PUMP_TOPICS], *gone;
     unsigned nwant, k = 0;
 
     pthread_mutex_lock(&p->mu);
     nwant = p->nwant;
     memcpy(want, p->want, nwant * sizeof(want[0]));
+    gone = p->gone;
+    p->gone = NULL;
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < p->nhave; i++) {
         int kept = 0;
@@ -360,8 +371,6 @@ static void pump_sync(struct sbb_pump *p)
             kept = want[j] == p->have[i];
         if (kept)
             p->have[k++] = p->have[i];
-        else
-            topic_drop(p->have[i]);
     }
     p->nhave = k;
     for (unsigned j = 0; j < nwant; j++) {
@@ -371,6 +380,14 @@ static void pump_sync(struct sbb_pump *p)
             known = p->have[i] == want[j];
         if (!known)
             p->have[p->nhave++] = want[j];
+    }
+    /* No longer in have[]: after a grace period nobody holds them. */
+    while (gone != NULL) {
+        struct sbb_topic *bt = gone;
+
+        gone = bt->gone_next;
+        SBD_TSAN_RELEASE(bt);
+        urcu_memb_call_rcu(&bt->rcu, topic_free_cb);
     }
 }
 
@@ -388,7 +405,7 @@ static int pump_ready(void *arg, memory_order order)
             continue;
         if (pthread_mutex_trylock(&bt->poll_mu) != 0)
             return 1;
-        r = bt->failed ? 0 : sb_sub_ready_order(bt->sub, order);
+        r = bt->failed || bt->sub == NULL ? 0 : sb_sub_ready_order(bt->sub, order);
         pthread_mutex_unlock(&bt->poll_mu);
         if (r != 0)
             return 1;
@@ -404,7 +421,7 @@ static void *pump_main(void *arg)
     urcu_memb_register_thread();
     /* relaxed: stop is re-checked after every wake; the bell's acquire
      * orders what the I/O thread did before ringing. */
-    while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
+    while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
         uint32_t seen = atomic_load_explicit(&p->bell, memory_order_acquire);
         shmbus_topic *topics[SBB_PUMP_TOPICS];
         unsigned nt = 0;
@@ -433,9 +450,8 @@ static void *pump_main(void *arg)
         sb_wait_topics(topics, nt, SB_WAITER_BRIDGE, pump_ready, p, sb_mono_ns() + 1000000000ull,
                        &p->bell, seen);
     }
-    for (unsigned i = 0; i < p->nhave; i++)
-        topic_drop(p->have[i]);
-    p->nhave = 0;
+    /* The I/O thread ended first and took every topic back. */
+    pump_sync(p);
     urcu_memb_unregister_thread();
     return NULL;
 }
@@ -470,7 +486,9 @@ int sbb_pump_start(struct sbd_bridge *b, unsigned idx)
 
 void sbb_pump_stop(struct sbb_pump *p)
 {
-    pump_ring(p); /* the caller set b->stop */
+    /* relaxed: the bell's release orders it. */
+    atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
+    pump_ring(p);
     pthread_join(p->th, NULL);
     sbb_batch_free(&p->batch);
     pthread_mutex_destroy(&p->mu);
@@ -482,12 +500,18 @@ void sbb_pump_give(struct sbb_pump *p, struct sbb_topic *bt)
     pthread_mutex_lock(&p->mu);
     p->want[p->nwant++] = bt;
     pthread_mutex_unlock(&p->mu);
-    p->assigned++;
     pump_ring(p);
 }
 
 void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt)
 {
+    /* The slot goes now, not when the pump gets to it: a client that
+     * subscribes and unsubscribes in a loop must not run out of slots, and
+     * a reliable topic must not wait for a cursor nobody reads. */
+    pthread_mutex_lock(&bt->poll_mu);
+    shmbus_sub_destroy(bt->sub);
+    bt->sub = NULL;
+    pthread_mutex_unlock(&bt->poll_mu);
     pthread_mutex_lock(&p->mu);
     for (unsigned i = 0; i < p->nwant; i++) {
         if (p->want[i] == bt) {
@@ -495,6 +519,8 @@ void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt)
             break;
         }
     }
+    bt->gone_next = p->gone;
+    p->gone = bt;
     pthread_mutex_unlock(&p->mu);
     p->assigned--;
     pump_ring(p);

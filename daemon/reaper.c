@@ -175,8 +175,7 @@ static void reap(struct sbd_reaper *r, pid_t pid, uint64_t start)
     r->reaped++;
     sbd_log(SBD_INFO, "process %d died: reaping its slots and claims", (int)pid);
     urcu_memb_read_lock();
-    cds_lfht_for_each(r->reg->topics, &it, n)
-        reap_topic(r, caa_container_of(n, struct sbd_topic, node), pid, start);
+    cds_lfht_for_each(r->reg->topics, &it, n) reap_topic(r, sbd_topic_of(n), pid, start);
     urcu_memb_read_unlock();
 }
 
@@ -257,7 +256,6 @@ void sbd_reaper_tick(struct sbd_reaper *r)
     if (read(r->timerfd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
         return;
     urcu_memb_read_lock();
-    cds_lfht_for_each(r->reg->topics, &it, n)
-        scan_topic(r, caa_container_of(n, struct sbd_topic, node));
+    cds_lfht_for_each(r->reg->topics, &it, n) scan_topic(r, sbd_topic_of(n));
     urcu_memb_read_unlock();
 }

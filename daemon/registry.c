@@ -89,7 +89,7 @@ void sbd_registry_fini(struct sbd_registry *r)
         sbd_session_remove(r, caa_container_of(n, struct sbd_session, node));
     cds_lfht_for_each(r->topics, &it, n)
     {
-        struct sbd_topic *t = caa_container_of(n, struct sbd_topic, node);
+        struct sbd_topic *t = sbd_topic_of(n);
 
         cds_lfht_del(r->topics, n);
         if (t->broken != 2 && shmbus_topic_unlink(t->seg) < 0)
@@ -117,7 +117,7 @@ struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name)
 
     cds_lfht_lookup(r->topics, name_hash(name), topic_match, name, &it);
     n = cds_lfht_iter_get_node(&it);
-    return n ? caa_container_of(n, struct sbd_topic, node) : NULL;
+    return n ? sbd_topic_of(n) : NULL;
 }
 
 /* Does an existing topic satisfy the request? Zero fields accept anything. */
@@ -231,6 +231,7 @@ static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
         sbd_log(SBD_WARN, "topic %s: out of memory: not guarded against truncation", t->name);
     t->id = ++r->next_topic;
     urcu_memb_read_lock();
+    SBD_TSAN_RELEASE(t); /* complete: sbd_topic_of() */
     cds_lfht_add(r->topics, name_hash(t->name), &t->node);
     urcu_memb_read_unlock();
     r->ntopics++;
@@ -362,7 +363,7 @@ unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_
     urcu_memb_read_lock();
     cds_lfht_for_each(r->topics, &it, n)
     {
-        const struct sbd_topic *t = caa_container_of(n, struct sbd_topic, node);
+        const struct sbd_topic *t = sbd_topic_of(n);
 
         if (strcmp(t->name, after) > 0)
             window_insert(out, &count, cap, t);

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "registry/wire.h"
 #include "shmbus/shmbus.h"
+#include "tsan.h"
 
 struct sbd_topic {
     struct cds_lfht_node node; /* in sbd_registry.topics, by name */
@@ -86,6 +87,18 @@ struct sbd_registry {
     void (*on_create)(void *arg, struct sbd_topic *t);
     void *on_create_arg;
 };
+
+/* The topic of a node of sbd_registry.topics. Topics are added by the
+ * control thread and the bridge's: this also tells ThreadSanitizer that
+ * the topic was complete when it was added (cds_lfht_add() publishes it
+ * with liburcu's barriers, which TSan does not see). */
+static inline struct sbd_topic *sbd_topic_of(struct cds_lfht_node *n)
+{
+    struct sbd_topic *t = caa_container_of(n, struct sbd_topic, node);
+
+    SBD_TSAN_ACQUIRE(t);
+    return t;
+}
 
 /* Create the tables. @return 0 or -ENOMEM. */
 int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
-# sub (--count, --group, --latency), stat (--json), usage errors, and a
-# clean shutdown. Usage: test_cli.sh SHMBUSD SHMBUS
+# sub (--count, --group, --latency), stat (--json), usage errors, a clean
+# shutdown, and stat's bridge section against a daemon run with --bridge.
+# Usage: test_cli.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
@@ -9,7 +10,14 @@ dir=$(mktemp -d)
 bus="cli$$"
 export XDG_RUNTIME_DIR=$dir
 daemon=""
+client=""
 cleanup() {
+  # A killed client's wait fails: `|| true`, or set -e would end the trap
+  # here and leave the daemon running (holding ctest's output open).
+  if [ -n "$client" ]; then
+    kill "$client" 2>/dev/null || true
+    wait "$client" 2>/dev/null || true
+  fi
   [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
@@ -79,6 +87,11 @@ done
 [ "$reaped" = yes ] || fail "stat does not show the killed subscriber reaped"
 "$shmbus" --bus "$bus" stat | grep -q 'REAPED' || fail "no REAPED column"
 
+# Without --bridge, stat has no bridge section (text) and "bridge": null (JSON).
+"$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -q '^bridge' "$dir/stat.txt" && fail "bridge section without a bridge: $(cat "$dir/stat.txt")"
+"$shmbus" --bus "$bus" stat --json | grep -q '"bridge":null}$' || fail "no \"bridge\": null"
+
 # Usage errors (bad names included) exit 2; a mismatch on an existing topic exits 1.
 set +e
 "$shmbus" --bus "$bus" pub >/dev/null 2>&1; [ $? -eq 2 ] || fail "pub without a topic"
@@ -94,4 +107,82 @@ wait "$daemon" || fail "daemon exit status $?"
 daemon=""
 ls /dev/shm | grep -q "^shmbus\.$bus\." && fail "segments left"
 [ -e "$dir/shmbus-$bus.sock" ] && fail "socket left"
+
+# With --bridge: stat shows the listen address, the totals and each remote
+# connection (a RESP client named 'cli"1', subscribed to t1).
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$shmbusd" --bus "$bus" --foreground --log-level warn --bridge "127.0.0.1:$port" &
+daemon=$!
+for _ in $(seq 100); do [ -S "$dir/shmbus-$bus.sock" ] && break; sleep 0.05; done
+[ -S "$dir/shmbus-$bus.sock" ] || fail "daemon with --bridge did not start"
+# t1 exists before the client subscribes (from the next message on): this
+# tests stat, not the bridge linking topics created after a SUBSCRIBE.
+"$shmbus" --bus "$bus" pub t1 before
+python3 - "$port" <<'PY' &
+import socket, sys, time
+for _ in range(100):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        break
+    except OSError:
+        time.sleep(0.05)
+else:
+    sys.exit("cannot connect to the bridge")
+s.sendall(b'*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$5\r\ncli"1\r\nSUBSCRIBE t1\r\n')
+while s.recv(4096):  # hold the connection until killed
+    pass
+PY
+client=$!
+for _ in $(seq 40); do
+  "$shmbus" --bus "$bus" stat --json | grep -q '"subscriptions":"t1"' && break
+  sleep 0.05
+done
+"$shmbus" --bus "$bus" pub t1 hello
+for _ in $(seq 40); do
+  "$shmbus" --bus "$bus" stat --json | grep -q '"msgs_out":1,"age_ms"' && break
+  sleep 0.05
+done
+"$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -q "^bridge 127.0.0.1:$port: 1 connection open, 1 accepted, 0 refused$" "$dir/stat.txt" ||
+  fail "bridge totals: $(cat "$dir/stat.txt")"
+grep -q '^  msgs_in 0, msgs_out 1, slow_closed 0, auth_failed 0, auth_expired 0, proto_errors 0$' \
+  "$dir/stat.txt" || fail "bridge counters: $(cat "$dir/stat.txt")"
+grep -Eq '^ +1 127\.0\.0\.1:[0-9]+ +resp +cli"1 +authed +1 +0 +0 +0 +1 +[0-9.]+s +t1$' \
+  "$dir/stat.txt" || fail "bridge connection row: $(cat "$dir/stat.txt")"
+"$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
+python3 - "$dir/stat.json" "$port" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))["bridge"]
+assert b["listen"] == "127.0.0.1:" + sys.argv[2], b
+assert (b["open"], b["accepted"], b["msgs_in"], b["msgs_out"]) == (1, 1, 0, 1), b
+assert b["refused"] == b["slow_closed"] == b["auth_failed"] == b["auth_expired"] == 0, b
+assert b["proto_errors"] == 0, b
+[c] = b["connections"]
+assert (c["id"], c["protocol"], c["name"], c["authed"], c["paused"]) == (1, "resp", 'cli"1', True, False), c
+assert (c["channels"], c["patterns"], c["subscriptions"]) == (1, 0, "t1"), c
+assert (c["msgs_in"], c["msgs_out"], c["buffered"]) == (0, 1, 0), c
+assert c["peer"].startswith("127.0.0.1:") and c["age_ms"] >= 0, c
+PY
+# --watch refreshes the bridge too: every refresh shows the connection.
+timeout -s INT 2 "$shmbus" --bus "$bus" stat --watch 0.2 --json >"$dir/watch.json" || true
+python3 - "$dir/watch.json" <<'PY'
+import json, sys
+docs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(docs) >= 2, docs
+assert all(d["bridge"]["connections"][0]["subscriptions"] == "t1" for d in docs), docs
+PY
+kill "$client"
+wait "$client" 2>/dev/null || true
+client=""
+for _ in $(seq 40); do
+  "$shmbus" --bus "$bus" stat --json | grep -q '"open":0,"accepted":1,' && break
+  sleep 0.05
+done
+"$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -q "^bridge 127.0.0.1:$port: 0 connections open, 1 accepted" "$dir/stat.txt" ||
+  fail "bridge after the client left: $(cat "$dir/stat.txt")"
+grep -q 'SUBSCRIPTIONS' "$dir/stat.txt" && fail "connection header without connections"
+kill "$daemon"
+wait "$daemon" || fail "daemon with --bridge exit status $?"
+daemon=""
 echo "test_cli: ok"

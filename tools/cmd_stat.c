@@ -2,7 +2,8 @@
  * `shmbus stat`: a snapshot of every topic of the bus, as a table or as
  * JSON. A sample lists the topics through the daemon, then opens each one
  * (never creating it) to read its counters and its subscriber slots from
- * the segment. Message rates compare two samples: half a second apart for
+ * the segment, then asks the daemon for its TCP bridge's totals and
+ * connections. Message rates compare two samples: half a second apart for
  * a single report, one refresh apart with --watch.
  */
 #include <errno.h>
@@ -15,11 +16,14 @@
 #include "cli.h"
 
 #define STAT_PAGE       64              /* topics asked for per shmbus_list() */
+#define STAT_CONN_PAGE  64              /* connections per shmbus_bridge_stat() */
 #define STAT_FIRST_NS   500000000ull    /* time between the first two samples */
 #define STAT_DEFAULT_NS 1000000000ull   /* --watch without SECONDS */
 #define STAT_CLEAR      "\033[H\033[2J" /* ANSI: cursor home, clear screen */
 #define STAT_MODE_W     13              /* "reliable,excl" */
 #define STAT_TOPIC_W    5               /* "TOPIC" */
+#define STAT_FLAGS_W    13              /* "authed,paused" */
+#define STAT_AGE_CAP    24              /* a formatted age: "213503982334d23h" */
 
 struct stat_args {
     const char *bus;
@@ -37,12 +41,16 @@ struct stat_topic {
     uint64_t when_ns; /* CLOCK_MONOTONIC when info was read */
 };
 
-/* Every topic of the bus at one time, in name order. */
+/* Every topic of the bus at one time, in name order; and the bridge. */
 struct stat_sample {
     struct stat_topic *v;
     size_t n;
     size_t cap;
-    uint64_t realtime_ns; /* when the sample was taken */
+    uint64_t realtime_ns;      /* when the sample was taken */
+    shmbus_bridge_info bridge; /* listen "": the daemon runs no bridge */
+    shmbus_bridge_conn *conns; /* its connections in id order, owned */
+    size_t n_conns;
+    size_t conns_cap;
 };
 
 void cli_stat_usage(FILE *f)
@@ -54,6 +62,9 @@ void cli_stat_usage(FILE *f)
             "second, slots and records of dead processes reaped (REAPED) and claims of\n"
             "dead publishers the daemon ended (UNBLOCKED); and each subscriber slot:\n"
             "pid, lag, losses, messages received and consumer group.\n"
+            "When the daemon runs a TCP bridge (shmbusd --bridge), also its totals and\n"
+            "each remote connection: id, peer, protocol, name, flags, subscriptions,\n"
+            "buffered output, messages in and out, and age.\n"
             "\n"
             "  --watch [SECONDS]  refresh every SECONDS (default 1, fractions allowed)\n"
             "                     until SIGINT; rates are over the last refresh\n"
@@ -120,6 +131,7 @@ static void sample_free(struct stat_sample *s)
     for (size_t i = 0; i < s->n; i++)
         free(s->v[i].slots);
     free(s->v);
+    free(s->conns);
     memset(s, 0, sizeof(*s));
 }
 
@@ -160,6 +172,44 @@ static int sample_list(shmbus_bus *b, struct stat_sample *s)
         if (n > 0)
             memcpy(after, page[n - 1].name, sizeof(after));
     } while (n == STAT_PAGE);
+    return 0;
+}
+
+/* Make room for a page of connections. @return 0 or -ENOMEM. */
+static int sample_conns_grow(struct stat_sample *s)
+{
+    size_t cap = s->conns_cap ? s->conns_cap * 2 : STAT_CONN_PAGE;
+    shmbus_bridge_conn *v;
+
+    /* A page still fits. */
+    if (s->n_conns + STAT_CONN_PAGE <= s->conns_cap)
+        return 0;
+    v = realloc(s->conns, cap * sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+    s->conns = v;
+    s->conns_cap = cap;
+    return 0;
+}
+
+/* Read the bridge's totals and every connection, a page at a time.
+ * @return 0 or an error code. */
+static int sample_bridge(shmbus_bus *b, struct stat_sample *s)
+{
+    uint64_t after = 0;
+    int n, rc;
+
+    do {
+        rc = sample_conns_grow(s);
+        if (rc < 0)
+            return rc; /* out of memory */
+        n = shmbus_bridge_stat(b, after, &s->bridge, s->conns + s->n_conns, STAT_CONN_PAGE);
+        if (n < 0)
+            return n; /* the daemon went away or refused */
+        s->n_conns += (size_t)n;
+        if (n > 0)
+            after = s->conns[s->n_conns - 1].id;
+    } while (n == STAT_CONN_PAGE);
     return 0;
 }
 
@@ -220,6 +270,12 @@ static int sample_take(shmbus_bus *b, struct stat_sample *s)
             s->v[keep++] = s->v[i];
     }
     s->n = keep;
+    rc = sample_bridge(b, s);
+    /* The daemon went away, or out of memory: the sample is incomplete. */
+    if (rc < 0) {
+        cli_err("cannot read the bridge: %s", shmbus_strerror(rc));
+        return rc;
+    }
     return 0;
 }
 
@@ -239,6 +295,14 @@ static double topic_rate(const struct stat_topic *t, const struct stat_sample *p
         return -1.0;
     return (double)(t->info.published - p->info.published) * 1e9 /
            (double)(t->when_ns - p->when_ns);
+}
+
+/* "json", "resp", or NULL when not known yet. */
+static const char *conn_proto(const shmbus_bridge_conn *c)
+{
+    if (c->proto == SHMBUS_BRIDGE_PROTO_JSON)
+        return "json";
+    return c->proto == SHMBUS_BRIDGE_PROTO_RESP ? "resp" : NULL;
 }
 
 static const char *topic_mode(const struct stat_topic *t)
@@ -285,17 +349,10 @@ static void text_topic(const struct stat_topic *t, int name_w, double rate)
     text_slots(t);
 }
 
-static void text_show(const char *bus, const struct stat_sample *cur,
-                      const struct stat_sample *prev)
+static void text_topics(const struct stat_sample *cur, const struct stat_sample *prev)
 {
-    time_t now = (time_t)(cur->realtime_ns / 1000000000ull);
     int name_w = STAT_TOPIC_W;
-    char when[16] = "";
-    struct tm tm;
 
-    if (localtime_r(&now, &tm) != NULL)
-        strftime(when, sizeof(when), "%H:%M:%S", &tm);
-    printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
     /* Nothing to tabulate. */
     if (cur->n == 0)
         return;
@@ -311,21 +368,144 @@ static void text_show(const char *bus, const struct stat_sample *cur,
         text_topic(&cur->v[i], name_w, topic_rate(&cur->v[i], prev));
 }
 
+/* A string from the daemon or a remote client, fit for a terminal: bytes
+ * other than printable ASCII become '?'. "" becomes "-". */
+static const char *text_clean(const char *s, char *buf, size_t cap)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0' && i + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        buf[i] = c >= ' ' && c <= '~' ? (char)c : '?';
+    }
+    buf[i] = '\0';
+    return i > 0 ? buf : "-";
+}
+
+/* A connection's age: "12.3s", "4m05s", "3h07m", "2d05h". */
+static const char *text_age(uint64_t ms, char *buf, size_t cap)
+{
+    unsigned long long s = ms / 1000u;
+
+    if (s < 60)
+        snprintf(buf, cap, "%llu.%llus", s, (unsigned long long)(ms % 1000u) / 100u);
+    else if (s < 3600)
+        snprintf(buf, cap, "%llum%02llus", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, cap, "%lluh%02llum", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, cap, "%llud%02lluh", s / 86400, s / 3600 % 24);
+    return buf;
+}
+
+static void text_conn(const shmbus_bridge_conn *c, int peer_w, int name_w)
+{
+    static const char *const flags[] = {"-", "authed", "paused", "authed,paused"};
+    char peer[sizeof(c->peer)], name[sizeof(c->name)], subs[sizeof(c->subs)];
+    char age[STAT_AGE_CAP];
+    const char *proto = conn_proto(c);
+
+    printf("    %6llu %-*s %-5s %-*s %-*s %5u %5u %10llu %10llu %10llu %8s  %s\n",
+           (unsigned long long)c->id, peer_w, text_clean(c->peer, peer, sizeof(peer)),
+           proto ? proto : "-", name_w, text_clean(c->name, name, sizeof(name)), STAT_FLAGS_W,
+           flags[c->flags & (SHMBUS_BRIDGE_AUTHED | SHMBUS_BRIDGE_PAUSED)], c->channels,
+           c->patterns, (unsigned long long)c->buffered, (unsigned long long)c->msgs_in,
+           (unsigned long long)c->msgs_out, text_age(c->age_ms, age, sizeof(age)),
+           text_clean(c->subs, subs, sizeof(subs)));
+}
+
+static void text_bridge(const struct stat_sample *s)
+{
+    const shmbus_bridge_info *in = &s->bridge;
+    char listen[sizeof(in->listen)];
+    int peer_w = 4, name_w = 4; /* "PEER", "NAME" */
+
+    if (in->listen[0] == '\0')
+        return; /* the daemon runs no bridge: no section */
+    printf("\nbridge %s: %llu connection%s open, %llu accepted, %llu refused\n",
+           text_clean(in->listen, listen, sizeof(listen)), (unsigned long long)in->connections,
+           in->connections == 1 ? "" : "s", (unsigned long long)in->accepted,
+           (unsigned long long)in->refused);
+    printf("  msgs_in %llu, msgs_out %llu, slow_closed %llu, auth_failed %llu, auth_expired %llu, "
+           "proto_errors %llu\n",
+           (unsigned long long)in->msgs_in, (unsigned long long)in->msgs_out,
+           (unsigned long long)in->slow_closed, (unsigned long long)in->auth_failed,
+           (unsigned long long)in->auth_expired, (unsigned long long)in->proto_errors);
+    if (s->n_conns == 0)
+        return; /* no header for an empty list */
+    for (size_t i = 0; i < s->n_conns; i++) {
+        int pl = (int)strlen(s->conns[i].peer), nl = (int)strlen(s->conns[i].name);
+
+        peer_w = pl > peer_w ? pl : peer_w;
+        name_w = nl > name_w ? nl : name_w;
+    }
+    printf("    %6s %-*s %-5s %-*s %-*s %5s %5s %10s %10s %10s %8s  %s\n", "ID", peer_w, "PEER",
+           "PROTO", name_w, "NAME", STAT_FLAGS_W, "FLAGS", "CHANS", "PATS", "BUFFERED", "MSGS_IN",
+           "MSGS_OUT", "AGE", "SUBSCRIPTIONS");
+    for (size_t i = 0; i < s->n_conns; i++)
+        text_conn(&s->conns[i], peer_w, name_w);
+}
+
+static void text_show(const char *bus, const struct stat_sample *cur,
+                      const struct stat_sample *prev)
+{
+    time_t now = (time_t)(cur->realtime_ns / 1000000000ull);
+    char when[16] = "";
+    struct tm tm;
+
+    if (localtime_r(&now, &tm) != NULL)
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
+    text_topics(cur, prev);
+    text_bridge(cur);
+}
+
 /* ------------------------------------------------------------------ json */
 
-/* A JSON string; names are plain already, but nothing is taken on trust. */
-static void json_str(const char *s)
+/* Length of the well-formed UTF-8 sequence that starts at @p s (2 to 4
+ * bytes), or 0 when it is not one: a stray byte, an overlong or truncated
+ * form, a surrogate or a code point beyond U+10FFFF. */
+static size_t json_utf8_len(const unsigned char *s)
 {
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    size_t n;
+    uint32_t cp, min;
 
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
+    /* A continuation byte, or one that starts no sequence. */
+    if (s[0] < 0xc0 || s[0] > 0xf4)
+        return 0;
+    n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+    cp = s[0] & (0x7fu >> n);
+    min = n == 4 ? 0x10000 : n == 3 ? 0x800 : 0x80;
+    for (size_t i = 1; i < n; i++) {
+        /* Cut short (the terminating NUL included). */
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+/* A JSON string. Topic and group names are plain already, but a bridge
+ * client's name and subscriptions can hold any bytes: bytes that are not
+ * UTF-8 become U+FFFD, so the document stays valid. */
+static void json_str(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+
+    putchar('"');
+    while (*s != '\0') {
+        size_t n = *s < 0x80 ? 1 : json_utf8_len(s);
+
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if (*s < 0x20)
+            printf("\\u%04x", *s);
+        else if (n == 0)
+            printf("\\ufffd");
         else
-            putchar(c);
+            fwrite(s, 1, n, stdout);
+        s += n ? n : 1;
     }
     putchar('"');
 }
@@ -372,6 +552,59 @@ static void json_topic(const struct stat_topic *t, double rate)
     printf("}");
 }
 
+/* A JSON string, or null for NULL or "". */
+static void json_str_or_null(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        printf("null");
+    else
+        json_str(s);
+}
+
+static void json_conn(const shmbus_bridge_conn *c)
+{
+    printf("{\"id\":%llu,\"peer\":", (unsigned long long)c->id);
+    json_str(c->peer);
+    printf(",\"protocol\":");
+    json_str_or_null(conn_proto(c));
+    printf(",\"name\":");
+    json_str_or_null(c->name);
+    printf(",\"authed\":%s,\"paused\":%s,\"channels\":%u,\"patterns\":%u,\"subscriptions\":",
+           (c->flags & SHMBUS_BRIDGE_AUTHED) ? "true" : "false",
+           (c->flags & SHMBUS_BRIDGE_PAUSED) ? "true" : "false", c->channels, c->patterns);
+    json_str(c->subs);
+    printf(",\"buffered\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,\"age_ms\":%llu}",
+           (unsigned long long)c->buffered, (unsigned long long)c->msgs_in,
+           (unsigned long long)c->msgs_out, (unsigned long long)c->age_ms);
+}
+
+/* The bridge's totals and connections; null when the daemon runs none. */
+static void json_bridge(const struct stat_sample *s)
+{
+    const shmbus_bridge_info *in = &s->bridge;
+
+    if (in->listen[0] == '\0') {
+        printf("null");
+        return;
+    }
+    printf("{\"listen\":");
+    json_str(in->listen);
+    printf(",\"open\":%llu,\"accepted\":%llu,\"slow_closed\":%llu,\"refused\":%llu,"
+           "\"auth_failed\":%llu,\"auth_expired\":%llu,\"proto_errors\":%llu,\"msgs_in\":%llu,"
+           "\"msgs_out\":%llu,\"connections\":[",
+           (unsigned long long)in->connections, (unsigned long long)in->accepted,
+           (unsigned long long)in->slow_closed, (unsigned long long)in->refused,
+           (unsigned long long)in->auth_failed, (unsigned long long)in->auth_expired,
+           (unsigned long long)in->proto_errors, (unsigned long long)in->msgs_in,
+           (unsigned long long)in->msgs_out);
+    for (size_t i = 0; i < s->n_conns; i++) {
+        if (i > 0)
+            putchar(',');
+        json_conn(&s->conns[i]);
+    }
+    printf("]}");
+}
+
 static void json_show(const char *bus, const struct stat_sample *cur,
                       const struct stat_sample *prev)
 {
@@ -386,7 +619,9 @@ static void json_show(const char *bus, const struct stat_sample *cur,
             putchar(',');
         json_topic(&cur->v[i], topic_rate(&cur->v[i], prev));
     }
-    printf("]}\n");
+    printf("],\"bridge\":");
+    json_bridge(cur);
+    printf("}\n");
 }
 
 /* ------------------------------------------------------------------ loop */

@@ -2,8 +2,8 @@
  * shmbus: the command-line tool of a shmbus bus. It reads the global
  * options (--bus), then hands the rest of the command line to one
  * subcommand: pub (publish messages), sub (print messages) or stat (list
- * topics and subscribers). Everything goes through the public API and the
- * bus's daemon, shmbusd.
+ * topics, subscribers and TCP bridge connections). Everything goes through
+ * the public API and the bus's daemon, shmbusd.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -24,7 +24,8 @@ struct command {
 static const struct command commands[] = {
     {"pub", "publish messages from arguments or standard input", cli_pub_main, cli_pub_usage},
     {"sub", "print the messages of a topic", cli_sub_main, cli_sub_usage},
-    {"stat", "list topics, subscribers, lag, losses and rates", cli_stat_main, cli_stat_usage},
+    {"stat", "list topics, subscribers, lag, losses, rates and bridge connections", cli_stat_main,
+     cli_stat_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -181,6 +181,50 @@ typedef struct shmbus_topic_entry {
     uint64_t segment_size;
 } shmbus_topic_entry;
 
+/** Protocol of a TCP bridge connection (shmbus_bridge_conn.proto). */
+enum shmbus_bridge_proto {
+    SHMBUS_BRIDGE_PROTO_UNKNOWN = 0, /**< nothing received yet */
+    SHMBUS_BRIDGE_PROTO_JSON = 1,    /**< JSON lines */
+    SHMBUS_BRIDGE_PROTO_RESP = 2     /**< RESP2 (Redis pub/sub clients) */
+};
+
+/** State of a TCP bridge connection (shmbus_bridge_conn.flags). */
+enum shmbus_bridge_conn_flags {
+    SHMBUS_BRIDGE_AUTHED = 1, /**< authenticated, or the bridge asks for no token */
+    SHMBUS_BRIDGE_PAUSED = 2  /**< its input waits: a publish into a full reliable topic */
+};
+
+/** Totals of the daemon's TCP bridge (shmbus_bridge_stat()); counters since it started. */
+typedef struct shmbus_bridge_info {
+    char listen[64];       /**< "ADDRESS:PORT" it listens on; "" when there is no bridge */
+    uint64_t connections;  /**< open now */
+    uint64_t accepted;     /**< connections accepted */
+    uint64_t slow_closed;  /**< closed because their output buffer was full */
+    uint64_t refused;      /**< refused at accept: over shmbusd --bridge-max-conns */
+    uint64_t auth_failed;  /**< authentications with a wrong token */
+    uint64_t auth_expired; /**< closed for not authenticating in time */
+    uint64_t proto_errors; /**< closed for a protocol error or an oversized request */
+    uint64_t msgs_in;      /**< messages remote clients published */
+    uint64_t msgs_out;     /**< messages delivered to remote clients */
+} shmbus_bridge_info;
+
+/** One open connection of the daemon's TCP bridge (shmbus_bridge_stat()). */
+typedef struct shmbus_bridge_conn {
+    uint64_t id;       /**< the daemon's number for it: from 1, in order of accept */
+    uint64_t age_ms;   /**< milliseconds since it was accepted */
+    uint64_t buffered; /**< output bytes waiting for the client to read them */
+    uint64_t msgs_in;  /**< messages it published */
+    uint64_t msgs_out; /**< messages delivered to it */
+    uint32_t channels; /**< channels it subscribes to */
+    uint32_t patterns; /**< patterns it subscribes to */
+    uint32_t proto;    /**< enum shmbus_bridge_proto */
+    uint32_t flags;    /**< enum shmbus_bridge_conn_flags */
+    char peer[48];     /**< remote "ADDRESS:PORT" */
+    char name[32];     /**< the name the client gave itself; "" if none. Any bytes */
+    char subs[96];     /**< channels, and patterns as "p:PATTERN", comma separated;
+                            ending in "..." when they do not all fit. Any bytes */
+} shmbus_bridge_conn;
+
 /** The state of one subscriber slot, read from the segment (monitoring). */
 typedef struct shmbus_slot_info {
     uint32_t index; /**< slot number */
@@ -317,6 +361,28 @@ SHMBUS_API int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topi
  */
 SHMBUS_API int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out,
                            unsigned cap);
+
+/**
+ * Read the state of the daemon's TCP bridge (shmbusd --bridge): its totals,
+ * and its open connections in id order, starting after @p after.
+ * @param after  0 for the first page, else the id of the last connection of
+ *               the previous page.
+ * @param info   caller-owned; receives the totals as of the last round trip.
+ *               info->listen is "" when the daemon runs no bridge: then
+ *               every total is 0 and no connection is stored.
+ * @param out    caller-owned array of @p cap entries; NULL when @p cap is 0
+ *               (totals only).
+ * @return number of connections stored (fewer than @p cap: the end was
+ *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST,
+ *         SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL (as shmbus_connect());
+ *         -errno. Every string in @p info and @p out is NUL-terminated; the
+ *         name and subs of a connection are whatever its client sent, so
+ *         escape them before display. A racy snapshot: counters are read
+ *         one by one, and connections open and close between pages.
+ * Thread-safe. Blocks for one round trip per 24 connections (at least one).
+ */
+SHMBUS_API int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info,
+                                  shmbus_bridge_conn *out, unsigned cap);
 
 /* ------------------------------------------------------------------ topics */
 

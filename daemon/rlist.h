@@ -1,0 +1,89 @@
+/*
+ * An RCU list: singly linked, one updater thread, readers in other threads
+ * under urcu_memb_read_lock(); a removed node is freed after a grace period
+ * (urcu_memb_call_rcu()). The bridge's subscription and connection lists.
+ *
+ * Written with C11 atomics rather than liburcu's cds_list: liburcu's list
+ * operations are plain stores behind its own assembly barriers, which
+ * ThreadSanitizer cannot see, so every traversal racing an update would be
+ * reported and real races would hide among them. Here the publication is a
+ * release store and every step of a traversal an acquire load (the
+ * dependency order cds_list relies on, stated in C11 terms), and liburcu
+ * still provides the grace periods that make removal safe.
+ */
+#ifndef SHMBUSD_RLIST_H
+#define SHMBUSD_RLIST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <urcu/compiler.h>
+
+struct sbd_rnode {
+    struct sbd_rnode *_Atomic next;
+};
+
+struct sbd_rlist {
+    struct sbd_rnode *_Atomic first;
+    struct sbd_rnode *last; /* the updater's */
+};
+
+static inline void sbd_rlist_init(struct sbd_rlist *l)
+{
+    atomic_init(&l->first, NULL);
+    l->last = NULL;
+}
+
+/* Updater: append @p n, whose contents are complete: a reader that finds
+ * it sees them. */
+static inline void sbd_rlist_append(struct sbd_rlist *l, struct sbd_rnode *n)
+{
+    /* relaxed: n is not reachable yet. */
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    /* release: n's contents before the pointer that reaches it. */
+    atomic_store_explicit(l->last != NULL ? &l->last->next : &l->first, n, memory_order_release);
+    l->last = n;
+}
+
+/* Updater: unlink @p n (if listed). A reader standing on it still reaches
+ * the rest of the list through it; free it after a grace period. */
+static inline void sbd_rlist_remove(struct sbd_rlist *l, struct sbd_rnode *n)
+{
+    struct sbd_rnode *_Atomic *pp = &l->first;
+    struct sbd_rnode *prev = NULL, *cur;
+
+    /* relaxed, the loads: the updater reads its own stores. */
+    while ((cur = atomic_load_explicit(pp, memory_order_relaxed)) != n) {
+        if (cur == NULL)
+            return;
+        prev = cur;
+        pp = &cur->next;
+    }
+    /* release: a reader that now jumps to n's successor must see that
+     * node's contents, which this thread wrote before (transitively). */
+    atomic_store_explicit(pp, atomic_load_explicit(&n->next, memory_order_relaxed),
+                          memory_order_release);
+    if (l->last == n)
+        l->last = prev;
+}
+
+/* Readers (and the updater): the first node and the next, or NULL.
+ * acquire: pairs with the release stores above. */
+static inline struct sbd_rnode *sbd_rlist_first(struct sbd_rlist *l)
+{
+    return atomic_load_explicit(&l->first, memory_order_acquire);
+}
+
+static inline struct sbd_rnode *sbd_rlist_next(struct sbd_rnode *n)
+{
+    return atomic_load_explicit(&n->next, memory_order_acquire);
+}
+
+/* Iterate: @p pos (a struct pointer) over the list's entries; @p nx holds
+ * the next node so that the body may remove @p pos (updater only). */
+#define sbd_rlist_each(pos, nx, list, type, member)                                                \
+    for (struct sbd_rnode *nx##_n = sbd_rlist_first(list), *nx = NULL;                             \
+         nx##_n != NULL &&                                                                         \
+         ((pos) = caa_container_of(nx##_n, type, member), nx = sbd_rlist_next(nx##_n), 1);         \
+         nx##_n = nx)
+
+#endif
