@@ -112,15 +112,24 @@ failed=0
 # run NAME SERVER ARGS...: one measurement against one server; its key=value
 # line goes into $results as "NAME SERVER k=v ...".
 run() {
-  local name=$1 server=$2 port pid out rc
+  local name=$1 server=$2 port pid out rc line
   shift 2
   if [ "$server" = shmbusd ]; then port=$sport pid=$spid; else port=$rport pid=$rpid; fi
   echo "\$ shmbus-bridge-bench $* --port $port --label $server"
   rc=0
   out=$("$bench" "$@" --port "$port" --label "$server" --server-pid "$pid" 2>&1) || rc=$?
   if [ "$rc" -eq 0 ]; then
-    echo "$out" | tail -n 1
-    echo "$name $server $(echo "$out" | tail -n 1)" >>"$results"
+    line=$(echo "$out" | tail -n 1)
+    echo "$line"
+    # A round whose subscriber lost messages or was disconnected (a server
+    # drops a subscriber that falls 32 MiB behind) measured something else:
+    # it is counted, not averaged.
+    if [[ "$line" =~ (^| )(lost|errors)=[1-9] ]]; then
+      echo "  (left out of the medians: messages lost or the subscriber disconnected)"
+      echo "$name $server incomplete=1" >>"$results"
+    else
+      echo "$name $server $line" >>"$results"
+    fi
   else
     failed=1
     echo "$out" | sed 's/^/  | /'
@@ -230,6 +239,14 @@ row fanpaced p99_ns "  p99" 1000 "us"
 row fanpaced worst_p99_ns "  worst connection's p99" 1000 "us"
 row idle rss_delta_mib "$CONNS idle connections: VmRSS growth" 1 "MiB (largest of the rounds)" largest
 row idle bytes_per_conn "  per connection" 1 "bytes (largest)" largest
+for m in window replyoff windowpre replyoffpre pingpong paced fanout fanpaced; do
+  for sv in shmbusd redis; do
+    n=$(values "$m" "$sv" incomplete | wc -l)
+    if [ "$n" -gt 0 ]; then
+      echo "$m against $sv: $n of $REPS rounds left out (lost messages or a disconnected subscriber)"
+    fi
+  done
+done
 echo
 echo "Targets: throughput ratio >= 2, ping-pong p50 ratio <= 1, idle growth < 160 MiB."
 if [ "$failed" -ne 0 ]; then
