@@ -1273,6 +1273,27 @@ static void unpause(struct io_state *io, struct sbb_conn *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Resize @p c's input buffer to @p cap bytes (0: free it), within
+ * --bridge-max-memory. @return 0 or -1. */
+static int in_resize(struct sbb_conn *c, size_t cap)
+{
+    char *p = NULL;
+
+    if (cap > c->in_cap && sbb_mem_charge(c->b, cap - c->in_cap, 0) < 0)
+        return -1;
+    if (cap > 0 && (p = realloc(c->in, cap)) == NULL) {
+        sbb_mem_charge(c->b, 0, cap - c->in_cap);
+        return -1;
+    }
+    if (cap == 0)
+        free(c->in);
+    if (cap < c->in_cap)
+        sbb_mem_charge(c->b, 0, c->in_cap - cap);
+    c->in = p;
+    c->in_cap = cap;
+    return 0;
+}
+
 static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
 {
     struct sbb_sub *s;
@@ -1295,13 +1316,12 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
     c->dead = 1;
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
-    free(c->out);
-    c->out = NULL;
-    c->out_off = c->out_len = c->out_cap = 0;
+    sbb_out_release(c);
+    /* relaxed: a monitoring value. */
     atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
     pthread_mutex_unlock(&c->mu);
-    free(c->in);
-    c->in = NULL;
+    in_resize(c, 0);
+    c->in_len = 0;
     sbd_rlist_remove(&b->conns, &c->node);
     b->nconns--;
     SBD_TSAN_RELEASE(c);
@@ -1476,21 +1496,13 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
 static int conn_keep(struct sbb_conn *c, const char *p, size_t len)
 {
     if (len == 0) {
-        free(c->in);
-        c->in = NULL;
-        c->in_len = c->in_cap = 0;
-        return 0;
+        c->in_len = 0;
+        return in_resize(c, 0);
     }
+    /* @p p is in the read buffer, or already in c->in. */
     if (p != c->in) {
-        if (len > c->in_cap) {
-            char *n = malloc(len);
-
-            if (n == NULL)
-                return -1;
-            free(c->in);
-            c->in = n;
-            c->in_cap = len;
-        }
+        if (len > c->in_cap && in_resize(c, len) < 0)
+            return -1;
         memmove(c->in, p, len);
     }
     c->in_len = len;
@@ -1529,15 +1541,10 @@ static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
 
     if (c->in_len > 0) {
         if (n > 0) {
-            if (c->in_len + n > c->in_cap) {
-                size_t cap = c->in_cap * 2 > c->in_len + n ? c->in_cap * 2 : c->in_len + n;
-                char *p = realloc(c->in, cap);
+            size_t cap = c->in_cap * 2 > c->in_len + n ? c->in_cap * 2 : c->in_len + n;
 
-                if (p == NULL)
-                    return -1;
-                c->in = p;
-                c->in_cap = cap;
-            }
+            if (c->in_len + n > c->in_cap && in_resize(c, cap) < 0)
+                return -1;
             memcpy(c->in + c->in_len, data, n);
             c->in_len += n;
         }
@@ -1588,8 +1595,12 @@ static int conn_readable(struct sbd_bridge *b, struct io_state *io, struct sbb_c
             break;
         }
         if (conn_input(b, io, c, b->rbuf, (size_t)n) < 0) {
-            sbd_log(SBD_ERROR, "bridge: connection %llu: out of memory for its input: closed",
-                    (unsigned long long)c->id);
+            /* relaxed: a counter. */
+            atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+            sbd_log(SBD_WARN,
+                    "bridge: connection %llu (%s): no memory for its input "
+                    "(--bridge-max-memory or the system's): closed",
+                    (unsigned long long)c->id, c->peer);
             end = 1;
             break;
         }

@@ -179,6 +179,7 @@ struct sbd_bridge {
     struct sbb_argv argv;    /* the RESP command being run */
     struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
 
+    _Atomic size_t mem; /* bytes of all connections' buffers (sbb_mem_charge()) */
     /* counters */
     _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
     _Atomic uint64_t msgs_in, msgs_out;
@@ -227,6 +228,12 @@ void sbb_out_commit(struct sbb_conn *c, size_t len);
 int sbb_out_put(struct sbb_conn *c, const void *data, size_t len);
 /* Write what @p c has buffered; arm EPOLLOUT for the rest. Under c->mu. */
 void sbb_out_flush(struct sbb_conn *c);
+/* Charge @p grow_by bytes of connection buffers to the bridge's budget
+ * (--bridge-max-memory) and give back @p shrink_by. Any thread.
+ * @return 0, or -1 (nothing charged) if growing would pass the budget. */
+int sbb_mem_charge(struct sbd_bridge *b, size_t grow_by, size_t shrink_by);
+/* Free @p c's output buffer (the connection is closing). Under c->mu. */
+void sbb_out_release(struct sbb_conn *c);
 /* A drained output buffer larger than this is freed within a second
  * (sbb_out_trim()): 10 000 idle connections hold 40 MiB of buffers at most. */
 #define SBB_OUT_KEEP 4096u

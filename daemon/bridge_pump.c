@@ -48,14 +48,35 @@ static int buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
     return 0;
 }
 
+int sbb_mem_charge(struct sbd_bridge *b, size_t grow_by, size_t shrink_by)
+{
+    /* relaxed: a budget, not a synchronisation: an overshoot by what
+     * other threads charge at the same moment is harmless. */
+    size_t used = atomic_fetch_add_explicit(&b->mem, grow_by, memory_order_relaxed) + grow_by;
+
+    if (grow_by > 0 && used - shrink_by > b->cfg->bridge_max_memory) {
+        atomic_fetch_sub_explicit(&b->mem, grow_by, memory_order_relaxed);
+        return -1;
+    }
+    atomic_fetch_sub_explicit(&b->mem, shrink_by, memory_order_relaxed);
+    return 0;
+}
+
+/* Free @p c's output buffer. Under c->mu. */
+static void out_free(struct sbb_conn *c)
+{
+    sbb_mem_charge(c->b, 0, c->out_cap);
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+}
+
 void sbb_doom(struct sbb_conn *c)
 {
     if (c->dead || c->doomed)
         return;
     c->doomed = 1;
-    free(c->out);
-    c->out = NULL;
-    c->out_off = c->out_len = c->out_cap = 0;
+    out_free(c);
     /* relaxed: a monitoring value. */
     atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
     /* The I/O thread sees the hang-up (EPOLLHUP is always reported) and
@@ -85,11 +106,32 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
         c->out_off = 0;
         c->out_len = pending;
     }
-    if (buf_reserve(&c->out, &c->out_cap, c->out_len, len) < 0) {
-        sbd_log(SBD_ERROR, "bridge: connection %llu: out of memory for its output: disconnected",
-                (unsigned long long)c->id);
-        sbb_doom(c);
-        return NULL;
+    if (c->out_len + len > c->out_cap) {
+        size_t n = grow(c->out_cap, c->out_len + len);
+        char *p;
+
+        if (sbb_mem_charge(c->b, n - c->out_cap, 0) < 0) {
+            /* relaxed: a counter. */
+            atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
+            sbd_log(SBD_WARN,
+                    "bridge: connection %llu (%s): the buffers of all connections reached "
+                    "--bridge-max-memory %llu: disconnected",
+                    (unsigned long long)c->id, c->peer,
+                    (unsigned long long)c->b->cfg->bridge_max_memory);
+            sbb_doom(c);
+            return NULL;
+        }
+        p = realloc(c->out, n);
+        if (p == NULL) {
+            sbb_mem_charge(c->b, 0, n - c->out_cap);
+            sbd_log(SBD_ERROR,
+                    "bridge: connection %llu: out of memory for its output: disconnected",
+                    (unsigned long long)c->id);
+            sbb_doom(c);
+            return NULL;
+        }
+        c->out = p;
+        c->out_cap = n;
     }
     return c->out + c->out_len;
 }
@@ -144,11 +186,13 @@ void sbb_out_flush(struct sbb_conn *c)
 
 void sbb_out_trim(struct sbb_conn *c)
 {
-    if (c->out_off == c->out_len && c->out_cap > SBB_OUT_KEEP) {
-        free(c->out);
-        c->out = NULL;
-        c->out_off = c->out_len = c->out_cap = 0;
-    }
+    if (c->out_off == c->out_len && c->out_cap > SBB_OUT_KEEP)
+        out_free(c);
+}
+
+void sbb_out_release(struct sbb_conn *c)
+{
+    out_free(c);
 }
 
 void sbb_batch_free(struct sbb_batch *batch)

@@ -58,6 +58,9 @@ static void usage(FILE *f)
                "  --bridge-max-request SIZE  one command, line or payload (default 4M)\n"
                "  --bridge-max-output SIZE   output buffered for one slow client before it\n"
                "                      is disconnected (default 32M)\n"
+               "  --bridge-max-memory SIZE   input and output buffered for all connections\n"
+               "                      together; the connection that would pass it is\n"
+               "                      disconnected (default 1G)\n"
                "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
                "                      (default 10000; only with a token)\n"
                "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
@@ -206,6 +209,7 @@ static void config_defaults(struct sbd_config *c)
     c->bridge_max_subs = 1024;
     c->bridge_max_request = 4ull << 20;
     c->bridge_max_output = 32ull << 20;
+    c->bridge_max_memory = 1ull << 30;
     c->bridge_auth_ms = 10000;
     c->bridge_pub_timeout_ms = 5000;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
@@ -231,6 +235,7 @@ enum {
     OPT_BSUBS,
     OPT_BREQ,
     OPT_BOUT,
+    OPT_BMEM,
     OPT_BAUTH,
     OPT_BPUB,
     OPT_HELP
@@ -255,6 +260,7 @@ static const struct option long_opts[] = {
     {"bridge-max-subs", required_argument, NULL, OPT_BSUBS},
     {"bridge-max-request", required_argument, NULL, OPT_BREQ},
     {"bridge-max-output", required_argument, NULL, OPT_BOUT},
+    {"bridge-max-memory", required_argument, NULL, OPT_BMEM},
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
     {"help", no_argument, NULL, OPT_HELP},
@@ -327,6 +333,9 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
         break;
     case OPT_BOUT:
         bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < 4096;
+        break;
+    case OPT_BMEM:
+        bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < (1u << 20);
         break;
     case OPT_BAUTH:
         bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
