@@ -8,7 +8,8 @@
  * Unicode payloads, both directions between local and remote clients,
  * pattern subscriptions and topics created later, Redis-compatible
  * replies, slow clients, authentication, limits, back-pressure of
- * reliable topics, garbage input and shutdown with clients attached. The
+ * reliable topics, wake-ups of local subscribers sleeping beside a pump,
+ * garbage input and shutdown with clients attached. The
  * teardown stops the daemon and checks that it exited 0 (a sanitizer
  * report in it fails the test) and left no segment behind.
  */
@@ -1009,6 +1010,63 @@ static long pt_stop(void)
     return atomic_load_explicit(&bt_pt.sent, memory_order_relaxed);
 }
 
+/*
+ * Local sleepers: threads each blocked in one shmbus_recv() with a long
+ * timeout, for tests of wake-ups. Their state is static, like bt_pt's, so
+ * that the teardown joins the ones a failed test left behind (each returns
+ * within BT_MS).
+ */
+#define BT_SLEEPERS 2
+
+static struct bt_sleeper {
+    pthread_t th;
+    int live;
+    shmbus_sub *s;
+    int rc;          /* shmbus_recv()'s return */
+    int64_t done_us; /* when it returned (bt_now_us()) */
+    unsigned char buf[256];
+} bt_sleepers[BT_SLEEPERS];
+
+/* CLOCK_MONOTONIC in microseconds. */
+static int64_t bt_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *sleeper_main(void *arg)
+{
+    struct bt_sleeper *z = arg;
+
+    z->rc = shmbus_recv(z->s, z->buf, sizeof(z->buf), NULL, (int64_t)BT_MS * 1000000);
+    z->done_us = bt_now_us();
+    return NULL;
+}
+
+/* Start sleeper @p i receiving from @p s (the join orders its results). */
+static void sleeper_start(int i, shmbus_sub *s)
+{
+    struct bt_sleeper *z = &bt_sleepers[i];
+
+    assert_false(z->live);
+    z->s = s;
+    z->rc = 0;
+    z->done_us = 0;
+    assert_int_equal(pthread_create(&z->th, NULL, sleeper_main, z), 0);
+    z->live = 1;
+}
+
+/* Wait for sleeper @p i (if started) to return. */
+static void sleeper_join(int i)
+{
+    if (!bt_sleepers[i].live)
+        return;
+    pthread_join(bt_sleepers[i].th, NULL);
+    bt_sleepers[i].live = 0;
+}
+
 /* ------------------------------------------------------------- fixtures */
 
 /* A port nobody listens on now (bound and released). @return it or -1. */
@@ -1103,6 +1161,8 @@ static int bt_teardown(void **state)
             rd_close(bt_redis[i]);
     pt_stop();
     flood_stop();
+    for (int i = 0; i < BT_SLEEPERS; i++)
+        sleeper_join(i);
     local_release();
     /* A daemon that died (a sanitizer report) left its lock file; one
      * that stopped cleanly removed it. du_teardown() checks the rest. */
@@ -2580,6 +2640,330 @@ static void test_bridge_stop_while_delivering(void **state)
         bc_close(c[i]);
 }
 
+#define CL_TOPICS 100
+#define CL_MS     5000 /* a first message not there by then was dropped */
+
+/* Create topic @p name from the library (small: there are many) and
+ * publish @p msg on it at once, before the bridge may have linked it. */
+static void cl_create_publish(shmbus_bus *bus, const char *name, const char *msg)
+{
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64};
+    shmbus_topic *t = NULL;
+
+    assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+    BT_TRACK(bt_topics, t);
+    assert_shmbus_ok(shmbus_publish(local_pub(t), msg, strlen(msg), 0));
+}
+
+/* Within CL_MS, the next push on @p c must be @p msg on @p topic: a
+ * pmessage of @p pattern, or with NULL a message. */
+static void cl_expect_at(struct bc *c, const char *pattern, const char *topic, const char *msg,
+                         int line)
+{
+    int64_t end = du_now_ms() + CL_MS;
+    struct rframe f;
+    const struct rframe *pay;
+    long k = 0;
+
+    while (k == 0) {
+        if (c->len > 0 && (k = rf_parse(c->buf, c->buf + c->len, &f, 0)) > 0)
+            free(f.el); /* complete: bc_frame_at() parses it again */
+        if (k == 0 && bc_fill(c, end) <= 0)
+            fail_msg("line %d: topic %s: its first message did not come within %d ms (dropped "
+                     "by the bridge?); got \"%s\"%s",
+                     line, topic, CL_MS, esc(c->buf, c->len), c->eof ? " and EOF" : "");
+    }
+    bc_frame_at(c, &f, line);
+    pay = f.type == '*' && f.nel > 0 ? &f.el[f.nel - 1] : NULL;
+    if (!rf_is_push(&f, pattern, topic) || pay->len != strlen(msg) ||
+        memcmp(pay->s, msg, pay->len) != 0)
+        rf_fail_at(&f, "want the first message of the new topic", line);
+    rf_free(&f);
+}
+
+#define cl_expect(c, pattern, topic, msg) cl_expect_at((c), (pattern), (topic), (msg), __LINE__)
+
+/*
+ * The "created later" race, with a pattern: PSUBSCRIBE, then a local
+ * client creates a matching topic and publishes its first message at
+ * once, CL_TOPICS times; every first message reaches the remote
+ * subscriber. Guards against handing a new topic's shared cursor to a
+ * pump before the subscription's link to it is live: the pump polled the
+ * message, found nobody to deliver it to and dropped it, the cursor
+ * having moved past it. Fixed in daemon/bridge.c (links_go() gives the
+ * topic to its pump with its first live link) and bridge_pump.c
+ * (sbb_deliver() does not poll a topic without a live link).
+ */
+static void test_bridge_created_later_pattern_race(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    struct bc *c = bc_open();
+    char name[32], msg[32];
+
+    bc_send_str(c, "PSUBSCRIBE cl.*\r\n");
+    bc_expect(c, "*3\r\n$10\r\npsubscribe\r\n$4\r\ncl.*\r\n:1\r\n");
+    for (int i = 0; i < CL_TOPICS; i++) {
+        snprintf(name, sizeof(name), "cl.%03d", i);
+        snprintf(msg, sizeof(msg), "first of %03d", i);
+        cl_create_publish(bus, name, msg);
+        cl_expect(c, "cl.*", name, msg);
+    }
+    bc_close(c);
+}
+
+/* The same race with a SUBSCRIBE to each topic before it exists (the
+ * subscriptions add up: --bridge-max-subs is 1024 by default). */
+static void test_bridge_created_later_channel_race(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    struct bc *c = bc_open();
+    char name[32], msg[32], cmd[64], want[96];
+
+    for (int i = 0; i < CL_TOPICS; i++) {
+        int n;
+
+        snprintf(name, sizeof(name), "cs.%03d", i);
+        snprintf(msg, sizeof(msg), "first of %03d", i);
+        snprintf(cmd, sizeof(cmd), "SUBSCRIBE %s\r\n", name);
+        bc_send_str(c, cmd);
+        n = snprintf(want, sizeof(want), "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:%d\r\n",
+                     strlen(name), name, i + 1);
+        bc_expect_at(c, want, (size_t)n, __LINE__);
+        cl_create_publish(bus, name, msg);
+        cl_expect(c, NULL, name, msg);
+    }
+    bc_close(c);
+}
+
+#define QW_ROUNDS 30
+#define QW_MAX_US 20000 /* a missed wake-up shows as up to the 50 ms sleep slice */
+
+/*
+ * Quiet publishes must not starve local sleepers. The bridge's own
+ * publisher skips the futex wake-up when the only sleeper on the topic is
+ * a pump (counted with weight SB_WAITER_BRIDGE, ring.h sb_wake_readers()):
+ * the I/O thread delivers what it publishes itself. With local
+ * subscribers asleep as well, it must wake one (which relays to the
+ * others, wait.c wake_delegate()), or they sleep out their slice
+ * (SB_WAIT_SLICE_NS, 50 ms) before seeing the message. A remote
+ * subscriber keeps a pump sleeping on @p topic; each round, @p nsleep
+ * local subscribers with spin_ns = -1 (no spin: straight to the futex)
+ * block in shmbus_recv() with a long timeout. Whether they sleep is not
+ * public (data_waiters is internal): we give them 5 ms, while starting a
+ * thread and reaching futex_wait takes microseconds. Then a remote
+ * PUBLISH must reach each of them within QW_MAX_US, every round.
+ */
+static void qw_rounds(struct du_daemon *d, const char *topic, int nsleep)
+{
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic *t = local_open(bus, topic, 0, 0);
+    shmbus_sub_opts o = {.spin_ns = -1};
+    shmbus_sub *s[BT_SLEEPERS];
+    struct bc *sub = bc_open(), *pub = bc_open();
+    size_t tl = strlen(topic);
+    char cmd[128], want[160], msg[16];
+    int64_t worst = 0;
+    int n;
+
+    assert_true(nsleep <= BT_SLEEPERS);
+    for (int k = 0; k < nsleep; k++) {
+        assert_shmbus_ok(shmbus_sub_create(t, &o, &s[k]));
+        BT_TRACK(bt_subs, s[k]);
+    }
+    snprintf(cmd, sizeof(cmd), "SUBSCRIBE %s\r\n", topic);
+    bc_send_str(sub, cmd);
+    n = snprintf(want, sizeof(want), "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:1\r\n", tl, topic);
+    bc_expect_at(sub, want, (size_t)n, __LINE__);
+    for (int r = 0; r < QW_ROUNDS; r++) {
+        int mlen = snprintf(msg, sizeof(msg), "qw%02d", r);
+        int64_t t0;
+
+        for (int k = 0; k < nsleep; k++)
+            sleeper_start(k, s[k]);
+        du_sleep_ms(5); /* they are asleep by now (see above) */
+        snprintf(cmd, sizeof(cmd), "PUBLISH %s %s\r\n", topic, msg);
+        t0 = bt_now_us();
+        bc_send_str(pub, cmd);
+        for (int k = 0; k < nsleep; k++) {
+            const struct bt_sleeper *z = &bt_sleepers[k];
+            int64_t us;
+
+            sleeper_join(k);
+            us = z->done_us - t0;
+            if (z->rc != mlen || memcmp(z->buf, msg, (size_t)mlen) != 0)
+                fail_msg("round %d, sleeper %d: shmbus_recv() returned %d (%s), want '%s'", r, k,
+                         z->rc, z->rc < 0 ? shmbus_strerror(z->rc) : "a message", msg);
+            if (us > QW_MAX_US)
+                fail_msg("round %d of %d, sleeper %d of %d: woken %lld us after the remote "
+                         "PUBLISH, want < %d us (a missed wake-up waits for the end of the "
+                         "50 ms sleep slice)",
+                         r + 1, QW_ROUNDS, k + 1, nsleep, (long long)us, QW_MAX_US);
+            worst = us > worst ? us : worst;
+        }
+        n = snprintf(want, sizeof(want), ":%d\r\n", nsleep + 1);
+        bc_expect_at(pub, want, (size_t)n, __LINE__);
+        n = snprintf(want, sizeof(want), "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n", tl,
+                     topic, mlen, msg);
+        bc_expect_at(sub, want, (size_t)n, __LINE__);
+    }
+    print_message("%d local sleeper%s: woken at most %lld us after a remote PUBLISH\n", nsleep,
+                  nsleep == 1 ? "" : "s", (long long)worst);
+    bc_close(sub);
+    bc_close(pub);
+}
+
+static void test_bridge_quiet_publish_wakes_local_sleeper(void **state)
+{
+    qw_rounds(*state, "qw.one", 1);
+}
+
+static void test_bridge_quiet_publish_wakes_two_local_sleepers(void **state)
+{
+    qw_rounds(*state, "qw.two", 2);
+}
+
+/* How many of @p t's busy subscriber slots @p pid owns; *total: all busy. */
+static int slots_of(const shmbus_topic *t, pid_t pid, int *total)
+{
+    shmbus_slot_info slots[64]; /* a topic's default max_subscribers */
+    int n = shmbus_topic_slots_get(t, slots, 64), mine = 0;
+
+    if (n < 0)
+        fail_msg("shmbus_topic_slots_get: %s", shmbus_strerror(n));
+    for (int i = 0; i < n && i < 64; i++)
+        mine += slots[i].pid == (uint32_t)pid;
+    *total = n;
+    return mine;
+}
+
+#define RB_PAIRS   200
+#define RB_CAP     16
+#define RB_SETTLE  1000      /* ms for the daemon to give its slot back */
+#define RB_WAIT_NS 100000000 /* a publish that waits this long is gated */
+
+/*
+ * SUBSCRIBE/UNSUBSCRIBE of a reliable topic, RB_PAIRS pairs in one write.
+ * Guards the bridge's subscriber slot outliving the subscriptions (it was
+ * given back only when a pump got round to it: a burst ran the topic out
+ * of slots, and a slot nobody reads gates a reliable topic's publishers).
+ * Once the burst is answered (and at most RB_SETTLE ms later), the daemon
+ * owns none of the topic's slots (shmbus_topic_slots_get()), and a local
+ * publisher puts RB_CAP + 10 messages in it, each without waiting out a
+ * short timeout: nothing gates a topic nobody subscribes to.
+ */
+static void test_bridge_reliable_burst_frees_slots(void **state)
+{
+    static const char pair[] = "SUBSCRIBE rbb\r\nUNSUBSCRIBE rbb\r\n";
+    static char all[RB_PAIRS * (sizeof(pair) - 1)];
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic *t = local_open(bus, "rbb", SHMBUS_RELIABLE, RB_CAP);
+    shmbus_pub *p = local_pub(t);
+    struct bc *c = bc_open();
+    shmbus_topic_info info;
+    int64_t end;
+    int mine, total;
+
+    for (int i = 0; i < RB_PAIRS; i++)
+        memcpy(all + (size_t)i * (sizeof(pair) - 1), pair, sizeof(pair) - 1);
+    bc_send(c, all, sizeof(all));
+    for (int i = 0; i < RB_PAIRS; i++)
+        bc_expect(c, "*3\r\n$9\r\nsubscribe\r\n$3\r\nrbb\r\n:1\r\n"
+                     "*3\r\n$11\r\nunsubscribe\r\n$3\r\nrbb\r\n:0\r\n");
+    end = du_now_ms() + RB_SETTLE;
+    while ((mine = slots_of(t, d->pid, &total)) > 0 && du_now_ms() < end)
+        du_sleep_ms(1);
+    if (mine > 0 || total > 0)
+        fail_msg("%d ms after the burst the daemon (pid %d) still owns %d of the topic's %d busy "
+                 "slot%s",
+                 RB_SETTLE, (int)d->pid, mine, total, total == 1 ? "" : "s");
+    for (int i = 0; i < RB_CAP + 10; i++) {
+        int rc = shmbus_publish(p, &i, sizeof(i), RB_WAIT_NS);
+
+        if (rc < 0) {
+            mine = slots_of(t, d->pid, &total);
+            fail_msg("message %d of %d to a reliable topic nobody subscribes to: %s (%d busy "
+                     "slots, %d the daemon's)",
+                     i + 1, RB_CAP + 10, shmbus_strerror(rc), total, mine);
+        }
+    }
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    assert_int_equal(info.published, RB_CAP + 10);
+    bc_close(c);
+}
+
+/* CPU time (user and system, all threads) process @p pid has used, in ms
+ * (/proc/PID/stat: fields 14 and 15, in clock ticks). */
+static int64_t cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long ut, st;
+    const char *p;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("%s: %s", path, strerror(errno));
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The fields are counted after the ')' that ends the command name
+     * (which may hold spaces): state, then 10 before utime. */
+    p = strrchr(buf, ')');
+    if (p == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        fail_msg("%s: cannot parse '%s'", path, esc(buf, n));
+    return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+#define HC_CPU_MS 100 /* the daemon's CPU time allowed in BT_QUIET_MS */
+
+/*
+ * A connection whose PUBLISH waits on a full reliable topic (paused), and
+ * whose peer then half-closes (shutdown(SHUT_WR)). Guards against the
+ * daemon spinning on a hang-up it cannot act on while paused (a
+ * level-triggered EPOLLRDHUP or EPOLLIN it does not read: a CPU at 100%),
+ * and against it dropping the waiting publish at the end of the input.
+ * For BT_QUIET_MS the daemon, all threads, uses less than HC_CPU_MS of CPU
+ * (/proc/PID/stat) and sends nothing; once the local subscriber drains,
+ * the publish goes through, is answered, and the connection is closed.
+ */
+static void test_bridge_half_close_while_paused(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic *t = local_open(bus, "hc", SHMBUS_RELIABLE, 2);
+    shmbus_sub *s = local_sub(t); /* reads nothing yet: the topic fills */
+    struct bc *c = bc_open();
+    int64_t cpu, wall;
+
+    bc_send_str(c, "PUBLISH hc a\r\nPUBLISH hc b\r\nPUBLISH hc c\r\n");
+    /* The replies of a and b are sent once c has paused the connection. */
+    bc_expect(c, ":1\r\n:1\r\n");
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    cpu = cpu_ms(d->pid);
+    wall = du_now_ms();
+    bc_quiet(c, BT_QUIET_MS);
+    cpu = cpu_ms(d->pid) - cpu;
+    wall = du_now_ms() - wall;
+    print_message("paused and half-closed: the daemon used %lld ms of CPU in %lld ms\n",
+                  (long long)cpu, (long long)wall);
+    if (cpu >= HC_CPU_MS)
+        fail_msg("the daemon used %lld ms of CPU in %lld ms with a paused, half-closed "
+                 "connection (want < %d: it spins)",
+                 (long long)cpu, (long long)wall, HC_CPU_MS);
+    local_expect(s, "a", 1);
+    local_expect(s, "b", 1);
+    local_expect(s, "c", 1);
+    bc_expect(c, ":1\r\n");
+    assert_true(bc_wait_eof(c, BT_MS, NULL));
+    bc_close(c);
+}
+
 #define BRIDGE_TEST(f) cmocka_unit_test_setup_teardown(f, bt_setup, bt_teardown)
 #define BRIDGE_TEST_ARGS(f, opts)                                                                  \
     cmocka_unit_test_prestate_setup_teardown(f, bt_setup, bt_teardown, (void *)(opts))
@@ -2618,6 +3002,12 @@ int main(void)
         BRIDGE_TEST(test_bridge_subscription_churn),
         BRIDGE_TEST(test_bridge_stop_with_clients),
         BRIDGE_TEST(test_bridge_stop_while_delivering),
+        BRIDGE_TEST(test_bridge_created_later_pattern_race),
+        BRIDGE_TEST(test_bridge_created_later_channel_race),
+        BRIDGE_TEST(test_bridge_quiet_publish_wakes_local_sleeper),
+        BRIDGE_TEST(test_bridge_quiet_publish_wakes_two_local_sleepers),
+        BRIDGE_TEST(test_bridge_reliable_burst_frees_slots),
+        BRIDGE_TEST(test_bridge_half_close_while_paused),
     };
 
     tu_init();
