@@ -19,17 +19,9 @@
 #include <string.h>
 
 #include "bridge_proto.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Abort with a reason: libFuzzer reports it and saves the input. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_json: %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* A decoded string lies inside @p scratch (@p len bytes). */
 static void check_in(const struct sbb_jstr *s, const char *scratch, size_t len)

@@ -9,9 +9,10 @@
  * and the arguments, encoded again with sbb_resp_bulk() into buffers of
  * exactly sbb_resp_bulk_len() bytes, parse back to themselves. The input cut
  * in two is also a glob pattern and a string: matching must end, agree with
- * a plain recursive matcher on short inputs, and an escaped copy of the
- * string must match it. A broken guarantee aborts, so libFuzzer keeps the
- * input; ASan watches libFuzzer's exact-size copy and every buffer here.
+ * the recursive reference matcher (tests/ref_glob.h) on short inputs, and
+ * an escaped copy of the string must match it. A broken guarantee aborts,
+ * so libFuzzer keeps the input; ASan watches libFuzzer's exact-size copy
+ * and every buffer here.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,17 +21,10 @@
 #include <string.h>
 
 #include "bridge_proto.h"
+#include "fuzz_check.h"
+#include "ref_glob.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Abort with a reason: libFuzzer reports it and saves the input. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_resp: %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Small, so that inputs reach past them. */
 #define MAX_BULK   64
@@ -128,49 +122,6 @@ static void check_message(void)
     CHECK(other.argl[i0 + 1] == cmd.argl[2] &&
           memcmp(other.argv[i0 + 1], cmd.argv[2], cmd.argl[2]) == 0);
     free(out);
-}
-
-/* Plain recursive glob, written from the documented rules (Redis's
- * stringmatchlen): exponential, so only for short inputs. */
-static int ref_one(const char *p, const char *pe, char c, const char **next)
-{
-    int neg, hit = 0;
-
-    *next = p + 1;
-    if (*p == '?')
-        return 1;
-    if (*p == '\\' && pe - p >= 2) {
-        *next = p + 2;
-        return p[1] == c;
-    }
-    if (*p != '[')
-        return *p == c;
-    neg = ++p < pe && *p == '^';
-    for (p += neg; p < pe && *p != ']'; p++) {
-        if (*p == '\\' && pe - p >= 2) {
-            hit |= *++p == c;
-        } else if (pe - p >= 3 && p[1] == '-' && p[2] != ']') {
-            hit |= (c >= p[0] && c <= p[2]) || (c >= p[2] && c <= p[0]);
-            p += 2;
-        } else {
-            hit |= *p == c;
-        }
-    }
-    *next = p < pe ? p + 1 : pe;
-    return hit != neg;
-}
-
-static int ref_glob(const char *p, const char *pe, const char *s, const char *se)
-{
-    const char *next;
-
-    if (p == pe)
-        return s == se;
-    if (*p == '*')
-        return ref_glob(p + 1, pe, s, se) || (s < se && ref_glob(p, pe, s + 1, se));
-    if (s == se)
-        return 0;
-    return ref_one(p, pe, *s, &next) && ref_glob(next, pe, s + 1, se);
 }
 
 static void fuzz_glob(const char *buf, size_t size)

@@ -48,7 +48,8 @@ declare -A what=(
 # limits are 64/128 bytes in the target, so 1 KiB holds many commands; JSON
 # lines get more room for escapes.
 declare -A max_len=([wire]=1024 [resp]=1024 [json]=2048)
-flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon)
+# -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
+flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)
 
 # UB must stop the run like any other crash, not just print.
 for n in "${names[@]}"; do

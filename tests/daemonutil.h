@@ -246,6 +246,17 @@ static inline int du_launch(struct du_daemon *d, const char *const *extra)
     return rc;
 }
 
+/* Undo a setup that failed before its daemon served (cmocka runs no
+ * teardown after a failed setup): remove what the bus left in /dev/shm and
+ * the runtime directory, if made, and free @p d. */
+static inline void du_discard(struct du_daemon *d)
+{
+    du_segments(d->bus, 1);
+    if (d->dir[0] != '\0')
+        du_remove_dir(d->dir);
+    free(d);
+}
+
 /*
  * cmocka setup: *state holds NULL or a NULL-terminated list of extra daemon
  * arguments (cmocka_unit_test_prestate_setup_teardown()); it is replaced
@@ -260,10 +271,7 @@ static int du_setup(void **state)
     if (d == NULL)
         return -1;
     if (du_prepare(d) < 0 || du_launch(d, extra) < 0) {
-        du_segments(d->bus, 1);
-        if (d->dir[0] != '\0')
-            du_remove_dir(d->dir);
-        free(d);
+        du_discard(d);
         return -1;
     }
     *state = d;

@@ -39,6 +39,18 @@ struct bt_opts {
 /* The running daemon's bridge port (tests run one at a time). */
 static int bt_port;
 
+/* Keep @p p in the first free slot of the array @p arr (of pointers that
+ * the teardown closes); fail the test if there is none. */
+#define BT_TRACK(arr, p)                                                                           \
+    do {                                                                                           \
+        size_t i_ = 0;                                                                             \
+        while (i_ < sizeof(arr) / sizeof(arr[0]) && arr[i_] != NULL)                               \
+            i_++;                                                                                  \
+        if (i_ == sizeof(arr) / sizeof(arr[0]))                                                    \
+            fail_msg("too many handles in " #arr);                                                 \
+        arr[i_] = (p);                                                                             \
+    } while (0)
+
 /* -------------------------------------------------------------- escaping */
 
 /* @p p as C-escaped text into a static buffer (for failure messages). */
@@ -164,14 +176,8 @@ static struct bc *bc_open_rcvbuf(int rcvbuf)
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
         fail_msg("connect to bridge port %d: %s", bt_port, strerror(errno));
-    for (int i = 0; i < BT_CONNS_MAX; i++) {
-        if (bt_conns[i] == NULL) {
-            bt_conns[i] = c;
-            return c;
-        }
-    }
-    fail_msg("too many connections");
-    return NULL;
+    BT_TRACK(bt_conns, c);
+    return c;
 }
 
 static struct bc *bc_open(void)
@@ -179,25 +185,9 @@ static struct bc *bc_open(void)
     return bc_open_rcvbuf(0);
 }
 
-static void bc_send(struct bc *c, const void *data, size_t len)
-{
-    const char *p = data;
-
-    while (len > 0) {
-        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            fail_msg("send: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Send what the daemon may refuse to read (it closes after a protocol
- * error): a reset is not a failure here. */
-static void bc_send_lossy(struct bc *c, const void *data, size_t len)
+/* Send all @p len bytes. @return 0, or -errno when the connection
+ * refused them (-EPIPE if send() took nothing). */
+static int bc_send_all(struct bc *c, const void *data, size_t len)
 {
     const char *p = data;
 
@@ -207,10 +197,26 @@ static void bc_send_lossy(struct bc *c, const void *data, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;
+            return n < 0 ? -errno : -EPIPE;
         p += n;
         len -= (size_t)n;
     }
+    return 0;
+}
+
+static void bc_send(struct bc *c, const void *data, size_t len)
+{
+    int rc = bc_send_all(c, data, len);
+
+    if (rc < 0)
+        fail_msg("send: %s", strerror(-rc));
+}
+
+/* Send what the daemon may refuse to read (it closes after a protocol
+ * error): a reset is not a failure here. */
+static void bc_send_lossy(struct bc *c, const void *data, size_t len)
+{
+    (void)bc_send_all(c, data, len);
 }
 
 static void bc_send_str(struct bc *c, const char *s)
@@ -699,14 +705,8 @@ static redisContext *rd_open(void)
     if (r == NULL || r->err)
         fail_msg("hiredis connect: %s", r != NULL ? r->errstr : "out of memory");
     assert_int_equal(redisSetTimeout(r, tv), REDIS_OK);
-    for (int i = 0; i < BT_REDIS_MAX; i++) {
-        if (bt_redis[i] == NULL) {
-            bt_redis[i] = r;
-            return r;
-        }
-    }
-    fail_msg("too many hiredis connections");
-    return NULL;
+    BT_TRACK(bt_redis, r);
+    return r;
 }
 
 static void rd_close(redisContext *r)
@@ -783,16 +783,6 @@ static shmbus_sub *bt_subs[BT_LOCAL_MAX];
 static shmbus_pub *bt_pubs[BT_LOCAL_MAX];
 static shmbus_topic *bt_topics[BT_LOCAL_MAX];
 static shmbus_bus *bt_buses[8];
-
-#define BT_TRACK(arr, p)                                                                           \
-    do {                                                                                           \
-        size_t i_ = 0;                                                                             \
-        while (i_ < sizeof(arr) / sizeof(arr[0]) && arr[i_] != NULL)                               \
-            i_++;                                                                                  \
-        if (i_ == sizeof(arr) / sizeof(arr[0]))                                                    \
-            fail_msg("too many handles in " #arr);                                                 \
-        arr[i_] = (p);                                                                             \
-    } while (0)
 
 static void local_release(void)
 {
@@ -1139,10 +1129,7 @@ static int bt_setup(void **state)
         return -1;
     if (du_prepare(d) < 0 || (o != NULL && o->token && write_token(d, token, sizeof(token)) < 0) ||
         bt_launch(d, o, o != NULL && o->token ? token : NULL) < 0) {
-        du_segments(d->bus, 1);
-        if (d->dir[0] != '\0')
-            du_remove_dir(d->dir);
-        free(d);
+        du_discard(d);
         return -1;
     }
     *state = d;

@@ -12,12 +12,32 @@
 #include "testutil.h"
 
 #include "bridge_proto.h"
+#include "ref_glob.h"
 
 /* A string literal and its length, for tables of inputs. */
 #define LIT(s) s, sizeof(s) - 1
 
 #define MAX_BULK   64
 #define MAX_INLINE 64
+
+/* cmocka setup of a parser's state: *state becomes @p size zeroed bytes. */
+static int state_alloc(void **state, size_t size)
+{
+    *state = calloc(1, size);
+    return *state != NULL ? 0 : -1;
+}
+
+/* A copy of the @p n bytes at @p s in a heap block of exactly that size
+ * (1 byte when empty), so that ASan catches any access past them. */
+static char *exact_copy(const void *s, size_t n)
+{
+    char *c = malloc(n > 0 ? n : 1);
+
+    assert_non_null(c);
+    if (n > 0)
+        memcpy(c, s, n);
+    return c;
+}
 
 /* xorshift64: the random tests are the same on every run. */
 static uint64_t rng_next(uint64_t *s)
@@ -40,10 +60,7 @@ struct rp {
 
 static int rp_setup(void **state)
 {
-    struct rp *r = calloc(1, sizeof(*r));
-
-    *state = r;
-    return r != NULL ? 0 : -1;
+    return state_alloc(state, sizeof(struct rp));
 }
 
 static int rp_teardown(void **state)
@@ -63,10 +80,7 @@ static ssize_t rp_parse_lim(struct rp *r, const void *s, size_t n, size_t max_bu
     ssize_t rc;
 
     free(r->copy);
-    r->copy = malloc(n > 0 ? n : 1);
-    assert_non_null(r->copy);
-    if (n > 0)
-        memcpy(r->copy, s, n);
+    r->copy = exact_copy(s, n);
     r->err = NULL;
     rc = sbb_resp_parse(r->copy, n, max_bulk, max_inline, &r->av, &r->err);
     assert_true(rc >= -1 && rc <= (ssize_t)n);
@@ -511,10 +525,7 @@ struct jp {
 
 static int jp_setup(void **state)
 {
-    struct jp *j = calloc(1, sizeof(*j));
-
-    *state = j;
-    return j != NULL ? 0 : -1;
+    return state_alloc(state, sizeof(struct jp));
 }
 
 static int jp_teardown(void **state)
@@ -541,11 +552,9 @@ static int jp_parse_n(struct jp *j, const char *s, size_t n)
 
     free(j->line);
     free(j->scratch);
-    j->line = malloc(n > 0 ? n : 1);
+    j->line = exact_copy(s, n);
     j->scratch = malloc(n > 0 ? n : 1);
-    assert_non_null(j->line);
     assert_non_null(j->scratch);
-    memcpy(j->line, s, n);
     memset(j->scratch, 0xa5, n > 0 ? n : 1);
     j->len = n;
     memset(j->err, 0, sizeof(j->err));
@@ -1199,66 +1208,14 @@ static void test_utf8_valid_matches_table(void **state)
 
 /* ================================================================= glob */
 
-/* One element of a pattern other than '*', at @p p: does it match @p c?
- * *next: the element after it. Classes follow Redis (util.c
- * stringmatchlen): '\' escapes, "x-y" is a range in either order unless y
- * is the closing ']', and an unterminated class runs to the end. */
-static int ref_glob_one(const char *p, const char *pe, char c, const char **next)
-{
-    int neg, hit = 0;
-
-    *next = p + 1;
-    if (*p == '?')
-        return 1;
-    if (*p == '\\' && pe - p >= 2) {
-        *next = p + 2;
-        return p[1] == c;
-    }
-    if (*p != '[')
-        return *p == c;
-    p++;
-    neg = p < pe && *p == '^';
-    p += neg;
-    for (; p < pe && *p != ']'; p++) {
-        if (*p == '\\' && pe - p >= 2) {
-            hit |= *++p == c;
-        } else if (pe - p >= 3 && p[1] == '-' && p[2] != ']') {
-            char lo = p[0] < p[2] ? p[0] : p[2], hi = p[0] < p[2] ? p[2] : p[0];
-
-            hit |= c >= lo && c <= hi;
-            p += 2;
-        } else {
-            hit |= *p == c;
-        }
-    }
-    *next = p < pe ? p + 1 : pe;
-    return hit != neg;
-}
-
-/* Plain recursion: '*' matches nothing, or one character and is tried again. */
-static int ref_glob(const char *p, const char *pe, const char *s, const char *se)
-{
-    const char *next;
-
-    if (p == pe)
-        return s == se;
-    if (*p == '*')
-        return ref_glob(p + 1, pe, s, se) || (s < se && ref_glob(p, pe, s + 1, se));
-    if (s == se)
-        return 0;
-    return ref_glob_one(p, pe, *s, &next) && ref_glob(next, pe, s + 1, se);
-}
-
+/* sbb_glob_match() on exact-size copies of @p pat and @p s, checked against
+ * ref_glob() (ref_glob.h). @return the match. */
 static int glob(const char *pat, const char *s)
 {
     size_t pl = strlen(pat), sl = strlen(s);
-    char *pc = malloc(pl + 1), *sc = malloc(sl + 1);
+    char *pc = exact_copy(pat, pl), *sc = exact_copy(s, sl); /* not terminated */
     int m;
 
-    assert_non_null(pc);
-    assert_non_null(sc);
-    memcpy(pc, pat, pl); /* exact-size copies, not terminated */
-    memcpy(sc, s, sl);
     m = sbb_glob_match(pc, pl, sc, sl);
     assert_int_equal(m, ref_glob(pc, pc + pl, sc, sc + sl));
     free(pc);

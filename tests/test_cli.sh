@@ -24,6 +24,15 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# wait_stat PATTERN WHAT: poll `stat --json` (5 s at most) until grep finds
+# PATTERN in it; fail with "stat does not show WHAT" if it never does.
+wait_stat() {
+  for _ in $(seq 100); do
+    "$shmbus" --bus "$bus" stat --json | grep -q "$1" && return 0
+    sleep 0.05
+  done
+  fail "stat does not show $2"
+}
 
 "$shmbusd" --bus "$bus" --foreground --log-level warn &
 daemon=$!
@@ -33,10 +42,7 @@ for _ in $(seq 100); do [ -S "$dir/shmbus-$bus.sock" ] && break; sleep 0.05; don
 # Reliable topic: the subscriber exists before anything is published.
 "$shmbus" --bus "$bus" sub prices --reliable --count 3 >"$dir/out" &
 sub=$!
-for _ in $(seq 100); do
-  "$shmbus" --bus "$bus" stat --json | grep -q '"subscribers":1' && break
-  sleep 0.05
-done
+wait_stat '"subscribers":1' "the prices subscriber"
 "$shmbus" --bus "$bus" pub prices "EURUSD 1.08493" "EURUSD 1.08494"
 echo "GBPUSD 1.27" | "$shmbus" --bus "$bus" pub prices
 wait "$sub" || fail "sub exited with $?"
@@ -46,10 +52,7 @@ printf 'EURUSD 1.08493\nEURUSD 1.08494\nGBPUSD 1.27\n' | cmp -s - "$dir/out" ||
 # --latency prefixes each line with microseconds and a tab.
 "$shmbus" --bus "$bus" sub lat --count 1 --latency >"$dir/lat" &
 sub=$!
-for _ in $(seq 100); do
-  "$shmbus" --bus "$bus" stat --json | grep -q '"name":"lat".*"subscribers":1' && break
-  sleep 0.05
-done
+wait_stat '"name":"lat".*"subscribers":1' "the lat subscriber"
 "$shmbus" --bus "$bus" pub lat hello
 wait "$sub"
 grep -Eq '^[0-9]+\.[0-9]{3}	hello$' "$dir/lat" || fail "latency line: $(cat "$dir/lat")"
@@ -70,21 +73,10 @@ PY
 # A subscriber killed with SIGKILL: stat shows its slot reaped.
 "$shmbus" --bus "$bus" sub victim >/dev/null &
 sub=$!
-for _ in $(seq 100); do
-  "$shmbus" --bus "$bus" stat --json | grep -q '"name":"victim".*"subscribers":1' && break
-  sleep 0.05
-done
+wait_stat '"name":"victim".*"subscribers":1' "the victim subscriber"
 kill -9 "$sub"
 wait "$sub" 2>/dev/null || true
-reaped=no
-for _ in $(seq 100); do
-  if "$shmbus" --bus "$bus" stat --json | grep -q '"name":"victim"[^}]*"reaped":1,'; then
-    reaped=yes
-    break
-  fi
-  sleep 0.05
-done
-[ "$reaped" = yes ] || fail "stat does not show the killed subscriber reaped"
+wait_stat '"name":"victim"[^}]*"reaped":1,' "the killed subscriber reaped"
 "$shmbus" --bus "$bus" stat | grep -q 'REAPED' || fail "no REAPED column"
 
 # Without --bridge, stat has no bridge section (text) and "bridge": null (JSON).
@@ -133,15 +125,9 @@ while s.recv(4096):  # hold the connection until killed
     pass
 PY
 client=$!
-for _ in $(seq 40); do
-  "$shmbus" --bus "$bus" stat --json | grep -q '"subscriptions":"t1"' && break
-  sleep 0.05
-done
+wait_stat '"subscriptions":"t1"' "the bridge client subscribed to t1"
 "$shmbus" --bus "$bus" pub t1 hello
-for _ in $(seq 40); do
-  "$shmbus" --bus "$bus" stat --json | grep -q '"msgs_out":1,"age_ms"' && break
-  sleep 0.05
-done
+wait_stat '"msgs_out":1,"age_ms"' "the message sent to the bridge client"
 "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
 grep -q "^bridge 127.0.0.1:$port: 1 connection open, 1 accepted, 0 refused$" "$dir/stat.txt" ||
   fail "bridge totals: $(cat "$dir/stat.txt")"
@@ -174,10 +160,7 @@ PY
 kill "$client"
 wait "$client" 2>/dev/null || true
 client=""
-for _ in $(seq 40); do
-  "$shmbus" --bus "$bus" stat --json | grep -q '"open":0,"accepted":1,' && break
-  sleep 0.05
-done
+wait_stat '"open":0,"accepted":1,' "the bridge client gone"
 "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
 grep -q "^bridge 127.0.0.1:$port: 0 connections open, 1 accepted" "$dir/stat.txt" ||
   fail "bridge after the client left: $(cat "$dir/stat.txt")"
