@@ -356,6 +356,11 @@ static void link_del(struct sbb_link *l)
 {
     struct sbb_topic *bt = l->bt;
 
+    /* Before the unsubscribe reply is queued: a round that took the link
+     * already appends nothing after it (deliver_link()). */
+    pthread_mutex_lock(&l->c->mu);
+    l->gone = 1;
+    pthread_mutex_unlock(&l->c->mu);
     if (l->live)
         sbd_rlist_remove(&bt->links, &l->tnode);
     cds_list_del(&l->snode);
@@ -592,6 +597,12 @@ static int pub_get(struct sbd_bridge *b, struct sbd_topic *t, char *why, size_t 
 
     if (t->bridge_pub != NULL)
         return 0;
+    /* Its one publisher would be the bridge's, for good. */
+    if (t->info.flags & SHMBUS_TOPIC_EXCLUSIVE) {
+        snprintf(why, why_len, "topic '%s' is exclusive (one publisher at a time): publish locally",
+                 t->name);
+        return -1;
+    }
     if (b->npub == b->pub_cap) {
         size_t n = b->pub_cap ? b->pub_cap * 2 : 16;
         struct sbd_topic **p = realloc(b->pubt, n * sizeof(*p));
@@ -708,13 +719,19 @@ static void deliver_touched(struct sbd_bridge *b, struct io_state *io)
     urcu_memb_read_lock();
     for (unsigned i = 0; i < io->ntouched; i++) {
         struct sbb_topic *bt = io->touched[i]->bridge;
+        int more;
 
         if (bt == NULL)
             continue; /* unsubscribed since: nobody remote to deliver to */
+        /* One round: local publishers may keep the topic busy, and the I/O
+         * thread has other connections to serve. What is left goes to the
+         * pump, which the quiet publish did not wake: ring it. */
         pthread_mutex_lock(&bt->poll_mu);
-        while (sbb_deliver(b, &b->direct, bt) == SBB_BATCH)
-            sbb_flush(b, &b->direct);
+        sbb_deliver(b, &b->direct, bt);
+        more = bt->sub != NULL && sb_sub_ready_order(bt->sub, memory_order_acquire) != 0;
         pthread_mutex_unlock(&bt->poll_mu);
+        if (more)
+            sbb_pump_ring(bt->pump);
     }
     sbb_flush(b, &b->direct);
     SBD_TSAN_READ_DONE();
@@ -1060,7 +1077,11 @@ struct resp_cmd {
 static int cmd_quit(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                     const struct sbb_argv *a)
 {
+    struct sbb_sub *s;
+
     (void)b, (void)io, (void)a;
+    /* Nothing after +OK, as Redis: no more deliveries. */
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sub_del(s);
     reply_str(c, "+OK\r\n");
     conn_finish(c);
     return RUN_OK;

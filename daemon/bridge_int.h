@@ -25,12 +25,15 @@
 #include "registry.h"
 #include "rlist.h"
 
-/* Topics per pump: one futex_waitv call covers them and the pump's bell. */
-#define SBB_PUMP_TOPICS SHMBUS_WAITSET_MAX
+/* Topics per pump: one futex_waitv call covers them and the pump's bell
+ * (sb_futex_waitv() takes SHMBUS_WAITSET_MAX words). */
+#define SBB_PUMP_TOPICS (SHMBUS_WAITSET_MAX - 1)
 /* Pumps: SBB_PUMP_MAX * SBB_PUMP_TOPICS topics can have remote subscribers. */
 #define SBB_PUMP_MAX 64
-/* Messages a pump takes from one topic before it writes them out. */
-#define SBB_BATCH 64
+/* Messages a pump takes from one topic before it writes them out, and
+ * the bytes after which it stops sooner. */
+#define SBB_BATCH       64
+#define SBB_ROUND_BYTES (256u * 1024)
 
 struct sbb_conn {
     struct sbd_rnode node; /* in sbd_bridge.conns (RCU) */
@@ -90,6 +93,7 @@ struct sbb_link {
     struct sbb_topic *bt;
     uint32_t proto; /* the connection's, fixed before it could subscribe */
     int live;       /* I/O: in the topic's list (published after the reply) */
+    int gone;       /* c->mu: unsubscribed; a round that still holds it adds nothing */
 };
 
 /* A topic remote clients subscribe to: the bridge's cursor in it. */
@@ -200,6 +204,8 @@ static inline uint32_t sbb_events(const struct sbb_conn *c)
 
 /* bridge_pump.c */
 
+/* Wake pump @p p (it looks at its topics again). Any thread. */
+void sbb_pump_ring(struct sbb_pump *p);
 /* Start pump @p idx. @return 0 or -errno. */
 int sbb_pump_start(struct sbd_bridge *b, unsigned idx);
 /* Stop and join pump @p p and free it; the topics it still serves are

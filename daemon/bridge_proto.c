@@ -381,14 +381,29 @@ static long base64_dec(char *out, const char *s, size_t len)
     return (long)n;
 }
 
+/* Bytes of @p len bytes in base64, padded. */
+static size_t base64_len(size_t len)
+{
+    return (len + 2) / 3 * 4;
+}
+
+/* Bytes of the JSON string of @p s without its quotes (sbb_json_str()). */
+static size_t json_str_len(const unsigned char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += s[i] == '"' || s[i] == '\\' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t' ? 2
+             : s[i] < 0x20 || s[i] == 0x7f                                               ? 6
+                                                                                         : 1;
+    return n;
+}
+
 size_t sbb_json_delivery_max(size_t topicl, size_t len)
 {
-    /* {"topic":,"seq":,"ts":,"lost":,"payload_base64":}\n and three numbers. */
-    size_t payload = len / 3 * 4 + 4 + 2;
-
-    if (SBB_JSON_STR_MAX(len) > payload)
-        payload = SBB_JSON_STR_MAX(len);
-    return 64 + 3 * 20 + SBB_JSON_STR_MAX(topicl) + payload;
+    /* {"topic":,"seq":,"ts":,"lost":,"payload_base64":""}\n and three
+     * numbers; the payload is never longer than its base64 form. */
+    return 64 + 3 * 20 + SBB_JSON_STR_MAX(topicl) + base64_len(len) + 2;
 }
 
 static char *put_lit(char *o, const char *s)
@@ -414,7 +429,10 @@ size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void
         o = put_lit(o, ",\"lost\":");
         o = put_dec(o, lost);
     }
-    if (sbb_utf8_valid(data, len)) {
+    /* Text as text, unless escaping makes it longer than base64 (control
+     * characters take six bytes each): output stays near the payload's
+     * size whatever it holds. */
+    if (sbb_utf8_valid(data, len) && json_str_len(data, len) <= base64_len(len)) {
         o = put_lit(o, ",\"payload\":");
         o += sbb_json_str(o, data, len);
     } else {

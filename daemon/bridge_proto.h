@@ -84,7 +84,8 @@ size_t sbb_json_delivery_max(size_t topicl, size_t len);
 /*
  * Write the delivery line of one message (with its newline):
  * {"topic":..,"seq":..,"ts":..,"lost":..,"payload":".."} with the payload as
- * a JSON string when it is valid UTF-8, else as "payload_base64".
+ * a JSON string when it is valid UTF-8 and its escaped form is no longer
+ * than its base64 form, else as "payload_base64".
  * "lost" appears only when non-zero. @return the bytes written.
  */
 size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void *data, size_t len,

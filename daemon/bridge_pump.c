@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "bridge_int.h"
 #include "log.h"
@@ -223,7 +224,9 @@ static int collect(const shmbus_msg *m, void *arg)
     bb->lost[bb->n] = m->lost;
     bb->n++;
     bb->raw_off[bb->n] = bb->raw_len;
-    return 0;
+    /* A round is also bounded in bytes: its output must not pass a
+     * subscriber's limit before anything is written (big messages). */
+    return bb->raw_len >= SBB_ROUND_BYTES;
 }
 
 /* Encode the round's messages as JSON lines or RESP message pushes. */
@@ -297,6 +300,12 @@ static void deliver_link(struct sbb_batch *bb, const struct sbb_link *l)
     struct sbb_conn *c = l->c;
 
     pthread_mutex_lock(&c->mu);
+    /* Unsubscribed after this round's snapshot: its reply may be queued
+     * already, and nothing may follow it. */
+    if (l->gone) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
     if (l->proto == SB_BRIDGE_JSON)
         sbb_out_put(c, bb->json, bb->json_len);
     else if (l->s->pattern)
@@ -469,7 +478,7 @@ static void *pump_main(void *arg)
         uint32_t seen = atomic_load_explicit(&p->bell, memory_order_acquire);
         shmbus_topic *topics[SBB_PUMP_TOPICS];
         unsigned nt = 0;
-        int busy = 0;
+        int busy = 0, rc;
 
         pump_sync(p);
         urcu_memb_read_lock();
@@ -491,8 +500,13 @@ static void *pump_main(void *arg)
             continue;
         /* Counted with SB_WAITER_BRIDGE: the I/O thread's publishes skip
          * waking us when nobody else sleeps, as it delivers them itself. */
-        sb_wait_topics(topics, nt, SB_WAITER_BRIDGE, pump_ready, p, sb_mono_ns() + 1000000000ull,
-                       &p->bell, seen);
+        rc = sb_wait_topics(topics, nt, SB_WAITER_BRIDGE, pump_ready, p,
+                            sb_mono_ns() + 1000000000ull, &p->bell, seen);
+        if (rc < 0 && rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR) {
+            /* Cannot happen with nt < SHMBUS_WAITSET_MAX; never spin. */
+            sbd_log(SBD_ERROR, "bridge: pump %u cannot sleep: %s", p->idx, shmbus_strerror(rc));
+            usleep(1000);
+        }
     }
     /* The I/O thread ended first and took every topic back. */
     pump_sync(p);
@@ -500,7 +514,7 @@ static void *pump_main(void *arg)
     return NULL;
 }
 
-static void pump_ring(struct sbb_pump *p)
+void sbb_pump_ring(struct sbb_pump *p)
 {
     /* release: what the ringer did (want[], stop) before the new value. */
     atomic_fetch_add_explicit(&p->bell, 1, memory_order_release);
@@ -532,7 +546,7 @@ void sbb_pump_stop(struct sbb_pump *p)
 {
     /* relaxed: the bell's release orders it. */
     atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
-    pump_ring(p);
+    sbb_pump_ring(p);
     pthread_join(p->th, NULL);
     sbb_batch_free(&p->batch);
     pthread_mutex_destroy(&p->mu);
@@ -544,7 +558,7 @@ void sbb_pump_give(struct sbb_pump *p, struct sbb_topic *bt)
     pthread_mutex_lock(&p->mu);
     p->want[p->nwant++] = bt;
     pthread_mutex_unlock(&p->mu);
-    pump_ring(p);
+    sbb_pump_ring(p);
 }
 
 void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt)
@@ -567,5 +581,5 @@ void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt)
     p->gone = bt;
     pthread_mutex_unlock(&p->mu);
     p->assigned--;
-    pump_ring(p);
+    sbb_pump_ring(p);
 }

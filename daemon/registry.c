@@ -258,6 +258,7 @@ int sbd_topic_adopt(struct sbd_registry *r, const char *seg)
         return rc;
     }
     shmbus_topic_info_get(t->t, &t->info);
+    sb_admin_waiters_settle(t->t);
     topic_insert(r, t);
     return 0;
 }

@@ -1258,8 +1258,10 @@ static void test_bridge_json_binary_payload(void **state)
     bc_close(p);
 }
 
-/* Text payloads with NUL, quote, backslash and controls (valid UTF-8: a
- * "payload" string both ways), and empty payloads written either way. */
+/* Text payloads with NUL, quote, backslash and controls, published as a
+ * "payload" string: delivered exactly, as base64 when the escapes would be
+ * longer (mostly control characters) and as text otherwise; and empty
+ * payloads written either way. */
 static void test_bridge_json_text_payload(void **state)
 {
     struct du_daemon *d = *state;
@@ -1276,9 +1278,17 @@ static void test_bridge_json_text_payload(void **state)
     bc_expect_line(p, "{\"ok\":true,\"command\":\"PUB\",\"topic\":\"txt\",\"receivers\":2}");
     local_expect(s, "a\0b\n\"\\\t\x1f\x7f//", 11);
     bc_jmsg(r, "txt", &m);
-    assert_false(m.b64);
+    assert_true(m.b64); /* 30 bytes escaped, 16 in base64 */
     assert_int_equal(m.len, 11);
     assert_memory_equal(m.data, "a\0b\n\"\\\t\x1f\x7f//", 11);
+    bc_send_str(p, "{\"command\":\"PUB\",\"topic\":\"txt\",\"payload\":\"line one\\nline "
+                   "\\\"two\\\"\\t\\\\ end\"}\n");
+    bc_expect_line(p, "{\"ok\":true,\"command\":\"PUB\",\"topic\":\"txt\",\"receivers\":2}");
+    local_expect(s, "line one\nline \"two\"\t\\ end", 25);
+    bc_jmsg(r, "txt", &m);
+    assert_false(m.b64); /* 30 bytes escaped, 36 in base64 */
+    assert_int_equal(m.len, 25);
+    assert_memory_equal(m.data, "line one\nline \"two\"\t\\ end", 25);
     /* Empty payloads, both ways of writing them. */
     bc_send_str(p, "{\"command\":\"PUB\",\"topic\":\"txt\",\"payload\":\"\"}\n"
                    "{\"command\":\"PUB\",\"topic\":\"txt\",\"payload_base64\":\"\"}\n");
@@ -1287,7 +1297,7 @@ static void test_bridge_json_text_payload(void **state)
         local_expect(s, "", 0);
         bc_jmsg(r, "txt", &m);
         assert_int_equal(m.len, 0);
-        assert_int_equal(m.seq, 1 + i);
+        assert_int_equal(m.seq, 2 + i);
     }
     bc_close(r);
     bc_close(p);

@@ -372,3 +372,16 @@ int sb_admin_group_number(const shmbus_topic *t, const char *name)
     }
     return SHMBUS_ERR_LIMIT;
 }
+
+void sb_admin_waiters_settle(const shmbus_topic *t)
+{
+    struct sb_shm_header *h = t->seg.hdr;
+    /* relaxed: a count, changed by sleepers by one at a time meanwhile;
+     * the CAS retries on their changes. */
+    uint32_t w = atomic_load_explicit(&h->data_waiters, memory_order_relaxed);
+
+    while (w >= SB_WAITER_BRIDGE &&
+           !atomic_compare_exchange_weak_explicit(&h->data_waiters, &w, w % SB_WAITER_BRIDGE,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
