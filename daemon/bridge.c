@@ -48,9 +48,13 @@ struct io_state {
     /* Topics published into during this read: delivered at its end. */
     struct sbd_topic *touched[SBB_TOUCHED_MAX];
     unsigned ntouched;
-    /* Connections paused for back-pressure. */
+    /* Connections paused for back-pressure, and when to retry them. */
     struct sbb_conn **paused;
     size_t npaused, paused_cap;
+    uint64_t next_retry_ms;
+    /* accept() ran out of descriptors: listening resumes then (0: on); and
+     * when that may be logged again. */
+    uint64_t accept_resume_ms, log_emfile_ms;
 };
 
 static uint64_t now_ms(void)
@@ -257,7 +261,7 @@ static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
         *out = t->bridge;
         return 0;
     }
-    if (t->broken)
+    if (sbd_topic_broken(t))
         return SHMBUS_ERR_TRUNCATED;
     for (unsigned i = 0; i < b->npumps && p == NULL; i++)
         if (b->pumps[i]->assigned < SBB_PUMP_TOPICS)
@@ -402,91 +406,6 @@ static int sub_wants(const struct sbb_sub *s, const struct sbd_topic *t)
     return strcmp(s->name, t->name) == 0;
 }
 
-/*
- * Subscribe @p c to a channel (a topic name) or a pattern. A channel that
- * names no topic yet, and a pattern, are kept: topics created later are
- * linked when they appear (on_create). @return 0, or an error for the reply
- * with @p why filled.
- */
-/* Link @p s to every existing topic it wants. @return 0 or an error. */
-static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
-{
-    struct cds_lfht_iter it;
-    struct sbd_topic *t;
-    int rc = 0;
-
-    urcu_memb_read_lock();
-    if (!s->pattern) {
-        t = sbd_topic_lookup(b->reg, s->name);
-        if (t != NULL)
-            rc = link_add(b, s, t, SHMBUS_START_NEXT);
-    } else {
-        struct cds_lfht_node *n;
-
-        cds_lfht_for_each(b->reg->topics, &it, n)
-        {
-            t = sbd_topic_of(n);
-            if (rc == 0 && sub_wants(s, t))
-                rc = link_add(b, s, t, SHMBUS_START_NEXT);
-        }
-    }
-    SBD_TSAN_READ_DONE();
-    urcu_memb_read_unlock();
-    return rc;
-}
-
-static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
-                     size_t len, struct sbb_sub **out, char *why, size_t why_len)
-{
-    struct sbb_link *l, *tmp;
-    struct sbb_sub *s;
-    int rc;
-
-    *out = sub_find(c, pattern, name, len);
-    if (*out != NULL)
-        return 0;
-    if (c->nsubs >= b->cfg->bridge_max_subs) {
-        snprintf(why, why_len, "too many subscriptions: %u (--bridge-max-subs)",
-                 b->cfg->bridge_max_subs);
-        return SHMBUS_ERR_LIMIT;
-    }
-    s = calloc(1, sizeof(*s) + len + 1);
-    if (s == NULL) {
-        snprintf(why, why_len, "out of memory");
-        return -ENOMEM;
-    }
-    s->c = c;
-    s->pattern = pattern;
-    s->len = len;
-    memcpy(s->name, name, len);
-    CDS_INIT_LIST_HEAD(&s->links);
-    rc = link_existing(b, s);
-    if (rc < 0) {
-        cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
-        /* Never live: no pump saw its links. call_rcu() all the same,
-         * after the links it points to. */
-        SBD_TSAN_RELEASE(s);
-        urcu_memb_call_rcu(&s->rcu, sub_free_cb);
-        snprintf(why, why_len, "cannot read topic for remote clients: %s", shmbus_strerror(rc));
-        return rc;
-    }
-    sbd_rlist_append(&c->subs, &s->cnode);
-    c->nsubs++;
-    /* relaxed: monitoring counts. */
-    atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
-    *out = s;
-    return 0;
-}
-
-static void rep_flush(struct sbd_bridge *b);
-
-/* After a subscription's reply: start its deliveries. */
-static void sub_go(struct sbd_bridge *b, struct sbb_sub *s)
-{
-    rep_flush(b);
-    links_go(s);
-}
-
 /* on_create hook: runs in whichever thread created the topic, under the
  * registry's topic lock. The I/O thread links subscriptions to it. */
 static void topic_created(void *arg, struct sbd_topic *t)
@@ -550,6 +469,93 @@ static void topics_new(struct sbd_bridge *b)
     free(list);
 }
 
+/* Link @p s to every existing topic it wants. @return 0 or an error. */
+static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
+{
+    struct cds_lfht_iter it;
+    struct sbd_topic *t;
+    int rc = 0;
+
+    urcu_memb_read_lock();
+    if (!s->pattern) {
+        t = sbd_topic_lookup(b->reg, s->name);
+        if (t != NULL)
+            rc = link_add(b, s, t, SHMBUS_START_NEXT);
+    } else {
+        struct cds_lfht_node *n;
+
+        cds_lfht_for_each(b->reg->topics, &it, n)
+        {
+            t = sbd_topic_of(n);
+            if (rc == 0 && sub_wants(s, t))
+                rc = link_add(b, s, t, SHMBUS_START_NEXT);
+        }
+    }
+    SBD_TSAN_READ_DONE();
+    urcu_memb_read_unlock();
+    return rc;
+}
+
+/*
+ * Subscribe @p c to a channel (a topic name) or a pattern. A channel that
+ * names no topic yet, and a pattern, are kept: topics created later are
+ * linked when they appear (on_create). @return 0, or an error for the reply
+ * with @p why filled. The new subscription's links go live with
+ * sub_go(), after its reply (*@p out: the subscription).
+ */
+static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
+                     size_t len, struct sbb_sub **out, char *why, size_t why_len)
+{
+    struct sbb_link *l, *tmp;
+    struct sbb_sub *s;
+    int rc;
+
+    *out = sub_find(c, pattern, name, len);
+    if (*out != NULL)
+        return 0;
+    /* Topics created but not yet seen are linked first, from their oldest
+     * message, before this subscription can place their cursor at NEXT. */
+    topics_new(b);
+    if (c->nsubs >= b->cfg->bridge_max_subs) {
+        snprintf(why, why_len, "too many subscriptions: %u (--bridge-max-subs)",
+                 b->cfg->bridge_max_subs);
+        return SHMBUS_ERR_LIMIT;
+    }
+    s = calloc(1, sizeof(*s) + len + 1);
+    if (s == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return -ENOMEM;
+    }
+    s->c = c;
+    s->pattern = pattern;
+    s->len = len;
+    memcpy(s->name, name, len);
+    CDS_INIT_LIST_HEAD(&s->links);
+    rc = link_existing(b, s);
+    if (rc < 0) {
+        cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
+        /* Never live: no pump saw its links. call_rcu() all the same,
+         * after the links it points to. */
+        SBD_TSAN_RELEASE(s);
+        urcu_memb_call_rcu(&s->rcu, sub_free_cb);
+        snprintf(why, why_len, "cannot read topic for remote clients: %s", shmbus_strerror(rc));
+        return rc;
+    }
+    sbd_rlist_append(&c->subs, &s->cnode);
+    c->nsubs++;
+    /* relaxed: monitoring counts. */
+    atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
+    *out = s;
+    return 0;
+}
+
+/* After a subscription's reply: start its deliveries. */
+static void sub_go(struct sbd_bridge *b, struct sbb_sub *s)
+{
+    rep_flush(b);
+    links_go(s);
+}
+
 /* --------------------------------------------------------------- publish */
 
 /* A topic name from a client, checked and terminated into @p out. */
@@ -582,6 +588,8 @@ static struct sbd_topic *pub_topic(struct sbd_bridge *b, const char *name, char 
         return t;
     memset(&req, 0, sizeof(req));
     memcpy(req.name, name, strlen(name));
+    if (b->cfg->bridge_no_create)
+        req.flags = SHMBUS_OPEN_NOCREATE; /* "no topic 'x'" */
     if (sbd_topic_open(b->reg, &req, &t, &created, why, why_len) < 0)
         t = NULL;
     if (created)
@@ -642,6 +650,23 @@ static void touch(struct sbd_bridge *b, struct io_state *io, struct sbd_topic *t
     io->touched[io->ntouched++] = t;
 }
 
+/* A reliable topic is full: wait (RUN_PAUSE) up to --bridge-pub-timeout,
+ * then give up with @p why filled (RUN_OK). */
+static int pub_full(struct sbd_bridge *b, struct sbb_conn *c, const struct sbd_topic *t, char *why,
+                    size_t why_len)
+{
+    uint64_t now = now_ms();
+
+    if (c->paused_ms == 0)
+        c->paused_ms = now == 0 ? 1 : now;
+    if (now - c->paused_ms < b->cfg->bridge_pub_timeout_ms)
+        return RUN_PAUSE;
+    snprintf(why, why_len, "topic '%s' stayed full (reliable: a subscriber lags) for %u ms",
+             t->name, b->cfg->bridge_pub_timeout_ms);
+    c->paused_ms = 0;
+    return RUN_OK;
+}
+
 /*
  * Publish @p len bytes on the topic named by the @p name_len bytes at
  * @p name (checked here) for @p c. A missing topic is created with the
@@ -680,21 +705,11 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
      * relaxed: a monitoring count. */
     *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
                  (t->bridge != NULL ? t->bridge->nlinks : 0);
-    rc = t->broken ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
+    rc = sbd_topic_broken(t) ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
     if (rc < 0)
         *receivers = -1;
-    if (rc == -EAGAIN) {
-        uint64_t now = now_ms();
-
-        if (c->paused_ms == 0)
-            c->paused_ms = now == 0 ? 1 : now;
-        if (now - c->paused_ms < b->cfg->bridge_pub_timeout_ms)
-            return RUN_PAUSE;
-        snprintf(why, why_len, "topic '%s' stayed full (reliable: a subscriber lags) for %u ms",
-                 t->name, b->cfg->bridge_pub_timeout_ms);
-        c->paused_ms = 0;
-        return RUN_OK;
-    }
+    if (rc == -EAGAIN)
+        return pub_full(b, c, t, why, why_len);
     c->paused_ms = 0;
     if (rc < 0) {
         snprintf(why, why_len, "message not published on '%s': %s", t->name, shmbus_strerror(rc));
@@ -733,7 +748,7 @@ static void deliver_touched(struct sbd_bridge *b, struct io_state *io)
         if (more)
             sbb_pump_ring(bt->pump);
     }
-    sbb_flush(b, &b->direct);
+    sbb_flush(&b->direct);
     SBD_TSAN_READ_DONE();
     urcu_memb_read_unlock();
     io->ntouched = 0;
@@ -1218,6 +1233,19 @@ static int cmd_command(struct sbd_bridge *b, struct io_state *io, struct sbb_con
     return RUN_OK;
 }
 
+/* INFO: what client libraries look at on connecting (ioredis reads
+ * "loading" before it says it is ready). */
+static int cmd_info(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
+                    const struct sbb_argv *a)
+{
+    static const char info[] = "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n"
+                               "server_name:shmbus\r\n\r\n# Persistence\r\nloading:0\r\n";
+
+    (void)b, (void)io, (void)a;
+    reply_bulk(c, info, sizeof(info) - 1);
+    return RUN_OK;
+}
+
 #define ANY_ARGS SBB_ARGV_MAX
 
 static const struct resp_cmd resp_cmds[] = {
@@ -1235,6 +1263,7 @@ static const struct resp_cmd resp_cmds[] = {
     {"ECHO", cmd_echo, 2, 2, 0, 0},
     {"SELECT", cmd_select, 2, 2, 0, 0},
     {"COMMAND", cmd_command, 1, ANY_ARGS, 0, 0},
+    {"INFO", cmd_info, 1, ANY_ARGS, 0, 0},
 };
 
 static int resp_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
@@ -1355,13 +1384,19 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
     struct sbb_conn *c = calloc(1, sizeof(*c));
-    int one = 1;
+    int one = 1, keep_idle = 60, keep_intvl = 10, keep_cnt = 6;
 
     if (c == NULL) {
         sbd_log(SBD_ERROR, "bridge: out of memory: connection refused");
         return -1;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* A peer that vanished (host down, cable out) is found in about 2 min
+     * and closed, instead of holding its place for good. */
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keep_idle, sizeof(keep_idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keep_intvl, sizeof(keep_intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keep_cnt, sizeof(keep_cnt));
     getnameinfo((const struct sockaddr *)sa, sl, host, sizeof(host), port, sizeof(port),
                 NI_NUMERICHOST | NI_NUMERICSERV);
     snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
@@ -1387,7 +1422,33 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     return 0;
 }
 
-static void conn_accept(struct sbd_bridge *b)
+/* Out of descriptors: stop watching the listening socket for 100 ms (the
+ * pending connection stays queued; accepting it now would fail again). */
+static void accept_pause(struct sbd_bridge *b, struct io_state *io)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = &b->lfd};
+    uint64_t now = now_ms();
+
+    if (now >= io->log_emfile_ms) {
+        sbd_log(SBD_WARN, "bridge: accept: %s (descriptor limit: see --bridge-max-conns)",
+                strerror(errno));
+        io->log_emfile_ms = now + 1000;
+    }
+    epoll_ctl(b->epfd, EPOLL_CTL_MOD, b->lfd, &ev);
+    io->accept_resume_ms = now + 100;
+}
+
+static void accept_resume(struct sbd_bridge *b, struct io_state *io)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &b->lfd};
+
+    if (io->accept_resume_ms == 0 || now_ms() < io->accept_resume_ms)
+        return;
+    epoll_ctl(b->epfd, EPOLL_CTL_MOD, b->lfd, &ev);
+    io->accept_resume_ms = 0;
+}
+
+static void conn_accept(struct sbd_bridge *b, struct io_state *io)
 {
     static const char full[] = "-ERR max number of clients reached\r\n";
 
@@ -1399,7 +1460,9 @@ static void conn_accept(struct sbd_bridge *b)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(b, io);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 sbd_log(SBD_WARN, "bridge: accept: %s", strerror(errno));
             return;
         }
@@ -1436,8 +1499,6 @@ static int blank(const char *p, size_t len)
     return 1;
 }
 
-/* Run the complete commands in @p buf. @return the bytes consumed; sets
- * *paused when a publish must wait. */
 /* The next JSON line of @p p: run it. @return the bytes taken (0: no
  * complete line yet); sets *paused. */
 static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
@@ -1486,6 +1547,8 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
     return (size_t)n;
 }
 
+/* Run the complete commands in @p buf. @return the bytes consumed; sets
+ * *paused when a publish must wait. */
 static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                        const char *buf, size_t len, int *paused)
 {
@@ -1552,7 +1615,8 @@ static void conn_pause(struct io_state *io, struct sbb_conn *c)
 }
 
 /* Run what @p c has buffered (and @p data just read), keep the rest.
- * @return 0, or -1 to close the connection now. */
+ * @return 0; 1 when a publish waits for room (the connection is paused);
+ * -1 to close the connection now. */
 static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                       const char *data, size_t n)
 {
@@ -1577,7 +1641,7 @@ static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
         return -1;
     if (paused)
         conn_pause(io, c);
-    return 0;
+    return paused;
 }
 
 static void conn_flush(struct sbb_conn *c)
@@ -1664,29 +1728,31 @@ static void conn_event(struct sbd_bridge *b, struct io_state *io, struct sbb_con
         conn_close(b, io, c); /* paused or closing: nothing more will be read */
 }
 
-/* Retry the publishes that found their topics full. */
+/* Retry the publishes that found their topics full, once a millisecond.
+ * A connection stays paused (EPOLLIN off, no epoll call) while its
+ * publish still finds the topic full. */
 static void retry_paused(struct sbd_bridge *b, struct io_state *io)
 {
     size_t n = io->npaused;
     struct sbb_conn **list;
+    uint64_t now = now_ms();
 
-    if (n == 0)
+    if (n == 0 || now < io->next_retry_ms)
         return;
+    io->next_retry_ms = now + 1;
     list = malloc(n * sizeof(*list));
     if (list == NULL)
         return;
     memcpy(list, io->paused, n * sizeof(*list));
     for (size_t i = 0; i < n; i++) {
         struct sbb_conn *c = list[i];
+        int rc = conn_input(b, io, c, NULL, 0);
 
-        unpause(io, c);
-        if (conn_input(b, io, c, NULL, 0) < 0) {
-            conn_close(b, io, c);
-            continue;
-        }
+        if (rc == 0)
+            unpause(io, c);
         deliver_touched(b, io);
         conn_flush(c);
-        if (conn_done(c))
+        if (rc < 0 || conn_done(c))
             conn_close(b, io, c);
     }
     free(list);
@@ -1726,6 +1792,14 @@ static void expire_auth(struct sbd_bridge *b, struct io_state *io)
     }
 }
 
+/* What the I/O thread does every tick: auth deadlines, buffer trimming. */
+static void tick_work(struct sbd_bridge *b, struct io_state *io)
+{
+    if (b->cfg->bridge_token[0] != '\0')
+        expire_auth(b, io);
+    trim_buffers(b);
+}
+
 static void *io_main(void *arg)
 {
     struct sbd_bridge *b = arg;
@@ -1742,7 +1816,7 @@ static void *io_main(void *arg)
     urcu_memb_register_thread();
     /* relaxed: the eventfd wakes us; stop is re-read after every wait. */
     while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
-        int timeout = io.npaused > 0 ? 1 : (int)tick;
+        int timeout = io.npaused > 0 ? 1 : io.accept_resume_ms != 0 ? 100 : (int)tick;
         int n = epoll_wait(b->epfd, ev, 64, timeout);
 
         if (n < 0 && errno != EINTR) {
@@ -1753,7 +1827,7 @@ static void *io_main(void *arg)
             void *p = ev[i].data.ptr;
 
             if (p == &b->lfd) {
-                conn_accept(b);
+                conn_accept(b, &io);
             } else if (p == &b->evfd) {
                 uint64_t v;
 
@@ -1765,10 +1839,9 @@ static void *io_main(void *arg)
             }
         }
         retry_paused(b, &io);
+        accept_resume(b, &io);
         if (now_ms() >= next_tick) {
-            if (b->cfg->bridge_token[0] != '\0')
-                expire_auth(b, &io);
-            trim_buffers(b);
+            tick_work(b, &io);
             next_tick = now_ms() + tick;
         }
     }

@@ -222,7 +222,7 @@ void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt);
 int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *batch, struct sbb_topic *bt);
 /* Write out every connection of @p batch's dirty list; under the read
  * lock. Starts a new round. */
-void sbb_flush(struct sbd_bridge *b, struct sbb_batch *batch);
+void sbb_flush(struct sbb_batch *batch);
 /* Room for @p len more bytes of @p c's output. Under c->mu. @return where
  * to write them (then sbb_out_commit() what was written), or NULL: the
  * connection is dead, or doomed now for passing the limit. */

@@ -352,7 +352,8 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
     int n, json, resp;
 
     /* Without a live link, messages stay in the ring for the first one. */
-    if (bt->sub == NULL || bt->failed || bt->t->broken || sbd_rlist_first(&bt->links) == NULL)
+    if (bt->sub == NULL || bt->failed || sbd_topic_broken(bt->t) ||
+        sbd_rlist_first(&bt->links) == NULL)
         return 0;
     bb->bt = bt;
     bb->n = 0;
@@ -363,6 +364,9 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
     if (n < 0) {
         sbd_log(SBD_ERROR, "bridge: topic %s: %s: no more deliveries to remote clients",
                 bt->t->name, shmbus_strerror(n));
+        /* Its slot goes: it must not gate a reliable topic it no longer reads. */
+        shmbus_sub_destroy(bt->sub);
+        bt->sub = NULL;
         bt->failed = 1;
         return 0;
     }
@@ -381,9 +385,8 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
     return n;
 }
 
-void sbb_flush(struct sbd_bridge *b, struct sbb_batch *bb)
+void sbb_flush(struct sbb_batch *bb)
 {
-    (void)b;
     for (size_t i = 0; i < bb->ndirty; i++) {
         struct sbb_conn *c = bb->dirty[i];
 
@@ -454,7 +457,7 @@ static int pump_ready(void *arg, memory_order order)
         struct sbb_topic *bt = p->have[i];
         int r;
 
-        if (bt->t->broken)
+        if (sbd_topic_broken(bt->t))
             continue;
         if (pthread_mutex_trylock(&bt->poll_mu) != 0)
             return 1;
@@ -485,7 +488,7 @@ static void *pump_main(void *arg)
         for (unsigned i = 0; i < p->nhave; i++) {
             struct sbb_topic *bt = p->have[i];
 
-            if (bt->t->broken)
+            if (sbd_topic_broken(bt->t))
                 continue; /* its mapping is zeroes now (guard.h) */
             topics[nt++] = bt->t->t;
             /* Waits only while the I/O thread delivers for this topic. */
@@ -493,7 +496,7 @@ static void *pump_main(void *arg)
             busy |= sbb_deliver(b, &p->batch, bt) > 0;
             pthread_mutex_unlock(&bt->poll_mu);
         }
-        sbb_flush(b, &p->batch);
+        sbb_flush(&p->batch);
         SBD_TSAN_READ_DONE();
         urcu_memb_read_unlock();
         if (busy)

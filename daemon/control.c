@@ -283,7 +283,7 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
 
     if (t == NULL)
         return;
-    if (t->broken) {
+    if (sbd_topic_broken(t)) {
         reply_err(r, SHMBUS_ERR_TRUNCATED, "a client truncated the topic's segment");
         return;
     }
@@ -320,7 +320,7 @@ static void on_adopt(struct sbd_session *s, const struct sb_wire_ref *q, struct 
 
     if (t == NULL)
         return;
-    if (t->broken) {
+    if (sbd_topic_broken(t)) {
         reply_err(r, SHMBUS_ERR_TRUNCATED, "a client truncated the topic's segment");
         return;
     }

@@ -51,6 +51,9 @@ static void usage(FILE *f)
                "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
                "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
                "                      for IPv6). Off unless given\n"
+               "  --bridge-no-create  a remote publish on a topic that does not exist is\n"
+               "                      an error (default: it creates it, lossy, as\n"
+               "                      `shmbus pub` does)\n"
                "  --bridge-token-file FILE  remote clients must AUTH with the token in FILE\n"
                "                      (its first line; default: $SHMBUS_BRIDGE_TOKEN if set)\n"
                "  --bridge-max-conns N     remote connections (default 16384)\n"
@@ -229,13 +232,14 @@ enum {
     OPT_SEG,
     OPT_SHM,
     OPT_REAP,
-    OPT_BRIDGE,
+    OPT_BRIDGE, /* OPT_BRIDGE to OPT_BPUB: config_bridge_option() */
     OPT_BTOKEN,
     OPT_BCONNS,
     OPT_BSUBS,
     OPT_BREQ,
     OPT_BOUT,
     OPT_BMEM,
+    OPT_BNOCREATE,
     OPT_BAUTH,
     OPT_BPUB,
     OPT_HELP
@@ -261,10 +265,74 @@ static const struct option long_opts[] = {
     {"bridge-max-request", required_argument, NULL, OPT_BREQ},
     {"bridge-max-output", required_argument, NULL, OPT_BOUT},
     {"bridge-max-memory", required_argument, NULL, OPT_BMEM},
+    {"bridge-no-create", no_argument, NULL, OPT_BNOCREATE},
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
+
+/* One of the limit options. @return non-zero if its value is bad. */
+static int config_limit_option(struct sbd_config *c, int opt, const char *arg)
+{
+    switch (opt) {
+    case OPT_TOPICS:
+        return parse_u32(arg, &c->max_topics);
+    case OPT_CLIENTS:
+        return parse_u32(arg, &c->max_clients);
+    case OPT_SLOTS:
+        return parse_u32(arg, &c->max_slots);
+    case OPT_SEG:
+        return parse_size(arg, &c->max_segment);
+    case OPT_SHM:
+        return parse_size(arg, &c->max_shm);
+    default: /* OPT_REAP */
+        return parse_u32(arg, &c->reap_interval_ms) || c->reap_interval_ms > 1000;
+    }
+}
+
+/* One --bridge* option. @return non-zero if its value is bad. */
+static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
+{
+    int bad = 0;
+
+    switch (opt) {
+    case OPT_BRIDGE:
+        bad = parse_listen(arg, c);
+        break;
+    case OPT_BTOKEN:
+        bad = read_token(arg, c->bridge_token, sizeof(c->bridge_token));
+        break;
+    case OPT_BCONNS:
+        bad = parse_u32(arg, &c->bridge_max_conns) || c->bridge_max_conns == 0;
+        break;
+    case OPT_BSUBS:
+        bad = parse_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
+              c->bridge_max_subs > SBB_ARGV_MAX - 2;
+        break;
+    case OPT_BREQ:
+        bad = parse_size(arg, &c->bridge_max_request) || c->bridge_max_request < 1024 ||
+              c->bridge_max_request > (1ull << 30);
+        break;
+    case OPT_BOUT:
+        bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < 4096;
+        break;
+    case OPT_BNOCREATE:
+        c->bridge_no_create = 1;
+        break;
+    case OPT_BMEM:
+        bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < (1u << 20);
+        break;
+    case OPT_BAUTH:
+        bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
+        break;
+    case OPT_BPUB:
+        bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);
+        break;
+    default:
+        break;
+    }
+    return bad;
+}
 
 /* One option. @return 0, 1 for --help, or -1 with a message printed. */
 static int config_option(struct sbd_config *c, int opt, const char *arg, const char **bus)
@@ -297,56 +365,19 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
         c->n_allow_gid += !bad;
         break;
     case OPT_TOPICS:
-        bad = parse_u32(arg, &c->max_topics);
-        break;
     case OPT_CLIENTS:
-        bad = parse_u32(arg, &c->max_clients);
-        break;
     case OPT_SLOTS:
-        bad = parse_u32(arg, &c->max_slots);
-        break;
     case OPT_SEG:
-        bad = parse_size(arg, &c->max_segment);
-        break;
     case OPT_SHM:
-        bad = parse_size(arg, &c->max_shm);
-        break;
     case OPT_REAP:
-        bad = parse_u32(arg, &c->reap_interval_ms) || c->reap_interval_ms > 1000;
-        break;
-    case OPT_BRIDGE:
-        bad = parse_listen(arg, c);
-        break;
-    case OPT_BTOKEN:
-        bad = read_token(arg, c->bridge_token, sizeof(c->bridge_token));
-        break;
-    case OPT_BCONNS:
-        bad = parse_u32(arg, &c->bridge_max_conns) || c->bridge_max_conns == 0;
-        break;
-    case OPT_BSUBS:
-        bad = parse_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
-              c->bridge_max_subs > SBB_ARGV_MAX - 2;
-        break;
-    case OPT_BREQ:
-        bad = parse_size(arg, &c->bridge_max_request) || c->bridge_max_request < 1024 ||
-              c->bridge_max_request > (1ull << 30);
-        break;
-    case OPT_BOUT:
-        bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < 4096;
-        break;
-    case OPT_BMEM:
-        bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < (1u << 20);
-        break;
-    case OPT_BAUTH:
-        bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
-        break;
-    case OPT_BPUB:
-        bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);
+        bad = config_limit_option(c, opt, arg);
         break;
     case OPT_HELP:
         return 1;
     default:
-        return -1;
+        if (opt < OPT_BRIDGE || opt > OPT_BPUB)
+            return -1;
+        bad = config_bridge_option(c, opt, arg);
     }
     if (bad)
         fprintf(stderr, "shmbusd: bad value '%s' (see --help)\n", arg);
@@ -528,15 +559,20 @@ static int detach(void)
 static void raise_fd_limit(const struct sbd_config *c)
 {
     struct rlimit rl;
+    rlim_t need;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    /* One per client (two while a reply carries a segment) and one per topic. */
-    if (rl.rlim_cur < (rlim_t)c->max_clients * 2 + c->max_topics + 64)
-        sbd_log(SBD_WARN, "descriptor limit %llu is low for --max-clients %u --max-topics %u",
-                (unsigned long long)rl.rlim_cur, c->max_clients, c->max_topics);
+    /* One per client (two while a reply carries a segment), one per topic,
+     * and one per bridge connection. */
+    need = (rlim_t)c->max_clients * 2 + c->max_topics + 64 + (c->bridge ? c->bridge_max_conns : 0);
+    if (rl.rlim_cur < need)
+        sbd_log(SBD_WARN,
+                "descriptor limit %llu is below the %llu that --max-clients, --max-topics "
+                "and --bridge-max-conns need",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
 static int serve(const struct sbd_config *cfg, int ready_fd)

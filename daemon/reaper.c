@@ -151,11 +151,11 @@ static void reap_topic(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uin
     uint32_t opid;
     uint64_t ostart;
 
-    for (uint32_t i = 0; i < t->info.max_subscribers && !t->broken; i++)
+    for (uint32_t i = 0; i < t->info.max_subscribers && !sbd_topic_broken(t); i++)
         if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &opid, &ostart) && (pid_t)opid == pid &&
             ostart == start)
             sbd_slot_reap(r->reg, t, i);
-    for (uint32_t i = 0; i < t->info.max_publishers && !t->broken; i++) {
+    for (uint32_t i = 0; i < t->info.max_publishers && !sbd_topic_broken(t); i++) {
         if (!sb_admin_owner(t->t, SB_ADMIN_PUB, i, &opid, &ostart) || (pid_t)opid != pid ||
             ostart != start)
             continue;
@@ -219,7 +219,8 @@ static void topic_broken(struct sbd_topic *t)
 {
     sbd_log(SBD_ERROR, "topic %s: a client truncated segment %s: removing it", t->name, t->seg);
     shmbus_topic_unlink(t->seg);
-    t->broken = 2;
+    /* relaxed: a flag (sbd_topic_broken()). */
+    atomic_store_explicit(&t->broken, 2, memory_order_relaxed);
 }
 
 /* Find owners the reaper does not watch yet in topic @p t; reap the dead. */
@@ -228,22 +229,22 @@ static void scan_topic(struct sbd_reaper *r, struct sbd_topic *t)
     uint32_t pid;
     uint64_t start;
 
-    if (t->broken == 1)
+    if (sbd_topic_broken(t) == 1)
         topic_broken(t);
-    if (t->broken)
+    if (sbd_topic_broken(t))
         return;
-    for (uint32_t i = 0; i < t->info.max_subscribers && !t->broken; i++)
+    for (uint32_t i = 0; i < t->info.max_subscribers && !sbd_topic_broken(t); i++)
         if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
             !owner_check(r, (pid_t)pid, start))
             reap_topic(r, t, (pid_t)pid, start);
-    for (uint32_t i = 0; i < t->info.max_publishers && !t->broken; i++) {
+    for (uint32_t i = 0; i < t->info.max_publishers && !sbd_topic_broken(t); i++) {
         if (sb_admin_pub_is_dead(t->t, i))
             pub_settle(t, i); /* a retry, or left by a daemon before us */
         else if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
                  !owner_check(r, (pid_t)pid, start))
             reap_topic(r, t, (pid_t)pid, start);
     }
-    if (!t->broken)
+    if (!sbd_topic_broken(t))
         sb_admin_groups_reconcile(t->t);
 }
 

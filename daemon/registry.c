@@ -92,7 +92,7 @@ void sbd_registry_fini(struct sbd_registry *r)
         struct sbd_topic *t = sbd_topic_of(n);
 
         cds_lfht_del(r->topics, n);
-        if (t->broken != 2 && shmbus_topic_unlink(t->seg) < 0)
+        if (sbd_topic_broken(t) != 2 && shmbus_topic_unlink(t->seg) < 0)
             sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
         if (all != NULL && k < r->ntopics)
             all[k++] = t;
@@ -275,7 +275,7 @@ static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *
     t = sbd_topic_lookup(r, req->name);
     urcu_memb_read_unlock();
     /* Topics are removed only at shutdown: t stays valid. */
-    if (t != NULL && t->broken) {
+    if (t != NULL && sbd_topic_broken(t)) {
         snprintf(why, why_len, "topic '%.60s': a client truncated its segment", t->name);
         return SHMBUS_ERR_TRUNCATED;
     }
@@ -385,7 +385,7 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
     } else if (h.kind == SBD_HOLD_PUB) {
         atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
     } else {
-        if (free_slot && !h.topic->broken)
+        if (free_slot && !sbd_topic_broken(h.topic))
             sb_admin_slot_free(h.topic->t, h.slot, s->dead);
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
     }
@@ -493,6 +493,6 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
         }
     }
     urcu_memb_read_unlock();
-    if (!t->broken)
+    if (!sbd_topic_broken(t))
         sb_admin_slot_free(t->t, idx, 1);
 }

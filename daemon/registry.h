@@ -33,8 +33,7 @@ struct sbd_topic {
     _Atomic uint32_t subscribers;
     /* Set by the SIGBUS guard (guard.h) when a client truncated the
      * segment: 1 just broken, 2 handled (segment removed, by the control
-     * thread). Read by any thread (seq_cst: the plain accesses of an
-     * _Atomic; a flag read off the fast path). */
+     * thread). Read by any thread with sbd_topic_broken(). */
     _Atomic int broken;
     /* The bridge's state of this topic (bridge.c): its remote subscribers
      * and its publisher. The bridge's I/O thread only. */
@@ -98,6 +97,14 @@ static inline struct sbd_topic *sbd_topic_of(struct cds_lfht_node *n)
 
     SBD_TSAN_ACQUIRE(t);
     return t;
+}
+
+/* The topic's SIGBUS state (0 fine, 1 just broken, 2 handled). relaxed:
+ * a flag polled off the fast path; what broke is the mapping itself, which
+ * the guard replaced before setting it. */
+static inline int sbd_topic_broken(const struct sbd_topic *t)
+{
+    return atomic_load_explicit(&t->broken, memory_order_relaxed);
 }
 
 /* Create the tables. @return 0 or -ENOMEM. */

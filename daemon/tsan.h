@@ -19,11 +19,11 @@
 #ifdef SBD_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-/* Before handing @p p to call_rcu(), and before publishing it in an RCU
- * list (cds_list_add_rcu()). */
+/* Before handing @p p to call_rcu(), and before publishing it through a
+ * liburcu structure (cds_lfht_add()). */
 #define SBD_TSAN_RELEASE(p) __tsan_release(p)
 /* At the start of the call_rcu() callback for @p p, and where a reader
- * first finds it in an RCU list. */
+ * finds it in a liburcu structure. */
 #define SBD_TSAN_ACQUIRE(p) __tsan_acquire(p)
 /* A grace period: every reader marks the end of its read-side section
  * (before urcu_memb_read_unlock()), every call_rcu() callback acquires it
