@@ -9,9 +9,13 @@
  * pattern subscriptions and topics created later, Redis-compatible
  * replies, slow clients, authentication, limits, back-pressure of
  * reliable topics, wake-ups of local subscribers sleeping beside a pump,
- * garbage input and shutdown with clients attached. The
- * teardown stops the daemon and checks that it exited 0 (a sanitizer
- * report in it fails the test) and left no segment behind.
+ * garbage input and shutdown with clients attached; and regressions: idle
+ * pumps with many topics, a busy local publisher beside remote ones,
+ * INFO, exclusive topics, --bridge-no-create, JSON payloads of control
+ * characters, nothing after an unsubscribe reply or QUIT's +OK, and
+ * running out of descriptors. The teardown stops the daemon and checks
+ * that it exited 0 (a sanitizer report in it fails the test) and left no
+ * segment behind.
  */
 #include "daemonutil.h"
 
@@ -21,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 
 #define BT_MS        10000 /* longest wait for a reply: only a hang reaches it */
 #define BT_QUIET_MS  300   /* "nothing comes": how long to watch a socket */
@@ -30,14 +35,25 @@
 #define BT_TOKEN     "s3cret-T0ken"
 #define BT_LINE_MAX  (1u << 20)
 
+/* Time limits of the tests that measure the daemon stretch by this much
+ * under TSan, which makes it several times slower. */
+#ifdef __SANITIZE_THREAD__
+#define BT_SLOW 3
+#else
+#define BT_SLOW 1
+#endif
+
 /* Options of a test's daemon (cmocka prestate). */
 struct bt_opts {
     int token;           /* --bridge-token-file with BT_TOKEN */
+    int log;             /* the daemon's stderr goes to bt_log (log_count()) */
     const char *args[8]; /* more daemon arguments, NULL-terminated */
 };
 
 /* The running daemon's bridge port (tests run one at a time). */
 static int bt_port;
+/* Where the daemon's stderr goes with bt_opts.log ("": to ours). */
+static char bt_log[PATH_MAX];
 
 /* Keep @p p in the first free slot of the array @p arr (of pointers that
  * the teardown closes); fail the test if there is none. */
@@ -157,8 +173,9 @@ static void bc_close(struct bc *c)
     free(c);
 }
 
-/* Connect to the bridge; @p rcvbuf > 0 sets SO_RCVBUF first. */
-static struct bc *bc_open_rcvbuf(int rcvbuf)
+/* Connect to the bridge; @p rcvbuf > 0 sets SO_RCVBUF first, @p mss > 0
+ * TCP_MAXSEG (the daemon's socket then starts with a small send buffer). */
+static struct bc *bc_open_sock(int rcvbuf, int mss)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bt_port)};
     struct bc *c = calloc(1, sizeof(*c));
@@ -173,6 +190,8 @@ static struct bc *bc_open_rcvbuf(int rcvbuf)
     assert_true(c->fd >= 0);
     if (rcvbuf > 0)
         assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+    if (mss > 0)
+        assert_int_equal(setsockopt(c->fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)), 0);
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
         fail_msg("connect to bridge port %d: %s", bt_port, strerror(errno));
@@ -180,9 +199,14 @@ static struct bc *bc_open_rcvbuf(int rcvbuf)
     return c;
 }
 
+static struct bc *bc_open_rcvbuf(int rcvbuf)
+{
+    return bc_open_sock(rcvbuf, 0);
+}
+
 static struct bc *bc_open(void)
 {
-    return bc_open_rcvbuf(0);
+    return bc_open_sock(0, 0);
 }
 
 /* Send all @p len bytes. @return 0, or -errno when the connection
@@ -778,7 +802,7 @@ static void rd_expect_int_at(redisReply *rep, long long want, int line)
 
 /* The test's library handles: the teardown destroys what is left (all of
  * them, as tests do not destroy their own), before the daemon stops. */
-#define BT_LOCAL_MAX 128
+#define BT_LOCAL_MAX 160
 static shmbus_sub *bt_subs[BT_LOCAL_MAX];
 static shmbus_pub *bt_pubs[BT_LOCAL_MAX];
 static shmbus_topic *bt_topics[BT_LOCAL_MAX];
@@ -856,11 +880,14 @@ static void local_expect_at(shmbus_sub *s, const void *data, size_t len, int lin
 
 #define local_expect(s, data, len) local_expect_at((s), (data), (len), __LINE__)
 
+#define BT_PT_SIZE_MAX 4096
+
 /*
- * A local publisher thread: bursts of @p burst messages "<prefix><n>",
- * then a pause of @p pause_us. Stopped by the test, or by the teardown
- * when the test failed first (its state is static, not on the stack of
- * a test that longjmp()ed away).
+ * A local publisher thread: bursts of @p burst messages "<prefix><n>"
+ * (padded with 'x' to @p size bytes if @p size > 0), then a pause of
+ * @p pause_us (none if 0). Stopped by the test, or by the teardown when
+ * the test failed first (its state is static, not on the stack of a test
+ * that longjmp()ed away).
  */
 static struct bt_pubthread {
     pthread_t th;
@@ -869,6 +896,7 @@ static struct bt_pubthread {
     const char *prefix;
     int burst;
     long pause_us;
+    size_t size;
     atomic_int stop;
     atomic_long sent;
 } bt_pt;
@@ -877,33 +905,44 @@ static void *pt_main(void *arg)
 {
     struct bt_pubthread *pt = arg;
     unsigned long i = 0;
-    char msg[48];
+    char msg[BT_PT_SIZE_MAX];
 
+    memset(msg, 'x', sizeof(msg));
     /* relaxed: a stop flag and a count; the join orders the rest. */
     while (!atomic_load_explicit(&pt->stop, memory_order_relaxed)) {
         for (int k = 0; k < pt->burst; k++) {
-            int n = snprintf(msg, sizeof(msg), "%s%lu", pt->prefix, i++);
+            int n = snprintf(msg, 48, "%s%lu", pt->prefix, i++);
 
-            if (shmbus_publish(pt->p, msg, (size_t)n, 0) == 0)
+            if (pt->size > 0)
+                msg[n] = 'x'; /* snprintf()'s NUL */
+            if (shmbus_publish(pt->p, msg, pt->size > 0 ? pt->size : (size_t)n, 0) == 0)
                 atomic_fetch_add_explicit(&pt->sent, 1, memory_order_relaxed);
         }
-        nanosleep(&(struct timespec){.tv_nsec = pt->pause_us * 1000}, NULL);
+        if (pt->pause_us > 0)
+            nanosleep(&(struct timespec){.tv_nsec = pt->pause_us * 1000}, NULL);
     }
     return NULL;
 }
 
-static void pt_start(shmbus_pub *p, const char *prefix, int burst, long pause_us)
+static void pt_start_size(shmbus_pub *p, const char *prefix, int burst, long pause_us, size_t size)
 {
     assert_false(bt_pt.live);
+    assert_true(size <= BT_PT_SIZE_MAX);
     bt_pt.p = p;
     bt_pt.prefix = prefix;
     bt_pt.burst = burst;
     bt_pt.pause_us = pause_us;
+    bt_pt.size = size;
     /* relaxed: before the thread exists. */
     atomic_store_explicit(&bt_pt.stop, 0, memory_order_relaxed);
     atomic_store_explicit(&bt_pt.sent, 0, memory_order_relaxed);
     assert_int_equal(pthread_create(&bt_pt.th, NULL, pt_main, &bt_pt), 0);
     bt_pt.live = 1;
+}
+
+static void pt_start(shmbus_pub *p, const char *prefix, int burst, long pause_us)
+{
+    pt_start_size(p, prefix, burst, pause_us, 0);
 }
 
 /*
@@ -1001,6 +1040,88 @@ static long pt_stop(void)
 }
 
 /*
+ * A drainer: one thread that reads and drops whatever the daemon sends on
+ * a few connections (subscribers that must keep up, or the daemon would
+ * cut them off), on duplicates of their descriptors, until drain_stop()
+ * (also called by the teardown).
+ */
+#define BT_DRAIN_MAX 32
+
+static struct bt_drain {
+    pthread_t th;
+    int live;
+    int n;
+    int fd[BT_DRAIN_MAX];
+    atomic_int stop;
+    atomic_long bytes;
+} bt_drain;
+
+static void *drain_main(void *arg)
+{
+    struct bt_drain *dr = arg;
+    struct pollfd p[BT_DRAIN_MAX];
+    static char buf[1 << 16];
+
+    for (int i = 0; i < dr->n; i++)
+        p[i] = (struct pollfd){.fd = dr->fd[i], .events = POLLIN};
+    /* relaxed: a stop flag and a count; the join orders the rest. */
+    while (!atomic_load_explicit(&dr->stop, memory_order_relaxed)) {
+        if (poll(p, (nfds_t)dr->n, 10) <= 0)
+            continue;
+        for (int i = 0; i < dr->n; i++) {
+            ssize_t r;
+
+            if (p[i].revents == 0)
+                continue;
+            r = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+            if (r > 0)
+                atomic_fetch_add_explicit(&dr->bytes, r, memory_order_relaxed);
+            else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+                p[i].fd = -1; /* closed: poll() skips it */
+        }
+    }
+    return NULL;
+}
+
+/* Drain @p n connections (at most BT_DRAIN_MAX) from now on. */
+static void drain_start(struct bc *const *c, int n)
+{
+    assert_false(bt_drain.live);
+    assert_true(n <= BT_DRAIN_MAX);
+    for (int i = 0; i < n; i++) {
+        bt_drain.fd[i] = dup(c[i]->fd);
+        assert_true(bt_drain.fd[i] >= 0);
+        bt_drain.n = i + 1;
+    }
+    /* relaxed: before the thread exists. */
+    atomic_store_explicit(&bt_drain.stop, 0, memory_order_relaxed);
+    atomic_store_explicit(&bt_drain.bytes, 0, memory_order_relaxed);
+    assert_int_equal(pthread_create(&bt_drain.th, NULL, drain_main, &bt_drain), 0);
+    bt_drain.live = 1;
+}
+
+/* Bytes drained so far. */
+static long drain_bytes(void)
+{
+    /* relaxed: a progress count. */
+    return atomic_load_explicit(&bt_drain.bytes, memory_order_relaxed);
+}
+
+/* Stop the drainer (if running) and close its descriptors. */
+static void drain_stop(void)
+{
+    if (bt_drain.live) {
+        /* relaxed: see drain_main(). */
+        atomic_store_explicit(&bt_drain.stop, 1, memory_order_relaxed);
+        pthread_join(bt_drain.th, NULL);
+        bt_drain.live = 0;
+    }
+    for (int i = 0; i < bt_drain.n; i++)
+        close(bt_drain.fd[i]);
+    bt_drain.n = 0;
+}
+
+/*
  * Local sleepers: threads each blocked in one shmbus_recv() with a long
  * timeout, for tests of wake-ups. Their state is static, like bt_pt's, so
  * that the teardown joins the ones a failed test left behind (each returns
@@ -1088,6 +1209,32 @@ static int write_token(const struct du_daemon *d, char *path, size_t cap)
     return fclose(f) == 0 ? 0 : -1;
 }
 
+/* Start the daemon (du_launch()), with its stderr in bt_log if @p log. */
+static int bt_start(struct du_daemon *d, const char *const *argv, int log)
+{
+    int fd, rc;
+
+    if (!log)
+        return du_launch(d, argv);
+    snprintf(bt_log, sizeof(bt_log), "%s/daemon.log", d->dir);
+    fd = open(bt_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    d->pid = du_spawn(d, argv, fd);
+    close(fd);
+    if (d->pid < 0) {
+        rc = d->pid;
+        d->pid = 0;
+        return rc;
+    }
+    rc = du_wait_ready(d, DU_READY_MS);
+    if (rc < 0) {
+        print_error("shmbusd did not come up: %s\n", shmbus_strerror(rc));
+        du_stop_sig(d, SIGKILL);
+    }
+    return rc;
+}
+
 /* Start the daemon with the bridge on a free port; retry on another port
  * if it cannot bind (someone took it meanwhile). */
 static int bt_launch(struct du_daemon *d, const struct bt_opts *o, const char *token)
@@ -1109,7 +1256,7 @@ static int bt_launch(struct du_daemon *d, const struct bt_opts *o, const char *t
         for (int i = 0; o != NULL && o->args[i] != NULL; i++)
             argv[n++] = o->args[i];
         argv[n] = NULL;
-        if (du_launch(d, argv) == 0) {
+        if (bt_start(d, argv, o != NULL && o->log) == 0) {
             bt_port = port;
             return 0;
         }
@@ -1125,6 +1272,7 @@ static int bt_setup(void **state)
     struct du_daemon *d = calloc(1, sizeof(*d));
     char token[PATH_MAX];
 
+    bt_log[0] = '\0';
     if (d == NULL)
         return -1;
     if (du_prepare(d) < 0 || (o != NULL && o->token && write_token(d, token, sizeof(token)) < 0) ||
@@ -1136,11 +1284,40 @@ static int bt_setup(void **state)
     return 0;
 }
 
+/* Lines of the daemon's stderr (bt_opts.log) that contain @p needle. */
+static int log_count(const char *needle)
+{
+    FILE *f = fopen(bt_log, "r");
+    char line[1024];
+    int n = 0;
+
+    if (f == NULL)
+        fail_msg("daemon log '%s': %s", bt_log, strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* Show the start of the daemon's captured stderr (it failed: a sanitizer
+ * report goes there too). */
+static void log_dump(void)
+{
+    FILE *f = bt_log[0] != '\0' ? fopen(bt_log, "r") : NULL;
+    char line[1024];
+
+    for (int n = 0; f != NULL && n < 200 && fgets(line, sizeof(line), f) != NULL; n++)
+        print_error("shmbusd: %s", line);
+    if (f != NULL)
+        fclose(f);
+}
+
 /* Close what the test left open (it failed), then du_teardown(). */
 static int bt_teardown(void **state)
 {
     struct du_daemon *d = *state;
 
+    drain_stop(); /* before the connections whose descriptors it reads */
     for (int i = 0; i < BT_CONNS_MAX; i++)
         bc_close(bt_conns[i]);
     for (int i = 0; i < BT_REDIS_MAX; i++)
@@ -1156,6 +1333,7 @@ static int bt_teardown(void **state)
     if (du_stop(d) != 0) {
         char lock[64 + SHMBUS_BUS_NAME_MAX];
 
+        log_dump();
         snprintf(lock, sizeof(lock), "/dev/shm/shmbus-%s.lock", d->bus);
         unlink(lock);
     }
@@ -2961,6 +3139,638 @@ static void test_bridge_half_close_while_paused(void **state)
     bc_close(c);
 }
 
+#define PI_MS     500             /* how long an idle daemon is watched */
+#define PI_CPU_MS (100 * BT_SLOW) /* the CPU time it may use meanwhile */
+#define PI_MAX    127
+
+/*
+ * SUBSCRIBE t1..tN on one connection, topics created locally first: the
+ * daemon then idles. Guards the pumps' topic count (bridge_int.h
+ * SBB_PUMP_TOPICS): a pump sleeps in one futex_waitv() on its topics and
+ * its bell, which takes at most SHMBUS_WAITSET_MAX words. A pump that took
+ * 64 topics asked for 65, was refused at once and spun at 100% CPU
+ * (bridge_pump.c now also logs "cannot sleep" and naps if that ever
+ * happens: the log must not say so). Over PI_MS the daemon, all threads,
+ * uses less than PI_CPU_MS of CPU (/proc/PID/stat) and sends nothing; a
+ * local publish on tN, then on t1, still reaches the subscriber. 63
+ * topics fill one pump; 64 take a second; 127 fill two and take a third.
+ */
+static void pump_topics_idle(struct du_daemon *d, int n)
+{
+    static char cmd[16 + PI_MAX * 5];
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64}; /* small: there are many */
+    shmbus_topic *t[PI_MAX];
+    struct bc *c = bc_open();
+    char name[16], want[96];
+    size_t len = (size_t)sprintf(cmd, "SUBSCRIBE");
+    int64_t cpu, wall;
+    int k;
+
+    assert_true(n <= PI_MAX);
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "t%d", i + 1);
+        t[i] = NULL;
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t[i]));
+        BT_TRACK(bt_topics, t[i]);
+        len += (size_t)sprintf(cmd + len, " %s", name);
+    }
+    len += (size_t)sprintf(cmd + len, "\r\n");
+    bc_send(c, cmd, len);
+    for (int i = 1; i <= n; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        len = (size_t)snprintf(want, sizeof(want), "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:%d\r\n",
+                               strlen(name), name, i);
+        bc_expect_at(c, want, len, __LINE__);
+    }
+    cpu = cpu_ms(d->pid);
+    wall = du_now_ms();
+    bc_quiet(c, PI_MS);
+    cpu = cpu_ms(d->pid) - cpu;
+    wall = du_now_ms() - wall;
+    print_message("%d topics subscribed: the daemon used %lld ms of CPU in %lld ms\n", n,
+                  (long long)cpu, (long long)wall);
+    if (cpu >= PI_CPU_MS)
+        fail_msg("the daemon used %lld ms of CPU in %lld ms with %d idle topics subscribed (want "
+                 "< %d: a pump spins)",
+                 (long long)cpu, (long long)wall, n, PI_CPU_MS);
+    if ((k = log_count("cannot sleep")) > 0)
+        fail_msg("the daemon logged %d times that a pump cannot sleep", k);
+    assert_shmbus_ok(shmbus_publish(local_pub(t[n - 1]), "last", 4, 0));
+    len =
+        (size_t)snprintf(want, sizeof(want), "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$4\r\nlast\r\n",
+                         strlen(name), name);
+    bc_expect_at(c, want, len, __LINE__);
+    assert_shmbus_ok(shmbus_publish(local_pub(t[0]), "first", 5, 0));
+    bc_expect(c, "*3\r\n$7\r\nmessage\r\n$2\r\nt1\r\n$5\r\nfirst\r\n");
+    bc_close(c);
+}
+
+static const struct bt_opts log_opts = {.log = 1};
+
+static void test_bridge_pump_63_topics_idle(void **state)
+{
+    pump_topics_idle(*state, 63);
+}
+
+static void test_bridge_pump_64_topics_idle(void **state)
+{
+    pump_topics_idle(*state, 64);
+}
+
+static void test_bridge_pump_127_topics_idle(void **state)
+{
+    pump_topics_idle(*state, 127);
+}
+
+#define NS_ROUNDS 5
+#define NS_MAX_MS (200 * BT_SLOW) /* a PING on a fresh connection is answered within */
+#define NS_MSG    1024
+
+/*
+ * A local publisher that never stops (1 KiB messages, lossy) on a topic
+ * with one JSON remote subscriber (drained by a thread) cannot stall the
+ * I/O thread: after a remote PUBLISH on that topic from a second
+ * connection, a PING on a third, fresh, connection is answered within
+ * NS_MAX_MS, NS_ROUNDS times. Guards deliver_touched() (bridge.c): after
+ * a remote publish the I/O thread delivers the topic itself, and it used
+ * to go on while rounds came back full, which they always do while a
+ * local publisher keeps up; now it delivers one round and rings the pump.
+ */
+static void test_bridge_busy_local_publisher_no_stall(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic *t = local_open(bus, "hot", SHMBUS_LOSSY, 0);
+    struct bc *sub = bc_open(), *pub = bc_open();
+    int64_t end = du_now_ms() + BT_MS, worst = 0;
+
+    bc_send_str(sub, "{\"command\":\"SUB\",\"topic\":\"hot\"}\n");
+    bc_expect_line(sub, "{\"ok\":true,\"command\":\"SUB\",\"topic\":\"hot\",\"subscriptions\":1}");
+    drain_start(&sub, 1);
+    pt_start_size(local_pub(t), "hot", 64, 0, NS_MSG);
+    while (drain_bytes() < 64 * NS_MSG)
+        if (du_now_ms() > end)
+            fail_msg("the JSON subscriber receives nothing from the busy topic");
+    for (int r = 0; r < NS_ROUNDS; r++) {
+        struct bc *q;
+        int64_t t0, ms;
+        char *line;
+        int got;
+
+        bc_send_str(pub, "PUBLISH hot remote\r\n");
+        q = bc_open();
+        t0 = du_now_ms();
+        bc_send_str(q, "PING\r\n");
+        got = bc_need(q, 7, 5 * NS_MAX_MS) == 0 && memcmp(q->buf, "+PONG\r\n", 7) == 0;
+        ms = du_now_ms() - t0;
+        if (!got || ms > NS_MAX_MS)
+            fail_msg("round %d: PING on a fresh connection: %s after %lld ms (want +PONG within "
+                     "%d ms: the I/O thread is stuck delivering the busy topic)",
+                     r + 1, got ? "+PONG" : "no answer", (long long)ms, NS_MAX_MS);
+        worst = ms > worst ? ms : worst;
+        bc_close(q);
+        line = bc_line(pub);
+        if (line[0] != ':')
+            fail_msg("round %d: PUBLISH got '%s', want an integer", r + 1, esc(line, strlen(line)));
+        free(line);
+    }
+    print_message("busy local publisher (%ld sent): a fresh PING answered within %lld ms\n",
+                  pt_stop(), (long long)worst);
+    drain_stop();
+    bc_close(sub);
+    bc_close(pub);
+}
+
+/* The next reply on @p c must be INFO's bulk, with what clients read. */
+static void info_expect_at(struct bc *c, int line)
+{
+    struct rframe f;
+
+    bc_frame_at(c, &f, line);
+    if (f.type != '$' || f.n <= 0 || memmem(f.s, f.len, "\r\nloading:0\r\n", 13) == NULL ||
+        memmem(f.s, f.len, "redis_version:", 14) == NULL)
+        rf_fail_at(&f, "want INFO's bulk with loading:0 and redis_version:", line);
+    rf_free(&f);
+}
+
+#define info_expect(c) info_expect_at((c), __LINE__)
+
+/* INFO (with or without a section) answers a bulk with "loading:0" and
+ * "redis_version:", which ioredis reads before it calls itself ready.
+ * Guards the INFO command (bridge.c cmd_info()). */
+static void test_bridge_info(void **state)
+{
+    struct bc *c = bc_open();
+    redisContext *r = rd_open();
+    redisReply *rep;
+
+    (void)state;
+    bc_send_str(c, "INFO\r\n*2\r\n$4\r\ninfo\r\n$6\r\nserver\r\n");
+    info_expect(c);
+    info_expect(c);
+    rep = redisCommand(r, "INFO");
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING || strstr(rep->str, "loading:0") == NULL)
+        fail_msg("hiredis INFO: type %d '%s'", rep != NULL ? rep->type : -1,
+                 rep != NULL && rep->str != NULL ? esc(rep->str, rep->len) : "");
+    freeReplyObject(rep);
+    rd_close(r);
+    bc_close(c);
+}
+
+/* With a token, INFO before AUTH is -NOAUTH, as other commands; after it,
+ * the bulk. */
+static void test_bridge_info_needs_auth(void **state)
+{
+    struct bc *c = bc_open();
+
+    (void)state;
+    bc_send_str(c, "INFO\r\nAUTH " BT_TOKEN "\r\nINFO\r\n");
+    bc_expect(c, "-NOAUTH Authentication required.\r\n+OK\r\n");
+    info_expect(c);
+    bc_close(c);
+}
+
+/* The next line on @p c must start with @p prefix and name @p what. */
+static void expect_error_at(struct bc *c, const char *prefix, const char *what, int line)
+{
+    char *s = bc_line_at(c, line);
+
+    if (strncmp(s, prefix, strlen(prefix)) != 0 || strstr(s, what) == NULL) {
+        const char *e = esc(s, strlen(s));
+
+        free(s);
+        fail_msg("line %d: got '%s', want '%s...' naming '%s'", line, e, prefix, what);
+    }
+    free(s);
+}
+
+#define expect_error(c, prefix, what) expect_error_at((c), (prefix), (what), __LINE__)
+
+/*
+ * A remote PUBLISH (RESP or JSON) to an exclusive topic is an error that
+ * says "exclusive", and a local publisher can still be created after it;
+ * remote subscribers get its messages. Guards pub_get() (bridge.c): the
+ * bridge used to create its publisher there, which took the topic's one
+ * publisher token for good (a local shmbus_pub_create() got -EBUSY).
+ */
+static void test_bridge_exclusive_topic_publish_refused(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic_opts o = {.flags = SHMBUS_TOPIC_EXCLUSIVE};
+    shmbus_topic *t = NULL;
+    struct bc *r = bc_open(), *j = bc_open(), *s = bc_open();
+
+    assert_shmbus_ok(shmbus_open(bus, "ex", &o, 0, &t));
+    BT_TRACK(bt_topics, t);
+    bc_send_str(s, "SUBSCRIBE ex\r\n");
+    bc_expect(s, "*3\r\n$9\r\nsubscribe\r\n$2\r\nex\r\n:1\r\n");
+    bc_send_str(r, "PUBLISH ex x\r\n");
+    expect_error(r, "-ERR ", "exclusive");
+    bc_send_str(j, "{\"command\":\"PUB\",\"topic\":\"ex\",\"payload\":\"x\"}\n");
+    expect_error(j, "{\"ok\":false,\"command\":\"PUB\",\"error\":\"", "exclusive");
+    /* Still refused: nothing was half set up by the first attempt. */
+    bc_send_str(r, "PUBLISH ex y\r\n");
+    expect_error(r, "-ERR ", "exclusive");
+    assert_shmbus_ok(shmbus_publish(local_pub(t), "local", 5, 0));
+    bc_expect(s, "*3\r\n$7\r\nmessage\r\n$2\r\nex\r\n$5\r\nlocal\r\n");
+    bc_close(r);
+    bc_close(j);
+    bc_close(s);
+}
+
+static const struct bt_opts nocreate_opts = {.args = {"--bridge-no-create", NULL}};
+
+/* Is topic @p name on the bus (shmbus_list())? */
+static int topic_listed(shmbus_bus *bus, const char *name)
+{
+    shmbus_topic_entry e[16];
+    int n = shmbus_list(bus, NULL, e, 16), hit = 0;
+
+    if (n < 0)
+        fail_msg("shmbus_list: %s", shmbus_strerror(n));
+    for (int i = 0; i < n; i++)
+        hit |= strcmp(e[i].name, name) == 0;
+    return hit;
+}
+
+/*
+ * --bridge-no-create: PUBLISH and JSON PUB to a missing topic are errors
+ * ("no topic") and do not create it (shmbus_list()); existing topics take
+ * remote messages as before. Guards the option (main.c, and pub_topic()
+ * in bridge.c, which opens with SHMBUS_OPEN_NOCREATE).
+ */
+static void test_bridge_no_create(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_sub *s = local_sub(local_open(bus, "have", 0, 0));
+    struct bc *r = bc_open(), *j = bc_open();
+
+    bc_send_str(r, "PUBLISH nope x\r\n");
+    expect_error(r, "-ERR ", "no topic 'nope'");
+    bc_send_str(j, "{\"command\":\"PUB\",\"topic\":\"nope\",\"payload\":\"x\"}\n");
+    expect_error(j, "{\"ok\":false,\"command\":\"PUB\",\"error\":\"", "no topic 'nope'");
+    assert_false(topic_listed(bus, "nope"));
+    assert_true(topic_listed(bus, "have"));
+    bc_send_str(r, "PUBLISH have hi\r\n");
+    bc_expect(r, ":1\r\n");
+    local_expect(s, "hi", 2);
+    bc_send_str(j, "{\"command\":\"PUB\",\"topic\":\"have\",\"payload\":\"ho\"}\n");
+    bc_expect_line(j, "{\"ok\":true,\"command\":\"PUB\",\"topic\":\"have\",\"receivers\":1}");
+    local_expect(s, "ho", 2);
+    bc_close(r);
+    bc_close(j);
+}
+
+static const struct bt_opts bigjson_opts = {.args = {"--bridge-max-output", "4M", NULL}};
+
+#define BJ_N    32
+#define BJ_SIZE 65536
+
+/*
+ * Payloads of control characters go out in JSON as base64, not escaped:
+ * BJ_N messages of BJ_SIZE zero bytes (valid UTF-8) from a local publisher
+ * reach a JSON subscriber, which reads as they come, on a daemon with
+ * --bridge-max-output 4M: each as "payload_base64" with the exact bytes,
+ * in order, nothing lost, and the connection stays. Guards
+ * sbb_json_delivery() (bridge_proto.c) and the rounds' byte bound
+ * (SBB_ROUND_BYTES): each 0 byte used to become \u0000, six times the
+ * payload, and one round of these messages passed the output limit, so
+ * the subscriber was cut off.
+ */
+static void test_bridge_json_zeros_as_base64(void **state)
+{
+    static unsigned char zeros[BJ_SIZE], got[BJ_SIZE + 3];
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic_opts o = {.capacity = 2 * BJ_N, .max_msg_size = BJ_SIZE};
+    shmbus_topic *t = NULL;
+    struct bc *c = bc_open();
+
+    assert_shmbus_ok(shmbus_open(bus, "zeros", &o, 0, &t));
+    BT_TRACK(bt_topics, t);
+    bc_send_str(c, "{\"command\":\"SUB\",\"topic\":\"zeros\"}\n");
+    bc_expect_line(c, "{\"ok\":true,\"command\":\"SUB\",\"topic\":\"zeros\",\"subscriptions\":1}");
+    for (int i = 0; i < BJ_N; i++)
+        assert_shmbus_ok(shmbus_publish(local_pub(t), zeros, BJ_SIZE, 0));
+    for (int i = 0; i < BJ_N; i++) {
+        char *s = bc_line(c);
+        const char *b, *seq = NULL;
+        struct jobj m;
+        size_t blen = 0;
+        long n;
+
+        if (jobj_parse(s, &m) < 0 || (seq = jobj_get(&m, "seq", NULL)) == NULL)
+            fail_msg("message %d: not a delivery: '%s'", i, esc(s, strlen(s)));
+        b = jobj_get(&m, "payload_base64", &blen);
+        if (b == NULL)
+            fail_msg("message %d: want \"payload_base64\", got a line of %zu bytes: '%s'", i,
+                     strlen(s), esc(s, strlen(s)));
+        n = b64_decode(got, b, blen);
+        if (n != BJ_SIZE || memcmp(got, zeros, BJ_SIZE) != 0)
+            fail_msg("message %d: %ld bytes decoded, want %d zero bytes", i, n, BJ_SIZE);
+        assert_int_equal(strtoull(seq, NULL, 10), i);
+        assert_null(jobj_get(&m, "lost", NULL));
+        free(m.mem);
+        free(s);
+    }
+    bc_send_str(c, "{\"command\":\"PING\"}\n");
+    bc_expect_line(c, "{\"ok\":true,\"command\":\"PING\"}");
+    bc_close(c);
+}
+
+#define NA_OTHERS 20 /* more subscribers of the topic: longer rounds */
+#define NA_CYCLES 200
+/* A pump round that had taken a link is over by then. */
+#define NA_QUIET_MS 1
+
+/* A busy topic "na": NA_OTHERS connections subscribed with @p cmd (drained;
+ * its last confirmation has count @p count), and a local publisher thread
+ * at a high rate. */
+static void na_setup(struct du_daemon *d, struct bc **others, const char *cmd, int count)
+{
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic *t = local_open(bus, "na", SHMBUS_LOSSY, 4096);
+
+    for (int i = 0; i < NA_OTHERS; i++) {
+        others[i] = bc_open();
+        bc_send_str(others[i], cmd);
+        bc_skip_to_confirm(others[i], cmd[0] == 'P' ? "psubscribe" : "subscribe", count);
+    }
+    drain_start(others, NA_OTHERS);
+    pt_start(local_pub(t), "na-", 32, 200);
+}
+
+static void na_teardown(struct bc **others)
+{
+    long sent = pt_stop();
+
+    print_message("busy topic: %ld messages published, %ld bytes to the other subscribers\n", sent,
+                  drain_bytes());
+    assert_true(sent > 0);
+    drain_stop();
+    for (int i = 0; i < NA_OTHERS; i++)
+        bc_close(others[i]);
+}
+
+/* SUBSCRIBE @p c to na: the confirmation comes next (a message push
+ * before it came after the last unsubscribe reply), then a push. */
+static void na_subscribe(struct bc *c, int cycle)
+{
+    char what[128];
+    struct rframe f;
+
+    bc_send_str(c, "SUBSCRIBE na\r\n");
+    bc_frame(c, &f);
+    snprintf(what, sizeof(what),
+             "cycle %d: want the subscribe confirmation (a push: after the last unsubscribe "
+             "reply)",
+             cycle);
+    if (f.type != '*' || f.nel != 3 || f.el[0].len != 9 || memcmp(f.el[0].s, "subscribe", 9) != 0)
+        rf_fail(&f, what);
+    rf_free(&f);
+    bc_frame(c, &f);
+    snprintf(what, sizeof(what), "cycle %d: want a message push", cycle);
+    if (!rf_is_push(&f, NULL, "na"))
+        rf_fail(&f, what);
+    rf_free(&f);
+}
+
+/* Read pushes on @p c (of na, or of fill: test_bridge_nothing_after_quit())
+ * up to the reply @p kind ("unsubscribe": with count 0; "+OK": QUIT's);
+ * anything else fails the test. */
+static void na_skip_to(struct bc *c, const char *kind, int cycle)
+{
+    char what[96];
+    int hit = 0;
+
+    snprintf(what, sizeof(what), "cycle %d: want pushes, then %s", cycle, kind);
+    while (!hit) {
+        struct rframe f;
+
+        bc_frame(c, &f);
+        if (kind[0] == '+')
+            hit = f.type == '+' && f.len == strlen(kind + 1) && memcmp(f.s, kind + 1, f.len) == 0;
+        else
+            hit = f.type == '*' && f.nel == 3 && f.el[0].len == strlen(kind) &&
+                  memcmp(f.el[0].s, kind, f.el[0].len) == 0 && f.el[2].type == ':' &&
+                  f.el[2].n == 0;
+        if (!hit && !rf_is_push(&f, NULL, "na") && !rf_is_push(&f, NULL, "fill"))
+            rf_fail(&f, what);
+        rf_free(&f);
+    }
+}
+
+/*
+ * After the reply to UNSUBSCRIBE, no message push comes on that
+ * connection. A RESP subscriber of a busy topic (na_setup(); the others
+ * subscribe with four patterns each, so that a pump round spends long on
+ * the 80 links before ours, the last) sends UNSUBSCRIBE and PING, in one
+ * write (even cycles) or PING once the reply is read (odd ones): pushes
+ * may come before the unsubscribe reply (count 0); after it comes +PONG,
+ * then nothing for NA_QUIET_MS (a SUBSCRIBE at once would pass off late
+ * messages as its own) nor before the next SUBSCRIBE's confirmation
+ * (na_subscribe()); NA_CYCLES times. Guards link_del() and deliver_link()
+ * (bridge.c, bridge_pump.c: the link's "gone" flag): a pump round that
+ * had taken the link before the unsubscribe appended its messages after
+ * the reply.
+ */
+static void test_bridge_nothing_after_unsubscribe_reply(void **state)
+{
+    struct bc *others[NA_OTHERS], *c;
+
+    na_setup(*state, others, "PSUBSCRIBE n* na* *a ?a\r\n", 4);
+    c = bc_open();
+    for (int i = 0; i < NA_CYCLES; i++) {
+        char what[96];
+        struct rframe f;
+
+        na_subscribe(c, i);
+        bc_send_str(c, i % 2 ? "UNSUBSCRIBE na\r\n" : "UNSUBSCRIBE na\r\nPING\r\n");
+        na_skip_to(c, "unsubscribe", i);
+        if (i % 2)
+            bc_send_str(c, "PING\r\n");
+        bc_frame(c, &f);
+        snprintf(what, sizeof(what), "cycle %d: after the unsubscribe reply, want +PONG", i);
+        if (f.type != '+' || f.len != 4 || memcmp(f.s, "PONG", 4) != 0)
+            rf_fail(&f, what);
+        rf_free(&f);
+        bc_quiet(c, NA_QUIET_MS);
+    }
+    bc_close(c);
+    na_teardown(others);
+}
+
+/* Bytes the daemon holds for bridge connection @p id, unwritten
+ * (shmbus_bridge_stat()); -1 if it has no such connection. */
+static long long conn_buffered(shmbus_bus *bus, uint64_t id)
+{
+    shmbus_bridge_conn e[1];
+    shmbus_bridge_info info;
+    int n = shmbus_bridge_stat(bus, id - 1, &info, e, 1);
+
+    if (n < 0)
+        fail_msg("shmbus_bridge_stat: %s", shmbus_strerror(n));
+    return n == 1 && e[0].id == id ? (long long)e[0].buffered : -1;
+}
+
+/* The daemon's id of connection @p c (CLIENT ID). */
+static uint64_t conn_id(struct bc *c)
+{
+    struct rframe f;
+    uint64_t id;
+
+    bc_send_str(c, "CLIENT ID\r\n");
+    bc_frame(c, &f);
+    if (f.type != ':' || f.n <= 0)
+        rf_fail(&f, "want CLIENT ID's integer");
+    id = (uint64_t)f.n;
+    rf_free(&f);
+    return id;
+}
+
+#define NA_FILL_N    2
+#define NA_FILL_SIZE 65536
+
+/*
+ * The same with QUIT: on a subscriber of the busy topic, pushes may come
+ * before QUIT's +OK, and after it nothing but the end of the connection;
+ * NA_CYCLES connections. So that the +OK waits behind output the daemon
+ * could not write yet, each connection reads nothing for a while, with a
+ * small receive buffer and a small MSS (the daemon's socket then starts
+ * with a small send buffer: a few tens of KiB, not megabytes), and also
+ * subscribes to a topic "fill" on which NA_FILL_N messages of NA_FILL_SIZE
+ * bytes are published before the QUIT: it sends QUIT once the daemon holds
+ * some of them (shmbus_bridge_stat()). Guards cmd_quit() (bridge.c),
+ * which drops the subscriptions before it answers: pumps went on
+ * appending to the connection until its output drained and it was
+ * closed, which with a busy topic could be never.
+ */
+static void test_bridge_nothing_after_quit(void **state)
+{
+    static char fill[NA_FILL_SIZE];
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic_opts o = {.capacity = 4 * NA_FILL_N, .max_msg_size = NA_FILL_SIZE};
+    shmbus_topic *ft = NULL;
+    shmbus_pub *fp;
+    struct bc *others[NA_OTHERS];
+
+    assert_shmbus_ok(shmbus_open(bus, "fill", &o, 0, &ft));
+    BT_TRACK(bt_topics, ft);
+    fp = local_pub(ft);
+    na_setup(d, others, "SUBSCRIBE na\r\n", 1);
+    for (int i = 0; i < NA_CYCLES; i++) {
+        struct bc *c = bc_open_sock(4096, 536);
+        uint64_t id = conn_id(c);
+        int64_t end = du_now_ms() + BT_MS;
+
+        bc_send_str(c, "SUBSCRIBE fill\r\n");
+        bc_expect(c, "*3\r\n$9\r\nsubscribe\r\n$4\r\nfill\r\n:1\r\n");
+        na_subscribe(c, i);
+        for (int k = 0; k < NA_FILL_N; k++)
+            assert_shmbus_ok(shmbus_publish(fp, fill, sizeof(fill), 0));
+        while (conn_buffered(bus, id) < NA_FILL_SIZE / 4)
+            if (du_now_ms() > end)
+                fail_msg("cycle %d: the daemon holds no output for a client that reads nothing", i);
+        bc_send_str(c, "QUIT\r\n");
+        na_skip_to(c, "+OK", i);
+        end = du_now_ms() + BT_MS;
+        while (c->len == 0 && bc_fill(c, end) > 0)
+            ;
+        if (c->len > 0)
+            fail_msg("cycle %d: after QUIT's +OK, \"%s\"", i, esc(c->buf, c->len));
+        if (!c->eof)
+            fail_msg("cycle %d: the connection stays open after QUIT", i);
+        bc_close(c);
+    }
+    na_teardown(others);
+}
+
+#define OD_SPARE  32  /* descriptors the daemon may open beyond those it has */
+#define OD_CONNS  100 /* connections: far more than that */
+#define OD_MS     500
+#define OD_CPU_MS 200
+#define OD_LOG    3 /* "accept" lines the daemon may log meanwhile */
+
+/* How many descriptors @p pid has open. */
+static int open_fds(pid_t pid)
+{
+    char path[64];
+    struct dirent *e;
+    DIR *dir;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    dir = opendir(path);
+    assert_non_null(dir);
+    while ((e = readdir(dir)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
+/*
+ * Out of descriptors. The daemon's RLIMIT_NOFILE is lowered (prlimit(2),
+ * once it serves) to leave it about OD_SPARE descriptors, then OD_CONNS
+ * connections come: accept() fails with EMFILE while the rest wait in the
+ * backlog. Guards conn_accept() and accept_pause() (bridge.c): the
+ * listening socket stayed readable, so the I/O thread spun and logged
+ * every failed accept; now it stops listening for 100 ms and logs once a
+ * second. For OD_MS the daemon uses less than OD_CPU_MS of CPU, and logs
+ * 1 to OD_LOG lines about accept (none: the limit was never hit); it
+ * still serves the connections it has; once they all close, a new one is
+ * served.
+ */
+static void test_bridge_out_of_descriptors(void **state)
+{
+    struct du_daemon *d = *state;
+    struct rlimit old, low;
+    struct bc *c[OD_CONNS], *x;
+    int64_t cpu, wall, t0;
+    int lines;
+
+    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, NULL, &old), 0);
+    /* New descriptors take the lowest free numbers: about OD_SPARE are left. */
+    low.rlim_cur = (rlim_t)open_fds(d->pid) + OD_SPARE;
+    low.rlim_max = old.rlim_max;
+    if (prlimit(d->pid, RLIMIT_NOFILE, &low, NULL) < 0)
+        skip(); /* not allowed here (a sandbox): nothing to test */
+    for (int i = 0; i < OD_CONNS; i++)
+        c[i] = bc_open();
+    bc_send_str(c[0], "PING\r\n");
+    bc_expect(c[0], "+PONG\r\n");
+    cpu = cpu_ms(d->pid);
+    wall = du_now_ms();
+    du_sleep_ms(OD_MS);
+    cpu = cpu_ms(d->pid) - cpu;
+    wall = du_now_ms() - wall;
+    lines = log_count("accept");
+    print_message("out of descriptors: the daemon used %lld ms of CPU in %lld ms, logged %d "
+                  "accept lines\n",
+                  (long long)cpu, (long long)wall, lines);
+    if (cpu >= OD_CPU_MS)
+        fail_msg("the daemon used %lld ms of CPU in %lld ms out of descriptors (want < %d: it "
+                 "spins on accept)",
+                 (long long)cpu, (long long)wall, OD_CPU_MS);
+    if (lines < 1 || lines > OD_LOG)
+        fail_msg("%d lines about accept in the daemon's log, want 1 to %d (0: the limit was not "
+                 "reached)",
+                 lines, OD_LOG);
+    for (int i = 0; i < OD_CONNS; i++)
+        bc_close(c[i]);
+    t0 = du_now_ms();
+    x = bc_open();
+    bc_send_str(x, "PING\r\n");
+    bc_expect(x, "+PONG\r\n");
+    print_message("a new connection served %lld ms after the others closed\n",
+                  (long long)(du_now_ms() - t0));
+    bc_close(x);
+    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, &old, NULL), 0);
+}
+
 #define BRIDGE_TEST(f) cmocka_unit_test_setup_teardown(f, bt_setup, bt_teardown)
 #define BRIDGE_TEST_ARGS(f, opts)                                                                  \
     cmocka_unit_test_prestate_setup_teardown(f, bt_setup, bt_teardown, (void *)(opts))
@@ -3005,6 +3815,18 @@ int main(void)
         BRIDGE_TEST(test_bridge_quiet_publish_wakes_two_local_sleepers),
         BRIDGE_TEST(test_bridge_reliable_burst_frees_slots),
         BRIDGE_TEST(test_bridge_half_close_while_paused),
+        BRIDGE_TEST_ARGS(test_bridge_pump_63_topics_idle, &log_opts),
+        BRIDGE_TEST_ARGS(test_bridge_pump_64_topics_idle, &log_opts),
+        BRIDGE_TEST_ARGS(test_bridge_pump_127_topics_idle, &log_opts),
+        BRIDGE_TEST(test_bridge_busy_local_publisher_no_stall),
+        BRIDGE_TEST(test_bridge_info),
+        BRIDGE_TEST_ARGS(test_bridge_info_needs_auth, &auth_opts),
+        BRIDGE_TEST(test_bridge_exclusive_topic_publish_refused),
+        BRIDGE_TEST_ARGS(test_bridge_no_create, &nocreate_opts),
+        BRIDGE_TEST_ARGS(test_bridge_json_zeros_as_base64, &bigjson_opts),
+        BRIDGE_TEST(test_bridge_nothing_after_unsubscribe_reply),
+        BRIDGE_TEST(test_bridge_nothing_after_quit),
+        BRIDGE_TEST_ARGS(test_bridge_out_of_descriptors, &log_opts),
     };
 
     tu_init();
