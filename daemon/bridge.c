@@ -706,6 +706,11 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
     *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
                  (t->bridge != NULL ? t->bridge->nlinks : 0);
     rc = sbd_topic_broken(t) ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
+    /* Lossy: a newer message took the cell while we wrote; readers count it
+     * lost, like any other loss of a lossy topic, which publishers are not
+     * told of either. */
+    if (rc == SHMBUS_ERR_OVERRUN && t->info.mode == SHMBUS_LOSSY)
+        rc = 0;
     if (rc < 0)
         *receivers = -1;
     if (rc == -EAGAIN)

@@ -2913,7 +2913,8 @@ static void test_bridge_created_later_channel_race(void **state)
 }
 
 #define QW_ROUNDS 30
-#define QW_MAX_US 20000 /* a missed wake-up shows as up to the 50 ms sleep slice */
+/* A missed wake-up shows as up to the 50 ms sleep slice (TSan: 40 ms). */
+#define QW_MAX_US (BT_SLOW == 1 ? 20000 : 40000)
 
 /*
  * Quiet publishes must not starve local sleepers. The bridge's own
@@ -3095,7 +3096,7 @@ static int64_t cpu_ms(pid_t pid)
     return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
-#define HC_CPU_MS 100 /* the daemon's CPU time allowed in BT_QUIET_MS */
+#define HC_CPU_MS (100 * BT_SLOW) /* the daemon's CPU time allowed in BT_QUIET_MS */
 
 /*
  * A connection whose PUBLISH waits on a full reliable topic (paused), and
@@ -3692,7 +3693,7 @@ static void test_bridge_nothing_after_quit(void **state)
 #define OD_SPARE  32  /* descriptors the daemon may open beyond those it has */
 #define OD_CONNS  100 /* connections: far more than that */
 #define OD_MS     500
-#define OD_CPU_MS 200
+#define OD_CPU_MS (200 * BT_SLOW)
 #define OD_LOG    3 /* "accept" lines the daemon may log meanwhile */
 
 /* How many descriptors @p pid has open. */
