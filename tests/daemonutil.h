@@ -226,13 +226,14 @@ static inline int du_prepare(struct du_daemon *d)
     return rc;
 }
 
-/* Start the daemon of a prepared bus and wait until it serves. @return 0
- * or an error (the daemon is then stopped). */
-static inline int du_launch(struct du_daemon *d, const char *const *extra)
+/* Start the daemon of a prepared bus, its stderr on @p out (-1: the
+ * test's), and wait until it serves. @return 0 or an error (the daemon is
+ * then stopped). */
+static inline int du_launch_out(struct du_daemon *d, const char *const *extra, int out)
 {
     int rc;
 
-    d->pid = du_spawn(d, extra, -1);
+    d->pid = du_spawn(d, extra, out);
     if (d->pid < 0) {
         rc = d->pid;
         d->pid = 0;
@@ -244,6 +245,30 @@ static inline int du_launch(struct du_daemon *d, const char *const *extra)
         du_stop_sig(d, SIGKILL);
     }
     return rc;
+}
+
+/* du_launch_out() with the daemon's stderr on the test's. */
+static inline int du_launch(struct du_daemon *d, const char *const *extra)
+{
+    return du_launch_out(d, extra, -1);
+}
+
+/* Number of descriptors process @p pid has open, or -1. */
+static inline int du_fd_count(pid_t pid)
+{
+    char path[64];
+    struct dirent *e;
+    DIR *dir;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    dir = opendir(path);
+    if (dir == NULL)
+        return -1;
+    while ((e = readdir(dir)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(dir);
+    return n;
 }
 
 /* Undo a setup that failed before its daemon served (cmocka runs no

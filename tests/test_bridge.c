@@ -1220,18 +1220,8 @@ static int bt_start(struct du_daemon *d, const char *const *argv, int log)
     fd = open(bt_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    d->pid = du_spawn(d, argv, fd);
+    rc = du_launch_out(d, argv, fd);
     close(fd);
-    if (d->pid < 0) {
-        rc = d->pid;
-        d->pid = 0;
-        return rc;
-    }
-    rc = du_wait_ready(d, DU_READY_MS);
-    if (rc < 0) {
-        print_error("shmbusd did not come up: %s\n", shmbus_strerror(rc));
-        du_stop_sig(d, SIGKILL);
-    }
     return rc;
 }
 
@@ -3696,23 +3686,6 @@ static void test_bridge_nothing_after_quit(void **state)
 #define OD_CPU_MS (200 * BT_SLOW)
 #define OD_LOG    3 /* "accept" lines the daemon may log meanwhile */
 
-/* How many descriptors @p pid has open. */
-static int open_fds(pid_t pid)
-{
-    char path[64];
-    struct dirent *e;
-    DIR *dir;
-    int n = 0;
-
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    dir = opendir(path);
-    assert_non_null(dir);
-    while ((e = readdir(dir)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(dir);
-    return n;
-}
-
 /*
  * Out of descriptors. The daemon's RLIMIT_NOFILE is lowered (prlimit(2),
  * once it serves) to leave it about OD_SPARE descriptors, then OD_CONNS
@@ -3735,7 +3708,8 @@ static void test_bridge_out_of_descriptors(void **state)
 
     assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, NULL, &old), 0);
     /* New descriptors take the lowest free numbers: about OD_SPARE are left. */
-    low.rlim_cur = (rlim_t)open_fds(d->pid) + OD_SPARE;
+    assert_true(du_fd_count(d->pid) > 0);
+    low.rlim_cur = (rlim_t)du_fd_count(d->pid) + OD_SPARE;
     low.rlim_max = old.rlim_max;
     if (prlimit(d->pid, RLIMIT_NOFILE, &low, NULL) < 0)
         skip(); /* not allowed here (a sandbox): nothing to test */

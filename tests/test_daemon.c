@@ -969,24 +969,6 @@ static void test_daemon_raw_bad_references(void **state)
     alive_close(&a);
 }
 
-/* Number of descriptors process @p pid has open. */
-static int fd_count(pid_t pid)
-{
-    char path[64];
-    struct dirent *e;
-    DIR *dir;
-    int n = 0;
-
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    dir = opendir(path);
-    if (dir == NULL)
-        return -1;
-    while ((e = readdir(dir)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(dir);
-    return n;
-}
-
 /* Send a LIST with @p nfd copies of a descriptor attached. */
 static int raw_list_with_fds(int s, uint32_t req, int fd, int nfd)
 {
@@ -1018,10 +1000,10 @@ static void test_daemon_raw_descriptors_not_kept(void **state)
     struct du_reply r;
     int s, null, before, after;
 
-    if (fd_count(d->pid) < 0)
+    if (du_fd_count(d->pid) < 0)
         skip(); /* /proc/PID/fd of the daemon is not readable here */
     s = raw_open_hello(d);
-    before = fd_count(d->pid);
+    before = du_fd_count(d->pid);
     null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_true(null >= 0);
     for (uint32_t i = 0; i < 50; i++) {
@@ -1030,7 +1012,7 @@ static void test_daemon_raw_descriptors_not_kept(void **state)
     }
     assert_int_equal(raw_list_with_fds(s, 99, null, 8), 0);
     assert_raw_err(s, DU_ANY_REQ, SHMBUS_ERR_PROTOCOL); /* more than it takes */
-    after = fd_count(d->pid);
+    after = du_fd_count(d->pid);
     assert_int_equal(after, before);
     close(null);
     close(s);
