@@ -1487,6 +1487,7 @@ static void conn_accept(struct sbd_bridge *b, struct io_state *io)
  * protocol) and close once that is written. */
 static void conn_protocol_error(struct sbd_bridge *b, struct sbb_conn *c, const char *why)
 {
+    /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
     c->reply = 0;
     if (c->proto == SB_BRIDGE_JSON)
@@ -1786,6 +1787,7 @@ static void expire_auth(struct sbd_bridge *b, struct io_state *io)
     {
         if (c->authed || now - c->accepted_ns < limit)
             continue;
+        /* relaxed: a counter. */
         atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
         c->reply = 0;
         if (c->proto == SB_BRIDGE_JSON)
