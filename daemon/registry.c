@@ -134,7 +134,8 @@ static int topic_matches(const struct sbd_topic *t, const struct sb_wire_open *q
              {"max_subscribers", q->max_subscribers, i->max_subscribers},
              {"max_groups", q->max_groups, i->max_groups},
              {"max_publishers", q->max_publishers, i->max_publishers},
-             {"flags", q->topic_flags, i->flags}};
+             {"flags", q->topic_flags, i->flags},
+             {"stall_timeout_ms", q->stall_timeout_ms, i->stall_timeout_ms}};
 
     for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
         if (f[k].asked != 0 && f[k].asked != f[k].has) {
@@ -159,7 +160,8 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
                                .max_groups = q->max_groups,
                                .max_publishers = q->max_publishers,
                                .perm = c->have_group ? 0660u : 0600u,
-                               .flags = q->topic_flags};
+                               .flags = q->topic_flags,
+                               .stall_timeout_ms = q->stall_timeout_ms};
 
     if (r->ntopics >= c->max_topics) {
         snprintf(why, why_len, "topic limit reached (%u topics, --max-topics)", c->max_topics);

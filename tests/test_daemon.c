@@ -597,20 +597,28 @@ static void test_daemon_raw_truncated(void **state)
     assert_raw_err(s, 0, SHMBUS_ERR_PROTOCOL);
     alive_check(&a);
     /* Honest length, but shorter than the type's body. */
-    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, 1, SB_MSG_HELLO, 10, 11, &h, 10), 0);
+    assert_int_equal(
+        du_raw_send(s, SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, SB_MSG_HELLO, 10, 11, &h, 10), 0);
     assert_raw_err(s, 11, SHMBUS_ERR_PROTOCOL);
-    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, 1, SB_MSG_OPEN, 32, 12, body, 32), 0);
+    assert_int_equal(
+        du_raw_send(s, SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, SB_MSG_OPEN, 32, 12, body, 32), 0);
     assert_raw_err(s, 12, SHMBUS_ERR_PROTOCOL);
-    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, 1, SB_MSG_HELLO, 0, 13, NULL, 0), 0);
+    assert_int_equal(
+        du_raw_send(s, SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, SB_MSG_HELLO, 0, 13, NULL, 0), 0);
     assert_raw_err(s, 13, SHMBUS_ERR_PROTOCOL);
     /* The header claims more, or less, than came. */
-    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, 1, SB_MSG_HELLO, sizeof(h), 14, &h, 39), 0);
+    assert_int_equal(
+        du_raw_send(s, SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, SB_MSG_HELLO, sizeof(h), 14, &h, 39),
+        0);
     assert_raw_err(s, 14, SHMBUS_ERR_PROTOCOL);
-    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, 1, SB_MSG_HELLO, 32, 15, &h, sizeof(h)), 0);
+    assert_int_equal(
+        du_raw_send(s, SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, SB_MSG_HELLO, 32, 15, &h, sizeof(h)),
+        0);
     assert_raw_err(s, 15, SHMBUS_ERR_PROTOCOL);
     /* Longer than the type's body, honestly. */
-    assert_int_equal(
-        du_raw_send(s, SB_WIRE_MAGIC, 1, SB_MSG_LIST, sizeof(body), 16, body, sizeof(body)), 0);
+    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, SB_MSG_LIST,
+                                 sizeof(body), 16, body, sizeof(body)),
+                     0);
     assert_raw_err(s, 16, SHMBUS_ERR_PROTOCOL);
     alive_check(&a);
     /* The connection survived all of it. */
@@ -717,7 +725,8 @@ static void test_daemon_raw_protocol_version(void **state)
     alive_check(&a);
     assert_int_equal(du_raw_hello(s, 40, (uint32_t)getpid()), 0);
     du_raw_ok(s, 40, &r);
-    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, 2, SB_MSG_LIST, sizeof(l), 41, &l, sizeof(l)),
+    assert_int_equal(du_raw_send(s, SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION + 1, SB_MSG_LIST,
+                                 sizeof(l), 41, &l, sizeof(l)),
                      0);
     assert_raw_err(s, 41, SHMBUS_ERR_PROTO_VERSION);
     assert_int_equal(du_raw_req(s, SB_MSG_LIST, 42, &l, sizeof(l)), 0);

@@ -53,7 +53,10 @@ enum shmbus_error {
     SHMBUS_ERR_LIMIT = -1016,         /**< a daemon limit was reached (see shmbusd --help) */
     SHMBUS_ERR_MISMATCH = -1017,      /**< the topic exists with other options */
     SHMBUS_ERR_BAD_NAME = -1018,      /**< a bus, topic or group name is malformed */
-    SHMBUS_ERR_DAEMON_LOST = -1019    /**< the connection to the daemon was lost */
+    SHMBUS_ERR_DAEMON_LOST = -1019,   /**< the connection to the daemon was lost */
+    SHMBUS_ERR_EVICTED = -1020,       /**< the subscriber stalled publishers past the topic's
+                                           stall timeout and was evicted */
+    SHMBUS_ERR_TOPIC_GONE = -1021     /**< the daemon removed the topic (shmbusd --stop-clean) */
 };
 
 /** Delivery mode of a topic, fixed when it is created. */
@@ -96,7 +99,7 @@ enum shmbus_start {
 /** Bus used when neither an argument nor $SHMBUS_BUS names one. */
 #define SHMBUS_BUS_DEFAULT "default"
 /** Version of the control protocol between clients and shmbusd (docs/protocol.md). */
-#define SHMBUS_PROTOCOL_VERSION 1
+#define SHMBUS_PROTOCOL_VERSION 2
 /** Default subscriber spin before sleeping, in nanoseconds (adaptive wait). */
 #define SHMBUS_SPIN_DEFAULT_NS 50000
 
@@ -108,14 +111,17 @@ typedef struct shmbus_waitset shmbus_waitset;
 
 /** Options for creating a topic. Zero fields take the documented default. */
 typedef struct shmbus_topic_opts {
-    uint32_t mode;            /**< SHMBUS_LOSSY or SHMBUS_RELIABLE (default lossy) */
-    uint32_t capacity;        /**< cells, a power of two, 2..2^24 (0: 1024) */
-    uint32_t max_msg_size;    /**< largest payload in bytes, 1..16 MiB (0: 1024) */
-    uint32_t max_subscribers; /**< subscriber slots, 1..1024 (0: 64) */
-    uint32_t max_groups;      /**< consumer groups, 1..256 (0: 16) */
-    uint32_t perm;            /**< file mode of the segment, at most 0777 (0: 0600) */
-    uint32_t flags;           /**< enum shmbus_topic_flags (0: none) */
-    uint32_t max_publishers;  /**< publishers at once, 1..1024 (0: 64) */
+    uint32_t mode;             /**< SHMBUS_LOSSY or SHMBUS_RELIABLE (default lossy) */
+    uint32_t capacity;         /**< cells, a power of two, 2..2^24 (0: 1024) */
+    uint32_t max_msg_size;     /**< largest payload in bytes, 1..16 MiB (0: 1024) */
+    uint32_t max_subscribers;  /**< subscriber slots, 1..1024 (0: 64) */
+    uint32_t max_groups;       /**< consumer groups, 1..256 (0: 16) */
+    uint32_t perm;             /**< file mode of the segment, at most 0777 (0: 0600) */
+    uint32_t flags;            /**< enum shmbus_topic_flags (0: none) */
+    uint32_t max_publishers;   /**< publishers at once, 1..1024 (0: 64) */
+    uint32_t stall_timeout_ms; /**< reliable topics on a bus: a subscriber that holds
+                                    publishers back this long is evicted, and a claim
+                                    left open this long is ended (0: never) */
 } shmbus_topic_opts;
 
 /** A topic's fixed parameters, as read from its segment at attach time. */
@@ -127,13 +133,16 @@ typedef struct shmbus_topic_info {
     uint32_t max_subscribers;
     uint32_t max_groups;
     uint32_t max_publishers;
-    uint32_t pad;
-    uint64_t segment_size; /**< bytes mapped */
-    uint64_t published;    /**< messages claimed so far (the tail) */
-    uint64_t overruns;     /**< lossy: messages a newer publisher overtook */
-    uint64_t skipped;      /**< claims aborted or abandoned (seen by readers as lost) */
-    uint64_t unblocked;    /**< claims of dead publishers the daemon ended (in skipped too) */
-    uint64_t reaped;       /**< subscriber slots and publisher records of dead processes freed */
+    uint32_t stall_timeout_ms; /**< as created (shmbus_topic_opts); 0 never */
+    uint64_t segment_size;     /**< bytes mapped */
+    uint64_t published;        /**< messages claimed so far (the tail) */
+    uint64_t overruns;         /**< lossy: messages a newer publisher overtook */
+    uint64_t skipped;          /**< claims aborted or abandoned (seen by readers as lost) */
+    uint64_t unblocked;        /**< claims of dead publishers the daemon ended (in skipped too) */
+    uint64_t reaped;    /**< subscriber slots and publisher records of dead processes freed */
+    uint64_t evicted;   /**< subscribers evicted for stalling publishers (stall timeout) */
+    uint64_t abandoned; /**< group messages whose member died before its callback
+                             returned: lost to the group, counted here */
 } shmbus_topic_info;
 
 /** A message handed to a poll callback or filled in by shmbus_recv(). */
@@ -157,7 +166,16 @@ typedef struct shmbus_sub_opts {
     const char *group_name; /**< topics from shmbus_open(): NULL none, else join the
                                  consumer group of that name (the daemon numbers it);
                                  borrowed for the call only */
+    uint32_t flags;         /**< enum shmbus_sub_flags (0: none) */
 } shmbus_sub_opts;
+
+/** Flags of a subscriber (shmbus_sub_opts.flags). */
+enum shmbus_sub_flags {
+    /** Never hold reliable publishers back: read a reliable topic as a lossy
+     *  subscriber reads (copies checked, losses counted). For monitors and
+     *  pipes into slow consumers. Not with a group. */
+    SHMBUS_SUB_OBSERVER = 1
+};
 
 /** Flags of shmbus_open(). */
 enum shmbus_open_flags {
@@ -230,13 +248,19 @@ typedef struct shmbus_slot_info {
     uint32_t index; /**< slot number */
     uint32_t pid;   /**< owner's pid (as seen by the process that created the sub) */
     uint32_t group; /**< 0 or the 1-based consumer group number */
-    uint32_t pad;
+    uint32_t flags; /**< enum shmbus_slot_flags */
     char group_name[SHMBUS_GROUP_NAME_MAX + 1]; /**< "" when unnamed or no group */
     uint64_t position; /**< next seq it reads (a member: its group's cursor) */
     uint64_t received;
     uint64_t lost;
     uint64_t lag; /**< published but not yet read */
 } shmbus_slot_info;
+
+/** State of a subscriber slot (shmbus_slot_info.flags). */
+enum shmbus_slot_flags {
+    SHMBUS_SLOT_OBSERVER = 1, /**< an observer (SHMBUS_SUB_OBSERVER): gates nothing */
+    SHMBUS_SLOT_EVICTED = 2   /**< evicted for stalling publishers; gates nothing */
+};
 
 /** Counters of one subscriber. */
 typedef struct shmbus_sub_stats {

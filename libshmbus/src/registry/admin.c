@@ -34,7 +34,8 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
                                .max_groups = p.max_groups,
                                .max_publishers = p.max_pubs,
                                .perm = perm,
-                               .flags = p.flags};
+                               .flags = p.flags,
+                               .stall_timeout_ms = p.stall_timeout_ms};
     rc = sb_geom_plan(&p, &g);
     if (rc < 0)
         return rc;

@@ -432,6 +432,7 @@ static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned 
         req->max_groups = o->max_groups;
         req->max_publishers = o->max_publishers;
         req->topic_flags = o->flags;
+        req->stall_timeout_ms = o->stall_timeout_ms;
     }
     return 0;
 }

@@ -79,10 +79,13 @@ struct sb_wire_open {
     uint32_t max_groups;
     uint32_t topic_flags;
     uint32_t max_publishers;
+    uint32_t stall_timeout_ms;
+    uint32_t pad;
     char name[SHMBUS_TOPIC_NAME_MAX + 8];
 };
-static_assert(sizeof(struct sb_wire_open) == 168, "open");
-static_assert(offsetof(struct sb_wire_open, name) == 32, "open name");
+static_assert(sizeof(struct sb_wire_open) == 176, "open");
+static_assert(offsetof(struct sb_wire_open, stall_timeout_ms) == 32, "open stall_timeout_ms");
+static_assert(offsetof(struct sb_wire_open, name) == 40, "open name");
 
 /* Reply to OPEN; the segment's file descriptor rides along (SCM_RIGHTS). */
 struct sb_wire_open_ok {

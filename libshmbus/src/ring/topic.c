@@ -27,6 +27,7 @@ void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32
     p->max_subs = d.max_subscribers ? d.max_subscribers : TOPIC_DEFAULT_SUBS;
     p->max_groups = d.max_groups ? d.max_groups : TOPIC_DEFAULT_GROUPS;
     p->max_pubs = d.max_publishers ? d.max_publishers : TOPIC_DEFAULT_PUBS;
+    p->stall_timeout_ms = d.stall_timeout_ms;
     *perm = d.perm ? d.perm : TOPIC_DEFAULT_PERM;
 }
 
@@ -108,6 +109,7 @@ int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out)
     out->max_subscribers = seg->g.max_subs;
     out->max_groups = seg->g.max_groups;
     out->max_publishers = seg->g.max_pubs;
+    out->stall_timeout_ms = seg->g.stall_timeout_ms;
     out->segment_size = seg->g.total_len;
     /* relaxed: a snapshot of counters. */
     out->published = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
@@ -115,6 +117,8 @@ int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out)
     out->skipped = atomic_load_explicit(&seg->hdr->skipped, memory_order_relaxed);
     out->unblocked = atomic_load_explicit(&seg->hdr->unblocked, memory_order_relaxed);
     out->reaped = atomic_load_explicit(&seg->hdr->reaped, memory_order_relaxed);
+    out->evicted = atomic_load_explicit(&seg->hdr->evicted, memory_order_relaxed);
+    out->abandoned = atomic_load_explicit(&seg->hdr->abandoned, memory_order_relaxed);
     return 0;
 }
 

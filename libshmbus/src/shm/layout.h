@@ -25,7 +25,7 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
 #define SB_LAYOUT_MAJOR   2u                    /* 2: publisher records, owners' start times */
-#define SB_LAYOUT_MINOR   0u
+#define SB_LAYOUT_MINOR   1u /* 1: sleepers named in slots and records, stall timeout, gone */
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
 #define SB_BLOCK          128u /* a line and its prefetch pair */
@@ -61,7 +61,11 @@ struct sb_shm_header {
     uint32_t max_pubs;
     uint32_t pad0;
     uint64_t pubs_off;
-    uint8_t pad1[SB_BLOCK - 104];
+    uint32_t stall_timeout_ms; /* reliable: evict what stalls publishers this long; 0 never */
+    /* 1 once the daemon removed the topic for good: its handles fail with
+     * SHMBUS_ERR_TOPIC_GONE. Written once; read on every publish and poll. */
+    _Atomic uint32_t gone;
+    uint8_t pad1[SB_BLOCK - 112];
     /* block 1: next sequence number to claim; written by publishers only */
     _Atomic uint64_t tail;
     uint8_t pad2[SB_BLOCK - 8];
@@ -82,7 +86,9 @@ struct sb_shm_header {
     uint32_t pad5;
     _Atomic uint64_t unblocked; /* claims of dead publishers the daemon ended */
     _Atomic uint64_t reaped;    /* slots and records of dead processes freed */
-    uint8_t pad6[SB_BLOCK - 40];
+    _Atomic uint64_t evicted;   /* subscribers evicted for stalling publishers */
+    _Atomic uint64_t abandoned; /* group messages taken by members that died holding them */
+    uint8_t pad6[SB_BLOCK - 56];
 };
 static_assert(sizeof(struct sb_shm_header) == 5 * SB_BLOCK, "header size");
 static_assert(offsetof(struct sb_shm_header, magic) == 0, "magic");
@@ -103,6 +109,8 @@ static_assert(offsetof(struct sb_shm_header, creator_pid) == 80, "creator_pid");
 static_assert(offsetof(struct sb_shm_header, flags) == 84, "flags");
 static_assert(offsetof(struct sb_shm_header, max_pubs) == 88, "max_pubs");
 static_assert(offsetof(struct sb_shm_header, pubs_off) == 96, "pubs_off");
+static_assert(offsetof(struct sb_shm_header, stall_timeout_ms) == 104, "stall_timeout_ms");
+static_assert(offsetof(struct sb_shm_header, gone) == 108, "gone");
 static_assert(offsetof(struct sb_shm_header, tail) == 1 * SB_BLOCK, "tail");
 static_assert(offsetof(struct sb_shm_header, data_futex) == 2 * SB_BLOCK, "data_futex");
 static_assert(offsetof(struct sb_shm_header, data_waiters) == 2 * SB_BLOCK + 4, "data_waiters");
@@ -114,12 +122,20 @@ static_assert(offsetof(struct sb_shm_header, skipped) == 4 * SB_BLOCK + 8, "skip
 static_assert(offsetof(struct sb_shm_header, excl_owner) == 4 * SB_BLOCK + 16, "excl_owner");
 static_assert(offsetof(struct sb_shm_header, unblocked) == 4 * SB_BLOCK + 24, "unblocked");
 static_assert(offsetof(struct sb_shm_header, reaped) == 4 * SB_BLOCK + 32, "reaped");
+static_assert(offsetof(struct sb_shm_header, evicted) == 4 * SB_BLOCK + 40, "evicted");
+static_assert(offsetof(struct sb_shm_header, abandoned) == 4 * SB_BLOCK + 48, "abandoned");
 
 /* Subscriber slot states. */
 #define SB_SLOT_FREE    0u
 #define SB_SLOT_INIT    1u /* taken, being set up; not gating */
 #define SB_SLOT_JOINING 2u /* gating at a provisional position while it seats */
 #define SB_SLOT_ACTIVE  3u
+#define SB_SLOT_EVICTED                                                                            \
+    4u /* the daemon took it from a stalled owner: gates nothing;                                  \
+          the owner's next call says so and frees it */
+
+/* Slot flags, written before the slot is published. */
+#define SB_SLOTF_OBSERVER 1u /* reads a reliable topic without gating it */
 /* A group member's pos when it holds no message of its group. */
 #define SB_POS_IDLE UINT64_MAX
 
@@ -139,7 +155,11 @@ struct sb_shm_slot {
     _Atomic uint64_t received; /* statistics mirror */
     _Atomic uint64_t lost;
     _Atomic uint64_t start; /* owner's start time (util/proc.h): pid + start = one process */
-    uint8_t pad1[SB_BLOCK - 48];
+    /* The weight the owner counts in data_waiters while it sleeps, else 0:
+     * what the daemon takes back out of the count if the owner dies asleep. */
+    _Atomic uint32_t sleep;
+    _Atomic uint32_t flags; /* SB_SLOTF_* */
+    uint8_t pad1[SB_BLOCK - 56];
 };
 static_assert(sizeof(struct sb_shm_slot) == SB_BLOCK, "slot size");
 static_assert(offsetof(struct sb_shm_slot, state) == 0, "slot state");
@@ -149,6 +169,8 @@ static_assert(offsetof(struct sb_shm_slot, pos) == 16, "slot pos");
 static_assert(offsetof(struct sb_shm_slot, received) == 24, "slot received");
 static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
 static_assert(offsetof(struct sb_shm_slot, start) == 40, "slot start");
+static_assert(offsetof(struct sb_shm_slot, sleep) == 48, "slot sleep");
+static_assert(offsetof(struct sb_shm_slot, flags) == 52, "slot flags");
 
 /*
  * A group's cursor word packs, so that one CAS changes them together:
@@ -206,13 +228,16 @@ struct sb_shm_pubrec {
     _Atomic uint32_t pid;
     _Atomic uint64_t start; /* owner's start time, as in the slot */
     _Atomic uint64_t claim;
-    uint8_t pad1[SB_BLOCK - 24];
+    _Atomic uint32_t sleep; /* 1 while counted in space_waiters, as a slot's sleep */
+    uint32_t pad0;
+    uint8_t pad1[SB_BLOCK - 32];
 };
 static_assert(sizeof(struct sb_shm_pubrec) == SB_BLOCK, "pubrec size");
 static_assert(offsetof(struct sb_shm_pubrec, state) == 0, "pubrec state");
 static_assert(offsetof(struct sb_shm_pubrec, pid) == 4, "pubrec pid");
 static_assert(offsetof(struct sb_shm_pubrec, start) == 8, "pubrec start");
 static_assert(offsetof(struct sb_shm_pubrec, claim) == 16, "pubrec claim");
+static_assert(offsetof(struct sb_shm_pubrec, sleep) == 24, "pubrec sleep");
 
 /*
  * A cell: one message. The stamp is the cell's state word:

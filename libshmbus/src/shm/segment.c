@@ -78,6 +78,7 @@ int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out)
     out->max_msg_size = p->max_msg_size;
     out->max_subs = p->max_subs;
     out->max_groups = p->max_groups;
+    out->stall_timeout_ms = p->stall_timeout_ms;
     out->max_pubs = p->max_pubs;
     out->slots_off = sizeof(struct sb_shm_header);
     out->groups_off = out->slots_off + (uint64_t)p->max_subs * sizeof(struct sb_shm_slot);
@@ -119,7 +120,8 @@ int sb_geom_validate(const void *base, uint64_t map_len, struct sb_geom *out)
                                .max_msg_size = h->max_msg_size,
                                .max_subs = h->max_subs,
                                .max_groups = h->max_groups,
-                               .max_pubs = h->max_pubs};
+                               .max_pubs = h->max_pubs,
+                               .stall_timeout_ms = h->stall_timeout_ms};
     if (sb_geom_plan(&p, &g) != 0)
         return SHMBUS_ERR_INVALID;
     if (g.cell_size != h->cell_size || g.slots_off != h->slots_off ||
@@ -160,6 +162,7 @@ static void seg_init(uint8_t *base, const struct sb_geom *g)
     h->max_subs = g->max_subs;
     h->max_groups = g->max_groups;
     h->max_pubs = g->max_pubs;
+    h->stall_timeout_ms = g->stall_timeout_ms;
     h->slots_off = g->slots_off;
     h->groups_off = g->groups_off;
     h->pubs_off = g->pubs_off;

@@ -22,6 +22,7 @@ struct sb_geom {
     uint32_t max_subs;
     uint32_t max_groups;
     uint32_t max_pubs;
+    uint32_t stall_timeout_ms;
     uint64_t slots_off;
     uint64_t groups_off;
     uint64_t pubs_off;
@@ -38,6 +39,7 @@ struct sb_seg_params {
     uint32_t max_subs;
     uint32_t max_groups;
     uint32_t max_pubs;
+    uint32_t stall_timeout_ms;
 };
 
 struct sb_segment {

@@ -24,6 +24,8 @@ static const char *const lib_errors[] = {
     [17] = "the topic exists with other options",
     [18] = "bad name: see the allowed characters and length",
     [19] = "the connection to the daemon was lost",
+    [20] = "evicted: the subscriber held publishers back past the topic's stall timeout",
+    [21] = "the topic was removed from the bus",
 };
 
 const char *shmbus_strerror(int err)
