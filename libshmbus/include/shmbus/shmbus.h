@@ -492,7 +492,8 @@ SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
  *         as lost: lossy, a newer message took the cell first; reliable,
  *         only when another publisher that was lapped while subscribers
  *         came and went stalled inside its write for longer than
- *         @p timeout_ns.
+ *         @p timeout_ns; SHMBUS_ERR_TOPIC_GONE once the daemon removed
+ *         the topic (nothing is published; destroy the handles).
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns);
 
@@ -503,8 +504,8 @@ SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int
  * @param claim caller-owned; filled in on success.
  * @return 0; -EAGAIN, SHMBUS_ERR_TIMEOUT, -EINTR as shmbus_publish();
  *         SHMBUS_ERR_OVERRUN as shmbus_publish(): nothing is open and the
- *         sequence number is counted as lost; SHMBUS_ERR_INVALID for NULL
- *         arguments or a claim already open.
+ *         sequence number is counted as lost; SHMBUS_ERR_TOPIC_GONE;
+ *         SHMBUS_ERR_INVALID for NULL arguments or a claim already open.
  */
 SHMBUS_API int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns);
 
@@ -555,7 +556,8 @@ SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);
  * @return number delivered (0 when none is ready); SHMBUS_ERR_CORRUPT when
  *         the ring holds an impossible record; SHMBUS_ERR_INVALID (also in a
  *         process that inherited the subscriber through fork(): its slot and
- *         cursor are the creator's).
+ *         cursor are the creator's); SHMBUS_ERR_TOPIC_GONE once the daemon
+ *         removed the topic.
  */
 SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigned max);
 
@@ -567,7 +569,8 @@ SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigne
  *         0) when nothing arrived; -EMSGSIZE when @p cap is too small: the
  *         message stays unread (for a group member: stays with the group,
  *         and another member may take it) and info->len holds its length;
- *         SHMBUS_ERR_CORRUPT; -EINTR if a signal interrupted the sleep.
+ *         SHMBUS_ERR_CORRUPT; -EINTR if a signal interrupted the sleep;
+ *         SHMBUS_ERR_TOPIC_GONE (a sleeping receive is woken for it).
  */
 SHMBUS_API int shmbus_recv(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info,
                            int64_t timeout_ns);

@@ -13,6 +13,7 @@
 #include "registry/admin.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,6 +42,21 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
         return rc;
     *size = g.total_len;
     return 0;
+}
+
+void sb_admin_topic_gone(const shmbus_topic *t)
+{
+    struct sb_shm_header *h = t->seg.hdr;
+
+    /* seq_cst, all: the flag before the futex words, so that a sleeper
+     * either re-checks after the flag (seq_cst, sb_topic_gone()) or has
+     * its futex_wait fail on the changed word; everyone is woken, whatever
+     * the sleeper counts say. */
+    atomic_store_explicit(&h->gone, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&h->data_futex, 1, memory_order_seq_cst);
+    sb_futex_wake(&h->data_futex, INT_MAX);
+    atomic_fetch_add_explicit(&h->space_futex, 1, memory_order_seq_cst);
+    sb_futex_wake(&h->space_futex, INT_MAX);
 }
 
 int sb_admin_topic_fd(const shmbus_topic *t)

@@ -23,6 +23,12 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
  * such weight out, keeping the count of real sleepers. */
 void sb_admin_waiters_settle(const shmbus_topic *t);
 
+/* Mark the topic removed for good, before its segment is unlinked: every
+ * handle's publish, claim, poll and receive then fails with
+ * SHMBUS_ERR_TOPIC_GONE, and sleepers (subscribers and reliable
+ * publishers) are woken to see it. */
+void sb_admin_topic_gone(const shmbus_topic *t);
+
 /* The topic's segment file (still owned by the topic handle). */
 int sb_admin_topic_fd(const shmbus_topic *t);
 

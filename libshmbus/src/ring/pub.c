@@ -250,6 +250,10 @@ static int pub_wait_space(shmbus_pub *p, uint64_t *s, int64_t timeout_ns, uint64
 
     if (timeout_ns == 0)
         return -EAGAIN;
+    /* seq_cst: read after the last sleep's wake-up, which the daemon sends
+     * after storing the flag (seq_cst). */
+    if (sb_topic_gone(&p->topic->seg, memory_order_seq_cst))
+        return SHMBUS_ERR_TOPIC_GONE;
     now = sb_mono_ns();
     if (*deadline == 0)
         *deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
@@ -503,6 +507,8 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
     struct sb_segment *seg = &p->topic->seg;
     int rc;
 
+    if (sb_topic_gone(seg, memory_order_relaxed))
+        return SHMBUS_ERR_TOPIC_GONE;
     if (!p->exclusive)
         pub_rec_claiming(p);
     rc = pub_claim_seq(p, seq, timeout_ns);

@@ -64,6 +64,17 @@ struct shmbus_sub {
     uint8_t *scratch;  /* lossy: validated copy of one message */
 };
 
+/* Has the daemon removed the topic for good (layout.h gone)? @p order:
+ * relaxed on the hot path, where the flag is one load of a line nobody
+ * writes after creation (it stays shared in every cache) and a publish
+ * that misses a flag set a moment ago lands in a segment nobody serves;
+ * seq_cst on a sleeper's re-check, the Dekker pair with the daemon's
+ * store and wake-up (admin.c sb_admin_topic_gone()). */
+static inline int sb_topic_gone(const struct sb_segment *seg, memory_order order)
+{
+    return atomic_load_explicit(&seg->hdr->gone, order) != 0;
+}
+
 /* Wake sleeping subscribers after a cell changed state. seq_cst: this load
  * and the seq_cst CAS or store that committed the cell form a Dekker pair with the
  * sleeper's seq_cst increment of data_waiters and its seq_cst re-check of

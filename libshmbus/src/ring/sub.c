@@ -103,6 +103,8 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
     /* A fork child's copy: the slot and its cursor are the parent's. */
     if (sub->gen != sb_fork_gen())
         return SHMBUS_ERR_INVALID;
+    if (sb_topic_gone(&sub->topic->seg, memory_order_relaxed))
+        return SHMBUS_ERR_TOPIC_GONE;
     if (sub->pending_err < 0) {
         rc = sub->pending_err;
         sub->pending_err = 0;
@@ -198,8 +200,8 @@ int sb_sub_ready_order(shmbus_sub *sub, memory_order order)
     const struct sb_segment *seg = &sub->topic->seg;
     uint64_t c, v;
 
-    if (sub->pending_err < 0)
-        return 1;
+    if (sub->pending_err < 0 || sb_topic_gone(seg, order))
+        return 1; /* the poll reports it */
     /* @p order: seq_cst on the sleep path (Dekker with the committer), else
      * acquire, pairing with the members' cursor updates. */
     c = sub->group != NULL ? sb_group_pos(sub, order) : sub->pos;
