@@ -115,6 +115,24 @@ int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx,
     return st == SB_PUB_ACTIVE && *pid != 0;
 }
 
+/* Take the weight @p *mine, which a sleeper that can no longer do it
+ * counted in @p count (a dead or evicted owner's slot or record), back out
+ * of the count, and clear it. Never below zero. */
+static void sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
+{
+    /* relaxed: the owner is dead; its last stores are visible. */
+    uint32_t w = atomic_exchange_explicit(mine, 0, memory_order_relaxed);
+    /* relaxed: a count other sleepers change by their own weights; the
+     * CAS retries on their changes. A count lower than ours (damaged)
+     * goes to zero. */
+    uint32_t c = atomic_load_explicit(count, memory_order_relaxed);
+
+    while (w != 0 && !atomic_compare_exchange_weak_explicit(count, &c, c > w ? c - w : 0,
+                                                            memory_order_relaxed,
+                                                            memory_order_relaxed))
+        ;
+}
+
 /* A member that died while seating its group: finish the seat for it, as
  * the reader it meant to be (start NEXT), so the other members go on. */
 static void slot_finish_seat(const struct sb_segment *seg, struct sb_shm_slot *s, uint32_t g)
@@ -146,6 +164,8 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
         return;
     if (st == SB_SLOT_ACTIVE && g >= 1 && g <= seg->g.max_groups)
         slot_finish_seat(seg, s, g);
+    /* Its owner died asleep: publishers stop waking it. */
+    sleeper_take_back(&seg->hdr->data_waiters, &s->sleep);
     /* relaxed: statistics only; counted before the slot is seen free. */
     if (dead)
         atomic_fetch_add_explicit(&seg->hdr->reaped, 1, memory_order_relaxed);
@@ -166,6 +186,8 @@ int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
     if (!atomic_compare_exchange_strong_explicit(&r->state, &st, SB_PUB_DEAD, memory_order_relaxed,
                                                  memory_order_relaxed))
         return 0;
+    /* Its owner died waiting for space: subscribers stop waking it. */
+    sleeper_take_back(&t->seg.hdr->space_waiters, &r->sleep);
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
     return 1;

@@ -228,6 +228,9 @@ static int pub_sleep_space(shmbus_pub *p, uint64_t s, uint64_t deadline)
      * then re-check the gates; a subscriber stores its position, then
      * reads the count. One of us sees the other. */
     atomic_fetch_add_explicit(&h->space_waiters, 1, memory_order_seq_cst);
+    /* relaxed: read by the daemon once we are dead (admin.c), as a
+     * sleeping subscriber's slot (wait.c sleeper_in()). */
+    atomic_store_explicit(&p->rec->sleep, 1, memory_order_relaxed);
     v = atomic_load_explicit(&h->space_futex, memory_order_seq_cst);
     /* A bounded sleep: a wake-up that never comes (its subscriber died
      * between moving and waking) costs at most one slice. */
@@ -235,8 +238,10 @@ static int pub_sleep_space(shmbus_pub *p, uint64_t s, uint64_t deadline)
         deadline = sb_mono_ns() + SB_WAIT_SLICE_NS;
     if (s >= pub_refresh_limit(p, s))
         rc = sb_futex_wait(&h->space_futex, v, deadline);
-    /* relaxed: a stale count only costs a subscriber one spurious wake. */
-    atomic_fetch_sub_explicit(&h->space_waiters, 1, memory_order_relaxed);
+    /* relaxed, then release: cleared before we leave the count, as in
+     * wait.c sleeper_out(). A stale count costs a subscriber one wake. */
+    atomic_store_explicit(&p->rec->sleep, 0, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->space_waiters, 1, memory_order_release);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 

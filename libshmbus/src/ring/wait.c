@@ -74,11 +74,40 @@ static void wake_delegate(struct sb_shm_header *h, uint32_t weight)
         sb_futex_wake(&h->data_futex, INT_MAX);
 }
 
-/* Sleep on the topics @p topics, counted with @p weight, until @p ready (called with seq_cst, after
- * we count ourselves as sleepers) says something is there, a wake-up, the
+/* Count ourselves with @p weight among topic @p h's sleepers, and say so
+ * in our slot @p s (unless NULL): if we die asleep, the daemon takes the
+ * weight back out of the count (admin.c). */
+static void sleeper_in(struct sb_shm_header *h, struct sb_shm_slot *s, uint32_t weight)
+{
+    /* seq_cst: Dekker pair with sb_wake_readers(): we count ourselves,
+     * then re-check the cells (seq_cst, sleep_on()); a publisher commits
+     * (seq_cst), then reads the count. */
+    atomic_fetch_add_explicit(&h->data_waiters, weight, memory_order_seq_cst);
+    /* relaxed: read by the daemon only once we are dead, when every store
+     * we made is visible; the RMW above is not reordered after it
+     * (acquire half). Dying between the two leaks the weight. */
+    if (s != NULL)
+        atomic_store_explicit(&s->sleep, weight, memory_order_relaxed);
+}
+
+static void sleeper_out(struct sb_shm_header *h, struct sb_shm_slot *s, uint32_t weight)
+{
+    /* relaxed: as in sleeper_in(); cleared first, so that a death between
+     * the two leaks the weight rather than have the daemon take it twice. */
+    if (s != NULL)
+        atomic_store_explicit(&s->sleep, 0, memory_order_relaxed);
+    /* release: keeps the clear above before it. A stale count costs a
+     * publisher one spurious wake. */
+    atomic_fetch_sub_explicit(&h->data_waiters, weight, memory_order_release);
+}
+
+/* Sleep on the topics @p topics, counted with @p weight (and named in
+ * @p slots, unless NULL), until @p ready (called with seq_cst, after we
+ * count ourselves as sleepers) says something is there, a wake-up, the
  * slice end, or (unless NULL) @p bell moving from @p seen. */
-static int sleep_on(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
-                    void *arg, uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen)
+static int sleep_on(shmbus_topic *const *topics, struct sb_shm_slot *const *slots, unsigned n,
+                    uint32_t weight, sb_ready_fn ready, void *arg, uint64_t deadline,
+                    _Atomic uint32_t *bell, uint32_t seen)
 {
     _Atomic uint32_t *words[SHMBUS_WAITSET_MAX + 1] = {0};
     uint32_t vals[SHMBUS_WAITSET_MAX + 1] = {0};
@@ -87,12 +116,8 @@ static int sleep_on(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb
     int rc = 0;
 
     for (unsigned i = 0; i < n; i++) {
-        struct sb_shm_header *h = topics[i]->seg.hdr;
-        /* seq_cst: Dekker pair with sb_wake_readers(): we count ourselves,
-         * then re-check the cells (seq_cst, below); a publisher commits
-         * (seq_cst), then reads the count. */
-        atomic_fetch_add_explicit(&h->data_waiters, weight, memory_order_seq_cst);
-        words[i] = &h->data_futex;
+        sleeper_in(topics[i]->seg.hdr, slots != NULL ? slots[i] : NULL, weight);
+        words[i] = &topics[i]->seg.hdr->data_futex;
     }
     /* seq_cst: read before the re-check; a wake after this changes it and
      * the futex call returns at once. */
@@ -112,8 +137,7 @@ static int sleep_on(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb
     }
     for (unsigned i = 0; i < n; i++) {
         wake_delegate(topics[i]->seg.hdr, weight);
-        /* relaxed: a stale count costs a publisher one spurious wake. */
-        atomic_fetch_sub_explicit(&topics[i]->seg.hdr->data_waiters, weight, memory_order_relaxed);
+        sleeper_out(topics[i]->seg.hdr, slots != NULL ? slots[i] : NULL, weight);
     }
     /* The end of a slice is not the caller's timeout: it re-checks. */
     if (rc == -ETIMEDOUT)
@@ -136,11 +160,14 @@ static int subs_ready(void *arg, memory_order order)
 static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
 {
     shmbus_topic *topics[SHMBUS_WAITSET_MAX];
+    struct sb_shm_slot *slots[SHMBUS_WAITSET_MAX];
     struct subs_arg a = {subs, n};
 
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
         topics[i] = subs[i]->topic;
-    return sleep_on(topics, n, 1, subs_ready, &a, deadline, NULL, 0);
+        slots[i] = subs[i]->slot;
+    }
+    return sleep_on(topics, slots, n, 1, subs_ready, &a, deadline, NULL, 0);
 }
 
 int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
@@ -148,7 +175,9 @@ int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_
 {
     if (sb_mono_ns() >= deadline)
         return SHMBUS_ERR_TIMEOUT;
-    return sleep_on(topics, n, weight, ready, arg, deadline, bell, seen);
+    /* No slots named: the bridge's weight left by a daemon that died is
+     * taken out by the next one when it adopts the segment (admin.h). */
+    return sleep_on(topics, NULL, n, weight, ready, arg, deadline, bell, seen);
 }
 
 int sb_wait_any(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
