@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stall.h"
 #include "registry/admin.h"
+#include "util/clock.h"
 #include "util/proc.h"
 
 #define REAPER_BUCKETS 1024u
@@ -223,8 +225,9 @@ static void topic_broken(struct sbd_topic *t)
     atomic_store_explicit(&t->broken, 2, memory_order_relaxed);
 }
 
-/* Find owners the reaper does not watch yet in topic @p t; reap the dead. */
-static void scan_topic(struct sbd_reaper *r, struct sbd_topic *t)
+/* Find owners the reaper does not watch yet in topic @p t; reap the dead;
+ * then enforce its stall timeout (stall.h) at monotonic @p now_ms. */
+static void scan_topic(struct sbd_reaper *r, struct sbd_topic *t, int64_t now_ms)
 {
     uint32_t pid;
     uint64_t start;
@@ -244,8 +247,10 @@ static void scan_topic(struct sbd_reaper *r, struct sbd_topic *t)
                  !owner_check(r, (pid_t)pid, start))
             reap_topic(r, t, (pid_t)pid, start);
     }
-    if (!sbd_topic_broken(t))
-        sb_admin_groups_reconcile(t->t);
+    if (sbd_topic_broken(t))
+        return;
+    sb_admin_groups_reconcile(t->t);
+    sbd_stall_scan(t, now_ms);
 }
 
 void sbd_reaper_tick(struct sbd_reaper *r)
@@ -253,10 +258,12 @@ void sbd_reaper_tick(struct sbd_reaper *r)
     struct cds_lfht_iter it;
     struct cds_lfht_node *n;
     uint64_t expirations;
+    int64_t now_ms;
 
     if (read(r->timerfd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
         return;
+    now_ms = (int64_t)(sb_mono_ns() / 1000000u);
     urcu_memb_read_lock();
-    cds_lfht_for_each(r->reg->topics, &it, n) scan_topic(r, sbd_topic_of(n));
+    cds_lfht_for_each(r->reg->topics, &it, n) scan_topic(r, sbd_topic_of(n), now_ms);
     urcu_memb_read_unlock();
 }

@@ -15,6 +15,7 @@
 
 #include "guard.h"
 #include "log.h"
+#include "stall.h"
 #include "registry/admin.h"
 #include "tsan.h"
 
@@ -73,6 +74,7 @@ int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg)
 
 static void topic_free(struct sbd_topic *t)
 {
+    sbd_stall_free(t->stall);
     shmbus_topic_destroy(t->t);
     free(t);
 }

@@ -21,6 +21,8 @@
 #include "shmbus/shmbus.h"
 #include "tsan.h"
 
+struct sbd_stall;
+
 struct sbd_topic {
     struct cds_lfht_node node; /* in sbd_registry.topics, by name */
     shmbus_topic *t;           /* the daemon's own mapping */
@@ -39,6 +41,8 @@ struct sbd_topic {
      * and its publisher. The bridge's I/O thread only. */
     struct sbb_topic *bridge;
     shmbus_pub *bridge_pub;
+    /* Where its gates and claims stood (stall.c); control thread only. */
+    struct sbd_stall *stall;
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     char seg[SHMBUS_NAME_MAX + 1];
 };

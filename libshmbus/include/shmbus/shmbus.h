@@ -119,9 +119,11 @@ typedef struct shmbus_topic_opts {
     uint32_t perm;             /**< file mode of the segment, at most 0777 (0: 0600) */
     uint32_t flags;            /**< enum shmbus_topic_flags (0: none) */
     uint32_t max_publishers;   /**< publishers at once, 1..1024 (0: 64) */
-    uint32_t stall_timeout_ms; /**< reliable topics on a bus: a subscriber that holds
-                                    publishers back this long is evicted, and a claim
-                                    left open this long is ended (0: never) */
+    uint32_t stall_timeout_ms; /**< topics on a bus (the daemon enforces it): in a
+                                    reliable topic a subscriber that holds publishers
+                                    back this long is evicted; in any topic but an
+                                    exclusive one a claim left open this long is ended
+                                    (0: never, the default) */
 } shmbus_topic_opts;
 
 /** A topic's fixed parameters, as read from its segment at attach time. */
@@ -138,7 +140,8 @@ typedef struct shmbus_topic_info {
     uint64_t published;        /**< messages claimed so far (the tail) */
     uint64_t overruns;         /**< lossy: messages a newer publisher overtook */
     uint64_t skipped;          /**< claims aborted or abandoned (seen by readers as lost) */
-    uint64_t unblocked;        /**< claims of dead publishers the daemon ended (in skipped too) */
+    uint64_t unblocked;        /**< claims the daemon ended (in skipped too): of dead
+                                    publishers, or held past the stall timeout */
     uint64_t reaped;    /**< subscriber slots and publisher records of dead processes freed */
     uint64_t evicted;   /**< subscribers evicted for stalling publishers (stall timeout) */
     uint64_t abandoned; /**< group messages whose member died before its callback
@@ -500,7 +503,8 @@ SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int
 /**
  * Claim a cell to write a message in place (zero copy). Exactly one claim
  * per publisher may be open. The claim must be ended by shmbus_pub_commit() or
- * shmbus_pub_abort() soon: readers wait at an open claim.
+ * shmbus_pub_abort() soon: readers wait at an open claim (on a topic with a
+ * stall timeout, the daemon ends a claim left open that long).
  * @param claim caller-owned; filled in on success.
  * @return 0; -EAGAIN, SHMBUS_ERR_TIMEOUT, -EINTR as shmbus_publish();
  *         SHMBUS_ERR_OVERRUN as shmbus_publish(): nothing is open and the
@@ -513,7 +517,11 @@ SHMBUS_API int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t ti
  * Publish the claimed cell with @p len bytes of payload.
  * @return 0; SHMBUS_ERR_TOO_BIG (the claim stays open); SHMBUS_ERR_OVERRUN
  *         if a newer message overtook the cell while it was written (as in
- *         shmbus_publish()): the message is dropped and counted as lost;
+ *         shmbus_publish()), or the daemon ended the claim because it stayed
+ *         open past the topic's stall timeout: the message is dropped and
+ *         counted as lost. Bytes written into an ended claim may land in a
+ *         newer message of the same cell once the ring has lapped it: a
+ *         stall timeout must be far above any claim's legitimate life;
  *         SHMBUS_ERR_INVALID if @p claim is not this publisher's open claim.
  */
 SHMBUS_API int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len);
@@ -528,13 +536,19 @@ SHMBUS_API int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim);
 
 /**
  * Create a subscriber: takes a slot in the topic and places its cursor.
- * In a reliable topic it gates publishers from the moment this returns.
+ * In a reliable topic it gates publishers from the moment this returns,
+ * unless it is an observer (SHMBUS_SUB_OBSERVER: it then reads as a lossy
+ * subscriber does, copies checked and losses counted). On a topic with a
+ * stall timeout, a subscriber that holds publishers back that long is
+ * evicted: its slot stops gating, and its next poll, receive or wait fails
+ * with SHMBUS_ERR_EVICTED (a sleeping one is woken for it); destroy it.
  * On a topic from shmbus_open() the daemon hands out the slot (and numbers
  * the named group), one round trip; it frees them again if this process dies.
  * @param opts NULL for defaults (start at next message, no group, adaptive wait).
  * @return 0; SHMBUS_ERR_NO_SLOT; SHMBUS_ERR_INVALID (group out of range,
  *         bad start, a group number on a bus topic or a group name on
- *         another); SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_LIMIT (no group left);
+ *         another, an unknown flag, an observer in a group);
+ *         SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_LIMIT (no group left);
  *         SHMBUS_ERR_DAEMON_LOST; -ENOMEM.
  * The subscriber is used by one thread at a time. The topic must outlive it.
  */
@@ -557,7 +571,11 @@ SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);
  *         the ring holds an impossible record; SHMBUS_ERR_INVALID (also in a
  *         process that inherited the subscriber through fork(): its slot and
  *         cursor are the creator's); SHMBUS_ERR_TOPIC_GONE once the daemon
- *         removed the topic.
+ *         removed the topic; SHMBUS_ERR_EVICTED once the subscriber was
+ *         evicted (stall timeout). If that happened while this call read a
+ *         reliable topic in place, what the callback read may have been
+ *         overwritten: the call fails with SHMBUS_ERR_EVICTED after it, and a
+ *         group member's message in hand is counted as abandoned.
  */
 SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigned max);
 
@@ -570,7 +588,9 @@ SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigne
  *         message stays unread (for a group member: stays with the group,
  *         and another member may take it) and info->len holds its length;
  *         SHMBUS_ERR_CORRUPT; -EINTR if a signal interrupted the sleep;
- *         SHMBUS_ERR_TOPIC_GONE (a sleeping receive is woken for it).
+ *         SHMBUS_ERR_TOPIC_GONE, SHMBUS_ERR_EVICTED (a sleeping receive is
+ *         woken for either; a message copied while the subscriber was being
+ *         evicted is dropped).
  */
 SHMBUS_API int shmbus_recv(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info,
                            int64_t timeout_ns);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ring/group.h"
+#include "ring/read.h"
 #include "ring/ring.h"
 
 int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size)
@@ -127,10 +128,28 @@ static void sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
      * goes to zero. */
     uint32_t c = atomic_load_explicit(count, memory_order_relaxed);
 
-    while (w != 0 && !atomic_compare_exchange_weak_explicit(count, &c, c > w ? c - w : 0,
-                                                            memory_order_relaxed,
-                                                            memory_order_relaxed))
+    while (w != 0 && !atomic_compare_exchange_weak_explicit(
+                         count, &c, c > w ? c - w : 0, memory_order_relaxed, memory_order_relaxed))
         ;
+}
+
+/* A member of group @p g whose owner is gone (dead, or evicted by us) held
+ * a message when it went: taken off the cursor (which is past it) and
+ * never finished. Counted as lost to the group; the member may have died
+ * between storing its hold and a failed take, which counts one too many. */
+static void slot_count_abandoned(const struct sb_segment *seg, struct sb_shm_slot *s, uint32_t g)
+{
+    /* relaxed: the owner's stores are visible (it is dead), or this is a
+     * statistic (an evicted owner counts its own, group.c). */
+    uint64_t hold = atomic_load_explicit(&s->pos, memory_order_relaxed);
+    /* seq_cst: as every cursor access. */
+    uint64_t w = atomic_load_explicit(&seg->groups[g - 1].cursor, memory_order_seq_cst);
+
+    if (hold == SB_POS_IDLE || hold == SB_POS_SEATING || SB_GRP_SEQ(w) <= hold)
+        return;
+    /* relaxed, both: statistics only. */
+    atomic_fetch_add_explicit(&seg->hdr->abandoned, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
 }
 
 /* A member that died while seating its group: finish the seat for it, as
@@ -162,8 +181,11 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
     g = atomic_load_explicit(&s->group, memory_order_relaxed);
     if (st == SB_SLOT_FREE)
         return;
-    if (st == SB_SLOT_ACTIVE && g >= 1 && g <= seg->g.max_groups)
+    if ((st == SB_SLOT_ACTIVE || st == SB_SLOT_EVICTED) && g >= 1 && g <= seg->g.max_groups) {
         slot_finish_seat(seg, s, g);
+        if (dead)
+            slot_count_abandoned(seg, s, g);
+    }
     /* Its owner died asleep: publishers stop waking it. */
     sleeper_take_back(&seg->hdr->data_waiters, &s->sleep);
     /* relaxed: statistics only; counted before the slot is seen free. */
@@ -366,6 +388,120 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx)
     return 1;
 }
 
+int sb_admin_slot_evict(const shmbus_topic *t, uint32_t idx)
+{
+    const struct sb_segment *seg = &t->seg;
+    struct sb_shm_slot *s = &seg->slots[idx];
+    /* seq_cst: with the CAS below, ordered against the owner's own CAS out
+     * of ACTIVE (sub.c sub_leave_group()) and the publishers' gate loads. */
+    uint32_t st = atomic_load_explicit(&s->state, memory_order_seq_cst);
+    uint32_t g;
+
+    if (st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING)
+        return 0; /* left, or not a gate */
+    /* seq_cst: publishers that load EVICTED stop counting the slot as a
+     * gate; its owner's reads in place are checked against it (ring.h
+     * sb_sub_evicted_after_reads()). */
+    if (!atomic_compare_exchange_strong_explicit(&s->state, &st, SB_SLOT_EVICTED,
+                                                 memory_order_seq_cst, memory_order_seq_cst))
+        return 0;
+    /* relaxed: written before the slot was published. */
+    g = atomic_load_explicit(&s->group, memory_order_relaxed);
+    if (g >= 1 && g <= seg->g.max_groups)
+        slot_finish_seat(seg, s, g);
+    /* relaxed: statistics only. */
+    atomic_fetch_add_explicit(&seg->hdr->evicted, 1, memory_order_relaxed);
+    /* seq_cst: after the CAS, so that a sleeping owner either re-checks
+     * its state after this (seq_cst, sub.c sb_sub_ready_order()) or has
+     * its futex_wait fail on the changed word. Everyone is woken: the
+     * word is the topic's; this happens once per eviction. */
+    atomic_fetch_add_explicit(&seg->hdr->data_futex, 1, memory_order_seq_cst);
+    sb_futex_wake(&seg->hdr->data_futex, INT_MAX);
+    sb_wake_publishers(seg->hdr);
+    sb_admin_groups_reconcile(t);
+    return 1;
+}
+
+/* Is there something at @p seq for a reader to take (a message, or a seq
+ * to skip)? A reader waiting at a claim still open is not the one
+ * stalling: the claim is (sb_admin_pub_unblock()). */
+static int gate_has_work(const struct sb_segment *seg, uint64_t seq)
+{
+    /* acquire: pairs with the writers' seq_cst commit CAS. */
+    uint64_t v = atomic_load_explicit(&sb_cell(seg, seq)->stamp, memory_order_acquire);
+
+    return sb_cell_classify(v, seq, seg->g.mask) != SB_CELL_NOT_YET;
+}
+
+int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate)
+{
+    const struct sb_segment *seg = &t->seg;
+    const struct sb_shm_slot *s = &seg->slots[idx];
+    /* seq_cst, both: as a publisher's gate scan (gate.c). */
+    uint32_t st = atomic_load_explicit(&s->state, memory_order_seq_cst);
+    uint64_t p = atomic_load_explicit(&s->pos, memory_order_seq_cst);
+
+    if (st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING)
+        return 0;
+    /* A member idle, or placing its group's cursor: the group gates. */
+    if (p == SB_POS_IDLE || p == SB_POS_SEATING)
+        return 0;
+    *gate = p;
+    /* relaxed: written before the slot was published. A member's hold is
+     * a message it took: it has work by definition. */
+    return atomic_load_explicit(&s->group, memory_order_relaxed) != 0 || gate_has_work(seg, p);
+}
+
+int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate)
+{
+    /* seq_cst: as a publisher's gate scan (gate.c). */
+    uint64_t w = atomic_load_explicit(&t->seg.groups[g].cursor, memory_order_seq_cst);
+
+    if ((w & SB_GRP_MEMBERS) == 0 || (w & SB_GRP_SEATING))
+        return 0;
+    *gate = SB_GRP_SEQ(w);
+    return gate_has_work(&t->seg, *gate);
+}
+
+int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)
+{
+    /* relaxed: written before the slot was published; a statistic-grade
+     * answer: eviction re-checks the state with a CAS. */
+    return atomic_load_explicit(&t->seg.slots[idx].group, memory_order_relaxed) == g + 1;
+}
+
+int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq)
+{
+    const struct sb_shm_pubrec *r = &t->seg.pubs[idx];
+    /* acquire: pairs with the release store of ACTIVE (pub.c). */
+    uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
+    /* relaxed: a live writer's claim word; what we do with it is decided
+     * by a CAS on the cell's stamp (sb_admin_pub_unblock()). */
+    uint64_t c = atomic_load_explicit(&r->claim, memory_order_relaxed);
+
+    if (st != SB_PUB_ACTIVE || (c & (SB_CLAIM_IDLE | SB_CLAIM_CLAIMING)))
+        return 0;
+    *seq = c;
+    return 1;
+}
+
+int sb_admin_pub_unblock(const shmbus_topic *t, uint64_t seq)
+{
+    const struct sb_segment *seg = &t->seg;
+    struct sb_shm_cell *c = sb_cell(seg, seq);
+    /* acquire: pairs with the writers' seq_cst stamp CAS. */
+    uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire);
+
+    /* Only a mark at or beyond the claim is the claim's writer at work: a
+     * claim whose cell is not marked yet is a writer waiting for the
+     * cell's previous lap, and a final stamp is a claim already ended. The
+     * writer's own commit then finds its stamp changed (pub.c
+     * cell_finish()): its message is dropped. */
+    if (SB_STAMP_ST(v) != SB_ST_BUSY || SB_STAMP_SEQ(v) < seq)
+        return 0;
+    return claim_skip(seg, c, v, SB_STAMP_SEQ(v));
+}
+
 void sb_admin_groups_reconcile(const shmbus_topic *t)
 {
     const struct sb_segment *seg = &t->seg;
@@ -382,7 +518,7 @@ void sb_admin_groups_reconcile(const shmbus_topic *t)
         for (uint32_t i = 0; i < seg->g.max_subs && !used; i++) {
             /* seq_cst: a joiner stores ACTIVE (seq_cst) before its CAS. */
             uint32_t st = atomic_load_explicit(&seg->slots[i].state, memory_order_seq_cst);
-            used = (st == SB_SLOT_ACTIVE || st == SB_SLOT_JOINING) &&
+            used = (st == SB_SLOT_ACTIVE || st == SB_SLOT_JOINING || st == SB_SLOT_LEAVING) &&
                    atomic_load_explicit(&seg->slots[i].group, memory_order_relaxed) == g + 1;
         }
         /* seq_cst: as every cursor update; the group stops gating. */

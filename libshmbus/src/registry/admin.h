@@ -78,6 +78,39 @@ int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx);
  */
 int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx);
 
+/*
+ * Stall timeouts (daemon/stall.c). Evict subscriber slot @p idx of a
+ * reliable topic, ACTIVE or JOINING: it stops gating (publishers go on),
+ * its owner's next call fails with SHMBUS_ERR_EVICTED (a sleeping owner is
+ * woken for it), a seat it was placing is finished for it, and a group left
+ * with no member in use stops gating. The owner keeps the slot until it
+ * destroys its subscriber or dies. @return 1 evicted, 0 not (it left).
+ */
+int sb_admin_slot_evict(const shmbus_topic *t, uint32_t idx);
+
+/* The seq slot @p idx gates at: a plain subscriber's position, a group
+ * member's hold. @return 1 with *gate set, 0 if it gates nothing itself,
+ * or waits for a message that is not there yet (not its stall). */
+int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate);
+
+/* The seq group @p g (0-based) gates at. @return 1 with *gate set, 0 if it
+ * has no members, is being seated, or waits for a message not there yet. */
+int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate);
+
+/* Is slot @p idx a member of group @p g (0-based)? */
+int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
+
+/* The seq a live publisher record @p idx holds a claim on. @return 1 with
+ * *seq set, 0 if it is idle, waiting to claim, or not in use. */
+int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
+
+/* End the claim on @p seq of a live publisher that held it past the stall
+ * timeout, as a dead publisher's (SKIPPED; readers count one lost message
+ * and go on; counted as unblocked). Not for exclusive topics, whose holder
+ * is the cell's only writer. @return 1 ended, 0 not (ended meanwhile, or
+ * its writer waits for the cell). */
+int sb_admin_pub_unblock(const shmbus_topic *t, uint64_t seq);
+
 /* Groups with members but no member slot in use (their members died or
  * left without the count going to zero) stop holding publishers back. */
 void sb_admin_groups_reconcile(const shmbus_topic *t);

@@ -9,7 +9,9 @@
  * In a reliable topic a member first stores the seq it is about to take in
  * its slot (a hold, seq_cst) and only then moves the cursor; publishers
  * read cursors before slots (gate.c), so a publisher that sees the moved
- * cursor also sees the hold. The hold is dropped after the callback.
+ * cursor also sees the hold. The hold is dropped after the callback. A
+ * lossy member stores its hold too (relaxed, gating nothing), so that the
+ * daemon can count a message whose member died in the callback.
  *
  * The first member of an empty group seats the cursor: one CAS puts a
  * provisional position there with SEATING set (publishers respect it at
@@ -137,14 +139,39 @@ static int group_skip(shmbus_sub *sub, uint64_t w, uint64_t to)
 
 static void group_hold(shmbus_sub *sub, uint64_t seq)
 {
-    if (sub->topic->seg.g.mode != SHMBUS_RELIABLE)
+    if (sub->topic->seg.g.mode != SHMBUS_RELIABLE) {
+        /* relaxed: lossy holds gate nothing; the daemon reads them only
+         * once we are dead, to count a message we died holding. */
+        atomic_store_explicit(&sub->slot->pos, seq, memory_order_relaxed);
         return;
+    }
     /* seq_cst: a hold is a gate publishers must see before the cursor
      * moves past it; dropping it is our half of the Dekker pair with a
      * publisher sleeping on a full ring. */
     atomic_store_explicit(&sub->slot->pos, seq, memory_order_seq_cst);
     if (seq == SB_POS_IDLE)
         sb_wake_publishers(sub->topic->seg.hdr);
+}
+
+/* A member of a reliable group took a message and finds itself evicted
+ * (@p after_reads: the callback has read it in place): the message is
+ * lost to the group. Counted once, here; the daemon counts only what
+ * members that die holding a message took (admin.c). @return 1 if so. */
+static int group_abandon_if_evicted(shmbus_sub *sub, int after_reads)
+{
+    struct sb_shm_header *h = sub->topic->seg.hdr;
+
+    if (sub->copy_read)
+        return 0; /* lossy groups gate nothing and are never evicted */
+    /* relaxed: a flag; after the reads, ordered by the fence inside. */
+    if (!(after_reads ? sb_sub_evicted_after_reads(sub)
+                      : sb_sub_evicted(sub, memory_order_relaxed)))
+        return 0;
+    /* relaxed: statistics only. */
+    atomic_fetch_add_explicit(&h->abandoned, 1, memory_order_relaxed);
+    sb_sub_count_lost(sub, 1);
+    group_hold(sub, SB_POS_IDLE);
+    return 1;
 }
 
 /* Take the message at cursor word @p w, whose cell shows @p v. */
@@ -175,7 +202,13 @@ static int group_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t 
         sb_sub_count_lost(sub, 1);
         return rc == 1 ? SB_STEP_MOVED : rc;
     }
+    /* Evicted before the message was handed over (our hold may not have
+     * been respected), or while the callback read it in place. */
+    if (group_abandon_if_evicted(sub, 0))
+        return SHMBUS_ERR_EVICTED;
     rc = fn(&msg, arg);
+    if (group_abandon_if_evicted(sub, 1))
+        return SHMBUS_ERR_EVICTED;
     group_hold(sub, SB_POS_IDLE);
     return sb_sub_delivered(sub, rc);
 }

@@ -5,7 +5,8 @@
  * a pointer into the ring. In a lossy topic a newer publisher may overwrite
  * it at any time, so it is copied out and the stamp checked again afterwards
  * (a seqlock read); a changed stamp means the reader was lapped and the copy
- * is discarded.
+ * is discarded. An observer of a reliable topic gates nothing, so it reads
+ * the same way.
  */
 #include "ring/read.h"
 
@@ -90,9 +91,9 @@ int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_
 
     if (len <= g->max_msg_size && len <= cap)
         return 0;
-    /* A lossy writer may be rewriting the length: believe it only if the
-     * stamp did not change around it. */
-    if (g->mode == SHMBUS_LOSSY && !cell_unchanged(c, v))
+    /* A lossy writer (or, for an observer, any writer) may be rewriting
+     * the length: believe it only if the stamp did not change around it. */
+    if (sub->copy_read && !cell_unchanged(c, v))
         return 1;
     if (len > g->max_msg_size)
         return SHMBUS_ERR_CORRUPT;
@@ -126,7 +127,7 @@ int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint6
     struct cell_meta m;
     int rc;
 
-    if (g->mode == SHMBUS_RELIABLE) {
+    if (!sub->copy_read) {
         /* No writer can touch the cell until our position passes it. */
         cell_meta_read(c, &m);
         if (m.len > g->max_msg_size)

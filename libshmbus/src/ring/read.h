@@ -46,13 +46,14 @@ uint64_t sb_lap_target(const struct sb_segment *seg, uint64_t from);
 
 /* Can the READY cell @p c (stamp @p v) be handed to a buffer of @p cap
  * bytes (SIZE_MAX: any)? @return 0 yes; -EMSGSIZE (sub->want_len set);
- * 1 a lossy writer changed the cell meanwhile (step again);
+ * 1 a writer changed the cell meanwhile (copy readers; step again);
  * SHMBUS_ERR_CORRUPT a length beyond the topic's maximum. */
 int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap);
 
 /* Fill @p msg from the READY cell @p c (stamp @p v, seq @p seq): a pointer
- * into the ring (reliable) or a checked private copy (lossy).
- * @return 0, 1 (lossy: overwritten, discard), or SHMBUS_ERR_CORRUPT. */
+ * into the ring (a gating reader of a reliable topic) or a checked private
+ * copy (lossy, or an observer).
+ * @return 0, 1 (copy readers: overwritten, discard), or SHMBUS_ERR_CORRUPT. */
 int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
                  shmbus_msg *msg);
 

@@ -61,7 +61,9 @@ struct shmbus_sub {
     uint32_t start;
     uint32_t want_len; /* length of a message too big for recv's buffer */
     int pending_err;   /* error met after a delivery, reported next */
-    uint8_t *scratch;  /* lossy: validated copy of one message */
+    int copy_read;     /* lossy topic or observer: copy, then re-check the stamp */
+    int observer;      /* SHMBUS_SUB_OBSERVER: gates nothing */
+    uint8_t *scratch;  /* copy_read: validated copy of one message */
 };
 
 /* Has the daemon removed the topic for good (layout.h gone)? @p order:
@@ -73,6 +75,29 @@ struct shmbus_sub {
 static inline int sb_topic_gone(const struct sb_segment *seg, memory_order order)
 {
     return atomic_load_explicit(&seg->hdr->gone, order) != 0;
+}
+
+/* Has the daemon evicted the subscriber (stall timeout)? @p order: relaxed
+ * at the start of a poll (a flag: seen a call later at worst), seq_cst on
+ * a sleeper's re-check (the Dekker pair with the daemon's eviction CAS and
+ * wake-up, admin.c). */
+static inline int sb_sub_evicted(const shmbus_sub *sub, memory_order order)
+{
+    return atomic_load_explicit(&sub->slot->state, order) == SB_SLOT_EVICTED;
+}
+
+/* The same after reading cells in place: were we evicted before those
+ * reads ended? If not, no publisher overwrote what we read: a publisher
+ * that saw the eviction (seq_cst, after the daemon's CAS) writes the cell
+ * only after its release fence (pub.c cell_take()), and had we read any
+ * byte of its, the acquire fence below would make the eviction visible to
+ * the load after it. The reads are of plain memory: there is no atomic
+ * access to hang this order on. */
+static inline int sb_sub_evicted_after_reads(const shmbus_sub *sub)
+{
+    atomic_thread_fence(memory_order_acquire);
+    /* relaxed: ordered by the fence above. */
+    return atomic_load_explicit(&sub->slot->state, memory_order_relaxed) == SB_SLOT_EVICTED;
 }
 
 /* Wake sleeping subscribers after a cell changed state. seq_cst: this load

@@ -50,8 +50,8 @@ static int plain_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
     case SB_CELL_LAPPED:
         sub->pos = sb_lap_target(seg, e);
         sb_sub_count_lost(sub, sub->pos - e);
-        /* Reliable publishers never lap a live subscriber. */
-        return seg->g.mode == SHMBUS_RELIABLE ? SHMBUS_ERR_CORRUPT : SB_STEP_MOVED;
+        /* Reliable publishers never lap a subscriber that gates them. */
+        return sub->copy_read ? SB_STEP_MOVED : SHMBUS_ERR_CORRUPT;
     case SB_CELL_READY:
         break;
     }
@@ -80,14 +80,14 @@ static void sub_publish_pos(shmbus_sub *sub, uint64_t before)
     atomic_store_explicit(&sub->slot->lost, sub->lost, memory_order_relaxed);
     if (sub->group != NULL || sub->pos == before)
         return;
-    if (seg->g.mode == SHMBUS_RELIABLE) {
+    if (!sub->copy_read) {
         /* seq_cst: releases the cells we read to publishers (their seq_cst
          * gate load synchronizes with it), and is our half of the Dekker
          * pair with a publisher sleeping on a full ring. */
         atomic_store_explicit(&sub->slot->pos, sub->pos, memory_order_seq_cst);
         sb_wake_publishers(seg->hdr);
     } else {
-        /* relaxed: lossy positions are informational. */
+        /* relaxed: copy readers' positions are informational. */
         atomic_store_explicit(&sub->slot->pos, sub->pos, memory_order_relaxed);
     }
 }
@@ -105,6 +105,8 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
         return SHMBUS_ERR_INVALID;
     if (sb_topic_gone(&sub->topic->seg, memory_order_relaxed))
         return SHMBUS_ERR_TOPIC_GONE;
+    if (sb_sub_evicted(sub, memory_order_relaxed))
+        return SHMBUS_ERR_EVICTED;
     if (sub->pending_err < 0) {
         rc = sub->pending_err;
         sub->pending_err = 0;
@@ -123,6 +125,11 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
             break;
     }
     sub_publish_pos(sub, before);
+    /* Evicted while reading in place: what we read may have been
+     * overwritten. Only gating readers are evicted (copy readers check
+     * each copy themselves); group members check each take (group.c). */
+    if (n > 0 && !sub->copy_read && sub->group == NULL && sb_sub_evicted_after_reads(sub))
+        return SHMBUS_ERR_EVICTED;
     if (rc < 0 && n > 0) {
         /* Report the messages now and the error on the next call. */
         sub->pending_err = rc == -EMSGSIZE ? 0 : rc;
@@ -200,7 +207,7 @@ int sb_sub_ready_order(shmbus_sub *sub, memory_order order)
     const struct sb_segment *seg = &sub->topic->seg;
     uint64_t c, v;
 
-    if (sub->pending_err < 0 || sb_topic_gone(seg, order))
+    if (sub->pending_err < 0 || sb_topic_gone(seg, order) || sb_sub_evicted(sub, order))
         return 1; /* the poll reports it */
     /* @p order: seq_cst on the sleep path (Dekker with the committer), else
      * acquire, pairing with the members' cursor updates. */
@@ -248,6 +255,11 @@ static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
 {
     if (o->start != SHMBUS_START_NEXT && o->start != SHMBUS_START_OLDEST)
         return SHMBUS_ERR_INVALID;
+    if (o->flags & ~(uint32_t)SHMBUS_SUB_OBSERVER)
+        return SHMBUS_ERR_INVALID;
+    /* A group's members share one cursor, which gates as a whole. */
+    if ((o->flags & SHMBUS_SUB_OBSERVER) && (o->group != 0 || o->group_name != NULL))
+        return SHMBUS_ERR_INVALID;
     if (o->group > t->seg.g.max_groups)
         return SHMBUS_ERR_INVALID;
     /* Bus topics name their groups (the daemon numbers them); others number them. */
@@ -294,15 +306,17 @@ static void plain_join(shmbus_sub *sub)
 {
     const struct sb_segment *seg = &sub->topic->seg;
     struct sb_shm_slot *s = sub->slot;
+    uint32_t st;
     uint64_t t0;
 
-    if (seg->g.mode != SHMBUS_RELIABLE) {
-        /* relaxed: lossy readers gate nothing; any recent tail will do. */
+    if (sub->copy_read) {
+        /* relaxed: copy readers gate nothing; any recent tail will do. */
         t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
         sub->pos = sb_start_pos(sub->start, t0, seg->g.capacity);
         atomic_store_explicit(&s->pos, sub->pos, memory_order_relaxed);
         /* release: the fields above before the state, for monitors. */
-        atomic_store_explicit(&s->state, SB_SLOT_ACTIVE, memory_order_release);
+        atomic_store_explicit(&s->state, sub->observer ? SB_SLOT_OBSERVING : SB_SLOT_ACTIVE,
+                              memory_order_release);
         return;
     }
     /* seq_cst, all: the provisional gate comes from a tail read before it
@@ -313,7 +327,11 @@ static void plain_join(shmbus_sub *sub)
     atomic_store_explicit(&s->state, SB_SLOT_JOINING, memory_order_seq_cst);
     sub->pos = sb_seat(seg, s, sub->start, 0);
     atomic_store_explicit(&s->pos, sub->pos, memory_order_seq_cst);
-    atomic_store_explicit(&s->state, SB_SLOT_ACTIVE, memory_order_seq_cst);
+    /* A CAS: a joiner stalled past the stall timeout may have been
+     * evicted meanwhile (admin.c), and stays so. */
+    st = SB_SLOT_JOINING;
+    atomic_compare_exchange_strong_explicit(&s->state, &st, SB_SLOT_ACTIVE, memory_order_seq_cst,
+                                            memory_order_seq_cst);
     /* The gate moved forward: a publisher may be asleep on it. */
     sb_wake_publishers(seg->hdr);
 }
@@ -348,8 +366,9 @@ static shmbus_sub *sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
 
     if (sub == NULL)
         return NULL;
-    if (topic->seg.g.mode == SHMBUS_LOSSY &&
-        (sub->scratch = malloc(topic->seg.g.max_msg_size + 1u)) == NULL) {
+    sub->observer = (o->flags & SHMBUS_SUB_OBSERVER) != 0;
+    sub->copy_read = topic->seg.g.mode == SHMBUS_LOSSY || sub->observer;
+    if (sub->copy_read && (sub->scratch = malloc(topic->seg.g.max_msg_size + 1u)) == NULL) {
         free(sub);
         return NULL;
     }
@@ -398,6 +417,21 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
     return 0;
 }
 
+/* Leave our group, unless the daemon evicted us first: an evicted member
+ * is no longer counted by us, and the daemon un-counts groups left with no
+ * member slot in use (admin.c). seq_cst: the daemon evicts with a CAS from
+ * ACTIVE; exactly one of the two CAS moves the slot out of ACTIVE. While
+ * LEAVING the slot still counts as a member for the daemon, so it does not
+ * un-count the group under our own decrement. */
+static void sub_leave_group(shmbus_sub *sub)
+{
+    uint32_t st = SB_SLOT_ACTIVE;
+
+    if (atomic_compare_exchange_strong_explicit(&sub->slot->state, &st, SB_SLOT_LEAVING,
+                                                memory_order_seq_cst, memory_order_seq_cst))
+        sb_group_leave(sub);
+}
+
 void shmbus_sub_destroy(shmbus_sub *sub)
 {
     struct sb_shm_header *h;
@@ -412,7 +446,7 @@ void shmbus_sub_destroy(shmbus_sub *sub)
     if (sub->gen != sb_fork_gen())
         goto out;
     if (sub->group != NULL)
-        sb_group_leave(sub);
+        sub_leave_group(sub);
     /* seq_cst: release half hands our reads to publishers that then see the
      * slot stop gating (acquire half of their seq_cst load); pairs too with
      * the acquire CAS of the slot's next owner. A bus topic's slot stays

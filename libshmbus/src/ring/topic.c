@@ -122,8 +122,10 @@ int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out)
     return 0;
 }
 
-/* One busy slot's snapshot; relaxed loads throughout: monitoring only. */
-static void slot_info(const struct sb_segment *seg, uint32_t i, uint64_t tail, shmbus_slot_info *o)
+/* One busy slot's snapshot, in state @p st; relaxed loads throughout:
+ * monitoring only. */
+static void slot_info(const struct sb_segment *seg, uint32_t i, uint32_t st, uint64_t tail,
+                      shmbus_slot_info *o)
 {
     const struct sb_shm_slot *s = &seg->slots[i];
     uint32_t g = atomic_load_explicit(&s->group, memory_order_relaxed);
@@ -131,6 +133,9 @@ static void slot_info(const struct sb_segment *seg, uint32_t i, uint64_t tail, s
 
     memset(o, 0, sizeof(*o));
     o->index = i;
+    o->flags = st == SB_SLOT_OBSERVING ? SHMBUS_SLOT_OBSERVER
+               : st == SB_SLOT_EVICTED ? SHMBUS_SLOT_EVICTED
+                                       : 0;
     o->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
     o->received = atomic_load_explicit(&s->received, memory_order_relaxed);
     o->lost = atomic_load_explicit(&s->lost, memory_order_relaxed);
@@ -163,10 +168,11 @@ int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out, uns
     for (uint32_t i = 0; i < seg->g.max_subs; i++) {
         uint32_t st = atomic_load_explicit(&seg->slots[i].state, memory_order_relaxed);
 
-        if (st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING)
+        if (st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING && st != SB_SLOT_OBSERVING &&
+            st != SB_SLOT_EVICTED)
             continue;
         if (n < cap)
-            slot_info(seg, i, tail, &out[n]);
+            slot_info(seg, i, st, tail, &out[n]);
         n++;
     }
     return (int)n;

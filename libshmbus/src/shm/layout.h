@@ -130,12 +130,15 @@ static_assert(offsetof(struct sb_shm_header, abandoned) == 4 * SB_BLOCK + 48, "a
 #define SB_SLOT_INIT    1u /* taken, being set up; not gating */
 #define SB_SLOT_JOINING 2u /* gating at a provisional position while it seats */
 #define SB_SLOT_ACTIVE  3u
-#define SB_SLOT_EVICTED                                                                            \
-    4u /* the daemon took it from a stalled owner: gates nothing;                                  \
-          the owner's next call says so and frees it */
+/* The daemon took the slot from an owner that stalled publishers past
+ * the topic's stall timeout: it gates nothing; the owner's next call says
+ * so. */
+#define SB_SLOT_EVICTED   4u
+#define SB_SLOT_OBSERVING 5u /* an observer: reads, never gates */
+/* A group member on its way out: no longer evictable, still counted
+ * among its group's members until its leave lands (sub.c). */
+#define SB_SLOT_LEAVING 6u
 
-/* Slot flags, written before the slot is published. */
-#define SB_SLOTF_OBSERVER 1u /* reads a reliable topic without gating it */
 /* A group member's pos when it holds no message of its group. */
 #define SB_POS_IDLE UINT64_MAX
 
@@ -158,8 +161,8 @@ struct sb_shm_slot {
     /* The weight the owner counts in data_waiters while it sleeps, else 0:
      * what the daemon takes back out of the count if the owner dies asleep. */
     _Atomic uint32_t sleep;
-    _Atomic uint32_t flags; /* SB_SLOTF_* */
-    uint8_t pad1[SB_BLOCK - 56];
+    uint32_t pad1;
+    uint8_t pad2[SB_BLOCK - 56];
 };
 static_assert(sizeof(struct sb_shm_slot) == SB_BLOCK, "slot size");
 static_assert(offsetof(struct sb_shm_slot, state) == 0, "slot state");
@@ -170,7 +173,6 @@ static_assert(offsetof(struct sb_shm_slot, received) == 24, "slot received");
 static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
 static_assert(offsetof(struct sb_shm_slot, start) == 40, "slot start");
 static_assert(offsetof(struct sb_shm_slot, sleep) == 48, "slot sleep");
-static_assert(offsetof(struct sb_shm_slot, flags) == 52, "slot flags");
 
 /*
  * A group's cursor word packs, so that one CAS changes them together:

@@ -1,0 +1,164 @@
+/*
+ * Stall timeouts (stall.h). For every gate of a reliable topic (a plain
+ * subscriber's position, a group member's hold, a group's cursor) and
+ * every live publisher's claim, the daemon remembers where it stood and
+ * since when. A gate that stays at one seq while the ring is full against
+ * it (tail == gate + capacity: publishers cannot claim) for the timeout is
+ * a stalled reader: its slot is evicted (for a group's cursor, every
+ * member). A claim that stays on one seq for the timeout is ended. The
+ * marks live here, in the daemon; a restarted daemon starts counting
+ * afresh.
+ */
+#include "stall.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+#include "registry/admin.h"
+
+/* Where a gate or claim stood (UINT64_MAX: nowhere), and since when. */
+struct stall_mark {
+    uint64_t at;
+    int64_t since_ms;
+};
+
+struct sbd_stall {
+    struct stall_mark *slots, *groups, *pubs;
+};
+
+void sbd_stall_free(struct sbd_stall *s)
+{
+    if (s == NULL)
+        return;
+    free(s->slots);
+    free(s->groups);
+    free(s->pubs);
+    free(s);
+}
+
+static void marks_clear(struct stall_mark *m, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        m[i].at = UINT64_MAX;
+}
+
+/* The topic's marks, made on first use. @return NULL out of memory. */
+static struct sbd_stall *stall_of(struct sbd_topic *t)
+{
+    struct sbd_stall *s = t->stall;
+
+    if (s != NULL)
+        return s;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->slots = calloc(t->info.max_subscribers, sizeof(*s->slots));
+    s->groups = calloc(t->info.max_groups, sizeof(*s->groups));
+    s->pubs = calloc(t->info.max_publishers, sizeof(*s->pubs));
+    if (s->slots == NULL || (s->groups == NULL && t->info.max_groups > 0) || s->pubs == NULL) {
+        sbd_stall_free(s);
+        return NULL;
+    }
+    marks_clear(s->slots, t->info.max_subscribers);
+    marks_clear(s->groups, t->info.max_groups);
+    marks_clear(s->pubs, t->info.max_publishers);
+    t->stall = s;
+    return s;
+}
+
+/* Move mark @p m to @p at (held: still standing there) at @p now.
+ * @return how long it has stood at @p at, 0 if it just moved or is not
+ * held. */
+static int64_t mark_held(struct stall_mark *m, int held, uint64_t at, int64_t now)
+{
+    if (!held || m->at != at) {
+        m->at = held ? at : UINT64_MAX;
+        m->since_ms = now;
+        return 0;
+    }
+    return now - m->since_ms;
+}
+
+static void evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t held)
+{
+    uint32_t pid = 0;
+    uint64_t start;
+
+    sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start);
+    if (sb_admin_slot_evict(t->t, i))
+        sbd_log(SBD_WARN,
+                "topic %s: subscriber slot %u (pid %u) held publishers back at seq %llu for "
+                "%lld ms: evicted",
+                t->name, i, pid, (unsigned long long)at, (long long)held);
+}
+
+/* Plain subscribers and group members holding a message. */
+static void scan_slots(struct sbd_topic *t, struct sbd_stall *s, uint64_t tail, int64_t now)
+{
+    for (uint32_t i = 0; i < t->info.max_subscribers; i++) {
+        uint64_t at = 0;
+        int held = sb_admin_slot_gate(t->t, i, &at) && tail >= at + t->info.capacity;
+        int64_t ms = mark_held(&s->slots[i], held, at, now);
+
+        if (held && ms >= (int64_t)t->info.stall_timeout_ms)
+            evict_slot(t, i, at, ms);
+    }
+}
+
+/* A group's cursor that does not move: none of its members takes. */
+static void scan_groups(struct sbd_topic *t, struct sbd_stall *s, uint64_t tail, int64_t now)
+{
+    for (uint32_t g = 0; g < t->info.max_groups; g++) {
+        uint64_t at = 0;
+        int held = sb_admin_group_gate(t->t, g, &at) && tail >= at + t->info.capacity;
+        int64_t ms = mark_held(&s->groups[g], held, at, now);
+
+        if (!held || ms < (int64_t)t->info.stall_timeout_ms)
+            continue;
+        for (uint32_t i = 0; i < t->info.max_subscribers; i++)
+            if (sb_admin_slot_member_of(t->t, i, g))
+                evict_slot(t, i, at, ms);
+    }
+}
+
+static void scan_claims(struct sbd_topic *t, struct sbd_stall *s, int64_t now)
+{
+    for (uint32_t i = 0; i < t->info.max_publishers; i++) {
+        uint64_t seq = 0;
+        int held = sb_admin_pub_claim(t->t, i, &seq);
+        int64_t ms = mark_held(&s->pubs[i], held, seq, now);
+        uint32_t pid = 0;
+        uint64_t start;
+
+        if (!held || ms < (int64_t)t->info.stall_timeout_ms || !sb_admin_pub_unblock(t->t, seq))
+            continue;
+        sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start);
+        sbd_log(SBD_WARN, "topic %s: publisher (pid %u) kept its claim on seq %llu open %lld ms: "
+                          "ended, readers count it lost",
+                t->name, pid, (unsigned long long)seq, (long long)ms);
+    }
+}
+
+void sbd_stall_scan(struct sbd_topic *t, int64_t now_ms)
+{
+    shmbus_topic_info info;
+    struct sbd_stall *s;
+
+    if (t->info.stall_timeout_ms == 0)
+        return; /* the default: nothing is ever evicted */
+    s = stall_of(t);
+    if (s == NULL) {
+        sbd_log(SBD_WARN, "topic %s: out of memory: stall timeout not enforced now", t->name);
+        return;
+    }
+    /* Claims first: a reader waiting at a stuck claim is not stalling
+     * (admin.h sb_admin_slot_gate()). An exclusive topic's holder is the
+     * only writer of its cells: its claim is never taken while it lives. */
+    if (!(t->info.flags & SHMBUS_TOPIC_EXCLUSIVE))
+        scan_claims(t, s, now_ms);
+    if (t->info.mode == SHMBUS_RELIABLE) {
+        shmbus_topic_info_get(t->t, &info);
+        scan_slots(t, s, info.published, now_ms);
+        scan_groups(t, s, info.published, now_ms);
+    }
+}

@@ -1,0 +1,638 @@
+/*
+ * Nothing stalls the bus for long, and nothing disappears without a count
+ * (daemon/stall.c, admin.c, wait.c): a sleeper killed asleep stops costing
+ * publishers system calls; a subscriber stopped with SIGSTOP is evicted
+ * after the topic's stall timeout and told so when it continues; a claim
+ * left open that long is ended; an observer never gates; a group member
+ * killed inside its callback is counted. Every test runs its own daemon
+ * (daemonutil.h); children report through their exit status.
+ */
+#include "daemonutil.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "shm/layout.h"
+
+#define WAIT_NS  10000000000ll /* only a hang reaches it */
+#define READY_MS 30000
+#define MSG_MAX  64
+#define CAP      8
+#define STALL_MS 1000u
+
+enum { KID_OK = 0, KID_CONNECT = 2, KID_OPEN, KID_PUB, KID_SUB, KID_PIPE, KID_RECV, KID_WRONG };
+
+struct kid {
+    const char *bus;
+    const char *topic;
+    const char *group;
+    int ready;   /* write end: one byte once set up */
+    int observe; /* subscribe as an observer */
+    uint32_t n;  /* messages to publish or expect */
+};
+
+static shmbus_topic_opts topic_opts(uint32_t mode, uint32_t stall_ms)
+{
+    return (shmbus_topic_opts){.mode = mode,
+                               .capacity = CAP,
+                               .max_msg_size = MSG_MAX,
+                               .stall_timeout_ms = stall_ms};
+}
+
+static void open_topic(const char *bus_name, const char *name, const shmbus_topic_opts *o,
+                       shmbus_bus **bus, shmbus_topic **t)
+{
+    assert_shmbus_ok(shmbus_connect(bus_name, bus));
+    assert_shmbus_ok(shmbus_open(*bus, name, o, 0, t));
+}
+
+static void close_topic(shmbus_bus *bus, shmbus_topic *t)
+{
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+/* A child's subscriber on k->topic, opened through the daemon. */
+static int kid_sub(const struct kid *k, shmbus_bus **bus, shmbus_topic **t, shmbus_sub **sub)
+{
+    shmbus_sub_opts so = {.group_name = k->group,
+                          .flags = k->observe ? SHMBUS_SUB_OBSERVER : 0u,
+                          .spin_ns = -1};
+
+    if (shmbus_connect(k->bus, bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(*bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, t) < 0)
+        return KID_OPEN;
+    return shmbus_sub_create(*t, &so, sub) < 0 ? KID_SUB : KID_OK;
+}
+
+/* Start @p fn(k) in a child and wait until it says it is set up. */
+static pid_t start_kid(struct kid *k, int (*fn)(void *))
+{
+    int p[2];
+    char c;
+    pid_t kid;
+
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    k->ready = p[1];
+    kid = tu_fork(fn, k);
+    close(p[1]);
+    assert_int_equal(du_read_ms(p[0], &c, 1, READY_MS), 1);
+    close(p[0]);
+    return kid;
+}
+
+/* Watch the topic's counters until @p pick(info) reaches @p want. */
+static void wait_count(shmbus_topic *t, uint64_t (*pick)(const shmbus_topic_info *), uint64_t want)
+{
+    shmbus_topic_info info;
+
+    for (int64_t end = du_now_ms() + READY_MS;; du_sleep_ms(5)) {
+        assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+        if (pick(&info) >= want || du_now_ms() > end)
+            break;
+    }
+    assert_int_equal(pick(&info), want);
+}
+
+static uint64_t evicted_of(const shmbus_topic_info *i)
+{
+    return i->evicted;
+}
+
+static uint64_t abandoned_of(const shmbus_topic_info *i)
+{
+    return i->abandoned;
+}
+
+static uint64_t reaped_of(const shmbus_topic_info *i)
+{
+    return i->reaped;
+}
+
+static uint64_t unblocked_of(const shmbus_topic_info *i)
+{
+    return i->unblocked;
+}
+
+/* ------------------------------------------------ sleepers killed asleep */
+
+/* Run the shmbus tool with ARGS under strace; @return how many shared
+ * FUTEX_WAKE calls it made (shmbus's wake-ups: glibc's and the sanitizers'
+ * own are FUTEX_WAKE_PRIVATE), or -1 if it failed. */
+static int futex_wakes_of(const char *const *args)
+{
+    char out[] = "/tmp/shmbus-strace.XXXXXX", line[512];
+    const char *argv[32] = {"strace", "-f", "-qq", "-e", "trace=futex", "-o", out, SHMBUS_CLI_PATH};
+    int n = 8, wakes = 0, fd = mkstemp(out), st;
+    FILE *f;
+    pid_t pid;
+
+    assert_true(fd >= 0);
+    close(fd);
+    for (; *args != NULL && n < 31; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(null, STDOUT_FILENO);
+        execvp("strace", (char *const *)argv);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    f = fopen(out, "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        wakes += strstr(line, "FUTEX_WAKE,") != NULL;
+    if (f != NULL)
+        fclose(f);
+    unlink(out);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? wakes : -1;
+}
+
+/* A subscriber that sleeps in a receive until it is killed. */
+static int kid_sleeper(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    uint8_t buf[MSG_MAX];
+    int rc = kid_sub(k, &bus, &t, &sub);
+
+    if (rc != KID_OK)
+        return rc;
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    for (;;)
+        shmbus_recv(sub, buf, sizeof(buf), NULL, -1);
+}
+
+/* Wait until the topic's data_waiters reads @p want (the segment's header,
+ * mapped read-only: layout.h). */
+static void wait_sleepers(const char *bus, const char *topic, uint32_t want)
+{
+    char seg[96];
+    const struct sb_shm_header *h;
+    size_t len;
+
+    snprintf(seg, sizeof(seg), "shmbus.%s.%s", bus, topic);
+    h = (const struct sb_shm_header *)tu_raw_map(seg, &len);
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(2))
+        if (atomic_load(&h->data_waiters) == want)
+            break;
+    assert_int_equal(atomic_load(&h->data_waiters), want);
+    munmap((void *)h, len);
+}
+
+/* Publish 200 messages with the tool, counting its wake-ups. */
+static int tool_publish_wakes(const char *bus, const char *topic)
+{
+    const char *args[8 + 200] = {"--bus", bus, "pub", topic, "--"};
+    char msgs[200][8];
+    int n = 5;
+
+    for (int i = 0; i < 200; i++) {
+        snprintf(msgs[i], sizeof(msgs[i]), "m%d", i);
+        args[n++] = msgs[i];
+    }
+    args[n] = NULL;
+    return futex_wakes_of(args);
+}
+
+/* A subscriber killed asleep in a receive: once the daemon reaped it, a
+ * publisher's commits make no system call again (its count was taken
+ * back), while a live sleeper still gets its wake-ups. */
+static void test_stall_killed_sleeper_costs_nothing(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid k = {.bus = d->bus, .topic = "sleepy"};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    kid = start_kid(&k, kid_sleeper);
+    wait_sleepers(d->bus, k.topic, 1);
+    /* The counter works: a live sleeper is woken. */
+    assert_true(tool_publish_wakes(d->bus, k.topic) > 0);
+    wait_sleepers(d->bus, k.topic, 1);
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    wait_count(t, reaped_of, 1);
+    wait_sleepers(d->bus, k.topic, 0);
+    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 0);
+    close_topic(bus, t);
+}
+
+/* Publish into a full reliable ring, waiting for space, until killed. */
+static int kid_blocked_publisher(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    uint8_t buf[MSG_MAX];
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_pub_create(t, &pub) < 0)
+        return KID_PUB;
+    for (uint32_t i = 0; i < CAP; i++)
+        if (shmbus_publish(pub, buf, tu_fill(buf, 1, i, 16), 0) < 0)
+            return KID_PUB;
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    shmbus_publish(pub, buf, tu_fill(buf, 1, CAP, 16), -1); /* sleeps: the ring is full */
+    return KID_WRONG;
+}
+
+/* A reliable publisher killed asleep on a full ring: once reaped, a
+ * subscriber releasing cells makes no system call for it. */
+static void test_stall_killed_blocked_publisher_costs_nothing(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_RELIABLE, 0);
+    struct kid k = {.bus = d->bus, .topic = "full"};
+    const char *args[] = {"--bus", d->bus, "sub", "full", "--from", "oldest", "--count", "8", NULL};
+    char seg[96];
+    struct sb_shm_header *h;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *gate;
+    size_t len;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &gate)); /* keeps the ring full */
+    kid = start_kid(&k, kid_blocked_publisher);
+    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, k.topic);
+    h = (struct sb_shm_header *)tu_raw_map(seg, &len);
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(2))
+        if (atomic_load(&h->space_waiters) == 1)
+            break;
+    assert_int_equal(atomic_load(&h->space_waiters), 1);
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    wait_count(t, reaped_of, 1);
+    assert_int_equal(atomic_load(&h->space_waiters), 0);
+    /* The tool reads what the ring holds (our gate keeps it there) and
+     * releases it: a leaked count would make it wake nobody each time. */
+    assert_int_equal(futex_wakes_of(args), 0);
+    shmbus_sub_destroy(gate);
+    munmap(h, len);
+    close_topic(bus, t);
+}
+
+/* ------------------------------------------------------------- eviction */
+
+/* Receive in a loop; report how the first failure ended it. */
+static int kid_receiver(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    uint8_t buf[MSG_MAX];
+    int rc = kid_sub(k, &bus, &t, &sub);
+
+    if (rc != KID_OK)
+        return rc;
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    do
+        rc = shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS);
+    while (rc >= 0);
+    /* 0: told it was evicted, as the API says. */
+    return rc == SHMBUS_ERR_EVICTED ? KID_OK : KID_RECV;
+}
+
+struct drain {
+    shmbus_sub *sub;
+    uint32_t n;
+    int bad; /* messages out of order or damaged */
+};
+
+/* A healthy subscriber's thread: receive n messages, check each. */
+static void *drain_main(void *arg)
+{
+    struct drain *dr = arg;
+    uint8_t buf[MSG_MAX];
+    struct tu_payload p = {0};
+    shmbus_msg m;
+
+    for (uint32_t i = 0; i < dr->n; i++) {
+        int rc = shmbus_recv(dr->sub, buf, sizeof(buf), &m, WAIT_NS);
+
+        if (rc < 0 || !tu_check(buf, (uint32_t)rc, &p) || p.seq != i || m.lost != 0)
+            dr->bad++;
+    }
+    return NULL;
+}
+
+/* A stopped subscriber of a reliable topic with a 1 s stall timeout: the
+ * publisher finishes, a healthy subscriber gets everything, and the
+ * stopped one, continued, is told it was evicted (it was asleep in a
+ * receive when stopped). */
+static void test_stall_stopped_subscriber_evicted(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_RELIABLE, STALL_MS);
+    struct kid k = {.bus = d->bus, .topic = "evict"};
+    struct drain dr = {.n = 4 * CAP};
+    uint8_t buf[MSG_MAX];
+    int64_t t0;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    pthread_t th;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &dr.sub));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    kid = start_kid(&k, kid_receiver);
+    wait_sleepers(d->bus, k.topic, 1);
+    kill(kid, SIGSTOP);
+    assert_int_equal(pthread_create(&th, NULL, drain_main, &dr), 0);
+    t0 = du_now_ms();
+    for (uint32_t i = 0; i < dr.n; i++)
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 24), WAIT_NS));
+    /* Held back for the whole timeout, not evicted at first sight. */
+    assert_true(du_now_ms() - t0 >= STALL_MS);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(dr.bad, 0);
+    wait_count(t, evicted_of, 1);
+    kill(kid, SIGCONT);
+    assert_int_equal(tu_wait(kid), KID_OK);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(dr.sub);
+    close_topic(bus, t);
+}
+
+/* Without a stall timeout nobody is evicted: the default is unchanged. */
+static void test_stall_default_never_evicts(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_RELIABLE, 0);
+    struct kid k = {.bus = d->bus, .topic = "patient"};
+    shmbus_topic_info info;
+    uint8_t buf[MSG_MAX];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    kid = start_kid(&k, kid_receiver);
+    kill(kid, SIGSTOP);
+    for (uint32_t i = 0; i < CAP; i++)
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 24), 0));
+    assert_int_equal(shmbus_publish(pub, buf, tu_fill(buf, 1, CAP, 24), 1500000000ll),
+                     SHMBUS_ERR_TIMEOUT);
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    assert_int_equal(info.evicted, 0);
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    shmbus_pub_destroy(pub);
+    close_topic(bus, t);
+}
+
+/* --------------------------------------------------------- claims ended */
+
+/* Claim a cell and keep it open; after the test's signal, commit and
+ * report how that went. */
+static int kid_claim_holder(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_claim c;
+    sigset_t set;
+    int sig;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_pub_create(t, &pub) < 0 || shmbus_pub_claim(pub, &c, 0) < 0)
+        return KID_PUB;
+    memcpy(c.data, "late", 4);
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    sigwait(&set, &sig);
+    /* Ended by the daemon: the message is dropped, and says so. */
+    return shmbus_pub_commit(pub, &c, 4) == SHMBUS_ERR_OVERRUN ? KID_OK : KID_WRONG;
+}
+
+/* A live publisher that claims and then sleeps: after the stall timeout
+ * its claim is ended, readers count one loss and go on. */
+static void claim_case(struct du_daemon *d, uint32_t mode)
+{
+    shmbus_topic_opts o = topic_opts(mode, STALL_MS);
+    struct kid k = {.bus = d->bus, .topic = mode == SHMBUS_RELIABLE ? "claimr" : "claiml"};
+    uint8_t buf[MSG_MAX];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    shmbus_pub *pub;
+    shmbus_msg m;
+    int64_t t0;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    kid = start_kid(&k, kid_claim_holder);
+    t0 = du_now_ms();
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 2, 1, 16), 0));
+    /* Seq 0 is the open claim: nothing passes it until it is ended. */
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), &m, 0), -EAGAIN);
+    assert_true(shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS) > 0);
+    assert_true(du_now_ms() - t0 >= STALL_MS);
+    assert_int_equal(m.seq, 1);
+    assert_int_equal(m.lost, 1);
+    wait_count(t, unblocked_of, 1);
+    kill(kid, SIGUSR1);
+    assert_int_equal(tu_wait(kid), KID_OK);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    close_topic(bus, t);
+}
+
+static void test_stall_open_claim_ended_reliable(void **state)
+{
+    claim_case(*state, SHMBUS_RELIABLE);
+}
+
+static void test_stall_open_claim_ended_lossy(void **state)
+{
+    claim_case(*state, SHMBUS_LOSSY);
+}
+
+/* ------------------------------------------------------------ observers */
+
+/* An observer never gates a reliable topic: publishers fill it many times
+ * over without waiting, and the observer counts what it missed. */
+static void test_stall_observer_never_gates(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_RELIABLE, 0);
+    shmbus_sub_opts so = {.flags = SHMBUS_SUB_OBSERVER};
+    shmbus_sub_opts bad = {.flags = SHMBUS_SUB_OBSERVER, .group_name = "g"};
+    uint8_t buf[MSG_MAX];
+    struct tu_payload p = {0};
+    shmbus_slot_info si;
+    shmbus_sub_stats st;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *obs, *x;
+    shmbus_pub *pub;
+    shmbus_msg m;
+    int rc;
+
+    open_topic(d->bus, "watched", &o, &bus, &t);
+    assert_shmbus_rc(shmbus_sub_create(t, &bad, &x), SHMBUS_ERR_INVALID);
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &obs));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_int_equal(shmbus_topic_slots_get(t, &si, 1), 1);
+    assert_int_equal(si.flags, SHMBUS_SLOT_OBSERVER);
+    for (uint32_t i = 0; i < 3 * CAP; i++)
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 20), 0));
+    rc = shmbus_recv(obs, buf, sizeof(buf), &m, 0);
+    assert_true(rc > 0);
+    assert_true(tu_check(buf, (uint32_t)rc, &p));
+    assert_int_equal(p.seq, m.seq);
+    assert_true(m.lost >= 2 * CAP);
+    assert_shmbus_ok(shmbus_sub_stats_get(obs, &st));
+    assert_int_equal(st.lost, m.seq);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(obs);
+    close_topic(bus, t);
+}
+
+/* ------------------------------------------------------ group accounting */
+
+/* A group member that signals the test from inside its callback and
+ * stays there until killed. */
+static int kid_stuck_member_cb(const shmbus_msg *m, void *arg)
+{
+    const struct kid *k = arg;
+
+    (void)m;
+    if (du_signal(k->ready) < 0)
+        _exit(KID_PIPE);
+    pause();
+    return 0;
+}
+
+static int kid_stuck_member(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    int rc = kid_sub(k, &bus, &t, &sub);
+
+    if (rc != KID_OK)
+        return rc;
+    for (;;) {
+        shmbus_waitset *ws = NULL;
+
+        if (shmbus_poll(sub, kid_stuck_member_cb, arg, 1) < 0)
+            return KID_RECV;
+        shmbus_waitset_create(&ws);
+        shmbus_waitset_add(ws, sub);
+        shmbus_waitset_wait(ws, &sub, 1, WAIT_NS);
+        shmbus_waitset_destroy(ws);
+    }
+}
+
+/* A member killed inside its callback: the message it held is counted as
+ * abandoned, and the group goes on with the next one. */
+static void group_case(struct du_daemon *d, uint32_t mode)
+{
+    shmbus_topic_opts o = topic_opts(mode, 0);
+    struct kid k = {.bus = d->bus, .topic = mode == SHMBUS_RELIABLE ? "jobs" : "ljobs", .group = "w"};
+    shmbus_sub_opts so = {.group_name = "w"};
+    uint8_t buf[MSG_MAX];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *other;
+    shmbus_pub *pub;
+    shmbus_msg m;
+    int p[2];
+    char c;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    k.ready = p[1];
+    kid = tu_fork(kid_stuck_member, &k);
+    close(p[1]);
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(2)) {
+        shmbus_slot_info si;
+        if (shmbus_topic_slots_get(t, &si, 1) == 1)
+            break; /* the member joined: the message is its */
+    }
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, 0, 16), 0));
+    assert_int_equal(du_read_ms(p[0], &c, 1, READY_MS), 1); /* inside its callback */
+    close(p[0]);
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    wait_count(t, abandoned_of, 1);
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &other));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, 1, 16), 0));
+    assert_true(shmbus_recv(other, buf, sizeof(buf), &m, WAIT_NS) > 0);
+    assert_int_equal(m.seq, 1);
+    shmbus_sub_destroy(other);
+    shmbus_pub_destroy(pub);
+    close_topic(bus, t);
+}
+
+static void test_stall_member_killed_in_callback_reliable(void **state)
+{
+    group_case(*state, SHMBUS_RELIABLE);
+}
+
+static void test_stall_member_killed_in_callback_lossy(void **state)
+{
+    group_case(*state, SHMBUS_LOSSY);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_stall_killed_sleeper_costs_nothing, du_setup,
+                                        du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_killed_blocked_publisher_costs_nothing,
+                                        du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_stopped_subscriber_evicted, du_setup,
+                                        du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_default_never_evicts, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_open_claim_ended_reliable, du_setup,
+                                        du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_open_claim_ended_lossy, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_observer_never_gates, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_member_killed_in_callback_reliable, du_setup,
+                                        du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_member_killed_in_callback_lossy, du_setup,
+                                        du_teardown),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("stall", tests, NULL, NULL);
+}
