@@ -50,6 +50,10 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* As cli_parse_u64(), into a uint32_t; @p max must fit in 32 bits. */
 int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
+/* Parse seconds with up to three decimals ("2", "0.25") into milliseconds,
+ * 1..UINT32_MAX. @return 0, or -1 if @p s is not that. */
+int cli_parse_seconds_ms(const char *s, uint32_t *ms);
+
 /*
  * Parse a duration in seconds: digits with an optional fraction ("2",
  * "0.25"), greater than 0 and at most one day.
@@ -76,15 +80,22 @@ int cli_sleep(uint64_t ns);
 int cli_flush(void);
 
 /* Options that create a topic, shared by pub and sub (getopt_long values). */
-enum { CLI_OPT_RELIABLE = 512, CLI_OPT_CAPACITY, CLI_OPT_MAX_MSG, CLI_OPT_EXCLUSIVE };
+enum {
+    CLI_OPT_RELIABLE = 512,
+    CLI_OPT_CAPACITY,
+    CLI_OPT_MAX_MSG,
+    CLI_OPT_EXCLUSIVE,
+    CLI_OPT_STALL_TIMEOUT
+};
 
 /* Their struct option entries, to put in a getopt_long table. */
 #define CLI_TOPIC_OPTIONS                                                                          \
     {"reliable", no_argument, NULL, CLI_OPT_RELIABLE},                                             \
         {"capacity", required_argument, NULL, CLI_OPT_CAPACITY},                                   \
         {"max-msg", required_argument, NULL, CLI_OPT_MAX_MSG},                                     \
+        {"exclusive", no_argument, NULL, CLI_OPT_EXCLUSIVE},                                       \
     {                                                                                              \
-        "exclusive", no_argument, NULL, CLI_OPT_EXCLUSIVE                                          \
+        "stall-timeout", required_argument, NULL, CLI_OPT_STALL_TIMEOUT                            \
     }
 
 /*

@@ -59,9 +59,12 @@ void cli_stat_usage(FILE *f)
             "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json]\n"
             "List every topic of the bus: mode, capacity, largest message, publishers,\n"
             "subscribers, messages published, overruns, skipped claims, messages per\n"
-            "second, slots and records of dead processes reaped (REAPED) and claims of\n"
-            "dead publishers the daemon ended (UNBLOCKED); and each subscriber slot:\n"
-            "pid, lag, losses, messages received and consumer group.\n"
+            "second, slots and records of dead processes reaped (REAPED), claims the\n"
+            "daemon ended (UNBLOCKED: dead publishers', or held past the stall timeout),\n"
+            "subscribers evicted for stalling publishers (EVICTED) and group messages\n"
+            "whose member died or was evicted before finishing them (ABANDONED); and each\n"
+            "subscriber slot: pid, lag, losses, messages received, consumer group, and\n"
+            "its state (observer, evicted) when not a plain gating reader.\n"
             "When the daemon runs a TCP bridge (shmbusd --bridge), also its totals and\n"
             "each remote connection: id, peer, protocol, name, flags, subscriptions,\n"
             "buffered output, messages in and out, and age.\n"
@@ -316,32 +319,43 @@ static const char *topic_mode(const struct stat_topic *t)
 
 /* ------------------------------------------------------------------ text */
 
+/* "observer", "evicted", or "-" for a plain reader or group member. */
+static const char *slot_state(const shmbus_slot_info *s)
+{
+    if (s->flags & SHMBUS_SLOT_EVICTED)
+        return "evicted";
+    return (s->flags & SHMBUS_SLOT_OBSERVER) ? "observer" : "-";
+}
+
 static void text_slots(const struct stat_topic *t)
 {
     if (t->n_slots == 0)
         return; /* no header for an empty list */
-    printf("    %5s %8s %10s %10s %12s  %s\n", "SLOT", "PID", "LAG", "LOST", "RECEIVED", "GROUP");
+    printf("    %5s %8s %10s %10s %12s  %-16s %s\n", "SLOT", "PID", "LAG", "LOST", "RECEIVED",
+           "GROUP", "STATE");
     for (unsigned i = 0; i < t->n_slots; i++) {
         const shmbus_slot_info *s = &t->slots[i];
 
         printf("    %5u %8u %10llu %10llu %12llu  ", s->index, s->pid, (unsigned long long)s->lag,
                (unsigned long long)s->lost, (unsigned long long)s->received);
         if (s->group == 0)
-            printf("-\n");
+            printf("%-16s ", "-");
         else if (s->group_name[0] != '\0')
-            printf("%s\n", s->group_name);
+            printf("%-16s ", s->group_name);
         else
-            printf("#%u\n", s->group);
+            printf("#%-15u ", s->group);
+        printf("%s\n", slot_state(s));
     }
 }
 
 static void text_topic(const struct stat_topic *t, int name_w, double rate)
 {
-    printf("%-*s %-*s %8u %8u %5u %5u %12llu %9llu %8llu %7llu %9llu ", name_w, t->e.name,
-           STAT_MODE_W, topic_mode(t), t->info.capacity, t->info.max_msg_size, t->e.publishers,
-           t->e.subscribers, (unsigned long long)t->info.published,
+    printf("%-*s %-*s %8u %8u %5u %5u %12llu %9llu %8llu %7llu %9llu %7llu %9llu ", name_w,
+           t->e.name, STAT_MODE_W, topic_mode(t), t->info.capacity, t->info.max_msg_size,
+           t->e.publishers, t->e.subscribers, (unsigned long long)t->info.published,
            (unsigned long long)t->info.overruns, (unsigned long long)t->info.skipped,
-           (unsigned long long)t->info.reaped, (unsigned long long)t->info.unblocked);
+           (unsigned long long)t->info.reaped, (unsigned long long)t->info.unblocked,
+           (unsigned long long)t->info.evicted, (unsigned long long)t->info.abandoned);
     if (rate < 0)
         printf("%10s\n", "-");
     else
@@ -361,9 +375,9 @@ static void text_topics(const struct stat_sample *cur, const struct stat_sample 
 
         name_w = len > name_w ? len : name_w;
     }
-    printf("%-*s %-*s %8s %8s %5s %5s %12s %9s %8s %7s %9s %10s\n", name_w, "TOPIC", STAT_MODE_W,
-           "MODE", "CAPACITY", "MAX_MSG", "PUBS", "SUBS", "PUBLISHED", "OVERRUNS", "SKIPPED",
-           "REAPED", "UNBLOCKED", "MSG/S");
+    printf("%-*s %-*s %8s %8s %5s %5s %12s %9s %8s %7s %9s %7s %9s %10s\n", name_w, "TOPIC",
+           STAT_MODE_W, "MODE", "CAPACITY", "MAX_MSG", "PUBS", "SUBS", "PUBLISHED", "OVERRUNS",
+           "SKIPPED", "REAPED", "UNBLOCKED", "EVICTED", "ABANDONED", "MSG/S");
     for (size_t i = 0; i < cur->n; i++)
         text_topic(&cur->v[i], name_w, topic_rate(&cur->v[i], prev));
 }
@@ -521,9 +535,12 @@ static void json_slots(const struct stat_topic *t)
             printf("null");
         else
             json_str(s->group_name);
-        printf(",\"group_id\":%u,\"position\":%llu,\"lag\":%llu,\"lost\":%llu,\"received\":%llu}",
+        printf(",\"group_id\":%u,\"position\":%llu,\"lag\":%llu,\"lost\":%llu,\"received\":%llu,"
+               "\"observer\":%s,\"evicted\":%s}",
                s->group, (unsigned long long)s->position, (unsigned long long)s->lag,
-               (unsigned long long)s->lost, (unsigned long long)s->received);
+               (unsigned long long)s->lost, (unsigned long long)s->received,
+               (s->flags & SHMBUS_SLOT_OBSERVER) ? "true" : "false",
+               (s->flags & SHMBUS_SLOT_EVICTED) ? "true" : "false");
     }
     printf("]");
 }
@@ -540,10 +557,13 @@ static void json_topic(const struct stat_topic *t, double rate)
            (in->flags & SHMBUS_TOPIC_EXCLUSIVE) ? "true" : "false", in->capacity, in->max_msg_size,
            in->max_subscribers, in->max_groups, (unsigned long long)in->segment_size);
     printf("\"clients\":%u,\"publishers\":%u,\"subscribers\":%u,\"published\":%llu,"
-           "\"overruns\":%llu,\"skipped\":%llu,\"reaped\":%llu,\"unblocked\":%llu,",
+           "\"overruns\":%llu,\"skipped\":%llu,\"reaped\":%llu,\"unblocked\":%llu,"
+           "\"evicted\":%llu,\"abandoned\":%llu,\"stall_timeout_ms\":%u,",
            t->e.clients, t->e.publishers, t->e.subscribers, (unsigned long long)in->published,
            (unsigned long long)in->overruns, (unsigned long long)in->skipped,
-           (unsigned long long)in->reaped, (unsigned long long)in->unblocked);
+           (unsigned long long)in->reaped, (unsigned long long)in->unblocked,
+           (unsigned long long)in->evicted, (unsigned long long)in->abandoned,
+           in->stall_timeout_ms);
     if (rate < 0)
         printf("\"rate\":null,");
     else

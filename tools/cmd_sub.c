@@ -36,6 +36,8 @@ void cli_sub_usage(FILE *f)
             "  --from WHERE     'next' (default): messages published from now on;\n"
             "                   'oldest': also those the ring still holds\n"
             "  --count N        exit after N messages\n"
+            "  --observe        never hold reliable publishers back: read as a lossy\n"
+            "                   subscriber does (losses reported), for monitors and pipes\n"
             "  --latency        start each line with the latency in microseconds\n"
             "                   (now minus publish time, CLOCK_REALTIME) and a tab\n"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
@@ -45,13 +47,14 @@ void cli_sub_usage(FILE *f)
     cli_topic_usage(f);
 }
 
-enum { OPT_BUS = 256, OPT_GROUP, OPT_FROM, OPT_COUNT, OPT_LATENCY, OPT_HELP };
+enum { OPT_BUS = 256, OPT_GROUP, OPT_FROM, OPT_COUNT, OPT_LATENCY, OPT_OBSERVE, OPT_HELP };
 
 static const struct option sub_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
                                          {"group", required_argument, NULL, OPT_GROUP},
                                          {"from", required_argument, NULL, OPT_FROM},
                                          {"count", required_argument, NULL, OPT_COUNT},
                                          {"latency", no_argument, NULL, OPT_LATENCY},
+                                         {"observe", no_argument, NULL, OPT_OBSERVE},
                                          {"help", no_argument, NULL, OPT_HELP},
                                          CLI_TOPIC_OPTIONS,
                                          {NULL, 0, NULL, 0}};
@@ -103,6 +106,9 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     case OPT_LATENCY:
         a->latency = 1;
         return 0;
+    case OPT_OBSERVE:
+        a->opts.flags |= SHMBUS_SUB_OBSERVER;
+        return 0;
     case OPT_HELP:
         return CLI_HELP;
     default:
@@ -126,6 +132,8 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
     if (argc - optind > 1)
         return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind + 1]);
     a->topic = argv[optind];
+    if ((a->opts.flags & SHMBUS_SUB_OBSERVER) && a->opts.group_name != NULL)
+        return cli_usage_err(argv[0], "--observe and --group do not go together");
     return 0;
 }
 
@@ -173,7 +181,8 @@ static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t c
         /* Nothing yet, or a signal: look at the stop flag again. */
         if (rc == SHMBUS_ERR_TIMEOUT || rc == -EINTR)
             continue;
-        /* A corrupt ring: nothing more can be read. */
+        /* A corrupt ring, an eviction (stall timeout) or a removed topic:
+         * nothing more can be read. */
         if (rc < 0) {
             cli_err("cannot receive from '%s': %s", a->topic, shmbus_strerror(rc));
             return CLI_EXIT_FAIL;
