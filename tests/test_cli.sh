@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
-# sub (--count, --group, --latency), stat (--json), usage errors, a clean
+# sub (--count, --group, --latency), stat (--json), eviction (--stall-timeout),
+# usage errors, a clean
 # shutdown, and stat's bridge section against a daemon run with --bridge.
 # Usage: test_cli.sh SHMBUSD SHMBUS
 set -euo pipefail
@@ -78,6 +79,25 @@ kill -9 "$sub"
 wait "$sub" 2>/dev/null || true
 wait_stat '"name":"victim"[^}]*"reaped":1,' "the killed subscriber reaped"
 "$shmbus" --bus "$bus" stat | grep -q 'REAPED' || fail "no REAPED column"
+
+# --stall-timeout: a stopped subscriber that holds a reliable topic back is
+# evicted (the publisher goes on); continued, it says so and exits 1.
+"$shmbus" --bus "$bus" sub stuck --reliable --capacity 4 --stall-timeout 0.3 \
+  >/dev/null 2>"$dir/stuck.err" &
+client=$!
+wait_stat '"name":"stuck".*"subscribers":1' "the stuck subscriber"
+kill -STOP "$client"
+"$shmbus" --bus "$bus" pub stuck 1 2 3 4 5 6 7 8 || fail "publisher held back for good"
+wait_stat '"name":"stuck"[^}]*"evicted":1,' "the eviction"
+"$shmbus" --bus "$bus" stat | grep -q 'evicted$' || fail "no evicted slot in stat"
+kill -CONT "$client"
+set +e
+wait "$client"
+st=$?
+set -e
+client=""
+[ "$st" -eq 1 ] || fail "evicted sub exit status $st"
+grep -q 'evicted' "$dir/stuck.err" || fail "evicted sub said: $(cat "$dir/stuck.err")"
 
 # Without --bridge, stat has no bridge section (text) and "bridge": null (JSON).
 "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
