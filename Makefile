@@ -61,10 +61,12 @@ tsan-test: deps
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && ctest --output-on-failure -L stress
 
-# Model-check the wake-up protocol with spin (docs/model/wakeup.pml): it must
-# pass as written and fail with the relay left out.
+# Model-check the protocols with spin: the wake-up (docs/model/wakeup.pml)
+# and the daemon's take-backs from dead or evicted clients (reap.pml). Each
+# must pass as written and fail with its protection left out.
 model: deps
-	scripts/model-check.sh docs/model/wakeup.pml
+	scripts/model-check.sh docs/model/wakeup.pml NORELAY
+	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING
 
 # libFuzzer on the control-message and bridge parsers for FUZZ_SECONDS in all
 # (and every kept crash input).

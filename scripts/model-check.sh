@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Model-check docs/model/wakeup.pml with spin: no invalid end state (a
-# subscriber asleep forever) with the relay, and one found without it.
+# Model-check a Promela model with spin: no error (assertion or invalid
+# end state) as written, and at least one error with each given -D flag,
+# which leaves out a protection the model must show is needed.
+# Usage: model-check.sh model.pml FLAG...
+#   docs/model/wakeup.pml NORELAY: a subscriber asleep forever without the relay
+#   docs/model/reap.pml NAME_FIRST NO_LEAVING: the daemon's take-backs underflow
 set -euo pipefail
-model=$(readlink -f "${1:?usage: model-check.sh model.pml}")
+model=$(readlink -f "${1:?usage: model-check.sh model.pml FLAG...}")
+shift
+name=$(basename "$model")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -15,15 +21,18 @@ check() { # $1: extra -D flags; prints spin's error count
 }
 
 errors=$(check "")
-grep -E 'states, stored' pan.out | sed 's/^/wakeup.pml: /'
+grep -E 'states, stored' pan.out | sed "s/^/$name: /"
 if [ "$errors" != 0 ]; then
   cat pan.out
-  echo "wakeup.pml: $errors error(s): a subscriber can sleep forever"
+  echo "$name: $errors error(s) in the protocol as written"
   exit 1
 fi
-errors=$(check "-DNORELAY")
-if [ "$errors" = 0 ]; then
-  echo "wakeup.pml -DNORELAY: no error found, but the model should fail without the relay"
-  exit 1
-fi
-echo "wakeup.pml: 0 errors with the relay; without it spin finds the lost wake-up"
+for flag in "$@"; do
+  errors=$(check "-D$flag")
+  if [ "$errors" = 0 ]; then
+    echo "$name -D$flag: no error found, but the model should fail without that protection"
+    exit 1
+  fi
+  echo "$name -D$flag: spin finds the error the protection prevents"
+done
+echo "$name: 0 errors as written"
