@@ -188,6 +188,7 @@ struct sbd_bridge {
     /* counters */
     _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
     _Atomic uint64_t msgs_in, msgs_out;
+    _Atomic uint64_t bad_cells; /* damaged ring cells the pumps skipped, all topics */
 };
 
 /* The epoll events @p c wants. Under c->mu. A paused or closing

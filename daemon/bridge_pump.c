@@ -350,14 +350,17 @@ static int snapshot(struct sbb_batch *bb, int *json, int *resp)
 /*
  * The poll met a cell no protocol step can leave (SHMBUS_ERR_CORRUPT): the
  * library moved the cursor past it and counted the message lost, so the
- * next delivery's lost carries it to JSON subscribers. Logged at the 1st,
+ * next delivery's lost carries it to JSON subscribers. Counted for
+ * shmbus stat (bad_cells), and logged at the 1st,
  * 2nd, 4th, 8th... damaged cell of the topic: a scribbling client cannot
  * flood the log. Under bt->poll_mu.
  */
-static void damaged_cell(struct sbb_topic *bt)
+static void damaged_cell(struct sbd_bridge *b, struct sbb_topic *bt)
 {
     uint64_t n = ++bt->bad_cells;
 
+    /* relaxed: a counter (shmbus stat). */
+    atomic_fetch_add_explicit(&b->bad_cells, 1, memory_order_relaxed);
     if ((n & (n - 1)) != 0)
         return; /* not a power of two: already said */
     sbd_log(SBD_WARN,
@@ -394,7 +397,7 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
     bb->failed = 0;
     n = shmbus_poll(bt->sub, collect, bb, SBB_BATCH);
     if (n == SHMBUS_ERR_CORRUPT) {
-        damaged_cell(bt);
+        damaged_cell(b, bt);
         return 1; /* the cursor moved: what follows may be ready */
     }
     if (n < 0) {

@@ -3777,8 +3777,9 @@ static int bridge_passed_damage(shmbus_topic *t)
  * more are published. Seq 3 is lost to the bridge (it read the garbage
  * before the publisher overwrote it); seqs 4 and 5 arrive, and the JSON
  * delivery of seq 4 says that one message was lost before it; the RESP
- * pushes are Redis's, unchanged. Guards sbb_deliver() (bridge_pump.c): a
- * damaged cell must not end the topic's remote delivery.
+ * pushes are Redis's, unchanged; shmbus stat counts one bad cell. Guards
+ * sbb_deliver() (bridge_pump.c): a damaged cell must not end the topic's
+ * remote delivery.
  */
 static void damaged_cell_case(struct du_daemon *d, uint32_t mode)
 {
@@ -3788,6 +3789,7 @@ static void damaged_cell_case(struct du_daemon *d, uint32_t mode)
     shmbus_pub *p = local_pub(t);
     struct bc *j = bc_open();
     redisContext *r = rd_open();
+    shmbus_bridge_info info;
     struct jmsg m;
     uint8_t *base;
     size_t len;
@@ -3823,6 +3825,8 @@ static void damaged_cell_case(struct du_daemon *d, uint32_t mode)
     assert_int_equal(m.lost, 0);
     rd_expect_msg(r, "dmg", "m4", 2);
     rd_expect_msg(r, "dmg", "m5", 2);
+    assert_int_equal(shmbus_bridge_stat(bus, 0, &info, NULL, 0), 0);
+    assert_int_equal(info.bad_cells, 1);
     bc_close(j);
     rd_close(r);
 }
