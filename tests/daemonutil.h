@@ -4,9 +4,9 @@
  * and always stopped with SIGTERM by the teardown, which then checks that
  * the daemon exited 0 and left no segment and no socket behind. Also raw
  * control-socket calls for protocol tests. A daemon can be run without
- * pidfd_open() (a seccomp filter, as a sandbox would install).
- * SHMBUSD_PATH names the daemon binary (tests/CMakeLists.txt). Include
- * instead of testutil.h.
+ * pidfd_open() (a seccomp filter, as a sandbox would install) and without
+ * /proc (a mount namespace of its own). SHMBUSD_PATH names the daemon binary
+ * (tests/CMakeLists.txt). Include instead of testutil.h.
  */
 #ifndef SHMBUS_TESTS_DAEMONUTIL_H
 #define SHMBUS_TESTS_DAEMONUTIL_H
@@ -20,6 +20,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -42,6 +44,7 @@ struct du_daemon {
     pid_t pid;    /* 0 when not running */
     int status;   /* exit status at the last du_stop() (0 before any) */
     int no_pidfd; /* start it with pidfd_open() failing with EPERM (du_deny_pidfd()) */
+    int no_proc;  /* start it without /proc (du_hide_proc()) */
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char dir[sizeof(DU_DIR_TEMPLATE)];
     char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -136,11 +139,34 @@ static inline int du_deny_pidfd_works(void)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* Unmount /proc for this process and whatever it execs, in a mount
+ * namespace of its own (needs CAP_SYS_ADMIN). @return 0 or -errno. */
+static inline int du_hide_proc(void)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        umount2("/proc", MNT_DETACH) < 0)
+        return -errno;
+    return access("/proc/self/stat", F_OK) < 0 ? 0 : -EEXIST;
+}
+
+/* Can du_hide_proc() work here? Tried in a child. @return 1 or 0. */
+static inline int du_hide_proc_works(void)
+{
+    pid_t pid = fork();
+    int st;
+
+    if (pid == 0)
+        _exit(du_hide_proc() == 0 ? 0 : 1);
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 /*
  * fork+exec shmbusd --bus BUS --foreground --log-level warn EXTRA...,
- * with its stderr on @p err_fd (-1: ours), and without pidfd_open() if
- * d->no_pidfd. It gets SIGTERM if we die, so it still removes its segments
- * and socket. @return its pid or -errno.
+ * with its stderr on @p err_fd (-1: ours), without pidfd_open() if
+ * d->no_pidfd and without /proc if d->no_proc. It gets SIGTERM if we die,
+ * so it still removes its segments and socket. @return its pid or -errno.
  */
 static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra, int err_fd)
 {
@@ -162,7 +188,7 @@ static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra
             _exit(127);
         if (err_fd >= 0 && dup2(err_fd, STDERR_FILENO) < 0)
             _exit(127);
-        if (d->no_pidfd && du_deny_pidfd() < 0)
+        if ((d->no_proc && du_hide_proc() < 0) || (d->no_pidfd && du_deny_pidfd() < 0))
             _exit(127);
         execv(SHMBUSD_PATH, (char *const *)argv);
         _exit(127);
@@ -310,6 +336,22 @@ static inline int du_launch_out(struct du_daemon *d, const char *const *extra, i
 static inline int du_launch(struct du_daemon *d, const char *const *extra)
 {
     return du_launch_out(d, extra, -1);
+}
+
+/* Lines of the file @p path (a daemon's captured stderr) that contain
+ * @p needle; -1 if it cannot be read. */
+static inline int du_log_count(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int n = 0;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
 }
 
 /* Number of descriptors process @p pid has open, or -1. */

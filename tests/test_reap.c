@@ -7,8 +7,8 @@
  * connection open or when it never talked to the daemon; a dead group
  * member's share goes to the others; and a daemon that stops leaves the
  * slots of live processes alone. A daemon that may not use pidfds (a
- * seccomp filter makes pidfd_open() fail) finds the dead through /proc at
- * every scan instead. Every test runs its own daemon
+ * seccomp filter makes pidfd_open() fail) says so once and finds the dead
+ * through /proc at every scan instead. Every test runs its own daemon
  * (daemonutil.h); children report through their exit status.
  */
 #include "daemonutil.h"
@@ -32,6 +32,8 @@
 /* The same without pidfds: found by the periodic scan. Seconds: the bound
  * catches a claim never ended, not a slow machine. */
 #define FALLBACK_BOUND_MS 5000
+/* What the daemon logs once when it cannot use pidfds. */
+#define FALLBACK_LOG "falling back"
 
 enum { KID_OK = 0, KID_CONNECT = 2, KID_OPEN, KID_PUB, KID_SUB, KID_PIPE };
 
@@ -674,6 +676,18 @@ static struct du_daemon *no_pidfd_start(void **state)
     return d;
 }
 
+/* The daemon said once, not at every scan, that it cannot use pidfds. */
+static void assert_fell_back_once(const struct du_daemon *d)
+{
+    char log[PATH_MAX];
+    int n;
+
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    n = du_log_count(log, FALLBACK_LOG);
+    if (n != 1)
+        fail_msg("%d lines with \"%s\" in the daemon's log, want 1", n, FALLBACK_LOG);
+}
+
 /* cmocka teardown of a test that may have skipped before its daemon ran. */
 static int no_pidfd_teardown(void **state)
 {
@@ -689,6 +703,7 @@ static void test_reap_no_pidfd_publisher_killed_in_claim(void **state)
     struct du_daemon *d = no_pidfd_start(state);
 
     stuck_publisher_case(d, SHMBUS_RELIABLE, 0, FALLBACK_BOUND_MS);
+    assert_fell_back_once(d);
 }
 
 /* Without pidfds, a dead subscriber whose connection a fork child keeps
@@ -703,6 +718,7 @@ static void test_reap_no_pidfd_subscriber_killed_connection_held(void **state)
     dead_gate_case(d, &k);
     close(k.hold[1]); /* the holder exits */
     close(k.hold[0]);
+    assert_fell_back_once(d);
 }
 
 /* Without pidfds, a dead direct attacher's slot is found and freed. */
@@ -712,6 +728,36 @@ static void test_reap_no_pidfd_direct_subscriber_killed(void **state)
     struct kid k = {.direct = 1};
 
     dead_gate_case(d, &k);
+    assert_fell_back_once(d);
+}
+
+/* Neither pidfds nor /proc: the daemon refuses to start, and says why
+ * (a pid alone cannot tell a reused pid from a dead process). */
+static void test_reap_no_pidfd_no_proc_refuses_to_start(void **state)
+{
+    struct du_daemon *d;
+    char log[PATH_MAX];
+    int fd, st;
+
+    if (!du_deny_pidfd_works() || !du_hide_proc_works())
+        skip(); /* no seccomp, or no mount namespace (not root): nothing to test */
+    d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    *state = d; /* the teardown removes what it made */
+    assert_int_equal(du_prepare(d), 0);
+    d->no_pidfd = d->no_proc = 1;
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    d->pid = du_spawn(d, NULL, fd);
+    close(fd);
+    assert_true(d->pid > 0);
+    st = du_wait_ms(d->pid, DU_READY_MS);
+    if (st < 0)
+        fail_msg("shmbusd without pidfds and /proc did not exit");
+    d->pid = 0;
+    assert_int_equal(st, 1);
+    assert_int_equal(du_log_count(log, "cannot tell dead processes"), 1);
 }
 
 #define REAP_TEST(f)     cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
@@ -735,6 +781,7 @@ int main(void)
         NO_PIDFD_TEST(test_reap_no_pidfd_publisher_killed_in_claim),
         NO_PIDFD_TEST(test_reap_no_pidfd_subscriber_killed_connection_held),
         NO_PIDFD_TEST(test_reap_no_pidfd_direct_subscriber_killed),
+        NO_PIDFD_TEST(test_reap_no_pidfd_no_proc_refuses_to_start),
     };
 
     tu_init();
