@@ -2041,6 +2041,7 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
     out->proto_errors = atomic_load_explicit(&b->proto_errors, memory_order_relaxed);
     out->msgs_in = atomic_load_explicit(&b->msgs_in, memory_order_relaxed);
     out->msgs_out = atomic_load_explicit(&b->msgs_out, memory_order_relaxed);
+    out->bad_cells = atomic_load_explicit(&b->bad_cells, memory_order_relaxed);
     urcu_memb_read_lock();
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {

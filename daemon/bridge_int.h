@@ -104,8 +104,9 @@ struct sbb_topic {
     /* Whoever delivers holds it: the topic's pump, or the I/O thread
      * right after it published into the topic. */
     pthread_mutex_t poll_mu;
-    shmbus_sub *sub; /* poll_mu; NULL once taken back (sbb_pump_take()) */
-    int failed;      /* poll_mu: the ring returned an error; delivery stopped */
+    shmbus_sub *sub;    /* poll_mu; NULL once taken back (sbb_pump_take()) */
+    int failed;         /* poll_mu: the ring returned an error; delivery stopped */
+    uint64_t bad_cells; /* poll_mu: damaged cells skipped (bridge_pump.c damaged_cell()) */
     struct sbb_pump *pump;
     int given;                   /* I/O: handed to the pump (with its first live link) */
     struct sbb_topic *gone_next; /* pump's mu: in its list of topics taken back */
@@ -187,6 +188,7 @@ struct sbd_bridge {
     /* counters */
     _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
     _Atomic uint64_t msgs_in, msgs_out;
+    _Atomic uint64_t bad_cells; /* damaged ring cells the pumps skipped, all topics */
 };
 
 /* The epoll events @p c wants. Under c->mu. A paused or closing
@@ -218,7 +220,10 @@ void sbb_pump_give(struct sbb_pump *p, struct sbb_topic *bt);
 void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt);
 
 /* Deliver what is ready on @p bt into @p batch: call under the read lock,
- * holding bt->poll_mu. @return messages taken. */
+ * holding bt->poll_mu. A damaged cell is skipped (one message lost, told
+ * to JSON subscribers by the next delivery's lost) and delivery goes on.
+ * @return messages taken, or 1 after a damaged cell; above 0: poll again
+ * before sleeping. */
 int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *batch, struct sbb_topic *bt);
 /* Write out every connection of @p batch's dirty list; under the read
  * lock. Starts a new round. */

@@ -347,6 +347,41 @@ static int snapshot(struct sbb_batch *bb, int *json, int *resp)
     return 0;
 }
 
+/*
+ * The poll met a cell no protocol step can leave (SHMBUS_ERR_CORRUPT): the
+ * library moved the cursor past it and counted the message lost, so the
+ * next delivery's lost carries it to JSON subscribers. Counted for
+ * shmbus stat (bad_cells), and logged at the 1st,
+ * 2nd, 4th, 8th... damaged cell of the topic: a scribbling client cannot
+ * flood the log. Under bt->poll_mu.
+ */
+static void damaged_cell(struct sbd_bridge *b, struct sbb_topic *bt)
+{
+    uint64_t n = ++bt->bad_cells;
+
+    /* relaxed: a counter (shmbus stat). */
+    atomic_fetch_add_explicit(&b->bad_cells, 1, memory_order_relaxed);
+    if ((n & (n - 1)) != 0)
+        return; /* not a power of two: already said */
+    sbd_log(SBD_WARN,
+            "bridge: topic %s: a damaged cell in the ring: skipped, its message lost to remote "
+            "subscribers (%llu damaged cells so far)",
+            bt->t->name, (unsigned long long)n);
+}
+
+/* The poll failed with @p rc for good (the topic was removed, or the
+ * subscriber cannot read it any more): stop delivering the topic. Under
+ * bt->poll_mu. */
+static void poll_failed(struct sbb_topic *bt, int rc)
+{
+    sbd_log(SBD_ERROR, "bridge: topic %s: %s: no more deliveries to remote clients", bt->t->name,
+            shmbus_strerror(rc));
+    /* Its slot goes: it must not gate a reliable topic it no longer reads. */
+    shmbus_sub_destroy(bt->sub);
+    bt->sub = NULL;
+    bt->failed = 1;
+}
+
 int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt)
 {
     int n, json, resp;
@@ -361,13 +396,12 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
     bb->raw_off[0] = 0;
     bb->failed = 0;
     n = shmbus_poll(bt->sub, collect, bb, SBB_BATCH);
+    if (n == SHMBUS_ERR_CORRUPT) {
+        damaged_cell(b, bt);
+        return 1; /* the cursor moved: what follows may be ready */
+    }
     if (n < 0) {
-        sbd_log(SBD_ERROR, "bridge: topic %s: %s: no more deliveries to remote clients",
-                bt->t->name, shmbus_strerror(n));
-        /* Its slot goes: it must not gate a reliable topic it no longer reads. */
-        shmbus_sub_destroy(bt->sub);
-        bt->sub = NULL;
-        bt->failed = 1;
+        poll_failed(bt, n);
         return 0;
     }
     if (bb->n > 0 && (snapshot(bb, &json, &resp) < 0 || (json && encode(bb, 1) < 0) ||

@@ -25,6 +25,7 @@
 #include "bridge_proto.h"
 #include "guard.h"
 #include "log.h"
+#include "reaper.h"
 #include "registry.h"
 
 static void usage(FILE *f)
@@ -575,6 +576,43 @@ static void raise_fd_limit(const struct sbd_config *c)
                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
+/*
+ * Say how dead processes will be found (the reaper, reaper.h): pidfds, or
+ * else a look at /proc at every scan. Without either the daemon refuses to
+ * start: kill(pid, 0) alone cannot tell a reused pid from the process that
+ * died, and a dead publisher's claim would stall its topic. @return 0 or -1.
+ */
+static int liveness_probe(const struct sbd_config *c)
+{
+    int pidfd_err, proc_err;
+    unsigned m = sbd_reaper_probe(&pidfd_err, &proc_err);
+
+    if (m == (SBD_REAP_PIDFD | SBD_REAP_PROC)) {
+        sbd_log(SBD_INFO, "dead processes: watched through pidfds");
+        return 0;
+    }
+    if (m == SBD_REAP_PIDFD) {
+        sbd_log(SBD_WARN,
+                "dead processes: watched through pidfds, but /proc/self/stat cannot be read "
+                "(%s): start times unknown, a reused pid passes for its dead owner until it exits",
+                strerror(-proc_err));
+        return 0;
+    }
+    if (m == SBD_REAP_PROC) {
+        sbd_log(SBD_WARN,
+                "dead processes: pidfd_open() fails (%s): falling back to a look at /proc (pid "
+                "and start time) of every process at every scan, each %u ms (--reap-interval)",
+                strerror(-pidfd_err), c->reap_interval_ms);
+        return 0;
+    }
+    sbd_log(SBD_ERROR,
+            "cannot tell dead processes: pidfd_open() fails (%s) and /proc/self/stat cannot be "
+            "read (%s); a pid alone cannot tell a reused pid from a dead process: allow "
+            "pidfd_open() or mount /proc",
+            strerror(-pidfd_err), strerror(-proc_err));
+    return -1;
+}
+
 static int serve(const struct sbd_config *cfg, int ready_fd)
 {
     struct sbd_registry reg;
@@ -640,6 +678,8 @@ int main(int argc, char **argv)
         sbd_log(SBD_ERROR, "cannot install the SIGBUS guard: %s", strerror(errno));
         return 1;
     }
+    if (liveness_probe(&cfg) < 0)
+        return 1;
     lock_fd = bus_lock(&cfg);
     if (lock_fd < 0)
         return 1;

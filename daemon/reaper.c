@@ -1,12 +1,15 @@
 /*
  * The reaper (reaper.h). Processes are identified by pid and start time;
- * the table maps a pid to the one process the daemon watches under it.
- * Work on the segments goes through admin.h, which acts only for processes
- * known to be dead.
+ * the table maps a pid to the one process the daemon watches under it,
+ * through a pidfd in the control loop's epoll set, or, where no pidfd can
+ * be had (a sandbox forbids pidfd_open(), descriptors run out), by a look
+ * at /proc at every scan. Work on the segments goes through admin.h, which
+ * acts only for processes known to be dead.
  */
 #include "reaper.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -25,9 +28,12 @@
 struct sbd_proc {
     struct sbd_proc *next;
     pid_t pid;
-    int pidfd;
+    int pidfd; /* -1: none; checked in /proc at every scan (procs_poll()) */
     uint64_t start;
 };
+
+/* proc_pidfd(): no process has the pid. */
+#define PIDFD_NO_PROCESS (-2)
 
 static int pidfd_open(pid_t pid)
 {
@@ -41,10 +47,33 @@ int sbd_reaper_dead(pid_t pid, uint64_t start)
 
     if (rc == 0)
         return 1; /* no such process */
-    if (rc < 0 || start == 0)
-        return 0;        /* cannot tell (our own descriptors, /proc), or no start
-                            time recorded: alive while the pid exists */
+    /* /proc cannot be read now (our descriptors, hidepid, not mounted):
+     * only "no process has this pid" is sure; the caller asks again. */
+    if (rc < 0)
+        return kill(pid, 0) < 0 && errno == ESRCH;
+    if (start == 0)
+        return 0;        /* no start time recorded: alive while the pid exists */
     return now != start; /* another start time: the pid was reused */
+}
+
+unsigned sbd_reaper_probe(int *pidfd_err, int *proc_err)
+{
+    unsigned methods = 0;
+    uint64_t start;
+    int fd = pidfd_open(getpid()), rc;
+
+    if (pidfd_err != NULL)
+        *pidfd_err = fd < 0 ? -errno : 0;
+    if (fd >= 0) {
+        close(fd);
+        methods |= SBD_REAP_PIDFD;
+    }
+    rc = sb_proc_start_get(getpid(), &start);
+    if (proc_err != NULL)
+        *proc_err = rc > 0 ? 0 : rc < 0 ? rc : -ENOENT;
+    if (rc > 0)
+        methods |= SBD_REAP_PROC;
+    return methods;
 }
 
 int sbd_reaper_init(struct sbd_reaper *r, struct sbd_registry *reg, int epfd, uint32_t interval_ms,
@@ -59,6 +88,9 @@ int sbd_reaper_init(struct sbd_reaper *r, struct sbd_registry *reg, int epfd, ui
     memset(r, 0, sizeof(*r));
     r->reg = reg;
     r->epfd = epfd;
+    /* Without pidfds (forbidden here), every process is looked up in
+     * /proc at every scan. */
+    r->pidfd_ok = (sbd_reaper_probe(NULL, NULL) & SBD_REAP_PIDFD) != 0;
     r->nbuckets = REAPER_BUCKETS;
     r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
     if (r->buckets == NULL)
@@ -82,7 +114,8 @@ void sbd_reaper_fini(struct sbd_reaper *r)
             struct sbd_proc *p = r->buckets[b];
 
             r->buckets[b] = p->next;
-            close(p->pidfd);
+            if (p->pidfd >= 0)
+                close(p->pidfd);
             free(p);
         }
     }
@@ -101,30 +134,76 @@ static struct sbd_proc **proc_slot(struct sbd_reaper *r, pid_t pid)
     return pp;
 }
 
-/* Start watching: @return 1 watched (alive), 0 already dead. */
-static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start)
+/* pidfd_open(@p pid) failed with @p err: say so once per kind of failure,
+ * not at every scan. */
+static void pidfd_failed(struct sbd_reaper *r, pid_t pid, int err)
 {
-    struct epoll_event ev = {.events = EPOLLIN};
-    struct sbd_proc *p;
-    int fd = pidfd_open(pid);
+    if (err == r->pidfd_errno)
+        return; /* said already */
+    r->pidfd_errno = err;
+    sbd_log(SBD_WARN,
+            "cannot watch process %d with a pidfd (%s): falling back to a look at /proc at "
+            "every scan for the processes without one",
+            (int)pid, strerror(err));
+}
 
-    if (fd < 0)
-        return errno == ESRCH ? 0 : 1; /* not ours to judge (EMFILE...): next scan */
-    /* The pidfd names whoever has the pid now: the process we mean only if
-     * its start time is the one recorded. */
-    if (sbd_reaper_dead(pid, start) || (p = calloc(1, sizeof(*p))) == NULL) {
-        int dead = sbd_reaper_dead(pid, start);
+/* A pidfd for @p pid, if pidfds work here. @return it; -1 when there is
+ * none (the caller checks /proc instead); PIDFD_NO_PROCESS. */
+static int proc_pidfd(struct sbd_reaper *r, pid_t pid)
+{
+    int fd;
 
-        close(fd);
-        return !dead;
-    }
-    *p = (struct sbd_proc){.pid = pid, .pidfd = fd, .start = start};
-    ev.data.ptr = (void *)((uintptr_t)p | SBD_REAPER_TAG);
+    if (!r->pidfd_ok)
+        return -1; /* forbidden here (sbd_reaper_probe()): not even tried */
+    fd = pidfd_open(pid);
+    if (fd >= 0)
+        return fd;
+    if (errno == ESRCH)
+        return PIDFD_NO_PROCESS;
+    pidfd_failed(r, pid, errno);
+    return -1;
+}
+
+/* Watch @p p through @p fd, its pidfd, in the control loop. @return 0, or
+ * -1 (@p fd closed): @p p stays without one. */
+static int proc_arm(struct sbd_reaper *r, struct sbd_proc *p, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN,
+                             .data.ptr = (void *)((uintptr_t)p | SBD_REAPER_TAG)};
+
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         close(fd);
-        free(p);
-        return 1;
+        return -1;
     }
+    p->pidfd = fd;
+    return 0;
+}
+
+/* Start watching: through a pidfd, else by a look at /proc at every scan.
+ * @return 1 alive (watched, or checked again at the next scan), 0 dead. */
+static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start)
+{
+    struct sbd_proc *p;
+    int fd = proc_pidfd(r, pid);
+
+    if (fd == PIDFD_NO_PROCESS)
+        return 0;
+    /* The pidfd names whoever has the pid now: the process we mean only if
+     * its start time is the one recorded. */
+    if (sbd_reaper_dead(pid, start)) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 1; /* not watched: a slot owner is asked about again at the next scan */
+    }
+    *p = (struct sbd_proc){.pid = pid, .pidfd = -1, .start = start};
+    if (fd < 0 || proc_arm(r, p, fd) < 0)
+        r->npolled++;
     p->next = *proc_slot(r, pid);
     *proc_slot(r, pid) = p;
     r->nprocs++;
@@ -188,7 +267,10 @@ static void proc_remove(struct sbd_reaper *r, struct sbd_proc *p)
     while (*pp != p)
         pp = &(*pp)->next;
     *pp = p->next;
-    close(p->pidfd); /* leaves the epoll set with it */
+    if (p->pidfd >= 0)
+        close(p->pidfd); /* leaves the epoll set with it */
+    else
+        r->npolled--;
     free(p);
     r->nprocs--;
 }
@@ -253,6 +335,41 @@ static void scan_topic(struct sbd_reaper *r, struct sbd_topic *t, int64_t now_ms
     sbd_stall_scan(t, now_ms);
 }
 
+/* Look at process @p p, watched without a pidfd: reap it if /proc says it
+ * is dead; else watch it through a pidfd if one can be had now. A check
+ * that cannot tell leaves it for the next scan. */
+static void proc_poll(struct sbd_reaper *r, struct sbd_proc *p)
+{
+    pid_t pid = p->pid;
+    uint64_t start = p->start;
+    int fd = proc_pidfd(r, pid);
+
+    if (fd != PIDFD_NO_PROCESS && !sbd_reaper_dead(pid, start)) {
+        if (fd >= 0 && proc_arm(r, p, fd) == 0)
+            r->npolled--;
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    proc_remove(r, p); /* never in the epoll set: no event of it is pending */
+    reap(r, pid, start);
+}
+
+/* Check every process watched without a pidfd. Before the segments are
+ * scanned, so that an owner found in the table is alive as of this scan. */
+static void procs_poll(struct sbd_reaper *r)
+{
+    for (uint32_t b = 0; b < r->nbuckets && r->npolled > 0; b++) {
+        struct sbd_proc *p = r->buckets[b], *next;
+
+        for (; p != NULL; p = next) {
+            next = p->next;
+            if (p->pidfd < 0)
+                proc_poll(r, p);
+        }
+    }
+}
+
 void sbd_reaper_tick(struct sbd_reaper *r)
 {
     struct cds_lfht_iter it;
@@ -262,6 +379,7 @@ void sbd_reaper_tick(struct sbd_reaper *r)
 
     if (read(r->timerfd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
         return;
+    procs_poll(r);
     now_ms = (int64_t)(sb_mono_ns() / 1000000u);
     urcu_memb_read_lock();
     cds_lfht_for_each(r->reg->topics, &it, n) scan_topic(r, sbd_topic_of(n), now_ms);

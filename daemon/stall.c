@@ -133,8 +133,9 @@ static void scan_claims(struct sbd_topic *t, struct sbd_stall *s, int64_t now)
         if (!held || ms < (int64_t)t->info.stall_timeout_ms || !sb_admin_pub_unblock(t->t, seq))
             continue;
         sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start);
-        sbd_log(SBD_WARN, "topic %s: publisher (pid %u) kept its claim on seq %llu open %lld ms: "
-                          "ended, readers count it lost",
+        sbd_log(SBD_WARN,
+                "topic %s: publisher (pid %u) kept its claim on seq %llu open %lld ms: "
+                "ended, readers count it lost",
                 t->name, pid, (unsigned long long)seq, (long long)ms);
     }
 }

@@ -3,8 +3,10 @@
  * and in its own runtime directory (XDG_RUNTIME_DIR), started by fork+exec
  * and always stopped with SIGTERM by the teardown, which then checks that
  * the daemon exited 0 and left no segment and no socket behind. Also raw
- * control-socket calls for protocol tests. SHMBUSD_PATH names the daemon
- * binary (tests/CMakeLists.txt). Include instead of testutil.h.
+ * control-socket calls for protocol tests. A daemon can be run without
+ * pidfd_open() (a seccomp filter, as a sandbox would install) and without
+ * /proc (a mount namespace of its own). SHMBUSD_PATH names the daemon binary
+ * (tests/CMakeLists.txt). Include instead of testutil.h.
  */
 #ifndef SHMBUS_TESTS_DAEMONUTIL_H
 #define SHMBUS_TESTS_DAEMONUTIL_H
@@ -14,8 +16,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -33,8 +41,10 @@
 #define DU_DIR_TEMPLATE "/tmp/shmbus-dtest.XXXXXX"
 
 struct du_daemon {
-    pid_t pid;  /* 0 when not running */
-    int status; /* exit status at the last du_stop() (0 before any) */
+    pid_t pid;    /* 0 when not running */
+    int status;   /* exit status at the last du_stop() (0 before any) */
+    int no_pidfd; /* start it with pidfd_open() failing with EPERM (du_deny_pidfd()) */
+    int no_proc;  /* start it without /proc (du_hide_proc()) */
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char dir[sizeof(DU_DIR_TEMPLATE)];
     char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -80,10 +90,83 @@ static inline int du_wait_ms(pid_t pid, int ms)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+#if defined(__x86_64__)
+#define DU_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define DU_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/*
+ * Make pidfd_open() fail with EPERM in this process and whatever it execs:
+ * a seccomp filter (after PR_SET_NO_NEW_PRIVS, so no privilege is needed),
+ * as a container's profile would. Other system calls are allowed; calls of
+ * another architecture's ABI too (the filter tests the number of ours).
+ * @return 0 or -errno (seccomp unavailable).
+ */
+static inline int du_deny_pidfd(void)
+{
+    struct sock_filter f[] = {
+#ifdef DU_AUDIT_ARCH
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DU_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+#endif
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = (unsigned short)(sizeof(f) / sizeof(f[0])), .filter = f};
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Can du_deny_pidfd() work here? Tried in a child. @return 1 or 0. */
+static inline int du_deny_pidfd_works(void)
+{
+    pid_t pid = fork();
+    int st;
+
+    if (pid == 0)
+        _exit(du_deny_pidfd() == 0 && syscall(SYS_pidfd_open, getpid(), 0) < 0 && errno == EPERM
+                  ? 0
+                  : 1);
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Unmount /proc for this process and whatever it execs, in a mount
+ * namespace of its own (needs CAP_SYS_ADMIN). @return 0 or -errno. */
+static inline int du_hide_proc(void)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        umount2("/proc", MNT_DETACH) < 0)
+        return -errno;
+    return access("/proc/self/stat", F_OK) < 0 ? 0 : -EEXIST;
+}
+
+/* Can du_hide_proc() work here? Tried in a child. @return 1 or 0. */
+static inline int du_hide_proc_works(void)
+{
+    pid_t pid = fork();
+    int st;
+
+    if (pid == 0)
+        _exit(du_hide_proc() == 0 ? 0 : 1);
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 /*
  * fork+exec shmbusd --bus BUS --foreground --log-level warn EXTRA...,
- * with its stderr on @p err_fd (-1: ours). It gets SIGTERM if we die, so
- * it still removes its segments and socket. @return its pid or -errno.
+ * with its stderr on @p err_fd (-1: ours), without pidfd_open() if
+ * d->no_pidfd and without /proc if d->no_proc. It gets SIGTERM if we die,
+ * so it still removes its segments and socket. @return its pid or -errno.
  */
 static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra, int err_fd)
 {
@@ -104,6 +187,8 @@ static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra
         if (getppid() != parent)
             _exit(127);
         if (err_fd >= 0 && dup2(err_fd, STDERR_FILENO) < 0)
+            _exit(127);
+        if ((d->no_proc && du_hide_proc() < 0) || (d->no_pidfd && du_deny_pidfd() < 0))
             _exit(127);
         execv(SHMBUSD_PATH, (char *const *)argv);
         _exit(127);
@@ -251,6 +336,22 @@ static inline int du_launch_out(struct du_daemon *d, const char *const *extra, i
 static inline int du_launch(struct du_daemon *d, const char *const *extra)
 {
     return du_launch_out(d, extra, -1);
+}
+
+/* Lines of the file @p path (a daemon's captured stderr) that contain
+ * @p needle; -1 if it cannot be read. */
+static inline int du_log_count(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int n = 0;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
 }
 
 /* Number of descriptors process @p pid has open, or -1. */

@@ -151,7 +151,7 @@ wait_stat '"msgs_out":1,"age_ms"' "the message sent to the bridge client"
 "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
 grep -q "^bridge 127.0.0.1:$port: 1 connection open, 1 accepted, 0 refused$" "$dir/stat.txt" ||
   fail "bridge totals: $(cat "$dir/stat.txt")"
-grep -q '^  msgs_in 0, msgs_out 1, slow_closed 0, auth_failed 0, auth_expired 0, proto_errors 0$' \
+grep -q '^  msgs_in 0, msgs_out 1, slow_closed 0, auth_failed 0, auth_expired 0, proto_errors 0, bad_cells 0$' \
   "$dir/stat.txt" || fail "bridge counters: $(cat "$dir/stat.txt")"
 grep -Eq '^ +1 127\.0\.0\.1:[0-9]+ +resp +cli"1 +authed +1 +0 +0 +0 +1 +[0-9.]+s +t1$' \
   "$dir/stat.txt" || fail "bridge connection row: $(cat "$dir/stat.txt")"
@@ -162,7 +162,7 @@ b = json.load(open(sys.argv[1]))["bridge"]
 assert b["listen"] == "127.0.0.1:" + sys.argv[2], b
 assert (b["open"], b["accepted"], b["msgs_in"], b["msgs_out"]) == (1, 1, 0, 1), b
 assert b["refused"] == b["slow_closed"] == b["auth_failed"] == b["auth_expired"] == 0, b
-assert b["proto_errors"] == 0, b
+assert b["proto_errors"] == b["bad_cells"] == 0, b
 [c] = b["connections"]
 assert (c["id"], c["protocol"], c["name"], c["authed"], c["paused"]) == (1, "resp", 'cli"1', True, False), c
 assert (c["channels"], c["patterns"], c["subscriptions"]) == (1, 0, "t1"), c

@@ -6,7 +6,9 @@
  * stops gating reliable publishers even when a fork child keeps its
  * connection open or when it never talked to the daemon; a dead group
  * member's share goes to the others; and a daemon that stops leaves the
- * slots of live processes alone. Every test runs its own daemon
+ * slots of live processes alone. A daemon that may not use pidfds (a
+ * seccomp filter makes pidfd_open() fail) says so once and finds the dead
+ * through /proc at every scan instead. Every test runs its own daemon
  * (daemonutil.h); children report through their exit status.
  */
 #include "daemonutil.h"
@@ -27,6 +29,11 @@
 #else
 #define UNBLOCK_BOUND_MS 100
 #endif
+/* The same without pidfds: found by the periodic scan. Seconds: the bound
+ * catches a claim never ended, not a slow machine. */
+#define FALLBACK_BOUND_MS 5000
+/* What the daemon logs once when it cannot use pidfds. */
+#define FALLBACK_LOG "falling back"
 
 enum { KID_OK = 0, KID_CONNECT = 2, KID_OPEN, KID_PUB, KID_SUB, KID_PIPE };
 
@@ -150,9 +157,10 @@ static void recv_seq(shmbus_sub *sub, uint64_t seq, uint64_t lost)
     assert_int_equal(m.lost, lost);
 }
 
-/* A publisher killed between claim and commit: within the bound, readers
- * skip its record (one message lost) and the next one arrives. */
-static void stuck_publisher_case(struct du_daemon *d, uint32_t mode, uint32_t flags)
+/* A publisher killed between claim and commit: within @p bound_ms,
+ * readers skip its record (one message lost) and the next one arrives. */
+static void stuck_publisher_case(struct du_daemon *d, uint32_t mode, uint32_t flags,
+                                 int64_t bound_ms)
 {
     struct kid k = {.bus = d->bus, .topic = "stuck", .mode = mode, .flags = flags};
     shmbus_bus *bus;
@@ -181,7 +189,7 @@ static void stuck_publisher_case(struct du_daemon *d, uint32_t mode, uint32_t fl
     waited = du_now_ms() - t0;
     print_message("reader moved past the dead publisher's claim %lld ms after the kill\n",
                   (long long)waited);
-    assert_true(waited <= UNBLOCK_BOUND_MS);
+    assert_true(waited <= bound_ms);
     /* The daemon counts right after the record it ended. */
     for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(1)) {
         assert_shmbus_ok(shmbus_topic_info_get(t, &info));
@@ -197,17 +205,17 @@ static void stuck_publisher_case(struct du_daemon *d, uint32_t mode, uint32_t fl
 
 static void test_reap_publisher_killed_in_claim_lossy(void **state)
 {
-    stuck_publisher_case(*state, SHMBUS_LOSSY, 0);
+    stuck_publisher_case(*state, SHMBUS_LOSSY, 0, UNBLOCK_BOUND_MS);
 }
 
 static void test_reap_publisher_killed_in_claim_reliable(void **state)
 {
-    stuck_publisher_case(*state, SHMBUS_RELIABLE, 0);
+    stuck_publisher_case(*state, SHMBUS_RELIABLE, 0, UNBLOCK_BOUND_MS);
 }
 
 static void test_reap_publisher_killed_in_claim_exclusive(void **state)
 {
-    stuck_publisher_case(*state, SHMBUS_LOSSY, SHMBUS_TOPIC_EXCLUSIVE);
+    stuck_publisher_case(*state, SHMBUS_LOSSY, SHMBUS_TOPIC_EXCLUSIVE, UNBLOCK_BOUND_MS);
 }
 
 /* Subscribe (through the daemon, or by attaching the segment directly),
@@ -309,6 +317,7 @@ static void dead_gate_case(struct du_daemon *d, struct kid *k)
     publish_waiting(pub, 2 * CAP);
     assert_shmbus_ok(shmbus_topic_info_get(t, &info));
     assert_true(info.reaped >= 1);
+    assert_int_equal(shmbus_topic_slots_get(t, NULL, 0), 0); /* its slot is free */
     shmbus_pub_destroy(pub);
     shmbus_topic_destroy(t);
     shmbus_close(bus);
@@ -634,7 +643,125 @@ static void test_reap_truncated_segment(void **state)
     shmbus_close(bus);
 }
 
-#define REAP_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
+/*
+ * Start this test's daemon with pidfd_open() failing (du_deny_pidfd()) and
+ * its stderr in its directory's daemon.log; *state becomes the daemon (the
+ * teardown stops it). Skips where seccomp filters cannot be installed.
+ */
+static struct du_daemon *no_pidfd_start(void **state)
+{
+    struct du_daemon *d;
+    char log[PATH_MAX];
+    int fd, rc;
+
+    if (!du_deny_pidfd_works())
+        skip(); /* no seccomp here: nothing to test */
+    d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    if (du_prepare(d) < 0) {
+        du_discard(d);
+        fail_msg("cannot prepare a bus");
+    }
+    d->no_pidfd = 1;
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    rc = fd < 0 ? -errno : du_launch_out(d, NULL, fd);
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0) {
+        du_discard(d);
+        fail_msg("shmbusd without pidfds did not start: %s", shmbus_strerror(rc));
+    }
+    *state = d;
+    return d;
+}
+
+/* The daemon said once, not at every scan, that it cannot use pidfds. */
+static void assert_fell_back_once(const struct du_daemon *d)
+{
+    char log[PATH_MAX];
+    int n;
+
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    n = du_log_count(log, FALLBACK_LOG);
+    if (n != 1)
+        fail_msg("%d lines with \"%s\" in the daemon's log, want 1", n, FALLBACK_LOG);
+}
+
+/* cmocka teardown of a test that may have skipped before its daemon ran. */
+static int no_pidfd_teardown(void **state)
+{
+    return *state == NULL ? 0 : du_teardown(state);
+}
+
+/* Without pidfds, a publisher killed between claim and commit on a
+ * reliable topic still does not stall it: the scan finds the death in
+ * /proc and ends the claim. Guards reaper.c proc_add() and procs_poll():
+ * a process without a pidfd is never taken as alive for good. */
+static void test_reap_no_pidfd_publisher_killed_in_claim(void **state)
+{
+    struct du_daemon *d = no_pidfd_start(state);
+
+    stuck_publisher_case(d, SHMBUS_RELIABLE, 0, FALLBACK_BOUND_MS);
+    assert_fell_back_once(d);
+}
+
+/* Without pidfds, a dead subscriber whose connection a fork child keeps
+ * open (no hang-up to go by) is reaped: its slot is freed, and the
+ * reliable publisher it gated goes on. */
+static void test_reap_no_pidfd_subscriber_killed_connection_held(void **state)
+{
+    struct du_daemon *d = no_pidfd_start(state);
+    struct kid k = {.fork_holder = 1};
+
+    assert_int_equal(pipe2(k.hold, O_CLOEXEC), 0);
+    dead_gate_case(d, &k);
+    close(k.hold[1]); /* the holder exits */
+    close(k.hold[0]);
+    assert_fell_back_once(d);
+}
+
+/* Without pidfds, a dead direct attacher's slot is found and freed. */
+static void test_reap_no_pidfd_direct_subscriber_killed(void **state)
+{
+    struct du_daemon *d = no_pidfd_start(state);
+    struct kid k = {.direct = 1};
+
+    dead_gate_case(d, &k);
+    assert_fell_back_once(d);
+}
+
+/* Neither pidfds nor /proc: the daemon refuses to start, and says why
+ * (a pid alone cannot tell a reused pid from a dead process). */
+static void test_reap_no_pidfd_no_proc_refuses_to_start(void **state)
+{
+    struct du_daemon *d;
+    char log[PATH_MAX];
+    int fd, st;
+
+    if (!du_deny_pidfd_works() || !du_hide_proc_works())
+        skip(); /* no seccomp, or no mount namespace (not root): nothing to test */
+    d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    *state = d; /* the teardown removes what it made */
+    assert_int_equal(du_prepare(d), 0);
+    d->no_pidfd = d->no_proc = 1;
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    d->pid = du_spawn(d, NULL, fd);
+    close(fd);
+    assert_true(d->pid > 0);
+    st = du_wait_ms(d->pid, DU_READY_MS);
+    if (st < 0)
+        fail_msg("shmbusd without pidfds and /proc did not exit");
+    d->pid = 0;
+    assert_int_equal(st, 1);
+    assert_int_equal(du_log_count(log, "cannot tell dead processes"), 1);
+}
+
+#define REAP_TEST(f)     cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
+#define NO_PIDFD_TEST(f) cmocka_unit_test_teardown(f, no_pidfd_teardown)
 
 int main(void)
 {
@@ -651,6 +778,10 @@ int main(void)
         REAP_TEST(test_reap_daemon_killed_and_restarted),
         REAP_TEST(test_reap_truncated_segment),
         REAP_TEST(test_reap_restart_renumbers_topics),
+        NO_PIDFD_TEST(test_reap_no_pidfd_publisher_killed_in_claim),
+        NO_PIDFD_TEST(test_reap_no_pidfd_subscriber_killed_connection_held),
+        NO_PIDFD_TEST(test_reap_no_pidfd_direct_subscriber_killed),
+        NO_PIDFD_TEST(test_reap_no_pidfd_no_proc_refuses_to_start),
     };
 
     tu_init();

@@ -35,10 +35,8 @@ struct kid {
 
 static shmbus_topic_opts topic_opts(uint32_t mode, uint32_t stall_ms)
 {
-    return (shmbus_topic_opts){.mode = mode,
-                               .capacity = CAP,
-                               .max_msg_size = MSG_MAX,
-                               .stall_timeout_ms = stall_ms};
+    return (shmbus_topic_opts){
+        .mode = mode, .capacity = CAP, .max_msg_size = MSG_MAX, .stall_timeout_ms = stall_ms};
 }
 
 static void open_topic(const char *bus_name, const char *name, const shmbus_topic_opts *o,
@@ -57,9 +55,8 @@ static void close_topic(shmbus_bus *bus, shmbus_topic *t)
 /* A child's subscriber on k->topic, opened through the daemon. */
 static int kid_sub(const struct kid *k, shmbus_bus **bus, shmbus_topic **t, shmbus_sub **sub)
 {
-    shmbus_sub_opts so = {.group_name = k->group,
-                          .flags = k->observe ? SHMBUS_SUB_OBSERVER : 0u,
-                          .spin_ns = -1};
+    shmbus_sub_opts so = {
+        .group_name = k->group, .flags = k->observe ? SHMBUS_SUB_OBSERVER : 0u, .spin_ns = -1};
 
     if (shmbus_connect(k->bus, bus) < 0)
         return KID_CONNECT;
@@ -565,7 +562,8 @@ static int kid_stuck_member(void *arg)
 static void group_case(struct du_daemon *d, uint32_t mode)
 {
     shmbus_topic_opts o = topic_opts(mode, 0);
-    struct kid k = {.bus = d->bus, .topic = mode == SHMBUS_RELIABLE ? "jobs" : "ljobs", .group = "w"};
+    struct kid k = {
+        .bus = d->bus, .topic = mode == SHMBUS_RELIABLE ? "jobs" : "ljobs", .group = "w"};
     shmbus_sub_opts so = {.group_name = "w"};
     uint8_t buf[MSG_MAX];
     shmbus_bus *bus;
@@ -618,8 +616,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stall_killed_sleeper_costs_nothing, du_setup,
                                         du_teardown),
-        cmocka_unit_test_setup_teardown(test_stall_killed_blocked_publisher_costs_nothing,
-                                        du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_killed_blocked_publisher_costs_nothing, du_setup,
+                                        du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_stopped_subscriber_evicted, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_default_never_evicts, du_setup, du_teardown),

@@ -442,10 +442,11 @@ static void text_bridge(const struct stat_sample *s)
            in->connections == 1 ? "" : "s", (unsigned long long)in->accepted,
            (unsigned long long)in->refused);
     printf("  msgs_in %llu, msgs_out %llu, slow_closed %llu, auth_failed %llu, auth_expired %llu, "
-           "proto_errors %llu\n",
+           "proto_errors %llu, bad_cells %llu\n",
            (unsigned long long)in->msgs_in, (unsigned long long)in->msgs_out,
            (unsigned long long)in->slow_closed, (unsigned long long)in->auth_failed,
-           (unsigned long long)in->auth_expired, (unsigned long long)in->proto_errors);
+           (unsigned long long)in->auth_expired, (unsigned long long)in->proto_errors,
+           (unsigned long long)in->bad_cells);
     if (s->n_conns == 0)
         return; /* no header for an empty list */
     for (size_t i = 0; i < s->n_conns; i++) {
@@ -611,12 +612,12 @@ static void json_bridge(const struct stat_sample *s)
     json_str(in->listen);
     printf(",\"open\":%llu,\"accepted\":%llu,\"slow_closed\":%llu,\"refused\":%llu,"
            "\"auth_failed\":%llu,\"auth_expired\":%llu,\"proto_errors\":%llu,\"msgs_in\":%llu,"
-           "\"msgs_out\":%llu,\"connections\":[",
+           "\"msgs_out\":%llu,\"bad_cells\":%llu,\"connections\":[",
            (unsigned long long)in->connections, (unsigned long long)in->accepted,
            (unsigned long long)in->slow_closed, (unsigned long long)in->refused,
            (unsigned long long)in->auth_failed, (unsigned long long)in->auth_expired,
            (unsigned long long)in->proto_errors, (unsigned long long)in->msgs_in,
-           (unsigned long long)in->msgs_out);
+           (unsigned long long)in->msgs_out, (unsigned long long)in->bad_cells);
     for (size_t i = 0; i < s->n_conns; i++) {
         if (i > 0)
             putchar(',');

