@@ -369,6 +369,29 @@ static void damaged_cell(struct sbd_bridge *b, struct sbb_topic *bt)
             bt->t->name, (unsigned long long)n);
 }
 
+/*
+ * The topic's stall timeout evicted the bridge's own slot: the pump fell
+ * that far behind a reliable topic. Take a new slot at the next message
+ * and go on delivering; what lay between is lost to remote subscribers
+ * (logged). Under bt->poll_mu. @return 0, or the new slot's error.
+ */
+static int rejoin(struct sbb_topic *bt)
+{
+    shmbus_sub_opts o = {.start = SHMBUS_START_NEXT, .spin_ns = -1};
+    shmbus_sub *sub;
+    int rc = shmbus_sub_create(bt->t->t, &o, &sub);
+
+    if (rc < 0)
+        return rc;
+    shmbus_sub_destroy(bt->sub);
+    bt->sub = sub;
+    sbd_log(SBD_WARN,
+            "bridge: topic %s: evicted for falling behind (stall timeout): remote subscribers "
+            "go on from the next message, what lay between is lost to them",
+            bt->t->name);
+    return 0;
+}
+
 /* The poll failed with @p rc for good (the topic was removed, or the
  * subscriber cannot read it any more): stop delivering the topic. Under
  * bt->poll_mu. */
@@ -400,6 +423,8 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
         damaged_cell(b, bt);
         return 1; /* the cursor moved: what follows may be ready */
     }
+    if (n == SHMBUS_ERR_EVICTED && rejoin(bt) == 0)
+        return 1;
     if (n < 0) {
         poll_failed(bt, n);
         return 0;
