@@ -126,9 +126,11 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
     }
     sub_publish_pos(sub, before);
     /* Evicted while reading in place: what we read may have been
-     * overwritten. Only gating readers are evicted (copy readers check
-     * each copy themselves); group members check each take (group.c). */
-    if (n > 0 && !sub->copy_read && sub->group == NULL && sb_sub_evicted_after_reads(sub))
+     * overwritten (group members check each take, group.c), and a cell
+     * that looks impossible may just have been lapped since. Only gating
+     * readers are evicted: copy readers check each copy themselves. */
+    if (!sub->copy_read && (rc < 0 || (n > 0 && sub->group == NULL)) &&
+        sb_sub_evicted_after_reads(sub))
         return SHMBUS_ERR_EVICTED;
     if (rc < 0 && n > 0) {
         /* Report the messages now and the error on the next call. */
