@@ -543,7 +543,9 @@ SHMBUS_API int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opt
 
 /** Release the slot (and group membership) and free the subscriber. Accepts NULL.
  * On a bus topic the slot stops gating at once and the daemon frees it (one
- * round trip); if the daemon cannot be told, it frees the slot when this
+ * round trip, two after a reconnect). With no daemon serving the bus (the
+ * one that handed the slot out is dead) or the topic, the slot is freed
+ * here; if a live daemon cannot be told, it frees the slot when this
  * process dies. Called in a process that inherited the subscriber through
  * fork(), it only frees the copy. */
 SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);

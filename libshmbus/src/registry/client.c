@@ -7,6 +7,7 @@
 #include "registry/client.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "registry/admin.h"
 #include "ring/ring.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
@@ -112,6 +114,7 @@ static int bus_hello(shmbus_bus *bus)
     if (rc != (int)sizeof(ok))
         return SHMBUS_ERR_PROTOCOL;
     bus->session = ok.session;
+    bus->daemon_pid = ok.daemon_pid;
     return 0;
 }
 
@@ -292,18 +295,24 @@ static int bus_reconnect_locked(shmbus_bus *bus)
     return 0;
 }
 
+/* Note a hang-up of the daemon, with the lock held. */
+static void bus_hangup_note(shmbus_bus *bus)
+{
+    struct pollfd p = {.fd = bus->sock, .events = POLLRDHUP};
+
+    /* The daemon never writes unasked: anything readable is its hang-up. */
+    if (!bus->lost && poll(&p, 1, 0) > 0)
+        bus->lost = 1;
+}
+
 int shmbus_bus_check(shmbus_bus *bus)
 {
-    struct pollfd p;
     int rc;
 
     if (bus == NULL || bus->pid != (uint32_t)getpid())
         return SHMBUS_ERR_INVALID;
     pthread_mutex_lock(&bus->lock);
-    p = (struct pollfd){.fd = bus->sock, .events = POLLRDHUP};
-    /* The daemon never writes unasked: anything readable is its hang-up. */
-    if (!bus->lost && poll(&p, 1, 0) > 0)
-        bus->lost = 1;
+    bus_hangup_note(bus);
     rc = bus->lost ? bus_reconnect_locked(bus) : 0;
     pthread_mutex_unlock(&bus->lock);
     return rc;
@@ -407,11 +416,60 @@ int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, 
     return bus_call(t->bus, t, 1, type, body, len, reply, cap, NULL);
 }
 
+/* Is the daemon that said hello last gone? Only a definite "no such
+ * process" counts: a reused pid reads as alive. */
+static int bus_daemon_dead(const shmbus_bus *bus)
+{
+    return bus->daemon_pid != 0 && kill((pid_t)bus->daemon_pid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * Give slot @p slot of @p t back (SUB_DEL), with the lock held. The
+ * subscriber has left the topic's list, so a reconnect does not adopt the
+ * slot: a daemon met by reconnecting in this call adopts it first. When
+ * no daemon serves the bus or the topic, and the daemon that handed the
+ * slot out is dead, nobody's books hold the slot: it is freed here (it is
+ * INIT, gating nothing); otherwise it would stay taken, and its topic in
+ * use, for as long as this process lives.
+ */
+static int slot_release_locked(shmbus_topic *t, uint32_t slot)
+{
+    shmbus_bus *bus = t->bus;
+    struct sb_wire_ref r = {.slot = slot};
+    int rc = 0, fresh = 0;
+
+    bus_hangup_note(bus); /* a request to a daemon that hung up is never read */
+    if (bus->lost) {
+        rc = bus_reconnect_locked(bus);
+        fresh = rc == 0;
+    }
+    if ((rc == SHMBUS_ERR_DAEMON_LOST && bus_daemon_dead(bus)) || (rc == 0 && t->id == 0)) {
+        sb_admin_slot_free(t, slot, 0);
+        return rc;
+    }
+    if (rc < 0)
+        return rc; /* it stays INIT; the daemon frees it when we die */
+    r.topic = t->id;
+    if (fresh)
+        rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
+    if (rc >= 0)
+        rc = bus_call_locked(bus, SB_MSG_SUB_DEL, &r, sizeof(r), NULL, 0, NULL);
+    return rc;
+}
+
 int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot)
 {
     struct sb_wire_ref r = {.slot = slot};
+    int rc;
 
-    return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
+    if (type != SB_MSG_SUB_DEL)
+        return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
+    if (t->bus->pid != (uint32_t)getpid())
+        return SHMBUS_ERR_INVALID; /* a forked child: the slot is the parent's */
+    pthread_mutex_lock(&t->bus->lock);
+    rc = slot_release_locked(t, slot);
+    pthread_mutex_unlock(&t->bus->lock);
+    return rc;
 }
 
 static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned flags,

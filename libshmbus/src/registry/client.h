@@ -19,6 +19,7 @@ struct shmbus_bus {
     uint32_t pid; /* the connection belongs to this process (not to fork children) */
     uint32_t next_req;
     uint32_t session;
+    uint32_t daemon_pid; /* of the daemon that said hello last */
     /* The caller's reference plus one per topic handle: the connection
      * outlives shmbus_close() until its last topic is destroyed, so the
      * daemon never takes back slots still in use. acq_rel on the drop:
