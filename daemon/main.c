@@ -1,8 +1,9 @@
 /*
- * shmbusd: the registry daemon of one bus. It takes the bus lock, removes
- * the segments a previous instance left, listens on the bus's control
- * socket and serves clients until SIGTERM or SIGINT, then unlinks every
- * segment and the socket.
+ * shmbusd: the registry daemon of one bus. It takes the bus lock, takes
+ * over the segments a previous instance left, listens on the bus's control
+ * socket and serves clients until SIGTERM or SIGINT, then removes the
+ * topics no live process uses and the socket (registry.h
+ * sbd_registry_fini()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -617,7 +618,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     sbd_bridge_stop(ctl.bridge);
     sbd_control_close(&ctl);
     sbd_registry_fini(&reg);
-    sbd_log(SBD_INFO, "stopped: segments and socket removed");
+    sbd_log(SBD_INFO, "stopped: socket removed");
     return rc < 0 ? 1 : 0;
 }
 

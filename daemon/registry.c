@@ -15,6 +15,7 @@
 
 #include "guard.h"
 #include "log.h"
+#include "reaper.h"
 #include "registry/admin.h"
 #include "tsan.h"
 
@@ -77,27 +78,117 @@ static void topic_free(struct sbd_topic *t)
     free(t);
 }
 
+/* Does session @p s hold topic @p t (open, a publisher or a slot)? */
+static int session_holds(const struct sbd_session *s, const struct sbd_topic *t)
+{
+    for (uint32_t i = 0; i < s->nholds; i++)
+        if (s->holds[i].topic == t)
+            return 1;
+    return 0;
+}
+
+/* The live owner of slot or publisher record @p idx of @p t, other than
+ * this daemon (which is stopping). @return its pid, or 0. */
+static pid_t owner_live(const struct sbd_topic *t, enum sb_admin_kind kind, uint32_t idx)
+{
+    uint32_t pid;
+    uint64_t start;
+
+    /* A slot counts in any state but FREE (INIT: being set up, or left
+     * by a live process whose daemon could not be told); a record when
+     * ACTIVE (a DEAD one's owner is dead). */
+    if (!sb_admin_owner(t->t, kind, idx, &pid, &start) || (pid_t)pid == getpid())
+        return 0;
+    return sbd_reaper_dead((pid_t)pid, start) ? 0 : (pid_t)pid;
+}
+
+/*
+ * A live process that uses topic @p t: one whose connection holds it, or
+ * that owns a subscriber slot or a publisher record in its segment
+ * (processes of a previous daemon, direct attachers). Under
+ * urcu_memb_read_lock; control thread. @return its pid (*how says what it
+ * holds), or 0.
+ */
+static pid_t topic_user(struct sbd_registry *r, const struct sbd_topic *t, const char **how)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    pid_t pid;
+
+    cds_lfht_for_each(r->sessions, &it, n)
+    {
+        const struct sbd_session *s = caa_container_of(n, struct sbd_session, node);
+
+        *how = "a connection";
+        if (s->hello && session_holds(s, t) && !sbd_reaper_dead(s->pid, s->start))
+            return s->pid;
+    }
+    *how = "a subscriber slot";
+    for (uint32_t i = 0; i < t->info.max_subscribers; i++)
+        if ((pid = owner_live(t, SB_ADMIN_SLOT, i)) != 0)
+            return pid;
+    *how = "a publisher";
+    for (uint32_t i = 0; i < t->info.max_publishers; i++)
+        if ((pid = owner_live(t, SB_ADMIN_PUB, i)) != 0)
+            return pid;
+    return 0;
+}
+
+/*
+ * The daemon stops: remove topic @p t unless a live process uses it; a
+ * kept one is adopted by the next daemon. Under urcu_memb_read_lock,
+ * before the sessions go. @return 1 removed, 0 kept.
+ */
+static int topic_retire(struct sbd_registry *r, struct sbd_topic *t)
+{
+    const char *how = "";
+    pid_t user;
+
+    if (sbd_topic_broken(t) == 2)
+        return 1; /* its segment was removed when it broke */
+    if (sbd_topic_broken(t)) {
+        shmbus_topic_unlink(t->seg); /* truncated: unusable by anyone */
+        return 1;
+    }
+    user = topic_user(r, t, &how);
+    if (user != 0) {
+        sbd_log(SBD_INFO, "topic %s kept: process %d uses it (%s)", t->name, (int)user, how);
+        return 0;
+    }
+    /* Gone before unlinked: a process that still maps it unseen (attached
+     * by name, or holding nothing) gets SHMBUS_ERR_TOPIC_GONE instead of
+     * publishing into a segment no daemon will serve again. */
+    sb_admin_topic_gone(t->t);
+    if (shmbus_topic_unlink(t->seg) < 0)
+        sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
+    sbd_log(SBD_INFO, "topic %s removed: no live process uses it", t->name);
+    return 1;
+}
+
 void sbd_registry_fini(struct sbd_registry *r)
 {
     struct sbd_topic **all = calloc(r->ntopics + 1u, sizeof(*all));
     struct cds_lfht_iter it;
     struct cds_lfht_node *n;
-    uint32_t k = 0;
+    uint32_t k = 0, removed = 0;
 
     urcu_memb_read_lock();
-    cds_lfht_for_each(r->sessions, &it, n)
-        sbd_session_remove(r, caa_container_of(n, struct sbd_session, node));
+    /* Topics first: what the sessions hold tells which are in use. */
     cds_lfht_for_each(r->topics, &it, n)
     {
         struct sbd_topic *t = sbd_topic_of(n);
 
         cds_lfht_del(r->topics, n);
-        if (sbd_topic_broken(t) != 2 && shmbus_topic_unlink(t->seg) < 0)
-            sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
+        removed += (uint32_t)topic_retire(r, t);
         if (all != NULL && k < r->ntopics)
             all[k++] = t;
     }
+    cds_lfht_for_each(r->sessions, &it, n)
+        sbd_session_remove(r, caa_container_of(n, struct sbd_session, node));
     urcu_memb_read_unlock();
+    if (r->ntopics > 0)
+        sbd_log(SBD_INFO, "%u topics removed, %u kept for the next shmbusd", removed,
+                r->ntopics - removed);
     /* No reader may still see a topic, and the sessions' call_rcu frees
      * have run; then the topics can go. */
     urcu_memb_synchronize_rcu();

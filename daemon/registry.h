@@ -110,8 +110,14 @@ static inline int sbd_topic_broken(const struct sbd_topic *t)
 /* Create the tables. @return 0 or -ENOMEM. */
 int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg);
 
-/* Remove every topic (segments unlinked) and session, then the tables.
- * Control thread; no other thread may use the registry any more. */
+/*
+ * Stop: remove the topics no live process uses (no connection holds them,
+ * no live process owns a subscriber slot or a publisher record in them):
+ * each is marked gone (sb_admin_topic_gone()) and its segment unlinked.
+ * The others keep their segments, for the next daemon to adopt. Then drop
+ * every session and free the tables. Logs what it keeps and removes.
+ * Control thread; no other thread may use the registry any more.
+ */
 void sbd_registry_fini(struct sbd_registry *r);
 
 /* Find a topic by name. Call with urcu_memb_read_lock held; the topic

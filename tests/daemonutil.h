@@ -2,7 +2,9 @@
  * Helpers for tests that run shmbusd: one daemon per test, on its own bus
  * and in its own runtime directory (XDG_RUNTIME_DIR), started by fork+exec
  * and always stopped with SIGTERM by the teardown, which then checks that
- * the daemon exited 0 and left no segment and no socket behind. Also raw
+ * the daemon exited 0 and left no segment and no socket behind (a stop
+ * keeps the topics live processes use: a test releases what it holds
+ * first, and its children are killed before the stop). Also raw
  * control-socket calls for protocol tests. SHMBUSD_PATH names the daemon
  * binary (tests/CMakeLists.txt). Include instead of testutil.h.
  */
@@ -83,7 +85,8 @@ static inline int du_wait_ms(pid_t pid, int ms)
 /*
  * fork+exec shmbusd --bus BUS --foreground --log-level warn EXTRA...,
  * with its stderr on @p err_fd (-1: ours). It gets SIGTERM if we die, so
- * it still removes its segments and socket. @return its pid or -errno.
+ * it still stops cleanly (removing its socket and the topics no live
+ * process uses). @return its pid or -errno.
  */
 static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra, int err_fd)
 {
