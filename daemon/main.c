@@ -49,6 +49,11 @@ static void usage(FILE *f)
                "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
                "                      publishers' claims, every MS ms (default 20; a dead\n"
                "                      publisher's claim is ended within about 5 of these)\n"
+               "  --stop-clean        on SIGTERM or SIGINT remove every topic: publishing,\n"
+               "                      receiving and polling then fail with\n"
+               "                      SHMBUS_ERR_TOPIC_GONE in every process. Default: remove\n"
+               "                      only topics no live process uses, and keep the others\n"
+               "                      for the next shmbusd to take over\n"
                "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
                "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
                "                      for IPv6). Off unless given\n"
@@ -233,6 +238,7 @@ enum {
     OPT_SEG,
     OPT_SHM,
     OPT_REAP,
+    OPT_STOP_CLEAN,
     OPT_BRIDGE, /* OPT_BRIDGE to OPT_BPUB: config_bridge_option() */
     OPT_BTOKEN,
     OPT_BCONNS,
@@ -259,6 +265,7 @@ static const struct option long_opts[] = {
     {"max-segment", required_argument, NULL, OPT_SEG},
     {"max-shm", required_argument, NULL, OPT_SHM},
     {"reap-interval", required_argument, NULL, OPT_REAP},
+    {"stop-clean", no_argument, NULL, OPT_STOP_CLEAN},
     {"bridge", required_argument, NULL, OPT_BRIDGE},
     {"bridge-token-file", required_argument, NULL, OPT_BTOKEN},
     {"bridge-max-conns", required_argument, NULL, OPT_BCONNS},
@@ -347,6 +354,9 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
         break;
     case OPT_FG:
         c->foreground = 1;
+        break;
+    case OPT_STOP_CLEAN:
+        c->stop_clean = 1;
         break;
     case OPT_LOG:
         bad = sbd_log_parse_level(arg, &level);

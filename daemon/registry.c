@@ -135,9 +135,10 @@ static pid_t topic_user(struct sbd_registry *r, const struct sbd_topic *t, const
 }
 
 /*
- * The daemon stops: remove topic @p t unless a live process uses it; a
- * kept one is adopted by the next daemon. Under urcu_memb_read_lock,
- * before the sessions go. @return 1 removed, 0 kept.
+ * The daemon stops: remove topic @p t unless a live process uses it (with
+ * --stop-clean, whatever uses it); a kept one is adopted by the next
+ * daemon. Under urcu_memb_read_lock, before the sessions go.
+ * @return 1 removed, 0 kept.
  */
 static int topic_retire(struct sbd_registry *r, struct sbd_topic *t)
 {
@@ -150,7 +151,7 @@ static int topic_retire(struct sbd_registry *r, struct sbd_topic *t)
         shmbus_topic_unlink(t->seg); /* truncated: unusable by anyone */
         return 1;
     }
-    user = topic_user(r, t, &how);
+    user = r->cfg->stop_clean ? 0 : topic_user(r, t, &how);
     if (user != 0) {
         sbd_log(SBD_INFO, "topic %s kept: process %d uses it (%s)", t->name, (int)user, how);
         return 0;
@@ -161,7 +162,8 @@ static int topic_retire(struct sbd_registry *r, struct sbd_topic *t)
     sb_admin_topic_gone(t->t);
     if (shmbus_topic_unlink(t->seg) < 0)
         sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
-    sbd_log(SBD_INFO, "topic %s removed: no live process uses it", t->name);
+    sbd_log(SBD_INFO, "topic %s removed: %s", t->name,
+            r->cfg->stop_clean ? "--stop-clean" : "no live process uses it");
     return 1;
 }
 

@@ -112,9 +112,10 @@ int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg);
 
 /*
  * Stop: remove the topics no live process uses (no connection holds them,
- * no live process owns a subscriber slot or a publisher record in them):
- * each is marked gone (sb_admin_topic_gone()) and its segment unlinked.
- * The others keep their segments, for the next daemon to adopt. Then drop
+ * no live process owns a subscriber slot or a publisher record in them),
+ * or every topic with cfg->stop_clean: each is marked gone
+ * (sb_admin_topic_gone()) and its segment unlinked. The others keep
+ * their segments, for the next daemon to adopt. Then drop
  * every session and free the tables. Logs what it keeps and removes.
  * Control thread; no other thread may use the registry any more.
  */

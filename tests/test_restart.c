@@ -7,6 +7,7 @@
  */
 #include "daemonutil.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "registry/admin.h"
@@ -255,6 +256,87 @@ static void test_restart_stop_keeps_used_topics(void **state)
     users_free(&u);
 }
 
+/* ---------------------------------------------------------- --stop-clean */
+
+struct sleeper {
+    shmbus_sub *sub; /* receive on it, or */
+    shmbus_pub *pub; /* publish into its full ring */
+    int rc;
+};
+
+static void *sleeper_run(void *arg)
+{
+    struct sleeper *s = arg;
+    uint8_t buf[MSG_MAX];
+
+    if (s->sub != NULL)
+        s->rc = shmbus_recv(s->sub, buf, sizeof(buf), NULL, WAIT_NS);
+    else
+        s->rc = shmbus_publish(s->pub, buf, tu_fill(buf, 1, 99, 16), WAIT_NS);
+    return NULL;
+}
+
+static int count_cb(const shmbus_msg *m, void *arg)
+{
+    (void)m;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* shmbusd --stop-clean removes every topic, used or not: every segment of
+ * the bus is gone from /dev/shm, and clients get SHMBUS_ERR_TOPIC_GONE from
+ * publishing, claiming, polling and receiving, sleepers included (a
+ * receive on an empty ring, a publish into a full reliable one). */
+static void test_restart_stop_clean_removes_everything(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = CAP, .max_msg_size = MSG_MAX};
+    struct sleeper rs = {0}, ps = {0};
+    pthread_t rth, pth;
+    shmbus_bus *bus;
+    shmbus_topic *t, *full;
+    shmbus_pub *pub;
+    shmbus_sub *gate;
+    shmbus_claim claim;
+    uint8_t buf[MSG_MAX];
+    int64_t t0;
+    int n = 0, i;
+
+    open_topic(d->bus, "clean", SHMBUS_RELIABLE, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &rs.sub));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_open(bus, "full", &o, 0, &full));
+    assert_shmbus_ok(shmbus_sub_create(full, NULL, &gate));
+    assert_shmbus_ok(shmbus_pub_create(full, &ps.pub));
+    for (i = 0;
+         i < 4 * CAP && shmbus_publish(ps.pub, buf, tu_fill(buf, 1, (uint64_t)i, 16), 0) == 0; i++)
+        ;
+    assert_int_equal(i, CAP);
+    assert_int_equal(pthread_create(&rth, NULL, sleeper_run, &rs), 0);
+    assert_int_equal(pthread_create(&pth, NULL, sleeper_run, &ps), 0);
+    du_sleep_ms(50); /* both asleep, most likely; either way they must end */
+    t0 = du_now_ms();
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(pthread_join(rth, NULL), 0);
+    assert_int_equal(pthread_join(pth, NULL), 0);
+    print_message("sleepers woken %lld ms after the stop began\n", (long long)(du_now_ms() - t0));
+    assert_shmbus_rc(rs.rc, SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_rc(ps.rc, SHMBUS_ERR_TOPIC_GONE);
+    assert_int_equal(du_segments(d->bus, 0), 0);
+    assert_shmbus_rc(shmbus_publish(pub, buf, tu_fill(buf, 1, 1, 16), 0), SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_rc(shmbus_pub_claim(pub, &claim, 0), SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_rc(shmbus_recv(rs.sub, buf, sizeof(buf), NULL, 0), SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_rc(shmbus_poll(gate, count_cb, &n, 16), SHMBUS_ERR_TOPIC_GONE);
+    assert_int_equal(n, 0);
+    shmbus_pub_destroy(ps.pub);
+    shmbus_sub_destroy(gate);
+    shmbus_topic_destroy(full);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(rs.sub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* ------------------------------------------------- bounce under traffic */
 
 #define BOUNCES   4
@@ -464,6 +546,10 @@ static void test_restart_bounce_under_traffic(void **state)
 }
 
 #define RESTART_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
+#define RESTART_TEST_ARGS(f, extra)                                                                \
+    cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
+
+static const char *const stop_clean[] = {"--stop-clean", NULL};
 
 int main(void)
 {
@@ -472,6 +558,7 @@ int main(void)
         RESTART_TEST(test_restart_sub_destroyed_first_after_restart),
         RESTART_TEST(test_restart_stop_keeps_used_topics),
         RESTART_TEST(test_restart_bounce_under_traffic),
+        RESTART_TEST_ARGS(test_restart_stop_clean_removes_everything, stop_clean),
     };
 
     tu_init();
