@@ -505,36 +505,29 @@ static int bus_lock(const struct sbd_config *c)
 
 /*
  * Take over the segments a previous instance of this bus left: processes
- * may still be exchanging messages on them. Segments that are not valid
- * topics of our layout (damaged, or another version) are removed.
+ * may still be exchanging messages on them (registry.h
+ * sbd_registry_adopt(): what cannot be taken over yet is retried, what is
+ * not a topic of ours is left alone).
  */
 static void adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
 {
     char prefix[SHMBUS_BUS_NAME_MAX + 16];
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
-    unsigned adopted = 0, removed = 0;
+    unsigned n[SBD_ADOPT_VANISHED + 1] = {0};
 
     if (d == NULL)
         return;
     snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
-    while ((e = readdir(d)) != NULL) {
-        int rc;
-
-        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
-            continue;
-        rc = sbd_topic_adopt(reg, e->d_name);
-        if (rc == 0) {
-            adopted++;
-            continue;
-        }
-        sbd_log(SBD_WARN, "segment %s: %s: removing it", e->d_name, shmbus_strerror(rc));
-        removed += shmbus_topic_unlink(e->d_name) == 0;
-    }
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n[sbd_registry_adopt(reg, e->d_name)]++;
     closedir(d);
-    if (adopted + removed > 0)
-        sbd_log(SBD_INFO, "took over %u topics a previous instance left, removed %u", adopted,
-                removed);
+    if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] > 0)
+        sbd_log(SBD_INFO,
+                "took over %u topics a previous instance left; %u to retry, %u left alone, "
+                "%u removed",
+                n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED]);
 }
 
 /*

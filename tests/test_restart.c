@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "registry/admin.h"
+#include "shm/layout.h"
 #include "util/proc.h"
 
 #define WAIT_NS  10000000000ll /* only a hang reaches it */
@@ -254,6 +255,123 @@ static void test_restart_stop_keeps_used_topics(void **state)
     shmbus_sub_destroy(sub);
     shmbus_topic_destroy(again);
     users_free(&u);
+}
+
+/* ------------------------------------------------------------- adoption */
+
+/* The header of topic @p name's segment, mapped raw (tu_raw_map()). */
+static struct sb_shm_header *raw_header(const struct du_daemon *d, const char *name, size_t *len)
+{
+    char seg[96]; /* tu_raw_map() takes names of up to 126 bytes */
+
+    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, name);
+    return (struct sb_shm_header *)(void *)tu_raw_map(seg, len);
+}
+
+/* Wait until the client's reconnect goes through (the daemon serves every
+ * topic of the connection again). */
+static void await_reconnect(shmbus_bus *bus)
+{
+    int rc = SHMBUS_ERR_DAEMON_LOST;
+
+    for (int64_t end = du_now_ms() + READY_MS; rc != 0 && du_now_ms() < end; du_sleep_ms(5))
+        rc = shmbus_bus_check(bus);
+    assert_shmbus_ok(rc);
+}
+
+/* Publish one message and receive it. */
+static void exchange(shmbus_pub *pub, shmbus_sub *sub, uint64_t seq)
+{
+    uint8_t buf[MSG_MAX];
+
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, seq, 24), WAIT_NS));
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS), 24);
+}
+
+/* A segment that is not ready when the daemon starts (its creator has
+ * not stored the version yet) is neither removed nor served: the daemon
+ * retries, an open of its topic is "not ready" (a reconnecting client
+ * does not give its topic up, it tries again), and once the segment is
+ * ready the daemon serves it, to the processes that used it throughout
+ * and to newcomers. */
+static void test_restart_adopt_retries_not_ready(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus, *other;
+    shmbus_topic *t, *t2;
+    shmbus_pub *pub;
+    shmbus_sub *sub, *sub2;
+    struct sb_shm_header *h;
+    char log[sizeof(d->dir) + 16];
+    uint8_t buf[MSG_MAX];
+    uint32_t version;
+    size_t len;
+
+    open_topic(d->bus, "late", SHMBUS_RELIABLE, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    du_stop_sig(d, SIGKILL);
+    h = raw_header(d, "late", &len);
+    /* relaxed, all three: no daemon runs, and what the header says was
+     * published long ago; only the word changes. */
+    version = atomic_exchange_explicit(&h->version, 0, memory_order_relaxed);
+    launch_logged(d, log, sizeof(log));
+    assert_shmbus_rc(shmbus_bus_check(bus), SHMBUS_ERR_DAEMON_LOST);
+    assert_shmbus_ok(shmbus_connect(d->bus, &other));
+    assert_shmbus_rc(shmbus_open(other, "late", NULL, SHMBUS_OPEN_NOCREATE, &t2),
+                     SHMBUS_ERR_NOT_READY);
+    assert_shmbus_rc(shmbus_open(other, "late", NULL, 0, &t2), SHMBUS_ERR_NOT_READY);
+    exchange(pub, sub, 0);
+    du_sleep_ms(100); /* retries */
+    assert_true(seg_exists(d, "late"));
+    if (!log_has(log, "not taken over yet, retrying"))
+        fail_msg("the daemon did not log the retry");
+
+    atomic_store_explicit(&h->version, version, memory_order_relaxed);
+    await_reconnect(bus);
+    assert_shmbus_ok(shmbus_open(other, "late", NULL, SHMBUS_OPEN_NOCREATE, &t2));
+    assert_shmbus_ok(shmbus_sub_create(t2, NULL, &sub2));
+    exchange(pub, sub2, 1);
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS), 24);
+    shmbus_sub_destroy(sub2);
+    shmbus_topic_destroy(t2);
+    shmbus_close(other);
+    munmap(h, len);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+/* A segment of another layout major version (processes of another
+ * library version may use it) is left in place, with a warning. */
+static void test_restart_adopt_leaves_other_version(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    struct sb_shm_header *h;
+    char log[sizeof(d->dir) + 16];
+    size_t len;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    create_topic(bus, "future");
+    shmbus_close(bus);
+    du_stop_sig(d, SIGKILL);
+    h = raw_header(d, "future", &len);
+    /* relaxed: as in test_restart_adopt_retries_not_ready(). */
+    atomic_store_explicit(&h->version, (SB_LAYOUT_MAJOR + 1) << 16, memory_order_relaxed);
+    munmap(h, len);
+    launch_logged(d, log, sizeof(log));
+    assert_true(seg_exists(d, "future"));
+    if (!log_has(log, "left in place"))
+        fail_msg("the daemon did not warn about the segment it left");
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_rc(shmbus_open(bus, "future", NULL, SHMBUS_OPEN_NOCREATE, &t), -ENOENT);
+    shmbus_close(bus);
+    assert_int_equal(du_stop(d), 0);
+    assert_true(seg_exists(d, "future")); /* not a topic of this daemon's */
+    du_segments(d->bus, 1);
 }
 
 /* ---------------------------------------------------------- --stop-clean */
@@ -559,6 +677,8 @@ int main(void)
         RESTART_TEST(test_restart_stop_keeps_used_topics),
         RESTART_TEST(test_restart_bounce_under_traffic),
         RESTART_TEST_ARGS(test_restart_stop_clean_removes_everything, stop_clean),
+        RESTART_TEST(test_restart_adopt_retries_not_ready),
+        RESTART_TEST(test_restart_adopt_leaves_other_version),
     };
 
     tu_init();

@@ -366,7 +366,9 @@ SHMBUS_API void shmbus_close(shmbus_bus *bus);
  *               with the daemon.
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (bad option);
  *         SHMBUS_ERR_MISMATCH; -ENOENT (SHMBUS_OPEN_NOCREATE, absent);
- *         SHMBUS_ERR_LIMIT; SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST,
+ *         SHMBUS_ERR_NOT_READY (a restarted daemon has not taken the
+ *         topic's segment over yet: try again); SHMBUS_ERR_LIMIT;
+ *         SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST,
  *         SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL (as shmbus_connect());
  *         the segment checks of shmbus_topic_attach(); -errno.
  * Thread-safe. Blocks for one round trip to the daemon.
