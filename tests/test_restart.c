@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "registry/admin.h"
+#include "ring/ring.h"
 #include "shm/layout.h"
 #include "util/proc.h"
 
@@ -374,6 +375,47 @@ static void test_restart_adopt_leaves_other_version(void **state)
     du_segments(d->bus, 1);
 }
 
+/* ------------------------------------------------------- reconnecting */
+
+/* A slot the new daemon does not count as this process's any more (here:
+ * its owner's start time no longer matches, so the daemon takes it back)
+ * does not make the reconnect give its topic up: the topic is served,
+ * and its control calls work. */
+static void test_restart_lost_slot_keeps_topic(void **state)
+{
+    struct du_daemon *d = *state;
+    struct sb_shm_slot *slots;
+    shmbus_topic_info info;
+    shmbus_topic_entry e;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+
+    open_topic(d->bus, "lost", SHMBUS_RELIABLE, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    du_stop_sig(d, SIGKILL);
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    slots = t->seg.slots;
+    for (uint32_t i = 0; i < info.max_subscribers; i++) {
+        /* relaxed: no daemon runs; only this word changes. */
+        uint64_t start = atomic_load_explicit(&slots[i].start, memory_order_relaxed);
+
+        if (atomic_load_explicit(&slots[i].pid, memory_order_relaxed) == (uint32_t)getpid())
+            atomic_store_explicit(&slots[i].start, start + 1, memory_order_relaxed);
+    }
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_shmbus_ok(shmbus_bus_check(bus));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_int_equal(shmbus_list(bus, NULL, &e, 1), 1);
+    assert_int_equal(e.publishers, 1);
+    assert_int_equal(e.subscribers, 0);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* ---------------------------------------------------------- --stop-clean */
 
 struct sleeper {
@@ -679,6 +721,7 @@ int main(void)
         RESTART_TEST_ARGS(test_restart_stop_clean_removes_everything, stop_clean),
         RESTART_TEST(test_restart_adopt_retries_not_ready),
         RESTART_TEST(test_restart_adopt_leaves_other_version),
+        RESTART_TEST(test_restart_lost_slot_keeps_topic),
     };
 
     tu_init();

@@ -223,17 +223,49 @@ static int bus_call_locked(shmbus_bus *bus, uint16_t type, const void *body, uin
     return rc;
 }
 
-/* Does @p fd name the same segment file as our mapping of @p t? */
+/* Does @p fd name the same segment file as our mapping of @p t?
+ * @return 1 yes, 0 no, or -errno when it cannot be told. */
 static int same_segment(const shmbus_topic *t, int fd)
 {
     struct stat a, b;
 
-    return fstat(fd, &a) == 0 && fstat(t->seg.fd, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
+    if (fstat(fd, &a) < 0 || fstat(t->seg.fd, &b) < 0)
+        return -errno;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* topic_reregister(): the daemon does not serve the topic as our segment. */
+#define SB_NOT_SERVED 1
+
+/* Tell a new daemon about the slots of @p t: each one that is still ours
+ * (the daemon checks its owner in the segment) is recorded as this
+ * connection's. One that is not (the daemon took it back from an owner it
+ * judged dead) is dropped from the list; its subscriber's topic is served
+ * all the same. */
+static int slots_reregister(shmbus_bus *bus, shmbus_topic *t)
+{
+    int rc = 0;
+
+    for (uint32_t i = 0; i < t->nslots && rc >= 0;) {
+        struct sb_wire_ref r = {.topic = t->id, .slot = t->slots[i]};
+
+        rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
+        if (rc == -ENOENT) {
+            t->slots[i] = t->slots[--t->nslots];
+            rc = 0;
+            continue;
+        }
+        i++;
+    }
+    return rc;
 }
 
 /* Tell a new daemon about topic @p t: open it again by name (the same
- * segment, which it adopted), then our publishers and slots. */
+ * segment, which it adopted), then our publishers and slots.
+ * @return 0; SB_NOT_SERVED when the daemon has no topic of that name
+ * (-ENOENT) or another segment under it; the daemon's error, among them
+ * SHMBUS_ERR_NOT_READY while it takes the segment over. Only the OPEN
+ * decides SB_NOT_SERVED. */
 static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
 {
     struct sb_wire_open q = {.flags = SHMBUS_OPEN_NOCREATE};
@@ -242,10 +274,14 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
 
     snprintf(q.name, sizeof(q.name), "%s", t->name);
     rc = bus_call_locked(bus, SB_MSG_OPEN, &q, sizeof(q), &ok, sizeof(ok), &fd);
-    if (rc >= 0 && (rc != (int)sizeof(ok) || fd < 0 || !same_segment(t, fd)))
-        rc = -ESTALE; /* not our segment under that name any more */
+    if (rc >= 0 && (rc != (int)sizeof(ok) || fd < 0))
+        rc = SHMBUS_ERR_PROTOCOL; /* a reply without its segment tells nothing */
+    else if (rc >= 0 && (rc = same_segment(t, fd)) >= 0)
+        rc = rc ? (int)sizeof(ok) : -ESTALE; /* -ESTALE: another segment has the name */
     if (fd >= 0)
         close(fd);
+    if (rc == -ENOENT || rc == -ESTALE)
+        return SB_NOT_SERVED;
     if (rc < 0)
         return rc;
     t->id = ok.topic;
@@ -254,18 +290,16 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
 
         rc = bus_call_locked(bus, SB_MSG_PUB_ADD, &r, sizeof(r), NULL, 0, NULL);
     }
-    for (uint32_t i = 0; i < t->nslots && rc >= 0; i++) {
-        struct sb_wire_ref r = {.topic = t->id, .slot = t->slots[i]};
-
-        rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
-    }
+    if (rc >= 0)
+        rc = slots_reregister(bus, t);
     return rc < 0 ? rc : 0;
 }
 
 /*
  * The daemon was lost: connect to the one now serving the bus, if any,
  * and re-register everything this connection holds. With the lock held.
- * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none; tried again next call).
+ * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none, or it could not take
+ * every topic back yet; tried again next call).
  */
 static int bus_reconnect_locked(shmbus_bus *bus)
 {
@@ -278,15 +312,14 @@ static int bus_reconnect_locked(shmbus_bus *bus)
     bus->lost = 0;
     rc = bus_hello(bus);
     for (shmbus_topic *t = bus->topics; t != NULL && rc >= 0 && !bus->lost; t = t->bus_next) {
-        /* A topic the new daemon does not serve as ours (gone, or another
-         * segment under its name) is orphaned: its later control calls
-         * fail (id 0 is nobody's), the others go on. */
+        /* A topic the new daemon does not serve as ours is orphaned: its
+         * later control calls fail (id 0 is nobody's), the others go on. */
         int trc = topic_reregister(bus, t);
 
-        if (trc == -ENOENT || trc == -ESTALE)
+        if (trc == SB_NOT_SERVED || trc == SHMBUS_ERR_TRUNCATED)
             t->id = 0;
         else if (trc < 0)
-            bus->lost = 1; /* anything else: try the whole reconnect again later */
+            bus->lost = 1; /* may pass (NOT_READY, ...): all again later */
     }
     if (rc < 0 || bus->lost) {
         bus->lost = 1;
