@@ -377,6 +377,54 @@ static void test_restart_adopt_leaves_other_version(void **state)
 
 /* ------------------------------------------------------- reconnecting */
 
+/* Topics whose segments were removed while no daemon ran (say, by hand):
+ * the client's reconnect finds one missing and another segment under the
+ * other's name, and both handles are gone for good: publish, receive and
+ * control calls fail with SHMBUS_ERR_TOPIC_GONE, never succeed into a
+ * segment nobody serves. The new topic of the same name works. */
+static void test_restart_removed_topic_is_gone(void **state)
+{
+    struct du_daemon *d = *state;
+    char seg[SHMBUS_NAME_MAX + 1];
+    shmbus_bus *bus, *other;
+    shmbus_topic *t, *t2, *fresh;
+    shmbus_pub *pub, *pub2, *fpub;
+    shmbus_sub *sub, *fsub;
+    uint8_t buf[MSG_MAX];
+
+    open_topic(d->bus, "doomed", SHMBUS_RELIABLE, &bus, &t);
+    assert_shmbus_ok(shmbus_open(bus, "replaced", NULL, 0, &t2));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    assert_shmbus_ok(shmbus_pub_create(t2, &pub2));
+    du_stop_sig(d, SIGKILL);
+    for (int i = 0; i < 2; i++) {
+        snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, i ? "replaced" : "doomed");
+        assert_shmbus_ok(shmbus_topic_unlink(seg));
+    }
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &other));
+    assert_shmbus_ok(shmbus_open(other, "replaced", NULL, 0, &fresh));
+    assert_shmbus_ok(shmbus_bus_check(bus));
+    assert_shmbus_rc(shmbus_publish(pub, buf, tu_fill(buf, 1, 0, 16), 0), SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_rc(shmbus_recv(sub, buf, sizeof(buf), NULL, 0), SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_rc(shmbus_publish(pub2, buf, tu_fill(buf, 1, 0, 16), 0), SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_rc(shmbus_sub_create(t2, NULL, &fsub), SHMBUS_ERR_TOPIC_GONE);
+    assert_shmbus_ok(shmbus_sub_create(fresh, NULL, &fsub));
+    assert_shmbus_ok(shmbus_pub_create(fresh, &fpub));
+    exchange(fpub, fsub, 0);
+    shmbus_pub_destroy(fpub);
+    shmbus_sub_destroy(fsub);
+    shmbus_topic_destroy(fresh);
+    shmbus_close(other);
+    shmbus_pub_destroy(pub2);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t2);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A slot the new daemon does not count as this process's any more (here:
  * its owner's start time no longer matches, so the daemon takes it back)
  * does not make the reconnect give its topic up: the topic is served,
@@ -721,6 +769,7 @@ int main(void)
         RESTART_TEST_ARGS(test_restart_stop_clean_removes_everything, stop_clean),
         RESTART_TEST(test_restart_adopt_retries_not_ready),
         RESTART_TEST(test_restart_adopt_leaves_other_version),
+        RESTART_TEST(test_restart_removed_topic_is_gone),
         RESTART_TEST(test_restart_lost_slot_keeps_topic),
     };
 

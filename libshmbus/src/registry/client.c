@@ -237,6 +237,11 @@ static int same_segment(const shmbus_topic *t, int fd)
 /* topic_reregister(): the daemon does not serve the topic as our segment. */
 #define SB_NOT_SERVED 1
 
+/* The id of a topic handle whose segment no daemon will serve again (it
+ * is marked gone); id 0 is one the daemon refuses to serve (its segment
+ * was truncated: its header is not touched). Daemon ids count from 1. */
+#define SB_TOPIC_GONE_ID UINT32_MAX
+
 /* Tell a new daemon about the slots of @p t: each one that is still ours
  * (the daemon checks its owner in the segment) is recorded as this
  * connection's. One that is not (the daemon took it back from an owner it
@@ -296,6 +301,21 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
 }
 
 /*
+ * The daemon does not serve topic @p t as our segment: it had no topic of
+ * that name (the segment was removed, or is one it cannot serve) or
+ * serves another segment under it. No daemon will serve ours again, so
+ * it is gone for every process that maps it: publishing, claiming,
+ * polling and receiving fail with SHMBUS_ERR_TOPIC_GONE (sleepers are
+ * woken for it) instead of going into memory nobody reads, and so do its
+ * control calls (id 0 is nobody's).
+ */
+static void topic_orphan(shmbus_topic *t)
+{
+    t->id = SB_TOPIC_GONE_ID;
+    sb_admin_topic_gone(t);
+}
+
+/*
  * The daemon was lost: connect to the one now serving the bus, if any,
  * and re-register everything this connection holds. With the lock held.
  * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none, or it could not take
@@ -312,12 +332,15 @@ static int bus_reconnect_locked(shmbus_bus *bus)
     bus->lost = 0;
     rc = bus_hello(bus);
     for (shmbus_topic *t = bus->topics; t != NULL && rc >= 0 && !bus->lost; t = t->bus_next) {
-        /* A topic the new daemon does not serve as ours is orphaned: its
-         * later control calls fail (id 0 is nobody's), the others go on. */
-        int trc = topic_reregister(bus, t);
+        int trc;
 
-        if (trc == SB_NOT_SERVED || trc == SHMBUS_ERR_TRUNCATED)
-            t->id = 0;
+        if (t->id == SB_TOPIC_GONE_ID)
+            continue; /* nothing to tell any daemon */
+        trc = topic_reregister(bus, t);
+        if (trc == SB_NOT_SERVED)
+            topic_orphan(t);
+        else if (trc == SHMBUS_ERR_TRUNCATED)
+            t->id = 0; /* served no more; its header may lie past the file's end */
         else if (trc < 0)
             bus->lost = 1; /* may pass (NOT_READY, ...): all again later */
     }
@@ -424,12 +447,12 @@ static int bus_call(shmbus_bus *bus, shmbus_topic *t, int reconnect, uint16_t ty
     pthread_mutex_lock(&bus->lock);
     if (bus->lost)
         rc = reconnect ? bus_reconnect_locked(bus) : SHMBUS_ERR_DAEMON_LOST;
-    if (rc == 0 && t != NULL) {
-        if (t->id == 0)
-            rc = -ENOENT; /* orphaned by a reconnect: no daemon serves it */
-        else
-            memcpy(body, &t->id, sizeof(t->id));
-    }
+    if (rc == 0 && t != NULL && t->id == SB_TOPIC_GONE_ID)
+        rc = SHMBUS_ERR_TOPIC_GONE; /* no daemon serves it, nor ever will */
+    else if (rc == 0 && t != NULL && t->id == 0)
+        rc = -ENOENT; /* no daemon serves it: its segment was truncated */
+    if (rc == 0 && t != NULL)
+        memcpy(body, &t->id, sizeof(t->id));
     if (rc == 0)
         rc = bus_call_locked(bus, type, body, len, reply, cap, fd);
     pthread_mutex_unlock(&bus->lock);
@@ -460,10 +483,10 @@ static int bus_daemon_dead(const shmbus_bus *bus)
  * Give slot @p slot of @p t back (SUB_DEL), with the lock held. The
  * subscriber has left the topic's list, so a reconnect does not adopt the
  * slot: a daemon met by reconnecting in this call adopts it first. When
- * no daemon serves the bus or the topic, and the daemon that handed the
- * slot out is dead, nobody's books hold the slot: it is freed here (it is
- * INIT, gating nothing); otherwise it would stay taken, and its topic in
- * use, for as long as this process lives.
+ * no daemon serves the bus and the daemon that handed the slot out is
+ * dead, or the topic is gone, nobody's books hold the slot: it is freed
+ * here (it is INIT, gating nothing); otherwise it would stay taken, and
+ * its topic in use, for as long as this process lives.
  */
 static int slot_release_locked(shmbus_topic *t, uint32_t slot)
 {
@@ -476,12 +499,15 @@ static int slot_release_locked(shmbus_topic *t, uint32_t slot)
         rc = bus_reconnect_locked(bus);
         fresh = rc == 0;
     }
-    if ((rc == SHMBUS_ERR_DAEMON_LOST && bus_daemon_dead(bus)) || (rc == 0 && t->id == 0)) {
+    if ((rc == SHMBUS_ERR_DAEMON_LOST && bus_daemon_dead(bus)) ||
+        (rc == 0 && t->id == SB_TOPIC_GONE_ID)) {
         sb_admin_slot_free(t, slot, 0);
         return rc;
     }
     if (rc < 0)
         return rc; /* it stays INIT; the daemon frees it when we die */
+    if (t->id == 0)
+        return -ENOENT; /* a truncated segment: left alone */
     r.topic = t->id;
     if (fresh)
         rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);

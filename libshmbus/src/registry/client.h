@@ -59,7 +59,9 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
 
 /* A request about topic @p t (its bus): the body's first field is the
  * topic id, filled in here under the connection's lock, after any
- * reconnect. @return as sb_bus_call(); -ENOENT for an orphaned topic. */
+ * reconnect. @return as sb_bus_call(); SHMBUS_ERR_TOPIC_GONE for a topic
+ * no daemon serves any more (-ENOENT if its segment could not be marked
+ * gone: a truncated one). */
 int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, void *reply,
                       uint32_t cap);
 
