@@ -1,9 +1,13 @@
 /*
- * Daemon restarts (docs/design.md "Restart"): a stop, by signal or crash,
- * never takes a segment from a process that uses it; the next daemon
- * adopts what was kept and clients carry on through it. Slots released
- * while no daemon was there are freed, not left taken for the life of the
- * process. Every test runs its own daemon (daemonutil.h) and bounces it.
+ * Daemon restarts (docs/design.md "Stop and restart"): a stop, by signal
+ * or crash, never takes a segment from a process that uses it
+ * (--stop-clean takes every one, and clients get SHMBUS_ERR_TOPIC_GONE);
+ * the next daemon adopts what was kept, retrying what is not ready yet and
+ * leaving what it cannot serve, and clients carry on through it; a client
+ * whose topic no daemon serves any more gets SHMBUS_ERR_TOPIC_GONE. Slots
+ * released while no daemon was there are freed, not left taken for the
+ * life of the process. Every test runs its own daemon (daemonutil.h) and
+ * bounces it.
  */
 #include "daemonutil.h"
 
