@@ -34,11 +34,13 @@ test: build
 	cd $(call BUILD_DIR,$(PRESET)) && ctest --output-on-failure
 
 # The default bus (or $$SHMBUS_BUS, or BUS=name), with the TCP bridge on
-# BRIDGE (BRIDGE= turns it off); Ctrl-C stops it and removes its segments.
+# BRIDGE (BRIDGE= turns it off); Ctrl-C stops it and removes the topics no
+# running process uses (the next shmbusd takes the others over), or every
+# topic with STOP_CLEAN=1 (shmbusd --stop-clean).
 BRIDGE ?= 127.0.0.1:7379
 run: build
 	$(call BUILD_DIR,$(PRESET))/daemon/shmbusd --foreground $(if $(BUS),--bus $(BUS)) \
-	  $(if $(BRIDGE),--bridge $(BRIDGE))
+	  $(if $(BRIDGE),--bridge $(BRIDGE)) $(if $(STOP_CLEAN),--stop-clean)
 
 bench: build
 	bench/run-all.sh $(call BUILD_DIR,$(PRESET))/bench/shmbus-bench

@@ -64,7 +64,7 @@ static void daemon_exec(pid_t parent, char *const *argv)
     /* Its own process group: a ^C meant for the benchmark must not stop
      * the daemon under clients the parent is still stopping; the parent
      * stops it. Should the parent be killed outright, so is the daemon
-     * (which then removes its segments itself). */
+     * (which then removes the segments no live process uses). */
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     /* The parent died before prctl(): nobody would ever stop us. */

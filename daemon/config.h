@@ -30,6 +30,7 @@ struct sbd_config {
     uint64_t max_segment;
     uint64_t max_shm;          /* all segments together */
     uint32_t reap_interval_ms; /* scan for dead owners and retry dead claims */
+    int stop_clean;            /* a stop removes every topic, used or not */
     /* The TCP bridge (bridge.h): off unless --bridge is given. */
     int bridge;
     char bridge_host[64]; /* numeric IPv4 or IPv6 address */

@@ -1,8 +1,9 @@
 /*
- * shmbusd: the registry daemon of one bus. It takes the bus lock, removes
- * the segments a previous instance left, listens on the bus's control
- * socket and serves clients until SIGTERM or SIGINT, then unlinks every
- * segment and the socket.
+ * shmbusd: the registry daemon of one bus. It takes the bus lock, takes
+ * over the segments a previous instance left, listens on the bus's control
+ * socket and serves clients until SIGTERM or SIGINT, then removes the
+ * topics no live process uses and the socket (registry.h
+ * sbd_registry_fini()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -49,6 +50,11 @@ static void usage(FILE *f)
                "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
                "                      publishers' claims, every MS ms (default 20; a dead\n"
                "                      publisher's claim is ended within about 5 of these)\n"
+               "  --stop-clean        on SIGTERM or SIGINT remove every topic: publishing,\n"
+               "                      receiving and polling then fail with\n"
+               "                      SHMBUS_ERR_TOPIC_GONE in every process. Default: remove\n"
+               "                      only topics no live process uses, and keep the others\n"
+               "                      for the next shmbusd to take over\n"
                "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
                "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
                "                      for IPv6). Off unless given\n"
@@ -233,6 +239,7 @@ enum {
     OPT_SEG,
     OPT_SHM,
     OPT_REAP,
+    OPT_STOP_CLEAN,
     OPT_BRIDGE, /* OPT_BRIDGE to OPT_BPUB: config_bridge_option() */
     OPT_BTOKEN,
     OPT_BCONNS,
@@ -259,6 +266,7 @@ static const struct option long_opts[] = {
     {"max-segment", required_argument, NULL, OPT_SEG},
     {"max-shm", required_argument, NULL, OPT_SHM},
     {"reap-interval", required_argument, NULL, OPT_REAP},
+    {"stop-clean", no_argument, NULL, OPT_STOP_CLEAN},
     {"bridge", required_argument, NULL, OPT_BRIDGE},
     {"bridge-token-file", required_argument, NULL, OPT_BTOKEN},
     {"bridge-max-conns", required_argument, NULL, OPT_BCONNS},
@@ -347,6 +355,9 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
         break;
     case OPT_FG:
         c->foreground = 1;
+        break;
+    case OPT_STOP_CLEAN:
+        c->stop_clean = 1;
         break;
     case OPT_LOG:
         bad = sbd_log_parse_level(arg, &level);
@@ -495,36 +506,29 @@ static int bus_lock(const struct sbd_config *c)
 
 /*
  * Take over the segments a previous instance of this bus left: processes
- * may still be exchanging messages on them. Segments that are not valid
- * topics of our layout (damaged, or another version) are removed.
+ * may still be exchanging messages on them (registry.h
+ * sbd_registry_adopt(): what cannot be taken over yet is retried, what is
+ * not a topic of ours is left alone).
  */
 static void adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
 {
     char prefix[SHMBUS_BUS_NAME_MAX + 16];
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
-    unsigned adopted = 0, removed = 0;
+    unsigned n[SBD_ADOPT_VANISHED + 1] = {0};
 
     if (d == NULL)
         return;
     snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
-    while ((e = readdir(d)) != NULL) {
-        int rc;
-
-        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
-            continue;
-        rc = sbd_topic_adopt(reg, e->d_name);
-        if (rc == 0) {
-            adopted++;
-            continue;
-        }
-        sbd_log(SBD_WARN, "segment %s: %s: removing it", e->d_name, shmbus_strerror(rc));
-        removed += shmbus_topic_unlink(e->d_name) == 0;
-    }
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n[sbd_registry_adopt(reg, e->d_name)]++;
     closedir(d);
-    if (adopted + removed > 0)
-        sbd_log(SBD_INFO, "took over %u topics a previous instance left, removed %u", adopted,
-                removed);
+    if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] > 0)
+        sbd_log(SBD_INFO,
+                "took over %u topics a previous instance left; %u to retry, %u left alone, "
+                "%u removed",
+                n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED]);
 }
 
 /*
@@ -655,7 +659,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     sbd_bridge_stop(ctl.bridge);
     sbd_control_close(&ctl);
     sbd_registry_fini(&reg);
-    sbd_log(SBD_INFO, "stopped: segments and socket removed");
+    sbd_log(SBD_INFO, "stopped: socket removed");
     return rc < 0 ? 1 : 0;
 }
 

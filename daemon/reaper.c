@@ -384,4 +384,5 @@ void sbd_reaper_tick(struct sbd_reaper *r)
     urcu_memb_read_lock();
     cds_lfht_for_each(r->reg->topics, &it, n) scan_topic(r, sbd_topic_of(n), now_ms);
     urcu_memb_read_unlock();
+    sbd_registry_retry(r->reg);
 }

@@ -15,9 +15,11 @@
 
 #include "guard.h"
 #include "log.h"
+#include "reaper.h"
 #include "stall.h"
 #include "registry/admin.h"
 #include "tsan.h"
+#include "util/clock.h"
 
 #ifdef SBD_TSAN
 char sbd_tsan_grace;
@@ -79,27 +81,119 @@ static void topic_free(struct sbd_topic *t)
     free(t);
 }
 
+/* Does session @p s hold topic @p t (open, a publisher or a slot)? */
+static int session_holds(const struct sbd_session *s, const struct sbd_topic *t)
+{
+    for (uint32_t i = 0; i < s->nholds; i++)
+        if (s->holds[i].topic == t)
+            return 1;
+    return 0;
+}
+
+/* The live owner of slot or publisher record @p idx of @p t, other than
+ * this daemon (which is stopping). @return its pid, or 0. */
+static pid_t owner_live(const struct sbd_topic *t, enum sb_admin_kind kind, uint32_t idx)
+{
+    uint32_t pid;
+    uint64_t start;
+
+    /* A slot counts in any state but FREE (INIT: being set up, or left
+     * by a live process whose daemon could not be told); a record when
+     * ACTIVE (a DEAD one's owner is dead). */
+    if (!sb_admin_owner(t->t, kind, idx, &pid, &start) || (pid_t)pid == getpid())
+        return 0;
+    return sbd_reaper_dead((pid_t)pid, start) ? 0 : (pid_t)pid;
+}
+
+/*
+ * A live process that uses topic @p t: one whose connection holds it, or
+ * that owns a subscriber slot or a publisher record in its segment
+ * (processes of a previous daemon, direct attachers). Under
+ * urcu_memb_read_lock; control thread. @return its pid (*how says what it
+ * holds), or 0.
+ */
+static pid_t topic_user(struct sbd_registry *r, const struct sbd_topic *t, const char **how)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    pid_t pid;
+
+    cds_lfht_for_each(r->sessions, &it, n)
+    {
+        const struct sbd_session *s = caa_container_of(n, struct sbd_session, node);
+
+        *how = "a connection";
+        if (s->hello && session_holds(s, t) && !sbd_reaper_dead(s->pid, s->start))
+            return s->pid;
+    }
+    *how = "a subscriber slot";
+    for (uint32_t i = 0; i < t->info.max_subscribers; i++)
+        if ((pid = owner_live(t, SB_ADMIN_SLOT, i)) != 0)
+            return pid;
+    *how = "a publisher";
+    for (uint32_t i = 0; i < t->info.max_publishers; i++)
+        if ((pid = owner_live(t, SB_ADMIN_PUB, i)) != 0)
+            return pid;
+    return 0;
+}
+
+/*
+ * The daemon stops: remove topic @p t unless a live process uses it (with
+ * --stop-clean, whatever uses it); a kept one is adopted by the next
+ * daemon. Under urcu_memb_read_lock, before the sessions go.
+ * @return 1 removed, 0 kept.
+ */
+static int topic_retire(struct sbd_registry *r, struct sbd_topic *t)
+{
+    const char *how = "";
+    pid_t user;
+
+    if (sbd_topic_broken(t) == 2)
+        return 1; /* its segment was removed when it broke */
+    if (sbd_topic_broken(t)) {
+        shmbus_topic_unlink(t->seg); /* truncated: unusable by anyone */
+        return 1;
+    }
+    user = r->cfg->stop_clean ? 0 : topic_user(r, t, &how);
+    if (user != 0) {
+        sbd_log(SBD_INFO, "topic %s kept: process %d uses it (%s)", t->name, (int)user, how);
+        return 0;
+    }
+    /* Gone before unlinked: a process that still maps it unseen (attached
+     * by name, or holding nothing) gets SHMBUS_ERR_TOPIC_GONE instead of
+     * publishing into a segment no daemon will serve again. */
+    sb_admin_topic_gone(t->t);
+    if (shmbus_topic_unlink(t->seg) < 0)
+        sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
+    sbd_log(SBD_INFO, "topic %s removed: %s", t->name,
+            r->cfg->stop_clean ? "--stop-clean" : "no live process uses it");
+    return 1;
+}
+
 void sbd_registry_fini(struct sbd_registry *r)
 {
     struct sbd_topic **all = calloc(r->ntopics + 1u, sizeof(*all));
     struct cds_lfht_iter it;
     struct cds_lfht_node *n;
-    uint32_t k = 0;
+    uint32_t k = 0, removed = 0;
 
     urcu_memb_read_lock();
-    cds_lfht_for_each(r->sessions, &it, n)
-        sbd_session_remove(r, caa_container_of(n, struct sbd_session, node));
+    /* Topics first: what the sessions hold tells which are in use. */
     cds_lfht_for_each(r->topics, &it, n)
     {
         struct sbd_topic *t = sbd_topic_of(n);
 
         cds_lfht_del(r->topics, n);
-        if (sbd_topic_broken(t) != 2 && shmbus_topic_unlink(t->seg) < 0)
-            sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
+        removed += (uint32_t)topic_retire(r, t);
         if (all != NULL && k < r->ntopics)
             all[k++] = t;
     }
+    cds_lfht_for_each(r->sessions, &it, n)
+        sbd_session_remove(r, caa_container_of(n, struct sbd_session, node));
     urcu_memb_read_unlock();
+    if (r->ntopics > 0)
+        sbd_log(SBD_INFO, "%u topics removed, %u kept for the next shmbusd", removed,
+                r->ntopics - removed);
     /* No reader may still see a topic, and the sessions' call_rcu frees
      * have run; then the topics can go. */
     urcu_memb_synchronize_rcu();
@@ -107,6 +201,10 @@ void sbd_registry_fini(struct sbd_registry *r)
     for (uint32_t i = 0; i < k; i++)
         topic_free(all[i]);
     free(all);
+    for (uint32_t i = 0; i < r->npending; i++)
+        sbd_log(SBD_WARN, "segment %s: %s: never taken over, left in place", r->pending[i].seg,
+                shmbus_strerror(r->pending[i].rc));
+    free(r->pending);
     cds_lfht_destroy(r->sessions, NULL);
     cds_lfht_destroy(r->topics, NULL);
     pthread_mutex_destroy(&r->topic_lock);
@@ -242,7 +340,8 @@ static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
     r->shm_bytes += t->info.segment_size;
 }
 
-int sbd_topic_adopt(struct sbd_registry *r, const char *seg)
+/* Segment @p seg attached as a topic, not registered yet. */
+static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic **out)
 {
     size_t plen = strlen("shmbus.") + strlen(r->cfg->bus) + 1;
     const char *name = seg + plen;
@@ -263,7 +362,171 @@ int sbd_topic_adopt(struct sbd_registry *r, const char *seg)
     }
     shmbus_topic_info_get(t->t, &t->info);
     sb_admin_waiters_settle(t->t);
-    topic_insert(r, t);
+    *out = t;
+    return 0;
+}
+
+/* What becomes of a segment whose adoption failed with @p rc. */
+static int adopt_fate(int rc)
+{
+    switch (rc) {
+    case -ENOENT:
+        return SBD_ADOPT_VANISHED;
+    case SHMBUS_ERR_TRUNCATED:
+        /* Shorter than its header says (a creator sizes the file in one
+         * ftruncate before writing it): every mapper faults on it, as
+         * on one truncated under a running daemon (guard.h). */
+        return SBD_ADOPT_REMOVED;
+    case SHMBUS_ERR_VERSION:   /* another layout: processes of another
+                                  library version may be using it */
+    case SHMBUS_ERR_BAD_MAGIC: /* not a topic segment */
+    case SHMBUS_ERR_INVALID:   /* a geometry no layout of ours has */
+    case SHMBUS_ERR_BAD_NAME:  /* no topic's name */
+    case -EACCES:              /* another owner's */
+    case -EPERM:
+    case -ENODEV:
+    case -EINVAL:
+        return SBD_ADOPT_LEFT;
+    default:
+        /* SHMBUS_ERR_NOT_READY (its creator is still writing it),
+         * -EMFILE, -ENFILE, -ENOMEM, -EAGAIN...: may pass. */
+        return SBD_ADOPT_LATER;
+    }
+}
+
+static int pending_find(const struct sbd_registry *r, const char *seg)
+{
+    for (uint32_t i = 0; i < r->npending; i++)
+        if (strcmp(r->pending[i].seg, seg) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Queue @p seg after error @p rc, or back off its entry @p i. With
+ * topic_lock held. @return 0 or -ENOMEM. */
+static int pending_note(struct sbd_registry *r, int i, const char *seg, int rc)
+{
+    struct sbd_pending *p;
+
+    if (i < 0 && r->npending == r->pending_cap) {
+        uint32_t cap = r->pending_cap ? r->pending_cap * 2 : 8;
+        struct sbd_pending *q = realloc(r->pending, cap * sizeof(*q));
+
+        if (q == NULL)
+            return -ENOMEM;
+        r->pending = q;
+        r->pending_cap = cap;
+    }
+    if (i < 0) {
+        p = &r->pending[r->npending++];
+        *p = (struct sbd_pending){.delay_ms = SBD_RETRY_MIN_MS};
+        snprintf(p->seg, sizeof(p->seg), "%s", seg);
+    } else {
+        p = &r->pending[i];
+        p->delay_ms = p->delay_ms * 2 < SBD_RETRY_MAX_MS ? p->delay_ms * 2 : SBD_RETRY_MAX_MS;
+    }
+    p->rc = rc;
+    p->tries++;
+    p->next_ns = sb_mono_ns() + (uint64_t)p->delay_ms * 1000000u;
+    return 0;
+}
+
+/*
+ * The attempt to adopt @p seg ended: @p t attached, or error @p rc.
+ * Register the topic, queue the segment for a retry, or drop it from the
+ * queue: under topic_lock, so that its name is always either served or
+ * queued (sbd_topic_open() answers a queued one "not ready", never "no
+ * such topic"). @return enum sbd_adopt.
+ */
+static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topic *t, int rc)
+{
+    int i, out = rc == 0 ? SBD_ADOPTED : adopt_fate(rc);
+
+    pthread_mutex_lock(&r->topic_lock);
+    i = pending_find(r, seg);
+    if (out == SBD_ADOPT_LATER && pending_note(r, i, seg, rc) < 0)
+        out = SBD_ADOPT_LEFT; /* cannot even queue it: left alone */
+    else if (out != SBD_ADOPT_LATER && i >= 0)
+        r->pending[i] = r->pending[--r->npending];
+    if (out == SBD_ADOPTED) {
+        topic_insert(r, t);
+        if (r->on_create != NULL)
+            r->on_create(r->on_create_arg, t);
+    }
+    pthread_mutex_unlock(&r->topic_lock);
+    return out;
+}
+
+/* Say what became of @p seg (error @p rc); @p tries earlier attempts
+ * failed with @p prev. A retry that fails as before says nothing. */
+static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev)
+{
+    if (out == SBD_ADOPTED && tries > 0)
+        sbd_log(SBD_INFO, "segment %s: taken over after %u retries", seg, tries);
+    else if (out == SBD_ADOPT_LATER && (tries == 0 || rc != prev))
+        sbd_log(SBD_WARN, "segment %s: %s: not taken over yet, retrying", seg, shmbus_strerror(rc));
+    else if (out == SBD_ADOPT_LEFT)
+        sbd_log(SBD_WARN, "segment %s: %s: not a topic this daemon can serve, left in place", seg,
+                shmbus_strerror(rc));
+    else if (out == SBD_ADOPT_REMOVED)
+        sbd_log(SBD_WARN, "segment %s: %s: removing it", seg, shmbus_strerror(rc));
+    else if (out == SBD_ADOPT_VANISHED && tries > 0)
+        sbd_log(SBD_INFO, "segment %s: removed before it was taken over", seg);
+}
+
+int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
+{
+    struct sbd_topic *t = NULL;
+    int rc = topic_attach(r, seg, &t);
+    int out = adopt_settle(r, seg, t, rc);
+
+    adopt_log(seg, rc, out, 0, 0);
+    if (out == SBD_ADOPT_REMOVED)
+        shmbus_topic_unlink(seg);
+    return out;
+}
+
+void sbd_registry_retry(struct sbd_registry *r)
+{
+    uint64_t now = sb_mono_ns();
+
+    /* The control thread is the queue's only writer: it reads it unlocked. */
+    for (uint32_t i = 0; i < r->npending;) {
+        struct sbd_pending p = r->pending[i];
+        struct sbd_topic *t = NULL;
+        int rc, out;
+
+        if (p.next_ns > now) {
+            i++;
+            continue;
+        }
+        rc = topic_attach(r, p.seg, &t);
+        out = adopt_settle(r, p.seg, t, rc);
+        adopt_log(p.seg, rc, out, p.tries, p.rc);
+        if (out == SBD_ADOPT_REMOVED)
+            shmbus_topic_unlink(p.seg);
+        i += out == SBD_ADOPT_LATER; /* else entry i is another one now */
+    }
+}
+
+/* No topic serves the name @p req opens: may it be created? With
+ * topic_lock held. @return 0; -ENOENT (NOCREATE); SHMBUS_ERR_NOT_READY
+ * while its segment waits to be taken over (sbd_registry_retry()). */
+static int topic_absent(const struct sbd_registry *r, const struct sb_wire_open *req, char *why,
+                        size_t why_len)
+{
+    char seg[SHMBUS_NAME_MAX + 1];
+
+    snprintf(seg, sizeof(seg), "shmbus.%s.%s", r->cfg->bus, req->name);
+    if (pending_find(r, seg) >= 0) {
+        snprintf(why, why_len, "topic '%.60s': its segment is not taken over yet, try again",
+                 req->name);
+        return SHMBUS_ERR_NOT_READY;
+    }
+    if (req->flags & SHMBUS_OPEN_NOCREATE) {
+        snprintf(why, why_len, "no topic '%s'", req->name);
+        return -ENOENT;
+    }
     return 0;
 }
 
@@ -287,11 +550,9 @@ static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *
         *out = t;
         return topic_matches(t, req, why, why_len);
     }
-    if (req->flags & SHMBUS_OPEN_NOCREATE) {
-        snprintf(why, why_len, "no topic '%s'", req->name);
-        return -ENOENT;
-    }
-    rc = topic_admit(r, req, &o, &size, why, why_len);
+    rc = topic_absent(r, req, why, why_len);
+    if (rc == 0)
+        rc = topic_admit(r, req, &o, &size, why, why_len);
     if (rc == 0)
         rc = topic_create(r, req->name, &o, &t, why, why_len);
     if (rc < 0)

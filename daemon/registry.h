@@ -74,6 +74,20 @@ struct sbd_session {
     uint32_t nholds, cap;
 };
 
+/* A segment of the bus whose adoption failed for a reason that may pass
+ * (sbd_registry_adopt()): retried with back-off, never removed. */
+struct sbd_pending {
+    char seg[SHMBUS_NAME_MAX + 1];
+    int rc;            /* the last attempt's error */
+    uint32_t tries;    /* failed attempts */
+    uint32_t delay_ms; /* between the last attempt and the next */
+    uint64_t next_ns;  /* CLOCK_MONOTONIC of the next attempt */
+};
+
+/* Retries of a pending segment back off from the first delay to the last. */
+#define SBD_RETRY_MIN_MS 10u
+#define SBD_RETRY_MAX_MS 1000u
+
 struct sbd_registry {
     struct cds_lfht *topics;
     struct cds_lfht *sessions;
@@ -83,6 +97,10 @@ struct sbd_registry {
     pthread_mutex_t topic_lock;
     uint32_t ntopics, next_topic;
     uint64_t shm_bytes;
+    /* Segments waiting to be adopted: changed by the control thread under
+     * topic_lock, read by sbd_topic_open() under it. */
+    struct sbd_pending *pending;
+    uint32_t npending, pending_cap;
     /* Control thread only. */
     uint32_t nsessions, next_session;
     /* Told of each topic sbd_topic_open() creates, under topic_lock, in
@@ -114,8 +132,15 @@ static inline int sbd_topic_broken(const struct sbd_topic *t)
 /* Create the tables. @return 0 or -ENOMEM. */
 int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg);
 
-/* Remove every topic (segments unlinked) and session, then the tables.
- * Control thread; no other thread may use the registry any more. */
+/*
+ * Stop: remove the topics no live process uses (no connection holds them,
+ * no live process owns a subscriber slot or a publisher record in them),
+ * or every topic with cfg->stop_clean: each is marked gone
+ * (sb_admin_topic_gone()) and its segment unlinked. The others keep
+ * their segments, for the next daemon to adopt. Then drop
+ * every session and free the tables. Logs what it keeps and removes.
+ * Control thread; no other thread may use the registry any more.
+ */
 void sbd_registry_fini(struct sbd_registry *r);
 
 /* Find a topic by name. Call with urcu_memb_read_lock held; the topic
@@ -126,6 +151,7 @@ struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name);
  * Find the topic @p req names, or create it with its options.
  * @p why receives a reason for the log and the reply on failure.
  * @return 0 with *out set (and *created); -ENOENT (NOCREATE);
+ *         SHMBUS_ERR_NOT_READY (its segment waits to be adopted);
  *         SHMBUS_ERR_MISMATCH; SHMBUS_ERR_LIMIT; SHMBUS_ERR_INVALID;
  *         SHMBUS_ERR_NO_SPACE; -EEXIST (a segment of that name exists
  *         that we did not create); -errno. Any registered thread
@@ -134,13 +160,33 @@ struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name);
 int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
                    int *created, char *why, size_t why_len);
 
+/* What became of a segment given to sbd_registry_adopt(). */
+enum sbd_adopt {
+    SBD_ADOPTED,        /* served from now on */
+    SBD_ADOPT_LATER,    /* queued: sbd_registry_retry() tries again */
+    SBD_ADOPT_LEFT,     /* not a topic this daemon can serve: left in place */
+    SBD_ADOPT_REMOVED,  /* shorter than its header says: removed */
+    SBD_ADOPT_VANISHED, /* removed by someone else meanwhile */
+};
+
 /*
  * Serve the segment @p seg (shmbus.BUS.TOPIC) that a previous daemon of
  * the bus left: attach it and register the topic. Its slots and records
- * stay as they are; the reaper watches their owners. Control thread.
- * @return 0; SHMBUS_ERR_BAD_NAME; the errors of shmbus_topic_attach().
+ * stay as they are; the reaper watches their owners. A failure that may
+ * pass (its creator still writing it, SHMBUS_ERR_NOT_READY; descriptors
+ * or memory short) queues it for sbd_registry_retry(), and opens of its
+ * topic get SHMBUS_ERR_NOT_READY meanwhile. A segment this daemon cannot
+ * serve (another layout version, which processes of another library may
+ * use; another owner's; not a topic) is left in place. Only a segment
+ * shorter than its header says, which every mapper would fault on, is
+ * removed. Each outcome but success is logged. Control thread.
+ * @return enum sbd_adopt.
  */
-int sbd_topic_adopt(struct sbd_registry *r, const char *seg);
+int sbd_registry_adopt(struct sbd_registry *r, const char *seg);
+
+/* Try the queued segments whose time has come again (the reaper's tick);
+ * the queue is emptied as they are served, left or gone. Control thread. */
+void sbd_registry_retry(struct sbd_registry *r);
 
 /* Up to @p cap topics with names after @p after, in name order.
  * @return the number stored. Any registered thread. */

@@ -2,7 +2,9 @@
  * Helpers for tests that run shmbusd: one daemon per test, on its own bus
  * and in its own runtime directory (XDG_RUNTIME_DIR), started by fork+exec
  * and always stopped with SIGTERM by the teardown, which then checks that
- * the daemon exited 0 and left no segment and no socket behind. Also raw
+ * the daemon exited 0 and left no segment and no socket behind (a stop
+ * keeps the topics live processes use: a test releases what it holds
+ * first, and its children are killed before the stop). Also raw
  * control-socket calls for protocol tests. A daemon can be run without
  * pidfd_open() (a seccomp filter, as a sandbox would install) and without
  * /proc (a mount namespace of its own). SHMBUSD_PATH names the daemon binary
@@ -166,7 +168,8 @@ static inline int du_hide_proc_works(void)
  * fork+exec shmbusd --bus BUS --foreground --log-level warn EXTRA...,
  * with its stderr on @p err_fd (-1: ours), without pidfd_open() if
  * d->no_pidfd and without /proc if d->no_proc. It gets SIGTERM if we die,
- * so it still removes its segments and socket. @return its pid or -errno.
+ * so it still stops cleanly (removing its socket and the topics no live
+ * process uses). @return its pid or -errno.
  */
 static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra, int err_fd)
 {

@@ -113,7 +113,8 @@ set +e
 grep -q 'other options' "$dir/err" || fail "mismatch message: $(cat "$dir/err")"
 set -e
 
-# SIGTERM: the daemon removes its segments and socket.
+# SIGTERM with every client gone: the daemon removes its topics (none is in
+# use) and its socket.
 kill "$daemon"
 wait "$daemon" || fail "daemon exit status $?"
 daemon=""

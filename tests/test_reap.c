@@ -6,9 +6,9 @@
  * stops gating reliable publishers even when a fork child keeps its
  * connection open or when it never talked to the daemon; a dead group
  * member's share goes to the others; and a daemon that stops leaves the
- * slots of live processes alone. A daemon that may not use pidfds (a
- * seccomp filter makes pidfd_open() fail) says so once and finds the dead
- * through /proc at every scan instead. Every test runs its own daemon
+ * slots of live processes, and their segments, alone. A daemon that may not
+ * use pidfds (a seccomp filter makes pidfd_open() fail) says so once and
+ * finds the dead through /proc at every scan instead. Every test runs its own daemon
  * (daemonutil.h); children report through their exit status.
  */
 #include "daemonutil.h"
@@ -466,7 +466,8 @@ static void test_reap_group_member_killed(void **state)
 }
 
 /* A daemon that stops does not take slots from live processes: a live
- * reliable subscriber still gates after the daemon is gone. */
+ * reliable subscriber still gates after the daemon is gone, and the
+ * segment is kept for the next daemon, through which the handle goes on. */
 static void test_reap_daemon_stop_keeps_live_slots(void **state)
 {
     struct du_daemon *d = *state;
@@ -480,15 +481,18 @@ static void test_reap_daemon_stop_keeps_live_slots(void **state)
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
     assert_int_equal(du_stop(d), 0);
     assert_int_equal(fill(pub, 3 * CAP), CAP);
-    shmbus_sub_destroy(sub); /* the daemon is gone: the slot stays INIT, gating nothing */
+    shmbus_sub_destroy(sub); /* the daemon is gone: the slot stops gating */
     assert_int_equal(fill(pub, 2 * CAP), 2 * CAP);
-    /* A new daemon: the old segment was removed, so the handle is orphaned
-     * (its control calls fail) while the connection serves the rest. */
+    assert_int_equal(du_segments(d->bus, 0), 1); /* kept: our publisher uses it */
+    /* A new daemon adopts the segment: both handles work through it. */
     assert_int_equal(du_launch(d, NULL), 0);
     assert_shmbus_ok(shmbus_bus_check(bus));
-    assert_shmbus_rc(shmbus_sub_create(t, NULL, &sub), -ENOENT);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    assert_int_equal(fill(pub, 3 * CAP), CAP); /* it gates again */
+    shmbus_sub_destroy(sub);
     assert_shmbus_ok(shmbus_open(bus, "live", NULL, 0, &again));
     assert_shmbus_ok(shmbus_sub_create(again, NULL, &sub));
+    assert_int_equal(fill(pub, 3 * CAP), CAP);
     shmbus_sub_destroy(sub);
     shmbus_topic_destroy(again);
     shmbus_pub_destroy(pub);

@@ -20,13 +20,13 @@
 #include "registry/admin.h"
 #include "shm/layout.h"
 
-#define EV_CAP       8
-#define EV_MSG       48
-#define EV_PUBS      2
-#define EV_PER_PUB   20000
-#define EV_READERS   4 /* even: plain subscribers; odd: members of group 1 */
-#define EV_WAIT_NS   10000000000ll
-#define EV_STAY      4 /* messages a reader takes before it leaves */
+#define EV_CAP     8
+#define EV_MSG     48
+#define EV_PUBS    2
+#define EV_PER_PUB 20000
+#define EV_READERS 4 /* even: plain subscribers; odd: members of group 1 */
+#define EV_WAIT_NS 10000000000ll
+#define EV_STAY    4 /* messages a reader takes before it leaves */
 
 struct ev {
     shmbus_topic *t;
@@ -204,8 +204,8 @@ static void test_stress_evict_readers_under_load(void **state)
     shmbus_topic_info_get(ev.t, &info);
     print_message("%llu received, %llu evictions seen, %llu evicted, %llu abandoned\n",
                   (unsigned long long)atomic_load(&ev.received),
-                  (unsigned long long)atomic_load(&ev.evictions),
-                  (unsigned long long)info.evicted, (unsigned long long)info.abandoned);
+                  (unsigned long long)atomic_load(&ev.evictions), (unsigned long long)info.evicted,
+                  (unsigned long long)info.abandoned);
     assert_int_equal(atomic_load(&ev.failures), 0);
     assert_true(info.evicted > 0);
     assert_int_equal(ev_members(name), 0);

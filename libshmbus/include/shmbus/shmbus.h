@@ -56,7 +56,7 @@ enum shmbus_error {
     SHMBUS_ERR_DAEMON_LOST = -1019,   /**< the connection to the daemon was lost */
     SHMBUS_ERR_EVICTED = -1020,       /**< the subscriber stalled publishers past the topic's
                                            stall timeout and was evicted */
-    SHMBUS_ERR_TOPIC_GONE = -1021     /**< the daemon removed the topic (shmbusd --stop-clean) */
+    SHMBUS_ERR_TOPIC_GONE = -1021     /**< the topic was removed: no daemon serves it any more */
 };
 
 /** Delivery mode of a topic, fixed when it is created. */
@@ -340,10 +340,14 @@ SHMBUS_API int shmbus_connect(const char *bus, shmbus_bus **out);
  * them tries to reconnect first, like this call. Reconnecting re-registers
  * every open topic, publisher and subscriber of the connection with the new
  * daemon (which took over the segments). A topic the new daemon does not
- * serve as the same segment (a daemon that stopped cleanly removed it) is
- * orphaned: the handle keeps working on its mapping, but its control calls
- * (creating or destroying publishers and subscribers) fail with -ENOENT.
- * @return 0 connected; SHMBUS_ERR_DAEMON_LOST (no daemon yet);
+ * serve as the same segment (it was removed, another segment has its name,
+ * or the daemon cannot serve it) is gone for good: it is marked so in the
+ * segment, and from then on every process's publish, claim, poll and
+ * receive on it, and this handle's control calls, fail with
+ * SHMBUS_ERR_TOPIC_GONE; destroy its handles. A topic the new daemon is
+ * still taking over is not given up: the reconnect is tried again.
+ * @return 0 connected; SHMBUS_ERR_DAEMON_LOST (no daemon yet, or one
+ *         still taking a topic of the connection over);
  *         SHMBUS_ERR_INVALID in a forked child. Thread-safe; does not block
  *         beyond a few round trips to a daemon that answers.
  */
@@ -371,7 +375,9 @@ SHMBUS_API void shmbus_close(shmbus_bus *bus);
  *               with the daemon.
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (bad option);
  *         SHMBUS_ERR_MISMATCH; -ENOENT (SHMBUS_OPEN_NOCREATE, absent);
- *         SHMBUS_ERR_LIMIT; SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST,
+ *         SHMBUS_ERR_NOT_READY (a restarted daemon has not taken the
+ *         topic's segment over yet: try again); SHMBUS_ERR_LIMIT;
+ *         SHMBUS_ERR_NO_SPACE; SHMBUS_ERR_DAEMON_LOST,
  *         SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL (as shmbus_connect());
  *         the segment checks of shmbus_topic_attach(); -errno.
  * Thread-safe. Blocks for one round trip to the daemon.
@@ -472,7 +478,10 @@ SHMBUS_API int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_inf
  * drops when the holder destroys its publisher or dies) until destroyed.
  * @return 0; SHMBUS_ERR_INVALID for NULL arguments; -EBUSY if an exclusive
  *         topic's token is held (by any publisher, in any process); -ENOMEM;
- *         -errno if /proc/self/fd cannot be opened (exclusive topics).
+ *         -errno if /proc/self/fd cannot be opened (exclusive topics); on
+ *         a topic from shmbus_open(), the daemon's errors, among them
+ *         SHMBUS_ERR_DAEMON_LOST and SHMBUS_ERR_TOPIC_GONE (no daemon
+ *         serves it any more, see shmbus_bus_check()).
  */
 SHMBUS_API int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out);
 
@@ -551,7 +560,8 @@ SHMBUS_API int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim);
  *         bad start, a group number on a bus topic or a group name on
  *         another, an unknown flag, an observer in a group);
  *         SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_LIMIT (no group left);
- *         SHMBUS_ERR_DAEMON_LOST; -ENOMEM.
+ *         SHMBUS_ERR_DAEMON_LOST; SHMBUS_ERR_TOPIC_GONE (no daemon serves
+ *         the topic any more, see shmbus_bus_check()); -ENOMEM.
  * The subscriber is used by one thread at a time. The topic must outlive it.
  */
 SHMBUS_API int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts,
@@ -559,7 +569,9 @@ SHMBUS_API int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opt
 
 /** Release the slot (and group membership) and free the subscriber. Accepts NULL.
  * On a bus topic the slot stops gating at once and the daemon frees it (one
- * round trip); if the daemon cannot be told, it frees the slot when this
+ * round trip, two after a reconnect). With no daemon serving the bus (the
+ * one that handed the slot out is dead) or the topic, the slot is freed
+ * here; if a live daemon cannot be told, it frees the slot when this
  * process dies. Called in a process that inherited the subscriber through
  * fork(), it only frees the copy. */
 SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);

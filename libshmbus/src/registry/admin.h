@@ -2,7 +2,9 @@
  * What shmbusd does to a topic segment beyond the public API: planning a
  * segment's size, handing out subscriber slots on behalf of clients,
  * numbering named consumer groups, and taking back what a client that left
- * without cleaning up still held. Used by the daemon only.
+ * without cleaning up still held. Used by the daemon, and by a client for
+ * what no daemon can do for it any more (registry/client.c: a slot whose
+ * daemon died, a topic no daemon serves).
  */
 #ifndef SHMBUS_REGISTRY_ADMIN_H
 #define SHMBUS_REGISTRY_ADMIN_H

@@ -7,6 +7,7 @@
 #include "registry/client.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "registry/admin.h"
 #include "ring/ring.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
@@ -112,6 +114,7 @@ static int bus_hello(shmbus_bus *bus)
     if (rc != (int)sizeof(ok))
         return SHMBUS_ERR_PROTOCOL;
     bus->session = ok.session;
+    bus->daemon_pid = ok.daemon_pid;
     return 0;
 }
 
@@ -220,17 +223,54 @@ static int bus_call_locked(shmbus_bus *bus, uint16_t type, const void *body, uin
     return rc;
 }
 
-/* Does @p fd name the same segment file as our mapping of @p t? */
+/* Does @p fd name the same segment file as our mapping of @p t?
+ * @return 1 yes, 0 no, or -errno when it cannot be told. */
 static int same_segment(const shmbus_topic *t, int fd)
 {
     struct stat a, b;
 
-    return fstat(fd, &a) == 0 && fstat(t->seg.fd, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
+    if (fstat(fd, &a) < 0 || fstat(t->seg.fd, &b) < 0)
+        return -errno;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* topic_reregister(): the daemon does not serve the topic as our segment. */
+#define SB_NOT_SERVED 1
+
+/* The id of a topic handle whose segment no daemon will serve again (it
+ * is marked gone); id 0 is one the daemon refuses to serve (its segment
+ * was truncated: its header is not touched). Daemon ids count from 1. */
+#define SB_TOPIC_GONE_ID UINT32_MAX
+
+/* Tell a new daemon about the slots of @p t: each one that is still ours
+ * (the daemon checks its owner in the segment) is recorded as this
+ * connection's. One that is not (the daemon took it back from an owner it
+ * judged dead) is dropped from the list; its subscriber's topic is served
+ * all the same. */
+static int slots_reregister(shmbus_bus *bus, shmbus_topic *t)
+{
+    int rc = 0;
+
+    for (uint32_t i = 0; i < t->nslots && rc >= 0;) {
+        struct sb_wire_ref r = {.topic = t->id, .slot = t->slots[i]};
+
+        rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
+        if (rc == -ENOENT) {
+            t->slots[i] = t->slots[--t->nslots];
+            rc = 0;
+            continue;
+        }
+        i++;
+    }
+    return rc;
 }
 
 /* Tell a new daemon about topic @p t: open it again by name (the same
- * segment, which it adopted), then our publishers and slots. */
+ * segment, which it adopted), then our publishers and slots.
+ * @return 0; SB_NOT_SERVED when the daemon has no topic of that name
+ * (-ENOENT) or another segment under it; the daemon's error, among them
+ * SHMBUS_ERR_NOT_READY while it takes the segment over. Only the OPEN
+ * decides SB_NOT_SERVED. */
 static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
 {
     struct sb_wire_open q = {.flags = SHMBUS_OPEN_NOCREATE};
@@ -239,10 +279,14 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
 
     snprintf(q.name, sizeof(q.name), "%s", t->name);
     rc = bus_call_locked(bus, SB_MSG_OPEN, &q, sizeof(q), &ok, sizeof(ok), &fd);
-    if (rc >= 0 && (rc != (int)sizeof(ok) || fd < 0 || !same_segment(t, fd)))
-        rc = -ESTALE; /* not our segment under that name any more */
+    if (rc >= 0 && (rc != (int)sizeof(ok) || fd < 0))
+        rc = SHMBUS_ERR_PROTOCOL; /* a reply without its segment tells nothing */
+    else if (rc >= 0 && (rc = same_segment(t, fd)) >= 0)
+        rc = rc ? (int)sizeof(ok) : -ESTALE; /* -ESTALE: another segment has the name */
     if (fd >= 0)
         close(fd);
+    if (rc == -ENOENT || rc == -ESTALE)
+        return SB_NOT_SERVED;
     if (rc < 0)
         return rc;
     t->id = ok.topic;
@@ -251,18 +295,31 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
 
         rc = bus_call_locked(bus, SB_MSG_PUB_ADD, &r, sizeof(r), NULL, 0, NULL);
     }
-    for (uint32_t i = 0; i < t->nslots && rc >= 0; i++) {
-        struct sb_wire_ref r = {.topic = t->id, .slot = t->slots[i]};
-
-        rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
-    }
+    if (rc >= 0)
+        rc = slots_reregister(bus, t);
     return rc < 0 ? rc : 0;
+}
+
+/*
+ * The daemon does not serve topic @p t as our segment: it had no topic of
+ * that name (the segment was removed, or is one it cannot serve) or
+ * serves another segment under it. No daemon will serve ours again, so
+ * it is gone for every process that maps it: publishing, claiming,
+ * polling and receiving fail with SHMBUS_ERR_TOPIC_GONE (sleepers are
+ * woken for it) instead of going into memory nobody reads, and so do its
+ * control calls (id 0 is nobody's).
+ */
+static void topic_orphan(shmbus_topic *t)
+{
+    t->id = SB_TOPIC_GONE_ID;
+    sb_admin_topic_gone(t);
 }
 
 /*
  * The daemon was lost: connect to the one now serving the bus, if any,
  * and re-register everything this connection holds. With the lock held.
- * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none; tried again next call).
+ * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none, or it could not take
+ * every topic back yet; tried again next call).
  */
 static int bus_reconnect_locked(shmbus_bus *bus)
 {
@@ -275,15 +332,17 @@ static int bus_reconnect_locked(shmbus_bus *bus)
     bus->lost = 0;
     rc = bus_hello(bus);
     for (shmbus_topic *t = bus->topics; t != NULL && rc >= 0 && !bus->lost; t = t->bus_next) {
-        /* A topic the new daemon does not serve as ours (gone, or another
-         * segment under its name) is orphaned: its later control calls
-         * fail (id 0 is nobody's), the others go on. */
-        int trc = topic_reregister(bus, t);
+        int trc;
 
-        if (trc == -ENOENT || trc == -ESTALE)
-            t->id = 0;
+        if (t->id == SB_TOPIC_GONE_ID)
+            continue; /* nothing to tell any daemon */
+        trc = topic_reregister(bus, t);
+        if (trc == SB_NOT_SERVED)
+            topic_orphan(t);
+        else if (trc == SHMBUS_ERR_TRUNCATED)
+            t->id = 0; /* served no more; its header may lie past the file's end */
         else if (trc < 0)
-            bus->lost = 1; /* anything else: try the whole reconnect again later */
+            bus->lost = 1; /* may pass (NOT_READY, ...): all again later */
     }
     if (rc < 0 || bus->lost) {
         bus->lost = 1;
@@ -292,18 +351,24 @@ static int bus_reconnect_locked(shmbus_bus *bus)
     return 0;
 }
 
+/* Note a hang-up of the daemon, with the lock held. */
+static void bus_hangup_note(shmbus_bus *bus)
+{
+    struct pollfd p = {.fd = bus->sock, .events = POLLRDHUP};
+
+    /* The daemon never writes unasked: anything readable is its hang-up. */
+    if (!bus->lost && poll(&p, 1, 0) > 0)
+        bus->lost = 1;
+}
+
 int shmbus_bus_check(shmbus_bus *bus)
 {
-    struct pollfd p;
     int rc;
 
     if (bus == NULL || bus->pid != (uint32_t)getpid())
         return SHMBUS_ERR_INVALID;
     pthread_mutex_lock(&bus->lock);
-    p = (struct pollfd){.fd = bus->sock, .events = POLLRDHUP};
-    /* The daemon never writes unasked: anything readable is its hang-up. */
-    if (!bus->lost && poll(&p, 1, 0) > 0)
-        bus->lost = 1;
+    bus_hangup_note(bus);
     rc = bus->lost ? bus_reconnect_locked(bus) : 0;
     pthread_mutex_unlock(&bus->lock);
     return rc;
@@ -382,12 +447,12 @@ static int bus_call(shmbus_bus *bus, shmbus_topic *t, int reconnect, uint16_t ty
     pthread_mutex_lock(&bus->lock);
     if (bus->lost)
         rc = reconnect ? bus_reconnect_locked(bus) : SHMBUS_ERR_DAEMON_LOST;
-    if (rc == 0 && t != NULL) {
-        if (t->id == 0)
-            rc = -ENOENT; /* orphaned by a reconnect: no daemon serves it */
-        else
-            memcpy(body, &t->id, sizeof(t->id));
-    }
+    if (rc == 0 && t != NULL && t->id == SB_TOPIC_GONE_ID)
+        rc = SHMBUS_ERR_TOPIC_GONE; /* no daemon serves it, nor ever will */
+    else if (rc == 0 && t != NULL && t->id == 0)
+        rc = -ENOENT; /* no daemon serves it: its segment was truncated */
+    if (rc == 0 && t != NULL)
+        memcpy(body, &t->id, sizeof(t->id));
     if (rc == 0)
         rc = bus_call_locked(bus, type, body, len, reply, cap, fd);
     pthread_mutex_unlock(&bus->lock);
@@ -407,11 +472,63 @@ int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, 
     return bus_call(t->bus, t, 1, type, body, len, reply, cap, NULL);
 }
 
+/* Is the daemon that said hello last gone? Only a definite "no such
+ * process" counts: a reused pid reads as alive. */
+static int bus_daemon_dead(const shmbus_bus *bus)
+{
+    return bus->daemon_pid != 0 && kill((pid_t)bus->daemon_pid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * Give slot @p slot of @p t back (SUB_DEL), with the lock held. The
+ * subscriber has left the topic's list, so a reconnect does not adopt the
+ * slot: a daemon met by reconnecting in this call adopts it first. When
+ * no daemon serves the bus and the daemon that handed the slot out is
+ * dead, or the topic is gone, nobody's books hold the slot: it is freed
+ * here (it is INIT, gating nothing); otherwise it would stay taken, and
+ * its topic in use, for as long as this process lives.
+ */
+static int slot_release_locked(shmbus_topic *t, uint32_t slot)
+{
+    shmbus_bus *bus = t->bus;
+    struct sb_wire_ref r = {.slot = slot};
+    int rc = 0, fresh = 0;
+
+    bus_hangup_note(bus); /* a request to a daemon that hung up is never read */
+    if (bus->lost) {
+        rc = bus_reconnect_locked(bus);
+        fresh = rc == 0;
+    }
+    if ((rc == SHMBUS_ERR_DAEMON_LOST && bus_daemon_dead(bus)) ||
+        (rc == 0 && t->id == SB_TOPIC_GONE_ID)) {
+        sb_admin_slot_free(t, slot, 0);
+        return rc;
+    }
+    if (rc < 0)
+        return rc; /* it stays INIT; the daemon frees it when we die */
+    if (t->id == 0)
+        return -ENOENT; /* a truncated segment: left alone */
+    r.topic = t->id;
+    if (fresh)
+        rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
+    if (rc >= 0)
+        rc = bus_call_locked(bus, SB_MSG_SUB_DEL, &r, sizeof(r), NULL, 0, NULL);
+    return rc;
+}
+
 int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot)
 {
     struct sb_wire_ref r = {.slot = slot};
+    int rc;
 
-    return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
+    if (type != SB_MSG_SUB_DEL)
+        return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
+    if (t->bus->pid != (uint32_t)getpid())
+        return SHMBUS_ERR_INVALID; /* a forked child: the slot is the parent's */
+    pthread_mutex_lock(&t->bus->lock);
+    rc = slot_release_locked(t, slot);
+    pthread_mutex_unlock(&t->bus->lock);
+    return rc;
 }
 
 static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned flags,

@@ -19,6 +19,7 @@ struct shmbus_bus {
     uint32_t pid; /* the connection belongs to this process (not to fork children) */
     uint32_t next_req;
     uint32_t session;
+    uint32_t daemon_pid; /* of the daemon that said hello last */
     /* The caller's reference plus one per topic handle: the connection
      * outlives shmbus_close() until its last topic is destroyed, so the
      * daemon never takes back slots still in use. acq_rel on the drop:
@@ -58,7 +59,9 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
 
 /* A request about topic @p t (its bus): the body's first field is the
  * topic id, filled in here under the connection's lock, after any
- * reconnect. @return as sb_bus_call(); -ENOENT for an orphaned topic. */
+ * reconnect. @return as sb_bus_call(); SHMBUS_ERR_TOPIC_GONE for a topic
+ * no daemon serves any more (-ENOENT if its segment could not be marked
+ * gone: a truncated one). */
 int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, void *reply,
                       uint32_t cap);
 
