@@ -592,4 +592,22 @@ static inline int du_signal(int fd)
     return write(fd, &c, 1) == 1 ? 0 : -1;
 }
 
+/* Start a child running @p fn(@p arg) (tu_fork()), with the write end of
+ * a pipe in *@p ready, and wait until it writes its byte (du_signal()):
+ * it is set up. @return its pid. */
+static inline pid_t du_fork_ready(int (*fn)(void *), void *arg, int *ready)
+{
+    int p[2];
+    char c;
+    pid_t kid;
+
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    *ready = p[1];
+    kid = tu_fork(fn, arg);
+    close(p[1]);
+    assert_int_equal(du_read_ms(p[0], &c, 1, DU_READY_MS), 1);
+    close(p[0]);
+    return kid;
+}
+
 #endif

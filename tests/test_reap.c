@@ -251,25 +251,9 @@ static int kid_subscriber(void *arg)
     return KID_OK;
 }
 
-/* Start a child running @p fn and wait until it says it is attached. */
-static pid_t start_subscriber_fn(struct kid *k, int (*fn)(void *))
-{
-    int p[2];
-    char c;
-    pid_t kid;
-
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    k->ready = p[1];
-    kid = tu_fork(fn, k);
-    close(p[1]);
-    assert_int_equal(du_read_ms(p[0], &c, 1, READY_MS), 1);
-    close(p[0]);
-    return kid;
-}
-
 static pid_t start_subscriber(struct kid *k)
 {
-    return start_subscriber_fn(k, kid_subscriber);
+    return du_fork_ready(kid_subscriber, k, &k->ready);
 }
 
 /* Fill the reliable ring: @return how many of @p n publishes succeeded
@@ -417,7 +401,7 @@ static void test_reap_publisher_killed_unrecorded(void **state)
 
     open_topic(d->bus, k.topic, SHMBUS_RELIABLE, 0, &bus, &t);
     assert_shmbus_ok(shmbus_pub_create(t, &w.pub)); /* before any claim */
-    reader = start_subscriber_fn(&k, kid_counting_reader);
+    reader = du_fork_ready(kid_counting_reader, &k, &k.ready);
     stuck = stuck_unrecorded(&k);
     assert_shmbus_ok(shmbus_pub_create(t, &filler));
     assert_int_equal(fill(filler, 2 * CAP), CAP - 1); /* seq 0 holds the reader */
@@ -544,7 +528,7 @@ static void test_reap_daemon_killed_and_restarted(void **state)
 
     open_topic(d->bus, k.topic, SHMBUS_RELIABLE, 0, &bus, &t);
     assert_shmbus_ok(shmbus_pub_create(t, &pub));
-    kid = start_subscriber_fn(&k, kid_flow_reader);
+    kid = du_fork_ready(kid_flow_reader, &k, &k.ready);
     for (uint64_t i = 0; i < FLOW_N / 2; i++)
         assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 32), WAIT_NS));
     du_stop_sig(d, SIGKILL);

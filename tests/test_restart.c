@@ -667,22 +667,6 @@ static int kid_flow_subscriber(void *arg)
     return KID_OK;
 }
 
-/* Start a flow child and wait until it is set up. */
-static pid_t flow_start(struct flow *f, int (*fn)(void *))
-{
-    int p[2];
-    char c;
-    pid_t kid;
-
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    f->ready = p[1];
-    kid = tu_fork(fn, f);
-    close(p[1]);
-    assert_int_equal(du_read_ms(p[0], &c, 1, READY_MS), 1);
-    close(p[0]);
-    return kid;
-}
-
 /* Wait until the daemon counts @p subs subscribers and one publisher of
  * the flow: every child has reconnected and re-registered. */
 static void flow_await(shmbus_bus *bus, uint32_t subs)
@@ -723,16 +707,16 @@ static void test_restart_bounce_under_traffic(void **state)
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     assert_shmbus_ok(shmbus_open(bus, "flow", &o, 0, &t));
     f.from_zero = 1;
-    kids[0] = flow_start(&f, kid_flow_subscriber);
+    kids[0] = du_fork_ready(kid_flow_subscriber, &f, &f.ready);
     f.from_zero = 0;
-    kids[1] = flow_start(&f, kid_flow_publisher);
+    kids[1] = du_fork_ready(kid_flow_publisher, &f, &f.ready);
     for (int i = 0; i < BOUNCES; i++) {
         du_sleep_ms(20);
         assert_int_equal(du_stop_sig(d, i % 2 ? SIGKILL : SIGTERM), i % 2 ? 128 + SIGKILL : 0);
         du_sleep_ms(20); /* traffic without a daemon */
         assert_int_equal(du_launch(d, NULL), 0);
         flow_await(bus, 1u + (uint32_t)i);
-        kids[2 + i] = flow_start(&f, kid_flow_subscriber);
+        kids[2 + i] = du_fork_ready(kid_flow_subscriber, &f, &f.ready);
     }
     assert_shmbus_ok(shmbus_topic_info_get(t, &info));
     mark = info.published;

@@ -65,22 +65,6 @@ static int kid_sub(const struct kid *k, shmbus_bus **bus, shmbus_topic **t, shmb
     return shmbus_sub_create(*t, &so, sub) < 0 ? KID_SUB : KID_OK;
 }
 
-/* Start @p fn(k) in a child and wait until it says it is set up. */
-static pid_t start_kid(struct kid *k, int (*fn)(void *))
-{
-    int p[2];
-    char c;
-    pid_t kid;
-
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    k->ready = p[1];
-    kid = tu_fork(fn, k);
-    close(p[1]);
-    assert_int_equal(du_read_ms(p[0], &c, 1, READY_MS), 1);
-    close(p[0]);
-    return kid;
-}
-
 /* Watch the topic's counters until @p pick(info) reaches @p want. */
 static void wait_count(shmbus_topic *t, uint64_t (*pick)(const shmbus_topic_info *), uint64_t want)
 {
@@ -115,6 +99,28 @@ static uint64_t unblocked_of(const shmbus_topic_info *i)
 }
 
 /* ------------------------------------------------ sleepers killed asleep */
+
+/* Receive (asleep when nothing comes) in a loop; report how the first
+ * failure ended it. */
+static int kid_receiver(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    uint8_t buf[MSG_MAX];
+    int rc = kid_sub(k, &bus, &t, &sub);
+
+    if (rc != KID_OK)
+        return rc;
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    do
+        rc = shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS);
+    while (rc >= 0);
+    /* 0: told it was evicted, as the API says. */
+    return rc == SHMBUS_ERR_EVICTED ? KID_OK : KID_RECV;
+}
 
 /* Run the shmbus tool with ARGS under strace; @return how many shared
  * FUTEX_WAKE calls it made (shmbus's wake-ups: glibc's and the sanitizers'
@@ -151,24 +157,6 @@ static int futex_wakes_of(const char *const *args)
         fclose(f);
     unlink(out);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? wakes : -1;
-}
-
-/* A subscriber that sleeps in a receive until it is killed. */
-static int kid_sleeper(void *arg)
-{
-    const struct kid *k = arg;
-    shmbus_bus *bus;
-    shmbus_topic *t;
-    shmbus_sub *sub;
-    uint8_t buf[MSG_MAX];
-    int rc = kid_sub(k, &bus, &t, &sub);
-
-    if (rc != KID_OK)
-        return rc;
-    if (du_signal(k->ready) < 0)
-        return KID_PIPE;
-    for (;;)
-        shmbus_recv(sub, buf, sizeof(buf), NULL, -1);
 }
 
 /* Wait until the topic's data_waiters reads @p want (the segment's header,
@@ -216,7 +204,7 @@ static void test_stall_killed_sleeper_costs_nothing(void **state)
     pid_t kid;
 
     open_topic(d->bus, k.topic, &o, &bus, &t);
-    kid = start_kid(&k, kid_sleeper);
+    kid = du_fork_ready(kid_receiver, &k, &k.ready);
     wait_sleepers(d->bus, k.topic, 1);
     /* The counter works: a live sleeper is woken. */
     assert_true(tool_publish_wakes(d->bus, k.topic) > 0);
@@ -271,7 +259,7 @@ static void test_stall_killed_blocked_publisher_costs_nothing(void **state)
 
     open_topic(d->bus, k.topic, &o, &bus, &t);
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &gate)); /* keeps the ring full */
-    kid = start_kid(&k, kid_blocked_publisher);
+    kid = du_fork_ready(kid_blocked_publisher, &k, &k.ready);
     snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, k.topic);
     h = (struct sb_shm_header *)tu_raw_map(seg, &len);
     for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(2))
@@ -291,27 +279,6 @@ static void test_stall_killed_blocked_publisher_costs_nothing(void **state)
 }
 
 /* ------------------------------------------------------------- eviction */
-
-/* Receive in a loop; report how the first failure ended it. */
-static int kid_receiver(void *arg)
-{
-    const struct kid *k = arg;
-    shmbus_bus *bus;
-    shmbus_topic *t;
-    shmbus_sub *sub;
-    uint8_t buf[MSG_MAX];
-    int rc = kid_sub(k, &bus, &t, &sub);
-
-    if (rc != KID_OK)
-        return rc;
-    if (du_signal(k->ready) < 0)
-        return KID_PIPE;
-    do
-        rc = shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS);
-    while (rc >= 0);
-    /* 0: told it was evicted, as the API says. */
-    return rc == SHMBUS_ERR_EVICTED ? KID_OK : KID_RECV;
-}
 
 struct drain {
     shmbus_sub *sub;
@@ -357,7 +324,7 @@ static void test_stall_stopped_subscriber_evicted(void **state)
     open_topic(d->bus, k.topic, &o, &bus, &t);
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &dr.sub));
     assert_shmbus_ok(shmbus_pub_create(t, &pub));
-    kid = start_kid(&k, kid_receiver);
+    kid = du_fork_ready(kid_receiver, &k, &k.ready);
     wait_sleepers(d->bus, k.topic, 1);
     kill(kid, SIGSTOP);
     assert_int_equal(pthread_create(&th, NULL, drain_main, &dr), 0);
@@ -391,7 +358,7 @@ static void test_stall_default_never_evicts(void **state)
 
     open_topic(d->bus, k.topic, &o, &bus, &t);
     assert_shmbus_ok(shmbus_pub_create(t, &pub));
-    kid = start_kid(&k, kid_receiver);
+    kid = du_fork_ready(kid_receiver, &k, &k.ready);
     kill(kid, SIGSTOP);
     for (uint32_t i = 0; i < CAP; i++)
         assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 24), 0));
@@ -453,7 +420,7 @@ static void claim_case(struct du_daemon *d, uint32_t mode)
 
     open_topic(d->bus, k.topic, &o, &bus, &t);
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
-    kid = start_kid(&k, kid_claim_holder);
+    kid = du_fork_ready(kid_claim_holder, &k, &k.ready);
     t0 = du_now_ms();
     assert_shmbus_ok(shmbus_pub_create(t, &pub));
     assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 2, 1, 16), 0));
