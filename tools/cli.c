@@ -161,31 +161,6 @@ int cli_flush(void)
     return -err;
 }
 
-int cli_parse_seconds_ms(const char *s, uint32_t *ms)
-{
-    const char *dot = strchr(s, '.');
-    char whole[16];
-    size_t wlen = dot != NULL ? (size_t)(dot - s) : strlen(s);
-    size_t flen = dot != NULL ? strlen(dot + 1) : 0;
-    uint64_t sec, frac = 0;
-
-    /* "1", "1.5", "0.001": digits on both sides of at most one dot. */
-    if (wlen == 0 || wlen >= sizeof(whole) || (dot != NULL && (flen == 0 || flen > 3)))
-        return -1;
-    memcpy(whole, s, wlen);
-    whole[wlen] = '\0';
-    if (cli_parse_u64(whole, 0, UINT32_MAX / 1000u, &sec) < 0)
-        return -1;
-    if (dot != NULL && cli_parse_u64(dot + 1, 0, 999, &frac) < 0)
-        return -1;
-    for (size_t i = flen; i < 3; i++)
-        frac *= 10; /* "0.5" is 500 ms */
-    if (sec * 1000u + frac == 0)
-        return -1;
-    *ms = (uint32_t)(sec * 1000u + frac);
-    return 0;
-}
-
 void cli_topic_usage(FILE *f)
 {
     fprintf(f,
@@ -196,7 +171,7 @@ void cli_topic_usage(FILE *f)
             "  --max-msg BYTES  largest message, 1..%u (default 1024)\n"
             "  --exclusive      one publisher at a time (faster)\n"
             "  --stall-timeout SECONDS\n"
-            "                   reliable: evict a subscriber that holds publishers back\n"
+            "                   evict a subscriber that holds reliable publishers back\n"
             "                   this long, and end a claim left open this long\n"
             "                   (default: never; decimals allowed, e.g. 0.5)\n",
             CLI_CAPACITY_MIN, CLI_CAPACITY_MAX, CLI_MSG_MAX);
@@ -204,6 +179,8 @@ void cli_topic_usage(FILE *f)
 
 int cli_topic_option(const char *cmd, int opt, const char *arg, shmbus_topic_opts *o)
 {
+    uint64_t ns;
+
     switch (opt) {
     case CLI_OPT_RELIABLE:
         o->mode = SHMBUS_RELIABLE;
@@ -223,11 +200,11 @@ int cli_topic_option(const char *cmd, int opt, const char *arg, shmbus_topic_opt
         o->flags |= SHMBUS_TOPIC_EXCLUSIVE;
         return 0;
     case CLI_OPT_STALL_TIMEOUT:
-        if (cli_parse_seconds_ms(arg, &o->stall_timeout_ms) < 0)
-            return cli_usage_err(cmd,
-                                 "--stall-timeout wants seconds from 0.001 to %u (up to three "
-                                 "decimals), not '%s'",
-                                 UINT32_MAX / 1000u, arg);
+        /* Whole milliseconds in the topic, at least one. */
+        if (cli_parse_seconds(arg, &ns) < 0 || ns < 1000000u)
+            return cli_usage_err(cmd, "--stall-timeout wants seconds from 0.001 to %llu, not '%s'",
+                                 MAX_SECONDS, arg);
+        o->stall_timeout_ms = (uint32_t)(ns / 1000000u);
         return 0;
     default:
         return 1; /* not a topic option: the caller's */

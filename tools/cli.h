@@ -50,10 +50,6 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* As cli_parse_u64(), into a uint32_t; @p max must fit in 32 bits. */
 int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
-/* Parse seconds with up to three decimals ("2", "0.25") into milliseconds,
- * 1..UINT32_MAX. @return 0, or -1 if @p s is not that. */
-int cli_parse_seconds_ms(const char *s, uint32_t *ms);
-
 /*
  * Parse a duration in seconds: digits with an optional fraction ("2",
  * "0.25"), greater than 0 and at most one day.
