@@ -130,7 +130,7 @@ static void scan_claims(struct sbd_topic *t, struct sbd_stall *s, int64_t now)
         uint32_t pid = 0;
         uint64_t start;
 
-        if (!held || ms < (int64_t)t->info.stall_timeout_ms || !sb_admin_pub_unblock(t->t, seq))
+        if (!held || ms < (int64_t)t->info.stall_timeout_ms || !sb_admin_pub_unblock(t->t, i, seq))
             continue;
         sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start);
         sbd_log(SBD_WARN,

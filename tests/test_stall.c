@@ -448,6 +448,58 @@ static void test_stall_open_claim_ended_lossy(void **state)
     claim_case(*state, SHMBUS_LOSSY);
 }
 
+/* A claim the daemon ended, committed late: the commit says OVERRUN and
+ * leaves the cell alone, though another publisher has taken it since
+ * (capacity 2: seq 2 is seq 0's cell). */
+static void ended_claim_case(struct du_daemon *d, uint32_t mode)
+{
+    shmbus_topic_opts o = topic_opts(mode, STALL_MS);
+    struct kid k = {.bus = d->bus, .topic = mode == SHMBUS_RELIABLE ? "endedr" : "endedl"};
+    uint8_t buf[MSG_MAX];
+    struct tu_payload pl = {0};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    shmbus_pub *pub;
+    shmbus_claim c;
+    shmbus_msg m;
+    pid_t kid;
+    int rc;
+
+    o.capacity = 2;
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    kid = du_fork_ready(kid_claim_holder, &k, &k.ready); /* holds seq 0 */
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 2, 1, 16), 0));
+    assert_true(shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS) > 0); /* after the timeout */
+    assert_int_equal(m.seq, 1);
+    wait_count(t, unblocked_of, 1);
+    assert_shmbus_ok(shmbus_pub_claim(pub, &c, 0));
+    assert_int_equal(c.seq, 2);
+    kill(kid, SIGUSR1); /* commits seq 0 now: OVERRUN */
+    assert_int_equal(tu_wait(kid), KID_OK);
+    assert_shmbus_ok(shmbus_pub_commit(pub, &c, tu_fill(c.data, 2, 2, 20)));
+    rc = shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS);
+    assert_int_equal(rc, 20);
+    assert_int_equal(m.seq, 2);
+    assert_int_equal(m.lost, 0);
+    assert_true(tu_check(buf, (uint32_t)rc, &pl));
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    close_topic(bus, t);
+}
+
+static void test_stall_ended_claim_leaves_newer_writer_reliable(void **state)
+{
+    ended_claim_case(*state, SHMBUS_RELIABLE);
+}
+
+static void test_stall_ended_claim_leaves_newer_writer_lossy(void **state)
+{
+    ended_claim_case(*state, SHMBUS_LOSSY);
+}
+
 /* ------------------------------------------------------------ observers */
 
 /* An observer never gates a reliable topic: publishers fill it many times
@@ -593,6 +645,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stall_open_claim_ended_reliable, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_open_claim_ended_lossy, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_ended_claim_leaves_newer_writer_reliable,
+                                        du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_ended_claim_leaves_newer_writer_lossy, du_setup,
+                                        du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_observer_never_gates, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_member_killed_in_callback_reliable, du_setup,
                                         du_teardown),

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -485,21 +486,54 @@ int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq)
     return 1;
 }
 
-int sb_admin_pub_unblock(const shmbus_topic *t, uint64_t seq)
+/* Claim word @p c is exactly seq @p s (a live writer in flight on it). */
+static int claim_is(const struct sb_segment *seg, uint64_t c, uint64_t s, uint64_t x)
+{
+    (void)seg;
+    (void)x;
+    return c == s;
+}
+
+/* A newer claim that marked a cell (pub.c cell_take()) is live only until
+ * it returns SHMBUS_ERR_OVERRUN: wait this many looks for it. */
+#define UNBLOCK_MARK_WAITS 1000u
+
+int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq)
 {
     const struct sb_segment *seg = &t->seg;
+    struct sb_shm_pubrec *r = &seg->pubs[idx];
     struct sb_shm_cell *c = sb_cell(seg, seq);
-    /* acquire: pairs with the writers' seq_cst stamp CAS. */
-    uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire);
 
-    /* Only a mark at or beyond the claim is the claim's writer at work: a
-     * claim whose cell is not marked yet is a writer waiting for the
-     * cell's previous lap, and a final stamp is a claim already ended. The
-     * writer's own commit then finds its stamp changed (pub.c
-     * cell_finish()): its message is dropped. */
-    if (SB_STAMP_ST(v) != SB_ST_BUSY || SB_STAMP_SEQ(v) < seq)
+    /* relaxed: a guess, checked against the stamp below. */
+    if (atomic_load_explicit(&r->claim, memory_order_relaxed) != seq)
         return 0;
-    return claim_skip(seg, c, v, SB_STAMP_SEQ(v));
+    for (unsigned looks = 0;; looks++) {
+        /* acquire: pairs with the writers' seq_cst stamp CAS; the claim
+         * store each made before it is visible to live_claims_any(). */
+        uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire), x = SB_STAMP_SEQ(v);
+
+        /* Only a mark at or beyond the claim can be its writer at work: a
+         * claim whose cell is not marked is a writer waiting for the
+         * cell's previous lap; a final stamp, a claim already ended (by
+         * its writer, or by us; a BUSY after one is a newer writer's). */
+        if (SB_STAMP_ST(v) != SB_ST_BUSY || x < seq)
+            return 0;
+        /* A newer seq is a mark left for our writer only once its own
+         * claimer has moved on; a live writer at work on it is not ours
+         * to end (our writer committed, and the cell went on). */
+        if (x != seq && live_claims_any(seg, claim_is, x, 0)) {
+            if (looks == UNBLOCK_MARK_WAITS)
+                return 0; /* stuck too: its own record's timeout ends it */
+            sched_yield();
+            continue;
+        }
+        /* seq_cst: before the stamp CAS (seq_cst); the writer reads the
+         * stamp with acquire when its commit fails (pub.c
+         * pub_claim_ended()) and then leaves the cell alone. */
+        atomic_store_explicit(&r->ended, seq, memory_order_seq_cst);
+        if (claim_skip(seg, c, v, x))
+            return 1;
+    }
 }
 
 void sb_admin_groups_reconcile(const shmbus_topic *t)

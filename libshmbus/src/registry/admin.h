@@ -106,12 +106,14 @@ int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
  * *seq set, 0 if it is idle, waiting to claim, or not in use. */
 int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
 
-/* End the claim on @p seq of a live publisher that held it past the stall
- * timeout, as a dead publisher's (SKIPPED; readers count one lost message
- * and go on; counted as unblocked). Not for exclusive topics, whose holder
- * is the cell's only writer. @return 1 ended, 0 not (ended meanwhile, or
- * its writer waits for the cell). */
-int sb_admin_pub_unblock(const shmbus_topic *t, uint64_t seq);
+/* End the claim on @p seq of live publisher record @p idx, held past the
+ * stall timeout, as a dead publisher's (SKIPPED; readers count one lost
+ * message and go on; counted as unblocked); the record says so, and the
+ * writer's commit returns SHMBUS_ERR_OVERRUN without touching the cell
+ * again. Not for exclusive topics, whose holder is the cell's only
+ * writer. @return 1 ended, 0 not (ended meanwhile, its writer waits for
+ * the cell, or the cell is another live writer's). */
+int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq);
 
 /* Groups with members but no member slot in use (their members died or
  * left without the count going to zero) stop holding publishers back. */

@@ -428,17 +428,29 @@ static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t mask, int relia
     return 0;
 }
 
-/* A cell we own was marked with a newer seq while we wrote it: hand it
- * over as SKIPPED(that seq). Only the owner can end BUSY, so we loop until
- * our CAS lands. */
-static void cell_release(struct sb_shm_cell *c, uint64_t v)
+/* Did the daemon end our claim on @p s (stall timeout, admin.c
+ * sb_admin_pub_unblock())? It stores ended before its stamp CAS; every
+ * later stamp change is an RMW, so a stamp we read with acquire at or
+ * after its CAS makes the store visible. relaxed: ordered so. */
+static int pub_claim_ended(const shmbus_pub *p, uint64_t s)
+{
+    return atomic_load_explicit(&p->rec->ended, memory_order_relaxed) == s;
+}
+
+/* The cell of our claim @p s, holding @p v, was marked with a newer seq
+ * while we wrote it: hand it over as SKIPPED(that seq). Only the owner
+ * ends BUSY, so we loop until our CAS lands; unless the daemon ended our
+ * claim (then the cell is no longer ours: a BUSY there is another
+ * writer's, or a mark the daemon hands on). */
+static void cell_release(const shmbus_pub *p, struct sb_shm_cell *c, uint64_t v, uint64_t s)
 {
     /* seq_cst: the SKIPPED stamp is a state readers wait for; seq_cst also
-     * orders it before the waiter load in sb_wake_readers(). */
-    while (SB_STAMP_ST(v) == SB_ST_BUSY &&
+     * orders it before the waiter load in sb_wake_readers(). acquire on
+     * failure: for pub_claim_ended(). */
+    while (SB_STAMP_ST(v) == SB_ST_BUSY && !pub_claim_ended(p, s) &&
            !atomic_compare_exchange_weak_explicit(&c->stamp, &v,
                                                   SB_STAMP(SB_STAMP_SEQ(v), SB_ST_SKIPPED),
-                                                  memory_order_seq_cst, memory_order_relaxed))
+                                                  memory_order_seq_cst, memory_order_acquire))
         ;
 }
 
@@ -462,10 +474,12 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
 
     /* seq_cst: its release half publishes header and payload to the
      * reader's acquire load of the stamp; seq_cst makes it one side of the
-     * Dekker pair in sb_wake_readers(). */
+     * Dekker pair in sb_wake_readers(). acquire on failure: if the daemon
+     * ended our claim, the stamp we find is its, and its store of ended
+     * before it is visible (pub_claim_ended()). */
     if (!atomic_compare_exchange_strong_explicit(&c->stamp, &expect, SB_STAMP(s, st),
-                                                 memory_order_seq_cst, memory_order_relaxed)) {
-        cell_release(c, expect);
+                                                 memory_order_seq_cst, memory_order_acquire)) {
+        cell_release(p, c, expect, s);
         /* relaxed: statistics only. */
         atomic_fetch_add_explicit(&h->overruns, 1, memory_order_relaxed);
         rc = SHMBUS_ERR_OVERRUN;

@@ -24,8 +24,8 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
               "atomics must have the size of their plain types");
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
-#define SB_LAYOUT_MAJOR   2u                    /* 2: publisher records, owners' start times */
-#define SB_LAYOUT_MINOR   1u /* 1: sleepers named in slots and records, stall timeout, gone */
+#define SB_LAYOUT_MAJOR   3u /* 3: evicted, observing and leaving slots, named sleepers */
+#define SB_LAYOUT_MINOR   0u
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
 #define SB_BLOCK          128u /* a line and its prefetch pair */
@@ -232,7 +232,11 @@ struct sb_shm_pubrec {
     _Atomic uint64_t claim;
     _Atomic uint32_t sleep; /* 1 while counted in space_waiters, as a slot's sleep */
     uint32_t pad0;
-    uint8_t pad1[SB_BLOCK - 32];
+    /* The last seq whose claim the daemon ended for this live publisher
+     * (stall timeout), written by the daemon before it ends it: the owner's
+     * commit then knows the stamp it finds is not a mark left for it. */
+    _Atomic uint64_t ended;
+    uint8_t pad1[SB_BLOCK - 40];
 };
 static_assert(sizeof(struct sb_shm_pubrec) == SB_BLOCK, "pubrec size");
 static_assert(offsetof(struct sb_shm_pubrec, state) == 0, "pubrec state");
@@ -240,6 +244,7 @@ static_assert(offsetof(struct sb_shm_pubrec, pid) == 4, "pubrec pid");
 static_assert(offsetof(struct sb_shm_pubrec, start) == 8, "pubrec start");
 static_assert(offsetof(struct sb_shm_pubrec, claim) == 16, "pubrec claim");
 static_assert(offsetof(struct sb_shm_pubrec, sleep) == 24, "pubrec sleep");
+static_assert(offsetof(struct sb_shm_pubrec, ended) == 32, "pubrec ended");
 
 /*
  * A cell: one message. The stamp is the cell's state word:
