@@ -485,7 +485,7 @@ static int rg_lookups(const struct rg_opts *o, struct rg_lookup_result *res)
         fprintf(stderr, "shmbus-bench: registry: sbd_registry_init: out of memory\n");
     } else {
         rc = rg_lookup_sizes(&reg, o, names, q, res);
-        sbd_registry_fini(&reg);
+        sbd_registry_fini(&reg, 1);
     }
     urcu_memb_unregister_thread();
 out:

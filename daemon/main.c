@@ -508,17 +508,23 @@ static int bus_lock(const struct sbd_config *c)
  * Take over the segments a previous instance of this bus left: processes
  * may still be exchanging messages on them (registry.h
  * sbd_registry_adopt(): what cannot be taken over yet is retried, what is
- * not a topic of ours is left alone).
+ * not a topic of ours is left alone). @return 0, or -1 (logged) if
+ * /dev/shm cannot be listed.
  */
-static void adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
+static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
 {
     char prefix[SHMBUS_BUS_NAME_MAX + 16];
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
     unsigned n[SBD_ADOPT_VANISHED + 1] = {0};
 
-    if (d == NULL)
-        return;
+    /* Serving without the previous instance's topics would have every
+     * reconnecting client take its topic for gone. */
+    if (d == NULL) {
+        sbd_log(SBD_ERROR, "cannot list /dev/shm to take over the bus's segments: %s",
+                strerror(errno));
+        return -1;
+    }
     snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
     while ((e = readdir(d)) != NULL)
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
@@ -529,6 +535,7 @@ static void adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
                 "took over %u topics a previous instance left; %u to retry, %u left alone, "
                 "%u removed",
                 n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED]);
+    return 0;
 }
 
 /*
@@ -627,11 +634,14 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_log(SBD_ERROR, "out of memory");
         return 1;
     }
-    adopt_segments(cfg, &reg);
+    if (adopt_segments(cfg, &reg) < 0) {
+        sbd_registry_fini(&reg, 0);
+        return 1;
+    }
     rc = sbd_control_open(&ctl, cfg, &reg);
     if (rc < 0) {
         sbd_log(SBD_ERROR, "cannot listen on %s: %s", cfg->sock_path, shmbus_strerror(rc));
-        sbd_registry_fini(&reg);
+        sbd_registry_fini(&reg, 0);
         return 1;
     }
     ctl.bridge = NULL;
@@ -641,7 +651,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
             sbd_log(SBD_ERROR, "bridge: cannot listen on %s port %s: %s", cfg->bridge_host,
                     cfg->bridge_port, shmbus_strerror(rc));
             sbd_control_close(&ctl);
-            sbd_registry_fini(&reg);
+            sbd_registry_fini(&reg, 0);
             return 1;
         }
     }
@@ -658,7 +668,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
     sbd_bridge_stop(ctl.bridge);
     sbd_control_close(&ctl);
-    sbd_registry_fini(&reg);
+    sbd_registry_fini(&reg, 1);
     sbd_log(SBD_INFO, "stopped: socket removed");
     return rc < 0 ? 1 : 0;
 }

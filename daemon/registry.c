@@ -170,7 +170,7 @@ static int topic_retire(struct sbd_registry *r, struct sbd_topic *t)
     return 1;
 }
 
-void sbd_registry_fini(struct sbd_registry *r)
+void sbd_registry_fini(struct sbd_registry *r, int retire)
 {
     struct sbd_topic **all = calloc(r->ntopics + 1u, sizeof(*all));
     struct cds_lfht_iter it;
@@ -184,7 +184,8 @@ void sbd_registry_fini(struct sbd_registry *r)
         struct sbd_topic *t = sbd_topic_of(n);
 
         cds_lfht_del(r->topics, n);
-        removed += (uint32_t)topic_retire(r, t);
+        if (retire)
+            removed += (uint32_t)topic_retire(r, t);
         if (all != NULL && k < r->ntopics)
             all[k++] = t;
     }

@@ -133,15 +133,17 @@ static inline int sbd_topic_broken(const struct sbd_topic *t)
 int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg);
 
 /*
- * Stop: remove the topics no live process uses (no connection holds them,
- * no live process owns a subscriber slot or a publisher record in them),
- * or every topic with cfg->stop_clean: each is marked gone
+ * Stop (@p retire): remove the topics no live process uses (no connection
+ * holds them, no live process owns a subscriber slot or a publisher record
+ * in them), or every topic with cfg->stop_clean: each is marked gone
  * (sb_admin_topic_gone()) and its segment unlinked. The others keep
- * their segments, for the next daemon to adopt. Then drop
- * every session and free the tables. Logs what it keeps and removes.
+ * their segments, for the next daemon to adopt. Without @p retire (a
+ * start that failed after adopting: it never served, so it knows nothing
+ * of who uses what) every segment stays. Then drop every session and free
+ * the tables. Logs what it keeps and removes.
  * Control thread; no other thread may use the registry any more.
  */
-void sbd_registry_fini(struct sbd_registry *r);
+void sbd_registry_fini(struct sbd_registry *r, int retire);
 
 /* Find a topic by name. Call with urcu_memb_read_lock held; the topic
  * stays valid until the daemon stops. @return the topic or NULL. */

@@ -95,7 +95,7 @@ static int fx_teardown(void **state)
     int left;
 
     if (f->live)
-        sbd_registry_fini(&f->reg);
+        sbd_registry_fini(&f->reg, 1);
     free(f);
     left = bus_segments(1);
     if (left > 0)
@@ -697,7 +697,7 @@ static void test_registry_fini_unlinks_everything(void **state)
     assert_shmbus_ok(
         sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)sb_admin_slot_take(t->t, 1, 1)));
     f->live = 0;
-    sbd_registry_fini(&f->reg);
+    sbd_registry_fini(&f->reg, 1);
     assert_int_equal(bus_segments(0), 0);
     /* The session still open at fini was closed too. */
     assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), 0);

@@ -11,8 +11,11 @@
  */
 #include "daemonutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "registry/admin.h"
 #include "ring/ring.h"
@@ -377,6 +380,42 @@ static void test_restart_adopt_leaves_other_version(void **state)
     assert_int_equal(du_stop(d), 0);
     assert_true(seg_exists(d, "future")); /* not a topic of this daemon's */
     du_segments(d->bus, 1);
+}
+
+/* A daemon that fails to start after it adopted the bus's segments (its
+ * bridge port is taken) never served: it removes nothing, not even with
+ * --stop-clean, and a live subscriber's topic is there for the next one. */
+static void test_restart_failed_start_removes_nothing(void **state)
+{
+    struct du_daemon *d = *state;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    char port[32];
+    const char *extra[] = {"--stop-clean", "--bridge", port, NULL};
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    pid_t pid;
+
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s, 1), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+    snprintf(port, sizeof(port), "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    open_topic(d->bus, "survivor", SHMBUS_RELIABLE, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    du_stop_sig(d, SIGKILL);
+    pid = du_spawn(d, extra, -1);
+    assert_true(pid > 0);
+    assert_int_equal(du_wait_ms(pid, DU_STOP_MS), 1); /* the port is ours */
+    close(s);
+    assert_true(seg_exists(d, "survivor"));
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_shmbus_ok(shmbus_bus_check(bus));
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
 }
 
 /* ------------------------------------------------------- reconnecting */
@@ -757,6 +796,7 @@ int main(void)
         RESTART_TEST_ARGS(test_restart_stop_clean_removes_everything, stop_clean),
         RESTART_TEST(test_restart_adopt_retries_not_ready),
         RESTART_TEST(test_restart_adopt_leaves_other_version),
+        RESTART_TEST(test_restart_failed_start_removes_nothing),
         RESTART_TEST(test_restart_removed_topic_is_gone),
         RESTART_TEST(test_restart_lost_slot_keeps_topic),
     };
