@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guard.h"
@@ -487,6 +489,43 @@ int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
     return out;
 }
 
+/*
+ * Has pending segment @p p been "not ready" too long to have a creator at
+ * work? sb_segment_create() sizes, reserves and writes a segment in
+ * microseconds (seconds for a huge one's pages); one that is still
+ * unfinished a minute after its last change was left by a creator that
+ * died making it, and would hold its topic's name "not ready" for good.
+ */
+static int pending_abandoned(const struct sbd_pending *p)
+{
+    char path[SHMBUS_NAME_MAX + 16];
+    struct timespec now;
+    struct stat st;
+
+    if (p->rc != SHMBUS_ERR_NOT_READY)
+        return 0; /* a failure of ours (descriptors, memory): it may pass */
+    snprintf(path, sizeof(path), "/dev/shm/%s", p->seg);
+    if (stat(path, &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
+        return 0; /* gone (the next attempt says so), or cannot tell */
+    return now.tv_sec - st.st_mtime > SBD_ABANDONED_S;
+}
+
+/* Remove abandoned pending segment @p i (pending_abandoned()). */
+static void pending_remove(struct sbd_registry *r, uint32_t i)
+{
+    char seg[SHMBUS_NAME_MAX + 1];
+
+    pthread_mutex_lock(&r->topic_lock);
+    memcpy(seg, r->pending[i].seg, sizeof(seg));
+    r->pending[i] = r->pending[--r->npending];
+    pthread_mutex_unlock(&r->topic_lock);
+    sbd_log(SBD_WARN,
+            "segment %s: not ready for over %d s since it last changed: its creator died "
+            "making it; removing it",
+            seg, SBD_ABANDONED_S);
+    shmbus_topic_unlink(seg);
+}
+
 void sbd_registry_retry(struct sbd_registry *r)
 {
     uint64_t now = sb_mono_ns();
@@ -499,6 +538,10 @@ void sbd_registry_retry(struct sbd_registry *r)
 
         if (p.next_ns > now) {
             i++;
+            continue;
+        }
+        if (pending_abandoned(&p)) {
+            pending_remove(r, i); /* entry i is another one now */
             continue;
         }
         rc = topic_attach(r, p.seg, &t);

@@ -87,6 +87,8 @@ struct sbd_pending {
 /* Retries of a pending segment back off from the first delay to the last. */
 #define SBD_RETRY_MIN_MS 10u
 #define SBD_RETRY_MAX_MS 1000u
+/* A segment still not ready this long after its last change is abandoned. */
+#define SBD_ABANDONED_S 60
 
 struct sbd_registry {
     struct cds_lfht *topics;

@@ -382,6 +382,40 @@ static void test_restart_adopt_leaves_other_version(void **state)
     du_segments(d->bus, 1);
 }
 
+/* A segment its creator died making (empty, last changed two minutes
+ * ago) is removed rather than retried for good: its topic's name works
+ * again. One changed just now is retried (adopt_retries_not_ready). */
+static void test_restart_adopt_removes_abandoned(void **state)
+{
+    struct du_daemon *d = *state;
+    struct timespec old[2];
+    char path[SHMBUS_NAME_MAX + 16], log[sizeof(d->dir) + 16];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    int fd;
+
+    du_stop_sig(d, SIGKILL);
+    snprintf(path, sizeof(path), "/shmbus.%s.orphan", d->bus);
+    fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &old[0]), 0);
+    old[0].tv_sec -= 120;
+    old[1] = old[0];
+    assert_int_equal(futimens(fd, old), 0);
+    close(fd);
+    launch_logged(d, log, sizeof(log));
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end && seg_exists(d, "orphan");)
+        du_sleep_ms(10);
+    assert_false(seg_exists(d, "orphan"));
+    if (!log_has(log, "its creator died making it"))
+        fail_msg("the daemon did not say why it removed the segment");
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    create_topic(bus, "orphan");
+    assert_shmbus_ok(shmbus_open(bus, "orphan", NULL, SHMBUS_OPEN_NOCREATE, &t));
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A daemon that fails to start after it adopted the bus's segments (its
  * bridge port is taken) never served: it removes nothing, not even with
  * --stop-clean, and a live subscriber's topic is there for the next one. */
@@ -797,6 +831,7 @@ int main(void)
         RESTART_TEST(test_restart_adopt_retries_not_ready),
         RESTART_TEST(test_restart_adopt_leaves_other_version),
         RESTART_TEST(test_restart_failed_start_removes_nothing),
+        RESTART_TEST(test_restart_adopt_removes_abandoned),
         RESTART_TEST(test_restart_removed_topic_is_gone),
         RESTART_TEST(test_restart_lost_slot_keeps_topic),
     };
