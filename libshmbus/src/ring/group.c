@@ -115,7 +115,14 @@ void sb_group_leave(shmbus_sub *sub)
 {
     /* seq_cst: as every cursor update; at zero members the group stops
      * gating in the same step. */
-    atomic_fetch_sub_explicit(group_word(sub), 1, memory_order_seq_cst);
+    uint64_t w = atomic_load_explicit(group_word(sub), memory_order_seq_cst);
+
+    /* Never below zero: a count the daemon's reconcile reset under us
+     * (admin.c) would otherwise borrow from the cursor's seq. */
+    while ((w & SB_GRP_MEMBERS) != 0 &&
+           !atomic_compare_exchange_weak_explicit(group_word(sub), &w, w - 1, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+        ;
     sb_wake_publishers(sub->topic->seg.hdr);
 }
 
