@@ -530,7 +530,7 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq)
         /* seq_cst: before the stamp CAS (seq_cst); the writer reads the
          * stamp with acquire when its commit fails (pub.c
          * pub_claim_ended()) and then leaves the cell alone. */
-        atomic_store_explicit(&r->ended, seq, memory_order_seq_cst);
+        atomic_store_explicit(&r->ended, seq + 1, memory_order_seq_cst);
         if (claim_skip(seg, c, v, x))
             return 1;
     }

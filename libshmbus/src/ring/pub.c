@@ -434,7 +434,7 @@ static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t mask, int relia
  * after its CAS makes the store visible. relaxed: ordered so. */
 static int pub_claim_ended(const shmbus_pub *p, uint64_t s)
 {
-    return atomic_load_explicit(&p->rec->ended, memory_order_relaxed) == s;
+    return atomic_load_explicit(&p->rec->ended, memory_order_relaxed) == s + 1;
 }
 
 /* The cell of our claim @p s, holding @p v, was marked with a newer seq

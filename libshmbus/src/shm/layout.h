@@ -232,9 +232,10 @@ struct sb_shm_pubrec {
     _Atomic uint64_t claim;
     _Atomic uint32_t sleep; /* 1 while counted in space_waiters, as a slot's sleep */
     uint32_t pad0;
-    /* The last seq whose claim the daemon ended for this live publisher
-     * (stall timeout), written by the daemon before it ends it: the owner's
-     * commit then knows the stamp it finds is not a mark left for it. */
+    /* 1 + the last seq whose claim the daemon ended for this live
+     * publisher (stall timeout; 0: none), written by the daemon before it
+     * ends it: the owner's commit then knows the stamp it finds is not a
+     * mark left for it. */
     _Atomic uint64_t ended;
     uint8_t pad1[SB_BLOCK - 40];
 };
