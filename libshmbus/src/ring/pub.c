@@ -236,7 +236,9 @@ static int pub_sleep_space(shmbus_pub *p, uint64_t s, uint64_t deadline)
      * between moving and waking) costs at most one slice. */
     if (deadline > sb_mono_ns() + SB_WAIT_SLICE_NS)
         deadline = sb_mono_ns() + SB_WAIT_SLICE_NS;
-    if (s >= pub_refresh_limit(p, s))
+    /* seq_cst: the flag after the futex word, as the daemon stores them
+     * in the other order (admin.c sb_admin_topic_gone()). */
+    if (s >= pub_refresh_limit(p, s) && !sb_topic_gone(&p->topic->seg, memory_order_seq_cst))
         rc = sb_futex_wait(&h->space_futex, v, deadline);
     /* relaxed, then release: cleared before we leave the count, as in
      * wait.c sleeper_out(). A stale count costs a subscriber one wake. */
@@ -361,15 +363,17 @@ static int cell_prev_done(uint64_t v, uint64_t s, uint32_t capacity)
 }
 
 /* Reliable, lapped while nobody gated: wait for the previous writer until
- * the caller's timeout. @return 1 to keep waiting, 0 to give up. */
-static int take_wait(unsigned spins, int64_t timeout_ns, uint64_t *deadline)
+ * the caller's timeout, or until the topic is removed (that writer may
+ * never finish then). @return 1 to keep waiting, 0 to give up. */
+static int take_wait(const struct sb_segment *seg, unsigned spins, int64_t timeout_ns,
+                     uint64_t *deadline)
 {
     if (timeout_ns == 0)
         return 0;
     if (*deadline == 0)
         *deadline = sb_deadline(timeout_ns);
     if (spins % 1024 == 0) {
-        if (sb_mono_ns() >= *deadline)
+        if (sb_mono_ns() >= *deadline || sb_topic_gone(seg, memory_order_relaxed))
             return 0;
         sched_yield();
     }
@@ -391,9 +395,11 @@ static int cell_impossible(uint64_t v, uint64_t s, uint32_t mask)
  * writer, which may be writing without a mark, up to its timeout; if it
  * gives up on a cell nobody owns, it skips its seq itself. A stamp that
  * cannot be there is overwritten rather than waited for. */
-static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t mask, int reliable,
-                     int64_t timeout_ns)
+static int cell_take(const struct sb_segment *seg, uint64_t s, int64_t timeout_ns)
 {
+    struct sb_shm_cell *c = sb_cell(seg, s);
+    uint32_t mask = seg->g.mask;
+    int reliable = seg->g.mode == SHMBUS_RELIABLE;
     /* relaxed: a guess; the CAS decides. */
     uint64_t v = atomic_load_explicit(&c->stamp, memory_order_relaxed), deadline = 0, want;
 
@@ -403,7 +409,7 @@ static int cell_take(struct sb_shm_cell *c, uint64_t s, uint32_t mask, int relia
         /* A newer (or the same, skipped by the daemon) seq is already here. */
         if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s && !cell_impossible(v, s, mask))
             return SHMBUS_ERR_OVERRUN;
-        if (!ours && take_wait(spins, timeout_ns, &deadline)) {
+        if (!ours && take_wait(seg, spins, timeout_ns, &deadline)) {
             v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
             continue;
         }
@@ -548,8 +554,7 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
     /* Tests stop the process here: claimed, neither recorded nor marked. */
     SB_FAULT_POINT("publish-unrecorded");
     pub_rec_claimed(p, *seq);
-    rc = cell_take(sb_cell(seg, *seq), *seq, seg->g.mask, seg->g.mode == SHMBUS_RELIABLE,
-                   timeout_ns);
+    rc = cell_take(seg, *seq, timeout_ns);
     if (rc < 0) {
         /* relaxed, both: statistics only. */
         atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
