@@ -118,7 +118,7 @@ int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx,
 }
 
 /* Take the weight @p *mine, which a sleeper that can no longer do it
- * counted in @p count (a dead or evicted owner's slot or record), back out
+ * counted in @p count (a dead owner's slot or record), back out
  * of the count, and clear it. Never below zero. */
 static void sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
 {
@@ -536,28 +536,46 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq)
     }
 }
 
+/* Count, per group, the member slots in use (ACTIVE, JOINING, LEAVING)
+ * into @p used (max_groups entries, zeroed by the caller). */
+static void members_in_use(const struct sb_segment *seg, uint32_t *used)
+{
+    for (uint32_t i = 0; i < seg->g.max_subs; i++) {
+        /* seq_cst: a joiner stores ACTIVE (seq_cst) before its CAS. */
+        uint32_t st = atomic_load_explicit(&seg->slots[i].state, memory_order_seq_cst);
+        /* relaxed: written before the slot was published. */
+        uint32_t g = atomic_load_explicit(&seg->slots[i].group, memory_order_relaxed);
+
+        if ((st == SB_SLOT_ACTIVE || st == SB_SLOT_JOINING || st == SB_SLOT_LEAVING) && g >= 1 &&
+            g <= seg->g.max_groups)
+            used[g - 1]++;
+    }
+}
+
 void sb_admin_groups_reconcile(const shmbus_topic *t)
 {
     const struct sb_segment *seg = &t->seg;
+    uint64_t w[SB_GROUPS_MAX];
+    uint32_t used[SB_GROUPS_MAX] = {0};
 
+    /* seq_cst: every word is read before the slots; a member that turns
+     * ACTIVE after our scan joins with a CAS that makes ours fail. */
+    for (uint32_t g = 0; g < seg->g.max_groups; g++)
+        w[g] = atomic_load_explicit(&seg->groups[g].cursor, memory_order_seq_cst);
+    members_in_use(seg, used);
     for (uint32_t g = 0; g < seg->g.max_groups; g++) {
-        _Atomic uint64_t *word = &seg->groups[g].cursor;
-        /* seq_cst: read before the slots; a member that turns ACTIVE after
-         * our scan joins with a CAS that makes ours fail. */
-        uint64_t w = atomic_load_explicit(word, memory_order_seq_cst);
-        int used = 0;
+        uint64_t want;
 
-        if ((w & SB_GRP_LOW) == 0)
+        /* Counted members with no slot behind them (they died, or were
+         * evicted, without the count going down): take them out, or the
+         * count would grow with every such member while others stay. */
+        if ((w[g] & SB_GRP_MEMBERS) <= used[g])
             continue;
-        for (uint32_t i = 0; i < seg->g.max_subs && !used; i++) {
-            /* seq_cst: a joiner stores ACTIVE (seq_cst) before its CAS. */
-            uint32_t st = atomic_load_explicit(&seg->slots[i].state, memory_order_seq_cst);
-            used = (st == SB_SLOT_ACTIVE || st == SB_SLOT_JOINING || st == SB_SLOT_LEAVING) &&
-                   atomic_load_explicit(&seg->slots[i].group, memory_order_relaxed) == g + 1;
-        }
-        /* seq_cst: as every cursor update; the group stops gating. */
-        if (!used &&
-            atomic_compare_exchange_strong_explicit(word, &w, SB_GRP_WORD(SB_GRP_SEQ(w), 0),
+        /* With no member left, the flags go too (a seat nobody finishes). */
+        want = used[g] == 0 ? SB_GRP_WORD(SB_GRP_SEQ(w[g]), 0) : (w[g] & ~SB_GRP_MEMBERS) | used[g];
+        /* seq_cst: as every cursor update; with no member the group stops
+         * gating. */
+        if (atomic_compare_exchange_strong_explicit(&seg->groups[g].cursor, &w[g], want,
                                                     memory_order_seq_cst, memory_order_relaxed))
             sb_wake_publishers(seg->hdr);
     }

@@ -115,8 +115,9 @@ int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
  * the cell, or the cell is another live writer's). */
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq);
 
-/* Groups with members but no member slot in use (their members died or
- * left without the count going to zero) stop holding publishers back. */
+/* Groups that count more members than they have member slots in use
+ * (members died or were evicted, which never decrement) count only those;
+ * one left with none stops holding publishers back. */
 void sb_admin_groups_reconcile(const shmbus_topic *t);
 
 /*
