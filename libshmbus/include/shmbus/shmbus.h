@@ -144,8 +144,8 @@ typedef struct shmbus_topic_info {
                                     publishers, or held past the stall timeout */
     uint64_t reaped;    /**< subscriber slots and publisher records of dead processes freed */
     uint64_t evicted;   /**< subscribers evicted for stalling publishers (stall timeout) */
-    uint64_t abandoned; /**< group messages whose member died before its callback
-                             returned: lost to the group, counted here */
+    uint64_t abandoned; /**< group messages whose member died or was evicted before
+                             its callback returned: lost to the group, counted here */
 } shmbus_topic_info;
 
 /** A message handed to a poll callback or filled in by shmbus_recv(). */
@@ -551,8 +551,9 @@ SHMBUS_API int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim);
  * unless it is an observer (SHMBUS_SUB_OBSERVER: it then reads as a lossy
  * subscriber does, copies checked and losses counted). On a topic with a
  * stall timeout, a subscriber that holds publishers back that long is
- * evicted: its slot stops gating, and its next poll, receive or wait fails
- * with SHMBUS_ERR_EVICTED (a sleeping one is woken for it); destroy it.
+ * evicted: its slot stops gating, and its next poll or receive fails with
+ * SHMBUS_ERR_EVICTED (a sleeping one is woken for it; a wait set returns
+ * it as ready); destroy it.
  * On a topic from shmbus_open() the daemon hands out the slot (and numbers
  * the named group), one round trip; it frees them again if this process dies.
  * @param opts NULL for defaults (start at next message, no group, adaptive wait).
@@ -639,7 +640,9 @@ SHMBUS_API int shmbus_waitset_remove(shmbus_waitset *ws, shmbus_sub *sub);
  * Wait until at least one member has a message, up to @p timeout_ns: spin for
  * the shortest spin time of the members, then sleep on all their topics'
  * futexes at once (futex_waitv).
- * @param ready receives up to @p cap ready subscribers.
+ * @param ready receives up to @p cap ready subscribers; one that was
+ *        evicted, or whose topic was removed, counts as ready: its poll
+ *        or receive reports it.
  * @return number of ready subscribers stored; SHMBUS_ERR_TIMEOUT (-EAGAIN
  *         with timeout 0); -EINTR; SHMBUS_ERR_INVALID for an empty set;
  *         -ENOSYS on kernels before 5.16 (no futex_waitv) when it has to

@@ -649,7 +649,8 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
                   sizeof(((shmbus_bridge_conn *)0)->subs) ==
                       sizeof(((struct sb_wire_bridge_conn *)0)->subs),
               "bridge conn strings");
-/* Public ABI: these sizes are frozen. */
+/* Public ABI: a size changed here changes the library's ABI (checked so
+ * that it never changes by accident). */
 static_assert(sizeof(shmbus_bridge_info) == 144, "shmbus_bridge_info");
 static_assert(sizeof(shmbus_bridge_conn) == 232, "shmbus_bridge_conn");
 

@@ -87,7 +87,8 @@ struct sb_shm_header {
     _Atomic uint64_t unblocked; /* claims of dead publishers the daemon ended */
     _Atomic uint64_t reaped;    /* slots and records of dead processes freed */
     _Atomic uint64_t evicted;   /* subscribers evicted for stalling publishers */
-    _Atomic uint64_t abandoned; /* group messages taken by members that died holding them */
+    _Atomic uint64_t abandoned; /* group messages taken by members that died or were
+                                   evicted holding them */
     uint8_t pad6[SB_BLOCK - 56];
 };
 static_assert(sizeof(struct sb_shm_header) == 5 * SB_BLOCK, "header size");
