@@ -1,21 +1,24 @@
 /*
  * Chaos (issues 4 and 10, "kill -9 never stalls the bus"): a private
- * shmbusd, one reliable and one lossy topic of 64 cells, and processes
- * that the test kills with SIGKILL at random moments (one every 50-300 ms)
- * and replaces, for $SHMBUS_CHAOS_SECONDS (default 30 s, 15 s under a
- * sanitizer; `make soak` runs it for longer): publishers and subscribers
- * of both topics, and members of the consumer group "chaos-group" of the
- * reliable topic. Killable publishers sometimes hold a zero-copy claim
- * open and killable members sometimes linger in their poll callback, so
- * that kills land between claim and commit and while a member holds a
- * message. Never killed: per topic one sentinel subscriber and one
- * sentinel publisher, and on the reliable topic one sentinel member of
- * the group.
+ * shmbusd with its TCP bridge (--bridge 127.0.0.1:0), one reliable and one
+ * lossy topic of 64 cells, and processes that the test kills with SIGKILL
+ * at random moments (one every 50-300 ms) and replaces, for
+ * $SHMBUS_CHAOS_SECONDS (default 30 s, 15 s under a sanitizer; `make soak`
+ * runs it for longer): publishers and subscribers of both topics, members
+ * of the consumer group "chaos-group" of the reliable topic, and a remote
+ * subscriber of the reliable topic (a JSON-lines client of the bridge).
+ * Killable publishers sometimes hold a zero-copy claim open and killable
+ * members sometimes linger in their poll callback, so that kills land
+ * between claim and commit and while a member holds a message. Never
+ * killed: per topic one sentinel subscriber and one sentinel publisher,
+ * and on the reliable topic one sentinel member of the group and one
+ * sentinel remote subscriber.
  *
  * Checked all along: the daemon stays up and answers; the sentinels keep
  * receiving and publishing (no gap longer than CH_STALL_MS); every
- * payload is intact and comes from a publisher of its topic, with that
- * publisher's pid, no further than that publisher went.
+ * payload is intact and comes from a publisher of its topic (with that
+ * publisher's pid, where the reader sees one), no further than that
+ * publisher went.
  *
  * Plain subscribers: each message's seq and lost agree with the
  * subscriber's position, and each publisher's messages come in order.
@@ -24,8 +27,8 @@
  * losses are exactly the topic's skipped claims, all ended by the daemon,
  * at most one per killed publisher. It records each seq as a message or a
  * loss in a per-seq map (the first CH_SEQS seqs, over an hour of this
- * test), against which the group is checked. Lossy: delivered + lost =
- * the sequence numbers the sentinel passed.
+ * test), against which the group and the remote subscribers are checked.
+ * Lossy: delivered + lost = the sequence numbers the sentinel passed.
  *
  * Group (reliable): the sentinel member is in the group from before the
  * first message to the end, so the group holds every message. A member
@@ -44,15 +47,32 @@
  * messages in seq order, each publisher's in that publisher's order; at
  * the end the sentinel member drains the group to the tail.
  *
- * At the end no slot or publisher is left to a dead process (the slots
- * are exactly the sentinel readers', in the segment and in the daemon's
- * books), then none at all; the daemon exits 0 on SIGTERM leaving no
- * segment (du_teardown). Children report through shared mappings and
- * their exit status; $SHMBUS_CHAOS_SEED replays the test's own random
- * choices (not the scheduler's).
+ * Remote (reliable, JSON lines): within a connection each delivery's seq
+ * is the previous one + 1 + its lost, each publisher's messages come
+ * without a gap from the first one seen, and every seq the bridge reports
+ * lost is one the sentinel subscriber saw skipped: the losses are exactly
+ * the skipped claims, as the sentinel's. The sentinel remote subscriber
+ * has one connection, from seq 0 and each publisher's first message to
+ * the tail: it gets every message. It reads continuously, far below
+ * --bridge-max-output (32 MiB); the killable one is sometimes slow and
+ * reconnects whenever its connection ends (being disconnected for
+ * overflow is allowed for it alone). Killing a remote subscriber stalls
+ * nothing: the bridge drops it within the stall bounds.
+ *
+ * At the end every publisher is gone, and each sentinel publisher
+ * published after the last kill, so that the last seq is a message the
+ * remote sentinel must reach; no slot or publisher is left to a dead
+ * process (the slots are exactly the sentinel readers' and the bridge's,
+ * in the segment and, the bridge's aside, in the daemon's books), then
+ * none at all; the daemon exits 0 on SIGTERM leaving no segment
+ * (du_teardown). Children report through shared mappings and their exit
+ * status; $SHMBUS_CHAOS_SEED replays the test's own random choices (not
+ * the scheduler's).
  */
 #include "daemonutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 
 #define CH_RELIABLE      0 /* topic index */
@@ -62,7 +82,8 @@
 #define CH_CHURN_SUBS    2 /* killable subscribers per topic */
 #define CH_PER_TOPIC     (CH_CHURN_PUBS + CH_CHURN_SUBS)
 #define CH_CHURN_MEMBERS 3 /* killable members of the reliable topic's group */
-#define CH_CHURN         (CH_TOPICS * CH_PER_TOPIC + CH_CHURN_MEMBERS)
+#define CH_CHURN_REMOTES 1 /* killable remote subscribers of the reliable topic */
+#define CH_CHURN         (CH_TOPICS * CH_PER_TOPIC + CH_CHURN_MEMBERS + CH_CHURN_REMOTES)
 #define CH_IDS           (1u << 16) /* publisher ids in one run (one per process) */
 #define CH_SEQS          (1u << 26) /* reliable seqs the per-seq map covers */
 #define CH_CAPACITY      64
@@ -79,6 +100,8 @@
 #define CH_EXIT_MS       30000 /* a sentinel told to finish exits within this */
 #define CH_DRAIN_MS      10000 /* a sentinel reader reads its topic's rest within this */
 #define CH_NO_SLOT_MS    5000  /* a dead process's slot or record is free within this */
+#define CH_RBUF          65536 /* a remote subscriber's read buffer */
+#define CH_LINE_MAX      4096  /* longest line from the bridge */
 #ifdef TU_SANITIZED
 #define CH_SECONDS   15
 #define CH_STALL_MS  4000 /* longest a sentinel may go without a message */
@@ -92,20 +115,23 @@
 static const char *const ch_topic_names[CH_TOPICS] = {"chaos-reliable", "chaos-lossy"};
 #define CH_GROUP "chaos-group"
 
-enum ch_role { CH_PUB, CH_SUB, CH_MEMBER, CH_ROLES };
+enum ch_role { CH_PUB, CH_SUB, CH_MEMBER, CH_REMOTE, CH_ROLES };
 
-static const char *const ch_role_names[CH_ROLES] = {"publisher", "subscriber", "group member"};
+static const char *const ch_role_names[CH_ROLES] = {"publisher", "subscriber", "group member",
+                                                    "remote subscriber"};
 
 /* The sentinels, one index each: a publisher and a subscriber per topic,
- * and the reliable topic's member. */
-#define CH_SENTINELS (2 * CH_TOPICS + 1)
+ * the reliable topic's member and remote subscriber. */
+#define CH_SENTINELS (2 * CH_TOPICS + 2)
 #define CH_S_MEMBER  (2 * CH_TOPICS)
+#define CH_S_REMOTE  (2 * CH_TOPICS + 1)
 
 /* What the per-seq map says of a reliable seq (bits). */
-#define CH_SEQ_GOT   1u /* the sentinel subscriber got a message there */
-#define CH_SEQ_LOST  2u /* the sentinel subscriber counted it lost (skipped) */
-#define CH_SEQ_TAKEN 4u /* a group member's callback got it */
-#define CH_SEQ_DONE  8u /* ... and returned: delivered */
+#define CH_SEQ_GOT         1u  /* the sentinel subscriber got a message there */
+#define CH_SEQ_LOST        2u  /* the sentinel subscriber counted it lost (skipped) */
+#define CH_SEQ_TAKEN       4u  /* a group member's callback got it */
+#define CH_SEQ_DONE        8u  /* ... and returned: delivered */
+#define CH_SEQ_BRIDGE_LOST 16u /* a remote subscriber was told it was lost */
 
 /* Exit status of a child that found something wrong (it says what in
  * ch_shared.why); killed children end with 128 + SIGKILL. */
@@ -127,6 +153,7 @@ struct ch_sentinel {
     _Atomic uint64_t count;    /* published; readers, at the end: received */
     _Atomic uint64_t lost;     /* readers, at the end: lost */
     _Atomic uint64_t position; /* readers, at the end */
+    _Atomic uint64_t conns;    /* remote, at the end: connections made */
 };
 
 /* Shared by the parent and every child (an anonymous shared mapping). */
@@ -134,12 +161,15 @@ struct ch_shared {
     _Atomic uint32_t stop;  /* sentinel publishers: finish */
     _Atomic uint32_t drain; /* sentinel readers: read to the tail, check, report */
     _Atomic uint32_t nids;  /* publisher ids handed out (set before drain) */
+    _Atomic uint64_t tail;  /* the reliable topic's last seq + 1 (set before drain) */
     _Atomic uint32_t failures;
     _Atomic uint32_t why_claimed, why_done;
     char why[512];                          /* the first failure */
+    _Atomic uint32_t bridge_port;           /* the parent sets it before the forks */
     _Atomic uint64_t overruns[CH_TOPICS];   /* SHMBUS_ERR_OVERRUN seen by publishers */
     _Atomic uint64_t churn_msgs[CH_TOPICS]; /* received by killable subscribers */
     _Atomic uint64_t member_msgs;           /* received by killable members */
+    _Atomic uint64_t remote_msgs;           /* received by killable remote subscribers */
     struct ch_sentinel sent[CH_SENTINELS];
     _Atomic uint8_t *seqs; /* the per-seq map (a mapping of its own) */
     struct ch_pubrec pubs[CH_IDS];
@@ -189,8 +219,10 @@ static int ch_sidx(enum ch_role role, int topic)
         return topic;
     case CH_SUB:
         return CH_TOPICS + topic;
-    default:
+    case CH_MEMBER:
         return CH_S_MEMBER;
+    default:
+        return CH_S_REMOTE;
     }
 }
 
@@ -239,8 +271,8 @@ static uint8_t ch_seq_or(const struct ch_shared *sh, uint64_t seq, uint8_t bits)
 /* Has the parent told the sentinel readers to drain? */
 static int ch_draining(const struct ch_shared *sh)
 {
-    /* acquire: pairs with the release store in ch_finish(); nids was
-     * stored before it. */
+    /* acquire: pairs with the release store in ch_finish(); nids and tail
+     * were stored before it. */
     return atomic_load_explicit(&sh->drain, memory_order_acquire) != 0;
 }
 
@@ -396,7 +428,8 @@ static int ch_check_payload(const struct ch_kid *k, const void *data, uint32_t l
         return ch_fail(k->sh, "%s: torn payload at seq %llu (%u bytes)", ch_who(k),
                        (unsigned long long)seq, len);
     /* relaxed, all: written before the message's commit (release), which
-     * the reader's receive read with acquire. */
+     * the reader's receive read with acquire (a remote reader: before the
+     * bridge's, and then the socket orders them). */
     if (p->publisher >= CH_IDS ||
         atomic_load_explicit(&k->sh->pubs[p->publisher].topic, memory_order_relaxed) !=
             (uint32_t)k->topic + 1)
@@ -769,6 +802,466 @@ static int ch_member_run(void *arg)
     return rc;
 }
 
+/* ------------------------------------------------------ remote subscribers */
+
+/* One line from the bridge: a reply ({"ok":...}) or a delivery. */
+struct ch_jline {
+    int reply, ok, has_seq, payloads;
+    uint64_t seq, lost;
+    char topic[SHMBUS_TOPIC_NAME_MAX + 1];
+    uint32_t len;
+    uint8_t data[CH_MSG_MAX];
+};
+
+static int ch_hex4(const char *p, uint32_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = p[i];
+        int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+
+        if (d < 0)
+            return -1;
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return 0;
+}
+
+/* Code point @p cp as UTF-8 into @p o. @return its length. */
+static size_t ch_utf8(uint32_t cp, uint8_t *o)
+{
+    if (cp < 0x80) {
+        o[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (uint8_t)(0xc0 | cp >> 6);
+        o[1] = (uint8_t)(0x80 | (cp & 63));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xe0 | cp >> 12);
+        o[1] = (uint8_t)(0x80 | ((cp >> 6) & 63));
+        o[2] = (uint8_t)(0x80 | (cp & 63));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xf0 | cp >> 18);
+    o[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 63));
+    o[3] = (uint8_t)(0x80 | (cp & 63));
+    return 4;
+}
+
+/* The escape at *pp (its backslash) as a code point; *pp moves past it.
+ * @return 0, or -1 if malformed. */
+static int ch_jesc(const char **pp, uint32_t *cp)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *p = *pp, *e;
+    uint32_t lo;
+
+    if (p[1] != 'u') {
+        e = p[1] != '\0' ? strchr(from, p[1]) : NULL;
+        if (e == NULL)
+            return -1;
+        *cp = (uint8_t)to[e - from];
+        *pp = p + 2;
+        return 0;
+    }
+    if (ch_hex4(p + 2, cp) < 0)
+        return -1;
+    p += 6;
+    if (*cp >= 0xd800 && *cp <= 0xdbff) {
+        if (p[0] != '\\' || p[1] != 'u' || ch_hex4(p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+            return -1;
+        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
+        p += 6;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* Decode the JSON string after its opening quote at *pp into at most
+ * @p cap bytes of @p out; *pp moves past its closing quote.
+ * @return its length, or -1 if malformed or too long. */
+static long ch_jstr(const char **pp, uint8_t *out, size_t cap)
+{
+    const char *p = *pp;
+    size_t n = 0, un;
+    uint8_t u[4];
+    uint32_t cp;
+
+    while (*p != '"') {
+        if (*p == '\0' || (unsigned char)*p < 0x20)
+            return -1;
+        if (*p != '\\') {
+            if (n == cap)
+                return -1;
+            out[n++] = (uint8_t)*p++;
+            continue;
+        }
+        if (ch_jesc(&p, &cp) < 0)
+            return -1;
+        un = ch_utf8(cp, u);
+        if (n + un > cap)
+            return -1;
+        memcpy(out + n, u, un);
+        n += un;
+    }
+    *pp = p + 1;
+    return (long)n;
+}
+
+static int ch_b64val(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Decode @p n characters of padded base64 into at most @p cap bytes.
+ * @return the length, or -1 if malformed or too long. */
+static long ch_b64(const uint8_t *s, size_t n, uint8_t *out, size_t cap)
+{
+    size_t o = 0;
+
+    if (n % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        int pad = 0, d;
+
+        for (int k = 0; k < 4; k++) {
+            d = ch_b64val(s[i + k]);
+            if (s[i + k] == '=' && i + 4 == n && k >= 2) {
+                pad++;
+                d = 0;
+            } else if (d < 0 || pad > 0) {
+                return -1;
+            }
+            v = v << 6 | (uint32_t)d;
+        }
+        if (o + 3 - (size_t)pad > cap)
+            return -1;
+        out[o++] = (uint8_t)(v >> 16);
+        if (pad < 2)
+            out[o++] = (uint8_t)(v >> 8);
+        if (pad < 1)
+            out[o++] = (uint8_t)v;
+    }
+    return (long)o;
+}
+
+/* The number @p val (digits only) into *out. @return 0 or -1. */
+static int ch_jnum(const uint8_t *val, long n, uint64_t *out)
+{
+    *out = 0;
+    for (long i = 0; i < n; i++) {
+        if (val[i] < '0' || val[i] > '9')
+            return -1;
+        *out = *out * 10 + (uint64_t)(val[i] - '0');
+    }
+    return n > 0 ? 0 : -1;
+}
+
+/* Store field @p key of a line (a string value when @p str, else its
+ * text). A delivery has topic, seq, ts, lost (when not 0) and one of
+ * payload and payload_base64; a reply starts with "ok", and whatever
+ * follows is not looked at. @return 0, or -1 for a field no delivery has. */
+static int ch_jfield(struct ch_jline *j, const char *key, const uint8_t *val, long n, int str)
+{
+    long len;
+
+    if (strcmp(key, "ok") == 0 && !str) {
+        j->reply = 1;
+        j->ok = strcmp((const char *)val, "true") == 0;
+    } else if (j->reply) {
+        return 0;
+    } else if (strcmp(key, "topic") == 0 && str && n < (long)sizeof(j->topic)) {
+        memcpy(j->topic, val, (size_t)n + 1); /* with its NUL */
+    } else if (strcmp(key, "seq") == 0 && !str) {
+        j->has_seq = 1;
+        return ch_jnum(val, n, &j->seq);
+    } else if (strcmp(key, "lost") == 0 && !str) {
+        return ch_jnum(val, n, &j->lost);
+    } else if (strcmp(key, "ts") == 0 && !str) {
+        return 0;
+    } else if (strcmp(key, "payload") == 0 && str && n <= CH_MSG_MAX) {
+        memcpy(j->data, val, (size_t)n);
+        j->len = (uint32_t)n;
+        j->payloads++;
+    } else if (strcmp(key, "payload_base64") == 0 && str &&
+               (len = ch_b64(val, (size_t)n, j->data, sizeof(j->data))) >= 0) {
+        j->len = (uint32_t)len;
+        j->payloads++;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse one line, a flat JSON object. @return 0, or -1 if malformed. */
+static int ch_jparse(const char *s, struct ch_jline *j)
+{
+    uint8_t val[CH_LINE_MAX];
+    char key[32];
+    long kn, vn;
+    int str;
+
+    memset(j, 0, sizeof(*j));
+    if (*s++ != '{')
+        return -1;
+    while (*s != '}') {
+        if (*s++ != '"' || (kn = ch_jstr(&s, (uint8_t *)key, sizeof(key) - 1)) < 0 || *s++ != ':')
+            return -1;
+        key[kn] = '\0';
+        str = *s == '"';
+        if (str) {
+            s++;
+            if ((vn = ch_jstr(&s, val, sizeof(val) - 1)) < 0)
+                return -1;
+        } else {
+            for (vn = 0; *s != ',' && *s != '}' && *s != '\0' && vn < CH_LINE_MAX - 1; s++)
+                val[vn++] = (uint8_t)*s;
+        }
+        val[vn] = '\0';
+        if (ch_jfield(j, key, val, vn, str) < 0)
+            return -1;
+        if (*s == ',')
+            s++;
+        else if (*s != '}')
+            return -1;
+    }
+    return s[1] == '\0' ? 0 : -1;
+}
+
+/* A remote subscriber's private view: one connection at a time. */
+struct ch_remote {
+    const struct ch_kid *k;
+    uint64_t *next; /* per publisher id, in this connection: the index expected next (0: none) */
+    int fd;
+    int strict;   /* the sentinel's first connection: from seq 0 and each publisher's first */
+    int have_pos; /* pos is the seq expected next on this connection */
+    uint64_t pos, received, lost, conns, rng;
+    int64_t last_ms, drain_end;
+    size_t have;
+    char buf[CH_RBUF];
+};
+
+/* A delivery: checked against the connection's position and each
+ * publisher's stream; the seqs it says were lost go into the map. */
+static int ch_remote_msg(struct ch_remote *r, const struct ch_jline *j)
+{
+    const struct ch_kid *k = r->k;
+    struct tu_payload p;
+    uint64_t want;
+
+    if (ch_check_payload(k, j->data, j->len, j->seq, &p) != 0)
+        return CH_FAILED;
+    if (j->seq < j->lost || (r->have_pos && j->seq != r->pos + j->lost))
+        return ch_fail(k->sh, "%s: seq %llu with %llu lost after position %llu", ch_who(k),
+                       (unsigned long long)j->seq, (unsigned long long)j->lost,
+                       (unsigned long long)r->pos);
+    want = r->next[p.publisher];
+    if ((r->strict || want != 0) && p.seq != want)
+        return ch_fail(k->sh, "%s: seq %llu: publisher %u index %llu, expected %llu", ch_who(k),
+                       (unsigned long long)j->seq, p.publisher, (unsigned long long)p.seq,
+                       (unsigned long long)want);
+    for (uint64_t s = j->seq - j->lost; s < j->seq; s++)
+        ch_seq_or(k->sh, s, CH_SEQ_BRIDGE_LOST);
+    r->next[p.publisher] = p.seq + 1;
+    r->pos = j->seq + 1;
+    r->have_pos = 1;
+    r->received++;
+    r->lost += j->lost;
+    r->last_ms = du_now_ms();
+    /* relaxed, both: monitoring. */
+    if (k->sentinel)
+        atomic_store_explicit(&k->sh->sent[CH_S_REMOTE].last_ms, r->last_ms, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&k->sh->remote_msgs, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int ch_remote_line(struct ch_remote *r, const char *line)
+{
+    const struct ch_kid *k = r->k;
+    struct ch_jline j;
+
+    if (ch_jparse(line, &j) < 0)
+        return ch_fail(k->sh, "%s: malformed line from the bridge: %.200s", ch_who(k), line);
+    if (j.reply && !j.ok)
+        return ch_fail(k->sh, "%s: the bridge refused: %.200s", ch_who(k), line);
+    if (j.reply) {
+        /* relaxed: polled by the parent. */
+        if (k->sentinel)
+            atomic_store_explicit(&k->sh->sent[CH_S_REMOTE].ready, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (strcmp(j.topic, ch_topic_names[CH_RELIABLE]) != 0 || !j.has_seq || j.payloads != 1)
+        return ch_fail(k->sh, "%s: malformed delivery: %.200s", ch_who(k), line);
+    return ch_remote_msg(r, &j);
+}
+
+/* Handle the complete lines in the buffer; keep the rest. */
+static int ch_remote_lines(struct ch_remote *r)
+{
+    char *start = r->buf, *end = r->buf + r->have, *nl;
+    int rc = 0;
+
+    while (rc == 0 && (nl = memchr(start, '\n', (size_t)(end - start))) != NULL) {
+        *nl = '\0';
+        if (nl > start && nl[-1] == '\r')
+            nl[-1] = '\0';
+        if (*start != '\0')
+            rc = ch_remote_line(r, start);
+        start = nl + 1;
+    }
+    r->have = (size_t)(end - start);
+    memmove(r->buf, start, r->have);
+    if (rc == 0 && r->have > CH_LINE_MAX)
+        return ch_fail(r->k->sh, "%s: a line of more than %d bytes", ch_who(r->k), CH_LINE_MAX);
+    return rc;
+}
+
+/* A TCP connection to the bridge on 127.0.0.1:@p port. @return it, or -1. */
+static int ch_tcp(uint32_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Connect to the bridge and subscribe: a new connection, checked on its
+ * own. */
+static int ch_remote_connect(struct ch_remote *r)
+{
+    static const char sub[] = "{\"command\":\"SUB\",\"topic\":\"chaos-reliable\"}\n";
+    const struct ch_kid *k = r->k;
+
+    /* relaxed: stored before the fork. */
+    r->fd = ch_tcp(atomic_load_explicit(&k->sh->bridge_port, memory_order_relaxed));
+    if (r->fd < 0 || send(r->fd, sub, sizeof(sub) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(sub) - 1)
+        return ch_fail(k->sh, "%s: subscribing through the bridge: %s", ch_who(k), strerror(errno));
+    r->conns++;
+    r->strict = k->sentinel && r->conns == 1;
+    r->have_pos = r->strict;
+    r->pos = 0;
+    r->have = 0;
+    r->last_ms = du_now_ms();
+    memset(r->next, 0, CH_IDS * sizeof(*r->next));
+    return 0;
+}
+
+/* The connection ended: never the sentinel's. A killable one (maybe
+ * disconnected for being slow) connects again. */
+static int ch_remote_closed(struct ch_remote *r)
+{
+    const struct ch_kid *k = r->k;
+
+    close(r->fd);
+    r->fd = -1;
+    if (k->sentinel)
+        return ch_fail(k->sh, "%s: the bridge closed the connection at seq %llu", ch_who(k),
+                       (unsigned long long)r->pos);
+    return ch_remote_connect(r);
+}
+
+/* The sentinel told to drain: done once its connection reached the tail. */
+static int ch_remote_drained(struct ch_remote *r, int *done)
+{
+    const struct ch_kid *k = r->k;
+    struct ch_sentinel *me = &k->sh->sent[CH_S_REMOTE];
+    /* relaxed: stored before drain, which ch_draining() read with acquire. */
+    uint64_t tail = atomic_load_explicit(&k->sh->tail, memory_order_relaxed);
+
+    if (r->drain_end == 0)
+        r->drain_end = du_now_ms() + CH_DRAIN_MS;
+    if (!r->have_pos || r->pos < tail) {
+        if (du_now_ms() < r->drain_end)
+            return 0;
+        return ch_fail(k->sh, "%s: stuck at seq %llu of %llu after the end", ch_who(k),
+                       (unsigned long long)r->pos, (unsigned long long)tail);
+    }
+    if (r->pos != tail)
+        return ch_fail(k->sh, "%s: seq %llu beyond the tail %llu", ch_who(k),
+                       (unsigned long long)r->pos - 1, (unsigned long long)tail);
+    *done = 1;
+    ch_report(k, r->received, r->lost, r->pos);
+    /* relaxed: the parent reads it after reaping us. */
+    atomic_store_explicit(&me->conns, r->conns, memory_order_relaxed);
+    return 0;
+}
+
+/* A killable remote subscriber is sometimes slow, and must not starve. */
+static int ch_remote_idle(struct ch_remote *r)
+{
+    int64_t now = du_now_ms();
+
+    if (now - r->last_ms > CH_STALL_MS)
+        return ch_fail(r->k->sh, "%s: nothing received for %lld ms", ch_who(r->k),
+                       (long long)(now - r->last_ms));
+    if (ch_rand(&r->rng) % 256 == 0)
+        ch_sleep_us(ch_between(&r->rng, 1000, 20000));
+    return 0;
+}
+
+/* Read what came (waiting up to 50 ms) and handle it. */
+static int ch_remote_step(struct ch_remote *r, int *done)
+{
+    struct pollfd pf = {.fd = r->fd, .events = POLLIN};
+    ssize_t n;
+    int rc = 0;
+
+    if (poll(&pf, 1, 50) > 0) {
+        n = read(r->fd, r->buf + r->have, sizeof(r->buf) - 1 - r->have);
+        if (n > 0) {
+            r->have += (size_t)n;
+            rc = ch_remote_lines(r);
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+            rc = ch_remote_closed(r);
+        }
+    }
+    if (rc != 0)
+        return rc;
+    if (!r->k->sentinel)
+        return ch_remote_idle(r);
+    return ch_draining(r->k->sh) ? ch_remote_drained(r, done) : 0;
+}
+
+static int ch_remote_run(void *arg)
+{
+    const struct ch_kid *k = arg;
+    struct ch_remote *r = calloc(1, sizeof(*r));
+    int rc, done = 0;
+
+    if (r == NULL || (r->next = calloc(CH_IDS, sizeof(*r->next))) == NULL)
+        return ch_fail(k->sh, "%s: out of memory", ch_who(k));
+    r->k = k;
+    r->rng = k->seed;
+    rc = ch_remote_connect(r);
+    while (rc == 0 && !done)
+        rc = ch_remote_step(r, &done);
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->next);
+    free(r);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ parent */
 
 struct ch_child {
@@ -820,14 +1313,15 @@ static void ch_churn_role(int i, int *topic, enum ch_role *role)
         return;
     }
     *topic = CH_RELIABLE;
-    *role = CH_MEMBER;
+    *role = i - CH_TOPICS * CH_PER_TOPIC < CH_CHURN_MEMBERS ? CH_MEMBER : CH_REMOTE;
 }
 
 /* Fork child @p c: a publisher gets a fresh id (none left: no child). */
 static void ch_spawn(struct ch_run *run, struct ch_child *c, int topic, enum ch_role role,
                      int sentinel)
 {
-    static int (*const fns[CH_ROLES])(void *) = {ch_pub_run, ch_sub_run, ch_member_run};
+    static int (*const fns[CH_ROLES])(void *) = {ch_pub_run, ch_sub_run, ch_member_run,
+                                                 ch_remote_run};
 
     c->k = (struct ch_kid){.sh = run->sh,
                            .bus = run->d->bus,
@@ -987,6 +1481,23 @@ static void ch_kill(struct ch_run *run, int i, int respawn)
         ch_spawn(run, c, topic, role, 0);
 }
 
+/* The bridge's port (the daemon listens where the kernel chose), for the
+ * remote subscribers. */
+static void ch_serve(struct ch_run *run)
+{
+    shmbus_bridge_info bi;
+    const char *colon;
+    int rc = shmbus_bridge_stat(run->bus, 0, &bi, NULL, 0);
+
+    if (rc < 0)
+        fail_msg("shmbus_bridge_stat: %s", shmbus_strerror(rc));
+    colon = strrchr(bi.listen, ':');
+    if (colon == NULL || atoi(colon + 1) <= 0)
+        fail_msg("the bridge listens on '%s'", bi.listen);
+    /* relaxed: the forks order it before the remote subscribers. */
+    atomic_store_explicit(&run->sh->bridge_port, (uint32_t)atoi(colon + 1), memory_order_relaxed);
+}
+
 /* Wait until a sentinel says it is ready. */
 static void ch_await_ready(struct ch_run *run, _Atomic uint32_t *flag, const char *what)
 {
@@ -1014,9 +1525,10 @@ static void ch_start_sentinel(struct ch_run *run, enum ch_role role, int topic)
     ch_await_ready(run, &run->sh->sent[i].ready, ch_role_names[role]);
 }
 
-/* Our connection, both topics, the sentinel readers (before anyone
- * publishes: they see every message, and the group starts at seq 0), the
- * sentinel publishers, then the killable children. */
+/* Our connection, both topics, the bridge's port, the sentinel readers
+ * (before anyone publishes: they see every message, and the group and the
+ * bridge's slot start at seq 0), the sentinel publishers, then the
+ * killable children. */
 static void ch_start(struct ch_run *run)
 {
     for (int i = 0; i < CH_TOPICS; i++) {
@@ -1028,9 +1540,11 @@ static void ch_start(struct ch_run *run)
 
         assert_shmbus_ok(shmbus_open(run->bus, ch_topic_names[i], &o, 0, &run->t[i]));
     }
+    ch_serve(run);
     for (int i = 0; i < CH_TOPICS; i++)
         ch_start_sentinel(run, CH_SUB, i);
     ch_start_sentinel(run, CH_MEMBER, CH_RELIABLE);
+    ch_start_sentinel(run, CH_REMOTE, CH_RELIABLE);
     for (int i = 0; i < CH_TOPICS; i++)
         ch_start_sentinel(run, CH_PUB, i);
     for (int i = 0; i < CH_CHURN; i++)
@@ -1064,6 +1578,28 @@ static void ch_reap_sentinel(struct ch_run *run, struct ch_child *c)
     c->pid = 0;
 }
 
+/* After the last kill each sentinel publisher claims again: the last seq
+ * of each topic is then its message (index count + 1 is claimed after the
+ * kills, since index count was not done before them). */
+static void ch_await_last_publish(struct ch_run *run)
+{
+    for (int i = 0; i < CH_TOPICS; i++) {
+        _Atomic uint64_t *count = &run->sh->sent[ch_sidx(CH_PUB, i)].count;
+        /* relaxed, both: monitoring; the publisher is reaped before its
+         * messages are counted. */
+        uint64_t c0 = atomic_load_explicit(count, memory_order_relaxed);
+        int64_t end = du_now_ms() + CH_EXIT_MS;
+
+        while (atomic_load_explicit(count, memory_order_relaxed) < c0 + 2) {
+            ch_watch(run);
+            if (du_now_ms() > end)
+                fail_msg("%s: the sentinel publisher is stuck at %llu", ch_topic_names[i],
+                         (unsigned long long)c0);
+            du_sleep_ms(5);
+        }
+    }
+}
+
 static shmbus_topic_entry ch_entry(const struct ch_run *run, int topic)
 {
     shmbus_topic_entry e[CH_TOPICS + 1];
@@ -1080,20 +1616,24 @@ static shmbus_topic_entry ch_entry(const struct ch_run *run, int topic)
 /* Does @p topic show exactly the slots of the sentinel readers (with
  * @p readers; else none) and no publisher, in the segment and in the
  * daemon's books? The readers: the sentinel subscriber, and on the
- * reliable topic the sentinel member. */
+ * reliable topic the sentinel member and the bridge's slot (the daemon's,
+ * not in its books) for the sentinel remote subscriber. */
 static int ch_slots_are(const struct ch_run *run, int topic, int readers)
 {
     shmbus_slot_info si[CH_SLOTS];
     shmbus_topic_entry e = ch_entry(run, topic);
-    int n = shmbus_topic_slots_get(run->t[topic], si, CH_SLOTS), nw = 0, found;
-    uint32_t want[2];
+    int n = shmbus_topic_slots_get(run->t[topic], si, CH_SLOTS), nw = 0, books = 0, found;
+    uint32_t want[3];
 
     if (readers) {
         want[nw++] = (uint32_t)run->sent[ch_sidx(CH_SUB, topic)].pid;
-        if (topic == CH_RELIABLE)
+        if (topic == CH_RELIABLE) {
             want[nw++] = (uint32_t)run->sent[CH_S_MEMBER].pid;
+            want[nw++] = (uint32_t)run->d->pid;
+        }
+        books = topic == CH_RELIABLE ? 2 : 1;
     }
-    if (n != nw || e.subscribers != (uint32_t)nw || e.publishers != 0)
+    if (n != nw || e.subscribers != (uint32_t)books || e.publishers != 0)
         return 0;
     for (int i = 0; i < nw; i++) {
         found = 0;
@@ -1120,7 +1660,7 @@ static void ch_expect_slots(const struct ch_run *run, int readers)
             fail_msg("%s: %d slots in use, daemon lists %u subscribers and %u publishers; want "
                      "%s and no publisher",
                      ch_topic_names[i], shmbus_topic_slots_get(run->t[i], NULL, 0), e.subscribers,
-                     e.publishers, readers ? "the sentinel readers'" : "none");
+                     e.publishers, readers ? "the sentinel readers' and the bridge's" : "none");
         }
     }
 }
@@ -1128,15 +1668,20 @@ static void ch_expect_slots(const struct ch_run *run, int readers)
 /* Stop everything in order, checking at each step. */
 static void ch_finish(struct ch_run *run)
 {
+    shmbus_topic_info ti;
+
     for (int i = 0; i < CH_CHURN; i++)
         ch_kill(run, i, 0);
     ch_watch(run);
+    ch_await_last_publish(run);
     /* relaxed: polled by the sentinel publishers. */
     atomic_store_explicit(&run->sh->stop, 1, memory_order_relaxed);
     for (int i = 0; i < CH_TOPICS; i++)
         ch_reap_sentinel(run, &run->sent[ch_sidx(CH_PUB, i)]);
     ch_expect_slots(run, 1);
-    /* relaxed: published by the release store of drain. */
+    assert_shmbus_ok(shmbus_topic_info_get(run->t[CH_RELIABLE], &ti));
+    /* relaxed, both: published by the release store of drain. */
+    atomic_store_explicit(&run->sh->tail, ti.published, memory_order_relaxed);
     atomic_store_explicit(&run->sh->nids, run->next_id, memory_order_relaxed);
     /* release: pairs with the acquire in ch_draining(). */
     atomic_store_explicit(&run->sh->drain, 1, memory_order_release);
@@ -1187,10 +1732,12 @@ struct ch_seqsum {
     uint64_t done;        /* of them, delivered to a member (its callback returned) */
     uint64_t in_hand;     /* of them, taken by a member that was killed in the callback */
     uint64_t undelivered; /* of them, delivered to none */
+    uint64_t bridge_lost; /* seqs a remote subscriber was told were lost */
 };
 
 /* Each reliable seq is a message or a loss to the sentinel subscriber; a
- * member took only messages, and finished only what it took. */
+ * member took only messages, and finished only what it took; the bridge
+ * lost only losses. */
 static void ch_check_seqs(const struct ch_run *run, struct ch_seqsum *sum)
 {
     shmbus_topic_info ti;
@@ -1204,18 +1751,22 @@ static void ch_check_seqs(const struct ch_run *run, struct ch_seqsum *sum)
         int got = (b & CH_SEQ_GOT) != 0, taken = (b & CH_SEQ_TAKEN) != 0;
         int done = (b & CH_SEQ_DONE) != 0;
 
-        if (got == ((b & CH_SEQ_LOST) != 0) || (!got && taken) || (done && !taken)) {
+        if (got == ((b & CH_SEQ_LOST) != 0) || (!got && taken) || (done && !taken) ||
+            (got && (b & CH_SEQ_BRIDGE_LOST))) {
             ch_dump(run);
-            fail_msg("reliable seq %llu: %s to the sentinel; member: %s", (unsigned long long)s,
+            fail_msg("reliable seq %llu: %s to the sentinel; member: %s; %s lost by the bridge",
+                     (unsigned long long)s,
                      got ? (b & CH_SEQ_LOST ? "both a message and lost" : "a message")
                          : (b & CH_SEQ_LOST ? "lost" : "unseen"),
                      done ? (taken ? "delivered" : "done, never taken")
-                          : (taken ? "taken" : "none"));
+                          : (taken ? "taken" : "none"),
+                     b & CH_SEQ_BRIDGE_LOST ? "reported" : "not reported");
         }
         sum->got += got;
         sum->done += done;
         sum->in_hand += taken && !done;
         sum->undelivered += got && !done;
+        sum->bridge_lost += (b & CH_SEQ_BRIDGE_LOST) != 0;
     }
 }
 
@@ -1243,6 +1794,24 @@ static void ch_check_group(const struct ch_run *run, const struct ch_seqsum *sum
     }
 }
 
+/* Remote: the sentinel reached the tail over its one connection. */
+static void ch_check_remote(const struct ch_run *run)
+{
+    const struct ch_sentinel *s = &run->sh->sent[CH_S_REMOTE];
+    shmbus_topic_info ti;
+    /* relaxed, both: written by a reaped child. */
+    uint64_t pos = atomic_load_explicit(&s->position, memory_order_relaxed);
+    uint64_t conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
+
+    assert_shmbus_ok(shmbus_topic_info_get(run->t[CH_RELIABLE], &ti));
+    if (pos != ti.published || conns != 1) {
+        ch_dump(run);
+        fail_msg("remote: the sentinel ended at %llu of %llu, over %llu connections",
+                 (unsigned long long)pos, (unsigned long long)ti.published,
+                 (unsigned long long)conns);
+    }
+}
+
 /* The daemon is still there and serves a new client. */
 static void ch_check_daemon(const struct ch_run *run)
 {
@@ -1262,7 +1831,7 @@ static void ch_check_daemon(const struct ch_run *run)
 static void ch_summary(const struct ch_run *run, unsigned seconds, const struct ch_seqsum *sum)
 {
     const struct ch_shared *sh = run->sh;
-    const struct ch_sentinel *m = &sh->sent[CH_S_MEMBER];
+    const struct ch_sentinel *m = &sh->sent[CH_S_MEMBER], *r = &sh->sent[CH_S_REMOTE];
     shmbus_topic_info ti[CH_TOPICS];
 
     for (int i = 0; i < CH_TOPICS; i++)
@@ -1286,6 +1855,11 @@ static void ch_summary(const struct ch_run *run, unsigned seconds, const struct 
                   (unsigned long long)sum->got, CH_LD(m->count), CH_LD(sh->member_msgs),
                   (unsigned long long)sum->undelivered, (unsigned long long)sum->in_hand,
                   (unsigned long long)ti[CH_RELIABLE].abandoned, (long long)run->gap[CH_S_MEMBER]);
+    print_message("chaos remote: killed %u; sentinel got %llu lost %llu; killable got %llu; "
+                  "bridge-lost seqs %llu; longest gap %lld ms\n",
+                  run->kills[CH_RELIABLE][CH_REMOTE], CH_LD(r->count), CH_LD(r->lost),
+                  CH_LD(sh->remote_msgs), (unsigned long long)sum->bridge_lost,
+                  (long long)run->gap[CH_S_REMOTE]);
 }
 
 #undef CH_LD
@@ -1301,6 +1875,12 @@ static void ch_map(struct ch_run *run)
     assert_true(run->seqs != MAP_FAILED);
     run->sh->seqs = run->seqs;
 }
+
+/* The daemon's arguments: its bridge on a port the kernel picks
+ * (ch_serve() asks which), and a connection limit that keeps it from
+ * warning about descriptors. */
+static const char *const ch_daemon_args[] = {"--bridge", "127.0.0.1:0", "--bridge-max-conns", "64",
+                                             NULL};
 
 static void test_chaos_kill9_never_stalls(void **state)
 {
@@ -1321,6 +1901,7 @@ static void test_chaos_kill9_never_stalls(void **state)
     ch_check_lossy(&run);
     ch_check_seqs(&run, &sum);
     ch_check_group(&run, &sum);
+    ch_check_remote(&run);
     ch_check_daemon(&run);
     ch_summary(&run, seconds, &sum);
     for (int i = 0; i < CH_TOPICS; i++)
@@ -1333,7 +1914,8 @@ static void test_chaos_kill9_never_stalls(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_chaos_kill9_never_stalls, du_setup, du_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_chaos_kill9_never_stalls, du_setup,
+                                                 du_teardown, (void *)ch_daemon_args),
     };
 
     tu_init();
