@@ -9,16 +9,28 @@
  * subscriber of the reliable topic (a JSON-lines client of the bridge).
  * Killable publishers sometimes hold a zero-copy claim open and killable
  * members sometimes linger in their poll callback, so that kills land
- * between claim and commit and while a member holds a message. Never
- * killed: per topic one sentinel subscriber and one sentinel publisher,
- * and on the reliable topic one sentinel member of the group and one
- * sentinel remote subscriber.
+ * between claim and commit and while a member holds a message. Every 3-6 s
+ * the daemon itself is bounced: stopped by SIGTERM or SIGKILL in turn,
+ * kept away for 50-500 ms while the killing goes on, and started again on
+ * the same bus; the parent reconnects and hands the new bridge port to the
+ * remote subscribers. Never killed: per topic one sentinel subscriber and
+ * one sentinel publisher, and on the reliable topic one sentinel member of
+ * the group and one sentinel remote subscriber. Every child but the remote
+ * ones calls shmbus_bus_check() every CH_CHECK_MS, as a long-lived client
+ * would, and so re-registers with each new daemon.
  *
- * Checked all along: the daemon stays up and answers; the sentinels keep
- * receiving and publishing (no gap longer than CH_STALL_MS); every
- * payload is intact and comes from a publisher of its topic (with that
- * publisher's pid, where the reader sees one), no further than that
- * publisher went.
+ * Checked all along: the daemon answers (a LIST shows both topics, also
+ * right after each bounce: the new daemon adopted them); a daemon stopped
+ * by SIGTERM exits 0, and a new one serves within CH_DAEMON_MS; the
+ * sentinels keep receiving and publishing: no gap longer than CH_STALL_MS,
+ * on the reliable topic counted from when the bounced daemon serves again
+ * (a SIGKILLed daemon's bridge slot, and the holds and claims of processes
+ * killed while no daemon ran, gate it until the new daemon reaps them);
+ * without a daemon for CH_FLOW_MS or more, the lossy topic's sentinels
+ * moved meanwhile; killable processes started at any time, during a bounce
+ * too, come up and work; every payload is intact and comes from a
+ * publisher of its topic (with that publisher's pid, where the reader sees
+ * one), no further than that publisher went.
  *
  * Plain subscribers: each message's seq and lost agree with the
  * subscriber's position, and each publisher's messages come in order.
@@ -51,20 +63,24 @@
  * is the previous one + 1 + its lost, each publisher's messages come
  * without a gap from the first one seen, and every seq the bridge reports
  * lost is one the sentinel subscriber saw skipped: the losses are exactly
- * the skipped claims, as the sentinel's. The sentinel remote subscriber
- * has one connection, from seq 0 and each publisher's first message to
- * the tail: it gets every message. It reads continuously, far below
- * --bridge-max-output (32 MiB); the killable one is sometimes slow and
- * reconnects whenever its connection ends (being disconnected for
- * overflow is allowed for it alone). Killing a remote subscriber stalls
- * nothing: the bridge drops it within the stall bounds.
+ * the skipped claims, as the sentinel's. The sentinel remote subscriber's
+ * first connection starts at seq 0 and at each publisher's first message.
+ * Its connections end only at bounces (the daemon generation changed);
+ * it then subscribes anew on the new daemon's bridge, whose slot starts
+ * at the next message: what lies between two connections is counted
+ * (missed), not checked. At the end its last connection reaches the tail:
+ * it got every message from that connection's start on. It reads
+ * continuously, far below --bridge-max-output (32 MiB); the killable one
+ * is sometimes slow and reconnects whenever its connection ends (being
+ * disconnected for overflow is allowed for it alone). Killing a remote
+ * subscriber stalls nothing: the bridge drops it within the stall bounds.
  *
  * At the end every publisher is gone, and each sentinel publisher
  * published after the last kill, so that the last seq is a message the
  * remote sentinel must reach; no slot or publisher is left to a dead
  * process (the slots are exactly the sentinel readers' and the bridge's,
  * in the segment and, the bridge's aside, in the daemon's books), then
- * none at all; the daemon exits 0 on SIGTERM leaving no segment
+ * none at all; the last daemon exits 0 on SIGTERM leaving no segment
  * (du_teardown). Children report through shared mappings and their exit
  * status; $SHMBUS_CHAOS_SEED replays the test's own random choices (not
  * the scheduler's).
@@ -95,6 +111,12 @@
 #define CH_LINGER_US     1500        /* longest a killable member lingers in its callback */
 #define CH_KILL_MIN_MS   50
 #define CH_KILL_MAX_MS   300
+#define CH_BOUNCE_MIN_MS 3000 /* between two daemon bounces */
+#define CH_BOUNCE_MAX_MS 6000
+#define CH_DOWN_MIN_MS   50 /* no daemon for this long at a bounce */
+#define CH_DOWN_MAX_MS   500
+#define CH_CHECK_MS      20    /* children look for a new daemon this often */
+#define CH_DAEMON_MS     30000 /* a child finds a daemon within this */
 #define CH_LIST_MS       1000  /* the parent asks the daemon for its list this often */
 #define CH_READY_MS      30000 /* the sentinels are up within this */
 #define CH_EXIT_MS       30000 /* a sentinel told to finish exits within this */
@@ -106,10 +128,12 @@
 #define CH_SECONDS   15
 #define CH_STALL_MS  4000 /* longest a sentinel may go without a message */
 #define CH_SETTLE_MS 5000 /* the daemon frees the slots of the dead within this */
+#define CH_FLOW_MS   400  /* no daemon this long: the lossy sentinels must move meanwhile */
 #else
 #define CH_SECONDS   30
 #define CH_STALL_MS  2000
 #define CH_SETTLE_MS 2000
+#define CH_FLOW_MS   250
 #endif
 
 static const char *const ch_topic_names[CH_TOPICS] = {"chaos-reliable", "chaos-lossy"};
@@ -154,6 +178,7 @@ struct ch_sentinel {
     _Atomic uint64_t lost;     /* readers, at the end: lost */
     _Atomic uint64_t position; /* readers, at the end */
     _Atomic uint64_t conns;    /* remote, at the end: connections made */
+    _Atomic uint64_t missed;   /* remote, at the end: seqs between connections */
 };
 
 /* Shared by the parent and every child (an anonymous shared mapping). */
@@ -164,8 +189,12 @@ struct ch_shared {
     _Atomic uint64_t tail;  /* the reliable topic's last seq + 1 (set before drain) */
     _Atomic uint32_t failures;
     _Atomic uint32_t why_claimed, why_done;
-    char why[512];                          /* the first failure */
-    _Atomic uint32_t bridge_port;           /* the parent sets it before the forks */
+    char why[512]; /* the first failure */
+    /* Bounces: the parent bumps daemon_gen before it signals a daemon,
+     * and sets bridge_gen to it once the new one serves on bridge_port. */
+    _Atomic uint32_t daemon_gen, bridge_gen, bridge_port;
+    _Atomic uint32_t down;                  /* no daemon serves (a bounce is under way) */
+    _Atomic int64_t back_ms;                /* when the last bounced daemon served again */
     _Atomic uint64_t overruns[CH_TOPICS];   /* SHMBUS_ERR_OVERRUN seen by publishers */
     _Atomic uint64_t churn_msgs[CH_TOPICS]; /* received by killable subscribers */
     _Atomic uint64_t member_msgs;           /* received by killable members */
@@ -268,6 +297,25 @@ static uint8_t ch_seq_or(const struct ch_shared *sh, uint64_t seq, uint8_t bits)
     return atomic_fetch_or_explicit(&sh->seqs[seq], bits, memory_order_relaxed);
 }
 
+/* Since when a reader of @p topic that last got something at @p last_ms
+ * may have been waiting: a reliable topic stalls at a bounce until the new
+ * daemon has reaped what was left (a SIGKILLed daemon's bridge slot; the
+ * holds and claims of processes killed while no daemon ran), so its wait
+ * counts from when the daemon served again. @return -1 while no daemon
+ * serves (not judged). */
+static int64_t ch_since(const struct ch_shared *sh, int topic, int64_t last_ms)
+{
+    int64_t back;
+
+    if (topic != CH_RELIABLE)
+        return last_ms;
+    /* relaxed, both: monitoring; the parent stores back_ms before it clears down. */
+    if (atomic_load_explicit(&sh->down, memory_order_relaxed))
+        return -1;
+    back = atomic_load_explicit(&sh->back_ms, memory_order_relaxed);
+    return back > last_ms ? back : last_ms;
+}
+
 /* Has the parent told the sentinel readers to drain? */
 static int ch_draining(const struct ch_shared *sh)
 {
@@ -283,7 +331,15 @@ struct ch_conn {
     shmbus_topic *t;
     shmbus_pub *pub;
     shmbus_sub *sub;
+    int64_t check_ms; /* last shmbus_bus_check() */
 };
+
+/* Failures that a bounce explains: no daemon yet, the connection to the
+ * last one lost, or a new one still taking the topics over. */
+static int ch_daemon_away(int rc)
+{
+    return rc == SHMBUS_ERR_NO_DAEMON || rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_NOT_READY;
+}
 
 /* One attempt at connecting, opening the topic and creating the publisher
  * or subscriber (a member joins the group), resuming after the steps that
@@ -306,19 +362,25 @@ static int ch_conn_try(const struct ch_kid *k, struct ch_conn *c, const char **w
                              : shmbus_sub_create(c->t, &so, &c->sub);
 }
 
-/* Connect, open the topic and create the publisher or subscriber; a full
- * table (slots of the dead not yet freed) is retried for CH_NO_SLOT_MS. */
+/* Connect, open the topic and create the publisher or subscriber: retried
+ * while no daemon serves (a bounce) for CH_DAEMON_MS, and a full table
+ * (slots of the dead not yet freed) for CH_NO_SLOT_MS. */
 static int ch_conn_open(const struct ch_kid *k, struct ch_conn *c)
 {
-    int64_t end = du_now_ms() + CH_NO_SLOT_MS;
+    int64_t end = du_now_ms() + CH_DAEMON_MS, no_slot_end = 0, now;
     const char *what;
     int rc;
 
     memset(c, 0, sizeof(*c));
-    while ((rc = ch_conn_try(k, c, &what)) == SHMBUS_ERR_NO_SLOT && du_now_ms() < end)
+    while ((rc = ch_conn_try(k, c, &what)) < 0) {
+        now = du_now_ms();
+        if (rc == SHMBUS_ERR_NO_SLOT && no_slot_end == 0)
+            no_slot_end = now + CH_NO_SLOT_MS;
+        if (!(ch_daemon_away(rc) && now < end) && !(rc == SHMBUS_ERR_NO_SLOT && now < no_slot_end))
+            return ch_fail(k->sh, "%s: %s: %s", ch_who(k), what, shmbus_strerror(rc));
         du_sleep_ms(10);
-    if (rc < 0)
-        return ch_fail(k->sh, "%s: %s: %s", ch_who(k), what, shmbus_strerror(rc));
+    }
+    c->check_ms = du_now_ms();
     return 0;
 }
 
@@ -328,6 +390,22 @@ static void ch_conn_close(struct ch_conn *c)
     shmbus_sub_destroy(c->sub);
     shmbus_topic_destroy(c->t);
     shmbus_close(c->bus);
+}
+
+/* Every CH_CHECK_MS: reconnect to a new daemon once one serves (none yet
+ * is fine), re-registering the topic, publisher and slot with it. */
+static int ch_keep_connected(const struct ch_kid *k, struct ch_conn *c)
+{
+    int64_t now = du_now_ms();
+    int rc;
+
+    if (now - c->check_ms < CH_CHECK_MS)
+        return 0;
+    c->check_ms = now;
+    rc = shmbus_bus_check(c->bus);
+    if (rc == 0 || rc == SHMBUS_ERR_DAEMON_LOST)
+        return 0;
+    return ch_fail(k->sh, "%s: shmbus_bus_check: %s", ch_who(k), shmbus_strerror(rc));
 }
 
 /* Publish index @p i, by copy or in place; killable publishers sometimes
@@ -390,6 +468,8 @@ static int ch_pub_loop(const struct ch_kid *k, struct ch_conn *c)
                 atomic_store_explicit(&me->last_ms, du_now_ms(), memory_order_relaxed);
             }
         }
+        if ((rc = ch_keep_connected(k, c)) != 0)
+            return rc;
         ch_sleep_us(ch_between(&rng, 0, 1000));
     }
     return 0;
@@ -615,22 +695,23 @@ static int ch_sub_step(struct ch_reader *r, struct ch_conn *c, int *done)
     uint8_t buf[CH_MSG_MAX];
     shmbus_msg m;
     int n = shmbus_recv(c->sub, buf, sizeof(buf), &m, CH_WAIT_NS);
-    int64_t now = du_now_ms();
+    int64_t now = du_now_ms(), since;
 
     if (n >= 0) {
         if (ch_check_msg(r, buf, n, &m) != 0)
             return CH_FAILED;
         ch_sub_got(r, now);
-        return 0;
+        return ch_keep_connected(k, c);
     }
     if (n != SHMBUS_ERR_TIMEOUT && n != -EINTR)
         return ch_fail(k->sh, "%s: recv: %s", ch_who(k), shmbus_strerror(n));
-    if (!k->sentinel && now - r->last_ms > CH_STALL_MS)
+    since = ch_since(k->sh, k->topic, r->last_ms);
+    if (!k->sentinel && since >= 0 && now - since > CH_STALL_MS)
         return ch_fail(k->sh, "%s: nothing received for %lld ms", ch_who(k),
-                       (long long)(now - r->last_ms));
+                       (long long)(now - since));
     if (k->sentinel && ch_draining(k->sh))
         return ch_sub_drained(r, c, done);
-    return 0;
+    return ch_keep_connected(k, c);
 }
 
 static int ch_sub_run(void *arg)
@@ -771,7 +852,7 @@ static int ch_member_step(struct ch_member *mb, struct ch_conn *c, shmbus_waitse
     }
     if (k->sentinel && ch_draining(k->sh))
         return ch_member_drained(mb, c, done);
-    return 0;
+    return ch_keep_connected(k, c);
 }
 
 static int ch_member_run(void *arg)
@@ -1047,9 +1128,11 @@ struct ch_remote {
     const struct ch_kid *k;
     uint64_t *next; /* per publisher id, in this connection: the index expected next (0: none) */
     int fd;
-    int strict;   /* the sentinel's first connection: from seq 0 and each publisher's first */
-    int have_pos; /* pos is the seq expected next on this connection */
-    uint64_t pos, received, lost, conns, rng;
+    uint32_t gen;  /* the daemon generation it connected to */
+    int strict;    /* the sentinel's first connection: from seq 0 and each publisher's first */
+    int have_pos;  /* pos is the seq expected next on this connection */
+    int have_prev; /* prev_end is where the last connection ended */
+    uint64_t pos, prev_end, received, lost, conns, missed, rng;
     int64_t last_ms, drain_end;
     size_t have;
     char buf[CH_RBUF];
@@ -1074,6 +1157,8 @@ static int ch_remote_msg(struct ch_remote *r, const struct ch_jline *j)
         return ch_fail(k->sh, "%s: seq %llu: publisher %u index %llu, expected %llu", ch_who(k),
                        (unsigned long long)j->seq, p.publisher, (unsigned long long)p.seq,
                        (unsigned long long)want);
+    if (!r->have_pos && r->have_prev && j->seq - j->lost > r->prev_end)
+        r->missed += j->seq - j->lost - r->prev_end;
     for (uint64_t s = j->seq - j->lost; s < j->seq; s++)
         ch_seq_or(k->sh, s, CH_SEQ_BRIDGE_LOST);
     r->next[p.publisher] = p.seq + 1;
@@ -1145,17 +1230,33 @@ static int ch_tcp(uint32_t port)
     return fd;
 }
 
-/* Connect to the bridge and subscribe: a new connection, checked on its
+/* Connect to the bridge of the daemon that serves now (waiting while a
+ * bounce is under way) and subscribe: a new connection, checked on its
  * own. */
 static int ch_remote_connect(struct ch_remote *r)
 {
     static const char sub[] = "{\"command\":\"SUB\",\"topic\":\"chaos-reliable\"}\n";
     const struct ch_kid *k = r->k;
+    int64_t end = du_now_ms() + CH_DAEMON_MS;
+    uint32_t gen;
 
-    /* relaxed: stored before the fork. */
-    r->fd = ch_tcp(atomic_load_explicit(&k->sh->bridge_port, memory_order_relaxed));
-    if (r->fd < 0 || send(r->fd, sub, sizeof(sub) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(sub) - 1)
-        return ch_fail(k->sh, "%s: subscribing through the bridge: %s", ch_who(k), strerror(errno));
+    for (;;) {
+        /* acquire, both: pair with the parent's release stores (ch_bounce(),
+         * ch_serve()); bridge_port is the serving daemon's. */
+        gen = atomic_load_explicit(&k->sh->daemon_gen, memory_order_acquire);
+        r->fd = atomic_load_explicit(&k->sh->bridge_gen, memory_order_acquire) == gen
+                    ? ch_tcp(atomic_load_explicit(&k->sh->bridge_port, memory_order_relaxed))
+                    : -1;
+        if (r->fd >= 0 &&
+            send(r->fd, sub, sizeof(sub) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(sub) - 1)
+            break;
+        if (r->fd >= 0)
+            close(r->fd); /* that daemon is going: wait for the next one */
+        if (du_now_ms() > end)
+            return ch_fail(k->sh, "%s: no bridge to connect to for %d ms", ch_who(k), CH_DAEMON_MS);
+        du_sleep_ms(10);
+    }
+    r->gen = gen;
     r->conns++;
     r->strict = k->sentinel && r->conns == 1;
     r->have_pos = r->strict;
@@ -1166,17 +1267,22 @@ static int ch_remote_connect(struct ch_remote *r)
     return 0;
 }
 
-/* The connection ended: never the sentinel's. A killable one (maybe
- * disconnected for being slow) connects again. */
+/* The connection ended: the sentinel's only at a bounce. Connect again. */
 static int ch_remote_closed(struct ch_remote *r)
 {
     const struct ch_kid *k = r->k;
 
     close(r->fd);
     r->fd = -1;
-    if (k->sentinel)
-        return ch_fail(k->sh, "%s: the bridge closed the connection at seq %llu", ch_who(k),
-                       (unsigned long long)r->pos);
+    /* acquire: pairs with the parent's release increment before it
+     * signals the daemon, so a connection the bounce ended sees it. */
+    if (k->sentinel && atomic_load_explicit(&k->sh->daemon_gen, memory_order_acquire) == r->gen)
+        return ch_fail(k->sh, "%s: the bridge closed the connection at seq %llu, with no bounce",
+                       ch_who(k), (unsigned long long)r->pos);
+    if (r->have_pos) {
+        r->prev_end = r->pos;
+        r->have_prev = 1;
+    }
     return ch_remote_connect(r);
 }
 
@@ -1201,19 +1307,20 @@ static int ch_remote_drained(struct ch_remote *r, int *done)
                        (unsigned long long)r->pos - 1, (unsigned long long)tail);
     *done = 1;
     ch_report(k, r->received, r->lost, r->pos);
-    /* relaxed: the parent reads it after reaping us. */
+    /* relaxed, both: the parent reads them after reaping us. */
     atomic_store_explicit(&me->conns, r->conns, memory_order_relaxed);
+    atomic_store_explicit(&me->missed, r->missed, memory_order_relaxed);
     return 0;
 }
 
 /* A killable remote subscriber is sometimes slow, and must not starve. */
 static int ch_remote_idle(struct ch_remote *r)
 {
-    int64_t now = du_now_ms();
+    int64_t since = ch_since(r->k->sh, CH_RELIABLE, r->last_ms), now = du_now_ms();
 
-    if (now - r->last_ms > CH_STALL_MS)
+    if (since >= 0 && now - since > CH_STALL_MS)
         return ch_fail(r->k->sh, "%s: nothing received for %lld ms", ch_who(r->k),
-                       (long long)(now - r->last_ms));
+                       (long long)(now - since));
     if (ch_rand(&r->rng) % 256 == 0)
         ch_sleep_us(ch_between(&r->rng, 1000, 20000));
     return 0;
@@ -1271,6 +1378,7 @@ struct ch_child {
 
 struct ch_run {
     struct du_daemon *d;
+    const char *const *extra; /* the daemon's arguments, at every start */
     struct ch_shared *sh;
     _Atomic uint8_t *seqs;
     shmbus_bus *bus;
@@ -1280,8 +1388,12 @@ struct ch_run {
     uint64_t seed, rng;
     uint32_t next_id;
     unsigned kills[CH_TOPICS][CH_ROLES];
+    unsigned bounces[2];       /* by SIGTERM, by SIGKILL */
+    unsigned kill9_first;      /* the first bounce is by SIGKILL */
     int64_t gap[CH_SENTINELS]; /* longest sentinel gap seen, ms */
+    int64_t away_ms;           /* longest time without a daemon */
     int64_t list_ms;           /* last LIST */
+    int64_t bounce_ms;         /* next bounce */
 };
 
 static unsigned ch_env(const char *name, unsigned dflt)
@@ -1361,7 +1473,9 @@ static void ch_dump(const struct ch_run *run)
                         si[s].index, si[s].pid, si[s].group, (unsigned long long)si[s].position,
                         (unsigned long long)si[s].received, (unsigned long long)si[s].lost);
     }
-    print_error("seed %llu (SHMBUS_CHAOS_SEED)\n", (unsigned long long)run->seed);
+    print_error("daemon pid %d (bounces: %u by SIGTERM, %u by SIGKILL); seed %llu "
+                "(SHMBUS_CHAOS_SEED)\n",
+                (int)run->d->pid, run->bounces[0], run->bounces[1], (unsigned long long)run->seed);
 }
 
 /* A child reported a failure: fail with its text. */
@@ -1414,7 +1528,8 @@ static void ch_check_alive(struct ch_run *run)
     }
 }
 
-/* The sentinels move: a message received and published within CH_STALL_MS. */
+/* The sentinels move: a message received and published within
+ * CH_STALL_MS (on the reliable topic, of the daemon serving again). */
 static void ch_check_stalls(struct ch_run *run)
 {
     int64_t now = du_now_ms();
@@ -1422,17 +1537,18 @@ static void ch_check_stalls(struct ch_run *run)
     for (int i = 0; i < CH_SENTINELS; i++) {
         const struct ch_kid *k = &run->sent[i].k;
         /* relaxed: monitoring. */
-        int64_t gap = now - atomic_load_explicit(&run->sh->sent[i].last_ms, memory_order_relaxed);
+        int64_t last = atomic_load_explicit(&run->sh->sent[i].last_ms, memory_order_relaxed);
+        int64_t since = ch_since(run->sh, k->topic, last);
 
-        if (gap > run->gap[i])
-            run->gap[i] = gap;
-        if (gap <= CH_STALL_MS)
+        if (now - last > run->gap[i])
+            run->gap[i] = now - last;
+        if (since < 0 || now - since <= CH_STALL_MS)
             continue;
         ch_check_failures(run);
         ch_dump(run);
         fail_msg("%s: the sentinel %s has not %s for %lld ms", ch_topic_names[k->topic],
                  ch_role_names[k->role], k->role == CH_PUB ? "published" : "received anything",
-                 (long long)gap);
+                 (long long)(now - since));
     }
 }
 
@@ -1481,21 +1597,109 @@ static void ch_kill(struct ch_run *run, int i, int respawn)
         ch_spawn(run, c, topic, role, 0);
 }
 
-/* The bridge's port (the daemon listens where the kernel chose), for the
- * remote subscribers. */
+/* The daemon serves (it just started): our connection is back and has
+ * re-registered our topics (the very segments we map), and the bridge's
+ * port goes to the remote subscribers. */
 static void ch_serve(struct ch_run *run)
 {
+    int64_t end = du_now_ms() + CH_DAEMON_MS;
     shmbus_bridge_info bi;
     const char *colon;
-    int rc = shmbus_bridge_stat(run->bus, 0, &bi, NULL, 0);
+    int rc;
 
-    if (rc < 0)
-        fail_msg("shmbus_bridge_stat: %s", shmbus_strerror(rc));
+    while ((rc = shmbus_bus_check(run->bus)) == SHMBUS_ERR_DAEMON_LOST && du_now_ms() < end)
+        du_sleep_ms(5);
+    if (rc == 0)
+        rc = shmbus_bridge_stat(run->bus, 0, &bi, NULL, 0);
+    if (rc < 0) {
+        ch_dump(run);
+        fail_msg("shmbusd (pid %d) does not serve: %s", (int)run->d->pid, shmbus_strerror(rc));
+    }
     colon = strrchr(bi.listen, ':');
     if (colon == NULL || atoi(colon + 1) <= 0)
         fail_msg("the bridge listens on '%s'", bi.listen);
-    /* relaxed: the forks order it before the remote subscribers. */
+    /* relaxed: published by the release store of bridge_gen. */
     atomic_store_explicit(&run->sh->bridge_port, (uint32_t)atoi(colon + 1), memory_order_relaxed);
+    /* release: pairs with the acquire loads in ch_remote_connect(); the
+     * parent is the only writer of daemon_gen (relaxed load). */
+    atomic_store_explicit(&run->sh->bridge_gen,
+                          atomic_load_explicit(&run->sh->daemon_gen, memory_order_relaxed),
+                          memory_order_release);
+    /* relaxed, both: monitoring (ch_since()); back_ms first. */
+    atomic_store_explicit(&run->sh->back_ms, du_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&run->sh->down, 0, memory_order_relaxed);
+}
+
+/* No daemon for @p ms: kill (and replace) 0-2 children meanwhile, whose
+ * slots, claims and holds wait for the next daemon; the lossy topic's
+ * sentinels are watched all along (ch_since()). */
+static void ch_without_daemon(struct ch_run *run, unsigned ms)
+{
+    unsigned kills = ch_between(&run->rng, 0, 2);
+    int64_t start = du_now_ms();
+
+    for (unsigned i = 0; i <= kills; i++) {
+        while (du_now_ms() - start < (int64_t)(ms * (i + 1) / (kills + 1))) {
+            du_sleep_ms(10);
+            ch_check_failures(run);
+            ch_check_stalls(run);
+        }
+        if (i < kills)
+            ch_kill(run, (int)(ch_rand(&run->rng) % CH_CHURN), 1);
+    }
+}
+
+/* With no daemon since @p gone_ms for CH_FLOW_MS or more, the lossy
+ * topic's sentinels published and received meanwhile: the data path does
+ * not need the daemon. */
+static void ch_check_flow(const struct ch_run *run, int64_t gone_ms)
+{
+    if (du_now_ms() - gone_ms < CH_FLOW_MS)
+        return;
+    for (int role = CH_PUB; role <= CH_SUB; role++) {
+        /* relaxed: monitoring. */
+        int64_t last = atomic_load_explicit(&run->sh->sent[ch_sidx(role, CH_LOSSY)].last_ms,
+                                            memory_order_relaxed);
+
+        if (last > gone_ms)
+            continue;
+        ch_dump(run);
+        fail_msg("%s: the sentinel %s did nothing in the %lld ms without a daemon",
+                 ch_topic_names[CH_LOSSY], ch_role_names[role], (long long)(du_now_ms() - gone_ms));
+    }
+}
+
+/* Stop the daemon (SIGTERM and SIGKILL in turn), go on killing without
+ * one for a while, start a new one on the same bus and serve again. */
+static void ch_bounce(struct ch_run *run)
+{
+    unsigned kill9 = (run->bounces[0] + run->bounces[1] + run->kill9_first) % 2;
+    int want = kill9 ? 128 + SIGKILL : 0, st;
+    int64_t gone_ms;
+
+    /* relaxed: polled (ch_since()); the release below orders it too. */
+    atomic_store_explicit(&run->sh->down, 1, memory_order_relaxed);
+    /* release: pairs with the acquire loads in ch_remote_closed(). */
+    atomic_fetch_add_explicit(&run->sh->daemon_gen, 1, memory_order_release);
+    st = du_stop_sig(run->d, kill9 ? SIGKILL : SIGTERM);
+    gone_ms = du_now_ms();
+    if (st != want) {
+        ch_dump(run);
+        fail_msg("shmbusd stopped by %s: status %d, want %d", kill9 ? "SIGKILL" : "SIGTERM", st,
+                 want);
+    }
+    ch_without_daemon(run, ch_between(&run->rng, CH_DOWN_MIN_MS, CH_DOWN_MAX_MS));
+    ch_check_flow(run, gone_ms);
+    if (du_launch(run->d, run->extra) < 0) {
+        ch_dump(run);
+        fail_msg("no new shmbusd after a bounce");
+    }
+    ch_serve(run);
+    run->bounces[kill9]++;
+    if (du_now_ms() - gone_ms > run->away_ms)
+        run->away_ms = du_now_ms() - gone_ms;
+    run->list_ms = 0; /* the new daemon lists both topics: it adopted them */
+    ch_check_daemon_answers(run);
 }
 
 /* Wait until a sentinel says it is ready. */
@@ -1551,14 +1755,22 @@ static void ch_start(struct ch_run *run)
         ch_kill(run, i, 1);
 }
 
-/* Kill a random killable child every 50-300 ms for @p seconds. */
+/* Kill a random killable child every 50-300 ms for @p seconds, and bounce
+ * the daemon every 3-6 s (not in the last 1.5 s). */
 static void ch_chaos(struct ch_run *run, unsigned seconds)
 {
     int64_t end = du_now_ms() + (int64_t)seconds * 1000;
 
+    run->bounce_ms = du_now_ms() + ch_between(&run->rng, CH_BOUNCE_MIN_MS, CH_BOUNCE_MAX_MS);
     while (du_now_ms() < end) {
         du_sleep_ms(ch_between(&run->rng, CH_KILL_MIN_MS, CH_KILL_MAX_MS));
         ch_watch(run);
+        if (du_now_ms() >= run->bounce_ms && end - du_now_ms() > CH_BOUNCE_MIN_MS / 2) {
+            ch_bounce(run);
+            run->bounce_ms =
+                du_now_ms() + ch_between(&run->rng, CH_BOUNCE_MIN_MS, CH_BOUNCE_MAX_MS);
+            continue;
+        }
         ch_kill(run, (int)(ch_rand(&run->rng) % CH_CHURN), 1);
     }
     ch_watch(run);
@@ -1794,7 +2006,8 @@ static void ch_check_group(const struct ch_run *run, const struct ch_seqsum *sum
     }
 }
 
-/* Remote: the sentinel reached the tail over its one connection. */
+/* Remote: the sentinel reached the tail, over at least one connection per
+ * daemon (each bounce ends its connection). */
 static void ch_check_remote(const struct ch_run *run)
 {
     const struct ch_sentinel *s = &run->sh->sent[CH_S_REMOTE];
@@ -1804,11 +2017,11 @@ static void ch_check_remote(const struct ch_run *run)
     uint64_t conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
 
     assert_shmbus_ok(shmbus_topic_info_get(run->t[CH_RELIABLE], &ti));
-    if (pos != ti.published || conns != 1) {
+    if (pos != ti.published || conns < 1u + run->bounces[0] + run->bounces[1]) {
         ch_dump(run);
-        fail_msg("remote: the sentinel ended at %llu of %llu, over %llu connections",
+        fail_msg("remote: the sentinel ended at %llu of %llu, over %llu connections (%u bounces)",
                  (unsigned long long)pos, (unsigned long long)ti.published,
-                 (unsigned long long)conns);
+                 (unsigned long long)conns, run->bounces[0] + run->bounces[1]);
     }
 }
 
@@ -1855,11 +2068,15 @@ static void ch_summary(const struct ch_run *run, unsigned seconds, const struct 
                   (unsigned long long)sum->got, CH_LD(m->count), CH_LD(sh->member_msgs),
                   (unsigned long long)sum->undelivered, (unsigned long long)sum->in_hand,
                   (unsigned long long)ti[CH_RELIABLE].abandoned, (long long)run->gap[CH_S_MEMBER]);
-    print_message("chaos remote: killed %u; sentinel got %llu lost %llu; killable got %llu; "
-                  "bridge-lost seqs %llu; longest gap %lld ms\n",
+    print_message("chaos remote: killed %u; sentinel got %llu lost %llu over %llu connections, "
+                  "missed %llu between them; killable got %llu; bridge-lost seqs %llu; "
+                  "longest gap %lld ms\n",
                   run->kills[CH_RELIABLE][CH_REMOTE], CH_LD(r->count), CH_LD(r->lost),
-                  CH_LD(sh->remote_msgs), (unsigned long long)sum->bridge_lost,
-                  (long long)run->gap[CH_S_REMOTE]);
+                  CH_LD(r->conns), CH_LD(r->missed), CH_LD(sh->remote_msgs),
+                  (unsigned long long)sum->bridge_lost, (long long)run->gap[CH_S_REMOTE]);
+    print_message("chaos daemon: %u bounces by SIGTERM, %u by SIGKILL; longest without a daemon "
+                  "%lld ms\n",
+                  run->bounces[0], run->bounces[1], (long long)run->away_ms);
 }
 
 #undef CH_LD
@@ -1876,20 +2093,21 @@ static void ch_map(struct ch_run *run)
     run->sh->seqs = run->seqs;
 }
 
-/* The daemon's arguments: its bridge on a port the kernel picks
- * (ch_serve() asks which), and a connection limit that keeps it from
+/* The daemon's arguments, at every start: its bridge on a port the kernel
+ * picks (ch_serve() asks which), and a connection limit that keeps it from
  * warning about descriptors. */
 static const char *const ch_daemon_args[] = {"--bridge", "127.0.0.1:0", "--bridge-max-conns", "64",
                                              NULL};
 
 static void test_chaos_kill9_never_stalls(void **state)
 {
-    struct ch_run run = {.d = *state};
+    struct ch_run run = {.d = *state, .extra = ch_daemon_args};
     unsigned seconds = ch_env("SHMBUS_CHAOS_SECONDS", CH_SECONDS);
     struct ch_seqsum sum;
 
     run.seed = ch_env("SHMBUS_CHAOS_SEED", (unsigned)time(NULL) ^ (unsigned)getpid());
     run.rng = run.seed;
+    run.kill9_first = (unsigned)(ch_rand(&run.rng) % 2);
     print_message("chaos: %u s, seed %llu, bus %s\n", seconds, (unsigned long long)run.seed,
                   run.d->bus);
     ch_map(&run);
