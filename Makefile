@@ -76,8 +76,9 @@ FUZZ_SECONDS ?= 20
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# The chaos test (tests/stress/chaos.c: SIGKILL at random) for SECONDS seconds;
-# PRESET=tsan or asan to soak under a sanitizer (with ctest's options).
+# The chaos test (tests/stress/chaos.c: SIGKILL at random, daemon bounces)
+# for SECONDS seconds; PRESET=tsan or asan to soak under a sanitizer (with
+# ctest's options).
 SECONDS ?= 600
 .PHONY: soak
 soak: build
