@@ -509,14 +509,14 @@ static int bus_lock(const struct sbd_config *c)
  * may still be exchanging messages on them (registry.h
  * sbd_registry_adopt(): what cannot be taken over yet is retried, what is
  * not a topic of ours is left alone). @return 0, or -1 (logged) if
- * /dev/shm cannot be listed.
+ * /dev/shm cannot be listed or a segment to retry cannot be queued.
  */
 static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
 {
     char prefix[SHMBUS_BUS_NAME_MAX + 16];
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
-    unsigned n[SBD_ADOPT_VANISHED + 1] = {0};
+    unsigned n[SBD_ADOPT_NOMEM + 1] = {0};
 
     /* Serving without the previous instance's topics would have every
      * reconnecting client take its topic for gone. */
@@ -535,7 +535,7 @@ static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
                 "took over %u topics a previous instance left; %u to retry, %u left alone, "
                 "%u removed",
                 n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED]);
-    return 0;
+    return n[SBD_ADOPT_NOMEM] > 0 ? -1 : 0;
 }
 
 /*

@@ -448,7 +448,7 @@ static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topi
     pthread_mutex_lock(&r->topic_lock);
     i = pending_find(r, seg);
     if (out == SBD_ADOPT_LATER && pending_note(r, i, seg, rc) < 0)
-        out = SBD_ADOPT_LEFT; /* cannot even queue it: left alone */
+        out = SBD_ADOPT_NOMEM; /* only a new entry allocates: at start */
     else if (out != SBD_ADOPT_LATER && i >= 0)
         r->pending[i] = r->pending[--r->npending];
     if (out == SBD_ADOPTED) {
@@ -475,6 +475,9 @@ static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev
         sbd_log(SBD_WARN, "segment %s: %s: removing it", seg, shmbus_strerror(rc));
     else if (out == SBD_ADOPT_VANISHED && tries > 0)
         sbd_log(SBD_INFO, "segment %s: removed before it was taken over", seg);
+    else if (out == SBD_ADOPT_NOMEM)
+        sbd_log(SBD_ERROR, "segment %s: %s, and no memory to retry it later", seg,
+                shmbus_strerror(rc));
 }
 
 int sbd_registry_adopt(struct sbd_registry *r, const char *seg)

@@ -171,6 +171,8 @@ enum sbd_adopt {
     SBD_ADOPT_LEFT,     /* not a topic this daemon can serve: left in place */
     SBD_ADOPT_REMOVED,  /* shorter than its header says: removed */
     SBD_ADOPT_VANISHED, /* removed by someone else meanwhile */
+    SBD_ADOPT_NOMEM,    /* to be retried, but no memory to queue it: the daemon
+                           must not serve without it (clients would take it for gone) */
 };
 
 /*
