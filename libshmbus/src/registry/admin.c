@@ -486,51 +486,68 @@ int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq)
     return 1;
 }
 
-/* Claim word @p c is exactly seq @p s (a live writer in flight on it). */
-static int claim_is(const struct sb_segment *seg, uint64_t c, uint64_t s, uint64_t x)
+/* Is a live writer other than record @p idx (while it still claims
+ * @p seq) in flight on the cell of @p x with a seq at most @p x? Such a
+ * writer owns the cell, or is a newer claim that has just marked it and
+ * is on its way out: either way the BUSY there is not ours to end. The
+ * claim loads are relaxed after the caller's acquire load of the stamp:
+ * each writer stores its claim before its stamp CAS (pub.c). */
+static int cell_other_writer(const struct sb_segment *seg, uint32_t idx, uint64_t seq, uint64_t x)
 {
-    (void)seg;
-    (void)x;
-    return c == s;
+    for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
+        const struct sb_shm_pubrec *r = &seg->pubs[i];
+        /* acquire: pairs with the release store of ACTIVE (pub.c). */
+        uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
+        /* relaxed: see above. */
+        uint64_t c = atomic_load_explicit(&r->claim, memory_order_relaxed);
+
+        if (st == SB_PUB_FREE || st == SB_PUB_DEAD || (i == idx && c == seq))
+            continue;
+        if (claim_on_cell(seg, c, x, x))
+            return 1;
+    }
+    return 0;
 }
 
-/* A newer claim that marked a cell (pub.c cell_take()) is live only until
- * it returns SHMBUS_ERR_OVERRUN: wait this many looks for it. */
+/* A newer claim that marked a cell (pub.c cell_take()) is in flight only
+ * until it returns SHMBUS_ERR_OVERRUN: wait this many looks for it. */
 #define UNBLOCK_MARK_WAITS 1000u
 
-int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq)
+int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed)
 {
     const struct sb_segment *seg = &t->seg;
     struct sb_shm_pubrec *r = &seg->pubs[idx];
     struct sb_shm_cell *c = sb_cell(seg, seq);
 
-    /* relaxed: a guess, checked against the stamp below. */
-    if (atomic_load_explicit(&r->claim, memory_order_relaxed) != seq)
-        return 0;
     for (unsigned looks = 0;; looks++) {
         /* acquire: pairs with the writers' seq_cst stamp CAS; the claim
-         * store each made before it is visible to live_claims_any(). */
+         * each stored before it is visible (cell_other_writer()). */
         uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire), x = SB_STAMP_SEQ(v);
 
-        /* Only a mark at or beyond the claim can be its writer at work: a
-         * claim whose cell is not marked is a writer waiting for the
-         * cell's previous lap; a final stamp, a claim already ended (by
-         * its writer, or by us; a BUSY after one is a newer writer's). */
+        /* Only a mark at or beyond the claim can be our writer's: a claim
+         * whose cell is not marked is a writer waiting for the cell's
+         * previous lap; a final stamp, a claim already ended. */
         if (SB_STAMP_ST(v) != SB_ST_BUSY || x < seq)
             return 0;
-        /* A newer seq is a mark left for our writer only once its own
-         * claimer has moved on; a live writer at work on it is not ours
-         * to end (our writer committed, and the cell went on). */
-        if (x != seq && live_claims_any(seg, claim_is, x, 0)) {
-            if (looks == UNBLOCK_MARK_WAITS)
-                return 0; /* stuck too: its own record's timeout ends it */
-            sched_yield();
-            continue;
+        /* relaxed: after the acquire above. Until we stored ended, a
+         * writer that moved on (committed) is not ours to end. */
+        if (!resumed && atomic_load_explicit(&r->claim, memory_order_relaxed) != seq)
+            return 0;
+        if (cell_other_writer(seg, idx, seq, x)) {
+            if (looks < UNBLOCK_MARK_WAITS) {
+                sched_yield();
+                continue;
+            }
+            /* A marker stuck on its way out, or a live owner: once we
+             * told our writer its claim is ended, the mark is ours to
+             * hand on later (the caller retries); else nothing happened. */
+            return resumed ? -EAGAIN : 0;
         }
         /* seq_cst: before the stamp CAS (seq_cst); the writer reads the
          * stamp with acquire when its commit fails (pub.c
-         * pub_claim_ended()) and then leaves the cell alone. */
+         * pub_claim_ended()) and then leaves the cell to us. */
         atomic_store_explicit(&r->ended, seq + 1, memory_order_seq_cst);
+        resumed = 1;
         if (claim_skip(seg, c, v, x))
             return 1;
     }

@@ -106,14 +106,20 @@ int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
  * *seq set, 0 if it is idle, waiting to claim, or not in use. */
 int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
 
-/* End the claim on @p seq of live publisher record @p idx, held past the
+/*
+ * End the claim on @p seq of live publisher record @p idx, held past the
  * stall timeout, as a dead publisher's (SKIPPED; readers count one lost
- * message and go on; counted as unblocked); the record says so, and the
- * writer's commit returns SHMBUS_ERR_OVERRUN without touching the cell
- * again. Not for exclusive topics, whose holder is the cell's only
- * writer. @return 1 ended, 0 not (ended meanwhile, its writer waits for
- * the cell, or the cell is another live writer's). */
-int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq);
+ * message and go on; counted as unblocked). The record says so first,
+ * and the writer's commit then returns SHMBUS_ERR_OVERRUN and leaves the
+ * cell alone, so that a mark a newer claim left there is ours to hand on.
+ * Not for exclusive topics, whose holder is the cell's only writer.
+ * @p resumed: a retry after -EAGAIN (the writer may have moved on since).
+ * @return 1 ended; 0 nothing to do (ended meanwhile, its writer waits for
+ * the cell, or another live writer is in flight on it); -EAGAIN the
+ * writer was told, but a newer claim is still on its way out of the
+ * cell: call again (resumed) at the next scan.
+ */
+int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed);
 
 /* Groups that count more members than they have member slots in use
  * (members died or were evicted, which never decrement) count only those;

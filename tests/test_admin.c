@@ -1,0 +1,146 @@
+/*
+ * The daemon's operations on a segment (registry/admin.c), driven step by
+ * step in one process on a topic created directly: ending a live
+ * publisher's claim (stall timeout) around marks that newer claims leave
+ * in a lossy cell, and group member counts around evictions.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+
+#include "registry/admin.h"
+#include "ring/ring.h"
+#include "shm/layout.h"
+
+struct fx {
+    const char *name;
+    shmbus_topic *t;
+};
+
+static int fx_setup(void **state)
+{
+    static struct fx f;
+    shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = 2, .max_msg_size = 64};
+
+    f.name = tu_name("admin");
+    if (shmbus_topic_create(f.name, &o, &f.t) < 0)
+        return -1;
+    *state = &f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+
+    shmbus_topic_destroy(f->t);
+    tu_release(f->name);
+    return 0;
+}
+
+/* Publisher @p p's record index in its topic. */
+static uint32_t rec_of(const shmbus_pub *p)
+{
+    return (uint32_t)(p->rec - p->topic->seg.pubs);
+}
+
+static uint64_t stamp_of(const shmbus_topic *t, uint64_t seq)
+{
+    return atomic_load(&sb_cell(&t->seg, seq)->stamp);
+}
+
+/* Claim seq @p want on @p p, publishing with @p filler until the tail is there. */
+static void claim_at(shmbus_pub *p, shmbus_pub *filler, shmbus_claim *c, uint64_t want)
+{
+    uint8_t buf[16] = {0};
+
+    while (atomic_load(&p->topic->seg.hdr->tail) < want)
+        assert_shmbus_ok(shmbus_publish(filler, buf, sizeof(buf), 0));
+    assert_shmbus_ok(shmbus_pub_claim(p, c, 0));
+    assert_int_equal(c->seq, want);
+}
+
+/* Leave a mark on seq @p want's cell, which an older claim holds: the
+ * claim of @p p gets SHMBUS_ERR_OVERRUN and leaves BUSY(want). */
+static void mark_at(shmbus_pub *p, shmbus_pub *filler, uint64_t want)
+{
+    uint8_t buf[16] = {0};
+    shmbus_claim c;
+
+    while (atomic_load(&p->topic->seg.hdr->tail) < want)
+        assert_shmbus_ok(shmbus_publish(filler, buf, sizeof(buf), 0));
+    assert_shmbus_rc(shmbus_pub_claim(p, &c, 0), SHMBUS_ERR_OVERRUN);
+    assert_int_equal(stamp_of(p->topic, want), SB_STAMP(want, SB_ST_BUSY));
+}
+
+/* Claim 0 of A is to be ended, but A moved on before the daemon looked:
+ * A owns seq 4 in the same cell, and C marked it (BUSY(6)) for A to hand
+ * on. That mark is A's claim 4's business, not claim 0's: nothing is
+ * ended, and A's commit of 4 hands it on as usual. */
+static void test_admin_unblock_leaves_a_moved_on_writer(void **state)
+{
+    struct fx *f = *state;
+    shmbus_pub *a, *b, *cpub;
+    shmbus_claim c0, c4;
+    uint8_t buf[16] = {0};
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &a));
+    assert_shmbus_ok(shmbus_pub_create(f->t, &b));
+    assert_shmbus_ok(shmbus_pub_create(f->t, &cpub));
+    claim_at(a, b, &c0, 0);
+    mark_at(b, b, 2);                                             /* BUSY(2) over A's 0 */
+    assert_shmbus_rc(shmbus_pub_commit(a, &c0, 4), SHMBUS_ERR_OVERRUN); /* hands it on */
+    assert_int_equal(stamp_of(f->t, 2), SB_STAMP(2, SB_ST_SKIPPED));
+    assert_shmbus_ok(shmbus_publish(b, buf, sizeof(buf), 0)); /* seq 3 */
+    claim_at(a, b, &c4, 4);
+    mark_at(cpub, b, 6); /* BUSY(6) over A's 4 */
+    assert_int_equal(sb_admin_pub_unblock(f->t, rec_of(a), 0, 0), 0);
+    assert_int_equal(stamp_of(f->t, 6), SB_STAMP(6, SB_ST_BUSY));
+    assert_shmbus_rc(shmbus_pub_commit(a, &c4, 4), SHMBUS_ERR_OVERRUN);
+    assert_int_equal(stamp_of(f->t, 6), SB_STAMP(6, SB_ST_SKIPPED));
+    shmbus_pub_destroy(cpub);
+    shmbus_pub_destroy(b);
+    shmbus_pub_destroy(a);
+}
+
+/* The daemon told A its claim 0 is ended, but B, whose mark is on the
+ * cell, is still on its way out: A's late commit leaves the mark alone,
+ * and the daemon's retry hands it on once B has gone, so readers of seq
+ * 2 are not left waiting on it. */
+static void test_admin_unblock_finishes_after_a_marker(void **state)
+{
+    struct fx *f = *state;
+    shmbus_pub *a, *b;
+    shmbus_claim c0;
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &a));
+    assert_shmbus_ok(shmbus_pub_create(f->t, &b));
+    claim_at(a, b, &c0, 0);
+    mark_at(b, b, 2);
+    /* B as it is between its mark and its return: still claiming 2. */
+    atomic_store(&b->rec->claim, 2);
+    assert_int_equal(sb_admin_pub_unblock(f->t, rec_of(a), 0, 0), 0); /* not told */
+    assert_int_equal(atomic_load(&a->rec->ended), 0);
+    atomic_store(&a->rec->ended, 1); /* told, by a look whose CAS lost to B */
+    assert_shmbus_rc(shmbus_pub_commit(a, &c0, 4), SHMBUS_ERR_OVERRUN);
+    assert_int_equal(stamp_of(f->t, 2), SB_STAMP(2, SB_ST_BUSY)); /* left to the daemon */
+    assert_int_equal(sb_admin_pub_unblock(f->t, rec_of(a), 0, 1), -EAGAIN);
+    atomic_store(&b->rec->claim, SB_CLAIM_IDLE);
+    assert_int_equal(sb_admin_pub_unblock(f->t, rec_of(a), 0, 1), 1);
+    assert_int_equal(stamp_of(f->t, 2), SB_STAMP(2, SB_ST_SKIPPED));
+    shmbus_pub_destroy(b);
+    shmbus_pub_destroy(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_admin_unblock_leaves_a_moved_on_writer, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_admin_unblock_finishes_after_a_marker, fx_setup,
+                                        fx_teardown),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("admin", tests, NULL, NULL);
+}
