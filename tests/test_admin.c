@@ -88,7 +88,7 @@ static void test_admin_unblock_leaves_a_moved_on_writer(void **state)
     assert_shmbus_ok(shmbus_pub_create(f->t, &b));
     assert_shmbus_ok(shmbus_pub_create(f->t, &cpub));
     claim_at(a, b, &c0, 0);
-    mark_at(b, b, 2);                                             /* BUSY(2) over A's 0 */
+    mark_at(b, b, 2);                                                   /* BUSY(2) over A's 0 */
     assert_shmbus_rc(shmbus_pub_commit(a, &c0, 4), SHMBUS_ERR_OVERRUN); /* hands it on */
     assert_int_equal(stamp_of(f->t, 2), SB_STAMP(2, SB_ST_SKIPPED));
     assert_shmbus_ok(shmbus_publish(b, buf, sizeof(buf), 0)); /* seq 3 */

@@ -17,9 +17,11 @@
  *    sub_leave_group, admin.c sb_admin_slot_evict and
  *    sb_admin_groups_reconcile): the member moves its slot ACTIVE ->
  *    LEAVING with a CAS and only then decrements the member count; the
- *    daemon evicts with a CAS ACTIVE -> EVICTED, and reconciles (a count
- *    above the member slots ACTIVE or LEAVING is lowered to them, here to
- *    zero, by a CAS on the count read before the slot scan). The
+ *    daemon evicts with a CAS ACTIVE -> EVICTED (then takes the member's
+ *    own count out, only if it named it: not modelled, the member here
+ *    never does), and reconciles (a count with no slot ACTIVE or LEAVING
+ *    behind it is reset to zero, by a CAS on the count read before the
+ *    slot scan). The
  *    count must never be decremented below zero.
  *    -DNO_LEAVING has the member read the state and decrement unless it
  *    is EVICTED, without a CAS and without LEAVING: spin finds the

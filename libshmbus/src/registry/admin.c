@@ -153,6 +153,16 @@ static void slot_count_abandoned(const struct sb_segment *seg, struct sb_shm_slo
     atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
 }
 
+/* Take member slot @p s's own +1 out of group @p g's count, if it named
+ * one (layout.h counted): the member was evicted, or died, and will never
+ * leave by itself. seq_cst: after the caller's CAS or load of the slot's
+ * state; pairs with the member's store after its join CAS (group.c). */
+static void slot_uncount(const struct sb_segment *seg, struct sb_shm_slot *s, uint32_t g)
+{
+    if (atomic_exchange_explicit(&s->counted, 0, memory_order_seq_cst))
+        sb_group_uncount(&seg->groups[g - 1]);
+}
+
 /* A member that died while seating its group: finish the seat for it, as
  * the reader it meant to be (start NEXT), so the other members go on. */
 static void slot_finish_seat(const struct sb_segment *seg, struct sb_shm_slot *s, uint32_t g)
@@ -186,6 +196,7 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
         slot_finish_seat(seg, s, g);
         if (dead)
             slot_count_abandoned(seg, s, g);
+        slot_uncount(seg, s, g); /* an evicted one's count went at eviction */
     }
     /* Its owner died asleep: publishers stop waking it. */
     sleeper_take_back(&seg->hdr->data_waiters, &s->sleep);
@@ -408,8 +419,10 @@ int sb_admin_slot_evict(const shmbus_topic *t, uint32_t idx)
         return 0;
     /* relaxed: written before the slot was published. */
     g = atomic_load_explicit(&s->group, memory_order_relaxed);
-    if (g >= 1 && g <= seg->g.max_groups)
+    if (g >= 1 && g <= seg->g.max_groups) {
         slot_finish_seat(seg, s, g);
+        slot_uncount(seg, s, g); /* it will never leave by itself */
+    }
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&seg->hdr->evicted, 1, memory_order_relaxed);
     /* seq_cst: after the CAS, so that a sleeping owner either re-checks
@@ -581,18 +594,16 @@ void sb_admin_groups_reconcile(const shmbus_topic *t)
         w[g] = atomic_load_explicit(&seg->groups[g].cursor, memory_order_seq_cst);
     members_in_use(seg, used);
     for (uint32_t g = 0; g < seg->g.max_groups; g++) {
-        uint64_t want;
-
-        /* Counted members with no slot behind them (they died, or were
-         * evicted, without the count going down): take them out, or the
-         * count would grow with every such member while others stay. */
-        if ((w[g] & SB_GRP_MEMBERS) <= used[g])
+        /* Only a count with no member slot at all behind it is reset: a
+         * member evicted or reaped is taken out by the daemon one by one
+         * (slot_uncount()); lowering a count to the slots seen would, on
+         * a leave and a join between our read and our CAS (the same
+         * word), take out a member that just joined. */
+        if ((w[g] & SB_GRP_LOW) == 0 || used[g] != 0)
             continue;
-        /* With no member left, the flags go too (a seat nobody finishes). */
-        want = used[g] == 0 ? SB_GRP_WORD(SB_GRP_SEQ(w[g]), 0) : (w[g] & ~SB_GRP_MEMBERS) | used[g];
-        /* seq_cst: as every cursor update; with no member the group stops
-         * gating. */
-        if (atomic_compare_exchange_strong_explicit(&seg->groups[g].cursor, &w[g], want,
+        /* seq_cst: as every cursor update; the group stops gating. */
+        if (atomic_compare_exchange_strong_explicit(&seg->groups[g].cursor, &w[g],
+                                                    SB_GRP_WORD(SB_GRP_SEQ(w[g]), 0),
                                                     memory_order_seq_cst, memory_order_relaxed))
             sb_wake_publishers(seg->hdr);
     }

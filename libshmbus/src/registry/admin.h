@@ -121,9 +121,9 @@ int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
  */
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed);
 
-/* Groups that count more members than they have member slots in use
- * (members died or were evicted, which never decrement) count only those;
- * one left with none stops holding publishers back. */
+/* Groups with members counted but no member slot in use (members died or
+ * were evicted between their join and naming it, layout.h counted) stop
+ * holding publishers back. */
 void sb_admin_groups_reconcile(const shmbus_topic *t);
 
 /*

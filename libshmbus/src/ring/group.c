@@ -92,6 +92,15 @@ static int group_seat(shmbus_sub *sub, uint64_t w)
     return 0;
 }
 
+/* Our +1 is in the count: say so for the daemon (layout.h counted).
+ * seq_cst: after our CAS; the daemon reads it after its own CAS on our
+ * slot's state. Dying or being evicted between the two leaves one count
+ * the reconcile takes out once the group has no member slot left. */
+static void group_counted(shmbus_sub *sub)
+{
+    atomic_store_explicit(&sub->slot->counted, 1, memory_order_seq_cst);
+}
+
 void sb_group_join(shmbus_sub *sub)
 {
     /* seq_cst: read after our slot became visible; as every cursor access. */
@@ -99,30 +108,39 @@ void sb_group_join(shmbus_sub *sub)
 
     for (;;) {
         if ((w & SB_GRP_MEMBERS) == 0) {
-            if (group_seat(sub, w) == 0)
+            if (group_seat(sub, w) == 0) {
+                group_counted(sub);
                 return;
+            }
             w = atomic_load_explicit(group_word(sub), memory_order_seq_cst);
             continue;
         }
         /* seq_cst: as every cursor update. */
         if (atomic_compare_exchange_weak_explicit(group_word(sub), &w, w + 1, memory_order_seq_cst,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            group_counted(sub);
             return;
+        }
     }
 }
 
-void sb_group_leave(shmbus_sub *sub)
+void sb_group_uncount(struct sb_shm_group *grp)
 {
     /* seq_cst: as every cursor update; at zero members the group stops
      * gating in the same step. */
-    uint64_t w = atomic_load_explicit(group_word(sub), memory_order_seq_cst);
+    uint64_t w = atomic_load_explicit(&grp->cursor, memory_order_seq_cst);
 
     /* Never below zero: a count the daemon's reconcile reset under us
      * (admin.c) would otherwise borrow from the cursor's seq. */
     while ((w & SB_GRP_MEMBERS) != 0 &&
-           !atomic_compare_exchange_weak_explicit(group_word(sub), &w, w - 1, memory_order_seq_cst,
+           !atomic_compare_exchange_weak_explicit(&grp->cursor, &w, w - 1, memory_order_seq_cst,
                                                   memory_order_seq_cst))
         ;
+}
+
+void sb_group_leave(shmbus_sub *sub)
+{
+    sb_group_uncount(sub->group);
     sb_wake_publishers(sub->topic->seg.hdr);
 }
 

@@ -20,6 +20,10 @@ void sb_group_seat_finish(const struct sb_segment *seg, struct sb_shm_group *grp
 /* Leave the group; the last member out stops it holding publishers back. */
 void sb_group_leave(shmbus_sub *sub);
 
+/* Take one member out of group @p grp's count, never below zero: a
+ * member's leave, or the daemon's for a member it evicted or reaped. */
+void sb_group_uncount(struct sb_shm_group *grp);
+
 /* One step at the group's cursor: deliver, move, or nothing (enum sb_step),
  * or an error. @p cap as in sb_cell_fits(). */
 int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap);

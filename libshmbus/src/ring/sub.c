@@ -352,6 +352,7 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
     atomic_store_explicit(&s->received, 0, memory_order_relaxed);
     atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
     atomic_store_explicit(&s->pos, SB_POS_IDLE, memory_order_relaxed);
+    atomic_store_explicit(&s->counted, 0, memory_order_relaxed);
     if (sub->group == NULL) {
         plain_join(sub);
         return;

@@ -162,7 +162,9 @@ struct sb_shm_slot {
     /* The weight the owner counts in data_waiters while it sleeps, else 0:
      * what the daemon takes back out of the count if the owner dies asleep. */
     _Atomic uint32_t sleep;
-    uint32_t pad1;
+    /* A member's 1 once its own +1 is in its group's count (group.c), so
+     * that the daemon, evicting or reaping it, takes exactly that out. */
+    _Atomic uint32_t counted;
     uint8_t pad2[SB_BLOCK - 56];
 };
 static_assert(sizeof(struct sb_shm_slot) == SB_BLOCK, "slot size");
@@ -174,6 +176,7 @@ static_assert(offsetof(struct sb_shm_slot, received) == 24, "slot received");
 static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
 static_assert(offsetof(struct sb_shm_slot, start) == 40, "slot start");
 static_assert(offsetof(struct sb_shm_slot, sleep) == 48, "slot sleep");
+static_assert(offsetof(struct sb_shm_slot, counted) == 52, "slot counted");
 
 /*
  * A group's cursor word packs, so that one CAS changes them together:
