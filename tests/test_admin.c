@@ -7,6 +7,10 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "registry/admin.h"
 #include "ring/ring.h"
@@ -132,6 +136,54 @@ static void test_admin_unblock_finishes_after_a_marker(void **state)
     shmbus_pub_destroy(a);
 }
 
+struct lapper {
+    shmbus_pub *pub;
+    _Atomic int rc; /* 1 while publishing */
+};
+
+static void *lapper_main(void *arg)
+{
+    struct lapper *l = arg;
+    uint8_t buf[16] = {0};
+
+    atomic_store(&l->rc, shmbus_publish(l->pub, buf, sizeof(buf), -1));
+    return NULL;
+}
+
+/* A reliable writer that lapped a stalled one waits for it, without a
+ * timeout here; when the topic is removed meanwhile (the stalled writer
+ * may never finish then) it gives up and says why. */
+static void test_admin_gone_ends_a_lapping_writer(void **state)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 2, .max_msg_size = 64};
+    const char *name = tu_name("gone");
+    struct lapper l = {.rc = 1};
+    uint8_t buf[16] = {0};
+    shmbus_topic *t;
+    shmbus_pub *a;
+    shmbus_claim c;
+    pthread_t th;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &a));
+    assert_shmbus_ok(shmbus_pub_create(t, &l.pub));
+    assert_shmbus_ok(shmbus_pub_claim(a, &c, 0)); /* seq 0 stalls in cell 0 */
+    assert_shmbus_ok(shmbus_publish(l.pub, buf, sizeof(buf), 0));
+    assert_int_equal(pthread_create(&th, NULL, lapper_main, &l), 0); /* seq 2: cell 0 */
+    usleep(20000);
+    assert_int_equal(atomic_load(&l.rc), 1);
+    sb_admin_topic_gone(t);
+    for (int i = 0; i < 5000 && atomic_load(&l.rc) == 1; i++)
+        usleep(1000); /* 5 s at most */
+    assert_int_equal(atomic_load(&l.rc), SHMBUS_ERR_TOPIC_GONE);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    shmbus_pub_destroy(l.pub);
+    shmbus_pub_destroy(a);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +191,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_admin_unblock_finishes_after_a_marker, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test(test_admin_gone_ends_a_lapping_writer),
     };
 
     tu_init();

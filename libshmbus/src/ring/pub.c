@@ -561,7 +561,8 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
         sb_wake_readers(seg->hdr, p->quiet);
         pub_rec_idle(p);
-        return rc;
+        /* Given up on a cell because the topic was removed meanwhile. */
+        return sb_topic_gone(seg, memory_order_relaxed) ? SHMBUS_ERR_TOPIC_GONE : rc;
     }
     /* Tests stop the process here to kill it between claim and commit. */
     SB_FAULT_POINT("publish-claimed");
