@@ -526,9 +526,20 @@ static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
         return -1;
     }
     snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
-    while ((e = readdir(d)) != NULL)
+    errno = 0;
+    while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
             n[sbd_registry_adopt(reg, e->d_name)]++;
+        errno = 0;
+    }
+    /* A listing cut short is as bad as none: what it missed would be gone
+     * for every client that reconnects. */
+    if (errno != 0) {
+        sbd_log(SBD_ERROR, "cannot list /dev/shm to take over the bus's segments: %s",
+                strerror(errno));
+        closedir(d);
+        return -1;
+    }
     closedir(d);
     if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] > 0)
         sbd_log(SBD_INFO,

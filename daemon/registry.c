@@ -493,27 +493,29 @@ int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
 }
 
 /*
- * Has pending segment @p p been "not ready" too long to have a creator at
- * work? sb_segment_create() sizes, reserves and writes a segment in
+ * Is pending segment @p seg, found "not ready" again (@p rc), so for too
+ * long to have a creator at work? sb_segment_create() sizes, reserves and writes a segment in
  * microseconds (seconds for a huge one's pages); one that is still
  * unfinished a minute after its last change was left by a creator that
  * died making it, and would hold its topic's name "not ready" for good.
  */
-static int pending_abandoned(const struct sbd_pending *p)
+static int pending_abandoned(const char *seg, int rc)
 {
     char path[SHMBUS_NAME_MAX + 16];
     struct timespec now;
     struct stat st;
 
-    if (p->rc != SHMBUS_ERR_NOT_READY)
-        return 0; /* a failure of ours (descriptors, memory): it may pass */
-    snprintf(path, sizeof(path), "/dev/shm/%s", p->seg);
+    if (rc != SHMBUS_ERR_NOT_READY)
+        return 0; /* taken over, or a failure of ours (descriptors, memory) */
+    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
     if (stat(path, &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
         return 0; /* gone (the next attempt says so), or cannot tell */
     return now.tv_sec - st.st_mtime > SBD_ABANDONED_S;
 }
 
-/* Remove abandoned pending segment @p i (pending_abandoned()). */
+/* Remove abandoned pending segment @p i (pending_abandoned()), under
+ * topic_lock, so that its name goes from queued to free with nothing in
+ * between for a creation to trip on. */
 static void pending_remove(struct sbd_registry *r, uint32_t i)
 {
     char seg[SHMBUS_NAME_MAX + 1];
@@ -521,12 +523,12 @@ static void pending_remove(struct sbd_registry *r, uint32_t i)
     pthread_mutex_lock(&r->topic_lock);
     memcpy(seg, r->pending[i].seg, sizeof(seg));
     r->pending[i] = r->pending[--r->npending];
+    shmbus_topic_unlink(seg);
     pthread_mutex_unlock(&r->topic_lock);
     sbd_log(SBD_WARN,
             "segment %s: not ready for over %d s since it last changed: its creator died "
-            "making it; removing it",
+            "making it; removed",
             seg, SBD_ABANDONED_S);
-    shmbus_topic_unlink(seg);
 }
 
 void sbd_registry_retry(struct sbd_registry *r)
@@ -543,11 +545,13 @@ void sbd_registry_retry(struct sbd_registry *r)
             i++;
             continue;
         }
-        if (pending_abandoned(&p)) {
+        rc = topic_attach(r, p.seg, &t);
+        /* Judged on this attempt, not the last one: a creator that just
+         * finished is taken over, not removed. */
+        if (pending_abandoned(p.seg, rc)) {
             pending_remove(r, i); /* entry i is another one now */
             continue;
         }
-        rc = topic_attach(r, p.seg, &t);
         out = adopt_settle(r, p.seg, t, rc);
         adopt_log(p.seg, rc, out, p.tries, p.rc);
         if (out == SBD_ADOPT_REMOVED)
