@@ -44,7 +44,8 @@ enum shmbus_error {
     SHMBUS_ERR_NO_SLOT = -1007,       /**< every subscriber slot of the topic is taken */
     SHMBUS_ERR_TIMEOUT = -1008,       /**< the wait ended with nothing to report */
     SHMBUS_ERR_NO_SPACE = -1009,      /**< /dev/shm cannot hold the segment */
-    SHMBUS_ERR_OVERRUN = -1010,       /**< lossy: a newer message took the cell first */
+    SHMBUS_ERR_OVERRUN = -1010,       /**< the message was dropped: a newer one took the
+                                           cell first, or its claim was ended */
     SHMBUS_ERR_WAITSET_FULL = -1011,  /**< the wait set holds its maximum */
     SHMBUS_ERR_NO_DAEMON = -1012,     /**< no daemon serves this bus (no socket, or refused) */
     SHMBUS_ERR_PROTOCOL = -1013,      /**< a control message was malformed */
@@ -506,7 +507,9 @@ SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
  *         as lost: lossy, a newer message took the cell first; reliable,
  *         only when another publisher that was lapped while subscribers
  *         came and went stalled inside its write for longer than
- *         @p timeout_ns; SHMBUS_ERR_TOPIC_GONE once the daemon removed
+ *         @p timeout_ns; either, when this call stalled inside its own
+ *         write past the topic's stall timeout and the daemon ended its
+ *         claim; SHMBUS_ERR_TOPIC_GONE once the daemon removed
  *         the topic (nothing is published; destroy the handles).
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns);

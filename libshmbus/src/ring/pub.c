@@ -462,7 +462,8 @@ static void cell_release(const shmbus_pub *p, struct sb_shm_cell *c, uint64_t v,
 
 /* End our ownership of the cell for seq @p s with state @p st. If the
  * stamp is no longer our BUSY(s), a newer claim found us writing and left
- * its seq: our message is dropped and the cell handed on. */
+ * its seq (our message is dropped and the cell handed on), or the daemon
+ * ended our claim (stall timeout; dropped, and the cell is not ours). */
 static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
                        const shmbus_pub *p)
 {
@@ -490,7 +491,8 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
         atomic_fetch_add_explicit(&h->overruns, 1, memory_order_relaxed);
         rc = SHMBUS_ERR_OVERRUN;
     }
-    if (st == SB_ST_SKIPPED || rc < 0)
+    /* relaxed: statistics only; a claim the daemon ended it counted. */
+    if (st == SB_ST_SKIPPED || (rc < 0 && !pub_claim_ended(p, s)))
         atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
     sb_wake_readers(h, p->quiet);
     return rc;

@@ -84,7 +84,8 @@ struct sb_shm_header {
     _Atomic uint64_t skipped;    /* claims aborted, overtaken, or unblocked */
     _Atomic uint32_t excl_owner; /* exclusive topics: pid of the one publisher, or 0 */
     uint32_t pad5;
-    _Atomic uint64_t unblocked; /* claims of dead publishers the daemon ended */
+    _Atomic uint64_t unblocked; /* claims the daemon ended: dead publishers', or held past
+                                   the stall timeout */
     _Atomic uint64_t reaped;    /* slots and records of dead processes freed */
     _Atomic uint64_t evicted;   /* subscribers evicted for stalling publishers */
     _Atomic uint64_t abandoned; /* group messages taken by members that died or were
