@@ -11,19 +11,15 @@
  */
 #include "stall.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
 #include "log.h"
 #include "registry/admin.h"
 
-/* Where a gate or claim stood (UINT64_MAX: nowhere), and since when;
- * for a claim, 1 + the seq of one we ended but must still finish (admin.h
- * sb_admin_pub_unblock() -EAGAIN), or 0. */
+/* Where a gate or claim stood (UINT64_MAX: nowhere), and since when. */
 struct stall_mark {
     uint64_t at;
     int64_t since_ms;
-    uint64_t unfinished;
 };
 
 struct sbd_stall {
@@ -125,30 +121,30 @@ static void scan_groups(struct sbd_topic *t, struct sbd_stall *s, uint64_t tail,
     }
 }
 
-/* End claim @p seq of record @p i (resumed: finish one begun earlier),
- * remembering in @p m what is left to finish. @return 1 if ended now. */
-static int claim_end(struct sbd_topic *t, struct stall_mark *m, uint32_t i, uint64_t seq,
-                     int resumed)
+/* Hand on what record @p i's last ended claim left on its cell, if
+ * anything (admin.h sb_admin_pub_unblock(), resumed): the record keeps
+ * that claim, so a look after a lost race, or by a daemon that replaced
+ * the one that ended it, finishes the job. One stamp load when done. */
+static void claim_finish(struct sbd_topic *t, uint32_t i)
 {
-    int rc = sb_admin_pub_unblock(t->t, i, seq, resumed);
+    uint64_t seq;
 
-    m->unfinished = rc == -EAGAIN ? seq + 1 : 0;
-    return rc == 1;
+    if (sb_admin_pub_ended(t->t, i, &seq))
+        sb_admin_pub_unblock(t->t, i, seq, 1);
 }
 
 static void scan_claims(struct sbd_topic *t, struct sbd_stall *s, int64_t now)
 {
     for (uint32_t i = 0; i < t->info.max_publishers; i++) {
-        struct stall_mark *m = &s->pubs[i];
         uint64_t seq = 0;
         int held = sb_admin_pub_claim(t->t, i, &seq);
-        int64_t ms = mark_held(m, held, seq, now);
+        int64_t ms = mark_held(&s->pubs[i], held, seq, now);
         uint32_t pid = 0;
         uint64_t start;
 
-        if (m->unfinished != 0 && claim_end(t, m, i, m->unfinished - 1, 1))
-            continue; /* finished what an earlier scan began */
-        if (!held || ms < (int64_t)t->info.stall_timeout_ms || !claim_end(t, m, i, seq, 0))
+        claim_finish(t, i);
+        if (!held || ms < (int64_t)t->info.stall_timeout_ms ||
+            sb_admin_pub_unblock(t->t, i, seq, 0) != 1)
             continue;
         sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start);
         sbd_log(SBD_WARN,

@@ -196,7 +196,8 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
         slot_finish_seat(seg, s, g);
         if (dead)
             slot_count_abandoned(seg, s, g);
-        slot_uncount(seg, s, g); /* an evicted one's count went at eviction */
+        if (st == SB_SLOT_ACTIVE)
+            slot_uncount(seg, s, g); /* an evicted one's went at eviction */
     }
     /* Its owner died asleep: publishers stop waking it. */
     sleeper_take_back(&seg->hdr->data_waiters, &s->sleep);
@@ -484,6 +485,15 @@ int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)
     return atomic_load_explicit(&t->seg.slots[idx].group, memory_order_relaxed) == g + 1;
 }
 
+int sb_admin_pub_ended(const shmbus_topic *t, uint32_t idx, uint64_t *seq)
+{
+    /* relaxed: written by the daemon only (sb_admin_pub_unblock()). */
+    uint64_t e = atomic_load_explicit(&t->seg.pubs[idx].ended, memory_order_relaxed);
+
+    *seq = e - 1;
+    return e != 0;
+}
+
 int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq)
 {
     const struct sb_shm_pubrec *r = &t->seg.pubs[idx];
@@ -532,6 +542,9 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
     struct sb_shm_pubrec *r = &seg->pubs[idx];
     struct sb_shm_cell *c = sb_cell(seg, seq);
 
+    /* relaxed: our own earlier store; the writer was told already. */
+    if (atomic_load_explicit(&r->ended, memory_order_relaxed) == seq + 1)
+        resumed = 1;
     for (unsigned looks = 0;; looks++) {
         /* acquire: pairs with the writers' seq_cst stamp CAS; the claim
          * each stored before it is visible (cell_other_writer()). */
@@ -547,13 +560,13 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
         if (!resumed && atomic_load_explicit(&r->claim, memory_order_relaxed) != seq)
             return 0;
         if (cell_other_writer(seg, idx, seq, x)) {
-            if (looks < UNBLOCK_MARK_WAITS) {
+            /* A marker on its way out, or a live owner of a newer lap.
+             * Before our writer is told, wait a little for a marker; once
+             * it is, the caller looks again at its next scan. */
+            if (!resumed && looks < UNBLOCK_MARK_WAITS) {
                 sched_yield();
                 continue;
             }
-            /* A marker stuck on its way out, or a live owner: once we
-             * told our writer its claim is ended, the mark is ours to
-             * hand on later (the caller retries); else nothing happened. */
             return resumed ? -EAGAIN : 0;
         }
         /* seq_cst: before the stamp CAS (seq_cst); the writer reads the

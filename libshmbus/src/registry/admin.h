@@ -102,6 +102,10 @@ int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate);
 /* Is slot @p idx a member of group @p g (0-based)? */
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
 
+/* The seq of the last claim of record @p idx that the daemon ended (the
+ * record keeps it, across daemon restarts). @return 1 with *seq, or 0. */
+int sb_admin_pub_ended(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
+
 /* The seq a live publisher record @p idx holds a claim on. @return 1 with
  * *seq set, 0 if it is idle, waiting to claim, or not in use. */
 int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
@@ -113,11 +117,13 @@ int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
  * and the writer's commit then returns SHMBUS_ERR_OVERRUN and leaves the
  * cell alone, so that a mark a newer claim left there is ours to hand on.
  * Not for exclusive topics, whose holder is the cell's only writer.
- * @p resumed: a retry after -EAGAIN (the writer may have moved on since).
- * @return 1 ended; 0 nothing to do (ended meanwhile, its writer waits for
- * the cell, or another live writer is in flight on it); -EAGAIN the
- * writer was told, but a newer claim is still on its way out of the
- * cell: call again (resumed) at the next scan.
+ * @p resumed: the writer was told already (sb_admin_pub_ended()): it may
+ * have moved on, and only what it left on the cell is handed on; one
+ * look, no wait. @return 1 ended (or, resumed, a mark handed on); 0
+ * nothing to do (the cell is final, or the writer waits for it, or
+ * another live writer is in flight on it before the writer was told);
+ * -EAGAIN the writer was told, but another writer is in flight on the
+ * cell: look again (resumed) at the next scan.
  */
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed);
 
