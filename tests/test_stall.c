@@ -450,7 +450,8 @@ static void test_stall_open_claim_ended_lossy(void **state)
 
 /* A claim the daemon ended, committed late: the commit says OVERRUN and
  * leaves the cell alone, though another publisher has taken it since
- * (capacity 2: seq 2 is seq 0's cell). */
+ * (capacity 2: seq 2 is seq 0's cell) and committed there: not even the
+ * header (its length) is written over. */
 static void ended_claim_case(struct du_daemon *d, uint32_t mode)
 {
     shmbus_topic_opts o = topic_opts(mode, STALL_MS);
@@ -477,9 +478,9 @@ static void ended_claim_case(struct du_daemon *d, uint32_t mode)
     wait_count(t, unblocked_of, 1);
     assert_shmbus_ok(shmbus_pub_claim(pub, &c, 0));
     assert_int_equal(c.seq, 2);
-    kill(kid, SIGUSR1); /* commits seq 0 now: OVERRUN */
-    assert_int_equal(tu_wait(kid), KID_OK);
     assert_shmbus_ok(shmbus_pub_commit(pub, &c, tu_fill(c.data, 2, 2, 20)));
+    kill(kid, SIGUSR1); /* commits seq 0 now: OVERRUN, and writes nothing */
+    assert_int_equal(tu_wait(kid), KID_OK);
     rc = shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS);
     assert_int_equal(rc, 20);
     assert_int_equal(m.seq, 2);

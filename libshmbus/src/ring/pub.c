@@ -460,6 +460,23 @@ static void cell_release(const shmbus_pub *p, struct sb_shm_cell *c, uint64_t v,
         ;
 }
 
+/* Did the daemon end our claim on @p s while we wrote (stall timeout)?
+ * Then the cell may hold a newer message already: not a byte more of ours
+ * goes there, not even the header (what the copy wrote meanwhile is the
+ * hole shmbus.h documents). acquire: as the failed commit CAS's, so that
+ * the daemon's ended store before its stamp CAS is visible. */
+static int pub_claim_lost(const shmbus_pub *p, const struct sb_shm_cell *c, uint64_t s)
+{
+    if (p->exclusive ||
+        atomic_load_explicit(&c->stamp, memory_order_acquire) == SB_STAMP(s, SB_ST_BUSY))
+        return 0;
+    if (!pub_claim_ended(p, s))
+        return 0; /* only marked by a newer claim: the cell is still ours */
+    /* relaxed: statistics only (the daemon counted the skip). */
+    atomic_fetch_add_explicit(&p->topic->seg.hdr->overruns, 1, memory_order_relaxed);
+    return 1;
+}
+
 /* End our ownership of the cell for seq @p s with state @p st. If the
  * stamp is no longer our BUSY(s), a newer claim found us writing and left
  * its seq (our message is dropped and the cell handed on), or the daemon
@@ -601,8 +618,12 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     c = sb_cell(seg, s);
     if (len > 0)
         memcpy(c + 1, data, len);
-    cell_write_header(c, ts, (uint32_t)len, pub->pid);
-    rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
+    if (pub_claim_lost(pub, c, s)) {
+        rc = SHMBUS_ERR_OVERRUN;
+    } else {
+        cell_write_header(c, ts, (uint32_t)len, pub->pid);
+        rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
+    }
     pub_rec_idle(pub);
     return rc;
 }
@@ -641,9 +662,13 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     if (len > seg->g.max_msg_size)
         return SHMBUS_ERR_TOO_BIG;
     c = sb_cell(seg, claim->seq);
-    cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
     pub->open = 0;
-    rc = cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub);
+    if (pub_claim_lost(pub, c, claim->seq)) {
+        rc = SHMBUS_ERR_OVERRUN;
+    } else {
+        cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
+        rc = cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub);
+    }
     pub_rec_idle(pub);
     return rc;
 }
