@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -184,6 +185,45 @@ static void test_admin_gone_ends_a_lapping_writer(void **state)
     tu_release(name);
 }
 
+/* The word of group 1 of @p t. */
+static uint64_t group_word_of(const shmbus_topic *t)
+{
+    return atomic_load(&t->seg.groups[0].cursor);
+}
+
+/* A member evicted between its join CAS and naming its count (counted,
+ * stored late) keeps that count until the group empties; the daemon must
+ * not take it out again when it frees the slot, or it would take out the
+ * count of a member that joined since. */
+static void test_admin_evicted_member_counted_once(void **state)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 4, .max_msg_size = 64};
+    shmbus_sub_opts g1 = {.group = 1};
+    const char *name = tu_name("count");
+    shmbus_topic *t;
+    shmbus_sub *e, *y;
+    uint32_t ei;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_sub_create(t, &g1, &e));
+    ei = (uint32_t)(e->slot - t->seg.slots);
+    atomic_store(&e->slot->counted, 0); /* E's +1 is in, not named yet */
+    assert_int_equal(sb_admin_slot_evict(t, ei), 1);
+    atomic_store(&e->slot->counted, 1);                     /* named late */
+    assert_int_equal(group_word_of(t) & SB_GRP_MEMBERS, 0); /* reconciled: nobody in use */
+    assert_shmbus_ok(shmbus_sub_create(t, &g1, &y));
+    assert_int_equal(group_word_of(t) & SB_GRP_MEMBERS, 1);
+    sb_admin_slot_free(t, ei, 1);                           /* E is found dead */
+    assert_int_equal(group_word_of(t) & SB_GRP_MEMBERS, 1); /* Y still counted */
+    shmbus_sub_destroy(y);
+    assert_int_equal(group_word_of(t) & SB_GRP_MEMBERS, 0);
+    free(e->scratch);
+    free(e); /* its slot is freed already */
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +232,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_unblock_finishes_after_a_marker, fx_setup,
                                         fx_teardown),
         cmocka_unit_test(test_admin_gone_ends_a_lapping_writer),
+        cmocka_unit_test(test_admin_evicted_member_counted_once),
     };
 
     tu_init();
