@@ -11,6 +11,7 @@
  */
 #include "stall.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -124,13 +125,15 @@ static void scan_groups(struct sbd_topic *t, struct sbd_stall *s, uint64_t tail,
 /* Hand on what record @p i's last ended claim left on its cell, if
  * anything (admin.h sb_admin_pub_unblock(), resumed): the record keeps
  * that claim, so a look after a lost race, or by a daemon that replaced
- * the one that ended it, finishes the job. One stamp load when done. */
-static void claim_finish(struct sbd_topic *t, uint32_t i)
+ * the one that ended it, finishes the job. One stamp load when done.
+ * @return 0, or -EAGAIN while another writer is in flight on the cell. */
+static int claim_finish(struct sbd_topic *t, uint32_t i)
 {
     uint64_t seq;
 
-    if (sb_admin_pub_ended(t->t, i, &seq))
-        sb_admin_pub_unblock(t->t, i, seq, 1);
+    if (!sb_admin_pub_ended(t->t, i, &seq))
+        return 0;
+    return sb_admin_pub_unblock(t->t, i, seq, 1) == -EAGAIN ? -EAGAIN : 0;
 }
 
 static void scan_claims(struct sbd_topic *t, struct sbd_stall *s, int64_t now)
@@ -142,7 +145,10 @@ static void scan_claims(struct sbd_topic *t, struct sbd_stall *s, int64_t now)
         uint32_t pid = 0;
         uint64_t start;
 
-        claim_finish(t, i);
+        /* Not a new end while the last one is unfinished: its record's
+         * ended is all that remembers it. */
+        if (claim_finish(t, i) < 0)
+            continue;
         if (!held || ms < (int64_t)t->info.stall_timeout_ms ||
             sb_admin_pub_unblock(t->t, i, seq, 0) != 1)
             continue;
