@@ -86,6 +86,7 @@
  * the scheduler's).
  */
 #include "daemonutil.h"
+#include "jsonline.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -894,152 +895,6 @@ struct ch_jline {
     uint8_t data[CH_MSG_MAX];
 };
 
-static int ch_hex4(const char *p, uint32_t *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char ch = p[i];
-        int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                         : -1;
-
-        if (d < 0)
-            return -1;
-        *v = *v << 4 | (uint32_t)d;
-    }
-    return 0;
-}
-
-/* Code point @p cp as UTF-8 into @p o. @return its length. */
-static size_t ch_utf8(uint32_t cp, uint8_t *o)
-{
-    if (cp < 0x80) {
-        o[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (uint8_t)(0xc0 | cp >> 6);
-        o[1] = (uint8_t)(0x80 | (cp & 63));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (uint8_t)(0xe0 | cp >> 12);
-        o[1] = (uint8_t)(0x80 | ((cp >> 6) & 63));
-        o[2] = (uint8_t)(0x80 | (cp & 63));
-        return 3;
-    }
-    o[0] = (uint8_t)(0xf0 | cp >> 18);
-    o[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
-    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 63));
-    o[3] = (uint8_t)(0x80 | (cp & 63));
-    return 4;
-}
-
-/* The escape at *pp (its backslash) as a code point; *pp moves past it.
- * @return 0, or -1 if malformed. */
-static int ch_jesc(const char **pp, uint32_t *cp)
-{
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char *p = *pp, *e;
-    uint32_t lo;
-
-    if (p[1] != 'u') {
-        e = p[1] != '\0' ? strchr(from, p[1]) : NULL;
-        if (e == NULL)
-            return -1;
-        *cp = (uint8_t)to[e - from];
-        *pp = p + 2;
-        return 0;
-    }
-    if (ch_hex4(p + 2, cp) < 0)
-        return -1;
-    p += 6;
-    if (*cp >= 0xd800 && *cp <= 0xdbff) {
-        if (p[0] != '\\' || p[1] != 'u' || ch_hex4(p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-            return -1;
-        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
-        p += 6;
-    }
-    *pp = p;
-    return 0;
-}
-
-/* Decode the JSON string after its opening quote at *pp into at most
- * @p cap bytes of @p out; *pp moves past its closing quote.
- * @return its length, or -1 if malformed or too long. */
-static long ch_jstr(const char **pp, uint8_t *out, size_t cap)
-{
-    const char *p = *pp;
-    size_t n = 0, un;
-    uint8_t u[4];
-    uint32_t cp;
-
-    while (*p != '"') {
-        if (*p == '\0' || (unsigned char)*p < 0x20)
-            return -1;
-        if (*p != '\\') {
-            if (n == cap)
-                return -1;
-            out[n++] = (uint8_t)*p++;
-            continue;
-        }
-        if (ch_jesc(&p, &cp) < 0)
-            return -1;
-        un = ch_utf8(cp, u);
-        if (n + un > cap)
-            return -1;
-        memcpy(out + n, u, un);
-        n += un;
-    }
-    *pp = p + 1;
-    return (long)n;
-}
-
-static int ch_b64val(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decode @p n characters of padded base64 into at most @p cap bytes.
- * @return the length, or -1 if malformed or too long. */
-static long ch_b64(const uint8_t *s, size_t n, uint8_t *out, size_t cap)
-{
-    size_t o = 0;
-
-    if (n % 4 != 0)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t v = 0;
-        int pad = 0, d;
-
-        for (int k = 0; k < 4; k++) {
-            d = ch_b64val(s[i + k]);
-            if (s[i + k] == '=' && i + 4 == n && k >= 2) {
-                pad++;
-                d = 0;
-            } else if (d < 0 || pad > 0) {
-                return -1;
-            }
-            v = v << 6 | (uint32_t)d;
-        }
-        if (o + 3 - (size_t)pad > cap)
-            return -1;
-        out[o++] = (uint8_t)(v >> 16);
-        if (pad < 2)
-            out[o++] = (uint8_t)(v >> 8);
-        if (pad < 1)
-            out[o++] = (uint8_t)v;
-    }
-    return (long)o;
-}
-
 /* The number @p val (digits only) into *out. @return 0 or -1. */
 static int ch_jnum(const uint8_t *val, long n, uint64_t *out)
 {
@@ -1052,34 +907,33 @@ static int ch_jnum(const uint8_t *val, long n, uint64_t *out)
     return n > 0 ? 0 : -1;
 }
 
-/* Store field @p key of a line (a string value when @p str, else its
- * text). A delivery has topic, seq, ts, lost (when not 0) and one of
- * payload and payload_base64; a reply starts with "ok", and whatever
- * follows is not looked at. @return 0, or -1 for a field no delivery has. */
-static int ch_jfield(struct ch_jline *j, const char *key, const uint8_t *val, long n, int str)
+/* Store field @p i of object @p o in @p j. A delivery has topic, seq, ts,
+ * lost (when not 0) and one of payload and payload_base64.
+ * @return 0, or -1 for a field no delivery has, or a bad value. */
+static int ch_jfield(struct ch_jline *j, const struct jobj *o, int i)
 {
+    const char *key = o->f[i].key, *val = o->f[i].val;
+    size_t n = o->f[i].len;
+    int str = o->f[i].str;
+    uint8_t raw[CH_LINE_MAX / 4 * 3]; /* base64 of a line's length decoded */
     long len;
 
-    if (strcmp(key, "ok") == 0 && !str) {
-        j->reply = 1;
-        j->ok = strcmp((const char *)val, "true") == 0;
-    } else if (j->reply) {
-        return 0;
-    } else if (strcmp(key, "topic") == 0 && str && n < (long)sizeof(j->topic)) {
-        memcpy(j->topic, val, (size_t)n + 1); /* with its NUL */
+    if (strcmp(key, "topic") == 0 && str && n < sizeof(j->topic)) {
+        memcpy(j->topic, val, n + 1); /* with its NUL */
     } else if (strcmp(key, "seq") == 0 && !str) {
         j->has_seq = 1;
-        return ch_jnum(val, n, &j->seq);
+        return ch_jnum((const uint8_t *)val, (long)n, &j->seq);
     } else if (strcmp(key, "lost") == 0 && !str) {
-        return ch_jnum(val, n, &j->lost);
+        return ch_jnum((const uint8_t *)val, (long)n, &j->lost);
     } else if (strcmp(key, "ts") == 0 && !str) {
         return 0;
     } else if (strcmp(key, "payload") == 0 && str && n <= CH_MSG_MAX) {
-        memcpy(j->data, val, (size_t)n);
+        memcpy(j->data, val, n);
         j->len = (uint32_t)n;
         j->payloads++;
-    } else if (strcmp(key, "payload_base64") == 0 && str &&
-               (len = ch_b64(val, (size_t)n, j->data, sizeof(j->data))) >= 0) {
+    } else if (strcmp(key, "payload_base64") == 0 && str && n <= CH_LINE_MAX &&
+               (len = b64_decode(raw, val, n)) >= 0 && len <= CH_MSG_MAX) {
+        memcpy(j->data, raw, (size_t)len);
         j->len = (uint32_t)len;
         j->payloads++;
     } else {
@@ -1088,39 +942,24 @@ static int ch_jfield(struct ch_jline *j, const char *key, const uint8_t *val, lo
     return 0;
 }
 
-/* Parse one line, a flat JSON object. @return 0, or -1 if malformed. */
+/* Parse one line, a flat JSON object: a reply (its first field "ok";
+ * what follows is not looked at) or a delivery. @return 0, or -1 if
+ * malformed. */
 static int ch_jparse(const char *s, struct ch_jline *j)
 {
-    uint8_t val[CH_LINE_MAX];
-    char key[32];
-    long kn, vn;
-    int str;
+    struct jobj o;
+    int rc = jobj_parse(s, &o);
 
     memset(j, 0, sizeof(*j));
-    if (*s++ != '{')
-        return -1;
-    while (*s != '}') {
-        if (*s++ != '"' || (kn = ch_jstr(&s, (uint8_t *)key, sizeof(key) - 1)) < 0 || *s++ != ':')
-            return -1;
-        key[kn] = '\0';
-        str = *s == '"';
-        if (str) {
-            s++;
-            if ((vn = ch_jstr(&s, val, sizeof(val) - 1)) < 0)
-                return -1;
-        } else {
-            for (vn = 0; *s != ',' && *s != '}' && *s != '\0' && vn < CH_LINE_MAX - 1; s++)
-                val[vn++] = (uint8_t)*s;
-        }
-        val[vn] = '\0';
-        if (ch_jfield(j, key, val, vn, str) < 0)
-            return -1;
-        if (*s == ',')
-            s++;
-        else if (*s != '}')
-            return -1;
+    if (rc == 0 && o.n > 0 && strcmp(o.f[0].key, "ok") == 0 && !o.f[0].str) {
+        j->reply = 1;
+        j->ok = strcmp(o.f[0].val, "true") == 0;
+    } else {
+        for (int i = 0; i < o.n && rc == 0; i++)
+            rc = ch_jfield(j, &o, i);
     }
-    return s[1] == '\0' ? 0 : -1;
+    free(o.mem);
+    return rc;
 }
 
 /* A remote subscriber's private view: one connection at a time. */
