@@ -392,7 +392,7 @@ static inline void du_discard(struct du_daemon *d)
  * by the running daemon. A failed setup cleans up itself (cmocka runs no
  * teardown after it).
  */
-static int du_setup(void **state)
+static inline int du_setup(void **state)
 {
     const char *const *extra = *state;
     struct du_daemon *d = calloc(1, sizeof(*d));
@@ -412,7 +412,7 @@ static int du_setup(void **state)
  * children, stop the daemon, check what it left, remove the directory.
  * Everything is undone before anything is asserted.
  */
-static int du_teardown(void **state)
+static inline int du_teardown(void **state)
 {
     struct du_daemon *d = *state;
     int status, segs, sock_left;

@@ -54,7 +54,7 @@ static char tu_segs[TU_MAX_SEGS][64];
 static pid_t tu_kids[TU_MAX_KIDS];
 static pid_t tu_owner;
 
-static void tu_cleanup(void)
+static inline void tu_cleanup(void)
 {
     if (getpid() != tu_owner)
         return; /* children never remove the parent's segments */
@@ -73,7 +73,7 @@ static void tu_cleanup(void)
     }
 }
 
-static void tu_on_signal(int sig)
+static inline void tu_on_signal(int sig)
 {
     tu_cleanup();
     signal(sig, SIG_DFL);
