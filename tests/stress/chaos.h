@@ -193,7 +193,8 @@ static inline const char *ch_who(const struct ch_kid *k)
 }
 
 /* A child found something wrong: keep the first report. @return CH_FAILED. */
-__attribute__((format(printf, 2, 3))) static inline int ch_fail(struct ch_shared *sh, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static inline int ch_fail(struct ch_shared *sh,
+                                                                const char *fmt, ...)
 {
     va_list ap;
 

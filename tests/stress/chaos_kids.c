@@ -178,7 +178,7 @@ int ch_pub_run(void *arg)
 }
 
 int ch_check_payload(const struct ch_kid *k, const void *data, uint32_t len, uint64_t seq,
-                            struct tu_payload *p)
+                     struct tu_payload *p)
 {
     const struct ch_pubrec *rec;
 
@@ -559,4 +559,3 @@ int ch_member_run(void *arg)
     free(mb.next);
     return rc;
 }
-

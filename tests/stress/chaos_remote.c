@@ -328,4 +328,3 @@ int ch_remote_run(void *arg)
     free(r);
     return rc;
 }
-
