@@ -12,7 +12,6 @@
 
 /* ------------------------------------------- 5: malformed control messages */
 
-
 static int raw_open_hello(const struct du_daemon *d)
 {
     struct du_reply r;

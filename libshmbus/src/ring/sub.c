@@ -330,7 +330,8 @@ static void plain_join(shmbus_sub *sub)
     sub->pos = sb_seat(seg, s, sub->start, 0);
     atomic_store_explicit(&s->pos, sub->pos, memory_order_seq_cst);
     /* A CAS: a joiner stalled past the stall timeout may have been
-     * evicted meanwhile (admin.c), and stays so. */
+     * evicted meanwhile (admin.c), and stays so. seq_cst, both: as the
+     * state stores above, which publishers' gate loads pair with. */
     st = SB_SLOT_JOINING;
     atomic_compare_exchange_strong_explicit(&s->state, &st, SB_SLOT_ACTIVE, memory_order_seq_cst,
                                             memory_order_seq_cst);
@@ -352,6 +353,8 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
     atomic_store_explicit(&s->received, 0, memory_order_relaxed);
     atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
     atomic_store_explicit(&s->pos, SB_POS_IDLE, memory_order_relaxed);
+    /* relaxed: as the fields above; a member names its count after its
+     * join CAS (group.c group_counted()). */
     atomic_store_explicit(&s->counted, 0, memory_order_relaxed);
     if (sub->group == NULL) {
         plain_join(sub);
@@ -420,12 +423,12 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
     return 0;
 }
 
-/* Leave our group, unless the daemon evicted us first: an evicted member
- * is no longer counted by us, and the daemon un-counts groups left with no
- * member slot in use (admin.c). seq_cst: the daemon evicts with a CAS from
- * ACTIVE; exactly one of the two CAS moves the slot out of ACTIVE. While
- * LEAVING the slot still counts as a member for the daemon, so it does not
- * un-count the group under our own decrement. */
+/* Leave our group, unless the daemon evicted us first: the daemon took
+ * our count out then (admin.c slot_uncount()). seq_cst: the daemon evicts
+ * with a CAS from ACTIVE; exactly one of the two CAS moves the slot out
+ * of ACTIVE. While LEAVING the slot still counts as a member for the
+ * daemon's reconcile, so it does not reset the group under our own
+ * decrement. */
 static void sub_leave_group(shmbus_sub *sub)
 {
     uint32_t st = SB_SLOT_ACTIVE;
