@@ -1409,7 +1409,9 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     c->fd = fd;
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
-    c->authed = b->cfg->bridge_token[0] == '\0';
+    if (b->cfg->bridge_token[0] == '\0')
+        sbb_peer_check(b->cfg, fd, sa, &c->who);
+    c->authed = b->cfg->bridge_token[0] == '\0' && c->who.verdict == SBB_PEER_OK;
     sbd_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
@@ -1424,6 +1426,13 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
+    if (c->who.verdict != SBB_PEER_OK) {
+        char why[256];
+
+        sbb_peer_why(&c->who, why, sizeof(why));
+        sbd_log(SBD_WARN, "bridge: connection %llu from %s refused: %s", (unsigned long long)c->id,
+                c->peer, why);
+    }
     return 0;
 }
 
@@ -1481,6 +1490,24 @@ static void conn_accept(struct sbd_bridge *b, struct io_state *io)
             close(fd);
         }
     }
+}
+
+/* A peer the bridge does not serve without a token (bridge_peer.h): say
+ * why, in its protocol (RESP until it sent something), and close once
+ * that is written. Logged when it connected. */
+static void conn_refuse(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    char why[256];
+
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+    sbb_peer_why(&c->who, why, sizeof(why));
+    c->reply = 0;
+    if (c->proto == SB_BRIDGE_JSON)
+        jerror(c, NULL, NULL, why);
+    else
+        reply_err(c, "-NOPERM %s", why);
+    conn_finish(c);
 }
 
 /* A request that breaks the protocol: say why (in the connection's
@@ -1570,6 +1597,10 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             pthread_mutex_lock(&c->mu);
             c->proto = buf[off] == '{' ? SB_BRIDGE_JSON : SB_BRIDGE_RESP;
             pthread_mutex_unlock(&c->mu);
+        }
+        if (c->who.verdict != SBB_PEER_OK) {
+            conn_refuse(b, c); /* nothing it sent runs */
+            return len;
         }
         if (c->proto == SB_BRIDGE_JSON)
             n = json_step(b, io, c, buf + off, len - off, paused);
@@ -1777,7 +1808,8 @@ static void trim_buffers(struct sbd_bridge *b)
     }
 }
 
-/* Close connections that did not authenticate in time. */
+/* Close connections that did not authenticate in time, and those refused
+ * that sent nothing (--bridge-auth-timeout). */
 static void expire_auth(struct sbd_bridge *b, struct io_state *io)
 {
     uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
@@ -1787,9 +1819,15 @@ static void expire_auth(struct sbd_bridge *b, struct io_state *io)
     {
         if (c->authed || now - c->accepted_ns < limit)
             continue;
+        c->reply = 0;
+        if (c->who.verdict != SBB_PEER_OK) {
+            conn_refuse(b, c); /* it sent nothing */
+            conn_flush(c);
+            conn_close(b, io, c);
+            continue;
+        }
         /* relaxed: a counter. */
         atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
-        c->reply = 0;
         if (c->proto == SB_BRIDGE_JSON)
             jerror(c, NULL, NULL, "authentication timeout");
         else
@@ -1802,8 +1840,7 @@ static void expire_auth(struct sbd_bridge *b, struct io_state *io)
 /* What the I/O thread does every tick: auth deadlines, buffer trimming. */
 static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
-    if (b->cfg->bridge_token[0] != '\0')
-        expire_auth(b, io);
+    expire_auth(b, io);
     trim_buffers(b);
 }
 

@@ -20,6 +20,7 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
+#include "bridge_peer.h"
 #include "bridge_proto.h"
 #include "config.h"
 #include "registry.h"
@@ -44,7 +45,8 @@ struct sbb_conn {
 
     /* I/O */
     int authed;
-    int reply; /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
+    struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
+    int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
     uint64_t accepted_ns;
     uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
     char *in;           /* unparsed input (a partial command) */
