@@ -1556,14 +1556,46 @@ static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
     return (size_t)(nl - p) + 1;
 }
 
+/* An HTTP request (sbb_http_like()): log it and close without a reply;
+ * nothing of it runs, whatever follows in its body. */
+static void conn_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
+{
+    size_t n = 0;
+
+    while (n < left && n < 80 && p[n] >= ' ' && p[n] <= '~')
+        n++;
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s) sent HTTP (\"%.*s\"), maybe a web page made a "
+            "browser post to the bridge: closed, nothing run",
+            (unsigned long long)c->id, c->peer, (int)n, p);
+    conn_finish(c);
+}
+
 /* The next RESP command of @p p: run it. As json_step(). */
 static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                         const char *p, size_t left, int *paused)
 {
     uint64_t max_req = b->cfg->bridge_max_request;
     const char *err = NULL;
-    ssize_t n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &b->argv, &err);
+    int http = c->started || p[0] == '*' ? 0 : sbb_http_like(p, left);
+    ssize_t n;
 
+    /* The first word of the first inline command, before any parsing: a
+     * request line is refused before its line, or the next, could run. */
+    if (http != 0) {
+        if (http > 0)
+            conn_http(b, c, p, left);
+        return 0;
+    }
+    n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &b->argv, &err);
+    if (n > 0 && b->argv.argc > 0 && sbb_http_word(b->argv.argv[0], b->argv.argl[0])) {
+        conn_http(b, c, p, left);
+        return 0;
+    }
+    if (n > 0 && b->argv.argc > 0)
+        c->started = 1;
     if (n < 0) {
         conn_protocol_error(b, c, err);
         return 0;

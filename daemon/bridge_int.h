@@ -46,6 +46,7 @@ struct sbb_conn {
     /* I/O */
     int authed;
     struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
+    int started;         /* a command ran: its first input was not HTTP */
     int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
     uint64_t accepted_ns;
     uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */

@@ -162,8 +162,9 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
                  (unsigned)p->uid);
         break;
     case SBB_PEER_REMOTE:
-        snprintf(out, cap, "connections from other hosts need the bridge token, and this "
-                           "bridge has none (shmbusd --bridge-token-file)");
+        snprintf(out, cap,
+                 "connections from other hosts need the bridge token, and this "
+                 "bridge has none (shmbusd --bridge-token-file)");
         break;
     default:
         snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",

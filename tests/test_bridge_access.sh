@@ -128,6 +128,20 @@ out=$(as_nobody=1 raw 127.0.0.1 '{"command":"PUB","topic":"orders","payload":"js
 wait_for "$dir/sub.out" "message${nl}orders${nl}from-root"
 grep -q nobody "$dir/sub.out" && fail "a refused publish was delivered: $(cat "$dir/sub.out")"
 [ "$(grep -c 'refused: uid 65534' "$dir/log")" = 3 ] || fail "not one log line per refusal"
+# HTTP never reaches the parsers: a request line or a header line as the
+# first command closes the connection, even with a command in the same
+# read, and "POST" or a header later on too (as Redis's
+# securityWarningCommand). Nothing is replied, nothing runs.
+post='POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 21\r\n\r\nPUBLISH orders evil\r\n'
+[ "$(raw 127.0.0.1 "$post")" = "<EOF>" ] || fail "an HTTP POST was not closed at once"
+[ "$(raw 127.0.0.1 'Host: x\r\nPUBLISH orders evil2\r\n')" = "<EOF>" ] || fail "a Host: line"
+[ "$(raw 127.0.0.1 'GET / HTTP/1.1\r\n\r\n')" = "<EOF>" ] || fail "an HTTP GET"
+out=$(raw 127.0.0.1 'PING\r\nPOST / HTTP/1.1\r\nPUBLISH orders evil3\r\n')
+[ "$out" = $'+PONG\r\n<EOF>' ] || fail "a later POST: $out"
+[ "$(redis-cli -p "$port" publish orders after-http)" = 1 ] || fail "publish after HTTP"
+wait_for "$dir/sub.out" "message${nl}orders${nl}after-http"
+grep -q evil "$dir/sub.out" && fail "HTTP published: $(cat "$dir/sub.out")"
+[ "$(grep -c 'sent HTTP' "$dir/log")" = 4 ] || fail "not one log line per HTTP request"
 # A connection from another host (this host's own non-loopback address
 # stands in for one) needs the token, which this daemon has none of.
 ext=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
