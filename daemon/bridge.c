@@ -1708,6 +1708,13 @@ static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
     used = conn_run(b, io, c, buf, len, &paused);
     if (conn_keep(c, buf + used, len - used) < 0)
         return -1;
+    /* --bridge-cmd-timeout counts from the first byte of the command left
+     * incomplete: a command ended in this read leaves one begun in it.
+     * A paused publish is complete; --bridge-pub-timeout bounds it. */
+    if (paused || c->in_len == 0)
+        c->cmd_ns = 0;
+    else if (used > 0 || c->cmd_ns == 0)
+        c->cmd_ns = sb_mono_ns();
     if (paused)
         conn_pause(io, c);
     return paused;
@@ -1840,15 +1847,42 @@ static void trim_buffers(struct sbd_bridge *b)
     }
 }
 
-/* Close connections that did not authenticate in time, and those refused
- * that sent nothing (--bridge-auth-timeout). */
-static void expire_auth(struct sbd_bridge *b, struct io_state *io)
+/* Close @p c, whose command stayed incomplete past --bridge-cmd-timeout
+ * (a slow-loris client holds a connection and its buffer so). */
+static void expire_cmd(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+{
+    unsigned ms = b->cfg->bridge_cmd_ms;
+
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s): a command of %zu bytes so far not complete "
+            "after %u ms (--bridge-cmd-timeout): closed",
+            (unsigned long long)c->id, c->peer, c->in_len, ms);
+    c->reply = 0;
+    if (c->proto == SB_BRIDGE_JSON)
+        jerror(c, NULL, NULL, "command not complete in time (--bridge-cmd-timeout)");
+    else
+        reply_err(c, "-ERR command not complete within %u ms (--bridge-cmd-timeout)", ms);
+    conn_flush(c);
+    conn_close(b, io, c);
+}
+
+/* Close connections that did not authenticate in time, those refused
+ * that sent nothing (--bridge-auth-timeout), and those with a command
+ * incomplete for too long (--bridge-cmd-timeout). */
+static void expire_conns(struct sbd_bridge *b, struct io_state *io)
 {
     uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
+    uint64_t cmd_limit = (uint64_t)b->cfg->bridge_cmd_ms * 1000000u;
     struct sbb_conn *c;
 
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
+        if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
+            expire_cmd(b, io, c);
+            continue;
+        }
         if (c->authed || now - c->accepted_ns < limit)
             continue;
         c->reply = 0;
@@ -1869,11 +1903,24 @@ static void expire_auth(struct sbd_bridge *b, struct io_state *io)
     }
 }
 
-/* What the I/O thread does every tick: auth deadlines, buffer trimming. */
+/* What the I/O thread does every tick: deadlines, buffer trimming. */
 static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
-    expire_auth(b, io);
+    expire_conns(b, io);
     trim_buffers(b);
+}
+
+/* The tick: a second, or a quarter of the shortest deadline, so that each
+ * is kept to within a quarter of itself. */
+static uint64_t tick_ms(const struct sbd_config *cfg)
+{
+    uint64_t t = 4000;
+
+    if (cfg->bridge_cmd_ms < t)
+        t = cfg->bridge_cmd_ms;
+    if (cfg->bridge_auth_ms < t)
+        t = cfg->bridge_auth_ms;
+    return (t + 3) / 4;
 }
 
 static void *io_main(void *arg)
@@ -1881,11 +1928,7 @@ static void *io_main(void *arg)
     struct sbd_bridge *b = arg;
     struct io_state io = {0};
     struct epoll_event ev[64];
-    /* The periodic work: buffer trimming, and auth deadlines to a quarter
-     * of --bridge-auth-timeout. */
-    uint64_t tick = b->cfg->bridge_token[0] != '\0' && b->cfg->bridge_auth_ms < 4000
-                        ? (b->cfg->bridge_auth_ms + 3) / 4
-                        : 1000;
+    uint64_t tick = tick_ms(b->cfg);
     uint64_t next_tick = now_ms() + tick;
     struct sbb_conn *c;
 

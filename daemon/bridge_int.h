@@ -49,6 +49,7 @@ struct sbb_conn {
     int started;         /* a command ran: its first input was not HTTP */
     int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
     uint64_t accepted_ns;
+    uint64_t cmd_ns;    /* when its incomplete command's first byte came (0: none) */
     uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
     char *in;           /* unparsed input (a partial command) */
     size_t in_len, in_cap;

@@ -77,6 +77,9 @@ static void usage(FILE *f)
                "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
                "                      (with a token), or for a refused peer to send its\n"
                "                      first command and be told why (default 10000)\n"
+               "  --bridge-cmd-timeout MS    a command not complete this long after its\n"
+               "                      first byte closes the connection, token or not;\n"
+               "                      idle connections stay (default 10000)\n"
                "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
                "                      waits this long, reading nothing more from that\n"
                "                      client, then gets an error (default 5000)\n"
@@ -225,6 +228,7 @@ static void config_defaults(struct sbd_config *c)
     c->bridge_max_output = 32ull << 20;
     c->bridge_max_memory = 1ull << 30;
     c->bridge_auth_ms = 10000;
+    c->bridge_cmd_ms = 10000;
     c->bridge_pub_timeout_ms = 5000;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
@@ -253,6 +257,7 @@ enum {
     OPT_BMEM,
     OPT_BNOCREATE,
     OPT_BAUTH,
+    OPT_BCMD,
     OPT_BPUB,
     OPT_HELP
 };
@@ -280,6 +285,7 @@ static const struct option long_opts[] = {
     {"bridge-max-memory", required_argument, NULL, OPT_BMEM},
     {"bridge-no-create", no_argument, NULL, OPT_BNOCREATE},
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
+    {"bridge-cmd-timeout", required_argument, NULL, OPT_BCMD},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -337,6 +343,9 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         break;
     case OPT_BAUTH:
         bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
+        break;
+    case OPT_BCMD:
+        bad = parse_u32(arg, &c->bridge_cmd_ms) || c->bridge_cmd_ms == 0;
         break;
     case OPT_BPUB:
         bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);

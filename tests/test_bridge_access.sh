@@ -108,6 +108,38 @@ sys.stdout.write(out.decode("latin-1"))
 PY
 }
 
+# drip DATA [MS]: send DATA (with \r \n escapes) to 127.0.0.1:$port one
+# byte every MS ms (default 100),
+# and print what comes back, then <EOF> if the bridge closed the
+# connection before the last byte, else <OPEN>.
+drip() {
+  python3 - "$port" "$1" "${2:-100}" <<'PY'
+import select, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+step = int(sys.argv[3]) / 1000
+out, end = b"", b"<OPEN>"
+for ch in sys.argv[2].encode().decode("unicode_escape").encode("latin-1"):
+    try:
+        s.send(bytes([ch]))
+    except (BrokenPipeError, ConnectionResetError):
+        end = b"<EOF>"
+        break
+    t = time.monotonic() + step
+    while end == b"<OPEN>" and time.monotonic() < t:
+        if select.select([s], [], [], max(0, t - time.monotonic()))[0]:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                b = b""
+            if not b:
+                end = b"<EOF>"
+            out += b
+    if end != b"<OPEN>":
+        break
+sys.stdout.write((out + end).decode("latin-1"))
+PY
+}
+
 nl=$'\n'
 nopermit="may not use this bus: allow it with shmbusd --allow-uid or --allow-gid"
 
@@ -152,6 +184,31 @@ if [ -n "$ext" ]; then
 else
   echo "no non-loopback address: the remote peer case is not run"
 fi
+stop_daemon
+
+# A command not complete 1000 ms after its first byte closes the
+# connection, however steadily its bytes drip in (a slow-loris client);
+# a subscriber idle for longer, with no command begun, stays.
+start_daemon 127.0.0.1 --bridge-cmd-timeout 1000
+redis-cli -p "$port" subscribe orders >"$dir/idle.out" &
+bg+=($!)
+wait_for "$dir/idle.out" "subscribe${nl}orders${nl}1"
+out=$(drip "PUBLISH orders slow-loris-$(printf '%050d' 0)")
+[[ "$out" == $'-ERR command not complete within 1000 ms (--bridge-cmd-timeout)\r\n<EOF>' ]] ||
+  fail "a dripped command: $out"
+out=$(drip '{"command":"PUB","topic":"orders","payload":"slow-loris-json-------------------"}')
+[[ "$out" == '{"ok":false,"error":"command not complete in time (--bridge-cmd-timeout)"}'$'\n<EOF>' ]] ||
+  fail "a dripped JSON line: $out"
+# Commands that each take about 120 ms, for longer than the timeout.
+p4='PING\r\nPING\r\nPING\r\nPING\r\n'
+out=$(drip "$p4$p4$p4" 20)
+pong=$'+PONG\r\n'
+[ "$out" = "$pong$pong$pong$pong$pong$pong$pong$pong$pong$pong$pong$pong<OPEN>" ] ||
+  fail "quick commands: $out"
+[ "$(redis-cli -p "$port" publish orders still-here)" = 1 ] || fail "the idle subscriber left"
+wait_for "$dir/idle.out" "message${nl}orders${nl}still-here"
+grep -q slow-loris "$dir/idle.out" && fail "a dripped command ran"
+[ "$(grep -c 'not complete after 1000 ms' "$dir/log")" = 2 ] || fail "not one log line per timeout"
 stop_daemon
 
 # --allow-uid and --allow-gid let nobody in, as on the control socket.
