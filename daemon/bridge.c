@@ -40,6 +40,7 @@
 #define SBB_PATTERN_MAX 256u
 #define SBB_TOUCHED_MAX 16u    /* topics the I/O thread delivers itself after publishing */
 #define SBB_REP_MAX     16384u /* replies gathered before they go to the output */
+#define SBB_AUTH_TRIES  3u     /* wrong tokens that close a connection */
 
 /* What running a command did to the connection. */
 enum run_result { RUN_OK = 0, RUN_PAUSE = 1, RUN_CLOSE = -1 };
@@ -773,6 +774,22 @@ static int token_ok(const struct sbd_bridge *b, const char *p, size_t len)
     return diff == 0;
 }
 
+/* A wrong token, after its error reply: counted, and the connection
+ * closed once that is written at the SBB_AUTH_TRIES-th. Redis lets a
+ * client guess forever; NATS closes at the first wrong credential; a
+ * few tries forgive a typo, and each batch of guesses costs a new
+ * connection and a log line. */
+static void auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+    if (++c->auth_fails < SBB_AUTH_TRIES)
+        return;
+    sbd_log(SBD_WARN, "bridge: connection %llu (%s): %u wrong tokens: closed",
+            (unsigned long long)c->id, c->peer, c->auth_fails);
+    conn_finish(c);
+}
+
 static void set_authed(struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -787,9 +804,8 @@ static void json_auth(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb
     if (b->cfg->bridge_token[0] == '\0') {
         jerror(c, "AUTH", &q->id, "no token is configured: AUTH is not needed");
     } else if (q->token.p == NULL || !token_ok(b, q->token.p, q->token.len)) {
-        /* relaxed: a counter. */
-        atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
         jerror(c, "AUTH", &q->id, "invalid token");
+        auth_wrong(b, c);
     } else {
         set_authed(c);
         jreply(c, "AUTH", &q->id, 1, "");
@@ -1005,9 +1021,9 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
         if (arg_is(a, i, "AUTH") && i + 2 < a->argc) {
             if (b->cfg->bridge_token[0] == '\0' || !arg_is(a, i + 1, "default") ||
                 !token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
-                /* relaxed: a counter. */
-                atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
                 reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+                if (b->cfg->bridge_token[0] != '\0')
+                    auth_wrong(b, c); /* a guess, not a client without a token */
                 return;
             }
             set_authed(c);
@@ -1116,9 +1132,8 @@ static int cmd_auth(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
                      "default user. Are you sure your configuration is correct?\r\n");
     } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
                !token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
-        /* relaxed: a counter. */
-        atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
         reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+        auth_wrong(b, c);
     } else {
         set_authed(c);
         reply_str(c, "+OK\r\n");

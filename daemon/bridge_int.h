@@ -47,6 +47,7 @@ struct sbb_conn {
     int authed;
     struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
     int started;         /* a command ran: its first input was not HTTP */
+    unsigned auth_fails; /* wrong tokens it sent */
     int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
     uint64_t accepted_ns;
     uint64_t cmd_ns;    /* when its incomplete command's first byte came (0: none) */

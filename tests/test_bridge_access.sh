@@ -80,8 +80,9 @@ wait_for() {
 }
 
 # raw HOST DATA [SECONDS]: send DATA (with \r \n escapes) to HOST:$port,
-# print what comes back within SECONDS (default 5), and <EOF> if the
-# bridge closed the connection. As nobody when $as_nobody is set.
+# print what comes back within SECONDS (default 5), then <EOF> if the
+# bridge closed the connection, else <OPEN>. As nobody when $as_nobody is
+# set.
 raw() {
   local run=()
   [ -n "${as_nobody:-}" ] && run=(runuser -u nobody --)
@@ -101,7 +102,7 @@ try:
             break
         out += b
 except socket.timeout:
-    pass
+    out += b"<OPEN>"
 except ConnectionResetError:
     out += b"<EOF>"
 sys.stdout.write(out.decode("latin-1"))
@@ -209,6 +210,25 @@ pong=$'+PONG\r\n'
 wait_for "$dir/idle.out" "message${nl}orders${nl}still-here"
 grep -q slow-loris "$dir/idle.out" && fail "a dripped command ran"
 [ "$(grep -c 'not complete after 1000 ms' "$dir/log")" = 2 ] || fail "not one log line per timeout"
+stop_daemon
+
+# With a token, everyone must AUTH, root included, and the third wrong
+# token closes the connection (nothing after it runs), in both protocols.
+printf '%s\n' "$token" >"$dir/token"
+start_daemon 127.0.0.1 --bridge-token-file "$dir/token"
+wrongpass=$'-WRONGPASS invalid username-password pair or user is disabled.\r\n'
+out=$(raw 127.0.0.1 'PING\r\nAUTH a\r\nAUTH default b\r\nHELLO 2 AUTH default c\r\nAUTH '"$token"'\r\n')
+[ "$out" = $'-NOAUTH Authentication required.\r\n'"$wrongpass$wrongpass$wrongpass<EOF>" ] ||
+  fail "three wrong tokens in RESP: $out"
+j='{"command":"AUTH","token":"x"}\n'
+out=$(raw 127.0.0.1 "$j$j$j"'{"command":"AUTH","token":"'"$token"'"}\n')
+jwrong='{"ok":false,"command":"AUTH","error":"invalid token"}'$'\n'
+[ "$out" = "$jwrong$jwrong$jwrong<EOF>" ] || fail "three wrong tokens in JSON: $out"
+out=$(raw 127.0.0.1 'AUTH a\r\nAUTH b\r\nAUTH '"$token"'\r\nPING\r\n' 1)
+[ "$out" = "$wrongpass$wrongpass"$'+OK\r\n+PONG\r\n<OPEN>' ] || fail "two wrong tokens: $out"
+[ "$(as_nobody=1 raw 127.0.0.1 'AUTH '"$token"'\r\nPING\r\n' 1)" = $'+OK\r\n+PONG\r\n<OPEN>' ] ||
+  fail "nobody with the token"
+[ "$(grep -c '3 wrong tokens: closed' "$dir/log")" = 2 ] || fail "not one log line per close"
 stop_daemon
 
 # --allow-uid and --allow-gid let nobody in, as on the control socket.
