@@ -1552,12 +1552,11 @@ static int blank(const char *p, size_t len)
 static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                         const char *p, size_t left, int *paused)
 {
-    uint64_t max_req = b->cfg->bridge_max_request;
-    const char *nl = memchr(p, '\n', left < max_req + 1 ? left : max_req + 1);
+    const char *nl = sbb_scan_line(&c->scan, p, left, b->cfg->bridge_max_request + 1);
     size_t ll;
 
     if (nl == NULL) {
-        if (left > max_req)
+        if (left > b->cfg->bridge_max_request)
             conn_protocol_error(b, c, "line longer than --bridge-max-request");
         return 0;
     }
@@ -1604,7 +1603,7 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
             conn_http(b, c, p, left);
         return 0;
     }
-    n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &b->argv, &err);
+    n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &b->argv, &err);
     if (n > 0 && b->argv.argc > 0 && sbb_http_word(b->argv.argv[0], b->argv.argl[0])) {
         conn_http(b, c, p, left);
         return 0;
@@ -1656,6 +1655,7 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
         if (n == 0)
             break;
         off += n;
+        memset(&c->scan, 0, sizeof(c->scan)); /* the next command's search */
     }
     return off;
 }

@@ -54,6 +54,7 @@ struct sbb_conn {
     uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
     char *in;           /* unparsed input (a partial command) */
     size_t in_len, in_cap;
+    struct sbb_scan scan;       /* how far the partial command's end was searched */
     uint32_t nsubs;             /* channels + patterns */
     struct sbd_topic *last_pub; /* the topic of its last publish */
     struct sbd_rlist subs;      /* struct sbb_sub (RCU: the control thread lists them) */

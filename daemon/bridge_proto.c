@@ -40,10 +40,28 @@ static int resp_int_line(const char *p, const char *end, long long *v, const cha
     return 1;
 }
 
-static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struct sbb_argv *out,
-                           const char **err)
+/* ------------------------------------------------------------ line scans */
+
+const char *sbb_scan_line(struct sbb_scan *s, const char *buf, size_t len, size_t limit)
 {
-    const char *nl = memchr(buf, '\n', len <= max_inline ? len : max_inline + 1);
+    size_t end = len < limit ? len : limit;
+    const char *nl;
+
+    if (s->done >= end)
+        return NULL;
+    nl = memchr(buf + s->done, '\n', end - s->done);
+    s->scanned += (nl != NULL ? (size_t)(nl - buf) + 1 : end) - s->done;
+    s->done = nl != NULL ? (size_t)(nl - buf) : end;
+    return nl;
+}
+
+static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struct sbb_scan *scan,
+                           struct sbb_argv *out, const char **err)
+{
+    struct sbb_scan whole = {0};
+    /* One byte past the limit tells a line too long; SIZE_MAX must not wrap. */
+    size_t limit = max_inline < SIZE_MAX ? max_inline + 1 : SIZE_MAX;
+    const char *nl = sbb_scan_line(scan != NULL ? scan : &whole, buf, len, limit);
     const char *p = buf, *end;
 
     if (nl == NULL) {
@@ -74,7 +92,7 @@ static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struc
 }
 
 ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_inline,
-                       struct sbb_argv *out, const char **err)
+                       struct sbb_scan *scan, struct sbb_argv *out, const char **err)
 {
     const char *p = buf + 1, *end = buf + len;
     long long n, bl;
@@ -83,7 +101,7 @@ ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_
     if (len == 0)
         return 0;
     if (buf[0] != '*')
-        return resp_inline(buf, len, max_inline, out, err);
+        return resp_inline(buf, len, max_inline, scan, out, err);
     rc = resp_int_line(p, end, &n, &p);
     if (rc <= 0) {
         *err = "ERR Protocol error: invalid multibulk length";
