@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* ------------------------------------------------------------------ RESP2 */
 
@@ -140,48 +139,6 @@ ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_
         p += bl + 2;
     }
     return (ssize_t)(p - buf);
-}
-
-/* The longest first word looked at: methods and header names are shorter. */
-#define HTTP_WORD_MAX 64
-
-/* A character of an HTTP method or header name (RFC 9110 token, less the
- * punctuation no real name uses). */
-static int http_tchar(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '_';
-}
-
-int sbb_http_word(const char *name, size_t len)
-{
-    static const char *const methods[] = {"GET",    "POST",  "PUT",   "HEAD",   "OPTIONS",
-                                          "DELETE", "PATCH", "TRACE", "CONNECT"};
-
-    if (len >= 2 && name[len - 1] == ':') {
-        for (size_t i = 0; i < len - 1; i++)
-            if (!http_tchar(name[i]))
-                return 0;
-        return 1;
-    }
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (strlen(methods[i]) == len && strncasecmp(methods[i], name, len) == 0)
-            return 1;
-    return 0;
-}
-
-int sbb_http_like(const char *buf, size_t len)
-{
-    size_t n = 0;
-
-    while (n < len && n <= HTTP_WORD_MAX && http_tchar(buf[n]))
-        n++;
-    if (n < len && buf[n] == ':')
-        return sbb_http_word(buf, n + 1);
-    if (n == len)
-        return n <= HTTP_WORD_MAX ? -1 : 0; /* the word goes on */
-    /* A method is followed by a space (the request target comes next). */
-    return buf[n] == ' ' && sbb_http_word(buf, n);
 }
 
 static size_t dec_len(size_t v)

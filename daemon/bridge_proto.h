@@ -54,20 +54,6 @@ struct sbb_argv {
 ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_inline,
                        struct sbb_scan *scan, struct sbb_argv *out, const char **err);
 
-/*
- * Does the first command of a RESP connection, at @p buf, look like HTTP:
- * a request line ("GET ", "POST ", "PUT ", "HEAD ", "OPTIONS ", ...) or a
- * header line ("Host: x")? A browser made to post to the bridge's port
- * sends one (cross-protocol scripting), and its body could carry commands.
- * Case-insensitive, as Redis treats "POST" and "Host:" (securityWarningCommand).
- * @return 1 if so, 0 if not, -1 while the first word is incomplete.
- */
-int sbb_http_like(const char *buf, size_t len);
-
-/* Is the command named by @p name (@p len bytes) HTTP in a later place of
- * the stream: "POST", or a header name ending in ':'? */
-int sbb_http_word(const char *name, size_t len);
-
 /* Bytes of a "message" (pattern NULL) or "pmessage" push. */
 size_t sbb_resp_message_len(size_t patl, size_t topicl, size_t len);
 

@@ -5,7 +5,7 @@
  * another uid (a child become nobody) against the bus's allow rule; a
  * peer that closed its socket before the check, which must not pass for
  * the uid the kernel reports for a dead socket (0); a peer on a
- * non-loopback address; and the HTTP check of a first command.
+ * non-loopback address; and the HTTP check of a first command (pure).
  */
 #include "testutil.h"
 
@@ -35,9 +35,9 @@ static int listen_on(int family, const char *host, struct sockaddr_storage *sa)
         assert_int_equal(inet_pton(AF_INET, host, &((struct sockaddr_in *)sa)->sin_addr), 1);
     else
         assert_int_equal(inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)sa)->sin6_addr), 1);
-    if (fd < 0 || bind(fd, (struct sockaddr *)sa, family == AF_INET ? sizeof(struct sockaddr_in)
-                                                                      : sizeof(struct sockaddr_in6)) <
-                      0) {
+    if (fd < 0 ||
+        bind(fd, (struct sockaddr *)sa,
+             family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0) {
         if (fd >= 0)
             close(fd);
         return -1;
@@ -249,6 +249,44 @@ static void test_peer_remote_address(void **state)
     close(lfd);
 }
 
+#define http_like(lit) sbb_http_like((lit), sizeof(lit) - 1)
+
+/* Request lines and header lines are HTTP as soon as their first word
+ * is complete; commands, and words that may still become one, are not. */
+static void test_http_like_first_words(void **state)
+{
+    (void)state;
+    assert_int_equal(http_like("POST / HTTP/1.1\r\nHost: x\r\n"), 1);
+    assert_int_equal(http_like("POST "), 1);
+    assert_int_equal(http_like("GET /index.html HTTP/1.0\r\n"), 1);
+    assert_int_equal(http_like("put /x"), 1);
+    assert_int_equal(http_like("HEAD /"), 1);
+    assert_int_equal(http_like("OPTIONS * HTTP/1.1"), 1);
+    assert_int_equal(http_like("Host: 127.0.0.1:7379\r\n"), 1);
+    assert_int_equal(http_like("host:x"), 1);
+    assert_int_equal(http_like("Content-Length: 10\r\n"), 1);
+    /* Not yet known: the word may go on. */
+    assert_int_equal(http_like("POS"), -1);
+    assert_int_equal(http_like("POST"), -1);
+    assert_int_equal(http_like("Ho"), -1);
+    /* Commands, and what no HTTP request starts with. */
+    assert_int_equal(http_like("PUBLISH orders x\r\n"), 0);
+    assert_int_equal(http_like("PING\r\n"), 0);
+    assert_int_equal(http_like("GET\r\n"), 0);
+    assert_int_equal(http_like("POSTS / x"), 0);
+    assert_int_equal(http_like(":x"), 0);
+    assert_int_equal(http_like("a.b: x"), 0);
+    assert_int_equal(http_like("\"POST\" /"), 0);
+    /* A first word longer than any method or header name. */
+    char longw[80];
+    memset(longw, 'A', sizeof(longw));
+    assert_int_equal(sbb_http_like(longw, sizeof(longw)), 0);
+    assert_int_equal(sbb_http_word("POST", 4), 1);
+    assert_int_equal(sbb_http_word("host:", 5), 1);
+    assert_int_equal(sbb_http_word("PUBLISH", 7), 0);
+    assert_int_equal(sbb_http_word(":", 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_peer_closed_before_check),
         cmocka_unit_test(test_peer_other_uid),
         cmocka_unit_test(test_peer_remote_address),
+        cmocka_unit_test(test_http_like_first_words),
     };
 
     tu_init();

@@ -473,44 +473,6 @@ static void test_resp_parse_inline_drip_is_linear(void **state)
     free(cmd);
 }
 
-#define http_like(lit) sbb_http_like((lit), sizeof(lit) - 1)
-
-/* Request lines and header lines are HTTP as soon as their first word
- * is complete; commands, and words that may still become one, are not. */
-static void test_http_like_first_words(void **state)
-{
-    (void)state;
-    assert_int_equal(http_like("POST / HTTP/1.1\r\nHost: x\r\n"), 1);
-    assert_int_equal(http_like("POST "), 1);
-    assert_int_equal(http_like("GET /index.html HTTP/1.0\r\n"), 1);
-    assert_int_equal(http_like("put /x"), 1);
-    assert_int_equal(http_like("HEAD /"), 1);
-    assert_int_equal(http_like("OPTIONS * HTTP/1.1"), 1);
-    assert_int_equal(http_like("Host: 127.0.0.1:7379\r\n"), 1);
-    assert_int_equal(http_like("host:x"), 1);
-    assert_int_equal(http_like("Content-Length: 10\r\n"), 1);
-    /* Not yet known: the word may go on. */
-    assert_int_equal(http_like("POS"), -1);
-    assert_int_equal(http_like("POST"), -1);
-    assert_int_equal(http_like("Ho"), -1);
-    /* Commands, and what no HTTP request starts with. */
-    assert_int_equal(http_like("PUBLISH orders x\r\n"), 0);
-    assert_int_equal(http_like("PING\r\n"), 0);
-    assert_int_equal(http_like("GET\r\n"), 0);
-    assert_int_equal(http_like("POSTS / x"), 0);
-    assert_int_equal(http_like(":x"), 0);
-    assert_int_equal(http_like("a.b: x"), 0);
-    assert_int_equal(http_like("\"POST\" /"), 0);
-    /* A first word longer than any method or header name. */
-    char longw[80];
-    memset(longw, 'A', sizeof(longw));
-    assert_int_equal(sbb_http_like(longw, sizeof(longw)), 0);
-    assert_int_equal(sbb_http_word("POST", 4), 1);
-    assert_int_equal(sbb_http_word("host:", 5), 1);
-    assert_int_equal(sbb_http_word("PUBLISH", 7), 0);
-    assert_int_equal(sbb_http_word(":", 1), 0);
-}
-
 static void test_resp_bulk_encodes(void **state)
 {
     static const size_t lens[] = {0, 1, 9, 10, 99, 100, 999, 1000, 4096};
@@ -1480,7 +1442,6 @@ int main(void)
         RT(test_resp_parse_binary_bulk),
         cmocka_unit_test(test_scan_line_drip_costs_its_length),
         cmocka_unit_test(test_resp_parse_inline_drip_is_linear),
-        cmocka_unit_test(test_http_like_first_words),
         cmocka_unit_test(test_resp_bulk_encodes),
         cmocka_unit_test(test_resp_message_bytes_as_redis),
         RT(test_resp_message_parses_back),
