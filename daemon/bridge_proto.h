@@ -18,13 +18,16 @@
 
 /* ------------------------------------------------------------ line scans */
 
-/* How far a partial line was searched for its end: a line that arrives
- * in N reads is searched once in all, O(its length), not from its start
- * at every read, O(N x length). The caller keeps one per partial line and
- * zeroes it when a new line (command) begins. */
+/* How far a partial command was parsed: a command that arrives in N
+ * reads is searched once in all, O(its length), not from its start at
+ * every read, O(N x length). The caller keeps one per partial command and
+ * zeroes it when a new command begins. */
 struct sbb_scan {
-    size_t done;      /* bytes from the line's start known to hold no '\n' */
-    uint64_t scanned; /* bytes searched for this line, all calls together */
+    /* A line (JSON, inline RESP): bytes from its start known to hold no
+     * '\n'. A RESP array: where its first incomplete element starts. */
+    size_t done;
+    unsigned args;    /* a RESP array: the complete elements before done */
+    uint64_t scanned; /* bytes searched for this command, all calls together */
 };
 
 /* The '\n' ending the line at @p buf (@p len bytes), among its first
@@ -44,8 +47,8 @@ struct sbb_argv {
  * Parse one command from @p buf: a RESP array of bulk strings, or an
  * inline command (a line of words, as Redis accepts from telnet).
  * @p max_bulk bounds one argument, @p max_inline one inline line.
- * @p scan (may be NULL: searched from the start) is where an inline
- * command's end was searched to by the calls before on the same command.
+ * @p scan (may be NULL: parsed from the start) is how far the calls
+ * before on the same command got; it is updated.
  * @return the bytes it took (> 0; argc may be 0 for an empty command,
  *         which is skipped); 0 when @p buf holds only part of a command;
  *         -1 on a protocol error: *err is Redis's message for it (without

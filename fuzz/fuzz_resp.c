@@ -70,13 +70,15 @@ static void check_taken(const char *buf, size_t took)
                   memchr(a, '\n', l) == NULL);
     }
     /* Shorter reads of the same bytes wait for more; read in three
-     * pieces, with the search resumed where it stopped, it is the same
-     * command, and its end was searched for once. */
+     * pieces, each call going on where the one before stopped, it is the
+     * same command (an inline one's end searched for once). */
     struct sbb_scan scan = {0};
 
     CHECK(parse_scan(buf, took / 2, &scan, &other) == 0);
     CHECK(parse_scan(buf, took - 1, &scan, &other) == 0);
     CHECK(parse_scan(buf, took, &scan, &other) == (ssize_t)took && other.argc == cmd.argc);
+    for (unsigned i = 0; i < cmd.argc; i++)
+        CHECK(other.argv[i] == cmd.argv[i] && other.argl[i] == cmd.argl[i]);
     CHECK(!inl || scan.scanned == took);
 }
 

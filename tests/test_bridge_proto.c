@@ -473,6 +473,38 @@ static void test_resp_parse_inline_drip_is_linear(void **state)
     free(cmd);
 }
 
+/* A RESP array of many arguments drip-fed byte by byte: each call goes on
+ * from the first incomplete element, so the headers searched stay
+ * proportional to the command, not to its square; the arguments come out
+ * whole at the end. */
+static void test_resp_parse_array_drip_is_linear(void **state)
+{
+    enum { ARGS = 1000 };
+    size_t n = 0, cap = 16 + ARGS * 8;
+    char *cmd = malloc(cap);
+    struct sbb_scan s = {0};
+    const char *err = NULL;
+    struct sbb_argv *av = malloc(sizeof(*av));
+
+    (void)state;
+    assert_non_null(cmd);
+    assert_non_null(av);
+    n += (size_t)snprintf(cmd, cap, "*%d\r\n", ARGS);
+    for (int i = 0; i < ARGS; i++)
+        n += (size_t)snprintf(cmd + n, cap - n, "$1\r\n%c\r\n", 'a' + i % 26);
+    for (size_t len = 1; len < n; len++)
+        assert_int_equal(sbb_resp_parse(cmd, len, MAX_BULK, 65536, &s, av, &err), 0);
+    assert_int_equal(sbb_resp_parse(cmd, n, MAX_BULK, 65536, &s, av, &err), (ssize_t)n);
+    assert_int_equal(av->argc, ARGS);
+    for (unsigned i = 0; i < ARGS; i++)
+        assert_true(av->argl[i] == 1 && av->argv[i][0] == 'a' + (char)(i % 26));
+    /* Per call: the array's header and the element being completed
+     * (at most 8 bytes each here); then one last pass of every header. */
+    assert_true(s.scanned <= 16 * n);
+    free(av);
+    free(cmd);
+}
+
 static void test_resp_bulk_encodes(void **state)
 {
     static const size_t lens[] = {0, 1, 9, 10, 99, 100, 999, 1000, 4096};
@@ -1442,6 +1474,7 @@ int main(void)
         RT(test_resp_parse_binary_bulk),
         cmocka_unit_test(test_scan_line_drip_costs_its_length),
         cmocka_unit_test(test_resp_parse_inline_drip_is_linear),
+        cmocka_unit_test(test_resp_parse_array_drip_is_linear),
         cmocka_unit_test(test_resp_bulk_encodes),
         cmocka_unit_test(test_resp_message_bytes_as_redis),
         RT(test_resp_message_parses_back),
