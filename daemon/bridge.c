@@ -40,6 +40,7 @@
 #define SBB_PATTERN_MAX 256u
 #define SBB_TOUCHED_MAX 16u    /* topics the I/O thread delivers itself after publishing */
 #define SBB_REP_MAX     16384u /* replies gathered before they go to the output */
+#define SBB_AUTH_TRIES  3u     /* wrong tokens that close a connection */
 
 /* What running a command did to the connection. */
 enum run_result { RUN_OK = 0, RUN_PAUSE = 1, RUN_CLOSE = -1 };
@@ -773,6 +774,22 @@ static int token_ok(const struct sbd_bridge *b, const char *p, size_t len)
     return diff == 0;
 }
 
+/* A wrong token, after its error reply: counted, and the connection
+ * closed once that is written at the SBB_AUTH_TRIES-th. Redis lets a
+ * client guess forever; NATS closes at the first wrong credential; a
+ * few tries forgive a typo, and each batch of guesses costs a new
+ * connection and a log line. */
+static void auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+    if (++c->auth_fails < SBB_AUTH_TRIES)
+        return;
+    sbd_log(SBD_WARN, "bridge: connection %llu (%s): %u wrong tokens: closed",
+            (unsigned long long)c->id, c->peer, c->auth_fails);
+    conn_finish(c);
+}
+
 static void set_authed(struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -787,9 +804,8 @@ static void json_auth(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb
     if (b->cfg->bridge_token[0] == '\0') {
         jerror(c, "AUTH", &q->id, "no token is configured: AUTH is not needed");
     } else if (q->token.p == NULL || !token_ok(b, q->token.p, q->token.len)) {
-        /* relaxed: a counter. */
-        atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
         jerror(c, "AUTH", &q->id, "invalid token");
+        auth_wrong(b, c);
     } else {
         set_authed(c);
         jreply(c, "AUTH", &q->id, 1, "");
@@ -1005,9 +1021,9 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
         if (arg_is(a, i, "AUTH") && i + 2 < a->argc) {
             if (b->cfg->bridge_token[0] == '\0' || !arg_is(a, i + 1, "default") ||
                 !token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
-                /* relaxed: a counter. */
-                atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
                 reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+                if (b->cfg->bridge_token[0] != '\0')
+                    auth_wrong(b, c); /* a guess, not a client without a token */
                 return;
             }
             set_authed(c);
@@ -1116,9 +1132,8 @@ static int cmd_auth(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
                      "default user. Are you sure your configuration is correct?\r\n");
     } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
                !token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
-        /* relaxed: a counter. */
-        atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
         reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+        auth_wrong(b, c);
     } else {
         set_authed(c);
         reply_str(c, "+OK\r\n");
@@ -1409,7 +1424,9 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     c->fd = fd;
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
-    c->authed = b->cfg->bridge_token[0] == '\0';
+    if (b->cfg->bridge_token[0] == '\0')
+        sbb_peer_check(b->cfg, fd, sa, &c->who);
+    c->authed = b->cfg->bridge_token[0] == '\0' && c->who.verdict == SBB_PEER_OK;
     sbd_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
@@ -1424,6 +1441,13 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
+    if (c->who.verdict != SBB_PEER_OK) {
+        char why[256];
+
+        sbb_peer_why(&c->who, why, sizeof(why));
+        sbd_log(SBD_WARN, "bridge: connection %llu from %s refused: %s", (unsigned long long)c->id,
+                c->peer, why);
+    }
     return 0;
 }
 
@@ -1483,6 +1507,24 @@ static void conn_accept(struct sbd_bridge *b, struct io_state *io)
     }
 }
 
+/* A peer the bridge does not serve without a token (bridge_peer.h): say
+ * why, in its protocol (RESP until it sent something), and close once
+ * that is written. Logged when it connected. */
+static void conn_refuse(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    char why[256];
+
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+    sbb_peer_why(&c->who, why, sizeof(why));
+    c->reply = 0;
+    if (c->proto == SB_BRIDGE_JSON)
+        jerror(c, NULL, NULL, why);
+    else
+        reply_err(c, "-NOPERM %s", why);
+    conn_finish(c);
+}
+
 /* A request that breaks the protocol: say why (in the connection's
  * protocol) and close once that is written. */
 static void conn_protocol_error(struct sbd_bridge *b, struct sbb_conn *c, const char *why)
@@ -1510,12 +1552,11 @@ static int blank(const char *p, size_t len)
 static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                         const char *p, size_t left, int *paused)
 {
-    uint64_t max_req = b->cfg->bridge_max_request;
-    const char *nl = memchr(p, '\n', left < max_req + 1 ? left : max_req + 1);
+    const char *nl = sbb_scan_line(&c->scan, p, left, b->cfg->bridge_max_request + 1);
     size_t ll;
 
     if (nl == NULL) {
-        if (left > max_req)
+        if (left > b->cfg->bridge_max_request)
             conn_protocol_error(b, c, "line longer than --bridge-max-request");
         return 0;
     }
@@ -1529,14 +1570,46 @@ static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
     return (size_t)(nl - p) + 1;
 }
 
+/* An HTTP request (sbb_http_like()): log it and close without a reply;
+ * nothing of it runs, whatever follows in its body. */
+static void conn_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
+{
+    size_t n = 0;
+
+    while (n < left && n < 80 && p[n] >= ' ' && p[n] <= '~')
+        n++;
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s) sent HTTP (\"%.*s\"), maybe a web page made a "
+            "browser post to the bridge: closed, nothing run",
+            (unsigned long long)c->id, c->peer, (int)n, p);
+    conn_finish(c);
+}
+
 /* The next RESP command of @p p: run it. As json_step(). */
 static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                         const char *p, size_t left, int *paused)
 {
     uint64_t max_req = b->cfg->bridge_max_request;
     const char *err = NULL;
-    ssize_t n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &b->argv, &err);
+    int http = c->started || p[0] == '*' ? 0 : sbb_http_like(p, left);
+    ssize_t n;
 
+    /* The first word of the first inline command, before any parsing: a
+     * request line is refused before its line, or the next, could run. */
+    if (http != 0) {
+        if (http > 0)
+            conn_http(b, c, p, left);
+        return 0;
+    }
+    n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &b->argv, &err);
+    if (n > 0 && b->argv.argc > 0 && sbb_http_word(b->argv.argv[0], b->argv.argl[0])) {
+        conn_http(b, c, p, left);
+        return 0;
+    }
+    if (n > 0 && b->argv.argc > 0)
+        c->started = 1;
     if (n < 0) {
         conn_protocol_error(b, c, err);
         return 0;
@@ -1571,6 +1644,10 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             c->proto = buf[off] == '{' ? SB_BRIDGE_JSON : SB_BRIDGE_RESP;
             pthread_mutex_unlock(&c->mu);
         }
+        if (c->who.verdict != SBB_PEER_OK) {
+            conn_refuse(b, c); /* nothing it sent runs */
+            return len;
+        }
         if (c->proto == SB_BRIDGE_JSON)
             n = json_step(b, io, c, buf + off, len - off, paused);
         else
@@ -1578,6 +1655,7 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
         if (n == 0)
             break;
         off += n;
+        memset(&c->scan, 0, sizeof(c->scan)); /* the next command's search */
     }
     return off;
 }
@@ -1645,6 +1723,13 @@ static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
     used = conn_run(b, io, c, buf, len, &paused);
     if (conn_keep(c, buf + used, len - used) < 0)
         return -1;
+    /* --bridge-cmd-timeout counts from the first byte of the command left
+     * incomplete: a command ended in this read leaves one begun in it.
+     * A paused publish is complete; --bridge-pub-timeout bounds it. */
+    if (paused || c->in_len == 0)
+        c->cmd_ns = 0;
+    else if (used > 0 || c->cmd_ns == 0)
+        c->cmd_ns = sb_mono_ns();
     if (paused)
         conn_pause(io, c);
     return paused;
@@ -1777,19 +1862,53 @@ static void trim_buffers(struct sbd_bridge *b)
     }
 }
 
-/* Close connections that did not authenticate in time. */
-static void expire_auth(struct sbd_bridge *b, struct io_state *io)
+/* Close @p c, whose command stayed incomplete past --bridge-cmd-timeout
+ * (a slow-loris client holds a connection and its buffer so). */
+static void expire_cmd(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+{
+    unsigned ms = b->cfg->bridge_cmd_ms;
+
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s): a command of %zu bytes so far not complete "
+            "after %u ms (--bridge-cmd-timeout): closed",
+            (unsigned long long)c->id, c->peer, c->in_len, ms);
+    c->reply = 0;
+    if (c->proto == SB_BRIDGE_JSON)
+        jerror(c, NULL, NULL, "command not complete in time (--bridge-cmd-timeout)");
+    else
+        reply_err(c, "-ERR command not complete within %u ms (--bridge-cmd-timeout)", ms);
+    conn_flush(c);
+    conn_close(b, io, c);
+}
+
+/* Close connections that did not authenticate in time, those refused
+ * that sent nothing (--bridge-auth-timeout), and those with a command
+ * incomplete for too long (--bridge-cmd-timeout). */
+static void expire_conns(struct sbd_bridge *b, struct io_state *io)
 {
     uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
+    uint64_t cmd_limit = (uint64_t)b->cfg->bridge_cmd_ms * 1000000u;
     struct sbb_conn *c;
 
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
+        if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
+            expire_cmd(b, io, c);
+            continue;
+        }
         if (c->authed || now - c->accepted_ns < limit)
             continue;
+        c->reply = 0;
+        if (c->who.verdict != SBB_PEER_OK) {
+            conn_refuse(b, c); /* it sent nothing */
+            conn_flush(c);
+            conn_close(b, io, c);
+            continue;
+        }
         /* relaxed: a counter. */
         atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
-        c->reply = 0;
         if (c->proto == SB_BRIDGE_JSON)
             jerror(c, NULL, NULL, "authentication timeout");
         else
@@ -1799,12 +1918,24 @@ static void expire_auth(struct sbd_bridge *b, struct io_state *io)
     }
 }
 
-/* What the I/O thread does every tick: auth deadlines, buffer trimming. */
+/* What the I/O thread does every tick: deadlines, buffer trimming. */
 static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
-    if (b->cfg->bridge_token[0] != '\0')
-        expire_auth(b, io);
+    expire_conns(b, io);
     trim_buffers(b);
+}
+
+/* The tick: a second, or a quarter of the shortest deadline, so that each
+ * is kept to within a quarter of itself. */
+static uint64_t tick_ms(const struct sbd_config *cfg)
+{
+    uint64_t t = 4000;
+
+    if (cfg->bridge_cmd_ms < t)
+        t = cfg->bridge_cmd_ms;
+    if (cfg->bridge_auth_ms < t)
+        t = cfg->bridge_auth_ms;
+    return (t + 3) / 4;
 }
 
 static void *io_main(void *arg)
@@ -1812,11 +1943,7 @@ static void *io_main(void *arg)
     struct sbd_bridge *b = arg;
     struct io_state io = {0};
     struct epoll_event ev[64];
-    /* The periodic work: buffer trimming, and auth deadlines to a quarter
-     * of --bridge-auth-timeout. */
-    uint64_t tick = b->cfg->bridge_token[0] != '\0' && b->cfg->bridge_auth_ms < 4000
-                        ? (b->cfg->bridge_auth_ms + 3) / 4
-                        : 1000;
+    uint64_t tick = tick_ms(b->cfg);
     uint64_t next_tick = now_ms() + tick;
     struct sbb_conn *c;
 

@@ -20,6 +20,7 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
+#include "bridge_peer.h"
 #include "bridge_proto.h"
 #include "config.h"
 #include "registry.h"
@@ -44,11 +45,16 @@ struct sbb_conn {
 
     /* I/O */
     int authed;
-    int reply; /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
+    struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
+    int started;         /* a command ran: its first input was not HTTP */
+    unsigned auth_fails; /* wrong tokens it sent */
+    int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
     uint64_t accepted_ns;
+    uint64_t cmd_ns;    /* when its incomplete command's first byte came (0: none) */
     uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
     char *in;           /* unparsed input (a partial command) */
     size_t in_len, in_cap;
+    struct sbb_scan scan;       /* how far the partial command's end was searched */
     uint32_t nsubs;             /* channels + patterns */
     struct sbd_topic *last_pub; /* the topic of its last publish */
     struct sbd_rlist subs;      /* struct sbb_sub (RCU: the control thread lists them) */

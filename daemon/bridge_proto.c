@@ -10,13 +10,18 @@
 /* ------------------------------------------------------------------ RESP2 */
 
 /* Parse a decimal integer line "123\r\n" at @p p (< end). @return 1 and
- * *v, *next on success; 0 if the line is not complete; -1 if malformed. */
-static int resp_int_line(const char *p, const char *end, long long *v, const char **next)
+ * *v, *next on success; 0 if the line is not complete; -1 if malformed.
+ * Adds the bytes it searched to *@p scanned. */
+static int resp_int_line(const char *p, const char *end, long long *v, const char **next,
+                         uint64_t *scanned)
 {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    /* 34 bytes hold the longest line allowed, "-" 32 digits "\r\n". */
+    size_t room = (size_t)(end - p) < 34 ? (size_t)(end - p) : 34;
+    const char *nl = memchr(p, '\n', room);
     int neg = 0;
     long long x = 0;
 
+    *scanned += nl != NULL ? (size_t)(nl - p) + 1 : room;
     if (nl == NULL)
         return (end - p) > 32 ? -1 : 0;
     /* The same bound on a complete line, or a command would be accepted or
@@ -39,10 +44,27 @@ static int resp_int_line(const char *p, const char *end, long long *v, const cha
     return 1;
 }
 
-static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struct sbb_argv *out,
-                           const char **err)
+/* ------------------------------------------------------------ line scans */
+
+const char *sbb_scan_line(struct sbb_scan *s, const char *buf, size_t len, size_t limit)
 {
-    const char *nl = memchr(buf, '\n', len <= max_inline ? len : max_inline + 1);
+    size_t end = len < limit ? len : limit;
+    const char *nl;
+
+    if (s->done >= end)
+        return NULL;
+    nl = memchr(buf + s->done, '\n', end - s->done);
+    s->scanned += (nl != NULL ? (size_t)(nl - buf) + 1 : end) - s->done;
+    s->done = nl != NULL ? (size_t)(nl - buf) : end;
+    return nl;
+}
+
+static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struct sbb_scan *scan,
+                           struct sbb_argv *out, const char **err)
+{
+    /* One byte past the limit tells a line too long; SIZE_MAX must not wrap. */
+    size_t limit = max_inline < SIZE_MAX ? max_inline + 1 : SIZE_MAX;
+    const char *nl = sbb_scan_line(scan, buf, len, limit);
     const char *p = buf, *end;
 
     if (nl == NULL) {
@@ -72,18 +94,71 @@ static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struc
     return (ssize_t)(nl + 1 - buf);
 }
 
-ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_inline,
-                       struct sbb_argv *out, const char **err)
+/* The elements of a RESP array of @p n (1..SBB_ARGV_MAX) bulk strings
+ * at @p p, from element @p from on (the calls before on this command
+ * parsed those before it: their arguments are not in @p out). On an
+ * incomplete command, @p scan records where its first incomplete element
+ * starts. @return as sbb_resp_parse(). */
+static ssize_t resp_array(const char *buf, const char *p, const char *end, long long n,
+                          unsigned from, size_t max_bulk, struct sbb_scan *scan,
+                          struct sbb_argv *out, const char **err)
 {
+    unsigned i = from;
+    long long bl;
+    int rc = 1;
+
+    for (; i < n && rc > 0; i++) {
+        const char *q;
+
+        if (p == end || *p != '$') {
+            *err = "ERR Protocol error: expected '$'";
+            rc = p == end ? 0 : -1;
+            break;
+        }
+        rc = resp_int_line(p + 1, end, &bl, &q, &scan->scanned);
+        if (rc > 0 && (bl < 0 || (unsigned long long)bl > max_bulk))
+            rc = -1;
+        if (rc < 0)
+            *err = "ERR Protocol error: invalid bulk length";
+        if (rc <= 0)
+            break;
+        if ((size_t)(end - q) < (size_t)bl + 2) {
+            rc = 0;
+            break;
+        }
+        if (q[bl] != '\r' || q[bl + 1] != '\n') {
+            *err = "ERR Protocol error: bulk string not ended by CRLF";
+            return -1;
+        }
+        out->argv[out->argc] = q;
+        out->argl[out->argc] = (size_t)bl;
+        out->argc++;
+        p = q + bl + 2;
+    }
+    if (rc <= 0) {
+        scan->args = i; /* incomplete: element i starts at p */
+        scan->done = (size_t)(p - buf);
+        return rc;
+    }
+    return (ssize_t)(p - buf);
+}
+
+ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_inline,
+                       struct sbb_scan *scan, struct sbb_argv *out, const char **err)
+{
+    struct sbb_scan whole = {0};
     const char *p = buf + 1, *end = buf + len;
-    long long n, bl;
-    int rc;
+    unsigned from;
+    long long n;
+    ssize_t rc;
 
     if (len == 0)
         return 0;
+    if (scan == NULL)
+        scan = &whole;
     if (buf[0] != '*')
-        return resp_inline(buf, len, max_inline, out, err);
-    rc = resp_int_line(p, end, &n, &p);
+        return resp_inline(buf, len, max_inline, scan, out, err);
+    rc = resp_int_line(p, end, &n, &p, &scan->scanned);
     if (rc <= 0) {
         *err = "ERR Protocol error: invalid multibulk length";
         return rc;
@@ -95,32 +170,18 @@ ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_
         *err = "ERR Protocol error: invalid multibulk length";
         return -1;
     }
-    for (long long i = 0; i < n; i++) {
-        if (p == end)
-            return 0;
-        if (*p != '$') {
-            *err = "ERR Protocol error: expected '$'";
-            return -1;
-        }
-        rc = resp_int_line(p + 1, end, &bl, &p);
-        if (rc == 0)
-            return 0;
-        if (rc < 0 || bl < 0 || (unsigned long long)bl > max_bulk) {
-            *err = "ERR Protocol error: invalid bulk length";
-            return -1;
-        }
-        if ((size_t)(end - p) < (size_t)bl + 2)
-            return 0;
-        if (p[bl] != '\r' || p[bl + 1] != '\n') {
-            *err = "ERR Protocol error: bulk string not ended by CRLF";
-            return -1;
-        }
-        out->argv[out->argc] = p;
-        out->argl[out->argc] = (size_t)bl;
-        out->argc++;
-        p += bl + 2;
-    }
-    return (ssize_t)(p - buf);
+    /* Resume after the elements the calls before on this command took. */
+    from = scan->args;
+    rc = resp_array(buf, from > 0 ? buf + scan->done : p, end, n, from, max_bulk, scan, out, err);
+    if (rc <= 0 || from == 0)
+        return rc;
+    /* Complete, but its first arguments are not in @p out: one more pass
+     * over the whole command, each byte of it seen once more. */
+    whole.scanned = scan->scanned;
+    out->argc = 0;
+    rc = resp_array(buf, p, end, n, 0, max_bulk, &whole, out, err);
+    scan->scanned = whole.scanned;
+    return rc;
 }
 
 static size_t dec_len(size_t v)

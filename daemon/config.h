@@ -42,6 +42,7 @@ struct sbd_config {
     uint64_t bridge_max_output;     /* buffered output per connection, bytes */
     uint64_t bridge_max_memory;     /* input and output buffers of all connections */
     uint32_t bridge_auth_ms;        /* time to AUTH before the connection is closed */
+    uint32_t bridge_cmd_ms;         /* time from a command's first byte to its end */
     uint32_t bridge_pub_timeout_ms; /* reliable back-pressure before an error reply */
     int bridge_no_create;           /* remote publishes never create topics */
 };

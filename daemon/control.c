@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 #include "registry/admin.h"
 #include "util/clock.h"
@@ -147,37 +148,15 @@ static void reply_err(struct ctl_reply *r, int code, const char *why)
     snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
-/* Is @p gid allowed in: the --group of the bus, or an --allow-gid? */
-static int gid_allowed(const struct sbd_config *cfg, gid_t gid)
-{
-    if (cfg->have_group && gid == cfg->group)
-        return 1;
-    for (unsigned i = 0; i < cfg->n_allow_gid; i++)
-        if (cfg->allow_gid[i] == gid)
-            return 1;
-    return 0;
-}
-
-/* Our uid, an allowed uid, or a member (primary or supplementary) of an
- * allowed group. */
+/* The bus's rule (access.h) with the peer's groups from the kernel. */
 static int peer_allowed(const struct sbd_config *cfg, const struct sbd_session *s)
 {
     gid_t groups[64];
     socklen_t len = sizeof(groups);
 
-    if (s->uid == getuid())
-        return 1;
-    for (unsigned i = 0; i < cfg->n_allow_uid; i++)
-        if (cfg->allow_uid[i] == s->uid)
-            return 1;
-    if (gid_allowed(cfg, s->gid))
-        return 1;
     if (getsockopt(s->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-        return 0; /* more than 64 groups, or an old kernel: primary gid only */
-    for (size_t i = 0; i < len / sizeof(gid_t); i++)
-        if (gid_allowed(cfg, groups[i]))
-            return 1;
-    return 0;
+        len = 0; /* more than 64 groups, or an old kernel: primary gid only */
+    return sbd_access_allowed(cfg, s->uid, s->gid, groups, len / sizeof(gid_t));
 }
 
 static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_hello *h,

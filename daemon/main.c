@@ -57,12 +57,15 @@ static void usage(FILE *f)
                "                      for the next shmbusd to take over\n"
                "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
                "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
-               "                      for IPv6). Off unless given\n"
+               "                      for IPv6). Off unless given. Without a token, only\n"
+               "                      loopback peers of the uids and groups allowed on the\n"
+               "                      bus (--allow-uid, --allow-gid) get in\n"
                "  --bridge-no-create  a remote publish on a topic that does not exist is\n"
                "                      an error (default: it creates it, lossy, as\n"
                "                      `shmbus pub` does)\n"
-               "  --bridge-token-file FILE  remote clients must AUTH with the token in FILE\n"
-               "                      (its first line; default: $SHMBUS_BRIDGE_TOKEN if set)\n"
+               "  --bridge-token-file FILE  every remote client, local or not, must AUTH\n"
+               "                      with the token in FILE (its first line; default:\n"
+               "                      $SHMBUS_BRIDGE_TOKEN if set)\n"
                "  --bridge-max-conns N     remote connections (default 16384)\n"
                "  --bridge-max-subs N      channels and patterns per connection (default 1024)\n"
                "  --bridge-max-request SIZE  one command, line or payload (default 4M)\n"
@@ -72,7 +75,11 @@ static void usage(FILE *f)
                "                      together; the connection that would pass it is\n"
                "                      disconnected (default 1G)\n"
                "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
-               "                      (default 10000; only with a token)\n"
+               "                      (with a token), or for a refused peer to send its\n"
+               "                      first command and be told why (default 10000)\n"
+               "  --bridge-cmd-timeout MS    a command not complete this long after its\n"
+               "                      first byte closes the connection, token or not;\n"
+               "                      idle connections stay (default 10000)\n"
                "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
                "                      waits this long, reading nothing more from that\n"
                "                      client, then gets an error (default 5000)\n"
@@ -221,6 +228,7 @@ static void config_defaults(struct sbd_config *c)
     c->bridge_max_output = 32ull << 20;
     c->bridge_max_memory = 1ull << 30;
     c->bridge_auth_ms = 10000;
+    c->bridge_cmd_ms = 10000;
     c->bridge_pub_timeout_ms = 5000;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
@@ -249,6 +257,7 @@ enum {
     OPT_BMEM,
     OPT_BNOCREATE,
     OPT_BAUTH,
+    OPT_BCMD,
     OPT_BPUB,
     OPT_HELP
 };
@@ -276,6 +285,7 @@ static const struct option long_opts[] = {
     {"bridge-max-memory", required_argument, NULL, OPT_BMEM},
     {"bridge-no-create", no_argument, NULL, OPT_BNOCREATE},
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
+    {"bridge-cmd-timeout", required_argument, NULL, OPT_BCMD},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -333,6 +343,9 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         break;
     case OPT_BAUTH:
         bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
+        break;
+    case OPT_BCMD:
+        bad = parse_u32(arg, &c->bridge_cmd_ms) || c->bridge_cmd_ms == 0;
         break;
     case OPT_BPUB:
         bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);

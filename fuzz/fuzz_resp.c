@@ -33,16 +33,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Large (24 KiB each): kept off the stack. */
 static struct sbb_argv cmd, other;
 
-/* sbb_resp_parse() with the limits above, into @p out. */
-static ssize_t parse(const char *buf, size_t len, struct sbb_argv *out)
+/* sbb_resp_parse() with the limits above, into @p out; @p scan as the
+ * bridge keeps it over the reads of one command (NULL: a fresh search). */
+static ssize_t parse_scan(const char *buf, size_t len, struct sbb_scan *scan, struct sbb_argv *out)
 {
     const char *err = NULL;
-    ssize_t rc = sbb_resp_parse(buf, len, MAX_BULK, MAX_INLINE, out, &err);
+    ssize_t rc = sbb_resp_parse(buf, len, MAX_BULK, MAX_INLINE, scan, out, &err);
 
     CHECK(rc >= -1 && (rc < 0 || (size_t)rc <= len));
     if (rc < 0)
         CHECK(err != NULL && strncmp(err, "ERR Protocol error: ", 20) == 0);
     return rc;
+}
+
+static ssize_t parse(const char *buf, size_t len, struct sbb_argv *out)
+{
+    return parse_scan(buf, len, NULL, out);
 }
 
 /* What the command just taken (cmd, @p took bytes of @p buf) guarantees. */
@@ -63,9 +69,17 @@ static void check_taken(const char *buf, size_t took)
             CHECK(l > 0 && memchr(a, ' ', l) == NULL && memchr(a, '\t', l) == NULL &&
                   memchr(a, '\n', l) == NULL);
     }
-    /* Shorter reads of the same bytes wait for more. */
-    CHECK(parse(buf, took - 1, &other) == 0);
-    CHECK(parse(buf, took / 2, &other) == 0);
+    /* Shorter reads of the same bytes wait for more; read in three
+     * pieces, each call going on where the one before stopped, it is the
+     * same command (an inline one's end searched for once). */
+    struct sbb_scan scan = {0};
+
+    CHECK(parse_scan(buf, took / 2, &scan, &other) == 0);
+    CHECK(parse_scan(buf, took - 1, &scan, &other) == 0);
+    CHECK(parse_scan(buf, took, &scan, &other) == (ssize_t)took && other.argc == cmd.argc);
+    for (unsigned i = 0; i < cmd.argc; i++)
+        CHECK(other.argv[i] == cmd.argv[i] && other.argl[i] == cmd.argl[i]);
+    CHECK(!inl || scan.scanned == took);
 }
 
 /* Encode cmd again, each bulk string into a buffer of its exact size, and
@@ -93,7 +107,7 @@ static void check_reencode(void)
         n += want;
         free(one);
     }
-    CHECK(sbb_resp_parse(all, n, MAX_INLINE, MAX_INLINE, &other, &err) == (ssize_t)n);
+    CHECK(sbb_resp_parse(all, n, MAX_INLINE, MAX_INLINE, NULL, &other, &err) == (ssize_t)n);
     CHECK(other.argc == cmd.argc);
     for (unsigned i = 0; i < cmd.argc; i++)
         CHECK(other.argl[i] == cmd.argl[i] && memcmp(other.argv[i], cmd.argv[i], cmd.argl[i]) == 0);
@@ -115,7 +129,7 @@ static void check_message(void)
     CHECK(out != NULL);
     CHECK(sbb_resp_message(out, cmd.argv[0], cmd.argl[0], cmd.argv[1], cmd.argl[1], cmd.argv[2],
                            cmd.argl[2]) == want);
-    CHECK(sbb_resp_parse(out, want, MAX_INLINE, MAX_INLINE, &other, &err) == (ssize_t)want);
+    CHECK(sbb_resp_parse(out, want, MAX_INLINE, MAX_INLINE, NULL, &other, &err) == (ssize_t)want);
     i0 = other.argc == 4 ? 2 : 1;
     CHECK(other.argc == (cmd.argl[0] > 0 ? 4u : 3u));
     CHECK(other.argl[i0] == cmd.argl[1] && memcmp(other.argv[i0], cmd.argv[1], cmd.argl[1]) == 0);

@@ -1846,14 +1846,15 @@ static void test_bridge_slow_client_disconnected(void **state)
     rd_close(fast);
 }
 
-static const struct bt_opts auth_opts = {.token = 1,
-                                         .args = {"--bridge-auth-timeout", "300", NULL}};
+static const struct bt_opts auth_opts = {
+    .token = 1, .log = 1, .args = {"--bridge-auth-timeout", "300", NULL}};
 
 /* With a token: commands before AUTH are refused (RESP -NOAUTH, JSON an
- * error), a wrong token is WRONGPASS, the right one works. */
+ * error), a wrong token is WRONGPASS, the right one works; the third
+ * wrong one closes the connection. */
 static void test_bridge_auth_commands(void **state)
 {
-    struct bc *r = bc_open(), *j = bc_open(), *h = bc_open();
+    struct bc *r = bc_open(), *j = bc_open(), *h = bc_open(), *w = bc_open();
     redisContext *rd;
     redisReply *rep;
 
@@ -1861,13 +1862,18 @@ static void test_bridge_auth_commands(void **state)
     bc_send_str(r, "PING\r\nSUBSCRIBE t\r\nPUBLISH t x\r\nCLIENT ID\r\n");
     for (int i = 0; i < 4; i++)
         bc_expect(r, "-NOAUTH Authentication required.\r\n");
-    bc_send_str(r, "AUTH wrong\r\nAUTH default wrong\r\nAUTH bob " BT_TOKEN "\r\n"
-                   "AUTH " BT_TOKEN "x\r\nAUTH s3cret\r\nAUTH\r\n");
-    for (int i = 0; i < 5; i++)
+    bc_send_str(r, "AUTH wrong\r\nAUTH default wrong\r\nAUTH\r\n");
+    for (int i = 0; i < 2; i++)
         bc_expect(r, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     bc_expect(r, "-ERR wrong number of arguments for 'auth' command\r\n");
     bc_send_str(r, "PING\r\nAUTH " BT_TOKEN "\r\nPING\r\n");
     bc_expect(r, "-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n");
+    bc_send_str(w, "AUTH bob " BT_TOKEN "\r\nAUTH " BT_TOKEN "x\r\nAUTH s3cret\r\n"
+                   "AUTH " BT_TOKEN "\r\n");
+    for (int i = 0; i < 3; i++)
+        bc_expect(w, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    assert_true(bc_wait_eof(w, 5000, NULL));
+    assert_int_equal(log_count("3 wrong tokens"), 1);
     bc_send_str(h, "HELLO 2\r\nHELLO 2 AUTH default nope\r\nHELLO 2 AUTH default " BT_TOKEN
                    "\r\nPING\r\n");
     bc_expect(h, "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
@@ -1900,6 +1906,7 @@ static void test_bridge_auth_commands(void **state)
     bc_close(r);
     bc_close(j);
     bc_close(h);
+    bc_close(w);
 }
 
 /* A connection that never authenticates is closed after

@@ -82,7 +82,7 @@ static ssize_t rp_parse_lim(struct rp *r, const void *s, size_t n, size_t max_bu
     free(r->copy);
     r->copy = exact_copy(s, n);
     r->err = NULL;
-    rc = sbb_resp_parse(r->copy, n, max_bulk, max_inline, &r->av, &r->err);
+    rc = sbb_resp_parse(r->copy, n, max_bulk, max_inline, NULL, &r->av, &r->err);
     assert_true(rc >= -1 && rc <= (ssize_t)n);
     if (rc < 0) {
         assert_non_null(r->err);
@@ -416,6 +416,93 @@ static void test_resp_parse_binary_bulk(void **state)
     rp_split(r, buf, n);
     for (unsigned i = 0; i < 4; i++)
         rp_arg(r, i, argv[i], argl[i]);
+}
+
+/* A line fed one byte more per call is searched once in all: N bytes
+ * cost N, not N^2/2. */
+static void test_scan_line_drip_costs_its_length(void **state)
+{
+    enum { N = 20000 };
+    char *line = malloc(N + 1);
+    struct sbb_scan s = {0};
+
+    (void)state;
+    assert_non_null(line);
+    memset(line, 'x', N);
+    line[N] = '\n';
+    for (size_t len = 1; len <= N; len++)
+        assert_null(sbb_scan_line(&s, line, len, N + 1));
+    assert_int_equal(s.done, N);
+    assert_ptr_equal(sbb_scan_line(&s, line, N + 1, N + 1), line + N);
+    assert_int_equal(s.scanned, N + 1);
+    /* Found again at once (a command that waits and is run again). */
+    assert_ptr_equal(sbb_scan_line(&s, line, N + 1, N + 1), line + N);
+    assert_int_equal(s.scanned, N + 2);
+    /* The limit: nothing past it is searched. */
+    memset(&s, 0, sizeof(s));
+    assert_null(sbb_scan_line(&s, line, N + 1, 100));
+    assert_int_equal(s.scanned, 100);
+    free(line);
+}
+
+/* An inline command drip-fed byte by byte to the parser, with the scan
+ * the bridge keeps for it: incomplete until its last byte, then whole,
+ * and its end searched for once. */
+static void test_resp_parse_inline_drip_is_linear(void **state)
+{
+    enum { PAYLOAD = 30000 };
+    size_t n = 15 + PAYLOAD + 2;
+    char *cmd = malloc(n);
+    struct sbb_scan s = {0};
+    const char *err = NULL;
+    struct sbb_argv *av = malloc(sizeof(*av));
+
+    (void)state;
+    assert_non_null(cmd);
+    assert_non_null(av);
+    memcpy(cmd, "PUBLISH orders ", 15);
+    memset(cmd + 15, 'p', PAYLOAD);
+    memcpy(cmd + 15 + PAYLOAD, "\r\n", 2);
+    for (size_t len = 1; len < n; len++)
+        assert_int_equal(sbb_resp_parse(cmd, len, MAX_BULK, 65536, &s, av, &err), 0);
+    assert_int_equal(sbb_resp_parse(cmd, n, MAX_BULK, 65536, &s, av, &err), (ssize_t)n);
+    assert_int_equal(av->argc, 3);
+    assert_int_equal(av->argl[2], PAYLOAD);
+    assert_int_equal(s.scanned, n);
+    free(av);
+    free(cmd);
+}
+
+/* A RESP array of many arguments drip-fed byte by byte: each call goes on
+ * from the first incomplete element, so the headers searched stay
+ * proportional to the command, not to its square; the arguments come out
+ * whole at the end. */
+static void test_resp_parse_array_drip_is_linear(void **state)
+{
+    enum { ARGS = 1000 };
+    size_t n = 0, cap = 16 + ARGS * 8;
+    char *cmd = malloc(cap);
+    struct sbb_scan s = {0};
+    const char *err = NULL;
+    struct sbb_argv *av = malloc(sizeof(*av));
+
+    (void)state;
+    assert_non_null(cmd);
+    assert_non_null(av);
+    n += (size_t)snprintf(cmd, cap, "*%d\r\n", ARGS);
+    for (int i = 0; i < ARGS; i++)
+        n += (size_t)snprintf(cmd + n, cap - n, "$1\r\n%c\r\n", 'a' + i % 26);
+    for (size_t len = 1; len < n; len++)
+        assert_int_equal(sbb_resp_parse(cmd, len, MAX_BULK, 65536, &s, av, &err), 0);
+    assert_int_equal(sbb_resp_parse(cmd, n, MAX_BULK, 65536, &s, av, &err), (ssize_t)n);
+    assert_int_equal(av->argc, ARGS);
+    for (unsigned i = 0; i < ARGS; i++)
+        assert_true(av->argl[i] == 1 && av->argv[i][0] == 'a' + (char)(i % 26));
+    /* Per call: the array's header and the element being completed
+     * (at most 8 bytes each here); then one last pass of every header. */
+    assert_true(s.scanned <= 16 * n);
+    free(av);
+    free(cmd);
 }
 
 static void test_resp_bulk_encodes(void **state)
@@ -1385,6 +1472,9 @@ int main(void)
         RT(test_resp_parse_empty_and_null_arrays),
         RT(test_resp_parse_protocol_errors),
         RT(test_resp_parse_binary_bulk),
+        cmocka_unit_test(test_scan_line_drip_costs_its_length),
+        cmocka_unit_test(test_resp_parse_inline_drip_is_linear),
+        cmocka_unit_test(test_resp_parse_array_drip_is_linear),
         cmocka_unit_test(test_resp_bulk_encodes),
         cmocka_unit_test(test_resp_message_bytes_as_redis),
         RT(test_resp_message_parses_back),

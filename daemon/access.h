@@ -1,0 +1,28 @@
+/*
+ * Who may use the bus: one rule for every door into the daemon (the
+ * control socket, and the bridge for local peers without a token). A peer
+ * is let in when its uid is the daemon's or an --allow-uid, or when its
+ * primary or a supplementary group is --group or an --allow-gid.
+ */
+#ifndef SHMBUSD_ACCESS_H
+#define SHMBUSD_ACCESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* The rule, for a peer whose credentials the kernel gave: @p uid, primary
+ * @p gid and @p ngroups supplementary @p groups (may be NULL when 0).
+ * Any thread. @return 1 if allowed, else 0. */
+int sbd_access_allowed(const struct sbd_config *cfg, uid_t uid, gid_t gid, const gid_t *groups,
+                       size_t ngroups);
+
+/* The rule for a peer known by its uid only (a TCP peer): its groups are
+ * those the user database gives that uid (getpwuid_r(), getgrouplist()),
+ * the groups it would have after logging in. A uid the database does not
+ * know counts by its uid alone. May block on the user database (NSS).
+ * Any thread. @return 1 if allowed, else 0. */
+int sbd_access_uid_allowed(const struct sbd_config *cfg, uid_t uid);
+
+#endif

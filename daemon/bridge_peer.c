@@ -1,0 +1,217 @@
+/*
+ * The uid of a loopback TCP peer (bridge_peer.h). The kernel keeps both
+ * ends of a loopback connection; inet_diag's exact lookup
+ * (SOCK_DIAG_BY_FAMILY without NLM_F_DUMP) finds the socket whose local
+ * end is the connection's remote address and port and whose remote end is
+ * ours, and reports the uid that created it (idiag_uid). A socket its
+ * process already closed has no inode (idiag_inode 0), and a TIME_WAIT
+ * one reports uid 0: both are refused, as is a listening socket (the
+ * lookup's fallback), so a peer cannot pass for root by closing early.
+ * Last, the HTTP check of a connection's first word: pure, over bytes.
+ */
+#include "bridge_peer.h"
+
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "access.h"
+
+/* Is @p sa a loopback address (127.0.0.0/8, ::1, or 127.x mapped in
+ * IPv6)? */
+static int peer_loopback(const struct sockaddr_storage *sa)
+{
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+/* Copy the address and port of @p sa into @p addr (4 words) and @p port. */
+static void peer_endpoint(const struct sockaddr_storage *sa, __be32 addr[4], __be16 *port)
+{
+    memset(addr, 0, 4 * sizeof(__be32));
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+        addr[0] = in->sin_addr.s_addr;
+        *port = in->sin_port;
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+        memcpy(addr, &in6->sin6_addr, 16);
+        *port = in6->sin6_port;
+    }
+}
+
+/* Ask for the socket whose local end is @p remote and remote end @p local
+ * on netlink socket @p nl. @return 0 with *msg filled, or -errno. */
+static int peer_query(int nl, const struct sockaddr_storage *remote,
+                      const struct sockaddr_storage *local, struct inet_diag_msg *msg)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 r;
+    } req = {.nlh = {.nlmsg_len = sizeof(req),
+                     .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                     .nlmsg_flags = NLM_F_REQUEST,
+                     .nlmsg_seq = 1},
+             .r = {.sdiag_family = (__u8)remote->ss_family,
+                   .sdiag_protocol = IPPROTO_TCP,
+                   .idiag_states = ~0u,
+                   .id.idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}};
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    union {
+        struct nlmsghdr h;
+        char buf[1024];
+    } ans;
+    ssize_t n;
+
+    peer_endpoint(remote, req.r.id.idiag_src, &req.r.id.idiag_sport);
+    peer_endpoint(local, req.r.id.idiag_dst, &req.r.id.idiag_dport);
+    if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+        return -errno;
+    do
+        n = recv(nl, &ans, sizeof(ans), 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if (!NLMSG_OK(&ans.h, (size_t)n))
+        return -EPROTO;
+    if (ans.h.nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *e = NLMSG_DATA(&ans.h);
+
+        /* Not found (-ENOENT), or inet_diag missing from the kernel. */
+        return ans.h.nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0 ? e->error : -EPROTO;
+    }
+    if (ans.h.nlmsg_type != SOCK_DIAG_BY_FAMILY || ans.h.nlmsg_len < NLMSG_LENGTH(sizeof(*msg)))
+        return -EPROTO;
+    memcpy(msg, NLMSG_DATA(&ans.h), sizeof(*msg));
+    return 0;
+}
+
+/* The uid of the live socket at the other end of @p fd. @return 0 or
+ * -errno (-ENOENT: none, or one that cannot vouch for a uid). */
+static int peer_uid(int fd, const struct sockaddr_storage *remote, uid_t *uid)
+{
+    struct sockaddr_storage local;
+    socklen_t sl = sizeof(local);
+    struct timeval tv = {.tv_sec = 1};
+    struct inet_diag_msg msg = {0};
+    int nl, rc;
+
+    if (getsockname(fd, (struct sockaddr *)&local, &sl) < 0)
+        return -errno;
+    if (local.ss_family != remote->ss_family)
+        return -EAFNOSUPPORT;
+    nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return -errno;
+    /* The kernel answers at once; the bound only guards the I/O thread. */
+    setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    rc = peer_query(nl, remote, &local, &msg);
+    close(nl);
+    if (rc < 0)
+        return rc;
+    /* Closed by its process, TIME_WAIT (uid reported as 0), or a listener
+     * found in place of a connection: no live owner vouches for it. */
+    if (msg.idiag_inode == 0 || msg.idiag_state == TCP_LISTEN || msg.idiag_state == TCP_TIME_WAIT)
+        return -ENOENT;
+    *uid = (uid_t)msg.idiag_uid;
+    return 0;
+}
+
+void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,
+                    struct sbb_peer *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!peer_loopback(addr)) {
+        out->verdict = SBB_PEER_REMOTE;
+        return;
+    }
+    out->err = peer_uid(fd, addr, &out->uid);
+    if (out->err < 0)
+        out->verdict = SBB_PEER_UNKNOWN;
+    else
+        out->verdict = sbd_access_uid_allowed(cfg, out->uid) ? SBB_PEER_OK : SBB_PEER_UID;
+}
+
+void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
+{
+    switch (p->verdict) {
+    case SBB_PEER_OK:
+        snprintf(out, cap, "allowed");
+        break;
+    case SBB_PEER_UID:
+        snprintf(out, cap,
+                 "uid %u may not use this bus: allow it with shmbusd --allow-uid or "
+                 "--allow-gid, or give the bridge a token (--bridge-token-file)",
+                 (unsigned)p->uid);
+        break;
+    case SBB_PEER_REMOTE:
+        snprintf(out, cap,
+                 "connections from other hosts need the bridge token, and this "
+                 "bridge has none (shmbusd --bridge-token-file)");
+        break;
+    default:
+        snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",
+                 strerror(-p->err));
+    }
+}
+
+/* The longest first word looked at: methods and header names are shorter. */
+#define HTTP_WORD_MAX 64
+
+/* A character of an HTTP method or header name (RFC 9110 token, less the
+ * punctuation no real name uses). */
+static int http_tchar(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_';
+}
+
+int sbb_http_word(const char *name, size_t len)
+{
+    static const char *const methods[] = {"GET",    "POST",  "PUT",   "HEAD",   "OPTIONS",
+                                          "DELETE", "PATCH", "TRACE", "CONNECT"};
+
+    if (len >= 2 && name[len - 1] == ':') {
+        for (size_t i = 0; i < len - 1; i++)
+            if (!http_tchar(name[i]))
+                return 0;
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strlen(methods[i]) == len && strncasecmp(methods[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+int sbb_http_like(const char *buf, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && n <= HTTP_WORD_MAX && http_tchar(buf[n]))
+        n++;
+    if (n < len && buf[n] == ':')
+        return sbb_http_word(buf, n + 1);
+    if (n == len)
+        return n <= HTTP_WORD_MAX ? -1 : 0; /* the word goes on */
+    /* A method is followed by a space (the request target comes next). */
+    return buf[n] == ' ' && sbb_http_word(buf, n);
+}

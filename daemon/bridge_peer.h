@@ -1,0 +1,60 @@
+/*
+ * Who may use the bridge without a token (docs/protocol.md, "Who may
+ * connect"): a loopback peer whose socket's uid the bus's allow rule lets
+ * in (access.h). The kernel's socket diagnostics (NETLINK_SOCK_DIAG,
+ * inet_diag) give that uid; nothing the peer sends is believed. A peer on
+ * another host, or whose uid cannot be learned, is refused. And whoever
+ * it is, a peer that speaks HTTP is a browser a web page sent, not a
+ * client: its request never reaches the parsers.
+ */
+#ifndef SHMBUSD_BRIDGE_PEER_H
+#define SHMBUSD_BRIDGE_PEER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+enum sbb_peer_verdict {
+    SBB_PEER_OK = 0,  /* a loopback peer of an allowed uid (0: a zeroed, unchecked one) */
+    SBB_PEER_UID,     /* a loopback peer of a uid the bus does not allow */
+    SBB_PEER_REMOTE,  /* not a loopback address: needs the token */
+    SBB_PEER_UNKNOWN, /* loopback, but its socket was not found (closed, or no inet_diag) */
+};
+
+/* What was learned of a peer. */
+struct sbb_peer {
+    enum sbb_peer_verdict verdict;
+    uid_t uid; /* SBB_PEER_OK and SBB_PEER_UID: its socket's uid */
+    int err;   /* SBB_PEER_UNKNOWN: why (-errno) */
+};
+
+/*
+ * Judge the peer of the accepted TCP socket @p fd, whose remote address
+ * is @p addr, into @p out. One netlink round trip (bounded by a second)
+ * for a loopback peer, and a user database lookup when the bus has group
+ * rules (access.h: may block on NSS). Any thread.
+ */
+void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,
+                    struct sbb_peer *out);
+
+/* Why @p p is refused, as one line of text (no CR or LF) for the reply
+ * and the log. */
+void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap);
+
+/*
+ * Does the first command of a RESP connection, at @p buf, look like HTTP:
+ * a request line ("GET ", "POST ", "PUT ", "HEAD ", "OPTIONS ", ...) or a
+ * header line ("Host: x")? A browser made to post to the bridge's port
+ * sends one (cross-protocol scripting), and its body could carry commands.
+ * Case-insensitive, as Redis treats "POST" and "Host:" (securityWarningCommand).
+ * @return 1 if so, 0 if not, -1 while the first word is incomplete.
+ */
+int sbb_http_like(const char *buf, size_t len);
+
+/* Is the command named by @p name (@p len bytes) HTTP in a later place of
+ * the stream: "POST", or a header name ending in ':'? */
+int sbb_http_word(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# Who gets into the TCP bridge, against real clients: redis-cli as root
+# (the daemon's uid) and as nobody (runuser), and raw sockets (python3).
+# Private daemons on free ports and a private bus; every background
+# process and segment is removed on any exit.
+# Usage: test_bridge_access.sh SHMBUSD
+set -euo pipefail
+shmbusd=$1
+command -v redis-cli >/dev/null || { echo "redis-cli not installed: skipped"; exit 77; }
+command -v runuser >/dev/null || { echo "runuser not installed: skipped"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "not root (runuser needs it): skipped"; exit 77; }
+dir=$(mktemp -d)
+chmod 755 "$dir"
+bus="bra$$"
+token="t0k-$$-secret"
+export XDG_RUNTIME_DIR=$dir
+unset SHMBUS_BUS SHMBUS_BRIDGE_TOKEN REDISCLI_AUTH
+daemon=""
+port=""
+bg=() # background redis-cli processes
+cleanup() {
+  for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "$daemon" ]; then
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+  fi
+  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  [ -f "$dir/log" ] && sed 's/^/  log: /' "$dir/log" >&2
+  exit 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_daemon ADDR [EXTRA...]: a daemon with the bridge on ADDR and a free
+# port (a new port if it could not bind that one); its log in $dir/log.
+start_daemon() {
+  local addr=$1 auth=()
+  shift
+  [[ " $* " == *" --bridge-token-file "* ]] && auth=(-a "$token" --no-auth-warning)
+  for _ in $(seq 10); do
+    port=$(free_port)
+    "$shmbusd" --bus "$bus" --foreground --bridge "$addr:$port" "$@" 2>"$dir/log" &
+    daemon=$!
+    for _ in $(seq 200); do
+      kill -0 "$daemon" 2>/dev/null || break
+      [ "$(redis-cli -p "$port" "${auth[@]}" ping 2>/dev/null)" = PONG ] && return 0
+      sleep 0.05
+    done
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+    daemon=""
+  done
+  fail "daemon with --bridge did not start"
+}
+
+stop_daemon() {
+  for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
+  bg=()
+  kill "$daemon"
+  wait "$daemon" || fail "daemon exit status $?"
+  daemon=""
+}
+
+# wait_for FILE TEXT: FILE comes to contain TEXT (which may span lines).
+wait_for() {
+  for _ in $(seq 200); do
+    [[ "$(cat "$1" 2>/dev/null)" == *"$2"* ]] && return 0
+    sleep 0.05
+  done
+  fail "$1 lacks '$2'; it holds: $(cat "$1")"
+}
+
+# raw HOST DATA [SECONDS]: send DATA (with \r \n escapes) to HOST:$port,
+# print what comes back within SECONDS (default 5), then <EOF> if the
+# bridge closed the connection, else <OPEN>. As nobody when $as_nobody is
+# set.
+raw() {
+  local run=()
+  [ -n "${as_nobody:-}" ] && run=(runuser -u nobody --)
+  "${run[@]}" python3 - "$1" "$port" "$2" "${3:-5}" <<'PY'
+import socket, sys
+host, port, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[4])
+data = sys.argv[3].encode().decode("unicode_escape").encode("latin-1")
+s = socket.create_connection((host, port))
+s.sendall(data)
+s.settimeout(wait)
+out = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            out += b"<EOF>"
+            break
+        out += b
+except socket.timeout:
+    out += b"<OPEN>"
+except ConnectionResetError:
+    out += b"<EOF>"
+sys.stdout.write(out.decode("latin-1"))
+PY
+}
+
+# drip DATA [MS]: send DATA (with \r \n escapes) to 127.0.0.1:$port one
+# byte every MS ms (default 100),
+# and print what comes back, then <EOF> if the bridge closed the
+# connection before the last byte, else <OPEN>.
+drip() {
+  python3 - "$port" "$1" "${2:-100}" <<'PY'
+import select, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+step = int(sys.argv[3]) / 1000
+out, end = b"", b"<OPEN>"
+for ch in sys.argv[2].encode().decode("unicode_escape").encode("latin-1"):
+    try:
+        s.send(bytes([ch]))
+    except (BrokenPipeError, ConnectionResetError):
+        end = b"<EOF>"
+        break
+    t = time.monotonic() + step
+    while end == b"<OPEN>" and time.monotonic() < t:
+        if select.select([s], [], [], max(0, t - time.monotonic()))[0]:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                b = b""
+            if not b:
+                end = b"<EOF>"
+            out += b
+    if end != b"<OPEN>":
+        break
+sys.stdout.write((out + end).decode("latin-1"))
+PY
+}
+
+nl=$'\n'
+nopermit="may not use this bus: allow it with shmbusd --allow-uid or --allow-gid"
+
+# Without a token, on every address: the daemon's uid (root) is served,
+# nobody is refused with a reason, in RESP and in JSON, and runs nothing.
+start_daemon 0.0.0.0
+redis-cli -p "$port" subscribe orders >"$dir/sub.out" &
+bg+=($!)
+wait_for "$dir/sub.out" "subscribe${nl}orders${nl}1"
+out=$(runuser -u nobody -- redis-cli -p "$port" publish orders from-nobody 2>&1 || true)
+[[ "$out" == "NOPERM uid 65534 $nopermit"* ]] || fail "nobody's publish: $out"
+out=$(as_nobody=1 raw 127.0.0.1 'PUBLISH orders raw-nobody\r\n')
+[[ "$out" == "-NOPERM uid 65534 $nopermit"*$'\r\n<EOF>' ]] || fail "nobody's raw RESP: $out"
+out=$(as_nobody=1 raw 127.0.0.1 '{"command":"PUB","topic":"orders","payload":"json-nobody"}\n')
+[[ "$out" == '{"ok":false,"error":"uid 65534 '"$nopermit"*$'"}\n<EOF>' ]] ||
+  fail "nobody's JSON: $out"
+[ "$(redis-cli -p "$port" publish orders from-root)" = 1 ] || fail "root's publish"
+wait_for "$dir/sub.out" "message${nl}orders${nl}from-root"
+grep -q nobody "$dir/sub.out" && fail "a refused publish was delivered: $(cat "$dir/sub.out")"
+[ "$(grep -c 'refused: uid 65534' "$dir/log")" = 3 ] || fail "not one log line per refusal"
+# HTTP never reaches the parsers: a request line or a header line as the
+# first command closes the connection, even with a command in the same
+# read, and "POST" or a header later on too (as Redis's
+# securityWarningCommand). Nothing is replied, nothing runs.
+post='POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 21\r\n\r\nPUBLISH orders evil\r\n'
+[ "$(raw 127.0.0.1 "$post")" = "<EOF>" ] || fail "an HTTP POST was not closed at once"
+[ "$(raw 127.0.0.1 'Host: x\r\nPUBLISH orders evil2\r\n')" = "<EOF>" ] || fail "a Host: line"
+[ "$(raw 127.0.0.1 'GET / HTTP/1.1\r\n\r\n')" = "<EOF>" ] || fail "an HTTP GET"
+out=$(raw 127.0.0.1 'PING\r\nPOST / HTTP/1.1\r\nPUBLISH orders evil3\r\n')
+[ "$out" = $'+PONG\r\n<EOF>' ] || fail "a later POST: $out"
+[ "$(redis-cli -p "$port" publish orders after-http)" = 1 ] || fail "publish after HTTP"
+wait_for "$dir/sub.out" "message${nl}orders${nl}after-http"
+grep -q evil "$dir/sub.out" && fail "HTTP published: $(cat "$dir/sub.out")"
+[ "$(grep -c 'sent HTTP' "$dir/log")" = 4 ] || fail "not one log line per HTTP request"
+# A connection from another host (this host's own non-loopback address
+# stands in for one) needs the token, which this daemon has none of.
+ext=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
+if [ -n "$ext" ]; then
+  out=$(raw "$ext" 'PING\r\n')
+  [[ "$out" == "-NOPERM connections from other hosts need the bridge token"*"<EOF>" ]] ||
+    fail "a remote peer: $out"
+else
+  echo "no non-loopback address: the remote peer case is not run"
+fi
+stop_daemon
+
+# A command not complete 1000 ms after its first byte closes the
+# connection, however steadily its bytes drip in (a slow-loris client);
+# a subscriber idle for longer, with no command begun, stays.
+start_daemon 127.0.0.1 --bridge-cmd-timeout 1000
+redis-cli -p "$port" subscribe orders >"$dir/idle.out" &
+bg+=($!)
+wait_for "$dir/idle.out" "subscribe${nl}orders${nl}1"
+out=$(drip "PUBLISH orders slow-loris-$(printf '%050d' 0)")
+[[ "$out" == $'-ERR command not complete within 1000 ms (--bridge-cmd-timeout)\r\n<EOF>' ]] ||
+  fail "a dripped command: $out"
+out=$(drip '{"command":"PUB","topic":"orders","payload":"slow-loris-json-------------------"}')
+[[ "$out" == '{"ok":false,"error":"command not complete in time (--bridge-cmd-timeout)"}'$'\n<EOF>' ]] ||
+  fail "a dripped JSON line: $out"
+# Commands that each take about 120 ms, for longer than the timeout.
+p4='PING\r\nPING\r\nPING\r\nPING\r\n'
+out=$(drip "$p4$p4$p4" 20)
+pong=$'+PONG\r\n'
+[ "$out" = "$pong$pong$pong$pong$pong$pong$pong$pong$pong$pong$pong$pong<OPEN>" ] ||
+  fail "quick commands: $out"
+[ "$(redis-cli -p "$port" publish orders still-here)" = 1 ] || fail "the idle subscriber left"
+wait_for "$dir/idle.out" "message${nl}orders${nl}still-here"
+grep -q slow-loris "$dir/idle.out" && fail "a dripped command ran"
+[ "$(grep -c 'not complete after 1000 ms' "$dir/log")" = 2 ] || fail "not one log line per timeout"
+stop_daemon
+
+# With a token, everyone must AUTH, root included, and the third wrong
+# token closes the connection (nothing after it runs), in both protocols.
+printf '%s\n' "$token" >"$dir/token"
+start_daemon 127.0.0.1 --bridge-token-file "$dir/token"
+wrongpass=$'-WRONGPASS invalid username-password pair or user is disabled.\r\n'
+out=$(raw 127.0.0.1 'PING\r\nAUTH a\r\nAUTH default b\r\nHELLO 2 AUTH default c\r\nAUTH '"$token"'\r\n')
+[ "$out" = $'-NOAUTH Authentication required.\r\n'"$wrongpass$wrongpass$wrongpass<EOF>" ] ||
+  fail "three wrong tokens in RESP: $out"
+j='{"command":"AUTH","token":"x"}\n'
+out=$(raw 127.0.0.1 "$j$j$j"'{"command":"AUTH","token":"'"$token"'"}\n')
+jwrong='{"ok":false,"command":"AUTH","error":"invalid token"}'$'\n'
+[ "$out" = "$jwrong$jwrong$jwrong<EOF>" ] || fail "three wrong tokens in JSON: $out"
+out=$(raw 127.0.0.1 'AUTH a\r\nAUTH b\r\nAUTH '"$token"'\r\nPING\r\n' 1)
+[ "$out" = "$wrongpass$wrongpass"$'+OK\r\n+PONG\r\n<OPEN>' ] || fail "two wrong tokens: $out"
+[ "$(as_nobody=1 raw 127.0.0.1 'AUTH '"$token"'\r\nPING\r\n' 1)" = $'+OK\r\n+PONG\r\n<OPEN>' ] ||
+  fail "nobody with the token"
+[ "$(grep -c '3 wrong tokens: closed' "$dir/log")" = 2 ] || fail "not one log line per close"
+stop_daemon
+
+# --allow-uid and --allow-gid let nobody in, as on the control socket.
+for allow in "--allow-uid nobody" "--allow-gid nogroup"; do
+  # shellcheck disable=SC2086 # two words: the option and its value
+  start_daemon 127.0.0.1 $allow
+  [ "$(runuser -u nobody -- redis-cli -p "$port" ping)" = PONG ] || fail "nobody with $allow"
+  [ "$(redis-cli -p "$port" ping)" = PONG ] || fail "root with $allow"
+  stop_daemon
+done
+echo "test_bridge_access: ok"

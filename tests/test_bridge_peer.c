@@ -1,0 +1,303 @@
+/*
+ * Who gets into the bridge (daemon/bridge_peer.c), on real sockets in
+ * this process: the uid of a loopback peer through the kernel's socket
+ * diagnostics, over IPv4, IPv6 and IPv4 mapped into IPv6; a peer of
+ * another uid (a child become nobody) against the bus's allow rule; a
+ * peer that closed its socket before the check, which must not pass for
+ * the uid the kernel reports for a dead socket (0); a peer on a
+ * non-loopback address; and the HTTP check of a first command (pure).
+ */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "bridge_peer.h"
+
+static const struct timeval accept_wait = {.tv_sec = 10};
+
+/* A listening TCP socket on @p host (numeric), port chosen by the
+ * kernel; @p sa gets its address. @return it, or -1 (no such family). */
+static int listen_on(int family, const char *host, struct sockaddr_storage *sa)
+{
+    socklen_t sl = sizeof(*sa);
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    memset(sa, 0, sizeof(*sa));
+    sa->ss_family = (sa_family_t)family;
+    if (family == AF_INET)
+        assert_int_equal(inet_pton(AF_INET, host, &((struct sockaddr_in *)sa)->sin_addr), 1);
+    else
+        assert_int_equal(inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)sa)->sin6_addr), 1);
+    if (fd < 0 ||
+        bind(fd, (struct sockaddr *)sa,
+             family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)sa, &sl), 0);
+    /* accept() gives up after 10 s: a child that failed to connect. */
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &accept_wait, sizeof(accept_wait)), 0);
+    return fd;
+}
+
+/* A connection from this process to @p host (numeric, of @p family), at
+ * the port of the listening address @p lsa. */
+static int connect_to(int family, const char *host, const struct sockaddr_storage *lsa)
+{
+    in_port_t port = lsa->ss_family == AF_INET ? ((const struct sockaddr_in *)lsa)->sin_port
+                                               : ((const struct sockaddr_in6 *)lsa)->sin6_port;
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = port};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = port};
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    if (family == AF_INET) {
+        assert_int_equal(inet_pton(AF_INET, host, &in.sin_addr), 1);
+        assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+    } else {
+        assert_int_equal(inet_pton(AF_INET6, host, &in6.sin6_addr), 1);
+        assert_int_equal(connect(fd, (struct sockaddr *)&in6, sizeof(in6)), 0);
+    }
+    return fd;
+}
+
+/* Accept on @p lfd and judge the peer under @p cfg. */
+static struct sbb_peer accept_check(int lfd, const struct sbd_config *cfg)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    struct sbb_peer p;
+    int fd = accept(lfd, (struct sockaddr *)&sa, &sl);
+
+    assert_true(fd >= 0); /* else no connection came in 10 s */
+    sbb_peer_check(cfg, fd, &sa, &p);
+    close(fd);
+    return p;
+}
+
+/* Our own uid over 127.0.0.1: allowed, and the uid is ours. */
+static void test_peer_loopback_own_uid(void **state)
+{
+    struct sbd_config cfg = {0};
+    struct sockaddr_storage lsa;
+    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa), c;
+    struct sbb_peer p;
+
+    (void)state;
+    assert_true(lfd >= 0);
+    c = connect_to(AF_INET, "127.0.0.1", &lsa);
+    p = accept_check(lfd, &cfg);
+    assert_int_equal(p.verdict, SBB_PEER_OK);
+    assert_int_equal(p.uid, getuid());
+    close(c);
+    close(lfd);
+}
+
+/* ::1 on an IPv6 socket, and 127.0.0.1 reaching a dual-stack [::]
+ * socket (the peer shows as ::ffff:127.0.0.1). */
+static void test_peer_ipv6_and_mapped(void **state)
+{
+    struct sbd_config cfg = {0};
+    struct sockaddr_storage lsa;
+    int lfd = listen_on(AF_INET6, "::", &lsa), c;
+    struct sbb_peer p;
+
+    (void)state;
+    if (lfd < 0)
+        skip(); /* no IPv6 here */
+    c = connect_to(AF_INET6, "::1", &lsa);
+    p = accept_check(lfd, &cfg);
+    assert_int_equal(p.verdict, SBB_PEER_OK);
+    assert_int_equal(p.uid, getuid());
+    close(c);
+    c = connect_to(AF_INET, "127.0.0.1", &lsa);
+    p = accept_check(lfd, &cfg);
+    assert_int_equal(p.verdict, SBB_PEER_OK);
+    close(c);
+    close(lfd);
+}
+
+/* A peer that closed its end before the check: its socket has no owner
+ * left (TIME_WAIT reports uid 0, an orphan no inode), so it is refused
+ * even when 0 is an allowed uid. */
+static void test_peer_closed_before_check(void **state)
+{
+    struct sbd_config cfg = {.n_allow_uid = 1, .allow_uid = {0}};
+    struct sockaddr_storage lsa;
+    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa), c;
+    struct sbb_peer p;
+
+    (void)state;
+    assert_true(lfd >= 0);
+    c = connect_to(AF_INET, "127.0.0.1", &lsa);
+    assert_int_equal(write(c, "PUBLISH t x\r\n", 13), 13);
+    close(c);
+    p = accept_check(lfd, &cfg);
+    assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
+    assert_int_equal(p.err, -ENOENT);
+    close(lfd);
+}
+
+struct nobody_kid {
+    uid_t uid;
+    gid_t gid;
+    struct sockaddr_storage lsa;
+};
+
+/* Become nobody, connect, and stay until the parent closes our peer. */
+static int nobody_connect(void *arg)
+{
+    struct nobody_kid *k = arg;
+    struct sockaddr_storage sa = k->lsa;
+    int fd;
+    char ch;
+
+    if (setgroups(0, NULL) < 0 || setresgid(k->gid, k->gid, k->gid) < 0 ||
+        setresuid(k->uid, k->uid, k->uid) < 0)
+        return 2;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(struct sockaddr_in)) < 0)
+        return 3;
+    return read(fd, &ch, 1) == 0 ? 0 : 4; /* the parent's close */
+}
+
+/* Judge one connection of a child become nobody under @p cfg. */
+static struct sbb_peer nobody_peer(const struct sbd_config *cfg, const struct passwd *pw)
+{
+    struct nobody_kid k = {.uid = pw->pw_uid, .gid = pw->pw_gid};
+    struct sbb_peer p;
+    int lfd = listen_on(AF_INET, "127.0.0.1", &k.lsa);
+    pid_t kid;
+
+    assert_true(lfd >= 0);
+    kid = tu_fork(nobody_connect, &k);
+    p = accept_check(lfd, cfg);
+    assert_int_equal(tu_wait(kid), 0);
+    close(lfd);
+    return p;
+}
+
+/* Another uid: refused unless --allow-uid names it or --allow-gid one of
+ * its groups (the user database's), as on the control socket. */
+static void test_peer_other_uid(void **state)
+{
+    struct passwd *pw = getpwnam("nobody");
+    struct sbd_config cfg = {0};
+    struct sbb_peer p;
+
+    (void)state;
+    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0)
+        skip(); /* only root can become nobody */
+    p = nobody_peer(&cfg, pw);
+    assert_int_equal(p.verdict, SBB_PEER_UID);
+    assert_int_equal(p.uid, pw->pw_uid);
+    cfg.allow_uid[cfg.n_allow_uid++] = pw->pw_uid;
+    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_OK);
+    cfg.n_allow_uid = 0;
+    cfg.allow_gid[cfg.n_allow_gid++] = pw->pw_gid;
+    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_OK);
+    /* A group rule nobody is not in: its groups are looked up, and fail. */
+    cfg.allow_gid[0] = 0;
+    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_UID);
+}
+
+/* A non-loopback address of this host, for a "remote" peer. @return 1
+ * with @p out filled, 0 if the host has none. */
+static int other_address(char *out, size_t cap)
+{
+    struct ifaddrs *all, *i;
+    int found = 0;
+
+    if (getifaddrs(&all) < 0)
+        return 0;
+    for (i = all; i != NULL && !found; i = i->ifa_next) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)i->ifa_addr;
+
+        if (in == NULL || in->sin_family != AF_INET || (ntohl(in->sin_addr.s_addr) >> 24) == 127)
+            continue;
+        found = inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)cap) != NULL;
+    }
+    freeifaddrs(all);
+    return found;
+}
+
+/* A peer on a non-loopback address needs the token, whoever it is. */
+static void test_peer_remote_address(void **state)
+{
+    struct sbd_config cfg = {0};
+    struct sockaddr_storage lsa;
+    char host[INET_ADDRSTRLEN];
+    int lfd, c;
+
+    (void)state;
+    if (!other_address(host, sizeof(host)))
+        skip(); /* loopback only */
+    lfd = listen_on(AF_INET, host, &lsa);
+    assert_true(lfd >= 0);
+    c = connect_to(AF_INET, host, &lsa);
+    assert_int_equal(accept_check(lfd, &cfg).verdict, SBB_PEER_REMOTE);
+    close(c);
+    close(lfd);
+}
+
+#define http_like(lit) sbb_http_like((lit), sizeof(lit) - 1)
+
+/* Request lines and header lines are HTTP as soon as their first word
+ * is complete; commands, and words that may still become one, are not. */
+static void test_http_like_first_words(void **state)
+{
+    (void)state;
+    assert_int_equal(http_like("POST / HTTP/1.1\r\nHost: x\r\n"), 1);
+    assert_int_equal(http_like("POST "), 1);
+    assert_int_equal(http_like("GET /index.html HTTP/1.0\r\n"), 1);
+    assert_int_equal(http_like("put /x"), 1);
+    assert_int_equal(http_like("HEAD /"), 1);
+    assert_int_equal(http_like("OPTIONS * HTTP/1.1"), 1);
+    assert_int_equal(http_like("Host: 127.0.0.1:7379\r\n"), 1);
+    assert_int_equal(http_like("host:x"), 1);
+    assert_int_equal(http_like("Content-Length: 10\r\n"), 1);
+    /* Not yet known: the word may go on. */
+    assert_int_equal(http_like("POS"), -1);
+    assert_int_equal(http_like("POST"), -1);
+    assert_int_equal(http_like("Ho"), -1);
+    /* Commands, and what no HTTP request starts with. */
+    assert_int_equal(http_like("PUBLISH orders x\r\n"), 0);
+    assert_int_equal(http_like("PING\r\n"), 0);
+    assert_int_equal(http_like("GET\r\n"), 0);
+    assert_int_equal(http_like("POSTS / x"), 0);
+    assert_int_equal(http_like(":x"), 0);
+    assert_int_equal(http_like("a.b: x"), 0);
+    assert_int_equal(http_like("\"POST\" /"), 0);
+    /* A first word longer than any method or header name. */
+    char longw[80];
+    memset(longw, 'A', sizeof(longw));
+    assert_int_equal(sbb_http_like(longw, sizeof(longw)), 0);
+    assert_int_equal(sbb_http_word("POST", 4), 1);
+    assert_int_equal(sbb_http_word("host:", 5), 1);
+    assert_int_equal(sbb_http_word("PUBLISH", 7), 0);
+    assert_int_equal(sbb_http_word(":", 1), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_peer_loopback_own_uid),
+        cmocka_unit_test(test_peer_ipv6_and_mapped),
+        cmocka_unit_test(test_peer_closed_before_check),
+        cmocka_unit_test(test_peer_other_uid),
+        cmocka_unit_test(test_peer_remote_address),
+        cmocka_unit_test(test_http_like_first_words),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("bridge_peer", tests, NULL, NULL);
+}
