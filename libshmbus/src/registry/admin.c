@@ -594,8 +594,10 @@ static int cell_other_writer(const struct sb_segment *seg, uint32_t idx, uint64_
 }
 
 /* A newer claim that marked a cell (pub.c cell_take()) is in flight only
- * until it returns SHMBUS_ERR_OVERRUN: wait this many looks for it. */
-#define UNBLOCK_MARK_WAITS 1000u
+ * until it returns SHMBUS_ERR_OVERRUN: wait this many looks for it (each
+ * a look at every record), then leave it to the next scan. A stamp that
+ * keeps changing under our CAS is left after as many looks too. */
+#define UNBLOCK_LOOKS_MAX 16u
 
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed)
 {
@@ -620,15 +622,17 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
          * writer that moved on (committed) is not ours to end. */
         if (!resumed && atomic_load_explicit(&r->claim, memory_order_relaxed) != seq)
             return 0;
+        if (looks >= UNBLOCK_LOOKS_MAX)
+            return resumed ? -EAGAIN : 0; /* the next scan looks again */
         if (cell_other_writer(seg, idx, seq, x)) {
             /* A marker on its way out, or a live owner of a newer lap.
              * Before our writer is told, wait a little for a marker; once
              * it is, the caller looks again at its next scan. */
-            if (!resumed && looks < UNBLOCK_MARK_WAITS) {
+            if (!resumed) {
                 sched_yield();
                 continue;
             }
-            return resumed ? -EAGAIN : 0;
+            return -EAGAIN;
         }
         /* seq_cst: before the stamp CAS (seq_cst); the writer reads the
          * stamp with acquire when its commit fails (pub.c
