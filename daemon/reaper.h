@@ -14,7 +14,12 @@
  * (admin.h), its publisher records marked DEAD and the claims they held
  * ended, retried by the next scans (or by a later daemon: the mark is in
  * the segment) while a live writer has to finish first.
- * Control thread only.
+ *
+ * The periodic scan of the segments is done in passes, each cut into
+ * slices of at most SBD_REAPER_SLICE_NS (plus one step: one slot, record
+ * or group, a bounded amount of work whatever the segment holds); the
+ * control loop runs a slice whenever no event waits (sbd_reaper_busy()),
+ * so a control call never waits behind a whole scan. Control thread only.
  */
 #ifndef SHMBUSD_REAPER_H
 #define SHMBUSD_REAPER_H
@@ -26,6 +31,9 @@
 
 struct sbd_proc;
 
+/* Longest slice of a scan pass. */
+#define SBD_REAPER_SLICE_NS 1000000u
+
 struct sbd_reaper {
     struct sbd_registry *reg;
     int epfd;    /* the control loop's epoll: pidfds are added to it */
@@ -36,6 +44,23 @@ struct sbd_reaper {
     int pidfd_ok;     /* pidfd_open() works here (sbd_reaper_probe()) */
     int pidfd_errno;  /* the last pidfd_open() failure logged; 0: none */
     uint64_t reaped;  /* dead processes handled */
+    /* Dead processes the passes reap, still in the table (reaper.c). */
+    struct sbd_proc *dead;
+    /* The scan: pass number (the current one, or the last), whether one
+     * is under way, whether a death asks for another right after it. */
+    uint32_t pass;
+    int active, again;
+    /* Where the pass stands: the bucket of processes without a pidfd to
+     * look at next; the walk through the topic table (begun or not); the
+     * topic being scanned (NULL: between topics), its phase and item; its
+     * tail read for the stall gates. */
+    uint32_t poll_bucket;
+    struct cds_lfht_iter it;
+    int walking;
+    struct sbd_topic *cur;
+    uint32_t phase, idx;
+    uint64_t tail;
+    uint64_t passes, slices; /* finished passes, slices run */
 };
 
 /* Ways of telling that a process died (sbd_reaper_probe()). */
@@ -70,8 +95,16 @@ void sbd_reaper_watch(struct sbd_reaper *r, pid_t pid, uint64_t start);
  * be told now (/proc unreadable and the pid exists): ask again later. */
 int sbd_reaper_dead(pid_t pid, uint64_t start);
 
-/* The scan timer fired. */
+/* The scan timer fired: retry pending adoptions, start a pass if none is
+ * under way, and run a slice of it. */
 void sbd_reaper_tick(struct sbd_reaper *r);
+
+/* Run the next slice of the pass under way, if any. */
+void sbd_reaper_slice(struct sbd_reaper *r);
+
+/* Is a pass under way (the control loop runs sbd_reaper_slice() whenever
+ * it has no event waiting)? */
+int sbd_reaper_busy(const struct sbd_reaper *r);
 
 /* A watched process's pidfd is readable (epoll data @p tagged). */
 void sbd_reaper_event(struct sbd_reaper *r, void *tagged);

@@ -43,6 +43,7 @@ struct sbd_topic {
     shmbus_pub *bridge_pub;
     /* Where its gates and claims stood (stall.c); control thread only. */
     struct sbd_stall *stall;
+    int stall_nomem; /* stall.c said it had no memory for them */
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     char seg[SHMBUS_NAME_MAX + 1];
 };
