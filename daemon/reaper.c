@@ -40,6 +40,9 @@ struct sbd_proc {
     pid_t pid;
     int pidfd; /* -1: none; checked in /proc at every pass (poll_step()) */
     uint64_t start;
+    /* The topic whose slot or record named it first, which counts it in
+     * its procs; NULL: watched for a client's hello. */
+    struct sbd_topic *topic;
     /* Dead: kept (without a pidfd) so that the passes know it at once,
      * on the reaper's list of the dead, until a pass begun after its
      * death (dead_pass: the pass under way, or the last, when it died)
@@ -209,9 +212,10 @@ static int proc_arm(struct sbd_reaper *r, struct sbd_proc *p, int fd)
     return 0;
 }
 
-/* Start watching: through a pidfd, else by a look at /proc at every scan.
- * @return 1 alive (watched, or checked again at the next scan), 0 dead. */
-static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start)
+/* Start watching, for topic @p t (NULL: a client's hello): through a
+ * pidfd, else by a look at /proc at every scan. @return 1 alive (watched,
+ * or checked again at the next scan), 0 dead. */
+static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start, struct sbd_topic *t)
 {
     struct sbd_proc *p;
     int fd = proc_pidfd(r, pid);
@@ -231,9 +235,11 @@ static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start)
             close(fd);
         return 1; /* not watched: a slot owner is asked about again at the next scan */
     }
-    *p = (struct sbd_proc){.pid = pid, .pidfd = -1, .start = start};
+    *p = (struct sbd_proc){.pid = pid, .pidfd = -1, .start = start, .topic = t};
     if (fd < 0 || proc_arm(r, p, fd) < 0)
         r->npolled++;
+    if (t != NULL)
+        t->procs++;
     p->next = *proc_slot(r, pid);
     *proc_slot(r, pid) = p;
     r->nprocs++;
@@ -246,7 +252,7 @@ void sbd_reaper_watch(struct sbd_reaper *r, pid_t pid, uint64_t start)
 
     if (p != NULL && p->start == start)
         return;
-    proc_add(r, pid, start);
+    proc_add(r, pid, start, NULL);
 }
 
 /* End what the DEAD record @p i of @p t left open, if nothing holds it up. */
@@ -292,6 +298,8 @@ static void proc_remove(struct sbd_reaper *r, struct sbd_proc *p)
     while (*pp != p)
         pp = &(*pp)->next;
     *pp = p->next;
+    if (p->topic != NULL)
+        p->topic->procs--;
     free(p);
     r->nprocs--;
 }
@@ -324,9 +332,12 @@ void sbd_reaper_event(struct sbd_reaper *r, void *tagged)
     sbd_reaper_slice(r);
 }
 
-/* Is the owner (@p pid, @p start) known alive, or can it be watched now?
- * @return 0 when it is dead. */
-static int owner_check(struct sbd_reaper *r, pid_t pid, uint64_t start)
+/* Is the owner (@p pid, @p start) named in topic @p t known alive, or can
+ * it be watched now? A topic has at most SBD_REAPER_PROCS_PER_TOPIC
+ * processes watched for it: a segment scribbled with thousands of pids
+ * costs a look at /proc per slot per pass beyond that, bounded by the
+ * slices, and never a descriptor. @return 0 when it is dead. */
+static int owner_check(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uint64_t start)
 {
     struct sbd_proc *p;
 
@@ -337,7 +348,17 @@ static int owner_check(struct sbd_reaper *r, pid_t pid, uint64_t start)
         return !p->dead;
     if (p != NULL)
         return !sbd_reaper_dead(pid, start); /* another process with this pid is watched */
-    return proc_add(r, pid, start);
+    if (t->procs >= SBD_REAPER_PROCS_PER_TOPIC) {
+        if (!t->procs_full) {
+            t->procs_full = 1;
+            sbd_log(SBD_WARN,
+                    "topic %s: its slots and records name more than %u live processes: "
+                    "the others are looked up in /proc at every scan",
+                    t->name, SBD_REAPER_PROCS_PER_TOPIC);
+        }
+        return !sbd_reaper_dead(pid, start);
+    }
+    return proc_add(r, pid, start, t);
 }
 
 /* A client truncated the segment of @p t (guard.h): stop serving it. */
@@ -356,7 +377,7 @@ static void slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
     uint64_t start;
 
     if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
-        !owner_check(r, (pid_t)pid, start))
+        !owner_check(r, t, (pid_t)pid, start))
         sbd_slot_reap(r->reg, t, i);
 }
 
@@ -370,7 +391,7 @@ static void pub_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
     if (sb_admin_pub_is_dead(t->t, i))
         pub_settle(t, i);
     else if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
-             !owner_check(r, (pid_t)pid, start) && sb_admin_pub_dead(t->t, i))
+             !owner_check(r, t, (pid_t)pid, start) && sb_admin_pub_dead(t->t, i))
         pub_settle(t, i);
 }
 

@@ -19,7 +19,9 @@
  * slices of at most SBD_REAPER_SLICE_NS (plus one step: one slot, record
  * or group, a bounded amount of work whatever the segment holds); the
  * control loop runs a slice whenever no event waits (sbd_reaper_busy()),
- * so a control call never waits behind a whole scan. Control thread only.
+ * so a control call never waits behind a whole scan. A topic watches at
+ * most SBD_REAPER_PROCS_PER_TOPIC processes for owners its segment names.
+ * Control thread only.
  */
 #ifndef SHMBUSD_REAPER_H
 #define SHMBUSD_REAPER_H
@@ -33,6 +35,9 @@ struct sbd_proc;
 
 /* Longest slice of a scan pass. */
 #define SBD_REAPER_SLICE_NS 1000000u
+/* Most processes watched (a pidfd each, or a look at /proc at every pass)
+ * for the owners one topic's segment names; clients' hellos do not count. */
+#define SBD_REAPER_PROCS_PER_TOPIC 64u
 
 struct sbd_reaper {
     struct sbd_registry *reg;

@@ -3,14 +3,17 @@
  * docs/design.md): a process that can write a topic's segment scribbles
  * its words (records, slots, tail, cursors, stamps, anything) while the
  * reaper scans it. The daemon keeps answering control calls at once and
- * never dies.
+ * never dies; and the processes a segment names cost it a bounded number
+ * of descriptors.
  */
 #include "daemonutil.h"
 
 #include <stdatomic.h>
+#include <sys/prctl.h>
 
 #include "ring/ring.h"
 #include "shm/layout.h"
+#include "util/proc.h"
 
 /* The scribbled topic: a large ring (a crafted tail can claim all of it)
  * and every slot and record the format allows. */
@@ -21,13 +24,18 @@
 /* Rounds of timed control calls; the fastest of a round counts, so that
  * one call delayed by a noisy machine does not fail the test, while a
  * daemon stuck in a scan delays them all. */
-#define SCR_ROUNDS     20
-#define SCR_CALLS      10
-#define SCR_SLOW_NS    (100 * 1000000LL)
-#define SCR_SETTLE_MS  300 /* scribbling before the first round */
-#define SCR_PAUSE_MS   30  /* between rounds */
-#define SCR_BURST      512 /* writes between the scribbler's pauses */
-#define SCR_STAMPS     4096
+#define SCR_ROUNDS    20
+#define SCR_CALLS     10
+#define SCR_SLOW_NS   (100 * 1000000LL)
+#define SCR_SETTLE_MS 300 /* scribbling before the first round */
+#define SCR_PAUSE_MS  30  /* between rounds */
+#define SCR_BURST     512 /* writes between the scribbler's pauses */
+#define SCR_STAMPS    4096
+
+/* Processes named in one topic's slots, more than the daemon watches for
+ * a topic (reaper.h SBD_REAPER_PROCS_PER_TOPIC, 64). */
+#define NAMED_KIDS    100
+#define NAMED_WAIT_MS 1000
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -86,7 +94,8 @@ static void scribble_one(const struct sb_segment *seg, uint64_t *rng, uint64_t l
         break;
     default: {
         /* Any aligned word of the segment. */
-        _Atomic uint64_t *p = (_Atomic uint64_t *)(void *)((uint8_t *)seg->base + (w % len & ~7ull));
+        _Atomic uint64_t *p =
+            (_Atomic uint64_t *)(void *)((uint8_t *)seg->base + (w % len & ~7ull));
 
         atomic_store_explicit(p, v, memory_order_relaxed);
         break;
@@ -193,12 +202,74 @@ static void test_scribble_control_calls_keep_answering(void **state)
     shmbus_close(bus);
 }
 
+/* A child that sleeps until the test closes @p arg's pipe (or dies). */
+static void named_kid(int rd)
+{
+    char c;
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    while (read(rd, &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
+/* A segment whose slots name a hundred live processes costs the daemon
+ * at most 64 descriptors for them (it looks the rest up in /proc), and it
+ * says so once. */
+static void test_scribble_named_processes_bounded(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = 4, .max_subscribers = 128};
+    char seg[SHMBUS_NAME_MAX + 1];
+    pid_t kids[NAMED_KIDS];
+    shmbus_topic *t, *raw;
+    shmbus_bus *bus;
+    int pipefd[2], before, after;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "named", &o, 0, &t));
+    snprintf(seg, sizeof(seg), "shmbus.%s.named", d->bus);
+    assert_shmbus_ok(shmbus_topic_attach(seg, &raw));
+    du_sleep_ms(100); /* a pass or more: the daemon's descriptors settle */
+    before = du_fd_count(d->pid);
+    assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+    for (int k = 0; k < NAMED_KIDS; k++) {
+        uint64_t start = 0;
+
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            close(pipefd[1]);
+            named_kid(pipefd[0]);
+        }
+        assert_int_equal(sb_proc_start_get(kids[k], &start), 1);
+        /* An owner as a direct attacher writes it: start, pid, then the
+         * state (INIT: it gates nothing). */
+        atomic_store(&raw->seg.slots[k].start, start);
+        atomic_store(&raw->seg.slots[k].pid, (uint32_t)kids[k]);
+        atomic_store(&raw->seg.slots[k].state, SB_SLOT_INIT);
+    }
+    close(pipefd[0]);
+    du_sleep_ms(NAMED_WAIT_MS);
+    after = du_fd_count(d->pid);
+    close(pipefd[1]); /* the children exit */
+    for (int k = 0; k < NAMED_KIDS; k++)
+        assert_int_equal(waitpid(kids[k], NULL, 0), kids[k]);
+    print_message("daemon descriptors: %d before, %d with %d processes named\n", before, after,
+                  NAMED_KIDS);
+    assert_in_range(after, before, before + 64);
+    shmbus_topic_destroy(raw);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 #define SCRIBBLE_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         SCRIBBLE_TEST(test_scribble_control_calls_keep_answering),
+        SCRIBBLE_TEST(test_scribble_named_processes_bounded),
     };
 
     tu_init();
