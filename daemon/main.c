@@ -712,6 +712,9 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if ((rc = sbd_log_start()) < 0)
+        sbd_log(SBD_WARN, "no log writer thread (%s): a stderr nobody reads can block the daemon",
+                strerror(-rc));
     if (sbd_guard_init() < 0) {
         sbd_log(SBD_ERROR, "cannot install the SIGBUS guard: %s", strerror(errno));
         return 1;
