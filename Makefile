@@ -70,8 +70,9 @@ model: deps
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING
 
-# libFuzzer on the control-message and bridge parsers (the targets: the
-# table in scripts/fuzz.sh), for FUZZ_SECONDS in all (and every kept crash input). It starts from the corpus
+# libFuzzer on the control-message and bridge parsers and on the daemon
+# against scribbled segments (the targets: the table in scripts/fuzz.sh), for
+# FUZZ_SECONDS in all (and every kept crash input). It starts from the corpus
 # kept in fuzz/corpus/NAME/ and adds what it finds to build-fuzz/corpus-NAME/.
 FUZZ_SECONDS ?= 20
 fuzz: deps

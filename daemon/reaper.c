@@ -583,6 +583,11 @@ void sbd_reaper_slice(struct sbd_reaper *r)
     urcu_memb_read_unlock();
 }
 
+void sbd_reaper_pass(struct sbd_reaper *r)
+{
+    pass_request(r);
+}
+
 int sbd_reaper_busy(const struct sbd_reaper *r)
 {
     return r->active;

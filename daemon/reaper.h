@@ -107,6 +107,10 @@ void sbd_reaper_tick(struct sbd_reaper *r);
 /* Run the next slice of the pass under way, if any. */
 void sbd_reaper_slice(struct sbd_reaper *r);
 
+/* Start a pass now, or right after the one under way (a death does; the
+ * segment fuzzer, fuzz/fuzz_segment.c, drives passes with it). */
+void sbd_reaper_pass(struct sbd_reaper *r);
+
 /* Is a pass under way (the control loop runs sbd_reaper_slice() whenever
  * it has no event waiting)? */
 int sbd_reaper_busy(const struct sbd_reaper *r);

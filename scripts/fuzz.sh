@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# libFuzzer on the protocol decoders for a bounded time: scripts/fuzz.sh
-# [SECONDS] (default 20), from the repository root; or scripts/fuzz.sh
-# --merge (make fuzz-merge). The targets are the
+# libFuzzer on the protocol decoders and the daemon's segment handling for a
+# bounded time: scripts/fuzz.sh [SECONDS] (default 20), from the repository
+# root; or scripts/fuzz.sh --merge (make fuzz-merge). The targets are the
 # table below, one line each; they share the time in turn:
 #   wire     control-message decoders (registry/wire.c)
 #   resp     the bridge's RESP2 parser, encoders and glob
 #   json     the bridge's JSON-lines parser and delivery encoder
 #            (both daemon/bridge_proto.c)
+#   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
+#            segment words written between its scans (fuzz/fuzz_segment.c)
 #  1. builds build-fuzz/fuzz_NAME for each with clang (libFuzzer + ASan +
 #     UBSan), and the wire seed generator, which writes build-fuzz/seeds-wire/:
 #     one valid message of each kind, of the protocol as it is now;
@@ -47,11 +49,13 @@ lib=libshmbus/src
 # The targets: NAME | -max_len | what it fuzzes | sources (fuzz/fuzz_NAME.c
 # first) | libraries. Wire bodies are at most 168 bytes; 1 KiB covers every
 # length check. RESP limits are 64/128 bytes in the target, so 1 KiB holds
-# many commands; JSON lines get more room for escapes.
+# many commands; JSON lines get more room for escapes. A segment input is
+# steps of at most 21 bytes: 2 KiB is about a hundred.
 targets=(
   "wire|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
   "resp|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge_proto.c|"
   "json|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge_proto.c|"
+  "segment|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c daemon/registry.c daemon/reaper.c daemon/stall.c daemon/log.c daemon/guard.c $lib/shm/segment.c $lib/ring/pub.c $lib/ring/read.c $lib/ring/gate.c $lib/ring/group.c $lib/ring/sub.c $lib/ring/wait.c $lib/ring/topic.c $lib/registry/wire.c $lib/registry/client.c $lib/registry/admin.c $lib/util/futex.c $lib/util/error.c $lib/util/proc.c $lib/util/fork.c|-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
 )
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
 flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)
