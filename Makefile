@@ -78,8 +78,8 @@ FUZZ_SECONDS ?= 20
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# Fold build-fuzz/corpus-NAME/ (grown by make fuzz) into fuzz/corpus/NAME/,
-# minimized with libFuzzer's -merge=1; commit the result.
+# Add to fuzz/corpus/NAME/ what make fuzz found (build-fuzz/corpus-NAME/)
+# that reaches coverage it lacks (libFuzzer's -merge=1); commit the result.
 .PHONY: fuzz-merge
 fuzz-merge: deps
 	scripts/fuzz.sh --merge

@@ -20,9 +20,9 @@
 #     where new entries go). Anything found (crash, leak, timeout, oom) is
 #     copied to fuzz/regressions/NAME/, to be committed, and the run fails
 #     once every target has had its turn.
-# --merge folds build-fuzz/corpus-NAME/ into fuzz/corpus/NAME/, minimized
-# with libFuzzer's -merge=1 (the inputs that keep the coverage of both, and
-# of the wire seeds); commit the result. Nothing else writes the
+# --merge adds to fuzz/corpus/NAME/ the inputs of build-fuzz/corpus-NAME/
+# (and the wire seeds) that reach coverage it lacks (libFuzzer's -merge=1;
+# the inputs kept there stay); commit the result. Nothing else writes the
 # repository's corpus.
 # FUZZ_BUILD_DIR=dir builds and keeps corpora there instead of build-fuzz/.
 set -euo pipefail
@@ -88,18 +88,15 @@ declare -A seeds=([wire]="$out/seeds-wire")
 shopt -s nullglob
 if ((merge)); then
   for n in "${names[@]}"; do
-    rm -rf "$out/merged-$n"
-    mkdir -p "$out/merged-$n"
+    before=$(find "fuzz/corpus/$n" -type f | wc -l)
     # shellcheck disable=SC2086 # no seeds: no argument
-    "$out/fuzz_$n" -merge=1 -max_len="${max_len[$n]}" "$out/merged-$n" "fuzz/corpus/$n" \
-      "$out/corpus-$n" ${seeds[$n]:-} >"$out/merge-$n.log" 2>&1 ||
+    "$out/fuzz_$n" -merge=1 -max_len="${max_len[$n]}" "fuzz/corpus/$n" "$out/corpus-$n" \
+      ${seeds[$n]:-} >"$out/merge-$n.log" 2>&1 ||
       {
         tail -n 20 "$out/merge-$n.log" >&2
         exit 1
       }
-    rm -f fuzz/corpus/"$n"/*
-    cp "$out/merged-$n"/* "fuzz/corpus/$n/" 2>/dev/null || true
-    echo "fuzz.sh: fuzz/corpus/$n: $(find "fuzz/corpus/$n" -type f | wc -l) inputs"
+    echo "fuzz.sh: fuzz/corpus/$n: $before inputs, now $(find "fuzz/corpus/$n" -type f | wc -l)"
   done
   exit 0
 fi
