@@ -65,8 +65,13 @@ static void scribble_one(const struct sb_segment *seg, uint64_t *rng, uint64_t l
     case 0:
     case 1: {
         struct sb_shm_pubrec *r = &seg->pubs[i % SCR_PUBS];
+        /* A claim somewhere in the ring below the tail: each dead record
+         * then has its own cells for the daemon to look at. */
+        uint64_t tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+        uint64_t at = tail - (w >> 8) % SCR_CAPACITY;
 
-        atomic_store_explicit(&r->claim, (w & 1) ? SB_CLAIM_CLAIMING | (w >> 40) : w >> 36,
+        atomic_store_explicit(&r->claim,
+                              (w & 1) ? SB_CLAIM_CLAIMING | (at & ~SB_CLAIM_CLAIMING) : at,
                               memory_order_relaxed);
         atomic_store_explicit(&r->pid, (uint32_t)(w >> 48) | 1u, memory_order_relaxed);
         atomic_store_explicit(&r->state, (w & 2) ? SB_PUB_DEAD : SB_PUB_ACTIVE,
