@@ -129,7 +129,7 @@ void sbd_stall_slot(struct sbd_topic *t, uint32_t i, uint64_t tail, int64_t now)
 
     if (s == NULL)
         return; /* said in stall_get() */
-    held = sb_admin_slot_gate(t->t, i, &at) && tail >= at + t->info.capacity;
+    held = sb_admin_slot_gate(t->t, i, tail, &at);
     ms = mark_held(&s->slots[i], held, at, now);
     if (held && ms >= (int64_t)t->info.stall_timeout_ms)
         evict_slot(t, i, at, ms);
@@ -145,7 +145,7 @@ void sbd_stall_group(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now
 
     if (s == NULL)
         return; /* said in stall_get() */
-    held = sb_admin_group_gate(t->t, g, &at) && tail >= at + t->info.capacity;
+    held = sb_admin_group_gate(t->t, g, tail, &at);
     ms = mark_held(&s->groups[g], held, at, now);
     if (!held || ms < (int64_t)t->info.stall_timeout_ms)
         return;

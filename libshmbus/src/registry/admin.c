@@ -509,7 +509,14 @@ static int gate_has_work(const struct sb_segment *seg, uint64_t seq)
     return sb_cell_classify(v, seq, seg->g.mask) != SB_CELL_NOT_YET;
 }
 
-int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate)
+/* Is the ring full against gate @p at (publishers cannot claim), @p tail
+ * its tail? Without overflow, whatever a scribbled gate says. */
+static int gate_full(const struct sb_segment *seg, uint64_t at, uint64_t tail)
+{
+    return tail >= at && tail - at >= seg->g.capacity;
+}
+
+int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t tail, uint64_t *gate)
 {
     const struct sb_segment *seg = &t->seg;
     const struct sb_shm_slot *s = &seg->slots[idx];
@@ -523,12 +530,14 @@ int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate)
     if (p == SB_POS_IDLE || p == SB_POS_SEATING)
         return 0;
     *gate = p;
+    if (!gate_full(seg, p, tail))
+        return 0; /* publishers can go on: the cell, which they write, is left unread */
     /* relaxed: written before the slot was published. A member's hold is
      * a message it took: it has work by definition. */
     return atomic_load_explicit(&s->group, memory_order_relaxed) != 0 || gate_has_work(seg, p);
 }
 
-int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate)
+int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64_t *gate)
 {
     /* seq_cst: as a publisher's gate scan (gate.c). */
     uint64_t w = atomic_load_explicit(&t->seg.groups[g].cursor, memory_order_seq_cst);
@@ -536,7 +545,8 @@ int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate)
     if ((w & SB_GRP_MEMBERS) == 0 || (w & SB_GRP_SEATING))
         return 0;
     *gate = SB_GRP_SEQ(w);
-    return gate_has_work(&t->seg, *gate);
+    /* The cell is read only when the ring is full against the group. */
+    return gate_full(&t->seg, *gate, tail) && gate_has_work(&t->seg, *gate);
 }
 
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)

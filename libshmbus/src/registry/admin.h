@@ -90,14 +90,19 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx);
  */
 int sb_admin_slot_evict(const shmbus_topic *t, uint32_t idx);
 
-/* The seq slot @p idx gates at: a plain subscriber's position, a group
- * member's hold. @return 1 with *gate set, 0 if it gates nothing itself,
- * or waits for a message that is not there yet (not its stall). */
-int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate);
+/* The seq slot @p idx gates at (a plain subscriber's position, a group
+ * member's hold), if the ring is full against it: @p tail, the ring's
+ * tail as the caller read it, a capacity or more ahead. The cell at the
+ * gate, which publishers write, is read only then. @return 1 with *gate
+ * set; 0 if it gates nothing itself, the ring is not full against it, or
+ * it waits for a message that is not there yet (not its stall). */
+int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t tail, uint64_t *gate);
 
-/* The seq group @p g (0-based) gates at. @return 1 with *gate set, 0 if it
- * has no members, is being seated, or waits for a message not there yet. */
-int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate);
+/* The seq group @p g (0-based) gates at, if the ring is full against it
+ * (as sb_admin_slot_gate()). @return 1 with *gate set, 0 if it has no
+ * members, is being seated, the ring is not full against it, or it waits
+ * for a message not there yet. */
+int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64_t *gate);
 
 /* Is slot @p idx a member of group @p g (0-based)? */
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
