@@ -370,15 +370,21 @@ static void topic_broken(struct sbd_topic *t)
     atomic_store_explicit(&t->broken, 2, memory_order_relaxed);
 }
 
-/* Slot @p i of @p t: reap it if its owner is dead. */
+/* Slot @p i of @p t: reap it if its owner is dead; else note the group
+ * it is a member of, which the reconcile step then leaves alone. */
 static void slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
 {
-    uint32_t pid;
+    uint32_t pid, g;
     uint64_t start;
 
     if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
-        !owner_check(r, t, (pid_t)pid, start))
+        !owner_check(r, t, (pid_t)pid, start)) {
         sbd_slot_reap(r->reg, t, i);
+        return;
+    }
+    g = sb_admin_slot_member(t->t, i);
+    if (g != 0)
+        r->busy[(g - 1) / 64] |= 1ull << ((g - 1) % 64);
 }
 
 /* Record @p i of @p t: end a DEAD one's claim (a retry, or left by a
@@ -430,7 +436,7 @@ static void phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_phas
         pub_check(r, t, i);
         break;
     case PH_RECONCILE:
-        sb_admin_groups_reconcile(t->t);
+        sb_admin_groups_reconcile_except(t->t, r->busy);
         /* The tail, a line every publish writes, is read once per pass,
          * and only for a topic whose gates have a stall timeout. */
         if (sbd_stall_gates(t)) {
@@ -570,6 +576,7 @@ void sbd_reaper_slice(struct sbd_reaper *r)
             r->cur = pass_next_topic(r);
             r->phase = PH_SLOTS;
             r->idx = 0;
+            memset(r->busy, 0, sizeof(r->busy));
             if (r->cur == NULL) {
                 pass_end(r);
                 break; /* a pass asked for by a death starts at the next slice */

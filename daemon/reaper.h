@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include "registry.h"
+#include "registry/admin.h"
 
 struct sbd_proc;
 
@@ -65,6 +66,9 @@ struct sbd_reaper {
     struct sbd_topic *cur;
     uint32_t phase, idx;
     uint64_t tail;
+    /* Groups of the topic a member slot in use was seen in, by the slot
+     * phase, for the reconcile step (admin.h). */
+    uint64_t busy[(SB_ADMIN_GROUPS_MAX + 63) / 64];
     uint64_t passes, slices; /* finished passes, slices run */
 };
 

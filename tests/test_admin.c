@@ -257,6 +257,30 @@ static void test_admin_settle_unknown_is_bounded(void **state)
     tu_release(name);
 }
 
+/* A group counted with no member slot behind it is reset, unless the
+ * caller marked it busy (it saw a member in use): then its word is left
+ * alone, to be looked at next time. */
+static void test_admin_reconcile_leaves_busy_groups(void **state)
+{
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 4, .max_msg_size = 64, .max_groups = 2};
+    const char *name = tu_name("busy");
+    uint64_t busy[(SB_ADMIN_GROUPS_MAX + 63) / 64] = {1u << 1}; /* group 1 (0-based) */
+    shmbus_topic *t;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    atomic_store(&t->seg.groups[0].cursor, SB_GRP_WORD(5, 1)); /* a count, no member */
+    atomic_store(&t->seg.groups[1].cursor, SB_GRP_WORD(7, 1));
+    sb_admin_groups_reconcile_except(t, busy);
+    assert_int_equal(group_word_of(t), SB_GRP_WORD(5, 0));
+    assert_int_equal(atomic_load(&t->seg.groups[1].cursor), SB_GRP_WORD(7, 1));
+    sb_admin_groups_reconcile(t);
+    assert_int_equal(atomic_load(&t->seg.groups[1].cursor), SB_GRP_WORD(7, 0));
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_admin_gone_ends_a_lapping_writer),
         cmocka_unit_test(test_admin_evicted_member_counted_once),
         cmocka_unit_test(test_admin_settle_unknown_is_bounded),
+        cmocka_unit_test(test_admin_reconcile_leaves_busy_groups),
     };
 
     tu_init();

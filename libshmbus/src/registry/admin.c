@@ -670,16 +670,32 @@ static void members_in_use(const struct sb_segment *seg, uint32_t *used)
     }
 }
 
-void sb_admin_groups_reconcile(const shmbus_topic *t)
+static_assert(SB_ADMIN_GROUPS_MAX == SB_GROUPS_MAX, "admin.h groups bound");
+
+/* Is group @p g marked in bitmap @p busy (NULL: none is)? */
+static int group_busy(const uint64_t *busy, uint32_t g)
+{
+    return busy != NULL && ((busy[g / 64] >> (g % 64)) & 1);
+}
+
+void sb_admin_groups_reconcile_except(const shmbus_topic *t, const uint64_t *busy)
 {
     const struct sb_segment *seg = &t->seg;
     uint64_t w[SB_GROUPS_MAX];
     uint32_t used[SB_GROUPS_MAX] = {0};
+    int counted = 0;
 
     /* seq_cst: every word is read before the slots; a member that turns
-     * ACTIVE after our scan joins with a CAS that makes ours fail. */
-    for (uint32_t g = 0; g < seg->g.max_groups; g++)
-        w[g] = atomic_load_explicit(&seg->groups[g].cursor, memory_order_seq_cst);
+     * ACTIVE after our scan joins with a CAS that makes ours fail. A busy
+     * group's word, which every take writes, is not read at all. */
+    for (uint32_t g = 0; g < seg->g.max_groups; g++) {
+        w[g] = group_busy(busy, g)
+                   ? 0
+                   : atomic_load_explicit(&seg->groups[g].cursor, memory_order_seq_cst);
+        counted |= (w[g] & SB_GRP_LOW) != 0;
+    }
+    if (!counted)
+        return; /* no count to look behind: the slots are left unread */
     members_in_use(seg, used);
     for (uint32_t g = 0; g < seg->g.max_groups; g++) {
         /* Only a count with no member slot at all behind it is reset: a
@@ -695,6 +711,25 @@ void sb_admin_groups_reconcile(const shmbus_topic *t)
                                                     memory_order_seq_cst, memory_order_relaxed))
             sb_wake_publishers(seg->hdr);
     }
+}
+
+void sb_admin_groups_reconcile(const shmbus_topic *t)
+{
+    sb_admin_groups_reconcile_except(t, NULL);
+}
+
+uint32_t sb_admin_slot_member(const shmbus_topic *t, uint32_t idx)
+{
+    const struct sb_shm_slot *s = &t->seg.slots[idx];
+    /* relaxed, both: a hint for sb_admin_groups_reconcile_except(), which
+     * only skips a group on it (the next scan looks again). */
+    uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    uint32_t g = atomic_load_explicit(&s->group, memory_order_relaxed);
+
+    if ((st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING && st != SB_SLOT_LEAVING) || g == 0 ||
+        g > t->seg.g.max_groups)
+        return 0;
+    return g;
 }
 
 int sb_admin_group_number(const shmbus_topic *t, const char *name)

@@ -137,6 +137,22 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
  * holding publishers back. */
 void sb_admin_groups_reconcile(const shmbus_topic *t);
 
+/* Most groups a topic has (layout.h SB_GROUPS_MAX): bits of @p busy below. */
+#define SB_ADMIN_GROUPS_MAX 256u
+
+/* The same, leaving out the groups marked in bitmap @p busy (bit g of
+ * busy[g / 64] for group g, 0-based; NULL: none): groups the caller saw a
+ * member slot in use in (sb_admin_slot_member()), which have nothing to
+ * reset, and whose cursor words, which every take writes, are then not
+ * read. A group left out wrongly (its members left since) is reconciled
+ * at the caller's next look. */
+void sb_admin_groups_reconcile_except(const shmbus_topic *t, const uint64_t *busy);
+
+/* The 1-based group of slot @p idx if it is a member in use (ACTIVE,
+ * JOINING or LEAVING), else 0. Reads the slot's first line only, which the
+ * daemon's scan reads for its owner anyway. */
+uint32_t sb_admin_slot_member(const shmbus_topic *t, uint32_t idx);
+
 /*
  * The 1-based number of the group named @p name, numbering a new group
  * (the first never named) when none has the name yet.
