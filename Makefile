@@ -70,11 +70,19 @@ model: deps
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING
 
-# libFuzzer on the control-message and bridge parsers for FUZZ_SECONDS in all
-# (and every kept crash input).
+# libFuzzer on the control-message and bridge parsers and on the daemon
+# against scribbled segments (the targets: the table in scripts/fuzz.sh), for
+# FUZZ_SECONDS in all (and every kept crash input). It starts from the corpus
+# kept in fuzz/corpus/NAME/ and adds what it finds to build-fuzz/corpus-NAME/.
 FUZZ_SECONDS ?= 20
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Add to fuzz/corpus/NAME/ what make fuzz found (build-fuzz/corpus-NAME/)
+# that reaches coverage it lacks (libFuzzer's -merge=1); commit the result.
+.PHONY: fuzz-merge
+fuzz-merge: deps
+	scripts/fuzz.sh --merge
 
 # The chaos test (tests/stress/chaos.c: SIGKILL at random, daemon bounces)
 # for SECONDS seconds; PRESET=tsan or asan to soak under a sanitizer (with

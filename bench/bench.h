@@ -3,8 +3,8 @@
  * sample statistics, the closing key=value report, option parsing, child
  * processes and their shared mappings, the parent's list of topics and a
  * private shmbusd. Only the public API of libshmbus is used here and in
- * every bench file but bench_registry.c, which drives the daemon's registry
- * (shmbusd_core) directly.
+ * every bench file but bench_registry.c and bench_reaper.c, which drive the
+ * daemon's registry and reaper (shmbusd_core) directly.
  */
 #ifndef SHMBUS_BENCH_BENCH_H
 #define SHMBUS_BENCH_BENCH_H
@@ -329,5 +329,6 @@ int bench_cmd_throughput(int argc, char **argv);
 int bench_cmd_fanout(int argc, char **argv);
 int bench_cmd_pubonly(int argc, char **argv);
 int bench_cmd_registry(int argc, char **argv);
+int bench_cmd_reaper(int argc, char **argv);
 
 #endif /* SHMBUS_BENCH_BENCH_H */

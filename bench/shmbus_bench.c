@@ -24,6 +24,7 @@ static const struct main_cmd main_cmds[] = {
     {"fanout", bench_cmd_fanout, "publish cost with N sleeping subscribers, vs 1"},
     {"pubonly", bench_cmd_pubonly, "publish with no subscriber (run under strace -c -f)"},
     {"registry", bench_cmd_registry, "shmbusd's memory with many topics and clients; lookups"},
+    {"reaper", bench_cmd_reaper, "shmbusd's scan passes over a large bus; longest slice"},
 };
 
 static void main_usage(FILE *f)

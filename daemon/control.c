@@ -513,12 +513,17 @@ int sbd_control_run(struct sbd_control *c)
     struct epoll_event ev[CTL_EVENTS];
 
     for (;;) {
-        int n = epoll_wait(c->epfd, ev, CTL_EVENTS, -1);
+        /* A scan pass under way goes on whenever nothing else waits. */
+        int n = epoll_wait(c->epfd, ev, CTL_EVENTS, sbd_reaper_busy(&c->reaper) ? 0 : -1);
 
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -errno;
+        if (n == 0) {
+            sbd_reaper_slice(&c->reaper);
+            continue;
+        }
         /* A session dropped while this batch is handled (hello deadline,
          * reaper) stays allocated until the batch is done: its later
          * events see it closed. */

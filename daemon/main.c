@@ -49,7 +49,9 @@ static void usage(FILE *f)
                "  --max-shm SIZE      bytes of all segments (default: half of /dev/shm)\n"
                "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
                "                      publishers' claims, every MS ms (default 20; a dead\n"
-               "                      publisher's claim is ended within about 5 of these)\n"
+               "                      publisher's claim is ended within about 5 of these);\n"
+               "                      a scan runs in 1 ms slices between control calls, and\n"
+               "                      takes longer than MS on a large bus\n"
                "  --stop-clean        on SIGTERM or SIGINT remove every topic: publishing,\n"
                "                      receiving and polling then fail with\n"
                "                      SHMBUS_ERR_TOPIC_GONE in every process. Default: remove\n"
@@ -712,6 +714,9 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if ((rc = sbd_log_start()) < 0)
+        sbd_log(SBD_WARN, "no log writer thread (%s): a stderr nobody reads can block the daemon",
+                strerror(-rc));
     if (sbd_guard_init() < 0) {
         sbd_log(SBD_ERROR, "cannot install the SIGBUS guard: %s", strerror(errno));
         return 1;

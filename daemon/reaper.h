@@ -14,6 +14,13 @@
  * (admin.h), its publisher records marked DEAD and the claims they held
  * ended, retried by the next scans (or by a later daemon: the mark is in
  * the segment) while a live writer has to finish first.
+ *
+ * The periodic scan of the segments is done in passes, each cut into
+ * slices of at most SBD_REAPER_SLICE_NS (plus one step: one slot, record
+ * or group, a bounded amount of work whatever the segment holds); the
+ * control loop runs a slice whenever no event waits (sbd_reaper_busy()),
+ * so a control call never waits behind a whole scan. A topic watches at
+ * most SBD_REAPER_PROCS_PER_TOPIC processes for owners its segment names.
  * Control thread only.
  */
 #ifndef SHMBUSD_REAPER_H
@@ -23,8 +30,15 @@
 #include <sys/types.h>
 
 #include "registry.h"
+#include "registry/admin.h"
 
 struct sbd_proc;
+
+/* Longest slice of a scan pass. */
+#define SBD_REAPER_SLICE_NS 1000000u
+/* Most processes watched (a pidfd each, or a look at /proc at every pass)
+ * for the owners one topic's segment names; clients' hellos do not count. */
+#define SBD_REAPER_PROCS_PER_TOPIC 64u
 
 struct sbd_reaper {
     struct sbd_registry *reg;
@@ -36,6 +50,26 @@ struct sbd_reaper {
     int pidfd_ok;     /* pidfd_open() works here (sbd_reaper_probe()) */
     int pidfd_errno;  /* the last pidfd_open() failure logged; 0: none */
     uint64_t reaped;  /* dead processes handled */
+    /* Dead processes the passes reap, still in the table (reaper.c). */
+    struct sbd_proc *dead;
+    /* The scan: pass number (the current one, or the last), whether one
+     * is under way, whether a death asks for another right after it. */
+    uint32_t pass;
+    int active, again;
+    /* Where the pass stands: the bucket of processes without a pidfd to
+     * look at next; the walk through the topic table (begun or not); the
+     * topic being scanned (NULL: between topics), its phase and item; its
+     * tail read for the stall gates. */
+    uint32_t poll_bucket;
+    struct cds_lfht_iter it;
+    int walking;
+    struct sbd_topic *cur;
+    uint32_t phase, idx;
+    uint64_t tail;
+    /* Groups of the topic a member slot in use was seen in, by the slot
+     * phase, for the reconcile step (admin.h). */
+    uint64_t busy[(SB_ADMIN_GROUPS_MAX + 63) / 64];
+    uint64_t passes, slices; /* finished passes, slices run */
 };
 
 /* Ways of telling that a process died (sbd_reaper_probe()). */
@@ -70,8 +104,20 @@ void sbd_reaper_watch(struct sbd_reaper *r, pid_t pid, uint64_t start);
  * be told now (/proc unreadable and the pid exists): ask again later. */
 int sbd_reaper_dead(pid_t pid, uint64_t start);
 
-/* The scan timer fired. */
+/* The scan timer fired: retry pending adoptions, start a pass if none is
+ * under way, and run a slice of it. */
 void sbd_reaper_tick(struct sbd_reaper *r);
+
+/* Run the next slice of the pass under way, if any. */
+void sbd_reaper_slice(struct sbd_reaper *r);
+
+/* Start a pass now, or right after the one under way (a death does; the
+ * segment fuzzer, fuzz/fuzz_segment.c, drives passes with it). */
+void sbd_reaper_pass(struct sbd_reaper *r);
+
+/* Is a pass under way (the control loop runs sbd_reaper_slice() whenever
+ * it has no event waiting)? */
+int sbd_reaper_busy(const struct sbd_reaper *r);
 
 /* A watched process's pidfd is readable (epoll data @p tagged). */
 void sbd_reaper_event(struct sbd_reaper *r, void *tagged);

@@ -43,6 +43,12 @@ struct sbd_topic {
     shmbus_pub *bridge_pub;
     /* Where its gates and claims stood (stall.c); control thread only. */
     struct sbd_stall *stall;
+    int stall_nomem; /* stall.c said it had no memory for them */
+    /* The reaper's (reaper.c), control thread only: how many of the
+     * processes it watches the topic's slots and records named first (at
+     * most SBD_REAPER_PROCS_PER_TOPIC). */
+    uint32_t procs;
+    int procs_full; /* the reaper said it reached that bound */
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     char seg[SHMBUS_NAME_MAX + 1];
 };

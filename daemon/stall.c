@@ -80,46 +80,81 @@ static int64_t mark_held(struct stall_mark *m, int held, uint64_t at, int64_t no
     return now - m->since_ms;
 }
 
-static void evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t held)
+/* @return 1 evicted, 0 not (it left meanwhile). */
+static uint32_t evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t held)
 {
     uint32_t pid = 0;
     uint64_t start;
 
     sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start);
-    if (sb_admin_slot_evict(t->t, i))
-        sbd_log(SBD_WARN,
-                "topic %s: subscriber slot %u (pid %u) held publishers back at seq %llu for "
-                "%lld ms: evicted",
-                t->name, i, pid, (unsigned long long)at, (long long)held);
+    if (!sb_admin_slot_evict(t->t, i))
+        return 0;
+    sbd_log(SBD_WARN,
+            "topic %s: subscriber slot %u (pid %u) held publishers back at seq %llu for "
+            "%lld ms: evicted",
+            t->name, i, pid, (unsigned long long)at, (long long)held);
+    return 1;
 }
 
-/* Plain subscribers and group members holding a message. */
-static void scan_slots(struct sbd_topic *t, struct sbd_stall *s, uint64_t tail, int64_t now)
+/* The topic's marks, or NULL (out of memory: said once per topic). */
+static struct sbd_stall *stall_get(struct sbd_topic *t)
 {
-    for (uint32_t i = 0; i < t->info.max_subscribers; i++) {
-        uint64_t at = 0;
-        int held = sb_admin_slot_gate(t->t, i, &at) && tail >= at + t->info.capacity;
-        int64_t ms = mark_held(&s->slots[i], held, at, now);
+    struct sbd_stall *s = stall_of(t);
 
-        if (held && ms >= (int64_t)t->info.stall_timeout_ms)
-            evict_slot(t, i, at, ms);
+    if (s == NULL && !t->stall_nomem) {
+        t->stall_nomem = 1;
+        sbd_log(SBD_WARN, "topic %s: out of memory: stall timeout not enforced now", t->name);
     }
+    return s;
 }
 
-/* A group's cursor that does not move: none of its members takes. */
-static void scan_groups(struct sbd_topic *t, struct sbd_stall *s, uint64_t tail, int64_t now)
+int sbd_stall_gates(const struct sbd_topic *t)
 {
-    for (uint32_t g = 0; g < t->info.max_groups; g++) {
-        uint64_t at = 0;
-        int held = sb_admin_group_gate(t->t, g, &at) && tail >= at + t->info.capacity;
-        int64_t ms = mark_held(&s->groups[g], held, at, now);
+    return t->info.stall_timeout_ms != 0 && t->info.mode == SHMBUS_RELIABLE;
+}
 
-        if (!held || ms < (int64_t)t->info.stall_timeout_ms)
-            continue;
-        for (uint32_t i = 0; i < t->info.max_subscribers; i++)
-            if (sb_admin_slot_member_of(t->t, i, g))
-                evict_slot(t, i, at, ms);
-    }
+int sbd_stall_claims(const struct sbd_topic *t)
+{
+    /* An exclusive topic's holder is the only writer of its cells: its
+     * claim is never taken while it lives. */
+    return t->info.stall_timeout_ms != 0 && !(t->info.flags & SHMBUS_TOPIC_EXCLUSIVE);
+}
+
+void sbd_stall_slot(struct sbd_topic *t, uint32_t i, uint64_t tail, int64_t now)
+{
+    struct sbd_stall *s = stall_get(t);
+    uint64_t at = 0;
+    int held;
+    int64_t ms;
+
+    if (s == NULL)
+        return; /* said in stall_get() */
+    held = sb_admin_slot_gate(t->t, i, tail, &at);
+    ms = mark_held(&s->slots[i], held, at, now);
+    if (held && ms >= (int64_t)t->info.stall_timeout_ms)
+        evict_slot(t, i, at, ms);
+}
+
+void sbd_stall_group(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now)
+{
+    struct sbd_stall *s = stall_get(t);
+    uint64_t at = 0;
+    uint32_t evicted = 0;
+    int held;
+    int64_t ms;
+
+    if (s == NULL)
+        return; /* said in stall_get() */
+    held = sb_admin_group_gate(t->t, g, tail, &at);
+    ms = mark_held(&s->groups[g], held, at, now);
+    if (!held || ms < (int64_t)t->info.stall_timeout_ms)
+        return;
+    /* At most SBD_STALL_EVICT_MAX members per look, each eviction costing
+     * a look at every slot: a cursor word scribbled to claim members
+     * stays held, and the next pass evicts the next ones. */
+    for (uint32_t i = 0; i < t->info.max_subscribers && evicted < SBD_STALL_EVICT_MAX; i++)
+        if (sb_admin_slot_member_of(t->t, i, g))
+            evicted += evict_slot(t, i, at, ms);
 }
 
 /* Hand on what record @p i's last ended claim left on its cell, if
@@ -136,50 +171,28 @@ static int claim_finish(struct sbd_topic *t, uint32_t i)
     return sb_admin_pub_unblock(t->t, i, seq, 1) == -EAGAIN ? -EAGAIN : 0;
 }
 
-static void scan_claims(struct sbd_topic *t, struct sbd_stall *s, int64_t now)
+void sbd_stall_claim(struct sbd_topic *t, uint32_t i, int64_t now)
 {
-    for (uint32_t i = 0; i < t->info.max_publishers; i++) {
-        uint64_t seq = 0;
-        int held = sb_admin_pub_claim(t->t, i, &seq);
-        int64_t ms = mark_held(&s->pubs[i], held, seq, now);
-        uint32_t pid = 0;
-        uint64_t start;
+    struct sbd_stall *s = stall_get(t);
+    uint64_t seq = 0, start;
+    uint32_t pid = 0;
+    int held;
+    int64_t ms;
 
-        /* Not a new end while the last one is unfinished: its record's
-         * ended is all that remembers it. */
-        if (claim_finish(t, i) < 0)
-            continue;
-        if (!held || ms < (int64_t)t->info.stall_timeout_ms ||
-            sb_admin_pub_unblock(t->t, i, seq, 0) != 1)
-            continue;
-        sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start);
-        sbd_log(SBD_WARN,
-                "topic %s: publisher (pid %u) kept its claim on seq %llu open %lld ms: "
-                "ended, readers count it lost",
-                t->name, pid, (unsigned long long)seq, (long long)ms);
-    }
-}
-
-void sbd_stall_scan(struct sbd_topic *t, int64_t now_ms)
-{
-    shmbus_topic_info info;
-    struct sbd_stall *s;
-
-    if (t->info.stall_timeout_ms == 0)
-        return; /* the default: nothing is ever evicted */
-    s = stall_of(t);
-    if (s == NULL) {
-        sbd_log(SBD_WARN, "topic %s: out of memory: stall timeout not enforced now", t->name);
+    if (s == NULL)
+        return; /* said in stall_get() */
+    held = sb_admin_pub_claim(t->t, i, &seq);
+    ms = mark_held(&s->pubs[i], held, seq, now);
+    /* Not a new end while the last one is unfinished: its record's ended
+     * is all that remembers it. */
+    if (claim_finish(t, i) < 0)
         return;
-    }
-    /* Claims first: a reader waiting at a stuck claim is not stalling
-     * (admin.h sb_admin_slot_gate()). An exclusive topic's holder is the
-     * only writer of its cells: its claim is never taken while it lives. */
-    if (!(t->info.flags & SHMBUS_TOPIC_EXCLUSIVE))
-        scan_claims(t, s, now_ms);
-    if (t->info.mode == SHMBUS_RELIABLE) {
-        shmbus_topic_info_get(t->t, &info);
-        scan_slots(t, s, info.published, now_ms);
-        scan_groups(t, s, info.published, now_ms);
-    }
+    if (!held || ms < (int64_t)t->info.stall_timeout_ms ||
+        sb_admin_pub_unblock(t->t, i, seq, 0) != 1)
+        return;
+    sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start);
+    sbd_log(SBD_WARN,
+            "topic %s: publisher (pid %u) kept its claim on seq %llu open %lld ms: "
+            "ended, readers count it lost",
+            t->name, pid, (unsigned long long)seq, (long long)ms);
 }

@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
-# libFuzzer on the protocol decoders for a bounded time:
-# scripts/fuzz.sh [SECONDS] (default 20), from the repository root. Three
-# targets share the time, in turn:
-#   wire  fuzz/fuzz_wire.c  control-message decoders (registry/wire.c)
-#   resp  fuzz/fuzz_resp.c  the bridge's RESP2 parser, encoders and glob
-#   json  fuzz/fuzz_json.c  the bridge's JSON-lines parser and delivery encoder
-#                           (both daemon/bridge_proto.c)
+# libFuzzer on the protocol decoders and the daemon's segment handling for a
+# bounded time: scripts/fuzz.sh [SECONDS] (default 20), from the repository
+# root; or scripts/fuzz.sh --merge (make fuzz-merge). The targets are the
+# table below, one line each; they share the time in turn:
+#   wire     control-message decoders (registry/wire.c)
+#   resp     the bridge's RESP2 parser, encoders and glob
+#   json     the bridge's JSON-lines parser and delivery encoder
+#            (both daemon/bridge_proto.c)
+#   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
+#            segment words written between its scans (fuzz/fuzz_segment.c)
 #  1. builds build-fuzz/fuzz_NAME for each with clang (libFuzzer + ASan +
-#     UBSan), and the wire seed generator, which (re)writes fuzz/corpus/wire/:
-#     one valid message of each kind (the files are deterministic); the seeds
-#     of resp and json are the files kept in fuzz/corpus/NAME/;
+#     UBSan), and the wire seed generator, which writes build-fuzz/seeds-wire/:
+#     one valid message of each kind, of the protocol as it is now;
 #  2. replays every kept crash input in fuzz/regressions/NAME/: one that
 #     still fails is a regression, and the run fails;
-#  3. fuzzes each target for its share of SECONDS (at least 1 s). Anything
-#     found (crash, leak, timeout, oom) is copied to fuzz/regressions/NAME/,
-#     to be committed, and the run fails once every target has had its turn.
-# New corpus entries go to build-fuzz/corpus-NAME/, never into the repository.
+#  3. fuzzes each target for its share of SECONDS (at least 1 s), starting
+#     from the corpus kept in the repository (fuzz/corpus/NAME/, read only),
+#     the wire seeds, and what earlier runs found (build-fuzz/corpus-NAME/,
+#     where new entries go). Anything found (crash, leak, timeout, oom) is
+#     copied to fuzz/regressions/NAME/, to be committed, and the run fails
+#     once every target has had its turn.
+# --merge adds to fuzz/corpus/NAME/ the inputs of build-fuzz/corpus-NAME/
+# (and the wire seeds) that reach coverage it lacks (libFuzzer's -merge=1;
+# the inputs kept there stay); commit the result. Nothing else writes the
+# repository's corpus.
 # FUZZ_BUILD_DIR=dir builds and keeps corpora there instead of build-fuzz/.
 set -euo pipefail
 
-secs=${1:-20}
-case "$secs" in
-'' | *[!0-9]*)
-  echo "usage: $0 [SECONDS]" >&2
+merge=0
+secs=20
+case "${1:-}" in
+--merge) merge=1 ;;
+'') ;;
+*[!0-9]*)
+  echo "usage: $0 [SECONDS] | $0 --merge" >&2
   exit 2
   ;;
+*) secs=$1 ;;
 esac
 cd "$(dirname "$0")/.."
 if ! command -v clang >/dev/null 2>&1; then
@@ -33,36 +45,62 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 
 out=${FUZZ_BUILD_DIR:-build-fuzz}
-names=(wire resp json)
-declare -A srcs=(
-  [wire]="fuzz/fuzz_wire.c libshmbus/src/registry/wire.c libshmbus/src/util/error.c"
-  [resp]="fuzz/fuzz_resp.c daemon/bridge_proto.c"
-  [json]="fuzz/fuzz_json.c daemon/bridge_proto.c"
+lib=libshmbus/src
+# The targets: NAME | -max_len | what it fuzzes | sources (fuzz/fuzz_NAME.c
+# first) | libraries. Wire bodies are at most 168 bytes; 1 KiB covers every
+# length check. RESP limits are 64/128 bytes in the target, so 1 KiB holds
+# many commands; JSON lines get more room for escapes. A segment input is
+# steps of at most 21 bytes: 2 KiB is about a hundred.
+targets=(
+  "wire|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
+  "resp|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge_proto.c|"
+  "json|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge_proto.c|"
+  "segment|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c daemon/registry.c daemon/reaper.c daemon/stall.c daemon/log.c daemon/guard.c $lib/shm/segment.c $lib/ring/pub.c $lib/ring/read.c $lib/ring/gate.c $lib/ring/group.c $lib/ring/sub.c $lib/ring/wait.c $lib/ring/topic.c $lib/registry/wire.c $lib/registry/client.c $lib/registry/admin.c $lib/util/futex.c $lib/util/error.c $lib/util/proc.c $lib/util/fork.c|-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
 )
-declare -A what=(
-  [wire]="sb_wire_decode_req/sb_wire_decode_reply"
-  [resp]="sbb_resp_parse/sbb_resp_bulk/sbb_glob_match"
-  [json]="sbb_json_parse/sbb_json_delivery"
-)
-# Wire bodies are at most 168 bytes; 1 KiB covers every length check. RESP
-# limits are 64/128 bytes in the target, so 1 KiB holds many commands; JSON
-# lines get more room for escapes.
-declare -A max_len=([wire]=1024 [resp]=1024 [json]=2048)
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
 flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)
+
+names=()
+declare -A srcs what max_len libs
+for row in "${targets[@]}"; do
+  IFS='|' read -r n len w s l <<<"$row"
+  names+=("$n")
+  max_len[$n]=$len
+  what[$n]=$w
+  srcs[$n]=$s
+  libs[$n]=$l
+done
 
 # UB must stop the run like any other crash, not just print.
 for n in "${names[@]}"; do
   mkdir -p "$out/corpus-$n" "$out/artifacts-$n" "fuzz/corpus/$n" "fuzz/regressions/$n"
-  # shellcheck disable=SC2086 # the source lists split on purpose
+  # shellcheck disable=SC2086 # the source and library lists split on purpose
   clang "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    ${srcs[$n]} -o "$out/fuzz_$n"
+    ${srcs[$n]} ${libs[$n]} -o "$out/fuzz_$n"
 done
 # shellcheck disable=SC2086
 clang "${flags[@]}" -DFUZZ_WIRE_SEEDS ${srcs[wire]} -o "$out/wire_seeds"
-"$out/wire_seeds" fuzz/corpus/wire
+mkdir -p "$out/seeds-wire"
+"$out/wire_seeds" "$out/seeds-wire"
+# The inputs each target starts from besides its own: the generated seeds.
+declare -A seeds=([wire]="$out/seeds-wire")
 
 shopt -s nullglob
+if ((merge)); then
+  for n in "${names[@]}"; do
+    before=$(find "fuzz/corpus/$n" -type f | wc -l)
+    # shellcheck disable=SC2086 # no seeds: no argument
+    "$out/fuzz_$n" -merge=1 -max_len="${max_len[$n]}" "fuzz/corpus/$n" "$out/corpus-$n" \
+      ${seeds[$n]:-} >"$out/merge-$n.log" 2>&1 ||
+      {
+        tail -n 20 "$out/merge-$n.log" >&2
+        exit 1
+      }
+    echo "fuzz.sh: fuzz/corpus/$n: $before inputs, now $(find "fuzz/corpus/$n" -type f | wc -l)"
+  done
+  exit 0
+fi
+
 for n in "${names[@]}"; do
   kept=(fuzz/regressions/"$n"/*)
   ((${#kept[@]} > 0)) || continue
@@ -84,8 +122,9 @@ for i in "${!names[@]}"; do
   rm -f "$out/artifacts-$n"/*
   echo "fuzz.sh: fuzzing ${what[$n]} for ${share}s"
   rc=0
+  # shellcheck disable=SC2086 # no seeds: no argument
   "$out/fuzz_$n" -max_total_time="$share" -max_len="${max_len[$n]}" -print_final_stats=1 \
-    -artifact_prefix="$out/artifacts-$n/" "$out/corpus-$n" "fuzz/corpus/$n" \
+    -artifact_prefix="$out/artifacts-$n/" "$out/corpus-$n" "fuzz/corpus/$n" ${seeds[$n]:-} \
     >"$out/fuzz-$n.log" 2>&1 || rc=$?
   grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added))' \
     "$out/fuzz-$n.log" || true

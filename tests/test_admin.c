@@ -2,7 +2,8 @@
  * The daemon's operations on a segment (registry/admin.c), driven step by
  * step in one process on a topic created directly: ending a live
  * publisher's claim (stall timeout) around marks that newer claims leave
- * in a lossy cell, and group member counts around evictions.
+ * in a lossy cell, group member counts around evictions, and the bounded
+ * work of ending a dead claimer's unknown claim.
  */
 #include "testutil.h"
 
@@ -224,6 +225,62 @@ static void test_admin_evicted_member_counted_once(void **state)
     tu_release(name);
 }
 
+/* A dead record left CLAIMING at 0 under a tail a whole ring ahead (what
+ * a scribbled segment can say): every cell is one its owner may have
+ * claimed. Each settle ends a bounded share of them, the record's bound
+ * moving up, so no call of the daemon's stalls on a large ring; together
+ * they end every one. */
+static void test_admin_settle_unknown_is_bounded(void **state)
+{
+    const uint32_t cap = 1u << 16;
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = cap, .max_msg_size = 64};
+    const char *name = tu_name("unknown");
+    shmbus_topic_info info;
+    shmbus_topic *t;
+    unsigned calls = 1;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    atomic_store(&t->seg.pubs[0].claim, SB_CLAIM_CLAIMING | 0);
+    atomic_store(&t->seg.pubs[0].state, SB_PUB_DEAD);
+    atomic_store(&t->seg.hdr->tail, (uint64_t)cap);
+    assert_int_equal(sb_admin_pub_settle(t, 0), 0);
+    shmbus_topic_info_get(t, &info);
+    assert_in_range(info.skipped, 1, 4096);
+    while (calls++ < cap && sb_admin_pub_settle(t, 0) == 0)
+        ;
+    shmbus_topic_info_get(t, &info);
+    assert_int_equal(info.skipped, cap);
+    assert_int_equal(calls, cap / 4096); /* 4096 cells each */
+    assert_int_equal(atomic_load(&t->seg.pubs[0].state), SB_PUB_FREE);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
+/* A group counted with no member slot behind it is reset, unless the
+ * caller marked it busy (it saw a member in use): then its word is left
+ * alone, to be looked at next time. */
+static void test_admin_reconcile_leaves_busy_groups(void **state)
+{
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 4, .max_msg_size = 64, .max_groups = 2};
+    const char *name = tu_name("busy");
+    uint64_t busy[(SB_ADMIN_GROUPS_MAX + 63) / 64] = {1u << 1}; /* group 1 (0-based) */
+    shmbus_topic *t;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    atomic_store(&t->seg.groups[0].cursor, SB_GRP_WORD(5, 1)); /* a count, no member */
+    atomic_store(&t->seg.groups[1].cursor, SB_GRP_WORD(7, 1));
+    sb_admin_groups_reconcile_except(t, busy);
+    assert_int_equal(group_word_of(t), SB_GRP_WORD(5, 0));
+    assert_int_equal(atomic_load(&t->seg.groups[1].cursor), SB_GRP_WORD(7, 1));
+    sb_admin_groups_reconcile(t);
+    assert_int_equal(atomic_load(&t->seg.groups[1].cursor), SB_GRP_WORD(7, 0));
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +290,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test(test_admin_gone_ends_a_lapping_writer),
         cmocka_unit_test(test_admin_evicted_member_counted_once),
+        cmocka_unit_test(test_admin_settle_unknown_is_bounded),
+        cmocka_unit_test(test_admin_reconcile_leaves_busy_groups),
     };
 
     tu_init();

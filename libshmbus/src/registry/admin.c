@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -255,15 +256,6 @@ static int live_claims_any(const struct sb_segment *seg,
     return 0;
 }
 
-/* Claim word @p c owns seq @p s, or is about to claim one at or below it. */
-static int claim_may_own(const struct sb_segment *seg, uint64_t c, uint64_t s, uint64_t x)
-{
-    (void)seg;
-    (void)x;
-    return c == s ||
-           ((c & (SB_CLAIM_CLAIMING | SB_CLAIM_IDLE)) == SB_CLAIM_CLAIMING && SB_CLAIM_SEQ(c) <= s);
-}
-
 /* Claim word @p c is in flight with a seq at most @p x on the cell of
  * @p s: it may own the cell (an older lap still writing, under a newer
  * claim's mark; or the claim x itself), and ends it itself. */
@@ -324,36 +316,105 @@ static int claim_settle_seq(const struct sb_segment *seg, uint64_t s)
     return claim_unmarked_ready(seg, v, s) && claim_skip(seg, c, v, s);
 }
 
-/* A dead publisher was claiming: it may hold one seq >= @p from, claimed
- * and not marked. End every such seq that no live publisher may own. */
-static int claim_settle_unknown(const struct sb_segment *seg, uint64_t from)
+/* Cells claim_settle_unknown() looks at per call: a crafted tail or bound
+ * (a range of 2^24 cells) is ended over many calls, never in one. */
+#define SETTLE_CELLS_MAX 4096u
+
+/* What the live records may own, read once: every seq at or above the
+ * lowest CLAIMING bound, and the exact seqs claimed (sorted). */
+struct live_snap {
+    uint64_t min_claiming;
+    uint32_t n;
+    uint64_t exact[SB_PUBS_MAX];
+};
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Read the live records' claims once, after the caller's acquire load of
+ * the tail. A writer seen IDLE, or claiming another seq or above a bound,
+ * cannot come to own a seq below that tail: it claims through the tail
+ * RMW, whose release our acquire load would have ordered before its
+ * CLAIMING store (pub.c pub_rec_claiming()). */
+static void live_snap_take(const struct sb_segment *seg, struct live_snap *ls)
+{
+    ls->min_claiming = UINT64_MAX;
+    ls->n = 0;
+    for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
+        const struct sb_shm_pubrec *r = &seg->pubs[i];
+        /* acquire: pairs with the release store of ACTIVE (pub.c). */
+        uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
+        /* relaxed: ordered by the caller's acquire load of the tail. */
+        uint64_t c = atomic_load_explicit(&r->claim, memory_order_relaxed);
+
+        if (st == SB_PUB_FREE || st == SB_PUB_DEAD || (c & SB_CLAIM_IDLE))
+            continue;
+        if (c & SB_CLAIM_CLAIMING) {
+            if (SB_CLAIM_SEQ(c) < ls->min_claiming)
+                ls->min_claiming = SB_CLAIM_SEQ(c);
+        } else {
+            ls->exact[ls->n++] = c;
+        }
+    }
+    qsort(ls->exact, ls->n, sizeof(ls->exact[0]), u64_cmp);
+}
+
+/* May a live record own seq @p s (live_claims_any(claim_may_own))? */
+static int live_snap_may_own(const struct live_snap *ls, uint64_t s)
+{
+    return s >= ls->min_claiming ||
+           bsearch(&s, ls->exact, ls->n, sizeof(ls->exact[0]), u64_cmp) != NULL;
+}
+
+/* A dead publisher (record @p r) was claiming: it may hold one seq >=
+ * @p from, claimed and not marked. End every such seq that no live
+ * publisher may own, SETTLE_CELLS_MAX cells per call: the record's bound
+ * moves up past the cells found ended, so the next call goes on from
+ * there (only the daemon reads a DEAD record). @return 1 when all are. */
+static int claim_settle_unknown(const struct sb_segment *seg, struct sb_shm_pubrec *r,
+                                uint64_t from)
 {
     /* acquire: pairs with the release RMW of every claim (pub.c), so the
      * CLAIMING or in-flight record of each seq below it is visible. */
     uint64_t tail = atomic_load_explicit(&seg->hdr->tail, memory_order_acquire);
     uint64_t lo = tail > seg->g.capacity ? tail - seg->g.capacity : 0;
-    int done = 1;
+    uint64_t s = from > lo ? from : lo, end, first = UINT64_MAX;
+    struct live_snap ls;
 
-    for (uint64_t s = from > lo ? from : lo; s < tail; s++) {
+    end = tail - s > SETTLE_CELLS_MAX ? s + SETTLE_CELLS_MAX : tail;
+    if (s >= tail)
+        return 1; /* nothing claimed at or above the bound */
+    live_snap_take(seg, &ls);
+    for (; s < end; s++) {
         struct sb_shm_cell *c = sb_cell(seg, s);
         /* acquire: as in claim_settle_seq(). */
         uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire);
 
         if (SB_STAMP_ST(v) != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
             continue; /* marked or ended by its claimer */
-        if (live_claims_any(seg, claim_may_own, s, 0) || !claim_unmarked_ready(seg, v, s) ||
-            !claim_skip(seg, c, v, s))
-            done = 0;
+        if ((live_snap_may_own(&ls, s) || !claim_unmarked_ready(seg, v, s) ||
+             !claim_skip(seg, c, v, s)) &&
+            first == UINT64_MAX)
+            first = s;
     }
-    return done;
+    s = first != UINT64_MAX ? first : end;
+    /* relaxed: the daemon's own bookkeeping in a record nobody else reads
+     * while it is DEAD. A bound that would not fit the word is left. */
+    if (s < SB_CLAIM_CLAIMING)
+        atomic_store_explicit(&r->claim, SB_CLAIM_CLAIMING | s, memory_order_relaxed);
+    return first == UINT64_MAX && end == tail;
 }
 
-static int claim_settle(const struct sb_segment *seg, uint64_t claim)
+static int claim_settle(const struct sb_segment *seg, struct sb_shm_pubrec *r, uint64_t claim)
 {
     if (claim & SB_CLAIM_IDLE)
         return 1;
     if (claim & SB_CLAIM_CLAIMING)
-        return claim_settle_unknown(seg, SB_CLAIM_SEQ(claim));
+        return claim_settle_unknown(seg, r, SB_CLAIM_SEQ(claim));
     return claim_settle_seq(seg, claim);
 }
 
@@ -388,8 +449,8 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx)
 
     if (!sb_admin_pub_is_dead(t, idx))
         return 0; /* only a DEAD record is ours to end and free */
-    done =
-        (seg->g.flags & SHMBUS_TOPIC_EXCLUSIVE) ? token_settle(seg, pid) : claim_settle(seg, claim);
+    done = (seg->g.flags & SHMBUS_TOPIC_EXCLUSIVE) ? token_settle(seg, pid)
+                                                   : claim_settle(seg, r, claim);
     if (!done)
         return 0;
     /* relaxed: published by the release store of FREE below. */
@@ -448,7 +509,14 @@ static int gate_has_work(const struct sb_segment *seg, uint64_t seq)
     return sb_cell_classify(v, seq, seg->g.mask) != SB_CELL_NOT_YET;
 }
 
-int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate)
+/* Is the ring full against gate @p at (publishers cannot claim), @p tail
+ * its tail? Without overflow, whatever a scribbled gate says. */
+static int gate_full(const struct sb_segment *seg, uint64_t at, uint64_t tail)
+{
+    return tail >= at && tail - at >= seg->g.capacity;
+}
+
+int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t tail, uint64_t *gate)
 {
     const struct sb_segment *seg = &t->seg;
     const struct sb_shm_slot *s = &seg->slots[idx];
@@ -462,12 +530,14 @@ int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate)
     if (p == SB_POS_IDLE || p == SB_POS_SEATING)
         return 0;
     *gate = p;
+    if (!gate_full(seg, p, tail))
+        return 0; /* publishers can go on: the cell, which they write, is left unread */
     /* relaxed: written before the slot was published. A member's hold is
      * a message it took: it has work by definition. */
     return atomic_load_explicit(&s->group, memory_order_relaxed) != 0 || gate_has_work(seg, p);
 }
 
-int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate)
+int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64_t *gate)
 {
     /* seq_cst: as a publisher's gate scan (gate.c). */
     uint64_t w = atomic_load_explicit(&t->seg.groups[g].cursor, memory_order_seq_cst);
@@ -475,7 +545,8 @@ int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate)
     if ((w & SB_GRP_MEMBERS) == 0 || (w & SB_GRP_SEATING))
         return 0;
     *gate = SB_GRP_SEQ(w);
-    return gate_has_work(&t->seg, *gate);
+    /* The cell is read only when the ring is full against the group. */
+    return gate_full(&t->seg, *gate, tail) && gate_has_work(&t->seg, *gate);
 }
 
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)
@@ -533,8 +604,10 @@ static int cell_other_writer(const struct sb_segment *seg, uint32_t idx, uint64_
 }
 
 /* A newer claim that marked a cell (pub.c cell_take()) is in flight only
- * until it returns SHMBUS_ERR_OVERRUN: wait this many looks for it. */
-#define UNBLOCK_MARK_WAITS 1000u
+ * until it returns SHMBUS_ERR_OVERRUN: wait this many looks for it (each
+ * a look at every record), then leave it to the next scan. A stamp that
+ * keeps changing under our CAS is left after as many looks too. */
+#define UNBLOCK_LOOKS_MAX 16u
 
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed)
 {
@@ -559,15 +632,17 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
          * writer that moved on (committed) is not ours to end. */
         if (!resumed && atomic_load_explicit(&r->claim, memory_order_relaxed) != seq)
             return 0;
+        if (looks >= UNBLOCK_LOOKS_MAX)
+            return resumed ? -EAGAIN : 0; /* the next scan looks again */
         if (cell_other_writer(seg, idx, seq, x)) {
             /* A marker on its way out, or a live owner of a newer lap.
              * Before our writer is told, wait a little for a marker; once
              * it is, the caller looks again at its next scan. */
-            if (!resumed && looks < UNBLOCK_MARK_WAITS) {
+            if (!resumed) {
                 sched_yield();
                 continue;
             }
-            return resumed ? -EAGAIN : 0;
+            return -EAGAIN;
         }
         /* seq_cst: before the stamp CAS (seq_cst); the writer reads the
          * stamp with acquire when its commit fails (pub.c
@@ -595,16 +670,32 @@ static void members_in_use(const struct sb_segment *seg, uint32_t *used)
     }
 }
 
-void sb_admin_groups_reconcile(const shmbus_topic *t)
+static_assert(SB_ADMIN_GROUPS_MAX == SB_GROUPS_MAX, "admin.h groups bound");
+
+/* Is group @p g marked in bitmap @p busy (NULL: none is)? */
+static int group_busy(const uint64_t *busy, uint32_t g)
+{
+    return busy != NULL && ((busy[g / 64] >> (g % 64)) & 1);
+}
+
+void sb_admin_groups_reconcile_except(const shmbus_topic *t, const uint64_t *busy)
 {
     const struct sb_segment *seg = &t->seg;
     uint64_t w[SB_GROUPS_MAX];
     uint32_t used[SB_GROUPS_MAX] = {0};
+    int counted = 0;
 
     /* seq_cst: every word is read before the slots; a member that turns
-     * ACTIVE after our scan joins with a CAS that makes ours fail. */
-    for (uint32_t g = 0; g < seg->g.max_groups; g++)
-        w[g] = atomic_load_explicit(&seg->groups[g].cursor, memory_order_seq_cst);
+     * ACTIVE after our scan joins with a CAS that makes ours fail. A busy
+     * group's word, which every take writes, is not read at all. */
+    for (uint32_t g = 0; g < seg->g.max_groups; g++) {
+        w[g] = group_busy(busy, g)
+                   ? 0
+                   : atomic_load_explicit(&seg->groups[g].cursor, memory_order_seq_cst);
+        counted |= (w[g] & SB_GRP_LOW) != 0;
+    }
+    if (!counted)
+        return; /* no count to look behind: the slots are left unread */
     members_in_use(seg, used);
     for (uint32_t g = 0; g < seg->g.max_groups; g++) {
         /* Only a count with no member slot at all behind it is reset: a
@@ -620,6 +711,25 @@ void sb_admin_groups_reconcile(const shmbus_topic *t)
                                                     memory_order_seq_cst, memory_order_relaxed))
             sb_wake_publishers(seg->hdr);
     }
+}
+
+void sb_admin_groups_reconcile(const shmbus_topic *t)
+{
+    sb_admin_groups_reconcile_except(t, NULL);
+}
+
+uint32_t sb_admin_slot_member(const shmbus_topic *t, uint32_t idx)
+{
+    const struct sb_shm_slot *s = &t->seg.slots[idx];
+    /* relaxed, both: a hint for sb_admin_groups_reconcile_except(), which
+     * only skips a group on it (the next scan looks again). */
+    uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    uint32_t g = atomic_load_explicit(&s->group, memory_order_relaxed);
+
+    if ((st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING && st != SB_SLOT_LEAVING) || g == 0 ||
+        g > t->seg.g.max_groups)
+        return 0;
+    return g;
 }
 
 int sb_admin_group_number(const shmbus_topic *t, const char *name)

@@ -90,14 +90,19 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx);
  */
 int sb_admin_slot_evict(const shmbus_topic *t, uint32_t idx);
 
-/* The seq slot @p idx gates at: a plain subscriber's position, a group
- * member's hold. @return 1 with *gate set, 0 if it gates nothing itself,
- * or waits for a message that is not there yet (not its stall). */
-int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t *gate);
+/* The seq slot @p idx gates at (a plain subscriber's position, a group
+ * member's hold), if the ring is full against it: @p tail, the ring's
+ * tail as the caller read it, a capacity or more ahead. The cell at the
+ * gate, which publishers write, is read only then. @return 1 with *gate
+ * set; 0 if it gates nothing itself, the ring is not full against it, or
+ * it waits for a message that is not there yet (not its stall). */
+int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t tail, uint64_t *gate);
 
-/* The seq group @p g (0-based) gates at. @return 1 with *gate set, 0 if it
- * has no members, is being seated, or waits for a message not there yet. */
-int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t *gate);
+/* The seq group @p g (0-based) gates at, if the ring is full against it
+ * (as sb_admin_slot_gate()). @return 1 with *gate set, 0 if it has no
+ * members, is being seated, the ring is not full against it, or it waits
+ * for a message not there yet. */
+int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64_t *gate);
 
 /* Is slot @p idx a member of group @p g (0-based)? */
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
@@ -131,6 +136,22 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
  * were evicted between their join and naming it, layout.h counted) stop
  * holding publishers back. */
 void sb_admin_groups_reconcile(const shmbus_topic *t);
+
+/* Most groups a topic has (layout.h SB_GROUPS_MAX): bits of @p busy below. */
+#define SB_ADMIN_GROUPS_MAX 256u
+
+/* The same, leaving out the groups marked in bitmap @p busy (bit g of
+ * busy[g / 64] for group g, 0-based; NULL: none): groups the caller saw a
+ * member slot in use in (sb_admin_slot_member()), which have nothing to
+ * reset, and whose cursor words, which every take writes, are then not
+ * read. A group left out wrongly (its members left since) is reconciled
+ * at the caller's next look. */
+void sb_admin_groups_reconcile_except(const shmbus_topic *t, const uint64_t *busy);
+
+/* The 1-based group of slot @p idx if it is a member in use (ACTIVE,
+ * JOINING or LEAVING), else 0. Reads the slot's first line only, which the
+ * daemon's scan reads for its owner anyway. */
+uint32_t sb_admin_slot_member(const shmbus_topic *t, uint32_t idx);
 
 /*
  * The 1-based number of the group named @p name, numbering a new group

@@ -1,0 +1,518 @@
+/*
+ * libFuzzer target for the daemon against hostile segment contents, after
+ * Redis's corrupt-dump fuzzer (tests/integration/corrupt-dump-fuzzer.tcl:
+ * damage what the server reads, then drive it, and require that it never
+ * crashes or hangs). The daemon's own registry (daemon/registry.c) creates
+ * four small topics (reliable with groups and a stall timeout, lossy,
+ * exclusive, reliable without timeout) once per process; each input picks
+ * one, restores its fresh contents and runs a fresh reaper on it, then is
+ * read as a sequence of steps:
+ *   - writes into the segment: any 64- or 32-bit word, or a field the
+ *     daemon acts on (slot and record owners and states, claims, the
+ *     tail, stamps, cursor words) set to a value from a small palette
+ *     (live, dead and impossible pids, seqs around the tail, flags);
+ *   - reaper work: one slice of a pass, or a whole pass (stall checks
+ *     included), and a short sleep so that a 1 ms stall timeout expires;
+ *   - control-style operations: open the topic again, take a slot for a
+ *     client, free a slot as the daemon does for a dead owner, end a dead
+ *     record's claim, end a live claim, evict, name a group, reconcile,
+ *     read the topic's info and slots, list the topics.
+ * The daemon must not crash (ASan, UBSan), every step must end within
+ * STEP_MAX_NS (a stall of the control thread is a failure, not a slow
+ * input), and a pass must end within PASS_SLICES_MAX slices.
+ *
+ * Segments are named shmbus.fzseg<pid>.<topic>: removed at exit, and those
+ * of a run that crashed are removed by the next run's start.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "reaper.h"
+#include "registry.h"
+#include "registry/admin.h"
+#include "ring/ring.h"
+#include "shm/layout.h"
+#include "stall.h"
+#include "util/proc.h"
+#include "fuzz_check.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define N_TOPICS 4
+/* A step (one write, one slice, one operation) takes microseconds; under
+ * ASan on a busy machine, milliseconds. Seconds is the stall this is for. */
+#define STEP_MAX_NS     (500 * 1000000LL)
+#define PASS_SLICES_MAX 64
+/* Sleeps of an input (STALL_MS each), so that a stall timeout expires. */
+#define SLEEPS_MAX 3
+#define STALL_MS   1
+
+static struct {
+    struct sbd_config cfg;
+    struct sbd_registry reg;
+    struct sbd_topic *topics[N_TOPICS];
+    uint8_t *fresh[N_TOPICS]; /* each segment as created */
+    int epfd;
+    pid_t dead_pid; /* a child that exited: its pid names no process */
+    uint64_t self_start;
+} fz;
+
+/* ---------------------------------------------------------------- input */
+
+struct in {
+    const uint8_t *p;
+    size_t n;
+};
+
+static uint64_t take(struct in *in, unsigned bytes)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < bytes && in->n > 0; i++, in->p++, in->n--)
+        v |= (uint64_t)in->p[0] << (8 * i);
+    return v;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ----------------------------------------------------------------- setup */
+
+/* Remove segments of earlier runs whose process is gone (a crash skips
+ * the exit handler). */
+static void sweep_stale(void)
+{
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char path[300];
+        int pid;
+
+        if (sscanf(e->d_name, "shmbus.fzseg%d.", &pid) != 1 || pid <= 0 ||
+            (kill(pid, 0) < 0 && errno != ESRCH) || kill(pid, 0) == 0)
+            continue;
+        snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+static void remove_segments(void)
+{
+    for (int i = 0; i < N_TOPICS; i++)
+        if (fz.topics[i] != NULL)
+            shmbus_topic_unlink(fz.topics[i]->seg);
+}
+
+static const struct sb_wire_open topic_reqs[N_TOPICS] = {
+    {.mode = SHMBUS_RELIABLE,
+     .capacity = 16,
+     .max_msg_size = 32,
+     .max_subscribers = 8,
+     .max_groups = 2,
+     .max_publishers = 4,
+     .stall_timeout_ms = STALL_MS,
+     .name = "rel"},
+    {.mode = SHMBUS_LOSSY,
+     .capacity = 8,
+     .max_msg_size = 32,
+     .max_subscribers = 4,
+     .max_groups = 1,
+     .max_publishers = 4,
+     .stall_timeout_ms = STALL_MS,
+     .name = "lossy"},
+    {.mode = SHMBUS_RELIABLE,
+     .capacity = 8,
+     .max_msg_size = 32,
+     .max_subscribers = 4,
+     .max_groups = 1,
+     .max_publishers = 2,
+     .topic_flags = SHMBUS_TOPIC_EXCLUSIVE,
+     .stall_timeout_ms = STALL_MS,
+     .name = "excl"},
+    {.mode = SHMBUS_RELIABLE,
+     .capacity = 8,
+     .max_msg_size = 32,
+     .max_subscribers = 4,
+     .max_groups = 2,
+     .max_publishers = 2,
+     .name = "quiet"},
+};
+
+static void setup_topics(void)
+{
+    char why[SB_WIRE_ERR_TEXT];
+
+    for (int i = 0; i < N_TOPICS; i++) {
+        struct sbd_topic *t;
+        void *base;
+        size_t len;
+        int created;
+
+        CHECK(sbd_topic_open(&fz.reg, &topic_reqs[i], &t, &created, why, sizeof(why)) == 0);
+        fz.topics[i] = t;
+        sb_admin_mapping(t->t, &base, &len);
+        fz.fresh[i] = malloc(len);
+        CHECK(fz.fresh[i] != NULL);
+        memcpy(fz.fresh[i], base, len);
+    }
+}
+
+static void setup(void)
+{
+    pid_t kid;
+
+    sweep_stale();
+    sbd_log_set_level(SBD_ERROR); /* not a line per death the input invents */
+    memset(&fz.cfg, 0, sizeof(fz.cfg));
+    snprintf(fz.cfg.bus, sizeof(fz.cfg.bus), "fzseg%d", (int)getpid());
+    fz.cfg.max_topics = 16;
+    fz.cfg.max_clients = 4;
+    fz.cfg.max_slots = 64;
+    fz.cfg.max_segment = 1u << 20;
+    fz.cfg.max_shm = 1u << 24;
+    fz.cfg.reap_interval_ms = 1000;
+    urcu_memb_register_thread();
+    CHECK(sbd_registry_init(&fz.reg, &fz.cfg) == 0);
+    fz.epfd = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(fz.epfd >= 0);
+    setup_topics();
+    atexit(remove_segments);
+    kid = fork();
+    CHECK(kid >= 0);
+    if (kid == 0)
+        _exit(0);
+    CHECK(waitpid(kid, NULL, 0) == kid);
+    fz.dead_pid = kid;
+    CHECK(sb_proc_start_get(getpid(), &fz.self_start) == 1);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+/* A pid and start time: ours, a dead child's, pid 1 judged by pid alone,
+ * impossible ones, or any. */
+static void pick_owner(uint32_t sel, uint32_t any, uint32_t *pid, uint64_t *start)
+{
+    static const uint32_t odd[] = {0, 0x7fffffffu, 0x80000000u, 0xffffffffu};
+
+    switch (sel % 6) {
+    case 0:
+        *pid = (uint32_t)getpid();
+        *start = fz.self_start;
+        break;
+    case 1:
+        *pid = (uint32_t)getpid();
+        *start = fz.self_start + 1; /* our pid, another start: a reused pid */
+        break;
+    case 2:
+        *pid = (uint32_t)fz.dead_pid;
+        *start = 0;
+        break;
+    case 3:
+        *pid = 1;
+        *start = 0;
+        break;
+    case 4:
+        *pid = odd[any % 4];
+        *start = any;
+        break;
+    default:
+        *pid = any;
+        *start = 0;
+        break;
+    }
+}
+
+/* A 64-bit value near what the daemon compares: seqs around the tail,
+ * claim words, packed group words, stamps, extremes. */
+static uint64_t pick_value(const struct sb_segment *seg, uint32_t sel, uint64_t any)
+{
+    /* relaxed: a hint for the values, never trusted. */
+    uint64_t tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+    uint64_t near = tail + (any % 33) - 16;
+
+    switch (sel % 8) {
+    case 0:
+        return near;
+    case 1:
+        return SB_CLAIM_CLAIMING | (near & (SB_CLAIM_CLAIMING - 1));
+    case 2:
+        return SB_CLAIM_IDLE;
+    case 3:
+        return SB_GRP_WORD(near, any & SB_GRP_LOW);
+    case 4:
+        return SB_STAMP(near, any & 3);
+    case 5:
+        return any & 1 ? UINT64_MAX : UINT64_MAX - 1;
+    case 6:
+        return any % 8;
+    default:
+        return any;
+    }
+}
+
+/* The values one field write draws from the input. */
+struct field_val {
+    uint32_t sel, any32;
+    uint64_t v; /* pick_value() */
+};
+
+/* A slot's field (@p kind 0-2). relaxed, all: a hostile writer orders
+ * nothing. */
+static void write_slot(const struct sb_segment *seg, struct sb_shm_slot *s, uint32_t kind,
+                       const struct field_val *f)
+{
+    uint32_t pid;
+    uint64_t start;
+
+    if (kind == 0) {
+        pick_owner(f->sel, f->any32, &pid, &start);
+        atomic_store_explicit(&s->start, start, memory_order_relaxed);
+        atomic_store_explicit(&s->pid, pid, memory_order_relaxed);
+        atomic_store_explicit(&s->state, f->any32 % 8, memory_order_relaxed);
+    } else if (kind == 1) {
+        atomic_store_explicit(&s->pos, f->v, memory_order_relaxed);
+        atomic_store_explicit(&s->group, f->any32 % (seg->g.max_groups + 2), memory_order_relaxed);
+    } else {
+        atomic_store_explicit(&s->counted, f->any32 & 1, memory_order_relaxed);
+        atomic_store_explicit(&s->sleep, f->any32 >> 1, memory_order_relaxed);
+    }
+}
+
+/* A publisher record's field (@p kind 0-2). relaxed, all: as above. */
+static void write_rec(struct sb_shm_pubrec *r, uint32_t kind, const struct field_val *f)
+{
+    uint32_t pid;
+    uint64_t start;
+
+    if (kind == 0) {
+        pick_owner(f->sel, f->any32, &pid, &start);
+        atomic_store_explicit(&r->start, start, memory_order_relaxed);
+        atomic_store_explicit(&r->pid, pid, memory_order_relaxed);
+        atomic_store_explicit(&r->state, f->any32 % 5, memory_order_relaxed);
+    } else if (kind == 1) {
+        atomic_store_explicit(&r->claim, f->v, memory_order_relaxed);
+    } else {
+        atomic_store_explicit(&r->ended, f->v, memory_order_relaxed);
+        atomic_store_explicit(&r->sleep, f->any32, memory_order_relaxed);
+    }
+}
+
+/* A field the daemon acts on: of a slot, a record, the header, a cell or
+ * a group. relaxed, all: as above. */
+static void write_field(const struct sb_segment *seg, struct in *in)
+{
+    uint32_t kind = (uint32_t)take(in, 1) % 10, idx = (uint32_t)take(in, 1), pid;
+    struct field_val f = {.sel = (uint32_t)take(in, 1), .any32 = (uint32_t)take(in, 4)};
+    uint64_t start;
+
+    f.v = pick_value(seg, f.sel, take(in, 8));
+    if (kind < 3) {
+        write_slot(seg, &seg->slots[idx % seg->g.max_subs], kind, &f);
+    } else if (kind < 6) {
+        write_rec(&seg->pubs[idx % seg->g.max_pubs], kind - 3, &f);
+    } else if (kind == 6) {
+        atomic_store_explicit(&seg->hdr->tail, f.v, memory_order_relaxed);
+    } else if (kind == 7) {
+        atomic_store_explicit(&sb_cell(seg, idx)->stamp, f.v, memory_order_relaxed);
+    } else if (kind == 8) {
+        atomic_store_explicit(&seg->groups[idx % seg->g.max_groups].cursor, f.v,
+                              memory_order_relaxed);
+    } else {
+        pick_owner(f.sel, f.any32, &pid, &start);
+        atomic_store_explicit(&seg->hdr->data_waiters, f.any32, memory_order_relaxed);
+        atomic_store_explicit(&seg->hdr->space_waiters, f.any32 >> 8, memory_order_relaxed);
+        atomic_store_explicit(&seg->hdr->excl_owner, pid, memory_order_relaxed);
+    }
+}
+
+/* Any aligned word of the mapping, 64 or 32 bits wide. */
+static void write_word(const struct sb_segment *seg, struct in *in, int wide)
+{
+    uint64_t off = take(in, 2) * (wide ? 8u : 4u) % seg->g.total_len;
+    uint64_t v = take(in, wide ? 8 : 4);
+    uint8_t *at = (uint8_t *)seg->base + off;
+
+    /* relaxed: a hostile writer orders nothing. */
+    if (wide)
+        atomic_store_explicit((_Atomic uint64_t *)(void *)at, v, memory_order_relaxed);
+    else
+        atomic_store_explicit((_Atomic uint32_t *)(void *)at, (uint32_t)v, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ operations */
+
+/* A whole pass, which must end within PASS_SLICES_MAX slices. */
+static void run_pass(struct sbd_reaper *r)
+{
+    int slices = 0;
+
+    sbd_reaper_pass(r);
+    while (sbd_reaper_busy(r) && slices++ < PASS_SLICES_MAX)
+        sbd_reaper_slice(r);
+    CHECK(!sbd_reaper_busy(r));
+}
+
+/* What a client's request that only looks leads to: open the topic
+ * again (@p op 0), read its info and slots (8), list the topics (9). */
+static void control_look(struct sbd_topic *t, int which, uint32_t op)
+{
+    shmbus_slot_info slots[8];
+    shmbus_topic_entry list[N_TOPICS];
+    shmbus_topic_info info;
+    struct sbd_topic *again;
+    char why[SB_WIRE_ERR_TEXT];
+    int created;
+
+    if (op == 0) {
+        CHECK(sbd_topic_open(&fz.reg, &topic_reqs[which], &again, &created, why, sizeof(why)) ==
+                  0 &&
+              again == t);
+    } else if (op == 8) {
+        shmbus_topic_info_get(t->t, &info);
+        shmbus_topic_slots_get(t->t, slots, 8);
+        sb_admin_waiters_settle(t->t);
+    } else {
+        urcu_memb_read_lock();
+        CHECK(sbd_topic_list(&fz.reg, "", list, N_TOPICS) == N_TOPICS);
+        urcu_memb_read_unlock();
+    }
+}
+
+/* What a client's request, or the daemon on its behalf, does. */
+static void control_op(struct sbd_topic *t, int which, struct in *in)
+{
+    uint32_t op = (uint32_t)take(in, 1) % 10, idx = (uint32_t)take(in, 1), pid;
+    uint64_t arg = take(in, 8), start;
+    const struct sb_segment *seg = &t->t->seg;
+    char name[16];
+
+    switch (op) {
+    case 1:
+        pick_owner(idx, (uint32_t)arg, &pid, &start);
+        sb_admin_slot_take(t->t, pid, start);
+        break;
+    case 2:
+        sbd_slot_reap(&fz.reg, t, idx % seg->g.max_subs);
+        break;
+    case 3:
+        sb_admin_pub_settle(t->t, idx % seg->g.max_pubs);
+        break;
+    case 4:
+        if (!(t->info.flags & SHMBUS_TOPIC_EXCLUSIVE)) /* not for them (admin.h) */
+            sb_admin_pub_unblock(t->t, idx % seg->g.max_pubs, pick_value(seg, idx, arg), idx & 1);
+        break;
+    case 5:
+        if (t->info.mode == SHMBUS_RELIABLE) /* evictions are of reliable topics */
+            sb_admin_slot_evict(t->t, idx % seg->g.max_subs);
+        break;
+    case 6:
+        snprintf(name, sizeof(name), "g%u", idx % 4);
+        sb_admin_group_number(t->t, name);
+        sb_admin_groups_reconcile(t->t);
+        break;
+    case 7:
+        if (sb_admin_pub_dead(t->t, idx % seg->g.max_pubs))
+            sb_admin_pub_settle(t->t, idx % seg->g.max_pubs);
+        break;
+    default:
+        control_look(t, which, op);
+        break;
+    }
+}
+
+/* One step of the input. @p sleeps counts the sleeps left. */
+static void step(struct sbd_reaper *r, struct sbd_topic *t, int which, struct in *in, int *sleeps)
+{
+    const struct sb_segment *seg = &t->t->seg;
+    uint8_t op = (uint8_t)take(in, 1);
+
+    switch (op % 8) {
+    case 0:
+        write_word(seg, in, 1);
+        break;
+    case 1:
+        write_word(seg, in, 0);
+        break;
+    case 2:
+    case 3:
+        write_field(seg, in);
+        break;
+    case 4:
+        sbd_reaper_pass(r);
+        sbd_reaper_slice(r);
+        break;
+    case 5:
+        run_pass(r);
+        break;
+    case 6:
+        if (*sleeps > 0) {
+            (*sleeps)--;
+            usleep(STALL_MS * 1000 + 100);
+        }
+        break;
+    default:
+        control_op(t, which, in);
+        break;
+    }
+}
+
+/* Back to a fresh topic @p which and a fresh reaper. */
+static void reset(struct sbd_reaper *r, int which)
+{
+    struct sbd_topic *t = fz.topics[which];
+    void *base;
+    size_t len;
+
+    sb_admin_mapping(t->t, &base, &len);
+    memcpy(base, fz.fresh[which], len);
+    sbd_stall_free(t->stall);
+    t->stall = NULL;
+    t->stall_nomem = 0;
+    t->procs = 0;
+    t->procs_full = 0;
+    CHECK(sbd_reaper_init(r, &fz.reg, fz.epfd, fz.cfg.reap_interval_ms, NULL) == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    struct in in = {data, size};
+    struct sbd_reaper r;
+    int which, sleeps = SLEEPS_MAX;
+
+    if (!ready) {
+        setup();
+        ready = 1;
+    }
+    which = (int)(take(&in, 1) % N_TOPICS);
+    reset(&r, which);
+    while (in.n > 0) {
+        int64_t t0 = mono_ns();
+
+        step(&r, fz.topics[which], which, &in, &sleeps);
+        CHECK(mono_ns() - t0 < STEP_MAX_NS);
+    }
+    run_pass(&r); /* whatever the input left, a pass ends */
+    sbd_reaper_fini(&r);
+    return 0;
+}
