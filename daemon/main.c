@@ -554,11 +554,14 @@ static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
         return -1;
     }
     closedir(d);
-    if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] > 0)
+    if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] +
+            n[SBD_ADOPT_UNTRUSTED] >
+        0)
         sbd_log(SBD_INFO,
                 "took over %u topics a previous instance left; %u to retry, %u left alone, "
-                "%u removed",
-                n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED]);
+                "%u removed, %u not ours",
+                n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED],
+                n[SBD_ADOPT_UNTRUSTED]);
     return n[SBD_ADOPT_NOMEM] > 0 ? -1 : 0;
 }
 

@@ -1,0 +1,242 @@
+/*
+ * Who may do what on a bus (docs/design.md "Threat model"), tried as
+ * another local user would: user nobody plants segments in /dev/shm. The
+ * daemon serves only files of its own uid that nobody else can write, and
+ * a name taken by someone else never blocks a topic. Every test runs its
+ * own daemon (daemonutil.h); the planting runs in a child that drops to
+ * nobody's uid.
+ */
+#include "daemonutil.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#define WAIT_NS 10000000000ll /* only a hang reaches it */
+
+/* nobody's uid and gid; the test is skipped without root or without the
+ * user (it cannot act as another user then). */
+static void nobody_ids(uid_t *uid, gid_t *gid)
+{
+    struct passwd *pw = getpwnam("nobody");
+
+    if (geteuid() != 0 || pw == NULL)
+        skip();
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+}
+
+/* Become nobody in a child. @return 0 or -errno. */
+static int become_nobody(void)
+{
+    uid_t uid;
+    gid_t gid;
+    struct passwd *pw = getpwnam("nobody");
+
+    if (pw == NULL)
+        return -ENOENT;
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Child: as nobody, create segment arg with a valid header, mode 0666
+ * (so that the planter could read whatever another user publishes). */
+static int plant_as_nobody(void *arg)
+{
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64, .perm = 0666};
+    shmbus_topic *t;
+
+    if (become_nobody() < 0 || shmbus_topic_create(arg, &o, &t) < 0)
+        return 1;
+    shmbus_topic_destroy(t);
+    return 0;
+}
+
+static void plant(const char *seg)
+{
+    pid_t kid = tu_fork(plant_as_nobody, (void *)seg);
+
+    assert_int_equal(du_wait_ms(kid, DU_READY_MS), 0);
+}
+
+/* Restart the daemon with --log-level info and its log in @p path. */
+static void launch_logged(struct du_daemon *d, char *path, size_t cap)
+{
+    const char *info[] = {"--log-level", "info", NULL};
+    int fd;
+
+    snprintf(path, cap, "%s/daemon.log", d->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, info, fd), 0);
+    close(fd);
+}
+
+static int seg_exists(const char *seg)
+{
+    char path[SHMBUS_NAME_MAX + 16];
+
+    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
+    return access(path, F_OK) == 0;
+}
+
+/* Publish @p text on topic @p name through the daemon and receive it. */
+static void roundtrip(shmbus_bus *bus, const char *name, const char *text)
+{
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64};
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    char buf[64];
+
+    assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, text, strlen(text), 0));
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS), (int)strlen(text));
+    assert_memory_equal(buf, text, strlen(text));
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+}
+
+/*
+ * Files in /dev/shm under the bus's segment names that the daemon did not
+ * create: nobody's with a valid header and mode 0666, one of the daemon's
+ * uid that anyone may write, a symbolic link to a segment. None is taken
+ * over at start (each is logged; another user's file and the link are
+ * removed, as a root daemon may, and the daemon uid's own is left to its
+ * maker), and their topics work afterwards.
+ */
+static void test_trust_foreign_segments_not_adopted(void **state)
+{
+    struct du_daemon *d = *state;
+    char planted[SHMBUS_NAME_MAX + 1], open_seg[SHMBUS_NAME_MAX + 1], link_seg[SHMBUS_NAME_MAX + 1];
+    char path[PATH_MAX], target[PATH_MAX], log[PATH_MAX];
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64, .perm = 0666};
+    shmbus_topic_entry e;
+    shmbus_topic *mine;
+    shmbus_bus *bus;
+    uid_t uid;
+    gid_t gid;
+
+    nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(planted, sizeof(planted), "shmbus.%s.planted", d->bus);
+    snprintf(open_seg, sizeof(open_seg), "shmbus.%s.open", d->bus);
+    snprintf(link_seg, sizeof(link_seg), "shmbus.%s.link", d->bus);
+    plant(planted);
+    assert_shmbus_ok(shmbus_topic_create(open_seg, &o, &mine));
+    shmbus_topic_destroy(mine);
+    snprintf(path, sizeof(path), "/dev/shm/%s", link_seg);
+    snprintf(target, sizeof(target), "/dev/shm/%s", open_seg);
+    assert_int_equal(symlink(target, path), 0);
+
+    launch_logged(d, log, sizeof(log));
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_int_equal(shmbus_list(bus, NULL, &e, 1), 0);
+    assert_int_equal(du_log_count(log, "another user's file"), 1);
+    assert_int_equal(du_log_count(log, "others may read or write it"), 1);
+    assert_int_equal(du_log_count(log, "a symbolic link"), 1);
+    assert_false(seg_exists(planted));
+    assert_true(seg_exists(open_seg)); /* ours: left to whoever opened it up */
+    assert_false(seg_exists(link_seg));
+    roundtrip(bus, "planted", "after");
+    roundtrip(bus, "link", "after");
+    roundtrip(bus, "open", "after"); /* under another name */
+    shmbus_close(bus);
+    assert_shmbus_ok(shmbus_topic_unlink(open_seg));
+}
+
+/* The segment of topic @p topic of bus @p bus of another generation than
+ * the first (shmbus.BUS..GEN.TOPIC), if any: its name into @p out. */
+static int other_generation(const char *bus, const char *topic, char *out, size_t cap)
+{
+    char prefix[SHMBUS_NAME_MAX + 1], suffix[SHMBUS_NAME_MAX + 1];
+    DIR *dir = opendir("/dev/shm");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(dir);
+    snprintf(prefix, sizeof(prefix), "shmbus.%s..", bus);
+    snprintf(suffix, sizeof(suffix), ".%s", topic);
+    while ((e = readdir(dir)) != NULL) {
+        size_t len = strlen(e->d_name);
+
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && len > strlen(suffix) &&
+            strcmp(e->d_name + len - strlen(suffix), suffix) == 0) {
+            snprintf(out, cap, "%s", e->d_name);
+            n++;
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
+/*
+ * nobody squats the segment name of a topic the daemon has not created
+ * yet, with a valid header and mode 0666, hoping to read what is
+ * published. The daemon creates the topic under another name, never
+ * hands out the planted one, and a restarted daemon takes the topic over
+ * from that name while the planted file is not taken (and is removed).
+ */
+static void test_trust_squatted_segment_name(void **state)
+{
+    struct du_daemon *d = *state;
+    char planted[SHMBUS_NAME_MAX + 1], gen[SHMBUS_NAME_MAX + 1];
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64};
+    shmbus_topic_info info;
+    shmbus_topic *spy, *t;
+    shmbus_topic_entry e;
+    shmbus_pub *pub;
+    shmbus_bus *bus;
+    uid_t uid;
+    gid_t gid;
+
+    nobody_ids(&uid, &gid);
+    snprintf(planted, sizeof(planted), "shmbus.%s.squat", d->bus);
+    plant(planted);
+    assert_shmbus_ok(shmbus_topic_attach(planted, &spy));
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    roundtrip(bus, "squat", "secret");
+    assert_shmbus_ok(shmbus_topic_info_get(spy, &info));
+    assert_int_equal(info.published, 0);
+    assert_int_equal(other_generation(d->bus, "squat", gen, sizeof(gen)), 1);
+
+    /* Kept through a crash of the daemon by a live publisher, taken over
+     * from its name by the next one; the planted file is not. */
+    assert_shmbus_ok(shmbus_open(bus, "squat", &o, 0, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    du_stop_sig(d, SIGKILL);
+    assert_int_equal(du_launch(d, NULL), 0);
+    shmbus_close(bus);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_int_equal(shmbus_list(bus, NULL, &e, 1), 1);
+    assert_string_equal(e.name, "squat");
+    assert_false(seg_exists(planted));
+    assert_true(seg_exists(gen));
+    roundtrip(bus, "squat", "again");
+    assert_shmbus_ok(shmbus_topic_info_get(spy, &info));
+    assert_int_equal(info.published, 0);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_topic_destroy(spy);
+    shmbus_close(bus);
+}
+
+#define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        TRUST_TEST(test_trust_foreign_segments_not_adopted),
+        TRUST_TEST(test_trust_squatted_segment_name),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("trust", tests, NULL, NULL);
+}
