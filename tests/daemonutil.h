@@ -274,7 +274,9 @@ static inline int du_segments(const char *bus, int remove)
     return n;
 }
 
-/* Remove the runtime directory and whatever is in it (the lock file). */
+/* Remove the test's directory and whatever is in it, one level of
+ * directories included (the bus's runtime directory, XDG_RUNTIME_DIR/shmbus,
+ * and its lock file). */
 static inline void du_remove_dir(const char *path)
 {
     DIR *dir = opendir(path);
@@ -286,8 +288,12 @@ static inline void du_remove_dir(const char *path)
     while ((e = readdir(dir)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
-        unlink(f);
+        if ((size_t)snprintf(f, sizeof(f), "%s/%s", path, e->d_name) >= sizeof(f))
+            continue; /* no such path in a test's directory */
+        if (e->d_type == DT_DIR)
+            du_remove_dir(f);
+        else
+            unlink(f);
     }
     closedir(dir);
     rmdir(path);
@@ -310,6 +316,7 @@ static inline int du_prepare(struct du_daemon *d)
     if (setenv("XDG_RUNTIME_DIR", d->dir, 1) < 0)
         return -errno;
     unsetenv("SHMBUS_BUS");
+    unsetenv("SHMBUS_RUNTIME_DIR");
     rc = shmbus_bus_resolve(d->bus, NULL, d->sock, sizeof(d->sock));
     return rc;
 }

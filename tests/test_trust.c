@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #define WAIT_NS 10000000000ll /* only a hang reaches it */
 
@@ -228,6 +229,147 @@ static void test_trust_squatted_segment_name(void **state)
     shmbus_close(bus);
 }
 
+/* Point the bus at runtime directory @p run (SHMBUS_RUNTIME_DIR) and
+ * resolve the daemon's socket there. */
+static void use_runtime_dir(struct du_daemon *d, const char *run)
+{
+    assert_int_equal(setenv("SHMBUS_RUNTIME_DIR", run, 1), 0);
+    assert_shmbus_ok(shmbus_bus_resolve(d->bus, NULL, d->sock, sizeof(d->sock)));
+}
+
+/* Start a daemon that must refuse to start: its exit status, and in
+ * @p log its stderr. */
+static int launch_refused(struct du_daemon *d, const char *log)
+{
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    pid_t pid;
+
+    assert_true(fd >= 0);
+    pid = du_spawn(d, NULL, fd);
+    close(fd);
+    assert_true(pid > 0);
+    return du_wait_ms(pid, DU_READY_MS);
+}
+
+/*
+ * The socket and lock live in a runtime directory that must be the
+ * daemon's and writable by nobody else: one another user made, one that
+ * others may write, or a link there is refused with a message saying so,
+ * and the daemon starts once the directory is sound.
+ */
+static void test_trust_runtime_dir_checked(void **state)
+{
+    struct du_daemon *d = *state;
+    char run[PATH_MAX], log[PATH_MAX], other[PATH_MAX];
+    uid_t uid;
+    gid_t gid;
+
+    nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/run", d->dir);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    snprintf(other, sizeof(other), "%s/other", d->dir);
+    use_runtime_dir(d, run);
+    assert_int_equal(mkdir(run, 0700), 0);
+
+    assert_int_equal(chown(run, uid, gid), 0);
+    assert_int_equal(launch_refused(d, log), 1);
+    assert_int_equal(du_log_count(log, "it belongs to another user"), 1);
+
+    assert_int_equal(chown(run, 0, 0), 0);
+    assert_int_equal(chmod(run, 0777), 0);
+    assert_int_equal(launch_refused(d, log), 1);
+    assert_int_equal(du_log_count(log, "group or others may write it"), 1);
+
+    assert_int_equal(rename(run, other), 0);
+    assert_int_equal(symlink(other, run), 0);
+    assert_int_equal(launch_refused(d, log), 1);
+    assert_int_equal(du_log_count(log, "not a directory"), 1);
+
+    assert_int_equal(unlink(run), 0);
+    assert_int_equal(rmdir(other), 0);
+    assert_int_equal(du_launch(d, NULL), 0);
+}
+
+struct squatter {
+    char lock[PATH_MAX];                 /* the bus-wide lock's name in /dev/shm */
+    char sock[64 + SHMBUS_BUS_NAME_MAX]; /* the socket name of the bus before runtime directories */
+    int ready;
+};
+
+/* Child: as nobody, hold a lock on a file at the bus's /dev/shm lock name
+ * and listen on a socket at its old /tmp socket name; stay. */
+static int squat_run(void *arg)
+{
+    const struct squatter *q = arg;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd, s;
+
+    if (become_nobody() < 0)
+        return 1;
+    fd = open(q->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", q->sock);
+    if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0 || s < 0 ||
+        bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 8) < 0)
+        return 1;
+    du_signal(q->ready);
+    pause();
+    return 0;
+}
+
+/*
+ * nobody squats the names a daemon of the bus used in shared directories:
+ * the lock in /dev/shm (locked, too) and the socket in /tmp. Neither
+ * blocks the bus: the daemon's own files are in its runtime directory,
+ * and a root daemon removes the planted lock and takes it.
+ */
+static void test_trust_squatted_lock_and_socket(void **state)
+{
+    struct du_daemon *d = *state;
+    struct squatter q;
+    shmbus_bus *bus;
+    uid_t uid;
+    gid_t gid;
+    struct stat st;
+
+    nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(q.lock, sizeof(q.lock), "/dev/shm/shmbus-%s.lock", d->bus);
+    snprintf(q.sock, sizeof(q.sock), "/tmp/shmbus-%s.sock", d->bus);
+    du_fork_ready(squat_run, &q, &q.ready);
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_int_equal(stat(q.lock, &st), 0);
+    assert_int_equal(st.st_uid, geteuid()); /* replaced, and ours */
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    roundtrip(bus, "t", "through");
+    shmbus_close(bus);
+    unlink(q.sock);
+}
+
+/*
+ * A second daemon of the bus started with another runtime directory (as
+ * the same uid would be with and without XDG_RUNTIME_DIR) is refused: the
+ * bus-wide lock in /dev/shm excludes it, and it leaves the first one's
+ * files alone.
+ */
+static void test_trust_second_daemon_other_dir_refused(void **state)
+{
+    struct du_daemon *d = *state, other = *d;
+    char run[PATH_MAX], log[PATH_MAX];
+    shmbus_bus *bus;
+
+    snprintf(run, sizeof(run), "%s/other", d->dir);
+    snprintf(log, sizeof(log), "%s/other.log", d->dir);
+    use_runtime_dir(&other, run);
+    assert_int_equal(launch_refused(&other, log), 1);
+    assert_int_equal(du_log_count(log, "is already served by shmbusd pid"), 1);
+    assert_int_equal(unsetenv("SHMBUS_RUNTIME_DIR"), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    shmbus_close(bus);
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 
 int main(void)
@@ -235,6 +377,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TRUST_TEST(test_trust_foreign_segments_not_adopted),
         TRUST_TEST(test_trust_squatted_segment_name),
+        TRUST_TEST(test_trust_runtime_dir_checked),
+        TRUST_TEST(test_trust_squatted_lock_and_socket),
+        TRUST_TEST(test_trust_second_daemon_other_dir_refused),
     };
 
     tu_init();

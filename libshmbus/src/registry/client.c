@@ -24,9 +24,24 @@
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
 
+/* The directory of the bus's socket and lock (shmbus_bus_resolve()). */
+static const char *bus_runtime_dir(char *buf, size_t cap)
+{
+    const char *dir = getenv("SHMBUS_RUNTIME_DIR");
+
+    if (dir != NULL && dir[0] != '\0')
+        return dir;
+    dir = getenv("XDG_RUNTIME_DIR");
+    if (dir == NULL || dir[0] == '\0')
+        return SHMBUS_RUNTIME_DIR_SYSTEM;
+    snprintf(buf, cap, "%s/shmbus", dir);
+    return buf;
+}
+
 int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t path_cap)
 {
-    const char *dir = getenv("XDG_RUNTIME_DIR");
+    char buf[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    const char *dir = bus_runtime_dir(buf, sizeof(buf));
     int n;
 
     if (name == NULL) {
@@ -40,16 +55,14 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
         snprintf(name_out, SHMBUS_BUS_NAME_MAX + 1, "%s", name);
     if (path_out == NULL)
         return 0;
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/tmp";
-    n = snprintf(path_out, path_cap, "%s/shmbus-%s.sock", dir, name);
+    n = snprintf(path_out, path_cap, "%s/%s.sock", dir, name);
     if (n < 0 || (size_t)n >= path_cap || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return -ENAMETOOLONG;
     return 0;
 }
 
 /* The daemon must run as our uid or as root: anyone else could have
- * planted the socket (the /tmp fallback is shared). */
+ * planted the socket. */
 static int bus_peer_trusted(int s)
 {
     struct ucred cred;
