@@ -370,6 +370,70 @@ static void test_trust_second_daemon_other_dir_refused(void **state)
     shmbus_close(bus);
 }
 
+/* Make @p run a runtime directory of nobody's, mode @p mode, group @p g. */
+static void nobody_run_dir(struct du_daemon *d, const char *run, gid_t g, mode_t mode)
+{
+    assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach it */
+    if (mkdir(run, mode) < 0)
+        assert_int_equal(errno, EEXIST);
+    assert_int_equal(chown(run, d->uid, g), 0);
+    assert_int_equal(chmod(run, mode), 0);
+}
+
+/*
+ * A bus of several uids served by a non-root daemon (nobody's): a client
+ * of another uid (root here) trusts it when $SHMBUS_DAEMON_UID names it,
+ * or when it owns a socket directory nobody else may write that belongs to
+ * one of the client's groups; else it refuses it. The /dev/shm lock name,
+ * taken by a file the daemon may not remove, does not stop it either.
+ */
+static void test_trust_daemon_uid_configured(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *allow_root[] = {"--allow-uid", "0", NULL};
+    char run[PATH_MAX], lock[PATH_MAX], uidstr[16];
+    shmbus_bus *bus = NULL;
+    int fd;
+
+    nobody_ids(&d->uid, &d->gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/run", d->dir);
+    snprintf(lock, sizeof(lock), "/dev/shm/shmbus-%s.lock", d->bus);
+    fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* root's */
+    assert_true(fd >= 0);
+    close(fd);
+    nobody_run_dir(d, run, d->gid, 0700);
+    use_runtime_dir(d, run);
+    snprintf(uidstr, sizeof(uidstr), "%u", (unsigned)d->uid);
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", uidstr, 1), 0);
+    assert_int_equal(du_launch(d, allow_root), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    roundtrip(bus, "shared", "across uids");
+    shmbus_close(bus);
+
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", "nobody", 1), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    shmbus_close(bus);
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", "12345", 1), 0);
+    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_DENIED);
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", "no-such-user-here", 1), 0);
+    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_INVALID);
+    assert_int_equal(unsetenv("SHMBUS_DAEMON_UID"), 0);
+    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_DENIED);
+
+    /* The admin's setup: the directory given to a group of ours (root's
+     * gid 0 here), writable by its owner only. */
+    nobody_run_dir(d, run, 0, 0750);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    roundtrip(bus, "shared", "by the directory");
+    shmbus_close(bus);
+    nobody_run_dir(d, run, 0, 0770);
+    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_DENIED);
+    nobody_run_dir(d, run, 0, 0750);
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(unlink(lock), 0); /* still root's: the daemon could not remove it */
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 
 int main(void)
@@ -380,6 +444,7 @@ int main(void)
         TRUST_TEST(test_trust_runtime_dir_checked),
         TRUST_TEST(test_trust_squatted_lock_and_socket),
         TRUST_TEST(test_trust_second_daemon_other_dir_refused),
+        TRUST_TEST(test_trust_daemon_uid_configured),
     };
 
     tu_init();

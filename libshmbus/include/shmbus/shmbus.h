@@ -325,7 +325,11 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
  * @param out   receives the connection, owned by the caller (shmbus_close()).
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_NO_DAEMON when no daemon
  *         listens; SHMBUS_ERR_DENIED when it refuses this process, or when
- *         the socket's owner is neither our uid nor root (not our daemon);
+ *         the daemon's uid is none we trust (not our daemon): we trust our
+ *         uid, root, the uid or user $SHMBUS_DAEMON_UID names, and the
+ *         owner of the socket's directory when nobody else may write that
+ *         directory and its group is one of ours; SHMBUS_ERR_INVALID when
+ *         $SHMBUS_DAEMON_UID names no user;
  *         SHMBUS_ERR_PROTO_VERSION when it speaks another protocol version;
  *         SHMBUS_ERR_LIMIT when it serves its maximum of clients;
  *         SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT (no answer in 10 s) or

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pwd.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -61,16 +63,85 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
     return 0;
 }
 
-/* The daemon must run as our uid or as root: anyone else could have
- * planted the socket. */
-static int bus_peer_trusted(int s)
+/* $SHMBUS_DAEMON_UID: a uid or user name whose daemon we trust.
+ * @return 1 and *uid set; 0 when unset; SHMBUS_ERR_INVALID when it names
+ * nobody (a typo must not pass for "unset"). */
+static int bus_configured_uid(uid_t *uid)
+{
+    const char *v = getenv("SHMBUS_DAEMON_UID");
+    struct passwd pw, *found = NULL;
+    char buf[4096], *end;
+    unsigned long n;
+
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno == 0 && *end == '\0' && v[0] >= '0' && v[0] <= '9' && n <= UINT32_MAX) {
+        *uid = (uid_t)n;
+        return 1;
+    }
+    if (getpwnam_r(v, &pw, buf, sizeof(buf), &found) != 0 || found == NULL)
+        return SHMBUS_ERR_INVALID;
+    *uid = pw.pw_uid;
+    return 1;
+}
+
+/* Are we a member of group @p gid? */
+static int bus_in_group(gid_t gid)
+{
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+
+    if (gid == getgid() || gid == getegid())
+        return 1;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* Is @p uid the owner of the socket @p path's directory, and is that
+ * directory a safe place for a bus of several uids: writable by its owner
+ * only, and given to one of our groups (an admin's /run/shmbus for the
+ * bus's group)? Only its owner (or root) can have put the socket there. */
+static int bus_dir_owner(const char *path, uid_t uid)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+
+    if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(dir))
+        return 0;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+           (st.st_mode & 022) == 0 && bus_in_group(st.st_gid);
+}
+
+/*
+ * Is the daemon at the other end of @p s, listening at @p path, one we
+ * trust with our messages? Our uid's, root's, the one $SHMBUS_DAEMON_UID
+ * names, or the owner of a safe socket directory of our group
+ * (bus_dir_owner()). Anyone else could have planted the socket.
+ */
+static int bus_peer_trusted(int s, const char *path)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
+    uid_t conf;
+    int rc;
 
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
         return -errno;
-    return cred.uid == getuid() || cred.uid == 0 ? 0 : SHMBUS_ERR_DENIED;
+    if (cred.uid == getuid() || cred.uid == 0)
+        return 0;
+    rc = bus_configured_uid(&conf);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && cred.uid == conf)
+        return 0;
+    return bus_dir_owner(path, cred.uid) ? 0 : SHMBUS_ERR_DENIED;
 }
 
 static int bus_dial(const char *path)
@@ -95,7 +166,7 @@ static int bus_dial(const char *path)
         /* Nobody listens: no socket file, or one a dead daemon left. */
         return (e == ENOENT || e == ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : -e;
     }
-    int rc = bus_peer_trusted(s);
+    int rc = bus_peer_trusted(s, path);
     if (rc < 0) {
         close(s);
         return rc;
