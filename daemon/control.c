@@ -26,12 +26,13 @@
 #include "util/clock.h"
 #include "util/proc.h"
 
-#define CTL_BACKLOG     128
-#define CTL_EVENTS      64
-#define CTL_BURST       32 /* requests read from one connection per wake-up */
-#define CTL_WHY         SB_WIRE_ERR_TEXT
-#define CTL_WAITING_MAX 64                          /* connections yet to say hello */
-#define CTL_HELLO_NS    (5ull * 1000 * 1000 * 1000) /* time they have to say it */
+#define CTL_BACKLOG         128
+#define CTL_EVENTS          64
+#define CTL_BURST           32 /* requests read from one connection per wake-up */
+#define CTL_WHY             SB_WIRE_ERR_TEXT
+#define CTL_WAITING_MAX     64                          /* connections yet to say hello */
+#define CTL_HELLO_NS        (5ull * 1000 * 1000 * 1000) /* time they have to say it */
+#define CTL_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)      /* no accept after EMFILE */
 
 /* Sentinels in epoll data: anything else is a session. */
 static int tag_listen, tag_signal, tag_timer;
@@ -458,6 +459,37 @@ static void ctl_readable(struct sbd_control *c, struct sbd_session *s)
     }
 }
 
+/* Out of descriptors or memory: stop watching the listening socket until
+ * the timer's tick CTL_ACCEPT_PAUSE_NS later (ctl_accept_resume()). The
+ * pending connections stay queued; accepting them now would fail again,
+ * and the level-triggered socket would wake us at once, for ever. */
+static void ctl_accept_pause(struct sbd_control *c, int err)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = &tag_listen};
+    uint64_t now = sb_mono_ns();
+
+    if (now >= c->accept_log_ns) {
+        sbd_log(SBD_WARN,
+                "accept: %s: not accepting for %llu ms (descriptor limit: see "
+                "--max-clients)",
+                strerror(err), (unsigned long long)(CTL_ACCEPT_PAUSE_NS / 1000000));
+        c->accept_log_ns = now + 1000000000ull;
+    }
+    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &ev) == 0)
+        c->accept_resume_ns = now + CTL_ACCEPT_PAUSE_NS;
+}
+
+/* Watch the listening socket again once a pause is over (the timer's tick). */
+static void ctl_accept_resume(struct sbd_control *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
+
+    if (c->accept_resume_ns == 0 || sb_mono_ns() < c->accept_resume_ns)
+        return;
+    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &ev) == 0)
+        c->accept_resume_ns = 0;
+}
+
 static void ctl_accept(struct sbd_control *c)
 {
     for (;;) {
@@ -466,8 +498,12 @@ static void ctl_accept(struct sbd_control *c)
         struct sbd_session *s;
         int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                ctl_accept_pause(c, errno);
+            else if (errno != EAGAIN)
                 sbd_log(SBD_WARN, "accept: %s", strerror(errno));
             return;
         }
@@ -534,6 +570,7 @@ int sbd_control_run(struct sbd_control *c)
             } else if (ev[i].data.ptr == &tag_timer) {
                 sbd_reaper_tick(&c->reaper);
                 ctl_expire(c);
+                ctl_accept_resume(c);
             } else if ((uintptr_t)ev[i].data.ptr & SBD_REAPER_TAG) {
                 sbd_reaper_event(&c->reaper, ev[i].data.ptr);
             } else {

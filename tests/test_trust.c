@@ -10,6 +10,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -434,6 +435,67 @@ static void test_trust_daemon_uid_configured(void **state)
     assert_int_equal(unlink(lock), 0); /* still root's: the daemon could not remove it */
 }
 
+/* CPU time (user + system) process @p pid has used, in clock ticks. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut, st;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the name may hold spaces */
+    assert_non_null(p);
+    /* Fields 3.. after the name: state ... utime (14) stime (15). */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st),
+                     2);
+    return (long)(ut + st);
+}
+
+#define EMFILE_CONNS 8
+
+/*
+ * The daemon out of descriptors with connections waiting to be accepted:
+ * it pauses accepting instead of spinning on EMFILE (its CPU time over a
+ * second stays far below the second a spin takes), and serves again once
+ * descriptors are back.
+ */
+static void test_trust_control_emfile_no_spin(void **state)
+{
+    struct du_daemon *d = *state;
+    struct rlimit low, high;
+    int conns[EMFILE_CONNS], n;
+    shmbus_bus *bus;
+    long before, used;
+
+    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, NULL, &high), 0);
+    n = du_fd_count(d->pid);
+    assert_true(n > 0);
+    low = high;
+    low.rlim_cur = (rlim_t)n + 2;
+    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, &low, NULL), 0);
+    for (int i = 0; i < EMFILE_CONNS; i++) {
+        conns[i] = du_raw_connect(d->sock);
+        assert_true(conns[i] >= 0);
+    }
+    du_sleep_ms(200); /* the daemon takes two, then meets EMFILE */
+    before = cpu_ticks(d->pid);
+    du_sleep_ms(1000);
+    used = cpu_ticks(d->pid) - before;
+    print_message("daemon CPU over 1 s at EMFILE: %ld of %ld ticks\n", used, sysconf(_SC_CLK_TCK));
+    assert_true(used < sysconf(_SC_CLK_TCK) / 4);
+    for (int i = 0; i < EMFILE_CONNS; i++)
+        close(conns[i]);
+    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, &high, NULL), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    shmbus_close(bus);
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 
 int main(void)
@@ -445,6 +507,7 @@ int main(void)
         TRUST_TEST(test_trust_squatted_lock_and_socket),
         TRUST_TEST(test_trust_second_daemon_other_dir_refused),
         TRUST_TEST(test_trust_daemon_uid_configured),
+        TRUST_TEST(test_trust_control_emfile_no_spin),
     };
 
     tu_init();
