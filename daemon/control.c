@@ -490,6 +490,52 @@ static void ctl_accept_resume(struct sbd_control *c)
         c->accept_resume_ns = 0;
 }
 
+/*
+ * Every place for a connection yet to say hello is taken: make room for
+ * one of @p uid by dropping the oldest waiting connection of the uid that
+ * holds the most places, if that uid would still hold more than @p uid.
+ * So the places are shared among the uids that want them: one uid
+ * holding connections open without a hello never locks others out.
+ * Under urcu_memb_read_lock (the loop's). @return 1 if there is room now,
+ * 0 if the connection is to be refused.
+ */
+static int ctl_make_room(struct sbd_control *c, uid_t uid)
+{
+    struct sbd_session *w[CTL_WAITING_MAX], *victim = NULL;
+    unsigned n = 0, mine = 0, top = 0;
+    uid_t top_uid = uid;
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *node;
+
+    cds_lfht_for_each(c->reg->sessions, &it, node)
+    {
+        struct sbd_session *s = caa_container_of(node, struct sbd_session, node);
+
+        if (!s->hello && n < CTL_WAITING_MAX)
+            w[n++] = s;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = 0;
+
+        for (unsigned j = 0; j < n; j++)
+            k += w[j]->uid == w[i]->uid;
+        mine += w[i]->uid == uid;
+        if (k > top) {
+            top = k;
+            top_uid = w[i]->uid;
+        }
+    }
+    if (top <= mine + 1)
+        return 0; /* @p uid would hold as many: its own turn to wait */
+    for (unsigned i = 0; i < n; i++)
+        if (w[i]->uid == top_uid && (victim == NULL || w[i]->accepted_ns < victim->accepted_ns))
+            victim = w[i];
+    sbd_log(SBD_DEBUG, "client %u: uid %u holds %u of %u places before hello: dropped for uid %u",
+            victim->id, (unsigned)victim->uid, top, CTL_WAITING_MAX, (unsigned)uid);
+    ctl_drop(c, victim);
+    return 1;
+}
+
 static void ctl_accept(struct sbd_control *c)
 {
     for (;;) {
@@ -507,11 +553,11 @@ static void ctl_accept(struct sbd_control *c)
                 sbd_log(SBD_WARN, "accept: %s", strerror(errno));
             return;
         }
-        /* Over the client limit by more than can be told so, or too many
-         * yet to say hello: do not even keep the descriptor. */
+        /* Over the client limit by more than can be told so, or no place
+         * before hello for this uid: do not even keep the descriptor. */
         if ((uint64_t)c->reg->nsessions >= (uint64_t)c->cfg->max_clients + CTL_WAITING_MAX ||
-            c->waiting >= CTL_WAITING_MAX ||
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            (c->waiting >= CTL_WAITING_MAX && !ctl_make_room(c, cred.uid)) ||
             (s = sbd_session_add(c->reg, fd)) == NULL) {
             close(fd);
             continue;

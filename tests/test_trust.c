@@ -496,7 +496,55 @@ static void test_trust_control_emfile_no_spin(void **state)
     shmbus_close(bus);
 }
 
+#define HOGS 70 /* more than the daemon's 64 places before hello */
+
+struct hog {
+    const char *sock;
+    int ready;
+};
+
+/* Child: as nobody, open HOGS connections and never say hello. */
+static int hog_run(void *arg)
+{
+    const struct hog *h = arg;
+
+    if (become_nobody() < 0)
+        return 1;
+    for (int i = 0; i < HOGS; i++)
+        if (du_raw_connect(h->sock) < 0)
+            return 1;
+    du_signal(h->ready);
+    pause();
+    return 0;
+}
+
+/*
+ * An allowed uid (nobody) holds more connections without a hello than the
+ * daemon has places for them: the daemon's own uid still connects at once,
+ * and so does a third uid; the hog cannot lock them out.
+ */
+static void test_trust_prehello_places_shared(void **state)
+{
+    struct du_daemon *d = *state;
+    struct hog h = {.sock = d->sock};
+    shmbus_bus *bus;
+    uid_t uid;
+    gid_t gid;
+
+    nobody_ids(&uid, &gid);
+    assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
+    du_fork_ready(hog_run, &h, &h.ready);
+    du_sleep_ms(100); /* the daemon accepts them all (or refuses the last) */
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    roundtrip(bus, "t", "in");
+    shmbus_close(bus);
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
+#define TRUST_TEST_ARGS(f, extra)                                                                  \
+    cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
+
+static const char *const allow_nobody[] = {"--allow-uid", "nobody", NULL};
 
 int main(void)
 {
@@ -508,6 +556,7 @@ int main(void)
         TRUST_TEST(test_trust_second_daemon_other_dir_refused),
         TRUST_TEST(test_trust_daemon_uid_configured),
         TRUST_TEST(test_trust_control_emfile_no_spin),
+        TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
     };
 
     tu_init();
