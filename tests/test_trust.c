@@ -4,12 +4,15 @@
  * daemon serves only files of its own uid that nobody else can write, and
  * a name taken by someone else never blocks a topic. Every test runs its
  * own daemon (daemonutil.h); the planting runs in a child that drops to
- * nobody's uid.
+ * nobody's uid. Also what a client's control calls do when the daemon
+ * hangs: they end at a deadline, whatever signals arrive.
  */
 #include "daemonutil.h"
 
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -540,6 +543,79 @@ static void test_trust_prehello_places_shared(void **state)
     shmbus_close(bus);
 }
 
+#define HANG_GIVE_UP_MS 25000 /* a call that answers "timed out" takes 10 s */
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+struct hung_call {
+    shmbus_bus *bus;
+    shmbus_topic *topic; /* NULL: a LIST; else a SUB_ADD on it */
+    shmbus_sub *sub;
+    int rc;
+    _Atomic int done;
+};
+
+static void *hung_call_run(void *arg)
+{
+    struct hung_call *h = arg;
+    shmbus_topic_entry e;
+
+    if (h->topic == NULL)
+        h->rc = shmbus_list(h->bus, NULL, &e, 1);
+    else
+        h->rc = shmbus_sub_create(h->topic, NULL, &h->sub);
+    /* release: rc before done; pairs with the acquire load below. */
+    atomic_store_explicit(&h->done, 1, memory_order_release);
+    return NULL;
+}
+
+/*
+ * Make control call @p h while the daemon is stopped (SIGSTOP), and
+ * interrupt the calling thread with a signal every 20 ms (no SA_RESTART)
+ * until it returns or HANG_GIVE_UP_MS pass. The daemon is continued
+ * either way. @return the time the call took, in ms.
+ */
+static int64_t call_hung(struct du_daemon *d, struct hung_call *h)
+{
+    struct sigaction sa = {.sa_handler = on_usr1}, old;
+    int64_t start = du_now_ms();
+    pthread_t th;
+
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    assert_int_equal(kill(d->pid, SIGSTOP), 0);
+    assert_int_equal(pthread_create(&th, NULL, hung_call_run, h), 0);
+    /* acquire: pairs with the release store of done; rc is visible. */
+    while (!atomic_load_explicit(&h->done, memory_order_acquire) &&
+           du_now_ms() - start < HANG_GIVE_UP_MS) {
+        pthread_kill(th, SIGUSR1);
+        du_sleep_ms(20);
+    }
+    assert_int_equal(kill(d->pid, SIGCONT), 0); /* also ends a call still waiting */
+    pthread_join(th, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    return du_now_ms() - start;
+}
+
+/* A control call to a hung daemon times out 10 s after it was sent,
+ * however many signals interrupt the wait (a deadline, not a timeout
+ * restarted by every EINTR). */
+static void test_trust_control_call_deadline(void **state)
+{
+    struct du_daemon *d = *state;
+    struct hung_call h = {0};
+    int64_t took;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &h.bus));
+    took = call_hung(d, &h);
+    print_message("LIST to a stopped daemon, signalled every 20 ms: %lld ms\n", (long long)took);
+    assert_shmbus_rc(h.rc, SHMBUS_ERR_TIMEOUT);
+    assert_true(took < HANG_GIVE_UP_MS);
+    shmbus_close(h.bus);
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 #define TRUST_TEST_ARGS(f, extra)                                                                  \
     cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
@@ -557,6 +633,7 @@ int main(void)
         TRUST_TEST(test_trust_daemon_uid_configured),
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
+        TRUST_TEST(test_trust_control_call_deadline),
     };
 
     tu_init();

@@ -22,6 +22,7 @@
 
 #include "registry/admin.h"
 #include "ring/ring.h"
+#include "util/clock.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
@@ -259,10 +260,32 @@ void shmbus_close(shmbus_bus *bus)
         sb_bus_ref_put(bus);
 }
 
-/* Send and wait for the matching reply; with the lock held. */
+/* Wait until the daemon's reply can be read, up to @p deadline
+ * (CLOCK_MONOTONIC ns): a signal shortens the wait, never restarts it.
+ * @return 0, or SHMBUS_ERR_TIMEOUT. */
+static int bus_reply_wait(int sock, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = sock, .events = POLLIN};
+        uint64_t now = sb_mono_ns();
+        int rc;
+
+        if (now >= deadline)
+            return SHMBUS_ERR_TIMEOUT;
+        rc = poll(&p, 1, (int)((deadline - now + 999999) / 1000000));
+        if (rc > 0)
+            return 0; /* a reply or a hang-up: the read tells which */
+        if (rc < 0 && errno != EINTR)
+            return 0; /* the read reports it */
+    }
+}
+
+/* Send and wait for the matching reply, SB_BUS_REPLY_TIMEOUT_S at most
+ * from the send, whatever signals arrive; with the lock held. */
 static int bus_roundtrip(shmbus_bus *bus, uint16_t type, uint32_t req, const void *body,
                          uint32_t len, uint8_t *msg, int *fd)
 {
+    uint64_t deadline = sb_mono_ns() + SB_BUS_REPLY_TIMEOUT_S * 1000000000ull;
     const void *rbody = NULL;
     long n;
     int rc;
@@ -270,6 +293,8 @@ static int bus_roundtrip(shmbus_bus *bus, uint16_t type, uint32_t req, const voi
     rc = sb_wire_send(bus->sock, type, req, body, len, -1);
     if (rc < 0)
         return rc == -EPIPE || rc == -ECONNRESET ? SHMBUS_ERR_DAEMON_LOST : rc;
+    if (bus_reply_wait(bus->sock, deadline) < 0)
+        return SHMBUS_ERR_TIMEOUT;
     n = sb_wire_recv(bus->sock, msg, SB_WIRE_MAX, fd);
     if (n == 0 || n == -ECONNRESET)
         return SHMBUS_ERR_DAEMON_LOST;
