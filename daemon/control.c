@@ -357,6 +357,19 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }
 
+/* The reply that handed out @p slot of topic @p topic could not be sent
+ * (the client gave up waiting and shut its socket): nobody knows the
+ * slot's number, so it is freed now rather than when the process dies. */
+static void ctl_slot_unsent(struct sbd_session *s, uint32_t topic, uint32_t slot)
+{
+    int i = sbd_session_find(s, topic, SBD_HOLD_SLOT, slot);
+
+    if (i < 0)
+        return; /* not this session's: nothing to give back */
+    sbd_log(SBD_DEBUG, "client %u: slot %u never reached it: freed", s->id, slot);
+    sbd_session_release(s, (uint32_t)i);
+}
+
 /* Decode and handle one received message, then send the reply. */
 static int ctl_request(struct sbd_control *c, struct sbd_session *s, const uint8_t *msg, long n)
 {
@@ -390,6 +403,8 @@ static int ctl_request(struct sbd_control *c, struct sbd_session *s, const uint8
     if (rc < 0)
         sbd_log(SBD_WARN, "client %u: reply failed (%s): disconnecting", s->id,
                 shmbus_strerror(rc));
+    if (rc < 0 && r.code >= 0 && q.hdr.type == SB_MSG_SUB_ADD)
+        ctl_slot_unsent(s, q.u.sub.topic, r.out.sub.slot);
     return rc < 0 || r.close || s->refused ? -1 : 0;
 }
 

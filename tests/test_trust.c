@@ -5,7 +5,8 @@
  * a name taken by someone else never blocks a topic. Every test runs its
  * own daemon (daemonutil.h); the planting runs in a child that drops to
  * nobody's uid. Also what a client's control calls do when the daemon
- * hangs: they end at a deadline, whatever signals arrive.
+ * hangs: they end at a deadline, whatever signals arrive, and a slot
+ * asked for in vain is not left taken.
  */
 #include "daemonutil.h"
 
@@ -16,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+
+#include "registry/admin.h"
 
 #define WAIT_NS 10000000000ll /* only a hang reaches it */
 
@@ -616,6 +619,47 @@ static void test_trust_control_call_deadline(void **state)
     shmbus_close(h.bus);
 }
 
+/* Subscriber slots of @p t taken (in any state but FREE) by process @p pid. */
+static int slots_of(const shmbus_topic *t, pid_t pid)
+{
+    shmbus_topic_info info;
+    uint32_t opid;
+    uint64_t start;
+    int n = 0;
+
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    for (uint32_t i = 0; i < info.max_subscribers; i++)
+        n += sb_admin_owner(t, SB_ADMIN_SLOT, i, &opid, &start) && (pid_t)opid == pid;
+    return n;
+}
+
+/*
+ * A SUB_ADD that times out (the daemon stopped) leaves no slot taken: the
+ * daemon, continued, takes one and answers, but the answer cannot reach
+ * the client any more, so it frees the slot at once rather than when the
+ * client process dies.
+ */
+static void test_trust_sub_add_timeout_frees_slot(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64};
+    struct hung_call h = {0};
+    shmbus_topic_entry e;
+    shmbus_bus *other;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &h.bus));
+    assert_shmbus_ok(shmbus_open(h.bus, "late", &o, 0, &h.topic));
+    call_hung(d, &h);
+    assert_shmbus_rc(h.rc, SHMBUS_ERR_TIMEOUT);
+    du_sleep_ms(300); /* the daemon has read the request and answered */
+    assert_shmbus_ok(shmbus_connect(d->bus, &other));
+    assert_int_equal(shmbus_list(other, NULL, &e, 1), 1);
+    assert_int_equal(slots_of(h.topic, getpid()), 0);
+    shmbus_close(other);
+    shmbus_topic_destroy(h.topic);
+    shmbus_close(h.bus);
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 #define TRUST_TEST_ARGS(f, extra)                                                                  \
     cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
@@ -634,6 +678,7 @@ int main(void)
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
         TRUST_TEST(test_trust_control_call_deadline),
+        TRUST_TEST(test_trust_sub_add_timeout_frees_slot),
     };
 
     tu_init();

@@ -319,6 +319,10 @@ static int bus_call_locked(shmbus_bus *bus, uint16_t type, const void *body, uin
     if (rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_TIMEOUT || rc == SHMBUS_ERR_PROTOCOL ||
         rc == SHMBUS_ERR_PROTO_VERSION)
         bus->lost = 1; /* the stream is out of step or gone: never reuse it */
+    /* Nothing more is read from it: a late reply fails in the daemon,
+     * which then knows we never had it (a slot it handed out is freed). */
+    if (rc == SHMBUS_ERR_TIMEOUT)
+        shutdown(bus->sock, SHUT_RD);
     if (got >= 0)
         close(got); /* a descriptor nobody asked for */
     if (rc >= 0 && (uint32_t)rc > cap)
@@ -541,6 +545,8 @@ int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add)
     return rc;
 }
 
+static void slot_late_release(shmbus_topic *t);
+
 /*
  * One call under the lock, reconnecting first if the daemon was lost and
  * @p reconnect. With a topic @p t, its current id (a reconnect renumbers
@@ -564,6 +570,8 @@ static int bus_call(shmbus_bus *bus, shmbus_topic *t, int reconnect, uint16_t ty
         memcpy(body, &t->id, sizeof(t->id));
     if (rc == 0)
         rc = bus_call_locked(bus, type, body, len, reply, cap, fd);
+    if (rc == SHMBUS_ERR_TIMEOUT && type == SB_MSG_SUB_ADD && t != NULL)
+        slot_late_release(t);
     pthread_mutex_unlock(&bus->lock);
     return rc;
 }
@@ -623,6 +631,36 @@ static int slot_release_locked(shmbus_topic *t, uint32_t slot)
     if (rc >= 0)
         rc = bus_call_locked(bus, SB_MSG_SUB_DEL, &r, sizeof(r), NULL, 0, NULL);
     return rc;
+}
+
+/*
+ * A SUB_ADD on @p t (request bus->next_req) timed out, and the socket is
+ * shut for reading (bus_call_locked()): a reply the daemon sends from now
+ * on fails there, and it frees the slot itself. One it sent before is
+ * still queued: find it and give its slot back, as a subscriber would.
+ * With the lock held.
+ */
+static void slot_late_release(shmbus_topic *t)
+{
+    shmbus_bus *bus = t->bus;
+    uint8_t msg[SB_WIRE_MAX];
+    long n;
+    int fd;
+
+    /* Shut for reading, an empty socket reads 0 at once. */
+    while ((n = sb_wire_recv(bus->sock, msg, sizeof(msg), &fd)) > 0) {
+        const void *body = NULL;
+        struct sb_wire_sub_ok ok;
+
+        if (fd >= 0)
+            close(fd);
+        if (sb_wire_decode_reply(msg, (size_t)n, bus->next_req, &body) != (int)sizeof(ok))
+            continue; /* an earlier request's reply, or an error: no slot */
+        memcpy(&ok, body, sizeof(ok));
+        if (ok.slot < t->seg.g.max_subs)
+            slot_release_locked(t, ok.slot);
+        return;
+    }
 }
 
 int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot)
