@@ -660,6 +660,92 @@ static void test_trust_sub_add_timeout_frees_slot(void **state)
     shmbus_close(h.bus);
 }
 
+/* Child: as nobody, publish and receive one message on topic "g" of the
+ * bus arg. @return 0, or 1 + the failing step. */
+static int group_member_run(void *arg)
+{
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64};
+    shmbus_bus *bus = NULL;
+    shmbus_topic *t = NULL;
+    shmbus_pub *pub = NULL;
+    shmbus_sub *sub = NULL;
+    char buf[64];
+
+    if (become_nobody() < 0)
+        return 1;
+    if (shmbus_connect(arg, &bus) < 0 || shmbus_open(bus, "g", &o, 0, &t) < 0)
+        return 2;
+    if (shmbus_sub_create(t, NULL, &sub) < 0 || shmbus_pub_create(t, &pub) < 0)
+        return 3;
+    if (shmbus_publish(pub, "member", 6, 0) < 0 ||
+        shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS) != 6)
+        return 4;
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    return 0;
+}
+
+/* Mode and group of @p path. */
+static void assert_mode_group(const char *path, mode_t mode, gid_t gid)
+{
+    struct stat st;
+
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, mode);
+    assert_int_equal(st.st_gid, gid);
+}
+
+/*
+ * A bus given to a group (--group): its runtime directory, socket and
+ * segments are the group's (0710, 0660, 0660), a member of another uid
+ * uses a topic, and a restarted daemon takes the group's segments over
+ * (0660 and the bus's group pass its trust check).
+ */
+static void test_trust_group_bus(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64};
+    const char *group[] = {"--group", NULL, NULL};
+    char gidstr[16], run[PATH_MAX], seg[PATH_MAX];
+    shmbus_topic_entry e;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_bus *bus;
+    pid_t kid;
+    uid_t uid;
+    gid_t gid;
+
+    nobody_ids(&uid, &gid);
+    snprintf(gidstr, sizeof(gidstr), "%u", (unsigned)gid);
+    group[1] = gidstr;
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
+    assert_int_equal(du_launch(d, group), 0);
+    snprintf(run, sizeof(run), "%s/shmbus", d->dir);
+    assert_mode_group(run, 0710, gid);
+    assert_mode_group(d->sock, 0660, gid);
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "g", &o, 0, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub)); /* keeps the topic through a crash */
+    snprintf(seg, sizeof(seg), "/dev/shm/shmbus.%s.g", d->bus);
+    assert_mode_group(seg, 0660, gid);
+    kid = tu_fork(group_member_run, d->bus);
+    assert_int_equal(du_wait_ms(kid, DU_READY_MS), 0);
+
+    du_stop_sig(d, SIGKILL);
+    assert_int_equal(du_launch(d, group), 0);
+    shmbus_close(bus);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_int_equal(shmbus_list(bus, NULL, &e, 1), 1);
+    assert_string_equal(e.name, "g");
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 #define TRUST_TEST_ARGS(f, extra)                                                                  \
     cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
@@ -679,6 +765,7 @@ int main(void)
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
         TRUST_TEST(test_trust_control_call_deadline),
         TRUST_TEST(test_trust_sub_add_timeout_frees_slot),
+        TRUST_TEST(test_trust_group_bus),
     };
 
     tu_init();
