@@ -261,6 +261,12 @@ int bench_daemon_stop(struct bench_daemon *d)
         }
     }
     if (d->dir[0] != '\0') {
+        char run[sizeof(d->dir) + 8];
+
+        /* The bus's runtime directory, emptied by a clean stop. */
+        snprintf(run, sizeof(run), "%s/shmbus", d->dir);
+        daemon_unlink_prefixed(run, "");
+        rmdir(run);
         daemon_unlink_prefixed(d->dir, "");
         if (rmdir(d->dir) < 0)
             fprintf(stderr, "shmbus-bench: rmdir %s: %s\n", d->dir, strerror(errno));

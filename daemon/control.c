@@ -26,12 +26,13 @@
 #include "util/clock.h"
 #include "util/proc.h"
 
-#define CTL_BACKLOG     128
-#define CTL_EVENTS      64
-#define CTL_BURST       32 /* requests read from one connection per wake-up */
-#define CTL_WHY         SB_WIRE_ERR_TEXT
-#define CTL_WAITING_MAX 64                          /* connections yet to say hello */
-#define CTL_HELLO_NS    (5ull * 1000 * 1000 * 1000) /* time they have to say it */
+#define CTL_BACKLOG         128
+#define CTL_EVENTS          64
+#define CTL_BURST           32 /* requests read from one connection per wake-up */
+#define CTL_WHY             SB_WIRE_ERR_TEXT
+#define CTL_WAITING_MAX     64                          /* connections yet to say hello */
+#define CTL_HELLO_NS        (5ull * 1000 * 1000 * 1000) /* time they have to say it */
+#define CTL_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)      /* no accept after EMFILE */
 
 /* Sentinels in epoll data: anything else is a session. */
 static int tag_listen, tag_signal, tag_timer;
@@ -356,6 +357,19 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }
 
+/* The reply that handed out @p slot of topic @p topic could not be sent
+ * (the client gave up waiting and shut its socket): nobody knows the
+ * slot's number, so it is freed now rather than when the process dies. */
+static void ctl_slot_unsent(struct sbd_session *s, uint32_t topic, uint32_t slot)
+{
+    int i = sbd_session_find(s, topic, SBD_HOLD_SLOT, slot);
+
+    if (i < 0)
+        return; /* not this session's: nothing to give back */
+    sbd_log(SBD_DEBUG, "client %u: slot %u never reached it: freed", s->id, slot);
+    sbd_session_release(s, (uint32_t)i);
+}
+
 /* Decode and handle one received message, then send the reply. */
 static int ctl_request(struct sbd_control *c, struct sbd_session *s, const uint8_t *msg, long n)
 {
@@ -389,6 +403,8 @@ static int ctl_request(struct sbd_control *c, struct sbd_session *s, const uint8
     if (rc < 0)
         sbd_log(SBD_WARN, "client %u: reply failed (%s): disconnecting", s->id,
                 shmbus_strerror(rc));
+    if (rc < 0 && r.code >= 0 && q.hdr.type == SB_MSG_SUB_ADD)
+        ctl_slot_unsent(s, q.u.sub.topic, r.out.sub.slot);
     return rc < 0 || r.close || s->refused ? -1 : 0;
 }
 
@@ -458,6 +474,83 @@ static void ctl_readable(struct sbd_control *c, struct sbd_session *s)
     }
 }
 
+/* Out of descriptors or memory: stop watching the listening socket until
+ * the timer's tick CTL_ACCEPT_PAUSE_NS later (ctl_accept_resume()). The
+ * pending connections stay queued; accepting them now would fail again,
+ * and the level-triggered socket would wake us at once, for ever. */
+static void ctl_accept_pause(struct sbd_control *c, int err)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = &tag_listen};
+    uint64_t now = sb_mono_ns();
+
+    if (now >= c->accept_log_ns) {
+        sbd_log(SBD_WARN,
+                "accept: %s: not accepting for %llu ms (descriptor limit: see "
+                "--max-clients)",
+                strerror(err), (unsigned long long)(CTL_ACCEPT_PAUSE_NS / 1000000));
+        c->accept_log_ns = now + 1000000000ull;
+    }
+    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &ev) == 0)
+        c->accept_resume_ns = now + CTL_ACCEPT_PAUSE_NS;
+}
+
+/* Watch the listening socket again once a pause is over (the timer's tick). */
+static void ctl_accept_resume(struct sbd_control *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
+
+    if (c->accept_resume_ns == 0 || sb_mono_ns() < c->accept_resume_ns)
+        return;
+    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &ev) == 0)
+        c->accept_resume_ns = 0;
+}
+
+/*
+ * Every place for a connection yet to say hello is taken: make room for
+ * one of @p uid by dropping the oldest waiting connection of the uid that
+ * holds the most places, if that uid would still hold more than @p uid.
+ * So the places are shared among the uids that want them: one uid
+ * holding connections open without a hello never locks others out.
+ * Under urcu_memb_read_lock (the loop's). @return 1 if there is room now,
+ * 0 if the connection is to be refused.
+ */
+static int ctl_make_room(struct sbd_control *c, uid_t uid)
+{
+    struct sbd_session *w[CTL_WAITING_MAX], *victim = NULL;
+    unsigned n = 0, mine = 0, top = 0;
+    uid_t top_uid = uid;
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *node;
+
+    cds_lfht_for_each(c->reg->sessions, &it, node)
+    {
+        struct sbd_session *s = caa_container_of(node, struct sbd_session, node);
+
+        if (!s->hello && n < CTL_WAITING_MAX)
+            w[n++] = s;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = 0;
+
+        for (unsigned j = 0; j < n; j++)
+            k += w[j]->uid == w[i]->uid;
+        mine += w[i]->uid == uid;
+        if (k > top) {
+            top = k;
+            top_uid = w[i]->uid;
+        }
+    }
+    if (top <= mine + 1)
+        return 0; /* @p uid would hold as many: its own turn to wait */
+    for (unsigned i = 0; i < n; i++)
+        if (w[i]->uid == top_uid && (victim == NULL || w[i]->accepted_ns < victim->accepted_ns))
+            victim = w[i];
+    sbd_log(SBD_DEBUG, "client %u: uid %u holds %u of %u places before hello: dropped for uid %u",
+            victim->id, (unsigned)victim->uid, top, CTL_WAITING_MAX, (unsigned)uid);
+    ctl_drop(c, victim);
+    return 1;
+}
+
 static void ctl_accept(struct sbd_control *c)
 {
     for (;;) {
@@ -466,16 +559,20 @@ static void ctl_accept(struct sbd_control *c)
         struct sbd_session *s;
         int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                ctl_accept_pause(c, errno);
+            else if (errno != EAGAIN)
                 sbd_log(SBD_WARN, "accept: %s", strerror(errno));
             return;
         }
-        /* Over the client limit by more than can be told so, or too many
-         * yet to say hello: do not even keep the descriptor. */
+        /* Over the client limit by more than can be told so, or no place
+         * before hello for this uid: do not even keep the descriptor. */
         if ((uint64_t)c->reg->nsessions >= (uint64_t)c->cfg->max_clients + CTL_WAITING_MAX ||
-            c->waiting >= CTL_WAITING_MAX ||
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            (c->waiting >= CTL_WAITING_MAX && !ctl_make_room(c, cred.uid)) ||
             (s = sbd_session_add(c->reg, fd)) == NULL) {
             close(fd);
             continue;
@@ -539,6 +636,7 @@ int sbd_control_run(struct sbd_control *c)
             } else if (ev[i].data.ptr == &tag_timer) {
                 sbd_reaper_tick(&c->reaper);
                 ctl_expire(c);
+                ctl_accept_resume(c);
             } else if ((uintptr_t)ev[i].data.ptr & SBD_REAPER_TAG) {
                 sbd_reaper_event(&c->reaper, ev[i].data.ptr);
             } else {

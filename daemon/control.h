@@ -21,6 +21,9 @@ struct sbd_control {
     int sigfd;        /* SIGTERM and SIGINT */
     uint32_t clients; /* sessions that said hello */
     uint32_t waiting; /* sessions that have not said hello yet */
+    /* Accepting paused (out of descriptors) until this CLOCK_MONOTONIC
+     * time, 0 if not; and when to log the next such pause. */
+    uint64_t accept_resume_ns, accept_log_ns;
 };
 
 /*

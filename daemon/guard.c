@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 struct guard_range {
     uint8_t *base;
@@ -27,6 +28,28 @@ static size_t cap; /* sbd_guard_add() only */
  * 64 entries, 48 of them would outgrow any address space. */
 static struct guard_range *old_tables[48];
 static size_t nold;
+/* The page size, read once by sbd_guard_init() (sysconf() is not
+ * async-signal-safe). */
+static size_t page_size;
+/* sbd_guard_window(): read by this thread's own handler only. */
+static _Thread_local _Atomic int *_Atomic window;
+
+/* A fault of this thread outside every range while its window is open:
+ * zeroes over the faulting page. @return 1 if handled. */
+static int guard_window_fault(uint8_t *a)
+{
+    /* relaxed: written by this very thread before the access that faulted
+     * (sbd_guard_window()'s seq_cst store). */
+    _Atomic int *hit = atomic_load_explicit(&window, memory_order_relaxed);
+    uint8_t *page = (uint8_t *)((uintptr_t)a & ~(uintptr_t)(page_size - 1));
+
+    if (hit == NULL || mmap(page, page_size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+        return 0;
+    /* relaxed: the thread that reads it is this one, after the handler. */
+    atomic_store_explicit(hit, 1, memory_order_relaxed);
+    return 1;
+}
 
 static void guard_fault(int sig, siginfo_t *si, void *ctx)
 {
@@ -56,6 +79,10 @@ static void guard_fault(int sig, siginfo_t *si, void *ctx)
         errno = saved;
         return;
     }
+    if (si->si_code > 0 && guard_window_fault(a)) {
+        errno = saved;
+        return;
+    }
     signal(sig, SIG_DFL); /* not a segment: crash as we would have */
     raise(sig);
 }
@@ -64,6 +91,7 @@ int sbd_guard_init(void)
 {
     struct sigaction sa;
 
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = guard_fault;
     sa.sa_flags = SA_SIGINFO;
@@ -97,4 +125,11 @@ int sbd_guard_add(void *base, size_t len, _Atomic int *broken)
     /* release: the entry before the count that covers it. */
     atomic_store_explicit(&nranges, n + 1, memory_order_release);
     return 0;
+}
+
+void sbd_guard_window(_Atomic int *hit)
+{
+    /* seq_cst: this thread's own handler reads it, and may run at the very
+     * next access to the segment; the store must not sink below it. */
+    atomic_store_explicit(&window, hit, memory_order_seq_cst);
 }

@@ -22,4 +22,14 @@ int sbd_guard_init(void);
  * makes them under its topic lock). @return 0 or -ENOMEM. */
 int sbd_guard_add(void *base, size_t len, _Atomic int *broken);
 
+/*
+ * Open (@p hit not NULL) or close (NULL) the calling thread's window: while
+ * it is open, a SIGBUS that this thread takes outside every guarded range
+ * is a fault on the segment it is taking over (sbd_registry_adopt(), which
+ * maps and reads a segment before sbd_guard_add() can cover it): the
+ * faulting page is replaced by a private zeroed one and *hit is set to 1.
+ * Nothing but the segment being taken over may be touched while it is open.
+ */
+void sbd_guard_window(_Atomic int *hit);
+
 #endif

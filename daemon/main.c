@@ -28,6 +28,7 @@
 #include "log.h"
 #include "reaper.h"
 #include "registry.h"
+#include "rundir.h"
 
 static void usage(FILE *f)
 {
@@ -36,10 +37,15 @@ static void usage(FILE *f)
                "tracks who is attached. Publishing and receiving never go through it.\n"
                "\n"
                "  --bus NAME          bus to serve (default: $SHMBUS_BUS, else \"default\");\n"
-               "                      socket $XDG_RUNTIME_DIR/shmbus-NAME.sock (or /tmp)\n"
+               "                      socket and lock in DIR/NAME.sock and DIR/NAME.lock,\n"
+               "                      DIR: $SHMBUS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"
+               "                      else /run/shmbus (created if missing; an existing one\n"
+               "                      must be ours and writable by nobody else; made 0700,\n"
+               "                      0710 with --group, 0711 with --allow-*)\n"
                "  --foreground        stay in the terminal (default: detach once listening)\n"
                "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
-               "  --group GROUP       segments and socket belong to GROUP, mode 0660\n"
+               "  --group GROUP       segments and socket belong to GROUP, mode 0660 (the\n"
+               "                      runtime directory too, 0710)\n"
                "  --allow-uid UID     also accept clients of this uid or user name (repeatable)\n"
                "  --allow-gid GID     also accept clients whose group is GID or name (repeatable)\n"
                "  --max-topics N      topics on the bus (default 4096)\n"
@@ -441,82 +447,13 @@ static int config_parse(struct sbd_config *c, int argc, char **argv)
         fprintf(stderr, "shmbusd: bus name or socket path: %s\n", shmbus_strerror(rc));
         return -1;
     }
-    /* Beside the segments, keyed by the bus name alone: one daemon per bus
-     * whatever XDG_RUNTIME_DIR each was started with. */
-    snprintf(c->lock_path, sizeof(c->lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
+    /* The socket's directory, and the lock beside the socket. */
+    snprintf(c->run_dir, sizeof(c->run_dir), "%.*s",
+             (int)(strrchr(c->sock_path, '/') - c->sock_path), c->sock_path);
+    memcpy(c->lock_path, c->sock_path, sizeof(c->lock_path)); /* NAME.sock: NAME.lock */
+    memcpy(c->lock_path + strlen(c->lock_path) - strlen("sock"), "lock", strlen("lock"));
+    snprintf(c->shm_lock_path, sizeof(c->shm_lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
     return 0;
-}
-
-/* Open the lock file, refusing one another user planted. */
-static int lock_open(const struct sbd_config *c)
-{
-    struct stat st;
-    int fd = open(c->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-    if (fd < 0) {
-        sbd_log(SBD_ERROR, "cannot open lock file %s: %s", c->lock_path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
-        sbd_log(SBD_ERROR, "lock file %s belongs to uid %u, not us", c->lock_path,
-                (unsigned)st.st_uid);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Is @p fd still the file at the lock path (not unlinked by a daemon that
- * stopped after we opened it)? */
-static int lock_current(const struct sbd_config *c, int fd)
-{
-    struct stat a, b;
-
-    return fstat(fd, &a) == 0 && stat(c->lock_path, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
-}
-
-static void lock_busy(const struct sbd_config *c, int fd)
-{
-    char pid[32] = "";
-    ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-
-    pid[n > 0 ? n : 0] = '\0';
-    pid[strcspn(pid, "\n")] = '\0';
-    sbd_log(SBD_ERROR, "bus '%s' is already served by shmbusd pid %s (lock %s)", c->bus,
-            pid[0] ? pid : "?", c->lock_path);
-}
-
-/*
- * Take the bus lock: an OFD write lock on the lock file, which the kernel
- * drops when we die. A stopping daemon unlinks the file while it still
- * holds the lock, so a lock won on a file no longer at the path is
- * stale: try again. @return the lock's descriptor, or -1.
- */
-static int bus_lock(const struct sbd_config *c)
-{
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    char pid[32];
-
-    for (;;) {
-        int fd = lock_open(c);
-
-        if (fd < 0)
-            return -1;
-        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-            lock_busy(c, fd);
-            close(fd);
-            return -1;
-        }
-        if (!lock_current(c, fd)) {
-            close(fd);
-            continue;
-        }
-        snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
-            sbd_log(SBD_WARN, "cannot write pid to %s: %s", c->lock_path, strerror(errno));
-        return fd;
-    }
 }
 
 /*
@@ -556,11 +493,14 @@ static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
         return -1;
     }
     closedir(d);
-    if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] > 0)
+    if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] +
+            n[SBD_ADOPT_UNTRUSTED] >
+        0)
         sbd_log(SBD_INFO,
                 "took over %u topics a previous instance left; %u to retry, %u left alone, "
-                "%u removed",
-                n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED]);
+                "%u removed, %u not ours",
+                n[SBD_ADOPTED], n[SBD_ADOPT_LATER], n[SBD_ADOPT_LEFT], n[SBD_ADOPT_REMOVED],
+                n[SBD_ADOPT_UNTRUSTED]);
     return n[SBD_ADOPT_NOMEM] > 0 ? -1 : 0;
 }
 
@@ -702,7 +642,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
 int main(int argc, char **argv)
 {
     struct sbd_config cfg;
-    int rc, lock_fd, ready_fd = -1;
+    int rc, lock_fds[2], ready_fd = -1;
 
     rc = config_parse(&cfg, argc, argv);
     if (rc != 0) {
@@ -723,14 +663,12 @@ int main(int argc, char **argv)
     }
     if (liveness_probe(&cfg) < 0)
         return 1;
-    lock_fd = bus_lock(&cfg);
-    if (lock_fd < 0)
+    if (sbd_rundir_prepare(&cfg) < 0 || sbd_bus_lock(&cfg, lock_fds) < 0)
         return 1;
     raise_fd_limit(&cfg);
     urcu_memb_register_thread();
     rc = serve(&cfg, ready_fd);
     urcu_memb_unregister_thread();
-    unlink(cfg.lock_path); /* still ours: see bus_lock() */
-    close(lock_fd);
+    sbd_bus_unlock(&cfg, lock_fds);
     return rc;
 }

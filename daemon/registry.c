@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "guard.h"
 #include "log.h"
 #include "reaper.h"
+#include "segfile.h"
 #include "stall.h"
 #include "registry/admin.h"
 #include "tsan.h"
@@ -26,6 +28,9 @@
 #ifdef SBD_TSAN
 char sbd_tsan_grace;
 #endif
+
+/* Names a new topic's segment tries (topic_create()). */
+#define SBD_SEG_TRIES 8
 
 #define SBD_TABLE_INIT        64
 #define SBD_TABLE_PRESIZE_MAX 65536
@@ -295,25 +300,63 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
     return 0;
 }
 
-/* Create the segment of a new topic, owned by the configured group. */
+/*
+ * Create segment @p seg. Under --group it is created 0600, given to the
+ * group, and only then opened to it (0660): never readable by the
+ * daemon's primary group meanwhile.
+ */
+static int topic_create_seg(const struct sbd_config *c, const char *seg, const shmbus_topic_opts *o,
+                            shmbus_topic **out)
+{
+    shmbus_topic_opts mine = *o;
+    int rc, fd;
+
+    mine.perm = 0600;
+    rc = shmbus_topic_create(seg, &mine, out);
+    if (rc < 0 || !c->have_group)
+        return rc;
+    fd = sb_admin_topic_fd(*out);
+    if (fchown(fd, (uid_t)-1, c->group) < 0 || fchmod(fd, (mode_t)o->perm) < 0) {
+        rc = -errno;
+        shmbus_topic_destroy(*out);
+        *out = NULL;
+        shmbus_topic_unlink(seg);
+    }
+    return rc;
+}
+
+/*
+ * Create the segment of a new topic. Its first name may be taken (by a
+ * file another user planted in /dev/shm, or one this daemon cannot serve,
+ * left in place): it then takes a name with a random generation
+ * (sbd_seg_name()), which nobody can have planted in advance, so a
+ * squatted name never blocks a topic. Clients get the segment as a
+ * descriptor; the name matters only to a restarted daemon, which finds
+ * each topic by sbd_seg_topic().
+ */
 static int topic_create(struct sbd_registry *r, const char *name, const shmbus_topic_opts *o,
                         struct sbd_topic **out, char *why, size_t why_len)
 {
     struct sbd_topic *t = calloc(1, sizeof(*t));
-    int rc;
+    uint64_t gen = 0;
+    int rc = -EEXIST;
 
     if (t == NULL)
         return -ENOMEM;
-    /* Both fit: names were checked against SHMBUS_TOPIC_NAME_MAX and
-     * SHMBUS_BUS_NAME_MAX, and 7 + 32 + 1 + 128 < SHMBUS_NAME_MAX. */
+    /* Fits: names were checked against SHMBUS_TOPIC_NAME_MAX. */
     memcpy(t->name, name, strnlen(name, SHMBUS_TOPIC_NAME_MAX));
-    snprintf(t->seg, sizeof(t->seg), "shmbus.%s.%s", r->cfg->bus, t->name);
-    rc = shmbus_topic_create(t->seg, o, &t->t);
-    if (rc == 0 && r->cfg->have_group &&
-        fchown(sb_admin_topic_fd(t->t), (uid_t)-1, r->cfg->group) < 0) {
-        rc = -errno;
-        shmbus_topic_destroy(t->t);
-        shmbus_topic_unlink(t->seg);
+    for (int i = 0; i < SBD_SEG_TRIES && rc == -EEXIST; i++) {
+        if (i > 0 && getrandom(&gen, sizeof(gen), 0) != (ssize_t)sizeof(gen)) {
+            rc = -errno;
+            break;
+        }
+        sbd_seg_name(t->seg, sizeof(t->seg), r->cfg->bus, t->name, gen);
+        rc = topic_create_seg(r->cfg, t->seg, o, &t->t);
+        if (rc == -EEXIST)
+            sbd_log(SBD_WARN,
+                    "segment name %s is taken by a file this daemon did not create: "
+                    "trying another",
+                    t->seg);
     }
     if (rc < 0) {
         snprintf(why, why_len, "cannot create segment %.70s: %s", t->seg, shmbus_strerror(rc));
@@ -343,28 +386,47 @@ static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
     r->shm_bytes += t->info.segment_size;
 }
 
-/* Segment @p seg attached as a topic, not registered yet. */
+/*
+ * Segment @p seg attached as a topic, not registered yet. It is mapped and
+ * read inside the SIGBUS guard's window (guard.h): a file truncated under
+ * us faults harmlessly and is taken for truncated.
+ */
 static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic **out)
 {
-    size_t plen = strlen("shmbus.") + strlen(r->cfg->bus) + 1;
-    const char *name = seg + plen;
+    const char *name = sbd_seg_topic(r->cfg->bus, seg);
+    _Atomic int hit = 0;
     struct sbd_topic *t;
-    int rc;
+    int rc, fd;
 
-    if (strlen(seg) <= plen || !sb_wire_name_valid(name, SHMBUS_TOPIC_NAME_MAX))
+    if (name == NULL)
         return SHMBUS_ERR_BAD_NAME;
+    fd = sbd_seg_open(r->cfg, seg);
+    if (fd < 0)
+        return fd;
     t = calloc(1, sizeof(*t));
-    if (t == NULL)
+    if (t == NULL) {
+        close(fd);
         return -ENOMEM;
+    }
     memcpy(t->name, name, strlen(name));
     memcpy(t->seg, seg, strlen(seg));
-    rc = shmbus_topic_attach(seg, &t->t);
+    sbd_guard_window(&hit);
+    rc = sb_admin_topic_map(fd, &t->t);
+    close(fd);
+    if (rc == 0) {
+        shmbus_topic_info_get(t->t, &t->info);
+        sb_admin_waiters_settle(t->t);
+    }
+    sbd_guard_window(NULL);
+    /* relaxed: set by this thread's own SIGBUS handler. */
+    if (rc == 0 && atomic_load_explicit(&hit, memory_order_relaxed)) {
+        shmbus_topic_destroy(t->t);
+        rc = SHMBUS_ERR_TRUNCATED;
+    }
     if (rc < 0) {
         free(t);
         return rc;
     }
-    shmbus_topic_info_get(t->t, &t->info);
-    sb_admin_waiters_settle(t->t);
     *out = t;
     return 0;
 }
@@ -380,13 +442,19 @@ static int adopt_fate(int rc)
          * ftruncate before writing it): every mapper faults on it, as
          * on one truncated under a running daemon (guard.h). */
         return SBD_ADOPT_REMOVED;
+    case SBD_SEG_UNTRUSTED:
+        /* Someone else's, or open to others: logged by sbd_seg_open();
+         * removed if we may (a root daemon may anywhere in /dev/shm). */
+        return SBD_ADOPT_UNTRUSTED;
+    case -EEXIST:              /* a second segment of a topic already served */
     case SHMBUS_ERR_VERSION:   /* another layout: processes of another
                                   library version may be using it */
     case SHMBUS_ERR_BAD_MAGIC: /* not a topic segment */
     case SHMBUS_ERR_INVALID:   /* a geometry no layout of ours has */
     case SHMBUS_ERR_BAD_NAME:  /* no topic's name */
     case -EACCES:              /* another owner's */
-    case -EPERM:
+    case SBD_SEG_OPEN:         /* ours, open to others: some process of
+                                  our uid made it so; theirs to remove */
     case -ENODEV:
     case -EINVAL:
         return SBD_ADOPT_LEFT;
@@ -403,6 +471,18 @@ static int pending_find(const struct sbd_registry *r, const char *seg)
         if (strcmp(r->pending[i].seg, seg) == 0)
             return (int)i;
     return -1;
+}
+
+/* Is a segment of topic @p name, of any generation, waiting to be adopted? */
+static int pending_has_topic(const struct sbd_registry *r, const char *name)
+{
+    for (uint32_t i = 0; i < r->npending; i++) {
+        const char *t = sbd_seg_topic(r->cfg->bus, r->pending[i].seg);
+
+        if (t != NULL && strcmp(t, name) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* Queue @p seg after error @p rc, or back off its entry @p i. With
@@ -441,13 +521,23 @@ static int pending_note(struct sbd_registry *r, int i, const char *seg, int rc)
  * queued (sbd_topic_open() answers a queued one "not ready", never "no
  * such topic"). @return enum sbd_adopt.
  */
-static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topic *t, int rc)
+static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topic *t, int *rc)
 {
-    int i, out = rc == 0 ? SBD_ADOPTED : adopt_fate(rc);
+    int i, out;
 
     pthread_mutex_lock(&r->topic_lock);
+    /* Two segments of one topic (one left by a direct creator of our uid
+     * at the first name, say): the first one found is served. */
+    urcu_memb_read_lock();
+    if (*rc == 0 && sbd_topic_lookup(r, t->name) != NULL) {
+        shmbus_topic_destroy(t->t);
+        free(t);
+        *rc = -EEXIST;
+    }
+    urcu_memb_read_unlock();
+    out = *rc == 0 ? SBD_ADOPTED : adopt_fate(*rc);
     i = pending_find(r, seg);
-    if (out == SBD_ADOPT_LATER && pending_note(r, i, seg, rc) < 0)
+    if (out == SBD_ADOPT_LATER && pending_note(r, i, seg, *rc) < 0)
         out = SBD_ADOPT_NOMEM; /* only a new entry allocates: at start */
     else if (out != SBD_ADOPT_LATER && i >= 0)
         r->pending[i] = r->pending[--r->npending];
@@ -480,15 +570,28 @@ static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev
                 shmbus_strerror(rc));
 }
 
+/* What adoption does to segment @p seg after outcome @p out: remove one
+ * that is truncated, and one that is not ours if we may (a root daemon
+ * may; another uid's file in sticky /dev/shm is otherwise its owner's). */
+static void adopt_remove(const char *seg, int out)
+{
+    if (out == SBD_ADOPT_REMOVED)
+        shmbus_topic_unlink(seg);
+    else if (out == SBD_ADOPT_UNTRUSTED && shmbus_topic_unlink(seg) == 0)
+        sbd_log(SBD_WARN, "segment %s: not ours to serve: removed", seg);
+    else if (out == SBD_ADOPT_UNTRUSTED)
+        sbd_log(SBD_WARN, "segment %s: not ours to serve, and we may not remove it: left in place",
+                seg);
+}
+
 int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
 {
     struct sbd_topic *t = NULL;
     int rc = topic_attach(r, seg, &t);
-    int out = adopt_settle(r, seg, t, rc);
+    int out = adopt_settle(r, seg, t, &rc);
 
     adopt_log(seg, rc, out, 0, 0);
-    if (out == SBD_ADOPT_REMOVED)
-        shmbus_topic_unlink(seg);
+    adopt_remove(seg, out);
     return out;
 }
 
@@ -552,10 +655,9 @@ void sbd_registry_retry(struct sbd_registry *r)
             pending_remove(r, i); /* entry i is another one now */
             continue;
         }
-        out = adopt_settle(r, p.seg, t, rc);
+        out = adopt_settle(r, p.seg, t, &rc);
         adopt_log(p.seg, rc, out, p.tries, p.rc);
-        if (out == SBD_ADOPT_REMOVED)
-            shmbus_topic_unlink(p.seg);
+        adopt_remove(p.seg, out);
         i += out == SBD_ADOPT_LATER; /* else entry i is another one now */
     }
 }
@@ -566,10 +668,7 @@ void sbd_registry_retry(struct sbd_registry *r)
 static int topic_absent(const struct sbd_registry *r, const struct sb_wire_open *req, char *why,
                         size_t why_len)
 {
-    char seg[SHMBUS_NAME_MAX + 1];
-
-    snprintf(seg, sizeof(seg), "shmbus.%s.%s", r->cfg->bus, req->name);
-    if (pending_find(r, seg) >= 0) {
+    if (pending_has_topic(r, req->name)) {
         snprintf(why, why_len, "topic '%.60s': its segment is not taken over yet, try again",
                  req->name);
         return SHMBUS_ERR_NOT_READY;

@@ -172,26 +172,33 @@ int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struc
 
 /* What became of a segment given to sbd_registry_adopt(). */
 enum sbd_adopt {
-    SBD_ADOPTED,        /* served from now on */
-    SBD_ADOPT_LATER,    /* queued: sbd_registry_retry() tries again */
-    SBD_ADOPT_LEFT,     /* not a topic this daemon can serve: left in place */
-    SBD_ADOPT_REMOVED,  /* shorter than its header says: removed */
-    SBD_ADOPT_VANISHED, /* removed by someone else meanwhile */
-    SBD_ADOPT_NOMEM,    /* to be retried, but no memory to queue it: the daemon
-                           must not serve without it (clients would take it for gone) */
+    SBD_ADOPTED,         /* served from now on */
+    SBD_ADOPT_LATER,     /* queued: sbd_registry_retry() tries again */
+    SBD_ADOPT_LEFT,      /* not a topic this daemon can serve: left in place */
+    SBD_ADOPT_REMOVED,   /* shorter than its header says: removed */
+    SBD_ADOPT_VANISHED,  /* removed by someone else meanwhile */
+    SBD_ADOPT_UNTRUSTED, /* not a regular file of our uid that only we (and
+                            the bus's group) can write: never served;
+                            removed if we may */
+    SBD_ADOPT_NOMEM,     /* to be retried, but no memory to queue it: the daemon
+                            must not serve without it (clients would take it for gone) */
 };
 
 /*
- * Serve the segment @p seg (shmbus.BUS.TOPIC) that a previous daemon of
+ * Serve the segment @p seg (shmbus.BUS.TOPIC, or shmbus.BUS..GEN.TOPIC) that a previous daemon of
  * the bus left: attach it and register the topic. Its slots and records
  * stay as they are; the reaper watches their owners. A failure that may
  * pass (its creator still writing it, SHMBUS_ERR_NOT_READY; descriptors
  * or memory short) queues it for sbd_registry_retry(), and opens of its
- * topic get SHMBUS_ERR_NOT_READY meanwhile. A segment this daemon cannot
- * serve (another layout version, which processes of another library may
- * use; another owner's; not a topic) is left in place. Only a segment
- * shorter than its header says, which every mapper would fault on, is
- * removed. Each outcome but success is logged. Control thread.
+ * topic get SHMBUS_ERR_NOT_READY meanwhile. A file the daemon did not
+ * create (another uid's, writable by others, not a regular file: checked
+ * on the open descriptor) is never served, and removed if the daemon may.
+ * A segment this daemon cannot serve (another layout version, which
+ * processes of another library may use; not a topic; a second one of a
+ * topic) is left in place. A segment shorter than its header says, which
+ * every mapper would fault on, is removed; so is one that faults while it
+ * is read (truncated meanwhile: guard.h sbd_guard_window()). Each outcome
+ * but success is logged. Control thread.
  * @return enum sbd_adopt.
  */
 int sbd_registry_adopt(struct sbd_registry *r, const char *seg);

@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/audit.h>
@@ -47,6 +48,8 @@ struct du_daemon {
     int status;   /* exit status at the last du_stop() (0 before any) */
     int no_pidfd; /* start it with pidfd_open() failing with EPERM (du_deny_pidfd()) */
     int no_proc;  /* start it without /proc (du_hide_proc()) */
+    uid_t uid;    /* run it as this uid and gid (0: as the test) */
+    gid_t gid;
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char dir[sizeof(DU_DIR_TEMPLATE)];
     char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -167,7 +170,7 @@ static inline int du_hide_proc_works(void)
 /*
  * fork+exec shmbusd --bus BUS --foreground --log-level warn EXTRA...,
  * with its stderr on @p err_fd (-1: ours), without pidfd_open() if
- * d->no_pidfd and without /proc if d->no_proc. It gets SIGTERM if we die,
+ * d->no_pidfd, without /proc if d->no_proc, as d->uid if set. It gets SIGTERM if we die,
  * so it still stops cleanly (removing its socket and the topics no live
  * process uses). @return its pid or -errno.
  */
@@ -186,6 +189,10 @@ static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra
     if (pid < 0)
         return -errno;
     if (pid == 0) {
+        /* A change of uid clears the death signal: drop privileges first. */
+        if (d->uid != 0 && (setgroups(0, NULL) < 0 || setresgid(d->gid, d->gid, d->gid) < 0 ||
+                            setresuid(d->uid, d->uid, d->uid) < 0))
+            _exit(127);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(127);
@@ -274,7 +281,9 @@ static inline int du_segments(const char *bus, int remove)
     return n;
 }
 
-/* Remove the runtime directory and whatever is in it (the lock file). */
+/* Remove the test's directory and whatever is in it, one level of
+ * directories included (the bus's runtime directory, XDG_RUNTIME_DIR/shmbus,
+ * and its lock file). */
 static inline void du_remove_dir(const char *path)
 {
     DIR *dir = opendir(path);
@@ -286,8 +295,12 @@ static inline void du_remove_dir(const char *path)
     while ((e = readdir(dir)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
-        unlink(f);
+        if ((size_t)snprintf(f, sizeof(f), "%s/%s", path, e->d_name) >= sizeof(f))
+            continue; /* no such path in a test's directory */
+        if (e->d_type == DT_DIR)
+            du_remove_dir(f);
+        else
+            unlink(f);
     }
     closedir(dir);
     rmdir(path);
@@ -310,6 +323,8 @@ static inline int du_prepare(struct du_daemon *d)
     if (setenv("XDG_RUNTIME_DIR", d->dir, 1) < 0)
         return -errno;
     unsetenv("SHMBUS_BUS");
+    unsetenv("SHMBUS_RUNTIME_DIR");
+    unsetenv("SHMBUS_DAEMON_UID");
     rc = shmbus_bus_resolve(d->bus, NULL, d->sock, sizeof(d->sock));
     return rc;
 }

@@ -156,5 +156,5 @@ bg=()
 stop_daemon
 left=$(compgen -G "/dev/shm/shmbus.$bus.*" || true)$(compgen -G "/dev/shm/shmbus-$bus.lock" || true)
 [ -z "$left" ] || fail "left in /dev/shm: $left"
-[ -e "$dir/shmbus-$bus.sock" ] && fail "socket left"
+[ -e "$dir/shmbus/$bus.sock" ] && fail "socket left"
 echo "test_bridge_redis: ok"

@@ -37,8 +37,8 @@ wait_stat() {
 
 "$shmbusd" --bus "$bus" --foreground --log-level warn &
 daemon=$!
-for _ in $(seq 100); do [ -S "$dir/shmbus-$bus.sock" ] && break; sleep 0.05; done
-[ -S "$dir/shmbus-$bus.sock" ] || fail "daemon did not start"
+for _ in $(seq 100); do [ -S "$dir/shmbus/$bus.sock" ] && break; sleep 0.05; done
+[ -S "$dir/shmbus/$bus.sock" ] || fail "daemon did not start"
 
 # Reliable topic: the subscriber exists before anything is published.
 "$shmbus" --bus "$bus" sub prices --reliable --count 3 >"$dir/out" &
@@ -119,15 +119,15 @@ kill "$daemon"
 wait "$daemon" || fail "daemon exit status $?"
 daemon=""
 ls /dev/shm | grep -q "^shmbus\.$bus\." && fail "segments left"
-[ -e "$dir/shmbus-$bus.sock" ] && fail "socket left"
+[ -e "$dir/shmbus/$bus.sock" ] && fail "socket left"
 
 # With --bridge: stat shows the listen address, the totals and each remote
 # connection (a RESP client named 'cli"1', subscribed to t1).
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 "$shmbusd" --bus "$bus" --foreground --log-level warn --bridge "127.0.0.1:$port" &
 daemon=$!
-for _ in $(seq 100); do [ -S "$dir/shmbus-$bus.sock" ] && break; sleep 0.05; done
-[ -S "$dir/shmbus-$bus.sock" ] || fail "daemon with --bridge did not start"
+for _ in $(seq 100); do [ -S "$dir/shmbus/$bus.sock" ] && break; sleep 0.05; done
+[ -S "$dir/shmbus/$bus.sock" ] || fail "daemon with --bridge did not start"
 # t1 exists before the client subscribes (from the next message on): this
 # tests stat, not the bridge linking topics created after a SUBSCRIBE.
 "$shmbus" --bus "$bus" pub t1 before

@@ -660,6 +660,8 @@ static void test_daemon_sigterm_cleans_up(void **state)
     assert_int_not_equal(access(d->sock, F_OK), 0);
     snprintf(lock, sizeof(lock), "/dev/shm/shmbus-%s.lock", d->bus);
     assert_int_not_equal(access(lock, F_OK), 0);
+    snprintf(lock, sizeof(lock), "%.*slock", (int)(strlen(d->sock) - 4), d->sock);
+    assert_int_not_equal(access(lock, F_OK), 0);
     assert_shmbus_rc(shmbus_list(bus, NULL, &e, 1), SHMBUS_ERR_DAEMON_LOST);
     assert_shmbus_rc(shmbus_connect(d->bus, &b2), SHMBUS_ERR_NO_DAEMON);
     assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 9, 77, 30), WAIT_NS));

@@ -225,12 +225,17 @@ int cli_connect(const char *bus, char *name_out, shmbus_bus **out)
         return CLI_EXIT_USAGE;
     }
     rc = shmbus_connect(name_out, out);
-    if (rc < 0) {
-        /* No daemon, refused, or another version: the message says which. */
+    /* No daemon, refused, or another version: the message says which. */
+    if (rc == SHMBUS_ERR_INVALID)
+        cli_err("cannot connect to bus '%s': $SHMBUS_DAEMON_UID '%s' names no user", name_out,
+                getenv("SHMBUS_DAEMON_UID"));
+    else if (rc == SHMBUS_ERR_DENIED)
+        cli_err("cannot connect to bus '%s': %s (by the daemon, or its uid is not one we trust: "
+                "see $SHMBUS_DAEMON_UID)",
+                name_out, shmbus_strerror(rc));
+    else if (rc < 0)
         cli_err("cannot connect to bus '%s': %s", name_out, shmbus_strerror(rc));
-        return CLI_EXIT_FAIL;
-    }
-    return 0;
+    return rc < 0 ? CLI_EXIT_FAIL : 0;
 }
 
 /* Open a topic, creating it with @p opts if it does not exist; reports

@@ -93,6 +93,8 @@ enum shmbus_start {
 #define SHMBUS_NAME_MAX 200
 /** Longest bus name: [A-Za-z0-9_-]. */
 #define SHMBUS_BUS_NAME_MAX 32
+/** Runtime directory of buses without $SHMBUS_RUNTIME_DIR or $XDG_RUNTIME_DIR. */
+#define SHMBUS_RUNTIME_DIR_SYSTEM "/run/shmbus"
 /** Longest topic name: [A-Za-z0-9_.:-], not starting with '.'. */
 #define SHMBUS_TOPIC_NAME_MAX 128
 /** Longest consumer group name: [A-Za-z0-9_.:-], not starting with '.'. */
@@ -302,9 +304,11 @@ SHMBUS_API const char *shmbus_strerror(int err);
 
 /**
  * Resolve a bus name: @p name if not NULL, else $SHMBUS_BUS if set and not
- * empty, else SHMBUS_BUS_DEFAULT; and its control socket path:
- * $XDG_RUNTIME_DIR/shmbus-NAME.sock, or /tmp/shmbus-NAME.sock when
- * XDG_RUNTIME_DIR is unset.
+ * empty, else SHMBUS_BUS_DEFAULT; and its control socket path, DIR/NAME.sock
+ * in the bus's runtime directory DIR: $SHMBUS_RUNTIME_DIR if set and not
+ * empty, else $XDG_RUNTIME_DIR/shmbus, else SHMBUS_RUNTIME_DIR_SYSTEM. The
+ * daemon (shmbusd) resolves the same path the same way, and keeps its lock
+ * beside the socket (NAME.lock).
  * @param name_out  receives the name (SHMBUS_BUS_NAME_MAX + 1 bytes), or NULL.
  * @param path_out  receives the socket path, or NULL.
  * @param path_cap  size of @p path_out.
@@ -321,7 +325,11 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
  * @param out   receives the connection, owned by the caller (shmbus_close()).
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_NO_DAEMON when no daemon
  *         listens; SHMBUS_ERR_DENIED when it refuses this process, or when
- *         the socket's owner is neither our uid nor root (not our daemon);
+ *         the daemon's uid is none we trust (not our daemon): we trust our
+ *         uid, root, the uid or user $SHMBUS_DAEMON_UID names, and the
+ *         owner of the socket's directory when nobody else may write that
+ *         directory and its group is one of ours; SHMBUS_ERR_INVALID when
+ *         $SHMBUS_DAEMON_UID names no user;
  *         SHMBUS_ERR_PROTO_VERSION when it speaks another protocol version;
  *         SHMBUS_ERR_LIMIT when it serves its maximum of clients;
  *         SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT (no answer in 10 s) or

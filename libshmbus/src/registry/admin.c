@@ -62,6 +62,16 @@ void sb_admin_topic_gone(const shmbus_topic *t)
     sb_futex_wake(&h->space_futex, INT_MAX);
 }
 
+int sb_admin_topic_map(int fd, shmbus_topic **out)
+{
+    struct sb_segment seg;
+    int rc;
+
+    *out = NULL;
+    rc = sb_segment_map_fd(fd, &seg);
+    return rc < 0 ? rc : sb_topic_wrap(&seg, out);
+}
+
 int sb_admin_topic_fd(const shmbus_topic *t)
 {
     return t->seg.fd;

@@ -31,6 +31,12 @@ void sb_admin_waiters_settle(const shmbus_topic *t);
  * publishers) are woken to see it. */
 void sb_admin_topic_gone(const shmbus_topic *t);
 
+/* Map the segment open on @p fd (which stays the caller's) as a topic:
+ * what shmbus_topic_attach() does once it has the descriptor, for a caller
+ * that checked the file first. @return 0 with *out set, or as
+ * shmbus_topic_attach(). */
+int sb_admin_topic_map(int fd, shmbus_topic **out);
+
 /* The topic's segment file (still owned by the topic handle). */
 int sb_admin_topic_fd(const shmbus_topic *t);
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pwd.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -20,13 +22,29 @@
 
 #include "registry/admin.h"
 #include "ring/ring.h"
+#include "util/clock.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
 
+/* The directory of the bus's socket and lock (shmbus_bus_resolve()). */
+static const char *bus_runtime_dir(char *buf, size_t cap)
+{
+    const char *dir = getenv("SHMBUS_RUNTIME_DIR");
+
+    if (dir != NULL && dir[0] != '\0')
+        return dir;
+    dir = getenv("XDG_RUNTIME_DIR");
+    if (dir == NULL || dir[0] == '\0')
+        return SHMBUS_RUNTIME_DIR_SYSTEM;
+    snprintf(buf, cap, "%s/shmbus", dir);
+    return buf;
+}
+
 int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t path_cap)
 {
-    const char *dir = getenv("XDG_RUNTIME_DIR");
+    char buf[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    const char *dir = bus_runtime_dir(buf, sizeof(buf));
     int n;
 
     if (name == NULL) {
@@ -40,24 +58,91 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
         snprintf(name_out, SHMBUS_BUS_NAME_MAX + 1, "%s", name);
     if (path_out == NULL)
         return 0;
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/tmp";
-    n = snprintf(path_out, path_cap, "%s/shmbus-%s.sock", dir, name);
+    n = snprintf(path_out, path_cap, "%s/%s.sock", dir, name);
     if (n < 0 || (size_t)n >= path_cap || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return -ENAMETOOLONG;
     return 0;
 }
 
-/* The daemon must run as our uid or as root: anyone else could have
- * planted the socket (the /tmp fallback is shared). */
-static int bus_peer_trusted(int s)
+/* $SHMBUS_DAEMON_UID: a uid or user name whose daemon we trust.
+ * @return 1 and *uid set; 0 when unset; SHMBUS_ERR_INVALID when it names
+ * nobody (a typo must not pass for "unset"). */
+static int bus_configured_uid(uid_t *uid)
+{
+    const char *v = getenv("SHMBUS_DAEMON_UID");
+    struct passwd pw, *found = NULL;
+    char buf[4096], *end;
+    unsigned long n;
+
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno == 0 && *end == '\0' && v[0] >= '0' && v[0] <= '9' && n <= UINT32_MAX) {
+        *uid = (uid_t)n;
+        return 1;
+    }
+    if (getpwnam_r(v, &pw, buf, sizeof(buf), &found) != 0 || found == NULL)
+        return SHMBUS_ERR_INVALID;
+    *uid = pw.pw_uid;
+    return 1;
+}
+
+/* Are we a member of group @p gid? */
+static int bus_in_group(gid_t gid)
+{
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+
+    if (gid == getgid() || gid == getegid())
+        return 1;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* Is @p uid the owner of the socket @p path's directory, and is that
+ * directory a safe place for a bus of several uids: writable by its owner
+ * only, and given to one of our groups (an admin's /run/shmbus for the
+ * bus's group)? Only its owner (or root) can have put the socket there. */
+static int bus_dir_owner(const char *path, uid_t uid)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+
+    if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(dir))
+        return 0;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+           (st.st_mode & 022) == 0 && bus_in_group(st.st_gid);
+}
+
+/*
+ * Is the daemon at the other end of @p s, listening at @p path, one we
+ * trust with our messages? Our uid's, root's, the one $SHMBUS_DAEMON_UID
+ * names, or the owner of a safe socket directory of our group
+ * (bus_dir_owner()). Anyone else could have planted the socket.
+ */
+static int bus_peer_trusted(int s, const char *path)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
+    uid_t conf;
+    int rc;
 
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
         return -errno;
-    return cred.uid == getuid() || cred.uid == 0 ? 0 : SHMBUS_ERR_DENIED;
+    if (cred.uid == getuid() || cred.uid == 0)
+        return 0;
+    rc = bus_configured_uid(&conf);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && cred.uid == conf)
+        return 0;
+    return bus_dir_owner(path, cred.uid) ? 0 : SHMBUS_ERR_DENIED;
 }
 
 static int bus_dial(const char *path)
@@ -82,7 +167,7 @@ static int bus_dial(const char *path)
         /* Nobody listens: no socket file, or one a dead daemon left. */
         return (e == ENOENT || e == ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : -e;
     }
-    int rc = bus_peer_trusted(s);
+    int rc = bus_peer_trusted(s, path);
     if (rc < 0) {
         close(s);
         return rc;
@@ -175,10 +260,32 @@ void shmbus_close(shmbus_bus *bus)
         sb_bus_ref_put(bus);
 }
 
-/* Send and wait for the matching reply; with the lock held. */
+/* Wait until the daemon's reply can be read, up to @p deadline
+ * (CLOCK_MONOTONIC ns): a signal shortens the wait, never restarts it.
+ * @return 0, or SHMBUS_ERR_TIMEOUT. */
+static int bus_reply_wait(int sock, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = sock, .events = POLLIN};
+        uint64_t now = sb_mono_ns();
+        int rc;
+
+        if (now >= deadline)
+            return SHMBUS_ERR_TIMEOUT;
+        rc = poll(&p, 1, (int)((deadline - now + 999999) / 1000000));
+        if (rc > 0)
+            return 0; /* a reply or a hang-up: the read tells which */
+        if (rc < 0 && errno != EINTR)
+            return 0; /* the read reports it */
+    }
+}
+
+/* Send and wait for the matching reply, SB_BUS_REPLY_TIMEOUT_S at most
+ * from the send, whatever signals arrive; with the lock held. */
 static int bus_roundtrip(shmbus_bus *bus, uint16_t type, uint32_t req, const void *body,
                          uint32_t len, uint8_t *msg, int *fd)
 {
+    uint64_t deadline = sb_mono_ns() + SB_BUS_REPLY_TIMEOUT_S * 1000000000ull;
     const void *rbody = NULL;
     long n;
     int rc;
@@ -186,6 +293,8 @@ static int bus_roundtrip(shmbus_bus *bus, uint16_t type, uint32_t req, const voi
     rc = sb_wire_send(bus->sock, type, req, body, len, -1);
     if (rc < 0)
         return rc == -EPIPE || rc == -ECONNRESET ? SHMBUS_ERR_DAEMON_LOST : rc;
+    if (bus_reply_wait(bus->sock, deadline) < 0)
+        return SHMBUS_ERR_TIMEOUT;
     n = sb_wire_recv(bus->sock, msg, SB_WIRE_MAX, fd);
     if (n == 0 || n == -ECONNRESET)
         return SHMBUS_ERR_DAEMON_LOST;
@@ -210,6 +319,10 @@ static int bus_call_locked(shmbus_bus *bus, uint16_t type, const void *body, uin
     if (rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_TIMEOUT || rc == SHMBUS_ERR_PROTOCOL ||
         rc == SHMBUS_ERR_PROTO_VERSION)
         bus->lost = 1; /* the stream is out of step or gone: never reuse it */
+    /* Nothing more is read from it: a late reply fails in the daemon,
+     * which then knows we never had it (a slot it handed out is freed). */
+    if (rc == SHMBUS_ERR_TIMEOUT)
+        shutdown(bus->sock, SHUT_RD);
     if (got >= 0)
         close(got); /* a descriptor nobody asked for */
     if (rc >= 0 && (uint32_t)rc > cap)
@@ -432,6 +545,8 @@ int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add)
     return rc;
 }
 
+static void slot_late_release(shmbus_topic *t);
+
 /*
  * One call under the lock, reconnecting first if the daemon was lost and
  * @p reconnect. With a topic @p t, its current id (a reconnect renumbers
@@ -455,6 +570,8 @@ static int bus_call(shmbus_bus *bus, shmbus_topic *t, int reconnect, uint16_t ty
         memcpy(body, &t->id, sizeof(t->id));
     if (rc == 0)
         rc = bus_call_locked(bus, type, body, len, reply, cap, fd);
+    if (rc == SHMBUS_ERR_TIMEOUT && type == SB_MSG_SUB_ADD && t != NULL)
+        slot_late_release(t);
     pthread_mutex_unlock(&bus->lock);
     return rc;
 }
@@ -514,6 +631,36 @@ static int slot_release_locked(shmbus_topic *t, uint32_t slot)
     if (rc >= 0)
         rc = bus_call_locked(bus, SB_MSG_SUB_DEL, &r, sizeof(r), NULL, 0, NULL);
     return rc;
+}
+
+/*
+ * A SUB_ADD on @p t (request bus->next_req) timed out, and the socket is
+ * shut for reading (bus_call_locked()): a reply the daemon sends from now
+ * on fails there, and it frees the slot itself. One it sent before is
+ * still queued: find it and give its slot back, as a subscriber would.
+ * With the lock held.
+ */
+static void slot_late_release(shmbus_topic *t)
+{
+    shmbus_bus *bus = t->bus;
+    uint8_t msg[SB_WIRE_MAX];
+    long n;
+    int fd;
+
+    /* Shut for reading, an empty socket reads 0 at once. */
+    while ((n = sb_wire_recv(bus->sock, msg, sizeof(msg), &fd)) > 0) {
+        const void *body = NULL;
+        struct sb_wire_sub_ok ok;
+
+        if (fd >= 0)
+            close(fd);
+        if (sb_wire_decode_reply(msg, (size_t)n, bus->next_req, &body) != (int)sizeof(ok))
+            continue; /* an earlier request's reply, or an error: no slot */
+        memcpy(&ok, body, sizeof(ok));
+        if (ok.slot < t->seg.g.max_subs)
+            slot_release_locked(t, ok.slot);
+        return;
+    }
 }
 
 int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot)

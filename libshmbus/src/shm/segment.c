@@ -199,8 +199,12 @@ int sb_segment_create(const char *name, const struct sb_seg_params *p, uint32_t 
         rc = -errno;
         goto err;
     }
-    /* Reserve every page now: tmpfs would otherwise SIGBUS on first touch. */
-    rc = posix_fallocate(fd, 0, (off_t)g.total_len);
+    /* Reserve every page now: tmpfs would otherwise SIGBUS on first touch.
+     * A signal may stop it (EINTR, which posix_fallocate() passes on): go
+     * on, the pages reserved so far stay. */
+    do
+        rc = posix_fallocate(fd, 0, (off_t)g.total_len);
+    while (rc == EINTR);
     if (rc != 0) {
         rc = (rc == ENOSPC || rc == EFBIG) ? SHMBUS_ERR_NO_SPACE : -rc;
         goto err;

@@ -1,0 +1,212 @@
+/*
+ * The runtime directory and the bus lock (rundir.h). The directory is what
+ * keeps other users from squatting the socket and lock names: they cannot
+ * create anything in it. The lock in /dev/shm, a sticky directory anyone
+ * may write, only adds the exclusion of a daemon of the same bus in
+ * another runtime directory; a planted file there costs that, never the
+ * bus.
+ */
+#include "rundir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* The mode a runtime directory we create gets: others need to search it
+ * only to reach the socket when they may connect. */
+static mode_t rundir_mode(const struct sbd_config *c)
+{
+    if (c->n_allow_uid > 0 || c->n_allow_gid > 0)
+        return 0711;
+    return c->have_group ? 0710 : 0700;
+}
+
+/* Why the directory open on @p fd cannot be trusted, or NULL. */
+static const char *rundir_untrusted(int fd, struct stat *st)
+{
+    if (fstat(fd, st) < 0)
+        return strerror(errno);
+    if (st->st_uid != geteuid())
+        return "it belongs to another user";
+    if (st->st_mode & 022)
+        return "group or others may write it";
+    return NULL;
+}
+
+/* Give the directory the group and mode the options ask for (a new one's
+ * umask aside, an existing one's from a run with other options). */
+static int rundir_settle(const struct sbd_config *c, int fd)
+{
+    if (c->have_group && fchown(fd, (uid_t)-1, c->group) < 0)
+        return -errno;
+    return fchmod(fd, rundir_mode(c)) < 0 ? -errno : 0;
+}
+
+int sbd_rundir_prepare(const struct sbd_config *c)
+{
+    int created = mkdir(c->run_dir, 0700) == 0, fd, rc = 0;
+    const char *why;
+    struct stat st;
+
+    if (!created && errno != EEXIST) {
+        sbd_log(SBD_ERROR,
+                "cannot create runtime directory %s: %s (set $SHMBUS_RUNTIME_DIR or "
+                "$XDG_RUNTIME_DIR, or have %s made for this user)",
+                c->run_dir, strerror(errno), c->run_dir);
+        return -1;
+    }
+    /* O_NOFOLLOW: a link planted at the name is refused, not followed. */
+    fd = open(c->run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        sbd_log(SBD_ERROR, "runtime directory %s: %s: refusing to use it", c->run_dir,
+                errno == ENOTDIR || errno == ELOOP ? "not a directory" : strerror(errno));
+        return -1;
+    }
+    why = rundir_untrusted(fd, &st);
+    if (why == NULL)
+        rc = rundir_settle(c, fd);
+    close(fd);
+    if (why != NULL) {
+        sbd_log(SBD_ERROR,
+                "runtime directory %s: %s (uid %u, mode %04o): refusing to keep the bus's "
+                "socket there",
+                c->run_dir, why, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    if (rc < 0) {
+        sbd_log(SBD_ERROR, "runtime directory %s: %s", c->run_dir, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Open lock file @p path. @return its descriptor; -EPERM (logged as
+ * @p level) when it is not a regular file of ours that only we may write;
+ * -errno (logged). */
+static int lock_open(const char *path, enum sbd_level level)
+{
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+    if (fd < 0 && errno != ELOOP) {
+        int e = errno;
+
+        sbd_log(level, "cannot open lock file %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & 022) == 0)
+        return fd;
+    sbd_log(level,
+            "lock file %s was not made by this daemon's user (a link, or another "
+            "user's, or writable by others)",
+            path);
+    if (fd >= 0)
+        close(fd);
+    return -EPERM;
+}
+
+/* Is @p fd still the file at @p path (not unlinked by a daemon that
+ * stopped after we opened it)? */
+static int lock_current(const char *path, int fd)
+{
+    struct stat a, b;
+
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+static void lock_busy(const struct sbd_config *c, const char *path, int fd)
+{
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    sbd_log(SBD_ERROR, "bus '%s' is already served by shmbusd pid %s (lock %s)", c->bus,
+            pid[0] ? pid : "?", path);
+}
+
+/*
+ * Take the lock at @p path: an OFD write lock, which the kernel drops when
+ * we die. A stopping daemon unlinks the file while it still holds the
+ * lock, so a lock won on a file no longer at the path is stale: try again.
+ * @return the lock's descriptor; -EBUSY (logged) when another daemon holds
+ * it; -EPERM (lock_open()); -errno.
+ */
+static int lock_take(const struct sbd_config *c, const char *path, enum sbd_level level)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    char pid[32];
+
+    for (;;) {
+        int fd = lock_open(path, level);
+
+        if (fd < 0)
+            return fd;
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+            lock_busy(c, path, fd);
+            close(fd);
+            return -EBUSY;
+        }
+        if (!lock_current(path, fd)) {
+            close(fd);
+            continue;
+        }
+        snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+            sbd_log(SBD_WARN, "cannot write pid to %s: %s", path, strerror(errno));
+        return fd;
+    }
+}
+
+/* The /dev/shm lock: a file planted at its name is removed if we may
+ * (unlink in the sticky directory: root, or its owner), and the lock taken
+ * again; else we do without it. @return the descriptor, -1 without it, or
+ * -EBUSY. */
+static int lock_take_shm(const struct sbd_config *c)
+{
+    int fd = lock_take(c, c->shm_lock_path, SBD_WARN);
+
+    if (fd == -EPERM && unlink(c->shm_lock_path) == 0) {
+        sbd_log(SBD_WARN, "lock file %s removed", c->shm_lock_path);
+        fd = lock_take(c, c->shm_lock_path, SBD_WARN);
+    }
+    if (fd == -EBUSY)
+        return fd;
+    if (fd < 0)
+        sbd_log(SBD_WARN,
+                "serving without lock %s: a daemon of bus '%s' started with another runtime "
+                "directory would not be excluded",
+                c->shm_lock_path, c->bus);
+    return fd < 0 ? -1 : fd;
+}
+
+int sbd_bus_lock(const struct sbd_config *c, int fds[2])
+{
+    fds[0] = lock_take(c, c->lock_path, SBD_ERROR);
+    if (fds[0] < 0)
+        return -1;
+    fds[1] = lock_take_shm(c);
+    if (fds[1] == -EBUSY) {
+        unlink(c->lock_path); /* ours, locked: see lock_take() */
+        close(fds[0]);
+        return -1;
+    }
+    return 0;
+}
+
+void sbd_bus_unlock(const struct sbd_config *c, int fds[2])
+{
+    if (fds[1] >= 0) {
+        unlink(c->shm_lock_path);
+        close(fds[1]);
+    }
+    unlink(c->lock_path);
+    close(fds[0]);
+}

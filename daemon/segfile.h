@@ -1,0 +1,42 @@
+/*
+ * Segment files of the bus in /dev/shm: names and trust. A topic's
+ * segment is shmbus.BUS.TOPIC, or shmbus.BUS..GEN.TOPIC when that name was
+ * taken (registry.c topic_create()); the daemon serves only files of its
+ * own uid that nobody else can write.
+ */
+#ifndef SHMBUSD_SEGFILE_H
+#define SHMBUSD_SEGFILE_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* sbd_seg_open(): a file the daemon may not serve. Not ours (another
+ * uid's, a link, not a regular file): removed if the daemon may. */
+#define SBD_SEG_UNTRUSTED SHMBUS_ERR_DENIED
+/* Ours, but open to others (mode or group): left to whoever of our uid
+ * made it so. */
+#define SBD_SEG_OPEN (-EPERM)
+
+/* Write the name of generation @p gen (0: the first name) of topic
+ * @p topic's segment of bus @p bus into @p out (@p cap bytes,
+ * SHMBUS_NAME_MAX + 1 suffice). */
+void sbd_seg_name(char *out, size_t cap, const char *bus, const char *topic, uint64_t gen);
+
+/* The topic whose segment of bus @p bus is named @p seg, of any
+ * generation. @return a pointer into @p seg, or NULL if it names none. */
+const char *sbd_seg_topic(const char *bus, const char *seg);
+
+/*
+ * Open segment @p seg read-write, without following a symbolic link or
+ * blocking on a FIFO, and check the file opened (fstat on the descriptor,
+ * so a name swapped meanwhile changes nothing): a regular file of our
+ * euid, mode 0600, or 0660 with the bus's --group. @return the descriptor
+ * (the caller's); SBD_SEG_UNTRUSTED or SBD_SEG_OPEN, logged with the owner
+ * and mode; or -errno.
+ */
+int sbd_seg_open(const struct sbd_config *c, const char *seg);
+
+#endif
