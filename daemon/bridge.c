@@ -310,8 +310,14 @@ static void btopic_put(struct sbb_topic *bt)
     free(bt);
 }
 
-/* Deliver topic @p t to subscription @p s. */
-static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t, uint32_t start)
+/*
+ * Deliver topic @p t to subscription @p s, which has no link to it yet:
+ * each topic is linked once, by link_existing() if the bridge had seen it
+ * when @p s was made (t->id <= b->seen_id), else by topics_new(). O(1).
+ * @return 0 with *@p out, or an error.
+ */
+static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t, uint32_t start,
+                    struct sbb_link **out)
 {
     struct sbb_topic *bt;
     struct sbb_link *l;
@@ -319,7 +325,6 @@ static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t
 
     if (rc < 0)
         return rc;
-    cds_list_for_each_entry(l, &s->links, snode) if (l->bt == bt) return 0; /* already */
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
         if (bt->nlinks == 0)
@@ -332,28 +337,32 @@ static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t
     l->proto = s->c->proto;
     cds_list_add(&l->snode, &s->links);
     bt->nlinks++;
+    *out = l;
     return 0;
 }
 
-/* Start delivering along @p s's new links: after the subscription's
- * reply, so that no message overtakes it. */
+/* Start delivering along link @p l: after the subscription's reply, so
+ * that no message overtakes it. */
+static void link_go(struct sbb_link *l)
+{
+    if (l->live)
+        return;
+    l->live = 1;
+    /* The pumps read the link's fields after finding it in the list
+     * (a release store publishes it). */
+    sbd_rlist_append(&l->bt->links, &l->tnode);
+    if (!l->bt->given) {
+        l->bt->given = 1;
+        sbb_pump_give(l->bt->pump, l->bt);
+    }
+}
+
+/* Start delivering along @p s's new links. O(links of @p s). */
 static void links_go(struct sbb_sub *s)
 {
     struct sbb_link *l;
 
-    cds_list_for_each_entry(l, &s->links, snode)
-    {
-        if (l->live)
-            continue;
-        l->live = 1;
-        /* The pumps read the link's fields after finding it in the list
-         * (a release store publishes it). */
-        sbd_rlist_append(&l->bt->links, &l->tnode);
-        if (!l->bt->given) {
-            l->bt->given = 1;
-            sbb_pump_give(l->bt->pump, l->bt);
-        }
-    }
+    cds_list_for_each_entry(l, &s->links, snode) link_go(l);
 }
 
 static void link_del(struct sbb_link *l)
@@ -433,9 +442,15 @@ static void topic_created(void *arg, struct sbd_topic *t)
         sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
 }
 
-/* Link the subscriptions that want the topics created since last time.
+/*
+ * Link the subscriptions that want the topics created since last time.
  * They start at the topic's oldest message: what was published between
- * its creation and now reaches them too. */
+ * its creation and now reaches them too. Each new topic costs one match
+ * per subscription of the bridge and O(1) per link made: linear in
+ * subscriptions, whatever the number of topics a pattern has linked.
+ * The list is in the order of topic ids (the hook runs under the topic
+ * lock that numbers them): seen_id ends at the last one.
+ */
 static void topics_new(struct sbd_bridge *b)
 {
     struct sbd_topic **list;
@@ -450,17 +465,20 @@ static void topics_new(struct sbd_bridge *b)
     b->nnew = b->new_cap = 0;
     pthread_mutex_unlock(&b->new_mu);
     for (size_t i = 0; i < n; i++) {
+        b->seen_id = list[i]->id;
         sbd_rlist_each(c, cn, &b->conns, struct sbb_conn, node)
         {
             sbd_rlist_each(s, sn, &c->subs, struct sbb_sub, cnode)
             {
+                struct sbb_link *l;
                 int rc;
 
                 if (!sub_wants(s, list[i]))
                     continue;
-                rc = link_add(b, s, list[i], SHMBUS_START_OLDEST);
-                links_go(s);
-                if (rc < 0)
+                rc = link_add(b, s, list[i], SHMBUS_START_OLDEST, &l);
+                if (rc == 0)
+                    link_go(l);
+                else
                     sbd_log(SBD_WARN, "bridge: connection %llu: cannot deliver new topic %s: %s",
                             (unsigned long long)c->id, list[i]->name, shmbus_strerror(rc));
             }
@@ -469,26 +487,32 @@ static void topics_new(struct sbd_bridge *b)
     free(list);
 }
 
-/* Link @p s to every existing topic it wants. @return 0 or an error. */
+/*
+ * Link @p s to every topic it wants that the bridge has seen (id up to
+ * seen_id); the newer ones wait in the on_create list for topics_new().
+ * A pattern costs one pass over the topics, O(1) per link: O(topics).
+ * @return 0 or an error.
+ */
 static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
 {
     struct cds_lfht_iter it;
     struct sbd_topic *t;
+    struct sbb_link *l;
     int rc = 0;
 
     urcu_memb_read_lock();
     if (!s->pattern) {
         t = sbd_topic_lookup(b->reg, s->name);
-        if (t != NULL)
-            rc = link_add(b, s, t, SHMBUS_START_NEXT);
+        if (t != NULL && t->id <= b->seen_id)
+            rc = link_add(b, s, t, SHMBUS_START_NEXT, &l);
     } else {
         struct cds_lfht_node *n;
 
         cds_lfht_for_each(b->reg->topics, &it, n)
         {
             t = sbd_topic_of(n);
-            if (rc == 0 && sub_wants(s, t))
-                rc = link_add(b, s, t, SHMBUS_START_NEXT);
+            if (rc == 0 && t->id <= b->seen_id && sub_wants(s, t))
+                rc = link_add(b, s, t, SHMBUS_START_NEXT, &l);
         }
     }
     SBD_TSAN_READ_DONE();
@@ -1941,6 +1965,10 @@ static int bridge_open(struct sbd_bridge *b)
 static void hook_set(struct sbd_registry *reg, struct sbd_bridge *b)
 {
     pthread_mutex_lock(&reg->topic_lock);
+    /* The topics there are now are seen: the later ones come through
+     * the hook. Before the I/O thread starts. */
+    if (b != NULL)
+        b->seen_id = reg->next_topic;
     reg->on_create_arg = b;
     reg->on_create = b != NULL ? topic_created : NULL;
     pthread_mutex_unlock(&reg->topic_lock);

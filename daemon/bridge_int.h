@@ -166,6 +166,10 @@ struct sbd_bridge {
     pthread_mutex_t new_mu;
     struct sbd_topic **newt;
     size_t nnew, new_cap;
+    /* I/O: every topic with an id up to this one is linked to the
+     * subscriptions that want it, or will be when they are made
+     * (link_existing()); the others are in newt. */
+    uint32_t seen_id;
 
     /* Pumps; created on demand by the I/O thread. */
     struct sbb_pump *pumps[SBB_PUMP_MAX];
