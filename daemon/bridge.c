@@ -317,18 +317,27 @@ static void btopic_put(struct sbb_topic *bt)
  * @return 0 with *@p out, or an error.
  */
 static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t, uint32_t start,
-                    struct sbb_link **out)
+                    struct sbb_link **out, char *why, size_t why_len)
 {
     struct sbb_topic *bt;
     struct sbb_link *l;
-    int rc = btopic_get(b, t, start, &bt);
+    int rc = sbb_sub_charge(s->c, sizeof(*l), why, why_len);
 
     if (rc < 0)
         return rc;
+    rc = btopic_get(b, t, start, &bt);
+    if (rc < 0) {
+        sbb_sub_release(s->c, sizeof(*l));
+        snprintf(why, why_len, "cannot read topic %s for remote clients: %s", t->name,
+                 shmbus_strerror(rc));
+        return rc;
+    }
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
+        sbb_sub_release(s->c, sizeof(*l));
         if (bt->nlinks == 0)
             btopic_put(bt);
+        snprintf(why, why_len, "out of memory");
         return -ENOMEM;
     }
     l->c = s->c;
@@ -377,6 +386,7 @@ static void link_del(struct sbb_link *l)
     if (l->live)
         sbd_rlist_remove(&bt->links, &l->tnode);
     cds_list_del(&l->snode);
+    sbb_sub_release(l->c, sizeof(*l));
     SBD_TSAN_RELEASE(l);
     urcu_memb_call_rcu(&l->rcu, link_free_cb);
     if (--bt->nlinks == 0)
@@ -393,6 +403,12 @@ static struct sbb_sub *sub_find(struct sbb_conn *c, int pattern, const char *nam
     return NULL;
 }
 
+/* The bytes of a subscription to a name of @p len bytes. */
+static size_t sub_size(size_t len)
+{
+    return sizeof(struct sbb_sub) + len + 1;
+}
+
 static void sub_del(struct sbb_sub *s)
 {
     struct sbb_conn *c = s->c;
@@ -400,6 +416,7 @@ static void sub_del(struct sbb_sub *s)
 
     cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
     sbd_rlist_remove(&c->subs, &s->cnode);
+    sbb_sub_release(c, sub_size(s->len));
     c->nsubs--;
     /* relaxed: monitoring counts. */
     atomic_fetch_sub_explicit(s->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
@@ -471,16 +488,16 @@ static void topics_new(struct sbd_bridge *b)
             sbd_rlist_each(s, sn, &c->subs, struct sbb_sub, cnode)
             {
                 struct sbb_link *l;
-                int rc;
+                char why[256];
 
                 if (!sub_wants(s, list[i]))
                     continue;
-                rc = link_add(b, s, list[i], SHMBUS_START_OLDEST, &l);
-                if (rc == 0)
+                if (link_add(b, s, list[i], SHMBUS_START_OLDEST, &l, why, sizeof(why)) == 0)
                     link_go(l);
                 else
-                    sbd_log(SBD_WARN, "bridge: connection %llu: cannot deliver new topic %s: %s",
-                            (unsigned long long)c->id, list[i]->name, shmbus_strerror(rc));
+                    sbd_log(SBD_WARN,
+                            "bridge: connection %llu (%s): new topic %s not delivered: %s",
+                            (unsigned long long)c->id, c->peer, list[i]->name, why);
             }
         }
     }
@@ -491,9 +508,9 @@ static void topics_new(struct sbd_bridge *b)
  * Link @p s to every topic it wants that the bridge has seen (id up to
  * seen_id); the newer ones wait in the on_create list for topics_new().
  * A pattern costs one pass over the topics, O(1) per link: O(topics).
- * @return 0 or an error.
+ * @return 0, or an error with @p why filled.
  */
-static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
+static int link_existing(struct sbd_bridge *b, struct sbb_sub *s, char *why, size_t why_len)
 {
     struct cds_lfht_iter it;
     struct sbd_topic *t;
@@ -504,7 +521,7 @@ static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
     if (!s->pattern) {
         t = sbd_topic_lookup(b->reg, s->name);
         if (t != NULL && t->id <= b->seen_id)
-            rc = link_add(b, s, t, SHMBUS_START_NEXT, &l);
+            rc = link_add(b, s, t, SHMBUS_START_NEXT, &l, why, why_len);
     } else {
         struct cds_lfht_node *n;
 
@@ -512,7 +529,7 @@ static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
         {
             t = sbd_topic_of(n);
             if (rc == 0 && t->id <= b->seen_id && sub_wants(s, t))
-                rc = link_add(b, s, t, SHMBUS_START_NEXT, &l);
+                rc = link_add(b, s, t, SHMBUS_START_NEXT, &l, why, why_len);
         }
     }
     SBD_TSAN_READ_DONE();
@@ -545,8 +562,12 @@ static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, cons
                  b->cfg->bridge_max_subs);
         return SHMBUS_ERR_LIMIT;
     }
-    s = calloc(1, sizeof(*s) + len + 1);
+    rc = sbb_sub_charge(c, sub_size(len), why, why_len);
+    if (rc < 0)
+        return rc;
+    s = calloc(1, sub_size(len));
     if (s == NULL) {
+        sbb_sub_release(c, sub_size(len));
         snprintf(why, why_len, "out of memory");
         return -ENOMEM;
     }
@@ -555,14 +576,14 @@ static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, cons
     s->len = len;
     memcpy(s->name, name, len);
     CDS_INIT_LIST_HEAD(&s->links);
-    rc = link_existing(b, s);
+    rc = link_existing(b, s, why, why_len);
     if (rc < 0) {
         cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
+        sbb_sub_release(c, sub_size(len));
         /* Never live: no pump saw its links. call_rcu() all the same,
          * after the links it points to. */
         SBD_TSAN_RELEASE(s);
         urcu_memb_call_rcu(&s->rcu, sub_free_cb);
-        snprintf(why, why_len, "cannot read topic for remote clients: %s", shmbus_strerror(rc));
         return rc;
     }
     sbd_rlist_append(&c->subs, &s->cnode);
@@ -1358,16 +1379,16 @@ static int in_resize(struct sbb_conn *c, size_t cap)
 {
     char *p = NULL;
 
-    if (cap > c->in_cap && sbb_mem_charge(c->b, cap - c->in_cap, 0) < 0)
+    if (cap > c->in_cap && sbb_mem_charge(c->b, c, cap - c->in_cap, 0) < 0)
         return -1;
     if (cap > 0 && (p = realloc(c->in, cap)) == NULL) {
-        sbb_mem_charge(c->b, 0, cap - c->in_cap);
+        sbb_mem_charge(c->b, c, 0, cap - c->in_cap);
         return -1;
     }
     if (cap == 0)
         free(c->in);
     if (cap < c->in_cap)
-        sbb_mem_charge(c->b, 0, c->in_cap - cap);
+        sbb_mem_charge(c->b, c, 0, c->in_cap - cap);
     c->in = p;
     c->in_cap = cap;
     return 0;
@@ -1401,6 +1422,7 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
     pthread_mutex_unlock(&c->mu);
     in_resize(c, 0);
     c->in_len = 0;
+    sbb_evict_done(c);
     sbd_rlist_remove(&b->conns, &c->node);
     b->nconns--;
     SBD_TSAN_RELEASE(c);
@@ -1823,6 +1845,27 @@ static void expire_auth(struct sbd_bridge *b, struct io_state *io)
     }
 }
 
+/* Close the connections marked for holding the most memory when the
+ * budget was full (bridge_mem.h). After a batch of events: none of them
+ * points to a closed connection. */
+static void evict_run(struct sbd_bridge *b, struct io_state *io)
+{
+    struct sbb_conn *c;
+
+    while ((c = sbb_evict_next(b)) != NULL) {
+        /* relaxed: a counter and a monitoring value. */
+        atomic_fetch_add_explicit(&b->evicted, 1, memory_order_relaxed);
+        sbd_log(SBD_WARN,
+                "bridge: connection %llu (%s) holds the most memory, %zu bytes of input, output "
+                "and subscriptions, and all connections reached --bridge-max-memory %llu: "
+                "disconnected",
+                (unsigned long long)c->id, c->peer,
+                atomic_load_explicit(&c->mem, memory_order_relaxed),
+                (unsigned long long)b->cfg->bridge_max_memory);
+        conn_close(b, io, c);
+    }
+}
+
 /* What the I/O thread does every tick: auth deadlines, buffer trimming. */
 static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
@@ -1869,6 +1912,7 @@ static void *io_main(void *arg)
                 conn_event(b, &io, p, ev[i].events);
             }
         }
+        evict_run(b, &io);
         retry_paused(b, &io);
         accept_resume(b, &io);
         if (now_ms() >= next_tick) {

@@ -68,9 +68,12 @@ static void usage(FILE *f)
                "  --bridge-max-request SIZE  one command, line or payload (default 4M)\n"
                "  --bridge-max-output SIZE   output buffered for one slow client before it\n"
                "                      is disconnected (default 32M)\n"
-               "  --bridge-max-memory SIZE   input and output buffered for all connections\n"
-               "                      together; the connection that would pass it is\n"
-               "                      disconnected (default 1G)\n"
+               "  --bridge-max-memory SIZE   memory of all connections together: input,\n"
+               "                      output, subscriptions; when full, the connection\n"
+               "                      that holds the most is disconnected (default 1G)\n"
+               "  --bridge-max-sub-memory SIZE  subscriptions of one connection: its\n"
+               "                      channels, patterns and the topics they match\n"
+               "                      (default 16M, about 170000 topics)\n"
                "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
                "                      (default 10000; only with a token)\n"
                "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
@@ -220,6 +223,7 @@ static void config_defaults(struct sbd_config *c)
     c->bridge_max_request = 4ull << 20;
     c->bridge_max_output = 32ull << 20;
     c->bridge_max_memory = 1ull << 30;
+    c->bridge_max_sub_memory = 16ull << 20;
     c->bridge_auth_ms = 10000;
     c->bridge_pub_timeout_ms = 5000;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
@@ -247,6 +251,7 @@ enum {
     OPT_BREQ,
     OPT_BOUT,
     OPT_BMEM,
+    OPT_BSUBMEM,
     OPT_BNOCREATE,
     OPT_BAUTH,
     OPT_BPUB,
@@ -274,6 +279,7 @@ static const struct option long_opts[] = {
     {"bridge-max-request", required_argument, NULL, OPT_BREQ},
     {"bridge-max-output", required_argument, NULL, OPT_BOUT},
     {"bridge-max-memory", required_argument, NULL, OPT_BMEM},
+    {"bridge-max-sub-memory", required_argument, NULL, OPT_BSUBMEM},
     {"bridge-no-create", no_argument, NULL, OPT_BNOCREATE},
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
@@ -330,6 +336,9 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         break;
     case OPT_BMEM:
         bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < (1u << 20);
+        break;
+    case OPT_BSUBMEM:
+        bad = parse_size(arg, &c->bridge_max_sub_memory) || c->bridge_max_sub_memory < 4096;
         break;
     case OPT_BAUTH:
         bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
