@@ -2114,6 +2114,8 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
     out->msgs_in = atomic_load_explicit(&b->msgs_in, memory_order_relaxed);
     out->msgs_out = atomic_load_explicit(&b->msgs_out, memory_order_relaxed);
     out->bad_cells = atomic_load_explicit(&b->bad_cells, memory_order_relaxed);
+    out->memory = atomic_load_explicit(&b->mem, memory_order_relaxed);
+    out->evicted = atomic_load_explicit(&b->evicted, memory_order_relaxed);
     urcu_memb_read_lock();
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
@@ -2128,6 +2130,7 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
         e->buffered = atomic_load_explicit(&c->buffered, memory_order_relaxed);
         e->msgs_out = atomic_load_explicit(&c->msgs_out, memory_order_relaxed);
         e->msgs_in = atomic_load_explicit(&c->msgs_in, memory_order_relaxed);
+        e->memory = atomic_load_explicit(&c->mem, memory_order_relaxed);
         e->channels = atomic_load_explicit(&c->nchan, memory_order_relaxed);
         e->patterns = atomic_load_explicit(&c->npat, memory_order_relaxed);
         pthread_mutex_lock(&c->mu);
