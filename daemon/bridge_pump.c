@@ -32,13 +32,15 @@ static size_t grow(size_t cap, size_t need)
     return n;
 }
 
-/* Make room for @p len more bytes in @p *buf. @return 0 or -1. */
+/* Make room for @p len more bytes in @p *buf, which is never NULL after
+ * (an empty message is copied to it too: no offset from a null pointer).
+ * @return 0 or -1. */
 static int buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
 {
     char *p;
     size_t n;
 
-    if (used + len <= *cap)
+    if (*buf != NULL && used + len <= *cap)
         return 0;
     n = grow(*cap, used + len);
     p = realloc(*buf, n);
