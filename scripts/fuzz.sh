@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# libFuzzer on the protocol decoders for a bounded time:
-# scripts/fuzz.sh [SECONDS] (default 20), from the repository root. Three
+# libFuzzer on the protocol decoders and the bridge for a bounded time:
+# scripts/fuzz.sh [SECONDS] (default 20), from the repository root. Four
 # targets share the time, in turn:
-#   wire  fuzz/fuzz_wire.c  control-message decoders (registry/wire.c)
-#   resp  fuzz/fuzz_resp.c  the bridge's RESP2 parser, encoders and glob
-#   json  fuzz/fuzz_json.c  the bridge's JSON-lines parser and delivery encoder
-#                           (both daemon/bridge_proto.c)
+#   wire    fuzz/fuzz_wire.c    control-message decoders (registry/wire.c)
+#   resp    fuzz/fuzz_resp.c    the bridge's RESP2 parser, encoders and glob
+#   json    fuzz/fuzz_json.c    the bridge's JSON-lines parser and delivery encoder
+#                               (both daemon/bridge_proto.c)
+#   bridge  fuzz/fuzz_bridge.c  a live registry and bridge in process, driven
+#                               by command sequences over several connections
 #  1. builds build-fuzz/fuzz_NAME for each with clang (libFuzzer + ASan +
 #     UBSan), and the wire seed generator, which (re)writes fuzz/corpus/wire/:
 #     one valid message of each kind (the files are deterministic); the seeds
-#     of resp and json are the files kept in fuzz/corpus/NAME/;
+#     of the others are the files kept in fuzz/corpus/NAME/;
 #  2. replays every kept crash input in fuzz/regressions/NAME/: one that
 #     still fails is a regression, and the run fails;
 #  3. fuzzes each target for its share of SECONDS (at least 1 s). Anything
@@ -33,21 +35,30 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 
 out=${FUZZ_BUILD_DIR:-build-fuzz}
-names=(wire resp json)
+names=(wire resp json bridge)
+# The library's sources, as libshmbus/CMakeLists.txt lists them, and the
+# daemon's but its main (shmbusd_core).
+lib_srcs=$(sed -n '/^set(SHMBUS_SOURCES/,/)/s|^ *\(src/[^ )]*\.c\).*|libshmbus/\1|p' \
+  libshmbus/CMakeLists.txt | tr '\n' ' ')
+daemon_srcs=$(find daemon -maxdepth 1 -name '*.c' ! -name main.c | sort | tr '\n' ' ')
 declare -A srcs=(
   [wire]="fuzz/fuzz_wire.c libshmbus/src/registry/wire.c libshmbus/src/util/error.c"
   [resp]="fuzz/fuzz_resp.c daemon/bridge_proto.c"
   [json]="fuzz/fuzz_json.c daemon/bridge_proto.c"
+  [bridge]="fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs"
 )
+declare -A libs=([bridge]="-lurcu-memb -lurcu-cds -lpthread")
 declare -A what=(
   [wire]="sb_wire_decode_req/sb_wire_decode_reply"
   [resp]="sbb_resp_parse/sbb_resp_bulk/sbb_glob_match"
   [json]="sbb_json_parse/sbb_json_delivery"
+  [bridge]="the bridge's commands, budgets and closes"
 )
 # Wire bodies are at most 168 bytes; 1 KiB covers every length check. RESP
 # limits are 64/128 bytes in the target, so 1 KiB holds many commands; JSON
-# lines get more room for escapes.
-declare -A max_len=([wire]=1024 [resp]=1024 [json]=2048)
+# lines get more room for escapes. A bridge input is a budget byte, a
+# protocol byte and two bytes a command: 512 holds more than its 48 steps.
+declare -A max_len=([wire]=1024 [resp]=1024 [json]=2048 [bridge]=512)
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
 flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)
 
@@ -56,7 +67,7 @@ for n in "${names[@]}"; do
   mkdir -p "$out/corpus-$n" "$out/artifacts-$n" "fuzz/corpus/$n" "fuzz/regressions/$n"
   # shellcheck disable=SC2086 # the source lists split on purpose
   clang "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    ${srcs[$n]} -o "$out/fuzz_$n"
+    ${srcs[$n]} ${libs[$n]:-} -o "$out/fuzz_$n"
 done
 # shellcheck disable=SC2086
 clang "${flags[@]}" -DFUZZ_WIRE_SEEDS ${srcs[wire]} -o "$out/wire_seeds"
