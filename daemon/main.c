@@ -73,7 +73,7 @@ static void usage(FILE *f)
                "                      that holds the most is disconnected (default 1G)\n"
                "  --bridge-max-sub-memory SIZE  subscriptions of one connection: its\n"
                "                      channels, patterns and the topics they match\n"
-               "                      (default 16M, about 170000 topics)\n"
+               "                      (default 16M: about 200000 topics)\n"
                "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
                "                      (default 10000; only with a token)\n"
                "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
