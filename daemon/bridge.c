@@ -459,6 +459,21 @@ static void topic_created(void *arg, struct sbd_topic *t)
         sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
 }
 
+/* New topic @p t could not be linked to @p s (@p why): logged at the 1st,
+ * 2nd, 4th, 8th... miss of the subscription, so that a connection past
+ * its budget does not flood the log with every topic created. */
+static void link_missed(struct sbb_sub *s, const struct sbd_topic *t, const char *why)
+{
+    uint32_t n = ++s->missed;
+
+    if ((n & (n - 1)) != 0)
+        return; /* not a power of two: already said */
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s): new topic %s not delivered to %s: %s (%u topics "
+            "missed)",
+            (unsigned long long)s->c->id, s->c->peer, t->name, s->name, why, n);
+}
+
 /*
  * Link the subscriptions that want the topics created since last time.
  * They start at the topic's oldest message: what was published between
@@ -495,9 +510,7 @@ static void topics_new(struct sbd_bridge *b)
                 if (link_add(b, s, list[i], SHMBUS_START_OLDEST, &l, why, sizeof(why)) == 0)
                     link_go(l);
                 else
-                    sbd_log(SBD_WARN,
-                            "bridge: connection %llu (%s): new topic %s not delivered: %s",
-                            (unsigned long long)c->id, c->peer, list[i]->name, why);
+                    link_missed(s, list[i], why);
             }
         }
     }

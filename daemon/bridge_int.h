@@ -85,6 +85,7 @@ struct sbb_sub {
     struct rcu_head rcu;
     struct sbb_conn *c;
     int pattern;
+    uint32_t missed; /* I/O: new topics it could not be linked to (logged) */
     size_t len;
     char name[]; /* terminated */
 };

@@ -14,6 +14,7 @@
 #include "daemonutil.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 
@@ -32,8 +33,10 @@
 #define BB_RSS_SCALE 1
 #endif
 
-/* The running daemon's bridge port (tests run one at a time). */
+/* The running daemon's bridge port, and where its stderr goes (tests run
+ * one at a time). */
 static int bb_port;
+static char bb_log[PATH_MAX];
 
 /* ----------------------------------------------------------------- setup */
 
@@ -43,6 +46,7 @@ static const char *const args_sub_memory[] = {"--bridge-max-memory", "4M",
                                               "--bridge-max-sub-memory", "2M", NULL};
 static const char *const args_small[] = {"--bridge-max-memory", "1M", NULL};
 static const char *const args_links[] = {"--bridge-max-sub-memory", "64M", NULL};
+static const char *const args_tiny_subs[] = {"--bridge-max-sub-memory", "4096", NULL};
 
 /* The bus's bridge totals and connections (at most BB_CONNS_MAX). */
 static int bb_stat(shmbus_bus *bus, shmbus_bridge_info *info, shmbus_bridge_conn *conns)
@@ -70,7 +74,16 @@ static int bb_setup(void **state)
     argv[n] = NULL;
     if (d == NULL)
         return -1;
-    if (du_prepare(d) < 0 || du_launch(d, argv) < 0) {
+    if (du_prepare(d) < 0) {
+        du_discard(d);
+        return -1;
+    }
+    snprintf(bb_log, sizeof(bb_log), "%s/daemon.log", d->dir);
+    n = open(bb_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    rc = n < 0 ? -errno : du_launch_out(d, argv, n);
+    if (n >= 0)
+        close(n);
+    if (rc < 0) {
         du_discard(d);
         return -1;
     }
@@ -305,6 +318,42 @@ static void test_budget_many_patterns(void **state)
     shmbus_close(bus);
 }
 
+/* A pattern past --bridge-max-sub-memory misses the topics created after
+ * it: logged at its 1st, 2nd, 4th... miss, not at every topic. */
+static void test_budget_new_topics_missed(void **state)
+{
+    enum { TOPICS = 200 };
+    struct du_daemon *d = *state;
+    shmbus_bridge_info info;
+    redisContext *r;
+    shmbus_bus *bus;
+    int lines;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    r = rd_open();
+    assert_true(rd_ok(r, "PSUBSCRIBE t*", NULL, 0));
+    make_topics(bus, TOPICS);
+    /* The I/O thread links new topics as it learns of them: wait until
+     * the last one was handled (linked or missed). */
+    for (int64_t end = du_now_ms() + BB_MS;; du_sleep_ms(5)) {
+        lines = du_log_count(bb_log, "not delivered to t*");
+        if (lines >= 8 || du_now_ms() > end)
+            break;
+    }
+    du_sleep_ms(100); /* a 9th line, if any, would come now */
+    lines = du_log_count(bb_log, "not delivered to t*");
+    bb_stat(bus, &info, NULL);
+    /* At most 4096 bytes of links: about 50 of the topics; the other 150
+     * or so missed, logged at the 1st, 2nd, ..., 128th. */
+    if (lines != 8)
+        fail_msg("%d log lines for missed topics, want 8 (bridge memory %llu)", lines,
+                 (unsigned long long)info.memory);
+    assert_int_equal(du_log_count(bb_log, "(128 topics missed)"), 1);
+    redisFree(r);
+    assert_int_equal(memory_when_idle(bus), 0);
+    shmbus_close(bus);
+}
+
 /* The CPU time the daemon has used, in ms (10 ms steps). */
 static long cpu_ms(pid_t pid)
 {
@@ -466,6 +515,7 @@ int main(void)
         BB_TEST(test_budget_many_patterns, (void *)args_sub_memory),
         BB_TEST(test_budget_largest_closed, (void *)args_small),
         BB_TEST(test_budget_pattern_time, (void *)args_links),
+        BB_TEST(test_budget_new_topics_missed, (void *)args_tiny_subs),
     };
 
     tu_init();
