@@ -311,20 +311,34 @@ static void btopic_put(struct sbb_topic *bt)
     free(bt);
 }
 
-/* Deliver topic @p t to subscription @p s. */
-static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t, uint32_t start)
+/*
+ * Deliver topic @p t to subscription @p s, which has no link to it yet:
+ * each topic is linked once, by link_existing() if the bridge had seen it
+ * when @p s was made (t->id <= b->seen_id), else by topics_new(). O(1).
+ * @return 0 with *@p out, or an error.
+ */
+static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t, uint32_t start,
+                    struct sbb_link **out, char *why, size_t why_len)
 {
     struct sbb_topic *bt;
     struct sbb_link *l;
-    int rc = btopic_get(b, t, start, &bt);
+    int rc = sbb_sub_charge(s->c, sizeof(*l), why, why_len);
 
     if (rc < 0)
         return rc;
-    cds_list_for_each_entry(l, &s->links, snode) if (l->bt == bt) return 0; /* already */
+    rc = btopic_get(b, t, start, &bt);
+    if (rc < 0) {
+        sbb_sub_release(s->c, sizeof(*l));
+        snprintf(why, why_len, "cannot read topic %s for remote clients: %s", t->name,
+                 shmbus_strerror(rc));
+        return rc;
+    }
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
+        sbb_sub_release(s->c, sizeof(*l));
         if (bt->nlinks == 0)
             btopic_put(bt);
+        snprintf(why, why_len, "out of memory");
         return -ENOMEM;
     }
     l->c = s->c;
@@ -333,28 +347,32 @@ static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t
     l->proto = s->c->proto;
     cds_list_add(&l->snode, &s->links);
     bt->nlinks++;
+    *out = l;
     return 0;
 }
 
-/* Start delivering along @p s's new links: after the subscription's
- * reply, so that no message overtakes it. */
+/* Start delivering along link @p l: after the subscription's reply, so
+ * that no message overtakes it. */
+static void link_go(struct sbb_link *l)
+{
+    if (l->live)
+        return;
+    l->live = 1;
+    /* The pumps read the link's fields after finding it in the list
+     * (a release store publishes it). */
+    sbd_rlist_append(&l->bt->links, &l->tnode);
+    if (!l->bt->given) {
+        l->bt->given = 1;
+        sbb_pump_give(l->bt->pump, l->bt);
+    }
+}
+
+/* Start delivering along @p s's new links. O(links of @p s). */
 static void links_go(struct sbb_sub *s)
 {
     struct sbb_link *l;
 
-    cds_list_for_each_entry(l, &s->links, snode)
-    {
-        if (l->live)
-            continue;
-        l->live = 1;
-        /* The pumps read the link's fields after finding it in the list
-         * (a release store publishes it). */
-        sbd_rlist_append(&l->bt->links, &l->tnode);
-        if (!l->bt->given) {
-            l->bt->given = 1;
-            sbb_pump_give(l->bt->pump, l->bt);
-        }
-    }
+    cds_list_for_each_entry(l, &s->links, snode) link_go(l);
 }
 
 static void link_del(struct sbb_link *l)
@@ -369,6 +387,7 @@ static void link_del(struct sbb_link *l)
     if (l->live)
         sbd_rlist_remove(&bt->links, &l->tnode);
     cds_list_del(&l->snode);
+    sbb_sub_release(l->c, sizeof(*l));
     SBD_TSAN_RELEASE(l);
     urcu_memb_call_rcu(&l->rcu, link_free_cb);
     if (--bt->nlinks == 0)
@@ -385,6 +404,12 @@ static struct sbb_sub *sub_find(struct sbb_conn *c, int pattern, const char *nam
     return NULL;
 }
 
+/* The bytes of a subscription to a name of @p len bytes. */
+static size_t sub_size(size_t len)
+{
+    return sizeof(struct sbb_sub) + len + 1;
+}
+
 static void sub_del(struct sbb_sub *s)
 {
     struct sbb_conn *c = s->c;
@@ -392,6 +417,7 @@ static void sub_del(struct sbb_sub *s)
 
     cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
     sbd_rlist_remove(&c->subs, &s->cnode);
+    sbb_sub_release(c, sub_size(s->len));
     c->nsubs--;
     /* relaxed: monitoring counts. */
     atomic_fetch_sub_explicit(s->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
@@ -434,9 +460,30 @@ static void topic_created(void *arg, struct sbd_topic *t)
         sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
 }
 
-/* Link the subscriptions that want the topics created since last time.
+/* New topic @p t could not be linked to @p s (@p why): logged at the 1st,
+ * 2nd, 4th, 8th... miss of the subscription, so that a connection past
+ * its budget does not flood the log with every topic created. */
+static void link_missed(struct sbb_sub *s, const struct sbd_topic *t, const char *why)
+{
+    uint32_t n = ++s->missed;
+
+    if ((n & (n - 1)) != 0)
+        return; /* not a power of two: already said */
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s): new topic %s not delivered to %s: %s (%u topics "
+            "missed)",
+            (unsigned long long)s->c->id, s->c->peer, t->name, s->name, why, n);
+}
+
+/*
+ * Link the subscriptions that want the topics created since last time.
  * They start at the topic's oldest message: what was published between
- * its creation and now reaches them too. */
+ * its creation and now reaches them too. Each new topic costs one match
+ * per subscription of the bridge and O(1) per link made: linear in
+ * subscriptions, whatever the number of topics a pattern has linked.
+ * The list is in the order of topic ids (the hook runs under the topic
+ * lock that numbers them): seen_id ends at the last one.
+ */
 static void topics_new(struct sbd_bridge *b)
 {
     struct sbd_topic **list;
@@ -451,45 +498,52 @@ static void topics_new(struct sbd_bridge *b)
     b->nnew = b->new_cap = 0;
     pthread_mutex_unlock(&b->new_mu);
     for (size_t i = 0; i < n; i++) {
+        b->seen_id = list[i]->id;
         sbd_rlist_each(c, cn, &b->conns, struct sbb_conn, node)
         {
             sbd_rlist_each(s, sn, &c->subs, struct sbb_sub, cnode)
             {
-                int rc;
+                struct sbb_link *l;
+                char why[256];
 
                 if (!sub_wants(s, list[i]))
                     continue;
-                rc = link_add(b, s, list[i], SHMBUS_START_OLDEST);
-                links_go(s);
-                if (rc < 0)
-                    sbd_log(SBD_WARN, "bridge: connection %llu: cannot deliver new topic %s: %s",
-                            (unsigned long long)c->id, list[i]->name, shmbus_strerror(rc));
+                if (link_add(b, s, list[i], SHMBUS_START_OLDEST, &l, why, sizeof(why)) == 0)
+                    link_go(l);
+                else
+                    link_missed(s, list[i], why);
             }
         }
     }
     free(list);
 }
 
-/* Link @p s to every existing topic it wants. @return 0 or an error. */
-static int link_existing(struct sbd_bridge *b, struct sbb_sub *s)
+/*
+ * Link @p s to every topic it wants that the bridge has seen (id up to
+ * seen_id); the newer ones wait in the on_create list for topics_new().
+ * A pattern costs one pass over the topics, O(1) per link: O(topics).
+ * @return 0, or an error with @p why filled.
+ */
+static int link_existing(struct sbd_bridge *b, struct sbb_sub *s, char *why, size_t why_len)
 {
     struct cds_lfht_iter it;
     struct sbd_topic *t;
+    struct sbb_link *l;
     int rc = 0;
 
     urcu_memb_read_lock();
     if (!s->pattern) {
         t = sbd_topic_lookup(b->reg, s->name);
-        if (t != NULL)
-            rc = link_add(b, s, t, SHMBUS_START_NEXT);
+        if (t != NULL && t->id <= b->seen_id)
+            rc = link_add(b, s, t, SHMBUS_START_NEXT, &l, why, why_len);
     } else {
         struct cds_lfht_node *n;
 
         cds_lfht_for_each(b->reg->topics, &it, n)
         {
             t = sbd_topic_of(n);
-            if (rc == 0 && sub_wants(s, t))
-                rc = link_add(b, s, t, SHMBUS_START_NEXT);
+            if (rc == 0 && t->id <= b->seen_id && sub_wants(s, t))
+                rc = link_add(b, s, t, SHMBUS_START_NEXT, &l, why, why_len);
         }
     }
     SBD_TSAN_READ_DONE();
@@ -522,8 +576,12 @@ static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, cons
                  b->cfg->bridge_max_subs);
         return SHMBUS_ERR_LIMIT;
     }
-    s = calloc(1, sizeof(*s) + len + 1);
+    rc = sbb_sub_charge(c, sub_size(len), why, why_len);
+    if (rc < 0)
+        return rc;
+    s = calloc(1, sub_size(len));
     if (s == NULL) {
+        sbb_sub_release(c, sub_size(len));
         snprintf(why, why_len, "out of memory");
         return -ENOMEM;
     }
@@ -532,14 +590,14 @@ static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, cons
     s->len = len;
     memcpy(s->name, name, len);
     CDS_INIT_LIST_HEAD(&s->links);
-    rc = link_existing(b, s);
+    rc = link_existing(b, s, why, why_len);
     if (rc < 0) {
         cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
+        sbb_sub_release(c, sub_size(len));
         /* Never live: no pump saw its links. call_rcu() all the same,
          * after the links it points to. */
         SBD_TSAN_RELEASE(s);
         urcu_memb_call_rcu(&s->rcu, sub_free_cb);
-        snprintf(why, why_len, "cannot read topic for remote clients: %s", shmbus_strerror(rc));
         return rc;
     }
     sbd_rlist_append(&c->subs, &s->cnode);
@@ -1349,16 +1407,16 @@ static int in_resize(struct sbb_conn *c, size_t cap)
 {
     char *p = NULL;
 
-    if (cap > c->in_cap && sbb_mem_charge(c->b, cap - c->in_cap, 0) < 0)
+    if (cap > c->in_cap && sbb_mem_charge(c->b, c, cap - c->in_cap, 0) < 0)
         return -1;
     if (cap > 0 && (p = realloc(c->in, cap)) == NULL) {
-        sbb_mem_charge(c->b, 0, cap - c->in_cap);
+        sbb_mem_charge(c->b, c, 0, cap - c->in_cap);
         return -1;
     }
     if (cap == 0)
         free(c->in);
     if (cap < c->in_cap)
-        sbb_mem_charge(c->b, 0, c->in_cap - cap);
+        sbb_mem_charge(c->b, c, 0, c->in_cap - cap);
     c->in = p;
     c->in_cap = cap;
     return 0;
@@ -1392,6 +1450,7 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
     pthread_mutex_unlock(&c->mu);
     in_resize(c, 0);
     c->in_len = 0;
+    sbb_evict_done(c);
     sbd_rlist_remove(&b->conns, &c->node);
     b->nconns--;
     SBD_TSAN_RELEASE(c);
@@ -1918,6 +1977,27 @@ static void expire_conns(struct sbd_bridge *b, struct io_state *io)
     }
 }
 
+/* Close the connections marked for holding the most memory when the
+ * budget was full (bridge_mem.h). After a batch of events: none of them
+ * points to a closed connection. */
+static void evict_run(struct sbd_bridge *b, struct io_state *io)
+{
+    struct sbb_conn *c;
+
+    while ((c = sbb_evict_next(b)) != NULL) {
+        /* relaxed: a counter and a monitoring value. */
+        atomic_fetch_add_explicit(&b->evicted, 1, memory_order_relaxed);
+        sbd_log(SBD_WARN,
+                "bridge: connection %llu (%s) holds the most memory, %zu bytes of input, output "
+                "and subscriptions, and all connections reached --bridge-max-memory %llu: "
+                "disconnected",
+                (unsigned long long)c->id, c->peer,
+                atomic_load_explicit(&c->mem, memory_order_relaxed),
+                (unsigned long long)b->cfg->bridge_max_memory);
+        conn_close(b, io, c);
+    }
+}
+
 /* What the I/O thread does every tick: deadlines, buffer trimming. */
 static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
@@ -1972,6 +2052,7 @@ static void *io_main(void *arg)
                 conn_event(b, &io, p, ev[i].events);
             }
         }
+        evict_run(b, &io);
         retry_paused(b, &io);
         accept_resume(b, &io);
         if (now_ms() >= next_tick) {
@@ -2068,6 +2149,10 @@ static int bridge_open(struct sbd_bridge *b)
 static void hook_set(struct sbd_registry *reg, struct sbd_bridge *b)
 {
     pthread_mutex_lock(&reg->topic_lock);
+    /* The topics there are now are seen: the later ones come through
+     * the hook. Before the I/O thread starts. */
+    if (b != NULL)
+        b->seen_id = reg->next_topic;
     reg->on_create_arg = b;
     reg->on_create = b != NULL ? topic_created : NULL;
     pthread_mutex_unlock(&reg->topic_lock);
@@ -2169,6 +2254,8 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
     out->msgs_in = atomic_load_explicit(&b->msgs_in, memory_order_relaxed);
     out->msgs_out = atomic_load_explicit(&b->msgs_out, memory_order_relaxed);
     out->bad_cells = atomic_load_explicit(&b->bad_cells, memory_order_relaxed);
+    out->memory = atomic_load_explicit(&b->mem, memory_order_relaxed);
+    out->evicted = atomic_load_explicit(&b->evicted, memory_order_relaxed);
     urcu_memb_read_lock();
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
@@ -2183,6 +2270,7 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
         e->buffered = atomic_load_explicit(&c->buffered, memory_order_relaxed);
         e->msgs_out = atomic_load_explicit(&c->msgs_out, memory_order_relaxed);
         e->msgs_in = atomic_load_explicit(&c->msgs_in, memory_order_relaxed);
+        e->memory = atomic_load_explicit(&c->mem, memory_order_relaxed);
         e->channels = atomic_load_explicit(&c->nchan, memory_order_relaxed);
         e->patterns = atomic_load_explicit(&c->npat, memory_order_relaxed);
         pthread_mutex_lock(&c->mu);

@@ -20,6 +20,7 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
+#include "bridge_mem.h"
 #include "bridge_peer.h"
 #include "bridge_proto.h"
 #include "config.h"
@@ -56,6 +57,7 @@ struct sbb_conn {
     size_t in_len, in_cap;
     struct sbb_scan scan;       /* how far the partial command's end was searched */
     uint32_t nsubs;             /* channels + patterns */
+    size_t sub_mem;             /* bytes of its subscriptions and links (bridge_mem.h) */
     struct sbd_topic *last_pub; /* the topic of its last publish */
     struct sbd_rlist subs;      /* struct sbb_sub (RCU: the control thread lists them) */
 
@@ -75,6 +77,10 @@ struct sbb_conn {
     /* counters */
     _Atomic uint64_t buffered, msgs_in, msgs_out;
     _Atomic uint32_t nchan, npat;
+    /* bridge_mem.c: the bytes it holds (input, output, subscriptions),
+     * and 0, the bytes it lends while it is being closed for holding the
+     * most, or SBB_EVICT_CLOSED. */
+    _Atomic size_t mem, evicting;
     char peer[64]; /* set before the connection is listed */
 };
 
@@ -85,6 +91,7 @@ struct sbb_sub {
     struct rcu_head rcu;
     struct sbb_conn *c;
     int pattern;
+    uint32_t missed; /* I/O: new topics it could not be linked to (logged) */
     size_t len;
     char name[]; /* terminated */
 };
@@ -172,6 +179,10 @@ struct sbd_bridge {
     pthread_mutex_t new_mu;
     struct sbd_topic **newt;
     size_t nnew, new_cap;
+    /* I/O: every topic with an id up to this one is linked to the
+     * subscriptions that want it, or will be when they are made
+     * (link_existing()); the others are in newt. */
+    uint32_t seen_id;
 
     /* Pumps; created on demand by the I/O thread. */
     struct sbb_pump *pumps[SBB_PUMP_MAX];
@@ -190,10 +201,12 @@ struct sbd_bridge {
     struct sbb_argv argv;    /* the RESP command being run */
     struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
 
-    _Atomic size_t mem; /* bytes of all connections' buffers (sbb_mem_charge()) */
+    _Atomic size_t mem;      /* bytes all connections hold (bridge_mem.h) */
+    _Atomic size_t evicting; /* of them, held by connections being closed */
     /* counters */
     _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
     _Atomic uint64_t msgs_in, msgs_out;
+    _Atomic uint64_t evicted;   /* closed for holding the most when the budget was full */
     _Atomic uint64_t bad_cells; /* damaged ring cells the pumps skipped, all topics */
 };
 
@@ -245,10 +258,6 @@ void sbb_out_commit(struct sbb_conn *c, size_t len);
 int sbb_out_put(struct sbb_conn *c, const void *data, size_t len);
 /* Write what @p c has buffered; arm EPOLLOUT for the rest. Under c->mu. */
 void sbb_out_flush(struct sbb_conn *c);
-/* Charge @p grow_by bytes of connection buffers to the bridge's budget
- * (--bridge-max-memory) and give back @p shrink_by. Any thread.
- * @return 0, or -1 (nothing charged) if growing would pass the budget. */
-int sbb_mem_charge(struct sbd_bridge *b, size_t grow_by, size_t shrink_by);
 /* Free @p c's output buffer (the connection is closing). Under c->mu. */
 void sbb_out_release(struct sbb_conn *c);
 /* A drained output buffer larger than this is freed within a second

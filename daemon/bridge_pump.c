@@ -32,13 +32,15 @@ static size_t grow(size_t cap, size_t need)
     return n;
 }
 
-/* Make room for @p len more bytes in @p *buf. @return 0 or -1. */
+/* Make room for @p len more bytes in @p *buf, which is never NULL after
+ * (an empty message is copied to it too: no offset from a null pointer).
+ * @return 0 or -1. */
 static int buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
 {
     char *p;
     size_t n;
 
-    if (used + len <= *cap)
+    if (*buf != NULL && used + len <= *cap)
         return 0;
     n = grow(*cap, used + len);
     p = realloc(*buf, n);
@@ -49,24 +51,10 @@ static int buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
     return 0;
 }
 
-int sbb_mem_charge(struct sbd_bridge *b, size_t grow_by, size_t shrink_by)
-{
-    /* relaxed: a budget, not a synchronisation: an overshoot by what
-     * other threads charge at the same moment is harmless. */
-    size_t used = atomic_fetch_add_explicit(&b->mem, grow_by, memory_order_relaxed) + grow_by;
-
-    if (grow_by > 0 && used - shrink_by > b->cfg->bridge_max_memory) {
-        atomic_fetch_sub_explicit(&b->mem, grow_by, memory_order_relaxed);
-        return -1;
-    }
-    atomic_fetch_sub_explicit(&b->mem, shrink_by, memory_order_relaxed);
-    return 0;
-}
-
 /* Free @p c's output buffer. Under c->mu. */
 static void out_free(struct sbb_conn *c)
 {
-    sbb_mem_charge(c->b, 0, c->out_cap);
+    sbb_mem_charge(c->b, c, 0, c->out_cap);
     free(c->out);
     c->out = NULL;
     c->out_off = c->out_len = c->out_cap = 0;
@@ -111,12 +99,12 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
         size_t n = grow(c->out_cap, c->out_len + len);
         char *p;
 
-        if (sbb_mem_charge(c->b, n - c->out_cap, 0) < 0) {
+        if (sbb_mem_charge(c->b, c, n - c->out_cap, 0) < 0) {
             /* relaxed: a counter. */
             atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
             sbd_log(SBD_WARN,
-                    "bridge: connection %llu (%s): the buffers of all connections reached "
-                    "--bridge-max-memory %llu: disconnected",
+                    "bridge: connection %llu (%s): the connections' memory reached "
+                    "--bridge-max-memory %llu and this one holds the most: disconnected",
                     (unsigned long long)c->id, c->peer,
                     (unsigned long long)c->b->cfg->bridge_max_memory);
             sbb_doom(c);
@@ -124,7 +112,7 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
         }
         p = realloc(c->out, n);
         if (p == NULL) {
-            sbb_mem_charge(c->b, 0, n - c->out_cap);
+            sbb_mem_charge(c->b, c, 0, n - c->out_cap);
             sbd_log(SBD_ERROR,
                     "bridge: connection %llu: out of memory for its output: disconnected",
                     (unsigned long long)c->id);

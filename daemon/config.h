@@ -42,7 +42,8 @@ struct sbd_config {
     uint32_t bridge_max_subs;       /* channels and patterns per connection */
     uint64_t bridge_max_request;    /* one JSON line or RESP command, bytes */
     uint64_t bridge_max_output;     /* buffered output per connection, bytes */
-    uint64_t bridge_max_memory;     /* input and output buffers of all connections */
+    uint64_t bridge_max_memory;     /* all connections: buffers, subscriptions (bridge_mem.h) */
+    uint64_t bridge_max_sub_memory; /* subscriptions and their links, per connection */
     uint32_t bridge_auth_ms;        /* time to AUTH before the connection is closed */
     uint32_t bridge_cmd_ms;         /* time from a command's first byte to its end */
     uint32_t bridge_pub_timeout_ms; /* reliable back-pressure before an error reply */

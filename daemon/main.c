@@ -62,8 +62,9 @@ static void usage(FILE *f)
                "                      receiving and polling then fail with\n"
                "                      SHMBUS_ERR_TOPIC_GONE in every process. Default: remove\n"
                "                      only topics no live process uses, and keep the others\n"
-               "                      for the next shmbusd to take over\n"
-               "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
+               "                      for the next shmbusd to take over\n");
+    /* Two strings: C11 compilers need not take a literal over 4095 bytes. */
+    fprintf(f, "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
                "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
                "                      for IPv6). Off unless given. Without a token, only\n"
                "                      loopback peers of the uids and groups allowed on the\n"
@@ -79,9 +80,12 @@ static void usage(FILE *f)
                "  --bridge-max-request SIZE  one command, line or payload (default 4M)\n"
                "  --bridge-max-output SIZE   output buffered for one slow client before it\n"
                "                      is disconnected (default 32M)\n"
-               "  --bridge-max-memory SIZE   input and output buffered for all connections\n"
-               "                      together; the connection that would pass it is\n"
-               "                      disconnected (default 1G)\n"
+               "  --bridge-max-memory SIZE   memory of all connections together: input,\n"
+               "                      output, subscriptions; when full, the connection\n"
+               "                      that holds the most is disconnected (default 1G)\n"
+               "  --bridge-max-sub-memory SIZE  subscriptions of one connection: its\n"
+               "                      channels, patterns and the topics they match\n"
+               "                      (default 16M: about 200000 topics)\n"
                "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
                "                      (with a token), or for a refused peer to send its\n"
                "                      first command and be told why (default 10000)\n"
@@ -235,6 +239,7 @@ static void config_defaults(struct sbd_config *c)
     c->bridge_max_request = 4ull << 20;
     c->bridge_max_output = 32ull << 20;
     c->bridge_max_memory = 1ull << 30;
+    c->bridge_max_sub_memory = 16ull << 20;
     c->bridge_auth_ms = 10000;
     c->bridge_cmd_ms = 10000;
     c->bridge_pub_timeout_ms = 5000;
@@ -263,6 +268,7 @@ enum {
     OPT_BREQ,
     OPT_BOUT,
     OPT_BMEM,
+    OPT_BSUBMEM,
     OPT_BNOCREATE,
     OPT_BAUTH,
     OPT_BCMD,
@@ -291,6 +297,7 @@ static const struct option long_opts[] = {
     {"bridge-max-request", required_argument, NULL, OPT_BREQ},
     {"bridge-max-output", required_argument, NULL, OPT_BOUT},
     {"bridge-max-memory", required_argument, NULL, OPT_BMEM},
+    {"bridge-max-sub-memory", required_argument, NULL, OPT_BSUBMEM},
     {"bridge-no-create", no_argument, NULL, OPT_BNOCREATE},
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
     {"bridge-cmd-timeout", required_argument, NULL, OPT_BCMD},
@@ -348,6 +355,9 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         break;
     case OPT_BMEM:
         bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < (1u << 20);
+        break;
+    case OPT_BSUBMEM:
+        bad = parse_size(arg, &c->bridge_max_sub_memory) || c->bridge_max_sub_memory < 4096;
         break;
     case OPT_BAUTH:
         bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# libFuzzer on the protocol decoders and the daemon's segment handling for a
-# bounded time: scripts/fuzz.sh [SECONDS] (default 20), from the repository
-# root; or scripts/fuzz.sh --merge (make fuzz-merge). The targets are the
+# libFuzzer on the protocol decoders, the daemon's segment handling and the
+# bridge for a bounded time: scripts/fuzz.sh [SECONDS] (default 20), from the
+# repository root; or scripts/fuzz.sh --merge (make fuzz-merge). The targets are the
 # table below, one line each; they share the time in turn:
 #   wire     control-message decoders (registry/wire.c)
 #   resp     the bridge's RESP2 parser, encoders and glob
@@ -9,6 +9,8 @@
 #            (both daemon/bridge_proto.c)
 #   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
 #            segment words written between its scans (fuzz/fuzz_segment.c)
+#   bridge   a live registry and bridge in process, driven by command
+#            sequences over several connections (fuzz/fuzz_bridge.c)
 #  1. builds build-fuzz/fuzz_NAME for each with clang (libFuzzer + ASan +
 #     UBSan), and the wire seed generator, which writes build-fuzz/seeds-wire/:
 #     one valid message of each kind, of the protocol as it is now;
@@ -46,16 +48,25 @@ fi
 
 out=${FUZZ_BUILD_DIR:-build-fuzz}
 lib=libshmbus/src
+# The library's sources, as libshmbus/CMakeLists.txt lists them, and the
+# daemon's but its main (shmbusd_core): the two live-daemon targets link both.
+lib_srcs=$(sed -n '/^set(SHMBUS_SOURCES/,/)/s|^ *\(src/[^ )]*\.c\).*|libshmbus/\1|p' \
+  libshmbus/CMakeLists.txt | tr '\n' ' ')
+daemon_srcs=$(find daemon -maxdepth 1 -name '*.c' ! -name main.c | sort | tr '\n' ' ')
+urcu="-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
 # The targets: NAME | -max_len | what it fuzzes | sources (fuzz/fuzz_NAME.c
 # first) | libraries. Wire bodies are at most 168 bytes; 1 KiB covers every
 # length check. RESP limits are 64/128 bytes in the target, so 1 KiB holds
 # many commands; JSON lines get more room for escapes. A segment input is
-# steps of at most 21 bytes: 2 KiB is about a hundred.
+# steps of at most 21 bytes: 2 KiB is about a hundred. A bridge input is a
+# budget byte, a protocol byte and two bytes a command: 512 holds more than
+# its 48 steps.
 targets=(
   "wire|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
   "resp|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge_proto.c|"
   "json|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge_proto.c|"
-  "segment|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c daemon/registry.c daemon/reaper.c daemon/stall.c daemon/log.c daemon/guard.c $lib/shm/segment.c $lib/ring/pub.c $lib/ring/read.c $lib/ring/gate.c $lib/ring/group.c $lib/ring/sub.c $lib/ring/wait.c $lib/ring/topic.c $lib/registry/wire.c $lib/registry/client.c $lib/registry/admin.c $lib/util/futex.c $lib/util/error.c $lib/util/proc.c $lib/util/fork.c|-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
+  "segment|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu"
+  "bridge|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu"
 )
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
 flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)

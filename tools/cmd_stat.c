@@ -65,9 +65,10 @@ void cli_stat_usage(FILE *f)
             "whose member died or was evicted before finishing them (ABANDONED); and each\n"
             "subscriber slot: pid, lag, losses, messages received, consumer group, and\n"
             "its state (observer, evicted) when not a plain gating reader.\n"
-            "When the daemon runs a TCP bridge (shmbusd --bridge), also its totals and\n"
-            "each remote connection: id, peer, protocol, name, flags, subscriptions,\n"
-            "buffered output, messages in and out, and age.\n"
+            "When the daemon runs a TCP bridge (shmbusd --bridge), also its totals (the\n"
+            "memory its connections hold, those closed for holding the most among them)\n"
+            "and each remote connection: id, peer, protocol, name, flags, subscriptions,\n"
+            "buffered output, memory (--json), messages in and out, and age.\n"
             "\n"
             "  --watch [SECONDS]  refresh every SECONDS (default 1, fractions allowed)\n"
             "                     until SIGINT; rates are over the last refresh\n"
@@ -447,6 +448,8 @@ static void text_bridge(const struct stat_sample *s)
            (unsigned long long)in->slow_closed, (unsigned long long)in->auth_failed,
            (unsigned long long)in->auth_expired, (unsigned long long)in->proto_errors,
            (unsigned long long)in->bad_cells);
+    printf("  memory %llu bytes, evicted %llu\n", (unsigned long long)in->memory,
+           (unsigned long long)in->evicted);
     if (s->n_conns == 0)
         return; /* no header for an empty list */
     for (size_t i = 0; i < s->n_conns; i++) {
@@ -594,9 +597,11 @@ static void json_conn(const shmbus_bridge_conn *c)
            (c->flags & SHMBUS_BRIDGE_AUTHED) ? "true" : "false",
            (c->flags & SHMBUS_BRIDGE_PAUSED) ? "true" : "false", c->channels, c->patterns);
     json_str(c->subs);
-    printf(",\"buffered\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,\"age_ms\":%llu}",
-           (unsigned long long)c->buffered, (unsigned long long)c->msgs_in,
-           (unsigned long long)c->msgs_out, (unsigned long long)c->age_ms);
+    printf(",\"buffered\":%llu,\"memory\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,"
+           "\"age_ms\":%llu}",
+           (unsigned long long)c->buffered, (unsigned long long)c->memory,
+           (unsigned long long)c->msgs_in, (unsigned long long)c->msgs_out,
+           (unsigned long long)c->age_ms);
 }
 
 /* The bridge's totals and connections; null when the daemon runs none. */
@@ -612,12 +617,14 @@ static void json_bridge(const struct stat_sample *s)
     json_str(in->listen);
     printf(",\"open\":%llu,\"accepted\":%llu,\"slow_closed\":%llu,\"refused\":%llu,"
            "\"auth_failed\":%llu,\"auth_expired\":%llu,\"proto_errors\":%llu,\"msgs_in\":%llu,"
-           "\"msgs_out\":%llu,\"bad_cells\":%llu,\"connections\":[",
+           "\"msgs_out\":%llu,\"bad_cells\":%llu,\"memory\":%llu,\"evicted\":%llu,"
+           "\"connections\":[",
            (unsigned long long)in->connections, (unsigned long long)in->accepted,
            (unsigned long long)in->slow_closed, (unsigned long long)in->refused,
            (unsigned long long)in->auth_failed, (unsigned long long)in->auth_expired,
            (unsigned long long)in->proto_errors, (unsigned long long)in->msgs_in,
-           (unsigned long long)in->msgs_out, (unsigned long long)in->bad_cells);
+           (unsigned long long)in->msgs_out, (unsigned long long)in->bad_cells,
+           (unsigned long long)in->memory, (unsigned long long)in->evicted);
     for (size_t i = 0; i < s->n_conns; i++) {
         if (i > 0)
             putchar(',');

@@ -232,6 +232,10 @@ typedef struct shmbus_bridge_info {
     uint64_t msgs_out;     /**< messages delivered to remote clients */
     uint64_t bad_cells;    /**< damaged ring cells the bridge skipped: each one a message
                                 lost to the topic's remote subscribers */
+    uint64_t memory;       /**< bytes its connections hold now: input, output,
+                                subscriptions (shmbusd --bridge-max-memory) */
+    uint64_t evicted;      /**< connections closed for holding the most memory when
+                                --bridge-max-memory was reached */
 } shmbus_bridge_info;
 
 /** One open connection of the daemon's TCP bridge (shmbus_bridge_stat()). */
@@ -241,6 +245,7 @@ typedef struct shmbus_bridge_conn {
     uint64_t buffered; /**< output bytes waiting for the client to read them */
     uint64_t msgs_in;  /**< messages it published */
     uint64_t msgs_out; /**< messages delivered to it */
+    uint64_t memory;   /**< bytes it holds: input, output, subscriptions */
     uint32_t channels; /**< channels it subscribes to */
     uint32_t patterns; /**< patterns it subscribes to */
     uint32_t proto;    /**< enum shmbus_bridge_proto */

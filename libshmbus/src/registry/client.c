@@ -798,8 +798,8 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
               "bridge conn strings");
 /* Public ABI: a size changed here changes the library's ABI (checked so
  * that it never changes by accident). */
-static_assert(sizeof(shmbus_bridge_info) == 144, "shmbus_bridge_info");
-static_assert(sizeof(shmbus_bridge_conn) == 232, "shmbus_bridge_conn");
+static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
+static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
 
 /* Copy a fixed string field of the wire, NUL-terminated whatever was sent. */
 #define BRIDGE_STR(dst, src)                                                                       \
@@ -836,6 +836,8 @@ static int bridge_reply(const uint8_t *reply, int len, shmbus_bridge_info *info)
     info->msgs_in = ok.msgs_in;
     info->msgs_out = ok.msgs_out;
     info->bad_cells = ok.bad_cells;
+    info->memory = ok.memory;
+    info->evicted = ok.evicted;
     return (int)ok.count;
 }
 
@@ -850,6 +852,7 @@ static void bridge_conn_copy(shmbus_bridge_conn *d, const uint8_t *src)
     d->buffered = c.buffered;
     d->msgs_in = c.msgs_in;
     d->msgs_out = c.msgs_out;
+    d->memory = c.memory;
     d->channels = c.channels;
     d->patterns = c.patterns;
     d->proto = c.proto;

@@ -144,6 +144,7 @@ struct sb_wire_bridge_conn {
     uint64_t buffered; /* output bytes waiting for the client to read */
     uint64_t msgs_out; /* deliveries */
     uint64_t msgs_in;  /* publishes */
+    uint64_t memory;   /* bytes it holds: input, output, subscriptions */
     uint32_t channels, patterns;
     uint32_t proto; /* enum sb_wire_bridge_proto */
     uint32_t flags; /* enum sb_wire_bridge_flags */
@@ -151,8 +152,9 @@ struct sb_wire_bridge_conn {
     char name[32];  /* CLIENT SETNAME */
     char subs[96];  /* channels and patterns, comma separated, ending "..." when cut */
 };
-static_assert(sizeof(struct sb_wire_bridge_conn) == 232, "bridge conn");
-static_assert(offsetof(struct sb_wire_bridge_conn, peer) == 56, "bridge conn peer");
+static_assert(sizeof(struct sb_wire_bridge_conn) == 240, "bridge conn");
+static_assert(offsetof(struct sb_wire_bridge_conn, memory) == 40, "bridge conn memory");
+static_assert(offsetof(struct sb_wire_bridge_conn, peer) == 64, "bridge conn peer");
 
 struct sb_wire_bridge_ok {
     char listen[64];      /* "ADDR:PORT", "" when the daemon runs no bridge */
@@ -165,12 +167,15 @@ struct sb_wire_bridge_ok {
     uint64_t proto_errors; /* closed for a protocol error or an oversized request */
     uint64_t msgs_in, msgs_out;
     uint64_t bad_cells; /* damaged ring cells the pumps skipped (a message lost each) */
+    uint64_t memory;    /* bytes all connections hold (--bridge-max-memory) */
+    uint64_t evicted;   /* closed for holding the most when that was full */
     uint32_t count;     /* connections below */
     uint32_t pad;
     struct sb_wire_bridge_conn conns[]; /* count of them */
 };
-static_assert(sizeof(struct sb_wire_bridge_ok) == 152, "bridge ok");
-static_assert(offsetof(struct sb_wire_bridge_ok, count) == 144, "bridge ok count");
+static_assert(sizeof(struct sb_wire_bridge_ok) == 168, "bridge ok");
+static_assert(offsetof(struct sb_wire_bridge_ok, memory) == 144, "bridge ok memory");
+static_assert(offsetof(struct sb_wire_bridge_ok, count) == 160, "bridge ok count");
 static_assert(SB_WIRE_BRIDGE_MAX * sizeof(struct sb_wire_bridge_conn) +
                       sizeof(struct sb_wire_bridge_ok) + sizeof(struct sb_wire_hdr) <=
                   SB_WIRE_MAX,

@@ -1,0 +1,523 @@
+/*
+ * The TCP bridge's memory budgets (daemon/bridge_mem.c) end to end, against
+ * a daemon per test whose bridge listens on a port the kernel picks
+ * (--bridge 127.0.0.1:0, read back from shmbus_bridge_stat()): the links
+ * that pattern subscriptions make are counted per connection and for the
+ * bridge, and given back on PUNSUBSCRIBE and close; many patterns over
+ * thousands of topics stay within --bridge-max-sub-memory and
+ * --bridge-max-memory (the daemon's RSS too), get error replies past them,
+ * and another connection's PING keeps answering; when --bridge-max-memory
+ * is full, the connection that holds the most is closed, not the one that
+ * asks; linking 100 patterns to 4000 topics costs the daemon linear CPU
+ * time. Topics are made small through the library, so that thousands fit.
+ */
+#include "daemonutil.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+
+#define BB_MS        10000 /* longest wait for a reply: only a hang reaches it */
+#define BB_TOPICS    2000  /* topics the patterns match */
+#define BB_LINK_MIN  64u   /* a link's bytes are at least this */
+#define BB_CONNS_MAX 8
+
+/* ThreadSanitizer makes the daemon many times slower and gives each byte
+ * it touches shadow memory: the CPU and RSS bounds stretch by these. */
+#ifdef __SANITIZE_THREAD__
+#define BB_SLOW      10
+#define BB_RSS_SCALE 4
+#else
+#define BB_SLOW      1
+#define BB_RSS_SCALE 1
+#endif
+
+/* The running daemon's bridge port, and where its stderr goes (tests run
+ * one at a time). */
+static int bb_port;
+static char bb_log[PATH_MAX];
+
+/* ----------------------------------------------------------------- setup */
+
+/* Daemon arguments of each test (cmocka prestate), after --bridge. */
+static const char *const args_default[] = {NULL};
+static const char *const args_sub_memory[] = {"--bridge-max-memory", "4M",
+                                              "--bridge-max-sub-memory", "2M", NULL};
+static const char *const args_small[] = {"--bridge-max-memory", "1M", NULL};
+static const char *const args_links[] = {"--bridge-max-sub-memory", "64M", NULL};
+static const char *const args_tiny_subs[] = {"--bridge-max-sub-memory", "4096", NULL};
+
+/* The bus's bridge totals and connections (at most BB_CONNS_MAX). */
+static int bb_stat(shmbus_bus *bus, shmbus_bridge_info *info, shmbus_bridge_conn *conns)
+{
+    int n = shmbus_bridge_stat(bus, 0, info, conns, conns != NULL ? BB_CONNS_MAX : 0);
+
+    if (n < 0)
+        fail_msg("shmbus_bridge_stat: %s", shmbus_strerror(n));
+    return n;
+}
+
+/* cmocka setup: the daemon with its bridge on a port the kernel picks. */
+static int bb_setup(void **state)
+{
+    const char *const *extra = *state;
+    const char *argv[DU_EXTRA_MAX + 1] = {"--bridge", "127.0.0.1:0"};
+    struct du_daemon *d = calloc(1, sizeof(*d));
+    shmbus_bridge_info info;
+    shmbus_bus *bus = NULL;
+    const char *colon;
+    int n = 2, rc;
+
+    for (int i = 0; extra[i] != NULL; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    if (d == NULL)
+        return -1;
+    if (du_prepare(d) < 0) {
+        du_discard(d);
+        return -1;
+    }
+    snprintf(bb_log, sizeof(bb_log), "%s/daemon.log", d->dir);
+    n = open(bb_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    rc = n < 0 ? -errno : du_launch_out(d, argv, n);
+    if (n >= 0)
+        close(n);
+    if (rc < 0) {
+        du_discard(d);
+        return -1;
+    }
+    *state = d;
+    rc = shmbus_connect(d->bus, &bus);
+    if (rc == 0)
+        rc = shmbus_bridge_stat(bus, 0, &info, NULL, 0);
+    shmbus_close(bus);
+    colon = rc == 0 ? strrchr(info.listen, ':') : NULL;
+    bb_port = colon != NULL ? atoi(colon + 1) : 0;
+    if (bb_port <= 0) {
+        print_error("no bridge port: %s ('%s')\n", shmbus_strerror(rc), rc == 0 ? info.listen : "");
+        du_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
+/* @p n small topics t0000, t0001, ... (they stay in the daemon). */
+static void make_topics(shmbus_bus *bus, int n)
+{
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        shmbus_topic *t;
+
+        snprintf(name, sizeof(name), "t%04d", i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+}
+
+static redisContext *rd_open(void)
+{
+    struct timeval tv = {.tv_sec = BB_MS / 1000};
+    redisContext *r = redisConnectWithTimeout("127.0.0.1", bb_port, tv);
+
+    if (r == NULL || r->err)
+        fail_msg("hiredis connect: %s", r != NULL ? r->errstr : "out of memory");
+    assert_int_equal(redisSetTimeout(r, tv), REDIS_OK);
+    return r;
+}
+
+/* Run @p cmd on @p r. @return 1 if it was accepted, 0 on an error reply
+ * (its text in @p err, if not NULL). */
+static int rd_ok(redisContext *r, const char *cmd, char *err, size_t cap)
+{
+    redisReply *rep = redisCommand(r, cmd);
+    int ok;
+
+    if (rep == NULL)
+        fail_msg("%s: no reply: %s", cmd, r->errstr);
+    ok = rep->type != REDIS_REPLY_ERROR;
+    if (!ok && err != NULL)
+        snprintf(err, cap, "%s", rep->str);
+    freeReplyObject(rep);
+    return ok;
+}
+
+/* The memory the bridge's connection @p id holds. */
+static uint64_t conn_memory(shmbus_bus *bus, uint64_t id)
+{
+    shmbus_bridge_conn conns[BB_CONNS_MAX];
+    shmbus_bridge_info info;
+    int n = bb_stat(bus, &info, conns);
+
+    for (int i = 0; i < n; i++)
+        if (conns[i].id == id)
+            return conns[i].memory;
+    fail_msg("no bridge connection %llu", (unsigned long long)id);
+    return 0;
+}
+
+/* The id of the newest bridge connection. */
+static uint64_t newest_conn(shmbus_bus *bus)
+{
+    shmbus_bridge_conn conns[BB_CONNS_MAX];
+    shmbus_bridge_info info;
+    int n = bb_stat(bus, &info, conns);
+
+    assert_true(n > 0);
+    return conns[n - 1].id;
+}
+
+/* Wait until the bridge has no connection; @return its memory then. */
+static uint64_t memory_when_idle(shmbus_bus *bus)
+{
+    shmbus_bridge_info info;
+
+    for (int64_t end = du_now_ms() + BB_MS; du_now_ms() < end; du_sleep_ms(5)) {
+        bb_stat(bus, &info, NULL);
+        if (info.connections == 0)
+            return info.memory;
+    }
+    fail_msg("bridge connections still open after %d ms", BB_MS);
+    return 0;
+}
+
+/* The daemon's resident set, in KiB. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("%s: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    assert_true(kib > 0);
+    return kib;
+}
+
+/* ----------------------------------------------------------------- tests */
+
+/* A pattern's links are charged to its connection and to the bridge, and
+ * given back by PUNSUBSCRIBE and by closing. */
+static void test_budget_links_counted(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bridge_info info;
+    shmbus_bus *bus;
+    redisContext *r;
+    uint64_t id, before, with, after;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    make_topics(bus, BB_TOPICS);
+    r = rd_open();
+    assert_true(rd_ok(r, "PING", NULL, 0));
+    id = newest_conn(bus);
+    before = conn_memory(bus, id);
+    assert_true(rd_ok(r, "PSUBSCRIBE t*", NULL, 0));
+    with = conn_memory(bus, id);
+    bb_stat(bus, &info, NULL);
+    if (with < before + BB_TOPICS * BB_LINK_MIN || info.memory < with)
+        fail_msg("a pattern over %d topics: connection memory %llu (before %llu), bridge %llu; "
+                 "want at least %u bytes a topic more",
+                 BB_TOPICS, (unsigned long long)with, (unsigned long long)before,
+                 (unsigned long long)info.memory, BB_LINK_MIN);
+    assert_true(rd_ok(r, "PUNSUBSCRIBE t*", NULL, 0));
+    after = conn_memory(bus, id);
+    if (after > with - BB_TOPICS * BB_LINK_MIN)
+        fail_msg("after PUNSUBSCRIBE: connection memory %llu, with the pattern %llu",
+                 (unsigned long long)after, (unsigned long long)with);
+    assert_true(rd_ok(r, "PSUBSCRIBE t*", NULL, 0));
+    assert_true(rd_ok(r, "SUBSCRIBE t0001", NULL, 0));
+    redisFree(r);
+    assert_int_equal(memory_when_idle(bus), 0);
+    shmbus_close(bus);
+}
+
+/* Many patterns over thousands of topics: past --bridge-max-sub-memory
+ * they get an error reply; the bridge stays within --bridge-max-memory,
+ * the daemon's RSS grows by far less than unbounded links would take, and
+ * PING on another connection keeps answering. */
+static void test_budget_many_patterns(void **state)
+{
+    enum { PATTERNS = 480, RSS_MAX_KIB = 64 * 1024 * BB_RSS_SCALE };
+    struct du_daemon *d = *state;
+    shmbus_bridge_conn conns[BB_CONNS_MAX];
+    shmbus_bridge_info info;
+    char pat[PATTERNS + 16], err[512] = "";
+    int accepted = 0, refused = 0, n;
+    redisContext *r, *other;
+    shmbus_bus *bus;
+    long rss0, rss1;
+    int64_t t0, all_ms, ping_ms;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    make_topics(bus, BB_TOPICS);
+    r = rd_open();
+    other = rd_open();
+    assert_true(rd_ok(other, "PING", NULL, 0));
+    rss0 = rss_kib(d->pid);
+    /* "t*?", "t*", "t**?", "t**"...: distinct patterns (of at most 256
+     * bytes) that all match every topic, sent in one go: PING on the other
+     * connection waits for the I/O thread to have linked them all. */
+    pat[0] = 't';
+    for (int i = 0; i < PATTERNS; i++) {
+        size_t stars = (size_t)i / 2 + 1;
+
+        memset(pat + 1, '*', stars);
+        snprintf(pat + 1 + stars, 2, "%s", i % 2 ? "" : "?");
+        assert_int_equal(redisAppendCommand(r, "PSUBSCRIBE %s", pat), REDIS_OK);
+    }
+    t0 = du_now_ms();
+    for (int done = 0; !done;)
+        assert_int_equal(redisBufferWrite(r, &done), REDIS_OK);
+    /* Answered while the patterns are linked (or after). */
+    assert_true(rd_ok(other, "PING", NULL, 0));
+    for (int i = 0; i < PATTERNS; i++) {
+        redisReply *rep = NULL;
+
+        if (redisGetReply(r, (void **)&rep) != REDIS_OK || rep == NULL)
+            fail_msg("PSUBSCRIBE %d: no reply: %s", i, r->errstr);
+        if (rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof(err), "%s", rep->str);
+            refused++;
+        } else {
+            accepted++;
+        }
+        freeReplyObject(rep);
+    }
+    all_ms = du_now_ms() - t0;
+    t0 = du_now_ms();
+    assert_true(rd_ok(other, "PING", NULL, 0));
+    ping_ms = du_now_ms() - t0;
+    if (ping_ms > BB_MS / 2)
+        fail_msg("PING took %lld ms after the patterns", (long long)ping_ms);
+    rss1 = rss_kib(d->pid);
+    n = bb_stat(bus, &info, conns);
+    print_message("%d patterns accepted, %d refused (\"%s\"); bridge memory %llu; RSS %ld -> "
+                  "%ld KiB; linked in %lld ms, PING answered in %lld ms\n",
+                  accepted, refused, err, (unsigned long long)info.memory, rss0, rss1,
+                  (long long)all_ms, (long long)ping_ms);
+    assert_true(accepted > 0);
+    assert_true(refused > 0);
+    assert_non_null(strstr(err, "--bridge-max-sub-memory"));
+    assert_true(info.memory <= 4u << 20);
+    for (int i = 0; i < n; i++)
+        assert_true(conns[i].memory <= 4u << 20);
+    if (rss1 - rss0 > RSS_MAX_KIB)
+        fail_msg("the daemon's RSS grew by %ld KiB, want at most %d", rss1 - rss0, RSS_MAX_KIB);
+    redisFree(r);
+    redisFree(other);
+    assert_int_equal(memory_when_idle(bus), 0);
+    shmbus_close(bus);
+}
+
+/* A pattern past --bridge-max-sub-memory misses the topics created after
+ * it: logged at its 1st, 2nd, 4th... miss, not at every topic. */
+static void test_budget_new_topics_missed(void **state)
+{
+    enum { TOPICS = 200 };
+    struct du_daemon *d = *state;
+    shmbus_bridge_info info;
+    redisContext *r;
+    shmbus_bus *bus;
+    int lines;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    r = rd_open();
+    assert_true(rd_ok(r, "PSUBSCRIBE t*", NULL, 0));
+    make_topics(bus, TOPICS);
+    /* The I/O thread links new topics as it learns of them: wait until
+     * the last one was handled (linked or missed). */
+    for (int64_t end = du_now_ms() + BB_MS;; du_sleep_ms(5)) {
+        lines = du_log_count(bb_log, "not delivered to t*");
+        if (lines >= 8 || du_now_ms() > end)
+            break;
+    }
+    du_sleep_ms(100); /* a 9th line, if any, would come now */
+    lines = du_log_count(bb_log, "not delivered to t*");
+    bb_stat(bus, &info, NULL);
+    /* At most 4096 bytes of links: about 50 of the topics; the other 150
+     * or so missed, logged at the 1st, 2nd, ..., 128th. */
+    if (lines != 8)
+        fail_msg("%d log lines for missed topics, want 8 (bridge memory %llu)", lines,
+                 (unsigned long long)info.memory);
+    assert_int_equal(du_log_count(bb_log, "(128 topics missed)"), 1);
+    redisFree(r);
+    assert_int_equal(memory_when_idle(bus), 0);
+    shmbus_close(bus);
+}
+
+/* The CPU time the daemon has used, in ms (10 ms steps). */
+static long cpu_ms(pid_t pid)
+{
+    unsigned long ut = 0, st = 0;
+    char path[64], buf[1024], *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("%s: %s", path, strerror(errno));
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, after the command name in parentheses. */
+    p = strrchr(buf, ')');
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        fail_msg("%s: cannot read its CPU times", path);
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/* Linking patterns to thousands of topics costs linear time: the CPU the
+ * daemon spends on PSUBSCRIBE stays far below what a scan of the links
+ * per new link would cost (quadratic: seconds here). */
+static void test_budget_pattern_time(void **state)
+{
+    enum { TOPICS = 4000, PATTERNS = 100, CPU_MAX_MS = 800 * BB_SLOW };
+    struct du_daemon *d = *state;
+    char pat[PATTERNS + 16];
+    redisContext *r;
+    shmbus_bus *bus;
+    long cpu0, cpu;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    make_topics(bus, TOPICS);
+    r = rd_open();
+    assert_true(rd_ok(r, "PING", NULL, 0));
+    pat[0] = 't';
+    for (int i = 0; i < PATTERNS; i++) {
+        memset(pat + 1, '*', (size_t)i + 1);
+        pat[i + 2] = '\0';
+        assert_int_equal(redisAppendCommand(r, "PSUBSCRIBE %s", pat), REDIS_OK);
+    }
+    cpu0 = cpu_ms(d->pid);
+    for (int i = 0; i < PATTERNS; i++) {
+        redisReply *rep = NULL;
+
+        if (redisGetReply(r, (void **)&rep) != REDIS_OK || rep == NULL)
+            fail_msg("PSUBSCRIBE %d: no reply: %s", i, r->errstr);
+        if (rep->type != REDIS_REPLY_ARRAY)
+            fail_msg("PSUBSCRIBE %d: %s", i, rep->str != NULL ? rep->str : "not an array");
+        freeReplyObject(rep);
+    }
+    cpu = cpu_ms(d->pid) - cpu0;
+    print_message("%d patterns over %d topics linked in %ld ms of the daemon's CPU\n", PATTERNS,
+                  TOPICS, cpu);
+    if (cpu > CPU_MAX_MS)
+        fail_msg("linking %d patterns to %d topics took %ld ms of CPU, want at most %d", PATTERNS,
+                 TOPICS, cpu, CPU_MAX_MS);
+    redisFree(r);
+    assert_int_equal(memory_when_idle(bus), 0);
+    shmbus_close(bus);
+}
+
+/* A raw TCP connection to the bridge. */
+static int raw_open(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bb_port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+        fail_msg("connect to bridge port %d: %s", bb_port, strerror(errno));
+    return fd;
+}
+
+static void raw_send(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            fail_msg("send: %s", n < 0 ? strerror(errno) : "nothing taken");
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* With --bridge-max-memory full, the connection that holds the most (the
+ * links of its patterns) is closed when a smaller one asks for more (a
+ * long command's input), and the smaller one goes on. */
+static void test_budget_largest_closed(void **state)
+{
+    enum { PARTIAL = 450000, PAYLOAD = 460000 };
+    struct du_daemon *d = *state;
+    shmbus_bridge_info info;
+    char head[128], pat[64], reply = 0, *body;
+    redisContext *big;
+    uint64_t big_id;
+    shmbus_bus *bus;
+    int small, hl;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    make_topics(bus, BB_TOPICS);
+    big = rd_open();
+    assert_true(rd_ok(big, "PING", NULL, 0));
+    big_id = newest_conn(bus);
+    /* Patterns until the big one holds 600 KiB of the 1 MiB. */
+    for (int i = 1; conn_memory(bus, big_id) < 600u * 1024; i++) {
+        assert_true(i < 64);
+        snprintf(pat, sizeof(pat), "PSUBSCRIBE t%.*s", i, "****************************");
+        assert_true(rd_ok(big, pat, NULL, 0));
+    }
+    small = raw_open();
+    hl = snprintf(head, sizeof(head), "*3\r\n$7\r\nPUBLISH\r\n$5\r\nt0000\r\n$%d\r\n", PAYLOAD);
+    body = malloc(PAYLOAD + 2);
+    assert_non_null(body);
+    memset(body, 'x', PAYLOAD);
+    memcpy(body + PAYLOAD, "\r\n", 2);
+    raw_send(small, head, (size_t)hl);
+    raw_send(small, body, PARTIAL);
+    for (int64_t end = du_now_ms() + BB_MS;; du_sleep_ms(5)) {
+        bb_stat(bus, &info, NULL);
+        if (info.evicted > 0)
+            break;
+        if (du_now_ms() > end)
+            fail_msg("no connection evicted; bridge memory %llu, big %llu",
+                     (unsigned long long)info.memory, (unsigned long long)conn_memory(bus, big_id));
+    }
+    assert_int_equal(info.evicted, 1);
+    assert_int_equal(info.slow_closed, 0);
+    assert_null(redisCommand(big, "PING")); /* closed */
+    raw_send(small, body + PARTIAL, PAYLOAD + 2 - PARTIAL);
+    /* The topic's cells take 64 bytes: an error reply, and the connection stays. */
+    assert_int_equal(du_read_ms(small, &reply, 1, BB_MS), 1);
+    assert_int_equal(reply, '-');
+    free(body);
+    close(small);
+    redisFree(big);
+    bb_stat(bus, &info, NULL);
+    assert_int_equal(info.evicted, 1);
+    assert_int_equal(memory_when_idle(bus), 0);
+    shmbus_close(bus);
+}
+
+#define BB_TEST(f, args) cmocka_unit_test_prestate_setup_teardown(f, bb_setup, du_teardown, args)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BB_TEST(test_budget_links_counted, (void *)args_default),
+        BB_TEST(test_budget_many_patterns, (void *)args_sub_memory),
+        BB_TEST(test_budget_largest_closed, (void *)args_small),
+        BB_TEST(test_budget_pattern_time, (void *)args_links),
+        BB_TEST(test_budget_new_topics_missed, (void *)args_tiny_subs),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("bridge_budget", tests, NULL, NULL);
+}
