@@ -372,6 +372,19 @@ static inline int du_log_count(const char *path, const char *needle)
     return n;
 }
 
+/* du_log_count() once at least @p want lines contain @p needle, or after
+ * 5 s: the daemon's logging thread writes a line some time after the
+ * event it tells of. */
+static inline int du_log_wait(const char *path, const char *needle, int want)
+{
+    int64_t end = du_now_ms() + 5000;
+    int n;
+
+    while ((n = du_log_count(path, needle)) < want && du_now_ms() < end)
+        du_sleep_ms(5);
+    return n;
+}
+
 /* Number of descriptors process @p pid has open, or -1. */
 static inline int du_fd_count(pid_t pid)
 {

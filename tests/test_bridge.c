@@ -48,7 +48,7 @@
 /* Options of a test's daemon (cmocka prestate). */
 struct bt_opts {
     int token;           /* --bridge-token-file with BT_TOKEN */
-    int log;             /* the daemon's stderr goes to bt_log (log_count()) */
+    int log;             /* the daemon's stderr goes to bt_log (du_log_count()) */
     const char *args[8]; /* more daemon arguments, NULL-terminated */
 };
 
@@ -1076,20 +1076,6 @@ static int bt_setup(void **state)
 }
 
 /* Lines of the daemon's stderr (bt_opts.log) that contain @p needle. */
-static int log_count(const char *needle)
-{
-    FILE *f = fopen(bt_log, "r");
-    char line[1024];
-    int n = 0;
-
-    if (f == NULL)
-        fail_msg("daemon log '%s': %s", bt_log, strerror(errno));
-    while (fgets(line, sizeof(line), f) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
-}
-
 /* Show the start of the daemon's captured stderr (it failed: a sanitizer
  * report goes there too). */
 static void log_dump(void)
@@ -1873,7 +1859,7 @@ static void test_bridge_auth_commands(void **state)
     for (int i = 0; i < 3; i++)
         bc_expect(w, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     assert_true(bc_wait_eof(w, 5000, NULL));
-    assert_int_equal(log_count("3 wrong tokens"), 1);
+    assert_int_equal(du_log_wait(bt_log, "3 wrong tokens", 1), 1);
     bc_send_str(h, "HELLO 2\r\nHELLO 2 AUTH default nope\r\nHELLO 2 AUTH default " BT_TOKEN
                    "\r\nPING\r\n");
     bc_expect(h, "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
@@ -3008,7 +2994,7 @@ static void pump_topics_idle(struct du_daemon *d, int n)
         fail_msg("the daemon used %lld ms of CPU in %lld ms with %d idle topics subscribed (want "
                  "< %d: a pump spins)",
                  (long long)cpu, (long long)wall, n, PI_CPU_MS);
-    if ((k = log_count("cannot sleep")) > 0)
+    if ((k = du_log_count(bt_log, "cannot sleep")) > 0)
         fail_msg("the daemon logged %d times that a pump cannot sleep", k);
     assert_shmbus_ok(shmbus_publish(local_pub(t[n - 1]), "last", 4, 0));
     len =
@@ -3545,7 +3531,7 @@ static void test_bridge_out_of_descriptors(void **state)
     du_sleep_ms(OD_MS);
     cpu = cpu_ms(d->pid) - cpu;
     wall = du_now_ms() - wall;
-    lines = log_count("accept");
+    lines = du_log_count(bt_log, "accept");
     print_message("out of descriptors: the daemon used %lld ms of CPU in %lld ms, logged %d "
                   "accept lines\n",
                   (long long)cpu, (long long)wall, lines);

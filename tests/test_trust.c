@@ -146,9 +146,9 @@ static void test_trust_foreign_segments_not_adopted(void **state)
     launch_logged(d, log, sizeof(log));
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     assert_int_equal(shmbus_list(bus, NULL, &e, 1), 0);
-    assert_int_equal(du_log_count(log, "another user's file"), 1);
-    assert_int_equal(du_log_count(log, "others may read or write it"), 1);
-    assert_int_equal(du_log_count(log, "a symbolic link"), 1);
+    assert_int_equal(du_log_wait(log, "another user's file", 1), 1);
+    assert_int_equal(du_log_wait(log, "others may read or write it", 1), 1);
+    assert_int_equal(du_log_wait(log, "a symbolic link", 1), 1);
     assert_false(seg_exists(planted));
     assert_true(seg_exists(open_seg)); /* ours: left to whoever opened it up */
     assert_false(seg_exists(link_seg));
@@ -281,17 +281,17 @@ static void test_trust_runtime_dir_checked(void **state)
 
     assert_int_equal(chown(run, uid, gid), 0);
     assert_int_equal(launch_refused(d, log), 1);
-    assert_int_equal(du_log_count(log, "it belongs to another user"), 1);
+    assert_int_equal(du_log_wait(log, "it belongs to another user", 1), 1);
 
     assert_int_equal(chown(run, 0, 0), 0);
     assert_int_equal(chmod(run, 0777), 0);
     assert_int_equal(launch_refused(d, log), 1);
-    assert_int_equal(du_log_count(log, "group or others may write it"), 1);
+    assert_int_equal(du_log_wait(log, "group or others may write it", 1), 1);
 
     assert_int_equal(rename(run, other), 0);
     assert_int_equal(symlink(other, run), 0);
     assert_int_equal(launch_refused(d, log), 1);
-    assert_int_equal(du_log_count(log, "not a directory"), 1);
+    assert_int_equal(du_log_wait(log, "not a directory", 1), 1);
 
     assert_int_equal(unlink(run), 0);
     assert_int_equal(rmdir(other), 0);
@@ -371,7 +371,7 @@ static void test_trust_second_daemon_other_dir_refused(void **state)
     snprintf(log, sizeof(log), "%s/other.log", d->dir);
     use_runtime_dir(&other, run);
     assert_int_equal(launch_refused(&other, log), 1);
-    assert_int_equal(du_log_count(log, "is already served by shmbusd pid"), 1);
+    assert_int_equal(du_log_wait(log, "is already served by shmbusd pid", 1), 1);
     assert_int_equal(unsetenv("SHMBUS_RUNTIME_DIR"), 0);
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     shmbus_close(bus);
