@@ -136,6 +136,30 @@ static int peer_uid(int fd, const struct sockaddr_storage *remote, uid_t *uid)
     return 0;
 }
 
+/*
+ * Is our end @p fd of the connection still one the peer's 4-tuple belongs
+ * to? A connection reset (RST) while it waited to be accepted is accepted
+ * all the same, its data still readable, and its 4-tuple is free: another
+ * socket (of another uid) can bind the same port and connect, and the
+ * lookup then finds that one. While our end is ESTABLISHED or CLOSE_WAIT
+ * (the peer sent FIN; if its socket is gone the lookup found it orphaned
+ * or in TIME_WAIT), the kernel holds the 4-tuple for our socket and no
+ * other can take it. Read after the lookup, so a reset before or during
+ * it is seen. @return 0 or -ECONNRESET.
+ */
+static int peer_still_ours(int fd)
+{
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
+        return -errno;
+    if (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT)
+        return -ECONNRESET;
+    return 0;
+}
+
 void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,
                     struct sbb_peer *out)
 {
@@ -145,6 +169,8 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
         return;
     }
     out->err = peer_uid(fd, addr, &out->uid);
+    if (out->err == 0)
+        out->err = peer_still_ours(fd);
     if (out->err < 0)
         out->verdict = SBB_PEER_UNKNOWN;
     else

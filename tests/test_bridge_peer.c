@@ -147,6 +147,60 @@ static void test_peer_closed_before_check(void **state)
     close(lfd);
 }
 
+/* A socket bound to 127.0.0.1:@p port (0: any), SO_REUSEADDR set, and
+ * connected to the listening address @p lsa; @p port gets its port. */
+static int connect_from(in_port_t *port, const struct sockaddr_storage *lsa)
+{
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = *port};
+    socklen_t ml = sizeof(me);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    assert_int_equal(connect(fd, (const struct sockaddr *)lsa, sizeof(struct sockaddr_in)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+    *port = me.sin_port;
+    return fd;
+}
+
+/* A peer that sends a command and resets its connection before the
+ * accept, while another socket binds the same port and connects: the
+ * reset connection is accepted with its data readable, and the lookup of
+ * its 4-tuple finds the new socket, which must not vouch for it. */
+static void test_peer_reset_port_reused(void **state)
+{
+    struct sbd_config cfg = {0};
+    struct sockaddr_storage lsa, sa;
+    struct linger rst = {.l_onoff = 1, .l_linger = 0};
+    socklen_t sl = sizeof(sa);
+    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa), c1, c2, fd;
+    in_port_t port = 0;
+    struct sbb_peer p;
+    char buf[32];
+
+    (void)state;
+    assert_true(lfd >= 0);
+    c1 = connect_from(&port, &lsa);
+    assert_int_equal(write(c1, "PUBLISH orders evil\r\n", 21), 21);
+    assert_int_equal(setsockopt(c1, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)), 0);
+    close(c1); /* RST: the accepted end goes to CLOSE, the 4-tuple is free */
+    c2 = connect_from(&port, &lsa);
+    fd = accept(lfd, (struct sockaddr *)&sa, &sl);
+    assert_true(fd >= 0);
+    assert_int_equal(((struct sockaddr_in *)&sa)->sin_port, port);
+    assert_int_equal(read(fd, buf, sizeof(buf)), 21); /* the reset one, its data kept */
+    sbb_peer_check(&cfg, fd, &sa, &p);
+    assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
+    assert_int_equal(p.err, -ECONNRESET);
+    close(fd);
+    /* The new connection itself is judged by its own socket. */
+    assert_int_equal(accept_check(lfd, &cfg).verdict, SBB_PEER_OK);
+    close(c2);
+    close(lfd);
+}
+
 struct nobody_kid {
     uid_t uid;
     gid_t gid;
@@ -293,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_peer_loopback_own_uid),
         cmocka_unit_test(test_peer_ipv6_and_mapped),
         cmocka_unit_test(test_peer_closed_before_check),
+        cmocka_unit_test(test_peer_reset_port_reused),
         cmocka_unit_test(test_peer_other_uid),
         cmocka_unit_test(test_peer_remote_address),
         cmocka_unit_test(test_http_like_first_words),
