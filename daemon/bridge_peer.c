@@ -211,21 +211,34 @@ static int http_tchar(char ch)
            ch == '-' || ch == '_';
 }
 
-int sbb_http_word(const char *name, size_t len)
+/* A header name: token characters and a final ':'. */
+static int http_header(const char *name, size_t len)
+{
+    if (len < 2 || name[len - 1] != ':')
+        return 0;
+    for (size_t i = 0; i < len - 1; i++)
+        if (!http_tchar(name[i]))
+            return 0;
+    return 1;
+}
+
+/* An HTTP method, as the first word of a request line. */
+static int http_method(const char *name, size_t len)
 {
     static const char *const methods[] = {"GET",    "POST",  "PUT",   "HEAD",   "OPTIONS",
                                           "DELETE", "PATCH", "TRACE", "CONNECT"};
 
-    if (len >= 2 && name[len - 1] == ':') {
-        for (size_t i = 0; i < len - 1; i++)
-            if (!http_tchar(name[i]))
-                return 0;
-        return 1;
-    }
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         if (strlen(methods[i]) == len && strncasecmp(methods[i], name, len) == 0)
             return 1;
     return 0;
+}
+
+int sbb_http_word(const char *name, size_t len)
+{
+    /* Only the two Redis closes on later: "GET" is a Redis command (a
+     * client's mistake gets an error reply, not a close). */
+    return http_header(name, len) || (len == 4 && strncasecmp(name, "POST", 4) == 0);
 }
 
 int sbb_http_like(const char *buf, size_t len)
@@ -235,9 +248,9 @@ int sbb_http_like(const char *buf, size_t len)
     while (n < len && n <= HTTP_WORD_MAX && http_tchar(buf[n]))
         n++;
     if (n < len && buf[n] == ':')
-        return sbb_http_word(buf, n + 1);
+        return http_header(buf, n + 1);
     if (n == len)
         return n <= HTTP_WORD_MAX ? -1 : 0; /* the word goes on */
     /* A method is followed by a space (the request target comes next). */
-    return buf[n] == ' ' && sbb_http_word(buf, n);
+    return buf[n] == ' ' && http_method(buf, n);
 }

@@ -184,6 +184,13 @@ post='POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 21\r\n\r\nPUBLISH orders evi
 [ "$(raw 127.0.0.1 'GET / HTTP/1.1\r\n\r\n')" = "<EOF>" ] || fail "an HTTP GET"
 out=$(raw 127.0.0.1 'PING\r\nPOST / HTTP/1.1\r\nPUBLISH orders evil3\r\n')
 [ "$out" = $'+PONG\r\n<EOF>' ] || fail "a later POST: $out"
+# A later GET (or another method) is a Redis command or a mistake, not a
+# browser: it gets an error reply and the connection stays, as in Redis.
+out=$(raw 127.0.0.1 'PING\r\nGET foo\r\nPING\r\n' 1)
+[[ "$out" == $'+PONG\r\n-ERR unknown command \'GET\''*$'\r\n+PONG\r\n<OPEN>' ]] ||
+  fail "a later GET: $out"
+out=$(redis-cli -p "$port" get foo 2>&1 || true)
+[[ "$out" == "ERR unknown command 'get'"* ]] || fail "redis-cli get: $out"
 [ "$(redis-cli -p "$port" publish orders after-http)" = 1 ] || fail "publish after HTTP"
 wait_for "$dir/sub.out" "message${nl}orders${nl}after-http"
 grep -q evil "$dir/sub.out" && fail "HTTP published: $(cat "$dir/sub.out")"

@@ -337,7 +337,13 @@ static void test_http_like_first_words(void **state)
     assert_int_equal(sbb_http_like(longw, sizeof(longw)), 0);
     assert_int_equal(sbb_http_word("POST", 4), 1);
     assert_int_equal(sbb_http_word("host:", 5), 1);
+    assert_int_equal(sbb_http_word("post", 4), 1);
     assert_int_equal(sbb_http_word("PUBLISH", 7), 0);
+    /* Later in the stream, only POST and headers: GET and the other
+     * methods are Redis commands or mistakes that get an error reply. */
+    assert_int_equal(sbb_http_word("GET", 3), 0);
+    assert_int_equal(sbb_http_word("PUT", 3), 0);
+    assert_int_equal(sbb_http_word("DELETE", 6), 0);
     assert_int_equal(sbb_http_word(":", 1), 0);
 }
 
