@@ -223,6 +223,15 @@ static inline uint32_t sbb_events(const struct sbb_conn *c)
     return ev;
 }
 
+/* bridge.c */
+
+/* Stop reading @p c and close it once its output is written. I/O thread. */
+void sbb_conn_finish(struct sbb_conn *c);
+/* End @p c with an error, whatever CLIENT REPLY says: "-@p resp" in RESP,
+ * {"ok":false,"error":@p json} in JSON; then sbb_conn_finish(). I/O
+ * thread. */
+void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json);
+
 /* bridge_pump.c */
 
 /* Wake pump @p p (it looks at its topics again). Any thread. */

@@ -1,0 +1,89 @@
+/*
+ * Who may stay on the bridge (bridge_access.h): the peer check's verdict
+ * at accept, and the closes that guard the bridge against what is not a
+ * client it serves: a peer of another uid or host without the token, a
+ * browser a web page made post to the port, a token guesser, a command
+ * dripped in too slowly to ever finish (slow loris).
+ */
+#include "bridge_access.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "bridge_int.h"
+#include "log.h"
+
+void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c,
+                      const struct sockaddr_storage *sa)
+{
+    char why[256];
+
+    /* With a token, the token decides (AUTH), whoever the peer is. */
+    if (b->cfg->bridge_token[0] != '\0')
+        return;
+    sbb_peer_check(b->cfg, c->fd, sa, &c->who);
+    c->authed = c->who.verdict == SBB_PEER_OK;
+    if (c->authed)
+        return;
+    sbb_peer_why(&c->who, why, sizeof(why));
+    sbd_log(SBD_WARN, "bridge: connection %llu from %s refused: %s", (unsigned long long)c->id,
+            c->peer, why);
+}
+
+void sbb_access_refuse(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    char why[256], resp[272];
+
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+    sbb_peer_why(&c->who, why, sizeof(why));
+    snprintf(resp, sizeof(resp), "NOPERM %s", why);
+    sbb_conn_fail(c, resp, why);
+}
+
+void sbb_access_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
+{
+    size_t n = 0;
+
+    while (n < left && n < 80 && p[n] >= ' ' && p[n] <= '~')
+        n++;
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s) sent HTTP (\"%.*s\"), maybe a web page made a "
+            "browser post to the bridge: closed, nothing run",
+            (unsigned long long)c->id, c->peer, (int)n, p);
+    sbb_conn_finish(c);
+}
+
+/* Redis lets a client guess forever; NATS closes at the first wrong
+ * credential; a few tries forgive a typo, and each batch of guesses costs
+ * a new connection and a log line. */
+void sbb_access_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+    if (++c->auth_fails < SBB_AUTH_TRIES)
+        return;
+    sbd_log(SBD_WARN, "bridge: connection %llu (%s): %u wrong tokens: closed",
+            (unsigned long long)c->id, c->peer, c->auth_fails);
+    sbb_conn_finish(c);
+}
+
+/* A slow-loris client holds a connection and its buffer with a command
+ * it never ends. */
+void sbb_access_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    unsigned ms = b->cfg->bridge_cmd_ms;
+    char resp[128];
+
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    sbd_log(SBD_WARN,
+            "bridge: connection %llu (%s): a command of %zu bytes so far not complete "
+            "after %u ms (--bridge-cmd-timeout): closed",
+            (unsigned long long)c->id, c->peer, c->in_len, ms);
+    snprintf(resp, sizeof(resp), "ERR command not complete within %u ms (--bridge-cmd-timeout)",
+             ms);
+    sbb_conn_fail(c, resp, "command not complete in time (--bridge-cmd-timeout)");
+}
