@@ -1648,7 +1648,7 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             c->proto = buf[off] == '{' ? SB_BRIDGE_JSON : SB_BRIDGE_RESP;
             pthread_mutex_unlock(&c->mu);
         }
-        if (c->who.verdict != SBB_PEER_OK) {
+        if (c->refused) {
             sbb_access_refuse(b, c); /* nothing it sent runs */
             return len;
         }
@@ -1881,7 +1881,7 @@ static void expire_conns(struct sbd_bridge *b, struct io_state *io)
             sbb_access_cmd_expired(b, c);
         } else if (c->authed || now - c->accepted_ns < limit) {
             continue;
-        } else if (c->who.verdict != SBB_PEER_OK) {
+        } else if (c->refused) {
             sbb_access_refuse(b, c); /* it sent nothing */
         } else {
             /* relaxed: a counter. */

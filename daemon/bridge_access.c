@@ -13,8 +13,7 @@
 #include "bridge_int.h"
 #include "log.h"
 
-void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c,
-                      const struct sockaddr_storage *sa)
+void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
 {
     char why[256];
 
@@ -23,6 +22,7 @@ void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c,
         return;
     sbb_peer_check(b->cfg, c->fd, sa, &c->who);
     c->authed = c->who.verdict == SBB_PEER_OK;
+    c->refused = !c->authed;
     if (c->authed)
         return;
     sbb_peer_why(&c->who, why, sizeof(why));

@@ -47,6 +47,7 @@ struct sbb_conn {
     /* I/O */
     int authed;
     struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
+    int refused;         /* without a token, who is not SBB_PEER_OK: nothing it sends runs */
     int started;         /* a command ran: its first input was not HTTP */
     unsigned auth_fails; /* wrong tokens it sent */
     int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */

@@ -183,6 +183,9 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
     case SBB_PEER_OK:
         snprintf(out, cap, "allowed");
         break;
+    case SBB_PEER_UNCHECKED:
+        snprintf(out, cap, "this connection's peer was not checked");
+        break;
     case SBB_PEER_UID:
         snprintf(out, cap,
                  "uid %u may not use this bus: allow it with shmbusd --allow-uid or "

@@ -17,10 +17,11 @@
 #include "config.h"
 
 enum sbb_peer_verdict {
-    SBB_PEER_OK = 0,  /* a loopback peer of an allowed uid (0: a zeroed, unchecked one) */
-    SBB_PEER_UID,     /* a loopback peer of a uid the bus does not allow */
-    SBB_PEER_REMOTE,  /* not a loopback address: needs the token */
-    SBB_PEER_UNKNOWN, /* loopback, but its socket was not found (closed, or no inet_diag) */
+    SBB_PEER_UNCHECKED = 0, /* not judged (a zeroed one): never let in as such */
+    SBB_PEER_OK,            /* a loopback peer of an allowed uid */
+    SBB_PEER_UID,           /* a loopback peer of a uid the bus does not allow */
+    SBB_PEER_REMOTE,        /* not a loopback address: needs the token */
+    SBB_PEER_UNKNOWN,       /* loopback, but its socket was not found (closed, or no inet_diag) */
 };
 
 /* What was learned of a peer. */

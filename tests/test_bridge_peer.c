@@ -84,6 +84,19 @@ static struct sbb_peer accept_check(int lfd, const struct sbd_config *cfg)
     return p;
 }
 
+/* A peer never judged (zeroed) is not one let in. */
+static void test_peer_zeroed_not_ok(void **state)
+{
+    struct sbb_peer p;
+    char why[128];
+
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    assert_int_not_equal(p.verdict, SBB_PEER_OK);
+    sbb_peer_why(&p, why, sizeof(why));
+    assert_string_equal(why, "this connection's peer was not checked");
+}
+
 /* Our own uid over 127.0.0.1: allowed, and the uid is ours. */
 static void test_peer_loopback_own_uid(void **state)
 {
@@ -350,6 +363,7 @@ static void test_http_like_first_words(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_peer_zeroed_not_ok),
         cmocka_unit_test(test_peer_loopback_own_uid),
         cmocka_unit_test(test_peer_ipv6_and_mapped),
         cmocka_unit_test(test_peer_closed_before_check),
