@@ -1489,8 +1489,9 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     }
     sbd_rlist_append(&b->conns, &c->node);
     b->nconns++;
-    /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
+    /* relaxed: a counter (the refused are counted by sbb_access_judge()). */
+    if (!c->refused)
+        atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
     return 0;
 }
@@ -1649,7 +1650,7 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             pthread_mutex_unlock(&c->mu);
         }
         if (c->refused) {
-            sbb_access_refuse(b, c); /* nothing it sent runs */
+            sbb_access_refuse(c); /* nothing it sent runs */
             return len;
         }
         if (c->proto == SB_BRIDGE_JSON)
@@ -1881,8 +1882,10 @@ static void expire_conns(struct sbd_bridge *b, struct io_state *io)
             sbb_access_cmd_expired(b, c);
         } else if (c->authed || now - c->accepted_ns < limit) {
             continue;
+        } else if (c->closing) {
+            /* Refused or failed, answered already: its output never drained. */
         } else if (c->refused) {
-            sbb_access_refuse(b, c); /* it sent nothing */
+            sbb_access_refuse(c); /* it sent nothing */
         } else {
             /* relaxed: a counter. */
             atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);

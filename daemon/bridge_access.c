@@ -25,17 +25,18 @@ void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct soc
     c->refused = !c->authed;
     if (c->authed)
         return;
+    /* relaxed: a counter. Counted here, once, whether it then sends
+     * something, nothing, or hangs up. */
+    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
     sbb_peer_why(&c->who, why, sizeof(why));
     sbd_log(SBD_WARN, "bridge: connection %llu from %s refused: %s", (unsigned long long)c->id,
             c->peer, why);
 }
 
-void sbb_access_refuse(struct sbd_bridge *b, struct sbb_conn *c)
+void sbb_access_refuse(struct sbb_conn *c)
 {
     char why[256], resp[272];
 
-    /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
     sbb_peer_why(&c->who, why, sizeof(why));
     snprintf(resp, sizeof(resp), "NOPERM %s", why);
     sbb_conn_fail(c, resp, why);

@@ -25,7 +25,7 @@ void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct soc
 /* Answer @p c, a peer the bridge does not serve without a token, with why
  * (in its protocol: RESP until it sent something) and close it once that
  * is written. Logged when it connected. */
-void sbb_access_refuse(struct sbd_bridge *b, struct sbb_conn *c);
+void sbb_access_refuse(struct sbb_conn *c);
 
 /* @p c sent HTTP (sbb_http_like(), sbb_http_word()) at @p p (@p left
  * bytes): log it and close without a reply; nothing of it runs. */

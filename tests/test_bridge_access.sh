@@ -3,9 +3,10 @@
 # (the daemon's uid) and as nobody (runuser), and raw sockets (python3).
 # Private daemons on free ports and a private bus; every background
 # process and segment is removed on any exit.
-# Usage: test_bridge_access.sh SHMBUSD
+# Usage: test_bridge_access.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
+shmbus=$2
 command -v redis-cli >/dev/null || { echo "redis-cli not installed: skipped"; exit 77; }
 command -v runuser >/dev/null || { echo "runuser not installed: skipped"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "not root (runuser needs it): skipped"; exit 77; }
@@ -44,6 +45,23 @@ log_lines() {
     n=$(grep -c "$1" "$dir/log" || true)
     [ "$n" -ge "$2" ] && break
     sleep 0.05
+  done
+  echo "$n"
+}
+
+# bstat FIELD: a total of the bridge's (shmbus stat).
+bstat() {
+  "$shmbus" --bus "$bus" stat --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["bridge"][sys.argv[1]])' "$1"
+}
+
+# bstat_wait FIELD N: the total FIELD, once it reaches N or after 10 s
+# (each stat samples for half a second).
+bstat_wait() {
+  local n=0
+  for _ in $(seq 20); do
+    n=$(bstat "$1")
+    [ "$n" -ge "$2" ] && break
   done
   echo "$n"
 }
@@ -174,6 +192,14 @@ out=$(as_nobody=1 raw 127.0.0.1 '{"command":"PUB","topic":"orders","payload":"js
 wait_for "$dir/sub.out" "message${nl}orders${nl}from-root"
 grep -q nobody "$dir/sub.out" && fail "a refused publish was delivered: $(cat "$dir/sub.out")"
 [ "$(log_lines 'refused: uid 65534' 3)" = 3 ] || fail "not one log line per refusal"
+# Each refused peer counts once in `refused` and never in `accepted`:
+# one that hangs up without a word, one that sends a command.
+accepted=$(bstat accepted)
+refused=$(bstat refused)
+as_nobody=1 raw 127.0.0.1 '' 0.01 >/dev/null
+as_nobody=1 raw 127.0.0.1 'PING\r\n' >/dev/null
+[ "$(bstat_wait refused $((refused + 2)))" = $((refused + 2)) ] || fail "refused: $(bstat refused)"
+[ "$(bstat accepted)" = "$accepted" ] || fail "refused peers counted as accepted"
 # HTTP never reaches the parsers: a request line or a header line as the
 # first command closes the connection, even with a command in the same
 # read, and "POST" or a header later on too (as Redis's
