@@ -1610,7 +1610,7 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
     }
     n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &b->argv, &err);
     if (n > 0 && b->argv.argc > 0 && sbb_http_word(b->argv.argv[0], b->argv.argl[0])) {
-        sbb_access_http(b, c, p, left);
+        sbb_access_http(b, c, b->argv.argv[0], b->argv.argl[0]);
         return 0;
     }
     if (n > 0 && b->argv.argc > 0)

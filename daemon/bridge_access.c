@@ -51,9 +51,11 @@ void sbb_access_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, si
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
     sbd_log(SBD_WARN,
-            "bridge: connection %llu (%s) sent HTTP (\"%.*s\"), maybe a web page made a "
-            "browser post to the bridge: closed, nothing run",
-            (unsigned long long)c->id, c->peer, (int)n, p);
+            "bridge: connection %llu (%s) sent HTTP (\"%.*s\") %s, maybe a web page made a "
+            "browser post to the bridge: closed, %s",
+            (unsigned long long)c->id, c->peer, (int)n, p,
+            c->started ? "after commands that ran" : "first",
+            c->started ? "nothing from it on ran" : "nothing it sent ran");
     sbb_conn_finish(c);
 }
 

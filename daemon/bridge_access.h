@@ -27,8 +27,9 @@ void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct soc
  * is written. Logged when it connected. */
 void sbb_access_refuse(struct sbb_conn *c);
 
-/* @p c sent HTTP (sbb_http_like(), sbb_http_word()) at @p p (@p left
- * bytes): log it and close without a reply; nothing of it runs. */
+/* @p c sent HTTP (sbb_http_like(), sbb_http_word()): log it, showing
+ * @p p (@p left bytes: the first line, or a later command's name), and
+ * close without a reply; nothing from it on runs. */
 void sbb_access_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left);
 
 /* A wrong token from @p c, after its error reply: counted, and the

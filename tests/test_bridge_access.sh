@@ -220,7 +220,16 @@ out=$(redis-cli -p "$port" get foo 2>&1 || true)
 [ "$(redis-cli -p "$port" publish orders after-http)" = 1 ] || fail "publish after HTTP"
 wait_for "$dir/sub.out" "message${nl}orders${nl}after-http"
 grep -q evil "$dir/sub.out" && fail "HTTP published: $(cat "$dir/sub.out")"
-[ "$(log_lines 'sent HTTP' 4)" = 4 ] || fail "not one log line per HTTP request"
+# A later POST in a RESP array: the log names it and says the commands
+# before it ran.
+# shellcheck disable=SC2016 # RESP's $ lengths, not expansions
+out=$(raw 127.0.0.1 '*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nPOST\r\n$1\r\n/\r\n')
+[ "$out" = $'+PONG\r\n<EOF>' ] || fail "a later POST in an array: $out"
+[ "$(log_lines 'sent HTTP' 5)" = 5 ] || fail "not one log line per HTTP request"
+[ "$(grep -c 'sent HTTP ("POST") after commands that ran.*closed, nothing from it on ran' \
+  "$dir/log")" = 2 ] || fail "the log of a later POST: $(grep 'sent HTTP' "$dir/log")"
+[ "$(grep -c 'sent HTTP ("GET / HTTP/1.1") first.*closed, nothing it sent ran' "$dir/log")" = 1 ] ||
+  fail "the log of a GET: $(grep 'sent HTTP' "$dir/log")"
 # A connection from another host (this host's own non-loopback address
 # stands in for one) needs the token, which this daemon has none of.
 ext=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
