@@ -242,6 +242,15 @@ else
 fi
 stop_daemon
 
+# Timeouts under 100 ms are refused with a reason: the deadlines are
+# checked every quarter of the shorter one, walking every connection.
+for opt in --bridge-cmd-timeout --bridge-auth-timeout; do
+  if out=$(timeout 5 "$shmbusd" --bus "$bus" --foreground --bridge 127.0.0.1:0 "$opt" 99 2>&1); then
+    fail "$opt 99 accepted"
+  fi
+  [[ "$out" == *"$opt 99: at least 100 ms"* ]] || fail "$opt 99: $out"
+done
+
 # A command not complete 1000 ms after its first byte closes the
 # connection, however steadily its bytes drip in (a slow-loris client);
 # a subscriber idle for longer, with no command begun, stays.
