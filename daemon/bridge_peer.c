@@ -17,6 +17,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -75,7 +76,8 @@ static int peer_query(int nl, const struct sockaddr_storage *remote,
                    .sdiag_protocol = IPPROTO_TCP,
                    .idiag_states = ~0u,
                    .id.idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}};
-    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK}, from;
+    socklen_t from_len;
     union {
         struct nlmsghdr h;
         char buf[1024];
@@ -86,12 +88,15 @@ static int peer_query(int nl, const struct sockaddr_storage *remote,
     peer_endpoint(local, req.r.id.idiag_dst, &req.r.id.idiag_dport);
     if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
         return -errno;
-    do
-        n = recv(nl, &ans, sizeof(ans), 0);
-    while (n < 0 && errno == EINTR);
+    do {
+        from_len = sizeof(from);
+        n = recvfrom(nl, &ans, sizeof(ans), 0, (struct sockaddr *)&from, &from_len);
+    } while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
-    if (!NLMSG_OK(&ans.h, (size_t)n))
+    /* Only the kernel (port 0) answers, and only this request. */
+    if (from_len < sizeof(from) || from.nl_pid != 0 || !NLMSG_OK(&ans.h, (size_t)n) ||
+        ans.h.nlmsg_seq != req.nlh.nlmsg_seq)
         return -EPROTO;
     if (ans.h.nlmsg_type == NLMSG_ERROR) {
         const struct nlmsgerr *e = NLMSG_DATA(&ans.h);
@@ -160,6 +165,28 @@ static int peer_still_ours(int fd)
     return 0;
 }
 
+/* The kernel's overflow uid, read once. */
+static uid_t overflow_uid = 65534;
+static pthread_once_t overflow_once = PTHREAD_ONCE_INIT;
+
+static void overflow_read(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/overflowuid", "re");
+    unsigned v;
+
+    if (f == NULL)
+        return; /* no /proc: the kernel's default stands */
+    if (fscanf(f, "%u", &v) == 1)
+        overflow_uid = (uid_t)v;
+    fclose(f);
+}
+
+uid_t sbb_overflow_uid(void)
+{
+    pthread_once(&overflow_once, overflow_read);
+    return overflow_uid;
+}
+
 void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,
                     struct sbb_peer *out)
 {
@@ -171,6 +198,8 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
     out->err = peer_uid(fd, addr, &out->uid);
     if (out->err == 0)
         out->err = peer_still_ours(fd);
+    if (out->err == 0 && out->uid == sbb_overflow_uid())
+        out->err = -EOVERFLOW;
     if (out->err < 0)
         out->verdict = SBB_PEER_UNKNOWN;
     else
@@ -198,8 +227,14 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
                  "bridge has none (shmbusd --bridge-token-file)");
         break;
     default:
-        snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",
-                 strerror(-p->err));
+        if (p->err == -EOVERFLOW)
+            snprintf(out, cap,
+                     "uid %u is the kernel's overflow uid, which any uid not mapped in the "
+                     "daemon's user namespace shows as: never let in without a token",
+                     (unsigned)p->uid);
+        else
+            snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",
+                     strerror(-p->err));
     }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Who gets into the TCP bridge, against real clients: redis-cli as root
-# (the daemon's uid) and as nobody (runuser), and raw sockets (python3).
+# (the daemon's uid) and as the user daemon (runuser), raw sockets
+# (python3), and nobody: the overflow uid, refused whatever the rule.
 # Private daemons on free ports and a private bus; every background
 # process and segment is removed on any exit.
 # Usage: test_bridge_access.sh SHMBUSD SHMBUS
@@ -112,11 +113,11 @@ wait_for() {
 
 # raw HOST DATA [SECONDS]: send DATA (with \r \n escapes) to HOST:$port,
 # print what comes back within SECONDS (default 5), then <EOF> if the
-# bridge closed the connection, else <OPEN>. As nobody when $as_nobody is
+# bridge closed the connection, else <OPEN>. As $other when $as_other is
 # set.
 raw() {
   local run=()
-  [ -n "${as_nobody:-}" ] && run=(runuser -u nobody --)
+  [ -n "${as_other:-}" ] && run=(runuser -u "$other" --)
   "${run[@]}" python3 - "$1" "$port" "$2" "${3:-5}" <<'PY'
 import socket, sys
 host, port, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[4])
@@ -173,31 +174,35 @@ PY
 }
 
 nl=$'\n'
+# Another uid than the daemon's (root), and not the overflow uid (nobody).
+other=daemon
+ouid=$(id -u "$other" 2>/dev/null) || { echo "no user $other: skipped"; exit 77; }
 nopermit="may not use this bus: allow it with shmbusd --allow-uid or --allow-gid"
 
 # Without a token, on every address: the daemon's uid (root) is served,
-# nobody is refused with a reason, in RESP and in JSON, and runs nothing.
+# another uid is refused with a reason, in RESP and in JSON, and runs
+# nothing.
 start_daemon 0.0.0.0
 redis-cli -p "$port" subscribe orders >"$dir/sub.out" &
 bg+=($!)
 wait_for "$dir/sub.out" "subscribe${nl}orders${nl}1"
-out=$(runuser -u nobody -- redis-cli -p "$port" publish orders from-nobody 2>&1 || true)
-[[ "$out" == "NOPERM uid 65534 $nopermit"* ]] || fail "nobody's publish: $out"
-out=$(as_nobody=1 raw 127.0.0.1 'PUBLISH orders raw-nobody\r\n')
-[[ "$out" == "-NOPERM uid 65534 $nopermit"*$'\r\n<EOF>' ]] || fail "nobody's raw RESP: $out"
-out=$(as_nobody=1 raw 127.0.0.1 '{"command":"PUB","topic":"orders","payload":"json-nobody"}\n')
-[[ "$out" == '{"ok":false,"error":"uid 65534 '"$nopermit"*$'"}\n<EOF>' ]] ||
-  fail "nobody's JSON: $out"
+out=$(runuser -u "$other" -- redis-cli -p "$port" publish orders from-other 2>&1 || true)
+[[ "$out" == "NOPERM uid $ouid $nopermit"* ]] || fail "$other's publish: $out"
+out=$(as_other=1 raw 127.0.0.1 'PUBLISH orders raw-other\r\n')
+[[ "$out" == "-NOPERM uid $ouid $nopermit"*$'\r\n<EOF>' ]] || fail "$other's raw RESP: $out"
+out=$(as_other=1 raw 127.0.0.1 '{"command":"PUB","topic":"orders","payload":"json-other"}\n')
+[[ "$out" == '{"ok":false,"error":"uid '"$ouid $nopermit"*$'"}\n<EOF>' ]] ||
+  fail "$other's JSON: $out"
 [ "$(redis-cli -p "$port" publish orders from-root)" = 1 ] || fail "root's publish"
 wait_for "$dir/sub.out" "message${nl}orders${nl}from-root"
-grep -q nobody "$dir/sub.out" && fail "a refused publish was delivered: $(cat "$dir/sub.out")"
-[ "$(log_lines 'refused: uid 65534' 3)" = 3 ] || fail "not one log line per refusal"
+grep -q -- -other "$dir/sub.out" && fail "a refused publish was delivered: $(cat "$dir/sub.out")"
+[ "$(log_lines "refused: uid $ouid " 3)" = 3 ] || fail "not one log line per refusal"
 # Each refused peer counts once in `refused` and never in `accepted`:
 # one that hangs up without a word, one that sends a command.
 accepted=$(bstat accepted)
 refused=$(bstat refused)
-as_nobody=1 raw 127.0.0.1 '' 0.01 >/dev/null
-as_nobody=1 raw 127.0.0.1 'PING\r\n' >/dev/null
+as_other=1 raw 127.0.0.1 '' 0.01 >/dev/null
+as_other=1 raw 127.0.0.1 'PING\r\n' >/dev/null
 [ "$(bstat_wait refused $((refused + 2)))" = $((refused + 2)) ] || fail "refused: $(bstat refused)"
 [ "$(bstat accepted)" = "$accepted" ] || fail "refused peers counted as accepted"
 # HTTP never reaches the parsers: a request line or a header line as the
@@ -290,17 +295,28 @@ jwrong='{"ok":false,"command":"AUTH","error":"invalid token"}'$'\n'
 [ "$out" = "$jwrong$jwrong$jwrong<EOF>" ] || fail "three wrong tokens in JSON: $out"
 out=$(raw 127.0.0.1 'AUTH a\r\nAUTH b\r\nAUTH '"$token"'\r\nPING\r\n' 1)
 [ "$out" = "$wrongpass$wrongpass"$'+OK\r\n+PONG\r\n<OPEN>' ] || fail "two wrong tokens: $out"
-[ "$(as_nobody=1 raw 127.0.0.1 'AUTH '"$token"'\r\nPING\r\n' 1)" = $'+OK\r\n+PONG\r\n<OPEN>' ] ||
-  fail "nobody with the token"
+[ "$(as_other=1 raw 127.0.0.1 'AUTH '"$token"'\r\nPING\r\n' 1)" = $'+OK\r\n+PONG\r\n<OPEN>' ] ||
+  fail "$other with the token"
 [ "$(log_lines '3 wrong tokens: closed' 2)" = 2 ] || fail "not one log line per close"
 stop_daemon
 
-# --allow-uid and --allow-gid let nobody in, as on the control socket.
-for allow in "--allow-uid nobody" "--allow-gid nogroup"; do
+# --allow-uid and --allow-gid let another uid in, as on the control socket.
+for allow in "--allow-uid $other" "--allow-gid $(id -g "$other")"; do
   # shellcheck disable=SC2086 # two words: the option and its value
   start_daemon 127.0.0.1 $allow
-  [ "$(runuser -u nobody -- redis-cli -p "$port" ping)" = PONG ] || fail "nobody with $allow"
+  [ "$(runuser -u "$other" -- redis-cli -p "$port" ping)" = PONG ] || fail "$other with $allow"
   [ "$(redis-cli -p "$port" ping)" = PONG ] || fail "root with $allow"
   stop_daemon
 done
+# nobody is the overflow uid, which any uid unmapped in the daemon's user
+# namespace shows as: never let in without a token, even when allowed.
+if [ "$(id -u nobody 2>/dev/null)" = "$(cat /proc/sys/kernel/overflowuid)" ]; then
+  start_daemon 127.0.0.1 --allow-uid nobody
+  out=$(runuser -u nobody -- redis-cli -p "$port" ping 2>&1 || true)
+  [[ "$out" == "NOPERM uid $(id -u nobody) is the kernel's overflow uid"* ]] ||
+    fail "nobody, the overflow uid, with --allow-uid nobody: $out"
+  stop_daemon
+else
+  echo "nobody is not the overflow uid here: its case is not run"
+fi
 echo "test_bridge_access: ok"

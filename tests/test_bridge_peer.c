@@ -2,7 +2,8 @@
  * Who gets into the bridge (daemon/bridge_peer.c), on real sockets in
  * this process: the uid of a loopback peer through the kernel's socket
  * diagnostics, over IPv4, IPv6 and IPv4 mapped into IPv6; a peer of
- * another uid (a child become nobody) against the bus's allow rule; a
+ * another uid (a child become the user daemon) against the bus's allow
+ * rule; the overflow uid (nobody), refused whatever the rule; a
  * peer that closed its socket before the check, which must not pass for
  * the uid the kernel reports for a dead socket (0); a peer on a
  * non-loopback address; and the HTTP check of a first command (pure).
@@ -214,16 +215,17 @@ static void test_peer_reset_port_reused(void **state)
     close(lfd);
 }
 
-struct nobody_kid {
+struct uid_kid {
     uid_t uid;
     gid_t gid;
     struct sockaddr_storage lsa;
 };
 
-/* Become nobody, connect, and stay until the parent closes our peer. */
-static int nobody_connect(void *arg)
+/* Become the kid's uid, connect, and stay until the parent closes our
+ * peer. */
+static int uid_connect(void *arg)
 {
-    struct nobody_kid *k = arg;
+    struct uid_kid *k = arg;
     struct sockaddr_storage sa = k->lsa;
     int fd;
     char ch;
@@ -237,44 +239,65 @@ static int nobody_connect(void *arg)
     return read(fd, &ch, 1) == 0 ? 0 : 4; /* the parent's close */
 }
 
-/* Judge one connection of a child become nobody under @p cfg. */
-static struct sbb_peer nobody_peer(const struct sbd_config *cfg, const struct passwd *pw)
+/* Judge one connection of a child become @p pw's user under @p cfg. */
+static struct sbb_peer uid_peer(const struct sbd_config *cfg, const struct passwd *pw)
 {
-    struct nobody_kid k = {.uid = pw->pw_uid, .gid = pw->pw_gid};
+    struct uid_kid k = {.uid = pw->pw_uid, .gid = pw->pw_gid};
     struct sbb_peer p;
     int lfd = listen_on(AF_INET, "127.0.0.1", &k.lsa);
     pid_t kid;
 
     assert_true(lfd >= 0);
-    kid = tu_fork(nobody_connect, &k);
+    kid = tu_fork(uid_connect, &k);
     p = accept_check(lfd, cfg);
     assert_int_equal(tu_wait(kid), 0);
     close(lfd);
     return p;
 }
 
-/* Another uid: refused unless --allow-uid names it or --allow-gid one of
- * its groups (the user database's), as on the control socket. */
+/* Another uid (the daemon user's; nobody is the overflow uid): refused
+ * unless --allow-uid names it or --allow-gid one of its groups (the user
+ * database's), as on the control socket. */
 static void test_peer_other_uid(void **state)
 {
-    struct passwd *pw = getpwnam("nobody");
+    struct passwd *pw = getpwnam("daemon");
     struct sbd_config cfg = {0};
     struct sbb_peer p;
 
     (void)state;
-    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0)
-        skip(); /* only root can become nobody */
-    p = nobody_peer(&cfg, pw);
+    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0 || pw->pw_uid == sbb_overflow_uid())
+        skip(); /* only root can become another user, and one must exist */
+    p = uid_peer(&cfg, pw);
     assert_int_equal(p.verdict, SBB_PEER_UID);
     assert_int_equal(p.uid, pw->pw_uid);
     cfg.allow_uid[cfg.n_allow_uid++] = pw->pw_uid;
-    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_OK);
+    assert_int_equal(uid_peer(&cfg, pw).verdict, SBB_PEER_OK);
     cfg.n_allow_uid = 0;
     cfg.allow_gid[cfg.n_allow_gid++] = pw->pw_gid;
-    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_OK);
-    /* A group rule nobody is not in: its groups are looked up, and fail. */
+    assert_int_equal(uid_peer(&cfg, pw).verdict, SBB_PEER_OK);
+    /* A group rule the user is not in: its groups are looked up, and fail. */
     cfg.allow_gid[0] = 0;
-    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_UID);
+    assert_int_equal(uid_peer(&cfg, pw).verdict, SBB_PEER_UID);
+}
+
+/* The overflow uid stands for every uid unmapped in our user namespace:
+ * refused even when the allow rule names it. */
+static void test_peer_overflow_uid(void **state)
+{
+    struct passwd *pw = getpwuid(sbb_overflow_uid());
+    struct sbd_config cfg = {.n_allow_uid = 1};
+    struct sbb_peer p;
+    char why[256];
+
+    (void)state;
+    if (getuid() != 0 || pw == NULL)
+        skip(); /* no user has the overflow uid here, or we cannot become it */
+    cfg.allow_uid[0] = pw->pw_uid;
+    p = uid_peer(&cfg, pw);
+    assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
+    assert_int_equal(p.err, -EOVERFLOW);
+    sbb_peer_why(&p, why, sizeof(why));
+    assert_non_null(strstr(why, "overflow uid"));
 }
 
 /* A non-loopback address of this host, for a "remote" peer. @return 1
@@ -369,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_peer_closed_before_check),
         cmocka_unit_test(test_peer_reset_port_reused),
         cmocka_unit_test(test_peer_other_uid),
+        cmocka_unit_test(test_peer_overflow_uid),
         cmocka_unit_test(test_peer_remote_address),
         cmocka_unit_test(test_http_like_first_words),
     };
