@@ -28,7 +28,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bridge_access.h"
 #include "bridge_int.h"
 #include "log.h"
 #include "ring/ring.h"
@@ -1922,6 +1921,7 @@ static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
     expire_conns(b, io);
     trim_buffers(b);
+    sbb_access_tick(b);
 }
 
 /* The tick: a second, or a quarter of the shortest deadline, so that each

@@ -9,6 +9,7 @@
 #define SHMBUSD_BRIDGE_ACCESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct sbd_bridge;
@@ -16,6 +17,26 @@ struct sbb_conn;
 
 /* Wrong tokens that close a connection. */
 #define SBB_AUTH_TRIES 3u
+
+/* Log lines of one kind a second; the rest are counted and told in one
+ * line, so a port scanner cannot flood the log. */
+#define SBB_WARN_PER_S 10u
+
+/* The kinds of access log lines, each limited on its own. */
+enum sbb_warn_kind {
+    SBB_WARN_REFUSED, /* a peer refused */
+    SBB_WARN_HTTP,    /* HTTP closed */
+    SBB_WARN_AUTH,    /* closed at its third wrong token */
+    SBB_WARN_CMD,     /* a command not complete in time */
+    SBB_WARN_KINDS
+};
+
+/* One kind's lines in the current second. */
+struct sbb_warn_limit {
+    uint64_t start_ms;   /* when the second began (sb_mono_ns() in ms) */
+    unsigned lines;      /* logged in it */
+    uint64_t suppressed; /* not logged in it */
+};
 
 /* Judge the peer of the new connection @p c, whose remote address is
  * @p sa (bridge_peer.h), unless the bridge has a token: set c->who and
@@ -39,5 +60,9 @@ void sbb_access_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c);
 /* @p c's command stayed incomplete past --bridge-cmd-timeout: counted,
  * logged and answered; the caller closes it. */
 void sbb_access_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c);
+
+/* Tell the access log lines of a second that ended that were not logged.
+ * Every tick of the I/O thread. */
+void sbb_access_tick(struct sbd_bridge *b);
 
 #endif

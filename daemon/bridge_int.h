@@ -20,6 +20,7 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
+#include "bridge_access.h"
 #include "bridge_mem.h"
 #include "bridge_peer.h"
 #include "bridge_proto.h"
@@ -201,6 +202,8 @@ struct sbd_bridge {
     char *jscratch;          /* JSON string decoding */
     struct sbb_argv argv;    /* the RESP command being run */
     struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
+
+    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (bridge_access.c) */
 
     _Atomic size_t mem;      /* bytes all connections hold (bridge_mem.h) */
     _Atomic size_t evicting; /* of them, held by connections being closed */

@@ -205,6 +205,25 @@ as_other=1 raw 127.0.0.1 '' 0.01 >/dev/null
 as_other=1 raw 127.0.0.1 'PING\r\n' >/dev/null
 [ "$(bstat_wait refused $((refused + 2)))" = $((refused + 2)) ] || fail "refused: $(bstat refused)"
 [ "$(bstat accepted)" = "$accepted" ] || fail "refused peers counted as accepted"
+# A burst of refused peers (a port scan): at most 10 lines a second, the
+# rest told in a count, and every one of them is in a line or a count.
+runuser -u "$other" -- python3 -c '
+import socket, sys
+conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(40)]
+for s in conns:
+    s.close()' "$port"
+[ "$(bstat_wait refused $((refused + 42)))" = $((refused + 42)) ] || fail "burst: $(bstat refused)"
+# (A count is logged when its second is over, at the next tick.)
+for _ in $(seq 100); do
+  logged=$(grep -c ' refused: ' "$dir/log")
+  told=$(awk 'match($0, /bridge: [0-9]+ more refused connections in/) {
+    n += substr($0, RSTART + 8) + 0 } END { print n + 0 }' "$dir/log")
+  [ "$((logged + told))" = 45 ] && break
+  sleep 0.05
+done
+[ "$((logged + told))" = 45 ] || fail "refusals: $logged logged + $told counted, not 45"
+[ "$told" -gt 0 ] || fail "no refusal left out of the log"
+[ "$logged" -le 25 ] || fail "$logged refusals logged one by one"
 # HTTP never reaches the parsers: a request line or a header line as the
 # first command closes the connection, even with a command in the same
 # read, and "POST" or a header later on too (as Redis's
