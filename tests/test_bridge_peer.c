@@ -161,6 +161,33 @@ static void test_peer_closed_before_check(void **state)
     close(lfd);
 }
 
+/* A peer in TIME_WAIT (it closed first, and we answered its FIN with
+ * ours): the kernel reports uid 0 for it, which must not pass for root
+ * even when 0 is allowed. */
+static void test_peer_time_wait(void **state)
+{
+    struct sbd_config cfg = {.n_allow_uid = 1, .allow_uid = {0}};
+    struct sockaddr_storage lsa, sa;
+    socklen_t sl = sizeof(sa);
+    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa), c, fd;
+    struct sbb_peer p;
+    char ch;
+
+    (void)state;
+    assert_true(lfd >= 0);
+    c = connect_to(AF_INET, "127.0.0.1", &lsa);
+    fd = accept(lfd, (struct sockaddr *)&sa, &sl);
+    assert_true(fd >= 0);
+    close(c);                                   /* its FIN */
+    assert_int_equal(read(fd, &ch, 1), 0);      /* seen */
+    assert_int_equal(shutdown(fd, SHUT_WR), 0); /* ours: it goes to TIME_WAIT */
+    sbb_peer_check(&cfg, fd, &sa, &p);
+    assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
+    assert_int_equal(p.err, -ENOENT); /* the lookup found it, and did not believe it */
+    close(fd);
+    close(lfd);
+}
+
 /* A socket bound to 127.0.0.1:@p port (0: any), SO_REUSEADDR set, and
  * connected to the listening address @p lsa; @p port gets its port. */
 static int connect_from(in_port_t *port, const struct sockaddr_storage *lsa)
@@ -391,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_peer_ipv6_and_mapped),
         cmocka_unit_test(test_peer_closed_before_check),
         cmocka_unit_test(test_peer_reset_port_reused),
+        cmocka_unit_test(test_peer_time_wait),
         cmocka_unit_test(test_peer_other_uid),
         cmocka_unit_test(test_peer_overflow_uid),
         cmocka_unit_test(test_peer_remote_address),
