@@ -8,6 +8,7 @@
 #define SHMBUSD_ACCESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -20,9 +21,15 @@ int sbd_access_allowed(const struct sbd_config *cfg, uid_t uid, gid_t gid, const
 
 /* The rule for a peer known by its uid only (a TCP peer): its groups are
  * those the user database gives that uid (getpwuid_r(), getgrouplist()),
- * the groups it would have after logging in. A uid the database does not
- * know counts by its uid alone. May block on the user database (NSS).
- * Any thread. @return 1 if allowed, else 0. */
+ * the groups it would have after logging in, not those its process has
+ * now. A uid the database does not know, or whose lookup fails (logged),
+ * counts by its uid alone. A uid's groups are kept 10 s (64 uids at most),
+ * so only the first connection of a uid in that time may block on the
+ * user database (NSS). Any thread. @return 1 if allowed, else 0. */
 int sbd_access_uid_allowed(const struct sbd_config *cfg, uid_t uid);
+
+/* User database lookups sbd_access_uid_allowed() made so far: one per
+ * uid not looked up in the last 10 s. Any thread. */
+uint64_t sbd_access_lookups(void);
 
 #endif

@@ -40,7 +40,6 @@
 #define SBB_PATTERN_MAX 256u
 #define SBB_TOUCHED_MAX 16u    /* topics the I/O thread delivers itself after publishing */
 #define SBB_REP_MAX     16384u /* replies gathered before they go to the output */
-#define SBB_AUTH_TRIES  3u     /* wrong tokens that close a connection */
 
 /* What running a command did to the connection. */
 enum run_result { RUN_OK = 0, RUN_PAUSE = 1, RUN_CLOSE = -1 };
@@ -219,12 +218,22 @@ static void conn_interest(struct sbb_conn *c)
 }
 
 /* Stop reading @p c and close it once its output is written. */
-static void conn_finish(struct sbb_conn *c)
+void sbb_conn_finish(struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
     c->closing = 1;
     conn_interest(c);
     pthread_mutex_unlock(&c->mu);
+}
+
+void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json)
+{
+    c->reply = 0; /* whatever CLIENT REPLY says: the last word it gets */
+    if (c->proto == SB_BRIDGE_JSON)
+        jerror(c, NULL, NULL, json);
+    else
+        reply_err(c, "-%s", resp);
+    sbb_conn_finish(c);
 }
 
 /* ------------------------------------------------------------ subscriptions */
@@ -832,22 +841,6 @@ static int token_ok(const struct sbd_bridge *b, const char *p, size_t len)
     return diff == 0;
 }
 
-/* A wrong token, after its error reply: counted, and the connection
- * closed once that is written at the SBB_AUTH_TRIES-th. Redis lets a
- * client guess forever; NATS closes at the first wrong credential; a
- * few tries forgive a typo, and each batch of guesses costs a new
- * connection and a log line. */
-static void auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
-{
-    /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
-    if (++c->auth_fails < SBB_AUTH_TRIES)
-        return;
-    sbd_log(SBD_WARN, "bridge: connection %llu (%s): %u wrong tokens: closed",
-            (unsigned long long)c->id, c->peer, c->auth_fails);
-    conn_finish(c);
-}
-
 static void set_authed(struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -863,7 +856,7 @@ static void json_auth(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb
         jerror(c, "AUTH", &q->id, "no token is configured: AUTH is not needed");
     } else if (q->token.p == NULL || !token_ok(b, q->token.p, q->token.len)) {
         jerror(c, "AUTH", &q->id, "invalid token");
-        auth_wrong(b, c);
+        sbb_access_auth_wrong(b, c);
     } else {
         set_authed(c);
         jreply(c, "AUTH", &q->id, 1, "");
@@ -1081,7 +1074,7 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
                 !token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
                 reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
                 if (b->cfg->bridge_token[0] != '\0')
-                    auth_wrong(b, c); /* a guess, not a client without a token */
+                    sbb_access_auth_wrong(b, c); /* a guess, not a client without a token */
                 return;
             }
             set_authed(c);
@@ -1177,7 +1170,7 @@ static int cmd_quit(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
     /* Nothing after +OK, as Redis: no more deliveries. */
     sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sub_del(s);
     reply_str(c, "+OK\r\n");
-    conn_finish(c);
+    sbb_conn_finish(c);
     return RUN_OK;
 }
 
@@ -1191,7 +1184,7 @@ static int cmd_auth(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
     } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
                !token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
         reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-        auth_wrong(b, c);
+        sbb_access_auth_wrong(b, c);
     } else {
         set_authed(c);
         reply_str(c, "+OK\r\n");
@@ -1483,9 +1476,7 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     c->fd = fd;
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
-    if (b->cfg->bridge_token[0] == '\0')
-        sbb_peer_check(b->cfg, fd, sa, &c->who);
-    c->authed = b->cfg->bridge_token[0] == '\0' && c->who.verdict == SBB_PEER_OK;
+    sbb_access_judge(b, c, sa);
     sbd_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
@@ -1497,16 +1488,10 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     }
     sbd_rlist_append(&b->conns, &c->node);
     b->nconns++;
-    /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
+    /* relaxed: a counter (the refused are counted by sbb_access_judge()). */
+    if (!c->refused)
+        atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
-    if (c->who.verdict != SBB_PEER_OK) {
-        char why[256];
-
-        sbb_peer_why(&c->who, why, sizeof(why));
-        sbd_log(SBD_WARN, "bridge: connection %llu from %s refused: %s", (unsigned long long)c->id,
-                c->peer, why);
-    }
     return 0;
 }
 
@@ -1566,36 +1551,13 @@ static void conn_accept(struct sbd_bridge *b, struct io_state *io)
     }
 }
 
-/* A peer the bridge does not serve without a token (bridge_peer.h): say
- * why, in its protocol (RESP until it sent something), and close once
- * that is written. Logged when it connected. */
-static void conn_refuse(struct sbd_bridge *b, struct sbb_conn *c)
-{
-    char why[256];
-
-    /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
-    sbb_peer_why(&c->who, why, sizeof(why));
-    c->reply = 0;
-    if (c->proto == SB_BRIDGE_JSON)
-        jerror(c, NULL, NULL, why);
-    else
-        reply_err(c, "-NOPERM %s", why);
-    conn_finish(c);
-}
-
 /* A request that breaks the protocol: say why (in the connection's
  * protocol) and close once that is written. */
 static void conn_protocol_error(struct sbd_bridge *b, struct sbb_conn *c, const char *why)
 {
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
-    c->reply = 0;
-    if (c->proto == SB_BRIDGE_JSON)
-        jerror(c, NULL, NULL, why);
-    else
-        reply_err(c, "-%s", why);
-    conn_finish(c);
+    sbb_conn_fail(c, why, why);
 }
 
 static int blank(const char *p, size_t len)
@@ -1629,23 +1591,6 @@ static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
     return (size_t)(nl - p) + 1;
 }
 
-/* An HTTP request (sbb_http_like()): log it and close without a reply;
- * nothing of it runs, whatever follows in its body. */
-static void conn_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
-{
-    size_t n = 0;
-
-    while (n < left && n < 80 && p[n] >= ' ' && p[n] <= '~')
-        n++;
-    /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
-    sbd_log(SBD_WARN,
-            "bridge: connection %llu (%s) sent HTTP (\"%.*s\"), maybe a web page made a "
-            "browser post to the bridge: closed, nothing run",
-            (unsigned long long)c->id, c->peer, (int)n, p);
-    conn_finish(c);
-}
-
 /* The next RESP command of @p p: run it. As json_step(). */
 static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
                         const char *p, size_t left, int *paused)
@@ -1659,12 +1604,12 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
      * request line is refused before its line, or the next, could run. */
     if (http != 0) {
         if (http > 0)
-            conn_http(b, c, p, left);
+            sbb_access_http(b, c, p, left);
         return 0;
     }
     n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &b->argv, &err);
     if (n > 0 && b->argv.argc > 0 && sbb_http_word(b->argv.argv[0], b->argv.argl[0])) {
-        conn_http(b, c, p, left);
+        sbb_access_http(b, c, b->argv.argv[0], b->argv.argl[0]);
         return 0;
     }
     if (n > 0 && b->argv.argc > 0)
@@ -1703,8 +1648,8 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             c->proto = buf[off] == '{' ? SB_BRIDGE_JSON : SB_BRIDGE_RESP;
             pthread_mutex_unlock(&c->mu);
         }
-        if (c->who.verdict != SBB_PEER_OK) {
-            conn_refuse(b, c); /* nothing it sent runs */
+        if (c->refused) {
+            sbb_access_refuse(c); /* nothing it sent runs */
             return len;
         }
         if (c->proto == SB_BRIDGE_JSON)
@@ -1921,27 +1866,6 @@ static void trim_buffers(struct sbd_bridge *b)
     }
 }
 
-/* Close @p c, whose command stayed incomplete past --bridge-cmd-timeout
- * (a slow-loris client holds a connection and its buffer so). */
-static void expire_cmd(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
-{
-    unsigned ms = b->cfg->bridge_cmd_ms;
-
-    /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
-    sbd_log(SBD_WARN,
-            "bridge: connection %llu (%s): a command of %zu bytes so far not complete "
-            "after %u ms (--bridge-cmd-timeout): closed",
-            (unsigned long long)c->id, c->peer, c->in_len, ms);
-    c->reply = 0;
-    if (c->proto == SB_BRIDGE_JSON)
-        jerror(c, NULL, NULL, "command not complete in time (--bridge-cmd-timeout)");
-    else
-        reply_err(c, "-ERR command not complete within %u ms (--bridge-cmd-timeout)", ms);
-    conn_flush(c);
-    conn_close(b, io, c);
-}
-
 /* Close connections that did not authenticate in time, those refused
  * that sent nothing (--bridge-auth-timeout), and those with a command
  * incomplete for too long (--bridge-cmd-timeout). */
@@ -1954,24 +1878,18 @@ static void expire_conns(struct sbd_bridge *b, struct io_state *io)
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
         if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
-            expire_cmd(b, io, c);
+            sbb_access_cmd_expired(b, c);
+        } else if (c->authed || now - c->accepted_ns < limit) {
             continue;
+        } else if (c->closing) {
+            /* Refused or failed, answered already: its output never drained. */
+        } else if (c->refused) {
+            sbb_access_refuse(c); /* it sent nothing */
+        } else {
+            /* relaxed: a counter. */
+            atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
+            sbb_conn_fail(c, "ERR authentication timeout", "authentication timeout");
         }
-        if (c->authed || now - c->accepted_ns < limit)
-            continue;
-        c->reply = 0;
-        if (c->who.verdict != SBB_PEER_OK) {
-            conn_refuse(b, c); /* it sent nothing */
-            conn_flush(c);
-            conn_close(b, io, c);
-            continue;
-        }
-        /* relaxed: a counter. */
-        atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
-        if (c->proto == SB_BRIDGE_JSON)
-            jerror(c, NULL, NULL, "authentication timeout");
-        else
-            reply_str(c, "-ERR authentication timeout\r\n");
         conn_flush(c);
         conn_close(b, io, c);
     }
@@ -2003,6 +1921,7 @@ static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
     expire_conns(b, io);
     trim_buffers(b);
+    sbb_access_tick(b);
 }
 
 /* The tick: a second, or a quarter of the shortest deadline, so that each

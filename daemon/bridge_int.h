@@ -20,6 +20,7 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
+#include "bridge_access.h"
 #include "bridge_mem.h"
 #include "bridge_peer.h"
 #include "bridge_proto.h"
@@ -47,6 +48,7 @@ struct sbb_conn {
     /* I/O */
     int authed;
     struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
+    int refused;         /* without a token, who is not SBB_PEER_OK: nothing it sends runs */
     int started;         /* a command ran: its first input was not HTTP */
     unsigned auth_fails; /* wrong tokens it sent */
     int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
@@ -201,6 +203,8 @@ struct sbd_bridge {
     struct sbb_argv argv;    /* the RESP command being run */
     struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
 
+    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (bridge_access.c) */
+
     _Atomic size_t mem;      /* bytes all connections hold (bridge_mem.h) */
     _Atomic size_t evicting; /* of them, held by connections being closed */
     /* counters */
@@ -222,6 +226,15 @@ static inline uint32_t sbb_events(const struct sbb_conn *c)
         ev |= EPOLLIN | EPOLLRDHUP;
     return ev;
 }
+
+/* bridge.c */
+
+/* Stop reading @p c and close it once its output is written. I/O thread. */
+void sbb_conn_finish(struct sbb_conn *c);
+/* End @p c with an error, whatever CLIENT REPLY says: "-@p resp" in RESP,
+ * {"ok":false,"error":@p json} in JSON; then sbb_conn_finish(). I/O
+ * thread. */
+void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json);
 
 /* bridge_pump.c */
 

@@ -17,6 +17,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -75,7 +76,8 @@ static int peer_query(int nl, const struct sockaddr_storage *remote,
                    .sdiag_protocol = IPPROTO_TCP,
                    .idiag_states = ~0u,
                    .id.idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}};
-    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK}, from;
+    socklen_t from_len;
     union {
         struct nlmsghdr h;
         char buf[1024];
@@ -86,12 +88,15 @@ static int peer_query(int nl, const struct sockaddr_storage *remote,
     peer_endpoint(local, req.r.id.idiag_dst, &req.r.id.idiag_dport);
     if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
         return -errno;
-    do
-        n = recv(nl, &ans, sizeof(ans), 0);
-    while (n < 0 && errno == EINTR);
+    do {
+        from_len = sizeof(from);
+        n = recvfrom(nl, &ans, sizeof(ans), 0, (struct sockaddr *)&from, &from_len);
+    } while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
-    if (!NLMSG_OK(&ans.h, (size_t)n))
+    /* Only the kernel (port 0) answers, and only this request. */
+    if (from_len < sizeof(from) || from.nl_pid != 0 || !NLMSG_OK(&ans.h, (size_t)n) ||
+        ans.h.nlmsg_seq != req.nlh.nlmsg_seq)
         return -EPROTO;
     if (ans.h.nlmsg_type == NLMSG_ERROR) {
         const struct nlmsgerr *e = NLMSG_DATA(&ans.h);
@@ -136,6 +141,52 @@ static int peer_uid(int fd, const struct sockaddr_storage *remote, uid_t *uid)
     return 0;
 }
 
+/*
+ * Is our end @p fd of the connection still one the peer's 4-tuple belongs
+ * to? A connection reset (RST) while it waited to be accepted is accepted
+ * all the same, its data still readable, and its 4-tuple is free: another
+ * socket (of another uid) can bind the same port and connect, and the
+ * lookup then finds that one. While our end is ESTABLISHED or CLOSE_WAIT
+ * (the peer sent FIN; if its socket is gone the lookup found it orphaned
+ * or in TIME_WAIT), the kernel holds the 4-tuple for our socket and no
+ * other can take it. Read after the lookup, so a reset before or during
+ * it is seen. @return 0 or -ECONNRESET.
+ */
+static int peer_still_ours(int fd)
+{
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
+        return -errno;
+    if (ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT)
+        return -ECONNRESET;
+    return 0;
+}
+
+/* The kernel's overflow uid, read once. */
+static uid_t overflow_uid = 65534;
+static pthread_once_t overflow_once = PTHREAD_ONCE_INIT;
+
+static void overflow_read(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/overflowuid", "re");
+    unsigned v;
+
+    if (f == NULL)
+        return; /* no /proc: the kernel's default stands */
+    if (fscanf(f, "%u", &v) == 1)
+        overflow_uid = (uid_t)v;
+    fclose(f);
+}
+
+uid_t sbb_overflow_uid(void)
+{
+    pthread_once(&overflow_once, overflow_read);
+    return overflow_uid;
+}
+
 void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,
                     struct sbb_peer *out)
 {
@@ -145,6 +196,10 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
         return;
     }
     out->err = peer_uid(fd, addr, &out->uid);
+    if (out->err == 0)
+        out->err = peer_still_ours(fd);
+    if (out->err == 0 && out->uid == sbb_overflow_uid())
+        out->err = -EOVERFLOW;
     if (out->err < 0)
         out->verdict = SBB_PEER_UNKNOWN;
     else
@@ -156,6 +211,9 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
     switch (p->verdict) {
     case SBB_PEER_OK:
         snprintf(out, cap, "allowed");
+        break;
+    case SBB_PEER_UNCHECKED:
+        snprintf(out, cap, "this connection's peer was not checked");
         break;
     case SBB_PEER_UID:
         snprintf(out, cap,
@@ -169,8 +227,14 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
                  "bridge has none (shmbusd --bridge-token-file)");
         break;
     default:
-        snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",
-                 strerror(-p->err));
+        if (p->err == -EOVERFLOW)
+            snprintf(out, cap,
+                     "uid %u is the kernel's overflow uid, which any uid not mapped in the "
+                     "daemon's user namespace shows as: never let in without a token",
+                     (unsigned)p->uid);
+        else
+            snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",
+                     strerror(-p->err));
     }
 }
 
@@ -185,21 +249,34 @@ static int http_tchar(char ch)
            ch == '-' || ch == '_';
 }
 
-int sbb_http_word(const char *name, size_t len)
+/* A header name: token characters and a final ':'. */
+static int http_header(const char *name, size_t len)
+{
+    if (len < 2 || name[len - 1] != ':')
+        return 0;
+    for (size_t i = 0; i < len - 1; i++)
+        if (!http_tchar(name[i]))
+            return 0;
+    return 1;
+}
+
+/* An HTTP method, as the first word of a request line. */
+static int http_method(const char *name, size_t len)
 {
     static const char *const methods[] = {"GET",    "POST",  "PUT",   "HEAD",   "OPTIONS",
                                           "DELETE", "PATCH", "TRACE", "CONNECT"};
 
-    if (len >= 2 && name[len - 1] == ':') {
-        for (size_t i = 0; i < len - 1; i++)
-            if (!http_tchar(name[i]))
-                return 0;
-        return 1;
-    }
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         if (strlen(methods[i]) == len && strncasecmp(methods[i], name, len) == 0)
             return 1;
     return 0;
+}
+
+int sbb_http_word(const char *name, size_t len)
+{
+    /* Only the two Redis closes on later: "GET" is a Redis command (a
+     * client's mistake gets an error reply, not a close). */
+    return http_header(name, len) || (len == 4 && strncasecmp(name, "POST", 4) == 0);
 }
 
 int sbb_http_like(const char *buf, size_t len)
@@ -209,9 +286,9 @@ int sbb_http_like(const char *buf, size_t len)
     while (n < len && n <= HTTP_WORD_MAX && http_tchar(buf[n]))
         n++;
     if (n < len && buf[n] == ':')
-        return sbb_http_word(buf, n + 1);
+        return http_header(buf, n + 1);
     if (n == len)
         return n <= HTTP_WORD_MAX ? -1 : 0; /* the word goes on */
     /* A method is followed by a space (the request target comes next). */
-    return buf[n] == ' ' && sbb_http_word(buf, n);
+    return buf[n] == ' ' && http_method(buf, n);
 }

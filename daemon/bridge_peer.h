@@ -17,16 +17,19 @@
 #include "config.h"
 
 enum sbb_peer_verdict {
-    SBB_PEER_OK = 0,  /* a loopback peer of an allowed uid (0: a zeroed, unchecked one) */
-    SBB_PEER_UID,     /* a loopback peer of a uid the bus does not allow */
-    SBB_PEER_REMOTE,  /* not a loopback address: needs the token */
-    SBB_PEER_UNKNOWN, /* loopback, but its socket was not found (closed, or no inet_diag) */
+    SBB_PEER_UNCHECKED = 0, /* not judged (a zeroed one): never let in as such */
+    SBB_PEER_OK,            /* a loopback peer of an allowed uid */
+    SBB_PEER_UID,           /* a loopback peer of a uid the bus does not allow */
+    SBB_PEER_REMOTE,        /* not a loopback address: needs the token */
+    SBB_PEER_UNKNOWN,       /* loopback, but no live socket of it vouches for a uid: */
+                            /* closed, reset (-ECONNRESET), no inet_diag, or the
+                             * overflow uid (-EOVERFLOW) */
 };
 
 /* What was learned of a peer. */
 struct sbb_peer {
     enum sbb_peer_verdict verdict;
-    uid_t uid; /* SBB_PEER_OK and SBB_PEER_UID: its socket's uid */
+    uid_t uid; /* SBB_PEER_OK, SBB_PEER_UID, and -EOVERFLOW: its socket's uid */
     int err;   /* SBB_PEER_UNKNOWN: why (-errno) */
 };
 
@@ -38,6 +41,12 @@ struct sbb_peer {
  */
 void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,
                     struct sbb_peer *out);
+
+/* The kernel's overflow uid (/proc/sys/kernel/overflowuid, 65534 by
+ * default): inet_diag reports it for a socket whose uid has no mapping in
+ * the daemon's user namespace, so it stands for any such uid and is never
+ * let in, even when the allow rule names it. Any thread. */
+uid_t sbb_overflow_uid(void);
 
 /* Why @p p is refused, as one line of text (no CR or LF) for the reply
  * and the log. */

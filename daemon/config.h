@@ -12,6 +12,12 @@
 /* Longest bridge AUTH token. */
 #define SBD_TOKEN_MAX 256
 
+/* The shortest --bridge-auth-timeout and --bridge-cmd-timeout: the
+ * bridge checks them every quarter of the shorter one, walking every
+ * connection, and a shorter tick would cost the I/O thread more than the
+ * deadline is worth. */
+#define SBD_BRIDGE_TIMEOUT_MIN_MS 100u
+
 struct sbd_config {
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];

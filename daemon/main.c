@@ -67,8 +67,9 @@ static void usage(FILE *f)
     fprintf(f, "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
                "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
                "                      for IPv6). Off unless given. Without a token, only\n"
-               "                      loopback peers of the uids and groups allowed on the\n"
-               "                      bus (--allow-uid, --allow-gid) get in\n"
+               "                      loopback peers the bus allows get in: the daemon's\n"
+               "                      uid, --allow-uid, and the members of --group or an\n"
+               "                      --allow-gid (by the user database's groups)\n"
                "  --bridge-no-create  a remote publish on a topic that does not exist is\n"
                "                      an error (default: it creates it, lossy, as\n"
                "                      `shmbus pub` does)\n"
@@ -88,10 +89,12 @@ static void usage(FILE *f)
                "                      (default 16M: about 200000 topics)\n"
                "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
                "                      (with a token), or for a refused peer to send its\n"
-               "                      first command and be told why (default 10000)\n"
+               "                      first command and be told why (default 10000,\n"
+               "                      at least 100)\n"
                "  --bridge-cmd-timeout MS    a command not complete this long after its\n"
                "                      first byte closes the connection, token or not;\n"
-               "                      idle connections stay (default 10000)\n"
+               "                      idle connections stay (default 10000, at least\n"
+               "                      100)\n"
                "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
                "                      waits this long, reading nothing more from that\n"
                "                      client, then gets an error (default 5000)\n"
@@ -130,6 +133,18 @@ static int parse_u32(const char *s, uint32_t *out)
         return -1;
     *out = (uint32_t)v;
     return 0;
+}
+
+/* A bridge timeout of @p opt in ms, at least SBD_BRIDGE_TIMEOUT_MIN_MS
+ * (said on stderr if not). @return 0 or -1. */
+static int parse_timeout(const char *s, const char *opt, uint32_t *out)
+{
+    if (parse_u32(s, out) < 0)
+        return -1;
+    if (*out >= SBD_BRIDGE_TIMEOUT_MIN_MS)
+        return 0;
+    fprintf(stderr, "shmbusd: %s %s: at least %u ms\n", opt, s, SBD_BRIDGE_TIMEOUT_MIN_MS);
+    return -1;
 }
 
 /* A number, including 0 (which parse_u32() refuses as a size). */
@@ -360,10 +375,10 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         bad = parse_size(arg, &c->bridge_max_sub_memory) || c->bridge_max_sub_memory < 4096;
         break;
     case OPT_BAUTH:
-        bad = parse_u32(arg, &c->bridge_auth_ms) || c->bridge_auth_ms == 0;
+        bad = parse_timeout(arg, "--bridge-auth-timeout", &c->bridge_auth_ms);
         break;
     case OPT_BCMD:
-        bad = parse_u32(arg, &c->bridge_cmd_ms) || c->bridge_cmd_ms == 0;
+        bad = parse_timeout(arg, "--bridge-cmd-timeout", &c->bridge_cmd_ms);
         break;
     case OPT_BPUB:
         bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);

@@ -2095,6 +2095,31 @@ static void test_bridge_backpressure_timeout(void **state)
     bc_close(j);
 }
 
+static const struct bt_opts cmdto_opts = {
+    .args = {"--bridge-cmd-timeout", "200", "--bridge-pub-timeout", "60000", NULL}};
+
+/* --bridge-cmd-timeout 200: a publish paused on a full reliable topic is
+ * a complete command, which --bridge-pub-timeout bounds, not a slow one:
+ * its connection stays open for five times the command timeout, and once
+ * the topic has room the publish and the next command are answered. */
+static void test_bridge_paused_past_cmd_timeout(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_bus *bus = local_connect(d);
+    shmbus_topic *t = local_open(bus, "ct", SHMBUS_RELIABLE, 2);
+    shmbus_sub *s = local_sub(t); /* reads nothing yet: the topic fills */
+    struct bc *c = bc_open();
+
+    bc_send_str(c, "PUBLISH ct a\r\nPUBLISH ct b\r\nPUBLISH ct c\r\nPING\r\n");
+    bc_expect(c, ":1\r\n:1\r\n");
+    bc_quiet(c, 1000); /* neither a reply nor a close */
+    local_expect(s, "a", 1);
+    local_expect(s, "b", 1);
+    local_expect(s, "c", 1);
+    bc_expect(c, ":1\r\n+PONG\r\n");
+    bc_close(c);
+}
+
 static uint64_t rng_next(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -3681,6 +3706,7 @@ int main(void)
         BRIDGE_TEST_ARGS(test_bridge_limit_subs, &limit_opts),
         BRIDGE_TEST(test_bridge_backpressure_reliable),
         BRIDGE_TEST_ARGS(test_bridge_backpressure_timeout, &pubto_opts),
+        BRIDGE_TEST_ARGS(test_bridge_paused_past_cmd_timeout, &cmdto_opts),
         BRIDGE_TEST(test_bridge_garbage),
         BRIDGE_TEST(test_bridge_resubscribe_burst),
         BRIDGE_TEST(test_bridge_unsubscribe_releases_reliable_topic),

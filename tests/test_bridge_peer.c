@@ -2,7 +2,8 @@
  * Who gets into the bridge (daemon/bridge_peer.c), on real sockets in
  * this process: the uid of a loopback peer through the kernel's socket
  * diagnostics, over IPv4, IPv6 and IPv4 mapped into IPv6; a peer of
- * another uid (a child become nobody) against the bus's allow rule; a
+ * another uid (a child become the user daemon) against the bus's allow
+ * rule; the overflow uid (nobody), refused whatever the rule; a
  * peer that closed its socket before the check, which must not pass for
  * the uid the kernel reports for a dead socket (0); a peer on a
  * non-loopback address; and the HTTP check of a first command (pure).
@@ -84,6 +85,19 @@ static struct sbb_peer accept_check(int lfd, const struct sbd_config *cfg)
     return p;
 }
 
+/* A peer never judged (zeroed) is not one let in. */
+static void test_peer_zeroed_not_ok(void **state)
+{
+    struct sbb_peer p;
+    char why[128];
+
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    assert_int_not_equal(p.verdict, SBB_PEER_OK);
+    sbb_peer_why(&p, why, sizeof(why));
+    assert_string_equal(why, "this connection's peer was not checked");
+}
+
 /* Our own uid over 127.0.0.1: allowed, and the uid is ours. */
 static void test_peer_loopback_own_uid(void **state)
 {
@@ -147,16 +161,98 @@ static void test_peer_closed_before_check(void **state)
     close(lfd);
 }
 
-struct nobody_kid {
+/* A peer in TIME_WAIT (it closed first, and we answered its FIN with
+ * ours): the kernel reports uid 0 for it, which must not pass for root
+ * even when 0 is allowed. */
+static void test_peer_time_wait(void **state)
+{
+    struct sbd_config cfg = {.n_allow_uid = 1, .allow_uid = {0}};
+    struct sockaddr_storage lsa, sa;
+    socklen_t sl = sizeof(sa);
+    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa), c, fd;
+    struct sbb_peer p;
+    char ch;
+
+    (void)state;
+    assert_true(lfd >= 0);
+    c = connect_to(AF_INET, "127.0.0.1", &lsa);
+    fd = accept(lfd, (struct sockaddr *)&sa, &sl);
+    assert_true(fd >= 0);
+    close(c);                                   /* its FIN */
+    assert_int_equal(read(fd, &ch, 1), 0);      /* seen */
+    assert_int_equal(shutdown(fd, SHUT_WR), 0); /* ours: it goes to TIME_WAIT */
+    sbb_peer_check(&cfg, fd, &sa, &p);
+    assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
+    assert_int_equal(p.err, -ENOENT); /* the lookup found it, and did not believe it */
+    close(fd);
+    close(lfd);
+}
+
+/* A socket bound to 127.0.0.1:@p port (0: any), SO_REUSEADDR set, and
+ * connected to the listening address @p lsa; @p port gets its port. */
+static int connect_from(in_port_t *port, const struct sockaddr_storage *lsa)
+{
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = *port};
+    socklen_t ml = sizeof(me);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    assert_int_equal(connect(fd, (const struct sockaddr *)lsa, sizeof(struct sockaddr_in)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+    *port = me.sin_port;
+    return fd;
+}
+
+/* A peer that sends a command and resets its connection before the
+ * accept, while another socket binds the same port and connects: the
+ * reset connection is accepted with its data readable, and the lookup of
+ * its 4-tuple finds the new socket, which must not vouch for it. */
+static void test_peer_reset_port_reused(void **state)
+{
+    struct sbd_config cfg = {0};
+    struct sockaddr_storage lsa, sa;
+    struct linger rst = {.l_onoff = 1, .l_linger = 0};
+    socklen_t sl = sizeof(sa);
+    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa), c1, c2, fd;
+    in_port_t port = 0;
+    struct sbb_peer p;
+    char buf[32];
+
+    (void)state;
+    assert_true(lfd >= 0);
+    c1 = connect_from(&port, &lsa);
+    assert_int_equal(write(c1, "PUBLISH orders evil\r\n", 21), 21);
+    assert_int_equal(setsockopt(c1, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)), 0);
+    close(c1); /* RST: the accepted end goes to CLOSE, the 4-tuple is free */
+    c2 = connect_from(&port, &lsa);
+    fd = accept(lfd, (struct sockaddr *)&sa, &sl);
+    assert_true(fd >= 0);
+    assert_int_equal(((struct sockaddr_in *)&sa)->sin_port, port);
+    assert_int_equal(read(fd, buf, sizeof(buf)), 21); /* the reset one, its data kept */
+    sbb_peer_check(&cfg, fd, &sa, &p);
+    assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
+    assert_int_equal(p.err, -ECONNRESET);
+    close(fd);
+    /* The new connection itself is judged by its own socket. */
+    assert_int_equal(accept_check(lfd, &cfg).verdict, SBB_PEER_OK);
+    close(c2);
+    close(lfd);
+}
+
+struct uid_kid {
     uid_t uid;
     gid_t gid;
     struct sockaddr_storage lsa;
 };
 
-/* Become nobody, connect, and stay until the parent closes our peer. */
-static int nobody_connect(void *arg)
+/* Become the kid's uid, connect, and stay until the parent closes our
+ * peer. */
+static int uid_connect(void *arg)
 {
-    struct nobody_kid *k = arg;
+    struct uid_kid *k = arg;
     struct sockaddr_storage sa = k->lsa;
     int fd;
     char ch;
@@ -170,44 +266,65 @@ static int nobody_connect(void *arg)
     return read(fd, &ch, 1) == 0 ? 0 : 4; /* the parent's close */
 }
 
-/* Judge one connection of a child become nobody under @p cfg. */
-static struct sbb_peer nobody_peer(const struct sbd_config *cfg, const struct passwd *pw)
+/* Judge one connection of a child become @p pw's user under @p cfg. */
+static struct sbb_peer uid_peer(const struct sbd_config *cfg, const struct passwd *pw)
 {
-    struct nobody_kid k = {.uid = pw->pw_uid, .gid = pw->pw_gid};
+    struct uid_kid k = {.uid = pw->pw_uid, .gid = pw->pw_gid};
     struct sbb_peer p;
     int lfd = listen_on(AF_INET, "127.0.0.1", &k.lsa);
     pid_t kid;
 
     assert_true(lfd >= 0);
-    kid = tu_fork(nobody_connect, &k);
+    kid = tu_fork(uid_connect, &k);
     p = accept_check(lfd, cfg);
     assert_int_equal(tu_wait(kid), 0);
     close(lfd);
     return p;
 }
 
-/* Another uid: refused unless --allow-uid names it or --allow-gid one of
- * its groups (the user database's), as on the control socket. */
+/* Another uid (the daemon user's; nobody is the overflow uid): refused
+ * unless --allow-uid names it or --allow-gid one of its groups (the user
+ * database's), as on the control socket. */
 static void test_peer_other_uid(void **state)
 {
-    struct passwd *pw = getpwnam("nobody");
+    struct passwd *pw = getpwnam("daemon");
     struct sbd_config cfg = {0};
     struct sbb_peer p;
 
     (void)state;
-    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0)
-        skip(); /* only root can become nobody */
-    p = nobody_peer(&cfg, pw);
+    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0 || pw->pw_uid == sbb_overflow_uid())
+        skip(); /* only root can become another user, and one must exist */
+    p = uid_peer(&cfg, pw);
     assert_int_equal(p.verdict, SBB_PEER_UID);
     assert_int_equal(p.uid, pw->pw_uid);
     cfg.allow_uid[cfg.n_allow_uid++] = pw->pw_uid;
-    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_OK);
+    assert_int_equal(uid_peer(&cfg, pw).verdict, SBB_PEER_OK);
     cfg.n_allow_uid = 0;
     cfg.allow_gid[cfg.n_allow_gid++] = pw->pw_gid;
-    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_OK);
-    /* A group rule nobody is not in: its groups are looked up, and fail. */
+    assert_int_equal(uid_peer(&cfg, pw).verdict, SBB_PEER_OK);
+    /* A group rule the user is not in: its groups are looked up, and fail. */
     cfg.allow_gid[0] = 0;
-    assert_int_equal(nobody_peer(&cfg, pw).verdict, SBB_PEER_UID);
+    assert_int_equal(uid_peer(&cfg, pw).verdict, SBB_PEER_UID);
+}
+
+/* The overflow uid stands for every uid unmapped in our user namespace:
+ * refused even when the allow rule names it. */
+static void test_peer_overflow_uid(void **state)
+{
+    struct passwd *pw = getpwuid(sbb_overflow_uid());
+    struct sbd_config cfg = {.n_allow_uid = 1};
+    struct sbb_peer p;
+    char why[256];
+
+    (void)state;
+    if (getuid() != 0 || pw == NULL)
+        skip(); /* no user has the overflow uid here, or we cannot become it */
+    cfg.allow_uid[0] = pw->pw_uid;
+    p = uid_peer(&cfg, pw);
+    assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
+    assert_int_equal(p.err, -EOVERFLOW);
+    sbb_peer_why(&p, why, sizeof(why));
+    assert_non_null(strstr(why, "overflow uid"));
 }
 
 /* A non-loopback address of this host, for a "remote" peer. @return 1
@@ -283,17 +400,27 @@ static void test_http_like_first_words(void **state)
     assert_int_equal(sbb_http_like(longw, sizeof(longw)), 0);
     assert_int_equal(sbb_http_word("POST", 4), 1);
     assert_int_equal(sbb_http_word("host:", 5), 1);
+    assert_int_equal(sbb_http_word("post", 4), 1);
     assert_int_equal(sbb_http_word("PUBLISH", 7), 0);
+    /* Later in the stream, only POST and headers: GET and the other
+     * methods are Redis commands or mistakes that get an error reply. */
+    assert_int_equal(sbb_http_word("GET", 3), 0);
+    assert_int_equal(sbb_http_word("PUT", 3), 0);
+    assert_int_equal(sbb_http_word("DELETE", 6), 0);
     assert_int_equal(sbb_http_word(":", 1), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_peer_zeroed_not_ok),
         cmocka_unit_test(test_peer_loopback_own_uid),
         cmocka_unit_test(test_peer_ipv6_and_mapped),
         cmocka_unit_test(test_peer_closed_before_check),
+        cmocka_unit_test(test_peer_reset_port_reused),
+        cmocka_unit_test(test_peer_time_wait),
         cmocka_unit_test(test_peer_other_uid),
+        cmocka_unit_test(test_peer_overflow_uid),
         cmocka_unit_test(test_peer_remote_address),
         cmocka_unit_test(test_http_like_first_words),
     };

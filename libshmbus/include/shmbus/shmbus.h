@@ -222,9 +222,10 @@ enum shmbus_bridge_conn_flags {
 typedef struct shmbus_bridge_info {
     char listen[64];       /**< "ADDRESS:PORT" it listens on; "" when there is no bridge */
     uint64_t connections;  /**< open now */
-    uint64_t accepted;     /**< connections accepted */
+    uint64_t accepted;     /**< connections accepted and served (not refused) */
     uint64_t slow_closed;  /**< closed because their output buffer was full */
-    uint64_t refused;      /**< refused at accept: over shmbusd --bridge-max-conns */
+    uint64_t refused;      /**< refused at accept: over shmbusd --bridge-max-conns, or a peer
+                                without a token the bus does not allow (counted once) */
     uint64_t auth_failed;  /**< authentications with a wrong token */
     uint64_t auth_expired; /**< closed for not authenticating in time */
     uint64_t proto_errors; /**< closed for a protocol error or an oversized request */

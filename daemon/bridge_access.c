@@ -1,0 +1,146 @@
+/*
+ * Who may stay on the bridge (bridge_access.h): the peer check's verdict
+ * at accept, and the closes that guard the bridge against what is not a
+ * client it serves: a peer of another uid or host without the token, a
+ * browser a web page made post to the port, a token guesser, a command
+ * dripped in too slowly to ever finish (slow loris).
+ */
+#include "bridge_access.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "bridge_int.h"
+#include "log.h"
+#include "util/clock.h"
+
+static const char *const warn_what[SBB_WARN_KINDS] = {
+    [SBB_WARN_REFUSED] = "refused connections",
+    [SBB_WARN_HTTP] = "HTTP requests closed",
+    [SBB_WARN_AUTH] = "connections closed for wrong tokens",
+    [SBB_WARN_CMD] = "commands not complete in time",
+};
+
+/* Log the lines of @p kind its last second did not, if it is over. */
+static void warn_flush(struct sbd_bridge *b, enum sbb_warn_kind kind, uint64_t now)
+{
+    struct sbb_warn_limit *w = &b->warn[kind];
+
+    if (now - w->start_ms < 1000)
+        return; /* the second goes on */
+    if (w->suppressed > 0)
+        sbd_log(SBD_WARN, "bridge: %llu more %s in %llu ms, not logged (at most %u a second)",
+                (unsigned long long)w->suppressed, warn_what[kind],
+                (unsigned long long)(now - w->start_ms), SBB_WARN_PER_S);
+    w->start_ms = now;
+    w->lines = 0;
+    w->suppressed = 0;
+}
+
+/* A WARN line of @p kind, if its second has room. */
+static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const char *fmt, ...)
+{
+    struct sbb_warn_limit *w = &b->warn[kind];
+    char line[512];
+    va_list ap;
+
+    warn_flush(b, kind, sb_mono_ns() / 1000000u);
+    if (w->lines >= SBB_WARN_PER_S) {
+        w->suppressed++;
+        return;
+    }
+    w->lines++;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    sbd_log(SBD_WARN, "%s", line);
+}
+
+void sbb_access_tick(struct sbd_bridge *b)
+{
+    uint64_t now = sb_mono_ns() / 1000000u;
+
+    for (int k = 0; k < SBB_WARN_KINDS; k++)
+        warn_flush(b, (enum sbb_warn_kind)k, now);
+}
+
+void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
+{
+    char why[256];
+
+    /* With a token, the token decides (AUTH), whoever the peer is. */
+    if (b->cfg->bridge_token[0] != '\0')
+        return;
+    sbb_peer_check(b->cfg, c->fd, sa, &c->who);
+    c->authed = c->who.verdict == SBB_PEER_OK;
+    c->refused = !c->authed;
+    if (c->authed)
+        return;
+    /* relaxed: a counter. Counted here, once, whether it then sends
+     * something, nothing, or hangs up. */
+    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+    sbb_peer_why(&c->who, why, sizeof(why));
+    access_warn(b, SBB_WARN_REFUSED, "bridge: connection %llu from %s refused: %s",
+                (unsigned long long)c->id, c->peer, why);
+}
+
+void sbb_access_refuse(struct sbb_conn *c)
+{
+    char why[256], resp[272];
+
+    sbb_peer_why(&c->who, why, sizeof(why));
+    snprintf(resp, sizeof(resp), "NOPERM %s", why);
+    sbb_conn_fail(c, resp, why);
+}
+
+void sbb_access_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
+{
+    size_t n = 0;
+
+    while (n < left && n < 80 && p[n] >= ' ' && p[n] <= '~')
+        n++;
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    access_warn(b, SBB_WARN_HTTP,
+                "bridge: connection %llu (%s) sent HTTP (\"%.*s\") %s, maybe a web page made a "
+                "browser post to the bridge: closed, %s",
+                (unsigned long long)c->id, c->peer, (int)n, p,
+                c->started ? "after commands that ran" : "first",
+                c->started ? "nothing from it on ran" : "nothing it sent ran");
+    sbb_conn_finish(c);
+}
+
+/* Redis lets a client guess forever; NATS closes at the first wrong
+ * credential; a few tries forgive a typo, and each batch of guesses costs
+ * a new connection and a log line. */
+void sbb_access_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+    if (++c->auth_fails < SBB_AUTH_TRIES)
+        return;
+    access_warn(b, SBB_WARN_AUTH, "bridge: connection %llu (%s): %u wrong tokens: closed",
+                (unsigned long long)c->id, c->peer, c->auth_fails);
+    sbb_conn_finish(c);
+}
+
+/* A slow-loris client holds a connection and its buffer with a command
+ * it never ends. */
+void sbb_access_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
+{
+    unsigned ms = b->cfg->bridge_cmd_ms;
+    char resp[128];
+
+    /* relaxed: a counter. */
+    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    access_warn(b, SBB_WARN_CMD,
+                "bridge: connection %llu (%s): a command of %zu bytes so far not complete "
+                "after %u ms (--bridge-cmd-timeout): closed",
+                (unsigned long long)c->id, c->peer, c->in_len, ms);
+    snprintf(resp, sizeof(resp), "ERR command not complete within %u ms (--bridge-cmd-timeout)",
+             ms);
+    sbb_conn_fail(c, resp, "command not complete in time (--bridge-cmd-timeout)");
+}
