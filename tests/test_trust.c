@@ -428,17 +428,108 @@ static void test_trust_daemon_uid_configured(void **state)
     assert_int_equal(unsetenv("SHMBUS_DAEMON_UID"), 0);
     assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_DENIED);
 
-    /* The admin's setup: the directory given to a group of ours (root's
-     * gid 0 here), writable by its owner only. */
-    nobody_run_dir(d, run, 0, 0750);
-    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
-    roundtrip(bus, "shared", "by the directory");
-    shmbus_close(bus);
-    nobody_run_dir(d, run, 0, 0770);
-    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_DENIED);
-    nobody_run_dir(d, run, 0, 0750);
     assert_int_equal(du_stop(d), 0);
     assert_int_equal(unlink(lock), 0); /* still root's: the daemon could not remove it */
+}
+
+/* A directory outside the test's own (removed at teardown, also after a
+ * failure: trust_teardown()). */
+static char trust_extra_dir[PATH_MAX - 16]; /* room for /shmbus below it */
+
+static int trust_teardown(void **state)
+{
+    struct du_daemon *d = *state;
+
+    du_stop(d); /* it removes its socket and lock from the directory first */
+    if (trust_extra_dir[0] != '\0')
+        du_remove_dir(trust_extra_dir);
+    trust_extra_dir[0] = '\0';
+    return du_teardown(state);
+}
+
+/* Child: as nobody, make directory arg, mode 0755. */
+static int mkdir_as_nobody(void *arg)
+{
+    return become_nobody() < 0 || mkdir(arg, 0755) < 0;
+}
+
+/* Child: connect as root with nobody's group as a supplementary one.
+ * @return 0 if shmbus_connect() returned *arg, else 1. */
+static int connect_in_nogroup(void *arg)
+{
+    const struct du_daemon *d = arg;
+    shmbus_bus *bus = NULL;
+    int rc;
+
+    if (setgroups(1, &d->gid) < 0)
+        return 1;
+    rc = shmbus_connect(d->bus, &bus);
+    if (rc == 0)
+        roundtrip(bus, "shared", "by the directory");
+    shmbus_close(bus);
+    return rc == d->status ? 0 : 1;
+}
+
+/* Does a client of nobody's group get @p want from shmbus_connect()? */
+static void connect_nogroup(const struct du_daemon *d, int want)
+{
+    struct du_daemon c = *d;
+
+    c.status = want;
+    assert_int_equal(du_wait_ms(tu_fork(connect_in_nogroup, &c), DU_READY_MS), 0);
+}
+
+/* Restart the daemon (nobody's, allowing root) with runtime directory
+ * @p run, then see what a client of nobody's group makes of it. */
+static void connect_by_dir(struct du_daemon *d, const char *run, int want)
+{
+    const char *allow_root[] = {"--allow-uid", "0", NULL};
+
+    assert_int_equal(du_stop(d), 0);
+    use_runtime_dir(d, run);
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", "nobody", 1), 0); /* to see it up */
+    assert_int_equal(du_launch(d, allow_root), 0);
+    assert_int_equal(unsetenv("SHMBUS_DAEMON_UID"), 0);
+    connect_nogroup(d, want);
+}
+
+/*
+ * A client trusts the owner of the socket's directory only where nobody
+ * else could have made that directory: every directory above it root's
+ * and writable by root only. In /tmp anyone may make it first: nobody
+ * makes one there and serves the bus from it, and a root client of
+ * nobody's group refuses that daemon. The same directory under /run, which
+ * root holds, is the admin's setup, and trusted; not when its group may
+ * write it.
+ */
+static void test_trust_socket_dir_root_held(void **state)
+{
+    struct du_daemon *d = *state;
+    char run[PATH_MAX];
+    struct stat st;
+
+    nobody_ids(&d->uid, &d->gid);
+    snprintf(trust_extra_dir, sizeof(trust_extra_dir), "/tmp/shmbus-sq-%s", d->bus);
+    assert_int_equal(du_wait_ms(tu_fork(mkdir_as_nobody, trust_extra_dir), DU_READY_MS), 0);
+    assert_int_equal(chown(trust_extra_dir, d->uid, d->gid), 0); /* nogroup, as mkdir gave */
+    connect_by_dir(d, trust_extra_dir, SHMBUS_ERR_DENIED);
+    assert_int_equal(du_stop(d), 0);
+    du_remove_dir(trust_extra_dir);
+
+    snprintf(trust_extra_dir, sizeof(trust_extra_dir), "/run/shmbus-ttest.XXXXXX");
+    if (stat("/run", &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) != 0 ||
+        mkdtemp(trust_extra_dir) == NULL) {
+        trust_extra_dir[0] = '\0';
+        skip(); /* no /run that root holds to stand for the admin's */
+    }
+    assert_int_equal(chmod(trust_extra_dir, 0755), 0);
+    snprintf(run, sizeof(run), "%s/shmbus", trust_extra_dir);
+    assert_int_equal(mkdir(run, 0750), 0);
+    assert_int_equal(chown(run, d->uid, d->gid), 0);
+    connect_by_dir(d, run, 0);
+    assert_int_equal(chmod(run, 0770), 0);
+    connect_nogroup(d, SHMBUS_ERR_DENIED);
+    assert_int_equal(chmod(run, 0750), 0); /* for the daemon's stop */
 }
 
 /* CPU time (user + system) process @p pid has used, in clock ticks. */
@@ -761,6 +852,7 @@ int main(void)
         TRUST_TEST(test_trust_squatted_lock_and_socket),
         TRUST_TEST(test_trust_second_daemon_other_dir_refused),
         TRUST_TEST(test_trust_daemon_uid_configured),
+        cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
         TRUST_TEST(test_trust_control_call_deadline),

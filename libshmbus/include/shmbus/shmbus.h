@@ -311,7 +311,8 @@ SHMBUS_API const char *shmbus_strerror(int err);
  * Resolve a bus name: @p name if not NULL, else $SHMBUS_BUS if set and not
  * empty, else SHMBUS_BUS_DEFAULT; and its control socket path, DIR/NAME.sock
  * in the bus's runtime directory DIR: $SHMBUS_RUNTIME_DIR if set and not
- * empty, else $XDG_RUNTIME_DIR/shmbus, else SHMBUS_RUNTIME_DIR_SYSTEM. The
+ * empty, else $XDG_RUNTIME_DIR/shmbus, else SHMBUS_RUNTIME_DIR_SYSTEM (in
+ * a setuid or setgid process, which ignores both variables: secure_getenv()). The
  * daemon (shmbusd) resolves the same path the same way, and keeps its lock
  * beside the socket (NAME.lock).
  * @param name_out  receives the name (SHMBUS_BUS_NAME_MAX + 1 bytes), or NULL.
@@ -333,7 +334,8 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
  *         the daemon's uid is none we trust (not our daemon): we trust our
  *         uid, root, the uid or user $SHMBUS_DAEMON_UID names, and the
  *         owner of the socket's directory when nobody else may write that
- *         directory and its group is one of ours; SHMBUS_ERR_INVALID when
+ *         directory, its group is one of ours and only root may write the
+ *         directories above it; SHMBUS_ERR_INVALID when
  *         $SHMBUS_DAEMON_UID names no user;
  *         SHMBUS_ERR_PROTO_VERSION when it speaks another protocol version;
  *         SHMBUS_ERR_LIMIT when it serves its maximum of clients;
