@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,13 +39,61 @@ static const char *rundir_untrusted(int fd, struct stat *st)
     return NULL;
 }
 
-/* Give the directory the group and mode the options ask for (a new one's
- * umask aside, an existing one's from a run with other options). */
+/* The name of group @p gid, or its number, in @p buf. */
+static const char *rundir_group_name(gid_t gid, char *buf, size_t cap)
+{
+    struct group gr, *found = NULL;
+    char tmp[4096];
+
+    if (getgrgid_r(gid, &gr, tmp, sizeof(tmp), &found) == 0 && found != NULL)
+        snprintf(buf, cap, "%s", gr.gr_name);
+    else
+        snprintf(buf, cap, "%u", (unsigned)gid);
+    return buf;
+}
+
+/* Give the directory we just created the group and mode the options ask
+ * for (mkdir() left it 0700 at most). @return 0 or -1 (logged). */
 static int rundir_settle(const struct sbd_config *c, int fd)
 {
-    if (c->have_group && fchown(fd, (uid_t)-1, c->group) < 0)
-        return -errno;
-    return fchmod(fd, rundir_mode(c)) < 0 ? -errno : 0;
+    char name[64];
+
+    if (c->have_group && fchown(fd, (uid_t)-1, c->group) < 0) {
+        sbd_log(SBD_ERROR,
+                "cannot give runtime directory %s to group %s: %s (the daemon's user must "
+                "be a member of group %s: usermod -aG %s USER, then log in again)",
+                c->run_dir, rundir_group_name(c->group, name, sizeof(name)), strerror(errno), name,
+                name);
+        return -1;
+    }
+    if (fchmod(fd, rundir_mode(c)) < 0) {
+        sbd_log(SBD_ERROR, "runtime directory %s: %s", c->run_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* An existing directory is never changed (it may be /run or someone's
+ * home given by mistake): warn when the options' peers cannot reach the
+ * socket through it. */
+static void rundir_check_reach(const struct sbd_config *c, const struct stat *st)
+{
+    mode_t want = rundir_mode(c);
+    char name[64];
+
+    if (c->have_group && st->st_gid != c->group && (st->st_mode & 01) == 0)
+        sbd_log(SBD_WARN,
+                "runtime directory %s belongs to group %u, not %s: members of %s cannot "
+                "reach the socket (chgrp %s %s)",
+                c->run_dir, (unsigned)st->st_gid, rundir_group_name(c->group, name, sizeof(name)),
+                name, name, c->run_dir);
+    else if ((st->st_mode & want & 011) != (want & 011))
+        sbd_log(SBD_WARN,
+                "runtime directory %s has mode %04o: the %s cannot reach the socket (chmod "
+                "%04o %s)",
+                c->run_dir, (unsigned)(st->st_mode & 07777),
+                (want & 01) ? "allowed uids and groups" : "members of --group",
+                (unsigned)((st->st_mode & 07777) | (want & 011)), c->run_dir);
 }
 
 int sbd_rundir_prepare(const struct sbd_config *c)
@@ -68,8 +117,10 @@ int sbd_rundir_prepare(const struct sbd_config *c)
         return -1;
     }
     why = rundir_untrusted(fd, &st);
-    if (why == NULL)
+    if (why == NULL && created)
         rc = rundir_settle(c, fd);
+    else if (why == NULL)
+        rundir_check_reach(c, &st);
     close(fd);
     if (why != NULL) {
         sbd_log(SBD_ERROR,
@@ -78,11 +129,7 @@ int sbd_rundir_prepare(const struct sbd_config *c)
                 c->run_dir, why, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
         return -1;
     }
-    if (rc < 0) {
-        sbd_log(SBD_ERROR, "runtime directory %s: %s", c->run_dir, strerror(-rc));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* Open lock file @p path. @return its descriptor; -EPERM (logged as

@@ -83,6 +83,15 @@ static void launch_logged(struct du_daemon *d, char *path, size_t cap)
     close(fd);
 }
 
+static void assert_mode_group(const char *path, mode_t mode, gid_t gid)
+{
+    struct stat st;
+
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, mode);
+    assert_int_equal(st.st_gid, gid);
+}
+
 static int seg_exists(const char *seg)
 {
     char path[SHMBUS_NAME_MAX + 16];
@@ -296,6 +305,44 @@ static void test_trust_runtime_dir_checked(void **state)
     assert_int_equal(unlink(run), 0);
     assert_int_equal(rmdir(other), 0);
     assert_int_equal(du_launch(d, NULL), 0);
+}
+
+/*
+ * A directory that exists is used as it is, never changed: given /run (or
+ * any shared directory of its uid) by mistake, a daemon that let other
+ * uids in or had a --group would lock everyone else out of it. It says
+ * when the peers it lets in cannot reach the socket.
+ */
+static void test_trust_runtime_dir_kept(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *opts[] = {"--allow-uid", "nobody", "--group", "nogroup", NULL};
+    char run[PATH_MAX], log[PATH_MAX];
+    uid_t uid;
+    gid_t gid;
+    int fd;
+
+    nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/shared", d->dir);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    use_runtime_dir(d, run);
+    assert_int_equal(mkdir(run, 0755), 0);
+    assert_int_equal(chmod(run, 0755), 0);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, opts, fd), 0);
+    close(fd);
+    assert_mode_group(run, 0755, 0);
+    assert_int_equal(du_stop(d), 0);
+
+    assert_int_equal(chmod(run, 0700), 0);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, opts, fd), 0);
+    close(fd);
+    assert_mode_group(run, 0700, 0);
+    assert_int_equal(du_log_wait(log, "cannot reach the socket", 1), 1);
 }
 
 struct squatter {
@@ -779,15 +826,6 @@ static int group_member_run(void *arg)
 }
 
 /* Mode and group of @p path. */
-static void assert_mode_group(const char *path, mode_t mode, gid_t gid)
-{
-    struct stat st;
-
-    assert_int_equal(lstat(path, &st), 0);
-    assert_int_equal(st.st_mode & 07777, mode);
-    assert_int_equal(st.st_gid, gid);
-}
-
 /*
  * A bus given to a group (--group): its runtime directory, socket and
  * segments are the group's (0710, 0660, 0660), a member of another uid
@@ -813,8 +851,9 @@ static void test_trust_group_bus(void **state)
     group[1] = gidstr;
     assert_int_equal(du_stop(d), 0);
     assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
-    assert_int_equal(du_launch(d, group), 0);
     snprintf(run, sizeof(run), "%s/shmbus", d->dir);
+    assert_int_equal(rmdir(run), 0); /* an existing one would keep its mode */
+    assert_int_equal(du_launch(d, group), 0);
     assert_mode_group(run, 0710, gid);
     assert_mode_group(d->sock, 0660, gid);
 
@@ -849,6 +888,7 @@ int main(void)
         TRUST_TEST(test_trust_foreign_segments_not_adopted),
         TRUST_TEST(test_trust_squatted_segment_name),
         TRUST_TEST(test_trust_runtime_dir_checked),
+        TRUST_TEST(test_trust_runtime_dir_kept),
         TRUST_TEST(test_trust_squatted_lock_and_socket),
         TRUST_TEST(test_trust_second_daemon_other_dir_refused),
         TRUST_TEST(test_trust_daemon_uid_configured),
