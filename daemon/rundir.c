@@ -132,22 +132,55 @@ int sbd_rundir_prepare(const struct sbd_config *c)
     return rc;
 }
 
-/* Open lock file @p path. @return its descriptor; -EPERM (logged as
- * @p level) when it is not a regular file of ours that only we may write;
- * -errno (logged). */
-static int lock_open(const char *path, enum sbd_level level)
+/* Open the file at @p path read-write: an existing one without O_CREAT,
+ * else a new one with O_EXCL. With fs.protected_regular set (the
+ * systemd default), the kernel refuses an O_CREAT open of another user's
+ * file in a sticky directory such as /dev/shm even to root (EACCES),
+ * which would leave a planted lock in place. @return the descriptor or
+ * -errno. */
+static int lock_open_file(const char *path)
 {
-    struct stat st;
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    for (;;) {
+        int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-    if (fd < 0 && errno != ELOOP) {
-        int e = errno;
-
-        sbd_log(level, "cannot open lock file %s: %s", path, strerror(e));
-        return -e;
+        if (fd >= 0 || errno != ENOENT)
+            return fd >= 0 ? fd : -errno;
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd >= 0 ? fd : -errno;
+        /* Made meanwhile: open it as it is, and judge it. */
     }
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & 022) == 0)
+}
+
+/* Is the file at @p path still the one @p st describes? */
+static int lock_same(const char *path, const struct stat *st)
+{
+    struct stat now;
+
+    return lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+}
+
+/*
+ * Open lock file @p path. @return its descriptor; -EPERM (logged as
+ * @p level) when it is not a regular file of ours that only we may write
+ * (a link, another user's file we may not even open, or one others may
+ * write), with what it is in *judged for its removal; -errno (logged).
+ */
+static int lock_open(const char *path, enum sbd_level level, struct stat *judged)
+{
+    int fd = lock_open_file(path), opened = fd >= 0;
+
+    if (fd < 0 && fd != -ELOOP && fd != -EACCES) {
+        sbd_log(level, "cannot open lock file %s: %s", path, strerror(-fd));
+        return fd;
+    }
+    /* Not opened (a link, or a file we may not open): O_PATH to see it. */
+    if (!opened)
+        fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, judged) < 0)
+        judged->st_ino = 0; /* gone meanwhile: nothing to remove */
+    else if (opened && S_ISREG(judged->st_mode) && judged->st_uid == geteuid() &&
+             (judged->st_mode & 022) == 0)
         return fd;
     sbd_log(level,
             "lock file %s was not made by this daemon's user (a link, or another "
@@ -184,15 +217,16 @@ static void lock_busy(const struct sbd_config *c, const char *path, int fd)
  * we die. A stopping daemon unlinks the file while it still holds the
  * lock, so a lock won on a file no longer at the path is stale: try again.
  * @return the lock's descriptor; -EBUSY (logged) when another daemon holds
- * it; -EPERM (lock_open()); -errno.
+ * it; -EPERM and *judged (lock_open()); -errno.
  */
-static int lock_take(const struct sbd_config *c, const char *path, enum sbd_level level)
+static int lock_take(const struct sbd_config *c, const char *path, enum sbd_level level,
+                     struct stat *judged)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     char pid[32];
 
     for (;;) {
-        int fd = lock_open(path, level);
+        int fd = lock_open(path, level, judged);
 
         if (fd < 0)
             return fd;
@@ -213,16 +247,18 @@ static int lock_take(const struct sbd_config *c, const char *path, enum sbd_leve
 }
 
 /* The /dev/shm lock: a file planted at its name is removed if we may
- * (unlink in the sticky directory: root, or its owner), and the lock taken
- * again; else we do without it. @return the descriptor, -1 without it, or
- * -EBUSY. */
+ * (unlink in the sticky directory: root, or its owner) and it is still the
+ * file judged, and the lock taken again; else we do without it.
+ * @return the descriptor, -1 without it, or -EBUSY. */
 static int lock_take_shm(const struct sbd_config *c)
 {
-    int fd = lock_take(c, c->shm_lock_path, SBD_WARN);
+    struct stat judged;
+    int fd = lock_take(c, c->shm_lock_path, SBD_WARN, &judged);
 
-    if (fd == -EPERM && unlink(c->shm_lock_path) == 0) {
+    if (fd == -EPERM && judged.st_ino != 0 && lock_same(c->shm_lock_path, &judged) &&
+        unlink(c->shm_lock_path) == 0) {
         sbd_log(SBD_WARN, "lock file %s removed", c->shm_lock_path);
-        fd = lock_take(c, c->shm_lock_path, SBD_WARN);
+        fd = lock_take(c, c->shm_lock_path, SBD_WARN, &judged);
     }
     if (fd == -EBUSY)
         return fd;
@@ -234,15 +270,28 @@ static int lock_take_shm(const struct sbd_config *c)
     return fd < 0 ? -1 : fd;
 }
 
+/* Remove lock @p path if it is still our file @p fd (a stopped daemon's
+ * successor may have replaced it), then release it: the unlink comes
+ * first, with the lock held (lock_take()). */
+static void lock_drop(const char *path, int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) == 0 && lock_same(path, &st))
+        unlink(path);
+    close(fd);
+}
+
 int sbd_bus_lock(const struct sbd_config *c, int fds[2])
 {
-    fds[0] = lock_take(c, c->lock_path, SBD_ERROR);
+    struct stat judged;
+
+    fds[0] = lock_take(c, c->lock_path, SBD_ERROR, &judged);
     if (fds[0] < 0)
         return -1;
     fds[1] = lock_take_shm(c);
     if (fds[1] == -EBUSY) {
-        unlink(c->lock_path); /* ours, locked: see lock_take() */
-        close(fds[0]);
+        lock_drop(c->lock_path, fds[0]);
         return -1;
     }
     return 0;
@@ -250,10 +299,7 @@ int sbd_bus_lock(const struct sbd_config *c, int fds[2])
 
 void sbd_bus_unlock(const struct sbd_config *c, int fds[2])
 {
-    if (fds[1] >= 0) {
-        unlink(c->shm_lock_path);
-        close(fds[1]);
-    }
-    unlink(c->lock_path);
-    close(fds[0]);
+    if (fds[1] >= 0)
+        lock_drop(c->shm_lock_path, fds[1]);
+    lock_drop(c->lock_path, fds[0]);
 }

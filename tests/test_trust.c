@@ -345,28 +345,67 @@ static void test_trust_runtime_dir_kept(void **state)
     assert_int_equal(du_log_wait(log, "cannot reach the socket", 1), 1);
 }
 
+/* fs.protected_regular as it was before a test set it, or -1. */
+static int trust_protected_regular = -1;
+
+/* Set fs.protected_regular to @p v if we may (trust_teardown() restores
+ * it). */
+static void set_protected_regular(int v)
+{
+    const char *path = "/proc/sys/fs/protected_regular";
+    FILE *f = fopen(path, "r");
+    int old;
+
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%d", &old) != 1)
+        old = -1;
+    fclose(f);
+    f = old >= 0 ? fopen(path, "w") : NULL;
+    if (f == NULL)
+        return; /* read-only /proc/sys (a container): as the host has it */
+    if (trust_protected_regular < 0)
+        trust_protected_regular = old;
+    fprintf(f, "%d\n", v);
+    fclose(f);
+}
+
+/* A directory outside the test's own (removed at teardown, also after a
+ * failure: trust_teardown()). */
+static char trust_extra_dir[PATH_MAX - 16]; /* room for /shmbus below it */
+
+static int trust_teardown(void **state)
+{
+    struct du_daemon *d = *state;
+
+    du_stop(d); /* it removes its socket and lock from the directory first */
+    if (trust_extra_dir[0] != '\0')
+        du_remove_dir(trust_extra_dir);
+    trust_extra_dir[0] = '\0';
+    if (trust_protected_regular >= 0) {
+        set_protected_regular(trust_protected_regular);
+        trust_protected_regular = -1;
+    }
+    return du_teardown(state);
+}
+
 struct squatter {
-    char lock[PATH_MAX];                 /* the bus-wide lock's name in /dev/shm */
-    char sock[64 + SHMBUS_BUS_NAME_MAX]; /* the socket name of the bus before runtime directories */
+    char lock[PATH_MAX]; /* the bus-wide lock's name in /dev/shm */
     int ready;
 };
 
-/* Child: as nobody, hold a lock on a file at the bus's /dev/shm lock name
- * and listen on a socket at its old /tmp socket name; stay. */
+/* Child: as nobody, hold a lock on a file at the bus's /dev/shm lock
+ * name; stay. */
 static int squat_run(void *arg)
 {
     const struct squatter *q = arg;
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    int fd, s;
+    int fd;
 
     if (become_nobody() < 0)
         return 1;
     fd = open(q->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", q->sock);
-    if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0 || s < 0 ||
-        bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 8) < 0)
+    if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
         return 1;
     du_signal(q->ready);
     pause();
@@ -374,12 +413,12 @@ static int squat_run(void *arg)
 }
 
 /*
- * nobody squats the names a daemon of the bus used in shared directories:
- * the lock in /dev/shm (locked, too) and the socket in /tmp. Neither
- * blocks the bus: the daemon's own files are in its runtime directory,
- * and a root daemon removes the planted lock and takes it.
+ * nobody squats the bus-wide lock's name in /dev/shm (locked, too). It does
+ * not block the bus: a root daemon removes the planted lock and takes it,
+ * also with fs.protected_regular (stock distributions), under which the
+ * kernel refuses even root an O_CREAT open of another user's file there.
  */
-static void test_trust_squatted_lock_and_socket(void **state)
+static void test_trust_squatted_lock(void **state)
 {
     struct du_daemon *d = *state;
     struct squatter q;
@@ -390,8 +429,8 @@ static void test_trust_squatted_lock_and_socket(void **state)
 
     nobody_ids(&uid, &gid);
     assert_int_equal(du_stop(d), 0);
+    set_protected_regular(1);
     snprintf(q.lock, sizeof(q.lock), "/dev/shm/shmbus-%s.lock", d->bus);
-    snprintf(q.sock, sizeof(q.sock), "/tmp/shmbus-%s.sock", d->bus);
     du_fork_ready(squat_run, &q, &q.ready);
     assert_int_equal(du_launch(d, NULL), 0);
     assert_int_equal(stat(q.lock, &st), 0);
@@ -399,7 +438,6 @@ static void test_trust_squatted_lock_and_socket(void **state)
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     roundtrip(bus, "t", "through");
     shmbus_close(bus);
-    unlink(q.sock);
 }
 
 /*
@@ -477,21 +515,6 @@ static void test_trust_daemon_uid_configured(void **state)
 
     assert_int_equal(du_stop(d), 0);
     assert_int_equal(unlink(lock), 0); /* still root's: the daemon could not remove it */
-}
-
-/* A directory outside the test's own (removed at teardown, also after a
- * failure: trust_teardown()). */
-static char trust_extra_dir[PATH_MAX - 16]; /* room for /shmbus below it */
-
-static int trust_teardown(void **state)
-{
-    struct du_daemon *d = *state;
-
-    du_stop(d); /* it removes its socket and lock from the directory first */
-    if (trust_extra_dir[0] != '\0')
-        du_remove_dir(trust_extra_dir);
-    trust_extra_dir[0] = '\0';
-    return du_teardown(state);
 }
 
 /* Child: as nobody, make directory arg, mode 0755. */
@@ -889,7 +912,7 @@ int main(void)
         TRUST_TEST(test_trust_squatted_segment_name),
         TRUST_TEST(test_trust_runtime_dir_checked),
         TRUST_TEST(test_trust_runtime_dir_kept),
-        TRUST_TEST(test_trust_squatted_lock_and_socket),
+        cmocka_unit_test_setup_teardown(test_trust_squatted_lock, du_setup, trust_teardown),
         TRUST_TEST(test_trust_second_daemon_other_dir_refused),
         TRUST_TEST(test_trust_daemon_uid_configured),
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
