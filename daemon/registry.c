@@ -418,9 +418,12 @@ static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topi
         sb_admin_waiters_settle(t->t);
     }
     sbd_guard_window(NULL);
-    /* relaxed: set by this thread's own SIGBUS handler. */
-    if (rc == 0 && atomic_load_explicit(&hit, memory_order_relaxed)) {
-        shmbus_topic_destroy(t->t);
+    /* relaxed: set by this thread's own SIGBUS handler. A fault decides
+     * whatever the map returned: a header read as the zeroes the handler
+     * mapped fails as BAD_MAGIC or INVALID, and is truncated all the same. */
+    if (atomic_load_explicit(&hit, memory_order_relaxed)) {
+        if (rc == 0)
+            shmbus_topic_destroy(t->t);
         rc = SHMBUS_ERR_TRUNCATED;
     }
     if (rc < 0) {
