@@ -687,8 +687,8 @@ static int hog_run(void *arg)
 
 /*
  * An allowed uid (nobody) holds more connections without a hello than the
- * daemon has places for them: the daemon's own uid still connects at once,
- * and so does a third uid; the hog cannot lock them out.
+ * daemon has places for them: the daemon's own uid still connects at once;
+ * the hog cannot lock it out.
  */
 static void test_trust_prehello_places_shared(void **state)
 {
@@ -705,6 +705,48 @@ static void test_trust_prehello_places_shared(void **state)
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     roundtrip(bus, "t", "in");
     shmbus_close(bus);
+}
+
+#define OWNER_WAITING 40 /* the owner's connections without a hello */
+
+/*
+ * A uid the bus does not allow (nobody, on a bus open to another uid: its
+ * socket is 0666) can never say hello, so it takes no place before hello
+ * from anyone: the owner's 40 connections waiting for their hello all
+ * survive nobody's flood, and each is then served.
+ */
+static void test_trust_prehello_not_allowed_last(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *allow_other[] = {"--allow-uid", "12345", NULL};
+    struct hog h = {.sock = d->sock};
+    struct du_reply r;
+    int mine[OWNER_WAITING], last;
+    char run[PATH_MAX];
+    uid_t uid;
+    gid_t gid;
+
+    nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
+    snprintf(run, sizeof(run), "%s/shmbus", d->dir);
+    assert_int_equal(rmdir(run), 0); /* made again 0711: an existing one is kept */
+    assert_int_equal(du_launch(d, allow_other), 0);
+    for (int i = 0; i < OWNER_WAITING; i++)
+        assert_true((mine[i] = du_raw_connect(d->sock)) >= 0);
+    du_fork_ready(hog_run, &h, &h.ready);
+    /* Answered only once every connection before it was accepted or
+     * refused (the daemon accepts in order). */
+    last = du_raw_connect(d->sock);
+    assert_true(last >= 0);
+    assert_int_equal(du_raw_hello(last, 1, (uint32_t)getpid()), 0);
+    du_raw_ok(last, 1, &r);
+    close(last);
+    for (int i = 0; i < OWNER_WAITING; i++) {
+        assert_int_equal(du_raw_hello(mine[i], 1, (uint32_t)getpid()), 0);
+        du_raw_ok(mine[i], 1, &r);
+        close(mine[i]);
+    }
 }
 
 #define HANG_GIVE_UP_MS 25000 /* a call that answers "timed out" takes 10 s */
@@ -918,6 +960,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
+        TRUST_TEST(test_trust_prehello_not_allowed_last),
         TRUST_TEST(test_trust_control_call_deadline),
         TRUST_TEST(test_trust_sub_add_timeout_frees_slot),
         TRUST_TEST(test_trust_group_bus),
