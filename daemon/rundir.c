@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,12 +60,10 @@ static int rundir_settle(const struct sbd_config *c, int fd)
 {
     char name[64];
 
+    /* Membership was checked (rundir_group_usable()): anything else. */
     if (c->have_group && fchown(fd, (uid_t)-1, c->group) < 0) {
-        sbd_log(SBD_ERROR,
-                "cannot give runtime directory %s to group %s: %s (the daemon's user must "
-                "be a member of group %s: usermod -aG %s USER, then log in again)",
-                c->run_dir, rundir_group_name(c->group, name, sizeof(name)), strerror(errno), name,
-                name);
+        sbd_log(SBD_ERROR, "cannot give runtime directory %s to group %s: %s", c->run_dir,
+                rundir_group_name(c->group, name, sizeof(name)), strerror(errno));
         return -1;
     }
     if (fchmod(fd, rundir_mode(c)) < 0) {
@@ -96,12 +96,44 @@ static void rundir_check_reach(const struct sbd_config *c, const struct stat *st
                 (unsigned)((st->st_mode & 07777) | (want & 011)), c->run_dir);
 }
 
+/* Under --group, may we give our files to the group? Root may; another
+ * user only to a group it is a member of (chown(2)). @return 0 or -1
+ * (logged, naming the membership needed). */
+static int rundir_group_usable(const struct sbd_config *c)
+{
+    int n = getgroups(0, NULL);
+    gid_t *groups = n > 0 ? calloc((size_t)n, sizeof(*groups)) : NULL;
+    struct passwd pw, *me = NULL;
+    char name[64], buf[4096];
+    int member = !c->have_group || geteuid() == 0 || getegid() == c->group;
+
+    n = groups != NULL ? getgroups(n, groups) : 0;
+    for (int i = 0; i < n && !member; i++)
+        member = groups[i] == c->group;
+    free(groups);
+    if (member)
+        return 0;
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &me) != 0)
+        me = NULL;
+    rundir_group_name(c->group, name, sizeof(name));
+    sbd_log(SBD_ERROR,
+            "--group %s: this daemon's user (%s, uid %u) is not a member of group %s, so it "
+            "cannot give the bus's socket and segments to it: add it (usermod -aG %s %s) and "
+            "start the daemon in a new login",
+            name, me != NULL ? pw.pw_name : "?", (unsigned)geteuid(), name, name,
+            me != NULL ? pw.pw_name : "USER");
+    return -1;
+}
+
 int sbd_rundir_prepare(const struct sbd_config *c)
 {
-    int created = mkdir(c->run_dir, 0700) == 0, fd, rc = 0;
+    int created, fd, rc = 0;
     const char *why;
     struct stat st;
 
+    if (rundir_group_usable(c) < 0)
+        return -1;
+    created = mkdir(c->run_dir, 0700) == 0;
     if (!created && errno != EEXIST) {
         sbd_log(SBD_ERROR,
                 "cannot create runtime directory %s: %s (set $SHMBUS_RUNTIME_DIR or "

@@ -255,13 +255,13 @@ static void use_runtime_dir(struct du_daemon *d, const char *run)
 
 /* Start a daemon that must refuse to start: its exit status, and in
  * @p log its stderr. */
-static int launch_refused(struct du_daemon *d, const char *log)
+static int launch_refused(struct du_daemon *d, const char *log, const char *const *extra)
 {
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     pid_t pid;
 
     assert_true(fd >= 0);
-    pid = du_spawn(d, NULL, fd);
+    pid = du_spawn(d, extra, fd);
     close(fd);
     assert_true(pid > 0);
     return du_wait_ms(pid, DU_READY_MS);
@@ -289,17 +289,17 @@ static void test_trust_runtime_dir_checked(void **state)
     assert_int_equal(mkdir(run, 0700), 0);
 
     assert_int_equal(chown(run, uid, gid), 0);
-    assert_int_equal(launch_refused(d, log), 1);
+    assert_int_equal(launch_refused(d, log, NULL), 1);
     assert_int_equal(du_log_wait(log, "it belongs to another user", 1), 1);
 
     assert_int_equal(chown(run, 0, 0), 0);
     assert_int_equal(chmod(run, 0777), 0);
-    assert_int_equal(launch_refused(d, log), 1);
+    assert_int_equal(launch_refused(d, log, NULL), 1);
     assert_int_equal(du_log_wait(log, "group or others may write it", 1), 1);
 
     assert_int_equal(rename(run, other), 0);
     assert_int_equal(symlink(other, run), 0);
-    assert_int_equal(launch_refused(d, log), 1);
+    assert_int_equal(launch_refused(d, log, NULL), 1);
     assert_int_equal(du_log_wait(log, "not a directory", 1), 1);
 
     assert_int_equal(unlink(run), 0);
@@ -455,7 +455,7 @@ static void test_trust_second_daemon_other_dir_refused(void **state)
     snprintf(run, sizeof(run), "%s/other", d->dir);
     snprintf(log, sizeof(log), "%s/other.log", d->dir);
     use_runtime_dir(&other, run);
-    assert_int_equal(launch_refused(&other, log), 1);
+    assert_int_equal(launch_refused(&other, log, NULL), 1);
     assert_int_equal(du_log_wait(log, "is already served by shmbusd pid", 1), 1);
     assert_int_equal(unsetenv("SHMBUS_RUNTIME_DIR"), 0);
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
@@ -470,6 +470,27 @@ static void nobody_run_dir(struct du_daemon *d, const char *run, gid_t g, mode_t
         assert_int_equal(errno, EEXIST);
     assert_int_equal(chown(run, d->uid, g), 0);
     assert_int_equal(chmod(run, mode), 0);
+}
+
+/*
+ * A non-root daemon given a --group its user is not a member of cannot
+ * give the bus's files to it: it refuses to start, naming the membership
+ * it needs.
+ */
+static void test_trust_group_not_member(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *group_root[] = {"--group", "0", NULL};
+    char run[PATH_MAX], log[PATH_MAX];
+
+    nobody_ids(&d->uid, &d->gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/run", d->dir);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    nobody_run_dir(d, run, d->gid, 0700);
+    use_runtime_dir(d, run);
+    assert_int_equal(launch_refused(d, log, group_root), 1);
+    assert_int_equal(du_log_wait(log, "is not a member of group root", 1), 1);
 }
 
 /*
@@ -957,6 +978,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trust_squatted_lock, du_setup, trust_teardown),
         TRUST_TEST(test_trust_second_daemon_other_dir_refused),
         TRUST_TEST(test_trust_daemon_uid_configured),
+        TRUST_TEST(test_trust_group_not_member),
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
