@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,9 +27,6 @@
 #ifdef SBD_TSAN
 char sbd_tsan_grace;
 #endif
-
-/* Names a new topic's segment tries (topic_create()). */
-#define SBD_SEG_TRIES 8
 
 #define SBD_TABLE_INIT        64
 #define SBD_TABLE_PRESIZE_MAX 65536
@@ -300,64 +296,18 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
     return 0;
 }
 
-/*
- * Create segment @p seg. Under --group it is created 0600, given to the
- * group, and only then opened to it (0660): never readable by the
- * daemon's primary group meanwhile.
- */
-static int topic_create_seg(const struct sbd_config *c, const char *seg, const shmbus_topic_opts *o,
-                            shmbus_topic **out)
-{
-    shmbus_topic_opts mine = *o;
-    int rc, fd;
-
-    mine.perm = 0600;
-    rc = shmbus_topic_create(seg, &mine, out);
-    if (rc < 0 || !c->have_group)
-        return rc;
-    fd = sb_admin_topic_fd(*out);
-    if (fchown(fd, (uid_t)-1, c->group) < 0 || fchmod(fd, (mode_t)o->perm) < 0) {
-        rc = -errno;
-        shmbus_topic_destroy(*out);
-        *out = NULL;
-        shmbus_topic_unlink(seg);
-    }
-    return rc;
-}
-
-/*
- * Create the segment of a new topic. Its first name may be taken (by a
- * file another user planted in /dev/shm, or one this daemon cannot serve,
- * left in place): it then takes a name with a random generation
- * (sbd_seg_name()), which nobody can have planted in advance, so a
- * squatted name never blocks a topic. Clients get the segment as a
- * descriptor; the name matters only to a restarted daemon, which finds
- * each topic by sbd_seg_topic().
- */
+/* Create the segment of new topic @p name (sbd_seg_create()). */
 static int topic_create(struct sbd_registry *r, const char *name, const shmbus_topic_opts *o,
                         struct sbd_topic **out, char *why, size_t why_len)
 {
     struct sbd_topic *t = calloc(1, sizeof(*t));
-    uint64_t gen = 0;
-    int rc = -EEXIST;
+    int rc;
 
     if (t == NULL)
         return -ENOMEM;
     /* Fits: names were checked against SHMBUS_TOPIC_NAME_MAX. */
     memcpy(t->name, name, strnlen(name, SHMBUS_TOPIC_NAME_MAX));
-    for (int i = 0; i < SBD_SEG_TRIES && rc == -EEXIST; i++) {
-        if (i > 0 && getrandom(&gen, sizeof(gen), 0) != (ssize_t)sizeof(gen)) {
-            rc = -errno;
-            break;
-        }
-        sbd_seg_name(t->seg, sizeof(t->seg), r->cfg->bus, t->name, gen);
-        rc = topic_create_seg(r->cfg, t->seg, o, &t->t);
-        if (rc == -EEXIST)
-            sbd_log(SBD_WARN,
-                    "segment name %s is taken by a file this daemon did not create: "
-                    "trying another",
-                    t->seg);
-    }
+    rc = sbd_seg_create(r->cfg, t->name, o, t->seg, sizeof(t->seg), &t->t);
     if (rc < 0) {
         snprintf(why, why_len, "cannot create segment %.70s: %s", t->seg, shmbus_strerror(rc));
         free(t);

@@ -1,7 +1,8 @@
 /*
  * Segment files of the bus in /dev/shm (segfile.h): their names, which
  * carry a generation so that a squatted name never blocks a topic, and the
- * check that a file found there is one this daemon may serve.
+ * check that a file found there is one this daemon may serve; creating a
+ * new topic's segment under the first free name.
  */
 #include "segfile.h"
 
@@ -10,11 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "registry/admin.h"
 #include "registry/wire.h"
+
+/* Names a new topic's segment tries (sbd_seg_create()). */
+#define SBD_SEG_TRIES 8
 
 /*
  * The name of generation @p gen of topic @p topic's segment:
@@ -106,5 +112,50 @@ int sbd_seg_open(const struct sbd_config *c, const char *seg)
     sbd_log(SBD_WARN, "segment %s: %s (uid %u, gid %u, mode %04o): never served", seg, why,
             (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
     close(fd);
+    return rc;
+}
+/*
+ * Create segment @p seg. Under --group it is created 0600, given to the
+ * group, and only then opened to it (0660): never readable by the
+ * daemon's primary group meanwhile. @return 0 or -errno (-EEXIST: the
+ * name is taken).
+ */
+static int seg_create_one(const struct sbd_config *c, const char *seg, const shmbus_topic_opts *o,
+                          shmbus_topic **out)
+{
+    shmbus_topic_opts mine = *o;
+    int rc, fd;
+
+    mine.perm = 0600;
+    rc = shmbus_topic_create(seg, &mine, out);
+    if (rc < 0 || !c->have_group)
+        return rc;
+    fd = sb_admin_topic_fd(*out);
+    if (fchown(fd, (uid_t)-1, c->group) < 0 || fchmod(fd, (mode_t)o->perm) < 0) {
+        rc = -errno;
+        shmbus_topic_destroy(*out);
+        *out = NULL;
+        shmbus_topic_unlink(seg);
+    }
+    return rc;
+}
+
+int sbd_seg_create(const struct sbd_config *c, const char *topic, const shmbus_topic_opts *o,
+                   char *seg, size_t cap, shmbus_topic **out)
+{
+    uint64_t gen = 0;
+    int rc = -EEXIST;
+
+    for (int i = 0; i < SBD_SEG_TRIES && rc == -EEXIST; i++) {
+        if (i > 0 && getrandom(&gen, sizeof(gen), 0) != (ssize_t)sizeof(gen))
+            return -errno;
+        sbd_seg_name(seg, cap, c->bus, topic, gen);
+        rc = seg_create_one(c, seg, o, out);
+        if (rc == -EEXIST)
+            sbd_log(SBD_WARN,
+                    "segment name %s is taken by a file this daemon did not create: "
+                    "trying another",
+                    seg);
+    }
     return rc;
 }

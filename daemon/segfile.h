@@ -39,4 +39,19 @@ const char *sbd_seg_topic(const char *bus, const char *seg);
  */
 int sbd_seg_open(const struct sbd_config *c, const char *seg);
 
+/*
+ * Create the segment of new topic @p topic with options @p o (its perm
+ * the final mode). Its first name may be taken (by a file another user
+ * planted in /dev/shm, or one this daemon cannot serve, left in place):
+ * it then takes a name with a random generation (sbd_seg_name()), which
+ * nobody can have planted in advance, so a squatted name never blocks a
+ * topic. Clients get the segment as a descriptor; the name matters only
+ * to a restarted daemon, which finds each topic by sbd_seg_topic().
+ * @return 0 with the name in @p seg (@p cap bytes) and the topic in
+ * *out (the caller's); or -errno / a shmbus error, @p seg the last name
+ * tried.
+ */
+int sbd_seg_create(const struct sbd_config *c, const char *topic, const shmbus_topic_opts *o,
+                   char *seg, size_t cap, shmbus_topic **out);
+
 #endif
