@@ -5,7 +5,6 @@
  * topics no live process uses and the socket (registry.h
  * sbd_registry_fini()).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -29,6 +28,7 @@
 #include "reaper.h"
 #include "registry.h"
 #include "rundir.h"
+#include "segfile.h"
 
 static void usage(FILE *f)
 {
@@ -477,34 +477,21 @@ static int config_parse(struct sbd_config *c, int argc, char **argv)
  */
 static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
 {
-    char prefix[SHMBUS_BUS_NAME_MAX + 16];
-    DIR *d = opendir("/dev/shm");
-    struct dirent *e;
+    struct sbd_seg_found *segs;
+    long count = sbd_seg_scan(c->bus, &segs);
     unsigned n[SBD_ADOPT_NOMEM + 1] = {0};
 
-    /* Serving without the previous instance's topics would have every
-     * reconnecting client take its topic for gone. */
-    if (d == NULL) {
+    /* Serving without the previous instance's topics (or with a listing
+     * cut short) would have every reconnecting client take its topic for
+     * gone. */
+    if (count < 0) {
         sbd_log(SBD_ERROR, "cannot list /dev/shm to take over the bus's segments: %s",
-                strerror(errno));
+                strerror((int)-count));
         return -1;
     }
-    snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            n[sbd_registry_adopt(reg, e->d_name)]++;
-        errno = 0;
-    }
-    /* A listing cut short is as bad as none: what it missed would be gone
-     * for every client that reconnects. */
-    if (errno != 0) {
-        sbd_log(SBD_ERROR, "cannot list /dev/shm to take over the bus's segments: %s",
-                strerror(errno));
-        closedir(d);
-        return -1;
-    }
-    closedir(d);
+    for (long i = 0; i < count; i++)
+        n[sbd_registry_adopt(reg, segs[i].name)]++;
+    free(segs);
     if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] +
             n[SBD_ADOPT_UNTRUSTED] >
         0)

@@ -384,6 +384,26 @@ static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topi
     return 0;
 }
 
+/* What becomes of @p seg, a second segment of a topic already served: a
+ * generation name is the daemon's own making, of no use now, and removed;
+ * the first name may be a direct creator's of our uid, whose processes
+ * open it by name, and is left to them. */
+static int adopt_second_fate(const struct sbd_registry *r, const char *seg)
+{
+    return sbd_seg_has_generation(r->cfg->bus, seg) ? SBD_ADOPT_REMOVED : SBD_ADOPT_LEFT;
+}
+
+/* Log that @p seg is a second segment of the topic @p served serves. */
+static void adopt_second(const struct sbd_registry *r, const char *seg,
+                         const struct sbd_topic *served)
+{
+    sbd_log(SBD_WARN, "segment %s: a second segment of topic %s, which %s serves: %s", seg,
+            served->name, served->seg,
+            adopt_second_fate(r, seg) == SBD_ADOPT_REMOVED
+                ? "removing it"
+                : "left in place for the processes that open it by name");
+}
+
 /* What becomes of a segment whose adoption failed with @p rc. */
 static int adopt_fate(int rc)
 {
@@ -399,7 +419,6 @@ static int adopt_fate(int rc)
         /* Someone else's, or open to others: logged by sbd_seg_open();
          * removed if we may (a root daemon may anywhere in /dev/shm). */
         return SBD_ADOPT_UNTRUSTED;
-    case -EEXIST:              /* a second segment of a topic already served */
     case SHMBUS_ERR_VERSION:   /* another layout: processes of another
                                   library version may be using it */
     case SHMBUS_ERR_BAD_MAGIC: /* not a topic segment */
@@ -476,19 +495,23 @@ static int pending_note(struct sbd_registry *r, int i, const char *seg, int rc)
  */
 static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topic *t, int *rc)
 {
+    const struct sbd_topic *served = NULL;
     int i, out;
 
     pthread_mutex_lock(&r->topic_lock);
-    /* Two segments of one topic (one left by a direct creator of our uid
-     * at the first name, say): the first one found is served. */
+    /* Two segments of one topic: the one served is the first in
+     * sbd_seg_scan()'s order. */
     urcu_memb_read_lock();
-    if (*rc == 0 && sbd_topic_lookup(r, t->name) != NULL) {
+    if (*rc == 0)
+        served = sbd_topic_lookup(r, t->name);
+    urcu_memb_read_unlock();
+    if (served != NULL) {
         shmbus_topic_destroy(t->t);
         free(t);
         *rc = -EEXIST;
+        adopt_second(r, seg, served); /* topics stay until the daemon stops */
     }
-    urcu_memb_read_unlock();
-    out = *rc == 0 ? SBD_ADOPTED : adopt_fate(*rc);
+    out = served != NULL ? adopt_second_fate(r, seg) : *rc == 0 ? SBD_ADOPTED : adopt_fate(*rc);
     i = pending_find(r, seg);
     if (out == SBD_ADOPT_LATER && pending_note(r, i, seg, *rc) < 0)
         out = SBD_ADOPT_NOMEM; /* only a new entry allocates: at start */
@@ -504,9 +527,12 @@ static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topi
 }
 
 /* Say what became of @p seg (error @p rc); @p tries earlier attempts
- * failed with @p prev. A retry that fails as before says nothing. */
+ * failed with @p prev. A retry that fails as before says nothing, nor
+ * does a second segment of a topic (adopt_second() did). */
 static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev)
 {
+    if (rc == -EEXIST)
+        return;
     if (out == SBD_ADOPTED && tries > 0)
         sbd_log(SBD_INFO, "segment %s: taken over after %u retries", seg, tries);
     else if (out == SBD_ADOPT_LATER && (tries == 0 || rc != prev))
@@ -633,6 +659,34 @@ static int topic_absent(const struct sbd_registry *r, const struct sb_wire_open 
     return 0;
 }
 
+/*
+ * A new topic's first segment name is taken by a segment the daemon may
+ * serve: one a process of its uid created by name (the daemonless API).
+ * Serve that one, so that processes that open it by name and the bus's
+ * clients share the topic, rather than split over two segments. With
+ * topic_lock held. @return 0 with the topic registered in *out, or < 0
+ * (no such file, or not one to serve: create as usual).
+ */
+static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd_topic **out)
+{
+    char seg[SHMBUS_NAME_MAX + 1], path[SHMBUS_NAME_MAX + 16];
+    int rc;
+
+    sbd_seg_name(seg, sizeof(seg), r->cfg->bus, name, 0);
+    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
+    if (access(path, F_OK) < 0)
+        return -errno; /* the usual case: nothing there */
+    rc = topic_attach(r, seg, out);
+    if (rc < 0)
+        return rc; /* logged by sbd_seg_open(), or not a topic: a new name */
+    topic_insert(r, *out);
+    sbd_log(SBD_INFO, "topic %s: serving segment %s, which a process of this daemon's uid made",
+            name, seg);
+    if (r->on_create != NULL)
+        r->on_create(r->on_create_arg, *out);
+    return 0;
+}
+
 static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *req,
                              struct sbd_topic **out, int *created, char *why, size_t why_len)
 {
@@ -656,6 +710,10 @@ static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *
     rc = topic_absent(r, req, why, why_len);
     if (rc == 0)
         rc = topic_admit(r, req, &o, &size, why, why_len);
+    if (rc == 0 && topic_take_first(r, req->name, &t) == 0) {
+        *out = t;
+        return topic_matches(t, req, why, why_len);
+    }
     if (rc == 0)
         rc = topic_create(r, req->name, &o, &t, why, why_len);
     if (rc < 0)

@@ -6,9 +6,11 @@
  */
 #include "segfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -158,4 +160,98 @@ int sbd_seg_create(const struct sbd_config *c, const char *topic, const shmbus_t
                     seg);
     }
     return rc;
+}
+
+/* A generation name (shmbus.BUS..GEN.TOPIC)? */
+int sbd_seg_has_generation(const char *bus, const char *seg)
+{
+    const char *topic = sbd_seg_topic(bus, seg);
+
+    return topic != NULL && topic - seg > (long)(strlen("shmbus.") + strlen(bus) + 1);
+}
+
+/* The bus whose segments seg_order() sorts (qsort() passes no context:
+ * set by sbd_seg_scan(), on the control thread, before the sort). */
+static const char *seg_order_bus;
+
+/*
+ * Segments of one topic together, the one to serve first: a generation
+ * name before the first name (only the daemon makes generation names, and
+ * only because the first name was taken: its clients used that one), then
+ * the newest (mtime: set when the creator sized it; nothing write()s a
+ * segment, and writes through a mapping of tmpfs leave it), then by name.
+ */
+static int seg_order(const void *pa, const void *pb)
+{
+    const struct sbd_seg_found *a = pa, *b = pb;
+    const char *ta = sbd_seg_topic(seg_order_bus, a->name);
+    const char *tb = sbd_seg_topic(seg_order_bus, b->name);
+    int c = strcmp(ta != NULL ? ta : "", tb != NULL ? tb : "");
+
+    if (c != 0)
+        return c;
+    c = sbd_seg_has_generation(seg_order_bus, b->name) -
+        sbd_seg_has_generation(seg_order_bus, a->name);
+    if (c != 0)
+        return c;
+    if (a->mtime.tv_sec != b->mtime.tv_sec)
+        return a->mtime.tv_sec > b->mtime.tv_sec ? -1 : 1;
+    if (a->mtime.tv_nsec != b->mtime.tv_nsec)
+        return a->mtime.tv_nsec > b->mtime.tv_nsec ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* Add @p name (its mtime from @p dir) to the list. @return 0 or -ENOMEM. */
+static int seg_found_add(DIR *dir, const char *name, struct sbd_seg_found **v, size_t *n,
+                         size_t *cap)
+{
+    struct stat st;
+
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        struct sbd_seg_found *p = realloc(*v, ncap * sizeof(*p));
+
+        if (p == NULL)
+            return -ENOMEM;
+        *v = p;
+        *cap = ncap;
+    }
+    snprintf((*v)[*n].name, sizeof((*v)[*n].name), "%s", name);
+    if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        st.st_mtim = (struct timespec){0}; /* gone: its adoption says so */
+    (*v)[(*n)++].mtime = st.st_mtim;
+    return 0;
+}
+
+long sbd_seg_scan(const char *bus, struct sbd_seg_found **out)
+{
+    char prefix[SHMBUS_BUS_NAME_MAX + 16];
+    DIR *dir = opendir("/dev/shm");
+    struct sbd_seg_found *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int rc = 0;
+
+    *out = NULL;
+    if (dir == NULL)
+        return -errno;
+    snprintf(prefix, sizeof(prefix), "shmbus.%s.", bus);
+    errno = 0;
+    while (rc == 0 && (e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            rc = seg_found_add(dir, e->d_name, &v, &n, &cap);
+        errno = 0;
+    }
+    if (rc == 0 && errno != 0)
+        rc = -errno; /* a listing cut short */
+    closedir(dir);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    seg_order_bus = bus;
+    if (n > 0)
+        qsort(v, n, sizeof(*v), seg_order);
+    *out = v;
+    return (long)n;
 }

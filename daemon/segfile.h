@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 
@@ -53,5 +54,25 @@ int sbd_seg_open(const struct sbd_config *c, const char *seg);
  */
 int sbd_seg_create(const struct sbd_config *c, const char *topic, const shmbus_topic_opts *o,
                    char *seg, size_t cap, shmbus_topic **out);
+
+/* A segment file of the bus found in /dev/shm (sbd_seg_scan()). */
+struct sbd_seg_found {
+    char name[256]; /* any name /dev/shm holds; sbd_seg_topic() judges it */
+    struct timespec mtime;
+};
+
+/*
+ * List the files of bus @p bus in /dev/shm (shmbus.BUS.*) in the order a
+ * starting daemon takes them over, so that of two segments of one topic
+ * the same one is served whatever order the directory lists them in: a
+ * topic's segments together, a generation name before the first name
+ * (the daemon made it because the first name was taken, so its clients
+ * used it), the newest first, then by name. @return how many, with the
+ * list in *out (the caller frees it); or -errno (logged by no one).
+ */
+long sbd_seg_scan(const char *bus, struct sbd_seg_found **out);
+
+/* Is @p seg a generation name of bus @p bus's segments? */
+int sbd_seg_has_generation(const char *bus, const char *seg);
 
 #endif

@@ -245,6 +245,93 @@ static void test_trust_squatted_segment_name(void **state)
     shmbus_close(bus);
 }
 
+/* Receive @p text on @p sub within WAIT_NS. */
+static void expect_msg(shmbus_sub *sub, const char *text)
+{
+    char buf[64];
+
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, WAIT_NS), (int)strlen(text));
+    assert_memory_equal(buf, text, strlen(text));
+}
+
+/*
+ * A process of the daemon's uid created a topic's segment by name (the
+ * daemonless API) before any client opened the topic through the bus:
+ * the daemon serves that segment rather than a second one, so both kinds
+ * of user share the topic.
+ */
+static void test_trust_first_name_ours_served(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64, .perm = 0600};
+    shmbus_topic_opts via_bus = {.capacity = 16, .max_msg_size = 64};
+    char seg[SHMBUS_NAME_MAX + 1], gen[SHMBUS_NAME_MAX + 1];
+    shmbus_topic *direct, *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    shmbus_bus *bus;
+
+    snprintf(seg, sizeof(seg), "shmbus.%s.direct", d->bus);
+    assert_shmbus_ok(shmbus_topic_create(seg, &o, &direct));
+    assert_shmbus_ok(shmbus_pub_create(direct, &pub));
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "direct", &via_bus, 0, &t));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    assert_shmbus_ok(shmbus_publish(pub, "shared", 6, 0));
+    expect_msg(sub, "shared");
+    assert_int_equal(other_generation(d->bus, "direct", gen, sizeof(gen)), 0);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(direct);
+}
+
+/*
+ * Two segments of one topic that the daemon may serve, found at start: a
+ * generation it made while the first name was unusable, and a file of its
+ * uid at the first name made after it (so listed first by tmpfs). The
+ * generation is served whatever the listing order (its clients used it),
+ * the other is left to whoever opens it by name, and the log says so.
+ */
+static void test_trust_second_segment_chosen(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts open = {.capacity = 16, .max_msg_size = 64, .perm = 0666};
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64, .perm = 0600};
+    shmbus_topic_opts via_bus = {.capacity = 16, .max_msg_size = 64};
+    char seg[SHMBUS_NAME_MAX + 1], gen[SHMBUS_NAME_MAX + 1], log[PATH_MAX];
+    shmbus_topic *direct, *t, *mine;
+    shmbus_sub *sub;
+    shmbus_bus *bus;
+
+    snprintf(seg, sizeof(seg), "shmbus.%s.two", d->bus);
+    assert_shmbus_ok(shmbus_topic_create(seg, &open, &direct)); /* 0666: not served */
+    shmbus_topic_destroy(direct);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "two", &via_bus, 0, &t));
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    assert_int_equal(other_generation(d->bus, "two", gen, sizeof(gen)), 1);
+    assert_shmbus_ok(shmbus_topic_unlink(seg));
+    assert_shmbus_ok(shmbus_topic_create(seg, &o, &direct));
+    shmbus_topic_destroy(direct);
+
+    du_stop_sig(d, SIGKILL); /* the generation outlives it */
+    launch_logged(d, log, sizeof(log));
+    assert_shmbus_ok(shmbus_topic_attach(gen, &mine));
+    assert_shmbus_ok(shmbus_sub_create(mine, NULL, &sub));
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    roundtrip(bus, "two", "served");
+    expect_msg(sub, "served");
+    assert_int_equal(du_log_wait(log, "a second segment of topic two", 1), 1);
+    assert_true(seg_exists(seg));
+    assert_shmbus_ok(shmbus_topic_unlink(seg)); /* left to its maker: us */
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(mine);
+    shmbus_close(bus);
+}
+
 /* Point the bus at runtime directory @p run (SHMBUS_RUNTIME_DIR) and
  * resolve the daemon's socket there. */
 static void use_runtime_dir(struct du_daemon *d, const char *run)
@@ -973,6 +1060,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TRUST_TEST(test_trust_foreign_segments_not_adopted),
         TRUST_TEST(test_trust_squatted_segment_name),
+        TRUST_TEST(test_trust_first_name_ours_served),
+        TRUST_TEST(test_trust_second_segment_chosen),
         TRUST_TEST(test_trust_runtime_dir_checked),
         TRUST_TEST(test_trust_runtime_dir_kept),
         cmocka_unit_test_setup_teardown(test_trust_squatted_lock, du_setup, trust_teardown),
