@@ -61,8 +61,9 @@ const char *sbd_seg_topic(const char *bus, const char *seg)
  * bus's --group (a creator may still hold it narrower). Another user's
  * file, or one others could have written, is not ours to trust whatever
  * its header says. @return 0 if it may; SBD_SEG_UNTRUSTED (not ours: to be
- * removed if we may) or SBD_SEG_OPEN (ours, but open to others: a process
- * of our uid made it so, and it is left to it), with *why set.
+ * removed if we may) or SBD_SEG_OPEN (ours, but open to others, or with
+ * another name: a process that may write it made it so, and it is left
+ * to it), with *why set.
  */
 static int seg_untrusted(const struct sbd_config *c, const struct stat *st, const char **why)
 {
@@ -75,6 +76,13 @@ static int seg_untrusted(const struct sbd_config *c, const struct stat *st, cons
         *why = "another user's file";
     if (*why != NULL)
         return SBD_SEG_UNTRUSTED;
+    if (st->st_nlink != 1) {
+        /* A hard link (made by someone who may write it) would have the
+         * daemon serve one file as two topics; which name is the
+         * segment's cannot be told, so neither is served nor removed. */
+        *why = "it has other names (hard links)";
+        return SBD_SEG_OPEN;
+    }
     if (((st->st_mode & 07777) & ~allowed) == 0)
         return 0;
     *why = "others may read or write it (mode or group)";

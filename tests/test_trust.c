@@ -332,6 +332,37 @@ static void test_trust_second_segment_chosen(void **state)
     shmbus_close(bus);
 }
 
+/*
+ * A hard link of a segment under another topic's name would have the
+ * daemon serve one file as two topics: a restarted daemon serves neither
+ * name, says why, and removes neither.
+ */
+static void test_trust_hard_link_not_served(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 16, .max_msg_size = 64};
+    char seg[PATH_MAX], alias[PATH_MAX], log[PATH_MAX];
+    shmbus_topic_entry e[2];
+    shmbus_topic *t;
+    shmbus_bus *bus;
+
+    snprintf(seg, sizeof(seg), "/dev/shm/shmbus.%s.linked", d->bus);
+    snprintf(alias, sizeof(alias), "/dev/shm/shmbus.%s.alias", d->bus);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "linked", &o, 0, &t));
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    assert_int_equal(link(seg, alias), 0);
+    du_stop_sig(d, SIGKILL);
+    launch_logged(d, log, sizeof(log));
+    assert_int_equal(du_log_wait(log, "(hard links)", 2), 2);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_int_equal(shmbus_list(bus, NULL, e, 2), 0);
+    shmbus_close(bus);
+    assert_int_equal(unlink(alias), 0);
+    assert_int_equal(unlink(seg), 0);
+}
+
 /* Point the bus at runtime directory @p run (SHMBUS_RUNTIME_DIR) and
  * resolve the daemon's socket there. */
 static void use_runtime_dir(struct du_daemon *d, const char *run)
@@ -1062,6 +1093,7 @@ int main(void)
         TRUST_TEST(test_trust_squatted_segment_name),
         TRUST_TEST(test_trust_first_name_ours_served),
         TRUST_TEST(test_trust_second_segment_chosen),
+        TRUST_TEST(test_trust_hard_link_not_served),
         TRUST_TEST(test_trust_runtime_dir_checked),
         TRUST_TEST(test_trust_runtime_dir_kept),
         cmocka_unit_test_setup_teardown(test_trust_squatted_lock, du_setup, trust_teardown),
