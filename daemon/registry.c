@@ -339,18 +339,21 @@ static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
 /*
  * Segment @p seg attached as a topic, not registered yet. It is mapped and
  * read inside the SIGBUS guard's window (guard.h): a file truncated under
- * us faults harmlessly and is taken for truncated.
+ * us faults harmlessly and is taken for truncated. The file judged goes to
+ * @p judged (sbd_seg_open()), whatever the outcome.
  */
-static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic **out)
+static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic **out,
+                        struct stat *judged)
 {
     const char *name = sbd_seg_topic(r->cfg->bus, seg);
     _Atomic int hit = 0;
     struct sbd_topic *t;
     int rc, fd;
 
+    judged->st_ino = 0;
     if (name == NULL)
         return SHMBUS_ERR_BAD_NAME;
-    fd = sbd_seg_open(r->cfg, seg);
+    fd = sbd_seg_open(r->cfg, seg, judged);
     if (fd < 0)
         return fd;
     t = calloc(1, sizeof(*t));
@@ -551,12 +554,13 @@ static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev
 
 /* What adoption does to segment @p seg after outcome @p out: remove one
  * that is truncated, and one that is not ours if we may (a root daemon
- * may; another uid's file in sticky /dev/shm is otherwise its owner's). */
-static void adopt_remove(const char *seg, int out)
+ * may; another uid's file in sticky /dev/shm is otherwise its owner's),
+ * as long as the name leads to the file @p judged. */
+static void adopt_remove(const char *seg, int out, const struct stat *judged)
 {
     if (out == SBD_ADOPT_REMOVED)
-        shmbus_topic_unlink(seg);
-    else if (out == SBD_ADOPT_UNTRUSTED && shmbus_topic_unlink(seg) == 0)
+        sbd_seg_unlink_same(seg, judged);
+    else if (out == SBD_ADOPT_UNTRUSTED && sbd_seg_unlink_same(seg, judged) == 0)
         sbd_log(SBD_WARN, "segment %s: not ours to serve: removed", seg);
     else if (out == SBD_ADOPT_UNTRUSTED)
         sbd_log(SBD_WARN, "segment %s: not ours to serve, and we may not remove it: left in place",
@@ -566,46 +570,45 @@ static void adopt_remove(const char *seg, int out)
 int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
 {
     struct sbd_topic *t = NULL;
-    int rc = topic_attach(r, seg, &t);
+    struct stat judged;
+    int rc = topic_attach(r, seg, &t, &judged);
     int out = adopt_settle(r, seg, t, &rc);
 
     adopt_log(seg, rc, out, 0, 0);
-    adopt_remove(seg, out);
+    adopt_remove(seg, out, &judged);
     return out;
 }
 
 /*
- * Is pending segment @p seg, found "not ready" again (@p rc), so for too
- * long to have a creator at work? sb_segment_create() sizes, reserves and writes a segment in
+ * Is a pending segment, found "not ready" again (@p rc) with the file
+ * @p judged, so for too long to have a creator at work?
+ * sb_segment_create() sizes, reserves and writes a segment in
  * microseconds (seconds for a huge one's pages); one that is still
  * unfinished a minute after its last change was left by a creator that
  * died making it, and would hold its topic's name "not ready" for good.
  */
-static int pending_abandoned(const char *seg, int rc)
+static int pending_abandoned(const struct stat *judged, int rc)
 {
-    char path[SHMBUS_NAME_MAX + 16];
     struct timespec now;
-    struct stat st;
 
-    if (rc != SHMBUS_ERR_NOT_READY)
+    if (rc != SHMBUS_ERR_NOT_READY || judged->st_ino == 0)
         return 0; /* taken over, or a failure of ours (descriptors, memory) */
-    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
-    if (stat(path, &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
-        return 0; /* gone (the next attempt says so), or cannot tell */
-    return now.tv_sec - st.st_mtime > SBD_ABANDONED_S;
+    if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+        return 0; /* cannot tell */
+    return now.tv_sec - judged->st_mtime > SBD_ABANDONED_S;
 }
 
-/* Remove abandoned pending segment @p i (pending_abandoned()), under
- * topic_lock, so that its name goes from queued to free with nothing in
- * between for a creation to trip on. */
-static void pending_remove(struct sbd_registry *r, uint32_t i)
+/* Remove abandoned pending segment @p i (pending_abandoned()), the file
+ * @p judged if still at its name, under topic_lock, so that its name goes
+ * from queued to free with nothing in between for a creation to trip on. */
+static void pending_remove(struct sbd_registry *r, uint32_t i, const struct stat *judged)
 {
     char seg[SHMBUS_NAME_MAX + 1];
 
     pthread_mutex_lock(&r->topic_lock);
     memcpy(seg, r->pending[i].seg, sizeof(seg));
     r->pending[i] = r->pending[--r->npending];
-    shmbus_topic_unlink(seg);
+    sbd_seg_unlink_same(seg, judged);
     pthread_mutex_unlock(&r->topic_lock);
     sbd_log(SBD_WARN,
             "segment %s: not ready for over %d s since it last changed: its creator died "
@@ -621,22 +624,23 @@ void sbd_registry_retry(struct sbd_registry *r)
     for (uint32_t i = 0; i < r->npending;) {
         struct sbd_pending p = r->pending[i];
         struct sbd_topic *t = NULL;
+        struct stat judged;
         int rc, out;
 
         if (p.next_ns > now) {
             i++;
             continue;
         }
-        rc = topic_attach(r, p.seg, &t);
+        rc = topic_attach(r, p.seg, &t, &judged);
         /* Judged on this attempt, not the last one: a creator that just
          * finished is taken over, not removed. */
-        if (pending_abandoned(p.seg, rc)) {
-            pending_remove(r, i); /* entry i is another one now */
+        if (pending_abandoned(&judged, rc)) {
+            pending_remove(r, i, &judged); /* entry i is another one now */
             continue;
         }
         out = adopt_settle(r, p.seg, t, &rc);
         adopt_log(p.seg, rc, out, p.tries, p.rc);
-        adopt_remove(p.seg, out);
+        adopt_remove(p.seg, out, &judged);
         i += out == SBD_ADOPT_LATER; /* else entry i is another one now */
     }
 }
@@ -670,13 +674,14 @@ static int topic_absent(const struct sbd_registry *r, const struct sb_wire_open 
 static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd_topic **out)
 {
     char seg[SHMBUS_NAME_MAX + 1], path[SHMBUS_NAME_MAX + 16];
+    struct stat judged;
     int rc;
 
     sbd_seg_name(seg, sizeof(seg), r->cfg->bus, name, 0);
     snprintf(path, sizeof(path), "/dev/shm/%s", seg);
     if (access(path, F_OK) < 0)
         return -errno; /* the usual case: nothing there */
-    rc = topic_attach(r, seg, out);
+    rc = topic_attach(r, seg, out, &judged);
     if (rc < 0)
         return rc; /* logged by sbd_seg_open(), or not a topic: a new name */
     topic_insert(r, *out);

@@ -95,34 +95,57 @@ static int seg_untrusted(const struct sbd_config *c, const struct stat *st, cons
  * meanwhile). @return the descriptor; SBD_SEG_UNTRUSTED or SBD_SEG_OPEN
  * (logged); -errno.
  */
-int sbd_seg_open(const struct sbd_config *c, const char *seg)
+int sbd_seg_open(const struct sbd_config *c, const char *seg, struct stat *st)
 {
     char path[SHMBUS_NAME_MAX + 2];
     const char *why;
-    struct stat st;
     int fd, rc;
 
+    st->st_ino = 0;
     snprintf(path, sizeof(path), "/%s", seg);
     fd = shm_open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
     if (fd < 0 && errno == ELOOP) {
         sbd_log(SBD_WARN, "segment %s: a symbolic link: never served", seg);
+        sbd_seg_stat(seg, st); /* the link itself: harmless to remove */
         return SBD_SEG_UNTRUSTED;
     }
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) < 0) {
+    if (fstat(fd, st) < 0) {
         int e = errno;
 
+        st->st_ino = 0;
         close(fd);
         return -e;
     }
-    rc = seg_untrusted(c, &st, &why);
+    rc = seg_untrusted(c, st, &why);
     if (rc == 0)
         return fd;
     sbd_log(SBD_WARN, "segment %s: %s (uid %u, gid %u, mode %04o): never served", seg, why,
-            (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+            (unsigned)st->st_uid, (unsigned)st->st_gid, (unsigned)(st->st_mode & 07777));
     close(fd);
     return rc;
+}
+
+int sbd_seg_stat(const char *seg, struct stat *st)
+{
+    char path[SHMBUS_NAME_MAX + 16];
+
+    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
+    if (lstat(path, st) == 0)
+        return 0;
+    st->st_ino = 0;
+    return -errno;
+}
+
+int sbd_seg_unlink_same(const char *seg, const struct stat *judged)
+{
+    struct stat now;
+
+    if (judged->st_ino == 0 || sbd_seg_stat(seg, &now) < 0 || now.st_dev != judged->st_dev ||
+        now.st_ino != judged->st_ino)
+        return -ESTALE;
+    return shmbus_topic_unlink(seg);
 }
 /*
  * Create segment @p seg. Under --group it is created 0600, given to the

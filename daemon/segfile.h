@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
@@ -34,11 +35,23 @@ const char *sbd_seg_topic(const char *bus, const char *seg);
  * Open segment @p seg read-write, without following a symbolic link or
  * blocking on a FIFO, and check the file opened (fstat on the descriptor,
  * so a name swapped meanwhile changes nothing): a regular file of our
- * euid, mode 0600, or 0660 with the bus's --group. @return the descriptor
- * (the caller's); SBD_SEG_UNTRUSTED or SBD_SEG_OPEN, logged with the owner
- * and mode; or -errno.
+ * euid, mode 0600, or 0660 with the bus's --group, with no other name.
+ * What was judged goes to @p st (st_ino 0 if nothing was), for
+ * sbd_seg_unlink_same(). @return the descriptor (the caller's);
+ * SBD_SEG_UNTRUSTED or SBD_SEG_OPEN, logged with the owner and mode; or
+ * -errno.
  */
-int sbd_seg_open(const struct sbd_config *c, const char *seg);
+int sbd_seg_open(const struct sbd_config *c, const char *seg, struct stat *st);
+
+/* lstat() segment @p seg into @p st. @return 0, or -errno with
+ * st->st_ino 0. */
+int sbd_seg_stat(const char *seg, struct stat *st);
+
+/* Remove segment @p seg if the name still leads to the file @p judged
+ * describes (device and inode, as sbd_seg_open() or sbd_seg_stat() saw
+ * it): never a file put at the name since. @return 0; -ESTALE if it is
+ * another file, gone, or @p judged is empty (st_ino 0); -errno. */
+int sbd_seg_unlink_same(const char *seg, const struct stat *judged);
 
 /*
  * Create the segment of new topic @p topic with options @p o (its perm
