@@ -646,11 +646,11 @@ static void test_trust_daemon_uid_configured(void **state)
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     shmbus_close(bus);
     assert_int_equal(setenv("SHMBUS_DAEMON_UID", "12345", 1), 0);
-    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_DENIED);
+    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_UNTRUSTED);
     assert_int_equal(setenv("SHMBUS_DAEMON_UID", "no-such-user-here", 1), 0);
     assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_INVALID);
     assert_int_equal(unsetenv("SHMBUS_DAEMON_UID"), 0);
-    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_DENIED);
+    assert_shmbus_rc(shmbus_connect(d->bus, &bus), SHMBUS_ERR_UNTRUSTED);
 
     assert_int_equal(du_stop(d), 0);
     assert_int_equal(unlink(lock), 0); /* still root's: the daemon could not remove it */
@@ -721,7 +721,7 @@ static void test_trust_socket_dir_root_held(void **state)
     snprintf(trust_extra_dir, sizeof(trust_extra_dir), "/tmp/shmbus-sq-%s", d->bus);
     assert_int_equal(du_wait_ms(tu_fork(mkdir_as_nobody, trust_extra_dir), DU_READY_MS), 0);
     assert_int_equal(chown(trust_extra_dir, d->uid, d->gid), 0); /* nogroup, as mkdir gave */
-    connect_by_dir(d, trust_extra_dir, SHMBUS_ERR_DENIED);
+    connect_by_dir(d, trust_extra_dir, SHMBUS_ERR_UNTRUSTED);
     assert_int_equal(du_stop(d), 0);
     du_remove_dir(trust_extra_dir);
 
@@ -737,7 +737,7 @@ static void test_trust_socket_dir_root_held(void **state)
     assert_int_equal(chown(run, d->uid, d->gid), 0);
     connect_by_dir(d, run, 0);
     assert_int_equal(chmod(run, 0770), 0);
-    connect_nogroup(d, SHMBUS_ERR_DENIED);
+    connect_nogroup(d, SHMBUS_ERR_UNTRUSTED);
     assert_int_equal(chmod(run, 0750), 0); /* for the daemon's stop */
 }
 

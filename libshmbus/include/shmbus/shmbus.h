@@ -57,7 +57,9 @@ enum shmbus_error {
     SHMBUS_ERR_DAEMON_LOST = -1019,   /**< the connection to the daemon was lost */
     SHMBUS_ERR_EVICTED = -1020,       /**< the subscriber stalled publishers past the topic's
                                            stall timeout and was evicted */
-    SHMBUS_ERR_TOPIC_GONE = -1021     /**< the topic was removed: no daemon serves it any more */
+    SHMBUS_ERR_TOPIC_GONE = -1021,    /**< the topic was removed: no daemon serves it any more */
+    SHMBUS_ERR_UNTRUSTED = -1022      /**< this client does not trust the daemon's uid (it may
+                                           have planted the socket) */
 };
 
 /** Delivery mode of a topic, fixed when it is created. */
@@ -330,8 +332,9 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
  * @param bus   bus name, or NULL (see shmbus_bus_resolve()).
  * @param out   receives the connection, owned by the caller (shmbus_close()).
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_NO_DAEMON when no daemon
- *         listens; SHMBUS_ERR_DENIED when it refuses this process, or when
- *         the daemon's uid is none we trust (not our daemon): we trust our
+ *         listens; SHMBUS_ERR_DENIED when it refuses this process;
+ *         SHMBUS_ERR_UNTRUSTED when the daemon's uid is none we trust (not
+ *         our daemon): we trust our
  *         uid, root, the uid or user $SHMBUS_DAEMON_UID names, and the
  *         owner of the socket's directory when nobody else may write that
  *         directory, its group is one of ours and only root may write the

@@ -194,7 +194,7 @@ static int bus_peer_trusted(int s, const char *path)
         return rc;
     if (rc == 1 && cred.uid == conf)
         return 0;
-    return bus_dir_owner(path, cred.uid) ? 0 : SHMBUS_ERR_DENIED;
+    return bus_dir_owner(path, cred.uid) ? 0 : SHMBUS_ERR_UNTRUSTED;
 }
 
 static int bus_dial(const char *path)
