@@ -209,6 +209,10 @@ static int daemon_env_set(struct bench_daemon *d)
         return -1;
     }
     d->xdg_set = 1;
+    /* These would send the daemon and its clients to another runtime
+     * directory, or trust another daemon: the bench's bus is its own. */
+    unsetenv("SHMBUS_RUNTIME_DIR");
+    unsetenv("SHMBUS_DAEMON_UID");
     return 0;
 }
 

@@ -85,6 +85,7 @@ wait_port() {
 
 # shmbusd: its control socket in a private XDG_RUNTIME_DIR, a bus of its own.
 export XDG_RUNTIME_DIR=$tmp
+unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
 bus=bbench-$$
 sport=$(free_port)
 "$shmbusd" --bus "$bus" --foreground --bridge "127.0.0.1:$sport" 2>"$tmp/shmbusd.log" &

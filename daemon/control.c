@@ -30,7 +30,7 @@
 #define CTL_EVENTS          64
 #define CTL_BURST           32 /* requests read from one connection per wake-up */
 #define CTL_WHY             SB_WIRE_ERR_TEXT
-#define CTL_WAITING_MAX     64                          /* connections yet to say hello */
+#define CTL_WAITING_MAX     SBD_WAITING_MAX             /* connections yet to say hello */
 #define CTL_HELLO_NS        (5ull * 1000 * 1000 * 1000) /* time they have to say it */
 #define CTL_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)      /* no accept after EMFILE */
 
@@ -149,15 +149,32 @@ static void reply_err(struct ctl_reply *r, int code, const char *why)
     snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
-/* The bus's rule (access.h) with the peer's groups from the kernel. */
-static int peer_allowed(const struct sbd_config *cfg, const struct sbd_session *s)
+/* The bus's rule (access.h) for the peer on @p fd, with its credentials
+ * @p cred and its groups from the kernel: all fixed at its connect. */
+static int peer_allowed(const struct sbd_config *cfg, int fd, const struct ucred *cred)
 {
     gid_t groups[64];
     socklen_t len = sizeof(groups);
 
-    if (getsockopt(s->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
         len = 0; /* more than 64 groups, or an old kernel: primary gid only */
-    return sbd_access_allowed(cfg, s->uid, s->gid, groups, len / sizeof(gid_t));
+    return sbd_access_allowed(cfg, cred->uid, cred->gid, groups, len / sizeof(gid_t));
+}
+
+/* Session @p s waits for its hello (at most CTL_WAITING_MAX do). */
+static void ctl_wait_add(struct sbd_control *c, struct sbd_session *s)
+{
+    s->waiter = c->waiting;
+    c->waiters[c->waiting++] = s;
+}
+
+/* Session @p s waits no more: the last waiter takes its place. */
+static void ctl_wait_del(struct sbd_control *c, struct sbd_session *s)
+{
+    struct sbd_session *last = c->waiters[--c->waiting];
+
+    c->waiters[s->waiter] = last;
+    last->waiter = s->waiter;
 }
 
 static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_hello *h,
@@ -174,7 +191,7 @@ static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct 
         r->code = SHMBUS_ERR_DENIED;
         return;
     }
-    if (!peer_allowed(c->cfg, s)) {
+    if (!s->allowed) {
         snprintf(r->why, sizeof(r->why), "uid %u is not allowed on this bus (--allow-uid)",
                  (unsigned)s->uid);
         r->code = SHMBUS_ERR_DENIED;
@@ -189,7 +206,7 @@ static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct 
     memcpy(s->name, h->name, sizeof(s->name));
     s->hello = 1;
     c->clients++;
-    c->waiting--;
+    ctl_wait_del(c, s);
     /* Its death is noticed even if a fork child keeps the socket open. */
     sbd_reaper_watch(&c->reaper, s->pid, s->start);
     r->close = 0;
@@ -416,7 +433,7 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
         sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s)%s, %u holds released", s->id,
                 (int)s->pid, s->name, s->dead ? ", dead" : "", s->nholds);
     } else {
-        c->waiting--;
+        ctl_wait_del(c, s);
     }
     sbd_session_remove(c->reg, s);
 }
@@ -425,22 +442,16 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
 static void ctl_expire(struct sbd_control *c)
 {
     uint64_t now = sb_mono_ns();
-    struct cds_lfht_iter it;
-    struct cds_lfht_node *n;
 
-    if (c->waiting == 0)
-        return;
-    urcu_memb_read_lock();
-    cds_lfht_for_each(c->reg->sessions, &it, n)
-    {
-        struct sbd_session *s = caa_container_of(n, struct sbd_session, node);
+    /* Downwards: a drop moves the last waiter, already seen, to i. */
+    for (uint32_t i = c->waiting; i-- > 0;) {
+        struct sbd_session *s = c->waiters[i];
 
-        if (!s->hello && now - s->accepted_ns > CTL_HELLO_NS) {
+        if (now - s->accepted_ns > CTL_HELLO_NS) {
             sbd_log(SBD_DEBUG, "client %u: no hello in time: disconnecting", s->id);
             ctl_drop(c, s);
         }
     }
-    urcu_memb_read_unlock();
 }
 
 /* A zero-byte read is the peer's hang-up or an empty packet; only the
@@ -484,10 +495,9 @@ static void ctl_accept_pause(struct sbd_control *c, int err)
     uint64_t now = sb_mono_ns();
 
     if (now >= c->accept_log_ns) {
-        sbd_log(SBD_WARN,
-                "accept: %s: not accepting for %llu ms (descriptor limit: see "
-                "--max-clients)",
-                strerror(err), (unsigned long long)(CTL_ACCEPT_PAUSE_NS / 1000000));
+        sbd_log(SBD_WARN, "accept: %s: not accepting for %llu ms%s", strerror(err),
+                (unsigned long long)(CTL_ACCEPT_PAUSE_NS / 1000000),
+                err == EMFILE || err == ENFILE ? " (descriptor limit: see --max-clients)" : "");
         c->accept_log_ns = now + 1000000000ull;
     }
     if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &ev) == 0)
@@ -505,48 +515,60 @@ static void ctl_accept_resume(struct sbd_control *c)
         c->accept_resume_ns = 0;
 }
 
+/* The oldest waiter of uid @p uid, or with @p any_denied the oldest
+ * waiter the bus's rule refuses. */
+static struct sbd_session *ctl_oldest(const struct sbd_control *c, uid_t uid, int any_denied)
+{
+    struct sbd_session *victim = NULL;
+
+    for (uint32_t i = 0; i < c->waiting; i++) {
+        struct sbd_session *w = c->waiters[i];
+
+        if ((any_denied ? !w->allowed : w->uid == uid) &&
+            (victim == NULL || w->accepted_ns < victim->accepted_ns))
+            victim = w;
+    }
+    return victim;
+}
+
 /*
  * Every place for a connection yet to say hello is taken: make room for
- * one of @p uid by dropping the oldest waiting connection of the uid that
- * holds the most places, if that uid would still hold more than @p uid.
- * So the places are shared among the uids that want them: one uid
- * holding connections open without a hello never locks others out.
- * Under urcu_memb_read_lock (the loop's). @return 1 if there is room now,
- * 0 if the connection is to be refused.
+ * one of @p uid, which the bus's rule lets in if @p allowed. A peer the
+ * rule refuses can never say hello: it takes no place from anyone, and
+ * is the first to lose its own. Else drop the oldest waiting connection
+ * of the uid that holds the most places, if that uid would still hold
+ * more than @p uid. So the places are shared among the uids that may
+ * use the bus: one uid holding connections open without a hello never
+ * locks others out. Bounded by the places, whatever the sessions.
+ * @return 1 if there is room now, 0 if the connection is to be refused.
  */
-static int ctl_make_room(struct sbd_control *c, uid_t uid)
+static int ctl_make_room(struct sbd_control *c, uid_t uid, int allowed)
 {
-    struct sbd_session *w[CTL_WAITING_MAX], *victim = NULL;
-    unsigned n = 0, mine = 0, top = 0;
+    struct sbd_session *victim;
+    unsigned mine = 0, top = 0;
     uid_t top_uid = uid;
-    struct cds_lfht_iter it;
-    struct cds_lfht_node *node;
 
-    cds_lfht_for_each(c->reg->sessions, &it, node)
-    {
-        struct sbd_session *s = caa_container_of(node, struct sbd_session, node);
-
-        if (!s->hello && n < CTL_WAITING_MAX)
-            w[n++] = s;
-    }
-    for (unsigned i = 0; i < n; i++) {
+    if (!allowed)
+        return 0;
+    victim = ctl_oldest(c, 0, 1);
+    for (uint32_t i = 0; i < c->waiting && victim == NULL; i++) {
         unsigned k = 0;
 
-        for (unsigned j = 0; j < n; j++)
-            k += w[j]->uid == w[i]->uid;
-        mine += w[i]->uid == uid;
+        for (uint32_t j = 0; j < c->waiting; j++)
+            k += c->waiters[j]->uid == c->waiters[i]->uid;
+        mine += c->waiters[i]->uid == uid;
         if (k > top) {
             top = k;
-            top_uid = w[i]->uid;
+            top_uid = c->waiters[i]->uid;
         }
     }
-    if (top <= mine + 1)
+    if (victim == NULL && top <= mine + 1)
         return 0; /* @p uid would hold as many: its own turn to wait */
-    for (unsigned i = 0; i < n; i++)
-        if (w[i]->uid == top_uid && (victim == NULL || w[i]->accepted_ns < victim->accepted_ns))
-            victim = w[i];
-    sbd_log(SBD_DEBUG, "client %u: uid %u holds %u of %u places before hello: dropped for uid %u",
-            victim->id, (unsigned)victim->uid, top, CTL_WAITING_MAX, (unsigned)uid);
+    if (victim == NULL)
+        victim = ctl_oldest(c, top_uid, 0);
+    sbd_log(SBD_DEBUG, "client %u: uid %u%s holds a place before hello: dropped for uid %u",
+            victim->id, (unsigned)victim->uid, victim->allowed ? "" : " (not allowed)",
+            (unsigned)uid);
     ctl_drop(c, victim);
     return 1;
 }
@@ -557,7 +579,7 @@ static void ctl_accept(struct sbd_control *c)
         struct ucred cred;
         socklen_t len = sizeof(cred);
         struct sbd_session *s;
-        int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int allowed, fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
@@ -571,8 +593,12 @@ static void ctl_accept(struct sbd_control *c)
         /* Over the client limit by more than can be told so, or no place
          * before hello for this uid: do not even keep the descriptor. */
         if ((uint64_t)c->reg->nsessions >= (uint64_t)c->cfg->max_clients + CTL_WAITING_MAX ||
-            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-            (c->waiting >= CTL_WAITING_MAX && !ctl_make_room(c, cred.uid)) ||
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+            close(fd);
+            continue;
+        }
+        allowed = peer_allowed(c->cfg, fd, &cred);
+        if ((c->waiting >= CTL_WAITING_MAX && !ctl_make_room(c, cred.uid, allowed)) ||
             (s = sbd_session_add(c->reg, fd)) == NULL) {
             close(fd);
             continue;
@@ -581,7 +607,8 @@ static void ctl_accept(struct sbd_control *c)
         if (sb_proc_start_get(cred.pid, &s->start) <= 0)
             s->start = 0; /* unknown: the pidfd alone tells its death */
         s->accepted_ns = sb_mono_ns();
-        c->waiting++;
+        s->allowed = allowed;
+        ctl_wait_add(c, s);
         s->uid = cred.uid;
         s->gid = cred.gid;
         if (c->reg->nsessions > c->cfg->max_clients)

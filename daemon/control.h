@@ -11,6 +11,9 @@
 #include "reaper.h"
 #include "registry.h"
 
+/* Connections that may wait for their hello at once. */
+#define SBD_WAITING_MAX 64
+
 struct sbd_control {
     const struct sbd_config *cfg;
     struct sbd_registry *reg;
@@ -21,6 +24,8 @@ struct sbd_control {
     int sigfd;        /* SIGTERM and SIGINT */
     uint32_t clients; /* sessions that said hello */
     uint32_t waiting; /* sessions that have not said hello yet */
+    /* Those sessions, in no order (control thread only). */
+    struct sbd_session *waiters[SBD_WAITING_MAX];
     /* Accepting paused (out of descriptors) until this CLOCK_MONOTONIC
      * time, 0 if not; and when to log the next such pause. */
     uint64_t accept_resume_ns, accept_log_ns;

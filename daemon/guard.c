@@ -39,7 +39,7 @@ static _Thread_local _Atomic int *_Atomic window;
 static int guard_window_fault(uint8_t *a)
 {
     /* relaxed: written by this very thread before the access that faulted
-     * (sbd_guard_window()'s seq_cst store). */
+     * (sbd_guard_window(), its signal fences). */
     _Atomic int *hit = atomic_load_explicit(&window, memory_order_relaxed);
     uint8_t *page = (uint8_t *)((uintptr_t)a & ~(uintptr_t)(page_size - 1));
 
@@ -129,7 +129,14 @@ int sbd_guard_add(void *base, size_t len, _Atomic int *broken)
 
 void sbd_guard_window(_Atomic int *hit)
 {
-    /* seq_cst: this thread's own handler reads it, and may run at the very
-     * next access to the segment; the store must not sink below it. */
-    atomic_store_explicit(&window, hit, memory_order_seq_cst);
+    /* relaxed: only this thread's own handler reads it (guard_window_fault()),
+     * which runs at one of this thread's accesses, so no other thread is
+     * ordered. What must not move is the compiler's placement of the plain
+     * loads of the mapping: a seq_cst store orders only atomics. The
+     * signal fences (compiler barriers, for a handler of this thread) keep
+     * the loads after opening the window after the store, and those
+     * before closing it before the store. */
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&window, hit, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
 }

@@ -5,7 +5,6 @@
  * topics no live process uses and the socket (registry.h
  * sbd_registry_fini()).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -29,6 +28,7 @@
 #include "reaper.h"
 #include "registry.h"
 #include "rundir.h"
+#include "segfile.h"
 
 static void usage(FILE *f)
 {
@@ -40,12 +40,14 @@ static void usage(FILE *f)
                "                      socket and lock in DIR/NAME.sock and DIR/NAME.lock,\n"
                "                      DIR: $SHMBUS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"
                "                      else /run/shmbus (created if missing; an existing one\n"
-               "                      must be ours and writable by nobody else; made 0700,\n"
-               "                      0710 with --group, 0711 with --allow-*)\n"
+               "                      must be ours and writable by nobody else, and is\n"
+               "                      kept as it is; a new one is made 0700, 0710 with\n"
+               "                      --group, 0711 with --allow-*)\n"
                "  --foreground        stay in the terminal (default: detach once listening)\n"
                "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
                "  --group GROUP       segments and socket belong to GROUP, mode 0660 (the\n"
-               "                      runtime directory too, 0710)\n"
+               "                      runtime directory it creates too, 0710); a daemon\n"
+               "                      not run as root must be a member of GROUP\n"
                "  --allow-uid UID     also accept clients of this uid or user name (repeatable)\n"
                "  --allow-gid GID     also accept clients whose group is GID or name (repeatable)\n"
                "  --max-topics N      topics on the bus (default 4096)\n"
@@ -490,34 +492,21 @@ static int config_parse(struct sbd_config *c, int argc, char **argv)
  */
 static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
 {
-    char prefix[SHMBUS_BUS_NAME_MAX + 16];
-    DIR *d = opendir("/dev/shm");
-    struct dirent *e;
+    struct sbd_seg_found *segs;
+    long count = sbd_seg_scan(c->bus, &segs);
     unsigned n[SBD_ADOPT_NOMEM + 1] = {0};
 
-    /* Serving without the previous instance's topics would have every
-     * reconnecting client take its topic for gone. */
-    if (d == NULL) {
+    /* Serving without the previous instance's topics (or with a listing
+     * cut short) would have every reconnecting client take its topic for
+     * gone. */
+    if (count < 0) {
         sbd_log(SBD_ERROR, "cannot list /dev/shm to take over the bus's segments: %s",
-                strerror(errno));
+                strerror((int)-count));
         return -1;
     }
-    snprintf(prefix, sizeof(prefix), "shmbus.%s.", c->bus);
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            n[sbd_registry_adopt(reg, e->d_name)]++;
-        errno = 0;
-    }
-    /* A listing cut short is as bad as none: what it missed would be gone
-     * for every client that reconnects. */
-    if (errno != 0) {
-        sbd_log(SBD_ERROR, "cannot list /dev/shm to take over the bus's segments: %s",
-                strerror(errno));
-        closedir(d);
-        return -1;
-    }
-    closedir(d);
+    for (long i = 0; i < count; i++)
+        n[sbd_registry_adopt(reg, segs[i].name)]++;
+    free(segs);
     if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] +
             n[SBD_ADOPT_UNTRUSTED] >
         0)

@@ -11,11 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "guard.h"
 #include "log.h"
 #include "reaper.h"
@@ -23,14 +22,10 @@
 #include "stall.h"
 #include "registry/admin.h"
 #include "tsan.h"
-#include "util/clock.h"
 
 #ifdef SBD_TSAN
 char sbd_tsan_grace;
 #endif
-
-/* Names a new topic's segment tries (topic_create()). */
-#define SBD_SEG_TRIES 8
 
 #define SBD_TABLE_INIT        64
 #define SBD_TABLE_PRESIZE_MAX 65536
@@ -300,64 +295,18 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
     return 0;
 }
 
-/*
- * Create segment @p seg. Under --group it is created 0600, given to the
- * group, and only then opened to it (0660): never readable by the
- * daemon's primary group meanwhile.
- */
-static int topic_create_seg(const struct sbd_config *c, const char *seg, const shmbus_topic_opts *o,
-                            shmbus_topic **out)
-{
-    shmbus_topic_opts mine = *o;
-    int rc, fd;
-
-    mine.perm = 0600;
-    rc = shmbus_topic_create(seg, &mine, out);
-    if (rc < 0 || !c->have_group)
-        return rc;
-    fd = sb_admin_topic_fd(*out);
-    if (fchown(fd, (uid_t)-1, c->group) < 0 || fchmod(fd, (mode_t)o->perm) < 0) {
-        rc = -errno;
-        shmbus_topic_destroy(*out);
-        *out = NULL;
-        shmbus_topic_unlink(seg);
-    }
-    return rc;
-}
-
-/*
- * Create the segment of a new topic. Its first name may be taken (by a
- * file another user planted in /dev/shm, or one this daemon cannot serve,
- * left in place): it then takes a name with a random generation
- * (sbd_seg_name()), which nobody can have planted in advance, so a
- * squatted name never blocks a topic. Clients get the segment as a
- * descriptor; the name matters only to a restarted daemon, which finds
- * each topic by sbd_seg_topic().
- */
+/* Create the segment of new topic @p name (sbd_seg_create()). */
 static int topic_create(struct sbd_registry *r, const char *name, const shmbus_topic_opts *o,
                         struct sbd_topic **out, char *why, size_t why_len)
 {
     struct sbd_topic *t = calloc(1, sizeof(*t));
-    uint64_t gen = 0;
-    int rc = -EEXIST;
+    int rc;
 
     if (t == NULL)
         return -ENOMEM;
     /* Fits: names were checked against SHMBUS_TOPIC_NAME_MAX. */
     memcpy(t->name, name, strnlen(name, SHMBUS_TOPIC_NAME_MAX));
-    for (int i = 0; i < SBD_SEG_TRIES && rc == -EEXIST; i++) {
-        if (i > 0 && getrandom(&gen, sizeof(gen), 0) != (ssize_t)sizeof(gen)) {
-            rc = -errno;
-            break;
-        }
-        sbd_seg_name(t->seg, sizeof(t->seg), r->cfg->bus, t->name, gen);
-        rc = topic_create_seg(r->cfg, t->seg, o, &t->t);
-        if (rc == -EEXIST)
-            sbd_log(SBD_WARN,
-                    "segment name %s is taken by a file this daemon did not create: "
-                    "trying another",
-                    t->seg);
-    }
+    rc = sbd_seg_create(r->cfg, t->name, o, t->seg, sizeof(t->seg), &t->t);
     if (rc < 0) {
         snprintf(why, why_len, "cannot create segment %.70s: %s", t->seg, shmbus_strerror(rc));
         free(t);
@@ -368,8 +317,8 @@ static int topic_create(struct sbd_registry *r, const char *name, const shmbus_t
     return 0;
 }
 
-/* Make a new topic visible to lookups, guarded against truncation. */
-static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
+/* Make a new topic visible to lookups (adopt.h). */
+void sbd_topic_insert(struct sbd_registry *r, struct sbd_topic *t)
 {
     void *base;
     size_t len;
@@ -386,21 +335,19 @@ static void topic_insert(struct sbd_registry *r, struct sbd_topic *t)
     r->shm_bytes += t->info.segment_size;
 }
 
-/*
- * Segment @p seg attached as a topic, not registered yet. It is mapped and
- * read inside the SIGBUS guard's window (guard.h): a file truncated under
- * us faults harmlessly and is taken for truncated.
- */
-static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic **out)
+/* Attach segment @p seg as a topic (adopt.h). */
+int sbd_topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic **out,
+                     struct stat *judged)
 {
     const char *name = sbd_seg_topic(r->cfg->bus, seg);
     _Atomic int hit = 0;
     struct sbd_topic *t;
     int rc, fd;
 
+    judged->st_ino = 0;
     if (name == NULL)
         return SHMBUS_ERR_BAD_NAME;
-    fd = sbd_seg_open(r->cfg, seg);
+    fd = sbd_seg_open(r->cfg, seg, judged);
     if (fd < 0)
         return fd;
     t = calloc(1, sizeof(*t));
@@ -418,9 +365,12 @@ static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topi
         sb_admin_waiters_settle(t->t);
     }
     sbd_guard_window(NULL);
-    /* relaxed: set by this thread's own SIGBUS handler. */
-    if (rc == 0 && atomic_load_explicit(&hit, memory_order_relaxed)) {
-        shmbus_topic_destroy(t->t);
+    /* relaxed: set by this thread's own SIGBUS handler. A fault decides
+     * whatever the map returned: a header read as the zeroes the handler
+     * mapped fails as BAD_MAGIC or INVALID, and is truncated all the same. */
+    if (atomic_load_explicit(&hit, memory_order_relaxed)) {
+        if (rc == 0)
+            shmbus_topic_destroy(t->t);
         rc = SHMBUS_ERR_TRUNCATED;
     }
     if (rc < 0) {
@@ -431,244 +381,13 @@ static int topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topi
     return 0;
 }
 
-/* What becomes of a segment whose adoption failed with @p rc. */
-static int adopt_fate(int rc)
-{
-    switch (rc) {
-    case -ENOENT:
-        return SBD_ADOPT_VANISHED;
-    case SHMBUS_ERR_TRUNCATED:
-        /* Shorter than its header says (a creator sizes the file in one
-         * ftruncate before writing it): every mapper faults on it, as
-         * on one truncated under a running daemon (guard.h). */
-        return SBD_ADOPT_REMOVED;
-    case SBD_SEG_UNTRUSTED:
-        /* Someone else's, or open to others: logged by sbd_seg_open();
-         * removed if we may (a root daemon may anywhere in /dev/shm). */
-        return SBD_ADOPT_UNTRUSTED;
-    case -EEXIST:              /* a second segment of a topic already served */
-    case SHMBUS_ERR_VERSION:   /* another layout: processes of another
-                                  library version may be using it */
-    case SHMBUS_ERR_BAD_MAGIC: /* not a topic segment */
-    case SHMBUS_ERR_INVALID:   /* a geometry no layout of ours has */
-    case SHMBUS_ERR_BAD_NAME:  /* no topic's name */
-    case -EACCES:              /* another owner's */
-    case SBD_SEG_OPEN:         /* ours, open to others: some process of
-                                  our uid made it so; theirs to remove */
-    case -ENODEV:
-    case -EINVAL:
-        return SBD_ADOPT_LEFT;
-    default:
-        /* SHMBUS_ERR_NOT_READY (its creator is still writing it),
-         * -EMFILE, -ENFILE, -ENOMEM, -EAGAIN...: may pass. */
-        return SBD_ADOPT_LATER;
-    }
-}
-
-static int pending_find(const struct sbd_registry *r, const char *seg)
-{
-    for (uint32_t i = 0; i < r->npending; i++)
-        if (strcmp(r->pending[i].seg, seg) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Is a segment of topic @p name, of any generation, waiting to be adopted? */
-static int pending_has_topic(const struct sbd_registry *r, const char *name)
-{
-    for (uint32_t i = 0; i < r->npending; i++) {
-        const char *t = sbd_seg_topic(r->cfg->bus, r->pending[i].seg);
-
-        if (t != NULL && strcmp(t, name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Queue @p seg after error @p rc, or back off its entry @p i. With
- * topic_lock held. @return 0 or -ENOMEM. */
-static int pending_note(struct sbd_registry *r, int i, const char *seg, int rc)
-{
-    struct sbd_pending *p;
-
-    if (i < 0 && r->npending == r->pending_cap) {
-        uint32_t cap = r->pending_cap ? r->pending_cap * 2 : 8;
-        struct sbd_pending *q = realloc(r->pending, cap * sizeof(*q));
-
-        if (q == NULL)
-            return -ENOMEM;
-        r->pending = q;
-        r->pending_cap = cap;
-    }
-    if (i < 0) {
-        p = &r->pending[r->npending++];
-        *p = (struct sbd_pending){.delay_ms = SBD_RETRY_MIN_MS};
-        snprintf(p->seg, sizeof(p->seg), "%s", seg);
-    } else {
-        p = &r->pending[i];
-        p->delay_ms = p->delay_ms * 2 < SBD_RETRY_MAX_MS ? p->delay_ms * 2 : SBD_RETRY_MAX_MS;
-    }
-    p->rc = rc;
-    p->tries++;
-    p->next_ns = sb_mono_ns() + (uint64_t)p->delay_ms * 1000000u;
-    return 0;
-}
-
-/*
- * The attempt to adopt @p seg ended: @p t attached, or error @p rc.
- * Register the topic, queue the segment for a retry, or drop it from the
- * queue: under topic_lock, so that its name is always either served or
- * queued (sbd_topic_open() answers a queued one "not ready", never "no
- * such topic"). @return enum sbd_adopt.
- */
-static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topic *t, int *rc)
-{
-    int i, out;
-
-    pthread_mutex_lock(&r->topic_lock);
-    /* Two segments of one topic (one left by a direct creator of our uid
-     * at the first name, say): the first one found is served. */
-    urcu_memb_read_lock();
-    if (*rc == 0 && sbd_topic_lookup(r, t->name) != NULL) {
-        shmbus_topic_destroy(t->t);
-        free(t);
-        *rc = -EEXIST;
-    }
-    urcu_memb_read_unlock();
-    out = *rc == 0 ? SBD_ADOPTED : adopt_fate(*rc);
-    i = pending_find(r, seg);
-    if (out == SBD_ADOPT_LATER && pending_note(r, i, seg, *rc) < 0)
-        out = SBD_ADOPT_NOMEM; /* only a new entry allocates: at start */
-    else if (out != SBD_ADOPT_LATER && i >= 0)
-        r->pending[i] = r->pending[--r->npending];
-    if (out == SBD_ADOPTED) {
-        topic_insert(r, t);
-        if (r->on_create != NULL)
-            r->on_create(r->on_create_arg, t);
-    }
-    pthread_mutex_unlock(&r->topic_lock);
-    return out;
-}
-
-/* Say what became of @p seg (error @p rc); @p tries earlier attempts
- * failed with @p prev. A retry that fails as before says nothing. */
-static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev)
-{
-    if (out == SBD_ADOPTED && tries > 0)
-        sbd_log(SBD_INFO, "segment %s: taken over after %u retries", seg, tries);
-    else if (out == SBD_ADOPT_LATER && (tries == 0 || rc != prev))
-        sbd_log(SBD_WARN, "segment %s: %s: not taken over yet, retrying", seg, shmbus_strerror(rc));
-    else if (out == SBD_ADOPT_LEFT)
-        sbd_log(SBD_WARN, "segment %s: %s: not a topic this daemon can serve, left in place", seg,
-                shmbus_strerror(rc));
-    else if (out == SBD_ADOPT_REMOVED)
-        sbd_log(SBD_WARN, "segment %s: %s: removing it", seg, shmbus_strerror(rc));
-    else if (out == SBD_ADOPT_VANISHED && tries > 0)
-        sbd_log(SBD_INFO, "segment %s: removed before it was taken over", seg);
-    else if (out == SBD_ADOPT_NOMEM)
-        sbd_log(SBD_ERROR, "segment %s: %s, and no memory to retry it later", seg,
-                shmbus_strerror(rc));
-}
-
-/* What adoption does to segment @p seg after outcome @p out: remove one
- * that is truncated, and one that is not ours if we may (a root daemon
- * may; another uid's file in sticky /dev/shm is otherwise its owner's). */
-static void adopt_remove(const char *seg, int out)
-{
-    if (out == SBD_ADOPT_REMOVED)
-        shmbus_topic_unlink(seg);
-    else if (out == SBD_ADOPT_UNTRUSTED && shmbus_topic_unlink(seg) == 0)
-        sbd_log(SBD_WARN, "segment %s: not ours to serve: removed", seg);
-    else if (out == SBD_ADOPT_UNTRUSTED)
-        sbd_log(SBD_WARN, "segment %s: not ours to serve, and we may not remove it: left in place",
-                seg);
-}
-
-int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
-{
-    struct sbd_topic *t = NULL;
-    int rc = topic_attach(r, seg, &t);
-    int out = adopt_settle(r, seg, t, &rc);
-
-    adopt_log(seg, rc, out, 0, 0);
-    adopt_remove(seg, out);
-    return out;
-}
-
-/*
- * Is pending segment @p seg, found "not ready" again (@p rc), so for too
- * long to have a creator at work? sb_segment_create() sizes, reserves and writes a segment in
- * microseconds (seconds for a huge one's pages); one that is still
- * unfinished a minute after its last change was left by a creator that
- * died making it, and would hold its topic's name "not ready" for good.
- */
-static int pending_abandoned(const char *seg, int rc)
-{
-    char path[SHMBUS_NAME_MAX + 16];
-    struct timespec now;
-    struct stat st;
-
-    if (rc != SHMBUS_ERR_NOT_READY)
-        return 0; /* taken over, or a failure of ours (descriptors, memory) */
-    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
-    if (stat(path, &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
-        return 0; /* gone (the next attempt says so), or cannot tell */
-    return now.tv_sec - st.st_mtime > SBD_ABANDONED_S;
-}
-
-/* Remove abandoned pending segment @p i (pending_abandoned()), under
- * topic_lock, so that its name goes from queued to free with nothing in
- * between for a creation to trip on. */
-static void pending_remove(struct sbd_registry *r, uint32_t i)
-{
-    char seg[SHMBUS_NAME_MAX + 1];
-
-    pthread_mutex_lock(&r->topic_lock);
-    memcpy(seg, r->pending[i].seg, sizeof(seg));
-    r->pending[i] = r->pending[--r->npending];
-    shmbus_topic_unlink(seg);
-    pthread_mutex_unlock(&r->topic_lock);
-    sbd_log(SBD_WARN,
-            "segment %s: not ready for over %d s since it last changed: its creator died "
-            "making it; removed",
-            seg, SBD_ABANDONED_S);
-}
-
-void sbd_registry_retry(struct sbd_registry *r)
-{
-    uint64_t now = sb_mono_ns();
-
-    /* The control thread is the queue's only writer: it reads it unlocked. */
-    for (uint32_t i = 0; i < r->npending;) {
-        struct sbd_pending p = r->pending[i];
-        struct sbd_topic *t = NULL;
-        int rc, out;
-
-        if (p.next_ns > now) {
-            i++;
-            continue;
-        }
-        rc = topic_attach(r, p.seg, &t);
-        /* Judged on this attempt, not the last one: a creator that just
-         * finished is taken over, not removed. */
-        if (pending_abandoned(p.seg, rc)) {
-            pending_remove(r, i); /* entry i is another one now */
-            continue;
-        }
-        out = adopt_settle(r, p.seg, t, &rc);
-        adopt_log(p.seg, rc, out, p.tries, p.rc);
-        adopt_remove(p.seg, out);
-        i += out == SBD_ADOPT_LATER; /* else entry i is another one now */
-    }
-}
-
 /* No topic serves the name @p req opens: may it be created? With
  * topic_lock held. @return 0; -ENOENT (NOCREATE); SHMBUS_ERR_NOT_READY
  * while its segment waits to be taken over (sbd_registry_retry()). */
 static int topic_absent(const struct sbd_registry *r, const struct sb_wire_open *req, char *why,
                         size_t why_len)
 {
-    if (pending_has_topic(r, req->name)) {
+    if (sbd_pending_has_topic(r, req->name)) {
         snprintf(why, why_len, "topic '%.60s': its segment is not taken over yet, try again",
                  req->name);
         return SHMBUS_ERR_NOT_READY;
@@ -677,6 +396,35 @@ static int topic_absent(const struct sbd_registry *r, const struct sb_wire_open 
         snprintf(why, why_len, "no topic '%s'", req->name);
         return -ENOENT;
     }
+    return 0;
+}
+
+/*
+ * A new topic's first segment name is taken by a segment the daemon may
+ * serve: one a process of its uid created by name (the daemonless API).
+ * Serve that one, so that processes that open it by name and the bus's
+ * clients share the topic, rather than split over two segments. With
+ * topic_lock held. @return 0 with the topic registered in *out, or < 0
+ * (no such file, or not one to serve: create as usual).
+ */
+static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd_topic **out)
+{
+    char seg[SHMBUS_NAME_MAX + 1], path[SHMBUS_NAME_MAX + 16];
+    struct stat judged;
+    int rc;
+
+    sbd_seg_name(seg, sizeof(seg), r->cfg->bus, name, 0);
+    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
+    if (access(path, F_OK) < 0)
+        return -errno; /* the usual case: nothing there */
+    rc = sbd_topic_attach(r, seg, out, &judged);
+    if (rc < 0)
+        return rc; /* logged by sbd_seg_open(), or not a topic: a new name */
+    sbd_topic_insert(r, *out);
+    sbd_log(SBD_INFO, "topic %s: serving segment %s, which a process of this daemon's uid made",
+            name, seg);
+    if (r->on_create != NULL)
+        r->on_create(r->on_create_arg, *out);
     return 0;
 }
 
@@ -703,11 +451,15 @@ static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *
     rc = topic_absent(r, req, why, why_len);
     if (rc == 0)
         rc = topic_admit(r, req, &o, &size, why, why_len);
+    if (rc == 0 && topic_take_first(r, req->name, &t) == 0) {
+        *out = t;
+        return topic_matches(t, req, why, why_len);
+    }
     if (rc == 0)
         rc = topic_create(r, req->name, &o, &t, why, why_len);
     if (rc < 0)
         return rc;
-    topic_insert(r, t);
+    sbd_topic_insert(r, t);
     *created = 1;
     *out = t;
     sbd_log(SBD_INFO, "topic %s created (%s, %u cells of %u bytes, %llu bytes)", t->name,

@@ -73,6 +73,8 @@ struct sbd_session {
     int hello;            /* the hello was accepted */
     int dead;             /* its process died: what it held is counted as reaped */
     uint64_t accepted_ns; /* CLOCK_MONOTONIC at accept: the hello deadline */
+    int allowed;          /* the bus's rule lets the peer in (access.h), known at accept */
+    uint32_t waiter;      /* before the hello: its index in sbd_control.waiters */
     int refused;          /* 0, or the error every request of this session gets */
     char name[SB_WIRE_CLIENT_NAME];
     /* Control thread only. */

@@ -10,7 +10,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,21 +41,99 @@ static const char *rundir_untrusted(int fd, struct stat *st)
     return NULL;
 }
 
-/* Give the directory the group and mode the options ask for (a new one's
- * umask aside, an existing one's from a run with other options). */
+/* The name of group @p gid, or its number, in @p buf. */
+static const char *rundir_group_name(gid_t gid, char *buf, size_t cap)
+{
+    struct group gr, *found = NULL;
+    char tmp[4096];
+
+    if (getgrgid_r(gid, &gr, tmp, sizeof(tmp), &found) == 0 && found != NULL)
+        snprintf(buf, cap, "%s", gr.gr_name);
+    else
+        snprintf(buf, cap, "%u", (unsigned)gid);
+    return buf;
+}
+
+/* Give the directory we just created the group and mode the options ask
+ * for (mkdir() left it 0700 at most). @return 0 or -1 (logged). */
 static int rundir_settle(const struct sbd_config *c, int fd)
 {
-    if (c->have_group && fchown(fd, (uid_t)-1, c->group) < 0)
-        return -errno;
-    return fchmod(fd, rundir_mode(c)) < 0 ? -errno : 0;
+    char name[64];
+
+    /* Membership was checked (rundir_group_usable()): anything else. */
+    if (c->have_group && fchown(fd, (uid_t)-1, c->group) < 0) {
+        sbd_log(SBD_ERROR, "cannot give runtime directory %s to group %s: %s", c->run_dir,
+                rundir_group_name(c->group, name, sizeof(name)), strerror(errno));
+        return -1;
+    }
+    if (fchmod(fd, rundir_mode(c)) < 0) {
+        sbd_log(SBD_ERROR, "runtime directory %s: %s", c->run_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* An existing directory is never changed (it may be /run or someone's
+ * home given by mistake): warn when the options' peers cannot reach the
+ * socket through it. */
+static void rundir_check_reach(const struct sbd_config *c, const struct stat *st)
+{
+    mode_t want = rundir_mode(c);
+    char name[64];
+
+    if (c->have_group && st->st_gid != c->group && (st->st_mode & 01) == 0)
+        sbd_log(SBD_WARN,
+                "runtime directory %s belongs to group %u, not %s: members of %s cannot "
+                "reach the socket (chgrp %s %s)",
+                c->run_dir, (unsigned)st->st_gid, rundir_group_name(c->group, name, sizeof(name)),
+                name, name, c->run_dir);
+    else if ((st->st_mode & want & 011) != (want & 011))
+        sbd_log(SBD_WARN,
+                "runtime directory %s has mode %04o: the %s cannot reach the socket (chmod "
+                "%04o %s)",
+                c->run_dir, (unsigned)(st->st_mode & 07777),
+                (want & 01) ? "allowed uids and groups" : "members of --group",
+                (unsigned)((st->st_mode & 07777) | (want & 011)), c->run_dir);
+}
+
+/* Under --group, may we give our files to the group? Root may; another
+ * user only to a group it is a member of (chown(2)). @return 0 or -1
+ * (logged, naming the membership needed). */
+static int rundir_group_usable(const struct sbd_config *c)
+{
+    int n = getgroups(0, NULL);
+    gid_t *groups = n > 0 ? calloc((size_t)n, sizeof(*groups)) : NULL;
+    struct passwd pw, *me = NULL;
+    char name[64], buf[4096];
+    int member = !c->have_group || geteuid() == 0 || getegid() == c->group;
+
+    n = groups != NULL ? getgroups(n, groups) : 0;
+    for (int i = 0; i < n && !member; i++)
+        member = groups[i] == c->group;
+    free(groups);
+    if (member)
+        return 0;
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &me) != 0)
+        me = NULL;
+    rundir_group_name(c->group, name, sizeof(name));
+    sbd_log(SBD_ERROR,
+            "--group %s: this daemon's user (%s, uid %u) is not a member of group %s, so it "
+            "cannot give the bus's socket and segments to it: add it (usermod -aG %s %s) and "
+            "start the daemon in a new login",
+            name, me != NULL ? pw.pw_name : "?", (unsigned)geteuid(), name, name,
+            me != NULL ? pw.pw_name : "USER");
+    return -1;
 }
 
 int sbd_rundir_prepare(const struct sbd_config *c)
 {
-    int created = mkdir(c->run_dir, 0700) == 0, fd, rc = 0;
+    int created, fd, rc = 0;
     const char *why;
     struct stat st;
 
+    if (rundir_group_usable(c) < 0)
+        return -1;
+    created = mkdir(c->run_dir, 0700) == 0;
     if (!created && errno != EEXIST) {
         sbd_log(SBD_ERROR,
                 "cannot create runtime directory %s: %s (set $SHMBUS_RUNTIME_DIR or "
@@ -68,8 +149,10 @@ int sbd_rundir_prepare(const struct sbd_config *c)
         return -1;
     }
     why = rundir_untrusted(fd, &st);
-    if (why == NULL)
+    if (why == NULL && created)
         rc = rundir_settle(c, fd);
+    else if (why == NULL)
+        rundir_check_reach(c, &st);
     close(fd);
     if (why != NULL) {
         sbd_log(SBD_ERROR,
@@ -78,29 +161,58 @@ int sbd_rundir_prepare(const struct sbd_config *c)
                 c->run_dir, why, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
         return -1;
     }
-    if (rc < 0) {
-        sbd_log(SBD_ERROR, "runtime directory %s: %s", c->run_dir, strerror(-rc));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
-/* Open lock file @p path. @return its descriptor; -EPERM (logged as
- * @p level) when it is not a regular file of ours that only we may write;
- * -errno (logged). */
-static int lock_open(const char *path, enum sbd_level level)
+/* Open the file at @p path read-write: an existing one without O_CREAT,
+ * else a new one with O_EXCL. With fs.protected_regular set (the
+ * systemd default), the kernel refuses an O_CREAT open of another user's
+ * file in a sticky directory such as /dev/shm even to root (EACCES),
+ * which would leave a planted lock in place. @return the descriptor or
+ * -errno. */
+static int lock_open_file(const char *path)
 {
-    struct stat st;
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    for (;;) {
+        int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-    if (fd < 0 && errno != ELOOP) {
-        int e = errno;
-
-        sbd_log(level, "cannot open lock file %s: %s", path, strerror(e));
-        return -e;
+        if (fd >= 0 || errno != ENOENT)
+            return fd >= 0 ? fd : -errno;
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd >= 0 ? fd : -errno;
+        /* Made meanwhile: open it as it is, and judge it. */
     }
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & 022) == 0)
+}
+
+/* Is the file at @p path still the one @p st describes? */
+static int lock_same(const char *path, const struct stat *st)
+{
+    struct stat now;
+
+    return lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+}
+
+/*
+ * Open lock file @p path. @return its descriptor; -EPERM (logged as
+ * @p level) when it is not a regular file of ours that only we may write
+ * (a link, another user's file we may not even open, or one others may
+ * write), with what it is in *judged for its removal; -errno (logged).
+ */
+static int lock_open(const char *path, enum sbd_level level, struct stat *judged)
+{
+    int fd = lock_open_file(path), opened = fd >= 0;
+
+    if (fd < 0 && fd != -ELOOP && fd != -EACCES) {
+        sbd_log(level, "cannot open lock file %s: %s", path, strerror(-fd));
+        return fd;
+    }
+    /* Not opened (a link, or a file we may not open): O_PATH to see it. */
+    if (!opened)
+        fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, judged) < 0)
+        judged->st_ino = 0; /* gone meanwhile: nothing to remove */
+    else if (opened && S_ISREG(judged->st_mode) && judged->st_uid == geteuid() &&
+             (judged->st_mode & 022) == 0)
         return fd;
     sbd_log(level,
             "lock file %s was not made by this daemon's user (a link, or another "
@@ -137,15 +249,16 @@ static void lock_busy(const struct sbd_config *c, const char *path, int fd)
  * we die. A stopping daemon unlinks the file while it still holds the
  * lock, so a lock won on a file no longer at the path is stale: try again.
  * @return the lock's descriptor; -EBUSY (logged) when another daemon holds
- * it; -EPERM (lock_open()); -errno.
+ * it; -EPERM and *judged (lock_open()); -errno.
  */
-static int lock_take(const struct sbd_config *c, const char *path, enum sbd_level level)
+static int lock_take(const struct sbd_config *c, const char *path, enum sbd_level level,
+                     struct stat *judged)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     char pid[32];
 
     for (;;) {
-        int fd = lock_open(path, level);
+        int fd = lock_open(path, level, judged);
 
         if (fd < 0)
             return fd;
@@ -166,16 +279,18 @@ static int lock_take(const struct sbd_config *c, const char *path, enum sbd_leve
 }
 
 /* The /dev/shm lock: a file planted at its name is removed if we may
- * (unlink in the sticky directory: root, or its owner), and the lock taken
- * again; else we do without it. @return the descriptor, -1 without it, or
- * -EBUSY. */
+ * (unlink in the sticky directory: root, or its owner) and it is still the
+ * file judged, and the lock taken again; else we do without it.
+ * @return the descriptor, -1 without it, or -EBUSY. */
 static int lock_take_shm(const struct sbd_config *c)
 {
-    int fd = lock_take(c, c->shm_lock_path, SBD_WARN);
+    struct stat judged;
+    int fd = lock_take(c, c->shm_lock_path, SBD_WARN, &judged);
 
-    if (fd == -EPERM && unlink(c->shm_lock_path) == 0) {
+    if (fd == -EPERM && judged.st_ino != 0 && lock_same(c->shm_lock_path, &judged) &&
+        unlink(c->shm_lock_path) == 0) {
         sbd_log(SBD_WARN, "lock file %s removed", c->shm_lock_path);
-        fd = lock_take(c, c->shm_lock_path, SBD_WARN);
+        fd = lock_take(c, c->shm_lock_path, SBD_WARN, &judged);
     }
     if (fd == -EBUSY)
         return fd;
@@ -187,15 +302,28 @@ static int lock_take_shm(const struct sbd_config *c)
     return fd < 0 ? -1 : fd;
 }
 
+/* Remove lock @p path if it is still our file @p fd (a stopped daemon's
+ * successor may have replaced it), then release it: the unlink comes
+ * first, with the lock held (lock_take()). */
+static void lock_drop(const char *path, int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) == 0 && lock_same(path, &st))
+        unlink(path);
+    close(fd);
+}
+
 int sbd_bus_lock(const struct sbd_config *c, int fds[2])
 {
-    fds[0] = lock_take(c, c->lock_path, SBD_ERROR);
+    struct stat judged;
+
+    fds[0] = lock_take(c, c->lock_path, SBD_ERROR, &judged);
     if (fds[0] < 0)
         return -1;
     fds[1] = lock_take_shm(c);
     if (fds[1] == -EBUSY) {
-        unlink(c->lock_path); /* ours, locked: see lock_take() */
-        close(fds[0]);
+        lock_drop(c->lock_path, fds[0]);
         return -1;
     }
     return 0;
@@ -203,10 +331,7 @@ int sbd_bus_lock(const struct sbd_config *c, int fds[2])
 
 void sbd_bus_unlock(const struct sbd_config *c, int fds[2])
 {
-    if (fds[1] >= 0) {
-        unlink(c->shm_lock_path);
-        close(fds[1]);
-    }
-    unlink(c->lock_path);
-    close(fds[0]);
+    if (fds[1] >= 0)
+        lock_drop(c->shm_lock_path, fds[1]);
+    lock_drop(c->lock_path, fds[0]);
 }

@@ -11,12 +11,13 @@
 
 /*
  * Make sure the runtime directory cfg->run_dir exists and can be trusted:
- * created if missing (its parent must exist); an existing one must be a
- * directory (not a link) of our euid that neither group nor others may
- * write. Refused, with a message saying why, otherwise. Either way it then
- * gets the mode the options ask for: 0700; 0710 and the --group; 0711 when
- * other uids are allowed in (they must reach the socket). @return 0 or -1
- * (logged).
+ * created if missing (its parent must exist), with the mode the options
+ * ask for: 0700; 0710 and the --group; 0711 when other uids are allowed in
+ * (they must reach the socket). An existing one must be a directory (not a
+ * link) of our euid that neither group nor others may write, else it is
+ * refused with a message saying why; it is never changed (it may be /run
+ * given by mistake), only warned about when the peers the options let in
+ * cannot reach the socket through it. @return 0 or -1 (logged).
  */
 int sbd_rundir_prepare(const struct sbd_config *cfg);
 

@@ -12,6 +12,7 @@ dir=$(mktemp -d)
 bus="brd$$"
 token="t0k-$$-secret"
 export XDG_RUNTIME_DIR=$dir
+unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
 unset SHMBUS_BUS SHMBUS_BRIDGE_TOKEN REDISCLI_AUTH
 daemon=""
 port=""

@@ -10,6 +10,7 @@ shmbus=$2
 dir=$(mktemp -d)
 bus="cli$$"
 export XDG_RUNTIME_DIR=$dir
+unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
 daemon=""
 client=""
 cleanup() {

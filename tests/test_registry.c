@@ -294,19 +294,21 @@ static void test_registry_open_invalid_options(void **state)
     assert_int_equal(f->reg.shm_bytes, 0);
 }
 
-/* A segment the registry did not create is left alone, not taken over:
- * the topic gets a segment of another generation. */
+/* A segment at the first name that the registry may not serve (open to
+ * others) is left alone, not taken over: the topic gets a segment of
+ * another generation. */
 static void test_registry_open_foreign_segment(void **state)
 {
     struct fx *f = *state;
     struct sb_wire_open q = small_req("foreign");
+    shmbus_topic_opts open = {.perm = 0666};
     char seg[SHMBUS_NAME_MAX + 1];
     shmbus_topic *mine;
     struct sbd_topic *t = NULL;
     int created = 0;
 
     snprintf(seg, sizeof(seg), "shmbus.%s.foreign", f->cfg.bus);
-    assert_shmbus_ok(shmbus_topic_create(seg, NULL, &mine));
+    assert_shmbus_ok(shmbus_topic_create(seg, &open, &mine));
     assert_shmbus_ok(reg_open(f, &q, &t, &created));
     assert_int_equal(created, 1);
     assert_string_not_equal(t->seg, seg);
@@ -316,6 +318,40 @@ static void test_registry_open_foreign_segment(void **state)
     assert_true(seg_exists(f, "foreign", NULL));
     shmbus_topic_destroy(mine);
     assert_shmbus_ok(shmbus_topic_unlink(seg));
+}
+
+/* A segment at the first name that the registry may serve (our uid,
+ * 0600: the daemonless API's) is served, not doubled: with the options
+ * asked for it is the topic; with others the open is a mismatch. */
+static void test_registry_open_first_name_served(void **state)
+{
+    struct fx *f = *state;
+    struct sb_wire_open q = small_req("direct");
+    shmbus_topic_opts o = {.mode = q.mode,
+                           .capacity = q.capacity,
+                           .max_msg_size = q.max_msg_size,
+                           .max_subscribers = q.max_subscribers,
+                           .max_groups = q.max_groups,
+                           .perm = 0600};
+    char seg[SHMBUS_NAME_MAX + 1];
+    shmbus_topic *mine;
+    struct sbd_topic *t = NULL;
+    int created = 0;
+
+    snprintf(seg, sizeof(seg), "shmbus.%s.direct", f->cfg.bus);
+    assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
+    assert_shmbus_ok(reg_open(f, &q, &t, &created));
+    assert_int_equal(created, 0);
+    assert_string_equal(t->seg, seg);
+    assert_int_equal(f->reg.ntopics, 1);
+    shmbus_topic_destroy(mine);
+
+    snprintf(seg, sizeof(seg), "shmbus.%s.other", f->cfg.bus);
+    o.capacity *= 2;
+    assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
+    q = small_req("other");
+    assert_shmbus_rc(reg_open(f, &q, &t, &created), SHMBUS_ERR_MISMATCH);
+    shmbus_topic_destroy(mine);
 }
 
 /* --------------------------------------------------------------- limits */
@@ -717,6 +753,7 @@ int main(void)
         T(test_registry_open_nocreate),
         T(test_registry_open_invalid_options),
         T(test_registry_open_foreign_segment),
+        T(test_registry_open_first_name_served),
         T(test_registry_limit_topics),
         T(test_registry_limit_segment),
         T(test_registry_limit_shm),

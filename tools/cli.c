@@ -229,9 +229,9 @@ int cli_connect(const char *bus, char *name_out, shmbus_bus **out)
     if (rc == SHMBUS_ERR_INVALID)
         cli_err("cannot connect to bus '%s': $SHMBUS_DAEMON_UID '%s' names no user", name_out,
                 getenv("SHMBUS_DAEMON_UID"));
-    else if (rc == SHMBUS_ERR_DENIED)
-        cli_err("cannot connect to bus '%s': %s (by the daemon, or its uid is not one we trust: "
-                "see $SHMBUS_DAEMON_UID)",
+    else if (rc == SHMBUS_ERR_UNTRUSTED)
+        cli_err("cannot connect to bus '%s': %s (name its user in $SHMBUS_DAEMON_UID if it is "
+                "the bus's)",
                 name_out, shmbus_strerror(rc));
     else if (rc < 0)
         cli_err("cannot connect to bus '%s': %s", name_out, shmbus_strerror(rc));

@@ -57,7 +57,9 @@ enum shmbus_error {
     SHMBUS_ERR_DAEMON_LOST = -1019,   /**< the connection to the daemon was lost */
     SHMBUS_ERR_EVICTED = -1020,       /**< the subscriber stalled publishers past the topic's
                                            stall timeout and was evicted */
-    SHMBUS_ERR_TOPIC_GONE = -1021     /**< the topic was removed: no daemon serves it any more */
+    SHMBUS_ERR_TOPIC_GONE = -1021,    /**< the topic was removed: no daemon serves it any more */
+    SHMBUS_ERR_UNTRUSTED = -1022      /**< this client does not trust the daemon's uid (it may
+                                           have planted the socket) */
 };
 
 /** Delivery mode of a topic, fixed when it is created. */
@@ -312,7 +314,8 @@ SHMBUS_API const char *shmbus_strerror(int err);
  * Resolve a bus name: @p name if not NULL, else $SHMBUS_BUS if set and not
  * empty, else SHMBUS_BUS_DEFAULT; and its control socket path, DIR/NAME.sock
  * in the bus's runtime directory DIR: $SHMBUS_RUNTIME_DIR if set and not
- * empty, else $XDG_RUNTIME_DIR/shmbus, else SHMBUS_RUNTIME_DIR_SYSTEM. The
+ * empty, else $XDG_RUNTIME_DIR/shmbus, else SHMBUS_RUNTIME_DIR_SYSTEM (in
+ * a setuid or setgid process, which ignores both variables: secure_getenv()). The
  * daemon (shmbusd) resolves the same path the same way, and keeps its lock
  * beside the socket (NAME.lock).
  * @param name_out  receives the name (SHMBUS_BUS_NAME_MAX + 1 bytes), or NULL.
@@ -330,11 +333,13 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
  * @param bus   bus name, or NULL (see shmbus_bus_resolve()).
  * @param out   receives the connection, owned by the caller (shmbus_close()).
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_NO_DAEMON when no daemon
- *         listens; SHMBUS_ERR_DENIED when it refuses this process, or when
- *         the daemon's uid is none we trust (not our daemon): we trust our
+ *         listens; SHMBUS_ERR_DENIED when it refuses this process;
+ *         SHMBUS_ERR_UNTRUSTED when the daemon's uid is none we trust (not
+ *         our daemon): we trust our
  *         uid, root, the uid or user $SHMBUS_DAEMON_UID names, and the
  *         owner of the socket's directory when nobody else may write that
- *         directory and its group is one of ours; SHMBUS_ERR_INVALID when
+ *         directory, its group is one of ours and only root may write the
+ *         directories above it; SHMBUS_ERR_INVALID when
  *         $SHMBUS_DAEMON_UID names no user;
  *         SHMBUS_ERR_PROTO_VERSION when it speaks another protocol version;
  *         SHMBUS_ERR_LIMIT when it serves its maximum of clients;

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
-#include <pwd.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,20 +20,23 @@
 #include <unistd.h>
 
 #include "registry/admin.h"
+#include "registry/trust.h"
 #include "ring/ring.h"
 #include "util/clock.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
 
-/* The directory of the bus's socket and lock (shmbus_bus_resolve()). */
+/* The directory of the bus's socket and lock (shmbus_bus_resolve()).
+ * secure_getenv(): a setuid caller never takes its directory, nor whose
+ * daemon it trusts (bus_configured_uid()), from whoever started it. */
 static const char *bus_runtime_dir(char *buf, size_t cap)
 {
-    const char *dir = getenv("SHMBUS_RUNTIME_DIR");
+    const char *dir = secure_getenv("SHMBUS_RUNTIME_DIR");
 
     if (dir != NULL && dir[0] != '\0')
         return dir;
-    dir = getenv("XDG_RUNTIME_DIR");
+    dir = secure_getenv("XDG_RUNTIME_DIR");
     if (dir == NULL || dir[0] == '\0')
         return SHMBUS_RUNTIME_DIR_SYSTEM;
     snprintf(buf, cap, "%s/shmbus", dir);
@@ -64,87 +66,6 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
     return 0;
 }
 
-/* $SHMBUS_DAEMON_UID: a uid or user name whose daemon we trust.
- * @return 1 and *uid set; 0 when unset; SHMBUS_ERR_INVALID when it names
- * nobody (a typo must not pass for "unset"). */
-static int bus_configured_uid(uid_t *uid)
-{
-    const char *v = getenv("SHMBUS_DAEMON_UID");
-    struct passwd pw, *found = NULL;
-    char buf[4096], *end;
-    unsigned long n;
-
-    if (v == NULL || v[0] == '\0')
-        return 0;
-    errno = 0;
-    n = strtoul(v, &end, 10);
-    if (errno == 0 && *end == '\0' && v[0] >= '0' && v[0] <= '9' && n <= UINT32_MAX) {
-        *uid = (uid_t)n;
-        return 1;
-    }
-    if (getpwnam_r(v, &pw, buf, sizeof(buf), &found) != 0 || found == NULL)
-        return SHMBUS_ERR_INVALID;
-    *uid = pw.pw_uid;
-    return 1;
-}
-
-/* Are we a member of group @p gid? */
-static int bus_in_group(gid_t gid)
-{
-    gid_t groups[256];
-    int n = getgroups(256, groups);
-
-    if (gid == getgid() || gid == getegid())
-        return 1;
-    for (int i = 0; i < n; i++)
-        if (groups[i] == gid)
-            return 1;
-    return 0;
-}
-
-/* Is @p uid the owner of the socket @p path's directory, and is that
- * directory a safe place for a bus of several uids: writable by its owner
- * only, and given to one of our groups (an admin's /run/shmbus for the
- * bus's group)? Only its owner (or root) can have put the socket there. */
-static int bus_dir_owner(const char *path, uid_t uid)
-{
-    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    const char *slash = strrchr(path, '/');
-    struct stat st;
-
-    if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(dir))
-        return 0;
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-    return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
-           (st.st_mode & 022) == 0 && bus_in_group(st.st_gid);
-}
-
-/*
- * Is the daemon at the other end of @p s, listening at @p path, one we
- * trust with our messages? Our uid's, root's, the one $SHMBUS_DAEMON_UID
- * names, or the owner of a safe socket directory of our group
- * (bus_dir_owner()). Anyone else could have planted the socket.
- */
-static int bus_peer_trusted(int s, const char *path)
-{
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    uid_t conf;
-    int rc;
-
-    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return -errno;
-    if (cred.uid == getuid() || cred.uid == 0)
-        return 0;
-    rc = bus_configured_uid(&conf);
-    if (rc < 0)
-        return rc;
-    if (rc == 1 && cred.uid == conf)
-        return 0;
-    return bus_dir_owner(path, cred.uid) ? 0 : SHMBUS_ERR_DENIED;
-}
-
 static int bus_dial(const char *path)
 {
     size_t plen = strlen(path);
@@ -167,7 +88,7 @@ static int bus_dial(const char *path)
         /* Nobody listens: no socket file, or one a dead daemon left. */
         return (e == ENOENT || e == ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : -e;
     }
-    int rc = bus_peer_trusted(s, path);
+    int rc = sb_bus_peer_trusted(s, path);
     if (rc < 0) {
         close(s);
         return rc;

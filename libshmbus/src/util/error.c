@@ -26,6 +26,7 @@ static const char *const lib_errors[] = {
     [19] = "the connection to the daemon was lost",
     [20] = "evicted: the subscriber held publishers back past the topic's stall timeout",
     [21] = "the topic was removed from the bus",
+    [22] = "the daemon's uid is not one this client trusts",
 };
 
 const char *shmbus_strerror(int err)

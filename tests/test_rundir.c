@@ -1,0 +1,235 @@
+/*
+ * The daemon's runtime directory and bus lock (daemon/rundir.c), tried as
+ * another local user would: a directory another user made, or others may
+ * write, or a link is refused; an existing one is used as it is, never
+ * changed; a lock nobody planted in /dev/shm is removed by a root daemon,
+ * also under fs.protected_regular; a second daemon of the bus is refused;
+ * a --group the daemon's user is not in is refused at start.
+ */
+#include "trustutil.h"
+
+#include <sys/un.h>
+
+/*
+ * The socket and lock live in a runtime directory that must be the
+ * daemon's and writable by nobody else: one another user made, one that
+ * others may write, or a link there is refused with a message saying so,
+ * and the daemon starts once the directory is sound.
+ */
+static void test_rundir_runtime_dir_checked(void **state)
+{
+    struct du_daemon *d = *state;
+    char run[PATH_MAX], log[PATH_MAX], other[PATH_MAX];
+    uid_t uid;
+    gid_t gid;
+
+    du_nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/run", d->dir);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    snprintf(other, sizeof(other), "%s/other", d->dir);
+    du_use_runtime_dir(d, run);
+    assert_int_equal(mkdir(run, 0700), 0);
+
+    assert_int_equal(chown(run, uid, gid), 0);
+    assert_int_equal(du_launch_refused(d, log, NULL), 1);
+    assert_int_equal(du_log_wait(log, "it belongs to another user", 1), 1);
+
+    assert_int_equal(chown(run, 0, 0), 0);
+    assert_int_equal(chmod(run, 0777), 0);
+    assert_int_equal(du_launch_refused(d, log, NULL), 1);
+    assert_int_equal(du_log_wait(log, "group or others may write it", 1), 1);
+
+    assert_int_equal(rename(run, other), 0);
+    assert_int_equal(symlink(other, run), 0);
+    assert_int_equal(du_launch_refused(d, log, NULL), 1);
+    assert_int_equal(du_log_wait(log, "not a directory", 1), 1);
+
+    assert_int_equal(unlink(run), 0);
+    assert_int_equal(rmdir(other), 0);
+    assert_int_equal(du_launch(d, NULL), 0);
+}
+
+/*
+ * A directory that exists is used as it is, never changed: given /run (or
+ * any shared directory of its uid) by mistake, a daemon that let other
+ * uids in or had a --group would lock everyone else out of it. It says
+ * when the peers it lets in cannot reach the socket.
+ */
+static void test_rundir_runtime_dir_kept(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *opts[] = {"--allow-uid", "nobody", "--group", "nogroup", NULL};
+    char run[PATH_MAX], log[PATH_MAX];
+    uid_t uid;
+    gid_t gid;
+    int fd;
+
+    du_nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/shared", d->dir);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    du_use_runtime_dir(d, run);
+    assert_int_equal(mkdir(run, 0755), 0);
+    assert_int_equal(chmod(run, 0755), 0);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, opts, fd), 0);
+    close(fd);
+    du_assert_mode_group(run, 0755, 0);
+    assert_int_equal(du_stop(d), 0);
+
+    assert_int_equal(chmod(run, 0700), 0);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, opts, fd), 0);
+    close(fd);
+    du_assert_mode_group(run, 0700, 0);
+    assert_int_equal(du_log_wait(log, "cannot reach the socket", 1), 1);
+}
+
+/* fs.protected_regular as it was before a test set it, or -1. */
+static int rundir_protected_regular = -1;
+
+/* Set fs.protected_regular to @p v if we may (rundir_teardown() restores
+ * it). */
+static void set_protected_regular(int v)
+{
+    const char *path = "/proc/sys/fs/protected_regular";
+    FILE *f = fopen(path, "r");
+    int old;
+
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%d", &old) != 1)
+        old = -1;
+    fclose(f);
+    f = old >= 0 ? fopen(path, "w") : NULL;
+    if (f == NULL)
+        return; /* read-only /proc/sys (a container): as the host has it */
+    if (rundir_protected_regular < 0)
+        rundir_protected_regular = old;
+    fprintf(f, "%d\n", v);
+    fclose(f);
+}
+
+/* Restores fs.protected_regular after a test that set it, also after a
+ * failure. */
+static int rundir_teardown(void **state)
+{
+    if (rundir_protected_regular >= 0) {
+        set_protected_regular(rundir_protected_regular);
+        rundir_protected_regular = -1;
+    }
+    return du_teardown(state);
+}
+
+struct squatter {
+    char lock[PATH_MAX]; /* the bus-wide lock's name in /dev/shm */
+    int ready;
+};
+
+/* Child: as nobody, hold a lock on a file at the bus's /dev/shm lock
+ * name; stay. */
+static int squat_run(void *arg)
+{
+    const struct squatter *q = arg;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int fd;
+
+    if (du_become_nobody() < 0)
+        return 1;
+    fd = open(q->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
+        return 1;
+    du_signal(q->ready);
+    pause();
+    return 0;
+}
+
+/*
+ * nobody squats the bus-wide lock's name in /dev/shm (locked, too). It does
+ * not block the bus: a root daemon removes the planted lock and takes it,
+ * also with fs.protected_regular (stock distributions), under which the
+ * kernel refuses even root an O_CREAT open of another user's file there.
+ */
+static void test_rundir_squatted_lock(void **state)
+{
+    struct du_daemon *d = *state;
+    struct squatter q;
+    shmbus_bus *bus;
+    uid_t uid;
+    gid_t gid;
+    struct stat st;
+
+    du_nobody_ids(&uid, &gid);
+    assert_int_equal(du_stop(d), 0);
+    set_protected_regular(1);
+    snprintf(q.lock, sizeof(q.lock), "/dev/shm/shmbus-%s.lock", d->bus);
+    du_fork_ready(squat_run, &q, &q.ready);
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_int_equal(stat(q.lock, &st), 0);
+    assert_int_equal(st.st_uid, geteuid()); /* replaced, and ours */
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    du_roundtrip(bus, "t", "through");
+    shmbus_close(bus);
+}
+
+/*
+ * A second daemon of the bus started with another runtime directory (as
+ * the same uid would be with and without XDG_RUNTIME_DIR) is refused: the
+ * bus-wide lock in /dev/shm excludes it, and it leaves the first one's
+ * files alone.
+ */
+static void test_rundir_second_daemon_other_dir_refused(void **state)
+{
+    struct du_daemon *d = *state, other = *d;
+    char run[PATH_MAX], log[PATH_MAX];
+    shmbus_bus *bus;
+
+    snprintf(run, sizeof(run), "%s/other", d->dir);
+    snprintf(log, sizeof(log), "%s/other.log", d->dir);
+    du_use_runtime_dir(&other, run);
+    assert_int_equal(du_launch_refused(&other, log, NULL), 1);
+    assert_int_equal(du_log_wait(log, "is already served by shmbusd pid", 1), 1);
+    assert_int_equal(unsetenv("SHMBUS_RUNTIME_DIR"), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    shmbus_close(bus);
+}
+
+/*
+ * A non-root daemon given a --group its user is not a member of cannot
+ * give the bus's files to it: it refuses to start, naming the membership
+ * it needs.
+ */
+static void test_rundir_group_not_member(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *group_root[] = {"--group", "0", NULL};
+    char run[PATH_MAX], log[PATH_MAX];
+
+    du_nobody_ids(&d->uid, &d->gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/run", d->dir);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    du_nobody_run_dir(d, run, d->gid, 0700);
+    du_use_runtime_dir(d, run);
+    assert_int_equal(du_launch_refused(d, log, group_root), 1);
+    assert_int_equal(du_log_wait(log, "is not a member of group root", 1), 1);
+}
+
+#define RUNDIR_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, rundir_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        RUNDIR_TEST(test_rundir_runtime_dir_checked),
+        RUNDIR_TEST(test_rundir_runtime_dir_kept),
+        RUNDIR_TEST(test_rundir_squatted_lock),
+        RUNDIR_TEST(test_rundir_second_daemon_other_dir_refused),
+        RUNDIR_TEST(test_rundir_group_not_member),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("rundir", tests, NULL, NULL);
+}
