@@ -610,17 +610,13 @@ int sbd_control_run(struct sbd_control *c)
     struct epoll_event ev[CTL_EVENTS];
 
     for (;;) {
-        /* A scan pass under way goes on whenever nothing else waits. */
-        int n = epoll_wait(c->epfd, ev, CTL_EVENTS, sbd_reaper_busy(&c->reaper) ? 0 : -1);
+        /* Until the next slice of a scan pass under way is due. */
+        int n = epoll_wait(c->epfd, ev, CTL_EVENTS, sbd_reaper_wait_ms(&c->reaper));
 
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -errno;
-        if (n == 0) {
-            sbd_reaper_slice(&c->reaper);
-            continue;
-        }
         /* A session dropped while this batch is handled (hello deadline,
          * reaper) stays allocated until the batch is done: its later
          * events see it closed. */
@@ -644,5 +640,8 @@ int sbd_control_run(struct sbd_control *c)
             }
         }
         urcu_memb_read_unlock();
+        /* One slice at most per batch, when due: however many deaths or
+         * requests the batch held, a control call waits for one slice. */
+        sbd_reaper_run(&c->reaper);
     }
 }
