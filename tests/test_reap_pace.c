@@ -61,9 +61,8 @@ static long long cpu_ticks(pid_t pid)
      * and stime fields 14 and 15. */
     p = strrchr(buf, ')');
     assert_non_null(p);
-    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                            &st),
-                     2);
+    assert_int_equal(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
     return (long long)(ut + st);
 }
 
@@ -161,8 +160,8 @@ static void test_reap_pace_death_mid_pass(void **state)
         du_sleep_ms(1);
     }
     took = du_now_ms() - until;
-    print_message("slots of a process killed mid-pass freed in %d topics in %lld ms\n",
-                  PACE_TOPICS, (long long)took);
+    print_message("slots of a process killed mid-pass freed in %d topics in %lld ms\n", PACE_TOPICS,
+                  (long long)took);
     assert_int_equal(reaped_sum(t), PACE_TOPICS);
     for (int i = 0; i < PACE_TOPICS; i++)
         shmbus_topic_destroy(t[i]);

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -613,10 +612,10 @@ static int cell_other_writer(const struct sb_segment *seg, uint32_t idx, uint64_
     return 0;
 }
 
-/* A newer claim that marked a cell (pub.c cell_take()) is in flight only
- * until it returns SHMBUS_ERR_OVERRUN: wait this many looks for it (each
- * a look at every record), then leave it to the next scan. A stamp that
- * keeps changing under our CAS is left after as many looks too. */
+/* A stamp that keeps changing under our CAS is left to the next scan
+ * after this many looks. A newer claim that marked the cell (pub.c
+ * cell_take()) is in flight only until it returns SHMBUS_ERR_OVERRUN:
+ * it is left to the next scan at once. */
 #define UNBLOCK_LOOKS_MAX 16u
 
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed)
@@ -644,16 +643,12 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
             return 0;
         if (looks >= UNBLOCK_LOOKS_MAX)
             return resumed ? -EAGAIN : 0; /* the next scan looks again */
-        if (cell_other_writer(seg, idx, seq, x)) {
-            /* A marker on its way out, or a live owner of a newer lap.
-             * Before our writer is told, wait a little for a marker; once
-             * it is, the caller looks again at its next scan. */
-            if (!resumed) {
-                sched_yield();
-                continue;
-            }
-            return -EAGAIN;
-        }
+        /* A marker on its way out, or a live owner of a newer lap: the
+         * caller looks again at its next scan, never waiting for it here
+         * (the daemon's control thread runs this). Before our writer is
+         * told, that is a claim not ended yet; once it is, -EAGAIN. */
+        if (cell_other_writer(seg, idx, seq, x))
+            return resumed ? -EAGAIN : 0;
         /* seq_cst: before the stamp CAS (seq_cst); the writer reads the
          * stamp with acquire when its commit fails (pub.c
          * pub_claim_ended()) and then leaves the cell to us. */
