@@ -51,6 +51,7 @@
 #include "ring/ring.h"
 #include "shm/layout.h"
 #include "stall.h"
+#include "util/clock.h"
 #include "util/proc.h"
 #include "fuzz_check.h"
 
@@ -61,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* A step (one write, one slice, one operation) takes microseconds, a
  * whole pass over the large topic milliseconds; under ASan a few times
  * that. What this is for is an unbounded step: seconds. */
-#define STEP_MAX_NS (100 * 1000000LL)
+#define STEP_MAX_NS (100 * 1000000ull)
 /* A pass over every topic, the large one's slots, records, claims and
  * gates at up to 1 ms a slice: a few slices, tens under ASan with a
  * scribbled segment's costly steps. */
@@ -97,15 +98,6 @@ static uint64_t take(struct in *in, unsigned bytes)
     for (unsigned i = 0; i < bytes && in->n > 0; i++, in->p++, in->n--)
         v |= (uint64_t)in->p[0] << (8 * i);
     return v;
-}
-
-/* CPU time of this thread, in ns. */
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* ----------------------------------------------------------------- setup */
@@ -595,10 +587,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     which = (int)(take(&in, 1) % N_TOPICS);
     reset(&r);
     while (in.n > 0) {
-        int64_t t0 = cpu_ns();
+        uint64_t t0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID);
 
         step(&r, fz.topics[which], which, &in, &sleeps);
-        CHECK(cpu_ns() - t0 < STEP_MAX_NS);
+        CHECK(sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < STEP_MAX_NS);
     }
     run_pass(&r); /* whatever the input left, a pass ends */
     sbd_reaper_fini(&r);

@@ -13,6 +13,7 @@
 
 #include "ring/ring.h"
 #include "shm/layout.h"
+#include "util/clock.h"
 #include "util/proc.h"
 
 /* The scribbled topic: a large ring (a crafted tail can claim all of it)
@@ -45,17 +46,11 @@ static uint64_t xorshift(uint64_t *s)
     return *s;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* One hostile write into @p seg: values the daemon acts on (DEAD records
  * with a claim, owners, a tail far ahead, stamps reset, cursor words),
- * or any word anywhere. */
+ * or any word anywhere. Every load and store is relaxed: a hostile writer
+ * orders nothing, and the daemon must cope with any order (its loads
+ * pair with no store here). */
 static void scribble_one(const struct sb_segment *seg, uint64_t *rng, uint64_t len)
 {
     uint64_t v = xorshift(rng), w = xorshift(rng);
@@ -67,6 +62,7 @@ static void scribble_one(const struct sb_segment *seg, uint64_t *rng, uint64_t l
         struct sb_shm_pubrec *r = &seg->pubs[i % SCR_PUBS];
         /* A claim somewhere in the ring below the tail: each dead record
          * then has its own cells for the daemon to look at. */
+        /* relaxed: a hint for the value written, never trusted. */
         uint64_t tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
         uint64_t at = tail - (w >> 8) % SCR_CAPACITY;
 
@@ -134,7 +130,7 @@ static int64_t round_fastest(shmbus_bus *bus, int *slow)
     for (int c = 0; c < SCR_CALLS; c++) {
         shmbus_topic_entry e[4];
         shmbus_topic *q;
-        int64_t t0 = mono_ns(), dt;
+        int64_t t0 = (int64_t)sb_mono_ns(), dt;
 
         if (c % 2 == 0) {
             assert_true(shmbus_list(bus, NULL, e, 4) >= 1);
@@ -142,7 +138,7 @@ static int64_t round_fastest(shmbus_bus *bus, int *slow)
             assert_shmbus_ok(shmbus_open(bus, "quiet", NULL, 0, &q));
             shmbus_topic_destroy(q);
         }
-        dt = mono_ns() - t0;
+        dt = (int64_t)sb_mono_ns() - t0;
         *slow += dt > SCR_SLOW_NS;
         best = dt < best ? dt : best;
     }

@@ -21,6 +21,7 @@
 #include "ring/group.h"
 #include "ring/read.h"
 #include "ring/ring.h"
+#include "util/cmp.h"
 
 int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size)
 {
@@ -337,13 +338,6 @@ struct live_snap {
     uint64_t exact[SB_PUBS_MAX];
 };
 
-static int u64_cmp(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
 /* Read the live records' claims once, after the caller's acquire load of
  * the tail. A writer seen IDLE, or claiming another seq or above a bound,
  * cannot come to own a seq below that tail: it claims through the tail
@@ -369,14 +363,14 @@ static void live_snap_take(const struct sb_segment *seg, struct live_snap *ls)
             ls->exact[ls->n++] = c;
         }
     }
-    qsort(ls->exact, ls->n, sizeof(ls->exact[0]), u64_cmp);
+    qsort(ls->exact, ls->n, sizeof(ls->exact[0]), sb_u64_cmp);
 }
 
 /* May a live record own seq @p s (live_claims_any(claim_may_own))? */
 static int live_snap_may_own(const struct live_snap *ls, uint64_t s)
 {
     return s >= ls->min_claiming ||
-           bsearch(&s, ls->exact, ls->n, sizeof(ls->exact[0]), u64_cmp) != NULL;
+           bsearch(&s, ls->exact, ls->n, sizeof(ls->exact[0]), sb_u64_cmp) != NULL;
 }
 
 /* A dead publisher (record @p r) was claiming: it may hold one seq >=
