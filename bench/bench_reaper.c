@@ -147,8 +147,9 @@ static int rp_run(const struct rp_opts *o)
     snprintf(cfg.bus, sizeof(cfg.bus), "reap-%ld", (long)getpid());
     cfg.max_topics = (uint32_t)o->topics;
     cfg.max_slots = (uint32_t)o->slots;
-    /* One descriptor per topic, and the epoll, timer and pidfd. */
-    if (bench_nofile_raise(o->topics + 64) < 0)
+    /* What the daemon's limits need (sbd_config_fds()), and room beyond
+     * for the owner's pidfd (the reaper's budget). */
+    if (bench_nofile_raise(o->topics + 128) < 0)
         return -1;
     sbd_log_set_level(SBD_WARN);
     urcu_memb_register_thread();

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -190,14 +191,54 @@ static void pidfd_failed(struct sbd_reaper *r, pid_t pid, int err)
             (int)pid, strerror(err));
 }
 
-/* A pidfd for @p pid, if pidfds work here. @return it; -1 when there is
- * none (the caller checks /proc instead); PIDFD_NO_PROCESS. */
-static int proc_pidfd(struct sbd_reaper *r, pid_t pid)
+/* Pidfds the descriptor limit leaves for the owners segments name: the
+ * limit now (prlimit may change it), less what the daemon's limits need. */
+static uint64_t pidfd_room(const struct sbd_reaper *r)
+{
+    uint64_t need = sbd_config_fds(r->reg->cfg);
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX; /* no limit known: pidfd_open() says when */
+    return rl.rlim_cur > need ? (uint64_t)rl.rlim_cur - need : 0;
+}
+
+/* May another owner a segment names (@p t not NULL) have a pidfd? Not
+ * beyond pidfd_room(); reached, that is said once, and again after it
+ * has had room. */
+static int pidfd_budget(struct sbd_reaper *r, const struct sbd_topic *t)
+{
+    uint64_t room;
+
+    if (t == NULL)
+        return 1; /* a client's hello: counted in sbd_config_fds() */
+    room = pidfd_room(r);
+    if (r->npidfds < room) {
+        if (r->npidfds < room / 2)
+            r->budget_said = 0;
+        return 1;
+    }
+    if (!r->budget_said) {
+        r->budget_said = 1;
+        sbd_log(SBD_WARN,
+                "%llu pidfds open for processes segments name, all the descriptor limit "
+                "leaves: the others are looked up in /proc at every scan",
+                (unsigned long long)r->npidfds);
+    }
+    return 0;
+}
+
+/* A pidfd for @p pid, if pidfds work here and, for an owner topic @p t
+ * names (NULL: a client's hello), the budget allows. @return it; -1 when
+ * there is none (the caller checks /proc instead); PIDFD_NO_PROCESS. */
+static int proc_pidfd(struct sbd_reaper *r, pid_t pid, const struct sbd_topic *t)
 {
     int fd;
 
     if (!r->pidfd_ok)
         return -1; /* forbidden here (sbd_reaper_probe()): not even tried */
+    if (!pidfd_budget(r, t))
+        return -1; /* the descriptors are the clients' and topics' */
     fd = pidfd_open(pid);
     if (fd >= 0)
         return fd;
@@ -219,6 +260,7 @@ static int proc_arm(struct sbd_reaper *r, struct sbd_proc *p, int fd)
         return -1;
     }
     p->pidfd = fd;
+    r->npidfds += p->topic != NULL;
     return 0;
 }
 
@@ -228,7 +270,7 @@ static int proc_arm(struct sbd_reaper *r, struct sbd_proc *p, int fd)
 static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start, struct sbd_topic *t)
 {
     struct sbd_proc *p;
-    int fd = proc_pidfd(r, pid);
+    int fd = proc_pidfd(r, pid, t);
 
     if (fd == PIDFD_NO_PROCESS)
         return 0;
@@ -288,10 +330,12 @@ static void reap(struct sbd_reaper *r, struct sbd_proc *p)
 {
     r->reaped++;
     sbd_log(SBD_INFO, "process %d died: reaping its slots and claims", (int)p->pid);
-    if (p->pidfd >= 0)
+    if (p->pidfd >= 0) {
         close(p->pidfd); /* leaves the epoll set with it */
-    else
+        r->npidfds -= p->topic != NULL;
+    } else {
         r->npolled--;
+    }
     p->pidfd = -1;
     p->dead = 1;
     if (!r->active || (r->cur == NULL && r->topics_done == 0)) {
@@ -514,7 +558,7 @@ static void proc_poll(struct sbd_reaper *r, struct sbd_proc *p)
 {
     pid_t pid = p->pid;
     uint64_t start = p->start;
-    int fd = proc_pidfd(r, pid);
+    int fd = proc_pidfd(r, pid, p->topic);
 
     if (fd != PIDFD_NO_PROCESS && !sbd_reaper_dead(pid, start)) {
         if (fd >= 0 && proc_arm(r, p, fd) == 0)

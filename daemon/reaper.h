@@ -55,8 +55,13 @@ struct sbd_reaper {
     uint32_t nbuckets, nprocs;
     uint32_t npolled; /* of nprocs, those without a pidfd (checked at every scan) */
     int pidfd_ok;     /* pidfd_open() works here (sbd_reaper_probe()) */
-    int pidfd_errno;  /* the last pidfd_open() failure logged; 0: none */
-    uint64_t reaped;  /* dead processes handled */
+    /* Pidfds open for owners segments name (not clients' hellos), at most
+     * what the descriptor limit leaves (config.h sbd_config_fds()); that
+     * budget reached was logged (said again once it is not). */
+    uint64_t npidfds;
+    int budget_said;
+    int pidfd_errno; /* the last pidfd_open() failure logged; 0: none */
+    uint64_t reaped; /* dead processes handled */
     /* Dead processes the walk reaps, still in the table, in order of
      * death (reaper.c): the list and the link to append at. */
     struct sbd_proc *dead, **dead_tail;
@@ -100,8 +105,9 @@ enum sbd_reaper_method {
 unsigned sbd_reaper_probe(int *pidfd_err, int *proc_err);
 
 /* Set up, with a scan every @p interval_ms, registered in @p epfd under
- * @p timer_tag; without pidfds if sbd_reaper_probe() finds none.
- * @return 0 or -errno. */
+ * @p timer_tag; without pidfds if sbd_reaper_probe() finds none. The
+ * owners segments name get pidfds only as far as RLIMIT_NOFILE, read at
+ * each, leaves beyond sbd_config_fds(). @return 0 or -errno. */
 int sbd_reaper_init(struct sbd_reaper *r, struct sbd_registry *reg, int epfd, uint32_t interval_ms,
                     void *timer_tag);
 
