@@ -412,7 +412,7 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
 {
     if (s->hello) {
         c->clients--;
-        s->dead = sbd_reaper_dead(s->pid, s->start);
+        s->dead = sbd_reaper_gone(&c->reaper, s->pid, s->start);
         sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s)%s, %u holds released", s->id,
                 (int)s->pid, s->name, s->dead ? ", dead" : "", s->nholds);
     } else {

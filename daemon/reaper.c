@@ -83,6 +83,8 @@ static int pidfd_open(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+static struct sbd_proc **proc_slot(struct sbd_reaper *r, pid_t pid);
+
 int sbd_reaper_dead(pid_t pid, uint64_t start)
 {
     uint64_t now;
@@ -97,6 +99,15 @@ int sbd_reaper_dead(pid_t pid, uint64_t start)
     if (start == 0)
         return 0;        /* no start time recorded: alive while the pid exists */
     return now != start; /* another start time: the pid was reused */
+}
+
+int sbd_reaper_gone(struct sbd_reaper *r, pid_t pid, uint64_t start)
+{
+    struct sbd_proc *p = *proc_slot(r, pid);
+
+    if (p != NULL && p->start == start && p->dead)
+        return 1; /* told by its pidfd; a zombie in /proc until waited for */
+    return sbd_reaper_dead(pid, start);
 }
 
 unsigned sbd_reaper_probe(int *pidfd_err, int *proc_err)

@@ -121,6 +121,12 @@ void sbd_reaper_watch(struct sbd_reaper *r, pid_t pid, uint64_t start);
  * be told now (/proc unreadable and the pid exists): ask again later. */
 int sbd_reaper_dead(pid_t pid, uint64_t start);
 
+/* sbd_reaper_dead(), but first the table: a process whose pidfd said it
+ * died is dead, though /proc still shows it until its parent waits for it
+ * (a session closed in the batch of events that told its death, before
+ * the slice that reaps it). */
+int sbd_reaper_gone(struct sbd_reaper *r, pid_t pid, uint64_t start);
+
 /* The scan timer fired: retry pending adoptions, and start a pass if none
  * is under way (its first slice is due at once). */
 void sbd_reaper_tick(struct sbd_reaper *r);
