@@ -373,8 +373,10 @@ static void proc_remove(struct sbd_reaper *r, struct sbd_proc *p)
     while (*pp != p)
         pp = &(*pp)->next;
     *pp = p->next;
-    if (p->topic != NULL)
-        p->topic->procs--;
+    /* The bound has room again: reaching it is said again (once per time
+     * it fills, which takes a death of a watched owner each). */
+    if (p->topic != NULL && p->topic->procs-- == SBD_REAPER_PROCS_PER_TOPIC)
+        p->topic->procs_full = 0;
     free(p);
     r->nprocs--;
 }
