@@ -611,12 +611,9 @@ static void pass_begin(struct sbd_reaper *r)
     r->topics_done = 0;
 }
 
-/* The next topic of this pass, or NULL when it has been everywhere. The
- * iterator and r->cur are kept from one slice (one RCU read section) to
- * the next: safe because a topic leaves the table only in
- * sbd_registry_fini(), after sbd_control_close() has stopped the reaper
- * (main.c serve()); one created behind the iterator waits
- * for the next pass. Call with urcu_memb_read_lock held. */
+/* The next topic of this pass, or NULL when it has been everywhere; one
+ * created behind the iterator waits for the next pass. Call with
+ * urcu_memb_read_lock held, in the section walk_resume() began. */
 static struct sbd_topic *pass_next_topic(struct sbd_reaper *r)
 {
     struct cds_lfht_node *n;
@@ -627,7 +624,35 @@ static struct sbd_topic *pass_next_topic(struct sbd_reaper *r)
         cds_lfht_next(r->reg->topics, &r->it);
     r->walking = 1;
     n = cds_lfht_iter_get_node(&r->it);
-    return n != NULL ? sbd_topic_of(n) : NULL;
+    if (n == NULL)
+        return NULL;
+    memcpy(r->at, sbd_topic_of(n)->name, sizeof(r->at));
+    return sbd_topic_of(n);
+}
+
+/* A new RCU read section: find the walk's place again by the name of the
+ * topic it is at. Neither the iterator (its cached next node) nor r->cur
+ * is used from an earlier section, which a topic's removal may have
+ * freed since. A topic gone from the table (only sbd_registry_fini()
+ * removes one today) starts the walk over: the pass only gets longer,
+ * and the dead are forgotten no earlier. Call with urcu_memb_read_lock
+ * held. */
+static void walk_resume(struct sbd_reaper *r)
+{
+    struct cds_lfht_node *n;
+
+    if (!r->walking)
+        return; /* not begun: cds_lfht_first() */
+    sbd_topic_seek(r->reg, r->at, &r->it);
+    n = cds_lfht_iter_get_node(&r->it);
+    if (n == NULL) {
+        r->walking = 0;
+        r->cur = NULL;
+        r->topics_done = 0;
+        return;
+    }
+    if (r->cur != NULL)
+        r->cur = sbd_topic_of(n); /* the same topic, or one made under its name */
 }
 
 /* The pass is over: forget the dead it reaped; go on at once with the next
@@ -657,6 +682,7 @@ static void slice_topics(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
 {
     int64_t now_ms = (int64_t)(t0 / 1000000u);
 
+    walk_resume(r);
     while (r->active) {
         if (r->cur == NULL) {
             r->cur = pass_next_topic(r);

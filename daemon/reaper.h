@@ -73,12 +73,14 @@ struct sbd_reaper {
     uint32_t topics_done;
     uint64_t next_ns, busy_ns;
     /* Where the pass stands: the bucket of processes without a pidfd to
-     * look at next; the walk through the topic table (begun or not); the
-     * topic being scanned (NULL: between topics), its phase and item; its
-     * tail read for the stall gates. */
+     * look at next; the walk through the topic table (begun or not), and
+     * the name of the topic it is at, by which each slice finds its place
+     * again; the topic being scanned (NULL: between topics), its phase
+     * and item; its tail read for the stall gates. */
     uint32_t poll_bucket;
     struct cds_lfht_iter it;
     int walking;
+    char at[SHMBUS_TOPIC_NAME_MAX + 1];
     struct sbd_topic *cur;
     uint32_t phase, idx;
     uint64_t tail;
