@@ -24,8 +24,9 @@
  * The daemon must not crash (ASan, UBSan), every step must take at most
  * STEP_MAX_NS of the thread's CPU time (a stall of the control thread is
  * a failure, not a slow input; CPU time leaves out a busy machine's
- * preemptions and the sleeps), and a pass must end within PASS_SLICES_MAX
- * slices.
+ * preemptions and the sleeps), a slice at most SLICE_MAX_NS of it, at
+ * most one slice may run per batch of events, and a pass must end within
+ * PASS_SLICES_MAX slices.
  *
  * Segments are named shmbus.fzseg<pid>.<topic>: removed at exit, and those
  * of a run that crashed are removed by the next run's start.
@@ -67,6 +68,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * gates at up to 1 ms a slice: a few slices, tens under ASan with a
  * scribbled segment's costly steps. */
 #define PASS_SLICES_MAX 256
+/* A slice ends at the first look at the clock past 1 ms of wall time,
+ * which comes after every costly step (reaper.c), so its CPU time is at
+ * most 1 ms and one costly step (4096 cells of a dead record's claim, 16
+ * looks over the records, a stall check: 0.2 ms under ASan here), however
+ * busy the machine. Looking only every 32 steps, the kept input
+ * dead-claimers-far-below-big-tail (40 DEAD records far below the tail)
+ * made slices of 5.3 ms. */
+#define SLICE_MAX_NS (3 * 1000000ull)
 /* Sleeps of an input (STALL_MS each), so that a stall timeout expires. */
 #define SLEEPS_MAX 3
 #define STALL_MS   1
@@ -388,8 +397,12 @@ static void run_pass(struct sbd_reaper *r)
     int slices = 0;
 
     sbd_reaper_pass(r);
-    while (sbd_reaper_busy(r) && slices++ < PASS_SLICES_MAX)
+    while (sbd_reaper_busy(r) && slices++ < PASS_SLICES_MAX) {
+        uint64_t t0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID);
+
         sbd_reaper_slice(r);
+        CHECK(sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < SLICE_MAX_NS);
+    }
     CHECK(!sbd_reaper_busy(r));
 }
 
@@ -476,10 +489,12 @@ static void deliver_deaths(struct sbd_reaper *r, int ms)
 {
     struct epoll_event ev[8];
     int n = epoll_wait(fz.epfd, ev, 8, ms);
+    uint64_t slices = r->slices;
 
     for (int i = 0; i < n; i++)
         if ((uintptr_t)ev[i].data.ptr & SBD_REAPER_TAG)
             sbd_reaper_event(r, ev[i].data.ptr);
+    CHECK(r->slices == slices); /* an event runs no slice of its own */
     sbd_reaper_run(r);
 }
 
