@@ -28,6 +28,8 @@
 #include "reaper.h"
 #include "registry.h"
 #include "registry/admin.h"
+#include "util/clock.h"
+#include "util/cmp.h"
 #include "util/proc.h"
 
 #define RP_PASSES_MAX 101u
@@ -47,14 +49,6 @@ struct rp_pass {
     uint64_t longest_ns;     /* wall time */
     uint64_t longest_cpu_ns; /* this thread's CPU time */
 };
-
-static uint64_t rp_cpu_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Topics "r.<n>", half of their slots taken for this process. */
 static int rp_build(struct sbd_registry *reg, const struct rp_opts *o)
@@ -94,11 +88,11 @@ static void rp_pass(struct sbd_reaper *r, struct rp_pass *p)
     *p = (struct rp_pass){0};
     sbd_reaper_pass(r);
     while (sbd_reaper_busy(r)) {
-        uint64_t s0 = bench_now_ns(), c0 = rp_cpu_ns(), dt, dc;
+        uint64_t s0 = bench_now_ns(), c0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID), dt, dc;
 
         sbd_reaper_slice(r);
         dt = bench_now_ns() - s0;
-        dc = rp_cpu_ns() - c0;
+        dc = sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
         p->slices++;
         p->longest_ns = dt > p->longest_ns ? dt : p->longest_ns;
         p->longest_cpu_ns = dc > p->longest_cpu_ns ? dc : p->longest_cpu_ns;
@@ -106,16 +100,9 @@ static void rp_pass(struct sbd_reaper *r, struct rp_pass *p)
     p->ns = bench_now_ns() - t0;
 }
 
-static int u64_cmp(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
 static uint64_t rp_median(uint64_t *v, uint64_t n)
 {
-    qsort(v, n, sizeof(*v), u64_cmp);
+    qsort(v, n, sizeof(*v), sb_u64_cmp);
     return v[n / 2];
 }
 
@@ -160,8 +147,9 @@ static int rp_run(const struct rp_opts *o)
     snprintf(cfg.bus, sizeof(cfg.bus), "reap-%ld", (long)getpid());
     cfg.max_topics = (uint32_t)o->topics;
     cfg.max_slots = (uint32_t)o->slots;
-    /* One descriptor per topic, and the epoll, timer and pidfd. */
-    if (bench_nofile_raise(o->topics + 64) < 0)
+    /* What the daemon's limits need (sbd_config_fds()), and room beyond
+     * for the owner's pidfd (the reaper's budget). */
+    if (bench_nofile_raise(o->topics + 128) < 0)
         return -1;
     sbd_log_set_level(SBD_WARN);
     urcu_memb_register_thread();

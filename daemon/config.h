@@ -56,4 +56,15 @@ struct sbd_config {
     int bridge_no_create;           /* remote publishes never create topics */
 };
 
+/* Descriptors the daemon needs besides the pidfds of the owners its
+ * segments name (reaper.h): per client its connection, a segment a reply
+ * carries and the pidfd of its hello; per topic its segment; per bridge
+ * connection its socket; and 64 of its own (epoll, timers, listeners,
+ * /proc reads, the log). */
+static inline uint64_t sbd_config_fds(const struct sbd_config *c)
+{
+    return (uint64_t)c->max_clients * 3 + c->max_topics + 64 +
+           (c->bridge ? c->bridge_max_conns : 0);
+}
+
 #endif

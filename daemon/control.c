@@ -429,7 +429,7 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
 {
     if (s->hello) {
         c->clients--;
-        s->dead = sbd_reaper_dead(s->pid, s->start);
+        s->dead = sbd_reaper_gone(&c->reaper, s->pid, s->start);
         sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s)%s, %u holds released", s->id,
                 (int)s->pid, s->name, s->dead ? ", dead" : "", s->nholds);
     } else {
@@ -637,17 +637,13 @@ int sbd_control_run(struct sbd_control *c)
     struct epoll_event ev[CTL_EVENTS];
 
     for (;;) {
-        /* A scan pass under way goes on whenever nothing else waits. */
-        int n = epoll_wait(c->epfd, ev, CTL_EVENTS, sbd_reaper_busy(&c->reaper) ? 0 : -1);
+        /* Until the next slice of a scan pass under way is due. */
+        int n = epoll_wait(c->epfd, ev, CTL_EVENTS, sbd_reaper_wait_ms(&c->reaper));
 
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -errno;
-        if (n == 0) {
-            sbd_reaper_slice(&c->reaper);
-            continue;
-        }
         /* A session dropped while this batch is handled (hello deadline,
          * reaper) stays allocated until the batch is done: its later
          * events see it closed. */
@@ -671,5 +667,8 @@ int sbd_control_run(struct sbd_control *c)
             }
         }
         urcu_memb_read_unlock();
+        /* One slice at most per batch, when due: however many deaths or
+         * requests the batch held, a control call waits for one slice. */
+        sbd_reaper_run(&c->reaper);
     }
 }

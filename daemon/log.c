@@ -9,6 +9,16 @@
  * Before sbd_log_start() (and in programs that never call it: tests,
  * benches, fuzzers), lines go straight to stderr with one fprintf each,
  * so lines never interleave.
+ *
+ * An ERROR line often comes right before the end (an abort, a crash, an
+ * exit): its caller waits, at most SBD_LOG_FLUSH_S, until the writer has
+ * written it and every line before it; once such a wait has timed out,
+ * later ERROR lines do not wait until the writer has written something
+ * again, so a stderr that does not drain costs one wait, not one per line.
+ * A fatal signal (SIGSEGV, SIGABRT, SIGILL, SIGFPE; under AddressSanitizer,
+ * its report instead of SIGSEGV) writes what the buffer holds before the
+ * process dies, best effort (it may repeat or lose the lines the writer
+ * is in the middle of).
  */
 #include "log.h"
 
@@ -16,12 +26,18 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define LOG_ASAN 1
+#endif
 
 #define LOG_LINE 640
 
@@ -34,8 +50,11 @@ static struct {
     pthread_cond_t more;    /* the writer waits for lines */
     pthread_cond_t drained; /* sbd_log_flush() waits for the writer */
     int started;
-    int busy; /* the writer holds lines it took out and has not written yet */
-    size_t len;
+    int busy;  /* the writer holds lines it took out and has not written yet */
+    int stuck; /* an ERROR line's wait timed out; cleared by the next write */
+    /* relaxed everywhere, under mu, except the crash path's load: a fatal
+     * signal's handler reads it without the lock (log_crash_write()). */
+    _Atomic size_t len;
     uint64_t dropped;
     char buf[SBD_LOG_BUFFER];
 } lg = {.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -96,6 +115,19 @@ static void log_write_all(const char *p, size_t n)
     }
 }
 
+/* The bytes waiting in the buffer. Call with lg.mu held. */
+static size_t log_len(void)
+{
+    /* relaxed: under lg.mu (the field is atomic for log_crash_write()). */
+    return atomic_load_explicit(&lg.len, memory_order_relaxed);
+}
+
+static void log_len_set(size_t n)
+{
+    /* relaxed: under lg.mu, as in log_len(). */
+    atomic_store_explicit(&lg.len, n, memory_order_relaxed);
+}
+
 static void *log_writer(void *arg)
 {
     static char out[SBD_LOG_BUFFER];
@@ -107,14 +139,16 @@ static void *log_writer(void *arg)
         uint64_t dropped;
 
         pthread_mutex_lock(&lg.mu);
+        if (lg.busy)
+            lg.stuck = 0; /* stderr took the last lines: ERROR lines wait again */
         lg.busy = 0;
         pthread_cond_broadcast(&lg.drained);
-        while (lg.len == 0 && lg.dropped == 0)
+        while (log_len() == 0 && lg.dropped == 0)
             pthread_cond_wait(&lg.more, &lg.mu);
-        n = lg.len;
+        n = log_len();
         memcpy(out, lg.buf, n);
         dropped = lg.dropped;
-        lg.len = 0;
+        log_len_set(0);
         lg.dropped = 0;
         lg.busy = 1;
         pthread_mutex_unlock(&lg.mu);
@@ -129,12 +163,60 @@ static void *log_writer(void *arg)
     return NULL;
 }
 
+/* A fatal signal, or a sanitizer's report: write what the buffer holds,
+ * without the lock (the thread that died may hold it). write() only:
+ * async-signal-safe. */
+static void log_crash_write(void)
+{
+    /* relaxed: best effort; the bytes below it were copied in under the
+     * lock before it grew, by this thread or another still running. */
+    size_t n = atomic_load_explicit(&lg.len, memory_order_relaxed);
+
+    log_write_all(lg.buf, n < sizeof(lg.buf) ? n : sizeof(lg.buf));
+}
+
+static void log_crash(int sig)
+{
+    log_crash_write();
+    /* SA_RESETHAND: the default action, once the handler returns (the
+     * signal is blocked until then). */
+    raise(sig);
+}
+
+/* Write the buffer on the way down at a fatal signal. SIGBUS is the
+ * segment guard's (guard.c). Under AddressSanitizer, SIGSEGV is its own:
+ * its report ends in the death callback instead. */
+static void log_crash_install(void)
+{
+    static const int sigs[] = {SIGABRT, SIGILL, SIGFPE,
+#ifndef LOG_ASAN
+                               SIGSEGV
+#endif
+    };
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = log_crash;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (sigaction(sigs[i], &sa, NULL) < 0)
+            fprintf(stderr, "shmbusd: cannot catch signal %d for the log: %s\n", sigs[i],
+                    strerror(errno));
+#ifdef LOG_ASAN
+    __sanitizer_set_death_callback(log_crash_write);
+#endif
+}
+
 int sbd_log_start(void)
 {
     sigset_t all, old;
     pthread_t th;
     int rc;
 
+    /* Before the writer: a process that cannot flush at exit gets none. */
+    if (atexit(sbd_log_flush) != 0)
+        return -ENOMEM;
     /* The writer takes no signal: the control loop reads SIGTERM and
      * SIGINT from a signalfd, which needs them blocked in every thread. */
     sigfillset(&all);
@@ -147,29 +229,42 @@ int sbd_log_start(void)
     pthread_mutex_lock(&lg.mu);
     lg.started = 1;
     pthread_mutex_unlock(&lg.mu);
-    if (atexit(sbd_log_flush) != 0)
-        return -ENOMEM;
+    log_crash_install();
     return 0;
+}
+
+/* Wait until the writer has written everything so far, or @p until.
+ * Call with lg.mu held. @return 0, or ETIMEDOUT. */
+static int log_drain(const struct timespec *until)
+{
+    while (lg.started && (log_len() > 0 || lg.dropped > 0 || lg.busy))
+        if (pthread_cond_timedwait(&lg.drained, &lg.mu, until) == ETIMEDOUT)
+            return ETIMEDOUT;
+    return 0;
+}
+
+static void log_deadline(struct timespec *until)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += SBD_LOG_FLUSH_S;
 }
 
 void sbd_log_flush(void)
 {
     struct timespec until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += SBD_LOG_FLUSH_S;
+    log_deadline(&until);
     pthread_mutex_lock(&lg.mu);
-    while (lg.started && (lg.len > 0 || lg.dropped > 0 || lg.busy))
-        if (pthread_cond_timedwait(&lg.drained, &lg.mu, &until) == ETIMEDOUT)
-            break; /* stderr is stuck: what is left is lost with the process */
+    log_drain(&until); /* a timeout: stderr is stuck, what is left is lost with the process */
     pthread_mutex_unlock(&lg.mu);
 }
 
 void sbd_log(enum sbd_level level, const char *fmt, ...)
 {
     char msg[512], line[LOG_LINE];
+    struct timespec until;
     va_list ap;
-    size_t n;
+    size_t n, len;
 
     if (level > log_level)
         return;
@@ -183,12 +278,21 @@ void sbd_log(enum sbd_level level, const char *fmt, ...)
         fputs(line, stderr); /* no writer: one call per line, as always */
         return;
     }
-    if (lg.len + n <= sizeof(lg.buf)) {
-        memcpy(lg.buf + lg.len, line, n);
-        lg.len += n;
+    len = log_len();
+    if (len + n <= sizeof(lg.buf)) {
+        memcpy(lg.buf + len, line, n);
+        log_len_set(len + n);
     } else {
         lg.dropped++; /* stderr is behind: counted, said when it drains */
     }
     pthread_cond_signal(&lg.more);
+    /* An ERROR may be the last line before the end: wait until it is out,
+     * unless the last such wait found stderr stuck (stuck stays set until
+     * the writer gets lines out again). */
+    if (level == SBD_ERROR && !lg.stuck) {
+        log_deadline(&until);
+        if (log_drain(&until) == ETIMEDOUT)
+            lg.stuck = 1;
+    }
     pthread_mutex_unlock(&lg.mu);
 }

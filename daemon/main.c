@@ -58,8 +58,9 @@ static void usage(FILE *f)
                "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
                "                      publishers' claims, every MS ms (default 20; a dead\n"
                "                      publisher's claim is ended within about 5 of these);\n"
-               "                      a scan runs in 1 ms slices between control calls, and\n"
-               "                      takes longer than MS on a large bus\n"
+               "                      a scan runs in 1 ms slices between control calls, at\n"
+               "                      most a tenth of a core (a death runs one round at\n"
+               "                      once), and takes longer than MS on a large bus\n"
                "  --stop-clean        on SIGTERM or SIGINT remove every topic: publishing,\n"
                "                      receiving and polling then fail with\n"
                "                      SHMBUS_ERR_TOPIC_GONE in every process. Default: remove\n"
@@ -557,14 +558,22 @@ static void raise_fd_limit(const struct sbd_config *c)
         return;
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    /* One per client (two while a reply carries a segment), one per topic,
-     * and one per bridge connection. */
-    need = (rlim_t)c->max_clients * 2 + c->max_topics + 64 + (c->bridge ? c->bridge_max_conns : 0);
+    need = (rlim_t)sbd_config_fds(c);
     if (rl.rlim_cur < need)
         sbd_log(SBD_WARN,
                 "descriptor limit %llu is below the %llu that --max-clients, --max-topics "
                 "and --bridge-max-conns need",
                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+    /* The rest watches the owners that segments name (reaper.h), up to
+     * SBD_REAPER_PROCS_PER_TOPIC a topic: fewer, and the others are
+     * looked up in /proc at every scan. */
+    else if (rl.rlim_cur - need < (rlim_t)c->max_topics * SBD_REAPER_PROCS_PER_TOPIC)
+        sbd_log(SBD_INFO,
+                "descriptor limit %llu leaves pidfds for %llu of the processes segments name "
+                "(%u a topic would take %llu): the others are looked up in /proc at every scan",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur - need),
+                SBD_REAPER_PROCS_PER_TOPIC,
+                (unsigned long long)c->max_topics * SBD_REAPER_PROCS_PER_TOPIC);
 }
 
 /*

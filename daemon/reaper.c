@@ -8,13 +8,14 @@
  *
  * The scan is a pass over every topic, one slot, record or group at a time
  * (a step: a bounded amount of work whatever the segment holds), run in
- * slices of SBD_REAPER_SLICE_NS: the control loop runs the next slice
- * whenever it has no event waiting, so a control call waits for one slice
- * at most, however large the bus. A pass starts at each tick once the last
- * one is done, and at once after a death, which the pass reaps: a process
- * known dead stays in the table, marked, so that every slot and record
- * naming it is found dead at once, until a pass that began after its
- * death has been everywhere.
+ * slices of about SBD_REAPER_SLICE_NS, each followed by
+ * SBD_REAPER_IDLE_FACTOR times its own time without one. A pass starts at
+ * a tick once the last one is done, and at once after a death if none is
+ * under way. A process known dead stays in the table, marked, so that
+ * every slot and record naming it is found dead at once, and the slices
+ * run back to back until the walk has been everywhere once since the
+ * death: the rest of the pass under way, then the next one as far as
+ * where the walk was at the death.
  */
 #include "reaper.h"
 
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -35,6 +37,13 @@
 
 #define REAPER_BUCKETS 1024u
 
+/* A step's cost, against SLICE_CLOCK_STEPS: the clock is read once the
+ * steps since the last read add up to that, so after every costly step. A
+ * cheap step is a load or two and a table lookup; the clock costs more. */
+#define SLICE_CLOCK_STEPS 32u
+#define STEP_CHEAP        1u
+#define STEP_COSTLY       SLICE_CLOCK_STEPS
+
 struct sbd_proc {
     struct sbd_proc *next;
     pid_t pid;
@@ -44,11 +53,12 @@ struct sbd_proc {
      * its procs; NULL: watched for a client's hello. */
     struct sbd_topic *topic;
     /* Dead: kept (without a pidfd) so that the passes know it at once,
-     * on the reaper's list of the dead, until a pass begun after its
-     * death (dead_pass: the pass under way, or the last, when it died)
-     * has finished. */
+     * on the reaper's list of the dead (oldest first), until the walk has
+     * been everywhere since its death: pass until_pass has finished
+     * until_topics topics (UINT32_MAX: the whole pass). */
     int dead;
-    uint32_t dead_pass;
+    uint32_t until_topics;
+    uint64_t until_pass;
     struct sbd_proc *dead_next;
 };
 
@@ -73,6 +83,8 @@ static int pidfd_open(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+static struct sbd_proc **proc_slot(struct sbd_reaper *r, pid_t pid);
+
 int sbd_reaper_dead(pid_t pid, uint64_t start)
 {
     uint64_t now;
@@ -87,6 +99,15 @@ int sbd_reaper_dead(pid_t pid, uint64_t start)
     if (start == 0)
         return 0;        /* no start time recorded: alive while the pid exists */
     return now != start; /* another start time: the pid was reused */
+}
+
+int sbd_reaper_gone(struct sbd_reaper *r, pid_t pid, uint64_t start)
+{
+    struct sbd_proc *p = *proc_slot(r, pid);
+
+    if (p != NULL && p->start == start && p->dead)
+        return 1; /* told by its pidfd; a zombie in /proc until waited for */
+    return sbd_reaper_dead(pid, start);
 }
 
 unsigned sbd_reaper_probe(int *pidfd_err, int *proc_err)
@@ -119,6 +140,7 @@ int sbd_reaper_init(struct sbd_reaper *r, struct sbd_registry *reg, int epfd, ui
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = timer_tag};
 
     memset(r, 0, sizeof(*r));
+    r->dead_tail = &r->dead;
     r->reg = reg;
     r->epfd = epfd;
     /* Without pidfds (forbidden here), every process is looked up in
@@ -180,14 +202,54 @@ static void pidfd_failed(struct sbd_reaper *r, pid_t pid, int err)
             (int)pid, strerror(err));
 }
 
-/* A pidfd for @p pid, if pidfds work here. @return it; -1 when there is
- * none (the caller checks /proc instead); PIDFD_NO_PROCESS. */
-static int proc_pidfd(struct sbd_reaper *r, pid_t pid)
+/* Pidfds the descriptor limit leaves for the owners segments name: the
+ * limit now (prlimit may change it), less what the daemon's limits need. */
+static uint64_t pidfd_room(const struct sbd_reaper *r)
+{
+    uint64_t need = sbd_config_fds(r->reg->cfg);
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX; /* no limit known: pidfd_open() says when */
+    return rl.rlim_cur > need ? (uint64_t)rl.rlim_cur - need : 0;
+}
+
+/* May another owner a segment names (@p t not NULL) have a pidfd? Not
+ * beyond pidfd_room(); reached, that is said once, and again after it
+ * has had room. */
+static int pidfd_budget(struct sbd_reaper *r, const struct sbd_topic *t)
+{
+    uint64_t room;
+
+    if (t == NULL)
+        return 1; /* a client's hello: counted in sbd_config_fds() */
+    room = pidfd_room(r);
+    if (r->npidfds < room) {
+        if (r->npidfds < room / 2)
+            r->budget_said = 0;
+        return 1;
+    }
+    if (!r->budget_said) {
+        r->budget_said = 1;
+        sbd_log(SBD_WARN,
+                "%llu pidfds open for processes segments name, all the descriptor limit "
+                "leaves: the others are looked up in /proc at every scan",
+                (unsigned long long)r->npidfds);
+    }
+    return 0;
+}
+
+/* A pidfd for @p pid, if pidfds work here and, for an owner topic @p t
+ * names (NULL: a client's hello), the budget allows. @return it; -1 when
+ * there is none (the caller checks /proc instead); PIDFD_NO_PROCESS. */
+static int proc_pidfd(struct sbd_reaper *r, pid_t pid, const struct sbd_topic *t)
 {
     int fd;
 
     if (!r->pidfd_ok)
         return -1; /* forbidden here (sbd_reaper_probe()): not even tried */
+    if (!pidfd_budget(r, t))
+        return -1; /* the descriptors are the clients' and topics' */
     fd = pidfd_open(pid);
     if (fd >= 0)
         return fd;
@@ -209,6 +271,7 @@ static int proc_arm(struct sbd_reaper *r, struct sbd_proc *p, int fd)
         return -1;
     }
     p->pidfd = fd;
+    r->npidfds += p->topic != NULL;
     return 0;
 }
 
@@ -218,7 +281,7 @@ static int proc_arm(struct sbd_reaper *r, struct sbd_proc *p, int fd)
 static int proc_add(struct sbd_reaper *r, pid_t pid, uint64_t start, struct sbd_topic *t)
 {
     struct sbd_proc *p;
-    int fd = proc_pidfd(r, pid);
+    int fd = proc_pidfd(r, pid, t);
 
     if (fd == PIDFD_NO_PROCESS)
         return 0;
@@ -262,32 +325,44 @@ static void pub_settle(struct sbd_topic *t, uint32_t i)
         sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", t->name);
 }
 
-/* Start a pass now if none is under way; else the next one at once when
- * it ends. */
+/* Start a pass now if none is under way. */
 static void pass_request(struct sbd_reaper *r)
 {
-    if (r->active)
-        r->again = 1;
-    else
+    if (!r->active)
         pass_begin(r);
+    r->next_ns = 0; /* due now */
 }
 
 /* Process @p p is dead: keep it, marked, on the list of the dead, so that
- * the passes reap what it owns everywhere. */
+ * the walk reaps what it owns everywhere. The walk goes on from where it
+ * is: through the rest of this pass, then the next one as far as the topic
+ * it was in (the topics met before the death), which is one full round. */
 static void reap(struct sbd_reaper *r, struct sbd_proc *p)
 {
     r->reaped++;
     sbd_log(SBD_INFO, "process %d died: reaping its slots and claims", (int)p->pid);
-    if (p->pidfd >= 0)
+    if (p->pidfd >= 0) {
         close(p->pidfd); /* leaves the epoll set with it */
-    else
+        r->npidfds -= p->topic != NULL;
+    } else {
         r->npolled--;
+    }
     p->pidfd = -1;
     p->dead = 1;
-    p->dead_pass = r->pass;
-    p->dead_next = r->dead;
-    r->dead = p;
-    pass_request(r);
+    if (!r->active || (r->cur == NULL && r->topics_done == 0)) {
+        pass_request(r); /* a pass that meets every topic after the death */
+        p->until_pass = r->pass;
+        p->until_topics = UINT32_MAX;
+    } else {
+        /* The topic being scanned counts as met: its slots before the
+         * step under way were looked at before the death. */
+        p->until_pass = r->pass + 1;
+        p->until_topics = r->topics_done + (r->cur != NULL);
+    }
+    p->dead_next = NULL;
+    *r->dead_tail = p;
+    r->dead_tail = &p->dead_next;
+    r->next_ns = 0; /* the walk runs without pauses while someone is dead */
 }
 
 /* Drop dead process @p p from the table (its pidfd is closed already). */
@@ -298,46 +373,48 @@ static void proc_remove(struct sbd_reaper *r, struct sbd_proc *p)
     while (*pp != p)
         pp = &(*pp)->next;
     *pp = p->next;
-    if (p->topic != NULL)
-        p->topic->procs--;
+    /* The bound has room again: reaching it is said again (once per time
+     * it fills, which takes a death of a watched owner each). */
+    if (p->topic != NULL && p->topic->procs-- == SBD_REAPER_PROCS_PER_TOPIC)
+        p->topic->procs_full = 0;
     free(p);
     r->nprocs--;
 }
 
-/* Pass @p r->pass ended: drop the dead it has reaped everywhere (those
- * that died before it began). */
-static void dead_forget(struct sbd_reaper *r)
+/* The walk has finished @p done topics of pass r->pass (UINT32_MAX: all of
+ * them): drop the dead it has been everywhere for since they died. The
+ * list is in order of death, which is the order of their bounds. */
+static void dead_forget(struct sbd_reaper *r, uint32_t done)
 {
-    struct sbd_proc **pp = &r->dead;
+    while (r->dead != NULL) {
+        struct sbd_proc *p = r->dead;
 
-    while (*pp != NULL) {
-        struct sbd_proc *p = *pp;
-
-        if (p->dead_pass >= r->pass) {
-            pp = &p->dead_next;
-            continue; /* died during this pass: the next one reaps it */
-        }
-        *pp = p->dead_next;
+        if (p->until_pass > r->pass || (p->until_pass == r->pass && p->until_topics > done))
+            return; /* not everywhere yet, nor anyone who died after it */
+        r->dead = p->dead_next;
         proc_remove(r, p);
     }
+    r->dead_tail = &r->dead;
 }
 
 void sbd_reaper_event(struct sbd_reaper *r, void *tagged)
 {
     struct sbd_proc *p = (struct sbd_proc *)((uintptr_t)tagged & ~(uintptr_t)SBD_REAPER_TAG);
 
+    /* The slice that reaps it runs after the batch of events (control.c),
+     * one slice however many died in it. */
     reap(r, p);
-    /* At once rather than after the other events: readers waiting at its
-     * claim, and publishers it gated, go on within the slice. */
-    sbd_reaper_slice(r);
 }
 
 /* Is the owner (@p pid, @p start) named in topic @p t known alive, or can
  * it be watched now? A topic has at most SBD_REAPER_PROCS_PER_TOPIC
  * processes watched for it: a segment scribbled with thousands of pids
  * costs a look at /proc per slot per pass beyond that, bounded by the
- * slices, and never a descriptor. @return 0 when it is dead. */
-static int owner_check(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uint64_t start)
+ * slices, and never a descriptor. @p *cost becomes STEP_COSTLY when the
+ * answer took more than the table (a look at /proc, a pidfd). @return 0
+ * when it is dead. */
+static int owner_check(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uint64_t start,
+                       uint32_t *cost)
 {
     struct sbd_proc *p;
 
@@ -346,6 +423,7 @@ static int owner_check(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uin
     p = *proc_slot(r, pid);
     if (p != NULL && p->start == start)
         return !p->dead;
+    *cost = STEP_COSTLY;
     if (p != NULL)
         return !sbd_reaper_dead(pid, start); /* another process with this pid is watched */
     if (t->procs >= SBD_REAPER_PROCS_PER_TOPIC) {
@@ -371,34 +449,42 @@ static void topic_broken(struct sbd_topic *t)
 }
 
 /* Slot @p i of @p t: reap it if its owner is dead; else note the group
- * it is a member of, which the reconcile step then leaves alone. */
-static void slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
+ * it is a member of, which the reconcile step then leaves alone.
+ * @return the step's cost. */
+static uint32_t slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
 {
-    uint32_t pid, g;
+    uint32_t pid, g, cost = STEP_CHEAP;
     uint64_t start;
 
     if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
-        !owner_check(r, t, (pid_t)pid, start)) {
-        sbd_slot_reap(r->reg, t, i);
-        return;
+        !owner_check(r, t, (pid_t)pid, start, &cost)) {
+        sbd_slot_reap(r->reg, t, i); /* walks the sessions */
+        return STEP_COSTLY;
     }
     g = sb_admin_slot_member(t->t, i);
     if (g != 0)
         r->busy[(g - 1) / 64] |= 1ull << ((g - 1) % 64);
+    return cost;
 }
 
 /* Record @p i of @p t: end a DEAD one's claim (a retry, or left by a
- * daemon before us); mark it DEAD and end its claim if its owner died. */
-static void pub_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
+ * daemon before us); mark it DEAD and end its claim if its owner died.
+ * @return the step's cost. */
+static uint32_t pub_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
 {
-    uint32_t pid;
+    uint32_t pid, cost = STEP_CHEAP;
     uint64_t start;
 
-    if (sb_admin_pub_is_dead(t->t, i))
+    if (sb_admin_pub_is_dead(t->t, i)) {
+        pub_settle(t, i); /* up to 4096 cells and a sort of the claims */
+        return STEP_COSTLY;
+    }
+    if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
+        !owner_check(r, t, (pid_t)pid, start, &cost) && sb_admin_pub_dead(t->t, i)) {
         pub_settle(t, i);
-    else if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
-             !owner_check(r, t, (pid_t)pid, start) && sb_admin_pub_dead(t->t, i))
-        pub_settle(t, i);
+        return STEP_COSTLY;
+    }
+    return cost;
 }
 
 /* The items of phase @p ph of @p t; 0 when it is skipped. */
@@ -422,19 +508,19 @@ static uint32_t phase_items(const struct sbd_topic *t, enum scan_phase ph)
     }
 }
 
-/* Item @p i of phase @p ph of @p t, at monotonic @p now_ms. */
-static void phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_phase ph, uint32_t i,
-                       int64_t now_ms)
+/* Item @p i of phase @p ph of @p t, at monotonic @p now_ms. The reconcile
+ * and the stall checks may each look at every slot or record (an eviction,
+ * ending a claim): costly. @return the step's cost. */
+static uint32_t phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_phase ph,
+                           uint32_t i, int64_t now_ms)
 {
     shmbus_topic_info info;
 
     switch (ph) {
     case PH_SLOTS:
-        slot_check(r, t, i);
-        break;
+        return slot_check(r, t, i);
     case PH_PUBS:
-        pub_check(r, t, i);
-        break;
+        return pub_check(r, t, i);
     case PH_RECONCILE:
         sb_admin_groups_reconcile_except(t->t, r->busy);
         /* The tail, a line every publish writes, is read once per pass,
@@ -456,24 +542,26 @@ static void phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_phas
     default:
         break;
     }
+    return STEP_COSTLY;
 }
 
-/* One step of the scan of topic @p t: the next item of the current phase.
- * @return 1 when the topic is done for this pass. */
-static int topic_step(struct sbd_reaper *r, struct sbd_topic *t, int64_t now_ms)
+/* One step of the scan of topic @p t: the next item of the current phase;
+ * r->cur becomes NULL when the topic is done for this pass. @return the
+ * step's cost. */
+static uint32_t topic_step(struct sbd_reaper *r, struct sbd_topic *t, int64_t now_ms)
 {
     if (sbd_topic_broken(t) == 1)
         topic_broken(t);
-    if (sbd_topic_broken(t))
-        return 1; /* not served any more: nothing to scan */
-    while (r->phase < PH_DONE && r->idx >= phase_items(t, r->phase)) {
+    while (!sbd_topic_broken(t) && r->phase < PH_DONE && r->idx >= phase_items(t, r->phase)) {
         r->phase++;
         r->idx = 0;
     }
-    if (r->phase == PH_DONE)
-        return 1;
-    phase_item(r, t, r->phase, r->idx++, now_ms);
-    return 0;
+    /* Not served any more (nothing to scan), or every phase done. */
+    if (sbd_topic_broken(t) || r->phase == PH_DONE) {
+        r->cur = NULL;
+        return STEP_CHEAP;
+    }
+    return phase_item(r, t, r->phase, r->idx++, now_ms);
 }
 
 /* Look at process @p p, watched without a pidfd: reap it if /proc says it
@@ -483,7 +571,7 @@ static void proc_poll(struct sbd_reaper *r, struct sbd_proc *p)
 {
     pid_t pid = p->pid;
     uint64_t start = p->start;
-    int fd = proc_pidfd(r, pid);
+    int fd = proc_pidfd(r, pid, p->topic);
 
     if (fd != PIDFD_NO_PROCESS && !sbd_reaper_dead(pid, start)) {
         if (fd >= 0 && proc_arm(r, p, fd) == 0)
@@ -496,8 +584,9 @@ static void proc_poll(struct sbd_reaper *r, struct sbd_proc *p)
 }
 
 /* One step of the look at the processes watched without a pidfd: the
- * next bucket. Before the segments are scanned, so that an owner found in
- * the table is alive as of this pass. @return 1 when every bucket is done. */
+ * next bucket, at the start of each pass, so that a process without a
+ * pidfd found dead is reaped by the pass's walk. @return 1 when every
+ * bucket is done. */
 static int poll_step(struct sbd_reaper *r)
 {
     struct sbd_proc *p, *next;
@@ -516,16 +605,15 @@ static void pass_begin(struct sbd_reaper *r)
 {
     r->pass++;
     r->active = 1;
-    r->again = 0;
     r->poll_bucket = 0;
     r->cur = NULL;
     r->walking = 0;
+    r->topics_done = 0;
 }
 
-/* The next topic of this pass, or NULL when it has been everywhere. Topics
- * are never removed while the daemon runs, so the iterator stays valid
- * from one slice to the next; one created behind it waits for the next
- * pass. Call with urcu_memb_read_lock held. */
+/* The next topic of this pass, or NULL when it has been everywhere; one
+ * created behind the iterator waits for the next pass. Call with
+ * urcu_memb_read_lock held, in the section walk_resume() began. */
 static struct sbd_topic *pass_next_topic(struct sbd_reaper *r)
 {
     struct cds_lfht_node *n;
@@ -536,41 +624,65 @@ static struct sbd_topic *pass_next_topic(struct sbd_reaper *r)
         cds_lfht_next(r->reg->topics, &r->it);
     r->walking = 1;
     n = cds_lfht_iter_get_node(&r->it);
-    return n != NULL ? sbd_topic_of(n) : NULL;
+    if (n == NULL)
+        return NULL;
+    memcpy(r->at, sbd_topic_of(n)->name, sizeof(r->at));
+    return sbd_topic_of(n);
 }
 
-/* The pass is over: forget the dead it reaped; start the next at once if
- * a death asked for it. */
+/* A new RCU read section: find the walk's place again by the name of the
+ * topic it is at. Neither the iterator (its cached next node) nor r->cur
+ * is used from an earlier section, which a topic's removal may have
+ * freed since. A topic gone from the table (only sbd_registry_fini()
+ * removes one today) starts the walk over: the pass only gets longer,
+ * and the dead are forgotten no earlier. Call with urcu_memb_read_lock
+ * held. */
+static void walk_resume(struct sbd_reaper *r)
+{
+    struct cds_lfht_node *n;
+
+    if (!r->walking)
+        return; /* not begun: cds_lfht_first() */
+    sbd_topic_seek(r->reg, r->at, &r->it);
+    n = cds_lfht_iter_get_node(&r->it);
+    if (n == NULL) {
+        r->walking = 0;
+        r->cur = NULL;
+        r->topics_done = 0;
+        return;
+    }
+    if (r->cur != NULL)
+        r->cur = sbd_topic_of(n); /* the same topic, or one made under its name */
+}
+
+/* The pass is over: forget the dead it reaped; go on at once with the next
+ * if someone died during it (the walk goes round once from the death). */
 static void pass_end(struct sbd_reaper *r)
 {
     r->active = 0;
     r->passes++;
-    dead_forget(r);
-    if (r->again)
+    dead_forget(r, UINT32_MAX);
+    if (r->dead != NULL)
         pass_begin(r);
 }
 
-/* Steps between two looks at the clock: a step is often a load or two,
- * and the clock costs more. */
-#define SLICE_CLOCK_STEPS 32u
-
-/* Is the slice begun at @p t0 (ns) over, after its @p steps-th step? */
-static int slice_over(uint64_t t0, uint32_t steps)
+/* Is the slice begun at @p t0 (ns) over, with @p *cost the cost of the
+ * steps since the clock was last read? */
+static int slice_over(uint64_t t0, uint32_t *cost)
 {
-    return steps % SLICE_CLOCK_STEPS == 0 && sb_mono_ns() - t0 >= SBD_REAPER_SLICE_NS;
+    if (*cost < SLICE_CLOCK_STEPS)
+        return 0;
+    *cost = 0;
+    return sb_mono_ns() - t0 >= SBD_REAPER_SLICE_NS;
 }
 
-void sbd_reaper_slice(struct sbd_reaper *r)
+/* The walk through the topics: steps until the slice begun at @p t0 is
+ * over or the pass ends. Call with urcu_memb_read_lock held. */
+static void slice_topics(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
 {
-    uint64_t t0 = sb_mono_ns();
     int64_t now_ms = (int64_t)(t0 / 1000000u);
-    uint32_t steps = 0;
 
-    r->slices++;
-    while (r->active && !poll_step(r))
-        if (slice_over(t0, ++steps))
-            return;
-    urcu_memb_read_lock();
+    walk_resume(r);
     while (r->active) {
         if (r->cur == NULL) {
             r->cur = pass_next_topic(r);
@@ -579,15 +691,37 @@ void sbd_reaper_slice(struct sbd_reaper *r)
             memset(r->busy, 0, sizeof(r->busy));
             if (r->cur == NULL) {
                 pass_end(r);
-                break; /* a pass asked for by a death starts at the next slice */
+                return; /* a pass that goes on for the dead starts at the next slice */
             }
         }
-        if (topic_step(r, r->cur, now_ms))
-            r->cur = NULL;
-        if (slice_over(t0, ++steps))
-            break;
+        *cost += topic_step(r, r->cur, now_ms);
+        if (r->cur == NULL)
+            dead_forget(r, ++r->topics_done);
+        if (slice_over(t0, cost))
+            return;
     }
+}
+
+void sbd_reaper_slice(struct sbd_reaper *r)
+{
+    uint64_t t0 = sb_mono_ns(), end;
+    uint32_t cost = 0;
+
+    r->slices++;
+    while (r->active && !poll_step(r)) {
+        cost += STEP_COSTLY; /* a bucket of /proc looks */
+        if (slice_over(t0, &cost))
+            goto paced;
+    }
+    urcu_memb_read_lock();
+    slice_topics(r, t0, &cost);
     urcu_memb_read_unlock();
+paced:
+    /* Busy for (end - t0): idle SBD_REAPER_IDLE_FACTOR times as long before
+     * the next slice, unless someone dead waits for the walk. */
+    end = sb_mono_ns();
+    r->busy_ns += end - t0;
+    r->next_ns = r->dead != NULL ? 0 : end + SBD_REAPER_IDLE_FACTOR * (end - t0);
 }
 
 void sbd_reaper_pass(struct sbd_reaper *r)
@@ -600,6 +734,25 @@ int sbd_reaper_busy(const struct sbd_reaper *r)
     return r->active;
 }
 
+int sbd_reaper_wait_ms(const struct sbd_reaper *r)
+{
+    uint64_t now;
+
+    if (!r->active)
+        return -1; /* nothing to do until the timer, or a death */
+    now = sb_mono_ns();
+    if (r->next_ns <= now)
+        return 0;
+    /* Rounded up: a wake-up before the slice is due would spin. */
+    return (int)((r->next_ns - now + 999999u) / 1000000u);
+}
+
+void sbd_reaper_run(struct sbd_reaper *r)
+{
+    if (r->active && r->next_ns <= sb_mono_ns())
+        sbd_reaper_slice(r);
+}
+
 void sbd_reaper_tick(struct sbd_reaper *r)
 {
     uint64_t expirations;
@@ -608,6 +761,5 @@ void sbd_reaper_tick(struct sbd_reaper *r)
         return;
     sbd_registry_retry(r->reg);
     if (!r->active)
-        pass_begin(r);
-    sbd_reaper_slice(r);
+        pass_request(r);
 }

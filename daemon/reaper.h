@@ -16,12 +16,16 @@
  * the segment) while a live writer has to finish first.
  *
  * The periodic scan of the segments is done in passes, each cut into
- * slices of at most SBD_REAPER_SLICE_NS (plus one step: one slot, record
- * or group, a bounded amount of work whatever the segment holds); the
- * control loop runs a slice whenever no event waits (sbd_reaper_busy()),
- * so a control call never waits behind a whole scan. A topic watches at
- * most SBD_REAPER_PROCS_PER_TOPIC processes for owners its segment names.
- * Control thread only.
+ * slices of about SBD_REAPER_SLICE_NS (the clock is read after every
+ * costly step and every 32 cheap ones; a step is one slot, record or
+ * group, a bounded amount of work whatever the segment holds). The control
+ * loop runs at most one slice after each batch of events, when it is due
+ * (sbd_reaper_wait_ms(), sbd_reaper_run()): a slice busy for d is followed
+ * by SBD_REAPER_IDLE_FACTOR x d without one, so the scan takes at most a
+ * tenth of a core on any bus, except while a dead process waits for the
+ * walk: then slices run back to back until it has been everywhere once. A
+ * topic watches at most SBD_REAPER_PROCS_PER_TOPIC processes for owners
+ * its segment names. Control thread only.
  */
 #ifndef SHMBUSD_REAPER_H
 #define SHMBUSD_REAPER_H
@@ -34,8 +38,11 @@
 
 struct sbd_proc;
 
-/* Longest slice of a scan pass. */
+/* A slice of a scan pass ends at the first look at the clock past this. */
 #define SBD_REAPER_SLICE_NS 1000000u
+/* Idle time after a slice, in multiples of the slice's own time (with
+ * nobody dead waiting): the scan's share of a core is at most 1/(1 + it). */
+#define SBD_REAPER_IDLE_FACTOR 9u
 /* Most processes watched (a pidfd each, or a look at /proc at every pass)
  * for the owners one topic's segment names; clients' hellos do not count. */
 #define SBD_REAPER_PROCS_PER_TOPIC 64u
@@ -48,21 +55,32 @@ struct sbd_reaper {
     uint32_t nbuckets, nprocs;
     uint32_t npolled; /* of nprocs, those without a pidfd (checked at every scan) */
     int pidfd_ok;     /* pidfd_open() works here (sbd_reaper_probe()) */
-    int pidfd_errno;  /* the last pidfd_open() failure logged; 0: none */
-    uint64_t reaped;  /* dead processes handled */
-    /* Dead processes the passes reap, still in the table (reaper.c). */
-    struct sbd_proc *dead;
+    /* Pidfds open for owners segments name (not clients' hellos), at most
+     * what the descriptor limit leaves (config.h sbd_config_fds()); that
+     * budget reached was logged (said again once it is not). */
+    uint64_t npidfds;
+    int budget_said;
+    int pidfd_errno; /* the last pidfd_open() failure logged; 0: none */
+    uint64_t reaped; /* dead processes handled */
+    /* Dead processes the walk reaps, still in the table, in order of
+     * death (reaper.c): the list and the link to append at. */
+    struct sbd_proc *dead, **dead_tail;
     /* The scan: pass number (the current one, or the last), whether one
-     * is under way, whether a death asks for another right after it. */
-    uint32_t pass;
-    int active, again;
+     * is under way, topics it has finished; when the next slice is due
+     * (monotonic ns; 0: now); time spent in slices. */
+    uint64_t pass;
+    int active;
+    uint32_t topics_done;
+    uint64_t next_ns, busy_ns;
     /* Where the pass stands: the bucket of processes without a pidfd to
-     * look at next; the walk through the topic table (begun or not); the
-     * topic being scanned (NULL: between topics), its phase and item; its
-     * tail read for the stall gates. */
+     * look at next; the walk through the topic table (begun or not), and
+     * the name of the topic it is at, by which each slice finds its place
+     * again; the topic being scanned (NULL: between topics), its phase
+     * and item; its tail read for the stall gates. */
     uint32_t poll_bucket;
     struct cds_lfht_iter it;
     int walking;
+    char at[SHMBUS_TOPIC_NAME_MAX + 1];
     struct sbd_topic *cur;
     uint32_t phase, idx;
     uint64_t tail;
@@ -89,8 +107,9 @@ enum sbd_reaper_method {
 unsigned sbd_reaper_probe(int *pidfd_err, int *proc_err);
 
 /* Set up, with a scan every @p interval_ms, registered in @p epfd under
- * @p timer_tag; without pidfds if sbd_reaper_probe() finds none.
- * @return 0 or -errno. */
+ * @p timer_tag; without pidfds if sbd_reaper_probe() finds none. The
+ * owners segments name get pidfds only as far as RLIMIT_NOFILE, read at
+ * each, leaves beyond sbd_config_fds(). @return 0 or -errno. */
 int sbd_reaper_init(struct sbd_reaper *r, struct sbd_registry *reg, int epfd, uint32_t interval_ms,
                     void *timer_tag);
 
@@ -104,22 +123,37 @@ void sbd_reaper_watch(struct sbd_reaper *r, pid_t pid, uint64_t start);
  * be told now (/proc unreadable and the pid exists): ask again later. */
 int sbd_reaper_dead(pid_t pid, uint64_t start);
 
-/* The scan timer fired: retry pending adoptions, start a pass if none is
- * under way, and run a slice of it. */
+/* sbd_reaper_dead(), but first the table: a process whose pidfd said it
+ * died is dead, though /proc still shows it until its parent waits for it
+ * (a session closed in the batch of events that told its death, before
+ * the slice that reaps it). */
+int sbd_reaper_gone(struct sbd_reaper *r, pid_t pid, uint64_t start);
+
+/* The scan timer fired: retry pending adoptions, and start a pass if none
+ * is under way (its first slice is due at once). */
 void sbd_reaper_tick(struct sbd_reaper *r);
 
-/* Run the next slice of the pass under way, if any. */
+/* Run the next slice of the pass under way, if any, due or not. */
 void sbd_reaper_slice(struct sbd_reaper *r);
 
-/* Start a pass now, or right after the one under way (a death does; the
- * segment fuzzer, fuzz/fuzz_segment.c, drives passes with it). */
+/* Run the next slice if one is due (the control loop, after each batch of
+ * events). */
+void sbd_reaper_run(struct sbd_reaper *r);
+
+/* How long the control loop may wait for events before the next slice is
+ * due: ms (rounded up), 0 when it is due, -1 when no pass is under way. */
+int sbd_reaper_wait_ms(const struct sbd_reaper *r);
+
+/* Start a pass now if none is under way, with its next slice due at once
+ * (the segment fuzzer, fuzz/fuzz_segment.c, and the bench drive passes
+ * with it). */
 void sbd_reaper_pass(struct sbd_reaper *r);
 
-/* Is a pass under way (the control loop runs sbd_reaper_slice() whenever
- * it has no event waiting)? */
+/* Is a pass under way? */
 int sbd_reaper_busy(const struct sbd_reaper *r);
 
-/* A watched process's pidfd is readable (epoll data @p tagged). */
+/* A watched process's pidfd is readable (epoll data @p tagged): mark it
+ * dead; the next slice, due at once, starts reaping it. */
 void sbd_reaper_event(struct sbd_reaper *r, void *tagged);
 
 #endif

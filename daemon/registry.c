@@ -213,6 +213,11 @@ void sbd_registry_fini(struct sbd_registry *r, int retire)
     pthread_mutex_destroy(&r->topic_lock);
 }
 
+void sbd_topic_seek(struct sbd_registry *r, const char *name, struct cds_lfht_iter *it)
+{
+    cds_lfht_lookup(r->topics, name_hash(name), topic_match, name, it);
+}
+
 struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name)
 {
     struct cds_lfht_iter it;

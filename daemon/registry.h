@@ -159,6 +159,11 @@ void sbd_registry_fini(struct sbd_registry *r, int retire);
  * stays valid until the daemon stops. @return the topic or NULL. */
 struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name);
 
+/* Point @p it at the topic named @p name (its node NULL if there is none),
+ * to go on with cds_lfht_next() from there (the reaper's walk resumes so
+ * in each RCU read section). Call with urcu_memb_read_lock held. */
+void sbd_topic_seek(struct sbd_registry *r, const char *name, struct cds_lfht_iter *it);
+
 /*
  * Find the topic @p req names, or create it with its options.
  * @p why receives a reason for the log and the reply on failure.

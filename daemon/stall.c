@@ -96,7 +96,9 @@ static uint32_t evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t
     return 1;
 }
 
-/* The topic's marks, or NULL (out of memory: said once per topic). */
+/* The topic's marks, or NULL (out of memory: said once per topic; once
+ * made, the marks stay until the topic goes, so there is no later
+ * failure to say). */
 static struct sbd_stall *stall_get(struct sbd_topic *t)
 {
     struct sbd_stall *s = stall_of(t);

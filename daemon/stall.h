@@ -39,7 +39,7 @@ void sbd_stall_slot(struct sbd_topic *t, uint32_t i, uint64_t tail, int64_t now_
  * sbd_stall_gates(). */
 void sbd_stall_group(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now_ms);
 
-/* Free what sbd_stall_scan() kept for @p t. Accepts NULL. */
+/* Free the marks the sbd_stall_*() checks kept for a topic. Accepts NULL. */
 void sbd_stall_free(struct sbd_stall *s);
 
 #endif

@@ -4,22 +4,29 @@
  * damage what the server reads, then drive it, and require that it never
  * crashes or hangs). The daemon's own registry (daemon/registry.c) creates
  * four small topics (reliable with groups and a stall timeout, lossy,
- * exclusive, reliable without timeout) once per process; each input picks
- * one, restores its fresh contents and runs a fresh reaper on it, then is
- * read as a sequence of steps:
+ * exclusive, reliable without timeout) and a large one (64K cells, 1024
+ * slots and records, a stall timeout) once per process; each input
+ * restores every topic's fresh contents, runs a fresh reaper on them all,
+ * picks the topic it writes into, then is read as a sequence of steps:
  *   - writes into the segment: any 64- or 32-bit word, or a field the
  *     daemon acts on (slot and record owners and states, claims, the
  *     tail, stamps, cursor words) set to a value from a small palette
  *     (live, dead and impossible pids, seqs around the tail, flags);
  *   - reaper work: one slice of a pass, or a whole pass (stall checks
  *     included), and a short sleep so that a 1 ms stall timeout expires;
+ *   - a death: the first starts a child the reaper watches (as a client's
+ *     hello does) and that the palette of owners names; the next kills it,
+ *     and its pidfd's event goes to the reaper as in the control loop;
  *   - control-style operations: open the topic again, take a slot for a
  *     client, free a slot as the daemon does for a dead owner, end a dead
  *     record's claim, end a live claim, evict, name a group, reconcile,
  *     read the topic's info and slots, list the topics.
- * The daemon must not crash (ASan, UBSan), every step must end within
- * STEP_MAX_NS (a stall of the control thread is a failure, not a slow
- * input), and a pass must end within PASS_SLICES_MAX slices.
+ * The daemon must not crash (ASan, UBSan), every step must take at most
+ * STEP_MAX_NS of the thread's CPU time (a stall of the control thread is
+ * a failure, not a slow input; CPU time leaves out a busy machine's
+ * preemptions and the sleeps), a slice at most SLICE_MAX_NS of it, at
+ * most one slice may run per batch of events, and a pass must end within
+ * PASS_SLICES_MAX slices.
  *
  * Segments are named shmbus.fzseg<pid>.<topic>: removed at exit, and those
  * of a run that crashed are removed by the next run's start.
@@ -33,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,16 +52,30 @@
 #include "ring/ring.h"
 #include "shm/layout.h"
 #include "stall.h"
+#include "util/clock.h"
 #include "util/proc.h"
 #include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define N_TOPICS 4
-/* A step (one write, one slice, one operation) takes microseconds; under
- * ASan on a busy machine, milliseconds. Seconds is the stall this is for. */
-#define STEP_MAX_NS     (500 * 1000000LL)
-#define PASS_SLICES_MAX 64
+#define N_TOPICS 5
+#define BIG      4 /* the large topic */
+/* A step (one write, one slice, one operation) takes microseconds, a
+ * whole pass over the large topic milliseconds; under ASan a few times
+ * that. What this is for is an unbounded step: seconds. */
+#define STEP_MAX_NS (100 * 1000000ull)
+/* A pass over every topic, the large one's slots, records, claims and
+ * gates at up to 1 ms a slice: a few slices, tens under ASan with a
+ * scribbled segment's costly steps. */
+#define PASS_SLICES_MAX 256
+/* A slice ends at the first look at the clock past 1 ms of wall time,
+ * which comes after every costly step (reaper.c), so its CPU time is at
+ * most 1 ms and one costly step (4096 cells of a dead record's claim, 16
+ * looks over the records, a stall check: 0.2 ms under ASan here), however
+ * busy the machine. Looking only every 32 steps, the kept input
+ * dead-claimers-far-below-big-tail (40 DEAD records far below the tail)
+ * made slices of 5.3 ms. */
+#define SLICE_MAX_NS (3 * 1000000ull)
 /* Sleeps of an input (STALL_MS each), so that a stall timeout expires. */
 #define SLEEPS_MAX 3
 #define STALL_MS   1
@@ -66,6 +88,9 @@ static struct {
     int epfd;
     pid_t dead_pid; /* a child that exited: its pid names no process */
     uint64_t self_start;
+    pid_t kid; /* the input's watched child (death_step()); 0: none */
+    uint64_t kid_start;
+    int kid_alive;
 } fz;
 
 /* ---------------------------------------------------------------- input */
@@ -82,14 +107,6 @@ static uint64_t take(struct in *in, unsigned bytes)
     for (unsigned i = 0; i < bytes && in->n > 0; i++, in->p++, in->n--)
         v |= (uint64_t)in->p[0] << (8 * i);
     return v;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* ----------------------------------------------------------------- setup */
@@ -156,6 +173,14 @@ static const struct sb_wire_open topic_reqs[N_TOPICS] = {
      .max_groups = 2,
      .max_publishers = 2,
      .name = "quiet"},
+    {.mode = SHMBUS_RELIABLE,
+     .capacity = 1u << 16,
+     .max_msg_size = 8,
+     .max_subscribers = 256,
+     .max_groups = 16,
+     .max_publishers = 256,
+     .stall_timeout_ms = STALL_MS,
+     .name = "big"},
 };
 
 static void setup_topics(void)
@@ -187,9 +212,9 @@ static void setup(void)
     snprintf(fz.cfg.bus, sizeof(fz.cfg.bus), "fzseg%d", (int)getpid());
     fz.cfg.max_topics = 16;
     fz.cfg.max_clients = 4;
-    fz.cfg.max_slots = 64;
-    fz.cfg.max_segment = 1u << 20;
-    fz.cfg.max_shm = 1u << 24;
+    fz.cfg.max_slots = 1024;
+    fz.cfg.max_segment = 1u << 24;
+    fz.cfg.max_shm = 1u << 26;
     fz.cfg.reap_interval_ms = 1000;
     urcu_memb_register_thread();
     CHECK(sbd_registry_init(&fz.reg, &fz.cfg) == 0);
@@ -209,12 +234,13 @@ static void setup(void)
 /* ---------------------------------------------------------------- writes */
 
 /* A pid and start time: ours, a dead child's, pid 1 judged by pid alone,
- * impossible ones, or any. */
+ * impossible ones, the input's watched child (ours while it has none), or
+ * any. */
 static void pick_owner(uint32_t sel, uint32_t any, uint32_t *pid, uint64_t *start)
 {
     static const uint32_t odd[] = {0, 0x7fffffffu, 0x80000000u, 0xffffffffu};
 
-    switch (sel % 6) {
+    switch (sel % 7) {
     case 0:
         *pid = (uint32_t)getpid();
         *start = fz.self_start;
@@ -234,6 +260,10 @@ static void pick_owner(uint32_t sel, uint32_t any, uint32_t *pid, uint64_t *star
     case 4:
         *pid = odd[any % 4];
         *start = any;
+        break;
+    case 5:
+        *pid = (uint32_t)(fz.kid > 0 ? fz.kid : getpid());
+        *start = fz.kid > 0 ? fz.kid_start : fz.self_start;
         break;
     default:
         *pid = any;
@@ -367,8 +397,12 @@ static void run_pass(struct sbd_reaper *r)
     int slices = 0;
 
     sbd_reaper_pass(r);
-    while (sbd_reaper_busy(r) && slices++ < PASS_SLICES_MAX)
+    while (sbd_reaper_busy(r) && slices++ < PASS_SLICES_MAX) {
+        uint64_t t0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID);
+
         sbd_reaper_slice(r);
+        CHECK(sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < SLICE_MAX_NS);
+    }
     CHECK(!sbd_reaper_busy(r));
 }
 
@@ -440,6 +474,62 @@ static void control_op(struct sbd_topic *t, int which, struct in *in)
     }
 }
 
+/* The input's child: pause until killed (or until the fuzzer dies). */
+static void kid_wait(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (;;)
+        pause();
+}
+
+/* Deliver the pidfd events waiting in the control loop's epoll set (at
+ * most @p ms for the first) to the reaper, and run the slice that is due,
+ * as the control loop does after a batch. */
+static void deliver_deaths(struct sbd_reaper *r, int ms)
+{
+    struct epoll_event ev[8];
+    int n = epoll_wait(fz.epfd, ev, 8, ms);
+    uint64_t slices = r->slices;
+
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)ev[i].data.ptr & SBD_REAPER_TAG)
+            sbd_reaper_event(r, ev[i].data.ptr);
+    CHECK(r->slices == slices); /* an event runs no slice of its own */
+    sbd_reaper_run(r);
+}
+
+/* A death: the first starts the input's child, which the reaper watches
+ * as it does a client after its hello; the second kills it and hands its
+ * pidfd's event to the reaper. */
+static void death_step(struct sbd_reaper *r)
+{
+    if (fz.kid == 0) {
+        fz.kid = fork();
+        CHECK(fz.kid >= 0);
+        if (fz.kid == 0)
+            kid_wait();
+        CHECK(sb_proc_start_get(fz.kid, &fz.kid_start) == 1);
+        fz.kid_alive = 1;
+        sbd_reaper_watch(r, fz.kid, fz.kid_start);
+    } else if (fz.kid_alive) {
+        CHECK(kill(fz.kid, SIGKILL) == 0);
+        CHECK(waitpid(fz.kid, NULL, 0) == fz.kid);
+        fz.kid_alive = 0;
+        deliver_deaths(r, 1000); /* the pidfd is readable once it exited */
+    }
+}
+
+/* The input's child is gone: killed, waited for. */
+static void kid_end(void)
+{
+    if (fz.kid > 0 && fz.kid_alive) {
+        kill(fz.kid, SIGKILL);
+        waitpid(fz.kid, NULL, 0);
+    }
+    fz.kid = 0;
+    fz.kid_alive = 0;
+}
+
 /* One step of the input. @p sleeps counts the sleeps left. */
 static void step(struct sbd_reaper *r, struct sbd_topic *t, int which, struct in *in, int *sleeps)
 {
@@ -459,13 +549,15 @@ static void step(struct sbd_reaper *r, struct sbd_topic *t, int which, struct in
         break;
     case 4:
         sbd_reaper_pass(r);
-        sbd_reaper_slice(r);
+        sbd_reaper_run(r);
         break;
     case 5:
         run_pass(r);
         break;
     case 6:
-        if (*sleeps > 0) {
+        if (op & 0x80)
+            death_step(r);
+        else if (*sleeps > 0) {
             (*sleeps)--;
             usleep(STALL_MS * 1000 + 100);
         }
@@ -476,20 +568,23 @@ static void step(struct sbd_reaper *r, struct sbd_topic *t, int which, struct in
     }
 }
 
-/* Back to a fresh topic @p which and a fresh reaper. */
-static void reset(struct sbd_reaper *r, int which)
+/* Back to fresh topics and a fresh reaper: every pass scans them all, so
+ * that an input does the same whatever ran before it. */
+static void reset(struct sbd_reaper *r)
 {
-    struct sbd_topic *t = fz.topics[which];
-    void *base;
-    size_t len;
+    for (int i = 0; i < N_TOPICS; i++) {
+        struct sbd_topic *t = fz.topics[i];
+        void *base;
+        size_t len;
 
-    sb_admin_mapping(t->t, &base, &len);
-    memcpy(base, fz.fresh[which], len);
-    sbd_stall_free(t->stall);
-    t->stall = NULL;
-    t->stall_nomem = 0;
-    t->procs = 0;
-    t->procs_full = 0;
+        sb_admin_mapping(t->t, &base, &len);
+        memcpy(base, fz.fresh[i], len);
+        sbd_stall_free(t->stall);
+        t->stall = NULL;
+        t->stall_nomem = 0;
+        t->procs = 0;
+        t->procs_full = 0;
+    }
     CHECK(sbd_reaper_init(r, &fz.reg, fz.epfd, fz.cfg.reap_interval_ms, NULL) == 0);
 }
 
@@ -505,14 +600,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = 1;
     }
     which = (int)(take(&in, 1) % N_TOPICS);
-    reset(&r, which);
+    reset(&r);
     while (in.n > 0) {
-        int64_t t0 = mono_ns();
+        uint64_t t0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID);
 
         step(&r, fz.topics[which], which, &in, &sleeps);
-        CHECK(mono_ns() - t0 < STEP_MAX_NS);
+        CHECK(sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < STEP_MAX_NS);
     }
     run_pass(&r); /* whatever the input left, a pass ends */
     sbd_reaper_fini(&r);
+    kid_end();
     return 0;
 }

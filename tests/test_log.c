@@ -2,11 +2,17 @@
  * shmbusd's logging (daemon/log.c) never blocks the daemon: with its
  * stderr a pipe nobody reads, it keeps serving control calls at once,
  * drops the lines that do not fit its buffer, and says how many once the
- * pipe is read again.
+ * pipe is read again. And the lines do not die with the process: an
+ * ERROR line just before an abort, and the lines buffered before a
+ * crash, reach stderr.
  */
 #include "daemonutil.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
+
+#include "log.h"
+#include "util/clock.h"
 
 /* Connections made and closed, two log lines each (connected,
  * disconnected): far more than a pipe (64 KiB) and the daemon's buffer
@@ -17,14 +23,6 @@
 #define LOG_SLOW_NS  (100 * 1000000LL)
 #define LOG_DRAIN_MS 10000
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The fastest of LOG_CALLS timed lists, in ns. */
 static int64_t round_fastest(shmbus_bus *bus)
 {
@@ -32,10 +30,10 @@ static int64_t round_fastest(shmbus_bus *bus)
 
     for (int c = 0; c < LOG_CALLS; c++) {
         shmbus_topic_entry e;
-        int64_t t0 = mono_ns(), dt;
+        int64_t t0 = (int64_t)sb_mono_ns(), dt;
 
         assert_true(shmbus_list(bus, NULL, &e, 1) >= 0);
-        dt = mono_ns() - t0;
+        dt = (int64_t)sb_mono_ns() - t0;
         best = dt < best ? dt : best;
     }
     return best;
@@ -114,10 +112,88 @@ static void test_log_unread_stderr_never_blocks(void **state)
     close(pfd[0]);
 }
 
+/* Crashes of a child logging through the writer thread, each run
+ * LOG_CRASH_RUNS times: a line lost once fails. */
+#define LOG_CRASH_RUNS 5
+#define LOG_CRASH_OUT  4096
+
+enum log_crash_kind { CRASH_ABORT, CRASH_SIGNAL };
+
+static int crash_kind;
+
+/* Exit codes of a child that did not die of its signal. */
+enum { KID_LOG_SETUP = 100, KID_LOG_ALIVE = 101 };
+
+/* A daemon's logging, then the end: an ERROR line right before abort(), or
+ * a WARN line (buffered, never waited for) before a fatal signal. */
+static int kid_log_crash(void *arg)
+{
+    int out = *(const int *)arg;
+    struct rlimit none = {0, 0};
+
+    setrlimit(RLIMIT_CORE, &none); /* the crash is the test's: no core file */
+    if (dup2(out, STDERR_FILENO) < 0 || sbd_log_start() < 0)
+        return KID_LOG_SETUP;
+    if (crash_kind == CRASH_ABORT) {
+        sbd_log(SBD_ERROR, "the last words before abort");
+        abort();
+    }
+    sbd_log(SBD_WARN, "the last words before a crash");
+    /* SIGILL rather than SIGSEGV: under AddressSanitizer SIGSEGV is its
+     * own, and cmocka's handler took its place in this process. */
+    raise(SIGILL);
+    return KID_LOG_ALIVE;
+}
+
+/* Run kid_log_crash() as @p kind; @return what it wrote to stderr, in
+ * @p buf. */
+static void log_crash_run(int kind, char *buf, size_t size)
+{
+    size_t len = 0;
+    int pfd[2], st;
+    ssize_t n;
+    pid_t kid;
+
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    crash_kind = kind;
+    kid = tu_fork(kid_log_crash, &pfd[1]);
+    close(pfd[1]);
+    while (len < size - 1 && (n = read(pfd[0], buf + len, size - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(pfd[0]);
+    st = tu_wait(kid);
+    assert_true(st >= 128); /* it died of its signal */
+}
+
+static void test_log_error_before_abort_written(void **state)
+{
+    static char out[LOG_CRASH_OUT];
+
+    (void)state;
+    for (int i = 0; i < LOG_CRASH_RUNS; i++) {
+        log_crash_run(CRASH_ABORT, out, sizeof(out));
+        assert_non_null(strstr(out, "error the last words before abort"));
+    }
+}
+
+static void test_log_buffer_written_at_crash(void **state)
+{
+    static char out[LOG_CRASH_OUT];
+
+    (void)state;
+    for (int i = 0; i < LOG_CRASH_RUNS; i++) {
+        log_crash_run(CRASH_SIGNAL, out, sizeof(out));
+        assert_non_null(strstr(out, "warn  the last words before a crash"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_log_unread_stderr_never_blocks, du_teardown),
+        cmocka_unit_test(test_log_error_before_abort_written),
+        cmocka_unit_test(test_log_buffer_written_at_crash),
     };
 
     tu_init();

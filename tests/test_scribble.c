@@ -8,11 +8,14 @@
  */
 #include "daemonutil.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "ring/ring.h"
 #include "shm/layout.h"
+#include "util/clock.h"
 #include "util/proc.h"
 
 /* The scribbled topic: a large ring (a crafted tail can claim all of it)
@@ -36,6 +39,14 @@
  * a topic (reaper.h SBD_REAPER_PROCS_PER_TOPIC, 64). */
 #define NAMED_KIDS    100
 #define NAMED_WAIT_MS 1000
+/* Their slots are freed within this once they die: a pass or two (those
+ * without a pidfd are looked up at the start of each pass). */
+#define NAMED_REAP_MS 5000
+/* What a daemon of 16 clients and 16 topics needs (config.h
+ * sbd_config_fds(): 3 a client, 1 a topic, 64), and the descriptors a
+ * limit leaves beyond it. */
+#define NAMED_FD_NEED (16 * 3 + 16 + 64)
+#define NAMED_FD_ROOM 16
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -45,17 +56,11 @@ static uint64_t xorshift(uint64_t *s)
     return *s;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* One hostile write into @p seg: values the daemon acts on (DEAD records
  * with a claim, owners, a tail far ahead, stamps reset, cursor words),
- * or any word anywhere. */
+ * or any word anywhere. Every load and store is relaxed: a hostile writer
+ * orders nothing, and the daemon must cope with any order (its loads
+ * pair with no store here). */
 static void scribble_one(const struct sb_segment *seg, uint64_t *rng, uint64_t len)
 {
     uint64_t v = xorshift(rng), w = xorshift(rng);
@@ -67,6 +72,7 @@ static void scribble_one(const struct sb_segment *seg, uint64_t *rng, uint64_t l
         struct sb_shm_pubrec *r = &seg->pubs[i % SCR_PUBS];
         /* A claim somewhere in the ring below the tail: each dead record
          * then has its own cells for the daemon to look at. */
+        /* relaxed: a hint for the value written, never trusted. */
         uint64_t tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
         uint64_t at = tail - (w >> 8) % SCR_CAPACITY;
 
@@ -134,7 +140,7 @@ static int64_t round_fastest(shmbus_bus *bus, int *slow)
     for (int c = 0; c < SCR_CALLS; c++) {
         shmbus_topic_entry e[4];
         shmbus_topic *q;
-        int64_t t0 = mono_ns(), dt;
+        int64_t t0 = (int64_t)sb_mono_ns(), dt;
 
         if (c % 2 == 0) {
             assert_true(shmbus_list(bus, NULL, e, 4) >= 1);
@@ -142,7 +148,7 @@ static int64_t round_fastest(shmbus_bus *bus, int *slow)
             assert_shmbus_ok(shmbus_open(bus, "quiet", NULL, 0, &q));
             shmbus_topic_destroy(q);
         }
-        dt = mono_ns() - t0;
+        dt = (int64_t)sb_mono_ns() - t0;
         *slow += dt > SCR_SLOW_NS;
         best = dt < best ? dt : best;
     }
@@ -207,6 +213,15 @@ static void test_scribble_control_calls_keep_answering(void **state)
     shmbus_close(bus);
 }
 
+/* Slots and records of dead processes @p t's daemon freed so far. */
+static uint64_t reaped_of(const shmbus_topic *t)
+{
+    shmbus_topic_info info;
+
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    return info.reaped;
+}
+
 /* A child that sleeps until the test closes @p arg's pipe (or dies). */
 static void named_kid(int rd)
 {
@@ -218,25 +233,42 @@ static void named_kid(int rd)
     _exit(0);
 }
 
-/* A segment whose slots name a hundred live processes costs the daemon
- * at most 64 descriptors for them (it looks the rest up in /proc), and it
- * says so once. */
-static void test_scribble_named_processes_bounded(void **state)
+/* The descriptors of process @p pid, the fewest of a few looks: the scan
+ * has a /proc file open for a moment now and then. */
+static int fds_settled(pid_t pid)
 {
-    struct du_daemon *d = *state;
+    int fewest = INT_MAX;
+
+    for (int i = 0; i < 5; i++) {
+        int n = du_fd_count(pid);
+
+        fewest = n < fewest ? n : fewest;
+        du_sleep_ms(10);
+    }
+    return fewest;
+}
+
+/* Name NAMED_KIDS live processes in the slots of a topic of @p d's
+ * daemon, as direct attachers would: the daemon takes at most @p cap
+ * descriptors for them (it looks the rest up in /proc); when they die,
+ * every one of their slots is freed, those of the processes looked up in
+ * /proc too. */
+static void named_owners(struct du_daemon *d, int cap)
+{
     shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = 4, .max_subscribers = 128};
     char seg[SHMBUS_NAME_MAX + 1];
     pid_t kids[NAMED_KIDS];
     shmbus_topic *t, *raw;
     shmbus_bus *bus;
     int pipefd[2], before, after;
+    int64_t until;
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     assert_shmbus_ok(shmbus_open(bus, "named", &o, 0, &t));
     snprintf(seg, sizeof(seg), "shmbus.%s.named", d->bus);
     assert_shmbus_ok(shmbus_topic_attach(seg, &raw));
     du_sleep_ms(100); /* a pass or more: the daemon's descriptors settle */
-    before = du_fd_count(d->pid);
+    before = fds_settled(d->pid);
     assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
     for (int k = 0; k < NAMED_KIDS; k++) {
         uint64_t start = 0;
@@ -249,23 +281,60 @@ static void test_scribble_named_processes_bounded(void **state)
         }
         assert_int_equal(sb_proc_start_get(kids[k], &start), 1);
         /* An owner as a direct attacher writes it: start, pid, then the
-         * state (INIT: it gates nothing). */
-        atomic_store(&raw->seg.slots[k].start, start);
-        atomic_store(&raw->seg.slots[k].pid, (uint32_t)kids[k]);
-        atomic_store(&raw->seg.slots[k].state, SB_SLOT_INIT);
+         * state (INIT: it gates nothing). relaxed, then release: pairs
+         * with the daemon's acquire load of the state (sb_admin_owner()). */
+        atomic_store_explicit(&raw->seg.slots[k].start, start, memory_order_relaxed);
+        atomic_store_explicit(&raw->seg.slots[k].pid, (uint32_t)kids[k], memory_order_relaxed);
+        atomic_store_explicit(&raw->seg.slots[k].state, SB_SLOT_INIT, memory_order_release);
     }
     close(pipefd[0]);
     du_sleep_ms(NAMED_WAIT_MS);
-    after = du_fd_count(d->pid);
+    after = fds_settled(d->pid);
     close(pipefd[1]); /* the children exit */
     for (int k = 0; k < NAMED_KIDS; k++)
         assert_int_equal(waitpid(kids[k], NULL, 0), kids[k]);
     print_message("daemon descriptors: %d before, %d with %d processes named\n", before, after,
                   NAMED_KIDS);
-    assert_in_range(after, before, before + 64);
+    assert_in_range(after, before, before + cap);
+    until = du_now_ms() + NAMED_REAP_MS;
+    while (reaped_of(raw) < NAMED_KIDS && du_now_ms() < until)
+        du_sleep_ms(10);
+    assert_int_equal(reaped_of(raw), NAMED_KIDS);
     shmbus_topic_destroy(raw);
     shmbus_topic_destroy(t);
     shmbus_close(bus);
+}
+
+/* A topic watches at most 64 processes its segment names
+ * (SBD_REAPER_PROCS_PER_TOPIC). */
+static void test_scribble_named_processes_bounded(void **state)
+{
+    named_owners(*state, 64);
+}
+
+/* Under a descriptor limit (set by prlimit on the running daemon) that
+ * leaves NAMED_FD_ROOM beyond what its limits need (config.h
+ * sbd_config_fds()), the daemon takes no more for the processes segments
+ * name, and says so (again each time the budget fills after it had room). */
+static void test_scribble_named_processes_fd_limit(void **state)
+{
+    const char *const extra[] = {"--max-clients", "16", "--max-topics", "16", NULL};
+    const struct rlimit low = {NAMED_FD_NEED + NAMED_FD_ROOM, NAMED_FD_NEED + NAMED_FD_ROOM};
+    struct du_daemon *d = calloc(1, sizeof(*d));
+    char log[sizeof(d->dir) + 8];
+    int fd;
+
+    assert_non_null(d);
+    *state = d; /* the teardown stops it and removes what it made */
+    assert_int_equal(du_prepare(d), 0);
+    snprintf(log, sizeof(log), "%s/log", d->dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, extra, fd), 0);
+    close(fd);
+    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, &low, NULL), 0);
+    named_owners(d, NAMED_FD_ROOM);
+    assert_true(du_log_count(log, "all the descriptor limit leaves") >= 1);
 }
 
 #define SCRIBBLE_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
@@ -275,6 +344,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         SCRIBBLE_TEST(test_scribble_control_calls_keep_answering),
         SCRIBBLE_TEST(test_scribble_named_processes_bounded),
+        cmocka_unit_test_teardown(test_scribble_named_processes_fd_limit, du_teardown),
     };
 
     tu_init();

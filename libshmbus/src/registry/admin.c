@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 #include "ring/group.h"
 #include "ring/read.h"
 #include "ring/ring.h"
+#include "util/cmp.h"
 
 int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size)
 {
@@ -338,13 +338,6 @@ struct live_snap {
     uint64_t exact[SB_PUBS_MAX];
 };
 
-static int u64_cmp(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
 /* Read the live records' claims once, after the caller's acquire load of
  * the tail. A writer seen IDLE, or claiming another seq or above a bound,
  * cannot come to own a seq below that tail: it claims through the tail
@@ -370,14 +363,14 @@ static void live_snap_take(const struct sb_segment *seg, struct live_snap *ls)
             ls->exact[ls->n++] = c;
         }
     }
-    qsort(ls->exact, ls->n, sizeof(ls->exact[0]), u64_cmp);
+    qsort(ls->exact, ls->n, sizeof(ls->exact[0]), sb_u64_cmp);
 }
 
 /* May a live record own seq @p s (live_claims_any(claim_may_own))? */
 static int live_snap_may_own(const struct live_snap *ls, uint64_t s)
 {
     return s >= ls->min_claiming ||
-           bsearch(&s, ls->exact, ls->n, sizeof(ls->exact[0]), u64_cmp) != NULL;
+           bsearch(&s, ls->exact, ls->n, sizeof(ls->exact[0]), sb_u64_cmp) != NULL;
 }
 
 /* A dead publisher (record @p r) was claiming: it may hold one seq >=
@@ -613,10 +606,10 @@ static int cell_other_writer(const struct sb_segment *seg, uint32_t idx, uint64_
     return 0;
 }
 
-/* A newer claim that marked a cell (pub.c cell_take()) is in flight only
- * until it returns SHMBUS_ERR_OVERRUN: wait this many looks for it (each
- * a look at every record), then leave it to the next scan. A stamp that
- * keeps changing under our CAS is left after as many looks too. */
+/* A stamp that keeps changing under our CAS is left to the next scan
+ * after this many looks. A newer claim that marked the cell (pub.c
+ * cell_take()) is in flight only until it returns SHMBUS_ERR_OVERRUN:
+ * it is left to the next scan at once. */
 #define UNBLOCK_LOOKS_MAX 16u
 
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed)
@@ -644,16 +637,12 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
             return 0;
         if (looks >= UNBLOCK_LOOKS_MAX)
             return resumed ? -EAGAIN : 0; /* the next scan looks again */
-        if (cell_other_writer(seg, idx, seq, x)) {
-            /* A marker on its way out, or a live owner of a newer lap.
-             * Before our writer is told, wait a little for a marker; once
-             * it is, the caller looks again at its next scan. */
-            if (!resumed) {
-                sched_yield();
-                continue;
-            }
-            return -EAGAIN;
-        }
+        /* A marker on its way out, or a live owner of a newer lap: the
+         * caller looks again at its next scan, never waiting for it here
+         * (the daemon's control thread runs this). Before our writer is
+         * told, that is a claim not ended yet; once it is, -EAGAIN. */
+        if (cell_other_writer(seg, idx, seq, x))
+            return resumed ? -EAGAIN : 0;
         /* seq_cst: before the stamp CAS (seq_cst); the writer reads the
          * stamp with acquire when its commit fails (pub.c
          * pub_claim_ended()) and then leaves the cell to us. */

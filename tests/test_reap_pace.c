@@ -1,0 +1,180 @@
+/*
+ * The pace of the daemon's scan (daemon/reaper.c) on a bus large enough
+ * that a pass spans many slices: idle, the scan takes a bounded share of
+ * a core; a process that dies in the middle of a pass still has its slots
+ * freed in every topic, promptly.
+ */
+#include "daemonutil.h"
+
+/* Topics of the most slots and records the format allows: a pass over
+ * them takes tens of slices. */
+#define PACE_TOPICS 128
+#define PACE_SLOTS  1024u
+#define PACE_PUBS   1024u
+/* The scan busies at most a tenth of a core (reaper.h
+ * SBD_REAPER_IDLE_FACTOR); unpaced, it took 37% on this bus. The bound
+ * leaves room for a noisy machine. */
+#define PACE_CPU_MAX_PCT 20
+#define PACE_SETTLE_MS   500
+#define PACE_MEASURE_MS  3000
+/* A dead process's slots are freed within this: one round of the walk,
+ * tens of ms; seconds only catch a death left to the paced passes. */
+#define PACE_REAP_MS 5000
+
+static shmbus_topic_opts pace_opts(void)
+{
+    return (shmbus_topic_opts){.mode = SHMBUS_RELIABLE,
+                               .capacity = 64,
+                               .max_msg_size = 8,
+                               .max_subscribers = PACE_SLOTS,
+                               .max_publishers = PACE_PUBS};
+}
+
+/* Open the PACE_TOPICS topics "p.<n>" through @p bus into @p t. */
+static void pace_open(shmbus_bus *bus, shmbus_topic **t)
+{
+    shmbus_topic_opts o = pace_opts();
+    char name[32];
+
+    for (int i = 0; i < PACE_TOPICS; i++) {
+        snprintf(name, sizeof(name), "p.%d", i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t[i]));
+    }
+}
+
+/* CPU time (user + system) of process @p pid so far, in clock ticks, from
+ * /proc/PID/stat. */
+static long long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut = 0, st = 0;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* After the command, which may hold spaces: state is field 3, utime
+     * and stime fields 14 and 15. */
+    p = strrchr(buf, ')');
+    assert_non_null(p);
+    assert_int_equal(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
+    return (long long)(ut + st);
+}
+
+static void test_reap_pace_idle_cpu_bounded(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic *t[PACE_TOPICS];
+    long long t0, t1, pct;
+    shmbus_bus *bus;
+    int64_t w0, w1;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    pace_open(bus, t);
+    du_sleep_ms(PACE_SETTLE_MS);
+    w0 = du_now_ms();
+    t0 = cpu_ticks(d->pid);
+    du_sleep_ms(PACE_MEASURE_MS);
+    t1 = cpu_ticks(d->pid);
+    w1 = du_now_ms();
+    pct = (t1 - t0) * 1000 * 100 / sysconf(_SC_CLK_TCK) / (w1 - w0);
+    print_message("idle daemon, %d topics of %u slots and %u records: %lld%% of a core\n",
+                  PACE_TOPICS, PACE_SLOTS, PACE_PUBS, pct);
+    assert_true(pct < PACE_CPU_MAX_PCT);
+    for (int i = 0; i < PACE_TOPICS; i++)
+        shmbus_topic_destroy(t[i]);
+    shmbus_close(bus);
+}
+
+struct pace_kid {
+    const char *bus;
+    int ready; /* write end: one byte once subscribed everywhere */
+};
+
+/* Attach every topic's segment directly (no session: only the scan can
+ * find the slots) and take a slot in each, then wait to be killed. */
+static int kid_everywhere(void *arg)
+{
+    const struct pace_kid *k = arg;
+    char seg[SHMBUS_NAME_MAX + 1];
+    shmbus_sub_opts so = {0};
+
+    for (int i = 0; i < PACE_TOPICS; i++) {
+        shmbus_topic *t;
+        shmbus_sub *s;
+
+        snprintf(seg, sizeof(seg), "shmbus.%s.p.%d", k->bus, i);
+        if (shmbus_topic_attach(seg, &t) < 0 || shmbus_sub_create(t, &so, &s) < 0)
+            return 1;
+    }
+    if (write(k->ready, "", 1) != 1)
+        return 2;
+    for (;;)
+        pause();
+}
+
+/* Slots and records of dead processes freed in @p t so far. */
+static uint64_t reaped_sum(shmbus_topic **t)
+{
+    uint64_t sum = 0;
+
+    for (int i = 0; i < PACE_TOPICS; i++) {
+        shmbus_topic_info info;
+
+        assert_shmbus_ok(shmbus_topic_info_get(t[i], &info));
+        sum += info.reaped;
+    }
+    return sum;
+}
+
+static void test_reap_pace_death_mid_pass(void **state)
+{
+    struct du_daemon *d = *state;
+    struct pace_kid k = {.bus = d->bus};
+    shmbus_topic *t[PACE_TOPICS];
+    int pfd[2];
+    shmbus_bus *bus;
+    int64_t until, took;
+    pid_t kid;
+    char c;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    pace_open(bus, t);
+    assert_int_equal(pipe(pfd), 0);
+    k.ready = pfd[1];
+    kid = tu_fork(kid_everywhere, &k);
+    close(pfd[1]);
+    assert_int_equal(read(pfd[0], &c, 1), 1);
+    close(pfd[0]);
+    /* Let the scan find the owner (a pidfd) and be somewhere in a pass. */
+    du_sleep_ms(PACE_SETTLE_MS);
+    until = du_now_ms();
+    kill(kid, SIGKILL);
+    assert_int_equal(tu_wait(kid), 128 + SIGKILL);
+    while (reaped_sum(t) < PACE_TOPICS && du_now_ms() - until < PACE_REAP_MS) {
+        du_sleep_ms(1);
+    }
+    took = du_now_ms() - until;
+    print_message("slots of a process killed mid-pass freed in %d topics in %lld ms\n", PACE_TOPICS,
+                  (long long)took);
+    assert_int_equal(reaped_sum(t), PACE_TOPICS);
+    for (int i = 0; i < PACE_TOPICS; i++)
+        shmbus_topic_destroy(t[i]);
+    shmbus_close(bus);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reap_pace_idle_cpu_bounded, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_reap_pace_death_mid_pass, du_setup, du_teardown),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("reap_pace", tests, NULL, NULL);
+}
