@@ -353,6 +353,7 @@ static void configure(struct fb_run *r, uint8_t k)
     static const uint64_t sub_mem[] = {512, 4096, 65536, 1u << 20};
     struct sbd_config *c = &r->cfg;
 
+    sbd_config_defaults(c);
     snprintf(c->bus, sizeof(c->bus), "fzb%d", (int)getpid());
     c->max_topics = 8;
     c->max_clients = 4;
@@ -371,7 +372,6 @@ static void configure(struct fb_run *r, uint8_t k)
     c->bridge_max_output = k & 0x40 ? 8192 : 65536;
     c->bridge_max_memory = mem[k & 3];
     c->bridge_max_sub_memory = sub_mem[(k >> 2) & 3];
-    c->bridge_auth_ms = 10000;
     c->bridge_pub_timeout_ms = 50;
 }
 
