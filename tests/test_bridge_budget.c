@@ -12,11 +12,11 @@
  * time; costly patterns over long names never hold up another connection's
  * PING. Topics are made small through the library, so that thousands fit.
  */
+#include "bridgeutil.h"
 #include "daemonutil.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 
 #define BB_MS        10000 /* longest wait for a reply: only a hang reaches it */
@@ -123,17 +123,6 @@ static void make_topics(shmbus_bus *bus, int n)
         assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
         shmbus_topic_destroy(t);
     }
-}
-
-static redisContext *rd_open(void)
-{
-    struct timeval tv = {.tv_sec = BB_MS / 1000};
-    redisContext *r = redisConnectWithTimeout("127.0.0.1", bb_port, tv);
-
-    if (r == NULL || r->err)
-        fail_msg("hiredis connect: %s", r != NULL ? r->errstr : "out of memory");
-    assert_int_equal(redisSetTimeout(r, tv), REDIS_OK);
-    return r;
 }
 
 /* Run @p cmd on @p r. @return 1 if it was accepted, 0 on an error reply
@@ -251,7 +240,7 @@ static void test_budget_links_counted(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PING", NULL, 0));
     id = newest_conn(bus);
     before = conn_memory(bus, id);
@@ -295,10 +284,10 @@ static void test_budget_many_patterns(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PING", NULL, 0));
     id = newest_conn(bus);
-    other = rd_open();
+    other = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(other, "PING", NULL, 0));
     rss0 = rss_kib(d->pid);
     /* "t*?", "t*", "t**?", "t**"...: distinct patterns (of at most 256
@@ -370,16 +359,12 @@ static void test_budget_new_topics_missed(void **state)
     int lines;
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PSUBSCRIBE t*", NULL, 0));
     make_topics(bus, TOPICS);
     /* The I/O thread links new topics as it learns of them: wait until
      * the last one was handled (linked or missed). */
-    for (int64_t end = du_now_ms() + BB_MS;; du_sleep_ms(5)) {
-        lines = du_log_count(bb_log, "not delivered to t*");
-        if (lines >= 8 || du_now_ms() > end)
-            break;
-    }
+    du_log_wait(bb_log, "not delivered to t*", 8);
     du_sleep_ms(100); /* a 9th line, if any, would come now */
     lines = du_log_count(bb_log, "not delivered to t*");
     bb_stat(bus, &info, NULL);
@@ -394,29 +379,6 @@ static void test_budget_new_topics_missed(void **state)
     shmbus_close(bus);
 }
 
-/* The CPU time the daemon has used, in ms (10 ms steps). */
-static long cpu_ms(pid_t pid)
-{
-    unsigned long ut = 0, st = 0;
-    char path[64], buf[1024], *p;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        fail_msg("%s: %s", path, strerror(errno));
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields 14 and 15, after the command name in parentheses. */
-    p = strrchr(buf, ')');
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        fail_msg("%s: cannot read its CPU times", path);
-    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
-}
-
 /* Linking patterns to thousands of topics costs linear time: the CPU the
  * daemon spends on PSUBSCRIBE stays far below what a scan of the links
  * per new link would cost (quadratic: seconds here). */
@@ -427,11 +389,11 @@ static void test_budget_pattern_time(void **state)
     char pat[PATTERNS + 16];
     redisContext *r;
     shmbus_bus *bus;
-    long cpu0, cpu;
+    int64_t cpu0, cpu;
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, TOPICS);
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PING", NULL, 0));
     pat[0] = 't';
     for (int i = 0; i < PATTERNS; i++) {
@@ -439,7 +401,7 @@ static void test_budget_pattern_time(void **state)
         pat[i + 2] = '\0';
         assert_int_equal(redisAppendCommand(r, "PSUBSCRIBE %s", pat), REDIS_OK);
     }
-    cpu0 = cpu_ms(d->pid);
+    cpu0 = du_cpu_ms(d->pid);
     for (int i = 0; i < PATTERNS; i++) {
         redisReply *rep = NULL;
 
@@ -449,12 +411,12 @@ static void test_budget_pattern_time(void **state)
             fail_msg("PSUBSCRIBE %d: %s", i, rep->str != NULL ? rep->str : "not an array");
         freeReplyObject(rep);
     }
-    cpu = cpu_ms(d->pid) - cpu0;
-    print_message("%d patterns over %d topics linked in %ld ms of the daemon's CPU\n", PATTERNS,
-                  TOPICS, cpu);
+    cpu = du_cpu_ms(d->pid) - cpu0;
+    print_message("%d patterns over %d topics linked in %lld ms of the daemon's CPU\n", PATTERNS,
+                  TOPICS, (long long)cpu);
     if (cpu > CPU_MAX_MS)
-        fail_msg("linking %d patterns to %d topics took %ld ms of CPU, want at most %d", PATTERNS,
-                 TOPICS, cpu, CPU_MAX_MS);
+        fail_msg("linking %d patterns to %d topics took %lld ms of CPU, want at most %d", PATTERNS,
+                 TOPICS, (long long)cpu, CPU_MAX_MS);
     redisFree(r);
     assert_int_equal(memory_when_idle(bus), 0);
     shmbus_close(bus);
@@ -486,10 +448,10 @@ static void test_budget_costly_patterns(void **state)
         assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
         shmbus_topic_destroy(t);
     }
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PING", NULL, 0));
     id = newest_conn(bus);
-    other = rd_open();
+    other = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(other, "PING", NULL, 0));
     for (int i = 0; i < PATTERNS; i++) {
         if (i < PATTERNS - 1)
@@ -581,7 +543,7 @@ static void test_budget_largest_closed(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    big = rd_open();
+    big = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(big, "PING", NULL, 0));
     big_id = newest_conn(bus);
     /* Patterns until the big one holds 600 KiB of the 1 MiB. */
