@@ -138,12 +138,16 @@ static void rp_report(const struct rp_opts *o, const struct rp_pass *first, cons
 
 static int rp_run(const struct rp_opts *o)
 {
-    struct sbd_config cfg = {.max_clients = 1, .max_shm = UINT64_MAX, .max_segment = 1u << 30};
+    struct sbd_config cfg;
     struct rp_pass first, passes[RP_PASSES_MAX];
     struct sbd_registry reg;
     struct sbd_reaper r;
     int epfd, rc = -1;
 
+    sbd_config_defaults(&cfg);
+    cfg.max_clients = 1;
+    cfg.max_shm = UINT64_MAX;
+    cfg.max_segment = 1u << 30;
     snprintf(cfg.bus, sizeof(cfg.bus), "reap-%ld", (long)getpid());
     cfg.max_topics = (uint32_t)o->topics;
     cfg.max_slots = (uint32_t)o->slots;

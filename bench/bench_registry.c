@@ -423,7 +423,7 @@ static int rg_grow(struct sbd_registry *r, const struct rg_name *names, uint64_t
  * name of ours keeps them apart from any daemon's. */
 static void rg_config(struct sbd_config *cfg, uint64_t max)
 {
-    memset(cfg, 0, sizeof(*cfg));
+    sbd_config_defaults(cfg);
     snprintf(cfg->bus, sizeof(cfg->bus), "lookup-%ld", (long)getpid());
     cfg->max_topics = (uint32_t)max;
     cfg->max_clients = 1;

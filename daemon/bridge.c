@@ -238,390 +238,11 @@ void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json)
 
 /* ------------------------------------------------------------ subscriptions */
 
-static void link_free_cb(struct rcu_head *h)
-{
-    struct sbb_link *l = caa_container_of(h, struct sbb_link, rcu);
-
-    SBD_TSAN_ACQUIRE(l);
-    SBD_TSAN_GRACE();
-    free(l);
-}
-
-static void sub_free_cb(struct rcu_head *h)
-{
-    struct sbb_sub *s = caa_container_of(h, struct sbb_sub, rcu);
-
-    SBD_TSAN_ACQUIRE(s);
-    SBD_TSAN_GRACE();
-    free(s);
-}
-
-/* The bridge's state for topic @p t: created (with a subscriber placed at
- * @p start and handed to a pump) if remote clients did not read it yet.
- * @return 0 with *out, or an error for the reply. */
-static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
-                      struct sbb_topic **out)
-{
-    shmbus_sub_opts o = {.start = start, .spin_ns = -1};
-    struct sbb_pump *p = NULL;
-    struct sbb_topic *bt;
-    int rc;
-
-    if (t->bridge != NULL) {
-        *out = t->bridge;
-        return 0;
-    }
-    if (sbd_topic_broken(t))
-        return SHMBUS_ERR_TRUNCATED;
-    for (unsigned i = 0; i < b->npumps && p == NULL; i++)
-        if (b->pumps[i]->assigned < SBB_PUMP_TOPICS)
-            p = b->pumps[i];
-    if (p == NULL) {
-        if (b->npumps == SBB_PUMP_MAX)
-            return SHMBUS_ERR_LIMIT;
-        rc = sbb_pump_start(b, b->npumps);
-        if (rc < 0)
-            return rc;
-        p = b->pumps[b->npumps++];
-    }
-    bt = calloc(1, sizeof(*bt));
-    if (bt == NULL)
-        return -ENOMEM;
-    bt->t = t;
-    sbd_rlist_init(&bt->links);
-    pthread_mutex_init(&bt->poll_mu, NULL);
-    rc = shmbus_sub_create(t->t, &o, &bt->sub);
-    if (rc < 0) {
-        pthread_mutex_destroy(&bt->poll_mu);
-        free(bt);
-        return rc;
-    }
-    /* Reserved now, handed over with the first live link (links_go()):
-     * a pump polling a cursor nobody is listed on would drop messages. */
-    bt->pump = p;
-    p->assigned++;
-    t->bridge = bt;
-    *out = bt;
-    return 0;
-}
-
-/* The topic's last link went: give the slot back. */
-static void btopic_put(struct sbb_topic *bt)
-{
-    bt->t->bridge = NULL;
-    if (bt->given) {
-        sbb_pump_take(bt->pump, bt);
-        return;
-    }
-    /* Never a pump's: nobody else knows it. */
-    bt->pump->assigned--;
-    shmbus_sub_destroy(bt->sub);
-    pthread_mutex_destroy(&bt->poll_mu);
-    free(bt);
-}
-
-/*
- * Deliver topic @p t to subscription @p s, which has no link to it yet:
- * each topic is linked once, by link_existing() if the bridge had seen it
- * when @p s was made (t->id <= b->seen_id), else by topics_new(). O(1).
- * @return 0 with *@p out, or an error.
- */
-static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t, uint32_t start,
-                    struct sbb_link **out, char *why, size_t why_len)
-{
-    struct sbb_topic *bt;
-    struct sbb_link *l;
-    int rc = sbb_sub_charge(s->c, sizeof(*l), why, why_len);
-
-    if (rc < 0)
-        return rc;
-    rc = btopic_get(b, t, start, &bt);
-    if (rc < 0) {
-        sbb_sub_release(s->c, sizeof(*l));
-        snprintf(why, why_len, "cannot read topic %s for remote clients: %s", t->name,
-                 shmbus_strerror(rc));
-        return rc;
-    }
-    l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        sbb_sub_release(s->c, sizeof(*l));
-        if (bt->nlinks == 0)
-            btopic_put(bt);
-        snprintf(why, why_len, "out of memory");
-        return -ENOMEM;
-    }
-    l->c = s->c;
-    l->s = s;
-    l->bt = bt;
-    l->proto = s->c->proto;
-    cds_list_add(&l->snode, &s->links);
-    bt->nlinks++;
-    *out = l;
-    return 0;
-}
-
-/* Start delivering along link @p l: after the subscription's reply, so
- * that no message overtakes it. */
-static void link_go(struct sbb_link *l)
-{
-    if (l->live)
-        return;
-    l->live = 1;
-    /* The pumps read the link's fields after finding it in the list
-     * (a release store publishes it). */
-    sbd_rlist_append(&l->bt->links, &l->tnode);
-    if (!l->bt->given) {
-        l->bt->given = 1;
-        sbb_pump_give(l->bt->pump, l->bt);
-    }
-}
-
-/* Start delivering along @p s's new links. O(links of @p s). */
-static void links_go(struct sbb_sub *s)
-{
-    struct sbb_link *l;
-
-    cds_list_for_each_entry(l, &s->links, snode) link_go(l);
-}
-
-static void link_del(struct sbb_link *l)
-{
-    struct sbb_topic *bt = l->bt;
-
-    /* Before the unsubscribe reply is queued: a round that took the link
-     * already appends nothing after it (deliver_link()). */
-    pthread_mutex_lock(&l->c->mu);
-    l->gone = 1;
-    pthread_mutex_unlock(&l->c->mu);
-    if (l->live)
-        sbd_rlist_remove(&bt->links, &l->tnode);
-    cds_list_del(&l->snode);
-    sbb_sub_release(l->c, sizeof(*l));
-    SBD_TSAN_RELEASE(l);
-    urcu_memb_call_rcu(&l->rcu, link_free_cb);
-    if (--bt->nlinks == 0)
-        btopic_put(bt); /* no remote reader left */
-}
-
-static struct sbb_sub *sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
-{
-    struct sbb_sub *s;
-
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub,
-                   cnode) if (s->pattern == pattern && s->len == len &&
-                              memcmp(s->name, name, len) == 0) return s;
-    return NULL;
-}
-
-/* The bytes of a subscription to a name of @p len bytes. */
-static size_t sub_size(size_t len)
-{
-    return sizeof(struct sbb_sub) + len + 1;
-}
-
-static void sub_del(struct sbb_sub *s)
-{
-    struct sbb_conn *c = s->c;
-    struct sbb_link *l, *tmp;
-
-    cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
-    sbd_rlist_remove(&c->subs, &s->cnode);
-    sbb_sub_release(c, sub_size(s->len));
-    c->nsubs--;
-    /* relaxed: monitoring counts. */
-    atomic_fetch_sub_explicit(s->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
-    SBD_TSAN_RELEASE(s);
-    urcu_memb_call_rcu(&s->rcu, sub_free_cb);
-}
-
-/* Does @p s want topic @p t? */
-static int sub_wants(const struct sbb_sub *s, const struct sbd_topic *t)
-{
-    if (s->pattern)
-        return sbb_glob_match(s->name, s->len, t->name, strlen(t->name));
-    return strcmp(s->name, t->name) == 0;
-}
-
-/* on_create hook: runs in whichever thread created the topic, under the
- * registry's topic lock. The I/O thread links subscriptions to it. */
-static void topic_created(void *arg, struct sbd_topic *t)
-{
-    struct sbd_bridge *b = arg;
-    uint64_t one = 1;
-
-    pthread_mutex_lock(&b->new_mu);
-    if (b->nnew == b->new_cap) {
-        size_t n = b->new_cap ? b->new_cap * 2 : 16;
-        struct sbd_topic **p = realloc(b->newt, n * sizeof(*p));
-
-        if (p == NULL) {
-            pthread_mutex_unlock(&b->new_mu);
-            sbd_log(SBD_ERROR, "bridge: out of memory: remote subscribers may miss topic %s",
-                    t->name);
-            return;
-        }
-        b->newt = p;
-        b->new_cap = n;
-    }
-    b->newt[b->nnew++] = t;
-    pthread_mutex_unlock(&b->new_mu);
-    if (write(b->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
-}
-
-/* New topic @p t could not be linked to @p s (@p why): logged at the 1st,
- * 2nd, 4th, 8th... miss of the subscription, so that a connection past
- * its budget does not flood the log with every topic created. */
-static void link_missed(struct sbb_sub *s, const struct sbd_topic *t, const char *why)
-{
-    uint32_t n = ++s->missed;
-
-    if ((n & (n - 1)) != 0)
-        return; /* not a power of two: already said */
-    sbd_log(SBD_WARN,
-            "bridge: connection %llu (%s): new topic %s not delivered to %s: %s (%u topics "
-            "missed)",
-            (unsigned long long)s->c->id, s->c->peer, t->name, s->name, why, n);
-}
-
-/*
- * Link the subscriptions that want the topics created since last time.
- * They start at the topic's oldest message: what was published between
- * its creation and now reaches them too. Each new topic costs one match
- * per subscription of the bridge and O(1) per link made: linear in
- * subscriptions, whatever the number of topics a pattern has linked.
- * The list is in the order of topic ids (the hook runs under the topic
- * lock that numbers them): seen_id ends at the last one.
- */
-static void topics_new(struct sbd_bridge *b)
-{
-    struct sbd_topic **list;
-    size_t n;
-    struct sbb_conn *c;
-    struct sbb_sub *s;
-
-    pthread_mutex_lock(&b->new_mu);
-    list = b->newt;
-    n = b->nnew;
-    b->newt = NULL;
-    b->nnew = b->new_cap = 0;
-    pthread_mutex_unlock(&b->new_mu);
-    for (size_t i = 0; i < n; i++) {
-        b->seen_id = list[i]->id;
-        sbd_rlist_each(c, cn, &b->conns, struct sbb_conn, node)
-        {
-            sbd_rlist_each(s, sn, &c->subs, struct sbb_sub, cnode)
-            {
-                struct sbb_link *l;
-                char why[256];
-
-                if (!sub_wants(s, list[i]))
-                    continue;
-                if (link_add(b, s, list[i], SHMBUS_START_OLDEST, &l, why, sizeof(why)) == 0)
-                    link_go(l);
-                else
-                    link_missed(s, list[i], why);
-            }
-        }
-    }
-    free(list);
-}
-
-/*
- * Link @p s to every topic it wants that the bridge has seen (id up to
- * seen_id); the newer ones wait in the on_create list for topics_new().
- * A pattern costs one pass over the topics, O(1) per link: O(topics).
- * @return 0, or an error with @p why filled.
- */
-static int link_existing(struct sbd_bridge *b, struct sbb_sub *s, char *why, size_t why_len)
-{
-    struct cds_lfht_iter it;
-    struct sbd_topic *t;
-    struct sbb_link *l;
-    int rc = 0;
-
-    urcu_memb_read_lock();
-    if (!s->pattern) {
-        t = sbd_topic_lookup(b->reg, s->name);
-        if (t != NULL && t->id <= b->seen_id)
-            rc = link_add(b, s, t, SHMBUS_START_NEXT, &l, why, why_len);
-    } else {
-        struct cds_lfht_node *n;
-
-        cds_lfht_for_each(b->reg->topics, &it, n)
-        {
-            t = sbd_topic_of(n);
-            if (rc == 0 && t->id <= b->seen_id && sub_wants(s, t))
-                rc = link_add(b, s, t, SHMBUS_START_NEXT, &l, why, why_len);
-        }
-    }
-    SBD_TSAN_READ_DONE();
-    urcu_memb_read_unlock();
-    return rc;
-}
-
-/*
- * Subscribe @p c to a channel (a topic name) or a pattern. A channel that
- * names no topic yet, and a pattern, are kept: topics created later are
- * linked when they appear (on_create). @return 0, or an error for the reply
- * with @p why filled. The new subscription's links go live with
- * sub_go(), after its reply (*@p out: the subscription).
- */
-static int subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
-                     size_t len, struct sbb_sub **out, char *why, size_t why_len)
-{
-    struct sbb_link *l, *tmp;
-    struct sbb_sub *s;
-    int rc;
-
-    *out = sub_find(c, pattern, name, len);
-    if (*out != NULL)
-        return 0;
-    /* Topics created but not yet seen are linked first, from their oldest
-     * message, before this subscription can place their cursor at NEXT. */
-    topics_new(b);
-    if (c->nsubs >= b->cfg->bridge_max_subs) {
-        snprintf(why, why_len, "too many subscriptions: %u (--bridge-max-subs)",
-                 b->cfg->bridge_max_subs);
-        return SHMBUS_ERR_LIMIT;
-    }
-    rc = sbb_sub_charge(c, sub_size(len), why, why_len);
-    if (rc < 0)
-        return rc;
-    s = calloc(1, sub_size(len));
-    if (s == NULL) {
-        sbb_sub_release(c, sub_size(len));
-        snprintf(why, why_len, "out of memory");
-        return -ENOMEM;
-    }
-    s->c = c;
-    s->pattern = pattern;
-    s->len = len;
-    memcpy(s->name, name, len);
-    CDS_INIT_LIST_HEAD(&s->links);
-    rc = link_existing(b, s, why, why_len);
-    if (rc < 0) {
-        cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
-        sbb_sub_release(c, sub_size(len));
-        /* Never live: no pump saw its links. call_rcu() all the same,
-         * after the links it points to. */
-        SBD_TSAN_RELEASE(s);
-        urcu_memb_call_rcu(&s->rcu, sub_free_cb);
-        return rc;
-    }
-    sbd_rlist_append(&c->subs, &s->cnode);
-    c->nsubs++;
-    /* relaxed: monitoring counts. */
-    atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
-    *out = s;
-    return 0;
-}
-
 /* After a subscription's reply: start its deliveries. */
 static void sub_go(struct sbd_bridge *b, struct sbb_sub *s)
 {
     rep_flush(b);
-    links_go(s);
+    sbb_links_go(s);
 }
 
 /* --------------------------------------------------------------- publish */
@@ -661,7 +282,7 @@ static struct sbd_topic *pub_topic(struct sbd_bridge *b, const char *name, char 
     if (sbd_topic_open(b->reg, &req, &t, &created, why, why_len) < 0)
         t = NULL;
     if (created)
-        topics_new(b);
+        sbb_topics_new(b);
     return t;
 }
 
@@ -873,13 +494,14 @@ static int json_topic(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
 
     why[0] = '\0';
     if (q->cmd == SBB_J_SUB) {
-        n = subscribe(b, c, 0, name, q->topic.len, &s, why, sizeof(why)) < 0 ? -1
-                                                                             : (long long)c->nsubs;
+        n = sbb_subscribe(b, c, 0, name, q->topic.len, &s, why, sizeof(why)) < 0
+                ? -1
+                : (long long)c->nsubs;
     } else if (q->cmd == SBB_J_UNSUB) {
-        struct sbb_sub *u = sub_find(c, 0, name, q->topic.len);
+        struct sbb_sub *u = sbb_sub_find(c, 0, name, q->topic.len);
 
         if (u != NULL)
-            sub_del(u);
+            sbb_sub_del(u);
         n = c->nsubs;
     } else if (q->payload.p == NULL) {
         snprintf(why, sizeof(why), "missing \"payload\" or \"payload_base64\"");
@@ -956,14 +578,19 @@ static void reply_arity(struct sbb_conn *c, const struct sbb_argv *a)
     reply_err(c, "-ERR wrong number of arguments for '%s' command", name);
 }
 
-static void resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_argv *a,
-                           int pattern)
+/* SUBSCRIBE and PSUBSCRIBE. A pattern not yet linked to every topic that
+ * existed when it came (bridge_link.h) leaves the command unread and the
+ * connection paused, its later arguments not yet run: RUN_PAUSE. The
+ * command runs again from that argument (c->link_arg) in a later pass,
+ * and the pattern's reply goes out once its links are made. */
+static int resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_argv *a,
+                          int pattern)
 {
     const char *kind = pattern ? "psubscribe" : "subscribe";
     char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
     struct sbb_sub *s;
 
-    for (unsigned i = 1; i < a->argc; i++) {
+    for (unsigned i = c->linking != NULL ? c->link_arg : 1; i < a->argc; i++) {
         const char *p = a->argv[i];
         size_t len = a->argl[i];
         int rc;
@@ -976,7 +603,16 @@ static void resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struc
             reply_err(c, "-ERR invalid pattern: 1 to %u bytes, no NUL", SBB_PATTERN_MAX);
             continue;
         }
-        rc = subscribe(b, c, pattern, p, len, &s, why, sizeof(why));
+        s = c->linking;
+        c->linking = NULL;
+        rc = s != NULL ? 0 : sbb_subscribe(b, c, pattern, p, len, &s, why, sizeof(why));
+        if (rc == 0)
+            rc = sbb_sub_ready(s, why, sizeof(why));
+        if (rc > 0) {
+            c->linking = s;
+            c->link_arg = i;
+            return RUN_PAUSE;
+        }
         if (rc < 0) {
             reply_err(c, "-ERR %s", why);
         } else {
@@ -984,6 +620,7 @@ static void resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struc
             sub_go(b, s);
         }
     }
+    return RUN_OK;
 }
 
 static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int pattern)
@@ -1001,7 +638,7 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
             if (s->pattern != pattern)
                 continue;
             memcpy(name, s->name, len);
-            sub_del(s);
+            sbb_sub_del(s);
             reply_sub(c, kind, name, len);
             any = 1;
         }
@@ -1015,9 +652,9 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
                       SBB_PATTERN_MAX);
             continue;
         }
-        s = sub_find(c, pattern, a->argv[i], a->argl[i]);
+        s = sbb_sub_find(c, pattern, a->argv[i], a->argl[i]);
         if (s != NULL)
-            sub_del(s);
+            sbb_sub_del(s);
         reply_sub(c, kind, a->argv[i], a->argl[i]);
     }
 }
@@ -1168,7 +805,7 @@ static int cmd_quit(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
 
     (void)b, (void)io, (void)a;
     /* Nothing after +OK, as Redis: no more deliveries. */
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sub_del(s);
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
     reply_str(c, "+OK\r\n");
     sbb_conn_finish(c);
     return RUN_OK;
@@ -1204,8 +841,7 @@ static int cmd_subscribe(struct sbd_bridge *b, struct io_state *io, struct sbb_c
                          const struct sbb_argv *a)
 {
     (void)io;
-    resp_subscribe(b, c, a, arg_is(a, 0, "PSUBSCRIBE"));
-    return RUN_OK;
+    return resp_subscribe(b, c, a, arg_is(a, 0, "PSUBSCRIBE"));
 }
 
 static int cmd_unsubscribe(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
@@ -1263,7 +899,7 @@ static int cmd_reset(struct sbd_bridge *b, struct io_state *io, struct sbb_conn 
     struct sbb_sub *s;
 
     (void)b, (void)io, (void)a;
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sub_del(s);
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
     c->reply = 0;
     reply_str(c, "+RESET\r\n");
     return RUN_OK;
@@ -1429,7 +1065,7 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
         b->rep_len = 0;
         b->rep_conn = NULL;
     }
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sub_del(s);
+    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
     pthread_mutex_lock(&c->mu);
     if (c->doomed)
         sbd_log(SBD_DEBUG, "bridge: connection %llu closed after its output overflowed",
@@ -1949,7 +1585,10 @@ static void *io_main(void *arg)
     urcu_memb_register_thread();
     /* relaxed: the eventfd wakes us; stop is re-read after every wait. */
     while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
-        int timeout = io.npaused > 0 ? 1 : io.accept_resume_ms != 0 ? 100 : (int)tick;
+        int timeout = sbb_link_busy(b)           ? 0
+                      : io.npaused > 0           ? 1
+                      : io.accept_resume_ms != 0 ? 100
+                                                 : (int)tick;
         int n = epoll_wait(b->epfd, ev, 64, timeout);
 
         if (n < 0 && errno != EINTR) {
@@ -1966,12 +1605,13 @@ static void *io_main(void *arg)
 
                 if (read(b->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
-                topics_new(b);
+                sbb_topics_new(b);
             } else {
                 conn_event(b, &io, p, ev[i].events);
             }
         }
         evict_run(b, &io);
+        sbb_link_work(b);
         retry_paused(b, &io);
         accept_resume(b, &io);
         if (now_ms() >= next_tick) {
@@ -2029,7 +1669,7 @@ static void bridge_free(struct sbd_bridge *b)
         close(b->evfd);
     pthread_mutex_destroy(&b->new_mu);
     sbb_batch_free(&b->direct);
-    free(b->newt);
+    sbb_link_fini(b);
     free(b->pubt);
     free(b->rbuf);
     free(b->rep);
@@ -2046,7 +1686,7 @@ static int bridge_open(struct sbd_bridge *b)
     b->rbuf = malloc(SBB_READ_CHUNK);
     b->rep = malloc(SBB_REP_MAX);
     b->jscratch = malloc(b->cfg->bridge_max_request + 1);
-    if (b->rbuf == NULL || b->rep == NULL || b->jscratch == NULL)
+    if (b->rbuf == NULL || b->rep == NULL || b->jscratch == NULL || sbb_link_init(b) < 0)
         return -ENOMEM;
     rc = listen_on(b, b->cfg);
     if (rc < 0)
@@ -2062,19 +1702,6 @@ static int bridge_open(struct sbd_bridge *b)
     if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->evfd, &ev) < 0)
         return -errno;
     return 0;
-}
-
-/* Install (or with @p b NULL, remove) the registry's hook. */
-static void hook_set(struct sbd_registry *reg, struct sbd_bridge *b)
-{
-    pthread_mutex_lock(&reg->topic_lock);
-    /* The topics there are now are seen: the later ones come through
-     * the hook. Before the I/O thread starts. */
-    if (b != NULL)
-        b->seen_id = reg->next_topic;
-    reg->on_create_arg = b;
-    reg->on_create = b != NULL ? topic_created : NULL;
-    pthread_mutex_unlock(&reg->topic_lock);
 }
 
 int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
@@ -2096,10 +1723,10 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
         bridge_free(b);
         return rc;
     }
-    hook_set(reg, b);
+    sbb_link_hook(reg, b);
     rc = pthread_create(&b->io, NULL, io_main, b);
     if (rc != 0) {
-        hook_set(reg, NULL);
+        sbb_link_hook(reg, NULL);
         bridge_free(b);
         return -rc;
     }
@@ -2115,7 +1742,7 @@ void sbd_bridge_stop(struct sbd_bridge *b)
 
     if (b == NULL)
         return;
-    hook_set(b->reg, NULL);
+    sbb_link_hook(b->reg, NULL);
     /* relaxed: the eventfd and the bells wake the threads, which re-read it. */
     atomic_store_explicit(&b->stop, 1, memory_order_relaxed);
     if (write(b->evfd, &one, sizeof(one)) < 0)

@@ -21,6 +21,7 @@
 
 #include "bridge.h"
 #include "bridge_access.h"
+#include "bridge_link.h"
 #include "bridge_mem.h"
 #include "bridge_peer.h"
 #include "bridge_proto.h"
@@ -61,6 +62,8 @@ struct sbb_conn {
     uint32_t nsubs;             /* channels + patterns */
     size_t sub_mem;             /* bytes of its subscriptions and links (bridge_mem.h) */
     struct sbd_topic *last_pub; /* the topic of its last publish */
+    struct sbb_sub *linking;    /* its PSUBSCRIBE waits for this one's links */
+    unsigned link_arg;          /* ... which is this argument of the command */
     struct sbd_rlist subs;      /* struct sbb_sub (RCU: the control thread lists them) */
 
     pthread_mutex_t mu;
@@ -91,9 +94,17 @@ struct sbb_sub {
     struct sbd_rnode cnode;     /* in sbb_conn.subs (RCU) */
     struct cds_list_head links; /* its struct sbb_link (I/O) */
     struct rcu_head rcu;
+    struct cds_list_head bnode; /* in sbd_bridge.subs_all (I/O) */
     struct sbb_conn *c;
     int pattern;
     uint32_t missed; /* I/O: new topics it could not be linked to (logged) */
+    /* I/O (bridge_link.c): the entries of sbd_bridge.all it was matched
+     * against; how many there were when it was made (a later one is linked
+     * from its oldest message); its reply waits for upto to reach born. */
+    uint32_t upto, born;
+    int pending;
+    char *failed;   /* pending, a link failed: the error of its reply */
+    int fail_nomem; /* ... and there was no memory for that text */
     size_t len;
     char name[]; /* terminated */
 };
@@ -177,14 +188,21 @@ struct sbd_bridge {
     uint32_t nconns;        /* I/O */
     uint64_t next_id;       /* I/O */
 
-    /* Topics created since the I/O thread last looked (the on_create hook). */
+    /* Topics created since the I/O thread last looked (the on_create
+     * hook), and all it ever listed: room for --max-topics (bridge_link.c). */
     pthread_mutex_t new_mu;
     struct sbd_topic **newt;
-    size_t nnew, new_cap;
-    /* I/O: every topic with an id up to this one is linked to the
-     * subscriptions that want it, or will be when they are made
-     * (link_existing()); the others are in newt. */
-    uint32_t seen_id;
+    size_t nnew, new_cap, nall_hook;
+    /* I/O (bridge_link.c): the topics seen, in id order (the last one's id:
+     * seen_id); later ones are in newt. Every subscription, in subs_all,
+     * is matched against them in turn, from link_pos, within link_budget
+     * steps a pass; nbehind have not reached the end of all yet. */
+    struct sbd_topic **all;
+    uint32_t nall, seen_id;
+    struct cds_list_head subs_all;
+    size_t nsubs_all, nbehind;
+    struct sbb_sub *link_pos;
+    uint64_t link_budget;
 
     /* Pumps; created on demand by the I/O thread. */
     struct sbb_pump *pumps[SBB_PUMP_MAX];

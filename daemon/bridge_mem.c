@@ -66,7 +66,8 @@ int sbb_mem_charge(struct sbd_bridge *b, struct sbb_conn *c, size_t grow_by, siz
         if (used - shrink_by <= max + lent)
             break;
         atomic_fetch_sub_explicit(&b->mem, grow_by, memory_order_relaxed);
-        /* Being closed: it gets nothing more, and closes nobody. */
+        /* Marked, doomed or closed: past the budget it gets no more
+         * (its bytes go soon), and it closes nobody. */
         if (atomic_load_explicit(&c->evicting, memory_order_relaxed) != 0 ||
             evict_largest(b, c) < 0)
             return -1;

@@ -16,7 +16,7 @@
 struct sbd_bridge;
 struct sbb_conn;
 
-/* sbb_conn.evicting of a closed connection: it can be chosen no more. */
+/* sbb_conn.evicting of a closed or doomed connection: it can be chosen no more. */
 #define SBB_EVICT_CLOSED ((size_t)-1)
 
 /* Charge @p grow_by bytes of @p c's to the budget and give back
@@ -38,8 +38,9 @@ void sbb_sub_release(struct sbb_conn *c, size_t bytes);
  * (which calls sbb_evict_done()). I/O thread, which owns the connection
  * list. */
 struct sbb_conn *sbb_evict_next(struct sbd_bridge *b);
-/* @p c is closing: give back the bytes its mark lent to others, and never
- * mark it again. I/O thread, before it unlists @p c. */
+/* @p c is closing (closed by the I/O thread, or doomed for a full output
+ * buffer): give back the bytes its mark lent to others, and never mark it
+ * again. Any thread; before @p c is unlisted. */
 void sbb_evict_done(struct sbb_conn *c);
 
 #endif

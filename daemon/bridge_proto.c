@@ -853,15 +853,26 @@ static int glob_class(const char *p, const char *end, char c, const char **next)
 
 int sbb_glob_match(const char *pat, size_t patl, const char *s, size_t len)
 {
+    uint64_t steps = 0;
+
+    return sbb_glob_steps(pat, patl, s, len, &steps);
+}
+
+int sbb_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint64_t *steps)
+{
     const char *p = pat, *pe = pat + patl, *q = s, *qe = s + len;
     const char *star_p = NULL, *star_q = NULL;
+    uint64_t n = 0;
 
     while (q < qe) {
+        n++;
         if (p < pe && *p == '*') {
             while (p < pe && *p == '*')
                 p++;
-            if (p == pe)
+            if (p == pe) {
+                *steps += n;
                 return 1;
+            }
             star_p = p;
             star_q = q;
             continue;
@@ -874,6 +885,7 @@ int sbb_glob_match(const char *pat, size_t patl, const char *s, size_t len)
                 ok = 1;
             } else if (*p == '[') {
                 ok = glob_class(p + 1, pe, *q, &next);
+                n += (uint64_t)(next - p);
             } else if (*p == '\\' && p + 1 < pe) {
                 ok = p[1] == *q;
                 next = p + 2;
@@ -886,11 +898,14 @@ int sbb_glob_match(const char *pat, size_t patl, const char *s, size_t len)
                 continue;
             }
         }
-        if (star_p == NULL)
+        if (star_p == NULL) {
+            *steps += n;
             return 0;
+        }
         p = star_p;
         q = ++star_q;
     }
+    *steps += n + (uint64_t)(pe - p);
     while (p < pe && *p == '*')
         p++;
     return p == pe;

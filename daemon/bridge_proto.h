@@ -126,5 +126,10 @@ int sbb_utf8_valid(const void *s, size_t len);
 
 /* Redis's glob: * ? [abc] [^a-z] and \ escapes. @return 1 on a match. */
 int sbb_glob_match(const char *pat, size_t patl, const char *s, size_t len);
+/* sbb_glob_match(), adding to *@p steps the work it did: one a character
+ * compared, one a byte of a [class] scanned. A star restarts at most
+ * @p len times from its place, so a match costs at most
+ * (@p patl + 1) * (@p len + 1) steps. */
+int sbb_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint64_t *steps);
 
 #endif

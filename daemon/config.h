@@ -1,4 +1,5 @@
-/* shmbusd configuration: the bus, access rules and limits (main.c fills it). */
+/* shmbusd configuration: the bus, access rules and limits (main.c fills it,
+ * from sbd_config_defaults()). */
 #ifndef SHMBUSD_CONFIG_H
 #define SHMBUSD_CONFIG_H
 
@@ -66,5 +67,10 @@ static inline uint64_t sbd_config_fds(const struct sbd_config *c)
     return (uint64_t)c->max_clients * 3 + c->max_topics + 64 +
            (c->bridge ? c->bridge_max_conns : 0);
 }
+
+/* Fill @p c with the daemon's defaults (no bus name, no bridge): whoever
+ * builds a configuration (main.c, tests, fuzzers, benchmarks) starts here,
+ * so that a new field is never left 0 by one of them. */
+void sbd_config_defaults(struct sbd_config *c);
 
 #endif

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -240,31 +239,6 @@ static int parse_gid(const char *s, gid_t *out)
     return 0;
 }
 
-/* Defaults, then the environment's bus name; options come after. */
-static void config_defaults(struct sbd_config *c)
-{
-    struct statvfs fs;
-
-    memset(c, 0, sizeof(*c));
-    c->max_topics = 4096;
-    c->max_clients = 1024;
-    c->max_slots = 1024;
-    c->max_segment = 1ull << 30;
-    c->max_shm = 1ull << 32;
-    c->reap_interval_ms = 20;
-    c->bridge_max_conns = 16384;
-    c->bridge_max_subs = 1024;
-    c->bridge_max_request = 4ull << 20;
-    c->bridge_max_output = 32ull << 20;
-    c->bridge_max_memory = 1ull << 30;
-    c->bridge_max_sub_memory = 16ull << 20;
-    c->bridge_auth_ms = 10000;
-    c->bridge_cmd_ms = 10000;
-    c->bridge_pub_timeout_ms = 5000;
-    if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
-        c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
-}
-
 enum {
     OPT_BUS = 256,
     OPT_FG,
@@ -450,7 +424,7 @@ static int config_parse(struct sbd_config *c, int argc, char **argv)
     const char *bus = NULL;
     int opt, rc;
 
-    config_defaults(c);
+    sbd_config_defaults(c);
     while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
         rc = config_option(c, opt, optarg, &bus);
         if (rc != 0)

@@ -208,7 +208,7 @@ static void setup(void)
 
     sweep_stale();
     sbd_log_set_level(SBD_ERROR); /* not a line per death the input invents */
-    memset(&fz.cfg, 0, sizeof(fz.cfg));
+    sbd_config_defaults(&fz.cfg);
     snprintf(fz.cfg.bus, sizeof(fz.cfg.bus), "fzseg%d", (int)getpid());
     fz.cfg.max_topics = 16;
     fz.cfg.max_clients = 4;

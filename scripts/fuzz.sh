@@ -123,6 +123,17 @@ for n in "${names[@]}"; do
   fi
 done
 
+# The bridge's evict* seeds must still close a connection for holding the
+# most memory (fuzz/fuzz_bridge.c checks it with FUZZ_BRIDGE_EXPECT_EVICTED):
+# a seed that no longer reaches its path would keep no coverage of it.
+echo "fuzz.sh: replaying the bridge's evict seeds, which must evict"
+if ! FUZZ_BRIDGE_EXPECT_EVICTED=1 "$out/fuzz_bridge" fuzz/corpus/bridge/evict* \
+  >"$out/expect-bridge.log" 2>&1; then
+  tail -n 40 "$out/expect-bridge.log" >&2
+  echo "fuzz.sh: an evict seed closed no connection (log: $out/expect-bridge.log)" >&2
+  exit 1
+fi
+
 # Each target's share: the budget split evenly, the remainder to the first
 # ones, and never 0 (libFuzzer reads -max_total_time=0 as "no limit").
 failed=()

@@ -364,6 +364,31 @@ static inline int du_launch(struct du_daemon *d, const char *const *extra)
     return du_launch_out(d, extra, -1);
 }
 
+/* CPU time (user and system, all threads) process @p pid has used, in ms
+ * (/proc/PID/stat: fields 14 and 15, in clock ticks of 10 ms). */
+static inline int64_t du_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long ut, st;
+    const char *p;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("%s: %s", path, strerror(errno));
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The fields are counted after the ')' that ends the command name
+     * (which may hold spaces): state, then 10 before utime. */
+    p = strrchr(buf, ')');
+    if (p == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        fail_msg("%s: cannot read its CPU times", path);
+    return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
 /* Lines of the file @p path (a daemon's captured stderr) that contain
  * @p needle; -1 if it cannot be read. */
 static inline int du_log_count(const char *path, const char *needle)

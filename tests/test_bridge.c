@@ -16,11 +16,11 @@
  * running out of descriptors, and a damaged cell in a ring. The teardown stops the daemon and
  * checks that it exited 0 (a sanitizer report in it fails the test) and left no segment behind.
  */
+#include "bridgeutil.h"
 #include "daemonutil.h"
 #include "jsonline.h"
 
 #include <arpa/inet.h>
-#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -524,12 +524,8 @@ static void bc_jmsg_at(struct bc *c, const char *topic, struct jmsg *m, int line
 
 static redisContext *rd_open(void)
 {
-    struct timeval tv = {.tv_sec = BT_MS / 1000};
-    redisContext *r = redisConnectWithTimeout("127.0.0.1", bt_port, tv);
+    redisContext *r = bu_redis_open(bt_port, BT_MS);
 
-    if (r == NULL || r->err)
-        fail_msg("hiredis connect: %s", r != NULL ? r->errstr : "out of memory");
-    assert_int_equal(redisSetTimeout(r, tv), REDIS_OK);
     BT_TRACK(bt_redis, r);
     return r;
 }
@@ -2894,32 +2890,6 @@ static void test_bridge_reliable_burst_frees_slots(void **state)
     bc_close(c);
 }
 
-/* CPU time (user and system, all threads) process @p pid has used, in ms
- * (/proc/PID/stat: fields 14 and 15, in clock ticks). */
-static int64_t cpu_ms(pid_t pid)
-{
-    char path[64], buf[1024];
-    unsigned long long ut, st;
-    const char *p;
-    size_t n;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        fail_msg("%s: %s", path, strerror(errno));
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* The fields are counted after the ')' that ends the command name
-     * (which may hold spaces): state, then 10 before utime. */
-    p = strrchr(buf, ')');
-    if (p == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        fail_msg("%s: cannot parse '%s'", path, esc(buf, n));
-    return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
-}
-
 #define HC_CPU_MS (100 * BT_SLOW) /* the daemon's CPU time allowed in BT_QUIET_MS */
 
 /*
@@ -2945,10 +2915,10 @@ static void test_bridge_half_close_while_paused(void **state)
     /* The replies of a and b are sent once c has paused the connection. */
     bc_expect(c, ":1\r\n:1\r\n");
     assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
-    cpu = cpu_ms(d->pid);
+    cpu = du_cpu_ms(d->pid);
     wall = du_now_ms();
     bc_quiet(c, BT_QUIET_MS);
-    cpu = cpu_ms(d->pid) - cpu;
+    cpu = du_cpu_ms(d->pid) - cpu;
     wall = du_now_ms() - wall;
     print_message("paused and half-closed: the daemon used %lld ms of CPU in %lld ms\n",
                   (long long)cpu, (long long)wall);
@@ -3008,10 +2978,10 @@ static void pump_topics_idle(struct du_daemon *d, int n)
                                strlen(name), name, i);
         bc_expect_at(c, want, len, __LINE__);
     }
-    cpu = cpu_ms(d->pid);
+    cpu = du_cpu_ms(d->pid);
     wall = du_now_ms();
     bc_quiet(c, PI_MS);
-    cpu = cpu_ms(d->pid) - cpu;
+    cpu = du_cpu_ms(d->pid) - cpu;
     wall = du_now_ms() - wall;
     print_message("%d topics subscribed: the daemon used %lld ms of CPU in %lld ms\n", n,
                   (long long)cpu, (long long)wall);
@@ -3551,10 +3521,10 @@ static void test_bridge_out_of_descriptors(void **state)
         c[i] = bc_open();
     bc_send_str(c[0], "PING\r\n");
     bc_expect(c[0], "+PONG\r\n");
-    cpu = cpu_ms(d->pid);
+    cpu = du_cpu_ms(d->pid);
     wall = du_now_ms();
     du_sleep_ms(OD_MS);
-    cpu = cpu_ms(d->pid) - cpu;
+    cpu = du_cpu_ms(d->pid) - cpu;
     wall = du_now_ms() - wall;
     lines = du_log_count(bt_log, "accept");
     print_message("out of descriptors: the daemon used %lld ms of CPU in %lld ms, logged %d "

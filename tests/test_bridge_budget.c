@@ -9,19 +9,24 @@
  * and another connection's PING keeps answering; when --bridge-max-memory
  * is full, the connection that holds the most is closed, not the one that
  * asks; linking 100 patterns to 4000 topics costs the daemon linear CPU
- * time. Topics are made small through the library, so that thousands fit.
+ * time; costly patterns over long names never hold up another connection's
+ * PING. Topics are made small through the library, so that thousands fit.
  */
+#include "bridgeutil.h"
 #include "daemonutil.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 
 #define BB_MS        10000 /* longest wait for a reply: only a hang reaches it */
 #define BB_TOPICS    2000  /* topics the patterns match */
 #define BB_LINK_MIN  64u   /* a link's bytes are at least this */
 #define BB_CONNS_MAX 8
+/* More a's than a topic name holds. */
+#define BB_AS                                                                                      \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* ThreadSanitizer makes the daemon many times slower and gives each byte
  * it touches shadow memory: the CPU and RSS bounds stretch by these. */
@@ -32,6 +37,9 @@
 #define BB_SLOW      1
 #define BB_RSS_SCALE 1
 #endif
+/* Longest answer to a PING while the bridge links patterns: it links in
+ * slices of a few milliseconds (bridge_link.h), 200 ms is far off. */
+#define BB_PING_MS (200 * BB_SLOW)
 
 /* The running daemon's bridge port, and where its stderr goes (tests run
  * one at a time). */
@@ -117,17 +125,6 @@ static void make_topics(shmbus_bus *bus, int n)
     }
 }
 
-static redisContext *rd_open(void)
-{
-    struct timeval tv = {.tv_sec = BB_MS / 1000};
-    redisContext *r = redisConnectWithTimeout("127.0.0.1", bb_port, tv);
-
-    if (r == NULL || r->err)
-        fail_msg("hiredis connect: %s", r != NULL ? r->errstr : "out of memory");
-    assert_int_equal(redisSetTimeout(r, tv), REDIS_OK);
-    return r;
-}
-
 /* Run @p cmd on @p r. @return 1 if it was accepted, 0 on an error reply
  * (its text in @p err, if not NULL). */
 static int rd_ok(redisContext *r, const char *cmd, char *err, size_t cap)
@@ -167,6 +164,33 @@ static uint64_t newest_conn(shmbus_bus *bus)
 
     assert_true(n > 0);
     return conns[n - 1].id;
+}
+
+/* Wait until the bridge's connection @p id has at least @p n patterns
+ * (counted when they are made, before their links are). */
+static void wait_patterns(shmbus_bus *bus, uint64_t id, uint32_t n)
+{
+    shmbus_bridge_conn conns[BB_CONNS_MAX];
+    shmbus_bridge_info info;
+
+    for (int64_t end = du_now_ms() + BB_MS; du_now_ms() < end; du_sleep_ms(1)) {
+        int k = bb_stat(bus, &info, conns);
+
+        for (int i = 0; i < k; i++)
+            if (conns[i].id == id && conns[i].patterns >= n)
+                return;
+    }
+    fail_msg("bridge connection %llu: fewer than %u patterns after %d ms", (unsigned long long)id,
+             n, BB_MS);
+}
+
+/* PING on @p r. @return how long its answer took, in ms. */
+static int64_t ping_ms(redisContext *r)
+{
+    int64_t t0 = du_now_ms();
+
+    assert_true(rd_ok(r, "PING", NULL, 0));
+    return du_now_ms() - t0;
 }
 
 /* Wait until the bridge has no connection; @return its memory then. */
@@ -216,7 +240,7 @@ static void test_budget_links_counted(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PING", NULL, 0));
     id = newest_conn(bus);
     before = conn_memory(bus, id);
@@ -255,17 +279,21 @@ static void test_budget_many_patterns(void **state)
     redisContext *r, *other;
     shmbus_bus *bus;
     long rss0, rss1;
-    int64_t t0, all_ms, ping_ms;
+    int64_t t0, all_ms, first_ms, last_ms;
+    uint64_t id;
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    r = rd_open();
-    other = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
+    assert_true(rd_ok(r, "PING", NULL, 0));
+    id = newest_conn(bus);
+    other = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(other, "PING", NULL, 0));
     rss0 = rss_kib(d->pid);
     /* "t*?", "t*", "t**?", "t**"...: distinct patterns (of at most 256
      * bytes) that all match every topic, sent in one go: PING on the other
-     * connection waits for the I/O thread to have linked them all. */
+     * connection, sent once the first is being linked, is answered between
+     * two slices of the linking. */
     pat[0] = 't';
     for (int i = 0; i < PATTERNS; i++) {
         size_t stars = (size_t)i / 2 + 1;
@@ -277,8 +305,8 @@ static void test_budget_many_patterns(void **state)
     t0 = du_now_ms();
     for (int done = 0; !done;)
         assert_int_equal(redisBufferWrite(r, &done), REDIS_OK);
-    /* Answered while the patterns are linked (or after). */
-    assert_true(rd_ok(other, "PING", NULL, 0));
+    wait_patterns(bus, id, 1);
+    first_ms = ping_ms(other);
     for (int i = 0; i < PATTERNS; i++) {
         redisReply *rep = NULL;
 
@@ -293,17 +321,18 @@ static void test_budget_many_patterns(void **state)
         freeReplyObject(rep);
     }
     all_ms = du_now_ms() - t0;
-    t0 = du_now_ms();
-    assert_true(rd_ok(other, "PING", NULL, 0));
-    ping_ms = du_now_ms() - t0;
-    if (ping_ms > BB_MS / 2)
-        fail_msg("PING took %lld ms after the patterns", (long long)ping_ms);
+    last_ms = ping_ms(other);
     rss1 = rss_kib(d->pid);
     n = bb_stat(bus, &info, conns);
     print_message("%d patterns accepted, %d refused (\"%s\"); bridge memory %llu; RSS %ld -> "
-                  "%ld KiB; linked in %lld ms, PING answered in %lld ms\n",
+                  "%ld KiB; linked in %lld ms, PING answered in %lld ms meanwhile, %lld ms "
+                  "after\n",
                   accepted, refused, err, (unsigned long long)info.memory, rss0, rss1,
-                  (long long)all_ms, (long long)ping_ms);
+                  (long long)all_ms, (long long)first_ms, (long long)last_ms);
+    if (first_ms > BB_PING_MS || last_ms > BB_PING_MS)
+        fail_msg("PING took %lld ms while the patterns were linked, %lld ms after; want at "
+                 "most %d",
+                 (long long)first_ms, (long long)last_ms, BB_PING_MS);
     assert_true(accepted > 0);
     assert_true(refused > 0);
     assert_non_null(strstr(err, "--bridge-max-sub-memory"));
@@ -330,16 +359,12 @@ static void test_budget_new_topics_missed(void **state)
     int lines;
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PSUBSCRIBE t*", NULL, 0));
     make_topics(bus, TOPICS);
     /* The I/O thread links new topics as it learns of them: wait until
      * the last one was handled (linked or missed). */
-    for (int64_t end = du_now_ms() + BB_MS;; du_sleep_ms(5)) {
-        lines = du_log_count(bb_log, "not delivered to t*");
-        if (lines >= 8 || du_now_ms() > end)
-            break;
-    }
+    du_log_wait(bb_log, "not delivered to t*", 8);
     du_sleep_ms(100); /* a 9th line, if any, would come now */
     lines = du_log_count(bb_log, "not delivered to t*");
     bb_stat(bus, &info, NULL);
@@ -354,29 +379,6 @@ static void test_budget_new_topics_missed(void **state)
     shmbus_close(bus);
 }
 
-/* The CPU time the daemon has used, in ms (10 ms steps). */
-static long cpu_ms(pid_t pid)
-{
-    unsigned long ut = 0, st = 0;
-    char path[64], buf[1024], *p;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        fail_msg("%s: %s", path, strerror(errno));
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields 14 and 15, after the command name in parentheses. */
-    p = strrchr(buf, ')');
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        fail_msg("%s: cannot read its CPU times", path);
-    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
-}
-
 /* Linking patterns to thousands of topics costs linear time: the CPU the
  * daemon spends on PSUBSCRIBE stays far below what a scan of the links
  * per new link would cost (quadratic: seconds here). */
@@ -387,11 +389,11 @@ static void test_budget_pattern_time(void **state)
     char pat[PATTERNS + 16];
     redisContext *r;
     shmbus_bus *bus;
-    long cpu0, cpu;
+    int64_t cpu0, cpu;
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, TOPICS);
-    r = rd_open();
+    r = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(r, "PING", NULL, 0));
     pat[0] = 't';
     for (int i = 0; i < PATTERNS; i++) {
@@ -399,7 +401,7 @@ static void test_budget_pattern_time(void **state)
         pat[i + 2] = '\0';
         assert_int_equal(redisAppendCommand(r, "PSUBSCRIBE %s", pat), REDIS_OK);
     }
-    cpu0 = cpu_ms(d->pid);
+    cpu0 = du_cpu_ms(d->pid);
     for (int i = 0; i < PATTERNS; i++) {
         redisReply *rep = NULL;
 
@@ -409,13 +411,89 @@ static void test_budget_pattern_time(void **state)
             fail_msg("PSUBSCRIBE %d: %s", i, rep->str != NULL ? rep->str : "not an array");
         freeReplyObject(rep);
     }
-    cpu = cpu_ms(d->pid) - cpu0;
-    print_message("%d patterns over %d topics linked in %ld ms of the daemon's CPU\n", PATTERNS,
-                  TOPICS, cpu);
+    cpu = du_cpu_ms(d->pid) - cpu0;
+    print_message("%d patterns over %d topics linked in %lld ms of the daemon's CPU\n", PATTERNS,
+                  TOPICS, (long long)cpu);
     if (cpu > CPU_MAX_MS)
-        fail_msg("linking %d patterns to %d topics took %ld ms of CPU, want at most %d", PATTERNS,
-                 TOPICS, cpu, CPU_MAX_MS);
+        fail_msg("linking %d patterns to %d topics took %lld ms of CPU, want at most %d", PATTERNS,
+                 TOPICS, (long long)cpu, CPU_MAX_MS);
     redisFree(r);
+    assert_int_equal(memory_when_idle(bus), 0);
+    shmbus_close(bus);
+}
+
+/* Costly patterns that match nothing, pipelined: "*aaa...ab*N" (64 a's)
+ * against 128-byte names of a's takes thousands of glob steps a topic, and
+ * the patterns hold no links, so no budget stops them. A PING on another
+ * connection, sent while they are linked, is answered within BB_PING_MS;
+ * every PSUBSCRIBE gets its reply, and the last one, which matches a
+ * topic, gets its messages. */
+static void test_budget_costly_patterns(void **state)
+{
+    enum { TOPICS = 1000, PATTERNS = 100 };
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    char name[SHMBUS_TOPIC_NAME_MAX + 1], pat[128], cmd[256];
+    redisContext *r, *other;
+    int64_t t0, first_ms, all_ms;
+    redisReply *rep = NULL;
+    shmbus_bus *bus;
+    uint64_t id;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    for (int i = 0; i < TOPICS; i++) {
+        shmbus_topic *t;
+
+        snprintf(name, sizeof(name), "t%.*s%04d", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS, i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+    r = bu_redis_open(bb_port, BB_MS);
+    assert_true(rd_ok(r, "PING", NULL, 0));
+    id = newest_conn(bus);
+    other = bu_redis_open(bb_port, BB_MS);
+    assert_true(rd_ok(other, "PING", NULL, 0));
+    for (int i = 0; i < PATTERNS; i++) {
+        if (i < PATTERNS - 1)
+            snprintf(pat, sizeof(pat), "*%.64sb*%d", BB_AS, i);
+        else
+            snprintf(pat, sizeof(pat), "t*%04d", TOPICS - 1);
+        assert_int_equal(redisAppendCommand(r, "PSUBSCRIBE %s", pat), REDIS_OK);
+    }
+    t0 = du_now_ms();
+    for (int done = 0; !done;)
+        assert_int_equal(redisBufferWrite(r, &done), REDIS_OK);
+    wait_patterns(bus, id, 1);
+    first_ms = ping_ms(other);
+    for (int i = 0; i < PATTERNS; i++) {
+        if (redisGetReply(r, (void **)&rep) != REDIS_OK || rep == NULL)
+            fail_msg("PSUBSCRIBE %d: no reply: %s", i, r->errstr);
+        if (rep->type != REDIS_REPLY_ARRAY)
+            fail_msg("PSUBSCRIBE %d: %s", i, rep->str != NULL ? rep->str : "not an array");
+        freeReplyObject(rep);
+    }
+    all_ms = du_now_ms() - t0;
+    print_message("%d costly patterns over %d topics linked in %lld ms; PING meanwhile answered "
+                  "in %lld ms\n",
+                  PATTERNS, TOPICS, (long long)all_ms, (long long)first_ms);
+    if (first_ms > BB_PING_MS)
+        fail_msg("PING took %lld ms while patterns were linked, want at most %d",
+                 (long long)first_ms, BB_PING_MS);
+    snprintf(cmd, sizeof(cmd), "PUBLISH t%.*s%04d hello", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS,
+             TOPICS - 1);
+    rep = redisCommand(other, cmd);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(rep->integer, 1);
+    freeReplyObject(rep);
+    assert_int_equal(redisGetReply(r, (void **)&rep), REDIS_OK);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 4);
+    assert_string_equal(rep->element[0]->str, "pmessage");
+    assert_string_equal(rep->element[3]->str, "hello");
+    freeReplyObject(rep);
+    redisFree(r);
+    redisFree(other);
     assert_int_equal(memory_when_idle(bus), 0);
     shmbus_close(bus);
 }
@@ -465,7 +543,7 @@ static void test_budget_largest_closed(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    big = rd_open();
+    big = bu_redis_open(bb_port, BB_MS);
     assert_true(rd_ok(big, "PING", NULL, 0));
     big_id = newest_conn(bus);
     /* Patterns until the big one holds 600 KiB of the 1 MiB. */
@@ -515,6 +593,7 @@ int main(void)
         BB_TEST(test_budget_many_patterns, (void *)args_sub_memory),
         BB_TEST(test_budget_largest_closed, (void *)args_small),
         BB_TEST(test_budget_pattern_time, (void *)args_links),
+        BB_TEST(test_budget_costly_patterns, (void *)args_default),
         BB_TEST(test_budget_new_topics_missed, (void *)args_tiny_subs),
     };
 

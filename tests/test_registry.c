@@ -75,6 +75,7 @@ static int fx_setup(void **state)
 
     if (f == NULL)
         return -1;
+    sbd_config_defaults(&f->cfg);
     snprintf(f->cfg.bus, sizeof(f->cfg.bus), "treg%d", (int)getpid());
     f->cfg.max_topics = 256;
     f->cfg.max_clients = 64;

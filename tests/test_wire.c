@@ -822,6 +822,41 @@ static void test_wire_recv_too_long_is_protocol_error(void **state)
     close(sv[1]);
 }
 
+/* The body layouts of this protocol version: a change to any of them (the
+ * bridge reply's memory and evicted fields took 144 -> 168 and 232 -> 240
+ * bytes) needs a new SHMBUS_PROTOCOL_VERSION, so that a library and a
+ * daemon of different builds say SHMBUS_ERR_PROTO_VERSION instead of
+ * misreading each other. Update both together. */
+static void test_wire_layout_matches_version(void **state)
+{
+    static const struct {
+        const char *name;
+        size_t size, want;
+    } bodies[] = {
+        {"sb_wire_hdr", sizeof(struct sb_wire_hdr), 16},
+        {"sb_wire_hello", sizeof(struct sb_wire_hello), 40},
+        {"sb_wire_hello_ok", sizeof(struct sb_wire_hello_ok), 8},
+        {"sb_wire_open", sizeof(struct sb_wire_open), 176},
+        {"sb_wire_open_ok", sizeof(struct sb_wire_open_ok), 8},
+        {"sb_wire_ref", sizeof(struct sb_wire_ref), 8},
+        {"sb_wire_sub", sizeof(struct sb_wire_sub), 72},
+        {"sb_wire_sub_ok", sizeof(struct sb_wire_sub_ok), 8},
+        {"sb_wire_list", sizeof(struct sb_wire_list), 136},
+        {"sb_wire_list_ok", sizeof(struct sb_wire_list_ok), 8},
+        {"sb_wire_bridge", sizeof(struct sb_wire_bridge), 8},
+        {"sb_wire_bridge_conn", sizeof(struct sb_wire_bridge_conn), 240},
+        {"sb_wire_bridge_ok", sizeof(struct sb_wire_bridge_ok), 168},
+        {"sb_wire_err", sizeof(struct sb_wire_err), 124},
+    };
+
+    (void)state;
+    assert_int_equal(SHMBUS_PROTOCOL_VERSION, 3);
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+        if (bodies[i].size != bodies[i].want)
+            fail_msg("struct %s: %zu bytes, protocol 3 has %zu: bump SHMBUS_PROTOCOL_VERSION",
+                     bodies[i].name, bodies[i].size, bodies[i].want);
+}
+
 static void test_wire_peer_gone(void **state)
 {
     (void)state;
@@ -848,6 +883,7 @@ static void test_wire_peer_gone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wire_layout_matches_version),
         cmocka_unit_test(test_wire_name_valid_accepts),
         cmocka_unit_test(test_wire_name_valid_rejects),
         cmocka_unit_test(test_wire_bus_valid_checks),

@@ -104,7 +104,7 @@ enum shmbus_start {
 /** Bus used when neither an argument nor $SHMBUS_BUS names one. */
 #define SHMBUS_BUS_DEFAULT "default"
 /** Version of the control protocol between clients and shmbusd (docs/protocol.md). */
-#define SHMBUS_PROTOCOL_VERSION 2
+#define SHMBUS_PROTOCOL_VERSION 3
 /** Default subscriber spin before sleeping, in nanoseconds (adaptive wait). */
 #define SHMBUS_SPIN_DEFAULT_NS 50000
 

@@ -1,0 +1,63 @@
+/*
+ * The bridge's subscriptions and their links to topics (bridge_link.c),
+ * made in slices of at most SBB_LINK_STEPS steps per pass of the I/O
+ * thread's loop. A pattern's PSUBSCRIBE reply waits until the pattern is
+ * linked to every topic that existed when it was made (its connection reads
+ * nothing meanwhile); topics created later are linked to every subscription
+ * in the following passes, each from its oldest message. I/O thread only.
+ */
+#ifndef SHMBUSD_BRIDGE_LINK_H
+#define SHMBUSD_BRIDGE_LINK_H
+
+#include <stddef.h>
+
+/* Steps of matching and linking per pass: a glob step (sbb_glob_steps())
+ * costs a nanosecond or two, a link SBB_LINK_COST steps; a pass's linking
+ * takes a few milliseconds at most. */
+#define SBB_LINK_STEPS (1u << 20)
+
+struct sbd_bridge;
+struct sbd_registry;
+struct sbb_conn;
+struct sbb_sub;
+
+/* Set up (the topics lists, room for --max-topics) and free. @return 0 or
+ * -ENOMEM. */
+int sbb_link_init(struct sbd_bridge *b);
+void sbb_link_fini(struct sbd_bridge *b);
+/* Install (or with @p b NULL, remove) the registry's on_create hook; the
+ * topics there already are taken as seen. Before the I/O thread starts,
+ * after it stopped. */
+void sbb_link_hook(struct sbd_registry *reg, struct sbd_bridge *b);
+
+/* Take the topics the hook listed: every subscription is behind them. */
+void sbb_topics_new(struct sbd_bridge *b);
+/* Use what is left of this pass's budget on the subscriptions that are
+ * behind, in turn; then a new budget for the next pass. */
+void sbb_link_work(struct sbd_bridge *b);
+/* @return 1 if a subscription is behind (the loop should not sleep). */
+int sbb_link_busy(const struct sbd_bridge *b);
+
+/*
+ * Subscribe @p c to a channel (a topic name) or a pattern. A channel that
+ * names no topic yet, and a pattern, are kept: topics created later are
+ * linked when they appear. A channel is linked at once; a pattern within
+ * what is left of the pass's budget, else later (sbb_sub_ready()).
+ * @return 0 with *@p out (the subscription, maybe one @p c had), or an
+ * error for the reply with @p why filled.
+ */
+int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
+                  size_t len, struct sbb_sub **out, char *why, size_t why_len);
+/* Is new subscription @p s linked to every topic that existed when it was
+ * made? @return 0: reply, then sbb_links_go(); 1: not yet, ask again in a
+ * later pass; or an error for the reply (@p why filled; @p s is gone:
+ * a PSUBSCRIBE is all or nothing). */
+int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len);
+/* After the subscription's reply: start delivering along its links. */
+void sbb_links_go(struct sbb_sub *s);
+
+struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len);
+/* Unsubscribe: its links and itself go (after a grace period). */
+void sbb_sub_del(struct sbb_sub *s);
+
+#endif
