@@ -364,6 +364,19 @@ static inline int du_launch(struct du_daemon *d, const char *const *extra)
     return du_launch_out(d, extra, -1);
 }
 
+/* Restart the daemon with --log-level info and its log in @p path. */
+static inline void du_launch_logged(struct du_daemon *d, char *path, size_t cap)
+{
+    const char *info[] = {"--log-level", "info", NULL};
+    int fd;
+
+    snprintf(path, cap, "%s/daemon.log", d->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, info, fd), 0);
+    close(fd);
+}
+
 /* CPU time (user and system, all threads) process @p pid has used, in ms
  * (/proc/PID/stat: fields 14 and 15, in clock ticks of 10 ms). */
 static inline int64_t du_cpu_ms(pid_t pid)

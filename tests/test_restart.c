@@ -129,19 +129,6 @@ static void create_topic(shmbus_bus *bus, const char *name)
     shmbus_topic_destroy(t);
 }
 
-/* Restart the daemon with --log-level info and its log in @p path. */
-static void launch_logged(struct du_daemon *d, char *path, size_t cap)
-{
-    const char *info[] = {"--log-level", "info", NULL};
-    int fd;
-
-    snprintf(path, cap, "%s/daemon.log", d->dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(du_launch_out(d, info, fd), 0);
-    close(fd);
-}
-
 /* Does the file at @p path hold @p text? */
 static int log_has(const char *path, const char *text)
 {
@@ -239,7 +226,7 @@ static void test_restart_stop_keeps_used_topics(void **state)
     char log[sizeof(d->dir) + 16];
 
     assert_int_equal(du_stop(d), 0);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     users_make(d, &u);
     assert_int_equal(du_stop(d), 0);
     assert_false(seg_exists(d, "idle"));
@@ -323,7 +310,7 @@ static void test_restart_adopt_retries_not_ready(void **state)
     /* relaxed, all three: no daemon runs, and what the header says was
      * published long ago; only the word changes. */
     version = atomic_exchange_explicit(&h->version, 0, memory_order_relaxed);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     assert_shmbus_rc(shmbus_bus_check(bus), SHMBUS_ERR_DAEMON_LOST);
     assert_shmbus_ok(shmbus_connect(d->bus, &other));
     assert_shmbus_rc(shmbus_open(other, "late", NULL, SHMBUS_OPEN_NOCREATE, &t2),
@@ -370,7 +357,7 @@ static void test_restart_adopt_leaves_other_version(void **state)
     /* relaxed: as in test_restart_adopt_retries_not_ready(). */
     atomic_store_explicit(&h->version, (SB_LAYOUT_MAJOR + 1) << 16, memory_order_relaxed);
     munmap(h, len);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     assert_true(seg_exists(d, "future"));
     if (!log_has(log, "left in place"))
         fail_msg("the daemon did not warn about the segment it left");
@@ -403,7 +390,7 @@ static void test_restart_adopt_removes_abandoned(void **state)
     old[1] = old[0];
     assert_int_equal(futimens(fd, old), 0);
     close(fd);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end && seg_exists(d, "orphan");)
         du_sleep_ms(10);
     assert_false(seg_exists(d, "orphan"));
