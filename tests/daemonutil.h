@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "registry/admin.h"
 #include "registry/wire.h"
 
 #ifndef SHMBUSD_PATH
@@ -402,6 +403,20 @@ static inline int64_t du_cpu_ms(pid_t pid)
         fail_msg("%s: cannot read its CPU times", path);
     return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
+/* Subscriber slots of @p t taken (in any state but FREE) by process @p pid. */
+static inline int du_slots_of(const shmbus_topic *t, pid_t pid)
+{
+    shmbus_topic_info info;
+    uint32_t opid;
+    uint64_t start;
+    int n = 0;
+
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    for (uint32_t i = 0; i < info.max_subscribers; i++)
+        n += sb_admin_owner(t, SB_ADMIN_SLOT, i, &opid, &start) && (pid_t)opid == pid;
+    return n;
+}
+
 /* Lines of the file @p path (a daemon's captured stderr) that contain
  * @p needle; -1 if it cannot be read. */
 static inline int du_log_count(const char *path, const char *needle)

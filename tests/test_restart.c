@@ -36,20 +36,6 @@ static void open_topic(const char *bus_name, const char *name, uint32_t mode, sh
     assert_shmbus_ok(shmbus_open(*bus, name, &o, 0, t));
 }
 
-/* Subscriber slots of @p t taken (in any state but FREE) by process @p pid. */
-static int slots_of(const shmbus_topic *t, pid_t pid)
-{
-    shmbus_topic_info info;
-    uint32_t opid;
-    uint64_t start;
-    int n = 0;
-
-    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
-    for (uint32_t i = 0; i < info.max_subscribers; i++)
-        n += sb_admin_owner(t, SB_ADMIN_SLOT, i, &opid, &start) && (pid_t)opid == pid;
-    return n;
-}
-
 /* A subscriber destroyed while no daemon serves the bus: its slot is free
  * at once, not taken (INIT) for as long as this process lives. */
 static void test_restart_sub_destroyed_without_daemon(void **state)
@@ -61,16 +47,16 @@ static void test_restart_sub_destroyed_without_daemon(void **state)
 
     open_topic(d->bus, "left", SHMBUS_RELIABLE, &bus, &t);
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
-    assert_int_equal(slots_of(t, getpid()), 1);
+    assert_int_equal(du_slots_of(t, getpid()), 1);
     du_stop_sig(d, SIGKILL);
     shmbus_sub_destroy(sub);
-    assert_int_equal(slots_of(t, getpid()), 0);
+    assert_int_equal(du_slots_of(t, getpid()), 0);
     assert_int_equal(du_launch(d, NULL), 0);
     assert_shmbus_ok(shmbus_bus_check(bus));
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
-    assert_int_equal(slots_of(t, getpid()), 1);
+    assert_int_equal(du_slots_of(t, getpid()), 1);
     shmbus_sub_destroy(sub);
-    assert_int_equal(slots_of(t, getpid()), 0);
+    assert_int_equal(du_slots_of(t, getpid()), 0);
     shmbus_topic_destroy(t);
     shmbus_close(bus);
 }
@@ -91,7 +77,7 @@ static void test_restart_sub_destroyed_first_after_restart(void **state)
     du_stop_sig(d, SIGKILL);
     assert_int_equal(du_launch(d, NULL), 0);
     shmbus_sub_destroy(sub);
-    assert_int_equal(slots_of(t, getpid()), 0);
+    assert_int_equal(du_slots_of(t, getpid()), 0);
     assert_int_equal(shmbus_list(bus, NULL, &e, 1), 1);
     assert_int_equal(e.subscribers, 0);
     assert_int_equal(e.clients, 1);

@@ -17,8 +17,6 @@
 #include <sys/resource.h>
 #include <sys/un.h>
 
-#include "registry/admin.h"
-
 /* A directory outside the test's own (removed at teardown, also after a
  * failure: trust_teardown()). */
 static char trust_extra_dir[PATH_MAX - 16]; /* room for /shmbus below it */
@@ -384,20 +382,6 @@ static void test_trust_control_call_deadline(void **state)
     shmbus_close(h.bus);
 }
 
-/* Subscriber slots of @p t taken (in any state but FREE) by process @p pid. */
-static int slots_of(const shmbus_topic *t, pid_t pid)
-{
-    shmbus_topic_info info;
-    uint32_t opid;
-    uint64_t start;
-    int n = 0;
-
-    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
-    for (uint32_t i = 0; i < info.max_subscribers; i++)
-        n += sb_admin_owner(t, SB_ADMIN_SLOT, i, &opid, &start) && (pid_t)opid == pid;
-    return n;
-}
-
 /*
  * A SUB_ADD that times out (the daemon stopped) leaves no slot taken: the
  * daemon, continued, takes one and answers, but the answer cannot reach
@@ -419,7 +403,7 @@ static void test_trust_sub_add_timeout_frees_slot(void **state)
     du_sleep_ms(300); /* the daemon has read the request and answered */
     assert_shmbus_ok(shmbus_connect(d->bus, &other));
     assert_int_equal(shmbus_list(other, NULL, &e, 1), 1);
-    assert_int_equal(slots_of(h.topic, getpid()), 0);
+    assert_int_equal(du_slots_of(h.topic, getpid()), 0);
     shmbus_close(other);
     shmbus_topic_destroy(h.topic);
     shmbus_close(h.bus);
