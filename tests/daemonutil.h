@@ -168,15 +168,6 @@ static inline int du_hide_proc_works(void)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-/* Drop to @p uid and @p gid, with no supplementary groups (a child's
- * drop from root to another user). @return 0 or -errno. */
-static inline int du_become(uid_t uid, gid_t gid)
-{
-    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-        return -errno;
-    return 0;
-}
-
 /*
  * fork+exec shmbusd --bus BUS --foreground --log-level warn EXTRA...,
  * with its stderr on @p err_fd (-1: ours), without pidfd_open() if
@@ -200,7 +191,7 @@ static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra
         return -errno;
     if (pid == 0) {
         /* A change of uid clears the death signal: drop privileges first. */
-        if (d->uid != 0 && du_become(d->uid, d->gid) < 0)
+        if (d->uid != 0 && tu_become(d->uid, d->gid) < 0)
             _exit(127);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)

@@ -27,12 +27,12 @@ static inline void du_nobody_ids(uid_t *uid, gid_t *gid)
     *gid = pw->pw_gid;
 }
 
-/* Become nobody in a child (du_become()). @return 0 or -errno. */
+/* Become nobody in a child (tu_become()). @return 0 or -errno. */
 static inline int du_become_nobody(void)
 {
     struct passwd *pw = getpwnam("nobody");
 
-    return pw == NULL ? -ENOENT : du_become(pw->pw_uid, pw->pw_gid);
+    return pw == NULL ? -ENOENT : tu_become(pw->pw_uid, pw->pw_gid);
 }
 
 /* @p path (not followed) has mode @p mode and group @p gid. */
