@@ -356,17 +356,29 @@ static inline int du_launch(struct du_daemon *d, const char *const *extra)
     return du_launch_out(d, extra, -1);
 }
 
+/* du_launch_out() with the daemon's stderr in the file daemon.log of its
+ * directory (emptied first), whose name @p path gets. @return 0 or an
+ * error. */
+static inline int du_launch_log(struct du_daemon *d, const char *const *extra, char *path,
+                                size_t cap)
+{
+    int fd, rc;
+
+    snprintf(path, cap, "%s/daemon.log", d->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    rc = du_launch_out(d, extra, fd);
+    close(fd);
+    return rc;
+}
+
 /* Restart the daemon with --log-level info and its log in @p path. */
 static inline void du_launch_logged(struct du_daemon *d, char *path, size_t cap)
 {
     const char *info[] = {"--log-level", "info", NULL};
-    int fd;
 
-    snprintf(path, cap, "%s/daemon.log", d->dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(du_launch_out(d, info, fd), 0);
-    close(fd);
+    assert_int_equal(du_launch_log(d, info, path, cap), 0);
 }
 
 /* CPU time (user and system, all threads) process @p pid has used, in ms

@@ -86,11 +86,7 @@ static int bb_setup(void **state)
         du_discard(d);
         return -1;
     }
-    snprintf(bb_log, sizeof(bb_log), "%s/daemon.log", d->dir);
-    n = open(bb_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    rc = n < 0 ? -errno : du_launch_out(d, argv, n);
-    if (n >= 0)
-        close(n);
+    rc = du_launch_log(d, argv, bb_log, sizeof(bb_log));
     if (rc < 0) {
         du_discard(d);
         return -1;
