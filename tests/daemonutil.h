@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "registry/admin.h"
 #include "registry/wire.h"
 
 #ifndef SHMBUSD_PATH
@@ -167,15 +168,6 @@ static inline int du_hide_proc_works(void)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-/* Drop to @p uid and @p gid, with no supplementary groups (a child's
- * drop from root to another user). @return 0 or -errno. */
-static inline int du_become(uid_t uid, gid_t gid)
-{
-    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-        return -errno;
-    return 0;
-}
-
 /*
  * fork+exec shmbusd --bus BUS --foreground --log-level warn EXTRA...,
  * with its stderr on @p err_fd (-1: ours), without pidfd_open() if
@@ -199,7 +191,7 @@ static inline pid_t du_spawn(const struct du_daemon *d, const char *const *extra
         return -errno;
     if (pid == 0) {
         /* A change of uid clears the death signal: drop privileges first. */
-        if (d->uid != 0 && du_become(d->uid, d->gid) < 0)
+        if (d->uid != 0 && tu_become(d->uid, d->gid) < 0)
             _exit(127);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
@@ -364,6 +356,31 @@ static inline int du_launch(struct du_daemon *d, const char *const *extra)
     return du_launch_out(d, extra, -1);
 }
 
+/* du_launch_out() with the daemon's stderr in the file daemon.log of its
+ * directory (emptied first), whose name @p path gets. @return 0 or an
+ * error. */
+static inline int du_launch_log(struct du_daemon *d, const char *const *extra, char *path,
+                                size_t cap)
+{
+    int fd, rc;
+
+    snprintf(path, cap, "%s/daemon.log", d->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    rc = du_launch_out(d, extra, fd);
+    close(fd);
+    return rc;
+}
+
+/* Restart the daemon with --log-level info and its log in @p path. */
+static inline void du_launch_logged(struct du_daemon *d, char *path, size_t cap)
+{
+    const char *info[] = {"--log-level", "info", NULL};
+
+    assert_int_equal(du_launch_log(d, info, path, cap), 0);
+}
+
 /* CPU time (user and system, all threads) process @p pid has used, in ms
  * (/proc/PID/stat: fields 14 and 15, in clock ticks of 10 ms). */
 static inline int64_t du_cpu_ms(pid_t pid)
@@ -389,6 +406,20 @@ static inline int64_t du_cpu_ms(pid_t pid)
         fail_msg("%s: cannot read its CPU times", path);
     return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
+/* Subscriber slots of @p t taken (in any state but FREE) by process @p pid. */
+static inline int du_slots_of(const shmbus_topic *t, pid_t pid)
+{
+    shmbus_topic_info info;
+    uint32_t opid;
+    uint64_t start;
+    int n = 0;
+
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    for (uint32_t i = 0; i < info.max_subscribers; i++)
+        n += sb_admin_owner(t, SB_ADMIN_SLOT, i, &opid, &start) && (pid_t)opid == pid;
+    return n;
+}
+
 /* Lines of the file @p path (a daemon's captured stderr) that contain
  * @p needle; -1 if it cannot be read. */
 static inline int du_log_count(const char *path, const char *needle)

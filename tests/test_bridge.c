@@ -1015,17 +1015,9 @@ static int write_token(const struct du_daemon *d, char *path, size_t cap)
 /* Start the daemon (du_launch()), with its stderr in bt_log if @p log. */
 static int bt_start(struct du_daemon *d, const char *const *argv, int log)
 {
-    int fd, rc;
-
     if (!log)
         return du_launch(d, argv);
-    snprintf(bt_log, sizeof(bt_log), "%s/daemon.log", d->dir);
-    fd = open(bt_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    rc = du_launch_out(d, argv, fd);
-    close(fd);
-    return rc;
+    return du_launch_log(d, argv, bt_log, sizeof(bt_log));
 }
 
 /* Start the daemon with the bridge on a free port; retry on another port

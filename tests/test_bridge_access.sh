@@ -11,32 +11,10 @@ shmbus=$2
 command -v redis-cli >/dev/null || { echo "redis-cli not installed: skipped"; exit 77; }
 command -v runuser >/dev/null || { echo "runuser not installed: skipped"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "not root (runuser needs it): skipped"; exit 77; }
-dir=$(mktemp -d)
-chmod 755 "$dir"
 bus="bra$$"
-token="t0k-$$-secret"
-export XDG_RUNTIME_DIR=$dir
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
-unset SHMBUS_BUS SHMBUS_BRIDGE_TOKEN REDISCLI_AUTH
-daemon=""
-port=""
-bg=() # background redis-cli processes
-cleanup() {
-  for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -n "$daemon" ]; then
-    kill "$daemon" 2>/dev/null || true
-    wait "$daemon" 2>/dev/null || true
-  fi
-  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$dir/log" ] && sed 's/^/  log: /' "$dir/log" >&2
-  exit 1
-}
+# shellcheck source=tests/bridge_sh.sh
+. "${BASH_SOURCE[0]%/*}/bridge_sh.sh" # bg: background redis-cli processes
+chmod 755 "$dir"
 
 # log_lines PATTERN N: the number of log lines matching PATTERN, once it
 # reaches N or after 5 s (the daemon's logging thread writes a line some
@@ -66,50 +44,6 @@ bstat_wait() {
     [ "$n" -ge "$2" ] && break
   done
   echo "$n"
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# start_daemon ADDR [EXTRA...]: a daemon with the bridge on ADDR and a free
-# port (a new port if it could not bind that one); its log in $dir/log.
-start_daemon() {
-  local addr=$1 auth=()
-  shift
-  [[ " $* " == *" --bridge-token-file "* ]] && auth=(-a "$token" --no-auth-warning)
-  for _ in $(seq 10); do
-    port=$(free_port)
-    "$shmbusd" --bus "$bus" --foreground --bridge "$addr:$port" "$@" 2>"$dir/log" &
-    daemon=$!
-    for _ in $(seq 200); do
-      kill -0 "$daemon" 2>/dev/null || break
-      [ "$(redis-cli -p "$port" "${auth[@]}" ping 2>/dev/null)" = PONG ] && return 0
-      sleep 0.05
-    done
-    kill "$daemon" 2>/dev/null || true
-    wait "$daemon" 2>/dev/null || true
-    daemon=""
-  done
-  fail "daemon with --bridge did not start"
-}
-
-stop_daemon() {
-  for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
-  bg=()
-  kill "$daemon"
-  wait "$daemon" || fail "daemon exit status $?"
-  daemon=""
-}
-
-# wait_for FILE TEXT: FILE comes to contain TEXT (which may span lines).
-wait_for() {
-  for _ in $(seq 200); do
-    [[ "$(cat "$1" 2>/dev/null)" == *"$2"* ]] && return 0
-    sleep 0.05
-  done
-  fail "$1 lacks '$2'; it holds: $(cat "$1")"
 }
 
 # raw HOST DATA [SECONDS]: send DATA (with \r \n escapes) to HOST:$port,

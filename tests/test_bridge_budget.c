@@ -86,11 +86,7 @@ static int bb_setup(void **state)
         du_discard(d);
         return -1;
     }
-    snprintf(bb_log, sizeof(bb_log), "%s/daemon.log", d->dir);
-    n = open(bb_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    rc = n < 0 ? -errno : du_launch_out(d, argv, n);
-    if (n >= 0)
-        close(n);
+    rc = du_launch_log(d, argv, bb_log, sizeof(bb_log));
     if (rc < 0) {
         du_discard(d);
         return -1;
@@ -193,6 +189,29 @@ static int64_t ping_ms(redisContext *r)
     return du_now_ms() - t0;
 }
 
+/* A connection to the bridge that has answered a PING (so the bridge
+ * lists it). */
+static redisContext *open_pinged(void)
+{
+    redisContext *r = bu_redis_open(bb_port, BB_MS);
+
+    assert_true(rd_ok(r, "PING", NULL, 0));
+    return r;
+}
+
+/* Send the PSUBSCRIBEs pipelined on @p r, connection @p id, and once it
+ * has a pattern (linking has begun), PING on @p other. @p t0 gets when
+ * the send began. @return how long the PING's answer took, in ms. */
+static int64_t send_ping_meanwhile(redisContext *r, shmbus_bus *bus, uint64_t id,
+                                   redisContext *other, int64_t *t0)
+{
+    *t0 = du_now_ms();
+    for (int done = 0; !done;)
+        assert_int_equal(redisBufferWrite(r, &done), REDIS_OK);
+    wait_patterns(bus, id, 1);
+    return ping_ms(other);
+}
+
 /* Wait until the bridge has no connection; @return its memory then. */
 static uint64_t memory_when_idle(shmbus_bus *bus)
 {
@@ -240,8 +259,7 @@ static void test_budget_links_counted(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    r = bu_redis_open(bb_port, BB_MS);
-    assert_true(rd_ok(r, "PING", NULL, 0));
+    r = open_pinged();
     id = newest_conn(bus);
     before = conn_memory(bus, id);
     assert_true(rd_ok(r, "PSUBSCRIBE t*", NULL, 0));
@@ -284,11 +302,9 @@ static void test_budget_many_patterns(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    r = bu_redis_open(bb_port, BB_MS);
-    assert_true(rd_ok(r, "PING", NULL, 0));
+    r = open_pinged();
     id = newest_conn(bus);
-    other = bu_redis_open(bb_port, BB_MS);
-    assert_true(rd_ok(other, "PING", NULL, 0));
+    other = open_pinged();
     rss0 = rss_kib(d->pid);
     /* "t*?", "t*", "t**?", "t**"...: distinct patterns (of at most 256
      * bytes) that all match every topic, sent in one go: PING on the other
@@ -302,11 +318,7 @@ static void test_budget_many_patterns(void **state)
         snprintf(pat + 1 + stars, 2, "%s", i % 2 ? "" : "?");
         assert_int_equal(redisAppendCommand(r, "PSUBSCRIBE %s", pat), REDIS_OK);
     }
-    t0 = du_now_ms();
-    for (int done = 0; !done;)
-        assert_int_equal(redisBufferWrite(r, &done), REDIS_OK);
-    wait_patterns(bus, id, 1);
-    first_ms = ping_ms(other);
+    first_ms = send_ping_meanwhile(r, bus, id, other, &t0);
     for (int i = 0; i < PATTERNS; i++) {
         redisReply *rep = NULL;
 
@@ -393,8 +405,7 @@ static void test_budget_pattern_time(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, TOPICS);
-    r = bu_redis_open(bb_port, BB_MS);
-    assert_true(rd_ok(r, "PING", NULL, 0));
+    r = open_pinged();
     pat[0] = 't';
     for (int i = 0; i < PATTERNS; i++) {
         memset(pat + 1, '*', (size_t)i + 1);
@@ -448,11 +459,9 @@ static void test_budget_costly_patterns(void **state)
         assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
         shmbus_topic_destroy(t);
     }
-    r = bu_redis_open(bb_port, BB_MS);
-    assert_true(rd_ok(r, "PING", NULL, 0));
+    r = open_pinged();
     id = newest_conn(bus);
-    other = bu_redis_open(bb_port, BB_MS);
-    assert_true(rd_ok(other, "PING", NULL, 0));
+    other = open_pinged();
     for (int i = 0; i < PATTERNS; i++) {
         if (i < PATTERNS - 1)
             snprintf(pat, sizeof(pat), "*%.64sb*%d", BB_AS, i);
@@ -460,11 +469,7 @@ static void test_budget_costly_patterns(void **state)
             snprintf(pat, sizeof(pat), "t*%04d", TOPICS - 1);
         assert_int_equal(redisAppendCommand(r, "PSUBSCRIBE %s", pat), REDIS_OK);
     }
-    t0 = du_now_ms();
-    for (int done = 0; !done;)
-        assert_int_equal(redisBufferWrite(r, &done), REDIS_OK);
-    wait_patterns(bus, id, 1);
-    first_ms = ping_ms(other);
+    first_ms = send_ping_meanwhile(r, bus, id, other, &t0);
     for (int i = 0; i < PATTERNS; i++) {
         if (redisGetReply(r, (void **)&rep) != REDIS_OK || rep == NULL)
             fail_msg("PSUBSCRIBE %d: no reply: %s", i, r->errstr);
@@ -543,8 +548,7 @@ static void test_budget_largest_closed(void **state)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     make_topics(bus, BB_TOPICS);
-    big = bu_redis_open(bb_port, BB_MS);
-    assert_true(rd_ok(big, "PING", NULL, 0));
+    big = open_pinged();
     big_id = newest_conn(bus);
     /* Patterns until the big one holds 600 KiB of the 1 MiB. */
     for (int i = 1; conn_memory(bus, big_id) < 600u * 1024; i++) {

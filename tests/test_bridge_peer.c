@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <grp.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -257,8 +256,7 @@ static int uid_connect(void *arg)
     int fd;
     char ch;
 
-    if (setgroups(0, NULL) < 0 || setresgid(k->gid, k->gid, k->gid) < 0 ||
-        setresuid(k->uid, k->uid, k->uid) < 0)
+    if (tu_become(k->uid, k->gid) < 0)
         return 2;
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(struct sockaddr_in)) < 0)

@@ -8,70 +8,9 @@ set -euo pipefail
 shmbusd=$1
 shmbus=$2
 command -v redis-cli >/dev/null || { echo "redis-cli not installed: skipped"; exit 77; }
-dir=$(mktemp -d)
 bus="brd$$"
-token="t0k-$$-secret"
-export XDG_RUNTIME_DIR=$dir
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
-unset SHMBUS_BUS SHMBUS_BRIDGE_TOKEN REDISCLI_AUTH
-daemon=""
-port=""
-bg=() # background redis-cli and shmbus processes
-cleanup() {
-  for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -n "$daemon" ]; then
-    kill "$daemon" 2>/dev/null || true
-    wait "$daemon" 2>/dev/null || true
-  fi
-  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# start_daemon [EXTRA...]: a daemon with the bridge on a free port; a new
-# port if it could not bind that one.
-start_daemon() {
-  local auth=()
-  [ "${1:-}" = --bridge-token-file ] && auth=(-a "$token" --no-auth-warning)
-  for _ in $(seq 10); do
-    port=$(free_port)
-    "$shmbusd" --bus "$bus" --foreground --log-level warn --bridge "127.0.0.1:$port" "$@" &
-    daemon=$!
-    for _ in $(seq 200); do
-      kill -0 "$daemon" 2>/dev/null || break
-      [ "$(redis-cli -p "$port" "${auth[@]}" ping 2>/dev/null)" = PONG ] && return 0
-      sleep 0.05
-    done
-    kill "$daemon" 2>/dev/null || true
-    wait "$daemon" 2>/dev/null || true
-    daemon=""
-  done
-  fail "daemon with --bridge did not start"
-}
-
-stop_daemon() {
-  kill "$daemon"
-  wait "$daemon" || fail "daemon exit status $?"
-  daemon=""
-}
-
-# wait_for FILE TEXT: FILE comes to contain TEXT (which may span lines).
-wait_for() {
-  for _ in $(seq 200); do
-    [[ "$(cat "$1" 2>/dev/null)" == *"$2"* ]] && return 0
-    sleep 0.05
-  done
-  fail "$1 lacks '$2'; it holds: $(cat "$1")"
-}
+# shellcheck source=tests/bridge_sh.sh
+. "${BASH_SOURCE[0]%/*}/bridge_sh.sh" # bg: background redis-cli and shmbus processes
 
 # wait_subscribers TOPIC N: the daemon counts N local subscribers of TOPIC.
 wait_subscribers() {
@@ -84,7 +23,7 @@ wait_subscribers() {
 }
 
 nl=$'\n'
-start_daemon
+start_daemon 127.0.0.1 --log-level warn
 [ "$(redis-cli -p "$port" ping)" = PONG ] || fail "ping"
 [ "$(redis-cli -p "$port" ping hello)" = hello ] || fail "ping with an argument"
 [ "$(redis-cli -p "$port" echo "a b")" = "a b" ] || fail "echo"
@@ -131,14 +70,11 @@ out=$(redis-cli -p "$port" publish 'bad/name' x 2>&1 || true)
 out=$(redis-cli -p "$port" nosuchcommand 2>&1 || true)
 [[ "$out" == *"unknown command 'nosuchcommand'"* ]] || fail "unknown command: $out"
 
-for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
-for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
-bg=()
 stop_daemon
 
 # AUTH: redis-cli -a with the token works, without or with a wrong one not.
 printf '%s\n' "$token" >"$dir/token"
-start_daemon --bridge-token-file "$dir/token"
+start_daemon 127.0.0.1 --log-level warn --bridge-token-file "$dir/token"
 out=$(redis-cli -p "$port" ping 2>&1 || true)
 [[ "$out" == *"NOAUTH Authentication required"* ]] || fail "ping without AUTH: $out"
 out=$(redis-cli -p "$port" -a wrong --no-auth-warning ping 2>&1 || true)
@@ -149,11 +85,9 @@ bg+=($!)
 wait_for "$dir/auth.out" "subscribe${nl}secret${nl}1"
 [ "$(REDISCLI_AUTH=$token redis-cli -p "$port" publish secret s3)" = 1 ] || fail "publish with AUTH"
 wait_for "$dir/auth.out" "message${nl}secret${nl}s3"
-for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
-for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
-bg=()
 
-# SIGTERM with connections gone: clean exit, nothing left in /dev/shm.
+# SIGTERM with connections gone (stop_daemon ends the clients first):
+# clean exit, nothing left in /dev/shm.
 stop_daemon
 left=$(compgen -G "/dev/shm/shmbus.$bus.*" || true)$(compgen -G "/dev/shm/shmbus-$bus.lock" || true)
 [ -z "$left" ] || fail "left in /dev/shm: $left"

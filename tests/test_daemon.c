@@ -10,7 +10,6 @@
  */
 #include "daemonclient.h"
 
-#include <grp.h>
 #include <pwd.h>
 #include <stdatomic.h>
 
@@ -406,8 +405,7 @@ static int uid_kid_run(void *arg)
     shmbus_bus *bus = NULL;
     int rc = -EPERM;
 
-    if (setgroups(0, NULL) == 0 && setgid(k->gid) == 0 && setuid(k->uid) == 0 &&
-        getuid() == k->uid && geteuid() == k->uid) {
+    if (tu_become(k->uid, k->gid) == 0 && getuid() == k->uid && geteuid() == k->uid) {
         rc = shmbus_connect(k->bus, &bus);
         if (rc == 0 && k->serve)
             rc = uid_exchange(bus);

@@ -660,7 +660,7 @@ static struct du_daemon *no_pidfd_start(void **state)
 {
     struct du_daemon *d;
     char log[PATH_MAX];
-    int fd, rc;
+    int rc;
 
     if (!du_deny_pidfd_works())
         skip(); /* no seccomp here: nothing to test */
@@ -671,11 +671,7 @@ static struct du_daemon *no_pidfd_start(void **state)
         fail_msg("cannot prepare a bus");
     }
     d->no_pidfd = 1;
-    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
-    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    rc = fd < 0 ? -errno : du_launch_out(d, NULL, fd);
-    if (fd >= 0)
-        close(fd);
+    rc = du_launch_log(d, NULL, log, sizeof(log));
     if (rc < 0) {
         du_discard(d);
         fail_msg("shmbusd without pidfds did not start: %s", shmbus_strerror(rc));

@@ -36,20 +36,6 @@ static void open_topic(const char *bus_name, const char *name, uint32_t mode, sh
     assert_shmbus_ok(shmbus_open(*bus, name, &o, 0, t));
 }
 
-/* Subscriber slots of @p t taken (in any state but FREE) by process @p pid. */
-static int slots_of(const shmbus_topic *t, pid_t pid)
-{
-    shmbus_topic_info info;
-    uint32_t opid;
-    uint64_t start;
-    int n = 0;
-
-    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
-    for (uint32_t i = 0; i < info.max_subscribers; i++)
-        n += sb_admin_owner(t, SB_ADMIN_SLOT, i, &opid, &start) && (pid_t)opid == pid;
-    return n;
-}
-
 /* A subscriber destroyed while no daemon serves the bus: its slot is free
  * at once, not taken (INIT) for as long as this process lives. */
 static void test_restart_sub_destroyed_without_daemon(void **state)
@@ -61,16 +47,16 @@ static void test_restart_sub_destroyed_without_daemon(void **state)
 
     open_topic(d->bus, "left", SHMBUS_RELIABLE, &bus, &t);
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
-    assert_int_equal(slots_of(t, getpid()), 1);
+    assert_int_equal(du_slots_of(t, getpid()), 1);
     du_stop_sig(d, SIGKILL);
     shmbus_sub_destroy(sub);
-    assert_int_equal(slots_of(t, getpid()), 0);
+    assert_int_equal(du_slots_of(t, getpid()), 0);
     assert_int_equal(du_launch(d, NULL), 0);
     assert_shmbus_ok(shmbus_bus_check(bus));
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
-    assert_int_equal(slots_of(t, getpid()), 1);
+    assert_int_equal(du_slots_of(t, getpid()), 1);
     shmbus_sub_destroy(sub);
-    assert_int_equal(slots_of(t, getpid()), 0);
+    assert_int_equal(du_slots_of(t, getpid()), 0);
     shmbus_topic_destroy(t);
     shmbus_close(bus);
 }
@@ -91,7 +77,7 @@ static void test_restart_sub_destroyed_first_after_restart(void **state)
     du_stop_sig(d, SIGKILL);
     assert_int_equal(du_launch(d, NULL), 0);
     shmbus_sub_destroy(sub);
-    assert_int_equal(slots_of(t, getpid()), 0);
+    assert_int_equal(du_slots_of(t, getpid()), 0);
     assert_int_equal(shmbus_list(bus, NULL, &e, 1), 1);
     assert_int_equal(e.subscribers, 0);
     assert_int_equal(e.clients, 1);
@@ -127,19 +113,6 @@ static void create_topic(shmbus_bus *bus, const char *name)
 
     assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
     shmbus_topic_destroy(t);
-}
-
-/* Restart the daemon with --log-level info and its log in @p path. */
-static void launch_logged(struct du_daemon *d, char *path, size_t cap)
-{
-    const char *info[] = {"--log-level", "info", NULL};
-    int fd;
-
-    snprintf(path, cap, "%s/daemon.log", d->dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(du_launch_out(d, info, fd), 0);
-    close(fd);
 }
 
 /* Does the file at @p path hold @p text? */
@@ -239,7 +212,7 @@ static void test_restart_stop_keeps_used_topics(void **state)
     char log[sizeof(d->dir) + 16];
 
     assert_int_equal(du_stop(d), 0);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     users_make(d, &u);
     assert_int_equal(du_stop(d), 0);
     assert_false(seg_exists(d, "idle"));
@@ -323,7 +296,7 @@ static void test_restart_adopt_retries_not_ready(void **state)
     /* relaxed, all three: no daemon runs, and what the header says was
      * published long ago; only the word changes. */
     version = atomic_exchange_explicit(&h->version, 0, memory_order_relaxed);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     assert_shmbus_rc(shmbus_bus_check(bus), SHMBUS_ERR_DAEMON_LOST);
     assert_shmbus_ok(shmbus_connect(d->bus, &other));
     assert_shmbus_rc(shmbus_open(other, "late", NULL, SHMBUS_OPEN_NOCREATE, &t2),
@@ -370,7 +343,7 @@ static void test_restart_adopt_leaves_other_version(void **state)
     /* relaxed: as in test_restart_adopt_retries_not_ready(). */
     atomic_store_explicit(&h->version, (SB_LAYOUT_MAJOR + 1) << 16, memory_order_relaxed);
     munmap(h, len);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     assert_true(seg_exists(d, "future"));
     if (!log_has(log, "left in place"))
         fail_msg("the daemon did not warn about the segment it left");
@@ -403,7 +376,7 @@ static void test_restart_adopt_removes_abandoned(void **state)
     old[1] = old[0];
     assert_int_equal(futimens(fd, old), 0);
     close(fd);
-    launch_logged(d, log, sizeof(log));
+    du_launch_logged(d, log, sizeof(log));
     for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end && seg_exists(d, "orphan");)
         du_sleep_ms(10);
     assert_false(seg_exists(d, "orphan"));

@@ -1,7 +1,8 @@
 /*
  * Shared test helpers: cmocka includes, an assertion that names shmbus
- * errors, unique segment names that are removed even when a test fails, and
- * child processes that die with their parent and are always reaped.
+ * errors, unique segment names that are removed even when a test fails,
+ * child processes that die with their parent and are always reaped, and
+ * a child's drop to another user.
  */
 #ifndef SHMBUS_TESTS_TESTUTIL_H
 #define SHMBUS_TESTS_TESTUTIL_H
@@ -12,7 +13,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +148,15 @@ static inline pid_t tu_fork(int (*fn)(void *), void *arg)
     waitpid(pid, NULL, 0);
     fail_msg("too many children");
     return -1;
+}
+
+/* Drop to @p uid and @p gid, with no supplementary groups (a child's
+ * drop from root to another user). @return 0 or -errno. */
+static inline int tu_become(uid_t uid, gid_t gid)
+{
+    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+        return -errno;
+    return 0;
 }
 
 /* Wait for a child; @return its exit status, or 128 + signal. */

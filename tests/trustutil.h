@@ -1,9 +1,9 @@
 /*
  * Helpers of the tests that act as another local user (test_trust.c,
  * test_segfile.c, test_rundir.c): user nobody's ids and a child's drop to
- * them, a daemon restarted with its log in a file or in another runtime
- * directory, and a message's round trip through the bus. Everything a
- * test makes outside its own directory it removes itself.
+ * them, a daemon in another runtime directory, and a message's round
+ * trip through the bus. Everything a test makes outside its own
+ * directory it removes itself.
  */
 #ifndef SHMBUS_TESTS_TRUSTUTIL_H
 #define SHMBUS_TESTS_TRUSTUTIL_H
@@ -27,25 +27,12 @@ static inline void du_nobody_ids(uid_t *uid, gid_t *gid)
     *gid = pw->pw_gid;
 }
 
-/* Become nobody in a child (du_become()). @return 0 or -errno. */
+/* Become nobody in a child (tu_become()). @return 0 or -errno. */
 static inline int du_become_nobody(void)
 {
     struct passwd *pw = getpwnam("nobody");
 
-    return pw == NULL ? -ENOENT : du_become(pw->pw_uid, pw->pw_gid);
-}
-
-/* Restart the daemon with --log-level info and its log in @p path. */
-static inline void du_launch_logged(struct du_daemon *d, char *path, size_t cap)
-{
-    const char *info[] = {"--log-level", "info", NULL};
-    int fd;
-
-    snprintf(path, cap, "%s/daemon.log", d->dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(du_launch_out(d, info, fd), 0);
-    close(fd);
+    return pw == NULL ? -ENOENT : tu_become(pw->pw_uid, pw->pw_gid);
 }
 
 /* @p path (not followed) has mode @p mode and group @p gid. */

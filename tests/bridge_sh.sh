@@ -1,0 +1,89 @@
+# Helpers of the bridge tests written in bash (test_bridge_redis.sh,
+# test_bridge_access.sh), sourced by them: a private shmbusd with the
+# bridge on a free port and its log in $dir/log, checked with the real
+# redis-cli, and every background process and segment removed on any
+# exit. The test sets shmbusd and bus first; this makes $dir (the
+# runtime directory, XDG_RUNTIME_DIR) and $token, and keeps the daemon's
+# pid in $daemon, its port in $port and the test's background processes
+# in the array bg.
+# shellcheck shell=bash
+
+: "${shmbusd:?the test sets shmbusd}" "${bus:?the test sets bus}"
+dir=$(mktemp -d)
+token="t0k-$$-secret"
+export XDG_RUNTIME_DIR=$dir
+unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
+unset SHMBUS_BUS SHMBUS_BRIDGE_TOKEN REDISCLI_AUTH
+daemon=""
+port=""
+bg=()
+
+# fail MESSAGE: say why (with the daemon's log) and end the test.
+fail() {
+  echo "FAIL: $*" >&2
+  [ -f "$dir/log" ] && sed 's/^/  log: /' "$dir/log" >&2
+  exit 1
+}
+
+# stop_bg: kill and reap the background processes.
+stop_bg() {
+  for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${bg[@]}"; do wait "$p" 2>/dev/null || true; done
+  bg=()
+}
+
+cleanup() {
+  stop_bg
+  if [ -n "$daemon" ]; then
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+  fi
+  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_daemon ADDR [EXTRA...]: a daemon with the bridge on ADDR and a free
+# port (a new port if it could not bind that one), answering redis-cli's
+# PING (with the token if EXTRA holds --bridge-token-file); its log in
+# $dir/log.
+start_daemon() {
+  local addr=$1 auth=()
+  shift
+  [[ " $* " == *" --bridge-token-file "* ]] && auth=(-a "$token" --no-auth-warning)
+  for _ in $(seq 10); do
+    port=$(free_port)
+    "$shmbusd" --bus "$bus" --foreground --bridge "$addr:$port" "$@" 2>"$dir/log" &
+    daemon=$!
+    for _ in $(seq 200); do
+      kill -0 "$daemon" 2>/dev/null || break
+      [ "$(redis-cli -p "$port" "${auth[@]}" ping 2>/dev/null)" = PONG ] && return 0
+      sleep 0.05
+    done
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+    daemon=""
+  done
+  fail "daemon with --bridge did not start"
+}
+
+# stop_daemon: the background processes, then the daemon, which must exit 0.
+stop_daemon() {
+  stop_bg
+  kill "$daemon"
+  wait "$daemon" || fail "daemon exit status $?"
+  daemon=""
+}
+
+# wait_for FILE TEXT: FILE comes to contain TEXT (which may span lines).
+wait_for() {
+  for _ in $(seq 200); do
+    [[ "$(cat "$1" 2>/dev/null)" == *"$2"* ]] && return 0
+    sleep 0.05
+  done
+  fail "$1 lacks '$2'; it holds: $(cat "$1")"
+}
