@@ -137,7 +137,7 @@ static void connect_by_dir(struct du_daemon *d, const char *run, int want)
 static void test_trust_socket_dir_root_held(void **state)
 {
     struct du_daemon *d = *state;
-    char run[PATH_MAX];
+    char run[PATH_MAX], link[PATH_MAX];
     struct stat st;
 
     du_nobody_ids(&d->uid, &d->gid);
@@ -159,6 +159,14 @@ static void test_trust_socket_dir_root_held(void **state)
     assert_int_equal(mkdir(run, 0750), 0);
     assert_int_equal(chown(run, d->uid, d->gid), 0);
     connect_by_dir(d, run, 0);
+    /* Reached through a link: whoever may change the link chooses the
+     * directory, so its owner is not trusted for it. */
+    snprintf(link, sizeof(link), "%s/ln", trust_extra_dir);
+    assert_int_equal(symlink(run, link), 0);
+    snprintf(link, sizeof(link), "%s/ln/", trust_extra_dir);
+    assert_int_equal(setenv("SHMBUS_RUNTIME_DIR", link, 1), 0);
+    connect_nogroup(d, SHMBUS_ERR_UNTRUSTED);
+    assert_int_equal(setenv("SHMBUS_RUNTIME_DIR", run, 1), 0);
     assert_int_equal(chmod(run, 0770), 0);
     connect_nogroup(d, SHMBUS_ERR_UNTRUSTED);
     assert_int_equal(chmod(run, 0750), 0); /* for the daemon's stop */

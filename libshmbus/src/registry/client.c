@@ -66,32 +66,22 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
     return 0;
 }
 
+/* Connect to the daemon at @p path, if we trust it (trust.h).
+ * @return the socket; SHMBUS_ERR_NO_DAEMON; SHMBUS_ERR_UNTRUSTED; -errno. */
 static int bus_dial(const char *path)
 {
-    size_t plen = strlen(path);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
     struct timeval tv = {.tv_sec = SB_BUS_REPLY_TIMEOUT_S};
-    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), rc;
 
     if (s < 0)
         return -errno;
-    if (plen >= sizeof(a.sun_path)) {
-        close(s);
-        return -ENAMETOOLONG;
-    }
-    memcpy(a.sun_path, path, plen + 1);
-    if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-        connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        int e = errno;
-
-        close(s);
-        /* Nobody listens: no socket file, or one a dead daemon left. */
-        return (e == ENOENT || e == ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : -e;
-    }
-    int rc = sb_bus_peer_trusted(s, path);
+    rc = setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0
+             ? -errno
+             : sb_bus_connect_trusted(s, path);
     if (rc < 0) {
         close(s);
-        return rc;
+        /* Nobody listens: no socket file, or one a dead daemon left. */
+        return (rc == -ENOENT || rc == -ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : rc;
     }
     return s;
 }
