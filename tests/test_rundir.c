@@ -2,9 +2,9 @@
  * The daemon's runtime directory and bus lock (daemon/rundir.c), tried as
  * another local user would: a directory another user made, or others may
  * write, or a link is refused; an existing one is used as it is, never
- * changed; a lock nobody planted in /dev/shm is removed by a root daemon,
- * also under fs.protected_regular; a second daemon of the bus is refused;
- * a --group the daemon's user is not in is refused at start.
+ * changed; a lock nobody planted in /dev/shm (a file, socket or empty
+ * directory) is removed by a root daemon, also under fs.protected_regular; a second daemon of the
+ * bus is refused; a --group the daemon's user is not in is refused at start.
  */
 #include "trustutil.h"
 
@@ -88,6 +88,9 @@ static void test_rundir_runtime_dir_kept(void **state)
     assert_int_equal(du_log_wait(log, "cannot reach the socket", 1), 1);
 }
 
+/* What a test planted at the bus-wide lock's name (removed at teardown). */
+static char rundir_planted[PATH_MAX];
+
 /* fs.protected_regular as it was before a test set it, or -1. */
 static int rundir_protected_regular = -1;
 
@@ -117,6 +120,11 @@ static void set_protected_regular(int v)
  * failure. */
 static int rundir_teardown(void **state)
 {
+    struct stat st;
+
+    if (rundir_planted[0] != '\0' && lstat(rundir_planted, &st) == 0)
+        S_ISDIR(st.st_mode) ? du_remove_dir(rundir_planted) : (void)unlink(rundir_planted);
+    rundir_planted[0] = '\0';
     if (rundir_protected_regular >= 0) {
         set_protected_regular(rundir_protected_regular);
         rundir_protected_regular = -1;
@@ -175,6 +183,85 @@ static void test_rundir_squatted_lock(void **state)
     shmbus_close(bus);
 }
 
+enum plant { PLANT_SOCKET, PLANT_DIR, PLANT_FULL_DIR };
+
+struct planter {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    enum plant what;
+};
+
+/* Child: as nobody, make arg's thing at its path. */
+static int plant_run(void *arg)
+{
+    const struct planter *p = arg;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    char inner[PATH_MAX + 8];
+    int s, fd;
+
+    if (du_become_nobody() < 0)
+        return 1;
+    if (p->what == PLANT_SOCKET) {
+        s = socket(AF_UNIX, SOCK_STREAM, 0);
+        memcpy(a.sun_path, p->path, sizeof(a.sun_path));
+        return s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0;
+    }
+    if (mkdir(p->path, 0755) < 0)
+        return 1;
+    if (p->what == PLANT_DIR)
+        return 0;
+    snprintf(inner, sizeof(inner), "%s/f", p->path);
+    fd = open(inner, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    return fd < 0;
+}
+
+/* Launch the daemon with nobody's @p what at the bus-wide lock's name,
+ * logging to @p log; then connect. */
+static void launch_planted(struct du_daemon *d, struct planter *p, enum plant what, const char *log)
+{
+    shmbus_bus *bus;
+    int fd;
+
+    p->what = what;
+    assert_int_equal(du_wait_ms(tu_fork(plant_run, p), DU_READY_MS), 0);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, NULL, fd), 0);
+    close(fd);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    du_roundtrip(bus, "t", "through");
+    shmbus_close(bus);
+}
+
+/*
+ * What nobody plants at the bus-wide lock's name need not be a file: a
+ * unix socket, or an empty directory, is removed by a root daemon as well
+ * and the lock taken; a directory with something in it is not, and the
+ * daemon says so and serves without that lock.
+ */
+static void test_rundir_squatted_lock_not_file(void **state)
+{
+    struct du_daemon *d = *state;
+    struct planter p;
+    char log[PATH_MAX];
+    struct stat st;
+
+    assert_int_equal(du_stop(d), 0);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    snprintf(p.path, sizeof(p.path), "/dev/shm/shmbus-%s.lock", d->bus);
+    snprintf(rundir_planted, sizeof(rundir_planted), "%s", p.path);
+    for (enum plant w = PLANT_SOCKET; w <= PLANT_DIR; w++) {
+        launch_planted(d, &p, w, log);
+        assert_int_equal(lstat(p.path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_uid, geteuid()); /* replaced, and ours */
+        assert_int_equal(du_stop(d), 0);
+    }
+    launch_planted(d, &p, PLANT_FULL_DIR, log);
+    assert_int_equal(du_log_wait(log, "serving without lock", 1), 1);
+    assert_int_equal(lstat(p.path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+}
+
 /*
  * A second daemon of the bus started with another runtime directory (as
  * the same uid would be with and without XDG_RUNTIME_DIR) is refused: the
@@ -226,6 +313,7 @@ int main(void)
         RUNDIR_TEST(test_rundir_runtime_dir_checked),
         RUNDIR_TEST(test_rundir_runtime_dir_kept),
         RUNDIR_TEST(test_rundir_squatted_lock),
+        RUNDIR_TEST(test_rundir_squatted_lock_not_file),
         RUNDIR_TEST(test_rundir_second_daemon_other_dir_refused),
         RUNDIR_TEST(test_rundir_group_not_member),
     };
