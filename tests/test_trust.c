@@ -277,6 +277,57 @@ static void test_trust_prehello_places_shared(void **state)
     shmbus_close(bus);
 }
 
+#define FEW_CLIENTS   8 /* --max-clients of test_trust_clients_owner_kept() */
+#define OTHERS_PLACES 6 /* all but the last quarter */
+
+/* Child: as nobody, connect FEW_CLIENTS times and stay; signal ready
+ * only if OTHERS_PLACES connections were served and the rest refused
+ * for the limit. */
+static int clients_hog_run(void *arg)
+{
+    struct hog *h = arg;
+    shmbus_bus *bus[FEW_CLIENTS];
+    int ok = 0, limited = 0;
+
+    if (du_become_nobody() < 0)
+        return 1;
+    for (int i = 0; i < FEW_CLIENTS; i++) {
+        int rc = shmbus_connect(h->sock, &bus[i]);
+
+        ok += rc == 0;
+        limited += rc == SHMBUS_ERR_LIMIT;
+    }
+    if (ok != OTHERS_PLACES || limited != FEW_CLIENTS - OTHERS_PLACES)
+        return 2;
+    du_signal(h->ready);
+    pause();
+    return 0;
+}
+
+/*
+ * An allowed uid (nobody) takes all the client places it can: the last
+ * quarter stays the daemon's uid's, which still connects; once every
+ * place is taken, it is refused for the limit too.
+ */
+static void test_trust_clients_owner_kept(void **state)
+{
+    struct du_daemon *d = *state;
+    struct hog h = {.sock = d->bus}; /* a bus name here, for shmbus_connect() */
+    shmbus_bus *mine[FEW_CLIENTS - OTHERS_PLACES], *over;
+    uid_t uid;
+    gid_t gid;
+
+    du_nobody_ids(&uid, &gid);
+    assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
+    du_fork_ready(clients_hog_run, &h, &h.ready);
+    for (int i = 0; i < FEW_CLIENTS - OTHERS_PLACES; i++)
+        assert_shmbus_ok(shmbus_connect(d->bus, &mine[i]));
+    du_roundtrip(mine[0], "t", "kept");
+    assert_shmbus_rc(shmbus_connect(d->bus, &over), SHMBUS_ERR_LIMIT);
+    for (int i = 0; i < FEW_CLIENTS - OTHERS_PLACES; i++)
+        shmbus_close(mine[i]);
+}
+
 #define OWNER_WAITING 40 /* the owner's connections without a hello */
 
 /*
@@ -515,6 +566,7 @@ static void test_trust_group_bus(void **state)
     cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
 
 static const char *const allow_nobody[] = {"--allow-uid", "nobody", NULL};
+static const char *const allow_nobody_few[] = {"--allow-uid", "nobody", "--max-clients", "8", NULL};
 
 int main(void)
 {
@@ -524,6 +576,7 @@ int main(void)
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
         TRUST_TEST(test_trust_prehello_not_allowed_last),
+        TRUST_TEST_ARGS(test_trust_clients_owner_kept, allow_nobody_few),
         TRUST_TEST(test_trust_control_call_deadline),
         TRUST_TEST(test_trust_sub_add_timeout_frees_slot),
         TRUST_TEST(test_trust_group_bus),
