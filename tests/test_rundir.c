@@ -3,11 +3,13 @@
  * another local user would: a directory another user made, or others may
  * write, or a link is refused; an existing one is used as it is, never
  * changed; a lock nobody planted in /dev/shm (a file, socket or empty
- * directory) is removed by a root daemon, also under fs.protected_regular; a second daemon of the
- * bus is refused; a --group the daemon's user is not in is refused at start.
+ * directory) is removed by a root daemon, also under
+ * fs.protected_regular; a second daemon of the bus is refused; a --group
+ * the daemon's user is not in is refused at start.
  */
 #include "trustutil.h"
 
+#include <sys/file.h>
 #include <sys/un.h>
 
 /*
@@ -88,47 +90,89 @@ static void test_rundir_runtime_dir_kept(void **state)
     assert_int_equal(du_log_wait(log, "cannot reach the socket", 1), 1);
 }
 
+#define SYSCTL_PATH  "/proc/sys/fs/protected_regular"
+#define SYSCTL_LOCK  "/run/shmbus-test-sysctl.lock"
+#define SYSCTL_SAVED "/run/shmbus-test-sysctl.saved"
+
 /* What a test planted at the bus-wide lock's name (removed at teardown). */
 static char rundir_planted[PATH_MAX];
 
-/* fs.protected_regular as it was before a test set it, or -1. */
-static int rundir_protected_regular = -1;
+/* SYSCTL_LOCK, flocked while a test has fs.protected_regular set, or -1. */
+static int rundir_sysctl_fd = -1;
 
-/* Set fs.protected_regular to @p v if we may (rundir_teardown() restores
- * it). */
-static void set_protected_regular(int v)
+/* Read an int from @p path. @return it, or -1. */
+static int read_int(const char *path)
 {
-    const char *path = "/proc/sys/fs/protected_regular";
-    FILE *f = fopen(path, "r");
-    int old;
+    FILE *f = fopen(path, "re");
+    int v;
 
     if (f == NULL)
-        return;
-    if (fscanf(f, "%d", &old) != 1)
-        old = -1;
+        return -1;
+    if (fscanf(f, "%d", &v) != 1)
+        v = -1;
     fclose(f);
-    f = old >= 0 ? fopen(path, "w") : NULL;
-    if (f == NULL)
-        return; /* read-only /proc/sys (a container): as the host has it */
-    if (rundir_protected_regular < 0)
-        rundir_protected_regular = old;
-    fprintf(f, "%d\n", v);
-    fclose(f);
+    return v;
 }
 
-/* Restores fs.protected_regular after a test that set it, also after a
- * failure. */
+/* Write @p v to @p path. @return 0 or -1. */
+static int write_int(const char *path, int v)
+{
+    FILE *f = fopen(path, "we");
+    int ok;
+
+    if (f == NULL)
+        return -1;
+    ok = fprintf(f, "%d\n", v) > 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/*
+ * Set fs.protected_regular, a host-wide setting, to @p v until
+ * rundir_teardown(), if we may. Runs in other trees are kept out by an
+ * flock on SYSCTL_LOCK held meanwhile; the host's own value is kept in
+ * SYSCTL_SAVED under it, and one found there was left by a run killed
+ * before restoring (ctest's TIMEOUT): that is the value to restore.
+ * Meanwhile other tests may run under the setting: 1 is the systemd
+ * default that every test must pass under anyway (and ctest keeps the
+ * tests that plant files as nobody apart: RESOURCE_LOCK).
+ */
+static void set_protected_regular(int v)
+{
+    int fd = open(SYSCTL_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600), host;
+
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return; /* no /run of ours: as the host has it */
+    }
+    host = read_int(SYSCTL_SAVED);
+    if (host < 0 && ((host = read_int(SYSCTL_PATH)) < 0 || write_int(SYSCTL_SAVED, host) < 0)) {
+        close(fd);
+        return;
+    }
+    if (write_int(SYSCTL_PATH, v) < 0) {
+        unlink(SYSCTL_SAVED); /* read-only /proc/sys (a container): as the host has it */
+        close(fd);
+        return;
+    }
+    rundir_sysctl_fd = fd;
+}
+
+/* Restores fs.protected_regular after a test that set it, and removes
+ * what it planted, also after a failure. */
 static int rundir_teardown(void **state)
 {
     struct stat st;
 
+    if (rundir_sysctl_fd >= 0) {
+        write_int(SYSCTL_PATH, read_int(SYSCTL_SAVED));
+        unlink(SYSCTL_SAVED);
+        close(rundir_sysctl_fd); /* the flock goes with it */
+        rundir_sysctl_fd = -1;
+    }
     if (rundir_planted[0] != '\0' && lstat(rundir_planted, &st) == 0)
         S_ISDIR(st.st_mode) ? du_remove_dir(rundir_planted) : (void)unlink(rundir_planted);
     rundir_planted[0] = '\0';
-    if (rundir_protected_regular >= 0) {
-        set_protected_regular(rundir_protected_regular);
-        rundir_protected_regular = -1;
-    }
     return du_teardown(state);
 }
 
