@@ -79,6 +79,35 @@ static void test_trust_daemon_uid_configured(void **state)
     assert_int_equal(unlink(lock), 0); /* still root's: the daemon could not remove it */
 }
 
+/*
+ * A client that trusted the daemon (by $SHMBUS_DAEMON_UID) and lost it,
+ * then meets at the socket a daemon it no longer trusts: its control
+ * calls say so (SHMBUS_ERR_UNTRUSTED), not merely "daemon lost".
+ */
+static void test_trust_reconnect_untrusted(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *allow_root[] = {"--allow-uid", "0", NULL};
+    shmbus_topic_entry e;
+    char run[PATH_MAX];
+    shmbus_bus *bus;
+
+    du_nobody_ids(&d->uid, &d->gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/run", d->dir);
+    du_nobody_run_dir(d, run, d->gid, 0700);
+    du_use_runtime_dir(d, run);
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", "nobody", 1), 0);
+    assert_int_equal(du_launch(d, allow_root), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(du_launch(d, allow_root), 0);
+    assert_int_equal(unsetenv("SHMBUS_DAEMON_UID"), 0);
+    assert_shmbus_rc(shmbus_bus_check(bus), SHMBUS_ERR_UNTRUSTED);
+    assert_shmbus_rc(shmbus_list(bus, NULL, &e, 1), SHMBUS_ERR_UNTRUSTED);
+    shmbus_close(bus);
+}
+
 /* Child: as nobody, make directory arg, mode 0755. */
 static int mkdir_as_nobody(void *arg)
 {
@@ -572,6 +601,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TRUST_TEST(test_trust_daemon_uid_configured),
+        TRUST_TEST(test_trust_reconnect_untrusted),
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),

@@ -342,15 +342,17 @@ static void topic_orphan(shmbus_topic *t)
 /*
  * The daemon was lost: connect to the one now serving the bus, if any,
  * and re-register everything this connection holds. With the lock held.
- * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none, or it could not take
- * every topic back yet; tried again next call).
+ * @return 0, SHMBUS_ERR_UNTRUSTED (a daemon we do not trust listens), or
+ * SHMBUS_ERR_DAEMON_LOST (still none, or it could not take every topic
+ * back yet); tried again next call.
  */
 static int bus_reconnect_locked(shmbus_bus *bus)
 {
     int s = bus_dial(bus->path), rc;
 
+    /* A daemon we do not trust serves the bus: say so, not merely lost. */
     if (s < 0)
-        return SHMBUS_ERR_DAEMON_LOST;
+        return s == SHMBUS_ERR_UNTRUSTED ? s : SHMBUS_ERR_DAEMON_LOST;
     close(bus->sock);
     bus->sock = s;
     bus->lost = 0;
@@ -527,7 +529,7 @@ static int slot_release_locked(shmbus_topic *t, uint32_t slot)
         rc = bus_reconnect_locked(bus);
         fresh = rc == 0;
     }
-    if ((rc == SHMBUS_ERR_DAEMON_LOST && bus_daemon_dead(bus)) ||
+    if (((rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_UNTRUSTED) && bus_daemon_dead(bus)) ||
         (rc == 0 && t->id == SB_TOPIC_GONE_ID)) {
         sb_admin_slot_free(t, slot, 0);
         return rc;
