@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "registry/trust.h"
 
 /* The mode a runtime directory we create gets: others need to search it
  * only to reach the socket when they may connect. */
@@ -101,17 +102,10 @@ static void rundir_check_reach(const struct sbd_config *c, const struct stat *st
  * (logged, naming the membership needed). */
 static int rundir_group_usable(const struct sbd_config *c)
 {
-    int n = getgroups(0, NULL);
-    gid_t *groups = n > 0 ? calloc((size_t)n, sizeof(*groups)) : NULL;
     struct passwd pw, *me = NULL;
     char name[64], buf[4096];
-    int member = !c->have_group || geteuid() == 0 || getegid() == c->group;
 
-    n = groups != NULL ? getgroups(n, groups) : 0;
-    for (int i = 0; i < n && !member; i++)
-        member = groups[i] == c->group;
-    free(groups);
-    if (member)
+    if (!c->have_group || geteuid() == 0 || sb_bus_in_group(c->group))
         return 0;
     if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &me) != 0)
         me = NULL;
