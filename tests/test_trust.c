@@ -22,13 +22,33 @@
 /* A directory outside the test's own (removed at teardown, also after a
  * failure: trust_teardown()). */
 static char trust_extra_dir[PATH_MAX - 16]; /* room for /shmbus below it */
+/* A link that may have traded places with it (test_trust_socket_dir_swap()). */
+static char trust_extra_link[PATH_MAX];
+
+/* Put trust_extra_dir and trust_extra_link back in their places (the
+ * swapper stopped), and remove the link. */
+static void trust_unswap(void)
+{
+    struct stat st;
+
+    if (trust_extra_link[0] == '\0')
+        return;
+    if (lstat(trust_extra_dir, &st) == 0 && S_ISLNK(st.st_mode))
+        renameat2(AT_FDCWD, trust_extra_dir, AT_FDCWD, trust_extra_link, RENAME_EXCHANGE);
+    unlink(trust_extra_link);
+    trust_extra_link[0] = '\0';
+}
 
 static int trust_teardown(void **state)
 {
     struct du_daemon *d = *state;
+    struct stat st;
 
+    tu_cleanup(); /* a swapper stops before the names are put back */
+    trust_unswap();
     du_stop(d); /* it removes its socket and lock from the directory first */
-    if (trust_extra_dir[0] != '\0')
+    /* Never through a link: what it leads to is not the test's. */
+    if (trust_extra_dir[0] != '\0' && lstat(trust_extra_dir, &st) == 0 && S_ISDIR(st.st_mode))
         du_remove_dir(trust_extra_dir);
     trust_extra_dir[0] = '\0';
     return du_teardown(state);
@@ -199,6 +219,66 @@ static void test_trust_socket_dir_root_held(void **state)
     assert_int_equal(chmod(run, 0770), 0);
     connect_nogroup(d, SHMBUS_ERR_UNTRUSTED);
     assert_int_equal(chmod(run, 0750), 0); /* for the daemon's stop */
+}
+
+/* Child: as nobody, trade the places of trust_extra_dir and
+ * trust_extra_link (a link to /run, which root holds) until killed.
+ * @return 1 or 2 only on a failure. */
+static int swap_as_nobody(void *arg)
+{
+    (void)arg;
+    if (du_become_nobody() < 0)
+        return 1;
+    for (;;)
+        if (renameat2(AT_FDCWD, trust_extra_dir, AT_FDCWD, trust_extra_link, RENAME_EXCHANGE) < 0)
+            return 2;
+}
+
+#define SWAP_CONNECTS 2000
+
+/* Child: as root in nobody's group, connect SWAP_CONNECTS times.
+ * @return 0 if no connection was trusted, else 1. */
+static int connect_while_swapped(void *arg)
+{
+    const struct du_daemon *d = arg;
+    int trusted = 0;
+
+    if (setgroups(1, &d->gid) < 0)
+        return 1;
+    for (int i = 0; i < SWAP_CONNECTS; i++) {
+        shmbus_bus *bus = NULL;
+
+        trusted += shmbus_connect(d->bus, &bus) == 0;
+        shmbus_close(bus);
+    }
+    return trusted != 0;
+}
+
+/*
+ * Nobody serves the bus from its directory in /tmp and keeps trading its
+ * place with a link to /run (renameat2 RENAME_EXCHANGE): a client that
+ * judged one and reached the other would trust nobody's daemon. None of
+ * its connections is trusted (a few dozen were, in 2000, when the path
+ * was looked up once per check).
+ */
+static void test_trust_socket_dir_swap(void **state)
+{
+    struct du_daemon *d = *state;
+    pid_t kid;
+
+    du_nobody_ids(&d->uid, &d->gid);
+    snprintf(trust_extra_dir, sizeof(trust_extra_dir), "/tmp/shmbus-sq-%s", d->bus);
+    assert_int_equal(du_wait_ms(tu_fork(mkdir_as_nobody, trust_extra_dir), DU_READY_MS), 0);
+    assert_int_equal(chown(trust_extra_dir, d->uid, d->gid), 0);
+    connect_by_dir(d, trust_extra_dir, SHMBUS_ERR_UNTRUSTED);
+    snprintf(trust_extra_link, sizeof(trust_extra_link), "/tmp/shmbus-sl-%s", d->bus);
+    assert_int_equal(symlink("/run", trust_extra_link), 0);
+    assert_int_equal(lchown(trust_extra_link, d->uid, d->gid), 0);
+    kid = tu_fork(swap_as_nobody, NULL);
+    assert_int_equal(du_wait_ms(tu_fork(connect_while_swapped, d), 60000), 0);
+    assert_int_equal(kill(kid, SIGKILL), 0);
+    assert_int_equal(tu_wait(kid), 128 + SIGKILL); /* it swapped all along */
+    trust_unswap();
 }
 
 /* CPU time (user + system) process @p pid has used, in clock ticks. */
@@ -603,6 +683,7 @@ int main(void)
         TRUST_TEST(test_trust_daemon_uid_configured),
         TRUST_TEST(test_trust_reconnect_untrusted),
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
+        cmocka_unit_test_setup_teardown(test_trust_socket_dir_swap, du_setup, trust_teardown),
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
         TRUST_TEST(test_trust_prehello_not_allowed_last),
