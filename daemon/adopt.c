@@ -208,15 +208,12 @@ int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
     return out;
 }
 
-/*
- * Is a pending segment, found "not ready" again (@p rc) with the file
- * @p judged, so for too long to have a creator at work?
- * sb_segment_create() sizes, reserves and writes a segment in
- * microseconds (seconds for a huge one's pages); one that is still
- * unfinished a minute after its last change was left by a creator that
- * died making it, and would hold its topic's name "not ready" for good.
- */
-static int pending_abandoned(const struct stat *judged, int rc)
+/* sbd_seg_abandoned() (adopt.h): sb_segment_create() sizes, reserves and
+ * writes a segment in microseconds (seconds for a huge one's pages); one
+ * still unfinished a minute after its last change was left by a creator
+ * that died making it, and would hold its topic's name "not ready" for
+ * good. */
+int sbd_seg_abandoned(const struct stat *judged, int rc)
 {
     struct timespec now;
 
@@ -227,7 +224,7 @@ static int pending_abandoned(const struct stat *judged, int rc)
     return now.tv_sec - judged->st_mtime > SBD_ABANDONED_S;
 }
 
-/* Remove abandoned pending segment @p i (pending_abandoned()), the file
+/* Remove abandoned pending segment @p i (sbd_seg_abandoned()), the file
  * @p judged if still at its name, under topic_lock, so that its name goes
  * from queued to free with nothing in between for a creation to trip on. */
 static void pending_remove(struct sbd_registry *r, uint32_t i, const struct stat *judged)
@@ -263,7 +260,7 @@ void sbd_registry_retry(struct sbd_registry *r)
         rc = sbd_topic_attach(r, p.seg, &t, &judged);
         /* Judged on this attempt, not the last one: a creator that just
          * finished is taken over, not removed. */
-        if (pending_abandoned(&judged, rc)) {
+        if (sbd_seg_abandoned(&judged, rc)) {
             pending_remove(r, i, &judged); /* entry i is another one now */
             continue;
         }

@@ -9,6 +9,11 @@
 
 #include "registry.h"
 
+/* Is a segment found "not ready" (@p rc) with the file @p judged so for
+ * too long to have a creator at work (SBD_ABANDONED_S since its last
+ * change)? @return 1 or 0. */
+int sbd_seg_abandoned(const struct stat *judged, int rc);
+
 /*
  * Segment @p seg attached as a topic, not registered yet. It is mapped and
  * read inside the SIGBUS guard's window (guard.h): a file truncated under

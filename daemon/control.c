@@ -177,6 +177,21 @@ static void ctl_wait_del(struct sbd_control *c, struct sbd_session *s)
     last->waiter = s->waiter;
 }
 
+/*
+ * Is there a client place for a hello of @p uid? Other uids than the
+ * daemon's share all places but the last quarter (--max-clients / 4),
+ * kept for the daemon's own uid: an allowed uid holding every place does
+ * not lock the bus's owner out.
+ */
+static int ctl_client_room(const struct sbd_control *c, uid_t uid)
+{
+    uint32_t max = c->cfg->max_clients;
+
+    if (c->clients >= max)
+        return 0; /* every place taken */
+    return uid == geteuid() || c->clients_other < max - max / 4;
+}
+
 static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_hello *h,
                      struct ctl_reply *r)
 {
@@ -197,15 +212,17 @@ static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct 
         r->code = SHMBUS_ERR_DENIED;
         return;
     }
-    if (c->clients >= c->cfg->max_clients) {
-        snprintf(r->why, sizeof(r->why), "client limit reached (%u, --max-clients)",
-                 c->cfg->max_clients);
+    if (!ctl_client_room(c, s->uid)) {
+        snprintf(r->why, sizeof(r->why), "client limit reached (%u, --max-clients%s)",
+                 c->cfg->max_clients,
+                 s->uid == geteuid() ? "" : "; the last quarter is the daemon's uid's");
         r->code = SHMBUS_ERR_LIMIT;
         return;
     }
     memcpy(s->name, h->name, sizeof(s->name));
     s->hello = 1;
     c->clients++;
+    c->clients_other += s->uid != geteuid();
     ctl_wait_del(c, s);
     /* Its death is noticed even if a fork child keeps the socket open. */
     sbd_reaper_watch(&c->reaper, s->pid, s->start);
@@ -429,6 +446,7 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
 {
     if (s->hello) {
         c->clients--;
+        c->clients_other -= s->uid != geteuid();
         s->dead = sbd_reaper_gone(&c->reaper, s->pid, s->start);
         sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s)%s, %u holds released", s->id,
                 (int)s->pid, s->name, s->dead ? ", dead" : "", s->nholds);
@@ -611,7 +629,7 @@ static void ctl_accept(struct sbd_control *c)
         ctl_wait_add(c, s);
         s->uid = cred.uid;
         s->gid = cred.gid;
-        if (c->reg->nsessions > c->cfg->max_clients)
+        if (!ctl_client_room(c, s->uid))
             s->refused = SHMBUS_ERR_LIMIT;
         if (ctl_watch(c, fd, s) < 0)
             ctl_drop(c, s);

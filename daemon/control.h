@@ -23,6 +23,8 @@ struct sbd_control {
     int epfd;         /* epoll instance */
     int sigfd;        /* SIGTERM and SIGINT */
     uint32_t clients; /* sessions that said hello */
+    /* Those of another uid than the daemon's (ctl_client_room()). */
+    uint32_t clients_other;
     uint32_t waiting; /* sessions that have not said hello yet */
     /* Those sessions, in no order (control thread only). */
     struct sbd_session *waiters[SBD_WAITING_MAX];

@@ -255,6 +255,36 @@ static int topic_matches(const struct sbd_topic *t, const struct sb_wire_open *q
     return 0;
 }
 
+/* May the bus take one more topic of @p slots subscriber slots and a
+ * segment of @p size bytes (--max-topics, --max-slots, --max-segment,
+ * --max-shm)? @return 0 or SHMBUS_ERR_LIMIT with *why. */
+static int topic_fits(const struct sbd_registry *r, uint32_t slots, uint64_t size, char *why,
+                      size_t why_len)
+{
+    const struct sbd_config *c = r->cfg;
+
+    if (r->ntopics >= c->max_topics) {
+        snprintf(why, why_len, "topic limit reached (%u topics, --max-topics)", c->max_topics);
+        return SHMBUS_ERR_LIMIT;
+    }
+    if (slots > c->max_slots) {
+        snprintf(why, why_len, "%u subscriber slots, limit %u (--max-slots)", slots, c->max_slots);
+        return SHMBUS_ERR_LIMIT;
+    }
+    if (size > c->max_segment) {
+        snprintf(why, why_len, "segment of %llu bytes exceeds --max-segment %llu",
+                 (unsigned long long)size, (unsigned long long)c->max_segment);
+        return SHMBUS_ERR_LIMIT;
+    }
+    if (r->shm_bytes + size > c->max_shm) {
+        snprintf(why, why_len, "segment of %llu bytes would pass --max-shm %llu (%llu in use)",
+                 (unsigned long long)size, (unsigned long long)c->max_shm,
+                 (unsigned long long)r->shm_bytes);
+        return SHMBUS_ERR_LIMIT;
+    }
+    return 0;
+}
+
 /* Check the limits a new topic must stay within; fills @p o (defaults
  * applied) and @p size. */
 static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *q,
@@ -271,33 +301,13 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
                                .flags = q->topic_flags,
                                .stall_timeout_ms = q->stall_timeout_ms};
 
-    if (r->ntopics >= c->max_topics) {
-        snprintf(why, why_len, "topic limit reached (%u topics, --max-topics)", c->max_topics);
-        return SHMBUS_ERR_LIMIT;
-    }
     if (sb_admin_plan(&asked, o, size) < 0) {
         snprintf(why, why_len,
                  "invalid topic options (capacity: power of two 2..2^24, "
                  "max_msg_size 1..16 MiB, slots 1..1024, groups 1..256)");
         return SHMBUS_ERR_INVALID;
     }
-    if (o->max_subscribers > c->max_slots) {
-        snprintf(why, why_len, "%u subscriber slots, limit %u (--max-slots)", o->max_subscribers,
-                 c->max_slots);
-        return SHMBUS_ERR_LIMIT;
-    }
-    if (*size > c->max_segment) {
-        snprintf(why, why_len, "segment of %llu bytes exceeds --max-segment %llu",
-                 (unsigned long long)*size, (unsigned long long)c->max_segment);
-        return SHMBUS_ERR_LIMIT;
-    }
-    if (r->shm_bytes + *size > c->max_shm) {
-        snprintf(why, why_len, "segment of %llu bytes would pass --max-shm %llu (%llu in use)",
-                 (unsigned long long)*size, (unsigned long long)c->max_shm,
-                 (unsigned long long)r->shm_bytes);
-        return SHMBUS_ERR_LIMIT;
-    }
-    return 0;
+    return topic_fits(r, o->max_subscribers, *size, why, why_len);
 }
 
 /* Create the segment of new topic @p name (sbd_seg_create()). */
@@ -386,33 +396,20 @@ int sbd_topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic *
     return 0;
 }
 
-/* No topic serves the name @p req opens: may it be created? With
- * topic_lock held. @return 0; -ENOENT (NOCREATE); SHMBUS_ERR_NOT_READY
- * while its segment waits to be taken over (sbd_registry_retry()). */
-static int topic_absent(const struct sbd_registry *r, const struct sb_wire_open *req, char *why,
-                        size_t why_len)
-{
-    if (sbd_pending_has_topic(r, req->name)) {
-        snprintf(why, why_len, "topic '%.60s': its segment is not taken over yet, try again",
-                 req->name);
-        return SHMBUS_ERR_NOT_READY;
-    }
-    if (req->flags & SHMBUS_OPEN_NOCREATE) {
-        snprintf(why, why_len, "no topic '%s'", req->name);
-        return -ENOENT;
-    }
-    return 0;
-}
-
 /*
- * A new topic's first segment name is taken by a segment the daemon may
+ * A new topic's first segment name may hold a segment the daemon may
  * serve: one a process of its uid created by name (the daemonless API).
  * Serve that one, so that processes that open it by name and the bus's
- * clients share the topic, rather than split over two segments. With
- * topic_lock held. @return 0 with the topic registered in *out, or < 0
- * (no such file, or not one to serve: create as usual).
+ * clients share the topic, rather than split it over two segments (and
+ * whatever OPEN asks, NOCREATE or not). With topic_lock held.
+ * @return 0 with the topic registered in *out; 1 when there is none to
+ * serve (no file, one not ours, a broken one, one whose creator died
+ * making it: a new segment is made); SHMBUS_ERR_NOT_READY while its
+ * creator is still writing it; SHMBUS_ERR_LIMIT when it passes a limit
+ * of the bus (left in place); -errno.
  */
-static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd_topic **out)
+static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd_topic **out,
+                            char *why, size_t why_len)
 {
     char seg[SHMBUS_NAME_MAX + 1], path[SHMBUS_NAME_MAX + 16];
     struct stat judged;
@@ -421,15 +418,55 @@ static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd
     sbd_seg_name(seg, sizeof(seg), r->cfg->bus, name, 0);
     snprintf(path, sizeof(path), "/dev/shm/%s", seg);
     if (access(path, F_OK) < 0)
-        return -errno; /* the usual case: nothing there */
+        return 1; /* the usual case: nothing there */
     rc = sbd_topic_attach(r, seg, out, &judged);
+    if (rc == SHMBUS_ERR_NOT_READY && !sbd_seg_abandoned(&judged, rc)) {
+        snprintf(why, why_len, "topic '%.60s': segment %s is still being created, try again", name,
+                 seg);
+        return rc;
+    }
+    if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE)
+        return rc; /* ours to fail, not the file's */
     if (rc < 0)
-        return rc; /* logged by sbd_seg_open(), or not a topic: a new name */
+        return 1; /* logged by sbd_seg_open(), or not a topic: a new name */
+    rc = topic_fits(r, (*out)->info.max_subscribers, (*out)->info.segment_size, why, why_len);
+    if (rc < 0) {
+        sbd_log(SBD_WARN, "topic %s: segment %s, made by a process of this daemon's uid: %s", name,
+                seg, why);
+        topic_free(*out);
+        return rc;
+    }
     sbd_topic_insert(r, *out);
     sbd_log(SBD_INFO, "topic %s: serving segment %s, which a process of this daemon's uid made",
             name, seg);
     if (r->on_create != NULL)
         r->on_create(r->on_create_arg, *out);
+    return 0;
+}
+
+/* No topic serves the name @p req opens: may it be created? With
+ * topic_lock held. @return 0, or 0 with the topic in *out when its first
+ * name holds one to serve (topic_take_first()); -ENOENT (NOCREATE);
+ * SHMBUS_ERR_NOT_READY while its segment waits to be taken over
+ * (sbd_registry_retry()) or created; SHMBUS_ERR_LIMIT. */
+static int topic_absent(struct sbd_registry *r, const struct sb_wire_open *req,
+                        struct sbd_topic **out, char *why, size_t why_len)
+{
+    int rc;
+
+    if (sbd_pending_has_topic(r, req->name)) {
+        snprintf(why, why_len, "topic '%.60s': its segment is not taken over yet, try again",
+                 req->name);
+        return SHMBUS_ERR_NOT_READY;
+    }
+    rc = topic_take_first(r, req->name, out, why, why_len);
+    if (rc <= 0)
+        return rc;
+    *out = NULL;
+    if (req->flags & SHMBUS_OPEN_NOCREATE) {
+        snprintf(why, why_len, "no topic '%s'", req->name);
+        return -ENOENT;
+    }
     return 0;
 }
 
@@ -453,13 +490,14 @@ static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *
         *out = t;
         return topic_matches(t, req, why, why_len);
     }
-    rc = topic_absent(r, req, why, why_len);
-    if (rc == 0)
-        rc = topic_admit(r, req, &o, &size, why, why_len);
-    if (rc == 0 && topic_take_first(r, req->name, &t) == 0) {
+    t = NULL;
+    rc = topic_absent(r, req, &t, why, why_len);
+    if (rc == 0 && t != NULL) {
         *out = t;
         return topic_matches(t, req, why, why_len);
     }
+    if (rc == 0)
+        rc = topic_admit(r, req, &o, &size, why, why_len);
     if (rc == 0)
         rc = topic_create(r, req->name, &o, &t, why, why_len);
     if (rc < 0)

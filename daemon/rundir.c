@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "registry/trust.h"
 
 /* The mode a runtime directory we create gets: others need to search it
  * only to reach the socket when they may connect. */
@@ -101,17 +102,10 @@ static void rundir_check_reach(const struct sbd_config *c, const struct stat *st
  * (logged, naming the membership needed). */
 static int rundir_group_usable(const struct sbd_config *c)
 {
-    int n = getgroups(0, NULL);
-    gid_t *groups = n > 0 ? calloc((size_t)n, sizeof(*groups)) : NULL;
     struct passwd pw, *me = NULL;
     char name[64], buf[4096];
-    int member = !c->have_group || geteuid() == 0 || getegid() == c->group;
 
-    n = groups != NULL ? getgroups(n, groups) : 0;
-    for (int i = 0; i < n && !member; i++)
-        member = groups[i] == c->group;
-    free(groups);
-    if (member)
+    if (!c->have_group || geteuid() == 0 || sb_bus_in_group(c->group))
         return 0;
     if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &me) != 0)
         me = NULL;
@@ -164,15 +158,19 @@ int sbd_rundir_prepare(const struct sbd_config *c)
     return rc;
 }
 
+/* A lock file made and removed under us this many times in a row is not
+ * ours to win: lock_open_file() gives up. */
+#define LOCK_OPEN_TRIES 16
+
 /* Open the file at @p path read-write: an existing one without O_CREAT,
  * else a new one with O_EXCL. With fs.protected_regular set (the
  * systemd default), the kernel refuses an O_CREAT open of another user's
  * file in a sticky directory such as /dev/shm even to root (EACCES),
  * which would leave a planted lock in place. @return the descriptor or
- * -errno. */
+ * -errno (-EAGAIN when it came and went LOCK_OPEN_TRIES times). */
 static int lock_open_file(const char *path)
 {
-    for (;;) {
+    for (int i = 0; i < LOCK_OPEN_TRIES; i++) {
         int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
         if (fd >= 0 || errno != ENOENT)
@@ -182,6 +180,7 @@ static int lock_open_file(const char *path)
             return fd >= 0 ? fd : -errno;
         /* Made meanwhile: open it as it is, and judge it. */
     }
+    return -EAGAIN; /* made and removed under us each time: someone plays with it */
 }
 
 /* Is the file at @p path still the one @p st describes? */
@@ -202,11 +201,12 @@ static int lock_open(const char *path, enum sbd_level level, struct stat *judged
 {
     int fd = lock_open_file(path), opened = fd >= 0;
 
-    if (fd < 0 && fd != -ELOOP && fd != -EACCES) {
+    if (fd == -ENOENT || fd == -EAGAIN) {
         sbd_log(level, "cannot open lock file %s: %s", path, strerror(-fd));
         return fd;
     }
-    /* Not opened (a link, or a file we may not open): O_PATH to see it. */
+    /* Not opened (a link, a file we may not open, a socket, a directory):
+     * O_PATH to see it. */
     if (!opened)
         fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || fstat(fd, judged) < 0)
@@ -215,8 +215,8 @@ static int lock_open(const char *path, enum sbd_level level, struct stat *judged
              (judged->st_mode & 022) == 0)
         return fd;
     sbd_log(level,
-            "lock file %s was not made by this daemon's user (a link, or another "
-            "user's, or writable by others)",
+            "lock file %s was not made by this daemon's user (not a regular file, or "
+            "another user's, or writable by others)",
             path);
     if (fd >= 0)
         close(fd);
@@ -278,20 +278,35 @@ static int lock_take(const struct sbd_config *c, const char *path, enum sbd_leve
     }
 }
 
-/* The /dev/shm lock: a file planted at its name is removed if we may
- * (unlink in the sticky directory: root, or its owner) and it is still the
- * file judged, and the lock taken again; else we do without it.
+/* Remove what lock_open() judged at @p path, if it is still there and we
+ * may (in the sticky /dev/shm: root, or its owner); a directory only when
+ * empty. @return 0 or -1 (logged). */
+static int lock_remove(const char *path, const struct stat *judged)
+{
+    int rc;
+
+    if (judged->st_ino == 0 || !lock_same(path, judged))
+        return -1; /* gone, or replaced meanwhile: not what was judged */
+    rc = S_ISDIR(judged->st_mode) ? rmdir(path) : unlink(path);
+    if (rc < 0) {
+        sbd_log(SBD_WARN, "cannot remove %s: %s", path, strerror(errno));
+        return -1;
+    }
+    sbd_log(SBD_WARN, "lock file %s removed", path);
+    return 0;
+}
+
+/* The /dev/shm lock: whatever is planted at its name is removed if we
+ * may (lock_remove()), and the lock taken again; else we do without it.
+ * Best effort: a planter racing the removal can make it again first.
  * @return the descriptor, -1 without it, or -EBUSY. */
 static int lock_take_shm(const struct sbd_config *c)
 {
     struct stat judged;
     int fd = lock_take(c, c->shm_lock_path, SBD_WARN, &judged);
 
-    if (fd == -EPERM && judged.st_ino != 0 && lock_same(c->shm_lock_path, &judged) &&
-        unlink(c->shm_lock_path) == 0) {
-        sbd_log(SBD_WARN, "lock file %s removed", c->shm_lock_path);
+    if (fd == -EPERM && lock_remove(c->shm_lock_path, &judged) == 0)
         fd = lock_take(c, c->shm_lock_path, SBD_WARN, &judged);
-    }
     if (fd == -EBUSY)
         return fd;
     if (fd < 0)

@@ -355,6 +355,63 @@ static void test_registry_open_first_name_served(void **state)
     shmbus_topic_destroy(mine);
 }
 
+/* The first name holding a segment its creator (of our uid) is still
+ * writing: the open says "not ready", and makes no segment of another
+ * generation that would split the topic. Once written, it is served. */
+static void test_registry_open_first_name_not_ready(void **state)
+{
+    struct fx *f = *state;
+    struct sb_wire_open q = small_req("early");
+    char path[512];
+    struct sbd_topic *t = NULL;
+    shmbus_topic *mine;
+    int created, fd;
+
+    snprintf(path, sizeof(path), SHM_DIR "/shmbus.%s.early", f->cfg.bus);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* not sized yet */
+    assert_true(fd >= 0);
+    close(fd);
+    assert_shmbus_rc(reg_open(f, &q, &t, &created), SHMBUS_ERR_NOT_READY);
+    assert_why_has(f, "still being created");
+    assert_int_equal(f->reg.ntopics, 0);
+    assert_int_equal(bus_segments(0), 1);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof(path), "shmbus.%s.early", f->cfg.bus);
+    assert_shmbus_ok(shmbus_topic_create(
+        path,
+        &(shmbus_topic_opts){
+            .capacity = 8, .max_msg_size = 64, .max_subscribers = 2, .max_groups = 1, .perm = 0600},
+        &mine));
+    q.flags = SHMBUS_OPEN_NOCREATE; /* served all the same */
+    assert_shmbus_ok(reg_open(f, &q, &t, &created));
+    assert_int_equal(created, 0);
+    assert_string_equal(t->seg, path);
+    shmbus_topic_destroy(mine);
+}
+
+/* A first-name segment of our uid passes the bus's limits like a new one:
+ * it is refused (SHMBUS_ERR_LIMIT, naming the option) and left in place. */
+static void test_registry_open_first_name_limits(void **state)
+{
+    struct fx *f = *state;
+    struct sb_wire_open q = small_req("big");
+    shmbus_topic_opts o = {.capacity = 8, .max_msg_size = 64, .max_subscribers = 8, .perm = 0600};
+    char seg[SHMBUS_NAME_MAX + 1];
+    struct sbd_topic *t = NULL;
+    shmbus_topic *mine;
+    int created;
+
+    f->cfg.max_slots = 4;
+    snprintf(seg, sizeof(seg), "shmbus.%s.big", f->cfg.bus);
+    assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
+    assert_shmbus_rc(reg_open(f, &q, &t, &created), SHMBUS_ERR_LIMIT);
+    assert_why_has(f, "--max-slots");
+    assert_int_equal(f->reg.ntopics, 0);
+    assert_int_equal(bus_segments(0), 1);
+    shmbus_topic_destroy(mine);
+    assert_shmbus_ok(shmbus_topic_unlink(seg));
+}
+
 /* --------------------------------------------------------------- limits */
 
 static void test_registry_limit_topics(void **state)
@@ -755,6 +812,8 @@ int main(void)
         T(test_registry_open_invalid_options),
         T(test_registry_open_foreign_segment),
         T(test_registry_open_first_name_served),
+        T(test_registry_open_first_name_not_ready),
+        T(test_registry_open_first_name_limits),
         T(test_registry_limit_topics),
         T(test_registry_limit_segment),
         T(test_registry_limit_shm),

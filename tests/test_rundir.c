@@ -2,12 +2,14 @@
  * The daemon's runtime directory and bus lock (daemon/rundir.c), tried as
  * another local user would: a directory another user made, or others may
  * write, or a link is refused; an existing one is used as it is, never
- * changed; a lock nobody planted in /dev/shm is removed by a root daemon,
- * also under fs.protected_regular; a second daemon of the bus is refused;
- * a --group the daemon's user is not in is refused at start.
+ * changed; a lock nobody planted in /dev/shm (a file, socket or empty
+ * directory) is removed by a root daemon, also under
+ * fs.protected_regular; a second daemon of the bus is refused; a --group
+ * the daemon's user is not in is refused at start.
  */
 #include "trustutil.h"
 
+#include <sys/file.h>
 #include <sys/un.h>
 
 /*
@@ -88,39 +90,89 @@ static void test_rundir_runtime_dir_kept(void **state)
     assert_int_equal(du_log_wait(log, "cannot reach the socket", 1), 1);
 }
 
-/* fs.protected_regular as it was before a test set it, or -1. */
-static int rundir_protected_regular = -1;
+#define SYSCTL_PATH  "/proc/sys/fs/protected_regular"
+#define SYSCTL_LOCK  "/run/shmbus-test-sysctl.lock"
+#define SYSCTL_SAVED "/run/shmbus-test-sysctl.saved"
 
-/* Set fs.protected_regular to @p v if we may (rundir_teardown() restores
- * it). */
-static void set_protected_regular(int v)
+/* What a test planted at the bus-wide lock's name (removed at teardown). */
+static char rundir_planted[PATH_MAX];
+
+/* SYSCTL_LOCK, flocked while a test has fs.protected_regular set, or -1. */
+static int rundir_sysctl_fd = -1;
+
+/* Read an int from @p path. @return it, or -1. */
+static int read_int(const char *path)
 {
-    const char *path = "/proc/sys/fs/protected_regular";
-    FILE *f = fopen(path, "r");
-    int old;
+    FILE *f = fopen(path, "re");
+    int v;
 
     if (f == NULL)
-        return;
-    if (fscanf(f, "%d", &old) != 1)
-        old = -1;
+        return -1;
+    if (fscanf(f, "%d", &v) != 1)
+        v = -1;
     fclose(f);
-    f = old >= 0 ? fopen(path, "w") : NULL;
-    if (f == NULL)
-        return; /* read-only /proc/sys (a container): as the host has it */
-    if (rundir_protected_regular < 0)
-        rundir_protected_regular = old;
-    fprintf(f, "%d\n", v);
-    fclose(f);
+    return v;
 }
 
-/* Restores fs.protected_regular after a test that set it, also after a
- * failure. */
+/* Write @p v to @p path. @return 0 or -1. */
+static int write_int(const char *path, int v)
+{
+    FILE *f = fopen(path, "we");
+    int ok;
+
+    if (f == NULL)
+        return -1;
+    ok = fprintf(f, "%d\n", v) > 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/*
+ * Set fs.protected_regular, a host-wide setting, to @p v until
+ * rundir_teardown(), if we may. Runs in other trees are kept out by an
+ * flock on SYSCTL_LOCK held meanwhile; the host's own value is kept in
+ * SYSCTL_SAVED under it, and one found there was left by a run killed
+ * before restoring (ctest's TIMEOUT): that is the value to restore.
+ * Meanwhile other tests may run under the setting: 1 is the systemd
+ * default that every test must pass under anyway (and ctest keeps the
+ * tests that plant files as nobody apart: RESOURCE_LOCK).
+ */
+static void set_protected_regular(int v)
+{
+    int fd = open(SYSCTL_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600), host;
+
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return; /* no /run of ours: as the host has it */
+    }
+    host = read_int(SYSCTL_SAVED);
+    if (host < 0 && ((host = read_int(SYSCTL_PATH)) < 0 || write_int(SYSCTL_SAVED, host) < 0)) {
+        close(fd);
+        return;
+    }
+    if (write_int(SYSCTL_PATH, v) < 0) {
+        unlink(SYSCTL_SAVED); /* read-only /proc/sys (a container): as the host has it */
+        close(fd);
+        return;
+    }
+    rundir_sysctl_fd = fd;
+}
+
+/* Restores fs.protected_regular after a test that set it, and removes
+ * what it planted, also after a failure. */
 static int rundir_teardown(void **state)
 {
-    if (rundir_protected_regular >= 0) {
-        set_protected_regular(rundir_protected_regular);
-        rundir_protected_regular = -1;
+    struct stat st;
+
+    if (rundir_sysctl_fd >= 0) {
+        write_int(SYSCTL_PATH, read_int(SYSCTL_SAVED));
+        unlink(SYSCTL_SAVED);
+        close(rundir_sysctl_fd); /* the flock goes with it */
+        rundir_sysctl_fd = -1;
     }
+    if (rundir_planted[0] != '\0' && lstat(rundir_planted, &st) == 0)
+        S_ISDIR(st.st_mode) ? du_remove_dir(rundir_planted) : (void)unlink(rundir_planted);
+    rundir_planted[0] = '\0';
     return du_teardown(state);
 }
 
@@ -175,6 +227,85 @@ static void test_rundir_squatted_lock(void **state)
     shmbus_close(bus);
 }
 
+enum plant { PLANT_SOCKET, PLANT_DIR, PLANT_FULL_DIR };
+
+struct planter {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    enum plant what;
+};
+
+/* Child: as nobody, make arg's thing at its path. */
+static int plant_run(void *arg)
+{
+    const struct planter *p = arg;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    char inner[PATH_MAX + 8];
+    int s, fd;
+
+    if (du_become_nobody() < 0)
+        return 1;
+    if (p->what == PLANT_SOCKET) {
+        s = socket(AF_UNIX, SOCK_STREAM, 0);
+        memcpy(a.sun_path, p->path, sizeof(a.sun_path));
+        return s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0;
+    }
+    if (mkdir(p->path, 0755) < 0)
+        return 1;
+    if (p->what == PLANT_DIR)
+        return 0;
+    snprintf(inner, sizeof(inner), "%s/f", p->path);
+    fd = open(inner, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    return fd < 0;
+}
+
+/* Launch the daemon with nobody's @p what at the bus-wide lock's name,
+ * logging to @p log; then connect. */
+static void launch_planted(struct du_daemon *d, struct planter *p, enum plant what, const char *log)
+{
+    shmbus_bus *bus;
+    int fd;
+
+    p->what = what;
+    assert_int_equal(du_wait_ms(tu_fork(plant_run, p), DU_READY_MS), 0);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(du_launch_out(d, NULL, fd), 0);
+    close(fd);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    du_roundtrip(bus, "t", "through");
+    shmbus_close(bus);
+}
+
+/*
+ * What nobody plants at the bus-wide lock's name need not be a file: a
+ * unix socket, or an empty directory, is removed by a root daemon as well
+ * and the lock taken; a directory with something in it is not, and the
+ * daemon says so and serves without that lock.
+ */
+static void test_rundir_squatted_lock_not_file(void **state)
+{
+    struct du_daemon *d = *state;
+    struct planter p;
+    char log[PATH_MAX];
+    struct stat st;
+
+    assert_int_equal(du_stop(d), 0);
+    snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
+    snprintf(p.path, sizeof(p.path), "/dev/shm/shmbus-%s.lock", d->bus);
+    snprintf(rundir_planted, sizeof(rundir_planted), "%s", p.path);
+    for (enum plant w = PLANT_SOCKET; w <= PLANT_DIR; w++) {
+        launch_planted(d, &p, w, log);
+        assert_int_equal(lstat(p.path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_uid, geteuid()); /* replaced, and ours */
+        assert_int_equal(du_stop(d), 0);
+    }
+    launch_planted(d, &p, PLANT_FULL_DIR, log);
+    assert_int_equal(du_log_wait(log, "serving without lock", 1), 1);
+    assert_int_equal(lstat(p.path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+}
+
 /*
  * A second daemon of the bus started with another runtime directory (as
  * the same uid would be with and without XDG_RUNTIME_DIR) is refused: the
@@ -226,6 +357,7 @@ int main(void)
         RUNDIR_TEST(test_rundir_runtime_dir_checked),
         RUNDIR_TEST(test_rundir_runtime_dir_kept),
         RUNDIR_TEST(test_rundir_squatted_lock),
+        RUNDIR_TEST(test_rundir_squatted_lock_not_file),
         RUNDIR_TEST(test_rundir_second_daemon_other_dir_refused),
         RUNDIR_TEST(test_rundir_group_not_member),
     };

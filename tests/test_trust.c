@@ -20,13 +20,33 @@
 /* A directory outside the test's own (removed at teardown, also after a
  * failure: trust_teardown()). */
 static char trust_extra_dir[PATH_MAX - 16]; /* room for /shmbus below it */
+/* A link that may have traded places with it (test_trust_socket_dir_swap()). */
+static char trust_extra_link[PATH_MAX];
+
+/* Put trust_extra_dir and trust_extra_link back in their places (the
+ * swapper stopped), and remove the link. */
+static void trust_unswap(void)
+{
+    struct stat st;
+
+    if (trust_extra_link[0] == '\0')
+        return;
+    if (lstat(trust_extra_dir, &st) == 0 && S_ISLNK(st.st_mode))
+        renameat2(AT_FDCWD, trust_extra_dir, AT_FDCWD, trust_extra_link, RENAME_EXCHANGE);
+    unlink(trust_extra_link);
+    trust_extra_link[0] = '\0';
+}
 
 static int trust_teardown(void **state)
 {
     struct du_daemon *d = *state;
+    struct stat st;
 
+    tu_cleanup(); /* a swapper stops before the names are put back */
+    trust_unswap();
     du_stop(d); /* it removes its socket and lock from the directory first */
-    if (trust_extra_dir[0] != '\0')
+    /* Never through a link: what it leads to is not the test's. */
+    if (trust_extra_dir[0] != '\0' && lstat(trust_extra_dir, &st) == 0 && S_ISDIR(st.st_mode))
         du_remove_dir(trust_extra_dir);
     trust_extra_dir[0] = '\0';
     return du_teardown(state);
@@ -75,6 +95,35 @@ static void test_trust_daemon_uid_configured(void **state)
 
     assert_int_equal(du_stop(d), 0);
     assert_int_equal(unlink(lock), 0); /* still root's: the daemon could not remove it */
+}
+
+/*
+ * A client that trusted the daemon (by $SHMBUS_DAEMON_UID) and lost it,
+ * then meets at the socket a daemon it no longer trusts: its control
+ * calls say so (SHMBUS_ERR_UNTRUSTED), not merely "daemon lost".
+ */
+static void test_trust_reconnect_untrusted(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *allow_root[] = {"--allow-uid", "0", NULL};
+    shmbus_topic_entry e;
+    char run[PATH_MAX];
+    shmbus_bus *bus;
+
+    du_nobody_ids(&d->uid, &d->gid);
+    assert_int_equal(du_stop(d), 0);
+    snprintf(run, sizeof(run), "%s/run", d->dir);
+    du_nobody_run_dir(d, run, d->gid, 0700);
+    du_use_runtime_dir(d, run);
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", "nobody", 1), 0);
+    assert_int_equal(du_launch(d, allow_root), 0);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(du_launch(d, allow_root), 0);
+    assert_int_equal(unsetenv("SHMBUS_DAEMON_UID"), 0);
+    assert_shmbus_rc(shmbus_bus_check(bus), SHMBUS_ERR_UNTRUSTED);
+    assert_shmbus_rc(shmbus_list(bus, NULL, &e, 1), SHMBUS_ERR_UNTRUSTED);
+    shmbus_close(bus);
 }
 
 /* Child: as nobody, make directory arg, mode 0755. */
@@ -135,7 +184,7 @@ static void connect_by_dir(struct du_daemon *d, const char *run, int want)
 static void test_trust_socket_dir_root_held(void **state)
 {
     struct du_daemon *d = *state;
-    char run[PATH_MAX];
+    char run[PATH_MAX], link[PATH_MAX];
     struct stat st;
 
     du_nobody_ids(&d->uid, &d->gid);
@@ -157,9 +206,77 @@ static void test_trust_socket_dir_root_held(void **state)
     assert_int_equal(mkdir(run, 0750), 0);
     assert_int_equal(chown(run, d->uid, d->gid), 0);
     connect_by_dir(d, run, 0);
+    /* Reached through a link: whoever may change the link chooses the
+     * directory, so its owner is not trusted for it. */
+    snprintf(link, sizeof(link), "%s/ln", trust_extra_dir);
+    assert_int_equal(symlink(run, link), 0);
+    snprintf(link, sizeof(link), "%s/ln/", trust_extra_dir);
+    assert_int_equal(setenv("SHMBUS_RUNTIME_DIR", link, 1), 0);
+    connect_nogroup(d, SHMBUS_ERR_UNTRUSTED);
+    assert_int_equal(setenv("SHMBUS_RUNTIME_DIR", run, 1), 0);
     assert_int_equal(chmod(run, 0770), 0);
     connect_nogroup(d, SHMBUS_ERR_UNTRUSTED);
     assert_int_equal(chmod(run, 0750), 0); /* for the daemon's stop */
+}
+
+/* Child: as nobody, trade the places of trust_extra_dir and
+ * trust_extra_link (a link to /run, which root holds) until killed.
+ * @return 1 or 2 only on a failure. */
+static int swap_as_nobody(void *arg)
+{
+    (void)arg;
+    if (du_become_nobody() < 0)
+        return 1;
+    for (;;)
+        if (renameat2(AT_FDCWD, trust_extra_dir, AT_FDCWD, trust_extra_link, RENAME_EXCHANGE) < 0)
+            return 2;
+}
+
+#define SWAP_CONNECTS 2000
+
+/* Child: as root in nobody's group, connect SWAP_CONNECTS times.
+ * @return 0 if no connection was trusted, else 1. */
+static int connect_while_swapped(void *arg)
+{
+    const struct du_daemon *d = arg;
+    int trusted = 0;
+
+    if (setgroups(1, &d->gid) < 0)
+        return 1;
+    for (int i = 0; i < SWAP_CONNECTS; i++) {
+        shmbus_bus *bus = NULL;
+
+        trusted += shmbus_connect(d->bus, &bus) == 0;
+        shmbus_close(bus);
+    }
+    return trusted != 0;
+}
+
+/*
+ * Nobody serves the bus from its directory in /tmp and keeps trading its
+ * place with a link to /run (renameat2 RENAME_EXCHANGE): a client that
+ * judged one and reached the other would trust nobody's daemon. None of
+ * its connections is trusted (a few dozen were, in 2000, when the path
+ * was looked up once per check).
+ */
+static void test_trust_socket_dir_swap(void **state)
+{
+    struct du_daemon *d = *state;
+    pid_t kid;
+
+    du_nobody_ids(&d->uid, &d->gid);
+    snprintf(trust_extra_dir, sizeof(trust_extra_dir), "/tmp/shmbus-sq-%s", d->bus);
+    assert_int_equal(du_wait_ms(tu_fork(mkdir_as_nobody, trust_extra_dir), DU_READY_MS), 0);
+    assert_int_equal(chown(trust_extra_dir, d->uid, d->gid), 0);
+    connect_by_dir(d, trust_extra_dir, SHMBUS_ERR_UNTRUSTED);
+    snprintf(trust_extra_link, sizeof(trust_extra_link), "/tmp/shmbus-sl-%s", d->bus);
+    assert_int_equal(symlink("/run", trust_extra_link), 0);
+    assert_int_equal(lchown(trust_extra_link, d->uid, d->gid), 0);
+    kid = tu_fork(swap_as_nobody, NULL);
+    assert_int_equal(du_wait_ms(tu_fork(connect_while_swapped, d), 60000), 0);
+    assert_int_equal(kill(kid, SIGKILL), 0);
+    assert_int_equal(tu_wait(kid), 128 + SIGKILL); /* it swapped all along */
+    trust_unswap();
 }
 
 #define EMFILE_CONNS 8
@@ -243,6 +360,57 @@ static void test_trust_prehello_places_shared(void **state)
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     du_roundtrip(bus, "t", "in");
     shmbus_close(bus);
+}
+
+#define FEW_CLIENTS   8 /* --max-clients of test_trust_clients_owner_kept() */
+#define OTHERS_PLACES 6 /* all but the last quarter */
+
+/* Child: as nobody, connect FEW_CLIENTS times and stay; signal ready
+ * only if OTHERS_PLACES connections were served and the rest refused
+ * for the limit. */
+static int clients_hog_run(void *arg)
+{
+    struct hog *h = arg;
+    shmbus_bus *bus[FEW_CLIENTS];
+    int ok = 0, limited = 0;
+
+    if (du_become_nobody() < 0)
+        return 1;
+    for (int i = 0; i < FEW_CLIENTS; i++) {
+        int rc = shmbus_connect(h->sock, &bus[i]);
+
+        ok += rc == 0;
+        limited += rc == SHMBUS_ERR_LIMIT;
+    }
+    if (ok != OTHERS_PLACES || limited != FEW_CLIENTS - OTHERS_PLACES)
+        return 2;
+    du_signal(h->ready);
+    pause();
+    return 0;
+}
+
+/*
+ * An allowed uid (nobody) takes all the client places it can: the last
+ * quarter stays the daemon's uid's, which still connects; once every
+ * place is taken, it is refused for the limit too.
+ */
+static void test_trust_clients_owner_kept(void **state)
+{
+    struct du_daemon *d = *state;
+    struct hog h = {.sock = d->bus}; /* a bus name here, for shmbus_connect() */
+    shmbus_bus *mine[FEW_CLIENTS - OTHERS_PLACES], *over;
+    uid_t uid;
+    gid_t gid;
+
+    du_nobody_ids(&uid, &gid);
+    assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
+    du_fork_ready(clients_hog_run, &h, &h.ready);
+    for (int i = 0; i < FEW_CLIENTS - OTHERS_PLACES; i++)
+        assert_shmbus_ok(shmbus_connect(d->bus, &mine[i]));
+    du_roundtrip(mine[0], "t", "kept");
+    assert_shmbus_rc(shmbus_connect(d->bus, &over), SHMBUS_ERR_LIMIT);
+    for (int i = 0; i < FEW_CLIENTS - OTHERS_PLACES; i++)
+        shmbus_close(mine[i]);
 }
 
 #define OWNER_WAITING 40 /* the owner's connections without a hello */
@@ -469,15 +637,19 @@ static void test_trust_group_bus(void **state)
     cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
 
 static const char *const allow_nobody[] = {"--allow-uid", "nobody", NULL};
+static const char *const allow_nobody_few[] = {"--allow-uid", "nobody", "--max-clients", "8", NULL};
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TRUST_TEST(test_trust_daemon_uid_configured),
+        TRUST_TEST(test_trust_reconnect_untrusted),
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
+        cmocka_unit_test_setup_teardown(test_trust_socket_dir_swap, du_setup, trust_teardown),
         TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
         TRUST_TEST(test_trust_prehello_not_allowed_last),
+        TRUST_TEST_ARGS(test_trust_clients_owner_kept, allow_nobody_few),
         TRUST_TEST(test_trust_control_call_deadline),
         TRUST_TEST(test_trust_sub_add_timeout_frees_slot),
         TRUST_TEST(test_trust_group_bus),

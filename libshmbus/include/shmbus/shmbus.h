@@ -368,6 +368,8 @@ SHMBUS_API int shmbus_connect(const char *bus, shmbus_bus **out);
  * still taking over is not given up: the reconnect is tried again.
  * @return 0 connected; SHMBUS_ERR_DAEMON_LOST (no daemon yet, or one
  *         still taking a topic of the connection over);
+ *         SHMBUS_ERR_UNTRUSTED (the daemon now serving the bus is not one
+ *         shmbus_connect() trusts; tried again next call);
  *         SHMBUS_ERR_INVALID in a forked child. Thread-safe; does not block
  *         beyond a few round trips to a daemon that answers.
  */

@@ -66,32 +66,22 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
     return 0;
 }
 
+/* Connect to the daemon at @p path, if we trust it (trust.h).
+ * @return the socket; SHMBUS_ERR_NO_DAEMON; SHMBUS_ERR_UNTRUSTED; -errno. */
 static int bus_dial(const char *path)
 {
-    size_t plen = strlen(path);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
     struct timeval tv = {.tv_sec = SB_BUS_REPLY_TIMEOUT_S};
-    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), rc;
 
     if (s < 0)
         return -errno;
-    if (plen >= sizeof(a.sun_path)) {
-        close(s);
-        return -ENAMETOOLONG;
-    }
-    memcpy(a.sun_path, path, plen + 1);
-    if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-        connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        int e = errno;
-
-        close(s);
-        /* Nobody listens: no socket file, or one a dead daemon left. */
-        return (e == ENOENT || e == ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : -e;
-    }
-    int rc = sb_bus_peer_trusted(s, path);
+    rc = setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0
+             ? -errno
+             : sb_bus_connect_trusted(s, path);
     if (rc < 0) {
         close(s);
-        return rc;
+        /* Nobody listens: no socket file, or one a dead daemon left. */
+        return (rc == -ENOENT || rc == -ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : rc;
     }
     return s;
 }
@@ -352,15 +342,17 @@ static void topic_orphan(shmbus_topic *t)
 /*
  * The daemon was lost: connect to the one now serving the bus, if any,
  * and re-register everything this connection holds. With the lock held.
- * @return 0, or SHMBUS_ERR_DAEMON_LOST (still none, or it could not take
- * every topic back yet; tried again next call).
+ * @return 0, SHMBUS_ERR_UNTRUSTED (a daemon we do not trust listens), or
+ * SHMBUS_ERR_DAEMON_LOST (still none, or it could not take every topic
+ * back yet); tried again next call.
  */
 static int bus_reconnect_locked(shmbus_bus *bus)
 {
     int s = bus_dial(bus->path), rc;
 
+    /* A daemon we do not trust serves the bus: say so, not merely lost. */
     if (s < 0)
-        return SHMBUS_ERR_DAEMON_LOST;
+        return s == SHMBUS_ERR_UNTRUSTED ? s : SHMBUS_ERR_DAEMON_LOST;
     close(bus->sock);
     bus->sock = s;
     bus->lost = 0;
@@ -537,7 +529,7 @@ static int slot_release_locked(shmbus_topic *t, uint32_t slot)
         rc = bus_reconnect_locked(bus);
         fresh = rc == 0;
     }
-    if ((rc == SHMBUS_ERR_DAEMON_LOST && bus_daemon_dead(bus)) ||
+    if (((rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_UNTRUSTED) && bus_daemon_dead(bus)) ||
         (rc == 0 && t->id == SB_TOPIC_GONE_ID)) {
         sb_admin_slot_free(t, slot, 0);
         return rc;

@@ -8,14 +8,25 @@
 #ifndef SHMBUS_REGISTRY_TRUST_H
 #define SHMBUS_REGISTRY_TRUST_H
 
+#include <sys/types.h>
+
 /*
- * Is the daemon at the other end of connected socket @p s, listening at
- * @p path, one we trust? Reads $SHMBUS_DAEMON_UID with secure_getenv().
- * @return 0 if trusted; SHMBUS_ERR_UNTRUSTED; SHMBUS_ERR_INVALID when
- * $SHMBUS_DAEMON_UID names no user; -errno. Thread-safe if the
- * environment is not changed concurrently; may block on the user
- * database (NSS).
+ * Connect socket @p s to the daemon's socket at @p path and judge the
+ * daemon there: trusted when its uid (SO_PEERCRED) is ours, root's, or
+ * the one $SHMBUS_DAEMON_UID names (read with secure_getenv()), or when
+ * it owns the socket's directory and that directory is safe: the
+ * directory is opened from "/" without following links and connected to
+ * through its descriptor, so that what is judged is what is reached.
+ * @return 0 if connected and trusted; SHMBUS_ERR_UNTRUSTED (connected);
+ * SHMBUS_ERR_INVALID when $SHMBUS_DAEMON_UID names no user; -errno of
+ * the connect (-ENOENT, -ECONNREFUSED: nobody listens) or another call.
+ * Thread-safe if the environment is not changed concurrently; may block
+ * on the user database (NSS).
  */
-int sb_bus_peer_trusted(int s, const char *path);
+int sb_bus_connect_trusted(int s, const char *path);
+
+/* Are we (real or effective gid, or a supplementary group) a member of
+ * group @p gid? @return 1 or 0. Thread-safe. */
+int sb_bus_in_group(gid_t gid);
 
 #endif
