@@ -37,12 +37,12 @@
 
 #define REAPER_BUCKETS 1024u
 
-/* A step's cost, against SLICE_CLOCK_STEPS: the clock is read once the
- * steps since the last read add up to that, so after every costly step. A
- * cheap step is a load or two and a table lookup; the clock costs more. */
-#define SLICE_CLOCK_STEPS 32u
-#define STEP_CHEAP        1u
-#define STEP_COSTLY       SLICE_CLOCK_STEPS
+/* A step's cost, against SBD_REAPER_CLOCK_STEPS: the clock is read once
+ * the steps since the last read add up to that, so after every costly
+ * step. A cheap step is a load or two and a table lookup; the clock costs
+ * more. */
+#define STEP_CHEAP  1u
+#define STEP_COSTLY SBD_REAPER_CLOCK_STEPS
 
 struct sbd_proc {
     struct sbd_proc *next;
@@ -666,12 +666,20 @@ static void pass_end(struct sbd_reaper *r)
         pass_begin(r);
 }
 
+/* The steps since the clock was last read cost @p cost: note the most. */
+static void slice_gap(struct sbd_reaper *r, uint32_t cost)
+{
+    if (cost > r->gap_max)
+        r->gap_max = cost;
+}
+
 /* Is the slice begun at @p t0 (ns) over, with @p *cost the cost of the
  * steps since the clock was last read? */
-static int slice_over(uint64_t t0, uint32_t *cost)
+static int slice_over(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
 {
-    if (*cost < SLICE_CLOCK_STEPS)
+    if (*cost < SBD_REAPER_CLOCK_STEPS)
         return 0;
+    slice_gap(r, *cost);
     *cost = 0;
     return sb_mono_ns() - t0 >= SBD_REAPER_SLICE_NS;
 }
@@ -697,7 +705,7 @@ static void slice_topics(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
         *cost += topic_step(r, r->cur, now_ms);
         if (r->cur == NULL)
             dead_forget(r, ++r->topics_done);
-        if (slice_over(t0, cost))
+        if (slice_over(r, t0, cost))
             return;
     }
 }
@@ -710,13 +718,14 @@ void sbd_reaper_slice(struct sbd_reaper *r)
     r->slices++;
     while (r->active && !poll_step(r)) {
         cost += STEP_COSTLY; /* a bucket of /proc looks */
-        if (slice_over(t0, &cost))
+        if (slice_over(r, t0, &cost))
             goto paced;
     }
     urcu_memb_read_lock();
     slice_topics(r, t0, &cost);
     urcu_memb_read_unlock();
 paced:
+    slice_gap(r, cost);
     /* Busy for (end - t0): idle SBD_REAPER_IDLE_FACTOR times as long before
      * the next slice, unless someone dead waits for the walk. */
     end = sb_mono_ns();

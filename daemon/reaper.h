@@ -40,6 +40,11 @@ struct sbd_proc;
 
 /* A slice of a scan pass ends at the first look at the clock past this. */
 #define SBD_REAPER_SLICE_NS 1000000u
+/* The clock is read once the cost of the steps since the last read reaches
+ * this: a cheap step costs 1, a costly one all of it. Between two reads, a
+ * slice runs at most 2 x SBD_REAPER_CLOCK_STEPS - 1 of cost (31 cheap
+ * steps and a costly one). */
+#define SBD_REAPER_CLOCK_STEPS 32u
 /* Idle time after a slice, in multiples of the slice's own time (with
  * nobody dead waiting): the scan's share of a core is at most 1/(1 + it). */
 #define SBD_REAPER_IDLE_FACTOR 9u
@@ -72,6 +77,10 @@ struct sbd_reaper {
     int active;
     uint32_t topics_done;
     uint64_t next_ns, busy_ns;
+    /* The most step cost run between two looks at the clock in any slice
+     * (at most 2 x SBD_REAPER_CLOCK_STEPS - 1: the segment fuzzer checks
+     * it). */
+    uint32_t gap_max;
     /* Where the pass stands: the bucket of processes without a pidfd to
      * look at next; the walk through the topic table (begun or not), and
      * the name of the topic it is at, by which each slice finds its place
