@@ -9,9 +9,9 @@
  * The scan is a pass over every topic, one slot, record or group at a time
  * (a step: a bounded amount of work whatever the segment holds), run in
  * slices of about SBD_REAPER_SLICE_NS, each followed by
- * SBD_REAPER_IDLE_FACTOR times its own time without one. A pass starts at
- * a tick once the last one is done, and at once after a death if none is
- * under way. A process known dead stays in the table, marked, so that
+ * SBD_REAPER_IDLE_FACTOR times its own CPU time without one. A pass starts
+ * at a tick once the last one is done, and at once after a death if none
+ * is under way. A process known dead stays in the table, marked, so that
  * every slot and record naming it is found dead at once, and the slices
  * run back to back until the walk has been everywhere once since the
  * death: the rest of the pass under way, then the next one as far as
@@ -710,9 +710,21 @@ static void slice_topics(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
     }
 }
 
+/* The idle time after a slice that took @p cpu_ns of the thread's CPU
+ * time. CPU time, not wall time: a slice the machine stalled (a stop, a
+ * VM's steal) did not busy the core for that long. */
+static uint64_t slice_idle_ns(const struct sbd_reaper *r, uint64_t cpu_ns)
+{
+    uint64_t idle = SBD_REAPER_IDLE_FACTOR * cpu_ns;
+
+    if (r->dead != NULL)
+        return 0; /* someone dead waits for the walk */
+    return idle < SBD_REAPER_IDLE_MAX_NS ? idle : SBD_REAPER_IDLE_MAX_NS;
+}
+
 void sbd_reaper_slice(struct sbd_reaper *r)
 {
-    uint64_t t0 = sb_mono_ns(), end;
+    uint64_t t0 = sb_mono_ns(), c0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID), cpu;
     uint32_t cost = 0;
 
     r->slices++;
@@ -726,11 +738,9 @@ void sbd_reaper_slice(struct sbd_reaper *r)
     urcu_memb_read_unlock();
 paced:
     slice_gap(r, cost);
-    /* Busy for (end - t0): idle SBD_REAPER_IDLE_FACTOR times as long before
-     * the next slice, unless someone dead waits for the walk. */
-    end = sb_mono_ns();
-    r->busy_ns += end - t0;
-    r->next_ns = r->dead != NULL ? 0 : end + SBD_REAPER_IDLE_FACTOR * (end - t0);
+    cpu = sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    r->busy_ns += cpu;
+    r->next_ns = sb_mono_ns() + slice_idle_ns(r, cpu);
 }
 
 void sbd_reaper_pass(struct sbd_reaper *r)
@@ -752,7 +762,8 @@ int sbd_reaper_wait_ms(const struct sbd_reaper *r)
     now = sb_mono_ns();
     if (r->next_ns <= now)
         return 0;
-    /* Rounded up: a wake-up before the slice is due would spin. */
+    /* Rounded up: a wake-up before the slice is due would spin. At most
+     * SBD_REAPER_IDLE_MAX_NS away: fits an int. */
     return (int)((r->next_ns - now + 999999u) / 1000000u);
 }
 

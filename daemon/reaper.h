@@ -20,10 +20,11 @@
  * costly step and every 32 cheap ones; a step is one slot, record or
  * group, a bounded amount of work whatever the segment holds). The control
  * loop runs at most one slice after each batch of events, when it is due
- * (sbd_reaper_wait_ms(), sbd_reaper_run()): a slice busy for d is followed
- * by SBD_REAPER_IDLE_FACTOR x d without one, so the scan takes at most a
- * tenth of a core on any bus, except while a dead process waits for the
- * walk: then slices run back to back until it has been everywhere once. A
+ * (sbd_reaper_wait_ms(), sbd_reaper_run()): a slice that took d of the
+ * thread's CPU time is followed by SBD_REAPER_IDLE_FACTOR x d without one
+ * (at most SBD_REAPER_IDLE_MAX_NS), so the scan takes at most a tenth of a
+ * core on any bus, except while a dead process waits for the walk: then
+ * slices run back to back until it has been everywhere once. A
  * topic watches at most SBD_REAPER_PROCS_PER_TOPIC processes for owners
  * its segment names. Control thread only.
  */
@@ -45,9 +46,11 @@ struct sbd_proc;
  * slice runs at most 2 x SBD_REAPER_CLOCK_STEPS - 1 of cost (31 cheap
  * steps and a costly one). */
 #define SBD_REAPER_CLOCK_STEPS 32u
-/* Idle time after a slice, in multiples of the slice's own time (with
+/* Idle time after a slice, in multiples of the slice's own CPU time (with
  * nobody dead waiting): the scan's share of a core is at most 1/(1 + it). */
 #define SBD_REAPER_IDLE_FACTOR 9u
+/* Idle time after a slice is at most this, however long the slice took. */
+#define SBD_REAPER_IDLE_MAX_NS (50u * 1000000u)
 /* Most processes watched (a pidfd each, or a look at /proc at every pass)
  * for the owners one topic's segment names; clients' hellos do not count. */
 #define SBD_REAPER_PROCS_PER_TOPIC 64u
@@ -72,7 +75,7 @@ struct sbd_reaper {
     struct sbd_proc *dead, **dead_tail;
     /* The scan: pass number (the current one, or the last), whether one
      * is under way, topics it has finished; when the next slice is due
-     * (monotonic ns; 0: now); time spent in slices. */
+     * (monotonic ns; 0: now); CPU time spent in slices. */
     uint64_t pass;
     int active;
     uint32_t topics_done;

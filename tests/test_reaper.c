@@ -1,0 +1,158 @@
+/*
+ * The reaper's pacing (daemon/reaper.c), driven in process on a registry
+ * of topics large enough that a pass spans many slices: the idle time
+ * after a slice follows the CPU time it took, not a stall of the machine
+ * in the middle of it, and is capped. Every test gets a fresh registry on the bus "trpr<pid>"; whatever
+ * a failed test leaves in /dev/shm is removed at exit.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/time.h>
+
+#include "log.h"
+#include "reaper.h"
+#include "registry.h"
+#include "util/clock.h"
+
+#define SHM_DIR "/dev/shm"
+/* Topics of 1024 slots and records: a pass takes tens of slices. */
+#define RP_TOPICS 32
+#define RP_SLOTS  1024u
+/* The stall put in the middle of a slice (a signal handler's sleep), and
+ * the shortest slice that counts as having had it. */
+#define RP_STALL_MS     200
+#define RP_STALLED_MS   150
+#define RP_STALL_TRIES  20
+
+struct fx {
+    struct sbd_config cfg;
+    struct sbd_registry reg;
+    struct sbd_reaper r;
+    int epfd;
+};
+
+static char bus_prefix[64]; /* "shmbus.trpr<pid>." */
+
+static void bus_cleanup(void)
+{
+    DIR *d = opendir(SHM_DIR);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, bus_prefix, strlen(bus_prefix)) == 0)
+            shmbus_topic_unlink(e->d_name);
+    closedir(d);
+}
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char why[SB_WIRE_ERR_TEXT], name[32];
+
+    if (f == NULL)
+        return -1;
+    sbd_config_defaults(&f->cfg);
+    snprintf(f->cfg.bus, sizeof(f->cfg.bus), "trpr%d", (int)getpid());
+    f->cfg.max_topics = RP_TOPICS;
+    f->cfg.max_slots = RP_SLOTS;
+    f->cfg.max_segment = 1u << 24;
+    f->cfg.max_shm = 1u << 30;
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (f->epfd < 0 || sbd_registry_init(&f->reg, &f->cfg) < 0)
+        return -1;
+    for (int i = 0; i < RP_TOPICS; i++) {
+        struct sb_wire_open q = {.mode = SHMBUS_RELIABLE,
+                                 .capacity = 64,
+                                 .max_msg_size = 8,
+                                 .max_subscribers = RP_SLOTS,
+                                 .max_groups = 1,
+                                 .max_publishers = RP_SLOTS};
+        struct sbd_topic *t;
+        int created;
+
+        snprintf(name, sizeof(name), "r.%d", i);
+        memcpy(q.name, name, strlen(name) + 1);
+        if (sbd_topic_open(&f->reg, &q, &t, &created, why, sizeof(why)) < 0) {
+            fprintf(stderr, "topic %s: %s\n", name, why);
+            return -1;
+        }
+    }
+    if (sbd_reaper_init(&f->r, &f->reg, f->epfd, 1000, NULL) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+
+    sbd_reaper_fini(&f->r);
+    sbd_registry_fini(&f->reg, 1);
+    close(f->epfd);
+    free(f);
+    bus_cleanup();
+    return 0;
+}
+
+/* SIGALRM: the machine stops the thread for a while (a SIGSTOP, a VM's
+ * steal), in the middle of whatever it runs. */
+static void stall_handler(int sig)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = RP_STALL_MS * 1000000L};
+
+    (void)sig;
+    nanosleep(&ts, NULL);
+}
+
+static void test_reaper_idle_after_stalled_slice_capped(void **state)
+{
+    struct fx *f = *state;
+    struct itimerval in_slice = {.it_value = {.tv_sec = 0, .tv_usec = 300}};
+    struct sigaction sa = {.sa_handler = stall_handler, .sa_flags = SA_RESTART};
+    int64_t took = 0;
+    int tries = 0;
+
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+    /* A slice lasts at least 1 ms of wall time: the timer goes off in it. */
+    while (took < RP_STALLED_MS && tries++ < RP_STALL_TRIES) {
+        int64_t t0;
+
+        sbd_reaper_pass(&f->r);
+        t0 = (int64_t)(sb_mono_ns() / 1000000u);
+        assert_int_equal(setitimer(ITIMER_REAL, &in_slice, NULL), 0);
+        sbd_reaper_slice(&f->r);
+        took = (int64_t)(sb_mono_ns() / 1000000u) - t0;
+    }
+    signal(SIGALRM, SIG_DFL);
+    print_message("a slice stalled for %lld ms: next slice due in %d ms\n", (long long)took,
+                  sbd_reaper_wait_ms(&f->r));
+    assert_true(took >= RP_STALLED_MS);
+    assert_true(sbd_reaper_busy(&f->r));
+    assert_true(sbd_reaper_wait_ms(&f->r) <= (int)(SBD_REAPER_IDLE_MAX_NS / 1000000u));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+        T(test_reaper_idle_after_stalled_slice_capped),
+#undef T
+    };
+    int rc;
+
+    tu_init();
+    snprintf(bus_prefix, sizeof(bus_prefix), "shmbus.trpr%d.", (int)getpid());
+    atexit(bus_cleanup);
+    sbd_log_set_level(SBD_WARN);
+    urcu_memb_register_thread();
+    rc = cmocka_run_group_tests_name("reaper", tests, NULL, NULL);
+    urcu_memb_unregister_thread();
+    return rc;
+}
