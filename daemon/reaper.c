@@ -13,9 +13,9 @@
  * at a tick once the last one is done, and at once after a death if none
  * is under way. A process known dead stays in the table, marked, so that
  * every slot and record naming it is found dead at once, and the slices
- * run back to back until the walk has been everywhere once since the
- * death: the rest of the pass under way, then the next one as far as
- * where the walk was at the death.
+ * run at SBD_REAPER_IDLE_FACTOR_DEAD (half a core) until the walk has been
+ * everywhere once since the death: the rest of the pass under way, then
+ * the next one as far as where the walk was at the death.
  */
 #include "reaper.h"
 
@@ -349,8 +349,13 @@ static void reap(struct sbd_reaper *r, struct sbd_proc *p)
     }
     p->pidfd = -1;
     p->dead = 1;
+    /* The first death starts its round at once; one under way keeps its
+     * pace (a stream of exits must not make every slice due at once). */
+    if (r->dead == NULL)
+        r->next_ns = 0;
     if (!r->active || (r->cur == NULL && r->topics_done == 0)) {
-        pass_request(r); /* a pass that meets every topic after the death */
+        if (!r->active)
+            pass_begin(r); /* a pass that meets every topic after the death */
         p->until_pass = r->pass;
         p->until_topics = UINT32_MAX;
     } else {
@@ -362,7 +367,6 @@ static void reap(struct sbd_reaper *r, struct sbd_proc *p)
     p->dead_next = NULL;
     *r->dead_tail = p;
     r->dead_tail = &p->dead_next;
-    r->next_ns = 0; /* the walk runs without pauses while someone is dead */
 }
 
 /* Drop dead process @p p from the table (its pidfd is closed already). */
@@ -715,10 +719,9 @@ static void slice_topics(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
  * VM's steal) did not busy the core for that long. */
 static uint64_t slice_idle_ns(const struct sbd_reaper *r, uint64_t cpu_ns)
 {
-    uint64_t idle = SBD_REAPER_IDLE_FACTOR * cpu_ns;
+    uint64_t idle =
+        (r->dead != NULL ? SBD_REAPER_IDLE_FACTOR_DEAD : SBD_REAPER_IDLE_FACTOR) * cpu_ns;
 
-    if (r->dead != NULL)
-        return 0; /* someone dead waits for the walk */
     return idle < SBD_REAPER_IDLE_MAX_NS ? idle : SBD_REAPER_IDLE_MAX_NS;
 }
 

@@ -23,8 +23,9 @@
  * (sbd_reaper_wait_ms(), sbd_reaper_run()): a slice that took d of the
  * thread's CPU time is followed by SBD_REAPER_IDLE_FACTOR x d without one
  * (at most SBD_REAPER_IDLE_MAX_NS), so the scan takes at most a tenth of a
- * core on any bus, except while a dead process waits for the walk: then
- * slices run back to back until it has been everywhere once. A
+ * core on any bus; while a dead process waits for the walk, by
+ * SBD_REAPER_IDLE_FACTOR_DEAD x d, at most half a core, until the walk has
+ * been everywhere once. A
  * topic watches at most SBD_REAPER_PROCS_PER_TOPIC processes for owners
  * its segment names. Control thread only.
  */
@@ -49,6 +50,8 @@ struct sbd_proc;
 /* Idle time after a slice, in multiples of the slice's own CPU time (with
  * nobody dead waiting): the scan's share of a core is at most 1/(1 + it). */
 #define SBD_REAPER_IDLE_FACTOR 9u
+/* The same while a dead process waits for the walk: at most half a core. */
+#define SBD_REAPER_IDLE_FACTOR_DEAD 1u
 /* Idle time after a slice is at most this, however long the slice took. */
 #define SBD_REAPER_IDLE_MAX_NS (50u * 1000000u)
 /* Most processes watched (a pidfd each, or a look at /proc at every pass)

@@ -2,7 +2,8 @@
  * The reaper's pacing (daemon/reaper.c), driven in process on a registry
  * of topics large enough that a pass spans many slices: the idle time
  * after a slice follows the CPU time it took, not a stall of the machine
- * in the middle of it, and is capped. Every test gets a fresh registry on the bus "trpr<pid>"; whatever
+ * in the middle of it, and is capped; a death's round runs paced too, and
+ * ends. Every test gets a fresh registry on the bus "trpr<pid>"; whatever
  * a failed test leaves in /dev/shm is removed at exit.
  */
 #include "testutil.h"
@@ -16,6 +17,7 @@
 #include "reaper.h"
 #include "registry.h"
 #include "util/clock.h"
+#include "util/proc.h"
 
 #define SHM_DIR "/dev/shm"
 /* Topics of 1024 slots and records: a pass takes tens of slices. */
@@ -26,6 +28,7 @@
 #define RP_STALL_MS     200
 #define RP_STALLED_MS   150
 #define RP_STALL_TRIES  20
+#define RP_ROUND_SLICES 100000
 
 struct fx {
     struct sbd_config cfg;
@@ -138,11 +141,73 @@ static void test_reaper_idle_after_stalled_slice_capped(void **state)
     assert_true(sbd_reaper_wait_ms(&f->r) <= (int)(SBD_REAPER_IDLE_MAX_NS / 1000000u));
 }
 
+/* Start a child, watch it, kill it and hand its pidfd's event to the
+ * reaper, as the control loop does. */
+static void death_told(struct fx *f)
+{
+    struct epoll_event ev;
+    uint64_t start;
+    pid_t kid = fork();
+
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        for (;;)
+            pause();
+    }
+    assert_int_equal(sb_proc_start_get(kid, &start), 1);
+    sbd_reaper_watch(&f->r, kid, start);
+    kill(kid, SIGKILL);
+    assert_int_equal(waitpid(kid, NULL, 0), kid);
+    for (;;) {
+        uint64_t expirations;
+
+        assert_int_equal(epoll_wait(f->epfd, &ev, 1, 5000), 1);
+        if ((uintptr_t)ev.data.ptr & SBD_REAPER_TAG)
+            break;
+        /* The scan timer (a slow test outlives its second): not a death;
+         * its passes are the test's to start. */
+        assert_null(ev.data.ptr);
+        assert_int_equal(read(f->r.timerfd, &expirations, sizeof(expirations)),
+                         sizeof(expirations));
+    }
+    sbd_reaper_event(&f->r, ev.data.ptr);
+}
+
+static void test_reaper_death_round_paced(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t0, passes, next;
+    int slices = 0;
+
+    death_told(f);
+    assert_true(sbd_reaper_busy(&f->r));
+    assert_int_equal(sbd_reaper_wait_ms(&f->r), 0); /* the first slice is due at once */
+    passes = f->r.passes;
+    t0 = sb_mono_ns();
+    sbd_reaper_slice(&f->r);
+    /* A pass spans many slices: the dead process still waits for the
+     * walk, and the next slice is not due at once but after an idle time
+     * as long as the slice's CPU time. */
+    assert_non_null(f->r.dead);
+    assert_true(f->r.next_ns > t0);
+    /* Another death while the round is under way keeps its pace. */
+    next = f->r.next_ns;
+    death_told(f);
+    assert_int_equal(f->r.next_ns, next);
+    /* The round ends (the processes are forgotten) by the end of the pass
+     * after the one under way. */
+    while (f->r.dead != NULL && slices++ < RP_ROUND_SLICES)
+        sbd_reaper_slice(&f->r);
+    assert_null(f->r.dead);
+    assert_true(f->r.passes - passes <= 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
         T(test_reaper_idle_after_stalled_slice_capped),
+        T(test_reaper_death_round_paced),
 #undef T
     };
     int rc;
