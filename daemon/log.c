@@ -18,11 +18,14 @@
  * A fatal signal (SIGSEGV, SIGABRT, SIGILL, SIGFPE; under AddressSanitizer,
  * its report instead of SIGSEGV) writes what the buffer holds before the
  * process dies, best effort (it may repeat or lose the lines the writer
- * is in the middle of).
+ * is in the middle of), waiting at most SBD_LOG_FLUSH_S for a full stderr
+ * (the process must die, not hang).
  */
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -163,16 +166,54 @@ static void *log_writer(void *arg)
     return NULL;
 }
 
+/* @p n bytes of @p p to stderr, non-blocking (O_NONBLOCK set), waiting
+ * for room at most until monotonic @p until_ms: a stderr nobody reads
+ * must not keep a dying process alive. Async-signal-safe. */
+static void log_write_until(const char *p, size_t n, int64_t until_ms)
+{
+    while (n > 0) {
+        struct pollfd pf = {.fd = STDERR_FILENO, .events = POLLOUT};
+        ssize_t w = write(STDERR_FILENO, p, n);
+        struct timespec now;
+        int64_t left;
+
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w == 0 || errno != EAGAIN)
+            return; /* stderr closed, an error: nobody else to tell */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left = until_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+            return; /* full for SBD_LOG_FLUSH_S: the lines go with the process */
+    }
+}
+
 /* A fatal signal, or a sanitizer's report: write what the buffer holds,
- * without the lock (the thread that died may hold it). write() only:
- * async-signal-safe. */
+ * without the lock (the thread that died may hold it), for at most
+ * SBD_LOG_FLUSH_S: stderr is made non-blocking for it (and put back,
+ * another process may share it). fcntl(), write(), poll() and
+ * clock_gettime() only: async-signal-safe. */
 static void log_crash_write(void)
 {
     /* relaxed: best effort; the bytes below it were copied in under the
      * lock before it grew, by this thread or another still running. */
     size_t n = atomic_load_explicit(&lg.len, memory_order_relaxed);
+    int saved = errno, fl = fcntl(STDERR_FILENO, F_GETFL);
+    struct timespec now;
 
-    log_write_all(lg.buf, n < sizeof(lg.buf) ? n : sizeof(lg.buf));
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    log_write_until(lg.buf, n < sizeof(lg.buf) ? n : sizeof(lg.buf),
+                    (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + SBD_LOG_FLUSH_S * 1000);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(STDERR_FILENO, F_SETFL, fl);
+    errno = saved;
 }
 
 static void log_crash(int sig)

@@ -4,7 +4,7 @@
  * drops the lines that do not fit its buffer, and says how many once the
  * pipe is read again. And the lines do not die with the process: an
  * ERROR line just before an abort, and the lines buffered before a
- * crash, reach stderr.
+ * crash, reach stderr; with stderr full, a crash still ends the process.
  */
 #include "daemonutil.h"
 
@@ -188,12 +188,58 @@ static void test_log_buffer_written_at_crash(void **state)
     }
 }
 
+/* A crash with stderr full: the handler writes what it can for at most
+ * SBD_LOG_FLUSH_S, then the process dies; generous for a busy machine. */
+#define LOG_FULL_DEATH_MS 10000
+
+/* Fill @p fd, a pipe nobody reads, to the last byte. */
+static int pipe_fill(int fd)
+{
+    static const char junk[4096];
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    while (write(fd, junk, sizeof(junk)) > 0 || write(fd, junk, 1) > 0)
+        ;
+    return errno == EAGAIN ? fcntl(fd, F_SETFL, fl) : -1;
+}
+
+/* Logging into a full stderr, then a crash. */
+static int kid_crash_full(void *arg)
+{
+    int out = *(const int *)arg;
+    struct rlimit none = {0, 0};
+
+    setrlimit(RLIMIT_CORE, &none);
+    if (dup2(out, STDERR_FILENO) < 0 || pipe_fill(STDERR_FILENO) < 0 || sbd_log_start() < 0)
+        return KID_LOG_SETUP;
+    sbd_log(SBD_WARN, "a line stderr has no room for");
+    raise(SIGILL);
+    return KID_LOG_ALIVE;
+}
+
+static void test_log_crash_with_stderr_full_dies(void **state)
+{
+    int pfd[2], st;
+    pid_t kid;
+
+    (void)state;
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    kid = tu_fork(kid_crash_full, &pfd[1]);
+    close(pfd[1]);
+    st = du_wait_ms(kid, LOG_FULL_DEATH_MS); /* nobody reads pfd[0] meanwhile */
+    close(pfd[0]);
+    assert_int_equal(st, 128 + SIGILL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_log_unread_stderr_never_blocks, du_teardown),
         cmocka_unit_test(test_log_error_before_abort_written),
         cmocka_unit_test(test_log_buffer_written_at_crash),
+        cmocka_unit_test(test_log_crash_with_stderr_full_dies),
     };
 
     tu_init();
