@@ -12,9 +12,11 @@
  *
  * An ERROR line often comes right before the end (an abort, a crash, an
  * exit): its caller waits, at most SBD_LOG_FLUSH_S, until the writer has
- * written it and every line before it; once such a wait has timed out,
- * later ERROR lines do not wait until the writer has written something
- * again, so a stderr that does not drain costs one wait, not one per line.
+ * written it and every line before it (counted in bytes: not the lines
+ * other threads log after it); once such a wait has timed out, later
+ * ERROR lines do not wait until stderr has drained, so a slow or stuck
+ * stderr costs one wait, not one per line. A line dropped is not waited
+ * for.
  * A fatal signal (SIGSEGV, SIGABRT, SIGILL, SIGFPE; under AddressSanitizer,
  * its report instead of SIGSEGV) writes what the buffer holds before the
  * process dies, best effort (it may repeat or lose the lines the writer
@@ -53,8 +55,15 @@ static struct {
     pthread_cond_t more;    /* the writer waits for lines */
     pthread_cond_t drained; /* sbd_log_flush() waits for the writer */
     int started;
-    int busy;  /* the writer holds lines it took out and has not written yet */
-    int stuck; /* an ERROR line's wait timed out; cleared by the next write */
+    int busy; /* the writer holds lines it took out and has not written yet */
+    /* Bytes put in the buffer and bytes the writer has written out, ever:
+     * an ERROR line waits until written reaches the end of its line. */
+    uint64_t queued, written;
+    /* An ERROR line's wait timed out: later ones do not wait until stderr
+     * has drained (the writer found the buffer empty). A write that only
+     * got some lines out does not clear it: a slow stderr costs one wait,
+     * not one per line. */
+    int stuck;
     /* relaxed everywhere, under mu, except the crash path's load: a fatal
      * signal's handler reads it without the lock (log_crash_write()). */
     _Atomic size_t len;
@@ -136,14 +145,17 @@ static void *log_writer(void *arg)
     static char out[SBD_LOG_BUFFER];
 
     (void)arg;
+    size_t n = 0;
+
     for (;;) {
         char note[LOG_LINE] = "", msg[96];
-        size_t n, nn = 0;
+        size_t nn = 0;
         uint64_t dropped;
 
         pthread_mutex_lock(&lg.mu);
-        if (lg.busy)
-            lg.stuck = 0; /* stderr took the last lines: ERROR lines wait again */
+        lg.written += n;
+        if (log_len() == 0 && lg.dropped == 0)
+            lg.stuck = 0; /* stderr has drained: ERROR lines wait again */
         lg.busy = 0;
         pthread_cond_broadcast(&lg.drained);
         while (log_len() == 0 && lg.dropped == 0)
@@ -290,6 +302,20 @@ static void log_deadline(struct timespec *until)
     until->tv_sec += SBD_LOG_FLUSH_S;
 }
 
+/* Wait until the writer has written @p end bytes in all, at most
+ * SBD_LOG_FLUSH_S; a timeout sets lg.stuck. Call with lg.mu held. */
+static void log_wait_written(uint64_t end)
+{
+    struct timespec until;
+
+    log_deadline(&until);
+    while (lg.written < end)
+        if (pthread_cond_timedwait(&lg.drained, &lg.mu, &until) == ETIMEDOUT) {
+            lg.stuck = 1;
+            return;
+        }
+}
+
 void sbd_log_flush(void)
 {
     struct timespec until;
@@ -303,7 +329,6 @@ void sbd_log_flush(void)
 void sbd_log(enum sbd_level level, const char *fmt, ...)
 {
     char msg[512], line[LOG_LINE];
-    struct timespec until;
     va_list ap;
     size_t n, len;
 
@@ -320,20 +345,20 @@ void sbd_log(enum sbd_level level, const char *fmt, ...)
         return;
     }
     len = log_len();
-    if (len + n <= sizeof(lg.buf)) {
-        memcpy(lg.buf + len, line, n);
-        log_len_set(len + n);
-    } else {
+    if (len + n > sizeof(lg.buf)) {
         lg.dropped++; /* stderr is behind: counted, said when it drains */
+        pthread_cond_signal(&lg.more);
+        pthread_mutex_unlock(&lg.mu);
+        return; /* never written: nothing to wait for */
     }
+    memcpy(lg.buf + len, line, n);
+    log_len_set(len + n);
+    lg.queued += n;
     pthread_cond_signal(&lg.more);
-    /* An ERROR may be the last line before the end: wait until it is out,
-     * unless the last such wait found stderr stuck (stuck stays set until
-     * the writer gets lines out again). */
-    if (level == SBD_ERROR && !lg.stuck) {
-        log_deadline(&until);
-        if (log_drain(&until) == ETIMEDOUT)
-            lg.stuck = 1;
-    }
+    /* An ERROR may be the last line before the end: wait until it is out
+     * (not for the lines other threads log after it), unless the last
+     * such wait found stderr stuck and it has not drained since. */
+    if (level == SBD_ERROR && !lg.stuck)
+        log_wait_written(lg.queued);
     pthread_mutex_unlock(&lg.mu);
 }
