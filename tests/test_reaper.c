@@ -3,8 +3,8 @@
  * of topics large enough that a pass spans many slices: the idle time
  * after a slice follows the CPU time it took, not a stall of the machine
  * in the middle of it, and is capped; a death's round runs paced too, and
- * ends. Every test gets a fresh registry on the bus "trpr<pid>"; whatever
- * a failed test leaves in /dev/shm is removed at exit.
+ * ends, in a fraction of a paced pass's time. Every test gets a fresh registry on the bus
+ * "trpr<pid>"; whatever a failed test leaves in /dev/shm is removed at exit.
  */
 #include "testutil.h"
 
@@ -20,15 +20,22 @@
 #include "util/proc.h"
 
 #define SHM_DIR "/dev/shm"
-/* Topics of 1024 slots and records: a pass takes tens of slices. */
-#define RP_TOPICS 32
-#define RP_SLOTS  1024u
+/* Topics of 1024 slots and records with a stall timeout (each slot and
+ * record a costly step, a stall check): a pass takes tens of slices. The
+ * timeout never expires in a test. */
+#define RP_TOPICS           256
+#define RP_SLOTS            1024u
+#define RP_STALL_TIMEOUT_MS 600000
 /* The stall put in the middle of a slice (a signal handler's sleep), and
  * the shortest slice that counts as having had it. */
 #define RP_STALL_MS     200
 #define RP_STALLED_MS   150
 #define RP_STALL_TRIES  20
 #define RP_ROUND_SLICES 100000
+/* A death's round goes round once at half a core, a paced pass at a
+ * tenth: about a fifth of the time (0.3 measured, slices being whole).
+ * Left to the paced passes, it took longer than a pass. */
+#define RP_ROUND_FRACTION 2
 
 struct fx {
     struct sbd_config cfg;
@@ -74,7 +81,8 @@ static int fx_setup(void **state)
                                  .max_msg_size = 8,
                                  .max_subscribers = RP_SLOTS,
                                  .max_groups = 1,
-                                 .max_publishers = RP_SLOTS};
+                                 .max_publishers = RP_SLOTS,
+                                 .stall_timeout_ms = RP_STALL_TIMEOUT_MS};
         struct sbd_topic *t;
         int created;
 
@@ -202,12 +210,71 @@ static void test_reaper_death_round_paced(void **state)
     assert_true(f->r.passes - passes <= 2);
 }
 
+/* Run the reaper as the control loop does (wait until the next slice is
+ * due, run it) until @p done says so. @return the wall time it took, ns. */
+static uint64_t run_paced(struct fx *f, int (*done)(const struct fx *, uint64_t), uint64_t arg)
+{
+    uint64_t t0 = sb_mono_ns();
+
+    while (!done(f, arg)) {
+        int ms = sbd_reaper_wait_ms(&f->r);
+
+        assert_true(ms >= 0); /* a pass is under way until done */
+        if (ms > 0)
+            usleep((useconds_t)ms * 1000u);
+        sbd_reaper_run(&f->r);
+    }
+    return sb_mono_ns() - t0;
+}
+
+static int passes_reach(const struct fx *f, uint64_t passes)
+{
+    return f->r.passes >= passes;
+}
+
+static int slices_reach(const struct fx *f, uint64_t slices)
+{
+    return f->r.slices >= slices;
+}
+
+static int dead_gone(const struct fx *f, uint64_t unused)
+{
+    (void)unused;
+    return f->r.dead == NULL;
+}
+
+static void test_reaper_death_round_faster_than_pass(void **state)
+{
+    struct fx *f = *state;
+    uint64_t pass_ns, death_ns, slices;
+
+    /* The first pass faults the segments in: the second is the measure. */
+    sbd_reaper_pass(&f->r);
+    run_paced(f, passes_reach, f->r.passes + 1);
+    slices = f->r.slices;
+    sbd_reaper_pass(&f->r);
+    pass_ns = run_paced(f, passes_reach, f->r.passes + 1);
+    slices = f->r.slices - slices;
+    /* The next pass, a quarter in: a death there waits for the walk to go
+     * round from that point. */
+    sbd_reaper_pass(&f->r);
+    run_paced(f, slices_reach, f->r.slices + 1 + slices / 4);
+    assert_true(sbd_reaper_busy(&f->r));
+    death_told(f);
+    death_ns = run_paced(f, dead_gone, 0);
+    print_message("a paced pass: %llu ms in %llu slices; a death's round: %llu ms\n",
+                  (unsigned long long)(pass_ns / 1000000u), (unsigned long long)slices,
+                  (unsigned long long)(death_ns / 1000000u));
+    assert_true(death_ns * RP_ROUND_FRACTION < pass_ns);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
         T(test_reaper_idle_after_stalled_slice_capped),
         T(test_reaper_death_round_paced),
+        T(test_reaper_death_round_faster_than_pass),
 #undef T
     };
     int rc;
