@@ -39,9 +39,17 @@
 #include <time.h>
 #include <unistd.h>
 
+/* AddressSanitizer: GCC says so with __SANITIZE_ADDRESS__, clang with
+ * __has_feature(address_sanitizer). */
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define LOG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LOG_ASAN 1
+#endif
+#endif
+#ifdef LOG_ASAN
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 #define LOG_LINE 640
