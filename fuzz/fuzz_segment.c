@@ -4,7 +4,7 @@
  * damage what the server reads, then drive it, and require that it never
  * crashes or hangs). The daemon's own registry (daemon/registry.c) creates
  * four small topics (reliable with groups and a stall timeout, lossy,
- * exclusive, reliable without timeout) and a large one (64K cells, 1024
+ * exclusive, reliable without timeout) and a large one (64K cells, 256
  * slots and records, a stall timeout) once per process; each input
  * restores every topic's fresh contents, runs a fresh reaper on them all,
  * picks the topic it writes into, then is read as a sequence of steps:
@@ -494,9 +494,11 @@ static void control_op(struct sbd_topic *t, int which, struct in *in)
 }
 
 /* The input's child: pause until killed (or until the fuzzer dies). */
-static void kid_wait(void)
+static void kid_wait(pid_t parent)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(0); /* the fuzzer died before the signal was asked for */
     for (;;)
         pause();
 }
@@ -523,10 +525,12 @@ static void deliver_deaths(struct sbd_reaper *r, int ms)
 static void death_step(struct sbd_reaper *r)
 {
     if (fz.kid == 0) {
+        pid_t parent = getpid();
+
         fz.kid = fork();
         CHECK(fz.kid >= 0);
         if (fz.kid == 0)
-            kid_wait();
+            kid_wait(parent);
         CHECK(sb_proc_start_get(fz.kid, &fz.kid_start) == 1);
         fz.kid_alive = 1;
         sbd_reaper_watch(r, fz.kid, fz.kid_start);
