@@ -12,17 +12,22 @@
  *
  * An ERROR line often comes right before the end (an abort, a crash, an
  * exit): its caller waits, at most SBD_LOG_FLUSH_S, until the writer has
- * written it and every line before it; once such a wait has timed out,
- * later ERROR lines do not wait until the writer has written something
- * again, so a stderr that does not drain costs one wait, not one per line.
+ * written it and every line before it (counted in bytes: not the lines
+ * other threads log after it); once such a wait has timed out, later
+ * ERROR lines do not wait until stderr has drained, so a slow or stuck
+ * stderr costs one wait, not one per line. A line dropped is not waited
+ * for.
  * A fatal signal (SIGSEGV, SIGABRT, SIGILL, SIGFPE; under AddressSanitizer,
  * its report instead of SIGSEGV) writes what the buffer holds before the
  * process dies, best effort (it may repeat or lose the lines the writer
- * is in the middle of).
+ * is in the middle of), waiting at most SBD_LOG_FLUSH_S for a full stderr
+ * (the process must die, not hang).
  */
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,9 +39,17 @@
 #include <time.h>
 #include <unistd.h>
 
+/* AddressSanitizer: GCC says so with __SANITIZE_ADDRESS__, clang with
+ * __has_feature(address_sanitizer). */
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define LOG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LOG_ASAN 1
+#endif
+#endif
+#ifdef LOG_ASAN
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 #define LOG_LINE 640
@@ -50,8 +63,15 @@ static struct {
     pthread_cond_t more;    /* the writer waits for lines */
     pthread_cond_t drained; /* sbd_log_flush() waits for the writer */
     int started;
-    int busy;  /* the writer holds lines it took out and has not written yet */
-    int stuck; /* an ERROR line's wait timed out; cleared by the next write */
+    int busy; /* the writer holds lines it took out and has not written yet */
+    /* Bytes put in the buffer and bytes the writer has written out, ever:
+     * an ERROR line waits until written reaches the end of its line. */
+    uint64_t queued, written;
+    /* An ERROR line's wait timed out: later ones do not wait until stderr
+     * has drained (the writer found the buffer empty). A write that only
+     * got some lines out does not clear it: a slow stderr costs one wait,
+     * not one per line. */
+    int stuck;
     /* relaxed everywhere, under mu, except the crash path's load: a fatal
      * signal's handler reads it without the lock (log_crash_write()). */
     _Atomic size_t len;
@@ -133,14 +153,17 @@ static void *log_writer(void *arg)
     static char out[SBD_LOG_BUFFER];
 
     (void)arg;
+    size_t n = 0;
+
     for (;;) {
         char note[LOG_LINE] = "", msg[96];
-        size_t n, nn = 0;
+        size_t nn = 0;
         uint64_t dropped;
 
         pthread_mutex_lock(&lg.mu);
-        if (lg.busy)
-            lg.stuck = 0; /* stderr took the last lines: ERROR lines wait again */
+        lg.written += n;
+        if (log_len() == 0 && lg.dropped == 0)
+            lg.stuck = 0; /* stderr has drained: ERROR lines wait again */
         lg.busy = 0;
         pthread_cond_broadcast(&lg.drained);
         while (log_len() == 0 && lg.dropped == 0)
@@ -163,16 +186,54 @@ static void *log_writer(void *arg)
     return NULL;
 }
 
+/* @p n bytes of @p p to stderr, non-blocking (O_NONBLOCK set), waiting
+ * for room at most until monotonic @p until_ms: a stderr nobody reads
+ * must not keep a dying process alive. Async-signal-safe. */
+static void log_write_until(const char *p, size_t n, int64_t until_ms)
+{
+    while (n > 0) {
+        struct pollfd pf = {.fd = STDERR_FILENO, .events = POLLOUT};
+        ssize_t w = write(STDERR_FILENO, p, n);
+        struct timespec now;
+        int64_t left;
+
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w == 0 || errno != EAGAIN)
+            return; /* stderr closed, an error: nobody else to tell */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left = until_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+            return; /* full for SBD_LOG_FLUSH_S: the lines go with the process */
+    }
+}
+
 /* A fatal signal, or a sanitizer's report: write what the buffer holds,
- * without the lock (the thread that died may hold it). write() only:
- * async-signal-safe. */
+ * without the lock (the thread that died may hold it), for at most
+ * SBD_LOG_FLUSH_S: stderr is made non-blocking for it (and put back,
+ * another process may share it). fcntl(), write(), poll() and
+ * clock_gettime() only: async-signal-safe. */
 static void log_crash_write(void)
 {
     /* relaxed: best effort; the bytes below it were copied in under the
      * lock before it grew, by this thread or another still running. */
     size_t n = atomic_load_explicit(&lg.len, memory_order_relaxed);
+    int saved = errno, fl = fcntl(STDERR_FILENO, F_GETFL);
+    struct timespec now;
 
-    log_write_all(lg.buf, n < sizeof(lg.buf) ? n : sizeof(lg.buf));
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    log_write_until(lg.buf, n < sizeof(lg.buf) ? n : sizeof(lg.buf),
+                    (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + SBD_LOG_FLUSH_S * 1000);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(STDERR_FILENO, F_SETFL, fl);
+    errno = saved;
 }
 
 static void log_crash(int sig)
@@ -249,6 +310,20 @@ static void log_deadline(struct timespec *until)
     until->tv_sec += SBD_LOG_FLUSH_S;
 }
 
+/* Wait until the writer has written @p end bytes in all, at most
+ * SBD_LOG_FLUSH_S; a timeout sets lg.stuck. Call with lg.mu held. */
+static void log_wait_written(uint64_t end)
+{
+    struct timespec until;
+
+    log_deadline(&until);
+    while (lg.written < end)
+        if (pthread_cond_timedwait(&lg.drained, &lg.mu, &until) == ETIMEDOUT) {
+            lg.stuck = 1;
+            return;
+        }
+}
+
 void sbd_log_flush(void)
 {
     struct timespec until;
@@ -262,7 +337,6 @@ void sbd_log_flush(void)
 void sbd_log(enum sbd_level level, const char *fmt, ...)
 {
     char msg[512], line[LOG_LINE];
-    struct timespec until;
     va_list ap;
     size_t n, len;
 
@@ -279,20 +353,20 @@ void sbd_log(enum sbd_level level, const char *fmt, ...)
         return;
     }
     len = log_len();
-    if (len + n <= sizeof(lg.buf)) {
-        memcpy(lg.buf + len, line, n);
-        log_len_set(len + n);
-    } else {
+    if (len + n > sizeof(lg.buf)) {
         lg.dropped++; /* stderr is behind: counted, said when it drains */
+        pthread_cond_signal(&lg.more);
+        pthread_mutex_unlock(&lg.mu);
+        return; /* never written: nothing to wait for */
     }
+    memcpy(lg.buf + len, line, n);
+    log_len_set(len + n);
+    lg.queued += n;
     pthread_cond_signal(&lg.more);
-    /* An ERROR may be the last line before the end: wait until it is out,
-     * unless the last such wait found stderr stuck (stuck stays set until
-     * the writer gets lines out again). */
-    if (level == SBD_ERROR && !lg.stuck) {
-        log_deadline(&until);
-        if (log_drain(&until) == ETIMEDOUT)
-            lg.stuck = 1;
-    }
+    /* An ERROR may be the last line before the end: wait until it is out
+     * (not for the lines other threads log after it), unless the last
+     * such wait found stderr stuck and it has not drained since. */
+    if (level == SBD_ERROR && !lg.stuck)
+        log_wait_written(lg.queued);
     pthread_mutex_unlock(&lg.mu);
 }

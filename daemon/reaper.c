@@ -9,13 +9,13 @@
  * The scan is a pass over every topic, one slot, record or group at a time
  * (a step: a bounded amount of work whatever the segment holds), run in
  * slices of about SBD_REAPER_SLICE_NS, each followed by
- * SBD_REAPER_IDLE_FACTOR times its own time without one. A pass starts at
- * a tick once the last one is done, and at once after a death if none is
- * under way. A process known dead stays in the table, marked, so that
+ * SBD_REAPER_IDLE_FACTOR times its own CPU time without one. A pass starts
+ * at a tick once the last one is done, and at once after a death if none
+ * is under way. A process known dead stays in the table, marked, so that
  * every slot and record naming it is found dead at once, and the slices
- * run back to back until the walk has been everywhere once since the
- * death: the rest of the pass under way, then the next one as far as
- * where the walk was at the death.
+ * run at SBD_REAPER_IDLE_FACTOR_DEAD (half a core) until the walk has been
+ * everywhere once since the death: the rest of the pass under way, then
+ * the next one as far as where the walk was at the death.
  */
 #include "reaper.h"
 
@@ -37,12 +37,12 @@
 
 #define REAPER_BUCKETS 1024u
 
-/* A step's cost, against SLICE_CLOCK_STEPS: the clock is read once the
- * steps since the last read add up to that, so after every costly step. A
- * cheap step is a load or two and a table lookup; the clock costs more. */
-#define SLICE_CLOCK_STEPS 32u
-#define STEP_CHEAP        1u
-#define STEP_COSTLY       SLICE_CLOCK_STEPS
+/* A step's cost, against SBD_REAPER_CLOCK_STEPS: the clock is read once
+ * the steps since the last read add up to that, so after every costly
+ * step. A cheap step is a load or two and a table lookup; the clock costs
+ * more. */
+#define STEP_CHEAP  1u
+#define STEP_COSTLY SBD_REAPER_CLOCK_STEPS
 
 struct sbd_proc {
     struct sbd_proc *next;
@@ -349,8 +349,13 @@ static void reap(struct sbd_reaper *r, struct sbd_proc *p)
     }
     p->pidfd = -1;
     p->dead = 1;
+    /* The first death starts its round at once; one under way keeps its
+     * pace (a stream of exits must not make every slice due at once). */
+    if (r->dead == NULL)
+        r->next_ns = 0;
     if (!r->active || (r->cur == NULL && r->topics_done == 0)) {
-        pass_request(r); /* a pass that meets every topic after the death */
+        if (!r->active)
+            pass_begin(r); /* a pass that meets every topic after the death */
         p->until_pass = r->pass;
         p->until_topics = UINT32_MAX;
     } else {
@@ -362,7 +367,6 @@ static void reap(struct sbd_reaper *r, struct sbd_proc *p)
     p->dead_next = NULL;
     *r->dead_tail = p;
     r->dead_tail = &p->dead_next;
-    r->next_ns = 0; /* the walk runs without pauses while someone is dead */
 }
 
 /* Drop dead process @p p from the table (its pidfd is closed already). */
@@ -666,12 +670,20 @@ static void pass_end(struct sbd_reaper *r)
         pass_begin(r);
 }
 
+/* The steps since the clock was last read cost @p cost: note the most. */
+static void slice_gap(struct sbd_reaper *r, uint32_t cost)
+{
+    if (cost > r->gap_max)
+        r->gap_max = cost;
+}
+
 /* Is the slice begun at @p t0 (ns) over, with @p *cost the cost of the
  * steps since the clock was last read? */
-static int slice_over(uint64_t t0, uint32_t *cost)
+static int slice_over(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
 {
-    if (*cost < SLICE_CLOCK_STEPS)
+    if (*cost < SBD_REAPER_CLOCK_STEPS)
         return 0;
+    slice_gap(r, *cost);
     *cost = 0;
     return sb_mono_ns() - t0 >= SBD_REAPER_SLICE_NS;
 }
@@ -697,31 +709,41 @@ static void slice_topics(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
         *cost += topic_step(r, r->cur, now_ms);
         if (r->cur == NULL)
             dead_forget(r, ++r->topics_done);
-        if (slice_over(t0, cost))
+        if (slice_over(r, t0, cost))
             return;
     }
 }
 
+/* The idle time after a slice that took @p cpu_ns of the thread's CPU
+ * time. CPU time, not wall time: a slice the machine stalled (a stop, a
+ * VM's steal) did not busy the core for that long. */
+static uint64_t slice_idle_ns(const struct sbd_reaper *r, uint64_t cpu_ns)
+{
+    uint64_t idle =
+        (r->dead != NULL ? SBD_REAPER_IDLE_FACTOR_DEAD : SBD_REAPER_IDLE_FACTOR) * cpu_ns;
+
+    return idle < SBD_REAPER_IDLE_MAX_NS ? idle : SBD_REAPER_IDLE_MAX_NS;
+}
+
 void sbd_reaper_slice(struct sbd_reaper *r)
 {
-    uint64_t t0 = sb_mono_ns(), end;
+    uint64_t t0 = sb_mono_ns(), c0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID), cpu;
     uint32_t cost = 0;
 
     r->slices++;
     while (r->active && !poll_step(r)) {
         cost += STEP_COSTLY; /* a bucket of /proc looks */
-        if (slice_over(t0, &cost))
+        if (slice_over(r, t0, &cost))
             goto paced;
     }
     urcu_memb_read_lock();
     slice_topics(r, t0, &cost);
     urcu_memb_read_unlock();
 paced:
-    /* Busy for (end - t0): idle SBD_REAPER_IDLE_FACTOR times as long before
-     * the next slice, unless someone dead waits for the walk. */
-    end = sb_mono_ns();
-    r->busy_ns += end - t0;
-    r->next_ns = r->dead != NULL ? 0 : end + SBD_REAPER_IDLE_FACTOR * (end - t0);
+    slice_gap(r, cost);
+    cpu = sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    r->busy_ns += cpu;
+    r->next_ns = sb_mono_ns() + slice_idle_ns(r, cpu);
 }
 
 void sbd_reaper_pass(struct sbd_reaper *r)
@@ -743,7 +765,8 @@ int sbd_reaper_wait_ms(const struct sbd_reaper *r)
     now = sb_mono_ns();
     if (r->next_ns <= now)
         return 0;
-    /* Rounded up: a wake-up before the slice is due would spin. */
+    /* Rounded up: a wake-up before the slice is due would spin. At most
+     * SBD_REAPER_IDLE_MAX_NS away: fits an int. */
     return (int)((r->next_ns - now + 999999u) / 1000000u);
 }
 

@@ -20,10 +20,12 @@
  * costly step and every 32 cheap ones; a step is one slot, record or
  * group, a bounded amount of work whatever the segment holds). The control
  * loop runs at most one slice after each batch of events, when it is due
- * (sbd_reaper_wait_ms(), sbd_reaper_run()): a slice busy for d is followed
- * by SBD_REAPER_IDLE_FACTOR x d without one, so the scan takes at most a
- * tenth of a core on any bus, except while a dead process waits for the
- * walk: then slices run back to back until it has been everywhere once. A
+ * (sbd_reaper_wait_ms(), sbd_reaper_run()): a slice that took d of the
+ * thread's CPU time is followed by SBD_REAPER_IDLE_FACTOR x d without one
+ * (at most SBD_REAPER_IDLE_MAX_NS), so the scan takes at most a tenth of a
+ * core on any bus; while a dead process waits for the walk, by
+ * SBD_REAPER_IDLE_FACTOR_DEAD x d, at most half a core, until the walk has
+ * been everywhere once. A
  * topic watches at most SBD_REAPER_PROCS_PER_TOPIC processes for owners
  * its segment names. Control thread only.
  */
@@ -40,9 +42,18 @@ struct sbd_proc;
 
 /* A slice of a scan pass ends at the first look at the clock past this. */
 #define SBD_REAPER_SLICE_NS 1000000u
-/* Idle time after a slice, in multiples of the slice's own time (with
+/* The clock is read once the cost of the steps since the last read reaches
+ * this: a cheap step costs 1, a costly one all of it. Between two reads, a
+ * slice runs at most 2 x SBD_REAPER_CLOCK_STEPS - 1 of cost (31 cheap
+ * steps and a costly one). */
+#define SBD_REAPER_CLOCK_STEPS 32u
+/* Idle time after a slice, in multiples of the slice's own CPU time (with
  * nobody dead waiting): the scan's share of a core is at most 1/(1 + it). */
 #define SBD_REAPER_IDLE_FACTOR 9u
+/* The same while a dead process waits for the walk: at most half a core. */
+#define SBD_REAPER_IDLE_FACTOR_DEAD 1u
+/* Idle time after a slice is at most this, however long the slice took. */
+#define SBD_REAPER_IDLE_MAX_NS (50u * 1000000u)
 /* Most processes watched (a pidfd each, or a look at /proc at every pass)
  * for the owners one topic's segment names; clients' hellos do not count. */
 #define SBD_REAPER_PROCS_PER_TOPIC 64u
@@ -67,11 +78,15 @@ struct sbd_reaper {
     struct sbd_proc *dead, **dead_tail;
     /* The scan: pass number (the current one, or the last), whether one
      * is under way, topics it has finished; when the next slice is due
-     * (monotonic ns; 0: now); time spent in slices. */
+     * (monotonic ns; 0: now); CPU time spent in slices. */
     uint64_t pass;
     int active;
     uint32_t topics_done;
     uint64_t next_ns, busy_ns;
+    /* The most step cost run between two looks at the clock in any slice
+     * (at most 2 x SBD_REAPER_CLOCK_STEPS - 1: the segment fuzzer checks
+     * it). */
+    uint32_t gap_max;
     /* Where the pass stands: the bucket of processes without a pidfd to
      * look at next; the walk through the topic table (begun or not), and
      * the name of the topic it is at, by which each slice finds its place

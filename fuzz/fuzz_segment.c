@@ -4,7 +4,7 @@
  * damage what the server reads, then drive it, and require that it never
  * crashes or hangs). The daemon's own registry (daemon/registry.c) creates
  * four small topics (reliable with groups and a stall timeout, lossy,
- * exclusive, reliable without timeout) and a large one (64K cells, 1024
+ * exclusive, reliable without timeout) and a large one (64K cells, 256
  * slots and records, a stall timeout) once per process; each input
  * restores every topic's fresh contents, runs a fresh reaper on them all,
  * picks the topic it writes into, then is read as a sequence of steps:
@@ -21,12 +21,13 @@
  *     client, free a slot as the daemon does for a dead owner, end a dead
  *     record's claim, end a live claim, evict, name a group, reconcile,
  *     read the topic's info and slots, list the topics.
- * The daemon must not crash (ASan, UBSan), every step must take at most
- * STEP_MAX_NS of the thread's CPU time (a stall of the control thread is
- * a failure, not a slow input; CPU time leaves out a busy machine's
- * preemptions and the sleeps), a slice at most SLICE_MAX_NS of it, at
- * most one slice may run per batch of events, and a pass must end within
- * PASS_SLICES_MAX slices.
+ * The daemon must not crash (ASan, UBSan); a slice must read the clock
+ * after at most 2 x SBD_REAPER_CLOCK_STEPS - 1 of step cost (the reaper's
+ * gap_max: what bounds a slice, counted, not timed); at most one slice may
+ * run per batch of events; a pass must end within pass_slices_max()
+ * slices. Time bounds only catch hangs: every step at most STEP_MAX_NS of
+ * the thread's CPU time, a slice at most SLICE_MAX_NS (CPU time leaves out
+ * a busy machine's preemptions and the sleeps).
  *
  * Segments are named shmbus.fzseg<pid>.<topic>: removed at exit, and those
  * of a run that crashed are removed by the next run's start.
@@ -64,18 +65,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * whole pass over the large topic milliseconds; under ASan a few times
  * that. What this is for is an unbounded step: seconds. */
 #define STEP_MAX_NS (100 * 1000000ull)
-/* A pass over every topic, the large one's slots, records, claims and
- * gates at up to 1 ms a slice: a few slices, tens under ASan with a
- * scribbled segment's costly steps. */
-#define PASS_SLICES_MAX 256
 /* A slice ends at the first look at the clock past 1 ms of wall time,
- * which comes after every costly step (reaper.c), so its CPU time is at
- * most 1 ms and one costly step (4096 cells of a dead record's claim, 16
- * looks over the records, a stall check: 0.2 ms under ASan here), however
- * busy the machine. Looking only every 32 steps, the kept input
- * dead-claimers-far-below-big-tail (40 DEAD records far below the tail)
- * made slices of 5.3 ms. */
-#define SLICE_MAX_NS (3 * 1000000ull)
+ * which comes after every costly step (reaper.c), so its CPU time is about
+ * 1 ms and one costly step (4096 cells of a dead record's claim, 16 looks
+ * over the records, a stall check: up to 2.4 ms under ASan here). How
+ * long that is depends on the machine (under ASan on a busy VM, slices of
+ * 17 ms CPU were seen): this bound catches a slice that does not end, and
+ * the step cost between looks at the clock (gap_max) is what is checked
+ * for a slice that ends late. */
+#define SLICE_MAX_NS (100 * 1000000ull)
 /* Sleeps of an input (STALL_MS each), so that a stall timeout expires. */
 #define SLEEPS_MAX 3
 #define STALL_MS   1
@@ -391,18 +389,39 @@ static void write_word(const struct sb_segment *seg, struct in *in, int wide)
 
 /* ------------------------------------------------------------ operations */
 
-/* A whole pass, which must end within PASS_SLICES_MAX slices. */
+/* The most slices a pass, and the one a death during it starts, may take:
+ * each slice but a pass's last runs at least one step (a slot, a record,
+ * a group, a topic's end, a bucket of processes without a pidfd), however
+ * slow the machine. */
+static uint64_t pass_slices_max(const struct sbd_reaper *r)
+{
+    uint64_t steps = r->nbuckets;
+
+    for (int i = 0; i < N_TOPICS; i++)
+        steps += 2u * topic_reqs[i].max_subscribers + 2u * topic_reqs[i].max_publishers +
+                 topic_reqs[i].max_groups + 2u;
+    return 2 * (steps + 1);
+}
+
+/* A slice: bounded by step cost between looks at the clock; a CPU time
+ * bound catches a hang. */
+static void run_slice(struct sbd_reaper *r)
+{
+    uint64_t t0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID);
+
+    sbd_reaper_slice(r);
+    CHECK(sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < SLICE_MAX_NS);
+    CHECK(r->gap_max < 2 * SBD_REAPER_CLOCK_STEPS);
+}
+
+/* A whole pass, which must end within pass_slices_max() slices. */
 static void run_pass(struct sbd_reaper *r)
 {
-    int slices = 0;
+    uint64_t slices = 0;
 
     sbd_reaper_pass(r);
-    while (sbd_reaper_busy(r) && slices++ < PASS_SLICES_MAX) {
-        uint64_t t0 = sb_now_ns(CLOCK_THREAD_CPUTIME_ID);
-
-        sbd_reaper_slice(r);
-        CHECK(sb_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < SLICE_MAX_NS);
-    }
+    while (sbd_reaper_busy(r) && slices++ < pass_slices_max(r))
+        run_slice(r);
     CHECK(!sbd_reaper_busy(r));
 }
 
@@ -475,9 +494,11 @@ static void control_op(struct sbd_topic *t, int which, struct in *in)
 }
 
 /* The input's child: pause until killed (or until the fuzzer dies). */
-static void kid_wait(void)
+static void kid_wait(pid_t parent)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(0); /* the fuzzer died before the signal was asked for */
     for (;;)
         pause();
 }
@@ -504,10 +525,12 @@ static void deliver_deaths(struct sbd_reaper *r, int ms)
 static void death_step(struct sbd_reaper *r)
 {
     if (fz.kid == 0) {
+        pid_t parent = getpid();
+
         fz.kid = fork();
         CHECK(fz.kid >= 0);
         if (fz.kid == 0)
-            kid_wait();
+            kid_wait(parent);
         CHECK(sb_proc_start_get(fz.kid, &fz.kid_start) == 1);
         fz.kid_alive = 1;
         sbd_reaper_watch(r, fz.kid, fz.kid_start);

@@ -4,11 +4,13 @@
  * drops the lines that do not fit its buffer, and says how many once the
  * pipe is read again. And the lines do not die with the process: an
  * ERROR line just before an abort, and the lines buffered before a
- * crash, reach stderr.
+ * crash, reach stderr; with stderr full, a crash still ends the process.
  */
 #include "daemonutil.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 
 #include "log.h"
@@ -188,12 +190,132 @@ static void test_log_buffer_written_at_crash(void **state)
     }
 }
 
+/* A crash with stderr full: the handler writes what it can for at most
+ * SBD_LOG_FLUSH_S, then the process dies; generous for a busy machine. */
+#define LOG_FULL_DEATH_MS 10000
+
+/* Fill @p fd, a pipe nobody reads, to the last byte. */
+static int pipe_fill(int fd)
+{
+    static const char junk[4096];
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    while (write(fd, junk, sizeof(junk)) > 0 || write(fd, junk, 1) > 0)
+        ;
+    return errno == EAGAIN ? fcntl(fd, F_SETFL, fl) : -1;
+}
+
+/* Logging into a full stderr, then a crash. */
+static int kid_crash_full(void *arg)
+{
+    int out = *(const int *)arg;
+    struct rlimit none = {0, 0};
+
+    setrlimit(RLIMIT_CORE, &none);
+    if (dup2(out, STDERR_FILENO) < 0 || pipe_fill(STDERR_FILENO) < 0 || sbd_log_start() < 0)
+        return KID_LOG_SETUP;
+    sbd_log(SBD_WARN, "a line stderr has no room for");
+    raise(SIGILL);
+    return KID_LOG_ALIVE;
+}
+
+static void test_log_crash_with_stderr_full_dies(void **state)
+{
+    int pfd[2], st;
+    pid_t kid;
+
+    (void)state;
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    kid = tu_fork(kid_crash_full, &pfd[1]);
+    close(pfd[1]);
+    st = du_wait_ms(kid, LOG_FULL_DEATH_MS); /* nobody reads pfd[0] meanwhile */
+    close(pfd[0]);
+    assert_int_equal(st, 128 + SIGILL);
+}
+
+/* ERROR lines, LOG_ERROR_GAP_MS apart, while another thread logs faster
+ * than stderr is read (LOG_SLOW_READ bytes every LOG_SLOW_READ_MS), so
+ * that the buffer never empties but writes complete (64 KiB in 160 ms):
+ * each waits for its own line at most, and once a wait timed out the next
+ * ones do not wait again while stderr has not drained. Waiting for the
+ * buffer to empty, each waited the full second (LOG_ERRORS s in all);
+ * the bound leaves room for one such wait and a busy machine. */
+#define LOG_ERRORS       5
+#define LOG_ERRORS_MS    3000
+#define LOG_SLOW_READ    4096
+#define LOG_SLOW_READ_MS 10
+#define LOG_FILL_MS      300
+#define LOG_ERROR_GAP_MS 200
+
+enum { KID_LOG_ERRORS_SLOW = 102 };
+
+static atomic_int filler_on;
+
+static void *filler(void *arg)
+{
+    (void)arg;
+    /* relaxed: a stop flag, nothing else to see */
+    for (int i = 0; atomic_load_explicit(&filler_on, memory_order_relaxed); i++) {
+        sbd_log(SBD_WARN, "filler line %d from another thread: %0300d", i, 0);
+        usleep(100);
+    }
+    return NULL;
+}
+
+static int kid_errors_while_logging(void *arg)
+{
+    int out = *(const int *)arg;
+    int64_t waited = 0;
+    pthread_t th;
+
+    if (dup2(out, STDERR_FILENO) < 0 || sbd_log_start() < 0)
+        return KID_LOG_SETUP;
+    atomic_store_explicit(&filler_on, 1, memory_order_relaxed); /* before the thread */
+    if (pthread_create(&th, NULL, filler, NULL) != 0)
+        return KID_LOG_SETUP;
+    du_sleep_ms(LOG_FILL_MS); /* the pipe and the buffer fill */
+    for (int i = 0; i < LOG_ERRORS; i++) {
+        int64_t t0 = du_now_ms();
+
+        sbd_log(SBD_ERROR, "error line %d", i);
+        waited += du_now_ms() - t0;
+        du_sleep_ms(LOG_ERROR_GAP_MS); /* writes complete meanwhile */
+    }
+    atomic_store_explicit(&filler_on, 0, memory_order_relaxed); /* joined below */
+    pthread_join(th, NULL);
+    printf("%d ERROR lines with stderr slow and another thread logging: %lld ms\n", LOG_ERRORS,
+           (long long)waited);
+    fflush(stdout);
+    return waited < LOG_ERRORS_MS ? 0 : KID_LOG_ERRORS_SLOW;
+}
+
+static void test_log_error_waits_once_while_slow(void **state)
+{
+    char buf[LOG_SLOW_READ];
+    int pfd[2];
+    pid_t kid;
+
+    (void)state;
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    kid = tu_fork(kid_errors_while_logging, &pfd[1]);
+    close(pfd[1]);
+    /* Read slowly until the child is gone and its lines are read. */
+    while (read(pfd[0], buf, sizeof(buf)) > 0)
+        du_sleep_ms(LOG_SLOW_READ_MS);
+    close(pfd[0]);
+    assert_int_equal(tu_wait(kid), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_log_unread_stderr_never_blocks, du_teardown),
         cmocka_unit_test(test_log_error_before_abort_written),
         cmocka_unit_test(test_log_buffer_written_at_crash),
+        cmocka_unit_test(test_log_crash_with_stderr_full_dies),
+        cmocka_unit_test(test_log_error_waits_once_while_slow),
     };
 
     tu_init();

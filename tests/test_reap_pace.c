@@ -2,7 +2,8 @@
  * The pace of the daemon's scan (daemon/reaper.c) on a bus large enough
  * that a pass spans many slices: idle, the scan takes a bounded share of
  * a core; a process that dies in the middle of a pass still has its slots
- * freed in every topic, promptly.
+ * freed in every topic, promptly; a stream of exiting clients keeps the
+ * scan at a bounded share too.
  */
 #include "daemonutil.h"
 
@@ -20,6 +21,17 @@
 /* A dead process's slots are freed within this: one round of the walk,
  * tens of ms; seconds only catch a death left to the paced passes. */
 #define PACE_REAP_MS 5000
+/* Each exit of a client (its hello's pidfd) is a death: a round of the
+ * walk, at most half a core (SBD_REAPER_IDLE_FACTOR_DEAD) while one is
+ * under way; 43% measured, hellos included. With rounds back to back it
+ * took 82%. The bound leaves room for the hellos and a noisy machine. */
+#define PACE_EXIT_EVERY_MS     2
+#define PACE_EXITS_CPU_MAX_PCT 65
+
+struct pace_exits {
+    const char *bus;
+    int64_t until;
+};
 
 static shmbus_topic_opts pace_opts(void)
 {
@@ -143,11 +155,64 @@ static void test_reap_pace_death_mid_pass(void **state)
     shmbus_close(bus);
 }
 
+/* Clients that connect (a hello, which the reaper watches) and exit, one
+ * every PACE_EXIT_EVERY_MS, until @p arg's deadline (ms, du_now_ms()). */
+static int kid_exits(void *arg)
+{
+    const struct pace_exits *e = arg;
+
+    while (du_now_ms() < e->until) {
+        pid_t c = fork();
+
+        if (c < 0)
+            return 1;
+        if (c == 0) {
+            shmbus_bus *bus;
+
+            _exit(shmbus_connect(e->bus, &bus) == 0 ? 0 : 1);
+        }
+        if (waitpid(c, NULL, 0) != c)
+            return 2;
+        du_sleep_ms(PACE_EXIT_EVERY_MS);
+    }
+    return 0;
+}
+
+static void test_reap_pace_exits_cpu_bounded(void **state)
+{
+    struct du_daemon *d = *state;
+    struct pace_exits e = {.bus = d->bus};
+    shmbus_topic *t[PACE_TOPICS];
+    int64_t w0, w1, c0, c1, pct;
+    shmbus_bus *bus;
+    pid_t kid;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    pace_open(bus, t);
+    du_sleep_ms(PACE_SETTLE_MS);
+    w0 = du_now_ms();
+    c0 = du_cpu_ms(d->pid);
+    e.until = w0 + PACE_MEASURE_MS;
+    kid = tu_fork(kid_exits, &e);
+    assert_int_equal(tu_wait(kid), 0);
+    c1 = du_cpu_ms(d->pid);
+    w1 = du_now_ms();
+    pct = (c1 - c0) * 100 / (w1 - w0);
+    print_message("a client exiting every %d ms, %d topics of %u slots and %u records: "
+                  "%lld%% of a core\n",
+                  PACE_EXIT_EVERY_MS, PACE_TOPICS, PACE_SLOTS, PACE_PUBS, (long long)pct);
+    assert_true(pct < PACE_EXITS_CPU_MAX_PCT);
+    for (int i = 0; i < PACE_TOPICS; i++)
+        shmbus_topic_destroy(t[i]);
+    shmbus_close(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reap_pace_idle_cpu_bounded, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_reap_pace_death_mid_pass, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_reap_pace_exits_cpu_bounded, du_setup, du_teardown),
     };
 
     tu_init();

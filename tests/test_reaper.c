@@ -1,0 +1,290 @@
+/*
+ * The reaper's pacing (daemon/reaper.c), driven in process on a registry
+ * of topics large enough that a pass spans many slices: the idle time
+ * after a slice follows the CPU time it took, not a stall of the machine
+ * in the middle of it, and is capped; a death's round runs paced too, and
+ * ends, in a fraction of a paced pass's time. Every test gets a fresh registry on the bus
+ * "trpr<pid>"; whatever a failed test leaves in /dev/shm is removed at exit.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/time.h>
+
+#include "log.h"
+#include "reaper.h"
+#include "registry.h"
+#include "util/clock.h"
+#include "util/proc.h"
+
+#define SHM_DIR "/dev/shm"
+/* Topics of 1024 slots and records with a stall timeout (each slot and
+ * record a costly step, a stall check): a pass takes tens of slices. The
+ * timeout never expires in a test. */
+#define RP_TOPICS           256
+#define RP_SLOTS            1024u
+#define RP_STALL_TIMEOUT_MS 600000
+/* The stall put in the middle of a slice (a signal handler's sleep), and
+ * the shortest slice that counts as having had it. */
+#define RP_STALL_MS     200
+#define RP_STALLED_MS   150
+#define RP_STALL_TRIES  20
+#define RP_ROUND_SLICES 100000
+/* A death's round goes round once at half a core, a paced pass at a
+ * tenth: about a fifth of the time (0.3 measured, slices being whole).
+ * Left to the paced passes, it took longer than a pass. */
+#define RP_ROUND_FRACTION 2
+
+struct fx {
+    struct sbd_config cfg;
+    struct sbd_registry reg;
+    struct sbd_reaper r;
+    int epfd;
+};
+
+static char bus_prefix[64]; /* "shmbus.trpr<pid>." */
+
+static void bus_cleanup(void)
+{
+    DIR *d = opendir(SHM_DIR);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, bus_prefix, strlen(bus_prefix)) == 0)
+            shmbus_topic_unlink(e->d_name);
+    closedir(d);
+}
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char why[SB_WIRE_ERR_TEXT], name[32];
+
+    if (f == NULL)
+        return -1;
+    sbd_config_defaults(&f->cfg);
+    snprintf(f->cfg.bus, sizeof(f->cfg.bus), "trpr%d", (int)getpid());
+    f->cfg.max_topics = RP_TOPICS;
+    f->cfg.max_slots = RP_SLOTS;
+    f->cfg.max_segment = 1u << 24;
+    f->cfg.max_shm = 1u << 30;
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (f->epfd < 0 || sbd_registry_init(&f->reg, &f->cfg) < 0)
+        return -1;
+    for (int i = 0; i < RP_TOPICS; i++) {
+        struct sb_wire_open q = {.mode = SHMBUS_RELIABLE,
+                                 .capacity = 64,
+                                 .max_msg_size = 8,
+                                 .max_subscribers = RP_SLOTS,
+                                 .max_groups = 1,
+                                 .max_publishers = RP_SLOTS,
+                                 .stall_timeout_ms = RP_STALL_TIMEOUT_MS};
+        struct sbd_topic *t;
+        int created;
+
+        snprintf(name, sizeof(name), "r.%d", i);
+        memcpy(q.name, name, strlen(name) + 1);
+        if (sbd_topic_open(&f->reg, &q, &t, &created, why, sizeof(why)) < 0) {
+            fprintf(stderr, "topic %s: %s\n", name, why);
+            return -1;
+        }
+    }
+    if (sbd_reaper_init(&f->r, &f->reg, f->epfd, 1000, NULL) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+
+    sbd_reaper_fini(&f->r);
+    sbd_registry_fini(&f->reg, 1);
+    close(f->epfd);
+    free(f);
+    bus_cleanup();
+    return 0;
+}
+
+/* SIGALRM: the machine stops the thread for a while (a SIGSTOP, a VM's
+ * steal), in the middle of whatever it runs. */
+static void stall_handler(int sig)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = RP_STALL_MS * 1000000L};
+
+    (void)sig;
+    nanosleep(&ts, NULL);
+}
+
+static void test_reaper_idle_after_stalled_slice_capped(void **state)
+{
+    struct fx *f = *state;
+    struct itimerval in_slice = {.it_value = {.tv_sec = 0, .tv_usec = 300}};
+    struct sigaction sa = {.sa_handler = stall_handler, .sa_flags = SA_RESTART};
+    int64_t took = 0;
+    int tries = 0;
+
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+    /* A slice lasts at least 1 ms of wall time: the timer goes off in it. */
+    while (took < RP_STALLED_MS && tries++ < RP_STALL_TRIES) {
+        int64_t t0;
+
+        sbd_reaper_pass(&f->r);
+        t0 = (int64_t)(sb_mono_ns() / 1000000u);
+        assert_int_equal(setitimer(ITIMER_REAL, &in_slice, NULL), 0);
+        sbd_reaper_slice(&f->r);
+        took = (int64_t)(sb_mono_ns() / 1000000u) - t0;
+    }
+    signal(SIGALRM, SIG_DFL);
+    print_message("a slice stalled for %lld ms: next slice due in %d ms\n", (long long)took,
+                  sbd_reaper_wait_ms(&f->r));
+    assert_true(took >= RP_STALLED_MS);
+    assert_true(sbd_reaper_busy(&f->r));
+    assert_true(sbd_reaper_wait_ms(&f->r) <= (int)(SBD_REAPER_IDLE_MAX_NS / 1000000u));
+}
+
+/* Start a child, watch it, kill it and hand its pidfd's event to the
+ * reaper, as the control loop does. */
+static void death_told(struct fx *f)
+{
+    struct epoll_event ev;
+    uint64_t start;
+    pid_t kid = fork();
+
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        for (;;)
+            pause();
+    }
+    assert_int_equal(sb_proc_start_get(kid, &start), 1);
+    sbd_reaper_watch(&f->r, kid, start);
+    kill(kid, SIGKILL);
+    assert_int_equal(waitpid(kid, NULL, 0), kid);
+    for (;;) {
+        uint64_t expirations;
+
+        assert_int_equal(epoll_wait(f->epfd, &ev, 1, 5000), 1);
+        if ((uintptr_t)ev.data.ptr & SBD_REAPER_TAG)
+            break;
+        /* The scan timer (a slow test outlives its second): not a death;
+         * its passes are the test's to start. */
+        assert_null(ev.data.ptr);
+        assert_int_equal(read(f->r.timerfd, &expirations, sizeof(expirations)),
+                         sizeof(expirations));
+    }
+    sbd_reaper_event(&f->r, ev.data.ptr);
+}
+
+static void test_reaper_death_round_paced(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t0, passes, next;
+    int slices = 0;
+
+    death_told(f);
+    assert_true(sbd_reaper_busy(&f->r));
+    assert_int_equal(sbd_reaper_wait_ms(&f->r), 0); /* the first slice is due at once */
+    passes = f->r.passes;
+    t0 = sb_mono_ns();
+    sbd_reaper_slice(&f->r);
+    /* A pass spans many slices: the dead process still waits for the
+     * walk, and the next slice is not due at once but after an idle time
+     * as long as the slice's CPU time. */
+    assert_non_null(f->r.dead);
+    assert_true(f->r.next_ns > t0);
+    /* Another death while the round is under way keeps its pace. */
+    next = f->r.next_ns;
+    death_told(f);
+    assert_int_equal(f->r.next_ns, next);
+    /* The round ends (the processes are forgotten) by the end of the pass
+     * after the one under way. */
+    while (f->r.dead != NULL && slices++ < RP_ROUND_SLICES)
+        sbd_reaper_slice(&f->r);
+    assert_null(f->r.dead);
+    assert_true(f->r.passes - passes <= 2);
+}
+
+/* Run the reaper as the control loop does (wait until the next slice is
+ * due, run it) until @p done says so. @return the wall time it took, ns. */
+static uint64_t run_paced(struct fx *f, int (*done)(const struct fx *, uint64_t), uint64_t arg)
+{
+    uint64_t t0 = sb_mono_ns();
+
+    while (!done(f, arg)) {
+        int ms = sbd_reaper_wait_ms(&f->r);
+
+        assert_true(ms >= 0); /* a pass is under way until done */
+        if (ms > 0)
+            usleep((useconds_t)ms * 1000u);
+        sbd_reaper_run(&f->r);
+    }
+    return sb_mono_ns() - t0;
+}
+
+static int passes_reach(const struct fx *f, uint64_t passes)
+{
+    return f->r.passes >= passes;
+}
+
+static int slices_reach(const struct fx *f, uint64_t slices)
+{
+    return f->r.slices >= slices;
+}
+
+static int dead_gone(const struct fx *f, uint64_t unused)
+{
+    (void)unused;
+    return f->r.dead == NULL;
+}
+
+static void test_reaper_death_round_faster_than_pass(void **state)
+{
+    struct fx *f = *state;
+    uint64_t pass_ns, death_ns, slices;
+
+    /* The first pass faults the segments in: the second is the measure. */
+    sbd_reaper_pass(&f->r);
+    run_paced(f, passes_reach, f->r.passes + 1);
+    slices = f->r.slices;
+    sbd_reaper_pass(&f->r);
+    pass_ns = run_paced(f, passes_reach, f->r.passes + 1);
+    slices = f->r.slices - slices;
+    /* The next pass, a quarter in: a death there waits for the walk to go
+     * round from that point. */
+    sbd_reaper_pass(&f->r);
+    run_paced(f, slices_reach, f->r.slices + 1 + slices / 4);
+    assert_true(sbd_reaper_busy(&f->r));
+    death_told(f);
+    death_ns = run_paced(f, dead_gone, 0);
+    print_message("a paced pass: %llu ms in %llu slices; a death's round: %llu ms\n",
+                  (unsigned long long)(pass_ns / 1000000u), (unsigned long long)slices,
+                  (unsigned long long)(death_ns / 1000000u));
+    assert_true(death_ns * RP_ROUND_FRACTION < pass_ns);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+        T(test_reaper_idle_after_stalled_slice_capped),
+        T(test_reaper_death_round_paced),
+        T(test_reaper_death_round_faster_than_pass),
+#undef T
+    };
+    int rc;
+
+    tu_init();
+    snprintf(bus_prefix, sizeof(bus_prefix), "shmbus.trpr%d.", (int)getpid());
+    atexit(bus_cleanup);
+    sbd_log_set_level(SBD_WARN);
+    urcu_memb_register_thread();
+    rc = cmocka_run_group_tests_name("reaper", tests, NULL, NULL);
+    urcu_memb_unregister_thread();
+    return rc;
+}
