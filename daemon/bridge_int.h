@@ -134,7 +134,13 @@ struct sbb_topic {
     int failed;         /* poll_mu: the ring returned an error; delivery stopped */
     uint64_t bad_cells; /* poll_mu: damaged cells skipped (bridge_pump.c damaged_cell()) */
     struct sbb_pump *pump;
-    int given;                   /* I/O: handed to the pump (with its first live link) */
+    /* Created while subscriptions were still behind the topic (it reads
+     * from its oldest message): the pump leaves its messages in the ring
+     * until every one of them has linked it (bridge_link.c fresh_done()),
+     * so that none misses what an earlier link would have got. Written by
+     * the I/O thread, read by whoever delivers. */
+    _Atomic int hold;
+    struct cds_list_head hnode;  /* I/O: in sbd_bridge.held while hold */
     struct sbb_topic *gone_next; /* pump's mu: in its list of topics taken back */
     struct rcu_head rcu;
 };
@@ -196,11 +202,14 @@ struct sbd_bridge {
     /* I/O (bridge_link.c): the topics seen, in id order (the last one's id:
      * seen_id); later ones are in newt. Every subscription, in subs_all,
      * is matched against them in turn, from link_pos, within link_budget
-     * steps a pass; nbehind have not reached the end of all yet. */
+     * steps a pass; nbehind have not reached the end of all yet. Of
+     * those, nfresh were made before the end of all (they link the topics
+     * they have not reached from their oldest message): while there are
+     * any, the topics from fresh_id on are held (sbb_topic.hold). */
     struct sbd_topic **all;
-    uint32_t nall, seen_id;
-    struct cds_list_head subs_all;
-    size_t nsubs_all, nbehind;
+    uint32_t nall, seen_id, fresh_id;
+    struct cds_list_head subs_all, held;
+    size_t nsubs_all, nbehind, nfresh;
     struct sbb_sub *link_pos;
     uint64_t link_budget;
 

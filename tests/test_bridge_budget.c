@@ -503,6 +503,69 @@ static void test_budget_costly_patterns(void **state)
     shmbus_close(bus);
 }
 
+/* The next reply on @p r is a message with payload @p want. */
+static void expect_message(redisContext *r, const char *want)
+{
+    redisReply *rep = NULL;
+
+    if (redisGetReply(r, (void **)&rep) != REDIS_OK || rep == NULL)
+        fail_msg("no message '%s': %s", want, r->errstr);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 3);
+    assert_string_equal(rep->element[0]->str, "message");
+    assert_string_equal(rep->element[2]->str, want);
+    freeReplyObject(rep);
+}
+
+/* Topics created while costly patterns keep the linking busy for many
+ * passes: a subscriber made before the topic gets its first message,
+ * even when another client subscribes to that topic (and makes its
+ * reader) before the first one's link is made. */
+static void test_budget_late_link_oldest(void **state)
+{
+    enum { PATTERNS = 1024 };
+    struct du_daemon *d = *state;
+    char topic[SHMBUS_TOPIC_NAME_MAX + 1], other[SHMBUS_TOPIC_NAME_MAX + 1], cmd[512];
+    redisContext *a, *c, *b, *late;
+    redisReply *rep = NULL;
+
+    (void)d;
+    snprintf(topic, sizeof(topic), "t%.*sNEW1", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    snprintf(other, sizeof(other), "t%.*sX000", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    a = open_pinged();
+    snprintf(cmd, sizeof(cmd), "SUBSCRIBE %s", topic);
+    assert_true(rd_ok(a, cmd, NULL, 0));
+    c = open_pinged();
+    for (int i = 0; i < PATTERNS; i++) {
+        snprintf(cmd, sizeof(cmd), "*%.64sb*%d", BB_AS, i);
+        assert_int_equal(redisAppendCommand(c, "PSUBSCRIBE %s", cmd), REDIS_OK);
+    }
+    for (int i = 0; i < PATTERNS; i++) {
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK || rep == NULL)
+            fail_msg("PSUBSCRIBE %d: no reply: %s", i, c->errstr);
+        freeReplyObject(rep);
+    }
+    b = open_pinged();
+    late = open_pinged();
+    /* Two new topics: 1026 subscriptions × 2 costly matches, many passes. */
+    assert_int_equal(redisAppendCommand(b, "PUBLISH %s x", other), REDIS_OK);
+    assert_int_equal(redisAppendCommand(b, "PUBLISH %s m1", topic), REDIS_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(redisGetReply(b, (void **)&rep), REDIS_OK);
+        freeReplyObject(rep);
+    }
+    snprintf(cmd, sizeof(cmd), "SUBSCRIBE %s", topic);
+    assert_true(rd_ok(late, cmd, NULL, 0));
+    snprintf(cmd, sizeof(cmd), "PUBLISH %s m2", topic);
+    assert_true(rd_ok(b, cmd, NULL, 0));
+    expect_message(a, "m1");
+    expect_message(a, "m2");
+    redisFree(late);
+    redisFree(b);
+    redisFree(c);
+    redisFree(a);
+}
+
 /* A raw TCP connection to the bridge. */
 static int raw_open(void)
 {
@@ -599,6 +662,7 @@ int main(void)
         BB_TEST(test_budget_pattern_time, (void *)args_links),
         BB_TEST(test_budget_costly_patterns, (void *)args_default),
         BB_TEST(test_budget_new_topics_missed, (void *)args_tiny_subs),
+        BB_TEST(test_budget_late_link_oldest, (void *)args_default),
     };
 
     tu_init();
