@@ -1459,9 +1459,11 @@ static void conn_event(struct sbd_bridge *b, struct io_state *io, struct sbb_con
         conn_close(b, io, c); /* paused or closing: nothing more will be read */
 }
 
-/* Retry the publishes that found their topics full, once a millisecond.
- * A connection stays paused (EPOLLIN off, no epoll call) while its
- * publish still finds the topic full. */
+/* Retry the publishes that found their topics full, once a millisecond,
+ * and the PSUBSCRIBEs whose patterns got linked. A connection stays paused
+ * (EPOLLIN off, no epoll call) while its publish still finds the topic
+ * full or its pattern is still being linked; the latter is not re-parsed
+ * (its command may be 64 KB of inline input) until it is linked. */
 static void retry_paused(struct sbd_bridge *b, struct io_state *io)
 {
     size_t n = io->npaused;
@@ -1477,8 +1479,11 @@ static void retry_paused(struct sbd_bridge *b, struct io_state *io)
     memcpy(list, io->paused, n * sizeof(*list));
     for (size_t i = 0; i < n; i++) {
         struct sbb_conn *c = list[i];
-        int rc = conn_input(b, io, c, NULL, 0);
+        int rc;
 
+        if (c->linking != NULL && sbb_sub_linking(c->linking))
+            continue; /* nothing to run yet: O(1) */
+        rc = conn_input(b, io, c, NULL, 0);
         if (rc == 0)
             unpause(io, c);
         deliver_touched(b, io);

@@ -516,7 +516,12 @@ int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len)
         sbb_sub_del(s);
         return SHMBUS_ERR_LIMIT;
     }
-    return s->pending && s->upto < s->born ? 1 : 0;
+    return sbb_sub_linking(s);
+}
+
+int sbb_sub_linking(const struct sbb_sub *s)
+{
+    return s->failed == NULL && !s->fail_nomem && s->pending && s->upto < s->born;
 }
 
 /* The topics there are at the start, in id order. */

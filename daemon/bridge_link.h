@@ -53,6 +53,8 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const c
  * later pass; or an error for the reply (@p why filled; @p s is gone:
  * a PSUBSCRIBE is all or nothing). */
 int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len);
+/* Would sbb_sub_ready() still say 1 (not yet)? No side effect. O(1). */
+int sbb_sub_linking(const struct sbb_sub *s);
 /* After the subscription's reply: start delivering along its links. */
 void sbb_links_go(struct sbb_sub *s);
 

@@ -10,7 +10,10 @@
  * is full, the connection that holds the most is closed, not the one that
  * asks; linking 100 patterns to 4000 topics costs the daemon linear CPU
  * time; costly patterns over long names never hold up another connection's
- * PING. Topics are made small through the library, so that thousands fit.
+ * PING, nor do connections paused while their patterns are linked; a
+ * topic created while linking is busy reaches every subscriber made
+ * before it from its first message. Topics are made small through the
+ * library, so that thousands fit.
  */
 #include "bridgeutil.h"
 #include "daemonutil.h"
@@ -595,6 +598,66 @@ static void raw_send(int fd, const void *data, size_t len)
     }
 }
 
+/* Many connections paused on a long inline PSUBSCRIBE whose costly
+ * pattern is being linked: the bridge does not re-read their commands
+ * every millisecond, and another connection's PINGs answer in about a
+ * millisecond (the median; before, 10 to 50 ms). */
+static void test_budget_paused_not_reparsed(void **state)
+{
+    enum { TOPICS = 1000, CONNS = 2000, CHEAP = 240, PINGS = 200 };
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    char name[SHMBUS_TOPIC_NAME_MAX + 1], *line;
+    int64_t ms[PINGS], baseline;
+    int *fds = calloc(CONNS, sizeof(*fds));
+    redisContext *other;
+    shmbus_bus *bus;
+    size_t len;
+
+    assert_non_null(fds);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    for (int i = 0; i < TOPICS; i++) {
+        shmbus_topic *t;
+
+        snprintf(name, sizeof(name), "t%.*s%04d", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS, i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+    other = open_pinged();
+    baseline = ping_ms(other);
+    line = malloc(CHEAP * 256 + 256);
+    assert_non_null(line);
+    for (int i = 0; i < CONNS; i++) {
+        len = (size_t)sprintf(line, "PSUBSCRIBE *%.64sb*c%d", BB_AS, i);
+        for (int j = 0; j < CHEAP; j++)
+            len += (size_t)sprintf(line + len, " z%d-%d%.240s", i, j, BB_AS);
+        memcpy(line + len, "\r\n", 2);
+        fds[i] = raw_open();
+        raw_send(fds[i], line, len + 2);
+    }
+    for (int i = 0; i < PINGS; i++)
+        ms[i] = ping_ms(other);
+    for (int i = 1; i < PINGS; i++) /* insertion sort: the median */
+        for (int j = i; j > 0 && ms[j - 1] > ms[j]; j--) {
+            int64_t x = ms[j];
+
+            ms[j] = ms[j - 1];
+            ms[j - 1] = x;
+        }
+    print_message("%d connections paused while linking: PING median %lld ms, max %lld ms "
+                  "(%lld ms before)\n",
+                  CONNS, (long long)ms[PINGS / 2], (long long)ms[PINGS - 1], (long long)baseline);
+    if (ms[PINGS / 2] > 10 * BB_SLOW)
+        fail_msg("PING median %lld ms with %d paused connections, want at most %d",
+                 (long long)ms[PINGS / 2], CONNS, 10 * BB_SLOW);
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    free(fds);
+    free(line);
+    redisFree(other);
+    shmbus_close(bus);
+}
+
 /* With --bridge-max-memory full, the connection that holds the most (the
  * links of its patterns) is closed when a smaller one asks for more (a
  * long command's input), and the smaller one goes on. */
@@ -663,6 +726,7 @@ int main(void)
         BB_TEST(test_budget_costly_patterns, (void *)args_default),
         BB_TEST(test_budget_new_topics_missed, (void *)args_tiny_subs),
         BB_TEST(test_budget_late_link_oldest, (void *)args_default),
+        BB_TEST(test_budget_paused_not_reparsed, (void *)args_default),
     };
 
     tu_init();
