@@ -58,6 +58,7 @@ static const char *const args_sub_memory[] = {"--bridge-max-memory", "4M",
 static const char *const args_small[] = {"--bridge-max-memory", "1M", NULL};
 static const char *const args_links[] = {"--bridge-max-sub-memory", "64M", NULL};
 static const char *const args_tiny_subs[] = {"--bridge-max-sub-memory", "4096", NULL};
+static const char *const args_pub_timeout[] = {"--bridge-pub-timeout", "100", NULL};
 
 /* The bus's bridge totals and connections (at most BB_CONNS_MAX). */
 static int bb_stat(shmbus_bus *bus, shmbus_bridge_info *info, shmbus_bridge_conn *conns)
@@ -658,6 +659,65 @@ static void test_budget_paused_not_reparsed(void **state)
     shmbus_close(bus);
 }
 
+/* A PSUBSCRIBE still being linked (100 costly patterns on other
+ * connections share the slices) already has its link to a reliable topic
+ * of 2 cells: the topic's reader does not hold its publishers back until
+ * the reply (each PUBLISH would wait --bridge-pub-timeout and fail). */
+static void test_budget_pending_not_gating(void **state)
+{
+    enum { TOPICS = 1000, COSTLY = 100 };
+    struct du_daemon *d = *state;
+    shmbus_topic_opts rel = {
+        .mode = SHMBUS_RELIABLE, .capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    char name[SHMBUS_TOPIC_NAME_MAX + 1], line[256], err[256] = "", first = 0;
+    int fds[COSTLY], pending, published = 0, failed = 0;
+    redisContext *pub;
+    shmbus_topic *t;
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    snprintf(name, sizeof(name), "t%.*sREL1", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    assert_shmbus_ok(shmbus_open(bus, name, &rel, 0, &t)); /* first: linked first */
+    shmbus_topic_destroy(t);
+    for (int i = 0; i < TOPICS; i++) {
+        snprintf(name, sizeof(name), "t%.*s%04d", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS, i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+    pub = open_pinged();
+    for (int i = 0; i < COSTLY; i++) {
+        int n = snprintf(line, sizeof(line), "PSUBSCRIBE *%.64sb*c%d\r\n", BB_AS, i);
+
+        fds[i] = raw_open();
+        raw_send(fds[i], line, (size_t)n);
+    }
+    pending = raw_open();
+    raw_send(pending, line,
+             (size_t)snprintf(line, sizeof(line), "PSUBSCRIBE *%.64sREL1\r\n", BB_AS));
+    snprintf(line, sizeof(line), "PUBLISH t%.*sREL1 m", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    for (int64_t end = du_now_ms() + 30 * BB_MS; du_read_ms(pending, &first, 1, 10) != 1;) {
+        if (du_now_ms() > end)
+            fail_msg("no PSUBSCRIBE reply after %d ms", 30 * BB_MS);
+        if (!rd_ok(pub, line, err, sizeof(err)))
+            failed++;
+        published++;
+    }
+    print_message("%d publishes into a reliable topic of 2 cells while a pattern linked to it "
+                  "was pending: %d failed (%s)\n",
+                  published, failed, err);
+    assert_int_equal(first, '*');
+    if (published < 3)
+        fail_msg("the pattern was linked after %d publishes: too soon to fill the topic",
+                 published);
+    assert_int_equal(failed, 0);
+    for (int i = 0; i < COSTLY; i++)
+        close(fds[i]);
+    close(pending);
+    redisFree(pub);
+    shmbus_close(bus);
+}
+
 /* With --bridge-max-memory full, the connection that holds the most (the
  * links of its patterns) is closed when a smaller one asks for more (a
  * long command's input), and the smaller one goes on. */
@@ -727,6 +787,7 @@ int main(void)
         BB_TEST(test_budget_new_topics_missed, (void *)args_tiny_subs),
         BB_TEST(test_budget_late_link_oldest, (void *)args_default),
         BB_TEST(test_budget_paused_not_reparsed, (void *)args_default),
+        BB_TEST(test_budget_pending_not_gating, (void *)args_pub_timeout),
     };
 
     tu_init();
