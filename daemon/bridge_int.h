@@ -94,7 +94,7 @@ struct sbb_sub {
     struct sbd_rnode cnode;     /* in sbb_conn.subs (RCU) */
     struct cds_list_head links; /* its struct sbb_link (I/O) */
     struct rcu_head rcu;
-    struct cds_list_head bnode; /* in sbd_bridge.subs_all (I/O) */
+    struct cds_list_head bnode; /* in sbd_bridge.subs_behind or subs_done (I/O) */
     struct sbb_conn *c;
     int pattern;
     uint32_t missed; /* I/O: new topics it could not be linked to (logged) */
@@ -200,15 +200,16 @@ struct sbd_bridge {
     struct sbd_topic **newt;
     size_t nnew, new_cap, nall_hook;
     /* I/O (bridge_link.c): the topics seen, in id order (the last one's id:
-     * seen_id); later ones are in newt. Every subscription, in subs_all,
-     * is matched against them in turn, from link_pos, within link_budget
-     * steps a pass; nbehind have not reached the end of all yet. Of
+     * seen_id); later ones are in newt. Every subscription is matched
+     * against them in turn, from link_pos, within link_budget steps a
+     * pass; the nbehind in subs_behind have not reached the end of all yet
+     * (the others are in subs_done). Of
      * those, nfresh were made before the end of all (they link the topics
      * they have not reached from their oldest message): while there are
      * any, the topics from fresh_id on are held (sbb_topic.hold). */
     struct sbd_topic **all;
     uint32_t nall, seen_id, fresh_id;
-    struct cds_list_head subs_all, held;
+    struct cds_list_head subs_behind, subs_done, held;
     size_t nsubs_all, nbehind, nfresh;
     struct sbb_sub *link_pos;
     uint64_t link_budget;

@@ -231,17 +231,23 @@ static size_t sub_size(size_t len)
     return sizeof(struct sbb_sub) + len + 1;
 }
 
+/* @p s leaves the list of those behind: the round of catching up goes on
+ * after it. */
+static void pos_skip(struct sbd_bridge *b, struct sbb_sub *s)
+{
+    if (b->link_pos == s)
+        b->link_pos = s->bnode.next != &b->subs_behind
+                          ? cds_list_entry(s->bnode.next, struct sbb_sub, bnode)
+                          : NULL;
+}
+
 void sbb_sub_del(struct sbb_sub *s)
 {
     struct sbb_conn *c = s->c;
     struct sbd_bridge *b = c->b;
 
     links_del(s);
-    /* Out of the round of catching up: the round goes on after it. */
-    if (b->link_pos == s)
-        b->link_pos = s->bnode.next != &b->subs_all
-                          ? cds_list_entry(s->bnode.next, struct sbb_sub, bnode)
-                          : NULL;
+    pos_skip(b, s);
     if (s->upto < b->nall) {
         b->nbehind--;
         if (s->born < b->nall)
@@ -355,27 +361,28 @@ static void catch_up(struct sbd_bridge *b, struct sbb_sub *s)
         b->link_budget = steps < b->link_budget ? b->link_budget - steps : 0;
     }
     if (s->upto == b->nall) {
+        pos_skip(b, s);
+        cds_list_move(&s->bnode, &b->subs_done);
         b->nbehind--;
         if (s->born < b->nall)
             fresh_done(b);
     }
 }
 
-/* Go round the subscriptions that are behind, from link_pos, until the
- * pass's budget is spent or none is behind. */
+/* Go round the subscriptions that are behind (only those: O(1) each),
+ * from link_pos, until the pass's budget is spent or none is behind. */
 static void link_round(struct sbd_bridge *b)
 {
     while (b->nbehind > 0 && b->link_budget > 0) {
         struct sbb_sub *s = b->link_pos != NULL
                                 ? b->link_pos
-                                : cds_list_first_entry(&b->subs_all, struct sbb_sub, bnode);
+                                : cds_list_first_entry(&b->subs_behind, struct sbb_sub, bnode);
 
-        b->link_pos = s->bnode.next != &b->subs_all
+        b->link_pos = s->bnode.next != &b->subs_behind
                           ? cds_list_entry(s->bnode.next, struct sbb_sub, bnode)
                           : NULL;
         b->link_budget--;
-        if (s->upto < b->nall)
-            catch_up(b, s);
+        catch_up(b, s);
     }
 }
 
@@ -406,6 +413,9 @@ void sbb_topics_new(struct sbd_bridge *b)
         b->fresh_id = b->all[b->nall - n]->id;
     b->nbehind = b->nsubs_all;
     b->nfresh = b->nsubs_all;
+    /* O(1): all are behind now. */
+    cds_list_splice(&b->subs_done, b->subs_behind.prev);
+    CDS_INIT_LIST_HEAD(&b->subs_done);
     /* Most often done within the pass's budget: a publish that made the
      * topic counts its subscribers as receivers. */
     link_round(b);
@@ -496,7 +506,7 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const c
         return rc;
     }
     sbd_rlist_append(&c->subs, &s->cnode);
-    cds_list_add_tail(&s->bnode, &b->subs_all);
+    cds_list_add_tail(&s->bnode, s->upto < b->nall ? &b->subs_behind : &b->subs_done);
     b->nsubs_all++;
     c->nsubs++;
     /* relaxed: monitoring counts. */
@@ -536,7 +546,8 @@ int sbb_link_init(struct sbd_bridge *b)
 {
     size_t cap = b->cfg->max_topics;
 
-    CDS_INIT_LIST_HEAD(&b->subs_all);
+    CDS_INIT_LIST_HEAD(&b->subs_behind);
+    CDS_INIT_LIST_HEAD(&b->subs_done);
     CDS_INIT_LIST_HEAD(&b->held);
     b->link_budget = SBB_LINK_STEPS;
     b->new_cap = cap;

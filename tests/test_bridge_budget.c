@@ -10,7 +10,8 @@
  * is full, the connection that holds the most is closed, not the one that
  * asks; linking 100 patterns to 4000 topics costs the daemon linear CPU
  * time; costly patterns over long names never hold up another connection's
- * PING, nor do connections paused while their patterns are linked; a
+ * PING, nor do connections paused while their patterns are linked, nor a
+ * million idle subscriptions; a
  * topic created while linking is busy reaches every subscriber made
  * before it from its first message. Topics are made small through the
  * library, so that thousands fit.
@@ -41,7 +42,7 @@
 #define BB_RSS_SCALE 1
 #endif
 /* Longest answer to a PING while the bridge links patterns: it links in
- * slices of a few milliseconds (bridge_link.h), 200 ms is far off. */
+ * slices of 1 to 4 ms (bridge_link.h), 200 ms is far off. */
 #define BB_PING_MS (200 * BB_SLOW)
 
 /* The running daemon's bridge port, and where its stderr goes (tests run
@@ -437,6 +438,68 @@ static void test_budget_pattern_time(void **state)
     shmbus_close(bus);
 }
 
+/* A million idle channel subscriptions (on 1000 connections) and one
+ * costly pattern over 1000 topics: linking visits only the subscriptions
+ * that are behind, so the pattern takes tens of milliseconds of the
+ * daemon's CPU, not seconds of walking the idle ones in every pass. */
+static void test_budget_idle_subs_skipped(void **state)
+{
+    enum { CONNS = 1000, SUBS = 1000, TOPICS = 1000, CPU_MAX_MS = 500 * BB_SLOW };
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    static char names[SUBS][24];
+    const char *argv[SUBS + 1] = {"SUBSCRIBE"};
+    redisContext **rs = calloc(CONNS, sizeof(*rs)), *r;
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    redisReply *rep = NULL;
+    int64_t cpu0, cpu;
+    shmbus_bus *bus;
+
+    assert_non_null(rs);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    for (int i = 0; i < TOPICS; i++) {
+        shmbus_topic *t;
+
+        snprintf(name, sizeof(name), "t%.*s%04d", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS, i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+    for (int i = 0; i < CONNS; i++) {
+        for (int j = 0; j < SUBS; j++) {
+            snprintf(names[j], sizeof(names[j]), "x%d.%d", i, j);
+            argv[j + 1] = names[j];
+        }
+        rs[i] = bu_redis_open(bb_port, BB_MS);
+        assert_int_equal(redisAppendCommandArgv(rs[i], SUBS + 1, argv, NULL), REDIS_OK);
+    }
+    for (int i = 0; i < CONNS; i++)
+        for (int j = 0; j < SUBS; j++) {
+            if (redisGetReply(rs[i], (void **)&rep) != REDIS_OK || rep == NULL)
+                fail_msg("SUBSCRIBE on connection %d: no reply: %s", i, rs[i]->errstr);
+            assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+            freeReplyObject(rep);
+        }
+    r = open_pinged();
+    cpu0 = du_cpu_ms(d->pid);
+    rep = redisCommand(r, "PSUBSCRIBE *%s",
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab*");
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
+        fail_msg("PSUBSCRIBE: %s", rep == NULL ? r->errstr : rep->str);
+    freeReplyObject(rep);
+    cpu = du_cpu_ms(d->pid) - cpu0;
+    print_message(
+        "one costly pattern over %d topics beside %d idle subscriptions linked in %lld ms "
+        "of the daemon's CPU\n",
+        TOPICS, CONNS * SUBS, (long long)cpu);
+    if (cpu > CPU_MAX_MS)
+        fail_msg("the pattern took %lld ms of CPU, want at most %d", (long long)cpu, CPU_MAX_MS);
+    redisFree(r);
+    for (int i = 0; i < CONNS; i++)
+        redisFree(rs[i]);
+    free(rs);
+    shmbus_close(bus);
+}
+
 /* Costly patterns that match nothing, pipelined: "*aaa...ab*N" (64 a's)
  * against 128-byte names of a's takes thousands of glob steps a topic, and
  * the patterns hold no links, so no budget stops them. A PING on another
@@ -788,6 +851,7 @@ int main(void)
         BB_TEST(test_budget_late_link_oldest, (void *)args_default),
         BB_TEST(test_budget_paused_not_reparsed, (void *)args_default),
         BB_TEST(test_budget_pending_not_gating, (void *)args_pub_timeout),
+        BB_TEST(test_budget_idle_subs_skipped, (void *)args_default),
     };
 
     tu_init();
