@@ -390,10 +390,11 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
                  t->info.max_msg_size);
         return RUN_OK;
     }
-    /* Counted before: those the message goes to (as Redis counts).
+    /* Counted before: those the message goes to (as Redis counts; not the
+     * links of a subscription still waiting for its reply).
      * relaxed: a monitoring count. */
     *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
-                 (t->bridge != NULL ? t->bridge->nlinks : 0);
+                 (t->bridge != NULL ? t->bridge->nlive : 0);
     rc = sbd_topic_broken(t) ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
     /* Lossy: a newer message took the cell while we wrote; readers count it
      * lost, like any other loss of a lossy topic, which publishers are not

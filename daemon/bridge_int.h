@@ -127,6 +127,7 @@ struct sbb_topic {
     struct sbd_topic *t;
     struct sbd_rlist links; /* struct sbb_link (RCU) */
     unsigned nlinks;        /* I/O */
+    unsigned nlive;         /* I/O: of them, live (PUBLISH's receivers) */
     /* Whoever delivers holds it: the topic's pump, or the I/O thread
      * right after it published into the topic. */
     pthread_mutex_t poll_mu;

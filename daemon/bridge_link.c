@@ -176,6 +176,7 @@ static void link_go(struct sbb_link *l)
     if (l->live)
         return;
     l->live = 1;
+    l->bt->nlive++;
     /* The pumps read the link's fields after finding it in the list
      * (a release store publishes it). */
     sbd_rlist_append(&l->bt->links, &l->tnode);
@@ -198,8 +199,10 @@ static void link_del(struct sbb_link *l)
     pthread_mutex_lock(&l->c->mu);
     l->gone = 1;
     pthread_mutex_unlock(&l->c->mu);
-    if (l->live)
+    if (l->live) {
         sbd_rlist_remove(&bt->links, &l->tnode);
+        bt->nlive--;
+    }
     cds_list_del(&l->snode);
     sbb_sub_release(l->c, sizeof(*l));
     SBD_TSAN_RELEASE(l);
