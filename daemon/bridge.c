@@ -1718,6 +1718,7 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
 
     if (b == NULL)
         return -ENOMEM;
+    sbb_peer_warn(cfg);
     b->cfg = cfg;
     b->reg = reg;
     b->lfd = b->epfd = b->evfd = -1;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "log.h"
 
 /* Is @p sa a loopback address (127.0.0.0/8, ::1, or 127.x mapped in
  * IPv6)? */
@@ -198,6 +199,23 @@ uid_t sbb_overflow_uid(void)
 {
     pthread_once(&overflow_once, overflow_read);
     return overflow_uid;
+}
+
+void sbb_peer_warn(const struct sbd_config *cfg)
+{
+    uid_t ov = sbb_overflow_uid();
+
+    for (unsigned i = 0; i < cfg->n_allow_uid; i++)
+        if (cfg->allow_uid[i] == ov)
+            sbd_log(SBD_WARN,
+                    "bridge: --allow-uid %u is the kernel's overflow uid: the bridge refuses it "
+                    "without a token (the control socket lets it in)",
+                    (unsigned)ov);
+    if (geteuid() == ov)
+        sbd_log(SBD_WARN,
+                "bridge: the daemon runs as the kernel's overflow uid %u: the bridge refuses "
+                "every loopback peer without a token, its own uid's too",
+                (unsigned)ov);
 }
 
 void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,

@@ -54,6 +54,11 @@ uid_t sbb_overflow_uid(void);
  * is connecting), LISTEN or TIME_WAIT. */
 int sbb_peer_state_live(unsigned state);
 
+/* At the bridge's start: warn when --allow-uid names the overflow uid, or
+ * the daemon runs as it (peers of that uid are refused without a token,
+ * whatever the rule). */
+void sbb_peer_warn(const struct sbd_config *cfg);
+
 /* Why @p p is refused, as one line of text (no CR or LF) for the reply
  * and the log. */
 void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap);
