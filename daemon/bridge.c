@@ -390,10 +390,11 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
                  t->info.max_msg_size);
         return RUN_OK;
     }
-    /* Counted before: those the message goes to (as Redis counts).
+    /* Counted before: those the message goes to (as Redis counts; not the
+     * links of a subscription still waiting for its reply).
      * relaxed: a monitoring count. */
     *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
-                 (t->bridge != NULL ? t->bridge->nlinks : 0);
+                 (t->bridge != NULL ? t->bridge->nlive : 0);
     rc = sbd_topic_broken(t) ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
     /* Lossy: a newer message took the cell while we wrote; readers count it
      * lost, like any other loss of a lossy topic, which publishers are not
@@ -1459,9 +1460,11 @@ static void conn_event(struct sbd_bridge *b, struct io_state *io, struct sbb_con
         conn_close(b, io, c); /* paused or closing: nothing more will be read */
 }
 
-/* Retry the publishes that found their topics full, once a millisecond.
- * A connection stays paused (EPOLLIN off, no epoll call) while its
- * publish still finds the topic full. */
+/* Retry the publishes that found their topics full, once a millisecond,
+ * and the PSUBSCRIBEs whose patterns got linked. A connection stays paused
+ * (EPOLLIN off, no epoll call) while its publish still finds the topic
+ * full or its pattern is still being linked; the latter is not re-parsed
+ * (its command may be 64 KB of inline input) until it is linked. */
 static void retry_paused(struct sbd_bridge *b, struct io_state *io)
 {
     size_t n = io->npaused;
@@ -1477,8 +1480,11 @@ static void retry_paused(struct sbd_bridge *b, struct io_state *io)
     memcpy(list, io->paused, n * sizeof(*list));
     for (size_t i = 0; i < n; i++) {
         struct sbb_conn *c = list[i];
-        int rc = conn_input(b, io, c, NULL, 0);
+        int rc;
 
+        if (c->linking != NULL && sbb_sub_linking(c->linking))
+            continue; /* nothing to run yet: O(1) */
+        rc = conn_input(b, io, c, NULL, 0);
         if (rc == 0)
             unpause(io, c);
         deliver_touched(b, io);
@@ -1712,6 +1718,7 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
 
     if (b == NULL)
         return -ENOMEM;
+    sbb_peer_warn(cfg);
     b->cfg = cfg;
     b->reg = reg;
     b->lfd = b->epfd = b->evfd = -1;

@@ -94,7 +94,7 @@ struct sbb_sub {
     struct sbd_rnode cnode;     /* in sbb_conn.subs (RCU) */
     struct cds_list_head links; /* its struct sbb_link (I/O) */
     struct rcu_head rcu;
-    struct cds_list_head bnode; /* in sbd_bridge.subs_all (I/O) */
+    struct cds_list_head bnode; /* in sbd_bridge.subs_behind or subs_done (I/O) */
     struct sbb_conn *c;
     int pattern;
     uint32_t missed; /* I/O: new topics it could not be linked to (logged) */
@@ -127,6 +127,7 @@ struct sbb_topic {
     struct sbd_topic *t;
     struct sbd_rlist links; /* struct sbb_link (RCU) */
     unsigned nlinks;        /* I/O */
+    unsigned nlive;         /* I/O: of them, live (PUBLISH's receivers) */
     /* Whoever delivers holds it: the topic's pump, or the I/O thread
      * right after it published into the topic. */
     pthread_mutex_t poll_mu;
@@ -134,7 +135,13 @@ struct sbb_topic {
     int failed;         /* poll_mu: the ring returned an error; delivery stopped */
     uint64_t bad_cells; /* poll_mu: damaged cells skipped (bridge_pump.c damaged_cell()) */
     struct sbb_pump *pump;
-    int given;                   /* I/O: handed to the pump (with its first live link) */
+    /* Created while subscriptions were still behind the topic (it reads
+     * from its oldest message): the pump leaves its messages in the ring
+     * until every one of them has linked it (bridge_link.c fresh_done()),
+     * so that none misses what an earlier link would have got. Written by
+     * the I/O thread, read by whoever delivers. */
+    _Atomic int hold;
+    struct cds_list_head hnode;  /* I/O: in sbd_bridge.held while hold */
     struct sbb_topic *gone_next; /* pump's mu: in its list of topics taken back */
     struct rcu_head rcu;
 };
@@ -194,13 +201,17 @@ struct sbd_bridge {
     struct sbd_topic **newt;
     size_t nnew, new_cap, nall_hook;
     /* I/O (bridge_link.c): the topics seen, in id order (the last one's id:
-     * seen_id); later ones are in newt. Every subscription, in subs_all,
-     * is matched against them in turn, from link_pos, within link_budget
-     * steps a pass; nbehind have not reached the end of all yet. */
+     * seen_id); later ones are in newt. Every subscription is matched
+     * against them in turn, from link_pos, within link_budget steps a
+     * pass; the nbehind in subs_behind have not reached the end of all yet
+     * (the others are in subs_done). Of
+     * those, nfresh were made before the end of all (they link the topics
+     * they have not reached from their oldest message): while there are
+     * any, the topics from fresh_id on are held (sbb_topic.hold). */
     struct sbd_topic **all;
-    uint32_t nall, seen_id;
-    struct cds_list_head subs_all;
-    size_t nsubs_all, nbehind;
+    uint32_t nall, seen_id, fresh_id;
+    struct cds_list_head subs_behind, subs_done, held;
+    size_t nsubs_all, nbehind, nfresh;
     struct sbb_sub *link_pos;
     uint64_t link_budget;
 

@@ -45,6 +45,9 @@ static void sub_free_cb(struct rcu_head *h)
 
 /* The bridge's state for topic @p t: created (with a subscriber placed at
  * @p start and handed to a pump) if remote clients did not read it yet.
+ * A topic that subscriptions are still behind is read from its oldest
+ * message and held until all of them have linked it, whatever @p start
+ * the first link asked for: they share the reader.
  * @return 0 with *out, or an error for the reply. */
 static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
                       struct sbb_topic **out)
@@ -58,6 +61,8 @@ static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
         *out = t->bridge;
         return 0;
     }
+    if (b->nfresh > 0 && t->id >= b->fresh_id)
+        o.start = SHMBUS_START_OLDEST;
     if (sbd_topic_broken(t))
         return SHMBUS_ERR_TRUNCATED;
     for (unsigned i = 0; i < b->npumps && p == NULL; i++)
@@ -83,28 +88,46 @@ static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
         free(bt);
         return rc;
     }
-    /* Reserved now, handed over with the first live link (link_go()):
-     * a pump polling a cursor nobody is listed on would drop messages. */
     bt->pump = p;
     p->assigned++;
+    if (o.start == SHMBUS_START_OLDEST) {
+        /* relaxed: the pump is given it below, under its mutex. */
+        atomic_store_explicit(&bt->hold, 1, memory_order_relaxed);
+        cds_list_add(&bt->hnode, &b->held);
+    }
+    sbb_pump_give(p, bt);
     t->bridge = bt;
     *out = bt;
     return 0;
+}
+
+/* A subscription that was behind topics it links from their oldest
+ * message got to the end (or went): when none is left, the held topics
+ * are read. O(held topics), once per batch of new topics. */
+static void fresh_done(struct sbd_bridge *b)
+{
+    struct sbb_topic *bt, *tmp;
+
+    if (--b->nfresh > 0)
+        return;
+    cds_list_for_each_entry_safe(bt, tmp, &b->held, hnode)
+    {
+        cds_list_del(&bt->hnode);
+        /* release: pairs with the acquire in sbb_deliver(); the links made
+         * before are listed. */
+        atomic_store_explicit(&bt->hold, 0, memory_order_release);
+        sbb_pump_ring(bt->pump);
+    }
 }
 
 /* The topic's last link went: give the slot back. */
 static void btopic_put(struct sbb_topic *bt)
 {
     bt->t->bridge = NULL;
-    if (bt->given) {
-        sbb_pump_take(bt->pump, bt);
-        return;
-    }
-    /* Never a pump's: nobody else knows it. */
-    bt->pump->assigned--;
-    shmbus_sub_destroy(bt->sub);
-    pthread_mutex_destroy(&bt->poll_mu);
-    free(bt);
+    /* relaxed: I/O thread's own. */
+    if (atomic_load_explicit(&bt->hold, memory_order_relaxed))
+        cds_list_del(&bt->hnode);
+    sbb_pump_take(bt->pump, bt);
 }
 
 /*
@@ -153,13 +176,10 @@ static void link_go(struct sbb_link *l)
     if (l->live)
         return;
     l->live = 1;
+    l->bt->nlive++;
     /* The pumps read the link's fields after finding it in the list
      * (a release store publishes it). */
     sbd_rlist_append(&l->bt->links, &l->tnode);
-    if (!l->bt->given) {
-        l->bt->given = 1;
-        sbb_pump_give(l->bt->pump, l->bt);
-    }
 }
 
 void sbb_links_go(struct sbb_sub *s)
@@ -179,8 +199,10 @@ static void link_del(struct sbb_link *l)
     pthread_mutex_lock(&l->c->mu);
     l->gone = 1;
     pthread_mutex_unlock(&l->c->mu);
-    if (l->live)
+    if (l->live) {
         sbd_rlist_remove(&bt->links, &l->tnode);
+        bt->nlive--;
+    }
     cds_list_del(&l->snode);
     sbb_sub_release(l->c, sizeof(*l));
     SBD_TSAN_RELEASE(l);
@@ -212,19 +234,28 @@ static size_t sub_size(size_t len)
     return sizeof(struct sbb_sub) + len + 1;
 }
 
+/* @p s leaves the list of those behind: the round of catching up goes on
+ * after it. */
+static void pos_skip(struct sbd_bridge *b, struct sbb_sub *s)
+{
+    if (b->link_pos == s)
+        b->link_pos = s->bnode.next != &b->subs_behind
+                          ? cds_list_entry(s->bnode.next, struct sbb_sub, bnode)
+                          : NULL;
+}
+
 void sbb_sub_del(struct sbb_sub *s)
 {
     struct sbb_conn *c = s->c;
     struct sbd_bridge *b = c->b;
 
     links_del(s);
-    /* Out of the round of catching up: the round goes on after it. */
-    if (b->link_pos == s)
-        b->link_pos = s->bnode.next != &b->subs_all
-                          ? cds_list_entry(s->bnode.next, struct sbb_sub, bnode)
-                          : NULL;
-    if (s->upto < b->nall)
+    pos_skip(b, s);
+    if (s->upto < b->nall) {
         b->nbehind--;
+        if (s->born < b->nall)
+            fresh_done(b);
+    }
     cds_list_del(&s->bnode);
     b->nsubs_all--;
     free(s->failed);
@@ -332,25 +363,29 @@ static void catch_up(struct sbd_bridge *b, struct sbb_sub *s)
             s->upto++;
         b->link_budget = steps < b->link_budget ? b->link_budget - steps : 0;
     }
-    if (s->upto == b->nall)
+    if (s->upto == b->nall) {
+        pos_skip(b, s);
+        cds_list_move(&s->bnode, &b->subs_done);
         b->nbehind--;
+        if (s->born < b->nall)
+            fresh_done(b);
+    }
 }
 
-/* Go round the subscriptions that are behind, from link_pos, until the
- * pass's budget is spent or none is behind. */
+/* Go round the subscriptions that are behind (only those: O(1) each),
+ * from link_pos, until the pass's budget is spent or none is behind. */
 static void link_round(struct sbd_bridge *b)
 {
     while (b->nbehind > 0 && b->link_budget > 0) {
         struct sbb_sub *s = b->link_pos != NULL
                                 ? b->link_pos
-                                : cds_list_first_entry(&b->subs_all, struct sbb_sub, bnode);
+                                : cds_list_first_entry(&b->subs_behind, struct sbb_sub, bnode);
 
-        b->link_pos = s->bnode.next != &b->subs_all
+        b->link_pos = s->bnode.next != &b->subs_behind
                           ? cds_list_entry(s->bnode.next, struct sbb_sub, bnode)
                           : NULL;
         b->link_budget--;
-        if (s->upto < b->nall)
-            catch_up(b, s);
+        catch_up(b, s);
     }
 }
 
@@ -375,8 +410,15 @@ void sbb_topics_new(struct sbd_bridge *b)
     pthread_mutex_unlock(&b->new_mu);
     if (n == 0)
         return;
-    /* Each was at most at the old end of the list. */
+    /* Each was at most at the old end of the list, and made before its
+     * new end: the new topics are held until all got there. */
+    if (b->nfresh == 0)
+        b->fresh_id = b->all[b->nall - n]->id;
     b->nbehind = b->nsubs_all;
+    b->nfresh = b->nsubs_all;
+    /* O(1): all are behind now. */
+    cds_list_splice(&b->subs_done, b->subs_behind.prev);
+    CDS_INIT_LIST_HEAD(&b->subs_done);
     /* Most often done within the pass's budget: a publish that made the
      * topic counts its subscribers as receivers. */
     link_round(b);
@@ -467,7 +509,7 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const c
         return rc;
     }
     sbd_rlist_append(&c->subs, &s->cnode);
-    cds_list_add_tail(&s->bnode, &b->subs_all);
+    cds_list_add_tail(&s->bnode, s->upto < b->nall ? &b->subs_behind : &b->subs_done);
     b->nsubs_all++;
     c->nsubs++;
     /* relaxed: monitoring counts. */
@@ -487,7 +529,12 @@ int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len)
         sbb_sub_del(s);
         return SHMBUS_ERR_LIMIT;
     }
-    return s->pending && s->upto < s->born ? 1 : 0;
+    return sbb_sub_linking(s);
+}
+
+int sbb_sub_linking(const struct sbb_sub *s)
+{
+    return s->failed == NULL && !s->fail_nomem && s->pending && s->upto < s->born;
 }
 
 /* The topics there are at the start, in id order. */
@@ -502,7 +549,9 @@ int sbb_link_init(struct sbd_bridge *b)
 {
     size_t cap = b->cfg->max_topics;
 
-    CDS_INIT_LIST_HEAD(&b->subs_all);
+    CDS_INIT_LIST_HEAD(&b->subs_behind);
+    CDS_INIT_LIST_HEAD(&b->subs_done);
+    CDS_INIT_LIST_HEAD(&b->held);
     b->link_budget = SBB_LINK_STEPS;
     b->new_cap = cap;
     b->newt = calloc(cap > 0 ? cap : 1, sizeof(*b->newt));

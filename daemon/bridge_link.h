@@ -12,8 +12,10 @@
 #include <stddef.h>
 
 /* Steps of matching and linking per pass: a glob step (sbb_glob_steps())
- * costs a nanosecond or two, a link SBB_LINK_COST steps; a pass's linking
- * takes a few milliseconds at most. */
+ * costs about a nanosecond, a link SBB_LINK_COST steps. Measured on a
+ * 2-vCPU VM: a pass of costly glob steps about 1 ms (another connection's
+ * PING answered within 1.5 ms), a pass that matches a new topic against a
+ * million channel subscriptions (a cache miss each) up to 4 ms. */
 #define SBB_LINK_STEPS (1u << 20)
 
 struct sbd_bridge;
@@ -53,6 +55,8 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const c
  * later pass; or an error for the reply (@p why filled; @p s is gone:
  * a PSUBSCRIBE is all or nothing). */
 int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len);
+/* Would sbb_sub_ready() still say 1 (not yet)? No side effect. O(1). */
+int sbb_sub_linking(const struct sbb_sub *s);
 /* After the subscription's reply: start delivering along its links. */
 void sbb_links_go(struct sbb_sub *s);
 

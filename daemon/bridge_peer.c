@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "log.h"
 
 /* Is @p sa a loopback address (127.0.0.0/8, ::1, or 127.x mapped in
  * IPv6)? */
@@ -110,6 +111,11 @@ static int peer_query(int nl, const struct sockaddr_storage *remote,
     return 0;
 }
 
+int sbb_peer_state_live(unsigned state)
+{
+    return state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2;
+}
+
 /* The uid of the live socket at the other end of @p fd. @return 0 or
  * -errno (-ENOENT: none, or one that cannot vouch for a uid). */
 static int peer_uid(int fd, const struct sockaddr_storage *remote, uid_t *uid)
@@ -133,9 +139,10 @@ static int peer_uid(int fd, const struct sockaddr_storage *remote, uid_t *uid)
     close(nl);
     if (rc < 0)
         return rc;
-    /* Closed by its process, TIME_WAIT (uid reported as 0), or a listener
-     * found in place of a connection: no live owner vouches for it. */
-    if (msg.idiag_inode == 0 || msg.idiag_state == TCP_LISTEN || msg.idiag_state == TCP_TIME_WAIT)
+    /* Closed by its process (a FIN_WAIT2 or TIME_WAIT mini-socket, uid
+     * reported as 0), or not in a state the other end of our connection
+     * can be in (sbb_peer_state_live()): no live owner vouches for it. */
+    if (msg.idiag_inode == 0 || !sbb_peer_state_live(msg.idiag_state))
         return -ENOENT;
     *uid = (uid_t)msg.idiag_uid;
     return 0;
@@ -147,10 +154,17 @@ static int peer_uid(int fd, const struct sockaddr_storage *remote, uid_t *uid)
  * all the same, its data still readable, and its 4-tuple is free: another
  * socket (of another uid) can bind the same port and connect, and the
  * lookup then finds that one. While our end is ESTABLISHED or CLOSE_WAIT
- * (the peer sent FIN; if its socket is gone the lookup found it orphaned
- * or in TIME_WAIT), the kernel holds the 4-tuple for our socket and no
- * other can take it. Read after the lookup, so a reset before or during
- * it is seen. @return 0 or -ECONNRESET.
+ * (the peer sent FIN) our socket holds the 4-tuple, but not exclusively:
+ * a peer that closed leaves a FIN_WAIT2 mini-socket, which with
+ * tcp_tw_reuse (2: loopback) lets another socket bind its port and
+ * connect a second later; that one shows as SYN_SENT with its own uid
+ * until our end answers its SYN and it resets both (microseconds). The
+ * lookup refuses any peer state but ESTABLISHED, FIN_WAIT1 and FIN_WAIT2
+ * of a live socket, which that one is not. Our end in SYN_RECV (a TCP
+ * Fast Open accept: the bridge never enables it, but net.ipv4.tcp_fastopen
+ * 0x400 does for every listener) is refused as reset. Read after the
+ * lookup, so a reset before or during it is seen. @return 0 or
+ * -ECONNRESET.
  */
 static int peer_still_ours(int fd)
 {
@@ -185,6 +199,23 @@ uid_t sbb_overflow_uid(void)
 {
     pthread_once(&overflow_once, overflow_read);
     return overflow_uid;
+}
+
+void sbb_peer_warn(const struct sbd_config *cfg)
+{
+    uid_t ov = sbb_overflow_uid();
+
+    for (unsigned i = 0; i < cfg->n_allow_uid; i++)
+        if (cfg->allow_uid[i] == ov)
+            sbd_log(SBD_WARN,
+                    "bridge: --allow-uid %u is the kernel's overflow uid: the bridge refuses it "
+                    "without a token (the control socket lets it in)",
+                    (unsigned)ov);
+    if (geteuid() == ov)
+        sbd_log(SBD_WARN,
+                "bridge: the daemon runs as the kernel's overflow uid %u: the bridge refuses "
+                "every loopback peer without a token, its own uid's too",
+                (unsigned)ov);
 }
 
 void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_storage *addr,

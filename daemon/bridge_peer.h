@@ -48,6 +48,17 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
  * let in, even when the allow rule names it. Any thread. */
 uid_t sbb_overflow_uid(void);
 
+/* Is TCP state @p state (inet_diag's idiag_state) one the peer of a
+ * connection our end has accepted can be in: ESTABLISHED, FIN_WAIT1 or
+ * FIN_WAIT2? Never SYN_SENT (a socket that took a closed peer's port and
+ * is connecting), LISTEN or TIME_WAIT. */
+int sbb_peer_state_live(unsigned state);
+
+/* At the bridge's start: warn when --allow-uid names the overflow uid, or
+ * the daemon runs as it (peers of that uid are refused without a token,
+ * whatever the rule). */
+void sbb_peer_warn(const struct sbd_config *cfg);
+
 /* Why @p p is refused, as one line of text (no CR or LF) for the reply
  * and the log. */
 void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap);

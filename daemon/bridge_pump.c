@@ -400,9 +400,13 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
 {
     int n, json, resp;
 
-    /* Without a live link, messages stay in the ring for the first one. */
+    /* Held: its messages stay in the ring for the subscriptions that
+     * will link it. Otherwise it is read even without a live link (the
+     * links waiting for their reply start from the next message), so that
+     * it never holds a reliable topic's publishers back.
+     * acquire: pairs with the release in bridge_link.c fresh_done(). */
     if (bt->sub == NULL || bt->failed || sbd_topic_broken(bt->t) ||
-        sbd_rlist_first(&bt->links) == NULL)
+        atomic_load_explicit(&bt->hold, memory_order_acquire))
         return 0;
     bb->bt = bt;
     bb->n = 0;
@@ -507,7 +511,8 @@ static int pump_ready(void *arg, memory_order order)
         struct sbb_topic *bt = p->have[i];
         int r;
 
-        if (sbd_topic_broken(bt->t))
+        /* acquire: as in sbb_deliver(); a held topic's messages wait. */
+        if (sbd_topic_broken(bt->t) || atomic_load_explicit(&bt->hold, memory_order_acquire))
             continue;
         if (pthread_mutex_trylock(&bt->poll_mu) != 0)
             return 1;
@@ -538,8 +543,11 @@ static void *pump_main(void *arg)
         for (unsigned i = 0; i < p->nhave; i++) {
             struct sbb_topic *bt = p->have[i];
 
-            if (sbd_topic_broken(bt->t))
-                continue; /* its mapping is zeroes now (guard.h) */
+            /* Its mapping is zeroes now (guard.h), or it is held (the
+             * release that ends it rings the bell). acquire: as in
+             * sbb_deliver(). */
+            if (sbd_topic_broken(bt->t) || atomic_load_explicit(&bt->hold, memory_order_acquire))
+                continue;
             topics[nt++] = bt->t->t;
             /* Waits only while the I/O thread delivers for this topic. */
             pthread_mutex_lock(&bt->poll_mu);

@@ -266,6 +266,7 @@ done
 # namespace shows as: never let in without a token, even when allowed.
 if [ "$(id -u nobody 2>/dev/null)" = "$(cat /proc/sys/kernel/overflowuid)" ]; then
   start_daemon 127.0.0.1 --allow-uid nobody
+  wait_for "$dir/log" "--allow-uid $(id -u nobody) is the kernel's overflow uid"
   out=$(runuser -u nobody -- redis-cli -p "$port" ping 2>&1 || true)
   [[ "$out" == "NOPERM uid $(id -u nobody) is the kernel's overflow uid"* ]] ||
     fail "nobody, the overflow uid, with --allow-uid nobody: $out"

@@ -10,7 +10,11 @@
  * is full, the connection that holds the most is closed, not the one that
  * asks; linking 100 patterns to 4000 topics costs the daemon linear CPU
  * time; costly patterns over long names never hold up another connection's
- * PING. Topics are made small through the library, so that thousands fit.
+ * PING, nor do connections paused while their patterns are linked, nor a
+ * million idle subscriptions; a
+ * topic created while linking is busy reaches every subscriber made
+ * before it from its first message. Topics are made small through the
+ * library, so that thousands fit.
  */
 #include "bridgeutil.h"
 #include "daemonutil.h"
@@ -37,8 +41,16 @@
 #define BB_SLOW      1
 #define BB_RSS_SCALE 1
 #endif
+/* AddressSanitizer makes a pass of glob steps about 8 ms, not 1: the
+ * median PING next to connections paused while linking is bounded by
+ * this many ms. */
+#ifdef __SANITIZE_ADDRESS__
+#define BB_PAUSED_PING_MS 40
+#else
+#define BB_PAUSED_PING_MS (10 * BB_SLOW)
+#endif
 /* Longest answer to a PING while the bridge links patterns: it links in
- * slices of a few milliseconds (bridge_link.h), 200 ms is far off. */
+ * slices of 1 to 4 ms (bridge_link.h), 200 ms is far off. */
 #define BB_PING_MS (200 * BB_SLOW)
 
 /* The running daemon's bridge port, and where its stderr goes (tests run
@@ -55,6 +67,7 @@ static const char *const args_sub_memory[] = {"--bridge-max-memory", "4M",
 static const char *const args_small[] = {"--bridge-max-memory", "1M", NULL};
 static const char *const args_links[] = {"--bridge-max-sub-memory", "64M", NULL};
 static const char *const args_tiny_subs[] = {"--bridge-max-sub-memory", "4096", NULL};
+static const char *const args_pub_timeout[] = {"--bridge-pub-timeout", "100", NULL};
 
 /* The bus's bridge totals and connections (at most BB_CONNS_MAX). */
 static int bb_stat(shmbus_bus *bus, shmbus_bridge_info *info, shmbus_bridge_conn *conns)
@@ -433,6 +446,68 @@ static void test_budget_pattern_time(void **state)
     shmbus_close(bus);
 }
 
+/* A million idle channel subscriptions (on 1000 connections) and one
+ * costly pattern over 1000 topics: linking visits only the subscriptions
+ * that are behind, so the pattern takes tens of milliseconds of the
+ * daemon's CPU, not seconds of walking the idle ones in every pass. */
+static void test_budget_idle_subs_skipped(void **state)
+{
+    enum { CONNS = 1000, SUBS = 1000, TOPICS = 1000, CPU_MAX_MS = 500 * BB_SLOW };
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    static char names[SUBS][24];
+    const char *argv[SUBS + 1] = {"SUBSCRIBE"};
+    redisContext **rs = calloc(CONNS, sizeof(*rs)), *r;
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    redisReply *rep = NULL;
+    int64_t cpu0, cpu;
+    shmbus_bus *bus;
+
+    assert_non_null(rs);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    for (int i = 0; i < TOPICS; i++) {
+        shmbus_topic *t;
+
+        snprintf(name, sizeof(name), "t%.*s%04d", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS, i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+    for (int i = 0; i < CONNS; i++) {
+        for (int j = 0; j < SUBS; j++) {
+            snprintf(names[j], sizeof(names[j]), "x%d.%d", i, j);
+            argv[j + 1] = names[j];
+        }
+        rs[i] = bu_redis_open(bb_port, BB_MS);
+        assert_int_equal(redisAppendCommandArgv(rs[i], SUBS + 1, argv, NULL), REDIS_OK);
+    }
+    for (int i = 0; i < CONNS; i++)
+        for (int j = 0; j < SUBS; j++) {
+            if (redisGetReply(rs[i], (void **)&rep) != REDIS_OK || rep == NULL)
+                fail_msg("SUBSCRIBE on connection %d: no reply: %s", i, rs[i]->errstr);
+            assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+            freeReplyObject(rep);
+        }
+    r = open_pinged();
+    cpu0 = du_cpu_ms(d->pid);
+    rep = redisCommand(r, "PSUBSCRIBE *%s",
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab*");
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
+        fail_msg("PSUBSCRIBE: %s", rep == NULL ? r->errstr : rep->str);
+    freeReplyObject(rep);
+    cpu = du_cpu_ms(d->pid) - cpu0;
+    print_message(
+        "one costly pattern over %d topics beside %d idle subscriptions linked in %lld ms "
+        "of the daemon's CPU\n",
+        TOPICS, CONNS * SUBS, (long long)cpu);
+    if (cpu > CPU_MAX_MS)
+        fail_msg("the pattern took %lld ms of CPU, want at most %d", (long long)cpu, CPU_MAX_MS);
+    redisFree(r);
+    for (int i = 0; i < CONNS; i++)
+        redisFree(rs[i]);
+    free(rs);
+    shmbus_close(bus);
+}
+
 /* Costly patterns that match nothing, pipelined: "*aaa...ab*N" (64 a's)
  * against 128-byte names of a's takes thousands of glob steps a topic, and
  * the patterns hold no links, so no budget stops them. A PING on another
@@ -503,6 +578,69 @@ static void test_budget_costly_patterns(void **state)
     shmbus_close(bus);
 }
 
+/* The next reply on @p r is a message with payload @p want. */
+static void expect_message(redisContext *r, const char *want)
+{
+    redisReply *rep = NULL;
+
+    if (redisGetReply(r, (void **)&rep) != REDIS_OK || rep == NULL)
+        fail_msg("no message '%s': %s", want, r->errstr);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 3);
+    assert_string_equal(rep->element[0]->str, "message");
+    assert_string_equal(rep->element[2]->str, want);
+    freeReplyObject(rep);
+}
+
+/* Topics created while costly patterns keep the linking busy for many
+ * passes: a subscriber made before the topic gets its first message,
+ * even when another client subscribes to that topic (and makes its
+ * reader) before the first one's link is made. */
+static void test_budget_late_link_oldest(void **state)
+{
+    enum { PATTERNS = 1024 };
+    struct du_daemon *d = *state;
+    char topic[SHMBUS_TOPIC_NAME_MAX + 1], other[SHMBUS_TOPIC_NAME_MAX + 1], cmd[512];
+    redisContext *a, *c, *b, *late;
+    redisReply *rep = NULL;
+
+    (void)d;
+    snprintf(topic, sizeof(topic), "t%.*sNEW1", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    snprintf(other, sizeof(other), "t%.*sX000", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    a = open_pinged();
+    snprintf(cmd, sizeof(cmd), "SUBSCRIBE %s", topic);
+    assert_true(rd_ok(a, cmd, NULL, 0));
+    c = open_pinged();
+    for (int i = 0; i < PATTERNS; i++) {
+        snprintf(cmd, sizeof(cmd), "*%.64sb*%d", BB_AS, i);
+        assert_int_equal(redisAppendCommand(c, "PSUBSCRIBE %s", cmd), REDIS_OK);
+    }
+    for (int i = 0; i < PATTERNS; i++) {
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK || rep == NULL)
+            fail_msg("PSUBSCRIBE %d: no reply: %s", i, c->errstr);
+        freeReplyObject(rep);
+    }
+    b = open_pinged();
+    late = open_pinged();
+    /* Two new topics: 1026 subscriptions × 2 costly matches, many passes. */
+    assert_int_equal(redisAppendCommand(b, "PUBLISH %s x", other), REDIS_OK);
+    assert_int_equal(redisAppendCommand(b, "PUBLISH %s m1", topic), REDIS_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(redisGetReply(b, (void **)&rep), REDIS_OK);
+        freeReplyObject(rep);
+    }
+    snprintf(cmd, sizeof(cmd), "SUBSCRIBE %s", topic);
+    assert_true(rd_ok(late, cmd, NULL, 0));
+    snprintf(cmd, sizeof(cmd), "PUBLISH %s m2", topic);
+    assert_true(rd_ok(b, cmd, NULL, 0));
+    expect_message(a, "m1");
+    expect_message(a, "m2");
+    redisFree(late);
+    redisFree(b);
+    redisFree(c);
+    redisFree(a);
+}
+
 /* A raw TCP connection to the bridge. */
 static int raw_open(void)
 {
@@ -530,6 +668,136 @@ static void raw_send(int fd, const void *data, size_t len)
         p += n;
         len -= (size_t)n;
     }
+}
+
+/* Many connections paused on a long inline PSUBSCRIBE whose costly
+ * pattern is being linked: the bridge does not re-read their commands
+ * every millisecond, and another connection's PINGs answer in about a
+ * millisecond (the median; before, 10 to 50 ms). */
+static void test_budget_paused_not_reparsed(void **state)
+{
+    enum { TOPICS = 1000, CONNS = 2000, CHEAP = 240, PINGS = 200 };
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    char name[SHMBUS_TOPIC_NAME_MAX + 1], *line;
+    int64_t ms[PINGS], baseline;
+    int *fds = calloc(CONNS, sizeof(*fds));
+    redisContext *other;
+    shmbus_bus *bus;
+    size_t len;
+
+    assert_non_null(fds);
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    for (int i = 0; i < TOPICS; i++) {
+        shmbus_topic *t;
+
+        snprintf(name, sizeof(name), "t%.*s%04d", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS, i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+    other = open_pinged();
+    baseline = ping_ms(other);
+    line = malloc(CHEAP * 256 + 256);
+    assert_non_null(line);
+    for (int i = 0; i < CONNS; i++) {
+        len = (size_t)sprintf(line, "PSUBSCRIBE *%.64sb*c%d", BB_AS, i);
+        for (int j = 0; j < CHEAP; j++)
+            len += (size_t)sprintf(line + len, " z%d-%d%.240s", i, j, BB_AS);
+        memcpy(line + len, "\r\n", 2);
+        fds[i] = raw_open();
+        raw_send(fds[i], line, len + 2);
+    }
+    for (int i = 0; i < PINGS; i++)
+        ms[i] = ping_ms(other);
+    for (int i = 1; i < PINGS; i++) /* insertion sort: the median */
+        for (int j = i; j > 0 && ms[j - 1] > ms[j]; j--) {
+            int64_t x = ms[j];
+
+            ms[j] = ms[j - 1];
+            ms[j - 1] = x;
+        }
+    print_message("%d connections paused while linking: PING median %lld ms, max %lld ms "
+                  "(%lld ms before)\n",
+                  CONNS, (long long)ms[PINGS / 2], (long long)ms[PINGS - 1], (long long)baseline);
+    if (ms[PINGS / 2] > BB_PAUSED_PING_MS)
+        fail_msg("PING median %lld ms with %d paused connections, want at most %d",
+                 (long long)ms[PINGS / 2], CONNS, BB_PAUSED_PING_MS);
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    free(fds);
+    free(line);
+    redisFree(other);
+    shmbus_close(bus);
+}
+
+/* A PSUBSCRIBE still being linked (100 costly patterns on other
+ * connections share the slices) already has its link to a reliable topic
+ * of 2 cells: the topic's reader does not hold its publishers back until
+ * the reply (each PUBLISH would wait --bridge-pub-timeout and fail), and
+ * PUBLISH does not count that link as a receiver. */
+static void test_budget_pending_not_gating(void **state)
+{
+    enum { TOPICS = 1000, COSTLY = 100 };
+    struct du_daemon *d = *state;
+    shmbus_topic_opts rel = {
+        .mode = SHMBUS_RELIABLE, .capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    shmbus_topic_opts o = {.capacity = 2, .max_msg_size = 64, .max_subscribers = 4};
+    char name[SHMBUS_TOPIC_NAME_MAX + 1], line[256], err[256] = "", first = 0;
+    int fds[COSTLY], pending, published = 0, failed = 0;
+    redisReply *rep;
+    redisContext *pub;
+    shmbus_topic *t;
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    snprintf(name, sizeof(name), "t%.*sREL1", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    assert_shmbus_ok(shmbus_open(bus, name, &rel, 0, &t)); /* first: linked first */
+    shmbus_topic_destroy(t);
+    for (int i = 0; i < TOPICS; i++) {
+        snprintf(name, sizeof(name), "t%.*s%04d", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS, i);
+        assert_shmbus_ok(shmbus_open(bus, name, &o, 0, &t));
+        shmbus_topic_destroy(t);
+    }
+    pub = open_pinged();
+    for (int i = 0; i < COSTLY; i++) {
+        int n = snprintf(line, sizeof(line), "PSUBSCRIBE *%.64sb*c%d\r\n", BB_AS, i);
+
+        fds[i] = raw_open();
+        raw_send(fds[i], line, (size_t)n);
+    }
+    pending = raw_open();
+    raw_send(pending, line,
+             (size_t)snprintf(line, sizeof(line), "PSUBSCRIBE *%.64sREL1\r\n", BB_AS));
+    snprintf(line, sizeof(line), "PUBLISH t%.*sREL1 m", SHMBUS_TOPIC_NAME_MAX - 5, BB_AS);
+    for (int64_t end = du_now_ms() + 30 * BB_MS; du_read_ms(pending, &first, 1, 10) != 1;) {
+        if (du_now_ms() > end)
+            fail_msg("no PSUBSCRIBE reply after %d ms", 30 * BB_MS);
+        rep = redisCommand(pub, line);
+        if (rep == NULL)
+            fail_msg("PUBLISH: no reply: %s", pub->errstr);
+        if (rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof(err), "%s", rep->str);
+            failed++;
+        } else if (rep->integer != 0) {
+            fail_msg("PUBLISH counted %lld receivers: the pending pattern's link is not live",
+                     rep->integer);
+        }
+        freeReplyObject(rep);
+        published++;
+    }
+    print_message("%d publishes into a reliable topic of 2 cells while a pattern linked to it "
+                  "was pending: %d failed (%s)\n",
+                  published, failed, err);
+    assert_int_equal(first, '*');
+    if (published < 3)
+        fail_msg("the pattern was linked after %d publishes: too soon to fill the topic",
+                 published);
+    assert_int_equal(failed, 0);
+    for (int i = 0; i < COSTLY; i++)
+        close(fds[i]);
+    close(pending);
+    redisFree(pub);
+    shmbus_close(bus);
 }
 
 /* With --bridge-max-memory full, the connection that holds the most (the
@@ -599,6 +867,10 @@ int main(void)
         BB_TEST(test_budget_pattern_time, (void *)args_links),
         BB_TEST(test_budget_costly_patterns, (void *)args_default),
         BB_TEST(test_budget_new_topics_missed, (void *)args_tiny_subs),
+        BB_TEST(test_budget_late_link_oldest, (void *)args_default),
+        BB_TEST(test_budget_paused_not_reparsed, (void *)args_default),
+        BB_TEST(test_budget_pending_not_gating, (void *)args_pub_timeout),
+        BB_TEST(test_budget_idle_subs_skipped, (void *)args_default),
     };
 
     tu_init();

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -368,6 +369,24 @@ static void test_peer_remote_address(void **state)
 
 /* Request lines and header lines are HTTP as soon as their first word
  * is complete; commands, and words that may still become one, are not. */
+/* The peer states that vouch for a uid: those of a live socket at the
+ * other end of an accepted connection. A SYN_SENT socket took the port of
+ * a peer that closed (tcp_tw_reuse) and is connecting: it must not vouch,
+ * nor a listener or a TIME_WAIT socket. (Pure: the SYN_SENT window lasts
+ * microseconds on a live connection.) */
+static void test_peer_states(void **state)
+{
+    static const unsigned live[] = {TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2};
+    static const unsigned dead[] = {TCP_SYN_SENT,   TCP_SYN_RECV, TCP_TIME_WAIT, TCP_CLOSE,
+                                    TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN,    TCP_CLOSING};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+        assert_true(sbb_peer_state_live(live[i]));
+    for (size_t i = 0; i < sizeof(dead) / sizeof(dead[0]); i++)
+        assert_false(sbb_peer_state_live(dead[i]));
+}
+
 static void test_http_like_first_words(void **state)
 {
     (void)state;
@@ -420,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_peer_other_uid),
         cmocka_unit_test(test_peer_overflow_uid),
         cmocka_unit_test(test_peer_remote_address),
+        cmocka_unit_test(test_peer_states),
         cmocka_unit_test(test_http_like_first_words),
     };
 

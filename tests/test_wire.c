@@ -823,7 +823,7 @@ static void test_wire_recv_too_long_is_protocol_error(void **state)
 }
 
 /* The body layouts of this protocol version: a change to any of them (the
- * bridge reply's memory and evicted fields took 144 -> 168 and 232 -> 240
+ * bridge reply's memory and evicted fields took 152 -> 168 and 232 -> 240
  * bytes) needs a new SHMBUS_PROTOCOL_VERSION, so that a library and a
  * daemon of different builds say SHMBUS_ERR_PROTO_VERSION instead of
  * misreading each other. Update both together. */
