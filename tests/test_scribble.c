@@ -204,6 +204,9 @@ static void test_scribble_control_calls_keep_answering(void **state)
     print_message("fastest call of the slowest round: %lld us; calls over 100 ms: %d of %d\n",
                   (long long)(worst / 1000), slow, SCR_ROUNDS * SCR_CALLS);
     assert_true(worst < SCR_SLOW_NS);
+    /* And no stall that comes back: a preemption may slow a call or two on
+     * a loaded machine, a scan that holds the control thread slows many. */
+    assert_true(slow * 50 <= SCR_ROUNDS * SCR_CALLS);
     assert_int_equal(kill(d->pid, 0), 0); /* alive */
     shmbus_topic_destroy(q);
     shmbus_topic_destroy(t);
