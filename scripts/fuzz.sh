@@ -2,7 +2,7 @@
 # libFuzzer on the protocol decoders, the daemon's segment handling and the
 # bridge for a bounded time: scripts/fuzz.sh [SECONDS] (default 20), from the
 # repository root; or scripts/fuzz.sh --merge (make fuzz-merge). The targets are the
-# table below, one line each; they share the time in turn:
+# table below, one line each; they share the time in turn, by weight:
 #   wire     control-message decoders (registry/wire.c)
 #   resp     the bridge's RESP2 parser, encoders and glob
 #   json     the bridge's JSON-lines parser and delivery encoder
@@ -54,28 +54,33 @@ lib_srcs=$(sed -n '/^set(SHMBUS_SOURCES/,/)/s|^ *\(src/[^ )]*\.c\).*|libshmbus/\
   libshmbus/CMakeLists.txt | tr '\n' ' ')
 daemon_srcs=$(find daemon -maxdepth 1 -name '*.c' ! -name main.c | sort | tr '\n' ' ')
 urcu="-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
-# The targets: NAME | -max_len | what it fuzzes | sources (fuzz/fuzz_NAME.c
-# first) | libraries. Wire bodies are at most 168 bytes; 1 KiB covers every
+# The targets: NAME | weight | -max_len | what it fuzzes | sources
+# (fuzz/fuzz_NAME.c first) | libraries. A target's share of the time is
+# its weight's: the stateful targets run tens of inputs a second where the
+# parsers run tens of thousands, so they get more. Wire bodies are at most 168 bytes; 1 KiB covers every
 # length check. RESP limits are 64/128 bytes in the target, so 1 KiB holds
 # many commands; JSON lines get more room for escapes. A segment input is
 # steps of at most 21 bytes: 2 KiB is about a hundred. A bridge input is a
 # budget byte, a protocol byte and two bytes a command: 512 holds more than
 # its 48 steps.
 targets=(
-  "wire|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
-  "resp|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge_proto.c|"
-  "json|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge_proto.c|"
-  "segment|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu"
-  "bridge|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu"
+  "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
+  "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge_proto.c|"
+  "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge_proto.c|"
+  "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu"
+  "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu"
 )
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
 flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)
 
 names=()
-declare -A srcs what max_len libs
+declare -A srcs what max_len libs weight
+weights=0
 for row in "${targets[@]}"; do
-  IFS='|' read -r n len w s l <<<"$row"
+  IFS='|' read -r n wt len w s l <<<"$row"
   names+=("$n")
+  weight[$n]=$wt
+  weights=$((weights + wt))
   max_len[$n]=$len
   what[$n]=$w
   srcs[$n]=$s
@@ -134,12 +139,11 @@ if ! FUZZ_BRIDGE_EXPECT_EVICTED=1 "$out/fuzz_bridge" fuzz/corpus/bridge/evict* \
   exit 1
 fi
 
-# Each target's share: the budget split evenly, the remainder to the first
-# ones, and never 0 (libFuzzer reads -max_total_time=0 as "no limit").
+# Each target's share: the budget split by weight (rounded down), and
+# never 0 (libFuzzer reads -max_total_time=0 as "no limit").
 failed=()
-for i in "${!names[@]}"; do
-  n=${names[$i]}
-  share=$((secs / ${#names[@]} + (i < secs % ${#names[@]} ? 1 : 0)))
+for n in "${names[@]}"; do
+  share=$((secs * weight[$n] / weights))
   ((share > 0)) || share=1
   rm -f "$out/artifacts-$n"/*
   echo "fuzz.sh: fuzzing ${what[$n]} for ${share}s"
