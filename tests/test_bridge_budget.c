@@ -779,8 +779,14 @@ static void test_budget_pending_not_gating(void **state)
             snprintf(err, sizeof(err), "%s", rep->str);
             failed++;
         } else if (rep->integer != 0) {
-            fail_msg("PUBLISH counted %lld receivers: the pending pattern's link is not live",
-                     rep->integer);
+            /* Live only once linked: then the reply is on its way (the
+             * check above may have looked just before it was sent). */
+            if (du_read_ms(pending, &first, 1, BB_MS) != 1)
+                fail_msg("PUBLISH counted %lld receivers: the pending pattern's link is not live",
+                         rep->integer);
+            freeReplyObject(rep);
+            published++;
+            break;
         }
         freeReplyObject(rep);
         published++;
