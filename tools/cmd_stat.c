@@ -292,7 +292,9 @@ static int topic_cmp(const void *key, const void *elem)
  * or one that was removed and created again). */
 static double topic_rate(const struct stat_topic *t, const struct stat_sample *prev)
 {
-    const struct stat_topic *p = bsearch(t->e.name, prev->v, prev->n, sizeof(*p), topic_cmp);
+    /* bsearch() may not be given a null array, even of no elements. */
+    const struct stat_topic *p =
+        prev->n == 0 ? NULL : bsearch(t->e.name, prev->v, prev->n, sizeof(*p), topic_cmp);
 
     /* Not in the previous sample, or its counter went back. */
     if (p == NULL || t->info.published < p->info.published || t->when_ns <= p->when_ns)
