@@ -110,8 +110,7 @@ static void fresh_done(struct sbd_bridge *b)
 
     if (--b->nfresh > 0)
         return;
-    cds_list_for_each_entry_safe(bt, tmp, &b->held, hnode)
-    {
+    cds_list_for_each_entry_safe (bt, tmp, &b->held, hnode) {
         cds_list_del(&bt->hnode);
         /* release: pairs with the acquire in sbb_deliver(); the links made
          * before are listed. */
@@ -187,7 +186,8 @@ void sbb_links_go(struct sbb_sub *s)
     struct sbb_link *l;
 
     s->pending = 0;
-    cds_list_for_each_entry(l, &s->links, snode) link_go(l);
+    cds_list_for_each_entry (l, &s->links, snode)
+        link_go(l);
 }
 
 static void link_del(struct sbb_link *l)
@@ -215,7 +215,8 @@ static void links_del(struct sbb_sub *s)
 {
     struct sbb_link *l, *tmp;
 
-    cds_list_for_each_entry_safe(l, tmp, &s->links, snode) link_del(l);
+    cds_list_for_each_entry_safe (l, tmp, &s->links, snode)
+        link_del(l);
 }
 
 struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
@@ -575,8 +576,7 @@ void sbb_link_hook(struct sbd_registry *reg, struct sbd_bridge *b)
         struct cds_lfht_node *n;
 
         urcu_memb_read_lock();
-        cds_lfht_for_each(reg->topics, &it, n)
-        {
+        cds_lfht_for_each (reg->topics, &it, n) {
             struct sbd_topic *t = sbd_topic_of(n);
 
             if (b->nall < b->new_cap)

@@ -120,8 +120,7 @@ static pid_t topic_user(struct sbd_registry *r, const struct sbd_topic *t, const
     struct cds_lfht_node *n;
     pid_t pid;
 
-    cds_lfht_for_each(r->sessions, &it, n)
-    {
+    cds_lfht_for_each (r->sessions, &it, n) {
         const struct sbd_session *s = caa_container_of(n, struct sbd_session, node);
 
         *how = "a connection";
@@ -181,8 +180,7 @@ void sbd_registry_fini(struct sbd_registry *r, int retire)
 
     urcu_memb_read_lock();
     /* Topics first: what the sessions hold tells which are in use. */
-    cds_lfht_for_each(r->topics, &it, n)
-    {
+    cds_lfht_for_each (r->topics, &it, n) {
         struct sbd_topic *t = sbd_topic_of(n);
 
         cds_lfht_del(r->topics, n);
@@ -191,7 +189,7 @@ void sbd_registry_fini(struct sbd_registry *r, int retire)
         if (all != NULL && k < r->ntopics)
             all[k++] = t;
     }
-    cds_lfht_for_each(r->sessions, &it, n)
+    cds_lfht_for_each (r->sessions, &it, n)
         sbd_session_remove(r, caa_container_of(n, struct sbd_session, node));
     urcu_memb_read_unlock();
     if (r->ntopics > 0)
@@ -572,8 +570,7 @@ unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_
     if (cap == 0)
         return 0;
     urcu_memb_read_lock();
-    cds_lfht_for_each(r->topics, &it, n)
-    {
+    cds_lfht_for_each (r->topics, &it, n) {
         const struct sbd_topic *t = sbd_topic_of(n);
 
         if (strcmp(t->name, after) > 0)
@@ -690,8 +687,7 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
     struct cds_lfht_node *n;
 
     urcu_memb_read_lock();
-    cds_lfht_for_each(r->sessions, &it, n)
-    {
+    cds_lfht_for_each (r->sessions, &it, n) {
         struct sbd_session *s = caa_container_of(n, struct sbd_session, node);
         int i = sbd_session_find(s, t->id, SBD_HOLD_SLOT, idx);
 
