@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_proto.h"
+#include "bridge/proto.h"
 #include "fuzz_check.h"
 #include "ref_glob.h"
 

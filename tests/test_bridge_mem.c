@@ -10,7 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-#include "bridge_int.h"
+#include "bridge/state.h"
 
 struct fx {
     struct sbd_config cfg;

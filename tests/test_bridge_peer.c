@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include "bridge_peer.h"
+#include "bridge/peer.h"
 
 static const struct timeval accept_wait = {.tv_sec = 10};
 

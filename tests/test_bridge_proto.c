@@ -11,7 +11,7 @@
  */
 #include "testutil.h"
 
-#include "bridge_proto.h"
+#include "bridge/proto.h"
 #include "ref_glob.h"
 
 /* A string literal and its length, for tables of inputs. */

@@ -13,7 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Most arguments of one RESP command (SUBSCRIBE with many channels). */
+/* Most arguments of one RESP command (SUBSCRIBE with many channels):
+ * bridge.h SBD_BRIDGE_SUBS_MAX and two more (io.c asserts it). */
 #define SBB_ARGV_MAX 1026u
 
 /* ------------------------------------------------------------ line scans */

@@ -1,5 +1,5 @@
 /*
- * The bridge's I/O thread (bridge.h, bridge_int.h): accepts connections,
+ * The bridge's I/O thread (bridge.h, state.h): accepts connections,
  * reads and runs their commands (JSON lines or RESP2, told apart by the
  * first byte), keeps the subscription lists the pumps deliver along, and
  * publishes remote messages into the rings.
@@ -14,6 +14,7 @@
  * client through TCP, and the daemon buffers nothing more for it.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -28,11 +29,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bridge_int.h"
+#include "state.h"
 #include "log.h"
 #include "ring/ring.h"
 #include "tsan.h"
 #include "util/clock.h"
+
+static_assert(SBB_ARGV_MAX == SBD_BRIDGE_SUBS_MAX + 2, "--bridge-max-subs bound");
 
 #define SBB_READ_CHUNK  65536u
 #define SBB_READS_MAX   16u    /* reads of one connection per event: fairness */
@@ -478,7 +481,7 @@ static void json_auth(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb
         jerror(c, "AUTH", &q->id, "no token is configured: AUTH is not needed");
     } else if (q->token.p == NULL || !token_ok(b, q->token.p, q->token.len)) {
         jerror(c, "AUTH", &q->id, "invalid token");
-        sbb_access_auth_wrong(b, c);
+        sbb_gate_auth_wrong(b, c);
     } else {
         set_authed(c);
         jreply(c, "AUTH", &q->id, 1, "");
@@ -580,7 +583,7 @@ static void reply_arity(struct sbb_conn *c, const struct sbb_argv *a)
 }
 
 /* SUBSCRIBE and PSUBSCRIBE. A pattern not yet linked to every topic that
- * existed when it came (bridge_link.h) leaves the command unread and the
+ * existed when it came (link.h) leaves the command unread and the
  * connection paused, its later arguments not yet run: RUN_PAUSE. The
  * command runs again from that argument (c->link_arg) in a later pass,
  * and the pattern's reply goes out once its links are made. */
@@ -712,7 +715,7 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
                 !token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
                 reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
                 if (b->cfg->bridge_token[0] != '\0')
-                    sbb_access_auth_wrong(b, c); /* a guess, not a client without a token */
+                    sbb_gate_auth_wrong(b, c); /* a guess, not a client without a token */
                 return;
             }
             set_authed(c);
@@ -822,7 +825,7 @@ static int cmd_auth(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
     } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
                !token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
         reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-        sbb_access_auth_wrong(b, c);
+        sbb_gate_auth_wrong(b, c);
     } else {
         set_authed(c);
         reply_str(c, "+OK\r\n");
@@ -1113,7 +1116,7 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     c->fd = fd;
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
-    sbb_access_judge(b, c, sa);
+    sbb_gate_judge(b, c, sa);
     sbd_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
@@ -1125,7 +1128,7 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
     }
     sbd_rlist_append(&b->conns, &c->node);
     b->nconns++;
-    /* relaxed: a counter (the refused are counted by sbb_access_judge()). */
+    /* relaxed: a counter (the refused are counted by sbb_gate_judge()). */
     if (!c->refused)
         atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
@@ -1241,12 +1244,12 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
      * request line is refused before its line, or the next, could run. */
     if (http != 0) {
         if (http > 0)
-            sbb_access_http(b, c, p, left);
+            sbb_gate_http(b, c, p, left);
         return 0;
     }
     n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &b->argv, &err);
     if (n > 0 && b->argv.argc > 0 && sbb_http_word(b->argv.argv[0], b->argv.argl[0])) {
-        sbb_access_http(b, c, b->argv.argv[0], b->argv.argl[0]);
+        sbb_gate_http(b, c, b->argv.argv[0], b->argv.argl[0]);
         return 0;
     }
     if (n > 0 && b->argv.argc > 0)
@@ -1286,7 +1289,7 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             pthread_mutex_unlock(&c->mu);
         }
         if (c->refused) {
-            sbb_access_refuse(c); /* nothing it sent runs */
+            sbb_gate_refuse(c); /* nothing it sent runs */
             return len;
         }
         if (c->proto == SB_BRIDGE_JSON)
@@ -1520,13 +1523,13 @@ static void expire_conns(struct sbd_bridge *b, struct io_state *io)
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
         if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
-            sbb_access_cmd_expired(b, c);
+            sbb_gate_cmd_expired(b, c);
         } else if (c->authed || now - c->accepted_ns < limit) {
             continue;
         } else if (c->closing) {
             /* Refused or failed, answered already: its output never drained. */
         } else if (c->refused) {
-            sbb_access_refuse(c); /* it sent nothing */
+            sbb_gate_refuse(c); /* it sent nothing */
         } else {
             /* relaxed: a counter. */
             atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
@@ -1538,7 +1541,7 @@ static void expire_conns(struct sbd_bridge *b, struct io_state *io)
 }
 
 /* Close the connections marked for holding the most memory when the
- * budget was full (bridge_mem.h). After a batch of events: none of them
+ * budget was full (mem.h). After a batch of events: none of them
  * points to a closed connection. */
 static void evict_run(struct sbd_bridge *b, struct io_state *io)
 {
@@ -1563,7 +1566,7 @@ static void tick_work(struct sbd_bridge *b, struct io_state *io)
 {
     expire_conns(b, io);
     trim_buffers(b);
-    sbb_access_tick(b);
+    sbb_gate_tick(b);
 }
 
 /* The tick: a second, or a quarter of the shortest deadline, so that each

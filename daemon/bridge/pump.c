@@ -1,5 +1,5 @@
 /*
- * The bridge's pumps (bridge_int.h): each serves up to SBB_PUMP_TOPICS
+ * The bridge's pumps (state.h): each serves up to SBB_PUMP_TOPICS
  * topics. A round polls every topic's shared subscriber, encodes the
  * messages once per kind of receiver (JSON line, RESP message, and the
  * raw payload for pmessage pushes, which carry each pattern), appends them
@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bridge_int.h"
+#include "state.h"
 #include "log.h"
 #include "ring/ring.h"
 #include "ring/wait.h"
@@ -404,7 +404,7 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
      * will link it. Otherwise it is read even without a live link (the
      * links waiting for their reply start from the next message), so that
      * it never holds a reliable topic's publishers back.
-     * acquire: pairs with the release in bridge_link.c fresh_done(). */
+     * acquire: pairs with the release in link.c fresh_done(). */
     if (bt->sub == NULL || bt->failed || sbd_topic_broken(bt->t) ||
         atomic_load_explicit(&bt->hold, memory_order_acquire))
         return 0;

@@ -1,6 +1,6 @@
 /*
- * The TCP bridge's internals, shared by its I/O thread (bridge.c) and its
- * pumps (bridge_pump.c). Who may touch what is stated per field:
+ * The TCP bridge's internals, shared by its I/O thread (io.c) and its
+ * pumps (pump.c). Who may touch what is stated per field:
  *   - "I/O": the I/O thread only;
  *   - "mu": under the connection's mutex;
  *   - "RCU": lists the I/O thread changes with the _rcu list operations
@@ -8,8 +8,8 @@
  *     and the control thread under urcu_memb_read_lock();
  *   - counters: relaxed atomics, independent monitoring values.
  */
-#ifndef SHMBUSD_BRIDGE_INT_H
-#define SHMBUSD_BRIDGE_INT_H
+#ifndef SHMBUSD_BRIDGE_STATE_H
+#define SHMBUSD_BRIDGE_STATE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,11 +20,11 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
-#include "bridge_access.h"
-#include "bridge_link.h"
-#include "bridge_mem.h"
-#include "bridge_peer.h"
-#include "bridge_proto.h"
+#include "gate.h"
+#include "link.h"
+#include "mem.h"
+#include "peer.h"
+#include "proto.h"
 #include "config.h"
 #include "registry.h"
 #include "rlist.h"
@@ -48,7 +48,7 @@ struct sbb_conn {
 
     /* I/O */
     int authed;
-    struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
+    struct sbb_peer who; /* without a token: may it use the bridge (peer.h) */
     int refused;         /* without a token, who is not SBB_PEER_OK: nothing it sends runs */
     int started;         /* a command ran: its first input was not HTTP */
     unsigned auth_fails; /* wrong tokens it sent */
@@ -60,7 +60,7 @@ struct sbb_conn {
     size_t in_len, in_cap;
     struct sbb_scan scan;       /* how far the partial command's end was searched */
     uint32_t nsubs;             /* channels + patterns */
-    size_t sub_mem;             /* bytes of its subscriptions and links (bridge_mem.h) */
+    size_t sub_mem;             /* bytes of its subscriptions and links (mem.h) */
     struct sbd_topic *last_pub; /* the topic of its last publish */
     struct sbb_sub *linking;    /* its PSUBSCRIBE waits for this one's links */
     unsigned link_arg;          /* ... which is this argument of the command */
@@ -82,7 +82,7 @@ struct sbb_conn {
     /* counters */
     _Atomic uint64_t buffered, msgs_in, msgs_out;
     _Atomic uint32_t nchan, npat;
-    /* bridge_mem.c: the bytes it holds (input, output, subscriptions),
+    /* mem.c: the bytes it holds (input, output, subscriptions),
      * and 0, the bytes it lends while it is being closed for holding the
      * most, or SBB_EVICT_CLOSED. */
     _Atomic size_t mem, evicting;
@@ -98,7 +98,7 @@ struct sbb_sub {
     struct sbb_conn *c;
     int pattern;
     uint32_t missed; /* I/O: new topics it could not be linked to (logged) */
-    /* I/O (bridge_link.c): the entries of sbd_bridge.all it was matched
+    /* I/O (link.c): the entries of sbd_bridge.all it was matched
      * against; how many there were when it was made (a later one is linked
      * from its oldest message); its reply waits for upto to reach born. */
     uint32_t upto, born;
@@ -133,11 +133,11 @@ struct sbb_topic {
     pthread_mutex_t poll_mu;
     shmbus_sub *sub;    /* poll_mu; NULL once taken back (sbb_pump_take()) */
     int failed;         /* poll_mu: the ring returned an error; delivery stopped */
-    uint64_t bad_cells; /* poll_mu: damaged cells skipped (bridge_pump.c damaged_cell()) */
+    uint64_t bad_cells; /* poll_mu: damaged cells skipped (pump.c damaged_cell()) */
     struct sbb_pump *pump;
     /* Created while subscriptions were still behind the topic (it reads
      * from its oldest message): the pump leaves its messages in the ring
-     * until every one of them has linked it (bridge_link.c fresh_done()),
+     * until every one of them has linked it (link.c fresh_done()),
      * so that none misses what an earlier link would have got. Written by
      * the I/O thread, read by whoever delivers. */
     _Atomic int hold;
@@ -196,11 +196,11 @@ struct sbd_bridge {
     uint64_t next_id;       /* I/O */
 
     /* Topics created since the I/O thread last looked (the on_create
-     * hook), and all it ever listed: room for --max-topics (bridge_link.c). */
+     * hook), and all it ever listed: room for --max-topics (link.c). */
     pthread_mutex_t new_mu;
     struct sbd_topic **newt;
     size_t nnew, new_cap, nall_hook;
-    /* I/O (bridge_link.c): the topics seen, in id order (the last one's id:
+    /* I/O (link.c): the topics seen, in id order (the last one's id:
      * seen_id); later ones are in newt. Every subscription is matched
      * against them in turn, from link_pos, within link_budget steps a
      * pass; the nbehind in subs_behind have not reached the end of all yet
@@ -232,9 +232,9 @@ struct sbd_bridge {
     struct sbb_argv argv;    /* the RESP command being run */
     struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
 
-    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (bridge_access.c) */
+    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (gate.c) */
 
-    _Atomic size_t mem;      /* bytes all connections hold (bridge_mem.h) */
+    _Atomic size_t mem;      /* bytes all connections hold (mem.h) */
     _Atomic size_t evicting; /* of them, held by connections being closed */
     /* counters */
     _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
@@ -256,7 +256,7 @@ static inline uint32_t sbb_events(const struct sbb_conn *c)
     return ev;
 }
 
-/* bridge.c */
+/* io.c */
 
 /* Stop reading @p c and close it once its output is written. I/O thread. */
 void sbb_conn_finish(struct sbb_conn *c);
@@ -265,7 +265,7 @@ void sbb_conn_finish(struct sbb_conn *c);
  * thread. */
 void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json);
 
-/* bridge_pump.c */
+/* pump.c */
 
 /* Wake pump @p p (it looks at its topics again). Any thread. */
 void sbb_pump_ring(struct sbb_pump *p);

@@ -1,5 +1,5 @@
 /*
- * The bridge's memory budgets (bridge_mem.h). Counts are relaxed atomics:
+ * The bridge's memory budgets (mem.h). Counts are relaxed atomics:
  * a budget is not a synchronisation, and what other threads charge at the
  * same moment may pass it by one charge each. A connection marked for
  * closing lends its bytes to the others until the I/O thread closes it
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bridge_int.h"
-#include "bridge_mem.h"
+#include "state.h"
+#include "mem.h"
 #include "log.h"
 
 /* Mark the connection that holds the most bytes for closing, unless it is

@@ -1,5 +1,5 @@
 /*
- * The bridge's subscriptions and their links to topics (bridge_link.h),
+ * The bridge's subscriptions and their links to topics (link.h),
  * made in bounded slices of work. Every subscription is matched, in order,
  * against the topics the bridge has seen (b->all, in the order of their
  * ids): s->upto says how far it got. A new pattern starts at 0 and its
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bridge_int.h"
+#include "state.h"
 #include "log.h"
 #include "tsan.h"
 

@@ -1,8 +1,8 @@
 /*
- * Parsers and encoders of the bridge's protocols (bridge_proto.h). Every
+ * Parsers and encoders of the bridge's protocols (proto.h). Every
  * read is bounded by the length the caller gives; nothing here allocates.
  */
-#include "bridge_proto.h"
+#include "proto.h"
 
 #include <stdio.h>
 #include <string.h>
