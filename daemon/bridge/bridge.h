@@ -26,7 +26,7 @@
 struct sbd_bridge;
 
 /* The most subscriptions --bridge-max-subs may allow one connection: the
- * channels one SUBSCRIBE can carry (proto.h SBB_ARGV_MAX). */
+ * channels one SUBSCRIBE can carry (resp.h SBB_ARGV_MAX). */
 #define SBD_BRIDGE_SUBS_MAX 1024u
 
 /* Listen on cfg->bridge_host:bridge_port and start the threads. Installs
