@@ -9,49 +9,14 @@
 #include <string.h>
 
 #include "resp.h"
-
-/* Length of the valid UTF-8 sequence at @p s (< end), or 0. */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp, min;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - s) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
+#include "util/utf8.h"
 
 int sbb_utf8_valid(const void *s, size_t len)
 {
     const unsigned char *p = s, *end = p + len;
 
     while (p < end) {
-        size_t n = utf8_seq(p, end);
+        size_t n = sb_utf8_seq(p, end);
 
         if (n == 0)
             return 0;
@@ -362,7 +327,7 @@ static int jstring(struct jparse *j, struct sbb_jstr *s)
                 return -1;
             continue;
         }
-        n = utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
+        n = sb_utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
         if (n == 0)
             return jfail(j, "invalid UTF-8 in string");
         memcpy(o, j->p, n);
