@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "conn.h"
 #include "state.h"
 #include "log.h"
 #include "util/clock.h"

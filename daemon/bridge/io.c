@@ -29,6 +29,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "out.h"
+#include "pump.h"
 #include "state.h"
 #include "log.h"
 #include "ring/ring.h"

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pump.h"
 #include "state.h"
 #include "log.h"
 #include "tsan.h"
