@@ -44,23 +44,22 @@ static_assert(SBB_ARGV_MAX == SBD_BRIDGE_SUBS_MAX + 2, "--bridge-max-subs bound"
 #define SBB_READS_MAX   16u    /* reads of one connection per event: fairness */
 #define SBB_INLINE_MAX  65536u /* one inline RESP command */
 #define SBB_PATTERN_MAX 256u
-#define SBB_TOUCHED_MAX 16u    /* topics the I/O thread delivers itself after publishing */
 #define SBB_REP_MAX     16384u /* replies gathered before they go to the output */
 
 /* What running a command did to the connection. */
 enum run_result { RUN_OK = 0, RUN_PAUSE = 1, RUN_CLOSE = -1 };
 
-struct io_state {
-    /* Topics published into during this read: delivered at its end. */
-    struct sbd_topic *touched[SBB_TOUCHED_MAX];
-    unsigned ntouched;
-    /* Connections paused for back-pressure, and when to retry them. */
-    struct sbb_conn **paused;
-    size_t npaused, paused_cap;
-    uint64_t next_retry_ms;
-    /* accept() ran out of descriptors: listening resumes then (0: on); and
-     * when that may be logged again. */
-    uint64_t accept_resume_ms, log_emfile_ms;
+/* A publish a client asked for: the topic name as it sent it (checked by
+ * publish()) and the payload; what came of it: the receivers counted, or
+ * -1 with why filled. */
+struct sbb_pub {
+    const char *name;
+    size_t name_len;
+    const void *data;
+    size_t len;
+    long long receivers;
+    char *why;
+    size_t why_len;
 };
 
 static uint64_t now_ms(void)
@@ -72,23 +71,23 @@ static uint64_t now_ms(void)
 
 /* Move the replies gathered for one connection to its output: one lock
  * for all the replies to a read's pipelined commands. */
-static void rep_flush(struct sbd_bridge *b)
+static void rep_flush(struct sbb_io *io)
 {
-    struct sbb_conn *c = b->rep_conn;
+    struct sbb_conn *c = io->rep_conn;
 
     if (c == NULL)
         return;
     pthread_mutex_lock(&c->mu);
-    sbb_out_put(c, b->rep, b->rep_len);
+    sbb_out_put(c, io->rep, io->rep_len);
     pthread_mutex_unlock(&c->mu);
-    b->rep_len = 0;
-    b->rep_conn = NULL;
+    io->rep_len = 0;
+    io->rep_conn = NULL;
 }
 
 /* Queue a command reply, honouring CLIENT REPLY OFF and SKIP. */
 static void reply(struct sbb_conn *c, const void *data, size_t len)
 {
-    struct sbd_bridge *b = c->b;
+    struct sbb_io *io = &c->b->io;
 
     if (c->reply == 1)
         return;
@@ -96,17 +95,17 @@ static void reply(struct sbb_conn *c, const void *data, size_t len)
         c->reply = 0;
         return;
     }
-    if (b->rep_conn != c || b->rep_len + len > SBB_REP_MAX)
-        rep_flush(b);
+    if (io->rep_conn != c || io->rep_len + len > SBB_REP_MAX)
+        rep_flush(io);
     if (len > SBB_REP_MAX) {
         pthread_mutex_lock(&c->mu);
         sbb_out_put(c, data, len);
         pthread_mutex_unlock(&c->mu);
         return;
     }
-    memcpy(b->rep + b->rep_len, data, len);
-    b->rep_len += len;
-    b->rep_conn = c;
+    memcpy(io->rep + io->rep_len, data, len);
+    io->rep_len += len;
+    io->rep_conn = c;
 }
 
 static void reply_str(struct sbb_conn *c, const char *s)
@@ -245,9 +244,9 @@ void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json)
 /* ------------------------------------------------------------ subscriptions */
 
 /* After a subscription's reply: start its deliveries. */
-static void sub_go(struct sbd_bridge *b, struct sbb_sub *s)
+static void sub_go(struct sbb_io *io, struct sbb_sub *s)
 {
-    rep_flush(b);
+    rep_flush(io);
     sbb_links_go(s);
 }
 
@@ -328,11 +327,11 @@ static int pub_get(struct sbd_bridge *b, struct sbd_topic *t, char *why, size_t 
     return 0;
 }
 
-static void deliver_touched(struct sbd_bridge *b, struct io_state *io);
+static void deliver_touched(struct sbb_io *io);
 
 /* Remember @p t for delivery at the end of this read. The publish did not
  * wake its pump (sb_pub_quiet()): the delivery must happen. */
-static void touch(struct sbd_bridge *b, struct io_state *io, struct sbd_topic *t)
+static void touch(struct sbb_io *io, struct sbd_topic *t)
 {
     unsigned i = 0;
 
@@ -341,14 +340,14 @@ static void touch(struct sbd_bridge *b, struct io_state *io, struct sbd_topic *t
     if (i < io->ntouched)
         return;
     if (io->ntouched == SBB_TOUCHED_MAX)
-        deliver_touched(b, io);
+        deliver_touched(io);
     io->touched[io->ntouched++] = t;
 }
 
 /* A reliable topic is full: wait (RUN_PAUSE) up to --bridge-pub-timeout,
- * then give up with @p why filled (RUN_OK). */
-static int pub_full(struct sbd_bridge *b, struct sbb_conn *c, const struct sbd_topic *t, char *why,
-                    size_t why_len)
+ * then give up with @p p's why filled (RUN_OK). */
+static int pub_full(const struct sbd_bridge *b, struct sbb_conn *c, const struct sbd_topic *t,
+                    struct sbb_pub *p)
 {
     uint64_t now = now_ms();
 
@@ -356,71 +355,82 @@ static int pub_full(struct sbd_bridge *b, struct sbb_conn *c, const struct sbd_t
         c->paused_ms = now == 0 ? 1 : now;
     if (now - c->paused_ms < b->cfg->bridge_pub_timeout_ms)
         return RUN_PAUSE;
-    snprintf(why, why_len, "topic '%s' stayed full (reliable: a subscriber lags) for %u ms",
+    snprintf(p->why, p->why_len, "topic '%s' stayed full (reliable: a subscriber lags) for %u ms",
              t->name, b->cfg->bridge_pub_timeout_ms);
     c->paused_ms = 0;
     return RUN_OK;
 }
 
-/*
- * Publish @p len bytes on the topic named by the @p name_len bytes at
- * @p name (checked here) for @p c. A missing topic is created with the
- * default options, as `shmbus pub` does.
- * @return RUN_OK with *receivers (>= 0), or -1 and @p why filled;
- * RUN_PAUSE when a reliable topic is full and the wait goes on.
- */
-static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c, const char *name,
-                   size_t name_len, const void *data, size_t len, long long *receivers, char *why,
-                   size_t why_len)
+/* The topic of @p p for @p c: the last one it published on, or the one
+ * @p p names (checked here), created with the default options if missing,
+ * as `shmbus pub` does. @return it, or NULL with @p p's why filled. */
+static struct sbd_topic *pub_target(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_pub *p)
 {
     struct sbd_topic *t = c->last_pub;
-    int rc;
+    char checked[SHMBUS_TOPIC_NAME_MAX + 1];
 
-    *receivers = -1;
     /* A publisher usually sends on one topic: skip the name check and the
      * lookup when it is the last one's. */
-    if (t == NULL || name_len != strlen(t->name) || memcmp(name, t->name, name_len) != 0) {
-        char checked[SHMBUS_TOPIC_NAME_MAX + 1];
-
-        if (topic_name(name, name_len, checked) < 0) {
-            snprintf(why, why_len, "%s", BAD_NAME_TEXT);
-            return RUN_OK;
-        }
-        t = pub_topic(b, checked, why, why_len);
-        if (t == NULL || pub_get(b, t, why, why_len) < 0)
-            return RUN_OK;
-        c->last_pub = t; /* topics stay until the daemon stops */
+    if (t != NULL && p->name_len == strlen(t->name) && memcmp(p->name, t->name, p->name_len) == 0)
+        return t;
+    if (topic_name(p->name, p->name_len, checked) < 0) {
+        snprintf(p->why, p->why_len, "%s", BAD_NAME_TEXT);
+        return NULL;
     }
-    if (len > t->info.max_msg_size) {
-        snprintf(why, why_len, "message of %zu bytes; topic '%s' takes at most %u", len, t->name,
-                 t->info.max_msg_size);
+    t = pub_topic(b, checked, p->why, p->why_len);
+    if (t == NULL || pub_get(b, t, p->why, p->why_len) < 0)
+        return NULL;
+    c->last_pub = t; /* topics stay until the daemon stops */
+    return t;
+}
+
+/*
+ * Publish @p p's payload on the topic it names for @p c.
+ * @return RUN_OK: p->receivers is the count (>= 0), or -1 with p->why
+ * filled; RUN_PAUSE when a reliable topic is full and the wait goes on.
+ */
+static int publish(struct sbb_io *io, struct sbb_conn *c, struct sbb_pub *p)
+{
+    struct sbd_bridge *b = io->b;
+    struct sbd_topic *t;
+    int rc;
+
+    p->receivers = -1;
+    t = pub_target(b, c, p);
+    if (t == NULL)
+        return RUN_OK;
+    if (p->len > t->info.max_msg_size) {
+        snprintf(p->why, p->why_len, "message of %zu bytes; topic '%s' takes at most %u", p->len,
+                 t->name, t->info.max_msg_size);
         return RUN_OK;
     }
     /* Counted before: those the message goes to (as Redis counts; not the
      * links of a subscription still waiting for its reply).
      * relaxed: a monitoring count. */
-    *receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
-                 (t->bridge != NULL ? t->bridge->nlive : 0);
-    rc = sbd_topic_broken(t) ? SHMBUS_ERR_TRUNCATED : shmbus_publish(t->bridge_pub, data, len, 0);
+    p->receivers = (long long)atomic_load_explicit(&t->subscribers, memory_order_relaxed) +
+                   (t->bridge != NULL ? t->bridge->nlive : 0);
+    rc = sbd_topic_broken(t) ? SHMBUS_ERR_TRUNCATED
+                             : shmbus_publish(t->bridge_pub, p->data, p->len, 0);
     /* Lossy: a newer message took the cell while we wrote; readers count it
      * lost, like any other loss of a lossy topic, which publishers are not
      * told of either. */
     if (rc == SHMBUS_ERR_OVERRUN && t->info.mode == SHMBUS_LOSSY)
         rc = 0;
     if (rc < 0)
-        *receivers = -1;
+        p->receivers = -1;
     if (rc == -EAGAIN)
-        return pub_full(b, c, t, why, why_len);
+        return pub_full(b, c, t, p);
     c->paused_ms = 0;
     if (rc < 0) {
-        snprintf(why, why_len, "message not published on '%s': %s", t->name, shmbus_strerror(rc));
+        snprintf(p->why, p->why_len, "message not published on '%s': %s", t->name,
+                 shmbus_strerror(rc));
         return RUN_OK;
     }
     /* relaxed: counters. */
     atomic_fetch_add_explicit(&c->msgs_in, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&b->msgs_in, 1, memory_order_relaxed);
     if (t->bridge != NULL)
-        touch(b, io, t);
+        touch(io, t);
     return RUN_OK;
 }
 
@@ -428,7 +438,7 @@ static int publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c
  * not woken for it (sb_pub_quiet()), so the path from a remote publisher
  * to a remote subscriber costs no thread wake-up. Waits only while the
  * pump is delivering the same topic. */
-static void deliver_touched(struct sbd_bridge *b, struct io_state *io)
+static void deliver_touched(struct sbb_io *io)
 {
     if (io->ntouched == 0)
         return;
@@ -443,13 +453,13 @@ static void deliver_touched(struct sbd_bridge *b, struct io_state *io)
          * thread has other connections to serve. What is left goes to the
          * pump, which the quiet publish did not wake: ring it. */
         pthread_mutex_lock(&bt->poll_mu);
-        sbb_deliver(b, &b->direct, bt);
+        sbb_deliver(io->b, &io->direct, bt);
         more = bt->sub != NULL && sb_sub_ready_order(bt->sub, memory_order_acquire) != 0;
         pthread_mutex_unlock(&bt->poll_mu);
         if (more)
             sbb_pump_ring(bt->pump);
     }
-    sbb_flush(&b->direct);
+    sbb_flush(&io->direct);
     SBD_TSAN_READ_DONE();
     urcu_memb_read_unlock();
     io->ntouched = 0;
@@ -492,8 +502,8 @@ static void json_auth(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb
 }
 
 /* SUB, UNSUB and PUB, on the checked topic @p name. */
-static int json_topic(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                      const struct sbb_jcommand *q, const char *cmd, const char *name)
+static int json_topic(struct sbb_io *io, struct sbb_conn *c, const struct sbb_jcommand *q,
+                      const char *cmd, const char *name)
 {
     char why[256], extra[64 + SHMBUS_TOPIC_NAME_MAX];
     struct sbb_sub *s = NULL;
@@ -501,7 +511,7 @@ static int json_topic(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
 
     why[0] = '\0';
     if (q->cmd == SBB_J_SUB) {
-        n = sbb_subscribe(b, c, 0, name, q->topic.len, &s, why, sizeof(why)) < 0
+        n = sbb_subscribe(io->b, c, 0, name, q->topic.len, &s, why, sizeof(why)) < 0
                 ? -1
                 : (long long)c->nsubs;
     } else if (q->cmd == SBB_J_UNSUB) {
@@ -513,9 +523,17 @@ static int json_topic(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
     } else if (q->payload.p == NULL) {
         snprintf(why, sizeof(why), "missing \"payload\" or \"payload_base64\"");
         n = -1;
-    } else if (publish(b, io, c, name, q->topic.len, q->payload.p, q->payload.len, &n, why,
-                       sizeof(why)) == RUN_PAUSE) {
-        return RUN_PAUSE;
+    } else {
+        struct sbb_pub pub = {.name = name,
+                              .name_len = q->topic.len,
+                              .data = q->payload.p,
+                              .len = q->payload.len,
+                              .why = why,
+                              .why_len = sizeof(why)};
+
+        if (publish(io, c, &pub) == RUN_PAUSE)
+            return RUN_PAUSE;
+        n = pub.receivers;
     }
     if (n < 0) {
         jerror(c, cmd, &q->id, why);
@@ -525,19 +543,19 @@ static int json_topic(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
              q->cmd == SBB_J_PUB ? "receivers" : "subscriptions", n);
     jreply(c, cmd, &q->id, 1, extra);
     if (s != NULL)
-        sub_go(b, s);
+        sub_go(io, s);
     return RUN_OK;
 }
 
-static int json_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c, const char *line,
-                    size_t len)
+static int json_run(struct sbb_io *io, struct sbb_conn *c, const char *line, size_t len)
 {
     static const char *const names[] = {NULL, "SUB", "UNSUB", "PUB", "PING", "AUTH"};
+    struct sbd_bridge *b = io->b;
     char err[200], name[SHMBUS_TOPIC_NAME_MAX + 1];
     struct sbb_jcommand q;
     const char *cmd;
 
-    if (sbb_json_parse(line, len, b->jscratch, &q, err, sizeof(err)) < 0) {
+    if (sbb_json_parse(line, len, io->jscratch, &q, err, sizeof(err)) < 0) {
         jerror(c, NULL, NULL, err);
         return RUN_OK;
     }
@@ -553,7 +571,7 @@ static int json_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
     else if (topic_name(q.topic.p, q.topic.len, name) < 0)
         jerror(c, cmd, &q.id, BAD_NAME_TEXT);
     else
-        return json_topic(b, io, c, &q, cmd, name);
+        return json_topic(io, c, &q, cmd, name);
     return RUN_OK;
 }
 
@@ -590,7 +608,7 @@ static void reply_arity(struct sbb_conn *c, const struct sbb_argv *a)
  * connection paused, its later arguments not yet run: RUN_PAUSE. The
  * command runs again from that argument (c->link_arg) in a later pass,
  * and the pattern's reply goes out once its links are made. */
-static int resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb_argv *a,
+static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a,
                           int pattern)
 {
     const char *kind = pattern ? "psubscribe" : "subscribe";
@@ -612,7 +630,7 @@ static int resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struct
         }
         s = c->linking;
         c->linking = NULL;
-        rc = s != NULL ? 0 : sbb_subscribe(b, c, pattern, p, len, &s, why, sizeof(why));
+        rc = s != NULL ? 0 : sbb_subscribe(io->b, c, pattern, p, len, &s, why, sizeof(why));
         if (rc == 0)
             rc = sbb_sub_ready(s, why, sizeof(why));
         if (rc > 0) {
@@ -624,7 +642,7 @@ static int resp_subscribe(struct sbd_bridge *b, struct sbb_conn *c, const struct
             reply_err(c, "-ERR %s", why);
         } else {
             reply_sub(c, kind, p, len);
-            sub_go(b, s);
+            sub_go(io, s);
         }
     }
     return RUN_OK;
@@ -795,22 +813,27 @@ static void resp_unknown(struct sbb_conn *c, const struct sbb_argv *a)
     reply_err(c, "%s", msg);
 }
 
+/* One RESP command being run: what its handler gets. */
+struct resp_call {
+    struct sbb_io *io;
+    struct sbb_conn *c;
+    const struct sbb_argv *a;
+};
+
 /* One RESP command: its handler and where it may run. */
 struct resp_cmd {
     const char *name;
-    int (*run)(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-               const struct sbb_argv *a);
+    int (*run)(const struct resp_call *r);
     unsigned min, max; /* argument counts, the name included */
     int before_auth;   /* allowed before AUTH */
     int subscribed;    /* allowed with subscriptions (RESP2's subscribed mode) */
 };
 
-static int cmd_quit(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                    const struct sbb_argv *a)
+static int cmd_quit(const struct resp_call *r)
 {
+    struct sbb_conn *c = r->c;
     struct sbb_sub *s;
 
-    (void)b, (void)io, (void)a;
     /* Nothing after +OK, as Redis: no more deliveries. */
     sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
     reply_str(c, "+OK\r\n");
@@ -818,10 +841,12 @@ static int cmd_quit(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
     return RUN_OK;
 }
 
-static int cmd_auth(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                    const struct sbb_argv *a)
+static int cmd_auth(const struct resp_call *r)
 {
-    (void)io;
+    struct sbd_bridge *b = r->io->b;
+    struct sbb_conn *c = r->c;
+    const struct sbb_argv *a = r->a;
+
     if (b->cfg->bridge_token[0] == '\0') {
         reply_str(c, "-ERR AUTH <password> called without any password configured for the "
                      "default user. Are you sure your configuration is correct?\r\n");
@@ -836,38 +861,32 @@ static int cmd_auth(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
     return RUN_OK;
 }
 
-static int cmd_hello(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                     const struct sbb_argv *a)
+static int cmd_hello(const struct resp_call *r)
 {
-    (void)io;
-    resp_hello(b, c, a);
+    resp_hello(r->io->b, r->c, r->a);
     return RUN_OK;
 }
 
-static int cmd_subscribe(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                         const struct sbb_argv *a)
+static int cmd_subscribe(const struct resp_call *r)
 {
-    (void)io;
-    return resp_subscribe(b, c, a, arg_is(a, 0, "PSUBSCRIBE"));
+    return resp_subscribe(r->io, r->c, r->a, arg_is(r->a, 0, "PSUBSCRIBE"));
 }
 
-static int cmd_unsubscribe(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                           const struct sbb_argv *a)
+static int cmd_unsubscribe(const struct resp_call *r)
 {
-    (void)b, (void)io;
-    resp_unsubscribe(c, a, arg_is(a, 0, "PUNSUBSCRIBE"));
+    resp_unsubscribe(r->c, r->a, arg_is(r->a, 0, "PUNSUBSCRIBE"));
     return RUN_OK;
 }
 
-static int cmd_ping(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                    const struct sbb_argv *a)
+static int cmd_ping(const struct resp_call *r)
 {
     static const char pong[] = "*2\r\n$4\r\npong\r\n";
+    struct sbb_conn *c = r->c;
+    const struct sbb_argv *a = r->a;
     const char *msg = a->argc == 2 ? a->argv[1] : "";
     size_t len = a->argc == 2 ? a->argl[1] : 0, n = sizeof(pong) - 1 + sbb_resp_bulk_len(len);
     char *buf;
 
-    (void)b, (void)io;
     if (c->nsubs == 0 && a->argc == 1) {
         reply_str(c, "+PONG\r\n");
     } else if (c->nsubs == 0) {
@@ -883,80 +902,72 @@ static int cmd_ping(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
     return RUN_OK;
 }
 
-static int cmd_publish(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                       const struct sbb_argv *a)
+static int cmd_publish(const struct resp_call *r)
 {
     char why[256];
-    long long n;
+    struct sbb_pub pub = {.name = r->a->argv[1],
+                          .name_len = r->a->argl[1],
+                          .data = r->a->argv[2],
+                          .len = r->a->argl[2],
+                          .why = why,
+                          .why_len = sizeof(why)};
 
     why[0] = '\0';
-    if (publish(b, io, c, a->argv[1], a->argl[1], a->argv[2], a->argl[2], &n, why, sizeof(why)) ==
-        RUN_PAUSE)
+    if (publish(r->io, r->c, &pub) == RUN_PAUSE)
         return RUN_PAUSE;
-    if (n < 0)
-        reply_err(c, "-ERR %s", why);
+    if (pub.receivers < 0)
+        reply_err(r->c, "-ERR %s", why);
     else
-        reply_int(c, n);
+        reply_int(r->c, pub.receivers);
     return RUN_OK;
 }
 
-static int cmd_reset(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                     const struct sbb_argv *a)
+static int cmd_reset(const struct resp_call *r)
 {
+    struct sbb_conn *c = r->c;
     struct sbb_sub *s;
 
-    (void)b, (void)io, (void)a;
     sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
     c->reply = 0;
     reply_str(c, "+RESET\r\n");
     return RUN_OK;
 }
 
-static int cmd_client(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                      const struct sbb_argv *a)
+static int cmd_client(const struct resp_call *r)
 {
-    (void)b, (void)io;
-    resp_client(c, a);
+    resp_client(r->c, r->a);
     return RUN_OK;
 }
 
-static int cmd_echo(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                    const struct sbb_argv *a)
+static int cmd_echo(const struct resp_call *r)
 {
-    (void)b, (void)io;
-    reply_bulk(c, a->argv[1], a->argl[1]);
+    reply_bulk(r->c, r->a->argv[1], r->a->argl[1]);
     return RUN_OK;
 }
 
-static int cmd_select(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                      const struct sbb_argv *a)
+static int cmd_select(const struct resp_call *r)
 {
-    (void)b, (void)io;
-    if (a->argl[1] == 1 && a->argv[1][0] == '0')
-        reply_str(c, "+OK\r\n");
+    if (r->a->argl[1] == 1 && r->a->argv[1][0] == '0')
+        reply_str(r->c, "+OK\r\n");
     else
-        reply_str(c, "-ERR DB index is out of range\r\n");
+        reply_str(r->c, "-ERR DB index is out of range\r\n");
     return RUN_OK;
 }
 
-static int cmd_command(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                       const struct sbb_argv *a)
+static int cmd_command(const struct resp_call *r)
 {
-    (void)b, (void)io, (void)a;
-    reply_str(c, "*0\r\n"); /* redis-cli asks for command docs; there are none */
+    reply_str(r->c, "*0\r\n"); /* redis-cli asks for command docs; there are none */
     return RUN_OK;
 }
 
 /* INFO: what client libraries look at on connecting (ioredis reads
  * "loading" before it says it is ready). */
-static int cmd_info(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                    const struct sbb_argv *a)
+static int cmd_info(const struct resp_call *r)
 {
     static const char info[] = "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n"
                                "server_name:shmbus\r\n\r\n# Persistence\r\nloading:0\r\n";
 
-    (void)b, (void)io, (void)a;
-    reply_bulk(c, info, sizeof(info) - 1);
+    reply_bulk(r->c, info, sizeof(info) - 1);
     return RUN_OK;
 }
 
@@ -980,9 +991,9 @@ static const struct resp_cmd resp_cmds[] = {
     {"INFO", cmd_info, 1, ANY_ARGS, 0, 0},
 };
 
-static int resp_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                    const struct sbb_argv *a)
+static int resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a)
 {
+    const struct resp_call call = {.io = io, .c = c, .a = a};
     const struct resp_cmd *cmd = NULL;
 
     if (a->argc == 0)
@@ -995,7 +1006,7 @@ static int resp_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
         resp_unknown(c, a);
     } else if (a->argc < cmd->min || a->argc > cmd->max) {
         reply_arity(c, a);
-    } else if (!cmd->before_auth && b->cfg->bridge_token[0] != '\0' && !c->authed) {
+    } else if (!cmd->before_auth && io->b->cfg->bridge_token[0] != '\0' && !c->authed) {
         reply_str(c, "-NOAUTH Authentication required.\r\n");
     } else if (!cmd->subscribed && c->nsubs > 0) {
         char name[32];
@@ -1006,7 +1017,7 @@ static int resp_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *
                   "QUIT / RESET are allowed in this context",
                   name);
     } else {
-        return cmd->run(b, io, c, a);
+        return cmd->run(&call);
     }
     return RUN_OK;
 }
@@ -1023,7 +1034,7 @@ static void conn_free_cb(struct rcu_head *h)
     free(c);
 }
 
-static void unpause(struct io_state *io, struct sbb_conn *c)
+static void unpause(struct sbb_io *io, struct sbb_conn *c)
 {
     for (size_t i = 0; i < io->npaused; i++) {
         if (io->paused[i] == c) {
@@ -1058,8 +1069,9 @@ static int in_resize(struct sbb_conn *c, size_t cap)
     return 0;
 }
 
-static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+static void conn_close(struct sbb_io *io, struct sbb_conn *c)
 {
+    struct sbd_bridge *b = io->b;
     struct sbb_sub *s;
 
     for (size_t i = 0; i < io->npaused; i++) {
@@ -1068,9 +1080,9 @@ static void conn_close(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             break;
         }
     }
-    if (b->rep_conn == c) {
-        b->rep_len = 0;
-        b->rep_conn = NULL;
+    if (io->rep_conn == c) {
+        io->rep_len = 0;
+        io->rep_conn = NULL;
     }
     sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
     pthread_mutex_lock(&c->mu);
@@ -1140,8 +1152,9 @@ static int conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage 
 
 /* Out of descriptors: stop watching the listening socket for 100 ms (the
  * pending connection stays queued; accepting it now would fail again). */
-static void accept_pause(struct sbd_bridge *b, struct io_state *io)
+static void accept_pause(struct sbb_io *io)
 {
+    struct sbd_bridge *b = io->b;
     struct epoll_event ev = {.events = 0, .data.ptr = &b->lfd};
     uint64_t now = now_ms();
 
@@ -1154,8 +1167,9 @@ static void accept_pause(struct sbd_bridge *b, struct io_state *io)
     io->accept_resume_ms = now + 100;
 }
 
-static void accept_resume(struct sbd_bridge *b, struct io_state *io)
+static void accept_resume(struct sbb_io *io)
 {
+    struct sbd_bridge *b = io->b;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &b->lfd};
 
     if (io->accept_resume_ms == 0 || now_ms() < io->accept_resume_ms)
@@ -1164,9 +1178,10 @@ static void accept_resume(struct sbd_bridge *b, struct io_state *io)
     io->accept_resume_ms = 0;
 }
 
-static void conn_accept(struct sbd_bridge *b, struct io_state *io)
+static void conn_accept(struct sbb_io *io)
 {
     static const char full[] = "-ERR max number of clients reached\r\n";
+    struct sbd_bridge *b = io->b;
 
     for (;;) {
         struct sockaddr_storage sa;
@@ -1177,7 +1192,7 @@ static void conn_accept(struct sbd_bridge *b, struct io_state *io)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                accept_pause(b, io);
+                accept_pause(io);
             else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 sbd_log(SBD_WARN, "bridge: accept: %s", strerror(errno));
             return;
@@ -1213,9 +1228,10 @@ static int blank(const char *p, size_t len)
 
 /* The next JSON line of @p p: run it. @return the bytes taken (0: no
  * complete line yet); sets *paused. */
-static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                        const char *p, size_t left, int *paused)
+static size_t json_step(struct sbb_io *io, struct sbb_conn *c, const char *p, size_t left,
+                        int *paused)
 {
+    struct sbd_bridge *b = io->b;
     const char *nl = sbb_scan_line(&c->scan, p, left, b->cfg->bridge_max_request + 1);
     size_t ll;
 
@@ -1227,7 +1243,7 @@ static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
     ll = (size_t)(nl - p);
     if (ll > 0 && p[ll - 1] == '\r')
         ll--;
-    if (!blank(p, ll) && json_run(b, io, c, p, ll) == RUN_PAUSE) {
+    if (!blank(p, ll) && json_run(io, c, p, ll) == RUN_PAUSE) {
         *paused = 1;
         return 0;
     }
@@ -1235,9 +1251,10 @@ static size_t json_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
 }
 
 /* The next RESP command of @p p: run it. As json_step(). */
-static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                        const char *p, size_t left, int *paused)
+static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, size_t left,
+                        int *paused)
 {
+    struct sbd_bridge *b = io->b;
     uint64_t max_req = b->cfg->bridge_max_request;
     const char *err = NULL;
     int http = c->started || p[0] == '*' ? 0 : sbb_http_like(p, left);
@@ -1250,12 +1267,12 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
             sbb_gate_http(b, c, p, left);
         return 0;
     }
-    n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &b->argv, &err);
-    if (n > 0 && b->argv.argc > 0 && sbb_http_word(b->argv.argv[0], b->argv.argl[0])) {
-        sbb_gate_http(b, c, b->argv.argv[0], b->argv.argl[0]);
+    n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &io->argv, &err);
+    if (n > 0 && io->argv.argc > 0 && sbb_http_word(io->argv.argv[0], io->argv.argl[0])) {
+        sbb_gate_http(b, c, io->argv.argv[0], io->argv.argl[0]);
         return 0;
     }
-    if (n > 0 && b->argv.argc > 0)
+    if (n > 0 && io->argv.argc > 0)
         c->started = 1;
     if (n < 0) {
         conn_protocol_error(b, c, err);
@@ -1266,7 +1283,7 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
             conn_protocol_error(b, c, "ERR Protocol error: request too large");
         return 0;
     }
-    if (resp_run(b, io, c, &b->argv) == RUN_PAUSE) {
+    if (resp_run(io, c, &io->argv) == RUN_PAUSE) {
         *paused = 1;
         return 0;
     }
@@ -1275,8 +1292,8 @@ static size_t resp_step(struct sbd_bridge *b, struct io_state *io, struct sbb_co
 
 /* Run the complete commands in @p buf. @return the bytes consumed; sets
  * *paused when a publish must wait. */
-static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                       const char *buf, size_t len, int *paused)
+static size_t conn_run(struct sbb_io *io, struct sbb_conn *c, const char *buf, size_t len,
+                       int *paused)
 {
     size_t off = 0, n;
 
@@ -1296,9 +1313,9 @@ static size_t conn_run(struct sbd_bridge *b, struct io_state *io, struct sbb_con
             return len;
         }
         if (c->proto == SB_BRIDGE_JSON)
-            n = json_step(b, io, c, buf + off, len - off, paused);
+            n = json_step(io, c, buf + off, len - off, paused);
         else
-            n = resp_step(b, io, c, buf + off, len - off, paused);
+            n = resp_step(io, c, buf + off, len - off, paused);
         if (n == 0)
             break;
         off += n;
@@ -1324,7 +1341,7 @@ static int conn_keep(struct sbb_conn *c, const char *p, size_t len)
     return 0;
 }
 
-static void conn_pause(struct io_state *io, struct sbb_conn *c)
+static void conn_pause(struct sbb_io *io, struct sbb_conn *c)
 {
     if (io->npaused == io->paused_cap) {
         size_t n = io->paused_cap ? io->paused_cap * 2 : 16;
@@ -1348,8 +1365,7 @@ static void conn_pause(struct io_state *io, struct sbb_conn *c)
 /* Run what @p c has buffered (and @p data just read), keep the rest.
  * @return 0; 1 when a publish waits for room (the connection is paused);
  * -1 to close the connection now. */
-static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                      const char *data, size_t n)
+static int conn_input(struct sbb_io *io, struct sbb_conn *c, const char *data, size_t n)
 {
     const char *buf = data;
     size_t len = n, used;
@@ -1367,7 +1383,7 @@ static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
         buf = c->in;
         len = c->in_len;
     }
-    used = conn_run(b, io, c, buf, len, &paused);
+    used = conn_run(io, c, buf, len, &paused);
     if (conn_keep(c, buf + used, len - used) < 0)
         return -1;
     /* --bridge-cmd-timeout counts from the first byte of the command left
@@ -1384,7 +1400,7 @@ static int conn_input(struct sbd_bridge *b, struct io_state *io, struct sbb_conn
 
 static void conn_flush(struct sbb_conn *c)
 {
-    rep_flush(c->b);
+    rep_flush(&c->b->io);
     pthread_mutex_lock(&c->mu);
     sbb_out_flush(c);
     pthread_mutex_unlock(&c->mu);
@@ -1402,12 +1418,13 @@ static int conn_done(struct sbb_conn *c)
 }
 
 /* Read and run what @p c sent. @return 1 if the connection was closed. */
-static int conn_readable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+static int conn_readable(struct sbb_io *io, struct sbb_conn *c)
 {
+    struct sbd_bridge *b = io->b;
     int end = 0;
 
     for (unsigned r = 0; r < SBB_READS_MAX && !c->paused && !c->closing; r++) {
-        ssize_t n = recv(c->fd, b->rbuf, SBB_READ_CHUNK, MSG_DONTWAIT);
+        ssize_t n = recv(c->fd, io->rbuf, SBB_READ_CHUNK, MSG_DONTWAIT);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -1417,7 +1434,7 @@ static int conn_readable(struct sbd_bridge *b, struct io_state *io, struct sbb_c
             end = 1; /* end of stream, or reset: the replies so far still go */
             break;
         }
-        if (conn_input(b, io, c, b->rbuf, (size_t)n) < 0) {
+        if (conn_input(io, c, io->rbuf, (size_t)n) < 0) {
             /* relaxed: a counter. */
             atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
             sbd_log(SBD_WARN,
@@ -1430,16 +1447,16 @@ static int conn_readable(struct sbd_bridge *b, struct io_state *io, struct sbb_c
         if ((size_t)n < SBB_READ_CHUNK)
             break;
     }
-    deliver_touched(b, io);
+    deliver_touched(io);
     conn_flush(c);
     if (!end && !conn_done(c))
         return 0;
-    conn_close(b, io, c);
+    conn_close(io, c);
     return 1;
 }
 
 /* Write what @p c has waiting. @return 1 if the connection was closed. */
-static int conn_writable(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c)
+static int conn_writable(struct sbb_io *io, struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
     c->epout = 0;
@@ -1449,21 +1466,20 @@ static int conn_writable(struct sbd_bridge *b, struct io_state *io, struct sbb_c
     pthread_mutex_unlock(&c->mu);
     if (!conn_done(c))
         return 0;
-    conn_close(b, io, c);
+    conn_close(io, c);
     return 1;
 }
 
 /* One epoll event of a connection. Input is read even when the peer hung
  * up: commands it sent before closing still run. */
-static void conn_event(struct sbd_bridge *b, struct io_state *io, struct sbb_conn *c,
-                       uint32_t events)
+static void conn_event(struct sbb_io *io, struct sbb_conn *c, uint32_t events)
 {
-    if ((events & EPOLLOUT) && conn_writable(b, io, c))
+    if ((events & EPOLLOUT) && conn_writable(io, c))
         return;
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && conn_readable(b, io, c))
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && conn_readable(io, c))
         return;
     if (events & (EPOLLHUP | EPOLLERR))
-        conn_close(b, io, c); /* paused or closing: nothing more will be read */
+        conn_close(io, c); /* paused or closing: nothing more will be read */
 }
 
 /* Retry the publishes that found their topics full, once a millisecond,
@@ -1471,7 +1487,7 @@ static void conn_event(struct sbd_bridge *b, struct io_state *io, struct sbb_con
  * (EPOLLIN off, no epoll call) while its publish still finds the topic
  * full or its pattern is still being linked; the latter is not re-parsed
  * (its command may be 64 KB of inline input) until it is linked. */
-static void retry_paused(struct sbd_bridge *b, struct io_state *io)
+static void retry_paused(struct sbb_io *io)
 {
     size_t n = io->npaused;
     struct sbb_conn **list;
@@ -1490,13 +1506,13 @@ static void retry_paused(struct sbd_bridge *b, struct io_state *io)
 
         if (c->linking != NULL && sbb_sub_linking(c->linking))
             continue; /* nothing to run yet: O(1) */
-        rc = conn_input(b, io, c, NULL, 0);
+        rc = conn_input(io, c, NULL, 0);
         if (rc == 0)
             unpause(io, c);
-        deliver_touched(b, io);
+        deliver_touched(io);
         conn_flush(c);
         if (rc < 0 || conn_done(c))
-            conn_close(b, io, c);
+            conn_close(io, c);
     }
     free(list);
 }
@@ -1517,8 +1533,9 @@ static void trim_buffers(struct sbd_bridge *b)
 /* Close connections that did not authenticate in time, those refused
  * that sent nothing (--bridge-auth-timeout), and those with a command
  * incomplete for too long (--bridge-cmd-timeout). */
-static void expire_conns(struct sbd_bridge *b, struct io_state *io)
+static void expire_conns(struct sbb_io *io)
 {
+    struct sbd_bridge *b = io->b;
     uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
     uint64_t cmd_limit = (uint64_t)b->cfg->bridge_cmd_ms * 1000000u;
     struct sbb_conn *c;
@@ -1539,15 +1556,16 @@ static void expire_conns(struct sbd_bridge *b, struct io_state *io)
             sbb_conn_fail(c, "ERR authentication timeout", "authentication timeout");
         }
         conn_flush(c);
-        conn_close(b, io, c);
+        conn_close(io, c);
     }
 }
 
 /* Close the connections marked for holding the most memory when the
  * budget was full (mem.h). After a batch of events: none of them
  * points to a closed connection. */
-static void evict_run(struct sbd_bridge *b, struct io_state *io)
+static void evict_run(struct sbb_io *io)
 {
+    struct sbd_bridge *b = io->b;
     struct sbb_conn *c;
 
     while ((c = sbb_evict_next(b)) != NULL) {
@@ -1560,16 +1578,16 @@ static void evict_run(struct sbd_bridge *b, struct io_state *io)
                 (unsigned long long)c->id, c->peer,
                 atomic_load_explicit(&c->mem, memory_order_relaxed),
                 (unsigned long long)b->cfg->bridge_max_memory);
-        conn_close(b, io, c);
+        conn_close(io, c);
     }
 }
 
 /* What the I/O thread does every tick: deadlines, buffer trimming. */
-static void tick_work(struct sbd_bridge *b, struct io_state *io)
+static void tick_work(struct sbb_io *io)
 {
-    expire_conns(b, io);
-    trim_buffers(b);
-    sbb_gate_tick(b);
+    expire_conns(io);
+    trim_buffers(io->b);
+    sbb_gate_tick(io->b);
 }
 
 /* The tick: a second, or a quarter of the shortest deadline, so that each
@@ -1588,7 +1606,7 @@ static uint64_t tick_ms(const struct sbd_config *cfg)
 static void *io_main(void *arg)
 {
     struct sbd_bridge *b = arg;
-    struct io_state io = {0};
+    struct sbb_io *io = &b->io;
     struct epoll_event ev[64];
     uint64_t tick = tick_ms(b->cfg);
     uint64_t next_tick = now_ms() + tick;
@@ -1597,10 +1615,10 @@ static void *io_main(void *arg)
     urcu_memb_register_thread();
     /* relaxed: the eventfd wakes us; stop is re-read after every wait. */
     while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
-        int timeout = sbb_link_busy(b)           ? 0
-                      : io.npaused > 0           ? 1
-                      : io.accept_resume_ms != 0 ? 100
-                                                 : (int)tick;
+        int timeout = sbb_link_busy(b)            ? 0
+                      : io->npaused > 0           ? 1
+                      : io->accept_resume_ms != 0 ? 100
+                                                  : (int)tick;
         int n = epoll_wait(b->epfd, ev, 64, timeout);
 
         if (n < 0 && errno != EINTR) {
@@ -1611,7 +1629,7 @@ static void *io_main(void *arg)
             void *p = ev[i].data.ptr;
 
             if (p == &b->lfd) {
-                conn_accept(b, &io);
+                conn_accept(io);
             } else if (p == &b->evfd) {
                 uint64_t v;
 
@@ -1619,20 +1637,20 @@ static void *io_main(void *arg)
                     sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
                 sbb_topics_new(b);
             } else {
-                conn_event(b, &io, p, ev[i].events);
+                conn_event(io, p, ev[i].events);
             }
         }
-        evict_run(b, &io);
+        evict_run(io);
         sbb_link_work(b);
-        retry_paused(b, &io);
-        accept_resume(b, &io);
+        retry_paused(io);
+        accept_resume(io);
         if (now_ms() >= next_tick) {
-            tick_work(b, &io);
+            tick_work(io);
             next_tick = now_ms() + tick;
         }
     }
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node) conn_close(b, &io, c);
-    free(io.paused);
+    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node) conn_close(io, c);
+    free(io->paused);
     urcu_memb_unregister_thread();
     return NULL;
 }
@@ -1673,6 +1691,8 @@ static int listen_on(struct sbd_bridge *b, const struct sbd_config *cfg)
 
 static void bridge_free(struct sbd_bridge *b)
 {
+    struct sbb_io *io = &b->io;
+
     if (b->lfd >= 0)
         close(b->lfd);
     if (b->epfd >= 0)
@@ -1680,25 +1700,26 @@ static void bridge_free(struct sbd_bridge *b)
     if (b->evfd >= 0)
         close(b->evfd);
     pthread_mutex_destroy(&b->new_mu);
-    sbb_batch_free(&b->direct);
+    sbb_batch_free(&io->direct);
     sbb_link_fini(b);
     free(b->pubt);
-    free(b->rbuf);
-    free(b->rep);
-    free(b->jscratch);
+    free(io->rbuf);
+    free(io->rep);
+    free(io->jscratch);
     free(b);
 }
 
 /* Sockets and buffers of a new bridge. @return 0 or -errno. */
 static int bridge_open(struct sbd_bridge *b)
 {
+    struct sbb_io *io = &b->io;
     struct epoll_event ev = {.events = EPOLLIN};
     int rc;
 
-    b->rbuf = malloc(SBB_READ_CHUNK);
-    b->rep = malloc(SBB_REP_MAX);
-    b->jscratch = malloc(b->cfg->bridge_max_request + 1);
-    if (b->rbuf == NULL || b->rep == NULL || b->jscratch == NULL || sbb_link_init(b) < 0)
+    io->rbuf = malloc(SBB_READ_CHUNK);
+    io->rep = malloc(SBB_REP_MAX);
+    io->jscratch = malloc(b->cfg->bridge_max_request + 1);
+    if (io->rbuf == NULL || io->rep == NULL || io->jscratch == NULL || sbb_link_init(b) < 0)
         return -ENOMEM;
     rc = listen_on(b, b->cfg);
     if (rc < 0)
@@ -1728,7 +1749,8 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
     b->cfg = cfg;
     b->reg = reg;
     b->lfd = b->epfd = b->evfd = -1;
-    b->direct.mark = 1;
+    b->io.b = b;
+    b->io.direct.mark = 1;
     sbd_rlist_init(&b->conns);
     pthread_mutex_init(&b->new_mu, NULL);
     rc = bridge_open(b);
@@ -1737,7 +1759,7 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
         return rc;
     }
     sbb_link_hook(reg, b);
-    rc = pthread_create(&b->io, NULL, io_main, b);
+    rc = pthread_create(&b->io_thread, NULL, io_main, b);
     if (rc != 0) {
         sbb_link_hook(reg, NULL);
         bridge_free(b);
@@ -1760,7 +1782,7 @@ void sbd_bridge_stop(struct sbd_bridge *b)
     atomic_store_explicit(&b->stop, 1, memory_order_relaxed);
     if (write(b->evfd, &one, sizeof(one)) < 0)
         sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
-    pthread_join(b->io, NULL);
+    pthread_join(b->io_thread, NULL);
     for (unsigned i = 0; i < b->npumps; i++)
         sbb_pump_stop(b->pumps[i]);
     for (size_t i = 0; i < b->npub; i++) {

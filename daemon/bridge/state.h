@@ -40,6 +40,8 @@
  * the bytes after which it stops sooner. */
 #define SBB_BATCH       64
 #define SBB_ROUND_BYTES (256u * 1024)
+/* Topics the I/O thread delivers itself after publishing, in one read. */
+#define SBB_TOUCHED_MAX 16u
 
 struct sbb_conn {
     struct sbd_rnode node; /* in sbd_bridge.conns (RCU) */
@@ -185,11 +187,35 @@ struct sbb_pump {
     struct sbb_batch batch;
 };
 
+/* The I/O thread's context: the state it alone touches, which its
+ * functions take instead of the bridge and a list of parameters. */
+struct sbb_io {
+    struct sbd_bridge *b;
+    /* Topics published into during this read: delivered at its end. */
+    struct sbd_topic *touched[SBB_TOUCHED_MAX];
+    unsigned ntouched;
+    /* Connections paused for back-pressure, and when to retry them. */
+    struct sbb_conn **paused;
+    size_t npaused, paused_cap;
+    uint64_t next_retry_ms;
+    /* accept() ran out of descriptors: listening resumes then (0: on); and
+     * when that may be logged again. */
+    uint64_t accept_resume_ms, log_emfile_ms;
+    /* Scratch. */
+    char *rep; /* replies of one connection, moved to its output in one go */
+    size_t rep_len;
+    struct sbb_conn *rep_conn;
+    char *rbuf;              /* socket reads */
+    char *jscratch;          /* JSON string decoding */
+    struct sbb_argv argv;    /* the RESP command being run */
+    struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
+};
+
 struct sbd_bridge {
     const struct sbd_config *cfg;
     struct sbd_registry *reg;
     int lfd, epfd, evfd; /* listening socket, epoll, eventfd (new topics, stop) */
-    pthread_t io;
+    pthread_t io_thread;
     _Atomic int stop;
     char listen[64];
 
@@ -225,14 +251,7 @@ struct sbd_bridge {
     struct sbd_topic **pubt;
     size_t npub, pub_cap;
 
-    /* I/O thread scratch. */
-    char *rep; /* replies of one connection, moved to its output in one go */
-    size_t rep_len;
-    struct sbb_conn *rep_conn;
-    char *rbuf;              /* socket reads */
-    char *jscratch;          /* JSON string decoding */
-    struct sbb_argv argv;    /* the RESP command being run */
-    struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
+    struct sbb_io io; /* the I/O thread's own */
 
     struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (gate.c) */
 
