@@ -47,7 +47,7 @@ static_assert(SBB_ARGV_MAX == SBD_BRIDGE_SUBS_MAX + 2, "--bridge-max-subs bound"
 #define SBB_REP_MAX     16384u /* replies gathered before they go to the output */
 
 /* What running a command did to the connection. */
-enum run_result { RUN_OK = 0, RUN_PAUSE = 1, RUN_CLOSE = -1 };
+enum run_result { RUN_OK = 0, RUN_PAUSE = 1 };
 
 /* A publish a client asked for: the topic name as it sent it (checked by
  * publish()) and the payload; what came of it: the receivers counted, or
