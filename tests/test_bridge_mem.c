@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "bridge/mem.h"
 #include "bridge/out.h"
 #include "bridge/state.h"
 

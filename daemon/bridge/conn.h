@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "state.h"
 
@@ -30,5 +31,27 @@ void sbb_conn_finish(struct sbb_conn *c);
  * {"ok":false,"error":@p json} in JSON; then sbb_conn_finish(). I/O
  * thread. */
 void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json);
+
+/* Bytes of one socket read (the size of io->rbuf). */
+#define SBB_READ_CHUNK 65536u
+
+/* A new connection on @p fd, whose peer is @p sa: listed and watched.
+ * @return 0, or -1 (the caller closes @p fd). */
+int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa, socklen_t sl);
+/* Close @p c: its subscriptions go, it is freed after a grace period. */
+void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c);
+/* One epoll event of @p c. Input is read even when the peer hung up:
+ * commands it sent before closing still run. */
+void sbb_conn_event(struct sbb_io *io, struct sbb_conn *c, uint32_t events);
+
+/* Retry the paused connections (a publish into a full topic, a pattern
+ * being linked), at most once a millisecond. */
+void sbb_conns_retry(struct sbb_io *io);
+/* Give back the large buffers of connections that drained them. */
+void sbb_conns_trim(struct sbd_bridge *b);
+/* Close the connections past --bridge-auth-timeout or --bridge-cmd-timeout. */
+void sbb_conns_expire(struct sbb_io *io);
+/* Close the connections marked for holding the most memory (mem.h). */
+void sbb_conns_evict(struct sbb_io *io);
 
 #endif

@@ -145,3 +145,22 @@ void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
              ms);
     sbb_conn_fail(c, resp, "command not complete in time (--bridge-cmd-timeout)");
 }
+
+int sbb_gate_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
+{
+    const char *tok = b->cfg->bridge_token;
+    size_t tl = strlen(tok);
+    unsigned char diff = (unsigned char)(len != tl);
+
+    /* Constant time in the token's bytes. */
+    for (size_t i = 0; i < tl; i++)
+        diff |= (unsigned char)(tok[i] ^ (i < len ? p[i] : 0));
+    return diff == 0;
+}
+
+void sbb_gate_auth_ok(struct sbb_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->authed = 1;
+    pthread_mutex_unlock(&c->mu);
+}

@@ -61,6 +61,12 @@ void sbb_gate_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c);
  * logged and answered; the caller closes it. */
 void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c);
 
+/* Is @p p (@p len bytes) the configured token? Constant time in the
+ * token's bytes. */
+int sbb_gate_token_ok(const struct sbd_bridge *b, const char *p, size_t len);
+/* @p c gave the right token: it may run every command. */
+void sbb_gate_auth_ok(struct sbb_conn *c);
+
 /* Tell the access log lines of a second that ended that were not logged.
  * Every tick of the I/O thread. */
 void sbb_gate_tick(struct sbd_bridge *b);

@@ -12,15 +12,19 @@
  * pattern, however costly, and no number of them, holds up a PING.
  * I/O thread only, unless a function says otherwise.
  */
+#include "link.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "glob.h"
+#include "log.h"
+#include "mem.h"
 #include "pump.h"
 #include "state.h"
-#include "log.h"
 #include "tsan.h"
 
 /* The steps one link made (or failed) counts for: a few allocations. */

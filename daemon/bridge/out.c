@@ -14,6 +14,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "mem.h"
 #include "state.h"
 
 static size_t grow(size_t cap, size_t need)

@@ -1,6 +1,9 @@
 /*
- * The TCP bridge's internals, shared by its I/O thread (io.c) and its
- * pumps (pump.c). Who may touch what is stated per field:
+ * The structs the TCP bridge's threads share: the I/O thread (io.c,
+ * conn.c and the files it calls), the pumps (pump.c) and the control
+ * thread (stat.c), and the I/O thread's own context (struct sbb_io).
+ * The functions live in the headers of their concerns. Who may touch
+ * what is stated per field:
  *   - "I/O": the I/O thread only;
  *   - "mu": under the connection's mutex;
  *   - "RCU": lists the I/O thread changes with the _rcu list operations
@@ -21,15 +24,12 @@
 
 #include "bridge.h"
 #include "gate.h"
-#include "link.h"
-#include "mem.h"
 #include "peer.h"
-#include "glob.h"
-#include "json.h"
 #include "resp.h"
 #include "config.h"
 #include "registry.h"
 #include "rlist.h"
+#include "util/clock.h"
 
 /* Topics per pump: one futex_waitv call covers them and the pump's bell
  * (sb_futex_waitv() takes SHMBUS_WAITSET_MAX words). */
@@ -59,7 +59,7 @@ struct sbb_conn {
     int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
     uint64_t accepted_ns;
     uint64_t cmd_ns;    /* when its incomplete command's first byte came (0: none) */
-    uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
+    uint64_t paused_ms; /* when a publish found its reliable topic full (sbb_now_ms()) */
     char *in;           /* unparsed input (a partial command) */
     size_t in_len, in_cap;
     struct sbb_scan scan;       /* how far the partial command's end was searched */
@@ -263,5 +263,11 @@ struct sbd_bridge {
     _Atomic uint64_t evicted;   /* closed for holding the most when the budget was full */
     _Atomic uint64_t bad_cells; /* damaged ring cells the pumps skipped, all topics */
 };
+
+/* Milliseconds of the monotonic clock: the I/O thread's deadlines. */
+static inline uint64_t sbb_now_ms(void)
+{
+    return sb_mono_ns() / 1000000u;
+}
 
 #endif
