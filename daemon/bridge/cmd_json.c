@@ -73,7 +73,10 @@ static int json_topic(struct sbb_io *io, struct sbb_conn *c, const struct sbb_jc
 
 int sbb_json_run(struct sbb_io *io, struct sbb_conn *c, const char *line, size_t len)
 {
-    static const char *const names[] = {NULL, "SUB", "UNSUB", "PUB", "PING", "AUTH"};
+    static const char *const names[] = {
+        [SBB_J_SUB] = "SUB",   [SBB_J_UNSUB] = "UNSUB", [SBB_J_PUB] = "PUB",
+        [SBB_J_PING] = "PING", [SBB_J_AUTH] = "AUTH",
+    };
     struct sbd_bridge *b = io->b;
     char err[200], name[SHMBUS_TOPIC_NAME_MAX + 1];
     struct sbb_jcommand q;

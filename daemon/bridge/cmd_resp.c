@@ -112,8 +112,8 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
     }
     for (unsigned i = 1; i < a->argc; i++) {
         if (a->argl[i] > SBB_PATTERN_MAX) {
-            sbb_reply_err(c, "-ERR invalid %s: longer than %u bytes", pattern ? "pattern" : "channel",
-                      SBB_PATTERN_MAX);
+            sbb_reply_err(c, "-ERR invalid %s: longer than %u bytes",
+                          pattern ? "pattern" : "channel", SBB_PATTERN_MAX);
             continue;
         }
         s = sbb_sub_find(c, pattern, a->argv[i], a->argl[i]);
@@ -173,7 +173,8 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
         if (arg_is(a, i, "AUTH") && i + 2 < a->argc) {
             if (b->cfg->bridge_token[0] == '\0' || !arg_is(a, i + 1, "default") ||
                 !sbb_gate_token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
-                sbb_reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+                sbb_reply_str(c,
+                              "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
                 if (b->cfg->bridge_token[0] != '\0')
                     sbb_gate_auth_wrong(b, c); /* a guess, not a client without a token */
                 return;
@@ -188,15 +189,15 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
             }
         } else {
             sbb_reply_err(c, "-ERR Syntax error in HELLO option '%.*s'",
-                      (int)(a->argl[i] > 64 ? 64 : a->argl[i]), a->argv[i]);
+                          (int)(a->argl[i] > 64 ? 64 : a->argl[i]), a->argv[i]);
             return;
         }
     }
     if (b->cfg->bridge_token[0] != '\0' && !c->authed) {
         sbb_reply_str(c, "-NOAUTH HELLO must be called with the client already authenticated, "
-                     "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
-                     "authenticate the client and select the RESP protocol version at the same "
-                     "time\r\n");
+                         "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                         "authenticate the client and select the RESP protocol version at the same "
+                         "time\r\n");
         return;
     }
     if (setname > 0)
@@ -236,7 +237,7 @@ static void resp_client(struct sbb_conn *c, const struct sbb_argv *a)
         }
     } else {
         sbb_reply_err(c, "-ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
-                  (int)(a->argl[1] > 64 ? 64 : a->argl[1]), a->argv[1]);
+                      (int)(a->argl[1] > 64 ? 64 : a->argl[1]), a->argv[1]);
     }
 }
 
@@ -263,9 +264,15 @@ struct resp_call {
 struct resp_cmd {
     const char *name;
     int (*run)(const struct resp_call *r);
-    unsigned min, max; /* argument counts, the name included */
-    int before_auth;   /* allowed before AUTH */
-    int subscribed;    /* allowed with subscriptions (RESP2's subscribed mode) */
+    unsigned min_args, max_args; /* argument counts, the name included */
+    unsigned flags;              /* enum resp_cmd_flag */
+};
+
+/* Where a RESP command may run besides the usual (authenticated, without
+ * subscriptions). */
+enum resp_cmd_flag {
+    RESP_CMD_BEFORE_AUTH = 1u << 0, /* allowed before AUTH */
+    RESP_CMD_SUBSCRIBED = 1u << 1,  /* allowed with subscriptions (RESP2's subscribed mode) */
 };
 
 static int cmd_quit(const struct resp_call *r)
@@ -288,7 +295,7 @@ static int cmd_auth(const struct resp_call *r)
 
     if (b->cfg->bridge_token[0] == '\0') {
         sbb_reply_str(c, "-ERR AUTH <password> called without any password configured for the "
-                     "default user. Are you sure your configuration is correct?\r\n");
+                         "default user. Are you sure your configuration is correct?\r\n");
     } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
                !sbb_gate_token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
         sbb_reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
@@ -413,21 +420,49 @@ static int cmd_info(const struct resp_call *r)
 #define ANY_ARGS SBB_ARGV_MAX
 
 static const struct resp_cmd resp_cmds[] = {
-    {"PUBLISH", cmd_publish, 3, 3, 0, 0},
-    {"SUBSCRIBE", cmd_subscribe, 2, ANY_ARGS, 0, 1},
-    {"PSUBSCRIBE", cmd_subscribe, 2, ANY_ARGS, 0, 1},
-    {"UNSUBSCRIBE", cmd_unsubscribe, 1, ANY_ARGS, 0, 1},
-    {"PUNSUBSCRIBE", cmd_unsubscribe, 1, ANY_ARGS, 0, 1},
-    {"PING", cmd_ping, 1, 2, 0, 1},
-    {"QUIT", cmd_quit, 1, ANY_ARGS, 1, 1},
-    {"AUTH", cmd_auth, 2, 3, 1, 1},
-    {"HELLO", cmd_hello, 1, ANY_ARGS, 1, 0},
-    {"RESET", cmd_reset, 1, 1, 0, 1},
-    {"CLIENT", cmd_client, 2, ANY_ARGS, 0, 0},
-    {"ECHO", cmd_echo, 2, 2, 0, 0},
-    {"SELECT", cmd_select, 2, 2, 0, 0},
-    {"COMMAND", cmd_command, 1, ANY_ARGS, 0, 0},
-    {"INFO", cmd_info, 1, ANY_ARGS, 0, 0},
+    {.name = "PUBLISH", .run = cmd_publish, .min_args = 3, .max_args = 3},
+    {.name = "SUBSCRIBE",
+     .run = cmd_subscribe,
+     .min_args = 2,
+     .max_args = ANY_ARGS,
+     .flags = RESP_CMD_SUBSCRIBED},
+    {.name = "PSUBSCRIBE",
+     .run = cmd_subscribe,
+     .min_args = 2,
+     .max_args = ANY_ARGS,
+     .flags = RESP_CMD_SUBSCRIBED},
+    {.name = "UNSUBSCRIBE",
+     .run = cmd_unsubscribe,
+     .min_args = 1,
+     .max_args = ANY_ARGS,
+     .flags = RESP_CMD_SUBSCRIBED},
+    {.name = "PUNSUBSCRIBE",
+     .run = cmd_unsubscribe,
+     .min_args = 1,
+     .max_args = ANY_ARGS,
+     .flags = RESP_CMD_SUBSCRIBED},
+    {.name = "PING", .run = cmd_ping, .min_args = 1, .max_args = 2, .flags = RESP_CMD_SUBSCRIBED},
+    {.name = "QUIT",
+     .run = cmd_quit,
+     .min_args = 1,
+     .max_args = ANY_ARGS,
+     .flags = RESP_CMD_BEFORE_AUTH | RESP_CMD_SUBSCRIBED},
+    {.name = "AUTH",
+     .run = cmd_auth,
+     .min_args = 2,
+     .max_args = 3,
+     .flags = RESP_CMD_BEFORE_AUTH | RESP_CMD_SUBSCRIBED},
+    {.name = "HELLO",
+     .run = cmd_hello,
+     .min_args = 1,
+     .max_args = ANY_ARGS,
+     .flags = RESP_CMD_BEFORE_AUTH},
+    {.name = "RESET", .run = cmd_reset, .min_args = 1, .max_args = 1, .flags = RESP_CMD_SUBSCRIBED},
+    {.name = "CLIENT", .run = cmd_client, .min_args = 2, .max_args = ANY_ARGS},
+    {.name = "ECHO", .run = cmd_echo, .min_args = 2, .max_args = 2},
+    {.name = "SELECT", .run = cmd_select, .min_args = 2, .max_args = 2},
+    {.name = "COMMAND", .run = cmd_command, .min_args = 1, .max_args = ANY_ARGS},
+    {.name = "INFO", .run = cmd_info, .min_args = 1, .max_args = ANY_ARGS},
 };
 
 int sbb_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a)
@@ -443,18 +478,19 @@ int sbb_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a
     /* Checked in Redis's order. */
     if (cmd == NULL) {
         resp_unknown(c, a);
-    } else if (a->argc < cmd->min || a->argc > cmd->max) {
+    } else if (a->argc < cmd->min_args || a->argc > cmd->max_args) {
         reply_arity(c, a);
-    } else if (!cmd->before_auth && io->b->cfg->bridge_token[0] != '\0' && !c->authed) {
+    } else if (!(cmd->flags & RESP_CMD_BEFORE_AUTH) && io->b->cfg->bridge_token[0] != '\0' &&
+               !c->authed) {
         sbb_reply_str(c, "-NOAUTH Authentication required.\r\n");
-    } else if (!cmd->subscribed && c->nsubs > 0) {
+    } else if (!(cmd->flags & RESP_CMD_SUBSCRIBED) && c->nsubs > 0) {
         char name[32];
 
         cmd_lower(a, name, sizeof(name));
         sbb_reply_err(c,
-                  "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-                  "QUIT / RESET are allowed in this context",
-                  name);
+                      "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                      "QUIT / RESET are allowed in this context",
+                      name);
     } else {
         return cmd->run(&call);
     }

@@ -132,7 +132,7 @@ void sbb_reply_sub(struct sbb_conn *c, const char *kind, const char *name, size_
 /* A JSON reply line: {"ok":..,"command":..,["id":..,]<extra>}. @p extra is
  * either "" or starts with a comma. */
 void sbb_jreply(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, int ok,
-                   const char *extra)
+                const char *extra)
 {
     char buf[4096];
     int n = snprintf(buf, sizeof(buf), "{\"ok\":%s", ok ? "true" : "false");
