@@ -16,6 +16,9 @@
 #include "publish.h"
 #include "reply.h"
 
+/* The Redis version HELLO and INFO report to client libraries. */
+#define SBB_REDIS_VERSION "7.0.0"
+
 static int arg_is(const struct sbb_argv *a, unsigned i, const char *s)
 {
     return a->argl[i] == strlen(s) && strncasecmp(a->argv[i], s, a->argl[i]) == 0;
@@ -150,10 +153,10 @@ static void hello_reply(struct sbb_conn *c)
 {
     char buf[512];
     int n = snprintf(buf, sizeof(buf),
-                     "*14\r\n$6\r\nserver\r\n$6\r\nshmbus\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
+                     "*14\r\n$6\r\nserver\r\n$6\r\nshmbus\r\n$7\r\nversion\r\n$%zu\r\n%s\r\n"
                      "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:%llu\r\n$4\r\nmode\r\n$10\r\n"
                      "standalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
-                     (unsigned long long)c->id);
+                     sizeof(SBB_REDIS_VERSION) - 1, SBB_REDIS_VERSION, (unsigned long long)c->id);
 
     sbb_reply(c, buf, (size_t)n);
 }
@@ -225,13 +228,13 @@ static void resp_client(struct sbb_conn *c, const struct sbb_argv *a)
         sbb_reply_str(c, "+OK\r\n");
     } else if (arg_is(a, 1, "REPLY") && a->argc == 3) {
         if (arg_is(a, 2, "ON")) {
-            c->reply = 0;
+            c->reply = SBB_REPLY_ON;
             sbb_reply_str(c, "+OK\r\n");
         } else if (arg_is(a, 2, "OFF")) {
-            c->reply = 1;
+            c->reply = SBB_REPLY_OFF;
         } else if (arg_is(a, 2, "SKIP")) {
-            if (c->reply == 0)
-                c->reply = 2;
+            if (c->reply == SBB_REPLY_ON)
+                c->reply = SBB_REPLY_SKIP;
         } else {
             sbb_reply_str(c, "-ERR syntax error\r\n");
         }
@@ -374,7 +377,7 @@ static int cmd_reset(const struct resp_call *r)
     struct sbb_sub *s;
 
     sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
-    c->reply = 0;
+    c->reply = SBB_REPLY_ON;
     sbb_reply_str(c, "+RESET\r\n");
     return SBB_RUN_OK;
 }
@@ -410,8 +413,9 @@ static int cmd_command(const struct resp_call *r)
  * "loading" before it says it is ready). */
 static int cmd_info(const struct resp_call *r)
 {
-    static const char info[] = "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n"
-                               "server_name:shmbus\r\n\r\n# Persistence\r\nloading:0\r\n";
+    static const char info[] =
+        "# Server\r\nredis_version:" SBB_REDIS_VERSION "\r\nredis_mode:standalone\r\n"
+        "server_name:shmbus\r\n\r\n# Persistence\r\nloading:0\r\n";
 
     sbb_reply_bulk(r->c, info, sizeof(info) - 1);
     return SBB_RUN_OK;

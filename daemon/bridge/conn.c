@@ -26,6 +26,12 @@
 
 #define SBB_READS_MAX  16u    /* reads of one connection per event: fairness */
 #define SBB_INLINE_MAX 65536u /* one inline RESP command */
+/* Input held for one incomplete RESP command beyond --bridge-max-request
+ * before it is refused as too large. */
+#define SBB_REQ_SLACK 65536u
+
+/* Paused connections are retried this often. */
+#define SBB_RETRY_MS 1u
 
 /* Set the connection's epoll interest from its state. Under c->mu. */
 static void conn_interest(struct sbb_conn *c)
@@ -47,7 +53,7 @@ void sbb_conn_finish(struct sbb_conn *c)
 
 void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json)
 {
-    c->reply = 0; /* whatever CLIENT REPLY says: the last word it gets */
+    c->reply = SBB_REPLY_ON; /* whatever CLIENT REPLY says: the last word it gets */
     if (c->proto == SB_BRIDGE_JSON)
         sbb_jerror(c, NULL, NULL, json);
     else
@@ -243,7 +249,7 @@ static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
         return 0;
     }
     if (n == 0) {
-        if (left > max_req + 65536)
+        if (left > max_req + SBB_REQ_SLACK)
             conn_protocol_error(b, c, "ERR Protocol error: request too large");
         return 0;
     }
@@ -459,7 +465,7 @@ void sbb_conns_retry(struct sbb_io *io)
 
     if (n == 0 || now < io->next_retry_ms)
         return;
-    io->next_retry_ms = now + 1;
+    io->next_retry_ms = now + SBB_RETRY_MS;
     list = malloc(n * sizeof(*list));
     if (list == NULL)
         return;

@@ -39,7 +39,22 @@
 
 static_assert(SBB_ARGV_MAX == SBD_BRIDGE_SUBS_MAX + 2, "--bridge-max-subs bound");
 
-/* Out of descriptors: stop watching the listening socket for 100 ms (the
+#define SBB_EVENTS_MAX     64   /* epoll events taken in one wait */
+#define SBB_LISTEN_BACKLOG 1024 /* connections the kernel queues before accept() */
+/* TCP keepalive: probes start after SBB_KEEPIDLE_S idle seconds, one every
+ * SBB_KEEPINTVL_S, and SBB_KEEPCNT unanswered ones close the connection. */
+#define SBB_KEEPIDLE_S  60
+#define SBB_KEEPINTVL_S 10
+#define SBB_KEEPCNT     6
+/* Out of descriptors: listening pauses this long, and the warning is
+ * logged at most this often. */
+#define SBB_ACCEPT_PAUSE_MS 100u
+#define SBB_EMFILE_LOG_MS   1000u
+/* The tick is a quarter of the shortest deadline, and of this at most:
+ * a second (tick_ms()). */
+#define SBB_TICK_MAX_MS 4000u
+
+/* Out of descriptors: stop watching the listening socket a while (the
  * pending connection stays queued; accepting it now would fail again). */
 static void accept_pause(struct sbb_io *io)
 {
@@ -50,10 +65,10 @@ static void accept_pause(struct sbb_io *io)
     if (now >= io->log_emfile_ms) {
         sbd_log(SBD_WARN, "bridge: accept: %s (descriptor limit: see --bridge-max-conns)",
                 strerror(errno));
-        io->log_emfile_ms = now + 1000;
+        io->log_emfile_ms = now + SBB_EMFILE_LOG_MS;
     }
     epoll_ctl(b->epfd, EPOLL_CTL_MOD, b->lfd, &ev);
-    io->accept_resume_ms = now + 100;
+    io->accept_resume_ms = now + SBB_ACCEPT_PAUSE_MS;
 }
 
 static void accept_resume(struct sbb_io *io)
@@ -71,7 +86,7 @@ static void accept_resume(struct sbb_io *io)
  * deliveries, and keepalive probes. */
 static void sock_setup(int fd)
 {
-    int one = 1, keep_idle = 60, keep_intvl = 10, keep_cnt = 6;
+    int one = 1, keep_idle = SBB_KEEPIDLE_S, keep_intvl = SBB_KEEPINTVL_S, keep_cnt = SBB_KEEPCNT;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* A peer that vanished (host down, cable out) is found in about 2 min
@@ -127,7 +142,7 @@ static void tick_work(struct sbb_io *io)
  * is kept to within a quarter of itself. */
 static uint64_t tick_ms(const struct sbd_config *cfg)
 {
-    uint64_t t = 4000;
+    uint64_t t = SBB_TICK_MAX_MS;
 
     if (cfg->bridge_cmd_ms < t)
         t = cfg->bridge_cmd_ms;
@@ -140,7 +155,7 @@ static void *io_main(void *arg)
 {
     struct sbd_bridge *b = arg;
     struct sbb_io *io = &b->io;
-    struct epoll_event ev[64];
+    struct epoll_event ev[SBB_EVENTS_MAX];
     uint64_t tick = tick_ms(b->cfg);
     uint64_t next_tick = sbb_now_ms() + tick;
     struct sbb_conn *c;
@@ -150,9 +165,9 @@ static void *io_main(void *arg)
     while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
         int timeout = sbb_link_busy(b)            ? 0
                       : io->npaused > 0           ? 1
-                      : io->accept_resume_ms != 0 ? 100
+                      : io->accept_resume_ms != 0 ? (int)SBB_ACCEPT_PAUSE_MS
                                                   : (int)tick;
-        int n = epoll_wait(b->epfd, ev, 64, timeout);
+        int n = epoll_wait(b->epfd, ev, SBB_EVENTS_MAX, timeout);
 
         if (n < 0 && errno != EINTR) {
             sbd_log(SBD_ERROR, "bridge: epoll_wait: %s", strerror(errno));
@@ -206,7 +221,7 @@ static int listen_on(struct sbd_bridge *b, const struct sbd_config *cfg)
     }
     b->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (b->lfd < 0 || setsockopt(b->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(b->lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(b->lfd, 1024) < 0 ||
+        bind(b->lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(b->lfd, SBB_LISTEN_BACKLOG) < 0 ||
         getsockname(b->lfd, (struct sockaddr *)&sa, &sl) < 0) {
         rc = -errno;
         freeaddrinfo(ai);

@@ -36,10 +36,10 @@ void sbb_reply(struct sbb_conn *c, const void *data, size_t len)
 {
     struct sbb_io *io = &c->b->io;
 
-    if (c->reply == 1)
+    if (c->reply == SBB_REPLY_OFF)
         return;
-    if (c->reply == 2) {
-        c->reply = 0;
+    if (c->reply == SBB_REPLY_SKIP) {
+        c->reply = SBB_REPLY_ON;
         return;
     }
     if (io->rep_conn != c || io->rep_len + len > SBB_REP_MAX)
@@ -110,7 +110,7 @@ void sbb_reply_sub(struct sbb_conn *c, const char *kind, const char *name, size_
 {
     char buf[64 + 2 * SBB_PATTERN_MAX];
     char *o = buf;
-    int reply_mode;
+    enum sbb_reply_mode reply_mode;
 
     memcpy(o, "*3\r\n", 4);
     o += 4;
@@ -124,7 +124,7 @@ void sbb_reply_sub(struct sbb_conn *c, const char *kind, const char *name, size_
     o += sbb_resp_int(o, c->nsubs);
     /* A push, not a reply: Redis sends it whatever CLIENT REPLY says. */
     reply_mode = c->reply;
-    c->reply = 0;
+    c->reply = SBB_REPLY_ON;
     sbb_reply(c, buf, (size_t)(o - buf));
     c->reply = reply_mode;
 }

@@ -43,6 +43,13 @@
 /* Topics the I/O thread delivers itself after publishing, in one read. */
 #define SBB_TOUCHED_MAX 16u
 
+/* A RESP connection's CLIENT REPLY setting. */
+enum sbb_reply_mode {
+    SBB_REPLY_ON = 0, /* replies are sent */
+    SBB_REPLY_OFF,    /* none is */
+    SBB_REPLY_SKIP    /* the next one is not; then ON again */
+};
+
 struct sbb_conn {
     struct sbd_rnode node; /* in sbd_bridge.conns (RCU) */
     struct rcu_head rcu;
@@ -52,11 +59,11 @@ struct sbb_conn {
 
     /* I/O */
     int authed;
-    struct sbb_peer who; /* without a token: may it use the bridge (peer.h) */
-    int refused;         /* without a token, who is not SBB_PEER_OK: nothing it sends runs */
-    int started;         /* a command ran: its first input was not HTTP */
-    unsigned auth_fails; /* wrong tokens it sent */
-    int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
+    struct sbb_peer who;       /* without a token: may it use the bridge (peer.h) */
+    int refused;               /* without a token, who is not SBB_PEER_OK: nothing it sends runs */
+    int started;               /* a command ran: its first input was not HTTP */
+    unsigned auth_fails;       /* wrong tokens it sent */
+    enum sbb_reply_mode reply; /* RESP CLIENT REPLY */
     uint64_t accepted_ns;
     uint64_t cmd_ns;    /* when its incomplete command's first byte came (0: none) */
     uint64_t paused_ms; /* when a publish found its reliable topic full (sbb_now_ms()) */
