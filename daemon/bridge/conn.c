@@ -546,7 +546,7 @@ void sbb_conns_evict(struct sbb_io *io)
                 "and subscriptions, and all connections reached --bridge-max-memory %llu: "
                 "disconnected",
                 (unsigned long long)c->id, c->peer,
-                atomic_load_explicit(&c->mem, memory_order_relaxed),
+                atomic_load_explicit(&c->mem, memory_order_relaxed), /* relaxed: logged */
                 (unsigned long long)b->cfg->bridge_max_memory);
         sbb_conn_close(io, c);
     }

@@ -65,13 +65,16 @@ int sbb_mem_charge(struct sbd_bridge *b, struct sbb_conn *c, size_t grow_by, siz
 
         if (used - shrink_by <= max + lent)
             break;
+        /* relaxed: the count taken back, as it was added. */
         atomic_fetch_sub_explicit(&b->mem, grow_by, memory_order_relaxed);
         /* Marked, doomed or closed: past the budget it gets no more
-         * (its bytes go soon), and it closes nobody. */
+         * (its bytes go soon), and it closes nobody. relaxed: a mark is
+         * read as a value; nothing else is read through it. */
         if (atomic_load_explicit(&c->evicting, memory_order_relaxed) != 0 ||
             evict_largest(b, c) < 0)
             return -1;
     }
+    /* relaxed: byte counts, a budget and not a synchronisation. */
     atomic_fetch_sub_explicit(&b->mem, shrink_by, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->mem, grow_by, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->mem, shrink_by, memory_order_relaxed);

@@ -216,6 +216,9 @@ void sbb_deliver_touched(struct sbb_io *io)
          * pump, which the quiet publish did not wake: ring it. */
         pthread_mutex_lock(&bt->poll_mu);
         sbb_deliver(io->b, &io->direct, bt);
+        /* acquire: pairs with the commit CAS of the cell's stamp
+         * (ring/sub.c sb_sub_ready_order()): a message committed since
+         * the round is seen, and the pump is rung for it. */
         more = bt->sub != NULL && sb_sub_ready_order(bt->sub, memory_order_acquire) != 0;
         pthread_mutex_unlock(&bt->poll_mu);
         if (more)

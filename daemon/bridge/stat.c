@@ -64,6 +64,7 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
         memset(e, 0, sizeof(*e));
         e->id = c->id;
         e->age_ms = (now - c->accepted_ns) / 1000000u;
+        /* relaxed, all: monitoring values, as above. */
         e->buffered = atomic_load_explicit(&c->buffered, memory_order_relaxed);
         e->msgs_out = atomic_load_explicit(&c->msgs_out, memory_order_relaxed);
         e->msgs_in = atomic_load_explicit(&c->msgs_in, memory_order_relaxed);
