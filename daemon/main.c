@@ -20,8 +20,7 @@
 
 #include "config.h"
 #include "control.h"
-#include "bridge.h"
-#include "bridge_proto.h"
+#include "bridge/bridge.h"
 #include "guard.h"
 #include "log.h"
 #include "reaper.h"
@@ -336,7 +335,7 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         break;
     case OPT_BSUBS:
         bad = parse_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
-              c->bridge_max_subs > SBB_ARGV_MAX - 2;
+              c->bridge_max_subs > SBD_BRIDGE_SUBS_MAX;
         break;
     case OPT_BREQ:
         bad = parse_size(arg, &c->bridge_max_request) || c->bridge_max_request < 1024 ||

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/utf8.h"
 
 #define STAT_PAGE       64              /* topics asked for per shmbus_list() */
 #define STAT_CONN_PAGE  64              /* connections per shmbus_bridge_stat() */
@@ -483,39 +484,16 @@ static void text_show(const char *bus, const struct stat_sample *cur,
 
 /* ------------------------------------------------------------------ json */
 
-/* Length of the well-formed UTF-8 sequence that starts at @p s (2 to 4
- * bytes), or 0 when it is not one: a stray byte, an overlong or truncated
- * form, a surrogate or a code point beyond U+10FFFF. */
-static size_t json_utf8_len(const unsigned char *s)
-{
-    size_t n;
-    uint32_t cp, min;
-
-    /* A continuation byte, or one that starts no sequence. */
-    if (s[0] < 0xc0 || s[0] > 0xf4)
-        return 0;
-    n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-    cp = s[0] & (0x7fu >> n);
-    min = n == 4 ? 0x10000 : n == 3 ? 0x800 : 0x80;
-    for (size_t i = 1; i < n; i++) {
-        /* Cut short (the terminating NUL included). */
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
-}
-
 /* A JSON string. Topic and group names are plain already, but a bridge
  * client's name and subscriptions can hold any bytes: bytes that are not
  * UTF-8 become U+FFFD, so the document stays valid. */
 static void json_str(const char *str)
 {
-    const unsigned char *s = (const unsigned char *)str;
+    const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
 
     putchar('"');
     while (*s != '\0') {
-        size_t n = *s < 0x80 ? 1 : json_utf8_len(s);
+        size_t n = sb_utf8_seq(s, end);
 
         if (*s == '"' || *s == '\\')
             printf("\\%c", *s);
