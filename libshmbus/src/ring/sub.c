@@ -344,11 +344,11 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
 {
     struct sb_shm_slot *s = sub->slot;
 
-    /* relaxed: published by the state store that follows. */
     /* relaxed, then release: the daemon reads pid (acquire) before start,
      * so a pid it sees comes with its start time. */
     atomic_store_explicit(&s->start, sb_proc_self_start(), memory_order_relaxed);
     atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_release);
+    /* relaxed: published by the state store that follows. */
     atomic_store_explicit(&s->group, group, memory_order_relaxed);
     atomic_store_explicit(&s->received, 0, memory_order_relaxed);
     atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
