@@ -133,6 +133,7 @@ int shmbus_connect(const char *bus_name, shmbus_bus **out)
         goto err_free;
     pthread_mutex_init(&bus->lock, NULL);
     bus->pid = (uint32_t)getpid();
+    /* No order: the connection is not shared yet (the caller's reference). */
     atomic_init(&bus->refs, 1);
     pthread_mutex_lock(&bus->lock);
     rc = bus_hello(bus);
