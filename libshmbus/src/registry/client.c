@@ -23,6 +23,7 @@
 #include "registry/trust.h"
 #include "ring/ring.h"
 #include "util/clock.h"
+#include "util/name.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
@@ -54,7 +55,7 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
         if (name == NULL || name[0] == '\0')
             name = SHMBUS_BUS_DEFAULT;
     }
-    if (!sb_wire_bus_valid(name))
+    if (!sb_name_bus_valid(name))
         return SHMBUS_ERR_BAD_NAME;
     if (name_out != NULL)
         snprintf(name_out, SHMBUS_BUS_NAME_MAX + 1, "%s", name);
@@ -596,7 +597,7 @@ static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned 
                         struct sb_wire_open *req)
 {
     memset(req, 0, sizeof(*req));
-    if (!sb_wire_name_valid(topic, SHMBUS_TOPIC_NAME_MAX))
+    if (!sb_name_valid(topic, SHMBUS_TOPIC_NAME_MAX))
         return SHMBUS_ERR_BAD_NAME;
     snprintf(req->name, sizeof(req->name), "%s", topic);
     req->flags = flags;

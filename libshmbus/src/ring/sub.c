@@ -19,6 +19,7 @@
 #include "ring/wait.h"
 #include "util/clock.h"
 #include "util/fork.h"
+#include "util/name.h"
 #include "util/proc.h"
 
 /* At most this many cursor moves without a delivery in one poll, so that a
@@ -267,7 +268,7 @@ static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
     /* Bus topics name their groups (the daemon numbers them); others number them. */
     if (t->bus != NULL ? o->group != 0 : o->group_name != NULL)
         return SHMBUS_ERR_INVALID;
-    if (o->group_name != NULL && !sb_wire_name_valid(o->group_name, SHMBUS_GROUP_NAME_MAX))
+    if (o->group_name != NULL && !sb_name_valid(o->group_name, SHMBUS_GROUP_NAME_MAX))
         return SHMBUS_ERR_BAD_NAME;
     return 0;
 }

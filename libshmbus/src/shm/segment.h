@@ -53,9 +53,6 @@ struct sb_segment {
     uint8_t *cells;
 };
 
-/* 1 if @p name is a valid segment name, else 0. */
-int sb_name_valid(const char *name);
-
 /* Compute the layout for @p p. @return 0 or SHMBUS_ERR_INVALID. */
 int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out);
 
