@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "registry/relay.h"
 #include "ring/group.h"
 #include "ring/read.h"
 #include "ring/ring.h"
@@ -762,8 +763,8 @@ void sb_admin_waiters_settle(const shmbus_topic *t)
      * the CAS retries on their changes. */
     uint32_t w = atomic_load_explicit(&h->data_waiters, memory_order_relaxed);
 
-    while (w >= SB_WAITER_BRIDGE &&
-           !atomic_compare_exchange_weak_explicit(&h->data_waiters, &w, w % SB_WAITER_BRIDGE,
+    while (w >= SB_RELAY_WEIGHT &&
+           !atomic_compare_exchange_weak_explicit(&h->data_waiters, &w, w % SB_RELAY_WEIGHT,
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
 }

@@ -108,7 +108,8 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
     uint32_t w = atomic_load_explicit(&h->data_waiters, memory_order_seq_cst);
 
     /* @p quiet: the weight of a sleeper the caller delivers for itself
-     * (SB_WAITER_BRIDGE, or 0): when it is the only one, nobody is woken. */
+     * (a relay's, registry/relay.h, or 0): when it is the only one, nobody
+     * is woken. */
     if (w == 0 || w == quiet)
         return;
     /* seq_cst: a sleeper that read the old value has its futex_wait fail
@@ -119,19 +120,16 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
     sb_futex_wake(&h->data_futex, 1);
 }
 
-/*
- * The weight with which the daemon's bridge pumps count themselves as
- * sleepers (a normal sleeper counts 1): far above any number of slots, so
- * data_waiters == SB_WAITER_BRIDGE means "only the pump sleeps".
- */
+/* SB_RELAY_WEIGHT (registry/relay.h) under the name daemon/bridge*.c use
+ * while they include this header (relay.c checks the two agree). */
 #define SB_WAITER_BRIDGE (1u << 16)
 
 /*
  * Make @p pub skip the wake-up when the only sleeper on its topic counts
- * @p weight: the caller delivers what it publishes itself (the bridge's
- * I/O thread, which reads the topic right after publishing into it). Any
- * other sleeper is still woken: it counted itself before re-checking the
- * cells, so it either shows in the count or sees the message.
+ * @p weight: the caller delivers what it publishes itself (a relay,
+ * registry/relay.h sb_relay_pub_quiet()). Any other sleeper is still
+ * woken: it counted itself before re-checking the cells, so it either
+ * shows in the count or sees the message.
  */
 void sb_pub_quiet(shmbus_pub *pub, uint32_t weight);
 
