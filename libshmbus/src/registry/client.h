@@ -2,7 +2,9 @@
  * The client side of the control protocol: a connection to shmbusd, the
  * record it keeps of each topic handle opened through it, and the calls
  * the ring's hooks (ring/hooks.h, implemented in hooks.c) make through
- * it. None of this is on the publish or receive path.
+ * it. None of this is on the publish or receive path. registry/ may
+ * include ring/ and shm/ (never the reverse); the daemon takes its
+ * daemon-facing headers (admin.h, relay.h, wire.h...), never this one.
  */
 #ifndef SHMBUS_REGISTRY_CLIENT_H
 #define SHMBUS_REGISTRY_CLIENT_H

@@ -3,6 +3,7 @@
  * holds one topic. The geometry an attacher uses is its own validated copy
  * (struct sb_geom), never re-read from shared memory, so a process that
  * scribbles over a live header cannot steer another one out of the mapping.
+ * shm/ includes only the public header and util/: never ring/ or registry/.
  */
 #ifndef SHMBUS_SHM_SEGMENT_H
 #define SHMBUS_SHM_SEGMENT_H
