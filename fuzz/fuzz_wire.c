@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "registry/wire.h"
+#include "util/name.h"
 #include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -79,7 +80,7 @@ static void check_req(const uint8_t *data, size_t size, const struct sb_wire_req
     case SB_MSG_OPEN:
         CHECK(terminated(q->u.open.name, sizeof(q->u.open.name)));
         CHECK(name_ok(q->u.open.name, SHMBUS_TOPIC_NAME_MAX));
-        CHECK(sb_wire_name_valid(q->u.open.name, SHMBUS_TOPIC_NAME_MAX));
+        CHECK(sb_name_valid(q->u.open.name, SHMBUS_TOPIC_NAME_MAX));
         CHECK((q->u.open.flags & ~(uint32_t)SHMBUS_OPEN_NOCREATE) == 0);
         CHECK(q->u.open.mode <= SHMBUS_RELIABLE);
         CHECK((q->u.open.topic_flags & ~(uint32_t)SHMBUS_TOPIC_EXCLUSIVE) == 0);
@@ -143,9 +144,9 @@ static void fuzz_names(const uint8_t *data, size_t size)
 
     memcpy(s, data, n);
     s[n] = '\0';
-    CHECK(sb_wire_name_valid(s, SHMBUS_TOPIC_NAME_MAX) == name_ok(s, SHMBUS_TOPIC_NAME_MAX));
-    CHECK(sb_wire_name_valid(s, SHMBUS_GROUP_NAME_MAX) == name_ok(s, SHMBUS_GROUP_NAME_MAX));
-    valid = sb_wire_bus_valid(s);
+    CHECK(sb_name_valid(s, SHMBUS_TOPIC_NAME_MAX) == name_ok(s, SHMBUS_TOPIC_NAME_MAX));
+    CHECK(sb_name_valid(s, SHMBUS_GROUP_NAME_MAX) == name_ok(s, SHMBUS_GROUP_NAME_MAX));
+    valid = sb_name_bus_valid(s);
     CHECK(valid == (strlen(s) >= 1 && strlen(s) <= SHMBUS_BUS_NAME_MAX &&
                     strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
                         strlen(s)));

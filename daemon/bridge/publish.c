@@ -1,6 +1,6 @@
 /*
  * Publishing for remote clients (publish.h). The bridge holds one
- * publisher per topic it publishes in, made quiet (sb_pub_quiet()): its
+ * publisher per topic it publishes in, made quiet (sb_relay_pub_quiet()): its
  * messages do not wake the topic's pump, and the I/O thread delivers
  * them itself at the end of the read (sbb_deliver_touched()). A publish
  * into a full reliable topic leaves the command unread and pauses the
@@ -16,7 +16,8 @@
 #include "cmd.h"
 #include "link.h"
 #include "pump.h"
-#include "ring/ring.h"
+#include "registry/relay.h"
+#include "util/name.h"
 #include "tsan.h"
 
 /* A topic name from a client, checked and terminated into @p out. */
@@ -26,7 +27,7 @@ int sbb_topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1
         return -1;
     memcpy(out, p, len);
     out[len] = '\0';
-    return sb_wire_name_valid(out, SHMBUS_TOPIC_NAME_MAX) ? 0 : -1;
+    return sb_name_valid(out, SHMBUS_TOPIC_NAME_MAX) ? 0 : -1;
 }
 
 /* The topic @p name, created with the default options if missing.
@@ -86,13 +87,13 @@ static int pub_get(struct sbd_bridge *b, struct sbd_topic *t, char *why, size_t 
         return -1;
     }
     /* Our pump is not woken for our own messages: sbb_deliver_touched(). */
-    sb_pub_quiet(t->bridge_pub, SB_WAITER_BRIDGE);
+    sb_relay_pub_quiet(t->bridge_pub);
     b->pubt[b->npub++] = t;
     return 0;
 }
 
 /* Remember @p t for delivery at the end of this read. The publish did not
- * wake its pump (sb_pub_quiet()): the delivery must happen. */
+ * wake its pump (sb_relay_pub_quiet()): the delivery must happen. */
 static void touch(struct sbb_io *io, struct sbd_topic *t)
 {
     unsigned i = 0;
@@ -197,7 +198,7 @@ int sbb_publish(struct sbb_io *io, struct sbb_conn *c, struct sbb_pub *p)
 }
 
 /* Deliver what this read published, now, from this thread: the pump was
- * not woken for it (sb_pub_quiet()), so the path from a remote publisher
+ * not woken for it (sb_relay_pub_quiet()), so the path from a remote publisher
  * to a remote subscriber costs no thread wake-up. Waits only while the
  * pump is delivering the same topic. */
 void sbb_deliver_touched(struct sbb_io *io)
@@ -217,9 +218,9 @@ void sbb_deliver_touched(struct sbb_io *io)
         pthread_mutex_lock(&bt->poll_mu);
         sbb_deliver(io->b, &io->direct, bt);
         /* acquire: pairs with the commit CAS of the cell's stamp
-         * (ring/sub.c sb_sub_ready_order()): a message committed since
+         * (registry/relay.h sb_relay_sub_ready()): a message committed since
          * the round is seen, and the pump is rung for it. */
-        more = bt->sub != NULL && sb_sub_ready_order(bt->sub, memory_order_acquire) != 0;
+        more = bt->sub != NULL && sb_relay_sub_ready(bt->sub, memory_order_acquire) != 0;
         pthread_mutex_unlock(&bt->poll_mu);
         if (more)
             sbb_pump_ring(bt->pump);

@@ -19,11 +19,13 @@
 #include "log.h"
 #include "out.h"
 #include "state.h"
-#include "ring/ring.h"
-#include "ring/wait.h"
+#include "registry/relay.h"
 #include "tsan.h"
 #include "util/clock.h"
-#include "util/futex.h"
+
+/* Longest sleep of a pump with nothing to do: it then looks at its topics
+ * and its stop flag again even if no bell or publisher woke it. */
+#define PUMP_NAP_NS 1000000000ull
 
 void sbb_batch_free(struct sbb_batch *batch)
 {
@@ -340,7 +342,7 @@ static void pump_sync(struct sbb_pump *p)
     }
 }
 
-/* sb_wait_topics() callback: is any topic ready? A topic whose lock
+/* sb_relay_wait() callback: is any topic ready? A topic whose lock
  * another thread holds counts as ready: look again after it. */
 static int pump_ready(void *arg, memory_order order)
 {
@@ -355,7 +357,7 @@ static int pump_ready(void *arg, memory_order order)
             continue;
         if (pthread_mutex_trylock(&bt->poll_mu) != 0)
             return 1;
-        r = bt->failed || bt->sub == NULL ? 0 : sb_sub_ready_order(bt->sub, order);
+        r = bt->failed || bt->sub == NULL ? 0 : sb_relay_sub_ready(bt->sub, order);
         pthread_mutex_unlock(&bt->poll_mu);
         if (r != 0)
             return 1;
@@ -372,7 +374,7 @@ static void *pump_main(void *arg)
     /* relaxed: stop is re-checked after every wake; the bell's acquire
      * orders what the I/O thread did before ringing. */
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
-        uint32_t seen = atomic_load_explicit(&p->bell, memory_order_acquire);
+        uint32_t seen = sb_relay_bell_seen(&p->bell);
         shmbus_topic *topics[SBB_PUMP_TOPICS];
         unsigned nt = 0;
         int busy = 0, rc;
@@ -398,12 +400,11 @@ static void *pump_main(void *arg)
         urcu_memb_read_unlock();
         if (busy)
             continue;
-        /* Counted with SB_WAITER_BRIDGE: the I/O thread's publishes skip
+        /* Counted as a relay: the I/O thread's publishes skip
          * waking us when nobody else sleeps, as it delivers them itself. */
-        rc = sb_wait_topics(topics, nt, SB_WAITER_BRIDGE, pump_ready, p,
-                            sb_mono_ns() + 1000000000ull, &p->bell, seen);
+        rc = sb_relay_wait(topics, nt, pump_ready, p, sb_mono_ns() + PUMP_NAP_NS, &p->bell, seen);
         if (rc < 0 && rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR) {
-            /* Cannot happen with nt < SHMBUS_WAITSET_MAX; never spin. */
+            /* Cannot happen with nt <= SBB_PUMP_TOPICS; never spin. */
             sbd_log(SBD_ERROR, "bridge: pump %u cannot sleep: %s", p->idx, shmbus_strerror(rc));
             usleep(1000);
         }
@@ -416,9 +417,9 @@ static void *pump_main(void *arg)
 
 void sbb_pump_ring(struct sbb_pump *p)
 {
-    /* release: what the ringer did (want[], stop) before the new value. */
-    atomic_fetch_add_explicit(&p->bell, 1, memory_order_release);
-    sb_futex_wake(&p->bell, 1);
+    /* What the ringer did (want[], stop) is visible to the pump that
+     * reads the new value (sb_relay_bell_ring(): release). */
+    sb_relay_bell_ring(&p->bell);
 }
 
 int sbb_pump_start(struct sbd_bridge *b, unsigned idx)

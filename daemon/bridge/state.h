@@ -28,12 +28,12 @@
 #include "resp.h"
 #include "config.h"
 #include "registry.h"
+#include "registry/relay.h"
 #include "rlist.h"
 #include "util/clock.h"
 
-/* Topics per pump: one futex_waitv call covers them and the pump's bell
- * (sb_futex_waitv() takes SHMBUS_WAITSET_MAX words). */
-#define SBB_PUMP_TOPICS (SHMBUS_WAITSET_MAX - 1)
+/* Topics per pump: one sb_relay_wait() covers them and the pump's bell. */
+#define SBB_PUMP_TOPICS SB_RELAY_TOPICS_MAX
 /* Pumps: SBB_PUMP_MAX * SBB_PUMP_TOPICS topics can have remote subscribers. */
 #define SBB_PUMP_MAX 64
 /* Messages a pump takes from one topic before it writes them out, and

@@ -7,7 +7,6 @@
 #include "util/futex.h"
 
 static_assert(SB_RELAY_WEIGHT > SB_SUBS_MAX, "a relay outweighs every slot's sleeper");
-static_assert(SB_RELAY_WEIGHT == SB_WAITER_BRIDGE, "ring.h's name for the relay weight");
 
 void sb_relay_pub_quiet(shmbus_pub *pub)
 {

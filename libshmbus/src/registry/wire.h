@@ -20,7 +20,6 @@
 #include <stdint.h>
 
 #include "shmbus/shmbus.h"
-#include "util/name.h"
 
 #define SB_WIRE_MAGIC       0x31434253u /* "SBC1" */
 #define SB_WIRE_MAX         8192u       /* largest message either end sends */
@@ -220,16 +219,6 @@ int sb_wire_decode_req(const void *buf, size_t n, struct sb_wire_req *out, const
  */
 int sb_wire_decode_reply(const void *buf, size_t n, uint32_t req, const void **body);
 
-/* util/name.h's rules under the names the daemon's bridge, the wire's
- * tests and its fuzzer call them by. */
-static inline int sb_wire_name_valid(const char *s, size_t max)
-{
-    return sb_name_valid(s, max);
-}
-static inline int sb_wire_bus_valid(const char *s)
-{
-    return sb_name_bus_valid(s);
-}
 /* Copy @p s into a fixed field of @p cap bytes, NUL-padded.
  * @return 0, or SHMBUS_ERR_BAD_NAME when it does not fit. */
 int sb_wire_put_name(char *dst, size_t cap, const char *s);

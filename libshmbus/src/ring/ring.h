@@ -120,10 +120,6 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
     sb_futex_wake(&h->data_futex, 1);
 }
 
-/* SB_RELAY_WEIGHT (registry/relay.h) under the name daemon/bridge*.c use
- * while they include this header (relay.c checks the two agree). */
-#define SB_WAITER_BRIDGE (1u << 16)
-
 /*
  * Make @p pub skip the wake-up when the only sleeper on its topic counts
  * @p weight: the caller delivers what it publishes itself (a relay,
