@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "shmbus/monitor.h"
 
 #define STAT_PAGE       64              /* topics asked for per shmbus_list() */
 #define STAT_CONN_PAGE  64              /* connections per shmbus_bridge_stat() */

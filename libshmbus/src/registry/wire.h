@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shmbus/monitor.h"
 #include "shmbus/shmbus.h"
 
 #define SB_WIRE_MAGIC       0x31434253u /* "SBC1" */
