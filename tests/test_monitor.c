@@ -122,9 +122,9 @@ static void test_monitor_list_ok_offsets(void **state)
  * the count at 160. Each total gets its position plus one. */
 static void test_monitor_bridge_get_offsets(void **state)
 {
-    static const char *const totals[] = {
-        "connections", "accepted", "slow_closed", "refused", "auth_failed",  "auth_expired",
-        "proto_errors", "msgs_in", "msgs_out", "bad_cells", "memory", "evicted"};
+    static const char *const totals[] = {"connections", "accepted",     "slow_closed",  "refused",
+                                         "auth_failed", "auth_expired", "proto_errors", "msgs_in",
+                                         "msgs_out",    "bad_cells",    "memory",       "evicted"};
     uint8_t b[168];
     struct sb_wire_bridge_ok w;
     shmbus_bridge_info in;

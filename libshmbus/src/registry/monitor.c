@@ -1,47 +1,26 @@
 /*
- * The monitoring requests of shmbus/monitor.h that go through the daemon:
- * shmbus_list() and shmbus_bridge_stat() page through its LIST and BRIDGE
- * replies, checking each body before copying it out.
+ * Monitoring through the daemon (registry/monitor.h): shmbus_list() and
+ * shmbus_bridge_stat(), which page through the daemon's LIST and BRIDGE
+ * replies, and the conversions of those replies' bodies to and from the
+ * public structs. The daemon encodes with the same conversions.
  */
+#include "registry/monitor.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "registry/client.h"
-#include "shmbus/monitor.h"
 
-int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out, unsigned cap)
-{
-    uint8_t reply[SB_WIRE_MAX];
-    struct sb_wire_list req;
-    struct sb_wire_list_ok ok;
-    unsigned n = 0;
-    int rc;
+/* Public ABI: a size changed here changes the library's ABI (checked so
+ * that it never changes by accident). */
+static_assert(sizeof(shmbus_topic_entry) == 184, "shmbus_topic_entry");
+static_assert(sizeof(shmbus_slot_info) == 112, "shmbus_slot_info");
+static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
+static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
 
-    if (bus == NULL || (out == NULL && cap > 0))
-        return SHMBUS_ERR_INVALID;
-    if (sb_wire_put_name(req.after, sizeof(req.after), after ? after : "") < 0)
-        return SHMBUS_ERR_BAD_NAME;
-    while (n < cap) {
-        rc = sb_bus_call(bus, SB_MSG_LIST, &req, sizeof(req), reply, sizeof(reply), NULL);
-        if (rc < 0)
-            return rc;
-        memcpy(&ok, reply, rc >= (int)sizeof(ok) ? sizeof(ok) : 0);
-        if (rc < (int)sizeof(ok) || ok.count > SB_WIRE_LIST_MAX ||
-            (size_t)rc != sizeof(ok) + ok.count * sizeof(shmbus_topic_entry))
-            return SHMBUS_ERR_PROTOCOL;
-        for (uint32_t i = 0; i < ok.count && n < cap; i++, n++) {
-            memcpy(&out[n], reply + sizeof(ok) + i * sizeof(shmbus_topic_entry), sizeof(*out));
-            out[n].name[SHMBUS_TOPIC_NAME_MAX] = '\0';
-        }
-        if (ok.count < SB_WIRE_LIST_MAX)
-            break; /* the daemon had no more */
-        snprintf(req.after, sizeof(req.after), "%s", out[n - 1].name);
-    }
-    return (int)n;
-}
-
-/* The public bridge structs are the wire's, field by field (copied, not
- * cast, so either can be laid out anew without touching the other). */
+/* The wire's fixed fields hold the public ones exactly. */
+static_assert(sizeof(((shmbus_topic_entry *)0)->name) == sizeof(((struct sb_wire_topic *)0)->name),
+              "topic name");
 static_assert((int)SHMBUS_BRIDGE_PROTO_JSON == (int)SB_BRIDGE_JSON &&
                   (int)SHMBUS_BRIDGE_PROTO_RESP == (int)SB_BRIDGE_RESP,
               "bridge protocols");
@@ -58,17 +37,111 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
                   sizeof(((shmbus_bridge_conn *)0)->subs) ==
                       sizeof(((struct sb_wire_bridge_conn *)0)->subs),
               "bridge conn strings");
-/* Public ABI: a size changed here changes the library's ABI (checked so
- * that it never changes by accident). */
-static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
-static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
 
 /* Copy a fixed string field of the wire, NUL-terminated whatever was sent. */
-#define BRIDGE_STR(dst, src)                                                                       \
+#define MONITOR_STR(dst, src)                                                                      \
     do {                                                                                           \
         memcpy((dst), (src), sizeof(dst));                                                         \
         (dst)[sizeof(dst) - 1] = '\0';                                                             \
     } while (0)
+
+void sb_monitor_topic_put(struct sb_wire_topic *w, const shmbus_topic_entry *e)
+{
+    memset(w, 0, sizeof(*w));
+    memcpy(w->name, e->name, sizeof(w->name));
+    w->mode = e->mode;
+    w->flags = e->flags;
+    w->capacity = e->capacity;
+    w->max_msg_size = e->max_msg_size;
+    w->max_subscribers = e->max_subscribers;
+    w->max_groups = e->max_groups;
+    w->clients = e->clients;
+    w->publishers = e->publishers;
+    w->subscribers = e->subscribers;
+    w->segment_size = e->segment_size;
+}
+
+void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w)
+{
+    memset(e, 0, sizeof(*e));
+    MONITOR_STR(e->name, w->name);
+    e->mode = w->mode;
+    e->flags = w->flags;
+    e->capacity = w->capacity;
+    e->max_msg_size = w->max_msg_size;
+    e->max_subscribers = w->max_subscribers;
+    e->max_groups = w->max_groups;
+    e->clients = w->clients;
+    e->publishers = w->publishers;
+    e->subscribers = w->subscribers;
+    e->segment_size = w->segment_size;
+}
+
+void sb_monitor_bridge_get(shmbus_bridge_info *info, const struct sb_wire_bridge_ok *w)
+{
+    MONITOR_STR(info->listen, w->listen);
+    info->connections = w->connections;
+    info->accepted = w->accepted;
+    info->slow_closed = w->slow_closed;
+    info->refused = w->refused;
+    info->auth_failed = w->auth_failed;
+    info->auth_expired = w->auth_expired;
+    info->proto_errors = w->proto_errors;
+    info->msgs_in = w->msgs_in;
+    info->msgs_out = w->msgs_out;
+    info->bad_cells = w->bad_cells;
+    info->memory = w->memory;
+    info->evicted = w->evicted;
+}
+
+void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w)
+{
+    c->id = w->id;
+    c->age_ms = w->age_ms;
+    c->buffered = w->buffered;
+    c->msgs_in = w->msgs_in;
+    c->msgs_out = w->msgs_out;
+    c->memory = w->memory;
+    c->channels = w->channels;
+    c->patterns = w->patterns;
+    c->proto = w->proto;
+    c->flags = w->flags;
+    MONITOR_STR(c->peer, w->peer);
+    MONITOR_STR(c->name, w->name);
+    MONITOR_STR(c->subs, w->subs);
+}
+
+int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out, unsigned cap)
+{
+    uint8_t reply[SB_WIRE_MAX];
+    struct sb_wire_list req;
+    struct sb_wire_list_ok ok;
+    struct sb_wire_topic w;
+    unsigned n = 0;
+    int rc;
+
+    if (bus == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    if (sb_wire_put_name(req.after, sizeof(req.after), after ? after : "") < 0)
+        return SHMBUS_ERR_BAD_NAME;
+    while (n < cap) {
+        rc = sb_bus_call(bus, SB_MSG_LIST, &req, sizeof(req), reply, sizeof(reply), NULL);
+        if (rc < 0)
+            return rc;
+        memcpy(&ok, reply, rc >= (int)sizeof(ok) ? sizeof(ok) : 0);
+        if (rc < (int)sizeof(ok) || ok.count > SB_WIRE_LIST_MAX ||
+            (size_t)rc != sizeof(ok) + ok.count * sizeof(w))
+            return SHMBUS_ERR_PROTOCOL;
+        for (uint32_t i = 0; i < ok.count && n < cap; i++, n++) {
+            memcpy(&w, reply + sizeof(ok) + i * sizeof(w), sizeof(w)); /* unaligned */
+            sb_monitor_topic_get(&out[n], &w);
+        }
+        if (ok.count < SB_WIRE_LIST_MAX)
+            break; /* the daemon had no more */
+        snprintf(req.after, sizeof(req.after), "%s", out[n - 1].name);
+    }
+    return (int)n;
+}
 
 /*
  * Check a BRIDGE reply of @p len bytes (>= 0) and copy its totals.
@@ -87,19 +160,7 @@ static int bridge_reply(const uint8_t *reply, int len, shmbus_bridge_info *info)
     if (ok.count > SB_WIRE_BRIDGE_MAX ||
         (size_t)len != sizeof(ok) + ok.count * sizeof(struct sb_wire_bridge_conn))
         return SHMBUS_ERR_PROTOCOL;
-    BRIDGE_STR(info->listen, ok.listen);
-    info->connections = ok.connections;
-    info->accepted = ok.accepted;
-    info->slow_closed = ok.slow_closed;
-    info->refused = ok.refused;
-    info->auth_failed = ok.auth_failed;
-    info->auth_expired = ok.auth_expired;
-    info->proto_errors = ok.proto_errors;
-    info->msgs_in = ok.msgs_in;
-    info->msgs_out = ok.msgs_out;
-    info->bad_cells = ok.bad_cells;
-    info->memory = ok.memory;
-    info->evicted = ok.evicted;
+    sb_monitor_bridge_get(info, &ok);
     return (int)ok.count;
 }
 
@@ -109,19 +170,7 @@ static void bridge_conn_copy(shmbus_bridge_conn *d, const uint8_t *src)
     struct sb_wire_bridge_conn c;
 
     memcpy(&c, src, sizeof(c));
-    d->id = c.id;
-    d->age_ms = c.age_ms;
-    d->buffered = c.buffered;
-    d->msgs_in = c.msgs_in;
-    d->msgs_out = c.msgs_out;
-    d->memory = c.memory;
-    d->channels = c.channels;
-    d->patterns = c.patterns;
-    d->proto = c.proto;
-    d->flags = c.flags;
-    BRIDGE_STR(d->peer, c.peer);
-    BRIDGE_STR(d->name, c.name);
-    BRIDGE_STR(d->subs, c.subs);
+    sb_monitor_conn_get(d, &c);
 }
 
 int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info,
