@@ -95,25 +95,49 @@ enum shmbus_bridge_conn_flags {
     SHMBUS_BRIDGE_PAUSED = 2  /**< its input waits: a publish into a full reliable topic */
 };
 
-/** Totals of the daemon's TCP bridge (shmbus_bridge_stat()); counters since it started. */
+/**
+ * The totals of the daemon's TCP bridge, each defined here once, in the
+ * order of their fields in shmbus_bridge_info: X(kind, field, key, doc),
+ * where
+ *  - kind is COUNTER (events since the daemon started: it never goes down)
+ *    or GAUGE (a level now);
+ *  - field is its uint64_t member of shmbus_bridge_info;
+ *  - key is its name in `shmbus stat --json`;
+ *  - doc says what it counts.
+ * shmbus_bridge_info, the daemon's BRIDGE reply, the daemon's counters and
+ * `shmbus stat` are generated from this list. A total added here changes
+ * the library's ABI and the control protocol: the build asserts both sizes.
+ */
+#define SHMBUS_BRIDGE_TOTALS(X)                                                                    \
+    X(GAUGE, connections, "open", "connections open now")                                          \
+    X(COUNTER, accepted, "accepted", "connections accepted and served (not refused)")              \
+    X(COUNTER, slow_closed, "slow_closed",                                                         \
+      "connections closed because their output buffer was full")                                   \
+    X(COUNTER, refused, "refused",                                                                 \
+      "connections refused at accept: over shmbusd --bridge-max-conns, or a peer without a "       \
+      "token the bus does not allow (counted once)")                                               \
+    X(COUNTER, auth_failed, "auth_failed", "authentications with a wrong token")                   \
+    X(COUNTER, auth_expired, "auth_expired", "connections closed for not authenticating in time")  \
+    X(COUNTER, proto_errors, "proto_errors",                                                       \
+      "connections closed for a protocol error or an oversized request")                           \
+    X(COUNTER, msgs_in, "msgs_in", "messages remote clients published")                            \
+    X(COUNTER, msgs_out, "msgs_out", "messages delivered to remote clients")                       \
+    X(COUNTER, bad_cells, "bad_cells",                                                             \
+      "damaged ring cells the bridge skipped: each one a message lost to the topic's remote "      \
+      "subscribers")                                                                               \
+    X(GAUGE, memory, "memory",                                                                     \
+      "bytes its connections hold now: input, output, subscriptions (shmbusd "                     \
+      "--bridge-max-memory)")                                                                      \
+    X(COUNTER, evicted, "evicted",                                                                 \
+      "connections closed for holding the most memory when --bridge-max-memory was reached")
+
+/** For SHMBUS_BRIDGE_TOTALS: the total as a uint64_t member. */
+#define SHMBUS_BRIDGE_TOTAL_MEMBER(kind, field, key, doc) uint64_t field;
+
+/** Totals of the daemon's TCP bridge (shmbus_bridge_stat()): SHMBUS_BRIDGE_TOTALS. */
 typedef struct shmbus_bridge_info {
-    char listen[64];       /**< "ADDRESS:PORT" it listens on; "" when there is no bridge */
-    uint64_t connections;  /**< open now */
-    uint64_t accepted;     /**< connections accepted and served (not refused) */
-    uint64_t slow_closed;  /**< closed because their output buffer was full */
-    uint64_t refused;      /**< refused at accept: over shmbusd --bridge-max-conns, or a peer
-                                without a token the bus does not allow (counted once) */
-    uint64_t auth_failed;  /**< authentications with a wrong token */
-    uint64_t auth_expired; /**< closed for not authenticating in time */
-    uint64_t proto_errors; /**< closed for a protocol error or an oversized request */
-    uint64_t msgs_in;      /**< messages remote clients published */
-    uint64_t msgs_out;     /**< messages delivered to remote clients */
-    uint64_t bad_cells;    /**< damaged ring cells the bridge skipped: each one a message
-                                lost to the topic's remote subscribers */
-    uint64_t memory;       /**< bytes its connections hold now: input, output,
-                                subscriptions (shmbusd --bridge-max-memory) */
-    uint64_t evicted;      /**< connections closed for holding the most memory when
-                                --bridge-max-memory was reached */
+    char listen[64]; /**< "ADDRESS:PORT" it listens on; "" when there is no bridge */
+    SHMBUS_BRIDGE_TOTALS(SHMBUS_BRIDGE_TOTAL_MEMBER)
 } shmbus_bridge_info;
 
 /** One open connection of the daemon's TCP bridge (shmbus_bridge_stat()). */

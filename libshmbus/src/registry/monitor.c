@@ -77,21 +77,12 @@ void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w)
     e->segment_size = w->segment_size;
 }
 
+#define MONITOR_TOTAL_GET(kind, field, key, doc) info->field = w->field;
+
 void sb_monitor_bridge_get(shmbus_bridge_info *info, const struct sb_wire_bridge_ok *w)
 {
     MONITOR_STR(info->listen, w->listen);
-    info->connections = w->connections;
-    info->accepted = w->accepted;
-    info->slow_closed = w->slow_closed;
-    info->refused = w->refused;
-    info->auth_failed = w->auth_failed;
-    info->auth_expired = w->auth_expired;
-    info->proto_errors = w->proto_errors;
-    info->msgs_in = w->msgs_in;
-    info->msgs_out = w->msgs_out;
-    info->bad_cells = w->bad_cells;
-    info->memory = w->memory;
-    info->evicted = w->evicted;
+    SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_GET)
 }
 
 void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w)

@@ -200,36 +200,18 @@ static_assert(offsetof(struct sb_wire_bridge_conn, peer) == 64, "bridge conn pee
 static_assert(offsetof(struct sb_wire_bridge_conn, name) == 112, "bridge conn name");
 static_assert(offsetof(struct sb_wire_bridge_conn, subs) == 144, "bridge conn subs");
 
+/* The BRIDGE reply: the totals (SHMBUS_BRIDGE_TOTALS, one uint64_t each
+ * from offset 64, in its order), then the connections. tests/test_monitor.c
+ * checks each total at its protocol-3 offset. */
 struct sb_wire_bridge_ok {
-    char listen[64];      /* "ADDR:PORT", "" when the daemon runs no bridge */
-    uint64_t connections; /* open now */
-    uint64_t accepted;
-    uint64_t slow_closed;  /* disconnected for a full output buffer */
-    uint64_t refused;      /* over --bridge-max-conns */
-    uint64_t auth_failed;  /* wrong tokens */
-    uint64_t auth_expired; /* closed for not authenticating in time */
-    uint64_t proto_errors; /* closed for a protocol error or an oversized request */
-    uint64_t msgs_in, msgs_out;
-    uint64_t bad_cells; /* damaged ring cells the pumps skipped (a message lost each) */
-    uint64_t memory;    /* bytes all connections hold (--bridge-max-memory) */
-    uint64_t evicted;   /* closed for holding the most when that was full */
-    uint32_t count;     /* connections below */
+    char listen[64]; /* "ADDR:PORT", "" when the daemon runs no bridge */
+    SHMBUS_BRIDGE_TOTALS(SHMBUS_BRIDGE_TOTAL_MEMBER)
+    uint32_t count; /* connections below */
     uint32_t pad;
     struct sb_wire_bridge_conn conns[]; /* count of them */
 };
 static_assert(sizeof(struct sb_wire_bridge_ok) == 168, "bridge ok");
-static_assert(offsetof(struct sb_wire_bridge_ok, connections) == 64, "bridge ok connections");
-static_assert(offsetof(struct sb_wire_bridge_ok, accepted) == 72, "bridge ok accepted");
-static_assert(offsetof(struct sb_wire_bridge_ok, slow_closed) == 80, "bridge ok slow_closed");
-static_assert(offsetof(struct sb_wire_bridge_ok, refused) == 88, "bridge ok refused");
-static_assert(offsetof(struct sb_wire_bridge_ok, auth_failed) == 96, "bridge ok auth_failed");
-static_assert(offsetof(struct sb_wire_bridge_ok, auth_expired) == 104, "bridge ok auth_expired");
-static_assert(offsetof(struct sb_wire_bridge_ok, proto_errors) == 112, "bridge ok proto_errors");
-static_assert(offsetof(struct sb_wire_bridge_ok, msgs_in) == 120, "bridge ok msgs_in");
-static_assert(offsetof(struct sb_wire_bridge_ok, msgs_out) == 128, "bridge ok msgs_out");
-static_assert(offsetof(struct sb_wire_bridge_ok, bad_cells) == 136, "bridge ok bad_cells");
-static_assert(offsetof(struct sb_wire_bridge_ok, memory) == 144, "bridge ok memory");
-static_assert(offsetof(struct sb_wire_bridge_ok, evicted) == 152, "bridge ok evicted");
+static_assert(offsetof(struct sb_wire_bridge_ok, connections) == 64, "bridge ok totals");
 static_assert(offsetof(struct sb_wire_bridge_ok, count) == 160, "bridge ok count");
 static_assert(offsetof(struct sb_wire_bridge_ok, pad) == 164, "bridge ok pad");
 static_assert(SB_WIRE_BRIDGE_MAX * sizeof(struct sb_wire_bridge_conn) +
