@@ -199,6 +199,88 @@ static void test_monitor_conn_get_offsets(void **state)
     assert_int_equal(strlen(c.subs), 95);
 }
 
+/* The daemon's encoding of the totals: listen, then each total at its
+ * protocol-3 offset; the client decodes what was encoded. */
+static void test_monitor_bridge_put_roundtrip(void **state)
+{
+    shmbus_bridge_info in, back;
+    struct sb_wire_bridge_ok w;
+
+    (void)state;
+    memset(&in, 0, sizeof(in));
+    snprintf(in.listen, sizeof(in.listen), "127.0.0.1:6379");
+    for (size_t i = 0; i < 12; i++)
+        u64_put(&in, 64 + 8 * i, 100 + i); /* the totals follow listen, one uint64_t each */
+    memset(&w, 0, sizeof(w));
+    sb_monitor_bridge_put(&w, &in);
+    assert_string_equal((const char *)&w, "127.0.0.1:6379");
+    assert_true(u64_at(&w, 64) == in.connections);
+    assert_true(u64_at(&w, 80) == in.slow_closed);
+    assert_true(u64_at(&w, 120) == in.msgs_in);
+    assert_true(u64_at(&w, 144) == in.memory);
+    assert_true(u64_at(&w, 152) == in.evicted);
+    sb_monitor_bridge_get(&back, &w);
+    assert_memory_equal(&back, &in, sizeof(in));
+}
+
+static void test_monitor_conn_put_roundtrip(void **state)
+{
+    shmbus_bridge_conn c = {.id = 4,
+                            .age_ms = 5,
+                            .buffered = 6,
+                            .msgs_in = 7,
+                            .msgs_out = 8,
+                            .memory = 9,
+                            .channels = 2,
+                            .patterns = 1,
+                            .proto = SHMBUS_BRIDGE_PROTO_JSON,
+                            .flags = SHMBUS_BRIDGE_AUTHED};
+    shmbus_bridge_conn back;
+    struct sb_wire_bridge_conn w;
+
+    (void)state;
+    snprintf(c.peer, sizeof(c.peer), "[::1]:40000");
+    snprintf(c.name, sizeof(c.name), "dash");
+    snprintf(c.subs, sizeof(c.subs), "prices,p:orders.*");
+    sb_monitor_conn_put(&w, &c);
+    assert_true(u64_at(&w, 24) == 8); /* msgs_out */
+    assert_true(u64_at(&w, 32) == 7); /* msgs_in */
+    assert_int_equal(u32_at(&w, 56), SHMBUS_BRIDGE_PROTO_JSON);
+    assert_string_equal((const char *)&w + 64, "[::1]:40000");
+    sb_monitor_conn_get(&back, &w);
+    assert_memory_equal(&back, &c, sizeof(c));
+}
+
+/* The daemon's counters fill the COUNTER totals and leave the gauges. */
+static void test_monitor_counters_read_leaves_gauges(void **state)
+{
+    struct sb_monitor_bridge_counters n;
+    shmbus_bridge_info in;
+
+    (void)state;
+    memset(&in, 0, sizeof(in));
+    in.connections = 3;
+    in.memory = 4096;
+    atomic_init(&n.accepted, 10);
+    atomic_init(&n.slow_closed, 11);
+    atomic_init(&n.refused, 12);
+    atomic_init(&n.auth_failed, 13);
+    atomic_init(&n.auth_expired, 14);
+    atomic_init(&n.proto_errors, 15);
+    atomic_init(&n.msgs_in, 16);
+    atomic_init(&n.msgs_out, 17);
+    atomic_init(&n.bad_cells, 18);
+    atomic_init(&n.evicted, 19);
+    sb_monitor_counters_read(&n, &in);
+    assert_int_equal(in.connections, 3);
+    assert_int_equal(in.memory, 4096);
+    assert_int_equal(in.accepted, 10);
+    assert_int_equal(in.proto_errors, 15);
+    assert_int_equal(in.msgs_out, 17);
+    assert_int_equal(in.evicted, 19);
+    assert_int_equal(sizeof(n), 10 * sizeof(uint64_t));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +290,9 @@ int main(void)
         cmocka_unit_test(test_monitor_list_ok_offsets),
         cmocka_unit_test(test_monitor_bridge_get_offsets),
         cmocka_unit_test(test_monitor_conn_get_offsets),
+        cmocka_unit_test(test_monitor_bridge_put_roundtrip),
+        cmocka_unit_test(test_monitor_conn_put_roundtrip),
+        cmocka_unit_test(test_monitor_counters_read_leaves_gauges),
     };
 
     return cmocka_run_group_tests_name("monitor", tests, NULL, NULL);

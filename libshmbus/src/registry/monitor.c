@@ -77,12 +77,49 @@ void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w)
     e->segment_size = w->segment_size;
 }
 
+#define MONITOR_TOTAL_PUT(kind, field, key, doc) w->field = info->field;
 #define MONITOR_TOTAL_GET(kind, field, key, doc) info->field = w->field;
+
+void sb_monitor_bridge_put(struct sb_wire_bridge_ok *w, const shmbus_bridge_info *info)
+{
+    memcpy(w->listen, info->listen, sizeof(w->listen));
+    SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_PUT)
+}
 
 void sb_monitor_bridge_get(shmbus_bridge_info *info, const struct sb_wire_bridge_ok *w)
 {
     MONITOR_STR(info->listen, w->listen);
     SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_GET)
+}
+
+/* relaxed, all: independent counters, each read once; the snapshot is racy
+ * by contract (shmbus_bridge_stat()). */
+#define MONITOR_COUNTER_READ_COUNTER(field)                                                        \
+    info->field = atomic_load_explicit(&c->field, memory_order_relaxed);
+#define MONITOR_COUNTER_READ_GAUGE(field)
+#define MONITOR_COUNTER_READ(kind, field, key, doc) MONITOR_COUNTER_READ_##kind(field)
+
+void sb_monitor_counters_read(const struct sb_monitor_bridge_counters *c, shmbus_bridge_info *info)
+{
+    SHMBUS_BRIDGE_TOTALS(MONITOR_COUNTER_READ)
+}
+
+void sb_monitor_conn_put(struct sb_wire_bridge_conn *w, const shmbus_bridge_conn *c)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = c->id;
+    w->age_ms = c->age_ms;
+    w->buffered = c->buffered;
+    w->msgs_out = c->msgs_out;
+    w->msgs_in = c->msgs_in;
+    w->memory = c->memory;
+    w->channels = c->channels;
+    w->patterns = c->patterns;
+    w->proto = c->proto;
+    w->flags = c->flags;
+    memcpy(w->peer, c->peer, sizeof(w->peer));
+    memcpy(w->name, c->name, sizeof(w->name));
+    memcpy(w->subs, c->subs, sizeof(w->subs));
 }
 
 void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w)
