@@ -55,6 +55,20 @@ struct stat_sample {
     size_t conns_cap;
 };
 
+/*
+ * The counters of shmbus_topic_info that a topic's line shows, in the
+ * order shown (not the struct's): X(field, column header, column width).
+ * The text's columns and the JSON's keys (the field names) come from here.
+ */
+#define STAT_TOPIC_COUNTERS(X)                                                                     \
+    X(published, "PUBLISHED", 12)                                                                  \
+    X(overruns, "OVERRUNS", 9)                                                                     \
+    X(skipped, "SKIPPED", 8)                                                                       \
+    X(reaped, "REAPED", 7)                                                                         \
+    X(unblocked, "UNBLOCKED", 9)                                                                   \
+    X(evicted, "EVICTED", 7)                                                                       \
+    X(abandoned, "ABANDONED", 9)
+
 void cli_stat_usage(FILE *f)
 {
     fprintf(f,
@@ -324,6 +338,11 @@ static const char *topic_mode(const struct stat_topic *t)
 
 /* ------------------------------------------------------------------ text */
 
+/* A topic counter's column, and its header. */
+#define TEXT_COUNTER(field, header, width)                                                         \
+    printf(" %*llu", width, (unsigned long long)t->info.field);
+#define TEXT_COUNTER_HEADER(field, header, width) printf(" %*s", width, header);
+
 /* "observer", "evicted", or "-" for a plain reader or group member. */
 static const char *slot_state(const shmbus_slot_info *s)
 {
@@ -355,12 +374,10 @@ static void text_slots(const struct stat_topic *t)
 
 static void text_topic(const struct stat_topic *t, int name_w, double rate)
 {
-    printf("%-*s %-*s %8u %8u %5u %5u %12llu %9llu %8llu %7llu %9llu %7llu %9llu ", name_w,
-           t->e.name, STAT_MODE_W, topic_mode(t), t->info.capacity, t->info.max_msg_size,
-           t->e.publishers, t->e.subscribers, (unsigned long long)t->info.published,
-           (unsigned long long)t->info.overruns, (unsigned long long)t->info.skipped,
-           (unsigned long long)t->info.reaped, (unsigned long long)t->info.unblocked,
-           (unsigned long long)t->info.evicted, (unsigned long long)t->info.abandoned);
+    printf("%-*s %-*s %8u %8u %5u %5u", name_w, t->e.name, STAT_MODE_W, topic_mode(t),
+           t->info.capacity, t->info.max_msg_size, t->e.publishers, t->e.subscribers);
+    STAT_TOPIC_COUNTERS(TEXT_COUNTER)
+    putchar(' ');
     if (rate < 0)
         printf("%10s\n", "-");
     else
@@ -380,9 +397,10 @@ static void text_topics(const struct stat_sample *cur, const struct stat_sample 
 
         name_w = len > name_w ? len : name_w;
     }
-    printf("%-*s %-*s %8s %8s %5s %5s %12s %9s %8s %7s %9s %7s %9s %10s\n", name_w, "TOPIC",
-           STAT_MODE_W, "MODE", "CAPACITY", "MAX_MSG", "PUBS", "SUBS", "PUBLISHED", "OVERRUNS",
-           "SKIPPED", "REAPED", "UNBLOCKED", "EVICTED", "ABANDONED", "MSG/S");
+    printf("%-*s %-*s %8s %8s %5s %5s", name_w, "TOPIC", STAT_MODE_W, "MODE", "CAPACITY", "MAX_MSG",
+           "PUBS", "SUBS");
+    STAT_TOPIC_COUNTERS(TEXT_COUNTER_HEADER)
+    printf(" %10s\n", "MSG/S");
     for (size_t i = 0; i < cur->n; i++)
         text_topic(&cur->v[i], name_w, topic_rate(&cur->v[i], prev));
 }
@@ -558,6 +576,10 @@ static void json_slots(const struct stat_topic *t)
     printf("]");
 }
 
+/* A topic counter as "key":value, (the key is the field's name). */
+#define JSON_COUNTER(field, header, width)                                                         \
+    printf("\"" #field "\":%llu,", (unsigned long long)in->field);
+
 static void json_topic(const struct stat_topic *t, double rate)
 {
     const shmbus_topic_info *in = &t->info;
@@ -569,14 +591,10 @@ static void json_topic(const struct stat_topic *t, double rate)
            in->mode == SHMBUS_RELIABLE ? "reliable" : "lossy",
            (in->flags & SHMBUS_TOPIC_EXCLUSIVE) ? "true" : "false", in->capacity, in->max_msg_size,
            in->max_subscribers, in->max_groups, (unsigned long long)in->segment_size);
-    printf("\"clients\":%u,\"publishers\":%u,\"subscribers\":%u,\"published\":%llu,"
-           "\"overruns\":%llu,\"skipped\":%llu,\"reaped\":%llu,\"unblocked\":%llu,"
-           "\"evicted\":%llu,\"abandoned\":%llu,\"stall_timeout_ms\":%u,",
-           t->e.clients, t->e.publishers, t->e.subscribers, (unsigned long long)in->published,
-           (unsigned long long)in->overruns, (unsigned long long)in->skipped,
-           (unsigned long long)in->reaped, (unsigned long long)in->unblocked,
-           (unsigned long long)in->evicted, (unsigned long long)in->abandoned,
-           in->stall_timeout_ms);
+    printf("\"clients\":%u,\"publishers\":%u,\"subscribers\":%u,", t->e.clients, t->e.publishers,
+           t->e.subscribers);
+    STAT_TOPIC_COUNTERS(JSON_COUNTER)
+    printf("\"stall_timeout_ms\":%u,", in->stall_timeout_ms);
     if (rate < 0)
         printf("\"rate\":null,");
     else
