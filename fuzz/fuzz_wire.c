@@ -228,9 +228,9 @@ static int seed_replies(const char *dir)
     struct sb_wire_open_ok open = {.topic = 1, .created = 1};
     struct sb_wire_sub_ok sub = {.slot = 0, .group = 1};
     struct sb_wire_err err = {.code = SHMBUS_ERR_MISMATCH};
-    uint8_t list[sizeof(struct sb_wire_list_ok) + sizeof(shmbus_topic_entry)] = {0};
+    uint8_t list[sizeof(struct sb_wire_list_ok) + sizeof(struct sb_wire_topic)] = {0};
     struct sb_wire_list_ok lh = {.count = 1};
-    shmbus_topic_entry e = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = 64};
+    struct sb_wire_topic e = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = 64};
     int rc = 0;
 
     snprintf(err.text, sizeof(err.text), "topic exists with capacity 8, asked 16");

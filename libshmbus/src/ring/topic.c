@@ -5,6 +5,7 @@
 
 #include "ring/group.h"
 #include "ring/ring.h"
+#include "shmbus/monitor.h"
 
 #define TOPIC_DEFAULT_CAPACITY 1024u
 #define TOPIC_DEFAULT_MAX_MSG  1024u
