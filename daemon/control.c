@@ -365,8 +365,15 @@ static void on_list(struct sbd_control *c, const struct sb_wire_list *q, struct 
 static void on_bridge(struct sbd_control *c, const struct sb_wire_bridge *q, struct ctl_reply *r)
 {
     struct sb_wire_bridge_ok *ok = (struct sb_wire_bridge_ok *)(void *)r->out.list;
-    unsigned n = sbd_bridge_stat(c->bridge, q->after, ok);
+    shmbus_bridge_conn conns[SB_WIRE_BRIDGE_MAX];
+    shmbus_bridge_info info;
+    unsigned n = sbd_bridge_stat(c->bridge, q->after, &info, conns, SB_WIRE_BRIDGE_MAX);
 
+    memset(ok, 0, sizeof(*ok));
+    sb_monitor_bridge_put(ok, &info);
+    ok->count = n;
+    for (unsigned i = 0; i < n; i++)
+        sb_monitor_conn_put(&ok->conns[i], &conns[i]);
     r->body = r->out.list;
     r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->conns[0]));
 }

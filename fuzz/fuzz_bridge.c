@@ -275,24 +275,22 @@ static void check_budget(struct fb_run *r)
  * memory is then back to 0. */
 static void check_released(struct fb_run *r)
 {
-    struct sb_wire_bridge_ok *ok = malloc(SB_WIRE_MAX);
+    shmbus_bridge_info info;
     int64_t end = now_ms() + FB_WAIT_MS;
 
-    CHECK(ok != NULL);
     for (unsigned i = 0; i < FB_CONNS; i++)
         client_close(&r->cl[i]);
     for (;;) {
-        sbd_bridge_stat(r->b, 0, ok);
-        if (ok->connections == 0)
+        sbd_bridge_stat(r->b, 0, &info, NULL, 0);
+        if (info.connections == 0)
             break;
         CHECK(now_ms() < end);
         usleep(200);
     }
-    free(ok);
     /* relaxed: a counter the I/O thread bumped before it closed the
      * connection, which the stat above saw gone. */
     if (getenv("FUZZ_BRIDGE_EXPECT_EVICTED") != NULL &&
-        atomic_load_explicit(&r->b->evicted, memory_order_relaxed) == 0)
+        atomic_load_explicit(&r->b->count.evicted, memory_order_relaxed) == 0)
         CHECK(!"this input closes a connection for holding the most memory");
     /* relaxed: the I/O thread's last close happened before it unlisted
      * the connection, which the stat above read under the read lock. */
@@ -405,20 +403,18 @@ static void make_topics(struct fb_run *r)
 
 static void start(struct fb_run *r)
 {
-    struct sb_wire_bridge_ok *ok = malloc(SB_WIRE_MAX);
+    shmbus_bridge_info info;
     const char *colon;
 
-    CHECK(ok != NULL);
     CHECK(sbd_registry_init(&r->reg, &r->cfg) == 0);
     make_topics(r);
     CHECK(sbd_bridge_start(&r->cfg, &r->reg, &r->b) == 0);
-    sbd_bridge_stat(r->b, 0, ok);
-    colon = strrchr(ok->listen, ':');
+    sbd_bridge_stat(r->b, 0, &info, NULL, 0);
+    colon = strrchr(info.listen, ':');
     CHECK(colon != NULL);
     r->addr.sin_family = AF_INET;
     r->addr.sin_port = htons((uint16_t)atoi(colon + 1));
     r->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    free(ok);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -21,7 +21,7 @@
 
 #include "config.h"
 #include "registry.h"
-#include "registry/wire.h"
+#include "shmbus/monitor.h"
 
 struct sbd_bridge;
 
@@ -39,9 +39,11 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
  * slots and publisher records. Before the registry goes. Accepts NULL. */
 void sbd_bridge_stop(struct sbd_bridge *b);
 
-/* Fill a BRIDGE reply: the totals and up to SB_WIRE_BRIDGE_MAX connections
- * with ids above @p after. Any registered thread (the control thread).
- * Accepts NULL (no bridge: an empty reply). @return the connections stored. */
-unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_bridge_ok *out);
+/* The bridge for `shmbus stat`: its totals into @p info, and up to @p cap
+ * of its connections with ids above @p after into @p conns, in order of
+ * id. Any registered thread (the control thread). Accepts NULL (no
+ * bridge: zero totals). @return the connections stored. */
+unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, shmbus_bridge_info *info,
+                         shmbus_bridge_conn *conns, unsigned cap);
 
 #endif

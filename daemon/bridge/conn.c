@@ -174,7 +174,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
     b->nconns++;
     /* relaxed: a counter (the refused are counted by sbb_gate_judge()). */
     if (!c->refused)
-        atomic_fetch_add_explicit(&b->accepted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->count.accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
     return 0;
 }
@@ -184,7 +184,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
 static void conn_protocol_error(struct sbd_bridge *b, struct sbb_conn *c, const char *why)
 {
     /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.proto_errors, 1, memory_order_relaxed);
     sbb_conn_fail(c, why, why);
 }
 
@@ -406,7 +406,7 @@ static int conn_readable(struct sbb_io *io, struct sbb_conn *c)
         }
         if (conn_input(io, c, io->rbuf, (size_t)n) < 0) {
             /* relaxed: a counter. */
-            atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&b->count.proto_errors, 1, memory_order_relaxed);
             sbd_log(SBD_WARN,
                     "bridge: connection %llu (%s): no memory for its input "
                     "(--bridge-max-memory or the system's): closed",
@@ -522,7 +522,7 @@ void sbb_conns_expire(struct sbb_io *io)
             sbb_gate_refuse(c); /* it sent nothing */
         } else {
             /* relaxed: a counter. */
-            atomic_fetch_add_explicit(&b->auth_expired, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&b->count.auth_expired, 1, memory_order_relaxed);
             sbb_conn_fail(c, "ERR authentication timeout", "authentication timeout");
         }
         conn_flush(c);
@@ -540,7 +540,7 @@ void sbb_conns_evict(struct sbb_io *io)
 
     while ((c = sbb_evict_next(b)) != NULL) {
         /* relaxed: a counter and a monitoring value. */
-        atomic_fetch_add_explicit(&b->evicted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->count.evicted, 1, memory_order_relaxed);
         sbd_log(SBD_WARN,
                 "bridge: connection %llu (%s) holds the most memory, %zu bytes of input, output "
                 "and subscriptions, and all connections reached --bridge-max-memory %llu: "

@@ -82,7 +82,7 @@ void sbb_gate_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct socka
         return;
     /* relaxed: a counter. Counted here, once, whether it then sends
      * something, nothing, or hangs up. */
-    atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.refused, 1, memory_order_relaxed);
     sbb_peer_why(&c->who, why, sizeof(why));
     access_warn(b, SBB_WARN_REFUSED, "bridge: connection %llu from %s refused: %s",
                 (unsigned long long)c->id, c->peer, why);
@@ -104,7 +104,7 @@ void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size
     while (n < left && n < 80 && p[n] >= ' ' && p[n] <= '~')
         n++;
     /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.proto_errors, 1, memory_order_relaxed);
     access_warn(b, SBB_WARN_HTTP,
                 "bridge: connection %llu (%s) sent HTTP (\"%.*s\") %s, maybe a web page made a "
                 "browser post to the bridge: closed, %s",
@@ -120,7 +120,7 @@ void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size
 void sbb_gate_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
 {
     /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.auth_failed, 1, memory_order_relaxed);
     if (++c->auth_fails < SBB_AUTH_TRIES)
         return;
     access_warn(b, SBB_WARN_AUTH, "bridge: connection %llu (%s): %u wrong tokens: closed",
@@ -136,7 +136,7 @@ void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
     char resp[128];
 
     /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->proto_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.proto_errors, 1, memory_order_relaxed);
     access_warn(b, SBB_WARN_CMD,
                 "bridge: connection %llu (%s): a command of %zu bytes so far not complete "
                 "after %u ms (--bridge-cmd-timeout): closed",

@@ -118,7 +118,7 @@ static void conn_accept(struct sbb_io *io)
         }
         if (b->nconns >= b->cfg->bridge_max_conns) {
             /* relaxed: a counter. */
-            atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&b->count.refused, 1, memory_order_relaxed);
             if (send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 sbd_log(SBD_DEBUG, "bridge: refused connection: %s", strerror(errno));
             close(fd);

@@ -75,7 +75,7 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
         return NULL;
     if (pending + len > c->b->cfg->bridge_max_output) {
         /* relaxed: a counter. */
-        atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->b->count.slow_closed, 1, memory_order_relaxed);
         sbd_log(SBD_WARN,
                 "bridge: connection %llu (%s) is too slow: %zu bytes buffered, limit "
                 "%llu (--bridge-max-output): disconnected",
@@ -95,7 +95,7 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
 
         if (sbb_mem_charge(c->b, c, n - c->out_cap, 0) < 0) {
             /* relaxed: a counter. */
-            atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->b->count.slow_closed, 1, memory_order_relaxed);
             sbd_log(SBD_WARN,
                     "bridge: connection %llu (%s): the connections' memory reached "
                     "--bridge-max-memory %llu and this one holds the most: disconnected",

@@ -191,7 +191,7 @@ int sbb_publish(struct sbb_io *io, struct sbb_conn *c, struct sbb_pub *p)
     }
     /* relaxed: counters. */
     atomic_fetch_add_explicit(&c->msgs_in, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&b->msgs_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.msgs_in, 1, memory_order_relaxed);
     if (t->bridge != NULL)
         touch(io, t);
     return SBB_RUN_OK;

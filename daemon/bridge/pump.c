@@ -192,7 +192,7 @@ static void damaged_cell(struct sbd_bridge *b, struct sbb_topic *bt)
     uint64_t n = ++bt->bad_cells;
 
     /* relaxed: a counter (shmbus stat). */
-    atomic_fetch_add_explicit(&b->bad_cells, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.bad_cells, 1, memory_order_relaxed);
     if ((n & (n - 1)) != 0)
         return; /* not a power of two: already said */
     sbd_log(SBD_WARN,
@@ -276,7 +276,8 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
     for (size_t i = 0; i < bb->nlinks && bb->n > 0; i++)
         deliver_link(bb, bb->links[i]);
     /* relaxed: a counter. */
-    atomic_fetch_add_explicit(&b->msgs_out, (uint64_t)bb->n * bb->nlinks, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->count.msgs_out, (uint64_t)bb->n * bb->nlinks,
+                              memory_order_relaxed);
     return n;
 }
 

@@ -31,35 +31,27 @@ static void subs_text(struct sbb_conn *c, char *out, size_t cap)
     }
 }
 
-unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_bridge_ok *out)
+unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, shmbus_bridge_info *info,
+                         shmbus_bridge_conn *conns, unsigned cap)
 {
     struct sbb_conn *c;
     uint64_t now = sb_mono_ns();
     unsigned k = 0;
 
-    memset(out, 0, sizeof(*out));
+    memset(info, 0, sizeof(*info));
     if (b == NULL)
         return 0;
-    snprintf(out->listen, sizeof(out->listen), "%s", b->listen);
-    /* relaxed, all: independent counters. */
-    out->accepted = atomic_load_explicit(&b->accepted, memory_order_relaxed);
-    out->slow_closed = atomic_load_explicit(&b->slow_closed, memory_order_relaxed);
-    out->refused = atomic_load_explicit(&b->refused, memory_order_relaxed);
-    out->auth_failed = atomic_load_explicit(&b->auth_failed, memory_order_relaxed);
-    out->auth_expired = atomic_load_explicit(&b->auth_expired, memory_order_relaxed);
-    out->proto_errors = atomic_load_explicit(&b->proto_errors, memory_order_relaxed);
-    out->msgs_in = atomic_load_explicit(&b->msgs_in, memory_order_relaxed);
-    out->msgs_out = atomic_load_explicit(&b->msgs_out, memory_order_relaxed);
-    out->bad_cells = atomic_load_explicit(&b->bad_cells, memory_order_relaxed);
-    out->memory = atomic_load_explicit(&b->mem, memory_order_relaxed);
-    out->evicted = atomic_load_explicit(&b->evicted, memory_order_relaxed);
+    snprintf(info->listen, sizeof(info->listen), "%s", b->listen);
+    sb_monitor_counters_read(&b->count, info);
+    /* relaxed: a gauge read for monitoring, as the counters. */
+    info->memory = atomic_load_explicit(&b->mem, memory_order_relaxed);
     urcu_memb_read_lock();
     sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
-        struct sb_wire_bridge_conn *e = &out->conns[k];
+        shmbus_bridge_conn *e = &conns[k];
 
-        out->connections++;
-        if (c->id <= after || k == SB_WIRE_BRIDGE_MAX)
+        info->connections++;
+        if (c->id <= after || k == cap)
             continue;
         memset(e, 0, sizeof(*e));
         e->id = c->id;
@@ -73,7 +65,8 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
         e->patterns = atomic_load_explicit(&c->npat, memory_order_relaxed);
         pthread_mutex_lock(&c->mu);
         e->proto = c->proto;
-        e->flags = (c->authed ? SB_BRIDGE_AUTHED : 0u) | (c->paused ? SB_BRIDGE_PAUSED : 0u);
+        e->flags =
+            (c->authed ? SHMBUS_BRIDGE_AUTHED : 0u) | (c->paused ? SHMBUS_BRIDGE_PAUSED : 0u);
         memcpy(e->name, c->name, sizeof(e->name));
         pthread_mutex_unlock(&c->mu);
         snprintf(e->peer, sizeof(e->peer), "%.47s", c->peer);
@@ -82,6 +75,5 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, struct sb_wire_br
     }
     SBD_TSAN_READ_DONE();
     urcu_memb_read_unlock();
-    out->count = k;
     return k;
 }

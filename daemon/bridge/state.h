@@ -28,6 +28,7 @@
 #include "resp.h"
 #include "config.h"
 #include "registry.h"
+#include "registry/monitor.h"
 #include "registry/relay.h"
 #include "rlist.h"
 #include "util/clock.h"
@@ -264,11 +265,8 @@ struct sbd_bridge {
 
     _Atomic size_t mem;      /* bytes all connections hold (mem.h) */
     _Atomic size_t evicting; /* of them, held by connections being closed */
-    /* counters */
-    _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
-    _Atomic uint64_t msgs_in, msgs_out;
-    _Atomic uint64_t evicted;   /* closed for holding the most when the budget was full */
-    _Atomic uint64_t bad_cells; /* damaged ring cells the pumps skipped, all topics */
+    /* shmbus stat's counters (SHMBUS_BRIDGE_TOTALS), added to relaxed */
+    struct sb_monitor_bridge_counters count;
 };
 
 /* Milliseconds of the monotonic clock: the I/O thread's deadlines. */
