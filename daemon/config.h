@@ -1,9 +1,10 @@
-/* shmbusd configuration: the bus, access rules and limits (main.c fills it,
- * from sbd_config_defaults()). */
+/* shmbusd configuration: the bus, access rules and limits, read from the
+ * command line by sbd_config_parse() on top of sbd_config_defaults(). */
 #ifndef SHMBUSD_CONFIG_H
 #define SHMBUSD_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
@@ -72,5 +73,17 @@ static inline uint64_t sbd_config_fds(const struct sbd_config *c)
  * builds a configuration (main.c, tests, fuzzers, benchmarks) starts here,
  * so that a new field is never left 0 by one of them. */
 void sbd_config_defaults(struct sbd_config *c);
+
+/*
+ * Fill @p c from the command line @p argc, @p argv (getopt_long(): the
+ * options sbd_config_usage() lists, and $SHMBUS_BUS, $SHMBUS_BRIDGE_TOKEN)
+ * on top of sbd_config_defaults(), and derive the bus's paths. Sets the
+ * log level (--log-level). Not thread-safe (getopt). @return 0; 1 for
+ * --help; -1 with the reason on stderr.
+ */
+int sbd_config_parse(struct sbd_config *c, int argc, char **argv);
+
+/* Write the usage text, every option with its default, to @p f. */
+void sbd_config_usage(FILE *f);
 
 #endif
