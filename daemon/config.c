@@ -40,81 +40,116 @@ void sbd_config_defaults(struct sbd_config *c)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
 
+/* @p v in the largest unit that writes it whole: "1G", "4M", "16K", "100".
+ * @p out holds 24 bytes. */
+static void config_size_text(uint64_t v, char out[24])
+{
+    const char *units = "GMK";
+    unsigned shift = 30;
+
+    for (const char *u = units; *u != '\0'; u++, shift -= 10) {
+        if (v != 0 && v % (1ull << shift) == 0) {
+            snprintf(out, 24, "%llu%c", (unsigned long long)(v >> shift), *u);
+            return;
+        }
+    }
+    snprintf(out, 24, "%llu", (unsigned long long)v);
+}
+
+/* The usage text's defaults come from sbd_config_defaults(), so that the
+ * two never disagree. */
 void sbd_config_usage(FILE *f)
 {
-    fprintf(f, "usage: shmbusd [options]\n"
-               "Registry daemon of a shmbus bus: creates topics, hands them to clients,\n"
-               "tracks who is attached. Publishing and receiving never go through it.\n"
-               "\n"
-               "  --bus NAME          bus to serve (default: $SHMBUS_BUS, else \"default\");\n"
-               "                      socket and lock in DIR/NAME.sock and DIR/NAME.lock,\n"
-               "                      DIR: $SHMBUS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"
-               "                      else /run/shmbus (created if missing; an existing one\n"
-               "                      must be ours and writable by nobody else, and is\n"
-               "                      kept as it is; a new one is made 0700, 0710 with\n"
-               "                      --group, 0711 with --allow-*)\n"
-               "  --foreground        stay in the terminal (default: detach once listening)\n"
-               "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
-               "  --group GROUP       segments and socket belong to GROUP, mode 0660 (the\n"
-               "                      runtime directory it creates too, 0710); a daemon\n"
-               "                      not run as root must be a member of GROUP\n"
-               "  --allow-uid UID     also accept clients of this uid or user name (repeatable;\n"
-               "                      the bridge refuses the kernel's overflow uid, usually\n"
-               "                      nobody, without a token)\n"
-               "  --allow-gid GID     also accept clients whose group is GID or name (repeatable)\n"
-               "  --max-topics N      topics on the bus (default 4096)\n"
-               "  --max-clients N     connected clients (default 1024); other uids than\n"
-               "                      the daemon's share all but the last quarter\n"
-               "  --max-slots N       subscriber slots a topic may ask for (default 1024)\n"
-               "  --max-segment SIZE  bytes of one topic segment (default 1G; K, M, G suffixes)\n"
-               "  --max-shm SIZE      bytes of all segments (default: half of /dev/shm)\n"
-               "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
-               "                      publishers' claims, every MS ms (default 20; a dead\n"
-               "                      publisher's claim is ended within about 5 of these);\n"
-               "                      a scan runs in 1 ms slices between control calls, at\n"
-               "                      most a tenth of a core (a death runs one round at\n"
-               "                      once), and takes longer than MS on a large bus\n"
-               "  --stop-clean        on SIGTERM or SIGINT remove every topic: publishing,\n"
-               "                      receiving and polling then fail with\n"
-               "                      SHMBUS_ERR_TOPIC_GONE in every process. Default: remove\n"
-               "                      only topics no live process uses, and keep the others\n"
-               "                      for the next shmbusd to take over\n");
+    struct sbd_config d;
+    char seg[24], req[24], out[24], mem[24], submem[24];
+
+    sbd_config_defaults(&d);
+    config_size_text(d.max_segment, seg);
+    config_size_text(d.bridge_max_request, req);
+    config_size_text(d.bridge_max_output, out);
+    config_size_text(d.bridge_max_memory, mem);
+    config_size_text(d.bridge_max_sub_memory, submem);
+    fprintf(f,
+            "usage: shmbusd [options]\n"
+            "Registry daemon of a shmbus bus: creates topics, hands them to clients,\n"
+            "tracks who is attached. Publishing and receiving never go through it.\n"
+            "\n"
+            "  --bus NAME          bus to serve (default: $SHMBUS_BUS, else \"" SHMBUS_BUS_DEFAULT
+            "\");\n"
+            "                      socket and lock in DIR/NAME.sock and DIR/NAME.lock,\n"
+            "                      DIR: $SHMBUS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"
+            "                      else /run/shmbus (created if missing; an existing one\n"
+            "                      must be ours and writable by nobody else, and is\n"
+            "                      kept as it is; a new one is made 0700, 0710 with\n"
+            "                      --group, 0711 with --allow-*)\n"
+            "  --foreground        stay in the terminal (default: detach once listening)\n"
+            "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
+            "  --group GROUP       segments and socket belong to GROUP, mode 0660 (the\n"
+            "                      runtime directory it creates too, 0710); a daemon\n"
+            "                      not run as root must be a member of GROUP\n"
+            "  --allow-uid UID     also accept clients of this uid or user name (repeatable;\n"
+            "                      the bridge refuses the kernel's overflow uid, usually\n"
+            "                      nobody, without a token)\n"
+            "  --allow-gid GID     also accept clients whose group is GID or name (repeatable)\n"
+            "  --max-topics N      topics on the bus (default %u)\n"
+            "  --max-clients N     connected clients (default %u); other uids than\n"
+            "                      the daemon's share all but the last quarter\n"
+            "  --max-slots N       subscriber slots a topic may ask for (default %u)\n"
+            "  --max-segment SIZE  bytes of one topic segment (default %s; K, M, G suffixes)\n"
+            "  --max-shm SIZE      bytes of all segments (default: half of /dev/shm)\n"
+            "  --reap-interval MS  scan segments for dead owners, and retry dead\n"
+            "                      publishers' claims, every MS ms (default %u; a dead\n"
+            "                      publisher's claim is ended within about 5 of these);\n"
+            "                      a scan runs in 1 ms slices between control calls, at\n"
+            "                      most a tenth of a core (a death runs one round at\n"
+            "                      once), and takes longer than MS on a large bus\n"
+            "  --stop-clean        on SIGTERM or SIGINT remove every topic: publishing,\n"
+            "                      receiving and polling then fail with\n"
+            "                      SHMBUS_ERR_TOPIC_GONE in every process. Default: remove\n"
+            "                      only topics no live process uses, and keep the others\n"
+            "                      for the next shmbusd to take over\n",
+            d.max_topics, d.max_clients, d.max_slots, seg, d.reap_interval_ms);
     /* Two strings: C11 compilers need not take a literal over 4095 bytes. */
-    fprintf(f, "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
-               "                      Redis protocol (ADDR defaults to 127.0.0.1; [::1]:PORT\n"
-               "                      for IPv6). Off unless given. Without a token, only\n"
-               "                      loopback peers the bus allows get in: the daemon's\n"
-               "                      uid, --allow-uid, and the members of --group or an\n"
-               "                      --allow-gid (by the user database's groups)\n"
-               "  --bridge-no-create  a remote publish on a topic that does not exist is\n"
-               "                      an error (default: it creates it, lossy, as\n"
-               "                      `shmbus pub` does)\n"
-               "  --bridge-token-file FILE  every remote client, local or not, must AUTH\n"
-               "                      with the token in FILE (its first line; default:\n"
-               "                      $SHMBUS_BRIDGE_TOKEN if set)\n"
-               "  --bridge-max-conns N     remote connections (default 16384)\n"
-               "  --bridge-max-subs N      channels and patterns per connection (default 1024)\n"
-               "  --bridge-max-request SIZE  one command, line or payload (default 4M)\n"
-               "  --bridge-max-output SIZE   output buffered for one slow client before it\n"
-               "                      is disconnected (default 32M)\n"
-               "  --bridge-max-memory SIZE   memory of all connections together: input,\n"
-               "                      output, subscriptions; when full, the connection\n"
-               "                      that holds the most is disconnected (default 1G)\n"
-               "  --bridge-max-sub-memory SIZE  subscriptions of one connection: its\n"
-               "                      channels, patterns and the topics they match\n"
-               "                      (default 16M: about 200000 topics)\n"
-               "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
-               "                      (with a token), or for a refused peer to send its\n"
-               "                      first command and be told why (default 10000,\n"
-               "                      at least 100)\n"
-               "  --bridge-cmd-timeout MS    a command not complete this long after its\n"
-               "                      first byte closes the connection, token or not;\n"
-               "                      idle connections stay (default 10000, at least\n"
-               "                      100)\n"
-               "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
-               "                      waits this long, reading nothing more from that\n"
-               "                      client, then gets an error (default 5000)\n"
-               "  --help              this text\n");
+    fprintf(f,
+            "  --bridge [ADDR]:PORT  serve remote clients over TCP: JSON lines and the\n"
+            "                      Redis protocol (ADDR defaults to " SBD_BRIDGE_HOST_DEFAULT
+            "; [::1]:PORT\n"
+            "                      for IPv6). Off unless given. Without a token, only\n"
+            "                      loopback peers the bus allows get in: the daemon's\n"
+            "                      uid, --allow-uid, and the members of --group or an\n"
+            "                      --allow-gid (by the user database's groups)\n"
+            "  --bridge-no-create  a remote publish on a topic that does not exist is\n"
+            "                      an error (default: it creates it, lossy, as\n"
+            "                      `shmbus pub` does)\n"
+            "  --bridge-token-file FILE  every remote client, local or not, must AUTH\n"
+            "                      with the token in FILE (its first line; default:\n"
+            "                      $SHMBUS_BRIDGE_TOKEN if set)\n"
+            "  --bridge-max-conns N     remote connections (default %u)\n"
+            "  --bridge-max-subs N      channels and patterns per connection (default %u)\n"
+            "  --bridge-max-request SIZE  one command, line or payload (default %s)\n"
+            "  --bridge-max-output SIZE   output buffered for one slow client before it\n"
+            "                      is disconnected (default %s)\n"
+            "  --bridge-max-memory SIZE   memory of all connections together: input,\n"
+            "                      output, subscriptions; when full, the connection\n"
+            "                      that holds the most is disconnected (default %s)\n"
+            "  --bridge-max-sub-memory SIZE  subscriptions of one connection: its\n"
+            "                      channels, patterns and the topics they match\n"
+            "                      (default %s: about 200000 topics)\n"
+            "  --bridge-auth-timeout MS   time to AUTH before the connection is closed\n"
+            "                      (with a token), or for a refused peer to send its\n"
+            "                      first command and be told why (default %u,\n"
+            "                      at least %u)\n"
+            "  --bridge-cmd-timeout MS    a command not complete this long after its\n"
+            "                      first byte closes the connection, token or not;\n"
+            "                      idle connections stay (default %u, at least\n"
+            "                      %u)\n"
+            "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
+            "                      waits this long, reading nothing more from that\n"
+            "                      client, then gets an error (default %u)\n"
+            "  --help              this text\n",
+            d.bridge_max_conns, d.bridge_max_subs, req, out, mem, submem, d.bridge_auth_ms,
+            SBD_BRIDGE_TIMEOUT_MIN_MS, d.bridge_cmd_ms, SBD_BRIDGE_TIMEOUT_MIN_MS,
+            d.bridge_pub_timeout_ms);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -191,7 +226,7 @@ static int parse_listen(const char *s, struct sbd_config *c)
     if (alen >= sizeof(c->bridge_host))
         return -1;
     if (alen == 0)
-        snprintf(c->bridge_host, sizeof(c->bridge_host), "127.0.0.1");
+        snprintf(c->bridge_host, sizeof(c->bridge_host), SBD_BRIDGE_HOST_DEFAULT);
     else
         snprintf(c->bridge_host, sizeof(c->bridge_host), "%.*s", (int)alen, s);
     snprintf(c->bridge_port, sizeof(c->bridge_port), "%u", port);

@@ -20,6 +20,9 @@
  * deadline is worth. */
 #define SBD_BRIDGE_TIMEOUT_MIN_MS 100u
 
+/* --bridge's address when it names only a port: loopback. */
+#define SBD_BRIDGE_HOST_DEFAULT "127.0.0.1"
+
 struct sbd_config {
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
