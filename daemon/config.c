@@ -209,7 +209,7 @@ static int parse_id_number(const char *s, uint32_t *out)
 }
 
 /* "[ADDR]:PORT" for --bridge: a numeric IPv4 address, or an IPv6 one in
- * brackets; no address means 127.0.0.1. */
+ * brackets; no address means SBD_BRIDGE_HOST_DEFAULT. */
 static int parse_listen(const char *s, struct sbd_config *c)
 {
     const char *colon = strrchr(s, ':');
@@ -288,6 +288,14 @@ static int parse_gid(const char *s, gid_t *out)
     return 0;
 }
 
+/* Bounds of the options' values, beyond "a positive number". */
+#define CONFIG_REAP_INTERVAL_MAX_MS 1000u   /* --reap-interval */
+#define CONFIG_REQUEST_MIN          1024ull /* --bridge-max-request */
+#define CONFIG_REQUEST_MAX          (1ull << 30)
+#define CONFIG_OUTPUT_MIN           4096ull      /* --bridge-max-output */
+#define CONFIG_MEMORY_MIN           (1ull << 20) /* --bridge-max-memory */
+#define CONFIG_SUB_MEMORY_MIN       4096ull      /* --bridge-max-sub-memory */
+
 enum {
     OPT_BUS = 256,
     OPT_FG,
@@ -361,7 +369,8 @@ static int config_limit_option(struct sbd_config *c, int opt, const char *arg)
     case OPT_SHM:
         return parse_size(arg, &c->max_shm);
     default: /* OPT_REAP */
-        return parse_u32(arg, &c->reap_interval_ms) || c->reap_interval_ms > 1000;
+        return parse_u32(arg, &c->reap_interval_ms) ||
+               c->reap_interval_ms > CONFIG_REAP_INTERVAL_MAX_MS;
     }
 }
 
@@ -385,20 +394,22 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
               c->bridge_max_subs > SBB_ARGV_MAX - 2;
         break;
     case OPT_BREQ:
-        bad = parse_size(arg, &c->bridge_max_request) || c->bridge_max_request < 1024 ||
-              c->bridge_max_request > (1ull << 30);
+        bad = parse_size(arg, &c->bridge_max_request) ||
+              c->bridge_max_request < CONFIG_REQUEST_MIN ||
+              c->bridge_max_request > CONFIG_REQUEST_MAX;
         break;
     case OPT_BOUT:
-        bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < 4096;
+        bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < CONFIG_OUTPUT_MIN;
         break;
     case OPT_BNOCREATE:
         c->bridge_no_create = 1;
         break;
     case OPT_BMEM:
-        bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < (1u << 20);
+        bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < CONFIG_MEMORY_MIN;
         break;
     case OPT_BSUBMEM:
-        bad = parse_size(arg, &c->bridge_max_sub_memory) || c->bridge_max_sub_memory < 4096;
+        bad = parse_size(arg, &c->bridge_max_sub_memory) ||
+              c->bridge_max_sub_memory < CONFIG_SUB_MEMORY_MIN;
         break;
     case OPT_BAUTH:
         bad = parse_timeout(arg, "--bridge-auth-timeout", &c->bridge_auth_ms);
