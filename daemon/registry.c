@@ -22,6 +22,7 @@
 #include "stall.h"
 #include "registry/admin.h"
 #include "tsan.h"
+#include "util/vec.h"
 
 #ifdef SBD_TSAN
 char sbd_tsan_grace;
@@ -644,15 +645,8 @@ int sbd_session_hold(struct sbd_session *s, struct sbd_topic *t, uint32_t kind, 
 {
     if (s->nholds >= SBD_HOLDS_MAX)
         return SHMBUS_ERR_LIMIT;
-    if (s->nholds == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 8;
-        struct sbd_hold *h = realloc(s->holds, cap * sizeof(*h));
-
-        if (h == NULL)
-            return -ENOMEM;
-        s->holds = h;
-        s->cap = cap;
-    }
+    if (SB_VEC_RESERVE(s->holds, s->cap, s->nholds, 1, 8) < 0)
+        return -ENOMEM;
     s->holds[s->nholds++] = (struct sbd_hold){.topic = t, .kind = kind, .slot = slot};
     /* relaxed: monitoring counters, one writer (this thread). */
     if (kind == SBD_HOLD_OPEN)

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "registry/admin.h"
 #include "registry/wire.h"
+#include "util/vec.h"
 
 /* Names a new topic's segment tries (sbd_seg_create()). */
 #define SBD_SEG_TRIES 8
@@ -238,15 +239,8 @@ static int seg_found_add(DIR *dir, const char *name, struct sbd_seg_found **v, s
 {
     struct stat st;
 
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
-        struct sbd_seg_found *p = realloc(*v, ncap * sizeof(*p));
-
-        if (p == NULL)
-            return -ENOMEM;
-        *v = p;
-        *cap = ncap;
-    }
+    if (SB_VEC_RESERVE(*v, *cap, *n, 1, 64) < 0)
+        return -ENOMEM;
     snprintf((*v)[*n].name, sizeof((*v)[*n].name), "%s", name);
     if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         st.st_mtim = (struct timespec){0}; /* gone: its adoption says so */
