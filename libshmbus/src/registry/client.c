@@ -23,6 +23,7 @@
 #include "registry/trust.h"
 #include "ring/ring.h"
 #include "util/clock.h"
+#include "util/vec.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
@@ -436,15 +437,11 @@ int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add)
     int rc = 0;
 
     pthread_mutex_lock(&bus->lock);
-    if (add && t->nslots == t->slots_cap) {
-        uint32_t cap = t->slots_cap ? t->slots_cap * 2 : 4;
-        uint32_t *p = realloc(t->slots, cap * sizeof(*p));
+    if (add) {
+        size_t cap = t->slots_cap; /* ring.h keeps it in 32 bits */
 
-        if (p != NULL) {
-            t->slots = p;
-            t->slots_cap = cap;
-        }
-        rc = p != NULL ? 0 : -ENOMEM;
+        rc = SB_VEC_RESERVE(t->slots, cap, t->nslots, 1, 4);
+        t->slots_cap = cap <= UINT32_MAX ? (uint32_t)cap : UINT32_MAX;
     }
     if (add && rc == 0)
         t->slots[t->nslots++] = slot;
