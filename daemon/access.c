@@ -79,6 +79,7 @@ static _Atomic uint64_t access_lookups;
 
 uint64_t sbd_access_lookups(void)
 {
+    /* relaxed: a count read on its own; no data is published with it. */
     return atomic_load_explicit(&access_lookups, memory_order_relaxed);
 }
 
@@ -118,6 +119,8 @@ static void access_lookup(uid_t uid, struct access_entry *e)
     struct passwd pw;
     char *buf = NULL;
 
+    /* relaxed: counts the lookup only; the cache it fills is under
+     * access_mu. */
     atomic_fetch_add_explicit(&access_lookups, 1, memory_order_relaxed);
     memset(e, 0, sizeof(*e));
     e->uid = uid;

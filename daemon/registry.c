@@ -587,7 +587,8 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
     struct sbd_hold h = s->holds[i];
 
     s->holds[i] = s->holds[--s->nholds];
-    /* relaxed: as in sbd_session_hold(). */
+    /* relaxed, each count: as in sbd_session_hold() (monitoring counters
+     * of one writer, this thread, read alone by entry_fill()). */
     if (h.kind == SBD_HOLD_OPEN) {
         atomic_fetch_sub_explicit(&h.topic->clients, 1, memory_order_relaxed);
     } else if (h.kind == SBD_HOLD_PUB) {
@@ -595,6 +596,7 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
     } else {
         if (free_slot && !sbd_topic_broken(h.topic))
             sb_admin_slot_free(h.topic->t, h.slot, s->dead);
+        /* relaxed: the count alone; the slot's release is admin.c's. */
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
     }
 }
@@ -648,7 +650,8 @@ int sbd_session_hold(struct sbd_session *s, struct sbd_topic *t, uint32_t kind, 
     if (SB_VEC_RESERVE(s->holds, s->cap, s->nholds, 1, 8) < 0)
         return -ENOMEM;
     s->holds[s->nholds++] = (struct sbd_hold){.topic = t, .kind = kind, .slot = slot};
-    /* relaxed: monitoring counters, one writer (this thread). */
+    /* relaxed, each count: monitoring counters, one writer (this thread),
+     * read alone by entry_fill(); nothing is published with them. */
     if (kind == SBD_HOLD_OPEN)
         atomic_fetch_add_explicit(&t->clients, 1, memory_order_relaxed);
     else if (kind == SBD_HOLD_PUB)
