@@ -31,12 +31,19 @@ char sbd_tsan_grace;
 #define SBD_TABLE_INIT        64
 #define SBD_TABLE_PRESIZE_MAX 65536
 
+/* FNV-1a, 64 bits: the topics' hash (name_hash()). */
+#define FNV_OFFSET_BASIS 1469598103934665603ull
+#define FNV_PRIME        1099511628211ull
+/* Knuth's multiplicative hash (2^32 / golden ratio): spreads the sessions'
+ * sequential ids over the table's buckets. */
+#define SESSION_HASH_MUL 2654435761u
+
 static unsigned long name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a, 64 bits */
+    uint64_t h = FNV_OFFSET_BASIS;
 
     for (; *s != '\0'; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+        h = (h ^ (uint8_t)*s) * FNV_PRIME;
     return (unsigned long)h;
 }
 
@@ -610,7 +617,7 @@ struct sbd_session *sbd_session_add(struct sbd_registry *r, int fd)
     s->fd = fd;
     s->id = ++r->next_session;
     urcu_memb_read_lock();
-    cds_lfht_add(r->sessions, (unsigned long)s->id * 2654435761u, &s->node);
+    cds_lfht_add(r->sessions, (unsigned long)s->id * SESSION_HASH_MUL, &s->node);
     urcu_memb_read_unlock();
     r->nsessions++;
     return s;
