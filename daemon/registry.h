@@ -44,7 +44,7 @@ struct sbd_topic {
     /* Where its gates and claims stood (stall.c); control thread only. */
     struct sbd_stall *stall;
     int stall_nomem; /* stall.c said it had no memory for them */
-    /* The reaper's (reaper.c), control thread only: how many of the
+    /* The reaper's (reaper_proc.c), control thread only: how many of the
      * processes it watches the topic's slots and records named first (at
      * most SBD_REAPER_PROCS_PER_TOPIC). */
     uint32_t procs;
