@@ -40,20 +40,18 @@ void sbd_config_defaults(struct sbd_config *c)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
 
-/* @p v in the largest unit that writes it whole: "1G", "4M", "16K", "100".
- * @p out holds 24 bytes. */
-static void config_size_text(uint64_t v, char out[24])
+void sbd_config_size_text(uint64_t v, char out[SBD_SIZE_TEXT])
 {
     const char *units = "GMK";
     unsigned shift = 30;
 
     for (const char *u = units; *u != '\0'; u++, shift -= 10) {
         if (v != 0 && v % (1ull << shift) == 0) {
-            snprintf(out, 24, "%llu%c", (unsigned long long)(v >> shift), *u);
+            snprintf(out, SBD_SIZE_TEXT, "%llu%c", (unsigned long long)(v >> shift), *u);
             return;
         }
     }
-    snprintf(out, 24, "%llu", (unsigned long long)v);
+    snprintf(out, SBD_SIZE_TEXT, "%llu", (unsigned long long)v);
 }
 
 /* The usage text's defaults come from sbd_config_defaults(), so that the
@@ -61,14 +59,15 @@ static void config_size_text(uint64_t v, char out[24])
 void sbd_config_usage(FILE *f)
 {
     struct sbd_config d;
-    char seg[24], req[24], out[24], mem[24], submem[24];
+    char seg[SBD_SIZE_TEXT], req[SBD_SIZE_TEXT], out[SBD_SIZE_TEXT], mem[SBD_SIZE_TEXT],
+        submem[SBD_SIZE_TEXT];
 
     sbd_config_defaults(&d);
-    config_size_text(d.max_segment, seg);
-    config_size_text(d.bridge_max_request, req);
-    config_size_text(d.bridge_max_output, out);
-    config_size_text(d.bridge_max_memory, mem);
-    config_size_text(d.bridge_max_sub_memory, submem);
+    sbd_config_size_text(d.max_segment, seg);
+    sbd_config_size_text(d.bridge_max_request, req);
+    sbd_config_size_text(d.bridge_max_output, out);
+    sbd_config_size_text(d.bridge_max_memory, mem);
+    sbd_config_size_text(d.bridge_max_sub_memory, submem);
     fprintf(f,
             "usage: shmbusd [options]\n"
             "Registry daemon of a shmbus bus: creates topics, hands them to clients,\n"

@@ -89,4 +89,11 @@ int sbd_config_parse(struct sbd_config *c, int argc, char **argv);
 /* Write the usage text, every option with its default, to @p f. */
 void sbd_config_usage(FILE *f);
 
+/* Bytes sbd_config_size_text() writes at most. */
+#define SBD_SIZE_TEXT 24
+
+/* Write size @p v in the largest unit that writes it whole, as the SIZE
+ * options take it ("1G", "4M", "16K", "100"), into @p out. */
+void sbd_config_size_text(uint64_t v, char out[SBD_SIZE_TEXT]);
+
 #endif
