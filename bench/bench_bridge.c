@@ -1,5 +1,5 @@
 /*
- * shmbus-bridge-bench: shmbusd's TCP bridge (daemon/bridge.c) against
+ * shmbus-bridge-bench: shmbusd's TCP bridge (daemon/bridge/) against
  * redis-server, measured with one hiredis client program for both. Every
  * command connects to --host:--port, whichever server listens there, and
  * speaks nothing but Redis pub/sub (PUBLISH, SUBSCRIBE, CLIENT REPLY, PING).

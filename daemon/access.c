@@ -1,6 +1,6 @@
 /*
  * The allow rule of the bus (access.h), shared by the control socket
- * (control.c, SO_PEERCRED and SO_PEERGROUPS) and the bridge (bridge_peer.c,
+ * (control.c, SO_PEERCRED and SO_PEERGROUPS) and the bridge (bridge/peer.c,
  * the uid of a loopback peer's socket).
  */
 #include "access.h"

@@ -13,7 +13,7 @@
 
 #include "config.h"
 
-#include "bridge_proto.h"
+#include "bridge/bridge.h"
 #include "log.h"
 
 void sbd_config_defaults(struct sbd_config *c)
@@ -390,7 +390,7 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         break;
     case OPT_BSUBS:
         bad = parse_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
-              c->bridge_max_subs > SBB_ARGV_MAX - 2;
+              c->bridge_max_subs > SBD_BRIDGE_SUBS_MAX;
         break;
     case OPT_BREQ:
         bad = parse_size(arg, &c->bridge_max_request) ||

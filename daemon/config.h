@@ -44,7 +44,7 @@ struct sbd_config {
     uint64_t max_shm;          /* all segments together */
     uint32_t reap_interval_ms; /* scan for dead owners and retry dead claims */
     int stop_clean;            /* a stop removes every topic, used or not */
-    /* The TCP bridge (bridge.h): off unless --bridge is given. */
+    /* The TCP bridge (bridge/bridge.h): off unless --bridge is given. */
     int bridge;
     char bridge_host[64]; /* numeric IPv4 or IPv6 address */
     char bridge_port[8];
@@ -53,7 +53,7 @@ struct sbd_config {
     uint32_t bridge_max_subs;       /* channels and patterns per connection */
     uint64_t bridge_max_request;    /* one JSON line or RESP command, bytes */
     uint64_t bridge_max_output;     /* buffered output per connection, bytes */
-    uint64_t bridge_max_memory;     /* all connections: buffers, subscriptions (bridge_mem.h) */
+    uint64_t bridge_max_memory;     /* all connections: buffers, subscriptions (bridge/mem.h) */
     uint64_t bridge_max_sub_memory; /* subscriptions and their links, per connection */
     uint32_t bridge_auth_ms;        /* time to AUTH before the connection is closed */
     uint32_t bridge_cmd_ms;         /* time from a command's first byte to its end */

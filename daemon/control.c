@@ -23,6 +23,7 @@
 #include "access.h"
 #include "log.h"
 #include "registry/admin.h"
+#include "registry/monitor.h"
 #include "util/clock.h"
 #include "util/proc.h"
 
@@ -351,13 +352,14 @@ static void on_adopt(struct sbd_session *s, const struct sb_wire_ref *q, struct 
 static void on_list(struct sbd_control *c, const struct sb_wire_list *q, struct ctl_reply *r)
 {
     shmbus_topic_entry e[SB_WIRE_LIST_MAX];
-    struct sb_wire_list_ok ok = {0};
+    struct sb_wire_list_ok *ok = (struct sb_wire_list_ok *)(void *)r->out.list;
 
-    ok.count = sbd_topic_list(c->reg, q->after, e, SB_WIRE_LIST_MAX);
-    memcpy(r->out.list, &ok, sizeof(ok));
-    memcpy(r->out.list + sizeof(ok), e, ok.count * sizeof(e[0]));
+    ok->count = sbd_topic_list(c->reg, q->after, e, SB_WIRE_LIST_MAX);
+    ok->pad = 0;
+    for (uint32_t i = 0; i < ok->count; i++)
+        sb_monitor_topic_put(&ok->entries[i], &e[i]);
     r->body = r->out.list;
-    r->len = (uint32_t)(sizeof(ok) + ok.count * sizeof(shmbus_topic_entry));
+    r->len = (uint32_t)(sizeof(*ok) + ok->count * sizeof(ok->entries[0]));
 }
 
 static void on_bridge(struct sbd_control *c, const struct sb_wire_bridge *q, struct ctl_reply *r)

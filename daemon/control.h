@@ -6,7 +6,7 @@
 #ifndef SHMBUSD_CONTROL_H
 #define SHMBUSD_CONTROL_H
 
-#include "bridge.h"
+#include "bridge/bridge.h"
 #include "config.h"
 #include "reaper.h"
 #include "registry.h"

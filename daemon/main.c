@@ -16,7 +16,7 @@
 
 #include "config.h"
 #include "control.h"
-#include "bridge.h"
+#include "bridge/bridge.h"
 #include "guard.h"
 #include "log.h"
 #include "reaper.h"

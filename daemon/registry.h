@@ -37,7 +37,7 @@ struct sbd_topic {
      * segment: 1 just broken, 2 handled (segment removed, by the control
      * thread). Read by any thread with sbd_topic_broken(). */
     _Atomic int broken;
-    /* The bridge's state of this topic (bridge.c): its remote subscribers
+    /* The bridge's state of this topic (bridge/state.h): its remote subscribers
      * and its publisher. The bridge's I/O thread only. */
     struct sbb_topic *bridge;
     shmbus_pub *bridge_pub;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "registry/admin.h"
 #include "registry/wire.h"
+#include "util/name.h"
 #include "util/vec.h"
 
 /* Names a new topic's segment tries (sbd_seg_create()). */
@@ -52,7 +53,7 @@ const char *sbd_seg_topic(const char *bus, const char *seg)
             return NULL;
         p += SBD_SEG_GEN_DIGITS + 2;
     }
-    return sb_wire_name_valid(p, SHMBUS_TOPIC_NAME_MAX) ? p : NULL;
+    return sb_name_valid(p, SHMBUS_TOPIC_NAME_MAX) ? p : NULL;
 }
 
 /*

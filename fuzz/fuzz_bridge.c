@@ -38,8 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bridge.h"
-#include "bridge_int.h"
+#include "bridge/bridge.h"
+#include "bridge/state.h"
 #include "fuzz_check.h"
 #include "log.h"
 #include "registry.h"

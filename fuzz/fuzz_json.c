@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the bridge's JSON-lines side (daemon/bridge_proto.c).
+ * libFuzzer target for the bridge's JSON-lines side (daemon/bridge/json.c).
  * The input is one command line for sbb_json_parse(), given in an
  * exact-size heap copy with an exact-size scratch buffer, so that ASan
  * catches a read past the line or a write past the scratch. What it accepts
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_proto.h"
+#include "bridge/json.h"
 #include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the bridge's RESP2 side (daemon/bridge_proto.c). The
+ * libFuzzer target for the bridge's RESP2 side (daemon/bridge/resp.c). The
  * input is what a client sends: it is parsed command after command with
  * small limits, as the bridge does, and what the parser accepts must
  * satisfy what the bridge relies on: it takes no more than it was given,
@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge_proto.h"
+#include "bridge/glob.h"
+#include "bridge/resp.h"
 #include "fuzz_check.h"
 #include "ref_glob.h"
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "registry/wire.h"
+#include "util/name.h"
 #include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -79,7 +80,7 @@ static void check_req(const uint8_t *data, size_t size, const struct sb_wire_req
     case SB_MSG_OPEN:
         CHECK(terminated(q->u.open.name, sizeof(q->u.open.name)));
         CHECK(name_ok(q->u.open.name, SHMBUS_TOPIC_NAME_MAX));
-        CHECK(sb_wire_name_valid(q->u.open.name, SHMBUS_TOPIC_NAME_MAX));
+        CHECK(sb_name_valid(q->u.open.name, SHMBUS_TOPIC_NAME_MAX));
         CHECK((q->u.open.flags & ~(uint32_t)SHMBUS_OPEN_NOCREATE) == 0);
         CHECK(q->u.open.mode <= SHMBUS_RELIABLE);
         CHECK((q->u.open.topic_flags & ~(uint32_t)SHMBUS_TOPIC_EXCLUSIVE) == 0);
@@ -143,9 +144,9 @@ static void fuzz_names(const uint8_t *data, size_t size)
 
     memcpy(s, data, n);
     s[n] = '\0';
-    CHECK(sb_wire_name_valid(s, SHMBUS_TOPIC_NAME_MAX) == name_ok(s, SHMBUS_TOPIC_NAME_MAX));
-    CHECK(sb_wire_name_valid(s, SHMBUS_GROUP_NAME_MAX) == name_ok(s, SHMBUS_GROUP_NAME_MAX));
-    valid = sb_wire_bus_valid(s);
+    CHECK(sb_name_valid(s, SHMBUS_TOPIC_NAME_MAX) == name_ok(s, SHMBUS_TOPIC_NAME_MAX));
+    CHECK(sb_name_valid(s, SHMBUS_GROUP_NAME_MAX) == name_ok(s, SHMBUS_GROUP_NAME_MAX));
+    valid = sb_name_bus_valid(s);
     CHECK(valid == (strlen(s) >= 1 && strlen(s) <= SHMBUS_BUS_NAME_MAX &&
                     strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
                         strlen(s)));
@@ -227,9 +228,9 @@ static int seed_replies(const char *dir)
     struct sb_wire_open_ok open = {.topic = 1, .created = 1};
     struct sb_wire_sub_ok sub = {.slot = 0, .group = 1};
     struct sb_wire_err err = {.code = SHMBUS_ERR_MISMATCH};
-    uint8_t list[sizeof(struct sb_wire_list_ok) + sizeof(shmbus_topic_entry)] = {0};
+    uint8_t list[sizeof(struct sb_wire_list_ok) + sizeof(struct sb_wire_topic)] = {0};
     struct sb_wire_list_ok lh = {.count = 1};
-    shmbus_topic_entry e = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = 64};
+    struct sb_wire_topic e = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = 64};
     int rc = 0;
 
     snprintf(err.text, sizeof(err.text), "topic exists with capacity 8, asked 16");

@@ -6,7 +6,7 @@
 #   wire     control-message decoders (registry/wire.c)
 #   resp     the bridge's RESP2 parser, encoders and glob
 #   json     the bridge's JSON-lines parser and delivery encoder
-#            (both daemon/bridge_proto.c)
+#            (daemon/bridge/resp.c, json.c, glob.c)
 #   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
 #            segment words written between its scans (fuzz/fuzz_segment.c)
 #   bridge   a live registry and bridge in process, driven by command
@@ -52,7 +52,7 @@ lib=libshmbus/src
 # daemon's but its main (shmbusd_core): the two live-daemon targets link both.
 lib_srcs=$(sed -n '/^set(SHMBUS_SOURCES/,/)/s|^ *\(src/[^ )]*\.c\).*|libshmbus/\1|p' \
   libshmbus/CMakeLists.txt | tr '\n' ' ')
-daemon_srcs=$(find daemon -maxdepth 1 -name '*.c' ! -name main.c | sort | tr '\n' ' ')
+daemon_srcs=$(find daemon -maxdepth 2 -name '*.c' ! -name main.c | sort | tr '\n' ' ')
 urcu="-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
 # The targets: NAME | weight | -max_len | what it fuzzes | sources
 # (fuzz/fuzz_NAME.c first) | libraries. A target's share of the time is
@@ -64,9 +64,9 @@ urcu="-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
 # budget byte, a protocol byte and two bytes a command: 512 holds more than
 # its 48 steps.
 targets=(
-  "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
-  "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge_proto.c|"
-  "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge_proto.c|"
+  "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c $lib/util/name.c|"
+  "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/bridge/glob.c|"
+  "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu"
   "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu"
 )

@@ -1,5 +1,5 @@
 /*
- * The bridge's memory budgets (daemon/bridge_mem.c) on connections built
+ * The bridge's memory budgets (daemon/bridge/mem.c) on connections built
  * in the test, without sockets to clients: the largest connection is
  * marked for closing when another's charge would pass --bridge-max-memory,
  * and one already closed for a full output buffer (sbb_doom()) is never
@@ -10,7 +10,9 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-#include "bridge_int.h"
+#include "bridge/mem.h"
+#include "bridge/out.h"
+#include "bridge/state.h"
 
 struct fx {
     struct sbd_config cfg;

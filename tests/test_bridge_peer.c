@@ -1,5 +1,5 @@
 /*
- * Who gets into the bridge (daemon/bridge_peer.c), on real sockets in
+ * Who gets into the bridge (daemon/bridge/peer.c), on real sockets in
  * this process: the uid of a loopback peer through the kernel's socket
  * diagnostics, over IPv4, IPv6 and IPv4 mapped into IPv6; a peer of
  * another uid (a child become the user daemon) against the bus's allow
@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include "bridge_peer.h"
+#include "bridge/peer.h"
 
 static const struct timeval accept_wait = {.tv_sec = 10};
 

@@ -11,7 +11,9 @@
  */
 #include "testutil.h"
 
-#include "bridge_proto.h"
+#include "bridge/glob.h"
+#include "bridge/json.h"
+#include "bridge/resp.h"
 #include "ref_glob.h"
 
 /* A string literal and its length, for tables of inputs. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 
 #include "shm/segment.h"
+#include "util/name.h"
 
 static shmbus_topic_opts small_opts(void)
 {
@@ -64,7 +65,7 @@ static void test_segment_names_validated(void **state)
     longname[sizeof(longname) - 1] = '\0';
     assert_shmbus_rc(shmbus_topic_create(longname, NULL, &t), SHMBUS_ERR_INVALID);
     longname[SHMBUS_NAME_MAX] = '\0';
-    assert_int_equal(sb_name_valid(longname), 1);
+    assert_int_equal(sb_name_valid(longname, SHMBUS_NAME_MAX), 1);
     assert_shmbus_rc(shmbus_topic_attach("a/b", &t), SHMBUS_ERR_INVALID);
     assert_shmbus_rc(shmbus_topic_unlink(""), SHMBUS_ERR_INVALID);
 }

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "registry/wire.h"
+#include "util/name.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -159,16 +160,16 @@ static void test_wire_name_valid_accepts(void **state)
     char longest[SHMBUS_TOPIC_NAME_MAX + 1];
     char group[SHMBUS_GROUP_NAME_MAX + 1];
 
-    assert_int_equal(sb_wire_name_valid("a", SHMBUS_TOPIC_NAME_MAX), 1);
-    assert_int_equal(sb_wire_name_valid("Az09._:-", SHMBUS_TOPIC_NAME_MAX), 1);
-    assert_int_equal(sb_wire_name_valid("trailing.", SHMBUS_TOPIC_NAME_MAX), 1);
-    assert_int_equal(sb_wire_name_valid("-dash:first", SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_name_valid("a", SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_name_valid("Az09._:-", SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_name_valid("trailing.", SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_name_valid("-dash:first", SHMBUS_TOPIC_NAME_MAX), 1);
     memset(longest, 'x', sizeof(longest) - 1);
     longest[sizeof(longest) - 1] = '\0';
-    assert_int_equal(sb_wire_name_valid(longest, SHMBUS_TOPIC_NAME_MAX), 1);
+    assert_int_equal(sb_name_valid(longest, SHMBUS_TOPIC_NAME_MAX), 1);
     memset(group, 'g', sizeof(group) - 1);
     group[sizeof(group) - 1] = '\0';
-    assert_int_equal(sb_wire_name_valid(group, SHMBUS_GROUP_NAME_MAX), 1);
+    assert_int_equal(sb_name_valid(group, SHMBUS_GROUP_NAME_MAX), 1);
 }
 
 static void test_wire_name_valid_rejects(void **state)
@@ -180,15 +181,15 @@ static void test_wire_name_valid_rejects(void **state)
     char group[SHMBUS_GROUP_NAME_MAX + 2];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (sb_wire_name_valid(bad[i], SHMBUS_TOPIC_NAME_MAX) != 0)
+        if (sb_name_valid(bad[i], SHMBUS_TOPIC_NAME_MAX) != 0)
             fail_msg("name '%s' accepted", bad[i]);
-    assert_int_equal(sb_wire_name_valid(NULL, SHMBUS_TOPIC_NAME_MAX), 0);
+    assert_int_equal(sb_name_valid(NULL, SHMBUS_TOPIC_NAME_MAX), 0);
     memset(toolong, 'x', sizeof(toolong) - 1);
     toolong[sizeof(toolong) - 1] = '\0';
-    assert_int_equal(sb_wire_name_valid(toolong, SHMBUS_TOPIC_NAME_MAX), 0);
+    assert_int_equal(sb_name_valid(toolong, SHMBUS_TOPIC_NAME_MAX), 0);
     memset(group, 'g', sizeof(group) - 1);
     group[sizeof(group) - 1] = '\0';
-    assert_int_equal(sb_wire_name_valid(group, SHMBUS_GROUP_NAME_MAX), 0);
+    assert_int_equal(sb_name_valid(group, SHMBUS_GROUP_NAME_MAX), 0);
 }
 
 static void test_wire_bus_valid_checks(void **state)
@@ -199,17 +200,17 @@ static void test_wire_bus_valid_checks(void **state)
     char name[SHMBUS_BUS_NAME_MAX + 2];
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        if (sb_wire_bus_valid(good[i]) != 1)
+        if (sb_name_bus_valid(good[i]) != 1)
             fail_msg("bus '%s' refused", good[i]);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (sb_wire_bus_valid(bad[i]) != 0)
+        if (sb_name_bus_valid(bad[i]) != 0)
             fail_msg("bus '%s' accepted", bad[i]);
-    assert_int_equal(sb_wire_bus_valid(NULL), 0);
+    assert_int_equal(sb_name_bus_valid(NULL), 0);
     memset(name, 'b', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
-    assert_int_equal(sb_wire_bus_valid(name), 0);
+    assert_int_equal(sb_name_bus_valid(name), 0);
     name[SHMBUS_BUS_NAME_MAX] = '\0';
-    assert_int_equal(sb_wire_bus_valid(name), 1);
+    assert_int_equal(sb_name_bus_valid(name), 1);
 }
 
 static void test_wire_put_name_pads_and_refuses(void **state)

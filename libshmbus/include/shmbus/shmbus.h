@@ -15,6 +15,9 @@
  *  - Timeouts are in nanoseconds: 0 = do not wait, negative = wait forever.
  *  - x_create(..., x **out) sets *out = NULL first; x_destroy(NULL) is a
  *    no-op. A handle is owned by its creator until destroyed.
+ *
+ * Monitoring (the topics a daemon lists, a topic's subscriber slots, the
+ * daemon's TCP bridge) has its own header, shmbus/monitor.h.
  */
 #ifndef SHMBUS_SHMBUS_H
 #define SHMBUS_SHMBUS_H
@@ -191,93 +194,6 @@ enum shmbus_open_flags {
     SHMBUS_OPEN_NOCREATE = 1
 };
 
-/** One topic as the daemon lists it (shmbus_list()). */
-typedef struct shmbus_topic_entry {
-    char name[SHMBUS_TOPIC_NAME_MAX + 1];
-    uint32_t mode;
-    uint32_t flags; /**< enum shmbus_topic_flags */
-    uint32_t capacity;
-    uint32_t max_msg_size;
-    uint32_t max_subscribers;
-    uint32_t max_groups;
-    uint32_t clients;     /**< connections that have the topic open */
-    uint32_t publishers;  /**< publishers registered with the daemon */
-    uint32_t subscribers; /**< subscriber slots the daemon handed out */
-    uint32_t pad;
-    uint64_t segment_size;
-} shmbus_topic_entry;
-
-/** Protocol of a TCP bridge connection (shmbus_bridge_conn.proto). */
-enum shmbus_bridge_proto {
-    SHMBUS_BRIDGE_PROTO_UNKNOWN = 0, /**< nothing received yet */
-    SHMBUS_BRIDGE_PROTO_JSON = 1,    /**< JSON lines */
-    SHMBUS_BRIDGE_PROTO_RESP = 2     /**< RESP2 (Redis pub/sub clients) */
-};
-
-/** State of a TCP bridge connection (shmbus_bridge_conn.flags). */
-enum shmbus_bridge_conn_flags {
-    SHMBUS_BRIDGE_AUTHED = 1, /**< authenticated, or the bridge asks for no token */
-    SHMBUS_BRIDGE_PAUSED = 2  /**< its input waits: a publish into a full reliable topic */
-};
-
-/** Totals of the daemon's TCP bridge (shmbus_bridge_stat()); counters since it started. */
-typedef struct shmbus_bridge_info {
-    char listen[64];       /**< "ADDRESS:PORT" it listens on; "" when there is no bridge */
-    uint64_t connections;  /**< open now */
-    uint64_t accepted;     /**< connections accepted and served (not refused) */
-    uint64_t slow_closed;  /**< closed because their output buffer was full */
-    uint64_t refused;      /**< refused at accept: over shmbusd --bridge-max-conns, or a peer
-                                without a token the bus does not allow (counted once) */
-    uint64_t auth_failed;  /**< authentications with a wrong token */
-    uint64_t auth_expired; /**< closed for not authenticating in time */
-    uint64_t proto_errors; /**< closed for a protocol error or an oversized request */
-    uint64_t msgs_in;      /**< messages remote clients published */
-    uint64_t msgs_out;     /**< messages delivered to remote clients */
-    uint64_t bad_cells;    /**< damaged ring cells the bridge skipped: each one a message
-                                lost to the topic's remote subscribers */
-    uint64_t memory;       /**< bytes its connections hold now: input, output,
-                                subscriptions (shmbusd --bridge-max-memory) */
-    uint64_t evicted;      /**< connections closed for holding the most memory when
-                                --bridge-max-memory was reached */
-} shmbus_bridge_info;
-
-/** One open connection of the daemon's TCP bridge (shmbus_bridge_stat()). */
-typedef struct shmbus_bridge_conn {
-    uint64_t id;       /**< the daemon's number for it: from 1, in order of accept */
-    uint64_t age_ms;   /**< milliseconds since it was accepted */
-    uint64_t buffered; /**< output bytes waiting for the client to read them */
-    uint64_t msgs_in;  /**< messages it published */
-    uint64_t msgs_out; /**< messages delivered to it */
-    uint64_t memory;   /**< bytes it holds: input, output, subscriptions */
-    uint32_t channels; /**< channels it subscribes to */
-    uint32_t patterns; /**< patterns it subscribes to */
-    uint32_t proto;    /**< enum shmbus_bridge_proto */
-    uint32_t flags;    /**< enum shmbus_bridge_conn_flags */
-    char peer[48];     /**< remote "ADDRESS:PORT" */
-    char name[32];     /**< the name the client gave itself; "" if none. Any bytes */
-    char subs[96];     /**< channels, and patterns as "p:PATTERN", comma separated;
-                            ending in "..." when they do not all fit. Any bytes */
-} shmbus_bridge_conn;
-
-/** The state of one subscriber slot, read from the segment (monitoring). */
-typedef struct shmbus_slot_info {
-    uint32_t index; /**< slot number */
-    uint32_t pid;   /**< owner's pid (as seen by the process that created the sub) */
-    uint32_t group; /**< 0 or the 1-based consumer group number */
-    uint32_t flags; /**< enum shmbus_slot_flags */
-    char group_name[SHMBUS_GROUP_NAME_MAX + 1]; /**< "" when unnamed or no group */
-    uint64_t position; /**< next seq it reads (a member: its group's cursor) */
-    uint64_t received;
-    uint64_t lost;
-    uint64_t lag; /**< published but not yet read */
-} shmbus_slot_info;
-
-/** State of a subscriber slot (shmbus_slot_info.flags). */
-enum shmbus_slot_flags {
-    SHMBUS_SLOT_OBSERVER = 1, /**< an observer (SHMBUS_SUB_OBSERVER): gates nothing */
-    SHMBUS_SLOT_EVICTED = 2   /**< evicted for stalling publishers; gates nothing */
-};
-
 /** Counters of one subscriber. */
 typedef struct shmbus_sub_stats {
     uint64_t received; /**< messages delivered to this subscriber */
@@ -407,40 +323,6 @@ SHMBUS_API void shmbus_close(shmbus_bus *bus);
 SHMBUS_API int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts,
                            unsigned flags, shmbus_topic **out);
 
-/**
- * List the bus's topics in name order, starting after @p after.
- * @param after  "" or NULL for the first page, else the last name of the
- *               previous page.
- * @param out    caller-owned array of @p cap entries.
- * @return number of entries stored (fewer than @p cap: the end was
- *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST; -errno.
- * Thread-safe. Blocks for one round trip per 32 entries.
- */
-SHMBUS_API int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out,
-                           unsigned cap);
-
-/**
- * Read the state of the daemon's TCP bridge (shmbusd --bridge): its totals,
- * and its open connections in id order, starting after @p after.
- * @param after  0 for the first page, else the id of the last connection of
- *               the previous page.
- * @param info   caller-owned; receives the totals as of the last round trip.
- *               info->listen is "" when the daemon runs no bridge: then
- *               every total is 0 and no connection is stored.
- * @param out    caller-owned array of @p cap entries; NULL when @p cap is 0
- *               (totals only).
- * @return number of connections stored (fewer than @p cap: the end was
- *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST,
- *         SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL (as shmbus_connect());
- *         -errno. Every string in @p info and @p out is NUL-terminated; the
- *         name and subs of a connection are whatever its client sent, so
- *         escape them before display. A racy snapshot: counters are read
- *         one by one, and connections open and close between pages.
- * Thread-safe. Blocks for one round trip per 24 connections (at least one).
- */
-SHMBUS_API int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info,
-                                  shmbus_bridge_conn *out, unsigned cap);
-
 /* ------------------------------------------------------------------ topics */
 
 /**
@@ -478,15 +360,6 @@ SHMBUS_API int shmbus_topic_unlink(const char *name);
 
 /** Fill @p out with the topic's parameters and counters. @return 0. Thread-safe. */
 SHMBUS_API int shmbus_topic_info_get(const shmbus_topic *topic, shmbus_topic_info *out);
-
-/**
- * Read the topic's busy subscriber slots (for monitoring): a racy snapshot.
- * @param out  caller-owned array of @p cap entries.
- * @return number of slots in use (may exceed @p cap; only @p cap are
- *         stored); SHMBUS_ERR_INVALID. Thread-safe; never blocks.
- */
-SHMBUS_API int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out,
-                                      unsigned cap);
 
 /* -------------------------------------------------------------- publishing */
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "registry/relay.h"
 #include "ring/group.h"
 #include "ring/read.h"
 #include "ring/ring.h"
@@ -118,11 +119,13 @@ int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx,
          * the pid with its release store after the start (sub.c). */
         st = atomic_load_explicit(&seg->slots[idx].state, memory_order_acquire);
         *pid = atomic_load_explicit(&seg->slots[idx].pid, memory_order_acquire);
+        /* relaxed: ordered by the acquire load of the pid above. */
         *start = atomic_load_explicit(&seg->slots[idx].start, memory_order_relaxed);
         return st != SB_SLOT_FREE && *pid != 0;
     }
     /* acquire: pairs with the release store of ACTIVE in pub.c. */
     st = atomic_load_explicit(&seg->pubs[idx].state, memory_order_acquire);
+    /* relaxed, both: stored before ACTIVE, ordered by the load above. */
     *pid = atomic_load_explicit(&seg->pubs[idx].pid, memory_order_relaxed);
     *start = atomic_load_explicit(&seg->pubs[idx].start, memory_order_relaxed);
     return st == SB_PUB_ACTIVE && *pid != 0;
@@ -200,6 +203,8 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
     s = &seg->slots[idx];
     /* acquire: the owner's last stores to the slot, before we judge it. */
     st = atomic_load_explicit(&s->state, memory_order_acquire);
+    /* relaxed: written before the slot was published; ordered by the
+     * acquire load above. */
     g = atomic_load_explicit(&s->group, memory_order_relaxed);
     if (st == SB_SLOT_FREE)
         return;
@@ -260,6 +265,7 @@ static int live_claims_any(const struct sb_segment *seg,
 
         if (st == SB_PUB_FREE || st == SB_PUB_DEAD)
             continue;
+        /* relaxed: ordered by the caller's acquire load (see above). */
         if (match(seg, atomic_load_explicit(&r->claim, memory_order_relaxed), s, x))
             return 1;
     }
@@ -757,8 +763,8 @@ void sb_admin_waiters_settle(const shmbus_topic *t)
      * the CAS retries on their changes. */
     uint32_t w = atomic_load_explicit(&h->data_waiters, memory_order_relaxed);
 
-    while (w >= SB_WAITER_BRIDGE &&
-           !atomic_compare_exchange_weak_explicit(&h->data_waiters, &w, w % SB_WAITER_BRIDGE,
+    while (w >= SB_RELAY_WEIGHT &&
+           !atomic_compare_exchange_weak_explicit(&h->data_waiters, &w, w % SB_RELAY_WEIGHT,
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
 }

@@ -19,7 +19,7 @@
 int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size);
 
 /* A daemon that died while its bridge pump slept on this topic left the
- * pump's weight (SB_WAITER_BRIDGE, ring.h) in the sleeper count, and every
+ * pump's weight (SB_RELAY_WEIGHT, relay.h) in the sleeper count, and every
  * publish would then make a wake-up call for nobody. Only daemons use that
  * weight, and one adopting the segment has no pump on it yet: take every
  * such weight out, keeping the count of real sleepers. */

@@ -1,7 +1,7 @@
 /*
  * Client connections to shmbusd: naming the bus and its socket, the hello,
- * opening topics (the daemon sends the segment's descriptor), listing
- * them, and reading the state of the daemon's TCP bridge. Each connection
+ * and opening topics (the daemon sends the segment's descriptor); the
+ * monitoring requests are in monitor.c. Each connection
  * serialises its requests under a mutex; the daemon answers them in order.
  */
 #include "registry/client.h"
@@ -23,7 +23,7 @@
 #include "registry/trust.h"
 #include "ring/ring.h"
 #include "util/clock.h"
-#include "util/vec.h"
+#include "util/name.h"
 
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
@@ -55,7 +55,7 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
         if (name == NULL || name[0] == '\0')
             name = SHMBUS_BUS_DEFAULT;
     }
-    if (!sb_wire_bus_valid(name))
+    if (!sb_name_bus_valid(name))
         return SHMBUS_ERR_BAD_NAME;
     if (name_out != NULL)
         snprintf(name_out, SHMBUS_BUS_NAME_MAX + 1, "%s", name);
@@ -134,6 +134,7 @@ int shmbus_connect(const char *bus_name, shmbus_bus **out)
         goto err_free;
     pthread_mutex_init(&bus->lock, NULL);
     bus->pid = (uint32_t)getpid();
+    /* No order: the connection is not shared yet (the caller's reference). */
     atomic_init(&bus->refs, 1);
     pthread_mutex_lock(&bus->lock);
     rc = bus_hello(bus);
@@ -272,16 +273,16 @@ static int same_segment(const shmbus_topic *t, int fd)
  * connection's. One that is not (the daemon took it back from an owner it
  * judged dead) is dropped from the list; its subscriber's topic is served
  * all the same. */
-static int slots_reregister(shmbus_bus *bus, shmbus_topic *t)
+static int slots_reregister(shmbus_bus *bus, struct sb_topic_reg *reg)
 {
     int rc = 0;
 
-    for (uint32_t i = 0; i < t->nslots && rc >= 0;) {
-        struct sb_wire_ref r = {.topic = t->id, .slot = t->slots[i]};
+    for (uint32_t i = 0; i < reg->nslots && rc >= 0;) {
+        struct sb_wire_ref r = {.topic = reg->id, .slot = reg->slots[i]};
 
         rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
         if (rc == -ENOENT) {
-            t->slots[i] = t->slots[--t->nslots];
+            reg->slots[i] = reg->slots[--reg->nslots];
             rc = 0;
             continue;
         }
@@ -290,23 +291,23 @@ static int slots_reregister(shmbus_bus *bus, shmbus_topic *t)
     return rc;
 }
 
-/* Tell a new daemon about topic @p t: open it again by name (the same
+/* Tell a new daemon about the topic of @p reg: open it again by name (the same
  * segment, which it adopted), then our publishers and slots.
  * @return 0; SB_NOT_SERVED when the daemon has no topic of that name
  * (-ENOENT) or another segment under it; the daemon's error, among them
  * SHMBUS_ERR_NOT_READY while it takes the segment over. Only the OPEN
  * decides SB_NOT_SERVED. */
-static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
+static int topic_reregister(shmbus_bus *bus, struct sb_topic_reg *reg)
 {
     struct sb_wire_open q = {.flags = SHMBUS_OPEN_NOCREATE};
     struct sb_wire_open_ok ok;
     int rc, fd = -1;
 
-    snprintf(q.name, sizeof(q.name), "%s", t->name);
+    snprintf(q.name, sizeof(q.name), "%s", reg->name);
     rc = bus_call_locked(bus, SB_MSG_OPEN, &q, sizeof(q), &ok, sizeof(ok), &fd);
     if (rc >= 0 && (rc != (int)sizeof(ok) || fd < 0))
         rc = SHMBUS_ERR_PROTOCOL; /* a reply without its segment tells nothing */
-    else if (rc >= 0 && (rc = same_segment(t, fd)) >= 0)
+    else if (rc >= 0 && (rc = same_segment(reg->topic, fd)) >= 0)
         rc = rc ? (int)sizeof(ok) : -ESTALE; /* -ESTALE: another segment has the name */
     if (fd >= 0)
         close(fd);
@@ -314,19 +315,19 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
         return SB_NOT_SERVED;
     if (rc < 0)
         return rc;
-    t->id = ok.topic;
-    for (uint32_t i = 0; i < t->npubs && rc >= 0; i++) {
-        struct sb_wire_ref r = {.topic = t->id};
+    reg->id = ok.topic;
+    for (uint32_t i = 0; i < reg->npubs && rc >= 0; i++) {
+        struct sb_wire_ref r = {.topic = reg->id};
 
         rc = bus_call_locked(bus, SB_MSG_PUB_ADD, &r, sizeof(r), NULL, 0, NULL);
     }
     if (rc >= 0)
-        rc = slots_reregister(bus, t);
+        rc = slots_reregister(bus, reg);
     return rc < 0 ? rc : 0;
 }
 
 /*
- * The daemon does not serve topic @p t as our segment: it had no topic of
+ * The daemon does not serve the topic of @p reg as our segment: it had no topic of
  * that name (the segment was removed, or is one it cannot serve) or
  * serves another segment under it. No daemon will serve ours again, so
  * it is gone for every process that maps it: publishing, claiming,
@@ -334,10 +335,10 @@ static int topic_reregister(shmbus_bus *bus, shmbus_topic *t)
  * woken for it) instead of going into memory nobody reads, and so do its
  * control calls (id 0 is nobody's).
  */
-static void topic_orphan(shmbus_topic *t)
+static void topic_orphan(struct sb_topic_reg *reg)
 {
-    t->id = SB_TOPIC_GONE_ID;
-    sb_admin_topic_gone(t);
+    reg->id = SB_TOPIC_GONE_ID;
+    sb_admin_topic_gone(reg->topic);
 }
 
 /*
@@ -358,16 +359,17 @@ static int bus_reconnect_locked(shmbus_bus *bus)
     bus->sock = s;
     bus->lost = 0;
     rc = bus_hello(bus);
-    for (shmbus_topic *t = bus->topics; t != NULL && rc >= 0 && !bus->lost; t = t->bus_next) {
+    for (struct sb_topic_reg *reg = bus->topics; reg != NULL && rc >= 0 && !bus->lost;
+         reg = reg->next) {
         int trc;
 
-        if (t->id == SB_TOPIC_GONE_ID)
+        if (reg->id == SB_TOPIC_GONE_ID)
             continue; /* nothing to tell any daemon */
-        trc = topic_reregister(bus, t);
+        trc = topic_reregister(bus, reg);
         if (trc == SB_NOT_SERVED)
-            topic_orphan(t);
+            topic_orphan(reg);
         else if (trc == SHMBUS_ERR_TRUNCATED)
-            t->id = 0; /* served no more; its header may lie past the file's end */
+            reg->id = 0; /* served no more; its header may lie past the file's end */
         else if (trc < 0)
             bus->lost = 1; /* may pass (NOT_READY, ...): all again later */
     }
@@ -401,60 +403,6 @@ int shmbus_bus_check(shmbus_bus *bus)
     return rc;
 }
 
-void sb_bus_topic_add(shmbus_bus *bus, shmbus_topic *t, const char *name)
-{
-    snprintf(t->name, sizeof(t->name), "%s", name);
-    pthread_mutex_lock(&bus->lock);
-    t->bus_next = bus->topics;
-    bus->topics = t;
-    pthread_mutex_unlock(&bus->lock);
-}
-
-void sb_bus_topic_del(shmbus_bus *bus, shmbus_topic *t)
-{
-    pthread_mutex_lock(&bus->lock);
-    for (shmbus_topic **pp = &bus->topics; *pp != NULL; pp = &(*pp)->bus_next) {
-        if (*pp == t) {
-            *pp = t->bus_next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&bus->lock);
-    free(t->slots);
-    t->slots = NULL;
-}
-
-int sb_bus_topic_pubs(shmbus_bus *bus, shmbus_topic *t, int delta)
-{
-    pthread_mutex_lock(&bus->lock);
-    t->npubs += (uint32_t)delta;
-    pthread_mutex_unlock(&bus->lock);
-    return 0;
-}
-
-int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&bus->lock);
-    if (add) {
-        size_t cap = t->slots_cap; /* ring.h keeps it in 32 bits */
-
-        rc = SB_VEC_RESERVE(t->slots, cap, t->nslots, 1, 4);
-        t->slots_cap = cap <= UINT32_MAX ? (uint32_t)cap : UINT32_MAX;
-    }
-    if (add && rc == 0)
-        t->slots[t->nslots++] = slot;
-    for (uint32_t i = 0; !add && i < t->nslots; i++) {
-        if (t->slots[i] == slot) {
-            t->slots[i] = t->slots[--t->nslots];
-            break;
-        }
-    }
-    pthread_mutex_unlock(&bus->lock);
-    return rc;
-}
-
 static void slot_late_release(shmbus_topic *t);
 
 /*
@@ -472,12 +420,12 @@ static int bus_call(shmbus_bus *bus, shmbus_topic *t, int reconnect, uint16_t ty
     pthread_mutex_lock(&bus->lock);
     if (bus->lost)
         rc = reconnect ? bus_reconnect_locked(bus) : SHMBUS_ERR_DAEMON_LOST;
-    if (rc == 0 && t != NULL && t->id == SB_TOPIC_GONE_ID)
+    if (rc == 0 && t != NULL && t->reg->id == SB_TOPIC_GONE_ID)
         rc = SHMBUS_ERR_TOPIC_GONE; /* no daemon serves it, nor ever will */
-    else if (rc == 0 && t != NULL && t->id == 0)
+    else if (rc == 0 && t != NULL && t->reg->id == 0)
         rc = -ENOENT; /* no daemon serves it: its segment was truncated */
     if (rc == 0 && t != NULL)
-        memcpy(body, &t->id, sizeof(t->id));
+        memcpy(body, &t->reg->id, sizeof(t->reg->id));
     if (rc == 0)
         rc = bus_call_locked(bus, type, body, len, reply, cap, fd);
     if (rc == SHMBUS_ERR_TIMEOUT && type == SB_MSG_SUB_ADD && t != NULL)
@@ -496,7 +444,7 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
 int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, void *reply,
                       uint32_t cap)
 {
-    return bus_call(t->bus, t, 1, type, body, len, reply, cap, NULL);
+    return bus_call(t->reg->bus, t, 1, type, body, len, reply, cap, NULL);
 }
 
 /* Is the daemon that said hello last gone? Only a definite "no such
@@ -517,7 +465,7 @@ static int bus_daemon_dead(const shmbus_bus *bus)
  */
 static int slot_release_locked(shmbus_topic *t, uint32_t slot)
 {
-    shmbus_bus *bus = t->bus;
+    shmbus_bus *bus = t->reg->bus;
     struct sb_wire_ref r = {.slot = slot};
     int rc = 0, fresh = 0;
 
@@ -527,15 +475,15 @@ static int slot_release_locked(shmbus_topic *t, uint32_t slot)
         fresh = rc == 0;
     }
     if (((rc == SHMBUS_ERR_DAEMON_LOST || rc == SHMBUS_ERR_UNTRUSTED) && bus_daemon_dead(bus)) ||
-        (rc == 0 && t->id == SB_TOPIC_GONE_ID)) {
+        (rc == 0 && t->reg->id == SB_TOPIC_GONE_ID)) {
         sb_admin_slot_free(t, slot, 0);
         return rc;
     }
     if (rc < 0)
         return rc; /* it stays INIT; the daemon frees it when we die */
-    if (t->id == 0)
+    if (t->reg->id == 0)
         return -ENOENT; /* a truncated segment: left alone */
-    r.topic = t->id;
+    r.topic = t->reg->id;
     if (fresh)
         rc = bus_call_locked(bus, SB_MSG_SUB_ADOPT, &r, sizeof(r), NULL, 0, NULL);
     if (rc >= 0)
@@ -552,7 +500,7 @@ static int slot_release_locked(shmbus_topic *t, uint32_t slot)
  */
 static void slot_late_release(shmbus_topic *t)
 {
-    shmbus_bus *bus = t->bus;
+    shmbus_bus *bus = t->reg->bus;
     uint8_t msg[SB_WIRE_MAX];
     long n;
     int fd;
@@ -580,11 +528,11 @@ int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot)
 
     if (type != SB_MSG_SUB_DEL)
         return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
-    if (t->bus->pid != (uint32_t)getpid())
+    if (t->reg->bus->pid != (uint32_t)getpid())
         return SHMBUS_ERR_INVALID; /* a forked child: the slot is the parent's */
-    pthread_mutex_lock(&t->bus->lock);
+    pthread_mutex_lock(&t->reg->bus->lock);
     rc = slot_release_locked(t, slot);
-    pthread_mutex_unlock(&t->bus->lock);
+    pthread_mutex_unlock(&t->reg->bus->lock);
     return rc;
 }
 
@@ -592,7 +540,7 @@ static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned 
                         struct sb_wire_open *req)
 {
     memset(req, 0, sizeof(*req));
-    if (!sb_wire_name_valid(topic, SHMBUS_TOPIC_NAME_MAX))
+    if (!sb_name_valid(topic, SHMBUS_TOPIC_NAME_MAX))
         return SHMBUS_ERR_BAD_NAME;
     snprintf(req->name, sizeof(req->name), "%s", topic);
     req->flags = flags;
@@ -638,11 +586,13 @@ int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opt
     rc = fd < 0 ? SHMBUS_ERR_PROTOCOL : sb_segment_map_fd(fd, &seg);
     if (rc < 0 || (rc = sb_topic_wrap(&seg, out)) < 0)
         goto err_close;
+    rc = sb_topic_reg_attach(bus, *out, ok.topic, topic);
+    if (rc < 0) {
+        shmbus_topic_destroy(*out); /* not registered: only unmapped */
+        *out = NULL;
+        goto err_close;
+    }
     close(fd);
-    sb_bus_ref_get(bus);
-    (*out)->bus = bus;
-    (*out)->id = ok.topic;
-    sb_bus_topic_add(bus, *out, topic);
     return 0;
 err_close:
     if (fd >= 0)
@@ -655,148 +605,4 @@ err_close:
         bus_call(bus, NULL, 0, SB_MSG_CLOSE, &r, sizeof(r), NULL, 0, NULL);
     }
     return rc;
-}
-
-int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out, unsigned cap)
-{
-    uint8_t reply[SB_WIRE_MAX];
-    struct sb_wire_list req;
-    struct sb_wire_list_ok ok;
-    unsigned n = 0;
-    int rc;
-
-    if (bus == NULL || (out == NULL && cap > 0))
-        return SHMBUS_ERR_INVALID;
-    if (sb_wire_put_name(req.after, sizeof(req.after), after ? after : "") < 0)
-        return SHMBUS_ERR_BAD_NAME;
-    while (n < cap) {
-        rc = sb_bus_call(bus, SB_MSG_LIST, &req, sizeof(req), reply, sizeof(reply), NULL);
-        if (rc < 0)
-            return rc;
-        memcpy(&ok, reply, rc >= (int)sizeof(ok) ? sizeof(ok) : 0);
-        if (rc < (int)sizeof(ok) || ok.count > SB_WIRE_LIST_MAX ||
-            (size_t)rc != sizeof(ok) + ok.count * sizeof(shmbus_topic_entry))
-            return SHMBUS_ERR_PROTOCOL;
-        for (uint32_t i = 0; i < ok.count && n < cap; i++, n++) {
-            memcpy(&out[n], reply + sizeof(ok) + i * sizeof(shmbus_topic_entry), sizeof(*out));
-            out[n].name[SHMBUS_TOPIC_NAME_MAX] = '\0';
-        }
-        if (ok.count < SB_WIRE_LIST_MAX)
-            break; /* the daemon had no more */
-        snprintf(req.after, sizeof(req.after), "%s", out[n - 1].name);
-    }
-    return (int)n;
-}
-
-/* The public bridge structs are the wire's, field by field (copied, not
- * cast, so either can be laid out anew without touching the other). */
-static_assert((int)SHMBUS_BRIDGE_PROTO_JSON == (int)SB_BRIDGE_JSON &&
-                  (int)SHMBUS_BRIDGE_PROTO_RESP == (int)SB_BRIDGE_RESP,
-              "bridge protocols");
-static_assert((int)SHMBUS_BRIDGE_AUTHED == (int)SB_BRIDGE_AUTHED &&
-                  (int)SHMBUS_BRIDGE_PAUSED == (int)SB_BRIDGE_PAUSED,
-              "bridge flags");
-static_assert(sizeof(((shmbus_bridge_info *)0)->listen) ==
-                  sizeof(((struct sb_wire_bridge_ok *)0)->listen),
-              "bridge listen");
-static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
-                      sizeof(((struct sb_wire_bridge_conn *)0)->peer) &&
-                  sizeof(((shmbus_bridge_conn *)0)->name) ==
-                      sizeof(((struct sb_wire_bridge_conn *)0)->name) &&
-                  sizeof(((shmbus_bridge_conn *)0)->subs) ==
-                      sizeof(((struct sb_wire_bridge_conn *)0)->subs),
-              "bridge conn strings");
-/* Public ABI: a size changed here changes the library's ABI (checked so
- * that it never changes by accident). */
-static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
-static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
-
-/* Copy a fixed string field of the wire, NUL-terminated whatever was sent. */
-#define BRIDGE_STR(dst, src)                                                                       \
-    do {                                                                                           \
-        memcpy((dst), (src), sizeof(dst));                                                         \
-        (dst)[sizeof(dst) - 1] = '\0';                                                             \
-    } while (0)
-
-/*
- * Check a BRIDGE reply of @p len bytes (>= 0) and copy its totals.
- * sb_wire_decode_reply() checked the header only: the body is checked here.
- * @return the number of connections it carries, or SHMBUS_ERR_PROTOCOL.
- */
-static int bridge_reply(const uint8_t *reply, int len, shmbus_bridge_info *info)
-{
-    struct sb_wire_bridge_ok ok;
-
-    /* Too short for the totals. */
-    if (len < (int)sizeof(ok))
-        return SHMBUS_ERR_PROTOCOL;
-    memcpy(&ok, reply, sizeof(ok));
-    /* More than one page holds, or a length that is not the count's. */
-    if (ok.count > SB_WIRE_BRIDGE_MAX ||
-        (size_t)len != sizeof(ok) + ok.count * sizeof(struct sb_wire_bridge_conn))
-        return SHMBUS_ERR_PROTOCOL;
-    BRIDGE_STR(info->listen, ok.listen);
-    info->connections = ok.connections;
-    info->accepted = ok.accepted;
-    info->slow_closed = ok.slow_closed;
-    info->refused = ok.refused;
-    info->auth_failed = ok.auth_failed;
-    info->auth_expired = ok.auth_expired;
-    info->proto_errors = ok.proto_errors;
-    info->msgs_in = ok.msgs_in;
-    info->msgs_out = ok.msgs_out;
-    info->bad_cells = ok.bad_cells;
-    info->memory = ok.memory;
-    info->evicted = ok.evicted;
-    return (int)ok.count;
-}
-
-/* Copy the wire's connection at @p src (unaligned) into @p d. */
-static void bridge_conn_copy(shmbus_bridge_conn *d, const uint8_t *src)
-{
-    struct sb_wire_bridge_conn c;
-
-    memcpy(&c, src, sizeof(c));
-    d->id = c.id;
-    d->age_ms = c.age_ms;
-    d->buffered = c.buffered;
-    d->msgs_in = c.msgs_in;
-    d->msgs_out = c.msgs_out;
-    d->memory = c.memory;
-    d->channels = c.channels;
-    d->patterns = c.patterns;
-    d->proto = c.proto;
-    d->flags = c.flags;
-    BRIDGE_STR(d->peer, c.peer);
-    BRIDGE_STR(d->name, c.name);
-    BRIDGE_STR(d->subs, c.subs);
-}
-
-int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info,
-                       shmbus_bridge_conn *out, unsigned cap)
-{
-    uint8_t reply[SB_WIRE_MAX];
-    struct sb_wire_bridge req = {.after = after};
-    unsigned n = 0;
-    int rc, count;
-
-    if (bus == NULL || info == NULL || (out == NULL && cap > 0))
-        return SHMBUS_ERR_INVALID;
-    do {
-        rc = sb_bus_call(bus, SB_MSG_BRIDGE, &req, sizeof(req), reply, sizeof(reply), NULL);
-        if (rc < 0)
-            return rc;
-        count = bridge_reply(reply, rc, info);
-        if (count < 0)
-            return count;
-        for (int i = 0; i < count && n < cap; i++, n++) {
-            bridge_conn_copy(&out[n], reply + sizeof(struct sb_wire_bridge_ok) +
-                                          (size_t)i * sizeof(struct sb_wire_bridge_conn));
-            /* Ids must grow, or paging by id would never end. */
-            if (out[n].id <= req.after)
-                return SHMBUS_ERR_PROTOCOL;
-            req.after = out[n].id;
-        }
-    } while (count == (int)SB_WIRE_BRIDGE_MAX && n < cap); /* a full page: there may be more */
-    return (int)n;
 }

@@ -1,13 +1,17 @@
 /*
- * The client side of the control protocol: a connection to shmbusd, and
- * the calls the topic, publisher and subscriber code make through it.
- * None of this is on the publish or receive path.
+ * The client side of the control protocol: a connection to shmbusd, the
+ * record it keeps of each topic handle opened through it, and the calls
+ * the ring's hooks (ring/hooks.h, implemented in hooks.c) make through
+ * it. None of this is on the publish or receive path. registry/ may
+ * include ring/ and shm/ (never the reverse); the daemon takes its
+ * daemon-facing headers (admin.h, relay.h, wire.h...), never this one.
  */
 #ifndef SHMBUS_REGISTRY_CLIENT_H
 #define SHMBUS_REGISTRY_CLIENT_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "registry/wire.h"
@@ -26,19 +30,32 @@ struct shmbus_bus {
      * the last dropper sees every other dropper's use. */
     _Atomic uint32_t refs;
     char name[SHMBUS_BUS_NAME_MAX + 1];
-    char path[108];       /* the control socket, for reconnecting */
-    shmbus_topic *topics; /* open topic handles (ring.h bus_next), re-registered
-                             with a new daemon */
+    char path[108];              /* the control socket, for reconnecting */
+    struct sb_topic_reg *topics; /* open topic handles, re-registered with a new daemon */
 };
 
-/* Link topic @p t (named @p name) into its bus's list. */
-void sb_bus_topic_add(shmbus_bus *bus, shmbus_topic *t, const char *name);
-/* Unlink it. */
-void sb_bus_topic_del(shmbus_bus *bus, shmbus_topic *t);
-/* Count a publisher (+1/-1) or a slot (add/remove) of @p t, for
- * re-registration. @return 0 or -ENOMEM. */
-int sb_bus_topic_pubs(shmbus_bus *bus, shmbus_topic *t, int delta);
-int sb_bus_topic_slot(shmbus_bus *bus, shmbus_topic *t, uint32_t slot, int add);
+/*
+ * The record of a topic handle opened through the daemon (shmbus_open()),
+ * which the handle points to (ring.h reg): the daemon's id for it and, under
+ * the bus's lock, what this process holds of it, told again to a daemon
+ * that replaces a lost one (re-registration, client.c).
+ */
+struct sb_topic_reg {
+    shmbus_bus *bus;           /* holds a reference for the handle */
+    shmbus_topic *topic;       /* the handle */
+    struct sb_topic_reg *next; /* the bus's list */
+    uint32_t id;               /* the daemon's topic id */
+    uint32_t npubs;            /* publishers created through the handle */
+    uint32_t nslots;
+    size_t slots_cap;
+    uint32_t *slots; /* slots the daemon handed out for its subscribers */
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+};
+
+/* Register topic handle @p t (named @p name, the daemon's @p id) with
+ * @p bus: link its record into the bus's list and take a reference on the
+ * bus. hooks.c's sb_hook_topic_closing() undoes it. @return 0 or -ENOMEM. */
+int sb_topic_reg_attach(shmbus_bus *bus, shmbus_topic *t, uint32_t id, const char *name);
 
 /* Take a reference for a topic handle. */
 void sb_bus_ref_get(shmbus_bus *bus);
@@ -65,8 +82,8 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
 int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, void *reply,
                       uint32_t cap);
 
-/* Tell the daemon about a publisher or subscriber of @p t (CLOSE, PUB_ADD,
- * PUB_DEL, SUB_DEL: bodies without a reply). */
+/* Tell the daemon about a publisher or subscriber of @p t, a topic opened
+ * through it (CLOSE, PUB_ADD, PUB_DEL, SUB_DEL: bodies without a reply). */
 int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot);
 
 #endif

@@ -6,43 +6,12 @@
 #include "registry/wire.h"
 
 #include "shm/layout.h"
+#include "util/name.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-int sb_wire_name_valid(const char *s, size_t max)
-{
-    size_t n = 0;
-
-    if (s == NULL || s[0] == '\0' || s[0] == '.')
-        return 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-' || c == ':';
-        if (!ok || n >= max)
-            return 0;
-    }
-    return 1;
-}
-
-int sb_wire_bus_valid(const char *s)
-{
-    size_t n = 0;
-
-    if (s == NULL || s[0] == '\0')
-        return 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-';
-        if (!ok || n >= SHMBUS_BUS_NAME_MAX)
-            return 0;
-    }
-    return 1;
-}
 
 int sb_wire_put_name(char *dst, size_t cap, const char *s)
 {
@@ -92,7 +61,7 @@ static int open_check(const struct sb_wire_open *o, const char **why)
         *why = "topic name not terminated";
         return SHMBUS_ERR_PROTOCOL;
     }
-    if (!sb_wire_name_valid(o->name, SHMBUS_TOPIC_NAME_MAX)) {
+    if (!sb_name_valid(o->name, SHMBUS_TOPIC_NAME_MAX)) {
         *why = "bad topic name: 1-128 characters of A-Z a-z 0-9 _ . : -, not starting with '.'";
         return SHMBUS_ERR_BAD_NAME;
     }
@@ -135,8 +104,7 @@ static int body_check(const struct sb_wire_req *r, const char **why)
             *why = "group name not terminated";
             return SHMBUS_ERR_PROTOCOL;
         }
-        if (r->u.sub.group[0] != '\0' &&
-            !sb_wire_name_valid(r->u.sub.group, SHMBUS_GROUP_NAME_MAX)) {
+        if (r->u.sub.group[0] != '\0' && !sb_name_valid(r->u.sub.group, SHMBUS_GROUP_NAME_MAX)) {
             *why = "bad group name: 1-63 characters of A-Z a-z 0-9 _ . : -";
             return SHMBUS_ERR_BAD_NAME;
         }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shmbus/monitor.h"
 #include "shmbus/shmbus.h"
 
 #define SB_WIRE_MAGIC       0x31434253u /* "SBC1" */
@@ -120,12 +121,44 @@ struct sb_wire_list {
     char after[SHMBUS_TOPIC_NAME_MAX + 8]; /* "" = from the start */
 };
 
+/* One topic of a LIST reply (shmbus_topic_entry's fields, which the ends
+ * convert: registry/monitor.h). Padding is spelled out and zero. */
+struct sb_wire_topic {
+    char name[SHMBUS_TOPIC_NAME_MAX + 1]; /* NUL-padded */
+    uint8_t pad0[3];
+    uint32_t mode;
+    uint32_t flags; /* enum shmbus_topic_flags */
+    uint32_t capacity;
+    uint32_t max_msg_size;
+    uint32_t max_subscribers;
+    uint32_t max_groups;
+    uint32_t clients;     /* connections that have the topic open */
+    uint32_t publishers;  /* publishers registered with the daemon */
+    uint32_t subscribers; /* subscriber slots the daemon handed out */
+    uint32_t pad1;
+    uint64_t segment_size;
+};
+static_assert(sizeof(struct sb_wire_topic) == 184, "topic");
+static_assert(offsetof(struct sb_wire_topic, pad0) == 129, "topic pad0");
+static_assert(offsetof(struct sb_wire_topic, mode) == 132, "topic mode");
+static_assert(offsetof(struct sb_wire_topic, flags) == 136, "topic flags");
+static_assert(offsetof(struct sb_wire_topic, capacity) == 140, "topic capacity");
+static_assert(offsetof(struct sb_wire_topic, max_msg_size) == 144, "topic max_msg_size");
+static_assert(offsetof(struct sb_wire_topic, max_subscribers) == 148, "topic max_subscribers");
+static_assert(offsetof(struct sb_wire_topic, max_groups) == 152, "topic max_groups");
+static_assert(offsetof(struct sb_wire_topic, clients) == 156, "topic clients");
+static_assert(offsetof(struct sb_wire_topic, publishers) == 160, "topic publishers");
+static_assert(offsetof(struct sb_wire_topic, subscribers) == 164, "topic subscribers");
+static_assert(offsetof(struct sb_wire_topic, pad1) == 168, "topic pad1");
+static_assert(offsetof(struct sb_wire_topic, segment_size) == 176, "topic segment_size");
+
 struct sb_wire_list_ok {
     uint32_t count;
     uint32_t pad;
-    shmbus_topic_entry entries[]; /* count of them */
+    struct sb_wire_topic entries[]; /* count of them */
 };
-static_assert(SB_WIRE_LIST_MAX * sizeof(shmbus_topic_entry) + sizeof(struct sb_wire_list_ok) +
+static_assert(sizeof(struct sb_wire_list_ok) == 8, "list ok");
+static_assert(SB_WIRE_LIST_MAX * sizeof(struct sb_wire_topic) + sizeof(struct sb_wire_list_ok) +
                       sizeof(struct sb_wire_hdr) <=
                   SB_WIRE_MAX,
               "a full LIST reply fits one message");
@@ -153,29 +186,34 @@ struct sb_wire_bridge_conn {
     char subs[96];  /* channels and patterns, comma separated, ending "..." when cut */
 };
 static_assert(sizeof(struct sb_wire_bridge_conn) == 240, "bridge conn");
+static_assert(offsetof(struct sb_wire_bridge_conn, id) == 0, "bridge conn id");
+static_assert(offsetof(struct sb_wire_bridge_conn, age_ms) == 8, "bridge conn age_ms");
+static_assert(offsetof(struct sb_wire_bridge_conn, buffered) == 16, "bridge conn buffered");
+static_assert(offsetof(struct sb_wire_bridge_conn, msgs_out) == 24, "bridge conn msgs_out");
+static_assert(offsetof(struct sb_wire_bridge_conn, msgs_in) == 32, "bridge conn msgs_in");
 static_assert(offsetof(struct sb_wire_bridge_conn, memory) == 40, "bridge conn memory");
+static_assert(offsetof(struct sb_wire_bridge_conn, channels) == 48, "bridge conn channels");
+static_assert(offsetof(struct sb_wire_bridge_conn, patterns) == 52, "bridge conn patterns");
+static_assert(offsetof(struct sb_wire_bridge_conn, proto) == 56, "bridge conn proto");
+static_assert(offsetof(struct sb_wire_bridge_conn, flags) == 60, "bridge conn flags");
 static_assert(offsetof(struct sb_wire_bridge_conn, peer) == 64, "bridge conn peer");
+static_assert(offsetof(struct sb_wire_bridge_conn, name) == 112, "bridge conn name");
+static_assert(offsetof(struct sb_wire_bridge_conn, subs) == 144, "bridge conn subs");
 
+/* The BRIDGE reply: the totals (SHMBUS_BRIDGE_TOTALS, one uint64_t each
+ * from offset 64, in its order), then the connections. tests/test_monitor.c
+ * checks each total at its protocol-3 offset. */
 struct sb_wire_bridge_ok {
-    char listen[64];      /* "ADDR:PORT", "" when the daemon runs no bridge */
-    uint64_t connections; /* open now */
-    uint64_t accepted;
-    uint64_t slow_closed;  /* disconnected for a full output buffer */
-    uint64_t refused;      /* over --bridge-max-conns */
-    uint64_t auth_failed;  /* wrong tokens */
-    uint64_t auth_expired; /* closed for not authenticating in time */
-    uint64_t proto_errors; /* closed for a protocol error or an oversized request */
-    uint64_t msgs_in, msgs_out;
-    uint64_t bad_cells; /* damaged ring cells the pumps skipped (a message lost each) */
-    uint64_t memory;    /* bytes all connections hold (--bridge-max-memory) */
-    uint64_t evicted;   /* closed for holding the most when that was full */
-    uint32_t count;     /* connections below */
+    char listen[64]; /* "ADDR:PORT", "" when the daemon runs no bridge */
+    SHMBUS_BRIDGE_TOTALS(SHMBUS_BRIDGE_TOTAL_MEMBER)
+    uint32_t count; /* connections below */
     uint32_t pad;
     struct sb_wire_bridge_conn conns[]; /* count of them */
 };
 static_assert(sizeof(struct sb_wire_bridge_ok) == 168, "bridge ok");
-static_assert(offsetof(struct sb_wire_bridge_ok, memory) == 144, "bridge ok memory");
+static_assert(offsetof(struct sb_wire_bridge_ok, connections) == 64, "bridge ok totals");
 static_assert(offsetof(struct sb_wire_bridge_ok, count) == 160, "bridge ok count");
+static_assert(offsetof(struct sb_wire_bridge_ok, pad) == 164, "bridge ok pad");
 static_assert(SB_WIRE_BRIDGE_MAX * sizeof(struct sb_wire_bridge_conn) +
                       sizeof(struct sb_wire_bridge_ok) + sizeof(struct sb_wire_hdr) <=
                   SB_WIRE_MAX,
@@ -219,10 +257,6 @@ int sb_wire_decode_req(const void *buf, size_t n, struct sb_wire_req *out, const
  */
 int sb_wire_decode_reply(const void *buf, size_t n, uint32_t req, const void **body);
 
-/* 1 if @p s is a valid topic (or group: @p max = SHMBUS_GROUP_NAME_MAX) name. */
-int sb_wire_name_valid(const char *s, size_t max);
-/* 1 if @p s is a valid bus name. */
-int sb_wire_bus_valid(const char *s);
 /* Copy @p s into a fixed field of @p cap bytes, NUL-padded.
  * @return 0, or SHMBUS_ERR_BAD_NAME when it does not fit. */
 int sb_wire_put_name(char *dst, size_t cap, const char *s);

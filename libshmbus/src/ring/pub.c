@@ -27,7 +27,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "registry/client.h"
 #include "ring/gate.h"
 #include "ring/read.h"
 #include "ring/ring.h"
@@ -180,12 +179,10 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
     }
     /* Registered for monitoring only: a publisher holds nothing the daemon
      * would have to free, so a failure here fails the create cleanly. */
-    if (topic->bus != NULL && (rc = sb_bus_ref(topic, SB_MSG_PUB_ADD, 0)) < 0) {
+    if (topic->reg != NULL && (rc = sb_hook_pub_added(topic)) < 0) {
         pub_release(p);
         return rc;
     }
-    if (topic->bus != NULL)
-        sb_bus_topic_pubs(topic->bus, topic, +1);
     *out = p;
     return 0;
 }
@@ -194,12 +191,9 @@ void shmbus_pub_destroy(shmbus_pub *pub)
 {
     if (pub == NULL)
         return;
-    /* Best effort, and only by the creator (sb_bus_call() refuses forked
-     * children): a daemon that is gone has nothing left to count. */
-    if (pub->topic->bus != NULL && pub->gen == sb_fork_gen()) {
-        sb_bus_topic_pubs(pub->topic->bus, pub->topic, -1);
-        sb_bus_ref(pub->topic, SB_MSG_PUB_DEL, 0);
-    }
+    /* Only by the creator: the client refuses calls from forked children. */
+    if (pub->topic->reg != NULL && pub->gen == sb_fork_gen())
+        sb_hook_pub_removed(pub->topic);
     pub_release(pub);
 }
 

@@ -2,6 +2,8 @@
  * Ring internals shared by the publisher, subscriber and wait-set code: the
  * handle structs behind the opaque public types and the small helpers on
  * the hot path. See docs/design.md for the protocol these implement.
+ * ring/ includes shm/ and util/, never registry/: what the daemon must
+ * hear of goes through the hooks (ring/hooks.h).
  */
 #ifndef SHMBUS_RING_RING_H
 #define SHMBUS_RING_RING_H
@@ -9,27 +11,22 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "ring/hooks.h"
 #include "shm/segment.h"
 #include "shmbus/shmbus.h"
 #include "util/futex.h"
 
 struct shmbus_topic {
     struct sb_segment seg;
-    shmbus_bus *bus; /* opened through the daemon (shmbus_open()), else NULL */
-    uint32_t id;     /* the daemon's topic id, when bus != NULL */
-    /* Bus topics, under the bus's lock (registry/client.c): what this
-     * process holds, told again to a daemon that replaces a lost one. */
-    shmbus_topic *bus_next;
-    uint32_t npubs;
-    uint32_t nslots, slots_cap;
-    uint32_t *slots;
-    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    /* Opened through the daemon (shmbus_open()): the client's record,
+     * handed to the hooks; else NULL. */
+    struct sb_topic_reg *reg;
 };
 
 /* Creation parameters and file mode from @p o (NULL: all defaults). */
 void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm);
 
-/* Hand a mapped segment to a new topic handle (bus NULL); on failure the
+/* Hand a mapped segment to a new topic handle (reg NULL); on failure the
  * mapping is gone. @return 0 or -ENOMEM. */
 int sb_topic_wrap(struct sb_segment *seg, shmbus_topic **out);
 
@@ -111,7 +108,8 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
     uint32_t w = atomic_load_explicit(&h->data_waiters, memory_order_seq_cst);
 
     /* @p quiet: the weight of a sleeper the caller delivers for itself
-     * (SB_WAITER_BRIDGE, or 0): when it is the only one, nobody is woken. */
+     * (a relay's, registry/relay.h, or 0): when it is the only one, nobody
+     * is woken. */
     if (w == 0 || w == quiet)
         return;
     /* seq_cst: a sleeper that read the old value has its futex_wait fail
@@ -123,18 +121,11 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
 }
 
 /*
- * The weight with which the daemon's bridge pumps count themselves as
- * sleepers (a normal sleeper counts 1): far above any number of slots, so
- * data_waiters == SB_WAITER_BRIDGE means "only the pump sleeps".
- */
-#define SB_WAITER_BRIDGE (1u << 16)
-
-/*
  * Make @p pub skip the wake-up when the only sleeper on its topic counts
- * @p weight: the caller delivers what it publishes itself (the bridge's
- * I/O thread, which reads the topic right after publishing into it). Any
- * other sleeper is still woken: it counted itself before re-checking the
- * cells, so it either shows in the count or sees the message.
+ * @p weight: the caller delivers what it publishes itself (a relay,
+ * registry/relay.h sb_relay_pub_quiet()). Any other sleeper is still
+ * woken: it counted itself before re-checking the cells, so it either
+ * shows in the count or sees the message.
  */
 void sb_pub_quiet(shmbus_pub *pub, uint32_t weight);
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "registry/client.h"
 #include "ring/gate.h"
 #include "ring/group.h"
 #include "ring/read.h"
@@ -19,6 +18,7 @@
 #include "ring/wait.h"
 #include "util/clock.h"
 #include "util/fork.h"
+#include "util/name.h"
 #include "util/proc.h"
 
 /* At most this many cursor moves without a delivery in one poll, so that a
@@ -265,39 +265,10 @@ static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
     if (o->group > t->seg.g.max_groups)
         return SHMBUS_ERR_INVALID;
     /* Bus topics name their groups (the daemon numbers them); others number them. */
-    if (t->bus != NULL ? o->group != 0 : o->group_name != NULL)
+    if (t->reg != NULL ? o->group != 0 : o->group_name != NULL)
         return SHMBUS_ERR_INVALID;
-    if (o->group_name != NULL && !sb_wire_name_valid(o->group_name, SHMBUS_GROUP_NAME_MAX))
+    if (o->group_name != NULL && !sb_name_valid(o->group_name, SHMBUS_GROUP_NAME_MAX))
         return SHMBUS_ERR_BAD_NAME;
-    return 0;
-}
-
-/* Ask the daemon for a slot (it takes it for us: state INIT, our pid) and
- * the number of the named group. @return 0 or an error code. */
-static int slot_from_daemon(shmbus_sub *sub, const char *group_name, uint32_t *group)
-{
-    shmbus_topic *t = sub->topic;
-    struct sb_wire_sub req = {0}; /* the topic id is filled in by the call */
-    struct sb_wire_sub_ok ok;
-    int rc;
-
-    snprintf(req.group, sizeof(req.group), "%s", group_name ? group_name : "");
-    rc = sb_bus_topic_call(t, SB_MSG_SUB_ADD, &req, sizeof(req), &ok, sizeof(ok));
-    if (rc < 0)
-        return rc;
-    if (rc != (int)sizeof(ok))
-        return SHMBUS_ERR_PROTOCOL; /* nothing known to give back */
-    if (ok.slot >= t->seg.g.max_subs || ok.group > t->seg.g.max_groups ||
-        (ok.group == 0) != (group_name == NULL)) {
-        sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
-        return SHMBUS_ERR_PROTOCOL;
-    }
-    if (sb_bus_topic_slot(t->bus, t, ok.slot, 1) < 0) {
-        sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
-        return -ENOMEM;
-    }
-    sub->slot = &t->seg.slots[ok.slot];
-    *group = ok.group;
     return 0;
 }
 
@@ -344,11 +315,11 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
 {
     struct sb_shm_slot *s = sub->slot;
 
-    /* relaxed: published by the state store that follows. */
     /* relaxed, then release: the daemon reads pid (acquire) before start,
      * so a pid it sees comes with its start time. */
     atomic_store_explicit(&s->start, sb_proc_self_start(), memory_order_relaxed);
     atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_release);
+    /* relaxed: published by the state store that follows. */
     atomic_store_explicit(&s->group, group, memory_order_relaxed);
     atomic_store_explicit(&s->received, 0, memory_order_relaxed);
     atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
@@ -391,7 +362,7 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
 {
     shmbus_sub_opts o = {0};
     shmbus_sub *sub;
-    uint32_t group;
+    uint32_t group, idx;
     int rc = 0;
 
     if (out == NULL)
@@ -408,10 +379,13 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
     if (sub == NULL)
         return -ENOMEM;
     group = o.group;
-    if (topic->bus != NULL)
-        rc = slot_from_daemon(sub, o.group_name, &group);
-    else if ((sub->slot = slot_take(&topic->seg)) == NULL)
+    if (topic->reg != NULL) {
+        /* The daemon takes a slot for us and numbers a named group. */
+        rc = sb_hook_slot_want(topic, o.group_name, &idx, &group);
+        sub->slot = rc < 0 ? NULL : &topic->seg.slots[idx];
+    } else if ((sub->slot = slot_take(&topic->seg)) == NULL) {
         rc = SHMBUS_ERR_NO_SLOT;
+    }
     if (rc < 0) {
         free(sub->scratch);
         free(sub);
@@ -459,13 +433,10 @@ void shmbus_sub_destroy(shmbus_sub *sub)
      * taken (INIT, gating nothing) until the daemon frees it: the daemon
      * never hands it out while it still counts it as ours. If the daemon
      * cannot be told, the slot stays INIT until it sees us die. */
-    if (t->bus != NULL) {
-        uint32_t idx = (uint32_t)(sub->slot - t->seg.slots);
-
+    if (t->reg != NULL) {
         atomic_store_explicit(&sub->slot->state, SB_SLOT_INIT, memory_order_seq_cst);
         sb_wake_publishers(h);
-        sb_bus_topic_slot(t->bus, t, idx, 0);
-        sb_bus_ref(t, SB_MSG_SUB_DEL, idx);
+        sb_hook_slot_give_back(t, (uint32_t)(sub->slot - t->seg.slots));
     } else {
         sb_slot_release(sub->slot);
         sb_wake_publishers(h);

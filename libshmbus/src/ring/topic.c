@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry/client.h"
 #include "ring/group.h"
 #include "ring/ring.h"
+#include "shmbus/monitor.h"
 
 #define TOPIC_DEFAULT_CAPACITY 1024u
 #define TOPIC_DEFAULT_MAX_MSG  1024u
@@ -80,12 +80,8 @@ void shmbus_topic_destroy(shmbus_topic *topic)
 {
     if (topic == NULL)
         return;
-    /* Best effort: a daemon that is gone has nothing left to count. */
-    if (topic->bus != NULL) {
-        sb_bus_topic_del(topic->bus, topic);
-        sb_bus_ref(topic, SB_MSG_CLOSE, 0);
-        sb_bus_ref_put(topic->bus);
-    }
+    if (topic->reg != NULL)
+        sb_hook_topic_closing(topic);
     sb_segment_unmap(&topic->seg);
     free(topic);
 }

@@ -22,14 +22,13 @@ typedef int (*sb_ready_fn)(void *arg, memory_order order);
 
 /*
  * Sleep (no spin) on up to SHMBUS_WAITSET_MAX topics, for a caller that
- * keeps its subscribers elsewhere (the daemon's bridge, whose subscribers
- * are shared under locks): until a publisher wakes us, @p ready returns
+ * keeps its subscribers elsewhere (a relay, registry/relay.h, whose
+ * subscribers are shared under locks): until a publisher wakes us, @p ready returns
  * non-zero when asked after we count ourselves as sleepers, the monotonic
  * @p deadline passes, or *@p bell (unless NULL; a futex word of the
  * caller's that whoever changes it wakes with sb_futex_wake()) differs
  * from @p seen. The caller counts itself as a sleeper with @p weight (1,
- * or SB_WAITER_BRIDGE, ring.h). @p n may be 0. Same returns as
- * sb_wait_any().
+ * or SB_RELAY_WEIGHT). @p n may be 0. Same returns as sb_wait_any().
  */
 int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
                    void *arg, uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen);

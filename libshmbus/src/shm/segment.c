@@ -17,28 +17,13 @@
 
 #include "shmbus/shmbus.h"
 #include "util/clock.h"
+#include "util/name.h"
 
 #define SEG_PATH_MAX (SHMBUS_NAME_MAX + 2)
 
-int sb_name_valid(const char *name)
-{
-    size_t n = 0;
-
-    if (name == NULL || name[0] == '\0' || name[0] == '.')
-        return 0;
-    for (; name[n] != '\0'; n++) {
-        char c = name[n];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-' || c == ':';
-        if (!ok || n >= SHMBUS_NAME_MAX)
-            return 0;
-    }
-    return 1;
-}
-
 static int seg_path(const char *name, char path[SEG_PATH_MAX])
 {
-    if (!sb_name_valid(name))
+    if (!sb_name_valid(name, SHMBUS_NAME_MAX))
         return SHMBUS_ERR_INVALID;
     snprintf(path, SEG_PATH_MAX, "/%s", name);
     return 0;

@@ -3,6 +3,7 @@
  * holds one topic. The geometry an attacher uses is its own validated copy
  * (struct sb_geom), never re-read from shared memory, so a process that
  * scribbles over a live header cannot steer another one out of the mapping.
+ * shm/ includes only the public header and util/: never ring/ or registry/.
  */
 #ifndef SHMBUS_SHM_SEGMENT_H
 #define SHMBUS_SHM_SEGMENT_H
@@ -52,9 +53,6 @@ struct sb_segment {
     struct sb_shm_pubrec *pubs;
     uint8_t *cells;
 };
-
-/* 1 if @p name is a valid segment name, else 0. */
-int sb_name_valid(const char *name);
 
 /* Compute the layout for @p p. @return 0 or SHMBUS_ERR_INVALID. */
 int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out);

@@ -1,5 +1,5 @@
 /*
- * The bridge's pumps (bridge_int.h): each serves up to SBB_PUMP_TOPICS
+ * The bridge's pumps (pump.h): each serves up to SBB_PUMP_TOPICS
  * topics. A round polls every topic's shared subscriber, encodes the
  * messages once per kind of receiver (JSON line, RESP message, and the
  * raw payload for pmessage pushes, which carry each pattern), appends them
@@ -8,184 +8,24 @@
  * many messages. With nothing to deliver the pump sleeps on all its
  * topics' futexes and its bell in one futex_waitv call.
  */
+#include "pump.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include "bridge_int.h"
+#include "json.h"
 #include "log.h"
-#include "ring/ring.h"
-#include "ring/wait.h"
+#include "out.h"
+#include "state.h"
+#include "registry/relay.h"
 #include "tsan.h"
 #include "util/clock.h"
-#include "util/futex.h"
 
-static size_t grow(size_t cap, size_t need)
-{
-    size_t n = cap ? cap : 1024;
-
-    while (n < need)
-        n *= 2;
-    return n;
-}
-
-/* Make room for @p len more bytes in @p *buf, which is never NULL after
- * (an empty message is copied to it too: no offset from a null pointer).
- * @return 0 or -1. */
-static int buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
-{
-    char *p;
-    size_t n;
-
-    if (*buf != NULL && used + len <= *cap)
-        return 0;
-    n = grow(*cap, used + len);
-    p = realloc(*buf, n);
-    if (p == NULL)
-        return -1;
-    *buf = p;
-    *cap = n;
-    return 0;
-}
-
-/* Free @p c's output buffer. Under c->mu. */
-static void out_free(struct sbb_conn *c)
-{
-    sbb_mem_charge(c->b, c, 0, c->out_cap);
-    free(c->out);
-    c->out = NULL;
-    c->out_off = c->out_len = c->out_cap = 0;
-}
-
-void sbb_doom(struct sbb_conn *c)
-{
-    if (c->dead || c->doomed)
-        return;
-    c->doomed = 1;
-    /* Being closed already: never marked as the largest as well (closed,
-     * counted and logged twice), and a mark it had lends no more. */
-    sbb_evict_done(c);
-    out_free(c);
-    /* relaxed: a monitoring value. */
-    atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
-    /* The I/O thread sees the hang-up (EPOLLHUP is always reported) and
-     * closes the connection; until then nothing more is written. */
-    shutdown(c->fd, SHUT_RDWR);
-}
-
-char *sbb_out_reserve(struct sbb_conn *c, size_t len)
-{
-    size_t pending = c->out_len - c->out_off;
-
-    if (c->dead || c->doomed)
-        return NULL;
-    if (pending + len > c->b->cfg->bridge_max_output) {
-        /* relaxed: a counter. */
-        atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
-        sbd_log(SBD_WARN,
-                "bridge: connection %llu (%s) is too slow: %zu bytes buffered, limit "
-                "%llu (--bridge-max-output): disconnected",
-                (unsigned long long)c->id, c->peer, pending + len,
-                (unsigned long long)c->b->cfg->bridge_max_output);
-        sbb_doom(c);
-        return NULL;
-    }
-    if (c->out_len + len > c->out_cap && c->out_off > 0) {
-        memmove(c->out, c->out + c->out_off, pending);
-        c->out_off = 0;
-        c->out_len = pending;
-    }
-    if (c->out_len + len > c->out_cap) {
-        size_t n = grow(c->out_cap, c->out_len + len);
-        char *p;
-
-        if (sbb_mem_charge(c->b, c, n - c->out_cap, 0) < 0) {
-            /* relaxed: a counter. */
-            atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
-            sbd_log(SBD_WARN,
-                    "bridge: connection %llu (%s): the connections' memory reached "
-                    "--bridge-max-memory %llu and this one holds the most: disconnected",
-                    (unsigned long long)c->id, c->peer,
-                    (unsigned long long)c->b->cfg->bridge_max_memory);
-            sbb_doom(c);
-            return NULL;
-        }
-        p = realloc(c->out, n);
-        if (p == NULL) {
-            sbb_mem_charge(c->b, c, 0, n - c->out_cap);
-            sbd_log(SBD_ERROR,
-                    "bridge: connection %llu: out of memory for its output: disconnected",
-                    (unsigned long long)c->id);
-            sbb_doom(c);
-            return NULL;
-        }
-        c->out = p;
-        c->out_cap = n;
-    }
-    return c->out + c->out_len;
-}
-
-void sbb_out_commit(struct sbb_conn *c, size_t len)
-{
-    c->out_len += len;
-    /* relaxed: a monitoring value. */
-    atomic_store_explicit(&c->buffered, c->out_len - c->out_off, memory_order_relaxed);
-}
-
-int sbb_out_put(struct sbb_conn *c, const void *data, size_t len)
-{
-    char *o = sbb_out_reserve(c, len);
-
-    if (o == NULL)
-        return -1;
-    memcpy(o, data, len);
-    sbb_out_commit(c, len);
-    return 0;
-}
-
-void sbb_out_flush(struct sbb_conn *c)
-{
-    while (!c->dead && !c->doomed && !c->epout && c->out_off < c->out_len) {
-        ssize_t n =
-            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-        if (n > 0) {
-            c->out_off += (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct epoll_event ev = {.data.ptr = c};
-
-            /* The I/O thread writes the rest when the socket has room. */
-            c->epout = 1;
-            ev.events = sbb_events(c);
-            if (epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-                sbb_doom(c);
-        } else {
-            sbb_doom(c); /* the peer is gone: the I/O thread closes */
-        }
-    }
-    /* A drained buffer stays for the next round (sbb_out_trim() frees
-     * the large ones of connections that stay idle). */
-    if (c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
-    /* relaxed: a monitoring value. */
-    atomic_store_explicit(&c->buffered, c->out_len - c->out_off, memory_order_relaxed);
-}
-
-void sbb_out_trim(struct sbb_conn *c)
-{
-    if (c->out_off == c->out_len && c->out_cap > SBB_OUT_KEEP)
-        out_free(c);
-}
-
-void sbb_out_release(struct sbb_conn *c)
-{
-    out_free(c);
-}
+/* Longest sleep of a pump with nothing to do: it then looks at its topics
+ * and its stop flag again even if no bell or publisher woke it. */
+#define PUMP_NAP_NS 1000000000ull
 
 void sbb_batch_free(struct sbb_batch *batch)
 {
@@ -202,7 +42,7 @@ static int collect(const shmbus_msg *m, void *arg)
 {
     struct sbb_batch *bb = arg;
 
-    if (buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0) {
+    if (sbb_buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0) {
         /* Out of memory: this message is dropped for the bridge's
          * receivers (logged by the caller); the round ends here. */
         bb->failed = 1;
@@ -232,7 +72,8 @@ static int encode(struct sbb_batch *bb, int json)
 
         max += json ? sbb_json_delivery_max(tl, len) : sbb_resp_message_len(0, tl, len);
     }
-    if (buf_reserve(json ? &bb->json : &bb->resp, json ? &bb->json_cap : &bb->resp_cap, 0, max) < 0)
+    if (sbb_buf_reserve(json ? &bb->json : &bb->resp, json ? &bb->json_cap : &bb->resp_cap, 0,
+                        max) < 0)
         return -1;
     o = json ? bb->json : bb->resp;
     for (unsigned i = 0; i < bb->n; i++) {
@@ -404,7 +245,7 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
      * will link it. Otherwise it is read even without a live link (the
      * links waiting for their reply start from the next message), so that
      * it never holds a reliable topic's publishers back.
-     * acquire: pairs with the release in bridge_link.c fresh_done(). */
+     * acquire: pairs with the release in link.c fresh_done(). */
     if (bt->sub == NULL || bt->failed || sbd_topic_broken(bt->t) ||
         atomic_load_explicit(&bt->hold, memory_order_acquire))
         return 0;
@@ -501,7 +342,7 @@ static void pump_sync(struct sbb_pump *p)
     }
 }
 
-/* sb_wait_topics() callback: is any topic ready? A topic whose lock
+/* sb_relay_wait() callback: is any topic ready? A topic whose lock
  * another thread holds counts as ready: look again after it. */
 static int pump_ready(void *arg, memory_order order)
 {
@@ -516,7 +357,7 @@ static int pump_ready(void *arg, memory_order order)
             continue;
         if (pthread_mutex_trylock(&bt->poll_mu) != 0)
             return 1;
-        r = bt->failed || bt->sub == NULL ? 0 : sb_sub_ready_order(bt->sub, order);
+        r = bt->failed || bt->sub == NULL ? 0 : sb_relay_sub_ready(bt->sub, order);
         pthread_mutex_unlock(&bt->poll_mu);
         if (r != 0)
             return 1;
@@ -533,7 +374,7 @@ static void *pump_main(void *arg)
     /* relaxed: stop is re-checked after every wake; the bell's acquire
      * orders what the I/O thread did before ringing. */
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
-        uint32_t seen = atomic_load_explicit(&p->bell, memory_order_acquire);
+        uint32_t seen = sb_relay_bell_seen(&p->bell);
         shmbus_topic *topics[SBB_PUMP_TOPICS];
         unsigned nt = 0;
         int busy = 0, rc;
@@ -559,12 +400,11 @@ static void *pump_main(void *arg)
         urcu_memb_read_unlock();
         if (busy)
             continue;
-        /* Counted with SB_WAITER_BRIDGE: the I/O thread's publishes skip
+        /* Counted as a relay: the I/O thread's publishes skip
          * waking us when nobody else sleeps, as it delivers them itself. */
-        rc = sb_wait_topics(topics, nt, SB_WAITER_BRIDGE, pump_ready, p,
-                            sb_mono_ns() + 1000000000ull, &p->bell, seen);
+        rc = sb_relay_wait(topics, nt, pump_ready, p, sb_mono_ns() + PUMP_NAP_NS, &p->bell, seen);
         if (rc < 0 && rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR) {
-            /* Cannot happen with nt < SHMBUS_WAITSET_MAX; never spin. */
+            /* Cannot happen with nt <= SBB_PUMP_TOPICS; never spin. */
             sbd_log(SBD_ERROR, "bridge: pump %u cannot sleep: %s", p->idx, shmbus_strerror(rc));
             usleep(1000);
         }
@@ -577,9 +417,9 @@ static void *pump_main(void *arg)
 
 void sbb_pump_ring(struct sbb_pump *p)
 {
-    /* release: what the ringer did (want[], stop) before the new value. */
-    atomic_fetch_add_explicit(&p->bell, 1, memory_order_release);
-    sb_futex_wake(&p->bell, 1);
+    /* What the ringer did (want[], stop) is visible to the pump that
+     * reads the new value (sb_relay_bell_ring(): release). */
+    sb_relay_bell_ring(&p->bell);
 }
 
 int sbb_pump_start(struct sbd_bridge *b, unsigned idx)

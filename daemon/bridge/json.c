@@ -1,321 +1,22 @@
 /*
- * Parsers and encoders of the bridge's protocols (bridge_proto.h). Every
- * read is bounded by the length the caller gives; nothing here allocates.
+ * The JSON-lines side of the bridge's protocols (json.h): the command
+ * parser and the encoders of replies and deliveries. Every read is
+ * bounded by the length the caller gives; nothing here allocates.
  */
-#include "bridge_proto.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ RESP2 */
-
-/* Parse a decimal integer line "123\r\n" at @p p (< end). @return 1 and
- * *v, *next on success; 0 if the line is not complete; -1 if malformed.
- * Adds the bytes it searched to *@p scanned. */
-static int resp_int_line(const char *p, const char *end, long long *v, const char **next,
-                         uint64_t *scanned)
-{
-    /* 34 bytes hold the longest line allowed, "-" 32 digits "\r\n". */
-    size_t room = (size_t)(end - p) < 34 ? (size_t)(end - p) : 34;
-    const char *nl = memchr(p, '\n', room);
-    int neg = 0;
-    long long x = 0;
-
-    *scanned += nl != NULL ? (size_t)(nl - p) + 1 : room;
-    if (nl == NULL)
-        return (end - p) > 32 ? -1 : 0;
-    /* The same bound on a complete line, or a command would be accepted or
-     * refused depending on where the reads split it. */
-    if (nl - p > 32 || nl == p || nl[-1] != '\r')
-        return -1;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-    if (p == nl - 1)
-        return -1;
-    for (; p < nl - 1; p++) {
-        if (*p < '0' || *p > '9' || x > 100000000000000ll)
-            return -1;
-        x = x * 10 + (*p - '0');
-    }
-    *v = neg ? -x : x;
-    *next = nl + 1;
-    return 1;
-}
-
-/* ------------------------------------------------------------ line scans */
-
-const char *sbb_scan_line(struct sbb_scan *s, const char *buf, size_t len, size_t limit)
-{
-    size_t end = len < limit ? len : limit;
-    const char *nl;
-
-    if (s->done >= end)
-        return NULL;
-    nl = memchr(buf + s->done, '\n', end - s->done);
-    s->scanned += (nl != NULL ? (size_t)(nl - buf) + 1 : end) - s->done;
-    s->done = nl != NULL ? (size_t)(nl - buf) : end;
-    return nl;
-}
-
-static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struct sbb_scan *scan,
-                           struct sbb_argv *out, const char **err)
-{
-    /* One byte past the limit tells a line too long; SIZE_MAX must not wrap. */
-    size_t limit = max_inline < SIZE_MAX ? max_inline + 1 : SIZE_MAX;
-    const char *nl = sbb_scan_line(scan, buf, len, limit);
-    const char *p = buf, *end;
-
-    if (nl == NULL) {
-        if (len > max_inline) {
-            *err = "ERR Protocol error: too big inline request";
-            return -1;
-        }
-        return 0;
-    }
-    end = nl > buf && nl[-1] == '\r' ? nl - 1 : nl;
-    out->argc = 0;
-    for (;;) {
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        if (p == end)
-            break;
-        if (out->argc == SBB_ARGV_MAX) {
-            *err = "ERR Protocol error: too many arguments in inline request";
-            return -1;
-        }
-        out->argv[out->argc] = p;
-        while (p < end && *p != ' ' && *p != '\t')
-            p++;
-        out->argl[out->argc] = (size_t)(p - out->argv[out->argc]);
-        out->argc++;
-    }
-    return (ssize_t)(nl + 1 - buf);
-}
-
-/* The elements of a RESP array of @p n (1..SBB_ARGV_MAX) bulk strings
- * at @p p, from element @p from on (the calls before on this command
- * parsed those before it: their arguments are not in @p out). On an
- * incomplete command, @p scan records where its first incomplete element
- * starts. @return as sbb_resp_parse(). */
-static ssize_t resp_array(const char *buf, const char *p, const char *end, long long n,
-                          unsigned from, size_t max_bulk, struct sbb_scan *scan,
-                          struct sbb_argv *out, const char **err)
-{
-    unsigned i = from;
-    long long bl;
-    int rc = 1;
-
-    for (; i < n && rc > 0; i++) {
-        const char *q;
-
-        if (p == end || *p != '$') {
-            *err = "ERR Protocol error: expected '$'";
-            rc = p == end ? 0 : -1;
-            break;
-        }
-        rc = resp_int_line(p + 1, end, &bl, &q, &scan->scanned);
-        if (rc > 0 && (bl < 0 || (unsigned long long)bl > max_bulk))
-            rc = -1;
-        if (rc < 0)
-            *err = "ERR Protocol error: invalid bulk length";
-        if (rc <= 0)
-            break;
-        if ((size_t)(end - q) < (size_t)bl + 2) {
-            rc = 0;
-            break;
-        }
-        if (q[bl] != '\r' || q[bl + 1] != '\n') {
-            *err = "ERR Protocol error: bulk string not ended by CRLF";
-            return -1;
-        }
-        out->argv[out->argc] = q;
-        out->argl[out->argc] = (size_t)bl;
-        out->argc++;
-        p = q + bl + 2;
-    }
-    if (rc <= 0) {
-        scan->args = i; /* incomplete: element i starts at p */
-        scan->done = (size_t)(p - buf);
-        return rc;
-    }
-    return (ssize_t)(p - buf);
-}
-
-ssize_t sbb_resp_parse(const char *buf, size_t len, size_t max_bulk, size_t max_inline,
-                       struct sbb_scan *scan, struct sbb_argv *out, const char **err)
-{
-    struct sbb_scan whole = {0};
-    const char *p = buf + 1, *end = buf + len;
-    unsigned from;
-    long long n;
-    ssize_t rc;
-
-    if (len == 0)
-        return 0;
-    if (scan == NULL)
-        scan = &whole;
-    if (buf[0] != '*')
-        return resp_inline(buf, len, max_inline, scan, out, err);
-    rc = resp_int_line(p, end, &n, &p, &scan->scanned);
-    if (rc <= 0) {
-        *err = "ERR Protocol error: invalid multibulk length";
-        return rc;
-    }
-    out->argc = 0;
-    if (n <= 0) /* as Redis: an empty or null array is no command */
-        return (ssize_t)(p - buf);
-    if (n > (long long)SBB_ARGV_MAX) {
-        *err = "ERR Protocol error: invalid multibulk length";
-        return -1;
-    }
-    /* Resume after the elements the calls before on this command took. */
-    from = scan->args;
-    rc = resp_array(buf, from > 0 ? buf + scan->done : p, end, n, from, max_bulk, scan, out, err);
-    if (rc <= 0 || from == 0)
-        return rc;
-    /* Complete, but its first arguments are not in @p out: one more pass
-     * over the whole command, each byte of it seen once more. */
-    whole.scanned = scan->scanned;
-    out->argc = 0;
-    rc = resp_array(buf, p, end, n, 0, max_bulk, &whole, out, err);
-    scan->scanned = whole.scanned;
-    return rc;
-}
-
-static size_t dec_len(size_t v)
-{
-    size_t n = 1;
-
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-static char *put_dec(char *o, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *o++ = tmp[--n];
-    return o;
-}
-
-size_t sbb_resp_int(char *out, int64_t v)
-{
-    char *o = out;
-
-    *o++ = ':';
-    if (v < 0)
-        *o++ = '-';
-    o = put_dec(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
-    *o++ = '\r';
-    *o++ = '\n';
-    return (size_t)(o - out);
-}
-
-size_t sbb_resp_bulk_len(size_t len)
-{
-    return 1 + dec_len(len) + 2 + len + 2;
-}
-
-size_t sbb_resp_bulk(char *out, const void *data, size_t len)
-{
-    char *o = out;
-
-    *o++ = '$';
-    o = put_dec(o, len);
-    *o++ = '\r';
-    *o++ = '\n';
-    if (len > 0)
-        memcpy(o, data, len);
-    o += len;
-    *o++ = '\r';
-    *o++ = '\n';
-    return (size_t)(o - out);
-}
-
-size_t sbb_resp_message_len(size_t patl, size_t topicl, size_t len)
-{
-    if (patl == 0)
-        return 4 + sbb_resp_bulk_len(7) + sbb_resp_bulk_len(topicl) + sbb_resp_bulk_len(len);
-    return 4 + sbb_resp_bulk_len(8) + sbb_resp_bulk_len(patl) + sbb_resp_bulk_len(topicl) +
-           sbb_resp_bulk_len(len);
-}
-
-size_t sbb_resp_message(char *out, const char *pat, size_t patl, const char *topic, size_t topicl,
-                        const void *data, size_t len)
-{
-    char *o = out;
-
-    /* patl, not pat, as in sbb_resp_message_len(): the length must agree. */
-    if (pat == NULL || patl == 0) {
-        memcpy(o, "*3\r\n", 4);
-        o += 4;
-        o += sbb_resp_bulk(o, "message", 7);
-    } else {
-        memcpy(o, "*4\r\n", 4);
-        o += 4;
-        o += sbb_resp_bulk(o, "pmessage", 8);
-        o += sbb_resp_bulk(o, pat, patl);
-    }
-    o += sbb_resp_bulk(o, topic, topicl);
-    o += sbb_resp_bulk(o, data, len);
-    return (size_t)(o - out);
-}
-
-/* ------------------------------------------------------------------- UTF-8 */
-
-/* Length of the valid UTF-8 sequence at @p s (< end), or 0. */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp, min;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - s) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
+#include "resp.h"
+#include "util/utf8.h"
 
 int sbb_utf8_valid(const void *s, size_t len)
 {
     const unsigned char *p = s, *end = p + len;
 
     while (p < end) {
-        size_t n = utf8_seq(p, end);
+        size_t n = sb_utf8_seq(p, end);
 
         if (n == 0)
             return 0;
@@ -483,12 +184,12 @@ size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void
     o = put_lit(o, "{\"topic\":");
     o += sbb_json_str(o, topic, topicl);
     o = put_lit(o, ",\"seq\":");
-    o = put_dec(o, seq);
+    o = sbb_put_dec(o, seq);
     o = put_lit(o, ",\"ts\":");
-    o = put_dec(o, ts_ns);
+    o = sbb_put_dec(o, ts_ns);
     if (lost != 0) {
         o = put_lit(o, ",\"lost\":");
-        o = put_dec(o, lost);
+        o = sbb_put_dec(o, lost);
     }
     /* Text as text, unless escaping makes it longer than base64 (control
      * characters take six bytes each): output stays near the payload's
@@ -626,7 +327,7 @@ static int jstring(struct jparse *j, struct sbb_jstr *s)
                 return -1;
             continue;
         }
-        n = utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
+        n = sb_utf8_seq((const unsigned char *)j->p, (const unsigned char *)j->end);
         if (n == 0)
             return jfail(j, "invalid UTF-8 in string");
         memcpy(o, j->p, n);
@@ -813,100 +514,4 @@ int sbb_json_parse(const char *line, size_t len, char *scratch, struct sbb_jcomm
         return 0;
     }
     return -1;
-}
-
-/* ------------------------------------------------------------------- glob */
-
-/* Does class [..] at @p p (after '[') match @p c? *next: after ']'.
- * An unterminated class runs to the end of the pattern, as in Redis. */
-static int glob_class(const char *p, const char *end, char c, const char **next)
-{
-    int neg = 0, hit = 0;
-
-    if (p < end && *p == '^') {
-        neg = 1;
-        p++;
-    }
-    while (p < end && *p != ']') {
-        if (*p == '\\' && p + 1 < end) {
-            p++;
-            hit |= *p == c;
-            p++;
-        } else if (p + 2 < end && p[1] == '-' && p[2] != ']') {
-            char a = p[0], b = p[2];
-
-            if (a > b) {
-                char t = a;
-                a = b;
-                b = t;
-            }
-            hit |= c >= a && c <= b;
-            p += 3;
-        } else {
-            hit |= *p == c;
-            p++;
-        }
-    }
-    *next = p < end ? p + 1 : p;
-    return neg ? !hit : hit;
-}
-
-int sbb_glob_match(const char *pat, size_t patl, const char *s, size_t len)
-{
-    uint64_t steps = 0;
-
-    return sbb_glob_steps(pat, patl, s, len, &steps);
-}
-
-int sbb_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint64_t *steps)
-{
-    const char *p = pat, *pe = pat + patl, *q = s, *qe = s + len;
-    const char *star_p = NULL, *star_q = NULL;
-    uint64_t n = 0;
-
-    while (q < qe) {
-        n++;
-        if (p < pe && *p == '*') {
-            while (p < pe && *p == '*')
-                p++;
-            if (p == pe) {
-                *steps += n;
-                return 1;
-            }
-            star_p = p;
-            star_q = q;
-            continue;
-        }
-        if (p < pe) {
-            const char *next = p + 1;
-            int ok;
-
-            if (*p == '?') {
-                ok = 1;
-            } else if (*p == '[') {
-                ok = glob_class(p + 1, pe, *q, &next);
-                n += (uint64_t)(next - p);
-            } else if (*p == '\\' && p + 1 < pe) {
-                ok = p[1] == *q;
-                next = p + 2;
-            } else {
-                ok = *p == *q;
-            }
-            if (ok) {
-                p = next;
-                q++;
-                continue;
-            }
-        }
-        if (star_p == NULL) {
-            *steps += n;
-            return 0;
-        }
-        p = star_p;
-        q = ++star_q;
-    }
-    *steps += n + (uint64_t)(pe - p);
-    while (p < pe && *p == '*')
-        p++;
-    return p == pe;
 }

@@ -29,7 +29,7 @@ struct sbd_rlist {
 
 static inline void sbd_rlist_init(struct sbd_rlist *l)
 {
-    atomic_init(&l->first, NULL);
+    atomic_init(&l->first, NULL); /* no order: not yet shared */
     l->last = NULL;
 }
 
@@ -73,6 +73,7 @@ static inline struct sbd_rnode *sbd_rlist_first(struct sbd_rlist *l)
     return atomic_load_explicit(&l->first, memory_order_acquire);
 }
 
+/* acquire: pairs with the release store of the node's successor. */
 static inline struct sbd_rnode *sbd_rlist_next(struct sbd_rnode *n)
 {
     return atomic_load_explicit(&n->next, memory_order_acquire);

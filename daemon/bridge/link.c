@@ -1,5 +1,5 @@
 /*
- * The bridge's subscriptions and their links to topics (bridge_link.h),
+ * The bridge's subscriptions and their links to topics (link.h),
  * made in bounded slices of work. Every subscription is matched, in order,
  * against the topics the bridge has seen (b->all, in the order of their
  * ids): s->upto says how far it got. A new pattern starts at 0 and its
@@ -12,14 +12,19 @@
  * pattern, however costly, and no number of them, holds up a PING.
  * I/O thread only, unless a function says otherwise.
  */
+#include "link.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bridge_int.h"
+#include "glob.h"
 #include "log.h"
+#include "mem.h"
+#include "pump.h"
+#include "state.h"
 #include "tsan.h"
 
 /* The steps one link made (or failed) counts for: a few allocations. */

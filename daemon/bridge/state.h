@@ -1,6 +1,9 @@
 /*
- * The TCP bridge's internals, shared by its I/O thread (bridge.c) and its
- * pumps (bridge_pump.c). Who may touch what is stated per field:
+ * The structs the TCP bridge's threads share: the I/O thread (io.c,
+ * conn.c and the files it calls), the pumps (pump.c) and the control
+ * thread (stat.c), and the I/O thread's own context (struct sbb_io).
+ * The functions live in the headers of their concerns. Who may touch
+ * what is stated per field:
  *   - "I/O": the I/O thread only;
  *   - "mu": under the connection's mutex;
  *   - "RCU": lists the I/O thread changes with the _rcu list operations
@@ -8,8 +11,8 @@
  *     and the control thread under urcu_memb_read_lock();
  *   - counters: relaxed atomics, independent monitoring values.
  */
-#ifndef SHMBUSD_BRIDGE_INT_H
-#define SHMBUSD_BRIDGE_INT_H
+#ifndef SHMBUSD_BRIDGE_STATE_H
+#define SHMBUSD_BRIDGE_STATE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,24 +23,32 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
-#include "bridge_access.h"
-#include "bridge_link.h"
-#include "bridge_mem.h"
-#include "bridge_peer.h"
-#include "bridge_proto.h"
+#include "gate.h"
+#include "peer.h"
+#include "resp.h"
 #include "config.h"
 #include "registry.h"
+#include "registry/relay.h"
 #include "rlist.h"
+#include "util/clock.h"
 
-/* Topics per pump: one futex_waitv call covers them and the pump's bell
- * (sb_futex_waitv() takes SHMBUS_WAITSET_MAX words). */
-#define SBB_PUMP_TOPICS (SHMBUS_WAITSET_MAX - 1)
+/* Topics per pump: one sb_relay_wait() covers them and the pump's bell. */
+#define SBB_PUMP_TOPICS SB_RELAY_TOPICS_MAX
 /* Pumps: SBB_PUMP_MAX * SBB_PUMP_TOPICS topics can have remote subscribers. */
 #define SBB_PUMP_MAX 64
 /* Messages a pump takes from one topic before it writes them out, and
  * the bytes after which it stops sooner. */
 #define SBB_BATCH       64
 #define SBB_ROUND_BYTES (256u * 1024)
+/* Topics the I/O thread delivers itself after publishing, in one read. */
+#define SBB_TOUCHED_MAX 16u
+
+/* A RESP connection's CLIENT REPLY setting. */
+enum sbb_reply_mode {
+    SBB_REPLY_ON = 0, /* replies are sent */
+    SBB_REPLY_OFF,    /* none is */
+    SBB_REPLY_SKIP    /* the next one is not; then ON again */
+};
 
 struct sbb_conn {
     struct sbd_rnode node; /* in sbd_bridge.conns (RCU) */
@@ -48,19 +59,19 @@ struct sbb_conn {
 
     /* I/O */
     int authed;
-    struct sbb_peer who; /* without a token: may it use the bridge (bridge_peer.h) */
-    int refused;         /* without a token, who is not SBB_PEER_OK: nothing it sends runs */
-    int started;         /* a command ran: its first input was not HTTP */
-    unsigned auth_fails; /* wrong tokens it sent */
-    int reply;           /* RESP CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next reply */
+    struct sbb_peer who;       /* without a token: may it use the bridge (peer.h) */
+    int refused;               /* without a token, who is not SBB_PEER_OK: nothing it sends runs */
+    int started;               /* a command ran: its first input was not HTTP */
+    unsigned auth_fails;       /* wrong tokens it sent */
+    enum sbb_reply_mode reply; /* RESP CLIENT REPLY */
     uint64_t accepted_ns;
     uint64_t cmd_ns;    /* when its incomplete command's first byte came (0: none) */
-    uint64_t paused_ms; /* when a publish found its reliable topic full (now_ms()) */
+    uint64_t paused_ms; /* when a publish found its reliable topic full (sbb_now_ms()) */
     char *in;           /* unparsed input (a partial command) */
     size_t in_len, in_cap;
     struct sbb_scan scan;       /* how far the partial command's end was searched */
     uint32_t nsubs;             /* channels + patterns */
-    size_t sub_mem;             /* bytes of its subscriptions and links (bridge_mem.h) */
+    size_t sub_mem;             /* bytes of its subscriptions and links (mem.h) */
     struct sbd_topic *last_pub; /* the topic of its last publish */
     struct sbb_sub *linking;    /* its PSUBSCRIBE waits for this one's links */
     unsigned link_arg;          /* ... which is this argument of the command */
@@ -82,7 +93,7 @@ struct sbb_conn {
     /* counters */
     _Atomic uint64_t buffered, msgs_in, msgs_out;
     _Atomic uint32_t nchan, npat;
-    /* bridge_mem.c: the bytes it holds (input, output, subscriptions),
+    /* mem.c: the bytes it holds (input, output, subscriptions),
      * and 0, the bytes it lends while it is being closed for holding the
      * most, or SBB_EVICT_CLOSED. */
     _Atomic size_t mem, evicting;
@@ -98,7 +109,7 @@ struct sbb_sub {
     struct sbb_conn *c;
     int pattern;
     uint32_t missed; /* I/O: new topics it could not be linked to (logged) */
-    /* I/O (bridge_link.c): the entries of sbd_bridge.all it was matched
+    /* I/O (link.c): the entries of sbd_bridge.all it was matched
      * against; how many there were when it was made (a later one is linked
      * from its oldest message); its reply waits for upto to reach born. */
     uint32_t upto, born;
@@ -133,11 +144,11 @@ struct sbb_topic {
     pthread_mutex_t poll_mu;
     shmbus_sub *sub;    /* poll_mu; NULL once taken back (sbb_pump_take()) */
     int failed;         /* poll_mu: the ring returned an error; delivery stopped */
-    uint64_t bad_cells; /* poll_mu: damaged cells skipped (bridge_pump.c damaged_cell()) */
+    uint64_t bad_cells; /* poll_mu: damaged cells skipped (pump.c damaged_cell()) */
     struct sbb_pump *pump;
     /* Created while subscriptions were still behind the topic (it reads
      * from its oldest message): the pump leaves its messages in the ring
-     * until every one of them has linked it (bridge_link.c fresh_done()),
+     * until every one of them has linked it (link.c fresh_done()),
      * so that none misses what an earlier link would have got. Written by
      * the I/O thread, read by whoever delivers. */
     _Atomic int hold;
@@ -183,11 +194,35 @@ struct sbb_pump {
     struct sbb_batch batch;
 };
 
+/* The I/O thread's context: the state it alone touches, which its
+ * functions take instead of the bridge and a list of parameters. */
+struct sbb_io {
+    struct sbd_bridge *b;
+    /* Topics published into during this read: delivered at its end. */
+    struct sbd_topic *touched[SBB_TOUCHED_MAX];
+    unsigned ntouched;
+    /* Connections paused for back-pressure, and when to retry them. */
+    struct sbb_conn **paused;
+    size_t npaused, paused_cap;
+    uint64_t next_retry_ms;
+    /* accept() ran out of descriptors: listening resumes then (0: on); and
+     * when that may be logged again. */
+    uint64_t accept_resume_ms, log_emfile_ms;
+    /* Scratch. */
+    char *rep; /* replies of one connection, moved to its output in one go */
+    size_t rep_len;
+    struct sbb_conn *rep_conn;
+    char *rbuf;              /* socket reads */
+    char *jscratch;          /* JSON string decoding */
+    struct sbb_argv argv;    /* the RESP command being run */
+    struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
+};
+
 struct sbd_bridge {
     const struct sbd_config *cfg;
     struct sbd_registry *reg;
     int lfd, epfd, evfd; /* listening socket, epoll, eventfd (new topics, stop) */
-    pthread_t io;
+    pthread_t io_thread;
     _Atomic int stop;
     char listen[64];
 
@@ -196,11 +231,11 @@ struct sbd_bridge {
     uint64_t next_id;       /* I/O */
 
     /* Topics created since the I/O thread last looked (the on_create
-     * hook), and all it ever listed: room for --max-topics (bridge_link.c). */
+     * hook), and all it ever listed: room for --max-topics (link.c). */
     pthread_mutex_t new_mu;
     struct sbd_topic **newt;
     size_t nnew, new_cap, nall_hook;
-    /* I/O (bridge_link.c): the topics seen, in id order (the last one's id:
+    /* I/O (link.c): the topics seen, in id order (the last one's id:
      * seen_id); later ones are in newt. Every subscription is matched
      * against them in turn, from link_pos, within link_budget steps a
      * pass; the nbehind in subs_behind have not reached the end of all yet
@@ -223,18 +258,11 @@ struct sbd_bridge {
     struct sbd_topic **pubt;
     size_t npub, pub_cap;
 
-    /* I/O thread scratch. */
-    char *rep; /* replies of one connection, moved to its output in one go */
-    size_t rep_len;
-    struct sbb_conn *rep_conn;
-    char *rbuf;              /* socket reads */
-    char *jscratch;          /* JSON string decoding */
-    struct sbb_argv argv;    /* the RESP command being run */
-    struct sbb_batch direct; /* deliveries the I/O thread makes after publishing */
+    struct sbb_io io; /* the I/O thread's own */
 
-    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (bridge_access.c) */
+    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (gate.c) */
 
-    _Atomic size_t mem;      /* bytes all connections hold (bridge_mem.h) */
+    _Atomic size_t mem;      /* bytes all connections hold (mem.h) */
     _Atomic size_t evicting; /* of them, held by connections being closed */
     /* counters */
     _Atomic uint64_t accepted, slow_closed, refused, auth_failed, auth_expired, proto_errors;
@@ -243,74 +271,10 @@ struct sbd_bridge {
     _Atomic uint64_t bad_cells; /* damaged ring cells the pumps skipped, all topics */
 };
 
-/* The epoll events @p c wants. Under c->mu. A paused or closing
- * connection reads nothing, and asks not even for EPOLLRDHUP, which a
- * client that half-closed would report over and over (EPOLLHUP and
- * EPOLLERR are reported whatever the mask). */
-static inline uint32_t sbb_events(const struct sbb_conn *c)
+/* Milliseconds of the monotonic clock: the I/O thread's deadlines. */
+static inline uint64_t sbb_now_ms(void)
 {
-    uint32_t ev = c->epout ? EPOLLOUT : 0u;
-
-    if (!c->paused && !c->closing)
-        ev |= EPOLLIN | EPOLLRDHUP;
-    return ev;
+    return sb_mono_ns() / 1000000u;
 }
-
-/* bridge.c */
-
-/* Stop reading @p c and close it once its output is written. I/O thread. */
-void sbb_conn_finish(struct sbb_conn *c);
-/* End @p c with an error, whatever CLIENT REPLY says: "-@p resp" in RESP,
- * {"ok":false,"error":@p json} in JSON; then sbb_conn_finish(). I/O
- * thread. */
-void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json);
-
-/* bridge_pump.c */
-
-/* Wake pump @p p (it looks at its topics again). Any thread. */
-void sbb_pump_ring(struct sbb_pump *p);
-/* Start pump @p idx. @return 0 or -errno. */
-int sbb_pump_start(struct sbd_bridge *b, unsigned idx);
-/* Stop and join pump @p p and free it; the topics it still serves are
- * dropped (their subscribers destroyed). */
-void sbb_pump_stop(struct sbb_pump *p);
-/* Hand @p bt to pump @p p, or take it back: its subscriber is destroyed
- * at once (its slot freed), the pump frees @p bt after a grace period.
- * I/O thread. */
-void sbb_pump_give(struct sbb_pump *p, struct sbb_topic *bt);
-void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt);
-
-/* Deliver what is ready on @p bt into @p batch: call under the read lock,
- * holding bt->poll_mu. A damaged cell is skipped (one message lost, told
- * to JSON subscribers by the next delivery's lost) and delivery goes on.
- * @return messages taken, or 1 after a damaged cell; above 0: poll again
- * before sleeping. */
-int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *batch, struct sbb_topic *bt);
-/* Write out every connection of @p batch's dirty list; under the read
- * lock. Starts a new round. */
-void sbb_flush(struct sbb_batch *batch);
-/* Room for @p len more bytes of @p c's output. Under c->mu. @return where
- * to write them (then sbb_out_commit() what was written), or NULL: the
- * connection is dead, or doomed now for passing the limit. */
-char *sbb_out_reserve(struct sbb_conn *c, size_t len);
-void sbb_out_commit(struct sbb_conn *c, size_t len);
-/* Append @p len bytes to @p c's output (sbb_out_flush() writes it); drops
- * the output and dooms the connection when it would pass the limit. Under c->mu.
- * @return 0, or -1 if the connection is dead or doomed. */
-int sbb_out_put(struct sbb_conn *c, const void *data, size_t len);
-/* Write what @p c has buffered; arm EPOLLOUT for the rest. Under c->mu. */
-void sbb_out_flush(struct sbb_conn *c);
-/* Free @p c's output buffer (the connection is closing). Under c->mu. */
-void sbb_out_release(struct sbb_conn *c);
-/* A drained output buffer larger than this is freed within a second
- * (sbb_out_trim()): 10 000 idle connections hold 40 MiB of buffers at most. */
-#define SBB_OUT_KEEP 4096u
-/* Free @p c's output buffer if it is drained and larger than SBB_OUT_KEEP.
- * Under c->mu. */
-void sbb_out_trim(struct sbb_conn *c);
-/* Close @p c's output for a full buffer: the I/O thread sees the hang-up
- * and closes. Under c->mu. */
-void sbb_doom(struct sbb_conn *c);
-void sbb_batch_free(struct sbb_batch *batch);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * The bridge's subscriptions and their links to topics (bridge_link.c),
+ * The bridge's subscriptions and their links to topics (link.c),
  * made in slices of at most SBB_LINK_STEPS steps per pass of the I/O
  * thread's loop. A pattern's PSUBSCRIBE reply waits until the pattern is
  * linked to every topic that existed when it was made (its connection reads

@@ -1,5 +1,5 @@
 /*
- * The uid of a loopback TCP peer (bridge_peer.h). The kernel keeps both
+ * The uid of a loopback TCP peer (peer.h). The kernel keeps both
  * ends of a loopback connection; inet_diag's exact lookup
  * (SOCK_DIAG_BY_FAMILY without NLM_F_DUMP) finds the socket whose local
  * end is the connection's remote address and port and whose remote end is
@@ -9,7 +9,7 @@
  * lookup's fallback), so a peer cannot pass for root by closing early.
  * Last, the HTTP check of a connection's first word: pure, over bytes.
  */
-#include "bridge_peer.h"
+#include "peer.h"
 
 #include <errno.h>
 #include <linux/inet_diag.h>

@@ -1,17 +1,18 @@
 /*
- * Who may stay on the bridge (bridge_access.h): the peer check's verdict
+ * Who may stay on the bridge (gate.h): the peer check's verdict
  * at accept, and the closes that guard the bridge against what is not a
  * client it serves: a peer of another uid or host without the token, a
  * browser a web page made post to the port, a token guesser, a command
  * dripped in too slowly to ever finish (slow loris).
  */
-#include "bridge_access.h"
+#include "gate.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include "bridge_int.h"
+#include "conn.h"
+#include "state.h"
 #include "log.h"
 #include "util/clock.h"
 
@@ -59,7 +60,7 @@ static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const cha
     sbd_log(SBD_WARN, "%s", line);
 }
 
-void sbb_access_tick(struct sbd_bridge *b)
+void sbb_gate_tick(struct sbd_bridge *b)
 {
     uint64_t now = sb_mono_ns() / 1000000u;
 
@@ -67,7 +68,7 @@ void sbb_access_tick(struct sbd_bridge *b)
         warn_flush(b, (enum sbb_warn_kind)k, now);
 }
 
-void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
+void sbb_gate_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
 {
     char why[256];
 
@@ -87,7 +88,7 @@ void sbb_access_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct soc
                 (unsigned long long)c->id, c->peer, why);
 }
 
-void sbb_access_refuse(struct sbb_conn *c)
+void sbb_gate_refuse(struct sbb_conn *c)
 {
     char why[256], resp[272];
 
@@ -96,7 +97,7 @@ void sbb_access_refuse(struct sbb_conn *c)
     sbb_conn_fail(c, resp, why);
 }
 
-void sbb_access_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
+void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
 {
     size_t n = 0;
 
@@ -116,7 +117,7 @@ void sbb_access_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, si
 /* Redis lets a client guess forever; NATS closes at the first wrong
  * credential; a few tries forgive a typo, and each batch of guesses costs
  * a new connection and a log line. */
-void sbb_access_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
+void sbb_gate_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
 {
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->auth_failed, 1, memory_order_relaxed);
@@ -129,7 +130,7 @@ void sbb_access_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
 
 /* A slow-loris client holds a connection and its buffer with a command
  * it never ends. */
-void sbb_access_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
+void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
 {
     unsigned ms = b->cfg->bridge_cmd_ms;
     char resp[128];
@@ -143,4 +144,23 @@ void sbb_access_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
     snprintf(resp, sizeof(resp), "ERR command not complete within %u ms (--bridge-cmd-timeout)",
              ms);
     sbb_conn_fail(c, resp, "command not complete in time (--bridge-cmd-timeout)");
+}
+
+int sbb_gate_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
+{
+    const char *tok = b->cfg->bridge_token;
+    size_t tl = strlen(tok);
+    unsigned char diff = (unsigned char)(len != tl);
+
+    /* Constant time in the token's bytes. */
+    for (size_t i = 0; i < tl; i++)
+        diff |= (unsigned char)(tok[i] ^ (i < len ? p[i] : 0));
+    return diff == 0;
+}
+
+void sbb_gate_auth_ok(struct sbb_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->authed = 1;
+    pthread_mutex_unlock(&c->mu);
 }

@@ -1,5 +1,5 @@
 /*
- * The bridge's memory budgets (bridge_mem.c): every byte a connection makes
+ * The bridge's memory budgets (mem.c): every byte a connection makes
  * the daemon hold (its input and output buffers, its subscriptions and the
  * links from them to topics) is charged to the connection and to the whole
  * bridge. The whole bridge may hold --bridge-max-memory: a charge that would

@@ -1,5 +1,5 @@
 /*
- * The bridge's memory budgets (bridge_mem.h). Counts are relaxed atomics:
+ * The bridge's memory budgets (mem.h). Counts are relaxed atomics:
  * a budget is not a synchronisation, and what other threads charge at the
  * same moment may pass it by one charge each. A connection marked for
  * closing lends its bytes to the others until the I/O thread closes it
@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bridge_int.h"
-#include "bridge_mem.h"
+#include "state.h"
+#include "mem.h"
 #include "log.h"
 
 /* Mark the connection that holds the most bytes for closing, unless it is
@@ -65,13 +65,16 @@ int sbb_mem_charge(struct sbd_bridge *b, struct sbb_conn *c, size_t grow_by, siz
 
         if (used - shrink_by <= max + lent)
             break;
+        /* relaxed: the count taken back, as it was added. */
         atomic_fetch_sub_explicit(&b->mem, grow_by, memory_order_relaxed);
         /* Marked, doomed or closed: past the budget it gets no more
-         * (its bytes go soon), and it closes nobody. */
+         * (its bytes go soon), and it closes nobody. relaxed: a mark is
+         * read as a value; nothing else is read through it. */
         if (atomic_load_explicit(&c->evicting, memory_order_relaxed) != 0 ||
             evict_largest(b, c) < 0)
             return -1;
     }
+    /* relaxed: byte counts, a budget and not a synchronisation. */
     atomic_fetch_sub_explicit(&b->mem, shrink_by, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->mem, grow_by, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->mem, shrink_by, memory_order_relaxed);

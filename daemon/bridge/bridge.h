@@ -25,6 +25,10 @@
 
 struct sbd_bridge;
 
+/* The most subscriptions --bridge-max-subs may allow one connection: the
+ * channels one SUBSCRIBE can carry (resp.h SBB_ARGV_MAX). */
+#define SBD_BRIDGE_SUBS_MAX 1024u
+
 /* Listen on cfg->bridge_host:bridge_port and start the threads. Installs
  * the registry's on_create hook. Call before the control loop runs.
  * @return 0 or -errno (the address cannot be bound, out of memory). */

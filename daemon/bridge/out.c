@@ -1,0 +1,179 @@
+/*
+ * The bridge's output buffers (out.h): each connection's bounded output,
+ * which replies and deliveries are appended to under its mutex and
+ * written from with one send() per round, and the growable byte buffers
+ * a pump round encodes into.
+ */
+#include "out.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "log.h"
+#include "mem.h"
+#include "state.h"
+
+static size_t grow(size_t cap, size_t need)
+{
+    size_t n = cap ? cap : 1024;
+
+    while (n < need)
+        n *= 2;
+    return n;
+}
+
+int sbb_buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
+{
+    char *p;
+    size_t n;
+
+    if (*buf != NULL && used + len <= *cap)
+        return 0;
+    n = grow(*cap, used + len);
+    p = realloc(*buf, n);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+/* Free @p c's output buffer. Under c->mu. */
+static void out_free(struct sbb_conn *c)
+{
+    sbb_mem_charge(c->b, c, 0, c->out_cap);
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+}
+
+void sbb_doom(struct sbb_conn *c)
+{
+    if (c->dead || c->doomed)
+        return;
+    c->doomed = 1;
+    /* Being closed already: never marked as the largest as well (closed,
+     * counted and logged twice), and a mark it had lends no more. */
+    sbb_evict_done(c);
+    out_free(c);
+    /* relaxed: a monitoring value. */
+    atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
+    /* The I/O thread sees the hang-up (EPOLLHUP is always reported) and
+     * closes the connection; until then nothing more is written. */
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+char *sbb_out_reserve(struct sbb_conn *c, size_t len)
+{
+    size_t pending = c->out_len - c->out_off;
+
+    if (c->dead || c->doomed)
+        return NULL;
+    if (pending + len > c->b->cfg->bridge_max_output) {
+        /* relaxed: a counter. */
+        atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
+        sbd_log(SBD_WARN,
+                "bridge: connection %llu (%s) is too slow: %zu bytes buffered, limit "
+                "%llu (--bridge-max-output): disconnected",
+                (unsigned long long)c->id, c->peer, pending + len,
+                (unsigned long long)c->b->cfg->bridge_max_output);
+        sbb_doom(c);
+        return NULL;
+    }
+    if (c->out_len + len > c->out_cap && c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, pending);
+        c->out_off = 0;
+        c->out_len = pending;
+    }
+    if (c->out_len + len > c->out_cap) {
+        size_t n = grow(c->out_cap, c->out_len + len);
+        char *p;
+
+        if (sbb_mem_charge(c->b, c, n - c->out_cap, 0) < 0) {
+            /* relaxed: a counter. */
+            atomic_fetch_add_explicit(&c->b->slow_closed, 1, memory_order_relaxed);
+            sbd_log(SBD_WARN,
+                    "bridge: connection %llu (%s): the connections' memory reached "
+                    "--bridge-max-memory %llu and this one holds the most: disconnected",
+                    (unsigned long long)c->id, c->peer,
+                    (unsigned long long)c->b->cfg->bridge_max_memory);
+            sbb_doom(c);
+            return NULL;
+        }
+        p = realloc(c->out, n);
+        if (p == NULL) {
+            sbb_mem_charge(c->b, c, 0, n - c->out_cap);
+            sbd_log(SBD_ERROR,
+                    "bridge: connection %llu: out of memory for its output: disconnected",
+                    (unsigned long long)c->id);
+            sbb_doom(c);
+            return NULL;
+        }
+        c->out = p;
+        c->out_cap = n;
+    }
+    return c->out + c->out_len;
+}
+
+void sbb_out_commit(struct sbb_conn *c, size_t len)
+{
+    c->out_len += len;
+    /* relaxed: a monitoring value. */
+    atomic_store_explicit(&c->buffered, c->out_len - c->out_off, memory_order_relaxed);
+}
+
+int sbb_out_put(struct sbb_conn *c, const void *data, size_t len)
+{
+    char *o = sbb_out_reserve(c, len);
+
+    if (o == NULL)
+        return -1;
+    memcpy(o, data, len);
+    sbb_out_commit(c, len);
+    return 0;
+}
+
+void sbb_out_flush(struct sbb_conn *c)
+{
+    while (!c->dead && !c->doomed && !c->epout && c->out_off < c->out_len) {
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n > 0) {
+            c->out_off += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct epoll_event ev = {.data.ptr = c};
+
+            /* The I/O thread writes the rest when the socket has room. */
+            c->epout = 1;
+            ev.events = sbb_events(c);
+            if (epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+                sbb_doom(c);
+        } else {
+            sbb_doom(c); /* the peer is gone: the I/O thread closes */
+        }
+    }
+    /* A drained buffer stays for the next round (sbb_out_trim() frees
+     * the large ones of connections that stay idle). */
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    /* relaxed: a monitoring value. */
+    atomic_store_explicit(&c->buffered, c->out_len - c->out_off, memory_order_relaxed);
+}
+
+void sbb_out_trim(struct sbb_conn *c)
+{
+    if (c->out_off == c->out_len && c->out_cap > SBB_OUT_KEEP)
+        out_free(c);
+}
+
+void sbb_out_release(struct sbb_conn *c)
+{
+    out_free(c);
+}

@@ -1,0 +1,186 @@
+/*
+ * monitor.h - monitoring API of libshmbus: what a bus holds and how it is
+ * doing, for tools such as `shmbus stat`. Publishing and receiving never
+ * need it (shmbus.h is that core).
+ *
+ * Three views: the topics a daemon lists (shmbus_list()), the subscriber
+ * slots of one topic read from its segment (shmbus_topic_slots_get()), and
+ * the daemon's TCP bridge with its connections (shmbus_bridge_stat()).
+ * Every view is a racy snapshot: counters are read one by one while the
+ * bus runs. The conventions of shmbus.h hold here too.
+ */
+#ifndef SHMBUS_MONITOR_H
+#define SHMBUS_MONITOR_H
+
+#include <stdint.h>
+
+#include "shmbus/shmbus.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ----------------------------------------------------------------- topics */
+
+/** One topic as the daemon lists it (shmbus_list()). */
+typedef struct shmbus_topic_entry {
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    uint32_t mode;
+    uint32_t flags; /**< enum shmbus_topic_flags */
+    uint32_t capacity;
+    uint32_t max_msg_size;
+    uint32_t max_subscribers;
+    uint32_t max_groups;
+    uint32_t clients;     /**< connections that have the topic open */
+    uint32_t publishers;  /**< publishers registered with the daemon */
+    uint32_t subscribers; /**< subscriber slots the daemon handed out */
+    uint32_t pad;
+    uint64_t segment_size;
+} shmbus_topic_entry;
+
+/**
+ * List the bus's topics in name order, starting after @p after.
+ * @param after  "" or NULL for the first page, else the last name of the
+ *               previous page.
+ * @param out    caller-owned array of @p cap entries.
+ * @return number of entries stored (fewer than @p cap: the end was
+ *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST; -errno.
+ * Thread-safe. Blocks for one round trip per 32 entries.
+ */
+SHMBUS_API int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out,
+                           unsigned cap);
+
+/* ---------------------------------------------------------- subscribers */
+
+/** The state of one subscriber slot, read from the segment (monitoring). */
+typedef struct shmbus_slot_info {
+    uint32_t index; /**< slot number */
+    uint32_t pid;   /**< owner's pid (as seen by the process that created the sub) */
+    uint32_t group; /**< 0 or the 1-based consumer group number */
+    uint32_t flags; /**< enum shmbus_slot_flags */
+    char group_name[SHMBUS_GROUP_NAME_MAX + 1]; /**< "" when unnamed or no group */
+    uint64_t position; /**< next seq it reads (a member: its group's cursor) */
+    uint64_t received;
+    uint64_t lost;
+    uint64_t lag; /**< published but not yet read */
+} shmbus_slot_info;
+
+/** State of a subscriber slot (shmbus_slot_info.flags). */
+enum shmbus_slot_flags {
+    SHMBUS_SLOT_OBSERVER = 1, /**< an observer (SHMBUS_SUB_OBSERVER): gates nothing */
+    SHMBUS_SLOT_EVICTED = 2   /**< evicted for stalling publishers; gates nothing */
+};
+
+/**
+ * Read the topic's busy subscriber slots (for monitoring): a racy snapshot.
+ * @param out  caller-owned array of @p cap entries.
+ * @return number of slots in use (may exceed @p cap; only @p cap are
+ *         stored); SHMBUS_ERR_INVALID. Thread-safe; never blocks.
+ */
+SHMBUS_API int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out,
+                                      unsigned cap);
+
+/* --------------------------------------------------------------- bridge */
+
+/** Protocol of a TCP bridge connection (shmbus_bridge_conn.proto). */
+enum shmbus_bridge_proto {
+    SHMBUS_BRIDGE_PROTO_UNKNOWN = 0, /**< nothing received yet */
+    SHMBUS_BRIDGE_PROTO_JSON = 1,    /**< JSON lines */
+    SHMBUS_BRIDGE_PROTO_RESP = 2     /**< RESP2 (Redis pub/sub clients) */
+};
+
+/** State of a TCP bridge connection (shmbus_bridge_conn.flags). */
+enum shmbus_bridge_conn_flags {
+    SHMBUS_BRIDGE_AUTHED = 1, /**< authenticated, or the bridge asks for no token */
+    SHMBUS_BRIDGE_PAUSED = 2  /**< its input waits: a publish into a full reliable topic */
+};
+
+/**
+ * The totals of the daemon's TCP bridge, each defined here once, in the
+ * order of their fields in shmbus_bridge_info: X(kind, field, key, doc),
+ * where
+ *  - kind is COUNTER (events since the daemon started: it never goes down)
+ *    or GAUGE (a level now);
+ *  - field is its uint64_t member of shmbus_bridge_info;
+ *  - key is its name in `shmbus stat --json`;
+ *  - doc says what it counts.
+ * shmbus_bridge_info, the daemon's BRIDGE reply, the daemon's counters and
+ * `shmbus stat` are generated from this list. A total added here changes
+ * the library's ABI and the control protocol: the build asserts both sizes.
+ */
+#define SHMBUS_BRIDGE_TOTALS(X)                                                                    \
+    X(GAUGE, connections, "open", "connections open now")                                          \
+    X(COUNTER, accepted, "accepted", "connections accepted and served (not refused)")              \
+    X(COUNTER, slow_closed, "slow_closed",                                                         \
+      "connections closed because their output buffer was full")                                   \
+    X(COUNTER, refused, "refused",                                                                 \
+      "connections refused at accept: over shmbusd --bridge-max-conns, or a peer without a "       \
+      "token the bus does not allow (counted once)")                                               \
+    X(COUNTER, auth_failed, "auth_failed", "authentications with a wrong token")                   \
+    X(COUNTER, auth_expired, "auth_expired", "connections closed for not authenticating in time")  \
+    X(COUNTER, proto_errors, "proto_errors",                                                       \
+      "connections closed for a protocol error or an oversized request")                           \
+    X(COUNTER, msgs_in, "msgs_in", "messages remote clients published")                            \
+    X(COUNTER, msgs_out, "msgs_out", "messages delivered to remote clients")                       \
+    X(COUNTER, bad_cells, "bad_cells",                                                             \
+      "damaged ring cells the bridge skipped: each one a message lost to the topic's remote "      \
+      "subscribers")                                                                               \
+    X(GAUGE, memory, "memory",                                                                     \
+      "bytes its connections hold now: input, output, subscriptions (shmbusd "                     \
+      "--bridge-max-memory)")                                                                      \
+    X(COUNTER, evicted, "evicted",                                                                 \
+      "connections closed for holding the most memory when --bridge-max-memory was reached")
+
+/** For SHMBUS_BRIDGE_TOTALS: the total as a uint64_t member. */
+#define SHMBUS_BRIDGE_TOTAL_MEMBER(kind, field, key, doc) uint64_t field;
+
+/** Totals of the daemon's TCP bridge (shmbus_bridge_stat()): SHMBUS_BRIDGE_TOTALS. */
+typedef struct shmbus_bridge_info {
+    char listen[64]; /**< "ADDRESS:PORT" it listens on; "" when there is no bridge */
+    SHMBUS_BRIDGE_TOTALS(SHMBUS_BRIDGE_TOTAL_MEMBER)
+} shmbus_bridge_info;
+
+/** One open connection of the daemon's TCP bridge (shmbus_bridge_stat()). */
+typedef struct shmbus_bridge_conn {
+    uint64_t id;       /**< the daemon's number for it: from 1, in order of accept */
+    uint64_t age_ms;   /**< milliseconds since it was accepted */
+    uint64_t buffered; /**< output bytes waiting for the client to read them */
+    uint64_t msgs_in;  /**< messages it published */
+    uint64_t msgs_out; /**< messages delivered to it */
+    uint64_t memory;   /**< bytes it holds: input, output, subscriptions */
+    uint32_t channels; /**< channels it subscribes to */
+    uint32_t patterns; /**< patterns it subscribes to */
+    uint32_t proto;    /**< enum shmbus_bridge_proto */
+    uint32_t flags;    /**< enum shmbus_bridge_conn_flags */
+    char peer[48];     /**< remote "ADDRESS:PORT" */
+    char name[32];     /**< the name the client gave itself; "" if none. Any bytes */
+    char subs[96];     /**< channels, and patterns as "p:PATTERN", comma separated;
+                            ending in "..." when they do not all fit. Any bytes */
+} shmbus_bridge_conn;
+
+/**
+ * Read the state of the daemon's TCP bridge (shmbusd --bridge): its totals,
+ * and its open connections in id order, starting after @p after.
+ * @param after  0 for the first page, else the id of the last connection of
+ *               the previous page.
+ * @param info   caller-owned; receives the totals as of the last round trip.
+ *               info->listen is "" when the daemon runs no bridge: then
+ *               every total is 0 and no connection is stored.
+ * @param out    caller-owned array of @p cap entries; NULL when @p cap is 0
+ *               (totals only).
+ * @return number of connections stored (fewer than @p cap: the end was
+ *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST,
+ *         SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL (as shmbus_connect());
+ *         -errno. Every string in @p info and @p out is NUL-terminated; the
+ *         name and subs of a connection are whatever its client sent, so
+ *         escape them before display. A racy snapshot: counters are read
+ *         one by one, and connections open and close between pages.
+ * Thread-safe. Blocks for one round trip per 24 connections (at least one).
+ */
+SHMBUS_API int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info,
+                                  shmbus_bridge_conn *out, unsigned cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMBUS_MONITOR_H */

@@ -1,0 +1,231 @@
+/*
+ * Monitoring through the daemon (registry/monitor.h): shmbus_list() and
+ * shmbus_bridge_stat(), which page through the daemon's LIST and BRIDGE
+ * replies, and the conversions of those replies' bodies to and from the
+ * public structs. The daemon encodes with the same conversions.
+ */
+#include "registry/monitor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "registry/client.h"
+
+/* Public ABI: a size changed here changes the library's ABI (checked so
+ * that it never changes by accident). */
+static_assert(sizeof(shmbus_topic_entry) == 184, "shmbus_topic_entry");
+static_assert(sizeof(shmbus_slot_info) == 112, "shmbus_slot_info");
+static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
+static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
+
+/* The wire's fixed fields hold the public ones exactly. */
+static_assert(sizeof(((shmbus_topic_entry *)0)->name) == sizeof(((struct sb_wire_topic *)0)->name),
+              "topic name");
+static_assert((int)SHMBUS_BRIDGE_PROTO_JSON == (int)SB_BRIDGE_JSON &&
+                  (int)SHMBUS_BRIDGE_PROTO_RESP == (int)SB_BRIDGE_RESP,
+              "bridge protocols");
+static_assert((int)SHMBUS_BRIDGE_AUTHED == (int)SB_BRIDGE_AUTHED &&
+                  (int)SHMBUS_BRIDGE_PAUSED == (int)SB_BRIDGE_PAUSED,
+              "bridge flags");
+static_assert(sizeof(((shmbus_bridge_info *)0)->listen) ==
+                  sizeof(((struct sb_wire_bridge_ok *)0)->listen),
+              "bridge listen");
+static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
+                      sizeof(((struct sb_wire_bridge_conn *)0)->peer) &&
+                  sizeof(((shmbus_bridge_conn *)0)->name) ==
+                      sizeof(((struct sb_wire_bridge_conn *)0)->name) &&
+                  sizeof(((shmbus_bridge_conn *)0)->subs) ==
+                      sizeof(((struct sb_wire_bridge_conn *)0)->subs),
+              "bridge conn strings");
+
+/* Copy a fixed string field of the wire, NUL-terminated whatever was sent. */
+#define MONITOR_STR(dst, src)                                                                      \
+    do {                                                                                           \
+        memcpy((dst), (src), sizeof(dst));                                                         \
+        (dst)[sizeof(dst) - 1] = '\0';                                                             \
+    } while (0)
+
+void sb_monitor_topic_put(struct sb_wire_topic *w, const shmbus_topic_entry *e)
+{
+    memset(w, 0, sizeof(*w));
+    memcpy(w->name, e->name, sizeof(w->name));
+    w->mode = e->mode;
+    w->flags = e->flags;
+    w->capacity = e->capacity;
+    w->max_msg_size = e->max_msg_size;
+    w->max_subscribers = e->max_subscribers;
+    w->max_groups = e->max_groups;
+    w->clients = e->clients;
+    w->publishers = e->publishers;
+    w->subscribers = e->subscribers;
+    w->segment_size = e->segment_size;
+}
+
+void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w)
+{
+    memset(e, 0, sizeof(*e));
+    MONITOR_STR(e->name, w->name);
+    e->mode = w->mode;
+    e->flags = w->flags;
+    e->capacity = w->capacity;
+    e->max_msg_size = w->max_msg_size;
+    e->max_subscribers = w->max_subscribers;
+    e->max_groups = w->max_groups;
+    e->clients = w->clients;
+    e->publishers = w->publishers;
+    e->subscribers = w->subscribers;
+    e->segment_size = w->segment_size;
+}
+
+#define MONITOR_TOTAL_PUT(kind, field, key, doc) w->field = info->field;
+#define MONITOR_TOTAL_GET(kind, field, key, doc) info->field = w->field;
+
+void sb_monitor_bridge_put(struct sb_wire_bridge_ok *w, const shmbus_bridge_info *info)
+{
+    memcpy(w->listen, info->listen, sizeof(w->listen));
+    SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_PUT)
+}
+
+void sb_monitor_bridge_get(shmbus_bridge_info *info, const struct sb_wire_bridge_ok *w)
+{
+    MONITOR_STR(info->listen, w->listen);
+    SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_GET)
+}
+
+/* relaxed, all: independent counters, each read once; the snapshot is racy
+ * by contract (shmbus_bridge_stat()). */
+#define MONITOR_COUNTER_READ_COUNTER(field)                                                        \
+    info->field = atomic_load_explicit(&c->field, memory_order_relaxed);
+#define MONITOR_COUNTER_READ_GAUGE(field)
+#define MONITOR_COUNTER_READ(kind, field, key, doc) MONITOR_COUNTER_READ_##kind(field)
+
+void sb_monitor_counters_read(const struct sb_monitor_bridge_counters *c, shmbus_bridge_info *info)
+{
+    SHMBUS_BRIDGE_TOTALS(MONITOR_COUNTER_READ)
+}
+
+void sb_monitor_conn_put(struct sb_wire_bridge_conn *w, const shmbus_bridge_conn *c)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = c->id;
+    w->age_ms = c->age_ms;
+    w->buffered = c->buffered;
+    w->msgs_out = c->msgs_out;
+    w->msgs_in = c->msgs_in;
+    w->memory = c->memory;
+    w->channels = c->channels;
+    w->patterns = c->patterns;
+    w->proto = c->proto;
+    w->flags = c->flags;
+    memcpy(w->peer, c->peer, sizeof(w->peer));
+    memcpy(w->name, c->name, sizeof(w->name));
+    memcpy(w->subs, c->subs, sizeof(w->subs));
+}
+
+void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w)
+{
+    c->id = w->id;
+    c->age_ms = w->age_ms;
+    c->buffered = w->buffered;
+    c->msgs_in = w->msgs_in;
+    c->msgs_out = w->msgs_out;
+    c->memory = w->memory;
+    c->channels = w->channels;
+    c->patterns = w->patterns;
+    c->proto = w->proto;
+    c->flags = w->flags;
+    MONITOR_STR(c->peer, w->peer);
+    MONITOR_STR(c->name, w->name);
+    MONITOR_STR(c->subs, w->subs);
+}
+
+int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out, unsigned cap)
+{
+    uint8_t reply[SB_WIRE_MAX];
+    struct sb_wire_list req;
+    struct sb_wire_list_ok ok;
+    struct sb_wire_topic w;
+    unsigned n = 0;
+    int rc;
+
+    if (bus == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    if (sb_wire_put_name(req.after, sizeof(req.after), after ? after : "") < 0)
+        return SHMBUS_ERR_BAD_NAME;
+    while (n < cap) {
+        rc = sb_bus_call(bus, SB_MSG_LIST, &req, sizeof(req), reply, sizeof(reply), NULL);
+        if (rc < 0)
+            return rc;
+        memcpy(&ok, reply, rc >= (int)sizeof(ok) ? sizeof(ok) : 0);
+        if (rc < (int)sizeof(ok) || ok.count > SB_WIRE_LIST_MAX ||
+            (size_t)rc != sizeof(ok) + ok.count * sizeof(w))
+            return SHMBUS_ERR_PROTOCOL;
+        for (uint32_t i = 0; i < ok.count && n < cap; i++, n++) {
+            memcpy(&w, reply + sizeof(ok) + i * sizeof(w), sizeof(w)); /* unaligned */
+            sb_monitor_topic_get(&out[n], &w);
+        }
+        if (ok.count < SB_WIRE_LIST_MAX)
+            break; /* the daemon had no more */
+        snprintf(req.after, sizeof(req.after), "%s", out[n - 1].name);
+    }
+    return (int)n;
+}
+
+/*
+ * Check a BRIDGE reply of @p len bytes (>= 0) and copy its totals.
+ * sb_wire_decode_reply() checked the header only: the body is checked here.
+ * @return the number of connections it carries, or SHMBUS_ERR_PROTOCOL.
+ */
+static int bridge_reply(const uint8_t *reply, int len, shmbus_bridge_info *info)
+{
+    struct sb_wire_bridge_ok ok;
+
+    /* Too short for the totals. */
+    if (len < (int)sizeof(ok))
+        return SHMBUS_ERR_PROTOCOL;
+    memcpy(&ok, reply, sizeof(ok));
+    /* More than one page holds, or a length that is not the count's. */
+    if (ok.count > SB_WIRE_BRIDGE_MAX ||
+        (size_t)len != sizeof(ok) + ok.count * sizeof(struct sb_wire_bridge_conn))
+        return SHMBUS_ERR_PROTOCOL;
+    sb_monitor_bridge_get(info, &ok);
+    return (int)ok.count;
+}
+
+/* Copy the wire's connection at @p src (unaligned) into @p d. */
+static void bridge_conn_copy(shmbus_bridge_conn *d, const uint8_t *src)
+{
+    struct sb_wire_bridge_conn c;
+
+    memcpy(&c, src, sizeof(c));
+    sb_monitor_conn_get(d, &c);
+}
+
+int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info,
+                       shmbus_bridge_conn *out, unsigned cap)
+{
+    uint8_t reply[SB_WIRE_MAX];
+    struct sb_wire_bridge req = {.after = after};
+    unsigned n = 0;
+    int rc, count;
+
+    if (bus == NULL || info == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    do {
+        rc = sb_bus_call(bus, SB_MSG_BRIDGE, &req, sizeof(req), reply, sizeof(reply), NULL);
+        if (rc < 0)
+            return rc;
+        count = bridge_reply(reply, rc, info);
+        if (count < 0)
+            return count;
+        for (int i = 0; i < count && n < cap; i++, n++) {
+            bridge_conn_copy(&out[n], reply + sizeof(struct sb_wire_bridge_ok) +
+                                          (size_t)i * sizeof(struct sb_wire_bridge_conn));
+            /* Ids must grow, or paging by id would never end. */
+            if (out[n].id <= req.after)
+                return SHMBUS_ERR_PROTOCOL;
+            req.after = out[n].id;
+        }
+    } while (count == (int)SB_WIRE_BRIDGE_MAX && n < cap); /* a full page: there may be more */
+    return (int)n;
+}

@@ -1,0 +1,50 @@
+/*
+ * Monitoring through the daemon: the conversions between the public
+ * structs of shmbus/monitor.h and the LIST and BRIDGE reply bodies of
+ * wire.h, and the bridge's counters as the daemon keeps them. The public
+ * structs never travel as they are: the daemon encodes a reply field by
+ * field, and the client decodes it field by field, so either side can
+ * change without changing the protocol.
+ */
+#ifndef SHMBUS_REGISTRY_MONITOR_H
+#define SHMBUS_REGISTRY_MONITOR_H
+
+#include <stdatomic.h>
+
+#include "registry/wire.h"
+#include "shmbus/monitor.h"
+
+/* Encode @p e into @p w: every byte of @p w is written, padding zeroed. */
+void sb_monitor_topic_put(struct sb_wire_topic *w, const shmbus_topic_entry *e);
+
+/* Decode @p w into @p e; the name is NUL-terminated whatever was sent. */
+void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w);
+
+/* Encode the totals of a BRIDGE reply (count and pad are left alone). */
+void sb_monitor_bridge_put(struct sb_wire_bridge_ok *w, const shmbus_bridge_info *info);
+
+/* Decode the totals of a BRIDGE reply; listen is NUL-terminated. */
+void sb_monitor_bridge_get(shmbus_bridge_info *info, const struct sb_wire_bridge_ok *w);
+
+/* Encode one connection of a BRIDGE reply. */
+void sb_monitor_conn_put(struct sb_wire_bridge_conn *w, const shmbus_bridge_conn *c);
+
+/* Decode one connection of a BRIDGE reply; its strings are NUL-terminated. */
+void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w);
+
+#define SB_MONITOR_ATOMIC_COUNTER(field) _Atomic uint64_t field;
+#define SB_MONITOR_ATOMIC_GAUGE(field)
+#define SB_MONITOR_ATOMIC(kind, field, key, doc) SB_MONITOR_ATOMIC_##kind(field)
+
+/* The bridge's COUNTER totals (SHMBUS_BRIDGE_TOTALS) as the daemon keeps
+ * them, one _Atomic uint64_t each under its public name: any thread adds
+ * with relaxed order (independent counters, read by no one to decide
+ * anything). GAUGE totals are measured when asked, not kept here. */
+struct sb_monitor_bridge_counters {
+    SHMBUS_BRIDGE_TOTALS(SB_MONITOR_ATOMIC)
+};
+
+/* Read every counter of @p c into @p info; its other fields stay. */
+void sb_monitor_counters_read(const struct sb_monitor_bridge_counters *c, shmbus_bridge_info *info);
+
+#endif

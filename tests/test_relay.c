@@ -1,0 +1,156 @@
+/*
+ * The daemon-facing relay interface (registry/relay.c), in one process on
+ * a topic created directly: a quiet publish wakes nobody while only the
+ * relay sleeps and a plain one still does, a bell rung since the relay
+ * read it ends its wait at once, and the topic bound of one wait.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+
+#include "registry/relay.h"
+#include "ring/ring.h"
+#include "shm/layout.h"
+#include "util/clock.h"
+
+struct fx {
+    const char *name;
+    shmbus_topic *t;
+};
+
+static int fx_setup(void **state)
+{
+    static struct fx f;
+    shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = 16, .max_msg_size = 64};
+
+    f.name = tu_name("relay");
+    if (shmbus_topic_create(f.name, &o, &f.t) < 0)
+        return -1;
+    *state = &f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+
+    shmbus_topic_destroy(f->t);
+    tu_release(f->name);
+    return 0;
+}
+
+/* What the ready callback saw, asked while the relay counts as a sleeper. */
+struct quiet_probe {
+    shmbus_topic *t;
+    shmbus_pub *quiet, *plain;
+    shmbus_sub *sub;
+    uint32_t waiters, futex0, futex_quiet, futex_plain;
+    int ready_after, calls;
+};
+
+static uint32_t data_futex(const shmbus_topic *t)
+{
+    return atomic_load(&t->seg.hdr->data_futex);
+}
+
+/* Publish once quietly and once plainly from inside the relay's sleep
+ * (after it counted itself, before it sleeps), and report ready. */
+static int quiet_probe_ready(void *arg, memory_order order)
+{
+    struct quiet_probe *q = arg;
+    uint64_t v = 1;
+
+    q->calls++;
+    q->waiters = atomic_load(&q->t->seg.hdr->data_waiters);
+    q->futex0 = data_futex(q->t);
+    if (shmbus_publish(q->quiet, &v, sizeof(v), 0) < 0)
+        return -1;
+    q->futex_quiet = data_futex(q->t);
+    if (shmbus_publish(q->plain, &v, sizeof(v), 0) < 0)
+        return -1;
+    q->futex_plain = data_futex(q->t);
+    q->ready_after = sb_relay_sub_ready(q->sub, order);
+    return 1;
+}
+
+static void test_relay_quiet_publish_wakes_only_others(void **state)
+{
+    struct fx *f = *state;
+    struct quiet_probe q = {.t = f->t};
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &q.quiet));
+    assert_shmbus_ok(shmbus_pub_create(f->t, &q.plain));
+    assert_shmbus_ok(shmbus_sub_create(f->t, NULL, &q.sub));
+    sb_relay_pub_quiet(q.quiet);
+    assert_int_equal(sb_relay_sub_ready(q.sub, memory_order_acquire), 0);
+    assert_shmbus_ok(
+        sb_relay_wait(&f->t, 1, quiet_probe_ready, &q, sb_mono_ns() + 10000000000ull, NULL, 0));
+    assert_int_equal(q.calls, 1);
+    assert_int_equal(q.waiters, SB_RELAY_WEIGHT); /* only the relay sleeps */
+    assert_int_equal(q.futex_quiet, q.futex0);    /* the quiet publish woke nobody */
+    assert_int_equal(q.futex_plain, q.futex0 + 1);
+    assert_int_equal(q.ready_after, 1);
+    assert_int_equal(atomic_load(&f->t->seg.hdr->data_waiters), 0);
+    shmbus_sub_destroy(q.sub);
+    shmbus_pub_destroy(q.plain);
+    shmbus_pub_destroy(q.quiet);
+}
+
+static int never_ready(void *arg, memory_order order)
+{
+    (void)arg;
+    (void)order;
+    return 0;
+}
+
+/* A bell rung since the relay read it ends each wait at once: twenty
+ * waits take far less than the twenty slices they would sleep without. */
+static void test_relay_rung_bell_ends_the_wait(void **state)
+{
+    struct fx *f = *state;
+    _Atomic uint32_t bell = 0;
+    uint32_t seen = sb_relay_bell_seen(&bell);
+    uint64_t t0;
+
+    sb_relay_bell_ring(&bell);
+    assert_int_equal(sb_relay_bell_seen(&bell), seen + 1);
+    t0 = sb_mono_ns();
+    for (int i = 0; i < 20; i++)
+        assert_shmbus_ok(
+            sb_relay_wait(&f->t, 1, never_ready, NULL, sb_mono_ns() + 10000000000ull, &bell, seen));
+    assert_true(sb_mono_ns() - t0 < 10 * 50000000ull);
+    /* With no topic, the bell alone. */
+    assert_shmbus_ok(
+        sb_relay_wait(NULL, 0, never_ready, NULL, sb_mono_ns() + 10000000000ull, &bell, seen));
+}
+
+/* One wait covers SB_RELAY_TOPICS_MAX topics and the bell; more are refused. */
+static void test_relay_wait_topic_bound(void **state)
+{
+    struct fx *f = *state;
+    shmbus_topic *topics[SB_RELAY_TOPICS_MAX + 1];
+    _Atomic uint32_t bell = 1;
+
+    for (unsigned i = 0; i < SB_RELAY_TOPICS_MAX + 1; i++)
+        topics[i] = f->t;
+    assert_shmbus_ok(sb_relay_wait(topics, SB_RELAY_TOPICS_MAX, never_ready, NULL,
+                                   sb_mono_ns() + 10000000000ull, &bell, 0));
+    assert_shmbus_rc(sb_relay_wait(topics, SB_RELAY_TOPICS_MAX + 1, never_ready, NULL,
+                                   sb_mono_ns() + 10000000000ull, &bell, 0),
+                     SHMBUS_ERR_INVALID);
+    assert_int_equal(atomic_load(&f->t->seg.hdr->data_waiters), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_relay_quiet_publish_wakes_only_others, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_rung_bell_ends_the_wait, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_wait_topic_bound, fx_setup, fx_teardown),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("relay", tests, NULL, NULL);
+}
