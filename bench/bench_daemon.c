@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "segfile.h"
 
 /* Arguments of shmbusd: our fixed ones plus the caller's. */
 #define DAEMON_ARGV_MAX 24
@@ -257,7 +258,7 @@ int bench_daemon_stop(struct bench_daemon *d)
     unsigned left;
 
     if (d->bus[0] != '\0') {
-        snprintf(prefix, sizeof(prefix), "shmbus.%s.", d->bus);
+        sbd_seg_bus_prefix(prefix, sizeof(prefix), d->bus);
         left = daemon_unlink_prefixed("/dev/shm", prefix);
         if (left > 0) {
             fprintf(stderr, "shmbus-bench: removed %u segments shmbusd left behind\n", left);

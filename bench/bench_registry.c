@@ -419,7 +419,7 @@ static int rg_grow(struct sbd_registry *r, const struct rg_name *names, uint64_t
     return 0;
 }
 
-/* A registry of our own: segments are "shmbus.<bus>.<topic>", so a bus
+/* A registry of our own: segment names carry the bus (segfile.h), so a bus
  * name of ours keeps them apart from any daemon's. */
 static void rg_config(struct sbd_config *cfg, uint64_t max)
 {

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "util/clock.h"
+#include "util/vec.h"
 
 /* Is @p gid allowed in: the --group of the bus, or an --allow-gid? */
 static int access_gid(const struct sbd_config *cfg, gid_t gid)
@@ -78,6 +79,7 @@ static _Atomic uint64_t access_lookups;
 
 uint64_t sbd_access_lookups(void)
 {
+    /* relaxed: a count read on its own; no data is published with it. */
     return atomic_load_explicit(&access_lookups, memory_order_relaxed);
 }
 
@@ -87,22 +89,20 @@ uint64_t sbd_access_lookups(void)
 static int access_getpw(uid_t uid, struct passwd *pw, char **buf)
 {
     long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
-    size_t cap = hint > 0 ? (size_t)hint : 4096;
+    size_t first = hint > 0 ? (size_t)hint : 4096, cap = 0;
     struct passwd *found = NULL;
     int rc;
 
     for (;;) {
-        char *nb = realloc(*buf, cap);
-
-        if (nb == NULL) {
+        /* The first buffer, or a larger one after an entry longer than
+         * the last (ERANGE): util/vec.h doubles it. */
+        if (SB_VEC_RESERVE(*buf, cap, cap, 1, first) < 0) {
             rc = ENOMEM;
             break;
         }
-        *buf = nb;
         rc = getpwuid_r(uid, pw, *buf, cap, &found);
         if (rc != ERANGE || cap >= ACCESS_PW_BUF_MAX)
             break;
-        cap *= 2; /* an entry longer than the buffer: try a larger one */
     }
     if (rc == 0)
         return found != NULL;
@@ -119,6 +119,8 @@ static void access_lookup(uid_t uid, struct access_entry *e)
     struct passwd pw;
     char *buf = NULL;
 
+    /* relaxed: counts the lookup only; the cache it fills is under
+     * access_mu. */
     atomic_fetch_add_explicit(&access_lookups, 1, memory_order_relaxed);
     memset(e, 0, sizeof(*e));
     e->uid = uid;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "segfile.h"
 #include "util/clock.h"
+#include "util/vec.h"
 
 /* What becomes of @p seg, a second segment of a topic already served: a
  * generation name is the daemon's own making, of no use now, and removed;
@@ -95,15 +96,8 @@ static int pending_note(struct sbd_registry *r, int i, const char *seg, int rc)
 {
     struct sbd_pending *p;
 
-    if (i < 0 && r->npending == r->pending_cap) {
-        uint32_t cap = r->pending_cap ? r->pending_cap * 2 : 8;
-        struct sbd_pending *q = realloc(r->pending, cap * sizeof(*q));
-
-        if (q == NULL)
-            return -ENOMEM;
-        r->pending = q;
-        r->pending_cap = cap;
-    }
+    if (i < 0 && SB_VEC_RESERVE(r->pending, r->pending_cap, r->npending, 1, 8) < 0)
+        return -ENOMEM;
     if (i < 0) {
         p = &r->pending[r->npending++];
         *p = (struct sbd_pending){.delay_ms = SBD_RETRY_MIN_MS};

@@ -1,9 +1,10 @@
-/* shmbusd configuration: the bus, access rules and limits (main.c fills it,
- * from sbd_config_defaults()). */
+/* shmbusd configuration: the bus, access rules and limits, read from the
+ * command line by sbd_config_parse() on top of sbd_config_defaults(). */
 #ifndef SHMBUSD_CONFIG_H
 #define SHMBUSD_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
@@ -18,6 +19,9 @@
  * connection, and a shorter tick would cost the I/O thread more than the
  * deadline is worth. */
 #define SBD_BRIDGE_TIMEOUT_MIN_MS 100u
+
+/* --bridge's address when it names only a port: loopback. */
+#define SBD_BRIDGE_HOST_DEFAULT "127.0.0.1"
 
 struct sbd_config {
     char bus[SHMBUS_BUS_NAME_MAX + 1];
@@ -72,5 +76,24 @@ static inline uint64_t sbd_config_fds(const struct sbd_config *c)
  * builds a configuration (main.c, tests, fuzzers, benchmarks) starts here,
  * so that a new field is never left 0 by one of them. */
 void sbd_config_defaults(struct sbd_config *c);
+
+/*
+ * Fill @p c from the command line @p argc, @p argv (getopt_long(): the
+ * options sbd_config_usage() lists, and $SHMBUS_BUS, $SHMBUS_BRIDGE_TOKEN)
+ * on top of sbd_config_defaults(), and derive the bus's paths. Sets the
+ * log level (--log-level). Not thread-safe (getopt). @return 0; 1 for
+ * --help; -1 with the reason on stderr.
+ */
+int sbd_config_parse(struct sbd_config *c, int argc, char **argv);
+
+/* Write the usage text, every option with its default, to @p f. */
+void sbd_config_usage(FILE *f);
+
+/* Bytes sbd_config_size_text() writes at most. */
+#define SBD_SIZE_TEXT 24
+
+/* Write size @p v in the largest unit that writes it whole, as the SIZE
+ * options take it ("1G", "4M", "16K", "100"), into @p out. */
+void sbd_config_size_text(uint64_t v, char out[SBD_SIZE_TEXT]);
 
 #endif

@@ -22,6 +22,7 @@
 #include "stall.h"
 #include "registry/admin.h"
 #include "tsan.h"
+#include "util/vec.h"
 
 #ifdef SBD_TSAN
 char sbd_tsan_grace;
@@ -30,12 +31,19 @@ char sbd_tsan_grace;
 #define SBD_TABLE_INIT        64
 #define SBD_TABLE_PRESIZE_MAX 65536
 
+/* FNV-1a, 64 bits: the topics' hash (name_hash()). */
+#define FNV_OFFSET_BASIS 1469598103934665603ull
+#define FNV_PRIME        1099511628211ull
+/* Knuth's multiplicative hash (2^32 / golden ratio): spreads the sessions'
+ * sequential ids over the table's buckets. */
+#define SESSION_HASH_MUL 2654435761u
+
 static unsigned long name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a, 64 bits */
+    uint64_t h = FNV_OFFSET_BASIS;
 
     for (; *s != '\0'; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+        h = (h ^ (uint8_t)*s) * FNV_PRIME;
     return (unsigned long)h;
 }
 
@@ -586,7 +594,8 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
     struct sbd_hold h = s->holds[i];
 
     s->holds[i] = s->holds[--s->nholds];
-    /* relaxed: as in sbd_session_hold(). */
+    /* relaxed, each count: as in sbd_session_hold() (monitoring counters
+     * of one writer, this thread, read alone by entry_fill()). */
     if (h.kind == SBD_HOLD_OPEN) {
         atomic_fetch_sub_explicit(&h.topic->clients, 1, memory_order_relaxed);
     } else if (h.kind == SBD_HOLD_PUB) {
@@ -594,6 +603,7 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
     } else {
         if (free_slot && !sbd_topic_broken(h.topic))
             sb_admin_slot_free(h.topic->t, h.slot, s->dead);
+        /* relaxed: the count alone; the slot's release is admin.c's. */
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
     }
 }
@@ -607,7 +617,7 @@ struct sbd_session *sbd_session_add(struct sbd_registry *r, int fd)
     s->fd = fd;
     s->id = ++r->next_session;
     urcu_memb_read_lock();
-    cds_lfht_add(r->sessions, (unsigned long)s->id * 2654435761u, &s->node);
+    cds_lfht_add(r->sessions, (unsigned long)s->id * SESSION_HASH_MUL, &s->node);
     urcu_memb_read_unlock();
     r->nsessions++;
     return s;
@@ -644,17 +654,11 @@ int sbd_session_hold(struct sbd_session *s, struct sbd_topic *t, uint32_t kind, 
 {
     if (s->nholds >= SBD_HOLDS_MAX)
         return SHMBUS_ERR_LIMIT;
-    if (s->nholds == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 8;
-        struct sbd_hold *h = realloc(s->holds, cap * sizeof(*h));
-
-        if (h == NULL)
-            return -ENOMEM;
-        s->holds = h;
-        s->cap = cap;
-    }
+    if (SB_VEC_RESERVE(s->holds, s->cap, s->nholds, 1, 8) < 0)
+        return -ENOMEM;
     s->holds[s->nholds++] = (struct sbd_hold){.topic = t, .kind = kind, .slot = slot};
-    /* relaxed: monitoring counters, one writer (this thread). */
+    /* relaxed, each count: monitoring counters, one writer (this thread),
+     * read alone by entry_fill(); nothing is published with them. */
     if (kind == SBD_HOLD_OPEN)
         atomic_fetch_add_explicit(&t->clients, 1, memory_order_relaxed);
     else if (kind == SBD_HOLD_PUB)

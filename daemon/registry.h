@@ -44,7 +44,7 @@ struct sbd_topic {
     /* Where its gates and claims stood (stall.c); control thread only. */
     struct sbd_stall *stall;
     int stall_nomem; /* stall.c said it had no memory for them */
-    /* The reaper's (reaper.c), control thread only: how many of the
+    /* The reaper's (reaper_proc.c), control thread only: how many of the
      * processes it watches the topic's slots and records named first (at
      * most SBD_REAPER_PROCS_PER_TOPIC). */
     uint32_t procs;
@@ -79,7 +79,8 @@ struct sbd_session {
     char name[SB_WIRE_CLIENT_NAME];
     /* Control thread only. */
     struct sbd_hold *holds;
-    uint32_t nholds, cap;
+    uint32_t nholds;
+    size_t cap; /* of holds (util/vec.h) */
 };
 
 /* A segment of the bus whose adoption failed for a reason that may pass
@@ -110,7 +111,8 @@ struct sbd_registry {
     /* Segments waiting to be adopted: changed by the control thread under
      * topic_lock, read by sbd_topic_open() under it. */
     struct sbd_pending *pending;
-    uint32_t npending, pending_cap;
+    uint32_t npending;
+    size_t pending_cap; /* util/vec.h */
     /* Control thread only. */
     uint32_t nsessions, next_session;
     /* Told of each topic sbd_topic_open() creates, under topic_lock, in

@@ -21,37 +21,37 @@
 #include "registry/admin.h"
 #include "registry/wire.h"
 #include "util/name.h"
+#include "util/vec.h"
 
 /* Names a new topic's segment tries (sbd_seg_create()). */
 #define SBD_SEG_TRIES 8
 
-/*
- * The name of generation @p gen of topic @p topic's segment:
- * shmbus.BUS.TOPIC for 0, else shmbus.BUS..GEN.TOPIC with GEN in 16 hex
- * digits. A topic name never starts with '.', so the two forms never
- * meet; both fit SHMBUS_NAME_MAX (7 + 32 + 19 + 128 < 200).
- */
-void sbd_seg_name(char *out, size_t cap, const char *bus, const char *topic, uint64_t gen)
+/* What follows SBD_SEG_PREFIX BUS "." in @p seg, or NULL if @p seg does
+ * not start so. */
+static const char *seg_after_bus(const char *bus, const char *seg)
 {
-    if (gen == 0)
-        snprintf(out, cap, "shmbus.%s.%s", bus, topic);
-    else
-        snprintf(out, cap, "shmbus.%s..%016llx.%s", bus, (unsigned long long)gen, topic);
+    size_t plen = strlen(SBD_SEG_PREFIX), blen = strlen(bus);
+
+    if (strncmp(seg, SBD_SEG_PREFIX, plen) != 0 || strncmp(seg + plen, bus, blen) != 0 ||
+        seg[plen + blen] != '.')
+        return NULL;
+    return seg + plen + blen + 1;
 }
 
-/* The topic whose segment of bus @p bus is named @p seg (seg_name()).
+/* The topic whose segment of bus @p bus is named @p seg (sbd_seg_name()).
  * @return a pointer into @p seg, or NULL if it names no topic of the bus. */
 const char *sbd_seg_topic(const char *bus, const char *seg)
 {
-    size_t blen = strlen(bus);
-    const char *p = seg + strlen("shmbus.") + blen + 1;
+    const char *p = seg_after_bus(bus, seg);
 
-    if (strncmp(seg, "shmbus.", 7) != 0 || strncmp(seg + 7, bus, blen) != 0 || seg[7 + blen] != '.')
+    if (p == NULL)
         return NULL;
     if (p[0] == '.') {
-        if (strspn(p + 1, "0123456789abcdef") != 16 || p[17] != '.')
+        /* ".GEN." */
+        if (strspn(p + 1, "0123456789abcdef") != SBD_SEG_GEN_DIGITS ||
+            p[1 + SBD_SEG_GEN_DIGITS] != '.')
             return NULL;
-        p += 18;
+        p += SBD_SEG_GEN_DIGITS + 2;
     }
     return sb_name_valid(p, SHMBUS_TOPIC_NAME_MAX) ? p : NULL;
 }
@@ -199,7 +199,7 @@ int sbd_seg_has_generation(const char *bus, const char *seg)
 {
     const char *topic = sbd_seg_topic(bus, seg);
 
-    return topic != NULL && topic - seg > (long)(strlen("shmbus.") + strlen(bus) + 1);
+    return topic != NULL && seg_after_bus(bus, seg)[0] == '.';
 }
 
 /* The bus whose segments seg_order() sorts (qsort() passes no context:
@@ -239,15 +239,8 @@ static int seg_found_add(DIR *dir, const char *name, struct sbd_seg_found **v, s
 {
     struct stat st;
 
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
-        struct sbd_seg_found *p = realloc(*v, ncap * sizeof(*p));
-
-        if (p == NULL)
-            return -ENOMEM;
-        *v = p;
-        *cap = ncap;
-    }
+    if (SB_VEC_RESERVE(*v, *cap, *n, 1, 64) < 0)
+        return -ENOMEM;
     snprintf((*v)[*n].name, sizeof((*v)[*n].name), "%s", name);
     if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         st.st_mtim = (struct timespec){0}; /* gone: its adoption says so */
@@ -267,7 +260,7 @@ long sbd_seg_scan(const char *bus, struct sbd_seg_found **out)
     *out = NULL;
     if (dir == NULL)
         return -errno;
-    snprintf(prefix, sizeof(prefix), "shmbus.%s.", bus);
+    sbd_seg_bus_prefix(prefix, sizeof(prefix), bus);
     errno = 0;
     while (rc == 0 && (e = readdir(dir)) != NULL) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)

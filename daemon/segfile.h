@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -22,10 +23,39 @@
  * made it so. */
 #define SBD_SEG_OPEN (-EPERM)
 
-/* Write the name of generation @p gen (0: the first name) of topic
+/* Every segment name starts with this, then the bus's name and a '.':
+ * SBD_SEG_PREFIX BUS "." TOPIC, or SBD_SEG_PREFIX BUS ".." GEN "." TOPIC
+ * with GEN in SBD_SEG_GEN_DIGITS hex digits (sbd_seg_name()). Shell
+ * scripts that match segment files say so where they spell it out. */
+#define SBD_SEG_PREFIX     "shmbus."
+#define SBD_SEG_GEN_DIGITS 16
+
+/*
+ * Write the name of generation @p gen (0: the first name) of topic
  * @p topic's segment of bus @p bus into @p out (@p cap bytes,
- * SHMBUS_NAME_MAX + 1 suffice). */
-void sbd_seg_name(char *out, size_t cap, const char *bus, const char *topic, uint64_t gen);
+ * SHMBUS_NAME_MAX + 1 suffice): shmbus.BUS.TOPIC for 0, else
+ * shmbus.BUS..GEN.TOPIC. A topic name never starts with '.', so the two
+ * forms never meet; both fit SHMBUS_NAME_MAX (7 + 32 + 19 + 128 < 200).
+ * Inline, so that tests and tools that make or look for segments of a bus
+ * spell names the daemon's way without linking it.
+ */
+static inline void sbd_seg_name(char *out, size_t cap, const char *bus, const char *topic,
+                                uint64_t gen)
+{
+    if (gen == 0)
+        snprintf(out, cap, SBD_SEG_PREFIX "%s.%s", bus, topic);
+    else
+        snprintf(out, cap, SBD_SEG_PREFIX "%s..%0*llx.%s", bus, SBD_SEG_GEN_DIGITS,
+                 (unsigned long long)gen, topic);
+}
+
+/* Write the start that every segment name of bus @p bus shares,
+ * SBD_SEG_PREFIX BUS ".", into @p out (@p cap bytes; SHMBUS_BUS_NAME_MAX +
+ * 16 suffice). */
+static inline void sbd_seg_bus_prefix(char *out, size_t cap, const char *bus)
+{
+    snprintf(out, cap, SBD_SEG_PREFIX "%s.", bus);
+}
 
 /* The topic whose segment of bus @p bus is named @p seg, of any
  * generation. @return a pointer into @p seg, or NULL if it names none. */

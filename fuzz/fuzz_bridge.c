@@ -43,6 +43,7 @@
 #include "fuzz_check.h"
 #include "log.h"
 #include "registry.h"
+#include "segfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -313,7 +314,7 @@ static int segments_left(const char *bus)
 
     if (d == NULL)
         return 0;
-    snprintf(prefix, sizeof(prefix), "shmbus.%s.", bus);
+    sbd_seg_bus_prefix(prefix, sizeof(prefix), bus);
     while ((e = readdir(d)) != NULL)
         n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
     closedir(d);
@@ -326,7 +327,7 @@ static int segments_left(const char *bus)
  * removes the bus's segments then. It waits for the end of a pipe whose
  * write end only the fuzzer holds, and calls nothing but read() and
  * shm_unlink() (it is forked from a process with threads). Segment names
- * are the topics': "shmbus.BUS.TOPIC".
+ * are the topics' first names (sbd_seg_name()).
  */
 static void cleaner_start(const char *bus)
 {
@@ -335,7 +336,7 @@ static void cleaner_start(const char *bus)
     pid_t pid;
 
     for (size_t i = 0; i < NTOPICS; i++)
-        snprintf(names[i], sizeof(names[i]), "shmbus.%s.%s", bus, topics[i]);
+        sbd_seg_name(names[i], sizeof(names[i]), bus, topics[i], 0);
     CHECK(pipe(p) == 0);
     pid = fork();
     CHECK(pid >= 0);

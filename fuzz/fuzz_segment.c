@@ -50,6 +50,7 @@
 #include "reaper.h"
 #include "registry.h"
 #include "registry/admin.h"
+#include "segfile.h"
 #include "ring/ring.h"
 #include "shm/layout.h"
 #include "stall.h"
@@ -122,7 +123,7 @@ static void sweep_stale(void)
         char path[300];
         int pid;
 
-        if (sscanf(e->d_name, "shmbus.fzseg%d.", &pid) != 1 || pid <= 0 ||
+        if (sscanf(e->d_name, SBD_SEG_PREFIX "fzseg%d.", &pid) != 1 || pid <= 0 ||
             (kill(pid, 0) < 0 && errno != ESRCH) || kill(pid, 0) == 0)
             continue;
         snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);

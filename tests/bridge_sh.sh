@@ -38,6 +38,7 @@ cleanup() {
     kill "$daemon" 2>/dev/null || true
     wait "$daemon" 2>/dev/null || true
   fi
+  # SBD_SEG_PREFIX (daemon/segfile.h), and the bus lock of daemon/config.c.
   rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
   rm -rf "$dir"
 }

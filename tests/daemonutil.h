@@ -33,6 +33,7 @@
 
 #include "registry/admin.h"
 #include "registry/wire.h"
+#include "segfile.h"
 
 #ifndef SHMBUSD_PATH
 #error "SHMBUSD_PATH must name the shmbusd binary"
@@ -267,7 +268,7 @@ static inline int du_segments(const char *bus, int remove)
 
     if (dir == NULL)
         return 0;
-    snprintf(prefix, sizeof(prefix), "shmbus.%s.", bus);
+    sbd_seg_bus_prefix(prefix, sizeof(prefix), bus);
     while ((e = readdir(dir)) != NULL) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
             continue;

@@ -5,6 +5,8 @@
 # tests that run a daemon are t<pid>x<n> (daemonutil.h du_prepare()), whose
 # daemon keeps the topics live processes use when it stops, and whose lock
 # file a killed daemon leaves. Runs as the cleanup fixture of every test.
+# shmbus.BUS.*: SBD_SEG_PREFIX (daemon/segfile.h); shmbus-BUS.lock: the bus
+# lock of sbd_config_parse() (daemon/config.c).
 set -u
 removed=0
 for f in /dev/shm/shmbus-test.* /dev/shm/shmbus.t*x* /dev/shm/shmbus-t*x*.lock; do

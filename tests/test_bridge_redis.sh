@@ -89,6 +89,7 @@ wait_for "$dir/auth.out" "message${nl}secret${nl}s3"
 # SIGTERM with connections gone (stop_daemon ends the clients first):
 # clean exit, nothing left in /dev/shm.
 stop_daemon
+# SBD_SEG_PREFIX (daemon/segfile.h), and the bus lock of daemon/config.c.
 left=$(compgen -G "/dev/shm/shmbus.$bus.*" || true)$(compgen -G "/dev/shm/shmbus-$bus.lock" || true)
 [ -z "$left" ] || fail "left in /dev/shm: $left"
 [ -e "$dir/shmbus/$bus.sock" ] && fail "socket left"

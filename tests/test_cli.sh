@@ -21,6 +21,7 @@ cleanup() {
     wait "$client" 2>/dev/null || true
   fi
   [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
 }

@@ -12,6 +12,7 @@
  * (daemonutil.h); children report through their exit status.
  */
 #include "daemonutil.h"
+#include "segfile.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -73,7 +74,7 @@ static int kid_topic(const struct kid *k, shmbus_bus **bus, shmbus_topic **t)
 
     *bus = NULL;
     if (k->direct) {
-        snprintf(seg, sizeof(seg), "shmbus.%s.%s", k->bus, k->topic);
+        sbd_seg_name(seg, sizeof(seg), k->bus, k->topic, 0);
         return shmbus_topic_attach(seg, t) < 0 ? KID_OPEN : KID_OK;
     }
     if (shmbus_connect(k->bus, bus) < 0)
@@ -621,7 +622,7 @@ static void test_reap_truncated_segment(void **state)
 
     open_topic(d->bus, "victim", SHMBUS_RELIABLE, 0, &bus, &victim);
     assert_shmbus_ok(shmbus_open(bus, "other", NULL, 0, &other));
-    snprintf(seg, sizeof(seg), "/shmbus.%s.victim", d->bus);
+    snprintf(seg, sizeof(seg), "/" SBD_SEG_PREFIX "%s.victim", d->bus);
     fd = shm_open(seg, O_RDWR | O_CLOEXEC, 0);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, 0), 0);

@@ -6,6 +6,7 @@
  * scan at a bounded share too.
  */
 #include "daemonutil.h"
+#include "segfile.h"
 
 /* Topics of the most slots and records the format allows: a pass over
  * them takes tens of slices. */
@@ -95,7 +96,7 @@ static int kid_everywhere(void *arg)
         shmbus_topic *t;
         shmbus_sub *s;
 
-        snprintf(seg, sizeof(seg), "shmbus.%s.p.%d", k->bus, i);
+        snprintf(seg, sizeof(seg), SBD_SEG_PREFIX "%s.p.%d", k->bus, i);
         if (shmbus_topic_attach(seg, &t) < 0 || shmbus_sub_create(t, &so, &s) < 0)
             return 1;
     }

@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "util/clock.h"
 #include "util/proc.h"
+#include "segfile.h"
 
 #define SHM_DIR "/dev/shm"
 /* Topics of 1024 slots and records with a stall timeout (each slot and
@@ -44,7 +45,7 @@ struct fx {
     int epfd;
 };
 
-static char bus_prefix[64]; /* "shmbus.trpr<pid>." */
+static char bus_prefix[64]; /* SBD_SEG_PREFIX "trpr<pid>." */
 
 static void bus_cleanup(void)
 {
@@ -280,7 +281,7 @@ int main(void)
     int rc;
 
     tu_init();
-    snprintf(bus_prefix, sizeof(bus_prefix), "shmbus.trpr%d.", (int)getpid());
+    snprintf(bus_prefix, sizeof(bus_prefix), SBD_SEG_PREFIX "trpr%d.", (int)getpid());
     atexit(bus_cleanup);
     sbd_log_set_level(SBD_WARN);
     urcu_memb_register_thread();

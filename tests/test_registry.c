@@ -27,7 +27,7 @@ struct fx {
     char why[SB_WIRE_ERR_TEXT];
 };
 
-static char bus_prefix[64]; /* "shmbus.treg<pid>." */
+static char bus_prefix[64]; /* SBD_SEG_PREFIX "treg<pid>." */
 
 /* Count, and optionally remove, this bus's segments in /dev/shm. */
 static int bus_segments(int remove)
@@ -144,7 +144,7 @@ static int seg_exists(const struct fx *f, const char *name, struct stat *st)
     char path[512];
     struct stat tmp;
 
-    snprintf(path, sizeof(path), SHM_DIR "/shmbus.%s.%s", f->cfg.bus, name);
+    snprintf(path, sizeof(path), SHM_DIR "/" SBD_SEG_PREFIX "%s.%s", f->cfg.bus, name);
     return stat(path, st ? st : &tmp) == 0;
 }
 
@@ -186,7 +186,7 @@ static void test_registry_open_creates_segment(void **state)
     assert_false(seg_exists(f, "alpha", NULL));
     t = reg_create(f, "alpha");
     assert_string_equal(t->name, "alpha");
-    snprintf(seg, sizeof(seg), "shmbus.%s.alpha", f->cfg.bus);
+    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "alpha", 0);
     assert_string_equal(t->seg, seg);
     assert_true(seg_exists(f, "alpha", &st));
     assert_int_equal((uint64_t)st.st_size, t->info.segment_size);
@@ -308,7 +308,7 @@ static void test_registry_open_foreign_segment(void **state)
     struct sbd_topic *t = NULL;
     int created = 0;
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.foreign", f->cfg.bus);
+    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "foreign", 0);
     assert_shmbus_ok(shmbus_topic_create(seg, &open, &mine));
     assert_shmbus_ok(reg_open(f, &q, &t, &created));
     assert_int_equal(created, 1);
@@ -339,7 +339,7 @@ static void test_registry_open_first_name_served(void **state)
     struct sbd_topic *t = NULL;
     int created = 0;
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.direct", f->cfg.bus);
+    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "direct", 0);
     assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
     assert_shmbus_ok(reg_open(f, &q, &t, &created));
     assert_int_equal(created, 0);
@@ -347,7 +347,7 @@ static void test_registry_open_first_name_served(void **state)
     assert_int_equal(f->reg.ntopics, 1);
     shmbus_topic_destroy(mine);
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.other", f->cfg.bus);
+    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "other", 0);
     o.capacity *= 2;
     assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
     q = small_req("other");
@@ -367,7 +367,7 @@ static void test_registry_open_first_name_not_ready(void **state)
     shmbus_topic *mine;
     int created, fd;
 
-    snprintf(path, sizeof(path), SHM_DIR "/shmbus.%s.early", f->cfg.bus);
+    snprintf(path, sizeof(path), SHM_DIR "/" SBD_SEG_PREFIX "%s.early", f->cfg.bus);
     fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* not sized yet */
     assert_true(fd >= 0);
     close(fd);
@@ -376,7 +376,7 @@ static void test_registry_open_first_name_not_ready(void **state)
     assert_int_equal(f->reg.ntopics, 0);
     assert_int_equal(bus_segments(0), 1);
     assert_int_equal(unlink(path), 0);
-    snprintf(path, sizeof(path), "shmbus.%s.early", f->cfg.bus);
+    sbd_seg_name(path, sizeof(path), f->cfg.bus, "early", 0);
     assert_shmbus_ok(shmbus_topic_create(
         path,
         &(shmbus_topic_opts){
@@ -402,7 +402,7 @@ static void test_registry_open_first_name_limits(void **state)
     int created;
 
     f->cfg.max_slots = 4;
-    snprintf(seg, sizeof(seg), "shmbus.%s.big", f->cfg.bus);
+    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "big", 0);
     assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
     assert_shmbus_rc(reg_open(f, &q, &t, &created), SHMBUS_ERR_LIMIT);
     assert_why_has(f, "--max-slots");
@@ -829,7 +829,7 @@ int main(void)
 #undef T
     };
     tu_init();
-    snprintf(bus_prefix, sizeof(bus_prefix), "shmbus.treg%d.", (int)getpid());
+    snprintf(bus_prefix, sizeof(bus_prefix), SBD_SEG_PREFIX "treg%d.", (int)getpid());
     atexit(bus_cleanup);
     sbd_log_set_level(SBD_WARN);
     return cmocka_run_group_tests_name("registry", tests, group_setup, group_teardown);

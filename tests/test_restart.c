@@ -21,6 +21,7 @@
 #include "ring/ring.h"
 #include "shm/layout.h"
 #include "util/proc.h"
+#include "segfile.h"
 
 #define WAIT_NS  10000000000ll /* only a hang reaches it */
 #define READY_MS 30000
@@ -90,7 +91,7 @@ static int seg_exists(const struct du_daemon *d, const char *name)
 {
     char path[SHMBUS_NAME_MAX + 16];
 
-    snprintf(path, sizeof(path), "/dev/shm/shmbus.%s.%s", d->bus, name);
+    snprintf(path, sizeof(path), "/dev/shm/" SBD_SEG_PREFIX "%s.%s", d->bus, name);
     return access(path, F_OK) == 0;
 }
 
@@ -100,7 +101,7 @@ static shmbus_topic *attach(const struct du_daemon *d, const char *name)
     char seg[SHMBUS_NAME_MAX + 1];
     shmbus_topic *t;
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, name);
+    sbd_seg_name(seg, sizeof(seg), d->bus, name, 0);
     assert_shmbus_ok(shmbus_topic_attach(seg, &t));
     return t;
 }
@@ -245,7 +246,7 @@ static struct sb_shm_header *raw_header(const struct du_daemon *d, const char *n
 {
     char seg[96]; /* tu_raw_map() takes names of up to 126 bytes */
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, name);
+    sbd_seg_name(seg, sizeof(seg), d->bus, name, 0);
     return (struct sb_shm_header *)(void *)tu_raw_map(seg, len);
 }
 
@@ -368,7 +369,7 @@ static void test_restart_adopt_removes_abandoned(void **state)
     int fd;
 
     du_stop_sig(d, SIGKILL);
-    snprintf(path, sizeof(path), "/shmbus.%s.orphan", d->bus);
+    snprintf(path, sizeof(path), "/" SBD_SEG_PREFIX "%s.orphan", d->bus);
     fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     assert_int_equal(clock_gettime(CLOCK_REALTIME, &old[0]), 0);
@@ -449,7 +450,7 @@ static void test_restart_removed_topic_is_gone(void **state)
     assert_shmbus_ok(shmbus_pub_create(t2, &pub2));
     du_stop_sig(d, SIGKILL);
     for (int i = 0; i < 2; i++) {
-        snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, i ? "replaced" : "doomed");
+        sbd_seg_name(seg, sizeof(seg), d->bus, i ? "replaced" : "doomed", 0);
         assert_shmbus_ok(shmbus_topic_unlink(seg));
     }
     assert_int_equal(du_launch(d, NULL), 0);

@@ -17,6 +17,7 @@
 #include "shm/layout.h"
 #include "util/clock.h"
 #include "util/proc.h"
+#include "segfile.h"
 
 /* The scribbled topic: a large ring (a crafted tail can claim all of it)
  * and every slot and record the format allows. */
@@ -189,7 +190,7 @@ static void test_scribble_control_calls_keep_answering(void **state)
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     assert_shmbus_ok(shmbus_open(bus, "scribbled", &o, 0, &t));
     assert_shmbus_ok(shmbus_open(bus, "quiet", NULL, 0, &q));
-    snprintf(seg, sizeof(seg), "shmbus.%s.scribbled", d->bus);
+    sbd_seg_name(seg, sizeof(seg), d->bus, "scribbled", 0);
     kid = tu_fork(scribbler_main, seg);
     du_sleep_ms(SCR_SETTLE_MS);
     for (int r = 0; r < SCR_ROUNDS; r++) {
@@ -265,7 +266,7 @@ static void named_owners(struct du_daemon *d, int cap)
 
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     assert_shmbus_ok(shmbus_open(bus, "named", &o, 0, &t));
-    snprintf(seg, sizeof(seg), "shmbus.%s.named", d->bus);
+    sbd_seg_name(seg, sizeof(seg), d->bus, "named", 0);
     assert_shmbus_ok(shmbus_topic_attach(seg, &raw));
     du_sleep_ms(100); /* a pass or more: the daemon's descriptors settle */
     before = fds_settled(d->pid);

@@ -12,6 +12,7 @@
 #include <dirent.h>
 
 #include "registry/admin.h"
+#include "segfile.h"
 
 /* Child: as nobody, create segment arg with a valid header, mode 0666
  * (so that the planter could read whatever another user publishes). */
@@ -55,9 +56,9 @@ static void test_segfile_foreign_segments_not_adopted(void **state)
 
     du_nobody_ids(&uid, &gid);
     assert_int_equal(du_stop(d), 0);
-    snprintf(planted, sizeof(planted), "shmbus.%s.planted", d->bus);
-    snprintf(open_seg, sizeof(open_seg), "shmbus.%s.open", d->bus);
-    snprintf(link_seg, sizeof(link_seg), "shmbus.%s.link", d->bus);
+    sbd_seg_name(planted, sizeof(planted), d->bus, "planted", 0);
+    sbd_seg_name(open_seg, sizeof(open_seg), d->bus, "open", 0);
+    sbd_seg_name(link_seg, sizeof(link_seg), d->bus, "link", 0);
     plant(planted);
     assert_shmbus_ok(shmbus_topic_create(open_seg, &o, &mine));
     shmbus_topic_destroy(mine);
@@ -91,7 +92,7 @@ static int other_generation(const char *bus, const char *topic, char *out, size_
     int n = 0;
 
     assert_non_null(dir);
-    snprintf(prefix, sizeof(prefix), "shmbus.%s..", bus);
+    snprintf(prefix, sizeof(prefix), SBD_SEG_PREFIX "%s..", bus);
     snprintf(suffix, sizeof(suffix), ".%s", topic);
     while ((e = readdir(dir)) != NULL) {
         size_t len = strlen(e->d_name);
@@ -127,7 +128,7 @@ static void test_segfile_squatted_segment_name(void **state)
     gid_t gid;
 
     du_nobody_ids(&uid, &gid);
-    snprintf(planted, sizeof(planted), "shmbus.%s.squat", d->bus);
+    sbd_seg_name(planted, sizeof(planted), d->bus, "squat", 0);
     plant(planted);
     assert_shmbus_ok(shmbus_topic_attach(planted, &spy));
 
@@ -184,7 +185,7 @@ static void test_segfile_first_name_ours_served(void **state)
     shmbus_sub *sub;
     shmbus_bus *bus;
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.direct", d->bus);
+    sbd_seg_name(seg, sizeof(seg), d->bus, "direct", 0);
     assert_shmbus_ok(shmbus_topic_create(seg, &o, &direct));
     assert_shmbus_ok(shmbus_pub_create(direct, &pub));
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
@@ -218,7 +219,7 @@ static void test_segfile_second_segment_chosen(void **state)
     shmbus_sub *sub;
     shmbus_bus *bus;
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.two", d->bus);
+    sbd_seg_name(seg, sizeof(seg), d->bus, "two", 0);
     assert_shmbus_ok(shmbus_topic_create(seg, &open, &direct)); /* 0666: not served */
     shmbus_topic_destroy(direct);
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
@@ -259,8 +260,8 @@ static void test_segfile_hard_link_not_served(void **state)
     shmbus_topic *t;
     shmbus_bus *bus;
 
-    snprintf(seg, sizeof(seg), "/dev/shm/shmbus.%s.linked", d->bus);
-    snprintf(alias, sizeof(alias), "/dev/shm/shmbus.%s.alias", d->bus);
+    snprintf(seg, sizeof(seg), "/dev/shm/" SBD_SEG_PREFIX "%s.linked", d->bus);
+    snprintf(alias, sizeof(alias), "/dev/shm/" SBD_SEG_PREFIX "%s.alias", d->bus);
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     assert_shmbus_ok(shmbus_open(bus, "linked", &o, 0, &t));
     shmbus_topic_destroy(t);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "shm/layout.h"
+#include "segfile.h"
 
 #define WAIT_NS  10000000000ll /* only a hang reaches it */
 #define READY_MS 30000
@@ -167,7 +168,7 @@ static void wait_sleepers(const char *bus, const char *topic, uint32_t want)
     const struct sb_shm_header *h;
     size_t len;
 
-    snprintf(seg, sizeof(seg), "shmbus.%s.%s", bus, topic);
+    sbd_seg_name(seg, sizeof(seg), bus, topic, 0);
     h = (const struct sb_shm_header *)tu_raw_map(seg, &len);
     for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(2))
         if (atomic_load(&h->data_waiters) == want)
@@ -260,7 +261,7 @@ static void test_stall_killed_blocked_publisher_costs_nothing(void **state)
     open_topic(d->bus, k.topic, &o, &bus, &t);
     assert_shmbus_ok(shmbus_sub_create(t, NULL, &gate)); /* keeps the ring full */
     kid = du_fork_ready(kid_blocked_publisher, &k, &k.ready);
-    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, k.topic);
+    sbd_seg_name(seg, sizeof(seg), d->bus, k.topic, 0);
     h = (struct sb_shm_header *)tu_raw_map(seg, &len);
     for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(2))
         if (atomic_load(&h->space_waiters) == 1)

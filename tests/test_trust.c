@@ -10,6 +10,7 @@
  * asked for in vain is not left taken; and a --group bus end to end.
  */
 #include "trustutil.h"
+#include "segfile.h"
 
 #include <grp.h>
 #include <pthread.h>
@@ -616,7 +617,7 @@ static void test_trust_group_bus(void **state)
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     assert_shmbus_ok(shmbus_open(bus, "g", &o, 0, &t));
     assert_shmbus_ok(shmbus_pub_create(t, &pub)); /* keeps the topic through a crash */
-    snprintf(seg, sizeof(seg), "/dev/shm/shmbus.%s.g", d->bus);
+    snprintf(seg, sizeof(seg), "/dev/shm/" SBD_SEG_PREFIX "%s.g", d->bus);
     du_assert_mode_group(seg, 0660, gid);
     kid = tu_fork(group_member_run, d->bus);
     assert_int_equal(du_wait_ms(kid, DU_READY_MS), 0);

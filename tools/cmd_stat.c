@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "util/utf8.h"
+#include "util/vec.h"
 #include "shmbus/monitor.h"
 
 #define STAT_PAGE       64              /* topics asked for per shmbus_list() */
@@ -159,18 +160,8 @@ static void sample_free(struct stat_sample *s)
 /* Append the listed entries. @return 0 or -ENOMEM. */
 static int sample_append(struct stat_sample *s, const shmbus_topic_entry *e, size_t n)
 {
-    if (s->n + n > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : STAT_PAGE;
-        struct stat_topic *v;
-
-        while (cap < s->n + n)
-            cap *= 2;
-        v = realloc(s->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
-        s->v = v;
-        s->cap = cap;
-    }
+    if (SB_VEC_RESERVE(s->v, s->cap, s->n, n, STAT_PAGE) < 0)
+        return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
     for (size_t i = 0; i < n; i++)
         s->v[s->n++] = (struct stat_topic){.e = e[i]};
     return 0;
@@ -199,17 +190,8 @@ static int sample_list(shmbus_bus *b, struct stat_sample *s)
 /* Make room for a page of connections. @return 0 or -ENOMEM. */
 static int sample_conns_grow(struct stat_sample *s)
 {
-    size_t cap = s->conns_cap ? s->conns_cap * 2 : STAT_CONN_PAGE;
-    shmbus_bridge_conn *v;
-
-    /* A page still fits. */
-    if (s->n_conns + STAT_CONN_PAGE <= s->conns_cap)
-        return 0;
-    v = realloc(s->conns, cap * sizeof(*v));
-    if (v == NULL)
+    if (SB_VEC_RESERVE(s->conns, s->conns_cap, s->n_conns, STAT_CONN_PAGE, STAT_CONN_PAGE) < 0)
         return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
-    s->conns = v;
-    s->conns_cap = cap;
     return 0;
 }
 

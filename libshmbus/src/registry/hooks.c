@@ -13,6 +13,7 @@
 #include "registry/client.h"
 #include "ring/hooks.h"
 #include "ring/ring.h"
+#include "util/vec.h"
 
 int sb_topic_reg_attach(shmbus_bus *bus, shmbus_topic *t, uint32_t id, const char *name)
 {
@@ -63,16 +64,8 @@ static int reg_slot(struct sb_topic_reg *reg, uint32_t slot, int add)
     int rc = 0;
 
     pthread_mutex_lock(&reg->bus->lock);
-    if (add && reg->nslots == reg->slots_cap) {
-        size_t cap = reg->slots_cap ? reg->slots_cap * 2 : 4;
-        uint32_t *p = realloc(reg->slots, cap * sizeof(*p));
-
-        if (p != NULL) {
-            reg->slots = p;
-            reg->slots_cap = cap;
-        }
-        rc = p != NULL ? 0 : -ENOMEM;
-    }
+    if (add)
+        rc = SB_VEC_RESERVE(reg->slots, reg->slots_cap, reg->nslots, 1, 4);
     if (add && rc == 0)
         reg->slots[reg->nslots++] = slot;
     for (uint32_t i = 0; !add && i < reg->nslots; i++) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "shmbus/shmbus.h"
+#include "util/vec.h"
 
 /* $SHMBUS_DAEMON_UID: a uid or user name whose daemon we trust.
  * @return 1 and *uid set; 0 when unset; SHMBUS_ERR_INVALID when it names
@@ -26,7 +27,7 @@ static int bus_configured_uid(uid_t *uid)
 {
     const char *v = secure_getenv("SHMBUS_DAEMON_UID");
     struct passwd pw, *found = NULL;
-    size_t cap = 1024;
+    size_t cap = 0;
     char *buf = NULL, *end;
     unsigned long n;
     int rc;
@@ -39,16 +40,13 @@ static int bus_configured_uid(uid_t *uid)
         *uid = (uid_t)n;
         return 1;
     }
-    /* ERANGE: the entry does not fit; grow the buffer, never take it for
-     * "no such user". */
+    /* ERANGE: the entry does not fit; grow the buffer (util/vec.h
+     * doubles it), never take it for "no such user". */
     do {
-        char *grown = realloc(buf, cap *= 4);
-
-        if (grown == NULL) {
+        if (SB_VEC_RESERVE(buf, cap, cap, 1, 4096) < 0) {
             free(buf);
             return -ENOMEM;
         }
-        buf = grown;
         rc = getpwnam_r(v, &pw, buf, cap, &found);
     } while (rc == ERANGE && cap < (1u << 20));
     if (rc == 0 && found != NULL)
