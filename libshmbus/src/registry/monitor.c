@@ -6,6 +6,7 @@
  */
 #include "registry/monitor.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,48 @@ static_assert(sizeof(shmbus_topic_entry) == 184, "shmbus_topic_entry");
 static_assert(sizeof(shmbus_slot_info) == 112, "shmbus_slot_info");
 static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
 static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
+
+/* Public ABI: each field at its offset too, since a field moved inside a
+ * struct keeps its size (SHMBUS_BRIDGE_TOTALS' order is checked against
+ * the wire by tests/test_monitor.c). */
+#define MONITOR_ABI(type, field, off)                                                              \
+    static_assert(offsetof(type, field) == (off), #type "." #field);
+MONITOR_ABI(shmbus_topic_entry, name, 0)
+MONITOR_ABI(shmbus_topic_entry, mode, 132)
+MONITOR_ABI(shmbus_topic_entry, flags, 136)
+MONITOR_ABI(shmbus_topic_entry, capacity, 140)
+MONITOR_ABI(shmbus_topic_entry, max_msg_size, 144)
+MONITOR_ABI(shmbus_topic_entry, max_subscribers, 148)
+MONITOR_ABI(shmbus_topic_entry, max_groups, 152)
+MONITOR_ABI(shmbus_topic_entry, clients, 156)
+MONITOR_ABI(shmbus_topic_entry, publishers, 160)
+MONITOR_ABI(shmbus_topic_entry, subscribers, 164)
+MONITOR_ABI(shmbus_topic_entry, pad, 168)
+MONITOR_ABI(shmbus_topic_entry, segment_size, 176)
+MONITOR_ABI(shmbus_slot_info, index, 0)
+MONITOR_ABI(shmbus_slot_info, pid, 4)
+MONITOR_ABI(shmbus_slot_info, group, 8)
+MONITOR_ABI(shmbus_slot_info, flags, 12)
+MONITOR_ABI(shmbus_slot_info, group_name, 16)
+MONITOR_ABI(shmbus_slot_info, position, 80)
+MONITOR_ABI(shmbus_slot_info, received, 88)
+MONITOR_ABI(shmbus_slot_info, lost, 96)
+MONITOR_ABI(shmbus_slot_info, lag, 104)
+MONITOR_ABI(shmbus_bridge_info, listen, 0)
+MONITOR_ABI(shmbus_bridge_info, connections, 64)
+MONITOR_ABI(shmbus_bridge_conn, id, 0)
+MONITOR_ABI(shmbus_bridge_conn, age_ms, 8)
+MONITOR_ABI(shmbus_bridge_conn, buffered, 16)
+MONITOR_ABI(shmbus_bridge_conn, msgs_in, 24)
+MONITOR_ABI(shmbus_bridge_conn, msgs_out, 32)
+MONITOR_ABI(shmbus_bridge_conn, memory, 40)
+MONITOR_ABI(shmbus_bridge_conn, channels, 48)
+MONITOR_ABI(shmbus_bridge_conn, patterns, 52)
+MONITOR_ABI(shmbus_bridge_conn, proto, 56)
+MONITOR_ABI(shmbus_bridge_conn, flags, 60)
+MONITOR_ABI(shmbus_bridge_conn, peer, 64)
+MONITOR_ABI(shmbus_bridge_conn, name, 112)
+MONITOR_ABI(shmbus_bridge_conn, subs, 144)
 
 /* The wire's fixed fields hold the public ones exactly. */
 static_assert(sizeof(((shmbus_topic_entry *)0)->name) == sizeof(((struct sb_wire_topic *)0)->name),
