@@ -255,6 +255,42 @@ static void test_monitor_conn_put_roundtrip(void **state)
     assert_memory_equal(&back, &c, sizeof(c));
 }
 
+/* Only the strings travel: not what their fields hold after the NUL (the
+ * end of a client's earlier, longer name), and every field ends in NUL. */
+static void test_monitor_put_sends_nothing_after_nul(void **state)
+{
+    shmbus_bridge_conn c;
+    shmbus_topic_entry e = entry_sample();
+    shmbus_bridge_info in;
+    struct sb_wire_bridge_conn wc;
+    struct sb_wire_bridge_ok wb;
+    struct sb_wire_topic wt;
+    const uint8_t *b = (const uint8_t *)&wc;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    memset(c.name, 'x', sizeof(c.name)); /* a long name, then "ab" set over it */
+    memcpy(c.name, "ab", 3);
+    memset(c.peer, 'p', sizeof(c.peer)); /* unterminated */
+    memset(c.subs, 's', sizeof(c.subs));
+    sb_monitor_conn_put(&wc, &c);
+    assert_string_equal((const char *)b + 112, "ab");
+    for (size_t i = 112 + 2; i < 144; i++)
+        assert_int_equal(b[i], 0);
+    assert_int_equal(b[64 + 47], 0);
+    assert_int_equal(b[144 + 95], 0);
+    memset(e.name + 10, 'y', sizeof(e.name) - 10); /* "orders.eu\0yyy..." */
+    sb_monitor_topic_put(&wt, &e);
+    for (size_t i = strlen("orders.eu"); i < sizeof(wt.name); i++)
+        assert_int_equal(wt.name[i], 0);
+    memset(&in, 0, sizeof(in));
+    memset(in.listen, 'l', sizeof(in.listen));
+    memcpy(in.listen, "h:1", 4);
+    sb_monitor_bridge_put(&wb, &in);
+    for (size_t i = 3; i < sizeof(wb.listen); i++)
+        assert_int_equal(wb.listen[i], 0);
+}
+
 /* The daemon's counters fill the COUNTER totals and leave the gauges. */
 static void test_monitor_counters_read_leaves_gauges(void **state)
 {
@@ -482,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_monitor_conn_get_offsets),
         cmocka_unit_test(test_monitor_bridge_put_roundtrip),
         cmocka_unit_test(test_monitor_conn_put_roundtrip),
+        cmocka_unit_test(test_monitor_put_sends_nothing_after_nul),
         cmocka_unit_test(test_monitor_counters_read_leaves_gauges),
         cmocka_unit_test_setup_teardown(test_monitor_list_bounds_hostile_replies, fake_setup,
                                         fake_teardown),

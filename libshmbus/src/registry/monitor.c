@@ -81,6 +81,17 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
                       sizeof(((struct sb_wire_bridge_conn *)0)->subs),
               "bridge conn strings");
 
+/* Copy a string into a fixed field of the wire: its bytes up to its NUL,
+ * then zeros to the end. Nothing after the string travels (the stale end
+ * of a connection's earlier, longer name, say), and the field ends in NUL. */
+#define MONITOR_STR_PUT(dst, src)                                                                  \
+    do {                                                                                           \
+        size_t n_ = strnlen((src), sizeof(dst) - 1);                                               \
+                                                                                                   \
+        memset((dst), 0, sizeof(dst));                                                             \
+        memcpy((dst), (src), n_);                                                                  \
+    } while (0)
+
 /* Copy a fixed string field of the wire, NUL-terminated whatever was sent. */
 #define MONITOR_STR(dst, src)                                                                      \
     do {                                                                                           \
@@ -91,7 +102,7 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
 void sb_monitor_topic_put(struct sb_wire_topic *w, const shmbus_topic_entry *e)
 {
     memset(w, 0, sizeof(*w));
-    memcpy(w->name, e->name, sizeof(w->name));
+    MONITOR_STR_PUT(w->name, e->name);
     w->mode = e->mode;
     w->flags = e->flags;
     w->capacity = e->capacity;
@@ -125,7 +136,7 @@ void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w)
 
 void sb_monitor_bridge_put(struct sb_wire_bridge_ok *w, const shmbus_bridge_info *info)
 {
-    memcpy(w->listen, info->listen, sizeof(w->listen));
+    MONITOR_STR_PUT(w->listen, info->listen);
     SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_PUT)
 }
 
@@ -160,9 +171,9 @@ void sb_monitor_conn_put(struct sb_wire_bridge_conn *w, const shmbus_bridge_conn
     w->patterns = c->patterns;
     w->proto = c->proto;
     w->flags = c->flags;
-    memcpy(w->peer, c->peer, sizeof(w->peer));
-    memcpy(w->name, c->name, sizeof(w->name));
-    memcpy(w->subs, c->subs, sizeof(w->subs));
+    MONITOR_STR_PUT(w->peer, c->peer);
+    MONITOR_STR_PUT(w->name, c->name);
+    MONITOR_STR_PUT(w->subs, c->subs);
 }
 
 void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w)
