@@ -7,6 +7,10 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "registry/monitor.h"
 
 static uint32_t u32_at(const void *buf, size_t off)
@@ -251,6 +255,42 @@ static void test_monitor_conn_put_roundtrip(void **state)
     assert_memory_equal(&back, &c, sizeof(c));
 }
 
+/* Only the strings travel: not what their fields hold after the NUL (the
+ * end of a client's earlier, longer name), and every field ends in NUL. */
+static void test_monitor_put_sends_nothing_after_nul(void **state)
+{
+    shmbus_bridge_conn c;
+    shmbus_topic_entry e = entry_sample();
+    shmbus_bridge_info in;
+    struct sb_wire_bridge_conn wc;
+    struct sb_wire_bridge_ok wb;
+    struct sb_wire_topic wt;
+    const uint8_t *b = (const uint8_t *)&wc;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    memset(c.name, 'x', sizeof(c.name)); /* a long name, then "ab" set over it */
+    memcpy(c.name, "ab", 3);
+    memset(c.peer, 'p', sizeof(c.peer)); /* unterminated */
+    memset(c.subs, 's', sizeof(c.subs));
+    sb_monitor_conn_put(&wc, &c);
+    assert_string_equal((const char *)b + 112, "ab");
+    for (size_t i = 112 + 2; i < 144; i++)
+        assert_int_equal(b[i], 0);
+    assert_int_equal(b[64 + 47], 0);
+    assert_int_equal(b[144 + 95], 0);
+    memset(e.name + 10, 'y', sizeof(e.name) - 10); /* "orders.eu\0yyy..." */
+    sb_monitor_topic_put(&wt, &e);
+    for (size_t i = strlen("orders.eu"); i < sizeof(wt.name); i++)
+        assert_int_equal(wt.name[i], 0);
+    memset(&in, 0, sizeof(in));
+    memset(in.listen, 'l', sizeof(in.listen));
+    memcpy(in.listen, "h:1", 4);
+    sb_monitor_bridge_put(&wb, &in);
+    for (size_t i = 3; i < sizeof(wb.listen); i++)
+        assert_int_equal(wb.listen[i], 0);
+}
+
 /* The daemon's counters fill the COUNTER totals and leave the gauges. */
 static void test_monitor_counters_read_leaves_gauges(void **state)
 {
@@ -281,6 +321,192 @@ static void test_monitor_counters_read_leaves_gauges(void **state)
     assert_int_equal(sizeof(n), 10 * sizeof(uint64_t));
 }
 
+/* ------------------------------------------------------- a hostile daemon */
+
+/* A daemon that answers HELLO, then every request with the body the test
+ * put in reply[]: the client must bound what it reads from any reply. */
+struct fake {
+    char dir[64];
+    char bus[16];
+    int lsock;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    int conn;                   /* the client's socket, or -1; under mu */
+    uint8_t reply[SB_WIRE_MAX]; /* under mu */
+    size_t len;                 /* under mu */
+};
+
+static void *fake_main(void *arg)
+{
+    struct fake *f = arg;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_hdr h;
+    ssize_t n;
+    int s = accept(f->lsock, NULL, NULL);
+
+    pthread_mutex_lock(&f->mu);
+    f->conn = s;
+    pthread_mutex_unlock(&f->mu);
+    while (s >= 0 && (n = recv(s, buf, sizeof(buf), 0)) >= (ssize_t)sizeof(h)) {
+        memcpy(&h, buf, sizeof(h));
+        if (h.type == SB_MSG_HELLO) {
+            struct sb_wire_hello_ok ok = {.session = 1, .daemon_pid = (uint32_t)getpid()};
+
+            sb_wire_send(s, SB_MSG_OK, h.req, &ok, sizeof(ok), -1);
+            continue;
+        }
+        pthread_mutex_lock(&f->mu);
+        sb_wire_send(s, SB_MSG_OK, h.req, f->reply, (uint32_t)f->len, -1);
+        pthread_mutex_unlock(&f->mu);
+    }
+    if (s >= 0)
+        close(s);
+    return NULL;
+}
+
+static int fake_setup(void **state)
+{
+    struct fake *f = calloc(1, sizeof(*f));
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/shmbus-monitor-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->bus, sizeof(f->bus), "fake%d", (int)getpid());
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s.sock", f->dir, f->bus);
+    f->lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    assert_true(f->lsock >= 0);
+    assert_int_equal(bind(f->lsock, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(f->lsock, 1), 0);
+    pthread_mutex_init(&f->mu, NULL);
+    f->conn = -1;
+    assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+    setenv("SHMBUS_RUNTIME_DIR", f->dir, 1);
+    *state = f;
+    return 0;
+}
+
+static int fake_teardown(void **state)
+{
+    struct fake *f = *state;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int s;
+
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s.sock", f->dir, f->bus);
+    /* A test that failed midway leaves its client open, or never connected:
+     * end the fake's connection, or hand it one that ends at once. */
+    pthread_mutex_lock(&f->mu);
+    s = f->conn;
+    if (s >= 0)
+        shutdown(s, SHUT_RDWR);
+    pthread_mutex_unlock(&f->mu);
+    if (s < 0 && (s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) >= 0) {
+        (void)connect(s, (struct sockaddr *)&a, sizeof(a));
+        close(s);
+    }
+    pthread_join(f->thread, NULL);
+    close(f->lsock);
+    pthread_mutex_destroy(&f->mu);
+    unlink(a.sun_path);
+    rmdir(f->dir);
+    unsetenv("SHMBUS_RUNTIME_DIR");
+    free(f);
+    return 0;
+}
+
+/* The body of the replies from now on: @p len bytes of @p body. */
+static void fake_reply(struct fake *f, const void *body, size_t len)
+{
+    pthread_mutex_lock(&f->mu);
+    memcpy(f->reply, body, len);
+    f->len = len;
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* A LIST reply of @p count topics and @p len bytes (NUL topics after the
+ * first, whose name fills its field without a terminator). */
+static void fake_list(struct fake *f, uint32_t count, size_t len)
+{
+    static uint8_t b[SB_WIRE_MAX];
+    struct sb_wire_list_ok ok = {.count = count};
+
+    memset(b, 0, sizeof(b));
+    memcpy(b, &ok, sizeof(ok));
+    memset(b + sizeof(ok), 'n', SHMBUS_TOPIC_NAME_MAX + 1);
+    fake_reply(f, b, len);
+}
+
+static void test_monitor_list_bounds_hostile_replies(void **state)
+{
+    struct fake *f = *state;
+    shmbus_topic_entry e[SB_WIRE_LIST_MAX + 1];
+    const size_t ok = sizeof(struct sb_wire_list_ok), one = sizeof(struct sb_wire_topic);
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(shmbus_connect(f->bus, &bus));
+    fake_list(f, 0, 4); /* shorter than the count */
+    assert_int_equal(shmbus_list(bus, "", e, 4), SHMBUS_ERR_PROTOCOL);
+    fake_list(f, 2, ok + one); /* a count the body does not hold */
+    assert_int_equal(shmbus_list(bus, "", e, 4), SHMBUS_ERR_PROTOCOL);
+    fake_list(f, 1, ok + 2 * one); /* a body longer than its count */
+    assert_int_equal(shmbus_list(bus, "", e, 4), SHMBUS_ERR_PROTOCOL);
+    fake_list(f, SB_WIRE_LIST_MAX + 1, ok + (SB_WIRE_LIST_MAX + 1) * one); /* over a page */
+    assert_int_equal(shmbus_list(bus, "", e, SB_WIRE_LIST_MAX + 1), SHMBUS_ERR_PROTOCOL);
+    fake_list(f, 1, ok + one); /* an unterminated name */
+    assert_int_equal(shmbus_list(bus, "", e, 4), 1);
+    assert_int_equal(strlen(e[0].name), SHMBUS_TOPIC_NAME_MAX);
+    shmbus_close(bus);
+}
+
+/* A BRIDGE reply of @p count connections and @p len bytes: listen and
+ * every string of the connections unterminated, ids from @p first_id. */
+static void fake_bridge(struct fake *f, uint32_t count, uint64_t first_id, size_t len)
+{
+    static uint8_t b[SB_WIRE_MAX];
+    struct sb_wire_bridge_ok ok;
+    struct sb_wire_bridge_conn c;
+
+    memset(b, 0, sizeof(b));
+    memset(&ok, 0, sizeof(ok));
+    memset(ok.listen, 'l', sizeof(ok.listen));
+    ok.count = count;
+    memcpy(b, &ok, sizeof(ok));
+    for (uint32_t i = 0; i < count && sizeof(ok) + (i + 1) * sizeof(c) <= sizeof(b); i++) {
+        memset(&c, 'c', sizeof(c));
+        c.id = first_id + i;
+        memcpy(b + sizeof(ok) + i * sizeof(c), &c, sizeof(c));
+    }
+    fake_reply(f, b, len);
+}
+
+static void test_monitor_bridge_bounds_hostile_replies(void **state)
+{
+    struct fake *f = *state;
+    shmbus_bridge_conn c[SB_WIRE_BRIDGE_MAX + 1];
+    shmbus_bridge_info in;
+    const size_t ok = sizeof(struct sb_wire_bridge_ok), one = sizeof(struct sb_wire_bridge_conn);
+    const unsigned cap = SB_WIRE_BRIDGE_MAX + 1;
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(shmbus_connect(f->bus, &bus));
+    fake_bridge(f, 0, 1, ok - 8); /* shorter than the totals */
+    assert_int_equal(shmbus_bridge_stat(bus, 0, &in, c, cap), SHMBUS_ERR_PROTOCOL);
+    fake_bridge(f, 2, 1, ok + one); /* a count the body does not hold */
+    assert_int_equal(shmbus_bridge_stat(bus, 0, &in, c, cap), SHMBUS_ERR_PROTOCOL);
+    fake_bridge(f, SB_WIRE_BRIDGE_MAX + 1, 1, ok + (SB_WIRE_BRIDGE_MAX + 1) * one);
+    assert_int_equal(shmbus_bridge_stat(bus, 0, &in, c, cap), SHMBUS_ERR_PROTOCOL);
+    fake_bridge(f, 1, 0, ok + one); /* an id that does not grow: paging would not end */
+    assert_int_equal(shmbus_bridge_stat(bus, 0, &in, c, cap), SHMBUS_ERR_PROTOCOL);
+    fake_bridge(f, 1, 7, ok + one); /* unterminated strings */
+    assert_int_equal(shmbus_bridge_stat(bus, 0, &in, c, cap), 1);
+    assert_int_equal(strlen(in.listen), sizeof(in.listen) - 1);
+    assert_int_equal(c[0].id, 7);
+    assert_int_equal(strlen(c[0].peer), sizeof(c[0].peer) - 1);
+    assert_int_equal(strlen(c[0].name), sizeof(c[0].name) - 1);
+    assert_int_equal(strlen(c[0].subs), sizeof(c[0].subs) - 1);
+    shmbus_close(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,7 +518,12 @@ int main(void)
         cmocka_unit_test(test_monitor_conn_get_offsets),
         cmocka_unit_test(test_monitor_bridge_put_roundtrip),
         cmocka_unit_test(test_monitor_conn_put_roundtrip),
+        cmocka_unit_test(test_monitor_put_sends_nothing_after_nul),
         cmocka_unit_test(test_monitor_counters_read_leaves_gauges),
+        cmocka_unit_test_setup_teardown(test_monitor_list_bounds_hostile_replies, fake_setup,
+                                        fake_teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_bridge_bounds_hostile_replies, fake_setup,
+                                        fake_teardown),
     };
 
     return cmocka_run_group_tests_name("monitor", tests, NULL, NULL);

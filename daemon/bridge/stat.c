@@ -3,6 +3,7 @@
  * counters and its connections, read under the RCU read lock from the
  * control thread while the I/O thread and the pumps run.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +31,14 @@ static void subs_text(struct sbb_conn *c, char *out, size_t cap)
                               s->name);
     }
 }
+
+/* sbd_bridge_stat() measures each GAUGE total by hand (the COUNTERs come
+ * from sb_monitor_counters_read()): this fails when SHMBUS_BRIDGE_TOTALS
+ * gains a gauge it does not measure, which would read 0 forever. */
+#define STAT_GAUGE_COUNTER
+#define STAT_GAUGE_GAUGE                  +1
+#define STAT_GAUGE(kind, field, key, doc) STAT_GAUGE_##kind
+static_assert(0 SHMBUS_BRIDGE_TOTALS(STAT_GAUGE) == 2, "sbd_bridge_stat(): measure the new gauge");
 
 unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, shmbus_bridge_info *info,
                          shmbus_bridge_conn *conns, unsigned cap)

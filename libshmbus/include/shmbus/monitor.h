@@ -42,9 +42,12 @@ typedef struct shmbus_topic_entry {
  * List the bus's topics in name order, starting after @p after.
  * @param after  "" or NULL for the first page, else the last name of the
  *               previous page.
- * @param out    caller-owned array of @p cap entries.
+ * @param out    caller-owned array of @p cap entries; every name in it is
+ *               NUL-terminated.
  * @return number of entries stored (fewer than @p cap: the end was
- *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST; -errno.
+ *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_BAD_NAME when @p after
+ *         is too long; SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT,
+ *         SHMBUS_ERR_PROTOCOL (as shmbus_connect()); -errno.
  * Thread-safe. Blocks for one round trip per 32 entries.
  */
 SHMBUS_API int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out,

@@ -6,6 +6,7 @@
  */
 #include "registry/monitor.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,48 @@ static_assert(sizeof(shmbus_topic_entry) == 184, "shmbus_topic_entry");
 static_assert(sizeof(shmbus_slot_info) == 112, "shmbus_slot_info");
 static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
 static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
+
+/* Public ABI: each field at its offset too, since a field moved inside a
+ * struct keeps its size (SHMBUS_BRIDGE_TOTALS' order is checked against
+ * the wire by tests/test_monitor.c). */
+#define MONITOR_ABI(type, field, off)                                                              \
+    static_assert(offsetof(type, field) == (off), #type "." #field);
+MONITOR_ABI(shmbus_topic_entry, name, 0)
+MONITOR_ABI(shmbus_topic_entry, mode, 132)
+MONITOR_ABI(shmbus_topic_entry, flags, 136)
+MONITOR_ABI(shmbus_topic_entry, capacity, 140)
+MONITOR_ABI(shmbus_topic_entry, max_msg_size, 144)
+MONITOR_ABI(shmbus_topic_entry, max_subscribers, 148)
+MONITOR_ABI(shmbus_topic_entry, max_groups, 152)
+MONITOR_ABI(shmbus_topic_entry, clients, 156)
+MONITOR_ABI(shmbus_topic_entry, publishers, 160)
+MONITOR_ABI(shmbus_topic_entry, subscribers, 164)
+MONITOR_ABI(shmbus_topic_entry, pad, 168)
+MONITOR_ABI(shmbus_topic_entry, segment_size, 176)
+MONITOR_ABI(shmbus_slot_info, index, 0)
+MONITOR_ABI(shmbus_slot_info, pid, 4)
+MONITOR_ABI(shmbus_slot_info, group, 8)
+MONITOR_ABI(shmbus_slot_info, flags, 12)
+MONITOR_ABI(shmbus_slot_info, group_name, 16)
+MONITOR_ABI(shmbus_slot_info, position, 80)
+MONITOR_ABI(shmbus_slot_info, received, 88)
+MONITOR_ABI(shmbus_slot_info, lost, 96)
+MONITOR_ABI(shmbus_slot_info, lag, 104)
+MONITOR_ABI(shmbus_bridge_info, listen, 0)
+MONITOR_ABI(shmbus_bridge_info, connections, 64)
+MONITOR_ABI(shmbus_bridge_conn, id, 0)
+MONITOR_ABI(shmbus_bridge_conn, age_ms, 8)
+MONITOR_ABI(shmbus_bridge_conn, buffered, 16)
+MONITOR_ABI(shmbus_bridge_conn, msgs_in, 24)
+MONITOR_ABI(shmbus_bridge_conn, msgs_out, 32)
+MONITOR_ABI(shmbus_bridge_conn, memory, 40)
+MONITOR_ABI(shmbus_bridge_conn, channels, 48)
+MONITOR_ABI(shmbus_bridge_conn, patterns, 52)
+MONITOR_ABI(shmbus_bridge_conn, proto, 56)
+MONITOR_ABI(shmbus_bridge_conn, flags, 60)
+MONITOR_ABI(shmbus_bridge_conn, peer, 64)
+MONITOR_ABI(shmbus_bridge_conn, name, 112)
+MONITOR_ABI(shmbus_bridge_conn, subs, 144)
 
 /* The wire's fixed fields hold the public ones exactly. */
 static_assert(sizeof(((shmbus_topic_entry *)0)->name) == sizeof(((struct sb_wire_topic *)0)->name),
@@ -38,6 +81,17 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
                       sizeof(((struct sb_wire_bridge_conn *)0)->subs),
               "bridge conn strings");
 
+/* Copy a string into a fixed field of the wire: its bytes up to its NUL,
+ * then zeros to the end. Nothing after the string travels (the stale end
+ * of a connection's earlier, longer name, say), and the field ends in NUL. */
+#define MONITOR_STR_PUT(dst, src)                                                                  \
+    do {                                                                                           \
+        size_t n_ = strnlen((src), sizeof(dst) - 1);                                               \
+                                                                                                   \
+        memset((dst), 0, sizeof(dst));                                                             \
+        memcpy((dst), (src), n_);                                                                  \
+    } while (0)
+
 /* Copy a fixed string field of the wire, NUL-terminated whatever was sent. */
 #define MONITOR_STR(dst, src)                                                                      \
     do {                                                                                           \
@@ -48,7 +102,7 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
 void sb_monitor_topic_put(struct sb_wire_topic *w, const shmbus_topic_entry *e)
 {
     memset(w, 0, sizeof(*w));
-    memcpy(w->name, e->name, sizeof(w->name));
+    MONITOR_STR_PUT(w->name, e->name);
     w->mode = e->mode;
     w->flags = e->flags;
     w->capacity = e->capacity;
@@ -82,7 +136,7 @@ void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w)
 
 void sb_monitor_bridge_put(struct sb_wire_bridge_ok *w, const shmbus_bridge_info *info)
 {
-    memcpy(w->listen, info->listen, sizeof(w->listen));
+    MONITOR_STR_PUT(w->listen, info->listen);
     SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_PUT)
 }
 
@@ -117,9 +171,9 @@ void sb_monitor_conn_put(struct sb_wire_bridge_conn *w, const shmbus_bridge_conn
     w->patterns = c->patterns;
     w->proto = c->proto;
     w->flags = c->flags;
-    memcpy(w->peer, c->peer, sizeof(w->peer));
-    memcpy(w->name, c->name, sizeof(w->name));
-    memcpy(w->subs, c->subs, sizeof(w->subs));
+    MONITOR_STR_PUT(w->peer, c->peer);
+    MONITOR_STR_PUT(w->name, c->name);
+    MONITOR_STR_PUT(w->subs, c->subs);
 }
 
 void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w)

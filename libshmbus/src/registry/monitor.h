@@ -14,19 +14,22 @@
 #include "registry/wire.h"
 #include "shmbus/monitor.h"
 
-/* Encode @p e into @p w: every byte of @p w is written, padding zeroed. */
+/* Encode @p e into @p w: every byte of @p w is written, padding zeroed;
+ * the name is sent up to its NUL, zero-padded (as every string here). */
 void sb_monitor_topic_put(struct sb_wire_topic *w, const shmbus_topic_entry *e);
 
 /* Decode @p w into @p e; the name is NUL-terminated whatever was sent. */
 void sb_monitor_topic_get(shmbus_topic_entry *e, const struct sb_wire_topic *w);
 
-/* Encode the totals of a BRIDGE reply (count and pad are left alone). */
+/* Encode the totals of a BRIDGE reply, listen zero-padded (count and pad
+ * are left alone). */
 void sb_monitor_bridge_put(struct sb_wire_bridge_ok *w, const shmbus_bridge_info *info);
 
 /* Decode the totals of a BRIDGE reply; listen is NUL-terminated. */
 void sb_monitor_bridge_get(shmbus_bridge_info *info, const struct sb_wire_bridge_ok *w);
 
-/* Encode one connection of a BRIDGE reply. */
+/* Encode one connection of a BRIDGE reply: every byte of @p w is written,
+ * its strings NUL-terminated and zero-padded. */
 void sb_monitor_conn_put(struct sb_wire_bridge_conn *w, const shmbus_bridge_conn *c);
 
 /* Decode one connection of a BRIDGE reply; its strings are NUL-terminated. */
