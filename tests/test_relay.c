@@ -2,12 +2,16 @@
  * The daemon-facing relay interface (registry/relay.c), in one process on
  * a topic created directly: a quiet publish wakes nobody while only the
  * relay sleeps and a plain one still does, a bell rung since the relay
- * read it ends its wait at once, and the topic bound of one wait.
+ * read it ends its wait at once, a relay asleep is woken by a bell rung
+ * or a plain publish from another thread, and the topic bound of one
+ * wait.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "registry/relay.h"
 #include "ring/ring.h"
@@ -125,6 +129,88 @@ static void test_relay_rung_bell_ends_the_wait(void **state)
         sb_relay_wait(NULL, 0, never_ready, NULL, sb_mono_ns() + 10000000000ull, &bell, seen));
 }
 
+/* Wakes a relay asleep on topic t, from another thread: rings @p bell,
+ * or (bell NULL) publishes with @p pub. */
+struct waker {
+    shmbus_topic *t;
+    _Atomic uint32_t *bell;
+    shmbus_pub *pub;
+    uint64_t at; /* when it woke the relay (read after the join) */
+};
+
+static void *waker_main(void *arg)
+{
+    struct waker *w = arg;
+    uint64_t v = 1;
+
+    /* relaxed: only when to act; the ring or the publish below is what
+     * the relay's wait synchronises with. */
+    while (atomic_load_explicit(&w->t->seg.hdr->data_waiters, memory_order_relaxed) <
+           SB_RELAY_WEIGHT)
+        usleep(100);
+    usleep(5000); /* counted, then asleep in the futex call within this */
+    w->at = sb_mono_ns();
+    if (w->bell != NULL)
+        sb_relay_bell_ring(w->bell);
+    else
+        shmbus_publish(w->pub, &v, sizeof(v), 0);
+    return NULL;
+}
+
+static int sub_ready(void *arg, memory_order order)
+{
+    return sb_relay_sub_ready(arg, order);
+}
+
+/* One wake-up of a sleeping relay: how long from the waker's ring or
+ * publish until the relay's wait ended for it. A wait that is not woken
+ * ends only at its slice end (SB_WAIT_SLICE_NS, 50 ms), some 45 ms later. */
+static uint64_t wake_latency(shmbus_topic *t, shmbus_pub *pub, shmbus_sub *sub)
+{
+    _Atomic uint32_t bell = 0;
+    struct waker w = {.t = t, .bell = pub == NULL ? &bell : NULL, .pub = pub};
+    uint32_t seen = sb_relay_bell_seen(&bell);
+    uint64_t end = sb_mono_ns() + 10000000000ull, done;
+    pthread_t th;
+    uint8_t buf[64];
+
+    assert_int_equal(pthread_create(&th, NULL, waker_main, &w), 0);
+    /* Slices that end before the waker acts only wait again. */
+    while (pub == NULL ? sb_relay_bell_seen(&bell) == seen
+                       : sb_relay_sub_ready(sub, memory_order_acquire) == 0) {
+        assert_true(sb_mono_ns() < end);
+        assert_shmbus_ok(sb_relay_wait(&t, 1, pub == NULL ? never_ready : sub_ready, sub,
+                                       sb_mono_ns() + 10000000000ull, &bell, seen));
+    }
+    done = sb_mono_ns();
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (sub != NULL)
+        assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, 0), (int)sizeof(uint64_t));
+    return done - w.at;
+}
+
+/* A relay asleep on a topic is woken by a bell rung and by a plain
+ * publish: most of five wake-ups each take far less than the slice end
+ * that a missed wake-up waits for (a loaded machine may delay a few). */
+static void test_relay_sleeping_relay_is_woken(void **state)
+{
+    struct fx *f = *state;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    int rung = 0, published = 0;
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(f->t, NULL, &sub));
+    for (int i = 0; i < 5; i++) {
+        rung += wake_latency(f->t, NULL, NULL) < 25000000ull;
+        published += wake_latency(f->t, pub, sub) < 25000000ull;
+    }
+    assert_in_range(rung, 3, 5);
+    assert_in_range(published, 3, 5);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+}
+
 /* One wait covers SB_RELAY_TOPICS_MAX topics and the bell; more are refused. */
 static void test_relay_wait_topic_bound(void **state)
 {
@@ -148,6 +234,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relay_quiet_publish_wakes_only_others, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_rung_bell_ends_the_wait, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_sleeping_relay_is_woken, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_wait_topic_bound, fx_setup, fx_teardown),
     };
 
