@@ -1,7 +1,7 @@
 /*
  * The daemon-facing relay interface (registry/relay.c), in one process on
  * a topic created directly: a quiet publish wakes nobody while only the
- * relay sleeps and a plain one still does, a bell rung since the relay
+ * relay sleeps, and wakes another sleeper as a plain one does, a bell rung since the relay
  * read it ends its wait at once, a relay asleep is woken by a bell rung
  * or a plain publish from another thread, and the topic bound of one
  * wait.
@@ -49,28 +49,44 @@ struct quiet_probe {
     shmbus_topic *t;
     shmbus_pub *quiet, *plain;
     shmbus_sub *sub;
-    uint32_t waiters, futex0, futex_quiet, futex_plain;
+    uint32_t waiters, futex0, futex_quiet, futex_other, futex_plain;
     int ready_after, calls;
 };
 
+/* relaxed, in this file's reads of a topic's counters: one thread looks
+ * at what it did itself (the waker, at what it only waits for). */
 static uint32_t data_futex(const shmbus_topic *t)
 {
-    return atomic_load(&t->seg.hdr->data_futex);
+    return atomic_load_explicit(&t->seg.hdr->data_futex, memory_order_relaxed);
 }
 
-/* Publish once quietly and once plainly from inside the relay's sleep
- * (after it counted itself, before it sleeps), and report ready. */
+static uint32_t data_waiters(const shmbus_topic *t)
+{
+    return atomic_load_explicit(&t->seg.hdr->data_waiters, memory_order_relaxed);
+}
+
+/* Publish from inside the relay's sleep (after it counted itself, before
+ * it sleeps): quietly, quietly again while one more sleeper counts itself
+ * (as a subscriber does, wait.c sleeper_in()), then plainly; report ready. */
 static int quiet_probe_ready(void *arg, memory_order order)
 {
     struct quiet_probe *q = arg;
     uint64_t v = 1;
+    int rc;
 
     q->calls++;
-    q->waiters = atomic_load(&q->t->seg.hdr->data_waiters);
+    q->waiters = data_waiters(q->t);
     q->futex0 = data_futex(q->t);
     if (shmbus_publish(q->quiet, &v, sizeof(v), 0) < 0)
         return -1;
     q->futex_quiet = data_futex(q->t);
+    /* relaxed: this thread's own count, read by its own publish. */
+    atomic_fetch_add_explicit(&q->t->seg.hdr->data_waiters, 1, memory_order_relaxed);
+    rc = shmbus_publish(q->quiet, &v, sizeof(v), 0);
+    atomic_fetch_sub_explicit(&q->t->seg.hdr->data_waiters, 1, memory_order_relaxed);
+    if (rc < 0)
+        return -1;
+    q->futex_other = data_futex(q->t);
     if (shmbus_publish(q->plain, &v, sizeof(v), 0) < 0)
         return -1;
     q->futex_plain = data_futex(q->t);
@@ -91,11 +107,12 @@ static void test_relay_quiet_publish_wakes_only_others(void **state)
     assert_shmbus_ok(
         sb_relay_wait(&f->t, 1, quiet_probe_ready, &q, sb_mono_ns() + 10000000000ull, NULL, 0));
     assert_int_equal(q.calls, 1);
-    assert_int_equal(q.waiters, SB_RELAY_WEIGHT); /* only the relay sleeps */
-    assert_int_equal(q.futex_quiet, q.futex0);    /* the quiet publish woke nobody */
-    assert_int_equal(q.futex_plain, q.futex0 + 1);
+    assert_int_equal(q.waiters, SB_RELAY_WEIGHT);  /* only the relay sleeps */
+    assert_int_equal(q.futex_quiet, q.futex0);     /* the quiet publish woke nobody */
+    assert_int_equal(q.futex_other, q.futex0 + 1); /* but another sleeper, yes */
+    assert_int_equal(q.futex_plain, q.futex0 + 2);
     assert_int_equal(q.ready_after, 1);
-    assert_int_equal(atomic_load(&f->t->seg.hdr->data_waiters), 0);
+    assert_int_equal(data_waiters(f->t), 0);
     shmbus_sub_destroy(q.sub);
     shmbus_pub_destroy(q.plain);
     shmbus_pub_destroy(q.quiet);
@@ -143,10 +160,9 @@ static void *waker_main(void *arg)
     struct waker *w = arg;
     uint64_t v = 1;
 
-    /* relaxed: only when to act; the ring or the publish below is what
-     * the relay's wait synchronises with. */
-    while (atomic_load_explicit(&w->t->seg.hdr->data_waiters, memory_order_relaxed) <
-           SB_RELAY_WEIGHT)
+    /* Only when to act: the ring or the publish below is what the relay's
+     * wait synchronises with. */
+    while (data_waiters(w->t) < SB_RELAY_WEIGHT)
         usleep(100);
     usleep(5000); /* counted, then asleep in the futex call within this */
     w->at = sb_mono_ns();
@@ -225,7 +241,7 @@ static void test_relay_wait_topic_bound(void **state)
     assert_shmbus_rc(sb_relay_wait(topics, SB_RELAY_TOPICS_MAX + 1, never_ready, NULL,
                                    sb_mono_ns() + 10000000000ull, &bell, 0),
                      SHMBUS_ERR_INVALID);
-    assert_int_equal(atomic_load(&f->t->seg.hdr->data_waiters), 0);
+    assert_int_equal(data_waiters(f->t), 0);
 }
 
 int main(void)
