@@ -125,6 +125,13 @@ static int never_ready(void *arg, memory_order order)
     return 0;
 }
 
+static int always_ready(void *arg, memory_order order)
+{
+    (void)arg;
+    (void)order;
+    return 1;
+}
+
 /* A bell rung since the relay read it ends each wait at once: twenty
  * waits take far less than the twenty slices they would sleep without. */
 static void test_relay_rung_bell_ends_the_wait(void **state)
@@ -227,7 +234,8 @@ static void test_relay_sleeping_relay_is_woken(void **state)
     shmbus_pub_destroy(pub);
 }
 
-/* One wait covers SB_RELAY_TOPICS_MAX topics and the bell; more are refused. */
+/* One wait covers SB_RELAY_TOPICS_MAX topics and the bell; more, or
+ * nothing at all, are refused. */
 static void test_relay_wait_topic_bound(void **state)
 {
     struct fx *f = *state;
@@ -241,6 +249,10 @@ static void test_relay_wait_topic_bound(void **state)
     assert_shmbus_rc(sb_relay_wait(topics, SB_RELAY_TOPICS_MAX + 1, never_ready, NULL,
                                    sb_mono_ns() + 10000000000ull, &bell, 0),
                      SHMBUS_ERR_INVALID);
+    /* Nothing to sleep on, even when ready would say yes. */
+    assert_shmbus_rc(
+        sb_relay_wait(NULL, 0, always_ready, NULL, sb_mono_ns() + 10000000000ull, NULL, 0),
+        SHMBUS_ERR_INVALID);
     assert_int_equal(data_waiters(f->t), 0);
 }
 
