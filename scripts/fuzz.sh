@@ -64,7 +64,7 @@ urcu="-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
 # budget byte, a protocol byte and two bytes a command: 512 holds more than
 # its 48 steps.
 targets=(
-  "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c $lib/util/name.c|"
+  "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
   "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/bridge/glob.c|"
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu"

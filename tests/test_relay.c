@@ -1,13 +1,17 @@
 /*
  * The daemon-facing relay interface (registry/relay.c), in one process on
  * a topic created directly: a quiet publish wakes nobody while only the
- * relay sleeps and a plain one still does, a bell rung since the relay
- * read it ends its wait at once, and the topic bound of one wait.
+ * relay sleeps, and wakes another sleeper as a plain one does, a bell rung since the relay
+ * read it ends its wait at once, a relay asleep is woken by a bell rung
+ * or a plain publish from another thread, and the topic bound of one
+ * wait.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "registry/relay.h"
 #include "ring/ring.h"
@@ -45,28 +49,44 @@ struct quiet_probe {
     shmbus_topic *t;
     shmbus_pub *quiet, *plain;
     shmbus_sub *sub;
-    uint32_t waiters, futex0, futex_quiet, futex_plain;
+    uint32_t waiters, futex0, futex_quiet, futex_other, futex_plain;
     int ready_after, calls;
 };
 
+/* relaxed, in this file's reads of a topic's counters: one thread looks
+ * at what it did itself (the waker, at what it only waits for). */
 static uint32_t data_futex(const shmbus_topic *t)
 {
-    return atomic_load(&t->seg.hdr->data_futex);
+    return atomic_load_explicit(&t->seg.hdr->data_futex, memory_order_relaxed);
 }
 
-/* Publish once quietly and once plainly from inside the relay's sleep
- * (after it counted itself, before it sleeps), and report ready. */
+static uint32_t data_waiters(const shmbus_topic *t)
+{
+    return atomic_load_explicit(&t->seg.hdr->data_waiters, memory_order_relaxed);
+}
+
+/* Publish from inside the relay's sleep (after it counted itself, before
+ * it sleeps): quietly, quietly again while one more sleeper counts itself
+ * (as a subscriber does, wait.c sleeper_in()), then plainly; report ready. */
 static int quiet_probe_ready(void *arg, memory_order order)
 {
     struct quiet_probe *q = arg;
     uint64_t v = 1;
+    int rc;
 
     q->calls++;
-    q->waiters = atomic_load(&q->t->seg.hdr->data_waiters);
+    q->waiters = data_waiters(q->t);
     q->futex0 = data_futex(q->t);
     if (shmbus_publish(q->quiet, &v, sizeof(v), 0) < 0)
         return -1;
     q->futex_quiet = data_futex(q->t);
+    /* relaxed: this thread's own count, read by its own publish. */
+    atomic_fetch_add_explicit(&q->t->seg.hdr->data_waiters, 1, memory_order_relaxed);
+    rc = shmbus_publish(q->quiet, &v, sizeof(v), 0);
+    atomic_fetch_sub_explicit(&q->t->seg.hdr->data_waiters, 1, memory_order_relaxed);
+    if (rc < 0)
+        return -1;
+    q->futex_other = data_futex(q->t);
     if (shmbus_publish(q->plain, &v, sizeof(v), 0) < 0)
         return -1;
     q->futex_plain = data_futex(q->t);
@@ -87,11 +107,12 @@ static void test_relay_quiet_publish_wakes_only_others(void **state)
     assert_shmbus_ok(
         sb_relay_wait(&f->t, 1, quiet_probe_ready, &q, sb_mono_ns() + 10000000000ull, NULL, 0));
     assert_int_equal(q.calls, 1);
-    assert_int_equal(q.waiters, SB_RELAY_WEIGHT); /* only the relay sleeps */
-    assert_int_equal(q.futex_quiet, q.futex0);    /* the quiet publish woke nobody */
-    assert_int_equal(q.futex_plain, q.futex0 + 1);
+    assert_int_equal(q.waiters, SB_RELAY_WEIGHT);  /* only the relay sleeps */
+    assert_int_equal(q.futex_quiet, q.futex0);     /* the quiet publish woke nobody */
+    assert_int_equal(q.futex_other, q.futex0 + 1); /* but another sleeper, yes */
+    assert_int_equal(q.futex_plain, q.futex0 + 2);
     assert_int_equal(q.ready_after, 1);
-    assert_int_equal(atomic_load(&f->t->seg.hdr->data_waiters), 0);
+    assert_int_equal(data_waiters(f->t), 0);
     shmbus_sub_destroy(q.sub);
     shmbus_pub_destroy(q.plain);
     shmbus_pub_destroy(q.quiet);
@@ -102,6 +123,13 @@ static int never_ready(void *arg, memory_order order)
     (void)arg;
     (void)order;
     return 0;
+}
+
+static int always_ready(void *arg, memory_order order)
+{
+    (void)arg;
+    (void)order;
+    return 1;
 }
 
 /* A bell rung since the relay read it ends each wait at once: twenty
@@ -125,7 +153,89 @@ static void test_relay_rung_bell_ends_the_wait(void **state)
         sb_relay_wait(NULL, 0, never_ready, NULL, sb_mono_ns() + 10000000000ull, &bell, seen));
 }
 
-/* One wait covers SB_RELAY_TOPICS_MAX topics and the bell; more are refused. */
+/* Wakes a relay asleep on topic t, from another thread: rings @p bell,
+ * or (bell NULL) publishes with @p pub. */
+struct waker {
+    shmbus_topic *t;
+    _Atomic uint32_t *bell;
+    shmbus_pub *pub;
+    uint64_t at; /* when it woke the relay (read after the join) */
+};
+
+static void *waker_main(void *arg)
+{
+    struct waker *w = arg;
+    uint64_t v = 1;
+
+    /* Only when to act: the ring or the publish below is what the relay's
+     * wait synchronises with. */
+    while (data_waiters(w->t) < SB_RELAY_WEIGHT)
+        usleep(100);
+    usleep(5000); /* counted, then asleep in the futex call within this */
+    w->at = sb_mono_ns();
+    if (w->bell != NULL)
+        sb_relay_bell_ring(w->bell);
+    else
+        shmbus_publish(w->pub, &v, sizeof(v), 0);
+    return NULL;
+}
+
+static int sub_ready(void *arg, memory_order order)
+{
+    return sb_relay_sub_ready(arg, order);
+}
+
+/* One wake-up of a sleeping relay: how long from the waker's ring or
+ * publish until the relay's wait ended for it. A wait that is not woken
+ * ends only at its slice end (SB_WAIT_SLICE_NS, 50 ms), some 45 ms later. */
+static uint64_t wake_latency(shmbus_topic *t, shmbus_pub *pub, shmbus_sub *sub)
+{
+    _Atomic uint32_t bell = 0;
+    struct waker w = {.t = t, .bell = pub == NULL ? &bell : NULL, .pub = pub};
+    uint32_t seen = sb_relay_bell_seen(&bell);
+    uint64_t end = sb_mono_ns() + 10000000000ull, done;
+    pthread_t th;
+    uint8_t buf[64];
+
+    assert_int_equal(pthread_create(&th, NULL, waker_main, &w), 0);
+    /* Slices that end before the waker acts only wait again. */
+    while (pub == NULL ? sb_relay_bell_seen(&bell) == seen
+                       : sb_relay_sub_ready(sub, memory_order_acquire) == 0) {
+        assert_true(sb_mono_ns() < end);
+        assert_shmbus_ok(sb_relay_wait(&t, 1, pub == NULL ? never_ready : sub_ready, sub,
+                                       sb_mono_ns() + 10000000000ull, &bell, seen));
+    }
+    done = sb_mono_ns();
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (sub != NULL)
+        assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, 0), (int)sizeof(uint64_t));
+    return done - w.at;
+}
+
+/* A relay asleep on a topic is woken by a bell rung and by a plain
+ * publish: most of five wake-ups each take far less than the slice end
+ * that a missed wake-up waits for (a loaded machine may delay a few). */
+static void test_relay_sleeping_relay_is_woken(void **state)
+{
+    struct fx *f = *state;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    int rung = 0, published = 0;
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(f->t, NULL, &sub));
+    for (int i = 0; i < 5; i++) {
+        rung += wake_latency(f->t, NULL, NULL) < 25000000ull;
+        published += wake_latency(f->t, pub, sub) < 25000000ull;
+    }
+    assert_in_range(rung, 3, 5);
+    assert_in_range(published, 3, 5);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+}
+
+/* One wait covers SB_RELAY_TOPICS_MAX topics and the bell; more, or
+ * nothing at all, are refused. */
 static void test_relay_wait_topic_bound(void **state)
 {
     struct fx *f = *state;
@@ -139,7 +249,11 @@ static void test_relay_wait_topic_bound(void **state)
     assert_shmbus_rc(sb_relay_wait(topics, SB_RELAY_TOPICS_MAX + 1, never_ready, NULL,
                                    sb_mono_ns() + 10000000000ull, &bell, 0),
                      SHMBUS_ERR_INVALID);
-    assert_int_equal(atomic_load(&f->t->seg.hdr->data_waiters), 0);
+    /* Nothing to sleep on, even when ready would say yes. */
+    assert_shmbus_rc(
+        sb_relay_wait(NULL, 0, always_ready, NULL, sb_mono_ns() + 10000000000ull, NULL, 0),
+        SHMBUS_ERR_INVALID);
+    assert_int_equal(data_waiters(f->t), 0);
 }
 
 int main(void)
@@ -148,6 +262,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relay_quiet_publish_wakes_only_others, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_rung_bell_ends_the_wait, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_sleeping_relay_is_woken, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_wait_topic_bound, fx_setup, fx_teardown),
     };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util/name.h"
 
 /* Longest wait for a message before looking at the stop flag again. */
 #define SUB_SLICE_NS (200ll * 1000000ll)
@@ -59,18 +60,6 @@ static const struct option sub_opts[] = {{"bus", required_argument, NULL, OPT_BU
                                          CLI_TOPIC_OPTIONS,
                                          {NULL, 0, NULL, 0}};
 
-/*
- * Whether @p g is a valid group name (shmbus.h, SHMBUS_GROUP_NAME_MAX).
- * Checked before connecting: the topic would otherwise be created first.
- */
-static int sub_group_ok(const char *g)
-{
-    size_t len = strlen(g);
-
-    return len >= 1 && len <= SHMBUS_GROUP_NAME_MAX && g[0] != '.' &&
-           strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") == len;
-}
-
 /* One option. @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
 static int sub_option(struct sub_args *a, int opt, const char *cmd)
 {
@@ -84,7 +73,8 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
         a->bus = optarg;
         return 0;
     case OPT_GROUP:
-        if (!sub_group_ok(optarg))
+        /* Checked before connecting: the topic would otherwise be created first. */
+        if (!sb_name_valid(optarg, SHMBUS_GROUP_NAME_MAX))
             return cli_usage_err(cmd,
                                  "bad group name '%s': 1..%d characters of [A-Za-z0-9_.:-], "
                                  "not starting with '.'",

@@ -23,6 +23,8 @@ int sb_relay_wait(shmbus_topic *const *topics, unsigned n, sb_relay_ready_fn rea
 {
     if (n > SB_RELAY_TOPICS_MAX)
         return SHMBUS_ERR_INVALID; /* more futex words than one call takes */
+    if (n == 0 && bell == NULL)
+        return SHMBUS_ERR_INVALID; /* no futex word at all: futex_waitv refuses it */
     return sb_wait_topics(topics, n, SB_RELAY_WEIGHT, ready, arg, deadline, bell, seen);
 }
 

@@ -60,8 +60,9 @@ int sb_relay_sub_ready(shmbus_sub *sub, memory_order order);
  * (sb_relay_bell_seen() before looking at what the ringer changed). Wakes
  * at least every few tens of milliseconds to let the caller look again.
  * @return 0 (something may be ready: look), SHMBUS_ERR_TIMEOUT, -EINTR, or
- * SHMBUS_ERR_INVALID for more than SB_RELAY_TOPICS_MAX topics (nothing
- * done). Blocks; thread-safe.
+ * SHMBUS_ERR_INVALID for more than SB_RELAY_TOPICS_MAX topics, or for
+ * nothing to sleep on (no topic and no bell): nothing done. Blocks;
+ * thread-safe.
  */
 int sb_relay_wait(shmbus_topic *const *topics, unsigned n, sb_relay_ready_fn ready, void *arg,
                   uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen);

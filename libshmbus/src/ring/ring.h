@@ -100,7 +100,7 @@ static inline int sb_sub_evicted_after_reads(const shmbus_sub *sub)
 /* Wake sleeping subscribers after a cell changed state. seq_cst: this load
  * and the seq_cst CAS or store that committed the cell form a Dekker pair with the
  * sleeper's seq_cst increment of data_waiters and its seq_cst re-check of
- * the cell (wait.c wait_sleep()): at least one side sees the other, so either we
+ * the cell (wait.c sleep_on()): at least one side sees the other, so either we
  * wake it or it does not sleep. When nobody sleeps this is one load of a
  * line that stays shared in every cache, and no system call. */
 static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)

@@ -175,8 +175,9 @@ int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_
 {
     if (sb_mono_ns() >= deadline)
         return SHMBUS_ERR_TIMEOUT;
-    /* No slots named: the bridge's weight left by a daemon that died is
-     * taken out by the next one when it adopts the segment (admin.h). */
+    /* No slots named: a relay's weight (registry/relay.h) left by a daemon
+     * that died is taken out by the next one when it adopts the segment
+     * (admin.h sb_admin_waiters_settle()). */
     return sleep_on(topics, NULL, n, weight, ready, arg, deadline, bell, seen);
 }
 
