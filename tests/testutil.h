@@ -84,6 +84,15 @@ static inline void tu_on_signal(int sig)
     raise(sig);
 }
 
+/* xorshift64: the random tests are the same on every run. */
+static inline uint64_t tu_rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
 /* Call once from main(). */
 static inline void tu_init(void)
 {
