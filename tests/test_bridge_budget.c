@@ -16,7 +16,7 @@
  * before it from its first message. Topics are made small through the
  * library, so that thousands fit.
  */
-#include "bridgeutil.h"
+#include "bridgetest.h"
 #include "daemonutil.h"
 
 #include <arpa/inet.h>

@@ -52,11 +52,17 @@
 #define TU_MAX_SEGS 64
 #define TU_MAX_KIDS 64
 
+/* A test of several files defines TU_STATE as extern before including
+ * this and defines the state once (bridgetest.h): one set for all. */
+#ifndef TU_STATE
+#define TU_STATE static
+#endif
+
 /* Names created by this process; removed by tu_cleanup() at teardown,
  * at exit, and on a fatal signal. */
-static char tu_segs[TU_MAX_SEGS][64];
-static pid_t tu_kids[TU_MAX_KIDS];
-static pid_t tu_owner;
+TU_STATE char tu_segs[TU_MAX_SEGS][64];
+TU_STATE pid_t tu_kids[TU_MAX_KIDS];
+TU_STATE pid_t tu_owner;
 
 static inline void tu_cleanup(void)
 {
