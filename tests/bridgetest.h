@@ -1,13 +1,13 @@
 /*
- * The bridge tests' helper library (bridgetest_wire.c, bridgetest_daemon.c;
- * linked by test_bridge_*.c and stress/test_bridge_timing.c): a daemon per
- * test with its bridge on a free loopback port (bt_setup(), bt_teardown()),
- * raw TCP connections read byte-exact (bc_*), RESP replies (rf_*), JSON
- * deliveries (bc_jmsg()), hiredis connections (rd_*), the library on the
- * same bus (local_*), and threads that publish, flood, drain or sleep
- * beside a test. Everything a test opens through it is closed by the
- * teardown, even after a failure. Tests run one at a time: the state here
- * is global.
+ * The bridge tests' helper library (bridgetest_wire.c, bridgetest_daemon.c,
+ * bridgetest_budget.c; linked by test_bridge_*.c and stress/test_bridge_*.c):
+ * a daemon per test with its bridge on a free loopback port (bt_setup(),
+ * bt_teardown(); bb_setup() for the budget tests), raw TCP connections read
+ * byte-exact (bc_*), RESP replies (rf_*), JSON deliveries (bc_jmsg()),
+ * hiredis connections (rd_*), the library on the same bus (local_*), and
+ * threads that publish, flood, drain or sleep beside a test. Everything a
+ * test opens through it is closed by the teardown, even after a failure.
+ * Tests run one at a time: the state here is global.
  */
 #ifndef SHMBUS_TESTS_BRIDGETEST_H
 #define SHMBUS_TESTS_BRIDGETEST_H
@@ -231,5 +231,45 @@ int daemon_alive(struct du_daemon *d);
 /* Call once from main(), in place of tu_init(): also ignores SIGPIPE and
  * runs only the tests BT_FILTER names ('*auth*'), if set. */
 void bt_init(void);
+
+/* --------------------------------------------------------------- budgets */
+
+/* The budget tests (bridgetest_budget.c) run their daemon with the bridge on
+ * a port the kernel picks, read back from shmbus_bridge_stat(). */
+#define BB_MS        10000 /* longest wait for a reply: only a hang reaches it */
+#define BB_TOPICS    2000  /* topics the patterns match */
+#define BB_LINK_MIN  64u   /* a link's bytes are at least this */
+#define BB_CONNS_MAX 8
+/* More a's than a topic name holds. */
+#define BB_AS                                                                                      \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* The running daemon's bridge port, and where its stderr goes (tests run
+ * one at a time). */
+extern int bb_port;
+extern char bb_log[PATH_MAX];
+
+/* cmocka setup: *state is the daemon's extra arguments (NULL-terminated,
+ * after --bridge); becomes the daemon. Its teardown is du_teardown(). */
+int bb_setup(void **state);
+#define BB_TEST(f, args) cmocka_unit_test_prestate_setup_teardown(f, bb_setup, du_teardown, args)
+/* The bus's bridge totals and connections (at most BB_CONNS_MAX). */
+int bb_stat(shmbus_bus *bus, shmbus_bridge_info *info, shmbus_bridge_conn *conns);
+/* @p n small topics t0000, t0001, ... (they stay in the daemon). */
+void make_topics(shmbus_bus *bus, int n);
+void make_long_topics(shmbus_bus *bus, int n);
+int rd_ok(redisContext *r, const char *cmd, char *err, size_t cap);
+uint64_t conn_memory(shmbus_bus *bus, uint64_t id);
+uint64_t newest_conn(shmbus_bus *bus);
+void wait_patterns(shmbus_bus *bus, uint64_t id, uint32_t n);
+void psubscribe_replies(redisContext *r, int n);
+int64_t ping_ms(redisContext *r);
+redisContext *open_pinged(void);
+int64_t send_ping_meanwhile(redisContext *r, shmbus_bus *bus, uint64_t id, redisContext *other,
+                            int64_t *t0);
+uint64_t memory_when_idle(shmbus_bus *bus);
+int raw_open(void);
+void raw_send(int fd, const void *data, size_t len);
 
 #endif
