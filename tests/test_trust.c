@@ -433,8 +433,7 @@ static void test_trust_prehello_not_allowed_last(void **state)
     uid_t uid;
     gid_t gid;
 
-    du_nobody_ids(&uid, &gid);
-    assert_int_equal(du_stop(d), 0);
+    du_nobody_stopped(d, &uid, &gid);
     assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
     snprintf(run, sizeof(run), "%s/shmbus", d->dir);
     assert_int_equal(rmdir(run), 0); /* made again 0711: an existing one is kept */
