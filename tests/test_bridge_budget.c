@@ -1,5 +1,5 @@
 /*
- * The TCP bridge's memory budgets (daemon/bridge_mem.c) end to end, against
+ * The TCP bridge's memory budgets (daemon/bridge/mem.c) end to end, against
  * a daemon per test (bridgetest.h, bb_setup()): the links that pattern
  * subscriptions make are counted per connection and for the bridge, and
  * given back on PUNSUBSCRIBE and close; when --bridge-max-memory is full,

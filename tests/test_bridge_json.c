@@ -338,7 +338,7 @@ static const struct bt_opts bigjson_opts = {.args = {"--bridge-max-output", "4M"
  * reach a JSON subscriber, which reads as they come, on a daemon with
  * --bridge-max-output 4M: each as "payload_base64" with the exact bytes,
  * in order, nothing lost, and the connection stays. Guards
- * sbb_json_delivery() (bridge_proto.c) and the rounds' byte bound
+ * sbb_json_delivery() (bridge/json.c) and the rounds' byte bound
  * (SBB_ROUND_BYTES): each 0 byte used to become \u0000, six times the
  * payload, and one round of these messages passed the output limit, so
  * the subscriber was cut off.

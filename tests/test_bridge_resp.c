@@ -255,7 +255,7 @@ static void info_expect_at(struct bc *c, int line)
 
 /* INFO (with or without a section) answers a bulk with "loading:0" and
  * "redis_version:", which ioredis reads before it calls itself ready.
- * Guards the INFO command (bridge.c cmd_info()). */
+ * Guards the INFO command (bridge/cmd_resp.c cmd_info()). */
 static void test_bridge_info(void **state)
 {
     struct bc *c = bc_open();
@@ -380,7 +380,7 @@ static void na_skip_to(struct bc *c, const char *kind, int cycle)
  * then nothing for NA_QUIET_MS (a SUBSCRIBE at once would pass off late
  * messages as its own) nor before the next SUBSCRIBE's confirmation
  * (na_subscribe()); NA_CYCLES times. Guards link_del() and deliver_link()
- * (bridge.c, bridge_pump.c: the link's "gone" flag): a pump round that
+ * (bridge/link.c, bridge/pump.c: the link's "gone" flag): a pump round that
  * had taken the link before the unsubscribe appended its messages after
  * the reply.
  */
@@ -450,7 +450,7 @@ static uint64_t conn_id(struct bc *c)
  * with a small send buffer: a few tens of KiB, not megabytes), and also
  * subscribes to a topic "fill" on which NA_FILL_N messages of NA_FILL_SIZE
  * bytes are published before the QUIT: it sends QUIT once the daemon holds
- * some of them (shmbus_bridge_stat()). Guards cmd_quit() (bridge.c),
+ * some of them (shmbus_bridge_stat()). Guards cmd_quit() (bridge/cmd_resp.c),
  * which drops the subscriptions before it answers: pumps went on
  * appending to the connection until its output drained and it was
  * closed, which with a busy topic could be never.

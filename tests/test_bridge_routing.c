@@ -579,8 +579,8 @@ static void cl_expect_at(struct bc *c, const char *pattern, const char *topic, c
  * subscriber. Guards against handing a new topic's shared cursor to a
  * pump before the subscription's link to it is live: the pump polled the
  * message, found nobody to deliver it to and dropped it, the cursor
- * having moved past it. Fixed in daemon/bridge.c (links_go() gives the
- * topic to its pump with its first live link) and bridge_pump.c
+ * having moved past it. Fixed in daemon/bridge/link.c (sbb_links_go() gives
+ * the topic to its pump with its first live link) and bridge/pump.c
  * (sbb_deliver() does not poll a topic without a live link).
  */
 static void test_bridge_created_later_pattern_race(void **state)
@@ -645,7 +645,7 @@ static void expect_error_at(struct bc *c, const char *prefix, const char *what, 
 /*
  * A remote PUBLISH (RESP or JSON) to an exclusive topic is an error that
  * says "exclusive", and a local publisher can still be created after it;
- * remote subscribers get its messages. Guards pub_get() (bridge.c): the
+ * remote subscribers get its messages. Guards pub_get() (bridge/publish.c): the
  * bridge used to create its publisher there, which took the topic's one
  * publisher token for good (a local shmbus_pub_create() got -EBUSY).
  */
@@ -694,7 +694,7 @@ static int topic_listed(shmbus_bus *bus, const char *name)
  * --bridge-no-create: PUBLISH and JSON PUB to a missing topic are errors
  * ("no topic") and do not create it (shmbus_list()); existing topics take
  * remote messages as before. Guards the option (main.c, and pub_topic()
- * in bridge.c, which opens with SHMBUS_OPEN_NOCREATE).
+ * in bridge/publish.c, which opens with SHMBUS_OPEN_NOCREATE).
  */
 static void test_bridge_no_create(void **state)
 {
@@ -750,7 +750,7 @@ static int bridge_passed_damage(shmbus_topic *t)
  * before the publisher overwrote it); seqs 4 and 5 arrive, and the JSON
  * delivery of seq 4 says that one message was lost before it; the RESP
  * pushes are Redis's, unchanged; shmbus stat counts one bad cell. Guards
- * sbb_deliver() (bridge_pump.c): a damaged cell must not end the topic's
+ * sbb_deliver() (bridge/pump.c): a damaged cell must not end the topic's
  * remote delivery.
  */
 static void damaged_cell_case(struct du_daemon *d, uint32_t mode)

@@ -1,6 +1,6 @@
 /*
  * What the TCP bridge's memory budgets and pattern linking cost in time
- * (daemon/bridge_mem.c, bridge_link.h), against a daemon per test
+ * (daemon/bridge/mem.c, link.h), against a daemon per test
  * (bridgetest.h, bb_setup()): each passes on CPU time or PING times
  * measured, so each is a timing test and lives here. Many patterns over
  * thousands of topics stay within --bridge-max-sub-memory and
@@ -30,7 +30,7 @@
 #define BB_PAUSED_PING_MS (10 * BB_SLOW)
 #endif
 /* Longest answer to a PING while the bridge links patterns: it links in
- * slices of 1 to 4 ms (bridge_link.h), 200 ms is far off. */
+ * slices of 1 to 4 ms (bridge/link.h), 200 ms is far off. */
 #define BB_PING_MS (200 * BB_SLOW)
 
 /* Daemon arguments of each test (cmocka prestate), after --bridge. */

@@ -247,11 +247,11 @@ static void test_bridge_half_close_while_paused(void **state)
 
 /*
  * SUBSCRIBE t1..tN on one connection, topics created locally first: the
- * daemon then idles. Guards the pumps' topic count (bridge_int.h
+ * daemon then idles. Guards the pumps' topic count (bridge/state.h
  * SBB_PUMP_TOPICS): a pump sleeps in one futex_waitv() on its topics and
  * its bell, which takes at most SHMBUS_WAITSET_MAX words. A pump that took
  * 64 topics asked for 65, was refused at once and spun at 100% CPU
- * (bridge_pump.c now also logs "cannot sleep" and naps if that ever
+ * (bridge/pump.c now also logs "cannot sleep" and naps if that ever
  * happens: the log must not say so). Over PI_MS the daemon, all threads,
  * uses less than PI_CPU_MS of CPU (/proc/PID/stat) and sends nothing; a
  * local publish on tN, then on t1, still reaches the subscriber. 63
@@ -334,7 +334,7 @@ static void test_bridge_pump_127_topics_idle(void **state)
  * with one JSON remote subscriber (drained by a thread) cannot stall the
  * I/O thread: after a remote PUBLISH on that topic from a second
  * connection, a PING on a third, fresh, connection is answered within
- * NS_MAX_MS, NS_ROUNDS times. Guards deliver_touched() (bridge.c): after
+ * NS_MAX_MS, NS_ROUNDS times. Guards sbb_deliver_touched() (bridge/publish.c): after
  * a remote publish the I/O thread delivers the topic itself, and it used
  * to go on while rounds came back full, which they always do while a
  * local publisher keeps up; now it delivers one round and rings the pump.
@@ -394,7 +394,7 @@ static void test_bridge_busy_local_publisher_no_stall(void **state)
  * Out of descriptors. The daemon's RLIMIT_NOFILE is lowered (prlimit(2),
  * once it serves) to leave it about OD_SPARE descriptors, then OD_CONNS
  * connections come: accept() fails with EMFILE while the rest wait in the
- * backlog. Guards conn_accept() and accept_pause() (bridge.c): the
+ * backlog. Guards conn_accept() and accept_pause() (bridge/io.c): the
  * listening socket stayed readable, so the I/O thread spun and logged
  * every failed accept; now it stops listening for 100 ms and logs once a
  * second. For OD_MS the daemon uses less than OD_CPU_MS of CPU, and logs
