@@ -1,8 +1,8 @@
 /*
  * JSON lines and base64 as the TCP bridge's clients see them (tests only):
  * a flat object parser (strings decoded, other values as their text) and
- * base64 both ways. Shared by test_bridge and the chaos test's remote
- * subscribers. Include after testutil.h (cmocka).
+ * base64 both ways. Shared by the bridge tests (bridgetest.h) and the
+ * chaos test's remote subscribers. Include after testutil.h (cmocka).
  */
 #ifndef SHMBUS_TESTS_JSONLINE_H
 #define SHMBUS_TESTS_JSONLINE_H

@@ -2,7 +2,7 @@
  * The test oracle for daemon/bridge/glob.c's sbb_glob_match(): a plain
  * recursive glob matcher written again from the documented rules (Redis's
  * util.c stringmatchlen), not from the module's code. It is exponential on
- * '*', so callers keep their inputs short. Shared by tests/test_bridge_proto.c
+ * '*', so callers keep their inputs short. Shared by tests/test_bridge_proto_glob.c
  * and fuzz/fuzz_resp.c (built with -I tests, scripts/fuzz.sh); static, so
  * each program gets its own copy.
  */

@@ -85,6 +85,19 @@ static struct sbb_peer accept_check(int lfd, const struct sbd_config *cfg)
     return p;
 }
 
+/* A connection from this process to @p host (of @p family) at the port of
+ * @p lsa, which @p lfd listens on: accepted, judged under @p cfg, closed. */
+static struct sbb_peer connect_check(int lfd, int family, const char *host,
+                                     const struct sockaddr_storage *lsa,
+                                     const struct sbd_config *cfg)
+{
+    int c = connect_to(family, host, lsa);
+    struct sbb_peer p = accept_check(lfd, cfg);
+
+    close(c);
+    return p;
+}
+
 /* A peer never judged (zeroed) is not one let in. */
 static void test_peer_zeroed_not_ok(void **state)
 {
@@ -103,16 +116,14 @@ static void test_peer_loopback_own_uid(void **state)
 {
     struct sbd_config cfg = {0};
     struct sockaddr_storage lsa;
-    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa), c;
+    int lfd = listen_on(AF_INET, "127.0.0.1", &lsa);
     struct sbb_peer p;
 
     (void)state;
     assert_true(lfd >= 0);
-    c = connect_to(AF_INET, "127.0.0.1", &lsa);
-    p = accept_check(lfd, &cfg);
+    p = connect_check(lfd, AF_INET, "127.0.0.1", &lsa, &cfg);
     assert_int_equal(p.verdict, SBB_PEER_OK);
     assert_int_equal(p.uid, getuid());
-    close(c);
     close(lfd);
 }
 
@@ -122,21 +133,16 @@ static void test_peer_ipv6_and_mapped(void **state)
 {
     struct sbd_config cfg = {0};
     struct sockaddr_storage lsa;
-    int lfd = listen_on(AF_INET6, "::", &lsa), c;
+    int lfd = listen_on(AF_INET6, "::", &lsa);
     struct sbb_peer p;
 
     (void)state;
     if (lfd < 0)
         skip(); /* no IPv6 here */
-    c = connect_to(AF_INET6, "::1", &lsa);
-    p = accept_check(lfd, &cfg);
+    p = connect_check(lfd, AF_INET6, "::1", &lsa, &cfg);
     assert_int_equal(p.verdict, SBB_PEER_OK);
     assert_int_equal(p.uid, getuid());
-    close(c);
-    c = connect_to(AF_INET, "127.0.0.1", &lsa);
-    p = accept_check(lfd, &cfg);
-    assert_int_equal(p.verdict, SBB_PEER_OK);
-    close(c);
+    assert_int_equal(connect_check(lfd, AF_INET, "127.0.0.1", &lsa, &cfg).verdict, SBB_PEER_OK);
     close(lfd);
 }
 

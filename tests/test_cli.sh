@@ -3,6 +3,10 @@
 # sub (--count, --group, --latency), stat (--json), eviction (--stall-timeout),
 # usage errors, a clean
 # shutdown, and stat's bridge section against a daemon run with --bridge.
+# Every call of the shmbus command runs within CLI_TIMEOUT seconds and every
+# wait has a deadline: on a hang, the kernel stacks of the stuck process's
+# and the daemon's threads and the daemon's log are printed before the
+# test fails, so that the output says where it hung.
 # Usage: test_cli.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -13,42 +17,108 @@ export XDG_RUNTIME_DIR=$dir
 unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
 daemon=""
 client=""
-cleanup() {
-  # A killed client's wait fails: `|| true`, or set -e would end the trap
-  # here and leave the daemon running (holding ctest's output open).
-  if [ -n "$client" ]; then
-    kill "$client" 2>/dev/null || true
-    wait "$client" 2>/dev/null || true
+log="$dir/daemon.log" # the running daemon's stderr
+CLI_TIMEOUT=20        # seconds for one call of the shmbus command
+WAIT_TIMEOUT=10       # seconds for what a wait loop waits for
+# stop PID WHAT: end the child PID (a stopped one too) within WAIT_TIMEOUT
+# seconds, then with SIGKILL and a report of where it hung.
+stop() {
+  local end=$((SECONDS + WAIT_TIMEOUT))
+  kill "$1" 2>/dev/null || return 0
+  kill -CONT "$1" 2>/dev/null || true
+  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
+  if alive "$1"; then
+    hang_report "$1" "$2"
+    kill -9 "$1" 2>/dev/null || true
   fi
-  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  # A killed child's wait fails: `|| true`, or set -e would end the trap
+  # here and leave the daemon running (holding ctest's output open).
+  wait "$1" 2>/dev/null || true
+}
+cleanup() {
+  [ -n "$client" ] && stop "$client" "a client at exit"
+  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
   # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-# wait_stat PATTERN WHAT: poll `stat --json` (5 s at most) until grep finds
-# PATTERN in it; fail with "stat does not show WHAT" if it never does.
-wait_stat() {
-  for _ in $(seq 100); do
-    "$shmbus" --bus "$bus" stat --json | grep -q "$1" && return 0
+# fail MESSAGE: say why (with the daemon's log) and end the test.
+fail() {
+  echo "FAIL: $*" >&2
+  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
+  exit 1
+}
+# hang_report PID WHAT: where PID (running WHAT) and the daemon are stuck:
+# each thread's kernel stack (root reads them) and wait channel.
+hang_report() {
+  echo "HANG: $2 (pid $1) still runs after its deadline" >&2
+  for p in "$1" "$daemon"; do
+    [ -n "$p" ] || continue
+    for t in /proc/"$p"/task/*; do
+      [ -d "$t" ] || continue
+      echo "  pid $p task ${t##*/} ($(cat "$t/comm" 2>/dev/null)), wchan $(cat "$t/wchan" 2>/dev/null):" >&2
+      sed 's/^/    /' "$t/stack" >&2 2>/dev/null || true
+    done
+  done
+}
+# alive PID: PID has not exited yet (a zombie has).
+alive() {
+  local st
+  st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "${st:0:1}" != Z ]
+}
+# wait_exit PID WHAT: wait for the child PID to exit (CLI_TIMEOUT seconds
+# at most) and return its status; past that, report the hang and fail.
+wait_exit() {
+  local end=$((SECONDS + CLI_TIMEOUT))
+  while alive "$1"; do
+    if [ "$SECONDS" -ge "$end" ]; then
+      hang_report "$1" "$2"
+      kill -9 "$1" 2>/dev/null || true
+      fail "$2 did not exit within ${CLI_TIMEOUT} s"
+    fi
+    sleep 0.02
+  done
+  wait "$1"
+}
+# bounded CMD...: run CMD on this standard input within CLI_TIMEOUT
+# seconds; return its status, or report the hang and fail.
+bounded() {
+  "$@" <&0 &
+  wait_exit $! "$*"
+}
+# wait_socket WHAT: the daemon's control socket appears (WAIT_TIMEOUT
+# seconds at most), or the test fails with "WHAT did not start".
+wait_socket() {
+  local end=$((SECONDS + WAIT_TIMEOUT))
+  until [ -S "$dir/shmbus/$bus.sock" ]; do
+    [ "$SECONDS" -ge "$end" ] && { hang_report "$daemon" "$1"; fail "$1 did not start"; }
     sleep 0.05
   done
-  fail "stat does not show $2"
+}
+# wait_stat PATTERN WHAT: poll `stat --json` (WAIT_TIMEOUT seconds at most)
+# until grep finds PATTERN in it; fail with "stat does not show WHAT" (and
+# where the daemon is) if it never does.
+wait_stat() {
+  local end=$((SECONDS + WAIT_TIMEOUT))
+  until bounded "$shmbus" --bus "$bus" stat --json | grep -q "$1"; do
+    [ "$SECONDS" -ge "$end" ] && { hang_report "$daemon" "stat"; fail "stat does not show $2"; }
+    sleep 0.05
+  done
 }
 
-"$shmbusd" --bus "$bus" --foreground --log-level warn &
+"$shmbusd" --bus "$bus" --foreground --log-level warn 2>"$log" &
 daemon=$!
-for _ in $(seq 100); do [ -S "$dir/shmbus/$bus.sock" ] && break; sleep 0.05; done
-[ -S "$dir/shmbus/$bus.sock" ] || fail "daemon did not start"
+wait_socket "daemon"
 
 # Reliable topic: the subscriber exists before anything is published.
 "$shmbus" --bus "$bus" sub prices --reliable --count 3 >"$dir/out" &
 sub=$!
 wait_stat '"subscribers":1' "the prices subscriber"
-"$shmbus" --bus "$bus" pub prices "EURUSD 1.08493" "EURUSD 1.08494"
-echo "GBPUSD 1.27" | "$shmbus" --bus "$bus" pub prices
-wait "$sub" || fail "sub exited with $?"
+bounded "$shmbus" --bus "$bus" pub prices "EURUSD 1.08493" "EURUSD 1.08494"
+echo "GBPUSD 1.27" | bounded "$shmbus" --bus "$bus" pub prices
+wait_exit "$sub" "sub prices" || fail "sub exited with $?"
 printf 'EURUSD 1.08493\nEURUSD 1.08494\nGBPUSD 1.27\n' | cmp -s - "$dir/out" ||
   fail "sub printed: $(cat "$dir/out")"
 
@@ -56,12 +126,12 @@ printf 'EURUSD 1.08493\nEURUSD 1.08494\nGBPUSD 1.27\n' | cmp -s - "$dir/out" ||
 "$shmbus" --bus "$bus" sub lat --count 1 --latency >"$dir/lat" &
 sub=$!
 wait_stat '"name":"lat".*"subscribers":1' "the lat subscriber"
-"$shmbus" --bus "$bus" pub lat hello
-wait "$sub"
+bounded "$shmbus" --bus "$bus" pub lat hello
+wait_exit "$sub" "sub lat"
 grep -Eq '^[0-9]+\.[0-9]{3}	hello$' "$dir/lat" || fail "latency line: $(cat "$dir/lat")"
 
 # stat --json is valid JSON and shows both topics with their counts.
-"$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
+bounded "$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
 python3 - "$dir/stat.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -78,9 +148,9 @@ PY
 sub=$!
 wait_stat '"name":"victim".*"subscribers":1' "the victim subscriber"
 kill -9 "$sub"
-wait "$sub" 2>/dev/null || true
+wait_exit "$sub" "sub victim" 2>/dev/null || true
 wait_stat '"name":"victim"[^}]*"reaped":1,' "the killed subscriber reaped"
-"$shmbus" --bus "$bus" stat | grep -q 'REAPED' || fail "no REAPED column"
+bounded "$shmbus" --bus "$bus" stat | grep -q 'REAPED' || fail "no REAPED column"
 
 # --stall-timeout: a stopped subscriber that holds a reliable topic back is
 # evicted (the publisher goes on); continued, it says so and exits 1.
@@ -89,12 +159,12 @@ wait_stat '"name":"victim"[^}]*"reaped":1,' "the killed subscriber reaped"
 client=$!
 wait_stat '"name":"stuck".*"subscribers":1' "the stuck subscriber"
 kill -STOP "$client"
-"$shmbus" --bus "$bus" pub stuck 1 2 3 4 5 6 7 8 || fail "publisher held back for good"
+bounded "$shmbus" --bus "$bus" pub stuck 1 2 3 4 5 6 7 8 || fail "publisher held back for good"
 wait_stat '"name":"stuck"[^}]*"evicted":1,' "the eviction"
-"$shmbus" --bus "$bus" stat | grep -q 'evicted$' || fail "no evicted slot in stat"
+bounded "$shmbus" --bus "$bus" stat | grep -q 'evicted$' || fail "no evicted slot in stat"
 kill -CONT "$client"
 set +e
-wait "$client"
+wait_exit "$client" "sub stuck"
 st=$?
 set -e
 client=""
@@ -102,23 +172,23 @@ client=""
 grep -q 'evicted' "$dir/stuck.err" || fail "evicted sub said: $(cat "$dir/stuck.err")"
 
 # Without --bridge, stat has no bridge section (text) and "bridge": null (JSON).
-"$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
 grep -q '^bridge' "$dir/stat.txt" && fail "bridge section without a bridge: $(cat "$dir/stat.txt")"
-"$shmbus" --bus "$bus" stat --json | grep -q '"bridge":null}$' || fail "no \"bridge\": null"
+bounded "$shmbus" --bus "$bus" stat --json | grep -q '"bridge":null}$' || fail "no \"bridge\": null"
 
 # Usage errors (bad names included) exit 2; a mismatch on an existing topic exits 1.
 set +e
-"$shmbus" --bus "$bus" pub >/dev/null 2>&1; [ $? -eq 2 ] || fail "pub without a topic"
-"$shmbus" --bus "$bus" sub prices --count x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --count"
-"$shmbus" --bus "$bus" pub 'bad/name' x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad topic name"
-"$shmbus" --bus "$bus" pub --capacity 64 prices x 2>"$dir/err"; [ $? -eq 1 ] || fail "mismatch"
+bounded "$shmbus" --bus "$bus" pub >/dev/null 2>&1; [ $? -eq 2 ] || fail "pub without a topic"
+bounded "$shmbus" --bus "$bus" sub prices --count x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --count"
+bounded "$shmbus" --bus "$bus" pub 'bad/name' x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad topic name"
+bounded "$shmbus" --bus "$bus" pub --capacity 64 prices x 2>"$dir/err"; [ $? -eq 1 ] || fail "mismatch"
 grep -q 'other options' "$dir/err" || fail "mismatch message: $(cat "$dir/err")"
 set -e
 
 # SIGTERM with every client gone: the daemon removes its topics (none is in
 # use) and its socket.
 kill "$daemon"
-wait "$daemon" || fail "daemon exit status $?"
+wait_exit "$daemon" "the stopping daemon" || fail "daemon exit status $?"
 daemon=""
 ls /dev/shm | grep -q "^shmbus\.$bus\." && fail "segments left"
 [ -e "$dir/shmbus/$bus.sock" ] && fail "socket left"
@@ -126,13 +196,13 @@ ls /dev/shm | grep -q "^shmbus\.$bus\." && fail "segments left"
 # With --bridge: stat shows the listen address, the totals and each remote
 # connection (a RESP client named 'cli"1', subscribed to t1).
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-"$shmbusd" --bus "$bus" --foreground --log-level warn --bridge "127.0.0.1:$port" &
+log="$dir/daemon-bridge.log"
+"$shmbusd" --bus "$bus" --foreground --log-level warn --bridge "127.0.0.1:$port" 2>"$log" &
 daemon=$!
-for _ in $(seq 100); do [ -S "$dir/shmbus/$bus.sock" ] && break; sleep 0.05; done
-[ -S "$dir/shmbus/$bus.sock" ] || fail "daemon with --bridge did not start"
+wait_socket "daemon with --bridge"
 # t1 exists before the client subscribes (from the next message on): this
 # tests stat, not the bridge linking topics created after a SUBSCRIBE.
-"$shmbus" --bus "$bus" pub t1 before
+bounded "$shmbus" --bus "$bus" pub t1 before
 python3 - "$port" <<'PY' &
 import socket, sys, time
 for _ in range(100):
@@ -149,16 +219,16 @@ while s.recv(4096):  # hold the connection until killed
 PY
 client=$!
 wait_stat '"subscriptions":"t1"' "the bridge client subscribed to t1"
-"$shmbus" --bus "$bus" pub t1 hello
+bounded "$shmbus" --bus "$bus" pub t1 hello
 wait_stat '"msgs_out":1,"age_ms"' "the message sent to the bridge client"
-"$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
 grep -q "^bridge 127.0.0.1:$port: 1 connection open, 1 accepted, 0 refused$" "$dir/stat.txt" ||
   fail "bridge totals: $(cat "$dir/stat.txt")"
 grep -q '^  msgs_in 0, msgs_out 1, slow_closed 0, auth_failed 0, auth_expired 0, proto_errors 0, bad_cells 0$' \
   "$dir/stat.txt" || fail "bridge counters: $(cat "$dir/stat.txt")"
 grep -Eq '^ +1 127\.0\.0\.1:[0-9]+ +resp +cli"1 +authed +1 +0 +0 +0 +1 +[0-9.]+s +t1$' \
   "$dir/stat.txt" || fail "bridge connection row: $(cat "$dir/stat.txt")"
-"$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
+bounded "$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
 python3 - "$dir/stat.json" "$port" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))["bridge"]
@@ -173,7 +243,7 @@ assert (c["msgs_in"], c["msgs_out"], c["buffered"]) == (0, 1, 0), c
 assert c["peer"].startswith("127.0.0.1:") and c["age_ms"] >= 0, c
 PY
 # --watch refreshes the bridge too: every refresh shows the connection.
-timeout -s INT 2 "$shmbus" --bus "$bus" stat --watch 0.2 --json >"$dir/watch.json" || true
+timeout -k 5 -s INT 2 "$shmbus" --bus "$bus" stat --watch 0.2 --json >"$dir/watch.json" || true
 python3 - "$dir/watch.json" <<'PY'
 import json, sys
 docs = [json.loads(l) for l in open(sys.argv[1])]
@@ -184,11 +254,11 @@ kill "$client"
 wait "$client" 2>/dev/null || true
 client=""
 wait_stat '"open":0,"accepted":1,' "the bridge client gone"
-"$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
 grep -q "^bridge 127.0.0.1:$port: 0 connections open, 1 accepted" "$dir/stat.txt" ||
   fail "bridge after the client left: $(cat "$dir/stat.txt")"
 grep -q 'SUBSCRIPTIONS' "$dir/stat.txt" && fail "connection header without connections"
 kill "$daemon"
-wait "$daemon" || fail "daemon with --bridge exit status $?"
+wait_exit "$daemon" "the stopping daemon with --bridge" || fail "daemon with --bridge exit status $?"
 daemon=""
 echo "test_cli: ok"

@@ -99,27 +99,45 @@ static int pubsub_check(shmbus_sub *sub, const struct pubsub_kid *k)
     return shmbus_recv(sub, buf, sizeof(buf), NULL, 0) == -EAGAIN ? KID_OK : KID_EXTRA;
 }
 
+/* A child's subscription to an existing topic, with what it holds. */
+struct kid_sub {
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+};
+
+/* Connect to bus @p bus, open topic @p topic (it must exist) and subscribe
+ * with @p so into @p ks. @return KID_OK, or the KID_ code of the step that
+ * failed (kid_sub_close() it all the same). */
+static int kid_sub_open(struct kid_sub *ks, const char *bus, const char *topic,
+                        const shmbus_sub_opts *so)
+{
+    *ks = (struct kid_sub){0};
+    if (shmbus_connect(bus, &ks->bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(ks->bus, topic, NULL, SHMBUS_OPEN_NOCREATE, &ks->t) < 0)
+        return KID_OPEN;
+    if (shmbus_sub_create(ks->t, so, &ks->sub) < 0)
+        return KID_SUB;
+    return KID_OK;
+}
+
+static void kid_sub_close(struct kid_sub *ks)
+{
+    shmbus_sub_destroy(ks->sub);
+    shmbus_topic_destroy(ks->t);
+    shmbus_close(ks->bus);
+}
+
 static int pubsub_kid_run(void *arg)
 {
     const struct pubsub_kid *k = arg;
-    shmbus_bus *bus = NULL;
-    shmbus_topic *t = NULL;
-    shmbus_sub *sub = NULL;
-    int rc = KID_CONNECT;
+    struct kid_sub ks;
+    int rc = kid_sub_open(&ks, k->bus, "feed", NULL);
 
-    if (shmbus_connect(k->bus, &bus) < 0)
-        goto out;
-    rc = KID_OPEN;
-    if (shmbus_open(bus, "feed", NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
-        goto out;
-    rc = KID_SUB;
-    if (shmbus_sub_create(t, NULL, &sub) < 0)
-        goto out;
-    rc = du_signal(k->ready) < 0 ? KID_PIPE : pubsub_check(sub, k);
-out:
-    shmbus_sub_destroy(sub);
-    shmbus_topic_destroy(t);
-    shmbus_close(bus);
+    if (rc == KID_OK)
+        rc = du_signal(k->ready) < 0 ? KID_PIPE : pubsub_check(ks.sub, k);
+    kid_sub_close(&ks);
     return rc;
 }
 
@@ -219,24 +237,12 @@ static int group_kid_run(void *arg)
 {
     const struct group_kid *k = arg;
     shmbus_sub_opts so = {.group_name = "workers", .spin_ns = -1};
-    shmbus_bus *bus = NULL;
-    shmbus_topic *t = NULL;
-    shmbus_sub *sub = NULL;
-    int rc = KID_CONNECT;
+    struct kid_sub ks;
+    int rc = kid_sub_open(&ks, k->bus, "jobs", &so);
 
-    if (shmbus_connect(k->bus, &bus) < 0)
-        goto out;
-    rc = KID_OPEN;
-    if (shmbus_open(bus, "jobs", NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
-        goto out;
-    rc = KID_SUB;
-    if (shmbus_sub_create(t, &so, &sub) < 0)
-        goto out;
-    rc = du_signal(k->ready) < 0 ? KID_PIPE : group_consume(sub, k);
-out:
-    shmbus_sub_destroy(sub);
-    shmbus_topic_destroy(t);
-    shmbus_close(bus);
+    if (rc == KID_OK)
+        rc = du_signal(k->ready) < 0 ? KID_PIPE : group_consume(ks.sub, k);
+    kid_sub_close(&ks);
     return rc;
 }
 
@@ -482,17 +488,12 @@ static int dead_kid_run(void *arg)
 {
     const struct dead_kid *k = arg;
     shmbus_sub_opts so = {.group_name = k->group};
-    shmbus_bus *bus = NULL;
-    shmbus_topic *t = NULL;
-    shmbus_sub *sub = NULL;
+    struct kid_sub ks;
+    int rc = kid_sub_open(&ks, k->bus, "gated", &so);
     char c;
 
-    if (shmbus_connect(k->bus, &bus) < 0)
-        return KID_CONNECT;
-    if (shmbus_open(bus, "gated", NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
-        return KID_OPEN;
-    if (shmbus_sub_create(t, &so, &sub) < 0)
-        return KID_SUB;
+    if (rc != KID_OK)
+        return rc;
     if (du_signal(k->ready) < 0 || read(k->go, &c, 1) != 1)
         return KID_PIPE;
     _exit(KID_OK); /* no sub_destroy, no topic_destroy, no close */

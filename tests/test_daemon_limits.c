@@ -1,9 +1,10 @@
 /*
  * shmbusd's answers to what it will not do (daemon/): opens that clash
  * with an existing topic, name a missing one or a bad name, and every
- * limit (topics, segment size and total, clients, slots, connections that
- * never say hello), each a clear error for that request only while the
- * daemon goes on serving. Every test runs its own daemon (daemonutil.h).
+ * limit (topics, segment size and total, clients, slots; connections that
+ * never say hello are in stress/test_daemon_timing.c), each a clear error
+ * for that request only while the daemon goes on serving. Every test runs its own daemon
+ * (daemonutil.h).
  */
 #include "daemonclient.h"
 
@@ -217,42 +218,6 @@ static void test_daemon_limit_topics_and_segment(void **state)
 }
 
 /* --max-clients 2 refuses a third client until one leaves. */
-/* Has the daemon closed raw connection @p s (EOF within 1 s)? */
-static int raw_closed(int s)
-{
-    struct pollfd p = {.fd = s, .events = POLLIN};
-    char c;
-
-    return poll(&p, 1, 1000) == 1 && recv(s, &c, 1, MSG_DONTWAIT) == 0;
-}
-
-/* Connections that never say hello cannot lock others out: past 64 of
- * them new ones are closed at once, and each is closed 5 s after it came,
- * after which clients connect again. */
-static void test_daemon_hello_deadline(void **state)
-{
-    struct du_daemon *d = *state;
-    int idle[64], extra;
-    shmbus_bus *bus;
-    int64_t t0 = du_now_ms();
-
-    for (int i = 0; i < 64; i++)
-        idle[i] = raw_open(d);
-    extra = raw_open(d);
-    assert_true(raw_closed(extra));
-    close(extra);
-    assert_int_not_equal(shmbus_connect(d->bus, &bus), 0); /* no room yet */
-    while (!raw_closed(idle[0]))
-        assert_true(du_now_ms() - t0 < 20000);
-    assert_true(du_now_ms() - t0 >= 4500);
-    for (int i = 1; i < 64; i++)
-        assert_true(raw_closed(idle[i]));
-    for (int i = 0; i < 64; i++)
-        close(idle[i]);
-    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
-    shmbus_close(bus);
-}
-
 static void test_daemon_limit_clients(void **state)
 {
     struct du_daemon *d = *state;
@@ -321,7 +286,6 @@ int main(void)
         DAEMON_TEST(test_daemon_open_bad_name),
         DAEMON_TEST(test_daemon_sub_limits),
         DAEMON_TEST_ARGS(test_daemon_limit_topics_and_segment, limits),
-        DAEMON_TEST(test_daemon_hello_deadline),
         DAEMON_TEST_ARGS(test_daemon_limit_clients, limits),
         DAEMON_TEST_ARGS(test_daemon_limit_slots_default, slot_limit),
     };

@@ -125,6 +125,18 @@ static int reg_open(struct fx *f, const struct sb_wire_open *q, struct sbd_topic
     return sbd_topic_open(&f->reg, q, t, created, f->why, sizeof(f->why));
 }
 
+/* Create topic @p name's segment at its first name on the fixture's bus,
+ * as a process would without the daemon, with @p o; the name into @p seg. */
+static shmbus_topic *first_name_create(struct fx *f, const char *name, const shmbus_topic_opts *o,
+                                       char seg[SHMBUS_NAME_MAX + 1])
+{
+    shmbus_topic *t;
+
+    sbd_seg_name(seg, SHMBUS_NAME_MAX + 1, f->cfg.bus, name, 0);
+    assert_shmbus_ok(shmbus_topic_create(seg, o, &t));
+    return t;
+}
+
 /* Open (creating) a small topic that must succeed. */
 static struct sbd_topic *reg_create(struct fx *f, const char *name)
 {
@@ -308,8 +320,7 @@ static void test_registry_open_foreign_segment(void **state)
     struct sbd_topic *t = NULL;
     int created = 0;
 
-    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "foreign", 0);
-    assert_shmbus_ok(shmbus_topic_create(seg, &open, &mine));
+    mine = first_name_create(f, "foreign", &open, seg);
     assert_shmbus_ok(reg_open(f, &q, &t, &created));
     assert_int_equal(created, 1);
     assert_string_not_equal(t->seg, seg);
@@ -339,17 +350,15 @@ static void test_registry_open_first_name_served(void **state)
     struct sbd_topic *t = NULL;
     int created = 0;
 
-    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "direct", 0);
-    assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
+    mine = first_name_create(f, "direct", &o, seg);
     assert_shmbus_ok(reg_open(f, &q, &t, &created));
     assert_int_equal(created, 0);
     assert_string_equal(t->seg, seg);
     assert_int_equal(f->reg.ntopics, 1);
     shmbus_topic_destroy(mine);
 
-    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "other", 0);
     o.capacity *= 2;
-    assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
+    mine = first_name_create(f, "other", &o, seg);
     q = small_req("other");
     assert_shmbus_rc(reg_open(f, &q, &t, &created), SHMBUS_ERR_MISMATCH);
     shmbus_topic_destroy(mine);
@@ -402,8 +411,7 @@ static void test_registry_open_first_name_limits(void **state)
     int created;
 
     f->cfg.max_slots = 4;
-    sbd_seg_name(seg, sizeof(seg), f->cfg.bus, "big", 0);
-    assert_shmbus_ok(shmbus_topic_create(seg, &o, &mine));
+    mine = first_name_create(f, "big", &o, seg);
     assert_shmbus_rc(reg_open(f, &q, &t, &created), SHMBUS_ERR_LIMIT);
     assert_why_has(f, "--max-slots");
     assert_int_equal(f->reg.ntopics, 0);

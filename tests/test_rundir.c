@@ -25,8 +25,7 @@ static void test_rundir_runtime_dir_checked(void **state)
     uid_t uid;
     gid_t gid;
 
-    du_nobody_ids(&uid, &gid);
-    assert_int_equal(du_stop(d), 0);
+    du_nobody_stopped(d, &uid, &gid);
     snprintf(run, sizeof(run), "%s/run", d->dir);
     snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
     snprintf(other, sizeof(other), "%s/other", d->dir);
@@ -67,8 +66,7 @@ static void test_rundir_runtime_dir_kept(void **state)
     gid_t gid;
     int fd;
 
-    du_nobody_ids(&uid, &gid);
-    assert_int_equal(du_stop(d), 0);
+    du_nobody_stopped(d, &uid, &gid);
     snprintf(run, sizeof(run), "%s/shared", d->dir);
     snprintf(log, sizeof(log), "%s/daemon.log", d->dir);
     du_use_runtime_dir(d, run);
@@ -214,8 +212,7 @@ static void test_rundir_squatted_lock(void **state)
     gid_t gid;
     struct stat st;
 
-    du_nobody_ids(&uid, &gid);
-    assert_int_equal(du_stop(d), 0);
+    du_nobody_stopped(d, &uid, &gid);
     set_protected_regular(1);
     snprintf(q.lock, sizeof(q.lock), "/dev/shm/shmbus-%s.lock", d->bus);
     du_fork_ready(squat_run, &q, &q.ready);

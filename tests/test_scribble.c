@@ -49,14 +49,6 @@
 #define NAMED_FD_NEED (16 * 3 + 16 + 64)
 #define NAMED_FD_ROOM 16
 
-static uint64_t xorshift(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 /* One hostile write into @p seg: values the daemon acts on (DEAD records
  * with a claim, owners, a tail far ahead, stamps reset, cursor words),
  * or any word anywhere. Every load and store is relaxed: a hostile writer
@@ -64,7 +56,7 @@ static uint64_t xorshift(uint64_t *s)
  * pair with no store here). */
 static void scribble_one(const struct sb_segment *seg, uint64_t *rng, uint64_t len)
 {
-    uint64_t v = xorshift(rng), w = xorshift(rng);
+    uint64_t v = tu_rng_next(rng), w = tu_rng_next(rng);
     uint32_t i = (uint32_t)(v >> 40);
 
     switch (v % 8) {

@@ -54,8 +54,7 @@ static void test_segfile_foreign_segments_not_adopted(void **state)
     uid_t uid;
     gid_t gid;
 
-    du_nobody_ids(&uid, &gid);
-    assert_int_equal(du_stop(d), 0);
+    du_nobody_stopped(d, &uid, &gid);
     sbd_seg_name(planted, sizeof(planted), d->bus, "planted", 0);
     sbd_seg_name(open_seg, sizeof(open_seg), d->bus, "open", 0);
     sbd_seg_name(link_seg, sizeof(link_seg), d->bus, "link", 0);

@@ -4,10 +4,11 @@
  * client trusts a daemon of another uid only when told to or when the
  * socket's directory could have been made by nobody else; a uid holding
  * connections without a hello never locks others out, and one the bus
- * refuses takes no place from them; the daemon does not spin out of
- * descriptors. Also what a client's control calls do when the daemon
- * hangs: they end at a deadline, whatever signals arrive, and a slot
- * asked for in vain is not left taken; and a --group bus end to end.
+ * refuses takes no place from them (the daemon out of descriptors is in
+ * stress/test_daemon_timing.c). Also what a client's control calls do
+ * when the daemon hangs: they end at a deadline, whatever signals arrive,
+ * and a slot asked for in vain is not left taken; and a --group bus end
+ * to end.
  */
 #include "trustutil.h"
 #include "segfile.h"
@@ -280,45 +281,6 @@ static void test_trust_socket_dir_swap(void **state)
     trust_unswap();
 }
 
-#define EMFILE_CONNS 8
-
-/*
- * The daemon out of descriptors with connections waiting to be accepted:
- * it pauses accepting instead of spinning on EMFILE (its CPU time over a
- * second stays far below the second a spin takes), and serves again once
- * descriptors are back.
- */
-static void test_trust_control_emfile_no_spin(void **state)
-{
-    struct du_daemon *d = *state;
-    struct rlimit low, high;
-    int conns[EMFILE_CONNS], n;
-    shmbus_bus *bus;
-    int64_t before, used;
-
-    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, NULL, &high), 0);
-    n = du_fd_count(d->pid);
-    assert_true(n > 0);
-    low = high;
-    low.rlim_cur = (rlim_t)n + 2;
-    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, &low, NULL), 0);
-    for (int i = 0; i < EMFILE_CONNS; i++) {
-        conns[i] = du_raw_connect(d->sock);
-        assert_true(conns[i] >= 0);
-    }
-    du_sleep_ms(200); /* the daemon takes two, then meets EMFILE */
-    before = du_cpu_ms(d->pid);
-    du_sleep_ms(1000);
-    used = du_cpu_ms(d->pid) - before;
-    print_message("daemon CPU over 1 s at EMFILE: %lld ms\n", (long long)used);
-    assert_true(used < 250); /* a quarter of the second */
-    for (int i = 0; i < EMFILE_CONNS; i++)
-        close(conns[i]);
-    assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, &high, NULL), 0);
-    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
-    shmbus_close(bus);
-}
-
 #define HOGS 70 /* more than the daemon's 64 places before hello */
 
 struct hog {
@@ -433,8 +395,7 @@ static void test_trust_prehello_not_allowed_last(void **state)
     uid_t uid;
     gid_t gid;
 
-    du_nobody_ids(&uid, &gid);
-    assert_int_equal(du_stop(d), 0);
+    du_nobody_stopped(d, &uid, &gid);
     assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
     snprintf(run, sizeof(run), "%s/shmbus", d->dir);
     assert_int_equal(rmdir(run), 0); /* made again 0711: an existing one is kept */
@@ -647,7 +608,6 @@ int main(void)
         TRUST_TEST(test_trust_reconnect_untrusted),
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_root_held, du_setup, trust_teardown),
         cmocka_unit_test_setup_teardown(test_trust_socket_dir_swap, du_setup, trust_teardown),
-        TRUST_TEST(test_trust_control_emfile_no_spin),
         TRUST_TEST_ARGS(test_trust_prehello_places_shared, allow_nobody),
         TRUST_TEST(test_trust_prehello_not_allowed_last),
         TRUST_TEST_ARGS(test_trust_clients_owner_kept, allow_nobody_few),

@@ -52,11 +52,17 @@
 #define TU_MAX_SEGS 64
 #define TU_MAX_KIDS 64
 
+/* A test of several files defines TU_STATE as extern before including
+ * this and defines the state once (bridgetest.h): one set for all. */
+#ifndef TU_STATE
+#define TU_STATE static
+#endif
+
 /* Names created by this process; removed by tu_cleanup() at teardown,
  * at exit, and on a fatal signal. */
-static char tu_segs[TU_MAX_SEGS][64];
-static pid_t tu_kids[TU_MAX_KIDS];
-static pid_t tu_owner;
+TU_STATE char tu_segs[TU_MAX_SEGS][64];
+TU_STATE pid_t tu_kids[TU_MAX_KIDS];
+TU_STATE pid_t tu_owner;
 
 static inline void tu_cleanup(void)
 {
@@ -82,6 +88,15 @@ static inline void tu_on_signal(int sig)
     tu_cleanup();
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+/* xorshift64: the random tests are the same on every run. */
+static inline uint64_t tu_rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
 }
 
 /* Call once from main(). */

@@ -27,6 +27,15 @@ static inline void du_nobody_ids(uid_t *uid, gid_t *gid)
     *gid = pw->pw_gid;
 }
 
+/* The opening of a test that starts its daemon its own way: nobody's ids
+ * into @p uid and @p gid (du_nobody_ids()), then the daemon of the setup
+ * stopped. */
+static inline void du_nobody_stopped(struct du_daemon *d, uid_t *uid, gid_t *gid)
+{
+    du_nobody_ids(uid, gid);
+    assert_int_equal(du_stop(d), 0);
+}
+
 /* Become nobody in a child (tu_become()). @return 0 or -errno. */
 static inline int du_become_nobody(void)
 {
