@@ -55,6 +55,7 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
 {
     const char *kind = pattern ? "psubscribe" : "subscribe";
     char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+    struct sbb_sub_req r;
     struct sbb_sub *s;
 
     for (unsigned i = c->linking != NULL ? c->link_arg : 1; i < a->argc; i++) {
@@ -70,9 +71,16 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
             sbb_reply_err(c, "-ERR invalid pattern: 1 to %u bytes, no NUL", SBB_PATTERN_MAX);
             continue;
         }
-        s = c->linking;
+        /* A pattern's links being made: its subscription runs again. */
+        r = (struct sbb_sub_req){.pattern = pattern,
+                                 .name = p,
+                                 .len = len,
+                                 .sub = c->linking,
+                                 .why = why,
+                                 .why_len = sizeof(why)};
         c->linking = NULL;
-        rc = s != NULL ? 0 : sbb_subscribe(io->b, c, pattern, p, len, &s, why, sizeof(why));
+        rc = r.sub != NULL ? 0 : sbb_subscribe(io->b, c, &r);
+        s = r.sub;
         if (rc == 0)
             rc = sbb_sub_ready(s, why, sizeof(why));
         if (rc > 0) {

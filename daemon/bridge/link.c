@@ -458,56 +458,55 @@ static int link_channel(struct sbd_bridge *b, struct sbb_sub *s, char *why, size
     return rc;
 }
 
-/* A new subscription of @p c, charged, not listed. @return it, or NULL
- * with @p why filled. */
-static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c, int pattern,
-                               const char *name, size_t len, char *why, size_t why_len)
+/* A new subscription of @p c for @p r, charged, not listed. @return it,
+ * or NULL with r->why filled. */
+static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c,
+                               const struct sbb_sub_req *r)
 {
     struct sbb_sub *s;
 
     if (c->nsubs >= b->cfg->bridge_max_subs) {
-        snprintf(why, why_len, "too many subscriptions: %u (--bridge-max-subs)",
+        snprintf(r->why, r->why_len, "too many subscriptions: %u (--bridge-max-subs)",
                  b->cfg->bridge_max_subs);
         return NULL;
     }
-    if (sbb_sub_charge(c, sub_size(len), why, why_len) < 0)
+    if (sbb_sub_charge(c, sub_size(r->len), r->why, r->why_len) < 0)
         return NULL;
-    s = calloc(1, sub_size(len));
+    s = calloc(1, sub_size(r->len));
     if (s == NULL) {
-        sbb_sub_release(c, sub_size(len));
-        snprintf(why, why_len, "out of memory");
+        sbb_sub_release(c, sub_size(r->len));
+        snprintf(r->why, r->why_len, "out of memory");
         return NULL;
     }
     s->c = c;
-    s->pattern = pattern;
-    s->len = len;
-    memcpy(s->name, name, len);
+    s->pattern = r->pattern;
+    s->len = r->len;
+    memcpy(s->name, r->name, r->len);
     CDS_INIT_LIST_HEAD(&s->links);
     s->born = b->nall;
-    s->upto = pattern ? 0 : b->nall;
-    s->pending = pattern && s->born > 0;
+    s->upto = r->pattern ? 0 : b->nall;
+    s->pending = r->pattern && s->born > 0;
     return s;
 }
 
-int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
-                  size_t len, struct sbb_sub **out, char *why, size_t why_len)
+int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r)
 {
     struct sbb_sub *s;
     int rc;
 
-    *out = sbb_sub_find(c, pattern, name, len);
-    if (*out != NULL)
+    r->sub = sbb_sub_find(c, r->pattern, r->name, r->len);
+    if (r->sub != NULL)
         return 0;
     /* Topics created but not yet seen go to b->all first: this one
      * places its cursor at NEXT in the topics seen when it was made. */
     sbb_topics_new(b);
-    s = sub_new(b, c, pattern, name, len, why, why_len);
+    s = sub_new(b, c, r);
     if (s == NULL)
         return SHMBUS_ERR_LIMIT;
-    rc = pattern ? 0 : link_channel(b, s, why, why_len);
+    rc = r->pattern ? 0 : link_channel(b, s, r->why, r->why_len);
     if (rc < 0) {
         links_del(s);
-        sbb_sub_release(c, sub_size(len));
+        sbb_sub_release(c, sub_size(r->len));
         /* Never live: no pump saw its links. call_rcu() all the same,
          * after the links it points to. */
         SBD_TSAN_RELEASE(s);
@@ -519,12 +518,12 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const c
     b->nsubs_all++;
     c->nsubs++;
     /* relaxed: monitoring counts. */
-    atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(r->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
     if (s->upto < b->nall) {
         b->nbehind++;
         catch_up(b, s); /* what is left of this pass's budget */
     }
-    *out = s;
+    r->sub = s;
     return 0;
 }
 
