@@ -14,7 +14,6 @@
 #include "conn.h"
 #include "state.h"
 #include "log.h"
-#include "util/clock.h"
 
 static const char *const warn_what[SBB_WARN_KINDS] = {
     [SBB_WARN_REFUSED] = "refused connections",
@@ -48,7 +47,7 @@ static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const cha
     char line[512];
     va_list ap;
 
-    warn_flush(b, kind, sb_mono_ns() / 1000000u);
+    warn_flush(b, kind, sbb_now_ms());
     if (w->lines >= SBB_WARN_PER_S) {
         w->suppressed++;
         return;
@@ -62,7 +61,7 @@ static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const cha
 
 void sbb_gate_tick(struct sbd_bridge *b)
 {
-    uint64_t now = sb_mono_ns() / 1000000u;
+    uint64_t now = sbb_now_ms();
 
     for (int k = 0; k < SBB_WARN_KINDS; k++)
         warn_flush(b, (enum sbb_warn_kind)k, now);
