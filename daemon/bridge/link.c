@@ -85,7 +85,7 @@ static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
     if (bt == NULL)
         return -ENOMEM;
     bt->t = t;
-    sbd_rlist_init(&bt->links);
+    sbb_rlist_init(&bt->links);
     pthread_mutex_init(&bt->poll_mu, NULL);
     rc = shmbus_sub_create(t->t, &o, &bt->sub);
     if (rc < 0) {
@@ -183,7 +183,7 @@ static void link_go(struct sbb_link *l)
     l->bt->nlive++;
     /* The pumps read the link's fields after finding it in the list
      * (a release store publishes it). */
-    sbd_rlist_append(&l->bt->links, &l->tnode);
+    sbb_rlist_append(&l->bt->links, &l->tnode);
 }
 
 void sbb_links_go(struct sbb_sub *s)
@@ -205,7 +205,7 @@ static void link_del(struct sbb_link *l)
     l->gone = 1;
     pthread_mutex_unlock(&l->c->mu);
     if (l->live) {
-        sbd_rlist_remove(&bt->links, &l->tnode);
+        sbb_rlist_remove(&bt->links, &l->tnode);
         bt->nlive--;
     }
     cds_list_del(&l->snode);
@@ -228,7 +228,7 @@ struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, 
 {
     struct sbb_sub *s;
 
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub,
+    sbb_rlist_each(s, nx, &c->subs, struct sbb_sub,
                    cnode) if (s->pattern == pattern && s->len == len &&
                               memcmp(s->name, name, len) == 0) return s;
     return NULL;
@@ -265,7 +265,7 @@ void sbb_sub_del(struct sbb_sub *s)
     cds_list_del(&s->bnode);
     b->nsubs_all--;
     free(s->failed);
-    sbd_rlist_remove(&c->subs, &s->cnode);
+    sbb_rlist_remove(&c->subs, &s->cnode);
     sbb_sub_release(c, sub_size(s->len));
     c->nsubs--;
     /* relaxed: monitoring counts. */
@@ -513,7 +513,7 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *
         urcu_memb_call_rcu(&s->rcu, sub_free_cb);
         return rc;
     }
-    sbd_rlist_append(&c->subs, &s->cnode);
+    sbb_rlist_append(&c->subs, &s->cnode);
     cds_list_add_tail(&s->bnode, s->upto < b->nall ? &b->subs_behind : &b->subs_done);
     b->nsubs_all++;
     c->nsubs++;

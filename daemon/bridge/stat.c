@@ -18,7 +18,7 @@ static void subs_text(struct sbb_conn *c, char *out, size_t cap)
     size_t n = 0;
 
     out[0] = '\0';
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode)
+    sbb_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode)
     {
         size_t need;
 
@@ -55,7 +55,7 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, shmbus_bridge_inf
     /* relaxed: a gauge read for monitoring, as the counters. */
     info->memory = atomic_load_explicit(&b->mem, memory_order_relaxed);
     urcu_memb_read_lock();
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
+    sbb_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
     {
         shmbus_bridge_conn *e = &conns[k];
 
