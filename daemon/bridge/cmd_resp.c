@@ -105,8 +105,7 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
     int any = 0;
 
     if (a->argc == 1) {
-        sbb_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode)
-        {
+        sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode) {
             char name[SBB_PATTERN_MAX + 1];
             size_t len = s->len;
 
@@ -292,7 +291,8 @@ static int cmd_quit(const struct resp_call *r)
     struct sbb_sub *s;
 
     /* Nothing after +OK, as Redis: no more deliveries. */
-    sbb_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        sbb_sub_del(s);
     sbb_reply_str(c, "+OK\r\n");
     sbb_conn_finish(c);
     return SBB_RUN_OK;
@@ -384,7 +384,8 @@ static int cmd_reset(const struct resp_call *r)
     struct sbb_conn *c = r->c;
     struct sbb_sub *s;
 
-    sbb_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        sbb_sub_del(s);
     c->reply = SBB_REPLY_ON;
     sbb_reply_str(c, "+RESET\r\n");
     return SBB_RUN_OK;

@@ -121,7 +121,8 @@ void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c)
         io->rep_len = 0;
         io->rep_conn = NULL;
     }
-    sbb_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        sbb_sub_del(s);
     pthread_mutex_lock(&c->mu);
     if (c->doomed)
         sbd_log(SBD_DEBUG, "bridge: connection %llu closed after its output overflowed",
@@ -492,8 +493,7 @@ void sbb_conns_trim(struct sbd_bridge *b)
 {
     struct sbb_conn *c;
 
-    sbb_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
-    {
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         pthread_mutex_lock(&c->mu);
         sbb_out_trim(c);
         pthread_mutex_unlock(&c->mu);
@@ -510,8 +510,7 @@ void sbb_conns_expire(struct sbb_io *io)
     uint64_t cmd_limit = (uint64_t)b->cfg->bridge_cmd_ms * 1000000u;
     struct sbb_conn *c;
 
-    sbb_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
-    {
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
             sbb_gate_cmd_expired(b, c);
         } else if (c->authed || now - c->accepted_ns < limit) {

@@ -197,7 +197,8 @@ static void *io_main(void *arg)
             next_tick = sbb_now_ms() + tick;
         }
     }
-    sbb_rlist_each(c, nx, &b->conns, struct sbb_conn, node) sbb_conn_close(io, c);
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node)
+        sbb_conn_close(io, c);
     free(io->paused);
     urcu_memb_unregister_thread();
     return NULL;

@@ -228,9 +228,9 @@ struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, 
 {
     struct sbb_sub *s;
 
-    sbb_rlist_each(s, nx, &c->subs, struct sbb_sub,
-                   cnode) if (s->pattern == pattern && s->len == len &&
-                              memcmp(s->name, name, len) == 0) return s;
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        if (s->pattern == pattern && s->len == len && memcmp(s->name, name, len) == 0)
+            return s;
     return NULL;
 }
 
