@@ -19,6 +19,19 @@
 /* The Redis version HELLO and INFO report to client libraries. */
 #define SBB_REDIS_VERSION "7.0.0"
 
+/* Bytes of a client's word quoted in an error text: a command, subcommand
+ * or option name; an argument of an unknown command, whose text stops
+ * taking arguments past SBB_UNKNOWN_TEXT bytes. */
+#define SBB_QUOTE_NAME   64u
+#define SBB_QUOTE_ARG    32u
+#define SBB_UNKNOWN_TEXT 300
+
+/* The length to print of argument @p i, at most @p max bytes. */
+static int arg_quote(const struct sbb_argv *a, unsigned i, size_t max)
+{
+    return (int)(a->argl[i] > max ? max : a->argl[i]);
+}
+
 static int arg_is(const struct sbb_argv *a, unsigned i, const char *s)
 {
     return a->argl[i] == strlen(s) && strncasecmp(a->argv[i], s, a->argl[i]) == 0;
@@ -199,7 +212,7 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
             }
         } else {
             sbb_reply_err(c, "-ERR Syntax error in HELLO option '%.*s'",
-                          (int)(a->argl[i] > 64 ? 64 : a->argl[i]), a->argv[i]);
+                          arg_quote(a, i, SBB_QUOTE_NAME), a->argv[i]);
             return;
         }
     }
@@ -247,7 +260,7 @@ static void resp_client(struct sbb_conn *c, const struct sbb_argv *a)
         }
     } else {
         sbb_reply_err(c, "-ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
-                      (int)(a->argl[1] > 64 ? 64 : a->argl[1]), a->argv[1]);
+                      arg_quote(a, 1, SBB_QUOTE_NAME), a->argv[1]);
     }
 }
 
@@ -255,11 +268,11 @@ static void resp_unknown(struct sbb_conn *c, const struct sbb_argv *a)
 {
     char msg[400];
     int n = snprintf(msg, sizeof(msg), "-ERR unknown command '%.*s', with args beginning with: ",
-                     (int)(a->argl[0] > 64 ? 64 : a->argl[0]), a->argv[0]);
+                     arg_quote(a, 0, SBB_QUOTE_NAME), a->argv[0]);
 
-    for (unsigned i = 1; i < a->argc && n < 300; i++)
-        n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
-                      (int)(a->argl[i] > 32 ? 32 : a->argl[i]), a->argv[i]);
+    for (unsigned i = 1; i < a->argc && n < SBB_UNKNOWN_TEXT; i++)
+        n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ", arg_quote(a, i, SBB_QUOTE_ARG),
+                      a->argv[i]);
     sbb_reply_err(c, "%s", msg);
 }
 
