@@ -369,9 +369,9 @@ static int conn_input(struct sbb_io *io, struct sbb_conn *c, const char *data, s
     return paused;
 }
 
-static void conn_flush(struct sbb_conn *c)
+static void conn_flush(struct sbb_io *io, struct sbb_conn *c)
 {
-    sbb_reply_flush(&c->b->io);
+    sbb_reply_flush(io);
     pthread_mutex_lock(&c->mu);
     sbb_out_flush(c);
     pthread_mutex_unlock(&c->mu);
@@ -419,7 +419,7 @@ static int conn_readable(struct sbb_io *io, struct sbb_conn *c)
             break;
     }
     sbb_deliver_touched(io);
-    conn_flush(c);
+    conn_flush(io, c);
     if (!end && !conn_done(c))
         return 0;
     sbb_conn_close(io, c);
@@ -481,7 +481,7 @@ void sbb_conns_retry(struct sbb_io *io)
         if (rc == 0)
             unpause(io, c);
         sbb_deliver_touched(io);
-        conn_flush(c);
+        conn_flush(io, c);
         if (rc < 0 || conn_done(c))
             sbb_conn_close(io, c);
     }
@@ -524,7 +524,7 @@ void sbb_conns_expire(struct sbb_io *io)
             atomic_fetch_add_explicit(&b->count.auth_expired, 1, memory_order_relaxed);
             sbb_conn_fail(c, "ERR authentication timeout", "authentication timeout");
         }
-        conn_flush(c);
+        conn_flush(io, c);
         sbb_conn_close(io, c);
     }
 }
