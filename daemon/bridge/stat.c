@@ -55,11 +55,12 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, shmbus_bridge_inf
     info->memory = atomic_load_explicit(&b->mem, memory_order_relaxed);
     urcu_memb_read_lock();
     sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
-        shmbus_bridge_conn *e = &conns[k];
+        shmbus_bridge_conn *e;
 
         info->connections++;
         if (c->id <= after || k == cap)
-            continue;
+            continue; /* counted, not listed: @p conns may be NULL when cap is 0 */
+        e = &conns[k];
         memset(e, 0, sizeof(*e));
         e->id = c->id;
         e->age_ms = (now - c->accepted_ns) / 1000000u;
