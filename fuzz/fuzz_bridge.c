@@ -1,5 +1,5 @@
 /*
- * Stateful libFuzzer target for the TCP bridge (daemon/bridge*.c): each
+ * Stateful libFuzzer target for the TCP bridge (daemon/bridge/): each
  * input runs a fresh registry and bridge in this process (the daemon's own
  * code, its I/O thread and pumps, on a loopback port the kernel picks) and
  * drives it from up to FB_CONNS client sockets with a sequence of

@@ -31,7 +31,7 @@ static int fx_setup(void **state)
     f->cfg.bridge_max_memory = 1000;
     f->b.cfg = &f->cfg;
     f->b.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    sbd_rlist_init(&f->b.conns);
+    sbb_rlist_init(&f->b.conns);
     for (int i = 0; i < 2; i++) {
         struct sbb_conn *c = &f->conn[i];
         int sv[2];
@@ -43,7 +43,7 @@ static int fx_setup(void **state)
         c->b = &f->b;
         c->id = (uint64_t)i + 1;
         pthread_mutex_init(&c->mu, NULL);
-        sbd_rlist_append(&f->b.conns, &c->node);
+        sbb_rlist_append(&f->b.conns, &c->node);
     }
     urcu_memb_register_thread();
     *state = f;

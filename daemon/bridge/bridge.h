@@ -41,8 +41,9 @@ void sbd_bridge_stop(struct sbd_bridge *b);
 
 /* The bridge for `shmbus stat`: its totals into @p info, and up to @p cap
  * of its connections with ids above @p after into @p conns, in order of
- * id. Any registered thread (the control thread). Accepts NULL (no
- * bridge: zero totals). @return the connections stored. */
+ * id (@p conns may be NULL when @p cap is 0: the totals only). Any
+ * registered thread (the control thread). Accepts NULL (no bridge: zero
+ * totals). @return the connections stored. */
 unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, shmbus_bridge_info *info,
                          shmbus_bridge_conn *conns, unsigned cap);
 

@@ -35,9 +35,11 @@ static int json_topic(struct sbb_io *io, struct sbb_conn *c, const struct sbb_jc
 
     why[0] = '\0';
     if (q->cmd == SBB_J_SUB) {
-        n = sbb_subscribe(io->b, c, 0, name, q->topic.len, &s, why, sizeof(why)) < 0
-                ? -1
-                : (long long)c->nsubs;
+        struct sbb_sub_req r = {
+            .name = name, .len = q->topic.len, .why = why, .why_len = sizeof(why)};
+
+        n = sbb_subscribe(io->b, c, &r) < 0 ? -1 : (long long)c->nsubs;
+        s = r.sub; /* NULL after an error */
     } else if (q->cmd == SBB_J_UNSUB) {
         struct sbb_sub *u = sbb_sub_find(c, 0, name, q->topic.len);
 

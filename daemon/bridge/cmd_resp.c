@@ -19,6 +19,19 @@
 /* The Redis version HELLO and INFO report to client libraries. */
 #define SBB_REDIS_VERSION "7.0.0"
 
+/* Bytes of a client's word quoted in an error text: a command, subcommand
+ * or option name; an argument of an unknown command, whose text stops
+ * taking arguments past SBB_UNKNOWN_TEXT bytes. */
+#define SBB_QUOTE_NAME   64u
+#define SBB_QUOTE_ARG    32u
+#define SBB_UNKNOWN_TEXT 300
+
+/* The length to print of argument @p i, at most @p max bytes. */
+static int arg_quote(const struct sbb_argv *a, unsigned i, size_t max)
+{
+    return (int)(a->argl[i] > max ? max : a->argl[i]);
+}
+
 static int arg_is(const struct sbb_argv *a, unsigned i, const char *s)
 {
     return a->argl[i] == strlen(s) && strncasecmp(a->argv[i], s, a->argl[i]) == 0;
@@ -55,6 +68,7 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
 {
     const char *kind = pattern ? "psubscribe" : "subscribe";
     char why[256], name[SHMBUS_TOPIC_NAME_MAX + 1];
+    struct sbb_sub_req r;
     struct sbb_sub *s;
 
     for (unsigned i = c->linking != NULL ? c->link_arg : 1; i < a->argc; i++) {
@@ -70,9 +84,16 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
             sbb_reply_err(c, "-ERR invalid pattern: 1 to %u bytes, no NUL", SBB_PATTERN_MAX);
             continue;
         }
-        s = c->linking;
+        /* A pattern's links being made: its subscription runs again. */
+        r = (struct sbb_sub_req){.pattern = pattern,
+                                 .name = p,
+                                 .len = len,
+                                 .sub = c->linking,
+                                 .why = why,
+                                 .why_len = sizeof(why)};
         c->linking = NULL;
-        rc = s != NULL ? 0 : sbb_subscribe(io->b, c, pattern, p, len, &s, why, sizeof(why));
+        rc = r.sub != NULL ? 0 : sbb_subscribe(io->b, c, &r);
+        s = r.sub;
         if (rc == 0)
             rc = sbb_sub_ready(s, why, sizeof(why));
         if (rc > 0) {
@@ -97,8 +118,7 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
     int any = 0;
 
     if (a->argc == 1) {
-        sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode)
-        {
+        sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode) {
             char name[SBB_PATTERN_MAX + 1];
             size_t len = s->len;
 
@@ -192,7 +212,7 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
             }
         } else {
             sbb_reply_err(c, "-ERR Syntax error in HELLO option '%.*s'",
-                          (int)(a->argl[i] > 64 ? 64 : a->argl[i]), a->argv[i]);
+                          arg_quote(a, i, SBB_QUOTE_NAME), a->argv[i]);
             return;
         }
     }
@@ -240,7 +260,7 @@ static void resp_client(struct sbb_conn *c, const struct sbb_argv *a)
         }
     } else {
         sbb_reply_err(c, "-ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
-                      (int)(a->argl[1] > 64 ? 64 : a->argl[1]), a->argv[1]);
+                      arg_quote(a, 1, SBB_QUOTE_NAME), a->argv[1]);
     }
 }
 
@@ -248,11 +268,11 @@ static void resp_unknown(struct sbb_conn *c, const struct sbb_argv *a)
 {
     char msg[400];
     int n = snprintf(msg, sizeof(msg), "-ERR unknown command '%.*s', with args beginning with: ",
-                     (int)(a->argl[0] > 64 ? 64 : a->argl[0]), a->argv[0]);
+                     arg_quote(a, 0, SBB_QUOTE_NAME), a->argv[0]);
 
-    for (unsigned i = 1; i < a->argc && n < 300; i++)
-        n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ",
-                      (int)(a->argl[i] > 32 ? 32 : a->argl[i]), a->argv[i]);
+    for (unsigned i = 1; i < a->argc && n < SBB_UNKNOWN_TEXT; i++)
+        n += snprintf(msg + n, sizeof(msg) - (size_t)n, "'%.*s' ", arg_quote(a, i, SBB_QUOTE_ARG),
+                      a->argv[i]);
     sbb_reply_err(c, "%s", msg);
 }
 
@@ -284,7 +304,8 @@ static int cmd_quit(const struct resp_call *r)
     struct sbb_sub *s;
 
     /* Nothing after +OK, as Redis: no more deliveries. */
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        sbb_sub_del(s);
     sbb_reply_str(c, "+OK\r\n");
     sbb_conn_finish(c);
     return SBB_RUN_OK;
@@ -376,7 +397,8 @@ static int cmd_reset(const struct resp_call *r)
     struct sbb_conn *c = r->c;
     struct sbb_sub *s;
 
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        sbb_sub_del(s);
     c->reply = SBB_REPLY_ON;
     sbb_reply_str(c, "+RESET\r\n");
     return SBB_RUN_OK;

@@ -121,7 +121,8 @@ void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c)
         io->rep_len = 0;
         io->rep_conn = NULL;
     }
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode) sbb_sub_del(s);
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        sbb_sub_del(s);
     pthread_mutex_lock(&c->mu);
     if (c->doomed)
         sbd_log(SBD_DEBUG, "bridge: connection %llu closed after its output overflowed",
@@ -136,7 +137,7 @@ void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c)
     in_resize(c, 0);
     c->in_len = 0;
     sbb_evict_done(c);
-    sbd_rlist_remove(&b->conns, &c->node);
+    sbb_rlist_remove(&b->conns, &c->node);
     b->nconns--;
     SBD_TSAN_RELEASE(c);
     urcu_memb_call_rcu(&c->rcu, conn_free_cb);
@@ -161,7 +162,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
     sbb_gate_judge(b, c, sa);
-    sbd_rlist_init(&c->subs);
+    sbb_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
     if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -170,7 +171,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
         free(c);
         return -1;
     }
-    sbd_rlist_append(&b->conns, &c->node);
+    sbb_rlist_append(&b->conns, &c->node);
     b->nconns++;
     /* relaxed: a counter (the refused are counted by sbb_gate_judge()). */
     if (!c->refused)
@@ -368,9 +369,9 @@ static int conn_input(struct sbb_io *io, struct sbb_conn *c, const char *data, s
     return paused;
 }
 
-static void conn_flush(struct sbb_conn *c)
+static void conn_flush(struct sbb_io *io, struct sbb_conn *c)
 {
-    sbb_reply_flush(&c->b->io);
+    sbb_reply_flush(io);
     pthread_mutex_lock(&c->mu);
     sbb_out_flush(c);
     pthread_mutex_unlock(&c->mu);
@@ -418,7 +419,7 @@ static int conn_readable(struct sbb_io *io, struct sbb_conn *c)
             break;
     }
     sbb_deliver_touched(io);
-    conn_flush(c);
+    conn_flush(io, c);
     if (!end && !conn_done(c))
         return 0;
     sbb_conn_close(io, c);
@@ -480,7 +481,7 @@ void sbb_conns_retry(struct sbb_io *io)
         if (rc == 0)
             unpause(io, c);
         sbb_deliver_touched(io);
-        conn_flush(c);
+        conn_flush(io, c);
         if (rc < 0 || conn_done(c))
             sbb_conn_close(io, c);
     }
@@ -492,8 +493,7 @@ void sbb_conns_trim(struct sbd_bridge *b)
 {
     struct sbb_conn *c;
 
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
-    {
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         pthread_mutex_lock(&c->mu);
         sbb_out_trim(c);
         pthread_mutex_unlock(&c->mu);
@@ -510,8 +510,7 @@ void sbb_conns_expire(struct sbb_io *io)
     uint64_t cmd_limit = (uint64_t)b->cfg->bridge_cmd_ms * 1000000u;
     struct sbb_conn *c;
 
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
-    {
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
             sbb_gate_cmd_expired(b, c);
         } else if (c->authed || now - c->accepted_ns < limit) {
@@ -525,7 +524,7 @@ void sbb_conns_expire(struct sbb_io *io)
             atomic_fetch_add_explicit(&b->count.auth_expired, 1, memory_order_relaxed);
             sbb_conn_fail(c, "ERR authentication timeout", "authentication timeout");
         }
-        conn_flush(c);
+        conn_flush(io, c);
         sbb_conn_close(io, c);
     }
 }

@@ -14,7 +14,11 @@
 #include "conn.h"
 #include "state.h"
 #include "log.h"
-#include "util/clock.h"
+
+/* The window SBB_WARN_PER_S counts lines in: a second. */
+#define SBB_WARN_WINDOW_MS 1000u
+/* Printable bytes of an HTTP request line quoted in its log line. */
+#define SBB_HTTP_QUOTE_MAX 80u
 
 static const char *const warn_what[SBB_WARN_KINDS] = {
     [SBB_WARN_REFUSED] = "refused connections",
@@ -28,7 +32,7 @@ static void warn_flush(struct sbd_bridge *b, enum sbb_warn_kind kind, uint64_t n
 {
     struct sbb_warn_limit *w = &b->warn[kind];
 
-    if (now - w->start_ms < 1000)
+    if (now - w->start_ms < SBB_WARN_WINDOW_MS)
         return; /* the second goes on */
     if (w->suppressed > 0)
         sbd_log(SBD_WARN, "bridge: %llu more %s in %llu ms, not logged (at most %u a second)",
@@ -48,7 +52,7 @@ static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const cha
     char line[512];
     va_list ap;
 
-    warn_flush(b, kind, sb_mono_ns() / 1000000u);
+    warn_flush(b, kind, sbb_now_ms());
     if (w->lines >= SBB_WARN_PER_S) {
         w->suppressed++;
         return;
@@ -62,7 +66,7 @@ static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const cha
 
 void sbb_gate_tick(struct sbd_bridge *b)
 {
-    uint64_t now = sb_mono_ns() / 1000000u;
+    uint64_t now = sbb_now_ms();
 
     for (int k = 0; k < SBB_WARN_KINDS; k++)
         warn_flush(b, (enum sbb_warn_kind)k, now);
@@ -101,7 +105,7 @@ void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size
 {
     size_t n = 0;
 
-    while (n < left && n < 80 && p[n] >= ' ' && p[n] <= '~')
+    while (n < left && n < SBB_HTTP_QUOTE_MAX && p[n] >= ' ' && p[n] <= '~')
         n++;
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->count.proto_errors, 1, memory_order_relaxed);

@@ -197,7 +197,8 @@ static void *io_main(void *arg)
             next_tick = sbb_now_ms() + tick;
         }
     }
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node) sbb_conn_close(io, c);
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node)
+        sbb_conn_close(io, c);
     free(io->paused);
     urcu_memb_unregister_thread();
     return NULL;
@@ -297,7 +298,7 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
     b->lfd = b->epfd = b->evfd = -1;
     b->io.b = b;
     b->io.direct.mark = 1;
-    sbd_rlist_init(&b->conns);
+    sbb_rlist_init(&b->conns);
     pthread_mutex_init(&b->new_mu, NULL);
     rc = bridge_open(b);
     if (rc < 0) {

@@ -85,7 +85,7 @@ static int btopic_get(struct sbd_bridge *b, struct sbd_topic *t, uint32_t start,
     if (bt == NULL)
         return -ENOMEM;
     bt->t = t;
-    sbd_rlist_init(&bt->links);
+    sbb_rlist_init(&bt->links);
     pthread_mutex_init(&bt->poll_mu, NULL);
     rc = shmbus_sub_create(t->t, &o, &bt->sub);
     if (rc < 0) {
@@ -183,7 +183,7 @@ static void link_go(struct sbb_link *l)
     l->bt->nlive++;
     /* The pumps read the link's fields after finding it in the list
      * (a release store publishes it). */
-    sbd_rlist_append(&l->bt->links, &l->tnode);
+    sbb_rlist_append(&l->bt->links, &l->tnode);
 }
 
 void sbb_links_go(struct sbb_sub *s)
@@ -205,7 +205,7 @@ static void link_del(struct sbb_link *l)
     l->gone = 1;
     pthread_mutex_unlock(&l->c->mu);
     if (l->live) {
-        sbd_rlist_remove(&bt->links, &l->tnode);
+        sbb_rlist_remove(&bt->links, &l->tnode);
         bt->nlive--;
     }
     cds_list_del(&l->snode);
@@ -228,9 +228,9 @@ struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, 
 {
     struct sbb_sub *s;
 
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub,
-                   cnode) if (s->pattern == pattern && s->len == len &&
-                              memcmp(s->name, name, len) == 0) return s;
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
+        if (s->pattern == pattern && s->len == len && memcmp(s->name, name, len) == 0)
+            return s;
     return NULL;
 }
 
@@ -265,7 +265,7 @@ void sbb_sub_del(struct sbb_sub *s)
     cds_list_del(&s->bnode);
     b->nsubs_all--;
     free(s->failed);
-    sbd_rlist_remove(&c->subs, &s->cnode);
+    sbb_rlist_remove(&c->subs, &s->cnode);
     sbb_sub_release(c, sub_size(s->len));
     c->nsubs--;
     /* relaxed: monitoring counts. */
@@ -458,73 +458,72 @@ static int link_channel(struct sbd_bridge *b, struct sbb_sub *s, char *why, size
     return rc;
 }
 
-/* A new subscription of @p c, charged, not listed. @return it, or NULL
- * with @p why filled. */
-static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c, int pattern,
-                               const char *name, size_t len, char *why, size_t why_len)
+/* A new subscription of @p c for @p r, charged, not listed. @return it,
+ * or NULL with r->why filled. */
+static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c,
+                               const struct sbb_sub_req *r)
 {
     struct sbb_sub *s;
 
     if (c->nsubs >= b->cfg->bridge_max_subs) {
-        snprintf(why, why_len, "too many subscriptions: %u (--bridge-max-subs)",
+        snprintf(r->why, r->why_len, "too many subscriptions: %u (--bridge-max-subs)",
                  b->cfg->bridge_max_subs);
         return NULL;
     }
-    if (sbb_sub_charge(c, sub_size(len), why, why_len) < 0)
+    if (sbb_sub_charge(c, sub_size(r->len), r->why, r->why_len) < 0)
         return NULL;
-    s = calloc(1, sub_size(len));
+    s = calloc(1, sub_size(r->len));
     if (s == NULL) {
-        sbb_sub_release(c, sub_size(len));
-        snprintf(why, why_len, "out of memory");
+        sbb_sub_release(c, sub_size(r->len));
+        snprintf(r->why, r->why_len, "out of memory");
         return NULL;
     }
     s->c = c;
-    s->pattern = pattern;
-    s->len = len;
-    memcpy(s->name, name, len);
+    s->pattern = r->pattern;
+    s->len = r->len;
+    memcpy(s->name, r->name, r->len);
     CDS_INIT_LIST_HEAD(&s->links);
     s->born = b->nall;
-    s->upto = pattern ? 0 : b->nall;
-    s->pending = pattern && s->born > 0;
+    s->upto = r->pattern ? 0 : b->nall;
+    s->pending = r->pattern && s->born > 0;
     return s;
 }
 
-int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
-                  size_t len, struct sbb_sub **out, char *why, size_t why_len)
+int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r)
 {
     struct sbb_sub *s;
     int rc;
 
-    *out = sbb_sub_find(c, pattern, name, len);
-    if (*out != NULL)
+    r->sub = sbb_sub_find(c, r->pattern, r->name, r->len);
+    if (r->sub != NULL)
         return 0;
     /* Topics created but not yet seen go to b->all first: this one
      * places its cursor at NEXT in the topics seen when it was made. */
     sbb_topics_new(b);
-    s = sub_new(b, c, pattern, name, len, why, why_len);
+    s = sub_new(b, c, r);
     if (s == NULL)
         return SHMBUS_ERR_LIMIT;
-    rc = pattern ? 0 : link_channel(b, s, why, why_len);
+    rc = r->pattern ? 0 : link_channel(b, s, r->why, r->why_len);
     if (rc < 0) {
         links_del(s);
-        sbb_sub_release(c, sub_size(len));
+        sbb_sub_release(c, sub_size(r->len));
         /* Never live: no pump saw its links. call_rcu() all the same,
          * after the links it points to. */
         SBD_TSAN_RELEASE(s);
         urcu_memb_call_rcu(&s->rcu, sub_free_cb);
         return rc;
     }
-    sbd_rlist_append(&c->subs, &s->cnode);
+    sbb_rlist_append(&c->subs, &s->cnode);
     cds_list_add_tail(&s->bnode, s->upto < b->nall ? &b->subs_behind : &b->subs_done);
     b->nsubs_all++;
     c->nsubs++;
     /* relaxed: monitoring counts. */
-    atomic_fetch_add_explicit(pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(r->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
     if (s->upto < b->nall) {
         b->nbehind++;
         catch_up(b, s); /* what is left of this pass's budget */
     }
-    *out = s;
+    r->sub = s;
     return 0;
 }
 

@@ -40,16 +40,27 @@ void sbb_link_work(struct sbd_bridge *b);
 /* @return 1 if a subscription is behind (the loop should not sleep). */
 int sbb_link_busy(const struct sbd_bridge *b);
 
+/* A subscription a client asked for: a channel (a topic name, checked) or
+ * a pattern, as it sent it; what came of it: the subscription, or why
+ * filled. */
+struct sbb_sub_req {
+    int pattern;
+    const char *name;
+    size_t len;
+    struct sbb_sub *sub;
+    char *why;
+    size_t why_len;
+};
+
 /*
- * Subscribe @p c to a channel (a topic name) or a pattern. A channel that
- * names no topic yet, and a pattern, are kept: topics created later are
- * linked when they appear. A channel is linked at once; a pattern within
- * what is left of the pass's budget, else later (sbb_sub_ready()).
- * @return 0 with *@p out (the subscription, maybe one @p c had), or an
- * error for the reply with @p why filled.
+ * Subscribe @p c to @p r's channel or pattern. A channel that names no
+ * topic yet, and a pattern, are kept: topics created later are linked
+ * when they appear. A channel is linked at once; a pattern within what is
+ * left of the pass's budget, else later (sbb_sub_ready()).
+ * @return 0 with r->sub (the subscription, maybe one @p c had), or an
+ * error for the reply with r->why filled.
  */
-int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, int pattern, const char *name,
-                  size_t len, struct sbb_sub **out, char *why, size_t why_len);
+int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r);
 /* Is new subscription @p s linked to every topic that existed when it was
  * made? @return 0: reply, then sbb_links_go(); 1: not yet, ask again in a
  * later pass; or an error for the reply (@p why filled; @p s is gone:

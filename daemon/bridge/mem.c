@@ -26,8 +26,7 @@ static int evict_largest(struct sbd_bridge *b, struct sbb_conn *asking)
     int rc = -1;
 
     urcu_memb_read_lock();
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
-    {
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         /* relaxed, both: monitoring values, compared at one moment. */
         size_t m = atomic_load_explicit(&c->mem, memory_order_relaxed);
 
@@ -117,8 +116,7 @@ struct sbb_conn *sbb_evict_next(struct sbd_bridge *b)
      * before it was set) comes with its own wake. */
     if (atomic_load_explicit(&b->evicting, memory_order_relaxed) == 0)
         return NULL;
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
-    {
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         size_t m = atomic_load_explicit(&c->evicting, memory_order_relaxed);
 
         if (m != 0 && m != SBB_EVICT_CLOSED)

@@ -161,8 +161,7 @@ static int snapshot(struct sbb_batch *bb, int *json, int *resp)
 
     bb->nlinks = 0;
     *json = *resp = 0;
-    sbd_rlist_each(l, nx, &bb->bt->links, struct sbb_link, tnode)
-    {
+    sbb_rlist_each (l, nx, &bb->bt->links, struct sbb_link, tnode) {
         if (bb->nlinks == bb->links_cap) {
             size_t n = bb->links_cap ? bb->links_cap * 2 : 16;
             struct sbb_link **p = realloc(bb->links, n * sizeof(*p));

@@ -11,23 +11,23 @@
  * dependency order cds_list relies on, stated in C11 terms), and liburcu
  * still provides the grace periods that make removal safe.
  */
-#ifndef SHMBUSD_RLIST_H
-#define SHMBUSD_RLIST_H
+#ifndef SHMBUSD_BRIDGE_RLIST_H
+#define SHMBUSD_BRIDGE_RLIST_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <urcu/compiler.h>
 
-struct sbd_rnode {
-    struct sbd_rnode *_Atomic next;
+struct sbb_rnode {
+    struct sbb_rnode *_Atomic next;
 };
 
-struct sbd_rlist {
-    struct sbd_rnode *_Atomic first;
-    struct sbd_rnode *last; /* the updater's */
+struct sbb_rlist {
+    struct sbb_rnode *_Atomic first;
+    struct sbb_rnode *last; /* the updater's */
 };
 
-static inline void sbd_rlist_init(struct sbd_rlist *l)
+static inline void sbb_rlist_init(struct sbb_rlist *l)
 {
     atomic_init(&l->first, NULL); /* no order: not yet shared */
     l->last = NULL;
@@ -35,7 +35,7 @@ static inline void sbd_rlist_init(struct sbd_rlist *l)
 
 /* Updater: append @p n, whose contents are complete: a reader that finds
  * it sees them. */
-static inline void sbd_rlist_append(struct sbd_rlist *l, struct sbd_rnode *n)
+static inline void sbb_rlist_append(struct sbb_rlist *l, struct sbb_rnode *n)
 {
     /* relaxed: n is not reachable yet. */
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
@@ -46,10 +46,10 @@ static inline void sbd_rlist_append(struct sbd_rlist *l, struct sbd_rnode *n)
 
 /* Updater: unlink @p n (if listed). A reader standing on it still reaches
  * the rest of the list through it; free it after a grace period. */
-static inline void sbd_rlist_remove(struct sbd_rlist *l, struct sbd_rnode *n)
+static inline void sbb_rlist_remove(struct sbb_rlist *l, struct sbb_rnode *n)
 {
-    struct sbd_rnode *_Atomic *pp = &l->first;
-    struct sbd_rnode *prev = NULL, *cur;
+    struct sbb_rnode *_Atomic *pp = &l->first;
+    struct sbb_rnode *prev = NULL, *cur;
 
     /* relaxed, the loads: the updater reads its own stores. */
     while ((cur = atomic_load_explicit(pp, memory_order_relaxed)) != n) {
@@ -68,23 +68,23 @@ static inline void sbd_rlist_remove(struct sbd_rlist *l, struct sbd_rnode *n)
 
 /* Readers (and the updater): the first node and the next, or NULL.
  * acquire: pairs with the release stores above. */
-static inline struct sbd_rnode *sbd_rlist_first(struct sbd_rlist *l)
+static inline struct sbb_rnode *sbb_rlist_first(struct sbb_rlist *l)
 {
     return atomic_load_explicit(&l->first, memory_order_acquire);
 }
 
 /* acquire: pairs with the release store of the node's successor. */
-static inline struct sbd_rnode *sbd_rlist_next(struct sbd_rnode *n)
+static inline struct sbb_rnode *sbb_rlist_next(struct sbb_rnode *n)
 {
     return atomic_load_explicit(&n->next, memory_order_acquire);
 }
 
 /* Iterate: @p pos (a struct pointer) over the list's entries; @p nx holds
  * the next node so that the body may remove @p pos (updater only). */
-#define sbd_rlist_each(pos, nx, list, type, member)                                                \
-    for (struct sbd_rnode *nx##_n = sbd_rlist_first(list), *nx = NULL;                             \
+#define sbb_rlist_each(pos, nx, list, type, member)                                                \
+    for (struct sbb_rnode *nx##_n = sbb_rlist_first(list), *nx = NULL;                             \
          nx##_n != NULL &&                                                                         \
-         ((pos) = caa_container_of(nx##_n, type, member), nx = sbd_rlist_next(nx##_n), 1);         \
+         ((pos) = caa_container_of(nx##_n, type, member), nx = sbb_rlist_next(nx##_n), 1);         \
          nx##_n = nx)
 
 #endif

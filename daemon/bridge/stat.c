@@ -18,8 +18,7 @@ static void subs_text(struct sbb_conn *c, char *out, size_t cap)
     size_t n = 0;
 
     out[0] = '\0';
-    sbd_rlist_each(s, nx, &c->subs, struct sbb_sub, cnode)
-    {
+    sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode) {
         size_t need;
 
         need = s->len + (s->pattern ? 2 : 0) + (n > 0);
@@ -55,13 +54,13 @@ unsigned sbd_bridge_stat(struct sbd_bridge *b, uint64_t after, shmbus_bridge_inf
     /* relaxed: a gauge read for monitoring, as the counters. */
     info->memory = atomic_load_explicit(&b->mem, memory_order_relaxed);
     urcu_memb_read_lock();
-    sbd_rlist_each(c, nx, &b->conns, struct sbb_conn, node)
-    {
-        shmbus_bridge_conn *e = &conns[k];
+    sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
+        shmbus_bridge_conn *e;
 
         info->connections++;
         if (c->id <= after || k == cap)
-            continue;
+            continue; /* counted, not listed: @p conns may be NULL when cap is 0 */
+        e = &conns[k];
         memset(e, 0, sizeof(*e));
         e->id = c->id;
         e->age_ms = (now - c->accepted_ns) / 1000000u;

@@ -52,7 +52,7 @@ enum sbb_reply_mode {
 };
 
 struct sbb_conn {
-    struct sbd_rnode node; /* in sbd_bridge.conns (RCU) */
+    struct sbb_rnode node; /* in sbd_bridge.conns (RCU) */
     struct rcu_head rcu;
     struct sbd_bridge *b;
     uint64_t id;
@@ -76,7 +76,7 @@ struct sbb_conn {
     struct sbd_topic *last_pub; /* the topic of its last publish */
     struct sbb_sub *linking;    /* its PSUBSCRIBE waits for this one's links */
     unsigned link_arg;          /* ... which is this argument of the command */
-    struct sbd_rlist subs;      /* struct sbb_sub (RCU: the control thread lists them) */
+    struct sbb_rlist subs;      /* struct sbb_sub (RCU: the control thread lists them) */
 
     pthread_mutex_t mu;
     /* mu */
@@ -103,7 +103,7 @@ struct sbb_conn {
 
 /* A channel or pattern subscription of a connection. */
 struct sbb_sub {
-    struct sbd_rnode cnode;     /* in sbb_conn.subs (RCU) */
+    struct sbb_rnode cnode;     /* in sbb_conn.subs (RCU) */
     struct cds_list_head links; /* its struct sbb_link (I/O) */
     struct rcu_head rcu;
     struct cds_list_head bnode; /* in sbd_bridge.subs_behind or subs_done (I/O) */
@@ -123,7 +123,7 @@ struct sbb_sub {
 
 /* One subscription delivering one topic: in the topic's list. */
 struct sbb_link {
-    struct sbd_rnode tnode;     /* in sbb_topic.links (RCU: the pumps deliver along it) */
+    struct sbb_rnode tnode;     /* in sbb_topic.links (RCU: the pumps deliver along it) */
     struct cds_list_head snode; /* in sbb_sub.links (I/O) */
     struct rcu_head rcu;
     struct sbb_conn *c;
@@ -137,7 +137,7 @@ struct sbb_link {
 /* A topic remote clients subscribe to: the bridge's cursor in it. */
 struct sbb_topic {
     struct sbd_topic *t;
-    struct sbd_rlist links; /* struct sbb_link (RCU) */
+    struct sbb_rlist links; /* struct sbb_link (RCU) */
     unsigned nlinks;        /* I/O */
     unsigned nlive;         /* I/O: of them, live (PUBLISH's receivers) */
     /* Whoever delivers holds it: the topic's pump, or the I/O thread
@@ -227,7 +227,7 @@ struct sbd_bridge {
     _Atomic int stop;
     char listen[64];
 
-    struct sbd_rlist conns; /* struct sbb_conn (RCU) */
+    struct sbb_rlist conns; /* struct sbb_conn (RCU) */
     uint32_t nconns;        /* I/O */
     uint64_t next_id;       /* I/O */
 
