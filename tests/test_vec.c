@@ -91,6 +91,30 @@ static void test_vec_past_largest_object_fails(void **state)
     assert_int_equal(cap, 0);
 }
 
+/* The capacity a caller that accounts memory first is told to grow to is
+ * the one SB_VEC_RESERVE() grows to. */
+static void test_vec_cap_for_is_what_reserve_takes(void **state)
+{
+    char *v = NULL;
+    size_t cap = 0;
+
+    (void)state;
+    assert_int_equal(sb_vec_cap_for(1, 0, 0, 0, 1024), 0);        /* nothing asked: no array */
+    assert_int_equal(sb_vec_cap_for(1, 0, 1, 0, 1024), 1024);     /* the first capacity */
+    assert_int_equal(sb_vec_cap_for(1, 1000, 24, 1024, 1), 1024); /* fits */
+    assert_int_equal(sb_vec_cap_for(1, 1000, 25, 1024, 1), 2048); /* doubles */
+    assert_int_equal(sb_vec_cap_for(1, 1000, 5000, 1024, 1), 8192);
+    assert_int_equal(sb_vec_cap_for(8, 1, SIZE_MAX / 8, 2, 1), 0); /* wraps */
+    assert_int_equal(sb_vec_cap_for(1, 0, SB_VEC_BYTES_MAX + 1, 0, 1), 0);
+    for (size_t n = 0; n < 5000; n += 333) {
+        size_t want = sb_vec_cap_for(1, n, 333, cap, 1024);
+
+        assert_int_equal(SB_VEC_RESERVE(v, cap, n, 333, 1024), 0);
+        assert_int_equal(cap, want);
+    }
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_vec_first_capacity_zero_means_one),
         cmocka_unit_test(test_vec_overflow_fails),
         cmocka_unit_test(test_vec_past_largest_object_fails),
+        cmocka_unit_test(test_vec_cap_for_is_what_reserve_takes),
     };
 
     return cmocka_run_group_tests_name("vec", tests, NULL, NULL);
