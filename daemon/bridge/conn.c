@@ -23,6 +23,7 @@
 #include "publish.h"
 #include "reply.h"
 #include "tsan.h"
+#include "util/vec.h"
 
 #define SBB_READS_MAX  16u    /* reads of one connection per event: fairness */
 #define SBB_INLINE_MAX 65536u /* one inline RESP command */
@@ -314,15 +315,8 @@ static int conn_keep(struct sbb_conn *c, const char *p, size_t len)
 
 static void conn_pause(struct sbb_io *io, struct sbb_conn *c)
 {
-    if (io->npaused == io->paused_cap) {
-        size_t n = io->paused_cap ? io->paused_cap * 2 : 16;
-        struct sbb_conn **p = realloc(io->paused, n * sizeof(*p));
-
-        if (p == NULL)
-            return; /* it stays readable: the next event retries */
-        io->paused = p;
-        io->paused_cap = n;
-    }
+    if (SB_VEC_RESERVE(io->paused, io->paused_cap, io->npaused, 1, 16) < 0)
+        return; /* it stays readable: the next event retries */
     for (size_t i = 0; i < io->npaused; i++)
         if (io->paused[i] == c)
             return;

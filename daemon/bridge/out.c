@@ -16,30 +16,17 @@
 #include "log.h"
 #include "mem.h"
 #include "state.h"
+#include "util/vec.h"
 
-static size_t grow(size_t cap, size_t need)
-{
-    size_t n = cap ? cap : 1024;
-
-    while (n < need)
-        n *= 2;
-    return n;
-}
+/* The first capacity of a byte buffer. */
+#define OUT_BUF_FIRST 1024
 
 int sbb_buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
 {
-    char *p;
-    size_t n;
+    /* A buffer exists even for nothing: callers offset into it. */
+    size_t more = *buf != NULL || len > 0 ? len : 1;
 
-    if (*buf != NULL && used + len <= *cap)
-        return 0;
-    n = grow(*cap, used + len);
-    p = realloc(*buf, n);
-    if (p == NULL)
-        return -1;
-    *buf = p;
-    *cap = n;
-    return 0;
+    return SB_VEC_RESERVE(*buf, *cap, used, more, OUT_BUF_FIRST) < 0 ? -1 : 0;
 }
 
 /* Free @p c's output buffer. Under c->mu. */
@@ -90,7 +77,7 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
         c->out_len = pending;
     }
     if (c->out_len + len > c->out_cap) {
-        size_t n = grow(c->out_cap, c->out_len + len);
+        size_t n = sb_vec_cap_for(1, c->out_len, len, c->out_cap, OUT_BUF_FIRST);
         char *p;
 
         if (sbb_mem_charge(c->b, c, n - c->out_cap, 0) < 0) {

@@ -19,6 +19,7 @@
 #include "registry/relay.h"
 #include "util/name.h"
 #include "tsan.h"
+#include "util/vec.h"
 
 /* A topic name from a client, checked and terminated into @p out. */
 int sbb_topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1])
@@ -70,16 +71,9 @@ static int pub_get(struct sbd_bridge *b, struct sbd_topic *t, char *why, size_t 
                  t->name);
         return -1;
     }
-    if (b->npub == b->pub_cap) {
-        size_t n = b->pub_cap ? b->pub_cap * 2 : 16;
-        struct sbd_topic **p = realloc(b->pubt, n * sizeof(*p));
-
-        if (p == NULL) {
-            snprintf(why, why_len, "out of memory");
-            return -1;
-        }
-        b->pubt = p;
-        b->pub_cap = n;
+    if (SB_VEC_RESERVE(b->pubt, b->pub_cap, b->npub, 1, 16) < 0) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
     }
     rc = shmbus_pub_create(t->t, &t->bridge_pub);
     if (rc < 0) {

@@ -22,6 +22,7 @@
 #include "registry/relay.h"
 #include "tsan.h"
 #include "util/clock.h"
+#include "util/vec.h"
 
 /* Longest sleep of a pump with nothing to do: it then looks at its topics
  * and its stop flag again even if no bell or publisher woke it. */
@@ -92,16 +93,9 @@ static void mark_dirty(struct sbb_batch *bb, struct sbb_conn *c)
 {
     if (c->mark == bb->mark)
         return;
-    if (bb->ndirty == bb->dirty_cap) {
-        size_t n = bb->dirty_cap ? bb->dirty_cap * 2 : 64;
-        struct sbb_conn **d = realloc(bb->dirty, n * sizeof(*d));
-
-        if (d == NULL) {
-            sbb_out_flush(c); /* write it now instead */
-            return;
-        }
-        bb->dirty = d;
-        bb->dirty_cap = n;
+    if (SB_VEC_RESERVE(bb->dirty, bb->dirty_cap, bb->ndirty, 1, 64) < 0) {
+        sbb_out_flush(c); /* write it now instead */
+        return;
     }
     c->mark = bb->mark;
     bb->dirty[bb->ndirty++] = c;
@@ -162,15 +156,8 @@ static int snapshot(struct sbb_batch *bb, int *json, int *resp)
     bb->nlinks = 0;
     *json = *resp = 0;
     sbb_rlist_each (l, nx, &bb->bt->links, struct sbb_link, tnode) {
-        if (bb->nlinks == bb->links_cap) {
-            size_t n = bb->links_cap ? bb->links_cap * 2 : 16;
-            struct sbb_link **p = realloc(bb->links, n * sizeof(*p));
-
-            if (p == NULL)
-                return -1;
-            bb->links = p;
-            bb->links_cap = n;
-        }
+        if (SB_VEC_RESERVE(bb->links, bb->links_cap, bb->nlinks, 1, 16) < 0)
+            return -1;
         bb->links[bb->nlinks++] = l;
         *json |= l->proto == SB_BRIDGE_JSON;
         *resp |= l->proto != SB_BRIDGE_JSON && !l->s->pattern;
