@@ -18,18 +18,11 @@
 #include "ring/ring.h"
 #include "shm/layout.h"
 
-struct fx {
-    const char *name;
-    shmbus_topic *t;
-};
-
 static int fx_setup(void **state)
 {
-    static struct fx f;
-    shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = 2, .max_msg_size = 64};
+    static struct tu_topic f;
 
-    f.name = tu_name("admin");
-    if (shmbus_topic_create(f.name, &o, &f.t) < 0)
+    if (tu_topic_open(&f, "admin", 2) < 0)
         return -1;
     *state = &f;
     return 0;
@@ -37,10 +30,7 @@ static int fx_setup(void **state)
 
 static int fx_teardown(void **state)
 {
-    struct fx *f = *state;
-
-    shmbus_topic_destroy(f->t);
-    tu_release(f->name);
+    tu_topic_close(*state);
     return 0;
 }
 
@@ -85,7 +75,7 @@ static void mark_at(shmbus_pub *p, shmbus_pub *filler, uint64_t want)
  * ended, and A's commit of 4 hands it on as usual. */
 static void test_admin_unblock_leaves_a_moved_on_writer(void **state)
 {
-    struct fx *f = *state;
+    struct tu_topic *f = *state;
     shmbus_pub *a, *b, *cpub;
     shmbus_claim c0, c4;
     uint8_t buf[16] = {0};
@@ -115,7 +105,7 @@ static void test_admin_unblock_leaves_a_moved_on_writer(void **state)
  * 2 are not left waiting on it. */
 static void test_admin_unblock_finishes_after_a_marker(void **state)
 {
-    struct fx *f = *state;
+    struct tu_topic *f = *state;
     shmbus_pub *a, *b;
     shmbus_claim c0;
 

@@ -693,7 +693,7 @@ static int topic_listed(shmbus_bus *bus, const char *name)
 /*
  * --bridge-no-create: PUBLISH and JSON PUB to a missing topic are errors
  * ("no topic") and do not create it (shmbus_list()); existing topics take
- * remote messages as before. Guards the option (main.c, and pub_topic()
+ * remote messages as before. Guards the option (config.c, and pub_topic()
  * in bridge/publish.c, which opens with SHMBUS_OPEN_NOCREATE).
  */
 static void test_bridge_no_create(void **state)

@@ -701,8 +701,9 @@ static int no_pidfd_teardown(void **state)
 
 /* Without pidfds, a publisher killed between claim and commit on a
  * reliable topic still does not stall it: the scan finds the death in
- * /proc and ends the claim. Guards reaper.c proc_add() and procs_poll():
- * a process without a pidfd is never taken as alive for good. */
+ * /proc and ends the claim. Guards reaper_proc.c proc_add() and
+ * sbd_reaper_poll_step(): a process without a pidfd is never taken as
+ * alive for good. */
 static void test_reap_no_pidfd_publisher_killed_in_claim(void **state)
 {
     struct du_daemon *d = no_pidfd_start(state);

@@ -18,18 +18,11 @@
 #include "shm/layout.h"
 #include "util/clock.h"
 
-struct fx {
-    const char *name;
-    shmbus_topic *t;
-};
-
 static int fx_setup(void **state)
 {
-    static struct fx f;
-    shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = 16, .max_msg_size = 64};
+    static struct tu_topic f;
 
-    f.name = tu_name("relay");
-    if (shmbus_topic_create(f.name, &o, &f.t) < 0)
+    if (tu_topic_open(&f, "relay", 16) < 0)
         return -1;
     *state = &f;
     return 0;
@@ -37,10 +30,7 @@ static int fx_setup(void **state)
 
 static int fx_teardown(void **state)
 {
-    struct fx *f = *state;
-
-    shmbus_topic_destroy(f->t);
-    tu_release(f->name);
+    tu_topic_close(*state);
     return 0;
 }
 
@@ -96,7 +86,7 @@ static int quiet_probe_ready(void *arg, memory_order order)
 
 static void test_relay_quiet_publish_wakes_only_others(void **state)
 {
-    struct fx *f = *state;
+    struct tu_topic *f = *state;
     struct quiet_probe q = {.t = f->t};
 
     assert_shmbus_ok(shmbus_pub_create(f->t, &q.quiet));
@@ -136,7 +126,7 @@ static int always_ready(void *arg, memory_order order)
  * waits take far less than the twenty slices they would sleep without. */
 static void test_relay_rung_bell_ends_the_wait(void **state)
 {
-    struct fx *f = *state;
+    struct tu_topic *f = *state;
     _Atomic uint32_t bell = 0;
     uint32_t seen = sb_relay_bell_seen(&bell);
     uint64_t t0;
@@ -217,7 +207,7 @@ static uint64_t wake_latency(shmbus_topic *t, shmbus_pub *pub, shmbus_sub *sub)
  * that a missed wake-up waits for (a loaded machine may delay a few). */
 static void test_relay_sleeping_relay_is_woken(void **state)
 {
-    struct fx *f = *state;
+    struct tu_topic *f = *state;
     shmbus_pub *pub;
     shmbus_sub *sub;
     int rung = 0, published = 0;
@@ -238,7 +228,7 @@ static void test_relay_sleeping_relay_is_woken(void **state)
  * nothing at all, are refused. */
 static void test_relay_wait_topic_bound(void **state)
 {
-    struct fx *f = *state;
+    struct tu_topic *f = *state;
     shmbus_topic *topics[SB_RELAY_TOPICS_MAX + 1];
     _Atomic uint32_t bell = 1;
 

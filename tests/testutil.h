@@ -1,8 +1,8 @@
 /*
  * Shared test helpers: cmocka includes, an assertion that names shmbus
  * errors, unique segment names that are removed even when a test fails,
- * child processes that die with their parent and are always reaped, and
- * a child's drop to another user.
+ * child processes that die with their parent and are always reaped, a
+ * child's drop to another user, and a topic made without a daemon.
  */
 #ifndef SHMBUS_TESTS_TESTUTIL_H
 #define SHMBUS_TESTS_TESTUTIL_H
@@ -139,6 +139,30 @@ static inline void tu_release(const char *name)
             tu_segs[i][0] = '\0';
         }
     }
+}
+
+/* A topic a test creates directly, without a daemon: lossy, 64-byte
+ * messages, under a fresh tu_name(). */
+struct tu_topic {
+    const char *name;
+    shmbus_topic *t;
+};
+
+/* Create @p f's topic of @p capacity cells, named after @p tag.
+ * @return 0, or < 0 (shmbus_topic_create's code). */
+static inline int tu_topic_open(struct tu_topic *f, const char *tag, uint32_t capacity)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = capacity, .max_msg_size = 64};
+
+    f->name = tu_name(tag);
+    return shmbus_topic_create(f->name, &o, &f->t);
+}
+
+/* Destroy @p f's topic and remove its segment. */
+static inline void tu_topic_close(struct tu_topic *f)
+{
+    shmbus_topic_destroy(f->t);
+    tu_release(f->name);
 }
 
 /* Fork a child that runs fn(arg) and exits with its return value. The

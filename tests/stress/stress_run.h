@@ -17,7 +17,7 @@ struct st_scenario {
     int64_t spin_ns;
 };
 
-/* Starts fn(arg) concurrently; returns a token for st_join(). */
+/* Starts fn(arg) concurrently; returns a token for an st_join_fn. */
 typedef long (*st_start_fn)(int (*fn)(void *), void *arg);
 typedef int (*st_join_fn)(long token);
 

@@ -116,11 +116,11 @@ static void test_bridge_backpressure_timeout(void **state)
 /*
  * Quiet publishes must not starve local sleepers. The bridge's own
  * publisher skips the futex wake-up when the only sleeper on the topic is
- * a pump (counted with weight SB_WAITER_BRIDGE, ring.h sb_wake_readers()):
- * the I/O thread delivers what it publishes itself. With local
- * subscribers asleep as well, it must wake one (which relays to the
- * others, wait.c wake_delegate()), or they sleep out their slice
- * (SB_WAIT_SLICE_NS, 50 ms) before seeing the message. A remote
+ * a pump (counted with weight SB_RELAY_WEIGHT, registry/relay.h; see
+ * ring.h sb_wake_readers()): the I/O thread delivers what it publishes
+ * itself. With local subscribers asleep as well, it must wake one (which
+ * relays to the others, wait.c wake_delegate()), or they sleep out their
+ * slice (SB_WAIT_SLICE_NS, 50 ms) before seeing the message. A remote
  * subscriber keeps a pump sleeping on @p topic; each round, @p nsleep
  * local subscribers with spin_ns = -1 (no spin: straight to the futex)
  * block in shmbus_recv() with a long timeout. Whether they sleep is not

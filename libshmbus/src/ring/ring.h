@@ -39,7 +39,7 @@ struct shmbus_pub {
     uint32_t pid;
     uint32_t gen;   /* fork generation at creation (util/fork.h) */
     int exclusive;  /* holds an exclusive topic's publisher token */
-    int token_fd;   /* the token's lock (pub.c pub_take_token()), or -1 */
+    int token_fd;   /* the token's lock (pub.c sb_pub_token_take()), or -1 */
     int open;       /* a zero-copy claim is open */
     uint32_t quiet; /* sb_pub_quiet(); 0 for every publisher of the API */
 };
