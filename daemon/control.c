@@ -1,17 +1,17 @@
 /*
- * The control path (control.h). Requests are handled one at a time, in
+ * The control path's socket and loop (control.h); the handlers of the
+ * requests are control_cmd.c's. Requests are handled one at a time, in
  * arrival order per connection; a reply goes out before the next request of
  * that connection is read, so clients never need more than one in flight.
  * A connection that sends garbage gets an error reply per message and stays
  * connected (the next message may be fine); one that does not read its
  * replies (the socket buffer fills) is disconnected.
  */
-#include "control.h"
+#include "control_int.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -22,36 +22,18 @@
 
 #include "access.h"
 #include "log.h"
-#include "registry/admin.h"
-#include "registry/monitor.h"
 #include "util/clock.h"
 #include "util/proc.h"
 
 #define CTL_BACKLOG         128
 #define CTL_EVENTS          64
-#define CTL_BURST           32 /* requests read from one connection per wake-up */
-#define CTL_WHY             SB_WIRE_ERR_TEXT
-#define CTL_WAITING_MAX     SBD_WAITING_MAX             /* connections yet to say hello */
+#define CTL_BURST           32              /* requests read from one connection per wake-up */
+#define CTL_WAITING_MAX     SBD_WAITING_MAX /* connections yet to say hello */
 #define CTL_HELLO_NS        (5ull * 1000 * 1000 * 1000) /* time they have to say it */
 #define CTL_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)      /* no accept after EMFILE */
 
 /* Sentinels in epoll data: anything else is a session. */
 static int tag_listen, tag_signal, tag_timer;
-
-struct ctl_reply {
-    int code; /* < 0: an error reply */
-    char why[CTL_WHY];
-    const void *body; /* OK reply: len bytes, usually in out */
-    uint32_t len;
-    int fd;    /* sent with an OK reply, or -1 */
-    int close; /* disconnect after replying */
-    union {
-        struct sb_wire_hello_ok hello;
-        struct sb_wire_open_ok open;
-        struct sb_wire_sub_ok sub;
-        uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST and BRIDGE */
-    } out;
-};
 
 static int ctl_socket_mode(struct sbd_control *c)
 {
@@ -144,12 +126,6 @@ void sbd_control_close(struct sbd_control *c)
     c->lfd = c->epfd = c->sigfd = -1;
 }
 
-static void reply_err(struct ctl_reply *r, int code, const char *why)
-{
-    r->code = code;
-    snprintf(r->why, sizeof(r->why), "%s", why);
-}
-
 /* The bus's rule (access.h) for the peer on @p fd, with its credentials
  * @p cred and its groups from the kernel: all fixed at its connect. */
 static int peer_allowed(const struct sbd_config *cfg, int fd, const struct ucred *cred)
@@ -170,7 +146,7 @@ static void ctl_wait_add(struct sbd_control *c, struct sbd_session *s)
 }
 
 /* Session @p s waits no more: the last waiter takes its place. */
-static void ctl_wait_del(struct sbd_control *c, struct sbd_session *s)
+void sbd_control_wait_del(struct sbd_control *c, struct sbd_session *s)
 {
     struct sbd_session *last = c->waiters[--c->waiting];
 
@@ -184,271 +160,13 @@ static void ctl_wait_del(struct sbd_control *c, struct sbd_session *s)
  * kept for the daemon's own uid: an allowed uid holding every place does
  * not lock the bus's owner out.
  */
-static int ctl_client_room(const struct sbd_control *c, uid_t uid)
+int sbd_control_client_room(const struct sbd_control *c, uid_t uid)
 {
     uint32_t max = c->cfg->max_clients;
 
     if (c->clients >= max)
         return 0; /* every place taken */
     return uid == geteuid() || c->clients_other < max - max / 4;
-}
-
-static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_hello *h,
-                     struct ctl_reply *r)
-{
-    if (s->hello) {
-        reply_err(r, SHMBUS_ERR_PROTOCOL, "hello sent twice");
-        return;
-    }
-    r->close = 1; /* unless accepted below */
-    if ((pid_t)h->pid != s->pid) {
-        snprintf(r->why, sizeof(r->why), "hello pid %u is not the socket peer's pid %d", h->pid,
-                 (int)s->pid);
-        r->code = SHMBUS_ERR_DENIED;
-        return;
-    }
-    if (!s->allowed) {
-        snprintf(r->why, sizeof(r->why), "uid %u is not allowed on this bus (--allow-uid)",
-                 (unsigned)s->uid);
-        r->code = SHMBUS_ERR_DENIED;
-        return;
-    }
-    if (!ctl_client_room(c, s->uid)) {
-        snprintf(r->why, sizeof(r->why), "client limit reached (%u, --max-clients%s)",
-                 c->cfg->max_clients,
-                 s->uid == geteuid() ? "" : "; the last quarter is the daemon's uid's");
-        r->code = SHMBUS_ERR_LIMIT;
-        return;
-    }
-    memcpy(s->name, h->name, sizeof(s->name));
-    s->hello = 1;
-    c->clients++;
-    c->clients_other += s->uid != geteuid();
-    ctl_wait_del(c, s);
-    /* Its death is noticed even if a fork child keeps the socket open. */
-    sbd_reaper_watch(&c->reaper, s->pid, s->start);
-    r->close = 0;
-    r->out.hello = (struct sb_wire_hello_ok){.session = s->id, .daemon_pid = (uint32_t)getpid()};
-    r->body = &r->out.hello;
-    r->len = sizeof(r->out.hello);
-    sbd_log(SBD_INFO, "client %u connected: pid %d uid %u (%s)", s->id, (int)s->pid,
-            (unsigned)s->uid, s->name);
-}
-
-static void on_open(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_open *q,
-                    struct ctl_reply *r)
-{
-    struct sbd_topic *t;
-    int created, rc;
-
-    rc = sbd_topic_open(c->reg, q, &t, &created, r->why, sizeof(r->why));
-    if (rc == 0)
-        rc = sbd_session_hold(s, t, SBD_HOLD_OPEN, 0);
-    if (rc < 0) {
-        r->code = rc;
-        return;
-    }
-    r->out.open = (struct sb_wire_open_ok){.topic = t->id, .created = (uint32_t)created};
-    r->body = &r->out.open;
-    r->len = sizeof(r->out.open);
-    r->fd = sb_admin_topic_fd(t->t);
-}
-
-/* The topic of an OPEN hold of this session, by id. */
-static struct sbd_topic *held_topic(const struct sbd_session *s, uint32_t id, struct ctl_reply *r)
-{
-    int i = sbd_session_find(s, id, SBD_HOLD_OPEN, 0);
-
-    if (i >= 0)
-        return s->holds[i].topic;
-    r->code = -ENOENT;
-    snprintf(r->why, sizeof(r->why), "topic id %u is not open on this connection", id);
-    return NULL;
-}
-
-static void on_ref(struct sbd_session *s, uint16_t type, const struct sb_wire_ref *q,
-                   struct ctl_reply *r)
-{
-    struct sbd_topic *t = held_topic(s, q->topic, r);
-    uint32_t kind = type == SB_MSG_CLOSE     ? SBD_HOLD_OPEN
-                    : type == SB_MSG_SUB_DEL ? SBD_HOLD_SLOT
-                                             : SBD_HOLD_PUB;
-    int i;
-
-    if (t == NULL)
-        return;
-    if (type == SB_MSG_PUB_ADD) {
-        r->code = sbd_session_hold(s, t, SBD_HOLD_PUB, 0);
-        return;
-    }
-    i = sbd_session_find(s, q->topic, kind, q->slot);
-    if (i < 0) {
-        r->code = -ENOENT;
-        snprintf(r->why, sizeof(r->why), "%s not held on this connection",
-                 kind == SBD_HOLD_SLOT ? "slot" : "publisher");
-        return;
-    }
-    sbd_session_release(s, (uint32_t)i);
-}
-
-static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ctl_reply *r)
-{
-    struct sbd_topic *t = held_topic(s, q->topic, r);
-    int group = 0, slot;
-
-    if (t == NULL)
-        return;
-    if (sbd_topic_broken(t)) {
-        reply_err(r, SHMBUS_ERR_TRUNCATED, "a client truncated the topic's segment");
-        return;
-    }
-    /* The slot first: a request that fails names no group. */
-    slot = sb_admin_slot_take(t->t, (uint32_t)s->pid, s->start);
-    if (slot < 0) {
-        snprintf(r->why, sizeof(r->why), "every subscriber slot of topic '%.60s' is taken",
-                 t->name);
-        r->code = slot;
-        return;
-    }
-    if (q->group[0] != '\0' && (group = sb_admin_group_number(t->t, q->group)) < 0) {
-        snprintf(r->why, sizeof(r->why), "every one of the %u groups of topic '%.60s' is named",
-                 t->info.max_groups, t->name);
-        r->code = group;
-    } else {
-        r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot);
-    }
-    if (r->code < 0) {
-        sb_admin_slot_free(t->t, (uint32_t)slot, 0);
-        return;
-    }
-    r->out.sub = (struct sb_wire_sub_ok){.slot = (uint32_t)slot, .group = (uint32_t)group};
-    r->body = &r->out.sub;
-    r->len = sizeof(r->out.sub);
-}
-
-/* A client re-registers a slot it took from a daemon before us. */
-static void on_adopt(struct sbd_session *s, const struct sb_wire_ref *q, struct ctl_reply *r)
-{
-    struct sbd_topic *t = held_topic(s, q->topic, r);
-    uint32_t pid;
-    uint64_t start;
-
-    if (t == NULL)
-        return;
-    if (sbd_topic_broken(t)) {
-        reply_err(r, SHMBUS_ERR_TRUNCATED, "a client truncated the topic's segment");
-        return;
-    }
-    if (q->slot >= t->info.max_subscribers ||
-        !sb_admin_owner(t->t, SB_ADMIN_SLOT, q->slot, &pid, &start) || (pid_t)pid != s->pid ||
-        start != s->start) {
-        reply_err(r, -ENOENT, "no slot of this process there");
-        return;
-    }
-    if (sbd_session_find(s, t->id, SBD_HOLD_SLOT, q->slot) < 0)
-        r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, q->slot);
-}
-
-static void on_list(struct sbd_control *c, const struct sb_wire_list *q, struct ctl_reply *r)
-{
-    shmbus_topic_entry e[SB_WIRE_LIST_MAX];
-    struct sb_wire_list_ok *ok = (struct sb_wire_list_ok *)(void *)r->out.list;
-
-    ok->count = sbd_topic_list(c->reg, q->after, e, SB_WIRE_LIST_MAX);
-    ok->pad = 0;
-    for (uint32_t i = 0; i < ok->count; i++)
-        sb_monitor_topic_put(&ok->entries[i], &e[i]);
-    r->body = r->out.list;
-    r->len = (uint32_t)(sizeof(*ok) + ok->count * sizeof(ok->entries[0]));
-}
-
-static void on_bridge(struct sbd_control *c, const struct sb_wire_bridge *q, struct ctl_reply *r)
-{
-    struct sb_wire_bridge_ok *ok = (struct sb_wire_bridge_ok *)(void *)r->out.list;
-    shmbus_bridge_conn conns[SB_WIRE_BRIDGE_MAX];
-    shmbus_bridge_info info;
-    unsigned n = sbd_bridge_stat(c->bridge, q->after, &info, conns, SB_WIRE_BRIDGE_MAX);
-
-    memset(ok, 0, sizeof(*ok));
-    sb_monitor_bridge_put(ok, &info);
-    ok->count = n;
-    for (unsigned i = 0; i < n; i++)
-        sb_monitor_conn_put(&ok->conns[i], &conns[i]);
-    r->body = r->out.list;
-    r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->conns[0]));
-}
-
-/* Handle one decoded request. */
-static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_req *q,
-                         struct ctl_reply *r)
-{
-    if (q->hdr.type == SB_MSG_HELLO)
-        on_hello(c, s, &q->u.hello, r);
-    else if (!s->hello)
-        reply_err(r, SHMBUS_ERR_PROTOCOL, "say hello first");
-    else if (q->hdr.type == SB_MSG_OPEN)
-        on_open(c, s, &q->u.open, r);
-    else if (q->hdr.type == SB_MSG_SUB_ADD)
-        on_sub(s, &q->u.sub, r);
-    else if (q->hdr.type == SB_MSG_LIST)
-        on_list(c, &q->u.list, r);
-    else if (q->hdr.type == SB_MSG_SUB_ADOPT)
-        on_adopt(s, &q->u.ref, r);
-    else if (q->hdr.type == SB_MSG_BRIDGE)
-        on_bridge(c, &q->u.bridge, r);
-    else
-        on_ref(s, q->hdr.type, &q->u.ref, r);
-}
-
-/* The reply that handed out @p slot of topic @p topic could not be sent
- * (the client gave up waiting and shut its socket): nobody knows the
- * slot's number, so it is freed now rather than when the process dies. */
-static void ctl_slot_unsent(struct sbd_session *s, uint32_t topic, uint32_t slot)
-{
-    int i = sbd_session_find(s, topic, SBD_HOLD_SLOT, slot);
-
-    if (i < 0)
-        return; /* not this session's: nothing to give back */
-    sbd_log(SBD_DEBUG, "client %u: slot %u never reached it: freed", s->id, slot);
-    sbd_session_release(s, (uint32_t)i);
-}
-
-/* Decode and handle one received message, then send the reply. */
-static int ctl_request(struct sbd_control *c, struct sbd_session *s, const uint8_t *msg, long n)
-{
-    struct ctl_reply r = {.fd = -1};
-    struct sb_wire_req q;
-    const char *why = NULL;
-    int rc;
-
-    if (n < 0) {
-        rc = (int)n; /* longer than SB_WIRE_MAX: the rest was dropped */
-        why = "message longer than the protocol's maximum";
-        /* The first SB_WIRE_MAX bytes arrived: answer with the request's id. */
-        memset(&q, 0, sizeof(q));
-        memcpy(&q.hdr, msg, sizeof(q.hdr));
-    } else {
-        rc = sb_wire_decode_req(msg, (size_t)n, &q, &why);
-    }
-    if (rc < 0)
-        reply_err(&r, rc, why);
-    else if (s->refused)
-        reply_err(&r, s->refused, "client limit reached (--max-clients)");
-    else
-        ctl_dispatch(c, s, &q, &r);
-    if (r.code < 0) {
-        sbd_log(SBD_DEBUG, "client %u: request %u refused: %s (%s)", s->id, q.hdr.type,
-                shmbus_strerror(r.code), r.why);
-        rc = sb_wire_send_err(s->fd, q.hdr.req, r.code, r.why[0] ? r.why : NULL);
-    } else {
-        rc = sb_wire_send(s->fd, SB_MSG_OK, q.hdr.req, r.body, r.len, r.fd);
-    }
-    if (rc < 0)
-        sbd_log(SBD_WARN, "client %u: reply failed (%s): disconnecting", s->id,
-                shmbus_strerror(rc));
-    if (rc < 0 && r.code >= 0 && q.hdr.type == SB_MSG_SUB_ADD)
-        ctl_slot_unsent(s, q.u.sub.topic, r.out.sub.slot);
-    return rc < 0 || r.close || s->refused ? -1 : 0;
 }
 
 static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
@@ -460,7 +178,7 @@ static void ctl_drop(struct sbd_control *c, struct sbd_session *s)
         sbd_log(SBD_INFO, "client %u disconnected: pid %d (%s)%s, %u holds released", s->id,
                 (int)s->pid, s->name, s->dead ? ", dead" : "", s->nholds);
     } else {
-        ctl_wait_del(c, s);
+        sbd_control_wait_del(c, s);
     }
     sbd_session_remove(c->reg, s);
 }
@@ -505,7 +223,7 @@ static void ctl_readable(struct sbd_control *c, struct sbd_session *s)
         if (n == -EAGAIN)
             return;
         if ((n == 0 && ctl_peer_gone(s->fd)) || (n < 0 && n != SHMBUS_ERR_PROTOCOL) ||
-            ctl_request(c, s, msg, n) < 0) {
+            sbd_control_request(c, s, msg, n) < 0) {
             ctl_drop(c, s);
             return;
         }
@@ -638,7 +356,7 @@ static void ctl_accept(struct sbd_control *c)
         ctl_wait_add(c, s);
         s->uid = cred.uid;
         s->gid = cred.gid;
-        if (!ctl_client_room(c, s->uid))
+        if (!sbd_control_client_room(c, s->uid))
             s->refused = SHMBUS_ERR_LIMIT;
         if (ctl_watch(c, fd, s) < 0)
             ctl_drop(c, s);

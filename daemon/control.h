@@ -1,7 +1,8 @@
 /*
  * The control path: the bus's AF_UNIX socket, an epoll loop over it, the
- * client connections and a signalfd, and the handlers of each request
- * (docs/protocol.md). One thread runs it; it is the registry's only updater.
+ * client connections and a signalfd (control.c), and the handlers of each
+ * request (control_cmd.c, docs/protocol.md). One thread runs it; it is the
+ * registry's only updater.
  */
 #ifndef SHMBUSD_CONTROL_H
 #define SHMBUSD_CONTROL_H
@@ -23,7 +24,7 @@ struct sbd_control {
     int epfd;         /* epoll instance */
     int sigfd;        /* SIGTERM and SIGINT */
     uint32_t clients; /* sessions that said hello */
-    /* Those of another uid than the daemon's (ctl_client_room()). */
+    /* Those of another uid than the daemon's (sbd_control_client_room()). */
     uint32_t clients_other;
     uint32_t waiting; /* sessions that have not said hello yet */
     /* Those sessions, in no order (control thread only). */

@@ -7,6 +7,7 @@
  */
 #include "registry.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,9 @@ static int topic_fits(const struct sbd_registry *r, uint32_t slots, uint64_t siz
     return 0;
 }
 
+/* The reason below states the largest message in MiB. */
+static_assert(SB_ADMIN_MSG_MAX % (1u << 20) == 0, "max_msg_size bound in whole MiB");
+
 /* Check the limits a new topic must stay within; fills @p o (defaults
  * applied) and @p size. */
 static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *q,
@@ -309,8 +313,10 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
 
     if (sb_admin_plan(&asked, o, size) < 0) {
         snprintf(why, why_len,
-                 "invalid topic options (capacity: power of two 2..2^24, "
-                 "max_msg_size 1..16 MiB, slots 1..1024, groups 1..256)");
+                 "invalid topic options (capacity: power of two %u..2^%u, "
+                 "max_msg_size 1..%u MiB, slots 1..%u, groups 1..%u)",
+                 SB_ADMIN_CAPACITY_MIN, SB_ADMIN_CAPACITY_BITS, SB_ADMIN_MSG_MAX >> 20,
+                 SB_ADMIN_SUBS_MAX, SB_ADMIN_GROUPS_MAX);
         return SHMBUS_ERR_INVALID;
     }
     return topic_fits(r, o->max_subscribers, *size, why, why_len);

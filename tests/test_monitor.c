@@ -458,6 +458,58 @@ static void test_monitor_list_bounds_hostile_replies(void **state)
     shmbus_close(bus);
 }
 
+/* A LIST reply of the @p count topics named in @p names, in that order. */
+static void fake_list_names(struct fake *f, const char *const *names, uint32_t count)
+{
+    static uint8_t b[SB_WIRE_MAX];
+    struct sb_wire_list_ok ok = {.count = count};
+    struct sb_wire_topic t;
+
+    memset(b, 0, sizeof(b));
+    memcpy(b, &ok, sizeof(ok));
+    for (uint32_t i = 0; i < count; i++) {
+        memset(&t, 0, sizeof(t));
+        snprintf(t.name, sizeof(t.name), "%s", names[i]);
+        memcpy(b + sizeof(ok) + i * sizeof(t), &t, sizeof(t));
+    }
+    fake_reply(f, b, sizeof(ok) + count * sizeof(t));
+}
+
+/* Paging by name ends only if the names grow: a reply whose names do not
+ * sort strictly after the page's `after`, each after the one before, is
+ * refused, or `shmbus stat` would ask for the same page for ever. */
+static void test_monitor_list_refuses_names_that_do_not_grow(void **state)
+{
+    struct fake *f = *state;
+    shmbus_topic_entry e[2 * SB_WIRE_LIST_MAX];
+    char names[SB_WIRE_LIST_MAX][16];
+    const char *full[SB_WIRE_LIST_MAX];
+    const char *const up[] = {"a", "b"}, *const down[] = {"b", "a"}, *const twice[] = {"a", "a"};
+    shmbus_bus *bus;
+
+    for (unsigned i = 0; i < SB_WIRE_LIST_MAX; i++) {
+        snprintf(names[i], sizeof(names[i]), "t%02u", i);
+        full[i] = names[i];
+    }
+    assert_shmbus_ok(shmbus_connect(f->bus, &bus));
+    fake_list_names(f, up, 2);
+    assert_int_equal(shmbus_list(bus, "", e, 4), 2);
+    assert_string_equal(e[1].name, "b");
+    fake_list_names(f, down, 2); /* out of order */
+    assert_int_equal(shmbus_list(bus, "", e, 4), SHMBUS_ERR_PROTOCOL);
+    fake_list_names(f, twice, 2); /* a name twice */
+    assert_int_equal(shmbus_list(bus, "", e, 4), SHMBUS_ERR_PROTOCOL);
+    fake_list_names(f, up, 2); /* the first name is `after` itself */
+    assert_int_equal(shmbus_list(bus, "a", e, 4), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(shmbus_list(bus, "c", e, 4), SHMBUS_ERR_PROTOCOL); /* before it */
+    /* The same full page for every request: the second is not past the
+     * first's last name. */
+    fake_list_names(f, full, SB_WIRE_LIST_MAX);
+    assert_int_equal(shmbus_list(bus, "", e, 2 * SB_WIRE_LIST_MAX), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(shmbus_list(bus, "", e, SB_WIRE_LIST_MAX), SB_WIRE_LIST_MAX);
+    shmbus_close(bus);
+}
+
 /* A BRIDGE reply of @p count connections and @p len bytes: listen and
  * every string of the connections unterminated, ids from @p first_id. */
 static void fake_bridge(struct fake *f, uint32_t count, uint64_t first_id, size_t len)
@@ -522,6 +574,8 @@ int main(void)
         cmocka_unit_test(test_monitor_counters_read_leaves_gauges),
         cmocka_unit_test_setup_teardown(test_monitor_list_bounds_hostile_replies, fake_setup,
                                         fake_teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_list_refuses_names_that_do_not_grow,
+                                        fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_monitor_bridge_bounds_hostile_replies, fake_setup,
                                         fake_teardown),
     };

@@ -47,7 +47,8 @@ typedef struct shmbus_topic_entry {
  * @return number of entries stored (fewer than @p cap: the end was
  *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_BAD_NAME when @p after
  *         is too long; SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT,
- *         SHMBUS_ERR_PROTOCOL (as shmbus_connect()); -errno.
+ *         SHMBUS_ERR_PROTOCOL (as shmbus_connect(), or a reply whose names
+ *         do not each sort after @p after and the name before); -errno.
  * Thread-safe. Blocks for one round trip per 32 entries.
  */
 SHMBUS_API int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out,

@@ -24,6 +24,11 @@
 #include "ring/ring.h"
 #include "util/cmp.h"
 
+static_assert(SB_ADMIN_CAPACITY_MIN == SB_CAPACITY_MIN &&
+                  (1u << SB_ADMIN_CAPACITY_BITS) == SB_CAPACITY_MAX &&
+                  SB_ADMIN_MSG_MAX == SB_MAX_MSG_MAX && SB_ADMIN_SUBS_MAX == SB_SUBS_MAX,
+              "admin.h topic option bounds");
+
 int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size)
 {
     struct sb_seg_params p;

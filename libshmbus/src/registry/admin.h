@@ -14,6 +14,15 @@
 
 #include "shmbus/shmbus.h"
 
+/* The bounds sb_admin_plan() holds a topic's options to, for the daemon's
+ * messages: layout.h's SB_CAPACITY_MIN, SB_CAPACITY_MAX (1 << BITS),
+ * SB_MAX_MSG_MAX and SB_SUBS_MAX, which admin.c asserts these equal; the
+ * groups' is SB_ADMIN_GROUPS_MAX (below). */
+#define SB_ADMIN_CAPACITY_MIN  2u
+#define SB_ADMIN_CAPACITY_BITS 24u
+#define SB_ADMIN_MSG_MAX       (16u << 20)
+#define SB_ADMIN_SUBS_MAX      1024u
+
 /* The options @p o means once defaults are applied (into @p eff) and the
  * segment size they take. @return 0, or SHMBUS_ERR_INVALID. */
 int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *size);

@@ -217,10 +217,13 @@ int shmbus_list(shmbus_bus *bus, const char *after, shmbus_topic_entry *out, uns
         for (uint32_t i = 0; i < ok.count && n < cap; i++, n++) {
             memcpy(&w, reply + sizeof(ok) + i * sizeof(w), sizeof(w)); /* unaligned */
             sb_monitor_topic_get(&out[n], &w);
+            /* Names must grow, or paging by name would never end. */
+            if (strcmp(out[n].name, req.after) <= 0)
+                return SHMBUS_ERR_PROTOCOL;
+            snprintf(req.after, sizeof(req.after), "%s", out[n].name);
         }
         if (ok.count < SB_WIRE_LIST_MAX)
             break; /* the daemon had no more */
-        snprintf(req.after, sizeof(req.after), "%s", out[n - 1].name);
     }
     return (int)n;
 }
