@@ -338,9 +338,10 @@ static int conn_input(struct sbb_io *io, struct sbb_conn *c, const char *data, s
 
     if (c->in_len > 0) {
         if (n > 0) {
-            size_t cap = c->in_cap * 2 > c->in_len + n ? c->in_cap * 2 : c->in_len + n;
+            /* in_len > 0: in_cap is too, so the buffer doubles from it. */
+            size_t cap = sb_vec_cap_for(1, c->in_len, n, c->in_cap, 0);
 
-            if (c->in_len + n > c->in_cap && in_resize(c, cap) < 0)
+            if (cap == 0 || (cap > c->in_cap && in_resize(c, cap) < 0))
                 return -1;
             memcpy(c->in + c->in_len, data, n);
             c->in_len += n;
