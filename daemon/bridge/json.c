@@ -11,20 +11,6 @@
 #include "resp.h"
 #include "util/utf8.h"
 
-int sbb_utf8_valid(const void *s, size_t len)
-{
-    const unsigned char *p = s, *end = p + len;
-
-    while (p < end) {
-        size_t n = sb_utf8_seq(p, end);
-
-        if (n == 0)
-            return 0;
-        p += n;
-    }
-    return 1;
-}
-
 /* ------------------------------------------------------------- JSON lines */
 
 static const char hexd[] = "0123456789abcdef";
@@ -194,7 +180,7 @@ size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void
     /* Text as text, unless escaping makes it longer than base64 (control
      * characters take six bytes each): output stays near the payload's
      * size whatever it holds. */
-    if (sbb_utf8_valid(data, len) && json_str_len(data, len) <= base64_len(len)) {
+    if (sb_utf8_valid(data, len) && json_str_len(data, len) <= base64_len(len)) {
         o = put_lit(o, ",\"payload\":");
         o += sbb_json_str(o, data, len);
     } else {
