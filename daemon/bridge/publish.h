@@ -12,9 +12,9 @@
 
 #include "shmbus/shmbus.h"
 #include "state.h"
+#include "util/name.h"
 
-#define SBB_BAD_NAME_TEXT                                                                          \
-    "invalid topic name: 1-128 characters of A-Z a-z 0-9 _ . : -, not starting with '.'"
+#define SBB_BAD_NAME_TEXT "invalid topic name: " SB_NAME_TOPIC_RULE
 
 /* A publish a client asked for: the topic name as it sent it (checked by
  * sbb_publish()) and the payload; what came of it: the receivers counted,
