@@ -8,6 +8,10 @@
 #ifndef SHMBUSD_BRIDGE_PUMP_H
 #define SHMBUSD_BRIDGE_PUMP_H
 
+/* Bytes of payload after which a delivery round stops taking messages
+ * before SBB_BATCH (state.h): a round's output is bounded in bytes too. */
+#define SBB_ROUND_BYTES (256u * 1024)
+
 struct sbd_bridge;
 struct sbb_batch;
 struct sbb_pump;

@@ -37,10 +37,9 @@
 #define SBB_PUMP_TOPICS SB_RELAY_TOPICS_MAX
 /* Pumps: SBB_PUMP_MAX * SBB_PUMP_TOPICS topics can have remote subscribers. */
 #define SBB_PUMP_MAX 64
-/* Messages a pump takes from one topic before it writes them out, and
- * the bytes after which it stops sooner. */
-#define SBB_BATCH       64
-#define SBB_ROUND_BYTES (256u * 1024)
+/* Messages a pump takes from one topic before it writes them out (the
+ * bytes after which it stops sooner: SBB_ROUND_BYTES, pump.h). */
+#define SBB_BATCH 64
 /* Topics the I/O thread delivers itself after publishing, in one read. */
 #define SBB_TOUCHED_MAX 16u
 
