@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "gate.h"
+#include "admit.h"
 #include "json.h"
 #include "link.h"
 #include "publish.h"
@@ -16,11 +16,11 @@ static void json_auth(struct sbd_bridge *b, struct sbb_conn *c, const struct sbb
 {
     if (b->cfg->bridge_token[0] == '\0') {
         sbb_jerror(c, "AUTH", &q->id, "no token is configured: AUTH is not needed");
-    } else if (q->token.p == NULL || !sbb_gate_token_ok(b, q->token.p, q->token.len)) {
+    } else if (q->token.p == NULL || !sbb_admit_token_ok(b, q->token.p, q->token.len)) {
         sbb_jerror(c, "AUTH", &q->id, "invalid token");
-        sbb_gate_auth_wrong(b, c);
+        sbb_admit_auth_wrong(b, c);
     } else {
-        sbb_gate_auth_ok(c);
+        sbb_admit_auth_ok(c);
         sbb_jreply(c, "AUTH", &q->id, 1, "");
     }
 }

@@ -11,7 +11,7 @@
 
 #include "cmd.h"
 #include "conn.h"
-#include "gate.h"
+#include "admit.h"
 #include "link.h"
 #include "publish.h"
 #include "reply.h"
@@ -195,14 +195,14 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
     for (; i < a->argc; i++) {
         if (arg_is(a, i, "AUTH") && i + 2 < a->argc) {
             if (b->cfg->bridge_token[0] == '\0' || !arg_is(a, i + 1, "default") ||
-                !sbb_gate_token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
+                !sbb_admit_token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
                 sbb_reply_str(c,
                               "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
                 if (b->cfg->bridge_token[0] != '\0')
-                    sbb_gate_auth_wrong(b, c); /* a guess, not a client without a token */
+                    sbb_admit_auth_wrong(b, c); /* a guess, not a client without a token */
                 return;
             }
-            sbb_gate_auth_ok(c);
+            sbb_admit_auth_ok(c);
             i += 2;
         } else if (arg_is(a, i, "SETNAME") && i + 1 < a->argc) {
             setname = ++i;
@@ -321,11 +321,11 @@ static int cmd_auth(const struct resp_call *r)
         sbb_reply_str(c, "-ERR AUTH <password> called without any password configured for the "
                          "default user. Are you sure your configuration is correct?\r\n");
     } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
-               !sbb_gate_token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
+               !sbb_admit_token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
         sbb_reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-        sbb_gate_auth_wrong(b, c);
+        sbb_admit_auth_wrong(b, c);
     } else {
-        sbb_gate_auth_ok(c);
+        sbb_admit_auth_ok(c);
         sbb_reply_str(c, "+OK\r\n");
     }
     return SBB_RUN_OK;

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "gate.h"
+#include "admit.h"
 #include "link.h"
 #include "log.h"
 #include "mem.h"
@@ -162,7 +162,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
     c->fd = fd;
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
-    sbb_gate_judge(b, c, sa);
+    sbb_admit_judge(b, c, sa);
     sbb_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
@@ -174,7 +174,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
     }
     sbb_rlist_append(&b->conns, &c->node);
     b->nconns++;
-    /* relaxed: a counter (the refused are counted by sbb_gate_judge()). */
+    /* relaxed: a counter (the refused are counted by sbb_admit_judge()). */
     if (!c->refused)
         atomic_fetch_add_explicit(&b->count.accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
@@ -236,12 +236,12 @@ static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
      * request line is refused before its line, or the next, could run. */
     if (http != 0) {
         if (http > 0)
-            sbb_gate_http(b, c, p, left);
+            sbb_admit_http(b, c, p, left);
         return 0;
     }
     n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &io->argv, &err);
     if (n > 0 && io->argv.argc > 0 && sbb_http_word(io->argv.argv[0], io->argv.argl[0])) {
-        sbb_gate_http(b, c, io->argv.argv[0], io->argv.argl[0]);
+        sbb_admit_http(b, c, io->argv.argv[0], io->argv.argl[0]);
         return 0;
     }
     if (n > 0 && io->argv.argc > 0)
@@ -281,7 +281,7 @@ static size_t conn_run(struct sbb_io *io, struct sbb_conn *c, const char *buf, s
             pthread_mutex_unlock(&c->mu);
         }
         if (c->refused) {
-            sbb_gate_refuse(c); /* nothing it sent runs */
+            sbb_admit_refuse(c); /* nothing it sent runs */
             return len;
         }
         if (c->proto == SB_BRIDGE_JSON)
@@ -507,13 +507,13 @@ void sbb_conns_expire(struct sbb_io *io)
 
     sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
-            sbb_gate_cmd_expired(b, c);
+            sbb_admit_cmd_expired(b, c);
         } else if (c->authed || now - c->accepted_ns < limit) {
             continue;
         } else if (c->closing) {
             /* Refused or failed, answered already: its output never drained. */
         } else if (c->refused) {
-            sbb_gate_refuse(c); /* it sent nothing */
+            sbb_admit_refuse(c); /* it sent nothing */
         } else {
             /* relaxed: a counter. */
             atomic_fetch_add_explicit(&b->count.auth_expired, 1, memory_order_relaxed);

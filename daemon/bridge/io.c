@@ -135,7 +135,7 @@ static void tick_work(struct sbb_io *io)
 {
     sbb_conns_expire(io);
     sbb_conns_trim(io->b);
-    sbb_gate_tick(io->b);
+    sbb_admit_tick(io->b);
 }
 
 /* The tick: a second, or a quarter of the shortest deadline, so that each

@@ -23,7 +23,7 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
-#include "gate.h"
+#include "admit.h"
 #include "peer.h"
 #include "resp.h"
 #include "config.h"
@@ -260,7 +260,7 @@ struct sbd_bridge {
 
     struct sbb_io io; /* the I/O thread's own */
 
-    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (gate.c) */
+    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (admit.c) */
 
     _Atomic size_t mem;      /* bytes all connections hold (mem.h) */
     _Atomic size_t evicting; /* of them, held by connections being closed */

@@ -1,11 +1,11 @@
 /*
- * Who may stay on the bridge (gate.h): the peer check's verdict
+ * Who may stay on the bridge (admit.h): the peer check's verdict
  * at accept, and the closes that guard the bridge against what is not a
  * client it serves: a peer of another uid or host without the token, a
  * browser a web page made post to the port, a token guesser, a command
  * dripped in too slowly to ever finish (slow loris).
  */
-#include "gate.h"
+#include "admit.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -64,7 +64,7 @@ static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const cha
     sbd_log(SBD_WARN, "%s", line);
 }
 
-void sbb_gate_tick(struct sbd_bridge *b)
+void sbb_admit_tick(struct sbd_bridge *b)
 {
     uint64_t now = sbb_now_ms();
 
@@ -72,7 +72,7 @@ void sbb_gate_tick(struct sbd_bridge *b)
         warn_flush(b, (enum sbb_warn_kind)k, now);
 }
 
-void sbb_gate_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
+void sbb_admit_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
 {
     char why[256];
 
@@ -92,7 +92,7 @@ void sbb_gate_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct socka
                 (unsigned long long)c->id, c->peer, why);
 }
 
-void sbb_gate_refuse(struct sbb_conn *c)
+void sbb_admit_refuse(struct sbb_conn *c)
 {
     char why[256], resp[272];
 
@@ -101,7 +101,7 @@ void sbb_gate_refuse(struct sbb_conn *c)
     sbb_conn_fail(c, resp, why);
 }
 
-void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
+void sbb_admit_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
 {
     size_t n = 0;
 
@@ -121,7 +121,7 @@ void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size
 /* Redis lets a client guess forever; NATS closes at the first wrong
  * credential; a few tries forgive a typo, and each batch of guesses costs
  * a new connection and a log line. */
-void sbb_gate_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
+void sbb_admit_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
 {
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->count.auth_failed, 1, memory_order_relaxed);
@@ -134,7 +134,7 @@ void sbb_gate_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
 
 /* A slow-loris client holds a connection and its buffer with a command
  * it never ends. */
-void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
+void sbb_admit_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
 {
     unsigned ms = b->cfg->bridge_cmd_ms;
     char resp[128];
@@ -150,7 +150,7 @@ void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
     sbb_conn_fail(c, resp, "command not complete in time (--bridge-cmd-timeout)");
 }
 
-int sbb_gate_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
+int sbb_admit_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
 {
     const char *tok = b->cfg->bridge_token;
     size_t tl = strlen(tok);
@@ -162,7 +162,7 @@ int sbb_gate_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
     return diff == 0;
 }
 
-void sbb_gate_auth_ok(struct sbb_conn *c)
+void sbb_admit_auth_ok(struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
     c->authed = 1;
