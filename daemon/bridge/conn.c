@@ -40,7 +40,7 @@ static void conn_interest(struct sbb_conn *c)
     struct epoll_event ev = {.events = sbb_events(c), .data.ptr = c};
 
     if (!c->dead && epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-        sbb_doom(c);
+        sbb_out_doom(c);
 }
 
 /* Stop reading @p c and close it once its output is written. */

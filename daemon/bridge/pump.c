@@ -43,7 +43,7 @@ static int collect(const shmbus_msg *m, void *arg)
 {
     struct sbb_batch *bb = arg;
 
-    if (sbb_buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0) {
+    if (sbb_out_buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0) {
         /* Out of memory: this message is dropped for the bridge's
          * receivers (logged by the caller); the round ends here. */
         bb->failed = 1;
@@ -73,8 +73,8 @@ static int encode(struct sbb_batch *bb, int json)
 
         max += json ? sbb_json_delivery_max(tl, len) : sbb_resp_message_len(0, tl, len);
     }
-    if (sbb_buf_reserve(json ? &bb->json : &bb->resp, json ? &bb->json_cap : &bb->resp_cap, 0,
-                        max) < 0)
+    if (sbb_out_buf_reserve(json ? &bb->json : &bb->resp, json ? &bb->json_cap : &bb->resp_cap, 0,
+                            max) < 0)
         return -1;
     o = json ? bb->json : bb->resp;
     for (unsigned i = 0; i < bb->n; i++) {
