@@ -204,7 +204,7 @@ static size_t json_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
                         int *paused)
 {
     struct sbd_bridge *b = io->b;
-    const char *nl = sbb_scan_line(&c->scan, p, left, b->cfg->bridge_max_request + 1);
+    const char *nl = sbb_resp_scan_line(&c->scan, p, left, b->cfg->bridge_max_request + 1);
     size_t ll;
 
     if (nl == NULL) {

@@ -170,12 +170,12 @@ size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void
     o = put_lit(o, "{\"topic\":");
     o += sbb_json_str(o, topic, topicl);
     o = put_lit(o, ",\"seq\":");
-    o = sbb_put_dec(o, seq);
+    o = sbb_resp_put_dec(o, seq);
     o = put_lit(o, ",\"ts\":");
-    o = sbb_put_dec(o, ts_ns);
+    o = sbb_resp_put_dec(o, ts_ns);
     if (lost != 0) {
         o = put_lit(o, ",\"lost\":");
-        o = sbb_put_dec(o, lost);
+        o = sbb_resp_put_dec(o, lost);
     }
     /* Text as text, unless escaping makes it longer than base64 (control
      * characters take six bytes each): output stays near the payload's
