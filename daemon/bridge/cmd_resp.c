@@ -105,7 +105,7 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
             sbb_reply_err(c, "-ERR %s", why);
         } else {
             sbb_reply_sub(c, kind, p, len);
-            sbb_sub_go(io, s);
+            sbb_reply_sub_go(io, s);
         }
     }
     return SBB_RUN_OK;

@@ -56,7 +56,7 @@ void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json)
 {
     c->reply = SBB_REPLY_ON; /* whatever CLIENT REPLY says: the last word it gets */
     if (c->proto == SB_BRIDGE_JSON)
-        sbb_jerror(c, NULL, NULL, json);
+        sbb_reply_json_err(c, NULL, NULL, json);
     else
         sbb_reply_err(c, "-%s", resp);
     sbb_conn_finish(c);
