@@ -247,7 +247,7 @@ static void bridge_free(struct sbd_bridge *b)
     if (b->evfd >= 0)
         close(b->evfd);
     pthread_mutex_destroy(&b->new_mu);
-    sbb_batch_free(&io->direct);
+    sbb_pump_batch_free(&io->direct);
     sbb_link_fini(b);
     free(b->pubt);
     free(io->rbuf);

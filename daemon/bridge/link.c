@@ -117,7 +117,7 @@ static void fresh_done(struct sbd_bridge *b)
         return;
     cds_list_for_each_entry_safe (bt, tmp, &b->held, hnode) {
         cds_list_del(&bt->hnode);
-        /* release: pairs with the acquire in sbb_deliver(); the links made
+        /* release: pairs with the acquire in sbb_pump_deliver(); the links made
          * before are listed. */
         atomic_store_explicit(&bt->hold, 0, memory_order_release);
         sbb_pump_ring(bt->pump);

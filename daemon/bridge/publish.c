@@ -210,7 +210,7 @@ void sbb_deliver_touched(struct sbb_io *io)
          * thread has other connections to serve. What is left goes to the
          * pump, which the quiet publish did not wake: ring it. */
         pthread_mutex_lock(&bt->poll_mu);
-        sbb_deliver(io->b, &io->direct, bt);
+        sbb_pump_deliver(io->b, &io->direct, bt);
         /* acquire: pairs with the commit CAS of the cell's stamp
          * (registry/relay.h sb_relay_sub_ready()): a message committed since
          * the round is seen, and the pump is rung for it. */
@@ -219,7 +219,7 @@ void sbb_deliver_touched(struct sbb_io *io)
         if (more)
             sbb_pump_ring(bt->pump);
     }
-    sbb_flush(&io->direct);
+    sbb_pump_flush(&io->direct);
     SBD_TSAN_READ_DONE();
     urcu_memb_read_unlock();
     io->ntouched = 0;
