@@ -98,7 +98,7 @@ int sbb_json_run(struct sbb_io *io, struct sbb_conn *c, const char *line, size_t
         sbb_reply_json(c, cmd, &q.id, 1, "");
     else if (q.topic.p == NULL)
         sbb_reply_json_err(c, cmd, &q.id, "missing \"topic\"");
-    else if (sbb_topic_name(q.topic.p, q.topic.len, name) < 0)
+    else if (sbb_publish_topic_name(q.topic.p, q.topic.len, name) < 0)
         sbb_reply_json_err(c, cmd, &q.id, SBB_BAD_NAME_TEXT);
     else
         return json_topic(io, c, &q, cmd, name);

@@ -76,7 +76,7 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
         size_t len = a->argl[i];
         int rc;
 
-        if (!pattern && sbb_topic_name(p, len, name) < 0) {
+        if (!pattern && sbb_publish_topic_name(p, len, name) < 0) {
             sbb_reply_err(c, "-ERR %s", SBB_BAD_NAME_TEXT);
             continue;
         }

@@ -413,7 +413,7 @@ static int conn_readable(struct sbb_io *io, struct sbb_conn *c)
         if ((size_t)n < SBB_READ_CHUNK)
             break;
     }
-    sbb_deliver_touched(io);
+    sbb_publish_deliver(io);
     conn_flush(io, c);
     if (!end && !conn_done(c))
         return 0;
@@ -475,7 +475,7 @@ void sbb_conns_retry(struct sbb_io *io)
         rc = conn_input(io, c, NULL, 0);
         if (rc == 0)
             unpause(io, c);
-        sbb_deliver_touched(io);
+        sbb_publish_deliver(io);
         conn_flush(io, c);
         if (rc < 0 || conn_done(c))
             sbb_conn_close(io, c);
