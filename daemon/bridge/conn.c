@@ -137,7 +137,7 @@ void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c)
     pthread_mutex_unlock(&c->mu);
     in_resize(c, 0);
     c->in_len = 0;
-    sbb_evict_done(c);
+    sbb_mem_evict_done(c);
     sbb_rlist_remove(&b->conns, &c->node);
     b->nconns--;
     SBD_TSAN_RELEASE(c);
@@ -532,7 +532,7 @@ void sbb_conns_evict(struct sbb_io *io)
     struct sbd_bridge *b = io->b;
     struct sbb_conn *c;
 
-    while ((c = sbb_evict_next(b)) != NULL) {
+    while ((c = sbb_mem_evict_next(b)) != NULL) {
         /* relaxed: a counter and a monitoring value. */
         atomic_fetch_add_explicit(&b->count.evicted, 1, memory_order_relaxed);
         sbd_log(SBD_WARN,

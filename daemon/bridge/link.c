@@ -144,20 +144,20 @@ static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t
 {
     struct sbb_topic *bt;
     struct sbb_link *l;
-    int rc = sbb_sub_charge(s->c, sizeof(*l), why, why_len);
+    int rc = sbb_mem_sub_charge(s->c, sizeof(*l), why, why_len);
 
     if (rc < 0)
         return rc;
     rc = btopic_get(b, t, start, &bt);
     if (rc < 0) {
-        sbb_sub_release(s->c, sizeof(*l));
+        sbb_mem_sub_release(s->c, sizeof(*l));
         snprintf(why, why_len, "cannot read topic %s for remote clients: %s", t->name,
                  shmbus_strerror(rc));
         return rc;
     }
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        sbb_sub_release(s->c, sizeof(*l));
+        sbb_mem_sub_release(s->c, sizeof(*l));
         if (bt->nlinks == 0)
             btopic_put(bt);
         snprintf(why, why_len, "out of memory");
@@ -209,7 +209,7 @@ static void link_del(struct sbb_link *l)
         bt->nlive--;
     }
     cds_list_del(&l->snode);
-    sbb_sub_release(l->c, sizeof(*l));
+    sbb_mem_sub_release(l->c, sizeof(*l));
     SBD_TSAN_RELEASE(l);
     urcu_memb_call_rcu(&l->rcu, link_free_cb);
     if (--bt->nlinks == 0)
@@ -266,7 +266,7 @@ void sbb_sub_del(struct sbb_sub *s)
     b->nsubs_all--;
     free(s->failed);
     sbb_rlist_remove(&c->subs, &s->cnode);
-    sbb_sub_release(c, sub_size(s->len));
+    sbb_mem_sub_release(c, sub_size(s->len));
     c->nsubs--;
     /* relaxed: monitoring counts. */
     atomic_fetch_sub_explicit(s->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
@@ -470,11 +470,11 @@ static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c,
                  b->cfg->bridge_max_subs);
         return NULL;
     }
-    if (sbb_sub_charge(c, sub_size(r->len), r->why, r->why_len) < 0)
+    if (sbb_mem_sub_charge(c, sub_size(r->len), r->why, r->why_len) < 0)
         return NULL;
     s = calloc(1, sub_size(r->len));
     if (s == NULL) {
-        sbb_sub_release(c, sub_size(r->len));
+        sbb_mem_sub_release(c, sub_size(r->len));
         snprintf(r->why, r->why_len, "out of memory");
         return NULL;
     }
@@ -506,7 +506,7 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *
     rc = r->pattern ? 0 : link_channel(b, s, r->why, r->why_len);
     if (rc < 0) {
         links_del(s);
-        sbb_sub_release(c, sub_size(r->len));
+        sbb_mem_sub_release(c, sub_size(r->len));
         /* Never live: no pump saw its links. call_rcu() all the same,
          * after the links it points to. */
         SBD_TSAN_RELEASE(s);

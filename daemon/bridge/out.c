@@ -45,7 +45,7 @@ void sbb_out_doom(struct sbb_conn *c)
     c->doomed = 1;
     /* Being closed already: never marked as the largest as well (closed,
      * counted and logged twice), and a mark it had lends no more. */
-    sbb_evict_done(c);
+    sbb_mem_evict_done(c);
     out_free(c);
     /* relaxed: a monitoring value. */
     atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
