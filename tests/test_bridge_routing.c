@@ -579,7 +579,7 @@ static void cl_expect_at(struct bc *c, const char *pattern, const char *topic, c
  * subscriber. Guards against handing a new topic's shared cursor to a
  * pump before the subscription's link to it is live: the pump polled the
  * message, found nobody to deliver it to and dropped it, the cursor
- * having moved past it. Fixed in daemon/bridge/link.c (sbb_links_go() gives
+ * having moved past it. Fixed in daemon/bridge/link.c (sbb_link_sub_go() gives
  * the topic to its pump with its first live link) and bridge/pump.c
  * (sbb_pump_deliver() does not poll a topic without a live link).
  */

@@ -38,13 +38,13 @@ static int json_topic(struct sbb_io *io, struct sbb_conn *c, const struct sbb_jc
         struct sbb_sub_req r = {
             .name = name, .len = q->topic.len, .why = why, .why_len = sizeof(why)};
 
-        n = sbb_subscribe(io->b, c, &r) < 0 ? -1 : (long long)c->nsubs;
+        n = sbb_link_subscribe(io->b, c, &r) < 0 ? -1 : (long long)c->nsubs;
         s = r.sub; /* NULL after an error */
     } else if (q->cmd == SBB_J_UNSUB) {
-        struct sbb_sub *u = sbb_sub_find(c, 0, name, q->topic.len);
+        struct sbb_sub *u = sbb_link_sub_find(c, 0, name, q->topic.len);
 
         if (u != NULL)
-            sbb_sub_del(u);
+            sbb_link_sub_del(u);
         n = c->nsubs;
     } else if (q->payload.p == NULL) {
         snprintf(why, sizeof(why), "missing \"payload\" or \"payload_base64\"");

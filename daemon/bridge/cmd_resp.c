@@ -92,10 +92,10 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
                                  .why = why,
                                  .why_len = sizeof(why)};
         c->linking = NULL;
-        rc = r.sub != NULL ? 0 : sbb_subscribe(io->b, c, &r);
+        rc = r.sub != NULL ? 0 : sbb_link_subscribe(io->b, c, &r);
         s = r.sub;
         if (rc == 0)
-            rc = sbb_sub_ready(s, why, sizeof(why));
+            rc = sbb_link_sub_ready(s, why, sizeof(why));
         if (rc > 0) {
             c->linking = s;
             c->link_arg = i;
@@ -125,7 +125,7 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
             if (s->pattern != pattern)
                 continue;
             memcpy(name, s->name, len);
-            sbb_sub_del(s);
+            sbb_link_sub_del(s);
             sbb_reply_sub(c, kind, name, len);
             any = 1;
         }
@@ -139,9 +139,9 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
                           pattern ? "pattern" : "channel", SBB_PATTERN_MAX);
             continue;
         }
-        s = sbb_sub_find(c, pattern, a->argv[i], a->argl[i]);
+        s = sbb_link_sub_find(c, pattern, a->argv[i], a->argl[i]);
         if (s != NULL)
-            sbb_sub_del(s);
+            sbb_link_sub_del(s);
         sbb_reply_sub(c, kind, a->argv[i], a->argl[i]);
     }
 }
@@ -305,7 +305,7 @@ static int cmd_quit(const struct resp_call *r)
 
     /* Nothing after +OK, as Redis: no more deliveries. */
     sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
     sbb_reply_str(c, "+OK\r\n");
     sbb_conn_finish(c);
     return SBB_RUN_OK;
@@ -398,7 +398,7 @@ static int cmd_reset(const struct resp_call *r)
     struct sbb_sub *s;
 
     sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
     c->reply = SBB_REPLY_ON;
     sbb_reply_str(c, "+RESET\r\n");
     return SBB_RUN_OK;

@@ -123,7 +123,7 @@ void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c)
         io->rep_conn = NULL;
     }
     sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
     pthread_mutex_lock(&c->mu);
     if (c->doomed)
         sbd_log(SBD_DEBUG, "bridge: connection %llu closed after its output overflowed",
@@ -470,7 +470,7 @@ void sbb_conns_retry(struct sbb_io *io)
         struct sbb_conn *c = list[i];
         int rc;
 
-        if (c->linking != NULL && sbb_sub_linking(c->linking))
+        if (c->linking != NULL && sbb_link_sub_linking(c->linking))
             continue; /* nothing to run yet: O(1) */
         rc = conn_input(io, c, NULL, 0);
         if (rc == 0)

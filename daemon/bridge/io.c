@@ -183,7 +183,7 @@ static void *io_main(void *arg)
 
                 if (read(b->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
-                sbb_topics_new(b);
+                sbb_link_topics_new(b);
             } else {
                 sbb_conn_event(io, p, ev[i].events);
             }

@@ -186,7 +186,7 @@ static void link_go(struct sbb_link *l)
     sbb_rlist_append(&l->bt->links, &l->tnode);
 }
 
-void sbb_links_go(struct sbb_sub *s)
+void sbb_link_sub_go(struct sbb_sub *s)
 {
     struct sbb_link *l;
 
@@ -224,7 +224,7 @@ static void links_del(struct sbb_sub *s)
         link_del(l);
 }
 
-struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
+struct sbb_sub *sbb_link_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
 {
     struct sbb_sub *s;
 
@@ -250,7 +250,7 @@ static void pos_skip(struct sbd_bridge *b, struct sbb_sub *s)
                           : NULL;
 }
 
-void sbb_sub_del(struct sbb_sub *s)
+void sbb_link_sub_del(struct sbb_sub *s)
 {
     struct sbb_conn *c = s->c;
     struct sbd_bridge *b = c->b;
@@ -321,7 +321,7 @@ static void link_missed(struct sbb_sub *s, const struct sbd_topic *t, const char
 }
 
 /* A pending subscription's link to one of the topics it was made after
- * failed: its PSUBSCRIBE fails whole (sbb_sub_ready() replies @p why). */
+ * failed: its PSUBSCRIBE fails whole (sbb_link_sub_ready() replies @p why). */
 static void sub_fail(struct sbd_bridge *b, struct sbb_sub *s, const char *why)
 {
     links_del(s);
@@ -401,7 +401,7 @@ static void link_round(struct sbd_bridge *b)
  * of topic ids (the hook runs under the topic lock that numbers them):
  * seen_id ends at the last one.
  */
-void sbb_topics_new(struct sbd_bridge *b)
+void sbb_link_topics_new(struct sbd_bridge *b)
 {
     size_t n;
 
@@ -442,7 +442,7 @@ int sbb_link_busy(const struct sbd_bridge *b)
 }
 
 /* A channel: linked at once to the topic of its name, if the bridge has
- * seen it (a later one comes through sbb_topics_new()). O(1). */
+ * seen it (a later one comes through sbb_link_topics_new()). O(1). */
 static int link_channel(struct sbd_bridge *b, struct sbb_sub *s, char *why, size_t why_len)
 {
     struct sbd_topic *t;
@@ -489,17 +489,17 @@ static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c,
     return s;
 }
 
-int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r)
+int sbb_link_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r)
 {
     struct sbb_sub *s;
     int rc;
 
-    r->sub = sbb_sub_find(c, r->pattern, r->name, r->len);
+    r->sub = sbb_link_sub_find(c, r->pattern, r->name, r->len);
     if (r->sub != NULL)
         return 0;
     /* Topics created but not yet seen go to b->all first: this one
      * places its cursor at NEXT in the topics seen when it was made. */
-    sbb_topics_new(b);
+    sbb_link_topics_new(b);
     s = sub_new(b, c, r);
     if (s == NULL)
         return SHMBUS_ERR_LIMIT;
@@ -527,17 +527,17 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *
     return 0;
 }
 
-int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len)
+int sbb_link_sub_ready(struct sbb_sub *s, char *why, size_t why_len)
 {
     if (s->failed != NULL || s->fail_nomem) {
         snprintf(why, why_len, "%s", s->failed != NULL ? s->failed : "out of memory");
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
         return SHMBUS_ERR_LIMIT;
     }
-    return sbb_sub_linking(s);
+    return sbb_link_sub_linking(s);
 }
 
-int sbb_sub_linking(const struct sbb_sub *s)
+int sbb_link_sub_linking(const struct sbb_sub *s)
 {
     return s->failed == NULL && !s->fail_nomem && s->pending && s->upto < s->born;
 }

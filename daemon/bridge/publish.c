@@ -53,7 +53,7 @@ static struct sbd_topic *pub_topic(struct sbd_bridge *b, const char *name, char 
     if (sbd_topic_open(b->reg, &req, &t, &created, why, why_len) < 0)
         t = NULL;
     if (created)
-        sbb_topics_new(b);
+        sbb_link_topics_new(b);
     return t;
 }
 

@@ -163,5 +163,5 @@ void sbb_reply_json_err(struct sbb_conn *c, const char *cmd, const struct sbb_js
 void sbb_reply_sub_go(struct sbb_io *io, struct sbb_sub *s)
 {
     sbb_reply_flush(io);
-    sbb_links_go(s);
+    sbb_link_sub_go(s);
 }
