@@ -37,7 +37,7 @@
 /* Set the connection's epoll interest from its state. Under c->mu. */
 static void conn_interest(struct sbb_conn *c)
 {
-    struct epoll_event ev = {.events = sbb_events(c), .data.ptr = c};
+    struct epoll_event ev = {.events = sbb_conn_events(c), .data.ptr = c};
 
     if (!c->dead && epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
         sbb_out_doom(c);
@@ -453,7 +453,7 @@ void sbb_conn_event(struct sbb_io *io, struct sbb_conn *c, uint32_t events)
  * (EPOLLIN off, no epoll call) while its publish still finds the topic
  * full or its pattern is still being linked; the latter is not re-parsed
  * (its command may be 64 KB of inline input) until it is linked. */
-void sbb_conns_retry(struct sbb_io *io)
+void sbb_conn_retry_paused(struct sbb_io *io)
 {
     size_t n = io->npaused;
     struct sbb_conn **list;
@@ -484,7 +484,7 @@ void sbb_conns_retry(struct sbb_io *io)
 }
 
 /* Give back the large buffers of connections that drained them. */
-void sbb_conns_trim(struct sbd_bridge *b)
+void sbb_conn_trim_all(struct sbd_bridge *b)
 {
     struct sbb_conn *c;
 
@@ -498,7 +498,7 @@ void sbb_conns_trim(struct sbd_bridge *b)
 /* Close connections that did not authenticate in time, those refused
  * that sent nothing (--bridge-auth-timeout), and those with a command
  * incomplete for too long (--bridge-cmd-timeout). */
-void sbb_conns_expire(struct sbb_io *io)
+void sbb_conn_expire_all(struct sbb_io *io)
 {
     struct sbd_bridge *b = io->b;
     uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
@@ -527,7 +527,7 @@ void sbb_conns_expire(struct sbb_io *io)
 /* Close the connections marked for holding the most memory when the
  * budget was full (mem.h). After a batch of events: none of them
  * points to a closed connection. */
-void sbb_conns_evict(struct sbb_io *io)
+void sbb_conn_evict_marked(struct sbb_io *io)
 {
     struct sbd_bridge *b = io->b;
     struct sbb_conn *c;

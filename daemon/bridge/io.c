@@ -133,8 +133,8 @@ static void conn_accept(struct sbb_io *io)
 /* What the I/O thread does every tick: deadlines, buffer trimming. */
 static void tick_work(struct sbb_io *io)
 {
-    sbb_conns_expire(io);
-    sbb_conns_trim(io->b);
+    sbb_conn_expire_all(io);
+    sbb_conn_trim_all(io->b);
     sbb_admit_tick(io->b);
 }
 
@@ -188,9 +188,9 @@ static void *io_main(void *arg)
                 sbb_conn_event(io, p, ev[i].events);
             }
         }
-        sbb_conns_evict(io);
+        sbb_conn_evict_marked(io);
         sbb_link_work(b);
-        sbb_conns_retry(io);
+        sbb_conn_retry_paused(io);
         accept_resume(io);
         if (sbb_now_ms() >= next_tick) {
             tick_work(io);

@@ -139,7 +139,7 @@ void sbb_out_flush(struct sbb_conn *c)
 
             /* The I/O thread writes the rest when the socket has room. */
             c->epout = 1;
-            ev.events = sbb_events(c);
+            ev.events = sbb_conn_events(c);
             if (epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
                 sbb_out_doom(c);
         } else {
