@@ -73,7 +73,7 @@ static int json_topic(struct sbb_io *io, struct sbb_conn *c, const struct sbb_jc
     return SBB_RUN_OK;
 }
 
-int sbb_json_run(struct sbb_io *io, struct sbb_conn *c, const char *line, size_t len)
+int sbb_cmd_json_run(struct sbb_io *io, struct sbb_conn *c, const char *line, size_t len)
 {
     static const char *const names[] = {
         [SBB_J_SUB] = "SUB",   [SBB_J_UNSUB] = "UNSUB", [SBB_J_PUB] = "PUB",

@@ -491,7 +491,7 @@ static const struct resp_cmd resp_cmds[] = {
     {.name = "INFO", .run = cmd_info, .min_args = 1, .max_args = ANY_ARGS},
 };
 
-int sbb_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a)
+int sbb_cmd_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a)
 {
     const struct resp_call call = {.io = io, .c = c, .a = a};
     const struct resp_cmd *cmd = NULL;

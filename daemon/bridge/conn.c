@@ -215,7 +215,7 @@ static size_t json_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
     ll = (size_t)(nl - p);
     if (ll > 0 && p[ll - 1] == '\r')
         ll--;
-    if (!blank(p, ll) && sbb_json_run(io, c, p, ll) == SBB_RUN_PAUSE) {
+    if (!blank(p, ll) && sbb_cmd_json_run(io, c, p, ll) == SBB_RUN_PAUSE) {
         *paused = 1;
         return 0;
     }
@@ -255,7 +255,7 @@ static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
             conn_protocol_error(b, c, "ERR Protocol error: request too large");
         return 0;
     }
-    if (sbb_resp_run(io, c, &io->argv) == SBB_RUN_PAUSE) {
+    if (sbb_cmd_resp_run(io, c, &io->argv) == SBB_RUN_PAUSE) {
         *paused = 1;
         return 0;
     }
