@@ -297,7 +297,7 @@ static void test_peer_other_uid(void **state)
     struct sbb_peer p;
 
     (void)state;
-    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0 || pw->pw_uid == sbb_overflow_uid())
+    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0 || pw->pw_uid == sbb_peer_overflow_uid())
         skip(); /* only root can become another user, and one must exist */
     p = uid_peer(&cfg, pw);
     assert_int_equal(p.verdict, SBB_PEER_UID);
@@ -316,7 +316,7 @@ static void test_peer_other_uid(void **state)
  * refused even when the allow rule names it. */
 static void test_peer_overflow_uid(void **state)
 {
-    struct passwd *pw = getpwuid(sbb_overflow_uid());
+    struct passwd *pw = getpwuid(sbb_peer_overflow_uid());
     struct sbd_config cfg = {.n_allow_uid = 1};
     struct sbb_peer p;
     char why[256];

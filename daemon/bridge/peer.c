@@ -195,7 +195,7 @@ static void overflow_read(void)
     fclose(f);
 }
 
-uid_t sbb_overflow_uid(void)
+uid_t sbb_peer_overflow_uid(void)
 {
     pthread_once(&overflow_once, overflow_read);
     return overflow_uid;
@@ -203,7 +203,7 @@ uid_t sbb_overflow_uid(void)
 
 void sbb_peer_warn(const struct sbd_config *cfg)
 {
-    uid_t ov = sbb_overflow_uid();
+    uid_t ov = sbb_peer_overflow_uid();
 
     for (unsigned i = 0; i < cfg->n_allow_uid; i++)
         if (cfg->allow_uid[i] == ov)
@@ -229,7 +229,7 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
     out->err = peer_uid(fd, addr, &out->uid);
     if (out->err == 0)
         out->err = peer_still_ours(fd);
-    if (out->err == 0 && out->uid == sbb_overflow_uid())
+    if (out->err == 0 && out->uid == sbb_peer_overflow_uid())
         out->err = -EOVERFLOW;
     if (out->err < 0)
         out->verdict = SBB_PEER_UNKNOWN;

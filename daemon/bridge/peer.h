@@ -46,7 +46,7 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
  * default): inet_diag reports it for a socket whose uid has no mapping in
  * the daemon's user namespace, so it stands for any such uid and is never
  * let in, even when the allow rule names it. Any thread. */
-uid_t sbb_overflow_uid(void);
+uid_t sbb_peer_overflow_uid(void);
 
 /* Is TCP state @p state (inet_diag's idiag_state) one the peer of a
  * connection our end has accepted can be in: ESTABLISHED, FIN_WAIT1 or
