@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "conn.h"
 #include "state.h"
@@ -26,6 +28,61 @@ static const char *const warn_what[SBB_WARN_KINDS] = {
     [SBB_WARN_AUTH] = "connections closed for wrong tokens",
     [SBB_WARN_CMD] = "commands not complete in time",
 };
+
+/* The longest first word looked at: methods and header names are shorter. */
+#define HTTP_WORD_MAX 64
+
+/* A character of an HTTP method or header name (RFC 9110 token, less the
+ * punctuation no real name uses). */
+static int http_tchar(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_';
+}
+
+/* A header name: token characters and a final ':'. */
+static int http_header(const char *name, size_t len)
+{
+    if (len < 2 || name[len - 1] != ':')
+        return 0;
+    for (size_t i = 0; i < len - 1; i++)
+        if (!http_tchar(name[i]))
+            return 0;
+    return 1;
+}
+
+/* An HTTP method, as the first word of a request line. */
+static int http_method(const char *name, size_t len)
+{
+    static const char *const methods[] = {"GET",    "POST",  "PUT",   "HEAD",   "OPTIONS",
+                                          "DELETE", "PATCH", "TRACE", "CONNECT"};
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strlen(methods[i]) == len && strncasecmp(methods[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+int sbb_admit_http_word(const char *name, size_t len)
+{
+    /* Only the two Redis closes on later: "GET" is a Redis command (a
+     * client's mistake gets an error reply, not a close). */
+    return http_header(name, len) || (len == 4 && strncasecmp(name, "POST", 4) == 0);
+}
+
+int sbb_admit_http_like(const char *buf, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && n <= HTTP_WORD_MAX && http_tchar(buf[n]))
+        n++;
+    if (n < len && buf[n] == ':')
+        return http_header(buf, n + 1);
+    if (n == len)
+        return n <= HTTP_WORD_MAX ? -1 : 0; /* the word goes on */
+    /* A method is followed by a space (the request target comes next). */
+    return buf[n] == ' ' && http_method(buf, n);
+}
 
 /* Log the lines of @p kind its last second did not, if it is over. */
 static void warn_flush(struct sbd_bridge *b, enum sbb_warn_kind kind, uint64_t now)

@@ -48,9 +48,23 @@ void sbb_admit_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sock
  * is written. Logged when it connected. */
 void sbb_admit_refuse(struct sbb_conn *c);
 
-/* @p c sent HTTP (sbb_http_like(), sbb_http_word()): log it, showing
- * @p p (@p left bytes: the first line, or a later command's name), and
- * close without a reply; nothing from it on runs. */
+/*
+ * Does the first command of a RESP connection, at @p buf, look like HTTP:
+ * a request line ("GET ", "POST ", "PUT ", "HEAD ", "OPTIONS ", ...) or a
+ * header line ("Host: x")? A browser made to post to the bridge's port
+ * sends one (cross-protocol scripting), and its body could carry commands.
+ * Case-insensitive, as Redis treats "POST" and "Host:" (securityWarningCommand).
+ * @return 1 if so, 0 if not, -1 while the first word is incomplete.
+ */
+int sbb_admit_http_like(const char *buf, size_t len);
+
+/* Is the command named by @p name (@p len bytes) HTTP in a later place of
+ * the stream: "POST", or a header name ending in ':'? */
+int sbb_admit_http_word(const char *name, size_t len);
+
+/* @p c sent HTTP (sbb_admit_http_like(), sbb_admit_http_word()): log it,
+ * showing @p p (@p left bytes: the first line, or a later command's name),
+ * and close without a reply; nothing from it on runs. */
 void sbb_admit_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left);
 
 /* A wrong token from @p c, after its error reply: counted, and the

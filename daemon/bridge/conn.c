@@ -229,7 +229,7 @@ static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
     struct sbd_bridge *b = io->b;
     uint64_t max_req = b->cfg->bridge_max_request;
     const char *err = NULL;
-    int http = c->started || p[0] == '*' ? 0 : sbb_http_like(p, left);
+    int http = c->started || p[0] == '*' ? 0 : sbb_admit_http_like(p, left);
     ssize_t n;
 
     /* The first word of the first inline command, before any parsing: a
@@ -240,7 +240,7 @@ static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
         return 0;
     }
     n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &io->argv, &err);
-    if (n > 0 && io->argv.argc > 0 && sbb_http_word(io->argv.argv[0], io->argv.argl[0])) {
+    if (n > 0 && io->argv.argc > 0 && sbb_admit_http_word(io->argv.argv[0], io->argv.argl[0])) {
         sbb_admit_http(b, c, io->argv.argv[0], io->argv.argl[0]);
         return 0;
     }
