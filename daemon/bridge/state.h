@@ -10,6 +10,11 @@
  *     and frees from after a grace period (call_rcu), read by the pumps
  *     and the control thread under urcu_memb_read_lock();
  *   - counters: relaxed atomics, independent monitoring values.
+ * Names: a bridge function's name is sbb_, then the name of the file that
+ * defines it (sbb_conn_new() is conn.c's, sbb_cmd_resp_run() cmd_resp.c's,
+ * sbb_rlist_append() rlist.h's), so that a call says where to look; the
+ * daemon's interface to the bridge (bridge.h) is sbd_bridge_*. The one
+ * exception is this file's clock, sbb_now_ms(), which every file reads.
  */
 #ifndef SHMBUSD_BRIDGE_STATE_H
 #define SHMBUSD_BRIDGE_STATE_H
