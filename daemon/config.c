@@ -77,7 +77,8 @@ void sbd_config_usage(FILE *f)
             "\");\n"
             "                      socket and lock in DIR/NAME.sock and DIR/NAME.lock,\n"
             "                      DIR: $SHMBUS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"
-            "                      else /run/shmbus (created if missing; an existing one\n"
+            "                      else " SHMBUS_RUNTIME_DIR_SYSTEM
+            " (created if missing; an existing one\n"
             "                      must be ours and writable by nobody else, and is\n"
             "                      kept as it is; a new one is made 0700, 0710 with\n"
             "                      --group, 0711 with --allow-*)\n"

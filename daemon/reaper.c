@@ -181,13 +181,13 @@ static void topic_broken(struct sbd_topic *t)
  * @return the step's cost. */
 static uint32_t slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
 {
-    uint32_t pid, g, cost = STEP_CHEAP;
+    uint32_t pid, g, cost = SBD_REAP_STEP_CHEAP;
     uint64_t start;
 
     if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
         !sbd_reaper_owner_check(r, t, (pid_t)pid, start, &cost)) {
         sbd_slot_reap(r->reg, t, i); /* walks the sessions */
-        return STEP_COSTLY;
+        return SBD_REAP_STEP_COSTLY;
     }
     g = sb_admin_slot_member(t->t, i);
     if (g != 0)
@@ -200,17 +200,17 @@ static uint32_t slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i
  * @return the step's cost. */
 static uint32_t pub_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
 {
-    uint32_t pid, cost = STEP_CHEAP;
+    uint32_t pid, cost = SBD_REAP_STEP_CHEAP;
     uint64_t start;
 
     if (sb_admin_pub_is_dead(t->t, i)) {
         pub_settle(t, i); /* up to 4096 cells and a sort of the claims */
-        return STEP_COSTLY;
+        return SBD_REAP_STEP_COSTLY;
     }
     if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
         !sbd_reaper_owner_check(r, t, (pid_t)pid, start, &cost) && sb_admin_pub_dead(t->t, i)) {
         pub_settle(t, i);
-        return STEP_COSTLY;
+        return SBD_REAP_STEP_COSTLY;
     }
     return cost;
 }
@@ -270,7 +270,7 @@ static uint32_t phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_
     default:
         break;
     }
-    return STEP_COSTLY;
+    return SBD_REAP_STEP_COSTLY;
 }
 
 /* One step of the scan of topic @p t: the next item of the current phase;
@@ -287,7 +287,7 @@ static uint32_t topic_step(struct sbd_reaper *r, struct sbd_topic *t, int64_t no
     /* Not served any more (nothing to scan), or every phase done. */
     if (sbd_topic_broken(t) || r->phase == PH_DONE) {
         r->cur = NULL;
-        return STEP_CHEAP;
+        return SBD_REAP_STEP_CHEAP;
     }
     return phase_item(r, t, r->phase, r->idx++, now_ms);
 }
@@ -419,7 +419,7 @@ void sbd_reaper_slice(struct sbd_reaper *r)
 
     r->slices++;
     while (r->active && !sbd_reaper_poll_step(r)) {
-        cost += STEP_COSTLY; /* a bucket of /proc looks */
+        cost += SBD_REAP_STEP_COSTLY; /* a bucket of /proc looks */
         if (slice_over(r, t0, &cost))
             goto paced;
     }

@@ -233,7 +233,7 @@ void sbd_reaper_proc_remove(struct sbd_reaper *r, struct sbd_proc *p)
  * it be watched now? A topic has at most SBD_REAPER_PROCS_PER_TOPIC
  * processes watched for it: a segment scribbled with thousands of pids
  * costs a look at /proc per slot per pass beyond that, bounded by the
- * slices, and never a descriptor. @p *cost becomes STEP_COSTLY when the
+ * slices, and never a descriptor. @p *cost becomes SBD_REAP_STEP_COSTLY when the
  * answer took more than the table (a look at /proc, a pidfd). @return 0
  * when it is dead. */
 int sbd_reaper_owner_check(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uint64_t start,
@@ -246,7 +246,7 @@ int sbd_reaper_owner_check(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid,
     p = *proc_slot(r, pid);
     if (p != NULL && p->start == start)
         return !p->dead;
-    *cost = STEP_COSTLY;
+    *cost = SBD_REAP_STEP_COSTLY;
     if (p != NULL)
         return !sbd_reaper_dead(pid, start); /* another process with this pid is watched */
     if (t->procs >= SBD_REAPER_PROCS_PER_TOPIC) {

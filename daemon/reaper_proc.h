@@ -17,8 +17,8 @@
  * the steps since the last read add up to that, so after every costly
  * step. A cheap step is a load or two and a table lookup; the clock costs
  * more. */
-#define STEP_CHEAP  1u
-#define STEP_COSTLY SBD_REAPER_CLOCK_STEPS
+#define SBD_REAP_STEP_CHEAP  1u
+#define SBD_REAP_STEP_COSTLY SBD_REAPER_CLOCK_STEPS
 
 struct sbd_proc {
     struct sbd_proc *next;
@@ -41,7 +41,7 @@ struct sbd_proc {
 
 /*
  * Is the owner (@p pid, @p start) named in topic @p t known alive, or can
- * it be watched now (reaper_proc.c)? @p *cost becomes STEP_COSTLY when the
+ * it be watched now (reaper_proc.c)? @p *cost becomes SBD_REAP_STEP_COSTLY when the
  * answer took more than the table. @return 0 when it is dead.
  */
 int sbd_reaper_owner_check(struct sbd_reaper *r, struct sbd_topic *t, pid_t pid, uint64_t start,

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "bridge/bridge.h"
+#include "bridge/pump.h"
 #include "bridge/state.h"
 #include "fuzz_check.h"
 #include "log.h"

@@ -20,6 +20,7 @@
 
 #include "bridge/json.h"
 #include "fuzz_check.h"
+#include "util/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -90,8 +91,8 @@ static int parse(const void *data, size_t n, struct sbb_jcommand *c, char **line
     check_in(&c->topic, *scratch, n);
     check_in(&c->payload, *scratch, n);
     check_in(&c->token, *scratch, n);
-    CHECK(c->topic.p == NULL || sbb_utf8_valid(c->topic.p, c->topic.len));
-    CHECK(c->token.p == NULL || sbb_utf8_valid(c->token.p, c->token.len));
+    CHECK(c->topic.p == NULL || sb_utf8_valid(c->topic.p, c->topic.len));
+    CHECK(c->token.p == NULL || sb_utf8_valid(c->token.p, c->token.len));
     if (c->id.p != NULL) { /* as written in the line */
         const char *id = c->id.p;
 
@@ -121,7 +122,7 @@ static void fuzz_payload(const uint8_t *data, size_t size)
      * would be refused, as would a second "payload". */
     if (parse(cmd, n, &c, &line, &scratch) == 0)
         CHECK(c.cmd == SBB_J_PUB && c.payload.p != NULL &&
-              sbb_utf8_valid(c.payload.p, c.payload.len));
+              sb_utf8_valid(c.payload.p, c.payload.len));
     free(line);
     free(scratch);
     free(cmd);
@@ -147,7 +148,7 @@ static void check_delivery_back(const char *out, size_t n, const char *topic, si
     CHECK(c.payload.len == len && (len == 0 || memcmp(c.payload.p, data, len) == 0));
     /* Text only when it is UTF-8 (it may still go as base64, when
      * escaping would make it longer). */
-    CHECK(memcmp(pl, ",\"payload\":", 11) != 0 || sbb_utf8_valid(data, len));
+    CHECK(memcmp(pl, ",\"payload\":", 11) != 0 || sb_utf8_valid(data, len));
     free(line);
     free(scratch);
     free(cmd);
@@ -165,10 +166,10 @@ static void fuzz_delivery(const uint8_t *data, size_t size, const char *topic, s
     CHECK(n <= max && n >= 2);
     CHECK(memcmp(out, "{\"topic\":\"", 10) == 0 && memcmp(out + n - 2, "}\n", 2) == 0);
     CHECK(memchr(out, '\n', n) == out + n - 1);
-    CHECK(sbb_utf8_valid(out, n));
+    CHECK(sb_utf8_valid(out, n));
     check_delivery_back(out, n, topic, topicl, data, size);
     free(out);
-    if (sbb_utf8_valid(data, size)) {
+    if (sb_utf8_valid(data, size)) {
         max = SBB_JSON_STR_MAX(size);
         out = malloc(max);
         CHECK(out != NULL);
@@ -186,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (parse(data, size, &c, &line, &scratch) == 0 && c.topic.p != NULL)
         fuzz_delivery(data, size, c.topic.p, c.topic.len);
-    else if (sbb_utf8_valid(data, tl))
+    else if (sb_utf8_valid(data, tl))
         fuzz_delivery(data, size, (const char *)data, tl);
     else
         fuzz_delivery(data, size, "fuzz.topic", 10);

@@ -2,7 +2,7 @@
  * The bridge's memory budgets (daemon/bridge/mem.c) on connections built
  * in the test, without sockets to clients: the largest connection is
  * marked for closing when another's charge would pass --bridge-max-memory,
- * and one already closed for a full output buffer (sbb_doom()) is never
+ * and one already closed for a full output buffer (sbb_out_doom()) is never
  * marked as well (it would be closed, counted and logged twice).
  */
 #include "testutil.h"
@@ -73,9 +73,9 @@ static void test_bridge_mem_largest_marked(void **state)
 
     assert_int_equal(sbb_mem_charge(&f->b, &f->conn[0], 900, 0), 0);
     assert_int_equal(sbb_mem_charge(&f->b, &f->conn[1], 200, 0), 0);
-    assert_ptr_equal(sbb_evict_next(&f->b), &f->conn[0]);
-    sbb_evict_done(&f->conn[0]);
-    assert_null(sbb_evict_next(&f->b));
+    assert_ptr_equal(sbb_mem_evict_next(&f->b), &f->conn[0]);
+    sbb_mem_evict_done(&f->conn[0]);
+    assert_null(sbb_mem_evict_next(&f->b));
 }
 
 /* A connection closed for a full output buffer is being closed already:
@@ -86,10 +86,10 @@ static void test_bridge_mem_doomed_not_marked(void **state)
 
     assert_int_equal(sbb_mem_charge(&f->b, &f->conn[0], 900, 0), 0);
     pthread_mutex_lock(&f->conn[0].mu);
-    sbb_doom(&f->conn[0]);
+    sbb_out_doom(&f->conn[0]);
     pthread_mutex_unlock(&f->conn[0].mu);
     assert_int_equal(sbb_mem_charge(&f->b, &f->conn[1], 200, 0), -1);
-    assert_null(sbb_evict_next(&f->b));
+    assert_null(sbb_mem_evict_next(&f->b));
     /* relaxed: this thread's own stores. */
     assert_int_equal(atomic_load_explicit(&f->b.evicting, memory_order_relaxed), 0);
 }

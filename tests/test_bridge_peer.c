@@ -6,7 +6,8 @@
  * rule; the overflow uid (nobody), refused whatever the rule; a
  * peer that closed its socket before the check, which must not pass for
  * the uid the kernel reports for a dead socket (0); a peer on a
- * non-loopback address; and the HTTP check of a first command (pure).
+ * non-loopback address; and the HTTP check of a first command (pure,
+ * daemon/bridge/admit.c).
  */
 #include "testutil.h"
 
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "bridge/admit.h"
 #include "bridge/peer.h"
 
 static const struct timeval accept_wait = {.tv_sec = 10};
@@ -297,7 +299,7 @@ static void test_peer_other_uid(void **state)
     struct sbb_peer p;
 
     (void)state;
-    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0 || pw->pw_uid == sbb_overflow_uid())
+    if (getuid() != 0 || pw == NULL || pw->pw_uid == 0 || pw->pw_uid == sbb_peer_overflow_uid())
         skip(); /* only root can become another user, and one must exist */
     p = uid_peer(&cfg, pw);
     assert_int_equal(p.verdict, SBB_PEER_UID);
@@ -316,7 +318,7 @@ static void test_peer_other_uid(void **state)
  * refused even when the allow rule names it. */
 static void test_peer_overflow_uid(void **state)
 {
-    struct passwd *pw = getpwuid(sbb_overflow_uid());
+    struct passwd *pw = getpwuid(sbb_peer_overflow_uid());
     struct sbd_config cfg = {.n_allow_uid = 1};
     struct sbb_peer p;
     char why[256];
@@ -371,7 +373,7 @@ static void test_peer_remote_address(void **state)
     close(lfd);
 }
 
-#define http_like(lit) sbb_http_like((lit), sizeof(lit) - 1)
+#define http_like(lit) sbb_admit_http_like((lit), sizeof(lit) - 1)
 
 /* Request lines and header lines are HTTP as soon as their first word
  * is complete; commands, and words that may still become one, are not. */
@@ -420,17 +422,17 @@ static void test_http_like_first_words(void **state)
     /* A first word longer than any method or header name. */
     char longw[80];
     memset(longw, 'A', sizeof(longw));
-    assert_int_equal(sbb_http_like(longw, sizeof(longw)), 0);
-    assert_int_equal(sbb_http_word("POST", 4), 1);
-    assert_int_equal(sbb_http_word("host:", 5), 1);
-    assert_int_equal(sbb_http_word("post", 4), 1);
-    assert_int_equal(sbb_http_word("PUBLISH", 7), 0);
+    assert_int_equal(sbb_admit_http_like(longw, sizeof(longw)), 0);
+    assert_int_equal(sbb_admit_http_word("POST", 4), 1);
+    assert_int_equal(sbb_admit_http_word("host:", 5), 1);
+    assert_int_equal(sbb_admit_http_word("post", 4), 1);
+    assert_int_equal(sbb_admit_http_word("PUBLISH", 7), 0);
     /* Later in the stream, only POST and headers: GET and the other
      * methods are Redis commands or mistakes that get an error reply. */
-    assert_int_equal(sbb_http_word("GET", 3), 0);
-    assert_int_equal(sbb_http_word("PUT", 3), 0);
-    assert_int_equal(sbb_http_word("DELETE", 6), 0);
-    assert_int_equal(sbb_http_word(":", 1), 0);
+    assert_int_equal(sbb_admit_http_word("GET", 3), 0);
+    assert_int_equal(sbb_admit_http_word("PUT", 3), 0);
+    assert_int_equal(sbb_admit_http_word("DELETE", 6), 0);
+    assert_int_equal(sbb_admit_http_word(":", 1), 0);
 }
 
 int main(void)

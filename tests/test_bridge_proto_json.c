@@ -8,6 +8,7 @@
 #include "prototest.h"
 
 #include "bridge/json.h"
+#include "util/utf8.h"
 
 /* ========================================================== JSON lines */
 
@@ -493,7 +494,7 @@ static int text_wins(const void *data, size_t len)
         else
             esc += 1;
     }
-    return sbb_utf8_valid(data, len) && esc <= (len + 2) / 3 * 4;
+    return sb_utf8_valid(data, len) && esc <= (len + 2) / 3 * 4;
 }
 
 static void jp_delivery_roundtrip(struct jp *j, const char *topic, size_t topicl, const void *data,
@@ -508,7 +509,7 @@ static void jp_delivery_roundtrip(struct jp *j, const char *topic, size_t topicl
     assert_non_null(cmd);
     n = sbb_json_delivery(out, topic, topicl, data, len, len, UINT64_MAX, len & 1);
     assert_true(n <= max);
-    assert_true(sbb_utf8_valid(out, n));
+    assert_true(sb_utf8_valid(out, n));
     assert_memory_equal(out + n - 2, "}\n", 2);
     assert_ptr_equal(memchr(out, '\n', n), out + n - 1);
     assert_memory_equal(out, "{\"topic\":\"", 10);
@@ -657,7 +658,7 @@ static int ref_utf8_valid(const uint8_t *s, size_t n)
     return 1;
 }
 
-#define assert_utf8(lit, want) assert_int_equal(sbb_utf8_valid((lit), sizeof(lit) - 1), (want))
+#define assert_utf8(lit, want) assert_int_equal(sb_utf8_valid((lit), sizeof(lit) - 1), (want))
 
 static void test_utf8_valid_edges(void **state)
 {
@@ -698,8 +699,8 @@ static void test_utf8_valid_edges(void **state)
     assert_utf8("\xc2\xc2\x80", 0);
     assert_utf8("\xf0\x90\x80\xc0", 0);
     /* The length is honoured: a valid sequence cut by it is not valid. */
-    assert_int_equal(sbb_utf8_valid("\xe2\x82\xac", 2), 0);
-    assert_int_equal(sbb_utf8_valid("a\xe2\x82\xac", 1), 1);
+    assert_int_equal(sb_utf8_valid("\xe2\x82\xac", 2), 0);
+    assert_int_equal(sb_utf8_valid("a\xe2\x82\xac", 1), 1);
 }
 
 static void test_utf8_valid_matches_table(void **state)
@@ -714,7 +715,7 @@ static void test_utf8_valid_matches_table(void **state)
         s[1] = (uint8_t)(v >> 8);
         s[2] = (uint8_t)(v >> 16);
         for (size_t n = v < 256 ? 1 : v < 65536 ? 2 : 3; n <= 3; n++)
-            if (sbb_utf8_valid(s, n) != ref_utf8_valid(s, n))
+            if (sb_utf8_valid(s, n) != ref_utf8_valid(s, n))
                 fail_msg("%02x %02x %02x (%zu bytes)", s[0], s[1], s[2], n);
     }
     for (unsigned a = 0; a < 256; a++) /* 4 bytes: any lead, edge values behind */
@@ -725,7 +726,7 @@ static void test_utf8_valid_matches_table(void **state)
                     s[1] = edge[b];
                     s[2] = edge[c];
                     s[3] = edge[d];
-                    if (sbb_utf8_valid(s, 4) != ref_utf8_valid(s, 4))
+                    if (sb_utf8_valid(s, 4) != ref_utf8_valid(s, 4))
                         fail_msg("%02x %02x %02x %02x", s[0], s[1], s[2], s[3]);
                 }
 }

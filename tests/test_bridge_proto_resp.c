@@ -393,16 +393,16 @@ static void test_scan_line_drip_costs_its_length(void **state)
     memset(line, 'x', N);
     line[N] = '\n';
     for (size_t len = 1; len <= N; len++)
-        assert_null(sbb_scan_line(&s, line, len, N + 1));
+        assert_null(sbb_resp_scan_line(&s, line, len, N + 1));
     assert_int_equal(s.done, N);
-    assert_ptr_equal(sbb_scan_line(&s, line, N + 1, N + 1), line + N);
+    assert_ptr_equal(sbb_resp_scan_line(&s, line, N + 1, N + 1), line + N);
     assert_int_equal(s.scanned, N + 1);
     /* Found again at once (a command that waits and is run again). */
-    assert_ptr_equal(sbb_scan_line(&s, line, N + 1, N + 1), line + N);
+    assert_ptr_equal(sbb_resp_scan_line(&s, line, N + 1, N + 1), line + N);
     assert_int_equal(s.scanned, N + 2);
     /* The limit: nothing past it is searched. */
     memset(&s, 0, sizeof(s));
-    assert_null(sbb_scan_line(&s, line, N + 1, 100));
+    assert_null(sbb_resp_scan_line(&s, line, N + 1, 100));
     assert_int_equal(s.scanned, 100);
     free(line);
 }

@@ -579,9 +579,9 @@ static void cl_expect_at(struct bc *c, const char *pattern, const char *topic, c
  * subscriber. Guards against handing a new topic's shared cursor to a
  * pump before the subscription's link to it is live: the pump polled the
  * message, found nobody to deliver it to and dropped it, the cursor
- * having moved past it. Fixed in daemon/bridge/link.c (sbb_links_go() gives
+ * having moved past it. Fixed in daemon/bridge/link.c (sbb_link_sub_go() gives
  * the topic to its pump with its first live link) and bridge/pump.c
- * (sbb_deliver() does not poll a topic without a live link).
+ * (sbb_pump_deliver() does not poll a topic without a live link).
  */
 static void test_bridge_created_later_pattern_race(void **state)
 {
@@ -750,7 +750,7 @@ static int bridge_passed_damage(shmbus_topic *t)
  * before the publisher overwrote it); seqs 4 and 5 arrive, and the JSON
  * delivery of seq 4 says that one message was lost before it; the RESP
  * pushes are Redis's, unchanged; shmbus stat counts one bad cell. Guards
- * sbb_deliver() (bridge/pump.c): a damaged cell must not end the topic's
+ * sbb_pump_deliver() (bridge/pump.c): a damaged cell must not end the topic's
  * remote delivery.
  */
 static void damaged_cell_case(struct du_daemon *d, uint32_t mode)

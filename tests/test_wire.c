@@ -479,6 +479,28 @@ static void test_wire_decode_req_rejects_bad_names(void **state)
     assert_shmbus_ok(decode_open(&o));
 }
 
+/* The reason a refused name gets states the rule with its limit; a group
+ * name may not start with '.' either. */
+static void test_wire_decode_req_bad_name_says_rule(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_open o = open_body(".t");
+    struct sb_wire_sub sub = {.topic = 1, .group = ".g"};
+    struct sb_wire_req q;
+    const char *why = NULL;
+    size_t n;
+
+    n = msg_build(buf, SB_MSG_OPEN, 1, &o, sizeof(o));
+    assert_shmbus_rc(sb_wire_decode_req(buf, n, &q, &why), SHMBUS_ERR_BAD_NAME);
+    assert_string_equal(why, "bad topic name: 1-128 characters of A-Z a-z 0-9 _ . : -, "
+                             "not starting with '.'");
+    n = msg_build(buf, SB_MSG_SUB_ADD, 1, &sub, sizeof(sub));
+    assert_shmbus_rc(sb_wire_decode_req(buf, n, &q, &why), SHMBUS_ERR_BAD_NAME);
+    assert_string_equal(why, "bad group name: 1-63 characters of A-Z a-z 0-9 _ . : -, "
+                             "not starting with '.'");
+}
+
 static void test_wire_decode_req_rejects_bad_options(void **state)
 {
     (void)state;
@@ -898,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_wire_decode_req_rejects_length_mismatch),
         cmocka_unit_test(test_wire_decode_req_rejects_unterminated),
         cmocka_unit_test(test_wire_decode_req_rejects_bad_names),
+        cmocka_unit_test(test_wire_decode_req_bad_name_says_rule),
         cmocka_unit_test(test_wire_decode_req_rejects_bad_options),
         cmocka_unit_test(test_wire_decode_req_rejects_option_out_of_range),
         cmocka_unit_test(test_wire_decode_reply_accepts_ok),

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/name.h"
+
 #define DIGITS       "0123456789"
 #define NS_PER_S     1000000000ull
 #define MAX_SECONDS  86400ull /* a day: longer than any sensible refresh */
@@ -250,8 +252,7 @@ static int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts 
         return 0;
     /* A user's typo: a usage error. */
     if (rc == SHMBUS_ERR_BAD_NAME) {
-        cli_err("bad topic name '%s': 1..%d characters of [A-Za-z0-9_.:-], not starting with '.'",
-                topic, SHMBUS_TOPIC_NAME_MAX);
+        cli_err("bad topic name '%s': " SB_NAME_TOPIC_RULE, topic);
         return CLI_EXIT_USAGE;
     }
     if (rc == SHMBUS_ERR_MISMATCH)

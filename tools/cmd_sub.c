@@ -75,10 +75,7 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     case OPT_GROUP:
         /* Checked before connecting: the topic would otherwise be created first. */
         if (!sb_name_valid(optarg, SHMBUS_GROUP_NAME_MAX))
-            return cli_usage_err(cmd,
-                                 "bad group name '%s': 1..%d characters of [A-Za-z0-9_.:-], "
-                                 "not starting with '.'",
-                                 optarg, SHMBUS_GROUP_NAME_MAX);
+            return cli_usage_err(cmd, "bad group name '%s': " SB_NAME_GROUP_RULE, optarg);
         a->opts.group_name = optarg;
         return 0;
     case OPT_FROM:

@@ -23,8 +23,8 @@ enum sbb_run {
 
 /* Run the JSON line @p line (@p len bytes, without its newline) of @p c.
  * @return enum sbb_run. */
-int sbb_json_run(struct sbb_io *io, struct sbb_conn *c, const char *line, size_t len);
+int sbb_cmd_json_run(struct sbb_io *io, struct sbb_conn *c, const char *line, size_t len);
 /* Run the RESP command @p a of @p c. @return enum sbb_run. */
-int sbb_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a);
+int sbb_cmd_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a);
 
 #endif

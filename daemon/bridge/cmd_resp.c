@@ -11,7 +11,7 @@
 
 #include "cmd.h"
 #include "conn.h"
-#include "gate.h"
+#include "admit.h"
 #include "link.h"
 #include "publish.h"
 #include "reply.h"
@@ -76,7 +76,7 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
         size_t len = a->argl[i];
         int rc;
 
-        if (!pattern && sbb_topic_name(p, len, name) < 0) {
+        if (!pattern && sbb_publish_topic_name(p, len, name) < 0) {
             sbb_reply_err(c, "-ERR %s", SBB_BAD_NAME_TEXT);
             continue;
         }
@@ -92,10 +92,10 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
                                  .why = why,
                                  .why_len = sizeof(why)};
         c->linking = NULL;
-        rc = r.sub != NULL ? 0 : sbb_subscribe(io->b, c, &r);
+        rc = r.sub != NULL ? 0 : sbb_link_subscribe(io->b, c, &r);
         s = r.sub;
         if (rc == 0)
-            rc = sbb_sub_ready(s, why, sizeof(why));
+            rc = sbb_link_sub_ready(s, why, sizeof(why));
         if (rc > 0) {
             c->linking = s;
             c->link_arg = i;
@@ -105,7 +105,7 @@ static int resp_subscribe(struct sbb_io *io, struct sbb_conn *c, const struct sb
             sbb_reply_err(c, "-ERR %s", why);
         } else {
             sbb_reply_sub(c, kind, p, len);
-            sbb_sub_go(io, s);
+            sbb_reply_sub_go(io, s);
         }
     }
     return SBB_RUN_OK;
@@ -125,7 +125,7 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
             if (s->pattern != pattern)
                 continue;
             memcpy(name, s->name, len);
-            sbb_sub_del(s);
+            sbb_link_sub_del(s);
             sbb_reply_sub(c, kind, name, len);
             any = 1;
         }
@@ -139,9 +139,9 @@ static void resp_unsubscribe(struct sbb_conn *c, const struct sbb_argv *a, int p
                           pattern ? "pattern" : "channel", SBB_PATTERN_MAX);
             continue;
         }
-        s = sbb_sub_find(c, pattern, a->argv[i], a->argl[i]);
+        s = sbb_link_sub_find(c, pattern, a->argv[i], a->argl[i]);
         if (s != NULL)
-            sbb_sub_del(s);
+            sbb_link_sub_del(s);
         sbb_reply_sub(c, kind, a->argv[i], a->argl[i]);
     }
 }
@@ -195,14 +195,14 @@ static void resp_hello(struct sbd_bridge *b, struct sbb_conn *c, const struct sb
     for (; i < a->argc; i++) {
         if (arg_is(a, i, "AUTH") && i + 2 < a->argc) {
             if (b->cfg->bridge_token[0] == '\0' || !arg_is(a, i + 1, "default") ||
-                !sbb_gate_token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
+                !sbb_admit_token_ok(b, a->argv[i + 2], a->argl[i + 2])) {
                 sbb_reply_str(c,
                               "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
                 if (b->cfg->bridge_token[0] != '\0')
-                    sbb_gate_auth_wrong(b, c); /* a guess, not a client without a token */
+                    sbb_admit_auth_wrong(b, c); /* a guess, not a client without a token */
                 return;
             }
-            sbb_gate_auth_ok(c);
+            sbb_admit_auth_ok(c);
             i += 2;
         } else if (arg_is(a, i, "SETNAME") && i + 1 < a->argc) {
             setname = ++i;
@@ -305,7 +305,7 @@ static int cmd_quit(const struct resp_call *r)
 
     /* Nothing after +OK, as Redis: no more deliveries. */
     sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
     sbb_reply_str(c, "+OK\r\n");
     sbb_conn_finish(c);
     return SBB_RUN_OK;
@@ -321,11 +321,11 @@ static int cmd_auth(const struct resp_call *r)
         sbb_reply_str(c, "-ERR AUTH <password> called without any password configured for the "
                          "default user. Are you sure your configuration is correct?\r\n");
     } else if ((a->argc == 3 && !arg_is(a, 1, "default")) ||
-               !sbb_gate_token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
+               !sbb_admit_token_ok(b, a->argv[a->argc - 1], a->argl[a->argc - 1])) {
         sbb_reply_str(c, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-        sbb_gate_auth_wrong(b, c);
+        sbb_admit_auth_wrong(b, c);
     } else {
-        sbb_gate_auth_ok(c);
+        sbb_admit_auth_ok(c);
         sbb_reply_str(c, "+OK\r\n");
     }
     return SBB_RUN_OK;
@@ -398,7 +398,7 @@ static int cmd_reset(const struct resp_call *r)
     struct sbb_sub *s;
 
     sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
     c->reply = SBB_REPLY_ON;
     sbb_reply_str(c, "+RESET\r\n");
     return SBB_RUN_OK;
@@ -491,7 +491,7 @@ static const struct resp_cmd resp_cmds[] = {
     {.name = "INFO", .run = cmd_info, .min_args = 1, .max_args = ANY_ARGS},
 };
 
-int sbb_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a)
+int sbb_cmd_resp_run(struct sbb_io *io, struct sbb_conn *c, const struct sbb_argv *a)
 {
     const struct resp_call call = {.io = io, .c = c, .a = a};
     const struct resp_cmd *cmd = NULL;

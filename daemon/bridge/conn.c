@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "gate.h"
+#include "admit.h"
 #include "link.h"
 #include "log.h"
 #include "mem.h"
@@ -37,10 +37,10 @@
 /* Set the connection's epoll interest from its state. Under c->mu. */
 static void conn_interest(struct sbb_conn *c)
 {
-    struct epoll_event ev = {.events = sbb_events(c), .data.ptr = c};
+    struct epoll_event ev = {.events = sbb_conn_events(c), .data.ptr = c};
 
     if (!c->dead && epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-        sbb_doom(c);
+        sbb_out_doom(c);
 }
 
 /* Stop reading @p c and close it once its output is written. */
@@ -56,7 +56,7 @@ void sbb_conn_fail(struct sbb_conn *c, const char *resp, const char *json)
 {
     c->reply = SBB_REPLY_ON; /* whatever CLIENT REPLY says: the last word it gets */
     if (c->proto == SB_BRIDGE_JSON)
-        sbb_jerror(c, NULL, NULL, json);
+        sbb_reply_json_err(c, NULL, NULL, json);
     else
         sbb_reply_err(c, "-%s", resp);
     sbb_conn_finish(c);
@@ -123,7 +123,7 @@ void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c)
         io->rep_conn = NULL;
     }
     sbb_rlist_each (s, nx, &c->subs, struct sbb_sub, cnode)
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
     pthread_mutex_lock(&c->mu);
     if (c->doomed)
         sbd_log(SBD_DEBUG, "bridge: connection %llu closed after its output overflowed",
@@ -137,7 +137,7 @@ void sbb_conn_close(struct sbb_io *io, struct sbb_conn *c)
     pthread_mutex_unlock(&c->mu);
     in_resize(c, 0);
     c->in_len = 0;
-    sbb_evict_done(c);
+    sbb_mem_evict_done(c);
     sbb_rlist_remove(&b->conns, &c->node);
     b->nconns--;
     SBD_TSAN_RELEASE(c);
@@ -162,7 +162,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
     c->fd = fd;
     c->id = ++b->next_id;
     c->accepted_ns = sb_mono_ns();
-    sbb_gate_judge(b, c, sa);
+    sbb_admit_judge(b, c, sa);
     sbb_rlist_init(&c->subs);
     pthread_mutex_init(&c->mu, NULL);
     ev.data.ptr = c;
@@ -174,7 +174,7 @@ int sbb_conn_new(struct sbd_bridge *b, int fd, const struct sockaddr_storage *sa
     }
     sbb_rlist_append(&b->conns, &c->node);
     b->nconns++;
-    /* relaxed: a counter (the refused are counted by sbb_gate_judge()). */
+    /* relaxed: a counter (the refused are counted by sbb_admit_judge()). */
     if (!c->refused)
         atomic_fetch_add_explicit(&b->count.accepted, 1, memory_order_relaxed);
     sbd_log(SBD_DEBUG, "bridge: connection %llu from %s", (unsigned long long)c->id, c->peer);
@@ -204,7 +204,7 @@ static size_t json_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
                         int *paused)
 {
     struct sbd_bridge *b = io->b;
-    const char *nl = sbb_scan_line(&c->scan, p, left, b->cfg->bridge_max_request + 1);
+    const char *nl = sbb_resp_scan_line(&c->scan, p, left, b->cfg->bridge_max_request + 1);
     size_t ll;
 
     if (nl == NULL) {
@@ -215,7 +215,7 @@ static size_t json_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
     ll = (size_t)(nl - p);
     if (ll > 0 && p[ll - 1] == '\r')
         ll--;
-    if (!blank(p, ll) && sbb_json_run(io, c, p, ll) == SBB_RUN_PAUSE) {
+    if (!blank(p, ll) && sbb_cmd_json_run(io, c, p, ll) == SBB_RUN_PAUSE) {
         *paused = 1;
         return 0;
     }
@@ -229,19 +229,19 @@ static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
     struct sbd_bridge *b = io->b;
     uint64_t max_req = b->cfg->bridge_max_request;
     const char *err = NULL;
-    int http = c->started || p[0] == '*' ? 0 : sbb_http_like(p, left);
+    int http = c->started || p[0] == '*' ? 0 : sbb_admit_http_like(p, left);
     ssize_t n;
 
     /* The first word of the first inline command, before any parsing: a
      * request line is refused before its line, or the next, could run. */
     if (http != 0) {
         if (http > 0)
-            sbb_gate_http(b, c, p, left);
+            sbb_admit_http(b, c, p, left);
         return 0;
     }
     n = sbb_resp_parse(p, left, max_req, SBB_INLINE_MAX, &c->scan, &io->argv, &err);
-    if (n > 0 && io->argv.argc > 0 && sbb_http_word(io->argv.argv[0], io->argv.argl[0])) {
-        sbb_gate_http(b, c, io->argv.argv[0], io->argv.argl[0]);
+    if (n > 0 && io->argv.argc > 0 && sbb_admit_http_word(io->argv.argv[0], io->argv.argl[0])) {
+        sbb_admit_http(b, c, io->argv.argv[0], io->argv.argl[0]);
         return 0;
     }
     if (n > 0 && io->argv.argc > 0)
@@ -255,7 +255,7 @@ static size_t resp_step(struct sbb_io *io, struct sbb_conn *c, const char *p, si
             conn_protocol_error(b, c, "ERR Protocol error: request too large");
         return 0;
     }
-    if (sbb_resp_run(io, c, &io->argv) == SBB_RUN_PAUSE) {
+    if (sbb_cmd_resp_run(io, c, &io->argv) == SBB_RUN_PAUSE) {
         *paused = 1;
         return 0;
     }
@@ -281,7 +281,7 @@ static size_t conn_run(struct sbb_io *io, struct sbb_conn *c, const char *buf, s
             pthread_mutex_unlock(&c->mu);
         }
         if (c->refused) {
-            sbb_gate_refuse(c); /* nothing it sent runs */
+            sbb_admit_refuse(c); /* nothing it sent runs */
             return len;
         }
         if (c->proto == SB_BRIDGE_JSON)
@@ -338,9 +338,10 @@ static int conn_input(struct sbb_io *io, struct sbb_conn *c, const char *data, s
 
     if (c->in_len > 0) {
         if (n > 0) {
-            size_t cap = c->in_cap * 2 > c->in_len + n ? c->in_cap * 2 : c->in_len + n;
+            /* in_len > 0: in_cap is too, so the buffer doubles from it. */
+            size_t cap = sb_vec_cap_for(1, c->in_len, n, c->in_cap, 0);
 
-            if (c->in_len + n > c->in_cap && in_resize(c, cap) < 0)
+            if (cap == 0 || (cap > c->in_cap && in_resize(c, cap) < 0))
                 return -1;
             memcpy(c->in + c->in_len, data, n);
             c->in_len += n;
@@ -412,7 +413,7 @@ static int conn_readable(struct sbb_io *io, struct sbb_conn *c)
         if ((size_t)n < SBB_READ_CHUNK)
             break;
     }
-    sbb_deliver_touched(io);
+    sbb_publish_deliver(io);
     conn_flush(io, c);
     if (!end && !conn_done(c))
         return 0;
@@ -452,7 +453,7 @@ void sbb_conn_event(struct sbb_io *io, struct sbb_conn *c, uint32_t events)
  * (EPOLLIN off, no epoll call) while its publish still finds the topic
  * full or its pattern is still being linked; the latter is not re-parsed
  * (its command may be 64 KB of inline input) until it is linked. */
-void sbb_conns_retry(struct sbb_io *io)
+void sbb_conn_retry_paused(struct sbb_io *io)
 {
     size_t n = io->npaused;
     struct sbb_conn **list;
@@ -469,12 +470,12 @@ void sbb_conns_retry(struct sbb_io *io)
         struct sbb_conn *c = list[i];
         int rc;
 
-        if (c->linking != NULL && sbb_sub_linking(c->linking))
+        if (c->linking != NULL && sbb_link_sub_linking(c->linking))
             continue; /* nothing to run yet: O(1) */
         rc = conn_input(io, c, NULL, 0);
         if (rc == 0)
             unpause(io, c);
-        sbb_deliver_touched(io);
+        sbb_publish_deliver(io);
         conn_flush(io, c);
         if (rc < 0 || conn_done(c))
             sbb_conn_close(io, c);
@@ -483,7 +484,7 @@ void sbb_conns_retry(struct sbb_io *io)
 }
 
 /* Give back the large buffers of connections that drained them. */
-void sbb_conns_trim(struct sbd_bridge *b)
+void sbb_conn_trim_all(struct sbd_bridge *b)
 {
     struct sbb_conn *c;
 
@@ -497,7 +498,7 @@ void sbb_conns_trim(struct sbd_bridge *b)
 /* Close connections that did not authenticate in time, those refused
  * that sent nothing (--bridge-auth-timeout), and those with a command
  * incomplete for too long (--bridge-cmd-timeout). */
-void sbb_conns_expire(struct sbb_io *io)
+void sbb_conn_expire_all(struct sbb_io *io)
 {
     struct sbd_bridge *b = io->b;
     uint64_t now = sb_mono_ns(), limit = (uint64_t)b->cfg->bridge_auth_ms * 1000000u;
@@ -506,13 +507,13 @@ void sbb_conns_expire(struct sbb_io *io)
 
     sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
         if (c->cmd_ns != 0 && now - c->cmd_ns >= cmd_limit && !c->closing) {
-            sbb_gate_cmd_expired(b, c);
+            sbb_admit_cmd_expired(b, c);
         } else if (c->authed || now - c->accepted_ns < limit) {
             continue;
         } else if (c->closing) {
             /* Refused or failed, answered already: its output never drained. */
         } else if (c->refused) {
-            sbb_gate_refuse(c); /* it sent nothing */
+            sbb_admit_refuse(c); /* it sent nothing */
         } else {
             /* relaxed: a counter. */
             atomic_fetch_add_explicit(&b->count.auth_expired, 1, memory_order_relaxed);
@@ -526,12 +527,12 @@ void sbb_conns_expire(struct sbb_io *io)
 /* Close the connections marked for holding the most memory when the
  * budget was full (mem.h). After a batch of events: none of them
  * points to a closed connection. */
-void sbb_conns_evict(struct sbb_io *io)
+void sbb_conn_evict_marked(struct sbb_io *io)
 {
     struct sbd_bridge *b = io->b;
     struct sbb_conn *c;
 
-    while ((c = sbb_evict_next(b)) != NULL) {
+    while ((c = sbb_mem_evict_next(b)) != NULL) {
         /* relaxed: a counter and a monitoring value. */
         atomic_fetch_add_explicit(&b->count.evicted, 1, memory_order_relaxed);
         sbd_log(SBD_WARN,

@@ -16,7 +16,7 @@
  * connection reads nothing, and asks not even for EPOLLRDHUP, which a
  * client that half-closed would report over and over (EPOLLHUP and
  * EPOLLERR are reported whatever the mask). */
-static inline uint32_t sbb_events(const struct sbb_conn *c)
+static inline uint32_t sbb_conn_events(const struct sbb_conn *c)
 {
     uint32_t ev = c->epout ? EPOLLOUT : 0u;
 
@@ -46,12 +46,12 @@ void sbb_conn_event(struct sbb_io *io, struct sbb_conn *c, uint32_t events);
 
 /* Retry the paused connections (a publish into a full topic, a pattern
  * being linked), at most once a millisecond. */
-void sbb_conns_retry(struct sbb_io *io);
+void sbb_conn_retry_paused(struct sbb_io *io);
 /* Give back the large buffers of connections that drained them. */
-void sbb_conns_trim(struct sbd_bridge *b);
+void sbb_conn_trim_all(struct sbd_bridge *b);
 /* Close the connections past --bridge-auth-timeout or --bridge-cmd-timeout. */
-void sbb_conns_expire(struct sbb_io *io);
+void sbb_conn_expire_all(struct sbb_io *io);
 /* Close the connections marked for holding the most memory (mem.h). */
-void sbb_conns_evict(struct sbb_io *io);
+void sbb_conn_evict_marked(struct sbb_io *io);
 
 #endif

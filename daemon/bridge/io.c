@@ -133,9 +133,9 @@ static void conn_accept(struct sbb_io *io)
 /* What the I/O thread does every tick: deadlines, buffer trimming. */
 static void tick_work(struct sbb_io *io)
 {
-    sbb_conns_expire(io);
-    sbb_conns_trim(io->b);
-    sbb_gate_tick(io->b);
+    sbb_conn_expire_all(io);
+    sbb_conn_trim_all(io->b);
+    sbb_admit_tick(io->b);
 }
 
 /* The tick: a second, or a quarter of the shortest deadline, so that each
@@ -183,14 +183,14 @@ static void *io_main(void *arg)
 
                 if (read(b->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));
-                sbb_topics_new(b);
+                sbb_link_topics_new(b);
             } else {
                 sbb_conn_event(io, p, ev[i].events);
             }
         }
-        sbb_conns_evict(io);
+        sbb_conn_evict_marked(io);
         sbb_link_work(b);
-        sbb_conns_retry(io);
+        sbb_conn_retry_paused(io);
         accept_resume(io);
         if (sbb_now_ms() >= next_tick) {
             tick_work(io);
@@ -247,7 +247,7 @@ static void bridge_free(struct sbd_bridge *b)
     if (b->evfd >= 0)
         close(b->evfd);
     pthread_mutex_destroy(&b->new_mu);
-    sbb_batch_free(&io->direct);
+    sbb_pump_batch_free(&io->direct);
     sbb_link_fini(b);
     free(b->pubt);
     free(io->rbuf);

@@ -11,20 +11,6 @@
 #include "resp.h"
 #include "util/utf8.h"
 
-int sbb_utf8_valid(const void *s, size_t len)
-{
-    const unsigned char *p = s, *end = p + len;
-
-    while (p < end) {
-        size_t n = sb_utf8_seq(p, end);
-
-        if (n == 0)
-            return 0;
-        p += n;
-    }
-    return 1;
-}
-
 /* ------------------------------------------------------------- JSON lines */
 
 static const char hexd[] = "0123456789abcdef";
@@ -184,17 +170,17 @@ size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void
     o = put_lit(o, "{\"topic\":");
     o += sbb_json_str(o, topic, topicl);
     o = put_lit(o, ",\"seq\":");
-    o = sbb_put_dec(o, seq);
+    o = sbb_resp_put_dec(o, seq);
     o = put_lit(o, ",\"ts\":");
-    o = sbb_put_dec(o, ts_ns);
+    o = sbb_resp_put_dec(o, ts_ns);
     if (lost != 0) {
         o = put_lit(o, ",\"lost\":");
-        o = sbb_put_dec(o, lost);
+        o = sbb_resp_put_dec(o, lost);
     }
     /* Text as text, unless escaping makes it longer than base64 (control
      * characters take six bytes each): output stays near the payload's
      * size whatever it holds. */
-    if (sbb_utf8_valid(data, len) && json_str_len(data, len) <= base64_len(len)) {
+    if (sb_utf8_valid(data, len) && json_str_len(data, len) <= base64_len(len)) {
         o = put_lit(o, ",\"payload\":");
         o += sbb_json_str(o, data, len);
     } else {

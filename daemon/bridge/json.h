@@ -51,10 +51,7 @@ size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void
 #define SBB_JSON_STR_MAX(len) (6u * (len) + 2u)
 
 /* Write @p s as a quoted JSON string; bytes that are not valid UTF-8 must
- * not be passed (sbb_utf8_valid()). @return the bytes written. */
+ * not be passed (sb_utf8_valid()). @return the bytes written. */
 size_t sbb_json_str(char *out, const char *s, size_t len);
-
-/* Is @p s valid UTF-8 (no overlong forms, no surrogates)? */
-int sbb_utf8_valid(const void *s, size_t len);
 
 #endif

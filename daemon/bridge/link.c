@@ -117,7 +117,7 @@ static void fresh_done(struct sbd_bridge *b)
         return;
     cds_list_for_each_entry_safe (bt, tmp, &b->held, hnode) {
         cds_list_del(&bt->hnode);
-        /* release: pairs with the acquire in sbb_deliver(); the links made
+        /* release: pairs with the acquire in sbb_pump_deliver(); the links made
          * before are listed. */
         atomic_store_explicit(&bt->hold, 0, memory_order_release);
         sbb_pump_ring(bt->pump);
@@ -144,20 +144,20 @@ static int link_add(struct sbd_bridge *b, struct sbb_sub *s, struct sbd_topic *t
 {
     struct sbb_topic *bt;
     struct sbb_link *l;
-    int rc = sbb_sub_charge(s->c, sizeof(*l), why, why_len);
+    int rc = sbb_mem_sub_charge(s->c, sizeof(*l), why, why_len);
 
     if (rc < 0)
         return rc;
     rc = btopic_get(b, t, start, &bt);
     if (rc < 0) {
-        sbb_sub_release(s->c, sizeof(*l));
+        sbb_mem_sub_release(s->c, sizeof(*l));
         snprintf(why, why_len, "cannot read topic %s for remote clients: %s", t->name,
                  shmbus_strerror(rc));
         return rc;
     }
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        sbb_sub_release(s->c, sizeof(*l));
+        sbb_mem_sub_release(s->c, sizeof(*l));
         if (bt->nlinks == 0)
             btopic_put(bt);
         snprintf(why, why_len, "out of memory");
@@ -186,7 +186,7 @@ static void link_go(struct sbb_link *l)
     sbb_rlist_append(&l->bt->links, &l->tnode);
 }
 
-void sbb_links_go(struct sbb_sub *s)
+void sbb_link_sub_go(struct sbb_sub *s)
 {
     struct sbb_link *l;
 
@@ -209,7 +209,7 @@ static void link_del(struct sbb_link *l)
         bt->nlive--;
     }
     cds_list_del(&l->snode);
-    sbb_sub_release(l->c, sizeof(*l));
+    sbb_mem_sub_release(l->c, sizeof(*l));
     SBD_TSAN_RELEASE(l);
     urcu_memb_call_rcu(&l->rcu, link_free_cb);
     if (--bt->nlinks == 0)
@@ -224,7 +224,7 @@ static void links_del(struct sbb_sub *s)
         link_del(l);
 }
 
-struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
+struct sbb_sub *sbb_link_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len)
 {
     struct sbb_sub *s;
 
@@ -250,7 +250,7 @@ static void pos_skip(struct sbd_bridge *b, struct sbb_sub *s)
                           : NULL;
 }
 
-void sbb_sub_del(struct sbb_sub *s)
+void sbb_link_sub_del(struct sbb_sub *s)
 {
     struct sbb_conn *c = s->c;
     struct sbd_bridge *b = c->b;
@@ -266,7 +266,7 @@ void sbb_sub_del(struct sbb_sub *s)
     b->nsubs_all--;
     free(s->failed);
     sbb_rlist_remove(&c->subs, &s->cnode);
-    sbb_sub_release(c, sub_size(s->len));
+    sbb_mem_sub_release(c, sub_size(s->len));
     c->nsubs--;
     /* relaxed: monitoring counts. */
     atomic_fetch_sub_explicit(s->pattern ? &c->npat : &c->nchan, 1, memory_order_relaxed);
@@ -321,7 +321,7 @@ static void link_missed(struct sbb_sub *s, const struct sbd_topic *t, const char
 }
 
 /* A pending subscription's link to one of the topics it was made after
- * failed: its PSUBSCRIBE fails whole (sbb_sub_ready() replies @p why). */
+ * failed: its PSUBSCRIBE fails whole (sbb_link_sub_ready() replies @p why). */
 static void sub_fail(struct sbd_bridge *b, struct sbb_sub *s, const char *why)
 {
     links_del(s);
@@ -401,7 +401,7 @@ static void link_round(struct sbd_bridge *b)
  * of topic ids (the hook runs under the topic lock that numbers them):
  * seen_id ends at the last one.
  */
-void sbb_topics_new(struct sbd_bridge *b)
+void sbb_link_topics_new(struct sbd_bridge *b)
 {
     size_t n;
 
@@ -442,7 +442,7 @@ int sbb_link_busy(const struct sbd_bridge *b)
 }
 
 /* A channel: linked at once to the topic of its name, if the bridge has
- * seen it (a later one comes through sbb_topics_new()). O(1). */
+ * seen it (a later one comes through sbb_link_topics_new()). O(1). */
 static int link_channel(struct sbd_bridge *b, struct sbb_sub *s, char *why, size_t why_len)
 {
     struct sbd_topic *t;
@@ -470,11 +470,11 @@ static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c,
                  b->cfg->bridge_max_subs);
         return NULL;
     }
-    if (sbb_sub_charge(c, sub_size(r->len), r->why, r->why_len) < 0)
+    if (sbb_mem_sub_charge(c, sub_size(r->len), r->why, r->why_len) < 0)
         return NULL;
     s = calloc(1, sub_size(r->len));
     if (s == NULL) {
-        sbb_sub_release(c, sub_size(r->len));
+        sbb_mem_sub_release(c, sub_size(r->len));
         snprintf(r->why, r->why_len, "out of memory");
         return NULL;
     }
@@ -489,24 +489,24 @@ static struct sbb_sub *sub_new(struct sbd_bridge *b, struct sbb_conn *c,
     return s;
 }
 
-int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r)
+int sbb_link_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r)
 {
     struct sbb_sub *s;
     int rc;
 
-    r->sub = sbb_sub_find(c, r->pattern, r->name, r->len);
+    r->sub = sbb_link_sub_find(c, r->pattern, r->name, r->len);
     if (r->sub != NULL)
         return 0;
     /* Topics created but not yet seen go to b->all first: this one
      * places its cursor at NEXT in the topics seen when it was made. */
-    sbb_topics_new(b);
+    sbb_link_topics_new(b);
     s = sub_new(b, c, r);
     if (s == NULL)
         return SHMBUS_ERR_LIMIT;
     rc = r->pattern ? 0 : link_channel(b, s, r->why, r->why_len);
     if (rc < 0) {
         links_del(s);
-        sbb_sub_release(c, sub_size(r->len));
+        sbb_mem_sub_release(c, sub_size(r->len));
         /* Never live: no pump saw its links. call_rcu() all the same,
          * after the links it points to. */
         SBD_TSAN_RELEASE(s);
@@ -527,17 +527,17 @@ int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *
     return 0;
 }
 
-int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len)
+int sbb_link_sub_ready(struct sbb_sub *s, char *why, size_t why_len)
 {
     if (s->failed != NULL || s->fail_nomem) {
         snprintf(why, why_len, "%s", s->failed != NULL ? s->failed : "out of memory");
-        sbb_sub_del(s);
+        sbb_link_sub_del(s);
         return SHMBUS_ERR_LIMIT;
     }
-    return sbb_sub_linking(s);
+    return sbb_link_sub_linking(s);
 }
 
-int sbb_sub_linking(const struct sbb_sub *s)
+int sbb_link_sub_linking(const struct sbb_sub *s)
 {
     return s->failed == NULL && !s->fail_nomem && s->pending && s->upto < s->born;
 }

@@ -33,7 +33,7 @@ void sbb_link_fini(struct sbd_bridge *b);
 void sbb_link_hook(struct sbd_registry *reg, struct sbd_bridge *b);
 
 /* Take the topics the hook listed: every subscription is behind them. */
-void sbb_topics_new(struct sbd_bridge *b);
+void sbb_link_topics_new(struct sbd_bridge *b);
 /* Use what is left of this pass's budget on the subscriptions that are
  * behind, in turn; then a new budget for the next pass. */
 void sbb_link_work(struct sbd_bridge *b);
@@ -56,23 +56,23 @@ struct sbb_sub_req {
  * Subscribe @p c to @p r's channel or pattern. A channel that names no
  * topic yet, and a pattern, are kept: topics created later are linked
  * when they appear. A channel is linked at once; a pattern within what is
- * left of the pass's budget, else later (sbb_sub_ready()).
+ * left of the pass's budget, else later (sbb_link_sub_ready()).
  * @return 0 with r->sub (the subscription, maybe one @p c had), or an
  * error for the reply with r->why filled.
  */
-int sbb_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r);
+int sbb_link_subscribe(struct sbd_bridge *b, struct sbb_conn *c, struct sbb_sub_req *r);
 /* Is new subscription @p s linked to every topic that existed when it was
- * made? @return 0: reply, then sbb_links_go(); 1: not yet, ask again in a
+ * made? @return 0: reply, then sbb_link_sub_go(); 1: not yet, ask again in a
  * later pass; or an error for the reply (@p why filled; @p s is gone:
  * a PSUBSCRIBE is all or nothing). */
-int sbb_sub_ready(struct sbb_sub *s, char *why, size_t why_len);
-/* Would sbb_sub_ready() still say 1 (not yet)? No side effect. O(1). */
-int sbb_sub_linking(const struct sbb_sub *s);
+int sbb_link_sub_ready(struct sbb_sub *s, char *why, size_t why_len);
+/* Would sbb_link_sub_ready() still say 1 (not yet)? No side effect. O(1). */
+int sbb_link_sub_linking(const struct sbb_sub *s);
 /* After the subscription's reply: start delivering along its links. */
-void sbb_links_go(struct sbb_sub *s);
+void sbb_link_sub_go(struct sbb_sub *s);
 
-struct sbb_sub *sbb_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len);
+struct sbb_sub *sbb_link_sub_find(struct sbb_conn *c, int pattern, const char *name, size_t len);
 /* Unsubscribe: its links and itself go (after a grace period). */
-void sbb_sub_del(struct sbb_sub *s);
+void sbb_link_sub_del(struct sbb_sub *s);
 
 #endif

@@ -37,7 +37,7 @@ static int evict_largest(struct sbd_bridge *b, struct sbb_conn *asking)
     }
     if (big != NULL && big != asking) {
         /* Lent before the mark is set. release: pairs with the acquire
-         * exchange of sbb_evict_done(), which takes the loan back only
+         * exchange of sbb_mem_evict_done(), which takes the loan back only
          * after it, so that b->evicting never dips below 0. relaxed on
          * failure and for the counts. */
         atomic_fetch_add_explicit(&b->evicting, most, memory_order_relaxed);
@@ -80,7 +80,7 @@ int sbb_mem_charge(struct sbd_bridge *b, struct sbb_conn *c, size_t grow_by, siz
     return 0;
 }
 
-int sbb_sub_charge(struct sbb_conn *c, size_t bytes, char *why, size_t why_len)
+int sbb_mem_sub_charge(struct sbb_conn *c, size_t bytes, char *why, size_t why_len)
 {
     const struct sbd_config *cfg = c->b->cfg;
 
@@ -102,13 +102,13 @@ int sbb_sub_charge(struct sbb_conn *c, size_t bytes, char *why, size_t why_len)
     return 0;
 }
 
-void sbb_sub_release(struct sbb_conn *c, size_t bytes)
+void sbb_mem_sub_release(struct sbb_conn *c, size_t bytes)
 {
     c->sub_mem -= bytes;
     sbb_mem_charge(c->b, c, 0, bytes);
 }
 
-struct sbb_conn *sbb_evict_next(struct sbd_bridge *b)
+struct sbb_conn *sbb_mem_evict_next(struct sbd_bridge *b)
 {
     struct sbb_conn *c;
 
@@ -125,7 +125,7 @@ struct sbb_conn *sbb_evict_next(struct sbd_bridge *b)
     return NULL;
 }
 
-void sbb_evict_done(struct sbb_conn *c)
+void sbb_mem_evict_done(struct sbb_conn *c)
 {
     /* acquire: pairs with the release mark of evict_largest(): its loan
      * was added before we take it back. The exchange gives a mark back

@@ -21,7 +21,7 @@
 /* The first capacity of a byte buffer. */
 #define OUT_BUF_FIRST 1024
 
-int sbb_buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
+int sbb_out_buf_reserve(char **buf, size_t *cap, size_t used, size_t len)
 {
     /* A buffer exists even for nothing: callers offset into it. */
     size_t more = *buf != NULL || len > 0 ? len : 1;
@@ -38,14 +38,14 @@ static void out_free(struct sbb_conn *c)
     c->out_off = c->out_len = c->out_cap = 0;
 }
 
-void sbb_doom(struct sbb_conn *c)
+void sbb_out_doom(struct sbb_conn *c)
 {
     if (c->dead || c->doomed)
         return;
     c->doomed = 1;
     /* Being closed already: never marked as the largest as well (closed,
      * counted and logged twice), and a mark it had lends no more. */
-    sbb_evict_done(c);
+    sbb_mem_evict_done(c);
     out_free(c);
     /* relaxed: a monitoring value. */
     atomic_store_explicit(&c->buffered, 0, memory_order_relaxed);
@@ -68,7 +68,7 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
                 "%llu (--bridge-max-output): disconnected",
                 (unsigned long long)c->id, c->peer, pending + len,
                 (unsigned long long)c->b->cfg->bridge_max_output);
-        sbb_doom(c);
+        sbb_out_doom(c);
         return NULL;
     }
     if (c->out_len + len > c->out_cap && c->out_off > 0) {
@@ -88,7 +88,7 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
                     "--bridge-max-memory %llu and this one holds the most: disconnected",
                     (unsigned long long)c->id, c->peer,
                     (unsigned long long)c->b->cfg->bridge_max_memory);
-            sbb_doom(c);
+            sbb_out_doom(c);
             return NULL;
         }
         p = realloc(c->out, n);
@@ -97,7 +97,7 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
             sbd_log(SBD_ERROR,
                     "bridge: connection %llu: out of memory for its output: disconnected",
                     (unsigned long long)c->id);
-            sbb_doom(c);
+            sbb_out_doom(c);
             return NULL;
         }
         c->out = p;
@@ -139,11 +139,11 @@ void sbb_out_flush(struct sbb_conn *c)
 
             /* The I/O thread writes the rest when the socket has room. */
             c->epout = 1;
-            ev.events = sbb_events(c);
+            ev.events = sbb_conn_events(c);
             if (epoll_ctl(c->b->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-                sbb_doom(c);
+                sbb_out_doom(c);
         } else {
-            sbb_doom(c); /* the peer is gone: the I/O thread closes */
+            sbb_out_doom(c); /* the peer is gone: the I/O thread closes */
         }
     }
     /* A drained buffer stays for the next round (sbb_out_trim() frees

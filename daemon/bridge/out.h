@@ -34,11 +34,11 @@ void sbb_out_release(struct sbb_conn *c);
 void sbb_out_trim(struct sbb_conn *c);
 /* Close @p c's output for a full buffer: the I/O thread sees the hang-up
  * and closes. Under c->mu. */
-void sbb_doom(struct sbb_conn *c);
+void sbb_out_doom(struct sbb_conn *c);
 
 /* Make room for @p len more bytes in @p *buf (@p used in use, @p *cap
  * allocated), which is never NULL after (an empty message is copied to it
  * too: no offset from a null pointer). @return 0 or -1. */
-int sbb_buf_reserve(char **buf, size_t *cap, size_t used, size_t len);
+int sbb_out_buf_reserve(char **buf, size_t *cap, size_t used, size_t len);
 
 #endif

@@ -7,7 +7,6 @@
  * process already closed has no inode (idiag_inode 0), and a TIME_WAIT
  * one reports uid 0: both are refused, as is a listening socket (the
  * lookup's fallback), so a peer cannot pass for root by closing early.
- * Last, the HTTP check of a connection's first word: pure, over bytes.
  */
 #include "peer.h"
 
@@ -20,7 +19,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -195,7 +193,7 @@ static void overflow_read(void)
     fclose(f);
 }
 
-uid_t sbb_overflow_uid(void)
+uid_t sbb_peer_overflow_uid(void)
 {
     pthread_once(&overflow_once, overflow_read);
     return overflow_uid;
@@ -203,7 +201,7 @@ uid_t sbb_overflow_uid(void)
 
 void sbb_peer_warn(const struct sbd_config *cfg)
 {
-    uid_t ov = sbb_overflow_uid();
+    uid_t ov = sbb_peer_overflow_uid();
 
     for (unsigned i = 0; i < cfg->n_allow_uid; i++)
         if (cfg->allow_uid[i] == ov)
@@ -229,7 +227,7 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
     out->err = peer_uid(fd, addr, &out->uid);
     if (out->err == 0)
         out->err = peer_still_ours(fd);
-    if (out->err == 0 && out->uid == sbb_overflow_uid())
+    if (out->err == 0 && out->uid == sbb_peer_overflow_uid())
         out->err = -EOVERFLOW;
     if (out->err < 0)
         out->verdict = SBB_PEER_UNKNOWN;
@@ -267,59 +265,4 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
             snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",
                      strerror(-p->err));
     }
-}
-
-/* The longest first word looked at: methods and header names are shorter. */
-#define HTTP_WORD_MAX 64
-
-/* A character of an HTTP method or header name (RFC 9110 token, less the
- * punctuation no real name uses). */
-static int http_tchar(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '_';
-}
-
-/* A header name: token characters and a final ':'. */
-static int http_header(const char *name, size_t len)
-{
-    if (len < 2 || name[len - 1] != ':')
-        return 0;
-    for (size_t i = 0; i < len - 1; i++)
-        if (!http_tchar(name[i]))
-            return 0;
-    return 1;
-}
-
-/* An HTTP method, as the first word of a request line. */
-static int http_method(const char *name, size_t len)
-{
-    static const char *const methods[] = {"GET",    "POST",  "PUT",   "HEAD",   "OPTIONS",
-                                          "DELETE", "PATCH", "TRACE", "CONNECT"};
-
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (strlen(methods[i]) == len && strncasecmp(methods[i], name, len) == 0)
-            return 1;
-    return 0;
-}
-
-int sbb_http_word(const char *name, size_t len)
-{
-    /* Only the two Redis closes on later: "GET" is a Redis command (a
-     * client's mistake gets an error reply, not a close). */
-    return http_header(name, len) || (len == 4 && strncasecmp(name, "POST", 4) == 0);
-}
-
-int sbb_http_like(const char *buf, size_t len)
-{
-    size_t n = 0;
-
-    while (n < len && n <= HTTP_WORD_MAX && http_tchar(buf[n]))
-        n++;
-    if (n < len && buf[n] == ':')
-        return http_header(buf, n + 1);
-    if (n == len)
-        return n <= HTTP_WORD_MAX ? -1 : 0; /* the word goes on */
-    /* A method is followed by a space (the request target comes next). */
-    return buf[n] == ' ' && http_method(buf, n);
 }

@@ -3,9 +3,8 @@
  * connect"): a loopback peer whose socket's uid the bus's allow rule lets
  * in (access.h). The kernel's socket diagnostics (NETLINK_SOCK_DIAG,
  * inet_diag) give that uid; nothing the peer sends is believed. A peer on
- * another host, or whose uid cannot be learned, is refused. And whoever
- * it is, a peer that speaks HTTP is a browser a web page sent, not a
- * client: its request never reaches the parsers.
+ * another host, or whose uid cannot be learned, is refused. (Whoever it
+ * is, a peer that speaks HTTP is closed before it runs anything: admit.h.)
  */
 #ifndef SHMBUSD_BRIDGE_PEER_H
 #define SHMBUSD_BRIDGE_PEER_H
@@ -46,7 +45,7 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
  * default): inet_diag reports it for a socket whose uid has no mapping in
  * the daemon's user namespace, so it stands for any such uid and is never
  * let in, even when the allow rule names it. Any thread. */
-uid_t sbb_overflow_uid(void);
+uid_t sbb_peer_overflow_uid(void);
 
 /* Is TCP state @p state (inet_diag's idiag_state) one the peer of a
  * connection our end has accepted can be in: ESTABLISHED, FIN_WAIT1 or
@@ -62,19 +61,5 @@ void sbb_peer_warn(const struct sbd_config *cfg);
 /* Why @p p is refused, as one line of text (no CR or LF) for the reply
  * and the log. */
 void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap);
-
-/*
- * Does the first command of a RESP connection, at @p buf, look like HTTP:
- * a request line ("GET ", "POST ", "PUT ", "HEAD ", "OPTIONS ", ...) or a
- * header line ("Host: x")? A browser made to post to the bridge's port
- * sends one (cross-protocol scripting), and its body could carry commands.
- * Case-insensitive, as Redis treats "POST" and "Host:" (securityWarningCommand).
- * @return 1 if so, 0 if not, -1 while the first word is incomplete.
- */
-int sbb_http_like(const char *buf, size_t len);
-
-/* Is the command named by @p name (@p len bytes) HTTP in a later place of
- * the stream: "POST", or a header name ending in ':'? */
-int sbb_http_word(const char *name, size_t len);
 
 #endif

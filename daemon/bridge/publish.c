@@ -2,7 +2,7 @@
  * Publishing for remote clients (publish.h). The bridge holds one
  * publisher per topic it publishes in, made quiet (sb_relay_pub_quiet()): its
  * messages do not wake the topic's pump, and the I/O thread delivers
- * them itself at the end of the read (sbb_deliver_touched()). A publish
+ * them itself at the end of the read (sbb_publish_deliver()). A publish
  * into a full reliable topic leaves the command unread and pauses the
  * connection until the ring has room or --bridge-pub-timeout passes.
  */
@@ -22,7 +22,7 @@
 #include "util/vec.h"
 
 /* A topic name from a client, checked and terminated into @p out. */
-int sbb_topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1])
+int sbb_publish_topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1])
 {
     if (len == 0 || len > SHMBUS_TOPIC_NAME_MAX || memchr(p, '\0', len) != NULL)
         return -1;
@@ -53,7 +53,7 @@ static struct sbd_topic *pub_topic(struct sbd_bridge *b, const char *name, char 
     if (sbd_topic_open(b->reg, &req, &t, &created, why, why_len) < 0)
         t = NULL;
     if (created)
-        sbb_topics_new(b);
+        sbb_link_topics_new(b);
     return t;
 }
 
@@ -80,7 +80,7 @@ static int pub_get(struct sbd_bridge *b, struct sbd_topic *t, char *why, size_t 
         snprintf(why, why_len, "cannot publish on topic '%s': %s", t->name, shmbus_strerror(rc));
         return -1;
     }
-    /* Our pump is not woken for our own messages: sbb_deliver_touched(). */
+    /* Our pump is not woken for our own messages: sbb_publish_deliver(). */
     sb_relay_pub_quiet(t->bridge_pub);
     b->pubt[b->npub++] = t;
     return 0;
@@ -97,7 +97,7 @@ static void touch(struct sbb_io *io, struct sbd_topic *t)
     if (i < io->ntouched)
         return;
     if (io->ntouched == SBB_TOUCHED_MAX)
-        sbb_deliver_touched(io);
+        sbb_publish_deliver(io);
     io->touched[io->ntouched++] = t;
 }
 
@@ -130,7 +130,7 @@ static struct sbd_topic *pub_target(struct sbd_bridge *b, struct sbb_conn *c, st
      * lookup when it is the last one's. */
     if (t != NULL && p->name_len == strlen(t->name) && memcmp(p->name, t->name, p->name_len) == 0)
         return t;
-    if (sbb_topic_name(p->name, p->name_len, checked) < 0) {
+    if (sbb_publish_topic_name(p->name, p->name_len, checked) < 0) {
         snprintf(p->why, p->why_len, "%s", SBB_BAD_NAME_TEXT);
         return NULL;
     }
@@ -195,7 +195,7 @@ int sbb_publish(struct sbb_io *io, struct sbb_conn *c, struct sbb_pub *p)
  * not woken for it (sb_relay_pub_quiet()), so the path from a remote publisher
  * to a remote subscriber costs no thread wake-up. Waits only while the
  * pump is delivering the same topic. */
-void sbb_deliver_touched(struct sbb_io *io)
+void sbb_publish_deliver(struct sbb_io *io)
 {
     if (io->ntouched == 0)
         return;
@@ -210,7 +210,7 @@ void sbb_deliver_touched(struct sbb_io *io)
          * thread has other connections to serve. What is left goes to the
          * pump, which the quiet publish did not wake: ring it. */
         pthread_mutex_lock(&bt->poll_mu);
-        sbb_deliver(io->b, &io->direct, bt);
+        sbb_pump_deliver(io->b, &io->direct, bt);
         /* acquire: pairs with the commit CAS of the cell's stamp
          * (registry/relay.h sb_relay_sub_ready()): a message committed since
          * the round is seen, and the pump is rung for it. */
@@ -219,7 +219,7 @@ void sbb_deliver_touched(struct sbb_io *io)
         if (more)
             sbb_pump_ring(bt->pump);
     }
-    sbb_flush(&io->direct);
+    sbb_pump_flush(&io->direct);
     SBD_TSAN_READ_DONE();
     urcu_memb_read_unlock();
     io->ntouched = 0;

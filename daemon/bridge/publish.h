@@ -12,9 +12,9 @@
 
 #include "shmbus/shmbus.h"
 #include "state.h"
+#include "util/name.h"
 
-#define SBB_BAD_NAME_TEXT                                                                          \
-    "invalid topic name: 1-128 characters of A-Z a-z 0-9 _ . : -, not starting with '.'"
+#define SBB_BAD_NAME_TEXT "invalid topic name: " SB_NAME_TOPIC_RULE
 
 /* A publish a client asked for: the topic name as it sent it (checked by
  * sbb_publish()) and the payload; what came of it: the receivers counted,
@@ -31,7 +31,7 @@ struct sbb_pub {
 
 /* A topic name from a client, checked and terminated into @p out.
  * @return 0, or -1 if it is not a valid topic name. */
-int sbb_topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1]);
+int sbb_publish_topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1]);
 
 /*
  * Publish @p p's payload on the topic it names for @p c.
@@ -41,6 +41,6 @@ int sbb_topic_name(const char *p, size_t len, char out[SHMBUS_TOPIC_NAME_MAX + 1
 int sbb_publish(struct sbb_io *io, struct sbb_conn *c, struct sbb_pub *p);
 
 /* Deliver what this read published, now, from this thread. */
-void sbb_deliver_touched(struct sbb_io *io);
+void sbb_publish_deliver(struct sbb_io *io);
 
 #endif

@@ -28,7 +28,7 @@
  * and its stop flag again even if no bell or publisher woke it. */
 #define PUMP_NAP_NS 1000000000ull
 
-void sbb_batch_free(struct sbb_batch *batch)
+void sbb_pump_batch_free(struct sbb_batch *batch)
 {
     free(batch->links);
     free(batch->json);
@@ -43,7 +43,7 @@ static int collect(const shmbus_msg *m, void *arg)
 {
     struct sbb_batch *bb = arg;
 
-    if (sbb_buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0) {
+    if (sbb_out_buf_reserve(&bb->raw, &bb->raw_cap, bb->raw_len, m->len) < 0) {
         /* Out of memory: this message is dropped for the bridge's
          * receivers (logged by the caller); the round ends here. */
         bb->failed = 1;
@@ -73,8 +73,8 @@ static int encode(struct sbb_batch *bb, int json)
 
         max += json ? sbb_json_delivery_max(tl, len) : sbb_resp_message_len(0, tl, len);
     }
-    if (sbb_buf_reserve(json ? &bb->json : &bb->resp, json ? &bb->json_cap : &bb->resp_cap, 0,
-                        max) < 0)
+    if (sbb_out_buf_reserve(json ? &bb->json : &bb->resp, json ? &bb->json_cap : &bb->resp_cap, 0,
+                            max) < 0)
         return -1;
     o = json ? bb->json : bb->resp;
     for (unsigned i = 0; i < bb->n; i++) {
@@ -223,7 +223,7 @@ static void poll_failed(struct sbb_topic *bt, int rc)
     bt->failed = 1;
 }
 
-int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt)
+int sbb_pump_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt)
 {
     int n, json, resp;
 
@@ -267,7 +267,7 @@ int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *bb, struct sbb_topic *bt
     return n;
 }
 
-void sbb_flush(struct sbb_batch *bb)
+void sbb_pump_flush(struct sbb_batch *bb)
 {
     for (size_t i = 0; i < bb->ndirty; i++) {
         struct sbb_conn *c = bb->dirty[i];
@@ -339,7 +339,7 @@ static int pump_ready(void *arg, memory_order order)
         struct sbb_topic *bt = p->have[i];
         int r;
 
-        /* acquire: as in sbb_deliver(); a held topic's messages wait. */
+        /* acquire: as in sbb_pump_deliver(); a held topic's messages wait. */
         if (sbd_topic_broken(bt->t) || atomic_load_explicit(&bt->hold, memory_order_acquire))
             continue;
         if (pthread_mutex_trylock(&bt->poll_mu) != 0)
@@ -373,16 +373,16 @@ static void *pump_main(void *arg)
 
             /* Its mapping is zeroes now (guard.h), or it is held (the
              * release that ends it rings the bell). acquire: as in
-             * sbb_deliver(). */
+             * sbb_pump_deliver(). */
             if (sbd_topic_broken(bt->t) || atomic_load_explicit(&bt->hold, memory_order_acquire))
                 continue;
             topics[nt++] = bt->t->t;
             /* Waits only while the I/O thread delivers for this topic. */
             pthread_mutex_lock(&bt->poll_mu);
-            busy |= sbb_deliver(b, &p->batch, bt) > 0;
+            busy |= sbb_pump_deliver(b, &p->batch, bt) > 0;
             pthread_mutex_unlock(&bt->poll_mu);
         }
-        sbb_flush(&p->batch);
+        sbb_pump_flush(&p->batch);
         SBD_TSAN_READ_DONE();
         urcu_memb_read_unlock();
         if (busy)
@@ -436,7 +436,7 @@ void sbb_pump_stop(struct sbb_pump *p)
     atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
     sbb_pump_ring(p);
     pthread_join(p->th, NULL);
-    sbb_batch_free(&p->batch);
+    sbb_pump_batch_free(&p->batch);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }

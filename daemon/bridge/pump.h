@@ -3,10 +3,14 @@
  * topics with remote subscribers (state.h), polling each topic's one
  * shared subscriber and copying its messages to the subscribed
  * connections' outputs, and the delivery round the I/O thread also runs
- * after it publishes (sbb_deliver(), sbb_flush()).
+ * after it publishes (sbb_pump_deliver(), sbb_pump_flush()).
  */
 #ifndef SHMBUSD_BRIDGE_PUMP_H
 #define SHMBUSD_BRIDGE_PUMP_H
+
+/* Bytes of payload after which a delivery round stops taking messages
+ * before SBB_BATCH (state.h): a round's output is bounded in bytes too. */
+#define SBB_ROUND_BYTES (256u * 1024)
 
 struct sbd_bridge;
 struct sbb_batch;
@@ -31,10 +35,10 @@ void sbb_pump_take(struct sbb_pump *p, struct sbb_topic *bt);
  * to JSON subscribers by the next delivery's lost) and delivery goes on.
  * @return messages taken, or 1 after a damaged cell; above 0: poll again
  * before sleeping. */
-int sbb_deliver(struct sbd_bridge *b, struct sbb_batch *batch, struct sbb_topic *bt);
+int sbb_pump_deliver(struct sbd_bridge *b, struct sbb_batch *batch, struct sbb_topic *bt);
 /* Write out every connection of @p batch's dirty list; under the read
  * lock. Starts a new round. */
-void sbb_flush(struct sbb_batch *batch);
-void sbb_batch_free(struct sbb_batch *batch);
+void sbb_pump_flush(struct sbb_batch *batch);
+void sbb_pump_batch_free(struct sbb_batch *batch);
 
 #endif

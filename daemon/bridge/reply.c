@@ -131,8 +131,8 @@ void sbb_reply_sub(struct sbb_conn *c, const char *kind, const char *name, size_
 
 /* A JSON reply line: {"ok":..,"command":..,["id":..,]<extra>}. @p extra is
  * either "" or starts with a comma. */
-void sbb_jreply(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, int ok,
-                const char *extra)
+void sbb_reply_json(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, int ok,
+                    const char *extra)
 {
     char buf[4096];
     int n = snprintf(buf, sizeof(buf), "{\"ok\":%s", ok ? "true" : "false");
@@ -148,19 +148,20 @@ void sbb_jreply(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, 
 }
 
 /* A JSON error reply with a message. */
-void sbb_jerror(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, const char *msg)
+void sbb_reply_json_err(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id,
+                        const char *msg)
 {
     char extra[16 + SBB_JSON_STR_MAX(400)];
     size_t len = strnlen(msg, 400);
 
     memcpy(extra, ",\"error\":", 9);
     extra[9 + sbb_json_str(extra + 9, msg, len)] = '\0';
-    sbb_jreply(c, cmd, id, 0, extra);
+    sbb_reply_json(c, cmd, id, 0, extra);
 }
 
 /* After a subscription's reply: start its deliveries. */
-void sbb_sub_go(struct sbb_io *io, struct sbb_sub *s)
+void sbb_reply_sub_go(struct sbb_io *io, struct sbb_sub *s)
 {
     sbb_reply_flush(io);
-    sbb_links_go(s);
+    sbb_link_sub_go(s);
 }

@@ -29,12 +29,13 @@ void sbb_reply_bulk(struct sbb_conn *c, const void *data, size_t len);
 void sbb_reply_sub(struct sbb_conn *c, const char *kind, const char *name, size_t len);
 /* A JSON reply line: {"ok":..,"command":..,["id":..,]<extra>}. @p extra is
  * either "" or starts with a comma. */
-void sbb_jreply(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, int ok,
-                const char *extra);
+void sbb_reply_json(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, int ok,
+                    const char *extra);
 /* A JSON error reply with a message. */
-void sbb_jerror(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id, const char *msg);
+void sbb_reply_json_err(struct sbb_conn *c, const char *cmd, const struct sbb_jstr *id,
+                        const char *msg);
 /* After a subscription's reply: flush the replies, so that it goes out
  * before the deliveries, and start them. */
-void sbb_sub_go(struct sbb_io *io, struct sbb_sub *s);
+void sbb_reply_sub_go(struct sbb_io *io, struct sbb_sub *s);
 
 #endif

@@ -48,7 +48,7 @@ static int resp_int_line(const char *p, const char *end, long long *v, const cha
 
 /* ------------------------------------------------------------ line scans */
 
-const char *sbb_scan_line(struct sbb_scan *s, const char *buf, size_t len, size_t limit)
+const char *sbb_resp_scan_line(struct sbb_scan *s, const char *buf, size_t len, size_t limit)
 {
     size_t end = len < limit ? len : limit;
     const char *nl;
@@ -66,7 +66,7 @@ static ssize_t resp_inline(const char *buf, size_t len, size_t max_inline, struc
 {
     /* One byte past the limit tells a line too long; SIZE_MAX must not wrap. */
     size_t limit = max_inline < SIZE_MAX ? max_inline + 1 : SIZE_MAX;
-    const char *nl = sbb_scan_line(scan, buf, len, limit);
+    const char *nl = sbb_resp_scan_line(scan, buf, len, limit);
     const char *p = buf, *end;
 
     if (nl == NULL) {
@@ -197,7 +197,7 @@ static size_t dec_len(size_t v)
     return n;
 }
 
-char *sbb_put_dec(char *o, uint64_t v)
+char *sbb_resp_put_dec(char *o, uint64_t v)
 {
     char tmp[24];
     size_t n = 0;
@@ -218,7 +218,7 @@ size_t sbb_resp_int(char *out, int64_t v)
     *o++ = ':';
     if (v < 0)
         *o++ = '-';
-    o = sbb_put_dec(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    o = sbb_resp_put_dec(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
     *o++ = '\r';
     *o++ = '\n';
     return (size_t)(o - out);
@@ -234,7 +234,7 @@ size_t sbb_resp_bulk(char *out, const void *data, size_t len)
     char *o = out;
 
     *o++ = '$';
-    o = sbb_put_dec(o, len);
+    o = sbb_resp_put_dec(o, len);
     *o++ = '\r';
     *o++ = '\n';
     if (len > 0)

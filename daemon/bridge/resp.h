@@ -33,7 +33,7 @@ struct sbb_scan {
 /* The '\n' ending the line at @p buf (@p len bytes), among its first
  * @p limit bytes, searched from s->done on. @return it (s->done stays
  * before it), or NULL: s->done moves to where the search stopped. */
-const char *sbb_scan_line(struct sbb_scan *s, const char *buf, size_t len, size_t limit);
+const char *sbb_resp_scan_line(struct sbb_scan *s, const char *buf, size_t len, size_t limit);
 
 /* ------------------------------------------------------------------ RESP2 */
 
@@ -75,6 +75,6 @@ size_t sbb_resp_bulk(char *out, const void *data, size_t len);
 
 /* Write @p v in decimal at @p o (at most 20 bytes). @return the end of
  * what was written. Shared with the JSON encoders (json.c). */
-char *sbb_put_dec(char *o, uint64_t v);
+char *sbb_resp_put_dec(char *o, uint64_t v);
 
 #endif

@@ -10,6 +10,11 @@
  *     and frees from after a grace period (call_rcu), read by the pumps
  *     and the control thread under urcu_memb_read_lock();
  *   - counters: relaxed atomics, independent monitoring values.
+ * Names: a bridge function's name is sbb_, then the name of the file that
+ * defines it (sbb_conn_new() is conn.c's, sbb_cmd_resp_run() cmd_resp.c's,
+ * sbb_rlist_append() rlist.h's), so that a call says where to look; the
+ * daemon's interface to the bridge (bridge.h) is sbd_bridge_*. The one
+ * exception is this file's clock, sbb_now_ms(), which every file reads.
  */
 #ifndef SHMBUSD_BRIDGE_STATE_H
 #define SHMBUSD_BRIDGE_STATE_H
@@ -23,7 +28,7 @@
 #include <urcu/list.h>
 
 #include "bridge.h"
-#include "gate.h"
+#include "admit.h"
 #include "peer.h"
 #include "resp.h"
 #include "config.h"
@@ -37,10 +42,9 @@
 #define SBB_PUMP_TOPICS SB_RELAY_TOPICS_MAX
 /* Pumps: SBB_PUMP_MAX * SBB_PUMP_TOPICS topics can have remote subscribers. */
 #define SBB_PUMP_MAX 64
-/* Messages a pump takes from one topic before it writes them out, and
- * the bytes after which it stops sooner. */
-#define SBB_BATCH       64
-#define SBB_ROUND_BYTES (256u * 1024)
+/* Messages a pump takes from one topic before it writes them out (the
+ * bytes after which it stops sooner: SBB_ROUND_BYTES, pump.h). */
+#define SBB_BATCH 64
 /* Topics the I/O thread delivers itself after publishing, in one read. */
 #define SBB_TOUCHED_MAX 16u
 
@@ -261,7 +265,7 @@ struct sbd_bridge {
 
     struct sbb_io io; /* the I/O thread's own */
 
-    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (gate.c) */
+    struct sbb_warn_limit warn[SBB_WARN_KINDS]; /* I/O: access log lines (admit.c) */
 
     _Atomic size_t mem;      /* bytes all connections hold (mem.h) */
     _Atomic size_t evicting; /* of them, held by connections being closed */

@@ -334,7 +334,7 @@ static void test_bridge_pump_127_topics_idle(void **state)
  * with one JSON remote subscriber (drained by a thread) cannot stall the
  * I/O thread: after a remote PUBLISH on that topic from a second
  * connection, a PING on a third, fresh, connection is answered within
- * NS_MAX_MS, NS_ROUNDS times. Guards sbb_deliver_touched() (bridge/publish.c): after
+ * NS_MAX_MS, NS_ROUNDS times. Guards sbb_publish_deliver() (bridge/publish.c): after
  * a remote publish the I/O thread delivers the topic itself, and it used
  * to go on while rounds came back full, which they always do while a
  * local publisher keeps up; now it delivers one round and rings the pump.

@@ -109,8 +109,10 @@ enum shmbus_bridge_conn_flags {
  *  - key is its name in `shmbus stat --json`;
  *  - doc says what it counts.
  * shmbus_bridge_info, the daemon's BRIDGE reply, the daemon's counters and
- * `shmbus stat` are generated from this list. A total added here changes
- * the library's ABI and the control protocol: the build asserts both sizes.
+ * `shmbus stat --json` are generated from this list; `shmbus stat`'s text
+ * view lays the totals out by hand, and the build fails until it shows a
+ * total added here (tools/cmd_stat.c). A total added here changes the
+ * library's ABI and the control protocol: the build asserts both sizes.
  */
 #define SHMBUS_BRIDGE_TOTALS(X)                                                                    \
     X(GAUGE, connections, "open", "connections open now")                                          \

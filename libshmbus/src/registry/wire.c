@@ -62,7 +62,7 @@ static int open_check(const struct sb_wire_open *o, const char **why)
         return SHMBUS_ERR_PROTOCOL;
     }
     if (!sb_name_valid(o->name, SHMBUS_TOPIC_NAME_MAX)) {
-        *why = "bad topic name: 1-128 characters of A-Z a-z 0-9 _ . : -, not starting with '.'";
+        *why = "bad topic name: " SB_NAME_TOPIC_RULE;
         return SHMBUS_ERR_BAD_NAME;
     }
     if (o->flags & ~(uint32_t)SHMBUS_OPEN_NOCREATE) {
@@ -105,7 +105,7 @@ static int body_check(const struct sb_wire_req *r, const char **why)
             return SHMBUS_ERR_PROTOCOL;
         }
         if (r->u.sub.group[0] != '\0' && !sb_name_valid(r->u.sub.group, SHMBUS_GROUP_NAME_MAX)) {
-            *why = "bad group name: 1-63 characters of A-Z a-z 0-9 _ . : -";
+            *why = "bad group name: " SB_NAME_GROUP_RULE;
             return SHMBUS_ERR_BAD_NAME;
         }
         return 0;

@@ -15,6 +15,17 @@
 
 #include "shmbus/shmbus.h"
 
+/* The rule for a topic or group name in words, for error messages: one
+ * text everywhere a name is refused (the daemon's replies, the bridge's,
+ * the tool's), built from the limits so that it cannot drift from them.
+ * SB_NAME_STR() expands a limit macro before it stringizes it. */
+#define SB_NAME_STR_(x) #x
+#define SB_NAME_STR(x)  SB_NAME_STR_(x)
+#define SB_NAME_RULE(max)                                                                          \
+    "1-" SB_NAME_STR(max) " characters of A-Z a-z 0-9 _ . : -, not starting with '.'"
+#define SB_NAME_TOPIC_RULE SB_NAME_RULE(SHMBUS_TOPIC_NAME_MAX)
+#define SB_NAME_GROUP_RULE SB_NAME_RULE(SHMBUS_GROUP_NAME_MAX)
+
 /* 1 if @p s (NULL: no) is a valid name of at most @p max characters:
  * SHMBUS_TOPIC_NAME_MAX for a topic, SHMBUS_GROUP_NAME_MAX for a group,
  * SHMBUS_NAME_MAX for a segment. Else 0. */

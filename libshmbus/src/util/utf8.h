@@ -49,4 +49,20 @@ static inline size_t sb_utf8_seq(const unsigned char *s, const unsigned char *en
     return n;
 }
 
+/* Is @p s, @p len bytes, valid UTF-8 (no overlong forms, no surrogates,
+ * nothing above U+10FFFF)? @return 1 or 0. */
+static inline int sb_utf8_valid(const void *s, size_t len)
+{
+    const unsigned char *p = s, *end = p + len;
+
+    while (p < end) {
+        size_t n = sb_utf8_seq(p, end);
+
+        if (n == 0)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
 #endif

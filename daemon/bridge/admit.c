@@ -1,15 +1,17 @@
 /*
- * Who may stay on the bridge (gate.h): the peer check's verdict
+ * Who may stay on the bridge (admit.h): the peer check's verdict
  * at accept, and the closes that guard the bridge against what is not a
  * client it serves: a peer of another uid or host without the token, a
  * browser a web page made post to the port, a token guesser, a command
  * dripped in too slowly to ever finish (slow loris).
  */
-#include "gate.h"
+#include "admit.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "conn.h"
 #include "state.h"
@@ -26,6 +28,61 @@ static const char *const warn_what[SBB_WARN_KINDS] = {
     [SBB_WARN_AUTH] = "connections closed for wrong tokens",
     [SBB_WARN_CMD] = "commands not complete in time",
 };
+
+/* The longest first word looked at: methods and header names are shorter. */
+#define HTTP_WORD_MAX 64
+
+/* A character of an HTTP method or header name (RFC 9110 token, less the
+ * punctuation no real name uses). */
+static int http_tchar(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_';
+}
+
+/* A header name: token characters and a final ':'. */
+static int http_header(const char *name, size_t len)
+{
+    if (len < 2 || name[len - 1] != ':')
+        return 0;
+    for (size_t i = 0; i < len - 1; i++)
+        if (!http_tchar(name[i]))
+            return 0;
+    return 1;
+}
+
+/* An HTTP method, as the first word of a request line. */
+static int http_method(const char *name, size_t len)
+{
+    static const char *const methods[] = {"GET",    "POST",  "PUT",   "HEAD",   "OPTIONS",
+                                          "DELETE", "PATCH", "TRACE", "CONNECT"};
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strlen(methods[i]) == len && strncasecmp(methods[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+int sbb_admit_http_word(const char *name, size_t len)
+{
+    /* Only the two Redis closes on later: "GET" is a Redis command (a
+     * client's mistake gets an error reply, not a close). */
+    return http_header(name, len) || (len == 4 && strncasecmp(name, "POST", 4) == 0);
+}
+
+int sbb_admit_http_like(const char *buf, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && n <= HTTP_WORD_MAX && http_tchar(buf[n]))
+        n++;
+    if (n < len && buf[n] == ':')
+        return http_header(buf, n + 1);
+    if (n == len)
+        return n <= HTTP_WORD_MAX ? -1 : 0; /* the word goes on */
+    /* A method is followed by a space (the request target comes next). */
+    return buf[n] == ' ' && http_method(buf, n);
+}
 
 /* Log the lines of @p kind its last second did not, if it is over. */
 static void warn_flush(struct sbd_bridge *b, enum sbb_warn_kind kind, uint64_t now)
@@ -64,7 +121,7 @@ static void access_warn(struct sbd_bridge *b, enum sbb_warn_kind kind, const cha
     sbd_log(SBD_WARN, "%s", line);
 }
 
-void sbb_gate_tick(struct sbd_bridge *b)
+void sbb_admit_tick(struct sbd_bridge *b)
 {
     uint64_t now = sbb_now_ms();
 
@@ -72,7 +129,7 @@ void sbb_gate_tick(struct sbd_bridge *b)
         warn_flush(b, (enum sbb_warn_kind)k, now);
 }
 
-void sbb_gate_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
+void sbb_admit_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sockaddr_storage *sa)
 {
     char why[256];
 
@@ -92,7 +149,7 @@ void sbb_gate_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct socka
                 (unsigned long long)c->id, c->peer, why);
 }
 
-void sbb_gate_refuse(struct sbb_conn *c)
+void sbb_admit_refuse(struct sbb_conn *c)
 {
     char why[256], resp[272];
 
@@ -101,7 +158,7 @@ void sbb_gate_refuse(struct sbb_conn *c)
     sbb_conn_fail(c, resp, why);
 }
 
-void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
+void sbb_admit_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size_t left)
 {
     size_t n = 0;
 
@@ -121,7 +178,7 @@ void sbb_gate_http(struct sbd_bridge *b, struct sbb_conn *c, const char *p, size
 /* Redis lets a client guess forever; NATS closes at the first wrong
  * credential; a few tries forgive a typo, and each batch of guesses costs
  * a new connection and a log line. */
-void sbb_gate_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
+void sbb_admit_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
 {
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&b->count.auth_failed, 1, memory_order_relaxed);
@@ -134,7 +191,7 @@ void sbb_gate_auth_wrong(struct sbd_bridge *b, struct sbb_conn *c)
 
 /* A slow-loris client holds a connection and its buffer with a command
  * it never ends. */
-void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
+void sbb_admit_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
 {
     unsigned ms = b->cfg->bridge_cmd_ms;
     char resp[128];
@@ -150,7 +207,7 @@ void sbb_gate_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
     sbb_conn_fail(c, resp, "command not complete in time (--bridge-cmd-timeout)");
 }
 
-int sbb_gate_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
+int sbb_admit_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
 {
     const char *tok = b->cfg->bridge_token;
     size_t tl = strlen(tok);
@@ -162,7 +219,7 @@ int sbb_gate_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
     return diff == 0;
 }
 
-void sbb_gate_auth_ok(struct sbb_conn *c)
+void sbb_admit_auth_ok(struct sbb_conn *c)
 {
     pthread_mutex_lock(&c->mu);
     c->authed = 1;
