@@ -81,6 +81,7 @@ static int open_check(const struct sb_wire_open *o, const char **why)
         o->capacity > SB_CAPACITY_MAX || o->max_msg_size > SB_MAX_MSG_MAX ||
         o->max_subscribers > SB_SUBS_MAX || o->max_groups > SB_GROUPS_MAX ||
         o->max_publishers > SB_PUBS_MAX) {
+        /* The numbers in the text are layout.h's limits (asserted below). */
         *why = "option out of range: capacity a power of two 2..2^24, max_msg_size up to "
                "16 MiB, max_subscribers and max_publishers up to 1024, max_groups up to "
                "256 (0: default)";
@@ -88,6 +89,10 @@ static int open_check(const struct sb_wire_open *o, const char **why)
     }
     return 0;
 }
+
+static_assert(SB_CAPACITY_MIN == 2u && SB_CAPACITY_MAX == 1u << 24 && SB_MAX_MSG_MAX == 16u << 20 &&
+                  SB_SUBS_MAX == 1024u && SB_PUBS_MAX == 1024u && SB_GROUPS_MAX == 256u,
+              "open_check()'s text names these limits: change it with them");
 
 static int body_check(const struct sb_wire_req *r, const char **why)
 {
