@@ -156,7 +156,7 @@ int shmbus_pub_create(shmbus_topic *topic, shmbus_pub **out)
     *out = NULL;
     if (topic == NULL)
         return SHMBUS_ERR_INVALID;
-    p = calloc(1, sizeof(*p));
+    p = sb_handle_alloc(sizeof(*p));
     if (p == NULL)
         return -ENOMEM;
     p->topic = topic;

@@ -339,7 +339,7 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
 
 static shmbus_sub *sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
 {
-    shmbus_sub *sub = calloc(1, sizeof(*sub));
+    shmbus_sub *sub = sb_handle_alloc(sizeof(*sub));
 
     if (sub == NULL)
         return NULL;

@@ -33,7 +33,7 @@ void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32
 
 int sb_topic_wrap(struct sb_segment *seg, shmbus_topic **out)
 {
-    shmbus_topic *t = calloc(1, sizeof(*t));
+    shmbus_topic *t = sb_handle_alloc(sizeof(*t));
 
     if (t == NULL) {
         sb_segment_unmap(seg);
