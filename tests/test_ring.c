@@ -132,6 +132,25 @@ static void test_ring_order_and_wraparound(void **state)
     shmbus_sub_destroy(s);
 }
 
+/* The handles every publish and receive reads each start a cache line
+ * (ring.h sb_handle_alloc()): their latency must not depend on where
+ * malloc() happens to put them. */
+static void test_ring_handles_start_cache_lines(void **state)
+{
+    struct fx *f = *state;
+    shmbus_sub *s[4];
+
+    assert_int_equal((uintptr_t)f->topic % 64, 0);
+    assert_int_equal((uintptr_t)f->pub % 64, 0);
+    /* Several, so that 16-byte placement cannot pass by chance. */
+    for (unsigned i = 0; i < 4; i++) {
+        assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s[i]));
+        assert_int_equal((uintptr_t)s[i] % 64, 0);
+    }
+    for (unsigned i = 0; i < 4; i++)
+        shmbus_sub_destroy(s[i]);
+}
+
 static void test_ring_message_size_bounds(void **state)
 {
     struct fx *f = *state;
@@ -687,6 +706,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         RT(test_ring_order_and_wraparound, setup_reliable8),
+        RT(test_ring_handles_start_cache_lines, setup_reliable8),
         RT(test_ring_message_size_bounds, setup_reliable8),
         RT(test_ring_reliable_full_ring_backpressure, setup_reliable8),
         RT(test_ring_zero_copy_claim_commit_abort, setup_reliable8),
