@@ -367,6 +367,8 @@ int sbd_topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic *
                      struct stat *judged)
 {
     const char *name = sbd_seg_topic(r->cfg->bus, seg);
+    /* No order: initialised before the window opens; set only by this
+     * thread's own SIGBUS handler (guard.h sbd_guard_window()). */
     _Atomic int hit = 0;
     struct sbd_topic *t;
     int rc, fd;

@@ -161,7 +161,10 @@ static void *io_main(void *arg)
     struct sbb_conn *c;
 
     urcu_memb_register_thread();
-    /* relaxed: the eventfd wakes us; stop is re-read after every wait. */
+    /* relaxed: nothing is published with the flag (sbd_bridge_stop() only
+     * wants the loop to end). The eventfd write that follows its store
+     * wakes us, and it is re-read after every wait; a stale read costs at
+     * most one more timeout (tick). */
     while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
         int timeout = sbb_link_busy(b)            ? 0
                       : io->npaused > 0           ? 1
@@ -325,7 +328,9 @@ void sbd_bridge_stop(struct sbd_bridge *b)
     if (b == NULL)
         return;
     sbb_link_hook(b->reg, NULL);
-    /* relaxed: the eventfd and the bells wake the threads, which re-read it. */
+    /* relaxed: read by the I/O thread alone (io_main()), which the eventfd
+     * written below wakes to re-read it; nothing is published with it. The
+     * pumps have their own stop (sbb_pump_stop()). */
     atomic_store_explicit(&b->stop, 1, memory_order_relaxed);
     if (write(b->evfd, &one, sizeof(one)) < 0)
         sbd_log(SBD_WARN, "bridge: eventfd: %s", strerror(errno));

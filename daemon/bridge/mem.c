@@ -117,6 +117,9 @@ struct sbb_conn *sbb_mem_evict_next(struct sbd_bridge *b)
     if (atomic_load_explicit(&b->evicting, memory_order_relaxed) == 0)
         return NULL;
     sbb_rlist_each (c, nx, &b->conns, struct sbb_conn, node) {
+        /* relaxed: the mark is read as a value, nothing through it; the
+         * loan it stands for is taken back by sbb_mem_evict_done()'s
+         * acquire exchange. */
         size_t m = atomic_load_explicit(&c->evicting, memory_order_relaxed);
 
         if (m != 0 && m != SBB_EVICT_CLOSED)

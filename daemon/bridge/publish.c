@@ -211,9 +211,13 @@ void sbb_publish_deliver(struct sbb_io *io)
          * pump, which the quiet publish did not wake: ring it. */
         pthread_mutex_lock(&bt->poll_mu);
         sbb_pump_deliver(io->b, &io->direct, bt);
-        /* acquire: pairs with the commit CAS of the cell's stamp
-         * (registry/relay.h sb_relay_sub_ready()): a message committed since
-         * the round is seen, and the pump is rung for it. */
+        /* acquire: pairs with the commit of the cell's stamp (registry/relay.h
+         * sb_relay_sub_ready()), as every ready check; nothing is read
+         * through it here, the pump reads the cell with its own acquire.
+         * What this catches does not rest on the order: our own quiet
+         * publishes are this thread's stores, seen by program order; a
+         * message another publisher commits meanwhile is not quiet, and
+         * that publisher wakes the pump itself. */
         more = bt->sub != NULL && sb_relay_sub_ready(bt->sub, memory_order_acquire) != 0;
         pthread_mutex_unlock(&bt->poll_mu);
         if (more)

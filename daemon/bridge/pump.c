@@ -358,8 +358,12 @@ static void *pump_main(void *arg)
     struct sbd_bridge *b = p->b;
 
     urcu_memb_register_thread();
-    /* relaxed: stop is re-checked after every wake; the bell's acquire
-     * orders what the I/O thread did before ringing. */
+    /* relaxed: ordered through the bell. sbb_pump_stop() stores it before
+     * ringing (release) and every load here after the first follows our
+     * acquire of the bell (sb_relay_bell_seen()), so a ring seen by one
+     * pass brings stop to the next. A stop stored between this load and
+     * that acquire is seen only after the pass's nap (PUMP_NAP_NS): the
+     * wait starts from the rung value. */
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
         uint32_t seen = sb_relay_bell_seen(&p->bell);
         shmbus_topic *topics[SBB_PUMP_TOPICS];
@@ -432,7 +436,8 @@ int sbb_pump_start(struct sbd_bridge *b, unsigned idx)
 
 void sbb_pump_stop(struct sbb_pump *p)
 {
-    /* relaxed: the bell's release orders it. */
+    /* relaxed: published by the release of the ring that follows, which
+     * pump_main() acquires before its next load of stop. */
     atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
     sbb_pump_ring(p);
     pthread_join(p->th, NULL);

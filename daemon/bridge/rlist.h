@@ -59,7 +59,8 @@ static inline void sbb_rlist_remove(struct sbb_rlist *l, struct sbb_rnode *n)
         pp = &cur->next;
     }
     /* release: a reader that now jumps to n's successor must see that
-     * node's contents, which this thread wrote before (transitively). */
+     * node's contents, which this thread wrote before (transitively).
+     * relaxed, the load of n->next: the updater's own store. */
     atomic_store_explicit(pp, atomic_load_explicit(&n->next, memory_order_relaxed),
                           memory_order_release);
     if (l->last == n)
