@@ -11,7 +11,8 @@
 #include "registry/wire.h"
 
 /* Header plus body, as a peer would send them. @return the message size. */
-static inline size_t msg_build(uint8_t *buf, uint16_t type, uint32_t req, const void *body, uint32_t len)
+static inline size_t msg_build(uint8_t *buf, uint16_t type, uint32_t req, const void *body,
+                               uint32_t len)
 {
     struct sb_wire_hdr h = {SB_WIRE_MAGIC, SHMBUS_PROTOCOL_VERSION, type, len, req};
 

@@ -358,17 +358,20 @@ static void *pump_main(void *arg)
     struct sbd_bridge *b = p->b;
 
     urcu_memb_register_thread();
-    /* relaxed: ordered through the bell. sbb_pump_stop() stores it before
-     * ringing (release) and every load here after the first follows our
-     * acquire of the bell (sb_relay_bell_seen()), so a ring seen by one
-     * pass brings stop to the next. A stop stored between this load and
-     * that acquire is seen only after the pass's nap (PUMP_NAP_NS): the
-     * wait starts from the rung value. */
-    while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+    for (;;) {
         uint32_t seen = sb_relay_bell_seen(&p->bell);
         shmbus_topic *topics[SBB_PUMP_TOPICS];
         unsigned nt = 0;
         int busy = 0, rc;
+
+        /* relaxed: ordered through the bell, read after it. sbb_pump_stop()
+         * stores stop before ringing (release); if our acquire above saw
+         * that ring, this load sees stop; if not, the bell has moved past
+         * seen and the wait below returns at once, and the next pass sees
+         * both. (Read before the bell, a stop stored in between waited for
+         * the nap, PUMP_NAP_NS, per pump.) */
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+            break;
 
         pump_sync(p);
         urcu_memb_read_lock();
