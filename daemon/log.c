@@ -220,8 +220,11 @@ static void log_write_until(const char *p, size_t n, int64_t until_ms)
  * clock_gettime() only: async-signal-safe. */
 static void log_crash_write(void)
 {
-    /* relaxed: best effort; the bytes below it were copied in under the
-     * lock before it grew, by this thread or another still running. */
+    /* relaxed: best effort, on a crash. The bytes below it were copied in
+     * under the lock before it grew: by this thread, in program order; by
+     * another, nothing here orders them (the lock cannot be taken in a
+     * signal handler), so a line another thread was adding as we crashed
+     * may come out partly written. */
     size_t n = atomic_load_explicit(&lg.len, memory_order_relaxed);
     int saved = errno, fl = fcntl(STDERR_FILENO, F_GETFL);
     struct timespec now;
