@@ -57,25 +57,31 @@ static void reg_pubs(struct sb_topic_reg *reg, int delta)
     pthread_mutex_unlock(&reg->bus->lock);
 }
 
-/* Note slot @p slot of @p reg taken (@p add) or given back, for
- * re-registration. @return 0 or -ENOMEM. */
-static int reg_slot(struct sb_topic_reg *reg, uint32_t slot, int add)
+/* Note slot @p slot of @p reg taken, for re-registration.
+ * @return 0 or -ENOMEM. */
+static int reg_slot_add(struct sb_topic_reg *reg, uint32_t slot)
 {
-    int rc = 0;
+    int rc;
 
     pthread_mutex_lock(&reg->bus->lock);
-    if (add)
-        rc = SB_VEC_RESERVE(reg->slots, reg->slots_cap, reg->nslots, 1, 4);
-    if (add && rc == 0)
+    rc = SB_VEC_RESERVE(reg->slots, reg->slots_cap, reg->nslots, 1, 4);
+    if (rc == 0)
         reg->slots[reg->nslots++] = slot;
-    for (uint32_t i = 0; !add && i < reg->nslots; i++) {
+    pthread_mutex_unlock(&reg->bus->lock);
+    return rc;
+}
+
+/* Note slot @p slot of @p reg given back. */
+static void reg_slot_drop(struct sb_topic_reg *reg, uint32_t slot)
+{
+    pthread_mutex_lock(&reg->bus->lock);
+    for (uint32_t i = 0; i < reg->nslots; i++) {
         if (reg->slots[i] == slot) {
             reg->slots[i] = reg->slots[--reg->nslots];
             break;
         }
     }
     pthread_mutex_unlock(&reg->bus->lock);
-    return rc;
 }
 
 int sb_hook_pub_added(shmbus_topic *t)
@@ -111,7 +117,7 @@ int sb_hook_slot_want(shmbus_topic *t, const char *group_name, uint32_t *slot, u
         sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
         return SHMBUS_ERR_PROTOCOL;
     }
-    if (reg_slot(t->reg, ok.slot, 1) < 0) {
+    if (reg_slot_add(t->reg, ok.slot) < 0) {
         sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
         return -ENOMEM;
     }
@@ -122,7 +128,7 @@ int sb_hook_slot_want(shmbus_topic *t, const char *group_name, uint32_t *slot, u
 
 void sb_hook_slot_give_back(shmbus_topic *t, uint32_t slot)
 {
-    reg_slot(t->reg, slot, 0);
+    reg_slot_drop(t->reg, slot);
     sb_bus_ref(t, SB_MSG_SUB_DEL, slot);
 }
 
