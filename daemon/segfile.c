@@ -202,10 +202,6 @@ int sbd_seg_has_generation(const char *bus, const char *seg)
     return topic != NULL && seg_after_bus(bus, seg)[0] == '.';
 }
 
-/* The bus whose segments seg_order() sorts (qsort() passes no context:
- * set by sbd_seg_scan(), on the control thread, before the sort). */
-static const char *seg_order_bus;
-
 /*
  * Segments of one topic together, the one to serve first: a generation
  * name before the first name (only the daemon makes generation names, and
@@ -216,14 +212,12 @@ static const char *seg_order_bus;
 static int seg_order(const void *pa, const void *pb)
 {
     const struct sbd_seg_found *a = pa, *b = pb;
-    const char *ta = sbd_seg_topic(seg_order_bus, a->name);
-    const char *tb = sbd_seg_topic(seg_order_bus, b->name);
-    int c = strcmp(ta != NULL ? ta : "", tb != NULL ? tb : "");
+    int c = strcmp(a->topic_at >= 0 ? a->name + a->topic_at : "",
+                   b->topic_at >= 0 ? b->name + b->topic_at : "");
 
     if (c != 0)
         return c;
-    c = sbd_seg_has_generation(seg_order_bus, b->name) -
-        sbd_seg_has_generation(seg_order_bus, a->name);
+    c = b->generation - a->generation;
     if (c != 0)
         return c;
     if (a->mtime.tv_sec != b->mtime.tv_sec)
@@ -233,18 +227,26 @@ static int seg_order(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
-/* Add @p name (its mtime from @p dir) to the list. @return 0 or -ENOMEM. */
-static int seg_found_add(DIR *dir, const char *name, struct sbd_seg_found **v, size_t *n,
-                         size_t *cap)
+/* Add @p name of bus @p bus (its mtime from @p dir) to the list, with
+ * what seg_order() compares judged once here rather than at every
+ * comparison. @return 0 or -ENOMEM. */
+static int seg_found_add(DIR *dir, const char *bus, const char *name, struct sbd_seg_found **v,
+                         size_t *n, size_t *cap)
 {
+    struct sbd_seg_found *f;
+    const char *topic;
     struct stat st;
 
     if (SB_VEC_RESERVE(*v, *cap, *n, 1, 64) < 0)
         return -ENOMEM;
-    snprintf((*v)[*n].name, sizeof((*v)[*n].name), "%s", name);
+    f = &(*v)[(*n)++];
+    snprintf(f->name, sizeof(f->name), "%s", name);
     if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         st.st_mtim = (struct timespec){0}; /* gone: its adoption says so */
-    (*v)[(*n)++].mtime = st.st_mtim;
+    f->mtime = st.st_mtim;
+    topic = sbd_seg_topic(bus, f->name);
+    f->topic_at = topic != NULL ? (int)(topic - f->name) : -1;
+    f->generation = topic != NULL && seg_after_bus(bus, f->name)[0] == '.';
     return 0;
 }
 
@@ -264,7 +266,7 @@ long sbd_seg_scan(const char *bus, struct sbd_seg_found **out)
     errno = 0;
     while (rc == 0 && (e = readdir(dir)) != NULL) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            rc = seg_found_add(dir, e->d_name, &v, &n, &cap);
+            rc = seg_found_add(dir, bus, e->d_name, &v, &n, &cap);
         errno = 0;
     }
     if (rc == 0 && errno != 0)
@@ -274,7 +276,6 @@ long sbd_seg_scan(const char *bus, struct sbd_seg_found **out)
         free(v);
         return rc;
     }
-    seg_order_bus = bus;
     if (n > 0)
         qsort(v, n, sizeof(*v), seg_order);
     *out = v;

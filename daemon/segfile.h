@@ -102,6 +102,10 @@ int sbd_seg_create(const struct sbd_config *c, const char *topic, const shmbus_t
 struct sbd_seg_found {
     char name[256]; /* any name /dev/shm holds; sbd_seg_topic() judges it */
     struct timespec mtime;
+    /* Judged once, when listed, for the sort: where the topic starts in
+     * name (-1: names no topic of the bus), and a generation name? */
+    int topic_at;
+    int generation;
 };
 
 /*

@@ -521,13 +521,17 @@ static void slot_late_release(shmbus_topic *t)
     }
 }
 
-int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot)
+int sb_bus_ref(shmbus_topic *t, uint16_t type)
 {
-    struct sb_wire_ref r = {.slot = slot};
+    struct sb_wire_ref r = {0}; /* the topic id is filled in by the call */
+
+    return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
+}
+
+int sb_bus_slot_release(shmbus_topic *t, uint32_t slot)
+{
     int rc;
 
-    if (type != SB_MSG_SUB_DEL)
-        return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
     if (t->reg->bus->pid != (uint32_t)getpid())
         return SHMBUS_ERR_INVALID; /* a forked child: the slot is the parent's */
     pthread_mutex_lock(&t->reg->bus->lock);

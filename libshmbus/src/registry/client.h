@@ -82,8 +82,14 @@ int sb_bus_call(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len, 
 int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, void *reply,
                       uint32_t cap);
 
-/* Tell the daemon about a publisher or subscriber of @p t, a topic opened
- * through it (CLOSE, PUB_ADD, PUB_DEL, SUB_DEL: bodies without a reply). */
-int sb_bus_ref(shmbus_topic *t, uint16_t type, uint32_t slot);
+/* Tell the daemon about a publisher of @p t, a topic opened through it,
+ * or that the handle closes (CLOSE, PUB_ADD, PUB_DEL: bodies without a
+ * reply). */
+int sb_bus_ref(shmbus_topic *t, uint16_t type);
+
+/* Give slot @p slot of @p t back to the daemon (SUB_DEL), or free it here
+ * when no daemon's books hold it (client.c slot_release_locked()).
+ * SHMBUS_ERR_INVALID in a forked child: the slot is the parent's. */
+int sb_bus_slot_release(shmbus_topic *t, uint32_t slot);
 
 #endif

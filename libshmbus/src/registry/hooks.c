@@ -57,30 +57,36 @@ static void reg_pubs(struct sb_topic_reg *reg, int delta)
     pthread_mutex_unlock(&reg->bus->lock);
 }
 
-/* Note slot @p slot of @p reg taken (@p add) or given back, for
- * re-registration. @return 0 or -ENOMEM. */
-static int reg_slot(struct sb_topic_reg *reg, uint32_t slot, int add)
+/* Note slot @p slot of @p reg taken, for re-registration.
+ * @return 0 or -ENOMEM. */
+static int reg_slot_add(struct sb_topic_reg *reg, uint32_t slot)
 {
-    int rc = 0;
+    int rc;
 
     pthread_mutex_lock(&reg->bus->lock);
-    if (add)
-        rc = SB_VEC_RESERVE(reg->slots, reg->slots_cap, reg->nslots, 1, 4);
-    if (add && rc == 0)
+    rc = SB_VEC_RESERVE(reg->slots, reg->slots_cap, reg->nslots, 1, 4);
+    if (rc == 0)
         reg->slots[reg->nslots++] = slot;
-    for (uint32_t i = 0; !add && i < reg->nslots; i++) {
+    pthread_mutex_unlock(&reg->bus->lock);
+    return rc;
+}
+
+/* Note slot @p slot of @p reg given back. */
+static void reg_slot_drop(struct sb_topic_reg *reg, uint32_t slot)
+{
+    pthread_mutex_lock(&reg->bus->lock);
+    for (uint32_t i = 0; i < reg->nslots; i++) {
         if (reg->slots[i] == slot) {
             reg->slots[i] = reg->slots[--reg->nslots];
             break;
         }
     }
     pthread_mutex_unlock(&reg->bus->lock);
-    return rc;
 }
 
 int sb_hook_pub_added(shmbus_topic *t)
 {
-    int rc = sb_bus_ref(t, SB_MSG_PUB_ADD, 0);
+    int rc = sb_bus_ref(t, SB_MSG_PUB_ADD);
 
     if (rc < 0)
         return rc;
@@ -91,7 +97,7 @@ int sb_hook_pub_added(shmbus_topic *t)
 void sb_hook_pub_removed(shmbus_topic *t)
 {
     reg_pubs(t->reg, -1);
-    sb_bus_ref(t, SB_MSG_PUB_DEL, 0);
+    sb_bus_ref(t, SB_MSG_PUB_DEL);
 }
 
 int sb_hook_slot_want(shmbus_topic *t, const char *group_name, uint32_t *slot, uint32_t *group)
@@ -108,11 +114,11 @@ int sb_hook_slot_want(shmbus_topic *t, const char *group_name, uint32_t *slot, u
         return SHMBUS_ERR_PROTOCOL; /* nothing known to give back */
     if (ok.slot >= t->seg.g.max_subs || ok.group > t->seg.g.max_groups ||
         (ok.group == 0) != (group_name == NULL)) {
-        sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
+        sb_bus_slot_release(t, ok.slot);
         return SHMBUS_ERR_PROTOCOL;
     }
-    if (reg_slot(t->reg, ok.slot, 1) < 0) {
-        sb_bus_ref(t, SB_MSG_SUB_DEL, ok.slot);
+    if (reg_slot_add(t->reg, ok.slot) < 0) {
+        sb_bus_slot_release(t, ok.slot);
         return -ENOMEM;
     }
     *slot = ok.slot;
@@ -122,8 +128,8 @@ int sb_hook_slot_want(shmbus_topic *t, const char *group_name, uint32_t *slot, u
 
 void sb_hook_slot_give_back(shmbus_topic *t, uint32_t slot)
 {
-    reg_slot(t->reg, slot, 0);
-    sb_bus_ref(t, SB_MSG_SUB_DEL, slot);
+    reg_slot_drop(t->reg, slot);
+    sb_bus_slot_release(t, slot);
 }
 
 void sb_hook_topic_closing(shmbus_topic *t)
@@ -132,7 +138,7 @@ void sb_hook_topic_closing(shmbus_topic *t)
     shmbus_bus *bus = reg->bus;
 
     reg_unlink(reg); /* a reconnect from now on does not re-register it */
-    sb_bus_ref(t, SB_MSG_CLOSE, 0);
+    sb_bus_ref(t, SB_MSG_CLOSE);
     t->reg = NULL;
     free(reg->slots);
     free(reg);
