@@ -3,9 +3,10 @@
  * doing, for tools such as `shmbus stat`. Publishing and receiving never
  * need it (shmbus.h is that core).
  *
- * Three views: the topics a daemon lists (shmbus_list()), the subscriber
- * slots of one topic read from its segment (shmbus_topic_slots_get()), and
- * the daemon's TCP bridge with its connections (shmbus_bridge_stat()).
+ * Four views: the topics a daemon lists (shmbus_list()), the subscriber
+ * slots of one topic read from its segment (shmbus_topic_slots_get()), the
+ * daemon's TCP bridge with its connections (shmbus_bridge_stat()), and its
+ * link to NATS with its federated topics (shmbus_nats_stat()).
  * Every view is a racy snapshot: counters are read one by one while the
  * bus runs. The conventions of shmbus.h hold here too.
  */
@@ -185,6 +186,71 @@ typedef struct shmbus_bridge_conn {
  */
 SHMBUS_API int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info,
                                   shmbus_bridge_conn *out, unsigned cap);
+
+/* --------------------------------------------------------------- NATS */
+
+/** State of the daemon's link to NATS (shmbus_nats_info.state). */
+enum shmbus_nats_state {
+    SHMBUS_NATS_OFF = 0,          /**< no --nats: the bus is not federated */
+    SHMBUS_NATS_CONNECTING = 1,   /**< not connected yet since the daemon started */
+    SHMBUS_NATS_CONNECTED = 2,    /**< connected to info.server */
+    SHMBUS_NATS_RECONNECTING = 3, /**< lost its server; cnats is trying the others */
+    SHMBUS_NATS_CLOSED = 4        /**< given up: the daemon logged why */
+};
+
+/** How a topic is federated (shmbus_nats_topic.flags). */
+enum shmbus_nats_topic_flags {
+    SHMBUS_NATS_EXPORT = 1, /**< its local messages go out to NATS */
+    SHMBUS_NATS_IMPORT = 2, /**< other buses' messages come in from NATS */
+    SHMBUS_NATS_PERSIST = 4 /**< through a JetStream stream (shmbusd --persist) */
+};
+
+/**
+ * The counters of one federated topic, each defined here once, in the
+ * order of their fields in shmbus_nats_topic: X(kind, field, key, doc), as
+ * SHMBUS_BRIDGE_TOTALS. shmbus_nats_info carries their sums over every
+ * federated topic under the same names. A counter added here changes the
+ * library's ABI and the control protocol.
+ */
+#define SHMBUS_NATS_TOPIC_COUNTERS(X)                                                              \
+    X(COUNTER, msgs_out, "out",                                                                    \
+      "local messages sent to NATS (persisted: acknowledged by JetStream)")                        \
+    X(COUNTER, msgs_in, "in", "messages from other buses written into the local ring")             \
+    X(COUNTER, lost_out, "lost_out",                                                               \
+      "local messages that did not go out: overtaken in a lossy ring before the exporter read "    \
+      "them, larger than the server's max_payload, or refused by the server")                      \
+    X(COUNTER, lost_in, "lost_in",                                                                 \
+      "messages from other buses that did not come in: gaps in an origin's sequence, drops of a "  \
+      "slow import, larger than the local topic takes")                                            \
+    X(COUNTER, dups, "dups", "messages from other buses dropped as already written (redelivered)") \
+    X(GAUGE, pending, "pending",                                                                   \
+      "persisted: local messages sent and not yet acknowledged by JetStream")
+
+/** For SHMBUS_NATS_TOPIC_COUNTERS: the counter as a uint64_t member. */
+#define SHMBUS_NATS_COUNTER_MEMBER(kind, field, key, doc) uint64_t field;
+
+/** The daemon's link to NATS (shmbus_nats_stat()). */
+typedef struct shmbus_nats_info {
+    char server[128];    /**< URL of the server it is connected to; "" when not connected */
+    char origin[64];     /**< this bus's name in NATS headers (shmbusd --nats-origin) */
+    char prefix[64];     /**< subjects are PREFIX.TOPIC (shmbusd --nats-prefix) */
+    uint32_t state;      /**< enum shmbus_nats_state */
+    uint32_t topics;     /**< federated topics the daemon serves now */
+    uint64_t reconnects; /**< connections to a server again after losing one */
+    uint64_t refused;    /**< topics and subjects refused: a name that cannot be a NATS
+                              subject, or a subject that is no topic name */
+    uint64_t errors;     /**< errors the server or cnats reported (each one logged) */
+    SHMBUS_NATS_TOPIC_COUNTERS(SHMBUS_NATS_COUNTER_MEMBER) /**< sums over the topics */
+} shmbus_nats_info;
+
+/** One federated topic (shmbus_nats_stat()). */
+typedef struct shmbus_nats_topic {
+    uint64_t id; /**< the daemon's number for it: from 1, in order of federation */
+    char name[SHMBUS_TOPIC_NAME_MAX + 1];
+    uint32_t flags; /**< enum shmbus_nats_topic_flags */
+    uint32_t pad;
+    SHMBUS_NATS_TOPIC_COUNTERS(SHMBUS_NATS_COUNTER_MEMBER)
+} shmbus_nats_topic;
 
 #ifdef __cplusplus
 }
