@@ -547,6 +547,15 @@ int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64
     return gate_full(&t->seg, *gate, tail) && gate_has_work(&t->seg, *gate);
 }
 
+int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx)
+{
+    if (idx >= t->seg.g.max_subs)
+        return 0;
+    /* acquire: pairs with the release store of KEPT (ring/hold.c); the
+     * owner it names is then visible. */
+    return atomic_load_explicit(&t->seg.slots[idx].kept, memory_order_acquire) != SB_KEEP_NONE;
+}
+
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)
 {
     /* relaxed: written before the slot was published; a statistic-grade
