@@ -119,6 +119,13 @@ struct sbd_registry {
      * the creating thread: the bridge links pattern subscriptions. */
     void (*on_create)(void *arg, struct sbd_topic *t);
     void *on_create_arg;
+    /* Asked by the reaper (control thread) before it frees a kept slot
+     * (registry/relay.h sb_relay_sub_keep()) of topic @p t whose owner
+     * died: 1 leaves it gating where its owner left it, for the daemon to
+     * adopt (sb_relay_sub_adopt()); 0 reaps it as any slot. It must say 1
+     * for every topic whose kept slot the daemon may adopt. NULL: reap. */
+    int (*keeps)(void *arg, const struct sbd_topic *t);
+    void *keeps_arg;
 };
 
 /* The topic of a node of sbd_registry.topics. Topics are added by the

@@ -586,26 +586,57 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
     return 0;
 }
 
-static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, uint32_t pid)
+/* The header of a message: every publish writes every field, origin
+ * included (0 for a message published here), so that a reused cell never
+ * shows what its last message carried. */
+static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, uint32_t pid,
+                              uint64_t origin)
 {
     c->timestamp_ns = ts;
     c->len = len;
     c->writer_pid = pid;
+    c->origin = origin;
+}
+
+/* Write the message into the cell of our claim @p s and commit it, the
+ * header saying @p ts, @p pid and @p origin. @return as shmbus_publish(). */
+static inline int pub_write(shmbus_pub *pub, uint64_t s, const void *data, size_t len, uint64_t ts,
+                            uint32_t pid, uint64_t origin)
+{
+    struct sb_segment *seg = &pub->topic->seg;
+    struct sb_shm_cell *c = sb_cell(seg, s);
+    int rc;
+
+    if (len > 0)
+        memcpy(c + 1, data, len);
+    if (pub_claim_lost(pub, c, s)) {
+        rc = SHMBUS_ERR_OVERRUN;
+    } else {
+        cell_write_header(c, ts, (uint32_t)len, pid, origin);
+        rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
+    }
+    pub_rec_idle(pub);
+    return rc;
+}
+
+/* The checks every publish makes first. @return 0 or an error. */
+static inline int pub_check_args(const shmbus_pub *pub, const void *data, size_t len)
+{
+    /* A fork child's copy: the record and the token are the parent's. */
+    if (pub == NULL || (data == NULL && len > 0) || pub->open || pub->gen != sb_fork_gen())
+        return SHMBUS_ERR_INVALID;
+    if (len > pub->topic->seg.g.max_msg_size)
+        return SHMBUS_ERR_TOO_BIG;
+    return 0;
 }
 
 int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns)
 {
-    struct sb_segment *seg;
-    struct sb_shm_cell *c;
     uint64_t s, ts;
-    int rc;
+    int rc = pub_check_args(pub, data, len);
 
-    /* A fork child's copy: the record and the token are the parent's. */
-    if (pub == NULL || (data == NULL && len > 0) || pub->open || pub->gen != sb_fork_gen())
-        return SHMBUS_ERR_INVALID;
-    seg = &pub->topic->seg;
-    if (len > seg->g.max_msg_size)
-        return SHMBUS_ERR_TOO_BIG;
+    if (rc < 0)
+        return rc;
     /* The clock is read before the claim: between taking the cell and
      * committing it a spinning reader may pull the cell's line away, so
      * that window holds only the copy and the header stores. */
@@ -613,17 +644,25 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     rc = pub_begin(pub, &s, timeout_ns);
     if (rc < 0)
         return rc;
-    c = sb_cell(seg, s);
-    if (len > 0)
-        memcpy(c + 1, data, len);
-    if (pub_claim_lost(pub, c, s)) {
-        rc = SHMBUS_ERR_OVERRUN;
-    } else {
-        cell_write_header(c, ts, (uint32_t)len, pub->pid);
-        rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
-    }
-    pub_rec_idle(pub);
-    return rc;
+    return pub_write(pub, s, data, len, ts, pub->pid, 0);
+}
+
+int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
+                      uint64_t ts, uint32_t pid, uint64_t origin_seq)
+{
+    uint64_t s;
+    int rc;
+
+    /* 1 + seq must not wrap to 0, which means "published here". */
+    if (origin_seq == UINT64_MAX)
+        return SHMBUS_ERR_INVALID;
+    rc = pub_check_args(pub, data, len);
+    if (rc < 0)
+        return rc;
+    rc = pub_begin(pub, &s, timeout_ns);
+    if (rc < 0)
+        return rc;
+    return pub_write(pub, s, data, len, ts, pid, origin_seq + 1);
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
@@ -664,7 +703,7 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     if (pub_claim_lost(pub, c, claim->seq)) {
         rc = SHMBUS_ERR_OVERRUN;
     } else {
-        cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
+        cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid, 0);
         rc = cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub);
     }
     pub_rec_idle(pub);
