@@ -278,7 +278,7 @@ void sbb_link_sub_del(struct sbb_sub *s)
 static int sub_wants(const struct sbb_sub *s, const struct sbd_topic *t, uint64_t *steps)
 {
     if (s->pattern)
-        return sbb_glob_steps(s->name, s->len, t->name, strlen(t->name), steps);
+        return sbd_glob_steps(s->name, s->len, t->name, strlen(t->name), steps);
     *steps += s->len;
     return strcmp(s->name, t->name) == 0;
 }
