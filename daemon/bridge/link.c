@@ -596,7 +596,7 @@ void sbb_link_hook(struct sbd_registry *reg, struct sbd_bridge *b)
         b->nall_hook = b->nall;
         b->seen_id = reg->next_topic;
     }
-    reg->on_create_arg = b;
-    reg->on_create = b != NULL ? topic_created : NULL;
+    reg->on_create[SBD_LISTENER_BRIDGE] =
+        (struct sbd_listener){.fn = b != NULL ? topic_created : NULL, .arg = b};
     pthread_mutex_unlock(&reg->topic_lock);
 }
