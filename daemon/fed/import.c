@@ -46,7 +46,7 @@ void sbf_import_relink(struct sbd_fed *f, natsConnection *nc)
         im->sub = NULL;
         return;
     }
-    sbd_log(SBD_INFO, "nats: importing from %s", subj);
+    sbd_log(f->link.gen > 1 ? SBD_DEBUG : SBD_INFO, "nats: importing from %s", subj);
 }
 
 /* sbf_meta_decode()'s header getter. */

@@ -52,6 +52,8 @@
 #define SBF_PENDING_BYTES     (64 * 1024 * 1024)
 #define SBF_RECONNECT_WAIT_MS 1000
 #define SBF_WRITE_DEADLINE_MS 2000
+/* Distinct errors the link remembers (struct sbf_link.errs). */
+#define SBF_LINK_ERRS 4
 /* After cnats closed the connection for good, a new one is made this
  * much later. */
 #define SBF_LINK_REMAKE_MS 2000
@@ -119,10 +121,12 @@ struct sbf_link {
     _Atomic uint64_t reconnects, errors;
     /* mu */
     char server[128]; /* the connected server's URL ("" when not connected) */
-    /* The last error logged, and how many times it came again since: the
-     * same error on every retry (a refused authorisation) is logged once,
-     * then with its count when another one comes or the link heals. */
-    char last_err[256];
+    /* The errors logged since the link last worked (the oldest replaced),
+     * and how many came again meanwhile: the same errors on every retry
+     * (a refused authorisation) are logged once each, then their count
+     * when the link heals. */
+    char errs[SBF_LINK_ERRS][200];
+    unsigned nerrs, next_err;
     uint64_t err_repeats;
 };
 
