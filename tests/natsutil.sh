@@ -27,7 +27,10 @@ export SHMBUS_RUNTIME_DIR=$nu_dir/run
 mkdir -m 0700 "$SHMBUS_RUNTIME_DIR"
 unset SHMBUS_BUS SHMBUS_DAEMON_UID # else the daemons and clients go elsewhere
 NU_WAIT=${NU_WAIT:-20}             # seconds for what a wait waits for
-declare -A nu_port nu_mport nu_cport nu_url nu_pid nu_dpid
+declare -A nu_port nu_mport nu_cport nu_url nu_pid nu_dpid nu_sx nu_dx
+# nu_exec_prefix: a command the next servers and daemons started run under
+# (e.g. "ip netns exec NS"); empty: as they are.
+nu_exec_prefix=
 nu_pids=()   # every process started, killed at exit (SIGCONT, SIGKILL)
 nu_buses=()  # buses whose segments and lock go at exit
 nu_netns=()  # network namespaces created, deleted at exit
@@ -85,10 +88,11 @@ nu_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# nu_http PORT PATH: the body of http://127.0.0.1:PORT/PATH (a server's
-# monitoring port), empty if it does not answer.
-nu_http() {
-  curl -s --max-time 2 "http://127.0.0.1:$1/$2" 2>/dev/null || true
+# nu_mon NAME PATH: the body of PATH on server NAME's monitoring port
+# (http://127.0.0.1:PORT/PATH, in the server's network namespace), empty
+# if it does not answer.
+nu_mon() {
+  ${nu_sx[$1]} curl -s --max-time 2 "http://127.0.0.1:${nu_mport[$1]}/$2" 2>/dev/null || true
 }
 
 # nu_bus: a new bus name, t<pid>x<n> as daemonutil.h's, which
@@ -99,22 +103,23 @@ nu_bus() {
 }
 
 # nu_server_spawn NAME [ARGS...]: start nats-server NAME on free client and
-# monitoring ports (and, for a cluster member, the route port already in
-# nu_cport[NAME]) with ARGS; wait until it serves /healthz. A port that was
-# taken in between: try again with new ones (client and monitoring).
+# monitoring ports (the client port $nu_fixed_port if set) with ARGS; wait
+# until it serves /healthz. A port that was taken in between: try again
+# with new ones.
 nu_server_spawn() {
-  local name=$1 try pid end
+  local name=$1 try pid end fixed=${nu_fixed_port:-}
   shift
   for try in 1 2 3 4 5; do
-    nu_port[$name]=$(nu_free_port)
+    nu_port[$name]=${fixed:-$(nu_free_port)}
     nu_mport[$name]=$(nu_free_port)
-    nats-server -a 127.0.0.1 -p "${nu_port[$name]}" -m "${nu_mport[$name]}" \
+    nu_sx[$name]=$nu_exec_prefix
+    $nu_exec_prefix nats-server -a 127.0.0.1 -p "${nu_port[$name]}" -m "${nu_mport[$name]}" \
       -n "$name" "$@" >>"$nu_dir/$name.log" 2>&1 &
     pid=$!
     nu_pids+=("$pid")
     end=$((SECONDS + NU_WAIT))
     while nu_alive "$pid" && [ "$SECONDS" -lt "$end" ]; do
-      if [[ "$(nu_http "${nu_mport[$name]}" healthz)" == *'"ok"'* ]]; then
+      if [[ "$(nu_mon "$name" healthz)" == *'"ok"'* ]]; then
         nu_pid[$name]=$pid
         nu_url[$name]=nats://127.0.0.1:${nu_port[$name]}
         return 0
@@ -123,7 +128,9 @@ nu_server_spawn() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    grep -q 'address already in use' "$nu_dir/$name.log" || break
+    if [ -n "$fixed" ] || ! grep -q 'address already in use' "$nu_dir/$name.log"; then
+      break
+    fi
   done
   nu_fail "nats-server $name did not start (try $try)"
 }
@@ -132,6 +139,14 @@ nu_server_spawn() {
 # e.g. -c FILE or --auth TOKEN).
 nu_server() {
   nu_server_spawn "$@"
+}
+
+# nu_server_at NAME PORT [ARGS...]: nu_server on client port PORT (one
+# a daemon was told to use before any server listened there).
+nu_server_at() {
+  local name=$1 nu_fixed_port=$2
+  shift 2
+  nu_server_spawn "$name" "$@"
 }
 
 # nu_server_js NAME [ARGS...]: a nats-server with JetStream, its store in
@@ -145,7 +160,7 @@ nu_server_js() {
 # nu_meta_leader NAME: the JetStream meta group of server NAME's cluster
 # has a leader (its monitoring port's /jsz says which).
 nu_meta_leader() {
-  nu_http "${nu_mport[$1]}" jsz | python3 -c '
+  nu_mon "$1" jsz | python3 -c '
 import json, sys
 try:
     j = json.load(sys.stdin)
@@ -186,7 +201,8 @@ nu_server_bg() {
   shift
   nu_port[$name]=$(nu_free_port)
   nu_mport[$name]=$(nu_free_port)
-  nats-server -a 127.0.0.1 -p "${nu_port[$name]}" -m "${nu_mport[$name]}" \
+  nu_sx[$name]=$nu_exec_prefix
+  $nu_exec_prefix nats-server -a 127.0.0.1 -p "${nu_port[$name]}" -m "${nu_mport[$name]}" \
     -n "$name" "$@" >>"$nu_dir/$name.log" 2>&1 &
   nu_pid[$name]=$!
   nu_pids+=("$!")
@@ -196,7 +212,7 @@ nu_server_bg() {
 # nu_healthy NAME: server NAME runs and answers /healthz with ok.
 nu_healthy() {
   nu_alive "${nu_pid[$1]}" || nu_fail "nats-server $1 exited"
-  [[ "$(nu_http "${nu_mport[$1]}" healthz)" == *'"ok"'* ]]
+  [[ "$(nu_mon "$1" healthz)" == *'"ok"'* ]]
 }
 
 # nu_daemon BUS [ARGS...]: start shmbusd on BUS in the foreground with ARGS,
@@ -207,9 +223,10 @@ nu_daemon() {
   shift
   [[ " ${nu_buses[*]} " == *" $bus "* ]] || nu_buses+=("$bus")
   printf '%q ' "$@" >"$nu_dir/$bus.args"
+  nu_dx[$bus]=$nu_exec_prefix
   echo "=== shmbusd --bus $bus $*" >>"$nu_dir/$bus.log"
   rm -f "$SHMBUS_RUNTIME_DIR/$bus.sock"
-  ${nu_exec_prefix:-} "$shmbusd" --bus "$bus" --foreground --log-level info "$@" \
+  $nu_exec_prefix "$shmbusd" --bus "$bus" --foreground --log-level info "$@" \
     >>"$nu_dir/$bus.log" 2>&1 &
   nu_dpid[$bus]=$!
   nu_pids+=("$!")
@@ -222,10 +239,10 @@ nu_daemon_up() {
   [ -S "$SHMBUS_RUNTIME_DIR/$1.sock" ]
 }
 
-# nu_daemon_restart BUS: start BUS's daemon again with the same arguments
-# (the previous one has been stopped or killed).
+# nu_daemon_restart BUS: start BUS's daemon again with the same arguments,
+# under the same prefix (the previous one has been stopped or killed).
 nu_daemon_restart() {
-  local bus=$1 args
+  local bus=$1 args nu_exec_prefix=${nu_dx[$1]}
   args=$(cat "$nu_dir/$bus.args")
   eval "nu_daemon $bus $args"
 }
@@ -471,4 +488,65 @@ if t is not None:
 # nu_topic_is BUS TOPIC FIELD VALUE: nu_topic prints VALUE.
 nu_topic_is() {
   [ "$(nu_topic "$1" "$2" "$3")" = "$4" ]
+}
+
+# nu_logged BUS TEXT REGEX: a line of BUS's daemon log holds TEXT (as it
+# is) and matches REGEX (extended, any case).
+nu_logged() {
+  grep -F -- "$2" "$nu_dir/$1.log" | grep -Eqi -- "$3"
+}
+
+# nu_exchange TOPIC N BUS...: every BUS federates TOPIC (a BUS written
+# +NAME only imports it), and each publishes N messages p<bus>-1 ..
+# p<bus>-N, all at once. Each bus receives exactly its own N, once, local,
+# and the N of each other bus that exports, once, in order, imported with
+# the origin's seq, pid and time; nothing more for a second after. The
+# lines are left in $nu_dir/BUS.TOPIC.out.
+nu_exchange() {
+  local topic=$1 n=$2 x y want out
+  shift 2
+  local -A subs pubs exports
+  local buses=()
+  for x in "$@"; do
+    buses+=("${x#+}")
+    [ "${x:0:1}" = + ] || exports[$x]=1
+  done
+  for x in "${buses[@]}"; do
+    want=$n
+    for y in "${!exports[@]}"; do [ "$x" = "$y" ] || want=$((want + n)); done
+    nu_sub "$x" "$topic" "$nu_dir/$x.$topic.out" --count "$want" --linger-ms 1000 --timeout-ms 30000
+    subs[$x]=$nu_last
+  done
+  # Our subscriber and each exporter: none is published before all read.
+  for x in "${!exports[@]}"; do
+    nu_federated "$x" "$topic"
+    nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" subscribers 2
+  done
+  for x in "${buses[@]}"; do
+    "$fedcheck" pub --bus "$x" --topic "$topic" --count "$n" --tag "p$x" &
+    pubs[$x]=$!
+    nu_pids+=("$!")
+  done
+  for x in "${buses[@]}"; do
+    nu_wait_pid "${pubs[$x]}" "publisher on $x" || nu_fail "publisher on $x failed"
+  done
+  for x in "${buses[@]}"; do nu_sub_done "${subs[$x]}" "$nu_dir/$x.$topic.out" "subscriber on $x" 40; done
+  for x in "${buses[@]}"; do
+    out=$nu_dir/$x.$topic.out
+    want=$n
+    nu_expect_flags "$out" 0 "p$x" 1 "$n" "bus $x, its own messages"
+    for y in "${buses[@]}"; do
+      [ "$x" != "$y" ] || continue
+      if [ -n "${exports[$y]:-}" ]; then
+        want=$((want + n))
+        nu_expect_flags "$out" 1 "p$y" 1 "$n" "bus $x, from $y"
+        nu_expect_origin "$nu_dir/$y.$topic.out" "$out" "p$y" "bus $x, from $y"
+      elif grep -q " p$y-" "$out"; then
+        nu_fail "bus $x got messages of $y, which only imports"
+      fi
+    done
+    [ "$(nu_lines "$out")" -eq "$want" ] || nu_fail "bus $x got $(nu_lines "$out") messages, not $want"
+    bad=$(awk '$2 == 0 && $3 != 0' "$out" | head -3)
+    [ -z "$bad" ] || nu_fail "bus $x: local messages with an origin seq: $bad"
+  done
 }

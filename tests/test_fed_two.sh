@@ -30,42 +30,7 @@ wirepid=$!
 nu_pids+=("$wirepid")
 nu_until "$NU_WAIT" "the wire subscriber is ready" test -e "$wire.ready"
 
-# Each bus: our subscriber, then the daemon's exporter (2 subscribers), so
-# that no message is published before both read.
-nu_sub "$a" "$topic" "$nu_dir/a.out" --count $((2 * N)) --linger-ms 1000 --timeout-ms 30000
-suba=$nu_last
-nu_sub "$b" "$topic" "$nu_dir/b.out" --count $((2 * N)) --linger-ms 1000 --timeout-ms 30000
-subb=$nu_last
-nu_federated "$a" "$topic"
-nu_federated "$b" "$topic"
-nu_until "$NU_WAIT" "the exporter on $a subscribes to $topic" nu_topic_is "$a" "$topic" subscribers 2
-nu_until "$NU_WAIT" "the exporter on $b subscribes to $topic" nu_topic_is "$b" "$topic" subscribers 2
-
-"$fedcheck" pub --bus "$a" --topic "$topic" --count "$N" --tag a &
-puba=$!
-nu_pids+=("$puba")
-"$fedcheck" pub --bus "$b" --topic "$topic" --count "$N" --tag b &
-pubb=$!
-nu_pids+=("$pubb")
-nu_wait_pid "$puba" "publisher on $a" || nu_fail "publisher on $a failed"
-nu_wait_pid "$pubb" "publisher on $b" || nu_fail "publisher on $b failed"
-nu_sub_done "$suba" "$nu_dir/a.out" "subscriber on $a" 40
-nu_sub_done "$subb" "$nu_dir/b.out" "subscriber on $b" 40
-
-# Exactly 2N lines on each bus (the linger saw no echo, no duplicate).
-[ "$(nu_lines "$nu_dir/a.out")" -eq $((2 * N)) ] ||
-  nu_fail "bus $a got $(nu_lines "$nu_dir/a.out") messages, not $((2 * N))"
-[ "$(nu_lines "$nu_dir/b.out")" -eq $((2 * N)) ] ||
-  nu_fail "bus $b got $(nu_lines "$nu_dir/b.out") messages, not $((2 * N))"
-nu_expect_flags "$nu_dir/a.out" 0 a 1 "$N" "bus $a, its own messages"
-nu_expect_flags "$nu_dir/a.out" 1 b 1 "$N" "bus $a, from $b"
-nu_expect_flags "$nu_dir/b.out" 0 b 1 "$N" "bus $b, its own messages"
-nu_expect_flags "$nu_dir/b.out" 1 a 1 "$N" "bus $b, from $a"
-nu_expect_origin "$nu_dir/a.out" "$nu_dir/b.out" a "bus $b, from $a"
-nu_expect_origin "$nu_dir/b.out" "$nu_dir/a.out" b "bus $a, from $b"
-# Local messages carry no origin seq.
-bad=$(awk '$2 == 0 && $3 != 0' "$nu_dir/a.out" "$nu_dir/b.out" | head -3)
-[ -z "$bad" ] || nu_fail "local messages with an origin seq: $bad"
+nu_exchange "$topic" "$N" "$a" "$b"
 
 # The wire: 2N messages, each once, with the contract's headers. A
 # message's Shmbus-Seq is its seq on its origin bus; the epoch is the same
@@ -75,13 +40,13 @@ nu_until 10 "$((2 * N)) messages on the wire" test "$(nu_lines "$wire")" -ge $((
 kill "$wirepid"
 wait "$wirepid" 2>/dev/null || true
 [ "$(nu_lines "$wire")" -eq $((2 * N)) ] || nu_fail "the wire had $(nu_lines "$wire") messages, not $((2 * N))"
-bad=$(awk -v subj="shmbus.$topic" -v oa="o$a" -v ob="o$b" -v t="$topic" '
+bad=$(awk -v subj="shmbus.$topic" -v t="$topic" '
   FNR == NR { seq[$7] = $1; pid[$7] = $4; ts[$7] = $5; next }
   {
     delete h; n = 0
     for (i = 2; i < NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); h[k] = v; n++ }
     d = $NF; sub(/^data=/, "", d)
-    o = (d ~ /^a-/) ? oa : ob
+    o = d; sub(/^p/, "o", o); sub(/-.*/, "", o)
     if ($1 != subj || h["Shmbus-Origin"] != o || !(d in seq) || h["Shmbus-Seq"] != seq[d] ||
         h["Shmbus-Pid"] != pid[d] || h["Shmbus-Time"] != ts[d] ||
         h["Shmbus-Epoch"] !~ /^[0-9]+$/ || ("Shmbus-Prev" in h) ||
@@ -89,7 +54,7 @@ bad=$(awk -v subj="shmbus.$topic" -v oa="o$a" -v ob="o$b" -v t="$topic" '
     if (o in epoch && epoch[o] != h["Shmbus-Epoch"]) { print "epoch changed: " $0; next }
     epoch[o] = h["Shmbus-Epoch"]
     if (++seen[d] > 1) print "twice: " $0
-  }' <(awk '$2 == 0' "$nu_dir/a.out" "$nu_dir/b.out") "$wire" | head -5)
+  }' <(awk '$2 == 0' "$nu_dir/$a.$topic.out" "$nu_dir/$b.$topic.out") "$wire" | head -5)
 [ -z "$bad" ] || nu_fail "messages on the wire with wrong headers: $bad"
 
 # Stat: N out and N in on each side, nothing lost, no duplicate.
