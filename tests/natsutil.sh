@@ -269,7 +269,8 @@ nu_stat() {
 
 # nu_nats BUS [TOPIC] FIELD: a field of BUS's NATS link (no TOPIC) or of
 # its federated TOPIC, from `shmbus stat --json`: the object under the key
-# "nats", and in it the object whose "name" is TOPIC. A state is printed as
+# "nats" (or an object in it that is no topic), and in it the object whose
+# "name" is TOPIC. A state is printed as
 # its name in lower case (connected, ...) whether the JSON has a name or a
 # number (enum shmbus_nats_state). Prints nothing when absent.
 nu_nats() {
@@ -301,6 +302,9 @@ if n is None:
 n = n["nats"]
 if topic:
     n = find(n, lambda d: d.get("name") == topic)
+elif field not in n:
+    # The totals of the link, wherever the object nests them (not in a topic).
+    n = find(n, lambda d: field in d and "name" not in d)
 if n is None or field not in n:
     sys.exit(0)
 v = n[field]
@@ -327,10 +331,10 @@ nu_connected() {
   nu_until "$NU_WAIT" "shmbusd on $1 connected to NATS" nu_nats_is "$1" state connected
 }
 
-# nu_federated BUS TOPIC: wait until BUS's daemon federates TOPIC (it has
-# a record in stat): a subscription or an exporter exists for it.
+# nu_federated BUS TOPIC: wait until BUS's daemon federates TOPIC: stat
+# lists it among the federated topics (with its counters).
 nu_federated() {
-  nu_until "$NU_WAIT" "shmbusd on $1 federates $2" nu_nats_ge "$1" "$2" id 1
+  nu_until "$NU_WAIT" "shmbusd on $1 federates $2" nu_nats_ge "$1" "$2" out 0
 }
 
 # nu_sub BUS TOPIC OUT [FEDCHECK SUB OPTIONS...]: a background subscriber

@@ -61,7 +61,7 @@ for t in fed..x fed.x.; do
   "$fedcheck" pub --bus "$a" --topic "$t" --count 1 --tag "local" || nu_fail "publish on $t of $a"
   nu_sub_done "$sub" "$nu_dir/$t.out" "subscriber of $t on $a"
   nu_until 10 "a logs that $t is refused" nu_logged "$a" "$t" 'refus|subject|token'
-  [ -z "$(nu_nats "$a" "$t" id)" ] || nu_fail "a federates $t"
+  [ -z "$(nu_nats "$a" "$t" out)" ] || nu_fail "a federates $t"
 done
 nu_until 10 "a counts 2 refused names" nu_nats_is "$a" refused $((refused0 + 2))
 
