@@ -1,6 +1,6 @@
 /*
- * The structs federation's threads share: the manager (fed.c: the topic
- * records, the registry listener's queue, the periodic checks), the
+ * The structs federation's threads share: the registry listener and the
+ * manager (fed.c: the topic records, the check for broken segments), the
  * exporters (export.c), the importer (import.c), cnats's own threads (the
  * connection callbacks of link.c), the JetStream files' threads (js.h)
  * and the control thread (stat.c). Who may touch what is stated per
@@ -211,15 +211,9 @@ struct sbd_fed {
     struct sbf_topic **recs; /* mu: the records, in id order (util/vec.h) */
     size_t nrecs, recs_cap;  /* mu */
 
-    /* Topics created since the manager last looked (the registry
-     * listener, which runs under the registry's topic_lock). */
-    pthread_mutex_t new_mu;
-    struct sbd_topic **newt; /* new_mu (util/vec.h) */
-    size_t nnew, new_cap;
-
     /* The manager thread (fed.c). */
     pthread_t manager;
-    _Atomic uint32_t bell; /* futex word: new topics, or stop */
+    _Atomic uint32_t bell; /* futex word: stop */
     _Atomic int stop;
     int started; /* the manager runs (sbd_fed_stop() joins it) */
 
@@ -247,9 +241,10 @@ void sbf_fed_warn(struct sbd_fed *f, enum sbf_warn kind, const char *fmt, ...)
 
 /* The record of topic @p t: the existing one, or a new one if a pattern
  * matches it (@p need: the flags one must add, SHMBUS_NATS_IMPORT for the
- * importer; 0 for any). @return it, or NULL (no pattern matches, ended,
- * out of memory: logged). Any registered thread but under no read lock
- * (it may start an exporter thread). */
+ * importer; 0 for any). @return it, or NULL (no pattern matches, a name
+ * that cannot be a subject, a broken segment, out of memory: logged).
+ * Any registered thread; the registry listener calls it under topic_lock,
+ * so it never takes that lock. */
 struct sbf_topic *sbf_fed_track(struct sbd_fed *f, struct sbd_topic *t, uint32_t need);
 
 /* The flags the patterns give topic @p name (enum shmbus_nats_topic_flags;
