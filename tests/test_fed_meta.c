@@ -182,6 +182,7 @@ static void test_fed_meta_refused(void **state)
         {SBF_HDR_SEQ, "0x10"},   {SBF_HDR_TIME, "99999999999999999999"},
         {SBF_HDR_PID, NULL},     {SBF_HDR_PID, "4294967296"},
         {SBF_HDR_PREV, ""},      {SBF_HDR_PREV, "1.5"},
+        {SBF_HDR_PREV, "2"},     {SBF_HDR_PREV, "3"},
     };
     char longo[100];
 
@@ -222,12 +223,70 @@ static void test_fed_meta_refused(void **state)
     assert_string_equal(d.origin, longo);
 }
 
+/* Order per origin: no loss where the origin's own imports took seqs
+ * between the messages it sent (Prev names the one sent before); a loss
+ * where Prev names one that never came; repeats; a new epoch; and the
+ * least recently heard origin forgotten past SBF_ORIGINS_MAX. */
+static void test_fed_meta_order(void **state)
+{
+    static struct sbf_origins t; /* large: not on the stack */
+    struct sbf_meta m = {.origin = "b", .epoch = 7, .seq = 5};
+    uint64_t lost = 9, clock = 0;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    /* First message: taken, nothing known before it. */
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* Seqs 6..8 were imports on b, never sent: Prev 5, no loss. */
+    m.seq = 9, m.prev = 5, m.has_prev = 1;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* b sent 10, which never came: 12 names it. */
+    m.seq = 12, m.prev = 10;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 1);
+    /* Repeats are refused, whatever their Prev. */
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 0);
+    m.seq = 11, m.prev = 9;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 0);
+    /* An exporter that starts again (no Prev) goes on with no loss. */
+    m.seq = 20, m.has_prev = 0;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* The topic made again on b: seqs start over. */
+    m.epoch = 8, m.seq = 0;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    m.seq = 1, m.prev = 0, m.has_prev = 1;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* Another origin is its own. */
+    struct sbf_meta c = {.origin = "c", .epoch = 1, .seq = 1};
+    assert_int_equal(sbf_meta_order(&t, &c, ++clock, &lost), 1);
+    assert_int_equal(t.n, 2);
+    /* Full: the least recently heard ("b", then "c") are replaced. */
+    for (unsigned i = 0; i < SBF_ORIGINS_MAX; i++) {
+        struct sbf_meta x = {.epoch = 1, .seq = 100};
+
+        snprintf(x.origin, sizeof(x.origin), "x%u", i);
+        assert_int_equal(sbf_meta_order(&t, &x, ++clock, &lost), 1);
+        assert_true(t.n <= SBF_ORIGINS_MAX);
+    }
+    assert_int_equal(t.n, SBF_ORIGINS_MAX);
+    for (unsigned i = 0; i < t.n; i++)
+        assert_true(strcmp(t.o[i].name, "b") != 0 && strcmp(t.o[i].name, "c") != 0);
+    /* b comes back: a new start, its old seqs are not repeats. */
+    m.epoch = 8, m.seq = 1, m.has_prev = 0;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fed_meta_prefix),    cmocka_unit_test(test_fed_meta_origin),
         cmocka_unit_test(test_fed_meta_subject),   cmocka_unit_test(test_fed_meta_u64),
         cmocka_unit_test(test_fed_meta_roundtrip), cmocka_unit_test(test_fed_meta_refused),
+        cmocka_unit_test(test_fed_meta_order),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

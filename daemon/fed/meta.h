@@ -55,7 +55,7 @@ struct sbf_meta {
     char origin[SBD_NATS_NAME_MAX + 1];
     uint64_t epoch;   /* the topic segment's create_time_ns on the origin bus */
     uint64_t seq;     /* the message's seq there */
-    uint64_t prev;    /* has_prev: the previous seq this exporter sent (persisted) */
+    uint64_t prev;    /* has_prev: the seq of the message this exporter sent before */
     uint64_t time_ns; /* publish time, CLOCK_REALTIME */
     uint32_t pid;     /* publisher's pid */
     int has_prev;
@@ -78,10 +78,43 @@ void sbf_meta_encode(const struct sbf_meta *m, const char *topic, struct sbf_met
 typedef const char *(*sbf_meta_get_fn)(void *arg, const char *key, size_t *len);
 
 /* Decode the Shmbus-* headers through @p get into @p m. Shmbus-Prev is
- * optional; the others must be there and well formed (origin: the origin
- * rule; pid: a decimal that fits 32 bits).
+ * optional (and below Shmbus-Seq); the others must be there and well
+ * formed (origin: the origin rule; pid: a decimal that fits 32 bits).
  * @return 0, or -EINVAL with *@p bad naming the first header missing or
  * malformed. */
 int sbf_meta_decode(sbf_meta_get_fn get, void *arg, struct sbf_meta *m, const char **bad);
+
+/* Origins (other buses) whose last message an imported topic tracks;
+ * beyond them the least recently heard one is forgotten (its next message
+ * starts it again, nothing counted). */
+#define SBF_ORIGINS_MAX 32
+
+/* The last message taken from one origin. */
+struct sbf_origin {
+    char name[SBD_NATS_NAME_MAX + 1]; /* Shmbus-Origin */
+    uint64_t epoch;                   /* Shmbus-Epoch: a new one starts over */
+    uint64_t last;                    /* the seq of the last message taken from it */
+    uint64_t heard;                   /* the caller's clock when last heard (least replaced) */
+};
+
+/* The origins of one topic. Zeroed: none. */
+struct sbf_origins {
+    struct sbf_origin o[SBF_ORIGINS_MAX];
+    unsigned n;
+};
+
+/*
+ * Where message @p m stands in its origin's order, among @p t's origins
+ * (@p heard: the caller's clock, for replacing the least recently heard).
+ * A message lost on the way is known by Shmbus-Prev: the exporter names
+ * the seq it sent before, and when that is not the last one taken, at
+ * least that one went missing. (A plain gap in the seqs would not do: the
+ * seqs of the messages the origin imported, which it never sends, lie
+ * between those it sends.) Without Prev (an exporter's first message)
+ * nothing is known of what came before; a new epoch starts over.
+ * @return 1 to take it, with *@p lost the messages known lost just before
+ * it (0 or 1); 0 for a repeat (a seq at or below the last one taken).
+ */
+int sbf_meta_order(struct sbf_origins *t, const struct sbf_meta *m, uint64_t heard, uint64_t *lost);
 
 #endif

@@ -35,10 +35,6 @@
 /* Exporter threads: SBF_EXPORTERS_MAX * SBF_EXPORT_TOPICS topics can be
  * exported (beyond them a topic is refused for export, counted and logged). */
 #define SBF_EXPORTERS_MAX 64
-/* Origins (other buses) whose last seq an imported topic tracks, per
- * epoch; beyond them the least recently heard one is forgotten (its next
- * message starts it again, no gap counted). */
-#define SBF_ORIGINS_MAX 32
 
 /* Messages an exporter takes from one topic in one poll. */
 #define SBF_EXPORT_BATCH 64
@@ -130,14 +126,6 @@ struct sbf_link {
     uint64_t err_repeats;
 };
 
-/* The last message of one origin on an imported topic (importer). */
-struct sbf_origin {
-    char name[64];  /* Shmbus-Origin */
-    uint64_t epoch; /* Shmbus-Epoch: a new one starts over */
-    uint64_t next;  /* the seq expected next from it */
-    uint64_t heard; /* importer's message count when last heard (the least is replaced) */
-};
-
 /* A federated topic: made when a topic matching an export or import
  * pattern is first seen (existing at start, created on the bus, or created
  * by the importer for a first message), in order of id. A topic whose
@@ -160,12 +148,13 @@ struct sbf_topic {
     pthread_mutex_t poll_mu;  /* the exporter's reads against sbf_export_take() */
     shmbus_sub *sub;          /* poll_mu: its subscriber; NULL once taken back */
     uint64_t epoch;           /* the segment's create_time_ns (fixed) */
+    uint64_t sent;            /* poll_mu: seq of the last message handed to cnats */
+    int has_sent;             /* poll_mu: sent is set (Shmbus-Prev from then on) */
     int warned_size;          /* exporter: max_msg_size > max_payload was logged */
 
     /* Import over core NATS (import.c). */
-    shmbus_pub *pub; /* importer: its publisher, made on the first message */
-    struct sbf_origin origins[SBF_ORIGINS_MAX]; /* importer */
-    unsigned norigins;                          /* importer */
+    shmbus_pub *pub;            /* importer: its publisher, made on the first message */
+    struct sbf_origins origins; /* importer: order per origin (meta.h) */
 
     struct sbf_js *js; /* persisted topics: the JetStream files' state (js.h) */
 
