@@ -120,10 +120,9 @@ static int import_order(struct sbd_fed *f, struct sbf_topic *ft, const struct sb
     if (lost > 0) {
         sbf_count(&ft->count.lost_in, lost);
         sbf_fed_warn(f, SBF_WARN_GAP,
-                     "nats: topic %s: a message from %s lost on the way: seq %llu, sent before "
-                     "%llu, never came",
-                     ft->t->name, m->origin, (unsigned long long)m->prev,
-                     (unsigned long long)m->seq);
+                     "nats: topic %s: %llu messages from %s lost on the way (before its seq "
+                     "%llu)",
+                     ft->t->name, (unsigned long long)lost, m->origin, (unsigned long long)m->seq);
     }
     return 0;
 }

@@ -134,6 +134,10 @@ void sbf_meta_encode(const struct sbf_meta *m, const char *topic, struct sbf_met
         snprintf(out->prev, sizeof(out->prev), "%llu", (unsigned long long)m->prev);
     else
         out->prev[0] = '\0';
+    if (m->has_count)
+        snprintf(out->count, sizeof(out->count), "%llu", (unsigned long long)m->count);
+    else
+        out->count[0] = '\0';
     snprintf(out->time, sizeof(out->time), "%llu", (unsigned long long)m->time_ns);
     snprintf(out->pid, sizeof(out->pid), "%u", m->pid);
     snprintf(out->msg_id, sizeof(out->msg_id), "%.*s/%.*s/%llu/%llu", SBD_NATS_NAME_MAX, m->origin,
@@ -184,6 +188,12 @@ int sbf_meta_decode(sbf_meta_get_fn get, void *arg, struct sbf_meta *m, const ch
             return -EINVAL;
         m->has_prev = 1;
     }
+    *bad = SBF_HDR_COUNT;
+    if (get(arg, SBF_HDR_COUNT, &len) != NULL) {
+        if (get_u64(get, arg, SBF_HDR_COUNT, &m->count) < 0 || m->count == 0)
+            return -EINVAL;
+        m->has_count = 1;
+    }
     *bad = NULL;
     return 0;
 }
@@ -208,14 +218,16 @@ int sbf_meta_order(struct sbf_origins *t, const struct sbf_meta *m, uint64_t hea
         snprintf(o->name, sizeof(o->name), "%s", m->origin);
         o->epoch = m->epoch;
         o->last = m->seq;
+        o->count = m->has_count ? m->count : 0;
         o->heard = heard;
         return 1;
     }
     o->heard = heard;
     if (m->seq <= o->last)
         return 0;
-    if (m->has_prev && m->prev > o->last)
-        *lost = 1;
+    if (m->has_count && o->count != 0)
+        *lost = m->count > o->count ? m->count - o->count - 1 : m->count - 1;
     o->last = m->seq;
+    o->count = m->has_count ? m->count : 0;
     return 1;
 }
