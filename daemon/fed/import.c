@@ -39,7 +39,8 @@ void sbf_import_relink(struct sbd_fed *f, natsConnection *nc)
     if (s != NATS_OK) {
         char what[160];
 
-        snprintf(what, sizeof(what), "cannot subscribe to %s: %s: nothing is imported", subj,
+        snprintf(what, sizeof(what),
+                 "cannot subscribe to %s: %s: nothing is imported until the next connection", subj,
                  natsStatus_GetText(s));
         sbf_link_error(&f->link, what);
         natsSubscription_Destroy(im->sub);
