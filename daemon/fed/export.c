@@ -46,7 +46,7 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
     struct sbf_topic *ft = r->ft;
     struct sbf_meta m = {.epoch = ft->epoch,
                          .seq = msg->seq,
-                         .count = ft->sent + 1,
+                         .count = ft->taken,
                          .has_count = 1,
                          .time_ns = msg->timestamp_ns,
                          .pid = msg->publisher_pid};
@@ -76,10 +76,8 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(r->nc, nm);
     natsMsg_Destroy(nm);
-    if (s == NATS_OK) {
-        ft->sent++;
+    if (s == NATS_OK)
         return 0;
-    }
     sbf_fed_warn(r->f, SBF_WARN_SEND, "nats: topic %s: message seq %llu not sent: %s (lost_out)",
                  ft->t->name, (unsigned long long)msg->seq, natsStatus_GetText(s));
     return -1;
@@ -91,13 +89,16 @@ static int export_one(const shmbus_msg *msg, void *arg)
     struct export_round *r = arg;
     struct sbf_topic *ft = r->ft;
 
-    /* A loss on this side is counted here, once (lost_out), and not in
-     * Shmbus-Count, which names only what went to cnats: importers count
-     * what was lost on the way. */
-    if (msg->lost > 0)
+    /* Shmbus-Count: what this exporter took for export, sent or lost on
+     * this side (overtaken in the ring, refused), so that importers count
+     * those too; imported messages, never sent, are not in it. */
+    if (msg->lost > 0) {
         sbf_count(&ft->count.lost_out, msg->lost); /* overtaken before we read them */
+        ft->taken += msg->lost;
+    }
     if (msg->flags & SHMBUS_MSG_IMPORTED)
         return 0; /* never sent out again: no loops */
+    ft->taken++;
     if (r->nc == NULL) {
         sbf_count(&ft->count.lost_out, 1);
         sbf_fed_warn(r->f, SBF_WARN_SEND,

@@ -57,7 +57,7 @@ struct sbf_meta {
     uint64_t epoch;   /* the topic segment's create_time_ns on the origin bus */
     uint64_t seq;     /* the message's seq there */
     uint64_t prev;    /* has_prev: persisted, the seq this exporter sent before */
-    uint64_t count;   /* has_count: core NATS, messages its exporter sent, this one too */
+    uint64_t count;   /* has_count: core NATS, messages its exporter took, this one too */
     uint64_t time_ns; /* publish time, CLOCK_REALTIME */
     uint32_t pid;     /* publisher's pid */
     int has_prev;
@@ -113,13 +113,13 @@ struct sbf_origins {
 /*
  * Where message @p m stands in its origin's order, among @p t's origins
  * (@p heard: the caller's clock, for replacing the least recently heard).
- * Losses on the way are told by Shmbus-Count, the number of messages the
- * origin's exporter has handed to cnats on the topic, this one included:
- * what it skips ahead by was lost on the way (a loss on the exporter's
- * side is counted there, in its lost_out, not again here). (A gap in the seqs would not do: the
- * seqs of the messages the origin imported, which it never sends, lie between those it sends.) A
- * count that goes back means the exporter started again (its daemon did): the messages it sent
- * before this one, count - 1, were lost. Without a count nothing is known; a new epoch starts over.
+ * Losses are told by Shmbus-Count, the number of messages the origin's
+ * exporter has taken for export on the topic (sent, or lost on its side),
+ * this one included: what it skips ahead by was lost. (A gap in the seqs would not do: the seqs of
+ * the messages the origin imported, which it never sends, lie between
+ * those it sends.) A count that goes back means the exporter started
+ * again (its daemon did): the messages it sent before this one, count - 1,
+ * were lost. Without a count nothing is known; a new epoch starts over.
  * @return 1 to take it, with *@p lost the messages lost just before it;
  * 0 for a repeat (a seq at or below the last one taken).
  */

@@ -149,7 +149,7 @@ struct sbf_topic {
     pthread_mutex_t poll_mu;  /* the exporter's reads against sbf_export_take() */
     shmbus_sub *sub;          /* poll_mu: its subscriber; NULL once taken back */
     uint64_t epoch;           /* the segment's create_time_ns (fixed) */
-    uint64_t sent;            /* poll_mu: messages handed to cnats (Shmbus-Count) */
+    uint64_t taken;           /* poll_mu: messages taken for export (Shmbus-Count) */
     int warned_size;          /* exporter: max_msg_size > max_payload was logged */
 
     /* Import over core NATS (import.c). */
