@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 
 #include "config.h"
+#include "config_int.h"
 
 #include "bridge/bridge.h"
 #include "log.h"
@@ -36,6 +37,9 @@ void sbd_config_defaults(struct sbd_config *c)
     c->bridge_auth_ms = 10000;
     c->bridge_cmd_ms = 10000;
     c->bridge_pub_timeout_ms = 5000;
+    snprintf(c->nats_prefix, sizeof(c->nats_prefix), "%s", SBD_NATS_PREFIX_DEFAULT);
+    c->persist_max_bytes = SBD_PERSIST_MAX_BYTES_DEFAULT;
+    c->persist_window = SBD_PERSIST_WINDOW_DEFAULT;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
@@ -150,9 +154,10 @@ void sbd_config_usage(FILE *f)
             d.bridge_max_conns, d.bridge_max_subs, req, out, mem, submem, d.bridge_auth_ms,
             SBD_BRIDGE_TIMEOUT_MIN_MS, d.bridge_cmd_ms, SBD_BRIDGE_TIMEOUT_MIN_MS,
             d.bridge_pub_timeout_ms);
+    sbd_config_nats_usage(f, &d);
 }
 
-static int parse_size(const char *s, uint64_t *out)
+int sbd_config_size(const char *s, uint64_t *out)
 {
     const char *units = "KMG";
     unsigned long long v;
@@ -176,11 +181,11 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-static int parse_u32(const char *s, uint32_t *out)
+int sbd_config_u32(const char *s, uint32_t *out)
 {
     uint64_t v;
 
-    if (parse_size(s, &v) < 0 || v > UINT32_MAX || strspn(s, "0123456789") != strlen(s))
+    if (sbd_config_size(s, &v) < 0 || v > UINT32_MAX || strspn(s, "0123456789") != strlen(s))
         return -1;
     *out = (uint32_t)v;
     return 0;
@@ -190,7 +195,7 @@ static int parse_u32(const char *s, uint32_t *out)
  * (said on stderr if not). @return 0 or -1. */
 static int parse_timeout(const char *s, const char *opt, uint32_t *out)
 {
-    if (parse_u32(s, out) < 0)
+    if (sbd_config_u32(s, out) < 0)
         return -1;
     if (*out >= SBD_BRIDGE_TIMEOUT_MIN_MS)
         return 0;
@@ -198,14 +203,14 @@ static int parse_timeout(const char *s, const char *opt, uint32_t *out)
     return -1;
 }
 
-/* A number, including 0 (which parse_u32() refuses as a size). */
-static int parse_id_number(const char *s, uint32_t *out)
+/* A number, including 0 (which sbd_config_u32() refuses as a size). */
+int sbd_config_number(const char *s, uint32_t *out)
 {
     if (strcmp(s, "0") == 0) {
         *out = 0;
         return 0;
     }
-    return parse_u32(s, out);
+    return sbd_config_u32(s, out);
 }
 
 /* "[ADDR]:PORT" for --bridge: a numeric IPv4 address, or an IPv6 one in
@@ -216,7 +221,7 @@ static int parse_listen(const char *s, struct sbd_config *c)
     size_t alen;
     uint32_t port;
 
-    if (colon == NULL || parse_id_number(colon + 1, &port) < 0 || port > 65535)
+    if (colon == NULL || sbd_config_number(colon + 1, &port) < 0 || port > 65535)
         return -1;
     alen = (size_t)(colon - s);
     if (alen >= 2 && s[0] == '[' && s[alen - 1] == ']') {
@@ -236,7 +241,7 @@ static int parse_listen(const char *s, struct sbd_config *c)
 
 /* The bridge token: the first line of @p path, which must not be empty.
  * Tokens stay out of the command line, where ps shows them. */
-static int read_token(const char *path, char *out, size_t cap)
+int sbd_config_token(const char *path, char *out, size_t cap)
 {
     FILE *f = fopen(path, "r");
     char line[SBD_TOKEN_MAX + 2];
@@ -268,7 +273,7 @@ static int parse_uid(const char *s, uid_t *out)
 
     if (pw != NULL)
         v = pw->pw_uid;
-    else if (parse_id_number(s, &v) < 0)
+    else if (sbd_config_number(s, &v) < 0)
         return -1;
     *out = (uid_t)v;
     return 0;
@@ -282,7 +287,7 @@ static int parse_gid(const char *s, gid_t *out)
 
     if (gr != NULL)
         v = gr->gr_gid;
-    else if (parse_id_number(s, &v) < 0)
+    else if (sbd_config_number(s, &v) < 0)
         return -1;
     *out = (gid_t)v;
     return 0;
@@ -351,6 +356,9 @@ static const struct option long_opts[] = {
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
     {"bridge-cmd-timeout", required_argument, NULL, OPT_BCMD},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
+    /* clang-format off: a macro of entries, each with its comma */
+    SBD_CONFIG_NATS_OPTIONS
+    /* clang-format on */
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -359,17 +367,17 @@ static int config_limit_option(struct sbd_config *c, int opt, const char *arg)
 {
     switch (opt) {
     case OPT_TOPICS:
-        return parse_u32(arg, &c->max_topics);
+        return sbd_config_u32(arg, &c->max_topics);
     case OPT_CLIENTS:
-        return parse_u32(arg, &c->max_clients);
+        return sbd_config_u32(arg, &c->max_clients);
     case OPT_SLOTS:
-        return parse_u32(arg, &c->max_slots);
+        return sbd_config_u32(arg, &c->max_slots);
     case OPT_SEG:
-        return parse_size(arg, &c->max_segment);
+        return sbd_config_size(arg, &c->max_segment);
     case OPT_SHM:
-        return parse_size(arg, &c->max_shm);
+        return sbd_config_size(arg, &c->max_shm);
     default: /* OPT_REAP */
-        return parse_u32(arg, &c->reap_interval_ms) ||
+        return sbd_config_u32(arg, &c->reap_interval_ms) ||
                c->reap_interval_ms > CONFIG_REAP_INTERVAL_MAX_MS;
     }
 }
@@ -384,31 +392,33 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         bad = parse_listen(arg, c);
         break;
     case OPT_BTOKEN:
-        bad = read_token(arg, c->bridge_token, sizeof(c->bridge_token));
+        bad = sbd_config_token(arg, c->bridge_token, sizeof(c->bridge_token));
         break;
     case OPT_BCONNS:
-        bad = parse_u32(arg, &c->bridge_max_conns) || c->bridge_max_conns == 0;
+        bad = sbd_config_u32(arg, &c->bridge_max_conns) || c->bridge_max_conns == 0;
         break;
     case OPT_BSUBS:
-        bad = parse_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
+        bad = sbd_config_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
               c->bridge_max_subs > SBD_BRIDGE_SUBS_MAX;
         break;
     case OPT_BREQ:
-        bad = parse_size(arg, &c->bridge_max_request) ||
+        bad = sbd_config_size(arg, &c->bridge_max_request) ||
               c->bridge_max_request < CONFIG_REQUEST_MIN ||
               c->bridge_max_request > CONFIG_REQUEST_MAX;
         break;
     case OPT_BOUT:
-        bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < CONFIG_OUTPUT_MIN;
+        bad =
+            sbd_config_size(arg, &c->bridge_max_output) || c->bridge_max_output < CONFIG_OUTPUT_MIN;
         break;
     case OPT_BNOCREATE:
         c->bridge_no_create = 1;
         break;
     case OPT_BMEM:
-        bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < CONFIG_MEMORY_MIN;
+        bad =
+            sbd_config_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < CONFIG_MEMORY_MIN;
         break;
     case OPT_BSUBMEM:
-        bad = parse_size(arg, &c->bridge_max_sub_memory) ||
+        bad = sbd_config_size(arg, &c->bridge_max_sub_memory) ||
               c->bridge_max_sub_memory < CONFIG_SUB_MEMORY_MIN;
         break;
     case OPT_BAUTH:
@@ -418,7 +428,7 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         bad = parse_timeout(arg, "--bridge-cmd-timeout", &c->bridge_cmd_ms);
         break;
     case OPT_BPUB:
-        bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);
+        bad = sbd_config_number(arg, &c->bridge_pub_timeout_ms);
         break;
     default:
         break;
@@ -470,6 +480,8 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
     case OPT_HELP:
         return 1;
     default:
+        if (opt >= SBD_OPT_NATS && opt <= SBD_OPT_PWINDOW)
+            return sbd_config_nats_option(c, opt, arg);
         if (opt < OPT_BRIDGE || opt > OPT_BPUB)
             return -1;
         bad = config_bridge_option(c, opt, arg);
@@ -515,5 +527,5 @@ int sbd_config_parse(struct sbd_config *c, int argc, char **argv)
     memcpy(c->lock_path, c->sock_path, sizeof(c->lock_path)); /* NAME.sock: NAME.lock */
     memcpy(c->lock_path + strlen(c->lock_path) - strlen("sock"), "lock", strlen("lock"));
     snprintf(c->shm_lock_path, sizeof(c->shm_lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
-    return 0;
+    return sbd_config_nats_finish(c);
 }
