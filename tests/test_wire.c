@@ -526,7 +526,9 @@ static void test_wire_decode_reply_rejects_truncated_err(void **state)
  * bridge reply's memory and evicted fields took 152 -> 168 and 232 -> 240
  * bytes) needs a new SHMBUS_PROTOCOL_VERSION, so that a library and a
  * daemon of different builds say SHMBUS_ERR_PROTO_VERSION instead of
- * misreading each other. Update both together. */
+ * misreading each other. Update both together. A new command adds
+ * bodies and changes none: the version stays (docs/protocol.md
+ * "Versions"). */
 static void test_wire_layout_matches_version(void **state)
 {
     static const struct {
@@ -546,6 +548,9 @@ static void test_wire_layout_matches_version(void **state)
         {"sb_wire_bridge", sizeof(struct sb_wire_bridge), 8},
         {"sb_wire_bridge_conn", sizeof(struct sb_wire_bridge_conn), 240},
         {"sb_wire_bridge_ok", sizeof(struct sb_wire_bridge_ok), 168},
+        {"sb_wire_nats", sizeof(struct sb_wire_nats), 8},
+        {"sb_wire_nats_topic", sizeof(struct sb_wire_nats_topic), 192},
+        {"sb_wire_nats_ok", sizeof(struct sb_wire_nats_ok), 344},
         {"sb_wire_err", sizeof(struct sb_wire_err), 124},
     };
 
