@@ -221,7 +221,7 @@ static void test_wire_decode_req_rejects_unknown_type(void **state)
     uint8_t buf[SB_WIRE_MAX];
     uint8_t body[256] = {0};
     struct sb_wire_req q;
-    const uint16_t types[] = {0, SB_MSG_BRIDGE + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
+    const uint16_t types[] = {0, SB_MSG_NATS + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
 
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         for (uint32_t len = 0; len <= sizeof(body); len += 8) {
@@ -239,11 +239,16 @@ static void test_wire_decode_req_rejects_length_mismatch(void **state)
     const struct {
         uint16_t type;
         uint32_t size;
-    } t[] = {
-        {SB_MSG_HELLO, sizeof(struct sb_wire_hello)}, {SB_MSG_OPEN, sizeof(struct sb_wire_open)},
-        {SB_MSG_CLOSE, sizeof(struct sb_wire_ref)},   {SB_MSG_PUB_ADD, sizeof(struct sb_wire_ref)},
-        {SB_MSG_PUB_DEL, sizeof(struct sb_wire_ref)}, {SB_MSG_SUB_ADD, sizeof(struct sb_wire_sub)},
-        {SB_MSG_SUB_DEL, sizeof(struct sb_wire_ref)}, {SB_MSG_LIST, sizeof(struct sb_wire_list)}};
+    } t[] = {{SB_MSG_HELLO, sizeof(struct sb_wire_hello)},
+             {SB_MSG_OPEN, sizeof(struct sb_wire_open)},
+             {SB_MSG_CLOSE, sizeof(struct sb_wire_ref)},
+             {SB_MSG_PUB_ADD, sizeof(struct sb_wire_ref)},
+             {SB_MSG_PUB_DEL, sizeof(struct sb_wire_ref)},
+             {SB_MSG_SUB_ADD, sizeof(struct sb_wire_sub)},
+             {SB_MSG_SUB_DEL, sizeof(struct sb_wire_ref)},
+             {SB_MSG_LIST, sizeof(struct sb_wire_list)},
+             {SB_MSG_BRIDGE, sizeof(struct sb_wire_bridge)},
+             {SB_MSG_NATS, sizeof(struct sb_wire_nats)}};
     uint8_t body[512] = {0}; /* zeros are valid in every field but OPEN's name */
     uint8_t buf[SB_WIRE_MAX];
     struct sb_wire_req q;
@@ -526,9 +531,7 @@ static void test_wire_decode_reply_rejects_truncated_err(void **state)
  * bridge reply's memory and evicted fields took 152 -> 168 and 232 -> 240
  * bytes) needs a new SHMBUS_PROTOCOL_VERSION, so that a library and a
  * daemon of different builds say SHMBUS_ERR_PROTO_VERSION instead of
- * misreading each other. Update both together. A new command adds
- * bodies and changes none: the version stays (docs/protocol.md
- * "Versions"). */
+ * misreading each other. Update both together. */
 static void test_wire_layout_matches_version(void **state)
 {
     static const struct {
