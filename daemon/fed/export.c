@@ -22,7 +22,7 @@
 struct export_round {
     struct sbd_fed *f;
     struct sbf_topic *ft;
-    natsConnection *nc; /* NULL: no connection yet, everything is lost_out */
+    natsConnection *nc; /* NULL or never connected yet: everything is lost_out */
     int64_t max_payload;
 };
 
@@ -32,6 +32,8 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
     struct sbf_topic *ft = r->ft;
     struct sbf_meta m = {.epoch = ft->epoch,
                          .seq = msg->seq,
+                         .count = ft->sent + 1,
+                         .has_count = 1,
                          .time_ns = msg->timestamp_ns,
                          .pid = msg->publisher_pid};
     struct sbf_meta_text x;
@@ -51,13 +53,20 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
         s = natsMsgHeader_Set(nm, SBF_HDR_TIME, x.time);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(nm, SBF_HDR_PID, x.pid);
+    /* The seqs of the topic's imported messages, never sent, lie between
+     * ours: the count lets importers tell those from messages lost on the
+     * way. */
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(nm, SBF_HDR_COUNT, x.count);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(nm, SBF_HDR_MSG_ID, x.msg_id);
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(r->nc, nm);
     natsMsg_Destroy(nm);
-    if (s == NATS_OK)
+    if (s == NATS_OK) {
+        ft->sent++;
         return 0;
+    }
     sbf_fed_warn(r->f, SBF_WARN_SEND, "nats: topic %s: message seq %llu not sent: %s (lost_out)",
                  ft->t->name, (unsigned long long)msg->seq, natsStatus_GetText(s));
     return -1;
@@ -75,6 +84,10 @@ static int export_one(const shmbus_msg *msg, void *arg)
         return 0; /* never sent out again: no loops */
     if (r->nc == NULL) {
         sbf_count(&ft->count.lost_out, 1);
+        sbf_fed_warn(r->f, SBF_WARN_SEND,
+                     "nats: topic %s: message seq %llu not sent: not connected to NATS yet "
+                     "(lost_out)",
+                     ft->t->name, (unsigned long long)msg->seq);
         return 0;
     }
     if (r->max_payload > 0 && (int64_t)msg->len > r->max_payload) {
@@ -191,7 +204,11 @@ static void *exporter_main(void *arg)
             break;
         exporter_sync(e);
         urcu_memb_read_lock();
-        r.nc = sbf_link_conn(&f->link);
+        /* Before the first connection cnats cannot tell whether the server
+         * takes headers, and refuses them: nothing can go out yet. */
+        r.nc = atomic_load_explicit(&f->link.ever_connected, memory_order_relaxed)
+                   ? sbf_link_conn(&f->link)
+                   : NULL;
         /* relaxed: a bound that may be a reconnect late. */
         r.max_payload = atomic_load_explicit(&f->link.max_payload, memory_order_relaxed);
         for (unsigned i = 0; i < e->nhave; i++) {

@@ -29,31 +29,28 @@ natsConnection *sbf_link_conn(struct sbf_link *l)
 
 void sbf_link_error(struct sbf_link *l, const char *what)
 {
-    uint64_t again = 0;
-    int same;
+    int seen = 0;
 
     /* relaxed: a counter. */
     atomic_fetch_add_explicit(&l->errors, 1, memory_order_relaxed);
     pthread_mutex_lock(&l->mu);
-    same = strncmp(l->last_err, what, sizeof(l->last_err) - 1) == 0;
-    if (same) {
+    for (unsigned i = 0; i < l->nerrs && !seen; i++)
+        seen = strncmp(l->errs[i], what, sizeof(l->errs[i]) - 1) == 0;
+    if (seen) {
         l->err_repeats++;
     } else {
-        again = l->err_repeats;
-        snprintf(l->last_err, sizeof(l->last_err), "%s", what);
-        l->err_repeats = 0;
+        snprintf(l->errs[l->next_err], sizeof(l->errs[0]), "%s", what);
+        l->next_err = (l->next_err + 1) % SBF_LINK_ERRS;
+        if (l->nerrs < SBF_LINK_ERRS)
+            l->nerrs++;
     }
     pthread_mutex_unlock(&l->mu);
-    if (same)
-        return;
-    if (again > 0)
-        sbd_log(SBD_WARN, "nats: the previous error came %llu more times",
-                (unsigned long long)again);
-    sbd_log(SBD_ERROR, "nats: %s", what);
+    if (!seen)
+        sbd_log(SBD_ERROR, "nats: %s", what);
 }
 
-/* The link works again: say how often the last error repeated, and
- * forget it (a new one is logged again). */
+/* The link works again: say how often the errors logged came again, and
+ * forget them (they are logged again if they come back). */
 static void link_healed(struct sbf_link *l)
 {
     uint64_t again;
@@ -61,10 +58,10 @@ static void link_healed(struct sbf_link *l)
     pthread_mutex_lock(&l->mu);
     again = l->err_repeats;
     l->err_repeats = 0;
-    l->last_err[0] = '\0';
+    l->nerrs = l->next_err = 0;
     pthread_mutex_unlock(&l->mu);
     if (again > 0)
-        sbd_log(SBD_WARN, "nats: the last error came %llu more times before this",
+        sbd_log(SBD_WARN, "nats: the errors above came %llu more times before this",
                 (unsigned long long)again);
 }
 
@@ -123,7 +120,8 @@ static void on_disconnected(natsConnection *nc, void *arg)
     memcpy(was, l->server, sizeof(was));
     l->server[0] = '\0';
     pthread_mutex_unlock(&l->mu);
-    if (was[0] != '\0')
+    /* relaxed: a flag; at our own stop the close is no news. */
+    if (was[0] != '\0' && !atomic_load_explicit(&l->stop, memory_order_relaxed))
         sbd_log(SBD_WARN,
                 "nats: disconnected from %s: reconnecting; meanwhile up to %d bytes of "
                 "exported messages wait, the rest are lost_out",
@@ -242,10 +240,15 @@ int sbf_link_init(struct sbd_fed *f)
 {
     struct sbf_link *l = &f->link;
     const char *step = "natsOptions_Create";
+    pthread_condattr_t ca;
     natsStatus s;
 
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cond, NULL);
+    /* link_nap()'s deadlines are CLOCK_MONOTONIC's. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cond, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_store_explicit(&l->state, SHMBUS_NATS_CONNECTING, memory_order_relaxed);
     s = natsOptions_Create(&l->opts);
     if (s == NATS_OK)
