@@ -205,8 +205,8 @@ struct sbd_fed {
     /* The manager thread (fed.c). */
     pthread_t manager;
     _Atomic uint32_t bell; /* futex word: stop */
-    _Atomic int stop;
-    int started; /* the manager runs (sbd_fed_stop() joins it) */
+    _Atomic int stop;      /* stored under mu: no record is made after it */
+    int started;           /* the manager runs (sbd_fed_stop() joins it) */
 
     struct sbf_exporter *exps[SBF_EXPORTERS_MAX]; /* mu: started on demand */
     unsigned nexps;                               /* mu */
