@@ -49,7 +49,8 @@ void sbd_config_nats_usage(FILE *f, const struct sbd_config *d)
             "                      nothing is lost (repeatable)\n"
             "  --persist-replicas N  stream replicas, 1 to 5 (default 0: 3 if the server\n"
             "                      knows of 3 or more servers, else 1)\n"
-            "  --persist-max-age SECONDS  stream age limit (default 0: none)\n"
+            "  --persist-max-age SECONDS  stream age limit (default 0: none; at most\n"
+            "                      292 years)\n"
             "  --persist-max-bytes SIZE   stream size limit (default %s)\n"
             "  --persist-window N  JetStream publishes in flight per topic (default %u,\n"
             "                      at most %u)\n",
@@ -302,22 +303,32 @@ int sbd_config_nats_option(struct sbd_config *c, int opt, const char *arg)
                              arg);
     case SBD_OPT_PREPLICAS:
         bad = sbd_config_number(arg, &c->persist_replicas) || c->persist_replicas > 5;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-replicas '%s': 0 (from the cluster) to 5\n", arg);
         break;
     case SBD_OPT_PAGE:
+        /* JetStream takes the age in ns, an int64. */
         bad = strspn(arg, "0123456789") != strlen(arg) ||
-              (strcmp(arg, "0") != 0 && sbd_config_size(arg, &c->persist_max_age_s) < 0);
+              (strcmp(arg, "0") != 0 && sbd_config_size(arg, &c->persist_max_age_s) < 0) ||
+              c->persist_max_age_s > SBD_PERSIST_MAX_AGE_S;
         if (!bad && strcmp(arg, "0") == 0)
             c->persist_max_age_s = 0;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-max-age '%s': seconds, 0 (no limit) to %llu\n", arg,
+                    (unsigned long long)SBD_PERSIST_MAX_AGE_S);
         break;
     case SBD_OPT_PBYTES:
         bad = sbd_config_size(arg, &c->persist_max_bytes) || c->persist_max_bytes > INT64_MAX;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-max-bytes '%s': a SIZE above 0 (K, M, G)\n", arg);
         break;
     default: /* SBD_OPT_PWINDOW */
         bad = sbd_config_u32(arg, &c->persist_window) || c->persist_window > SBD_PERSIST_WINDOW_MAX;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-window '%s': 1 to %u\n", arg,
+                    SBD_PERSIST_WINDOW_MAX);
         break;
     }
-    if (bad)
-        fprintf(stderr, "shmbusd: bad value '%s' (see --help)\n", arg);
     return bad ? -1 : 0;
 }
 

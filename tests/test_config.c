@@ -225,6 +225,17 @@ static void test_config_fed_patterns(void **state)
                      -1);
     assert_int_equal(
         parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "1K", NULL}), -1);
+    /* The age in ns must fit JetStream's int64. */
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "9223372036", NULL}),
+        0);
+    assert_int_equal(c.persist_max_age_s, 9223372036ull);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "9223372037", NULL}),
+        -1);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "18446744074", NULL}),
+        -1);
 }
 
 /* The defaults as the usage text and the docs write them: option, value. */
