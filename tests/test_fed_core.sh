@@ -12,7 +12,11 @@
 #  - a full reliable imported topic (its one subscriber stopped) does not
 #    hold the other topics' imports: after 300 messages for it, a message
 #    for another topic arrives within a few seconds; the full topic counts
-#    what did not fit as lost_in.
+#    what did not fit as lost_in;
+#  - an exporter evicted from a reliable topic (it blocked in cnats's write
+#    to a stopped server past the topic's stall timeout) counts what it
+#    skipped, in lost_out and in Shmbus-Count: every message the exporting
+#    bus published arrives at the importing bus or is counted in its lost_in.
 # Usage: test_fed_core.sh SHMBUSD SHMBUS FEDCHECK NATSUTIL
 set -euo pipefail
 shmbusd=$1 shmbus=$2 fedcheck=$3 natsutil=$4
@@ -96,4 +100,32 @@ nu_nats_is "$b" full.r in 16 || nu_fail "b: full.r in $(nu_nats "$b" full.r in)"
   nu_fail "b did not log full.r's episode exactly once"
 kill -CONT "$stuck"
 kill -KILL "$stuck"
+
+# --- An exporter evicted from a reliable topic: what it skipped is counted
+# on both sides. The server is stopped while big messages go out, so that
+# the exporter blocks in cnats's write past the topic's stall timeout.
+n=300
+"$fedcheck" sub --bus "$b" --topic core.rel --max-msg 65536 --timeout-ms 0 ||
+  nu_fail "create core.rel on $b"
+"$shmbus" --bus "$a" pub --reliable --capacity 16 --max-msg 65536 --stall-timeout 0.3 \
+  core.rel pre-1 || nu_fail "create core.rel on $a"
+nu_until "$NU_WAIT" "b imports core.rel's first message" nu_nats_is "$b" core.rel in 1
+kill -STOP "${nu_pid[n1]}"
+"$fedcheck" pub --bus "$a" --topic core.rel --count "$n" --size 60000 --tag rel ||
+  nu_fail "publish on core.rel"
+nu_until "$NU_WAIT" "a's exporter is evicted from core.rel" \
+  nu_logged "$a" core.rel 'exporter evicted'
+kill -CONT "${nu_pid[n1]}"
+nu_connected "$a"
+nu_connected "$b"
+"$fedcheck" pub --bus "$a" --topic core.rel --count 1 --tag post || nu_fail "publish post-1"
+# Every message of a's reaches b or is counted lost there: in + lost_in.
+in_and_lost() {
+  local i l
+  i=$(nu_nats "$b" core.rel in) l=$(nu_nats "$b" core.rel lost_in)
+  [[ "$i" =~ ^[0-9]+$ && "$l" =~ ^[0-9]+$ ]] && [ $((i + l)) -eq "$1" ]
+}
+nu_until 10 "b: core.rel in $(nu_nats "$b" core.rel in) + lost_in $(nu_nats "$b" core.rel lost_in) = $((n + 2))" \
+  in_and_lost $((n + 2))
+nu_nats_ge "$a" core.rel lost_out 1 || nu_fail "a: core.rel lost_out $(nu_nats "$a" core.rel lost_out)"
 nu_pass

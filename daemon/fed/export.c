@@ -89,6 +89,7 @@ static int export_one(const shmbus_msg *msg, void *arg)
     struct export_round *r = arg;
     struct sbf_topic *ft = r->ft;
 
+    ft->next = msg->seq + 1;
     /* Shmbus-Count: what this exporter took for export, sent or lost on
      * this side (overtaken in the ring, refused), so that importers count
      * those too; imported messages, never sent, are not in it. */
@@ -121,21 +122,32 @@ static int export_one(const shmbus_msg *msg, void *arg)
 }
 
 /* The subscriber was evicted (it stalled a reliable topic past its stall
- * timeout): a new one goes on from the next message. Under poll_mu. */
+ * timeout): a new one goes on from the next message. What lay between is
+ * lost_out, and in Shmbus-Count, so that importers count it too (as
+ * messages the ring overtook, some may have been imported ones). Under
+ * poll_mu. */
 static int export_rejoin(struct sbf_topic *ft)
 {
     shmbus_sub_opts o = {.start = SHMBUS_START_NEXT};
     shmbus_sub *sub;
+    uint64_t to, skipped;
     int rc = shmbus_sub_create(ft->t->t, &o, &sub);
 
     if (rc < 0)
         return rc;
+    /* From the last message read (the evicted subscriber's own position
+     * may have moved past what it delivered) to the new one's start. */
+    to = sb_relay_sub_held(sub);
+    skipped = to > ft->next ? to - ft->next : 0;
+    ft->next = to;
     shmbus_sub_destroy(ft->sub);
     ft->sub = sub;
+    sbf_count(&ft->count.lost_out, skipped);
+    ft->taken += skipped;
     sbd_log(SBD_WARN,
             "nats: topic %s: exporter evicted for falling behind: it goes on from the "
-            "next message, what lay between is not exported",
-            ft->t->name);
+            "next message, the %llu between are not exported (lost_out)",
+            ft->t->name, (unsigned long long)skipped);
     return 0;
 }
 
@@ -299,6 +311,7 @@ int sbf_export_add(struct sbd_fed *f, struct sbf_topic *ft)
         return rc;
     }
     atomic_fetch_add_explicit(&ft->t->subscribers, 1, memory_order_relaxed);
+    ft->next = sb_relay_sub_held(ft->sub); /* its start: no message read yet */
     ft->exp = e;
     e->assigned++;
     pthread_mutex_lock(&e->mu);
