@@ -339,11 +339,16 @@ int sbd_config_nats_finish(struct sbd_config *c)
     char host[256];
 
     if (!c->nats) {
+        /* Any option of federation's that changed a value (one given its
+         * default changes nothing, and is let pass). */
         if (c->n_fed > 0 || c->nats_creds[0] != '\0' || c->nats_token[0] != '\0' ||
             c->nats_user[0] != '\0' || c->nats_ca[0] != '\0' || c->nats_cert[0] != '\0' ||
-            c->nats_key[0] != '\0' || c->nats_origin[0] != '\0') {
-            fprintf(stderr, "shmbusd: --federate, --export, --import, --persist and the "
-                            "--nats-* options need --nats URL\n");
+            c->nats_key[0] != '\0' || c->nats_origin[0] != '\0' ||
+            strcmp(c->nats_prefix, SBD_NATS_PREFIX_DEFAULT) != 0 || c->persist_replicas != 0 ||
+            c->persist_max_age_s != 0 || c->persist_max_bytes != SBD_PERSIST_MAX_BYTES_DEFAULT ||
+            c->persist_window != SBD_PERSIST_WINDOW_DEFAULT) {
+            fprintf(stderr, "shmbusd: --federate, --export, --import, --persist, --persist-* and "
+                            "the --nats-* options need --nats URL\n");
             return -1;
         }
         return 0;

@@ -146,6 +146,11 @@ static void test_config_nats(void **state)
     assert_int_equal(parse(&c, (const char *const[]){"--federate", "a*", NULL}), -1);
     assert_int_equal(parse(&c, (const char *const[]){"--persist", "a*", NULL}), -1);
     assert_int_equal(parse(&c, (const char *const[]){"--nats-origin", "o", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats-prefix", "p", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-replicas", "3", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-max-age", "60", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-max-bytes", "2G", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-window", "16", NULL}), -1);
     /* Files: unreadable, one kind of credentials, token and user read. */
     assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-creds",
                                                      "/nonexistent/x.creds", NULL}),
