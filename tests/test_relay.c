@@ -589,6 +589,37 @@ static void test_relay_hold_refused(void **state)
     shmbus_pub_destroy(pub);
 }
 
+/* A group member's gate is its group's cursor: it cannot be held, nor
+ * its slot kept, and reading moves the group as ever; adoption wants a
+ * topic and somewhere to put what it adopts. */
+static void test_relay_hold_refused_group(void **state)
+{
+    struct tu_topic *f = *state;
+    shmbus_sub_opts go = {.group = 1};
+    struct seen s = {0};
+    shmbus_sub *m, *o;
+    shmbus_pub *pub;
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(f->t, &go, &m));
+    assert_shmbus_rc(sb_relay_sub_hold(m), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(sb_relay_sub_keep(m), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(sb_relay_sub_release(m, 0), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(sb_relay_sub_rewind(m, 0), SHMBUS_ERR_INVALID);
+    /* A full ring read by the member lets the publisher go on. */
+    publish_n(pub, 0, 8);
+    assert_int_equal(shmbus_poll(m, seen_collect, &s, 32), 8);
+    publish_n(pub, 8, 8);
+    assert_shmbus_rc(sb_relay_sub_adopt(NULL, &o), SHMBUS_ERR_INVALID);
+    assert_null(o);
+    assert_shmbus_rc(sb_relay_sub_adopt(f->t, NULL), SHMBUS_ERR_INVALID);
+    /* Nothing kept: a group member's slot is not taken. */
+    assert_shmbus_rc(sb_relay_sub_adopt(f->t, &o), -ENOENT);
+    assert_null(o);
+    shmbus_sub_destroy(m);
+    shmbus_pub_destroy(pub);
+}
+
 /* A child that holds a slot of the topic (subscribed before the parent
  * publishes: a reliable reader starts at the tail), reads 3 of the 5
  * messages the parent then publishes, releases 1 and, if told, keeps the
@@ -819,6 +850,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relay_hold_gates, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_hold_rewind, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_hold_refused, fx_rel_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_hold_refused_group, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_adopt_dead_owner, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_adopt_race, fx_rel_setup, fx_teardown),
     };
