@@ -756,6 +756,35 @@ static void test_relay_adopt_dead_owner(void **state)
     shmbus_pub_destroy(pub);
 }
 
+/* A plain subscriber that exits without cleaning up. */
+static int plain_dies_run(void *arg)
+{
+    shmbus_sub *sub;
+
+    return shmbus_sub_create(arg, NULL, &sub) < 0 ? 1 : 0;
+}
+
+/* A kept slot freed by its owner is not kept for the next: a plain
+ * subscriber that takes it and dies leaves nothing to adopt. */
+static void test_relay_kept_not_inherited(void **state)
+{
+    struct tu_topic *f = *state;
+    shmbus_sub *sub;
+    pid_t kid;
+
+    assert_shmbus_ok(shmbus_sub_create(f->t, NULL, &sub));
+    assert_ptr_equal(sub->slot, &f->t->seg.slots[0]);
+    assert_shmbus_ok(sb_relay_sub_hold(sub));
+    assert_shmbus_ok(sb_relay_sub_keep(sub));
+    shmbus_sub_destroy(sub);
+    kid = tu_fork(plain_dies_run, f->t);
+    assert_int_equal(tu_wait(kid), 0);
+    /* relaxed: the child is gone; the first free slot was the one kept. */
+    assert_int_equal(atomic_load_explicit(&f->t->seg.slots[0].pid, memory_order_relaxed), kid);
+    assert_shmbus_rc(sb_relay_sub_adopt(f->t, &sub), -ENOENT);
+    assert_null(sub);
+}
+
 /* Adopters started together on one dead owner's kept slot: one wins. */
 #define ADOPTERS 4
 
@@ -853,6 +882,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relay_hold_refused_group, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_adopt_dead_owner, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_adopt_race, fx_rel_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_kept_not_inherited, fx_rel_setup, fx_teardown),
     };
 
     tu_init();
