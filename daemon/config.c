@@ -36,6 +36,9 @@ void sbd_config_defaults(struct sbd_config *c)
     c->bridge_auth_ms = 10000;
     c->bridge_cmd_ms = 10000;
     c->bridge_pub_timeout_ms = 5000;
+    snprintf(c->nats_prefix, sizeof(c->nats_prefix), "%s", SBD_NATS_PREFIX_DEFAULT);
+    c->persist_max_bytes = SBD_PERSIST_MAX_BYTES_DEFAULT;
+    c->persist_window = SBD_PERSIST_WINDOW_DEFAULT;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
