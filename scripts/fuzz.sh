@@ -9,6 +9,7 @@
 #            (daemon/bridge/resp.c, json.c, glob.c)
 #   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
 #            segment words written between its scans (fuzz/fuzz_segment.c)
+#   fed_order the JetStream importer's order per origin (daemon/fed/order.c)
 #   bridge   a live registry and bridge in process, driven by command
 #            sequences over several connections (fuzz/fuzz_bridge.c)
 #  1. builds build-fuzz/fuzz_NAME for each with clang (libFuzzer + ASan +
@@ -68,6 +69,7 @@ targets=(
   "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/bridge/glob.c|"
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu"
+  "fed_order|1|1024|sbf_order_judge/sbf_order_delivered|fuzz/fuzz_fed_order.c daemon/fed/order.c|"
   "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu"
 )
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
