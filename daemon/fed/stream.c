@@ -21,8 +21,8 @@
 
 static int stream_literal_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == ':';
 }
 
 /* Check one token of a pattern, [@p b, @p e): NULL if it maps, else why not. */
@@ -166,8 +166,8 @@ uint32_t sbf_stream_replicas(natsConnection *nc, uint32_t configured)
 }
 
 /* The configuration @p s is made with under @p o (strings are @p s's). */
-static void stream_config(jsStreamConfig *c, const struct sbf_stream_opts *o,
-                          struct sbf_stream *s, const char **subjects)
+static void stream_config(jsStreamConfig *c, const struct sbf_stream_opts *o, struct sbf_stream *s,
+                          const char **subjects)
 {
     jsStreamConfig_Init(c);
     subjects[0] = s->filter;
@@ -186,7 +186,8 @@ static void stream_config(jsStreamConfig *c, const struct sbf_stream_opts *o,
 /* Log one difference of an existing stream (never a refusal). */
 static void stream_differs(const struct sbf_stream *s, const char *what, int64_t has, int64_t want)
 {
-    sbd_log(SBD_WARN, "fed: stream %s (--persist %s) exists with %s %" PRId64 ", not %" PRId64
+    sbd_log(SBD_WARN,
+            "fed: stream %s (--persist %s) exists with %s %" PRId64 ", not %" PRId64
             "; used as it is",
             s->name, s->pattern, what, has, want);
 }
@@ -204,8 +205,10 @@ static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const j
         return -EIO;
     }
     if (has->Storage != want->Storage)
-        sbd_log(SBD_WARN, "fed: stream %s (--persist %s) is kept in memory, not on disk: a "
-                "server restart loses what it holds", s->name, s->pattern);
+        sbd_log(SBD_WARN,
+                "fed: stream %s (--persist %s) is kept in memory, not on disk: a "
+                "server restart loses what it holds",
+                s->name, s->pattern);
     if (has->Retention != want->Retention)
         stream_differs(s, "retention policy", has->Retention, want->Retention);
     if (has->Discard != want->Discard)
@@ -222,16 +225,16 @@ static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const j
 }
 
 /* Log a failed JetStream request about @p s. */
-static void stream_fail(const struct sbf_stream *s, const char *what, natsStatus st,
-                        jsErrCode jerr)
+static void stream_fail(const struct sbf_stream *s, const char *what, natsStatus st, jsErrCode jerr)
 {
     natsStatus last;
     const char *text = nats_GetLastError(&last);
 
-    sbd_log(SBD_ERROR, "fed: stream %s (--persist %s): %s: %s (JetStream error %d%s%s); its "
+    sbd_log(SBD_ERROR,
+            "fed: stream %s (--persist %s): %s: %s (JetStream error %d%s%s); its "
             "topics are not persisted",
-            s->name, s->pattern, what, natsStatus_GetText(st), (int)jerr,
-            text != NULL ? ": " : "", text != NULL ? text : "");
+            s->name, s->pattern, what, natsStatus_GetText(st), (int)jerr, text != NULL ? ": " : "",
+            text != NULL ? text : "");
 }
 
 /* Look the stream up and check it. @return 1 if it does not exist, 0 if
