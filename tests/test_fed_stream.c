@@ -77,8 +77,8 @@ static pid_t server_spawn(int port)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     snprintf(p, sizeof(p), "%d", port);
     snprintf(log, sizeof(log), "%s/server.log", store_dir);
-    execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, "-js", "-sd", store_dir,
-           "-l", log, (char *)NULL);
+    execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, "-js", "-sd", store_dir, "-l",
+           log, (char *)NULL);
     _exit(127);
 }
 
@@ -355,6 +355,28 @@ static void test_stream_replicas_default(void **state)
     assert_int_equal(sbf_stream_replicas(NULL, 0), 1);
 }
 
+static void test_stream_no_answer_asked_again(void **state)
+{
+    struct sbf_stream_opts o = opts(1u << 20);
+    struct sbf_stream s;
+    jsOptions jo;
+    jsCtx *quick = NULL;
+
+    (void)state;
+    jsOptions_Init(&jo);
+    jo.Wait = 200;
+    assert_int_equal(natsConnection_JetStream(&quick, nc, &jo), NATS_OK);
+    assert_int_equal(sbf_stream_init(&s, "shmbus", "later"), 0);
+    /* a server that does not answer: asked again later, not refused */
+    assert_int_equal(kill(server_pid, SIGSTOP), 0);
+    assert_int_equal(sbf_stream_ensure(quick, &o, &s), -EAGAIN);
+    assert_false(s.ok);
+    assert_int_equal(kill(server_pid, SIGCONT), 0);
+    assert_int_equal(sbf_stream_ensure(js, &o, &s), 0);
+    assert_true(s.ok);
+    jsCtx_Destroy(quick);
+}
+
 /* Last: it closes the shared connection. */
 static void test_stream_server_gone_refused(void **state)
 {
@@ -380,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_stream_overlap_refused_by_server),
         cmocka_unit_test(test_stream_bad_pattern_logged),
         cmocka_unit_test(test_stream_replicas_default),
+        cmocka_unit_test(test_stream_no_answer_asked_again),
         cmocka_unit_test(test_stream_server_gone_refused),
     };
     return cmocka_run_group_tests_name("fed_stream", tests, group_setup, group_teardown);

@@ -224,21 +224,39 @@ static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const j
     return 0;
 }
 
-/* Log a failed JetStream request about @p s. */
-static void stream_fail(const struct sbf_stream *s, const char *what, natsStatus st, jsErrCode jerr)
+/* Could asking again later succeed? No answer in time, no JetStream
+ * listening yet (a cluster still electing its leader), the connection
+ * between servers: yes. A refusal with a JetStream error, or a connection
+ * closed for good: no. */
+static int stream_transient(natsStatus st, jsErrCode jerr)
 {
-    natsStatus last;
-    const char *text = nats_GetLastError(&last);
+    return jerr == 0 && (st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS ||
+                         st == NATS_NOT_YET_CONNECTED || st == NATS_CONNECTION_DISCONNECTED);
+}
 
-    sbd_log(SBD_ERROR,
-            "fed: stream %s (--persist %s): %s: %s (JetStream error %d%s%s); its "
-            "topics are not persisted",
+/* Log a failed JetStream request about @p s. @return -EAGAIN if asking
+ * again may succeed, else -EIO. */
+static int stream_fail(const struct sbf_stream *s, const char *what, natsStatus st, jsErrCode jerr)
+{
+    natsStatus last = NATS_OK;
+    const char *text = nats_GetLastError(&last);
+    int again = stream_transient(st, jerr);
+
+    /* The thread's last error text may be an older call's. */
+    if (last != st)
+        text = NULL;
+
+    sbd_log(again ? SBD_WARN : SBD_ERROR,
+            "fed: stream %s (--persist %s): %s: %s (JetStream error "
+            "%d%s%s); %s",
             s->name, s->pattern, what, natsStatus_GetText(st), (int)jerr, text != NULL ? ": " : "",
-            text != NULL ? text : "");
+            text != NULL ? text : "",
+            again ? "asked again later, its topics wait" : "its topics are not persisted");
+    return again ? -EAGAIN : -EIO;
 }
 
 /* Look the stream up and check it. @return 1 if it does not exist, 0 if
- * it is usable, -EIO if not (logged). */
+ * it is usable, -EAGAIN or -EIO if not (logged). */
 static int stream_lookup(jsCtx *js, struct sbf_stream *s, const jsStreamConfig *want)
 {
     jsStreamInfo *si = NULL;
@@ -255,8 +273,7 @@ static int stream_lookup(jsCtx *js, struct sbf_stream *s, const jsStreamConfig *
     if (st == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
         return 1;
     /* Anything else: the server cannot tell us. */
-    stream_fail(s, "cannot look it up", st, jerr);
-    return -EIO;
+    return stream_fail(s, "cannot look it up", st, jerr);
 }
 
 int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_stream *s)
@@ -280,12 +297,10 @@ int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_str
     if (st != NATS_OK && jerr == JSStreamNameExistErr) {
         rc = stream_lookup(js, s, &want);
         s->ok = rc == 0;
-        return rc == 0 ? 0 : -EIO;
+        return rc == 1 ? -EAGAIN : rc; /* deleted meanwhile: ask again */
     }
-    if (st != NATS_OK) {
-        stream_fail(s, "cannot create it", st, jerr);
-        return -EIO;
-    }
+    if (st != NATS_OK)
+        return stream_fail(s, "cannot create it", st, jerr);
     jsStreamInfo_Destroy(si);
     sbd_log(SBD_INFO, "fed: stream %s created for --persist %s (subjects %s, %u replica%s)",
             s->name, s->pattern, s->filter, o->replicas, o->replicas == 1 ? "" : "s");

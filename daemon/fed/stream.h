@@ -81,8 +81,10 @@ uint32_t sbf_stream_replicas(natsConnection *nc, uint32_t configured);
  * stream whose subjects are not exactly s->filter is refused (its
  * messages would go elsewhere); other differences (storage, retention,
  * discard, replicas, limits, a duplicate window shorter than o's) are
- * logged and the stream used. Sets s->ok. Blocks up to cnats's JetStream
- * request timeout per request. @return 0, or -EIO (logged). */
+ * logged and the stream used. Sets s->ok. Blocks up to the JetStream
+ * context's request timeout (jsOptions.Wait) per request, two or three.
+ * @return 0; -EAGAIN: no answer (a timeout, no JetStream listening yet, a
+ * connection down): ask again later; -EIO: refused for good. Logged. */
 int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_stream *s);
 
 #endif
