@@ -97,12 +97,14 @@ struct sbd_config {
      * in files, read when the link starts. */
     int nats;
     char nats_urls[SBD_NATS_URLS_MAX + 1]; /* comma-separated */
-    char nats_creds[SBD_PATH_MAX + 1];     /* "" = none, as the next five */
-    char nats_token_file[SBD_PATH_MAX + 1];
-    char nats_user_file[SBD_PATH_MAX + 1];
+    char nats_creds[SBD_PATH_MAX + 1];     /* "" = none, as the next four */
     char nats_ca[SBD_PATH_MAX + 1];
     char nats_cert[SBD_PATH_MAX + 1];
     char nats_key[SBD_PATH_MAX + 1];
+    /* Read from --nats-token-file and --nats-user-file ("" = none). */
+    char nats_token[SBD_TOKEN_MAX + 1];
+    char nats_user[SBD_TOKEN_MAX + 1];
+    char nats_password[SBD_TOKEN_MAX + 1];
     char nats_prefix[SBD_NATS_NAME_MAX + 1];
     char nats_origin[SBD_NATS_NAME_MAX + 1]; /* derived when not given */
     struct sbd_fed_pattern fed[SBD_FED_PATTERNS_MAX];

@@ -91,7 +91,7 @@ static void fuzz_headers(const char *s, size_t len)
         CHECK(bad != NULL);
         return;
     }
-    CHECK(bad == NULL && sbf_meta_origin_ok(m.origin));
+    CHECK(bad == NULL && sbd_fed_origin_ok(m.origin));
     sbf_meta_encode(&m, "t", &x);
     /* Each value read is the text of the number it gave, but for leading zeros. */
     const char *v = get(&f, SBF_HDR_SEQ, &vlen);

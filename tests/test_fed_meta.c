@@ -19,23 +19,23 @@
 static void test_fed_meta_prefix(void **state)
 {
     (void)state;
-    assert_int_equal(sbf_meta_prefix_ok("shmbus"), 1);
-    assert_int_equal(sbf_meta_prefix_ok("a.b-c.d_e"), 1);
-    assert_int_equal(sbf_meta_prefix_ok(""), 0);
-    assert_int_equal(sbf_meta_prefix_ok(".a"), 0);
-    assert_int_equal(sbf_meta_prefix_ok("a."), 0);
-    assert_int_equal(sbf_meta_prefix_ok("a..b"), 0);
-    assert_int_equal(sbf_meta_prefix_ok("a*"), 0);
-    assert_int_equal(sbf_meta_prefix_ok("a>"), 0);
-    assert_int_equal(sbf_meta_prefix_ok("a b"), 0);
-    assert_int_equal(sbf_meta_prefix_ok("a:b"), 0);
+    assert_int_equal(sbd_fed_prefix_ok("shmbus"), 1);
+    assert_int_equal(sbd_fed_prefix_ok("a.b-c.d_e"), 1);
+    assert_int_equal(sbd_fed_prefix_ok(""), 0);
+    assert_int_equal(sbd_fed_prefix_ok(".a"), 0);
+    assert_int_equal(sbd_fed_prefix_ok("a."), 0);
+    assert_int_equal(sbd_fed_prefix_ok("a..b"), 0);
+    assert_int_equal(sbd_fed_prefix_ok("a*"), 0);
+    assert_int_equal(sbd_fed_prefix_ok("a>"), 0);
+    assert_int_equal(sbd_fed_prefix_ok("a b"), 0);
+    assert_int_equal(sbd_fed_prefix_ok("a:b"), 0);
     char p[80];
     memset(p, 'x', sizeof(p));
     p[SBD_NATS_NAME_MAX] = '\0';
-    assert_int_equal(sbf_meta_prefix_ok(p), 1);
+    assert_int_equal(sbd_fed_prefix_ok(p), 1);
     p[SBD_NATS_NAME_MAX] = 'x';
     p[SBD_NATS_NAME_MAX + 1] = '\0';
-    assert_int_equal(sbf_meta_prefix_ok(p), 0);
+    assert_int_equal(sbd_fed_prefix_ok(p), 0);
 }
 
 static void test_fed_meta_origin(void **state)
@@ -43,21 +43,21 @@ static void test_fed_meta_origin(void **state)
     char o[SBD_NATS_NAME_MAX + 1], host[200];
 
     (void)state;
-    assert_int_equal(sbf_meta_origin_ok("host1_bus-a"), 1);
-    assert_int_equal(sbf_meta_origin_ok(""), 0);
-    assert_int_equal(sbf_meta_origin_ok("a.b"), 0);
-    assert_int_equal(sbf_meta_origin_ok("a/b"), 0);
-    sbf_meta_default_origin("web-1.example.com", "main", o);
+    assert_int_equal(sbd_fed_origin_ok("host1_bus-a"), 1);
+    assert_int_equal(sbd_fed_origin_ok(""), 0);
+    assert_int_equal(sbd_fed_origin_ok("a.b"), 0);
+    assert_int_equal(sbd_fed_origin_ok("a/b"), 0);
+    sbd_fed_default_origin("web-1.example.com", "main", o);
     assert_string_equal(o, "web-1_main");
-    sbf_meta_default_origin("we+b@x", "b", o);
+    sbd_fed_default_origin("we+b@x", "b", o);
     assert_string_equal(o, "we_b_x_b");
-    sbf_meta_default_origin("", "b", o);
+    sbd_fed_default_origin("", "b", o);
     assert_string_equal(o, "host_b");
     memset(host, 'h', sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    sbf_meta_default_origin(host, "0123456789abcdef0123456789abcdef", o);
+    sbd_fed_default_origin(host, "0123456789abcdef0123456789abcdef", o);
     assert_int_equal(strlen(o), SBD_NATS_NAME_MAX);
-    assert_int_equal(sbf_meta_origin_ok(o), 1);
+    assert_int_equal(sbd_fed_origin_ok(o), 1);
     assert_string_equal(o + SBD_NATS_NAME_MAX - 33, "_0123456789abcdef0123456789abcdef");
 }
 

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <string.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -246,6 +247,201 @@ static void test_relay_wait_topic_bound(void **state)
     assert_int_equal(data_waiters(f->t), 0);
 }
 
+/* A reliable topic of @p capacity cells for @p f, named after @p tag. */
+static int rel_open(struct tu_topic *f, const char *tag, uint32_t capacity)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = capacity, .max_msg_size = 64};
+
+    f->name = tu_name(tag);
+    return shmbus_topic_create(f->name, &o, &f->t);
+}
+
+/* What a poll saw of the messages it was handed. */
+struct seen {
+    uint64_t payload[32];
+    shmbus_msg m[32];
+    unsigned n;
+};
+
+static int seen_collect(const shmbus_msg *m, void *arg)
+{
+    struct seen *s = arg;
+
+    if (s->n < 32) {
+        s->m[s->n] = *m;
+        memcpy(&s->payload[s->n], m->data, sizeof(uint64_t));
+        s->n++;
+    }
+    return 0;
+}
+
+static void assert_local(const shmbus_msg *m)
+{
+    assert_int_equal(m->flags, 0);
+    assert_int_equal(m->reserved0, 0);
+    assert_int_equal(m->origin_seq, 0);
+    assert_int_equal(m->reserved[0], 0);
+    assert_int_equal(m->reserved[1], 0);
+}
+
+/* An imported message reads back with its origin's seq, time and pid,
+ * through shmbus_recv() and shmbus_poll(), on a lossy topic (copy reads)
+ * and a reliable one (read in place); a local one after it reads as
+ * local, its reserved fields zeroed. */
+static void imported_round_trip(shmbus_topic *t)
+{
+    struct sb_relay_origin o = {.seq = 41, .timestamp_ns = 1234567890123ull, .pid = 777};
+    shmbus_sub_opts so = {.start = SHMBUS_START_OLDEST};
+    shmbus_sub *rs, *ps;
+    shmbus_pub *pub;
+    uint64_t v = 5, buf;
+    struct seen s = {0};
+    shmbus_msg m;
+
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &rs));
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &ps));
+    assert_shmbus_ok(sb_relay_publish_imported(pub, &v, sizeof(v), &o, 0));
+    assert_shmbus_ok(shmbus_publish(pub, &v, sizeof(v), 0));
+    memset(&m, 0xa5, sizeof(m));
+    assert_int_equal(shmbus_recv(rs, &buf, sizeof(buf), &m, 0), (int)sizeof(v));
+    assert_int_equal(m.flags, SHMBUS_MSG_IMPORTED);
+    assert_int_equal(m.origin_seq, 41);
+    assert_int_equal(m.timestamp_ns, 1234567890123ull);
+    assert_int_equal(m.publisher_pid, 777);
+    assert_int_equal(m.seq, 0);
+    assert_int_equal(m.reserved0, 0);
+    assert_int_equal(m.reserved[0], 0);
+    assert_int_equal(m.reserved[1], 0);
+    memset(&m, 0xa5, sizeof(m));
+    assert_int_equal(shmbus_recv(rs, &buf, sizeof(buf), &m, 0), (int)sizeof(v));
+    assert_local(&m);
+    assert_int_equal(m.publisher_pid, (uint32_t)getpid());
+    assert_int_equal(shmbus_poll(ps, seen_collect, &s, 8), 2);
+    assert_int_equal(s.m[0].flags, SHMBUS_MSG_IMPORTED);
+    assert_int_equal(s.m[0].origin_seq, 41);
+    assert_int_equal(s.m[0].timestamp_ns, 1234567890123ull);
+    assert_int_equal(s.m[0].publisher_pid, 777);
+    assert_local(&s.m[1]);
+    shmbus_sub_destroy(ps);
+    shmbus_sub_destroy(rs);
+    shmbus_pub_destroy(pub);
+}
+
+static void test_relay_imported_round_trip(void **state)
+{
+    struct tu_topic *f = *state, r;
+
+    imported_round_trip(f->t);
+    assert_shmbus_ok(rel_open(&r, "relay-rt", 8));
+    imported_round_trip(r.t);
+    tu_topic_close(&r);
+}
+
+/* A cell reused by a local publish (plain, zero-copy, exclusive) never
+ * shows the origin of the imported message it held before. */
+static void origin_zeroed_on_reuse(shmbus_topic *t, uint32_t capacity)
+{
+    struct sb_relay_origin o = {.seq = 9, .timestamp_ns = 1, .pid = 2};
+    shmbus_sub_opts so = {.start = SHMBUS_START_OLDEST};
+    struct seen s = {0};
+    shmbus_claim c;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    for (uint64_t i = 0; i < capacity; i++) {
+        o.seq = 100 + i;
+        assert_shmbus_ok(sb_relay_publish_imported(pub, &i, sizeof(i), &o, 0));
+    }
+    for (uint64_t i = 0; i < capacity; i++) {
+        if (i % 2 == 0) {
+            assert_shmbus_ok(shmbus_publish(pub, &i, sizeof(i), 0));
+            continue;
+        }
+        assert_shmbus_ok(shmbus_pub_claim(pub, &c, 0));
+        memcpy(c.data, &i, sizeof(i));
+        assert_shmbus_ok(shmbus_pub_commit(pub, &c, sizeof(i)));
+    }
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+    assert_int_equal(shmbus_poll(sub, seen_collect, &s, 32), (int)capacity);
+    for (unsigned i = 0; i < s.n; i++) {
+        assert_local(&s.m[i]);
+        assert_int_equal(s.m[i].seq, capacity + i);
+        assert_int_equal(s.payload[i], i);
+    }
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+}
+
+static void test_relay_origin_zeroed_on_reuse(void **state)
+{
+    shmbus_topic_opts ex = {
+        .mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = 64, .flags = SHMBUS_TOPIC_EXCLUSIVE};
+    struct tu_topic *f = *state, e;
+
+    origin_zeroed_on_reuse(f->t, 16);
+    e.name = tu_name("relay-excl");
+    assert_shmbus_ok(shmbus_topic_create(e.name, &ex, &e.t));
+    origin_zeroed_on_reuse(e.t, 8);
+    tu_topic_close(&e);
+}
+
+/* imported_held() finds an imported message the ring holds, by its seq,
+ * time and pid together, and no longer once a lap overwrote its cell. */
+static void test_relay_imported_held(void **state)
+{
+    struct tu_topic *f = *state;
+    struct sb_relay_origin o = {.seq = 7, .timestamp_ns = 99, .pid = 3}, x;
+    shmbus_pub *pub;
+    uint64_t v = 1;
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &pub));
+    assert_int_equal(sb_relay_imported_held(f->t, &o), 0);
+    assert_shmbus_ok(sb_relay_publish_imported(pub, &v, sizeof(v), &o, 0));
+    for (int i = 0; i < 10; i++)
+        assert_shmbus_ok(shmbus_publish(pub, &v, sizeof(v), 0));
+    assert_int_equal(sb_relay_imported_held(f->t, &o), 1);
+    x = o;
+    x.seq = 8;
+    assert_int_equal(sb_relay_imported_held(f->t, &x), 0);
+    x = o;
+    x.timestamp_ns = 98;
+    assert_int_equal(sb_relay_imported_held(f->t, &x), 0);
+    x = o;
+    x.pid = 4;
+    assert_int_equal(sb_relay_imported_held(f->t, &x), 0);
+    /* A local publish writes origin 0: seq 0 of an origin is not it. */
+    x.seq = UINT64_MAX;
+    assert_int_equal(sb_relay_imported_held(f->t, &x), 0);
+    for (int i = 0; i < 6; i++)
+        assert_shmbus_ok(shmbus_publish(pub, &v, sizeof(v), 0));
+    assert_int_equal(sb_relay_imported_held(f->t, &o), 0);
+    assert_int_equal(sb_relay_imported_held(NULL, &o), 0);
+    assert_int_equal(sb_relay_imported_held(f->t, NULL), 0);
+    shmbus_pub_destroy(pub);
+}
+
+/* No origin, or one a cell cannot carry, is refused, and nothing is
+ * published. */
+static void test_relay_imported_refused(void **state)
+{
+    struct tu_topic *f = *state;
+    struct sb_relay_origin o = {.seq = UINT64_MAX, .timestamp_ns = 1, .pid = 1};
+    shmbus_topic_info info;
+    shmbus_pub *pub;
+    uint64_t v = 1;
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &pub));
+    assert_shmbus_rc(sb_relay_publish_imported(pub, &v, sizeof(v), NULL, 0), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(sb_relay_publish_imported(pub, &v, sizeof(v), &o, 0), SHMBUS_ERR_INVALID);
+    o.seq = 0;
+    assert_shmbus_rc(sb_relay_publish_imported(NULL, &v, sizeof(v), &o, 0), SHMBUS_ERR_INVALID);
+    assert_shmbus_ok(shmbus_topic_info_get(f->t, &info));
+    assert_int_equal(info.published, 0);
+    shmbus_pub_destroy(pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +450,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relay_rung_bell_ends_the_wait, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_sleeping_relay_is_woken, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_wait_topic_bound, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_imported_round_trip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_origin_zeroed_on_reuse, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_imported_held, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_imported_refused, fx_setup, fx_teardown),
     };
 
     tu_init();

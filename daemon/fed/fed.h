@@ -20,6 +20,20 @@
 
 struct sbd_fed;
 
+/* 1 if @p s is a valid --nats-prefix: 1..SBD_NATS_NAME_MAX characters,
+ * tokens of [A-Za-z0-9_-] separated by single dots. Else 0. */
+int sbd_fed_prefix_ok(const char *s);
+
+/* 1 if @p s is a valid --nats-origin: 1..SBD_NATS_NAME_MAX characters of
+ * [A-Za-z0-9_-]. Else 0. */
+int sbd_fed_origin_ok(const char *s);
+
+/* The default origin: @p host up to its first '.', any character outside
+ * [A-Za-z0-9_-] turned into '_', then '_', then @p bus; cut to
+ * SBD_NATS_NAME_MAX characters (bus names are shorter, and kept whole:
+ * the host part is cut). An empty host gives "host". */
+void sbd_fed_default_origin(const char *host, const char *bus, char out[SBD_NATS_NAME_MAX + 1]);
+
 /* Connect to cfg->nats_urls (in the background: a server that cannot be
  * reached yet is retried forever while the bus serves), start the
  * threads, and federate the existing topics and those created from now on

@@ -17,7 +17,7 @@ static int word_char(char c)
            c == '-';
 }
 
-int sbf_meta_prefix_ok(const char *s)
+int sbd_fed_prefix_ok(const char *s)
 {
     size_t n = 0;
     int token = 0; /* characters in the current token */
@@ -40,7 +40,7 @@ int sbf_meta_prefix_ok(const char *s)
     return token > 0;
 }
 
-int sbf_meta_origin_ok(const char *s)
+int sbd_fed_origin_ok(const char *s)
 {
     size_t n = 0;
 
@@ -52,7 +52,7 @@ int sbf_meta_origin_ok(const char *s)
     return 1;
 }
 
-void sbf_meta_default_origin(const char *host, const char *bus, char out[SBD_NATS_NAME_MAX + 1])
+void sbd_fed_default_origin(const char *host, const char *bus, char out[SBD_NATS_NAME_MAX + 1])
 {
     size_t blen = strnlen(bus, SBD_NATS_NAME_MAX - 1), room = SBD_NATS_NAME_MAX - 1 - blen, n = 0;
 
@@ -86,7 +86,7 @@ int sbf_meta_subject(const char *prefix, const char *topic, char out[SBF_SUBJECT
     size_t tl = strnlen(topic, SHMBUS_TOPIC_NAME_MAX + 1);
 
     if (!sb_name_valid(topic, SHMBUS_TOPIC_NAME_MAX) || !subject_able(topic, tl) ||
-        !sbf_meta_prefix_ok(prefix))
+        !sbd_fed_prefix_ok(prefix))
         return -EINVAL;
     snprintf(out, SBF_SUBJECT_MAX + 1, "%s.%s", prefix, topic);
     return 0;
@@ -162,7 +162,7 @@ int sbf_meta_decode(sbf_meta_get_fn get, void *arg, struct sbf_meta *m, const ch
         return -EINVAL;
     memcpy(m->origin, v, len);
     m->origin[len] = '\0';
-    if (!sbf_meta_origin_ok(m->origin))
+    if (!sbd_fed_origin_ok(m->origin))
         return -EINVAL;
     *bad = SBF_HDR_EPOCH;
     if (get_u64(get, arg, SBF_HDR_EPOCH, &m->epoch) < 0)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "fed.h"
 #include "shmbus/shmbus.h"
 
 #define SBF_HDR_ORIGIN "Shmbus-Origin"
@@ -30,19 +31,9 @@
 #define SBF_MSG_ID_MAX                                                                             \
     (SBD_NATS_NAME_MAX + 1 + SHMBUS_TOPIC_NAME_MAX + 1 + SBF_U64_DIGITS + 1 + SBF_U64_DIGITS)
 
-/* 1 if @p s is a valid --nats-prefix: 1..SBD_NATS_NAME_MAX characters,
- * tokens of [A-Za-z0-9_-] separated by single dots. Else 0. */
-int sbf_meta_prefix_ok(const char *s);
-
-/* 1 if @p s is a valid origin: 1..SBD_NATS_NAME_MAX characters of
- * [A-Za-z0-9_-]. Else 0. */
-int sbf_meta_origin_ok(const char *s);
-
-/* The default origin: @p host up to its first '.', any character outside
- * [A-Za-z0-9_-] turned into '_', then '_', then @p bus; cut to
- * SBD_NATS_NAME_MAX characters (bus names are shorter, and kept whole:
- * the host part is cut). An empty host gives "host". */
-void sbf_meta_default_origin(const char *host, const char *bus, char out[SBD_NATS_NAME_MAX + 1]);
+/* The prefix and origin rules (sbd_fed_prefix_ok(), sbd_fed_origin_ok())
+ * and the default origin are in fed.h: config.c checks the options with
+ * them. */
 
 /* The subject of topic @p topic (a valid topic name) under @p prefix, into
  * @p out. @return 0, or -EINVAL: the name has an empty token (".." in it,

@@ -89,6 +89,13 @@ void sb_admin_mapping(const shmbus_topic *t, void **base, size_t *len)
     *len = (size_t)t->seg.g.total_len;
 }
 
+uint64_t sb_admin_topic_epoch(const shmbus_topic *t)
+{
+    /* Written once by the segment's creator before the segment was
+     * published (ready), never again: a plain read. */
+    return t->seg.hdr->create_time_ns;
+}
+
 int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start)
 {
     const struct sb_segment *seg = &t->seg;

@@ -52,6 +52,11 @@ int sb_admin_topic_fd(const shmbus_topic *t);
 /* The topic's mapping: *base and *len. */
 void sb_admin_mapping(const shmbus_topic *t, void **base, size_t *len);
 
+/* When the topic's segment was made (CLOCK_REALTIME ns, fixed in its
+ * header): a topic removed and made again starts its seqs at 0 again, and
+ * this tells the two apart (federation's Shmbus-Epoch). */
+uint64_t sb_admin_topic_epoch(const shmbus_topic *t);
+
 /* Take a free slot for process @p pid started at @p start (util/proc.h):
  * state INIT, owner set. @return the slot index, or SHMBUS_ERR_NO_SLOT. */
 int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start);

@@ -75,4 +75,37 @@ uint32_t sb_relay_bell_seen(_Atomic uint32_t *bell);
  * reads the new value (release), and a relay asleep on it wakes. */
 void sb_relay_bell_ring(_Atomic uint32_t *bell);
 
+/* Who published a message imported from another bus (NATS federation):
+ * its seq on that bus, its publish time (CLOCK_REALTIME ns there) and its
+ * publisher's pid. */
+struct sb_relay_origin {
+    uint64_t seq;
+    uint64_t timestamp_ns;
+    uint32_t pid;
+};
+
+/*
+ * As shmbus_publish(), the message marked imported (its readers see
+ * SHMBUS_MSG_IMPORTED, origin_seq @p o->seq, and @p o's timestamp and pid
+ * instead of ours). @p o is borrowed for the call. An exporter skips what
+ * is so marked: an imported message never leaves the bus again.
+ * @return as shmbus_publish(); SHMBUS_ERR_INVALID also for a NULL @p o or
+ * an origin seq of UINT64_MAX (a cell cannot carry it). Same thread rules
+ * and blocking as shmbus_publish().
+ */
+int sb_relay_publish_imported(shmbus_pub *pub, const void *data, size_t len,
+                              const struct sb_relay_origin *o, int64_t timeout_ns);
+
+/*
+ * Is the imported message @p o (same origin seq, time and pid) in a
+ * committed cell that @p t's ring still holds? For an importer that may
+ * have written a message and died (or lost its connection) before it
+ * acknowledged it: a redelivery found here is acknowledged, not written
+ * twice. Each cell is read under its stamp, as readers do: one being
+ * rewritten meanwhile is never taken for a match. Looks at up to a
+ * capacity of cells, newest first; gates nothing, writes nothing.
+ * @return 1 found, 0 not (or a NULL argument). Thread-safe.
+ */
+int sb_relay_imported_held(shmbus_topic *t, const struct sb_relay_origin *o);
+
 #endif

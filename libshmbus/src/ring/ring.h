@@ -150,6 +150,16 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
  */
 void sb_pub_quiet(shmbus_pub *pub, uint32_t weight);
 
+/*
+ * shmbus_publish() of a message published elsewhere (registry/relay.h
+ * sb_relay_publish_imported()): the cell carries @p ts and @p pid, the
+ * origin's, instead of ours, and origin 1 + @p origin_seq (layout.h).
+ * @return as shmbus_publish(); SHMBUS_ERR_INVALID for an @p origin_seq of
+ * UINT64_MAX, which the cell cannot tell from a local message.
+ */
+int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
+                      uint64_t ts, uint32_t pid, uint64_t origin_seq);
+
 /* The same for reliable publishers sleeping on a full ring, after a
  * subscriber or group released cells with a seq_cst store. */
 static inline void sb_wake_publishers(struct sb_shm_header *h)

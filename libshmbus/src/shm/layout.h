@@ -274,7 +274,12 @@ struct sb_shm_cell {
     uint64_t timestamp_ns;
     uint32_t len;
     uint32_t writer_pid;
-    uint64_t reserved;
+    /* 0: published on this bus; else 1 + the message's seq on the bus it
+     * was published on (imported through NATS, registry/relay.h
+     * sb_relay_publish_imported(); timestamp_ns and writer_pid are then
+     * the origin's). Written with the other header fields by every
+     * publish, so that a reused cell never shows an old origin. */
+    uint64_t origin;
     /* payload follows, max_msg_size bytes, cell padded to SB_LINE */
 };
 static_assert(sizeof(struct sb_shm_cell) == 32, "cell header size");
@@ -282,6 +287,6 @@ static_assert(offsetof(struct sb_shm_cell, stamp) == 0, "cell stamp");
 static_assert(offsetof(struct sb_shm_cell, timestamp_ns) == 8, "cell timestamp");
 static_assert(offsetof(struct sb_shm_cell, len) == 16, "cell len");
 static_assert(offsetof(struct sb_shm_cell, writer_pid) == 20, "cell writer_pid");
-static_assert(offsetof(struct sb_shm_cell, reserved) == 24, "cell reserved");
+static_assert(offsetof(struct sb_shm_cell, origin) == 24, "cell origin");
 
 #endif /* SHMBUS_SHM_LAYOUT_H */
