@@ -22,6 +22,7 @@
 #include "tsan.h"
 
 struct sbd_stall;
+struct sbf_topic;
 
 struct sbd_topic {
     struct cds_lfht_node node; /* in sbd_registry.topics, by name */
@@ -41,6 +42,10 @@ struct sbd_topic {
      * and its publisher. The bridge's I/O thread only. */
     struct sbb_topic *bridge;
     shmbus_pub *bridge_pub;
+    /* Federation's record of it (fed/state.h), NULL if not federated: set
+     * once under the federation's mutex (release), read by its threads
+     * (acquire), so that a reader sees the record complete. */
+    _Atomic(struct sbf_topic *) fed;
     /* Where its gates and claims stood (stall.c); control thread only. */
     struct sbd_stall *stall;
     int stall_nomem; /* stall.c said it had no memory for them */
