@@ -141,11 +141,11 @@ int sbf_stream_init(struct sbf_stream *s, const char *prefix, const char *patter
     rc = sbf_stream_filter(prefix, pattern, s->filter, sizeof(s->filter), &why);
     if (rc == -EINVAL)
         sbd_log(SBD_ERROR,
-                "fed: --persist %s: cannot be a JetStream subject filter: %s; its topics are "
+                "nats: --persist %s: cannot be a JetStream subject filter: %s; its topics are "
                 "not persisted",
                 pattern, why);
     else if (rc < 0)
-        sbd_log(SBD_ERROR, "fed: --persist %s: its subject filter is too long", pattern);
+        sbd_log(SBD_ERROR, "nats: --persist %s: its subject filter is too long", pattern);
     return rc;
 }
 
@@ -187,7 +187,7 @@ static void stream_config(jsStreamConfig *c, const struct sbf_stream_opts *o, st
 static void stream_differs(const struct sbf_stream *s, const char *what, int64_t has, int64_t want)
 {
     sbd_log(SBD_WARN,
-            "fed: stream %s (--persist %s) exists with %s %" PRId64 ", not %" PRId64
+            "nats: stream %s (--persist %s) exists with %s %" PRId64 ", not %" PRId64
             "; used as it is",
             s->name, s->pattern, what, has, want);
 }
@@ -198,7 +198,7 @@ static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const j
     /* Messages of our subjects would land in another stream, or none. */
     if (has->SubjectsLen != 1 || strcmp(has->Subjects[0], s->filter) != 0) {
         sbd_log(SBD_ERROR,
-                "fed: stream %s (--persist %s) exists with other subjects than %s (%d of them, "
+                "nats: stream %s (--persist %s) exists with other subjects than %s (%d of them, "
                 "first %s); its topics are not persisted",
                 s->name, s->pattern, s->filter, has->SubjectsLen,
                 has->SubjectsLen > 0 ? has->Subjects[0] : "none");
@@ -206,7 +206,7 @@ static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const j
     }
     if (has->Storage != want->Storage)
         sbd_log(SBD_WARN,
-                "fed: stream %s (--persist %s) is kept in memory, not on disk: a "
+                "nats: stream %s (--persist %s) is kept in memory, not on disk: a "
                 "server restart loses what it holds",
                 s->name, s->pattern);
     if (has->Retention != want->Retention)
@@ -247,7 +247,7 @@ static int stream_fail(const struct sbf_stream *s, const char *what, natsStatus 
         text = NULL;
 
     sbd_log(again ? SBD_WARN : SBD_ERROR,
-            "fed: stream %s (--persist %s): %s: %s (JetStream error "
+            "nats: stream %s (--persist %s): %s: %s (JetStream error "
             "%d%s%s); %s",
             s->name, s->pattern, what, natsStatus_GetText(st), (int)jerr, text != NULL ? ": " : "",
             text != NULL ? text : "",
@@ -302,7 +302,7 @@ int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_str
     if (st != NATS_OK)
         return stream_fail(s, "cannot create it", st, jerr);
     jsStreamInfo_Destroy(si);
-    sbd_log(SBD_INFO, "fed: stream %s created for --persist %s (subjects %s, %u replica%s)",
+    sbd_log(SBD_INFO, "nats: stream %s created for --persist %s (subjects %s, %u replica%s)",
             s->name, s->pattern, s->filter, o->replicas, o->replicas == 1 ? "" : "s");
     s->ok = 1;
     return 0;
