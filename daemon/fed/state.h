@@ -167,7 +167,7 @@ struct sbf_topic {
     struct sbf_origin origins[SBF_ORIGINS_MAX]; /* importer */
     unsigned norigins;                          /* importer */
 
-    struct sbf_js *js; /* persisted topics: the JetStream files' state (js.h) */
+    struct sbf_jstopic *jst; /* persisted topics: the JetStream files' state (js.h) */
 
     struct sbf_counters count;
 };
