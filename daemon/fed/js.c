@@ -121,6 +121,7 @@ static unsigned js_settle(struct sbf_js *js)
     urcu_memb_read_lock();
     nc = sbf_link_conn(&f->link);
     o.replicas = sbf_stream_replicas(nc, f->cfg->persist_replicas);
+    o.replicas_given = f->cfg->persist_replicas != 0;
     urcu_memb_read_unlock();
     for (unsigned i = 0; i < js->nstreams; i++) {
         struct sbf_jsstream *ss = &js->streams[i];

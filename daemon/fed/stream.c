@@ -192,8 +192,11 @@ static void stream_differs(const struct sbf_stream *s, const char *what, int64_t
             s->name, s->pattern, what, has, want);
 }
 
-/* Compare the existing stream's @p has with @p want: 0 if usable. */
-static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const jsStreamConfig *want)
+/* Compare the existing stream's @p has with @p want (replicas only if
+ * @p o says they were given: the default depends on the servers the
+ * connection knows of yet). @return 0 if usable. */
+static int stream_check(struct sbf_stream *s, const struct sbf_stream_opts *o,
+                        const jsStreamConfig *has, const jsStreamConfig *want)
 {
     /* Messages of our subjects would land in another stream, or none. */
     if (has->SubjectsLen != 1 || strcmp(has->Subjects[0], s->filter) != 0) {
@@ -213,7 +216,7 @@ static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const j
         stream_differs(s, "retention policy", has->Retention, want->Retention);
     if (has->Discard != want->Discard)
         stream_differs(s, "discard policy (0 old, 1 new)", has->Discard, want->Discard);
-    if (has->Replicas != want->Replicas)
+    if (o->replicas_given && has->Replicas != want->Replicas)
         stream_differs(s, "replicas", has->Replicas, want->Replicas);
     if (has->MaxAge != want->MaxAge)
         stream_differs(s, "max age (ns)", has->MaxAge, want->MaxAge);
@@ -257,7 +260,8 @@ static int stream_fail(const struct sbf_stream *s, const char *what, natsStatus 
 
 /* Look the stream up and check it. @return 1 if it does not exist, 0 if
  * it is usable, -EAGAIN or -EIO if not (logged). */
-static int stream_lookup(jsCtx *js, struct sbf_stream *s, const jsStreamConfig *want)
+static int stream_lookup(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_stream *s,
+                         const jsStreamConfig *want)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -266,7 +270,7 @@ static int stream_lookup(jsCtx *js, struct sbf_stream *s, const jsStreamConfig *
 
     st = js_GetStreamInfo(&si, js, s->name, NULL, &jerr);
     if (st == NATS_OK) {
-        rc = stream_check(s, si->Config, want);
+        rc = stream_check(s, o, si->Config, want);
         jsStreamInfo_Destroy(si);
         return rc;
     }
@@ -287,7 +291,7 @@ int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_str
 
     s->ok = 0;
     stream_config(&want, o, s, subjects);
-    rc = stream_lookup(js, s, &want);
+    rc = stream_lookup(js, o, s, &want);
     if (rc <= 0) {
         s->ok = rc == 0;
         return rc;
@@ -295,7 +299,7 @@ int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_str
     st = js_AddStream(&si, js, &want, NULL, &jerr);
     /* Another bus made it since we looked, with other options: check that. */
     if (st != NATS_OK && jerr == JSStreamNameExistErr) {
-        rc = stream_lookup(js, s, &want);
+        rc = stream_lookup(js, o, s, &want);
         s->ok = rc == 0;
         return rc == 1 ? -EAGAIN : rc; /* deleted meanwhile: ask again */
     }
