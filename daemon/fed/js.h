@@ -29,20 +29,29 @@
 #define SBF_JSX_MAX 16u
 /* How long a JetStream publish waits for its acknowledgement before it
  * counts as failed and the exporter resends from the oldest unacknowledged
- * message. A server that dies mid-stream costs at most this much. */
-#define SBF_JS_ACK_WAIT_MS 5000
+ * message. A server that dies mid-stream costs about this much; a resend
+ * too early only costs a duplicate the stream drops. */
+#define SBF_JS_ACK_WAIT_MS 2000
 /* Messages the importer fetches at once, and the consumer's bound on
- * messages delivered and not yet acknowledged. */
-#define SBF_JS_FETCH       256
-#define SBF_JS_ACK_PENDING 1024
+ * messages delivered and not yet acknowledged: at least this, and at least
+ * SBF_JS_PENDING_WINDOWS exporter windows (--persist-window), so that the
+ * successors waiting for a resent predecessor (naked, still pending)
+ * never keep the server from delivering it. */
+#define SBF_JS_FETCH           256
+#define SBF_JS_ACK_PENDING     1024
+#define SBF_JS_PENDING_WINDOWS 8
 /* The consumer's redelivery of a message not acknowledged: the importer
  * tells the server it is still working on one it waits to write
- * (natsMsg_InProgress) every half of it. */
-#define SBF_JS_CONSUMER_ACK_WAIT_NS (30ull * 1000000000ull)
+ * (natsMsg_InProgress) every half of it. A daemon that dies with messages
+ * delivered and not acknowledged gets them again this much later. */
+#define SBF_JS_CONSUMER_ACK_WAIT_NS (10ull * 1000000000ull)
 /* How long a message waits for its predecessor (order.h), and the delay
- * of each nak meanwhile. */
-#define SBF_JS_ORDER_WAIT_NS (2ull * 1000000000ull)
-#define SBF_JS_NAK_DELAY_NS  (50ull * 1000000ull)
+ * of each nak meanwhile. Only reliable topics send Shmbus-Prev, and their
+ * exporter sends a predecessor again until it is acknowledged: it comes
+ * after an ack timeout and a reconnect or two, or after the exporting
+ * daemon is restarted; the wait covers many of those. */
+#define SBF_JS_ORDER_WAIT_NS (30ull * 1000000000ull)
+#define SBF_JS_NAK_DELAY_NS  (250ull * 1000000ull)
 /* Between attempts at the streams and consumers while the server is not
  * reachable. */
 #define SBF_JS_RETRY_NS (1000ull * 1000000ull)
@@ -61,7 +70,13 @@ struct sbf_jsstream {
      * settled; load-acquired by the exporters before they read s. */
     _Atomic int state;
     natsSubscription *sub; /* the importer's pull subscription; NULL until bound */
-    int unbound;           /* its consumer was refused for good: no imports from it */
+    /* When bound with messages delivered before and not acknowledged (a
+     * daemon died): until hold_until, a new message (stream seq above
+     * bound_delivered) of an origin not tracked yet waits for its
+     * predecessor, which may be one of them (order.h hold_fresh). */
+    uint64_t bound_delivered;
+    uint64_t hold_until;
+    int unbound; /* its consumer was refused for good: no imports from it */
 };
 
 /* One message in flight (jsexport.c): sent, acknowledged or failed. */

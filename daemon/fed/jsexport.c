@@ -13,7 +13,9 @@
  * from. A failed or timed-out publish goes back to the oldest message not
  * acknowledged and sends everything from there again (go-back-N; the
  * stream drops what it has). A lossy topic cannot hold its publishers:
- * what its ring overtakes, and what JetStream refuses, is lost_out.
+ * what its ring overtakes, and what JetStream refuses, is lost_out, and
+ * its messages carry no Shmbus-Prev: no importer waits for a predecessor
+ * that will not be sent again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -207,7 +209,7 @@ static natsStatus jsx_build(struct jsx_poll *p, const shmbus_msg *m, natsMsg **o
     struct sbf_meta meta = {.epoch = jt->t->epoch,
                             .seq = m->seq,
                             .prev = jt->prev,
-                            .has_prev = jt->has_prev,
+                            .has_prev = jt->held && jt->has_prev,
                             .time_ns = m->timestamp_ns,
                             .pid = m->publisher_pid};
     struct sbf_meta_text tx;
@@ -221,7 +223,7 @@ static natsStatus jsx_build(struct jsx_poll *p, const shmbus_msg *m, natsMsg **o
     if ((st = natsMsgHeader_Set(*out, SBF_HDR_ORIGIN, meta.origin)) != NATS_OK ||
         (st = natsMsgHeader_Set(*out, SBF_HDR_EPOCH, tx.epoch)) != NATS_OK ||
         (st = natsMsgHeader_Set(*out, SBF_HDR_SEQ, tx.seq)) != NATS_OK ||
-        (jt->has_prev && (st = natsMsgHeader_Set(*out, SBF_HDR_PREV, tx.prev)) != NATS_OK) ||
+        (meta.has_prev && (st = natsMsgHeader_Set(*out, SBF_HDR_PREV, tx.prev)) != NATS_OK) ||
         (st = natsMsgHeader_Set(*out, SBF_HDR_TIME, tx.time)) != NATS_OK ||
         (st = natsMsgHeader_Set(*out, SBF_HDR_PID, tx.pid)) != NATS_OK ||
         (st = natsMsgHeader_Set(*out, SBF_HDR_MSG_ID, tx.msg_id)) != NATS_OK) {

@@ -56,6 +56,8 @@ static int jsi_bind(struct sbf_js *js, struct sbf_jsstream *ss)
         cc.AckPolicy = js_AckExplicit;
         cc.AckWait = (int64_t)SBF_JS_CONSUMER_ACK_WAIT_NS;
         cc.MaxAckPending = SBF_JS_ACK_PENDING;
+        if (cc.MaxAckPending < (int64_t)js->f->cfg->persist_window * SBF_JS_PENDING_WINDOWS)
+            cc.MaxAckPending = (int64_t)js->f->cfg->persist_window * SBF_JS_PENDING_WINDOWS;
         cc.FilterSubject = ss->s.filter;
         jerr = 0;
         st = js_AddConsumer(&ci, js->jsm, ss->s.name, &cc, NULL, &jerr);
@@ -69,6 +71,17 @@ static int jsi_bind(struct sbf_js *js, struct sbf_jsstream *ss)
                 ss->s.name, durable, natsStatus_GetText(st), (int)jerr,
                 jerr == 0 ? "asked again later" : "its topics are not imported");
         return jerr == 0 ? 1 : -1;
+    }
+    ss->bound_delivered = ci->Delivered.Stream;
+    ss->hold_until = 0;
+    if (ci->NumAckPending > 0) {
+        int64_t wait = ci->Config != NULL ? ci->Config->AckWait : 0;
+
+        ss->hold_until = sb_mono_ns() + (uint64_t)(wait > 0 ? wait : 0) + 1000000000ull;
+        sbd_log(SBD_INFO,
+                "nats: stream %s: %" PRId64 " messages delivered before and not acknowledged "
+                "come again; new ones wait for them (%" PRId64 " ms at most)",
+                ss->s.name, ci->NumAckPending, wait / 1000000 + 1000);
     }
     jsConsumerInfo_Destroy(ci);
     jsSubOptions_Init(&so);
@@ -131,6 +144,8 @@ static struct sbf_topic *jsi_record(struct sbd_fed *f, const char *name)
 /* One message being handled. */
 struct jsi_msg {
     natsMsg *m;
+    int redelivered; /* delivered before: it may be in the ring already */
+    int hold_fresh;  /* order.h: new since a restart with messages pending */
     struct sbf_meta meta;
     struct sbf_order_msg om;
     char topic[SHMBUS_TOPIC_NAME_MAX + 1];
@@ -164,9 +179,10 @@ static int jsi_write(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_msg *
 
     if (jt->pub == NULL) {
         rc = shmbus_pub_create(jt->t->t->t, &jt->pub);
+        /* Not quiet: the exporter thread of the same topic (a held slot
+         * to move past what is imported) must be woken. */
         if (rc < 0)
             return rc;
-        sb_relay_pub_quiet(jt->pub);
     }
     for (;;) {
         rc = sb_relay_publish_imported(jt->pub, data != NULL ? data : "", (size_t)len, &o,
@@ -190,9 +206,11 @@ static void jsi_deliver(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_ms
     struct sbf_counters *c = &jt->t->count;
     int rc = jsi_write(js, jt, im);
 
-    /* Stopping: not acknowledged, so JetStream gives it to the next daemon. */
-    if (rc == 1)
+    /* Stopping: given back (nak), so JetStream gives it to the next daemon. */
+    if (rc == 1) {
+        natsMsg_Nak(im->m, NULL);
         return;
+    }
     if (rc < 0) {
         sbf_count(&c->lost_in, 1);
         sbf_fed_warn(f, SBF_WARN_CREATE,
@@ -222,6 +240,7 @@ static void jsi_order(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_msg 
 {
     struct sb_relay_origin o = {
         .seq = im->meta.seq, .timestamp_ns = im->meta.time_ns, .pid = im->meta.pid};
+    enum sbf_order_verdict v;
     uint64_t gap = 0;
 
     im->om = (struct sbf_order_msg){.origin = im->meta.origin,
@@ -229,8 +248,10 @@ static void jsi_order(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_msg 
                                     .epoch = im->meta.epoch,
                                     .seq = im->meta.seq,
                                     .has_prev = im->meta.has_prev,
-                                    .prev = im->meta.prev};
-    switch (sbf_order_judge(&jt->order, &im->om, sb_mono_ns(), &gap)) {
+                                    .prev = im->meta.prev,
+                                    .hold_fresh = im->hold_fresh};
+    v = sbf_order_judge(&jt->order, &im->om, sb_mono_ns(), &gap);
+    switch (v) {
     case SBF_ORDER_BAD:
         jsi_refuse(js->f, im, &jt->t->count, "Shmbus-Prev is not below Shmbus-Seq");
         return;
@@ -238,14 +259,16 @@ static void jsi_order(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_msg 
         natsMsg_NakWithDelay(im->m, (int64_t)(SBF_JS_NAK_DELAY_NS / 1000000u), NULL);
         return;
     case SBF_ORDER_UNKNOWN:
-        /* Older than the tracker knows: in the ring already (written, then
-         * the daemon died before its acknowledgement) or not. */
-        if (jt->t->t->t != NULL && sb_relay_imported_held(jt->t->t->t, &o) == 1)
-            break;
-        jsi_deliver(js, jt, im, 0);
-        return;
     case SBF_ORDER_DELIVER:
-        jsi_deliver(js, jt, im, gap);
+        /* Older than the tracker knows, or delivered before: in the ring
+         * already (written, then the daemon died before acknowledging)
+         * or not. Found, it counts as delivered for its successors. */
+        if ((v == SBF_ORDER_UNKNOWN || im->redelivered) &&
+            sb_relay_imported_held(jt->t->t->t, &o) == 1) {
+            sbf_order_delivered(&jt->order, &im->om);
+            break;
+        }
+        jsi_deliver(js, jt, im, v == SBF_ORDER_DELIVER ? gap : 0);
         return;
     case SBF_ORDER_DUP:
         break;
@@ -254,14 +277,32 @@ static void jsi_order(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_msg 
     natsMsg_Ack(im->m, NULL);
 }
 
-/* Handle one fetched message; it is destroyed here. */
-static void jsi_handle(struct sbf_js *js, natsMsg *m)
+/* What JetStream says of @p im: delivered before, and whether it is new
+ * since a restart that left messages pending (@p ss's hold). */
+static void jsi_meta(const struct sbf_jsstream *ss, struct jsi_msg *im)
+{
+    jsMsgMetaData *md = NULL;
+
+    /* Unknown: judged as a redelivery, the ring asked. */
+    if (natsMsg_GetMetaData(&md, im->m) != NATS_OK || md == NULL) {
+        im->redelivered = 1;
+        return;
+    }
+    im->redelivered = md->NumDelivered > 1;
+    im->hold_fresh = ss->hold_until != 0 && sb_mono_ns() < ss->hold_until &&
+                     md->Sequence.Stream > ss->bound_delivered;
+    jsMsgMetaData_Destroy(md);
+}
+
+/* Handle one fetched message of @p ss (the caller destroys it). */
+static void jsi_handle(struct sbf_js *js, const struct sbf_jsstream *ss, natsMsg *m)
 {
     struct sbd_fed *f = js->f;
     struct jsi_msg im = {.m = m};
     const char *subj = natsMsg_GetSubject(m), *bad = NULL;
     struct sbf_topic *t;
 
+    jsi_meta(ss, &im);
     if (subj == NULL || sbf_meta_topic(f->cfg->nats_prefix, subj, strlen(subj), im.topic) < 0) {
         atomic_fetch_add_explicit(&f->refused, 1, memory_order_relaxed);
         /* relaxed: a counter. */
@@ -279,7 +320,6 @@ static void jsi_handle(struct sbf_js *js, natsMsg *m)
     } else {
         jsi_order(js, t->jst, &im);
     }
-    natsMsg_Destroy(m);
 }
 
 unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms)
@@ -306,7 +346,13 @@ unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms)
             sbf_fed_warn(js->f, SBF_WARN_REFUSED, "nats: stream %s: fetch: %s (JetStream error %d)",
                          ss->s.name, natsStatus_GetText(st), (int)jerr);
         for (int j = 0; j < list.Count; j++) {
-            jsi_handle(js, list.Msgs[j]);
+            /* relaxed: a flag polled. Stopping: what is left goes back to
+             * the consumer at once (nak), for the next daemon. */
+            if (atomic_load_explicit(&js->stop, memory_order_relaxed))
+                natsMsg_Nak(list.Msgs[j], NULL);
+            else
+                jsi_handle(js, ss, list.Msgs[j]);
+            natsMsg_Destroy(list.Msgs[j]);
             list.Msgs[j] = NULL;
         }
         natsMsgList_Destroy(&list);
