@@ -35,7 +35,8 @@
 #define JSX_BATCH 64u
 /* The longest sleep: a wake-up missed by a dead publisher costs no more. */
 #define JSX_NAP_NS (100ull * 1000000ull)
-/* How long a stop waits for the acknowledgements of what is in flight. */
+/* How long a stop waits for the acknowledgements of what is in flight,
+ * over all the topics. */
 #define JSX_DRAIN_MS 2000
 
 struct sbf_jsx {
@@ -298,9 +299,19 @@ static int jsx_msg(const shmbus_msg *m, void *arg)
 static int jsx_pump(struct sbd_fed *f, struct sbf_jstopic *jt)
 {
     struct jsx_poll p = {.jt = jt, .f = f};
+    struct sbf_topic *ft = jt->t;
+    /* relaxed: a value cnats's callback refreshes; any recent one does. */
+    int64_t max = atomic_load_explicit(&f->link.max_payload, memory_order_relaxed);
     uint32_t room;
     int n;
 
+    if (!ft->warned_size && max > 0 && (int64_t)ft->t->info.max_msg_size > max) {
+        ft->warned_size = 1;
+        sbd_log(SBD_WARN,
+                "nats: topic %s: messages may be up to %u bytes, the server takes %lld: "
+                "longer ones will not be exported (lost_out)",
+                ft->t->name, ft->t->info.max_msg_size, (long long)max);
+    }
     jsx_settle(f, jt);
     pthread_mutex_lock(&jt->mu);
     room = jt->cap - jt->n;
@@ -322,6 +333,11 @@ static int jsx_pump(struct sbd_fed *f, struct sbf_jstopic *jt)
             sbf_count(&jt->t->count.lost_out, 1);
         jt->room = 0; /* cnats could not queue: look again after a nap */
         return 0;
+    }
+    if (n == SHMBUS_ERR_CORRUPT) {
+        sbf_count(&ft->count.lost_out, 1);
+        sbf_fed_warn(f, SBF_WARN_SEND, "nats: topic %s: a damaged cell skipped (lost_out)",
+                     ft->t->name);
     }
     if (n < 0 && n != SHMBUS_ERR_CORRUPT) {
         sbd_log(SBD_ERROR, "nats: topic %s: reading it for JetStream failed: %s; no more exports",
@@ -590,14 +606,16 @@ int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt)
 
 /* After the threads ended: let what is in flight be acknowledged, a while,
  * and leave a held slot kept where JetStream's acknowledgements got to. */
-static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt)
+static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt, uint64_t deadline)
 {
+    uint64_t now = sb_mono_ns();
     jsPubOptions po;
     shmbus_sub **grown;
 
     if (jt->js != NULL) {
         jsPubOptions_Init(&po);
-        po.MaxWait = JSX_DRAIN_MS;
+        /* What is left of the stop's one wait, shared by every topic. */
+        po.MaxWait = now < deadline ? (int64_t)((deadline - now) / 1000000u) + 1 : 1;
         js_PublishAsyncComplete(jt->js, &po);
         if (jt->sub != NULL)
             jsx_settle(f, jt);
@@ -619,6 +637,8 @@ static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt)
 
 void sbf_jsexport_stop(struct sbf_js *js)
 {
+    uint64_t deadline = sb_mono_ns() + JSX_DRAIN_MS * 1000000ull;
+
     for (unsigned i = 0; i < js->njsx; i++) {
         struct sbf_jsx *x = js->jsx[i];
 
@@ -631,7 +651,7 @@ void sbf_jsexport_stop(struct sbf_js *js)
         struct sbf_jsx *x = js->jsx[i];
 
         for (unsigned j = 0; j < x->nhave; j++)
-            jsx_drain(js->f, x->have[j]);
+            jsx_drain(js->f, x->have[j], deadline);
         pthread_mutex_destroy(&x->mu);
         free(x);
     }
