@@ -13,6 +13,7 @@
 #include "fed/state.h"
 #include "log.h"
 #include "registry/relay.h"
+#include "tsan.h"
 #include "util/clock.h"
 
 /* Messages taken in one poll before the link thread looks at its
@@ -39,7 +40,8 @@ void sbf_import_relink(struct sbd_fed *f, natsConnection *nc)
     if (s != NATS_OK) {
         char what[160];
 
-        snprintf(what, sizeof(what), "cannot subscribe to %s: %s: nothing is imported", subj,
+        snprintf(what, sizeof(what),
+                 "cannot subscribe to %s: %s: nothing is imported until the next connection", subj,
                  natsStatus_GetText(s));
         sbf_link_error(&f->link, what);
         natsSubscription_Destroy(im->sub);
@@ -65,6 +67,26 @@ static void refuse(struct sbd_fed *f, const char *subj, const char *why)
 {
     sbf_count(&f->refused, 1);
     sbf_fed_warn(f, SBF_WARN_REFUSED, "nats: message on '%.*s' refused: %s", SBF_SUBJECT_MAX, subj,
+                 why);
+}
+
+/* A message for imported topic @p name that cannot be taken (its headers,
+ * its origin): lost_in of the topic's record, or of no topic if it has
+ * none yet. */
+static void reject(struct sbd_fed *f, const char *name, const char *why)
+{
+    struct sbd_topic *t;
+    struct sbf_topic *ft = NULL;
+
+    urcu_memb_read_lock();
+    t = sbd_topic_lookup(f->reg, name); /* topics stay until the daemon stops */
+    /* acquire: the record complete (sbf_fed_track()). */
+    if (t != NULL)
+        ft = atomic_load_explicit(&t->fed, memory_order_acquire);
+    SBD_TSAN_READ_DONE();
+    urcu_memb_read_unlock();
+    sbf_count(ft != NULL ? &ft->count.lost_in : &f->orphan.lost_in, 1);
+    sbf_fed_warn(f, SBF_WARN_HEADERS, "nats: a message for topic %s refused: %s (lost_in)", name,
                  why);
 }
 
@@ -106,47 +128,24 @@ struct sbd_topic *sbf_import_topic(struct sbd_fed *f, const char *name,
     return t;
 }
 
-/* Check @p m's place in its origin's order on @p ft: 0 to write it, or -1
- * for a repeat (counted as dups). A gap is counted in lost_in. */
+/* Check @p m's place in its origin's order on @p ft (sbf_meta_order()):
+ * 0 to write it, or -1 for a repeat (counted as dups). A message known
+ * lost on the way is counted in lost_in and logged. */
 static int import_order(struct sbd_fed *f, struct sbf_topic *ft, const struct sbf_meta *m)
 {
-    struct sbf_origin *o = NULL;
-    unsigned i;
+    uint64_t lost = 0;
 
-    for (i = 0; i < ft->norigins && o == NULL; i++)
-        if (strcmp(ft->origins[i].name, m->origin) == 0)
-            o = &ft->origins[i];
-    if (o == NULL) {
-        if (ft->norigins < SBF_ORIGINS_MAX) {
-            o = &ft->origins[ft->norigins++];
-        } else { /* the least recently heard one is forgotten */
-            o = &ft->origins[0];
-            for (i = 1; i < ft->norigins; i++)
-                if (ft->origins[i].heard < o->heard)
-                    o = &ft->origins[i];
-        }
-        snprintf(o->name, sizeof(o->name), "%s", m->origin);
-        o->epoch = m->epoch;
-        o->next = m->seq;
-    }
-    o->heard = f->imp.heard;
-    if (o->epoch != m->epoch) { /* the topic was made again there: seqs start over */
-        o->epoch = m->epoch;
-        o->next = m->seq;
-    }
-    if (m->seq < o->next) {
+    if (!sbf_meta_order(&ft->origins, m, f->imp.heard, &lost)) {
         sbf_count(&ft->count.dups, 1);
         return -1;
     }
-    if (m->seq > o->next) {
-        sbf_count(&ft->count.lost_in, m->seq - o->next);
+    if (lost > 0) {
+        sbf_count(&ft->count.lost_in, lost);
         sbf_fed_warn(f, SBF_WARN_GAP,
-                     "nats: topic %s: %llu messages from %s lost on the way (seq %llu, "
-                     "expected %llu)",
-                     ft->t->name, (unsigned long long)(m->seq - o->next), m->origin,
-                     (unsigned long long)m->seq, (unsigned long long)o->next);
+                     "nats: topic %s: %llu messages from %s lost on the way (before its seq "
+                     "%llu)",
+                     ft->t->name, (unsigned long long)lost, m->origin, (unsigned long long)m->seq);
     }
-    o->next = m->seq + 1;
     return 0;
 }
 
@@ -223,19 +222,19 @@ static void import_msg(struct sbd_fed *f, natsMsg *msg)
         refuse(f, subj, "not PREFIX.TOPIC with a topic name that can be a subject");
         return;
     }
-    if (sbf_meta_decode(header, msg, &m, &bad) < 0) {
-        snprintf(why, sizeof(why), "header %s missing or malformed", bad);
-        refuse(f, subj, why);
-        return;
-    }
-    if (strcmp(m.origin, f->cfg->nats_origin) == 0) {
-        refuse(f, subj, "it carries this bus's own origin: do two buses share --nats-origin?");
-        return;
-    }
     flags = sbf_fed_match(f, name, &p);
     /* Not imported here, or persisted: JetStream delivers those. */
     if (!(flags & SHMBUS_NATS_IMPORT) || (flags & SHMBUS_NATS_PERSIST))
         return;
+    if (sbf_meta_decode(header, msg, &m, &bad) < 0) {
+        snprintf(why, sizeof(why), "header %s missing or malformed", bad);
+        reject(f, name, why);
+        return;
+    }
+    if (strcmp(m.origin, f->cfg->nats_origin) == 0) {
+        reject(f, name, "it carries this bus's own origin: do two buses share --nats-origin?");
+        return;
+    }
     t = sbf_import_topic(f, name, p);
     if (t == NULL)
         return;
@@ -274,14 +273,18 @@ int sbf_import_poll(struct sbd_fed *f, unsigned ms)
 
     if (im->sub == NULL)
         return 0;
+    /* A batch, then back to the link thread's checks: every message taken
+     * from cnats is imported (none is taken that the batch has no room
+     * for). */
     s = natsSubscription_NextMsg(&msg, im->sub, ms);
-    for (unsigned n = 0; s == NATS_OK && n < IMPORT_BATCH; n++) {
+    for (unsigned n = 1; s == NATS_OK; n++) {
         import_msg(f, msg);
         natsMsg_Destroy(msg);
         msg = NULL;
+        if (n == IMPORT_BATCH)
+            break;
         s = natsSubscription_NextMsg(&msg, im->sub, 0);
     }
-    natsMsg_Destroy(msg);
     if (s == NATS_SLOW_CONSUMER || s == NATS_OK || s == NATS_TIMEOUT) {
         import_dropped(f);
         return 1;

@@ -120,7 +120,8 @@ static void on_disconnected(natsConnection *nc, void *arg)
     memcpy(was, l->server, sizeof(was));
     l->server[0] = '\0';
     pthread_mutex_unlock(&l->mu);
-    if (was[0] != '\0')
+    /* relaxed: a flag; at our own stop the close is no news. */
+    if (was[0] != '\0' && !atomic_load_explicit(&l->stop, memory_order_relaxed))
         sbd_log(SBD_WARN,
                 "nats: disconnected from %s: reconnecting; meanwhile up to %d bytes of "
                 "exported messages wait, the rest are lost_out",
@@ -304,6 +305,19 @@ static void link_make(struct sbd_fed *f)
     s = natsConnection_Connect(&nc, l->opts);
     if (s == NATS_OK)
         link_up(f, nc, 0);
+    if (s == NATS_NOT_YET_CONNECTED) {
+        /* Say once why the first attempt failed (credentials refused, or
+         * nobody listening); cnats goes on trying. */
+        const char *why = NULL;
+        char what[256];
+
+        if (natsConnection_GetLastError(nc, &why) == NATS_OK || why == NULL || why[0] == '\0')
+            snprintf(what, sizeof(what), "no server reachable at %.160s yet: retrying",
+                     f->cfg->nats_urls);
+        else
+            snprintf(what, sizeof(what), "cannot connect yet: %.160s: retrying", why);
+        sbf_link_error(l, what);
+    }
     if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
         char what[200];
 
