@@ -34,7 +34,6 @@ nu_exec_prefix=
 nu_pids=()   # every process started, killed at exit (SIGCONT, SIGKILL)
 nu_buses=()  # buses whose segments and lock go at exit
 nu_netns=()  # network namespaces created, deleted at exit
-nu_nbus=0
 
 # nu_fail MESSAGE: say why, with the tail of every log, and end the test.
 nu_fail() {
@@ -96,10 +95,13 @@ nu_mon() {
 }
 
 # nu_bus: a new bus name, t<pid>x<n> as daemonutil.h's, which
-# tests/reap-segments.sh recognises if this shell is killed.
+# tests/reap-segments.sh recognises if this shell is killed. The count is
+# kept in a file: the caller runs this in a subshell, $(nu_bus).
 nu_bus() {
-  nu_nbus=$((nu_nbus + 1))
-  echo "t$$x$nu_nbus"
+  local n
+  n=$(($(cat "$nu_dir/buses" 2>/dev/null || echo 0) + 1))
+  echo "$n" >"$nu_dir/buses"
+  echo "t$$x$n"
 }
 
 # nu_server_spawn NAME [ARGS...]: start nats-server NAME on free client and
