@@ -265,8 +265,10 @@ nu_daemon_stop() {
 }
 
 # nu_stat BUS: `shmbus stat --json` of BUS (one object), bounded in time.
+# --watch 0.05 takes its two samples (rates) 50 ms apart instead of 0.5 s;
+# head ends it after the first object.
 nu_stat() {
-  timeout 10 "$shmbus" --bus "$1" stat --json
+  timeout 10 "$shmbus" --bus "$1" stat --json --watch 0.05 | head -n 1
 }
 
 # nu_nats BUS [TOPIC] FIELD: a field of BUS's NATS link (no TOPIC) or of
@@ -349,8 +351,7 @@ nu_sub() {
   "$fedcheck" sub --bus "$bus" --topic "$topic" --ready "$out.ready" "$@" >"$out" 2>"$out.err" &
   nu_last=$!
   nu_pids+=("$!")
-  nu_until "$NU_WAIT" "subscriber of $topic on $bus ready ($(cat "$out.err"))" \
-    nu_ready "$nu_last" "$out"
+  nu_until "$NU_WAIT" "subscriber of $topic on $bus ready" nu_ready "$nu_last" "$out"
 }
 
 # nu_ready PID OUT: the subscriber PID made OUT.ready (and still runs).
@@ -467,7 +468,9 @@ nu_link_ready() {
 }
 
 # nu_topic BUS TOPIC FIELD: a field of TOPIC in `shmbus stat --json` of BUS
-# (the topic's own object, outside "nats"); nothing when absent.
+# (the topic's own object, outside "nats"), a list as its length (slots:
+# the subscriber slots, the daemon's own exporters among them); nothing
+# when absent.
 nu_topic() {
   nu_stat "$1" 2>/dev/null | python3 -c '
 import json, sys
@@ -488,7 +491,7 @@ try:
 except ValueError:
     t = None
 if t is not None:
-    print(t[field])' "$2" "$3"
+    print(len(t[field]) if isinstance(t[field], list) else t[field])' "$2" "$3"
 }
 
 # nu_topic_is BUS TOPIC FIELD VALUE: nu_topic prints VALUE.
@@ -526,7 +529,7 @@ nu_exchange() {
   # Our subscriber and each exporter: none is published before all read.
   for x in "${!exports[@]}"; do
     nu_federated "$x" "$topic"
-    nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" subscribers 2
+    nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" slots 2
   done
   for x in "${buses[@]}"; do
     "$fedcheck" pub --bus "$x" --topic "$topic" --count "$n" --tag "p$x" &
