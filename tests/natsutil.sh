@@ -27,6 +27,7 @@ export SHMBUS_RUNTIME_DIR=$nu_dir/run
 mkdir -m 0700 "$SHMBUS_RUNTIME_DIR"
 unset SHMBUS_BUS SHMBUS_DAEMON_UID # else the daemons and clients go elsewhere
 NU_WAIT=${NU_WAIT:-20}             # seconds for what a wait waits for
+# NU_KEEP=1 in the environment keeps $nu_dir (logs, outputs) for a look.
 declare -A nu_port nu_mport nu_cport nu_url nu_pid nu_dpid nu_sx nu_dx
 # nu_exec_prefix: a command the next servers and daemons started run under
 # (e.g. "ip netns exec NS"); empty: as they are.
@@ -58,7 +59,11 @@ nu_cleanup() {
   # shmbus.BUS.*: SBD_SEG_PREFIX (daemon/segfile.h); shmbus-BUS.lock: the
   # bus lock (daemon/config.c).
   for b in "${nu_buses[@]}"; do rm -f /dev/shm/shmbus."$b".* /dev/shm/shmbus-"$b".lock; done
-  rm -rf "$nu_dir"
+  if [ -n "${NU_KEEP:-}" ]; then
+    echo "NU_KEEP: logs and outputs kept in $nu_dir" >&2
+  else
+    rm -rf "$nu_dir"
+  fi
 }
 trap nu_cleanup EXIT
 trap 'exit 130' INT
