@@ -38,7 +38,7 @@ nu_exchange "$topic" "$N" "$a" "$b"
 # topic sends no Shmbus-Prev. Shmbus-Count (the exporter's count of what
 # it sent on the topic, which tells the importer a loss from the seqs of
 # imported messages between two local ones) runs 1, 2, ... per origin.
-nu_until 10 "$((2 * N)) messages on the wire" test "$(nu_lines "$wire")" -ge $((2 * N))
+nu_until 10 "$((2 * N)) messages on the wire" nu_lines_ge "$wire" $((2 * N))
 kill "$wirepid"
 wait "$wirepid" 2>/dev/null || true
 [ "$(nu_lines "$wire")" -eq $((2 * N)) ] || nu_fail "the wire had $(nu_lines "$wire") messages, not $((2 * N))"
