@@ -302,6 +302,51 @@ static void test_stream_differences_logged_not_changed(void **state)
     jsStreamInfo_Destroy(si);
 }
 
+/* Run sbf_stream_ensure() with stderr (sbd_log()'s, before
+ * sbd_log_start()) in @p log. */
+static int ensure_logged(const struct sbf_stream_opts *o, struct sbf_stream *s, char *log,
+                         size_t cap)
+{
+    FILE *tmp = tmpfile();
+    int saved = dup(2), rc;
+    size_t n;
+
+    assert_non_null(tmp);
+    assert_true(saved >= 0);
+    fflush(stderr);
+    assert_true(dup2(fileno(tmp), 2) == 2);
+    rc = sbf_stream_ensure(js, o, s);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    n = fread(log, 1, cap - 1, tmp);
+    log[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+static void test_stream_replicas_checked_only_when_given(void **state)
+{
+    struct sbf_stream_opts o = opts(1u << 20);
+    struct sbf_stream s;
+    char log[2048];
+
+    (void)state;
+    assert_int_equal(sbf_stream_init(&s, "shmbus", "repl"), 0);
+    assert_int_equal(sbf_stream_ensure(js, &o, &s), 0);
+    /* the default, resolved from fewer servers than the stream was made
+     * with: nothing to say */
+    o.replicas = 3;
+    assert_int_equal(ensure_logged(&o, &s, log, sizeof(log)), 0);
+    assert_null(strstr(log, "replicas"));
+    /* --persist-replicas 3: the difference is said, the stream used */
+    o.replicas_given = 1;
+    assert_int_equal(ensure_logged(&o, &s, log, sizeof(log)), 0);
+    assert_non_null(strstr(log, "replicas 1, not 3"));
+    assert_true(s.ok);
+}
+
 static void test_stream_other_subjects_refused(void **state)
 {
     struct sbf_stream_opts o = opts(1u << 20);
@@ -399,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_stream_match_subjects),
         cmocka_unit_test(test_stream_created_then_checked),
         cmocka_unit_test(test_stream_differences_logged_not_changed),
+        cmocka_unit_test(test_stream_replicas_checked_only_when_given),
         cmocka_unit_test(test_stream_other_subjects_refused),
         cmocka_unit_test(test_stream_overlap_refused_by_server),
         cmocka_unit_test(test_stream_bad_pattern_logged),
