@@ -267,8 +267,8 @@ static void test_stream_created_then_checked(void **state)
     assert_int_equal(si->Config->SubjectsLen, 1);
     assert_string_equal(si->Config->Subjects[0], "shmbus.md.>");
     assert_int_equal(si->Config->Storage, js_FileStorage);
-    assert_int_equal(si->Config->Retention, js_InterestPolicy);
-    assert_int_equal(si->Config->Discard, js_DiscardNew);
+    assert_int_equal(si->Config->Retention, js_LimitsPolicy);
+    assert_int_equal(si->Config->Discard, js_DiscardOld);
     assert_int_equal(si->Config->MaxBytes, 1 << 20);
     assert_int_equal(si->Config->Duplicates, (int64_t)SBF_STREAM_DUP_WINDOW_NS);
     jsStreamInfo_Destroy(si);
