@@ -282,6 +282,37 @@ static void test_stream_created_then_checked(void **state)
     assert_true(s.ok);
 }
 
+static void test_stream_keeps_messages_for_a_late_consumer(void **state)
+{
+    struct sbf_stream_opts o = opts(1u << 20);
+    struct sbf_stream s;
+    natsSubscription *sub = NULL;
+    natsMsgList list = {0};
+    jsSubOptions so;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+
+    (void)state;
+    assert_int_equal(sbf_stream_init(&s, "shmbus", "late"), 0);
+    assert_int_equal(sbf_stream_ensure(js, &o, &s), 0);
+    /* published while no bus has a consumer yet (both daemons came up
+     * while the server was down, the exporter connected first) */
+    assert_int_equal(js_Publish(&pa, js, "shmbus.late", "early", 5, NULL, &jerr), NATS_OK);
+    jsPubAck_Destroy(pa);
+    jsSubOptions_Init(&so);
+    so.Stream = s.name;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.AckPolicy = js_AckExplicit;
+    assert_int_equal(js_PullSubscribe(&sub, js, s.filter, "lateimporter", NULL, &so, &jerr),
+                     NATS_OK);
+    assert_int_equal(natsSubscription_Fetch(&list, sub, 1, 5000, &jerr), NATS_OK);
+    assert_int_equal(list.Count, 1);
+    assert_int_equal(natsMsg_GetDataLength(list.Msgs[0]), 5);
+    assert_memory_equal(natsMsg_GetData(list.Msgs[0]), "early", 5);
+    natsMsgList_Destroy(&list);
+    natsSubscription_Destroy(sub);
+}
+
 static void test_stream_differences_logged_not_changed(void **state)
 {
     struct sbf_stream_opts o = opts(1u << 20), other = opts(2u << 20);
@@ -443,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_stream_name_valid_and_distinct),
         cmocka_unit_test(test_stream_match_subjects),
         cmocka_unit_test(test_stream_created_then_checked),
+        cmocka_unit_test(test_stream_keeps_messages_for_a_late_consumer),
         cmocka_unit_test(test_stream_differences_logged_not_changed),
         cmocka_unit_test(test_stream_replicas_checked_only_when_given),
         cmocka_unit_test(test_stream_other_subjects_refused),
