@@ -28,7 +28,8 @@ static uint64_t last_of(const struct sbf_order *o, const struct sbf_order_msg *m
         const struct sbf_order_key *k = &o->key[i];
 
         CHECK(k->origin_len <= SBF_ORDER_ORIGIN_MAX);
-        if (k->origin_len == m->origin_len && k->epoch == m->epoch &&
+        /* An empty key (timing a first's wait) has delivered nothing. */
+        if (!k->empty && k->origin_len == m->origin_len && k->epoch == m->epoch &&
             memcmp(k->origin, m->origin, m->origin_len) == 0) {
             CHECK(k->first <= k->last);
             *found = 1;
@@ -55,6 +56,7 @@ static void step(struct sbf_order *o, const uint8_t *d, uint64_t *now)
     m.seq = last + (uint64_t)d[2] - 32u; /* wraps near 0: still a seq */
     m.has_prev = d[3] & 1u;
     m.hold_fresh = (d[3] >> 1) & 1u;
+    m.stale = (d[3] >> 2) & 1u;
     m.prev = m.seq - (uint64_t)(d[4] & 15u) + 8u;
     *now += (uint64_t)d[5] * 16u;
     v = sbf_order_judge(o, &m, *now, &gap);

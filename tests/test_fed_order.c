@@ -181,7 +181,7 @@ static void test_order_hold_fresh_waits_for_pending(void **state)
     /* after a restart, 420 may still be pending on the consumer */
     m.hold_fresh = 1;
     assert_int_equal(step(&o, m, 0, &gap), SBF_ORDER_WAIT);
-    assert_int_equal(step(&o, m, 10 * WAIT_NS, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, m, WAIT_NS - 1, &gap), SBF_ORDER_WAIT);
     /* no predecessor to wait for: nothing held */
     assert_int_equal(
         step(&o, (struct sbf_order_msg){.origin = "b", .origin_len = 1, .seq = 5, .hold_fresh = 1},
@@ -194,6 +194,52 @@ static void test_order_hold_fresh_waits_for_pending(void **state)
     /* the hold over (the importer clears it), a fresh key goes first */
     m = msg("c", 1, 9, 1, 8);
     assert_int_equal(step(&o, m, 0, &gap), SBF_ORDER_DELIVER);
+}
+
+static void test_order_hold_fresh_wait_runs_out(void **state)
+{
+    struct sbf_order o;
+    struct sbf_order_msg m = msg("a", 1, 9, 1, 8);
+    uint64_t gap;
+
+    (void)state;
+    tracker(&o);
+    /* a new consumer whose stream lost 8 to its limits: 9 waits, then goes */
+    m.hold_fresh = 1;
+    assert_int_equal(step(&o, m, 100, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, m, 100 + WAIT_NS - 1, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, m, 100 + WAIT_NS, &gap), SBF_ORDER_DELIVER);
+    /* nothing was known before it: no gap counted */
+    assert_int_equal(gap, 0);
+    assert_int_equal(step(&o, m, 100 + WAIT_NS, &gap), SBF_ORDER_DUP);
+    m = msg("a", 1, 10, 1, 9);
+    m.hold_fresh = 1;
+    assert_int_equal(step(&o, m, 100 + WAIT_NS, &gap), SBF_ORDER_DELIVER);
+}
+
+static void test_order_stale_last_waits_only_while_held(void **state)
+{
+    struct sbf_order o;
+    struct sbf_order_msg old = msg("a", 1, 1176, 1, 1175), now = msg("a", 1, 3000, 1, 2999);
+    uint64_t gap;
+
+    (void)state;
+    tracker(&o);
+    /* an earlier daemon's message, delivered again after a restart */
+    old.stale = 1;
+    assert_int_equal(step(&o, old, 0, &gap), SBF_ORDER_DELIVER);
+    /* a new one whose predecessor was acknowledged long ago: it waits
+     * only while the importer holds, then goes with no gap */
+    now.hold_fresh = 1;
+    assert_int_equal(step(&o, now, 10, &gap), SBF_ORDER_WAIT);
+    now.hold_fresh = 0;
+    assert_int_equal(step(&o, now, 20, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(gap, 0);
+    /* from there on the key is sure: a missing predecessor waits in full */
+    assert_int_equal(step(&o, msg("a", 1, 3005, 1, 3004), 30, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, msg("a", 1, 3005, 1, 3004), 30 + WAIT_NS - 1, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, msg("a", 1, 3005, 1, 3004), 30 + WAIT_NS, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(gap, 1);
 }
 
 static void test_order_keys_bounded_lru(void **state)
@@ -245,6 +291,8 @@ int main(void)
         cmocka_unit_test(test_order_origins_and_epochs_apart),
         cmocka_unit_test(test_order_bad_headers_refused),
         cmocka_unit_test(test_order_hold_fresh_waits_for_pending),
+        cmocka_unit_test(test_order_hold_fresh_wait_runs_out),
+        cmocka_unit_test(test_order_stale_last_waits_only_while_held),
         cmocka_unit_test(test_order_keys_bounded_lru),
         cmocka_unit_test(test_order_late_delivery_keeps_range),
     };

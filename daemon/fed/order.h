@@ -41,11 +41,18 @@ struct sbf_order_msg {
     uint64_t seq;       /* Shmbus-Seq */
     int has_prev;       /* Shmbus-Prev present */
     uint64_t prev;      /* Shmbus-Prev */
-    /* The importer restarted while messages were delivered to it and not
-     * acknowledged: they come again only after the consumer's ack wait.
-     * Set, a message with a predecessor whose key is not tracked waits
-     * for it (it may be one of those) instead of going first. */
+    /* The importer cannot have delivered this message's predecessor
+     * before it started (its consumer is new), or the predecessor may be
+     * among messages delivered to a dead daemon that come again only after
+     * the consumer's ack wait. Set, a message with a predecessor whose key
+     * has nothing delivered waits for it (for the tracker's wait at most)
+     * instead of going first. */
     int hold_fresh;
+    /* Delivered to an earlier daemon and delivered again now: where it
+     * stands against what the earlier daemon delivered after it is not
+     * known, so a key whose last it is waits on it only while the
+     * importer holds (hold_fresh), never the tracker's whole wait. */
+    int stale;
 };
 
 /* One key's memory. */
@@ -55,6 +62,8 @@ struct sbf_order_key {
     uint64_t epoch;
     uint64_t first;      /* the lowest seq delivered since tracked */
     uint64_t last;       /* the highest seq delivered */
+    int empty;           /* nothing delivered yet: made to time a first's wait */
+    int unsure;          /* last is a stale message's (sbf_order_msg.stale) */
     uint64_t wait_since; /* when a successor began to wait for a predecessor */
     int waiting;         /* wait_since is set */
     uint64_t used;       /* the tracker's tick when last judged or delivered */
