@@ -163,6 +163,18 @@ static void js_ctx(struct sbf_js *js)
     js->jsm_gen = gen;
 }
 
+/* Push what the thread sent out to the server, a second at most. */
+static void js_flush(struct sbf_js *js)
+{
+    natsConnection *nc;
+
+    urcu_memb_read_lock();
+    nc = sbf_link_conn(&js->f->link);
+    if (nc != NULL)
+        natsConnection_FlushTimeout(nc, 1000);
+    urcu_memb_read_unlock();
+}
+
 static void *js_main(void *arg)
 {
     struct sbf_js *js = arg;
@@ -187,6 +199,9 @@ static void *js_main(void *arg)
         else if (pending > 0 || unbound > 0 || fetched == 0)
             js_nap(js, SBF_JS_RETRY_NS / 10);
     }
+    /* The acknowledgements and naks just sent go out before the link
+     * closes: one lost makes the next daemon get its message again. */
+    js_flush(js);
     urcu_memb_unregister_thread();
     return NULL;
 }

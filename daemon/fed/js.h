@@ -70,10 +70,14 @@ struct sbf_jsstream {
      * settled; load-acquired by the exporters before they read s. */
     _Atomic int state;
     natsSubscription *sub; /* the importer's pull subscription; NULL until bound */
-    /* When bound with messages delivered before and not acknowledged (a
-     * daemon died): until hold_until, a new message (stream seq above
-     * bound_delivered) of an origin not tracked yet waits for its
-     * predecessor, which may be one of them (order.h hold_fresh). */
+    /* made_here: this daemon made the consumer, so nothing was delivered
+     * before and an origin's first message with a predecessor waits for it
+     * (order.h hold_fresh). Else bound_delivered is the consumer's last
+     * delivered stream seq when bound: a message at or below it is stale
+     * (order.h); with messages delivered before and not acknowledged (a
+     * daemon died), until hold_until a new message (above it) waits too,
+     * as it may follow one of them. */
+    int made_here;
     uint64_t bound_delivered;
     uint64_t hold_until;
     int unbound; /* its consumer was refused for good: no imports from it */

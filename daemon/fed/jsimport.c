@@ -61,6 +61,7 @@ static int jsi_bind(struct sbf_js *js, struct sbf_jsstream *ss)
         cc.FilterSubject = ss->s.filter;
         jerr = 0;
         st = js_AddConsumer(&ci, js->jsm, ss->s.name, &cc, NULL, &jerr);
+        ss->made_here = st == NATS_OK;
         if (st == NATS_OK)
             sbd_log(SBD_INFO, "nats: consumer %s of stream %s created: this bus imports from it",
                     durable, ss->s.name);
@@ -79,9 +80,10 @@ static int jsi_bind(struct sbf_js *js, struct sbf_jsstream *ss)
 
         ss->hold_until = sb_mono_ns() + (uint64_t)(wait > 0 ? wait : 0) + 1000000000ull;
         sbd_log(SBD_INFO,
-                "nats: stream %s: %" PRId64 " messages delivered before and not acknowledged "
-                "come again; new ones wait for them (%" PRId64 " ms at most)",
-                ss->s.name, ci->NumAckPending, wait / 1000000 + 1000);
+                "nats: stream %s: %" PRId64 " messages delivered before (up to stream seq %" PRIu64
+                ") and not acknowledged come again; new ones wait for them (%" PRId64
+                " ms at most)",
+                ss->s.name, ci->NumAckPending, ci->Delivered.Stream, wait / 1000000 + 1000);
     }
     jsConsumerInfo_Destroy(ci);
     jsSubOptions_Init(&so);
@@ -145,7 +147,10 @@ static struct sbf_topic *jsi_record(struct sbd_fed *f, const char *name)
 struct jsi_msg {
     natsMsg *m;
     int redelivered; /* delivered before: it may be in the ring already */
-    int hold_fresh;  /* order.h: new since a restart with messages pending */
+    /* Delivered to an earlier daemon (at or below the consumer's last
+     * delivered when bound): order.h sbf_order_msg.stale. */
+    int stale;
+    int hold_fresh; /* order.h: new since a restart with messages pending */
     struct sbf_meta meta;
     struct sbf_order_msg om;
     char topic[SHMBUS_TOPIC_NAME_MAX + 1];
@@ -249,7 +254,8 @@ static void jsi_order(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_msg 
                                     .seq = im->meta.seq,
                                     .has_prev = im->meta.has_prev,
                                     .prev = im->meta.prev,
-                                    .hold_fresh = im->hold_fresh};
+                                    .hold_fresh = im->hold_fresh,
+                                    .stale = im->stale};
     v = sbf_order_judge(&jt->order, &im->om, sb_mono_ns(), &gap);
     switch (v) {
     case SBF_ORDER_BAD:
@@ -289,8 +295,13 @@ static void jsi_meta(const struct sbf_jsstream *ss, struct jsi_msg *im)
         return;
     }
     im->redelivered = md->NumDelivered > 1;
-    im->hold_fresh = ss->hold_until != 0 && sb_mono_ns() < ss->hold_until &&
-                     md->Sequence.Stream > ss->bound_delivered;
+    im->stale = !ss->made_here && md->Sequence.Stream <= ss->bound_delivered;
+    /* A consumer this daemon made: no predecessor can have been delivered
+     * before, so a first message with one waits for it (stored later,
+     * after a resend). One made before, with messages pending: a new
+     * message may follow one of them. */
+    im->hold_fresh = ss->made_here || (ss->hold_until != 0 && sb_mono_ns() < ss->hold_until &&
+                                       md->Sequence.Stream > ss->bound_delivered);
     jsMsgMetaData_Destroy(md);
 }
 
