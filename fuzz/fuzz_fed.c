@@ -8,7 +8,11 @@
  *      (digits only, at most 20, the value without overflow);
  *   2: the input is headers, "key\nvalue\n" pairs: sbf_meta_decode()
  *      must end, name a header when it refuses, and what it accepts must
- *      encode back (sbf_meta_encode()) to the values it read.
+ *      encode back (sbf_meta_encode()) to the values it read;
+ *   3: the input is a stream of messages, 10 bytes each (origin, epoch,
+ *      seq, count, flags), for sbf_meta_order() on one topic's origins:
+ *      the table stays within SBF_ORIGINS_MAX, a repeat is never taken,
+ *      and a loss is never counted beyond what the count skipped.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -104,21 +108,56 @@ static void fuzz_headers(const char *s, size_t len)
     CHECK(m.has_prev == (get(&f, SBF_HDR_PREV, &vlen) != NULL));
 }
 
+static void fuzz_order(const uint8_t *d, size_t len)
+{
+    static struct sbf_origins t;
+    uint64_t clock = 0;
+
+    memset(&t, 0, sizeof(t));
+    for (size_t at = 0; at + 10 <= len; at += 10) {
+        struct sbf_meta m = {.epoch = d[at + 1] % 3,
+                             .seq = (uint64_t)d[at + 2] << 8 | d[at + 3],
+                             .count = (uint64_t)d[at + 4] << 8 | d[at + 5],
+                             .has_count = d[at + 6] & 1};
+        uint64_t lost = 0, last = 0;
+        int known = 0, taken;
+
+        /* Up to 40 origins: more than the table holds. */
+        snprintf(m.origin, sizeof(m.origin), "o%u", d[at] % 40u);
+        if (m.has_count && m.count == 0)
+            m.count = 1; /* the decoder refuses 0 */
+        for (unsigned i = 0; i < t.n; i++) {
+            if (strcmp(t.o[i].name, m.origin) == 0 && t.o[i].epoch == m.epoch) {
+                known = 1;
+                last = t.o[i].last;
+            }
+        }
+        taken = sbf_meta_order(&t, &m, ++clock, &lost);
+        CHECK(t.n <= SBF_ORIGINS_MAX);
+        CHECK(!(known && m.seq <= last) || taken == 0);
+        CHECK(taken == 1 || lost == 0);
+        CHECK(lost < (m.has_count ? m.count : 1));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data + 1;
 
     if (size == 0)
         return 0;
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0:
         fuzz_subject(s, size - 1);
         break;
     case 1:
         fuzz_u64(s, size - 1);
         break;
-    default:
+    case 2:
         fuzz_headers(s, size - 1);
+        break;
+    default:
+        fuzz_order(data + 1, size - 1);
         break;
     }
     return 0;

@@ -183,18 +183,26 @@ static void import_write(struct sbd_fed *f, struct sbf_topic *ft, const struct s
                      t->name, len, t->info.max_msg_size);
         return;
     }
+    /* A full reliable topic gets SBF_IMPORT_FULL_MS once; while it stays
+     * full its next messages do not wait at all, so that a burst for one
+     * stuck topic delays the other topics' imports once, not per message. */
     rc = sb_relay_publish_imported(ft->pub, data, (size_t)len, &o,
-                                   (int64_t)SBF_IMPORT_FULL_MS * 1000000);
+                                   ft->full ? 0 : (int64_t)SBF_IMPORT_FULL_MS * 1000000);
     if (rc >= 0) {
+        if (ft->full)
+            sbd_log(SBD_INFO, "nats: topic %s: room again after %llu imported messages lost",
+                    t->name, (unsigned long long)ft->full);
+        ft->full = 0;
         sbf_count(&ft->count.msgs_in, 1);
         return;
     }
     sbf_count(&ft->count.lost_in, 1);
-    if (rc == SHMBUS_ERR_TIMEOUT) {
-        sbf_fed_warn(f, SBF_WARN_CREATE,
-                     "nats: topic %s: full for %d ms (its subscribers hold it): imported "
-                     "message lost",
-                     t->name, SBF_IMPORT_FULL_MS);
+    if (rc == SHMBUS_ERR_TIMEOUT || rc == -EAGAIN) {
+        if (ft->full++ == 0)
+            sbf_fed_warn(f, SBF_WARN_CREATE,
+                         "nats: topic %s: full for %d ms (its subscribers hold it): imported "
+                         "messages are lost until it has room",
+                         t->name, SBF_IMPORT_FULL_MS);
         return;
     }
     sbf_fed_warn(f, SBF_WARN_CREATE, "nats: topic %s: import failed: %s", t->name,

@@ -54,8 +54,9 @@
  * much later. */
 #define SBF_LINK_REMAKE_MS 2000
 /* The longest an import waits for room in a full reliable topic before
- * the message counts as lost_in: one full topic delays the others' imports
- * by at most this per message, never forever. */
+ * the message counts as lost_in (and the topic's next ones, while it stays
+ * full, do not wait): one full topic delays the others' imports by this
+ * once per episode, never forever. */
 #define SBF_IMPORT_FULL_MS 100
 /* Log lines of one kind (enum sbf_warn) per second; the rest are counted
  * and said with the next line logged. */
@@ -154,6 +155,7 @@ struct sbf_topic {
 
     /* Import over core NATS (import.c). */
     shmbus_pub *pub;            /* importer: its publisher, made on the first message */
+    uint64_t full;              /* importer: messages lost since the reliable ring was found full */
     struct sbf_origins origins; /* importer: order per origin (meta.h) */
 
     struct sbf_jstopic *jst; /* persisted topics: the JetStream files' state (js.h) */
