@@ -29,7 +29,8 @@ struct sbd_topic {
     shmbus_topic *t;           /* the daemon's own mapping */
     shmbus_topic_info info;    /* fixed parameters, read at creation */
     uint32_t id;
-    /* Counts for monitoring; written by the control thread, read by any
+    /* Counts for monitoring; written by the control thread (and
+     * subscribers by federation's exporters, for their slots), read by any
      * (relaxed: independent counters). */
     _Atomic uint32_t clients;
     _Atomic uint32_t publishers;
@@ -132,6 +133,13 @@ struct sbd_registry {
      * bridge links pattern subscriptions, federation exports. One per
      * subsystem, set and cleared under topic_lock. */
     struct sbd_listener on_create[SBD_LISTENERS];
+    /* Asked by the reaper (control thread) before it frees a kept slot
+     * (registry/relay.h sb_relay_sub_keep()) of topic @p t whose owner
+     * died: 1 leaves it gating where its owner left it, for the daemon to
+     * adopt (sb_relay_sub_adopt()); 0 reaps it as any slot. It must say 1
+     * for every topic whose kept slot the daemon may adopt. NULL: reap. */
+    int (*keeps)(void *arg, const struct sbd_topic *t);
+    void *keeps_arg;
 };
 
 /* Tell every listener that topic @p t was added. Under topic_lock. */

@@ -216,7 +216,9 @@ typedef struct shmbus_sub_stats {
     uint64_t received; /**< messages delivered to this subscriber */
     uint64_t lost;     /**< messages lost so far, including any not yet reported in
                             a delivered message's lost field */
-    uint64_t lag;      /**< messages published but not yet read (its group's, for a member) */
+    uint64_t lag;      /**< messages published but not yet read (its group's, for a member;
+                            for a subscriber the daemon holds for a relay, not yet released:
+                            counted from the position publishers wait for) */
     uint64_t position; /**< next sequence number it will read */
 } shmbus_sub_stats;
 

@@ -124,6 +124,10 @@ int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t tail, uint6
  * for a message not there yet. */
 int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64_t *gate);
 
+/* Is slot @p idx kept (layout.h; registry/relay.h sb_relay_sub_keep())
+ * for its owner, or one adopting it? */
+int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx);
+
 /* Is slot @p idx a member of group @p g (0-based)? */
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
 

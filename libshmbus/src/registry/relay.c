@@ -1,6 +1,8 @@
-/* Relaying topics (relay.h), on the ring's quiet publishers and waits. */
+/* Relaying topics (relay.h), on the ring's quiet publishers, waits, imported
+ * messages and held subscribers (ring/hold.c). */
 #include "registry/relay.h"
 
+#include "ring/hold.h"
 #include "ring/read.h"
 #include "ring/ring.h"
 #include "ring/wait.h"
@@ -95,4 +97,34 @@ int sb_relay_imported_held(shmbus_topic *t, const struct sb_relay_origin *o)
         if (cell_is_origin(seg, s - 1, o))
             return 1;
     return 0;
+}
+
+int sb_relay_sub_hold(shmbus_sub *sub)
+{
+    return sb_sub_hold(sub);
+}
+
+uint64_t sb_relay_sub_held(const shmbus_sub *sub)
+{
+    return sb_sub_held(sub);
+}
+
+int sb_relay_sub_release(shmbus_sub *sub, uint64_t seq)
+{
+    return sb_sub_release(sub, seq);
+}
+
+int sb_relay_sub_rewind(shmbus_sub *sub, uint64_t seq)
+{
+    return sb_sub_rewind(sub, seq);
+}
+
+int sb_relay_sub_keep(shmbus_sub *sub)
+{
+    return sb_sub_keep(sub);
+}
+
+int sb_relay_sub_adopt(shmbus_topic *t, shmbus_sub **out)
+{
+    return sb_sub_adopt(t, out);
 }

@@ -5,8 +5,11 @@
  * sleeps on many topics at once together with a bell of its own, and
  * counts itself among a topic's sleepers with a weight of its own
  * (SB_RELAY_WEIGHT), which a publisher tells apart from real sleepers.
- * The daemon uses this header, never ring/ or shm/ internals; relay.c
- * implements it on the ring.
+ * For federation (the daemon's NATS link) it also publishes messages
+ * imported from other buses, marked so, and holds an exporter's slot
+ * until JetStream acknowledged, keeping it across the daemon's death for
+ * the next one to adopt (ring/hold.c). The daemon uses this header, never
+ * ring/ or shm/ internals; relay.c implements it on the ring.
  */
 #ifndef SHMBUS_REGISTRY_RELAY_H
 #define SHMBUS_REGISTRY_RELAY_H
@@ -107,5 +110,64 @@ int sb_relay_publish_imported(shmbus_pub *pub, const void *data, size_t len,
  * @return 1 found, 0 not (or a NULL argument). Thread-safe.
  */
 int sb_relay_imported_held(shmbus_topic *t, const struct sb_relay_origin *o);
+
+/*
+ * Held subscribers, for an exporter that must not let publishers reuse a
+ * cell before another system (JetStream) acknowledged its message. Hold
+ * @p sub, a plain subscriber (no group, not an observer) of a reliable
+ * topic: from now on reading does not move the position publishers wait
+ * for; sb_relay_sub_release() does. shmbus_sub_stats_get() then reports
+ * position = the read position and lag counted from the held one. The
+ * publish and read protocols are unchanged: the slot's position still
+ * only grows and only its owner writes it.
+ * @return 0 (also if held already) or SHMBUS_ERR_INVALID. Same thread
+ * rules as shmbus_poll() on @p sub.
+ */
+int sb_relay_sub_hold(shmbus_sub *sub);
+
+/* The position @p sub holds publishers at (its read position if it is not
+ * held; 0 for NULL). */
+uint64_t sb_relay_sub_held(const shmbus_sub *sub);
+
+/*
+ * Let publishers reuse the cells of held @p sub below @p seq: they may
+ * then publish up to seq - 1 + capacity. Requires held <= seq <= the read
+ * position. @return 0; SHMBUS_ERR_INVALID (out of those bounds, or not
+ * held): nothing changes; SHMBUS_ERR_EVICTED (the daemon evicted the
+ * subscriber: it gates nothing any more). Wakes publishers asleep on a
+ * full ring.
+ */
+int sb_relay_sub_release(shmbus_sub *sub, uint64_t seq);
+
+/*
+ * Read held @p sub again from @p seq (go-back-N: resend what was not
+ * acknowledged). Requires held <= seq <= the read position; the messages
+ * from seq on are still in the ring, as read before. Each is counted
+ * again in the subscriber's received. @return 0, or SHMBUS_ERR_INVALID
+ * (nothing changes).
+ */
+int sb_relay_sub_rewind(shmbus_sub *sub, uint64_t seq);
+
+/*
+ * Mark held @p sub's slot kept: if its owner dies, the daemon's reaper
+ * asks its keeps hook (daemon/registry.h) before freeing the slot and,
+ * told to, leaves it gating where the owner left it, for the next daemon
+ * to adopt with sb_relay_sub_adopt(). Stall timeouts never evict a kept
+ * slot. Destroying the subscriber frees the slot as any.
+ * @return 0, or SHMBUS_ERR_INVALID (not held).
+ */
+int sb_relay_sub_keep(shmbus_sub *sub);
+
+/*
+ * Take over @p t's kept slot whose owner is dead (pid and start time,
+ * util/proc.h; or an adopter that died adopting it), as the caller's:
+ * *@p out is a held, kept subscriber reading from the slot's held
+ * position. Of two adopters racing for one slot, one wins; a live owner's
+ * slot is never taken. @p t must be a reliable topic mapped by the caller
+ * (not through shmbus_open(): the daemon hands those slots out).
+ * @return 0; -ENOENT if there is none; SHMBUS_ERR_INVALID; -ENOMEM.
+ * Looks at /proc for each kept slot's owner. Thread-safe.
+ */
+int sb_relay_sub_adopt(shmbus_topic *t, shmbus_sub **out);
 
 #endif

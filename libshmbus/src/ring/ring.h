@@ -81,8 +81,14 @@ struct shmbus_sub {
     int pending_err;   /* error met after a delivery, reported next */
     int copy_read;     /* lossy topic or observer: copy, then re-check the stamp */
     int observer;      /* SHMBUS_SUB_OBSERVER: gates nothing */
+    int held;          /* the slot's pos is held_pos, moved by sb_sub_release() only */
     uint8_t *scratch;  /* copy_read: validated copy of one message */
+    uint64_t held_pos; /* held: what the slot gates at; <= pos */
 };
+
+/* A subscriber handle for @p topic with options @p o (checked), its slot
+ * not yet taken (sub.c). @return it, or NULL (-ENOMEM). */
+shmbus_sub *sb_sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o);
 
 /* Has the daemon removed the topic for good (layout.h gone)? @p order:
  * relaxed on the hot path, where the flag is one load of a line nobody
