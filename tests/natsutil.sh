@@ -77,13 +77,23 @@ nu_alive() {
 }
 
 # nu_until SECONDS WHAT CMD...: run CMD every 50 ms until it succeeds;
-# after SECONDS, fail with "WHAT".
+# after SECONDS, fail with "WHAT"; at once if a daemon died meanwhile.
 nu_until() {
   local limit=$1 end=$((SECONDS + $1)) what=$2
   shift 2
   until "$@"; do
     [ "$SECONDS" -ge "$end" ] && nu_fail "not within $limit s: $what"
+    nu_daemons_alive
     sleep 0.05
+  done
+}
+
+# nu_daemons_alive: every daemon the test started and did not stop still
+# runs; fail at once, naming it, if one died (a crash shows in its log).
+nu_daemons_alive() {
+  local b
+  for b in "${!nu_dpid[@]}"; do
+    [ -z "${nu_dpid[$b]}" ] || nu_alive "${nu_dpid[$b]}" || nu_fail "shmbusd on $b died"
   done
 }
 
@@ -372,6 +382,7 @@ nu_wait_pid() {
   local end=$((SECONDS + ${3:-$NU_WAIT}))
   while nu_alive "$1"; do
     [ "$SECONDS" -ge "$end" ] && nu_fail "$2 (pid $1) did not end in time"
+    nu_daemons_alive
     sleep 0.02
   done
   wait "$1"
