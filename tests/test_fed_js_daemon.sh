@@ -29,7 +29,7 @@ nu_connected "$b"
 
 nu_sub "$a" "$topic" "$nu_dir/a.out" --reliable --count "$N" --timeout-ms 60000
 suba=$nu_last
-nu_sub "$b" "$topic" "$nu_dir/b.out" --reliable --count "$N" --linger-ms 2000 --timeout-ms 60000
+nu_sub "$b" "$topic" "$nu_dir/b.out" --reliable --count "$N" --linger-ms 1000 --timeout-ms 60000
 subb=$nu_last
 for x in "$a" "$b"; do
   nu_federated "$x" "$topic"

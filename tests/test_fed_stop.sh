@@ -32,7 +32,7 @@ nu_connected "$b"
   nu_fail "create $lossy on $a"
 nu_sub "$b" "$lossy" "$nu_dir/bl.out" --timeout-ms 120000
 subl=$nu_last
-nu_sub "$b" "$dur" "$nu_dir/bd.out" --reliable --count "$M" --linger-ms 2000 --timeout-ms 60000
+nu_sub "$b" "$dur" "$nu_dir/bd.out" --reliable --count "$M" --linger-ms 1000 --timeout-ms 60000
 subd=$nu_last
 nu_sub "$a" "$dur" "$nu_dir/ad.out" --reliable --count "$M" --timeout-ms 60000
 suba=$nu_last
