@@ -14,9 +14,9 @@ set -euo pipefail
 shmbusd=$1 shmbus=$2 fedcheck=$3 natsutil=$4
 # shellcheck source=tests/natsutil.sh
 . "$(dirname "$0")/natsutil.sh"
-N=3000  # phase 1
+N=2000  # phase 1
 M=500   # phase 2
-K=1500  # phase 3
+K=1000  # phase 3
 topic=dur.t
 fed=(--federate 'dur.*,mode=reliable' --persist 'dur.*')
 
