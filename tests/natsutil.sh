@@ -106,7 +106,12 @@ nu_free_port() {
 # (http://127.0.0.1:PORT/PATH, in the server's network namespace), empty
 # if it does not answer.
 nu_mon() {
-  ${nu_sx[$1]} curl -s --max-time 2 "http://127.0.0.1:${nu_mport[$1]}/$2" 2>/dev/null || true
+  ${nu_sx[$1]} python3 -c '
+import sys, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())
+except (OSError, ValueError):
+    pass' "http://127.0.0.1:${nu_mport[$1]}/$2" 2>/dev/null || true
 }
 
 # nu_bus: a new bus name, t<pid>x<n> as daemonutil.h's, which
