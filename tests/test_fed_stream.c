@@ -267,8 +267,8 @@ static void test_stream_created_then_checked(void **state)
     assert_int_equal(si->Config->SubjectsLen, 1);
     assert_string_equal(si->Config->Subjects[0], "shmbus.md.>");
     assert_int_equal(si->Config->Storage, js_FileStorage);
-    assert_int_equal(si->Config->Retention, js_InterestPolicy);
-    assert_int_equal(si->Config->Discard, js_DiscardNew);
+    assert_int_equal(si->Config->Retention, js_LimitsPolicy);
+    assert_int_equal(si->Config->Discard, js_DiscardOld);
     assert_int_equal(si->Config->MaxBytes, 1 << 20);
     assert_int_equal(si->Config->Duplicates, (int64_t)SBF_STREAM_DUP_WINDOW_NS);
     jsStreamInfo_Destroy(si);
@@ -280,6 +280,37 @@ static void test_stream_created_then_checked(void **state)
     s.ok = 0;
     assert_int_equal(sbf_stream_ensure(js, &o, &s), 0);
     assert_true(s.ok);
+}
+
+static void test_stream_keeps_messages_for_a_late_consumer(void **state)
+{
+    struct sbf_stream_opts o = opts(1u << 20);
+    struct sbf_stream s;
+    natsSubscription *sub = NULL;
+    natsMsgList list = {0};
+    jsSubOptions so;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+
+    (void)state;
+    assert_int_equal(sbf_stream_init(&s, "shmbus", "late"), 0);
+    assert_int_equal(sbf_stream_ensure(js, &o, &s), 0);
+    /* published while no bus has a consumer yet (both daemons came up
+     * while the server was down, the exporter connected first) */
+    assert_int_equal(js_Publish(&pa, js, "shmbus.late", "early", 5, NULL, &jerr), NATS_OK);
+    jsPubAck_Destroy(pa);
+    jsSubOptions_Init(&so);
+    so.Stream = s.name;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.AckPolicy = js_AckExplicit;
+    assert_int_equal(js_PullSubscribe(&sub, js, s.filter, "lateimporter", NULL, &so, &jerr),
+                     NATS_OK);
+    assert_int_equal(natsSubscription_Fetch(&list, sub, 1, 5000, &jerr), NATS_OK);
+    assert_int_equal(list.Count, 1);
+    assert_int_equal(natsMsg_GetDataLength(list.Msgs[0]), 5);
+    assert_memory_equal(natsMsg_GetData(list.Msgs[0]), "early", 5);
+    natsMsgList_Destroy(&list);
+    natsSubscription_Destroy(sub);
 }
 
 static void test_stream_differences_logged_not_changed(void **state)
@@ -300,6 +331,51 @@ static void test_stream_differences_logged_not_changed(void **state)
     assert_int_equal(si->Config->MaxBytes, 1 << 20);
     assert_int_equal(si->Config->MaxAge, 0);
     jsStreamInfo_Destroy(si);
+}
+
+/* Run sbf_stream_ensure() with stderr (sbd_log()'s, before
+ * sbd_log_start()) in @p log. */
+static int ensure_logged(const struct sbf_stream_opts *o, struct sbf_stream *s, char *log,
+                         size_t cap)
+{
+    FILE *tmp = tmpfile();
+    int saved = dup(2), rc;
+    size_t n;
+
+    assert_non_null(tmp);
+    assert_true(saved >= 0);
+    fflush(stderr);
+    assert_true(dup2(fileno(tmp), 2) == 2);
+    rc = sbf_stream_ensure(js, o, s);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    n = fread(log, 1, cap - 1, tmp);
+    log[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+static void test_stream_replicas_checked_only_when_given(void **state)
+{
+    struct sbf_stream_opts o = opts(1u << 20);
+    struct sbf_stream s;
+    char log[2048];
+
+    (void)state;
+    assert_int_equal(sbf_stream_init(&s, "shmbus", "repl"), 0);
+    assert_int_equal(sbf_stream_ensure(js, &o, &s), 0);
+    /* the default, resolved from fewer servers than the stream was made
+     * with: nothing to say */
+    o.replicas = 3;
+    assert_int_equal(ensure_logged(&o, &s, log, sizeof(log)), 0);
+    assert_null(strstr(log, "replicas"));
+    /* --persist-replicas 3: the difference is said, the stream used */
+    o.replicas_given = 1;
+    assert_int_equal(ensure_logged(&o, &s, log, sizeof(log)), 0);
+    assert_non_null(strstr(log, "replicas 1, not 3"));
+    assert_true(s.ok);
 }
 
 static void test_stream_other_subjects_refused(void **state)
@@ -398,7 +474,9 @@ int main(void)
         cmocka_unit_test(test_stream_name_valid_and_distinct),
         cmocka_unit_test(test_stream_match_subjects),
         cmocka_unit_test(test_stream_created_then_checked),
+        cmocka_unit_test(test_stream_keeps_messages_for_a_late_consumer),
         cmocka_unit_test(test_stream_differences_logged_not_changed),
+        cmocka_unit_test(test_stream_replicas_checked_only_when_given),
         cmocka_unit_test(test_stream_other_subjects_refused),
         cmocka_unit_test(test_stream_overlap_refused_by_server),
         cmocka_unit_test(test_stream_bad_pattern_logged),

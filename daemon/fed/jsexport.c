@@ -434,23 +434,17 @@ static void jsx_relink(struct sbd_fed *f, struct sbf_jstopic *jt)
     jsx_ctx(f, jt);
 }
 
-/* Set @p jt up once the streams are settled. @return 0 (serving), 1 (not
- * yet), or -1 (refused, logged). Exporter thread. */
+/* Set @p jt up: at once its slot (held and kept on a reliable topic, so
+ * that it gates from the start, whether or not NATS is reachable yet),
+ * then, once its stream is settled and there is a connection, its
+ * JetStream context. Called again until it is done. @return 0 (serving),
+ * 1 (not yet), or -1 (refused, logged). Exporter thread. */
 static int jsx_setup(struct sbd_fed *f, struct sbf_jstopic *jt)
 {
     shmbus_sub_opts o = {.start = SHMBUS_START_NEXT, .spin_ns = -1};
     uint32_t cap = f->cfg->persist_window;
     int rc, state;
 
-    /* acquire: pairs with the release in js.c js_settle(); the stream's
-     * fields are written before it. */
-    state = atomic_load_explicit(&jt->stream->state, memory_order_acquire);
-    if (state == SBF_JSS_PENDING)
-        return 1;
-    if (state == SBF_JSS_REFUSED) {
-        jsx_refuse(f, jt, "its stream could not be made or checked (logged at start)");
-        return -1;
-    }
     if (jt->win == NULL) {
         jt->win = calloc(cap, sizeof(*jt->win));
         if (jt->win == NULL) {
@@ -459,18 +453,28 @@ static int jsx_setup(struct sbd_fed *f, struct sbf_jstopic *jt)
         }
         jt->cap = cap;
     }
-    /* No connection yet: the next pass tries again. */
-    if (jsx_ctx(f, jt) < 0)
+    if (jt->sub == NULL) {
+        rc = jt->t->t->info.mode == SHMBUS_RELIABLE ? jsx_slot(jt)
+                                                    : shmbus_sub_create(jt->t->t->t, &o, &jt->sub);
+        if (rc < 0) {
+            jsx_refuse(f, jt, shmbus_strerror(rc));
+            return -1;
+        }
+    }
+    /* acquire: pairs with the release in js.c js_settle(); the stream's
+     * fields are written before it. */
+    state = atomic_load_explicit(&jt->stream->state, memory_order_acquire);
+    if (state == SBF_JSS_PENDING)
         return 1;
-    if (jt->t->t->info.mode == SHMBUS_RELIABLE)
-        rc = jsx_slot(jt);
-    else
-        rc = shmbus_sub_create(jt->t->t->t, &o, &jt->sub);
-    if (rc < 0) {
-        jsx_refuse(f, jt, shmbus_strerror(rc));
+    /* Not persisted after all: the slot must not gate what nobody sends. */
+    if (state == SBF_JSS_REFUSED) {
+        shmbus_sub_destroy(jt->sub);
+        jt->sub = NULL;
+        jsx_refuse(f, jt, "its stream could not be made or checked (logged)");
         return -1;
     }
-    return 0;
+    /* No connection yet: the next pass tries again. */
+    return jsx_ctx(f, jt) < 0 ? 1 : 0;
 }
 
 /* Take the topics given since the last pass. */
@@ -513,7 +517,7 @@ static int jsx_pass(struct sbf_jsx *x, shmbus_topic **topics, unsigned *nt)
         /* relaxed: a flag (state.h); what it ends is this thread's own. */
         if (atomic_load_explicit(&jt->t->ended, memory_order_relaxed) || sbd_topic_broken(jt->t->t))
             continue;
-        if (jt->sub == NULL && jsx_setup(f, jt) != 0)
+        if ((jt->sub == NULL || jt->js == NULL) && jsx_setup(f, jt) != 0)
             continue;
         /* relaxed: see sbf_js.gen. */
         if (jt->gen != atomic_load_explicit(&f->js->gen, memory_order_relaxed))

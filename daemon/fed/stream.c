@@ -1,10 +1,12 @@
 /*
  * JetStream streams for persisted topics (stream.h). Each --persist
  * pattern gets one stream with the subject filter the pattern maps to,
- * file storage, interest retention (a message stays until every bus's
- * durable consumer has it) and discard-new at its limits: a full stream
- * refuses a publish, which the exporter retries while a reliable local
- * topic waits, instead of dropping messages a bus has not read. The
+ * file storage, and limits retention, the oldest messages dropped at the
+ * limits: what the stream holds does not depend on which consumers exist
+ * yet, so a bus whose consumer is made after messages were published (two
+ * daemons that start while the server is down, then connect in some
+ * order) still gets them, and a bus that is gone for good holds nobody
+ * back. The
  * stream may exist already (another bus made it, or an earlier run): it
  * is checked, and what differs is logged, not changed: an operator may
  * have tuned it.
@@ -174,8 +176,8 @@ static void stream_config(jsStreamConfig *c, const struct sbf_stream_opts *o, st
     c->Name = s->name;
     c->Subjects = subjects;
     c->SubjectsLen = 1;
-    c->Retention = js_InterestPolicy;
-    c->Discard = js_DiscardNew;
+    c->Retention = js_LimitsPolicy;
+    c->Discard = js_DiscardOld;
     c->Storage = js_FileStorage;
     c->Replicas = (int64_t)o->replicas;
     c->MaxAge = (int64_t)(o->max_age_s * 1000000000ull);
