@@ -406,15 +406,6 @@ nu_payloads() {
   awk '{ print $7 }' "$1"
 }
 
-# nu_expect_payloads OUT TAG FROM TO WHAT: OUT holds exactly the payloads
-# TAG-FROM .. TAG-TO, each once, in that order.
-nu_expect_payloads() {
-  local out=$1 tag=$2 from=$3 to=$4 what=$5
-  if ! diff <(nu_payloads "$out") <(seq "$from" "$to" | sed "s/^/$tag-/") >"$out.diff"; then
-    nu_fail "$what: payloads differ from $tag-$from..$tag-$to (< got, > expected): $(head -20 "$out.diff")"
-  fi
-}
-
 # nu_check_logs: no sanitizer report and no crash in any log.
 nu_check_logs() {
   local f
