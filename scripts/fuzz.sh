@@ -11,6 +11,7 @@
 #   fed      federation's parsers of NATS input: subject -> topic, decimal
 #            header values, the Shmbus-* headers, the order per origin
 #            (daemon/fed/meta.c)
+#   fed_order the JetStream importer's order per origin (daemon/fed/order.c)
 #   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
 #            segment words written between its scans (fuzz/fuzz_segment.c)
 #   bridge   a live registry and bridge in process, driven by command
@@ -75,6 +76,7 @@ targets=(
   "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbd_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/glob.c|"
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "fed|1|512|sbf_meta_topic/sbf_meta_u64/sbf_meta_decode/sbf_meta_order|fuzz/fuzz_fed.c daemon/fed/meta.c|"
+  "fed_order|1|1024|sbf_order_judge/sbf_order_delivered|fuzz/fuzz_fed_order.c daemon/fed/order.c|"
   "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu $nats"
   "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu $nats"
 )

@@ -5,7 +5,8 @@
 # Usage: model-check.sh model.pml FLAG...
 #   docs/model/wakeup.pml NORELAY: a subscriber asleep forever without the relay
 #   docs/model/reap.pml NAME_FIRST NO_LEAVING: the daemon's take-backs underflow;
-#     NO_RECHECK: two adopters win one kept slot
+#     NO_RECHECK: two adopters win one kept slot; NO_GIVE_BACK_CAS: a
+#     stale KEPT on a slot freed and taken meanwhile
 set -euo pipefail
 model=$(readlink -f "${1:?usage: model-check.sh model.pml FLAG...}")
 shift

@@ -2,7 +2,7 @@
  * fedcheck: the federation tests' client of a bus (tests/test_fed_*.sh).
  *
  *   fedcheck sub --bus B --topic T [--count N] [--timeout-ms MS]
- *                [--linger-ms MS] [--ready FILE] [--from oldest] [TOPIC OPTS]
+ *                [--linger-ms MS] [--ready FILE] [TOPIC OPTS]
  *     subscribes (creating the topic if needed; --ready FILE is created once
  *     the subscriber exists) and prints one line per message:
  *       SEQ FLAGS ORIGIN_SEQ PID TIMESTAMP_NS LOST PAYLOAD
@@ -51,7 +51,6 @@ struct fc_args {
     int64_t timeout_ms;
     int64_t linger_ms;
     const char *ready;
-    uint32_t from;
 };
 
 static int64_t fc_now_ms(void)
@@ -67,7 +66,7 @@ static int fc_usage(const char *why)
     fprintf(stderr,
             "fedcheck: %s\n"
             "usage: fedcheck sub --bus B --topic T [--count N] [--timeout-ms MS]\n"
-            "                    [--linger-ms MS] [--ready FILE] [--from oldest] [TOPIC OPTS]\n"
+            "                    [--linger-ms MS] [--ready FILE] [TOPIC OPTS]\n"
             "       fedcheck pub --bus B --topic T --count N [--start K] [--tag TAG]\n"
             "                    [--size BYTES] [--interval-us US] [--timeout-ms MS] [TOPIC OPTS]\n"
             "TOPIC OPTS: --reliable, --capacity N, --max-msg N\n",
@@ -102,7 +101,6 @@ enum {
     OPT_TIMEOUT,
     OPT_LINGER,
     OPT_READY,
-    OPT_FROM,
     OPT_RELIABLE,
     OPT_CAPACITY,
     OPT_MAXMSG
@@ -118,7 +116,6 @@ static const struct option fc_opts[] = {{"bus", required_argument, NULL, OPT_BUS
                                         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
                                         {"linger-ms", required_argument, NULL, OPT_LINGER},
                                         {"ready", required_argument, NULL, OPT_READY},
-                                        {"from", required_argument, NULL, OPT_FROM},
                                         {"reliable", no_argument, NULL, OPT_RELIABLE},
                                         {"capacity", required_argument, NULL, OPT_CAPACITY},
                                         {"max-msg", required_argument, NULL, OPT_MAXMSG},
@@ -178,12 +175,6 @@ static int fc_option(int opt, const char *arg, struct fc_args *a)
         return 0;
     case OPT_RELIABLE:
         a->topic_opts.mode = SHMBUS_RELIABLE;
-        return 0;
-    case OPT_FROM:
-        if (strcmp(arg, "oldest") == 0)
-            a->from = SHMBUS_START_OLDEST;
-        else if (strcmp(arg, "next") != 0)
-            return fc_usage("--from takes next or oldest");
         return 0;
     case OPT_COUNT:
     case OPT_START:
@@ -310,7 +301,7 @@ static int fc_read(const struct fc_args *a, shmbus_sub *sub, char *buf, size_t c
 
 static int fc_sub(const struct fc_args *a)
 {
-    shmbus_sub_opts so = {.start = a->from};
+    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT};
     shmbus_topic_info info;
     shmbus_bus *bus;
     shmbus_topic *topic;

@@ -14,9 +14,9 @@ set -euo pipefail
 shmbusd=$1 shmbus=$2 fedcheck=$3 natsutil=$4
 # shellcheck source=tests/natsutil.sh
 . "$(dirname "$0")/natsutil.sh"
-N=3000  # phase 1
+N=2000  # phase 1
 M=500   # phase 2
-K=1500  # phase 3
+K=1000  # phase 3
 topic=dur.t
 fed=(--federate 'dur.*,mode=reliable' --persist 'dur.*')
 
@@ -31,18 +31,18 @@ nu_connected "$b"
 # A subscriber on each bus, then each daemon's exporter (a held slot).
 nu_sub "$a" "$topic" "$nu_dir/a.out" --reliable --count $((N + M + K)) --timeout-ms 90000
 suba=$nu_last
-nu_sub "$b" "$topic" "$nu_dir/b1.out" --reliable --count "$N" --linger-ms 2000 --timeout-ms 60000
+nu_sub "$b" "$topic" "$nu_dir/b1.out" --reliable --count "$N" --linger-ms 1000 --timeout-ms 60000
 subb=$nu_last
 for x in "$a" "$b"; do
   nu_federated "$x" "$topic"
-  nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" subscribers 2
+  nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" slots 2
 done
 
 # 1. Kill s1 once b has a third of the stream.
 "$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$N" --tag n --interval-us 300 &
 pub=$!
 nu_pids+=("$pub")
-nu_until 30 "b got a third of the stream" test "$(nu_lines "$nu_dir/b1.out")" -ge $((N / 3))
+nu_until 30 "b got a third of the stream" nu_lines_ge "$nu_dir/b1.out" $((N / 3))
 kill -KILL "${nu_pid[s1]}"
 nu_wait_pid "$pub" "publisher on $a" 60 || nu_fail "publisher on $a failed"
 nu_sub_done "$subb" "$nu_dir/b1.out" "subscriber on $b (server killed)" 70
@@ -57,7 +57,7 @@ done
 nu_nats_ge "$a" reconnects 1 || nu_fail "stat of $a: reconnects $(nu_nats "$a" reconnects)"
 
 # 2. b's daemon stopped (SIGTERM) while a publishes M, then started again.
-nu_sub "$b" "$topic" "$nu_dir/b2.out" --reliable --count "$M" --linger-ms 2000 --timeout-ms 60000
+nu_sub "$b" "$topic" "$nu_dir/b2.out" --reliable --count "$M" --linger-ms 1000 --timeout-ms 60000
 subb=$nu_last
 nu_daemon_stop "$b" TERM
 "$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$M" --tag p ||
@@ -71,12 +71,12 @@ nu_expect_flags "$nu_dir/b2.out" 1 p 1 "$M" "bus $b after its daemon's restart (
 
 # 3. b's daemon killed (SIGKILL) while a publishes K, then started again.
 nu_connected "$b"
-nu_sub "$b" "$topic" "$nu_dir/b3.out" --reliable --count "$K" --linger-ms 2000 --timeout-ms 60000
+nu_sub "$b" "$topic" "$nu_dir/b3.out" --reliable --count "$K" --linger-ms 1000 --timeout-ms 60000
 subb=$nu_last
 "$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$K" --tag k --interval-us 300 &
 pub=$!
 nu_pids+=("$pub")
-nu_until 30 "b got a quarter of the stream" test "$(nu_lines "$nu_dir/b3.out")" -ge $((K / 4))
+nu_until 30 "b got a quarter of the stream" nu_lines_ge "$nu_dir/b3.out" $((K / 4))
 nu_daemon_stop "$b" KILL
 nu_wait_pid "$pub" "publisher on $a" 60 || nu_fail "publisher on $a failed (b killed)"
 nu_until 20 "JetStream holds a's messages" nu_nats_is "$a" "$topic" out $((N + M + K))

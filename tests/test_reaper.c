@@ -4,8 +4,10 @@
  * after a slice follows the CPU time it took, not a stall of the machine
  * in the middle of it, and is capped; a death's round runs paced too, and
  * ends, in a fraction of a paced pass's time; a dead owner's kept slot is
- * left when the keeps hook says so, and reaped when not. Every test gets a fresh registry on the
- * bus "trpr<pid>"; whatever a failed test leaves in /dev/shm is removed at exit.
+ * left when the keeps hook says so, and reaped when not, or when it was
+ * evicted (nobody could adopt it). Every test gets a fresh registry on
+ * the bus "trpr<pid>"; whatever a failed test leaves in /dev/shm is
+ * removed at exit.
  */
 #include "testutil.h"
 
@@ -16,6 +18,7 @@
 
 #include "log.h"
 #include "reaper.h"
+#include "registry/admin.h"
 #include "registry/relay.h"
 #include "registry.h"
 #include "util/clock.h"
@@ -313,10 +316,11 @@ static int kid_keeper(void *arg)
     return 0;
 }
 
-/* The one topic's slot kept by a dead child, after a reaper pass with
- * hook @p k (NULL: none). @return whether the slot was still there to
- * adopt; *reaped: the topic's count of reaped slots. */
-static int kept_after_pass(struct fx *f, struct keeps_probe *k, uint64_t *reaped)
+/* The one topic's slot kept by a dead child (evicted after its death if
+ * @p evict), after a reaper pass with hook @p k (NULL: none). @return
+ * whether the slot was still there to adopt; *reaped: the topic's count
+ * of reaped slots. */
+static int kept_after_pass(struct fx *f, struct keeps_probe *k, int evict, uint64_t *reaped)
 {
     struct cds_lfht_iter it;
     shmbus_topic_info info;
@@ -331,6 +335,8 @@ static int kept_after_pass(struct fx *f, struct keeps_probe *k, uint64_t *reaped
     f->reg.keeps = k != NULL ? keeps_hook : NULL;
     f->reg.keeps_arg = k;
     assert_int_equal(tu_wait(tu_fork(kid_keeper, t->t)), 0);
+    if (evict)
+        assert_int_equal(sb_admin_slot_evict(t->t, 0), 1); /* the child's, the first free */
     sbd_reaper_pass(&f->r);
     while (sbd_reaper_busy(&f->r))
         sbd_reaper_slice(&f->r);
@@ -351,7 +357,7 @@ static void test_reaper_kept_slot_left(void **state)
     struct keeps_probe k = {.answer = 1};
     uint64_t reaped;
 
-    assert_true(kept_after_pass(*state, &k, &reaped));
+    assert_true(kept_after_pass(*state, &k, 0, &reaped));
     assert_int_equal(reaped, 0);
     assert_true(k.calls >= 1);
 }
@@ -362,7 +368,7 @@ static void test_reaper_kept_slot_reaped_when_not_kept(void **state)
     struct keeps_probe k = {.answer = 0};
     uint64_t reaped;
 
-    assert_false(kept_after_pass(*state, &k, &reaped));
+    assert_false(kept_after_pass(*state, &k, 0, &reaped));
     assert_int_equal(reaped, 1);
     assert_int_equal(k.calls, 1);
 }
@@ -372,7 +378,19 @@ static void test_reaper_kept_slot_reaped_without_hook(void **state)
 {
     uint64_t reaped;
 
-    assert_false(kept_after_pass(*state, NULL, &reaped));
+    assert_false(kept_after_pass(*state, NULL, 0, &reaped));
+    assert_int_equal(reaped, 1);
+}
+
+/* A kept slot evicted (an eviction decided before its owner kept it) can
+ * never be adopted: reaped even though keeps() says 1, not kept for
+ * nobody until the daemon stops. */
+static void test_reaper_kept_slot_evicted_reaped(void **state)
+{
+    struct keeps_probe k = {.answer = 1};
+    uint64_t reaped;
+
+    assert_false(kept_after_pass(*state, &k, 1, &reaped));
     assert_int_equal(reaped, 1);
 }
 
@@ -388,6 +406,7 @@ int main(void)
         T1(test_reaper_kept_slot_left),
         T1(test_reaper_kept_slot_reaped_when_not_kept),
         T1(test_reaper_kept_slot_reaped_without_hook),
+        T1(test_reaper_kept_slot_evicted_reaped),
 #undef T1
     };
     int rc;

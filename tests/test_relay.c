@@ -589,6 +589,37 @@ static void test_relay_hold_refused(void **state)
     shmbus_pub_destroy(pub);
 }
 
+/* A group member's gate is its group's cursor: it cannot be held, nor
+ * its slot kept, and reading moves the group as ever; adoption wants a
+ * topic and somewhere to put what it adopts. */
+static void test_relay_hold_refused_group(void **state)
+{
+    struct tu_topic *f = *state;
+    shmbus_sub_opts go = {.group = 1};
+    struct seen s = {0};
+    shmbus_sub *m, *o;
+    shmbus_pub *pub;
+
+    assert_shmbus_ok(shmbus_pub_create(f->t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(f->t, &go, &m));
+    assert_shmbus_rc(sb_relay_sub_hold(m), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(sb_relay_sub_keep(m), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(sb_relay_sub_release(m, 0), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(sb_relay_sub_rewind(m, 0), SHMBUS_ERR_INVALID);
+    /* A full ring read by the member lets the publisher go on. */
+    publish_n(pub, 0, 8);
+    assert_int_equal(shmbus_poll(m, seen_collect, &s, 32), 8);
+    publish_n(pub, 8, 8);
+    assert_shmbus_rc(sb_relay_sub_adopt(NULL, &o), SHMBUS_ERR_INVALID);
+    assert_null(o);
+    assert_shmbus_rc(sb_relay_sub_adopt(f->t, NULL), SHMBUS_ERR_INVALID);
+    /* Nothing kept: a group member's slot is not taken. */
+    assert_shmbus_rc(sb_relay_sub_adopt(f->t, &o), -ENOENT);
+    assert_null(o);
+    shmbus_sub_destroy(m);
+    shmbus_pub_destroy(pub);
+}
+
 /* A child that holds a slot of the topic (subscribed before the parent
  * publishes: a reliable reader starts at the tail), reads 3 of the 5
  * messages the parent then publishes, releases 1 and, if told, keeps the
@@ -725,6 +756,35 @@ static void test_relay_adopt_dead_owner(void **state)
     shmbus_pub_destroy(pub);
 }
 
+/* A plain subscriber that exits without cleaning up. */
+static int plain_dies_run(void *arg)
+{
+    shmbus_sub *sub;
+
+    return shmbus_sub_create(arg, NULL, &sub) < 0 ? 1 : 0;
+}
+
+/* A kept slot freed by its owner is not kept for the next: a plain
+ * subscriber that takes it and dies leaves nothing to adopt. */
+static void test_relay_kept_not_inherited(void **state)
+{
+    struct tu_topic *f = *state;
+    shmbus_sub *sub;
+    pid_t kid;
+
+    assert_shmbus_ok(shmbus_sub_create(f->t, NULL, &sub));
+    assert_ptr_equal(sub->slot, &f->t->seg.slots[0]);
+    assert_shmbus_ok(sb_relay_sub_hold(sub));
+    assert_shmbus_ok(sb_relay_sub_keep(sub));
+    shmbus_sub_destroy(sub);
+    kid = tu_fork(plain_dies_run, f->t);
+    assert_int_equal(tu_wait(kid), 0);
+    /* relaxed: the child is gone; the first free slot was the one kept. */
+    assert_int_equal(atomic_load_explicit(&f->t->seg.slots[0].pid, memory_order_relaxed), kid);
+    assert_shmbus_rc(sb_relay_sub_adopt(f->t, &sub), -ENOENT);
+    assert_null(sub);
+}
+
 /* Adopters started together on one dead owner's kept slot: one wins. */
 #define ADOPTERS 4
 
@@ -819,8 +879,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relay_hold_gates, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_hold_rewind, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_hold_refused, fx_rel_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_hold_refused_group, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_adopt_dead_owner, fx_rel_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_relay_adopt_race, fx_rel_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_kept_not_inherited, fx_rel_setup, fx_teardown),
     };
 
     tu_init();

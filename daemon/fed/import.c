@@ -93,8 +93,8 @@ static void reject(struct sbd_fed *f, const char *name, const char *why)
 /* The topic @p name for an import: found, or created with the options of
  * the first import pattern @p p that matched it. @return it or NULL
  * (counted and logged). */
-static struct sbd_topic *import_topic(struct sbd_fed *f, const char *name,
-                                      const struct sbd_fed_pattern *p)
+struct sbd_topic *sbf_import_topic(struct sbd_fed *f, const char *name,
+                                   const struct sbd_fed_pattern *p)
 {
     struct sb_wire_open req;
     struct sbd_topic *t;
@@ -243,7 +243,7 @@ static void import_msg(struct sbd_fed *f, natsMsg *msg)
         reject(f, name, "it carries this bus's own origin: do two buses share --nats-origin?");
         return;
     }
-    t = import_topic(f, name, p);
+    t = sbf_import_topic(f, name, p);
     if (t == NULL)
         return;
     ft = sbf_fed_track(f, t, SHMBUS_NATS_IMPORT);

@@ -159,7 +159,7 @@ struct sbf_topic {
     uint64_t full;              /* importer: messages lost since the reliable ring was found full */
     struct sbf_origins origins; /* importer: order per origin (meta.h) */
 
-    struct sbf_js *js; /* persisted topics: the JetStream files' state (js.h) */
+    struct sbf_jstopic *jst; /* persisted topics: the JetStream files' state (js.h) */
 
     struct sbf_counters count;
 };

@@ -36,6 +36,12 @@
  *    -DNO_RECHECK leaves out the check after the CAS: spin finds the
  *    ABA of a loser that read KEPT and the dead owner before the winner's
  *    CAS, and CASes after the winner stored KEPT back: two winners.
+ *    The winner may then destroy its subscriber (the kept word NONE, the
+ *    slot free), and a plain subscriber that keeps nothing take the slot
+ *    (kept NONE at its join): a loser gives the word back by a CAS from
+ *    its own ADOPTING to KEPT, never a plain store, or its stale KEPT
+ *    would land on the joiner's slot (kept past its owner's death, never
+ *    evicted). -DNO_GIVE_BACK_CAS stores it: spin finds that.
  *
  * Promela interleaves whole statements; each models one seq_cst access
  * (or a CAS). Death is a flag the killer sets between any two steps.
@@ -157,10 +163,14 @@ proctype daemon()
 
 /* ------------------------------------------ 3. adopters of a kept slot */
 
-#define KEPT 1
-byte kept = KEPT; /* KEPT, or 1 + i while adopter i adopts */
-byte owner = 0;   /* 0: the dead owner; i: adopter i (alive) */
+#define NONE   0
+#define KEPT   1
+#define FREE   8 /* owner: the slot is free */
+#define JOINER 9 /* owner: a plain subscriber that keeps nothing */
+byte kept = KEPT; /* NONE, KEPT, or 1 + i while adopter i adopts */
+byte owner = 0;   /* 0: the dead owner; i: adopter i (alive); FREE; JOINER */
 byte winners = 0;
+byte finished = 0; /* adopters and the joiner that have ended */
 
 proctype adopter(byte me)
 {
@@ -180,7 +190,18 @@ proctype adopter(byte me)
     }
 #ifndef NO_RECHECK
     if
-    :: owner != o -> kept = KEPT; goto out /* taken over meanwhile: give it back */
+    :: owner != o -> /* taken over meanwhile: give it back */
+#ifdef NO_GIVE_BACK_CAS
+        kept = KEPT;
+#else
+        atomic {
+            if
+            :: kept == 1 + me -> kept = KEPT
+            :: else -> skip /* freed meanwhile: no longer kept */
+            fi
+        }
+#endif
+        goto out
     :: else -> skip
     fi;
 #endif
@@ -188,8 +209,31 @@ proctype adopter(byte me)
     kept = KEPT;
     winners++;
     assert(winners == 1);
+    if
+    :: kept = NONE; owner = FREE /* shmbus_sub_destroy(): sb_slot_release() */
+    :: skip
+    fi;
 out:
-    skip
+    finished++
+}
+
+/* A plain subscriber taking the slot once it is free (sub.c slot_take(),
+ * sub_join()). */
+proctype joiner()
+{
+    if
+    :: atomic { owner == FREE -> owner = JOINER }
+        kept = NONE
+    :: finished == 2 -> skip /* the slot was never freed */
+    fi;
+    finished++
+}
+
+/* Once all have ended: a slot that keeps nothing is not kept. */
+proctype adoption_end()
+{
+    finished == 3;
+    assert(owner != JOINER || kept == NONE)
 }
 
 init
@@ -201,6 +245,8 @@ init
         run member();
         run daemon();
         run adopter(1);
-        run adopter(2)
+        run adopter(2);
+        run joiner();
+        run adoption_end()
     }
 }

@@ -556,11 +556,22 @@ int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64
 
 int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx)
 {
+    const struct sb_shm_slot *s;
+
     if (idx >= t->seg.g.max_subs)
         return 0;
+    s = &t->seg.slots[idx];
     /* acquire: pairs with the release store of KEPT (ring/hold.c); the
      * owner it names is then visible. */
-    return atomic_load_explicit(&t->seg.slots[idx].kept, memory_order_acquire) != SB_KEEP_NONE;
+    if (atomic_load_explicit(&s->kept, memory_order_acquire) == SB_KEEP_NONE)
+        return 0;
+    /* acquire: pairs with the owner's state stores. Only an ACTIVE plain
+     * slot is adopted (hold.c adopt_claim()): one evicted (an eviction
+     * decided just before the owner kept it) or otherwise out of use
+     * would be kept for nobody, a slot lost for good. relaxed: the group
+     * is written before the state is published. */
+    return atomic_load_explicit(&s->state, memory_order_acquire) == SB_SLOT_ACTIVE &&
+           atomic_load_explicit(&s->group, memory_order_relaxed) == 0;
 }
 
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)

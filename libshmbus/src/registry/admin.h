@@ -125,7 +125,8 @@ int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t tail, uint6
 int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64_t *gate);
 
 /* Is slot @p idx kept (layout.h; registry/relay.h sb_relay_sub_keep())
- * for its owner, or one adopting it? */
+ * for its owner, or one adopting it: marked so, and an ACTIVE plain
+ * subscriber's, the only kind sb_relay_sub_adopt() takes? */
 int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx);
 
 /* Is slot @p idx a member of group @p g (0-based)? */

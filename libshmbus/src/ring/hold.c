@@ -141,13 +141,17 @@ static int adopt_claim(struct sb_shm_slot *s, uint32_t self)
         return 1;
     /* KEPT again since we judged it: another adopter may have taken it
      * over and stored KEPT back in between (an ABA our CAS cannot see).
-     * Then the owner changed: give the word back, untouched otherwise
-     * (while it names us, nobody else writes the slot). */
+     * Then the owner changed: give the word back, untouched otherwise. */
     slot_owner(s, &pid2, &start2);
     if (pid2 == pid && start2 == start)
         return 1;
-    /* release: as sb_sub_keep(). */
-    atomic_store_explicit(&s->kept, SB_KEEP_KEPT, memory_order_release);
+    /* That owner is alive and may meanwhile have freed the slot (kept
+     * NONE) for a subscriber that keeps nothing to take: a CAS from our
+     * own word, so that a stale KEPT never lands on that one's slot
+     * (docs/model/reap.pml part 3). release: as sb_sub_keep(). */
+    k = SB_KEEP_ADOPTING | self;
+    atomic_compare_exchange_strong_explicit(&s->kept, &k, SB_KEEP_KEPT, memory_order_release,
+                                            memory_order_relaxed);
     return 0;
 }
 
