@@ -15,6 +15,7 @@
 #include "config_int.h"
 #include "fed/fed.h"
 #include "log.h"
+#include "registry/admin.h"
 
 /* The federation part of the usage text. */
 void sbd_config_nats_usage(FILE *f, const struct sbd_config *d)
@@ -252,6 +253,26 @@ static int parse_pattern(struct sbd_config *c, uint32_t kind, const char *opt, c
                     keys ? ": mode=lossy|reliable, capacity=N, max-msg=SIZE, max-subs=N, "
                            "stall-timeout=MS"
                          : ": it takes a pattern only");
+            return -1;
+        }
+    }
+    if (keys) {
+        /* The options a topic an import creates gets: in bounds now,
+         * rather than refused at each message. */
+        shmbus_topic_opts o = {.mode = p->mode,
+                               .capacity = p->capacity,
+                               .max_msg_size = p->max_msg_size,
+                               .max_subscribers = p->max_subscribers,
+                               .stall_timeout_ms = p->stall_timeout_ms},
+                          eff;
+        uint64_t size;
+
+        if (sb_admin_plan(&o, &eff, &size) < 0) {
+            fprintf(stderr,
+                    "shmbusd: %s %s: capacity is a power of two %u..2^%u, max-msg 1..%u MiB, "
+                    "max-subs 1..%u\n",
+                    opt, p->glob, SB_ADMIN_CAPACITY_MIN, SB_ADMIN_CAPACITY_BITS,
+                    SB_ADMIN_MSG_MAX >> 20, SB_ADMIN_SUBS_MAX);
             return -1;
         }
     }

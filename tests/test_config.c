@@ -205,10 +205,22 @@ static void test_config_fed_patterns(void **state)
     assert_int_equal(c.fed[3].kind, SBD_FED_PERSIST);
     assert_int_equal(c.fed[3].mode, 0);
     static const char *const bad[][2] = {
-        {"--federate", ""},           {"--federate", "a b"},         {"--federate", "a,mode=x"},
-        {"--federate", "a,nokey"},    {"--federate", "a,foo=1"},     {"--import", "a,capacity=0"},
-        {"--export", "a,mode=lossy"}, {"--persist", "a,capacity=2"}, {"--import", "a,max-msg=5G"},
+        {"--federate", ""},
+        {"--federate", "a b"},
+        {"--federate", "a,mode=x"},
+        {"--federate", "a,nokey"},
+        {"--federate", "a,foo=1"},
+        {"--import", "a,capacity=0"},
+        {"--export", "a,mode=lossy"},
+        {"--persist", "a,capacity=2"},
+        {"--import", "a,max-msg=5G"},
         {"--federate", "a,mode="},
+        /* Out of the bounds of a topic (capacity a power of two 2..2^24,
+         * max-msg up to 16 MiB, max-subs 1..1024). */
+        {"--import", "a,capacity=3"},
+        {"--federate", "a,capacity=33554432"},
+        {"--import", "a,max-msg=17M"},
+        {"--federate", "a,max-subs=1025"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(
