@@ -35,6 +35,9 @@
 #define SBD_PERSIST_WINDOW_DEFAULT    256u
 /* --persist-window's largest value. */
 #define SBD_PERSIST_WINDOW_MAX 65536u
+/* --persist-max-age's largest value: JetStream takes it in ns, an int64
+ * (about 292 years). */
+#define SBD_PERSIST_MAX_AGE_S (INT64_MAX / 1000000000ull)
 
 /* What a pattern option makes of the topics its glob matches. */
 enum sbd_fed_kind {

@@ -15,6 +15,7 @@
 #include "config_int.h"
 #include "fed/fed.h"
 #include "log.h"
+#include "registry/admin.h"
 
 /* The federation part of the usage text. */
 void sbd_config_nats_usage(FILE *f, const struct sbd_config *d)
@@ -49,7 +50,8 @@ void sbd_config_nats_usage(FILE *f, const struct sbd_config *d)
             "                      nothing is lost (repeatable)\n"
             "  --persist-replicas N  stream replicas, 1 to 5 (default 0: 3 if the server\n"
             "                      knows of 3 or more servers, else 1)\n"
-            "  --persist-max-age SECONDS  stream age limit (default 0: none)\n"
+            "  --persist-max-age SECONDS  stream age limit (default 0: none; at most\n"
+            "                      292 years)\n"
             "  --persist-max-bytes SIZE   stream size limit (default %s)\n"
             "  --persist-window N  JetStream publishes in flight per topic (default %u,\n"
             "                      at most %u)\n",
@@ -254,6 +256,26 @@ static int parse_pattern(struct sbd_config *c, uint32_t kind, const char *opt, c
             return -1;
         }
     }
+    if (keys) {
+        /* The options a topic an import creates gets: in bounds now,
+         * rather than refused at each message. */
+        shmbus_topic_opts o = {.mode = p->mode,
+                               .capacity = p->capacity,
+                               .max_msg_size = p->max_msg_size,
+                               .max_subscribers = p->max_subscribers,
+                               .stall_timeout_ms = p->stall_timeout_ms},
+                          eff;
+        uint64_t size;
+
+        if (sb_admin_plan(&o, &eff, &size) < 0) {
+            fprintf(stderr,
+                    "shmbusd: %s %s: capacity is a power of two %u..2^%u, max-msg 1..%u MiB, "
+                    "max-subs 1..%u\n",
+                    opt, p->glob, SB_ADMIN_CAPACITY_MIN, SB_ADMIN_CAPACITY_BITS,
+                    SB_ADMIN_MSG_MAX >> 20, SB_ADMIN_SUBS_MAX);
+            return -1;
+        }
+    }
     c->n_fed++;
     return 0;
 }
@@ -302,22 +324,32 @@ int sbd_config_nats_option(struct sbd_config *c, int opt, const char *arg)
                              arg);
     case SBD_OPT_PREPLICAS:
         bad = sbd_config_number(arg, &c->persist_replicas) || c->persist_replicas > 5;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-replicas '%s': 0 (from the cluster) to 5\n", arg);
         break;
     case SBD_OPT_PAGE:
+        /* JetStream takes the age in ns, an int64. */
         bad = strspn(arg, "0123456789") != strlen(arg) ||
-              (strcmp(arg, "0") != 0 && sbd_config_size(arg, &c->persist_max_age_s) < 0);
+              (strcmp(arg, "0") != 0 && sbd_config_size(arg, &c->persist_max_age_s) < 0) ||
+              c->persist_max_age_s > SBD_PERSIST_MAX_AGE_S;
         if (!bad && strcmp(arg, "0") == 0)
             c->persist_max_age_s = 0;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-max-age '%s': seconds, 0 (no limit) to %llu\n", arg,
+                    (unsigned long long)SBD_PERSIST_MAX_AGE_S);
         break;
     case SBD_OPT_PBYTES:
         bad = sbd_config_size(arg, &c->persist_max_bytes) || c->persist_max_bytes > INT64_MAX;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-max-bytes '%s': a SIZE above 0 (K, M, G)\n", arg);
         break;
     default: /* SBD_OPT_PWINDOW */
         bad = sbd_config_u32(arg, &c->persist_window) || c->persist_window > SBD_PERSIST_WINDOW_MAX;
+        if (bad)
+            fprintf(stderr, "shmbusd: --persist-window '%s': 1 to %u\n", arg,
+                    SBD_PERSIST_WINDOW_MAX);
         break;
     }
-    if (bad)
-        fprintf(stderr, "shmbusd: bad value '%s' (see --help)\n", arg);
     return bad ? -1 : 0;
 }
 
@@ -328,11 +360,16 @@ int sbd_config_nats_finish(struct sbd_config *c)
     char host[256];
 
     if (!c->nats) {
+        /* Any option of federation's that changed a value (one given its
+         * default changes nothing, and is let pass). */
         if (c->n_fed > 0 || c->nats_creds[0] != '\0' || c->nats_token[0] != '\0' ||
             c->nats_user[0] != '\0' || c->nats_ca[0] != '\0' || c->nats_cert[0] != '\0' ||
-            c->nats_key[0] != '\0' || c->nats_origin[0] != '\0') {
-            fprintf(stderr, "shmbusd: --federate, --export, --import, --persist and the "
-                            "--nats-* options need --nats URL\n");
+            c->nats_key[0] != '\0' || c->nats_origin[0] != '\0' ||
+            strcmp(c->nats_prefix, SBD_NATS_PREFIX_DEFAULT) != 0 || c->persist_replicas != 0 ||
+            c->persist_max_age_s != 0 || c->persist_max_bytes != SBD_PERSIST_MAX_BYTES_DEFAULT ||
+            c->persist_window != SBD_PERSIST_WINDOW_DEFAULT) {
+            fprintf(stderr, "shmbusd: --federate, --export, --import, --persist, --persist-* and "
+                            "the --nats-* options need --nats URL\n");
             return -1;
         }
         return 0;

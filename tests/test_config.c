@@ -146,6 +146,11 @@ static void test_config_nats(void **state)
     assert_int_equal(parse(&c, (const char *const[]){"--federate", "a*", NULL}), -1);
     assert_int_equal(parse(&c, (const char *const[]){"--persist", "a*", NULL}), -1);
     assert_int_equal(parse(&c, (const char *const[]){"--nats-origin", "o", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats-prefix", "p", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-replicas", "3", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-max-age", "60", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-max-bytes", "2G", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist-window", "16", NULL}), -1);
     /* Files: unreadable, one kind of credentials, token and user read. */
     assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-creds",
                                                      "/nonexistent/x.creds", NULL}),
@@ -200,10 +205,22 @@ static void test_config_fed_patterns(void **state)
     assert_int_equal(c.fed[3].kind, SBD_FED_PERSIST);
     assert_int_equal(c.fed[3].mode, 0);
     static const char *const bad[][2] = {
-        {"--federate", ""},           {"--federate", "a b"},         {"--federate", "a,mode=x"},
-        {"--federate", "a,nokey"},    {"--federate", "a,foo=1"},     {"--import", "a,capacity=0"},
-        {"--export", "a,mode=lossy"}, {"--persist", "a,capacity=2"}, {"--import", "a,max-msg=5G"},
+        {"--federate", ""},
+        {"--federate", "a b"},
+        {"--federate", "a,mode=x"},
+        {"--federate", "a,nokey"},
+        {"--federate", "a,foo=1"},
+        {"--import", "a,capacity=0"},
+        {"--export", "a,mode=lossy"},
+        {"--persist", "a,capacity=2"},
+        {"--import", "a,max-msg=5G"},
         {"--federate", "a,mode="},
+        /* Out of the bounds of a topic (capacity a power of two 2..2^24,
+         * max-msg up to 16 MiB, max-subs 1..1024). */
+        {"--import", "a,capacity=3"},
+        {"--federate", "a,capacity=33554432"},
+        {"--import", "a,max-msg=17M"},
+        {"--federate", "a,max-subs=1025"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(
@@ -225,6 +242,17 @@ static void test_config_fed_patterns(void **state)
                      -1);
     assert_int_equal(
         parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "1K", NULL}), -1);
+    /* The age in ns must fit JetStream's int64. */
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "9223372036", NULL}),
+        0);
+    assert_int_equal(c.persist_max_age_s, 9223372036ull);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "9223372037", NULL}),
+        -1);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "18446744074", NULL}),
+        -1);
 }
 
 /* The defaults as the usage text and the docs write them: option, value. */

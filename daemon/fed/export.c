@@ -32,16 +32,27 @@ static void export_sub_drop(struct sbf_topic *ft)
     atomic_fetch_sub_explicit(&ft->t->subscribers, 1, memory_order_relaxed);
 }
 
+/* A poll's messages stop being gathered past these bytes (the one that
+ * crosses it included): what a batch holds in copies is bounded. */
+#define EXPORT_BATCH_BYTES (1u << 20)
+
 /* One poll's context. */
 struct export_round {
     struct sbd_fed *f;
     struct sbf_topic *ft;
     natsConnection *nc; /* NULL or never connected yet: everything is lost_out */
     int64_t max_payload;
+    /* The poll's messages, copied with their headers: sent only once the
+     * poll says its reads were not overwritten (not evicted meanwhile). */
+    natsMsg *batch[SBF_EXPORT_BATCH];
+    uint64_t seqs[SBF_EXPORT_BATCH];
+    unsigned nb;
+    size_t bytes;
 };
 
-/* Publish one message on NATS. @return 0 or -1 (counted, logged). */
-static int export_send(struct export_round *r, const shmbus_msg *msg)
+/* Copy one message into a NATS message with its headers.
+ * @return 0, or a cnats status (nothing made). */
+static natsStatus export_make(struct export_round *r, const shmbus_msg *msg, natsMsg **out)
 {
     struct sbf_topic *ft = r->ft;
     struct sbf_meta m = {.epoch = ft->epoch,
@@ -73,14 +84,41 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
         s = natsMsgHeader_Set(nm, SBF_HDR_COUNT, x.count);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(nm, SBF_HDR_MSG_ID, x.msg_id);
-    if (s == NATS_OK)
-        s = natsConnection_PublishMsg(r->nc, nm);
-    natsMsg_Destroy(nm);
-    if (s == NATS_OK)
-        return 0;
-    sbf_fed_warn(r->f, SBF_WARN_SEND, "nats: topic %s: message seq %llu not sent: %s (lost_out)",
-                 ft->t->name, (unsigned long long)msg->seq, natsStatus_GetText(s));
-    return -1;
+    if (s != NATS_OK) {
+        natsMsg_Destroy(nm);
+        return s;
+    }
+    *out = nm;
+    return NATS_OK;
+}
+
+/* After the poll: publish the batch (@p send), or drop it, lost_out (its
+ * reads may have been overwritten). */
+static void export_flush(struct export_round *r, int send)
+{
+    struct sbf_topic *ft = r->ft;
+
+    for (unsigned i = 0; i < r->nb; i++) {
+        natsStatus s = send ? natsConnection_PublishMsg(r->nc, r->batch[i]) : NATS_OK;
+
+        natsMsg_Destroy(r->batch[i]);
+        if (send && s == NATS_OK) {
+            sbf_count(&ft->count.msgs_out, 1);
+            continue;
+        }
+        sbf_count(&ft->count.lost_out, 1);
+        if (send)
+            sbf_fed_warn(r->f, SBF_WARN_SEND,
+                         "nats: topic %s: message seq %llu not sent: %s (lost_out)", ft->t->name,
+                         (unsigned long long)r->seqs[i], natsStatus_GetText(s));
+    }
+    if (!send && r->nb > 0)
+        sbf_fed_warn(r->f, SBF_WARN_SEND,
+                     "nats: topic %s: %u messages read as the exporter was evicted not sent: "
+                     "they may have been overwritten (lost_out)",
+                     ft->t->name, r->nb);
+    r->nb = 0;
+    r->bytes = 0;
 }
 
 /* shmbus_poll() callback. */
@@ -88,7 +126,9 @@ static int export_one(const shmbus_msg *msg, void *arg)
 {
     struct export_round *r = arg;
     struct sbf_topic *ft = r->ft;
+    natsStatus s;
 
+    ft->next = msg->seq + 1;
     /* Shmbus-Count: what this exporter took for export, sent or lost on
      * this side (overtaken in the ring, refused), so that importers count
      * those too; imported messages, never sent, are not in it. */
@@ -116,26 +156,47 @@ static int export_one(const shmbus_msg *msg, void *arg)
                      (long long)r->max_payload);
         return 0;
     }
-    sbf_count(export_send(r, msg) == 0 ? &ft->count.msgs_out : &ft->count.lost_out, 1);
-    return 0;
+    s = export_make(r, msg, &r->batch[r->nb]);
+    if (s != NATS_OK) {
+        sbf_count(&ft->count.lost_out, 1);
+        sbf_fed_warn(r->f, SBF_WARN_SEND,
+                     "nats: topic %s: message seq %llu not sent: %s (lost_out)", ft->t->name,
+                     (unsigned long long)msg->seq, natsStatus_GetText(s));
+        return 0;
+    }
+    r->seqs[r->nb++] = msg->seq;
+    r->bytes += msg->len;
+    /* Stop the poll when the batch is full (by count or bytes). */
+    return r->nb == SBF_EXPORT_BATCH || r->bytes >= EXPORT_BATCH_BYTES;
 }
 
 /* The subscriber was evicted (it stalled a reliable topic past its stall
- * timeout): a new one goes on from the next message. Under poll_mu. */
+ * timeout): a new one goes on from the next message. What lay between is
+ * lost_out, and in Shmbus-Count, so that importers count it too (as
+ * messages the ring overtook, some may have been imported ones). Under
+ * poll_mu. */
 static int export_rejoin(struct sbf_topic *ft)
 {
     shmbus_sub_opts o = {.start = SHMBUS_START_NEXT};
     shmbus_sub *sub;
+    uint64_t to, skipped;
     int rc = shmbus_sub_create(ft->t->t, &o, &sub);
 
     if (rc < 0)
         return rc;
+    /* From the last message read (the evicted subscriber's own position
+     * may have moved past what it delivered) to the new one's start. */
+    to = sb_relay_sub_held(sub);
+    skipped = to > ft->next ? to - ft->next : 0;
+    ft->next = to;
     shmbus_sub_destroy(ft->sub);
     ft->sub = sub;
+    sbf_count(&ft->count.lost_out, skipped);
+    ft->taken += skipped;
     sbd_log(SBD_WARN,
             "nats: topic %s: exporter evicted for falling behind: it goes on from the "
-            "next message, what lay between is not exported",
-            ft->t->name);
+            "next message, the %llu between are not exported (lost_out)",
+            ft->t->name, (unsigned long long)skipped);
     return 0;
 }
 
@@ -156,6 +217,10 @@ static int export_topic(struct export_round *r)
             ft->t->name, ft->t->info.max_msg_size, (long long)r->max_payload);
     }
     n = shmbus_poll(ft->sub, export_one, r, SBF_EXPORT_BATCH);
+    /* Reading in place, a subscriber evicted during the poll may have read
+     * cells a publisher was overwriting: the poll says so, and then none
+     * of its copies go out. */
+    export_flush(r, n >= 0);
     if (n == SHMBUS_ERR_CORRUPT) {
         sbf_count(&ft->count.lost_out, 1);
         sbf_fed_warn(r->f, SBF_WARN_SEND, "nats: topic %s: a damaged cell skipped (lost_out)",
@@ -299,6 +364,7 @@ int sbf_export_add(struct sbd_fed *f, struct sbf_topic *ft)
         return rc;
     }
     atomic_fetch_add_explicit(&ft->t->subscribers, 1, memory_order_relaxed);
+    ft->next = sb_relay_sub_held(ft->sub); /* its start: no message read yet */
     ft->exp = e;
     e->assigned++;
     pthread_mutex_lock(&e->mu);

@@ -135,7 +135,9 @@ struct sbf_topic *sbf_fed_track(struct sbd_fed *f, struct sbd_topic *t, uint32_t
         return NULL;
     pthread_mutex_lock(&f->mu);
     ft = atomic_load_explicit(&t->fed, memory_order_relaxed); /* another thread's meanwhile */
-    if (ft == NULL) {
+    /* Once stopping, no record: its exporter would start after
+     * sbf_export_stop() (relaxed: stop is stored under mu). */
+    if (ft == NULL && !atomic_load_explicit(&f->stop, memory_order_relaxed)) {
         ft = record_new(f, t, flags);
         if (ft != NULL) {
             f->recs[f->nrecs++] = ft;
@@ -321,9 +323,13 @@ void sbd_fed_stop(struct sbd_fed *f)
     if (f == NULL)
         return;
     fed_listen(f, 0);
+    /* Under mu: the importer (link thread, still running) makes no record
+     * after this, so no exporter starts once sbf_export_stop() ran.
+     * Relaxed: the manager reads it after the ring's release. */
+    pthread_mutex_lock(&f->mu);
+    atomic_store_explicit(&f->stop, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&f->mu);
     if (f->started) {
-        /* relaxed: published by the release of the ring that follows. */
-        atomic_store_explicit(&f->stop, 1, memory_order_relaxed);
         sb_relay_bell_ring(&f->bell);
         pthread_join(f->manager, NULL);
         f->started = 0;

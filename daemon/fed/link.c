@@ -132,16 +132,18 @@ static void on_closed(natsConnection *nc, void *arg)
 {
     struct sbd_fed *f = arg;
     struct sbf_link *l = &f->link;
-    const char *why = NULL;
+    const char *unused = NULL;
+    natsStatus why;
     char what[200];
     int stopping;
 
     /* relaxed: stop is also published under mu below, where it matters. */
     stopping = atomic_load_explicit(&l->stop, memory_order_relaxed);
-    if (!stopping && natsConnection_GetLastError(nc, &why) != NATS_OK && why != NULL &&
-        why[0] != '\0') {
-        snprintf(what, sizeof(what), "connection closed: %s (a new one in %d ms)", why,
-                 SBF_LINK_REMAKE_MS);
+    /* The status only, as in link_make(): the text is cnats's buffer. */
+    why = stopping ? NATS_OK : natsConnection_GetLastError(nc, &unused);
+    if (why != NATS_OK) {
+        snprintf(what, sizeof(what), "connection closed: %s (a new one in %d ms)",
+                 natsStatus_GetText(why), SBF_LINK_REMAKE_MS);
         sbf_link_error(l, what);
     }
     atomic_store_explicit(&l->state, stopping ? SHMBUS_NATS_CLOSED : link_down_state(l),
@@ -308,14 +310,19 @@ static void link_make(struct sbd_fed *f)
     if (s == NATS_NOT_YET_CONNECTED) {
         /* Say once why the first attempt failed (credentials refused, or
          * nobody listening); cnats goes on trying. */
-        const char *why = NULL;
+        const char *unused = NULL;
+        natsStatus why = natsConnection_GetLastError(nc, &unused);
         char what[256];
 
-        if (natsConnection_GetLastError(nc, &why) == NATS_OK || why == NULL || why[0] == '\0')
+        /* The status only: the text cnats hands out is the connection's
+         * own buffer, which its threads (and the closed callback's call)
+         * rewrite while we would read it. */
+        if (why == NATS_OK || why == NATS_NOT_YET_CONNECTED || why == NATS_NO_SERVER)
             snprintf(what, sizeof(what), "no server reachable at %.160s yet: retrying",
                      f->cfg->nats_urls);
         else
-            snprintf(what, sizeof(what), "cannot connect yet: %.160s: retrying", why);
+            snprintf(what, sizeof(what), "cannot connect yet: %s: retrying",
+                     natsStatus_GetText(why));
         sbf_link_error(l, what);
     }
     if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {

@@ -151,6 +151,7 @@ struct sbf_topic {
     shmbus_sub *sub;          /* poll_mu: its subscriber; NULL once taken back */
     uint64_t epoch;           /* the segment's create_time_ns (fixed) */
     uint64_t taken;           /* poll_mu: messages taken for export (Shmbus-Count) */
+    uint64_t next;            /* poll_mu: the seq after the last one the exporter read */
     int warned_size;          /* exporter: max_msg_size > max_payload was logged */
 
     /* Import over core NATS (import.c). */
@@ -205,8 +206,8 @@ struct sbd_fed {
     /* The manager thread (fed.c). */
     pthread_t manager;
     _Atomic uint32_t bell; /* futex word: stop */
-    _Atomic int stop;
-    int started; /* the manager runs (sbd_fed_stop() joins it) */
+    _Atomic int stop;      /* stored under mu: no record is made after it */
+    int started;           /* the manager runs (sbd_fed_stop() joins it) */
 
     struct sbf_exporter *exps[SBF_EXPORTERS_MAX]; /* mu: started on demand */
     unsigned nexps;                               /* mu */
