@@ -212,6 +212,11 @@ static natsStatus link_options(struct sbd_fed *f, natsOptions *o, const char **s
     STEP(natsOptions_SetReconnectBufSize(o, SBF_RECONNECT_BUF));
     STEP(natsOptions_SetMaxPendingMsgs(o, SBF_PENDING_MSGS));
     STEP(natsOptions_SetWriteDeadline(o, SBF_WRITE_DEADLINE_MS));
+    /* Every publish is written at once by the thread that makes it:
+     * cnats's flusher otherwise waits up to a millisecond before writing
+     * a lone message, which is most of federation's one-way latency. A
+     * write that blocks is bounded by the write deadline above. */
+    STEP(natsOptions_SetSendAsap(o, true));
     /* A server that stops answering (SIGSTOP, a cut link) is found in a
      * few seconds, not cnats's default two minutes. */
     STEP(natsOptions_SetPingInterval(o, 2000));
