@@ -107,6 +107,9 @@ struct sbf_jstopic {
     int last_code;
     jsCtx *js;    /* its own: acknowledgements come back to it */
     uint64_t gen; /* exporter: the link generation js was made on */
+    /* Set by a stop whose wait for acknowledgements ended with some still
+     * owed: a callback may yet come, so jt is never freed (sbf_js_free()). */
+    int left;
     /* The exporter thread's own. */
     shmbus_sub *sub;
     int held;      /* a reliable topic: the slot is held and kept */
@@ -115,7 +118,7 @@ struct sbf_jstopic {
     int has_prev;
     uint64_t released; /* held: publishers may pass released - 1 */
     int room;          /* the window had room after the last pass */
-    struct sbf_jsx *x; /* the thread that serves it */
+    struct sbf_jsx *x; /* mu: the thread that serves it; NULL once stopped */
 
     /* Import (jsimport.c, the importer thread's own). */
     shmbus_pub *pub;

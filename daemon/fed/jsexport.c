@@ -102,7 +102,11 @@ static struct sbf_jsent *jsx_find(struct sbf_jstopic *jt, uint64_t seq)
 
 /* cnats's acknowledgement callback (its thread): mark the message's entry
  * and ring the exporter. An acknowledgement of a message no longer in the
- * window (sent again since) changes nothing. */
+ * window (sent again since) changes nothing. All of it under jt->mu: cnats
+ * runs the callback on a detached thread that nothing can wait for, so a
+ * stop (jsx_drain()) closes the topic under the same lock (jt->x NULL)
+ * before the exporter and the topic record are freed; a callback that
+ * comes after touches jt->mu only. */
 static void jsx_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     struct sbf_jstopic *jt = closure;
@@ -112,9 +116,10 @@ static void jsx_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 
     (void)js;
     (void)pa;
-    if (natsMsgHeader_Get(msg, SBF_HDR_SEQ, &v) == NATS_OK && v != NULL &&
+    pthread_mutex_lock(&jt->mu);
+    /* Stopped: the exporter and the record may be gone. */
+    if (jt->x != NULL && natsMsgHeader_Get(msg, SBF_HDR_SEQ, &v) == NATS_OK && v != NULL &&
         sbf_meta_u64(v, strlen(v), &seq) == 0) {
-        pthread_mutex_lock(&jt->mu);
         e = jsx_find(jt, seq);
         if (e != NULL && e->state == SBF_JSENT_SENT) {
             e->state = pae == NULL ? SBF_JSENT_ACKED : SBF_JSENT_FAILED;
@@ -123,17 +128,15 @@ static void jsx_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
         if (pae != NULL) {
             jt->last_err = pae->Err;
             jt->last_code = (int)pae->ErrCode;
-        }
-        pthread_mutex_unlock(&jt->mu);
-        if (pae != NULL)
             sbd_log(SBD_DEBUG,
                     "nats: topic %s: JetStream did not take seq %" PRIu64 ": %s (%d%s%s)",
                     jt->t->t->name, seq, natsStatus_GetText(pae->Err), (int)pae->ErrCode,
                     pae->ErrText != NULL ? ": " : "", pae->ErrText != NULL ? pae->ErrText : "");
-    }
-    natsMsg_Destroy(msg);
-    if (jt->x != NULL)
+        }
         jsx_ring(jt->x);
+    }
+    pthread_mutex_unlock(&jt->mu);
+    natsMsg_Destroy(msg);
 }
 
 /* Log failures of @p jt's publishes (rate-limited with the others). */
@@ -396,6 +399,15 @@ static int jsx_ctx(struct sbd_fed *f, struct sbf_jstopic *jt)
     jsOptions jo;
     int rc = -1;
 
+    /* The old context's publishes still owed a callback: one may come at
+     * any time, so jt outlives the daemon's stop (sbf_jstopic.left). */
+    if (jt->js != NULL) {
+        jsPubOptions po;
+
+        jsPubOptions_Init(&po);
+        po.MaxWait = 1;
+        jt->left |= js_PublishAsyncComplete(jt->js, &po) != NATS_OK;
+    }
     jsCtx_Destroy(jt->js);
     jt->js = NULL;
     jsOptions_Init(&jo);
@@ -594,7 +606,9 @@ int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt)
     if (x == NULL && js->njsx < SBF_JSX_MAX)
         x = jsx_start(js);
     if (x != NULL) {
+        pthread_mutex_lock(&jt->mu);
         jt->x = x;
+        pthread_mutex_unlock(&jt->mu);
         pthread_mutex_lock(&x->mu);
         x->want[x->nwant++] = jt;
         pthread_mutex_unlock(&x->mu);
@@ -609,7 +623,10 @@ int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt)
 }
 
 /* After the threads ended: let what is in flight be acknowledged, a while,
- * and leave a held slot kept where JetStream's acknowledgements got to. */
+ * and leave a held slot kept where JetStream's acknowledgements got to.
+ * The topic is closed to acknowledgement callbacks (jsx_acked()); if some
+ * were still owed when the wait ended, one may yet run, so jt is left
+ * allocated (jt->left, sbf_js_free()). */
 static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt, uint64_t deadline)
 {
     uint64_t now = sb_mono_ns();
@@ -618,14 +635,18 @@ static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt, uint64_t deadli
 
     if (jt->js != NULL) {
         jsPubOptions_Init(&po);
-        /* What is left of the stop's one wait, shared by every topic. */
+        /* What is left of the stop's one wait, shared by every topic. cnats
+         * counts a publish done only once its callback returned. */
         po.MaxWait = now < deadline ? (int64_t)((deadline - now) / 1000000u) + 1 : 1;
-        js_PublishAsyncComplete(jt->js, &po);
+        jt->left |= js_PublishAsyncComplete(jt->js, &po) != NATS_OK;
         if (jt->sub != NULL)
             jsx_settle(f, jt);
-        jsCtx_Destroy(jt->js);
-        jt->js = NULL;
     }
+    pthread_mutex_lock(&jt->mu);
+    jt->x = NULL;
+    pthread_mutex_unlock(&jt->mu);
+    jsCtx_Destroy(jt->js);
+    jt->js = NULL;
     if (jt->sub == NULL)
         return;
     grown = jt->held ? realloc(jsx_left, (jsx_nleft + 1) * sizeof(*jsx_left)) : NULL;
