@@ -118,6 +118,8 @@ struct sbf_jstopic {
     int has_prev;
     uint64_t released; /* held: publishers may pass released - 1 */
     int room;          /* the window had room after the last pass */
+    uint64_t backoff;  /* the pause after the last go-back-N (0: none) */
+    uint64_t retry_at; /* no sends before (monotonic ns) */
     struct sbf_jsx *x; /* mu: the thread that serves it; NULL once stopped */
 
     /* Import (jsimport.c, the importer thread's own). */

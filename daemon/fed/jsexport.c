@@ -38,6 +38,13 @@
 /* How long a stop waits for the acknowledgements of what is in flight,
  * over all the topics. */
 #define JSX_DRAIN_MS 2000
+/* After a go-back-N, the pause before sending again: doubled at each
+ * failure that follows, up to the most, and gone at the first
+ * acknowledgement. A server that refuses at once (a stream without a
+ * leader during an election, a full store) is asked a few times a second,
+ * not as fast as the loop turns. */
+#define JSX_BACKOFF_MIN_NS (50ull * 1000000ull)
+#define JSX_BACKOFF_MAX_NS (1000ull * 1000000ull)
 
 struct sbf_jsx {
     struct sbf_js *js;
@@ -188,6 +195,15 @@ static void jsx_settle(struct sbd_fed *f, struct sbf_jstopic *jt)
     sbf_count(&c->lost_out, lost);
     if (nfail > 0)
         jsx_fail_log(f, jt, nfail, st, code, "JetStream refused or did not acknowledge a message");
+    /* Only a resend pauses: a lossy topic sends each message once. */
+    if (rewind) {
+        jt->backoff = jt->backoff == 0 ? JSX_BACKOFF_MIN_NS : jt->backoff * 2;
+        if (jt->backoff > JSX_BACKOFF_MAX_NS)
+            jt->backoff = JSX_BACKOFF_MAX_NS;
+        jt->retry_at = sb_mono_ns() + jt->backoff;
+    } else if (out > 0) {
+        jt->backoff = 0;
+    }
     if (rewind && sb_relay_sub_rewind(jt->sub, back.seq) == 0) {
         jt->next = back.seq;
         jt->prev = back.prev;
@@ -321,6 +337,9 @@ static int jsx_pump(struct sbd_fed *f, struct sbf_jstopic *jt)
     pthread_mutex_unlock(&jt->mu);
     /* relaxed: a gauge for stat. */
     atomic_store_explicit(&jt->t->count.pending, jt->cap - room, memory_order_relaxed);
+    /* Pausing after a failure: the next pass (the nap) looks again. */
+    if (sb_mono_ns() < jt->retry_at)
+        room = 0;
     jt->room = room > 0;
     /* Full: the acknowledgements ring the bell. */
     if (room == 0)
