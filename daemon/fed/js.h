@@ -80,7 +80,8 @@ struct sbf_jsstream {
     int made_here;
     uint64_t bound_delivered;
     uint64_t hold_until;
-    int unbound; /* its consumer was refused for good: no imports from it */
+    int unbound;         /* its consumer was refused for good: no imports from it */
+    unsigned bind_fails; /* binds that failed in a row (sbf_stream_log_fail()) */
 };
 
 /* One message in flight (jsexport.c): sent, acknowledged or failed. */

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -92,12 +93,20 @@ static int jsi_bind(struct sbf_js *js, struct sbf_jsstream *ss)
                     durable, ss->s.name);
     }
     if (st != NATS_OK) {
-        sbd_log(jerr == 0 ? SBD_WARN : SBD_ERROR,
-                "nats: stream %s: cannot make or find consumer %s: %s (JetStream error %d); %s",
-                ss->s.name, durable, natsStatus_GetText(st), (int)jerr,
-                jerr == 0 ? "asked again later" : "its topics are not imported");
-        return jerr == 0 ? 1 : -1;
+        int again = sbf_stream_transient(st, jerr);
+
+        ss->bind_fails += ss->bind_fails < UINT_MAX;
+        /* The same outage, asked about again: said at growing intervals. */
+        if (!again || sbf_stream_log_fail(ss->bind_fails))
+            sbd_log(again ? SBD_WARN : SBD_ERROR,
+                    "nats: stream %s: cannot make or find consumer %s: %s (JetStream error %d); "
+                    "%s",
+                    ss->s.name, durable, natsStatus_GetText(st), (int)jerr,
+                    again ? "asked again later (said again less and less often)"
+                          : "its topics are not imported");
+        return again ? 1 : -1;
     }
+    ss->bind_fails = 0;
     ss->bound_delivered = ci->Delivered.Stream;
     ss->hold_until = 0;
     if (ci->NumAckPending > 0) {
