@@ -304,11 +304,15 @@ void sbf_js_free(struct sbd_fed *f)
 
     if (js == NULL)
         return;
+    /* The link is closed: no message can reach a subscription now. */
+    sbf_jsimport_unbind(js);
     jsCtx_Destroy(js->jsm);
     for (size_t i = 0; i < js->ntopics; i++) {
         struct sbf_jstopic *jt = js->topics[i];
         struct sbf_jstopic **grown;
 
+        jsCtx_Destroy(jt->js);
+        jt->js = NULL;
         jt->t->jst = NULL;
         /* A late acknowledgement callback may lock jt->mu (jsx_acked()). */
         if (jt->left) {

@@ -166,7 +166,11 @@ int sbf_js_start(struct sbd_fed *f);
 /* Stop the threads, let what is in flight be acknowledged (a while), and
  * leave each held slot kept, gating, for the next daemon (a clean stop is
  * a restart too: what JetStream has not acknowledged is resent by the
- * next one). Before the link closes. Accepts f->js NULL. */
+ * next one). Before the link closes. The JetStream contexts and the
+ * subscriptions stay for sbf_js_free(): cnats 3.4's read loop may still
+ * hand a message to a subscription destroyed meanwhile in another thread
+ * (writing into freed memory; cnats PR 638), so they are destroyed once
+ * the connection is closed and its read loop joined. Accepts f->js NULL. */
 void sbf_js_stop(struct sbd_fed *f);
 
 /* The link made a new connection (sbf_fed_relinked(), link thread): the
@@ -174,8 +178,9 @@ void sbf_js_stop(struct sbd_fed *f);
  * one is sent again. Accepts f->js NULL. */
 void sbf_js_relinked(struct sbd_fed *f);
 
-/* Free the JetStream part (after the link closed: no callback can come).
- * Accepts f->js NULL. */
+/* Destroy the JetStream contexts and subscriptions and free the
+ * JetStream part. After the link closed (its read loop joined). Accepts
+ * f->js NULL. */
 void sbf_js_free(struct sbd_fed *f);
 
 /* Topic @p t is a new record: if a --persist glob matched it
@@ -204,8 +209,7 @@ unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms);
 /* Drop the subscriptions (the durable consumers stay on the server), to
  * bind again on a new connection. js thread. */
 void sbf_jsimport_unbind(struct sbf_js *js);
-/* Drop the subscriptions and the importer's publishers. After the js
- * thread ended. */
+/* Drop the importer's publishers. After the js thread ended. */
 void sbf_jsimport_fini(struct sbf_js *js);
 
 #endif

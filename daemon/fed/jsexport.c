@@ -664,8 +664,7 @@ static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt, uint64_t deadli
     pthread_mutex_lock(&jt->mu);
     jt->x = NULL;
     pthread_mutex_unlock(&jt->mu);
-    jsCtx_Destroy(jt->js);
-    jt->js = NULL;
+    /* jt->js is destroyed once the link closed (sbf_js_free(), js.h). */
     if (jt->sub == NULL)
         return;
     grown = jt->held ? realloc(jsx_left, (jsx_nleft + 1) * sizeof(*jsx_left)) : NULL;

@@ -486,7 +486,6 @@ void sbf_jsimport_unbind(struct sbf_js *js)
 
 void sbf_jsimport_fini(struct sbf_js *js)
 {
-    sbf_jsimport_unbind(js);
     for (size_t i = 0; i < js->ntopics; i++) {
         shmbus_pub_destroy(js->topics[i]->pub);
         js->topics[i]->pub = NULL;
