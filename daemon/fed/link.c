@@ -370,7 +370,6 @@ static void *link_main(void *arg)
         link_nap(l, LINK_TICK_MS, 1, &seen);
         pthread_mutex_unlock(&l->mu);
     }
-    sbf_import_drop(f);
     urcu_memb_unregister_thread();
     return NULL;
 }
@@ -416,6 +415,10 @@ void sbf_link_stop(struct sbd_fed *f)
         natsConnection_Destroy(nc);
         atomic_store_explicit(&l->nc, NULL, memory_order_relaxed);
     }
+    /* Only now, the read loop joined: cnats 3.4's may still hand a
+     * message to a subscription another thread destroys (writing freed
+     * memory; fixed in cnats 3.5, PR 638). */
+    sbf_import_drop(f);
     atomic_store_explicit(&l->state, SHMBUS_NATS_CLOSED, memory_order_relaxed);
     natsOptions_Destroy(l->opts);
     l->opts = NULL;
