@@ -200,7 +200,9 @@ static void *js_main(void *arg)
             js_nap(js, SBF_JS_RETRY_NS / 10);
     }
     /* The acknowledgements and naks just sent go out before the link
-     * closes: one lost makes the next daemon get its message again. */
+     * closes, with the last ones again: one lost makes the next daemon get
+     * its message again. */
+    sbf_jsimport_reack(js);
     js_flush(js);
     urcu_memb_unregister_thread();
     return NULL;

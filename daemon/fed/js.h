@@ -37,7 +37,11 @@
  * SBF_JS_PENDING_WINDOWS exporter windows (--persist-window), so that the
  * successors waiting for a resent predecessor (naked, still pending)
  * never keep the server from delivering it. */
-#define SBF_JS_FETCH           256
+#define SBF_JS_FETCH 256
+/* Acknowledgements a stop sends once more, and the longest reply subject
+ * kept for it ($JS.ACK.<stream>.<consumer>.<9 numbers>). */
+#define SBF_JS_REACK           2048
+#define SBF_JS_REPLY_MAX       256
 #define SBF_JS_ACK_PENDING     1024
 #define SBF_JS_PENDING_WINDOWS 8
 /* The consumer's redelivery of a message not acknowledged: the importer
@@ -82,6 +86,11 @@ struct sbf_jsstream {
     uint64_t hold_until;
     int unbound;         /* its consumer was refused for good: no imports from it */
     unsigned bind_fails; /* binds that failed in a row (sbf_stream_log_fail()) */
+    /* The reply subjects of the last acknowledgements (a ring of
+     * SBF_JS_REACK slots of SBF_JS_REPLY_MAX bytes, made on the first),
+     * sent once more at a stop (sbf_jsimport_reack()). */
+    char *replies;
+    unsigned reply_next, nreplies;
 };
 
 /* One message in flight (jsexport.c): sent, acknowledged or failed. */
@@ -209,6 +218,11 @@ unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms);
 /* Drop the subscriptions (the durable consumers stay on the server), to
  * bind again on a new connection. js thread. */
 void sbf_jsimport_unbind(struct sbf_js *js);
+/* Send the last SBF_JS_REACK acknowledgements of each stream once more
+ * (a consumer leader that died may have lost them: they would come again
+ * to the next daemon, which cannot tell them from new ones once its ring
+ * no longer holds them). js thread, at its end, before the flush. */
+void sbf_jsimport_reack(struct sbf_js *js);
 /* Drop the importer's publishers. After the js thread ended. */
 void sbf_jsimport_fini(struct sbf_js *js);
 

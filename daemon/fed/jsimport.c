@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -181,6 +182,7 @@ static struct sbf_topic *jsi_record(struct sbd_fed *f, const char *name)
 struct jsi_msg {
     natsMsg *m;
     struct jsi_batch *b;
+    struct sbf_jsstream *ss;
     int redelivered; /* delivered before: it may be in the ring already */
     /* Delivered to an earlier daemon (at or below the consumer's last
      * delivered when bound): order.h sbf_order_msg.stale. */
@@ -209,12 +211,29 @@ static void jsi_resend(struct sbf_js *js, const struct jsi_batch *b)
     urcu_memb_read_unlock();
 }
 
+/* Remember @p m's reply subject among @p ss's last acknowledgements. */
+static void jsi_remember(struct sbf_jsstream *ss, natsMsg *m)
+{
+    const char *reply = natsMsg_GetReply(m);
+    size_t len = reply != NULL ? strlen(reply) : 0;
+
+    if (ss->replies == NULL)
+        ss->replies = malloc((size_t)SBF_JS_REACK * SBF_JS_REPLY_MAX);
+    /* No memory, or a subject longer than any JetStream makes: not kept. */
+    if (ss->replies == NULL || len == 0 || len >= SBF_JS_REPLY_MAX)
+        return;
+    memcpy(ss->replies + (size_t)ss->reply_next * SBF_JS_REPLY_MAX, reply, len + 1);
+    ss->reply_next = (ss->reply_next + 1) % SBF_JS_REACK;
+    ss->nreplies += ss->nreplies < SBF_JS_REACK;
+}
+
 /* Acknowledge @p im: the one kept back before goes now, this one is kept
  * back for the batch's confirmation (struct jsi_batch). */
 static void jsi_ack(struct jsi_msg *im)
 {
     struct jsi_batch *b = im->b;
 
+    jsi_remember(im->ss, im->m);
     if (b->n > 0)
         natsMsg_Ack(b->acked[b->n - 1], NULL);
     b->acked[b->n++] = im->m;
@@ -407,11 +426,10 @@ static void jsi_meta(const struct sbf_jsstream *ss, struct jsi_msg *im)
 
 /* Handle one fetched message of @p ss, of batch @p b (the caller destroys
  * it after the batch's confirmation). */
-static void jsi_handle(struct sbf_js *js, const struct sbf_jsstream *ss, struct jsi_batch *b,
-                       natsMsg *m)
+static void jsi_handle(struct sbf_js *js, struct sbf_jsstream *ss, struct jsi_batch *b, natsMsg *m)
 {
     struct sbd_fed *f = js->f;
-    struct jsi_msg im = {.m = m, .b = b};
+    struct jsi_msg im = {.m = m, .b = b, .ss = ss};
     const char *subj = natsMsg_GetSubject(m), *bad = NULL;
     struct sbf_topic *t;
 
@@ -484,8 +502,28 @@ void sbf_jsimport_unbind(struct sbf_js *js)
     }
 }
 
+void sbf_jsimport_reack(struct sbf_js *js)
+{
+    natsConnection *nc;
+
+    urcu_memb_read_lock();
+    nc = sbf_link_conn(&js->f->link);
+    for (unsigned i = 0; nc != NULL && i < js->nstreams; i++) {
+        const struct sbf_jsstream *ss = &js->streams[i];
+
+        for (unsigned j = 0; j < ss->nreplies; j++)
+            natsConnection_PublishString(nc, ss->replies + (size_t)j * SBF_JS_REPLY_MAX, "+ACK");
+    }
+    urcu_memb_read_unlock();
+}
+
 void sbf_jsimport_fini(struct sbf_js *js)
 {
+    for (unsigned i = 0; i < js->nstreams; i++) {
+        free(js->streams[i].replies);
+        js->streams[i].replies = NULL;
+        js->streams[i].nreplies = 0;
+    }
     for (size_t i = 0; i < js->ntopics; i++) {
         shmbus_pub_destroy(js->topics[i]->pub);
         js->topics[i]->pub = NULL;
