@@ -6,7 +6,8 @@
  * there) and a clock step, run through judge and, on a delivery, delivered,
  * as the importer does. Whatever the sequence: a message with prev not
  * below seq is refused; only a message with a predecessor waits (a first
- * of its key only while the importer holds fresh keys); a gap is
+ * of its key only while the importer holds fresh keys, or while a lower
+ * seq of its key waits to go first); a gap is
  * counted only on a delivery; a message just delivered is a duplicate when
  * it comes again; a key's last never goes back; keys stay within
  * SBF_ORDER_KEYS and names within their bound.
@@ -40,13 +41,26 @@ static uint64_t last_of(const struct sbf_order *o, const struct sbf_order_msg *m
     return 0;
 }
 
+/* Does a lower seq of @p m's key (empty or not) wait, for @p m to defer to? */
+static int low_below(const struct sbf_order *o, const struct sbf_order_msg *m)
+{
+    for (unsigned i = 0; i < SBF_ORDER_KEYS; i++) {
+        const struct sbf_order_key *k = &o->key[i];
+
+        if (k->origin_len == m->origin_len && k->epoch == m->epoch &&
+            memcmp(k->origin, m->origin, m->origin_len) == 0)
+            return k->has_low && k->low < m->seq;
+    }
+    return 0;
+}
+
 static void step(struct sbf_order *o, const uint8_t *d, uint64_t *now)
 {
     char name[8];
     struct sbf_order_msg m;
     enum sbf_order_verdict v;
     uint64_t gap, last, after;
-    int found, again;
+    int found, again, lower;
 
     snprintf(name, sizeof(name), "o%u", d[0] % 40u);
     m.origin = name;
@@ -59,11 +73,12 @@ static void step(struct sbf_order *o, const uint8_t *d, uint64_t *now)
     m.stale = (d[3] >> 2) & 1u;
     m.prev = m.seq - (uint64_t)(d[4] & 15u) + 8u;
     *now += (uint64_t)d[5] * 16u;
+    lower = low_below(o, &m);
     v = sbf_order_judge(o, &m, *now, &gap);
     CHECK(v == SBF_ORDER_DELIVER || gap == 0);
     CHECK((m.has_prev && m.prev >= m.seq) == (v == SBF_ORDER_BAD));
     CHECK(v != SBF_ORDER_WAIT || m.has_prev);
-    CHECK(v != SBF_ORDER_WAIT || found || m.hold_fresh);
+    CHECK(v != SBF_ORDER_WAIT || found || m.hold_fresh || lower);
     if (found && m.seq <= last)
         CHECK(v == SBF_ORDER_DUP || v == SBF_ORDER_UNKNOWN || v == SBF_ORDER_BAD);
     if (v != SBF_ORDER_DELIVER)

@@ -280,6 +280,64 @@ static void test_order_late_delivery_keeps_range(void **state)
     assert_int_equal(step(&o, msg("a", 1, 11, 1, 10), 0, &gap), SBF_ORDER_DELIVER);
 }
 
+/* After a restart that left messages pending: every fresh message of a
+ * key waited while the importer held; when the hold ends, the lowest that
+ * waited goes first, wherever the server's redeliveries put it, and the
+ * ones after it follow in order (none is taken for a duplicate). */
+static void test_order_hold_end_lowest_goes_first(void **state)
+{
+    struct sbf_order o;
+    struct sbf_order_msg old = msg("a", 1, 803, 1, 802), p1 = msg("a", 1, 2000, 1, 1999);
+    struct sbf_order_msg p98 = msg("a", 1, 2097, 1, 2096), p2 = msg("a", 1, 2001, 1, 2000);
+    uint64_t gap;
+
+    (void)state;
+    tracker(&o);
+    p1.hold_fresh = p98.hold_fresh = 1;
+    assert_int_equal(step(&o, p1, 0, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, p98, 1, &gap), SBF_ORDER_WAIT);
+    /* an earlier daemon's message, come again after the ack wait */
+    old.stale = 1;
+    assert_int_equal(step(&o, old, 2, &gap), SBF_ORDER_DELIVER);
+    /* the hold over: 2097 comes back before 2000 and waits for it */
+    p1.hold_fresh = p98.hold_fresh = 0;
+    assert_int_equal(step(&o, p98, 3, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, p1, 4, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(gap, 0);
+    assert_int_equal(step(&o, p2, 5, &gap), SBF_ORDER_DELIVER);
+    /* 2097 waits for its own predecessor now, as any successor does */
+    assert_int_equal(step(&o, p98, 6, &gap), SBF_ORDER_WAIT);
+    for (uint64_t s = 2002; s < 2097; s++)
+        assert_int_equal(step(&o, msg("a", 1, s, 1, s - 1), 7, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(step(&o, p98, 8, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(gap, 0);
+}
+
+/* The same on a key with nothing delivered (a new consumer), and the
+ * bound: a lowest that never comes again holds the others one wait at
+ * most, then counts as a gap, once. */
+static void test_order_lowest_first_bounded(void **state)
+{
+    struct sbf_order o;
+    struct sbf_order_msg a = msg("a", 1, 10, 1, 9), b = msg("a", 1, 20, 1, 19);
+    uint64_t gap;
+
+    (void)state;
+    tracker(&o);
+    a.hold_fresh = b.hold_fresh = 1;
+    assert_int_equal(step(&o, a, 0, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, b, 0, &gap), SBF_ORDER_WAIT);
+    a.hold_fresh = b.hold_fresh = 0;
+    assert_int_equal(step(&o, b, 10, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, b, 10 + WAIT_NS - 1, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, b, 10 + WAIT_NS, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(gap, 1);
+    /* 10 behind now: what the ring says decides */
+    assert_int_equal(step(&o, a, 20 + WAIT_NS, &gap), SBF_ORDER_UNKNOWN);
+    assert_int_equal(step(&o, msg("a", 1, 21, 1, 20), 20 + WAIT_NS, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(gap, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +353,8 @@ int main(void)
         cmocka_unit_test(test_order_stale_last_waits_only_while_held),
         cmocka_unit_test(test_order_keys_bounded_lru),
         cmocka_unit_test(test_order_late_delivery_keeps_range),
+        cmocka_unit_test(test_order_hold_end_lowest_goes_first),
+        cmocka_unit_test(test_order_lowest_first_bounded),
     };
     return cmocka_run_group_tests_name("fed_order", tests, NULL, NULL);
 }

@@ -454,8 +454,37 @@ static void test_stream_no_answer_asked_again(void **state)
     jsCtx_Destroy(quick);
 }
 
-/* Last: it closes the shared connection. */
-static void test_stream_server_gone_refused(void **state)
+/* What is asked again: the passing states of a server or cluster (no
+ * answer, nobody answering yet, no leader, a connection the link remakes),
+ * never a refusal of what was asked. */
+static void test_stream_transient_failures(void **state)
+{
+    (void)state;
+    assert_true(sbf_stream_transient(NATS_TIMEOUT, 0));
+    /* cnats's "no responders" from a cluster electing its leader */
+    assert_true(sbf_stream_transient(NATS_NO_RESPONDERS, JSNotEnabledErr));
+    assert_true(sbf_stream_transient(NATS_CONNECTION_CLOSED, 0));
+    assert_true(sbf_stream_transient(NATS_ERR, JSClusterNotAvailErr));
+    assert_true(sbf_stream_transient(NATS_ERR, JSClusterNotLeaderErr));
+    assert_true(sbf_stream_transient(NATS_ERR, JSClusterNoPeersErr));
+    assert_true(sbf_stream_transient(NATS_ERR, JSStreamOfflineErr));
+    assert_true(sbf_stream_transient(NATS_ERR, JSConsumerOfflineErr));
+    assert_false(sbf_stream_transient(NATS_ERR, JSStreamSubjectOverlapErr));
+    assert_false(sbf_stream_transient(NATS_ERR, JSStreamInvalidConfig));
+    assert_false(sbf_stream_transient(NATS_NOT_FOUND, JSStreamNotFoundErr));
+    assert_false(sbf_stream_transient(NATS_ERR, 0));
+    /* the 1st, 2nd, 4th, 8th... failure of a series is logged */
+    assert_false(sbf_stream_log_fail(0));
+    assert_true(sbf_stream_log_fail(1));
+    assert_true(sbf_stream_log_fail(2));
+    assert_false(sbf_stream_log_fail(3));
+    assert_true(sbf_stream_log_fail(64));
+    assert_false(sbf_stream_log_fail(65));
+}
+
+/* Last: it closes the shared connection. A connection closed for good is
+ * one the daemon's link makes again: asked again later, not refused. */
+static void test_stream_server_gone_asked_again(void **state)
 {
     struct sbf_stream_opts o = opts(1u << 20);
     struct sbf_stream s;
@@ -463,7 +492,7 @@ static void test_stream_server_gone_refused(void **state)
     (void)state;
     assert_int_equal(sbf_stream_init(&s, "shmbus", "gone"), 0);
     natsConnection_Close(nc);
-    assert_int_equal(sbf_stream_ensure(js, &o, &s), -EIO);
+    assert_int_equal(sbf_stream_ensure(js, &o, &s), -EAGAIN);
     assert_false(s.ok);
 }
 
@@ -482,7 +511,8 @@ int main(void)
         cmocka_unit_test(test_stream_bad_pattern_logged),
         cmocka_unit_test(test_stream_replicas_default),
         cmocka_unit_test(test_stream_no_answer_asked_again),
-        cmocka_unit_test(test_stream_server_gone_refused),
+        cmocka_unit_test(test_stream_transient_failures),
+        cmocka_unit_test(test_stream_server_gone_asked_again),
     };
     return cmocka_run_group_tests_name("fed_stream", tests, group_setup, group_teardown);
 }

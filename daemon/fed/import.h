@@ -31,8 +31,8 @@ int sbf_import_poll(struct sbd_fed *f, unsigned ms);
 struct sbd_topic *sbf_import_topic(struct sbd_fed *f, const char *name,
                                    const struct sbd_fed_pattern *p);
 
-/* Drop the subscription and every imported topic's publisher. Link
- * thread, at its end. */
+/* Drop the subscription and every imported topic's publisher. After the
+ * link thread ended and the connection closed (sbf_link_stop()). */
 void sbf_import_drop(struct sbd_fed *f);
 
 #endif

@@ -200,7 +200,9 @@ static void *js_main(void *arg)
             js_nap(js, SBF_JS_RETRY_NS / 10);
     }
     /* The acknowledgements and naks just sent go out before the link
-     * closes: one lost makes the next daemon get its message again. */
+     * closes, with the last ones again: one lost makes the next daemon get
+     * its message again. */
+    sbf_jsimport_reack(js);
     js_flush(js);
     urcu_memb_unregister_thread();
     return NULL;
@@ -293,17 +295,36 @@ void sbf_js_relinked(struct sbd_fed *f)
     pthread_mutex_unlock(&f->js->mu);
 }
 
+/* Topics a stop could not free (sbf_jstopic.left): referenced here so
+ * that leak checkers see them as kept on purpose. */
+static struct sbf_jstopic **js_left;
+static size_t js_nleft;
+
 void sbf_js_free(struct sbd_fed *f)
 {
     struct sbf_js *js = f->js;
 
     if (js == NULL)
         return;
+    /* The link is closed: no message can reach a subscription now. */
+    sbf_jsimport_unbind(js);
     jsCtx_Destroy(js->jsm);
     for (size_t i = 0; i < js->ntopics; i++) {
         struct sbf_jstopic *jt = js->topics[i];
+        struct sbf_jstopic **grown;
 
+        jsCtx_Destroy(jt->js);
+        jt->js = NULL;
         jt->t->jst = NULL;
+        /* A late acknowledgement callback may lock jt->mu (jsx_acked()). */
+        if (jt->left) {
+            grown = realloc(js_left, (js_nleft + 1) * sizeof(*js_left));
+            if (grown != NULL) {
+                js_left = grown;
+                js_left[js_nleft++] = jt;
+            }
+            continue;
+        }
         pthread_mutex_destroy(&jt->mu);
         free(jt->win);
         free(jt);

@@ -37,7 +37,11 @@
  * SBF_JS_PENDING_WINDOWS exporter windows (--persist-window), so that the
  * successors waiting for a resent predecessor (naked, still pending)
  * never keep the server from delivering it. */
-#define SBF_JS_FETCH           256
+#define SBF_JS_FETCH 256
+/* Acknowledgements a stop sends once more, and the longest reply subject
+ * kept for it ($JS.ACK.<stream>.<consumer>.<9 numbers>). */
+#define SBF_JS_REACK           2048
+#define SBF_JS_REPLY_MAX       256
 #define SBF_JS_ACK_PENDING     1024
 #define SBF_JS_PENDING_WINDOWS 8
 /* The consumer's redelivery of a message not acknowledged: the importer
@@ -80,7 +84,13 @@ struct sbf_jsstream {
     int made_here;
     uint64_t bound_delivered;
     uint64_t hold_until;
-    int unbound; /* its consumer was refused for good: no imports from it */
+    int unbound;         /* its consumer was refused for good: no imports from it */
+    unsigned bind_fails; /* binds that failed in a row (sbf_stream_log_fail()) */
+    /* The reply subjects of the last acknowledgements (a ring of
+     * SBF_JS_REACK slots of SBF_JS_REPLY_MAX bytes, made on the first),
+     * sent once more at a stop (sbf_jsimport_reack()). */
+    char *replies;
+    unsigned reply_next, nreplies;
 };
 
 /* One message in flight (jsexport.c): sent, acknowledged or failed. */
@@ -107,6 +117,9 @@ struct sbf_jstopic {
     int last_code;
     jsCtx *js;    /* its own: acknowledgements come back to it */
     uint64_t gen; /* exporter: the link generation js was made on */
+    /* Set by a stop whose wait for acknowledgements ended with some still
+     * owed: a callback may yet come, so jt is never freed (sbf_js_free()). */
+    int left;
     /* The exporter thread's own. */
     shmbus_sub *sub;
     int held;      /* a reliable topic: the slot is held and kept */
@@ -115,7 +128,9 @@ struct sbf_jstopic {
     int has_prev;
     uint64_t released; /* held: publishers may pass released - 1 */
     int room;          /* the window had room after the last pass */
-    struct sbf_jsx *x; /* the thread that serves it */
+    uint64_t backoff;  /* the pause after the last go-back-N (0: none) */
+    uint64_t retry_at; /* no sends before (monotonic ns) */
+    struct sbf_jsx *x; /* mu: the thread that serves it; NULL once stopped */
 
     /* Import (jsimport.c, the importer thread's own). */
     shmbus_pub *pub;
@@ -160,7 +175,11 @@ int sbf_js_start(struct sbd_fed *f);
 /* Stop the threads, let what is in flight be acknowledged (a while), and
  * leave each held slot kept, gating, for the next daemon (a clean stop is
  * a restart too: what JetStream has not acknowledged is resent by the
- * next one). Before the link closes. Accepts f->js NULL. */
+ * next one). Before the link closes. The JetStream contexts and the
+ * subscriptions stay for sbf_js_free(): cnats 3.4's read loop may still
+ * hand a message to a subscription destroyed meanwhile in another thread
+ * (writing into freed memory; cnats PR 638), so they are destroyed once
+ * the connection is closed and its read loop joined. Accepts f->js NULL. */
 void sbf_js_stop(struct sbd_fed *f);
 
 /* The link made a new connection (sbf_fed_relinked(), link thread): the
@@ -168,8 +187,9 @@ void sbf_js_stop(struct sbd_fed *f);
  * one is sent again. Accepts f->js NULL. */
 void sbf_js_relinked(struct sbd_fed *f);
 
-/* Free the JetStream part (after the link closed: no callback can come).
- * Accepts f->js NULL. */
+/* Destroy the JetStream contexts and subscriptions and free the
+ * JetStream part. After the link closed (its read loop joined). Accepts
+ * f->js NULL. */
 void sbf_js_free(struct sbd_fed *f);
 
 /* Topic @p t is a new record: if a --persist glob matched it
@@ -198,8 +218,12 @@ unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms);
 /* Drop the subscriptions (the durable consumers stay on the server), to
  * bind again on a new connection. js thread. */
 void sbf_jsimport_unbind(struct sbf_js *js);
-/* Drop the subscriptions and the importer's publishers. After the js
- * thread ended. */
+/* Send the last SBF_JS_REACK acknowledgements of each stream once more
+ * (a consumer leader that died may have lost them: they would come again
+ * to the next daemon, which cannot tell them from new ones once its ring
+ * no longer holds them). js thread, at its end, before the flush. */
+void sbf_jsimport_reack(struct sbf_js *js);
+/* Drop the importer's publishers. After the js thread ended. */
 void sbf_jsimport_fini(struct sbf_js *js);
 
 #endif

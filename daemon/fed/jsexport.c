@@ -38,6 +38,13 @@
 /* How long a stop waits for the acknowledgements of what is in flight,
  * over all the topics. */
 #define JSX_DRAIN_MS 2000
+/* After a go-back-N, the pause before sending again: doubled at each
+ * failure that follows, up to the most, and gone at the first
+ * acknowledgement. A server that refuses at once (a stream without a
+ * leader during an election, a full store) is asked a few times a second,
+ * not as fast as the loop turns. */
+#define JSX_BACKOFF_MIN_NS (50ull * 1000000ull)
+#define JSX_BACKOFF_MAX_NS (1000ull * 1000000ull)
 
 struct sbf_jsx {
     struct sbf_js *js;
@@ -102,7 +109,11 @@ static struct sbf_jsent *jsx_find(struct sbf_jstopic *jt, uint64_t seq)
 
 /* cnats's acknowledgement callback (its thread): mark the message's entry
  * and ring the exporter. An acknowledgement of a message no longer in the
- * window (sent again since) changes nothing. */
+ * window (sent again since) changes nothing. All of it under jt->mu: cnats
+ * runs the callback on a detached thread that nothing can wait for, so a
+ * stop (jsx_drain()) closes the topic under the same lock (jt->x NULL)
+ * before the exporter and the topic record are freed; a callback that
+ * comes after touches jt->mu only. */
 static void jsx_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     struct sbf_jstopic *jt = closure;
@@ -112,9 +123,10 @@ static void jsx_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 
     (void)js;
     (void)pa;
-    if (natsMsgHeader_Get(msg, SBF_HDR_SEQ, &v) == NATS_OK && v != NULL &&
+    pthread_mutex_lock(&jt->mu);
+    /* Stopped: the exporter and the record may be gone. */
+    if (jt->x != NULL && natsMsgHeader_Get(msg, SBF_HDR_SEQ, &v) == NATS_OK && v != NULL &&
         sbf_meta_u64(v, strlen(v), &seq) == 0) {
-        pthread_mutex_lock(&jt->mu);
         e = jsx_find(jt, seq);
         if (e != NULL && e->state == SBF_JSENT_SENT) {
             e->state = pae == NULL ? SBF_JSENT_ACKED : SBF_JSENT_FAILED;
@@ -123,17 +135,15 @@ static void jsx_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
         if (pae != NULL) {
             jt->last_err = pae->Err;
             jt->last_code = (int)pae->ErrCode;
-        }
-        pthread_mutex_unlock(&jt->mu);
-        if (pae != NULL)
             sbd_log(SBD_DEBUG,
                     "nats: topic %s: JetStream did not take seq %" PRIu64 ": %s (%d%s%s)",
                     jt->t->t->name, seq, natsStatus_GetText(pae->Err), (int)pae->ErrCode,
                     pae->ErrText != NULL ? ": " : "", pae->ErrText != NULL ? pae->ErrText : "");
-    }
-    natsMsg_Destroy(msg);
-    if (jt->x != NULL)
+        }
         jsx_ring(jt->x);
+    }
+    pthread_mutex_unlock(&jt->mu);
+    natsMsg_Destroy(msg);
 }
 
 /* Log failures of @p jt's publishes (rate-limited with the others). */
@@ -185,6 +195,15 @@ static void jsx_settle(struct sbd_fed *f, struct sbf_jstopic *jt)
     sbf_count(&c->lost_out, lost);
     if (nfail > 0)
         jsx_fail_log(f, jt, nfail, st, code, "JetStream refused or did not acknowledge a message");
+    /* Only a resend pauses: a lossy topic sends each message once. */
+    if (rewind) {
+        jt->backoff = jt->backoff == 0 ? JSX_BACKOFF_MIN_NS : jt->backoff * 2;
+        if (jt->backoff > JSX_BACKOFF_MAX_NS)
+            jt->backoff = JSX_BACKOFF_MAX_NS;
+        jt->retry_at = sb_mono_ns() + jt->backoff;
+    } else if (out > 0) {
+        jt->backoff = 0;
+    }
     if (rewind && sb_relay_sub_rewind(jt->sub, back.seq) == 0) {
         jt->next = back.seq;
         jt->prev = back.prev;
@@ -318,6 +337,9 @@ static int jsx_pump(struct sbd_fed *f, struct sbf_jstopic *jt)
     pthread_mutex_unlock(&jt->mu);
     /* relaxed: a gauge for stat. */
     atomic_store_explicit(&jt->t->count.pending, jt->cap - room, memory_order_relaxed);
+    /* Pausing after a failure: the next pass (the nap) looks again. */
+    if (sb_mono_ns() < jt->retry_at)
+        room = 0;
     jt->room = room > 0;
     /* Full: the acknowledgements ring the bell. */
     if (room == 0)
@@ -396,6 +418,15 @@ static int jsx_ctx(struct sbd_fed *f, struct sbf_jstopic *jt)
     jsOptions jo;
     int rc = -1;
 
+    /* The old context's publishes still owed a callback: one may come at
+     * any time, so jt outlives the daemon's stop (sbf_jstopic.left). */
+    if (jt->js != NULL) {
+        jsPubOptions po;
+
+        jsPubOptions_Init(&po);
+        po.MaxWait = 1;
+        jt->left |= js_PublishAsyncComplete(jt->js, &po) != NATS_OK;
+    }
     jsCtx_Destroy(jt->js);
     jt->js = NULL;
     jsOptions_Init(&jo);
@@ -594,7 +625,9 @@ int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt)
     if (x == NULL && js->njsx < SBF_JSX_MAX)
         x = jsx_start(js);
     if (x != NULL) {
+        pthread_mutex_lock(&jt->mu);
         jt->x = x;
+        pthread_mutex_unlock(&jt->mu);
         pthread_mutex_lock(&x->mu);
         x->want[x->nwant++] = jt;
         pthread_mutex_unlock(&x->mu);
@@ -609,7 +642,10 @@ int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt)
 }
 
 /* After the threads ended: let what is in flight be acknowledged, a while,
- * and leave a held slot kept where JetStream's acknowledgements got to. */
+ * and leave a held slot kept where JetStream's acknowledgements got to.
+ * The topic is closed to acknowledgement callbacks (jsx_acked()); if some
+ * were still owed when the wait ended, one may yet run, so jt is left
+ * allocated (jt->left, sbf_js_free()). */
 static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt, uint64_t deadline)
 {
     uint64_t now = sb_mono_ns();
@@ -618,14 +654,17 @@ static void jsx_drain(struct sbd_fed *f, struct sbf_jstopic *jt, uint64_t deadli
 
     if (jt->js != NULL) {
         jsPubOptions_Init(&po);
-        /* What is left of the stop's one wait, shared by every topic. */
+        /* What is left of the stop's one wait, shared by every topic. cnats
+         * counts a publish done only once its callback returned. */
         po.MaxWait = now < deadline ? (int64_t)((deadline - now) / 1000000u) + 1 : 1;
-        js_PublishAsyncComplete(jt->js, &po);
+        jt->left |= js_PublishAsyncComplete(jt->js, &po) != NATS_OK;
         if (jt->sub != NULL)
             jsx_settle(f, jt);
-        jsCtx_Destroy(jt->js);
-        jt->js = NULL;
     }
+    pthread_mutex_lock(&jt->mu);
+    jt->x = NULL;
+    pthread_mutex_unlock(&jt->mu);
+    /* jt->js is destroyed once the link closed (sbf_js_free(), js.h). */
     if (jt->sub == NULL)
         return;
     grown = jt->held ? realloc(jsx_left, (jsx_nleft + 1) * sizeof(*jsx_left)) : NULL;

@@ -13,10 +13,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fed/js.h"
 #include "fed/import.h"
+#include "fed/link.h"
 #include "fed/meta.h"
 #include "log.h"
 #include "registry/relay.h"
@@ -25,6 +29,29 @@
 /* How long one write into a full reliable topic waits before the importer
  * looks at stop and tells JetStream it is still at work on the message. */
 #define JSI_FULL_SLICE_NS (100ull * 1000000ull)
+/* A batch's acknowledgements are confirmed (jsi_confirm()): each attempt
+ * waits this long for the consumer's leader, and the attempts go on for
+ * the consumer's ack wait at most (a leader's election takes seconds; by
+ * then what was not acknowledged comes again to this daemon, whose order
+ * tracker knows it), a pause between those that fail at once ("no
+ * responders": no leader yet). */
+#define JSI_CONFIRM_WAIT_MS  1000
+#define JSI_CONFIRM_PAUSE_NS (200ull * 1000000ull)
+
+/* One fetched batch's acknowledgements. They go out as they are decided,
+ * without waiting, but for the last, kept back and sent as a request at
+ * the end of the batch: a reply means the consumer's leader took it, and
+ * with it those sent before on the same connection. A consumer leader
+ * that dies (a server killed) loses what was sent to it meanwhile; those
+ * messages would come again after the ack wait, and to a daemon started
+ * meanwhile as messages it cannot tell from new ones once its ring no
+ * longer holds them (duplicates). So without a reply, every
+ * acknowledgement of the batch is sent again and the confirmation asked
+ * again, a bounded number of times (logged if it never comes). */
+struct jsi_batch {
+    natsMsg *acked[SBF_JS_FETCH]; /* acknowledged, the last (kept back) too */
+    int n;
+};
 
 /* sbf_meta_decode()'s header getter over a cnats message. */
 static const char *jsi_header(void *arg, const char *key, size_t *len)
@@ -67,12 +94,20 @@ static int jsi_bind(struct sbf_js *js, struct sbf_jsstream *ss)
                     durable, ss->s.name);
     }
     if (st != NATS_OK) {
-        sbd_log(jerr == 0 ? SBD_WARN : SBD_ERROR,
-                "nats: stream %s: cannot make or find consumer %s: %s (JetStream error %d); %s",
-                ss->s.name, durable, natsStatus_GetText(st), (int)jerr,
-                jerr == 0 ? "asked again later" : "its topics are not imported");
-        return jerr == 0 ? 1 : -1;
+        int again = sbf_stream_transient(st, jerr);
+
+        ss->bind_fails += ss->bind_fails < UINT_MAX;
+        /* The same outage, asked about again: said at growing intervals. */
+        if (!again || sbf_stream_log_fail(ss->bind_fails))
+            sbd_log(again ? SBD_WARN : SBD_ERROR,
+                    "nats: stream %s: cannot make or find consumer %s: %s (JetStream error %d); "
+                    "%s",
+                    ss->s.name, durable, natsStatus_GetText(st), (int)jerr,
+                    again ? "asked again later (said again less and less often)"
+                          : "its topics are not imported");
+        return again ? 1 : -1;
     }
+    ss->bind_fails = 0;
     ss->bound_delivered = ci->Delivered.Stream;
     ss->hold_until = 0;
     if (ci->NumAckPending > 0) {
@@ -146,6 +181,8 @@ static struct sbf_topic *jsi_record(struct sbd_fed *f, const char *name)
 /* One message being handled. */
 struct jsi_msg {
     natsMsg *m;
+    struct jsi_batch *b;
+    struct sbf_jsstream *ss;
     int redelivered; /* delivered before: it may be in the ring already */
     /* Delivered to an earlier daemon (at or below the consumer's last
      * delivered when bound): order.h sbf_order_msg.stale. */
@@ -155,6 +192,87 @@ struct jsi_msg {
     struct sbf_order_msg om;
     char topic[SHMBUS_TOPIC_NAME_MAX + 1];
 };
+
+/* Send batch @p b's acknowledgements again but the last (a request of
+ * jsi_confirm()): cnats sends one only once per message, so they go as
+ * the plain publishes an acknowledgement is. */
+static void jsi_resend(struct sbf_js *js, const struct jsi_batch *b)
+{
+    natsConnection *nc;
+
+    urcu_memb_read_lock();
+    nc = sbf_link_conn(&js->f->link);
+    for (int i = 0; nc != NULL && i + 1 < b->n; i++) {
+        const char *reply = natsMsg_GetReply(b->acked[i]);
+
+        if (reply != NULL && reply[0] != '\0')
+            natsConnection_PublishString(nc, reply, "+ACK");
+    }
+    urcu_memb_read_unlock();
+}
+
+/* Remember @p m's reply subject among @p ss's last acknowledgements. */
+static void jsi_remember(struct sbf_jsstream *ss, natsMsg *m)
+{
+    const char *reply = natsMsg_GetReply(m);
+    size_t len = reply != NULL ? strlen(reply) : 0;
+
+    if (ss->replies == NULL)
+        ss->replies = malloc((size_t)SBF_JS_REACK * SBF_JS_REPLY_MAX);
+    /* No memory, or a subject longer than any JetStream makes: not kept. */
+    if (ss->replies == NULL || len == 0 || len >= SBF_JS_REPLY_MAX)
+        return;
+    memcpy(ss->replies + (size_t)ss->reply_next * SBF_JS_REPLY_MAX, reply, len + 1);
+    ss->reply_next = (ss->reply_next + 1) % SBF_JS_REACK;
+    ss->nreplies += ss->nreplies < SBF_JS_REACK;
+}
+
+/* Acknowledge @p im: the one kept back before goes now, this one is kept
+ * back for the batch's confirmation (struct jsi_batch). */
+static void jsi_ack(struct jsi_msg *im)
+{
+    struct jsi_batch *b = im->b;
+
+    jsi_remember(im->ss, im->m);
+    if (b->n > 0)
+        natsMsg_Ack(b->acked[b->n - 1], NULL);
+    b->acked[b->n++] = im->m;
+}
+
+/* Confirm batch @p b's acknowledgements (struct jsi_batch). js thread. */
+static void jsi_confirm(struct sbf_js *js, const struct sbf_jsstream *ss, struct jsi_batch *b)
+{
+    uint64_t end = sb_mono_ns() + SBF_JS_CONSUMER_ACK_WAIT_NS;
+    jsOptions jo;
+    jsErrCode jerr = 0;
+    natsStatus st = NATS_OK;
+
+    /* Nothing acknowledged in the batch. */
+    if (b->n == 0)
+        return;
+    jsOptions_Init(&jo);
+    jo.Wait = JSI_CONFIRM_WAIT_MS;
+    for (;;) {
+        uint64_t tried = sb_mono_ns();
+
+        st = natsMsg_AckSync(b->acked[b->n - 1], &jo, &jerr);
+        /* relaxed: a flag polled; a stop leaves the rest to redeliveries. */
+        if (st == NATS_OK || atomic_load_explicit(&js->stop, memory_order_relaxed) ||
+            sb_mono_ns() >= end)
+            break;
+        if (sb_mono_ns() - tried < JSI_CONFIRM_PAUSE_NS) {
+            struct timespec ts = {0, (long)JSI_CONFIRM_PAUSE_NS};
+
+            nanosleep(&ts, NULL);
+        }
+        jsi_resend(js, b);
+    }
+    if (st != NATS_OK)
+        sbf_fed_warn(js->f, SBF_WARN_SEND,
+                     "nats: stream %s: %d acknowledgements not confirmed: %s (JetStream error "
+                     "%d); their messages may come again",
+                     ss->s.name, b->n, natsStatus_GetText(st), (int)jerr);
+}
 
 /* Drop @p im for good (never redelivered): refused input, counted in
  * @p c's lost_in and logged (rate-limited). */
@@ -227,8 +345,9 @@ static void jsi_deliver(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_ms
     }
     sbf_order_delivered(&jt->order, &im->om);
     /* An acknowledgement lost on the way brings a redelivery, which the
-     * tracker or the ring finds a duplicate. */
-    natsMsg_Ack(im->m, NULL);
+     * tracker or the ring finds a duplicate (and jsi_confirm() makes that
+     * rare). */
+    jsi_ack(im);
     sbf_count(&c->msgs_in, 1);
     if (gap > 0) {
         sbf_count(&c->lost_in, gap);
@@ -280,7 +399,7 @@ static void jsi_order(struct sbf_js *js, struct sbf_jstopic *jt, struct jsi_msg 
         break;
     }
     sbf_count(&jt->t->count.dups, 1);
-    natsMsg_Ack(im->m, NULL);
+    jsi_ack(im);
 }
 
 /* What JetStream says of @p im: delivered before, and whether it is new
@@ -305,11 +424,12 @@ static void jsi_meta(const struct sbf_jsstream *ss, struct jsi_msg *im)
     jsMsgMetaData_Destroy(md);
 }
 
-/* Handle one fetched message of @p ss (the caller destroys it). */
-static void jsi_handle(struct sbf_js *js, const struct sbf_jsstream *ss, natsMsg *m)
+/* Handle one fetched message of @p ss, of batch @p b (the caller destroys
+ * it after the batch's confirmation). */
+static void jsi_handle(struct sbf_js *js, struct sbf_jsstream *ss, struct jsi_batch *b, natsMsg *m)
 {
     struct sbd_fed *f = js->f;
-    struct jsi_msg im = {.m = m};
+    struct jsi_msg im = {.m = m, .b = b, .ss = ss};
     const char *subj = natsMsg_GetSubject(m), *bad = NULL;
     struct sbf_topic *t;
 
@@ -321,10 +441,10 @@ static void jsi_handle(struct sbf_js *js, const struct sbf_jsstream *ss, natsMsg
     } else if (sbf_meta_decode(jsi_header, m, &im.meta, &bad) < 0) {
         jsi_refuse(f, &im, &f->orphan, bad != NULL ? bad : "headers");
     } else if (strcmp(im.meta.origin, f->cfg->nats_origin) == 0) {
-        natsMsg_Ack(m, NULL); /* our own, back from the stream */
+        jsi_ack(&im); /* our own, back from the stream */
     } else if ((t = jsi_record(f, im.topic)) == NULL) {
         /* Not imported here, or no topic can be made (logged there). */
-        natsMsg_Ack(m, NULL);
+        jsi_ack(&im);
     } else if (t->jst == NULL || atomic_load_explicit(&t->ended, memory_order_relaxed)) {
         /* relaxed: a flag (state.h). */
         jsi_refuse(f, &im, &t->count, "its topic is not persisted here, or ended");
@@ -344,6 +464,7 @@ unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms)
         return 0;
     for (unsigned i = 0; i < js->nstreams; i++) {
         struct sbf_jsstream *ss = &js->streams[i];
+        struct jsi_batch b = {.n = 0};
         natsMsgList list = {0};
         jsErrCode jerr = 0;
         natsStatus st;
@@ -356,16 +477,16 @@ unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms)
         if (st != NATS_OK && st != NATS_TIMEOUT)
             sbf_fed_warn(js->f, SBF_WARN_REFUSED, "nats: stream %s: fetch: %s (JetStream error %d)",
                          ss->s.name, natsStatus_GetText(st), (int)jerr);
-        for (int j = 0; j < list.Count; j++) {
+        /* cnats returns at most the batch asked for; the bound is ours too. */
+        for (int j = 0; j < list.Count && j < SBF_JS_FETCH; j++) {
             /* relaxed: a flag polled. Stopping: what is left goes back to
              * the consumer at once (nak), for the next daemon. */
             if (atomic_load_explicit(&js->stop, memory_order_relaxed))
                 natsMsg_Nak(list.Msgs[j], NULL);
             else
-                jsi_handle(js, ss, list.Msgs[j]);
-            natsMsg_Destroy(list.Msgs[j]);
-            list.Msgs[j] = NULL;
+                jsi_handle(js, ss, &b, list.Msgs[j]);
         }
+        jsi_confirm(js, ss, &b);
         natsMsgList_Destroy(&list);
     }
     return waited;
@@ -381,9 +502,28 @@ void sbf_jsimport_unbind(struct sbf_js *js)
     }
 }
 
+void sbf_jsimport_reack(struct sbf_js *js)
+{
+    natsConnection *nc;
+
+    urcu_memb_read_lock();
+    nc = sbf_link_conn(&js->f->link);
+    for (unsigned i = 0; nc != NULL && i < js->nstreams; i++) {
+        const struct sbf_jsstream *ss = &js->streams[i];
+
+        for (unsigned j = 0; j < ss->nreplies; j++)
+            natsConnection_PublishString(nc, ss->replies + (size_t)j * SBF_JS_REPLY_MAX, "+ACK");
+    }
+    urcu_memb_read_unlock();
+}
+
 void sbf_jsimport_fini(struct sbf_js *js)
 {
-    sbf_jsimport_unbind(js);
+    for (unsigned i = 0; i < js->nstreams; i++) {
+        free(js->streams[i].replies);
+        js->streams[i].replies = NULL;
+        js->streams[i].nreplies = 0;
+    }
     for (size_t i = 0; i < js->ntopics; i++) {
         shmbus_pub_destroy(js->topics[i]->pub);
         js->topics[i]->pub = NULL;

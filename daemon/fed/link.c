@@ -214,6 +214,11 @@ static natsStatus link_options(struct sbd_fed *f, natsOptions *o, const char **s
     STEP(natsOptions_SetReconnectBufSize(o, SBF_RECONNECT_BUF));
     STEP(natsOptions_SetMaxPendingMsgs(o, SBF_PENDING_MSGS));
     STEP(natsOptions_SetWriteDeadline(o, SBF_WRITE_DEADLINE_MS));
+    /* Every publish is written at once by the thread that makes it:
+     * cnats's flusher otherwise waits up to a millisecond before writing
+     * a lone message, which is most of federation's one-way latency. A
+     * write that blocks is bounded by the write deadline above. */
+    STEP(natsOptions_SetSendAsap(o, true));
     /* A server that stops answering (SIGSTOP, a cut link) is found in a
      * few seconds, not cnats's default two minutes. */
     STEP(natsOptions_SetPingInterval(o, 2000));
@@ -372,7 +377,6 @@ static void *link_main(void *arg)
         link_nap(l, LINK_TICK_MS, 1, &seen);
         pthread_mutex_unlock(&l->mu);
     }
-    sbf_import_drop(f);
     urcu_memb_unregister_thread();
     return NULL;
 }
@@ -418,6 +422,10 @@ void sbf_link_stop(struct sbd_fed *f)
         natsConnection_Destroy(nc);
         atomic_store_explicit(&l->nc, NULL, memory_order_relaxed);
     }
+    /* Only now, the read loop joined: cnats 3.4's may still hand a
+     * message to a subscription another thread destroys (writing freed
+     * memory; fixed in cnats 3.5, PR 638). */
+    sbf_import_drop(f);
     atomic_store_explicit(&l->state, SHMBUS_NATS_CLOSED, memory_order_relaxed);
     natsOptions_Destroy(l->opts);
     l->opts = NULL;

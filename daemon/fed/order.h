@@ -66,7 +66,17 @@ struct sbf_order_key {
     int unsure;          /* last is a stale message's (sbf_order_msg.stale) */
     uint64_t wait_since; /* when a successor began to wait for a predecessor */
     int waiting;         /* wait_since is set */
-    uint64_t used;       /* the tracker's tick when last judged or delivered */
+    /* The lowest seq told to wait since the key's last passed it: when a
+     * wait ends, that message goes first and a higher one that would go
+     * past its own missing predecessor waits for it (the tracker's wait at
+     * most, from defer_since), so the end of a wait never lets a later
+     * message overtake an earlier one still in its nak delay (which would
+     * then be judged a duplicate and lost). */
+    uint64_t low;
+    int has_low;
+    uint64_t defer_since;
+    int deferring; /* defer_since is set */
+    uint64_t used; /* the tracker's tick when last judged or delivered */
 };
 
 /* One topic's tracker. Zero it, then set wait_ns. */

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,34 +230,57 @@ static int stream_check(struct sbf_stream *s, const struct sbf_stream_opts *o,
     return 0;
 }
 
-/* Could asking again later succeed? No answer in time, no JetStream
- * listening yet (a cluster still electing its leader), the connection
- * between servers: yes. A refusal with a JetStream error, or a connection
- * closed for good: no. */
-static int stream_transient(natsStatus st, jsErrCode jerr)
+int sbf_stream_transient(natsStatus st, jsErrCode jerr)
 {
-    return jerr == 0 && (st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS ||
-                         st == NATS_NOT_YET_CONNECTED || st == NATS_CONNECTION_DISCONNECTED);
+    switch ((int)jerr) {
+    case 0:
+    case JSNotEnabledErr: /* cnats's code for "no responders" */
+        break;
+    case JSClusterIncompleteErr:
+    case JSClusterNoPeersErr:
+    case JSClusterNotAssignedErr:
+    case JSClusterNotAvailErr:
+    case JSClusterNotLeaderErr:
+    case JSClusterPeerNotMemberErr:
+    case JSClusterServerNotMemberErr:
+    case JSInsufficientResourcesErr:
+    case JSStreamOfflineErr:
+    case JSConsumerOfflineErr:
+        return 1;
+    default:
+        return 0;
+    }
+    return st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS || st == NATS_NOT_YET_CONNECTED ||
+           st == NATS_CONNECTION_DISCONNECTED || st == NATS_CONNECTION_CLOSED;
+}
+
+int sbf_stream_log_fail(unsigned fails)
+{
+    return fails != 0 && (fails & (fails - 1)) == 0;
 }
 
 /* Log a failed JetStream request about @p s. @return -EAGAIN if asking
  * again may succeed, else -EIO. */
-static int stream_fail(const struct sbf_stream *s, const char *what, natsStatus st, jsErrCode jerr)
+static int stream_fail(struct sbf_stream *s, const char *what, natsStatus st, jsErrCode jerr)
 {
     natsStatus last = NATS_OK;
     const char *text = nats_GetLastError(&last);
-    int again = stream_transient(st, jerr);
+    int again = sbf_stream_transient(st, jerr);
 
     /* The thread's last error text may be an older call's. */
     if (last != st)
         text = NULL;
-
+    s->fails += s->fails < UINT_MAX;
+    /* The same outage, asked about again: said at growing intervals. */
+    if (again && !sbf_stream_log_fail(s->fails))
+        return -EAGAIN;
     sbd_log(again ? SBD_WARN : SBD_ERROR,
             "nats: stream %s (--persist %s): %s: %s (JetStream error "
             "%d%s%s); %s",
             s->name, s->pattern, what, natsStatus_GetText(st), (int)jerr, text != NULL ? ": " : "",
             text != NULL ? text : "",
-            again ? "asked again later, its topics wait" : "its topics are not persisted");
+            again ? "asked again later (said again less and less often), its topics wait"
+                  : "its topics are not persisted");
     return again ? -EAGAIN : -EIO;
 }
 
@@ -272,6 +296,7 @@ static int stream_lookup(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_
 
     st = js_GetStreamInfo(&si, js, s->name, NULL, &jerr);
     if (st == NATS_OK) {
+        s->fails = 0;
         rc = stream_check(s, o, si->Config, want);
         jsStreamInfo_Destroy(si);
         return rc;
@@ -308,6 +333,7 @@ int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_str
     if (st != NATS_OK)
         return stream_fail(s, "cannot create it", st, jerr);
     jsStreamInfo_Destroy(si);
+    s->fails = 0;
     sbd_log(SBD_INFO, "nats: stream %s created for --persist %s (subjects %s, %u replica%s)",
             s->name, s->pattern, s->filter, o->replicas, o->replicas == 1 ? "" : "s");
     s->ok = 1;

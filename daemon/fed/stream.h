@@ -47,6 +47,9 @@ struct sbf_stream {
     char name[SBF_STREAM_NAME_MAX + 1];
     char filter[SBF_STREAM_FILTER_MAX + 1];
     int ok; /* created or checked: its topics may use it */
+    /* Requests about it that failed in a row, asked again; each of the
+     * 1st, 2nd, 4th, 8th... is logged, so a long outage costs a few lines. */
+    unsigned fails;
 };
 
 /*
@@ -77,6 +80,19 @@ int sbf_stream_init(struct sbf_stream *s, const char *prefix, const char *patter
 /* Replicas for new streams: @p configured if not 0, else 3 when @p nc knows
  * of 3 servers or more (given and discovered), else 1. Blocks not. */
 uint32_t sbf_stream_replicas(natsConnection *nc, uint32_t configured);
+
+/* Could a JetStream request that failed with @p st and @p jerr succeed
+ * if asked again? Yes for no answer in time, nobody answering (cnats says
+ * JSNotEnabledErr then: a cluster still electing its leader looks so),
+ * a connection down or closed (the link makes a new one), and the
+ * cluster's passing states (no leader, not available, offline, too few
+ * peers for the replicas while a server is down). No for a refusal of
+ * what was asked. Pure. */
+int sbf_stream_transient(natsStatus st, jsErrCode jerr);
+
+/* 1 if failure number @p fails (1 for the first) of a series is to be
+ * logged: the 1st, 2nd, 4th, 8th... Pure. */
+int sbf_stream_log_fail(unsigned fails);
 
 /* Create the stream @p s or check the one that exists against @p o: a
  * stream whose subjects are not exactly s->filter is refused (its
