@@ -374,7 +374,7 @@ static void nb_report(const struct nb_run *r, const struct bench_stats *st)
     bench_report_emit(&rep, o->json);
 }
 
-static int nb_run(const struct nb_opts *o, const char *cmd, enum nb_kind kind)
+static int nb_run(struct nb_opts *o, const char *cmd, enum nb_kind kind)
 {
     struct nb_run r = {.o = o, .cmd = cmd, .kind = kind, .ready = BENCH_PIPE_INIT};
     struct bench_procs ps = {0};
@@ -417,7 +417,7 @@ enum {
     OPT_NATS,
     OPT_BUS_A,
     OPT_BUS_B,
-    OPT_STREAM,
+    OPT_STREAM_OF,
     OPT_COUNT,
     OPT_WARMUP,
     OPT_SIZE,
@@ -439,7 +439,7 @@ static const struct option nb_long_opts[] = {{"via", required_argument, NULL, OP
                                              {"nats", required_argument, NULL, OPT_NATS},
                                              {"bus-a", required_argument, NULL, OPT_BUS_A},
                                              {"bus-b", required_argument, NULL, OPT_BUS_B},
-                                             {"stream", required_argument, NULL, OPT_STREAM},
+                                             {"stream-of", required_argument, NULL, OPT_STREAM_OF},
                                              {"count", required_argument, NULL, OPT_COUNT},
                                              {"warmup", required_argument, NULL, OPT_WARMUP},
                                              {"size", required_argument, NULL, OPT_SIZE},
@@ -485,7 +485,7 @@ static void nb_usage(FILE *f)
           "B one on bus B, joined only by their shmbusd federated through NATS\n"
           "(topics nb.ping, nb.pong, nb.tp lossy; nb.js reliable and persisted).\n"
           "--via nats: A and B are plain cnats connections to URL (subjects\n"
-          "nbbase.*; persist: stream NBBASE, or --stream's copy). Latency is\n"
+          "nbbase.*; persist: stream NBBASE, or a copy of --stream-of's). Latency is\n"
           "one-way, from the send time in the payload (CLOCK_MONOTONIC).\n"
           "commands:\n"
           "  pingpong    A sends ping, B answers pong, A waits for it: RTT/2\n"
@@ -501,7 +501,8 @@ static void nb_usage(FILE *f)
           "                     and pull batch\n"
           "  --rate R [0]       throughput, persist: A sends R messages/s (0: as fast\n"
           "                     as it can); latency then is the path's, not a queue's\n"
-          "  --stream NAME      persist baseline: copy this stream's configuration\n"
+          "  --stream-of SUBJ   persist baseline: its stream copies the configuration\n"
+          "                     of the stream holding SUBJ (the daemons': shmbus.nb.js)\n"
           "  --timeout-ms MS [1000]: a ping's answer, a blocked send, a flush\n"
           "  --idle-ms MS [3000]: B's silence after A finished that ends the run\n"
           "  --prime-ms MS [30000]: how long the path may take to open\n"
@@ -555,8 +556,8 @@ static int nb_option(struct nb_opts *o, int opt, const char *arg)
     case OPT_BUS_B:
         o->bus_b = arg;
         return 0;
-    case OPT_STREAM:
-        o->stream = arg;
+    case OPT_STREAM_OF:
+        o->stream_of = arg;
         return 0;
     case OPT_CPU_A:
     case OPT_CPU_B:

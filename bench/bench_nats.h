@@ -31,11 +31,12 @@ enum nb_kind {
 };
 
 struct nb_opts {
-    int shm;            /* --via shmbus (else --via nats) */
-    const char *url;    /* --nats URL: the baseline's server */
-    const char *bus_a;  /* --bus-a: the sending side's bus */
-    const char *bus_b;  /* --bus-b: the receiving side's bus */
-    const char *stream; /* --stream: the daemons' stream the baseline's copies */
+    int shm;               /* --via shmbus (else --via nats) */
+    const char *url;       /* --nats URL: the baseline's server */
+    const char *bus_a;     /* --bus-a: the sending side's bus */
+    const char *bus_b;     /* --bus-b: the receiving side's bus */
+    const char *stream_of; /* --stream-of: a subject of the daemons' stream */
+    char stream_base[48];  /* the baseline's stream, a copy of that one ("": ours) */
     uint64_t count;
     uint64_t warmup;
     uint64_t size;
@@ -101,8 +102,9 @@ int nb_recv(struct nb_link *l, void *buf, size_t cap, uint64_t timeout_ms);
 /** Messages the receiving side's client library dropped (cnats slow consumer). */
 uint64_t nb_dropped(struct nb_link *l);
 
-/** In the parent, --via nats, persisted: create the baseline's stream. */
-int nb_stream_prepare(const struct nb_opts *o);
+/** In the parent, --via nats, persisted: create the baseline's stream (a
+ * copy of --stream-of's stream, whose name goes into o->stream_base). */
+int nb_stream_prepare(struct nb_opts *o);
 
 /** "cnats error text" of @p s, printed with @p what. @return -1. */
 int nb_nats_fail(const char *what, natsStatus s);

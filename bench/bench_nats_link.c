@@ -76,13 +76,10 @@ static int link_connect(struct nb_link *l)
     return 0;
 }
 
-/* The baseline's stream: --stream's name with "_BASE", else our own. */
+/* The baseline's stream: its own, named after the one it copies (if any). */
 static void link_stream_name(const struct nb_opts *o, char *out, size_t cap)
 {
-    if (o->stream != NULL)
-        snprintf(out, cap, "%s_BASE", o->stream);
-    else
-        snprintf(out, cap, "%s", NB_STREAM_BASE);
+    snprintf(out, cap, "%s", o->stream_base[0] != '\0' ? o->stream_base : NB_STREAM_BASE);
 }
 
 static int link_js(struct nb_link *l)
@@ -148,10 +145,36 @@ static int link_open_nats(struct nb_link *l, const char *in, const char *out)
     return 0;
 }
 
-int nb_stream_prepare(const struct nb_opts *o)
+/* The name of the stream that holds subject @p subj into @p out. @return 0 or -1. */
+static int link_stream_of(jsCtx *js, const char *subj, char *out, size_t cap)
+{
+    jsStreamNamesList *names = NULL;
+    jsErrCode jerr = 0;
+    jsOptions jo;
+    natsStatus s;
+    int rc = -1;
+
+    jsOptions_Init(&jo);
+    jo.Stream.Info.SubjectsFilter = subj;
+    s = js_StreamNames(&names, js, &jo, &jerr);
+    if (s == NATS_OK && names->Count == 1 && strlen(names->List[0]) < cap) {
+        snprintf(out, cap, "%s", names->List[0]);
+        rc = 0;
+    } else if (s == NATS_OK || s == NATS_NOT_FOUND) {
+        fprintf(stderr, NB_NAME ": %d streams hold subject %s, not one\n",
+                s == NATS_OK ? names->Count : 0, subj);
+    } else {
+        fprintf(stderr, NB_NAME ": the streams of %s: JetStream error %d\n", subj, (int)jerr);
+        nb_nats_fail("js_StreamNames", s);
+    }
+    jsStreamNamesList_Destroy(names);
+    return rc;
+}
+
+int nb_stream_prepare(struct nb_opts *o)
 {
     struct nb_link l = {.o = o, .kind = NB_PERSIST};
-    char name[64];
+    char like_name[64];
     const char *subjects[1] = {NB_SUBJECT_PREFIX "js"};
     jsStreamInfo *like = NULL;
     jsStreamInfo *si = NULL;
@@ -162,29 +185,35 @@ int nb_stream_prepare(const struct nb_opts *o)
 
     if (link_connect(&l) != 0 || link_js(&l) != 0)
         goto out;
-    link_stream_name(o, name, sizeof(name));
     jsStreamConfig_Init(&cfg);
     cfg.Storage = js_FileStorage;
     cfg.Replicas = 1;
-    /* The daemons' stream, when named: the same storage, replicas, limits
+    /* The daemons' stream, when asked: the same storage, replicas, limits
      * and duplicate window, on a subject no daemon imports. */
-    if (o->stream != NULL) {
-        s = js_GetStreamInfo(&like, l.js, o->stream, NULL, &jerr);
+    if (o->stream_of != NULL) {
+        if (link_stream_of(l.js, o->stream_of, like_name, sizeof(like_name)) != 0)
+            goto out;
+        s = js_GetStreamInfo(&like, l.js, like_name, NULL, &jerr);
         if (s != NATS_OK) {
-            fprintf(stderr, NB_NAME ": stream %s: JetStream error %d\n", o->stream, (int)jerr);
+            fprintf(stderr, NB_NAME ": stream %s: JetStream error %d\n", like_name, (int)jerr);
             nb_nats_fail("js_GetStreamInfo", s);
             goto out;
         }
         cfg = *like->Config;
+        snprintf(o->stream_base, sizeof(o->stream_base), "%.40s_BASE", like_name);
+        printf("baseline stream %s: a copy of %s (storage %s, %" PRId64 " replicas)\n",
+               o->stream_base, like_name, cfg.Storage == js_FileStorage ? "file" : "memory",
+               cfg.Replicas);
     }
-    cfg.Name = name;
+    link_stream_name(o, like_name, sizeof(like_name));
+    cfg.Name = like_name;
     cfg.Description = NULL;
     cfg.Subjects = subjects;
     cfg.SubjectsLen = 1;
     s = js_AddStream(&si, l.js, &cfg, NULL, &jerr);
     /* Made by an earlier round: the same config, nothing to do. */
     if (s != NATS_OK && jerr != JSStreamNameExistErr) {
-        fprintf(stderr, NB_NAME ": creating stream %s: JetStream error %d\n", name, (int)jerr);
+        fprintf(stderr, NB_NAME ": creating stream %s: JetStream error %d\n", like_name, (int)jerr);
         nb_nats_fail("js_AddStream", s);
         goto out;
     }
