@@ -145,8 +145,7 @@ static int adopt_settle(struct sbd_registry *r, const char *seg, struct sbd_topi
         r->pending[i] = r->pending[--r->npending];
     if (out == SBD_ADOPTED) {
         sbd_topic_insert(r, t);
-        if (r->on_create != NULL)
-            r->on_create(r->on_create_arg, t);
+        sbd_registry_created(r, t);
     }
     pthread_mutex_unlock(&r->topic_lock);
     return out;

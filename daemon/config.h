@@ -23,6 +23,40 @@
 /* --bridge's address when it names only a port: loopback. */
 #define SBD_BRIDGE_HOST_DEFAULT "127.0.0.1"
 
+/* Federation (fed/fed.h). Pattern options (--federate, --export,
+ * --import, --persist) together; longest --nats URL list; longest path of
+ * a --nats-* file; longest --nats-prefix and --nats-origin. */
+#define SBD_FED_PATTERNS_MAX          64
+#define SBD_NATS_URLS_MAX             1024
+#define SBD_PATH_MAX                  1024
+#define SBD_NATS_NAME_MAX             63
+#define SBD_NATS_PREFIX_DEFAULT       "shmbus"
+#define SBD_PERSIST_MAX_BYTES_DEFAULT (1ull << 30)
+#define SBD_PERSIST_WINDOW_DEFAULT    256u
+/* --persist-window's largest value. */
+#define SBD_PERSIST_WINDOW_MAX 65536u
+
+/* What a pattern option makes of the topics its glob matches. */
+enum sbd_fed_kind {
+    SBD_FED_FEDERATE = 0, /* --federate: export and import */
+    SBD_FED_EXPORT,       /* --export */
+    SBD_FED_IMPORT,       /* --import */
+    SBD_FED_PERSIST       /* --persist: through JetStream */
+};
+
+/* One pattern option. The creation options (--federate and --import's
+ * KEY=VALUE) apply to topics an import creates on its first message; 0 is
+ * the bus's default. */
+struct sbd_fed_pattern {
+    uint32_t kind; /* enum sbd_fed_kind */
+    uint32_t mode; /* enum shmbus_mode, or 0 */
+    uint32_t capacity;
+    uint32_t max_msg_size;
+    uint32_t max_subscribers;
+    uint32_t stall_timeout_ms;
+    char glob[SHMBUS_TOPIC_NAME_MAX + 1]; /* Redis-style glob (glob.h) */
+};
+
 struct sbd_config {
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -59,6 +93,26 @@ struct sbd_config {
     uint32_t bridge_cmd_ms;         /* time from a command's first byte to its end */
     uint32_t bridge_pub_timeout_ms; /* reliable back-pressure before an error reply */
     int bridge_no_create;           /* remote publishes never create topics */
+    /* Federation (fed/fed.h): off unless --nats is given. Secrets only
+     * in files, read when the link starts. */
+    int nats;
+    char nats_urls[SBD_NATS_URLS_MAX + 1]; /* comma-separated */
+    char nats_creds[SBD_PATH_MAX + 1];     /* "" = none, as the next four */
+    char nats_ca[SBD_PATH_MAX + 1];
+    char nats_cert[SBD_PATH_MAX + 1];
+    char nats_key[SBD_PATH_MAX + 1];
+    /* Read from --nats-token-file and --nats-user-file ("" = none). */
+    char nats_token[SBD_TOKEN_MAX + 1];
+    char nats_user[SBD_TOKEN_MAX + 1];
+    char nats_password[SBD_TOKEN_MAX + 1];
+    char nats_prefix[SBD_NATS_NAME_MAX + 1];
+    char nats_origin[SBD_NATS_NAME_MAX + 1]; /* derived when not given */
+    struct sbd_fed_pattern fed[SBD_FED_PATTERNS_MAX];
+    unsigned n_fed;
+    uint32_t persist_replicas;  /* 0: 3 with 3 or more servers known, else 1 */
+    uint64_t persist_max_age_s; /* 0: no limit */
+    uint64_t persist_max_bytes;
+    uint32_t persist_window; /* JetStream publishes in flight per topic */
 };
 
 /* Descriptors the daemon needs besides the pidfds of the owners its

@@ -9,6 +9,7 @@
 
 #include "bridge/bridge.h"
 #include "config.h"
+#include "fed/fed.h"
 #include "reaper.h"
 #include "registry.h"
 
@@ -19,6 +20,7 @@ struct sbd_control {
     const struct sbd_config *cfg;
     struct sbd_registry *reg;
     struct sbd_bridge *bridge; /* NULL without --bridge */
+    struct sbd_fed *fed;       /* NULL without --nats */
     struct sbd_reaper reaper;
     int lfd;          /* listening socket */
     int epfd;         /* epoll instance */

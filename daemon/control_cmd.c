@@ -29,7 +29,7 @@ struct ctl_reply {
         struct sb_wire_hello_ok hello;
         struct sb_wire_open_ok open;
         struct sb_wire_sub_ok sub;
-        uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST and BRIDGE */
+        uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST, BRIDGE and NATS */
     } out;
 };
 
@@ -224,6 +224,22 @@ static void on_bridge(struct sbd_control *c, const struct sb_wire_bridge *q, str
     r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->conns[0]));
 }
 
+static void on_nats(struct sbd_control *c, const struct sb_wire_nats *q, struct ctl_reply *r)
+{
+    struct sb_wire_nats_ok *ok = (struct sb_wire_nats_ok *)(void *)r->out.list;
+    shmbus_nats_topic topics[SB_WIRE_NATS_MAX];
+    shmbus_nats_info info;
+    unsigned n = sbd_fed_stat(c->fed, q->after, &info, topics, SB_WIRE_NATS_MAX);
+
+    memset(ok, 0, sizeof(*ok));
+    sb_monitor_nats_put(ok, &info);
+    ok->count = n;
+    for (unsigned i = 0; i < n; i++)
+        sb_monitor_nats_topic_put(&ok->entries[i], &topics[i]);
+    r->body = r->out.list;
+    r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->entries[0]));
+}
+
 /* Handle one decoded request. */
 static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_req *q,
                          struct ctl_reply *r)
@@ -242,6 +258,8 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_adopt(s, &q->u.ref, r);
     else if (q->hdr.type == SB_MSG_BRIDGE)
         on_bridge(c, &q->u.bridge, r);
+    else if (q->hdr.type == SB_MSG_NATS)
+        on_nats(c, &q->u.nats, r);
     else
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }

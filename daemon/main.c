@@ -174,6 +174,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         return 1;
     }
     ctl.bridge = NULL;
+    ctl.fed = NULL;
     if (cfg->bridge) {
         rc = sbd_bridge_start(cfg, &reg, &ctl.bridge);
         if (rc < 0) {
@@ -183,6 +184,16 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
             sbd_registry_fini(&reg, 0);
             return 1;
         }
+    }
+    /* Federation connects in the background: an unreachable server does
+     * not keep the bus from serving. */
+    rc = sbd_fed_start(cfg, &reg, &ctl.fed);
+    if (rc < 0) {
+        sbd_log(SBD_ERROR, "nats: cannot start federation: %s", shmbus_strerror(rc));
+        sbd_bridge_stop(ctl.bridge);
+        sbd_control_close(&ctl);
+        sbd_registry_fini(&reg, 0);
+        return 1;
     }
     sbd_log(SBD_INFO, "serving bus '%s' on %s (pid %d)", cfg->bus, cfg->sock_path, (int)getpid());
     if (ready_fd >= 0) {
@@ -195,6 +206,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     rc = sbd_control_run(&ctl);
     if (rc < 0)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
+    sbd_fed_stop(ctl.fed);
     sbd_bridge_stop(ctl.bridge);
     sbd_control_close(&ctl);
     sbd_registry_fini(&reg, 1);

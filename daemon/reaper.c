@@ -176,9 +176,18 @@ static void topic_broken(struct sbd_topic *t)
     atomic_store_explicit(&t->broken, 2, memory_order_relaxed);
 }
 
-/* Slot @p i of @p t: reap it if its owner is dead; else note the group
- * it is a member of, which the reconcile step then leaves alone.
- * @return the step's cost. */
+/* Does the daemon keep kept slot @p i of @p t, whose owner died, for
+ * adoption (registry.h keeps)? Then it is left gating where its owner
+ * left it: the next daemon resends from there. */
+static int slot_kept(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
+{
+    return r->reg->keeps != NULL && sb_admin_slot_kept(t->t, i) &&
+           r->reg->keeps(r->reg->keeps_arg, t) == 1;
+}
+
+/* Slot @p i of @p t: reap it if its owner is dead, unless the daemon keeps
+ * it; else note the group it is a member of, which the reconcile step
+ * then leaves alone. @return the step's cost. */
 static uint32_t slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
 {
     uint32_t pid, g, cost = SBD_REAP_STEP_CHEAP;
@@ -186,6 +195,8 @@ static uint32_t slot_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i
 
     if (sb_admin_owner(t->t, SB_ADMIN_SLOT, i, &pid, &start) &&
         !sbd_reaper_owner_check(r, t, (pid_t)pid, start, &cost)) {
+        if (slot_kept(r, t, i))
+            return SBD_REAP_STEP_COSTLY;
         sbd_slot_reap(r->reg, t, i); /* walks the sessions */
         return SBD_REAP_STEP_COSTLY;
     }

@@ -453,8 +453,7 @@ static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd
     sbd_topic_insert(r, *out);
     sbd_log(SBD_INFO, "topic %s: serving segment %s, which a process of this daemon's uid made",
             name, seg);
-    if (r->on_create != NULL)
-        r->on_create(r->on_create_arg, *out);
+    sbd_registry_created(r, *out);
     return 0;
 }
 
@@ -522,8 +521,7 @@ static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *
     sbd_log(SBD_INFO, "topic %s created (%s, %u cells of %u bytes, %llu bytes)", t->name,
             t->info.mode == SHMBUS_RELIABLE ? "reliable" : "lossy", t->info.capacity,
             t->info.max_msg_size, (unsigned long long)t->info.segment_size);
-    if (r->on_create != NULL)
-        r->on_create(r->on_create_arg, t);
+    sbd_registry_created(r, t);
     return 0;
 }
 

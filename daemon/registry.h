@@ -22,6 +22,7 @@
 #include "tsan.h"
 
 struct sbd_stall;
+struct sbf_topic;
 
 struct sbd_topic {
     struct cds_lfht_node node; /* in sbd_registry.topics, by name */
@@ -41,6 +42,10 @@ struct sbd_topic {
      * and its publisher. The bridge's I/O thread only. */
     struct sbb_topic *bridge;
     shmbus_pub *bridge_pub;
+    /* Federation's record of it (fed/state.h), NULL if not federated: set
+     * once under the federation's mutex (release), read by its threads
+     * (acquire), so that a reader sees the record complete. */
+    _Atomic(struct sbf_topic *) fed;
     /* Where its gates and claims stood (stall.c); control thread only. */
     struct sbd_stall *stall;
     int stall_nomem; /* stall.c said it had no memory for them */
@@ -99,6 +104,13 @@ struct sbd_pending {
 /* A segment still not ready this long after its last change is abandoned. */
 #define SBD_ABANDONED_S 60
 
+/* A subsystem told of each topic added (sbd_registry.on_create). */
+struct sbd_listener {
+    void (*fn)(void *arg, struct sbd_topic *t); /* NULL: none */
+    void *arg;
+};
+enum sbd_listener_id { SBD_LISTENER_BRIDGE, SBD_LISTENER_FED, SBD_LISTENERS };
+
 struct sbd_registry {
     struct cds_lfht *topics;
     struct cds_lfht *sessions;
@@ -115,11 +127,27 @@ struct sbd_registry {
     size_t pending_cap; /* util/vec.h */
     /* Control thread only. */
     uint32_t nsessions, next_session;
-    /* Told of each topic sbd_topic_open() creates, under topic_lock, in
-     * the creating thread: the bridge links pattern subscriptions. */
-    void (*on_create)(void *arg, struct sbd_topic *t);
-    void *on_create_arg;
+    /* Told of each topic the registry adds (sbd_topic_open(), adoption),
+     * under topic_lock, in the adding thread (sbd_registry_created()): the
+     * bridge links pattern subscriptions, federation exports. One per
+     * subsystem, set and cleared under topic_lock. */
+    struct sbd_listener on_create[SBD_LISTENERS];
+    /* Asked by the reaper (control thread) before it frees a kept slot
+     * (registry/relay.h sb_relay_sub_keep()) of topic @p t whose owner
+     * died: 1 leaves it gating where its owner left it, for the daemon to
+     * adopt (sb_relay_sub_adopt()); 0 reaps it as any slot. It must say 1
+     * for every topic whose kept slot the daemon may adopt. NULL: reap. */
+    int (*keeps)(void *arg, const struct sbd_topic *t);
+    void *keeps_arg;
 };
+
+/* Tell every listener that topic @p t was added. Under topic_lock. */
+static inline void sbd_registry_created(struct sbd_registry *r, struct sbd_topic *t)
+{
+    for (unsigned i = 0; i < SBD_LISTENERS; i++)
+        if (r->on_create[i].fn != NULL)
+            r->on_create[i].fn(r->on_create[i].arg, t);
+}
 
 /* The topic of a node of sbd_registry.topics. Topics are added by the
  * control thread and the bridge's: this also tells ThreadSanitizer that

@@ -131,7 +131,11 @@ void sbd_stall_slot(struct sbd_topic *t, uint32_t i, uint64_t tail, int64_t now)
 
     if (s == NULL)
         return; /* said in stall_get() */
-    held = sb_admin_slot_gate(t->t, i, tail, &at);
+    /* A kept slot (a persisted topic's exporter, registry/relay.h) gates
+     * until JetStream acknowledged: evicting it would lose what it has not
+     * sent yet. Publishers wait instead, as for any subscriber of a topic
+     * without a stall timeout. */
+    held = !sb_admin_slot_kept(t->t, i) && sb_admin_slot_gate(t->t, i, tail, &at);
     ms = mark_held(&s->slots[i], held, at, now);
     if (held && ms >= (int64_t)t->info.stall_timeout_ms)
         evict_slot(t, i, at, ms);

@@ -1,10 +1,12 @@
 /*
- * libFuzzer target for the control-protocol decoders (registry/wire.c).
- * Every input goes through sb_wire_decode_req() and sb_wire_decode_reply();
+ * libFuzzer target for the control-protocol decoders (registry/wire.c)
+ * and the NATS reply body's (registry/monitor.c). Every input goes through
+ * sb_wire_decode_req(), sb_wire_decode_reply() and sb_monitor_nats_page();
  * what they accept must satisfy the guarantees the daemon and the client
- * rely on (wire.h): exact body size, terminated and valid names, options in
- * range, and nothing read beyond the input (ASan watches libFuzzer's
- * exact-size copy). A broken guarantee aborts, so libFuzzer keeps the input.
+ * rely on (wire.h, monitor.h): exact body size, terminated and valid names,
+ * options, states and flags in range, ids that grow, and nothing read
+ * beyond the input (ASan watches libFuzzer's exact-size copy). A broken guarantee aborts, so
+ * libFuzzer keeps the input.
  *
  * Built with -DFUZZ_WIRE_SEEDS instead, this file is a small program that
  * writes one valid message of each kind into a directory: the seed corpus
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry/monitor.h"
 #include "registry/wire.h"
 #include "util/name.h"
 #include "fuzz_check.h"
@@ -42,6 +45,8 @@ static size_t want_len(uint16_t type)
         return sizeof(struct sb_wire_list);
     case SB_MSG_BRIDGE:
         return sizeof(struct sb_wire_bridge);
+    case SB_MSG_NATS:
+        return sizeof(struct sb_wire_nats);
     default:
         return 0;
     }
@@ -135,6 +140,48 @@ static void fuzz_reply(const uint8_t *data, size_t size, uint32_t req)
     CHECK(h.type == SB_MSG_ERR && h.req == req);
 }
 
+/* What an accepted NATS reply body of @p size bytes guarantees: the
+ * count's length, a known state, no topic when OFF, terminated strings,
+ * and each stored topic's id above the one before (from @p after), a
+ * direction, no unknown flag, a valid name. */
+static void check_nats(size_t size, int count, uint64_t after, const shmbus_nats_info *in,
+                       const shmbus_nats_topic *t, unsigned cap)
+{
+    const uint32_t dirs = SHMBUS_NATS_EXPORT | SHMBUS_NATS_IMPORT;
+
+    CHECK(count >= 0 && (unsigned)count <= SB_WIRE_NATS_MAX);
+    CHECK(size ==
+          sizeof(struct sb_wire_nats_ok) + (size_t)count * sizeof(struct sb_wire_nats_topic));
+    CHECK(in->state <= SHMBUS_NATS_CLOSED);
+    CHECK(in->state != SHMBUS_NATS_OFF || (count == 0 && in->topics == 0));
+    CHECK(terminated(in->server, sizeof(in->server)) &&
+          terminated(in->origin, sizeof(in->origin)) && terminated(in->prefix, sizeof(in->prefix)));
+    for (int i = 0; i < count && (unsigned)i < cap; i++) {
+        CHECK(t[i].id > after);
+        after = t[i].id;
+        CHECK((t[i].flags & dirs) != 0 && (t[i].flags & ~(dirs | SHMBUS_NATS_PERSIST)) == 0);
+        CHECK(terminated(t[i].name, sizeof(t[i].name)));
+        CHECK(name_ok(t[i].name, SHMBUS_TOPIC_NAME_MAX));
+    }
+}
+
+/* The input as a NATS reply body, paged from 0 and from its first id,
+ * every topic stored and only the first. */
+static void fuzz_nats(const uint8_t *data, size_t size)
+{
+    static shmbus_nats_topic t[SB_WIRE_NATS_MAX];
+    shmbus_nats_info in;
+    int n = sb_monitor_nats_page(data, size, 0, &in, t, SB_WIRE_NATS_MAX);
+
+    CHECK(n >= 0 || n == SHMBUS_ERR_PROTOCOL);
+    if (n < 0)
+        return;
+    check_nats(size, n, 0, &in, t, SB_WIRE_NATS_MAX);
+    CHECK(sb_monitor_nats_page(data, size, 0, &in, t, 1) == n);
+    if (n > 0) /* the first id is not above itself */
+        CHECK(sb_monitor_nats_page(data, size, t[0].id, &in, t, 1) == SHMBUS_ERR_PROTOCOL);
+}
+
 /* The name checks on the input as a string, against name_ok(). */
 static void fuzz_names(const uint8_t *data, size_t size)
 {
@@ -167,6 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_reply(data, size, h.req);
         fuzz_reply(data, size, h.req + 1);
     }
+    fuzz_nats(data, size);
     fuzz_names(data, size);
     return 0;
 }
@@ -200,6 +248,7 @@ static int seed_requests(const char *dir)
     struct sb_wire_sub sub = {.topic = 1};
     struct sb_wire_list list = {{0}};
     struct sb_wire_bridge bridge = {.after = 3};
+    struct sb_wire_nats nats = {.after = 2};
     int rc = 0;
 
     sb_wire_put_name(hello.name, sizeof(hello.name), "seed");
@@ -219,6 +268,7 @@ static int seed_requests(const char *dir)
     rc |= seed_write(dir, "req-sub-adopt", SB_MSG_SUB_ADOPT, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-list", SB_MSG_LIST, &list, sizeof(list));
     rc |= seed_write(dir, "req-bridge", SB_MSG_BRIDGE, &bridge, sizeof(bridge));
+    rc |= seed_write(dir, "req-nats", SB_MSG_NATS, &nats, sizeof(nats));
     return rc;
 }
 
@@ -246,12 +296,49 @@ static int seed_replies(const char *dir)
     return rc;
 }
 
+/* A NATS reply body alone, as sb_monitor_nats_page() reads it: a
+ * connected link with two topics. */
+static int seed_nats(const char *dir)
+{
+    uint8_t b[sizeof(struct sb_wire_nats_ok) + 2 * sizeof(struct sb_wire_nats_topic)];
+    shmbus_nats_info in = {.state = SHMBUS_NATS_CONNECTED, .topics = 2, .msgs_out = 5};
+    shmbus_nats_topic t = {.id = 3, .flags = SHMBUS_NATS_EXPORT | SHMBUS_NATS_PERSIST};
+    struct sb_wire_nats_ok ok;
+    struct sb_wire_nats_topic w;
+    char path[4096];
+    FILE *f;
+    int good;
+
+    memset(&ok, 0, sizeof(ok));
+    snprintf(in.server, sizeof(in.server), "nats://127.0.0.1:4222");
+    snprintf(in.origin, sizeof(in.origin), "host_default");
+    snprintf(in.prefix, sizeof(in.prefix), "shmbus");
+    sb_monitor_nats_put(&ok, &in);
+    ok.count = 2;
+    memcpy(b, &ok, sizeof(ok));
+    snprintf(t.name, sizeof(t.name), "prices.eu");
+    sb_monitor_nats_topic_put(&w, &t);
+    memcpy(b + sizeof(ok), &w, sizeof(w));
+    t.id = 9;
+    t.flags = SHMBUS_NATS_IMPORT;
+    sb_monitor_nats_topic_put(&w, &t);
+    memcpy(b + sizeof(ok) + sizeof(w), &w, sizeof(w));
+    snprintf(path, sizeof(path), "%s/body-nats", dir);
+    f = fopen(path, "wb");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    good = fwrite(b, sizeof(b), 1, f) == 1;
+    return fclose(f) == 0 && good ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
         return 2;
     }
-    return seed_requests(argv[1]) | seed_replies(argv[1]) ? 1 : 0;
+    return seed_requests(argv[1]) | seed_replies(argv[1]) | seed_nats(argv[1]) ? 1 : 0;
 }
 #endif

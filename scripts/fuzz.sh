@@ -3,10 +3,14 @@
 # bridge for a bounded time: scripts/fuzz.sh [SECONDS] (default 20), from the
 # repository root; or scripts/fuzz.sh --merge (make fuzz-merge). The targets are the
 # table below, one line each; they share the time in turn, by weight:
-#   wire     control-message decoders (registry/wire.c)
+#   wire     control-message decoders (registry/wire.c, and the NATS reply
+#            body's in registry/monitor.c)
 #   resp     the bridge's RESP2 parser, encoders and glob
 #   json     the bridge's JSON-lines parser and delivery encoder
-#            (daemon/bridge/resp.c, json.c, glob.c)
+#            (daemon/bridge/resp.c, json.c, daemon/glob.c)
+#   fed      federation's parsers of NATS input: subject -> topic, decimal
+#            header values, the Shmbus-* headers (daemon/fed/meta.c)
+#   fed_order the JetStream importer's order per origin (daemon/fed/order.c)
 #   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
 #            segment words written between its scans (fuzz/fuzz_segment.c)
 #   bridge   a live registry and bridge in process, driven by command
@@ -54,21 +58,26 @@ lib_srcs=$(sed -n '/^set(SHMBUS_SOURCES/,/)/s|^ *\(src/[^ )]*\.c\).*|libshmbus/\
   libshmbus/CMakeLists.txt | tr '\n' ' ')
 daemon_srcs=$(find daemon -maxdepth 2 -name '*.c' ! -name main.c | sort | tr '\n' ' ')
 urcu="-lurcu-memb -lurcu-cds -lurcu-common -lpthread"
+# The daemon's sources include federation's, which call cnats.
+nats="-lnats"
 # The targets: NAME | weight | -max_len | what it fuzzes | sources
 # (fuzz/fuzz_NAME.c first) | libraries. A target's share of the time is
 # its weight's: the stateful targets run tens of inputs a second where the
-# parsers run tens of thousands, so they get more. Wire bodies are at most 168 bytes; 1 KiB covers every
-# length check. RESP limits are 64/128 bytes in the target, so 1 KiB holds
+# parsers run tens of thousands, so they get more. Wire bodies are at most 344 bytes and a
+# NATS topic 192: 1 KiB covers every length check and three topics. A federation input is a
+# subject, a decimal or a few headers: 512 bytes pass every bound. RESP limits are 64/128 bytes in the target, so 1 KiB holds
 # many commands; JSON lines get more room for escapes. A segment input is
 # steps of at most 21 bytes: 2 KiB is about a hundred. A bridge input is a
 # budget byte, a protocol byte and two bytes a command: 512 holds more than
 # its 48 steps.
 targets=(
-  "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply|fuzz/fuzz_wire.c $lib/registry/wire.c $lib/util/error.c|"
-  "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbb_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/bridge/glob.c|"
+  "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply/sb_monitor_nats_page|fuzz/fuzz_wire.c $lib_srcs|-lpthread"
+  "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbd_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/glob.c|"
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
-  "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu"
-  "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu"
+  "fed|1|512|sbf_meta_topic/sbf_meta_u64/sbf_meta_decode|fuzz/fuzz_fed.c daemon/fed/meta.c|"
+  "fed_order|1|1024|sbf_order_judge/sbf_order_delivered|fuzz/fuzz_fed_order.c daemon/fed/order.c|"
+  "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu $nats"
+  "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu $nats"
 )
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
 flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)
@@ -95,7 +104,7 @@ for n in "${names[@]}"; do
     ${srcs[$n]} ${libs[$n]} -o "$out/fuzz_$n"
 done
 # shellcheck disable=SC2086
-clang "${flags[@]}" -DFUZZ_WIRE_SEEDS ${srcs[wire]} -o "$out/wire_seeds"
+clang "${flags[@]}" -DFUZZ_WIRE_SEEDS ${srcs[wire]} ${libs[wire]} -o "$out/wire_seeds"
 mkdir -p "$out/seeds-wire"
 "$out/wire_seeds" "$out/seeds-wire"
 # The inputs each target starts from besides its own: the generated seeds.

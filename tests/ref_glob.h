@@ -1,5 +1,5 @@
 /*
- * The test oracle for daemon/bridge/glob.c's sbb_glob_match(): a plain
+ * The test oracle for daemon/glob.c's sbd_glob_match(): a plain
  * recursive glob matcher written again from the documented rules (Redis's
  * util.c stringmatchlen), not from the module's code. It is exponential on
  * '*', so callers keep their inputs short. Shared by tests/test_bridge_proto_glob.c

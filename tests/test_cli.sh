@@ -2,7 +2,9 @@
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
 # sub (--count, --group, --latency), stat (--json), eviction (--stall-timeout),
 # usage errors, a clean
-# shutdown, and stat's bridge section against a daemon run with --bridge.
+# shutdown, stat without a bridge or NATS, stat's bridge section against a
+# daemon run with --bridge, and its NATS section against a daemon run with
+# --nats: at a port nobody listens on, then at a nats-server of its own.
 # Every call of the shmbus command runs within CLI_TIMEOUT seconds and every
 # wait has a deadline: on a hang, the kernel stacks of the stuck process's
 # and the daemon's threads and the daemon's log are printed before the
@@ -17,6 +19,8 @@ export XDG_RUNTIME_DIR=$dir
 unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
 daemon=""
 client=""
+natsd=""  # the nats-server, and the process holding a port nobody listens on
+holder=""
 log="$dir/daemon.log" # the running daemon's stderr
 CLI_TIMEOUT=20        # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10       # seconds for what a wait loop waits for
@@ -38,6 +42,8 @@ stop() {
 cleanup() {
   [ -n "$client" ] && stop "$client" "a client at exit"
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
+  [ -n "$natsd" ] && stop "$natsd" "the nats-server at exit"
+  [ -n "$holder" ] && stop "$holder" "the port holder at exit"
   # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
@@ -94,6 +100,15 @@ wait_socket() {
   local end=$((SECONDS + WAIT_TIMEOUT))
   until [ -S "$dir/shmbus/$bus.sock" ]; do
     [ "$SECONDS" -ge "$end" ] && { hang_report "$daemon" "$1"; fail "$1 did not start"; }
+    sleep 0.05
+  done
+}
+# wait_file FILE WHAT: FILE exists and is not empty (WAIT_TIMEOUT seconds
+# at most), or the test fails with "WHAT never came".
+wait_file() {
+  local end=$((SECONDS + WAIT_TIMEOUT))
+  until [ -s "$1" ]; do
+    [ "$SECONDS" -ge "$end" ] && fail "$2 never came"
     sleep 0.05
   done
 }
@@ -171,10 +186,13 @@ client=""
 [ "$st" -eq 1 ] || fail "evicted sub exit status $st"
 grep -q 'evicted' "$dir/stuck.err" || fail "evicted sub said: $(cat "$dir/stuck.err")"
 
-# Without --bridge, stat has no bridge section (text) and "bridge": null (JSON).
+# Without --bridge and --nats, stat has no bridge or nats section (text),
+# and "bridge": null, "nats": null (JSON).
 bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
 grep -q '^bridge' "$dir/stat.txt" && fail "bridge section without a bridge: $(cat "$dir/stat.txt")"
-bounded "$shmbus" --bus "$bus" stat --json | grep -q '"bridge":null}$' || fail "no \"bridge\": null"
+grep -q '^nats' "$dir/stat.txt" && fail "nats section without --nats: $(cat "$dir/stat.txt")"
+bounded "$shmbus" --bus "$bus" stat --json | grep -q '"bridge":null,"nats":null}$' ||
+  fail "no \"bridge\": null, \"nats\": null"
 
 # Usage errors (bad names included) exit 2; a mismatch on an existing topic exits 1.
 set +e
@@ -261,4 +279,79 @@ grep -q 'SUBSCRIPTIONS' "$dir/stat.txt" && fail "connection header without conne
 kill "$daemon"
 wait_exit "$daemon" "the stopping daemon with --bridge" || fail "daemon with --bridge exit status $?"
 daemon=""
+
+# With --nats at a port nobody listens on (a socket bound there and never
+# listening holds it), the daemon serves and stat shows the link
+# connecting, its origin and prefix, and no server.
+python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(600)' >"$dir/dead.port" &
+holder=$!
+wait_file "$dir/dead.port" "a port nobody listens on"
+log="$dir/daemon-nats-dead.log"
+"$shmbusd" --bus "$bus" --foreground --log-level warn --nats "nats://127.0.0.1:$(cat "$dir/dead.port")" \
+  --nats-origin stat-A --nats-prefix sb.test --export 'fs.*' 2>"$log" &
+daemon=$!
+wait_socket "daemon with --nats at a dead port"
+wait_stat '"nats":{"state":"connecting","server":null,"origin":"stat-A","prefix":"sb.test",' \
+  "the link connecting"
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -q '^nats connecting: origin stat-A, prefix sb.test, 0 topics, 0 reconnects, 0 refused' \
+  "$dir/stat.txt" || fail "nats link connecting: $(cat "$dir/stat.txt")"
+kill "$daemon"
+wait_exit "$daemon" "the stopping daemon with --nats" || fail "daemon with --nats exit status $?"
+daemon=""
+stop "$holder" "the port holder"
+holder=""
+
+# With a nats-server of its own (a port it picks, written to a ports file):
+# stat shows the link connected to it, and a message published on an
+# exported topic counted out, in the topic's row and in the totals.
+command -v nats-server >/dev/null || fail "nats-server not installed (make deps installs it)"
+nats-server -a 127.0.0.1 -p -1 --ports_file_dir "$dir" >"$dir/nats.log" 2>&1 &
+natsd=$!
+wait_file "$dir/nats-server_$natsd.ports" "nats-server's ports file"
+url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nats"][0])' \
+  "$dir/nats-server_$natsd.ports")
+log="$dir/daemon-nats.log"
+"$shmbusd" --bus "$bus" --foreground --log-level warn --nats "$url" --nats-origin stat-A \
+  --export 'fs.*' 2>"$log" &
+daemon=$!
+wait_socket "daemon with --nats"
+wait_stat "\"nats\":{\"state\":\"connected\",\"server\":\"$url\"" "the link connected"
+# The topic exists, exported, before its one message is published.
+"$shmbus" --bus "$bus" sub fs.a --count 1 >/dev/null &
+client=$!
+wait_stat '"name":"fs.a","export":true,"import":false,"persist":false,' "fs.a exported"
+bounded "$shmbus" --bus "$bus" pub fs.a hello
+wait_exit "$client" "sub fs.a" || fail "sub fs.a exited with $?"
+client=""
+wait_stat '"name":"fs.a","export":true,"import":false,"persist":false,"out":1,' \
+  "the message sent to NATS"
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -q "^nats connected $url: origin stat-A, prefix shmbus, 1 topic, 0 reconnects, 0 refused, 0 errors$" \
+  "$dir/stat.txt" || fail "nats link: $(cat "$dir/stat.txt")"
+grep -Eq '^ +ID +TOPIC +FLAGS +OUT +IN +LOST_OUT +LOST_IN +DUPS +PENDING$' "$dir/stat.txt" ||
+  fail "nats header: $(cat "$dir/stat.txt")"
+grep -Eq '^ +[0-9]+ fs\.a +export +1 +0 +0 +0 +0 +0$' "$dir/stat.txt" ||
+  fail "nats topic row: $(cat "$dir/stat.txt")"
+grep -Eq '^ +total +1 +0 +0 +0 +0 +0$' "$dir/stat.txt" || fail "nats totals: $(cat "$dir/stat.txt")"
+bounded "$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
+python3 - "$dir/stat.json" "$url" <<'PY'
+import json, sys
+n = json.load(open(sys.argv[1]))["nats"]
+assert (n["state"], n["server"], n["origin"], n["prefix"]) == ("connected", sys.argv[2], "stat-A", "shmbus"), n
+assert (n["federated"], n["reconnects"], n["refused"], n["errors"]) == (1, 0, 0, 0), n
+assert (n["out"], n["in"], n["lost_out"], n["lost_in"], n["dups"], n["pending"]) == (1, 0, 0, 0, 0, 0), n
+[t] = n["topics"]
+assert (t["name"], t["export"], t["import"], t["persist"], t["out"], t["lost_out"]) == ("fs.a", True, False, False, 1, 0), t
+PY
+kill "$daemon"
+wait_exit "$daemon" "the stopping daemon with --nats" || fail "daemon with --nats exit status $?"
+daemon=""
+stop "$natsd" "the nats-server"
+natsd=""
 echo "test_cli: ok"

@@ -9,12 +9,13 @@
 #include <getopt.h>
 
 #include "config.h"
+#include "fed/fed.h"
 
 /* Parse the options @p args (NULL-terminated) after "shmbusd --bus tcfg"
  * into @p c. @return what sbd_config_parse() does. */
 static int parse(struct sbd_config *c, const char *const *args)
 {
-    char *argv[16] = {"shmbusd", "--bus", "tcfg"};
+    char *argv[32] = {"shmbusd", "--bus", "tcfg"};
     int argc = 3;
 
     for (; *args != NULL; args++)
@@ -93,6 +94,139 @@ static void test_config_size_text(void **state)
     assert_string_equal(s, "1000");
 }
 
+/* A file @p name in @p dir holding @p text, mode @p mode; its path into
+ * @p path. */
+static void secret_file(char *path, size_t cap, const char *dir, const char *name, const char *text,
+                        mode_t mode)
+{
+    FILE *f;
+
+    snprintf(path, cap, "%s/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_config_nats(void **state)
+{
+    struct sbd_config c;
+    char dir[] = "/tmp/shmbus-tcfg-XXXXXX", tok[128], user[128], bad_user[128];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(parse(&c, (const char *const[]){NULL}), 0);
+    assert_int_equal(c.nats, 0);
+    assert_string_equal(c.nats_prefix, "shmbus");
+    assert_int_equal(parse(&c, (const char *const[]){"--nats",
+                                                     "nats://127.0.0.1:4222,tls://h:1,"
+                                                     "h2,[::1]:4223",
+                                                     NULL}),
+                     0);
+    assert_int_equal(c.nats, 1);
+    /* The default origin: host up to its first dot, then the bus. */
+    assert_non_null(strstr(c.nats_origin, "_tcfg"));
+    assert_int_equal(sbd_fed_origin_ok(c.nats_origin), 1);
+    static const char *const bad_urls[] = {
+        "",    ",",    "a,",       "nats://",   "nats://u:p@h:1", "nats://h:0", "nats://h:65536",
+        "h:x", "h :1", "http://h", "nats://h/x"};
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++)
+        assert_int_equal(parse(&c, (const char *const[]){"--nats", bad_urls[i], NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-prefix", "a.b",
+                                                     "--nats-origin", "o-1", NULL}),
+                     0);
+    assert_string_equal(c.nats_prefix, "a.b");
+    assert_string_equal(c.nats_origin, "o-1");
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-prefix", "a..b", NULL}),
+                     -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-origin", "a.b", NULL}),
+                     -1);
+    /* Federation options without --nats. */
+    assert_int_equal(parse(&c, (const char *const[]){"--federate", "a*", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--persist", "a*", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats-origin", "o", NULL}), -1);
+    /* Files: unreadable, one kind of credentials, token and user read. */
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-creds",
+                                                     "/nonexistent/x.creds", NULL}),
+                     -1);
+    secret_file(tok, sizeof(tok), dir, "token", "s3cret\nmore\n", 0600);
+    secret_file(user, sizeof(user), dir, "user", "me:pa:ss\n", 0644);
+    secret_file(bad_user, sizeof(bad_user), dir, "bad_user", "nocolon\n", 0600);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--nats-token-file", tok, NULL}), 0);
+    assert_string_equal(c.nats_token, "s3cret");
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--nats-user-file", user, NULL}), 0);
+    assert_string_equal(c.nats_user, "me");
+    assert_string_equal(c.nats_password, "pa:ss");
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--nats-user-file", bad_user, NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-user-file", user,
+                                                     "--nats-token-file", tok, NULL}),
+                     -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-cert", tok, NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--nats-cert", tok,
+                                                     "--nats-key", tok, NULL}),
+                     0);
+    unlink(tok);
+    unlink(user);
+    unlink(bad_user);
+    rmdir(dir);
+}
+
+static void test_config_fed_patterns(void **state)
+{
+    struct sbd_config c;
+
+    (void)state;
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--federate",
+                                        "prices.*,mode=reliable,capacity=4096,max-msg=64K,"
+                                        "max-subs=8,stall-timeout=500",
+                                        "--export", "log?", "--import", "cmd.[ab]", "--persist",
+                                        "prices.eu", NULL}),
+        0);
+    assert_int_equal(c.n_fed, 4);
+    assert_int_equal(c.fed[0].kind, SBD_FED_FEDERATE);
+    assert_string_equal(c.fed[0].glob, "prices.*");
+    assert_int_equal(c.fed[0].mode, SHMBUS_RELIABLE);
+    assert_int_equal(c.fed[0].capacity, 4096);
+    assert_int_equal(c.fed[0].max_msg_size, 64 * 1024);
+    assert_int_equal(c.fed[0].max_subscribers, 8);
+    assert_int_equal(c.fed[0].stall_timeout_ms, 500);
+    assert_int_equal(c.fed[1].kind, SBD_FED_EXPORT);
+    assert_int_equal(c.fed[2].kind, SBD_FED_IMPORT);
+    assert_int_equal(c.fed[3].kind, SBD_FED_PERSIST);
+    assert_int_equal(c.fed[3].mode, 0);
+    static const char *const bad[][2] = {
+        {"--federate", ""},           {"--federate", "a b"},         {"--federate", "a,mode=x"},
+        {"--federate", "a,nokey"},    {"--federate", "a,foo=1"},     {"--import", "a,capacity=0"},
+        {"--export", "a,mode=lossy"}, {"--persist", "a,capacity=2"}, {"--import", "a,max-msg=5G"},
+        {"--federate", "a,mode="},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(
+            parse(&c, (const char *const[]){"--nats", "h", bad[i][0], bad[i][1], NULL}), -1);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-replicas", "5",
+                                        "--persist-max-age", "0", "--persist-max-bytes", "2G",
+                                        "--persist-window", "65536", NULL}),
+        0);
+    assert_int_equal(c.persist_replicas, 5);
+    assert_true(c.persist_max_bytes == 2ull << 30);
+    assert_int_equal(c.persist_window, 65536);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "3600", NULL}), 0);
+    assert_int_equal(c.persist_max_age_s, 3600);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-replicas", "6", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--nats", "h", "--persist-window", "0", NULL}),
+                     -1);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--nats", "h", "--persist-max-age", "1K", NULL}), -1);
+}
+
 /* The defaults as the usage text and the docs write them: option, value. */
 struct shown {
     const char *opt;
@@ -121,6 +255,11 @@ static size_t shown_defaults(struct shown *v)
     SHOW_U32("--bridge-auth-timeout", d.bridge_auth_ms);
     SHOW_U32("--bridge-cmd-timeout", d.bridge_cmd_ms);
     SHOW_U32("--bridge-pub-timeout", d.bridge_pub_timeout_ms);
+    v[n].opt = "--nats-prefix", snprintf(v[n++].value, SBD_SIZE_TEXT, "%.20s", d.nats_prefix);
+    SHOW_U32("--persist-replicas", d.persist_replicas);
+    SHOW_U32("--persist-max-age", d.persist_max_age_s);
+    SHOW_SIZE("--persist-max-bytes", d.persist_max_bytes);
+    SHOW_U32("--persist-window", d.persist_window);
 #undef SHOW_U32
 #undef SHOW_SIZE
     return n;
@@ -183,6 +322,8 @@ int main(void)
         cmocka_unit_test(test_config_sizes),
         cmocka_unit_test(test_config_bounds),
         cmocka_unit_test(test_config_size_text),
+        cmocka_unit_test(test_config_nats),
+        cmocka_unit_test(test_config_fed_patterns),
         cmocka_unit_test(test_config_usage_prints_defaults),
         cmocka_unit_test(test_config_docs_match_defaults),
     };

@@ -475,6 +475,32 @@ static void test_daemon_allowed_uid_served(void **state)
     shmbus_close(bus);
 }
 
+/* A daemon without --nats answers the NATS request: state OFF, every
+ * string empty, every number 0, no topic; the link alone with cap 0. */
+static void test_daemon_nats_off_without_federation(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_nats_topic topics[2];
+    shmbus_nats_info info, zero;
+    shmbus_topic *t;
+    shmbus_bus *bus = NULL;
+
+    memset(&zero, 0, sizeof(zero));
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "local.only", NULL, 0, &t));
+    memset(&info, 0xa5, sizeof(info));
+    assert_int_equal(shmbus_nats_stat(bus, 0, &info, topics, 2), 0);
+    assert_int_equal(info.state, SHMBUS_NATS_OFF);
+    assert_memory_equal(&info, &zero, sizeof(info));
+    memset(&info, 0xa5, sizeof(info));
+    assert_int_equal(shmbus_nats_stat(bus, 5, &info, NULL, 0), 0);
+    assert_memory_equal(&info, &zero, sizeof(info));
+    assert_shmbus_rc(shmbus_nats_stat(bus, 0, NULL, topics, 2), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_nats_stat(bus, 0, &info, NULL, 2), SHMBUS_ERR_INVALID);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* ------------------------------------------------ 8: slots are given back */
 
 struct dead_kid {
@@ -682,6 +708,7 @@ int main(void)
         DAEMON_TEST_ARGS(test_daemon_allowed_uid_served, allow_nobody),
         DAEMON_TEST(test_daemon_dead_subscriber_slot_released),
         DAEMON_TEST(test_daemon_sigterm_cleans_up),
+        DAEMON_TEST(test_daemon_nats_off_without_federation),
     };
 
     tu_init();

@@ -1,6 +1,6 @@
 /*
  * The monitoring bodies of the control protocol (registry/monitor.c): the
- * LIST and BRIDGE replies are encoded and decoded field by field, and
+ * LIST, BRIDGE and NATS replies are encoded and decoded field by field, and
  * their bytes must stay those of protocol 3, which older clients and
  * daemons copied to and from the public structs as they were. Offsets are
  * written out here as numbers, independently of wire.h.
@@ -321,6 +321,247 @@ static void test_monitor_counters_read_leaves_gauges(void **state)
     assert_int_equal(sizeof(n), 10 * sizeof(uint64_t));
 }
 
+/* ------------------------------------------------------------------ NATS */
+
+/* The link of a NATS reply with a distinct value in every field. */
+static shmbus_nats_info nats_info_sample(void)
+{
+    shmbus_nats_info in;
+
+    memset(&in, 0, sizeof(in));
+    snprintf(in.server, sizeof(in.server), "nats://10.1.2.3:4222");
+    snprintf(in.origin, sizeof(in.origin), "host1_default");
+    snprintf(in.prefix, sizeof(in.prefix), "shmbus.eu");
+    in.state = SHMBUS_NATS_CONNECTED;
+    in.topics = 2;
+    in.reconnects = 3;
+    in.refused = 4;
+    in.errors = 5;
+    in.msgs_out = 6;
+    in.msgs_in = 7;
+    in.lost_out = 8;
+    in.lost_in = 9;
+    in.dups = 10;
+    in.pending = 11;
+    return in;
+}
+
+/* A federated topic, its counters from @p base on. */
+static shmbus_nats_topic nats_topic_sample(uint64_t id, const char *name, uint32_t flags,
+                                           uint64_t base)
+{
+    shmbus_nats_topic t;
+
+    memset(&t, 0, sizeof(t));
+    t.id = id;
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    t.flags = flags;
+    t.msgs_out = base;
+    t.msgs_in = base + 1;
+    t.lost_out = base + 2;
+    t.lost_in = base + 3;
+    t.dups = base + 4;
+    t.pending = base + 5;
+    return t;
+}
+
+/* The reply as protocol 3 lays it out: server, origin, prefix, state,
+ * topics, reconnects, refused, errors, the six sums from 288 in
+ * SHMBUS_NATS_TOPIC_COUNTERS' order, the count at 336; and a topic: id,
+ * name from 8, flags at 140, the counters from 144. */
+static void test_monitor_nats_put_offsets(void **state)
+{
+    shmbus_nats_info in = nats_info_sample();
+    shmbus_nats_topic t = nats_topic_sample(42, "orders.eu", SHMBUS_NATS_EXPORT, 100);
+    struct sb_wire_nats_topic wt;
+    struct sb_wire_nats_ok w;
+    const uint8_t *b = (const uint8_t *)&w;
+
+    (void)state;
+    memset(&w, 0xa5, sizeof(w));
+    sb_monitor_nats_put(&w, &in);
+    assert_string_equal((const char *)b, "nats://10.1.2.3:4222");
+    for (size_t i = strlen(in.server); i < 128; i++)
+        assert_int_equal(b[i], 0);
+    assert_string_equal((const char *)b + 128, "host1_default");
+    assert_string_equal((const char *)b + 192, "shmbus.eu");
+    assert_int_equal(b[192 + 63], 0);
+    assert_int_equal(u32_at(b, 256), SHMBUS_NATS_CONNECTED);
+    assert_int_equal(u32_at(b, 260), 2);
+    for (size_t i = 0; i < 9; i++) /* reconnects .. pending: 3 .. 11 */
+        if (u64_at(b, 264 + 8 * i) != 3 + i)
+            fail_msg("offset %zu: %llu, want %zu", 264 + 8 * i,
+                     (unsigned long long)u64_at(b, 264 + 8 * i), 3 + i);
+    assert_int_equal(offsetof(struct sb_wire_nats_ok, count), 336);
+    b = (const uint8_t *)&wt;
+    memset(&wt, 0xa5, sizeof(wt));
+    sb_monitor_nats_topic_put(&wt, &t);
+    assert_true(u64_at(b, 0) == 42);
+    assert_string_equal((const char *)b + 8, "orders.eu");
+    for (size_t i = 8 + strlen("orders.eu"); i < 140; i++)
+        assert_int_equal(b[i], 0); /* NUL padding, then the 3 bytes of padding */
+    assert_int_equal(u32_at(b, 140), SHMBUS_NATS_EXPORT);
+    for (size_t i = 0; i < 6; i++) /* out, in, lost_out, lost_in, dups, pending */
+        assert_true(u64_at(b, 144 + 8 * i) == 100 + i);
+}
+
+/* A NATS reply body: the link @p in and @p n topics; @return its length. */
+static size_t nats_body(uint8_t *b, const shmbus_nats_info *in, const shmbus_nats_topic *t,
+                        uint32_t n)
+{
+    struct sb_wire_nats_ok ok;
+    struct sb_wire_nats_topic w;
+
+    memset(&ok, 0, sizeof(ok));
+    sb_monitor_nats_put(&ok, in);
+    ok.count = n;
+    memcpy(b, &ok, sizeof(ok));
+    for (uint32_t i = 0; i < n; i++) {
+        sb_monitor_nats_topic_put(&w, &t[i]);
+        memcpy(b + sizeof(ok) + i * sizeof(w), &w, sizeof(w));
+    }
+    return sizeof(ok) + n * sizeof(w);
+}
+
+/* What the daemon encodes, the client decodes to the same structs; a cap
+ * below the page's count checks every topic and stores the first ones. */
+static void test_monitor_nats_page_roundtrip(void **state)
+{
+    static uint8_t b[SB_WIRE_MAX];
+    shmbus_nats_info in = nats_info_sample(), back;
+    shmbus_nats_topic t[3], out[3];
+    size_t len;
+
+    (void)state;
+    t[0] = nats_topic_sample(3, "prices", SHMBUS_NATS_EXPORT | SHMBUS_NATS_IMPORT, 10);
+    t[1] = nats_topic_sample(7, "orders:eu.1", SHMBUS_NATS_IMPORT | SHMBUS_NATS_PERSIST, 20);
+    t[2] = nats_topic_sample(8, "x", SHMBUS_NATS_EXPORT | SHMBUS_NATS_PERSIST, 30);
+    len = nats_body(b, &in, t, 3);
+    assert_int_equal(len, 344 + 3 * 192);
+    assert_int_equal(sb_monitor_nats_page(b, len, 2, &back, out, 3), 3);
+    assert_memory_equal(&back, &in, sizeof(in));
+    assert_memory_equal(out, t, sizeof(t));
+    memset(out, 0, sizeof(out));
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 1), 3);
+    assert_memory_equal(&out[0], &t[0], sizeof(t[0]));
+    assert_int_equal(out[1].id, 0);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, NULL, 0), 3);
+    memset(&in, 0, sizeof(in)); /* a daemon without --nats */
+    len = nats_body(b, &in, NULL, 0);
+    memset(&back, 0xa5, sizeof(back));
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 3), 0);
+    assert_memory_equal(&back, &in, sizeof(in));
+}
+
+/* Every malformed NATS reply is refused, each for its own reason. */
+static void test_monitor_nats_page_refuses_malformed(void **state)
+{
+    static uint8_t b[SB_WIRE_MAX];
+    static const char *const bad_names[] = {"", ".hidden", "a/b", "a b", "caf\xc3\xa9"};
+    shmbus_nats_info in = nats_info_sample(), off, back;
+    shmbus_nats_topic t[SB_WIRE_NATS_MAX + 1], out[SB_WIRE_NATS_MAX + 1];
+    const size_t one = sizeof(struct sb_wire_nats_topic);
+    size_t len;
+
+    (void)state;
+    for (uint32_t i = 0; i <= SB_WIRE_NATS_MAX; i++)
+        t[i] = nats_topic_sample(i + 1, "t", SHMBUS_NATS_EXPORT, i);
+    len = nats_body(b, &in, t, 2);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), 2);
+    /* Lengths: too short for the link, one byte short or long, a topic
+     * fewer or more than the count. */
+    assert_int_equal(sb_monitor_nats_page(b, 343, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(sb_monitor_nats_page(b, 0, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(sb_monitor_nats_page(b, len - 1, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(sb_monitor_nats_page(b, len + 1, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(sb_monitor_nats_page(b, len - one, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(sb_monitor_nats_page(b, len + one, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    /* More than a page, with a length that agrees. */
+    len = nats_body(b, &in, t, SB_WIRE_NATS_MAX + 1);
+    assert_true(len <= sizeof(b));
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, SB_WIRE_NATS_MAX + 1),
+                     SHMBUS_ERR_PROTOCOL);
+    len = nats_body(b, &in, t, SB_WIRE_NATS_MAX);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, SB_WIRE_NATS_MAX),
+                     (int)SB_WIRE_NATS_MAX);
+    /* A state this library does not know. */
+    in.state = SHMBUS_NATS_CLOSED + 1;
+    len = nats_body(b, &in, t, 1);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    in.state = SHMBUS_NATS_CLOSED;
+    len = nats_body(b, &in, t, 1);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), 1);
+    /* A daemon OFF listing topics, or counting them. */
+    memset(&off, 0, sizeof(off));
+    len = nats_body(b, &off, t, 1);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    off.topics = 1;
+    len = nats_body(b, &off, t, 0);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    /* Ids: not above `after`, not growing, repeated; after a stored topic
+     * too (cap 1). */
+    in.state = SHMBUS_NATS_CONNECTED;
+    len = nats_body(b, &in, t, 2);
+    assert_int_equal(sb_monitor_nats_page(b, len, 1, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(sb_monitor_nats_page(b, len, 9, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    t[1].id = 1;
+    len = nats_body(b, &in, t, 2);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 1), SHMBUS_ERR_PROTOCOL);
+    t[1].id = 0;
+    len = nats_body(b, &in, t, 2);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    t[1].id = 2;
+    /* Flags: unknown, neither direction, persist alone. */
+    for (uint32_t f = 0; f < 16; f++) {
+        int want = (f & 8) == 0 && (f & (SHMBUS_NATS_EXPORT | SHMBUS_NATS_IMPORT)) != 0;
+
+        t[1].flags = f;
+        len = nats_body(b, &in, t, 2);
+        assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2),
+                         want ? 2 : SHMBUS_ERR_PROTOCOL);
+    }
+    t[1].flags = 0x80000000u | SHMBUS_NATS_EXPORT;
+    len = nats_body(b, &in, t, 2);
+    assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    t[1].flags = SHMBUS_NATS_IMPORT;
+    /* Names that are no topic names. */
+    for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+        snprintf(t[1].name, sizeof(t[1].name), "%s", bad_names[i]);
+        len = nats_body(b, &in, t, 2);
+        assert_int_equal(sb_monitor_nats_page(b, len, 0, &back, out, 2), SHMBUS_ERR_PROTOCOL);
+    }
+}
+
+/* Strings sent without their NUL come out terminated, and nothing after
+ * a string's NUL travels. */
+static void test_monitor_nats_strings_terminated(void **state)
+{
+    static uint8_t b[SB_WIRE_MAX];
+    shmbus_nats_info in = nats_info_sample(), back;
+    shmbus_nats_topic t = nats_topic_sample(1, "n", SHMBUS_NATS_EXPORT, 0), out;
+    struct sb_wire_nats_ok ok;
+    struct sb_wire_nats_topic w;
+
+    (void)state;
+    memset(in.prefix, 'p', sizeof(in.prefix));
+    memcpy(in.prefix, "ab", 3); /* "ab\0ppp...": only "ab" travels */
+    sb_monitor_nats_put(&ok, &in);
+    for (size_t i = 2; i < sizeof(ok.prefix); i++)
+        assert_int_equal(ok.prefix[i], 0);
+    memset(ok.server, 's', sizeof(ok.server));
+    memset(ok.origin, 'o', sizeof(ok.origin));
+    ok.count = 1;
+    memcpy(b, &ok, sizeof(ok));
+    sb_monitor_nats_topic_put(&w, &t);
+    memset(w.name, 'n', sizeof(w.name)); /* unterminated: 128 'n' remain, a valid name */
+    memcpy(b + sizeof(ok), &w, sizeof(w));
+    assert_int_equal(sb_monitor_nats_page(b, sizeof(ok) + sizeof(w), 0, &back, &out, 1), 1);
+    assert_int_equal(strlen(back.server), sizeof(back.server) - 1);
+    assert_int_equal(strlen(back.origin), sizeof(back.origin) - 1);
+    assert_string_equal(back.prefix, "ab");
+    assert_int_equal(strlen(out.name), SHMBUS_TOPIC_NAME_MAX);
+}
+
 /* ------------------------------------------------------- a hostile daemon */
 
 /* A daemon that answers HELLO, then every request with the body the test
@@ -559,6 +800,43 @@ static void test_monitor_bridge_bounds_hostile_replies(void **state)
     shmbus_close(bus);
 }
 
+/* NATS replies of @p count topics named "t", ids from @p first_id. */
+static void fake_nats(struct fake *f, uint32_t count, uint64_t first_id)
+{
+    static uint8_t b[SB_WIRE_MAX];
+    shmbus_nats_info in = nats_info_sample();
+    shmbus_nats_topic t[SB_WIRE_NATS_MAX];
+
+    for (uint32_t i = 0; i < count; i++)
+        t[i] = nats_topic_sample(first_id + i, "t", SHMBUS_NATS_IMPORT, i);
+    fake_reply(f, b, nats_body(b, &in, t, count));
+}
+
+/* Through a daemon: a malformed reply is refused; a full page is followed
+ * by the next, whose ids must grow past it (the fake repeats its page, so
+ * paging would never end); a short page ends. */
+static void test_monitor_nats_stat_bounds_hostile_replies(void **state)
+{
+    struct fake *f = *state;
+    shmbus_nats_topic t[2 * SB_WIRE_NATS_MAX];
+    shmbus_nats_info in;
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(shmbus_connect(f->bus, &bus));
+    fake_reply(f, "short", 5);
+    assert_int_equal(shmbus_nats_stat(bus, 0, &in, t, 4), SHMBUS_ERR_PROTOCOL);
+    fake_nats(f, 2, 5);
+    assert_int_equal(shmbus_nats_stat(bus, 4, &in, t, 4), 2);
+    assert_string_equal(in.origin, "host1_default");
+    assert_int_equal(t[1].id, 6);
+    assert_int_equal(shmbus_nats_stat(bus, 5, &in, t, 4), SHMBUS_ERR_PROTOCOL);
+    assert_int_equal(shmbus_nats_stat(bus, 0, &in, NULL, 0), 0); /* the link; topics checked */
+    fake_nats(f, SB_WIRE_NATS_MAX, 1);
+    assert_int_equal(shmbus_nats_stat(bus, 0, &in, t, SB_WIRE_NATS_MAX), (int)SB_WIRE_NATS_MAX);
+    assert_int_equal(shmbus_nats_stat(bus, 0, &in, t, 2 * SB_WIRE_NATS_MAX), SHMBUS_ERR_PROTOCOL);
+    shmbus_close(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,11 +850,17 @@ int main(void)
         cmocka_unit_test(test_monitor_conn_put_roundtrip),
         cmocka_unit_test(test_monitor_put_sends_nothing_after_nul),
         cmocka_unit_test(test_monitor_counters_read_leaves_gauges),
+        cmocka_unit_test(test_monitor_nats_put_offsets),
+        cmocka_unit_test(test_monitor_nats_page_roundtrip),
+        cmocka_unit_test(test_monitor_nats_page_refuses_malformed),
+        cmocka_unit_test(test_monitor_nats_strings_terminated),
         cmocka_unit_test_setup_teardown(test_monitor_list_bounds_hostile_replies, fake_setup,
                                         fake_teardown),
         cmocka_unit_test_setup_teardown(test_monitor_list_refuses_names_that_do_not_grow,
                                         fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_monitor_bridge_bounds_hostile_replies, fake_setup,
+                                        fake_teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_nats_stat_bounds_hostile_replies, fake_setup,
                                         fake_teardown),
     };
 

@@ -3,8 +3,9 @@
  * of topics large enough that a pass spans many slices: the idle time
  * after a slice follows the CPU time it took, not a stall of the machine
  * in the middle of it, and is capped; a death's round runs paced too, and
- * ends, in a fraction of a paced pass's time. Every test gets a fresh registry on the bus
- * "trpr<pid>"; whatever a failed test leaves in /dev/shm is removed at exit.
+ * ends, in a fraction of a paced pass's time; a dead owner's kept slot is
+ * left when the keeps hook says so, and reaped when not. Every test gets a fresh registry on the
+ * bus "trpr<pid>"; whatever a failed test leaves in /dev/shm is removed at exit.
  */
 #include "testutil.h"
 
@@ -15,6 +16,7 @@
 
 #include "log.h"
 #include "reaper.h"
+#include "registry/relay.h"
 #include "registry.h"
 #include "util/clock.h"
 #include "util/proc.h"
@@ -60,7 +62,8 @@ static void bus_cleanup(void)
     closedir(d);
 }
 
-static int fx_setup(void **state)
+/* A registry of @p ntopics topics, and its reaper. */
+static int fx_make(void **state, int ntopics)
 {
     struct fx *f = calloc(1, sizeof(*f));
     char why[SB_WIRE_ERR_TEXT], name[32];
@@ -76,7 +79,7 @@ static int fx_setup(void **state)
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (f->epfd < 0 || sbd_registry_init(&f->reg, &f->cfg) < 0)
         return -1;
-    for (int i = 0; i < RP_TOPICS; i++) {
+    for (int i = 0; i < ntopics; i++) {
         struct sb_wire_open q = {.mode = SHMBUS_RELIABLE,
                                  .capacity = 64,
                                  .max_msg_size = 8,
@@ -98,6 +101,16 @@ static int fx_setup(void **state)
         return -1;
     *state = f;
     return 0;
+}
+
+static int fx_setup(void **state)
+{
+    return fx_make(state, RP_TOPICS);
+}
+
+static int fx_one_setup(void **state)
+{
+    return fx_make(state, 1);
 }
 
 static int fx_teardown(void **state)
@@ -269,6 +282,100 @@ static void test_reaper_death_round_faster_than_pass(void **state)
     assert_true(death_ns * RP_ROUND_FRACTION < pass_ns);
 }
 
+/* ------------------------------------------------------------ kept slots */
+
+/* What the keeps hook says, and what it was asked about. */
+struct keeps_probe {
+    int answer;
+    unsigned calls;
+    const struct sbd_topic *asked;
+};
+
+static int keeps_hook(void *arg, const struct sbd_topic *t)
+{
+    struct keeps_probe *k = arg;
+
+    k->calls++;
+    k->asked = t;
+    return k->answer;
+}
+
+/* A child that subscribes to the daemon's own mapping of @p arg, holds
+ * and keeps the slot, and exits without cleaning up: what a daemon's
+ * exporter leaves when it is killed. */
+static int kid_keeper(void *arg)
+{
+    shmbus_sub *sub;
+
+    if (shmbus_sub_create(arg, NULL, &sub) < 0 || sb_relay_sub_hold(sub) < 0 ||
+        sb_relay_sub_keep(sub) < 0)
+        return 1;
+    return 0;
+}
+
+/* The one topic's slot kept by a dead child, after a reaper pass with
+ * hook @p k (NULL: none). @return whether the slot was still there to
+ * adopt; *reaped: the topic's count of reaped slots. */
+static int kept_after_pass(struct fx *f, struct keeps_probe *k, uint64_t *reaped)
+{
+    struct cds_lfht_iter it;
+    shmbus_topic_info info;
+    struct sbd_topic *t;
+    shmbus_sub *sub;
+    int rc;
+
+    urcu_memb_read_lock();
+    cds_lfht_first(f->reg.topics, &it);
+    t = sbd_topic_of(cds_lfht_iter_get_node(&it));
+    urcu_memb_read_unlock();
+    f->reg.keeps = k != NULL ? keeps_hook : NULL;
+    f->reg.keeps_arg = k;
+    assert_int_equal(tu_wait(tu_fork(kid_keeper, t->t)), 0);
+    sbd_reaper_pass(&f->r);
+    while (sbd_reaper_busy(&f->r))
+        sbd_reaper_slice(&f->r);
+    if (k != NULL && k->calls > 0)
+        assert_ptr_equal(k->asked, t);
+    assert_shmbus_ok(shmbus_topic_info_get(t->t, &info));
+    *reaped = info.reaped;
+    rc = sb_relay_sub_adopt(t->t, &sub);
+    if (rc == 0)
+        shmbus_sub_destroy(sub);
+    assert_true(rc == 0 || rc == -ENOENT);
+    return rc == 0;
+}
+
+/* keeps() says 1: the dead owner's kept slot is left for adoption. */
+static void test_reaper_kept_slot_left(void **state)
+{
+    struct keeps_probe k = {.answer = 1};
+    uint64_t reaped;
+
+    assert_true(kept_after_pass(*state, &k, &reaped));
+    assert_int_equal(reaped, 0);
+    assert_true(k.calls >= 1);
+}
+
+/* keeps() says 0: reaped as any slot. */
+static void test_reaper_kept_slot_reaped_when_not_kept(void **state)
+{
+    struct keeps_probe k = {.answer = 0};
+    uint64_t reaped;
+
+    assert_false(kept_after_pass(*state, &k, &reaped));
+    assert_int_equal(reaped, 1);
+    assert_int_equal(k.calls, 1);
+}
+
+/* No hook: reaped as any slot. */
+static void test_reaper_kept_slot_reaped_without_hook(void **state)
+{
+    uint64_t reaped;
+
+    assert_false(kept_after_pass(*state, NULL, &reaped));
+    assert_int_equal(reaped, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +384,11 @@ int main(void)
         T(test_reaper_death_round_paced),
         T(test_reaper_death_round_faster_than_pass),
 #undef T
+#define T1(fn) cmocka_unit_test_setup_teardown(fn, fx_one_setup, fx_teardown)
+        T1(test_reaper_kept_slot_left),
+        T1(test_reaper_kept_slot_reaped_when_not_kept),
+        T1(test_reaper_kept_slot_reaped_without_hook),
+#undef T1
     };
     int rc;
 

@@ -4,8 +4,8 @@
  * publishers system calls; a subscriber stopped with SIGSTOP is evicted
  * after the topic's stall timeout and told so when it continues; a claim
  * left open that long is ended; an observer never gates; a group member
- * killed inside its callback is counted. Every test runs its own daemon
- * (daemonutil.h); children report through their exit status.
+ * killed inside its callback is counted; a kept slot is never evicted. Every test runs its own
+ * daemon (daemonutil.h); children report through their exit status.
  */
 #include "daemonutil.h"
 
@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include "registry/relay.h"
 #include "shm/layout.h"
 #include "segfile.h"
 
@@ -373,6 +374,60 @@ static void test_stall_default_never_evicts(void **state)
     close_topic(bus, t);
 }
 
+/* A kept slot (a persisted topic's exporter, registry/relay.h) is never
+ * evicted: it read the whole ring, and holds publishers at what it has
+ * not released, past the stall timeout; it still reads after, and the
+ * publisher goes on once it releases. Plain held (not kept) is evicted. */
+static void kept_case(struct du_daemon *d, int keep)
+{
+    shmbus_topic_opts o = topic_opts(SHMBUS_RELIABLE, STALL_MS);
+    shmbus_sub_opts so = {.spin_ns = -1};
+    const char *name = keep ? "kept" : "held";
+    shmbus_topic_info info;
+    uint8_t buf[MSG_MAX];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+
+    open_topic(d->bus, name, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+    assert_shmbus_ok(sb_relay_sub_hold(sub));
+    if (keep)
+        assert_shmbus_ok(sb_relay_sub_keep(sub));
+    for (uint32_t i = 0; i < CAP; i++) {
+        assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, i, 24), 0));
+        assert_true(shmbus_recv(sub, buf, sizeof(buf), NULL, 0) > 0);
+    }
+    if (!keep) {
+        wait_count(t, evicted_of, 1);
+        assert_shmbus_rc(sb_relay_sub_release(sub, CAP), SHMBUS_ERR_EVICTED);
+        goto out;
+    }
+    assert_int_equal(shmbus_publish(pub, buf, tu_fill(buf, 1, CAP, 24), 3 * STALL_MS * 1000000ll),
+                     SHMBUS_ERR_TIMEOUT);
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    assert_int_equal(info.evicted, 0);
+    assert_shmbus_ok(sb_relay_sub_release(sub, CAP));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, CAP, 24), 0));
+    assert_true(shmbus_recv(sub, buf, sizeof(buf), NULL, 0) > 0);
+out:
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    close_topic(bus, t);
+}
+
+static void test_stall_kept_slot_never_evicted(void **state)
+{
+    kept_case(*state, 1);
+}
+
+static void test_stall_held_slot_evicted(void **state)
+{
+    kept_case(*state, 0);
+}
+
 /* --------------------------------------------------------- claims ended */
 
 /* Claim a cell and keep it open; after the test's signal, commit and
@@ -644,6 +699,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stall_stopped_subscriber_evicted, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_default_never_evicts, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_kept_slot_never_evicted, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_held_slot_evicted, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_open_claim_ended_reliable, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_open_claim_ended_lossy, du_setup, du_teardown),

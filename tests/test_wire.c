@@ -221,7 +221,7 @@ static void test_wire_decode_req_rejects_unknown_type(void **state)
     uint8_t buf[SB_WIRE_MAX];
     uint8_t body[256] = {0};
     struct sb_wire_req q;
-    const uint16_t types[] = {0, SB_MSG_BRIDGE + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
+    const uint16_t types[] = {0, SB_MSG_NATS + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
 
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         for (uint32_t len = 0; len <= sizeof(body); len += 8) {
@@ -239,11 +239,16 @@ static void test_wire_decode_req_rejects_length_mismatch(void **state)
     const struct {
         uint16_t type;
         uint32_t size;
-    } t[] = {
-        {SB_MSG_HELLO, sizeof(struct sb_wire_hello)}, {SB_MSG_OPEN, sizeof(struct sb_wire_open)},
-        {SB_MSG_CLOSE, sizeof(struct sb_wire_ref)},   {SB_MSG_PUB_ADD, sizeof(struct sb_wire_ref)},
-        {SB_MSG_PUB_DEL, sizeof(struct sb_wire_ref)}, {SB_MSG_SUB_ADD, sizeof(struct sb_wire_sub)},
-        {SB_MSG_SUB_DEL, sizeof(struct sb_wire_ref)}, {SB_MSG_LIST, sizeof(struct sb_wire_list)}};
+    } t[] = {{SB_MSG_HELLO, sizeof(struct sb_wire_hello)},
+             {SB_MSG_OPEN, sizeof(struct sb_wire_open)},
+             {SB_MSG_CLOSE, sizeof(struct sb_wire_ref)},
+             {SB_MSG_PUB_ADD, sizeof(struct sb_wire_ref)},
+             {SB_MSG_PUB_DEL, sizeof(struct sb_wire_ref)},
+             {SB_MSG_SUB_ADD, sizeof(struct sb_wire_sub)},
+             {SB_MSG_SUB_DEL, sizeof(struct sb_wire_ref)},
+             {SB_MSG_LIST, sizeof(struct sb_wire_list)},
+             {SB_MSG_BRIDGE, sizeof(struct sb_wire_bridge)},
+             {SB_MSG_NATS, sizeof(struct sb_wire_nats)}};
     uint8_t body[512] = {0}; /* zeros are valid in every field but OPEN's name */
     uint8_t buf[SB_WIRE_MAX];
     struct sb_wire_req q;
@@ -546,6 +551,9 @@ static void test_wire_layout_matches_version(void **state)
         {"sb_wire_bridge", sizeof(struct sb_wire_bridge), 8},
         {"sb_wire_bridge_conn", sizeof(struct sb_wire_bridge_conn), 240},
         {"sb_wire_bridge_ok", sizeof(struct sb_wire_bridge_ok), 168},
+        {"sb_wire_nats", sizeof(struct sb_wire_nats), 8},
+        {"sb_wire_nats_topic", sizeof(struct sb_wire_nats_topic), 192},
+        {"sb_wire_nats_ok", sizeof(struct sb_wire_nats_ok), 344},
         {"sb_wire_err", sizeof(struct sb_wire_err), 124},
     };
 

@@ -3,8 +3,9 @@
  * JSON. A sample lists the topics through the daemon, then opens each one
  * (never creating it) to read its counters and its subscriber slots from
  * the segment, then asks the daemon for its TCP bridge's totals and
- * connections. Message rates compare two samples: half a second apart for
- * a single report, one refresh apart with --watch.
+ * connections, and for its link to NATS and its federated topics. Message
+ * rates compare two samples: half a second apart for a single report, one
+ * refresh apart with --watch.
  */
 #include <assert.h>
 #include <errno.h>
@@ -21,6 +22,9 @@
 
 #define STAT_PAGE       64              /* topics asked for per shmbus_list() */
 #define STAT_CONN_PAGE  64              /* connections per shmbus_bridge_stat() */
+#define STAT_FED_PAGE   64              /* federated topics per shmbus_nats_stat() */
+#define STAT_FED_FL_W   21              /* "export,import,persist" */
+#define STAT_FED_W      10              /* a federated topic's counter column */
 #define STAT_FIRST_NS   500000000ull    /* time between the first two samples */
 #define STAT_DEFAULT_NS 1000000000ull   /* --watch without SECONDS */
 #define STAT_CLEAR      "\033[H\033[2J" /* ANSI: cursor home, clear screen */
@@ -55,6 +59,10 @@ struct stat_sample {
     shmbus_bridge_conn *conns; /* its connections in id order, owned */
     size_t n_conns;
     size_t conns_cap;
+    shmbus_nats_info nats;  /* state OFF: the daemon does not federate */
+    shmbus_nats_topic *fed; /* its federated topics in id order, owned */
+    size_t n_fed;
+    size_t fed_cap;
 };
 
 /*
@@ -87,6 +95,11 @@ void cli_stat_usage(FILE *f)
             "memory its connections hold, those closed for holding the most among them)\n"
             "and each remote connection: id, peer, protocol, name, flags, subscriptions,\n"
             "buffered output, memory (--json), messages in and out, and age.\n"
+            "When the daemon federates topics through NATS (shmbusd --nats), also its\n"
+            "link (state, server, origin, subject prefix, reconnects, refused names,\n"
+            "errors) and each federated topic: direction, persistence, messages out and\n"
+            "in, lost each way, duplicates dropped and messages awaiting JetStream's\n"
+            "acknowledgement; and their sums.\n"
             "\n"
             "  --watch [SECONDS]  refresh every SECONDS (default 1, fractions allowed)\n"
             "                     until SIGINT; rates are over the last refresh\n"
@@ -154,6 +167,7 @@ static void sample_free(struct stat_sample *s)
         free(s->v[i].slots);
     free(s->v);
     free(s->conns);
+    free(s->fed);
     memset(s, 0, sizeof(*s));
 }
 
@@ -213,6 +227,26 @@ static int sample_bridge(shmbus_bus *b, struct stat_sample *s)
         if (n > 0)
             after = s->conns[s->n_conns - 1].id;
     } while (n == STAT_CONN_PAGE);
+    return 0;
+}
+
+/* Read the NATS link and every federated topic, a page at a time.
+ * @return 0 or an error code. */
+static int sample_nats(shmbus_bus *b, struct stat_sample *s)
+{
+    uint64_t after = 0;
+    int n;
+
+    do {
+        if (SB_VEC_RESERVE(s->fed, s->fed_cap, s->n_fed, STAT_FED_PAGE, STAT_FED_PAGE) < 0)
+            return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+        n = shmbus_nats_stat(b, after, &s->nats, s->fed + s->n_fed, STAT_FED_PAGE);
+        if (n < 0)
+            return n; /* the daemon went away or refused */
+        s->n_fed += (size_t)n;
+        if (n > 0)
+            after = s->fed[s->n_fed - 1].id;
+    } while (n == STAT_FED_PAGE);
     return 0;
 }
 
@@ -277,6 +311,14 @@ static int sample_take(shmbus_bus *b, struct stat_sample *s)
     /* The daemon went away, or out of memory: the sample is incomplete. */
     if (rc < 0) {
         cli_err("cannot read the bridge: %s", shmbus_strerror(rc));
+        return rc;
+    }
+    rc = sample_nats(b, s);
+    /* As for the bridge; a daemon older than this tool answers the request
+     * it does not know with a protocol error (docs/protocol.md). */
+    if (rc < 0) {
+        cli_err("cannot read the NATS link: %s%s", shmbus_strerror(rc),
+                rc == SHMBUS_ERR_PROTOCOL ? " (or shmbusd is older than this shmbus)" : "");
         return rc;
     }
     return 0;
@@ -475,6 +517,94 @@ static void text_bridge(const struct stat_sample *s)
         text_conn(&s->conns[i], peer_w, name_w);
 }
 
+static const char *const nats_states[] = {"off", "connecting", "connected", "reconnecting",
+                                          "closed"};
+static_assert(sizeof(nats_states) / sizeof(nats_states[0]) == SHMBUS_NATS_CLOSED + 1,
+              "nats_states[]: name the new state");
+
+/* A federated topic's flags: "export,import,persist" or some of them
+ * (shmbus_nats_stat() stores no topic without a direction). */
+static const char *fed_flags(uint32_t f, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s%s%s%s", (f & SHMBUS_NATS_EXPORT) ? "export" : "",
+             (f & SHMBUS_NATS_EXPORT) && (f & SHMBUS_NATS_IMPORT) ? "," : "",
+             (f & SHMBUS_NATS_IMPORT) ? "import" : "", (f & SHMBUS_NATS_PERSIST) ? "," : "",
+             (f & SHMBUS_NATS_PERSIST) ? "persist" : "");
+    return buf;
+}
+
+/* A counter's column header: its --json key in capitals. */
+static void text_fed_header(const char *key)
+{
+    char up[STAT_FED_W + 1];
+    size_t i;
+
+    for (i = 0; key[i] != '\0' && i < STAT_FED_W; i++)
+        up[i] = key[i] >= 'a' && key[i] <= 'z' ? (char)(key[i] - 'a' + 'A') : key[i];
+    up[i] = '\0';
+    printf(" %*s", STAT_FED_W, up);
+}
+
+/* The counters of SHMBUS_NATS_TOPIC_COUNTERS, every one a column: a
+ * counter added there is shown without a change here, if its key fits. */
+#define TEXT_FED_FITS(kind, field, key, doc)                                                       \
+    static_assert(sizeof(key) - 1 <= STAT_FED_W, "key " key ": widen STAT_FED_W");
+SHMBUS_NATS_TOPIC_COUNTERS(TEXT_FED_FITS)
+#define TEXT_FED_HEADER(kind, field, key, doc) text_fed_header(key);
+#define TEXT_FED_SUM(kind, field, key, doc)    sum.field = in->field;
+#define TEXT_FED_COUNTER(kind, field, key, doc)                                                    \
+    printf(" %*llu", STAT_FED_W, (unsigned long long)c->field);
+
+static void text_fed_row(const char *id, const char *name, int name_w, const char *flags,
+                         const shmbus_nats_topic *c)
+{
+    printf("    %6s %-*s %-*s", id, name_w, name, STAT_FED_FL_W, flags);
+    SHMBUS_NATS_TOPIC_COUNTERS(TEXT_FED_COUNTER)
+    putchar('\n');
+}
+
+/* text_nats() lays the link's own fields out by hand: this fails when
+ * shmbus_nats_info gains a field it does not show. */
+static_assert(sizeof(shmbus_nats_info) ==
+                  256 + 8 + 3 * 8 + (0 SHMBUS_NATS_TOPIC_COUNTERS(TEXT_TOTAL_ONE)) * 8,
+              "text_nats(): show the new field");
+
+static void text_nats(const struct stat_sample *s)
+{
+    const shmbus_nats_info *in = &s->nats;
+    char server[sizeof(in->server)], origin[sizeof(in->origin)], prefix[sizeof(in->prefix)];
+    char flags[STAT_FED_FL_W + 1], id[24];
+    shmbus_nats_topic sum = {0};
+    int name_w = 5; /* "TOPIC" */
+
+    if (in->state == SHMBUS_NATS_OFF)
+        return; /* the daemon does not federate: no section */
+    /* The server only when connected to one. */
+    printf("\nnats %s%s%s: origin %s, prefix %s, %u topic%s, %llu reconnects, %llu refused, "
+           "%llu errors\n",
+           nats_states[in->state], in->server[0] ? " " : "",
+           in->server[0] ? text_clean(in->server, server, sizeof(server)) : "",
+           text_clean(in->origin, origin, sizeof(origin)),
+           text_clean(in->prefix, prefix, sizeof(prefix)), in->topics, in->topics == 1 ? "" : "s",
+           (unsigned long long)in->reconnects, (unsigned long long)in->refused,
+           (unsigned long long)in->errors);
+    for (size_t i = 0; i < s->n_fed; i++) {
+        int len = (int)strlen(s->fed[i].name);
+
+        name_w = len > name_w ? len : name_w;
+    }
+    printf("    %6s %-*s %-*s", "ID", name_w, "TOPIC", STAT_FED_FL_W, "FLAGS");
+    SHMBUS_NATS_TOPIC_COUNTERS(TEXT_FED_HEADER)
+    putchar('\n');
+    for (size_t i = 0; i < s->n_fed; i++) {
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)s->fed[i].id);
+        text_fed_row(id, s->fed[i].name, name_w, fed_flags(s->fed[i].flags, flags, sizeof(flags)),
+                     &s->fed[i]);
+    }
+    SHMBUS_NATS_TOPIC_COUNTERS(TEXT_FED_SUM)
+    text_fed_row("", "total", name_w, "", &sum);
+}
+
 static void text_show(const char *bus, const struct stat_sample *cur,
                       const struct stat_sample *prev)
 {
@@ -487,6 +617,7 @@ static void text_show(const char *bus, const struct stat_sample *cur,
     printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
     text_topics(cur, prev);
     text_bridge(cur);
+    text_nats(cur);
 }
 
 /* ------------------------------------------------------------------ json */
@@ -616,6 +747,49 @@ static void json_bridge(const struct stat_sample *s)
     printf("]}");
 }
 
+/* One counter, as ,"key":value. */
+#define JSON_FED(kind, field, key, doc) printf(",\"" key "\":%llu", (unsigned long long)c->field);
+
+static void json_fed(const shmbus_nats_topic *c)
+{
+    printf("{\"id\":%llu,\"name\":", (unsigned long long)c->id);
+    json_str(c->name);
+    printf(",\"export\":%s,\"import\":%s,\"persist\":%s",
+           (c->flags & SHMBUS_NATS_EXPORT) ? "true" : "false",
+           (c->flags & SHMBUS_NATS_IMPORT) ? "true" : "false",
+           (c->flags & SHMBUS_NATS_PERSIST) ? "true" : "false");
+    SHMBUS_NATS_TOPIC_COUNTERS(JSON_FED)
+    putchar('}');
+}
+
+/* The NATS link, its totals and topics; null when the daemon does not federate. */
+static void json_nats(const struct stat_sample *s)
+{
+    const shmbus_nats_info *c = &s->nats;
+
+    if (c->state == SHMBUS_NATS_OFF) {
+        printf("null");
+        return;
+    }
+    printf("{\"state\":\"%s\",\"server\":", nats_states[c->state]);
+    json_str_or_null(c->server);
+    printf(",\"origin\":");
+    json_str(c->origin);
+    printf(",\"prefix\":");
+    json_str(c->prefix);
+    printf(",\"federated\":%u,\"reconnects\":%llu,\"refused\":%llu,\"errors\":%llu", c->topics,
+           (unsigned long long)c->reconnects, (unsigned long long)c->refused,
+           (unsigned long long)c->errors);
+    SHMBUS_NATS_TOPIC_COUNTERS(JSON_FED)
+    printf(",\"topics\":[");
+    for (size_t i = 0; i < s->n_fed; i++) {
+        if (i > 0)
+            putchar(',');
+        json_fed(&s->fed[i]);
+    }
+    printf("]}");
+}
+
 static void json_show(const char *bus, const struct stat_sample *cur,
                       const struct stat_sample *prev)
 {
@@ -632,6 +806,8 @@ static void json_show(const char *bus, const struct stat_sample *cur,
     }
     printf("],\"bridge\":");
     json_bridge(cur);
+    printf(",\"nats\":");
+    json_nats(cur);
     printf("}\n");
 }
 

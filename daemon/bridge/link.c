@@ -278,7 +278,7 @@ void sbb_link_sub_del(struct sbb_sub *s)
 static int sub_wants(const struct sbb_sub *s, const struct sbd_topic *t, uint64_t *steps)
 {
     if (s->pattern)
-        return sbb_glob_steps(s->name, s->len, t->name, strlen(t->name), steps);
+        return sbd_glob_steps(s->name, s->len, t->name, strlen(t->name), steps);
     *steps += s->len;
     return strcmp(s->name, t->name) == 0;
 }
@@ -596,7 +596,7 @@ void sbb_link_hook(struct sbd_registry *reg, struct sbd_bridge *b)
         b->nall_hook = b->nall;
         b->seen_id = reg->next_topic;
     }
-    reg->on_create_arg = b;
-    reg->on_create = b != NULL ? topic_created : NULL;
+    reg->on_create[SBD_LISTENER_BRIDGE] =
+        (struct sbd_listener){.fn = b != NULL ? topic_created : NULL, .arg = b};
     pthread_mutex_unlock(&reg->topic_lock);
 }

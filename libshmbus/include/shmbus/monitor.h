@@ -209,8 +209,11 @@ enum shmbus_nats_topic_flags {
  * The counters of one federated topic, each defined here once, in the
  * order of their fields in shmbus_nats_topic: X(kind, field, key, doc), as
  * SHMBUS_BRIDGE_TOTALS. shmbus_nats_info carries their sums over every
- * federated topic under the same names. A counter added here changes the
- * library's ABI and the control protocol.
+ * federated topic under the same names. shmbus_nats_topic, the sums in
+ * shmbus_nats_info, the daemon's NATS reply and `shmbus stat` (its text
+ * columns, headed by the key in capitals, and --json) are generated from
+ * this list. A counter added here changes the library's ABI and the
+ * control protocol: the build asserts both sizes.
  */
 #define SHMBUS_NATS_TOPIC_COUNTERS(X)                                                              \
     X(COUNTER, msgs_out, "out",                                                                    \
@@ -232,7 +235,8 @@ enum shmbus_nats_topic_flags {
 /** The daemon's link to NATS (shmbus_nats_stat()). */
 typedef struct shmbus_nats_info {
     char server[128];    /**< URL of the server it is connected to; "" when not connected */
-    char origin[64];     /**< this bus's name in NATS headers (shmbusd --nats-origin) */
+    char origin[64];     /**< this bus's name in NATS headers (shmbusd --nats-origin);
+                              "" when the daemon does not federate, as prefix */
     char prefix[64];     /**< subjects are PREFIX.TOPIC (shmbusd --nats-prefix) */
     uint32_t state;      /**< enum shmbus_nats_state */
     uint32_t topics;     /**< federated topics the daemon serves now */
@@ -246,11 +250,39 @@ typedef struct shmbus_nats_info {
 /** One federated topic (shmbus_nats_stat()). */
 typedef struct shmbus_nats_topic {
     uint64_t id; /**< the daemon's number for it: from 1, in order of federation */
-    char name[SHMBUS_TOPIC_NAME_MAX + 1];
-    uint32_t flags; /**< enum shmbus_nats_topic_flags */
-    uint32_t pad;
+    char name[SHMBUS_TOPIC_NAME_MAX + 1]; /**< a valid topic name */
+    uint32_t flags; /**< enum shmbus_nats_topic_flags: EXPORT or IMPORT, or both */
+    uint32_t pad;   /**< 0 */
     SHMBUS_NATS_TOPIC_COUNTERS(SHMBUS_NATS_COUNTER_MEMBER)
 } shmbus_nats_topic;
+
+/**
+ * Read the state of the daemon's link to NATS (shmbusd --nats): the link
+ * and the sums of its topics' counters, and the federated topics in id
+ * order, starting after @p after.
+ * @param after  0 for the first page, else the id of the last topic of the
+ *               previous page.
+ * @param info   caller-owned; receives the link as of the last round trip.
+ *               info->state is SHMBUS_NATS_OFF when the daemon does not
+ *               federate: then its strings are "", every number is 0 and
+ *               no topic is stored.
+ * @param out    caller-owned array of @p cap entries; NULL when @p cap is 0
+ *               (the link only).
+ * @return number of topics stored (fewer than @p cap: the end was
+ *         reached); SHMBUS_ERR_INVALID; SHMBUS_ERR_DAEMON_LOST,
+ *         SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL (as shmbus_connect(); a
+ *         reply with a state or topic flag this library does not know, a
+ *         name that is no topic name, or ids that do not each exceed
+ *         @p after and the one before; or a daemon older than this call,
+ *         which does not know the request); -errno. Every string in
+ *         @p info and @p out is NUL-terminated; info->server is the URL as
+ *         the daemon reports it (cut to 127 bytes), so escape it before
+ *         display. A racy snapshot: counters are read one by one, and
+ *         topics come and go between pages.
+ * Thread-safe. Blocks for one round trip per 32 topics (at least one).
+ */
+SHMBUS_API int shmbus_nats_stat(shmbus_bus *bus, uint64_t after, shmbus_nats_info *info,
+                                shmbus_nats_topic *out, unsigned cap);
 
 #ifdef __cplusplus
 }

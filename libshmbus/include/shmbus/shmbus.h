@@ -165,7 +165,24 @@ typedef struct shmbus_msg {
     uint64_t timestamp_ns;  /**< CLOCK_REALTIME ns when shmbus_publish() was called (before
                                 any wait for space), or at shmbus_pub_commit() */
     uint64_t lost;          /**< messages lost immediately before this one */
+    uint32_t flags;         /**< enum shmbus_msg_flags */
+    uint32_t reserved0;     /**< 0 */
+    uint64_t origin_seq;    /**< SHMBUS_MSG_IMPORTED: its seq on the bus it was published
+                                 on; else 0 */
+    uint64_t reserved[2];   /**< 0 */
 } shmbus_msg;
+
+/**
+ * Flags of a message (shmbus_msg.flags). Reserved fields of shmbus_msg are
+ * room for fields to come: the library always sets them to 0.
+ */
+enum shmbus_msg_flags {
+    /** Came from another bus through the daemon's NATS federation:
+     * timestamp_ns and publisher_pid are the origin's (its publish time,
+     * CLOCK_REALTIME on its host, and its publisher's pid there), and
+     * origin_seq is its seq on that bus; seq is its seq on this one. */
+    SHMBUS_MSG_IMPORTED = 1
+};
 
 /** Options for a subscriber. Zero-initialised options are valid. */
 typedef struct shmbus_sub_opts {
@@ -199,7 +216,9 @@ typedef struct shmbus_sub_stats {
     uint64_t received; /**< messages delivered to this subscriber */
     uint64_t lost;     /**< messages lost so far, including any not yet reported in
                             a delivered message's lost field */
-    uint64_t lag;      /**< messages published but not yet read (its group's, for a member) */
+    uint64_t lag;      /**< messages published but not yet read (its group's, for a member;
+                            for a subscriber the daemon holds for a relay, not yet released:
+                            counted from the position publishers wait for) */
     uint64_t position; /**< next sequence number it will read */
 } shmbus_sub_stats;
 

@@ -22,6 +22,7 @@
 #include "ring/group.h"
 #include "ring/read.h"
 #include "ring/ring.h"
+#include "ring/wait.h"
 #include "util/cmp.h"
 
 static_assert(SB_ADMIN_CAPACITY_MIN == SB_CAPACITY_MIN &&
@@ -89,6 +90,13 @@ void sb_admin_mapping(const shmbus_topic *t, void **base, size_t *len)
     *len = (size_t)t->seg.g.total_len;
 }
 
+uint64_t sb_admin_topic_epoch(const shmbus_topic *t)
+{
+    /* Written once by the segment's creator before the segment was
+     * published (ready), never again: a plain read. */
+    return t->seg.hdr->create_time_ns;
+}
+
 int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start)
 {
     const struct sb_segment *seg = &t->seg;
@@ -134,23 +142,6 @@ int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx,
     *pid = atomic_load_explicit(&seg->pubs[idx].pid, memory_order_relaxed);
     *start = atomic_load_explicit(&seg->pubs[idx].start, memory_order_relaxed);
     return st == SB_PUB_ACTIVE && *pid != 0;
-}
-
-/* Take the weight @p *mine, which a sleeper that can no longer do it
- * counted in @p count (a dead owner's slot or record), back out
- * of the count, and clear it. Never below zero. */
-static void sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
-{
-    /* relaxed: the owner is dead; its last stores are visible. */
-    uint32_t w = atomic_exchange_explicit(mine, 0, memory_order_relaxed);
-    /* relaxed: a count other sleepers change by their own weights; the
-     * CAS retries on their changes. A count lower than ours (damaged)
-     * goes to zero. */
-    uint32_t c = atomic_load_explicit(count, memory_order_relaxed);
-
-    while (w != 0 && !atomic_compare_exchange_weak_explicit(
-                         count, &c, c > w ? c - w : 0, memory_order_relaxed, memory_order_relaxed))
-        ;
 }
 
 /* A member of group @p g whose owner is gone (dead, or evicted by us) held
@@ -221,7 +212,7 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
             slot_uncount(seg, s, g); /* an evicted one's went at eviction */
     }
     /* Its owner died asleep: publishers stop waking it. */
-    sleeper_take_back(&seg->hdr->data_waiters, &s->sleep);
+    sb_wait_sleeper_take_back(&seg->hdr->data_waiters, &s->sleep);
     /* relaxed: statistics only; counted before the slot is seen free. */
     if (dead)
         atomic_fetch_add_explicit(&seg->hdr->reaped, 1, memory_order_relaxed);
@@ -243,7 +234,7 @@ int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
                                                  memory_order_relaxed))
         return 0;
     /* Its owner died waiting for space: subscribers stop waking it. */
-    sleeper_take_back(&t->seg.hdr->space_waiters, &r->sleep);
+    sb_wait_sleeper_take_back(&t->seg.hdr->space_waiters, &r->sleep);
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
     return 1;
@@ -561,6 +552,15 @@ int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64
     *gate = SB_GRP_SEQ(w);
     /* The cell is read only when the ring is full against the group. */
     return gate_full(&t->seg, *gate, tail) && gate_has_work(&t->seg, *gate);
+}
+
+int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx)
+{
+    if (idx >= t->seg.g.max_subs)
+        return 0;
+    /* acquire: pairs with the release store of KEPT (ring/hold.c); the
+     * owner it names is then visible. */
+    return atomic_load_explicit(&t->seg.slots[idx].kept, memory_order_acquire) != SB_KEEP_NONE;
 }
 
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)

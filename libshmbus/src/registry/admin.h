@@ -52,6 +52,11 @@ int sb_admin_topic_fd(const shmbus_topic *t);
 /* The topic's mapping: *base and *len. */
 void sb_admin_mapping(const shmbus_topic *t, void **base, size_t *len);
 
+/* When the topic's segment was made (CLOCK_REALTIME ns, fixed in its
+ * header): a topic removed and made again starts its seqs at 0 again, and
+ * this tells the two apart (federation's Shmbus-Epoch). */
+uint64_t sb_admin_topic_epoch(const shmbus_topic *t);
+
 /* Take a free slot for process @p pid started at @p start (util/proc.h):
  * state INIT, owner set. @return the slot index, or SHMBUS_ERR_NO_SLOT. */
 int sb_admin_slot_take(const shmbus_topic *t, uint32_t pid, uint64_t start);
@@ -118,6 +123,10 @@ int sb_admin_slot_gate(const shmbus_topic *t, uint32_t idx, uint64_t tail, uint6
  * members, is being seated, the ring is not full against it, or it waits
  * for a message not there yet. */
 int sb_admin_group_gate(const shmbus_topic *t, uint32_t g, uint64_t tail, uint64_t *gate);
+
+/* Is slot @p idx kept (layout.h; registry/relay.h sb_relay_sub_keep())
+ * for its owner, or one adopting it? */
+int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx);
 
 /* Is slot @p idx a member of group @p g (0-based)? */
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);

@@ -1,8 +1,9 @@
 /*
- * Monitoring through the daemon (registry/monitor.h): shmbus_list() and
- * shmbus_bridge_stat(), which page through the daemon's LIST and BRIDGE
- * replies, and the conversions of those replies' bodies to and from the
- * public structs. The daemon encodes with the same conversions.
+ * Monitoring through the daemon (registry/monitor.h): shmbus_list(),
+ * shmbus_bridge_stat() and shmbus_nats_stat(), which page through the
+ * daemon's LIST, BRIDGE and NATS replies, and the conversions of those
+ * replies' bodies to and from the public structs. The daemon encodes with
+ * the same conversions.
  */
 #include "registry/monitor.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "registry/client.h"
+#include "util/name.h"
 
 /* Public ABI: a size changed here changes the library's ABI (checked so
  * that it never changes by accident). */
@@ -18,6 +20,8 @@ static_assert(sizeof(shmbus_topic_entry) == 184, "shmbus_topic_entry");
 static_assert(sizeof(shmbus_slot_info) == 112, "shmbus_slot_info");
 static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
 static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
+static_assert(sizeof(shmbus_nats_info) == 336, "shmbus_nats_info");
+static_assert(sizeof(shmbus_nats_topic) == 200, "shmbus_nats_topic");
 
 /* Public ABI: each field at its offset too, since a field moved inside a
  * struct keeps its size (SHMBUS_BRIDGE_TOTALS' order is checked against
@@ -60,6 +64,20 @@ MONITOR_ABI(shmbus_bridge_conn, flags, 60)
 MONITOR_ABI(shmbus_bridge_conn, peer, 64)
 MONITOR_ABI(shmbus_bridge_conn, name, 112)
 MONITOR_ABI(shmbus_bridge_conn, subs, 144)
+MONITOR_ABI(shmbus_nats_info, server, 0)
+MONITOR_ABI(shmbus_nats_info, origin, 128)
+MONITOR_ABI(shmbus_nats_info, prefix, 192)
+MONITOR_ABI(shmbus_nats_info, state, 256)
+MONITOR_ABI(shmbus_nats_info, topics, 260)
+MONITOR_ABI(shmbus_nats_info, reconnects, 264)
+MONITOR_ABI(shmbus_nats_info, refused, 272)
+MONITOR_ABI(shmbus_nats_info, errors, 280)
+MONITOR_ABI(shmbus_nats_info, msgs_out, 288)
+MONITOR_ABI(shmbus_nats_topic, id, 0)
+MONITOR_ABI(shmbus_nats_topic, name, 8)
+MONITOR_ABI(shmbus_nats_topic, flags, 140)
+MONITOR_ABI(shmbus_nats_topic, pad, 144)
+MONITOR_ABI(shmbus_nats_topic, msgs_out, 152)
 
 /* The wire's fixed fields hold the public ones exactly. */
 static_assert(sizeof(((shmbus_topic_entry *)0)->name) == sizeof(((struct sb_wire_topic *)0)->name),
@@ -80,6 +98,12 @@ static_assert(sizeof(((shmbus_bridge_conn *)0)->peer) ==
                   sizeof(((shmbus_bridge_conn *)0)->subs) ==
                       sizeof(((struct sb_wire_bridge_conn *)0)->subs),
               "bridge conn strings");
+static_assert(
+    sizeof(((shmbus_nats_info *)0)->server) == sizeof(((struct sb_wire_nats_ok *)0)->server) &&
+        sizeof(((shmbus_nats_info *)0)->origin) == sizeof(((struct sb_wire_nats_ok *)0)->origin) &&
+        sizeof(((shmbus_nats_info *)0)->prefix) == sizeof(((struct sb_wire_nats_ok *)0)->prefix) &&
+        sizeof(((shmbus_nats_topic *)0)->name) == sizeof(((struct sb_wire_nats_topic *)0)->name),
+    "nats strings");
 
 /* Copy a string into a fixed field of the wire: its bytes up to its NUL,
  * then zeros to the end. Nothing after the string travels (the stale end
@@ -144,6 +168,54 @@ void sb_monitor_bridge_get(shmbus_bridge_info *info, const struct sb_wire_bridge
 {
     MONITOR_STR(info->listen, w->listen);
     SHMBUS_BRIDGE_TOTALS(MONITOR_TOTAL_GET)
+}
+
+#define MONITOR_NATS_PUT(kind, field, key, doc) w->field = src->field;
+#define MONITOR_NATS_GET(kind, field, key, doc) dst->field = w->field;
+
+void sb_monitor_nats_put(struct sb_wire_nats_ok *w, const shmbus_nats_info *src)
+{
+    MONITOR_STR_PUT(w->server, src->server);
+    MONITOR_STR_PUT(w->origin, src->origin);
+    MONITOR_STR_PUT(w->prefix, src->prefix);
+    w->state = src->state;
+    w->topics = src->topics;
+    w->reconnects = src->reconnects;
+    w->refused = src->refused;
+    w->errors = src->errors;
+    SHMBUS_NATS_TOPIC_COUNTERS(MONITOR_NATS_PUT)
+}
+
+static void nats_get(shmbus_nats_info *dst, const struct sb_wire_nats_ok *w)
+{
+    memset(dst, 0, sizeof(*dst));
+    MONITOR_STR(dst->server, w->server);
+    MONITOR_STR(dst->origin, w->origin);
+    MONITOR_STR(dst->prefix, w->prefix);
+    dst->state = w->state;
+    dst->topics = w->topics;
+    dst->reconnects = w->reconnects;
+    dst->refused = w->refused;
+    dst->errors = w->errors;
+    SHMBUS_NATS_TOPIC_COUNTERS(MONITOR_NATS_GET)
+}
+
+void sb_monitor_nats_topic_put(struct sb_wire_nats_topic *w, const shmbus_nats_topic *src)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = src->id;
+    MONITOR_STR_PUT(w->name, src->name);
+    w->flags = src->flags;
+    SHMBUS_NATS_TOPIC_COUNTERS(MONITOR_NATS_PUT)
+}
+
+static void nats_topic_get(shmbus_nats_topic *dst, const struct sb_wire_nats_topic *w)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->id = w->id;
+    MONITOR_STR(dst->name, w->name);
+    dst->flags = w->flags;
+    SHMBUS_NATS_TOPIC_COUNTERS(MONITOR_NATS_GET)
 }
 
 /* relaxed, all: independent counters, each read once; the snapshot is racy
@@ -284,5 +356,80 @@ int shmbus_bridge_stat(shmbus_bus *bus, uint64_t after, shmbus_bridge_info *info
             req.after = out[n].id;
         }
     } while (count == (int)SB_WIRE_BRIDGE_MAX && n < cap); /* a full page: there may be more */
+    return (int)n;
+}
+
+#define MONITOR_NATS_FLAGS (SHMBUS_NATS_EXPORT | SHMBUS_NATS_IMPORT | SHMBUS_NATS_PERSIST)
+
+/* Is @p t one topic of a well-formed NATS reply, after id @p prev? */
+static int nats_topic_ok(const shmbus_nats_topic *t, uint64_t prev)
+{
+    /* Ids must grow, or paging by id would never end. */
+    if (t->id <= prev)
+        return 0;
+    /* A flag this library does not know, or a topic going neither way. */
+    if ((t->flags & ~(uint32_t)MONITOR_NATS_FLAGS) != 0 ||
+        (t->flags & (SHMBUS_NATS_EXPORT | SHMBUS_NATS_IMPORT)) == 0)
+        return 0;
+    return sb_name_valid(t->name, SHMBUS_TOPIC_NAME_MAX);
+}
+
+int sb_monitor_nats_page(const void *body, size_t len, uint64_t after, shmbus_nats_info *info,
+                         shmbus_nats_topic *out, unsigned cap)
+{
+    const uint8_t *b = body;
+    struct sb_wire_nats_ok ok;
+    struct sb_wire_nats_topic w;
+    shmbus_nats_topic t;
+
+    /* Too short for the link and its totals. */
+    if (len < sizeof(ok))
+        return SHMBUS_ERR_PROTOCOL;
+    memcpy(&ok, b, sizeof(ok));
+    /* More than one page holds, or a length that is not the count's. */
+    if (ok.count > SB_WIRE_NATS_MAX || len != sizeof(ok) + ok.count * sizeof(w))
+        return SHMBUS_ERR_PROTOCOL;
+    /* A state this library does not know; a daemon that does not
+     * federate has no federated topic. */
+    if (ok.state > SHMBUS_NATS_CLOSED ||
+        (ok.state == SHMBUS_NATS_OFF && (ok.count != 0 || ok.topics != 0)))
+        return SHMBUS_ERR_PROTOCOL;
+    nats_get(info, &ok);
+    for (uint32_t i = 0; i < ok.count; i++) {
+        memcpy(&w, b + sizeof(ok) + (size_t)i * sizeof(w), sizeof(w)); /* unaligned */
+        nats_topic_get(&t, &w);
+        if (!nats_topic_ok(&t, after))
+            return SHMBUS_ERR_PROTOCOL;
+        after = t.id;
+        if (i < cap)
+            out[i] = t;
+    }
+    return (int)ok.count;
+}
+
+int shmbus_nats_stat(shmbus_bus *bus, uint64_t after, shmbus_nats_info *info,
+                     shmbus_nats_topic *out, unsigned cap)
+{
+    uint8_t reply[SB_WIRE_MAX];
+    struct sb_wire_nats req = {.after = after};
+    unsigned n = 0;
+    int rc, count;
+
+    if (bus == NULL || info == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    do {
+        rc = sb_bus_call(bus, SB_MSG_NATS, &req, sizeof(req), reply, sizeof(reply), NULL);
+        if (rc < 0)
+            return rc;
+        count =
+            sb_monitor_nats_page(reply, (size_t)rc, req.after, info, out ? out + n : NULL, cap - n);
+        if (count < 0)
+            return count;
+        if ((unsigned)count > cap - n)
+            count = (int)(cap - n); /* checked, but no room: the caller asked for no more */
+        n += (unsigned)count;
+        if (count > 0)
+            req.after = out[n - 1].id;
+    } while (count == (int)SB_WIRE_NATS_MAX && n < cap); /* a full page: there may be more */
     return (int)n;
 }

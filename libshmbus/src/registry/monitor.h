@@ -1,7 +1,7 @@
 /*
  * Monitoring through the daemon: the conversions between the public
- * structs of shmbus/monitor.h and the LIST and BRIDGE reply bodies of
- * wire.h, and the bridge's counters as the daemon keeps them. The public
+ * structs of shmbus/monitor.h and the LIST, BRIDGE and NATS reply bodies
+ * of wire.h, and the bridge's counters as the daemon keeps them. The public
  * structs never travel as they are: the daemon encodes a reply field by
  * field, and the client decodes it field by field, so either side can
  * change without changing the protocol.
@@ -34,6 +34,31 @@ void sb_monitor_conn_put(struct sb_wire_bridge_conn *w, const shmbus_bridge_conn
 
 /* Decode one connection of a BRIDGE reply; its strings are NUL-terminated. */
 void sb_monitor_conn_get(shmbus_bridge_conn *c, const struct sb_wire_bridge_conn *w);
+
+/* Encode the link and totals of a NATS reply, strings zero-padded (count
+ * and pad are left alone). */
+void sb_monitor_nats_put(struct sb_wire_nats_ok *w, const shmbus_nats_info *info);
+
+/* Encode one federated topic of a NATS reply: every byte of @p w is
+ * written, the name NUL-terminated and zero-padded. */
+void sb_monitor_nats_topic_put(struct sb_wire_nats_topic *w, const shmbus_nats_topic *t);
+
+/*
+ * Check a NATS reply body of @p len bytes, the answer to a request for
+ * the topics after @p after, and decode it: the link and totals into
+ * @p info, the first @p cap of its topics into @p out (NULL when @p cap is
+ * 0). Refused: a length that is not that of its count, more than
+ * SB_WIRE_NATS_MAX topics, an unknown state, a daemon OFF that lists
+ * topics, a topic with an unknown flag or neither direction, a name that
+ * is no topic name, ids that do not each exceed @p after and the one
+ * before. Strings come out NUL-terminated whatever was sent.
+ * @return the number of topics the page holds (more than @p cap are
+ *         checked, not stored), or SHMBUS_ERR_PROTOCOL, after which
+ *         @p info and @p out may hold part of the page. Pure function;
+ *         never reads beyond @p len bytes.
+ */
+int sb_monitor_nats_page(const void *body, size_t len, uint64_t after, shmbus_nats_info *info,
+                         shmbus_nats_topic *out, unsigned cap);
 
 #define SB_MONITOR_ATOMIC_COUNTER(field) _Atomic uint64_t field;
 #define SB_MONITOR_ATOMIC_GAUGE(field)

@@ -75,4 +75,96 @@ uint32_t sb_relay_bell_seen(_Atomic uint32_t *bell);
  * reads the new value (release), and a relay asleep on it wakes. */
 void sb_relay_bell_ring(_Atomic uint32_t *bell);
 
+/* Who published a message imported from another bus (NATS federation):
+ * its seq on that bus, its publish time (CLOCK_REALTIME ns there) and its
+ * publisher's pid. */
+struct sb_relay_origin {
+    uint64_t seq;
+    uint64_t timestamp_ns;
+    uint32_t pid;
+};
+
+/*
+ * As shmbus_publish(), the message marked imported (its readers see
+ * SHMBUS_MSG_IMPORTED, origin_seq @p o->seq, and @p o's timestamp and pid
+ * instead of ours). @p o is borrowed for the call. An exporter skips what
+ * is so marked: an imported message never leaves the bus again.
+ * @return as shmbus_publish(); SHMBUS_ERR_INVALID also for a NULL @p o or
+ * an origin seq of UINT64_MAX (a cell cannot carry it). Same thread rules
+ * and blocking as shmbus_publish().
+ */
+int sb_relay_publish_imported(shmbus_pub *pub, const void *data, size_t len,
+                              const struct sb_relay_origin *o, int64_t timeout_ns);
+
+/*
+ * Is the imported message @p o (same origin seq, time and pid) in a
+ * committed cell that @p t's ring still holds? For an importer that may
+ * have written a message and died (or lost its connection) before it
+ * acknowledged it: a redelivery found here is acknowledged, not written
+ * twice. Each cell is read under its stamp, as readers do: one being
+ * rewritten meanwhile is never taken for a match. Looks at up to a
+ * capacity of cells, newest first; gates nothing, writes nothing.
+ * @return 1 found, 0 not (or a NULL argument). Thread-safe.
+ */
+int sb_relay_imported_held(shmbus_topic *t, const struct sb_relay_origin *o);
+
+/*
+ * Held subscribers, for an exporter that must not let publishers reuse a
+ * cell before another system (JetStream) acknowledged its message. Hold
+ * @p sub, a plain subscriber (no group, not an observer) of a reliable
+ * topic: from now on reading does not move the position publishers wait
+ * for; sb_relay_sub_release() does. shmbus_sub_stats_get() then reports
+ * position = the read position and lag counted from the held one. The
+ * publish and read protocols are unchanged: the slot's position still
+ * only grows and only its owner writes it.
+ * @return 0 (also if held already) or SHMBUS_ERR_INVALID. Same thread
+ * rules as shmbus_poll() on @p sub.
+ */
+int sb_relay_sub_hold(shmbus_sub *sub);
+
+/* The position @p sub holds publishers at (its read position if it is not
+ * held; 0 for NULL). */
+uint64_t sb_relay_sub_held(const shmbus_sub *sub);
+
+/*
+ * Let publishers reuse the cells of held @p sub below @p seq: they may
+ * then publish up to seq - 1 + capacity. Requires held <= seq <= the read
+ * position. @return 0; SHMBUS_ERR_INVALID (out of those bounds, or not
+ * held): nothing changes; SHMBUS_ERR_EVICTED (the daemon evicted the
+ * subscriber: it gates nothing any more). Wakes publishers asleep on a
+ * full ring.
+ */
+int sb_relay_sub_release(shmbus_sub *sub, uint64_t seq);
+
+/*
+ * Read held @p sub again from @p seq (go-back-N: resend what was not
+ * acknowledged). Requires held <= seq <= the read position; the messages
+ * from seq on are still in the ring, as read before. Each is counted
+ * again in the subscriber's received. @return 0, or SHMBUS_ERR_INVALID
+ * (nothing changes).
+ */
+int sb_relay_sub_rewind(shmbus_sub *sub, uint64_t seq);
+
+/*
+ * Mark held @p sub's slot kept: if its owner dies, the daemon's reaper
+ * asks its keeps hook (daemon/registry.h) before freeing the slot and,
+ * told to, leaves it gating where the owner left it, for the next daemon
+ * to adopt with sb_relay_sub_adopt(). Stall timeouts never evict a kept
+ * slot. Destroying the subscriber frees the slot as any.
+ * @return 0, or SHMBUS_ERR_INVALID (not held).
+ */
+int sb_relay_sub_keep(shmbus_sub *sub);
+
+/*
+ * Take over @p t's kept slot whose owner is dead (pid and start time,
+ * util/proc.h; or an adopter that died adopting it), as the caller's:
+ * *@p out is a held, kept subscriber reading from the slot's held
+ * position. Of two adopters racing for one slot, one wins; a live owner's
+ * slot is never taken. @p t must be a reliable topic mapped by the caller
+ * (not through shmbus_open(): the daemon hands those slots out).
+ * @return 0; -ENOENT if there is none; SHMBUS_ERR_INVALID; -ENOMEM.
+ * Looks at /proc for each kept slot's owner. Thread-safe.
+ */
+int sb_relay_sub_adopt(shmbus_topic *t, shmbus_sub **out);
+
 #endif

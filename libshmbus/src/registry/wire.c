@@ -49,6 +49,8 @@ static uint32_t body_size(uint16_t type)
         return sizeof(struct sb_wire_list);
     case SB_MSG_BRIDGE:
         return sizeof(struct sb_wire_bridge);
+    case SB_MSG_NATS:
+        return sizeof(struct sb_wire_nats);
     default:
         return UINT32_MAX;
     }

@@ -28,6 +28,7 @@
 #define SB_WIRE_CLIENT_NAME 32u
 #define SB_WIRE_LIST_MAX    32u /* topics per LIST reply */
 #define SB_WIRE_BRIDGE_MAX  24u /* connections per BRIDGE reply */
+#define SB_WIRE_NATS_MAX    32u /* federated topics per NATS reply */
 
 enum sb_wire_type {
     SB_MSG_HELLO = 1,     /* client: pid and program name; reply: session id */
@@ -41,6 +42,8 @@ enum sb_wire_type {
     SB_MSG_SUB_ADOPT = 9, /* topic id, slot: a slot we hold since a previous daemon */
     SB_MSG_BRIDGE = 10,   /* TCP bridge connections after an id; reply: totals and up
                              to SB_WIRE_BRIDGE_MAX */
+    SB_MSG_NATS = 11,     /* federated topics after an id; reply: the NATS link and up
+                             to SB_WIRE_NATS_MAX */
     SB_MSG_OK = 0x100,    /* reply: the request succeeded; body per request */
     SB_MSG_ERR = 0x101    /* reply: struct sb_wire_err */
 };
@@ -219,6 +222,59 @@ static_assert(SB_WIRE_BRIDGE_MAX * sizeof(struct sb_wire_bridge_conn) +
                   SB_WIRE_MAX,
               "a full BRIDGE reply fits one message");
 
+struct sb_wire_nats {
+    uint64_t after; /* federated topic id; 0 = from the first */
+};
+static_assert(sizeof(struct sb_wire_nats) == 8, "nats");
+
+/* One federated topic of a NATS reply: its counters (SHMBUS_NATS_TOPIC_COUNTERS,
+ * one uint64_t each from offset 144, in its order). */
+struct sb_wire_nats_topic {
+    uint64_t id;
+    char name[SHMBUS_TOPIC_NAME_MAX + 1]; /* NUL-padded */
+    uint8_t pad0[3];
+    uint32_t flags; /* enum shmbus_nats_topic_flags */
+    SHMBUS_NATS_TOPIC_COUNTERS(SHMBUS_NATS_COUNTER_MEMBER)
+};
+static_assert(sizeof(struct sb_wire_nats_topic) == 192, "nats topic");
+static_assert(offsetof(struct sb_wire_nats_topic, name) == 8, "nats topic name");
+static_assert(offsetof(struct sb_wire_nats_topic, pad0) == 137, "nats topic pad0");
+static_assert(offsetof(struct sb_wire_nats_topic, flags) == 140, "nats topic flags");
+static_assert(offsetof(struct sb_wire_nats_topic, msgs_out) == 144, "nats topic counters");
+
+/* The NATS reply: the link, its totals (SHMBUS_NATS_TOPIC_COUNTERS summed,
+ * from offset 288), then the topics. tests/test_monitor.c checks each
+ * field at its protocol-3 offset. */
+struct sb_wire_nats_ok {
+    char server[128]; /* URL of the server it is connected to, "" when not */
+    char origin[64];  /* "" when the daemon does not federate (state OFF) */
+    char prefix[64];
+    uint32_t state;  /* enum shmbus_nats_state */
+    uint32_t topics; /* federated topics now */
+    uint64_t reconnects;
+    uint64_t refused;
+    uint64_t errors;
+    SHMBUS_NATS_TOPIC_COUNTERS(SHMBUS_NATS_COUNTER_MEMBER)
+    uint32_t count; /* topics below */
+    uint32_t pad;
+    struct sb_wire_nats_topic entries[]; /* count of them */
+};
+static_assert(sizeof(struct sb_wire_nats_ok) == 344, "nats ok");
+static_assert(offsetof(struct sb_wire_nats_ok, origin) == 128, "nats ok origin");
+static_assert(offsetof(struct sb_wire_nats_ok, prefix) == 192, "nats ok prefix");
+static_assert(offsetof(struct sb_wire_nats_ok, state) == 256, "nats ok state");
+static_assert(offsetof(struct sb_wire_nats_ok, topics) == 260, "nats ok topics");
+static_assert(offsetof(struct sb_wire_nats_ok, reconnects) == 264, "nats ok reconnects");
+static_assert(offsetof(struct sb_wire_nats_ok, refused) == 272, "nats ok refused");
+static_assert(offsetof(struct sb_wire_nats_ok, errors) == 280, "nats ok errors");
+static_assert(offsetof(struct sb_wire_nats_ok, msgs_out) == 288, "nats ok totals");
+static_assert(offsetof(struct sb_wire_nats_ok, count) == 336, "nats ok count");
+static_assert(offsetof(struct sb_wire_nats_ok, pad) == 340, "nats ok pad");
+static_assert(SB_WIRE_NATS_MAX * sizeof(struct sb_wire_nats_topic) +
+                      sizeof(struct sb_wire_nats_ok) + sizeof(struct sb_wire_hdr) <=
+                  SB_WIRE_MAX,
+              "a full NATS reply fits one message");
+
 struct sb_wire_err {
     int32_t code;                /* an SHMBUS_ERR_* code or -errno */
     char text[SB_WIRE_ERR_TEXT]; /* NUL-terminated detail for logs */
@@ -235,6 +291,7 @@ struct sb_wire_req {
         struct sb_wire_sub sub;
         struct sb_wire_list list;
         struct sb_wire_bridge bridge;
+        struct sb_wire_nats nats;
     } u;
 };
 

@@ -586,30 +586,35 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
     return 0;
 }
 
-static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, uint32_t pid)
+/* The header of a message: every publish writes every field, origin
+ * included (0 for a message published here), so that a reused cell never
+ * shows what its last message carried. */
+static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, uint32_t pid,
+                              uint64_t origin)
 {
     c->timestamp_ns = ts;
     c->len = len;
     c->writer_pid = pid;
+    c->origin = origin;
 }
 
-int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns)
+/* Who a message says published it, and when: ours for shmbus_publish(),
+ * the origin's for an imported one (sb_pub_publish_as()). */
+struct pub_meta {
+    uint64_t ts;
+    uint64_t origin; /* layout.h sb_shm_cell.origin */
+    uint32_t pid;
+};
+
+/* shmbus_publish() with the header @p m (pub, data and len checked). */
+static inline int pub_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
+                              const struct pub_meta *m)
 {
-    struct sb_segment *seg;
+    struct sb_segment *seg = &pub->topic->seg;
     struct sb_shm_cell *c;
-    uint64_t s, ts;
+    uint64_t s;
     int rc;
 
-    /* A fork child's copy: the record and the token are the parent's. */
-    if (pub == NULL || (data == NULL && len > 0) || pub->open || pub->gen != sb_fork_gen())
-        return SHMBUS_ERR_INVALID;
-    seg = &pub->topic->seg;
-    if (len > seg->g.max_msg_size)
-        return SHMBUS_ERR_TOO_BIG;
-    /* The clock is read before the claim: between taking the cell and
-     * committing it a spinning reader may pull the cell's line away, so
-     * that window holds only the copy and the header stores. */
-    ts = sb_real_ns();
     rc = pub_begin(pub, &s, timeout_ns);
     if (rc < 0)
         return rc;
@@ -619,11 +624,53 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     if (pub_claim_lost(pub, c, s)) {
         rc = SHMBUS_ERR_OVERRUN;
     } else {
-        cell_write_header(c, ts, (uint32_t)len, pub->pid);
+        cell_write_header(c, m->ts, (uint32_t)len, m->pid, m->origin);
         rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
     }
     pub_rec_idle(pub);
     return rc;
+}
+
+/* The checks every publish makes first. @return 0 or an error. */
+static inline int pub_check_args(const shmbus_pub *pub, const void *data, size_t len)
+{
+    /* A fork child's copy: the record and the token are the parent's. */
+    if (pub == NULL || (data == NULL && len > 0) || pub->open || pub->gen != sb_fork_gen())
+        return SHMBUS_ERR_INVALID;
+    if (len > pub->topic->seg.g.max_msg_size)
+        return SHMBUS_ERR_TOO_BIG;
+    return 0;
+}
+
+int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns)
+{
+    struct pub_meta m;
+    int rc = pub_check_args(pub, data, len);
+
+    if (rc < 0)
+        return rc;
+    /* The clock is read before the claim: between taking the cell and
+     * committing it a spinning reader may pull the cell's line away, so
+     * that window holds only the copy and the header stores. */
+    m.ts = sb_real_ns();
+    m.origin = 0;
+    m.pid = pub->pid;
+    return pub_publish(pub, data, len, timeout_ns, &m);
+}
+
+int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
+                      uint64_t ts, uint32_t pid, uint64_t origin_seq)
+{
+    struct pub_meta m = {.ts = ts, .origin = origin_seq + 1, .pid = pid};
+    int rc;
+
+    /* 1 + seq must not wrap to 0, which means "published here". */
+    if (origin_seq == UINT64_MAX)
+        return SHMBUS_ERR_INVALID;
+    rc = pub_check_args(pub, data, len);
+    if (rc < 0)
+        return rc;
+    return pub_publish(pub, data, len, timeout_ns, &m);
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
@@ -664,7 +711,7 @@ int shmbus_pub_commit(shmbus_pub *pub, shmbus_claim *claim, size_t len)
     if (pub_claim_lost(pub, c, claim->seq)) {
         rc = SHMBUS_ERR_OVERRUN;
     } else {
-        cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid);
+        cell_write_header(c, sb_real_ns(), (uint32_t)len, pub->pid, 0);
         rc = cell_finish(seg->hdr, c, claim->seq, SB_ST_COMMITTED, pub);
     }
     pub_rec_idle(pub);

@@ -15,6 +15,7 @@
 
 struct cell_meta {
     uint64_t timestamp_ns;
+    uint64_t origin;
     uint32_t len;
     uint32_t pid;
 };
@@ -64,6 +65,7 @@ static void cell_meta_read(const struct sb_shm_cell *c, struct cell_meta *m)
     m->timestamp_ns = *(const volatile uint64_t *)&c->timestamp_ns;
     m->len = *(const volatile uint32_t *)&c->len;
     m->pid = *(const volatile uint32_t *)&c->writer_pid;
+    m->origin = *(const volatile uint64_t *)&c->origin;
 }
 
 int sb_word_unchanged(const _Atomic uint64_t *word, uint64_t v)
@@ -144,5 +146,10 @@ int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint6
     msg->timestamp_ns = m.timestamp_ns;
     msg->seq = seq;
     msg->lost = sub->pending_lost;
+    msg->flags = m.origin != 0 ? SHMBUS_MSG_IMPORTED : 0;
+    msg->reserved0 = 0;
+    msg->origin_seq = m.origin != 0 ? m.origin - 1 : 0;
+    msg->reserved[0] = 0;
+    msg->reserved[1] = 0;
     return 0;
 }

@@ -81,8 +81,14 @@ struct shmbus_sub {
     int pending_err;   /* error met after a delivery, reported next */
     int copy_read;     /* lossy topic or observer: copy, then re-check the stamp */
     int observer;      /* SHMBUS_SUB_OBSERVER: gates nothing */
+    int held;          /* the slot's pos is held_pos, moved by sb_sub_release() only */
     uint8_t *scratch;  /* copy_read: validated copy of one message */
+    uint64_t held_pos; /* held: what the slot gates at; <= pos */
 };
+
+/* A subscriber handle for @p topic with options @p o (checked), its slot
+ * not yet taken (sub.c). @return it, or NULL (-ENOMEM). */
+shmbus_sub *sb_sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o);
 
 /* Has the daemon removed the topic for good (layout.h gone)? @p order:
  * relaxed on the hot path, where the flag is one load of a line nobody
@@ -149,6 +155,16 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
  * shows in the count or sees the message.
  */
 void sb_pub_quiet(shmbus_pub *pub, uint32_t weight);
+
+/*
+ * shmbus_publish() of a message published elsewhere (registry/relay.h
+ * sb_relay_publish_imported()): the cell carries @p ts and @p pid, the
+ * origin's, instead of ours, and origin 1 + @p origin_seq (layout.h).
+ * @return as shmbus_publish(); SHMBUS_ERR_INVALID for an @p origin_seq of
+ * UINT64_MAX, which the cell cannot tell from a local message.
+ */
+int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
+                      uint64_t ts, uint32_t pid, uint64_t origin_seq);
 
 /* The same for reliable publishers sleeping on a full ring, after a
  * subscriber or group released cells with a seq_cst store. */

@@ -78,7 +78,8 @@ static void sub_publish_pos(shmbus_sub *sub, uint64_t before)
     /* relaxed: statistics mirrors for monitoring tools. */
     atomic_store_explicit(&sub->slot->received, sub->received, memory_order_relaxed);
     atomic_store_explicit(&sub->slot->lost, sub->lost, memory_order_relaxed);
-    if (sub->group != NULL || sub->pos == before)
+    /* A held reader's slot moves on release only (hold.c). */
+    if (sub->group != NULL || sub->pos == before || sub->held)
         return;
     if (!sub->copy_read) {
         /* seq_cst: releases the cells we read to publishers (their seq_cst
@@ -234,6 +235,7 @@ void sb_slot_release(struct sb_shm_slot *s)
      * is being set up by a live owner: the daemon leaves it alone. */
     atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
     atomic_store_explicit(&s->start, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->kept, SB_KEEP_NONE, memory_order_relaxed);
     /* seq_cst: as in shmbus_sub_destroy(). */
     atomic_store_explicit(&s->state, SB_SLOT_FREE, memory_order_seq_cst);
 }
@@ -327,6 +329,7 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
     /* relaxed: as the fields above; a member names its count after its
      * join CAS (group.c group_counted()). */
     atomic_store_explicit(&s->counted, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->kept, SB_KEEP_NONE, memory_order_relaxed);
     if (sub->group == NULL) {
         plain_join(sub);
         return;
@@ -337,7 +340,7 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
     sb_group_join(sub);
 }
 
-static shmbus_sub *sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
+shmbus_sub *sb_sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
 {
     shmbus_sub *sub = sb_handle_alloc(sizeof(*sub));
 
@@ -375,7 +378,7 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
     rc = sub_opts_check(topic, &o);
     if (rc < 0)
         return rc;
-    sub = sub_alloc(topic, &o);
+    sub = sb_sub_alloc(topic, &o);
     if (sub == NULL)
         return -ENOMEM;
     group = o.group;
@@ -462,6 +465,9 @@ int shmbus_sub_stats_get(const shmbus_sub *sub, shmbus_sub_stats *out)
     out->received = sub->received;
     out->lost = sub->lost;
     out->position = pos;
+    /* A held reader (hold.c) lags from where it holds publishers. */
+    if (sub->held)
+        pos = sub->held_pos;
     out->lag = tail > pos ? tail - pos : 0;
     return 0;
 }

@@ -273,3 +273,17 @@ int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap, in
             return k;
     }
 }
+
+void sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
+{
+    /* relaxed: the owner is dead; its last stores are visible. */
+    uint32_t w = atomic_exchange_explicit(mine, 0, memory_order_relaxed);
+    /* relaxed: a count other sleepers change by their own weights; the
+     * CAS retries on their changes. A count lower than ours (damaged)
+     * goes to zero. */
+    uint32_t c = atomic_load_explicit(count, memory_order_relaxed);
+
+    while (w != 0 && !atomic_compare_exchange_weak_explicit(
+                         count, &c, c > w ? c - w : 0, memory_order_relaxed, memory_order_relaxed))
+        ;
+}

@@ -33,4 +33,9 @@ typedef int (*sb_ready_fn)(void *arg, memory_order order);
 int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
                    void *arg, uint64_t deadline, _Atomic uint32_t *bell, uint32_t seen);
 
+/* Take the weight @p *mine, which a sleeper that can no longer do it
+ * counted in @p count (a dead owner's slot or record), back out of the
+ * count, and clear it. Never below zero. */
+void sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine);
+
 #endif

@@ -148,6 +148,25 @@ static_assert(offsetof(struct sb_shm_header, abandoned) == 4 * SB_BLOCK + 48, "a
  * member that dies so is known as the seater. */
 #define SB_POS_SEATING (UINT64_MAX - 1)
 
+/*
+ * A slot's kept word. A held plain subscriber of a reliable topic (a
+ * daemon's exporter to JetStream, registry/relay.h) marks its slot KEPT
+ * so that the slot outlives its owner: when the owner dies, the reaper
+ * asks the daemon's keeps hook before freeing it and, told to, leaves it
+ * gating where the owner left it, for the next daemon to adopt
+ * (sb_relay_sub_adopt()) and resend from. An adopter takes the slot over
+ * by a CAS from KEPT to ADOPTING | its pid (of two adopters one wins),
+ * checks that the owner it judged dead is still the slot's (another may
+ * have adopted it and stored KEPT back meanwhile), writes itself in as
+ * the owner and stores KEPT again; a slot left ADOPTING by an adopter
+ * that died is taken the same way from it. Reset to NONE whenever the
+ * slot is taken or freed.
+ */
+#define SB_KEEP_NONE     0u
+#define SB_KEEP_KEPT     1u
+#define SB_KEEP_ADOPTING (1u << 31)
+#define SB_KEEP_PID(k)   ((k) & ~SB_KEEP_ADOPTING)
+
 /* One subscriber. Written by its owner; read by publishers (pos, for
  * reliable gating), by the daemon (pid and start: is the owner alive?) and
  * by monitoring tools. */
@@ -155,7 +174,8 @@ struct sb_shm_slot {
     _Atomic uint32_t state;
     _Atomic uint32_t pid;
     _Atomic uint32_t group; /* 0 = none, else 1-based group index */
-    uint32_t pad0;
+    /* SB_KEEP_NONE, SB_KEEP_KEPT or SB_KEEP_ADOPTING | pid (below). */
+    _Atomic uint32_t kept;
     _Atomic uint64_t pos;      /* next seq to read; member: seq in hand or IDLE */
     _Atomic uint64_t received; /* statistics mirror */
     _Atomic uint64_t lost;
@@ -172,6 +192,7 @@ static_assert(sizeof(struct sb_shm_slot) == SB_BLOCK, "slot size");
 static_assert(offsetof(struct sb_shm_slot, state) == 0, "slot state");
 static_assert(offsetof(struct sb_shm_slot, pid) == 4, "slot pid");
 static_assert(offsetof(struct sb_shm_slot, group) == 8, "slot group");
+static_assert(offsetof(struct sb_shm_slot, kept) == 12, "slot kept");
 static_assert(offsetof(struct sb_shm_slot, pos) == 16, "slot pos");
 static_assert(offsetof(struct sb_shm_slot, received) == 24, "slot received");
 static_assert(offsetof(struct sb_shm_slot, lost) == 32, "slot lost");
@@ -274,7 +295,12 @@ struct sb_shm_cell {
     uint64_t timestamp_ns;
     uint32_t len;
     uint32_t writer_pid;
-    uint64_t reserved;
+    /* 0: published on this bus; else 1 + the message's seq on the bus it
+     * was published on (imported through NATS, registry/relay.h
+     * sb_relay_publish_imported(); timestamp_ns and writer_pid are then
+     * the origin's). Written with the other header fields by every
+     * publish, so that a reused cell never shows an old origin. */
+    uint64_t origin;
     /* payload follows, max_msg_size bytes, cell padded to SB_LINE */
 };
 static_assert(sizeof(struct sb_shm_cell) == 32, "cell header size");
@@ -282,6 +308,6 @@ static_assert(offsetof(struct sb_shm_cell, stamp) == 0, "cell stamp");
 static_assert(offsetof(struct sb_shm_cell, timestamp_ns) == 8, "cell timestamp");
 static_assert(offsetof(struct sb_shm_cell, len) == 16, "cell len");
 static_assert(offsetof(struct sb_shm_cell, writer_pid) == 20, "cell writer_pid");
-static_assert(offsetof(struct sb_shm_cell, reserved) == 24, "cell reserved");
+static_assert(offsetof(struct sb_shm_cell, origin) == 24, "cell origin");
 
 #endif /* SHMBUS_SHM_LAYOUT_H */

@@ -1,5 +1,6 @@
 /*
- * Redis's glob matcher, for the bridge's pattern subscriptions (glob.h).
+ * Redis's glob matcher, for the bridge's pattern subscriptions and
+ * federation's topic patterns (glob.h).
  * Every read is bounded by the lengths the caller gives.
  */
 #include "glob.h"
@@ -38,14 +39,14 @@ static int glob_class(const char *p, const char *end, char c, const char **next)
     return neg ? !hit : hit;
 }
 
-int sbb_glob_match(const char *pat, size_t patl, const char *s, size_t len)
+int sbd_glob_match(const char *pat, size_t patl, const char *s, size_t len)
 {
     uint64_t steps = 0;
 
-    return sbb_glob_steps(pat, patl, s, len, &steps);
+    return sbd_glob_steps(pat, patl, s, len, &steps);
 }
 
-int sbb_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint64_t *steps)
+int sbd_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint64_t *steps)
 {
     const char *p = pat, *pe = pat + patl, *q = s, *qe = s + len;
     const char *star_p = NULL, *star_q = NULL;

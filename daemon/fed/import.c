@@ -1,0 +1,303 @@
+/*
+ * Federation's import over core NATS (import.h). Runs in the link thread:
+ * the importer's state (sbd_fed.imp, the records' pub and origins) is its
+ * alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fed/import.h"
+#include "fed/link.h"
+#include "fed/meta.h"
+#include "fed/state.h"
+#include "log.h"
+#include "registry/relay.h"
+#include "util/clock.h"
+
+/* Messages taken in one poll before the link thread looks at its
+ * connection again. */
+#define IMPORT_BATCH 256
+
+void sbf_import_relink(struct sbd_fed *f, natsConnection *nc)
+{
+    struct sbf_importer *im = &f->imp;
+    char subj[SBD_NATS_NAME_MAX + 3];
+    natsStatus s;
+
+    if (!(f->all_flags & SHMBUS_NATS_IMPORT))
+        return;
+    natsSubscription_Destroy(im->sub);
+    im->sub = NULL;
+    im->dropped = 0;
+    snprintf(subj, sizeof(subj), "%s.>", f->cfg->nats_prefix);
+    s = natsConnection_SubscribeSync(&im->sub, nc, subj);
+    /* Bounded: beyond these cnats drops (counted as lost_in) rather than
+     * queue without end behind a slow ring. */
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(im->sub, SBF_PENDING_MSGS, SBF_PENDING_BYTES);
+    if (s != NATS_OK) {
+        char what[160];
+
+        snprintf(what, sizeof(what), "cannot subscribe to %s: %s: nothing is imported", subj,
+                 natsStatus_GetText(s));
+        sbf_link_error(&f->link, what);
+        natsSubscription_Destroy(im->sub);
+        im->sub = NULL;
+        return;
+    }
+    sbd_log(f->link.gen > 1 ? SBD_DEBUG : SBD_INFO, "nats: importing from %s", subj);
+}
+
+/* sbf_meta_decode()'s header getter. */
+static const char *header(void *arg, const char *key, size_t *len)
+{
+    const char *v = NULL;
+
+    if (natsMsgHeader_Get(arg, key, &v) != NATS_OK || v == NULL)
+        return NULL;
+    *len = strlen(v);
+    return v;
+}
+
+/* A message refused before it could be tied to a topic. */
+static void refuse(struct sbd_fed *f, const char *subj, const char *why)
+{
+    sbf_count(&f->refused, 1);
+    sbf_fed_warn(f, SBF_WARN_REFUSED, "nats: message on '%.*s' refused: %s", SBF_SUBJECT_MAX, subj,
+                 why);
+}
+
+/* The topic @p name for an import: found, or created with the options of
+ * the first import pattern @p p that matched it. @return it or NULL
+ * (counted and logged). */
+static struct sbd_topic *import_topic(struct sbd_fed *f, const char *name,
+                                      const struct sbd_fed_pattern *p)
+{
+    struct sb_wire_open req;
+    struct sbd_topic *t;
+    char why[160] = "";
+    int created = 0, rc;
+
+    urcu_memb_read_lock();
+    t = sbd_topic_lookup(f->reg, name); /* topics stay until the daemon stops */
+    SBD_TSAN_READ_DONE();
+    urcu_memb_read_unlock();
+    if (t != NULL)
+        return t;
+    memset(&req, 0, sizeof(req));
+    memcpy(req.name, name, strlen(name));
+    if (p != NULL) {
+        req.mode = p->mode;
+        req.capacity = p->capacity;
+        req.max_msg_size = p->max_msg_size;
+        req.max_subscribers = p->max_subscribers;
+        req.stall_timeout_ms = p->stall_timeout_ms;
+    }
+    rc = sbd_topic_open(f->reg, &req, &t, &created, why, sizeof(why));
+    if (rc < 0) {
+        sbf_count(&f->orphan.lost_in, 1);
+        sbf_fed_warn(f, SBF_WARN_CREATE, "nats: topic %s cannot be created for an import: %s%s%s",
+                     name, shmbus_strerror(rc), why[0] ? ": " : "", why);
+        return NULL;
+    }
+    if (created)
+        sbd_log(SBD_INFO, "nats: topic %s created for its first imported message", name);
+    return t;
+}
+
+/* Check @p m's place in its origin's order on @p ft: 0 to write it, or -1
+ * for a repeat (counted as dups). A gap is counted in lost_in. */
+static int import_order(struct sbd_fed *f, struct sbf_topic *ft, const struct sbf_meta *m)
+{
+    struct sbf_origin *o = NULL;
+    unsigned i;
+
+    for (i = 0; i < ft->norigins && o == NULL; i++)
+        if (strcmp(ft->origins[i].name, m->origin) == 0)
+            o = &ft->origins[i];
+    if (o == NULL) {
+        if (ft->norigins < SBF_ORIGINS_MAX) {
+            o = &ft->origins[ft->norigins++];
+        } else { /* the least recently heard one is forgotten */
+            o = &ft->origins[0];
+            for (i = 1; i < ft->norigins; i++)
+                if (ft->origins[i].heard < o->heard)
+                    o = &ft->origins[i];
+        }
+        snprintf(o->name, sizeof(o->name), "%s", m->origin);
+        o->epoch = m->epoch;
+        o->next = m->seq;
+    }
+    o->heard = f->imp.heard;
+    if (o->epoch != m->epoch) { /* the topic was made again there: seqs start over */
+        o->epoch = m->epoch;
+        o->next = m->seq;
+    }
+    if (m->seq < o->next) {
+        sbf_count(&ft->count.dups, 1);
+        return -1;
+    }
+    if (m->seq > o->next) {
+        sbf_count(&ft->count.lost_in, m->seq - o->next);
+        sbf_fed_warn(f, SBF_WARN_GAP,
+                     "nats: topic %s: %llu messages from %s lost on the way (seq %llu, "
+                     "expected %llu)",
+                     ft->t->name, (unsigned long long)(m->seq - o->next), m->origin,
+                     (unsigned long long)m->seq, (unsigned long long)o->next);
+    }
+    o->next = m->seq + 1;
+    return 0;
+}
+
+/* Write @p data into @p ft's ring, marked imported. */
+static void import_write(struct sbd_fed *f, struct sbf_topic *ft, const struct sbf_meta *m,
+                         const void *data, int len)
+{
+    struct sbd_topic *t = ft->t;
+    struct sb_relay_origin o = {.seq = m->seq, .timestamp_ns = m->time_ns, .pid = m->pid};
+    int rc;
+
+    if (ft->pub == NULL) {
+        if (t->info.flags & SHMBUS_TOPIC_EXCLUSIVE) {
+            sbf_count(&ft->count.lost_in, 1);
+            sbf_fed_warn(f, SBF_WARN_CREATE,
+                         "nats: topic %s is exclusive (one publisher at a time): nothing is "
+                         "imported into it",
+                         t->name);
+            return;
+        }
+        rc = shmbus_pub_create(t->t, &ft->pub);
+        if (rc < 0) {
+            ft->pub = NULL;
+            sbf_count(&ft->count.lost_in, 1);
+            sbf_fed_warn(f, SBF_WARN_CREATE, "nats: topic %s: cannot publish imports: %s", t->name,
+                         shmbus_strerror(rc));
+            return;
+        }
+    }
+    if ((uint32_t)len > t->info.max_msg_size) {
+        sbf_count(&ft->count.lost_in, 1);
+        sbf_fed_warn(f, SBF_WARN_CREATE,
+                     "nats: topic %s: an imported message of %d bytes exceeds its max-msg %u: "
+                     "lost",
+                     t->name, len, t->info.max_msg_size);
+        return;
+    }
+    rc = sb_relay_publish_imported(ft->pub, data, (size_t)len, &o,
+                                   (int64_t)SBF_IMPORT_FULL_MS * 1000000);
+    if (rc >= 0) {
+        sbf_count(&ft->count.msgs_in, 1);
+        return;
+    }
+    sbf_count(&ft->count.lost_in, 1);
+    if (rc == SHMBUS_ERR_TIMEOUT) {
+        sbf_fed_warn(f, SBF_WARN_CREATE,
+                     "nats: topic %s: full for %d ms (its subscribers hold it): imported "
+                     "message lost",
+                     t->name, SBF_IMPORT_FULL_MS);
+        return;
+    }
+    sbf_fed_warn(f, SBF_WARN_CREATE, "nats: topic %s: import failed: %s", t->name,
+                 shmbus_strerror(rc));
+    if (rc == SHMBUS_ERR_TOPIC_GONE || sbd_topic_broken(t)) {
+        /* relaxed: a flag; the publisher is the importer's own. */
+        atomic_store_explicit(&ft->ended, 1, memory_order_relaxed);
+        shmbus_pub_destroy(ft->pub);
+        ft->pub = NULL;
+    }
+}
+
+static void import_msg(struct sbd_fed *f, natsMsg *msg)
+{
+    const char *subj = natsMsg_GetSubject(msg), *bad = NULL;
+    char name[SHMBUS_TOPIC_NAME_MAX + 1], why[96];
+    const struct sbd_fed_pattern *p = NULL;
+    struct sbf_meta m;
+    struct sbd_topic *t;
+    struct sbf_topic *ft;
+    uint32_t flags;
+
+    f->imp.heard++;
+    if (sbf_meta_topic(f->cfg->nats_prefix, subj, strlen(subj), name) < 0) {
+        refuse(f, subj, "not PREFIX.TOPIC with a topic name that can be a subject");
+        return;
+    }
+    if (sbf_meta_decode(header, msg, &m, &bad) < 0) {
+        snprintf(why, sizeof(why), "header %s missing or malformed", bad);
+        refuse(f, subj, why);
+        return;
+    }
+    if (strcmp(m.origin, f->cfg->nats_origin) == 0) {
+        refuse(f, subj, "it carries this bus's own origin: do two buses share --nats-origin?");
+        return;
+    }
+    flags = sbf_fed_match(f, name, &p);
+    /* Not imported here, or persisted: JetStream delivers those. */
+    if (!(flags & SHMBUS_NATS_IMPORT) || (flags & SHMBUS_NATS_PERSIST))
+        return;
+    t = import_topic(f, name, p);
+    if (t == NULL)
+        return;
+    ft = sbf_fed_track(f, t, SHMBUS_NATS_IMPORT);
+    if (ft == NULL || atomic_load_explicit(&ft->ended, memory_order_relaxed)) {
+        sbf_count(ft != NULL ? &ft->count.lost_in : &f->orphan.lost_in, 1);
+        return;
+    }
+    if (import_order(f, ft, &m) < 0)
+        return;
+    import_write(f, ft, &m, natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+}
+
+/* What cnats dropped from the subscription since we last asked: lost_in
+ * of no known topic. */
+static void import_dropped(struct sbd_fed *f)
+{
+    struct sbf_importer *im = &f->imp;
+    int64_t d = 0;
+
+    if (natsSubscription_GetDropped(im->sub, &d) != NATS_OK || d <= im->dropped)
+        return;
+    sbf_count(&f->orphan.lost_in, (uint64_t)(d - im->dropped));
+    sbf_fed_warn(f, SBF_WARN_GAP,
+                 "nats: %lld imported messages dropped: more than %d messages or %d bytes "
+                 "waited (lost_in)",
+                 (long long)(d - im->dropped), SBF_PENDING_MSGS, SBF_PENDING_BYTES);
+    im->dropped = d;
+}
+
+int sbf_import_poll(struct sbd_fed *f, unsigned ms)
+{
+    struct sbf_importer *im = &f->imp;
+    natsMsg *msg = NULL;
+    natsStatus s;
+
+    if (im->sub == NULL)
+        return 0;
+    s = natsSubscription_NextMsg(&msg, im->sub, ms);
+    for (unsigned n = 0; s == NATS_OK && n < IMPORT_BATCH; n++) {
+        import_msg(f, msg);
+        natsMsg_Destroy(msg);
+        msg = NULL;
+        s = natsSubscription_NextMsg(&msg, im->sub, 0);
+    }
+    natsMsg_Destroy(msg);
+    if (s == NATS_SLOW_CONSUMER || s == NATS_OK || s == NATS_TIMEOUT) {
+        import_dropped(f);
+        return 1;
+    }
+    /* Closed with its connection: the link thread makes a new one. */
+    return 0;
+}
+
+void sbf_import_drop(struct sbd_fed *f)
+{
+    natsSubscription_Destroy(f->imp.sub);
+    f->imp.sub = NULL;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->nrecs; i++) {
+        shmbus_pub_destroy(f->recs[i]->pub);
+        f->recs[i]->pub = NULL;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
