@@ -9,15 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #include "config.h"
+#include "config_int.h"
 
 #include "bridge/bridge.h"
-#include "fed/fed.h"
-#include "util/name.h"
 #include "log.h"
 
 void sbd_config_defaults(struct sbd_config *c)
@@ -59,46 +56,6 @@ void sbd_config_size_text(uint64_t v, char out[SBD_SIZE_TEXT])
         }
     }
     snprintf(out, SBD_SIZE_TEXT, "%llu", (unsigned long long)v);
-}
-
-/* The federation part of the usage text. */
-static void config_usage_nats(FILE *f, const struct sbd_config *d)
-{
-    char bytes[SBD_SIZE_TEXT];
-
-    sbd_config_size_text(d->persist_max_bytes, bytes);
-    fprintf(f,
-            "Federation through NATS (off unless --nats is given):\n"
-            "  --nats URL[,URL...] join the NATS server or cluster at nats://HOST[:PORT]\n"
-            "                      or tls://HOST[:PORT]; the daemon serves the bus while\n"
-            "                      it connects, and reconnects forever\n"
-            "  --nats-creds FILE   a NATS .creds file (JWT and nkey seed)\n"
-            "  --nats-token-file FILE  a token: the first line of FILE\n"
-            "  --nats-user-file FILE   USER:PASSWORD on the first line of FILE\n"
-            "                      (secrets only in files, never on the command line;\n"
-            "                      a file others can read is warned about)\n"
-            "  --nats-ca FILE, --nats-cert FILE, --nats-key FILE  TLS: the CA to trust,\n"
-            "                      and a client certificate with its key\n"
-            "  --nats-prefix PREFIX  topic T is subject PREFIX.T (default %s)\n"
-            "  --nats-origin NAME  this bus's name in NATS; buses that federate need\n"
-            "                      distinct ones (default: HOST_BUS, the host name up to\n"
-            "                      its first dot)\n"
-            "  --federate PATTERN[,KEY=VALUE...]  share the topics PATTERN (a Redis glob)\n"
-            "                      matches, both ways (repeatable). KEYs for topics an\n"
-            "                      import creates: mode=lossy|reliable, capacity=N,\n"
-            "                      max-msg=SIZE, max-subs=N, stall-timeout=MS (default:\n"
-            "                      the bus's defaults)\n"
-            "  --export PATTERN    local messages of those topics go out (repeatable)\n"
-            "  --import PATTERN[,KEY=VALUE...]  other buses' messages come in (repeatable)\n"
-            "  --persist PATTERN   federated topics that go through JetStream, so that\n"
-            "                      nothing is lost (repeatable)\n"
-            "  --persist-replicas N  stream replicas, 1 to 5 (default 0: 3 if the server\n"
-            "                      knows of 3 or more servers, else 1)\n"
-            "  --persist-max-age SECONDS  stream age limit (default 0: none)\n"
-            "  --persist-max-bytes SIZE   stream size limit (default %s)\n"
-            "  --persist-window N  JetStream publishes in flight per topic (default %u,\n"
-            "                      at most %u)\n",
-            d->nats_prefix, bytes, d->persist_window, SBD_PERSIST_WINDOW_MAX);
 }
 
 /* The usage text's defaults come from sbd_config_defaults(), so that the
@@ -197,10 +154,10 @@ void sbd_config_usage(FILE *f)
             d.bridge_max_conns, d.bridge_max_subs, req, out, mem, submem, d.bridge_auth_ms,
             SBD_BRIDGE_TIMEOUT_MIN_MS, d.bridge_cmd_ms, SBD_BRIDGE_TIMEOUT_MIN_MS,
             d.bridge_pub_timeout_ms);
-    config_usage_nats(f, &d);
+    sbd_config_nats_usage(f, &d);
 }
 
-static int parse_size(const char *s, uint64_t *out)
+int sbd_config_size(const char *s, uint64_t *out)
 {
     const char *units = "KMG";
     unsigned long long v;
@@ -224,11 +181,11 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-static int parse_u32(const char *s, uint32_t *out)
+int sbd_config_u32(const char *s, uint32_t *out)
 {
     uint64_t v;
 
-    if (parse_size(s, &v) < 0 || v > UINT32_MAX || strspn(s, "0123456789") != strlen(s))
+    if (sbd_config_size(s, &v) < 0 || v > UINT32_MAX || strspn(s, "0123456789") != strlen(s))
         return -1;
     *out = (uint32_t)v;
     return 0;
@@ -238,7 +195,7 @@ static int parse_u32(const char *s, uint32_t *out)
  * (said on stderr if not). @return 0 or -1. */
 static int parse_timeout(const char *s, const char *opt, uint32_t *out)
 {
-    if (parse_u32(s, out) < 0)
+    if (sbd_config_u32(s, out) < 0)
         return -1;
     if (*out >= SBD_BRIDGE_TIMEOUT_MIN_MS)
         return 0;
@@ -246,14 +203,14 @@ static int parse_timeout(const char *s, const char *opt, uint32_t *out)
     return -1;
 }
 
-/* A number, including 0 (which parse_u32() refuses as a size). */
-static int parse_id_number(const char *s, uint32_t *out)
+/* A number, including 0 (which sbd_config_u32() refuses as a size). */
+int sbd_config_number(const char *s, uint32_t *out)
 {
     if (strcmp(s, "0") == 0) {
         *out = 0;
         return 0;
     }
-    return parse_u32(s, out);
+    return sbd_config_u32(s, out);
 }
 
 /* "[ADDR]:PORT" for --bridge: a numeric IPv4 address, or an IPv6 one in
@@ -264,7 +221,7 @@ static int parse_listen(const char *s, struct sbd_config *c)
     size_t alen;
     uint32_t port;
 
-    if (colon == NULL || parse_id_number(colon + 1, &port) < 0 || port > 65535)
+    if (colon == NULL || sbd_config_number(colon + 1, &port) < 0 || port > 65535)
         return -1;
     alen = (size_t)(colon - s);
     if (alen >= 2 && s[0] == '[' && s[alen - 1] == ']') {
@@ -284,7 +241,7 @@ static int parse_listen(const char *s, struct sbd_config *c)
 
 /* The bridge token: the first line of @p path, which must not be empty.
  * Tokens stay out of the command line, where ps shows them. */
-static int read_token(const char *path, char *out, size_t cap)
+int sbd_config_token(const char *path, char *out, size_t cap)
 {
     FILE *f = fopen(path, "r");
     char line[SBD_TOKEN_MAX + 2];
@@ -316,7 +273,7 @@ static int parse_uid(const char *s, uid_t *out)
 
     if (pw != NULL)
         v = pw->pw_uid;
-    else if (parse_id_number(s, &v) < 0)
+    else if (sbd_config_number(s, &v) < 0)
         return -1;
     *out = (uid_t)v;
     return 0;
@@ -330,7 +287,7 @@ static int parse_gid(const char *s, gid_t *out)
 
     if (gr != NULL)
         v = gr->gr_gid;
-    else if (parse_id_number(s, &v) < 0)
+    else if (sbd_config_number(s, &v) < 0)
         return -1;
     *out = (gid_t)v;
     return 0;
@@ -370,23 +327,6 @@ enum {
     OPT_BAUTH,
     OPT_BCMD,
     OPT_BPUB,
-    OPT_NATS, /* OPT_NATS to OPT_PWINDOW: config_nats_option() */
-    OPT_NCREDS,
-    OPT_NTOKEN,
-    OPT_NUSER,
-    OPT_NCA,
-    OPT_NCERT,
-    OPT_NKEY,
-    OPT_NPREFIX,
-    OPT_NORIGIN,
-    OPT_FEDERATE,
-    OPT_EXPORT,
-    OPT_IMPORT,
-    OPT_PERSIST,
-    OPT_PREPLICAS,
-    OPT_PAGE,
-    OPT_PBYTES,
-    OPT_PWINDOW,
     OPT_HELP
 };
 
@@ -416,23 +356,9 @@ static const struct option long_opts[] = {
     {"bridge-auth-timeout", required_argument, NULL, OPT_BAUTH},
     {"bridge-cmd-timeout", required_argument, NULL, OPT_BCMD},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
-    {"nats", required_argument, NULL, OPT_NATS},
-    {"nats-creds", required_argument, NULL, OPT_NCREDS},
-    {"nats-token-file", required_argument, NULL, OPT_NTOKEN},
-    {"nats-user-file", required_argument, NULL, OPT_NUSER},
-    {"nats-ca", required_argument, NULL, OPT_NCA},
-    {"nats-cert", required_argument, NULL, OPT_NCERT},
-    {"nats-key", required_argument, NULL, OPT_NKEY},
-    {"nats-prefix", required_argument, NULL, OPT_NPREFIX},
-    {"nats-origin", required_argument, NULL, OPT_NORIGIN},
-    {"federate", required_argument, NULL, OPT_FEDERATE},
-    {"export", required_argument, NULL, OPT_EXPORT},
-    {"import", required_argument, NULL, OPT_IMPORT},
-    {"persist", required_argument, NULL, OPT_PERSIST},
-    {"persist-replicas", required_argument, NULL, OPT_PREPLICAS},
-    {"persist-max-age", required_argument, NULL, OPT_PAGE},
-    {"persist-max-bytes", required_argument, NULL, OPT_PBYTES},
-    {"persist-window", required_argument, NULL, OPT_PWINDOW},
+    /* clang-format off: a macro of entries, each with its comma */
+    SBD_CONFIG_NATS_OPTIONS
+    /* clang-format on */
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -441,17 +367,17 @@ static int config_limit_option(struct sbd_config *c, int opt, const char *arg)
 {
     switch (opt) {
     case OPT_TOPICS:
-        return parse_u32(arg, &c->max_topics);
+        return sbd_config_u32(arg, &c->max_topics);
     case OPT_CLIENTS:
-        return parse_u32(arg, &c->max_clients);
+        return sbd_config_u32(arg, &c->max_clients);
     case OPT_SLOTS:
-        return parse_u32(arg, &c->max_slots);
+        return sbd_config_u32(arg, &c->max_slots);
     case OPT_SEG:
-        return parse_size(arg, &c->max_segment);
+        return sbd_config_size(arg, &c->max_segment);
     case OPT_SHM:
-        return parse_size(arg, &c->max_shm);
+        return sbd_config_size(arg, &c->max_shm);
     default: /* OPT_REAP */
-        return parse_u32(arg, &c->reap_interval_ms) ||
+        return sbd_config_u32(arg, &c->reap_interval_ms) ||
                c->reap_interval_ms > CONFIG_REAP_INTERVAL_MAX_MS;
     }
 }
@@ -466,31 +392,33 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         bad = parse_listen(arg, c);
         break;
     case OPT_BTOKEN:
-        bad = read_token(arg, c->bridge_token, sizeof(c->bridge_token));
+        bad = sbd_config_token(arg, c->bridge_token, sizeof(c->bridge_token));
         break;
     case OPT_BCONNS:
-        bad = parse_u32(arg, &c->bridge_max_conns) || c->bridge_max_conns == 0;
+        bad = sbd_config_u32(arg, &c->bridge_max_conns) || c->bridge_max_conns == 0;
         break;
     case OPT_BSUBS:
-        bad = parse_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
+        bad = sbd_config_u32(arg, &c->bridge_max_subs) || c->bridge_max_subs == 0 ||
               c->bridge_max_subs > SBD_BRIDGE_SUBS_MAX;
         break;
     case OPT_BREQ:
-        bad = parse_size(arg, &c->bridge_max_request) ||
+        bad = sbd_config_size(arg, &c->bridge_max_request) ||
               c->bridge_max_request < CONFIG_REQUEST_MIN ||
               c->bridge_max_request > CONFIG_REQUEST_MAX;
         break;
     case OPT_BOUT:
-        bad = parse_size(arg, &c->bridge_max_output) || c->bridge_max_output < CONFIG_OUTPUT_MIN;
+        bad =
+            sbd_config_size(arg, &c->bridge_max_output) || c->bridge_max_output < CONFIG_OUTPUT_MIN;
         break;
     case OPT_BNOCREATE:
         c->bridge_no_create = 1;
         break;
     case OPT_BMEM:
-        bad = parse_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < CONFIG_MEMORY_MIN;
+        bad =
+            sbd_config_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < CONFIG_MEMORY_MIN;
         break;
     case OPT_BSUBMEM:
-        bad = parse_size(arg, &c->bridge_max_sub_memory) ||
+        bad = sbd_config_size(arg, &c->bridge_max_sub_memory) ||
               c->bridge_max_sub_memory < CONFIG_SUB_MEMORY_MIN;
         break;
     case OPT_BAUTH:
@@ -500,308 +428,12 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
         bad = parse_timeout(arg, "--bridge-cmd-timeout", &c->bridge_cmd_ms);
         break;
     case OPT_BPUB:
-        bad = parse_id_number(arg, &c->bridge_pub_timeout_ms);
+        bad = sbd_config_number(arg, &c->bridge_pub_timeout_ms);
         break;
     default:
         break;
     }
     return bad;
-}
-
-/* Warn when secret file @p path can be read by group or others. */
-static void warn_readable(const char *path)
-{
-    struct stat st;
-
-    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
-        sbd_log(SBD_WARN,
-                "%s holds NATS credentials and is readable by group or others (mode %04o): "
-                "chmod 600 it",
-                path, (unsigned)(st.st_mode & 07777));
-}
-
-/* A --nats-* file: readable now (cnats reads it when it connects). */
-static int config_path(const char *path, char *out, size_t cap, int secret)
-{
-    if (path[0] == '\0' || strlen(path) >= cap) {
-        fprintf(stderr, "shmbusd: file name of 1 to %zu bytes expected: '%s'\n", cap - 1, path);
-        return -1;
-    }
-    if (access(path, R_OK) < 0) {
-        fprintf(stderr, "shmbusd: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    if (secret)
-        warn_readable(path);
-    memcpy(out, path, strlen(path) + 1);
-    return 0;
-}
-
-/* One URL of --nats: [nats:// or tls://][user-less host][:PORT], no
- * spaces or credentials in it (those come from files). */
-static int nats_url_ok(const char *u, size_t len)
-{
-    const char *host = u, *end = u + len, *colon;
-    uint32_t port;
-    char num[8];
-
-    if (len >= 7 && strncmp(u, "nats://", 7) == 0)
-        host = u + 7;
-    else if (len >= 6 && strncmp(u, "tls://", 6) == 0)
-        host = u + 6;
-    if (host == end || memchr(host, '@', (size_t)(end - host)) != NULL ||
-        memchr(host, '/', (size_t)(end - host)) != NULL)
-        return 0;
-    for (const char *p = u; p < end; p++)
-        if (*p <= ' ' || *p >= 0x7f)
-            return 0;
-    colon = memrchr(host, ':', (size_t)(end - host));
-    if (colon == NULL || (host[0] == '[' && end[-1] == ']'))
-        return 1; /* no port: cnats's default, 4222 */
-    if (colon == host || (size_t)(end - colon - 1) >= sizeof(num) || colon + 1 == end)
-        return 0;
-    memcpy(num, colon + 1, (size_t)(end - colon - 1));
-    num[end - colon - 1] = '\0';
-    return parse_id_number(num, &port) == 0 && port >= 1 && port <= 65535;
-}
-
-/* --nats URL[,URL...]. */
-static int parse_nats_urls(struct sbd_config *c, const char *arg)
-{
-    size_t len = strlen(arg);
-
-    if (len == 0 || len > SBD_NATS_URLS_MAX) {
-        fprintf(stderr, "shmbusd: --nats: 1 to %u bytes of URLs expected\n", SBD_NATS_URLS_MAX);
-        return -1;
-    }
-    for (const char *p = arg; p <= arg + len;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-
-        if (n == 0 || !nats_url_ok(p, n)) {
-            fprintf(stderr,
-                    "shmbusd: --nats: bad URL '%.*s': nats://HOST[:PORT] or tls://HOST[:PORT], "
-                    "comma-separated, credentials only in files (--nats-creds, "
-                    "--nats-token-file, --nats-user-file)\n",
-                    (int)n, p);
-            return -1;
-        }
-        p += n + 1;
-    }
-    memcpy(c->nats_urls, arg, len + 1);
-    c->nats = 1;
-    return 0;
-}
-
-/* --nats-user-file: "user:password" on its first line. */
-static int read_user(struct sbd_config *c, const char *path)
-{
-    char line[SBD_TOKEN_MAX + 1];
-    char *colon;
-
-    if (read_token(path, line, sizeof(line)) < 0)
-        return -1;
-    colon = strchr(line, ':');
-    if (colon == NULL || colon == line || colon[1] == '\0') {
-        fprintf(stderr, "shmbusd: %s: the first line must be USER:PASSWORD\n", path);
-        return -1;
-    }
-    warn_readable(path);
-    *colon = '\0';
-    memcpy(c->nats_user, line, strlen(line) + 1);
-    memcpy(c->nats_password, colon + 1, strlen(colon + 1) + 1);
-    return 0;
-}
-
-/* The characters of a topic pattern: a topic name's and the glob's. */
-static int pattern_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > SHMBUS_TOPIC_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              strchr("._:-*?[]^\\", ch) != NULL))
-            return 0;
-    }
-    return 1;
-}
-
-/* One KEY=VALUE of --federate or --import into @p p. @return 0 or -1. */
-static int pattern_key(struct sbd_fed_pattern *p, const char *kv, size_t len)
-{
-    const char *eq = memchr(kv, '=', len);
-    char key[16], val[32];
-    uint64_t size;
-    size_t kl;
-
-    if (eq == NULL || (kl = (size_t)(eq - kv)) >= sizeof(key) || len - kl - 1 >= sizeof(val) ||
-        len - kl - 1 == 0)
-        return -1;
-    memcpy(key, kv, kl);
-    key[kl] = '\0';
-    memcpy(val, eq + 1, len - kl - 1);
-    val[len - kl - 1] = '\0';
-    if (strcmp(key, "mode") == 0) {
-        if (strcmp(val, "lossy") == 0)
-            p->mode = SHMBUS_LOSSY;
-        else if (strcmp(val, "reliable") == 0)
-            p->mode = SHMBUS_RELIABLE;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(key, "capacity") == 0)
-        return parse_u32(val, &p->capacity);
-    if (strcmp(key, "max-subs") == 0)
-        return parse_u32(val, &p->max_subscribers);
-    if (strcmp(key, "stall-timeout") == 0)
-        return parse_id_number(val, &p->stall_timeout_ms);
-    if (strcmp(key, "max-msg") == 0) {
-        if (parse_size(val, &size) < 0 || size > UINT32_MAX)
-            return -1;
-        p->max_msg_size = (uint32_t)size;
-        return 0;
-    }
-    return -1;
-}
-
-/* --federate, --export, --import or --persist: PATTERN[,KEY=VALUE...]
- * (KEYs for the first and third only). */
-static int parse_pattern(struct sbd_config *c, uint32_t kind, const char *opt, const char *arg)
-{
-    struct sbd_fed_pattern *p = &c->fed[c->n_fed];
-    const char *comma = strchr(arg, ',');
-    size_t gl = comma != NULL ? (size_t)(comma - arg) : strlen(arg);
-    int keys = kind == SBD_FED_FEDERATE || kind == SBD_FED_IMPORT;
-
-    if (c->n_fed == SBD_FED_PATTERNS_MAX) {
-        fprintf(stderr, "shmbusd: at most %u --federate, --export, --import and --persist\n",
-                SBD_FED_PATTERNS_MAX);
-        return -1;
-    }
-    memset(p, 0, sizeof(*p));
-    p->kind = kind;
-    if (!pattern_ok(arg, gl)) {
-        fprintf(stderr,
-                "shmbusd: %s '%.*s': a pattern of 1 to %u characters: topic name characters "
-                "and the glob's * ? [ ] ^ \\\n",
-                opt, (int)gl, arg, SHMBUS_TOPIC_NAME_MAX);
-        return -1;
-    }
-    memcpy(p->glob, arg, gl);
-    p->glob[gl] = '\0';
-    while (comma != NULL) {
-        const char *kv = comma + 1;
-        size_t kl;
-
-        comma = strchr(kv, ',');
-        kl = comma != NULL ? (size_t)(comma - kv) : strlen(kv);
-        if (!keys || pattern_key(p, kv, kl) < 0) {
-            fprintf(stderr, "shmbusd: %s %s: bad option '%.*s'%s\n", opt, p->glob, (int)kl, kv,
-                    keys ? ": mode=lossy|reliable, capacity=N, max-msg=SIZE, max-subs=N, "
-                           "stall-timeout=MS"
-                         : ": it takes a pattern only");
-            return -1;
-        }
-    }
-    c->n_fed++;
-    return 0;
-}
-
-/* One --nats*, pattern or --persist* option. @return 0 or -1 (said). */
-static int config_nats_option(struct sbd_config *c, int opt, const char *arg)
-{
-    static const char *const pat_opt[] = {"--federate", "--export", "--import", "--persist"};
-    int bad = 0;
-
-    switch (opt) {
-    case OPT_NATS:
-        return parse_nats_urls(c, arg);
-    case OPT_NCREDS:
-        return config_path(arg, c->nats_creds, sizeof(c->nats_creds), 1);
-    case OPT_NCA:
-        return config_path(arg, c->nats_ca, sizeof(c->nats_ca), 0);
-    case OPT_NCERT:
-        return config_path(arg, c->nats_cert, sizeof(c->nats_cert), 0);
-    case OPT_NKEY:
-        return config_path(arg, c->nats_key, sizeof(c->nats_key), 1);
-    case OPT_NTOKEN:
-        if (read_token(arg, c->nats_token, sizeof(c->nats_token)) < 0)
-            return -1;
-        warn_readable(arg);
-        return 0;
-    case OPT_NUSER:
-        return read_user(c, arg);
-    case OPT_NPREFIX:
-    case OPT_NORIGIN:
-        if (opt == OPT_NPREFIX ? !sbd_fed_prefix_ok(arg) : !sbd_fed_origin_ok(arg)) {
-            fprintf(stderr, "shmbusd: %s '%s': 1 to %u characters of A-Z a-z 0-9 _ -%s\n",
-                    opt == OPT_NPREFIX ? "--nats-prefix" : "--nats-origin", arg, SBD_NATS_NAME_MAX,
-                    opt == OPT_NPREFIX ? ", in tokens separated by single dots" : "");
-            return -1;
-        }
-        snprintf(opt == OPT_NPREFIX ? c->nats_prefix : c->nats_origin, SBD_NATS_NAME_MAX + 1, "%s",
-                 arg);
-        return 0;
-    case OPT_FEDERATE:
-    case OPT_EXPORT:
-    case OPT_IMPORT:
-    case OPT_PERSIST:
-        return parse_pattern(c, (uint32_t)(opt - OPT_FEDERATE), pat_opt[opt - OPT_FEDERATE], arg);
-    case OPT_PREPLICAS:
-        bad = parse_id_number(arg, &c->persist_replicas) || c->persist_replicas > 5;
-        break;
-    case OPT_PAGE:
-        bad = strspn(arg, "0123456789") != strlen(arg) ||
-              (strcmp(arg, "0") != 0 && parse_size(arg, &c->persist_max_age_s) < 0);
-        if (!bad && strcmp(arg, "0") == 0)
-            c->persist_max_age_s = 0;
-        break;
-    case OPT_PBYTES:
-        bad = parse_size(arg, &c->persist_max_bytes) || c->persist_max_bytes > INT64_MAX;
-        break;
-    default: /* OPT_PWINDOW */
-        bad = parse_u32(arg, &c->persist_window) || c->persist_window > SBD_PERSIST_WINDOW_MAX;
-        break;
-    }
-    if (bad)
-        fprintf(stderr, "shmbusd: bad value '%s' (see --help)\n", arg);
-    return bad ? -1 : 0;
-}
-
-/* After the options: what federation options need, and the default
- * origin. @return 0 or -1 (said). */
-static int config_nats_finish(struct sbd_config *c)
-{
-    char host[256];
-
-    if (!c->nats) {
-        if (c->n_fed > 0 || c->nats_creds[0] != '\0' || c->nats_token[0] != '\0' ||
-            c->nats_user[0] != '\0' || c->nats_ca[0] != '\0' || c->nats_cert[0] != '\0' ||
-            c->nats_key[0] != '\0' || c->nats_origin[0] != '\0') {
-            fprintf(stderr, "shmbusd: --federate, --export, --import, --persist and the "
-                            "--nats-* options need --nats URL\n");
-            return -1;
-        }
-        return 0;
-    }
-    if ((c->nats_creds[0] != '\0') + (c->nats_token[0] != '\0') + (c->nats_user[0] != '\0') > 1) {
-        fprintf(stderr, "shmbusd: one of --nats-creds, --nats-token-file, --nats-user-file\n");
-        return -1;
-    }
-    if ((c->nats_cert[0] != '\0') != (c->nats_key[0] != '\0')) {
-        fprintf(stderr, "shmbusd: --nats-cert and --nats-key go together\n");
-        return -1;
-    }
-    if (c->nats_origin[0] == '\0') {
-        if (gethostname(host, sizeof(host)) < 0)
-            host[0] = '\0';
-        host[sizeof(host) - 1] = '\0';
-        sbd_fed_default_origin(host, c->bus, c->nats_origin);
-    }
-    return 0;
 }
 
 /* One option. @return 0, 1 for --help, or -1 with a message printed. */
@@ -848,8 +480,8 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
     case OPT_HELP:
         return 1;
     default:
-        if (opt >= OPT_NATS && opt <= OPT_PWINDOW)
-            return config_nats_option(c, opt, arg);
+        if (opt >= SBD_OPT_NATS && opt <= SBD_OPT_PWINDOW)
+            return sbd_config_nats_option(c, opt, arg);
         if (opt < OPT_BRIDGE || opt > OPT_BPUB)
             return -1;
         bad = config_bridge_option(c, opt, arg);
@@ -895,5 +527,5 @@ int sbd_config_parse(struct sbd_config *c, int argc, char **argv)
     memcpy(c->lock_path, c->sock_path, sizeof(c->lock_path)); /* NAME.sock: NAME.lock */
     memcpy(c->lock_path + strlen(c->lock_path) - strlen("sock"), "lock", strlen("lock"));
     snprintf(c->shm_lock_path, sizeof(c->shm_lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
-    return config_nats_finish(c);
+    return sbd_config_nats_finish(c);
 }

@@ -167,6 +167,16 @@ static void test_fed_meta_roundtrip(void **state)
     h.kv[10] = NULL;
     assert_int_equal(sbf_meta_decode(hdr_get, &h, &d, &bad), 0);
     assert_memory_equal(&m, &d, sizeof(m));
+    /* Shmbus-Count, as core-NATS exports carry it. */
+    m.count = 17;
+    m.has_count = 1;
+    sbf_meta_encode(&m, "a.b", &x);
+    assert_string_equal(x.count, "17");
+    h.kv[10] = SBF_HDR_COUNT;
+    h.kv[11] = x.count;
+    h.kv[12] = NULL;
+    assert_int_equal(sbf_meta_decode(hdr_get, &h, &d, &bad), 0);
+    assert_memory_equal(&m, &d, sizeof(m));
 }
 
 /* Each field missing or malformed is refused and named. */
@@ -182,6 +192,8 @@ static void test_fed_meta_refused(void **state)
         {SBF_HDR_SEQ, "0x10"},   {SBF_HDR_TIME, "99999999999999999999"},
         {SBF_HDR_PID, NULL},     {SBF_HDR_PID, "4294967296"},
         {SBF_HDR_PREV, ""},      {SBF_HDR_PREV, "1.5"},
+        {SBF_HDR_PREV, "2"},     {SBF_HDR_PREV, "3"},
+        {SBF_HDR_COUNT, "0"},    {SBF_HDR_COUNT, "x"},
     };
     char longo[100];
 
@@ -222,12 +234,88 @@ static void test_fed_meta_refused(void **state)
     assert_string_equal(d.origin, longo);
 }
 
+/* Order per origin: no loss where the origin's own imports took seqs
+ * between the messages it sent (its count goes on by one); the messages
+ * its count skips are lost; repeats; an exporter that starts again; a new
+ * epoch; and the least recently heard origin forgotten past
+ * SBF_ORIGINS_MAX. */
+static void test_fed_meta_order(void **state)
+{
+    static struct sbf_origins t; /* large: not on the stack */
+    struct sbf_meta m = {.origin = "b", .epoch = 7, .seq = 5, .count = 1, .has_count = 1};
+    uint64_t lost = 9, clock = 0;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    /* First message: taken, nothing known before it. */
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* Seqs 6..8 were imports on b, never sent: its count says none lost. */
+    m.seq = 9, m.count = 2;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* b sent 3 messages (counts 3..5) that never came. */
+    m.seq = 20, m.count = 6;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 3);
+    /* Repeats are refused. */
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 0);
+    m.seq = 11, m.count = 3;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 0);
+    /* b's daemon started again: its count starts at 1; the first one it
+     * sent is here, so nothing is lost; then two of the next are. */
+    m.seq = 30, m.count = 1;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    m.seq = 33, m.count = 4;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 2);
+    /* Started again, and its first two never came. */
+    m.seq = 40, m.count = 3;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 2);
+    /* No count: nothing known. */
+    m.seq = 50, m.has_count = 0;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    m.seq = 60, m.count = 9, m.has_count = 1;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* The topic made again on b: seqs start over. */
+    m.epoch = 8, m.seq = 0, m.count = 10;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    m.seq = 1, m.count = 11;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+    /* Another origin is its own. */
+    struct sbf_meta c = {.origin = "c", .epoch = 1, .seq = 1};
+    assert_int_equal(sbf_meta_order(&t, &c, ++clock, &lost), 1);
+    assert_int_equal(t.n, 2);
+    /* Full: the least recently heard ("b", then "c") are replaced. */
+    for (unsigned i = 0; i < SBF_ORIGINS_MAX; i++) {
+        struct sbf_meta x = {.epoch = 1, .seq = 100};
+
+        snprintf(x.origin, sizeof(x.origin), "x%u", i);
+        assert_int_equal(sbf_meta_order(&t, &x, ++clock, &lost), 1);
+        assert_true(t.n <= SBF_ORIGINS_MAX);
+    }
+    assert_int_equal(t.n, SBF_ORIGINS_MAX);
+    for (unsigned i = 0; i < t.n; i++)
+        assert_true(strcmp(t.o[i].name, "b") != 0 && strcmp(t.o[i].name, "c") != 0);
+    /* b comes back: a new start, its old seqs are not repeats. */
+    m.seq = 1, m.count = 12;
+    assert_int_equal(sbf_meta_order(&t, &m, ++clock, &lost), 1);
+    assert_int_equal(lost, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fed_meta_prefix),    cmocka_unit_test(test_fed_meta_origin),
         cmocka_unit_test(test_fed_meta_subject),   cmocka_unit_test(test_fed_meta_u64),
         cmocka_unit_test(test_fed_meta_roundtrip), cmocka_unit_test(test_fed_meta_refused),
+        cmocka_unit_test(test_fed_meta_order),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

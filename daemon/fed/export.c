@@ -32,6 +32,8 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
     struct sbf_topic *ft = r->ft;
     struct sbf_meta m = {.epoch = ft->epoch,
                          .seq = msg->seq,
+                         .count = ft->sent + 1,
+                         .has_count = 1,
                          .time_ns = msg->timestamp_ns,
                          .pid = msg->publisher_pid};
     struct sbf_meta_text x;
@@ -51,13 +53,20 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
         s = natsMsgHeader_Set(nm, SBF_HDR_TIME, x.time);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(nm, SBF_HDR_PID, x.pid);
+    /* The seqs of the topic's imported messages, never sent, lie between
+     * ours: the count lets importers tell those from messages lost on the
+     * way. */
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(nm, SBF_HDR_COUNT, x.count);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(nm, SBF_HDR_MSG_ID, x.msg_id);
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(r->nc, nm);
     natsMsg_Destroy(nm);
-    if (s == NATS_OK)
+    if (s == NATS_OK) {
+        ft->sent++;
         return 0;
+    }
     sbf_fed_warn(r->f, SBF_WARN_SEND, "nats: topic %s: message seq %llu not sent: %s (lost_out)",
                  ft->t->name, (unsigned long long)msg->seq, natsStatus_GetText(s));
     return -1;

@@ -1,7 +1,7 @@
 /*
  * Federation (fed.h): start and stop, the pattern table, the topic
- * records, the registry listener and the manager thread, which federates
- * the topics created on the bus and ends those whose segment broke.
+ * records, the registry listener that federates each topic added, and the
+ * manager thread, which ends the records whose segment broke.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,7 +20,7 @@
 #include "util/clock.h"
 #include "util/vec.h"
 
-/* The manager looks at the topics at least this often (broken segments). */
+/* The manager looks for broken segments this often. */
 #define MANAGER_TICK_NS 100000000ull
 
 void sbf_fed_warn(struct sbd_fed *f, enum sbf_warn kind, const char *fmt, ...)
@@ -151,36 +151,13 @@ void sbf_fed_relinked(struct sbd_fed *f, natsConnection *nc)
     sbf_import_relink(f, nc);
 }
 
-/* Registry listener: runs under topic_lock in the creating thread, so it
- * only queues the topic for the manager. */
+/* Registry listener: runs under topic_lock in the thread that added the
+ * topic, before its creator could publish: the exporter's subscriber,
+ * made here from the next message, misses none. (Lock order: topic_lock,
+ * then f->mu; nothing takes them the other way round.) */
 static void topic_created(void *arg, struct sbd_topic *t)
 {
-    struct sbd_fed *f = arg;
-
-    pthread_mutex_lock(&f->new_mu);
-    if (SB_VEC_RESERVE(f->newt, f->new_cap, f->nnew, 1, 16) == 0)
-        f->newt[f->nnew++] = t;
-    else
-        sbd_log(SBD_ERROR, "nats: out of memory: topic %s is not federated", t->name);
-    pthread_mutex_unlock(&f->new_mu);
-    sb_relay_bell_ring(&f->bell);
-}
-
-/* Federate the topics queued by the listener. Manager. */
-static void manager_new(struct sbd_fed *f)
-{
-    struct sbd_topic **newt;
-    size_t n;
-
-    pthread_mutex_lock(&f->new_mu);
-    newt = f->newt;
-    n = f->nnew;
-    f->newt = NULL;
-    f->nnew = f->new_cap = 0;
-    pthread_mutex_unlock(&f->new_mu);
-    for (size_t i = 0; i < n; i++)
-        sbf_fed_track(f, newt[i], 0);
-    free(newt);
+    sbf_fed_track(arg, t, 0);
 }
 
 /* End the records whose segment broke: their exporter lets go (the
@@ -220,7 +197,6 @@ static void *manager_main(void *arg)
          * then rings). */
         if (atomic_load_explicit(&f->stop, memory_order_relaxed))
             break;
-        manager_new(f);
         manager_ended(f);
         sb_relay_wait(NULL, 0, nothing_ready, NULL, sb_mono_ns() + MANAGER_TICK_NS, &f->bell, seen);
     }
@@ -252,8 +228,8 @@ static int patterns_init(struct sbd_fed *f)
     return 0;
 }
 
-/* Listen for new topics and queue the ones there already, under
- * topic_lock so that none is missed or seen twice. */
+/* Listen for new topics and federate the ones there already, under
+ * topic_lock so that none is missed. */
 static void fed_listen(struct sbd_fed *f, int on)
 {
     struct sbd_registry *reg = f->reg;
@@ -284,10 +260,8 @@ static void fed_free(struct sbd_fed *f)
         free(ft);
     }
     free(f->recs);
-    free(f->newt);
     free(f->pats);
     pthread_mutex_destroy(&f->warn_mu);
-    pthread_mutex_destroy(&f->new_mu);
     pthread_mutex_destroy(&f->mu);
     free(f);
 }
@@ -306,7 +280,6 @@ int sbd_fed_start(const struct sbd_config *cfg, struct sbd_registry *reg, struct
     f->cfg = cfg;
     f->reg = reg;
     pthread_mutex_init(&f->mu, NULL);
-    pthread_mutex_init(&f->new_mu, NULL);
     pthread_mutex_init(&f->warn_mu, NULL);
     rc = patterns_init(f);
     if (rc < 0) {

@@ -39,7 +39,8 @@ void sbf_import_relink(struct sbd_fed *f, natsConnection *nc)
     if (s != NATS_OK) {
         char what[160];
 
-        snprintf(what, sizeof(what), "cannot subscribe to %s: %s: nothing is imported", subj,
+        snprintf(what, sizeof(what),
+                 "cannot subscribe to %s: %s: nothing is imported until the next connection", subj,
                  natsStatus_GetText(s));
         sbf_link_error(&f->link, what);
         natsSubscription_Destroy(im->sub);
@@ -106,47 +107,24 @@ static struct sbd_topic *import_topic(struct sbd_fed *f, const char *name,
     return t;
 }
 
-/* Check @p m's place in its origin's order on @p ft: 0 to write it, or -1
- * for a repeat (counted as dups). A gap is counted in lost_in. */
+/* Check @p m's place in its origin's order on @p ft (sbf_meta_order()):
+ * 0 to write it, or -1 for a repeat (counted as dups). A message known
+ * lost on the way is counted in lost_in and logged. */
 static int import_order(struct sbd_fed *f, struct sbf_topic *ft, const struct sbf_meta *m)
 {
-    struct sbf_origin *o = NULL;
-    unsigned i;
+    uint64_t lost = 0;
 
-    for (i = 0; i < ft->norigins && o == NULL; i++)
-        if (strcmp(ft->origins[i].name, m->origin) == 0)
-            o = &ft->origins[i];
-    if (o == NULL) {
-        if (ft->norigins < SBF_ORIGINS_MAX) {
-            o = &ft->origins[ft->norigins++];
-        } else { /* the least recently heard one is forgotten */
-            o = &ft->origins[0];
-            for (i = 1; i < ft->norigins; i++)
-                if (ft->origins[i].heard < o->heard)
-                    o = &ft->origins[i];
-        }
-        snprintf(o->name, sizeof(o->name), "%s", m->origin);
-        o->epoch = m->epoch;
-        o->next = m->seq;
-    }
-    o->heard = f->imp.heard;
-    if (o->epoch != m->epoch) { /* the topic was made again there: seqs start over */
-        o->epoch = m->epoch;
-        o->next = m->seq;
-    }
-    if (m->seq < o->next) {
+    if (!sbf_meta_order(&ft->origins, m, f->imp.heard, &lost)) {
         sbf_count(&ft->count.dups, 1);
         return -1;
     }
-    if (m->seq > o->next) {
-        sbf_count(&ft->count.lost_in, m->seq - o->next);
+    if (lost > 0) {
+        sbf_count(&ft->count.lost_in, lost);
         sbf_fed_warn(f, SBF_WARN_GAP,
-                     "nats: topic %s: %llu messages from %s lost on the way (seq %llu, "
-                     "expected %llu)",
-                     ft->t->name, (unsigned long long)(m->seq - o->next), m->origin,
-                     (unsigned long long)m->seq, (unsigned long long)o->next);
+                     "nats: topic %s: %llu messages from %s lost on the way (before its seq "
+                     "%llu)",
+                     ft->t->name, (unsigned long long)lost, m->origin, (unsigned long long)m->seq);
     }
-    o->next = m->seq + 1;
     return 0;
 }
 

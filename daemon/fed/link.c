@@ -120,7 +120,8 @@ static void on_disconnected(natsConnection *nc, void *arg)
     memcpy(was, l->server, sizeof(was));
     l->server[0] = '\0';
     pthread_mutex_unlock(&l->mu);
-    if (was[0] != '\0')
+    /* relaxed: a flag; at our own stop the close is no news. */
+    if (was[0] != '\0' && !atomic_load_explicit(&l->stop, memory_order_relaxed))
         sbd_log(SBD_WARN,
                 "nats: disconnected from %s: reconnecting; meanwhile up to %d bytes of "
                 "exported messages wait, the rest are lost_out",

@@ -134,6 +134,10 @@ void sbf_meta_encode(const struct sbf_meta *m, const char *topic, struct sbf_met
         snprintf(out->prev, sizeof(out->prev), "%llu", (unsigned long long)m->prev);
     else
         out->prev[0] = '\0';
+    if (m->has_count)
+        snprintf(out->count, sizeof(out->count), "%llu", (unsigned long long)m->count);
+    else
+        out->count[0] = '\0';
     snprintf(out->time, sizeof(out->time), "%llu", (unsigned long long)m->time_ns);
     snprintf(out->pid, sizeof(out->pid), "%u", m->pid);
     snprintf(out->msg_id, sizeof(out->msg_id), "%.*s/%.*s/%llu/%llu", SBD_NATS_NAME_MAX, m->origin,
@@ -179,10 +183,51 @@ int sbf_meta_decode(sbf_meta_get_fn get, void *arg, struct sbf_meta *m, const ch
     m->pid = (uint32_t)pid;
     *bad = SBF_HDR_PREV;
     if (get(arg, SBF_HDR_PREV, &len) != NULL) {
-        if (get_u64(get, arg, SBF_HDR_PREV, &m->prev) < 0)
+        /* The message an exporter sent before came before this one. */
+        if (get_u64(get, arg, SBF_HDR_PREV, &m->prev) < 0 || m->prev >= m->seq)
             return -EINVAL;
         m->has_prev = 1;
     }
+    *bad = SBF_HDR_COUNT;
+    if (get(arg, SBF_HDR_COUNT, &len) != NULL) {
+        if (get_u64(get, arg, SBF_HDR_COUNT, &m->count) < 0 || m->count == 0)
+            return -EINVAL;
+        m->has_count = 1;
+    }
     *bad = NULL;
     return 0;
+}
+
+int sbf_meta_order(struct sbf_origins *t, const struct sbf_meta *m, uint64_t heard, uint64_t *lost)
+{
+    struct sbf_origin *o = NULL;
+
+    *lost = 0;
+    for (unsigned i = 0; i < t->n && o == NULL; i++)
+        if (strcmp(t->o[i].name, m->origin) == 0)
+            o = &t->o[i];
+    if (o == NULL || o->epoch != m->epoch) {
+        if (o == NULL && t->n < SBF_ORIGINS_MAX) {
+            o = &t->o[t->n++];
+        } else if (o == NULL) { /* the least recently heard one is forgotten */
+            o = &t->o[0];
+            for (unsigned i = 1; i < t->n; i++)
+                if (t->o[i].heard < o->heard)
+                    o = &t->o[i];
+        }
+        snprintf(o->name, sizeof(o->name), "%s", m->origin);
+        o->epoch = m->epoch;
+        o->last = m->seq;
+        o->count = m->has_count ? m->count : 0;
+        o->heard = heard;
+        return 1;
+    }
+    o->heard = heard;
+    if (m->seq <= o->last)
+        return 0;
+    if (m->has_count && o->count != 0)
+        *lost = m->count > o->count ? m->count - o->count - 1 : m->count - 1;
+    o->last = m->seq;
+    o->count = m->has_count ? m->count : 0;
+    return 1;
 }

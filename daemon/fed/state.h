@@ -1,6 +1,6 @@
 /*
- * The structs federation's threads share: the manager (fed.c: the topic
- * records, the registry listener's queue, the periodic checks), the
+ * The structs federation's threads share: the registry listener and the
+ * manager (fed.c: the topic records, the check for broken segments), the
  * exporters (export.c), the importer (import.c), cnats's own threads (the
  * connection callbacks of link.c), the JetStream files' threads (js.h)
  * and the control thread (stat.c). Who may touch what is stated per
@@ -35,10 +35,6 @@
 /* Exporter threads: SBF_EXPORTERS_MAX * SBF_EXPORT_TOPICS topics can be
  * exported (beyond them a topic is refused for export, counted and logged). */
 #define SBF_EXPORTERS_MAX 64
-/* Origins (other buses) whose last seq an imported topic tracks, per
- * epoch; beyond them the least recently heard one is forgotten (its next
- * message starts it again, no gap counted). */
-#define SBF_ORIGINS_MAX 32
 
 /* Messages an exporter takes from one topic in one poll. */
 #define SBF_EXPORT_BATCH 64
@@ -130,14 +126,6 @@ struct sbf_link {
     uint64_t err_repeats;
 };
 
-/* The last message of one origin on an imported topic (importer). */
-struct sbf_origin {
-    char name[64];  /* Shmbus-Origin */
-    uint64_t epoch; /* Shmbus-Epoch: a new one starts over */
-    uint64_t next;  /* the seq expected next from it */
-    uint64_t heard; /* importer's message count when last heard (the least is replaced) */
-};
-
 /* A federated topic: made when a topic matching an export or import
  * pattern is first seen (existing at start, created on the bus, or created
  * by the importer for a first message), in order of id. A topic whose
@@ -160,12 +148,12 @@ struct sbf_topic {
     pthread_mutex_t poll_mu;  /* the exporter's reads against sbf_export_take() */
     shmbus_sub *sub;          /* poll_mu: its subscriber; NULL once taken back */
     uint64_t epoch;           /* the segment's create_time_ns (fixed) */
+    uint64_t sent;            /* poll_mu: messages handed to cnats (Shmbus-Count) */
     int warned_size;          /* exporter: max_msg_size > max_payload was logged */
 
     /* Import over core NATS (import.c). */
-    shmbus_pub *pub; /* importer: its publisher, made on the first message */
-    struct sbf_origin origins[SBF_ORIGINS_MAX]; /* importer */
-    unsigned norigins;                          /* importer */
+    shmbus_pub *pub;            /* importer: its publisher, made on the first message */
+    struct sbf_origins origins; /* importer: order per origin (meta.h) */
 
     struct sbf_js *js; /* persisted topics: the JetStream files' state (js.h) */
 
@@ -211,15 +199,9 @@ struct sbd_fed {
     struct sbf_topic **recs; /* mu: the records, in id order (util/vec.h) */
     size_t nrecs, recs_cap;  /* mu */
 
-    /* Topics created since the manager last looked (the registry
-     * listener, which runs under the registry's topic_lock). */
-    pthread_mutex_t new_mu;
-    struct sbd_topic **newt; /* new_mu (util/vec.h) */
-    size_t nnew, new_cap;
-
     /* The manager thread (fed.c). */
     pthread_t manager;
-    _Atomic uint32_t bell; /* futex word: new topics, or stop */
+    _Atomic uint32_t bell; /* futex word: stop */
     _Atomic int stop;
     int started; /* the manager runs (sbd_fed_stop() joins it) */
 
@@ -247,9 +229,10 @@ void sbf_fed_warn(struct sbd_fed *f, enum sbf_warn kind, const char *fmt, ...)
 
 /* The record of topic @p t: the existing one, or a new one if a pattern
  * matches it (@p need: the flags one must add, SHMBUS_NATS_IMPORT for the
- * importer; 0 for any). @return it, or NULL (no pattern matches, ended,
- * out of memory: logged). Any registered thread but under no read lock
- * (it may start an exporter thread). */
+ * importer; 0 for any). @return it, or NULL (no pattern matches, a name
+ * that cannot be a subject, a broken segment, out of memory: logged).
+ * Any registered thread; the registry listener calls it under topic_lock,
+ * so it never takes that lock. */
 struct sbf_topic *sbf_fed_track(struct sbd_fed *f, struct sbd_topic *t, uint32_t need);
 
 /* The flags the patterns give topic @p name (enum shmbus_nats_topic_flags;
