@@ -4,7 +4,8 @@
 # which leaves out a protection the model must show is needed.
 # Usage: model-check.sh model.pml FLAG...
 #   docs/model/wakeup.pml NORELAY: a subscriber asleep forever without the relay
-#   docs/model/reap.pml NAME_FIRST NO_LEAVING: the daemon's take-backs underflow
+#   docs/model/reap.pml NAME_FIRST NO_LEAVING: the daemon's take-backs underflow;
+#     NO_RECHECK: two adopters win one kept slot
 set -euo pipefail
 model=$(readlink -f "${1:?usage: model-check.sh model.pml FLAG...}")
 shift

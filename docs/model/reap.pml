@@ -27,6 +27,16 @@
  *    is EVICTED, without a CAS and without LEAVING: spin finds the
  *    reconcile zeroing the count under the member's decrement.
  *
+ * 3. Two processes adopting one kept slot whose owner died (ring/hold.c
+ *    adopt_claim, adopt_take): each reads the kept word and the owner,
+ *    judges the owner dead, claims the slot by a CAS on the kept word
+ *    from KEPT to ADOPTING (its own), checks the owner is still the one
+ *    it judged, writes itself in as the owner and stores KEPT back.
+ *    Adopters here live on, so the slot must be won exactly once.
+ *    -DNO_RECHECK leaves out the check after the CAS: spin finds the
+ *    ABA of a loser that read KEPT and the dead owner before the winner's
+ *    CAS, and CASes after the winner stored KEPT back: two winners.
+ *
  * Promela interleaves whole statements; each models one seq_cst access
  * (or a CAS). Death is a flag the killer sets between any two steps.
  */
@@ -145,6 +155,43 @@ proctype daemon()
     }
 }
 
+/* ------------------------------------------ 3. adopters of a kept slot */
+
+#define KEPT 1
+byte kept = KEPT; /* KEPT, or 1 + i while adopter i adopts */
+byte owner = 0;   /* 0: the dead owner; i: adopter i (alive) */
+byte winners = 0;
+
+proctype adopter(byte me)
+{
+    byte k, o;
+
+    k = kept;
+    o = owner; /* acquire loads: the owner the kept word comes with */
+    if
+    :: k == KEPT && o == 0 -> skip /* the owner is dead */
+    :: else -> goto out            /* a live owner's, or one being adopted */
+    fi;
+    atomic {
+        if
+        :: kept == k -> kept = 1 + me
+        :: else -> goto out
+        fi
+    }
+#ifndef NO_RECHECK
+    if
+    :: owner != o -> kept = KEPT; goto out /* taken over meanwhile: give it back */
+    :: else -> skip
+    fi;
+#endif
+    owner = me;
+    kept = KEPT;
+    winners++;
+    assert(winners == 1);
+out:
+    skip
+}
+
 init
 {
     atomic {
@@ -152,6 +199,8 @@ init
         run killer();
         run reaper();
         run member();
-        run daemon()
+        run daemon();
+        run adopter(1);
+        run adopter(2)
     }
 }

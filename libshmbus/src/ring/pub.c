@@ -598,33 +598,21 @@ static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, 
     c->origin = origin;
 }
 
-/* Who a message says published it, and when: ours for shmbus_publish(),
- * the origin's for an imported one (sb_pub_publish_as()). */
-struct pub_meta {
-    uint64_t ts;
-    uint64_t origin; /* layout.h sb_shm_cell.origin */
-    uint32_t pid;
-};
-
-/* shmbus_publish() with the header @p m (pub, data and len checked). */
-static inline int pub_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
-                              const struct pub_meta *m)
+/* Write the message into the cell of our claim @p s and commit it, the
+ * header saying @p ts, @p pid and @p origin. @return as shmbus_publish(). */
+static inline int pub_write(shmbus_pub *pub, uint64_t s, const void *data, size_t len, uint64_t ts,
+                            uint32_t pid, uint64_t origin)
 {
     struct sb_segment *seg = &pub->topic->seg;
-    struct sb_shm_cell *c;
-    uint64_t s;
+    struct sb_shm_cell *c = sb_cell(seg, s);
     int rc;
 
-    rc = pub_begin(pub, &s, timeout_ns);
-    if (rc < 0)
-        return rc;
-    c = sb_cell(seg, s);
     if (len > 0)
         memcpy(c + 1, data, len);
     if (pub_claim_lost(pub, c, s)) {
         rc = SHMBUS_ERR_OVERRUN;
     } else {
-        cell_write_header(c, m->ts, (uint32_t)len, m->pid, m->origin);
+        cell_write_header(c, ts, (uint32_t)len, pid, origin);
         rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
     }
     pub_rec_idle(pub);
@@ -644,7 +632,7 @@ static inline int pub_check_args(const shmbus_pub *pub, const void *data, size_t
 
 int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns)
 {
-    struct pub_meta m;
+    uint64_t s, ts;
     int rc = pub_check_args(pub, data, len);
 
     if (rc < 0)
@@ -652,16 +640,17 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     /* The clock is read before the claim: between taking the cell and
      * committing it a spinning reader may pull the cell's line away, so
      * that window holds only the copy and the header stores. */
-    m.ts = sb_real_ns();
-    m.origin = 0;
-    m.pid = pub->pid;
-    return pub_publish(pub, data, len, timeout_ns, &m);
+    ts = sb_real_ns();
+    rc = pub_begin(pub, &s, timeout_ns);
+    if (rc < 0)
+        return rc;
+    return pub_write(pub, s, data, len, ts, pub->pid, 0);
 }
 
 int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
                       uint64_t ts, uint32_t pid, uint64_t origin_seq)
 {
-    struct pub_meta m = {.ts = ts, .origin = origin_seq + 1, .pid = pid};
+    uint64_t s;
     int rc;
 
     /* 1 + seq must not wrap to 0, which means "published here". */
@@ -670,7 +659,10 @@ int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t tim
     rc = pub_check_args(pub, data, len);
     if (rc < 0)
         return rc;
-    return pub_publish(pub, data, len, timeout_ns, &m);
+    rc = pub_begin(pub, &s, timeout_ns);
+    if (rc < 0)
+        return rc;
+    return pub_write(pub, s, data, len, ts, pid, origin_seq + 1);
 }
 
 int shmbus_pub_claim(shmbus_pub *pub, shmbus_claim *claim, int64_t timeout_ns)
