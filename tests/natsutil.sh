@@ -27,6 +27,7 @@ export SHMBUS_RUNTIME_DIR=$nu_dir/run
 mkdir -m 0700 "$SHMBUS_RUNTIME_DIR"
 unset SHMBUS_BUS SHMBUS_DAEMON_UID # else the daemons and clients go elsewhere
 NU_WAIT=${NU_WAIT:-20}             # seconds for what a wait waits for
+# NU_KEEP=1 in the environment keeps $nu_dir (logs, outputs) for a look.
 declare -A nu_port nu_mport nu_cport nu_url nu_pid nu_dpid nu_sx nu_dx
 # nu_exec_prefix: a command the next servers and daemons started run under
 # (e.g. "ip netns exec NS"); empty: as they are.
@@ -34,7 +35,6 @@ nu_exec_prefix=
 nu_pids=()   # every process started, killed at exit (SIGCONT, SIGKILL)
 nu_buses=()  # buses whose segments and lock go at exit
 nu_netns=()  # network namespaces created, deleted at exit
-nu_nbus=0
 
 # nu_fail MESSAGE: say why, with the tail of every log, and end the test.
 nu_fail() {
@@ -59,7 +59,11 @@ nu_cleanup() {
   # shmbus.BUS.*: SBD_SEG_PREFIX (daemon/segfile.h); shmbus-BUS.lock: the
   # bus lock (daemon/config.c).
   for b in "${nu_buses[@]}"; do rm -f /dev/shm/shmbus."$b".* /dev/shm/shmbus-"$b".lock; done
-  rm -rf "$nu_dir"
+  if [ -n "${NU_KEEP:-}" ]; then
+    echo "NU_KEEP: logs and outputs kept in $nu_dir" >&2
+  else
+    rm -rf "$nu_dir"
+  fi
 }
 trap nu_cleanup EXIT
 trap 'exit 130' INT
@@ -96,10 +100,13 @@ nu_mon() {
 }
 
 # nu_bus: a new bus name, t<pid>x<n> as daemonutil.h's, which
-# tests/reap-segments.sh recognises if this shell is killed.
+# tests/reap-segments.sh recognises if this shell is killed. The count is
+# kept in a file: the caller runs this in a subshell, $(nu_bus).
 nu_bus() {
-  nu_nbus=$((nu_nbus + 1))
-  echo "t$$x$nu_nbus"
+  local n
+  n=$(($(cat "$nu_dir/buses" 2>/dev/null || echo 0) + 1))
+  echo "$n" >"$nu_dir/buses"
+  echo "t$$x$n"
 }
 
 # nu_server_spawn NAME [ARGS...]: start nats-server NAME on free client and
@@ -263,8 +270,10 @@ nu_daemon_stop() {
 }
 
 # nu_stat BUS: `shmbus stat --json` of BUS (one object), bounded in time.
+# --watch 0.05 takes its two samples (rates) 50 ms apart instead of 0.5 s;
+# head ends it after the first object.
 nu_stat() {
-  timeout 10 "$shmbus" --bus "$1" stat --json
+  timeout 10 "$shmbus" --bus "$1" stat --json --watch 0.05 | head -n 1
 }
 
 # nu_nats BUS [TOPIC] FIELD: a field of BUS's NATS link (no TOPIC) or of
@@ -347,8 +356,7 @@ nu_sub() {
   "$fedcheck" sub --bus "$bus" --topic "$topic" --ready "$out.ready" "$@" >"$out" 2>"$out.err" &
   nu_last=$!
   nu_pids+=("$!")
-  nu_until "$NU_WAIT" "subscriber of $topic on $bus ready ($(cat "$out.err"))" \
-    nu_ready "$nu_last" "$out"
+  nu_until "$NU_WAIT" "subscriber of $topic on $bus ready" nu_ready "$nu_last" "$out"
 }
 
 # nu_ready PID OUT: the subscriber PID made OUT.ready (and still runs).
@@ -465,7 +473,9 @@ nu_link_ready() {
 }
 
 # nu_topic BUS TOPIC FIELD: a field of TOPIC in `shmbus stat --json` of BUS
-# (the topic's own object, outside "nats"); nothing when absent.
+# (the topic's own object, outside "nats"), a list as its length (slots:
+# the subscriber slots, the daemon's own exporters among them); nothing
+# when absent.
 nu_topic() {
   nu_stat "$1" 2>/dev/null | python3 -c '
 import json, sys
@@ -486,7 +496,7 @@ try:
 except ValueError:
     t = None
 if t is not None:
-    print(t[field])' "$2" "$3"
+    print(len(t[field]) if isinstance(t[field], list) else t[field])' "$2" "$3"
 }
 
 # nu_topic_is BUS TOPIC FIELD VALUE: nu_topic prints VALUE.
@@ -524,7 +534,7 @@ nu_exchange() {
   # Our subscriber and each exporter: none is published before all read.
   for x in "${!exports[@]}"; do
     nu_federated "$x" "$topic"
-    nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" subscribers 2
+    nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" slots 2
   done
   for x in "${buses[@]}"; do
     "$fedcheck" pub --bus "$x" --topic "$topic" --count "$n" --tag "p$x" &

@@ -36,10 +36,10 @@ nu_sub "$b" fed.big "$nu_dir/big.out" --max-msg 4096 --count 2 --linger-ms 1000 
 sub=$nu_last
 "$fedcheck" sub --bus "$a" --topic fed.big --max-msg 4096 --timeout-ms 0 || nu_fail "create fed.big on $a"
 nu_federated "$a" fed.big
-nu_until "$NU_WAIT" "a warns that fed.big's messages may exceed max_payload" \
-  grep -Eqi 'fed\.big.*max.?payload|max.?payload.*fed\.big' "$nu_dir/$a.log"
-nu_until "$NU_WAIT" "the exporter on $a subscribes to fed.big" nu_topic_is "$a" fed.big subscribers 1
-warned=$(grep -Eci 'max.?payload' "$nu_dir/$a.log")
+nu_until "$NU_WAIT" "a warns that fed.big's messages may exceed max_payload (2048)" \
+  nu_logged "$a" fed.big ' warn .*2048'
+nu_until "$NU_WAIT" "the exporter on $a subscribes to fed.big" nu_topic_is "$a" fed.big slots 1
+warned=$(grep -F fed.big "$nu_dir/$a.log" | grep -Eci ' (warn|error) ')
 "$fedcheck" pub --bus "$a" --topic fed.big --count 1 --tag s || nu_fail "publish s-1"
 "$fedcheck" pub --bus "$a" --topic fed.big --count 1 --tag big --size 3000 || nu_fail "publish big-1"
 "$fedcheck" pub --bus "$a" --topic fed.big --count 1 --start 2 --tag s || nu_fail "publish s-2"
@@ -50,7 +50,7 @@ nu_until 10 "stat of $a: fed.big out 2" nu_nats_is "$a" fed.big out 2
 nu_nats_is "$a" fed.big lost_out 1 || nu_fail "stat of $a: fed.big lost_out $(nu_nats "$a" fed.big lost_out)"
 nu_nats_is "$b" fed.big in 2 || nu_fail "stat of $b: fed.big in $(nu_nats "$b" fed.big in)"
 nu_nats_is "$b" fed.big lost_in 1 || nu_fail "stat of $b: fed.big lost_in $(nu_nats "$b" fed.big lost_in)"
-[ "$(grep -Eci 'max.?payload' "$nu_dir/$a.log")" -gt "$warned" ] ||
+[ "$(grep -F fed.big "$nu_dir/$a.log" | grep -Eci ' (warn|error) ')" -gt "$warned" ] ||
   nu_fail "a did not log the message larger than max_payload"
 
 # --- Names that cannot be subjects: refused on a, still local topics.
@@ -79,8 +79,16 @@ junk_without() {
   [ $# -gt 1 ] && out+=("$2")
   "$natsutil" pub "$url" shmbus.fed.junk junk "${out[@]}" || nu_fail "natsutil pub (junk $*)"
 }
+# Subjects that are no topic names first: the daemon's warnings are
+# rate-limited, and the first ones of a second are logged.
+junks=0
+long=fed.$(printf 'x%.0s' $(seq 130))
+for s in 'fed.bad/x' "fed.a\$b" "$long"; do
+  "$natsutil" pub "$url" "shmbus.$s" junk "${ok[@]}" || nu_fail "natsutil pub on shmbus.$s"
+  junks=$((junks + 1))
+done
 "$natsutil" pub "$url" shmbus.fed.junk "no headers" || nu_fail "natsutil pub"
-junks=1
+junks=$((junks + 1))
 for k in Shmbus-Origin Shmbus-Epoch Shmbus-Seq Shmbus-Time Shmbus-Pid; do
   junk_without "$k"
   junks=$((junks + 1))
@@ -93,11 +101,6 @@ for v in Shmbus-Seq=abc Shmbus-Seq=-1 Shmbus-Seq=5x Shmbus-Seq=+5 Shmbus-Seq=0x1
   junk_without "${v%%=*}" "$v"
   junks=$((junks + 1))
 done
-long=fed.$(printf 'x%.0s' $(seq 130))
-for s in 'fed.bad/x' "fed.a\$b" "$long"; do
-  "$natsutil" pub "$url" "shmbus.$s" junk "${ok[@]}" || nu_fail "natsutil pub on shmbus.$s"
-  junks=$((junks + 1))
-done
 "$natsutil" pub "$url" shmbus.fed.junk good "${ok[@]}" || nu_fail "natsutil pub (good)"
 nu_sub_done "$sub" "$nu_dir/junk.out" "subscriber of fed.junk on $b"
 [ "$(nu_lines "$nu_dir/junk.out")" -eq 1 ] ||
@@ -108,8 +111,10 @@ read -r _ flags oseq pid ts lost payload <"$nu_dir/junk.out"
 after=$(($(nu_nats "$b" refused) + $(nu_nats "$b" errors) + $(nu_nats "$b" lost_in)))
 [ $((after - before)) -eq "$junks" ] ||
   nu_fail "b counted $((after - before)) of the $junks junk messages (refused + errors + lost_in)"
-nu_nats_is "$b" refused $((refused0 + 3)) ||
-  nu_fail "b: refused $(nu_nats "$b" refused), not $((refused0 + 3)) (3 subjects that are no topic names)"
+# The 3 subjects that are no topic names are refused (bad headers may be
+# counted there too, or in errors or lost_in: the sum above is exact).
+nu_nats_ge "$b" refused $((refused0 + 3)) ||
+  nu_fail "b: refused $(nu_nats "$b" refused), not at least $((refused0 + 3))"
 nu_logged "$b" 'fed.bad/x' 'refus|subject|topic' || nu_fail "b did not log the subject fed.bad/x"
 grep -qi 'header' "$nu_dir/$b.log" || nu_fail "b did not log the bad headers"
 nu_pass

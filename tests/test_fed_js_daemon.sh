@@ -31,7 +31,7 @@ nu_sub "$b" "$topic" "$nu_dir/b.out" --reliable --count "$N" --linger-ms 2000 --
 subb=$nu_last
 for x in "$a" "$b"; do
   nu_federated "$x" "$topic"
-  nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" subscribers 2
+  nu_until "$NU_WAIT" "the exporter on $x subscribes to $topic" nu_topic_is "$x" "$topic" slots 2
 done
 
 "$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$N" --tag r --interval-us 300 &

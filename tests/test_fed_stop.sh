@@ -37,8 +37,8 @@ subd=$nu_last
 nu_sub "$a" "$dur" "$nu_dir/ad.out" --reliable --count "$M" --timeout-ms 60000
 suba=$nu_last
 nu_federated "$a" "$lossy"
-nu_until "$NU_WAIT" "the exporter on $a subscribes to $lossy" nu_topic_is "$a" "$lossy" subscribers 1
-nu_until "$NU_WAIT" "the exporter on $a subscribes to $dur" nu_topic_is "$a" "$dur" subscribers 2
+nu_until "$NU_WAIT" "the exporter on $a subscribes to $lossy" nu_topic_is "$a" "$lossy" slots 1
+nu_until "$NU_WAIT" "the exporter on $a subscribes to $dur" nu_topic_is "$a" "$dur" slots 2
 # One lossy message through first: b knows where a's seqs start.
 "$fedcheck" pub --bus "$a" --topic "$lossy" --count 1 --tag first ||
   nu_fail "publish on $lossy of $a"
