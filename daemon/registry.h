@@ -29,7 +29,8 @@ struct sbd_topic {
     shmbus_topic *t;           /* the daemon's own mapping */
     shmbus_topic_info info;    /* fixed parameters, read at creation */
     uint32_t id;
-    /* Counts for monitoring; written by the control thread, read by any
+    /* Counts for monitoring; written by the control thread (and
+     * subscribers by federation's exporters, for their slots), read by any
      * (relaxed: independent counters). */
     _Atomic uint32_t clients;
     _Atomic uint32_t publishers;

@@ -5,7 +5,8 @@
  * and prev as deltas around the key's last delivered; whether prev is
  * there) and a clock step, run through judge and, on a delivery, delivered,
  * as the importer does. Whatever the sequence: a message with prev not
- * below seq is refused; only a message with a predecessor waits; a gap is
+ * below seq is refused; only a message with a predecessor waits (a first
+ * of its key only while the importer holds fresh keys); a gap is
  * counted only on a delivery; a message just delivered is a duplicate when
  * it comes again; a key's last never goes back; keys stay within
  * SBF_ORDER_KEYS and names within their bound.
@@ -53,12 +54,14 @@ static void step(struct sbf_order *o, const uint8_t *d, uint64_t *now)
     last = last_of(o, &m, &found);
     m.seq = last + (uint64_t)d[2] - 32u; /* wraps near 0: still a seq */
     m.has_prev = d[3] & 1u;
+    m.hold_fresh = (d[3] >> 1) & 1u;
     m.prev = m.seq - (uint64_t)(d[4] & 15u) + 8u;
     *now += (uint64_t)d[5] * 16u;
     v = sbf_order_judge(o, &m, *now, &gap);
     CHECK(v == SBF_ORDER_DELIVER || gap == 0);
     CHECK((m.has_prev && m.prev >= m.seq) == (v == SBF_ORDER_BAD));
     CHECK(v != SBF_ORDER_WAIT || m.has_prev);
+    CHECK(v != SBF_ORDER_WAIT || found || m.hold_fresh);
     if (found && m.seq <= last)
         CHECK(v == SBF_ORDER_DUP || v == SBF_ORDER_UNKNOWN || v == SBF_ORDER_BAD);
     if (v != SBF_ORDER_DELIVER)

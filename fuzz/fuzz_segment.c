@@ -182,6 +182,15 @@ static const struct sb_wire_open topic_reqs[N_TOPICS] = {
      .name = "big"},
 };
 
+/* The daemon's keeps hook (registry.h): the topics of odd id keep the
+ * kept slots of dead owners (a federation's persisted exports), the others
+ * have them reaped, so that the reaper walks both ways. */
+static int keeps_odd(void *arg, const struct sbd_topic *t)
+{
+    (void)arg;
+    return t->id & 1;
+}
+
 static void setup_topics(void)
 {
     char why[SB_WIRE_ERR_TEXT];
@@ -217,6 +226,7 @@ static void setup(void)
     fz.cfg.reap_interval_ms = 1000;
     urcu_memb_register_thread();
     CHECK(sbd_registry_init(&fz.reg, &fz.cfg) == 0);
+    fz.reg.keeps = keeps_odd;
     fz.epfd = epoll_create1(EPOLL_CLOEXEC);
     CHECK(fz.epfd >= 0);
     setup_topics();
@@ -324,6 +334,8 @@ static void write_slot(const struct sb_segment *seg, struct sb_shm_slot *s, uint
     } else {
         atomic_store_explicit(&s->counted, f->any32 & 1, memory_order_relaxed);
         atomic_store_explicit(&s->sleep, f->any32 >> 1, memory_order_relaxed);
+        /* Kept or not, or adopting for any pid (layout.h SB_KEEP_*). */
+        atomic_store_explicit(&s->kept, (uint32_t)f->v, memory_order_relaxed);
     }
 }
 

@@ -79,10 +79,10 @@ nu_alive() {
 # nu_until SECONDS WHAT CMD...: run CMD every 50 ms until it succeeds;
 # after SECONDS, fail with "WHAT".
 nu_until() {
-  local end=$((SECONDS + $1)) what=$2
+  local limit=$1 end=$((SECONDS + $1)) what=$2
   shift 2
   until "$@"; do
-    [ "$SECONDS" -ge "$end" ] && nu_fail "timed out after ${end}s mark: $what"
+    [ "$SECONDS" -ge "$end" ] && nu_fail "not within $limit s: $what"
     sleep 0.05
   done
 }
@@ -452,6 +452,13 @@ nu_expect_origin() {
 # nu_lines OUT: the number of lines of OUT.
 nu_lines() {
   wc -l <"$1" | tr -d ' '
+}
+
+# nu_lines_ge OUT N: OUT has N lines or more (a condition for nu_until,
+# which runs it again at each poll: a $(nu_lines) in its arguments would
+# be counted once, before the first).
+nu_lines_ge() {
+  [ "$(nu_lines "$1")" -ge "$2" ]
 }
 
 # nu_link_ready FROM TO TOPIC: messages published on bus FROM's TOPIC reach

@@ -37,12 +37,12 @@ done
 "$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$N" --tag r --interval-us 300 &
 pub=$!
 nu_pids+=("$pub")
-nu_until 30 "b got a quarter of the stream" test "$(nu_lines "$nu_dir/b.out")" -ge $((N / 4))
+nu_until 30 "b got a quarter of the stream" nu_lines_ge "$nu_dir/b.out" $((N / 4))
 nu_daemon_stop "$a" KILL
 # The publisher goes on without a daemon: a's own subscriber sees 300 more.
 seen=$(nu_lines "$nu_dir/a.out")
 nu_until 30 "a's publisher publishes with its daemon dead" \
-  test "$(nu_lines "$nu_dir/a.out")" -ge $((seen + 300 < N ? seen + 300 : N))
+  nu_lines_ge "$nu_dir/a.out" $((seen + 300 < N ? seen + 300 : N))
 nu_daemon_restart "$a"
 nu_wait_pid "$pub" "publisher on $a" 60 || nu_fail "publisher on $a failed"
 nu_sub_done "$suba" "$nu_dir/a.out" "subscriber on $a" 10

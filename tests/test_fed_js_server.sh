@@ -42,7 +42,7 @@ done
 "$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$N" --tag n --interval-us 300 &
 pub=$!
 nu_pids+=("$pub")
-nu_until 30 "b got a third of the stream" test "$(nu_lines "$nu_dir/b1.out")" -ge $((N / 3))
+nu_until 30 "b got a third of the stream" nu_lines_ge "$nu_dir/b1.out" $((N / 3))
 kill -KILL "${nu_pid[s1]}"
 nu_wait_pid "$pub" "publisher on $a" 60 || nu_fail "publisher on $a failed"
 nu_sub_done "$subb" "$nu_dir/b1.out" "subscriber on $b (server killed)" 70
@@ -76,7 +76,7 @@ subb=$nu_last
 "$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$K" --tag k --interval-us 300 &
 pub=$!
 nu_pids+=("$pub")
-nu_until 30 "b got a quarter of the stream" test "$(nu_lines "$nu_dir/b3.out")" -ge $((K / 4))
+nu_until 30 "b got a quarter of the stream" nu_lines_ge "$nu_dir/b3.out" $((K / 4))
 nu_daemon_stop "$b" KILL
 nu_wait_pid "$pub" "publisher on $a" 60 || nu_fail "publisher on $a failed (b killed)"
 nu_until 20 "JetStream holds a's messages" nu_nats_is "$a" "$topic" out $((N + M + K))

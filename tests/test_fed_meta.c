@@ -185,15 +185,27 @@ static void test_fed_meta_refused(void **state)
     static const struct {
         const char *key, *value; /* NULL value: the header is absent */
     } cases[] = {
-        {SBF_HDR_ORIGIN, NULL},  {SBF_HDR_ORIGIN, ""},
-        {SBF_HDR_ORIGIN, "a.b"}, {SBF_HDR_ORIGIN, "a b"},
-        {SBF_HDR_EPOCH, NULL},   {SBF_HDR_EPOCH, "-1"},
-        {SBF_HDR_SEQ, NULL},     {SBF_HDR_SEQ, "1 "},
-        {SBF_HDR_SEQ, "0x10"},   {SBF_HDR_TIME, "99999999999999999999"},
-        {SBF_HDR_PID, NULL},     {SBF_HDR_PID, "4294967296"},
-        {SBF_HDR_PREV, ""},      {SBF_HDR_PREV, "1.5"},
-        {SBF_HDR_PREV, "2"},     {SBF_HDR_PREV, "3"},
-        {SBF_HDR_COUNT, "0"},    {SBF_HDR_COUNT, "x"},
+        {SBF_HDR_ORIGIN, NULL},
+        {SBF_HDR_ORIGIN, ""},
+        {SBF_HDR_ORIGIN, "a.b"},
+        {SBF_HDR_ORIGIN, "a b"},
+        {SBF_HDR_EPOCH, NULL},
+        {SBF_HDR_EPOCH, "-1"},
+        {SBF_HDR_SEQ, NULL},
+        {SBF_HDR_SEQ, "1 "},
+        {SBF_HDR_SEQ, "0x10"},
+        {SBF_HDR_TIME, "99999999999999999999"},
+        {SBF_HDR_PID, NULL},
+        {SBF_HDR_PID, "4294967296"},
+        {SBF_HDR_PREV, ""},
+        {SBF_HDR_PREV, "1.5"},
+        {SBF_HDR_PREV, "2"},
+        {SBF_HDR_PREV, "3"},
+        {SBF_HDR_COUNT, "0"},
+        {SBF_HDR_COUNT, "x"},
+        /* a ring cannot mark it imported (1 + seq): refused, so that it
+         * never takes a place in its origin's order */
+        {SBF_HDR_SEQ, "18446744073709551615"},
     };
     char longo[100];
 

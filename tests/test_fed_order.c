@@ -170,6 +170,32 @@ static void test_order_bad_headers_refused(void **state)
         assert_int_equal(o.key[i].origin_len, 0);
 }
 
+static void test_order_hold_fresh_waits_for_pending(void **state)
+{
+    struct sbf_order o;
+    struct sbf_order_msg m = msg("a", 1, 421, 1, 420);
+    uint64_t gap;
+
+    (void)state;
+    tracker(&o);
+    /* after a restart, 420 may still be pending on the consumer */
+    m.hold_fresh = 1;
+    assert_int_equal(step(&o, m, 0, &gap), SBF_ORDER_WAIT);
+    assert_int_equal(step(&o, m, 10 * WAIT_NS, &gap), SBF_ORDER_WAIT);
+    /* no predecessor to wait for: nothing held */
+    assert_int_equal(
+        step(&o, (struct sbf_order_msg){.origin = "b", .origin_len = 1, .seq = 5, .hold_fresh = 1},
+             0, &gap),
+        SBF_ORDER_DELIVER);
+    /* 420 comes again (a redelivery, fresh too: it goes), then 421 follows */
+    assert_int_equal(step(&o, msg("a", 1, 420, 0, 0), 0, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(step(&o, m, 0, &gap), SBF_ORDER_DELIVER);
+    assert_int_equal(gap, 0);
+    /* the hold over (the importer clears it), a fresh key goes first */
+    m = msg("c", 1, 9, 1, 8);
+    assert_int_equal(step(&o, m, 0, &gap), SBF_ORDER_DELIVER);
+}
+
 static void test_order_keys_bounded_lru(void **state)
 {
     struct sbf_order o;
@@ -218,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_order_clock_back_restarts_wait),
         cmocka_unit_test(test_order_origins_and_epochs_apart),
         cmocka_unit_test(test_order_bad_headers_refused),
+        cmocka_unit_test(test_order_hold_fresh_waits_for_pending),
         cmocka_unit_test(test_order_keys_bounded_lru),
         cmocka_unit_test(test_order_late_delivery_keeps_range),
     };

@@ -42,7 +42,7 @@ nu_until "$NU_WAIT" "the exporter on $a subscribes to $dur" nu_topic_is "$a" "$d
 # One lossy message through first: b knows where a's seqs start.
 "$fedcheck" pub --bus "$a" --topic "$lossy" --count 1 --tag first ||
   nu_fail "publish on $lossy of $a"
-nu_until "$NU_WAIT" "b gets a's first lossy message" test "$(nu_lines "$nu_dir/bl.out")" -ge 1
+nu_until "$NU_WAIT" "b gets a's first lossy message" nu_lines_ge "$nu_dir/bl.out" 1
 
 kill -STOP "${nu_pid[j1]}"
 "$fedcheck" pub --bus "$a" --topic "$lossy" --count "$BURST" --size 1000 --tag l ||

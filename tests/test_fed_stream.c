@@ -291,6 +291,7 @@ static void test_stream_differences_logged_not_changed(void **state)
 
     (void)state;
     other.max_age_s = 3600;
+    other.replicas_given = 1;
     assert_int_equal(sbf_stream_init(&s, "shmbus", "diff"), 0);
     assert_int_equal(sbf_stream_ensure(js, &o, &s), 0);
     assert_int_equal(sbf_stream_ensure(js, &other, &s), 0);

@@ -41,7 +41,7 @@ nu_until "$NU_WAIT" "the wire subscriber is ready" test -e "$wire.ready"
 nu_exchange "$topic" "$N" "$a" "$b" "$c" "+$d"
 
 # The wire: each of a's, b's and c's messages once, from its origin only.
-nu_until 10 "$total messages on the wire" test "$(nu_lines "$wire")" -ge "$total"
+nu_until 10 "$total messages on the wire" nu_lines_ge "$wire" "$total"
 kill "$wirepid"
 wait "$wirepid" 2>/dev/null || true
 [ "$(nu_lines "$wire")" -eq "$total" ] || nu_fail "the wire had $(nu_lines "$wire") messages, not $total"

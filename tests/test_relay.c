@@ -285,22 +285,23 @@ static void assert_local(const shmbus_msg *m)
 }
 
 /* An imported message reads back with its origin's seq, time and pid,
- * through shmbus_recv() and shmbus_poll(), on a lossy topic (copy reads)
- * and a reliable one (read in place); a local one after it reads as
- * local, its reserved fields zeroed. */
+ * through shmbus_recv(), shmbus_poll() and a group member's poll, on a
+ * lossy topic (copy reads) and a reliable one (read in place); a local
+ * one after it reads as local, its reserved fields zeroed. */
 static void imported_round_trip(shmbus_topic *t)
 {
     struct sb_relay_origin o = {.seq = 41, .timestamp_ns = 1234567890123ull, .pid = 777};
-    shmbus_sub_opts so = {.start = SHMBUS_START_OLDEST};
-    shmbus_sub *rs, *ps;
+    shmbus_sub_opts so = {.start = SHMBUS_START_OLDEST}, go = {.group = 1};
+    shmbus_sub *rs, *ps, *gs;
     shmbus_pub *pub;
     uint64_t v = 5, buf;
-    struct seen s = {0};
+    struct seen s = {0}, g = {0};
     shmbus_msg m;
 
     assert_shmbus_ok(shmbus_pub_create(t, &pub));
     assert_shmbus_ok(shmbus_sub_create(t, &so, &rs));
     assert_shmbus_ok(shmbus_sub_create(t, &so, &ps));
+    assert_shmbus_ok(shmbus_sub_create(t, &go, &gs));
     assert_shmbus_ok(sb_relay_publish_imported(pub, &v, sizeof(v), &o, 0));
     assert_shmbus_ok(shmbus_publish(pub, &v, sizeof(v), 0));
     memset(&m, 0xa5, sizeof(m));
@@ -323,6 +324,12 @@ static void imported_round_trip(shmbus_topic *t)
     assert_int_equal(s.m[0].timestamp_ns, 1234567890123ull);
     assert_int_equal(s.m[0].publisher_pid, 777);
     assert_local(&s.m[1]);
+    assert_int_equal(shmbus_poll(gs, seen_collect, &g, 8), 2);
+    assert_int_equal(g.m[0].flags, SHMBUS_MSG_IMPORTED);
+    assert_int_equal(g.m[0].origin_seq, 41);
+    assert_int_equal(g.m[0].publisher_pid, 777);
+    assert_local(&g.m[1]);
+    shmbus_sub_destroy(gs);
     shmbus_sub_destroy(ps);
     shmbus_sub_destroy(rs);
     shmbus_pub_destroy(pub);

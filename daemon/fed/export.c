@@ -18,6 +18,20 @@
 /* The longest an exporter sleeps before it looks at its topics again. */
 #define EXPORT_NAP_NS 1000000000ull
 
+/* Give back @p ft's subscriber, if it has one: its slot stops gating at
+ * once, and the topic's count of subscribers (shmbus stat's SUBS, which
+ * counts the exporter's slot like any other) goes down. Under poll_mu, or
+ * once no exporter runs. */
+static void export_sub_drop(struct sbf_topic *ft)
+{
+    if (ft->sub == NULL)
+        return;
+    shmbus_sub_destroy(ft->sub);
+    ft->sub = NULL;
+    /* relaxed: a monitoring count, as the control thread's. */
+    atomic_fetch_sub_explicit(&ft->t->subscribers, 1, memory_order_relaxed);
+}
+
 /* One poll's context. */
 struct export_round {
     struct sbd_fed *f;
@@ -32,7 +46,7 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
     struct sbf_topic *ft = r->ft;
     struct sbf_meta m = {.epoch = ft->epoch,
                          .seq = msg->seq,
-                         .count = ft->sent + 1,
+                         .count = ft->taken,
                          .has_count = 1,
                          .time_ns = msg->timestamp_ns,
                          .pid = msg->publisher_pid};
@@ -54,8 +68,7 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
     if (s == NATS_OK)
         s = natsMsgHeader_Set(nm, SBF_HDR_PID, x.pid);
     /* The seqs of the topic's imported messages, never sent, lie between
-     * ours: the count lets importers tell those from messages lost on the
-     * way. */
+     * ours: the count lets importers tell those from messages lost. */
     if (s == NATS_OK)
         s = natsMsgHeader_Set(nm, SBF_HDR_COUNT, x.count);
     if (s == NATS_OK)
@@ -63,10 +76,8 @@ static int export_send(struct export_round *r, const shmbus_msg *msg)
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(r->nc, nm);
     natsMsg_Destroy(nm);
-    if (s == NATS_OK) {
-        ft->sent++;
+    if (s == NATS_OK)
         return 0;
-    }
     sbf_fed_warn(r->f, SBF_WARN_SEND, "nats: topic %s: message seq %llu not sent: %s (lost_out)",
                  ft->t->name, (unsigned long long)msg->seq, natsStatus_GetText(s));
     return -1;
@@ -78,10 +89,16 @@ static int export_one(const shmbus_msg *msg, void *arg)
     struct export_round *r = arg;
     struct sbf_topic *ft = r->ft;
 
-    if (msg->lost > 0)
+    /* Shmbus-Count: what this exporter took for export, sent or lost on
+     * this side (overtaken in the ring, refused), so that importers count
+     * those too; imported messages, never sent, are not in it. */
+    if (msg->lost > 0) {
         sbf_count(&ft->count.lost_out, msg->lost); /* overtaken before we read them */
+        ft->taken += msg->lost;
+    }
     if (msg->flags & SHMBUS_MSG_IMPORTED)
         return 0; /* never sent out again: no loops */
+    ft->taken++;
     if (r->nc == NULL) {
         sbf_count(&ft->count.lost_out, 1);
         sbf_fed_warn(r->f, SBF_WARN_SEND,
@@ -132,10 +149,11 @@ static int export_topic(struct export_round *r)
     if (!ft->warned_size && r->max_payload > 0 &&
         (int64_t)ft->t->info.max_msg_size > r->max_payload) {
         ft->warned_size = 1;
-        sbd_log(SBD_WARN,
-                "nats: topic %s: messages may be up to %u bytes, the server takes %lld: "
-                "longer ones will not be exported (lost_out)",
-                ft->t->name, ft->t->info.max_msg_size, (long long)r->max_payload);
+        sbd_log(
+            SBD_WARN,
+            "nats: topic %s: messages may be up to %u bytes, over the server's max_payload %lld: "
+            "longer ones will not be exported (lost_out)",
+            ft->t->name, ft->t->info.max_msg_size, (long long)r->max_payload);
     }
     n = shmbus_poll(ft->sub, export_one, r, SBF_EXPORT_BATCH);
     if (n == SHMBUS_ERR_CORRUPT) {
@@ -148,8 +166,7 @@ static int export_topic(struct export_round *r)
         return 1;
     if (n < 0) {
         sbd_log(SBD_ERROR, "nats: topic %s: %s: no more exports", ft->t->name, shmbus_strerror(n));
-        shmbus_sub_destroy(ft->sub);
-        ft->sub = NULL;
+        export_sub_drop(ft);
         atomic_store_explicit(&ft->ended, 1, memory_order_relaxed);
         return 0;
     }
@@ -281,6 +298,7 @@ int sbf_export_add(struct sbd_fed *f, struct sbf_topic *ft)
         ft->sub = NULL;
         return rc;
     }
+    atomic_fetch_add_explicit(&ft->t->subscribers, 1, memory_order_relaxed);
     ft->exp = e;
     e->assigned++;
     pthread_mutex_lock(&e->mu);
@@ -301,8 +319,7 @@ void sbf_export_take(struct sbd_fed *f, struct sbf_topic *ft)
         return;
     /* The slot goes now: it must not gate a topic nobody reads. */
     pthread_mutex_lock(&ft->poll_mu);
-    shmbus_sub_destroy(ft->sub);
-    ft->sub = NULL;
+    export_sub_drop(ft);
     pthread_mutex_unlock(&ft->poll_mu);
     pthread_mutex_lock(&e->mu);
     for (unsigned i = 0; i < e->nwant; i++) {
@@ -327,8 +344,7 @@ void sbf_export_stop(struct sbd_fed *f)
         sb_relay_bell_ring(&e->bell);
         pthread_join(e->th, NULL);
         for (unsigned k = 0; k < e->nwant; k++) {
-            shmbus_sub_destroy(e->want[k]->sub);
-            e->want[k]->sub = NULL;
+            export_sub_drop(e->want[k]);
             e->want[k]->exp = NULL;
         }
         pthread_mutex_destroy(&e->mu);

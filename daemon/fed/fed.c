@@ -12,6 +12,7 @@
 #include "fed/export.h"
 #include "fed/fed.h"
 #include "fed/import.h"
+#include "fed/js.h"
 #include "fed/link.h"
 #include "fed/state.h"
 #include "glob.h"
@@ -114,6 +115,9 @@ static struct sbf_topic *record_new(struct sbd_fed *f, struct sbd_topic *t, uint
             sbd_log(SBD_ERROR, "nats: topic %s: cannot export it: %s", t->name,
                     shmbus_strerror(rc));
     }
+    /* Persisted: JetStream carries it (js.h); a refusal is logged there. */
+    if (flags & SHMBUS_NATS_PERSIST)
+        sbf_js_topic(f, ft);
     return ft;
 }
 
@@ -149,6 +153,7 @@ struct sbf_topic *sbf_fed_track(struct sbd_fed *f, struct sbd_topic *t, uint32_t
 void sbf_fed_relinked(struct sbd_fed *f, natsConnection *nc)
 {
     sbf_import_relink(f, nc);
+    sbf_js_relinked(f);
 }
 
 /* Registry listener: runs under topic_lock in the thread that added the
@@ -292,7 +297,10 @@ int sbd_fed_start(const struct sbd_config *cfg, struct sbd_registry *reg, struct
         fed_free(f);
         return rc;
     }
-    rc = -pthread_create(&f->manager, NULL, manager_main, f);
+    /* Before the manager: its new records may be persisted. */
+    rc = sbf_js_start(f);
+    if (rc == 0)
+        rc = -pthread_create(&f->manager, NULL, manager_main, f);
     if (rc == 0) {
         f->started = 1;
         fed_listen(f, 1);
@@ -321,7 +329,9 @@ void sbd_fed_stop(struct sbd_fed *f)
         f->started = 0;
     }
     /* The exporters first: they publish through the link's connection. */
+    sbf_js_stop(f);
     sbf_export_stop(f);
     sbf_link_stop(f);
+    sbf_js_free(f);
     fed_free(f);
 }

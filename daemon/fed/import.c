@@ -13,6 +13,7 @@
 #include "fed/state.h"
 #include "log.h"
 #include "registry/relay.h"
+#include "tsan.h"
 #include "util/clock.h"
 
 /* Messages taken in one poll before the link thread looks at its
@@ -69,11 +70,31 @@ static void refuse(struct sbd_fed *f, const char *subj, const char *why)
                  why);
 }
 
+/* A message for imported topic @p name that cannot be taken (its headers,
+ * its origin): lost_in of the topic's record, or of no topic if it has
+ * none yet. */
+static void reject(struct sbd_fed *f, const char *name, const char *why)
+{
+    struct sbd_topic *t;
+    struct sbf_topic *ft = NULL;
+
+    urcu_memb_read_lock();
+    t = sbd_topic_lookup(f->reg, name); /* topics stay until the daemon stops */
+    /* acquire: the record complete (sbf_fed_track()). */
+    if (t != NULL)
+        ft = atomic_load_explicit(&t->fed, memory_order_acquire);
+    SBD_TSAN_READ_DONE();
+    urcu_memb_read_unlock();
+    sbf_count(ft != NULL ? &ft->count.lost_in : &f->orphan.lost_in, 1);
+    sbf_fed_warn(f, SBF_WARN_HEADERS, "nats: a message for topic %s refused: %s (lost_in)", name,
+                 why);
+}
+
 /* The topic @p name for an import: found, or created with the options of
  * the first import pattern @p p that matched it. @return it or NULL
  * (counted and logged). */
-static struct sbd_topic *import_topic(struct sbd_fed *f, const char *name,
-                                      const struct sbd_fed_pattern *p)
+struct sbd_topic *sbf_import_topic(struct sbd_fed *f, const char *name,
+                                   const struct sbd_fed_pattern *p)
 {
     struct sb_wire_open req;
     struct sbd_topic *t;
@@ -201,20 +222,20 @@ static void import_msg(struct sbd_fed *f, natsMsg *msg)
         refuse(f, subj, "not PREFIX.TOPIC with a topic name that can be a subject");
         return;
     }
-    if (sbf_meta_decode(header, msg, &m, &bad) < 0) {
-        snprintf(why, sizeof(why), "header %s missing or malformed", bad);
-        refuse(f, subj, why);
-        return;
-    }
-    if (strcmp(m.origin, f->cfg->nats_origin) == 0) {
-        refuse(f, subj, "it carries this bus's own origin: do two buses share --nats-origin?");
-        return;
-    }
     flags = sbf_fed_match(f, name, &p);
     /* Not imported here, or persisted: JetStream delivers those. */
     if (!(flags & SHMBUS_NATS_IMPORT) || (flags & SHMBUS_NATS_PERSIST))
         return;
-    t = import_topic(f, name, p);
+    if (sbf_meta_decode(header, msg, &m, &bad) < 0) {
+        snprintf(why, sizeof(why), "header %s missing or malformed", bad);
+        reject(f, name, why);
+        return;
+    }
+    if (strcmp(m.origin, f->cfg->nats_origin) == 0) {
+        reject(f, name, "it carries this bus's own origin: do two buses share --nats-origin?");
+        return;
+    }
+    t = sbf_import_topic(f, name, p);
     if (t == NULL)
         return;
     ft = sbf_fed_track(f, t, SHMBUS_NATS_IMPORT);
@@ -252,14 +273,18 @@ int sbf_import_poll(struct sbd_fed *f, unsigned ms)
 
     if (im->sub == NULL)
         return 0;
+    /* A batch, then back to the link thread's checks: every message taken
+     * from cnats is imported (none is taken that the batch has no room
+     * for). */
     s = natsSubscription_NextMsg(&msg, im->sub, ms);
-    for (unsigned n = 0; s == NATS_OK && n < IMPORT_BATCH; n++) {
+    for (unsigned n = 1; s == NATS_OK; n++) {
         import_msg(f, msg);
         natsMsg_Destroy(msg);
         msg = NULL;
+        if (n == IMPORT_BATCH)
+            break;
         s = natsSubscription_NextMsg(&msg, im->sub, 0);
     }
-    natsMsg_Destroy(msg);
     if (s == NATS_SLOW_CONSUMER || s == NATS_OK || s == NATS_TIMEOUT) {
         import_dropped(f);
         return 1;

@@ -13,6 +13,7 @@
 #include <nats/nats.h>
 
 struct sbd_fed;
+struct sbd_fed_pattern;
 
 /* Subscribe through the new connection @p nc, the old subscription
  * dropped first. Without import patterns, nothing. Link thread. */
@@ -22,6 +23,13 @@ void sbf_import_relink(struct sbd_fed *f, natsConnection *nc);
  * there is a subscription (it waited), 0 if not (the caller sleeps).
  * Link thread. */
 int sbf_import_poll(struct sbd_fed *f, unsigned ms);
+
+/* The local topic @p name for an import: found, or created with @p p's
+ * creation options (NULL: the bus's defaults); NULL if it cannot be
+ * (counted in the orphan lost_in, logged). Any registered thread, under
+ * no read lock. Also the JetStream importer's (jsimport.c). */
+struct sbd_topic *sbf_import_topic(struct sbd_fed *f, const char *name,
+                                   const struct sbd_fed_pattern *p);
 
 /* Drop the subscription and every imported topic's publisher. Link
  * thread, at its end. */

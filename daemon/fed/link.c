@@ -312,6 +312,19 @@ static void link_make(struct sbd_fed *f)
     s = natsConnection_Connect(&nc, l->opts);
     if (s == NATS_OK)
         link_up(f, nc, 0);
+    if (s == NATS_NOT_YET_CONNECTED) {
+        /* Say once why the first attempt failed (credentials refused, or
+         * nobody listening); cnats goes on trying. */
+        const char *why = NULL;
+        char what[256];
+
+        if (natsConnection_GetLastError(nc, &why) == NATS_OK || why == NULL || why[0] == '\0')
+            snprintf(what, sizeof(what), "no server reachable at %.160s yet: retrying",
+                     f->cfg->nats_urls);
+        else
+            snprintf(what, sizeof(what), "cannot connect yet: %.160s: retrying", why);
+        sbf_link_error(l, what);
+    }
     if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
         char what[200];
 

@@ -171,8 +171,11 @@ int sbf_meta_decode(sbf_meta_get_fn get, void *arg, struct sbf_meta *m, const ch
     *bad = SBF_HDR_EPOCH;
     if (get_u64(get, arg, SBF_HDR_EPOCH, &m->epoch) < 0)
         return -EINVAL;
+    /* A ring marks an imported message with 1 + its origin seq: the
+     * largest seq cannot be carried, and is refused before it could take
+     * a place in its origin's order. */
     *bad = SBF_HDR_SEQ;
-    if (get_u64(get, arg, SBF_HDR_SEQ, &m->seq) < 0)
+    if (get_u64(get, arg, SBF_HDR_SEQ, &m->seq) < 0 || m->seq == UINT64_MAX)
         return -EINVAL;
     *bad = SBF_HDR_TIME;
     if (get_u64(get, arg, SBF_HDR_TIME, &m->time_ns) < 0)

@@ -57,7 +57,7 @@ struct sbf_meta {
     uint64_t epoch;   /* the topic segment's create_time_ns on the origin bus */
     uint64_t seq;     /* the message's seq there */
     uint64_t prev;    /* has_prev: persisted, the seq this exporter sent before */
-    uint64_t count;   /* has_count: core NATS, messages this exporter sent, this one too */
+    uint64_t count;   /* has_count: core NATS, messages its exporter took, this one too */
     uint64_t time_ns; /* publish time, CLOCK_REALTIME */
     uint32_t pid;     /* publisher's pid */
     int has_prev;
@@ -83,8 +83,9 @@ typedef const char *(*sbf_meta_get_fn)(void *arg, const char *key, size_t *len);
 
 /* Decode the Shmbus-* headers through @p get into @p m. Shmbus-Prev
  * (below Shmbus-Seq) and Shmbus-Count (from 1) are optional; the others
- * must be there and well formed (origin: the origin rule; pid: a decimal
- * that fits 32 bits).
+ * must be there and well formed (origin: the origin rule; seq: below
+ * UINT64_MAX, which a ring cannot mark; pid: a decimal that fits 32
+ * bits).
  * @return 0, or -EINVAL with *@p bad naming the first header missing or
  * malformed. */
 int sbf_meta_decode(sbf_meta_get_fn get, void *arg, struct sbf_meta *m, const char **bad);
@@ -112,9 +113,9 @@ struct sbf_origins {
 /*
  * Where message @p m stands in its origin's order, among @p t's origins
  * (@p heard: the caller's clock, for replacing the least recently heard).
- * Losses on the way are told by Shmbus-Count, the number of messages the
- * origin's exporter has sent on the topic, this one included: what it
- * skips ahead by was lost. (A gap in the seqs would not do: the seqs of
+ * Losses are told by Shmbus-Count, the number of messages the origin's
+ * exporter has taken for export on the topic (sent, or lost on its side),
+ * this one included: what it skips ahead by was lost. (A gap in the seqs would not do: the seqs of
  * the messages the origin imported, which it never sends, lie between
  * those it sends.) A count that goes back means the exporter started
  * again (its daemon did): the messages it sent before this one, count - 1,

@@ -53,9 +53,12 @@ enum sbf_order_verdict sbf_order_judge(struct sbf_order *o, const struct sbf_ord
         m->origin_len > SBF_ORDER_ORIGIN_MAX)
         return SBF_ORDER_BAD;
     k = order_find(o, m);
-    /* The first seen of its key: nothing to wait for that memory knows. */
+    /* The first seen of its key: nothing to wait for that memory knows,
+     * unless the importer says its predecessor may still come (no key is
+     * made: the wait ends with the hold, or when the predecessor, once
+     * delivered, makes the key). */
     if (k == NULL)
-        return SBF_ORDER_DELIVER;
+        return m->hold_fresh && m->has_prev ? SBF_ORDER_WAIT : SBF_ORDER_DELIVER;
     k->used = ++o->tick;
     if (m->seq <= k->last)
         return m->seq >= k->first ? SBF_ORDER_DUP : SBF_ORDER_UNKNOWN;

@@ -41,6 +41,11 @@ struct sbf_order_msg {
     uint64_t seq;       /* Shmbus-Seq */
     int has_prev;       /* Shmbus-Prev present */
     uint64_t prev;      /* Shmbus-Prev */
+    /* The importer restarted while messages were delivered to it and not
+     * acknowledged: they come again only after the consumer's ack wait.
+     * Set, a message with a predecessor whose key is not tracked waits
+     * for it (it may be one of those) instead of going first. */
+    int hold_fresh;
 };
 
 /* One key's memory. */

@@ -64,7 +64,8 @@
 /* Kinds of log lines that may repeat with traffic, each limited on its
  * own (sbf_fed_warn()). */
 enum sbf_warn {
-    SBF_WARN_REFUSED, /* a subject or headers refused */
+    SBF_WARN_REFUSED, /* a subject refused */
+    SBF_WARN_HEADERS, /* a message's headers (or origin) refused */
     SBF_WARN_GAP,     /* a gap per origin: lost_in */
     SBF_WARN_CREATE,  /* an imported topic could not be created or written */
     SBF_WARN_SEND,    /* a message could not go out */
@@ -148,14 +149,14 @@ struct sbf_topic {
     pthread_mutex_t poll_mu;  /* the exporter's reads against sbf_export_take() */
     shmbus_sub *sub;          /* poll_mu: its subscriber; NULL once taken back */
     uint64_t epoch;           /* the segment's create_time_ns (fixed) */
-    uint64_t sent;            /* poll_mu: messages handed to cnats (Shmbus-Count) */
+    uint64_t taken;           /* poll_mu: messages taken for export (Shmbus-Count) */
     int warned_size;          /* exporter: max_msg_size > max_payload was logged */
 
     /* Import over core NATS (import.c). */
     shmbus_pub *pub;            /* importer: its publisher, made on the first message */
     struct sbf_origins origins; /* importer: order per origin (meta.h) */
 
-    struct sbf_js *js; /* persisted topics: the JetStream files' state (js.h) */
+    struct sbf_jstopic *jst; /* persisted topics: the JetStream files' state (js.h) */
 
     struct sbf_counters count;
 };

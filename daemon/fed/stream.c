@@ -141,11 +141,11 @@ int sbf_stream_init(struct sbf_stream *s, const char *prefix, const char *patter
     rc = sbf_stream_filter(prefix, pattern, s->filter, sizeof(s->filter), &why);
     if (rc == -EINVAL)
         sbd_log(SBD_ERROR,
-                "fed: --persist %s: cannot be a JetStream subject filter: %s; its topics are "
+                "nats: --persist %s: cannot be a JetStream subject filter: %s; its topics are "
                 "not persisted",
                 pattern, why);
     else if (rc < 0)
-        sbd_log(SBD_ERROR, "fed: --persist %s: its subject filter is too long", pattern);
+        sbd_log(SBD_ERROR, "nats: --persist %s: its subject filter is too long", pattern);
     return rc;
 }
 
@@ -187,18 +187,21 @@ static void stream_config(jsStreamConfig *c, const struct sbf_stream_opts *o, st
 static void stream_differs(const struct sbf_stream *s, const char *what, int64_t has, int64_t want)
 {
     sbd_log(SBD_WARN,
-            "fed: stream %s (--persist %s) exists with %s %" PRId64 ", not %" PRId64
+            "nats: stream %s (--persist %s) exists with %s %" PRId64 ", not %" PRId64
             "; used as it is",
             s->name, s->pattern, what, has, want);
 }
 
-/* Compare the existing stream's @p has with @p want: 0 if usable. */
-static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const jsStreamConfig *want)
+/* Compare the existing stream's @p has with @p want (replicas only if
+ * @p o says they were given: the default depends on the servers the
+ * connection knows of yet). @return 0 if usable. */
+static int stream_check(struct sbf_stream *s, const struct sbf_stream_opts *o,
+                        const jsStreamConfig *has, const jsStreamConfig *want)
 {
     /* Messages of our subjects would land in another stream, or none. */
     if (has->SubjectsLen != 1 || strcmp(has->Subjects[0], s->filter) != 0) {
         sbd_log(SBD_ERROR,
-                "fed: stream %s (--persist %s) exists with other subjects than %s (%d of them, "
+                "nats: stream %s (--persist %s) exists with other subjects than %s (%d of them, "
                 "first %s); its topics are not persisted",
                 s->name, s->pattern, s->filter, has->SubjectsLen,
                 has->SubjectsLen > 0 ? has->Subjects[0] : "none");
@@ -206,14 +209,14 @@ static int stream_check(struct sbf_stream *s, const jsStreamConfig *has, const j
     }
     if (has->Storage != want->Storage)
         sbd_log(SBD_WARN,
-                "fed: stream %s (--persist %s) is kept in memory, not on disk: a "
+                "nats: stream %s (--persist %s) is kept in memory, not on disk: a "
                 "server restart loses what it holds",
                 s->name, s->pattern);
     if (has->Retention != want->Retention)
         stream_differs(s, "retention policy", has->Retention, want->Retention);
     if (has->Discard != want->Discard)
         stream_differs(s, "discard policy (0 old, 1 new)", has->Discard, want->Discard);
-    if (has->Replicas != want->Replicas)
+    if (o->replicas_given && has->Replicas != want->Replicas)
         stream_differs(s, "replicas", has->Replicas, want->Replicas);
     if (has->MaxAge != want->MaxAge)
         stream_differs(s, "max age (ns)", has->MaxAge, want->MaxAge);
@@ -247,7 +250,7 @@ static int stream_fail(const struct sbf_stream *s, const char *what, natsStatus 
         text = NULL;
 
     sbd_log(again ? SBD_WARN : SBD_ERROR,
-            "fed: stream %s (--persist %s): %s: %s (JetStream error "
+            "nats: stream %s (--persist %s): %s: %s (JetStream error "
             "%d%s%s); %s",
             s->name, s->pattern, what, natsStatus_GetText(st), (int)jerr, text != NULL ? ": " : "",
             text != NULL ? text : "",
@@ -257,7 +260,8 @@ static int stream_fail(const struct sbf_stream *s, const char *what, natsStatus 
 
 /* Look the stream up and check it. @return 1 if it does not exist, 0 if
  * it is usable, -EAGAIN or -EIO if not (logged). */
-static int stream_lookup(jsCtx *js, struct sbf_stream *s, const jsStreamConfig *want)
+static int stream_lookup(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_stream *s,
+                         const jsStreamConfig *want)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -266,7 +270,7 @@ static int stream_lookup(jsCtx *js, struct sbf_stream *s, const jsStreamConfig *
 
     st = js_GetStreamInfo(&si, js, s->name, NULL, &jerr);
     if (st == NATS_OK) {
-        rc = stream_check(s, si->Config, want);
+        rc = stream_check(s, o, si->Config, want);
         jsStreamInfo_Destroy(si);
         return rc;
     }
@@ -287,7 +291,7 @@ int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_str
 
     s->ok = 0;
     stream_config(&want, o, s, subjects);
-    rc = stream_lookup(js, s, &want);
+    rc = stream_lookup(js, o, s, &want);
     if (rc <= 0) {
         s->ok = rc == 0;
         return rc;
@@ -295,14 +299,14 @@ int sbf_stream_ensure(jsCtx *js, const struct sbf_stream_opts *o, struct sbf_str
     st = js_AddStream(&si, js, &want, NULL, &jerr);
     /* Another bus made it since we looked, with other options: check that. */
     if (st != NATS_OK && jerr == JSStreamNameExistErr) {
-        rc = stream_lookup(js, s, &want);
+        rc = stream_lookup(js, o, s, &want);
         s->ok = rc == 0;
         return rc == 1 ? -EAGAIN : rc; /* deleted meanwhile: ask again */
     }
     if (st != NATS_OK)
         return stream_fail(s, "cannot create it", st, jerr);
     jsStreamInfo_Destroy(si);
-    sbd_log(SBD_INFO, "fed: stream %s created for --persist %s (subjects %s, %u replica%s)",
+    sbd_log(SBD_INFO, "nats: stream %s created for --persist %s (subjects %s, %u replica%s)",
             s->name, s->pattern, s->filter, o->replicas, o->replicas == 1 ? "" : "s");
     s->ok = 1;
     return 0;

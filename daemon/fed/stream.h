@@ -35,6 +35,7 @@
 struct sbf_stream_opts {
     const char *prefix;     /* --nats-prefix */
     uint32_t replicas;      /* resolved: sbf_stream_replicas() */
+    int replicas_given;     /* --persist-replicas set: an existing stream's are checked */
     uint64_t max_age_s;     /* --persist-max-age; 0 no limit */
     uint64_t max_bytes;     /* --persist-max-bytes */
     uint64_t dup_window_ns; /* SBF_STREAM_DUP_WINDOW_NS */

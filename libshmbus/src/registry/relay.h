@@ -5,8 +5,11 @@
  * sleeps on many topics at once together with a bell of its own, and
  * counts itself among a topic's sleepers with a weight of its own
  * (SB_RELAY_WEIGHT), which a publisher tells apart from real sleepers.
- * The daemon uses this header, never ring/ or shm/ internals; relay.c
- * implements it on the ring.
+ * For federation (the daemon's NATS link) it also publishes messages
+ * imported from other buses, marked so, and holds an exporter's slot
+ * until JetStream acknowledged, keeping it across the daemon's death for
+ * the next one to adopt (ring/hold.c). The daemon uses this header, never
+ * ring/ or shm/ internals; relay.c implements it on the ring.
  */
 #ifndef SHMBUS_REGISTRY_RELAY_H
 #define SHMBUS_REGISTRY_RELAY_H
