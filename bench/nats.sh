@@ -13,8 +13,8 @@
 # Measurements (shmbus-nats-bench; side A sends, side B receives):
 #   pingpong    A publishes nb.ping on bus A, B answers on nb.pong on bus B,
 #               A waits for it: half the round trip. Baseline: two cnats
-#               connections with SendAsap (without it cnats 3.4's flusher
-#               holds a lone message 1 ms).
+#               connections with SendAsap, as shmbusd's (without it cnats
+#               3.4's flusher holds a lone message 1 ms).
 #   throughput  A publishes lossy nb.tp as fast as it can, B counts what
 #               reaches bus B per second and what is lost. Baseline: cnats's
 #               buffered publishing (no SendAsap) to a cnats subscriber.
@@ -25,7 +25,8 @@
 #               copies the daemons' stream's configuration (a subject no
 #               daemon imports, so that the daemons sit out its rounds), and
 #               a pull consumer acknowledging each message.
-#   paced       persist at RATE messages/s: latency without a queue.
+#   paced       persist at RATE messages/s: latency without a queue (the
+#               baseline with SendAsap, as shmbusd's connection).
 #
 # Sizes come from the environment: REPS (3), PP_COUNT (20000 ping-pongs),
 # TP_COUNT (1000000 messages), JS_COUNT (200000), RATE (2000 msg/s for the
@@ -188,7 +189,8 @@ for rep in $(seq "$REPS"); do
   both pingpong pingpong --count "$PP_COUNT" -- --send-asap
   both throughput throughput --count "$TP_COUNT"
   both persist persist --count "$JS_COUNT" --window "$WINDOW" -- --stream-of shmbus.nb.js
-  both paced persist --count "$PACED_COUNT" --rate "$RATE" --window "$WINDOW" -- --stream-of shmbus.nb.js
+  both paced persist --count "$PACED_COUNT" --rate "$RATE" --window "$WINDOW" -- \
+    --stream-of shmbus.nb.js --send-asap
 done
 
 echo "== the daemons' view at the end"
