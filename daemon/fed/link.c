@@ -206,13 +206,6 @@ static natsStatus link_options(struct sbd_fed *f, natsOptions *o, const char **s
     STEP(natsOptions_SetName(o, name));
     /* Our own publishes never come back to us. */
     STEP(natsOptions_SetNoEcho(o, true));
-    /* Each publish is written at once. Without it cnats 3.4 leaves a lone
-     * message to its flusher thread, which waits 1 ms for more before it
-     * writes: every federated message that is not part of a burst would
-     * take a millisecond per hop (bench/nats.sh: ping-pong p50 1000 us,
-     * 76-81 us with it). The price is a write per message under load:
-     * lossy export throughput 146 k msg/s against 176 k without. */
-    STEP(natsOptions_SetSendAsap(o, true));
     STEP(natsOptions_SetRetryOnFailedConnect(o, true, on_connected, f));
     STEP(natsOptions_SetMaxReconnect(o, -1));
     STEP(natsOptions_SetReconnectWait(o, SBF_RECONNECT_WAIT_MS));
