@@ -13,8 +13,9 @@
 # Measurements (shmbus-nats-bench; side A sends, side B receives):
 #   pingpong    A publishes nb.ping on bus A, B answers on nb.pong on bus B,
 #               A waits for it: half the round trip. Baseline: two cnats
-#               connections with SendAsap, as shmbusd's (without it cnats
-#               3.4's flusher holds a lone message 1 ms).
+#               connections with SendAsap, cnats's setting for latency
+#               (without it cnats 3.4's flusher holds a lone message 1 ms,
+#               as it does shmbusd's).
 #   throughput  A publishes lossy nb.tp as fast as it can, B counts what
 #               reaches bus B per second and what is lost. Baseline: cnats's
 #               buffered publishing (no SendAsap) to a cnats subscriber.
@@ -26,7 +27,7 @@
 #               daemon imports, so that the daemons sit out its rounds), and
 #               a pull consumer acknowledging each message.
 #   paced       persist at RATE messages/s: latency without a queue (the
-#               baseline with SendAsap, as shmbusd's connection).
+#               baseline with SendAsap, as for pingpong).
 #
 # Sizes come from the environment: REPS (3), PP_COUNT (20000 ping-pongs),
 # TP_COUNT (1000000 messages), JS_COUNT (200000), RATE (2000 msg/s for the
