@@ -52,6 +52,12 @@ bench: build
 bench-bridge: build
 	bench/bridge.sh $(call BUILD_DIR,$(PRESET))
 
+# Two buses federated through a private nats-server against a plain cnats
+# pair through it (bench/nats.sh; REPS, PP_COUNT, ... in the environment).
+.PHONY: bench-nats
+bench-nats: build
+	bench/nats.sh $(call BUILD_DIR,$(PRESET))
+
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan-test: deps
 	cmake --preset asan

@@ -4,7 +4,8 @@
 # key=value figures as its last line. Run it alone: the spinning sides use
 # both cores, and anything else running skews them. `pingpong --bus` and
 # `registry` start a private shmbusd of their own (the one built with the
-# benchmark; $SHMBUS_BENCH_SHMBUSD overrides it).
+# benchmark; $SHMBUS_BENCH_SHMBUSD overrides it). Last, federation through
+# NATS (bench/nats.sh, on the same build), when nats-server is installed.
 set -euo pipefail
 bench=${1:?usage: run-all.sh path/to/shmbus-bench}
 
@@ -45,4 +46,12 @@ if command -v strace >/dev/null; then
   done
 else
   echo "(strace not installed: skipping the system-call count)"
+fi
+
+# Two buses federated through one nats-server, against a plain cnats pair.
+if command -v nats-server >/dev/null; then
+  echo "\$ bench/nats.sh $(dirname "$(dirname "$bench")")"
+  "$(dirname "$0")/nats.sh" "$(dirname "$(dirname "$bench")")" | sed -n '/^== medians/,$p'
+else
+  echo "(nats-server not installed: skipping the federation benchmark)"
 fi
