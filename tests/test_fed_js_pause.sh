@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# JetStream: the importing daemon paused (SIGSTOP) while its pull request
+# is out. The server delivers a burst for that request into the stopped
+# daemon's socket; on SIGCONT the fetch has timed out, and cnats puts the
+# burst among the subscription's pending messages. cnats before 3.9
+# (Debian's 3.4.1) overflows its own batch array when a fetch finds more
+# than half a batch pending (nats.c PR 749): the daemon must never ask it
+# for more than one message at a time there (daemon/fed/jsimport.c).
+# Bus b, paused again and again, gets every message, in order, exactly
+# once, and its daemon survives (under ASan: no report).
+# Usage: test_fed_js_pause.sh SHMBUSD SHMBUS FEDCHECK NATSUTIL
+set -euo pipefail
+shmbusd=$1 shmbus=$2 fedcheck=$3 natsutil=$4
+# shellcheck source=tests/natsutil.sh
+. "$(dirname "$0")/natsutil.sh"
+N=6000
+topic=dur.t
+fed=(--federate 'dur.*,mode=reliable' --persist 'dur.*' --persist-replicas 1)
+
+nu_server_js j1
+a=$(nu_bus)
+b=$(nu_bus)
+nu_daemon "$a" --nats "${nu_url[j1]}" --nats-origin "o$a" "${fed[@]}"
+nu_daemon "$b" --nats "${nu_url[j1]}" --nats-origin "o$b" "${fed[@]}"
+nu_connected "$a"
+nu_connected "$b"
+nu_sub "$b" "$topic" "$nu_dir/b.out" --reliable --count "$N" --linger-ms 500 --timeout-ms 60000
+subb=$nu_last
+nu_federated "$b" "$topic"
+
+# A steady flow (about 3000 a second), and b paused again and again in
+# its midst: each pause catches the burst its open pull request gets.
+"$fedcheck" pub --bus "$a" --topic "$topic" --reliable --count "$N" --tag p --interval-us 300 &
+pub=$!
+nu_pids+=("$pub")
+pauses=0
+while nu_alive "$pub"; do
+  sleep 0.1
+  kill -STOP "${nu_dpid[$b]}"
+  sleep 0.25 # past b's fetch deadline (100 ms): the burst waits in its socket
+  kill -CONT "${nu_dpid[$b]}"
+  pauses=$((pauses + 1))
+done
+nu_wait_pid "$pub" "publisher on $a" 10 || nu_fail "publisher on $a failed"
+[ "$pauses" -ge 3 ] || nu_fail "only $pauses pauses while the stream flowed"
+nu_sub_done "$subb" "$nu_dir/b.out" "subscriber on $b" 60
+[ "$(nu_lines "$nu_dir/b.out")" -eq "$N" ] ||
+  nu_fail "bus $b got $(nu_lines "$nu_dir/b.out") messages, not $N"
+nu_expect_flags "$nu_dir/b.out" 1 p 1 "$N" "bus $b, paused $pauses times"
+nu_pass
