@@ -453,9 +453,29 @@ static void jsi_handle(struct sbf_js *js, struct sbf_jsstream *ss, struct jsi_ba
     }
 }
 
+/*
+ * Messages to ask natsSubscription_Fetch() for. cnats before 3.9 (Debian
+ * 12 has 3.4.1) overflows the array it allocates for the batch when a
+ * fetch finds more than half a batch already pending on the subscription
+ * (nats.c PR 749, fixed in 3.9.0): it first takes what is pending, then
+ * counts towards the remainder of the batch instead of the batch, and
+ * writes past the array until its wait ends. Messages are left pending by
+ * a fetch whose wait ended while the server still delivered for it: a
+ * daemon paused (SIGSTOP, a starved CPU) in mid-fetch. A batch of one
+ * cannot overflow (a pending message ends the fetch before it asks the
+ * server), so that is what such a library gets, at the cost of one round
+ * trip per message. The library loaded decides, not the header built
+ * against.
+ */
+static int jsi_fetch_batch(void)
+{
+    return nats_GetVersionNumber() >= 0x030900 ? SBF_JS_FETCH : 1;
+}
+
 unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms)
 {
     unsigned bound = 0, waited = 0;
+    int batch = jsi_fetch_batch();
 
     for (unsigned i = 0; i < js->nstreams; i++)
         bound += js->streams[i].sub != NULL;
@@ -471,14 +491,15 @@ unsigned sbf_jsimport_fetch(struct sbf_js *js, int64_t wait_ms)
 
         if (ss->sub == NULL)
             continue;
-        st = natsSubscription_Fetch(&list, ss->sub, SBF_JS_FETCH,
+        st = natsSubscription_Fetch(&list, ss->sub, batch,
                                     wait_ms / bound > 0 ? wait_ms / bound : 1, &jerr);
         waited += st == NATS_OK || st == NATS_TIMEOUT;
         if (st != NATS_OK && st != NATS_TIMEOUT)
             sbf_fed_warn(js->f, SBF_WARN_REFUSED, "nats: stream %s: fetch: %s (JetStream error %d)",
                          ss->s.name, natsStatus_GetText(st), (int)jerr);
-        /* cnats returns at most the batch asked for; the bound is ours too. */
-        for (int j = 0; j < list.Count && j < SBF_JS_FETCH; j++) {
+        /* At most the batch asked for (jsi_fetch_batch()), and never past
+         * what jsi_batch holds. */
+        for (int j = 0; j < list.Count && j < batch; j++) {
             /* relaxed: a flag polled. Stopping: what is left goes back to
              * the consumer at once (nak), for the next daemon. */
             if (atomic_load_explicit(&js->stop, memory_order_relaxed))
