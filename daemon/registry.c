@@ -235,6 +235,17 @@ struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name)
     return n ? sbd_topic_of(n) : NULL;
 }
 
+struct sbd_topic *sbd_topic_find(struct sbd_registry *r, const char *name)
+{
+    struct sbd_topic *t;
+
+    urcu_memb_read_lock();
+    t = sbd_topic_lookup(r, name);
+    SBD_TSAN_READ_DONE();
+    urcu_memb_read_unlock();
+    return t;
+}
+
 /* Does an existing topic satisfy the request? Zero fields accept anything. */
 static int topic_matches(const struct sbd_topic *t, const struct sb_wire_open *q, char *why,
                          size_t why_len)

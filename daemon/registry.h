@@ -190,6 +190,12 @@ void sbd_registry_fini(struct sbd_registry *r, int retire);
  * stays valid until the daemon stops. @return the topic or NULL. */
 struct sbd_topic *sbd_topic_lookup(struct sbd_registry *r, const char *name);
 
+/* Find a topic by name from a registered thread outside any read-side
+ * section (the lock-free way in before sbd_topic_open()): its own short
+ * one. Topics stay until the daemon stops, so the topic stays valid after
+ * it. @return the topic or NULL. */
+struct sbd_topic *sbd_topic_find(struct sbd_registry *r, const char *name);
+
 /* Point @p it at the topic named @p name (its node NULL if there is none),
  * to go on with cds_lfht_next() from there (the reaper's walk resumes so
  * in each RCU read section). Call with urcu_memb_read_lock held. */

@@ -40,10 +40,7 @@ static struct sbd_topic *pub_topic(struct sbd_bridge *b, const char *name, char 
     struct sbd_topic *t;
     int created;
 
-    urcu_memb_read_lock();
-    t = sbd_topic_lookup(b->reg, name); /* topics stay until the daemon stops */
-    SBD_TSAN_READ_DONE();
-    urcu_memb_read_unlock();
+    t = sbd_topic_find(b->reg, name);
     if (t != NULL)
         return t;
     memset(&req, 0, sizeof(req));

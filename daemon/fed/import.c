@@ -101,10 +101,7 @@ struct sbd_topic *sbf_import_topic(struct sbd_fed *f, const char *name,
     char why[160] = "";
     int created = 0, rc;
 
-    urcu_memb_read_lock();
-    t = sbd_topic_lookup(f->reg, name); /* topics stay until the daemon stops */
-    SBD_TSAN_READ_DONE();
-    urcu_memb_read_unlock();
+    t = sbd_topic_find(f->reg, name);
     if (t != NULL)
         return t;
     memset(&req, 0, sizeof(req));
