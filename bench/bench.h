@@ -9,6 +9,7 @@
 #ifndef SHMBUS_BENCH_BENCH_H
 #define SHMBUS_BENCH_BENCH_H
 
+#include <getopt.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,6 +112,23 @@ void bench_report_emit(const struct bench_report *r, int json);
 
 /** Parse a decimal integer in [min, max]. @return 0, or -1 (message printed). */
 int bench_parse_u64(const char *arg, const char *opt, uint64_t min, uint64_t max, uint64_t *out);
+
+/** A numeric option of a command line: getopt_long()'s value for it, its
+ *  limits, and the offset of its uint64_t field in the options struct. */
+struct bench_num {
+    int opt;
+    uint64_t min, max;
+    size_t off;
+};
+
+/**
+ * If @p opt is one of the @p n numeric options @p nums, parse @p arg into
+ * its field of @p dst. @p names is the long options table, whose entry
+ * opt - @p first names it in messages.
+ * @return 0 parsed, -1 refused (message printed), 1 not a numeric option.
+ */
+int bench_num_option(const struct bench_num *nums, size_t n, const struct option *names, int first,
+                     int opt, const char *arg, void *dst);
 
 /** Parse a decimal number in [min, max]. @return 0, or -1 (message printed). */
 int bench_parse_f64(const char *arg, const char *opt, double min, double max, double *out);

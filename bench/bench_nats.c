@@ -457,14 +457,8 @@ static const struct option nb_long_opts[] = {{"via", required_argument, NULL, OP
                                              {"help", no_argument, NULL, OPT_HELP},
                                              {NULL, 0, NULL, 0}};
 
-/* A numeric option: its limits and its field. */
-struct nb_num {
-    int opt;
-    uint64_t min, max;
-    size_t off;
-};
-
-static const struct nb_num nb_nums[] = {
+/* The numeric options: their limits and their fields. */
+static const struct bench_num nb_nums[] = {
     {OPT_COUNT, 1, NB_SAMPLES_MAX, offsetof(struct nb_opts, count)},
     {OPT_WARMUP, 0, 1ull << 32, offsetof(struct nb_opts, warmup)},
     {OPT_SIZE, NB_HEADER, NB_SIZE_MAX, offsetof(struct nb_opts, size)},
@@ -531,14 +525,11 @@ static void nb_defaults(struct nb_opts *o, const char *cmd)
 static int nb_option(struct nb_opts *o, int opt, const char *arg)
 {
     uint64_t cpu;
+    int rc = bench_num_option(nb_nums, sizeof(nb_nums) / sizeof(nb_nums[0]), nb_long_opts, OPT_VIA,
+                              opt, arg, o);
 
-    for (size_t i = 0; i < sizeof(nb_nums) / sizeof(nb_nums[0]); i++) {
-        const struct nb_num *n = &nb_nums[i];
-
-        if (n->opt == opt)
-            return bench_parse_u64(arg, nb_long_opts[opt - OPT_VIA].name, n->min, n->max,
-                                   (uint64_t *)((char *)o + n->off));
-    }
+    if (rc <= 0)
+        return rc;
     switch (opt) {
     case OPT_VIA:
         if (strcmp(arg, "shmbus") != 0 && strcmp(arg, "nats") != 0) {

@@ -192,6 +192,16 @@ bad:
     return -1;
 }
 
+int bench_num_option(const struct bench_num *nums, size_t n, const struct option *names, int first,
+                     int opt, const char *arg, void *dst)
+{
+    for (size_t i = 0; i < n; i++)
+        if (nums[i].opt == opt)
+            return bench_parse_u64(arg, names[opt - first].name, nums[i].min, nums[i].max,
+                                   (uint64_t *)((char *)dst + nums[i].off));
+    return 1;
+}
+
 int bench_parse_f64(const char *arg, const char *opt, double min, double max, double *out)
 {
     char *end = NULL;

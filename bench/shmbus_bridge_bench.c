@@ -63,14 +63,8 @@ static const struct option bb_long_opts[] = {{"host", required_argument, NULL, O
                                              {"help", no_argument, NULL, OPT_HELP},
                                              {NULL, 0, NULL, 0}};
 
-/* A numeric option: its limits and its field. */
-struct bb_num {
-    int opt;
-    uint64_t min, max;
-    size_t off;
-};
-
-static const struct bb_num bb_nums[] = {
+/* The numeric options: their limits and their fields. */
+static const struct bench_num bb_nums[] = {
     {OPT_PORT, 1, 65535, offsetof(struct bb_opts, port)},
     {OPT_COUNT, 1, 1ull << 32, offsetof(struct bb_opts, count)},
     {OPT_WARMUP, 0, 1ull << 32, offsetof(struct bb_opts, warmup)},
@@ -138,13 +132,11 @@ static void bb_defaults(struct bb_opts *o, const char *cmd)
  * options' names come from bb_long_opts, which lists them in enum order. */
 static int bb_option(struct bb_opts *o, int opt, const char *arg)
 {
-    for (size_t i = 0; i < sizeof(bb_nums) / sizeof(bb_nums[0]); i++) {
-        const struct bb_num *n = &bb_nums[i];
+    int rc = bench_num_option(bb_nums, sizeof(bb_nums) / sizeof(bb_nums[0]), bb_long_opts, OPT_HOST,
+                              opt, arg, o);
 
-        if (n->opt == opt)
-            return bench_parse_u64(arg, bb_long_opts[opt - OPT_HOST].name, n->min, n->max,
-                                   (uint64_t *)((char *)o + n->off));
-    }
+    if (rc <= 0)
+        return rc;
     switch (opt) {
     case OPT_HOST:
         o->host = arg;
