@@ -403,6 +403,7 @@ void sbf_link_stop(struct sbd_fed *f)
     if (l->started)
         pthread_join(l->th, NULL);
     l->started = 0;
+    /* relaxed: the link thread, its only writer, was joined above. */
     nc = atomic_load_explicit(&l->nc, memory_order_relaxed);
     if (nc != NULL) {
         /* Each connection made ends with one closed callback, its last:
@@ -420,6 +421,7 @@ void sbf_link_stop(struct sbd_fed *f)
                     LINK_CLOSE_WAIT_MS);
         pthread_mutex_unlock(&l->mu);
         natsConnection_Destroy(nc);
+        /* relaxed: every thread that read it is stopped by now. */
         atomic_store_explicit(&l->nc, NULL, memory_order_relaxed);
     }
     /* Only now, the read loop joined: cnats 3.4's may still hand a

@@ -107,12 +107,15 @@ struct sbf_link {
     _Atomic(natsConnection *) nc;
     uint64_t gen; /* link thread (after it, sbf_link_stop()): connections made */
     pthread_t th;
+    /* Stored and read under mu (the link thread's naps wait on cond), so
+     * relaxed: the mutex orders it; read outside mu only as a hint. */
     _Atomic int stop;
     int started;         /* the link thread runs (sbd_fed_stop() joins it) */
     pthread_mutex_t mu;  /* also the callbacks' */
     pthread_cond_t cond; /* mu: signalled on closed and stop */
     uint64_t closed;     /* mu: closed callbacks so far (one per connection made) */
-    /* Callbacks' and any thread's. */
+    /* Callbacks' and any thread's; relaxed, all: independent monitoring
+     * values that order nothing else (see link.c). */
     _Atomic uint32_t state;      /* enum shmbus_nats_state */
     _Atomic int ever_connected;  /* state after a close: RECONNECTING, not CONNECTING */
     _Atomic int64_t max_payload; /* the server's, read at each (re)connect; 0 unknown */
