@@ -50,6 +50,40 @@ struct export_round {
     size_t bytes;
 };
 
+natsStatus sbf_export_msg(const struct sbf_meta *m, const char *topic, const char *subject,
+                          const void *data, uint32_t len, natsMsg **out)
+{
+    struct sbf_meta_text x;
+    natsStatus s;
+
+    *out = NULL;
+    sbf_meta_encode(m, topic, &x);
+    s = natsMsg_Create(out, subject, NULL, data, (int)len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, SBF_HDR_ORIGIN, m->origin);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, SBF_HDR_EPOCH, x.epoch);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, SBF_HDR_SEQ, x.seq);
+    if (s == NATS_OK && m->has_prev)
+        s = natsMsgHeader_Set(*out, SBF_HDR_PREV, x.prev);
+    /* The seqs of the topic's imported messages, never sent, lie between
+     * ours: the count lets importers tell those from messages lost. */
+    if (s == NATS_OK && m->has_count)
+        s = natsMsgHeader_Set(*out, SBF_HDR_COUNT, x.count);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, SBF_HDR_TIME, x.time);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, SBF_HDR_PID, x.pid);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(*out, SBF_HDR_MSG_ID, x.msg_id);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
 /* Copy one message into a NATS message with its headers.
  * @return 0, or a cnats status (nothing made). */
 static natsStatus export_make(struct export_round *r, const shmbus_msg *msg, natsMsg **out)
@@ -61,35 +95,9 @@ static natsStatus export_make(struct export_round *r, const shmbus_msg *msg, nat
                          .has_count = 1,
                          .time_ns = msg->timestamp_ns,
                          .pid = msg->publisher_pid};
-    struct sbf_meta_text x;
-    natsMsg *nm = NULL;
-    natsStatus s;
 
     memcpy(m.origin, r->f->cfg->nats_origin, sizeof(m.origin));
-    sbf_meta_encode(&m, ft->t->name, &x);
-    s = natsMsg_Create(&nm, ft->subject, NULL, msg->data, (int)msg->len);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, SBF_HDR_ORIGIN, m.origin);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, SBF_HDR_EPOCH, x.epoch);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, SBF_HDR_SEQ, x.seq);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, SBF_HDR_TIME, x.time);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, SBF_HDR_PID, x.pid);
-    /* The seqs of the topic's imported messages, never sent, lie between
-     * ours: the count lets importers tell those from messages lost. */
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, SBF_HDR_COUNT, x.count);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, SBF_HDR_MSG_ID, x.msg_id);
-    if (s != NATS_OK) {
-        natsMsg_Destroy(nm);
-        return s;
-    }
-    *out = nm;
-    return NATS_OK;
+    return sbf_export_msg(&m, ft->t->name, ft->subject, msg->data, msg->len, out);
 }
 
 /* After the poll: publish the batch (@p send), or drop it, lost_out (its

@@ -11,8 +11,20 @@
 #ifndef SHMBUSD_FED_EXPORT_H
 #define SHMBUSD_FED_EXPORT_H
 
+#include <nats/nats.h>
+#include <stdint.h>
+
 struct sbd_fed;
+struct sbf_meta;
 struct sbf_topic;
+
+/* A NATS message on @p subject carrying @p len bytes of @p data and @p m's
+ * Shmbus-* headers and Nats-Msg-Id (Shmbus-Count and Shmbus-Prev when @p m
+ * has them), for the core and the JetStream exporters alike.
+ * @return NATS_OK with it in *@p out (the caller's), or a cnats status
+ * with *@p out NULL. */
+natsStatus sbf_export_msg(const struct sbf_meta *m, const char *topic, const char *subject,
+                          const void *data, uint32_t len, natsMsg **out);
 
 /* Start exporting @p ft: its subscriber (from the next message), and an
  * exporter with room, started if none has. Under f->mu.

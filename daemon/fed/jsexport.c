@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fed/export.h"
 #include "fed/js.h"
 #include "fed/link.h"
 #include "fed/meta.h"
@@ -232,25 +233,9 @@ static natsStatus jsx_build(struct jsx_poll *p, const shmbus_msg *m, natsMsg **o
                             .has_prev = jt->held && jt->has_prev,
                             .time_ns = m->timestamp_ns,
                             .pid = m->publisher_pid};
-    struct sbf_meta_text tx;
-    natsStatus st;
 
     snprintf(meta.origin, sizeof(meta.origin), "%s", p->f->cfg->nats_origin);
-    sbf_meta_encode(&meta, jt->t->t->name, &tx);
-    st = natsMsg_Create(out, jt->t->subject, NULL, m->data, (int)m->len);
-    if (st != NATS_OK)
-        return st;
-    if ((st = natsMsgHeader_Set(*out, SBF_HDR_ORIGIN, meta.origin)) != NATS_OK ||
-        (st = natsMsgHeader_Set(*out, SBF_HDR_EPOCH, tx.epoch)) != NATS_OK ||
-        (st = natsMsgHeader_Set(*out, SBF_HDR_SEQ, tx.seq)) != NATS_OK ||
-        (meta.has_prev && (st = natsMsgHeader_Set(*out, SBF_HDR_PREV, tx.prev)) != NATS_OK) ||
-        (st = natsMsgHeader_Set(*out, SBF_HDR_TIME, tx.time)) != NATS_OK ||
-        (st = natsMsgHeader_Set(*out, SBF_HDR_PID, tx.pid)) != NATS_OK ||
-        (st = natsMsgHeader_Set(*out, SBF_HDR_MSG_ID, tx.msg_id)) != NATS_OK) {
-        natsMsg_Destroy(*out);
-        *out = NULL;
-    }
-    return st;
+    return sbf_export_msg(&meta, jt->t->t->name, jt->t->subject, m->data, m->len, out);
 }
 
 /* Send @p m: an entry in the window, then the asynchronous publish.
