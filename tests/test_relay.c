@@ -278,7 +278,7 @@ static int seen_collect(const shmbus_msg *m, void *arg)
 static void assert_local(const shmbus_msg *m)
 {
     assert_int_equal(m->flags, 0);
-    assert_int_equal(m->reserved0, 0);
+    assert_int_equal(m->deliveries, 0);
     assert_int_equal(m->origin_seq, 0);
     assert_int_equal(m->reserved[0], 0);
     assert_int_equal(m->reserved[1], 0);
@@ -311,7 +311,7 @@ static void imported_round_trip(shmbus_topic *t)
     assert_int_equal(m.timestamp_ns, 1234567890123ull);
     assert_int_equal(m.publisher_pid, 777);
     assert_int_equal(m.seq, 0);
-    assert_int_equal(m.reserved0, 0);
+    assert_int_equal(m.deliveries, 0);
     assert_int_equal(m.reserved[0], 0);
     assert_int_equal(m.reserved[1], 0);
     memset(&m, 0xa5, sizeof(m));

@@ -107,7 +107,13 @@ enum shmbus_start {
 /** Bus used when neither an argument nor $SHMBUS_BUS names one. */
 #define SHMBUS_BUS_DEFAULT "default"
 /** Version of the control protocol between clients and shmbusd (docs/protocol.md). */
-#define SHMBUS_PROTOCOL_VERSION 3
+#define SHMBUS_PROTOCOL_VERSION 4
+/** Most messages an acknowledging member holds pending (shmbus_sub_opts.max_inflight). */
+#define SHMBUS_INFLIGHT_MAX 64
+/** Deliveries of a message before it is dead-lettered, unless the group says otherwise. */
+#define SHMBUS_MAX_DELIVERIES_DEFAULT 5
+/** Most deliveries a group may allow (shmbus_sub_opts.max_deliveries). */
+#define SHMBUS_MAX_DELIVERIES_MAX 1000
 /** Default subscriber spin before sleeping, in nanoseconds (adaptive wait). */
 #define SHMBUS_SPIN_DEFAULT_NS 50000
 
@@ -132,6 +138,8 @@ typedef struct shmbus_topic_opts {
                                     back this long is evicted; in any topic but an
                                     exclusive one a claim left open this long is ended
                                     (0: never, the default) */
+    uint32_t reserved[7];      /**< 0: room for options to come (non-zero is
+                                    SHMBUS_ERR_INVALID) */
 } shmbus_topic_opts;
 
 /** A topic's fixed parameters, as read from its segment at attach time. */
@@ -166,7 +174,8 @@ typedef struct shmbus_msg {
                                 any wait for space), or at shmbus_pub_commit() */
     uint64_t lost;          /**< messages lost immediately before this one */
     uint32_t flags;         /**< enum shmbus_msg_flags */
-    uint32_t reserved0;     /**< 0 */
+    uint32_t deliveries;    /**< SHMBUS_SUB_ACK: times this message was delivered to its
+                                 group, this delivery included (1 the first time); else 0 */
     uint64_t origin_seq;    /**< SHMBUS_MSG_IMPORTED: its seq on the bus it was published
                                  on; else 0 */
     uint64_t reserved[2];   /**< 0 */
@@ -186,15 +195,28 @@ enum shmbus_msg_flags {
 
 /** Options for a subscriber. Zero-initialised options are valid. */
 typedef struct shmbus_sub_opts {
-    uint32_t start;         /**< enum shmbus_start */
-    uint32_t group;         /**< topics from shmbus_topic_create/attach: 0 none, 1..max_groups
-                                 join that consumer group by number; must be 0 on a bus topic */
-    int64_t spin_ns;        /**< spin before sleeping: 0 = default, < 0 = never spin
-                                 (sleep at once), INT64_MAX = spin, never sleep */
-    const char *group_name; /**< topics from shmbus_open(): NULL none, else join the
-                                 consumer group of that name (the daemon numbers it);
-                                 borrowed for the call only */
-    uint32_t flags;         /**< enum shmbus_sub_flags (0: none) */
+    uint32_t start;          /**< enum shmbus_start */
+    uint32_t group;          /**< topics from shmbus_topic_create/attach: 0 none, 1..max_groups
+                                  join that consumer group by number; must be 0 on a bus topic */
+    int64_t spin_ns;         /**< spin before sleeping: 0 = default, < 0 = never spin
+                                  (sleep at once), INT64_MAX = spin, never sleep */
+    const char *group_name;  /**< topics from shmbus_open(): NULL none, else join the
+                                  consumer group of that name (the daemon numbers it);
+                                  borrowed for the call only */
+    uint32_t flags;          /**< enum shmbus_sub_flags (0: none) */
+    uint32_t max_inflight;   /**< SHMBUS_SUB_ACK: messages this member holds pending at
+                                  most, 1..SHMBUS_INFLIGHT_MAX (0: 1); else must be 0 */
+    uint32_t max_deliveries; /**< SHMBUS_SUB_ACK: the group's deliveries of a message
+                                  before it is dead-lettered, 1..SHMBUS_MAX_DELIVERIES_MAX
+                                  (0: what the group has, else
+                                  SHMBUS_MAX_DELIVERIES_DEFAULT); else must be 0 */
+    uint32_t reserved0;      /**< 0 */
+    const char *dead_letter; /**< SHMBUS_SUB_ACK: the group's dead-letter topic (NULL:
+                                  what the group has, else "<topic>.dlq"); borrowed for
+                                  the call only; else must be NULL */
+    uint64_t reserved[4];    /**< 0: room for options to come (non-zero is
+                                  SHMBUS_ERR_INVALID, so a caller built against a later
+                                  header is told rather than ignored) */
 } shmbus_sub_opts;
 
 /** Flags of a subscriber (shmbus_sub_opts.flags). */
@@ -202,7 +224,29 @@ enum shmbus_sub_flags {
     /** Never hold reliable publishers back: read a reliable topic as a lossy
      *  subscriber reads (copies checked, losses counted). For monitors and
      *  pipes into slow consumers. Not with a group. */
-    SHMBUS_SUB_OBSERVER = 1
+    SHMBUS_SUB_OBSERVER = 1,
+    /**
+     * An acknowledging member of a consumer group (a work queue), on a
+     * reliable topic from shmbus_open() only: each message delivered to it
+     * stays pending, gating publishers, until shmbus_ack(); shmbus_nack(),
+     * the member's death or its eviction give it back to the group, which
+     * redelivers it ahead of new messages; after the group's
+     * max_deliveries deliveries the daemon moves it to the group's
+     * dead-letter topic (shmbus_dead_letter_parse()). All members of a
+     * group acknowledge, or none does: the first member decides, for the
+     * group's life (SHMBUS_ERR_MISMATCH otherwise).
+     */
+    SHMBUS_SUB_ACK = 2
+};
+
+/** Why a message went to a dead-letter topic (shmbus_dead_letter.reason): how it
+ * came back to its group the last time. */
+enum shmbus_dead_letter_reason {
+    SHMBUS_DL_NACKED = 1,  /**< its last member nacked it (shmbus_nack()) */
+    SHMBUS_DL_DIED = 2,    /**< its last member died holding it */
+    SHMBUS_DL_EVICTED = 3, /**< its last member was evicted holding it (stall timeout) */
+    SHMBUS_DL_STALLED = 4  /**< it waited for redelivery while holding publishers back
+                                past the topic's stall timeout */
 };
 
 /** Flags of shmbus_open(). */
@@ -534,6 +578,60 @@ SHMBUS_API int shmbus_sub_stats_get(const shmbus_sub *sub, shmbus_sub_stats *out
  * @return 1 ready (or a loss to report), 0 nothing, or a negative error.
  */
 SHMBUS_API int shmbus_sub_ready(shmbus_sub *sub);
+
+/* ------------------------------------------------------ acknowledgements */
+
+/**
+ * Acknowledge message @p seq, delivered to this SHMBUS_SUB_ACK member: it
+ * is done, leaves the group's pending table, and stops gating publishers.
+ * @return 0; -ENOENT if the member holds no pending message @p seq (never
+ *         delivered to it, or already acknowledged or nacked);
+ *         SHMBUS_ERR_EVICTED (the daemon evicted the member and gave its
+ *         messages back to the group); SHMBUS_ERR_TOPIC_GONE;
+ *         SHMBUS_ERR_INVALID (not an acknowledging member, or a process
+ *         that inherited it through fork()).
+ * Used by the subscriber's thread, like every call on it. Never blocks.
+ */
+SHMBUS_API int shmbus_ack(shmbus_sub *sub, uint64_t seq);
+
+/**
+ * Give message @p seq back to the group for redelivery, to any member
+ * (this one included), no sooner than @p delay_ns from now (0: at once;
+ * at most 1 hour). Redeliveries go ahead of new messages, lowest seq
+ * first. A message given back after its group's max_deliveries-th
+ * delivery is dead-lettered instead.
+ * @return as shmbus_ack(); SHMBUS_ERR_INVALID also for a negative or too
+ *         long @p delay_ns.
+ */
+SHMBUS_API int shmbus_nack(shmbus_sub *sub, uint64_t seq, int64_t delay_ns);
+
+/** Longest delay of shmbus_nack(), in nanoseconds (one hour). */
+#define SHMBUS_NACK_DELAY_MAX (3600ll * 1000000000ll)
+
+/** A dead letter, as shmbus_dead_letter_parse() reads it. Pointers are into
+ * the message it was parsed from. */
+typedef struct shmbus_dead_letter {
+    const char *topic; /**< original topic, NUL-terminated */
+    const char *group; /**< group that gave up on it, NUL-terminated ("" unnamed) */
+    const void *data;  /**< original payload */
+    uint32_t len;      /**< original payload length */
+    uint32_t publisher_pid;
+    uint64_t seq;          /**< its seq in the original topic */
+    uint64_t timestamp_ns; /**< its publish time (CLOCK_REALTIME ns) */
+    uint64_t dead_ns;      /**< when the daemon dead-lettered it (CLOCK_REALTIME ns) */
+    uint32_t deliveries;   /**< times it was delivered */
+    uint32_t reason;       /**< enum shmbus_dead_letter_reason */
+} shmbus_dead_letter;
+
+/**
+ * Read a message of a dead-letter topic: the daemon wraps the original in
+ * an envelope (docs/protocol.md, "Dead letters") that carries its topic,
+ * seq, publish time, publisher, group, deliveries and reason.
+ * @return 0; SHMBUS_ERR_INVALID for NULL arguments; SHMBUS_ERR_CORRUPT if
+ *         @p data is no dead letter, or a malformed one.
+ * Thread-safe; pure.
+ */
+SHMBUS_API int shmbus_dead_letter_parse(const void *data, size_t len, shmbus_dead_letter *out);
 
 /* ---------------------------------------------------------------- wait sets */
 

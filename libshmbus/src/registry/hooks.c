@@ -100,12 +100,14 @@ void sb_hook_pub_removed(shmbus_topic *t)
     sb_bus_ref(t, SB_MSG_PUB_DEL);
 }
 
-int sb_hook_slot_want(shmbus_topic *t, const char *group_name, uint32_t *slot, uint32_t *group)
+int sb_hook_slot_want(shmbus_topic *t, const char *group_name, const struct sb_hook_ack *ack,
+                      uint32_t *slot, uint32_t *group)
 {
     struct sb_wire_sub req = {0}; /* the topic id is filled in by the call */
     struct sb_wire_sub_ok ok;
     int rc;
 
+    (void)ack; /* acknowledging members: not yet sent */
     snprintf(req.group, sizeof(req.group), "%s", group_name ? group_name : "");
     rc = sb_bus_topic_call(t, SB_MSG_SUB_ADD, &req, sizeof(req), &ok, sizeof(ok));
     if (rc < 0)

@@ -27,10 +27,21 @@ int sb_hook_pub_added(shmbus_topic *t);
 /* The creating process destroyed a publisher of @p t. Best effort. */
 void sb_hook_pub_removed(shmbus_topic *t);
 
+/* An acknowledging member's wishes for its group (SHMBUS_SUB_ACK), from
+ * shmbus_sub_opts: 0 and NULL take what the group has (or the default). */
+struct sb_hook_ack {
+    uint32_t max_deliveries;
+    const char *dead_letter;
+};
+
 /* A new subscriber of @p t wants a slot, in group @p group_name (NULL:
- * none). @return 0 with *slot (taken for us: INIT, our pid) and *group
- * (the group's number, 0 for none) set; or an error, no slot taken. */
-int sb_hook_slot_want(shmbus_topic *t, const char *group_name, uint32_t *slot, uint32_t *group);
+ * none), acknowledging if @p ack is not NULL (then the daemon sets the
+ * group's max_deliveries and dead-letter topic in the segment before it
+ * answers, or refuses with SHMBUS_ERR_MISMATCH). @return 0 with *slot
+ * (taken for us: INIT, our pid) and *group (the group's number, 0 for
+ * none) set; or an error, no slot taken. */
+int sb_hook_slot_want(shmbus_topic *t, const char *group_name, const struct sb_hook_ack *ack,
+                      uint32_t *slot, uint32_t *group);
 
 /* The creating process gives back slot @p slot of @p t, stored INIT
  * (gating nothing): its holder frees it. Best effort. */

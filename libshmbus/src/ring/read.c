@@ -147,7 +147,7 @@ int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint6
     msg->seq = seq;
     msg->lost = sub->pending_lost;
     msg->flags = m.origin != 0 ? SHMBUS_MSG_IMPORTED : 0;
-    msg->reserved0 = 0;
+    msg->deliveries = 0;
     msg->origin_seq = m.origin != 0 ? m.origin - 1 : 0;
     msg->reserved[0] = 0;
     msg->reserved[1] = 0;

@@ -384,7 +384,7 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
     group = o.group;
     if (topic->reg != NULL) {
         /* The daemon takes a slot for us and numbers a named group. */
-        rc = sb_hook_slot_want(topic, o.group_name, &idx, &group);
+        rc = sb_hook_slot_want(topic, o.group_name, NULL, &idx, &group);
         sub->slot = rc < 0 ? NULL : &topic->seg.slots[idx];
     } else if ((sub->slot = slot_take(&topic->seg)) == NULL) {
         rc = SHMBUS_ERR_NO_SLOT;

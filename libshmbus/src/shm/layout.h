@@ -5,7 +5,9 @@
  * pointer: regions are found by offsets from the mapping base.
  *
  *   [ header 640 B | slots: max_subs x 128 B | groups: max_groups x 128 B |
- *     publisher records: max_pubs x 128 B | cells: capacity x cell_size ]
+ *     publisher records: max_pubs x 128 B |
+ *     pending tables: max_groups x (192 B + ack_entries x 32 B), reliable |
+ *     cells: capacity x cell_size ]
  *
  * Fields written by different parties sit on separate 128-byte blocks so
  * that neither a line nor its adjacent-line prefetch pair is shared.
@@ -24,7 +26,7 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
               "atomics must have the size of their plain types");
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
-#define SB_LAYOUT_MAJOR   4u /* 4: every publish writes the cell's origin; kept slots */
+#define SB_LAYOUT_MAJOR   5u                    /* 5: acknowledged groups' pending tables */
 #define SB_LAYOUT_MINOR   0u
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
@@ -65,7 +67,9 @@ struct sb_shm_header {
     /* 1 once the daemon removed the topic for good: its handles fail with
      * SHMBUS_ERR_TOPIC_GONE. Written once; read on every publish and poll. */
     _Atomic uint32_t gone;
-    uint8_t pad1[SB_BLOCK - 112];
+    uint64_t acks_off;    /* the groups' pending tables (struct sb_shm_acktab), in order */
+    uint32_t ack_entries; /* pending entries per group: SB_ACK_ENTRIES reliable, 0 lossy */
+    uint32_t pad1;
     /* block 1: next sequence number to claim; written by publishers only */
     _Atomic uint64_t tail;
     uint8_t pad2[SB_BLOCK - 8];
@@ -113,6 +117,8 @@ static_assert(offsetof(struct sb_shm_header, max_pubs) == 88, "max_pubs");
 static_assert(offsetof(struct sb_shm_header, pubs_off) == 96, "pubs_off");
 static_assert(offsetof(struct sb_shm_header, stall_timeout_ms) == 104, "stall_timeout_ms");
 static_assert(offsetof(struct sb_shm_header, gone) == 108, "gone");
+static_assert(offsetof(struct sb_shm_header, acks_off) == 112, "acks_off");
+static_assert(offsetof(struct sb_shm_header, ack_entries) == 120, "ack_entries");
 static_assert(offsetof(struct sb_shm_header, tail) == 1 * SB_BLOCK, "tail");
 static_assert(offsetof(struct sb_shm_header, data_futex) == 2 * SB_BLOCK, "data_futex");
 static_assert(offsetof(struct sb_shm_header, data_waiters) == 2 * SB_BLOCK + 4, "data_waiters");
@@ -224,13 +230,92 @@ static_assert(SB_SUBS_MAX <= SB_GRP_MEMBERS, "member count must fit the cursor w
 struct sb_shm_group {
     _Atomic uint64_t cursor; /* packed, see above */
     _Atomic uint64_t lost;   /* messages the group lost (lossy laps) */
-    uint8_t pad1[SB_LINE - 16];
+    /* An acknowledged group's (SHMBUS_SUB_ACK) deliveries before a message
+     * is dead-lettered; 0 for a group without acknowledgements. Written by
+     * shmbusd before it hands out the group's number to its first member,
+     * never changed after (for a reused number: only while the group has
+     * no member and no pending entry). */
+    _Atomic uint32_t max_deliveries;
+    uint32_t pad0;
+    /* Statistics (relaxed): messages taken again from the pending table
+     * (nacked, or returned by the daemon); messages the daemon moved to
+     * the dead-letter topic; its attempts that failed (the dead-letter
+     * topic full, too small, or not to be opened): the message stayed
+     * pending. */
+    _Atomic uint64_t redelivered;
+    _Atomic uint64_t dead_lettered;
+    _Atomic uint64_t dead_letter_failed;
+    uint8_t pad1[SB_LINE - 48];
     char name[SB_GROUP_NAME_LEN];
 };
 static_assert(sizeof(struct sb_shm_group) == SB_BLOCK, "group size");
 static_assert(offsetof(struct sb_shm_group, cursor) == 0, "group cursor");
 static_assert(offsetof(struct sb_shm_group, lost) == 8, "group lost");
+static_assert(offsetof(struct sb_shm_group, max_deliveries) == 16, "group max_deliveries");
+static_assert(offsetof(struct sb_shm_group, redelivered) == 24, "group redelivered");
+static_assert(offsetof(struct sb_shm_group, dead_lettered) == 32, "group dead_lettered");
+static_assert(offsetof(struct sb_shm_group, dead_letter_failed) == 40, "group dead_letter_failed");
 static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
+
+/*
+ * An acknowledged group's pending table: ack_entries entries per group
+ * (header), each one message delivered to a member and not yet
+ * acknowledged, or a free entry. While an entry is HELD, RETURNED or DEAD
+ * its seq gates reliable publishers (ring/gate.c scans the tables after
+ * the cursors and the slots), whether or not the group has members: a
+ * pending message outlives its member and waits for the next.
+ *
+ * The word packs, so that one CAS moves an entry between owners:
+ *   bits 0..2    state (SB_PEND_*)
+ *   bits 4..15   owner: 1 + the owning member's slot index (RESERVED,
+ *                HELD), else 0
+ *   bits 16..31  deliveries so far (1 after the first)
+ *   bits 32..63  generation, +1 on every change: a CAS from a stale word
+ *                fails (an evicted member's late ack)
+ * seq, not_before and reason are written only by the entry's owner of the
+ * moment (the member holding it RESERVED or HELD, the taker of a RETURNED
+ * one, the daemon for a DEAD one), before the CAS that publishes the new
+ * word (seq_cst), and read after loading the word. See ring/ack.c.
+ */
+#define SB_ACK_ENTRIES   128u /* per group, reliable topics */
+#define SB_PEND_FREE     0u   /* nobody's */
+#define SB_PEND_RESERVED 1u   /* a member's, ready for its next take; gates nothing */
+#define SB_PEND_HELD     2u   /* delivered to the owner, awaiting its ack or nack */
+#define SB_PEND_RETURNED                                                                           \
+    3u                           /* back with the group: redelivered once not_before passed,       \
+                                    or dead-lettered by the daemon at max_deliveries */
+#define SB_PEND_DEAD          4u /* the daemon is moving it to the dead-letter topic */
+#define SB_PEND_ST(w)         ((uint32_t)((w)&7u))
+#define SB_PEND_OWNER(w)      ((uint32_t)(((w) >> 4) & 0xfffu))
+#define SB_PEND_DELIVERIES(w) ((uint32_t)(((w) >> 16) & 0xffffu))
+#define SB_PEND_GEN(w)        ((uint32_t)((w) >> 32))
+#define SB_PEND_WORD(gen, deliveries, owner, st)                                                   \
+    (((uint64_t)(gen) << 32) | ((uint64_t)(deliveries) << 16) | ((uint64_t)(owner) << 4) | (st))
+static_assert(SB_SUBS_MAX + 1 <= 0xfffu, "owner must fit the pending word");
+
+/* Head of a group's pending table. dead_letter: the group's dead-letter
+ * topic, NUL-terminated, written by shmbusd with max_deliveries (before
+ * it hands the group's number out), so that a restarted daemon that
+ * adopts the segment knows it; checked as any name from shared memory. */
+#define SB_DEAD_LETTER_LEN 192u
+struct sb_shm_acktab {
+    char dead_letter[SB_DEAD_LETTER_LEN];
+    /* ack_entries struct sb_shm_pending follow */
+};
+static_assert(sizeof(struct sb_shm_acktab) == 3 * SB_LINE, "acktab head size");
+
+struct sb_shm_pending {
+    _Atomic uint64_t word;       /* packed, above */
+    _Atomic uint64_t seq;        /* the message's seq (RESERVED: the one being taken) */
+    _Atomic uint64_t not_before; /* RETURNED: CLOCK_MONOTONIC ns before which nobody takes it */
+    _Atomic uint32_t reason;     /* why it was last returned: enum shmbus_dead_letter_reason */
+    uint32_t pad0;
+};
+static_assert(sizeof(struct sb_shm_pending) == 32, "pending size");
+static_assert(offsetof(struct sb_shm_pending, word) == 0, "pending word");
+static_assert(offsetof(struct sb_shm_pending, seq) == 8, "pending seq");
+static_assert(offsetof(struct sb_shm_pending, not_before) == 16, "pending not_before");
+static_assert(offsetof(struct sb_shm_pending, reason) == 24, "pending reason");
 
 /*
  * A publisher record: one per publisher, taken at creation. Its claim word
