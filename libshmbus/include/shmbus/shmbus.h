@@ -245,8 +245,9 @@ enum shmbus_dead_letter_reason {
     SHMBUS_DL_NACKED = 1,  /**< its last member nacked it (shmbus_nack()) */
     SHMBUS_DL_DIED = 2,    /**< its last member died holding it */
     SHMBUS_DL_EVICTED = 3, /**< its last member was evicted holding it (stall timeout) */
-    SHMBUS_DL_STALLED = 4  /**< it waited for redelivery while holding publishers back
+    SHMBUS_DL_STALLED = 4, /**< it waited for redelivery while holding publishers back
                                 past the topic's stall timeout */
+    SHMBUS_DL_LEFT = 5     /**< its last member destroyed its subscriber holding it */
 };
 
 /** Flags of shmbus_open(). */
