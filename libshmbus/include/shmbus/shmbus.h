@@ -609,13 +609,13 @@ SHMBUS_API int shmbus_nack(shmbus_sub *sub, uint64_t seq, int64_t delay_ns);
 /** Longest delay of shmbus_nack(), in nanoseconds (one hour). */
 #define SHMBUS_NACK_DELAY_MAX (3600ll * 1000000000ll)
 
-/** A dead letter, as shmbus_dead_letter_parse() reads it. Pointers are into
+/** A dead letter, as shmbus_dead_letter_parse() reads it. data points into
  * the message it was parsed from. */
 typedef struct shmbus_dead_letter {
-    const char *topic; /**< original topic, NUL-terminated */
-    const char *group; /**< group that gave up on it, NUL-terminated ("" unnamed) */
-    const void *data;  /**< original payload */
-    uint32_t len;      /**< original payload length */
+    char topic[SHMBUS_TOPIC_NAME_MAX + 1]; /**< original topic */
+    char group[SHMBUS_GROUP_NAME_MAX + 1]; /**< the group that gave up on it */
+    const void *data;                      /**< original payload, inside the parsed message */
+    uint32_t len;                          /**< original payload length */
     uint32_t publisher_pid;
     uint64_t seq;          /**< its seq in the original topic */
     uint64_t timestamp_ns; /**< its publish time (CLOCK_REALTIME ns) */
