@@ -37,7 +37,9 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
     uint32_t perm;
     int rc;
 
-    sb_topic_params(o, &p, &perm);
+    rc = sb_topic_params(o, &p, &perm);
+    if (rc < 0)
+        return rc;
     *eff = (shmbus_topic_opts){.mode = p.mode,
                                .capacity = p.capacity,
                                .max_msg_size = p.max_msg_size,
