@@ -18,6 +18,8 @@
 #include "shmbus/shmbus.h"
 #include "util/futex.h"
 
+struct sb_ack;
+
 struct shmbus_topic {
     struct sb_segment seg;
     /* Opened through the daemon (shmbus_open()): the client's record,
@@ -80,6 +82,7 @@ struct shmbus_sub {
     shmbus_topic *topic;
     struct sb_shm_slot *slot;
     struct sb_shm_group *group; /* NULL unless a group member */
+    struct sb_ack *ack;         /* SHMBUS_SUB_ACK members (ring/ack.h), else NULL */
     uint64_t pos;               /* plain subscriber: next seq to read */
     uint64_t received;
     uint64_t lost;
