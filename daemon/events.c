@@ -112,8 +112,8 @@ static int ev_field(char *out, size_t cap, size_t *at, const struct sbd_ev_field
     return ev_put(out, cap, at, num, (size_t)len);
 }
 
-size_t sbd_event_format(char *out, size_t cap, const char *bus, uint64_t time_ns,
-                        const char *kind, const struct sbd_ev_field *f, unsigned n)
+size_t sbd_event_format(char *out, size_t cap, const char *bus, uint64_t time_ns, const char *kind,
+                        const struct sbd_ev_field *f, unsigned n)
 {
     char head[64];
     size_t at = 0;

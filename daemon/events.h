@@ -17,12 +17,12 @@
 struct sbd_registry;
 
 /* The topic, and the prefix of the names only the daemon publishes on. */
-#define SBD_EVENTS_TOPIC "_shmbus.events"
+#define SBD_EVENTS_TOPIC  "_shmbus.events"
 #define SBD_EVENTS_PREFIX "_shmbus."
 /* Its parameters: lossy, this many cells of at most this many bytes; an
  * event line is never longer (fields are bounded so that it fits). */
 #define SBD_EVENTS_CAPACITY 1024u
-#define SBD_EVENTS_MSG_MAX 1024u
+#define SBD_EVENTS_MSG_MAX  1024u
 /* The schema's version, the "v" of every event. */
 #define SBD_EVENTS_VERSION 1
 
@@ -71,8 +71,8 @@ void sbd_event(const char *kind, const struct sbd_ev_field *f, unsigned n);
  * that are not valid UTF-8 become U+FFFD. @return its length, or 0 if it
  * does not fit in @p cap.
  */
-size_t sbd_event_format(char *out, size_t cap, const char *bus, uint64_t time_ns,
-                        const char *kind, const struct sbd_ev_field *f, unsigned n);
+size_t sbd_event_format(char *out, size_t cap, const char *bus, uint64_t time_ns, const char *kind,
+                        const struct sbd_ev_field *f, unsigned n);
 
 /* 1 if topic @p name is reserved to the daemon (starts with
  * SBD_EVENTS_PREFIX): no client may publish there. */
