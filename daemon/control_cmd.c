@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "log.h"
 #include "registry/admin.h"
 #include "registry/monitor.h"
@@ -123,6 +124,12 @@ static void on_ref(struct sbd_session *s, uint16_t type, const struct sb_wire_re
 
     if (t == NULL)
         return;
+    if (type == SB_MSG_PUB_ADD && sbd_events_reserved(t->name)) {
+        /* The daemon's own topics (the events topic): nobody else speaks
+         * there (events.h). */
+        reply_err(r, SHMBUS_ERR_DENIED, "only the daemon publishes on its _shmbus. topics");
+        return;
+    }
     if (type == SB_MSG_PUB_ADD) {
         r->code = sbd_session_hold(s, t, SBD_HOLD_PUB, 0);
         return;
