@@ -20,6 +20,7 @@
 #include "bridge/bridge.h"
 #include "guard.h"
 #include "log.h"
+#include "reaped.h"
 #include "reaper.h"
 #include "registry.h"
 #include "rundir.h"
@@ -224,6 +225,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
     sbd_fed_stop(ctl.fed);
     sbd_bridge_stop(ctl.bridge);
+    sbd_reaped_flush(); /* the deaths of the last passes */
     sbd_events_stop();
     sbd_control_close(&ctl);
     sbd_registry_fini(&reg, 1);

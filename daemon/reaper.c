@@ -20,7 +20,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "log.h"
+#include "reaped.h"
 #include "reaper_proc.h"
 #include "stall.h"
 #include "registry/admin.h"
@@ -94,8 +96,22 @@ void sbd_reaper_fini(struct sbd_reaper *r)
 /* End what the DEAD record @p i of @p t left open, if nothing holds it up. */
 static void pub_settle(struct sbd_topic *t, uint32_t i)
 {
-    if (sb_admin_pub_settle(t->t, i))
-        sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", t->name);
+    uint32_t pid = 0;
+    uint64_t start, seq = 0;
+    int claimed;
+
+    sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start); /* a DEAD record's pid too */
+    claimed = sb_admin_pub_dead_claim(t->t, i, &seq);
+    if (!sb_admin_pub_settle(t->t, i))
+        return; /* held up: the next look finishes it */
+    sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", t->name);
+    if (!claimed)
+        return; /* it claimed no seq: nothing was unblocked */
+    sbd_reaped_note(t, pid, SBD_REAPED_CLAIMS, 1);
+    sbd_event("unblocked",
+              (struct sbd_ev_field[]){SBD_EV_S("topic", t->name), SBD_EV_U("pid", pid),
+                                      SBD_EV_U("seq", seq), SBD_EV_S("why", "dead")},
+              4);
 }
 
 /* Start a pass now if none is under way. */
@@ -220,6 +236,7 @@ static uint32_t pub_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
     }
     if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
         !sbd_reaper_owner_check(r, t, (pid_t)pid, start, &cost) && sb_admin_pub_dead(t->t, i)) {
+        sbd_reaped_note(t, pid, SBD_REAPED_PUBLISHERS, 1);
         pub_settle(t, i);
         return SBD_REAP_STEP_COSTLY;
     }
@@ -364,6 +381,7 @@ static void pass_end(struct sbd_reaper *r)
     r->active = 0;
     r->passes++;
     dead_forget(r, UINT32_MAX);
+    sbd_reaped_pass_end();
     if (r->dead != NULL)
         pass_begin(r);
 }

@@ -13,7 +13,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "events.h"
 #include "log.h"
 #include "registry/admin.h"
 
@@ -80,6 +82,41 @@ static int64_t mark_held(struct stall_mark *m, int held, uint64_t at, int64_t no
     return now - m->since_ms;
 }
 
+/* The name of the group slot @p i of @p t is a member of into @p out
+ * ("" for none, an unnamed group, or no memory to look): the slots up to
+ * @p i, read as monitors read them. Evictions are rare. */
+static void slot_group_name(const struct sbd_topic *t, uint32_t i,
+                            char out[SHMBUS_GROUP_NAME_MAX + 1])
+{
+    shmbus_slot_info *v = calloc((size_t)i + 1, sizeof(*v));
+    int n;
+
+    out[0] = '\0';
+    if (v == NULL)
+        return;
+    n = shmbus_topic_slots_get(t->t, v, i + 1);
+    for (int k = 0; k < n && k <= (int)i; k++)
+        if (v[k].index == i)
+            memcpy(out, v[k].group_name, SHMBUS_GROUP_NAME_MAX + 1);
+    free(v);
+}
+
+/* Tell that slot @p i of @p t (owner @p pid) was evicted after @p held ms. */
+static void evict_event(const struct sbd_topic *t, uint32_t i, uint32_t pid, int64_t held)
+{
+    char group[SHMBUS_GROUP_NAME_MAX + 1];
+    struct sbd_ev_field f[5] = {
+        SBD_EV_S("topic", t->name),
+        SBD_EV_U("slot", i),
+        SBD_EV_U("pid", pid),
+        SBD_EV_U("held_ms", held),
+    };
+
+    slot_group_name(t, i, group);
+    f[4] = SBD_EV_S("group", group);
+    sbd_event("evicted", f, group[0] != '\0' ? 5 : 4);
+}
+
 /* @return 1 evicted, 0 not (it left meanwhile). */
 static uint32_t evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t held)
 {
@@ -93,6 +130,7 @@ static uint32_t evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t
             "topic %s: subscriber slot %u (pid %u) held publishers back at seq %llu for "
             "%lld ms: evicted",
             t->name, i, pid, (unsigned long long)at, (long long)held);
+    evict_event(t, i, pid, held);
     return 1;
 }
 
@@ -201,4 +239,8 @@ void sbd_stall_claim(struct sbd_topic *t, uint32_t i, int64_t now)
             "topic %s: publisher (pid %u) kept its claim on seq %llu open %lld ms: "
             "ended, readers count it lost",
             t->name, pid, (unsigned long long)seq, (long long)ms);
+    sbd_event("unblocked",
+              (struct sbd_ev_field[]){SBD_EV_S("topic", t->name), SBD_EV_U("pid", pid),
+                                      SBD_EV_U("seq", seq), SBD_EV_S("why", "stalled")},
+              4);
 }

@@ -246,6 +246,18 @@ int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx)
     return atomic_load_explicit(&t->seg.pubs[idx].state, memory_order_relaxed) == SB_PUB_DEAD;
 }
 
+int sb_admin_pub_dead_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq)
+{
+    /* relaxed: the owner is dead, and only the daemon changes a DEAD
+     * record (as in sb_admin_pub_settle()). */
+    uint64_t c = atomic_load_explicit(&t->seg.pubs[idx].claim, memory_order_relaxed);
+
+    if (!sb_admin_pub_is_dead(t, idx) || (c & (SB_CLAIM_IDLE | SB_CLAIM_CLAIMING)))
+        return 0;
+    *seq = c;
+    return 1;
+}
+
 /* Does any live record's claim word satisfy @p match(seg, claim, s, x)?
  * Live: in use and not DEAD. The claim loads are relaxed: each caller made
  * an acquire load first (of the tail, or of a cell's stamp) that orders the

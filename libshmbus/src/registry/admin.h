@@ -88,6 +88,12 @@ int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx);
 /* Is record @p idx DEAD? */
 int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx);
 
+/* The seq DEAD record @p idx claimed when its owner died, which
+ * sb_admin_pub_settle() ends (for the daemon's events). @return 1 with
+ * *seq set; 0 if the record is not DEAD or claimed no seq (idle, or about
+ * to claim one). */
+int sb_admin_pub_dead_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
+
 /*
  * End what DEAD record @p idx may have left open, and free it when done: a
  * claimed seq whose cell it never committed becomes SKIPPED (readers count
