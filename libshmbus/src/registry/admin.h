@@ -150,6 +150,12 @@ int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx);
 /* Is slot @p idx a member of group @p g (0-based)? */
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
 
+/* The name of group @p g (0-based) into @p out, read from the segment and
+ * checked as any name from shared memory (the daemon's dead letters name
+ * their group). @return 0; -ENOENT if it has none, or g is out of range;
+ * SHMBUS_ERR_CORRUPT if what is there is no group name. */
+int sb_admin_group_name(const shmbus_topic *t, uint32_t g, char out[SHMBUS_GROUP_NAME_MAX + 1]);
+
 /* The seq of the last claim of record @p idx that the daemon ended (the
  * record keeps it, across daemon restarts). @return 1 with *seq, or 0. */
 int sb_admin_pub_ended(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
