@@ -44,7 +44,10 @@ static void test_ack_options_refused(void **state)
     const char *name = tu_name("opts");
     shmbus_topic *t = raw_topic(name, SHMBUS_RELIABLE);
     struct sb_admin_ack ack = {.topic = name};
+    uint8_t buf[MSG_MAX];
     shmbus_sub_opts so;
+    shmbus_msg info;
+    shmbus_pub *pub;
     shmbus_sub *sub;
     int g;
 
@@ -75,8 +78,13 @@ static void test_ack_options_refused(void **state)
         assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
         shmbus_sub_destroy(sub);
     }
-    /* Not an acknowledging member: ack and nack are refused. */
+    /* Not an acknowledging member: deliveries 0; ack and nack refused. */
     assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, 0, 40), 0));
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), &info, 0), 40);
+    assert_int_equal(info.deliveries, 0);
+    shmbus_pub_destroy(pub);
     assert_shmbus_rc(shmbus_ack(sub, 0), SHMBUS_ERR_INVALID);
     assert_shmbus_rc(shmbus_nack(sub, 0, 0), SHMBUS_ERR_INVALID);
     assert_shmbus_rc(shmbus_ack(NULL, 0), SHMBUS_ERR_INVALID);
@@ -529,6 +537,8 @@ static void test_ack_nack_delay(void **state)
     struct du_daemon *d = *state;
     shmbus_sub_opts so = ack_opts(1);
     const int64_t delay = 300000000; /* 300 ms */
+    shmbus_waitset *ws;
+    shmbus_sub *ready = NULL;
     struct member m;
     struct bench b;
     uint64_t t0, seq;
@@ -548,13 +558,24 @@ static void test_ack_nack_delay(void **state)
     assert_true(sb_mono_ns() - t0 < (uint64_t)delay + 2000000000ull); /* on time, loaded box */
     assert_int_equal(seq, 0);
     assert_int_equal(dv, 2);
+    /* A wait set sleeps until the delay is over too. */
+    assert_shmbus_ok(shmbus_waitset_create(&ws));
+    assert_shmbus_ok(shmbus_waitset_add(ws, m.sub));
+    t0 = sb_mono_ns();
+    assert_shmbus_ok(shmbus_nack(m.sub, 0, delay));
+    assert_int_equal(shmbus_waitset_wait(ws, &ready, 1, 0), -EAGAIN);
+    assert_int_equal(shmbus_waitset_wait(ws, &ready, 1, DC_WAIT_NS), 1);
+    assert_true(sb_mono_ns() - t0 >= (uint64_t)delay);
+    assert_ptr_equal(ready, m.sub);
+    shmbus_waitset_destroy(ws);
+    expect_take(m.sub, 0, 3);
     /* At once, with delay 0; and bounds. */
     assert_shmbus_ok(shmbus_nack(m.sub, 0, 0));
-    expect_take(m.sub, 0, 3);
+    expect_take(m.sub, 0, 4);
     assert_shmbus_rc(shmbus_nack(m.sub, 0, -1), SHMBUS_ERR_INVALID);
     assert_shmbus_rc(shmbus_nack(m.sub, 0, SHMBUS_NACK_DELAY_MAX + 1), SHMBUS_ERR_INVALID);
     assert_shmbus_ok(shmbus_ack(m.sub, 0));
-    assert_int_equal(atomic_load(&m.t->seg.groups[0].redelivered), 2);
+    assert_int_equal(atomic_load(&m.t->seg.groups[0].redelivered), 3);
     member_close(&m);
     bench_close(&b);
 }
