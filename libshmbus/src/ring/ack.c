@@ -85,6 +85,9 @@ static_assert(SHMBUS_DL_LEFT <= 0xfffu && SHMBUS_DL_STALLED <= 0xfffu,
 static_assert(SHMBUS_MAX_DELIVERIES_MAX < 0xffffu, "deliveries must fit the pending word");
 static_assert(SHMBUS_INFLIGHT_MAX <= SB_ACK_ENTRIES, "a member's messages fit its table");
 
+/* CAS attempts on one entry in a give-back before moving on. */
+#define ACK_GIVE_BACK_TRIES 64u
+
 /* The word after @p w with the given fields: generation + 1. */
 static uint64_t pend_next(uint64_t w, uint32_t deliveries, uint32_t owner, uint32_t st)
 {
@@ -585,7 +588,9 @@ uint32_t sb_ack_slot_return(const struct sb_segment *seg, uint32_t idx, uint32_t
          * (protocol, top of file). */
         uint64_t w = atomic_load_explicit(&e->word, memory_order_seq_cst), hold, seq, cur;
 
-        for (;;) {
+        /* A live owner moves its word a few times at most; one that keeps
+         * changing is a scribbler's, left for the stall passes. */
+        for (uint32_t tries = 0; tries < ACK_GIVE_BACK_TRIES; tries++) {
             if (SB_PEND_OWNER(w) != idx + 1 ||
                 (SB_PEND_ST(w) != SB_PEND_HELD && SB_PEND_ST(w) != SB_PEND_RESERVED))
                 break;
