@@ -39,6 +39,18 @@
  * whose seq is its hold with the cursor past it, so the daemon returns a
  * message another member took. At-least-once, never at-most-once.
  *
+ * Eviction of a live member (admin.c sb_admin_slot_evict_count()): the
+ * daemon gives back before its CAS of the slot to EVICTED (a take the
+ * member is stalled in, while its hold still gates) and after it (HELD
+ * entries, and a take begun in between); a live member's idle
+ * reservation stays its own, and only it writes the entry's seq. A take
+ * the member began between the two passes is ungated from the CAS until
+ * the second pass: if a publisher overwrote its cell in that moment, the
+ * next taker finds the stamp changed and counts it abandoned. The member
+ * itself, after its entry turned HELD, looks at its slot (seq_cst): if
+ * evicted, it gives the entry back (4 came after the daemon's second pass)
+ * and says SHMBUS_ERR_EVICTED without delivering.
+ *
  * Why publishers see every phase (ring/gate.c scans cursors, then slots,
  * then the pending tables, each load seq_cst): each step above makes the
  * next gate visible before it takes the previous one away, and the scan
@@ -176,7 +188,7 @@ static void held_give_back(shmbus_sub *sub, uint32_t k, uint32_t reason)
 }
 
 /* A held message @p k whose cell does not hold it any more (lost in an
- * eviction's window, see group.c, or a scribbled segment): free the entry
+ * eviction's window, top of file, or a scribbled segment): free the entry
  * and count the loss. */
 static void held_drop(shmbus_sub *sub, uint32_t k, int abandoned)
 {
@@ -349,7 +361,7 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
     case SB_CELL_CORRUPT:
         held_drop(sub, k, 1);
         return SHMBUS_ERR_CORRUPT;
-    default: /* overwritten in an eviction's window (group.c) */
+    default: /* overwritten in an eviction's window (top of file) */
         held_drop(sub, k, 1);
         return SB_STEP_MOVED;
     }
