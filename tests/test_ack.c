@@ -530,6 +530,30 @@ static void test_ack_frees_the_cell(void **state)
     bench_close(&b);
 }
 
+/* A pending entry scribbled by another process (a seq whose cell never
+ * held it) is dropped and counted by the member that would take it, which
+ * goes on with the next message. */
+static void test_ack_scribbled_entry_counted(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    shmbus_topic_info info;
+    struct member m;
+    struct bench b;
+
+    bench_open(&b, d, "scrib", 0);
+    assert_shmbus_ok(member_open(&m, d->bus, "scrib", &so));
+    entry_set(m.t, SB_ACK_ENTRIES - 1, SB_PEND_RETURNED, 12345, 1, SHMBUS_DL_DIED);
+    publish_n(b.pub, 1, 0);
+    expect_take(m.sub, 0, 1);
+    assert_int_equal(entry_state(m.t, SB_ACK_ENTRIES - 1), SB_PEND_FREE);
+    assert_shmbus_ok(shmbus_topic_info_get(m.t, &info));
+    assert_int_equal(info.abandoned, 1);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    member_close(&m);
+    bench_close(&b);
+}
+
 /* A nacked message is not redelivered before its delay, and is on time
  * after it (the sleeper caps its sleep), its deliveries counted. */
 static void test_ack_nack_delay(void **state)
@@ -874,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_ack_give_backs_of_gone_members),
         DAEMON_TEST(test_ack_options_on_bus),
         DAEMON_TEST(test_ack_frees_the_cell),
+        DAEMON_TEST(test_ack_scribbled_entry_counted),
         DAEMON_TEST(test_ack_nack_delay),
         DAEMON_TEST(test_ack_inflight_and_order),
         DAEMON_TEST(test_ack_gone_member_gives_back),
