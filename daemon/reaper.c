@@ -39,6 +39,7 @@ enum scan_phase {
     PH_CLAIMS,    /* stall timeouts (stall.h): claims first */
     PH_GATES,
     PH_GROUPS,
+    PH_ACKS, /* acknowledged groups' pending messages (stall.h) */
     PH_DEAD, /* dead letters (deadletter.h): one message a step */
     PH_DONE
 };
@@ -260,6 +261,7 @@ static uint32_t phase_items(const struct sbd_topic *t, enum scan_phase ph)
     case PH_GATES:
         return sbd_stall_gates(t) ? t->info.max_subscribers : 0;
     case PH_GROUPS:
+    case PH_ACKS:
         return sbd_stall_gates(t) ? t->info.max_groups : 0;
     case PH_DEAD:
         return sbd_dl_topic(t) ? SBD_DL_PER_PASS : 0;
@@ -313,6 +315,9 @@ static uint32_t phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_
         break;
     case PH_GROUPS:
         sbd_stall_group(t, i, r->tail, now_ms);
+        break;
+    case PH_ACKS:
+        sbd_stall_acks(t, i, r->tail, now_ms);
         break;
     case PH_DEAD:
         dead_step(r, t);
