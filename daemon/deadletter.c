@@ -138,7 +138,8 @@ static int dl_publish(struct dl_try *x, const struct sb_dl_meta *m, const struct
 
     /* Checked before the claim: an aborted claim would be a loss there. */
     if (hl + d->len > x->to->info.max_msg_size) {
-        snprintf(x->why, sizeof(x->why), "too small: max_msg_size %u, the dead letter has %zu bytes",
+        snprintf(x->why, sizeof(x->why),
+                 "too small: max_msg_size %u, the dead letter has %zu bytes",
                  x->to->info.max_msg_size, hl + d->len);
         return SHMBUS_ERR_TOO_BIG;
     }
@@ -213,11 +214,10 @@ static void dl_moved(const struct sbd_topic *t, const struct sb_admin_dead *d,
             t->name, x->group, (unsigned long long)d->seq, d->deliveries, dl_reason(d->reason),
             x->name);
     sbd_event("dead_letter",
-              (struct sbd_ev_field[]){SBD_EV_S("topic", t->name), SBD_EV_S("group", x->group),
-                                      SBD_EV_U("seq", d->seq),
-                                      SBD_EV_U("deliveries", d->deliveries),
-                                      SBD_EV_S("reason", dl_reason(d->reason)),
-                                      SBD_EV_S("dead_letter", x->name)},
+              (struct sbd_ev_field[]){
+                  SBD_EV_S("topic", t->name), SBD_EV_S("group", x->group), SBD_EV_U("seq", d->seq),
+                  SBD_EV_U("deliveries", d->deliveries), SBD_EV_S("reason", dl_reason(d->reason)),
+                  SBD_EV_S("dead_letter", x->name)},
               6);
 }
 
