@@ -130,6 +130,36 @@ static void recv_dead(shmbus_sub *dlq, uint8_t *buf, size_t cap, shmbus_dead_let
     assert_shmbus_ok(shmbus_dead_letter_parse(buf, (size_t)n, d));
 }
 
+/* A subscriber of the daemon's events topic, on @p bus. */
+static shmbus_sub *events_sub(shmbus_bus *bus, shmbus_topic **t)
+{
+    shmbus_sub *sub;
+
+    assert_shmbus_ok(shmbus_open(bus, "_shmbus.events", NULL, SHMBUS_OPEN_NOCREATE, t));
+    assert_shmbus_ok(shmbus_sub_create(*t, NULL, &sub));
+    return sub;
+}
+
+/* Read events on @p ev until one holds both @p a and @p b; fails the
+ * test if none comes. */
+static void await_event(shmbus_sub *ev, const char *a, const char *b)
+{
+    char line[1025];
+    int64_t end = du_now_ms() + WAIT_MS;
+
+    while (du_now_ms() < end) {
+        int n = shmbus_recv(ev, line, sizeof(line) - 1, NULL, 100000000ll);
+
+        if (n == SHMBUS_ERR_TIMEOUT)
+            continue;
+        assert_true(n >= 0);
+        line[n] = '\0';
+        if (strstr(line, a) != NULL && strstr(line, b) != NULL)
+            return;
+    }
+    fail_msg("no event with %s and %s", a, b);
+}
+
 /* Take the next message on @p sub and nack it at once, @p times times,
  * checking its deliveries count up from @p first. @return its seq. */
 static uint64_t nack_times(shmbus_sub *sub, uint32_t first, uint32_t times)
@@ -241,22 +271,28 @@ static void test_ack_daemon_poison_dead_letters(void **state)
     struct du_daemon *d = *state;
     char buf[MSG_MAX + 1];
     uint8_t dl[MSG_MAX + SB_DL_ROOM];
-    shmbus_topic *t, *dt;
+    shmbus_topic *t, *dt, *et;
     shmbus_dead_letter x;
     shmbus_topic_entry e;
     shmbus_bus *bus;
     shmbus_pub *pub;
-    shmbus_sub *sub, *dsub;
+    shmbus_sub *sub, *dsub, *ev;
     shmbus_msg m;
     uint64_t seq;
 
     open_topic(d->bus, "jobs", CAP, MSG_MAX, 0, &bus, &t);
+    ev = events_sub(bus, &et);
     assert_shmbus_ok(shmbus_pub_create(t, &pub));
     assert_shmbus_ok(ack_sub(t, "w", 3, NULL, &sub));
     /* The first poison message makes the daemon create jobs.dlq. */
     assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
     assert_int_equal(nack_times(sub, 1, 3), 0);
     assert_int_equal(await_count(&group_of(t, "w")->dead_lettered, 1), 1);
+    await_event(ev, "\"event\":\"dead_letter\"",
+                "\"topic\":\"jobs\",\"group\":\"w\",\"seq\":0,\"deliveries\":3,"
+                "\"reason\":\"nacked\",\"dead_letter\":\"jobs.dlq\"");
+    shmbus_sub_destroy(ev);
+    shmbus_topic_destroy(et);
     e = list_entry(bus, "jobs.dlq");
     assert_int_equal(e.mode, SHMBUS_RELIABLE);
     assert_int_equal(e.capacity, CAP);
@@ -341,16 +377,17 @@ static void test_ack_daemon_dead_letter_full(void **state)
 {
     struct du_daemon *d = *state;
     uint8_t dl[MSG_MAX + SB_DL_ROOM];
-    shmbus_topic *t, *dt;
+    shmbus_topic *t, *dt, *et;
     shmbus_topic_opts dopts = {
         .mode = SHMBUS_RELIABLE, .capacity = 2, .max_msg_size = MSG_MAX + SB_DL_ROOM};
     shmbus_dead_letter x;
     shmbus_bus *bus;
     shmbus_pub *pub, *dpub;
-    shmbus_sub *sub, *dsub;
+    shmbus_sub *sub, *dsub, *ev;
     struct sb_shm_group *g;
 
     open_topic(d->bus, "jobs", CAP, MSG_MAX, 0, &bus, &t);
+    ev = events_sub(bus, &et);
     assert_shmbus_ok(shmbus_open(bus, "jobs.dlq", &dopts, 0, &dt));
     assert_shmbus_ok(shmbus_sub_create(dt, NULL, &dsub));
     assert_shmbus_ok(shmbus_pub_create(dt, &dpub));
@@ -362,8 +399,13 @@ static void test_ack_daemon_dead_letter_full(void **state)
     nack_times(sub, 1, 2);
     assert_true(await_count(&g->dead_letter_failed, 2) >= 2);
     assert_int_equal(atomic_load_explicit(&g->dead_lettered, memory_order_relaxed), 0);
+    await_event(ev, "\"event\":\"dead_letter_failed\"",
+                "\"topic\":\"jobs\",\"group\":\"w\",\"seq\":0,\"dead_letter\":\"jobs.dlq\","
+                "\"error\":\"full: its subscribers hold it\"");
+    shmbus_sub_destroy(ev);
+    shmbus_topic_destroy(et);
     assert_int_equal(shmbus_poll(sub, ignore, NULL, 1), 0); /* never redelivered */
-    assert_int_equal(room(pub, CAP), CAP - 1);            /* still gating at seq 0 */
+    assert_int_equal(room(pub, CAP), CAP - 1);              /* still gating at seq 0 */
     /* Room in the dead-letter topic: it goes through. */
     for (int i = 0; i < 2; i++)
         assert_int_equal(shmbus_recv(dsub, dl, sizeof(dl), NULL, WAIT_NS), 8);
