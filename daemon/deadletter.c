@@ -110,6 +110,9 @@ static int dl_pub(struct dl_try *x)
     int rc;
 
     if (sbd_topic_broken(to)) {
+        /* Not served any more: a publisher made before goes. */
+        shmbus_pub_destroy(to->dl_pub);
+        to->dl_pub = NULL;
         snprintf(x->why, sizeof(x->why), "its segment was truncated: not served");
         return SHMBUS_ERR_TRUNCATED;
     }
