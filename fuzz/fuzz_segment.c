@@ -29,8 +29,9 @@
  * the thread's CPU time, a slice at most SLICE_MAX_NS (CPU time leaves out
  * a busy machine's preemptions and the sleeps).
  *
- * Segments are named shmbus.fzseg<pid>.<topic>: removed at exit, and those
- * of a run that crashed are removed by the next run's start.
+ * Segments are named shmbus.fzseg<pid>.<topic> (the daemon's dead-letter
+ * topics too): removed at exit, and those of a run that crashed are
+ * removed by the next run's start.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -110,9 +111,17 @@ static uint64_t take(struct in *in, unsigned bytes)
 
 /* ----------------------------------------------------------------- setup */
 
-/* Remove segments of earlier runs whose process is gone (a crash skips
- * the exit handler). */
-static void sweep_stale(void)
+/* Has the run of process @p pid ended? */
+static int run_ended(int pid)
+{
+    return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Remove this run's segments (@p self), or those of earlier runs whose
+ * process is gone (a crash skips the exit handler): by name, so that the
+ * topics the daemon made for itself (dead-letter topics a scribbled
+ * pending table names) go too. */
+static void sweep(int self)
 {
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
@@ -124,7 +133,7 @@ static void sweep_stale(void)
         int pid;
 
         if (sscanf(e->d_name, SBD_SEG_PREFIX "fzseg%d.", &pid) != 1 || pid <= 0 ||
-            (kill(pid, 0) < 0 && errno != ESRCH) || kill(pid, 0) == 0)
+            !(self ? pid == (int)getpid() : run_ended(pid)))
             continue;
         snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
         unlink(path);
@@ -134,9 +143,7 @@ static void sweep_stale(void)
 
 static void remove_segments(void)
 {
-    for (int i = 0; i < N_TOPICS; i++)
-        if (fz.topics[i] != NULL)
-            shmbus_topic_unlink(fz.topics[i]->seg);
+    sweep(1);
 }
 
 static const struct sb_wire_open topic_reqs[N_TOPICS] = {
@@ -214,7 +221,7 @@ static void setup(void)
 {
     pid_t kid;
 
-    sweep_stale();
+    sweep(0);
     sbd_log_set_level(SBD_ERROR); /* not a line per death the input invents */
     sbd_config_defaults(&fz.cfg);
     snprintf(fz.cfg.bus, sizeof(fz.cfg.bus), "fzseg%d", (int)getpid());
@@ -438,6 +445,28 @@ static void run_pass(struct sbd_reaper *r)
     CHECK(!sbd_reaper_busy(r));
 }
 
+/* The daemon's dead-letter and stall passes over the pending tables of a
+ * scribbled segment: every entry handed out must lie in the ring. */
+static void ack_look(struct sbd_topic *t)
+{
+    const struct sb_segment *seg = &t->t->seg;
+    struct sb_admin_dead d;
+    char dl[SHMBUS_TOPIC_NAME_MAX + 1];
+    uint64_t seq;
+    uint32_t pos = 0, entry, owner;
+
+    for (uint32_t g = 0; g < seg->g.max_groups; g++) {
+        sb_admin_ack_dead_letter(t->t, g, dl, sizeof(dl));
+        if (sb_admin_ack_gate(t->t, g, &seq, &entry, &owner))
+            sb_admin_ack_stalled(t->t, g, entry);
+    }
+    for (int n = 0; sb_admin_ack_dead_next(t->t, &pos, &d); n++) {
+        CHECK((const uint8_t *)d.data >= seg->cells &&
+              (const uint8_t *)d.data + d.len <= seg->base + seg->g.total_len);
+        sb_admin_ack_dead_done(t->t, &d, n & 1);
+    }
+}
+
 /* What a client's request that only looks leads to: open the topic
  * again (@p op 0), read its info and slots (8), list the topics (9). */
 static void control_look(struct sbd_topic *t, int which, uint32_t op)
@@ -457,6 +486,7 @@ static void control_look(struct sbd_topic *t, int which, uint32_t op)
         shmbus_topic_info_get(t->t, &info);
         shmbus_topic_slots_get(t->t, slots, 8);
         sb_admin_waiters_settle(t->t);
+        ack_look(t);
     } else {
         urcu_memb_read_lock();
         CHECK(sbd_topic_list(&fz.reg, "", list, N_TOPICS) == N_TOPICS);
@@ -493,7 +523,12 @@ static void control_op(struct sbd_topic *t, int which, struct in *in)
         break;
     case 6:
         snprintf(name, sizeof(name), "g%u", idx % 4);
-        sb_admin_group_number(t->t, name);
+        if (idx & 4) { /* an acknowledging member's request (admin_ack.c) */
+            struct sb_admin_ack ack = {.max_deliveries = (uint32_t)arg % 1002, .topic = "fz.topic"};
+            sb_admin_group_number(t->t, name, &ack);
+        } else {
+            sb_admin_group_number(t->t, name, NULL);
+        }
         sb_admin_groups_reconcile(t->t);
         break;
     case 7:
