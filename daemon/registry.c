@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "deadletter.h"
 #include "events.h"
 #include "guard.h"
 #include "log.h"
@@ -89,6 +90,7 @@ int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg)
 
 static void topic_free(struct sbd_topic *t)
 {
+    sbd_dl_free(t);
     sbd_stall_free(t->stall);
     shmbus_topic_destroy(t->t);
     free(t);

@@ -5,7 +5,13 @@
  * since when. A gate that stays at one seq while the ring is full against
  * it (tail == gate + capacity: publishers cannot claim) for the timeout is
  * a stalled reader: its slot is evicted (for a group's cursor, every
- * member). A claim that stays on one seq for the timeout is ended. The
+ * member). An acknowledged group's lowest pending message is a gate too:
+ * held by a member, that member is the stalled reader (evicted, which
+ * gives its messages back); waiting for redelivery (nobody takes it, or
+ * its nack delay runs past the timeout), it is dead-lettered, reason
+ * STALLED (the dead-letter pass moves it, deadletter.h); one being
+ * dead-lettered is the dead-letter pass's to retry, never dropped. A
+ * claim that stays on one seq for the timeout is ended. The
  * marks live here, in the daemon; a restarted daemon starts counting
  * afresh.
  */
@@ -27,6 +33,7 @@ struct stall_mark {
 
 struct sbd_stall {
     struct stall_mark *slots, *groups, *pubs;
+    struct stall_mark *acks; /* per group: its lowest pending message */
 };
 
 void sbd_stall_free(struct sbd_stall *s)
@@ -36,6 +43,7 @@ void sbd_stall_free(struct sbd_stall *s)
     free(s->slots);
     free(s->groups);
     free(s->pubs);
+    free(s->acks);
     free(s);
 }
 
@@ -58,13 +66,16 @@ static struct sbd_stall *stall_of(struct sbd_topic *t)
     s->slots = calloc(t->info.max_subscribers, sizeof(*s->slots));
     s->groups = calloc(t->info.max_groups, sizeof(*s->groups));
     s->pubs = calloc(t->info.max_publishers, sizeof(*s->pubs));
-    if (s->slots == NULL || (s->groups == NULL && t->info.max_groups > 0) || s->pubs == NULL) {
+    s->acks = calloc(t->info.max_groups, sizeof(*s->acks));
+    if (s->slots == NULL || (s->groups == NULL && t->info.max_groups > 0) || s->pubs == NULL ||
+        (s->acks == NULL && t->info.max_groups > 0)) {
         sbd_stall_free(s);
         return NULL;
     }
     marks_clear(s->slots, t->info.max_subscribers);
     marks_clear(s->groups, t->info.max_groups);
     marks_clear(s->pubs, t->info.max_publishers);
+    marks_clear(s->acks, t->info.max_groups);
     t->stall = s;
     return s;
 }
@@ -199,6 +210,40 @@ void sbd_stall_group(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now
     for (uint32_t i = 0; i < t->info.max_subscribers && evicted < SBD_STALL_EVICT_MAX; i++)
         if (sb_admin_slot_member_of(t->t, i, g))
             evicted += evict_slot(t, i, at, ms);
+}
+
+void sbd_stall_acks(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now)
+{
+    char group[SHMBUS_GROUP_NAME_MAX + 1];
+    struct sbd_stall *s = stall_get(t);
+    uint64_t seq = 0;
+    uint32_t entry = 0, owner = 0;
+    int held;
+    int64_t ms;
+
+    if (s == NULL)
+        return; /* said in stall_get() */
+    /* Full against it: publishers are a capacity ahead and cannot claim. */
+    held = sb_admin_ack_gate(t->t, g, &seq, &entry, &owner) && tail >= seq &&
+           tail - seq >= t->info.capacity;
+    ms = mark_held(&s->acks[g], held, seq, now);
+    if (!held || ms < (int64_t)t->info.stall_timeout_ms)
+        return;
+    if (owner != 0) {
+        /* Held by a member: it stalls, as any reader would. */
+        if (owner <= t->info.max_subscribers)
+            evict_slot(t, owner - 1, seq, ms);
+        return;
+    }
+    /* Waiting for redelivery (a DEAD one, being dead-lettered, is not
+     * moved: sb_admin_ack_stalled() says 0). */
+    if (sb_admin_ack_stalled(t->t, g, entry) != 1)
+        return;
+    sb_admin_group_name(t->t, g, group); /* "" if the segment has none */
+    sbd_log(SBD_WARN,
+            "topic %s: group %s: seq %llu waited for redelivery while holding publishers back "
+            "for %lld ms: to its dead-letter topic",
+            t->name, group[0] ? group : "?", (unsigned long long)seq, (long long)ms);
 }
 
 /* Hand on what record @p i's last ended claim left on its cell, if
