@@ -628,9 +628,12 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
         atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
     } else {
         if (free_slot && !sbd_topic_broken(h.topic)) {
-            sb_admin_slot_free(h.topic->t, h.slot, s->dead);
-            if (s->dead)
+            uint32_t returned = sb_admin_slot_free(h.topic->t, h.slot, s->dead);
+
+            if (s->dead) {
                 sbd_reaped_note(h.topic, (uint32_t)s->pid, SBD_REAPED_SLOTS, 1);
+                sbd_reaped_note(h.topic, (uint32_t)s->pid, SBD_REAPED_RETURNED, returned);
+            }
         }
         /* relaxed: the count alone; the slot's release is admin.c's. */
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
@@ -718,7 +721,7 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
 {
     struct cds_lfht_iter it;
     struct cds_lfht_node *n;
-    uint32_t pid = 0;
+    uint32_t pid = 0, returned;
     uint64_t start;
 
     urcu_memb_read_lock();
@@ -737,6 +740,7 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
     if (sbd_topic_broken(t))
         return; /* nothing to free in a segment no longer served */
     sb_admin_owner(t->t, SB_ADMIN_SLOT, idx, &pid, &start);
-    sb_admin_slot_free(t->t, idx, 1);
+    returned = sb_admin_slot_free(t->t, idx, 1);
     sbd_reaped_note(t, pid, SBD_REAPED_SLOTS, 1);
+    sbd_reaped_note(t, pid, SBD_REAPED_RETURNED, returned);
 }
