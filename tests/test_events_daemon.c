@@ -26,7 +26,8 @@ static int kid_hold_and_die(void *arg)
 {
     const struct kid *k = arg;
     shmbus_sub_opts so = {.group_name = "g", .flags = SHMBUS_SUB_ACK};
-    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = DC_MSG_MAX, .max_groups = 2};
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = DC_MSG_MAX, .max_groups = 2};
     char buf[DC_MSG_MAX];
     shmbus_topic *t;
     shmbus_sub *sub;
@@ -78,7 +79,8 @@ static int event_seen(shmbus_sub *sub, const char *want)
 static void test_events_daemon_reaped_returned(void **state)
 {
     struct du_daemon *d = *state;
-    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = DC_MSG_MAX, .max_groups = 2};
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = DC_MSG_MAX, .max_groups = 2};
     shmbus_sub_opts from_oldest = {.start = SHMBUS_START_OLDEST};
     struct kid k = {.bus = d->bus};
     shmbus_topic *ev, *jobs;
@@ -100,8 +102,8 @@ static void test_events_daemon_reaped_returned(void **state)
     kid_ready(fds[0]);
     assert_shmbus_ok(shmbus_publish(pub, "job", 3, DC_WAIT_NS));
     assert_int_equal(du_wait_ms(kid, WAIT_MS), 128 + SIGKILL);
-    snprintf(want,
-             sizeof(want), "\"event\":\"reaped\",\"pid\":%d,\"topic\":\"jobs\",\"slots\":1,"
+    snprintf(want, sizeof(want),
+             "\"event\":\"reaped\",\"pid\":%d,\"topic\":\"jobs\",\"slots\":1,"
              "\"publishers\":0,\"claims_ended\":0,\"returned\":1}",
              (int)kid);
     if (!event_seen(reader, want))
