@@ -6,7 +6,8 @@
 # the exact delta), a bridge client that stopped reading ("bridge_closed");
 # every line valid JSON of schema version 1; publishing there refused to
 # the CLI and to the bridge; and a restarted daemon going on in the same
-# topic ("segment_adopted" to a reader of the previous one). A private
+# topic ("segment_adopted" to a reader of the previous one, and
+# "segment_refused" for a file of the bus that is no topic). A private
 # shmbusd on a free port and a private bus; every background process and
 # segment is removed on any exit. Usage: test_events.sh SHMBUSD SHMBUS
 set -euo pipefail
@@ -132,11 +133,20 @@ EOF
 
 # A restarted daemon takes the topic over and goes on in it: the reader
 # of the previous one hears of the segments it adopted.
+# A file of the bus that is no topic is refused, and left in place.
 kill "$daemon"
 wait "$daemon" || fail "daemon exit status $?"
 daemon=""
+junk=/dev/shm/shmbus.$bus.junk
+head -c 4096 /dev/zero | tr '\0' x >"$junk" # no magic: not a topic
+chmod 600 "$junk"
 start_daemon 127.0.0.1 --log-level warn
 wait_for "$dir/local.out" "\"event\":\"segment_adopted\",\"segment\":\"shmbus.$bus.lossy\""
+wait_for "$dir/local.out" "\"event\":\"segment_refused\",\"segment\":\"shmbus.$bus.junk\","
+grep -q "\"segment\":\"shmbus.$bus.junk\",\"why\":\"[^\"]*\",\"action\":\"left\"}" "$dir/local.out" ||
+  fail "segment_refused: $(grep junk "$dir/local.out")"
+[ -e "$junk" ] || fail "the refused file was removed"
+rm -f "$junk"
 kill -0 "$reader" || fail "the events reader died with the daemon"
 
 # Not listed: the daemon's own topic is read by name.
