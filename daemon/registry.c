@@ -17,6 +17,7 @@
 
 #include "adopt.h"
 #include "deadletter.h"
+#include "events.h"
 #include "guard.h"
 #include "log.h"
 #include "reaped.h"
@@ -276,23 +277,26 @@ static int topic_matches(const struct sbd_topic *t, const struct sb_wire_open *q
     return 0;
 }
 
-/* May the bus take one more topic of @p slots subscriber slots and a
- * segment of @p size bytes (--max-topics, --max-slots, --max-segment,
- * --max-shm)? @return 0 or SHMBUS_ERR_LIMIT with *why. */
-static int topic_fits(const struct sbd_registry *r, uint32_t slots, uint64_t size, char *why,
-                      size_t why_len)
+/* May the bus take one more topic @p name of @p slots subscriber slots
+ * and a segment of @p size bytes (--max-topics, --max-slots,
+ * --max-segment, --max-shm)? The events topic (events.h), the daemon's
+ * own and of a fixed size, takes no client's place: it counts in --max-shm
+ * only. @return 0 or SHMBUS_ERR_LIMIT with *why. */
+static int topic_fits(const struct sbd_registry *r, const char *name, uint32_t slots, uint64_t size,
+                      char *why, size_t why_len)
 {
     const struct sbd_config *c = r->cfg;
+    int own = strcmp(name, SBD_EVENTS_TOPIC) == 0;
 
-    if (r->ntopics >= c->max_topics) {
+    if (!own && r->ntopics - r->ntopics_own >= c->max_topics) {
         snprintf(why, why_len, "topic limit reached (%u topics, --max-topics)", c->max_topics);
         return SHMBUS_ERR_LIMIT;
     }
-    if (slots > c->max_slots) {
+    if (!own && slots > c->max_slots) {
         snprintf(why, why_len, "%u subscriber slots, limit %u (--max-slots)", slots, c->max_slots);
         return SHMBUS_ERR_LIMIT;
     }
-    if (size > c->max_segment) {
+    if (!own && size > c->max_segment) {
         snprintf(why, why_len, "segment of %llu bytes exceeds --max-segment %llu",
                  (unsigned long long)size, (unsigned long long)c->max_segment);
         return SHMBUS_ERR_LIMIT;
@@ -333,7 +337,7 @@ static int topic_admit(const struct sbd_registry *r, const struct sb_wire_open *
                  SB_ADMIN_SUBS_MAX, SB_ADMIN_GROUPS_MAX);
         return SHMBUS_ERR_INVALID;
     }
-    return topic_fits(r, o->max_subscribers, *size, why, why_len);
+    return topic_fits(r, q->name, o->max_subscribers, *size, why, why_len);
 }
 
 /* Create the segment of new topic @p name (sbd_seg_create()). */
@@ -373,6 +377,7 @@ void sbd_topic_insert(struct sbd_registry *r, struct sbd_topic *t)
     cds_lfht_add(r->topics, name_hash(t->name), &t->node);
     urcu_memb_read_unlock();
     r->ntopics++;
+    r->ntopics_own += strcmp(t->name, SBD_EVENTS_TOPIC) == 0;
     r->shm_bytes += t->info.segment_size;
 }
 
@@ -457,7 +462,7 @@ static int topic_take_first(struct sbd_registry *r, const char *name, struct sbd
         return rc; /* ours to fail, not the file's */
     if (rc < 0)
         return 1; /* logged by sbd_seg_open(), or not a topic: a new name */
-    rc = topic_fits(r, (*out)->info.max_subscribers, (*out)->info.segment_size, why, why_len);
+    rc = topic_fits(r, name, (*out)->info.max_subscribers, (*out)->info.segment_size, why, why_len);
     if (rc < 0) {
         sbd_log(SBD_WARN, "topic %s: segment %s, made by a process of this daemon's uid: %s", name,
                 seg, why);
@@ -601,7 +606,8 @@ unsigned sbd_topic_list(struct sbd_registry *r, const char *after, shmbus_topic_
     cds_lfht_for_each (r->topics, &it, n) {
         const struct sbd_topic *t = sbd_topic_of(n);
 
-        if (strcmp(t->name, after) > 0)
+        /* The daemon's own topics are read by name, not listed (events.h). */
+        if (strcmp(t->name, after) > 0 && !sbd_events_reserved(t->name))
             window_insert(out, &count, cap, t);
     }
     urcu_memb_read_unlock();
@@ -622,9 +628,12 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
         atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
     } else {
         if (free_slot && !sbd_topic_broken(h.topic)) {
-            sb_admin_slot_free(h.topic->t, h.slot, s->dead);
-            if (s->dead)
+            uint32_t returned = sb_admin_slot_free(h.topic->t, h.slot, s->dead);
+
+            if (s->dead) {
                 sbd_reaped_note(h.topic, (uint32_t)s->pid, SBD_REAPED_SLOTS, 1);
+                sbd_reaped_note(h.topic, (uint32_t)s->pid, SBD_REAPED_RETURNED, returned);
+            }
         }
         /* relaxed: the count alone; the slot's release is admin.c's. */
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
@@ -712,7 +721,7 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
 {
     struct cds_lfht_iter it;
     struct cds_lfht_node *n;
-    uint32_t pid = 0;
+    uint32_t pid = 0, returned;
     uint64_t start;
 
     urcu_memb_read_lock();
@@ -731,6 +740,7 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
     if (sbd_topic_broken(t))
         return; /* nothing to free in a segment no longer served */
     sb_admin_owner(t->t, SB_ADMIN_SLOT, idx, &pid, &start);
-    sb_admin_slot_free(t->t, idx, 1);
+    returned = sb_admin_slot_free(t->t, idx, 1);
     sbd_reaped_note(t, pid, SBD_REAPED_SLOTS, 1);
+    sbd_reaped_note(t, pid, SBD_REAPED_RETURNED, returned);
 }

@@ -126,6 +126,7 @@ struct sbd_registry {
      * thread and the bridge; guards ntopics, next_topic and shm_bytes. */
     pthread_mutex_t topic_lock;
     uint32_t ntopics, next_topic;
+    uint32_t ntopics_own; /* of ntopics, the daemon's own (events.h): no client's */
     uint64_t shm_bytes;
     /* Segments waiting to be adopted: changed by the control thread under
      * topic_lock, read by sbd_topic_open() under it. */

@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "events.h"
 #include "registry/admin.h"
 #include "registry/wire.h"
 #include "segfile.h"
@@ -258,7 +259,18 @@ static inline int du_stop(struct du_daemon *d)
     return du_stop_sig(d, SIGTERM);
 }
 
-/* Count the segments of bus @p bus in /dev/shm; with @p remove, remove them. */
+/* Is @p rest, a segment name after the bus's prefix, the daemon's events
+ * topic (at its first name, or a generation: ".GEN.TOPIC")? */
+static inline int du_segment_events(const char *rest)
+{
+    if (rest[0] == '.' && strchr(rest + 1, '.') != NULL)
+        rest = strchr(rest + 1, '.') + 1;
+    return strcmp(rest, SBD_EVENTS_TOPIC) == 0;
+}
+
+/* Count the segments of bus @p bus in /dev/shm; with @p remove, remove
+ * them. The daemon's events topic, there while it serves, is not counted
+ * while it runs; once it stopped (@p remove) it is. */
 static inline int du_segments(const char *bus, int remove)
 {
     char prefix[SHMBUS_BUS_NAME_MAX + 16];
@@ -271,6 +283,8 @@ static inline int du_segments(const char *bus, int remove)
     sbd_seg_bus_prefix(prefix, sizeof(prefix), bus);
     while ((e = readdir(dir)) != NULL) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (!remove && du_segment_events(e->d_name + strlen(prefix)))
             continue;
         n++;
         if (remove) {

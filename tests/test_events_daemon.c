@@ -1,0 +1,232 @@
+/*
+ * The events topic with a real shmbusd (daemon/events.c, reaped.c): a
+ * client reads `_shmbus.events` by name while an acknowledging member of
+ * a work queue is SIGKILLed holding a message; its "reaped" event names
+ * its pid and counts the slot freed and the message returned to the
+ * group; a claim held past the stall timeout and one a dead publisher
+ * left are told as "unblocked". A client is refused as a publisher there
+ * (SHMBUS_ERR_DENIED).
+ * Children report through their exit status.
+ */
+#include "daemonclient.h"
+
+#include <poll.h>
+
+#include "events.h"
+#include "util/clock.h"
+
+#define WAIT_MS 10000
+
+struct kid {
+    const char *bus;
+    int ready; /* write end: one byte once it holds a message */
+};
+
+/* An acknowledging member of group "g" of topic "jobs" that takes one
+ * message and dies holding it. */
+static int kid_hold_and_die(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_sub_opts so = {.group_name = "g", .flags = SHMBUS_SUB_ACK};
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = DC_MSG_MAX, .max_groups = 2};
+    char buf[DC_MSG_MAX];
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    shmbus_bus *bus;
+    shmbus_msg info;
+
+    if (shmbus_connect(k->bus, &bus) < 0 || shmbus_open(bus, "jobs", &o, 0, &t) < 0 ||
+        shmbus_sub_create(t, &so, &sub) < 0)
+        return 2;
+    if (write(k->ready, "s", 1) != 1)
+        return 3;
+    if (shmbus_recv(sub, buf, sizeof(buf), &info, DC_WAIT_NS) < 0 || info.seq != 0)
+        return 4;
+    raise(SIGKILL); /* holding seq 0, never acknowledged */
+    return 5;
+}
+
+/* Wait for a child's byte on @p fd. */
+static void kid_ready(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+
+    assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+    assert_int_equal(read(fd, &c, 1), 1);
+}
+
+/* Read events from @p sub until one holds @p want. @return 1, or 0 after
+ * WAIT_MS without it. */
+static int event_seen(shmbus_sub *sub, const char *want)
+{
+    char line[SBD_EVENTS_MSG_MAX + 1];
+    shmbus_msg info;
+    uint64_t end = sb_mono_ns() + (uint64_t)WAIT_MS * 1000000u;
+    int n;
+
+    while (sb_mono_ns() < end) {
+        n = shmbus_recv(sub, line, sizeof(line) - 1, &info, 100000000);
+        if (n == SHMBUS_ERR_TIMEOUT)
+            continue;
+        assert_shmbus_ok(n);
+        line[n] = '\0';
+        if (strstr(line, want) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+static void test_events_daemon_reaped_returned(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = DC_MSG_MAX, .max_groups = 2};
+    shmbus_sub_opts from_oldest = {.start = SHMBUS_START_OLDEST};
+    struct kid k = {.bus = d->bus};
+    shmbus_topic *ev, *jobs;
+    shmbus_sub *reader;
+    shmbus_pub *pub;
+    shmbus_bus *bus;
+    char want[160];
+    int fds[2];
+    pid_t kid;
+
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, SHMBUS_OPEN_NOCREATE, &ev));
+    assert_shmbus_ok(shmbus_sub_create(ev, &from_oldest, &reader));
+    assert_shmbus_ok(shmbus_open(bus, "jobs", &o, 0, &jobs));
+    assert_shmbus_ok(shmbus_pub_create(jobs, &pub));
+    assert_int_equal(pipe(fds), 0);
+    k.ready = fds[1];
+    kid = tu_fork(kid_hold_and_die, &k);
+    kid_ready(fds[0]);
+    assert_shmbus_ok(shmbus_publish(pub, "job", 3, DC_WAIT_NS));
+    assert_int_equal(du_wait_ms(kid, WAIT_MS), 128 + SIGKILL);
+    snprintf(want, sizeof(want),
+             "\"event\":\"reaped\",\"pid\":%d,\"topic\":\"jobs\",\"slots\":1,"
+             "\"publishers\":0,\"claims_ended\":0,\"returned\":1}",
+             (int)kid);
+    if (!event_seen(reader, want))
+        fail_msg("no event %s within %d ms", want, WAIT_MS);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(reader);
+    shmbus_topic_destroy(jobs);
+    shmbus_topic_destroy(ev);
+    shmbus_close(bus);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A publisher of topic @p topic that claims seq 0 and keeps it open:
+ * until killed (k->die 0: stalled), or dies at once (1). */
+struct claimer {
+    const char *bus, *topic;
+    int die;
+    int ready; /* write end (du_fork_ready()) */
+};
+
+static int kid_claim(void *arg)
+{
+    const struct claimer *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_claim c;
+
+    if (shmbus_connect(k->bus, &bus) < 0 ||
+        shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0 ||
+        shmbus_pub_create(t, &pub) < 0 || shmbus_pub_claim(pub, &c, 0) < 0)
+        return 2;
+    if (du_signal(k->ready) < 0)
+        return 3;
+    if (k->die)
+        raise(SIGKILL); /* the claim left open by a dead publisher */
+    pause();
+    return 4;
+}
+
+/* A claim held past the stall timeout, and one left by a dead publisher,
+ * are ended and told as "unblocked" with their seq and why; the dead
+ * publisher's "reaped" counts its record and its claim. */
+static void test_events_daemon_unblocked(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE,
+                           .capacity = 8,
+                           .max_msg_size = DC_MSG_MAX,
+                           .stall_timeout_ms = 300};
+    shmbus_sub_opts from_oldest = {.start = SHMBUS_START_OLDEST};
+    struct claimer k = {.bus = d->bus, .topic = "stalled"};
+    shmbus_topic *ev, *stalled, *dead;
+    shmbus_sub *reader;
+    shmbus_bus *bus;
+    char want[200];
+    pid_t kid;
+
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, SHMBUS_OPEN_NOCREATE, &ev));
+    assert_shmbus_ok(shmbus_sub_create(ev, &from_oldest, &reader));
+    assert_shmbus_ok(shmbus_open(bus, "stalled", &o, 0, &stalled));
+    o.stall_timeout_ms = 0;
+    assert_shmbus_ok(shmbus_open(bus, "dead", &o, 0, &dead));
+
+    kid = du_fork_ready(kid_claim, &k, &k.ready);
+    snprintf(want, sizeof(want),
+             "\"event\":\"unblocked\",\"topic\":\"stalled\",\"pid\":%d,\"seq\":0,"
+             "\"why\":\"stalled\"}",
+             (int)kid);
+    if (!event_seen(reader, want))
+        fail_msg("no event %s within %d ms", want, WAIT_MS);
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+
+    k.topic = "dead";
+    k.die = 1;
+    kid = du_fork_ready(kid_claim, &k, &k.ready);
+    assert_int_equal(du_wait_ms(kid, WAIT_MS), 128 + SIGKILL);
+    snprintf(want, sizeof(want),
+             "\"event\":\"unblocked\",\"topic\":\"dead\",\"pid\":%d,\"seq\":0,"
+             "\"why\":\"dead\"}",
+             (int)kid);
+    if (!event_seen(reader, want))
+        fail_msg("no event %s within %d ms", want, WAIT_MS);
+    snprintf(want, sizeof(want),
+             "\"event\":\"reaped\",\"pid\":%d,\"topic\":\"dead\",\"slots\":0,"
+             "\"publishers\":1,\"claims_ended\":1,\"returned\":0}",
+             (int)kid);
+    if (!event_seen(reader, want))
+        fail_msg("no event %s within %d ms", want, WAIT_MS);
+    shmbus_sub_destroy(reader);
+    shmbus_topic_destroy(dead);
+    shmbus_topic_destroy(stalled);
+    shmbus_topic_destroy(ev);
+    shmbus_close(bus);
+}
+
+static void test_events_daemon_publish_refused(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic *ev;
+    shmbus_pub *pub;
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, SHMBUS_OPEN_NOCREATE, &ev));
+    assert_shmbus_rc(shmbus_pub_create(ev, &pub), SHMBUS_ERR_DENIED);
+    shmbus_topic_destroy(ev);
+    shmbus_close(bus);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        DAEMON_TEST(test_events_daemon_reaped_returned),
+        DAEMON_TEST(test_events_daemon_unblocked),
+        DAEMON_TEST(test_events_daemon_publish_refused),
+    };
+
+    tu_init();
+    return cmocka_run_group_tests_name("events_daemon", tests, NULL, NULL);
+}
