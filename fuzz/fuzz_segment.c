@@ -443,6 +443,7 @@ static void run_pass(struct sbd_reaper *r)
 static void control_look(struct sbd_topic *t, int which, uint32_t op)
 {
     shmbus_slot_info slots[8];
+    shmbus_group_info groups[8];
     shmbus_topic_entry list[N_TOPICS];
     shmbus_topic_info info;
     struct sbd_topic *again;
@@ -456,6 +457,7 @@ static void control_look(struct sbd_topic *t, int which, uint32_t op)
     } else if (op == 8) {
         shmbus_topic_info_get(t->t, &info);
         shmbus_topic_slots_get(t->t, slots, 8);
+        shmbus_topic_groups_get(t->t, groups, 8);
         sb_admin_waiters_settle(t->t);
     } else {
         urcu_memb_read_lock();

@@ -1,11 +1,13 @@
 /*
- * The monitoring bodies of the control protocol (registry/monitor.c): the
- * LIST, BRIDGE and NATS replies are encoded and decoded field by field, and
- * their bytes must stay those of protocol 3, which older clients and
- * daemons copied to and from the public structs as they were. Offsets are
- * written out here as numbers, independently of wire.h.
+ * Monitoring (registry/monitor.c). The monitoring bodies of the control
+ * protocol: the LIST, BRIDGE and NATS replies are encoded and decoded field
+ * by field, and their bytes must stay those of protocol 3, which older
+ * clients and daemons copied to and from the public structs as they were.
+ * Offsets are written out here as numbers, independently of wire.h. And
+ * shmbus_topic_groups_get(): a topic's groups as its segment holds them,
+ * made by a real daemon or by members of a topic created directly.
  */
-#include "testutil.h"
+#include "daemonutil.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -837,6 +839,135 @@ static void test_monitor_nats_stat_bounds_hostile_replies(void **state)
     shmbus_close(bus);
 }
 
+/* ---------------------------------------------------------------- groups */
+
+/* A reliable topic created directly (no daemon): 8 slots, 4 groups. */
+static shmbus_topic *groups_topic(const char **name)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE,
+                           .capacity = 16,
+                           .max_msg_size = 64,
+                           .max_subscribers = 8,
+                           .max_groups = 4};
+    shmbus_topic *t = NULL;
+
+    *name = tu_name("groups");
+    assert_shmbus_ok(shmbus_topic_create(*name, &o, &t));
+    return t;
+}
+
+/* The group named @p name among @p n, or fail. */
+static const shmbus_group_info *group_named(const shmbus_group_info *g, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(g[i].name, name) == 0)
+            return &g[i];
+    fail_msg("no group '%s' among %d", name, n);
+    return NULL;
+}
+
+/* Members, positions and lags of unnamed groups; the groups nobody
+ * uses are left out; the count beyond cap; the argument checks. */
+static void test_monitor_groups_members_and_lag(void **state)
+{
+    shmbus_sub_opts g1 = {.group = 1}, g3 = {.group = 3};
+    shmbus_group_info gi[4], one[2];
+    shmbus_sub *sub[4] = {NULL};
+    const char *name;
+    shmbus_topic *t = groups_topic(&name);
+    shmbus_pub *p = NULL;
+    shmbus_msg info;
+    char buf[64];
+
+    (void)state;
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 0); /* no group in use yet */
+    assert_shmbus_ok(shmbus_sub_create(t, &g1, &sub[0]));
+    assert_shmbus_ok(shmbus_sub_create(t, &g1, &sub[1]));
+    assert_shmbus_ok(shmbus_sub_create(t, &g3, &sub[2]));
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub[3])); /* no group: not counted */
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    for (int i = 0; i < 5; i++)
+        assert_shmbus_ok(shmbus_publish(p, "m", 1, 0));
+    for (int i = 0; i < 2; i++)
+        assert_true(shmbus_recv(sub[i], buf, sizeof(buf), &info, 0) >= 0);
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 2);
+    assert_int_equal(gi[0].index, 1);
+    assert_int_equal(gi[0].members, 2);
+    assert_int_equal(gi[0].position, 2);
+    assert_int_equal(gi[0].lag, 3);
+    assert_int_equal(gi[1].index, 3);
+    assert_int_equal(gi[1].members, 1);
+    assert_int_equal(gi[1].position, 0);
+    assert_int_equal(gi[1].lag, 5);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(gi[i].name, "");
+        assert_string_equal(gi[i].dead_letter, "");
+        assert_int_equal(gi[i].max_deliveries, 0);
+        assert_int_equal(gi[i].pending + gi[i].redelivered + gi[i].dead_lettered, 0);
+        assert_int_equal(gi[i].dead_letter_failed + gi[i].lost + gi[i].pad, 0);
+    }
+    /* More than cap: counted, one stored, nothing written after it. */
+    memset(one, 0x5a, sizeof(one));
+    assert_int_equal(shmbus_topic_groups_get(t, one, 1), 2);
+    assert_int_equal(one[0].index, 1);
+    assert_int_equal(one[1].index, 0x5a5a5a5a);
+    assert_int_equal(shmbus_topic_groups_get(t, NULL, 0), 2);
+    assert_shmbus_rc(shmbus_topic_groups_get(t, NULL, 1), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_topic_groups_get(NULL, gi, 4), SHMBUS_ERR_INVALID);
+    /* The last member leaves: group 3 is no longer in use. */
+    shmbus_sub_destroy(sub[2]);
+    sub[2] = NULL;
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 1);
+    shmbus_pub_destroy(p);
+    for (int i = 0; i < 4; i++)
+        shmbus_sub_destroy(sub[i]);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
+/* Named groups of a bus topic, numbered and named by a real daemon. */
+static void test_monitor_groups_named_by_the_daemon(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 16, .max_groups = 4};
+    shmbus_sub_opts w = {.group_name = "workers"}, a = {.group_name = "audit"};
+    shmbus_sub *sub[3] = {NULL};
+    shmbus_group_info gi[4];
+    shmbus_topic *t = NULL;
+    shmbus_bus *bus = NULL;
+    shmbus_pub *p = NULL;
+    const shmbus_group_info *x;
+    shmbus_msg info;
+    char buf[64];
+
+    assert_shmbus_ok(shmbus_connect(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "jobs", &o, 0, &t));
+    assert_shmbus_ok(shmbus_sub_create(t, &w, &sub[0]));
+    assert_shmbus_ok(shmbus_sub_create(t, &w, &sub[1]));
+    assert_shmbus_ok(shmbus_sub_create(t, &a, &sub[2]));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    for (int i = 0; i < 3; i++)
+        assert_shmbus_ok(shmbus_publish(p, "job", 3, 0));
+    assert_true(shmbus_recv(sub[2], buf, sizeof(buf), &info, 0) >= 0);
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 2);
+    x = group_named(gi, 2, "workers");
+    assert_int_equal(x->members, 2);
+    assert_int_equal(x->lag, 3);
+    x = group_named(gi, 2, "audit");
+    assert_int_equal(x->members, 1);
+    assert_int_equal(x->position, 1);
+    assert_int_equal(x->lag, 2);
+    /* A named group keeps its name, and shows, when its members left. */
+    shmbus_sub_destroy(sub[2]);
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 2);
+    assert_int_equal(group_named(gi, 2, "audit")->members, 0);
+    shmbus_pub_destroy(p);
+    shmbus_sub_destroy(sub[0]);
+    shmbus_sub_destroy(sub[1]);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -862,7 +993,12 @@ int main(void)
                                         fake_teardown),
         cmocka_unit_test_setup_teardown(test_monitor_nats_stat_bounds_hostile_replies, fake_setup,
                                         fake_teardown),
+        cmocka_unit_test(test_monitor_groups_members_and_lag),
+        cmocka_unit_test_setup_teardown(test_monitor_groups_named_by_the_daemon, du_setup,
+                                        du_teardown),
     };
+
+    tu_init();
 
     return cmocka_run_group_tests_name("monitor", tests, NULL, NULL);
 }
