@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
-# sub (--count, --group, --latency), stat (--json), eviction (--stall-timeout),
-# usage errors, a clean
-# shutdown, stat without a bridge or NATS, stat's bridge section against a
-# daemon run with --bridge, and its NATS section against a daemon run with
-# --nats: at a port nobody listens on, then at a nats-server of its own.
+# sub (--count, --group, --latency), stat (--json; slots and groups),
+# eviction (--stall-timeout), usage errors, a clean shutdown, stat without
+# a bridge or NATS, stat's bridge section against a daemon run with
+# --bridge, and its NATS section against a daemon run with --nats: at a
+# port nobody listens on, then at a nats-server of its own.
 # Every call of the shmbus command runs within CLI_TIMEOUT seconds and every
 # wait has a deadline: on a hang, the kernel stacks of the stuck process's
 # and the daemon's threads and the daemon's log are printed before the
@@ -185,6 +185,37 @@ set -e
 client=""
 [ "$st" -eq 1 ] || fail "evicted sub exit status $st"
 grep -q 'evicted' "$dir/stuck.err" || fail "evicted sub said: $(cat "$dir/stuck.err")"
+
+# Consumer groups: stat shows each group in use after the topic's slots,
+# by name, with its members, position and lag; a group whose members do
+# not acknowledge shows "-" for the work-queue columns (text), and
+# max_deliveries 0 and dead_letter null (JSON). A stopped member takes
+# nothing, so the lag is exact.
+"$shmbus" --bus "$bus" sub jobs --reliable --group workers >/dev/null &
+client=$!
+wait_stat '"name":"jobs".*"subscribers":1' "the workers member"
+kill -STOP "$client"
+bounded "$shmbus" --bus "$bus" pub jobs a b
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -Eq '^    GROUP +MEMBERS +POSITION +LAG +LOST +PENDING +REDELIVERED +DEAD_LETTERED +DL_FAILED +MAX_DELIV +DEAD_LETTER$' \
+  "$dir/stat.txt" || fail "no group header: $(cat "$dir/stat.txt")"
+grep -Eq '^    workers +1 +0 +2 +0 +- +- +- +- +- +-$' "$dir/stat.txt" ||
+  fail "workers line: $(cat "$dir/stat.txt")"
+bounded "$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
+python3 - "$dir/stat.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+topics = {t["name"]: t for t in doc["topics"]}
+assert topics["prices"]["groups"] == [], topics["prices"]
+want = {"index": 1, "name": "workers", "members": 1, "max_deliveries": 0, "dead_letter": None,
+        "position": 0, "lag": 2, "lost": 0, "pending": 0, "redelivered": 0, "dead_lettered": 0,
+        "dead_letter_failed": 0}
+assert topics["jobs"]["groups"] == [want], topics["jobs"]
+PY
+kill -CONT "$client"
+wait_stat '"name":"jobs".*"groups":\[{[^]]*"lag":0,' "the workers member caught up"
+stop "$client" "sub jobs"
+client=""
 
 # Without --bridge and --nats, stat has no bridge or nats section (text),
 # and "bridge": null, "nats": null (JSON).

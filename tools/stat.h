@@ -1,6 +1,6 @@
 /*
  * stat.h - what the two halves of `shmbus stat` share: a sample of the
- * bus (its topics with their slots, the bridge, the NATS link),
+ * bus (its topics with their slots and groups, the bridge, the NATS link),
  * the topic counters shown, and the helpers both views use. cmd_stat.c
  * takes the samples and shows them as text; stat_json.c shows them as
  * JSON.
@@ -15,10 +15,12 @@
 
 /* One topic in a sample. */
 struct stat_topic {
-    shmbus_topic_entry e;      /* as the daemon lists it */
-    shmbus_topic_info info;    /* read from the segment */
-    shmbus_slot_info *slots;   /* busy subscriber slots, owned */
+    shmbus_topic_entry e;    /* as the daemon lists it */
+    shmbus_topic_info info;  /* read from the segment */
+    shmbus_slot_info *slots; /* busy subscriber slots, owned */
     unsigned n_slots;
+    shmbus_group_info *groups; /* consumer groups in use, owned */
+    unsigned n_groups;
     uint64_t when_ns; /* CLOCK_MONOTONIC when info was read */
 };
 

@@ -1,8 +1,8 @@
 /*
  * `shmbus stat --json`: a sample of the bus (stat.h) as one JSON object
  * per refresh, on one line. Keys come from the lists that define the
- * numbers (STAT_TOPIC_COUNTERS, and monitor.h's SHMBUS_BRIDGE_TOTALS and
- * SHMBUS_NATS_TOPIC_COUNTERS) wherever there is one.
+ * numbers (STAT_TOPIC_COUNTERS, and monitor.h's SHMBUS_GROUP_COUNTERS,
+ * SHMBUS_BRIDGE_TOTALS, SHMBUS_NATS_TOPIC_COUNTERS) wherever there is one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +64,27 @@ static void json_slots(const struct stat_topic *t)
     printf("]");
 }
 
+/* One group number, as ,"key":value. */
+#define JSON_GROUP(kind, field, key, doc) printf(",\"" key "\":%llu", (unsigned long long)g->field);
+
+/* The consumer groups in use; name and dead_letter null when there is none. */
+static void json_groups(const struct stat_topic *t)
+{
+    printf("\"groups\":[");
+    for (unsigned i = 0; i < t->n_groups; i++) {
+        const shmbus_group_info *g = &t->groups[i];
+
+        printf("%s{\"index\":%u,\"name\":", i ? "," : "", g->index);
+        json_str_or_null(g->name);
+        printf(",\"members\":%u,\"max_deliveries\":%u,\"dead_letter\":", g->members,
+               g->max_deliveries);
+        json_str_or_null(g->dead_letter);
+        SHMBUS_GROUP_COUNTERS(JSON_GROUP)
+        putchar('}');
+    }
+    printf("]");
+}
+
 /* A topic counter as "key":value, (the key is the field's name). */
 #define JSON_COUNTER(field, header, width)                                                         \
     printf("\"" #field "\":%llu,", (unsigned long long)in->field);
@@ -88,6 +109,8 @@ static void json_topic(const struct stat_topic *t, double rate)
     else
         printf("\"rate\":%.3f,", rate);
     json_slots(t);
+    putchar(',');
+    json_groups(t);
     printf("}");
 }
 
@@ -179,7 +202,7 @@ static void json_nats(const struct stat_sample *s)
 }
 
 void cli_stat_json_show(const char *bus, const struct stat_sample *cur,
-                      const struct stat_sample *prev)
+                        const struct stat_sample *prev)
 {
     printf("{\"bus\":");
     json_str(bus);
@@ -198,4 +221,3 @@ void cli_stat_json_show(const char *bus, const struct stat_sample *cur,
     json_nats(cur);
     printf("}\n");
 }
-
