@@ -156,7 +156,7 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
         r->code = slot;
         return;
     }
-    if (q->group[0] != '\0' && (group = sb_admin_group_number(t->t, q->group)) < 0) {
+    if (q->group[0] != '\0' && (group = sb_admin_group_number(t->t, q->group, NULL)) < 0) {
         snprintf(r->why, sizeof(r->why), "every one of the %u groups of topic '%.60s' is named",
                  t->info.max_groups, t->name);
         r->code = group;

@@ -495,7 +495,7 @@ static void control_op(struct sbd_topic *t, int which, struct in *in)
         break;
     case 6:
         snprintf(name, sizeof(name), "g%u", idx % 4);
-        sb_admin_group_number(t->t, name);
+        sb_admin_group_number(t->t, name, NULL);
         sb_admin_groups_reconcile(t->t);
         break;
     case 7:

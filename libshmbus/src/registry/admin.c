@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "registry/relay.h"
+#include "ring/ack.h"
 #include "ring/group.h"
 #include "ring/read.h"
 #include "ring/ring.h"
@@ -37,7 +38,9 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
     uint32_t perm;
     int rc;
 
-    sb_topic_params(o, &p, &perm);
+    rc = sb_topic_params(o, &p, &perm);
+    if (rc < 0)
+        return rc;
     *eff = (shmbus_topic_opts){.mode = p.mode,
                                .capacity = p.capacity,
                                .max_msg_size = p.max_msg_size,
@@ -188,14 +191,14 @@ static void slot_finish_seat(const struct sb_segment *seg, struct sb_shm_slot *s
     sb_group_seat_finish(seg, grp, s, SHMBUS_START_NEXT, SB_GRP_SEQ(w));
 }
 
-void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
+uint32_t sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
 {
     const struct sb_segment *seg = &t->seg;
     struct sb_shm_slot *s;
-    uint32_t st, g;
+    uint32_t st, g, returned = 0;
 
     if (idx >= seg->g.max_subs)
-        return;
+        return 0;
     s = &seg->slots[idx];
     /* acquire: the owner's last stores to the slot, before we judge it. */
     st = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -203,10 +206,15 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
      * acquire load above. */
     g = atomic_load_explicit(&s->group, memory_order_relaxed);
     if (st == SB_SLOT_FREE)
-        return;
+        return 0;
+    /* An acknowledging member's messages go back to its group while its
+     * hold still gates (any state: it may have died leaving). */
+    returned = sb_ack_slot_return(seg, idx, g, dead ? SHMBUS_DL_DIED : SHMBUS_DL_LEFT, 1);
     if ((st == SB_SLOT_ACTIVE || st == SB_SLOT_EVICTED) && g >= 1 && g <= seg->g.max_groups) {
         slot_finish_seat(seg, s, g);
-        if (dead)
+        /* relaxed: written once, before the group's first member joined. */
+        if (dead &&
+            atomic_load_explicit(&seg->groups[g - 1].max_deliveries, memory_order_relaxed) == 0)
             slot_count_abandoned(seg, s, g);
         if (st == SB_SLOT_ACTIVE)
             slot_uncount(seg, s, g); /* an evicted one's went at eviction */
@@ -221,6 +229,7 @@ void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
     /* Its group may now have members counted but none left (group.c
      * counts a member by one CAS we cannot tell happened or not). */
     sb_admin_groups_reconcile(t);
+    return returned;
 }
 
 int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
@@ -469,23 +478,39 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx)
 
 int sb_admin_slot_evict(const shmbus_topic *t, uint32_t idx)
 {
+    return sb_admin_slot_evict_count(t, idx, NULL);
+}
+
+int sb_admin_slot_evict_count(const shmbus_topic *t, uint32_t idx, uint32_t *returned)
+{
     const struct sb_segment *seg = &t->seg;
     struct sb_shm_slot *s = &seg->slots[idx];
     /* seq_cst: with the CAS below, ordered against the owner's own CAS out
      * of ACTIVE (sub.c sub_leave_group()) and the publishers' gate loads. */
     uint32_t st = atomic_load_explicit(&s->state, memory_order_seq_cst);
-    uint32_t g;
+    /* relaxed: written before the slot was published. */
+    uint32_t g = atomic_load_explicit(&s->group, memory_order_relaxed), n;
 
+    if (returned != NULL)
+        *returned = 0;
     if (st != SB_SLOT_ACTIVE && st != SB_SLOT_JOINING)
         return 0; /* left, or not a gate */
+    /* An acknowledging member stalled inside a take (ring/ack.c): its
+     * message goes back to the group while the hold still gates it. */
+    n = sb_ack_slot_return(seg, idx, g, SHMBUS_DL_EVICTED, 0);
     /* seq_cst: publishers that load EVICTED stop counting the slot as a
      * gate; its owner's reads in place are checked against it (ring.h
      * sb_sub_evicted_after_reads()). */
     if (!atomic_compare_exchange_strong_explicit(&s->state, &st, SB_SLOT_EVICTED,
-                                                 memory_order_seq_cst, memory_order_seq_cst))
+                                                 memory_order_seq_cst, memory_order_seq_cst)) {
+        if (returned != NULL)
+            *returned = n;
         return 0;
-    /* relaxed: written before the slot was published. */
-    g = atomic_load_explicit(&s->group, memory_order_relaxed);
+    }
+    /* What it held, and a take it began before the CAS above. */
+    n += sb_ack_slot_return(seg, idx, g, SHMBUS_DL_EVICTED, 0);
+    if (returned != NULL)
+        *returned = n;
     if (g >= 1 && g <= seg->g.max_groups) {
         slot_finish_seat(seg, s, g);
         slot_uncount(seg, s, g); /* it will never leave by itself */
@@ -751,25 +776,6 @@ uint32_t sb_admin_slot_member(const shmbus_topic *t, uint32_t idx)
         g > t->seg.g.max_groups)
         return 0;
     return g;
-}
-
-int sb_admin_group_number(const shmbus_topic *t, const char *name)
-{
-    const struct sb_segment *seg = &t->seg;
-
-    for (uint32_t i = 0; i < seg->g.max_groups; i++) {
-        struct sb_shm_group *grp = &seg->groups[i];
-
-        if (grp->name[0] == '\0') {
-            /* The first unnamed group: numbers are handed out in order,
-             * so every later one is unnamed too. */
-            strncpy(grp->name, name, sizeof(grp->name) - 1);
-            return (int)i + 1;
-        }
-        if (strncmp(grp->name, name, sizeof(grp->name)) == 0)
-            return (int)i + 1;
-    }
-    return SHMBUS_ERR_LIMIT;
 }
 
 void sb_admin_waiters_settle(const shmbus_topic *t)

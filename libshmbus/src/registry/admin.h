@@ -75,9 +75,14 @@ int sb_admin_owner(const shmbus_topic *t, enum sb_admin_kind kind, uint32_t idx,
  * destroying the subscriber) is taken back: if it was seating its group's
  * cursor the seat is finished for it, it stops gating publishers (who are
  * woken), and a group left without members stops holding publishers back.
+ * An acknowledging member's pending messages go back to its group
+ * (HELD -> RETURNED, reason SHMBUS_DL_DIED, or SHMBUS_DL_LEFT when
+ * !@p dead; a message it was taking when it died, too: ring/ack.c), its
+ * reserved entry is freed, and sleeping members are woken to take them.
  * @p dead: count it in the topic's reaped counter.
+ * @return the number of messages given back to the group.
  */
-void sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead);
+uint32_t sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead);
 
 /* Mark the publisher record @p idx of a dead process DEAD (counted as
  * reaped): nobody takes it until sb_admin_pub_settle() has ended its claim.
@@ -109,6 +114,13 @@ int sb_admin_pub_settle(const shmbus_topic *t, uint32_t idx);
  * destroys its subscriber or dies. @return 1 evicted, 0 not (it left).
  */
 int sb_admin_slot_evict(const shmbus_topic *t, uint32_t idx);
+
+/* The same, for an acknowledging member too: its pending messages (and
+ * one it is taking) go back to its group (reason SHMBUS_DL_EVICTED) and
+ * sleeping members are woken to take them. @p returned (unless NULL):
+ * set to the number of messages given back (0 if not evicted).
+ * sb_admin_slot_evict() is this with @p returned NULL. */
+int sb_admin_slot_evict_count(const shmbus_topic *t, uint32_t idx, uint32_t *returned);
 
 /* The seq slot @p idx gates at (a plain subscriber's position, a group
  * member's hold), if the ring is full against it: @p tail, the ring's
@@ -179,10 +191,85 @@ void sb_admin_groups_reconcile_except(const shmbus_topic *t, const uint64_t *bus
 uint32_t sb_admin_slot_member(const shmbus_topic *t, uint32_t idx);
 
 /*
- * The 1-based number of the group named @p name, numbering a new group
- * (the first never named) when none has the name yet.
- * @return the number, or SHMBUS_ERR_LIMIT when every group is named.
+ * What a member asks of its group's acknowledgements (SHMBUS_SUB_ACK):
+ * max_deliveries 0 and dead_letter NULL take what the group has, or for a
+ * new group the defaults (SHMBUS_MAX_DELIVERIES_DEFAULT, "<topic>.dlq",
+ * made from topic, the topic's name).
  */
-int sb_admin_group_number(const shmbus_topic *t, const char *name);
+struct sb_admin_ack {
+    uint32_t max_deliveries;
+    const char *dead_letter;
+    const char *topic;
+};
+
+/*
+ * The 1-based number of the group named @p name, numbering a new group
+ * (the first never named) when none has the name yet. @p ack: the
+ * member acknowledges (NULL: it does not). A new group takes the member's
+ * kind: an acknowledged one gets its max_deliveries and dead-letter topic
+ * written in the segment before its name, so before the number goes out.
+ * An existing group is compared: a member of the other kind, or asking
+ * for another max_deliveries or dead-letter topic than the group has,
+ * is refused.
+ * @return the number; SHMBUS_ERR_LIMIT when every group is named;
+ *         SHMBUS_ERR_MISMATCH; SHMBUS_ERR_INVALID (an acknowledging member
+ *         of a lossy topic, max_deliveries over SHMBUS_MAX_DELIVERIES_MAX,
+ *         a dead-letter topic that is the topic itself, no topic name to
+ *         make the default from); SHMBUS_ERR_BAD_NAME (a dead-letter name,
+ *         given or made, that is no valid topic name).
+ */
+int sb_admin_group_number(const shmbus_topic *t, const char *name, const struct sb_admin_ack *ack);
+
+/* Group @p g's (0-based) dead-letter topic, read back from the segment
+ * and checked as any name from shared memory (a daemon adopting the
+ * segment knows it so). @return 0 with @p out (@p cap bytes) set;
+ * -ENOENT if the group does not acknowledge; SHMBUS_ERR_CORRUPT for a
+ * name that is not one; -ENOSPC if @p cap is too small. */
+int sb_admin_ack_dead_letter(const shmbus_topic *t, uint32_t g, char *out, size_t cap);
+
+/* A message to dead-letter (sb_admin_ack_dead_next()). data points into
+ * the ring, valid while the entry stays DEAD (it gates publishers). */
+struct sb_admin_dead {
+    uint32_t group; /* 0-based */
+    uint32_t entry; /* in the group's pending table */
+    uint64_t seq;
+    uint64_t timestamp_ns;
+    uint32_t pid; /* its publisher's */
+    uint32_t deliveries;
+    uint32_t reason; /* enum shmbus_dead_letter_reason */
+    const void *data;
+    uint32_t len;
+};
+
+/*
+ * The next message to dead-letter, from position @p pos (start at 0) over
+ * every group's pending entries: a RETURNED entry whose deliveries reached
+ * its group's max_deliveries is moved to DEAD; a DEAD one (an earlier
+ * attempt that failed, or a previous daemon's) is handed out again. An
+ * entry whose cell no longer shows its message (a scribbled segment) is
+ * freed and counted in the topic's abandoned counter. Call
+ * sb_admin_ack_dead_done() for each one handed out.
+ * @return 1 with @p out set and *pos past it; 0 when none is left.
+ */
+int sb_admin_ack_dead_next(const shmbus_topic *t, uint32_t *pos, struct sb_admin_dead *out);
+
+/* The daemon's attempt at @p d is over. @p moved: published to the
+ * dead-letter topic: the entry is freed (acknowledged in the original
+ * topic), the group's dead_lettered counted, publishers woken. Else it
+ * stays DEAD, still gating, and the group's dead_letter_failed counts it;
+ * the next sb_admin_ack_dead_next() pass hands it out again. */
+void sb_admin_ack_dead_done(const shmbus_topic *t, const struct sb_admin_dead *d, int moved);
+
+/* Group @p g's (0-based) lowest pending entry that gates publishers
+ * (HELD, RETURNED or DEAD). @return 1 with *seq, *entry and *owner (the
+ * holding member's slot index + 1 if HELD, else 0) set; 0 if none. */
+int sb_admin_ack_gate(const shmbus_topic *t, uint32_t g, uint64_t *seq, uint32_t *entry,
+                      uint32_t *owner);
+
+/* Entry @p entry of group @p g held publishers back past the stall
+ * timeout while waiting for its redelivery: move it RETURNED -> DEAD with
+ * reason SHMBUS_DL_STALLED, for sb_admin_ack_dead_next() to hand out.
+ * @return 1 if moved, 0 if it was no longer RETURNED. */
+int sb_admin_ack_stalled(const shmbus_topic *t, uint32_t g, uint32_t entry);
 
 #endif

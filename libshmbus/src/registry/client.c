@@ -549,7 +549,7 @@ static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned 
     snprintf(req->name, sizeof(req->name), "%s", topic);
     req->flags = flags;
     if (o != NULL) {
-        if (o->perm != 0)
+        if (o->perm != 0 || !sb_topic_opts_clean(o))
             return SHMBUS_ERR_INVALID; /* the daemon decides the segment's mode */
         req->mode = o->mode;
         req->capacity = o->capacity;

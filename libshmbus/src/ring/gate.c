@@ -8,6 +8,16 @@
  * Provisional positions of other joiners and group members' holds are not
  * settled: they can lie below what a publisher saw, so a joiner ignores
  * them (SB_GATE_SETTLED) while publishers respect them (SB_GATE_ALL).
+ * So are acknowledged groups' pending entries, which lie below their
+ * group's cursor.
+ *
+ * Publishers read cursors, then slots, then pending tables: the order in
+ * which a group's message moves from one gate to the next. A member
+ * stores its hold, then moves the cursor; makes its entry HELD, then
+ * drops the hold (ring/ack.c); every later move of the entry keeps it
+ * gating until it is freed. Each move shows the next gate before it takes
+ * the last one away, all seq_cst, so a scan that sees a gate gone sees
+ * the one that replaced it, further along in its own order.
  */
 #include "ring/gate.h"
 
@@ -30,12 +40,41 @@ static uint64_t groups_min(const struct sb_segment *seg, enum sb_gate_kind kind)
     return min;
 }
 
+/* The lowest seq an acknowledged group's pending entries gate (HELD,
+ * RETURNED, DEAD), members or not. */
+static uint64_t pending_min(const struct sb_segment *seg, uint64_t min)
+{
+    for (uint32_t g = 0; g < seg->g.max_groups; g++) {
+        /* acquire: pairs with the daemon's release store, made before
+         * the group's first member joined (a group without one has no
+         * entry). */
+        if (atomic_load_explicit(&seg->groups[g].max_deliveries, memory_order_acquire) == 0)
+            continue;
+        for (uint32_t i = 0; i < seg->g.ack_entries; i++) {
+            const struct sb_shm_pending *e = sb_pending(seg, g, i);
+            /* seq_cst: pairs with the seq_cst CAS that moved the entry
+             * (ring/ack.c), after the slot loads above it. */
+            uint32_t st = SB_PEND_ST(atomic_load_explicit(&e->word, memory_order_seq_cst));
+            uint64_t s;
+            if (st != SB_PEND_HELD && st != SB_PEND_RETURNED && st != SB_PEND_DEAD)
+                continue;
+            /* relaxed: stored before the CAS that made the entry RESERVED
+             * then HELD, which the load above read or followed. */
+            s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+            if (s < min)
+                min = s;
+        }
+    }
+    return min;
+}
+
 uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *self,
                      enum sb_gate_kind kind)
 {
-    /* Group cursors first, then slots: a member stores its hold (seq_cst)
-     * before it advances the cursor past that position (seq_cst), so if we
-     * see the advanced cursor we also see the member's hold on the cell. */
+    /* Group cursors first, then slots, then pending tables: a member
+     * stores its hold (seq_cst) before it advances the cursor past that
+     * position (seq_cst), so if we see the advanced cursor we also see the
+     * member's hold on the cell; see the top of the file. */
     uint64_t min = groups_min(seg, kind);
 
     for (uint32_t i = 0; i < seg->g.max_subs; i++) {
@@ -59,6 +98,9 @@ uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *sel
         if (p < min)
             min = p;
     }
+    /* Last: a message leaves a member's hold for its group's table. */
+    if (kind == SB_GATE_ALL && seg->g.ack_entries != 0)
+        min = pending_min(seg, min);
     return min;
 }
 

@@ -11,7 +11,8 @@
 
 enum sb_gate_kind {
     /* What publishers respect: every plain slot that is JOINING or ACTIVE,
-     * every group member's hold, every group with members. */
+     * every group member's hold, every group with members, every pending
+     * entry of an acknowledged group (HELD, RETURNED, DEAD). */
     SB_GATE_ALL,
     /* What a joiner may seat on: only settled positions (ACTIVE plain
      * slots, groups with members not being seated). Provisional positions

@@ -21,6 +21,7 @@
  */
 #include "ring/group.h"
 
+#include "ring/ack.h"
 #include "ring/gate.h"
 
 static _Atomic uint64_t *group_word(const shmbus_sub *sub)
@@ -162,7 +163,7 @@ static int group_skip(shmbus_sub *sub, uint64_t w, uint64_t to)
     return 1;
 }
 
-static void group_hold(shmbus_sub *sub, uint64_t seq)
+void sb_group_hold(shmbus_sub *sub, uint64_t seq)
 {
     if (sub->topic->seg.g.mode != SHMBUS_RELIABLE) {
         /* relaxed: lossy holds gate nothing; the daemon reads them only
@@ -195,7 +196,7 @@ static int group_abandon_if_evicted(shmbus_sub *sub, int after_reads)
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&h->abandoned, 1, memory_order_relaxed);
     sb_sub_count_lost(sub, 1);
-    group_hold(sub, SB_POS_IDLE);
+    sb_group_hold(sub, SB_POS_IDLE);
     return 1;
 }
 
@@ -207,23 +208,23 @@ static int group_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t 
     shmbus_msg msg;
     int rc;
 
-    group_hold(sub, c);
+    sb_group_hold(sub, c);
     /* seq_cst: as every cursor update; fails if a member took it, or one
      * joined or left (then we look again). */
     if (!atomic_compare_exchange_strong_explicit(group_word(sub), &w,
                                                  w + (1ull << SB_GRP_SEQ_SHIFT),
                                                  memory_order_seq_cst, memory_order_relaxed)) {
-        group_hold(sub, SB_POS_IDLE);
+        sb_group_hold(sub, SB_POS_IDLE);
         return SB_STEP_MOVED;
     }
     if (SB_STAMP_ST(v) == SB_ST_SKIPPED) {
-        group_hold(sub, SB_POS_IDLE);
+        sb_group_hold(sub, SB_POS_IDLE);
         sb_sub_count_lost(sub, 1);
         return SB_STEP_MOVED;
     }
     rc = sb_cell_read(sub, cell, v, c, &msg);
     if (rc != 0) {
-        group_hold(sub, SB_POS_IDLE);
+        sb_group_hold(sub, SB_POS_IDLE);
         sb_sub_count_lost(sub, 1);
         return rc == 1 ? SB_STEP_MOVED : rc;
     }
@@ -234,11 +235,11 @@ static int group_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t 
     rc = fn(&msg, arg);
     if (group_abandon_if_evicted(sub, 1))
         return SHMBUS_ERR_EVICTED;
-    group_hold(sub, SB_POS_IDLE);
+    sb_group_hold(sub, SB_POS_IDLE);
     return sb_sub_delivered(sub, rc);
 }
 
-int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
+int sb_group_cursor_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
 {
     const struct sb_segment *seg = &sub->topic->seg;
     /* acquire: pairs with the seq_cst cursor updates of other members. */
@@ -277,5 +278,14 @@ int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
     case SB_CELL_SKIPPED:
         break;
     }
+    if (sub->ack != NULL)
+        return sb_ack_take(sub, cell, v, w, fn, arg);
     return group_take(sub, cell, v, w, fn, arg);
+}
+
+int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
+{
+    if (sub->ack != NULL)
+        return sb_ack_step(sub, fn, arg, cap); /* redeliveries first, then the cursor */
+    return sb_group_cursor_step(sub, fn, arg, cap);
 }

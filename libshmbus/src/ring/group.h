@@ -24,9 +24,19 @@ void sb_group_leave(shmbus_sub *sub);
  * member's leave, or the daemon's for a member it evicted or reaped. */
 void sb_group_uncount(struct sb_shm_group *grp);
 
-/* One step at the group's cursor: deliver, move, or nothing (enum sb_step),
- * or an error. @p cap as in sb_cell_fits(). */
+/* One step of a member: deliver, move, or nothing (enum sb_step), or an
+ * error. @p cap as in sb_cell_fits(). An acknowledging member's step is
+ * ring/ack.c's (redeliveries first). */
 int sb_group_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap);
+
+/* The same at the group's cursor only (ring/ack.c calls it once it holds
+ * a reservation). */
+int sb_group_cursor_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap);
+
+/* Store the member's hold on @p seq (SB_POS_IDLE: none) in its slot: a
+ * gate publishers see before the cursor moves past @p seq (reliable;
+ * seq_cst), and a mark for the daemon. */
+void sb_group_hold(shmbus_sub *sub, uint64_t seq);
 
 /* The cursor seq, for readiness checks and statistics; UINT64_MAX while
  * the group is being seated. @p order: the load's memory order. */

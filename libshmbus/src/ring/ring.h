@@ -18,6 +18,8 @@
 #include "shmbus/shmbus.h"
 #include "util/futex.h"
 
+struct sb_ack;
+
 struct shmbus_topic {
     struct sb_segment seg;
     /* Opened through the daemon (shmbus_open()): the client's record,
@@ -25,8 +27,19 @@ struct shmbus_topic {
     struct sb_topic_reg *reg;
 };
 
-/* Creation parameters and file mode from @p o (NULL: all defaults). */
-void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm);
+/* Creation parameters and file mode from @p o (NULL: all defaults).
+ * @return 0, or SHMBUS_ERR_INVALID if a reserved field of @p o is set (a
+ * caller built against a later header is told, not ignored). */
+int sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm);
+
+/* Are @p o's reserved fields all 0? (NULL: yes.) */
+static inline int sb_topic_opts_clean(const shmbus_topic_opts *o)
+{
+    for (size_t i = 0; o != NULL && i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+        if (o->reserved[i] != 0)
+            return 0;
+    return 1;
+}
 
 /*
  * A zeroed handle (topic, publisher, subscriber) of @p size bytes that
@@ -69,6 +82,7 @@ struct shmbus_sub {
     shmbus_topic *topic;
     struct sb_shm_slot *slot;
     struct sb_shm_group *group; /* NULL unless a group member */
+    struct sb_ack *ack;         /* SHMBUS_SUB_ACK members (ring/ack.h), else NULL */
     uint64_t pos;               /* plain subscriber: next seq to read */
     uint64_t received;
     uint64_t lost;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ring/ack.h"
 #include "ring/gate.h"
 #include "ring/group.h"
 #include "ring/read.h"
@@ -212,6 +213,8 @@ int sb_sub_ready_order(shmbus_sub *sub, memory_order order)
 
     if (sub->pending_err < 0 || sb_topic_gone(seg, order) || sb_sub_evicted(sub, order))
         return 1; /* the poll reports it */
+    if (sub->ack != NULL)
+        return sb_ack_ready(sub, order);
     /* @p order: seq_cst on the sleep path (Dekker with the committer), else
      * acquire, pairing with the members' cursor updates. */
     c = sub->group != NULL ? sb_group_pos(sub, order) : sub->pos;
@@ -255,11 +258,33 @@ static struct sb_shm_slot *slot_take(const struct sb_segment *seg)
     return NULL;
 }
 
+/* The acknowledgement options (SHMBUS_SUB_ACK) and reserved fields. */
+static int sub_opts_check_ack(const shmbus_topic *t, const shmbus_sub_opts *o)
+{
+    if (o->reserved0 != 0)
+        return SHMBUS_ERR_INVALID;
+    for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+        if (o->reserved[i] != 0)
+            return SHMBUS_ERR_INVALID;
+    if (!(o->flags & SHMBUS_SUB_ACK))
+        return o->max_inflight || o->max_deliveries || o->dead_letter ? SHMBUS_ERR_INVALID : 0;
+    /* The daemon returns a dead member's messages and dead-letters: a
+     * named group of a reliable topic from shmbus_open() only. */
+    if (t->reg == NULL || o->group_name == NULL || t->seg.g.mode != SHMBUS_RELIABLE)
+        return SHMBUS_ERR_INVALID;
+    if (o->max_inflight > SHMBUS_INFLIGHT_MAX || o->max_deliveries > SHMBUS_MAX_DELIVERIES_MAX)
+        return SHMBUS_ERR_INVALID;
+    /* The daemon refuses a dead-letter topic that is the topic itself. */
+    if (o->dead_letter != NULL && !sb_name_valid(o->dead_letter, SHMBUS_TOPIC_NAME_MAX))
+        return SHMBUS_ERR_BAD_NAME;
+    return 0;
+}
+
 static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
 {
     if (o->start != SHMBUS_START_NEXT && o->start != SHMBUS_START_OLDEST)
         return SHMBUS_ERR_INVALID;
-    if (o->flags & ~(uint32_t)SHMBUS_SUB_OBSERVER)
+    if (o->flags & ~(uint32_t)(SHMBUS_SUB_OBSERVER | SHMBUS_SUB_ACK))
         return SHMBUS_ERR_INVALID;
     /* A group's members share one cursor, which gates as a whole. */
     if ((o->flags & SHMBUS_SUB_OBSERVER) && (o->group != 0 || o->group_name != NULL))
@@ -271,7 +296,23 @@ static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
         return SHMBUS_ERR_INVALID;
     if (o->group_name != NULL && !sb_name_valid(o->group_name, SHMBUS_GROUP_NAME_MAX))
         return SHMBUS_ERR_BAD_NAME;
-    return 0;
+    return sub_opts_check_ack(t, o);
+}
+
+/* Set up the member of group @p group (1-based) whose slot we now hold:
+ * its kind must be the group's (the daemon checked; a segment shared
+ * with another daemon's client, or attached by number, may disagree).
+ * @return 0 or an error. */
+static int sub_group_kind(shmbus_sub *sub, const shmbus_sub_opts *o, uint32_t group)
+{
+    const struct sb_shm_group *grp = &sub->topic->seg.groups[group - 1];
+
+    if (o->flags & SHMBUS_SUB_ACK)
+        return sb_ack_init(sub, group, o->max_inflight);
+    /* relaxed: written once, before the group's number was handed out. */
+    return atomic_load_explicit(&grp->max_deliveries, memory_order_relaxed) != 0
+               ? SHMBUS_ERR_MISMATCH
+               : 0;
 }
 
 /* Place a plain subscriber and make its slot a gate. In a reliable topic
@@ -384,10 +425,19 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
     group = o.group;
     if (topic->reg != NULL) {
         /* The daemon takes a slot for us and numbers a named group. */
-        rc = sb_hook_slot_want(topic, o.group_name, NULL, &idx, &group);
+        struct sb_hook_ack ack = {.max_deliveries = o.max_deliveries, .dead_letter = o.dead_letter};
+        rc = sb_hook_slot_want(topic, o.group_name, (o.flags & SHMBUS_SUB_ACK) ? &ack : NULL, &idx,
+                               &group);
         sub->slot = rc < 0 ? NULL : &topic->seg.slots[idx];
     } else if ((sub->slot = slot_take(&topic->seg)) == NULL) {
         rc = SHMBUS_ERR_NO_SLOT;
+    }
+    if (rc == 0 && group != 0 && (rc = sub_group_kind(sub, &o, group)) < 0) {
+        /* Still INIT, gating nothing: give it back. */
+        if (topic->reg != NULL)
+            sb_hook_slot_give_back(topic, idx);
+        else
+            sb_slot_release(sub->slot);
     }
     if (rc < 0) {
         free(sub->scratch);
@@ -428,6 +478,9 @@ void shmbus_sub_destroy(shmbus_sub *sub)
      * the group membership are the creating process's. */
     if (sub->gen != sb_fork_gen())
         goto out;
+    /* Our pending messages go back to the group (reason LEFT) before we
+     * leave it: they gate publishers, member or not. */
+    sb_ack_fini(sub);
     if (sub->group != NULL)
         sub_leave_group(sub);
     /* seq_cst: release half hands our reads to publishers that then see the
@@ -445,6 +498,7 @@ void shmbus_sub_destroy(shmbus_sub *sub)
         sb_wake_publishers(h);
     }
 out:
+    free(sub->ack); /* a fork child's copy: only the memory (NULL after sb_ack_fini()) */
     free(sub->scratch);
     free(sub);
 }

@@ -14,7 +14,7 @@
 #define TOPIC_DEFAULT_PUBS     64u
 #define TOPIC_DEFAULT_PERM     0600u
 
-void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm)
+int sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32_t *perm)
 {
     shmbus_topic_opts d = {0};
 
@@ -29,6 +29,7 @@ void sb_topic_params(const shmbus_topic_opts *o, struct sb_seg_params *p, uint32
     p->max_pubs = d.max_publishers ? d.max_publishers : TOPIC_DEFAULT_PUBS;
     p->stall_timeout_ms = d.stall_timeout_ms;
     *perm = d.perm ? d.perm : TOPIC_DEFAULT_PERM;
+    return sb_topic_opts_clean(o) ? 0 : SHMBUS_ERR_INVALID;
 }
 
 int sb_topic_wrap(struct sb_segment *seg, shmbus_topic **out)
@@ -54,7 +55,9 @@ int shmbus_topic_create(const char *name, const shmbus_topic_opts *opts, shmbus_
     if (out == NULL)
         return SHMBUS_ERR_INVALID;
     *out = NULL;
-    sb_topic_params(opts, &p, &perm);
+    rc = sb_topic_params(opts, &p, &perm);
+    if (rc < 0)
+        return rc;
     rc = sb_segment_create(name, &p, perm, &seg);
     if (rc < 0)
         return rc; /* the segment removed its own leftovers */

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "ring/ack.h"
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/clock.h"
@@ -104,10 +105,11 @@ static void sleeper_out(struct sb_shm_header *h, struct sb_shm_slot *s, uint32_t
 /* Sleep on the topics @p topics, counted with @p weight (and named in
  * @p slots, unless NULL), until @p ready (called with seq_cst, after we
  * count ourselves as sleepers) says something is there, a wake-up, the
- * slice end, or (unless NULL) @p bell moving from @p seen. */
+ * slice end, @p wake_at (a nacked message falls due: ring/ack.c), or
+ * (unless NULL) @p bell moving from @p seen. */
 static int sleep_on(shmbus_topic *const *topics, struct sb_shm_slot *const *slots, unsigned n,
                     uint32_t weight, sb_ready_fn ready, void *arg, uint64_t deadline,
-                    _Atomic uint32_t *bell, uint32_t seen)
+                    uint64_t wake_at, _Atomic uint32_t *bell, uint32_t seen)
 {
     _Atomic uint32_t *words[SHMBUS_WAITSET_MAX + 1] = {0};
     uint32_t vals[SHMBUS_WAITSET_MAX + 1] = {0};
@@ -129,6 +131,8 @@ static int sleep_on(shmbus_topic *const *topics, struct sb_shm_slot *const *slot
     }
     if (slice_end > deadline)
         slice_end = deadline;
+    if (slice_end > wake_at && wake_at < deadline)
+        slice_end = wake_at;
     if (!ready(arg, memory_order_seq_cst)) {
         if (nw == 1)
             rc = sb_futex_wait(words[0], vals[0], slice_end);
@@ -162,12 +166,17 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
     shmbus_topic *topics[SHMBUS_WAITSET_MAX];
     struct sb_shm_slot *slots[SHMBUS_WAITSET_MAX];
     struct subs_arg a = {subs, n};
+    uint64_t wake_at = UINT64_MAX;
 
     for (unsigned i = 0; i < n; i++) {
         topics[i] = subs[i]->topic;
         slots[i] = subs[i]->slot;
+        if (subs[i]->ack != NULL) {
+            uint64_t at = sb_ack_wake_at(subs[i]);
+            wake_at = at < wake_at ? at : wake_at;
+        }
     }
-    return sleep_on(topics, slots, n, 1, subs_ready, &a, deadline, NULL, 0);
+    return sleep_on(topics, slots, n, 1, subs_ready, &a, deadline, wake_at, NULL, 0);
 }
 
 int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
@@ -178,7 +187,7 @@ int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_
     /* No slots named: a relay's weight (registry/relay.h) left by a daemon
      * that died is taken out by the next one when it adopts the segment
      * (admin.h sb_admin_waiters_settle()). */
-    return sleep_on(topics, NULL, n, weight, ready, arg, deadline, bell, seen);
+    return sleep_on(topics, NULL, n, weight, ready, arg, deadline, UINT64_MAX, bell, seen);
 }
 
 int sb_wait_any(shmbus_sub *const *subs, unsigned n, uint64_t deadline)

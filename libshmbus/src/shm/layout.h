@@ -236,7 +236,12 @@ struct sb_shm_group {
      * never changed after (for a reused number: only while the group has
      * no member and no pending entry). */
     _Atomic uint32_t max_deliveries;
-    uint32_t pad0;
+    /* RETURNED entries in the pending table, as a hint that members need
+     * to look there (ring/ack.c): raised before an entry turns RETURNED,
+     * lowered after it stops being so, so never below the truth (a process
+     * that dies in between leaves it above: members then look in vain).
+     * On the cursor's line, which a member loads for every take anyway. */
+    _Atomic uint32_t returned;
     /* Statistics (relaxed): messages taken again from the pending table
      * (nacked, or returned by the daemon); messages the daemon moved to
      * the dead-letter topic; its attempts that failed (the dead-letter
@@ -252,6 +257,7 @@ static_assert(sizeof(struct sb_shm_group) == SB_BLOCK, "group size");
 static_assert(offsetof(struct sb_shm_group, cursor) == 0, "group cursor");
 static_assert(offsetof(struct sb_shm_group, lost) == 8, "group lost");
 static_assert(offsetof(struct sb_shm_group, max_deliveries) == 16, "group max_deliveries");
+static_assert(offsetof(struct sb_shm_group, returned) == 20, "group returned");
 static_assert(offsetof(struct sb_shm_group, redelivered) == 24, "group redelivered");
 static_assert(offsetof(struct sb_shm_group, dead_lettered) == 32, "group dead_lettered");
 static_assert(offsetof(struct sb_shm_group, dead_letter_failed) == 40, "group dead_letter_failed");
@@ -268,14 +274,18 @@ static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
  * The word packs, so that one CAS moves an entry between owners:
  *   bits 0..2    state (SB_PEND_*)
  *   bits 4..15   owner: 1 + the owning member's slot index (RESERVED,
- *                HELD), else 0
+ *                HELD); for RETURNED and DEAD the reason it came back
+ *                (enum shmbus_dead_letter_reason), in the same CAS as the
+ *                state, so that the daemon returning an entry and its
+ *                member nacking it never mix their reasons; FREE: 0
  *   bits 16..31  deliveries so far (1 after the first)
  *   bits 32..63  generation, +1 on every change: a CAS from a stale word
  *                fails (an evicted member's late ack)
- * seq, not_before and reason are written only by the entry's owner of the
- * moment (the member holding it RESERVED or HELD, the taker of a RETURNED
- * one, the daemon for a DEAD one), before the CAS that publishes the new
- * word (seq_cst), and read after loading the word. See ring/ack.c.
+ * seq is written by the member holding the entry RESERVED, before its
+ * take (ring/ack.c), and by nobody else; not_before by the member nacking
+ * it, before the CAS to RETURNED (it counts only with reason NACKED);
+ * reason by the daemon once the entry is DEAD (a copy of the word's, for
+ * monitors). Read after loading the word (acquire). See ring/ack.c.
  */
 #define SB_ACK_ENTRIES   128u /* per group, reliable topics */
 #define SB_PEND_FREE     0u   /* nobody's */
@@ -289,6 +299,7 @@ static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
 #define SB_PEND_OWNER(w)      ((uint32_t)(((w) >> 4) & 0xfffu))
 #define SB_PEND_DELIVERIES(w) ((uint32_t)(((w) >> 16) & 0xffffu))
 #define SB_PEND_GEN(w)        ((uint32_t)((w) >> 32))
+#define SB_PEND_REASON(w)     SB_PEND_OWNER(w) /* RETURNED, DEAD */
 #define SB_PEND_WORD(gen, deliveries, owner, st)                                                   \
     (((uint64_t)(gen) << 32) | ((uint64_t)(deliveries) << 16) | ((uint64_t)(owner) << 4) | (st))
 static_assert(SB_SUBS_MAX + 1 <= 0xfffu, "owner must fit the pending word");
@@ -307,8 +318,9 @@ static_assert(sizeof(struct sb_shm_acktab) == 3 * SB_LINE, "acktab head size");
 struct sb_shm_pending {
     _Atomic uint64_t word;       /* packed, above */
     _Atomic uint64_t seq;        /* the message's seq (RESERVED: the one being taken) */
-    _Atomic uint64_t not_before; /* RETURNED: CLOCK_MONOTONIC ns before which nobody takes it */
-    _Atomic uint32_t reason;     /* why it was last returned: enum shmbus_dead_letter_reason */
+    _Atomic uint64_t not_before; /* RETURNED by a nack: CLOCK_MONOTONIC ns before which
+                                    nobody takes it */
+    _Atomic uint32_t reason;     /* DEAD: why (the word's reason), for monitors */
     uint32_t pad0;
 };
 static_assert(sizeof(struct sb_shm_pending) == 32, "pending size");

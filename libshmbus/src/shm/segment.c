@@ -29,6 +29,12 @@ static int seg_path(const char *name, char path[SEG_PATH_MAX])
     return 0;
 }
 
+/* A group's pending table keeps what follows it (the cells) line-aligned. */
+static_assert((sizeof(struct sb_shm_acktab) + SB_ACK_ENTRIES * sizeof(struct sb_shm_pending)) %
+                      SB_LINE ==
+                  0,
+              "pending table size");
+
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
     return (v + a - 1) & ~(a - 1);
@@ -68,7 +74,14 @@ int sb_geom_plan(const struct sb_seg_params *p, struct sb_geom *out)
     out->slots_off = sizeof(struct sb_shm_header);
     out->groups_off = out->slots_off + (uint64_t)p->max_subs * sizeof(struct sb_shm_slot);
     out->pubs_off = out->groups_off + (uint64_t)p->max_groups * sizeof(struct sb_shm_group);
-    out->cells_off = out->pubs_off + (uint64_t)p->max_pubs * sizeof(struct sb_shm_pubrec);
+    out->acks_off = out->pubs_off + (uint64_t)p->max_pubs * sizeof(struct sb_shm_pubrec);
+    /* Acknowledged groups exist on reliable topics only (ring/ack.c). */
+    out->ack_entries = p->mode == SHMBUS_RELIABLE ? SB_ACK_ENTRIES : 0;
+    out->acktab_size = out->ack_entries
+                           ? sizeof(struct sb_shm_acktab) +
+                                 (uint64_t)out->ack_entries * sizeof(struct sb_shm_pending)
+                           : 0;
+    out->cells_off = out->acks_off + (uint64_t)p->max_groups * out->acktab_size;
     out->total_len = out->cells_off + (uint64_t)p->capacity * out->cell_size;
     return 0;
 }
@@ -110,7 +123,8 @@ int sb_geom_validate(const void *base, uint64_t map_len, struct sb_geom *out)
     if (sb_geom_plan(&p, &g) != 0)
         return SHMBUS_ERR_INVALID;
     if (g.cell_size != h->cell_size || g.slots_off != h->slots_off ||
-        g.groups_off != h->groups_off || g.pubs_off != h->pubs_off || g.cells_off != h->cells_off)
+        g.groups_off != h->groups_off || g.pubs_off != h->pubs_off || g.acks_off != h->acks_off ||
+        g.ack_entries != h->ack_entries || g.cells_off != h->cells_off)
         return SHMBUS_ERR_INVALID;
     if (h->total_len != g.total_len || g.total_len > map_len)
         return SHMBUS_ERR_TRUNCATED;
@@ -151,6 +165,8 @@ static void seg_init(uint8_t *base, const struct sb_geom *g)
     h->slots_off = g->slots_off;
     h->groups_off = g->groups_off;
     h->pubs_off = g->pubs_off;
+    h->acks_off = g->acks_off;
+    h->ack_entries = g->ack_entries;
     h->cells_off = g->cells_off;
     h->create_time_ns = sb_real_ns();
     h->creator_pid = (uint32_t)getpid();

@@ -27,6 +27,10 @@ struct sb_geom {
     uint64_t slots_off;
     uint64_t groups_off;
     uint64_t pubs_off;
+    uint64_t acks_off;    /* the groups' pending tables (layout.h) */
+    uint64_t acktab_size; /* bytes of one group's table: head + ack_entries entries */
+    uint32_t ack_entries; /* per group: SB_ACK_ENTRIES reliable, 0 lossy */
+    uint32_t pad0;
     uint64_t cells_off;
     uint64_t total_len;
 };
@@ -69,6 +73,20 @@ int sb_segment_attach(const char *name, struct sb_segment *out);
 int sb_segment_map_fd(int fd, struct sb_segment *out);
 void sb_segment_unmap(struct sb_segment *seg);
 int sb_segment_unlink(const char *name);
+
+/* Head of group @p g's (0-based) pending table. Reliable topics only
+ * (ack_entries != 0); @p g below max_groups. */
+static inline struct sb_shm_acktab *sb_acktab(const struct sb_segment *seg, uint32_t g)
+{
+    return (struct sb_shm_acktab *)(seg->base + seg->g.acks_off + (uint64_t)g * seg->g.acktab_size);
+}
+
+/* Entry @p i (below ack_entries) of group @p g's pending table. */
+static inline struct sb_shm_pending *sb_pending(const struct sb_segment *seg, uint32_t g,
+                                                uint32_t i)
+{
+    return (struct sb_shm_pending *)(sb_acktab(seg, g) + 1) + i;
+}
 
 static inline struct sb_shm_cell *sb_cell(const struct sb_segment *seg, uint64_t seq)
 {
