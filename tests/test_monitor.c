@@ -5,7 +5,8 @@
  * clients and daemons copied to and from the public structs as they were.
  * Offsets are written out here as numbers, independently of wire.h. And
  * shmbus_topic_groups_get(): a topic's groups as its segment holds them,
- * made by a real daemon or by members of a topic created directly.
+ * made by a real daemon or by members of a topic created directly, then
+ * planted and scribbled on through layout.h.
  */
 #include "daemonutil.h"
 
@@ -14,6 +15,8 @@
 #include <sys/un.h>
 
 #include "registry/monitor.h"
+#include "ring/ring.h"
+#include "util/name.h"
 
 static uint32_t u32_at(const void *buf, size_t off)
 {
@@ -856,6 +859,27 @@ static shmbus_topic *groups_topic(const char **name)
     return t;
 }
 
+static struct sb_segment *seg_of(shmbus_topic *t)
+{
+    return &((struct shmbus_topic *)t)->seg;
+}
+
+/* Group @p gi's (0-based) pending table head, where the creator put it. */
+static struct sb_shm_acktab *acktab_of(shmbus_topic *t, uint32_t gi)
+{
+    assert_int_equal(seg_of(t)->g.ack_entries, SB_ACK_ENTRIES);
+    return sb_acktab(seg_of(t), gi);
+}
+
+/* Plant entry @p i of group @p gi in state @p st, owned by slot 0. */
+static void entry_plant(shmbus_topic *t, uint32_t gi, uint32_t i, uint32_t st)
+{
+    struct sb_shm_pending *e = sb_pending(seg_of(t), gi, i);
+
+    atomic_store(&e->seq, i);
+    atomic_store(&e->word, SB_PEND_WORD(1, 1, 1, st));
+}
+
 /* The group named @p name among @p n, or fail. */
 static const shmbus_group_info *group_named(const shmbus_group_info *g, int n, const char *name)
 {
@@ -921,6 +945,126 @@ static void test_monitor_groups_members_and_lag(void **state)
     shmbus_pub_destroy(p);
     for (int i = 0; i < 4; i++)
         shmbus_sub_destroy(sub[i]);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
+/* An acknowledged group's pending entries, counters, max_deliveries and
+ * dead-letter topic, planted in the segment as the ring and the daemon
+ * write them: HELD, RETURNED and DEAD are pending, RESERVED and FREE not;
+ * a group with pending entries only (no member, no name) is in use. */
+static void test_monitor_groups_pending_and_counters(void **state)
+{
+    const char *name;
+    shmbus_topic *t = groups_topic(&name);
+    struct sb_shm_group *g = seg_of(t)->groups;
+    shmbus_group_info gi[4];
+
+    (void)state;
+    snprintf(g[1].name, sizeof(g[1].name), "work");
+    atomic_store(&g[1].max_deliveries, 5);
+    snprintf(acktab_of(t, 1)->dead_letter, SB_DEAD_LETTER_LEN, "work.dlq");
+    entry_plant(t, 1, 0, SB_PEND_HELD);
+    entry_plant(t, 1, 5, SB_PEND_HELD);
+    entry_plant(t, 1, 9, SB_PEND_RETURNED);
+    entry_plant(t, 1, 100, SB_PEND_DEAD);
+    entry_plant(t, 1, 127, SB_PEND_RESERVED);
+    atomic_store(&g[1].redelivered, 7);
+    atomic_store(&g[1].dead_lettered, 3);
+    atomic_store(&g[1].dead_letter_failed, 2);
+    /* Group 4: one returned message, no member, no name, not acknowledging:
+     * its dead-letter field is not shown. */
+    entry_plant(t, 3, 3, SB_PEND_RETURNED);
+    snprintf(acktab_of(t, 3)->dead_letter, SB_DEAD_LETTER_LEN, "stale.dlq");
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 2);
+    assert_int_equal(gi[0].index, 2);
+    assert_string_equal(gi[0].name, "work");
+    assert_int_equal(gi[0].members, 0);
+    assert_int_equal(gi[0].max_deliveries, 5);
+    assert_string_equal(gi[0].dead_letter, "work.dlq");
+    assert_int_equal(gi[0].pending, 4);
+    assert_int_equal(gi[0].redelivered, 7);
+    assert_int_equal(gi[0].dead_lettered, 3);
+    assert_int_equal(gi[0].dead_letter_failed, 2);
+    assert_int_equal(gi[1].index, 4);
+    assert_int_equal(gi[1].pending, 1);
+    assert_int_equal(gi[1].max_deliveries, 0);
+    assert_string_equal(gi[1].dead_letter, "");
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(gi[0].reserved[i] | gi[1].reserved[i], 0);
+    /* Acknowledged: pending falls to the entries still held. */
+    atomic_store(&sb_pending(seg_of(t), 1, 0)->word, SB_PEND_WORD(2, 1, 0, SB_PEND_FREE));
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 2);
+    assert_int_equal(gi[0].pending, 3);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
+/* Every name shown is NUL-terminated, valid and printable: none of @p n
+ * groups carries a byte of a scribble. */
+static void groups_clean(const shmbus_group_info *gi, int n)
+{
+    for (int i = 0; i < n; i++) {
+        assert_true(gi[i].name[0] == '\0' || sb_name_valid(gi[i].name, SHMBUS_GROUP_NAME_MAX));
+        assert_true(gi[i].dead_letter[0] == '\0' ||
+                    sb_name_valid(gi[i].dead_letter, SHMBUS_TOPIC_NAME_MAX));
+    }
+}
+
+/* A scribbled segment: names without their NUL, with bytes no name has,
+ * or too long; counts over their bounds; entries in no state; a header
+ * that puts the pending tables elsewhere. Bounded, clean values come out. */
+static void test_monitor_groups_scribbled(void **state)
+{
+    const char *name;
+    shmbus_topic *t = groups_topic(&name);
+    struct sb_segment *seg = seg_of(t);
+    struct sb_shm_group *g = seg->groups;
+    uint64_t acks_off = seg->hdr->acks_off;
+    shmbus_group_info gi[4];
+
+    (void)state;
+    memset(g[0].name, 'a', sizeof(g[0].name)); /* no NUL within the field */
+    atomic_store(&g[0].cursor, SB_GRP_WORD(3, SB_GRP_MEMBERS));
+    snprintf(g[1].name, sizeof(g[1].name), "bad/name\033[2J");
+    atomic_store(&g[1].max_deliveries, UINT32_MAX);
+    memset(acktab_of(t, 1)->dead_letter, 'x', SB_DEAD_LETTER_LEN); /* no NUL */
+    entry_plant(t, 1, 0, SB_PEND_HELD);
+    snprintf(g[2].name, sizeof(g[2].name), "ok");
+    atomic_store(&g[2].max_deliveries, 3);
+    memset(acktab_of(t, 2)->dead_letter, 'y', SHMBUS_TOPIC_NAME_MAX + 1); /* one too long */
+    acktab_of(t, 2)->dead_letter[SHMBUS_TOPIC_NAME_MAX + 1] = '\0';
+    for (uint32_t st = SB_PEND_DEAD + 1; st < 8; st++)
+        entry_plant(t, 3, st, st); /* no such state: not pending */
+    assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 3);
+    groups_clean(gi, 3);
+    assert_int_equal(gi[0].index, 1);
+    assert_string_equal(gi[0].name, "");
+    assert_int_equal(gi[0].members, 8); /* clamped to the topic's slots */
+    assert_int_equal(gi[0].position, 3);
+    assert_int_equal(gi[1].index, 2);
+    assert_string_equal(gi[1].name, "");
+    assert_int_equal(gi[1].max_deliveries, SHMBUS_MAX_DELIVERIES_MAX);
+    assert_string_equal(gi[1].dead_letter, "");
+    assert_int_equal(gi[1].pending, 1);
+    assert_int_equal(gi[2].index, 3);
+    assert_string_equal(gi[2].name, "ok");
+    assert_string_equal(gi[2].dead_letter, "");
+    /* The header scribbled after the attach: the tables stay where the
+     * attacher's validated geometry has them (pending still counted), and
+     * no read follows the header out of place: past the mapping, into the
+     * cells, before the publisher records, misaligned. */
+    const uint64_t bad[] = {UINT64_MAX - 64, seg->g.total_len, seg->g.cells_off - SB_LINE,
+                            seg->g.pubs_off, acks_off + 8};
+    seg->hdr->ack_entries = UINT32_MAX;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        seg->hdr->acks_off = bad[i];
+        assert_int_equal(shmbus_topic_groups_get(t, gi, 4), 3);
+        groups_clean(gi, 3);
+        assert_int_equal(gi[1].pending, 1);
+    }
+    seg->hdr->acks_off = acks_off;
+    seg->hdr->ack_entries = SB_ACK_ENTRIES;
     shmbus_topic_destroy(t);
     tu_release(name);
 }
@@ -994,6 +1138,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_monitor_nats_stat_bounds_hostile_replies, fake_setup,
                                         fake_teardown),
         cmocka_unit_test(test_monitor_groups_members_and_lag),
+        cmocka_unit_test(test_monitor_groups_pending_and_counters),
+        cmocka_unit_test(test_monitor_groups_scribbled),
         cmocka_unit_test_setup_teardown(test_monitor_groups_named_by_the_daemon, du_setup,
                                         du_teardown),
     };

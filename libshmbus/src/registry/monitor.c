@@ -474,52 +474,15 @@ static void group_name_copy(char *dst, size_t max, const char *src, size_t len)
         memcpy(dst, buf, strlen(buf) + 1); /* at most max + 1 bytes: valid */
 }
 
-/*
- * The pending tables' place in @p seg: their offset, and the entries of
- * each (0: the topic has none, being lossy, or the header's place for
- * them is not where shm/segment.c puts them). The header's two fields
- * are written once, before its version; read here again, they are
- * checked against the geometry the attacher validated: a table of
- * ack_entries on a reliable topic, every table between the publisher
- * records and the cells. Nothing else bounds a read of the tables.
- */
-static uint32_t group_tables(const struct sb_segment *seg, uint64_t *off)
+/* The HELD, RETURNED and DEAD entries of group @p gi's (0-based) table. */
+static uint64_t group_pending(const struct sb_segment *seg, uint32_t gi)
 {
-    const struct sb_geom *g = &seg->g;
-    uint64_t acks_off = seg->hdr->acks_off, pubs_end, size;
-    uint32_t entries = seg->hdr->ack_entries;
-
-    if (g->mode != SHMBUS_RELIABLE || entries != SB_ACK_ENTRIES)
-        return 0;
-    pubs_end = g->pubs_off + (uint64_t)g->max_pubs * sizeof(struct sb_shm_pubrec);
-    size = (uint64_t)g->max_groups *
-           (sizeof(struct sb_shm_acktab) + (uint64_t)entries * sizeof(struct sb_shm_pending));
-    if (acks_off % SB_LINE != 0 || acks_off < pubs_end || acks_off > g->cells_off ||
-        size > g->cells_off - acks_off)
-        return 0;
-    *off = acks_off;
-    return entries;
-}
-
-/* Group @p gi's (0-based) table head, in tables of @p entries at @p off. */
-static const struct sb_shm_acktab *group_table(const struct sb_segment *seg, uint64_t off,
-                                               uint32_t entries, uint32_t gi)
-{
-    uint64_t each =
-        sizeof(struct sb_shm_acktab) + (uint64_t)entries * sizeof(struct sb_shm_pending);
-
-    return (const struct sb_shm_acktab *)(seg->base + off + gi * each);
-}
-
-/* The HELD, RETURNED and DEAD entries of a table of @p entries. */
-static uint64_t group_pending(const struct sb_shm_acktab *tab, uint32_t entries)
-{
-    const struct sb_shm_pending *e = (const struct sb_shm_pending *)(tab + 1);
     uint64_t n = 0;
 
-    for (uint32_t i = 0; i < entries; i++) {
+    for (uint32_t i = 0; i < seg->g.ack_entries; i++) {
         /* relaxed: a snapshot for monitors; the state alone is read. */
-        uint32_t st = SB_PEND_ST(atomic_load_explicit(&e[i].word, memory_order_relaxed));
+        uint64_t w = atomic_load_explicit(&sb_pending(seg, gi, i)->word, memory_order_relaxed);
+        uint32_t st = SB_PEND_ST(w);
 
         n += st == SB_PEND_HELD || st == SB_PEND_RETURNED || st == SB_PEND_DEAD;
     }
@@ -531,8 +494,8 @@ static uint64_t group_pending(const struct sb_shm_acktab *tab, uint32_t entries)
  * @return 1 if the group is in use: members, a name or pending entries.
  * Relaxed loads throughout: monitoring only, each value read once.
  */
-static int group_info(const struct sb_segment *seg, uint32_t gi, uint64_t tail, uint64_t off,
-                      uint32_t entries, shmbus_group_info *o)
+static int group_info(const struct sb_segment *seg, uint32_t gi, uint64_t tail,
+                      shmbus_group_info *o)
 {
     const struct sb_shm_group *grp = &seg->groups[gi];
     uint64_t w = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
@@ -551,10 +514,12 @@ static int group_info(const struct sb_segment *seg, uint32_t gi, uint64_t tail, 
     o->redelivered = atomic_load_explicit(&grp->redelivered, memory_order_relaxed);
     o->dead_lettered = atomic_load_explicit(&grp->dead_lettered, memory_order_relaxed);
     o->dead_letter_failed = atomic_load_explicit(&grp->dead_letter_failed, memory_order_relaxed);
-    if (entries > 0) {
-        const struct sb_shm_acktab *tab = group_table(seg, off, entries, gi);
+    /* The tables' place is the attacher's validated geometry (shm/segment.c),
+     * never the header read again: a reliable topic has one per group. */
+    if (seg->g.ack_entries > 0) {
+        const struct sb_shm_acktab *tab = sb_acktab(seg, gi);
 
-        o->pending = group_pending(tab, entries);
+        o->pending = group_pending(seg, gi);
         if (o->max_deliveries > 0)
             group_name_copy(o->dead_letter, SHMBUS_TOPIC_NAME_MAX, tab->dead_letter,
                             sizeof(tab->dead_letter));
@@ -566,18 +531,16 @@ int shmbus_topic_groups_get(const shmbus_topic *topic, shmbus_group_info *out, u
 {
     const struct sb_segment *seg;
     shmbus_group_info gi;
-    uint64_t tail, off = 0;
-    uint32_t entries;
+    uint64_t tail;
     unsigned n = 0;
 
     if (topic == NULL || (out == NULL && cap > 0))
         return SHMBUS_ERR_INVALID;
     seg = &topic->seg;
-    entries = group_tables(seg, &off);
     /* relaxed: a snapshot for monitors. */
     tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
     for (uint32_t i = 0; i < seg->g.max_groups; i++) {
-        if (!group_info(seg, i, tail, off, entries, &gi))
+        if (!group_info(seg, i, tail, &gi))
             continue;
         if (n < cap)
             out[n] = gi;
