@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "events.h"
 #include "log.h"
 #include "segfile.h"
 #include "util/clock.h"
@@ -26,15 +27,26 @@ static int adopt_second_fate(const struct sbd_registry *r, const char *seg)
     return sbd_seg_has_generation(r->cfg->bus, seg) ? SBD_ADOPT_REMOVED : SBD_ADOPT_LEFT;
 }
 
+/* Tell readers of the events topic that @p seg is not served (@p why),
+ * and whether it was "removed" or "left" in place (@p action). */
+static void adopt_refused(const char *seg, const char *why, const char *action)
+{
+    sbd_event("segment_refused",
+              (struct sbd_ev_field[]){SBD_EV_S("segment", seg), SBD_EV_S("why", why),
+                                      SBD_EV_S("action", action)},
+              3);
+}
+
 /* Log that @p seg is a second segment of the topic @p served serves. */
 static void adopt_second(const struct sbd_registry *r, const char *seg,
                          const struct sbd_topic *served)
 {
+    int removed = adopt_second_fate(r, seg) == SBD_ADOPT_REMOVED;
+
     sbd_log(SBD_WARN, "segment %s: a second segment of topic %s, which %s serves: %s", seg,
             served->name, served->seg,
-            adopt_second_fate(r, seg) == SBD_ADOPT_REMOVED
-                ? "removing it"
-                : "left in place for the processes that open it by name");
+            removed ? "removing it" : "left in place for the processes that open it by name");
+    adopt_refused(seg, "a second segment of its topic", removed ? "removed" : "left");
 }
 
 /* What becomes of a segment whose adoption failed with @p rc. */
@@ -158,6 +170,11 @@ static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev
 {
     if (rc == -EEXIST)
         return;
+    if (out == SBD_ADOPTED)
+        sbd_event("segment_adopted",
+                  (struct sbd_ev_field[]){SBD_EV_S("segment", seg), SBD_EV_U("retries", tries)}, 2);
+    if (out == SBD_ADOPT_LEFT || out == SBD_ADOPT_REMOVED)
+        adopt_refused(seg, shmbus_strerror(rc), out == SBD_ADOPT_LEFT ? "left" : "removed");
     if (out == SBD_ADOPTED && tries > 0)
         sbd_log(SBD_INFO, "segment %s: taken over after %u retries", seg, tries);
     else if (out == SBD_ADOPT_LATER && (tries == 0 || rc != prev))
@@ -180,13 +197,16 @@ static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev
  * as long as the name leads to the file @p judged. */
 static void adopt_remove(const char *seg, int out, const struct stat *judged)
 {
-    if (out == SBD_ADOPT_REMOVED)
+    if (out == SBD_ADOPT_REMOVED) {
         sbd_seg_unlink_same(seg, judged);
-    else if (out == SBD_ADOPT_UNTRUSTED && sbd_seg_unlink_same(seg, judged) == 0)
+    } else if (out == SBD_ADOPT_UNTRUSTED && sbd_seg_unlink_same(seg, judged) == 0) {
         sbd_log(SBD_WARN, "segment %s: not ours to serve: removed", seg);
-    else if (out == SBD_ADOPT_UNTRUSTED)
+        adopt_refused(seg, "not ours to serve", "removed");
+    } else if (out == SBD_ADOPT_UNTRUSTED) {
         sbd_log(SBD_WARN, "segment %s: not ours to serve, and we may not remove it: left in place",
                 seg);
+        adopt_refused(seg, "not ours to serve", "left");
+    }
 }
 
 int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
@@ -233,6 +253,7 @@ static void pending_remove(struct sbd_registry *r, uint32_t i, const struct stat
             "segment %s: not ready for over %d s since it last changed: its creator died "
             "making it; removed",
             seg, SBD_ABANDONED_S);
+    adopt_refused(seg, "abandoned by its creator before it was ready", "removed");
 }
 
 void sbd_registry_retry(struct sbd_registry *r)

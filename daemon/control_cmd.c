@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "log.h"
 #include "registry/admin.h"
 #include "registry/monitor.h"
@@ -123,6 +124,12 @@ static void on_ref(struct sbd_session *s, uint16_t type, const struct sb_wire_re
 
     if (t == NULL)
         return;
+    if (type == SB_MSG_PUB_ADD && sbd_events_reserved(t->name)) {
+        /* The daemon's own topics (the events topic): nobody else speaks
+         * there (events.h). */
+        reply_err(r, SHMBUS_ERR_DENIED, "only the daemon publishes on its _shmbus. topics");
+        return;
+    }
     if (type == SB_MSG_PUB_ADD) {
         r->code = sbd_session_hold(s, t, SBD_HOLD_PUB, 0);
         return;
@@ -137,6 +144,64 @@ static void on_ref(struct sbd_session *s, uint16_t type, const struct sb_wire_re
     sbd_session_release(s, (uint32_t)i);
 }
 
+/* An acknowledging member's request the daemon refuses before anything
+ * is taken: a lossy topic (no pending tables), a dead-letter topic that
+ * is the topic itself or one of the daemon's own. The rest (the group's
+ * kind and values) sb_admin_group_number() judges. @return 0 or the
+ * error, r filled. Any client that may subscribe to the topic may name
+ * its group's dead-letter topic, which the daemon then creates as any
+ * client could (docs/design.md, "Who may do what"). */
+static int sub_ack_refused(const struct sbd_topic *t, const struct sb_wire_sub *q,
+                           struct ctl_reply *r)
+{
+    char dflt[SHMBUS_TOPIC_NAME_MAX + 8];
+    const char *dl = q->dead_letter;
+
+    if (t->info.mode != SHMBUS_RELIABLE) {
+        snprintf(r->why, sizeof(r->why),
+                 "topic '%.40s' is lossy: acknowledging members need a reliable one", t->name);
+        return r->code = SHMBUS_ERR_INVALID;
+    }
+    if (dl[0] == '\0') {
+        snprintf(dflt, sizeof(dflt), "%s.dlq", t->name);
+        dl = dflt;
+    }
+    if (strcmp(dl, t->name) == 0) {
+        reply_err(r, SHMBUS_ERR_INVALID, "a group's dead-letter topic cannot be its own topic");
+        return r->code;
+    }
+    if (sbd_events_reserved(dl)) {
+        reply_err(r, SHMBUS_ERR_DENIED,
+                  "the dead-letter topic is one of the daemon's own (" SBD_EVENTS_PREFIX "*)");
+        return r->code;
+    }
+    return 0;
+}
+
+/* Number group @p q->group of @p t for the request, acknowledging or not.
+ * @return the number, or an error with r's text filled. */
+static int sub_group(const struct sbd_topic *t, const struct sb_wire_sub *q, struct ctl_reply *r)
+{
+    struct sb_admin_ack ack = {.max_deliveries = q->max_deliveries,
+                               .dead_letter = q->dead_letter[0] ? q->dead_letter : NULL,
+                               .topic = t->name};
+    int g = sb_admin_group_number(t->t, q->group, (q->flags & SB_WIRE_SUB_ACK) ? &ack : NULL);
+
+    if (g == SHMBUS_ERR_LIMIT)
+        snprintf(r->why, sizeof(r->why), "every one of the %u groups of topic '%.60s' is named",
+                 t->info.max_groups, t->name);
+    else if (g == SHMBUS_ERR_MISMATCH)
+        snprintf(r->why, sizeof(r->why),
+                 "group '%.32s' is %s: its first member fixed kind, max_deliveries, dead_letter",
+                 q->group, (q->flags & SB_WIRE_SUB_ACK) ? "not as asked" : "acknowledging");
+    else if (g == SHMBUS_ERR_BAD_NAME)
+        reply_err(r, g,
+                  "the topic's name is too long for its default dead-letter topic (<topic>.dlq)");
+    else if (g < 0)
+        snprintf(r->why, sizeof(r->why), "group '%.40s': %s", q->group, shmbus_strerror(g));
+    return g;
+}
+
 static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ctl_reply *r)
 {
     struct sbd_topic *t = held_topic(s, q->topic, r);
@@ -148,6 +213,8 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
         reply_err(r, SHMBUS_ERR_TRUNCATED, "a client truncated the topic's segment");
         return;
     }
+    if ((q->flags & SB_WIRE_SUB_ACK) && sub_ack_refused(t, q, r) < 0)
+        return;
     /* The slot first: a request that fails names no group. */
     slot = sb_admin_slot_take(t->t, (uint32_t)s->pid, s->start);
     if (slot < 0) {
@@ -156,13 +223,10 @@ static void on_sub(struct sbd_session *s, const struct sb_wire_sub *q, struct ct
         r->code = slot;
         return;
     }
-    if (q->group[0] != '\0' && (group = sb_admin_group_number(t->t, q->group, NULL)) < 0) {
-        snprintf(r->why, sizeof(r->why), "every one of the %u groups of topic '%.60s' is named",
-                 t->info.max_groups, t->name);
+    if (q->group[0] != '\0' && (group = sub_group(t, q, r)) < 0)
         r->code = group;
-    } else {
+    else
         r->code = sbd_session_hold(s, t, SBD_HOLD_SLOT, (uint32_t)slot);
-    }
     if (r->code < 0) {
         sb_admin_slot_free(t->t, (uint32_t)slot, 0);
         return;

@@ -16,9 +16,11 @@
 
 #include "config.h"
 #include "control.h"
+#include "events.h"
 #include "bridge/bridge.h"
 #include "guard.h"
 #include "log.h"
+#include "reaped.h"
 #include "reaper.h"
 #include "registry.h"
 #include "rundir.h"
@@ -45,8 +47,19 @@ static int adopt_segments(const struct sbd_config *c, struct sbd_registry *reg)
                 strerror((int)-count));
         return -1;
     }
-    for (long i = 0; i < count; i++)
-        n[sbd_registry_adopt(reg, segs[i].name)]++;
+    /* The events topic first, so that its events flow before the other
+     * segments are taken over (events.h): a reader of the previous
+     * instance's events topic hears of them. */
+    for (int events = 1; events >= 0; events--) {
+        for (long i = 0; i < count; i++) {
+            const char *topic = sbd_seg_topic(c->bus, segs[i].name);
+
+            if ((topic != NULL && strcmp(topic, SBD_EVENTS_TOPIC) == 0) == events)
+                n[sbd_registry_adopt(reg, segs[i].name)]++;
+        }
+        if (events)
+            sbd_events_start(reg, c->bus);
+    }
     free(segs);
     if (n[SBD_ADOPTED] + n[SBD_ADOPT_LATER] + n[SBD_ADOPT_LEFT] + n[SBD_ADOPT_REMOVED] +
             n[SBD_ADOPT_UNTRUSTED] >
@@ -164,12 +177,14 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         return 1;
     }
     if (adopt_segments(cfg, &reg) < 0) {
+        sbd_events_stop();
         sbd_registry_fini(&reg, 0);
         return 1;
     }
     rc = sbd_control_open(&ctl, cfg, &reg);
     if (rc < 0) {
         sbd_log(SBD_ERROR, "cannot listen on %s: %s", cfg->sock_path, shmbus_strerror(rc));
+        sbd_events_stop();
         sbd_registry_fini(&reg, 0);
         return 1;
     }
@@ -180,6 +195,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         if (rc < 0) {
             sbd_log(SBD_ERROR, "bridge: cannot listen on %s port %s: %s", cfg->bridge_host,
                     cfg->bridge_port, shmbus_strerror(rc));
+            sbd_events_stop();
             sbd_control_close(&ctl);
             sbd_registry_fini(&reg, 0);
             return 1;
@@ -191,6 +207,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     if (rc < 0) {
         sbd_log(SBD_ERROR, "nats: cannot start federation: %s", shmbus_strerror(rc));
         sbd_bridge_stop(ctl.bridge);
+        sbd_events_stop();
         sbd_control_close(&ctl);
         sbd_registry_fini(&reg, 0);
         return 1;
@@ -208,6 +225,8 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
     sbd_fed_stop(ctl.fed);
     sbd_bridge_stop(ctl.bridge);
+    sbd_reaped_flush(); /* the deaths of the last passes */
+    sbd_events_stop();
     sbd_control_close(&ctl);
     sbd_registry_fini(&reg, 1);
     sbd_log(SBD_INFO, "stopped: socket removed");

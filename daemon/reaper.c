@@ -20,7 +20,10 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "deadletter.h"
+#include "events.h"
 #include "log.h"
+#include "reaped.h"
 #include "reaper_proc.h"
 #include "stall.h"
 #include "registry/admin.h"
@@ -36,6 +39,8 @@ enum scan_phase {
     PH_CLAIMS,    /* stall timeouts (stall.h): claims first */
     PH_GATES,
     PH_GROUPS,
+    PH_ACKS, /* acknowledged groups' pending messages (stall.h) */
+    PH_DEAD, /* dead letters (deadletter.h): one message a step */
     PH_DONE
 };
 
@@ -94,8 +99,22 @@ void sbd_reaper_fini(struct sbd_reaper *r)
 /* End what the DEAD record @p i of @p t left open, if nothing holds it up. */
 static void pub_settle(struct sbd_topic *t, uint32_t i)
 {
-    if (sb_admin_pub_settle(t->t, i))
-        sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", t->name);
+    uint32_t pid = 0;
+    uint64_t start, seq = 0;
+    int claimed;
+
+    sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start); /* a DEAD record's pid too */
+    claimed = sb_admin_pub_dead_claim(t->t, i, &seq);
+    if (!sb_admin_pub_settle(t->t, i))
+        return; /* held up: the next look finishes it */
+    sbd_log(SBD_INFO, "topic %s: a dead publisher's claim ended", t->name);
+    if (!claimed)
+        return; /* it claimed no seq: nothing was unblocked */
+    sbd_reaped_note(t, pid, SBD_REAPED_CLAIMS, 1);
+    sbd_event("unblocked",
+              (struct sbd_ev_field[]){SBD_EV_S("topic", t->name), SBD_EV_U("pid", pid),
+                                      SBD_EV_U("seq", seq), SBD_EV_S("why", "dead")},
+              4);
 }
 
 /* Start a pass now if none is under way. */
@@ -220,6 +239,7 @@ static uint32_t pub_check(struct sbd_reaper *r, struct sbd_topic *t, uint32_t i)
     }
     if (sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start) &&
         !sbd_reaper_owner_check(r, t, (pid_t)pid, start, &cost) && sb_admin_pub_dead(t->t, i)) {
+        sbd_reaped_note(t, pid, SBD_REAPED_PUBLISHERS, 1);
         pub_settle(t, i);
         return SBD_REAP_STEP_COSTLY;
     }
@@ -241,33 +261,51 @@ static uint32_t phase_items(const struct sbd_topic *t, enum scan_phase ph)
     case PH_GATES:
         return sbd_stall_gates(t) ? t->info.max_subscribers : 0;
     case PH_GROUPS:
+    case PH_ACKS:
         return sbd_stall_gates(t) ? t->info.max_groups : 0;
+    case PH_DEAD:
+        return sbd_dl_topic(t) ? SBD_DL_PER_PASS : 0;
     default:
         return 0;
     }
 }
 
-/* Item @p i of phase @p ph of @p t, at monotonic @p now_ms. The reconcile
- * and the stall checks may each look at every slot or record (an eviction,
- * ending a claim): costly. @return the step's cost. */
-static uint32_t phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_phase ph,
-                           uint32_t i, int64_t now_ms)
+/* The reconcile step of @p t (admin.h), and its tail read for the stall
+ * checks that follow. */
+static void reconcile_step(struct sbd_reaper *r, struct sbd_topic *t)
 {
     shmbus_topic_info info;
 
+    sb_admin_groups_reconcile_except(t->t, r->busy);
+    /* The tail, a line every publish writes, is read once per pass, and
+     * only for a topic whose gates have a stall timeout. */
+    if (sbd_stall_gates(t)) {
+        shmbus_topic_info_get(t->t, &info);
+        r->tail = info.published;
+    }
+}
+
+/* The next dead letter of @p t; none left ends the phase. */
+static void dead_step(struct sbd_reaper *r, struct sbd_topic *t)
+{
+    if (!sbd_dl_step(r->reg, t, &r->dl_pos))
+        r->idx = SBD_DL_PER_PASS;
+}
+
+/* Item @p i of phase @p ph of @p t, at monotonic @p now_ms. The reconcile
+ * and the stall checks may each look at every slot or record (an eviction,
+ * ending a claim), a dead letter at every pending entry and one message:
+ * costly. @return the step's cost. */
+static uint32_t phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_phase ph,
+                           uint32_t i, int64_t now_ms)
+{
     switch (ph) {
     case PH_SLOTS:
         return slot_check(r, t, i);
     case PH_PUBS:
         return pub_check(r, t, i);
     case PH_RECONCILE:
-        sb_admin_groups_reconcile_except(t->t, r->busy);
-        /* The tail, a line every publish writes, is read once per pass,
-         * and only for a topic whose gates have a stall timeout. */
-        if (sbd_stall_gates(t)) {
-            shmbus_topic_info_get(t->t, &info);
-            r->tail = info.published;
-        }
+        reconcile_step(r, t);
         break;
     case PH_CLAIMS:
         sbd_stall_claim(t, i, now_ms);
@@ -277,6 +315,12 @@ static uint32_t phase_item(struct sbd_reaper *r, struct sbd_topic *t, enum scan_
         break;
     case PH_GROUPS:
         sbd_stall_group(t, i, r->tail, now_ms);
+        break;
+    case PH_ACKS:
+        sbd_stall_acks(t, i, r->tail, now_ms);
+        break;
+    case PH_DEAD:
+        dead_step(r, t);
         break;
     default:
         break;
@@ -364,6 +408,7 @@ static void pass_end(struct sbd_reaper *r)
     r->active = 0;
     r->passes++;
     dead_forget(r, UINT32_MAX);
+    sbd_reaped_pass_end();
     if (r->dead != NULL)
         pass_begin(r);
 }
@@ -398,6 +443,7 @@ static void slice_topics(struct sbd_reaper *r, uint64_t t0, uint32_t *cost)
             r->cur = pass_next_topic(r);
             r->phase = PH_SLOTS;
             r->idx = 0;
+            r->dl_pos = 0;
             memset(r->busy, 0, sizeof(r->busy));
             if (r->cur == NULL) {
                 pass_end(r);

@@ -17,8 +17,9 @@
  *
  * The periodic scan of the segments is done in passes, each cut into
  * slices of about SBD_REAPER_SLICE_NS (the clock is read after every
- * costly step and every 32 cheap ones; a step is one slot, record or
- * group, a bounded amount of work whatever the segment holds). The control
+ * costly step and every 32 cheap ones; a step is one slot, record,
+ * group or dead letter, a bounded amount of work whatever the segment
+ * holds). The control
  * loop runs at most one slice after each batch of events, when it is due
  * (sbd_reaper_wait_ms(), sbd_reaper_run()): a slice that took d of the
  * thread's CPU time is followed by SBD_REAPER_IDLE_FACTOR x d without one
@@ -99,6 +100,9 @@ struct sbd_reaper {
     struct sbd_topic *cur;
     uint32_t phase, idx;
     uint64_t tail;
+    /* Where the dead-letter phase stands in the topic's pending tables
+     * (deadletter.h sbd_dl_step()). */
+    uint32_t dl_pos;
     /* Groups of the topic a member slot in use was seen in, by the slot
      * phase, for the reconcile step (admin.h). */
     uint64_t busy[(SB_ADMIN_GROUPS_MAX + 63) / 64];

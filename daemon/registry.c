@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "deadletter.h"
 #include "guard.h"
 #include "log.h"
+#include "reaped.h"
 #include "reaper.h"
 #include "segfile.h"
 #include "stall.h"
@@ -87,6 +89,7 @@ int sbd_registry_init(struct sbd_registry *r, const struct sbd_config *cfg)
 
 static void topic_free(struct sbd_topic *t)
 {
+    sbd_dl_free(t);
     sbd_stall_free(t->stall);
     shmbus_topic_destroy(t->t);
     free(t);
@@ -618,8 +621,11 @@ static void session_unhold(struct sbd_session *s, uint32_t i, int free_slot)
     } else if (h.kind == SBD_HOLD_PUB) {
         atomic_fetch_sub_explicit(&h.topic->publishers, 1, memory_order_relaxed);
     } else {
-        if (free_slot && !sbd_topic_broken(h.topic))
+        if (free_slot && !sbd_topic_broken(h.topic)) {
             sb_admin_slot_free(h.topic->t, h.slot, s->dead);
+            if (s->dead)
+                sbd_reaped_note(h.topic, (uint32_t)s->pid, SBD_REAPED_SLOTS, 1);
+        }
         /* relaxed: the count alone; the slot's release is admin.c's. */
         atomic_fetch_sub_explicit(&h.topic->subscribers, 1, memory_order_relaxed);
     }
@@ -706,6 +712,8 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
 {
     struct cds_lfht_iter it;
     struct cds_lfht_node *n;
+    uint32_t pid = 0;
+    uint64_t start;
 
     urcu_memb_read_lock();
     cds_lfht_for_each (r->sessions, &it, n) {
@@ -720,6 +728,9 @@ void sbd_slot_reap(struct sbd_registry *r, struct sbd_topic *t, uint32_t idx)
         }
     }
     urcu_memb_read_unlock();
-    if (!sbd_topic_broken(t))
-        sb_admin_slot_free(t->t, idx, 1);
+    if (sbd_topic_broken(t))
+        return; /* nothing to free in a segment no longer served */
+    sb_admin_owner(t->t, SB_ADMIN_SLOT, idx, &pid, &start);
+    sb_admin_slot_free(t->t, idx, 1);
+    sbd_reaped_note(t, pid, SBD_REAPED_SLOTS, 1);
 }

@@ -21,6 +21,7 @@
 #include "shmbus/shmbus.h"
 #include "tsan.h"
 
+struct sbd_dl;
 struct sbd_stall;
 struct sbf_topic;
 
@@ -47,6 +48,11 @@ struct sbd_topic {
      * once under the federation's mutex (release), read by its threads
      * (acquire), so that a reader sees the record complete. */
     _Atomic(struct sbf_topic *) fed;
+    /* The dead-letter pass's (deadletter.c), control thread only: the
+     * daemon's publisher of dead letters into this topic, made on first
+     * use, and its groups' log limits when dead letters leave it. */
+    shmbus_pub *dl_pub;
+    struct sbd_dl *dl;
     /* Where its gates and claims stood (stall.c); control thread only. */
     struct sbd_stall *stall;
     int stall_nomem; /* stall.c said it had no memory for them */

@@ -5,7 +5,13 @@
  * since when. A gate that stays at one seq while the ring is full against
  * it (tail == gate + capacity: publishers cannot claim) for the timeout is
  * a stalled reader: its slot is evicted (for a group's cursor, every
- * member). A claim that stays on one seq for the timeout is ended. The
+ * member). An acknowledged group's lowest pending message is a gate too:
+ * held by a member, that member is the stalled reader (evicted, which
+ * gives its messages back); waiting for redelivery (nobody takes it, or
+ * its nack delay runs past the timeout), it is dead-lettered, reason
+ * STALLED (the dead-letter pass moves it, deadletter.h); one being
+ * dead-lettered is the dead-letter pass's to retry, never dropped. A
+ * claim that stays on one seq for the timeout is ended. The
  * marks live here, in the daemon; a restarted daemon starts counting
  * afresh.
  */
@@ -13,7 +19,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "events.h"
 #include "log.h"
 #include "registry/admin.h"
 
@@ -25,6 +33,7 @@ struct stall_mark {
 
 struct sbd_stall {
     struct stall_mark *slots, *groups, *pubs;
+    struct stall_mark *acks; /* per group: its lowest pending message */
 };
 
 void sbd_stall_free(struct sbd_stall *s)
@@ -34,6 +43,7 @@ void sbd_stall_free(struct sbd_stall *s)
     free(s->slots);
     free(s->groups);
     free(s->pubs);
+    free(s->acks);
     free(s);
 }
 
@@ -56,13 +66,16 @@ static struct sbd_stall *stall_of(struct sbd_topic *t)
     s->slots = calloc(t->info.max_subscribers, sizeof(*s->slots));
     s->groups = calloc(t->info.max_groups, sizeof(*s->groups));
     s->pubs = calloc(t->info.max_publishers, sizeof(*s->pubs));
-    if (s->slots == NULL || (s->groups == NULL && t->info.max_groups > 0) || s->pubs == NULL) {
+    s->acks = calloc(t->info.max_groups, sizeof(*s->acks));
+    if (s->slots == NULL || (s->groups == NULL && t->info.max_groups > 0) || s->pubs == NULL ||
+        (s->acks == NULL && t->info.max_groups > 0)) {
         sbd_stall_free(s);
         return NULL;
     }
     marks_clear(s->slots, t->info.max_subscribers);
     marks_clear(s->groups, t->info.max_groups);
     marks_clear(s->pubs, t->info.max_publishers);
+    marks_clear(s->acks, t->info.max_groups);
     t->stall = s;
     return s;
 }
@@ -80,6 +93,41 @@ static int64_t mark_held(struct stall_mark *m, int held, uint64_t at, int64_t no
     return now - m->since_ms;
 }
 
+/* The name of the group slot @p i of @p t is a member of into @p out
+ * ("" for none, an unnamed group, or no memory to look): the slots up to
+ * @p i, read as monitors read them. Evictions are rare. */
+static void slot_group_name(const struct sbd_topic *t, uint32_t i,
+                            char out[SHMBUS_GROUP_NAME_MAX + 1])
+{
+    shmbus_slot_info *v = calloc((size_t)i + 1, sizeof(*v));
+    int n;
+
+    out[0] = '\0';
+    if (v == NULL)
+        return;
+    n = shmbus_topic_slots_get(t->t, v, i + 1);
+    for (int k = 0; k < n && k <= (int)i; k++)
+        if (v[k].index == i)
+            memcpy(out, v[k].group_name, SHMBUS_GROUP_NAME_MAX + 1);
+    free(v);
+}
+
+/* Tell that slot @p i of @p t (owner @p pid) was evicted after @p held ms. */
+static void evict_event(const struct sbd_topic *t, uint32_t i, uint32_t pid, int64_t held)
+{
+    char group[SHMBUS_GROUP_NAME_MAX + 1];
+    struct sbd_ev_field f[5] = {
+        SBD_EV_S("topic", t->name),
+        SBD_EV_U("slot", i),
+        SBD_EV_U("pid", pid),
+        SBD_EV_U("held_ms", held),
+    };
+
+    slot_group_name(t, i, group);
+    f[4] = SBD_EV_S("group", group);
+    sbd_event("evicted", f, group[0] != '\0' ? 5 : 4);
+}
+
 /* @return 1 evicted, 0 not (it left meanwhile). */
 static uint32_t evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t held)
 {
@@ -93,6 +141,7 @@ static uint32_t evict_slot(struct sbd_topic *t, uint32_t i, uint64_t at, int64_t
             "topic %s: subscriber slot %u (pid %u) held publishers back at seq %llu for "
             "%lld ms: evicted",
             t->name, i, pid, (unsigned long long)at, (long long)held);
+    evict_event(t, i, pid, held);
     return 1;
 }
 
@@ -163,6 +212,40 @@ void sbd_stall_group(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now
             evicted += evict_slot(t, i, at, ms);
 }
 
+void sbd_stall_acks(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now)
+{
+    char group[SHMBUS_GROUP_NAME_MAX + 1];
+    struct sbd_stall *s = stall_get(t);
+    uint64_t seq = 0;
+    uint32_t entry = 0, owner = 0;
+    int held;
+    int64_t ms;
+
+    if (s == NULL)
+        return; /* said in stall_get() */
+    /* Full against it: publishers are a capacity ahead and cannot claim. */
+    held = sb_admin_ack_gate(t->t, g, &seq, &entry, &owner) && tail >= seq &&
+           tail - seq >= t->info.capacity;
+    ms = mark_held(&s->acks[g], held, seq, now);
+    if (!held || ms < (int64_t)t->info.stall_timeout_ms)
+        return;
+    if (owner != 0) {
+        /* Held by a member: it stalls, as any reader would. */
+        if (owner <= t->info.max_subscribers)
+            evict_slot(t, owner - 1, seq, ms);
+        return;
+    }
+    /* Waiting for redelivery (a DEAD one, being dead-lettered, is not
+     * moved: sb_admin_ack_stalled() says 0). */
+    if (sb_admin_ack_stalled(t->t, g, entry) != 1)
+        return;
+    sb_admin_group_name(t->t, g, group); /* "" if the segment has none */
+    sbd_log(SBD_WARN,
+            "topic %s: group %s: seq %llu waited for redelivery while holding publishers back "
+            "for %lld ms: to its dead-letter topic",
+            t->name, group[0] ? group : "?", (unsigned long long)seq, (long long)ms);
+}
+
 /* Hand on what record @p i's last ended claim left on its cell, if
  * anything (admin.h sb_admin_pub_unblock(), resumed): the record keeps
  * that claim, so a look after a lost race, or by a daemon that replaced
@@ -201,4 +284,8 @@ void sbd_stall_claim(struct sbd_topic *t, uint32_t i, int64_t now)
             "topic %s: publisher (pid %u) kept its claim on seq %llu open %lld ms: "
             "ended, readers count it lost",
             t->name, pid, (unsigned long long)seq, (long long)ms);
+    sbd_event("unblocked",
+              (struct sbd_ev_field[]){SBD_EV_S("topic", t->name), SBD_EV_U("pid", pid),
+                                      SBD_EV_U("seq", seq), SBD_EV_S("why", "stalled")},
+              4);
 }

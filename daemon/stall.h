@@ -2,7 +2,9 @@
  * Stall timeouts: a reliable topic's subscriber that holds publishers back
  * for longer than the topic's stall_timeout_ms is evicted, and a claim any
  * live publisher keeps open that long is ended (Aeron's untethered
- * subscriptions and publication unblock). Run from the reaper's periodic
+ * subscriptions and publication unblock); so is an acknowledged group's
+ * pending message that holds them back that long (its member evicted, or
+ * the message dead-lettered). Run from the reaper's periodic
  * scan, one slot, group or record at a time, so that each call is a
  * bounded amount of work whatever the segment holds (the reaper budgets
  * its slices by them); what is done to the segment is in admin.h. Control
@@ -38,6 +40,12 @@ void sbd_stall_slot(struct sbd_topic *t, uint32_t i, uint64_t tail, int64_t now_
  * members if it held a full ring past the timeout. Only when
  * sbd_stall_gates(). */
 void sbd_stall_group(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now_ms);
+
+/* Look at acknowledged group @p g's lowest pending message (admin.h
+ * sb_admin_ack_gate()); if it held a full ring past the timeout, evict
+ * the member holding it, or dead-letter it (reason STALLED) if it waits
+ * for redelivery. Only when sbd_stall_gates(). */
+void sbd_stall_acks(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now_ms);
 
 /* Free the marks the sbd_stall_*() checks kept for a topic. Accepts NULL. */
 void sbd_stall_free(struct sbd_stall *s);

@@ -93,6 +93,7 @@ static void check_req(const uint8_t *data, size_t size, const struct sb_wire_req
     case SB_MSG_SUB_ADD:
         CHECK(terminated(q->u.sub.group, sizeof(q->u.sub.group)));
         CHECK(q->u.sub.group[0] == '\0' || name_ok(q->u.sub.group, SHMBUS_GROUP_NAME_MAX));
+        check_sub_ack(&q->u.sub);
         break;
     case SB_MSG_LIST:
         CHECK(terminated(q->u.list.after, sizeof(q->u.list.after)));
@@ -100,6 +101,21 @@ static void check_req(const uint8_t *data, size_t size, const struct sb_wire_req
     default:
         break;
     }
+}
+
+/* What a decoded SUB_ADD asks of its group: an acknowledging member's
+ * wishes in range, in a named group; none for any other subscriber. */
+static void check_sub_ack(const struct sb_wire_sub *q)
+{
+    CHECK((q->flags & ~(uint32_t)SB_WIRE_SUB_ACK) == 0);
+    CHECK(q->pad == 0);
+    CHECK(terminated(q->dead_letter, sizeof(q->dead_letter)));
+    CHECK(q->dead_letter[0] == '\0' || name_ok(q->dead_letter, SHMBUS_TOPIC_NAME_MAX));
+    CHECK(q->max_deliveries <= SHMBUS_MAX_DELIVERIES_MAX);
+    if (q->flags & SB_WIRE_SUB_ACK)
+        CHECK(q->group[0] != '\0');
+    else
+        CHECK(q->max_deliveries == 0 && q->dead_letter[0] == '\0');
 }
 
 static void fuzz_req(const uint8_t *data, size_t size)
@@ -264,6 +280,10 @@ static int seed_requests(const char *dir)
     rc |= seed_write(dir, "req-pub-add", SB_MSG_PUB_ADD, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-pub-del", SB_MSG_PUB_DEL, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-sub-add", SB_MSG_SUB_ADD, &sub, sizeof(sub));
+    sub.flags = SB_WIRE_SUB_ACK;
+    sub.max_deliveries = 3;
+    sb_wire_put_name(sub.dead_letter, sizeof(sub.dead_letter), "orders.poison");
+    rc |= seed_write(dir, "req-sub-add-ack", SB_MSG_SUB_ADD, &sub, sizeof(sub));
     rc |= seed_write(dir, "req-sub-del", SB_MSG_SUB_DEL, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-sub-adopt", SB_MSG_SUB_ADOPT, &ref, sizeof(ref));
     rc |= seed_write(dir, "req-list", SB_MSG_LIST, &list, sizeof(list));

@@ -362,6 +362,91 @@ static void test_wire_decode_req_bad_name_says_rule(void **state)
                              "not starting with '.'");
 }
 
+/* Decode a SUB_ADD body; @p why receives the reason. */
+static int decode_sub(const struct sb_wire_sub *sub, const char **why)
+{
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_req q;
+    size_t n = msg_build(buf, SB_MSG_SUB_ADD, 1, sub, sizeof(*sub));
+
+    *why = "";
+    return sb_wire_decode_req(buf, n, &q, why);
+}
+
+/* An acknowledging member's SUB_ADD travels whole; what it asks is checked
+ * once, here: each refusal has its code and a reason that says it. */
+static void test_wire_decode_req_sub_ack(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_sub sub = {.topic = 3, .flags = SB_WIRE_SUB_ACK, .max_deliveries = 7};
+    struct sb_wire_req q;
+    const char *why;
+    size_t n;
+
+    snprintf(sub.group, sizeof(sub.group), "workers");
+    snprintf(sub.dead_letter, sizeof(sub.dead_letter), "jobs.poison");
+    n = msg_build(buf, SB_MSG_SUB_ADD, 5, &sub, sizeof(sub));
+    assert_shmbus_ok(sb_wire_decode_req(buf, n, &q, &why));
+    assert_int_equal(q.u.sub.flags, SB_WIRE_SUB_ACK);
+    assert_int_equal(q.u.sub.max_deliveries, 7);
+    assert_string_equal(q.u.sub.dead_letter, "jobs.poison");
+    /* 0 and "": what the group has, or the defaults. */
+    sub.max_deliveries = 0;
+    memset(sub.dead_letter, 0, sizeof(sub.dead_letter));
+    assert_shmbus_ok(decode_sub(&sub, &why));
+    sub.max_deliveries = SHMBUS_MAX_DELIVERIES_MAX;
+    assert_shmbus_ok(decode_sub(&sub, &why));
+
+    sub.max_deliveries = SHMBUS_MAX_DELIVERIES_MAX + 1;
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_INVALID);
+    assert_string_equal(why, "max_deliveries out of range: 1-1000 (0: the group's, or 5)");
+    sub.max_deliveries = UINT32_MAX;
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_INVALID);
+    sub.max_deliveries = 0;
+
+    sub.flags = SB_WIRE_SUB_ACK | 2u;
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_INVALID);
+    assert_string_equal(why, "unknown subscribe flag");
+    sub.flags = 0x80000000u;
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_INVALID);
+    sub.flags = SB_WIRE_SUB_ACK;
+
+    sub.pad = 1;
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_PROTOCOL);
+    sub.pad = 0;
+
+    memset(sub.group, 0, sizeof(sub.group));
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_INVALID);
+    assert_string_equal(why, "an acknowledging subscriber must be a member of a named group");
+    snprintf(sub.group, sizeof(sub.group), "workers");
+
+    snprintf(sub.dead_letter, sizeof(sub.dead_letter), ".hidden");
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_BAD_NAME);
+    assert_string_equal(why, "bad dead-letter topic name: 1-128 characters of A-Z a-z 0-9 _ . "
+                             ": -, not starting with '.'");
+    memset(sub.dead_letter, 'x', SHMBUS_TOPIC_NAME_MAX + 1);
+    sub.dead_letter[SHMBUS_TOPIC_NAME_MAX + 1] = '\0';
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_BAD_NAME);
+    sub.dead_letter[SHMBUS_TOPIC_NAME_MAX] = '\0';
+    assert_shmbus_ok(decode_sub(&sub, &why));
+    memset(sub.dead_letter, 'x', sizeof(sub.dead_letter));
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_PROTOCOL);
+    assert_string_equal(why, "dead-letter topic name not terminated");
+    memset(sub.dead_letter, 0, sizeof(sub.dead_letter));
+
+    /* What only an acknowledging member may ask. */
+    sub.flags = 0;
+    sub.max_deliveries = 3;
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_INVALID);
+    assert_string_equal(why, "max_deliveries and dead_letter are for acknowledging members only");
+    sub.max_deliveries = 0;
+    snprintf(sub.dead_letter, sizeof(sub.dead_letter), "jobs.dlq");
+    assert_shmbus_rc(decode_sub(&sub, &why), SHMBUS_ERR_INVALID);
+    memset(sub.dead_letter, 0, sizeof(sub.dead_letter));
+    assert_shmbus_ok(decode_sub(&sub, &why));
+}
+
 static void test_wire_decode_req_rejects_bad_options(void **state)
 {
     (void)state;
@@ -529,9 +614,9 @@ static void test_wire_decode_reply_rejects_truncated_err(void **state)
 
 /* The body layouts of this protocol version: a change to any of them (the
  * bridge reply's memory and evicted fields took 152 -> 168 and 232 -> 240
- * bytes) needs a new SHMBUS_PROTOCOL_VERSION, so that a library and a
- * daemon of different builds say SHMBUS_ERR_PROTO_VERSION instead of
- * misreading each other. Update both together. */
+ * bytes in protocol 3; SUB_ADD's acknowledging member 72 -> 216 in 4) needs a new
+ * SHMBUS_PROTOCOL_VERSION, so that a library and a daemon of different builds say
+ * SHMBUS_ERR_PROTO_VERSION instead of misreading each other. Update both together. */
 static void test_wire_layout_matches_version(void **state)
 {
     static const struct {
@@ -544,7 +629,7 @@ static void test_wire_layout_matches_version(void **state)
         {"sb_wire_open", sizeof(struct sb_wire_open), 176},
         {"sb_wire_open_ok", sizeof(struct sb_wire_open_ok), 8},
         {"sb_wire_ref", sizeof(struct sb_wire_ref), 8},
-        {"sb_wire_sub", sizeof(struct sb_wire_sub), 72},
+        {"sb_wire_sub", sizeof(struct sb_wire_sub), 216},
         {"sb_wire_sub_ok", sizeof(struct sb_wire_sub_ok), 8},
         {"sb_wire_list", sizeof(struct sb_wire_list), 136},
         {"sb_wire_list_ok", sizeof(struct sb_wire_list_ok), 8},
@@ -558,10 +643,10 @@ static void test_wire_layout_matches_version(void **state)
     };
 
     (void)state;
-    assert_int_equal(SHMBUS_PROTOCOL_VERSION, 3);
+    assert_int_equal(SHMBUS_PROTOCOL_VERSION, 4);
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
         if (bodies[i].size != bodies[i].want)
-            fail_msg("struct %s: %zu bytes, protocol 3 has %zu: bump SHMBUS_PROTOCOL_VERSION",
+            fail_msg("struct %s: %zu bytes, protocol 4 has %zu: bump SHMBUS_PROTOCOL_VERSION",
                      bodies[i].name, bodies[i].size, bodies[i].want);
 }
 
@@ -583,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_wire_decode_req_rejects_unterminated),
         cmocka_unit_test(test_wire_decode_req_rejects_bad_names),
         cmocka_unit_test(test_wire_decode_req_bad_name_says_rule),
+        cmocka_unit_test(test_wire_decode_req_sub_ack),
         cmocka_unit_test(test_wire_decode_req_rejects_bad_options),
         cmocka_unit_test(test_wire_decode_req_rejects_option_out_of_range),
         cmocka_unit_test(test_wire_decode_reply_accepts_ok),

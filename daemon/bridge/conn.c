@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "events.h"
 #include "admit.h"
 #include "link.h"
 #include "log.h"
@@ -542,6 +543,8 @@ void sbb_conn_evict_marked(struct sbb_io *io)
                 (unsigned long long)c->id, c->peer,
                 atomic_load_explicit(&c->mem, memory_order_relaxed), /* relaxed: logged */
                 (unsigned long long)b->cfg->bridge_max_memory);
+        sbd_event("bridge_closed",
+                  (struct sbd_ev_field[]){SBD_EV_S("peer", c->peer), SBD_EV_S("why", "memory")}, 2);
         sbb_conn_close(io, c);
     }
 }

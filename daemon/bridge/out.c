@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "events.h"
 #include "log.h"
 #include "mem.h"
 #include "state.h"
@@ -68,6 +69,8 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
                 "%llu (--bridge-max-output): disconnected",
                 (unsigned long long)c->id, c->peer, pending + len,
                 (unsigned long long)c->b->cfg->bridge_max_output);
+        sbd_event("bridge_closed",
+                  (struct sbd_ev_field[]){SBD_EV_S("peer", c->peer), SBD_EV_S("why", "slow")}, 2);
         sbb_out_doom(c);
         return NULL;
     }
@@ -88,6 +91,9 @@ char *sbb_out_reserve(struct sbb_conn *c, size_t len)
                     "--bridge-max-memory %llu and this one holds the most: disconnected",
                     (unsigned long long)c->id, c->peer,
                     (unsigned long long)c->b->cfg->bridge_max_memory);
+            sbd_event("bridge_closed",
+                      (struct sbd_ev_field[]){SBD_EV_S("peer", c->peer), SBD_EV_S("why", "memory")},
+                      2);
             sbb_out_doom(c);
             return NULL;
         }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "events.h"
 #include "link.h"
 #include "pump.h"
 #include "registry/relay.h"
@@ -129,6 +130,12 @@ static struct sbd_topic *pub_target(struct sbd_bridge *b, struct sbb_conn *c, st
         return t;
     if (sbb_publish_topic_name(p->name, p->name_len, checked) < 0) {
         snprintf(p->why, p->why_len, "%s", SBB_BAD_NAME_TEXT);
+        return NULL;
+    }
+    /* The daemon's own topics (the events topic): nobody else speaks
+     * there (events.h). */
+    if (sbd_events_reserved(checked)) {
+        snprintf(p->why, p->why_len, "only the daemon publishes on its _shmbus. topics");
         return NULL;
     }
     t = pub_topic(b, checked, p->why, p->why_len);

@@ -12,6 +12,7 @@
 #include "fed/import.h"
 #include "fed/link.h"
 #include "fed/state.h"
+#include "events.h"
 #include "log.h"
 #include "util/clock.h"
 
@@ -95,6 +96,7 @@ static void link_up(struct sbd_fed *f, natsConnection *nc, int again)
     sbd_log(SBD_INFO, "nats: %s %s as %s (max payload %lld bytes)",
             again ? "reconnected to" : "connected to", url, f->cfg->nats_origin,
             (long long)natsConnection_GetMaxPayload(nc));
+    sbd_event("link_up", (struct sbd_ev_field[]){SBD_EV_S("server", url)}, 1);
 }
 
 static void on_connected(natsConnection *nc, void *arg)
@@ -121,11 +123,13 @@ static void on_disconnected(natsConnection *nc, void *arg)
     l->server[0] = '\0';
     pthread_mutex_unlock(&l->mu);
     /* relaxed: a flag; at our own stop the close is no news. */
-    if (was[0] != '\0' && !atomic_load_explicit(&l->stop, memory_order_relaxed))
-        sbd_log(SBD_WARN,
-                "nats: disconnected from %s: reconnecting; meanwhile up to %d bytes of "
-                "exported messages wait, the rest are lost_out",
-                was, SBF_RECONNECT_BUF);
+    if (was[0] == '\0' || atomic_load_explicit(&l->stop, memory_order_relaxed))
+        return;
+    sbd_log(SBD_WARN,
+            "nats: disconnected from %s: reconnecting; meanwhile up to %d bytes of "
+            "exported messages wait, the rest are lost_out",
+            was, SBF_RECONNECT_BUF);
+    sbd_event("link_down", (struct sbd_ev_field[]){SBD_EV_S("server", was)}, 1);
 }
 
 static void on_closed(natsConnection *nc, void *arg)

@@ -25,6 +25,7 @@
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/cmp.h"
+#include "util/name.h"
 
 static_assert(SB_ADMIN_CAPACITY_MIN == SB_CAPACITY_MIN &&
                   (1u << SB_ADMIN_CAPACITY_BITS) == SB_CAPACITY_MAX &&
@@ -253,6 +254,18 @@ int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx)
 {
     /* relaxed: only the daemon sets or clears DEAD. */
     return atomic_load_explicit(&t->seg.pubs[idx].state, memory_order_relaxed) == SB_PUB_DEAD;
+}
+
+int sb_admin_pub_dead_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq)
+{
+    /* relaxed: the owner is dead, and only the daemon changes a DEAD
+     * record (as in sb_admin_pub_settle()). */
+    uint64_t c = atomic_load_explicit(&t->seg.pubs[idx].claim, memory_order_relaxed);
+
+    if (!sb_admin_pub_is_dead(t, idx) || (c & (SB_CLAIM_IDLE | SB_CLAIM_CLAIMING)))
+        return 0;
+    *seq = c;
+    return 1;
 }
 
 /* Does any live record's claim word satisfy @p match(seg, claim, s, x)?
@@ -604,6 +617,25 @@ int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g)
     /* relaxed: written before the slot was published; a statistic-grade
      * answer: eviction re-checks the state with a CAS. */
     return atomic_load_explicit(&t->seg.slots[idx].group, memory_order_relaxed) == g + 1;
+}
+
+int sb_admin_group_name(const shmbus_topic *t, uint32_t g, char out[SHMBUS_GROUP_NAME_MAX + 1])
+{
+    static_assert(sizeof(t->seg.groups[0].name) == SHMBUS_GROUP_NAME_MAX + 1, "group name field");
+
+    out[0] = '\0';
+    if (g >= t->seg.g.max_groups)
+        return -ENOENT;
+    /* Written by the daemon once, before the group's number went out; a
+     * scribbler may change it at any time: copied, cut, then checked. */
+    memcpy(out, t->seg.groups[g].name, SHMBUS_GROUP_NAME_MAX + 1);
+    out[SHMBUS_GROUP_NAME_MAX] = '\0';
+    if (out[0] == '\0')
+        return -ENOENT;
+    if (sb_name_valid(out, SHMBUS_GROUP_NAME_MAX))
+        return 0;
+    out[0] = '\0';
+    return SHMBUS_ERR_CORRUPT;
 }
 
 int sb_admin_pub_ended(const shmbus_topic *t, uint32_t idx, uint64_t *seq)

@@ -93,6 +93,12 @@ int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx);
 /* Is record @p idx DEAD? */
 int sb_admin_pub_is_dead(const shmbus_topic *t, uint32_t idx);
 
+/* The seq DEAD record @p idx claimed when its owner died, which
+ * sb_admin_pub_settle() ends (for the daemon's events). @return 1 with
+ * *seq set; 0 if the record is not DEAD or claimed no seq (idle, or about
+ * to claim one). */
+int sb_admin_pub_dead_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
+
 /*
  * End what DEAD record @p idx may have left open, and free it when done: a
  * claimed seq whose cell it never committed becomes SKIPPED (readers count
@@ -143,6 +149,12 @@ int sb_admin_slot_kept(const shmbus_topic *t, uint32_t idx);
 
 /* Is slot @p idx a member of group @p g (0-based)? */
 int sb_admin_slot_member_of(const shmbus_topic *t, uint32_t idx, uint32_t g);
+
+/* The name of group @p g (0-based) into @p out, read from the segment and
+ * checked as any name from shared memory (the daemon's dead letters name
+ * their group). @return 0; -ENOENT if it has none, or g is out of range;
+ * SHMBUS_ERR_CORRUPT if what is there is no group name. */
+int sb_admin_group_name(const shmbus_topic *t, uint32_t g, char out[SHMBUS_GROUP_NAME_MAX + 1]);
 
 /* The seq of the last claim of record @p idx that the daemon ended (the
  * record keeps it, across daemon restarts). @return 1 with *seq, or 0. */

@@ -107,8 +107,15 @@ int sb_hook_slot_want(shmbus_topic *t, const char *group_name, const struct sb_h
     struct sb_wire_sub_ok ok;
     int rc;
 
-    (void)ack; /* acknowledging members: not yet sent */
     snprintf(req.group, sizeof(req.group), "%s", group_name ? group_name : "");
+    if (ack != NULL) {
+        /* The daemon checks the rest (range, name, the group's kind). */
+        req.flags = SB_WIRE_SUB_ACK;
+        req.max_deliveries = ack->max_deliveries;
+        if (ack->dead_letter != NULL &&
+            sb_wire_put_name(req.dead_letter, sizeof(req.dead_letter), ack->dead_letter) < 0)
+            return SHMBUS_ERR_BAD_NAME;
+    }
     rc = sb_bus_topic_call(t, SB_MSG_SUB_ADD, &req, sizeof(req), &ok, sizeof(ok));
     if (rc < 0)
         return rc;

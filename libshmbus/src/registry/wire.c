@@ -96,6 +96,59 @@ static_assert(SB_CAPACITY_MIN == 2u && SB_CAPACITY_MAX == 1u << 24 && SB_MAX_MSG
                   SB_SUBS_MAX == 1024u && SB_PUBS_MAX == 1024u && SB_GROUPS_MAX == 256u,
               "open_check()'s text names these limits: change it with them");
 
+static_assert(SHMBUS_MAX_DELIVERIES_MAX == 1000 && SHMBUS_MAX_DELIVERIES_DEFAULT == 5,
+              "sub_ack_check()'s text names these limits: change it with them");
+
+/* What an acknowledging member asks of its group (SB_WIRE_SUB_ACK), or
+ * nothing of the kind for any other subscriber. */
+static int sub_ack_check(const struct sb_wire_sub *q, const char **why)
+{
+    if (!field_terminated(q->dead_letter, sizeof(q->dead_letter))) {
+        *why = "dead-letter topic name not terminated";
+        return SHMBUS_ERR_PROTOCOL;
+    }
+    if (q->pad != 0) {
+        *why = "padding not zero";
+        return SHMBUS_ERR_PROTOCOL;
+    }
+    if (!(q->flags & SB_WIRE_SUB_ACK)) {
+        if (q->max_deliveries == 0 && q->dead_letter[0] == '\0')
+            return 0;
+        *why = "max_deliveries and dead_letter are for acknowledging members only";
+        return SHMBUS_ERR_INVALID;
+    }
+    if (q->group[0] == '\0') {
+        *why = "an acknowledging subscriber must be a member of a named group";
+        return SHMBUS_ERR_INVALID;
+    }
+    if (q->max_deliveries > SHMBUS_MAX_DELIVERIES_MAX) {
+        *why = "max_deliveries out of range: 1-1000 (0: the group's, or 5)";
+        return SHMBUS_ERR_INVALID;
+    }
+    if (q->dead_letter[0] != '\0' && !sb_name_valid(q->dead_letter, SHMBUS_TOPIC_NAME_MAX)) {
+        *why = "bad dead-letter topic name: " SB_NAME_TOPIC_RULE;
+        return SHMBUS_ERR_BAD_NAME;
+    }
+    return 0;
+}
+
+static int sub_check(const struct sb_wire_sub *q, const char **why)
+{
+    if (!field_terminated(q->group, sizeof(q->group))) {
+        *why = "group name not terminated";
+        return SHMBUS_ERR_PROTOCOL;
+    }
+    if (q->group[0] != '\0' && !sb_name_valid(q->group, SHMBUS_GROUP_NAME_MAX)) {
+        *why = "bad group name: " SB_NAME_GROUP_RULE;
+        return SHMBUS_ERR_BAD_NAME;
+    }
+    if (q->flags & ~(uint32_t)SB_WIRE_SUB_ACK) {
+        *why = "unknown subscribe flag";
+        return SHMBUS_ERR_INVALID;
+    }
+    return sub_ack_check(q, why);
+}
+
 static int body_check(const struct sb_wire_req *r, const char **why)
 {
     switch (r->hdr.type) {
@@ -107,15 +160,7 @@ static int body_check(const struct sb_wire_req *r, const char **why)
     case SB_MSG_OPEN:
         return open_check(&r->u.open, why);
     case SB_MSG_SUB_ADD:
-        if (!field_terminated(r->u.sub.group, sizeof(r->u.sub.group))) {
-            *why = "group name not terminated";
-            return SHMBUS_ERR_PROTOCOL;
-        }
-        if (r->u.sub.group[0] != '\0' && !sb_name_valid(r->u.sub.group, SHMBUS_GROUP_NAME_MAX)) {
-            *why = "bad group name: " SB_NAME_GROUP_RULE;
-            return SHMBUS_ERR_BAD_NAME;
-        }
-        return 0;
+        return sub_check(&r->u.sub, why);
     case SB_MSG_LIST:
         if (field_terminated(r->u.list.after, sizeof(r->u.list.after)))
             return 0;

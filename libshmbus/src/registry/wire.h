@@ -36,7 +36,8 @@ enum sb_wire_type {
     SB_MSG_CLOSE = 3,     /* topic id: the client dropped its handle */
     SB_MSG_PUB_ADD = 4,   /* topic id: a publisher was created */
     SB_MSG_PUB_DEL = 5,   /* topic id: a publisher was destroyed */
-    SB_MSG_SUB_ADD = 6,   /* topic id, group name: reply slot and group numbers */
+    SB_MSG_SUB_ADD = 6,   /* topic id, group name (and what an acknowledging member
+                             asks of it): reply slot and group numbers */
     SB_MSG_SUB_DEL = 7,   /* topic id, slot: the subscriber left; free the slot */
     SB_MSG_LIST = 8,      /* topics after a name; reply: up to SB_WIRE_LIST_MAX */
     SB_MSG_SUB_ADOPT = 9, /* topic id, slot: a slot we hold since a previous daemon */
@@ -106,13 +107,32 @@ struct sb_wire_ref {
 static_assert(sizeof(struct sb_wire_ref) == 8, "ref");
 static_assert(offsetof(struct sb_wire_ref, topic) == 0, "ref topic first (client.c bus_call)");
 
+/* SUB_ADD flags (sb_wire_sub.flags). */
+enum sb_wire_sub_flags {
+    /* An acknowledging member (SHMBUS_SUB_ACK): a group is required, and
+     * max_deliveries and dead_letter say what it asks of the group. */
+    SB_WIRE_SUB_ACK = 1
+};
+
 struct sb_wire_sub {
     uint32_t topic;
-    uint32_t pad;
+    uint32_t flags;                        /* enum sb_wire_sub_flags */
     char group[SHMBUS_GROUP_NAME_MAX + 1]; /* "" = no group */
+    /* SB_WIRE_SUB_ACK only, else 0 and "": the group's deliveries before a
+     * dead letter, 1..SHMBUS_MAX_DELIVERIES_MAX (0: what the group has, or
+     * the default), and its dead-letter topic ("": what the group has, or
+     * "<topic>.dlq"). */
+    uint32_t max_deliveries;
+    uint32_t pad; /* 0 */
+    char dead_letter[SHMBUS_TOPIC_NAME_MAX + 8];
 };
-static_assert(sizeof(struct sb_wire_sub) == 72, "sub");
+static_assert(sizeof(struct sb_wire_sub) == 216, "sub");
 static_assert(offsetof(struct sb_wire_sub, topic) == 0, "sub topic first (client.c bus_call)");
+static_assert(offsetof(struct sb_wire_sub, flags) == 4, "sub flags");
+static_assert(offsetof(struct sb_wire_sub, group) == 8, "sub group");
+static_assert(offsetof(struct sb_wire_sub, max_deliveries) == 72, "sub max_deliveries");
+static_assert(offsetof(struct sb_wire_sub, pad) == 76, "sub pad");
+static_assert(offsetof(struct sb_wire_sub, dead_letter) == 80, "sub dead_letter");
 
 struct sb_wire_sub_ok {
     uint32_t slot;  /* slot index, taken for the client (state INIT) */
