@@ -472,6 +472,7 @@ static void ack_look(struct sbd_topic *t)
 static void control_look(struct sbd_topic *t, int which, uint32_t op)
 {
     shmbus_slot_info slots[8];
+    shmbus_group_info groups[8];
     shmbus_topic_entry list[N_TOPICS];
     shmbus_topic_info info;
     struct sbd_topic *again;
@@ -485,6 +486,7 @@ static void control_look(struct sbd_topic *t, int which, uint32_t op)
     } else if (op == 8) {
         shmbus_topic_info_get(t->t, &info);
         shmbus_topic_slots_get(t->t, slots, 8);
+        shmbus_topic_groups_get(t->t, groups, 8);
         sb_admin_waiters_settle(t->t);
         ack_look(t);
     } else {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
-# sub (--count, --group, --latency), stat (--json), eviction (--stall-timeout),
-# usage errors, a clean
+# sub (--count, --group, --latency), stat (--json; slots, groups, a work
+# queue's numbers), eviction (--stall-timeout), usage errors, a clean
 # shutdown, stat without a bridge or NATS, stat's bridge section against a
 # daemon run with --bridge, and its NATS section against a daemon run with
 # --nats: at a port nobody listens on, then at a nats-server of its own.
@@ -9,10 +9,11 @@
 # wait has a deadline: on a hang, the kernel stacks of the stuck process's
 # and the daemon's threads and the daemon's log are printed before the
 # test fails, so that the output says where it hung.
-# Usage: test_cli.sh SHMBUSD SHMBUS
+# Usage: test_cli.sh SHMBUSD SHMBUS ACKWORK
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
+ackwork=$3
 dir=$(mktemp -d)
 bus="cli$$"
 export XDG_RUNTIME_DIR=$dir
@@ -185,6 +186,61 @@ set -e
 client=""
 [ "$st" -eq 1 ] || fail "evicted sub exit status $st"
 grep -q 'evicted' "$dir/stuck.err" || fail "evicted sub said: $(cat "$dir/stuck.err")"
+
+# Consumer groups: stat shows each group in use after the topic's slots,
+# by name, with its members, position and lag; a group whose members do
+# not acknowledge shows "-" for the work-queue columns (text), and
+# max_deliveries 0 and dead_letter null (JSON). A stopped member takes
+# nothing, so the lag is exact.
+"$shmbus" --bus "$bus" sub jobs --reliable --group workers >/dev/null &
+client=$!
+wait_stat '"name":"jobs".*"subscribers":1' "the workers member"
+kill -STOP "$client"
+bounded "$shmbus" --bus "$bus" pub jobs a b
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -Eq '^    GROUP +MEMBERS +POSITION +LAG +LOST +PENDING +REDELIVERED +DEAD_LETTERED +DL_FAILED +MAX_DELIV +DEAD_LETTER$' \
+  "$dir/stat.txt" || fail "no group header: $(cat "$dir/stat.txt")"
+grep -Eq '^    workers +1 +0 +2 +0 +- +- +- +- +- +-$' "$dir/stat.txt" ||
+  fail "workers line: $(cat "$dir/stat.txt")"
+bounded "$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
+python3 - "$dir/stat.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+topics = {t["name"]: t for t in doc["topics"]}
+assert topics["prices"]["groups"] == [], topics["prices"]
+want = {"index": 1, "name": "workers", "members": 1, "max_deliveries": 0, "dead_letter": None,
+        "position": 0, "lag": 2, "lost": 0, "pending": 0, "redelivered": 0, "dead_lettered": 0,
+        "dead_letter_failed": 0}
+assert topics["jobs"]["groups"] == [want], topics["jobs"]
+PY
+kill -CONT "$client"
+wait_stat '"name":"jobs".*"groups":\[{[^]]*"lag":0,' "the workers member caught up"
+stop "$client" "sub jobs"
+client=""
+
+# A work queue: ackwork (tests/ackwork.c), an acknowledging member of
+# group crew with max_deliveries 3, acknowledges one message, nacks a
+# poison message at each of its 3 deliveries (the daemon then
+# dead-letters it to work.dlq) and nacks a third message for an hour.
+# stat shows the group's real numbers: 1 pending, 2 redelivered, 1
+# dead-lettered, none failed, max deliveries 3 and the dead-letter topic.
+bounded "$ackwork" "$bus" work crew 3 || fail "ackwork failed"
+wait_stat '"name":"crew"[^}]*"dead_lettered":1,' "the poison message dead-lettered"
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+grep -Eq '^    crew +0 +3 +0 +0 +1 +2 +1 +0 +3  work\.dlq$' "$dir/stat.txt" ||
+  fail "crew line: $(cat "$dir/stat.txt")"
+bounded "$shmbus" --bus "$bus" stat --json >"$dir/stat.json"
+python3 - "$dir/stat.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+topics = {t["name"]: t for t in doc["topics"]}
+want = {"index": 1, "name": "crew", "members": 0, "max_deliveries": 3, "dead_letter": "work.dlq",
+        "position": 3, "lag": 0, "lost": 0, "pending": 1, "redelivered": 2, "dead_lettered": 1,
+        "dead_letter_failed": 0}
+assert topics["work"]["groups"] == [want], topics["work"]
+assert topics["work.dlq"]["mode"] == "reliable", topics["work.dlq"]
+assert topics["work.dlq"]["published"] == 1, topics["work.dlq"]
+PY
 
 # Without --bridge and --nats, stat has no bridge or nats section (text),
 # and "bridge": null, "nats": null (JSON).

@@ -1,11 +1,11 @@
 /*
  * `shmbus stat`: a snapshot of every topic of the bus, as a table or as
- * JSON. A sample lists the topics through the daemon, then opens each one
- * (never creating it) to read its counters and its subscriber slots from
- * the segment, then asks the daemon for its TCP bridge's totals and
- * connections, and for its link to NATS and its federated topics. Message
- * rates compare two samples: half a second apart for a single report, one
- * refresh apart with --watch.
+ * JSON (stat_json.c). A sample lists the topics through the daemon, then
+ * opens each one (never creating it) to read its counters, its subscriber
+ * slots and its consumer groups from the segment, then asks the daemon for
+ * its TCP bridge's totals and connections, and for its link to NATS and
+ * its federated topics. Message rates compare two samples: half a second
+ * apart for a single report, one refresh apart with --watch.
  */
 #include <assert.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "util/utf8.h"
+#include "stat.h"
 #include "util/vec.h"
 #include "shmbus/monitor.h"
 
@@ -40,45 +40,6 @@ struct stat_args {
     int json;
 };
 
-/* One topic in a sample. */
-struct stat_topic {
-    shmbus_topic_entry e;    /* as the daemon lists it */
-    shmbus_topic_info info;  /* read from the segment */
-    shmbus_slot_info *slots; /* busy subscriber slots, owned */
-    unsigned n_slots;
-    uint64_t when_ns; /* CLOCK_MONOTONIC when info was read */
-};
-
-/* Every topic of the bus at one time, in name order; and the bridge. */
-struct stat_sample {
-    struct stat_topic *v;
-    size_t n;
-    size_t cap;
-    uint64_t realtime_ns;      /* when the sample was taken */
-    shmbus_bridge_info bridge; /* listen "": the daemon runs no bridge */
-    shmbus_bridge_conn *conns; /* its connections in id order, owned */
-    size_t n_conns;
-    size_t conns_cap;
-    shmbus_nats_info nats;  /* state OFF: the daemon does not federate */
-    shmbus_nats_topic *fed; /* its federated topics in id order, owned */
-    size_t n_fed;
-    size_t fed_cap;
-};
-
-/*
- * The counters of shmbus_topic_info that a topic's line shows, in the
- * order shown (not the struct's): X(field, column header, column width).
- * The text's columns and the JSON's keys (the field names) come from here.
- */
-#define STAT_TOPIC_COUNTERS(X)                                                                     \
-    X(published, "PUBLISHED", 12)                                                                  \
-    X(overruns, "OVERRUNS", 9)                                                                     \
-    X(skipped, "SKIPPED", 8)                                                                       \
-    X(reaped, "REAPED", 7)                                                                         \
-    X(unblocked, "UNBLOCKED", 9)                                                                   \
-    X(evicted, "EVICTED", 7)                                                                       \
-    X(abandoned, "ABANDONED", 9)
-
 void cli_stat_usage(FILE *f)
 {
     fprintf(f,
@@ -90,7 +51,12 @@ void cli_stat_usage(FILE *f)
             "subscribers evicted for stalling publishers (EVICTED) and group messages\n"
             "whose member died or was evicted before finishing them (ABANDONED); and each\n"
             "subscriber slot: pid, lag, losses, messages received, consumer group, and\n"
-            "its state (observer, evicted) when not a plain gating reader.\n"
+            "its state (observer, evicted) when not a plain gating reader; and each\n"
+            "consumer group in use: members, position, lag, losses and, when its members\n"
+            "acknowledge (a work queue), its messages pending (delivered and not yet\n"
+            "acknowledged, waiting for redelivery, or on their way to the dead-letter\n"
+            "topic), redelivered, dead-lettered, failed attempts to dead-letter, the\n"
+            "deliveries allowed before a message is dead-lettered and its dead-letter topic.\n"
             "When the daemon runs a TCP bridge (shmbusd --bridge), also its totals (the\n"
             "memory its connections hold, those closed for holding the most among them)\n"
             "and each remote connection: id, peer, protocol, name, flags, subscriptions,\n"
@@ -163,8 +129,10 @@ static int stat_parse(int argc, char **argv, struct stat_args *a)
 
 static void sample_free(struct stat_sample *s)
 {
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         free(s->v[i].slots);
+        free(s->v[i].groups);
+    }
     free(s->v);
     free(s->conns);
     free(s->fed);
@@ -270,15 +238,23 @@ static int sample_probe(shmbus_bus *b, struct stat_topic *st)
     shmbus_topic_info_get(t, &st->info);
     st->when_ns = cli_monotonic_ns();
     st->slots = calloc(st->info.max_subscribers, sizeof(*st->slots));
+    st->groups = calloc(st->info.max_groups, sizeof(*st->groups));
     /* Out of memory: give up on the sample. */
-    if (st->slots == NULL) {
+    if (st->slots == NULL || (st->groups == NULL && st->info.max_groups > 0)) {
         cli_err("out of memory");
+        free(st->slots);
+        free(st->groups);
+        st->slots = NULL;
+        st->groups = NULL;
         shmbus_topic_destroy(t);
         return -ENOMEM;
     }
     /* cap is every slot the topic has: the count cannot exceed it. */
     rc = shmbus_topic_slots_get(t, st->slots, st->info.max_subscribers);
     st->n_slots = rc > 0 ? (unsigned)rc : 0;
+    /* As for the slots: there are no more groups than the topic has. */
+    rc = shmbus_topic_groups_get(t, st->groups, st->info.max_groups);
+    st->n_groups = rc > 0 ? (unsigned)rc : 0;
     shmbus_topic_destroy(t);
     return 0;
 }
@@ -300,7 +276,7 @@ static int sample_take(shmbus_bus *b, struct stat_sample *s)
         rc = sample_probe(b, &s->v[i]);
         /* Reported by sample_probe(): the sample cannot be complete. */
         if (rc < 0) {
-            s->n = keep; /* the entries that own slots; the failed one owns none */
+            s->n = keep; /* the entries that own slots and groups; the failed one owns none */
             return rc;
         }
         if (rc == 0)
@@ -329,9 +305,7 @@ static int topic_cmp(const void *key, const void *elem)
     return strcmp(key, ((const struct stat_topic *)elem)->e.name);
 }
 
-/* Messages per second since @p prev; negative when unknown (new topic,
- * or one that was removed and created again). */
-static double topic_rate(const struct stat_topic *t, const struct stat_sample *prev)
+double cli_stat_rate(const struct stat_topic *t, const struct stat_sample *prev)
 {
     /* bsearch() may not be given a null array, even of no elements. */
     const struct stat_topic *p =
@@ -344,8 +318,7 @@ static double topic_rate(const struct stat_topic *t, const struct stat_sample *p
            (double)(t->when_ns - p->when_ns);
 }
 
-/* "json", "resp", or NULL when not known yet. */
-static const char *conn_proto(const shmbus_bridge_conn *c)
+const char *cli_stat_conn_proto(const shmbus_bridge_conn *c)
 {
     if (c->proto == SHMBUS_BRIDGE_PROTO_JSON)
         return "json";
@@ -397,6 +370,41 @@ static void text_slots(const struct stat_topic *t)
     }
 }
 
+/* text_groups() lays a group's numbers out by hand; this fails when
+ * SHMBUS_GROUP_COUNTERS gains one it does not show. */
+#define TEXT_GROUP_ONE(kind, field, key, doc) +1
+static_assert(0 SHMBUS_GROUP_COUNTERS(TEXT_GROUP_ONE) == 7, "text_groups(): show the new number");
+
+/* The consumer groups in use: where each is, and for an acknowledged
+ * group (max_deliveries > 0) its work-queue numbers, else "-". */
+static void text_groups(const struct stat_topic *t)
+{
+    char num[16];
+
+    if (t->n_groups == 0)
+        return; /* no header for an empty list */
+    printf("    %-16s %7s %12s %10s %10s %8s %11s %13s %9s %9s  %s\n", "GROUP", "MEMBERS",
+           "POSITION", "LAG", "LOST", "PENDING", "REDELIVERED", "DEAD_LETTERED", "DL_FAILED",
+           "MAX_DELIV", "DEAD_LETTER");
+    for (unsigned i = 0; i < t->n_groups; i++) {
+        const shmbus_group_info *g = &t->groups[i];
+
+        snprintf(num, sizeof(num), "#%u", g->index);
+        /* Names from shmbus_topic_groups_get() are valid: plain ASCII. */
+        printf("    %-16s %7u %12llu %10llu %10llu", g->name[0] ? g->name : num, g->members,
+               (unsigned long long)g->position, (unsigned long long)g->lag,
+               (unsigned long long)g->lost);
+        if (g->max_deliveries == 0) {
+            printf(" %8s %11s %13s %9s %9s  %s\n", "-", "-", "-", "-", "-", "-");
+            continue;
+        }
+        printf(" %8llu %11llu %13llu %9llu %9u  %s\n", (unsigned long long)g->pending,
+               (unsigned long long)g->redelivered, (unsigned long long)g->dead_lettered,
+               (unsigned long long)g->dead_letter_failed, g->max_deliveries,
+               g->dead_letter[0] ? g->dead_letter : "-");
+    }
+}
+
 static void text_topic(const struct stat_topic *t, int name_w, double rate)
 {
     printf("%-*s %-*s %8u %8u %5u %5u", name_w, t->e.name, STAT_MODE_W, topic_mode(t),
@@ -408,6 +416,7 @@ static void text_topic(const struct stat_topic *t, int name_w, double rate)
     else
         printf("%10.1f\n", rate);
     text_slots(t);
+    text_groups(t);
 }
 
 static void text_topics(const struct stat_sample *cur, const struct stat_sample *prev)
@@ -427,7 +436,7 @@ static void text_topics(const struct stat_sample *cur, const struct stat_sample 
     STAT_TOPIC_COUNTERS(TEXT_COUNTER_HEADER)
     printf(" %10s\n", "MSG/S");
     for (size_t i = 0; i < cur->n; i++)
-        text_topic(&cur->v[i], name_w, topic_rate(&cur->v[i], prev));
+        text_topic(&cur->v[i], name_w, cli_stat_rate(&cur->v[i], prev));
 }
 
 /* A string from the daemon or a remote client, fit for a terminal: bytes
@@ -466,7 +475,7 @@ static void text_conn(const shmbus_bridge_conn *c, int peer_w, int name_w)
     static const char *const flags[] = {"-", "authed", "paused", "authed,paused"};
     char peer[sizeof(c->peer)], name[sizeof(c->name)], subs[sizeof(c->subs)];
     char age[STAT_AGE_CAP];
-    const char *proto = conn_proto(c);
+    const char *proto = cli_stat_conn_proto(c);
 
     printf("    %6llu %-*s %-5s %-*s %-*s %5u %5u %10llu %10llu %10llu %8s  %s\n",
            (unsigned long long)c->id, peer_w, text_clean(c->peer, peer, sizeof(peer)),
@@ -517,10 +526,11 @@ static void text_bridge(const struct stat_sample *s)
         text_conn(&s->conns[i], peer_w, name_w);
 }
 
-static const char *const nats_states[] = {"off", "connecting", "connected", "reconnecting",
-                                          "closed"};
-static_assert(sizeof(nats_states) / sizeof(nats_states[0]) == SHMBUS_NATS_CLOSED + 1,
-              "nats_states[]: name the new state");
+const char *const cli_stat_nats_states[] = {"off", "connecting", "connected", "reconnecting",
+                                            "closed"};
+static_assert(sizeof(cli_stat_nats_states) / sizeof(cli_stat_nats_states[0]) ==
+                  SHMBUS_NATS_CLOSED + 1,
+              "cli_stat_nats_states[]: name the new state");
 
 /* A federated topic's flags: "export,import,persist" or some of them
  * (shmbus_nats_stat() stores no topic without a direction). */
@@ -582,7 +592,7 @@ static void text_nats(const struct stat_sample *s)
     /* The server only when connected to one. */
     printf("\nnats %s%s%s: origin %s, prefix %s, %u topic%s, %llu reconnects, %llu refused, "
            "%llu errors\n",
-           nats_states[in->state], in->server[0] ? " " : "",
+           cli_stat_nats_states[in->state], in->server[0] ? " " : "",
            in->server[0] ? text_clean(in->server, server, sizeof(server)) : "",
            text_clean(in->origin, origin, sizeof(origin)),
            text_clean(in->prefix, prefix, sizeof(prefix)), in->topics, in->topics == 1 ? "" : "s",
@@ -620,197 +630,6 @@ static void text_show(const char *bus, const struct stat_sample *cur,
     text_nats(cur);
 }
 
-/* ------------------------------------------------------------------ json */
-
-/* A JSON string. Topic and group names are plain already, but a bridge
- * client's name and subscriptions can hold any bytes: bytes that are not
- * UTF-8 become U+FFFD, so the document stays valid. */
-static void json_str(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
-
-    putchar('"');
-    while (*s != '\0') {
-        size_t n = sb_utf8_seq(s, end);
-
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if (*s < 0x20)
-            printf("\\u%04x", *s);
-        else if (n == 0)
-            printf("\\ufffd");
-        else
-            fwrite(s, 1, n, stdout);
-        s += n ? n : 1;
-    }
-    putchar('"');
-}
-
-static void json_slots(const struct stat_topic *t)
-{
-    printf("\"slots\":[");
-    for (unsigned i = 0; i < t->n_slots; i++) {
-        const shmbus_slot_info *s = &t->slots[i];
-
-        printf("%s{\"index\":%u,\"pid\":%u,\"group\":", i ? "," : "", s->index, s->pid);
-        if (s->group == 0)
-            printf("null");
-        else
-            json_str(s->group_name);
-        printf(",\"group_id\":%u,\"position\":%llu,\"lag\":%llu,\"lost\":%llu,\"received\":%llu,"
-               "\"observer\":%s,\"evicted\":%s}",
-               s->group, (unsigned long long)s->position, (unsigned long long)s->lag,
-               (unsigned long long)s->lost, (unsigned long long)s->received,
-               (s->flags & SHMBUS_SLOT_OBSERVER) ? "true" : "false",
-               (s->flags & SHMBUS_SLOT_EVICTED) ? "true" : "false");
-    }
-    printf("]");
-}
-
-/* A topic counter as "key":value, (the key is the field's name). */
-#define JSON_COUNTER(field, header, width)                                                         \
-    printf("\"" #field "\":%llu,", (unsigned long long)in->field);
-
-static void json_topic(const struct stat_topic *t, double rate)
-{
-    const shmbus_topic_info *in = &t->info;
-
-    printf("{\"name\":");
-    json_str(t->e.name);
-    printf(",\"mode\":\"%s\",\"exclusive\":%s,\"capacity\":%u,\"max_msg_size\":%u,"
-           "\"max_subscribers\":%u,\"max_groups\":%u,\"segment_size\":%llu,",
-           in->mode == SHMBUS_RELIABLE ? "reliable" : "lossy",
-           (in->flags & SHMBUS_TOPIC_EXCLUSIVE) ? "true" : "false", in->capacity, in->max_msg_size,
-           in->max_subscribers, in->max_groups, (unsigned long long)in->segment_size);
-    printf("\"clients\":%u,\"publishers\":%u,\"subscribers\":%u,", t->e.clients, t->e.publishers,
-           t->e.subscribers);
-    STAT_TOPIC_COUNTERS(JSON_COUNTER)
-    printf("\"stall_timeout_ms\":%u,", in->stall_timeout_ms);
-    if (rate < 0)
-        printf("\"rate\":null,");
-    else
-        printf("\"rate\":%.3f,", rate);
-    json_slots(t);
-    printf("}");
-}
-
-/* A JSON string, or null for NULL or "". */
-static void json_str_or_null(const char *s)
-{
-    if (s == NULL || s[0] == '\0')
-        printf("null");
-    else
-        json_str(s);
-}
-
-static void json_conn(const shmbus_bridge_conn *c)
-{
-    printf("{\"id\":%llu,\"peer\":", (unsigned long long)c->id);
-    json_str(c->peer);
-    printf(",\"protocol\":");
-    json_str_or_null(conn_proto(c));
-    printf(",\"name\":");
-    json_str_or_null(c->name);
-    printf(",\"authed\":%s,\"paused\":%s,\"channels\":%u,\"patterns\":%u,\"subscriptions\":",
-           (c->flags & SHMBUS_BRIDGE_AUTHED) ? "true" : "false",
-           (c->flags & SHMBUS_BRIDGE_PAUSED) ? "true" : "false", c->channels, c->patterns);
-    json_str(c->subs);
-    printf(",\"buffered\":%llu,\"memory\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,"
-           "\"age_ms\":%llu}",
-           (unsigned long long)c->buffered, (unsigned long long)c->memory,
-           (unsigned long long)c->msgs_in, (unsigned long long)c->msgs_out,
-           (unsigned long long)c->age_ms);
-}
-
-/* One bridge total, as ,"key":value. */
-#define JSON_TOTAL(kind, field, key, doc)                                                          \
-    printf(",\"" key "\":%llu", (unsigned long long)in->field);
-
-/* The bridge's totals and connections; null when the daemon runs none. */
-static void json_bridge(const struct stat_sample *s)
-{
-    const shmbus_bridge_info *in = &s->bridge;
-
-    if (in->listen[0] == '\0') {
-        printf("null");
-        return;
-    }
-    printf("{\"listen\":");
-    json_str(in->listen);
-    SHMBUS_BRIDGE_TOTALS(JSON_TOTAL)
-    printf(",\"connections\":[");
-    for (size_t i = 0; i < s->n_conns; i++) {
-        if (i > 0)
-            putchar(',');
-        json_conn(&s->conns[i]);
-    }
-    printf("]}");
-}
-
-/* One counter, as ,"key":value. */
-#define JSON_FED(kind, field, key, doc) printf(",\"" key "\":%llu", (unsigned long long)c->field);
-
-static void json_fed(const shmbus_nats_topic *c)
-{
-    printf("{\"id\":%llu,\"name\":", (unsigned long long)c->id);
-    json_str(c->name);
-    printf(",\"export\":%s,\"import\":%s,\"persist\":%s",
-           (c->flags & SHMBUS_NATS_EXPORT) ? "true" : "false",
-           (c->flags & SHMBUS_NATS_IMPORT) ? "true" : "false",
-           (c->flags & SHMBUS_NATS_PERSIST) ? "true" : "false");
-    SHMBUS_NATS_TOPIC_COUNTERS(JSON_FED)
-    putchar('}');
-}
-
-/* The NATS link, its totals and topics; null when the daemon does not federate. */
-static void json_nats(const struct stat_sample *s)
-{
-    const shmbus_nats_info *c = &s->nats;
-
-    if (c->state == SHMBUS_NATS_OFF) {
-        printf("null");
-        return;
-    }
-    printf("{\"state\":\"%s\",\"server\":", nats_states[c->state]);
-    json_str_or_null(c->server);
-    printf(",\"origin\":");
-    json_str(c->origin);
-    printf(",\"prefix\":");
-    json_str(c->prefix);
-    printf(",\"federated\":%u,\"reconnects\":%llu,\"refused\":%llu,\"errors\":%llu", c->topics,
-           (unsigned long long)c->reconnects, (unsigned long long)c->refused,
-           (unsigned long long)c->errors);
-    SHMBUS_NATS_TOPIC_COUNTERS(JSON_FED)
-    printf(",\"topics\":[");
-    for (size_t i = 0; i < s->n_fed; i++) {
-        if (i > 0)
-            putchar(',');
-        json_fed(&s->fed[i]);
-    }
-    printf("]}");
-}
-
-static void json_show(const char *bus, const struct stat_sample *cur,
-                      const struct stat_sample *prev)
-{
-    printf("{\"bus\":");
-    json_str(bus);
-    printf(",\"time\":%llu.%09llu,\"interval\":%.3f,\"topics\":[",
-           (unsigned long long)(cur->realtime_ns / 1000000000ull),
-           (unsigned long long)(cur->realtime_ns % 1000000000ull),
-           (double)(cur->realtime_ns - prev->realtime_ns) / 1e9);
-    for (size_t i = 0; i < cur->n; i++) {
-        if (i > 0)
-            putchar(',');
-        json_topic(&cur->v[i], topic_rate(&cur->v[i], prev));
-    }
-    printf("],\"bridge\":");
-    json_bridge(cur);
-    printf(",\"nats\":");
-    json_nats(cur);
-    printf("}\n");
-}
-
 /* ------------------------------------------------------------------ loop */
 
 /* Print one refresh. @return 0 or cli_flush()'s error. */
@@ -819,7 +638,7 @@ static int stat_show(const struct stat_args *a, const char *bus, const struct st
 {
     /* JSON is for programs: one line per refresh, no screen control. */
     if (a->json) {
-        json_show(bus, cur, prev);
+        cli_stat_json_show(bus, cur, prev);
         return cli_flush();
     }
     if (a->watch && isatty(STDOUT_FILENO))

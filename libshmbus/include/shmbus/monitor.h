@@ -3,10 +3,11 @@
  * doing, for tools such as `shmbus stat`. Publishing and receiving never
  * need it (shmbus.h is that core).
  *
- * Four views: the topics a daemon lists (shmbus_list()), the subscriber
- * slots of one topic read from its segment (shmbus_topic_slots_get()), the
- * daemon's TCP bridge with its connections (shmbus_bridge_stat()), and its
- * link to NATS with its federated topics (shmbus_nats_stat()).
+ * Five views: the topics a daemon lists (shmbus_list()), the subscriber
+ * slots and the consumer groups of one topic read from its segment
+ * (shmbus_topic_slots_get(), shmbus_topic_groups_get()), the daemon's TCP
+ * bridge with its connections (shmbus_bridge_stat()), and its link to
+ * NATS with its federated topics (shmbus_nats_stat()).
  * Every view is a racy snapshot: counters are read one by one while the
  * bus runs. The conventions of shmbus.h hold here too.
  */
@@ -84,6 +85,64 @@ enum shmbus_slot_flags {
  */
 SHMBUS_API int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out,
                                       unsigned cap);
+
+/* ---------------------------------------------------------------- groups */
+
+/**
+ * The numbers of one consumer group, each defined here once, in the order
+ * of their fields in shmbus_group_info: X(kind, field, key, doc), as
+ * SHMBUS_BRIDGE_TOTALS (kind COUNTER or GAUGE). shmbus_group_info and
+ * `shmbus stat --json`'s keys are generated from this list; its text
+ * view lays them out by hand, and the build fails until it shows one
+ * added here (tools/cmd_stat.c). One added here changes the library's
+ * ABI: the build asserts the size.
+ */
+#define SHMBUS_GROUP_COUNTERS(X)                                                                   \
+    X(GAUGE, position, "position", "next seq the group hands out")                                 \
+    X(GAUGE, lag, "lag", "messages published and not yet taken by the group")                      \
+    X(COUNTER, lost, "lost", "messages the group lost: lapped in a lossy ring")                    \
+    X(GAUGE, pending, "pending",                                                                   \
+      "acknowledged groups: messages delivered and not yet acknowledged, waiting for "             \
+      "redelivery, or on their way to the dead-letter topic; each holds publishers back")          \
+    X(COUNTER, redelivered, "redelivered",                                                         \
+      "messages delivered again: nacked, or returned by a member that died, was evicted or left")  \
+    X(COUNTER, dead_lettered, "dead_lettered",                                                     \
+      "messages moved to the dead-letter topic after max_deliveries, or stalled")                  \
+    X(COUNTER, dead_letter_failed, "dead_letter_failed",                                           \
+      "attempts to dead-letter a message that failed (the dead-letter topic full, too small or "   \
+      "not to be opened): the message stayed pending, to be tried again")
+
+/** For SHMBUS_GROUP_COUNTERS: the number as a uint64_t member. */
+#define SHMBUS_GROUP_COUNTER_MEMBER(kind, field, key, doc) uint64_t field;
+
+/** One consumer group of a topic, read from its segment (shmbus_topic_groups_get()). */
+typedef struct shmbus_group_info {
+    uint32_t index;          /**< the group's number, 1-based (shmbus_slot_info.group) */
+    uint32_t members;        /**< members now */
+    uint32_t max_deliveries; /**< deliveries before a message is dead-lettered;
+                                  0: the group does not acknowledge (SHMBUS_SUB_ACK) */
+    uint32_t pad;            /**< 0 */
+    char name[SHMBUS_GROUP_NAME_MAX + 1];        /**< a valid group name, or "" (unnamed) */
+    char dead_letter[SHMBUS_TOPIC_NAME_MAX + 1]; /**< its dead-letter topic, a valid
+                                                      topic name; "" when it does not
+                                                      acknowledge */
+    SHMBUS_GROUP_COUNTERS(SHMBUS_GROUP_COUNTER_MEMBER)
+    uint64_t reserved[4]; /**< 0: room for more without changing the size */
+} shmbus_group_info;
+
+/**
+ * Read the topic's consumer groups in use (for monitoring): those with
+ * members, a name, or pending messages, in number order. A racy snapshot,
+ * like shmbus_topic_slots_get(); whatever the segment holds, every name
+ * stored is NUL-terminated and valid (else ""), members is at most the
+ * topic's max_subscribers, max_deliveries at most SHMBUS_MAX_DELIVERIES_MAX
+ * and pending at most the group's table (128 entries).
+ * @param out  caller-owned array of @p cap entries.
+ * @return number of groups in use (may exceed @p cap; only @p cap are
+ *         stored); SHMBUS_ERR_INVALID. Thread-safe; never blocks.
+ */
+SHMBUS_API int shmbus_topic_groups_get(const shmbus_topic *topic, shmbus_group_info *out,
+                                       unsigned cap);
 
 /* --------------------------------------------------------------- bridge */
 

@@ -1,9 +1,10 @@
 /*
- * Monitoring through the daemon (registry/monitor.h): shmbus_list(),
- * shmbus_bridge_stat() and shmbus_nats_stat(), which page through the
- * daemon's LIST, BRIDGE and NATS replies, and the conversions of those
- * replies' bodies to and from the public structs. The daemon encodes with
- * the same conversions.
+ * Monitoring (registry/monitor.h): shmbus_list(), shmbus_bridge_stat() and
+ * shmbus_nats_stat(), which page through the daemon's LIST, BRIDGE and
+ * NATS replies, and the conversions of those replies' bodies to and from
+ * the public structs (the daemon encodes with the same conversions); and
+ * shmbus_topic_groups_get(), which reads a topic's groups from its
+ * segment, trusting none of it.
  */
 #include "registry/monitor.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "registry/client.h"
+#include "ring/ring.h"
 #include "util/name.h"
 
 /* Public ABI: a size changed here changes the library's ABI (checked so
@@ -22,6 +24,7 @@ static_assert(sizeof(shmbus_bridge_info) == 160, "shmbus_bridge_info");
 static_assert(sizeof(shmbus_bridge_conn) == 240, "shmbus_bridge_conn");
 static_assert(sizeof(shmbus_nats_info) == 336, "shmbus_nats_info");
 static_assert(sizeof(shmbus_nats_topic) == 200, "shmbus_nats_topic");
+static_assert(sizeof(shmbus_group_info) == 304, "shmbus_group_info");
 
 /* Public ABI: each field at its offset too, since a field moved inside a
  * struct keeps its size (SHMBUS_BRIDGE_TOTALS' order is checked against
@@ -78,6 +81,20 @@ MONITOR_ABI(shmbus_nats_topic, name, 8)
 MONITOR_ABI(shmbus_nats_topic, flags, 140)
 MONITOR_ABI(shmbus_nats_topic, pad, 144)
 MONITOR_ABI(shmbus_nats_topic, msgs_out, 152)
+MONITOR_ABI(shmbus_group_info, index, 0)
+MONITOR_ABI(shmbus_group_info, members, 4)
+MONITOR_ABI(shmbus_group_info, max_deliveries, 8)
+MONITOR_ABI(shmbus_group_info, pad, 12)
+MONITOR_ABI(shmbus_group_info, name, 16)
+MONITOR_ABI(shmbus_group_info, dead_letter, 80)
+MONITOR_ABI(shmbus_group_info, position, 216)
+MONITOR_ABI(shmbus_group_info, lag, 224)
+MONITOR_ABI(shmbus_group_info, lost, 232)
+MONITOR_ABI(shmbus_group_info, pending, 240)
+MONITOR_ABI(shmbus_group_info, redelivered, 248)
+MONITOR_ABI(shmbus_group_info, dead_lettered, 256)
+MONITOR_ABI(shmbus_group_info, dead_letter_failed, 264)
+MONITOR_ABI(shmbus_group_info, reserved, 272)
 
 /* The wire's fixed fields hold the public ones exactly. */
 static_assert(sizeof(((shmbus_topic_entry *)0)->name) == sizeof(((struct sb_wire_topic *)0)->name),
@@ -431,5 +448,103 @@ int shmbus_nats_stat(shmbus_bus *bus, uint64_t after, shmbus_nats_info *info,
         if (count > 0)
             req.after = out[n - 1].id;
     } while (count == (int)SB_WIRE_NATS_MAX && n < cap); /* a full page: there may be more */
+    return (int)n;
+}
+
+/* The segment's names fit the public fields: a valid name always does. */
+static_assert(SB_GROUP_NAME_LEN == SHMBUS_GROUP_NAME_MAX + 1, "group name field");
+static_assert(SB_DEAD_LETTER_LEN > SHMBUS_TOPIC_NAME_MAX, "dead-letter name field");
+
+/*
+ * Copy the name in the segment's field @p src of @p len bytes into @p dst
+ * (@p max + 1 bytes): the name if the field holds a valid one of at most
+ * @p max characters, NUL-terminated within the field; else "". A
+ * scribbled field never shows as garbage, nor makes this read past it.
+ */
+static void group_name_copy(char *dst, size_t max, const char *src, size_t len)
+{
+    char buf[SB_DEAD_LETTER_LEN];
+    size_t n = len < sizeof(buf) ? len : sizeof(buf);
+
+    memcpy(buf, src, n); /* plain bytes, written once before the group is handed out */
+    dst[0] = '\0';
+    if (memchr(buf, '\0', n) == NULL)
+        return; /* not terminated within its field */
+    if (sb_name_valid(buf, max))
+        memcpy(dst, buf, strlen(buf) + 1); /* at most max + 1 bytes: valid */
+}
+
+/* The HELD, RETURNED and DEAD entries of group @p gi's (0-based) table. */
+static uint64_t group_pending(const struct sb_segment *seg, uint32_t gi)
+{
+    uint64_t n = 0;
+
+    for (uint32_t i = 0; i < seg->g.ack_entries; i++) {
+        /* relaxed: a snapshot for monitors; the state alone is read. */
+        uint64_t w = atomic_load_explicit(&sb_pending(seg, gi, i)->word, memory_order_relaxed);
+        uint32_t st = SB_PEND_ST(w);
+
+        n += st == SB_PEND_HELD || st == SB_PEND_RETURNED || st == SB_PEND_DEAD;
+    }
+    return n;
+}
+
+/*
+ * Group @p gi's (0-based) snapshot into @p o, @p tail the topic's.
+ * @return 1 if the group is in use: members, a name or pending entries.
+ * Relaxed loads throughout: monitoring only, each value read once.
+ */
+static int group_info(const struct sb_segment *seg, uint32_t gi, uint64_t tail,
+                      shmbus_group_info *o)
+{
+    const struct sb_shm_group *grp = &seg->groups[gi];
+    uint64_t w = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
+    uint32_t members = (uint32_t)(w & SB_GRP_MEMBERS);
+    uint32_t maxd = atomic_load_explicit(&grp->max_deliveries, memory_order_relaxed);
+
+    memset(o, 0, sizeof(*o));
+    o->index = gi + 1;
+    /* A count over the topic's slots is a scribble or a race: clamp it. */
+    o->members = members < seg->g.max_subs ? members : seg->g.max_subs;
+    o->max_deliveries = maxd < SHMBUS_MAX_DELIVERIES_MAX ? maxd : SHMBUS_MAX_DELIVERIES_MAX;
+    group_name_copy(o->name, SHMBUS_GROUP_NAME_MAX, grp->name, sizeof(grp->name));
+    o->position = SB_GRP_SEQ(w);
+    o->lag = tail > o->position ? tail - o->position : 0;
+    o->lost = atomic_load_explicit(&grp->lost, memory_order_relaxed);
+    o->redelivered = atomic_load_explicit(&grp->redelivered, memory_order_relaxed);
+    o->dead_lettered = atomic_load_explicit(&grp->dead_lettered, memory_order_relaxed);
+    o->dead_letter_failed = atomic_load_explicit(&grp->dead_letter_failed, memory_order_relaxed);
+    /* The tables' place is the attacher's validated geometry (shm/segment.c),
+     * never the header read again: a reliable topic has one per group. */
+    if (seg->g.ack_entries > 0) {
+        const struct sb_shm_acktab *tab = sb_acktab(seg, gi);
+
+        o->pending = group_pending(seg, gi);
+        if (o->max_deliveries > 0)
+            group_name_copy(o->dead_letter, SHMBUS_TOPIC_NAME_MAX, tab->dead_letter,
+                            sizeof(tab->dead_letter));
+    }
+    return o->members > 0 || o->name[0] != '\0' || o->pending > 0;
+}
+
+int shmbus_topic_groups_get(const shmbus_topic *topic, shmbus_group_info *out, unsigned cap)
+{
+    const struct sb_segment *seg;
+    shmbus_group_info gi;
+    uint64_t tail;
+    unsigned n = 0;
+
+    if (topic == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    seg = &topic->seg;
+    /* relaxed: a snapshot for monitors. */
+    tail = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+    for (uint32_t i = 0; i < seg->g.max_groups; i++) {
+        if (!group_info(seg, i, tail, &gi))
+            continue;
+        if (n < cap)
+            out[n] = gi;
+        n++;
+    }
     return (int)n;
 }

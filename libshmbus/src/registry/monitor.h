@@ -4,7 +4,9 @@
  * of wire.h, and the bridge's counters as the daemon keeps them. The public
  * structs never travel as they are: the daemon encodes a reply field by
  * field, and the client decodes it field by field, so either side can
- * change without changing the protocol.
+ * change without changing the protocol. monitor.c also holds
+ * shmbus_topic_groups_get() (shmbus/monitor.h), which needs no daemon: it
+ * reads a topic's groups from its segment.
  */
 #ifndef SHMBUS_REGISTRY_MONITOR_H
 #define SHMBUS_REGISTRY_MONITOR_H
