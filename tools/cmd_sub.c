@@ -27,6 +27,7 @@ struct sub_args {
     shmbus_sub_opts opts;
     uint64_t count; /* 0: no limit */
     int latency;
+    int dead_letters;
     int ack;
     struct cli_exec_conf exec; /* exec.cmd NULL: print */
 };
@@ -84,6 +85,11 @@ void cli_sub_usage(FILE *f)
             "                   subscriber does (losses reported), for monitors and pipes\n"
             "  --latency        start each line with the latency in microseconds\n"
             "                   (now minus publish time, CLOCK_REALTIME) and a tab\n"
+            "  --dead-letters   read a dead-letter topic: start each line with the\n"
+            "                   original's topic=, seq=, group=, deliveries=, reason=\n"
+            "                   (nacked, died, evicted, stalled, left), publisher_pid=,\n"
+            "                   time_ns= (published) and dead_ns= (dead-lettered), then a\n"
+            "                   tab and the original payload\n"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
             "\n",
@@ -105,7 +111,8 @@ enum {
     OPT_INFLIGHT,
     OPT_MAX_DELIVERIES,
     OPT_DEAD_LETTER,
-    OPT_RETRY_DELAY
+    OPT_RETRY_DELAY,
+    OPT_DEAD_LETTERS
 };
 
 static const struct option sub_opts[] = {
@@ -122,6 +129,7 @@ static const struct option sub_opts[] = {
     {"max-deliveries", required_argument, NULL, OPT_MAX_DELIVERIES},
     {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
     {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+    {"dead-letters", no_argument, NULL, OPT_DEAD_LETTERS},
     CLI_TOPIC_OPTIONS,
     {NULL, 0, NULL, 0}};
 
@@ -207,6 +215,9 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     case OPT_OBSERVE:
         a->opts.flags |= SHMBUS_SUB_OBSERVER;
         return 0;
+    case OPT_DEAD_LETTERS:
+        a->dead_letters = 1;
+        return 0;
     case OPT_HELP:
         return CLI_HELP;
     default:
@@ -231,8 +242,8 @@ static int sub_ack_check(struct sub_args *a, const char *cmd)
         return cli_usage_err(cmd, "--ack needs --group: acknowledging members share a group");
     if (a->exec.cmd == NULL && (a->opts.max_inflight != 0 || a->exec.retry_delay_ns != 0))
         return cli_usage_err(cmd, "--inflight and --retry-delay need --exec");
-    if (a->exec.cmd != NULL && a->latency)
-        return cli_usage_err(cmd, "--latency does not go with --exec");
+    if (a->exec.cmd != NULL && (a->latency || a->dead_letters))
+        return cli_usage_err(cmd, "--latency and --dead-letters do not go with --exec");
     if (a->opts.dead_letter != NULL && strcmp(a->opts.dead_letter, a->topic) == 0)
         return cli_usage_err(cmd, "--dead-letter cannot be the topic itself");
     /* Only reliable topics keep a message until it is acknowledged. */
@@ -273,6 +284,45 @@ static int sub_out_status(int rc)
     return rc == -EPIPE ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
+/* A dead letter's reason, as --dead-letters prints it. */
+static const char *sub_reason(uint32_t reason)
+{
+    switch (reason) {
+    case SHMBUS_DL_NACKED:
+        return "nacked";
+    case SHMBUS_DL_DIED:
+        return "died";
+    case SHMBUS_DL_EVICTED:
+        return "evicted";
+    case SHMBUS_DL_STALLED:
+        return "stalled";
+    case SHMBUS_DL_LEFT:
+        return "left";
+    default:
+        return "unknown"; /* a daemon newer than this tool */
+    }
+}
+
+/* --dead-letters: the metadata, a tab, and the original payload; a message
+ * that is no dead letter is reported and printed as it is. */
+static void sub_print_dead_letter(const struct sub_args *a, const void *buf, const shmbus_msg *m)
+{
+    shmbus_dead_letter dl;
+    int rc = shmbus_dead_letter_parse(buf, m->len, &dl);
+
+    if (rc < 0) {
+        cli_err("%s: seq %llu is no dead letter (%s): printed as it is", a->topic,
+                (unsigned long long)m->seq, shmbus_strerror(rc));
+        fwrite(buf, 1, m->len, stdout);
+        return;
+    }
+    printf("topic=%s seq=%llu group=%s deliveries=%u reason=%s publisher_pid=%u time_ns=%llu "
+           "dead_ns=%llu\t",
+           dl.topic, (unsigned long long)dl.seq, dl.group, dl.deliveries, sub_reason(dl.reason),
+           dl.publisher_pid, (unsigned long long)dl.timestamp_ns, (unsigned long long)dl.dead_ns);
+    fwrite(dl.data, 1, dl.len, stdout);
+}
+
 /* Print one message. @return 0, or cli_flush()'s error when stdout broke. */
 static int sub_print(const struct sub_args *a, const void *buf, const shmbus_msg *m)
 {
@@ -284,7 +334,10 @@ static int sub_print(const struct sub_args *a, const void *buf, const shmbus_msg
 
         printf("%.3f\t", (double)ns / 1e3);
     }
-    fwrite(buf, 1, m->len, stdout);
+    if (a->dead_letters)
+        sub_print_dead_letter(a, buf, m);
+    else
+        fwrite(buf, 1, m->len, stdout);
     putchar('\n');
     return ferror(stdout) ? cli_flush() : 0;
 }
