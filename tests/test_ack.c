@@ -31,8 +31,7 @@
 
 static shmbus_topic *raw_topic(const char *name, uint32_t mode)
 {
-    shmbus_topic_opts o = {
-        .mode = mode, .capacity = CAP, .max_msg_size = MSG_MAX, .max_groups = 4};
+    shmbus_topic_opts o = {.mode = mode, .capacity = CAP, .max_msg_size = MSG_MAX, .max_groups = 4};
     shmbus_topic *t;
 
     assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
@@ -45,7 +44,10 @@ static void test_ack_options_refused(void **state)
     const char *name = tu_name("opts");
     shmbus_topic *t = raw_topic(name, SHMBUS_RELIABLE);
     struct sb_admin_ack ack = {.topic = name};
+    uint8_t buf[MSG_MAX];
     shmbus_sub_opts so;
+    shmbus_msg info;
+    shmbus_pub *pub;
     shmbus_sub *sub;
     int g;
 
@@ -76,8 +78,13 @@ static void test_ack_options_refused(void **state)
         assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
         shmbus_sub_destroy(sub);
     }
-    /* Not an acknowledging member: ack and nack are refused. */
+    /* Not an acknowledging member: deliveries 0; ack and nack refused. */
     assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 1, 0, 40), 0));
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), &info, 0), 40);
+    assert_int_equal(info.deliveries, 0);
+    shmbus_pub_destroy(pub);
     assert_shmbus_rc(shmbus_ack(sub, 0), SHMBUS_ERR_INVALID);
     assert_shmbus_rc(shmbus_nack(sub, 0, 0), SHMBUS_ERR_INVALID);
     assert_shmbus_rc(shmbus_ack(NULL, 0), SHMBUS_ERR_INVALID);
@@ -99,8 +106,7 @@ static void test_ack_group_kind_fixed_by_first(void **state)
     snprintf(want, sizeof(want), "%s.dlq", name);
     g = sb_admin_group_number(t, "jobs", &ack);
     assert_int_equal(g, 1);
-    assert_int_equal(atomic_load(&t->seg.groups[0].max_deliveries),
-                     SHMBUS_MAX_DELIVERIES_DEFAULT);
+    assert_int_equal(atomic_load(&t->seg.groups[0].max_deliveries), SHMBUS_MAX_DELIVERIES_DEFAULT);
     assert_shmbus_ok(sb_admin_ack_dead_letter(t, 0, dl, sizeof(dl)));
     assert_string_equal(dl, want);
     assert_int_equal(sb_admin_ack_dead_letter(t, 0, dl, 4), -ENOSPC);
@@ -163,8 +169,7 @@ static void entry_set(shmbus_topic *t, uint32_t i, uint32_t st, uint64_t seq, ui
 
     atomic_store(&e->seq, seq);
     atomic_store(&e->not_before, 0);
-    atomic_store(&e->word,
-                 SB_PEND_WORD(SB_PEND_GEN(w) + 1u, deliveries, reason_or_owner, st));
+    atomic_store(&e->word, SB_PEND_WORD(SB_PEND_GEN(w) + 1u, deliveries, reason_or_owner, st));
     if (st == SB_PEND_RETURNED)
         atomic_fetch_add(&t->seg.groups[0].returned, 1);
 }
@@ -266,6 +271,85 @@ static void test_ack_dead_letter_primitives(void **state)
     tu_release(name);
 }
 
+/* Slot @p idx, taken for a member of group 1 that holds @p hold. */
+static void slot_member(shmbus_topic *t, uint32_t idx, uint64_t hold)
+{
+    struct sb_shm_slot *sl = &t->seg.slots[idx];
+
+    atomic_store(&sl->group, 1);
+    atomic_store(&sl->pos, hold);
+    atomic_store(&sl->state, SB_SLOT_ACTIVE);
+}
+
+/* The reaper's and the stall timeout's give-backs: a dead member's HELD
+ * entries, and the take it died in the middle of (its RESERVED entry
+ * shows the seq of its hold, the cursor past it), go back to the group;
+ * a reservation that took nothing is freed; a live evicted member keeps
+ * its reservation, and its take in flight goes back. */
+static void test_ack_give_backs_of_gone_members(void **state)
+{
+    (void)state;
+    const char *name = tu_name("reap");
+    shmbus_topic *t = raw_topic(name, SHMBUS_RELIABLE);
+    struct sb_admin_ack ack = {.topic = name};
+    struct sb_shm_group *grp = &t->seg.groups[0];
+    uint32_t owner, n;
+    int idx;
+
+    assert_int_equal(sb_admin_group_number(t, "jobs", &ack), 1);
+    atomic_store(&grp->cursor, SB_GRP_WORD(10, 1)); /* one member, next seq 10 */
+    idx = sb_admin_slot_take(t, 4242, 1);
+    assert_true(idx >= 0);
+    owner = (uint32_t)idx + 1;
+    /* Died between its cursor CAS (for seq 9) and its entry turning HELD,
+     * holding 3 and 5. */
+    slot_member(t, (uint32_t)idx, 9);
+    entry_set(t, 0, SB_PEND_HELD, 3, 1, owner);
+    entry_set(t, 1, SB_PEND_HELD, 5, 2, owner);
+    entry_set(t, 2, SB_PEND_RESERVED, 9, 0, owner);
+    entry_set(t, 3, SB_PEND_HELD, 4, 1, owner + 1); /* another member's */
+    n = sb_admin_slot_free(t, (uint32_t)idx, 1);
+    assert_int_equal(n, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        uint64_t w = atomic_load(&sb_pending(&t->seg, 0, i)->word);
+        assert_int_equal(SB_PEND_ST(w), SB_PEND_RETURNED);
+        assert_int_equal(SB_PEND_REASON(w), SHMBUS_DL_DIED);
+    }
+    assert_int_equal(SB_PEND_DELIVERIES(atomic_load(&sb_pending(&t->seg, 0, 1)->word)), 2);
+    assert_int_equal(SB_PEND_DELIVERIES(atomic_load(&sb_pending(&t->seg, 0, 2)->word)), 0);
+    assert_int_equal(entry_state(t, 3), SB_PEND_HELD);
+    assert_int_equal(atomic_load(&grp->returned), 3);
+    assert_int_equal(atomic_load(&t->seg.hdr->abandoned), 0); /* returned, not lost */
+
+    /* A reservation whose take never moved the cursor: freed, nothing
+     * returned. Its seq is the hold, but the cursor is not past it. */
+    idx = sb_admin_slot_take(t, 4243, 1);
+    assert_true(idx >= 0);
+    slot_member(t, (uint32_t)idx, 10);
+    entry_set(t, 4, SB_PEND_RESERVED, 10, 0, (uint32_t)idx + 1);
+    assert_int_equal(sb_admin_slot_free(t, (uint32_t)idx, 1), 0);
+    assert_int_equal(entry_state(t, 4), SB_PEND_FREE);
+
+    /* Evicted alive: the take in flight goes back, HELD ones too; an idle
+     * reservation stays its owner's (it frees it on destroy). */
+    idx = sb_admin_slot_take(t, getpid(), 1);
+    assert_true(idx >= 0);
+    slot_member(t, (uint32_t)idx, 9);
+    atomic_store(&t->seg.slots[idx].counted, 0);
+    entry_set(t, 5, SB_PEND_RESERVED, 9, 0, (uint32_t)idx + 1);
+    entry_set(t, 6, SB_PEND_HELD, 8, 1, (uint32_t)idx + 1);
+    assert_int_equal(sb_admin_slot_evict_count(t, (uint32_t)idx, &n), 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(entry_state(t, 5), SB_PEND_RETURNED);
+    assert_int_equal(entry_state(t, 6), SB_PEND_RETURNED);
+    entry_set(t, 7, SB_PEND_RESERVED, SB_POS_IDLE, 0, (uint32_t)idx + 1);
+    assert_int_equal(sb_admin_slot_evict_count(t, (uint32_t)idx, &n), 0); /* evicted already */
+    assert_int_equal(n, 0);
+    assert_int_equal(entry_state(t, 7), SB_PEND_RESERVED);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 /* --------------------------------------------------- with a daemon */
 
 /* A topic and an acknowledging member of group "jobs" on bus @p bus. */
@@ -294,10 +378,8 @@ static void member_close(struct member *m)
 
 static shmbus_sub_opts ack_opts(uint32_t inflight)
 {
-    return (shmbus_sub_opts){.group_name = "jobs",
-                             .flags = SHMBUS_SUB_ACK,
-                             .max_inflight = inflight,
-                             .spin_ns = -1};
+    return (shmbus_sub_opts){
+        .group_name = "jobs", .flags = SHMBUS_SUB_ACK, .max_inflight = inflight, .spin_ns = -1};
 }
 
 /* The test's own topic on the daemon's bus, and a publisher. */
@@ -405,8 +487,19 @@ static void test_ack_options_on_bus(void **state)
     bench_close(&b);
 }
 
+/* A process that inherited the member through fork() acks nothing. */
+static int kid_acks_inherited(void *arg)
+{
+    shmbus_sub *sub = arg;
+
+    if (shmbus_ack(sub, 0) != SHMBUS_ERR_INVALID || shmbus_nack(sub, 0, 0) != SHMBUS_ERR_INVALID)
+        return 1;
+    shmbus_sub_destroy(sub); /* its memory only */
+    return 0;
+}
+
 /* A reliable publisher blocked on a pending message gets through after
- * the ack, not before. */
+ * the ack, not before (nor after a forked child's ack). */
 static void test_ack_frees_the_cell(void **state)
 {
     struct du_daemon *d = *state;
@@ -414,6 +507,7 @@ static void test_ack_frees_the_cell(void **state)
     uint8_t buf[MSG_MAX];
     struct member m;
     struct bench b;
+    pid_t kid;
 
     bench_open(&b, d, "free", 0);
     assert_shmbus_ok(member_open(&m, d->bus, "free", &so));
@@ -423,6 +517,8 @@ static void test_ack_frees_the_cell(void **state)
     assert_int_equal(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 0), -EAGAIN);
     assert_int_equal(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 50000000),
                      SHMBUS_ERR_TIMEOUT);
+    kid = tu_fork(kid_acks_inherited, m.sub);
+    assert_int_equal(tu_wait(kid), 0);
     assert_shmbus_ok(shmbus_ack(m.sub, 0));
     assert_int_equal(shmbus_ack(m.sub, 0), -ENOENT);
     assert_shmbus_ok(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 0));
@@ -434,6 +530,30 @@ static void test_ack_frees_the_cell(void **state)
     bench_close(&b);
 }
 
+/* A pending entry scribbled by another process (a seq whose cell never
+ * held it) is dropped and counted by the member that would take it, which
+ * goes on with the next message. */
+static void test_ack_scribbled_entry_counted(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    shmbus_topic_info info;
+    struct member m;
+    struct bench b;
+
+    bench_open(&b, d, "scrib", 0);
+    assert_shmbus_ok(member_open(&m, d->bus, "scrib", &so));
+    entry_set(m.t, SB_ACK_ENTRIES - 1, SB_PEND_RETURNED, 12345, 1, SHMBUS_DL_DIED);
+    publish_n(b.pub, 1, 0);
+    expect_take(m.sub, 0, 1);
+    assert_int_equal(entry_state(m.t, SB_ACK_ENTRIES - 1), SB_PEND_FREE);
+    assert_shmbus_ok(shmbus_topic_info_get(m.t, &info));
+    assert_int_equal(info.abandoned, 1);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    member_close(&m);
+    bench_close(&b);
+}
+
 /* A nacked message is not redelivered before its delay, and is on time
  * after it (the sleeper caps its sleep), its deliveries counted. */
 static void test_ack_nack_delay(void **state)
@@ -441,6 +561,8 @@ static void test_ack_nack_delay(void **state)
     struct du_daemon *d = *state;
     shmbus_sub_opts so = ack_opts(1);
     const int64_t delay = 300000000; /* 300 ms */
+    shmbus_waitset *ws;
+    shmbus_sub *ready = NULL;
     struct member m;
     struct bench b;
     uint64_t t0, seq;
@@ -460,13 +582,24 @@ static void test_ack_nack_delay(void **state)
     assert_true(sb_mono_ns() - t0 < (uint64_t)delay + 2000000000ull); /* on time, loaded box */
     assert_int_equal(seq, 0);
     assert_int_equal(dv, 2);
+    /* A wait set sleeps until the delay is over too. */
+    assert_shmbus_ok(shmbus_waitset_create(&ws));
+    assert_shmbus_ok(shmbus_waitset_add(ws, m.sub));
+    t0 = sb_mono_ns();
+    assert_shmbus_ok(shmbus_nack(m.sub, 0, delay));
+    assert_int_equal(shmbus_waitset_wait(ws, &ready, 1, 0), -EAGAIN);
+    assert_int_equal(shmbus_waitset_wait(ws, &ready, 1, DC_WAIT_NS), 1);
+    assert_true(sb_mono_ns() - t0 >= (uint64_t)delay);
+    assert_ptr_equal(ready, m.sub);
+    shmbus_waitset_destroy(ws);
+    expect_take(m.sub, 0, 3);
     /* At once, with delay 0; and bounds. */
     assert_shmbus_ok(shmbus_nack(m.sub, 0, 0));
-    expect_take(m.sub, 0, 3);
+    expect_take(m.sub, 0, 4);
     assert_shmbus_rc(shmbus_nack(m.sub, 0, -1), SHMBUS_ERR_INVALID);
     assert_shmbus_rc(shmbus_nack(m.sub, 0, SHMBUS_NACK_DELAY_MAX + 1), SHMBUS_ERR_INVALID);
     assert_shmbus_ok(shmbus_ack(m.sub, 0));
-    assert_int_equal(atomic_load(&m.t->seg.groups[0].redelivered), 2);
+    assert_int_equal(atomic_load(&m.t->seg.groups[0].redelivered), 3);
     member_close(&m);
     bench_close(&b);
 }
@@ -762,8 +895,10 @@ int main(void)
         cmocka_unit_test(test_ack_options_refused),
         cmocka_unit_test(test_ack_group_kind_fixed_by_first),
         cmocka_unit_test(test_ack_dead_letter_primitives),
+        cmocka_unit_test(test_ack_give_backs_of_gone_members),
         DAEMON_TEST(test_ack_options_on_bus),
         DAEMON_TEST(test_ack_frees_the_cell),
+        DAEMON_TEST(test_ack_scribbled_entry_counted),
         DAEMON_TEST(test_ack_nack_delay),
         DAEMON_TEST(test_ack_inflight_and_order),
         DAEMON_TEST(test_ack_gone_member_gives_back),

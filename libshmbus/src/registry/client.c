@@ -549,8 +549,9 @@ static int open_request(const char *topic, const shmbus_topic_opts *o, unsigned 
     snprintf(req->name, sizeof(req->name), "%s", topic);
     req->flags = flags;
     if (o != NULL) {
+        /* The daemon decides the segment's mode; reserved fields are 0. */
         if (o->perm != 0 || !sb_topic_opts_clean(o))
-            return SHMBUS_ERR_INVALID; /* the daemon decides the segment's mode */
+            return SHMBUS_ERR_INVALID;
         req->mode = o->mode;
         req->capacity = o->capacity;
         req->max_msg_size = o->max_msg_size;

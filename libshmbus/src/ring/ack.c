@@ -39,6 +39,18 @@
  * whose seq is its hold with the cursor past it, so the daemon returns a
  * message another member took. At-least-once, never at-most-once.
  *
+ * Eviction of a live member (admin.c sb_admin_slot_evict_count()): the
+ * daemon gives back before its CAS of the slot to EVICTED (a take the
+ * member is stalled in, while its hold still gates) and after it (HELD
+ * entries, and a take begun in between); a live member's idle
+ * reservation stays its own, and only it writes the entry's seq. A take
+ * the member began between the two passes is ungated from the CAS until
+ * the second pass: if a publisher overwrote its cell in that moment, the
+ * next taker finds the stamp changed and counts it abandoned. The member
+ * itself, after its entry turned HELD, looks at its slot (seq_cst): if
+ * evicted, it gives the entry back (4 came after the daemon's second pass)
+ * and says SHMBUS_ERR_EVICTED without delivering.
+ *
  * Why publishers see every phase (ring/gate.c scans cursors, then slots,
  * then the pending tables, each load seq_cst): each step above makes the
  * next gate visible before it takes the previous one away, and the scan
@@ -84,6 +96,9 @@ static_assert(SHMBUS_DL_LEFT <= 0xfffu && SHMBUS_DL_STALLED <= 0xfffu,
               "a reason must fit the pending word's owner bits");
 static_assert(SHMBUS_MAX_DELIVERIES_MAX < 0xffffu, "deliveries must fit the pending word");
 static_assert(SHMBUS_INFLIGHT_MAX <= SB_ACK_ENTRIES, "a member's messages fit its table");
+
+/* CAS attempts on one entry in a give-back before moving on. */
+#define ACK_GIVE_BACK_TRIES 64u
 
 /* The word after @p w with the given fields: generation + 1. */
 static uint64_t pend_next(uint64_t w, uint32_t deliveries, uint32_t owner, uint32_t st)
@@ -173,7 +188,7 @@ static void held_give_back(shmbus_sub *sub, uint32_t k, uint32_t reason)
 }
 
 /* A held message @p k whose cell does not hold it any more (lost in an
- * eviction's window, see group.c, or a scribbled segment): free the entry
+ * eviction's window, top of file, or a scribbled segment): free the entry
  * and count the loss. */
 static void held_drop(shmbus_sub *sub, uint32_t k, int abandoned)
 {
@@ -346,7 +361,7 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
     case SB_CELL_CORRUPT:
         held_drop(sub, k, 1);
         return SHMBUS_ERR_CORRUPT;
-    default: /* overwritten in an eviction's window (group.c) */
+    default: /* overwritten in an eviction's window (top of file) */
         held_drop(sub, k, 1);
         return SB_STEP_MOVED;
     }
@@ -585,7 +600,9 @@ uint32_t sb_ack_slot_return(const struct sb_segment *seg, uint32_t idx, uint32_t
          * (protocol, top of file). */
         uint64_t w = atomic_load_explicit(&e->word, memory_order_seq_cst), hold, seq, cur;
 
-        for (;;) {
+        /* A live owner moves its word a few times at most; one that keeps
+         * changing is a scribbler's, left for the stall passes. */
+        for (uint32_t tries = 0; tries < ACK_GIVE_BACK_TRIES; tries++) {
             if (SB_PEND_OWNER(w) != idx + 1 ||
                 (SB_PEND_ST(w) != SB_PEND_HELD && SB_PEND_ST(w) != SB_PEND_RESERVED))
                 break;
