@@ -163,10 +163,10 @@ kill -TERM "$wpid"
 expect_exit "$wpid" 0 "poison worker"
 [ "$(wc -l <poison.log)" -eq 3 ] || fail "delivered after dead-lettering: $(cat poison.log)"
 
-# --inflight 4: eight one-second commands, four at a time. Each writes
+# --inflight 4: eight two-second commands, four at a time. Each writes
 # when it started and ended; at most four overlap, and four do.
 worker slow slow --group g --ack --inflight 4 \
-  --exec 's=$(date +%s%N); sleep 1; echo "$SHMBUS_SEQ $s $(date +%s%N)" >>slow.log'
+  --exec 's=$(date +%s%N); sleep 2; echo "$SHMBUS_SEQ $s $(date +%s%N)" >>slow.log'
 until_true "the slow worker" subs slow 1
 sb pub slow 0 1 2 3 4 5 6 7
 until_true "eight slow commands" lines_ge slow.log 8
@@ -218,7 +218,7 @@ expect_exit "$wpid" 0 "second term worker"
 # A second signal: the worker exits 1 at once, the command runs on, and
 # its message goes back to the group (delivery 2 to the next member).
 worker twice twice --group g --ack \
-  --exec 'echo $$ >>pgids; echo started >>twice.started; sleep 2; echo finished >>twice.finished'
+  --exec 'echo $$ >>pgids; echo started >>twice.started; sleep 5; echo finished >>twice.finished'
 until_true "the twice worker" subs twice 1
 sb pub twice w0
 until_true "the command started" lines_ge twice.started 1
