@@ -46,8 +46,6 @@
 /* "SHMBUS_SEQ=" or "SHMBUS_DELIVERY=" and a 64-bit number. */
 #define EXEC_ENV_NUM_MAX 48
 
-extern char **environ;
-
 /* Set by the handlers below; read by the loop. */
 static volatile sig_atomic_t exec_child;   /* a command exited */
 static volatile sig_atomic_t exec_signals; /* SIGINT/SIGTERM received, at most 2 */
@@ -244,7 +242,12 @@ static int exec_spawn(struct exec_pool *p, const void *data, const shmbus_msg *m
     snprintf(p->env_seq, sizeof(p->env_seq), "SHMBUS_SEQ=%llu", (unsigned long long)m->seq);
     snprintf(p->env_delivery, sizeof(p->env_delivery), "SHMBUS_DELIVERY=%u", m->deliveries);
     rc = posix_spawn_file_actions_init(&fa);
-    if (rc == 0 && fd != STDIN_FILENO) {
+    /* Out of memory: nothing to destroy. */
+    if (rc != 0) {
+        close(fd);
+        return -rc;
+    }
+    if (fd != STDIN_FILENO) {
         rc = posix_spawn_file_actions_adddup2(&fa, fd, STDIN_FILENO);
         if (rc == 0)
             rc = posix_spawn_file_actions_addclose(&fa, fd);
