@@ -246,6 +246,16 @@ cmp -s big.in big.out || fail "big payload: $(wc -c <big.out) bytes, differs"
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "big worker"
 
+# A worker started with its standard input closed: its connection to the
+# daemon takes descriptor 0, and the command still reads the payload there.
+worker closed closed --group g --ack --exec 'cat >closed.tmp && mv closed.tmp closed.out' <&-
+until_true "the worker without stdin" subs closed 1
+sb pub closed "no stdin here"
+until_true "the payload without stdin" test -e closed.out
+[ "$(cat closed.out)" = "no stdin here" ] || fail "without stdin: $(cat closed.out)"
+kill -TERM "$wpid"
+expect_exit "$wpid" 0 "worker without stdin"
+
 # A worker whose command holds publishers back past the stall timeout is
 # evicted: its acknowledgement fails, and it exits 1 saying so.
 worker evict evict --group g --ack --capacity 2 --stall-timeout 0.3 \
