@@ -7,10 +7,11 @@
 # a command killed by a signal (nacked, delivered again); SIGTERM with
 # commands running (they finish and are acknowledged); a second signal
 # (exits at once, the message goes back to the group); a 1 MiB payload on
-# standard input; an evicted worker (exit 1); two workers in a group, one
-# SIGKILLed mid-command (its message redelivered to the other, every
-# message processed). Every wait has a deadline; every process started and
-# every segment of the bus go on every exit path.
+# standard input; --count; a worker without stdin; an evicted worker
+# (exit 1); two workers in a group, one SIGKILLed mid-command (its message
+# redelivered to the other, every message processed). Every wait has a
+# deadline; every process started and every segment of the bus go on every
+# exit path.
 # Usage: test_exec.sh SHMBUSD SHMBUS
 # shellcheck disable=SC2016 # the commands' $ are for the sh -c of the worker
 set -euo pipefail
@@ -184,6 +185,13 @@ assert most == 4, f"{most} commands at once"
 PY
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "slow worker"
+
+# --count 2 with --exec: two commands run, then the worker exits 0.
+worker count counted --group g --ack --count 2 --exec 'echo "$SHMBUS_SEQ" >>count.log'
+until_true "the counting worker" subs counted 1
+sb pub counted c0 c1 c2
+expect_exit "$wpid" 0 "worker with --count 2"
+[ "$(tr '\n' ' ' <count.log)" = "0 1 " ] || fail "with --count 2: $(cat count.log)"
 
 # A command killed by a signal is nacked and delivered again.
 worker killed killed --group g --ack \
