@@ -4,6 +4,9 @@
  * latency), reporting losses on stderr. It waits in short slices so that
  * SIGINT and SIGTERM end it cleanly: the subscriber, the topic handle and
  * the connection are released, and the daemon frees the slot at once.
+ * With --ack it is an acknowledging group member: it acknowledges each
+ * message once printed, or hands it to the worker pool of --exec
+ * (cmd_exec.c), which acknowledges it when its command succeeds.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "exec.h"
 #include "util/name.h"
 
 /* Longest wait for a message before looking at the stop flag again. */
@@ -23,7 +27,47 @@ struct sub_args {
     shmbus_sub_opts opts;
     uint64_t count; /* 0: no limit */
     int latency;
+    int dead_letters;
+    int ack;
+    struct cli_exec_conf exec; /* exec.cmd NULL: print */
 };
+
+/* The work queue options, in cli_sub_usage(). */
+static void sub_ack_usage(FILE *f)
+{
+    fprintf(f,
+            "Work queues (acknowledging group members; --ack creates the topic reliable):\n"
+            "  --ack            acknowledge each message (with --group): it stays pending,\n"
+            "                   holding publishers back, until acknowledged; if this\n"
+            "                   worker dies or is evicted first, the group delivers it\n"
+            "                   again. Without --exec: print it, and acknowledge it once\n"
+            "                   written to standard output\n"
+            "  --exec CMD       run `sh -c CMD` for each message, with the payload on its\n"
+            "                   standard input (a file in memory: any size, seekable) and\n"
+            "                   SHMBUS_TOPIC, SHMBUS_SEQ and SHMBUS_DELIVERY (1 the first\n"
+            "                   time) in its environment; its output is this worker's.\n"
+            "                   Exit status 0 acknowledges; anything else, a signal too,\n"
+            "                   nacks: the group delivers it again\n"
+            "  --inflight N     run up to N commands at once, 1..%d (default 1)\n"
+            "  --retry-delay SECONDS\n"
+            "                   deliver a failed command's message again no sooner than\n"
+            "                   this (default: at once; at most 3600; decimals allowed)\n"
+            "  --max-deliveries N\n"
+            "                   the group's deliveries of a message before it goes to the\n"
+            "                   dead-letter topic, 1..%d (default %d)\n"
+            "  --dead-letter TOPIC\n"
+            "                   the group's dead-letter topic (default: TOPIC.dlq)\n"
+            "The group's first member sets --max-deliveries and --dead-letter; later\n"
+            "members must give the same or none. Commands run in a process group of\n"
+            "their own, so a Ctrl-C at the terminal reaches the worker only. SIGINT or\n"
+            "SIGTERM: take no more messages, let the running commands finish, acknowledge\n"
+            "or nack each, exit 0. A second signal: exit at once, leaving the commands\n"
+            "running; their messages go back to the group (another worker may run them\n"
+            "again) and the exit status is 1. It is 1 too when the worker was evicted\n"
+            "(stall timeout), the topic removed, or a command could not be started.\n"
+            "\n",
+            SHMBUS_INFLIGHT_MAX, SHMBUS_MAX_DELIVERIES_MAX, SHMBUS_MAX_DELIVERIES_DEFAULT);
+}
 
 void cli_sub_usage(FILE *f)
 {
@@ -41,24 +85,95 @@ void cli_sub_usage(FILE *f)
             "                   subscriber does (losses reported), for monitors and pipes\n"
             "  --latency        start each line with the latency in microseconds\n"
             "                   (now minus publish time, CLOCK_REALTIME) and a tab\n"
+            "  --dead-letters   read a dead-letter topic: start each line with the\n"
+            "                   original's topic=, seq=, group=, deliveries=, reason=\n"
+            "                   (nacked, died, evicted, stalled, left), publisher_pid=,\n"
+            "                   time_ns= (published) and dead_ns= (dead-lettered), then a\n"
+            "                   tab and the original payload\n"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
             "\n",
             SHMBUS_BUS_DEFAULT);
+    sub_ack_usage(f);
     cli_topic_usage(f);
 }
 
-enum { OPT_BUS = 256, OPT_GROUP, OPT_FROM, OPT_COUNT, OPT_LATENCY, OPT_OBSERVE, OPT_HELP };
+enum {
+    OPT_BUS = 256,
+    OPT_GROUP,
+    OPT_FROM,
+    OPT_COUNT,
+    OPT_LATENCY,
+    OPT_OBSERVE,
+    OPT_HELP,
+    OPT_ACK,
+    OPT_EXEC,
+    OPT_INFLIGHT,
+    OPT_MAX_DELIVERIES,
+    OPT_DEAD_LETTER,
+    OPT_RETRY_DELAY,
+    OPT_DEAD_LETTERS
+};
 
-static const struct option sub_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
-                                         {"group", required_argument, NULL, OPT_GROUP},
-                                         {"from", required_argument, NULL, OPT_FROM},
-                                         {"count", required_argument, NULL, OPT_COUNT},
-                                         {"latency", no_argument, NULL, OPT_LATENCY},
-                                         {"observe", no_argument, NULL, OPT_OBSERVE},
-                                         {"help", no_argument, NULL, OPT_HELP},
-                                         CLI_TOPIC_OPTIONS,
-                                         {NULL, 0, NULL, 0}};
+static const struct option sub_opts[] = {
+    {"bus", required_argument, NULL, OPT_BUS},
+    {"group", required_argument, NULL, OPT_GROUP},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"latency", no_argument, NULL, OPT_LATENCY},
+    {"observe", no_argument, NULL, OPT_OBSERVE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"ack", no_argument, NULL, OPT_ACK},
+    {"exec", required_argument, NULL, OPT_EXEC},
+    {"inflight", required_argument, NULL, OPT_INFLIGHT},
+    {"max-deliveries", required_argument, NULL, OPT_MAX_DELIVERIES},
+    {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
+    {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+    {"dead-letters", no_argument, NULL, OPT_DEAD_LETTERS},
+    CLI_TOPIC_OPTIONS,
+    {NULL, 0, NULL, 0}};
+
+/* Longest --retry-delay: shmbus_nack()'s. */
+#define SUB_RETRY_DELAY_MAX_NS ((uint64_t)SHMBUS_NACK_DELAY_MAX)
+
+/* A work queue option. @return 0; 1 when @p opt is not one; CLI_EXIT_USAGE. */
+static int sub_ack_option(struct sub_args *a, int opt, const char *cmd)
+{
+    uint64_t ns;
+
+    switch (opt) {
+    case OPT_ACK:
+        a->ack = 1;
+        a->opts.flags |= SHMBUS_SUB_ACK;
+        return 0;
+    case OPT_EXEC:
+        a->exec.cmd = optarg;
+        return 0;
+    case OPT_INFLIGHT:
+        if (cli_parse_u32(optarg, 1, SHMBUS_INFLIGHT_MAX, &a->opts.max_inflight) < 0)
+            return cli_usage_err(cmd, "--inflight wants a number from 1 to %d, not '%s'",
+                                 SHMBUS_INFLIGHT_MAX, optarg);
+        return 0;
+    case OPT_MAX_DELIVERIES:
+        if (cli_parse_u32(optarg, 1, SHMBUS_MAX_DELIVERIES_MAX, &a->opts.max_deliveries) < 0)
+            return cli_usage_err(cmd, "--max-deliveries wants a number from 1 to %d, not '%s'",
+                                 SHMBUS_MAX_DELIVERIES_MAX, optarg);
+        return 0;
+    case OPT_DEAD_LETTER:
+        if (!sb_name_valid(optarg, SHMBUS_TOPIC_NAME_MAX))
+            return cli_usage_err(cmd, "bad dead-letter topic '%s': " SB_NAME_TOPIC_RULE, optarg);
+        a->opts.dead_letter = optarg;
+        return 0;
+    case OPT_RETRY_DELAY:
+        if (cli_parse_seconds(optarg, &ns) < 0 || ns > SUB_RETRY_DELAY_MAX_NS)
+            return cli_usage_err(cmd, "--retry-delay wants seconds from 0 to 3600, not '%s'",
+                                 optarg);
+        a->exec.retry_delay_ns = (int64_t)ns;
+        return 0;
+    default:
+        return 1; /* not a work queue option */
+    }
+}
 
 /* One option. @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
 static int sub_option(struct sub_args *a, int opt, const char *cmd)
@@ -66,6 +181,10 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     int rc = cli_topic_option(cmd, opt, optarg, &a->topic_opts);
 
     /* A topic option, good or bad. */
+    if (rc != 1)
+        return rc;
+    rc = sub_ack_option(a, opt, cmd);
+    /* A work queue option, good or bad. */
     if (rc != 1)
         return rc;
     switch (opt) {
@@ -96,12 +215,47 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     case OPT_OBSERVE:
         a->opts.flags |= SHMBUS_SUB_OBSERVER;
         return 0;
+    case OPT_DEAD_LETTERS:
+        a->dead_letters = 1;
+        return 0;
     case OPT_HELP:
         return CLI_HELP;
     default:
         /* getopt printed what was wrong. */
         return cli_usage_hint(cmd);
     }
+}
+
+/* The work queue options go together as they must. @return 0; CLI_EXIT_USAGE. */
+static int sub_ack_check(struct sub_args *a, const char *cmd)
+{
+    int need_ack = a->exec.cmd != NULL || a->opts.max_deliveries != 0 ||
+                   a->opts.dead_letter != NULL || a->opts.max_inflight != 0 ||
+                   a->exec.retry_delay_ns != 0;
+
+    if (!a->ack) {
+        return need_ack ? cli_usage_err(cmd, "--exec, --inflight, --retry-delay, "
+                                             "--max-deliveries and --dead-letter need --ack")
+                        : 0;
+    }
+    if (a->opts.group_name == NULL)
+        return cli_usage_err(cmd, "--ack needs --group: acknowledging members share a group");
+    if (a->exec.cmd == NULL && (a->opts.max_inflight != 0 || a->exec.retry_delay_ns != 0))
+        return cli_usage_err(cmd, "--inflight and --retry-delay need --exec");
+    if (a->exec.cmd != NULL && (a->latency || a->dead_letters))
+        return cli_usage_err(cmd, "--latency and --dead-letters do not go with --exec");
+    if (a->opts.dead_letter != NULL && strcmp(a->opts.dead_letter, a->topic) == 0)
+        return cli_usage_err(cmd, "--dead-letter cannot be the topic itself");
+    /* Only reliable topics keep a message until it is acknowledged. */
+    if (a->topic_opts.mode == 0)
+        a->topic_opts.mode = SHMBUS_RELIABLE;
+    a->exec.topic = a->topic;
+    a->exec.count = a->count;
+    a->exec.inflight = a->opts.max_inflight != 0 ? a->opts.max_inflight : 1;
+    /* The pool sleeps at once: its wake-ups are signals (cmd_exec.c). */
+    if (a->exec.cmd != NULL)
+        a->opts.spin_ns = -1;
+    return 0;
 }
 
 /* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
@@ -121,13 +275,52 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
     a->topic = argv[optind];
     if ((a->opts.flags & SHMBUS_SUB_OBSERVER) && a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--observe and --group do not go together");
-    return 0;
+    return sub_ack_check(a, argv[0]);
 }
 
 /* The exit status after cli_flush() failed with @p rc. */
 static int sub_out_status(int rc)
 {
     return rc == -EPIPE ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+/* A dead letter's reason, as --dead-letters prints it. */
+static const char *sub_reason(uint32_t reason)
+{
+    switch (reason) {
+    case SHMBUS_DL_NACKED:
+        return "nacked";
+    case SHMBUS_DL_DIED:
+        return "died";
+    case SHMBUS_DL_EVICTED:
+        return "evicted";
+    case SHMBUS_DL_STALLED:
+        return "stalled";
+    case SHMBUS_DL_LEFT:
+        return "left";
+    default:
+        return "unknown"; /* a daemon newer than this tool */
+    }
+}
+
+/* --dead-letters: the metadata, a tab, and the original payload; a message
+ * that is no dead letter is reported and printed as it is. */
+static void sub_print_dead_letter(const struct sub_args *a, const void *buf, const shmbus_msg *m)
+{
+    shmbus_dead_letter dl;
+    int rc = shmbus_dead_letter_parse(buf, m->len, &dl);
+
+    if (rc < 0) {
+        cli_err("%s: seq %llu is no dead letter (%s): printed as it is", a->topic,
+                (unsigned long long)m->seq, shmbus_strerror(rc));
+        fwrite(buf, 1, m->len, stdout);
+        return;
+    }
+    printf("topic=%s seq=%llu group=%s deliveries=%u reason=%s publisher_pid=%u time_ns=%llu "
+           "dead_ns=%llu\t",
+           dl.topic, (unsigned long long)dl.seq, dl.group, dl.deliveries, sub_reason(dl.reason),
+           dl.publisher_pid, (unsigned long long)dl.timestamp_ns, (unsigned long long)dl.dead_ns);
+    fwrite(dl.data, 1, dl.len, stdout);
 }
 
 /* Print one message. @return 0, or cli_flush()'s error when stdout broke. */
@@ -141,9 +334,38 @@ static int sub_print(const struct sub_args *a, const void *buf, const shmbus_msg
 
         printf("%.3f\t", (double)ns / 1e3);
     }
-    fwrite(buf, 1, m->len, stdout);
+    if (a->dead_letters)
+        sub_print_dead_letter(a, buf, m);
+    else
+        fwrite(buf, 1, m->len, stdout);
     putchar('\n');
     return ferror(stdout) ? cli_flush() : 0;
+}
+
+/*
+ * --ack: acknowledge message @p seq once printed and written out
+ * (@p rc: sub_print()'s result); nack it when standard output broke, so
+ * that another member gets it.
+ * @return 0; cli_flush()'s error; a shmbus error (reported).
+ */
+static int sub_settle(shmbus_sub *s, const struct sub_args *a, uint64_t seq, int rc)
+{
+    if (rc == 0)
+        rc = cli_flush();
+    if (rc < 0) {
+        int nrc = shmbus_nack(s, seq, 0);
+
+        if (nrc < 0)
+            cli_err("%s: cannot nack seq %llu: %s", a->topic, (unsigned long long)seq,
+                    shmbus_strerror(nrc));
+        return rc;
+    }
+    rc = shmbus_ack(s, seq);
+    /* Evicted, or the topic removed: what was printed goes to the group again. */
+    if (rc < 0)
+        cli_err("%s: cannot acknowledge seq %llu: %s", a->topic, (unsigned long long)seq,
+                shmbus_strerror(rc));
+    return rc;
 }
 
 /*
@@ -174,8 +396,11 @@ static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t c
             cli_err("cannot receive from '%s': %s", a->topic, shmbus_strerror(rc));
             return CLI_EXIT_FAIL;
         }
-        /* stdout is gone: nobody to print for. */
-        if ((rc = sub_print(a, buf, &m)) < 0)
+        rc = sub_print(a, buf, &m);
+        if (a->ack)
+            rc = sub_settle(s, a, m.seq, rc);
+        /* stdout is gone (nobody to print for), or an acknowledgement failed. */
+        if (rc < 0)
             return sub_out_status(rc);
         got++;
     }
@@ -199,13 +424,22 @@ static int sub_run(shmbus_topic *t, const void *arg)
         return CLI_EXIT_FAIL;
     }
     rc = shmbus_sub_create(t, &a->opts, &s);
-    /* No slot or group left, or the daemon went away. */
+    /* No slot or group left, the daemon went away, or a group of the
+     * other kind. */
     if (rc < 0) {
-        cli_err("cannot subscribe to '%s': %s", a->topic, shmbus_strerror(rc));
+        cli_err("cannot subscribe to '%s': %s%s", a->topic, shmbus_strerror(rc),
+                !a->ack                     ? ""
+                : rc == SHMBUS_ERR_INVALID  ? " (--ack needs a reliable topic)"
+                : rc == SHMBUS_ERR_MISMATCH ? " (the group's first member set it up otherwise: "
+                                              "see `shmbus stat`)"
+                                            : "");
         free(buf);
         return CLI_EXIT_FAIL;
     }
-    rc = sub_loop(s, a, buf, info.max_msg_size);
+    if (a->exec.cmd != NULL)
+        rc = cli_exec_run(s, &a->exec, buf, info.max_msg_size);
+    else
+        rc = sub_loop(s, a, buf, info.max_msg_size);
     shmbus_sub_destroy(s);
     free(buf);
     return rc;
