@@ -7,6 +7,11 @@
 #   docs/model/reap.pml NAME_FIRST NO_LEAVING: the daemon's take-backs underflow;
 #     NO_RECHECK: two adopters win one kept slot; NO_GIVE_BACK_CAS: a
 #     stale KEPT on a slot freed and taken meanwhile
+#   docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY: a publisher
+#     overwrites a message being taken; SEQ_AFTER_CAS FREE_SLOT_FIRST: a dead
+#     member's take is lost; NO_GEN: a redelivery takes another message's
+#     entry; NO_CURSOR_CHECK: a message both at the cursor and returned;
+#     READ_RETURNED_IN_PLACE: a returned copy read while its cell is reused
 set -euo pipefail
 model=$(readlink -f "${1:?usage: model-check.sh model.pml FLAG...}")
 shift
