@@ -649,6 +649,63 @@ static void test_ack_daemon_stall_evicts_holder(void **state)
     shmbus_close(bus);
 }
 
+/* A message HELD in the name of a slot that is no member of its group
+ * (the word says a slot that is free: a give-back that lost a race, or a
+ * scribbled segment) cannot be the stall of a member to evict: past the
+ * stall timeout it is given back to the group, not left gating forever. */
+static void test_ack_daemon_stall_returns_unowned(void **state)
+{
+    struct du_daemon *d = *state;
+    char buf[MSG_MAX + 1];
+    shmbus_topic *t;
+    shmbus_bus *bus;
+    shmbus_pub *pub;
+    shmbus_sub *a, *b;
+    shmbus_msg m;
+    struct sb_shm_pending *e = NULL;
+    uint32_t g;
+    uint64_t w;
+
+    open_topic(d->bus, "jobs", CAP, MSG_MAX, STALL_MS, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(ack_sub(t, "w", 0, NULL, &a));
+    assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
+    recv_one(a, buf, &m);
+    g = (uint32_t)(group_of(t, "w") - t->seg.groups);
+    for (uint32_t i = 0; i < t->seg.g.ack_entries && e == NULL; i++)
+        /* seq_cst: as the daemon's scans */
+        if (SB_PEND_ST(atomic_load_explicit(&sb_pending(&t->seg, g, i)->word,
+                                            memory_order_seq_cst)) == SB_PEND_HELD)
+            e = sb_pending(&t->seg, g, i);
+    assert_non_null(e);
+    /* The last slot, which nobody holds, named as the holder. */
+    w = atomic_load_explicit(&e->word, memory_order_seq_cst);
+    atomic_store_explicit(
+        &e->word,
+        SB_PEND_WORD(SB_PEND_GEN(w), SB_PEND_DELIVERIES(w), t->seg.g.max_subs, SB_PEND_HELD),
+        memory_order_seq_cst);
+    assert_int_equal(room(pub, CAP), CAP - 1);
+    /* seq_cst: as the daemon's scans */
+    for (int64_t end = du_now_ms() + WAIT_MS;
+         SB_PEND_ST(w = atomic_load_explicit(&e->word, memory_order_seq_cst)) == SB_PEND_HELD &&
+         du_now_ms() < end;)
+        du_sleep_ms(5);
+    assert_int_equal(SB_PEND_ST(w), SB_PEND_RETURNED);
+    assert_int_equal(SB_PEND_REASON(w), SHMBUS_DL_EVICTED);
+    /* Given back ahead of the new messages, to whoever takes next. */
+    assert_shmbus_ok(ack_sub(t, "w", 0, NULL, &b));
+    recv_one(b, buf, &m);
+    assert_int_equal(m.seq, 0);
+    assert_int_equal(m.deliveries, 2);
+    assert_shmbus_ok(shmbus_ack(b, 0));
+    assert_int_equal(room(pub, CAP), 1);
+    shmbus_sub_destroy(a);
+    shmbus_sub_destroy(b);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A message given back for later (a long nack delay) that holds
  * publishers back past the stall timeout is dead-lettered, reason
  * STALLED; its member is not evicted. */
@@ -704,6 +761,7 @@ int main(void)
         DAEMON_TEST(test_ack_daemon_restart_dead_letters),
         DAEMON_TEST(test_ack_daemon_stall_evicts_holder),
         DAEMON_TEST(test_ack_daemon_stall_dead_letters_returned),
+        DAEMON_TEST(test_ack_daemon_stall_returns_unowned),
     };
     tu_init();
     return cmocka_run_group_tests_name("ack_daemon", tests, NULL, NULL);
