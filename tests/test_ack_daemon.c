@@ -371,6 +371,42 @@ static void test_ack_daemon_named_dead_letter(void **state)
     shmbus_close(bus);
 }
 
+/* A dead-letter topic whose segment the daemon has not served yet (made
+ * by a process of its uid, here with another capacity than the daemon
+ * would create it with) is served with the options it has, at the first
+ * attempt: no failure counted for options nobody asked for. */
+static void test_ack_daemon_dead_letter_takes_segment(void **state)
+{
+    struct du_daemon *d = *state;
+    char seg[SHMBUS_NAME_MAX + 1];
+    shmbus_topic *t, *raw;
+    shmbus_topic_opts ropts = {
+        .mode = SHMBUS_RELIABLE, .capacity = 2 * CAP, .max_msg_size = MSG_MAX + SB_DL_ROOM};
+    shmbus_topic_info info;
+    shmbus_bus *bus;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    struct sb_shm_group *g;
+
+    open_topic(d->bus, "jobs", CAP, MSG_MAX, 0, &bus, &t);
+    snprintf(seg, sizeof(seg), "shmbus.%s.jobs.dlq", d->bus);
+    assert_shmbus_ok(shmbus_topic_create(seg, &ropts, &raw));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(ack_sub(t, "w", 1, NULL, &sub));
+    g = group_of(t, "w");
+    assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
+    nack_times(sub, 1, 1);
+    assert_int_equal(await_count(&g->dead_lettered, 1), 1);
+    assert_int_equal(atomic_load_explicit(&g->dead_letter_failed, memory_order_relaxed), 0);
+    shmbus_topic_info_get(raw, &info);
+    assert_int_equal(info.published, 1);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(raw);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A full dead-letter topic: the message stays pending (the publisher of
  * the original stays held by it), each failed attempt is counted, and it
  * is delivered once the dead-letter topic's reader makes room. */
@@ -754,6 +790,7 @@ int main(void)
         DAEMON_TEST(test_ack_daemon_kill_redelivers),
         DAEMON_TEST(test_ack_daemon_poison_dead_letters),
         DAEMON_TEST(test_ack_daemon_named_dead_letter),
+        DAEMON_TEST(test_ack_daemon_dead_letter_takes_segment),
         DAEMON_TEST(test_ack_daemon_dead_letter_full),
         DAEMON_TEST(test_ack_daemon_dead_letter_too_small),
         DAEMON_TEST(test_ack_daemon_dead_letter_cannot_create),
