@@ -504,6 +504,44 @@ static void test_ack_daemon_dead_letter_too_small(void **state)
     shmbus_close(bus);
 }
 
+/* An exclusive dead-letter topic (one publisher at a time) is refused:
+ * the daemon's publisher there would be its one publisher for good. The
+ * message stays pending, counted and logged, and a client still gets the
+ * topic's publisher. */
+static void test_ack_daemon_dead_letter_exclusive(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic *t, *dt;
+    shmbus_topic_opts dopts = {.mode = SHMBUS_RELIABLE,
+                               .max_msg_size = MSG_MAX + SB_DL_ROOM,
+                               .flags = SHMBUS_TOPIC_EXCLUSIVE};
+    shmbus_bus *bus;
+    shmbus_pub *pub, *own;
+    shmbus_sub *sub;
+    struct sb_shm_group *g;
+    char log[PATH_MAX];
+
+    assert_int_equal(du_stop(d), 0);
+    du_launch_logged(d, log, sizeof(log));
+    open_topic(d->bus, "jobs", CAP, MSG_MAX, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_open(bus, "jobs.dlq", &dopts, 0, &dt));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(ack_sub(t, "w", 1, NULL, &sub));
+    g = group_of(t, "w");
+    assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
+    nack_times(sub, 1, 1);
+    assert_true(await_count(&g->dead_letter_failed, 1) >= 1);
+    assert_true(du_log_wait(log, "it is exclusive", 1) >= 1);
+    assert_int_equal(atomic_load_explicit(&g->dead_lettered, memory_order_relaxed), 0);
+    assert_shmbus_ok(shmbus_pub_create(dt, &own));
+    shmbus_pub_destroy(own);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(dt);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A dead-letter topic the daemon cannot create (the bus's topic limit:
  * jobs takes the one place; the events topic takes none): the message stays
  * pending, each attempt counted, with the reason in the log. */
@@ -793,6 +831,7 @@ int main(void)
         DAEMON_TEST(test_ack_daemon_dead_letter_takes_segment),
         DAEMON_TEST(test_ack_daemon_dead_letter_full),
         DAEMON_TEST(test_ack_daemon_dead_letter_too_small),
+        DAEMON_TEST(test_ack_daemon_dead_letter_exclusive),
         DAEMON_TEST(test_ack_daemon_dead_letter_cannot_create),
         DAEMON_TEST(test_ack_daemon_group_kind),
         DAEMON_TEST(test_ack_daemon_restart_dead_letters),
