@@ -5,13 +5,15 @@
  * children. A member killed between take and ack has its message
  * redelivered; a poison message reaches the dead-letter topic, default or
  * named, with its metadata, and leaves the original topic's table; a
- * dead-letter topic too small, full or impossible to create keeps it
- * pending, counted, until the cause is gone; the group's kind is fixed by
- * its first member; a restarted daemon still dead-letters to the right
- * topic; the stall
- * timeout evicts a member that holds a message and dead-letters a
- * returned one that holds publishers back. Children are killed and reaped
- * by the teardown on every path.
+ * dead-letter topic whose segment the registry had not served yet is
+ * served with its own options; a dead-letter topic too small, full,
+ * exclusive or impossible to create keeps it pending, counted, until the
+ * cause is gone; the group's kind is fixed by its first member; a
+ * restarted daemon still dead-letters to the right topic; the stall
+ * timeout evicts a member that holds a message, gives back one held in
+ * the name of no member, and dead-letters a returned one that holds
+ * publishers back. Children are killed and reaped by the teardown on
+ * every path.
  */
 #include "daemonclient.h"
 
