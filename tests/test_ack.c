@@ -604,6 +604,41 @@ static void test_ack_nack_delay(void **state)
     bench_close(&b);
 }
 
+/* A member at its limit sleeps through another member's nacked message
+ * falling due (it cannot take it): no busy loop once the delay is over. */
+static void test_ack_limit_sleeps_past_nack_delay(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    const uint64_t wait_ns = 600000000; /* 600 ms, the delay 20 ms */
+    struct timespec c0, c1;
+    struct member a, c;
+    struct bench b;
+    uint64_t seq, t0;
+    uint32_t dv;
+
+    bench_open(&b, d, "limit", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "limit", &so));
+    assert_shmbus_ok(member_open(&c, d->bus, "limit", &so));
+    publish_n(b.pub, 2, 0);
+    expect_take(a.sub, 0, 1);
+    expect_take(c.sub, 1, 1);
+    assert_shmbus_ok(shmbus_nack(c.sub, 1, 20000000));
+    t0 = sb_mono_ns();
+    assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0), 0);
+    assert_int_equal(take(a.sub, (int64_t)wait_ns, &seq, &dv), SHMBUS_ERR_TIMEOUT);
+    assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1), 0);
+    assert_true(sb_mono_ns() - t0 >= wait_ns);
+    /* Asleep: a few wake-ups per slice, not a spin on the clock. */
+    assert_true((c1.tv_sec - c0.tv_sec) * 1000000000ll + (c1.tv_nsec - c0.tv_nsec) < 100000000ll);
+    assert_shmbus_ok(shmbus_ack(a.sub, 0));
+    expect_take(a.sub, 1, 2);
+    assert_shmbus_ok(shmbus_ack(a.sub, 1));
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+}
+
 /* What a poll delivered: seq and deliveries, in order. */
 struct seen {
     uint32_t n;
@@ -900,6 +935,7 @@ int main(void)
         DAEMON_TEST(test_ack_frees_the_cell),
         DAEMON_TEST(test_ack_scribbled_entry_counted),
         DAEMON_TEST(test_ack_nack_delay),
+        DAEMON_TEST(test_ack_limit_sleeps_past_nack_delay),
         DAEMON_TEST(test_ack_inflight_and_order),
         DAEMON_TEST(test_ack_gone_member_gives_back),
         DAEMON_TEST(test_ack_evicted_member_gives_back),

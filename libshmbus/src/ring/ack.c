@@ -459,6 +459,10 @@ uint64_t sb_ack_wake_at(const shmbus_sub *sub)
     const struct sb_ack *a = sub->ack;
     uint64_t at = UINT64_MAX;
 
+    /* At its limit the member takes nothing, due or not (sb_ack_ready()):
+     * a time already past would end every sleep at once, a busy loop. */
+    if (a->inflight >= a->max_inflight)
+        return at;
     /* relaxed, all: a bound on a sleep; the sleeper re-checks on waking. */
     if (atomic_load_explicit(&a->grp->returned, memory_order_relaxed) == 0)
         return at;
