@@ -639,6 +639,51 @@ static void test_ack_limit_sleeps_past_nack_delay(void **state)
     bench_close(&b);
 }
 
+/* A member evicted while its callback reads a message in place: the
+ * message goes to another member, which acks it, and a publisher reuses
+ * its cell under the reads. The poll says so (SHMBUS_ERR_EVICTED) rather
+ * than report a delivery of what the callback saw. */
+struct evict_in_read {
+    struct member *a, *c;
+    struct bench *b;
+    int torn; /* the callback's bytes changed under it */
+};
+
+static int evict_in_read_cb(const shmbus_msg *msg, void *arg)
+{
+    struct evict_in_read *x = arg;
+    struct tu_payload p;
+    uint64_t seq;
+    uint32_t dv;
+
+    sb_admin_slot_evict(x->a->t, (uint32_t)(x->a->sub->slot - x->a->t->seg.slots));
+    if (take(x->c->sub, DC_WAIT_NS, &seq, &dv) == 0 && seq == 0 && dv == 2 &&
+        shmbus_ack(x->c->sub, 0) == 0)
+        publish_n(x->b->pub, CAP, 1); /* seq CAP lands in seq 0's cell */
+    x->torn = !tu_check(msg->data, msg->len, &p) || p.seq != msg->seq;
+    return 0;
+}
+
+static void test_ack_evicted_while_reading(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    struct member a, c;
+    struct bench b;
+    struct evict_in_read x = {&a, &c, &b, 0};
+
+    bench_open(&b, d, "inread", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "inread", &so));
+    assert_shmbus_ok(member_open(&c, d->bus, "inread", &so));
+    publish_n(b.pub, 1, 0);
+    assert_int_equal(shmbus_poll(a.sub, evict_in_read_cb, &x, 1), SHMBUS_ERR_EVICTED);
+    assert_true(x.torn); /* what the poll must not call a delivery */
+    assert_int_equal(shmbus_ack(a.sub, 0), SHMBUS_ERR_EVICTED);
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+}
+
 /* What a poll delivered: seq and deliveries, in order. */
 struct seen {
     uint32_t n;
@@ -939,6 +984,7 @@ int main(void)
         DAEMON_TEST(test_ack_inflight_and_order),
         DAEMON_TEST(test_ack_gone_member_gives_back),
         DAEMON_TEST(test_ack_evicted_member_gives_back),
+        DAEMON_TEST(test_ack_evicted_while_reading),
         DAEMON_TEST(test_ack_publishers_never_overwrite_pending),
     };
     tu_init();
