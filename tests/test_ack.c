@@ -884,6 +884,31 @@ static void test_ack_evicted_member_gives_back(void **state)
     close(fds[1]);
 }
 
+/* A member evicted holding an entry the daemon's give-back missed (one it
+ * took from the pending table as the eviction passed, made here by
+ * marking the slot evicted alone): its ack gives the entry back, so that
+ * no slot nobody evicts again holds it HELD, gating publishers, forever. */
+static void test_ack_evicted_ack_gives_back(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    struct member a, c;
+    struct bench b;
+
+    bench_open(&b, d, "missed", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "missed", &so));
+    assert_shmbus_ok(member_open(&c, d->bus, "missed", &so));
+    publish_n(b.pub, 1, 0);
+    expect_take(a.sub, 0, 1);
+    atomic_store(&a.sub->slot->state, SB_SLOT_EVICTED);
+    assert_int_equal(shmbus_ack(a.sub, 0), SHMBUS_ERR_EVICTED);
+    expect_take(c.sub, 0, 2);
+    assert_shmbus_ok(shmbus_ack(c.sub, 0));
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+}
+
 /* Members in threads take, check and ack (nacking some) while a publisher
  * fills a 4-cell ring: no pending message is ever overwritten, and every
  * message is acknowledged. */
@@ -985,6 +1010,7 @@ int main(void)
         DAEMON_TEST(test_ack_gone_member_gives_back),
         DAEMON_TEST(test_ack_evicted_member_gives_back),
         DAEMON_TEST(test_ack_evicted_while_reading),
+        DAEMON_TEST(test_ack_evicted_ack_gives_back),
         DAEMON_TEST(test_ack_publishers_never_overwrite_pending),
     };
     tu_init();

@@ -381,6 +381,15 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
     if (!pend_cas(&a->pend[best], best_w, hw))
         return SB_STEP_MOVED; /* another member took it: look again */
     sb_ack_returned_less(a->grp);
+    /* seq_cst: as in sb_ack_take(). Evicted before our CAS, the daemon's
+     * give-back after its CAS of the slot may have come first and missed
+     * the entry: back as it was, undelivered, or it stays HELD by a slot
+     * nobody evicts again. */
+    if (sb_sub_evicted(sub, memory_order_seq_cst)) {
+        if (sb_ack_return(a->grp, &a->pend[best], hw, d - 1, SHMBUS_DL_EVICTED))
+            sb_wake_readers(seg->hdr, 0);
+        return SHMBUS_ERR_EVICTED;
+    }
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&a->grp->redelivered, 1, memory_order_relaxed);
     k = a->inflight;
@@ -569,10 +578,11 @@ static int ack_find(shmbus_sub *sub, uint64_t seq)
     a = sub->ack;
     for (uint32_t k = 0; k < a->inflight; k++)
         if (a->held[k].seq == seq) {
-            /* relaxed: a flag; the entry's CAS is what tells. The daemon
-             * gives an evicted member's entries back (or we did). */
+            /* relaxed: a flag; the entry's CAS is what tells. */
             if (sb_sub_evicted(sub, memory_order_relaxed)) {
-                held_forget(sub->ack, k);
+                /* Back to the group unless the daemon did it (then
+                 * the CAS fails): never left HELD by an evicted slot. */
+                held_give_back(sub, k, SHMBUS_DL_EVICTED);
                 return SHMBUS_ERR_EVICTED;
             }
             return (int)k;
