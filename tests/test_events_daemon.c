@@ -219,12 +219,30 @@ static void test_events_daemon_publish_refused(void **state)
     shmbus_close(bus);
 }
 
+/* A client may read the daemon's topics but not make one: a `_shmbus.`
+ * topic nobody publishes on, hidden from LIST, would only hide its
+ * segment's bytes from `shmbus stat`. */
+static void test_events_daemon_create_refused(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic *t;
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_rc(shmbus_open(bus, SBD_EVENTS_PREFIX "hidden", NULL, 0, &t), SHMBUS_ERR_DENIED);
+    assert_null(t);
+    assert_shmbus_ok(shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, 0, &t));
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         DAEMON_TEST(test_events_daemon_reaped_returned),
         DAEMON_TEST(test_events_daemon_unblocked),
         DAEMON_TEST(test_events_daemon_publish_refused),
+        DAEMON_TEST(test_events_daemon_create_refused),
     };
 
     tu_init();
