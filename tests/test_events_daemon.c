@@ -5,14 +5,18 @@
  * its pid and counts the slot freed and the message returned to the
  * group; a claim held past the stall timeout and one a dead publisher
  * left are told as "unblocked". A client is refused as a publisher there
- * (SHMBUS_ERR_DENIED).
+ * and as the maker of a `_shmbus.` topic (SHMBUS_ERR_DENIED). The loss
+ * scanner tells a client topic's losses, never the events topic's own.
  * Children report through their exit status.
  */
 #include "daemonclient.h"
 
 #include <poll.h>
+#include <stdatomic.h>
 
 #include "events.h"
+#include "loss.h"
+#include "ring/ring.h"
 #include "util/clock.h"
 
 #define WAIT_MS 10000
@@ -219,6 +223,61 @@ static void test_events_daemon_publish_refused(void **state)
     shmbus_close(bus);
 }
 
+/* Read events from @p sub for @p ms: 1 if one holds @p want, else 0. */
+static int event_within(shmbus_sub *sub, const char *want, unsigned ms)
+{
+    char line[SBD_EVENTS_MSG_MAX + 1];
+    shmbus_msg info;
+    uint64_t end = sb_mono_ns() + (uint64_t)ms * 1000000u;
+    int n, seen = 0;
+
+    while (sb_mono_ns() < end) {
+        n = shmbus_recv(sub, line, sizeof(line) - 1, &info, 10000000);
+        if (n == SHMBUS_ERR_TIMEOUT)
+            continue;
+        assert_shmbus_ok(n);
+        line[n] = '\0';
+        seen |= strstr(line, want) != NULL;
+    }
+    return seen;
+}
+
+/* The loss scanner tells a client topic's subscriber whose count of lost
+ * messages moved, but never one of the events topic: a reader falling
+ * behind there would hear of it on the topic it is losing, each event
+ * pushing it further behind. The counts are written as a subscriber's
+ * poll stores them, into slots that never poll again. */
+static void test_events_daemon_loss_not_own(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts lossy = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = DC_MSG_MAX};
+    shmbus_topic *ev, *plain;
+    shmbus_sub *reader, *idle_ev, *idle_plain;
+    shmbus_bus *bus;
+
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, SHMBUS_OPEN_NOCREATE, &ev));
+    assert_shmbus_ok(shmbus_sub_create(ev, NULL, &reader));
+    assert_shmbus_ok(shmbus_sub_create(ev, NULL, &idle_ev));
+    assert_shmbus_ok(shmbus_open(bus, "plain", &lossy, 0, &plain));
+    assert_shmbus_ok(shmbus_sub_create(plain, NULL, &idle_plain));
+    /* A tick for the scanner to meet both slots at zero. */
+    usleep(3 * SBD_LOSS_TICK_MS * 1000);
+    /* relaxed: as a subscriber stores its mirror (monitors read it so). */
+    atomic_store_explicit(&idle_ev->slot->lost, 7, memory_order_relaxed);
+    atomic_store_explicit(&idle_plain->slot->lost, 7, memory_order_relaxed);
+    if (!event_seen(reader, "\"event\":\"loss\",\"topic\":\"plain\","))
+        fail_msg("no loss event for topic plain within %d ms", WAIT_MS);
+    /* Both were met in the same walk; three more ticks to be sure. */
+    assert_false(event_within(reader, "\"topic\":\"" SBD_EVENTS_TOPIC "\"", 3 * SBD_LOSS_TICK_MS));
+    shmbus_sub_destroy(idle_plain);
+    shmbus_sub_destroy(idle_ev);
+    shmbus_sub_destroy(reader);
+    shmbus_topic_destroy(plain);
+    shmbus_topic_destroy(ev);
+    shmbus_close(bus);
+}
+
 /* A client may read the daemon's topics but not make one: a `_shmbus.`
  * topic nobody publishes on, hidden from LIST, would only hide its
  * segment's bytes from `shmbus stat`. */
@@ -243,6 +302,7 @@ int main(void)
         DAEMON_TEST(test_events_daemon_unblocked),
         DAEMON_TEST(test_events_daemon_publish_refused),
         DAEMON_TEST(test_events_daemon_create_refused),
+        DAEMON_TEST(test_events_daemon_loss_not_own),
     };
 
     tu_init();
