@@ -30,6 +30,9 @@ static struct {
     uint64_t failed;  /* events not published since the last line said so */
     uint64_t warn_ns; /* CLOCK_MONOTONIC of that line */
     char line[SBD_EVENTS_MSG_MAX];
+    /* The control thread's alone: the start found the topic's segment
+     * waiting to be taken over (sbd_events_resume() starts again). */
+    int waiting;
 } ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Append @p n bytes of @p s at out[*at] if they fit in @p cap. @return 0,
@@ -189,6 +192,14 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     req.capacity = SBD_EVENTS_CAPACITY;
     req.max_msg_size = SBD_EVENTS_MSG_MAX;
     rc = sbd_topic_open(r, &req, &t, &created, why, sizeof(why));
+    ev.waiting = rc == SHMBUS_ERR_NOT_READY;
+    if (ev.waiting) {
+        sbd_log(SBD_WARN,
+                "events: topic %s: its segment waits to be taken over: no events until "
+                "it is, or until it is removed as abandoned",
+                SBD_EVENTS_TOPIC);
+        return rc;
+    }
     if (rc < 0) {
         sbd_log(SBD_ERROR, "events: cannot open topic %s: %s%s%s", SBD_EVENTS_TOPIC,
                 shmbus_strerror(rc), why[0] ? ": " : "", why);
@@ -205,6 +216,16 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     ev.pub = pub;
     pthread_mutex_unlock(&ev.lock);
     return 0;
+}
+
+void sbd_events_resume(struct sbd_registry *r)
+{
+    /* Only a start that found the segment waiting is tried again: any
+     * other failure (--max-shm, a topic of other options) stays. */
+    if (!ev.waiting)
+        return;
+    if (sbd_events_start(r, r->cfg->bus) == 0)
+        sbd_log(SBD_INFO, "events: publishing on %s", SBD_EVENTS_TOPIC);
 }
 
 void sbd_events_stop(void)

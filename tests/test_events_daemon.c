@@ -7,6 +7,8 @@
  * left are told as "unblocked". A client is refused as a publisher there
  * and as the maker of a `_shmbus.` topic (SHMBUS_ERR_DENIED). The loss
  * scanner tells a client topic's losses, never the events topic's own.
+ * An events segment not ready at the start is taken over, and used, once
+ * it is.
  * Children report through their exit status.
  */
 #include "daemonclient.h"
@@ -17,6 +19,7 @@
 #include "events.h"
 #include "loss.h"
 #include "ring/ring.h"
+#include "shm/layout.h"
 #include "util/clock.h"
 
 #define WAIT_MS 10000
@@ -278,6 +281,58 @@ static void test_events_daemon_loss_not_own(void **state)
     shmbus_close(bus);
 }
 
+/* The events topic's segment found not ready at the start (its creator,
+ * a previous daemon, died making it) waits to be taken over; once its
+ * creator is done it is, and events flow from then on. */
+static void test_events_daemon_adopted_late(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts eo = {
+        .mode = SHMBUS_LOSSY, .capacity = SBD_EVENTS_CAPACITY, .max_msg_size = SBD_EVENTS_MSG_MAX};
+    shmbus_topic_opts lossy = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = DC_MSG_MAX};
+    char seg[SHMBUS_NAME_MAX + 1];
+    shmbus_topic *raw, *ev = NULL, *plain;
+    shmbus_sub *reader, *idle;
+    shmbus_bus *bus;
+    uint64_t end;
+    uint32_t version;
+    int rc;
+
+    assert_int_equal(du_stop(d), 0);
+    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, SBD_EVENTS_TOPIC);
+    shmbus_topic_unlink(seg); /* the stopped daemon's, if it kept it */
+    assert_shmbus_ok(shmbus_topic_create(seg, &eo, &raw));
+    /* relaxed: nobody maps it yet. */
+    version = atomic_load_explicit(&raw->seg.hdr->version, memory_order_relaxed);
+    atomic_store_explicit(&raw->seg.hdr->version, 0, memory_order_relaxed);
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_rc(shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, SHMBUS_OPEN_NOCREATE, &ev),
+                     SHMBUS_ERR_NOT_READY);
+    /* release: as a creator publishes its segment (layout.h). */
+    atomic_store_explicit(&raw->seg.hdr->version, version, memory_order_release);
+    end = sb_mono_ns() + (uint64_t)WAIT_MS * 1000000u;
+    while ((rc = shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, SHMBUS_OPEN_NOCREATE, &ev)) ==
+               SHMBUS_ERR_NOT_READY &&
+           sb_mono_ns() < end)
+        usleep(10000);
+    assert_shmbus_ok(rc);
+    assert_shmbus_ok(shmbus_sub_create(ev, NULL, &reader));
+    assert_shmbus_ok(shmbus_open(bus, "plain", &lossy, 0, &plain));
+    assert_shmbus_ok(shmbus_sub_create(plain, NULL, &idle));
+    usleep(3 * SBD_LOSS_TICK_MS * 1000);
+    /* relaxed: as a subscriber stores its mirror. */
+    atomic_store_explicit(&idle->slot->lost, 7, memory_order_relaxed);
+    if (!event_seen(reader, "\"event\":\"loss\",\"topic\":\"plain\","))
+        fail_msg("no event on the events topic taken over late within %d ms", WAIT_MS);
+    shmbus_sub_destroy(idle);
+    shmbus_sub_destroy(reader);
+    shmbus_topic_destroy(plain);
+    shmbus_topic_destroy(ev);
+    shmbus_topic_destroy(raw);
+    shmbus_close(bus);
+}
+
 /* A client may read the daemon's topics but not make one: a `_shmbus.`
  * topic nobody publishes on, hidden from LIST, would only hide its
  * segment's bytes from `shmbus stat`. */
@@ -303,6 +358,7 @@ int main(void)
         DAEMON_TEST(test_events_daemon_publish_refused),
         DAEMON_TEST(test_events_daemon_create_refused),
         DAEMON_TEST(test_events_daemon_loss_not_own),
+        DAEMON_TEST(test_events_daemon_adopted_late),
     };
 
     tu_init();
