@@ -25,7 +25,8 @@
 
 static struct {
     pthread_mutex_t lock;
-    shmbus_pub *pub; /* NULL: not started, or stopped */
+    shmbus_pub *pub;           /* NULL: not started, or stopped */
+    const struct sbd_topic *t; /* its topic, while pub is set */
     char bus[SHMBUS_NAME_MAX + 1];
     uint64_t failed;  /* events not published since the last line said so */
     uint64_t warn_ns; /* CLOCK_MONOTONIC of that line */
@@ -167,7 +168,11 @@ void sbd_event(const char *kind, const struct sbd_ev_field *f, unsigned n)
         return;
     }
     len = sbd_event_format(ev.line, sizeof(ev.line), ev.bus, sb_real_ns(), kind, f, n);
-    if (len == 0) {
+    if (sbd_topic_broken(ev.t)) {
+        /* A client truncated the segment (guard.h): the mapping is private
+         * zeroes that no reader sees, and the topic is no longer served. */
+        events_failed(kind, "its segment was truncated");
+    } else if (len == 0) {
         events_failed(kind, "longer than the topic's largest message");
     } else {
         /* Timeout 0: the topic is lossy, so this never waits anyway. */
@@ -214,6 +219,7 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     pthread_mutex_lock(&ev.lock);
     snprintf(ev.bus, sizeof(ev.bus), "%s", bus);
     ev.pub = pub;
+    ev.t = t;
     pthread_mutex_unlock(&ev.lock);
     return 0;
 }
@@ -235,6 +241,7 @@ void sbd_events_stop(void)
     pthread_mutex_lock(&ev.lock);
     pub = ev.pub;
     ev.pub = NULL;
+    ev.t = NULL;
     pthread_mutex_unlock(&ev.lock);
     shmbus_pub_destroy(pub);
 }

@@ -8,7 +8,7 @@
  * and as the maker of a `_shmbus.` topic (SHMBUS_ERR_DENIED). The loss
  * scanner tells a client topic's losses, never the events topic's own.
  * An events segment not ready at the start is taken over, and used, once
- * it is.
+ * it is; one a client truncated gets no more events, each counted.
  * Children report through their exit status.
  */
 #include "daemonclient.h"
@@ -333,6 +333,37 @@ static void test_events_daemon_adopted_late(void **state)
     shmbus_close(bus);
 }
 
+/* A client truncates the events topic's segment: the daemon stops
+ * serving it, and the events that follow, which nobody can read, are
+ * counted and logged as not published rather than written into the
+ * private zeroes the guard put in its place. */
+static void test_events_daemon_truncated(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts lossy = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = DC_MSG_MAX};
+    char seg[SHMBUS_NAME_MAX + 1], path[PATH_MAX], log[PATH_MAX];
+    shmbus_topic *plain;
+    shmbus_sub *idle;
+    shmbus_bus *bus;
+
+    assert_int_equal(du_stop(d), 0);
+    du_launch_logged(d, log, sizeof(log));
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, "plain", &lossy, 0, &plain));
+    assert_shmbus_ok(shmbus_sub_create(plain, NULL, &idle));
+    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, SBD_EVENTS_TOPIC);
+    snprintf(path, sizeof(path), "/dev/shm/%s", seg);
+    assert_int_equal(truncate(path, 4096), 0);
+    assert_true(du_log_wait(log, "a client truncated segment", 1) >= 1);
+    /* relaxed: as a subscriber stores its mirror. */
+    atomic_store_explicit(&idle->slot->lost, 7, memory_order_relaxed);
+    assert_true(du_log_wait(log, "\"loss\" event not published: its segment was truncated", 1) >=
+                1);
+    shmbus_sub_destroy(idle);
+    shmbus_topic_destroy(plain);
+    shmbus_close(bus);
+}
+
 /* A client may read the daemon's topics but not make one: a `_shmbus.`
  * topic nobody publishes on, hidden from LIST, would only hide its
  * segment's bytes from `shmbus stat`. */
@@ -359,6 +390,7 @@ int main(void)
         DAEMON_TEST(test_events_daemon_create_refused),
         DAEMON_TEST(test_events_daemon_loss_not_own),
         DAEMON_TEST(test_events_daemon_adopted_late),
+        DAEMON_TEST(test_events_daemon_truncated),
     };
 
     tu_init();
