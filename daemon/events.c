@@ -31,10 +31,17 @@ static struct {
     uint64_t failed;  /* events not published since the last line said so */
     uint64_t warn_ns; /* CLOCK_MONOTONIC of that line */
     char line[SBD_EVENTS_MSG_MAX];
-    /* The control thread's alone: the start found the topic's segment
-     * waiting to be taken over (sbd_events_resume() starts again). */
+    /* The control thread's alone: what the start found in the way, that
+     * sbd_events_resume() starts again after (enum ev_wait). */
     int waiting;
 } ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* What a start that failed waits for. */
+enum ev_wait {
+    EV_WAIT_NONE,    /* nothing: started, or failed for good */
+    EV_WAIT_SEGMENT, /* the topic's segment to be taken over, or removed */
+    EV_WAIT_RECORD,  /* a publisher record, all held by dead daemons */
+};
 
 /* Append @p n bytes of @p s at out[*at] if they fit in @p cap. @return 0,
  * or -1 (nothing written) if they do not. */
@@ -189,7 +196,7 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     struct sbd_topic *t;
     shmbus_pub *pub;
     char why[160] = "";
-    int created, rc;
+    int created, rc, was = ev.waiting;
 
     memset(&req, 0, sizeof(req));
     memcpy(req.name, SBD_EVENTS_TOPIC, sizeof(SBD_EVENTS_TOPIC));
@@ -197,7 +204,7 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     req.capacity = SBD_EVENTS_CAPACITY;
     req.max_msg_size = SBD_EVENTS_MSG_MAX;
     rc = sbd_topic_open(r, &req, &t, &created, why, sizeof(why));
-    ev.waiting = rc == SHMBUS_ERR_NOT_READY;
+    ev.waiting = rc == SHMBUS_ERR_NOT_READY ? EV_WAIT_SEGMENT : EV_WAIT_NONE;
     if (ev.waiting) {
         sbd_log(SBD_WARN,
                 "events: topic %s: its segment waits to be taken over: no events until "
@@ -211,6 +218,18 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
         return rc;
     }
     rc = shmbus_pub_create(t->t, &pub);
+    if (rc == SHMBUS_ERR_NO_SLOT) {
+        /* Every record held by a daemon killed before its reaper freed the
+         * records of the one before (a restart loop): ours frees them, and
+         * each retry tries again, said once. */
+        if (was != EV_WAIT_RECORD)
+            sbd_log(SBD_WARN,
+                    "events: every publisher record of %s is taken: no events until the "
+                    "reaper frees those of dead processes",
+                    SBD_EVENTS_TOPIC);
+        ev.waiting = EV_WAIT_RECORD;
+        return rc;
+    }
     if (rc < 0) {
         sbd_log(SBD_ERROR, "events: cannot publish on %s: %s", SBD_EVENTS_TOPIC,
                 shmbus_strerror(rc));
@@ -226,7 +245,7 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
 
 void sbd_events_resume(struct sbd_registry *r)
 {
-    /* Only a start that found the segment waiting is tried again: any
+    /* Only a start that found something to wait for is tried again: any
      * other failure (--max-shm, a topic of other options) stays. */
     if (!ev.waiting)
         return;

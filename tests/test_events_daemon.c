@@ -8,8 +8,8 @@
  * and as the maker of a `_shmbus.` topic (SHMBUS_ERR_DENIED). The loss
  * scanner tells a client topic's losses, never the events topic's own.
  * An events segment not ready at the start is taken over, and used, once
- * it is; one a client truncated gets no more events, each counted.
- * Children report through their exit status.
+ * it is, as is one whose publisher records dead processes held; one a client truncated gets no more
+ * events, each counted. Children report through their exit status.
  */
 #include "daemonclient.h"
 
@@ -333,6 +333,60 @@ static void test_events_daemon_adopted_late(void **state)
     shmbus_close(bus);
 }
 
+/* A process that takes every publisher record of segment @p arg and
+ * exits holding them, as daemons killed one after another would. */
+static int kid_hold_records(void *arg)
+{
+    shmbus_topic *t;
+    shmbus_pub *pub[2];
+
+    if (shmbus_topic_attach(arg, &t) < 0)
+        return 1;
+    for (int i = 0; i < 2; i++)
+        if (shmbus_pub_create(t, &pub[i]) < 0)
+            return 2;
+    return 0;
+}
+
+/* The events topic taken over with every publisher record held by dead
+ * processes: the daemon's reaper frees them, and its events start then. */
+static void test_events_daemon_records_taken(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts eo = {.mode = SHMBUS_LOSSY,
+                            .capacity = SBD_EVENTS_CAPACITY,
+                            .max_msg_size = SBD_EVENTS_MSG_MAX,
+                            .max_publishers = 2};
+    shmbus_topic_opts lossy = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = DC_MSG_MAX};
+    char seg[SHMBUS_NAME_MAX + 1];
+    shmbus_topic *raw, *ev, *plain;
+    shmbus_sub *reader, *idle;
+    shmbus_bus *bus;
+
+    assert_int_equal(du_stop(d), 0);
+    snprintf(seg, sizeof(seg), "shmbus.%s.%s", d->bus, SBD_EVENTS_TOPIC);
+    shmbus_topic_unlink(seg); /* the stopped daemon's, if it kept it */
+    assert_shmbus_ok(shmbus_topic_create(seg, &eo, &raw));
+    shmbus_topic_destroy(raw);
+    assert_int_equal(du_wait_ms(tu_fork(kid_hold_records, seg), WAIT_MS), 0);
+    assert_int_equal(du_launch(d, NULL), 0);
+    assert_shmbus_ok(connect_retry(d->bus, &bus));
+    assert_shmbus_ok(shmbus_open(bus, SBD_EVENTS_TOPIC, NULL, SHMBUS_OPEN_NOCREATE, &ev));
+    assert_shmbus_ok(shmbus_sub_create(ev, NULL, &reader));
+    assert_shmbus_ok(shmbus_open(bus, "plain", &lossy, 0, &plain));
+    assert_shmbus_ok(shmbus_sub_create(plain, NULL, &idle));
+    usleep(3 * SBD_LOSS_TICK_MS * 1000);
+    /* relaxed: as a subscriber stores its mirror. */
+    atomic_store_explicit(&idle->slot->lost, 7, memory_order_relaxed);
+    if (!event_seen(reader, "\"event\":\"loss\",\"topic\":\"plain\","))
+        fail_msg("no event once the dead publishers' records were freed, within %d ms", WAIT_MS);
+    shmbus_sub_destroy(idle);
+    shmbus_sub_destroy(reader);
+    shmbus_topic_destroy(plain);
+    shmbus_topic_destroy(ev);
+    shmbus_close(bus);
+}
+
 /* A client truncates the events topic's segment: the daemon stops
  * serving it, and the events that follow, which nobody can read, are
  * counted and logged as not published rather than written into the
@@ -390,6 +444,7 @@ int main(void)
         DAEMON_TEST(test_events_daemon_create_refused),
         DAEMON_TEST(test_events_daemon_loss_not_own),
         DAEMON_TEST(test_events_daemon_adopted_late),
+        DAEMON_TEST(test_events_daemon_records_taken),
         DAEMON_TEST(test_events_daemon_truncated),
     };
 
