@@ -283,4 +283,7 @@ void sbd_registry_retry(struct sbd_registry *r)
         adopt_remove(p.seg, out, &judged);
         i += out == SBD_ADOPT_LATER; /* else entry i is another one now */
     }
+    /* The events may have waited at the start (events.h). */
+    if (!sbd_pending_has_topic(r, SBD_EVENTS_TOPIC))
+        sbd_events_resume(r);
 }

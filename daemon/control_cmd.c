@@ -85,10 +85,22 @@ static void on_hello(struct sbd_control *c, struct sbd_session *s, const struct 
 static void on_open(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_open *q,
                     struct ctl_reply *r)
 {
+    int own = sbd_events_reserved(q->name), make = !(q->flags & SHMBUS_OPEN_NOCREATE);
+    struct sb_wire_open req = *q;
     struct sbd_topic *t;
     int created, rc;
 
-    rc = sbd_topic_open(c->reg, q, &t, &created, r->why, sizeof(r->why));
+    /* The daemon's own topics (events.h) are read, never made, by
+     * clients: one nobody may publish on, and LIST does not show, would
+     * only hide its bytes. Opened as without create, a segment of one
+     * that waits to be taken over still answers "not ready". */
+    if (own)
+        req.flags |= SHMBUS_OPEN_NOCREATE;
+    rc = sbd_topic_open(c->reg, &req, &t, &created, r->why, sizeof(r->why));
+    if (rc == -ENOENT && own && make) {
+        reply_err(r, SHMBUS_ERR_DENIED, "only the daemon makes its _shmbus. topics");
+        return;
+    }
     if (rc == 0)
         rc = sbd_session_hold(s, t, SBD_HOLD_OPEN, 0);
     if (rc < 0) {

@@ -25,12 +25,23 @@
 
 static struct {
     pthread_mutex_t lock;
-    shmbus_pub *pub; /* NULL: not started, or stopped */
+    shmbus_pub *pub;           /* NULL: not started, or stopped */
+    const struct sbd_topic *t; /* its topic, while pub is set */
     char bus[SHMBUS_NAME_MAX + 1];
     uint64_t failed;  /* events not published since the last line said so */
     uint64_t warn_ns; /* CLOCK_MONOTONIC of that line */
     char line[SBD_EVENTS_MSG_MAX];
+    /* The control thread's alone: what the start found in the way, that
+     * sbd_events_resume() starts again after (enum ev_wait). */
+    int waiting;
 } ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* What a start that failed waits for. */
+enum ev_wait {
+    EV_WAIT_NONE,    /* nothing: started, or failed for good */
+    EV_WAIT_SEGMENT, /* the topic's segment to be taken over, or removed */
+    EV_WAIT_RECORD,  /* a publisher record, all held by dead daemons */
+};
 
 /* Append @p n bytes of @p s at out[*at] if they fit in @p cap. @return 0,
  * or -1 (nothing written) if they do not. */
@@ -164,7 +175,11 @@ void sbd_event(const char *kind, const struct sbd_ev_field *f, unsigned n)
         return;
     }
     len = sbd_event_format(ev.line, sizeof(ev.line), ev.bus, sb_real_ns(), kind, f, n);
-    if (len == 0) {
+    if (sbd_topic_broken(ev.t)) {
+        /* A client truncated the segment (guard.h): the mapping is private
+         * zeroes that no reader sees, and the topic is no longer served. */
+        events_failed(kind, "its segment was truncated");
+    } else if (len == 0) {
         events_failed(kind, "longer than the topic's largest message");
     } else {
         /* Timeout 0: the topic is lossy, so this never waits anyway. */
@@ -181,7 +196,7 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     struct sbd_topic *t;
     shmbus_pub *pub;
     char why[160] = "";
-    int created, rc;
+    int created, rc, was = ev.waiting;
 
     memset(&req, 0, sizeof(req));
     memcpy(req.name, SBD_EVENTS_TOPIC, sizeof(SBD_EVENTS_TOPIC));
@@ -189,12 +204,32 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     req.capacity = SBD_EVENTS_CAPACITY;
     req.max_msg_size = SBD_EVENTS_MSG_MAX;
     rc = sbd_topic_open(r, &req, &t, &created, why, sizeof(why));
+    ev.waiting = rc == SHMBUS_ERR_NOT_READY ? EV_WAIT_SEGMENT : EV_WAIT_NONE;
+    if (ev.waiting) {
+        sbd_log(SBD_WARN,
+                "events: topic %s: its segment waits to be taken over: no events until "
+                "it is, or until it is removed as abandoned",
+                SBD_EVENTS_TOPIC);
+        return rc;
+    }
     if (rc < 0) {
         sbd_log(SBD_ERROR, "events: cannot open topic %s: %s%s%s", SBD_EVENTS_TOPIC,
                 shmbus_strerror(rc), why[0] ? ": " : "", why);
         return rc;
     }
     rc = shmbus_pub_create(t->t, &pub);
+    if (rc == SHMBUS_ERR_NO_SLOT) {
+        /* Every record held by a daemon killed before its reaper freed the
+         * records of the one before (a restart loop): ours frees them, and
+         * each retry tries again, said once. */
+        if (was != EV_WAIT_RECORD)
+            sbd_log(SBD_WARN,
+                    "events: every publisher record of %s is taken: no events until the "
+                    "reaper frees those of dead processes",
+                    SBD_EVENTS_TOPIC);
+        ev.waiting = EV_WAIT_RECORD;
+        return rc;
+    }
     if (rc < 0) {
         sbd_log(SBD_ERROR, "events: cannot publish on %s: %s", SBD_EVENTS_TOPIC,
                 shmbus_strerror(rc));
@@ -203,8 +238,19 @@ int sbd_events_start(struct sbd_registry *r, const char *bus)
     pthread_mutex_lock(&ev.lock);
     snprintf(ev.bus, sizeof(ev.bus), "%s", bus);
     ev.pub = pub;
+    ev.t = t;
     pthread_mutex_unlock(&ev.lock);
     return 0;
+}
+
+void sbd_events_resume(struct sbd_registry *r)
+{
+    /* Only a start that found something to wait for is tried again: any
+     * other failure (--max-shm, a topic of other options) stays. */
+    if (!ev.waiting)
+        return;
+    if (sbd_events_start(r, r->cfg->bus) == 0)
+        sbd_log(SBD_INFO, "events: publishing on %s", SBD_EVENTS_TOPIC);
 }
 
 void sbd_events_stop(void)
@@ -214,6 +260,7 @@ void sbd_events_stop(void)
     pthread_mutex_lock(&ev.lock);
     pub = ev.pub;
     ev.pub = NULL;
+    ev.t = NULL;
     pthread_mutex_unlock(&ev.lock);
     shmbus_pub_destroy(pub);
 }

@@ -50,6 +50,17 @@ struct sbd_ev_field {
  */
 int sbd_events_start(struct sbd_registry *r, const char *bus);
 
+/*
+ * Start the events now if sbd_events_start() found something to wait for:
+ * the topic's segment waiting to be taken over (a previous instance died
+ * making it), or every publisher record of the topic held by dead
+ * daemons (a restart loop) until the reaper frees them. Call after the
+ * retries of waiting segments, once no segment of the topic waits any
+ * more: taken over, or removed as abandoned (then the topic is made
+ * anew). Control thread.
+ */
+void sbd_events_resume(struct sbd_registry *r);
+
 /* Stop publishing: sbd_event() does nothing from then on. Control thread,
  * after the threads that emit events stopped. */
 void sbd_events_stop(void);

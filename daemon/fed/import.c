@@ -11,6 +11,7 @@
 #include "fed/link.h"
 #include "fed/meta.h"
 #include "fed/state.h"
+#include "events.h"
 #include "log.h"
 #include "registry/relay.h"
 #include "tsan.h"
@@ -101,6 +102,12 @@ struct sbd_topic *sbf_import_topic(struct sbd_fed *f, const char *name,
     char why[160] = "";
     int created = 0, rc;
 
+    /* The daemon's own topics (events.h): another host's events, or any
+     * NATS client's message, would pass there for this daemon's word. */
+    if (sbd_events_reserved(name)) {
+        refuse(f, name, "only the daemon publishes on its _shmbus. topics");
+        return NULL;
+    }
     t = sbd_topic_find(f->reg, name);
     if (t != NULL)
         return t;
