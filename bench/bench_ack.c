@@ -14,8 +14,9 @@
  * that alternates from round to round so that each sees the same machine.
  * Reported per configuration: the median over the rounds of the messages
  * the members received per second (publisher's start to the last member's
- * end); per member count, the per-message cost ratio: baseline msgs/s /
- * acknowledging msgs/s (1.0: acknowledgements cost nothing).
+ * end); per member count, the per-message cost ratio: the median over the
+ * rounds of baseline msgs/s / acknowledging msgs/s in the same round (1.0:
+ * acknowledgements cost nothing).
  * The publisher runs on CPU 0 and the members on CPU 1 (bench_pin_cpu(),
  * as every command); one member spins, several spin the default 50 µs
  * and then sleep, as they share one CPU.
@@ -437,6 +438,24 @@ static int ack_run(const struct ack_opts *o, const char *bus, ack_rates rates)
     return rc;
 }
 
+/* Of one member count's rounds: the median rate of each kind, and its
+ * cost ratio: the median over the rounds of that round's baseline rate
+ * over its rate (runs of one round are minutes apart at most, so the host
+ * changing speed moves both sides of a round's ratio alike). */
+static void ack_summarise(const struct ack_opts *o, double (*rates)[ACK_ROUNDS_MAX],
+                          double med[ACK_KINDS], double ratio[ACK_KINDS])
+{
+    double r[ACK_ROUNDS_MAX];
+
+    for (int k = 0; k < ACK_KINDS; k++) {
+        for (uint64_t i = 0; i < o->rounds; i++)
+            r[i] = bench_ratio(rates[ACK_NONE][i], rates[k][i]);
+        ratio[k] = ack_median(r, o->rounds);
+    }
+    for (int k = 0; k < ACK_KINDS; k++)
+        med[k] = ack_median(rates[k], o->rounds);
+}
+
 /* The report's keys of each member count, "m<M>_...": the report keeps
  * the pointers, so they live as long as the program. */
 static char ack_keys[2][5][32];
@@ -457,20 +476,18 @@ static void ack_print(const struct ack_opts *o, ack_rates rates)
     bench_report_u64(&r, "rounds", o->rounds);
     bench_report_u64(&r, "inflight", o->inflight);
     for (unsigned mi = 0; mi < o->nmembers; mi++) {
-        double med[ACK_KINDS];
+        double med[ACK_KINDS], ratio[ACK_KINDS];
 
-        for (int k = 0; k < ACK_KINDS; k++)
-            med[k] = ack_median(rates[mi][k], o->rounds);
+        ack_summarise(o, rates[mi], med, ratio);
         printf("%u member%s, medians: none %.0f msgs/s; ack 1 %.0f msgs/s (cost ratio %.2f); "
                "ack %" PRIu64 " %.0f msgs/s (cost ratio %.2f)\n",
                (unsigned)o->members[mi], o->members[mi] == 1 ? "" : "s", med[ACK_NONE],
-               med[ACK_ONE], bench_ratio(med[ACK_NONE], med[ACK_ONE]), o->inflight, med[ACK_MANY],
-               bench_ratio(med[ACK_NONE], med[ACK_MANY]));
+               med[ACK_ONE], ratio[ACK_ONE], o->inflight, med[ACK_MANY], ratio[ACK_MANY]);
         bench_report_u64(&r, keys[mi][0], (uint64_t)(med[ACK_NONE] + 0.5));
         bench_report_u64(&r, keys[mi][1], (uint64_t)(med[ACK_ONE] + 0.5));
         bench_report_u64(&r, keys[mi][2], (uint64_t)(med[ACK_MANY] + 0.5));
-        bench_report_f64(&r, keys[mi][3], bench_ratio(med[ACK_NONE], med[ACK_ONE]));
-        bench_report_f64(&r, keys[mi][4], bench_ratio(med[ACK_NONE], med[ACK_MANY]));
+        bench_report_f64(&r, keys[mi][3], ratio[ACK_ONE]);
+        bench_report_f64(&r, keys[mi][4], ratio[ACK_MANY]);
     }
     bench_report_emit(&r, o->json);
 }
