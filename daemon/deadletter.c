@@ -110,6 +110,9 @@ static int dl_pub(struct dl_try *x)
     int rc;
 
     if (sbd_topic_broken(to)) {
+        /* Not served any more: a publisher made before goes. */
+        shmbus_pub_destroy(to->dl_pub);
+        to->dl_pub = NULL;
         snprintf(x->why, sizeof(x->why), "its segment was truncated: not served");
         return SHMBUS_ERR_TRUNCATED;
     }
@@ -132,22 +135,27 @@ static int dl_pub(struct dl_try *x)
  * an error with x->why filled. */
 static int dl_publish(struct dl_try *x, const struct sb_dl_meta *m, const struct sb_admin_dead *d)
 {
-    size_t hl = sb_dl_header_len(m);
+    uint8_t head[SB_DL_ROOM];
+    int hl = sb_dl_header_put(head, sizeof(head), m);
     shmbus_claim c;
     int rc;
 
+    if (hl < 0) {
+        snprintf(x->why, sizeof(x->why), "no envelope for it: %s", shmbus_strerror(hl));
+        return hl;
+    }
     /* Checked before the claim: an aborted claim would be a loss there. */
-    if (hl + d->len > x->to->info.max_msg_size) {
+    if ((size_t)hl + d->len > x->to->info.max_msg_size) {
         snprintf(x->why, sizeof(x->why),
                  "too small: max_msg_size %u, the dead letter has %zu bytes",
-                 x->to->info.max_msg_size, hl + d->len);
+                 x->to->info.max_msg_size, (size_t)hl + d->len);
         return SHMBUS_ERR_TOO_BIG;
     }
     rc = shmbus_pub_claim(x->to->dl_pub, &c, 0);
     if (rc == 0) {
-        sb_dl_header_put(c.data, c.capacity, m);
+        memcpy(c.data, head, (size_t)hl);
         memcpy((uint8_t *)c.data + hl, d->data, d->len);
-        rc = shmbus_pub_commit(x->to->dl_pub, &c, hl + d->len);
+        rc = shmbus_pub_commit(x->to->dl_pub, &c, (size_t)hl + d->len);
     }
     if (rc == -EAGAIN)
         snprintf(x->why, sizeof(x->why), "full: its subscribers hold it");

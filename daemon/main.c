@@ -20,6 +20,7 @@
 #include "bridge/bridge.h"
 #include "guard.h"
 #include "log.h"
+#include "loss.h"
 #include "reaped.h"
 #include "reaper.h"
 #include "registry.h"
@@ -170,6 +171,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
 {
     struct sbd_registry reg;
     struct sbd_control ctl;
+    struct sbd_loss *loss;
     int rc;
 
     if (sbd_registry_init(&reg, cfg) < 0) {
@@ -220,9 +222,12 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
             sbd_log(SBD_WARN, "cannot tell the parent we are ready");
         close(ready_fd);
     }
+    /* Without it the bus still serves, only with no "loss" events (logged). */
+    sbd_loss_start(&reg, &loss);
     rc = sbd_control_run(&ctl);
     if (rc < 0)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
+    sbd_loss_stop(loss);
     sbd_fed_stop(ctl.fed);
     sbd_bridge_stop(ctl.bridge);
     sbd_reaped_flush(); /* the deaths of the last passes */

@@ -31,9 +31,18 @@ struct stall_mark {
     int64_t since_ms;
 };
 
+/* Where an acknowledged group's lowest pending message stood: which
+ * entry, its seq and who held it (0: nobody, waiting for redelivery). A
+ * change of any starts the count afresh: a message just given back by an
+ * evicted member gets the whole timeout to be taken again. */
+struct ack_mark {
+    struct stall_mark m; /* at: the seq */
+    uint32_t entry, owner;
+};
+
 struct sbd_stall {
     struct stall_mark *slots, *groups, *pubs;
-    struct stall_mark *acks; /* per group: its lowest pending message */
+    struct ack_mark *acks; /* per group */
 };
 
 void sbd_stall_free(struct sbd_stall *s)
@@ -75,7 +84,8 @@ static struct sbd_stall *stall_of(struct sbd_topic *t)
     marks_clear(s->slots, t->info.max_subscribers);
     marks_clear(s->groups, t->info.max_groups);
     marks_clear(s->pubs, t->info.max_publishers);
-    marks_clear(s->acks, t->info.max_groups);
+    for (uint32_t g = 0; g < t->info.max_groups; g++)
+        s->acks[g].m.at = UINT64_MAX;
     t->stall = s;
     return s;
 }
@@ -226,7 +236,12 @@ void sbd_stall_acks(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now)
     /* Full against it: publishers are a capacity ahead and cannot claim. */
     held = sb_admin_ack_gate(t->t, g, &seq, &entry, &owner) && tail >= seq &&
            tail - seq >= t->info.capacity;
-    ms = mark_held(&s->acks[g], held, seq, now);
+    if (s->acks[g].entry != entry || s->acks[g].owner != owner) {
+        s->acks[g].entry = entry;
+        s->acks[g].owner = owner;
+        s->acks[g].m.at = UINT64_MAX; /* another message, or another holder */
+    }
+    ms = mark_held(&s->acks[g].m, held, seq, now);
     if (!held || ms < (int64_t)t->info.stall_timeout_ms)
         return;
     if (owner != 0) {

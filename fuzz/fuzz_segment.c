@@ -438,6 +438,28 @@ static void run_pass(struct sbd_reaper *r)
     CHECK(!sbd_reaper_busy(r));
 }
 
+/* The daemon's dead-letter and stall passes over the pending tables of a
+ * scribbled segment: every entry handed out must lie in the ring. */
+static void ack_look(struct sbd_topic *t)
+{
+    const struct sb_segment *seg = &t->t->seg;
+    struct sb_admin_dead d;
+    char dl[SHMBUS_TOPIC_NAME_MAX + 1];
+    uint64_t seq;
+    uint32_t pos = 0, entry, owner;
+
+    for (uint32_t g = 0; g < seg->g.max_groups; g++) {
+        sb_admin_ack_dead_letter(t->t, g, dl, sizeof(dl));
+        if (sb_admin_ack_gate(t->t, g, &seq, &entry, &owner))
+            sb_admin_ack_stalled(t->t, g, entry);
+    }
+    for (int n = 0; sb_admin_ack_dead_next(t->t, &pos, &d); n++) {
+        CHECK((const uint8_t *)d.data >= seg->cells &&
+              (const uint8_t *)d.data + d.len <= seg->base + seg->g.total_len);
+        sb_admin_ack_dead_done(t->t, &d, n & 1);
+    }
+}
+
 /* What a client's request that only looks leads to: open the topic
  * again (@p op 0), read its info and slots (8), list the topics (9). */
 static void control_look(struct sbd_topic *t, int which, uint32_t op)
@@ -457,6 +479,7 @@ static void control_look(struct sbd_topic *t, int which, uint32_t op)
         shmbus_topic_info_get(t->t, &info);
         shmbus_topic_slots_get(t->t, slots, 8);
         sb_admin_waiters_settle(t->t);
+        ack_look(t);
     } else {
         urcu_memb_read_lock();
         CHECK(sbd_topic_list(&fz.reg, "", list, N_TOPICS) == N_TOPICS);
@@ -493,7 +516,12 @@ static void control_op(struct sbd_topic *t, int which, struct in *in)
         break;
     case 6:
         snprintf(name, sizeof(name), "g%u", idx % 4);
-        sb_admin_group_number(t->t, name, NULL);
+        if (idx & 4) { /* an acknowledging member's request (admin_ack.c) */
+            struct sb_admin_ack ack = {.max_deliveries = (uint32_t)arg % 1002, .topic = "fz.topic"};
+            sb_admin_group_number(t->t, name, &ack);
+        } else {
+            sb_admin_group_number(t->t, name, NULL);
+        }
         sb_admin_groups_reconcile(t->t);
         break;
     case 7:

@@ -67,6 +67,21 @@ static int name_ok(const char *s, size_t max)
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == n;
 }
 
+/* What a decoded SUB_ADD asks of its group: an acknowledging member's
+ * wishes in range, in a named group; none for any other subscriber. */
+static void check_sub_ack(const struct sb_wire_sub *q)
+{
+    CHECK((q->flags & ~(uint32_t)SB_WIRE_SUB_ACK) == 0);
+    CHECK(q->pad == 0);
+    CHECK(terminated(q->dead_letter, sizeof(q->dead_letter)));
+    CHECK(q->dead_letter[0] == '\0' || name_ok(q->dead_letter, SHMBUS_TOPIC_NAME_MAX));
+    CHECK(q->max_deliveries <= SHMBUS_MAX_DELIVERIES_MAX);
+    if (q->flags & SB_WIRE_SUB_ACK)
+        CHECK(q->group[0] != '\0');
+    else
+        CHECK(q->max_deliveries == 0 && q->dead_letter[0] == '\0');
+}
+
 /* What an accepted request guarantees. */
 static void check_req(const uint8_t *data, size_t size, const struct sb_wire_req *q)
 {
@@ -101,21 +116,6 @@ static void check_req(const uint8_t *data, size_t size, const struct sb_wire_req
     default:
         break;
     }
-}
-
-/* What a decoded SUB_ADD asks of its group: an acknowledging member's
- * wishes in range, in a named group; none for any other subscriber. */
-static void check_sub_ack(const struct sb_wire_sub *q)
-{
-    CHECK((q->flags & ~(uint32_t)SB_WIRE_SUB_ACK) == 0);
-    CHECK(q->pad == 0);
-    CHECK(terminated(q->dead_letter, sizeof(q->dead_letter)));
-    CHECK(q->dead_letter[0] == '\0' || name_ok(q->dead_letter, SHMBUS_TOPIC_NAME_MAX));
-    CHECK(q->max_deliveries <= SHMBUS_MAX_DELIVERIES_MAX);
-    if (q->flags & SB_WIRE_SUB_ACK)
-        CHECK(q->group[0] != '\0');
-    else
-        CHECK(q->max_deliveries == 0 && q->dead_letter[0] == '\0');
 }
 
 static void fuzz_req(const uint8_t *data, size_t size)

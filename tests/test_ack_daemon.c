@@ -5,9 +5,10 @@
  * children. A member killed between take and ack has its message
  * redelivered; a poison message reaches the dead-letter topic, default or
  * named, with its metadata, and leaves the original topic's table; a
- * dead-letter topic too small or full keeps it pending, counted, until the
- * cause is gone; the group's kind is fixed by its first member; a
- * restarted daemon still dead-letters to the right topic; the stall
+ * dead-letter topic too small, full or impossible to create keeps it
+ * pending, counted, until the cause is gone; the group's kind is fixed by
+ * its first member; a restarted daemon still dead-letters to the right
+ * topic; the stall
  * timeout evicts a member that holds a message and dead-letters a
  * returned one that holds publishers back. Children are killed and reaped
  * by the teardown on every path.
@@ -467,6 +468,39 @@ static void test_ack_daemon_dead_letter_too_small(void **state)
     shmbus_close(bus);
 }
 
+/* A dead-letter topic the daemon cannot create (the bus's topic limit:
+ * the events topic and jobs take both places): the message stays
+ * pending, each attempt counted, with the reason in the log. */
+static void test_ack_daemon_dead_letter_cannot_create(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic *t;
+    shmbus_bus *bus;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    struct sb_shm_group *g;
+    const char *limit[] = {"--max-topics", "2", "--log-level", "info", NULL};
+    char log[PATH_MAX];
+
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(du_launch_log(d, limit, log, sizeof(log)), 0);
+    open_topic(d->bus, "jobs", CAP, MSG_MAX, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(ack_sub(t, "w", 1, NULL, &sub));
+    g = group_of(t, "w");
+    assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
+    nack_times(sub, 1, 1);
+    assert_true(await_count(&g->dead_letter_failed, 3) >= 3);
+    assert_true(du_log_wait(log, "topic limit reached", 1) >= 1);
+    assert_int_equal(atomic_load_explicit(&g->dead_lettered, memory_order_relaxed), 0);
+    assert_int_equal(shmbus_poll(sub, ignore, NULL, 1), 0);
+    assert_int_equal(room(pub, CAP), CAP - 1);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* ------------------------------------------------------ the group's kind */
 
 /* The first member fixes the group's kind, max_deliveries and dead-letter
@@ -576,7 +610,8 @@ static int await_evicted(shmbus_sub *sub)
 
 /* A member that holds a message past the stall timeout while publishers
  * wait for it is evicted: its message goes back to the group (delivered
- * again to the other member) and its late ack is refused. */
+ * again to the other member, which gets a whole timeout to take it) and
+ * its late ack is refused. */
 static void test_ack_daemon_stall_evicts_holder(void **state)
 {
     struct du_daemon *d = *state;
@@ -598,6 +633,9 @@ static void test_ack_daemon_stall_evicts_holder(void **state)
      * evicts a (at max_inflight, a's poll takes nothing meanwhile). */
     assert_int_equal(room(pub, CAP), CAP - 1);
     assert_shmbus_rc(await_evicted(a), SHMBUS_ERR_EVICTED);
+    /* Given back, the message has the whole timeout again to be taken:
+     * half of it passes, and it is still there, not dead-lettered. */
+    du_sleep_ms(STALL_MS / 2);
     recv_one(b, buf, &m);
     assert_int_equal(m.seq, 0);
     assert_int_equal(m.deliveries, 2);
@@ -661,6 +699,7 @@ int main(void)
         DAEMON_TEST(test_ack_daemon_named_dead_letter),
         DAEMON_TEST(test_ack_daemon_dead_letter_full),
         DAEMON_TEST(test_ack_daemon_dead_letter_too_small),
+        DAEMON_TEST(test_ack_daemon_dead_letter_cannot_create),
         DAEMON_TEST(test_ack_daemon_group_kind),
         DAEMON_TEST(test_ack_daemon_restart_dead_letters),
         DAEMON_TEST(test_ack_daemon_stall_evicts_holder),

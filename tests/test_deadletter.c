@@ -57,7 +57,6 @@ static void test_deadletter_layout(void **state)
     uint32_t v32;
     uint64_t v64;
 
-    assert_int_equal(sb_dl_header_len(&META), 48 + 7 + 7);
     assert_int_equal(n, 48 + 7 + 7 + 7);
     assert_memory_equal(buf, "SBDL", 4);
     memcpy(&v16, buf + 4, 2);
@@ -109,7 +108,6 @@ static void test_deadletter_round_trip(void **state)
     group[sizeof(group) - 1] = '\0';
     m.topic = topic;
     m.group = group;
-    assert_int_equal(sb_dl_header_len(&m), SB_DL_ROOM);
     n = envelope(buf, sizeof(buf), &m, "");
     assert_int_equal(n, SB_DL_ROOM);
     assert_shmbus_ok(parse(buf, n, &d));

@@ -142,6 +142,17 @@ static void test_segment_damaged_headers_rejected(void **state)
     h->cells_off += 64;
     assert_shmbus_rc(shmbus_topic_attach(name, &t), SHMBUS_ERR_INVALID);
     memcpy(h, &saved, sizeof(saved));
+    /* The pending tables: an offset or a count that would move a member's
+     * entries elsewhere (into the cells, past the mapping). */
+    h->acks_off += 32;
+    assert_shmbus_rc(shmbus_topic_attach(name, &t), SHMBUS_ERR_INVALID);
+    memcpy(h, &saved, sizeof(saved));
+    h->ack_entries = 1u << 30;
+    assert_shmbus_rc(shmbus_topic_attach(name, &t), SHMBUS_ERR_INVALID);
+    memcpy(h, &saved, sizeof(saved));
+    h->mode = SHMBUS_LOSSY; /* a lossy topic has no tables: its geometry differs */
+    assert_shmbus_rc(shmbus_topic_attach(name, &t), SHMBUS_ERR_INVALID);
+    memcpy(h, &saved, sizeof(saved));
     h->max_msg_size = 100000; /* geometry now larger than the file */
     h->cell_size = 100032;
     assert_shmbus_rc(shmbus_topic_attach(name, &t), SHMBUS_ERR_TRUNCATED);
@@ -152,6 +163,38 @@ static void test_segment_damaged_headers_rejected(void **state)
     assert_shmbus_ok(shmbus_topic_attach(name, &t));
     shmbus_topic_destroy(t);
     munmap(h, len);
+}
+
+/* Reliable topics carry one pending table per group between the
+ * publisher records and the cells; lossy ones none. Reserved options are
+ * refused, not ignored. */
+static void test_segment_pending_tables_laid_out(void **state)
+{
+    (void)state;
+    shmbus_topic_opts o = small_opts();
+    struct sb_seg_params p = {.mode = SHMBUS_RELIABLE,
+                              .capacity = 64,
+                              .max_msg_size = 200,
+                              .max_subs = 4,
+                              .max_groups = 3,
+                              .max_pubs = 2};
+    struct sb_geom g;
+    shmbus_topic *t;
+
+    assert_shmbus_ok(sb_geom_plan(&p, &g));
+    assert_int_equal(g.ack_entries, SB_ACK_ENTRIES);
+    assert_int_equal(g.acks_off, g.pubs_off + 2 * sizeof(struct sb_shm_pubrec));
+    assert_int_equal(g.acktab_size,
+                     sizeof(struct sb_shm_acktab) + SB_ACK_ENTRIES * sizeof(struct sb_shm_pending));
+    assert_int_equal(g.cells_off, g.acks_off + 3 * g.acktab_size);
+    assert_int_equal(g.cells_off % SB_LINE, 0);
+    p.mode = SHMBUS_LOSSY;
+    assert_shmbus_ok(sb_geom_plan(&p, &g));
+    assert_int_equal(g.ack_entries, 0);
+    assert_int_equal(g.cells_off, g.acks_off);
+
+    o.reserved[6] = 1;
+    assert_shmbus_rc(shmbus_topic_create(tu_name("resv"), &o, &t), SHMBUS_ERR_INVALID);
 }
 
 static void test_segment_truncated_files_rejected(void **state)
@@ -204,6 +247,7 @@ static void test_segment_validate_random_headers(void **state)
         }
         if (sb_geom_validate(buf, map_len, &g) == 0) {
             assert_true(g.total_len <= map_len);
+            assert_true(g.acks_off + (uint64_t)g.max_groups * g.acktab_size <= g.cells_off);
             assert_true(g.cells_off + (uint64_t)g.capacity * g.cell_size <= map_len);
         }
         free(buf);
@@ -220,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_segment_perm_applied),
         cmocka_unit_test(test_segment_no_space_is_an_error),
         cmocka_unit_test(test_segment_damaged_headers_rejected),
+        cmocka_unit_test(test_segment_pending_tables_laid_out),
         cmocka_unit_test(test_segment_truncated_files_rejected),
         cmocka_unit_test(test_segment_validate_random_headers),
     };

@@ -60,16 +60,15 @@ static int group_configure(const struct sb_segment *seg, struct sb_shm_group *gr
      * publishers load it with acquire (ring/ack.c, gate.c). The number is
      * handed out after this, over the control socket. */
     atomic_store_explicit(&grp->max_deliveries,
-                          ack->max_deliveries ? ack->max_deliveries
-                                              : SHMBUS_MAX_DELIVERIES_DEFAULT,
+                          ack->max_deliveries ? ack->max_deliveries : SHMBUS_MAX_DELIVERIES_DEFAULT,
                           memory_order_release);
     return 0;
 }
 
 /* Does existing group @p grp (number @p g, 0-based) have what @p ack (NULL:
  * no acknowledgements) asks, @p dl its resolved dead-letter name? */
-static int group_matches(const struct sb_segment *seg, const struct sb_shm_group *grp,
-                         uint32_t g, const struct sb_admin_ack *ack, const char *dl)
+static int group_matches(const struct sb_segment *seg, const struct sb_shm_group *grp, uint32_t g,
+                         const struct sb_admin_ack *ack, const char *dl)
 {
     /* acquire: pairs with the release store in group_configure(). */
     uint32_t md = atomic_load_explicit(&grp->max_deliveries, memory_order_acquire);
@@ -80,8 +79,7 @@ static int group_matches(const struct sb_segment *seg, const struct sb_shm_group
         return 1;
     if (ack->max_deliveries != 0 && ack->max_deliveries != md)
         return 0;
-    return dl[0] == '\0' ||
-           strncmp(sb_acktab(seg, g)->dead_letter, dl, SB_DEAD_LETTER_LEN) == 0;
+    return dl[0] == '\0' || strncmp(sb_acktab(seg, g)->dead_letter, dl, SB_DEAD_LETTER_LEN) == 0;
 }
 
 int sb_admin_group_number(const shmbus_topic *t, const char *name, const struct sb_admin_ack *ack)
@@ -160,8 +158,8 @@ static void dead_abandon(const struct sb_segment *seg, struct sb_shm_pending *e,
 
 /* Fill @p out from DEAD entry @p e (word @p w) of group @p g. @return 1,
  * or 0 if its cell no longer shows the message (then freed). */
-static int dead_fill(const struct sb_segment *seg, uint32_t g, uint32_t i,
-                     struct sb_shm_pending *e, uint64_t w, struct sb_admin_dead *out)
+static int dead_fill(const struct sb_segment *seg, uint32_t g, uint32_t i, struct sb_shm_pending *e,
+                     uint64_t w, struct sb_admin_dead *out)
 {
     /* relaxed: stored before the CAS that made the entry HELD, which the
      * acquire load of @p w follows. */
@@ -304,11 +302,11 @@ int sb_admin_ack_stalled(const shmbus_topic *t, uint32_t g, uint32_t entry)
     if (SB_PEND_ST(w) != SB_PEND_RETURNED)
         return 0;
     /* seq_cst: as every pending word change. */
-    if (!atomic_compare_exchange_strong_explicit(
-            &e->word, &w,
-            SB_PEND_WORD(SB_PEND_GEN(w) + 1u, SB_PEND_DELIVERIES(w), SHMBUS_DL_STALLED,
-                         SB_PEND_DEAD),
-            memory_order_seq_cst, memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(&e->word, &w,
+                                                 SB_PEND_WORD(SB_PEND_GEN(w) + 1u,
+                                                              SB_PEND_DELIVERIES(w),
+                                                              SHMBUS_DL_STALLED, SB_PEND_DEAD),
+                                                 memory_order_seq_cst, memory_order_relaxed))
         return 0;
     sb_ack_returned_less(&seg->groups[g]);
     return 1;

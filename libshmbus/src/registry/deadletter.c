@@ -29,11 +29,6 @@ enum {
 static_assert(DL_GROUP_LEN + 2 == SB_DL_FIXED, "the names follow the fixed fields");
 static_assert(SB_DL_ROOM <= UINT16_MAX, "a header length fits its u16");
 
-size_t sb_dl_header_len(const struct sb_dl_meta *m)
-{
-    return SB_DL_FIXED + strlen(m->topic) + strlen(m->group);
-}
-
 static void put16(uint8_t *b, size_t off, uint16_t v)
 {
     memcpy(b + off, &v, sizeof(v));

@@ -53,9 +53,6 @@ struct sb_dl_meta {
     uint32_t reason;
 };
 
-/* The header length of @p m's envelope: what comes before its payload. */
-size_t sb_dl_header_len(const struct sb_dl_meta *m);
-
 /*
  * Write @p m's envelope header into @p buf (@p cap bytes, unaligned); the
  * payload goes right after it. @return the header length (>0), or

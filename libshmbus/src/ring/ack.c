@@ -121,9 +121,8 @@ void sb_ack_returned_less(struct sb_shm_group *grp)
      * scribbled count must not wrap into looking full forever. */
     uint32_t n = atomic_load_explicit(&grp->returned, memory_order_seq_cst);
 
-    while (n != 0 && !atomic_compare_exchange_weak_explicit(&grp->returned, &n, n - 1,
-                                                            memory_order_seq_cst,
-                                                            memory_order_seq_cst))
+    while (n != 0 && !atomic_compare_exchange_weak_explicit(
+                         &grp->returned, &n, n - 1, memory_order_seq_cst, memory_order_seq_cst))
         ;
 }
 
@@ -165,8 +164,8 @@ static void held_give_back(shmbus_sub *sub, uint32_t k, uint32_t reason)
 {
     struct sb_ack *a = sub->ack;
     const struct sb_ack_held *m = &a->held[k];
-    int ok = sb_ack_return(a->grp, &a->pend[m->entry], m->word, SB_PEND_DELIVERIES(m->word),
-                           reason);
+    int ok =
+        sb_ack_return(a->grp, &a->pend[m->entry], m->word, SB_PEND_DELIVERIES(m->word), reason);
 
     held_forget(a, k);
     if (ok)
@@ -567,8 +566,8 @@ int shmbus_nack(shmbus_sub *sub, uint64_t seq, int64_t delay_ns)
     return 0;
 }
 
-uint32_t sb_ack_slot_return(const struct sb_segment *seg, uint32_t idx, uint32_t g,
-                            uint32_t reason, int gone)
+uint32_t sb_ack_slot_return(const struct sb_segment *seg, uint32_t idx, uint32_t g, uint32_t reason,
+                            int gone)
 {
     const struct sb_shm_slot *s = &seg->slots[idx];
     struct sb_shm_group *grp;

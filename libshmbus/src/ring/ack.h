@@ -32,7 +32,7 @@ struct sb_ack {
     uint32_t inflight; /* used entries of held[] */
     int32_t resv;      /* our RESERVED entry, or -1 */
     uint64_t resv_word;
-    int exposed;  /* resv's seq and our hold were shown for a take that did not end HELD */
+    int exposed;   /* resv's seq and our hold were shown for a take that did not end HELD */
     uint32_t hint; /* where the next reservation scan starts */
     struct sb_ack_held held[SHMBUS_INFLIGHT_MAX];
 };
@@ -87,7 +87,7 @@ void sb_ack_returned_less(struct sb_shm_group *grp);
  * without destroying its subscriber) its other RESERVED entry is freed.
  * Wakes sleeping readers if it gave anything back. Nothing for a group
  * that does not acknowledge. @return the messages given back. */
-uint32_t sb_ack_slot_return(const struct sb_segment *seg, uint32_t idx, uint32_t g,
-                            uint32_t reason, int gone);
+uint32_t sb_ack_slot_return(const struct sb_segment *seg, uint32_t idx, uint32_t g, uint32_t reason,
+                            int gone);
 
 #endif

@@ -213,11 +213,15 @@ int sb_sub_ready_order(shmbus_sub *sub, memory_order order)
 
     if (sub->pending_err < 0 || sb_topic_gone(seg, order) || sb_sub_evicted(sub, order))
         return 1; /* the poll reports it */
-    if (sub->ack != NULL)
-        return sb_ack_ready(sub, order);
     /* @p order: seq_cst on the sleep path (Dekker with the committer), else
-     * acquire, pairing with the members' cursor updates. */
-    c = sub->group != NULL ? sb_group_pos(sub, order) : sub->pos;
+     * acquire, pairing with the members' cursor updates. Plain subscribers
+     * load nothing more than before acknowledgements existed. */
+    if (sub->group == NULL)
+        c = sub->pos;
+    else if (sub->ack != NULL)
+        return sb_ack_ready(sub, order);
+    else
+        c = sb_group_pos(sub, order);
     if (c == UINT64_MAX)
         return 0; /* the group is being seated */
     /* @p order: as above; acquire pairs with the commit CAS. */

@@ -1,0 +1,775 @@
+/*
+ * Acknowledged groups (ring/ack.c, registry/admin_ack.c): the options a
+ * member is refused for, the group's kind as the daemon's numbering fixes
+ * it, the daemon's dead-letter and stall primitives on pending entries,
+ * and, with a real shmbusd (daemonclient.h), what members see: an ack
+ * frees the cell a reliable publisher waits for, a nack's delay is kept,
+ * max_inflight bounds what a member holds, redeliveries come first and in
+ * order, a member's destroy or death gives its messages back, a stalled
+ * member's messages go to another once it is evicted, and no publisher
+ * ever overwrites a pending message. Children report through their exit
+ * status.
+ */
+#include "daemonclient.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "ring/ring.h"
+#include "shm/layout.h"
+#include "util/clock.h"
+
+#define CAP       4u
+#define MSG_MAX   64u
+#define STALL_MS  500u
+#define READY_MS  30000
+#define GATE_MSGS 20000u
+#define GATE_KIDS 3
+
+/* ------------------------------------------------ without a daemon */
+
+static shmbus_topic *raw_topic(const char *name, uint32_t mode)
+{
+    shmbus_topic_opts o = {
+        .mode = mode, .capacity = CAP, .max_msg_size = MSG_MAX, .max_groups = 4};
+    shmbus_topic *t;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    return t;
+}
+
+static void test_ack_options_refused(void **state)
+{
+    (void)state;
+    const char *name = tu_name("opts");
+    shmbus_topic *t = raw_topic(name, SHMBUS_RELIABLE);
+    struct sb_admin_ack ack = {.topic = name};
+    shmbus_sub_opts so;
+    shmbus_sub *sub;
+    int g;
+
+    /* Acknowledgements need the daemon: not on a topic of our own. */
+    so = (shmbus_sub_opts){.group = 1, .flags = SHMBUS_SUB_ACK};
+    assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_INVALID);
+    /* Their options without the flag. */
+    so = (shmbus_sub_opts){.group = 1, .max_inflight = 1};
+    assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_INVALID);
+    so = (shmbus_sub_opts){.group = 1, .max_deliveries = 3};
+    assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_INVALID);
+    so = (shmbus_sub_opts){.group = 1, .dead_letter = "x.dlq"};
+    assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_INVALID);
+    /* Reserved room. */
+    so = (shmbus_sub_opts){.reserved0 = 1};
+    assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_INVALID);
+    so = (shmbus_sub_opts){.reserved = {0, 0, 0, 1}};
+    assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_INVALID);
+    /* A member by number of a group the daemon made acknowledged: not of
+     * its kind, and it would bypass the pending table. */
+    g = sb_admin_group_number(t, "work", &ack);
+    assert_int_equal(g, 1);
+    so = (shmbus_sub_opts){.group = (uint32_t)g};
+    assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_MISMATCH);
+    /* The refused member gave its slot back: another one fits. */
+    so = (shmbus_sub_opts){.group = 2};
+    for (int i = 0; i < 70; i++) {
+        assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+        shmbus_sub_destroy(sub);
+    }
+    /* Not an acknowledging member: ack and nack are refused. */
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+    assert_shmbus_rc(shmbus_ack(sub, 0), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_nack(sub, 0, 0), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_ack(NULL, 0), SHMBUS_ERR_INVALID);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
+static void test_ack_group_kind_fixed_by_first(void **state)
+{
+    (void)state;
+    const char *name = tu_name("kind");
+    shmbus_topic *t = raw_topic(name, SHMBUS_RELIABLE), *lossy;
+    char dl[SHMBUS_TOPIC_NAME_MAX + 1], want[SHMBUS_TOPIC_NAME_MAX + 8];
+    char long_topic[SHMBUS_TOPIC_NAME_MAX + 1];
+    struct sb_admin_ack ack = {.topic = name};
+    int g;
+
+    snprintf(want, sizeof(want), "%s.dlq", name);
+    g = sb_admin_group_number(t, "jobs", &ack);
+    assert_int_equal(g, 1);
+    assert_int_equal(atomic_load(&t->seg.groups[0].max_deliveries),
+                     SHMBUS_MAX_DELIVERIES_DEFAULT);
+    assert_shmbus_ok(sb_admin_ack_dead_letter(t, 0, dl, sizeof(dl)));
+    assert_string_equal(dl, want);
+    assert_int_equal(sb_admin_ack_dead_letter(t, 0, dl, 4), -ENOSPC);
+    /* Later members: the group's values, or left to it. */
+    assert_int_equal(sb_admin_group_number(t, "jobs", &ack), 1);
+    ack.max_deliveries = SHMBUS_MAX_DELIVERIES_DEFAULT;
+    ack.dead_letter = want;
+    assert_int_equal(sb_admin_group_number(t, "jobs", &ack), 1);
+    ack.max_deliveries = 7;
+    assert_int_equal(sb_admin_group_number(t, "jobs", &ack), SHMBUS_ERR_MISMATCH);
+    ack.max_deliveries = 0;
+    ack.dead_letter = "elsewhere";
+    assert_int_equal(sb_admin_group_number(t, "jobs", &ack), SHMBUS_ERR_MISMATCH);
+    assert_int_equal(sb_admin_group_number(t, "jobs", NULL), SHMBUS_ERR_MISMATCH);
+    /* A group without acknowledgements stays so. */
+    assert_int_equal(sb_admin_group_number(t, "plain", NULL), 2);
+    ack.dead_letter = NULL;
+    assert_int_equal(sb_admin_group_number(t, "plain", &ack), SHMBUS_ERR_MISMATCH);
+    assert_int_equal(sb_admin_ack_dead_letter(t, 1, dl, sizeof(dl)), -ENOENT);
+    /* Values given by the first member. */
+    ack = (struct sb_admin_ack){.max_deliveries = 3, .dead_letter = "poison", .topic = name};
+    assert_int_equal(sb_admin_group_number(t, "given", &ack), 3);
+    assert_int_equal(atomic_load(&t->seg.groups[2].max_deliveries), 3);
+    assert_shmbus_ok(sb_admin_ack_dead_letter(t, 2, dl, sizeof(dl)));
+    assert_string_equal(dl, "poison");
+    /* Refusals that number nothing. */
+    ack = (struct sb_admin_ack){.max_deliveries = SHMBUS_MAX_DELIVERIES_MAX + 1, .topic = name};
+    assert_int_equal(sb_admin_group_number(t, "x", &ack), SHMBUS_ERR_INVALID);
+    ack = (struct sb_admin_ack){.dead_letter = name, .topic = name};
+    assert_int_equal(sb_admin_group_number(t, "x", &ack), SHMBUS_ERR_INVALID);
+    ack = (struct sb_admin_ack){.dead_letter = ".bad", .topic = name};
+    assert_int_equal(sb_admin_group_number(t, "x", &ack), SHMBUS_ERR_BAD_NAME);
+    memset(long_topic, 'a', SHMBUS_TOPIC_NAME_MAX - 2);
+    long_topic[SHMBUS_TOPIC_NAME_MAX - 2] = '\0';
+    ack = (struct sb_admin_ack){.topic = long_topic}; /* "<topic>.dlq" too long */
+    assert_int_equal(sb_admin_group_number(t, "x", &ack), SHMBUS_ERR_BAD_NAME);
+    assert_int_equal(t->seg.groups[3].name[0], '\0');
+    /* A scribbled name is reported, not handed on. */
+    memset(sb_acktab(&t->seg, 2)->dead_letter, '!', SB_DEAD_LETTER_LEN);
+    assert_int_equal(sb_admin_ack_dead_letter(t, 2, dl, sizeof(dl)), SHMBUS_ERR_CORRUPT);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+
+    /* Lossy topics have no pending tables. */
+    name = tu_name("lossy");
+    lossy = raw_topic(name, SHMBUS_LOSSY);
+    ack = (struct sb_admin_ack){.topic = name};
+    assert_int_equal(sb_admin_group_number(lossy, "jobs", &ack), SHMBUS_ERR_INVALID);
+    shmbus_topic_destroy(lossy);
+    tu_release(name);
+}
+
+/* Put entry @p i of group 0 in state @p st with @p seq, @p deliveries and
+ * @p reason, as a member or the daemon would have. */
+static void entry_set(shmbus_topic *t, uint32_t i, uint32_t st, uint64_t seq, uint32_t deliveries,
+                      uint32_t reason_or_owner)
+{
+    struct sb_shm_pending *e = sb_pending(&t->seg, 0, i);
+    uint64_t w = atomic_load(&e->word);
+
+    atomic_store(&e->seq, seq);
+    atomic_store(&e->not_before, 0);
+    atomic_store(&e->word,
+                 SB_PEND_WORD(SB_PEND_GEN(w) + 1u, deliveries, reason_or_owner, st));
+    if (st == SB_PEND_RETURNED)
+        atomic_fetch_add(&t->seg.groups[0].returned, 1);
+}
+
+static uint32_t entry_state(shmbus_topic *t, uint32_t i)
+{
+    return SB_PEND_ST(atomic_load(&sb_pending(&t->seg, 0, i)->word));
+}
+
+static void publish_n(shmbus_pub *pub, uint32_t n, uint64_t first)
+{
+    uint8_t buf[MSG_MAX];
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = tu_fill(buf, 1, first + i, 40);
+        assert_shmbus_ok(shmbus_publish(pub, buf, len, 0));
+    }
+}
+
+/* The daemon's dead-letter pass: what it hands out, what a failed or a
+ * finished attempt leaves, and pending entries gating publishers. */
+static void test_ack_dead_letter_primitives(void **state)
+{
+    (void)state;
+    const char *name = tu_name("dead");
+    shmbus_topic *t = raw_topic(name, SHMBUS_RELIABLE);
+    struct sb_admin_ack ack = {.max_deliveries = 2, .topic = name};
+    struct sb_admin_dead d;
+    struct tu_payload p = {0};
+    shmbus_pub *pub;
+    uint64_t seq, abandoned;
+    uint32_t pos = 0, entry, owner;
+    uint8_t buf[MSG_MAX];
+
+    assert_int_equal(sb_admin_group_number(t, "jobs", &ack), 1);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    publish_n(pub, 2, 0);
+    /* Seq 0 delivered twice and given back: the daemon's. Seq 1 delivered
+     * once and held by slot 2's owner. */
+    entry_set(t, 5, SB_PEND_RETURNED, 0, 2, SHMBUS_DL_NACKED);
+    entry_set(t, 9, SB_PEND_HELD, 1, 1, 3);
+    assert_int_equal(sb_admin_ack_gate(t, 0, &seq, &entry, &owner), 1);
+    assert_int_equal(seq, 0);
+    assert_int_equal(entry, 5);
+    assert_int_equal(owner, 0);
+    /* Both gate: the ring (4 cells) takes seqs 2 and 3, not 4. */
+    publish_n(pub, 2, 2);
+    assert_int_equal(shmbus_publish(pub, buf, tu_fill(buf, 1, 4, 40), 0), -EAGAIN);
+
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 1);
+    assert_int_equal(d.group, 0);
+    assert_int_equal(d.entry, 5);
+    assert_int_equal(d.seq, 0);
+    assert_int_equal(d.deliveries, 2);
+    assert_int_equal(d.reason, SHMBUS_DL_NACKED);
+    assert_int_equal(d.pid, (uint32_t)getpid());
+    assert_true(tu_check(d.data, d.len, &p));
+    assert_int_equal(p.seq, 0);
+    assert_int_equal(entry_state(t, 5), SB_PEND_DEAD);
+    assert_int_equal(atomic_load(&t->seg.groups[0].returned), 0);
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 0); /* HELD ones are not */
+    /* The dead-letter topic was full: it stays, gating, and counts. */
+    sb_admin_ack_dead_done(t, &d, 0);
+    assert_int_equal(entry_state(t, 5), SB_PEND_DEAD);
+    assert_int_equal(atomic_load(&t->seg.groups[0].dead_letter_failed), 1);
+    assert_int_equal(shmbus_publish(pub, buf, tu_fill(buf, 1, 4, 40), 0), -EAGAIN);
+    /* The next pass hands it out again; moved, it is acknowledged. */
+    pos = 0;
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 1);
+    assert_int_equal(d.entry, 5);
+    sb_admin_ack_dead_done(t, &d, 1);
+    assert_int_equal(entry_state(t, 5), SB_PEND_FREE);
+    assert_int_equal(atomic_load(&t->seg.groups[0].dead_lettered), 1);
+    /* Seq 1 still gates (HELD): seq 4 fits, seq 5 does not. */
+    publish_n(pub, 1, 4);
+    assert_int_equal(shmbus_publish(pub, buf, tu_fill(buf, 1, 5, 40), 0), -EAGAIN);
+
+    /* Returned, then stalled past the timeout: dead-lettered as STALLED. */
+    entry_set(t, 9, SB_PEND_RETURNED, 1, 1, SHMBUS_DL_DIED);
+    assert_int_equal(sb_admin_ack_stalled(t, 0, 9), 1);
+    assert_int_equal(sb_admin_ack_stalled(t, 0, 9), 0); /* DEAD now */
+    pos = 0;
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 1);
+    assert_int_equal(d.seq, 1);
+    assert_int_equal(d.reason, SHMBUS_DL_STALLED);
+    sb_admin_ack_dead_done(t, &d, 1);
+    publish_n(pub, 1, 5);
+
+    /* An entry whose cell no longer shows its message: freed, counted. */
+    abandoned = atomic_load(&t->seg.hdr->abandoned);
+    entry_set(t, 0, SB_PEND_DEAD, 2, 2, SHMBUS_DL_NACKED);
+    atomic_store(&sb_cell(&t->seg, 2)->stamp, SB_STAMP(77, SB_ST_COMMITTED));
+    pos = 0;
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 0);
+    assert_int_equal(entry_state(t, 0), SB_PEND_FREE);
+    assert_int_equal(atomic_load(&t->seg.hdr->abandoned), abandoned + 1);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
+/* --------------------------------------------------- with a daemon */
+
+/* A topic and an acknowledging member of group "jobs" on bus @p bus. */
+struct member {
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+};
+
+static int member_open(struct member *m, const char *bus, const char *topic,
+                       const shmbus_sub_opts *so)
+{
+    *m = (struct member){0};
+    if (connect_retry(bus, &m->bus) < 0 ||
+        shmbus_open(m->bus, topic, NULL, SHMBUS_OPEN_NOCREATE, &m->t) < 0)
+        return -1;
+    return shmbus_sub_create(m->t, so, &m->sub);
+}
+
+static void member_close(struct member *m)
+{
+    shmbus_sub_destroy(m->sub);
+    shmbus_topic_destroy(m->t);
+    shmbus_close(m->bus);
+}
+
+static shmbus_sub_opts ack_opts(uint32_t inflight)
+{
+    return (shmbus_sub_opts){.group_name = "jobs",
+                             .flags = SHMBUS_SUB_ACK,
+                             .max_inflight = inflight,
+                             .spin_ns = -1};
+}
+
+/* The test's own topic on the daemon's bus, and a publisher. */
+struct bench {
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+};
+
+static void bench_open(struct bench *b, const struct du_daemon *d, const char *topic,
+                       uint32_t stall_ms)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE,
+                           .capacity = CAP,
+                           .max_msg_size = MSG_MAX,
+                           .stall_timeout_ms = stall_ms};
+
+    assert_shmbus_ok(connect_retry(d->bus, &b->bus));
+    assert_shmbus_ok(shmbus_open(b->bus, topic, &o, 0, &b->t));
+    assert_shmbus_ok(shmbus_pub_create(b->t, &b->pub));
+}
+
+static void bench_close(struct bench *b)
+{
+    shmbus_pub_destroy(b->pub);
+    shmbus_topic_destroy(b->t);
+    shmbus_close(b->bus);
+}
+
+/* Receive one message within @p timeout_ns: its seq and deliveries. */
+static int take(shmbus_sub *sub, int64_t timeout_ns, uint64_t *seq, uint32_t *deliveries)
+{
+    uint8_t buf[MSG_MAX];
+    struct tu_payload p;
+    shmbus_msg info;
+    int n = shmbus_recv(sub, buf, sizeof(buf), &info, timeout_ns);
+
+    if (n < 0)
+        return n;
+    if (!tu_check(buf, (uint32_t)n, &p) || p.seq != info.seq)
+        return SHMBUS_ERR_CORRUPT;
+    *seq = info.seq;
+    *deliveries = info.deliveries;
+    return 0;
+}
+
+static void expect_take(shmbus_sub *sub, uint64_t seq, uint32_t deliveries)
+{
+    uint64_t s = 0;
+    uint32_t dv = 0;
+
+    assert_shmbus_ok(take(sub, DC_WAIT_NS, &s, &dv));
+    assert_int_equal(s, seq);
+    assert_int_equal(dv, deliveries);
+}
+
+static void expect_none(shmbus_sub *sub)
+{
+    uint64_t s;
+    uint32_t dv;
+
+    assert_int_equal(take(sub, 0, &s, &dv), -EAGAIN);
+}
+
+static void test_ack_options_on_bus(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts lo = {.mode = SHMBUS_LOSSY, .capacity = CAP, .max_msg_size = MSG_MAX};
+    shmbus_topic_opts ro = {.reserved = {1}};
+    shmbus_sub_opts so = ack_opts(0);
+    struct member plain, acked;
+    shmbus_topic *lossy, *t;
+    struct bench b;
+    shmbus_sub *sub;
+
+    bench_open(&b, d, "opts", 0);
+    assert_shmbus_rc(shmbus_open(b.bus, "resv", &ro, 0, &t), SHMBUS_ERR_INVALID);
+    assert_shmbus_ok(shmbus_open(b.bus, "lossy", &lo, 0, &lossy));
+    assert_shmbus_rc(shmbus_sub_create(lossy, &so, &sub), SHMBUS_ERR_INVALID);
+    so.group_name = NULL;
+    assert_shmbus_rc(shmbus_sub_create(b.t, &so, &sub), SHMBUS_ERR_INVALID);
+    so = ack_opts(SHMBUS_INFLIGHT_MAX + 1);
+    assert_shmbus_rc(shmbus_sub_create(b.t, &so, &sub), SHMBUS_ERR_INVALID);
+    so = ack_opts(0);
+    so.max_deliveries = SHMBUS_MAX_DELIVERIES_MAX + 1;
+    assert_shmbus_rc(shmbus_sub_create(b.t, &so, &sub), SHMBUS_ERR_INVALID);
+    so = ack_opts(0);
+    so.dead_letter = "no/slash";
+    assert_shmbus_rc(shmbus_sub_create(b.t, &so, &sub), SHMBUS_ERR_BAD_NAME);
+    so.dead_letter = "opts"; /* the topic itself */
+    assert_shmbus_rc(shmbus_sub_create(b.t, &so, &sub), SHMBUS_ERR_INVALID);
+    /* The first member fixes the kind; the other kind is refused. */
+    so = ack_opts(0);
+    so.max_deliveries = 3;
+    assert_shmbus_ok(member_open(&acked, d->bus, "opts", &so));
+    so = (shmbus_sub_opts){.group_name = "jobs"};
+    assert_shmbus_rc(member_open(&plain, d->bus, "opts", &so), SHMBUS_ERR_MISMATCH);
+    member_close(&plain);
+    so = ack_opts(0);
+    so.max_deliveries = 4;
+    assert_shmbus_rc(member_open(&plain, d->bus, "opts", &so), SHMBUS_ERR_MISMATCH);
+    member_close(&plain);
+    member_close(&acked);
+    shmbus_topic_destroy(lossy);
+    bench_close(&b);
+}
+
+/* A reliable publisher blocked on a pending message gets through after
+ * the ack, not before. */
+static void test_ack_frees_the_cell(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    uint8_t buf[MSG_MAX];
+    struct member m;
+    struct bench b;
+
+    bench_open(&b, d, "free", 0);
+    assert_shmbus_ok(member_open(&m, d->bus, "free", &so));
+    publish_n(b.pub, 1, 0);
+    expect_take(m.sub, 0, 1);
+    publish_n(b.pub, CAP - 1, 1); /* the ring is full against seq 0 */
+    assert_int_equal(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 0), -EAGAIN);
+    assert_int_equal(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 50000000),
+                     SHMBUS_ERR_TIMEOUT);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    assert_int_equal(shmbus_ack(m.sub, 0), -ENOENT);
+    assert_shmbus_ok(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 0));
+    for (uint64_t s = 1; s <= CAP; s++) {
+        expect_take(m.sub, s, 1);
+        assert_shmbus_ok(shmbus_ack(m.sub, s));
+    }
+    member_close(&m);
+    bench_close(&b);
+}
+
+/* A nacked message is not redelivered before its delay, and is on time
+ * after it (the sleeper caps its sleep), its deliveries counted. */
+static void test_ack_nack_delay(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    const int64_t delay = 300000000; /* 300 ms */
+    struct member m;
+    struct bench b;
+    uint64_t t0, seq;
+    uint32_t dv;
+
+    bench_open(&b, d, "nack", 0);
+    assert_shmbus_ok(member_open(&m, d->bus, "nack", &so));
+    publish_n(b.pub, 1, 0);
+    expect_take(m.sub, 0, 1);
+    t0 = sb_mono_ns();
+    assert_shmbus_ok(shmbus_nack(m.sub, 0, delay));
+    assert_int_equal(shmbus_nack(m.sub, 0, 0), -ENOENT);
+    expect_none(m.sub);
+    assert_int_equal(shmbus_sub_ready(m.sub), 0);
+    assert_shmbus_ok(take(m.sub, DC_WAIT_NS, &seq, &dv));
+    assert_true(sb_mono_ns() - t0 >= (uint64_t)delay);
+    assert_true(sb_mono_ns() - t0 < (uint64_t)delay + 2000000000ull); /* on time, loaded box */
+    assert_int_equal(seq, 0);
+    assert_int_equal(dv, 2);
+    /* At once, with delay 0; and bounds. */
+    assert_shmbus_ok(shmbus_nack(m.sub, 0, 0));
+    expect_take(m.sub, 0, 3);
+    assert_shmbus_rc(shmbus_nack(m.sub, 0, -1), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(shmbus_nack(m.sub, 0, SHMBUS_NACK_DELAY_MAX + 1), SHMBUS_ERR_INVALID);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    assert_int_equal(atomic_load(&m.t->seg.groups[0].redelivered), 2);
+    member_close(&m);
+    bench_close(&b);
+}
+
+/* What a poll delivered: seq and deliveries, in order. */
+struct seen {
+    uint32_t n;
+    uint64_t seq[8];
+    uint32_t deliveries[8];
+};
+
+static int seen_cb(const shmbus_msg *msg, void *arg)
+{
+    struct seen *s = arg;
+
+    if (s->n < 8) {
+        s->seq[s->n] = msg->seq;
+        s->deliveries[s->n++] = msg->deliveries;
+    }
+    return 0;
+}
+
+/* A member at its limit takes nothing until it acks; another member gets
+ * the rest. Redeliveries come before new messages, lowest seq first. */
+static void test_ack_inflight_and_order(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so2 = ack_opts(2), so3 = ack_opts(3);
+    struct seen a_seen = {0}, c_seen = {0};
+    struct member a, c;
+    struct bench b;
+
+    bench_open(&b, d, "order", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "order", &so2));
+    assert_shmbus_ok(member_open(&c, d->bus, "order", &so3));
+    publish_n(b.pub, 4, 0);
+    assert_int_equal(shmbus_poll(a.sub, seen_cb, &a_seen, 8), 2);
+    assert_int_equal(shmbus_poll(a.sub, seen_cb, &a_seen, 8), 0); /* at its limit */
+    assert_int_equal(shmbus_sub_ready(a.sub), 0);
+    assert_int_equal(a_seen.seq[0], 0);
+    assert_int_equal(a_seen.seq[1], 1);
+    /* Given back 1, then 0, while 2 and 3 wait at the cursor. */
+    assert_shmbus_ok(shmbus_nack(a.sub, 1, 0));
+    assert_shmbus_ok(shmbus_nack(a.sub, 0, 0));
+    assert_int_equal(shmbus_sub_ready(c.sub), 1);
+    assert_int_equal(shmbus_poll(c.sub, seen_cb, &c_seen, 8), 3); /* then at its limit */
+    assert_int_equal(c_seen.seq[0], 0);
+    assert_int_equal(c_seen.deliveries[0], 2);
+    assert_int_equal(c_seen.seq[1], 1);
+    assert_int_equal(c_seen.deliveries[1], 2);
+    assert_int_equal(c_seen.seq[2], 2);
+    assert_int_equal(c_seen.deliveries[2], 1);
+    a_seen.n = 0;
+    assert_int_equal(shmbus_poll(a.sub, seen_cb, &a_seen, 8), 1); /* the rest */
+    assert_int_equal(a_seen.seq[0], 3);
+    assert_int_equal(a_seen.deliveries[0], 1);
+    for (uint64_t s = 0; s < 3; s++)
+        assert_shmbus_ok(shmbus_ack(c.sub, s));
+    assert_int_equal(shmbus_ack(c.sub, 3), -ENOENT); /* a's */
+    assert_shmbus_ok(shmbus_ack(a.sub, 3));
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+}
+
+/* A member's destroy gives its pending messages back (reason LEFT); its
+ * death (SIGKILL) too, with the reaper, even in the middle of a take. */
+struct kid {
+    const char *bus;
+    int ready; /* write end: one byte once subscribed */
+};
+
+static int kid_member(const struct kid *k, const char *topic, struct member *m)
+{
+    shmbus_sub_opts so = ack_opts(1);
+
+    if (member_open(m, k->bus, topic, &so) < 0)
+        return -1;
+    return write(k->ready, "r", 1) == 1 ? 0 : -1;
+}
+
+/* Wait for a child's byte on @p fd. */
+static void kid_ready(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+
+    assert_int_equal(poll(&p, 1, READY_MS), 1);
+    assert_int_equal(read(fd, &c, 1), 1);
+}
+
+static int kid_take_and_die(void *arg)
+{
+    const struct kid *k = arg;
+    struct member m;
+    uint64_t seq;
+    uint32_t dv;
+
+    if (kid_member(k, "gone", &m) < 0)
+        return 2;
+    if (take(m.sub, DC_WAIT_NS, &seq, &dv) < 0 || seq != 1 || dv != 1)
+        return 3;
+    raise(SIGKILL); /* holding seq 1 */
+    return 4;
+}
+
+static void test_ack_gone_member_gives_back(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    struct member a, c;
+    struct bench b;
+    struct kid k = {.bus = d->bus};
+    int fds[2];
+    pid_t kid;
+    int st;
+
+    assert_int_equal(pipe(fds), 0);
+    k.ready = fds[1];
+    bench_open(&b, d, "gone", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "gone", &so));
+    publish_n(b.pub, 1, 0);
+    expect_take(a.sub, 0, 1);
+    shmbus_sub_destroy(a.sub);
+    a.sub = NULL;
+    assert_shmbus_ok(member_open(&c, d->bus, "gone", &so));
+    expect_take(c.sub, 0, 2); /* given back by a's destroy */
+    /* c holds 0 (at its limit); a child takes 1 and dies holding it. */
+    kid = tu_fork(kid_take_and_die, &k);
+    kid_ready(fds[0]);
+    publish_n(b.pub, 1, 1);
+    st = du_wait_ms(kid, READY_MS);
+    assert_int_equal(st, 128 + SIGKILL);
+    assert_shmbus_ok(shmbus_ack(c.sub, 0));
+    expect_take(c.sub, 1, 2); /* the reaper gave it back */
+    assert_shmbus_ok(shmbus_ack(c.sub, 1));
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A member stopped holding a message that fills the ring is evicted after
+ * the stall timeout; its message goes to another member, asleep waiting
+ * for one (the give-back wakes it); the stopped member's late ack says
+ * it was evicted. */
+static int kid_take_and_stop(void *arg)
+{
+    const struct kid *k = arg;
+    struct member m;
+    uint64_t seq;
+    uint32_t dv;
+
+    if (kid_member(k, "stall", &m) < 0)
+        return 2;
+    if (take(m.sub, DC_WAIT_NS, &seq, &dv) < 0 || seq != 0)
+        return 3;
+    raise(SIGSTOP);
+    /* Continued after the eviction. */
+    if (shmbus_ack(m.sub, 0) != SHMBUS_ERR_EVICTED)
+        return 4;
+    member_close(&m);
+    return 0;
+}
+
+static void test_ack_evicted_member_gives_back(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(CAP);
+    uint8_t buf[MSG_MAX];
+    struct member c;
+    struct bench b;
+    struct kid k = {.bus = d->bus};
+    int fds[2];
+    pid_t kid;
+    int st;
+
+    assert_int_equal(pipe(fds), 0);
+    k.ready = fds[1];
+    bench_open(&b, d, "stall", STALL_MS);
+    kid = tu_fork(kid_take_and_stop, &k);
+    kid_ready(fds[0]);
+    publish_n(b.pub, 1, 0);
+    assert_int_equal(waitpid(kid, &st, WUNTRACED), kid);
+    assert_true(WIFSTOPPED(st));
+    assert_shmbus_ok(member_open(&c, d->bus, "stall", &so));
+    publish_n(b.pub, CAP - 1, 1); /* the ring is full against seq 0 */
+    for (uint64_t s = 1; s < CAP; s++) {
+        expect_take(c.sub, s, 1);
+        assert_shmbus_ok(shmbus_ack(c.sub, s));
+    }
+    assert_int_equal(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 0), -EAGAIN);
+    expect_take(c.sub, 0, 2); /* asleep until the eviction gave it back */
+    assert_shmbus_ok(shmbus_ack(c.sub, 0));
+    assert_shmbus_ok(shmbus_publish(b.pub, buf, tu_fill(buf, 1, CAP, 40), 0));
+    kill(kid, SIGCONT);
+    assert_int_equal(du_wait_ms(kid, READY_MS), 0);
+    member_close(&c);
+    bench_close(&b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* Members in threads take, check and ack (nacking some) while a publisher
+ * fills a 4-cell ring: no pending message is ever overwritten, and every
+ * message is acknowledged. */
+struct gate_kid {
+    struct member m;
+    _Atomic uint32_t *acked; /* per seq */
+    _Atomic int *stop;
+    int bad;
+};
+
+static void *gate_member(void *arg)
+{
+    struct gate_kid *k = arg;
+    uint64_t seq;
+    uint32_t dv;
+
+    while (!atomic_load(k->stop)) {
+        shmbus_msg info;
+        uint8_t buf[MSG_MAX];
+        struct tu_payload p;
+        int n = shmbus_recv(k->m.sub, buf, sizeof(buf), &info, 10000000);
+
+        if (n == SHMBUS_ERR_TIMEOUT || n == -EAGAIN)
+            continue;
+        if (n < 0 || !tu_check(buf, (uint32_t)n, &p) || p.seq != info.seq) {
+            k->bad = 1;
+            break;
+        }
+        seq = info.seq;
+        dv = info.deliveries;
+        if (seq % 7 == 0 && dv == 1) { /* once more, from any member */
+            if (shmbus_nack(k->m.sub, seq, 0) < 0)
+                k->bad = 1;
+            continue;
+        }
+        if (shmbus_ack(k->m.sub, seq) < 0 || seq >= GATE_MSGS)
+            k->bad = 1;
+        else
+            atomic_fetch_add(&k->acked[seq], 1);
+    }
+    return NULL;
+}
+
+static void test_ack_publishers_never_overwrite_pending(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(2);
+    struct gate_kid kids[GATE_KIDS];
+    pthread_t th[GATE_KIDS];
+    _Atomic uint32_t *acked = calloc(GATE_MSGS, sizeof(*acked));
+    _Atomic int stop = 0;
+    struct bench b;
+    uint32_t done = 0;
+
+    assert_non_null(acked);
+    bench_open(&b, d, "gate", 0);
+    for (int i = 0; i < GATE_KIDS; i++) {
+        kids[i] = (struct gate_kid){.acked = acked, .stop = &stop};
+        assert_shmbus_ok(member_open(&kids[i].m, d->bus, "gate", &so));
+        assert_int_equal(pthread_create(&th[i], NULL, gate_member, &kids[i]), 0);
+    }
+    for (uint32_t i = 0; i < GATE_MSGS; i++) {
+        uint8_t buf[MSG_MAX];
+        assert_shmbus_ok(shmbus_publish(b.pub, buf, tu_fill(buf, 1, i, 8 + i % 48), DC_WAIT_NS));
+    }
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(10)) {
+        done = 0;
+        for (uint32_t i = 0; i < GATE_MSGS; i++)
+            done += atomic_load(&acked[i]) != 0;
+        if (done == GATE_MSGS)
+            break;
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < GATE_KIDS; i++) {
+        pthread_join(th[i], NULL);
+        assert_false(kids[i].bad);
+        member_close(&kids[i].m);
+    }
+    assert_int_equal(done, GATE_MSGS);
+    for (uint32_t i = 0; i < GATE_MSGS; i++)
+        assert_int_equal(atomic_load(&acked[i]), 1); /* nobody died: exactly once */
+    free(acked);
+    bench_close(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ack_options_refused),
+        cmocka_unit_test(test_ack_group_kind_fixed_by_first),
+        cmocka_unit_test(test_ack_dead_letter_primitives),
+        DAEMON_TEST(test_ack_options_on_bus),
+        DAEMON_TEST(test_ack_frees_the_cell),
+        DAEMON_TEST(test_ack_nack_delay),
+        DAEMON_TEST(test_ack_inflight_and_order),
+        DAEMON_TEST(test_ack_gone_member_gives_back),
+        DAEMON_TEST(test_ack_evicted_member_gives_back),
+        DAEMON_TEST(test_ack_publishers_never_overwrite_pending),
+    };
+    tu_init();
+    return cmocka_run_group_tests_name("ack", tests, NULL, NULL);
+}
