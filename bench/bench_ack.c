@@ -10,8 +10,16 @@
  *            message, which is acknowledged before the next poll;
  *   - ack N: max_inflight N: a poll takes up to N, then each is
  *            acknowledged.
- * Each round runs every configuration once, on a fresh topic, in an order
- * that alternates from round to round so that each sees the same machine.
+ * Each round runs every configuration once, on a fresh topic of a daemon
+ * of its own (stopped after the round, which removes its topics), in an
+ * order that alternates from round to round so that each sees the same
+ * machine.
+ * With --drain the members do not poll until the publisher has published
+ * --count messages into a topic that holds them all; the time is then
+ * the members' alone (go to the last member's end): what a member spends
+ * per message, without the cache-line traffic of a publisher running at
+ * the same time, which in the concurrent run slows the publisher more the
+ * faster the members poll.
  * Reported per configuration: the median over the rounds of the messages
  * the members received per second (publisher's start to the last member's
  * end); per member count, the per-message cost ratio: the median over the
@@ -32,6 +40,7 @@
 #define ACK_BATCH       256u /* a baseline poll's messages at most */
 #define ACK_ROUNDS_MAX  20u
 #define ACK_GROUP       "bench"
+#define ACK_COUNT_MAX   (1u << 22) /* --count: the topic holds them all */
 
 enum ack_kind { ACK_NONE, ACK_ONE, ACK_MANY, ACK_KINDS };
 
@@ -39,6 +48,8 @@ static const char *const ack_kind_names[ACK_KINDS] = {"none", "ack 1", "ack N"};
 
 struct ack_opts {
     uint64_t size;
+    uint64_t count; /* --drain: messages published before the members start */
+    int drain;
     double seconds; /* each configuration, each round */
     uint64_t rounds;
     uint64_t inflight; /* N of "ack N" */
@@ -118,6 +129,9 @@ static int ack_drain(struct ack_ctx *c, shmbus_sub *sub)
     struct ack_member_res *r = &c->sh->m[c->index];
     int stop = 0, n;
 
+    /* --drain: everything is published before the first poll. */
+    while (c->o->drain && !(stop = bench_tp_done(&c->sh->tp)))
+        bench_cpu_relax();
     for (;;) {
         n = shmbus_poll(sub, ack_on_msg, &acc, batch);
         if (n < 0)
@@ -173,10 +187,28 @@ static int ack_member(void *arg)
     return rc;
 }
 
+/* --drain: publish count messages (the topic holds them all), then start
+ * the clock and let the members go. */
+static int ack_publish_count(struct ack_ctx *c, shmbus_pub *pub, const uint8_t *buf)
+{
+    for (uint64_t n = 0; n < c->o->count; n++) {
+        int rc = shmbus_publish(pub, buf, c->o->size, -1);
+
+        if (rc < 0)
+            return bench_fail("ack publisher: shmbus_publish", rc);
+    }
+    bench_tp_begin(&c->sh->tp, 0.0);
+    bench_tp_finish(&c->sh->tp, c->o->count, 0);
+    return 0;
+}
+
 static int ack_publish_all(struct ack_ctx *c, shmbus_pub *pub, const uint8_t *buf)
 {
-    uint64_t n = 0, deadline = bench_tp_begin(&c->sh->tp, c->o->seconds);
+    uint64_t n = 0, deadline;
 
+    if (c->o->drain)
+        return ack_publish_count(c, pub, buf);
+    deadline = bench_tp_begin(&c->sh->tp, c->o->seconds);
     for (;; n++) {
         int rc;
 
@@ -219,13 +251,23 @@ static int ack_publisher(void *arg)
     return rc;
 }
 
+/* The smallest power of two that holds @p count messages. */
+static uint32_t ack_capacity(uint64_t count)
+{
+    uint32_t cap = BENCH_CAPACITY;
+
+    while (cap < count)
+        cap *= 2;
+    return cap;
+}
+
 /* One configuration once: a fresh topic (a group's kind is fixed for its
  * topic's life), the members, then the publisher. @return msgs/s, or < 0. */
 static double ack_run_one(const struct ack_opts *o, const char *bus, shmbus_bus *conn,
                           enum ack_kind kind, unsigned members, uint64_t round)
 {
     shmbus_topic_opts to = {.mode = SHMBUS_RELIABLE,
-                            .capacity = BENCH_CAPACITY,
+                            .capacity = o->drain ? ack_capacity(o->count) : BENCH_CAPACITY,
                             .max_msg_size = (uint32_t)o->size,
                             .max_groups = 1};
     struct ack_ctx c = {
@@ -286,6 +328,9 @@ static void ack_usage(FILE *f)
           "  --seconds S         each configuration's time in each round (default 2)\n"
           "  --rounds R          rounds; medians are taken over them (default 3)\n"
           "  --inflight N        the larger max_inflight (default 16)\n"
+          "  --drain             publish --count messages first, then time the members\n"
+          "                      draining them (without a publisher running)\n"
+          "  --count N           --drain: messages (default 100000)\n"
           "  --members M[,M2]    member counts (default 1,4; at most 8)\n"
           "  --shmbusd PATH      the daemon (default: $SHMBUS_BENCH_SHMBUSD, else the\n"
           "                      one built with the benchmark)\n"
@@ -303,7 +348,9 @@ enum {
     ACK_OPT_MEMBERS,
     ACK_OPT_SHMBUSD,
     ACK_OPT_NOPIN,
-    ACK_OPT_JSON
+    ACK_OPT_JSON,
+    ACK_OPT_DRAIN,
+    ACK_OPT_COUNT
 };
 
 static const struct option ack_longopts[] = {
@@ -315,6 +362,8 @@ static const struct option ack_longopts[] = {
     {"shmbusd", required_argument, NULL, ACK_OPT_SHMBUSD},
     {"no-pin", no_argument, NULL, ACK_OPT_NOPIN},
     {"json", no_argument, NULL, ACK_OPT_JSON},
+    {"drain", no_argument, NULL, ACK_OPT_DRAIN},
+    {"count", required_argument, NULL, ACK_OPT_COUNT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -360,6 +409,11 @@ static int ack_option(int opt, const char *arg, struct ack_opts *o, const char *
     case ACK_OPT_JSON:
         o->json = 1;
         return 0;
+    case ACK_OPT_DRAIN:
+        o->drain = 1;
+        return 0;
+    case ACK_OPT_COUNT:
+        return bench_parse_u64(arg, "--count", 1, ACK_COUNT_MAX, &o->count);
     default:
         return -1;
     }
@@ -372,6 +426,7 @@ static int ack_parse(int argc, char **argv, struct ack_opts *o, const char **shm
 
     *o = (struct ack_opts){.size = 64,
                            .seconds = 2.0,
+                           .count = 100000,
                            .rounds = 3,
                            .inflight = 16,
                            .members = {1, 4},
@@ -408,8 +463,9 @@ static double ack_median(double *v, uint64_t n)
 /* rates[m][kind][round] */
 typedef double ack_rates[2][ACK_KINDS][ACK_ROUNDS_MAX];
 
-/* Every round runs each configuration once; odd rounds in reverse order. */
-static int ack_run(const struct ack_opts *o, const char *bus, ack_rates rates)
+/* Round @p r on the daemon of bus @p bus: each configuration once, odd
+ * rounds in reverse order. */
+static int ack_round(const struct ack_opts *o, const char *bus, uint64_t r, ack_rates rates)
 {
     unsigned nconf = o->nmembers * ACK_KINDS;
     shmbus_bus *conn = NULL;
@@ -417,24 +473,38 @@ static int ack_run(const struct ack_opts *o, const char *bus, ack_rates rates)
 
     if (rc < 0)
         return bench_fail("shmbus_connect", rc);
-    for (uint64_t r = 0; rc == 0 && r < o->rounds; r++) {
-        for (unsigned i = 0; rc == 0 && i < nconf; i++) {
-            unsigned k = r % 2 ? nconf - 1 - i : i;
-            unsigned mi = k / ACK_KINDS;
-            enum ack_kind kind = (enum ack_kind)(k % ACK_KINDS);
-            double v = ack_run_one(o, bus, conn, kind, (unsigned)o->members[mi], r);
+    for (unsigned i = 0; i < nconf; i++) {
+        unsigned k = r % 2 ? nconf - 1 - i : i;
+        unsigned mi = k / ACK_KINDS;
+        enum ack_kind kind = (enum ack_kind)(k % ACK_KINDS);
+        double v = ack_run_one(o, bus, conn, kind, (unsigned)o->members[mi], r);
 
-            if (v < 0 || bench_interrupted()) {
-                rc = -1;
-                break;
-            }
-            rates[mi][kind][r] = v;
-            printf("round %" PRIu64 ": %u member%s, %-5s: %.0f msgs/s\n", r,
-                   (unsigned)o->members[mi], o->members[mi] == 1 ? "" : "s", ack_kind_names[kind],
-                   v);
+        if (v < 0 || bench_interrupted()) {
+            rc = -1;
+            break;
         }
+        rates[mi][kind][r] = v;
+        printf("round %" PRIu64 ": %u member%s, %-5s: %.0f msgs/s\n", r, (unsigned)o->members[mi],
+               o->members[mi] == 1 ? "" : "s", ack_kind_names[kind], v);
     }
     shmbus_close(conn);
+    return rc;
+}
+
+/* Every round with a daemon of its own. */
+static int ack_run(const struct ack_opts *o, const char *shmbusd, ack_rates rates)
+{
+    int rc = 0;
+
+    for (uint64_t r = 0; rc == 0 && r < o->rounds; r++) {
+        struct bench_daemon d = {0};
+
+        rc = bench_daemon_start(&d, bench_daemon_path(shmbusd), NULL);
+        if (rc == 0)
+            rc = ack_round(o, d.bus, r, rates);
+        if (bench_daemon_stop(&d) < 0)
+            rc = -1;
+    }
     return rc;
 }
 
@@ -472,6 +542,7 @@ static void ack_print(const struct ack_opts *o, ack_rates rates)
             snprintf(ack_keys[mi][i], sizeof(ack_keys[mi][i]), "m%u_%s", (unsigned)o->members[mi],
                      suffix[i]);
     bench_report_str(&r, "cmd", "ack");
+    bench_report_str(&r, "run", o->drain ? "drain" : "concurrent");
     bench_report_u64(&r, "size", o->size);
     bench_report_u64(&r, "rounds", o->rounds);
     bench_report_u64(&r, "inflight", o->inflight);
@@ -495,7 +566,6 @@ static void ack_print(const struct ack_opts *o, ack_rates rates)
 int bench_cmd_ack(int argc, char **argv)
 {
     struct ack_opts o;
-    struct bench_daemon d = {0};
     const char *shmbusd = NULL;
     ack_rates *rates = NULL;
     int rc = ack_parse(argc, argv, &o, &shmbusd);
@@ -503,18 +573,19 @@ int bench_cmd_ack(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
     o.pin = bench_pin_plan(o.want_pin);
-    printf("ack: reliable topic, %" PRIu64 "-byte messages, %.3f s per configuration, %" PRIu64
-           " rounds, members ",
-           o.size, o.seconds, o.rounds);
+    if (o.drain)
+        printf("ack --drain: reliable topic, %" PRIu64 " messages of %" PRIu64
+               " bytes drained per configuration, %" PRIu64 " rounds, members ",
+               o.count, o.size, o.rounds);
+    else
+        printf("ack: reliable topic, %" PRIu64 "-byte messages, %.3f s per configuration, %" PRIu64
+               " rounds, members ",
+               o.size, o.seconds, o.rounds);
     for (unsigned i = 0; i < o.nmembers; i++)
         printf("%s%" PRIu64, i ? "," : "", o.members[i]);
     printf(", larger max_inflight %" PRIu64 "\n", o.inflight);
     rates = calloc(1, sizeof(*rates));
-    rc = rates == NULL ? -1 : bench_daemon_start(&d, bench_daemon_path(shmbusd), NULL);
-    if (rc == 0)
-        rc = ack_run(&o, d.bus, *rates);
-    if (bench_daemon_stop(&d) < 0)
-        rc = -1;
+    rc = rates == NULL ? -1 : ack_run(&o, shmbusd, *rates);
     if (rc == 0)
         ack_print(&o, *rates);
     free(rates);

@@ -30,9 +30,10 @@ for mode in lossy reliable; do
 done
 run fanout --subscribers 8 --count 5000 --rounds 3
 # A work queue: group throughput with acknowledgements (max_inflight 1 and
-# 16), 1 and 4 members, against the same group without, through a private
-# shmbusd.
-run ack --size 64 --seconds 2 --rounds 3 --inflight 16 --members 1,4
+# 16), 1 and 4 members, against the same group without, through private
+# shmbusds; then the members' own cost per message (draining a full topic).
+run ack --size 64 --seconds 2 --rounds 5 --inflight 16 --members 1,4
+run ack --drain --size 64 --count 500000 --rounds 15 --inflight 16 --members 1,4
 run pubonly --count 1000000
 # shmbusd's own memory with 1000 topics and 500 clients; lookup time at
 # 100, 1000 and 10000 topics.
