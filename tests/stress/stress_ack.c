@@ -9,7 +9,9 @@
  * acknowledging it, so that kills land between take and ack; one message
  * in SA_POISON_ONE_IN is poison, nacked (with a short delay) every time.
  *
- * Checked all along: every payload is intact and is the publisher's
+ * Checked all along: the publisher publishes (no gap over SA_STALL_MS: a
+ * killed member's messages gate it only until the daemon returns them);
+ * every payload is intact and is the publisher's
  * message of that seq; a member gets a message at most once as each
  * delivery number, never beyond max_deliveries, a poison message at
  * every delivery; a member at max_inflight takes nothing; every ack and
@@ -61,9 +63,11 @@
 #define SA_DRAIN_MS       30000 /* one member drains the group within this */
 #define SA_KILLS_MAX      4096
 #ifdef TU_SANITIZED
-#define SA_SECONDS 8
+#define SA_SECONDS  8
+#define SA_STALL_MS 6000 /* longest the publisher may go without publishing */
 #else
-#define SA_SECONDS 12
+#define SA_SECONDS  12
+#define SA_STALL_MS 3000
 #endif
 
 /* Shared by the parent and every child (an anonymous shared mapping). */
@@ -544,10 +548,41 @@ static void sa_start(struct sa_run *run)
     sa_await_ready(run, 2 + SA_WORKERS);
 }
 
+static uint64_t sa_published(shmbus_topic *t)
+{
+    shmbus_topic_info ti;
+
+    assert_shmbus_ok(shmbus_topic_info_get(t, &ti));
+    return ti.published;
+}
+
+/* Kill a random member every SA_KILL_MIN_MS..SA_KILL_MAX_MS and replace it. */
+/* The publisher moves: a message published within SA_STALL_MS (a dead
+ * member's messages gate it until the daemon returns them). */
+static void sa_check_stall(const struct sa_run *run, uint64_t *last, int64_t *last_ms)
+{
+    uint64_t now = sa_published(run->t);
+    struct ak_table tab;
+
+    if (now != *last) {
+        *last = now;
+        *last_ms = du_now_ms();
+        return;
+    }
+    if (du_now_ms() - *last_ms <= SA_STALL_MS)
+        return;
+    ak_table_read(run->d->bus, SA_TOPIC, SA_GROUP, &tab);
+    fail_msg("nothing published for %d ms, at %llu: the group at %llu, %u pending (%u held, "
+             "%u returned, %u of them due, %u dead)",
+             SA_STALL_MS, (unsigned long long)now, (unsigned long long)tab.cursor, tab.n, tab.held,
+             tab.returned, tab.ripe, tab.dead);
+}
+
 /* Kill a random member every SA_KILL_MIN_MS..SA_KILL_MAX_MS and replace it. */
 static void sa_chaos(struct sa_run *run, unsigned seconds)
 {
-    int64_t end = du_now_ms() + (int64_t)seconds * 1000;
+    int64_t end = du_now_ms() + (int64_t)seconds * 1000, last_ms = du_now_ms();
+    uint64_t last = 0;
 
     while (du_now_ms() < end) {
         int i = (int)(sa_rand(&run->rng) % SA_WORKERS);
@@ -555,17 +590,10 @@ static void sa_chaos(struct sa_run *run, unsigned seconds)
         du_sleep_ms(sa_between(&run->rng, SA_KILL_MIN_MS, SA_KILL_MAX_MS));
         sa_check_failures(run);
         sa_check_alive(run);
+        sa_check_stall(run, &last, &last_ms);
         sa_kill(run, i);
         sa_spawn_worker(run, i);
     }
-}
-
-static uint64_t sa_published(shmbus_topic *t)
-{
-    shmbus_topic_info ti;
-
-    assert_shmbus_ok(shmbus_topic_info_get(t, &ti));
-    return ti.published;
 }
 
 /* Every seq the single publisher claimed is its message. */
