@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 
 #include "segfile.h"
-#include "shm/layout.h"
+#include "shm/segment.h"
 
 /* Deliveries the ledger tells apart (bits of ak_seq.seen): the tests'
  * groups allow at most this many. */
@@ -151,64 +151,73 @@ struct ak_table {
     struct ak_pend e[SB_ACK_ENTRIES];
 };
 
-/* Read group @p group of topic @p topic of bus @p bus from its segment
- * (generation 0: the tests' names are never squatted) into @p out.
- * Fails the test if the segment or the group is not there. */
-static inline void ak_table_read(const char *bus, const char *topic, const char *group,
-                                 struct ak_table *out)
+/* A group's counters and position into @p out. */
+static inline void ak_table_group(const struct sb_shm_group *g, struct ak_table *out)
 {
-    char seg[96]; /* tu_raw_map()'s path holds 127 */
-    size_t len;
-    const uint8_t *base;
-    const struct sb_shm_header *h;
-    const struct sb_shm_group *g = NULL;
-    const struct sb_shm_pending *pe;
-    uint32_t gi;
-
-    sbd_seg_name(seg, sizeof(seg), bus, topic, 0);
-    base = tu_raw_map(seg, &len);
-    h = (const struct sb_shm_header *)base;
-    memset(out, 0, sizeof(*out));
-    assert_true(h->ack_entries == SB_ACK_ENTRIES && h->max_groups <= SB_GROUPS_MAX);
-    for (gi = 0; gi < h->max_groups; gi++) {
-        g = (const struct sb_shm_group *)(base + h->groups_off) + gi;
-        if (strncmp(g->name, group, SB_GROUP_NAME_LEN) == 0)
-            break;
-    }
-    if (gi == h->max_groups)
-        fail_msg("%s: no group %s in the segment", topic, group);
     /* relaxed, all: a snapshot; the callers wait for it to be stable. */
+    uint64_t w = atomic_load_explicit(&g->cursor, memory_order_relaxed);
+
+    out->cursor = (w & SB_GRP_SEATING) ? UINT64_MAX : SB_GRP_SEQ(w);
     out->max_deliveries = atomic_load_explicit(&g->max_deliveries, memory_order_relaxed);
-    out->cursor = atomic_load_explicit(&g->cursor, memory_order_relaxed);
-    out->cursor = (out->cursor & SB_GRP_SEATING) ? UINT64_MAX : SB_GRP_SEQ(out->cursor);
     out->lost = atomic_load_explicit(&g->lost, memory_order_relaxed);
     out->redelivered = atomic_load_explicit(&g->redelivered, memory_order_relaxed);
     out->dead_lettered = atomic_load_explicit(&g->dead_lettered, memory_order_relaxed);
     out->dead_letter_failed = atomic_load_explicit(&g->dead_letter_failed, memory_order_relaxed);
-    pe = (const struct sb_shm_pending *)(base + h->acks_off +
-                                         (uint64_t)gi *
-                                             (sizeof(struct sb_shm_acktab) +
-                                              SB_ACK_ENTRIES * sizeof(struct sb_shm_pending)) +
-                                         sizeof(struct sb_shm_acktab));
-    for (uint32_t i = 0; i < SB_ACK_ENTRIES; i++) {
-        /* seq_cst: the word as the members' CASes left it, then its seq
-         * (written before the CAS that published the word). */
-        uint64_t w = atomic_load_explicit(&pe[i].word, memory_order_seq_cst);
-        uint32_t st = SB_PEND_ST(w);
-        struct ak_pend *p = &out->e[out->n];
+}
 
-        if (st != SB_PEND_HELD && st != SB_PEND_RETURNED && st != SB_PEND_DEAD)
-            continue;
-        p->seq = atomic_load_explicit(&pe[i].seq, memory_order_seq_cst);
-        p->state = st;
-        p->deliveries = SB_PEND_DELIVERIES(w);
-        out->n++;
-        out->held += st == SB_PEND_HELD;
-        out->returned += st == SB_PEND_RETURNED;
-        out->dead += st == SB_PEND_DEAD;
-        out->ripe += st == SB_PEND_RETURNED && p->deliveries >= out->max_deliveries;
+/* Pending entry @p pe into @p out, if it holds a message. */
+static inline void ak_table_entry(const struct sb_shm_pending *pe, struct ak_table *out)
+{
+    /* acquire: the word as the last CAS left it, then its seq (stored
+     * before the CAS that published the word). */
+    uint64_t w = atomic_load_explicit(&pe->word, memory_order_acquire);
+    uint32_t st = SB_PEND_ST(w);
+    struct ak_pend *p = &out->e[out->n];
+
+    if (st != SB_PEND_HELD && st != SB_PEND_RETURNED && st != SB_PEND_DEAD)
+        return;
+    /* relaxed: ordered by the acquire load of the word. */
+    p->seq = atomic_load_explicit(&pe->seq, memory_order_relaxed);
+    p->state = st;
+    p->deliveries = SB_PEND_DELIVERIES(w);
+    out->n++;
+    out->held += st == SB_PEND_HELD;
+    out->returned += st == SB_PEND_RETURNED;
+    out->dead += st == SB_PEND_DEAD;
+    out->ripe += st == SB_PEND_RETURNED && p->deliveries >= out->max_deliveries;
+}
+
+/* Read group @p group of topic @p topic of bus @p bus from its segment
+ * (generation 0: the tests' names are never squatted), mapped and checked
+ * as any attacher does (sb_segment_attach()), into @p out. Fails the test
+ * if the segment or the group is not there. */
+static inline void ak_table_read(const char *bus, const char *topic, const char *group,
+                                 struct ak_table *out)
+{
+    char name[SHMBUS_NAME_MAX + 1];
+    struct sb_segment seg;
+    const struct sb_shm_group *g = NULL;
+    uint32_t gi;
+    int rc;
+
+    sbd_seg_name(name, sizeof(name), bus, topic, 0);
+    rc = sb_segment_attach(name, &seg);
+    if (rc < 0)
+        fail_msg("%s: attach: %s", name, shmbus_strerror(rc));
+    memset(out, 0, sizeof(*out));
+    for (gi = 0; gi < seg.g.max_groups; gi++) {
+        g = &seg.groups[gi];
+        if (strncmp(g->name, group, SB_GROUP_NAME_LEN) == 0)
+            break;
     }
-    munmap((void *)base, len);
+    if (gi == seg.g.max_groups || seg.g.ack_entries != SB_ACK_ENTRIES) {
+        sb_segment_unmap(&seg);
+        fail_msg("%s: no group %s with a pending table", topic, group);
+    }
+    ak_table_group(g, out);
+    for (uint32_t i = 0; i < SB_ACK_ENTRIES; i++)
+        ak_table_entry(sb_pending(&seg, gi, i), out);
+    sb_segment_unmap(&seg);
 }
 
 /* Is the table at rest with no member left: nothing held (the daemon
