@@ -261,6 +261,31 @@ static uint32_t ack_capacity(uint64_t count)
     return cap;
 }
 
+/* After the reap: what the members received, from the publisher's start
+ * to the last member's end, into @p rate. @return 0, or -1 if they did not
+ * receive every message (message printed). */
+static int ack_collect(const struct ack_ctx *c, struct bench_rate *rate)
+{
+    uint64_t end = 0;
+
+    bench_tp_read(&c->sh->tp, rate);
+    rate->delivered = 0;
+    /* relaxed, all: the members were reaped. */
+    for (unsigned i = 0; i < c->members; i++) {
+        uint64_t e = atomic_load_explicit(&c->sh->m[i].end_ns, memory_order_relaxed);
+
+        rate->delivered += atomic_load_explicit(&c->sh->m[i].delivered, memory_order_relaxed);
+        end = e > end ? e : end;
+    }
+    /* relaxed: as above. */
+    rate->elapsed_ns = end - atomic_load_explicit(&c->sh->tp.start_ns, memory_order_relaxed);
+    if (rate->delivered == rate->sent)
+        return 0;
+    fprintf(stderr, "shmbus-bench: ack: %s, %u members: received %" PRIu64 " of %" PRIu64 "\n",
+            ack_kind_names[c->kind], c->members, rate->delivered, rate->sent);
+    return -1;
+}
+
 /* One configuration once: a fresh topic (a group's kind is fixed for its
  * topic's life), the members, then the publisher. @return msgs/s, or < 0. */
 static double ack_run_one(const struct ack_opts *o, const char *bus, shmbus_bus *conn,
@@ -275,7 +300,6 @@ static double ack_run_one(const struct ack_opts *o, const char *bus, shmbus_bus 
     struct bench_procs ps = {0};
     struct bench_rate rate = {0};
     shmbus_topic *t = NULL;
-    uint64_t delivered = 0, end = 0;
     int rc;
 
     snprintf(c.topic, sizeof(c.topic), "ack.%llu.%d.%u", (unsigned long long)round, (int)kind,
@@ -295,27 +319,11 @@ static double ack_run_one(const struct ack_opts *o, const char *bus, shmbus_bus 
     bench_pipe_close(&c.ready);
     if (bench_reap(&ps) < 0)
         rc = -1;
-    if (rc == 0) {
-        bench_tp_read(&c.sh->tp, &rate);
-        /* relaxed, all: the members were reaped. */
-        for (unsigned i = 0; i < members; i++) {
-            uint64_t e = atomic_load_explicit(&c.sh->m[i].end_ns, memory_order_relaxed);
-
-            delivered += atomic_load_explicit(&c.sh->m[i].delivered, memory_order_relaxed);
-            end = e > end ? e : end;
-        }
-        /* relaxed: as above. */
-        rate.elapsed_ns = end - atomic_load_explicit(&c.sh->tp.start_ns, memory_order_relaxed);
-        if (delivered != rate.sent) {
-            fprintf(stderr,
-                    "shmbus-bench: ack: %s, %u members: received %" PRIu64 " of %" PRIu64 "\n",
-                    ack_kind_names[kind], members, delivered, rate.sent);
-            rc = -1;
-        }
-    }
+    if (rc == 0)
+        rc = ack_collect(&c, &rate);
     shmbus_topic_destroy(t);
     bench_shared_free(c.sh, sizeof(*c.sh));
-    return rc == 0 ? bench_per_s(delivered, rate.elapsed_ns) : -1.0;
+    return rc == 0 ? bench_per_s(rate.delivered, rate.elapsed_ns) : -1.0;
 }
 
 static void ack_usage(FILE *f)
