@@ -6,7 +6,8 @@
  * with SIGKILL every 60-250 ms and replaces, and a reader of the
  * dead-letter topic. Members hold 1 or SA_INFLIGHT messages at once
  * (max_inflight) and often sleep a little between taking a message and
- * acknowledging it, so that kills land between take and ack; one message
+ * acknowledging it, so that kills land between take and ack, and now and
+ * then just before or after the ack itself (did it happen?); one message
  * in SA_POISON_ONE_IN is poison, nacked (with a short delay) every time.
  *
  * Checked all along: the publisher publishes (no gap over SA_STALL_MS: a
@@ -53,6 +54,7 @@
 #define SA_SEQS           (1u << 21)
 #define SA_WAIT_NS        50000000ll
 #define SA_ACK_SLEEP_US   2000 /* longest a killable member sleeps before an ack */
+#define SA_HAND_SLEEP_US  500  /* ... with the ack in hand (sa_member_dawdle()) */
 #define SA_NACK_DELAY_NS  2000000ll
 #define SA_PARK_NS        3000000000ll /* nack delay of a message put aside at the end */
 #define SA_KILL_MIN_MS    60
@@ -266,6 +268,15 @@ static int sa_member_fill(struct sa_member *mb)
     return 0;
 }
 
+/* A killable member now and then dawdles with an ack in hand, just before
+ * or just after shmbus_ack(), so that kills land there too: the parent
+ * cannot know whether the ack happened, and the accounting must find out. */
+static void sa_member_dawdle(struct sa_member *mb, int killable)
+{
+    if (killable && sa_rand(&mb->rng) % 16 == 0)
+        usleep(sa_between(&mb->rng, 0, SA_HAND_SLEEP_US));
+}
+
 /* Nack a poison message; ack any other, a killable member often after a
  * short sleep (a kill may land there, or in the ack). */
 static int sa_member_finish(struct sa_member *mb, uint64_t seq, int poison)
@@ -274,8 +285,9 @@ static int sa_member_finish(struct sa_member *mb, uint64_t seq, int poison)
     struct ak_hand *hand = &k->sh->hands[k->worker];
     int rc;
 
+    int killable = k->worker < SA_WORKERS;
     /* relaxed: polled; set once, at the end. */
-    int park = k->worker < SA_WORKERS && atomic_load_explicit(&k->sh->park, memory_order_relaxed);
+    int park = killable && atomic_load_explicit(&k->sh->park, memory_order_relaxed);
 
     if (poison || park) {
         ak_mark_nacked(&k->l[seq], poison);
@@ -288,13 +300,15 @@ static int sa_member_finish(struct sa_member *mb, uint64_t seq, int poison)
         atomic_fetch_add_explicit(&k->sh->nacked, 1, memory_order_relaxed);
         return 0;
     }
-    if (k->worker < SA_WORKERS && sa_rand(&mb->rng) % 2 == 0)
+    if (killable && sa_rand(&mb->rng) % 2 == 0)
         usleep(sa_between(&mb->rng, 0, SA_ACK_SLEEP_US));
     ak_hand_acking(hand, seq);
+    sa_member_dawdle(mb, killable);
     rc = shmbus_ack(mb->sub, seq);
     if (rc < 0)
         return sa_fail(k->sh, "member %d: ack %llu: %s", k->worker, (unsigned long long)seq,
                        shmbus_strerror(rc));
+    sa_member_dawdle(mb, killable);
     if (ak_hand_acked(hand, &k->l[seq]) != 0)
         return sa_fail(k->sh, "member %d: seq %llu acknowledged twice", k->worker,
                        (unsigned long long)seq);
