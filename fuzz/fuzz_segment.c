@@ -29,8 +29,9 @@
  * the thread's CPU time, a slice at most SLICE_MAX_NS (CPU time leaves out
  * a busy machine's preemptions and the sleeps).
  *
- * Segments are named shmbus.fzseg<pid>.<topic>: removed at exit, and those
- * of a run that crashed are removed by the next run's start.
+ * Segments are named shmbus.fzseg<pid>.<topic> (the daemon's dead-letter
+ * topics too): removed at exit, and those of a run that crashed are
+ * removed by the next run's start.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -110,9 +111,17 @@ static uint64_t take(struct in *in, unsigned bytes)
 
 /* ----------------------------------------------------------------- setup */
 
-/* Remove segments of earlier runs whose process is gone (a crash skips
- * the exit handler). */
-static void sweep_stale(void)
+/* Has the run of process @p pid ended? */
+static int run_ended(int pid)
+{
+    return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Remove this run's segments (@p self), or those of earlier runs whose
+ * process is gone (a crash skips the exit handler): by name, so that the
+ * topics the daemon made for itself (dead-letter topics a scribbled
+ * pending table names) go too. */
+static void sweep(int self)
 {
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
@@ -124,7 +133,7 @@ static void sweep_stale(void)
         int pid;
 
         if (sscanf(e->d_name, SBD_SEG_PREFIX "fzseg%d.", &pid) != 1 || pid <= 0 ||
-            (kill(pid, 0) < 0 && errno != ESRCH) || kill(pid, 0) == 0)
+            !(self ? pid == (int)getpid() : run_ended(pid)))
             continue;
         snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
         unlink(path);
@@ -134,9 +143,7 @@ static void sweep_stale(void)
 
 static void remove_segments(void)
 {
-    for (int i = 0; i < N_TOPICS; i++)
-        if (fz.topics[i] != NULL)
-            shmbus_topic_unlink(fz.topics[i]->seg);
+    sweep(1);
 }
 
 static const struct sb_wire_open topic_reqs[N_TOPICS] = {
@@ -214,7 +221,7 @@ static void setup(void)
 {
     pid_t kid;
 
-    sweep_stale();
+    sweep(0);
     sbd_log_set_level(SBD_ERROR); /* not a line per death the input invents */
     sbd_config_defaults(&fz.cfg);
     snprintf(fz.cfg.bus, sizeof(fz.cfg.bus), "fzseg%d", (int)getpid());
