@@ -216,7 +216,7 @@ static void ch_acks_dead_letter(struct ch_acks *a, struct ch_shared *sh, const v
     if (dl.deliveries != CH_ACK_DELIVERIES ||
         (dl.reason != SHMBUS_DL_NACKED && dl.reason != SHMBUS_DL_DIED) ||
         (dl.reason == SHMBUS_DL_NACKED &&
-         (!poison || dl.seq >= CH_SEQS || !ak_was_nacked(&sh->acks[dl.seq]))))
+         (!poison || (dl.seq < CH_SEQS && !ak_was_nacked(&sh->acks[dl.seq])))))
         fail_msg("dead letter seq %llu%s: %u deliveries, reason %u", (unsigned long long)dl.seq,
                  poison ? " (poison)" : "", dl.deliveries, dl.reason);
     if (dl.seq < CH_SEQS)
