@@ -189,10 +189,12 @@ static inline void ak_table_entry(const struct sb_shm_pending *pe, struct ak_tab
 
 /* Read group @p group of topic @p topic of bus @p bus from its segment
  * (generation 0: the tests' names are never squatted), mapped and checked
- * as any attacher does (sb_segment_attach()), into @p out. Fails the test
- * if the segment or the group is not there. */
-static inline void ak_table_read(const char *bus, const char *topic, const char *group,
-                                 struct ak_table *out)
+ * as any attacher does (sb_segment_attach()), into @p out. Safe in a
+ * child (no cmocka assertion: a child's failed assertion would run the
+ * parent's teardown). @return 0; the attach's error; or
+ * -ENOENT if the topic has no such group with a table. */
+static inline int ak_table_try(const char *bus, const char *topic, const char *group,
+                               struct ak_table *out)
 {
     char name[SHMBUS_NAME_MAX + 1];
     struct sb_segment seg;
@@ -203,7 +205,7 @@ static inline void ak_table_read(const char *bus, const char *topic, const char 
     sbd_seg_name(name, sizeof(name), bus, topic, 0);
     rc = sb_segment_attach(name, &seg);
     if (rc < 0)
-        fail_msg("%s: attach: %s", name, shmbus_strerror(rc));
+        return rc;
     memset(out, 0, sizeof(*out));
     for (gi = 0; gi < seg.g.max_groups; gi++) {
         g = &seg.groups[gi];
@@ -212,12 +214,23 @@ static inline void ak_table_read(const char *bus, const char *topic, const char 
     }
     if (gi == seg.g.max_groups || seg.g.ack_entries != SB_ACK_ENTRIES) {
         sb_segment_unmap(&seg);
-        fail_msg("%s: no group %s with a pending table", topic, group);
+        return -ENOENT;
     }
     ak_table_group(g, out);
     for (uint32_t i = 0; i < SB_ACK_ENTRIES; i++)
         ak_table_entry(sb_pending(&seg, gi, i), out);
     sb_segment_unmap(&seg);
+    return 0;
+}
+
+/* As ak_table_try(), in the test's own process: fails the test on an error. */
+static inline void ak_table_read(const char *bus, const char *topic, const char *group,
+                                 struct ak_table *out)
+{
+    int rc = ak_table_try(bus, topic, group, out);
+
+    if (rc < 0)
+        fail_msg("%s, group %s: reading its pending table: %s", topic, group, shmbus_strerror(rc));
 }
 
 /* Is the table at rest with no member left: nothing held (the daemon

@@ -110,6 +110,7 @@ static int ch_acker_watch(struct ch_acker *a, int *done)
     const struct ch_kid *k = a->k;
     shmbus_sub_stats st;
     struct ak_table *tab;
+    int rc;
 
     shmbus_sub_stats_get(a->c.sub, &st);
     if (st.position != a->cursor) {
@@ -124,9 +125,11 @@ static int ch_acker_watch(struct ch_acker *a, int *done)
     tab = malloc(sizeof(*tab));
     if (tab == NULL)
         return ch_fail(k->sh, "%s: out of memory", ch_who(k));
-    ak_table_read(k->bus, ch_topic_names[CH_RELIABLE], CH_ACK_GROUP, tab);
-    *done = tab->n == 0;
+    rc = ak_table_try(k->bus, ch_topic_names[CH_RELIABLE], CH_ACK_GROUP, tab);
+    *done = rc == 0 && tab->n == 0;
     free(tab);
+    if (rc < 0)
+        return ch_fail(k->sh, "%s: reading the pending table: %s", ch_who(k), shmbus_strerror(rc));
     if (*done)
         ch_report(k, st.received, st.lost, st.position);
     return 0;
