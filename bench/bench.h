@@ -345,6 +345,7 @@ int bench_spsc_run(uint32_t size, double seconds, int pin, struct bench_rate *ou
 int bench_cmd_pingpong(int argc, char **argv);
 int bench_cmd_throughput(int argc, char **argv);
 int bench_cmd_fanout(int argc, char **argv);
+int bench_cmd_ack(int argc, char **argv);
 int bench_cmd_pubonly(int argc, char **argv);
 int bench_cmd_registry(int argc, char **argv);
 int bench_cmd_reaper(int argc, char **argv);

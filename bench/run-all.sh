@@ -2,7 +2,7 @@
 # The benchmark suite behind `make bench`, and behind docs/benchmarks.md.
 # Each command measures shmbus and its baseline in the same run and prints
 # key=value figures as its last line. Run it alone: the spinning sides use
-# both cores, and anything else running skews them. `pingpong --bus` and
+# both cores, and anything else running skews them. `pingpong --bus`, `ack` and
 # `registry` start a private shmbusd of their own (the one built with the
 # benchmark; $SHMBUS_BENCH_SHMBUSD overrides it). Last, federation through
 # NATS (bench/nats.sh, on the same build), when nats-server is installed.
@@ -29,6 +29,11 @@ for mode in lossy reliable; do
   run throughput --mode "$mode" --exclusive --size 64 --seconds 6 --rounds 3
 done
 run fanout --subscribers 8 --count 5000 --rounds 3
+# A work queue: group throughput with acknowledgements (max_inflight 1 and
+# 16), 1 and 4 members, against the same group without, through private
+# shmbusds; then the members' own cost per message (draining a full topic).
+run ack --size 64 --seconds 2 --rounds 5 --inflight 16 --members 1,4
+run ack --drain --size 64 --count 500000 --rounds 15 --inflight 16 --members 1,4
 run pubonly --count 1000000
 # shmbusd's own memory with 1000 topics and 500 clients; lookup time at
 # 100, 1000 and 10000 topics.

@@ -22,6 +22,7 @@ static const struct main_cmd main_cmds[] = {
     {"throughput", bench_cmd_throughput,
      "messages/s from one publisher to one subscriber, vs SPSC"},
     {"fanout", bench_cmd_fanout, "publish cost with N sleeping subscribers, vs 1"},
+    {"ack", bench_cmd_ack, "group throughput with acknowledgements, vs without"},
     {"pubonly", bench_cmd_pubonly, "publish with no subscriber (run under strace -c -f)"},
     {"registry", bench_cmd_registry, "shmbusd's memory with many topics and clients; lookups"},
     {"reaper", bench_cmd_reaper, "shmbusd's scan passes over a large bus; longest slice"},

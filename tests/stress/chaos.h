@@ -3,13 +3,16 @@
  * children share (the mapping they report through, the limits and the
  * helpers both sides use) and the children's entry points: publishers,
  * subscribers and group members (chaos_kids.c), remote subscribers
- * through the bridge (chaos_remote.c).
+ * through the bridge (chaos_remote.c), acknowledging members of a work
+ * queue (chaos_ack.c, which also holds the parent's side of that queue:
+ * its dead letters and its accounting).
  */
 #ifndef SHMBUS_TESTS_CHAOS_H
 #define SHMBUS_TESTS_CHAOS_H
 
 #include "daemonutil.h"
 #include "jsonline.h"
+#include "stress/ack_ledger.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,7 +26,10 @@
 #define CH_PER_TOPIC     (CH_CHURN_PUBS + CH_CHURN_SUBS)
 #define CH_CHURN_MEMBERS 3 /* killable members of the reliable topic's group */
 #define CH_CHURN_REMOTES 1 /* killable remote subscribers of the reliable topic */
-#define CH_CHURN         (CH_TOPICS * CH_PER_TOPIC + CH_CHURN_MEMBERS + CH_CHURN_REMOTES)
+#define CH_CHURN_ACKERS  2 /* killable acknowledging members of the reliable topic */
+#define CH_CHURN_FIRST_ACKER                                                                       \
+    (CH_TOPICS * CH_PER_TOPIC + CH_CHURN_MEMBERS + CH_CHURN_REMOTES) /* churn index */
+#define CH_CHURN         (CH_CHURN_FIRST_ACKER + CH_CHURN_ACKERS)
 #define CH_IDS           (1u << 16) /* publisher ids in one run (one per process) */
 #define CH_SEQS          (1u << 26) /* reliable seqs the per-seq map covers */
 #define CH_CAPACITY      64
@@ -63,16 +69,30 @@
 static const char *const ch_topic_names[CH_TOPICS] = {"chaos-reliable", "chaos-lossy"};
 #define CH_GROUP "chaos-group"
 
-enum ch_role { CH_PUB, CH_SUB, CH_MEMBER, CH_REMOTE, CH_ROLES };
+/* The work queue: an acknowledging group of the reliable topic, and its
+ * dead-letter topic (the default name; the parent creates it first, so
+ * that it reads every dead letter). */
+#define CH_ACK_GROUP      "chaos-ack"
+#define CH_DLQ            "chaos-reliable.dlq"
+#define CH_ACK_DELIVERIES 3    /* the group's max_deliveries */
+#define CH_POISON_ONE_IN  1024 /* messages nacked every time (ak_is_poison()) */
+#define CH_ACK_INFLIGHT   3    /* max_inflight of odd killable ackers (even: 1) */
+#define CH_ACK_INFLIGHT_S 4    /* ... of the sentinel */
+#define CH_NACK_DELAY_NS  1000000ll
+#define CH_DLQ_CAPACITY   1024
+#define CH_DLQ_MSG_MAX    (CH_MSG_MAX + 512) /* the envelope's header and names */
+
+enum ch_role { CH_PUB, CH_SUB, CH_MEMBER, CH_REMOTE, CH_ACKER, CH_ROLES };
 
 static const char *const ch_role_names[CH_ROLES] = {"publisher", "subscriber", "group member",
-                                                    "remote subscriber"};
+                                                    "remote subscriber", "acknowledging member"};
 
 /* The sentinels, one index each: a publisher and a subscriber per topic,
- * the reliable topic's member and remote subscriber. */
-#define CH_SENTINELS (2 * CH_TOPICS + 2)
+ * the reliable topic's member, remote subscriber and acknowledging member. */
+#define CH_SENTINELS (2 * CH_TOPICS + 3)
 #define CH_S_MEMBER  (2 * CH_TOPICS)
 #define CH_S_REMOTE  (2 * CH_TOPICS + 1)
+#define CH_S_ACKER   (2 * CH_TOPICS + 2)
 
 /* What the per-seq map says of a reliable seq (bits). */
 #define CH_SEQ_GOT         1u  /* the sentinel subscriber got a message there */
@@ -123,8 +143,14 @@ struct ch_shared {
     _Atomic uint64_t churn_msgs[CH_TOPICS]; /* received by killable subscribers */
     _Atomic uint64_t member_msgs;           /* received by killable members */
     _Atomic uint64_t remote_msgs;           /* received by killable remote subscribers */
+    _Atomic uint64_t acker_msgs;            /* taken by killable acknowledging members */
+    _Atomic uint64_t nacks;                 /* poison messages nacked */
     struct ch_sentinel sent[CH_SENTINELS];
+    /* Acknowledging members: the ack each has in hand (CH_CHURN_ACKERS
+     * killable ones, then the sentinel). */
+    struct ak_hand hands[CH_CHURN_ACKERS + 1];
     _Atomic uint8_t *seqs; /* the per-seq map (a mapping of its own) */
+    struct ak_seq *acks;   /* the work queue's ledger, CH_SEQS seqs (a mapping of its own) */
     struct ch_pubrec pubs[CH_IDS];
 };
 
@@ -135,7 +161,9 @@ struct ch_kid {
     int topic;
     enum ch_role role;
     int sentinel;
-    uint32_t id; /* publishers */
+    uint32_t id;       /* publishers */
+    int hand;          /* acknowledging members: index of their ak_hand */
+    uint32_t inflight; /* acknowledging members: max_inflight */
     uint64_t seed;
 };
 
@@ -174,6 +202,8 @@ static inline int ch_sidx(enum ch_role role, int topic)
         return CH_TOPICS + topic;
     case CH_MEMBER:
         return CH_S_MEMBER;
+    case CH_ACKER:
+        return CH_S_ACKER;
     default:
         return CH_S_REMOTE;
     }
@@ -255,6 +285,7 @@ int ch_pub_run(void *arg);
 int ch_sub_run(void *arg);
 int ch_member_run(void *arg);
 int ch_remote_run(void *arg);
+int ch_acker_run(void *arg);
 
 /* Shared by the readers (chaos_kids.c), local and remote. The payload of a
  * message a reader got: intact, from a publisher of the reader's topic, no
@@ -265,5 +296,50 @@ int ch_check_payload(const struct ch_kid *k, const void *data, uint32_t len, uin
 
 /* A sentinel reader reports what it got at the end. */
 void ch_report(const struct ch_kid *k, uint64_t received, uint64_t lost, uint64_t position);
+
+/* The local children's connection (chaos_kids.c): connect, open the topic
+ * and create the publisher or subscriber (an acknowledging member joins
+ * the work queue), retried while a bounce explains a failure; and, every
+ * CH_CHECK_MS, re-register with a new daemon. */
+struct ch_conn {
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    int64_t check_ms; /* last shmbus_bus_check() */
+};
+
+int ch_conn_open(const struct ch_kid *k, struct ch_conn *c);
+void ch_conn_close(struct ch_conn *c);
+int ch_keep_connected(const struct ch_kid *k, struct ch_conn *c);
+int ch_check_pid(const struct ch_kid *k, const shmbus_msg *m, const struct tu_payload *p);
+
+/* ------------------------------------------- the parent's work queue side */
+
+/* What the parent keeps of the work queue (chaos_ack.c). */
+struct ch_acks {
+    shmbus_topic *dlq;
+    shmbus_sub *dl_sub; /* the parent's reader of the dead-letter topic */
+    uint64_t *in_hand;  /* seqs killed ackers were acknowledging (malloc) */
+    size_t n_in_hand, cap_in_hand;
+    uint64_t could_return; /* what the killed ackers may have held */
+    uint64_t dl_read;      /* dead letters read */
+    struct ak_sums sums;   /* the final accounting */
+    struct ak_table tab;   /* the final table */
+};
+
+/* Create the dead-letter topic and subscribe to it, before any member. */
+void ch_acks_open(struct ch_acks *a, shmbus_bus *bus);
+/* Churn acker @p j was killed and reaped: note the ack it had in hand. */
+void ch_acks_killed(struct ch_acks *a, struct ch_shared *sh, int j);
+/* Read the dead letters there are; fails the test on a bad one. */
+void ch_acks_read_dlq(struct ch_acks *a, struct ch_shared *sh);
+/* At the end (every child reaped, the sentinel acker drained the queue):
+ * read the last dead letters; the table is empty; exact accounting.
+ * @p published: the reliable topic's tail; @p kill9: daemon SIGKILLs. */
+void ch_acks_account(struct ch_acks *a, struct ch_shared *sh, const char *bus, uint64_t published,
+                     unsigned kill9);
+void ch_acks_summary(const struct ch_acks *a, const struct ch_shared *sh, unsigned kills);
+void ch_acks_close(struct ch_acks *a);
 
 #endif

@@ -7,14 +7,6 @@
 
 /* ---------------------------------------------------------------- children */
 
-struct ch_conn {
-    shmbus_bus *bus;
-    shmbus_topic *t;
-    shmbus_pub *pub;
-    shmbus_sub *sub;
-    int64_t check_ms; /* last shmbus_bus_check() */
-};
-
 /* Failures that a bounce explains: no daemon yet, the connection to the
  * last one lost, or a new one still taking the topics over. */
 static int ch_daemon_away(int rc)
@@ -31,6 +23,13 @@ static int ch_conn_try(const struct ch_kid *k, struct ch_conn *c, const char **w
                           .group_name = k->role == CH_MEMBER ? CH_GROUP : NULL};
     int rc;
 
+    if (k->role == CH_ACKER) {
+        so.group_name = CH_ACK_GROUP;
+        so.flags = SHMBUS_SUB_ACK;
+        so.max_inflight = k->inflight;
+        so.max_deliveries = CH_ACK_DELIVERIES;
+    }
+
     *what = "connect";
     if (c->bus == NULL && (rc = shmbus_connect(k->bus, &c->bus)) < 0)
         return rc;
@@ -46,7 +45,7 @@ static int ch_conn_try(const struct ch_kid *k, struct ch_conn *c, const char **w
 /* Connect, open the topic and create the publisher or subscriber: retried
  * while no daemon serves (a bounce) for CH_DAEMON_MS, and a full table
  * (slots of the dead not yet freed) for CH_NO_SLOT_MS. */
-static int ch_conn_open(const struct ch_kid *k, struct ch_conn *c)
+int ch_conn_open(const struct ch_kid *k, struct ch_conn *c)
 {
     int64_t end = du_now_ms() + CH_DAEMON_MS, no_slot_end = 0, now;
     const char *what;
@@ -65,7 +64,7 @@ static int ch_conn_open(const struct ch_kid *k, struct ch_conn *c)
     return 0;
 }
 
-static void ch_conn_close(struct ch_conn *c)
+void ch_conn_close(struct ch_conn *c)
 {
     shmbus_pub_destroy(c->pub);
     shmbus_sub_destroy(c->sub);
@@ -75,7 +74,7 @@ static void ch_conn_close(struct ch_conn *c)
 
 /* Every CH_CHECK_MS: reconnect to a new daemon once one serves (none yet
  * is fine), re-registering the topic, publisher and slot with it. */
-static int ch_keep_connected(const struct ch_kid *k, struct ch_conn *c)
+int ch_keep_connected(const struct ch_kid *k, struct ch_conn *c)
 {
     int64_t now = du_now_ms();
     int rc;
@@ -202,7 +201,7 @@ int ch_check_payload(const struct ch_kid *k, const void *data, uint32_t len, uin
 }
 
 /* A local reader's message came from the process that published it. */
-static int ch_check_pid(const struct ch_kid *k, const shmbus_msg *m, const struct tu_payload *p)
+int ch_check_pid(const struct ch_kid *k, const shmbus_msg *m, const struct tu_payload *p)
 {
     /* relaxed: see ch_check_payload(). */
     uint32_t pid = atomic_load_explicit(&k->sh->pubs[p->publisher].pid, memory_order_relaxed);
