@@ -6,7 +6,8 @@
 # commands at once (overlapping timestamps the commands write), never more;
 # a command killed by a signal (nacked, delivered again); SIGTERM with
 # commands running (they finish and are acknowledged); a second signal
-# (exits at once, the message goes back to the group); a 1 MiB payload on
+# (exits at once, the message goes back to the group); what a command
+# starts with (descriptors, signals, a Ctrl-C); a 1 MiB payload on
 # standard input; --count; a worker without stdin; an evicted worker
 # (exit 1); two workers in a group, one SIGKILLed mid-command (its message
 # redelivered to the other, every message processed). Every wait has a
@@ -242,6 +243,33 @@ until_true "the redelivery" lines_ge twice.again 1
 until_true "the left command finishing" lines_ge twice.finished 1
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "second twice worker"
+
+# What a command starts with: no descriptor of the worker's but the
+# payload on 0 (no bus socket, segment or earlier payload), no signal
+# blocked, and SIGPIPE (which the worker ignores), SIGINT, SIGTERM and
+# SIGCHLD at their defaults; and a process group of its own: a Ctrl-C
+# (SIGINT to the worker's process group, here one setsid made) stops the
+# worker from taking, while the command finishes and is acknowledged.
+setsid "$shmbus" --bus "$bus" sub slate --group g --ack --exec \
+  'for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done >slate.fds
+   grep -E "^Sig(Blk|Ign):" /proc/self/status >slate.sig; echo >>slate.started
+   sleep 1; echo done >>slate.done' 2>slate.err &
+wpid=$!
+bg+=("$wpid")
+until_true "the slate worker" subs slate 1
+sb pub slate s0
+until_true "the slate command started" lines_ge slate.started 1
+kill -INT -- -"$wpid"
+expect_exit "$wpid" 0 "worker stopped by a Ctrl-C"
+[ "$(cat slate.done 2>/dev/null)" = done ] || fail "Ctrl-C reached the command: $(cat slate.err)"
+! grep -q nacked slate.err || fail "Ctrl-C: $(cat slate.err)"
+! grep -Eq 'socket:|/dev/shm/|^[1-9][0-9]* /memfd:' slate.fds || fail "leaked: $(cat slate.fds)"
+grep -q '^0 /memfd:shmbus-payload' slate.fds || fail "payload fd: $(cat slate.fds)"
+while read -r what mask; do
+  # SIGINT, SIGPIPE, SIGTERM and SIGCHLD: bits 1, 12, 14 and 16.
+  [ $((0x$mask & 0x15002)) -eq 0 ] || fail "command's $what $mask"
+done <slate.sig
+[ "$(wc -l <slate.sig)" -eq 2 ] || fail "signal state: $(cat slate.sig)"
 
 # A 1 MiB payload reaches the command's standard input whole.
 head -c 786432 /dev/urandom | base64 -w0 >big.in
