@@ -128,6 +128,8 @@ usage u --group g --ack --dead-letter u
 usage u --group g --ack --dead-letter .bad
 usage u --group g --ack --exec true --latency
 [ ! -e /dev/shm/shmbus."$bus".u ] || fail "a usage error created the topic"
+# --help says that nothing bounds a command's run, and how to bound it.
+sb sub --help | grep -q "Nothing bounds a command's run" || fail "sub --help: no word on bounds"
 
 # --ack without --exec prints and acknowledges: a later member gets the new
 # message only (an unacknowledged one would be redelivered first).
