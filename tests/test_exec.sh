@@ -8,7 +8,8 @@
 # commands running (they finish and are acknowledged); a second signal
 # (exits at once, the message goes back to the group); what a command
 # starts with (descriptors, signals, a Ctrl-C); a 1 MiB payload on
-# standard input; --count; a worker without stdin; an evicted worker
+# standard input; --count; a full pool waiting without spinning; a worker
+# without stdin; an evicted worker
 # (exit 1); two workers in a group, one SIGKILLed mid-command (its message
 # redelivered to the other, every message processed). Every wait has a
 # deadline; every process started and every segment of the bus go on every
@@ -195,6 +196,17 @@ until_true "the counting worker" subs counted 1
 sb pub counted c0 c1 c2
 expect_exit "$wpid" 0 "worker with --count 2"
 [ "$(tr '\n' ' ' <count.log)" = "0 1 " ] || fail "with --count 2: $(cat count.log)"
+
+# A full pool waits for its command without spinning: over a two-second
+# command the worker uses next to no CPU (utime + stime, in clock ticks).
+worker idle idle --group g --ack --exec 'sleep 2; echo >>idle.done'
+until_true "the idle worker" subs idle 1
+sb pub idle i0
+until_true "the two-second command" lines_ge idle.done 1
+ticks=$(sed 's/.*) //' /proc/"$wpid"/stat | awk '{ print $12 + $13 }')
+[ "$ticks" -le $(($(getconf CLK_TCK) / 4)) ] || fail "the waiting worker used $ticks ticks of CPU"
+kill -TERM "$wpid"
+expect_exit "$wpid" 0 "idle worker"
 
 # A command killed by a signal is nacked and delivered again.
 worker killed killed --group g --ack \
