@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
 # sub (--count, --group, --latency), stat (--json; slots, groups, a work
-# queue's numbers), eviction (--stall-timeout), usage errors, a clean
+# queue's numbers, the columns after a long group name), eviction
+# (--stall-timeout), usage errors, a clean
 # shutdown, stat without a bridge or NATS, stat's bridge section against a
 # daemon run with --bridge, and its NATS section against a daemon run with
 # --nats: at a port nobody listens on, then at a nats-server of its own.
@@ -241,6 +242,28 @@ assert topics["work"]["groups"] == [want], topics["work"]
 assert topics["work.dlq"]["mode"] == "reliable", topics["work.dlq"]
 assert topics["work.dlq"]["published"] == 1, topics["work.dlq"]
 PY
+
+# A group name longer than the GROUP column widens it, in both tables of
+# its topic: every column after it stays under its header.
+"$shmbus" --bus "$bus" sub wide --reliable --group image-thumbnailers-europe-west >/dev/null &
+client=$!
+wait_stat '"name":"wide".*"subscribers":1' "the wide member"
+bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
+python3 - "$dir/stat.txt" <<'PY' || fail "wide group columns: $(cat "$dir/stat.txt")"
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+top = lines.index(next(l for l in lines if l.startswith("wide ")))
+slot_head, slot_row, group_head, group_row = lines[top + 1:top + 5]
+# The right edge of each right-aligned column, and where STATE starts.
+for head, row, col in ((group_head, group_row, "MEMBERS"), (slot_head, slot_row, "RECEIVED")):
+    end = head.index(col) + len(col)
+    assert row[end - 1] != " " and row[end] == " ", (col, head, row)
+assert slot_row[slot_head.index("STATE")] == "-", (slot_head, slot_row)
+assert group_row.split()[0] == "image-thumbnailers-europe-west", group_row
+assert len(group_row.split()) == len(group_head.split()), (group_head, group_row)
+PY
+stop "$client" "sub wide"
+client=""
 
 # Without --bridge and --nats, stat has no bridge or nats section (text),
 # and "bridge": null, "nats": null (JSON).

@@ -6,8 +6,10 @@
 # commands at once (overlapping timestamps the commands write), never more;
 # a command killed by a signal (nacked, delivered again); SIGTERM with
 # commands running (they finish and are acknowledged); a second signal
-# (exits at once, the message goes back to the group); a 1 MiB payload on
-# standard input; --count; a worker without stdin; an evicted worker
+# (exits at once, the message goes back to the group); what a command
+# starts with (descriptors, signals, a Ctrl-C); a 1 MiB payload on
+# standard input; --count; a full pool waiting without spinning; a worker
+# without stdin; an evicted worker
 # (exit 1); two workers in a group, one SIGKILLed mid-command (its message
 # redelivered to the other, every message processed). Every wait has a
 # deadline; every process started and every segment of the bus go on every
@@ -127,6 +129,8 @@ usage u --group g --ack --dead-letter u
 usage u --group g --ack --dead-letter .bad
 usage u --group g --ack --exec true --latency
 [ ! -e /dev/shm/shmbus."$bus".u ] || fail "a usage error created the topic"
+# --help says that nothing bounds a command's run, and how to bound it.
+sb sub --help | grep -q "Nothing bounds a command's run" || fail "sub --help: no word on bounds"
 
 # --ack without --exec prints and acknowledges: a later member gets the new
 # message only (an unacknowledged one would be redelivered first).
@@ -193,6 +197,17 @@ sb pub counted c0 c1 c2
 expect_exit "$wpid" 0 "worker with --count 2"
 [ "$(tr '\n' ' ' <count.log)" = "0 1 " ] || fail "with --count 2: $(cat count.log)"
 
+# A full pool waits for its command without spinning: over a two-second
+# command the worker uses next to no CPU (utime + stime, in clock ticks).
+worker idle idle --group g --ack --exec 'sleep 2; echo >>idle.done'
+until_true "the idle worker" subs idle 1
+sb pub idle i0
+until_true "the two-second command" lines_ge idle.done 1
+ticks=$(sed 's/.*) //' /proc/"$wpid"/stat | awk '{ print $12 + $13 }')
+[ "$ticks" -le $(($(getconf CLK_TCK) / 4)) ] || fail "the waiting worker used $ticks ticks of CPU"
+kill -TERM "$wpid"
+expect_exit "$wpid" 0 "idle worker"
+
 # A command killed by a signal is nacked and delivered again.
 worker killed killed --group g --ack \
   --exec '[ "$SHMBUS_DELIVERY" = 1 ] && kill -KILL $$; echo "$SHMBUS_SEQ $SHMBUS_DELIVERY $(cat)" >>killed.log'
@@ -242,6 +257,33 @@ until_true "the redelivery" lines_ge twice.again 1
 until_true "the left command finishing" lines_ge twice.finished 1
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "second twice worker"
+
+# What a command starts with: no descriptor of the worker's but the
+# payload on 0 (no bus socket, segment or earlier payload), no signal
+# blocked, and SIGPIPE (which the worker ignores), SIGINT, SIGTERM and
+# SIGCHLD at their defaults; and a process group of its own: a Ctrl-C
+# (SIGINT to the worker's process group, here one setsid made) stops the
+# worker from taking, while the command finishes and is acknowledged.
+setsid "$shmbus" --bus "$bus" sub slate --group g --ack --exec \
+  'for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done >slate.fds
+   grep -E "^Sig(Blk|Ign):" /proc/self/status >slate.sig; echo >>slate.started
+   sleep 1; echo done >>slate.done' 2>slate.err &
+wpid=$!
+bg+=("$wpid")
+until_true "the slate worker" subs slate 1
+sb pub slate s0
+until_true "the slate command started" lines_ge slate.started 1
+kill -INT -- -"$wpid"
+expect_exit "$wpid" 0 "worker stopped by a Ctrl-C"
+[ "$(cat slate.done 2>/dev/null)" = done ] || fail "Ctrl-C reached the command: $(cat slate.err)"
+! grep -q nacked slate.err || fail "Ctrl-C: $(cat slate.err)"
+! grep -Eq 'socket:|/dev/shm/|^[1-9][0-9]* /memfd:' slate.fds || fail "leaked: $(cat slate.fds)"
+grep -q '^0 /memfd:shmbus-payload' slate.fds || fail "payload fd: $(cat slate.fds)"
+while read -r what mask; do
+  # SIGINT, SIGPIPE, SIGTERM and SIGCHLD: bits 1, 12, 14 and 16.
+  [ $((0x$mask & 0x15002)) -eq 0 ] || fail "command's $what $mask"
+done <slate.sig
+[ "$(wc -l <slate.sig)" -eq 2 ] || fail "signal state: $(cat slate.sig)"
 
 # A 1 MiB payload reaches the command's standard input whole.
 head -c 786432 /dev/urandom | base64 -w0 >big.in

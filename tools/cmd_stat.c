@@ -32,6 +32,7 @@
 #define STAT_TOPIC_W    5               /* "TOPIC" */
 #define STAT_FLAGS_W    13              /* "authed,paused" */
 #define STAT_AGE_CAP    24              /* a formatted age: "213503982334d23h" */
+#define STAT_GROUP_W    16              /* a group's column, wider for a longer name */
 
 struct stat_args {
     const char *bus;
@@ -349,11 +350,30 @@ static const char *slot_state(const shmbus_slot_info *s)
     return (s->flags & SHMBUS_SLOT_OBSERVER) ? "observer" : "-";
 }
 
-static void text_slots(const struct stat_topic *t)
+/* The width of @p t's group columns: the longest group name, at least
+ * STAT_GROUP_W, so that the columns after a long name stay aligned. */
+static int group_w(const struct stat_topic *t)
+{
+    int w = STAT_GROUP_W;
+
+    for (unsigned i = 0; i < t->n_slots; i++) {
+        int len = (int)strlen(t->slots[i].group_name);
+
+        w = len > w ? len : w;
+    }
+    for (unsigned i = 0; i < t->n_groups; i++) {
+        int len = (int)strlen(t->groups[i].name);
+
+        w = len > w ? len : w;
+    }
+    return w;
+}
+
+static void text_slots(const struct stat_topic *t, int gw)
 {
     if (t->n_slots == 0)
         return; /* no header for an empty list */
-    printf("    %5s %8s %10s %10s %12s  %-16s %s\n", "SLOT", "PID", "LAG", "LOST", "RECEIVED",
+    printf("    %5s %8s %10s %10s %12s  %-*s %s\n", "SLOT", "PID", "LAG", "LOST", "RECEIVED", gw,
            "GROUP", "STATE");
     for (unsigned i = 0; i < t->n_slots; i++) {
         const shmbus_slot_info *s = &t->slots[i];
@@ -361,11 +381,11 @@ static void text_slots(const struct stat_topic *t)
         printf("    %5u %8u %10llu %10llu %12llu  ", s->index, s->pid, (unsigned long long)s->lag,
                (unsigned long long)s->lost, (unsigned long long)s->received);
         if (s->group == 0)
-            printf("%-16s ", "-");
+            printf("%-*s ", gw, "-");
         else if (s->group_name[0] != '\0')
-            printf("%-16s ", s->group_name);
+            printf("%-*s ", gw, s->group_name);
         else
-            printf("#%-15u ", s->group);
+            printf("#%-*u ", gw - 1, s->group);
         printf("%s\n", slot_state(s));
     }
 }
@@ -377,13 +397,13 @@ static_assert(0 SHMBUS_GROUP_COUNTERS(TEXT_GROUP_ONE) == 7, "text_groups(): show
 
 /* The consumer groups in use: where each is, and for an acknowledged
  * group (max_deliveries > 0) its work-queue numbers, else "-". */
-static void text_groups(const struct stat_topic *t)
+static void text_groups(const struct stat_topic *t, int gw)
 {
     char num[16];
 
     if (t->n_groups == 0)
         return; /* no header for an empty list */
-    printf("    %-16s %7s %12s %10s %10s %8s %11s %13s %9s %9s  %s\n", "GROUP", "MEMBERS",
+    printf("    %-*s %7s %12s %10s %10s %8s %11s %13s %9s %9s  %s\n", gw, "GROUP", "MEMBERS",
            "POSITION", "LAG", "LOST", "PENDING", "REDELIVERED", "DEAD_LETTERED", "DL_FAILED",
            "MAX_DELIV", "DEAD_LETTER");
     for (unsigned i = 0; i < t->n_groups; i++) {
@@ -391,7 +411,7 @@ static void text_groups(const struct stat_topic *t)
 
         snprintf(num, sizeof(num), "#%u", g->index);
         /* Names from shmbus_topic_groups_get() are valid: plain ASCII. */
-        printf("    %-16s %7u %12llu %10llu %10llu", g->name[0] ? g->name : num, g->members,
+        printf("    %-*s %7u %12llu %10llu %10llu", gw, g->name[0] ? g->name : num, g->members,
                (unsigned long long)g->position, (unsigned long long)g->lag,
                (unsigned long long)g->lost);
         if (g->max_deliveries == 0) {
@@ -407,6 +427,8 @@ static void text_groups(const struct stat_topic *t)
 
 static void text_topic(const struct stat_topic *t, int name_w, double rate)
 {
+    int gw = group_w(t);
+
     printf("%-*s %-*s %8u %8u %5u %5u", name_w, t->e.name, STAT_MODE_W, topic_mode(t),
            t->info.capacity, t->info.max_msg_size, t->e.publishers, t->e.subscribers);
     STAT_TOPIC_COUNTERS(TEXT_COUNTER)
@@ -415,8 +437,8 @@ static void text_topic(const struct stat_topic *t, int name_w, double rate)
         printf("%10s\n", "-");
     else
         printf("%10.1f\n", rate);
-    text_slots(t);
-    text_groups(t);
+    text_slots(t, gw);
+    text_groups(t, gw);
 }
 
 static void text_topics(const struct stat_sample *cur, const struct stat_sample *prev)

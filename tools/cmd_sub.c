@@ -65,6 +65,9 @@ static void sub_ack_usage(FILE *f)
             "running; their messages go back to the group (another worker may run them\n"
             "again) and the exit status is 1. It is 1 too when the worker was evicted\n"
             "(stall timeout), the topic removed, or a command could not be started.\n"
+            "Nothing bounds a command's run: one that never exits holds its message,\n"
+            "and the topic's publishers once its ring is full, until --stall-timeout\n"
+            "(default: never) evicts the worker. Bound it in CMD: 'timeout 60 ./job'.\n"
             "\n",
             SHMBUS_INFLIGHT_MAX, SHMBUS_MAX_DELIVERIES_MAX, SHMBUS_MAX_DELIVERIES_DEFAULT);
 }
