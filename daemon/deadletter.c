@@ -71,10 +71,10 @@ static const char *dl_reason(uint32_t reason)
     }
 }
 
-/* The dead-letter topic @p x->name, found, or created for the dead
- * letters of @p t: reliable, @p t's capacity, its max_msg_size and the
- * envelope's room (at most the ring's largest). @return 0 with x->to
- * set, or an error with x->why filled. */
+/* The dead-letter topic @p x->name, found (whatever its options), or
+ * created for the dead letters of @p t: reliable, @p t's capacity, its
+ * max_msg_size and the envelope's room (at most the ring's largest).
+ * @return 0 with x->to set, or an error with x->why filled. */
 static int dl_target(struct sbd_registry *reg, const struct sbd_topic *t, struct dl_try *x)
 {
     struct sb_wire_open req;
@@ -91,6 +91,10 @@ static int dl_target(struct sbd_registry *reg, const struct sbd_topic *t, struct
     req.capacity = t->info.capacity;
     req.max_msg_size = (uint32_t)(max < SB_ADMIN_MSG_MAX ? max : SB_ADMIN_MSG_MAX);
     rc = sbd_topic_open(reg, &req, &x->to, &created, why, sizeof(why));
+    /* It was there after all (a segment the registry had not served yet,
+     * or a topic made meanwhile): served with whatever options it has. */
+    if (rc == SHMBUS_ERR_MISMATCH && x->to != NULL)
+        return 0;
     if (rc < 0) {
         x->to = NULL;
         snprintf(x->why, sizeof(x->why), "cannot create it: %s%s%s", shmbus_strerror(rc),

@@ -7,8 +7,10 @@
  * a stalled reader: its slot is evicted (for a group's cursor, every
  * member). An acknowledged group's lowest pending message is a gate too:
  * held by a member, that member is the stalled reader (evicted, which
- * gives its messages back); waiting for redelivery (nobody takes it, or
- * its nack delay runs past the timeout), it is dead-lettered, reason
+ * gives its messages back); held in the name of a slot that is no member
+ * of the group, it is given back to the group; waiting for redelivery
+ * (nobody takes it, or its nack delay runs past the timeout), it is
+ * dead-lettered, reason
  * STALLED (the dead-letter pass moves it, deadletter.h); one being
  * dead-lettered is the dead-letter pass's to retry, never dropped. A
  * claim that stays on one seq for the timeout is ended. The
@@ -244,6 +246,15 @@ void sbd_stall_acks(struct sbd_topic *t, uint32_t g, uint64_t tail, int64_t now)
     ms = mark_held(&s->acks[g].m, held, seq, now);
     if (!held || ms < (int64_t)t->info.stall_timeout_ms)
         return;
+    if (owner != 0 && sb_admin_ack_unowned(t->t, g, entry, owner)) {
+        /* Held in the name of no member: nobody to evict, given back. */
+        sb_admin_group_name(t->t, g, group);
+        sbd_log(SBD_WARN,
+                "topic %s: group %s: seq %llu held back publishers for %lld ms, held by slot "
+                "%u, which is no member of the group: given back",
+                t->name, group[0] ? group : "?", (unsigned long long)seq, (long long)ms, owner - 1);
+        return;
+    }
     if (owner != 0) {
         /* Held by a member: it stalls, as any reader would. */
         if (owner <= t->info.max_subscribers)

@@ -729,6 +729,86 @@ static void test_ack_nack_delay(void **state)
     bench_close(&b);
 }
 
+/* A member at its limit sleeps through another member's nacked message
+ * falling due (it cannot take it): no busy loop once the delay is over. */
+static void test_ack_limit_sleeps_past_nack_delay(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    const uint64_t wait_ns = 600000000; /* 600 ms, the delay 20 ms */
+    struct timespec c0, c1;
+    struct member a, c;
+    struct bench b;
+    uint64_t seq, t0;
+    uint32_t dv;
+
+    bench_open(&b, d, "limit", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "limit", &so));
+    assert_shmbus_ok(member_open(&c, d->bus, "limit", &so));
+    publish_n(b.pub, 2, 0);
+    expect_take(a.sub, 0, 1);
+    expect_take(c.sub, 1, 1);
+    assert_shmbus_ok(shmbus_nack(c.sub, 1, 20000000));
+    t0 = sb_mono_ns();
+    assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0), 0);
+    assert_int_equal(take(a.sub, (int64_t)wait_ns, &seq, &dv), SHMBUS_ERR_TIMEOUT);
+    assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1), 0);
+    assert_true(sb_mono_ns() - t0 >= wait_ns);
+    /* Asleep: a few wake-ups per slice, not a spin on the clock. */
+    assert_true((c1.tv_sec - c0.tv_sec) * 1000000000ll + (c1.tv_nsec - c0.tv_nsec) < 100000000ll);
+    assert_shmbus_ok(shmbus_ack(a.sub, 0));
+    expect_take(a.sub, 1, 2);
+    assert_shmbus_ok(shmbus_ack(a.sub, 1));
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+}
+
+/* A member evicted while its callback reads a message in place: the
+ * message goes to another member, which acks it, and a publisher reuses
+ * its cell under the reads. The poll says so (SHMBUS_ERR_EVICTED) rather
+ * than report a delivery of what the callback saw. */
+struct evict_in_read {
+    struct member *a, *c;
+    struct bench *b;
+    int torn; /* the callback's bytes changed under it */
+};
+
+static int evict_in_read_cb(const shmbus_msg *msg, void *arg)
+{
+    struct evict_in_read *x = arg;
+    struct tu_payload p;
+    uint64_t seq;
+    uint32_t dv;
+
+    sb_admin_slot_evict(x->a->t, (uint32_t)(x->a->sub->slot - x->a->t->seg.slots));
+    if (take(x->c->sub, DC_WAIT_NS, &seq, &dv) == 0 && seq == 0 && dv == 2 &&
+        shmbus_ack(x->c->sub, 0) == 0)
+        publish_n(x->b->pub, CAP, 1); /* seq CAP lands in seq 0's cell */
+    x->torn = !tu_check(msg->data, msg->len, &p) || p.seq != msg->seq;
+    return 0;
+}
+
+static void test_ack_evicted_while_reading(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    struct member a, c;
+    struct bench b;
+    struct evict_in_read x = {&a, &c, &b, 0};
+
+    bench_open(&b, d, "inread", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "inread", &so));
+    assert_shmbus_ok(member_open(&c, d->bus, "inread", &so));
+    publish_n(b.pub, 1, 0);
+    assert_int_equal(shmbus_poll(a.sub, evict_in_read_cb, &x, 1), SHMBUS_ERR_EVICTED);
+    assert_true(x.torn); /* what the poll must not call a delivery */
+    assert_int_equal(shmbus_ack(a.sub, 0), SHMBUS_ERR_EVICTED);
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+}
+
 /* What a poll delivered: seq and deliveries, in order. */
 struct seen {
     uint32_t n;
@@ -929,6 +1009,31 @@ static void test_ack_evicted_member_gives_back(void **state)
     close(fds[1]);
 }
 
+/* A member evicted holding an entry the daemon's give-back missed (one it
+ * took from the pending table as the eviction passed, made here by
+ * marking the slot evicted alone): its ack gives the entry back, so that
+ * no slot nobody evicts again holds it HELD, gating publishers, forever. */
+static void test_ack_evicted_ack_gives_back(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    struct member a, c;
+    struct bench b;
+
+    bench_open(&b, d, "missed", 0);
+    assert_shmbus_ok(member_open(&a, d->bus, "missed", &so));
+    assert_shmbus_ok(member_open(&c, d->bus, "missed", &so));
+    publish_n(b.pub, 1, 0);
+    expect_take(a.sub, 0, 1);
+    atomic_store(&a.sub->slot->state, SB_SLOT_EVICTED);
+    assert_int_equal(shmbus_ack(a.sub, 0), SHMBUS_ERR_EVICTED);
+    expect_take(c.sub, 0, 2);
+    assert_shmbus_ok(shmbus_ack(c.sub, 0));
+    member_close(&a);
+    member_close(&c);
+    bench_close(&b);
+}
+
 /* Members in threads take, check and ack (nacking some) while a publisher
  * fills a 4-cell ring: no pending message is ever overwritten, and every
  * message is acknowledged. */
@@ -1026,9 +1131,12 @@ int main(void)
         DAEMON_TEST(test_ack_scribbled_entry_counted),
         DAEMON_TEST(test_ack_returned_take_read_by_copy),
         DAEMON_TEST(test_ack_nack_delay),
+        DAEMON_TEST(test_ack_limit_sleeps_past_nack_delay),
         DAEMON_TEST(test_ack_inflight_and_order),
         DAEMON_TEST(test_ack_gone_member_gives_back),
         DAEMON_TEST(test_ack_evicted_member_gives_back),
+        DAEMON_TEST(test_ack_evicted_while_reading),
+        DAEMON_TEST(test_ack_evicted_ack_gives_back),
         DAEMON_TEST(test_ack_publishers_never_overwrite_pending),
     };
     tu_init();

@@ -5,13 +5,15 @@
  * children. A member killed between take and ack has its message
  * redelivered; a poison message reaches the dead-letter topic, default or
  * named, with its metadata, and leaves the original topic's table; a
- * dead-letter topic too small, full or impossible to create keeps it
- * pending, counted, until the cause is gone; the group's kind is fixed by
- * its first member; a restarted daemon still dead-letters to the right
- * topic; the stall
- * timeout evicts a member that holds a message and dead-letters a
- * returned one that holds publishers back. Children are killed and reaped
- * by the teardown on every path.
+ * dead-letter topic whose segment the registry had not served yet is
+ * served with its own options; a dead-letter topic too small, full,
+ * exclusive or impossible to create keeps it pending, counted, until the
+ * cause is gone; the group's kind is fixed by its first member; a
+ * restarted daemon still dead-letters to the right topic; the stall
+ * timeout evicts a member that holds a message, gives back one held in
+ * the name of no member, and dead-letters a returned one that holds
+ * publishers back. Children are killed and reaped by the teardown on
+ * every path.
  */
 #include "daemonclient.h"
 
@@ -371,6 +373,42 @@ static void test_ack_daemon_named_dead_letter(void **state)
     shmbus_close(bus);
 }
 
+/* A dead-letter topic whose segment the daemon has not served yet (made
+ * by a process of its uid, here with another capacity than the daemon
+ * would create it with) is served with the options it has, at the first
+ * attempt: no failure counted for options nobody asked for. */
+static void test_ack_daemon_dead_letter_takes_segment(void **state)
+{
+    struct du_daemon *d = *state;
+    char seg[SHMBUS_NAME_MAX + 1];
+    shmbus_topic *t, *raw;
+    shmbus_topic_opts ropts = {
+        .mode = SHMBUS_RELIABLE, .capacity = 2 * CAP, .max_msg_size = MSG_MAX + SB_DL_ROOM};
+    shmbus_topic_info info;
+    shmbus_bus *bus;
+    shmbus_pub *pub;
+    shmbus_sub *sub;
+    struct sb_shm_group *g;
+
+    open_topic(d->bus, "jobs", CAP, MSG_MAX, 0, &bus, &t);
+    snprintf(seg, sizeof(seg), "shmbus.%s.jobs.dlq", d->bus);
+    assert_shmbus_ok(shmbus_topic_create(seg, &ropts, &raw));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(ack_sub(t, "w", 1, NULL, &sub));
+    g = group_of(t, "w");
+    assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
+    nack_times(sub, 1, 1);
+    assert_int_equal(await_count(&g->dead_lettered, 1), 1);
+    assert_int_equal(atomic_load_explicit(&g->dead_letter_failed, memory_order_relaxed), 0);
+    shmbus_topic_info_get(raw, &info);
+    assert_int_equal(info.published, 1);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(raw);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A full dead-letter topic: the message stays pending (the publisher of
  * the original stays held by it), each failed attempt is counted, and it
  * is delivered once the dead-letter topic's reader makes room. */
@@ -468,8 +506,46 @@ static void test_ack_daemon_dead_letter_too_small(void **state)
     shmbus_close(bus);
 }
 
+/* An exclusive dead-letter topic (one publisher at a time) is refused:
+ * the daemon's publisher there would be its one publisher for good. The
+ * message stays pending, counted and logged, and a client still gets the
+ * topic's publisher. */
+static void test_ack_daemon_dead_letter_exclusive(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic *t, *dt;
+    shmbus_topic_opts dopts = {.mode = SHMBUS_RELIABLE,
+                               .max_msg_size = MSG_MAX + SB_DL_ROOM,
+                               .flags = SHMBUS_TOPIC_EXCLUSIVE};
+    shmbus_bus *bus;
+    shmbus_pub *pub, *own;
+    shmbus_sub *sub;
+    struct sb_shm_group *g;
+    char log[PATH_MAX];
+
+    assert_int_equal(du_stop(d), 0);
+    du_launch_logged(d, log, sizeof(log));
+    open_topic(d->bus, "jobs", CAP, MSG_MAX, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_open(bus, "jobs.dlq", &dopts, 0, &dt));
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(ack_sub(t, "w", 1, NULL, &sub));
+    g = group_of(t, "w");
+    assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
+    nack_times(sub, 1, 1);
+    assert_true(await_count(&g->dead_letter_failed, 1) >= 1);
+    assert_true(du_log_wait(log, "it is exclusive", 1) >= 1);
+    assert_int_equal(atomic_load_explicit(&g->dead_lettered, memory_order_relaxed), 0);
+    assert_shmbus_ok(shmbus_pub_create(dt, &own));
+    shmbus_pub_destroy(own);
+    shmbus_sub_destroy(sub);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(dt);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A dead-letter topic the daemon cannot create (the bus's topic limit:
- * the events topic and jobs take both places): the message stays
+ * jobs takes the one place; the events topic takes none): the message stays
  * pending, each attempt counted, with the reason in the log. */
 static void test_ack_daemon_dead_letter_cannot_create(void **state)
 {
@@ -479,7 +555,7 @@ static void test_ack_daemon_dead_letter_cannot_create(void **state)
     shmbus_pub *pub;
     shmbus_sub *sub;
     struct sb_shm_group *g;
-    const char *limit[] = {"--max-topics", "2", "--log-level", "info", NULL};
+    const char *limit[] = {"--max-topics", "1", "--log-level", "info", NULL};
     char log[PATH_MAX];
 
     assert_int_equal(du_stop(d), 0);
@@ -649,6 +725,63 @@ static void test_ack_daemon_stall_evicts_holder(void **state)
     shmbus_close(bus);
 }
 
+/* A message HELD in the name of a slot that is no member of its group
+ * (the word says a slot that is free: a give-back that lost a race, or a
+ * scribbled segment) cannot be the stall of a member to evict: past the
+ * stall timeout it is given back to the group, not left gating forever. */
+static void test_ack_daemon_stall_returns_unowned(void **state)
+{
+    struct du_daemon *d = *state;
+    char buf[MSG_MAX + 1];
+    shmbus_topic *t;
+    shmbus_bus *bus;
+    shmbus_pub *pub;
+    shmbus_sub *a, *b;
+    shmbus_msg m;
+    struct sb_shm_pending *e = NULL;
+    uint32_t g;
+    uint64_t w;
+
+    open_topic(d->bus, "jobs", CAP, MSG_MAX, STALL_MS, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(ack_sub(t, "w", 0, NULL, &a));
+    assert_shmbus_ok(publish_n(pub, 0, WAIT_NS));
+    recv_one(a, buf, &m);
+    g = (uint32_t)(group_of(t, "w") - t->seg.groups);
+    for (uint32_t i = 0; i < t->seg.g.ack_entries && e == NULL; i++)
+        /* seq_cst: as the daemon's scans */
+        if (SB_PEND_ST(atomic_load_explicit(&sb_pending(&t->seg, g, i)->word,
+                                            memory_order_seq_cst)) == SB_PEND_HELD)
+            e = sb_pending(&t->seg, g, i);
+    assert_non_null(e);
+    /* The last slot, which nobody holds, named as the holder. */
+    w = atomic_load_explicit(&e->word, memory_order_seq_cst);
+    atomic_store_explicit(
+        &e->word,
+        SB_PEND_WORD(SB_PEND_GEN(w), SB_PEND_DELIVERIES(w), t->seg.g.max_subs, SB_PEND_HELD),
+        memory_order_seq_cst);
+    assert_int_equal(room(pub, CAP), CAP - 1);
+    /* seq_cst: as the daemon's scans */
+    for (int64_t end = du_now_ms() + WAIT_MS;
+         SB_PEND_ST(w = atomic_load_explicit(&e->word, memory_order_seq_cst)) == SB_PEND_HELD &&
+         du_now_ms() < end;)
+        du_sleep_ms(5);
+    assert_int_equal(SB_PEND_ST(w), SB_PEND_RETURNED);
+    assert_int_equal(SB_PEND_REASON(w), SHMBUS_DL_EVICTED);
+    /* Given back ahead of the new messages, to whoever takes next. */
+    assert_shmbus_ok(ack_sub(t, "w", 0, NULL, &b));
+    recv_one(b, buf, &m);
+    assert_int_equal(m.seq, 0);
+    assert_int_equal(m.deliveries, 2);
+    assert_shmbus_ok(shmbus_ack(b, 0));
+    assert_int_equal(room(pub, CAP), 1);
+    shmbus_sub_destroy(a);
+    shmbus_sub_destroy(b);
+    shmbus_pub_destroy(pub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* A message given back for later (a long nack delay) that holds
  * publishers back past the stall timeout is dead-lettered, reason
  * STALLED; its member is not evicted. */
@@ -697,13 +830,16 @@ int main(void)
         DAEMON_TEST(test_ack_daemon_kill_redelivers),
         DAEMON_TEST(test_ack_daemon_poison_dead_letters),
         DAEMON_TEST(test_ack_daemon_named_dead_letter),
+        DAEMON_TEST(test_ack_daemon_dead_letter_takes_segment),
         DAEMON_TEST(test_ack_daemon_dead_letter_full),
         DAEMON_TEST(test_ack_daemon_dead_letter_too_small),
+        DAEMON_TEST(test_ack_daemon_dead_letter_exclusive),
         DAEMON_TEST(test_ack_daemon_dead_letter_cannot_create),
         DAEMON_TEST(test_ack_daemon_group_kind),
         DAEMON_TEST(test_ack_daemon_restart_dead_letters),
         DAEMON_TEST(test_ack_daemon_stall_evicts_holder),
         DAEMON_TEST(test_ack_daemon_stall_dead_letters_returned),
+        DAEMON_TEST(test_ack_daemon_stall_returns_unowned),
     };
     tu_init();
     return cmocka_run_group_tests_name("ack_daemon", tests, NULL, NULL);

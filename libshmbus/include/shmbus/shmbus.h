@@ -551,7 +551,8 @@ SHMBUS_API void shmbus_sub_destroy(shmbus_sub *sub);
  *         evicted (stall timeout). If that happened while this call read a
  *         reliable topic in place, what the callback read may have been
  *         overwritten: the call fails with SHMBUS_ERR_EVICTED after it, and a
- *         group member's message in hand is counted as abandoned.
+ *         group member's message in hand is counted as abandoned (an
+ *         acknowledging member's goes back to its group, redelivered).
  */
 SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigned max);
 

@@ -291,4 +291,13 @@ int sb_admin_ack_gate(const shmbus_topic *t, uint32_t g, uint64_t *seq, uint32_t
  * @return 1 if moved, 0 if it was no longer RETURNED. */
 int sb_admin_ack_stalled(const shmbus_topic *t, uint32_t g, uint32_t entry);
 
+/* Entry @p entry of group @p g, HELD by @p owner (sb_admin_ack_gate()),
+ * held publishers back past the stall timeout, and @p owner is no member
+ * of the group to evict for it: its slot is not ACTIVE or JOINING in
+ * group @p g (it left, was evicted, serves another group or nobody), or
+ * no slot at all (a scribbled word). Give the entry back to the group,
+ * reason SHMBUS_DL_EVICTED, and wake the members. @return 1 given back, 0
+ * not (its owner is a member, or the entry moved meanwhile). */
+int sb_admin_ack_unowned(const shmbus_topic *t, uint32_t g, uint32_t entry, uint32_t owner);
+
 #endif

@@ -355,3 +355,35 @@ int sb_admin_ack_stalled(const shmbus_topic *t, uint32_t g, uint32_t entry)
     sb_ack_returned_less(&seg->groups[g]);
     return 1;
 }
+
+int sb_admin_ack_unowned(const shmbus_topic *t, uint32_t g, uint32_t entry, uint32_t owner)
+{
+    const struct sb_segment *seg = &t->seg;
+    const struct sb_shm_slot *s;
+    struct sb_shm_pending *e;
+    uint64_t w;
+    uint32_t st;
+
+    if (g >= seg->g.max_groups || entry >= seg->g.ack_entries || owner == 0)
+        return 0;
+    if (owner <= seg->g.max_subs) {
+        s = &seg->slots[owner - 1];
+        /* seq_cst: as sb_admin_slot_evict()'s load, against the member's
+         * own CAS out of ACTIVE. */
+        st = atomic_load_explicit(&s->state, memory_order_seq_cst);
+        /* relaxed group: written before the slot was published. */
+        if ((st == SB_SLOT_ACTIVE || st == SB_SLOT_JOINING) &&
+            atomic_load_explicit(&s->group, memory_order_relaxed) == g + 1)
+            return 0; /* a member: evicting it gives the entry back */
+    }
+    e = sb_pending(seg, g, entry);
+    /* seq_cst: as every pending word change; the CAS below decides. */
+    w = atomic_load_explicit(&e->word, memory_order_seq_cst);
+    if (SB_PEND_ST(w) != SB_PEND_HELD || SB_PEND_OWNER(w) != owner)
+        return 0; /* acknowledged, given back or taken again meanwhile */
+    if (!sb_ack_return(&seg->groups[g], e, w, SB_PEND_DELIVERIES(w), SHMBUS_DL_EVICTED))
+        return 0;
+    /* Members asleep take it now. */
+    sb_wake_readers(seg->hdr, 0);
+    return 1;
+}

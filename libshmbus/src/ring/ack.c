@@ -61,10 +61,13 @@
  * whose limit came before that pass may write the cell while it is read,
  * and only a checked copy sees it. A marked entry whose reason is EVICTED
  * and whose message has gone may be such a loss or a duplicate: counted
- * abandoned. The member
- * itself, after its entry turned HELD, looks at its slot (seq_cst): if
- * evicted, it gives the entry back (4 came after the daemon's second pass)
- * and says SHMBUS_ERR_EVICTED without delivering.
+ * abandoned. The member itself, after its entry turned HELD, looks at its
+ * slot (seq_cst): if evicted, it gives the entry back (4 came after the
+ * daemon's second pass) and says SHMBUS_ERR_EVICTED without delivering.
+ * Once its callback has read the message in place it looks again, at the
+ * slot and the entry's word (ack_lost_after_reads()): a message given
+ * back meanwhile may have been taken, acked and its cell reused under the
+ * reads, so the step says SHMBUS_ERR_EVICTED, as group.c's takes do.
  *
  * Why publishers see every phase (ring/gate.c scans cursors, then slots,
  * then the pending tables, each load seq_cst): each step above makes the
@@ -249,6 +252,36 @@ static enum held_loss pend_gone(uint64_t w)
     return HELD_DUPLICATE;
 }
 
+/* After the caller's callback read our held message (entry @p entry, word
+ * @p word) in place: was it taken from us meanwhile? The daemon gives an
+ * evicted member's messages back, another member may take and ack one,
+ * and a publisher then overwrites its cell under the reads; so, as group.c
+ * does for its takes, the delivery is reported as an eviction, not as a
+ * message. (A callback may have acked or nacked it itself.) @return 1 if
+ * taken from us or evicted: the message is no longer ours. */
+static int ack_lost_after_reads(shmbus_sub *sub, uint32_t entry, uint64_t word)
+{
+    struct sb_ack *a = sub->ack;
+    /* Its acquire fence also orders the entry's load below: had we read a
+     * byte a publisher wrote after the entry was freed, we see the word
+     * moved from ours (generations only grow). */
+    int evicted = sb_sub_evicted_after_reads(sub);
+
+    for (uint32_t k = 0; k < a->inflight; k++) {
+        if (a->held[k].entry != entry || a->held[k].word != word)
+            continue;
+        /* relaxed: ordered by the fence above. */
+        if (atomic_load_explicit(&a->pend[entry].word, memory_order_relaxed) != word) {
+            held_forget(a, k); /* the daemon gave it back */
+            return 1;
+        }
+        if (evicted)
+            held_give_back(sub, k, SHMBUS_DL_EVICTED);
+        return evicted;
+    }
+    return evicted;
+}
+
 /* Reserve a FREE entry for our next take. @return 0, or -1 if the table
  * is full. */
 static int ack_reserve(struct sb_ack *a)
@@ -351,7 +384,10 @@ int sb_ack_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t v, uin
         return rc == 1 ? SB_STEP_MOVED : rc;
     }
     msg.deliveries = 1;
-    return sb_sub_delivered(sub, fn(&msg, arg));
+    rc = fn(&msg, arg);
+    if (ack_lost_after_reads(sub, (uint32_t)(e - a->pend), hw))
+        return SHMBUS_ERR_EVICTED;
+    return sb_sub_delivered(sub, rc);
 }
 
 /* Take the lowest-seq due RETURNED entry. @return a step result or an
@@ -389,6 +425,15 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
     if (!pend_cas(&a->pend[best], best_w, hw))
         return SB_STEP_MOVED; /* another member took it: look again */
     sb_ack_returned_less(a->grp);
+    /* seq_cst: as in sb_ack_take(). Evicted before our CAS, the daemon's
+     * give-back after its CAS of the slot may have come first and missed
+     * the entry: back as it was, undelivered, or it stays HELD by a slot
+     * nobody evicts again. */
+    if (sb_sub_evicted(sub, memory_order_seq_cst)) {
+        if (sb_ack_return(a->grp, &a->pend[best], hw, d - 1, SHMBUS_DL_EVICTED))
+            sb_wake_readers(seg->hdr, 0);
+        return SHMBUS_ERR_EVICTED;
+    }
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&a->grp->redelivered, 1, memory_order_relaxed);
     k = a->inflight;
@@ -430,7 +475,10 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
         return rc == 1 ? SB_STEP_MOVED : rc;
     }
     msg.deliveries = d;
-    return sb_sub_delivered(sub, fn(&msg, arg));
+    rc = fn(&msg, arg);
+    if (ack_lost_after_reads(sub, best, hw))
+        return SHMBUS_ERR_EVICTED;
+    return sb_sub_delivered(sub, rc);
 }
 
 int sb_ack_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
@@ -508,6 +556,10 @@ uint64_t sb_ack_wake_at(const shmbus_sub *sub)
     const struct sb_ack *a = sub->ack;
     uint64_t at = UINT64_MAX;
 
+    /* At its limit the member takes nothing, due or not (sb_ack_ready()):
+     * a time already past would end every sleep at once, a busy loop. */
+    if (a->inflight >= a->max_inflight)
+        return at;
     /* relaxed, all: a bound on a sleep; the sleeper re-checks on waking. */
     if (atomic_load_explicit(&a->grp->returned, memory_order_relaxed) == 0)
         return at;
@@ -578,10 +630,11 @@ static int ack_find(shmbus_sub *sub, uint64_t seq)
     a = sub->ack;
     for (uint32_t k = 0; k < a->inflight; k++)
         if (a->held[k].seq == seq) {
-            /* relaxed: a flag; the entry's CAS is what tells. The daemon
-             * gives an evicted member's entries back (or we did). */
+            /* relaxed: a flag; the entry's CAS is what tells. */
             if (sb_sub_evicted(sub, memory_order_relaxed)) {
-                held_forget(sub->ack, k);
+                /* Back to the group unless the daemon did it (then
+                 * the CAS fails): never left HELD by an evicted slot. */
+                held_give_back(sub, k, SHMBUS_DL_EVICTED);
                 return SHMBUS_ERR_EVICTED;
             }
             return (int)k;

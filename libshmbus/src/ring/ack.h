@@ -61,7 +61,8 @@ int sb_ack_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t v, uin
 int sb_ack_ready(shmbus_sub *sub, memory_order order);
 
 /* The earliest CLOCK_MONOTONIC time a nacked entry of the member's group
- * becomes due, UINT64_MAX if none: a sleeper wakes then. */
+ * becomes due, UINT64_MAX if none or if the member is at its limit (it
+ * would not take it): a sleeper wakes then. */
 uint64_t sb_ack_wake_at(const shmbus_sub *sub);
 
 /*
