@@ -174,6 +174,26 @@ static void entry_set(shmbus_topic *t, uint32_t i, uint32_t st, uint64_t seq, ui
         atomic_fetch_add(&t->seg.groups[0].returned, 1);
 }
 
+/* Mark entry @p i of group 0 as returned from RESERVED (layout.h). */
+static void entry_mark(shmbus_topic *t, uint32_t i)
+{
+    atomic_fetch_or(&sb_pending(&t->seg, 0, i)->word, SB_PEND_COPY);
+}
+
+/* Rewrite the cell of @p seq with seq + CAP, as a publisher that scanned
+ * the gates before a give-back would (BUSY, bytes, COMMITTED). */
+static void cell_reuse(shmbus_topic *t, uint64_t seq)
+{
+    struct sb_shm_cell *c = sb_cell(&t->seg, seq);
+    uint8_t buf[MSG_MAX];
+    uint32_t len = tu_fill(buf, 1, seq + CAP, 40);
+
+    atomic_store(&c->stamp, SB_STAMP(seq + CAP, SB_ST_BUSY));
+    memcpy(c + 1, buf, len);
+    c->len = len;
+    atomic_store(&c->stamp, SB_STAMP(seq + CAP, SB_ST_COMMITTED));
+}
+
 static uint32_t entry_state(shmbus_topic *t, uint32_t i)
 {
     return SB_PEND_ST(atomic_load(&sb_pending(&t->seg, 0, i)->word));
@@ -266,6 +286,37 @@ static void test_ack_dead_letter_primitives(void **state)
     assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 0);
     assert_int_equal(entry_state(t, 0), SB_PEND_FREE);
     assert_int_equal(atomic_load(&t->seg.hdr->abandoned), abandoned + 1);
+
+    /* An entry the daemon returned from RESERVED may gate nothing: its
+     * dead letter is a checked copy, which a publisher reusing the cell
+     * does not touch. */
+    entry_set(t, 1, SB_PEND_RETURNED, 5, 2, SHMBUS_DL_DIED);
+    entry_mark(t, 1);
+    pos = 0;
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 1);
+    assert_int_equal(d.seq, 5);
+    assert_non_null(d.copy);
+    /* Marked still (state and mark: the word's low bits). */
+    assert_int_equal(atomic_load(&sb_pending(&t->seg, 0, 1)->word) & 0xfu,
+                     SB_PEND_DEAD | SB_PEND_COPY);
+    cell_reuse(t, 5);
+    assert_true(tu_check(d.data, d.len, &p));
+    assert_int_equal(p.seq, 5);
+    sb_admin_ack_dead_done(t, &d, 1);
+    assert_int_equal(entry_state(t, 1), SB_PEND_FREE);
+    /* Its message gone: a duplicate another member took, freed, no loss;
+     * after an eviction it may be the eviction's window: counted. */
+    entry_set(t, 1, SB_PEND_RETURNED, 5, 2, SHMBUS_DL_DIED);
+    entry_mark(t, 1);
+    pos = 0;
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 0);
+    assert_int_equal(entry_state(t, 1), SB_PEND_FREE);
+    assert_int_equal(atomic_load(&t->seg.hdr->abandoned), abandoned + 1);
+    entry_set(t, 1, SB_PEND_RETURNED, 5, 2, SHMBUS_DL_EVICTED);
+    entry_mark(t, 1);
+    pos = 0;
+    assert_int_equal(sb_admin_ack_dead_next(t, &pos, &d), 0);
+    assert_int_equal(atomic_load(&t->seg.hdr->abandoned), abandoned + 2);
     shmbus_pub_destroy(pub);
     shmbus_topic_destroy(t);
     tu_release(name);
@@ -317,6 +368,10 @@ static void test_ack_give_backs_of_gone_members(void **state)
     }
     assert_int_equal(SB_PEND_DELIVERIES(atomic_load(&sb_pending(&t->seg, 0, 1)->word)), 2);
     assert_int_equal(SB_PEND_DELIVERIES(atomic_load(&sb_pending(&t->seg, 0, 2)->word)), 0);
+    /* Only the take the daemon could not confirm is marked for copies. */
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(atomic_load(&sb_pending(&t->seg, 0, i)->word) & SB_PEND_COPY,
+                         i == 2 ? SB_PEND_COPY : 0);
     assert_int_equal(entry_state(t, 3), SB_PEND_HELD);
     assert_int_equal(atomic_load(&grp->returned), 3);
     assert_int_equal(atomic_load(&t->seg.hdr->abandoned), 0); /* returned, not lost */
@@ -342,6 +397,7 @@ static void test_ack_give_backs_of_gone_members(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(entry_state(t, 5), SB_PEND_RETURNED);
     assert_int_equal(entry_state(t, 6), SB_PEND_RETURNED);
+    assert_int_equal(atomic_load(&sb_pending(&t->seg, 0, 5)->word) & SB_PEND_COPY, SB_PEND_COPY);
     entry_set(t, 7, SB_PEND_RESERVED, SB_POS_IDLE, 0, (uint32_t)idx + 1);
     assert_int_equal(sb_admin_slot_evict_count(t, (uint32_t)idx, &n), 0); /* evicted already */
     assert_int_equal(n, 0);
@@ -550,6 +606,75 @@ static void test_ack_scribbled_entry_counted(void **state)
     assert_shmbus_ok(shmbus_topic_info_get(m.t, &info));
     assert_int_equal(info.abandoned, 1);
     assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    member_close(&m);
+    bench_close(&b);
+}
+
+/* What a redelivery's callback saw, while a publisher reused the cell. */
+struct reuse_seen {
+    shmbus_topic *t;
+    uint64_t seq;
+    uint32_t deliveries;
+    int intact; /* the data was the message, after the cell's reuse */
+};
+
+static int reuse_cb(const shmbus_msg *msg, void *arg)
+{
+    struct reuse_seen *r = arg;
+    struct tu_payload p;
+
+    cell_reuse(r->t, msg->seq);
+    r->seq = msg->seq;
+    r->deliveries = msg->deliveries;
+    r->intact = tu_check(msg->data, (uint32_t)msg->len, &p) && p.seq == msg->seq;
+    return 0;
+}
+
+/* The daemon returns a dead member's RESERVED entry whose seq is its hold,
+ * the cursor past it; that may be a message another member took and
+ * acked (the dead member's cursor CAS would have failed), whose cell a
+ * publisher that scanned before the give-back reuses. Its redelivery is
+ * a checked copy, which the reuse does not tear; a copy found gone is a
+ * duplicate dropped, no loss (after an eviction, counted abandoned: it
+ * may be the eviction's window). */
+static void test_ack_returned_take_read_by_copy(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(1);
+    struct reuse_seen r = {0};
+    shmbus_topic_info info;
+    shmbus_sub_stats st;
+    struct member m;
+    struct bench b;
+
+    bench_open(&b, d, "copy", 0);
+    assert_shmbus_ok(member_open(&m, d->bus, "copy", &so));
+    publish_n(b.pub, 1, 0);
+    expect_take(m.sub, 0, 1);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    entry_set(m.t, 7, SB_PEND_RETURNED, 0, 0, SHMBUS_DL_DIED);
+    entry_mark(m.t, 7);
+    r.t = m.t;
+    assert_int_equal(shmbus_poll(m.sub, reuse_cb, &r, 1), 1);
+    assert_int_equal(r.seq, 0);
+    assert_int_equal(r.deliveries, 1);
+    assert_true(r.intact);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    assert_int_equal(entry_state(m.t, 7), SB_PEND_FREE);
+
+    entry_set(m.t, 7, SB_PEND_RETURNED, 0, 0, SHMBUS_DL_DIED);
+    entry_mark(m.t, 7);
+    assert_int_equal(shmbus_poll(m.sub, reuse_cb, &r, 1), 0);
+    assert_int_equal(entry_state(m.t, 7), SB_PEND_FREE);
+    assert_shmbus_ok(shmbus_topic_info_get(m.t, &info));
+    assert_int_equal(info.abandoned, 0);
+    assert_shmbus_ok(shmbus_sub_stats_get(m.sub, &st));
+    assert_int_equal(st.lost, 0);
+    entry_set(m.t, 7, SB_PEND_RETURNED, 0, 0, SHMBUS_DL_EVICTED);
+    entry_mark(m.t, 7);
+    assert_int_equal(shmbus_poll(m.sub, reuse_cb, &r, 1), 0);
+    assert_shmbus_ok(shmbus_topic_info_get(m.t, &info));
+    assert_int_equal(info.abandoned, 1);
     member_close(&m);
     bench_close(&b);
 }
@@ -1004,6 +1129,7 @@ int main(void)
         DAEMON_TEST(test_ack_options_on_bus),
         DAEMON_TEST(test_ack_frees_the_cell),
         DAEMON_TEST(test_ack_scribbled_entry_counted),
+        DAEMON_TEST(test_ack_returned_take_read_by_copy),
         DAEMON_TEST(test_ack_nack_delay),
         DAEMON_TEST(test_ack_limit_sleeps_past_nack_delay),
         DAEMON_TEST(test_ack_inflight_and_order),

@@ -38,10 +38,12 @@
  * a take that succeeded. That message may since have been acked and its
  * cell handed to a publisher, whose limit, computed before the give-back,
  * the new RETURNED entry does not hold back. So an entry that came back
- * from RESERVED is marked (unsure) for its life, and its readers copy the
- * message out and re-check the stamp instead of reading it in place; a
- * copy that fails the check is dropped. Ghosts: edup marks such a copy,
- * dupseq is the one seq that may be accounted twice.
+ * from RESERVED is marked (unsure; SB_PEND_COPY in the code) for its
+ * life, and its readers, members (ack_redeliver()) and the daemon's dead
+ * letters (registry/admin_ack.c) alike, copy the message out and re-check
+ * the stamp instead of reading it in place; a copy that fails the check
+ * is dropped as a duplicate. Ghosts: edup marks such a copy, dupseq is
+ * the one seq that may be accounted twice.
  *
  * Assertions: the publisher never overwrites a cell whose message is
  * needed (taken off the cursor and not yet acked or dead-lettered, the
@@ -156,8 +158,9 @@ byte dupseq = NONE;
     fi
 
 /* A taken RETURNED entry whose cell no longer holds its message: freed,
- * counted abandoned. Only a copy of a message another member took (and
- * acked, so a publisher reused its cell) may be gone. */
+ * as a duplicate (ring/ack.c pend_gone(): not counted lost, nor
+ * abandoned). Only a copy of a message another member took (and acked,
+ * so a publisher reused its cell) may be gone. */
 #define DROP(e)                                                               \
     assert(edup[e]);                                                          \
     est[e] = P_FREE; eown[e] = 0; edel[e] = 0; unsure[e] = false;             \
@@ -501,7 +504,7 @@ proctype daemon()
                     reading[NMEM] = NONE
                 fi;
                 if
-                :: !ok -> /* its cell was reused: freed, counted abandoned */
+                :: !ok -> /* its cell was reused: freed as a duplicate, uncounted */
                     atomic {
                         assert(edup[e]);
                         est[e] = P_FREE; edel[e] = 0; unsure[e] = false; edup[e] = false; TOUCH(e)

@@ -240,7 +240,10 @@ int sb_admin_group_number(const shmbus_topic *t, const char *name, const struct 
 int sb_admin_ack_dead_letter(const shmbus_topic *t, uint32_t g, char *out, size_t cap);
 
 /* A message to dead-letter (sb_admin_ack_dead_next()). data points into
- * the ring, valid while the entry stays DEAD (it gates publishers). */
+ * the ring, valid while the entry stays DEAD (it gates publishers); or,
+ * for an entry returned from a take the daemon could not confirm (it may
+ * gate nothing: ring/ack.c), into copy, a checked copy owned by the
+ * caller until sb_admin_ack_dead_done() frees it. */
 struct sb_admin_dead {
     uint32_t group; /* 0-based */
     uint32_t entry; /* in the group's pending table */
@@ -251,6 +254,7 @@ struct sb_admin_dead {
     uint32_t reason; /* enum shmbus_dead_letter_reason */
     const void *data;
     uint32_t len;
+    void *copy; /* NULL, or what data points to */
 };
 
 /*
@@ -258,16 +262,19 @@ struct sb_admin_dead {
  * every group's pending entries: a RETURNED entry whose deliveries reached
  * its group's max_deliveries is moved to DEAD; a DEAD one (an earlier
  * attempt that failed, or a previous daemon's) is handed out again. An
- * entry whose cell no longer shows its message (a scribbled segment) is
- * freed and counted in the topic's abandoned counter. Call
+ * entry whose cell no longer shows its message (a scribbled segment, or
+ * a returned copy of a message another member took) is freed, and
+ * counted in the topic's abandoned counter unless it was such a copy
+ * (ring/ack.c). An entry whose copy finds no memory stays DEAD. Call
  * sb_admin_ack_dead_done() for each one handed out.
  * @return 1 with @p out set and *pos past it; 0 when none is left.
  */
 int sb_admin_ack_dead_next(const shmbus_topic *t, uint32_t *pos, struct sb_admin_dead *out);
 
-/* The daemon's attempt at @p d is over. @p moved: published to the
- * dead-letter topic: the entry is freed (acknowledged in the original
- * topic), the group's dead_lettered counted, publishers woken. Else it
+/* The daemon's attempt at @p d is over; d->copy is freed. @p moved:
+ * published to the dead-letter topic: the entry is freed (acknowledged
+ * in the original topic), the group's dead_lettered counted, publishers
+ * woken. Else it
  * stays DEAD, still gating, and the group's dead_letter_failed counts it;
  * the next sb_admin_ack_dead_next() pass hands it out again. */
 void sb_admin_ack_dead_done(const shmbus_topic *t, const struct sb_admin_dead *d, int moved);

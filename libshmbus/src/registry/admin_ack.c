@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry/admin.h"
@@ -143,21 +144,53 @@ static uint32_t group_max_deliveries(const struct sb_segment *seg, uint32_t g)
     return md <= SHMBUS_MAX_DELIVERIES_MAX ? md : 0;
 }
 
-/* Free DEAD entry @p e (word @p w) whose message is gone: counted lost. */
+/* Free DEAD entry @p e (word @p w) whose message is gone. Counted lost
+ * (abandoned) unless it was a copy of a message another member took: a
+ * marked entry (SB_PEND_COPY: ring/ack.c) not returned by an eviction,
+ * as ring/ack.c's pend_gone() judges a member's redelivery. */
 static void dead_abandon(const struct sb_segment *seg, struct sb_shm_pending *e, uint64_t w)
 {
+    int duplicate = (w & SB_PEND_COPY) && SB_PEND_REASON(w) != SHMBUS_DL_EVICTED;
+
     /* seq_cst: as every pending word change (ring/ack.c). */
     if (atomic_compare_exchange_strong_explicit(
             &e->word, &w, SB_PEND_WORD(SB_PEND_GEN(w) + 1u, 0, 0, SB_PEND_FREE),
             memory_order_seq_cst, memory_order_relaxed)) {
         /* relaxed: statistics only. */
-        atomic_fetch_add_explicit(&seg->hdr->abandoned, 1, memory_order_relaxed);
+        if (!duplicate)
+            atomic_fetch_add_explicit(&seg->hdr->abandoned, 1, memory_order_relaxed);
         sb_wake_publishers(seg->hdr);
     }
 }
 
+/* The message of marked DEAD entry @p w (seq @p seq, stamp @p v in cell
+ * @p c), which may gate nothing (ring/ack.c): copied out and checked
+ * (read.h sb_cell_copy(): its orders) into out->copy. @return 1 copied,
+ * 0 gone (overwritten, or a length over the topic's maximum), -ENOMEM
+ * (the entry stays DEAD, for the next pass). */
+static int dead_copy(const struct sb_segment *seg, const struct sb_shm_cell *c, uint64_t v,
+                     struct sb_admin_dead *out)
+{
+    struct sb_cell_meta m;
+
+    out->copy = malloc(seg->g.max_msg_size ? seg->g.max_msg_size : 1u);
+    if (out->copy == NULL)
+        return -ENOMEM;
+    if (sb_cell_copy(c, v, seg->g.max_msg_size, out->copy, &m) != 0) {
+        free(out->copy);
+        out->copy = NULL;
+        return 0;
+    }
+    out->data = out->copy;
+    out->len = m.len;
+    out->timestamp_ns = m.timestamp_ns;
+    out->pid = m.pid;
+    return 1;
+}
+
 /* Fill @p out from DEAD entry @p e (word @p w) of group @p g. @return 1,
- * or 0 if its cell no longer shows the message (then freed). */
+ * 0 if its cell no longer shows the message (then freed), or -ENOMEM;
+ * @p out is left alone unless 1. */
 static int dead_fill(const struct sb_segment *seg, uint32_t g, uint32_t i, struct sb_shm_pending *e,
                      uint64_t w, struct sb_admin_dead *out)
 {
@@ -165,27 +198,34 @@ static int dead_fill(const struct sb_segment *seg, uint32_t g, uint32_t i, struc
      * acquire load of @p w follows. */
     uint64_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed), v;
     const struct sb_shm_cell *c = sb_cell(seg, seq);
-    uint32_t len;
+    struct sb_admin_dead d = {.group = g,
+                              .entry = i,
+                              .seq = seq,
+                              .deliveries = SB_PEND_DELIVERIES(w),
+                              .reason = SB_PEND_REASON(w)};
+    int rc;
 
-    /* acquire: pairs with the commit CAS (pub.c); the entry gated the cell
-     * since, so a changed stamp means a scribbled segment. */
+    /* acquire: pairs with the commit CAS (pub.c); an unmarked entry gated
+     * the cell since, so a changed stamp means a scribbled segment. */
     v = atomic_load_explicit(&c->stamp, memory_order_acquire);
-    len = c->len;
-    if (sb_cell_classify(v, seq, seg->g.mask) != SB_CELL_READY || len > seg->g.max_msg_size) {
-        dead_abandon(seg, e, w);
-        return 0;
+    if (sb_cell_classify(v, seq, seg->g.mask) != SB_CELL_READY) {
+        rc = 0;
+    } else if (w & SB_PEND_COPY) {
+        rc = dead_copy(seg, c, v, &d);
+    } else {
+        d.timestamp_ns = c->timestamp_ns;
+        d.pid = c->writer_pid;
+        d.data = c + 1;
+        d.len = c->len;
+        rc = d.len <= seg->g.max_msg_size;
     }
-    *out = (struct sb_admin_dead){.group = g,
-                                  .entry = i,
-                                  .seq = seq,
-                                  .timestamp_ns = c->timestamp_ns,
-                                  .pid = c->writer_pid,
-                                  .deliveries = SB_PEND_DELIVERIES(w),
-                                  .reason = SB_PEND_REASON(w),
-                                  .data = c + 1,
-                                  .len = len};
+    if (rc == 0)
+        dead_abandon(seg, e, w);
+    if (rc <= 0)
+        return rc;
     /* relaxed: for monitors; the entry is ours while DEAD. */
     atomic_store_explicit(&e->reason, SB_PEND_REASON(w), memory_order_relaxed);
+    *out = d;
     return 1;
 }
 
@@ -210,7 +250,8 @@ int sb_admin_ack_dead_next(const shmbus_topic *t, uint32_t *pos, struct sb_admin
         w = atomic_load_explicit(&e->word, memory_order_acquire);
         if (SB_PEND_ST(w) == SB_PEND_RETURNED && SB_PEND_DELIVERIES(w) >= md) {
             uint64_t dw = SB_PEND_WORD(SB_PEND_GEN(w) + 1u, SB_PEND_DELIVERIES(w),
-                                       SB_PEND_REASON(w), SB_PEND_DEAD);
+                                       SB_PEND_REASON(w), SB_PEND_DEAD) |
+                          (w & SB_PEND_COPY);
             /* seq_cst: as every pending word change. A member that takes
              * it first makes this fail: it was not due for us then. */
             if (!atomic_compare_exchange_strong_explicit(&e->word, &w, dw, memory_order_seq_cst,
@@ -221,7 +262,8 @@ int sb_admin_ack_dead_next(const shmbus_topic *t, uint32_t *pos, struct sb_admin
         } else if (SB_PEND_ST(w) != SB_PEND_DEAD) {
             continue;
         }
-        if (dead_fill(seg, g, i, e, w, out)) {
+        /* Out of memory for a copy: left DEAD for the next pass. */
+        if (dead_fill(seg, g, i, e, w, out) > 0) {
             (*pos)++;
             return 1;
         }
@@ -236,6 +278,7 @@ void sb_admin_ack_dead_done(const shmbus_topic *t, const struct sb_admin_dead *d
     struct sb_shm_pending *e;
     uint64_t w;
 
+    free(d->copy);
     if (d->group >= seg->g.max_groups || d->entry >= seg->g.ack_entries)
         return;
     grp = &seg->groups[d->group];
@@ -305,7 +348,8 @@ int sb_admin_ack_stalled(const shmbus_topic *t, uint32_t g, uint32_t entry)
     if (!atomic_compare_exchange_strong_explicit(&e->word, &w,
                                                  SB_PEND_WORD(SB_PEND_GEN(w) + 1u,
                                                               SB_PEND_DELIVERIES(w),
-                                                              SHMBUS_DL_STALLED, SB_PEND_DEAD),
+                                                              SHMBUS_DL_STALLED, SB_PEND_DEAD) |
+                                                     (w & SB_PEND_COPY),
                                                  memory_order_seq_cst, memory_order_relaxed))
         return 0;
     sb_ack_returned_less(&seg->groups[g]);

@@ -13,7 +13,8 @@
  *   RETURNED --member takes it, deliveries < max--> HELD(deliveries + 1)
  *   RETURNED --daemon, deliveries >= max, or stalled--> DEAD
  *   DEAD --daemon published the dead letter--> FREE
- *   RESERVED(take in flight, owner gone) --daemon--> RETURNED(deliveries 0)
+ *   RESERVED(take in flight, owner gone) --daemon--> RETURNED(deliveries 0,
+ *                                                       marked SB_PEND_COPY)
  *   RESERVED(owner gone) --daemon--> FREE
  *
  * A take from the cursor (sb_ack_take()), by a member holding a RESERVED
@@ -35,9 +36,18 @@
  * (4) meanwhile makes that CAS fail, and one whose own CAS comes second
  * learns that its entry was taken from it (SHMBUS_ERR_EVICTED).
  * One window gives a duplicate: a member that dies (or is evicted) after
- * a failed cursor CAS (3) and before dropping its hold leaves an entry
- * whose seq is its hold with the cursor past it, so the daemon returns a
- * message another member took. At-least-once, never at-most-once.
+ * storing its hold (2) and before dropping it, its cursor CAS (3) failed
+ * or not yet tried (it would fail), leaves an entry whose seq is its hold
+ * with the cursor past it, so the daemon returns a message another member
+ * took. At-least-once, never at-most-once. That member may have acked it
+ * and a publisher that scanned the gates before the give-back may reuse
+ * its cell: the returned entry does not hold that publisher back. So an
+ * entry returned from RESERVED carries SB_PEND_COPY (layout.h) until it
+ * is FREE again (pend_next() keeps it), and its readers, members
+ * (ack_redeliver()) and the daemon's dead letters (admin_ack.c) alike,
+ * copy the message out and re-check the stamp (read.h sb_cell_copy():
+ * the orders), never reading it in place. A copy whose message has gone
+ * is freed as a duplicate, counted nowhere (pend_gone()).
  *
  * Eviction of a live member (admin.c sb_admin_slot_evict_count()): the
  * daemon gives back before its CAS of the slot to EVICTED (a take the
@@ -46,14 +56,18 @@
  * reservation stays its own, and only it writes the entry's seq. A take
  * the member began between the two passes is ungated from the CAS until
  * the second pass: if a publisher overwrote its cell in that moment, the
- * next taker finds the stamp changed and counts it abandoned. The member
- * itself, after its entry turned HELD, looks at its slot (seq_cst): if
- * evicted, it gives the entry back (4 came after the daemon's second pass)
- * and says SHMBUS_ERR_EVICTED without delivering. Once its callback has
- * read the message in place it looks again, at the slot and the entry's
- * word (ack_lost_after_reads()): a message given back meanwhile may have
- * been taken, acked and its cell reused under the reads, so the step says
- * SHMBUS_ERR_EVICTED, as group.c's takes do.
+ * next taker finds the stamp changed and counts it abandoned. The second
+ * pass returns it from RESERVED, so it is marked as above: a publisher
+ * whose limit came before that pass may write the cell while it is read,
+ * and only a checked copy sees it. A marked entry whose reason is EVICTED
+ * and whose message has gone may be such a loss or a duplicate: counted
+ * abandoned. The member itself, after its entry turned HELD, looks at its
+ * slot (seq_cst): if evicted, it gives the entry back (4 came after the
+ * daemon's second pass) and says SHMBUS_ERR_EVICTED without delivering.
+ * Once its callback has read the message in place it looks again, at the
+ * slot and the entry's word (ack_lost_after_reads()): a message given
+ * back meanwhile may have been taken, acked and its cell reused under the
+ * reads, so the step says SHMBUS_ERR_EVICTED, as group.c's takes do.
  *
  * Why publishers see every phase (ring/gate.c scans cursors, then slots,
  * then the pending tables, each load seq_cst): each step above makes the
@@ -104,10 +118,12 @@ static_assert(SHMBUS_INFLIGHT_MAX <= SB_ACK_ENTRIES, "a member's messages fit it
 /* CAS attempts on one entry in a give-back before moving on. */
 #define ACK_GIVE_BACK_TRIES 64u
 
-/* The word after @p w with the given fields: generation + 1. */
+/* The word after @p w with the given fields: generation + 1, and @p w's
+ * SB_PEND_COPY mark unless the entry goes FREE (layout.h). */
 static uint64_t pend_next(uint64_t w, uint32_t deliveries, uint32_t owner, uint32_t st)
 {
-    return SB_PEND_WORD(SB_PEND_GEN(w) + 1u, deliveries, owner, st);
+    return SB_PEND_WORD(SB_PEND_GEN(w) + 1u, deliveries, owner, st) |
+           (st == SB_PEND_FREE ? 0 : (w & SB_PEND_COPY));
 }
 
 /* CAS entry @p e from @p w to @p nw. seq_cst: every pending word change
@@ -122,12 +138,17 @@ static int pend_cas(struct sb_shm_pending *e, uint64_t w, uint64_t nw)
 int sb_ack_return(struct sb_shm_group *grp, struct sb_shm_pending *e, uint64_t w,
                   uint32_t deliveries, uint32_t reason)
 {
+    /* A take the daemon could not confirm: marked for the entry's life
+     * (protocol, top of file). */
+    uint64_t nw = pend_next(w, deliveries, reason, SB_PEND_RETURNED) |
+                  (SB_PEND_ST(w) == SB_PEND_RESERVED ? SB_PEND_COPY : 0);
+
     /* seq_cst, both: the hint goes up before the entry is RETURNED and
      * back down if it is not, so it is never below the truth; a sleeper
      * that counted itself (wait.c) and then loads it sees it, or is
      * woken by the give-back's caller. */
     atomic_fetch_add_explicit(&grp->returned, 1, memory_order_seq_cst);
-    if (pend_cas(e, w, pend_next(w, deliveries, reason, SB_PEND_RETURNED)))
+    if (pend_cas(e, w, nw))
         return 1;
     atomic_fetch_sub_explicit(&grp->returned, 1, memory_order_seq_cst);
     return 0;
@@ -191,21 +212,44 @@ static void held_give_back(shmbus_sub *sub, uint32_t k, uint32_t reason)
         sb_wake_readers(sub->topic->seg.hdr, 0);
 }
 
+/* How held_drop() counts a message it drops. */
+enum held_loss {
+    HELD_LOST,      /* the member's loss (a skipped seq, a bad length) */
+    HELD_ABANDONED, /* and the topic's abandoned */
+    HELD_DUPLICATE  /* nobody's: a copy of a message another member took */
+};
+
 /* A held message @p k whose cell does not hold it any more (lost in an
- * eviction's window, top of file, or a scribbled segment): free the entry
- * and count the loss. */
-static void held_drop(shmbus_sub *sub, uint32_t k, int abandoned)
+ * eviction's window, top of file, a duplicate, or a scribbled segment):
+ * free the entry and count it as @p how says. */
+static void held_drop(shmbus_sub *sub, uint32_t k, enum held_loss how)
 {
     struct sb_ack *a = sub->ack;
     const struct sb_ack_held *m = &a->held[k];
 
     pend_cas(&a->pend[m->entry], m->word, pend_next(m->word, 0, 0, SB_PEND_FREE));
     held_forget(a, k);
-    sb_sub_count_lost(sub, 1);
+    if (how != HELD_DUPLICATE)
+        sb_sub_count_lost(sub, 1);
     /* relaxed: statistics only. */
-    if (abandoned)
+    if (how == HELD_ABANDONED)
         atomic_fetch_add_explicit(&sub->topic->seg.hdr->abandoned, 1, memory_order_relaxed);
     sb_wake_publishers(sub->topic->seg.hdr);
+}
+
+/* How to count RETURNED word @p w's message found gone from its cell.
+ * Only an entry the daemon returned from RESERVED (SB_PEND_COPY) may
+ * lose it to a publisher: a copy of a message another member took (a
+ * duplicate, dropped uncounted), or, after an eviction, a take begun
+ * between its two give-backs whose cell was reused in that moment (top
+ * of file). The reason tells them apart only until a redelivery: EVICTED
+ * is counted abandoned, as the eviction's window is. An unmarked entry
+ * gated its cell all along: a scribbled segment's loss. */
+static enum held_loss pend_gone(uint64_t w)
+{
+    if (!(w & SB_PEND_COPY) || SB_PEND_REASON(w) == SHMBUS_DL_EVICTED)
+        return HELD_ABANDONED;
+    return HELD_DUPLICATE;
 }
 
 /* After the caller's callback read our held message (entry @p entry, word
@@ -334,9 +378,9 @@ int sb_ack_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t v, uin
         held_give_back(sub, k, SHMBUS_DL_EVICTED);
         return SHMBUS_ERR_EVICTED;
     }
-    rc = sb_cell_read(sub, cell, v, c, &msg);
+    rc = sb_cell_read(sub, cell, v, c, &msg, sub->copy_read);
     if (rc != 0) {
-        held_drop(sub, k, 0);
+        held_drop(sub, k, HELD_LOST);
         return rc == 1 ? SB_STEP_MOVED : rc;
     }
     msg.deliveries = 1;
@@ -356,7 +400,7 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
     uint32_t best = UINT32_MAX, k, d;
     const struct sb_shm_cell *cell;
     shmbus_msg msg;
-    int rc;
+    int rc, copy;
 
     for (uint32_t i = 0; i < a->entries; i++) {
         const struct sb_shm_pending *e = &a->pend[i];
@@ -402,16 +446,20 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
     case SB_CELL_READY:
         break;
     case SB_CELL_SKIPPED: /* a take the daemon returned was of a skipped seq */
-        held_drop(sub, k, 0);
+        held_drop(sub, k, HELD_LOST);
         return SB_STEP_MOVED;
     case SB_CELL_CORRUPT:
-        held_drop(sub, k, 1);
+        held_drop(sub, k, HELD_ABANDONED);
         return SHMBUS_ERR_CORRUPT;
-    default: /* overwritten in an eviction's window (top of file) */
-        held_drop(sub, k, 1);
+    default: /* a copy's message gone, or an eviction's window (top of file) */
+        held_drop(sub, k, pend_gone(best_w));
         return SB_STEP_MOVED;
     }
-    rc = sb_cell_fits(sub, cell, v, cap);
+    /* A marked entry may gate nothing (protocol, top of file): read by a
+     * checked copy (read.h sb_cell_copy(): its orders), dropped if the
+     * stamp moved under it. */
+    copy = sub->copy_read || (best_w & SB_PEND_COPY) != 0;
+    rc = sb_cell_fits(sub, cell, v, cap, copy);
     if (rc == -EMSGSIZE) {
         /* Too big for the caller's buffer: back as it was, delivery
          * uncounted (as at the cursor, the message stays where it is). */
@@ -421,9 +469,9 @@ static int ack_redeliver(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
         return rc;
     }
     if (rc == 0)
-        rc = sb_cell_read(sub, cell, v, best_seq, &msg);
+        rc = sb_cell_read(sub, cell, v, best_seq, &msg, copy);
     if (rc != 0) {
-        held_drop(sub, k, 0);
+        held_drop(sub, k, rc == 1 ? pend_gone(best_w) : HELD_LOST);
         return rc == 1 ? SB_STEP_MOVED : rc;
     }
     msg.deliveries = d;
@@ -537,6 +585,10 @@ int sb_ack_init(shmbus_sub *sub, uint32_t group, uint32_t max_inflight)
 
     if (seg->g.ack_entries == 0 || md == 0 || md > SHMBUS_MAX_DELIVERIES_MAX)
         return SHMBUS_ERR_MISMATCH; /* the group does not acknowledge */
+    /* Room for checked copies of marked entries (sb_cell_read()); the
+     * subscriber frees it (sub.c). */
+    if (sub->scratch == NULL && (sub->scratch = malloc(seg->g.max_msg_size + 1u)) == NULL)
+        return -ENOMEM;
     a = sb_handle_alloc(sizeof(*a));
     if (a == NULL)
         return -ENOMEM;

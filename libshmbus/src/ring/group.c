@@ -222,7 +222,7 @@ static int group_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t 
         sb_sub_count_lost(sub, 1);
         return SB_STEP_MOVED;
     }
-    rc = sb_cell_read(sub, cell, v, c, &msg);
+    rc = sb_cell_read(sub, cell, v, c, &msg, sub->copy_read);
     if (rc != 0) {
         sb_group_hold(sub, SB_POS_IDLE);
         sb_sub_count_lost(sub, 1);
@@ -267,7 +267,7 @@ int sb_group_cursor_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
             return SB_STEP_MOVED;
         return seg->g.mode == SHMBUS_RELIABLE ? SHMBUS_ERR_CORRUPT : SB_STEP_MOVED;
     case SB_CELL_READY:
-        rc = sb_cell_fits(sub, cell, v, cap);
+        rc = sb_cell_fits(sub, cell, v, cap, sub->copy_read);
         if (rc == 0)
             break;
         /* A stale cursor: the message went to another member, and its

@@ -422,7 +422,7 @@ static int cell_take(const struct sb_segment *seg, uint64_t s, int64_t timeout_n
         SB_STAMP_ST(want) == SB_ST_SKIPPED)
         return SHMBUS_ERR_OVERRUN;
     /* release fence: BUSY(s) becomes visible before any header or payload
-     * store below; pairs with the acquire fence in read.c's copy_validated(),
+     * store below; pairs with the acquire fence in read.c's sb_cell_copy(),
      * so a reader that saw any byte of ours sees the stamp changed. */
     atomic_thread_fence(memory_order_release);
     return 0;

@@ -13,13 +13,6 @@
 #include <errno.h>
 #include <string.h>
 
-struct cell_meta {
-    uint64_t timestamp_ns;
-    uint64_t origin;
-    uint32_t len;
-    uint32_t pid;
-};
-
 enum sb_cell_state sb_cell_classify(uint64_t v, uint64_t seq, uint32_t mask)
 {
     uint64_t vs = SB_STAMP_SEQ(v);
@@ -60,7 +53,7 @@ uint64_t sb_lap_target(const struct sb_segment *seg, uint64_t from)
 /* Read a cell's header fields once each. In a lossy topic a writer may be
  * changing them; volatile forbids the compiler from reading a field twice
  * (a re-read length could differ from the checked one). */
-static void cell_meta_read(const struct sb_shm_cell *c, struct cell_meta *m)
+static void cell_meta_read(const struct sb_shm_cell *c, struct sb_cell_meta *m)
 {
     m->timestamp_ns = *(const volatile uint64_t *)&c->timestamp_ns;
     m->len = *(const volatile uint32_t *)&c->len;
@@ -86,16 +79,17 @@ static int cell_unchanged(const struct sb_shm_cell *c, uint64_t v)
     return sb_word_unchanged(&c->stamp, v);
 }
 
-int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap)
+int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap, int copy)
 {
     const struct sb_geom *g = &sub->topic->seg.g;
     uint32_t len = *(const volatile uint32_t *)&c->len;
 
     if (len <= g->max_msg_size && len <= cap)
         return 0;
-    /* A lossy writer (or, for an observer, any writer) may be rewriting
-     * the length: believe it only if the stamp did not change around it. */
-    if (sub->copy_read && !cell_unchanged(c, v))
+    /* A lossy writer (or, for an observer or a copy, any writer) may be
+     * rewriting the length: believe it only if the stamp did not change
+     * around it. */
+    if (copy && !cell_unchanged(c, v))
         return 1;
     if (len > g->max_msg_size)
         return SHMBUS_ERR_CORRUPT;
@@ -104,15 +98,11 @@ int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_
 }
 
 /*
- * Seqlock read of a lossy cell whose stamp was @p v (COMMITTED) when loaded
- * with acquire. Copies header and payload, then re-checks the stamp.
- * @return 0 copy valid, 1 overwritten while copying, SHMBUS_ERR_CORRUPT for
- * an impossible length under an unchanged stamp.
  * The copy races with a lapping writer by design; the stamp check decides.
  * TSan is told so in tests/tsan.supp.
  */
-static int copy_validated(const struct sb_shm_cell *c, uint64_t v, uint32_t max, uint8_t *dst,
-                          struct cell_meta *m)
+int sb_cell_copy(const struct sb_shm_cell *c, uint64_t v, uint32_t max, uint8_t *dst,
+                 struct sb_cell_meta *m)
 {
     cell_meta_read(c, m);
     if (m->len <= max)
@@ -123,20 +113,20 @@ static int copy_validated(const struct sb_shm_cell *c, uint64_t v, uint32_t max,
 }
 
 int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
-                 shmbus_msg *msg)
+                 shmbus_msg *msg, int copy)
 {
     const struct sb_geom *g = &sub->topic->seg.g;
-    struct cell_meta m;
+    struct sb_cell_meta m;
     int rc;
 
-    if (!sub->copy_read) {
+    if (!copy) {
         /* No writer can touch the cell until our position passes it. */
         cell_meta_read(c, &m);
         if (m.len > g->max_msg_size)
             return SHMBUS_ERR_CORRUPT;
         msg->data = c + 1;
     } else {
-        rc = copy_validated(c, v, g->max_msg_size, sub->scratch, &m);
+        rc = sb_cell_copy(c, v, g->max_msg_size, sub->scratch, &m);
         if (rc != 0)
             return rc;
         msg->data = sub->scratch;

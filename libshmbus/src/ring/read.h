@@ -45,17 +45,42 @@ uint64_t sb_start_pos(uint32_t start, uint64_t tail, uint32_t capacity);
 uint64_t sb_lap_target(const struct sb_segment *seg, uint64_t from);
 
 /* Can the READY cell @p c (stamp @p v) be handed to a buffer of @p cap
- * bytes (SIZE_MAX: any)? @return 0 yes; -EMSGSIZE (sub->want_len set);
- * 1 a writer changed the cell meanwhile (copy readers; step again);
+ * bytes (SIZE_MAX: any)? @p copy: the cell is to be read by a copy (see
+ * sb_cell_read()). @return 0 yes; -EMSGSIZE (sub->want_len set); 1 a
+ * writer changed the cell meanwhile (copy readers; step again);
  * SHMBUS_ERR_CORRUPT a length beyond the topic's maximum. */
-int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap);
+int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_t cap, int copy);
 
 /* Fill @p msg from the READY cell @p c (stamp @p v, seq @p seq): a pointer
- * into the ring (a gating reader of a reliable topic) or a checked private
- * copy (lossy, or an observer).
+ * into the ring (a gating reader of a reliable topic) or, if @p copy, a
+ * checked private copy in sub->scratch (lossy, an observer, or a message
+ * nothing may be gating: ring/ack.c). Callers pass sub->copy_read unless
+ * they know better.
  * @return 0, 1 (copy readers: overwritten, discard), or SHMBUS_ERR_CORRUPT. */
 int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
-                 shmbus_msg *msg);
+                 shmbus_msg *msg, int copy);
+
+/* A cell's header fields, as one read of each. */
+struct sb_cell_meta {
+    uint64_t timestamp_ns;
+    uint64_t origin;
+    uint32_t len;
+    uint32_t pid;
+};
+
+/*
+ * Seqlock read of cell @p c whose stamp was @p v (COMMITTED) when loaded
+ * with acquire: copies the header into @p m and a payload of at most
+ * @p max bytes into @p dst, then re-checks the stamp. Orders: every
+ * writer marks the cell BUSY and then issues a release fence before its
+ * header and payload stores (pub.c); the re-check is an acquire fence and
+ * a relaxed re-load of the stamp (sb_word_unchanged()), so a copy that
+ * read any byte of a newer writer sees a changed stamp.
+ * @return 0 copy valid, 1 overwritten while copying (discard it),
+ * SHMBUS_ERR_CORRUPT for a length over @p max under an unchanged stamp.
+ */
+int sb_cell_copy(const struct sb_shm_cell *c, uint64_t v, uint32_t max, uint8_t *dst,
+                 struct sb_cell_meta *m);
 
 static inline void sb_sub_count_lost(shmbus_sub *sub, uint64_t n)
 {

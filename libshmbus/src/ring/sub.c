@@ -56,9 +56,9 @@ static int plain_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
     case SB_CELL_READY:
         break;
     }
-    rc = sb_cell_fits(sub, c, v, cap);
+    rc = sb_cell_fits(sub, c, v, cap, sub->copy_read);
     if (rc == 0)
-        rc = sb_cell_read(sub, c, v, e, &msg);
+        rc = sb_cell_read(sub, c, v, e, &msg, sub->copy_read);
     if (rc == 1)
         return SB_STEP_MOVED; /* overwritten: the next step sees the lap */
     if (rc == -EMSGSIZE)

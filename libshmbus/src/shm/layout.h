@@ -273,6 +273,12 @@ static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
  *
  * The word packs, so that one CAS moves an entry between owners:
  *   bits 0..2    state (SB_PEND_*)
+ *   bit 3        SB_PEND_COPY: the daemon returned the entry from a
+ *                RESERVED one (a take it could not confirm); kept
+ *                until the entry is FREE again. Its message may be a
+ *                copy of one another member took, acked, and whose cell
+ *                a publisher reuses, so it is read by a checked copy,
+ *                never in place (ring/ack.c)
  *   bits 4..15   owner: 1 + the owning member's slot index (RESERVED,
  *                HELD); for RETURNED and DEAD the reason it came back
  *                (enum shmbus_dead_letter_reason), in the same CAS as the
@@ -295,6 +301,7 @@ static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
     3u                           /* back with the group: redelivered once not_before passed,       \
                                     or dead-lettered by the daemon at max_deliveries */
 #define SB_PEND_DEAD          4u /* the daemon is moving it to the dead-letter topic */
+#define SB_PEND_COPY          8u /* bit 3: read by a checked copy (above) */
 #define SB_PEND_ST(w)         ((uint32_t)((w)&7u))
 #define SB_PEND_OWNER(w)      ((uint32_t)(((w) >> 4) & 0xfffu))
 #define SB_PEND_DELIVERIES(w) ((uint32_t)(((w) >> 16) & 0xffffu))
