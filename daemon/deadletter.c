@@ -53,24 +53,6 @@ void sbd_dl_free(struct sbd_topic *t)
     t->dl = NULL;
 }
 
-static const char *dl_reason(uint32_t reason)
-{
-    switch (reason) {
-    case SHMBUS_DL_NACKED:
-        return "nacked";
-    case SHMBUS_DL_DIED:
-        return "died";
-    case SHMBUS_DL_EVICTED:
-        return "evicted";
-    case SHMBUS_DL_STALLED:
-        return "stalled";
-    case SHMBUS_DL_LEFT:
-        return "left";
-    default:
-        return "unknown";
-    }
-}
-
 /* The dead-letter topic @p x->name, found (whatever its options), or
  * created for the dead letters of @p t: reliable, @p t's capacity, its
  * max_msg_size and the envelope's room (at most the ring's largest).
@@ -223,13 +205,14 @@ static void dl_moved(const struct sbd_topic *t, const struct sb_admin_dead *d,
     sbd_log(SBD_INFO,
             "topic %s: group %s gave up on seq %llu after %u deliveries (%s): moved to "
             "dead-letter topic %s",
-            t->name, x->group, (unsigned long long)d->seq, d->deliveries, dl_reason(d->reason),
-            x->name);
+            t->name, x->group, (unsigned long long)d->seq, d->deliveries,
+            shmbus_dead_letter_reason(d->reason), x->name);
     sbd_event("dead_letter",
-              (struct sbd_ev_field[]){
-                  SBD_EV_S("topic", t->name), SBD_EV_S("group", x->group), SBD_EV_U("seq", d->seq),
-                  SBD_EV_U("deliveries", d->deliveries), SBD_EV_S("reason", dl_reason(d->reason)),
-                  SBD_EV_S("dead_letter", x->name)},
+              (struct sbd_ev_field[]){SBD_EV_S("topic", t->name), SBD_EV_S("group", x->group),
+                                      SBD_EV_U("seq", d->seq),
+                                      SBD_EV_U("deliveries", d->deliveries),
+                                      SBD_EV_S("reason", shmbus_dead_letter_reason(d->reason)),
+                                      SBD_EV_S("dead_letter", x->name)},
               6);
 }
 

@@ -190,6 +190,20 @@ static void test_deadletter_parse_refuses(void **state)
     refused16(50, 0);                /* NUL inside the topic */
 }
 
+/* Every reason has the name events and `shmbus sub --dead-letters` print;
+ * anything else, from a newer daemon or a forged envelope, is "unknown". */
+static void test_deadletter_reason_names(void **state)
+{
+    (void)state;
+    assert_string_equal(shmbus_dead_letter_reason(SHMBUS_DL_NACKED), "nacked");
+    assert_string_equal(shmbus_dead_letter_reason(SHMBUS_DL_DIED), "died");
+    assert_string_equal(shmbus_dead_letter_reason(SHMBUS_DL_EVICTED), "evicted");
+    assert_string_equal(shmbus_dead_letter_reason(SHMBUS_DL_STALLED), "stalled");
+    assert_string_equal(shmbus_dead_letter_reason(SHMBUS_DL_LEFT), "left");
+    assert_string_equal(shmbus_dead_letter_reason(0), "unknown");
+    assert_string_equal(shmbus_dead_letter_reason(UINT32_MAX), "unknown");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_deadletter_skips_room),
         cmocka_unit_test(test_deadletter_builder_refuses),
         cmocka_unit_test(test_deadletter_parse_refuses),
+        cmocka_unit_test(test_deadletter_reason_names),
     };
     tu_init();
     return cmocka_run_group_tests_name("deadletter", tests, NULL, NULL);

@@ -287,25 +287,6 @@ static int sub_out_status(int rc)
     return rc == -EPIPE ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
-/* A dead letter's reason, as --dead-letters prints it. */
-static const char *sub_reason(uint32_t reason)
-{
-    switch (reason) {
-    case SHMBUS_DL_NACKED:
-        return "nacked";
-    case SHMBUS_DL_DIED:
-        return "died";
-    case SHMBUS_DL_EVICTED:
-        return "evicted";
-    case SHMBUS_DL_STALLED:
-        return "stalled";
-    case SHMBUS_DL_LEFT:
-        return "left";
-    default:
-        return "unknown"; /* a daemon newer than this tool */
-    }
-}
-
 /* --dead-letters: the metadata, a tab, and the original payload; a message
  * that is no dead letter is reported and printed as it is. */
 static void sub_print_dead_letter(const struct sub_args *a, const void *buf, const shmbus_msg *m)
@@ -321,8 +302,9 @@ static void sub_print_dead_letter(const struct sub_args *a, const void *buf, con
     }
     printf("topic=%s seq=%llu group=%s deliveries=%u reason=%s publisher_pid=%u time_ns=%llu "
            "dead_ns=%llu\t",
-           dl.topic, (unsigned long long)dl.seq, dl.group, dl.deliveries, sub_reason(dl.reason),
-           dl.publisher_pid, (unsigned long long)dl.timestamp_ns, (unsigned long long)dl.dead_ns);
+           dl.topic, (unsigned long long)dl.seq, dl.group, dl.deliveries,
+           shmbus_dead_letter_reason(dl.reason), dl.publisher_pid,
+           (unsigned long long)dl.timestamp_ns, (unsigned long long)dl.dead_ns);
     fwrite(dl.data, 1, dl.len, stdout);
 }
 

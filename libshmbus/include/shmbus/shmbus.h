@@ -635,6 +635,14 @@ typedef struct shmbus_dead_letter {
  */
 SHMBUS_API int shmbus_dead_letter_parse(const void *data, size_t len, shmbus_dead_letter *out);
 
+/**
+ * Name of a dead letter's reason (enum shmbus_dead_letter_reason) as the
+ * daemon's events and `shmbus sub --dead-letters` spell it: "nacked",
+ * "died", "evicted", "stalled", "left"; "unknown" for any other value (a
+ * daemon newer than this library). @return a static string. Thread-safe.
+ */
+SHMBUS_API const char *shmbus_dead_letter_reason(uint32_t reason);
+
 /* ---------------------------------------------------------------- wait sets */
 
 /** Create an empty wait set. @return 0; -ENOMEM. */

@@ -1,6 +1,7 @@
 /*
  * The dead-letter envelope (deadletter.h): the daemon's builder and the
- * public reader, shmbus_dead_letter_parse(). The reader checks every
+ * public reader, shmbus_dead_letter_parse(), and the names of its reasons
+ * (shmbus_dead_letter_reason()). The reader checks every
  * length against what it was given before it copies a byte, and every
  * name against util/name.h, so that a dead-letter topic anyone may
  * publish into cannot make it read out of bounds or hand out a bad name.
@@ -145,4 +146,22 @@ int shmbus_dead_letter_parse(const void *data, size_t len, shmbus_dead_letter *o
     out->data = b + hl;
     out->len = (uint32_t)(len - hl);
     return 0;
+}
+
+const char *shmbus_dead_letter_reason(uint32_t reason)
+{
+    switch (reason) {
+    case SHMBUS_DL_NACKED:
+        return "nacked";
+    case SHMBUS_DL_DIED:
+        return "died";
+    case SHMBUS_DL_EVICTED:
+        return "evicted";
+    case SHMBUS_DL_STALLED:
+        return "stalled";
+    case SHMBUS_DL_LEFT:
+        return "left";
+    default:
+        return "unknown";
+    }
 }
