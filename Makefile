@@ -79,7 +79,7 @@ model: deps
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING NO_RECHECK NO_GIVE_BACK_CAS
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
-		FREE_SLOT_FIRST NO_GEN NO_CURSOR_CHECK READ_RETURNED_IN_PLACE
+		FREE_SLOT_FIRST NO_GEN NO_CURSOR_CHECK READ_RETURNED_IN_PLACE ACK_KEEPS_ALWAYS
 
 # libFuzzer on the control-message and bridge parsers and on the daemon
 # against scribbled segments (the targets: the table in scripts/fuzz.sh), for

@@ -11,7 +11,8 @@
 #     overwrites a message being taken; SEQ_AFTER_CAS FREE_SLOT_FIRST: a dead
 #     member's take is lost; NO_GEN: a redelivery takes another message's
 #     entry; NO_CURSOR_CHECK: a message both at the cursor and returned;
-#     READ_RETURNED_IN_PLACE: a returned copy read while its cell is reused
+#     READ_RETURNED_IN_PLACE: a returned copy read while its cell is reused;
+#     ACK_KEEPS_ALWAYS: an ack leaves its member two reservations
 set -euo pipefail
 model=$(readlink -f "${1:?usage: model-check.sh model.pml FLAG...}")
 shift

@@ -3,7 +3,9 @@
  * member is refused for, the group's kind as the daemon's numbering fixes
  * it, the daemon's dead-letter and stall primitives on pending entries,
  * and, with a real shmbusd (daemonclient.h), what members see: an ack
- * frees the cell a reliable publisher waits for, a nack's delay is kept,
+ * frees the cell a reliable publisher waits for and keeps its entry as
+ * the member's one reservation (freed by the reaper if the member is
+ * killed, nothing returned), a nack's delay is kept,
  * max_inflight bounds what a member holds, redeliveries come first and in
  * order, a member's destroy or death gives its messages back, a stalled
  * member's messages go to another once it is evicted, and no publisher
@@ -586,6 +588,59 @@ static void test_ack_frees_the_cell(void **state)
     bench_close(&b);
 }
 
+/* Group 0's entries in state @p st owned by @p owner (0: by anyone). */
+static uint32_t entries_in(shmbus_topic *t, uint32_t st, uint32_t owner)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < SB_ACK_ENTRIES; i++) {
+        uint64_t w = atomic_load(&sb_pending(&t->seg, 0, i)->word);
+        n += SB_PEND_ST(w) == st && (owner == 0 || SB_PEND_OWNER(w) == owner);
+    }
+    return n;
+}
+
+/* A member holding no reservation keeps the entry it acks as its next
+ * one, unmarked, and its next take uses it; acking several messages, it
+ * keeps one and frees the others; its destroy frees the one kept. */
+static void test_ack_keeps_one_reservation(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_sub_opts so = ack_opts(2);
+    struct member m;
+    struct bench b;
+    uint32_t owner;
+    uint64_t w;
+
+    bench_open(&b, d, "keep", 0);
+    assert_shmbus_ok(member_open(&m, d->bus, "keep", &so));
+    owner = (uint32_t)(m.sub->slot - m.t->seg.slots) + 1;
+    publish_n(b.pub, 1, 0);
+    /* A marked redelivery, taken before the member reserved anything. */
+    entry_set(m.t, 7, SB_PEND_RETURNED, 0, 0, SHMBUS_DL_DIED);
+    entry_mark(m.t, 7);
+    expect_take(m.sub, 0, 1);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    w = atomic_load(&sb_pending(&m.t->seg, 0, 7)->word);
+    assert_int_equal(SB_PEND_ST(w), SB_PEND_RESERVED);
+    assert_int_equal(SB_PEND_OWNER(w), owner);
+    assert_int_equal(w & SB_PEND_COPY, 0);
+    assert_int_equal(entries_in(m.t, SB_PEND_RESERVED, 0), 1);
+    expect_take(m.sub, 0, 1); /* seq 0 at the cursor, into entry 7 */
+    assert_int_equal(entry_state(m.t, 7), SB_PEND_HELD);
+    assert_int_equal(entries_in(m.t, SB_PEND_FREE, 0), SB_ACK_ENTRIES - 1);
+    publish_n(b.pub, 1, 1);
+    expect_take(m.sub, 1, 1); /* into an entry it reserves */
+    assert_int_equal(entries_in(m.t, SB_PEND_HELD, owner), 2);
+    assert_shmbus_ok(shmbus_ack(m.sub, 0));
+    assert_shmbus_ok(shmbus_ack(m.sub, 1));
+    assert_int_equal(entry_state(m.t, 7), SB_PEND_RESERVED);
+    assert_int_equal(entries_in(m.t, SB_PEND_FREE, 0), SB_ACK_ENTRIES - 1);
+    member_close(&m);
+    assert_int_equal(entries_in(b.t, SB_PEND_FREE, 0), SB_ACK_ENTRIES);
+    bench_close(&b);
+}
+
 /* A pending entry scribbled by another process (a seq whose cell never
  * held it) is dropped and counted by the member that would take it, which
  * goes on with the next message. */
@@ -948,6 +1003,50 @@ static void test_ack_gone_member_gives_back(void **state)
     close(fds[1]);
 }
 
+/* A member killed right after its ack leaves the acked entry as its
+ * reservation, showing the acked seq: the reaper frees it, and returns
+ * nothing (the seq is no take in flight). */
+static int kid_ack_and_die(void *arg)
+{
+    const struct kid *k = arg;
+    struct member m;
+    uint64_t seq;
+    uint32_t dv;
+
+    if (kid_member(k, "acked", &m) < 0)
+        return 2;
+    if (take(m.sub, DC_WAIT_NS, &seq, &dv) < 0 || seq != 0 || shmbus_ack(m.sub, 0) < 0)
+        return 3;
+    raise(SIGKILL); /* its reservation kept, seq 0 */
+    return 4;
+}
+
+static void test_ack_killed_after_ack_returns_nothing(void **state)
+{
+    struct du_daemon *d = *state;
+    struct bench b;
+    struct kid k = {.bus = d->bus};
+    int fds[2];
+    pid_t kid;
+    int64_t end;
+
+    assert_int_equal(pipe(fds), 0);
+    k.ready = fds[1];
+    bench_open(&b, d, "acked", 0);
+    kid = tu_fork(kid_ack_and_die, &k);
+    kid_ready(fds[0]);
+    publish_n(b.pub, 1, 0);
+    assert_int_equal(du_wait_ms(kid, READY_MS), 128 + SIGKILL);
+    for (end = du_now_ms() + READY_MS;
+         entries_in(b.t, SB_PEND_RESERVED, 0) != 0 && du_now_ms() < end; du_sleep_ms(10))
+        ;
+    assert_int_equal(entries_in(b.t, SB_PEND_FREE, 0), SB_ACK_ENTRIES);
+    assert_int_equal(atomic_load(&b.t->seg.groups[0].returned), 0);
+    bench_close(&b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* A member stopped holding a message that fills the ring is evicted after
  * the stall timeout; its message goes to another member, asleep waiting
  * for one (the give-back wakes it); the stopped member's late ack says
@@ -1128,12 +1227,14 @@ int main(void)
         cmocka_unit_test(test_ack_give_backs_of_gone_members),
         DAEMON_TEST(test_ack_options_on_bus),
         DAEMON_TEST(test_ack_frees_the_cell),
+        DAEMON_TEST(test_ack_keeps_one_reservation),
         DAEMON_TEST(test_ack_scribbled_entry_counted),
         DAEMON_TEST(test_ack_returned_take_read_by_copy),
         DAEMON_TEST(test_ack_nack_delay),
         DAEMON_TEST(test_ack_limit_sleeps_past_nack_delay),
         DAEMON_TEST(test_ack_inflight_and_order),
         DAEMON_TEST(test_ack_gone_member_gives_back),
+        DAEMON_TEST(test_ack_killed_after_ack_returns_nothing),
         DAEMON_TEST(test_ack_evicted_member_gives_back),
         DAEMON_TEST(test_ack_evicted_while_reading),
         DAEMON_TEST(test_ack_evicted_ack_gives_back),

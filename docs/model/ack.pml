@@ -15,7 +15,9 @@
  *   - takes the lowest-seq RETURNED entry under MAXDEL deliveries: loads
  *     its word, then its seq, then CASes the word to HELD (deliveries + 1)
  *     and reads the cell, dropping the entry if the cell moved on;
- *   - acks (CAS HELD -> FREE) or nacks (CAS HELD -> RETURNED);
+ *   - acks: CAS HELD -> RESERVED if it holds no reservation (the entry
+ *     is its reservation for its next take, still showing the acked seq),
+ *     else HELD -> FREE; or nacks (CAS HELD -> RETURNED);
  *   - may die before any step (at most NDIE members die), or stop alive.
  * The publisher reads the tail, scans the cursor (a group with members
  * gates), then the slots' holds, then the HELD / RETURNED / DEAD entries
@@ -52,7 +54,9 @@
  * holds; only a copy is ever found gone; at the end every published
  * message is acked or dead-lettered, pending, or at or past the cursor
  * (taken by nobody yet), once, but for dupseq, whose copy may also be
- * pending or acked (at-least-once), and only if a member took it.
+ * pending or acked (at-least-once), and only if a member took it; a
+ * member never holds two reservations (the table would fill with idle
+ * ones).
  *
  * Flags that each leave out a protection (spin must find an error):
  *   SCAN_ENTRIES_FIRST     the gate scans the entries before the slots
@@ -71,6 +75,8 @@
  *   READ_RETURNED_IN_PLACE entries returned from RESERVED are read in
  *                          place: a publisher overwrites an acked
  *                          message's cell under a copy's reader
+ *   ACK_KEEPS_ALWAYS       an ack keeps its entry as the member's
+ *                          reservation even if it holds one: it holds two
  *
  * Not modelled: eviction of a live member (its two give-back passes and
  * the re-arm of a reservation), nack delays and the order of due entries
@@ -166,6 +172,18 @@ byte dupseq = NONE;
     est[e] = P_FREE; eown[e] = 0; edel[e] = 0; unsure[e] = false;             \
     edup[e] = false; TOUCH(e); mine[e] = false
 
+/* An ack keeps its entry as the member's reservation (r, NONE: none). */
+#ifdef ACK_KEEPS_ALWAYS
+#define ACK_KEEPS(r) true
+#else
+#define ACK_KEEPS(r) (r == NONE)
+#endif
+
+/* Member m holds at most one RESERVED entry. */
+#define ONE_RESV(m)                                                           \
+    assert(!(est[0] == P_RESERVED && eown[0] == m + 1 &&                      \
+             est[1] == P_RESERVED && eown[1] == m + 1))
+
 /* One entry of the gate scan: the word (seq_cst), then the seq. */
 #define SCAN_ENTRY(i)                                                         \
     st = est[i];                                                              \
@@ -239,7 +257,8 @@ proctype member(byte me)
                 :: e < NENT ->
                     est[e] = P_RESERVED; eown[e] = me + 1; TOUCH(e);
                     eseq[e] = NONE; /* relaxed, after the CAS: no take in flight */
-                    r = e
+                    r = e;
+                    ONE_RESV(me)
                 :: else -> skip /* none free: nothing new is taken */
                 fi;
                 e = 0
@@ -374,7 +393,13 @@ retry:
                 :: ok ->
                     if :: !edup[e] -> needed[eseq[e]]-- :: else -> skip fi;
                     done[eseq[e]]++;
-                    est[e] = P_FREE; eown[e] = 0; edel[e] = 0; unsure[e] = false; edup[e] = false
+                    edel[e] = 0; unsure[e] = false; edup[e] = false;
+                    if
+                    :: ACK_KEEPS(r) ->
+                        /* our reservation, its seq the acked one's */
+                        est[e] = P_RESERVED; r = e; ONE_RESV(me)
+                    :: else -> est[e] = P_FREE; eown[e] = 0
+                    fi
                 :: else ->
                     est[e] = P_RETURNED; eown[e] = 0
                 fi;

@@ -8,7 +8,9 @@
  *
  *   FREE --member reserves--> RESERVED(owner)
  *   RESERVED --take ends--> HELD(owner, deliveries 1)
- *   HELD --ack--> FREE
+ *   HELD --ack, the member holds a reservation--> FREE
+ *   HELD --ack, the member holds none--> RESERVED(owner), its reservation
+ *                                        for its next take
  *   HELD --nack / daemon: owner died, was evicted, left--> RETURNED(reason)
  *   RETURNED --member takes it, deliveries < max--> HELD(deliveries + 1)
  *   RETURNED --daemon, deliveries >= max, or stalled--> DEAD
@@ -43,11 +45,21 @@
  * and a publisher that scanned the gates before the give-back may reuse
  * its cell: the returned entry does not hold that publisher back. So an
  * entry returned from RESERVED carries SB_PEND_COPY (layout.h) until it
- * is FREE again (pend_next() keeps it), and its readers, members
- * (ack_redeliver()) and the daemon's dead letters (admin_ack.c) alike,
+ * is FREE or RESERVED again (pend_next() keeps it), and its readers,
+ * members (ack_redeliver()) and the daemon's dead letters (admin_ack.c),
  * copy the message out and re-check the stamp (read.h sb_cell_copy():
  * the orders), never reading it in place. A copy whose message has gone
  * is freed as a duplicate, counted nowhere (pend_gone()).
+ *
+ * An ack keeps its entry as the member's reservation when it has none
+ * (held_ack()): one CAS, where freeing the entry and then reserving one
+ * for the next take (a scan and a CAS) make two. Still one reservation
+ * per member at most, gating nothing, as a FREE entry. The word loses its
+ * SB_PEND_COPY mark (pend_next()); the entry keeps the acked message's
+ * seq, which no give-back takes for a take in flight: the member dropped
+ * its hold for that seq (5) before its ack's CAS (a redelivery stores no
+ * hold), so a daemon that loaded the word the ack made loads the hold
+ * IDLE, or a later take's, whose seq (1) was stored before it.
  *
  * Eviction of a live member (admin.c sb_admin_slot_evict_count()): the
  * daemon gives back before its CAS of the slot to EVICTED (a take the
@@ -119,11 +131,11 @@ static_assert(SHMBUS_INFLIGHT_MAX <= SB_ACK_ENTRIES, "a member's messages fit it
 #define ACK_GIVE_BACK_TRIES 64u
 
 /* The word after @p w with the given fields: generation + 1, and @p w's
- * SB_PEND_COPY mark unless the entry goes FREE (layout.h). */
+ * SB_PEND_COPY mark unless the entry goes FREE or RESERVED (layout.h). */
 static uint64_t pend_next(uint64_t w, uint32_t deliveries, uint32_t owner, uint32_t st)
 {
     return SB_PEND_WORD(SB_PEND_GEN(w) + 1u, deliveries, owner, st) |
-           (st == SB_PEND_FREE ? 0 : (w & SB_PEND_COPY));
+           (st == SB_PEND_FREE || st == SB_PEND_RESERVED ? 0 : (w & SB_PEND_COPY));
 }
 
 /* CAS entry @p e from @p w to @p nw. seq_cst: every pending word change
@@ -642,17 +654,33 @@ static int ack_find(shmbus_sub *sub, uint64_t seq)
     return sb_sub_evicted(sub, memory_order_relaxed) ? SHMBUS_ERR_EVICTED : -ENOENT;
 }
 
+/* Acknowledge held message @p m: free its entry, or keep it as our
+ * reservation if we hold none (protocol, top of file). @return 1 done, 0
+ * the word had changed (the daemon gave it back). */
+static int held_ack(struct sb_ack *a, const struct sb_ack_held *m)
+{
+    uint64_t nw;
+
+    if (a->resv >= 0)
+        return pend_cas(&a->pend[m->entry], m->word, pend_next(m->word, 0, 0, SB_PEND_FREE));
+    nw = pend_next(m->word, 0, a->owner, SB_PEND_RESERVED);
+    if (!pend_cas(&a->pend[m->entry], m->word, nw))
+        return 0;
+    a->resv = (int32_t)m->entry;
+    a->resv_word = nw;
+    a->exposed = 0; /* its seq is the acked one's, its hold dropped */
+    return 1;
+}
+
 int shmbus_ack(shmbus_sub *sub, uint64_t seq)
 {
     int k = ack_find(sub, seq), ok;
     struct sb_ack *a;
-    const struct sb_ack_held *m;
 
     if (k < 0)
         return k;
     a = sub->ack;
-    m = &a->held[k];
-    ok = pend_cas(&a->pend[m->entry], m->word, pend_next(m->word, 0, 0, SB_PEND_FREE));
+    ok = held_ack(a, &a->held[k]);
     held_forget(a, (uint32_t)k);
     if (!ok)
         return SHMBUS_ERR_EVICTED; /* the daemon gave it back */

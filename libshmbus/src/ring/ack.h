@@ -1,7 +1,8 @@
 /*
  * Acknowledged consumer groups (SHMBUS_SUB_ACK, work queues): a member's
  * take records the message in its group's pending table (layout.h) until
- * shmbus_ack() frees it or shmbus_nack() gives it back for redelivery;
+ * shmbus_ack() frees it (or keeps it as the member's reservation for its
+ * next take) or shmbus_nack() gives it back for redelivery;
  * and the pending-table operations the daemon's primitives share with the
  * members (registry/admin_ack.c). The protocol is at the top of ack.c.
  */

@@ -275,10 +275,10 @@ static_assert(offsetof(struct sb_shm_group, name) == SB_LINE, "group name");
  *   bits 0..2    state (SB_PEND_*)
  *   bit 3        SB_PEND_COPY: the daemon returned the entry from a
  *                RESERVED one (a take it could not confirm); kept
- *                until the entry is FREE again. Its message may be a
- *                copy of one another member took, acked, and whose cell
- *                a publisher reuses, so it is read by a checked copy,
- *                never in place (ring/ack.c)
+ *                until the entry is FREE or RESERVED again. Its message
+ *                may be a copy of one another member took, acked, and
+ *                whose cell a publisher reuses, so it is read by a
+ *                checked copy, never in place (ring/ack.c)
  *   bits 4..15   owner: 1 + the owning member's slot index (RESERVED,
  *                HELD); for RETURNED and DEAD the reason it came back
  *                (enum shmbus_dead_letter_reason), in the same CAS as the
@@ -324,7 +324,8 @@ static_assert(sizeof(struct sb_shm_acktab) == 3 * SB_LINE, "acktab head size");
 
 struct sb_shm_pending {
     _Atomic uint64_t word;       /* packed, above */
-    _Atomic uint64_t seq;        /* the message's seq (RESERVED: the one being taken) */
+    _Atomic uint64_t seq;        /* the message's seq (RESERVED: the one being taken,
+                                    or the last one acked) */
     _Atomic uint64_t not_before; /* RETURNED by a nack: CLOCK_MONOTONIC ns before which
                                     nobody takes it */
     _Atomic uint32_t reason;     /* DEAD: why (the word's reason), for monitors */
