@@ -358,19 +358,9 @@ int sb_ack_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t v, uin
      * the hold before this (protocol, top of file). */
     atomic_store_explicit(&e->seq, c, memory_order_relaxed);
     a->exposed = 1;
-    sb_group_hold(sub, c);
-    /* seq_cst: as every cursor update (group.c). */
-    if (!atomic_compare_exchange_strong_explicit(&sub->group->cursor, &w,
-                                                 w + (1ull << SB_GRP_SEQ_SHIFT),
-                                                 memory_order_seq_cst, memory_order_relaxed)) {
-        sb_group_hold(sub, SB_POS_IDLE);
+    /* The hold, then the cursor CAS (protocol, 2 and 3). */
+    if (!sb_group_claim(sub, w, v))
         return SB_STEP_MOVED;
-    }
-    if (SB_STAMP_ST(v) == SB_ST_SKIPPED) {
-        sb_group_hold(sub, SB_POS_IDLE);
-        sb_sub_count_lost(sub, 1);
-        return SB_STEP_MOVED;
-    }
     /* The entry gates from here, before the hold goes (protocol, 4). */
     if (!pend_cas(e, a->resv_word, hw)) {
         /* The daemon gave the take back to the group: it evicted us. */

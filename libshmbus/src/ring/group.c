@@ -200,6 +200,25 @@ static int group_abandon_if_evicted(shmbus_sub *sub, int after_reads)
     return 1;
 }
 
+int sb_group_claim(shmbus_sub *sub, uint64_t w, uint64_t v)
+{
+    sb_group_hold(sub, SB_GRP_SEQ(w));
+    /* seq_cst: as every cursor update; fails if a member took it, or one
+     * joined or left (then we look again). */
+    if (!atomic_compare_exchange_strong_explicit(group_word(sub), &w,
+                                                 w + (1ull << SB_GRP_SEQ_SHIFT),
+                                                 memory_order_seq_cst, memory_order_relaxed)) {
+        sb_group_hold(sub, SB_POS_IDLE);
+        return 0;
+    }
+    if (SB_STAMP_ST(v) == SB_ST_SKIPPED) {
+        sb_group_hold(sub, SB_POS_IDLE);
+        sb_sub_count_lost(sub, 1);
+        return 0;
+    }
+    return 1;
+}
+
 /* Take the message at cursor word @p w, whose cell shows @p v. */
 static int group_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t v, uint64_t w,
                       sb_deliver_fn fn, void *arg)
@@ -208,20 +227,8 @@ static int group_take(shmbus_sub *sub, const struct sb_shm_cell *cell, uint64_t 
     shmbus_msg msg;
     int rc;
 
-    sb_group_hold(sub, c);
-    /* seq_cst: as every cursor update; fails if a member took it, or one
-     * joined or left (then we look again). */
-    if (!atomic_compare_exchange_strong_explicit(group_word(sub), &w,
-                                                 w + (1ull << SB_GRP_SEQ_SHIFT),
-                                                 memory_order_seq_cst, memory_order_relaxed)) {
-        sb_group_hold(sub, SB_POS_IDLE);
+    if (!sb_group_claim(sub, w, v))
         return SB_STEP_MOVED;
-    }
-    if (SB_STAMP_ST(v) == SB_ST_SKIPPED) {
-        sb_group_hold(sub, SB_POS_IDLE);
-        sb_sub_count_lost(sub, 1);
-        return SB_STEP_MOVED;
-    }
     rc = sb_cell_read(sub, cell, v, c, &msg, sub->copy_read);
     if (rc != 0) {
         sb_group_hold(sub, SB_POS_IDLE);

@@ -38,6 +38,13 @@ int sb_group_cursor_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t ca
  * seq_cst), and a mark for the daemon. */
 void sb_group_hold(shmbus_sub *sub, uint64_t seq);
 
+/* Take the message at cursor word @p w, whose cell showed @p v: hold it,
+ * then move the cursor past it. @return 1 taken, the hold in place (the
+ * caller drops it once the message is delivered or recorded); 0 not ours
+ * (another member moved the cursor) or a skipped seq (counted as lost),
+ * the hold dropped. Shared by plain and acknowledging members' takes. */
+int sb_group_claim(shmbus_sub *sub, uint64_t w, uint64_t v);
+
 /* The cursor seq, for readiness checks and statistics; UINT64_MAX while
  * the group is being seated. @p order: the load's memory order. */
 uint64_t sb_group_pos(const shmbus_sub *sub, memory_order order);
