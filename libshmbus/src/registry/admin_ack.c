@@ -120,6 +120,8 @@ int sb_admin_ack_dead_letter(const shmbus_topic *t, uint32_t g, char *out, size_
     char name[SB_DEAD_LETTER_LEN];
     size_t n;
 
+    /* acquire: pairs with the release store in group_configure(); the
+     * dead-letter name read below comes with it. */
     if (g >= seg->g.max_groups || seg->g.ack_entries == 0 ||
         atomic_load_explicit(&seg->groups[g].max_deliveries, memory_order_acquire) == 0)
         return -ENOENT;
@@ -288,7 +290,9 @@ void sb_admin_ack_dead_done(const shmbus_topic *t, const struct sb_admin_dead *d
         return;
     }
     e = sb_pending(seg, d->group, d->entry);
-    /* acquire: the DEAD word we made (only the daemon moves a DEAD one). */
+    /* acquire: the DEAD word we made (only the daemon moves a DEAD one);
+     * relaxed seq: ordered by it, and a DEAD entry's seq is not written
+     * (only a RESERVED entry's owner writes it). */
     w = atomic_load_explicit(&e->word, memory_order_acquire);
     if (SB_PEND_ST(w) != SB_PEND_DEAD ||
         atomic_load_explicit(&e->seq, memory_order_relaxed) != d->seq)

@@ -492,7 +492,12 @@ static uint64_t group_pending(const struct sb_segment *seg, uint32_t gi)
 /*
  * Group @p gi's (0-based) snapshot into @p o, @p tail the topic's.
  * @return 1 if the group is in use: members, a name or pending entries.
- * Relaxed loads throughout: monitoring only, each value read once.
+ * Relaxed loads throughout: monitoring only, each value read once. The
+ * dead-letter name is read after a relaxed max_deliveries, not an acquire
+ * one (the members' pairing with group_configure()'s release store, in
+ * admin_ack.c): a group caught while the daemon configures it may show
+ * its name empty or stale in this snapshot (group_name_copy() validates
+ * it), never garbage.
  */
 static int group_info(const struct sb_segment *seg, uint32_t gi, uint64_t tail,
                       shmbus_group_info *o)

@@ -490,8 +490,9 @@ int sb_ack_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
 
     if (a->inflight >= a->max_inflight)
         return SB_STEP_NONE; /* ack or nack first */
-    /* acquire: pairs with the seq_cst raise before an entry turns
-     * RETURNED; a hint only, the entries' words decide. */
+    /* acquire: pairs with the seq_cst raise, which comes before the CAS
+     * that makes an entry RETURNED, so it orders nothing read after it: a
+     * hint only; the entries' words, loaded with acquire, decide. */
     if (atomic_load_explicit(&a->grp->returned, memory_order_acquire) != 0) {
         rc = ack_redeliver(sub, fn, arg, cap);
         if (rc != SB_STEP_NONE)

@@ -58,8 +58,9 @@ static uint64_t pending_min(const struct sb_segment *seg, uint64_t min)
             uint64_t s;
             if (st != SB_PEND_HELD && st != SB_PEND_RETURNED && st != SB_PEND_DEAD)
                 continue;
-            /* relaxed: stored before the CAS that made the entry RESERVED
-             * then HELD, which the load above read or followed. */
+            /* relaxed: stored while the entry was RESERVED, before the
+             * CAS that made it HELD (or the hold that a daemon's CAS to
+             * RETURNED followed), which the load above read or followed. */
             s = atomic_load_explicit(&e->seq, memory_order_relaxed);
             if (s < min)
                 min = s;
