@@ -492,12 +492,10 @@ static uint64_t group_pending(const struct sb_segment *seg, uint32_t gi)
 /*
  * Group @p gi's (0-based) snapshot into @p o, @p tail the topic's.
  * @return 1 if the group is in use: members, a name or pending entries.
- * Relaxed loads throughout: monitoring only, each value read once. The
- * dead-letter name is read after a relaxed max_deliveries, not an acquire
- * one (the members' pairing with group_configure()'s release store, in
- * admin_ack.c): a group caught while the daemon configures it may show
- * its name empty or stale in this snapshot (group_name_copy() validates
- * it), never garbage.
+ * Relaxed loads (monitoring only, each value read once), but for
+ * max_deliveries: acquire, pairing with group_configure()'s release store
+ * (admin_ack.c), so that a group seen configured shows the dead-letter
+ * name written before it (group_name_copy() still validates it).
  */
 static int group_info(const struct sb_segment *seg, uint32_t gi, uint64_t tail,
                       shmbus_group_info *o)
@@ -505,7 +503,7 @@ static int group_info(const struct sb_segment *seg, uint32_t gi, uint64_t tail,
     const struct sb_shm_group *grp = &seg->groups[gi];
     uint64_t w = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
     uint32_t members = (uint32_t)(w & SB_GRP_MEMBERS);
-    uint32_t maxd = atomic_load_explicit(&grp->max_deliveries, memory_order_relaxed);
+    uint32_t maxd = atomic_load_explicit(&grp->max_deliveries, memory_order_acquire);
 
     memset(o, 0, sizeof(*o));
     o->index = gi + 1;
