@@ -342,4 +342,56 @@ void ch_acks_account(struct ch_acks *a, struct ch_shared *sh, const char *bus, u
 void ch_acks_summary(const struct ch_acks *a, const struct ch_shared *sh, unsigned kills);
 void ch_acks_close(struct ch_acks *a);
 
+/* ----------------------------------------------------------- the parent */
+
+/* A child the parent forked (chaos.c), and the parent's state for the
+ * run, which the end-of-run report (chaos_report.c) reads. */
+struct ch_child {
+    pid_t pid; /* 0: none */
+    struct ch_kid k;
+};
+
+struct ch_run {
+    struct du_daemon *d;
+    const char *const *extra; /* the daemon's arguments, at every start */
+    struct ch_shared *sh;
+    _Atomic uint8_t *seqs;
+    shmbus_bus *bus;
+    shmbus_topic *t[CH_TOPICS];
+    struct ch_child churn[CH_CHURN];
+    struct ch_child sent[CH_SENTINELS];
+    struct ch_acks acks;
+    uint64_t seed, rng;
+    uint32_t next_id;
+    unsigned kills[CH_TOPICS][CH_ROLES];
+    unsigned bounces[2];       /* by SIGTERM, by SIGKILL */
+    unsigned kill9_first;      /* the first bounce is by SIGKILL */
+    int64_t gap[CH_SENTINELS]; /* longest sentinel gap seen, ms */
+    int64_t away_ms;           /* longest time without a daemon */
+    int64_t list_ms;           /* last LIST */
+    int64_t bounce_ms;         /* next bounce */
+};
+
+/* Print what the topics look like now (evidence for a failure). */
+void ch_dump(const struct ch_run *run);
+
+/* The per-seq map, read once every writer is reaped. */
+struct ch_seqsum {
+    uint64_t mapped;      /* seqs the map covers */
+    uint64_t got;         /* messages (committed seqs) */
+    uint64_t done;        /* of them, delivered to a member (its callback returned) */
+    uint64_t in_hand;     /* of them, taken by a member that was killed in the callback */
+    uint64_t undelivered; /* of them, delivered to none */
+    uint64_t bridge_lost; /* seqs a remote subscriber was told were lost */
+};
+
+/* The end-of-run checks (chaos_report.c), once every child is reaped; each
+ * fails the test, after ch_dump(), on what it finds wrong. */
+void ch_check_reliable(const struct ch_run *run);
+void ch_check_lossy(const struct ch_run *run);
+void ch_check_seqs(const struct ch_run *run, struct ch_seqsum *sum);
+void ch_check_group(const struct ch_run *run, const struct ch_seqsum *sum);
+void ch_check_remote(const struct ch_run *run);
+void ch_summary(const struct ch_run *run, unsigned seconds, const struct ch_seqsum *sum);
+
 #endif
