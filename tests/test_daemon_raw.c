@@ -111,7 +111,7 @@ static void test_daemon_raw_oversized(void **state)
 static void test_daemon_raw_unknown_type(void **state)
 {
     struct du_daemon *d = *state;
-    const uint16_t types[] = {0, SB_MSG_NATS + 1, 0x55, SB_MSG_OK, SB_MSG_ERR, 0xffff};
+    const uint16_t types[] = {0, SB_MSG_JOURNAL + 1, 0x55, SB_MSG_OK, SB_MSG_ERR, 0xffff};
     uint8_t body[8] = {0};
     struct alive a;
     int s;

@@ -38,11 +38,14 @@ extern "C" {
 /** Library errors; OS errors are returned as -errno and stay above -1000. */
 enum shmbus_error {
     SHMBUS_ERR_INVALID = -1000,       /**< an argument is out of range or malformed */
-    SHMBUS_ERR_BAD_MAGIC = -1001,     /**< the segment is not a shmbus topic */
-    SHMBUS_ERR_VERSION = -1002,       /**< the segment's layout version is not ours */
+    SHMBUS_ERR_BAD_MAGIC = -1001,     /**< the segment is not a shmbus topic (or the
+                                           file not a journal file, journal.h) */
+    SHMBUS_ERR_VERSION = -1002,       /**< the segment's layout version (or the journal
+                                           file's format version) is not ours */
     SHMBUS_ERR_TRUNCATED = -1003,     /**< a length in the segment exceeds the mapping */
     SHMBUS_ERR_NOT_READY = -1004,     /**< the creator has not finished the segment */
-    SHMBUS_ERR_CORRUPT = -1005,       /**< a record or cursor in the ring is impossible */
+    SHMBUS_ERR_CORRUPT = -1005,       /**< a record or cursor in the ring is impossible,
+                                           or a journal record is damaged (journal.h) */
     SHMBUS_ERR_TOO_BIG = -1006,       /**< message longer than the topic's maximum */
     SHMBUS_ERR_NO_SLOT = -1007,       /**< every subscriber slot of the topic is taken */
     SHMBUS_ERR_TIMEOUT = -1008,       /**< the wait ended with nothing to report */
@@ -61,8 +64,10 @@ enum shmbus_error {
     SHMBUS_ERR_EVICTED = -1020,       /**< the subscriber stalled publishers past the topic's
                                            stall timeout and was evicted */
     SHMBUS_ERR_TOPIC_GONE = -1021,    /**< the topic was removed: no daemon serves it any more */
-    SHMBUS_ERR_UNTRUSTED = -1022      /**< this client does not trust the daemon's uid (it may
+    SHMBUS_ERR_UNTRUSTED = -1022,     /**< this client does not trust the daemon's uid (it may
                                            have planted the socket) */
+    SHMBUS_ERR_RANGE = -1023          /**< a sequence or time outside what the ring and
+                                           the journal hold */
 };
 
 /** Delivery mode of a topic, fixed when it is created. */
@@ -86,10 +91,16 @@ enum shmbus_topic_flags {
 
 /** Where a new subscriber starts reading. */
 enum shmbus_start {
-    SHMBUS_START_NEXT = 0,  /**< the next message published after it attaches */
-    SHMBUS_START_OLDEST = 1 /**< lossy: the oldest message the ring still holds;
-                                 reliable: the oldest one still held for another
-                                 subscriber or group (none held: as NEXT) */
+    SHMBUS_START_NEXT = 0,   /**< the next message published after it attaches */
+    SHMBUS_START_OLDEST = 1, /**< lossy: the oldest message the ring still holds;
+                                  reliable: the oldest one still held for another
+                                  subscriber or group (none held: as NEXT) */
+    SHMBUS_START_SEQ = 2,    /**< the message of seq shmbus_sub_opts.start_seq: from the
+                                  ring if it still holds it, else from the topic's journal
+                                  when the daemon records it (then on into the ring, with
+                                  no gap and no duplicate); SHMBUS_ERR_RANGE otherwise */
+    SHMBUS_START_TIME = 3    /**< as SHMBUS_START_SEQ, from the first message published
+                                  at or after shmbus_sub_opts.start_time_ns */
 };
 
 /** Maximum number of subscriptions in one wait set. */
@@ -107,7 +118,7 @@ enum shmbus_start {
 /** Bus used when neither an argument nor $SHMBUS_BUS names one. */
 #define SHMBUS_BUS_DEFAULT "default"
 /** Version of the control protocol between clients and shmbusd (docs/protocol.md). */
-#define SHMBUS_PROTOCOL_VERSION 4
+#define SHMBUS_PROTOCOL_VERSION 5
 /** Most messages an acknowledging member holds pending (shmbus_sub_opts.max_inflight). */
 #define SHMBUS_INFLIGHT_MAX 64
 /** Deliveries of a message before it is dead-lettered, unless the group says otherwise. */
@@ -214,7 +225,9 @@ typedef struct shmbus_sub_opts {
     const char *dead_letter; /**< SHMBUS_SUB_ACK: the group's dead-letter topic (NULL:
                                   what the group has, else "<topic>.dlq"); borrowed for
                                   the call only; else must be NULL */
-    uint64_t reserved[4];    /**< 0: room for options to come (non-zero is
+    uint64_t start_seq;      /**< SHMBUS_START_SEQ: the first seq to deliver; else 0 */
+    uint64_t start_time_ns;  /**< SHMBUS_START_TIME: CLOCK_REALTIME ns; else 0 */
+    uint64_t reserved[2];    /**< 0: room for options to come (non-zero is
                                   SHMBUS_ERR_INVALID, so a caller built against a later
                                   header is told rather than ignored) */
 } shmbus_sub_opts;

@@ -26,9 +26,10 @@
 #define SB_WIRE_MAX         8192u       /* largest message either end sends */
 #define SB_WIRE_ERR_TEXT    120u
 #define SB_WIRE_CLIENT_NAME 32u
-#define SB_WIRE_LIST_MAX    32u /* topics per LIST reply */
-#define SB_WIRE_BRIDGE_MAX  24u /* connections per BRIDGE reply */
-#define SB_WIRE_NATS_MAX    32u /* federated topics per NATS reply */
+#define SB_WIRE_LIST_MAX    32u   /* topics per LIST reply */
+#define SB_WIRE_BRIDGE_MAX  24u   /* connections per BRIDGE reply */
+#define SB_WIRE_NATS_MAX    32u   /* federated topics per NATS reply */
+#define SB_WIRE_PATH_MAX    4096u /* a JOURNAL reply's directory, NUL included */
 
 enum sb_wire_type {
     SB_MSG_HELLO = 1,     /* client: pid and program name; reply: session id */
@@ -45,6 +46,8 @@ enum sb_wire_type {
                              to SB_WIRE_BRIDGE_MAX */
     SB_MSG_NATS = 11,     /* federated topics after an id; reply: the NATS link and up
                              to SB_WIRE_NATS_MAX */
+    SB_MSG_JOURNAL = 12,  /* topic id: where the daemon records it; reply: the
+                             journal directory, or -ENOENT */
     SB_MSG_OK = 0x100,    /* reply: the request succeeded; body per request */
     SB_MSG_ERR = 0x101    /* reply: struct sb_wire_err */
 };
@@ -99,7 +102,7 @@ struct sb_wire_open_ok {
 };
 static_assert(sizeof(struct sb_wire_open_ok) == 8, "open ok");
 
-/* CLOSE, PUB_ADD, PUB_DEL, SUB_DEL and SUB_ADOPT. */
+/* CLOSE, PUB_ADD, PUB_DEL, SUB_DEL, SUB_ADOPT and JOURNAL. */
 struct sb_wire_ref {
     uint32_t topic;
     uint32_t slot; /* SUB_DEL: the slot; else 0 */
@@ -185,6 +188,16 @@ static_assert(SB_WIRE_LIST_MAX * sizeof(struct sb_wire_topic) + sizeof(struct sb
                       sizeof(struct sb_wire_hdr) <=
                   SB_WIRE_MAX,
               "a full LIST reply fits one message");
+
+/* Reply to JOURNAL: the journal directory the daemon records the topic in
+ * (its --journal-dir; the topic's files are in DIR/TOPIC, docs/journal.md),
+ * NUL-terminated, NUL-padded. */
+struct sb_wire_journal_ok {
+    char dir[SB_WIRE_PATH_MAX];
+};
+static_assert(sizeof(struct sb_wire_journal_ok) == 4096, "journal ok");
+static_assert(sizeof(struct sb_wire_journal_ok) + sizeof(struct sb_wire_hdr) <= SB_WIRE_MAX,
+              "a JOURNAL reply fits one message");
 
 struct sb_wire_bridge {
     uint64_t after; /* connection id; 0 = from the first */

@@ -5,11 +5,11 @@
 
 static const char *const lib_errors[] = {
     [0] = "invalid argument",
-    [1] = "not a shmbus segment (bad magic)",
-    [2] = "segment layout version not supported",
+    [1] = "not a shmbus segment or journal file (bad magic)",
+    [2] = "segment layout or journal format version not supported",
     [3] = "segment truncated: a length exceeds the mapping",
     [4] = "segment not ready: its creator has not finished it",
-    [5] = "ring corrupt: impossible record or cursor",
+    [5] = "corrupt: an impossible record or cursor in the ring, or a damaged journal record",
     [6] = "message larger than the topic's maximum size",
     [7] = "no free subscriber slot",
     [8] = "timed out",
@@ -27,6 +27,7 @@ static const char *const lib_errors[] = {
     [20] = "evicted: the subscriber held publishers back past the topic's stall timeout",
     [21] = "the topic was removed from the bus",
     [22] = "the daemon's uid is not one this client trusts",
+    [23] = "out of range: the sequence or time is outside what the ring and journal hold",
 };
 
 const char *shmbus_strerror(int err)
