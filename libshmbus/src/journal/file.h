@@ -42,8 +42,8 @@ int sb_jr_hdr_read(int fd, uint64_t first_seq, const char *topic);
 /* A bounded window on one file for reading records in order. */
 struct sb_jr_scan {
     int fd;
-    uint64_t pos;     /* offset of the next record */
-    uint64_t size;    /* the file's size, as last looked at */
+    uint64_t pos;  /* offset of the next record */
+    uint64_t size; /* the file's size, as last looked at */
     unsigned char *buf;
     size_t cap;
     uint64_t buf_off; /* file offset of buf[0] */
@@ -85,19 +85,19 @@ int sb_jr_index_load(int dfd, uint64_t first_seq, uint64_t size, struct sb_jr_in
 /* One segment file summed up: its index's verified entries and a scan of
  * the tail past the last, and a scan of its head for its first message. */
 struct sb_jr_fsum {
-    uint64_t size;         /* bytes of the file */
-    uint64_t good_end;     /* end of the last good record (header_len if none) */
+    uint64_t size;     /* bytes of the file */
+    uint64_t good_end; /* end of the last good record (header_len if none) */
     uint64_t records, gaps, gap_messages;
     uint64_t first_msg_seq, first_msg_time; /* UINT64_MAX, 0: no message */
     uint64_t last_msg_seq, last_msg_time;   /* UINT64_MAX, 0: no message */
-    uint64_t end_seq;      /* 1 + the last seq a record covers (first_seq if none) */
-    uint64_t last_time;    /* time of the last record (0: none) */
-    int tail_short;        /* the scan ended on an incomplete record */
-    int tail_damaged;      /* it skipped damage (resynced at the next record) */
+    uint64_t end_seq;               /* 1 + the last seq a record covers (first_seq if none) */
+    uint64_t last_time;             /* time of the last record (0: none) */
+    int tail_short;                 /* the scan ended on an incomplete record */
+    int tail_damaged;               /* it skipped damage (resynced at the next record) */
     struct sb_jr_index_entry *ents; /* sb_jr_fsum_get(keep_ents): the verified entries */
     size_t nents;
     /* entries the tail scan would add (at SB_JR_INDEX_EVERY): with keep_ents */
-    uint64_t since_entry;  /* bytes of records since the last entry at good_end */
+    uint64_t since_entry; /* bytes of records since the last entry at good_end */
 };
 
 /* Sum up segment @p first_seq of directory @p dfd (fd: its open file).

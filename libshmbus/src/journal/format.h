@@ -18,27 +18,27 @@
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "the journal's structs are its little-endian disk format");
 
-#define SB_JR_VERSION       1u
-#define SB_JR_FILE_MAGIC    0x314c4e524a424d53ull /* "SMBJRNL1" */
-#define SB_JR_INDEX_MAGIC   0x3158444952424d53ull /* "SMBRIDX1" */
-#define SB_JR_REC_MARK      0x4a52u               /* "RJ": high half of rec.mark */
-#define SB_JR_PAYLOAD_MAX   (256u << 20)          /* a record's payload, at most */
-#define SB_JR_NAME_DIGITS   20                    /* a segment file's name: its first seq */
-#define SB_JR_INDEX_SUFFIX  ".idx"
-#define SB_JR_LOCK_NAME     "lock"
-#define SB_JR_INDEX_EVERY   4096u                 /* bytes of records between entries */
+#define SB_JR_VERSION      1u
+#define SB_JR_FILE_MAGIC   0x314c4e524a424d53ull /* "SMBJRNL1" */
+#define SB_JR_INDEX_MAGIC  0x3158444952424d53ull /* "SMBRIDX1" */
+#define SB_JR_REC_MARK     0x4a52u               /* "RJ": high half of rec.mark */
+#define SB_JR_PAYLOAD_MAX  (256u << 20)          /* a record's payload, at most */
+#define SB_JR_NAME_DIGITS  20                    /* a segment file's name: its first seq */
+#define SB_JR_INDEX_SUFFIX ".idx"
+#define SB_JR_LOCK_NAME    "lock"
+#define SB_JR_INDEX_EVERY  4096u /* bytes of records between entries */
 
 /* Header of a segment file, at offset 0; records start at header_len. */
 struct sb_jr_file_hdr {
-    uint64_t magic;        /* SB_JR_FILE_MAGIC */
-    uint32_t version;      /* SB_JR_VERSION */
-    uint32_t header_len;   /* sizeof(struct sb_jr_file_hdr) */
-    uint64_t first_seq;    /* seq of its first record; its name, in decimal */
-    uint64_t created_ns;   /* CLOCK_REALTIME when the writer started it */
-    uint32_t topic_len;    /* bytes of topic, 1..SHMBUS_TOPIC_NAME_MAX */
-    uint32_t crc;          /* CRC32C of the header with this field 0 */
-    uint64_t reserved[3];  /* 0 */
-    char topic[192];       /* the topic's name, NUL-padded */
+    uint64_t magic;       /* SB_JR_FILE_MAGIC */
+    uint32_t version;     /* SB_JR_VERSION */
+    uint32_t header_len;  /* sizeof(struct sb_jr_file_hdr) */
+    uint64_t first_seq;   /* seq of its first record; its name, in decimal */
+    uint64_t created_ns;  /* CLOCK_REALTIME when the writer started it */
+    uint32_t topic_len;   /* bytes of topic, 1..SHMBUS_TOPIC_NAME_MAX */
+    uint32_t crc;         /* CRC32C of the header with this field 0 */
+    uint64_t reserved[3]; /* 0 */
+    char topic[192];      /* the topic's name, NUL-padded */
 };
 static_assert(sizeof(struct sb_jr_file_hdr) == 256, "file header size");
 static_assert(offsetof(struct sb_jr_file_hdr, magic) == 0, "magic");
@@ -55,14 +55,14 @@ static_assert(SHMBUS_TOPIC_NAME_MAX < 192, "a topic name fits the header");
 /* Header of a record, at an 8-aligned offset; len payload bytes follow,
  * then zeros to the next multiple of 8. */
 struct sb_jr_rec {
-    uint32_t mark;   /* SB_JR_REC_MARK << 16 | (offset / 8) & 0xffff */
-    uint32_t crc;    /* CRC32C of bytes 8..47 of this header, then the payload */
-    uint32_t len;    /* payload bytes, 0..SB_JR_PAYLOAD_MAX (0 for a gap) */
-    uint32_t flags;  /* enum shmbus_journal_record_flags */
-    uint64_t seq;    /* the message's seq (a gap: its first) */
-    uint64_t time_ns; /* publish time (a gap: when it was noticed) */
-    uint64_t count;  /* 1, or the gap's length (>= 1) */
-    uint32_t pid;    /* publisher's pid (0 for a gap) */
+    uint32_t mark;     /* SB_JR_REC_MARK << 16 | (offset / 8) & 0xffff */
+    uint32_t crc;      /* CRC32C of bytes 8..47 of this header, then the payload */
+    uint32_t len;      /* payload bytes, 0..SB_JR_PAYLOAD_MAX (0 for a gap) */
+    uint32_t flags;    /* enum shmbus_journal_record_flags */
+    uint64_t seq;      /* the message's seq (a gap: its first) */
+    uint64_t time_ns;  /* publish time (a gap: when it was noticed) */
+    uint64_t count;    /* 1, or the gap's length (>= 1) */
+    uint32_t pid;      /* publisher's pid (0 for a gap) */
     uint32_t reserved; /* 0 */
 };
 static_assert(sizeof(struct sb_jr_rec) == 48, "record header size");

@@ -14,18 +14,18 @@
 #define SB_JR_LIST_EVERY_NS 50000000ull /* an idle follower lists the directory this often */
 
 struct shmbus_journal_reader {
-    int dfd;              /* the topic's directory */
-    int fd;               /* the segment file read (-1: none) */
-    int have_file;        /* file_seq names a file read (else: start at the first) */
-    uint64_t file_seq;    /* its first seq */
-    struct sb_jr_scan s;  /* its records */
-    uint64_t good_end;    /* end of the last good record read in it */
-    uint64_t good_seq;    /* last seq of the last good record (UINT64_MAX: none) */
-    uint64_t next_seq;    /* seq after the last record (UINT64_MAX: none yet) */
-    uint64_t rec_off;     /* offset of the last record returned by sb_jr_r_read() */
-    uint64_t listed_ns;   /* CLOCK_MONOTONIC of the last listing while idle */
-    int pend;             /* pend_rec is the next record returned */
-    int pend_corrupt;     /* ... after SHMBUS_ERR_CORRUPT for damage a seek skipped */
+    int dfd;             /* the topic's directory */
+    int fd;              /* the segment file read (-1: none) */
+    int have_file;       /* file_seq names a file read (else: start at the first) */
+    uint64_t file_seq;   /* its first seq */
+    struct sb_jr_scan s; /* its records */
+    uint64_t good_end;   /* end of the last good record read in it */
+    uint64_t good_seq;   /* last seq of the last good record (UINT64_MAX: none) */
+    uint64_t next_seq;   /* seq after the last record (UINT64_MAX: none yet) */
+    uint64_t rec_off;    /* offset of the last record returned by sb_jr_r_read() */
+    uint64_t listed_ns;  /* CLOCK_MONOTONIC of the last listing while idle */
+    int pend;            /* pend_rec is the next record returned */
+    int pend_corrupt;    /* ... after SHMBUS_ERR_CORRUPT for damage a seek skipped */
     shmbus_journal_record pend_rec;
     int have_dmg;
     shmbus_journal_damage dmg;

@@ -175,7 +175,8 @@ static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
             return rc;
         }
         /* A torn header, or a header and no record: the file is dropped. */
-        if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > (rc == 0 ? sizeof(struct sb_jr_file_hdr) : 0))
+        if (fstat(fd, &st) == 0 &&
+            (uint64_t)st.st_size > (rc == 0 ? sizeof(struct sb_jr_file_hdr) : 0))
             w->st.cut_bytes += (uint64_t)st.st_size - (rc == 0 ? sizeof(struct sb_jr_file_hdr) : 0);
         close(fd);
         w_unlink_seg(w, seq);

@@ -16,25 +16,25 @@
 #define SB_JR_BUF_SIZE (1u << 20) /* bytes buffered before a write() */
 
 struct shmbus_journal {
-    int dfd;             /* the topic's directory */
-    int lock_fd;         /* its lock file, flock'ed */
-    int fd;              /* the segment file written (-1: none yet) */
-    int ifd;             /* its index file (-1: none) */
-    uint64_t file_seq;   /* the segment's first seq */
-    uint64_t file_size;  /* bytes of whole records written to it */
-    uint64_t index_size; /* bytes written to its index */
-    uint64_t since_entry; /* bytes of records since its last index entry */
+    int dfd;                                    /* the topic's directory */
+    int lock_fd;                                /* its lock file, flock'ed */
+    int fd;                                     /* the segment file written (-1: none yet) */
+    int ifd;                                    /* its index file (-1: none) */
+    uint64_t file_seq;                          /* the segment's first seq */
+    uint64_t file_size;                         /* bytes of whole records written to it */
+    uint64_t index_size;                        /* bytes written to its index */
+    uint64_t since_entry;                       /* bytes of records since its last index entry */
     uint64_t f_records, f_gaps, f_gap_messages; /* in the segment so far */
     uint64_t f_last_msg_seq, f_last_msg_time;   /* its last message (UINT64_MAX, 0) */
-    unsigned char *buf;  /* records not yet written, SB_JR_BUF_SIZE */
+    unsigned char *buf;                         /* records not yet written, SB_JR_BUF_SIZE */
     size_t buf_len;
     struct sb_jr_index_entry *ents; /* index entries not yet written */
     size_t nents, ents_cap;
-    uint64_t last_sync_ns;   /* CLOCK_MONOTONIC of the last fdatasync */
-    uint64_t last_retain_ns; /* of the last retention pass at a flush */
+    uint64_t last_sync_ns;      /* CLOCK_MONOTONIC of the last fdatasync */
+    uint64_t last_retain_ns;    /* of the last retention pass at a flush */
     uint64_t age_seq, age_time; /* the oldest file's newest record time, cached */
-    uint64_t dirty_seq;      /* last seq written, not yet synced (UINT64_MAX: none) */
-    int failed;              /* the error that failed the writer, or 0 */
+    uint64_t dirty_seq;         /* last seq written, not yet synced (UINT64_MAX: none) */
+    int failed;                 /* the error that failed the writer, or 0 */
     uint32_t dir_mode, file_mode;
     shmbus_journal_opts opts;
     shmbus_journal_stats st;
