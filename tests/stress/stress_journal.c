@@ -67,6 +67,13 @@ static void test_journal_follow(void **state)
             f.not_yet++;
             continue;
         }
+        if (rc == SHMBUS_ERR_CORRUPT) {
+            shmbus_journal_damage d;
+            shmbus_journal_reader_damage(r, &d);
+            fail_msg("damage at %s:%llu (%s), %llu bytes, after seq %llu", d.file,
+                     (unsigned long long)d.offset, d.what, (unsigned long long)d.skipped,
+                     (unsigned long long)d.seq);
+        }
         assert_int_equal(rc, 1);
         jt_check(&rec, want);
         want++;

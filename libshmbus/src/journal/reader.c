@@ -237,8 +237,14 @@ static int r_at_end(shmbus_journal_reader *r, shmbus_journal_record *rec, int *a
         *again = 1;
         return 0;
     }
+    size = r->s.size;
     if (!r_file_done(r, &err))
         return err;
+    /* Written between our look and the next file's start: read it first. */
+    if (r->s.size != size) {
+        *again = 1;
+        return 0;
+    }
     if (r->s.pos < r->s.size) {
         /* A finished file ends in an incomplete record: damage. */
         uint64_t off = r->s.pos;
