@@ -97,6 +97,7 @@ int sb_jr_r_file_open(shmbus_journal_reader *r, uint64_t seq, int newest)
     r->good_end = sizeof(struct sb_jr_file_hdr);
     if (fstat(fd, &st) != 0)
         return -errno;
+    sb_jr_scan_fini(&r->s); /* the last file's buffer */
     sb_jr_scan_init(&r->s, fd, sizeof(struct sb_jr_file_hdr), (uint64_t)st.st_size);
     if (rc != 0) {
         /* The whole file is damage: reported once, then the next one. */
