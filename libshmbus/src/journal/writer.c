@@ -60,7 +60,15 @@ static int w_dir_lock(shmbus_journal *w, const char *dir)
 
     if (dfd < 0)
         return -errno;
-    if (mkdirat(dfd, w->topic, w->dir_mode) != 0 && errno != EEXIST) {
+    /* A directory this writer makes gets exactly dir_mode (the umask
+     * does not narrow it); one that exists keeps what its owner gave it. */
+    if (mkdirat(dfd, w->topic, w->dir_mode) == 0) {
+        if (fchmodat(dfd, w->topic, w->dir_mode, 0) != 0) {
+            int e = -errno;
+            close(dfd);
+            return e;
+        }
+    } else if (errno != EEXIST) {
         int e = -errno;
         close(dfd);
         return e;
