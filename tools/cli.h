@@ -136,11 +136,13 @@ int cli_pub_main(const char *bus, int argc, char **argv);
 int cli_sub_main(const char *bus, int argc, char **argv);
 int cli_stat_main(const char *bus, int argc, char **argv);
 int cli_record_main(const char *bus, int argc, char **argv);
+int cli_journal_main(const char *bus, int argc, char **argv);
 
 /* Their --help texts. */
 void cli_pub_usage(FILE *f);
 void cli_sub_usage(FILE *f);
 void cli_stat_usage(FILE *f);
 void cli_record_usage(FILE *f);
+void cli_journal_usage(FILE *f);
 
 #endif /* SHMBUS_TOOLS_CLI_H */

@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"stat", "list topics, subscribers, lag, losses, rates and bridge connections", cli_stat_main,
      cli_stat_usage},
     {"record", "record topics into journal files", cli_record_main, cli_record_usage},
+    {"journal", "list and verify the journals of a directory", cli_journal_main, cli_journal_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
