@@ -30,6 +30,8 @@ static const struct command commands[] = {
      cli_stat_usage},
     {"record", "record topics into journal files", cli_record_main, cli_record_usage},
     {"journal", "list and verify the journals of a directory", cli_journal_main, cli_journal_usage},
+    {"replay", "publish (or print) a recorded journal again, at its pace", cli_replay_main,
+     cli_replay_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
