@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 
 #include "journal/crc32c.h"
+#include "journal/file.h"
 #include "journal/format.h"
 
 static void test_crc32c_known_answer(void **state)
@@ -391,6 +392,26 @@ static void test_journal_other_version(void **state)
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), SHMBUS_ERR_VERSION);
 }
 
+/* The last file's whole header fails its CRC: left alone for an operator. */
+static void test_journal_bad_header_crc(void **state)
+{
+    const char *dir = *state;
+    struct sb_jr_file_hdr h;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+
+    sb_jr_hdr_fill(&h, JT_TOPIC, 0);
+    h.created_ns ^= 1;
+    plant_segment(dir, &h, sizeof(h));
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(jt_count_segs(dir), 1);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(shmbus_journal_next(r, &rec), 0);
+    shmbus_journal_reader_close(r);
+}
+
 /* A full file system: the writer fails with -ENOSPC, and what was flushed
  * before is intact, readable, and continued by a new writer. */
 static void test_journal_enospc(void **state)
@@ -462,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_bad_input, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_magic, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_other_version, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_bad_header_crc, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_enospc, jt_setup, jt_teardown),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
