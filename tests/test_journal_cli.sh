@@ -24,6 +24,7 @@ daemon=""
 rec=""  # a recorder in the background
 feed="" # a publisher in the background
 hold="" # a stopped subscriber that holds a reliable ring
+mounted="" # the small tmpfs of the full-disk case
 log="$dir/daemon.log"
 CLI_TIMEOUT=20  # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10 # seconds for what a wait loop waits for
@@ -49,6 +50,7 @@ cleanup() {
   [ -n "$rec" ] && stop "$rec"
   [ -n "$hold" ] && stop "$hold"
   [ -n "$daemon" ] && stop "$daemon"
+  [ -n "$mounted" ] && umount "$mounted"
   # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
@@ -305,6 +307,36 @@ sb pub age --reliable "late"
 wait_until "the old files of age deleted" col age 10 -le 2
 stop "$rec"
 rec=""
+
+# A full disk (a 256 KiB tmpfs; mounting it needs root, so the case is
+# skipped, and says so, without): the writer of fa fails, the recorder
+# names the topic, the path and the error, flushes fb, and exits 1; the
+# publisher is not held back (the slot goes with the recorder); both
+# journals verify, fb's messages all there.
+mkdir "$dir/full"
+if mount -t tmpfs -o size=256k tmpfs "$dir/full" 2>/dev/null; then
+  mounted="$dir/full"
+  "$shmbus" --bus "$bus" record fa fb --dir "$dir/full" --reliable 2>"$dir/rec.err" &
+  rec=$!
+  wait_until "the recorder on fa" subscribed fa
+  wait_until "the recorder on fb" subscribed fb
+  sb pub fb one two three
+  for i in $(seq 1 400); do printf '%0900d\n' "$i"; done | sb pub fa --reliable ||
+    fail "pub fa was held back"
+  st=0
+  wait_exit "$rec" "record fa fb" || st=$?
+  rec=""
+  [ "$st" -eq 1 ] || fail "record on a full disk exited $st: $(cat "$dir/rec.err")"
+  grep -q "cannot write the journal $dir/full/fa: .*(the disk is full)" "$dir/rec.err" ||
+    fail "record on a full disk said: $(cat "$dir/rec.err")"
+  sb journal --dir "$dir/full" --verify >"$dir/verify" 2>&1 ||
+    fail "verify on the full disk: $(cat "$dir/verify")"
+  grep -q "^fb: 3 records, 0 gaps, 0 damaged" "$dir/verify" || fail "fb: $(cat "$dir/verify")"
+  umount "$dir/full"
+  mounted=""
+else
+  echo "SKIP: the full-disk case (cannot mount a tmpfs: not root)"
+fi
 
 # Bad input: each a clear message and a non-zero status.
 touch "$dir/afile"
