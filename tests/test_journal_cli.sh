@@ -357,6 +357,8 @@ refused 2 "sync wants" "$shmbus" record t1 --dir "$jd" --sync 0
 refused 2 "given twice" "$shmbus" record t1 t1 --dir "$jd"
 refused 2 "bad topic name" "$shmbus" record ../x --dir "$jd"
 refused 1 "no such directory" "$shmbus" journal --dir "$dir/missing"
+refused 1 "no such directory" "$shmbus" journal --dir "$dir/missing" big
+refused 1 "no such directory" "$shmbus" journal --dir "$dir/missing" --verify big
 refused 1 "not a directory" "$shmbus" journal --dir "$dir/afile"
 refused 1 "holds no journal" "$shmbus" journal --dir "$dir/empty"
 refused 1 "no journal of that topic" "$shmbus" journal --dir "$jd" nosuch
@@ -365,6 +367,8 @@ refused 1 "bogus/00000000000000000000: damaged record at offset 0 .*bad file hea
 refused 1 "not a journal" "$shmbus" journal --dir "$jd" bogus
 refused 1 "not a journal" "$shmbus" journal --dir "$jd"
 refused 1 "no journal of that topic" "$shmbus" replay --dir "$jd" --topic nosuch --print
+refused 1 "no such directory" "$shmbus" replay --dir "$dir/missing" --topic big --print
+refused 1 "not a directory" "$shmbus" replay --dir "$dir/afile" --topic big --print
 refused 2 "outside the journal" "$shmbus" replay --dir "$jd" --topic big --from-seq 200000 --print
 refused 2 "outside the journal" "$shmbus" replay --dir "$jd" --topic big --print \
   --from-time 2500-01-01T00:00:00Z

@@ -227,12 +227,15 @@ static int jl_run(const struct jl_args *a)
     jl_name *names = NULL;
     int n, rc;
 
-    /* Topics named: those, in the order given. */
-    if (a->n_topics > 0)
-        return jl_topics(a, (const char *const *)a->topics, a->n_topics);
     n = jl_list(a->dir, &names);
+    /* The directory is missing, not one, or unreadable. */
     if (n < 0)
-        return CLI_EXIT_FAIL; /* reported */
+        return CLI_EXIT_FAIL;
+    /* Topics named: those, in the order given. */
+    if (a->n_topics > 0) {
+        free(names);
+        return jl_topics(a, (const char *const *)a->topics, a->n_topics);
+    }
     if (n == 0) {
         cli_err("%s holds no journal", a->dir);
         free(names);

@@ -265,8 +265,13 @@ static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
     int rc = shmbus_journal_reader_open(a->dir, a->topic, r);
 
     if (rc < 0) {
+        int dir_rc = rc == -ENOENT ? shmbus_journal_list(a->dir, NULL, 0) : 0;
+
         cli_err("cannot read the journal %s/%s: %s%s", a->dir, a->topic, shmbus_strerror(rc),
-                rc == -ENOENT ? " (no journal of that topic there)" : "");
+                rc != -ENOENT        ? ""
+                : dir_rc == -ENOENT  ? " (no such directory)"
+                : dir_rc == -ENOTDIR ? " (not a directory)"
+                                     : " (no journal of that topic there)");
         return CLI_EXIT_FAIL;
     }
     if (a->has_from_seq) {
