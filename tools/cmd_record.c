@@ -8,7 +8,10 @@
  *
  * Restart: a journal that holds messages up to seq L is continued from
  * L + 1 (SHMBUS_START_SEQ) when the ring still holds it, else from the
- * oldest message the ring holds, the writer recording the gap. SIGINT or
+ * oldest message the ring holds, the writer recording the gap. A reliable
+ * ring holds a message only while a subscriber has not read it, and the
+ * daemon frees a dead recorder's slot at once: what was published while
+ * no recorder ran is there only if another subscriber holds it. SIGINT or
  * SIGTERM end it cleanly: every journal flushed and closed, a summary on
  * stderr. A writer that fails (a full disk) ends the recording: the
  * others are flushed and closed, and the exit status is 1.
@@ -65,9 +68,10 @@ void cli_record_usage(FILE *f)
             "Record each TOPIC into DIR/TOPIC/ (see docs/journal.md) until SIGINT or\n"
             "SIGTERM, or until --count messages were recorded; then flush, close and\n"
             "print a summary on stderr. Run again, it continues each journal where it\n"
-            "ends: from the next message if the ring still holds it (on a reliable\n"
-            "topic it does: this recorder held publishers back), else from the oldest\n"
-            "message the ring holds, with a gap record for what was missed.\n"
+            "ends: from the next message if the ring still holds it, else from the\n"
+            "oldest message the ring holds, with a gap record for what was missed. A\n"
+            "lossy ring holds its last messages; a reliable one only those another\n"
+            "subscriber has not read yet (a dead recorder's slot is freed at once).\n"
             "\n"
             "  --dir DIR        directory of the journals (must exist)\n"
             "  --count N        exit after N messages in all\n"
@@ -80,8 +84,8 @@ void cli_record_usage(FILE *f)
             "  --sync none|batch|MS\n"
             "                   fdatasync never (default; the kernel writes back), after\n"
             "                   every batch, or at a batch MS milliseconds after the last\n"
-            "                   (1..%u). A crash of this process loses nothing flushed;\n"
-            "                   a crash of the machine loses what was not synced\n"
+            "                   (1..%u). A crash of this process loses nothing\n"
+            "                   flushed; a crash of the machine, what was not synced\n"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
             "Exit status: 0 done or stopped, 1 a journal or topic failed (named on\n"
