@@ -25,7 +25,8 @@
 #include "shmbus/journal.h"
 #include "util/name.h"
 
-/* Longest wait before looking at the stop flag again. */
+/* Longest wait before looking at the stop flag again, and the interval
+ * of rec_flush_all()'s flushes. */
 #define REC_SLICE_NS (200ll * 1000000ll)
 /* Most messages one poll appends before the batch is flushed. */
 #define REC_BATCH 4096u
@@ -55,10 +56,11 @@ struct rec_state {
     const struct rec_args *a;
     struct rec_topic *tp;
     shmbus_waitset *ws;
-    uint64_t got;   /* messages delivered, all topics */
-    int live;       /* topics still read */
-    int status;     /* the exit status so far */
-    int writer_err; /* a writer failed: stop */
+    uint64_t got;     /* messages delivered, all topics */
+    int live;         /* topics still read */
+    int status;       /* the exit status so far */
+    int writer_err;   /* a writer failed: stop */
+    uint64_t idle_ns; /* CLOCK_MONOTONIC of rec_flush_all()'s last flush */
 };
 
 void cli_record_usage(FILE *f)
@@ -422,6 +424,29 @@ static void rec_drain(struct rec_state *st, struct rec_topic *rt)
         rec_writer_failed(st, rt);
 }
 
+/* Every slice, flush every journal still written, so that an interval's
+ * fdatasync and age retention come to a quiet topic too, busy ones
+ * beside it or not. */
+static void rec_flush_all(struct rec_state *st)
+{
+    uint64_t now = cli_monotonic_ns();
+
+    /* Flushed less than a slice ago. */
+    if (now - st->idle_ns < (uint64_t)REC_SLICE_NS)
+        return;
+    st->idle_ns = now;
+    for (int i = 0; i < st->a->n_topics && !st->writer_err; i++) {
+        struct rec_topic *rt = &st->tp[i];
+
+        /* Its subscriber failed: its journal was flushed then, and is idle. */
+        if (rt->s == NULL)
+            continue;
+        rt->err = shmbus_journal_flush(rt->j);
+        if (rt->err != 0)
+            rec_writer_failed(st, rt);
+    }
+}
+
 /* Wait and record until the count, a signal, a failed writer or no topic left. */
 static void rec_loop(struct rec_state *st)
 {
@@ -431,7 +456,8 @@ static void rec_loop(struct rec_state *st)
            (st->a->count == 0 || st->got < st->a->count)) {
         int n = shmbus_waitset_wait(st->ws, ready, SHMBUS_WAITSET_MAX, REC_SLICE_NS);
 
-        /* Nothing yet, or a signal: look at the stop flag again. */
+        rec_flush_all(st);
+        /* Nothing for a slice, or a signal: look at the stop flag again. */
         if (n == SHMBUS_ERR_TIMEOUT || n == -EINTR)
             continue;
         if (n < 0) {
