@@ -137,7 +137,7 @@ sb journal --dir "$jd" --verify big >"$dir/verify" || fail "verify big: $(cat "$
 sb replay --dir "$jd" --topic big --print --speed 0 >"$dir/got" 2>"$dir/rp.err" ||
   fail "replay --print: $(cat "$dir/rp.err")"
 cmp -s "$dir/want" "$dir/got" || fail "replay --print differs: $(cmp "$dir/want" "$dir/got")"
-grep -q "$N messages printed, 0 gaps" "$dir/rp.err" || fail "replay said: $(cat "$dir/rp.err")"
+grep -q "$N messages printed, 0 not published, 0 gaps" "$dir/rp.err" || fail "replay said: $(cat "$dir/rp.err")"
 "$shmbus" --bus "$bus" sub big2 --reliable --capacity 4096 --count $N >"$dir/got2" &
 feed=$!
 wait_until "the subscriber on big2" subscribed big2
@@ -146,6 +146,18 @@ sb replay --dir "$jd" --topic big --to big2 --speed 0 --reliable --capacity 4096
 wait_exit "$feed" "sub big2" || fail "sub big2 exited $?"
 feed=""
 cmp -s "$dir/want" "$dir/got2" || fail "replayed big2 differs: $(cmp "$dir/want" "$dir/got2")"
+# A topic whose messages are smaller than the recorded ones: each too big
+# is reported and counted, the others are published, the status is 1.
+"$shmbus" --bus "$bus" sub small --max-msg 1 --count 9 >"$dir/got" &
+feed=$!
+wait_until "the subscriber on small" subscribed small
+refused 1 "9 messages published, 1 not published" "$shmbus" --bus "$bus" replay --dir "$jd" \
+  --topic big --to small --max-msg 1 --speed 0 --to-seq 9
+grep -q "seq 9 on 'small': message larger than the topic's maximum" "$dir/err" ||
+  fail "replay to small said: $(cat "$dir/err")"
+wait_exit "$feed" "sub small" || fail "sub small exited $?"
+feed=""
+seq 1 9 | cmp -s - "$dir/got" || fail "small got: $(cat "$dir/got")"
 # --from-seq, --to-seq and --from-time pick a range.
 sb replay --dir "$jd" --topic big --print --speed 0 --from-seq 500 --to-seq 509 >"$dir/got" \
   2>/dev/null

@@ -46,7 +46,8 @@ struct rp_count {
     uint64_t published;
     uint64_t gaps, gap_messages;
     uint64_t damaged;
-    uint64_t lost; /* gap messages not yet reported to --print */
+    uint64_t failed; /* not published: too big for the topic, or overtaken */
+    uint64_t lost;   /* gap messages not yet reported to --print */
 };
 
 void cli_replay_usage(FILE *f)
@@ -72,8 +73,10 @@ void cli_replay_usage(FILE *f)
             "%s"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
-            "Exit status: 0 done or stopped, 1 a damaged record was skipped or\n"
-            "something failed, 2 bad usage or a seq or time outside the journal.\n"
+            "A message too big for TOPIC is reported and counted, and the replay goes\n"
+            "on. Exit status: 0 done or stopped, 1 a damaged record was skipped, a\n"
+            "message not published or something failed, 2 bad usage or a seq or time\n"
+            "outside the journal.\n"
             "\n",
             CLI_MSGOUT_USAGE, SHMBUS_BUS_DEFAULT);
     cli_topic_usage(f);
@@ -342,6 +345,12 @@ static int rp_deliver(shmbus_pub *pub, const struct rp_args *a, struct rp_count 
         c->lost = 0;
         c->published++;
     }
+    /* Too big for the topic, or overtaken on a lossy one (reported): the
+     * next message may well go, and the summary counts this one. */
+    if (rc == SHMBUS_ERR_TOO_BIG || rc == SHMBUS_ERR_OVERRUN) {
+        c->failed++;
+        return 0;
+    }
     return rc;
 }
 
@@ -458,12 +467,13 @@ static int rp_replay(const struct rp_args *a, shmbus_pub *pub)
     if (out == -EPIPE || rc == -EPIPE)
         out = rc = 0;
     fprintf(stderr,
-            "shmbus replay: %s: %llu messages %s, %llu gaps (%llu messages missing), "
-            "%llu damaged records skipped%s\n",
+            "shmbus replay: %s: %llu messages %s, %llu not published, %llu gaps (%llu messages "
+            "missing), %llu damaged records skipped%s\n",
             a->topic, (unsigned long long)c.published, a->print ? "printed" : "published",
-            (unsigned long long)c.gaps, (unsigned long long)c.gap_messages,
-            (unsigned long long)c.damaged, cli_stop ? " (stopped)" : "");
-    return rc < 0 || out < 0 || c.damaged > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+            (unsigned long long)c.failed, (unsigned long long)c.gaps,
+            (unsigned long long)c.gap_messages, (unsigned long long)c.damaged,
+            cli_stop ? " (stopped)" : "");
+    return rc < 0 || out < 0 || c.damaged > 0 || c.failed > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
 static int rp_on_topic(shmbus_topic *t, const void *arg)
