@@ -228,8 +228,7 @@ int shmbus_journal_open(const char *dir, const char *topic, const shmbus_journal
     w->dir_mode = w->opts.perm | ((w->opts.perm & 0444) >> 2);
     w->st.last_seq = w->st.synced_seq = w->dirty_seq = UINT64_MAX;
     w->age_seq = UINT64_MAX;
-    w->buf = malloc(SB_JR_BUF_SIZE);
-    rc = w->buf == NULL ? -ENOMEM : w_dir_lock(w, dir);
+    rc = w_dir_lock(w, dir);
     if (rc == 0)
         rc = w_recover(w);
     if (rc != 0)
@@ -286,6 +285,30 @@ static void w_count(shmbus_journal *w, const struct sb_jr_rec *h, uint64_t size)
     w->dirty_seq = w->st.last_seq;
 }
 
+/* Make room in the buffer for a record of @p size bytes: grow it (by
+ * doubling, from SB_JR_BUF_MIN to SB_JR_BUF_SIZE, so that a writer of a
+ * quiet topic holds little) or write it out. A record that still does
+ * not fit is written straight (w_record). */
+static int w_room(shmbus_journal *w, uint64_t size)
+{
+    size_t want = w->buf_cap != 0 ? w->buf_cap : SB_JR_BUF_MIN;
+
+    if (size <= w->buf_cap - w->buf_len)
+        return 0;
+    while (want < SB_JR_BUF_SIZE && want - w->buf_len < size)
+        want *= 2;
+    if (want > w->buf_cap && size <= want - w->buf_len) {
+        unsigned char *b = realloc(w->buf, want);
+        if (b != NULL) {
+            w->buf = b;
+            w->buf_cap = want;
+            return 0;
+        }
+        /* Short of memory: what is buffered goes out, then it may fit. */
+    }
+    return sb_jr_w_out(w);
+}
+
 /* Append record @p h (mark and crc filled here) with payload @p data. */
 static int w_record(shmbus_journal *w, struct sb_jr_rec *h, const void *data)
 {
@@ -297,8 +320,8 @@ static int w_record(shmbus_journal *w, struct sb_jr_rec *h, const void *data)
         rc = sb_jr_w_roll(w);
     if (rc == 0 && w->fd < 0)
         rc = sb_jr_w_file_new(w, h->seq);
-    if (rc == 0 && size > SB_JR_BUF_SIZE - w->buf_len)
-        rc = sb_jr_w_out(w);
+    if (rc == 0)
+        rc = w_room(w, size);
     if (rc != 0)
         return rc;
     off = w->file_size + w->buf_len;
@@ -307,7 +330,7 @@ static int w_record(shmbus_journal *w, struct sb_jr_rec *h, const void *data)
         return rc;
     h->mark = sb_jr_rec_mark(off);
     h->crc = sb_jr_crc32c(sb_jr_crc32c(0, (const char *)h + 8, sizeof(*h) - 8), data, h->len);
-    if (size > SB_JR_BUF_SIZE) {
+    if (size > w->buf_cap - w->buf_len) {
         rc = sb_jr_w_direct(w, h, data);
     } else {
         unsigned char *p = w->buf + w->buf_len;
