@@ -106,6 +106,72 @@ static void test_journal_retain_age(void **state)
     assert_int_equal(sum.last_seq, 5999);
 }
 
+/* A limit smaller than one file: every file goes but the newest. */
+static void test_journal_retain_keeps_newest(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10, .retain_bytes = 1};
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_stats st;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    jt_append_range(j, 0, 3000, 100);
+    shmbus_journal_stats_get(j, &st);
+    assert_true(st.files_removed > 0);
+    assert_int_equal(jt_count_segs(dir), 1);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_next(r, &rec), 1);
+    assert_true(rec.seq > 0);
+    shmbus_journal_reader_close(r);
+    /* A writer reopening goes on from the last seq. */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.last_seq, 2999);
+    assert_shmbus_ok(shmbus_journal_close(j));
+}
+
+/* A crash between starting a file and writing its header, or its first
+ * record: the file is dropped, the one before is the last again. */
+static void test_journal_torn_new_file(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_stats st;
+    struct sb_jr_file_hdr h;
+    char name[32], path[256];
+    FILE *f;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 100, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* A header cut at 100 bytes, as file 100. */
+    memset(&h, 0, sizeof(h));
+    h.magic = SB_JR_FILE_MAGIC;
+    h.version = SB_JR_VERSION;
+    jt_seg(name, 100);
+    jt_path(path, sizeof(path), dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(&h, 1, 100, f), 100);
+    fclose(f);
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.cut_bytes, 100);
+    assert_int_equal(st.last_seq, 99);
+    assert_int_equal(jt_count_segs(dir), 1);
+    jt_append_range(j, 100, 200, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    {
+        shmbus_journal_reader *r;
+        assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+        jt_read_range(r, 0, 200);
+        shmbus_journal_reader_close(r);
+    }
+}
+
 /* Remove segment @p seq of the test topic (and its index). */
 static void seg_remove(const char *dir, uint64_t seq)
 {
@@ -331,6 +397,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_seek_time, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_retain_bytes, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_retain_age, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_retain_keeps_newest, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_torn_new_file, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_deleted_under_reader, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_index_lies, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_list_summary, jt_setup, jt_teardown),

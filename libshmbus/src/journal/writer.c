@@ -315,9 +315,16 @@ static int w_record(shmbus_journal *w, struct sb_jr_rec *h, const void *data)
     uint64_t size = sb_jr_rec_size(h->len), off;
     int rc = 0;
 
-    /* The file written holds segment_size: the next starts at this record. */
-    if (w->fd >= 0 && w->file_size + w->buf_len >= w->opts.segment_size)
+    /* The file written holds segment_size: the next starts at this record,
+     * and retention runs once it is there (the newest file is never
+     * deleted: the one just finished may go). */
+    if (w->fd >= 0 && w->file_size + w->buf_len >= w->opts.segment_size) {
         rc = sb_jr_w_roll(w);
+        if (rc == 0)
+            rc = sb_jr_w_file_new(w, h->seq);
+        if (rc == 0)
+            sb_jr_w_retain(w);
+    }
     if (rc == 0 && w->fd < 0)
         rc = sb_jr_w_file_new(w, h->seq);
     if (rc == 0)

@@ -60,7 +60,7 @@ int sb_jr_w_index_open(shmbus_journal *w, uint64_t seq);
 int sb_jr_w_file_new(shmbus_journal *w, uint64_t seq);
 
 /* Finish the segment written: write out, sync unless the policy is NONE,
- * close it and apply retention. @return 0 or the error. */
+ * and close it. @return 0 or the error. */
 int sb_jr_w_roll(shmbus_journal *w);
 
 /* fdatasync the segment written; @p force: whatever the policy says.
