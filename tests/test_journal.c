@@ -5,8 +5,6 @@
  */
 #include "journaltest.h"
 
-#include <sys/mount.h>
-
 #include "journal/crc32c.h"
 #include "journal/file.h"
 #include "journal/format.h"
@@ -522,7 +520,7 @@ static void test_journal_enospc(void **state)
         shmbus_journal_close(j);
         rc = -ENOSPC;
     }
-    umount2(mnt, MNT_DETACH);
+    umount2(mnt, MNT_DETACH); /* and jt_teardown() if an assertion ends the test first */
     assert_int_equal(rc, -ENOSPC);
     assert_true(flushed > 0);
 }
