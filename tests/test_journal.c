@@ -98,11 +98,14 @@ static void test_journal_dups_gaps(void **state)
     }
     m = jt_msg(buf, 15);
     assert_int_equal(shmbus_journal_append(j, &m), 1);
+    m = jt_msg(buf, 16);
+    m.flags = SHMBUS_MSG_IMPORTED;
+    assert_int_equal(shmbus_journal_append(j, &m), 1);
     shmbus_journal_stats_get(j, &st);
     assert_int_equal(st.duplicates, 5);
     assert_int_equal(st.gaps, 1);
     assert_int_equal(st.gap_messages, 5);
-    assert_int_equal(st.last_seq, 15);
+    assert_int_equal(st.last_seq, 16);
     assert_shmbus_ok(shmbus_journal_close(j));
 
     assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
@@ -117,6 +120,9 @@ static void test_journal_dups_gaps(void **state)
     assert_int_equal(rec.len, 0);
     assert_int_equal(shmbus_journal_next(r, &rec), 1);
     jt_check(&rec, 15);
+    assert_int_equal(shmbus_journal_next(r, &rec), 1);
+    assert_int_equal(rec.seq, 16);
+    assert_int_equal(rec.flags, SHMBUS_JOURNAL_IMPORTED);
     assert_int_equal(shmbus_journal_next(r, &rec), 0);
     shmbus_journal_reader_close(r);
 }
