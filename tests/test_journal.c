@@ -403,6 +403,8 @@ static void test_journal_bad_input(void **state)
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
     o = (shmbus_journal_opts){.perm = 0777};
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
+    o = (shmbus_journal_opts){.perm = 0641}; /* below 0666, but an x bit */
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
     o = (shmbus_journal_opts){.reserved[2] = 1};
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
 

@@ -48,7 +48,7 @@ static int opts_take(const shmbus_journal_opts *in, shmbus_journal_opts *o)
         return SHMBUS_ERR_INVALID;
     if (o->perm == 0)
         o->perm = 0600;
-    if (o->perm > 0666)
+    if ((o->perm & ~0666u) != 0) /* only r and w bits: x, setuid, sticky are refused */
         return SHMBUS_ERR_INVALID;
     return 0;
 }
