@@ -80,14 +80,14 @@ typedef struct shmbus_journal_record {
 
 /** A writer's counters (shmbus_journal_stats_get()). */
 typedef struct shmbus_journal_stats {
-    uint64_t records;      /**< messages appended by this writer */
-    uint64_t gaps;         /**< gap records appended by this writer */
-    uint64_t gap_messages; /**< messages those gaps stand for */
-    uint64_t bytes;        /**< bytes written by this writer */
-    uint64_t duplicates;   /**< appends skipped: seq at or below the last one */
-    uint64_t last_seq;     /**< seq of the last message in the journal (UINT64_MAX: none) */
-    uint64_t synced_seq;   /**< last seq made durable by fdatasync (UINT64_MAX: none) */
-    uint64_t cut_bytes;    /**< torn tail cut when the writer opened */
+    uint64_t records;       /**< messages appended by this writer */
+    uint64_t gaps;          /**< gap records appended by this writer */
+    uint64_t gap_messages;  /**< messages those gaps stand for */
+    uint64_t bytes;         /**< bytes written by this writer */
+    uint64_t duplicates;    /**< appends skipped: seq at or below the last one */
+    uint64_t last_seq;      /**< seq of the last message in the journal (UINT64_MAX: none) */
+    uint64_t synced_seq;    /**< last seq made durable by fdatasync (UINT64_MAX: none) */
+    uint64_t cut_bytes;     /**< torn tail cut when the writer opened */
     uint64_t files_removed; /**< files deleted by retention */
     uint64_t reserved[3];
 } shmbus_journal_stats;
