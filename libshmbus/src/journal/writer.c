@@ -154,9 +154,10 @@ static int w_check_old(shmbus_journal *w, const uint64_t *seqs, size_t n)
     return 0;
 }
 
-/* Recover the last of segments @p seqs (@p n): one with a torn header or
- * no record is removed, its bytes counted as cut, and the one before is
- * then the last; a torn tail is cut. None left: the journal is empty. */
+/* Recover the last of segments @p seqs (@p n): one with a torn header,
+ * or the only one and with no record, is removed, its bytes counted as
+ * cut, and the one before is then the last; a torn tail is cut. None
+ * left: the journal is empty. */
 static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
 {
     struct sb_jr_fsum f;
@@ -172,7 +173,10 @@ static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
         if (fd < 0)
             return -errno;
         rc = sb_jr_fsum_get(w->dfd, fd, seq, 1, &f);
-        if (rc == 0 && f.end_seq != seq) {
+        /* A file with records, or with none after another file (a roll's
+         * new file: named by the seq that comes next, and a reader may
+         * wait in it), is the one written. */
+        if (rc == 0 && (f.end_seq != seq || n > 1)) {
             rc = w_adopt(w, fd, seq, &f);
             free(f.ents);
             return rc;
@@ -182,7 +186,8 @@ static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
             close(fd);
             return rc;
         }
-        /* A torn header, or a header and no record: the file is dropped. */
+        /* A torn header (no reader opens one), or the only file and no
+         * record (its name is a guess at the first seq): dropped. */
         if (fstat(fd, &st) == 0 &&
             (uint64_t)st.st_size > (rc == 0 ? sizeof(struct sb_jr_file_hdr) : 0))
             w->st.cut_bytes += (uint64_t)st.st_size - (rc == 0 ? sizeof(struct sb_jr_file_hdr) : 0);
