@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "journal/crc32c.h"
+#include "journal/file.h"
 #include "journal/format.h"
 
 /* Messages 0..n-1 written in segments of 64 KiB. */
@@ -170,6 +171,51 @@ static void test_journal_torn_new_file(void **state)
         jt_read_range(r, 0, 200);
         shmbus_journal_reader_close(r);
     }
+}
+
+/* A reader waiting in a file with no record when the writer crashed
+ * there: the restarted writer drops that file and starts one of the same
+ * name, and the reader goes on into the new one. */
+static void test_journal_follow_restart(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    struct sb_jr_file_hdr h;
+    char name[32], path[256];
+    FILE *f;
+    int rc = 0;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 100, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* The crash: file 100 started, its header written, no record. */
+    sb_jr_hdr_fill(&h, JT_TOPIC, 100);
+    jt_seg(name, 100);
+    jt_path(path, sizeof(path), dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(&h, 1, sizeof(h), f), sizeof(h));
+    fclose(f);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    for (uint64_t s = 0; s < 100; s++) {
+        assert_int_equal(shmbus_journal_next(r, &rec), 1);
+        jt_check(&rec, s);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(shmbus_journal_next(r, &rec), 0); /* in file 100, waiting */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 100, 150, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* Within a few of the reader's directory listings (50 ms apart). */
+    for (int tries = 0; tries < 400 && (rc = shmbus_journal_next(r, &rec)) == 0; tries++)
+        usleep(5000);
+    assert_int_equal(rc, 1);
+    jt_check(&rec, 100);
+    jt_read_range(r, 101, 150);
+    assert_int_equal(shmbus_journal_reader_damaged(r), 0);
+    shmbus_journal_reader_close(r);
 }
 
 /* Remove segment @p seq of the test topic (and its index). */
@@ -399,6 +445,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_retain_age, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_retain_keeps_newest, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_torn_new_file, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_follow_restart, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_deleted_under_reader, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_index_lies, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_list_summary, jt_setup, jt_teardown),
