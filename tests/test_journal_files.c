@@ -218,6 +218,43 @@ static void test_journal_follow_restart(void **state)
     shmbus_journal_reader_close(r);
 }
 
+/* The only file, with no record, when the writer crashed: the restarted
+ * writer removes it and starts a file of the same name; a reader that
+ * waited in the deleted one moves into the new one. */
+static void test_journal_follow_replaced(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    struct sb_jr_file_hdr h;
+    char name[32], path[256];
+    FILE *f;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, JT_TOPIC);
+    assert_int_equal(mkdir(path, 0700), 0);
+    sb_jr_hdr_fill(&h, JT_TOPIC, 0);
+    jt_seg(name, 0);
+    jt_path(path, sizeof(path), dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(&h, 1, sizeof(h), f), sizeof(h));
+    fclose(f);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(shmbus_journal_next(r, &rec), 0); /* in file 0, waiting */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 50, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    for (int tries = 0; tries < 400 && (rc = shmbus_journal_next(r, &rec)) == 0; tries++)
+        usleep(5000);
+    assert_int_equal(rc, 1);
+    jt_check(&rec, 0);
+    jt_read_range(r, 1, 50);
+    shmbus_journal_reader_close(r);
+}
+
 /* Remove segment @p seq of the test topic (and its index). */
 static void seg_remove(const char *dir, uint64_t seq)
 {
@@ -446,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_retain_keeps_newest, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_torn_new_file, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_follow_restart, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_follow_replaced, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_deleted_under_reader, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_index_lies, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_list_summary, jt_setup, jt_teardown),
