@@ -309,7 +309,7 @@ tail -n $((R - first)) "$dir/rollwant" | cmp -s - "$dir/got" || fail "roll repla
 # Retention by age: files whose newest record is older than 1 s go at a
 # flush (never the file being written), which an idle recorder makes
 # every 200 ms: no new message is needed.
-"$shmbus" --bus "$bus" record age --dir "$jd" --segment-size 64K --retain 1s --reliable \
+"$shmbus" --bus "$bus" record age --dir "$jd" --segment-size 64k --retain 1s --reliable \
   2>"$dir/rec.err" &
 rec=$!
 wait_until "the recorder on age" subscribed age

@@ -133,9 +133,10 @@ int cli_parse_size(const char *s, uint64_t *out)
     if (n == 0 || n >= sizeof(num))
         return -1;
     if (s[n] != '\0') {
-        const char *u = strchr(units, s[n] == 'k' || s[n] == 'g' ? s[n] - 32 : s[n]);
+        /* K, M, G in either case, as shmbusd's sizes. */
+        const char *u = strchr(units, s[n] >= 'a' ? s[n] - ('a' - 'A') : s[n]);
 
-        /* One suffix letter and nothing after it ('m' is minutes elsewhere). */
+        /* One suffix letter and nothing after it. */
         if (u == NULL || *u == '\0' || s[n + 1] != '\0')
             return -1;
         shift = 10u * (unsigned)(u - units + 1);

@@ -59,7 +59,7 @@ int cli_parse_seconds(const char *s, uint64_t *out_ns);
 
 /*
  * Parse a size in bytes: digits with an optional K, M or G suffix (KiB,
- * MiB, GiB; k and g too), greater than 0.
+ * MiB, GiB; either case, as shmbusd's sizes), greater than 0.
  * @return 0 with *out set; -1 otherwise (overflow too).
  */
 int cli_parse_size(const char *s, uint64_t *out);
