@@ -6,7 +6,7 @@
  * a full disk stops recording without holding publishers, logged, on the
  * events topic, and recording resumes with a gap record once there is
  * room; a journal of an earlier topic of the same name is moved aside;
- * bad options are refused. The journals are read back
+ * JOURNAL answers; bad options are refused. The journals are read back
  * with the journal reader (shmbus/journal.h).
  */
 #include "daemonutil.h"
@@ -355,6 +355,53 @@ static void test_rec_earlier_topic_set_aside(void **state)
     shmbus_close(bus);
 }
 
+/* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
+ * one that is not, and for a topic id not open on the connection. */
+static void test_rec_journal_request(void **state)
+{
+    struct rec_fix *f = *state;
+    struct sb_wire_open o = {0};
+    struct sb_wire_open_ok ok;
+    struct sb_wire_journal_ok jok;
+    struct sb_wire_ref ref = {0};
+    struct du_reply r;
+    char abs[PATH_MAX];
+    uint32_t rec_id, other_id;
+    int s;
+
+    rec_launch(f, NULL);
+    s = du_raw_connect(f->d.sock);
+    assert_true(s >= 0);
+    assert_int_equal(du_raw_hello(s, 1, (uint32_t)getpid()), 0);
+    du_raw_ok(s, 1, &r);
+    snprintf(o.name, sizeof(o.name), "rec.asked");
+    assert_int_equal(du_raw_req(s, SB_MSG_OPEN, 2, &o, sizeof(o)), 0);
+    assert_int_equal(du_raw_ok(s, 2, &r), sizeof(ok));
+    close(r.fd);
+    memcpy(&ok, r.body, sizeof(ok));
+    rec_id = ok.topic;
+    snprintf(o.name, sizeof(o.name), "plain");
+    assert_int_equal(du_raw_req(s, SB_MSG_OPEN, 3, &o, sizeof(o)), 0);
+    assert_int_equal(du_raw_ok(s, 3, &r), sizeof(ok));
+    close(r.fd);
+    memcpy(&ok, r.body, sizeof(ok));
+    other_id = ok.topic;
+
+    ref.topic = rec_id;
+    assert_int_equal(du_raw_req(s, SB_MSG_JOURNAL, 4, &ref, sizeof(ref)), 0);
+    assert_int_equal(du_raw_ok(s, 4, &r), sizeof(jok));
+    memcpy(&jok, r.body, sizeof(jok));
+    assert_non_null(realpath(f->jdir, abs));
+    assert_string_equal(jok.dir, abs);
+    ref.topic = other_id;
+    assert_int_equal(du_raw_req(s, SB_MSG_JOURNAL, 5, &ref, sizeof(ref)), 0);
+    assert_raw_err(s, 5, -ENOENT);
+    ref.topic = rec_id + other_id + 100;
+    assert_int_equal(du_raw_req(s, SB_MSG_JOURNAL, 6, &ref, sizeof(ref)), 0);
+    assert_raw_err(s, 6, -ENOENT);
+    close(s);
+}
+
 /* shmbusd with @p args exits 2 with @p why on stderr. */
 static void refused(struct rec_fix *f, const char *const *args, const char *why)
 {
@@ -428,7 +475,7 @@ int main(void)
         REC_TEST(test_rec_kill9_restart_no_gap),
         REC_TEST(test_rec_full_disk),
         REC_TEST(test_rec_earlier_topic_set_aside),
-
+        REC_TEST(test_rec_journal_request),
         REC_TEST(test_rec_bad_options),
     };
 
