@@ -188,17 +188,61 @@ static void fz_run(uint64_t key)
     shmbus_journal_reader_close(r);
 }
 
+/* The segment file's bytes into @p seg (room for 64 KiB), as flags 1
+ * and 4 say. @return its length. */
+static size_t fz_segment(uint8_t flags, const uint8_t *data, size_t seg_len, const uint8_t *idx,
+                         size_t idx_len, uint8_t *seg, size_t cap)
+{
+    size_t o = 0;
+
+    if (flags & 1) {
+        struct sb_jr_file_hdr h;
+        sb_jr_hdr_fill(&h, TOPIC, 0);
+        memcpy(seg, &h, sizeof(h));
+        o = sizeof(h);
+    }
+    if (flags & 4) {
+        size_t dn = idx_len > 64 ? idx_len - 64 : 0;
+        o = fz_build(data, seg_len, idx + (idx_len - dn), dn, seg, cap);
+        if (!(flags & 1))
+            memset(seg, 0, sizeof(struct sb_jr_file_hdr));
+        return o;
+    }
+    memcpy(seg + o, data, seg_len < cap - o ? seg_len : cap - o);
+    return o + (seg_len < cap - o ? seg_len : cap - o);
+}
+
+/* The index file's bytes, as flag 2 says. */
+static void fz_index(uint8_t flags, const uint8_t *idx, size_t idx_len)
+{
+    uint8_t ibuf[sizeof(struct sb_jr_index_hdr) + 64];
+    struct sb_jr_index_hdr h = {.magic = SB_JR_INDEX_MAGIC,
+                                .version = SB_JR_VERSION,
+                                .header_len = sizeof(h),
+                                .entry_len = sizeof(struct sb_jr_index_entry)};
+    size_t n = idx_len < 64 ? idx_len : 64;
+
+    if (!(flags & 2)) {
+        fz_put("00000000000000000000.idx", idx, idx_len);
+        return;
+    }
+    h.crc = sb_jr_crc32c(0, &h, sizeof(h));
+    memcpy(ibuf, &h, sizeof(h));
+    memcpy(ibuf + sizeof(h), idx, n);
+    fz_put("00000000000000000000.idx", ibuf, sizeof(h) + n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t seg[1 << 16];
-    uint8_t flags;
-    size_t seg_len, idx_len, o = 0;
+    size_t seg_len, idx_len, o;
     const uint8_t *idx;
     uint64_t key = 0;
+    uint8_t flags;
 
     fz_init();
     if (size < 3)
-        return 0;
+        return 0; /* no room for the flags and the split */
     flags = data[0];
     seg_len = (size_t)(data[1] | data[2] << 8);
     data += 3;
@@ -209,37 +253,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     idx_len = size - seg_len;
     if (idx_len >= 8)
         memcpy(&key, idx, 8);
-    if (flags & 1) {
-        struct sb_jr_file_hdr h;
-        sb_jr_hdr_fill(&h, TOPIC, 0);
-        memcpy(seg, &h, sizeof(h));
-        o = sizeof(h);
-    }
-    if (flags & 4) {
-        size_t dn = idx_len > 64 ? idx_len - 64 : 0;
-        o = fz_build(data, seg_len, idx + (idx_len - dn), dn, seg, sizeof(seg));
-        if (!(flags & 1))
-            memset(seg, 0, sizeof(struct sb_jr_file_hdr));
-    } else {
-        size_t n = seg_len < sizeof(seg) - o ? seg_len : sizeof(seg) - o;
-        memcpy(seg + o, data, n);
-        o += n;
-    }
+    o = fz_segment(flags, data, seg_len, idx, idx_len, seg, sizeof(seg));
     fz_put("00000000000000000000", seg, o);
-    if (flags & 2) {
-        uint8_t ibuf[sizeof(struct sb_jr_index_hdr) + 64];
-        struct sb_jr_index_hdr h = {.magic = SB_JR_INDEX_MAGIC,
-                                    .version = SB_JR_VERSION,
-                                    .header_len = sizeof(h),
-                                    .entry_len = sizeof(struct sb_jr_index_entry)};
-        size_t n = idx_len < 64 ? idx_len : 64;
-        h.crc = sb_jr_crc32c(0, &h, sizeof(h));
-        memcpy(ibuf, &h, sizeof(h));
-        memcpy(ibuf + sizeof(h), idx, n);
-        fz_put("00000000000000000000.idx", ibuf, sizeof(h) + n);
-    } else {
-        fz_put("00000000000000000000.idx", idx, idx_len);
-    }
+    fz_index(flags, idx, idx_len);
     if (flags & 8) {
         struct sb_jr_file_hdr h;
         sb_jr_hdr_fill(&h, TOPIC, 1000);

@@ -5,8 +5,6 @@
  */
 #include "journaltest.h"
 
-#include <sys/mount.h>
-
 #include "journal/crc32c.h"
 #include "journal/file.h"
 #include "journal/format.h"
@@ -100,11 +98,14 @@ static void test_journal_dups_gaps(void **state)
     }
     m = jt_msg(buf, 15);
     assert_int_equal(shmbus_journal_append(j, &m), 1);
+    m = jt_msg(buf, 16);
+    m.flags = SHMBUS_MSG_IMPORTED;
+    assert_int_equal(shmbus_journal_append(j, &m), 1);
     shmbus_journal_stats_get(j, &st);
     assert_int_equal(st.duplicates, 5);
     assert_int_equal(st.gaps, 1);
     assert_int_equal(st.gap_messages, 5);
-    assert_int_equal(st.last_seq, 15);
+    assert_int_equal(st.last_seq, 16);
     assert_shmbus_ok(shmbus_journal_close(j));
 
     assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
@@ -119,6 +120,9 @@ static void test_journal_dups_gaps(void **state)
     assert_int_equal(rec.len, 0);
     assert_int_equal(shmbus_journal_next(r, &rec), 1);
     jt_check(&rec, 15);
+    assert_int_equal(shmbus_journal_next(r, &rec), 1);
+    assert_int_equal(rec.seq, 16);
+    assert_int_equal(rec.flags, SHMBUS_JOURNAL_IMPORTED);
     assert_int_equal(shmbus_journal_next(r, &rec), 0);
     shmbus_journal_reader_close(r);
 }
@@ -399,6 +403,8 @@ static void test_journal_bad_input(void **state)
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
     o = (shmbus_journal_opts){.perm = 0777};
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
+    o = (shmbus_journal_opts){.perm = 0641}; /* below 0666, but an x bit */
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
     o = (shmbus_journal_opts){.reserved[2] = 1};
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, &o, &j), SHMBUS_ERR_INVALID);
 
@@ -522,7 +528,7 @@ static void test_journal_enospc(void **state)
         shmbus_journal_close(j);
         rc = -ENOSPC;
     }
-    umount2(mnt, MNT_DETACH);
+    umount2(mnt, MNT_DETACH); /* and jt_teardown() if an assertion ends the test first */
     assert_int_equal(rc, -ENOSPC);
     assert_true(flushed > 0);
 }

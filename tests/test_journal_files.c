@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "journal/crc32c.h"
+#include "journal/file.h"
 #include "journal/format.h"
 
 /* Messages 0..n-1 written in segments of 64 KiB. */
@@ -104,6 +105,154 @@ static void test_journal_retain_age(void **state)
     /* Every old file went but the one that holds new messages too. */
     assert_true(sum.first_seq > 1500 && sum.first_seq <= 3000);
     assert_int_equal(sum.last_seq, 5999);
+}
+
+/* A limit smaller than one file: every file goes but the newest. */
+static void test_journal_retain_keeps_newest(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10, .retain_bytes = 1};
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_stats st;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    jt_append_range(j, 0, 3000, 100);
+    shmbus_journal_stats_get(j, &st);
+    assert_true(st.files_removed > 0);
+    assert_int_equal(jt_count_segs(dir), 1);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_next(r, &rec), 1);
+    assert_true(rec.seq > 0);
+    shmbus_journal_reader_close(r);
+    /* A writer reopening goes on from the last seq. */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.last_seq, 2999);
+    assert_shmbus_ok(shmbus_journal_close(j));
+}
+
+/* A crash between starting a file and writing its header, or its first
+ * record: the file is dropped, the one before is the last again. */
+static void test_journal_torn_new_file(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_stats st;
+    struct sb_jr_file_hdr h;
+    char name[32], path[256];
+    FILE *f;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 100, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* A header cut at 100 bytes, as file 100. */
+    memset(&h, 0, sizeof(h));
+    h.magic = SB_JR_FILE_MAGIC;
+    h.version = SB_JR_VERSION;
+    jt_seg(name, 100);
+    jt_path(path, sizeof(path), dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(&h, 1, 100, f), 100);
+    fclose(f);
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.cut_bytes, 100);
+    assert_int_equal(st.last_seq, 99);
+    assert_int_equal(jt_count_segs(dir), 1);
+    jt_append_range(j, 100, 200, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    {
+        shmbus_journal_reader *r;
+        assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+        jt_read_range(r, 0, 200);
+        shmbus_journal_reader_close(r);
+    }
+}
+
+/* A reader waiting in a file with no record when the writer crashed
+ * there: the restarted writer drops that file and starts one of the same
+ * name, and the reader goes on into the new one. */
+static void test_journal_follow_restart(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    struct sb_jr_file_hdr h;
+    char name[32], path[256];
+    FILE *f;
+    int rc = 0;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 100, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* The crash: file 100 started, its header written, no record. */
+    sb_jr_hdr_fill(&h, JT_TOPIC, 100);
+    jt_seg(name, 100);
+    jt_path(path, sizeof(path), dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(&h, 1, sizeof(h), f), sizeof(h));
+    fclose(f);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    for (uint64_t s = 0; s < 100; s++) {
+        assert_int_equal(shmbus_journal_next(r, &rec), 1);
+        jt_check(&rec, s);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(shmbus_journal_next(r, &rec), 0); /* in file 100, waiting */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 100, 150, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* Within a few of the reader's directory listings (50 ms apart). */
+    for (int tries = 0; tries < 400 && (rc = shmbus_journal_next(r, &rec)) == 0; tries++)
+        usleep(5000);
+    assert_int_equal(rc, 1);
+    jt_check(&rec, 100);
+    jt_read_range(r, 101, 150);
+    assert_int_equal(shmbus_journal_reader_damaged(r), 0);
+    shmbus_journal_reader_close(r);
+}
+
+/* The only file, with no record, when the writer crashed: the restarted
+ * writer removes it and starts a file of the same name; a reader that
+ * waited in the deleted one moves into the new one. */
+static void test_journal_follow_replaced(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    struct sb_jr_file_hdr h;
+    char name[32], path[256];
+    FILE *f;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, JT_TOPIC);
+    assert_int_equal(mkdir(path, 0700), 0);
+    sb_jr_hdr_fill(&h, JT_TOPIC, 0);
+    jt_seg(name, 0);
+    jt_path(path, sizeof(path), dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(&h, 1, sizeof(h), f), sizeof(h));
+    fclose(f);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(shmbus_journal_next(r, &rec), 0); /* in file 0, waiting */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 50, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    for (int tries = 0; tries < 400 && (rc = shmbus_journal_next(r, &rec)) == 0; tries++)
+        usleep(5000);
+    assert_int_equal(rc, 1);
+    jt_check(&rec, 0);
+    jt_read_range(r, 1, 50);
+    shmbus_journal_reader_close(r);
 }
 
 /* Remove segment @p seq of the test topic (and its index). */
@@ -331,6 +480,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_seek_time, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_retain_bytes, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_retain_age, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_retain_keeps_newest, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_torn_new_file, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_follow_restart, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_follow_replaced, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_deleted_under_reader, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_index_lies, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_list_summary, jt_setup, jt_teardown),
