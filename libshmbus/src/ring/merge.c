@@ -11,8 +11,9 @@
  * writes them at the end of its batch. A seat the journal does not reach
  * within MERGE_SEAT_MAX_NS is given up, and not taken again for as long,
  * so that a recorder that died holds publishers back half the time at
- * most, and the reader reports no loss the journal does not record. A lossy ring that laps the reader sends it back to the
- * journal. docs/design.md "Starting at a seq or a time" argues the order.
+ * most, and the reader reports no loss the journal does not record. A
+ * lossy ring that laps the reader sends it back to the journal.
+ * docs/design.md "Starting at a seq or a time" argues the order.
  */
 #include "ring/merge.h"
 
@@ -317,8 +318,7 @@ static int cell_at_or_after(const struct sb_segment *seg, uint64_t seq, uint64_t
 /* Binary search of the ring's cells for the first message published at
  * or after @p time_ns (publish times rise with seqs, give or take the
  * race between publishers' clocks and claims). */
-static enum time_found ring_find_time(const struct sb_segment *seg, uint64_t time_ns,
-                                      uint64_t *seq)
+static enum time_found ring_find_time(const struct sb_segment *seg, uint64_t time_ns, uint64_t *seq)
 {
     /* acquire: any recent tail will do; the stamps decide each cell. */
     uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_acquire);
