@@ -260,6 +260,88 @@ static void test_rec_kill9_restart_no_gap(void **state)
     shmbus_close(bus);
 }
 
+/* A recorder that holds a reliable topic past its stall timeout (here: a
+ * sync interval of an hour, so nothing read is released after the first
+ * sync) is evicted like any subscriber, logs it and rejoins from the
+ * next message (what was published meanwhile is a gap); the publishers
+ * go on. */
+static void test_rec_evicted_rejoins(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--journal-sync", "3600000", NULL};
+    shmbus_topic_info info;
+    uint64_t gaps = 0;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+
+    rec_launch(f, extra);
+    open_topic(f, "rec.stall", SHMBUS_RELIABLE, 16, 200, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 100, 64);
+    assert_true(du_log_wait(f->log, "journal: topic rec.stall: recorder evicted", 1) >= 1);
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    assert_true(info.evicted >= 1);
+    /* A last message once the recorder rejoined: what it missed before
+     * it becomes a gap record then. */
+    du_sleep_ms(500);
+    publish_range(p, 100, 101, 64);
+    wait_last(f, "rec.stall", 100);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    assert_int_equal(du_stop(&f->d), 0); /* flushes the last messages */
+    /* Every seq once, as a message or in a gap: those published between
+     * the eviction and the rejoin, if any. */
+    assert_int_equal(read_back(f, "rec.stall", 0, 101, &gaps) + gaps, 101);
+    assert_int_equal(du_log_count(f->log, "evictions 0"), 0);
+}
+
+struct pub_one {
+    shmbus_pub *p;
+    uint64_t n;
+    int rc;
+};
+
+static void *pub_timed(void *arg)
+{
+    struct pub_one *o = arg;
+    char buf[64] = "m";
+
+    for (uint64_t i = 0; i < o->n && o->rc >= 0; i++)
+        o->rc = shmbus_publish(o->p, buf, sizeof(buf), 3000000000ll);
+    return NULL;
+}
+
+/* Without a stall timeout a recorder that cannot release holds the
+ * publishers (that keeps the journal complete): reported after a second,
+ * logged and counted. */
+static void test_rec_hold_reported(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--journal-sync", "3600000", NULL};
+    struct pub_one o = {.n = 100};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pthread_t th;
+
+    rec_launch(f, extra);
+    open_topic(f, "rec.hold", SHMBUS_RELIABLE, 16, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &o.p));
+    assert_int_equal(pthread_create(&th, NULL, pub_timed, &o), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(o.rc, SHMBUS_ERR_TIMEOUT); /* held: the journal's sync is an hour away */
+    assert_true(du_log_wait(f->log,
+                            "journal: topic rec.hold: the recorder has held its "
+                            "publishers back for",
+                            1) >= 1);
+    shmbus_pub_destroy(o.p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    assert_int_equal(du_stop(&f->d), 0);
+    assert_int_equal(du_log_count(f->log, "holds 1"), 1);
+}
+
 /* Wait for an event line holding @p text on @p sub. */
 static void wait_event(shmbus_sub *sub, const char *text)
 {
@@ -474,6 +556,8 @@ int main(void)
         REC_TEST(test_rec_reliable_complete),
         REC_TEST(test_rec_kill9_restart_no_gap),
         REC_TEST(test_rec_full_disk),
+        REC_TEST(test_rec_evicted_rejoins),
+        REC_TEST(test_rec_hold_reported),
         REC_TEST(test_rec_earlier_topic_set_aside),
         REC_TEST(test_rec_journal_request),
         REC_TEST(test_rec_bad_options),
