@@ -6,6 +6,7 @@
 #   wire     control-message decoders (registry/wire.c, and the NATS reply
 #            body's in registry/monitor.c)
 #   deadletter the dead-letter envelope's reader (registry/deadletter.c)
+#   timefmt  the tool's time parser, RFC 3339 and integer ns (util/timefmt.h)
 #   resp     the bridge's RESP2 parser, encoders and glob
 #   json     the bridge's JSON-lines parser and delivery encoder
 #            (daemon/bridge/resp.c, json.c, daemon/glob.c)
@@ -74,11 +75,13 @@ nats="-lnats"
 # steps of at most 21 bytes: 2 KiB is about a hundred. A bridge input is a
 # budget byte, a protocol byte and two bytes a command: 512 holds more than
 # its 48 steps. A dead letter's header is at most 239 bytes: 1 KiB holds
-# it and a payload. A journal input is two files of up to 64 KiB; 4 KiB
-# holds dozens of records and a damaged index.
+# it and a payload. A time is under 64 bytes: 128 passes the length bound.
+# A journal input is two files of up to 64 KiB; 4 KiB holds dozens of
+# records and a damaged index.
 targets=(
   "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply/sb_monitor_nats_page|fuzz/fuzz_wire.c $lib_srcs|-lpthread"
   "deadletter|1|1024|shmbus_dead_letter_parse|fuzz/fuzz_deadletter.c $lib_srcs|-lpthread"
+  "timefmt|1|128|sb_time_parse/sb_time_format|fuzz/fuzz_timefmt.c|"
   "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbd_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/glob.c|"
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "fed|1|512|sbf_meta_topic/sbf_meta_u64/sbf_meta_decode/sbf_meta_order|fuzz/fuzz_fed.c daemon/fed/meta.c|"

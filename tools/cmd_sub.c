@@ -15,7 +15,9 @@
 
 #include "cli.h"
 #include "exec.h"
+#include "msgout.h"
 #include "util/name.h"
+#include "util/timefmt.h"
 
 /* Longest wait for a message before looking at the stop flag again. */
 #define SUB_SLICE_NS (200ll * 1000000ll)
@@ -26,8 +28,8 @@ struct sub_args {
     shmbus_topic_opts topic_opts;
     shmbus_sub_opts opts;
     uint64_t count; /* 0: no limit */
-    int latency;
-    int dead_letters;
+    int starts;     /* --from, --from-seq and --from-time given */
+    struct cli_msgout out;
     int ack;
     struct cli_exec_conf exec; /* exec.cmd NULL: print */
 };
@@ -83,16 +85,17 @@ void cli_sub_usage(FILE *f)
             "  --group G        join consumer group G: each message goes to one member\n"
             "  --from WHERE     'next' (default): messages published from now on;\n"
             "                   'oldest': also those the ring still holds\n"
+            "  --from-seq N     from the message of seq N on: from the ring if it still\n"
+            "                   holds it, else from the topic's journal if the daemon\n"
+            "                   records it (shmbusd --record), then on into the ring,\n"
+            "                   with no gap and no duplicate\n"
+            "  --from-time TIME the same from the first message published at or after\n"
+            "                   TIME: RFC 3339 (2026-12-07T15:04:05.123Z, or with\n"
+            "                   +hh:mm) or integer nanoseconds since the epoch\n"
             "  --count N        exit after N messages\n"
             "  --observe        never hold reliable publishers back: read as a lossy\n"
-            "                   subscriber does (losses reported), for monitors and pipes\n"
-            "  --latency        start each line with the latency in microseconds\n"
-            "                   (now minus publish time, CLOCK_REALTIME) and a tab\n"
-            "  --dead-letters   read a dead-letter topic: start each line with the\n"
-            "                   original's topic=, seq=, group=, deliveries=, reason=\n"
-            "                   (nacked, died, evicted, stalled, left), publisher_pid=,\n"
-            "                   time_ns= (published) and dead_ns= (dead-lettered), then a\n"
-            "                   tab and the original payload\n"
+            "                   subscriber does (losses reported), for monitors and "
+            "pipes\n" CLI_MSGOUT_USAGE
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
             "\n",
@@ -105,6 +108,8 @@ enum {
     OPT_BUS = 256,
     OPT_GROUP,
     OPT_FROM,
+    OPT_FROM_SEQ,
+    OPT_FROM_TIME,
     OPT_COUNT,
     OPT_LATENCY,
     OPT_OBSERVE,
@@ -122,6 +127,8 @@ static const struct option sub_opts[] = {
     {"bus", required_argument, NULL, OPT_BUS},
     {"group", required_argument, NULL, OPT_GROUP},
     {"from", required_argument, NULL, OPT_FROM},
+    {"from-seq", required_argument, NULL, OPT_FROM_SEQ},
+    {"from-time", required_argument, NULL, OPT_FROM_TIME},
     {"count", required_argument, NULL, OPT_COUNT},
     {"latency", no_argument, NULL, OPT_LATENCY},
     {"observe", no_argument, NULL, OPT_OBSERVE},
@@ -200,7 +207,23 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
             return cli_usage_err(cmd, "bad group name '%s': " SB_NAME_GROUP_RULE, optarg);
         a->opts.group_name = optarg;
         return 0;
+    case OPT_FROM_SEQ:
+        a->starts++;
+        a->opts.start = SHMBUS_START_SEQ;
+        if (cli_parse_u64(optarg, 0, UINT64_MAX, &a->opts.start_seq) < 0)
+            return cli_usage_err(cmd, "--from-seq wants a sequence number, not '%s'", optarg);
+        return 0;
+    case OPT_FROM_TIME:
+        a->starts++;
+        a->opts.start = SHMBUS_START_TIME;
+        if (sb_time_parse(optarg, &a->opts.start_time_ns) < 0)
+            return cli_usage_err(cmd,
+                                 "--from-time wants an RFC 3339 time "
+                                 "(2026-12-07T15:04:05.123Z) or nanoseconds, not '%s'",
+                                 optarg);
+        return 0;
     case OPT_FROM:
+        a->starts++;
         if (strcmp(optarg, "oldest") == 0)
             a->opts.start = SHMBUS_START_OLDEST;
         else if (strcmp(optarg, "next") == 0)
@@ -213,13 +236,13 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
             return cli_usage_err(cmd, "--count wants a positive number, not '%s'", optarg);
         return 0;
     case OPT_LATENCY:
-        a->latency = 1;
+        a->out.latency = 1;
         return 0;
     case OPT_OBSERVE:
         a->opts.flags |= SHMBUS_SUB_OBSERVER;
         return 0;
     case OPT_DEAD_LETTERS:
-        a->dead_letters = 1;
+        a->out.dead_letters = 1;
         return 0;
     case OPT_HELP:
         return CLI_HELP;
@@ -245,7 +268,7 @@ static int sub_ack_check(struct sub_args *a, const char *cmd)
         return cli_usage_err(cmd, "--ack needs --group: acknowledging members share a group");
     if (a->exec.cmd == NULL && (a->opts.max_inflight != 0 || a->exec.retry_delay_ns != 0))
         return cli_usage_err(cmd, "--inflight and --retry-delay need --exec");
-    if (a->exec.cmd != NULL && (a->latency || a->dead_letters))
+    if (a->exec.cmd != NULL && (a->out.latency || a->out.dead_letters))
         return cli_usage_err(cmd, "--latency and --dead-letters do not go with --exec");
     if (a->opts.dead_letter != NULL && strcmp(a->opts.dead_letter, a->topic) == 0)
         return cli_usage_err(cmd, "--dead-letter cannot be the topic itself");
@@ -276,8 +299,14 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
     if (argc - optind > 1)
         return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind + 1]);
     a->topic = argv[optind];
+    a->out.topic = a->topic;
     if ((a->opts.flags & SHMBUS_SUB_OBSERVER) && a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--observe and --group do not go together");
+    if (a->starts > 1)
+        return cli_usage_err(argv[0], "give one of --from, --from-seq and --from-time");
+    if ((a->opts.start == SHMBUS_START_SEQ || a->opts.start == SHMBUS_START_TIME) &&
+        a->opts.group_name != NULL)
+        return cli_usage_err(argv[0], "--from-seq and --from-time do not go with --group");
     return sub_ack_check(a, argv[0]);
 }
 
@@ -287,49 +316,9 @@ static int sub_out_status(int rc)
     return rc == -EPIPE ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
-/* --dead-letters: the metadata, a tab, and the original payload; a message
- * that is no dead letter is reported and printed as it is. */
-static void sub_print_dead_letter(const struct sub_args *a, const void *buf, const shmbus_msg *m)
-{
-    shmbus_dead_letter dl;
-    int rc = shmbus_dead_letter_parse(buf, m->len, &dl);
-
-    if (rc < 0) {
-        cli_err("%s: seq %llu is no dead letter (%s): printed as it is", a->topic,
-                (unsigned long long)m->seq, shmbus_strerror(rc));
-        fwrite(buf, 1, m->len, stdout);
-        return;
-    }
-    printf("topic=%s seq=%llu group=%s deliveries=%u reason=%s publisher_pid=%u time_ns=%llu "
-           "dead_ns=%llu\t",
-           dl.topic, (unsigned long long)dl.seq, dl.group, dl.deliveries,
-           shmbus_dead_letter_reason(dl.reason), dl.publisher_pid,
-           (unsigned long long)dl.timestamp_ns, (unsigned long long)dl.dead_ns);
-    fwrite(dl.data, 1, dl.len, stdout);
-}
-
-/* Print one message. @return 0, or cli_flush()'s error when stdout broke. */
-static int sub_print(const struct sub_args *a, const void *buf, const shmbus_msg *m)
-{
-    if (m->lost > 0)
-        cli_err("%s: lost %llu message%s before seq %llu", a->topic, (unsigned long long)m->lost,
-                m->lost == 1 ? "" : "s", (unsigned long long)m->seq);
-    if (a->latency) {
-        int64_t ns = (int64_t)(cli_realtime_ns() - m->timestamp_ns);
-
-        printf("%.3f\t", (double)ns / 1e3);
-    }
-    if (a->dead_letters)
-        sub_print_dead_letter(a, buf, m);
-    else
-        fwrite(buf, 1, m->len, stdout);
-    putchar('\n');
-    return ferror(stdout) ? cli_flush() : 0;
-}
-
 /*
  * --ack: acknowledge message @p seq once printed and written out
- * (@p rc: sub_print()'s result); nack it when standard output broke, so
+ * (@p rc: cli_msgout_print()'s result); nack it when standard output broke, so
  * that another member gets it.
  * @return 0; cli_flush()'s error; a shmbus error (reported).
  */
@@ -381,7 +370,7 @@ static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t c
             cli_err("cannot receive from '%s': %s", a->topic, shmbus_strerror(rc));
             return CLI_EXIT_FAIL;
         }
-        rc = sub_print(a, buf, &m);
+        rc = cli_msgout_print(&a->out, buf, &m);
         if (a->ack)
             rc = sub_settle(s, a, m.seq, rc);
         /* stdout is gone (nobody to print for), or an acknowledgement failed. */
