@@ -40,6 +40,7 @@ void sbd_config_defaults(struct sbd_config *c)
     snprintf(c->nats_prefix, sizeof(c->nats_prefix), "%s", SBD_NATS_PREFIX_DEFAULT);
     c->persist_max_bytes = SBD_PERSIST_MAX_BYTES_DEFAULT;
     c->persist_window = SBD_PERSIST_WINDOW_DEFAULT;
+    c->journal_sync = SBD_REC_SYNC_DEFAULT;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
@@ -155,6 +156,7 @@ void sbd_config_usage(FILE *f)
             SBD_BRIDGE_TIMEOUT_MIN_MS, d.bridge_cmd_ms, SBD_BRIDGE_TIMEOUT_MIN_MS,
             d.bridge_pub_timeout_ms);
     sbd_config_nats_usage(f, &d);
+    sbd_config_rec_usage(f);
 }
 
 int sbd_config_size(const char *s, uint64_t *out)
@@ -357,7 +359,7 @@ static const struct option long_opts[] = {
     {"bridge-cmd-timeout", required_argument, NULL, OPT_BCMD},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
     /* clang-format off: a macro of entries, each with its comma */
-    SBD_CONFIG_NATS_OPTIONS
+    SBD_CONFIG_NATS_OPTIONS SBD_CONFIG_REC_OPTIONS
     /* clang-format on */
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -482,6 +484,8 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
     default:
         if (opt >= SBD_OPT_NATS && opt <= SBD_OPT_PWINDOW)
             return sbd_config_nats_option(c, opt, arg);
+        if (opt >= SBD_OPT_RECORD && opt <= SBD_OPT_JSYNC)
+            return sbd_config_rec_option(c, opt, arg);
         if (opt < OPT_BRIDGE || opt > OPT_BPUB)
             return -1;
         bad = config_bridge_option(c, opt, arg);
@@ -527,5 +531,7 @@ int sbd_config_parse(struct sbd_config *c, int argc, char **argv)
     memcpy(c->lock_path, c->sock_path, sizeof(c->lock_path)); /* NAME.sock: NAME.lock */
     memcpy(c->lock_path + strlen(c->lock_path) - strlen("sock"), "lock", strlen("lock"));
     snprintf(c->shm_lock_path, sizeof(c->shm_lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
-    return sbd_config_nats_finish(c);
+    if (sbd_config_nats_finish(c) < 0)
+        return -1;
+    return sbd_config_rec_finish(c);
 }

@@ -39,6 +39,14 @@
  * (about 292 years). */
 #define SBD_PERSIST_MAX_AGE_S (INT64_MAX / 1000000000ull)
 
+/* Recording (rec/rec.h): --record patterns; --journal-retain's longest
+ * age (in ns it must fit 64 bits); --journal-sync's longest interval
+ * (journal.h); the default sync policy (docs/journal.md "Recording"). */
+#define SBD_REC_PATTERNS_MAX 64
+#define SBD_REC_AGE_MAX_S    (UINT64_MAX / 1000000000ull)
+#define SBD_REC_SYNC_MAX_MS  3600000u
+#define SBD_REC_SYNC_DEFAULT 2u /* SHMBUS_JOURNAL_SYNC_BATCH */
+
 /* What a pattern option makes of the topics its glob matches. */
 enum sbd_fed_kind {
     SBD_FED_FEDERATE = 0, /* --federate: export and import */
@@ -116,6 +124,15 @@ struct sbd_config {
     uint64_t persist_max_age_s; /* 0: no limit */
     uint64_t persist_max_bytes;
     uint32_t persist_window; /* JetStream publishes in flight per topic */
+    /* Recording (rec/rec.h): off unless --record is given. */
+    char rec_glob[SBD_REC_PATTERNS_MAX][SHMBUS_TOPIC_NAME_MAX + 1]; /* Redis globs (glob.h) */
+    unsigned n_rec;
+    char journal_dir[SBD_PATH_MAX + 1]; /* absolute (realpath()); "" without --record */
+    uint64_t journal_segment_size;      /* 0: the journal's default */
+    uint64_t journal_retain_bytes;      /* 0: no limit */
+    uint64_t journal_retain_ns;         /* 0: no limit */
+    uint32_t journal_sync;              /* enum shmbus_journal_sync */
+    uint32_t journal_sync_ms;           /* SHMBUS_JOURNAL_SYNC_INTERVAL's interval */
 };
 
 /* Descriptors the daemon needs besides the pidfds of the owners its

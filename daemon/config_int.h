@@ -29,7 +29,12 @@ enum {
     SBD_OPT_PREPLICAS,
     SBD_OPT_PAGE,
     SBD_OPT_PBYTES,
-    SBD_OPT_PWINDOW
+    SBD_OPT_PWINDOW,
+    SBD_OPT_RECORD, /* the recording options (config_rec.c) */
+    SBD_OPT_JDIR,
+    SBD_OPT_JSEG,
+    SBD_OPT_JRETAIN,
+    SBD_OPT_JSYNC
 };
 
 /* Their entries of config.c's getopt_long() table, each with its comma. */
@@ -54,6 +59,16 @@ enum {
     {"persist-window", required_argument, NULL, SBD_OPT_PWINDOW},
 /* clang-format on */
 
+/* The recording options' entries, each with its comma. */
+/* clang-format off */
+#define SBD_CONFIG_REC_OPTIONS \
+    {"record", required_argument, NULL, SBD_OPT_RECORD},                 \
+    {"journal-dir", required_argument, NULL, SBD_OPT_JDIR},              \
+    {"journal-segment-size", required_argument, NULL, SBD_OPT_JSEG},     \
+    {"journal-retain", required_argument, NULL, SBD_OPT_JRETAIN},        \
+    {"journal-sync", required_argument, NULL, SBD_OPT_JSYNC},
+/* clang-format on */
+
 /* config.c's value parsers. @return 0, or -1 (nothing printed, but by
  * sbd_config_token()). */
 /* A positive SIZE with an optional K, M or G suffix. */
@@ -74,5 +89,15 @@ int sbd_config_nats_option(struct sbd_config *c, int opt, const char *arg);
 int sbd_config_nats_finish(struct sbd_config *c);
 /* The federation part of the usage text, with @p d's defaults. */
 void sbd_config_nats_usage(FILE *f, const struct sbd_config *d);
+
+/* config_rec.c: one recording option (@p opt SBD_OPT_RECORD..JSYNC).
+ * @return 0, or -1 with the reason on stderr. */
+int sbd_config_rec_option(struct sbd_config *c, int opt, const char *arg);
+/* After the options: --record and --journal-dir go together, and the
+ * directory exists, is one, and the daemon may write there (made
+ * absolute). @return 0 or -1 (said). */
+int sbd_config_rec_finish(struct sbd_config *c);
+/* The recording part of the usage text. */
+void sbd_config_rec_usage(FILE *f);
 
 #endif

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "fed/fed.h"
 #include "reaper.h"
+#include "rec/rec.h"
 #include "registry.h"
 
 /* Connections that may wait for their hello at once. */
@@ -21,6 +22,7 @@ struct sbd_control {
     struct sbd_registry *reg;
     struct sbd_bridge *bridge; /* NULL without --bridge */
     struct sbd_fed *fed;       /* NULL without --nats */
+    struct sbd_rec *rec;       /* NULL without --record */
     struct sbd_reaper reaper;
     int lfd;          /* listening socket */
     int epfd;         /* epoll instance */

@@ -30,7 +30,7 @@ struct ctl_reply {
         struct sb_wire_hello_ok hello;
         struct sb_wire_open_ok open;
         struct sb_wire_sub_ok sub;
-        uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST, BRIDGE and NATS */
+        uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST, BRIDGE, NATS, JOURNAL */
     } out;
 };
 
@@ -300,6 +300,24 @@ static void on_bridge(struct sbd_control *c, const struct sb_wire_bridge *q, str
     r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->conns[0]));
 }
 
+/* Where the daemon records a topic of this session (rec/rec.h). */
+static void on_journal(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_ref *q,
+                       struct ctl_reply *r)
+{
+    struct sb_wire_journal_ok *ok = (struct sb_wire_journal_ok *)(void *)r->out.list;
+    struct sbd_topic *t = held_topic(s, q->topic, r);
+
+    if (t == NULL)
+        return;
+    memset(ok, 0, sizeof(*ok)); /* NUL-padded: nothing of the daemon's memory goes out */
+    if (sbd_rec_dir(c->rec, t->name, ok->dir, sizeof(ok->dir)) < 0) {
+        reply_err(r, -ENOENT, "the daemon does not record this topic (shmbusd --record)");
+        return;
+    }
+    r->body = ok;
+    r->len = sizeof(*ok);
+}
+
 static void on_nats(struct sbd_control *c, const struct sb_wire_nats *q, struct ctl_reply *r)
 {
     struct sb_wire_nats_ok *ok = (struct sb_wire_nats_ok *)(void *)r->out.list;
@@ -336,6 +354,8 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_bridge(c, &q->u.bridge, r);
     else if (q->hdr.type == SB_MSG_NATS)
         on_nats(c, &q->u.nats, r);
+    else if (q->hdr.type == SB_MSG_JOURNAL)
+        on_journal(c, s, &q->u.ref, r);
     else
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }

@@ -23,6 +23,7 @@
 #include "loss.h"
 #include "reaped.h"
 #include "reaper.h"
+#include "rec/rec.h"
 #include "registry.h"
 #include "rundir.h"
 #include "segfile.h"
@@ -172,6 +173,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     struct sbd_registry reg;
     struct sbd_control ctl;
     struct sbd_loss *loss;
+    struct sbd_rec *rec;
     int rc;
 
     if (sbd_registry_init(&reg, cfg) < 0) {
@@ -183,20 +185,32 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_registry_fini(&reg, 0);
         return 1;
     }
+    /* Before the reaper (in the control loop) frees a dead daemon's
+     * recorder slots, and before the bridge may add topics. */
+    rc = sbd_rec_start(cfg, &reg, &rec);
+    if (rc < 0) {
+        sbd_log(SBD_ERROR, "journal: cannot start recording: %s", shmbus_strerror(rc));
+        sbd_events_stop();
+        sbd_registry_fini(&reg, 0);
+        return 1;
+    }
     rc = sbd_control_open(&ctl, cfg, &reg);
     if (rc < 0) {
         sbd_log(SBD_ERROR, "cannot listen on %s: %s", cfg->sock_path, shmbus_strerror(rc));
+        sbd_rec_stop(rec);
         sbd_events_stop();
         sbd_registry_fini(&reg, 0);
         return 1;
     }
     ctl.bridge = NULL;
     ctl.fed = NULL;
+    ctl.rec = rec;
     if (cfg->bridge) {
         rc = sbd_bridge_start(cfg, &reg, &ctl.bridge);
         if (rc < 0) {
             sbd_log(SBD_ERROR, "bridge: cannot listen on %s port %s: %s", cfg->bridge_host,
                     cfg->bridge_port, shmbus_strerror(rc));
+            sbd_rec_stop(rec);
             sbd_events_stop();
             sbd_control_close(&ctl);
             sbd_registry_fini(&reg, 0);
@@ -209,6 +223,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     if (rc < 0) {
         sbd_log(SBD_ERROR, "nats: cannot start federation: %s", shmbus_strerror(rc));
         sbd_bridge_stop(ctl.bridge);
+        sbd_rec_stop(rec);
         sbd_events_stop();
         sbd_control_close(&ctl);
         sbd_registry_fini(&reg, 0);
@@ -230,6 +245,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     sbd_loss_stop(loss);
     sbd_fed_stop(ctl.fed);
     sbd_bridge_stop(ctl.bridge);
+    sbd_rec_stop(rec);  /* after the bridge: no topic is added any more */
     sbd_reaped_flush(); /* the deaths of the last passes */
     sbd_events_stop();
     sbd_control_close(&ctl);

@@ -31,7 +31,8 @@ struct sbd_topic {
     shmbus_topic_info info;    /* fixed parameters, read at creation */
     uint32_t id;
     /* Counts for monitoring; written by the control thread (and
-     * subscribers by federation's exporters, for their slots), read by any
+     * subscribers by federation's exporters and the recorders, for their
+     * slots), read by any
      * (relaxed: independent counters). */
     _Atomic uint32_t clients;
     _Atomic uint32_t publishers;
@@ -116,7 +117,7 @@ struct sbd_listener {
     void (*fn)(void *arg, struct sbd_topic *t); /* NULL: none */
     void *arg;
 };
-enum sbd_listener_id { SBD_LISTENER_BRIDGE, SBD_LISTENER_FED, SBD_LISTENERS };
+enum sbd_listener_id { SBD_LISTENER_BRIDGE, SBD_LISTENER_FED, SBD_LISTENER_REC, SBD_LISTENERS };
 
 struct sbd_registry {
     struct cds_lfht *topics;
@@ -137,7 +138,8 @@ struct sbd_registry {
     uint32_t nsessions, next_session;
     /* Told of each topic the registry adds (sbd_topic_open(), adoption),
      * under topic_lock, in the adding thread (sbd_registry_created()): the
-     * bridge links pattern subscriptions, federation exports. One per
+     * bridge links pattern subscriptions, federation exports, recording
+     * seats its subscriber. One per
      * subsystem, set and cleared under topic_lock. */
     struct sbd_listener on_create[SBD_LISTENERS];
     /* Asked by the reaper (control thread) before it frees a kept slot

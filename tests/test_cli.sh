@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
-# sub (--count, --group, --latency), stat (--json; slots, groups, a work
+# sub (--count, --group, --latency, --from-seq, --from-time), stat (--json; slots, groups, a work
 # queue's numbers, the columns after a long group name), eviction
 # (--stall-timeout), usage errors, a clean
 # shutdown, stat without a bridge or NATS, stat's bridge section against a
@@ -273,8 +273,22 @@ grep -q '^nats' "$dir/stat.txt" && fail "nats section without --nats: $(cat "$di
 bounded "$shmbus" --bus "$bus" stat --json | grep -q '"bridge":null,"nats":null}$' ||
   fail "no \"bridge\": null, \"nats\": null"
 
+# sub --from-seq and --from-time: a lossy topic's ring keeps what was
+# published (seqs 0..4); a seq past the tail is refused (exit 1).
+bounded "$shmbus" --bus "$bus" pub fromseq m0 m1 m2 m3 m4
+bounded "$shmbus" --bus "$bus" sub fromseq --from-seq 2 --count 3 >"$dir/out"
+[ "$(cat "$dir/out")" = "$(printf 'm2\nm3\nm4')" ] || fail "--from-seq 2: $(cat "$dir/out")"
+bounded "$shmbus" --bus "$bus" sub fromseq --from-time 1970-01-01T00:00:00Z --count 2 >"$dir/out"
+[ "$(cat "$dir/out")" = "$(printf 'm0\nm1')" ] || fail "--from-time: $(cat "$dir/out")"
+
 # Usage errors (bad names included) exit 2; a mismatch on an existing topic exits 1.
 set +e
+bounded "$shmbus" --bus "$bus" sub fromseq --from-seq 6 2>"$dir/err"; [ $? -eq 1 ] || fail "--from-seq past the tail"
+grep -q 'outside' "$dir/err" || fail "--from-seq 6 message: $(cat "$dir/err")"
+bounded "$shmbus" --bus "$bus" sub fromseq --from-seq x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --from-seq"
+bounded "$shmbus" --bus "$bus" sub fromseq --from-time yesterday >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --from-time"
+bounded "$shmbus" --bus "$bus" sub fromseq --from-seq 1 --from oldest >/dev/null 2>&1; [ $? -eq 2 ] || fail "two starts"
+bounded "$shmbus" --bus "$bus" sub fromseq --from-seq 1 --group g >/dev/null 2>&1; [ $? -eq 2 ] || fail "--from-seq with --group"
 bounded "$shmbus" --bus "$bus" pub >/dev/null 2>&1; [ $? -eq 2 ] || fail "pub without a topic"
 bounded "$shmbus" --bus "$bus" sub prices --count x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --count"
 bounded "$shmbus" --bus "$bus" pub 'bad/name' x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad topic name"

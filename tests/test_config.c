@@ -1,8 +1,9 @@
 /*
  * shmbusd's configuration (daemon/config.c): parsing on top of the
  * defaults, sizes with their suffixes, the options' bounds, --help, the
- * usage text printing the defaults sbd_config_defaults() sets, and the
- * table of defaults in docs/design.md agreeing with them.
+ * usage text printing the defaults sbd_config_defaults() sets, the
+ * recording options (--record, --journal-*), and the table of defaults in
+ * docs/design.md agreeing with them.
  */
 #include "testutil.h"
 
@@ -10,6 +11,7 @@
 
 #include "config.h"
 #include "fed/fed.h"
+#include "shmbus/journal.h"
 
 /* Parse the options @p args (NULL-terminated) after "shmbusd --bus tcfg"
  * into @p c. @return what sbd_config_parse() does. */
@@ -342,6 +344,72 @@ static void test_config_docs_match_defaults(void **state)
     assert_int_equal(found, n);
 }
 
+/* --record and --journal-*: their values, and what is refused. */
+static void test_config_rec(void **state)
+{
+    struct sbd_config c;
+    char dir[] = "/tmp/shmbus-tcfg.XXXXXX", file[sizeof(dir) + 8];
+    int fd;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/f", dir);
+    fd = open(file, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(parse(&c, (const char *const[]){NULL}), 0);
+    assert_int_equal(c.n_rec, 0);
+    assert_int_equal(c.journal_sync, SHMBUS_JOURNAL_SYNC_BATCH);
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--record", "a*", "--record", "b", "--journal-dir", dir,
+                                        "--journal-retain", "10m", "--journal-sync", "250",
+                                        "--journal-segment-size", "64K", NULL}),
+        0);
+    assert_int_equal(c.n_rec, 2);
+    assert_string_equal(c.rec_glob[1], "b");
+    assert_string_equal(c.journal_dir, dir);
+    assert_int_equal(c.journal_retain_ns, 600ull * 1000000000ull);
+    assert_int_equal(c.journal_retain_bytes, 0);
+    assert_int_equal(c.journal_sync, SHMBUS_JOURNAL_SYNC_INTERVAL);
+    assert_int_equal(c.journal_sync_ms, 250);
+    assert_int_equal(c.journal_segment_size, 64 << 10);
+    /* 10M is a size, 10m an age; either order; "none". */
+    assert_int_equal(
+        parse(&c, (const char *const[]){"--record", "a", "--journal-dir", dir, "--journal-retain",
+                                        "2d,10M", "--journal-sync", "none", NULL}),
+        0);
+    assert_int_equal(c.journal_retain_bytes, 10 << 20);
+    assert_int_equal(c.journal_retain_ns, 2ull * 86400 * 1000000000ull);
+    assert_int_equal(c.journal_sync, SHMBUS_JOURNAL_SYNC_NONE);
+    /* Refused. */
+    static const char *const bad[][2] = {
+        {"--journal-retain", "1h,2h"},
+        {"--journal-retain", "1G,2G"},
+        {"--journal-retain", "0s"},
+        {"--journal-retain", "1,2,3"},
+        {"--journal-retain", "h"},
+        {"--journal-retain", "99999999999d"},
+        {"--journal-sync", "0"},
+        {"--journal-sync", "3600001"},
+        {"--journal-sync", "fast"},
+        {"--journal-segment-size", "65535"},
+        {"--journal-segment-size", "1025G"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (parse(&c, (const char *const[]){"--record", "a", "--journal-dir", dir, bad[i][0],
+                                            bad[i][1], NULL}) != -1)
+            fail_msg("%s %s accepted", bad[i][0], bad[i][1]);
+    assert_int_equal(parse(&c, (const char *const[]){"--record", "a", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--journal-dir", dir, NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--journal-sync", "none", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--record", "a", "--journal-dir", file, NULL}),
+                     -1);
+    unlink(file);
+    rmdir(dir);
+    assert_int_equal(parse(&c, (const char *const[]){"--record", "a", "--journal-dir", dir, NULL}),
+                     -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_config_size_text),
         cmocka_unit_test(test_config_nats),
         cmocka_unit_test(test_config_fed_patterns),
+        cmocka_unit_test(test_config_rec),
         cmocka_unit_test(test_config_usage_prints_defaults),
         cmocka_unit_test(test_config_docs_match_defaults),
     };

@@ -17,6 +17,7 @@
 #include "exec.h"
 #include "msgout.h"
 #include "util/name.h"
+#include "util/timefmt.h"
 
 /* Longest wait for a message before looking at the stop flag again. */
 #define SUB_SLICE_NS (200ll * 1000000ll)
@@ -27,6 +28,7 @@ struct sub_args {
     shmbus_topic_opts topic_opts;
     shmbus_sub_opts opts;
     uint64_t count; /* 0: no limit */
+    int starts;     /* --from, --from-seq and --from-time given */
     struct cli_msgout out;
     int ack;
     struct cli_exec_conf exec; /* exec.cmd NULL: print */
@@ -83,6 +85,13 @@ void cli_sub_usage(FILE *f)
             "  --group G        join consumer group G: each message goes to one member\n"
             "  --from WHERE     'next' (default): messages published from now on;\n"
             "                   'oldest': also those the ring still holds\n"
+            "  --from-seq N     from the message of seq N on: from the ring if it still\n"
+            "                   holds it, else from the topic's journal if the daemon\n"
+            "                   records it (shmbusd --record), then on into the ring,\n"
+            "                   with no gap and no duplicate\n"
+            "  --from-time TIME the same from the first message published at or after\n"
+            "                   TIME: RFC 3339 (2026-12-07T15:04:05.123Z, or with\n"
+            "                   +hh:mm) or integer nanoseconds since the epoch\n"
             "  --count N        exit after N messages\n"
             "  --observe        never hold reliable publishers back: read as a lossy\n"
             "                   subscriber does (losses reported), for monitors and "
@@ -99,6 +108,8 @@ enum {
     OPT_BUS = 256,
     OPT_GROUP,
     OPT_FROM,
+    OPT_FROM_SEQ,
+    OPT_FROM_TIME,
     OPT_COUNT,
     OPT_LATENCY,
     OPT_OBSERVE,
@@ -116,6 +127,8 @@ static const struct option sub_opts[] = {
     {"bus", required_argument, NULL, OPT_BUS},
     {"group", required_argument, NULL, OPT_GROUP},
     {"from", required_argument, NULL, OPT_FROM},
+    {"from-seq", required_argument, NULL, OPT_FROM_SEQ},
+    {"from-time", required_argument, NULL, OPT_FROM_TIME},
     {"count", required_argument, NULL, OPT_COUNT},
     {"latency", no_argument, NULL, OPT_LATENCY},
     {"observe", no_argument, NULL, OPT_OBSERVE},
@@ -194,7 +207,23 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
             return cli_usage_err(cmd, "bad group name '%s': " SB_NAME_GROUP_RULE, optarg);
         a->opts.group_name = optarg;
         return 0;
+    case OPT_FROM_SEQ:
+        a->starts++;
+        a->opts.start = SHMBUS_START_SEQ;
+        if (cli_parse_u64(optarg, 0, UINT64_MAX, &a->opts.start_seq) < 0)
+            return cli_usage_err(cmd, "--from-seq wants a sequence number, not '%s'", optarg);
+        return 0;
+    case OPT_FROM_TIME:
+        a->starts++;
+        a->opts.start = SHMBUS_START_TIME;
+        if (sb_time_parse(optarg, &a->opts.start_time_ns) < 0)
+            return cli_usage_err(cmd,
+                                 "--from-time wants an RFC 3339 time "
+                                 "(2026-12-07T15:04:05.123Z) or nanoseconds, not '%s'",
+                                 optarg);
+        return 0;
     case OPT_FROM:
+        a->starts++;
         if (strcmp(optarg, "oldest") == 0)
             a->opts.start = SHMBUS_START_OLDEST;
         else if (strcmp(optarg, "next") == 0)
@@ -273,6 +302,11 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
     a->out.topic = a->topic;
     if ((a->opts.flags & SHMBUS_SUB_OBSERVER) && a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--observe and --group do not go together");
+    if (a->starts > 1)
+        return cli_usage_err(argv[0], "give one of --from, --from-seq and --from-time");
+    if ((a->opts.start == SHMBUS_START_SEQ || a->opts.start == SHMBUS_START_TIME) &&
+        a->opts.group_name != NULL)
+        return cli_usage_err(argv[0], "--from-seq and --from-time do not go with --group");
     return sub_ack_check(a, argv[0]);
 }
 

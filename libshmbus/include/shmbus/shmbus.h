@@ -530,10 +530,20 @@ SHMBUS_API int shmbus_pub_abort(shmbus_pub *pub, shmbus_claim *claim);
  * it as ready); destroy it.
  * On a topic from shmbus_open() the daemon hands out the slot (and numbers
  * the named group), one round trip; it frees them again if this process dies.
+ * A start at a seq or a time (SHMBUS_START_SEQ, SHMBUS_START_TIME) older
+ * than the ring holds asks the daemon where it records the topic (one more
+ * round trip) and reads the journal, gating nothing, until it joins the
+ * ring; a lossy ring that overtakes such a subscriber sends it back to the
+ * journal rather than to a loss. Losses the journal records (gaps, damaged
+ * records) arrive as `lost`, as a ring's do.
  * @param opts NULL for defaults (start at next message, no group, adaptive wait).
  * @return 0; SHMBUS_ERR_NO_SLOT; SHMBUS_ERR_INVALID (group out of range,
  *         bad start, a group number on a bus topic or a group name on
- *         another, an unknown flag, an observer in a group);
+ *         another, an unknown flag, an observer in a group, start_seq or
+ *         start_time_ns set for another start, a seq or time start with a
+ *         group); SHMBUS_ERR_RANGE (a seq past the tail, a time after the
+ *         newest message, or older than the ring and any journal holds);
+ *         the journal reader's errors (-EACCES, ...);
  *         SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_LIMIT (no group left);
  *         SHMBUS_ERR_DAEMON_LOST; SHMBUS_ERR_TOPIC_GONE (no daemon serves
  *         the topic any more, see shmbus_bus_check()); -ENOMEM.

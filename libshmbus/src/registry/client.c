@@ -528,6 +528,34 @@ int sb_bus_ref(shmbus_topic *t, uint16_t type)
     return sb_bus_topic_call(t, type, &r, sizeof(r), NULL, 0);
 }
 
+int sb_bus_journal_dir(shmbus_topic *t, char *dir, size_t cap)
+{
+    struct sb_wire_ref r = {0}; /* the topic id is filled in by the call */
+    struct sb_wire_journal_ok *ok = malloc(sizeof(*ok));
+    size_t len;
+    int rc;
+
+    if (ok == NULL)
+        return -ENOMEM;
+    rc = sb_bus_topic_call(t, SB_MSG_JOURNAL, &r, sizeof(r), ok, sizeof(*ok));
+    if (rc >= 0) {
+        len = strnlen(ok->dir, sizeof(ok->dir));
+        /* A reply of the wrong size, unterminated or empty is no
+         * directory; a relative one would name a place in the daemon's
+         * working directory, which is not ours. */
+        if (rc != (int)sizeof(*ok) || len == sizeof(ok->dir) || ok->dir[0] != '/')
+            rc = SHMBUS_ERR_PROTOCOL;
+        else if (len >= cap)
+            rc = -ENAMETOOLONG;
+        else
+            rc = 0;
+    }
+    if (rc == 0)
+        memcpy(dir, ok->dir, len + 1);
+    free(ok);
+    return rc;
+}
+
 int sb_bus_slot_release(shmbus_topic *t, uint32_t slot)
 {
     int rc;

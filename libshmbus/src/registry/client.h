@@ -87,6 +87,13 @@ int sb_bus_topic_call(shmbus_topic *t, uint16_t type, void *body, uint32_t len, 
  * reply). */
 int sb_bus_ref(shmbus_topic *t, uint16_t type);
 
+/* Ask the daemon where it records topic @p t (JOURNAL): its journal
+ * directory into @p dir (@p cap bytes). @return 0; -ENOENT (not
+ * recorded); -ENAMETOOLONG (longer than @p cap); SHMBUS_ERR_PROTOCOL (a
+ * reply that is not a NUL-terminated absolute path); as
+ * sb_bus_topic_call(). Blocks for one round trip. */
+int sb_bus_journal_dir(shmbus_topic *t, char *dir, size_t cap);
+
 /* Give slot @p slot of @p t back to the daemon (SUB_DEL), or free it here
  * when no daemon's books hold it (client.c slot_release_locked()).
  * SHMBUS_ERR_INVALID in a forked child: the slot is the parent's. */

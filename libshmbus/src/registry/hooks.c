@@ -141,6 +141,15 @@ void sb_hook_slot_give_back(shmbus_topic *t, uint32_t slot)
     sb_bus_slot_release(t, slot);
 }
 
+int sb_hook_journal_dir(shmbus_topic *t, char *dir, size_t cap, char *name)
+{
+    int rc = sb_bus_journal_dir(t, dir, cap);
+
+    if (rc == 0)
+        snprintf(name, SHMBUS_TOPIC_NAME_MAX + 1, "%s", t->reg->name);
+    return rc;
+}
+
 void sb_hook_topic_closing(shmbus_topic *t)
 {
     struct sb_topic_reg *reg = t->reg;

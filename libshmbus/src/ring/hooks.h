@@ -11,6 +11,7 @@
 #ifndef SHMBUS_RING_HOOKS_H
 #define SHMBUS_RING_HOOKS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shmbus/shmbus.h"
@@ -46,6 +47,14 @@ int sb_hook_slot_want(shmbus_topic *t, const char *group_name, const struct sb_h
 /* The creating process gives back slot @p slot of @p t, stored INIT
  * (gating nothing): its holder frees it. Best effort. */
 void sb_hook_slot_give_back(shmbus_topic *t, uint32_t slot);
+
+/* Where the daemon records @p t's journal: its directory into @p dir
+ * (@p cap bytes) and the topic's name, the journal's name within it, into
+ * @p name (SHMBUS_TOPIC_NAME_MAX + 1 bytes). A subscriber starting before
+ * the ring (ring/merge.c) asks; the answer is trusted as the daemon's
+ * segments are. @return 0; -ENOENT (the daemon does not record it); or an
+ * error of the round trip. */
+int sb_hook_journal_dir(shmbus_topic *t, char *dir, size_t cap, char *name);
 
 /* Handle @p t is being destroyed (its mapping still there); afterwards
  * t->reg is gone. Best effort: a daemon that is gone has nothing to count. */

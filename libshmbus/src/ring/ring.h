@@ -19,6 +19,7 @@
 #include "util/futex.h"
 
 struct sb_ack;
+struct sb_merge;
 
 struct shmbus_topic {
     struct sb_segment seg;
@@ -91,18 +92,30 @@ struct shmbus_sub {
     uint32_t gen;          /* fork generation at creation (util/fork.h) */
     int64_t spin_ns;
     uint32_t start;
-    uint32_t want_len; /* length of a message too big for recv's buffer */
-    int pending_err;   /* error met after a delivery, reported next */
-    int copy_read;     /* lossy topic or observer: copy, then re-check the stamp */
-    int observer;      /* SHMBUS_SUB_OBSERVER: gates nothing */
-    int held;          /* the slot's pos is held_pos, moved by sb_sub_release() only */
-    uint8_t *scratch;  /* copy_read: validated copy of one message */
-    uint64_t held_pos; /* held: what the slot gates at; <= pos */
+    uint32_t want_len;      /* length of a message too big for recv's buffer */
+    int pending_err;        /* error met after a delivery, reported next */
+    int copy_read;          /* lossy topic or observer: copy, then re-check the stamp */
+    int observer;           /* SHMBUS_SUB_OBSERVER: gates nothing */
+    int held;               /* the slot's pos is held_pos, moved by sb_sub_release() only */
+    uint8_t *scratch;       /* copy_read: validated copy of one message */
+    uint64_t held_pos;      /* held: what the slot gates at; <= pos */
+    struct sb_merge *merge; /* started at a seq or time with a journal (merge.c), else NULL */
 };
 
 /* A subscriber handle for @p topic with options @p o (checked), its slot
  * not yet taken (sub.c). @return it, or NULL (-ENOMEM). */
 shmbus_sub *sb_sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o);
+
+/* Seat plain subscriber @p sub, its slot filled and INIT, at seq @p seq:
+ * a copy reader there (its reads check the laps); a gating one by the
+ * join protocol (sub.c plain_join()) at max(seq, min(settled gates,
+ * tail)), which may be above @p seq. Sets sub->pos to the seat. */
+void sb_sub_join_at(shmbus_sub *sub, uint64_t seq);
+
+/* Stop @p sub's slot gating (ACTIVE -> INIT), as destroying it would, to
+ * seat it again later. @return 0; SHMBUS_ERR_EVICTED (the daemon evicted
+ * it first). */
+int sb_sub_unseat(shmbus_sub *sub);
 
 /* Has the daemon removed the topic for good (layout.h gone)? @p order:
  * relaxed on the hot path, where the flag is one load of a line nobody

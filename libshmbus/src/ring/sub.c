@@ -3,7 +3,8 @@
  * into its slot after each poll: publishers of a reliable topic read the
  * slot to know which cells they may overwrite. A group member takes
  * messages from its group's shared cursor instead (group.c). Reading a
- * cell is in read.c; where a new subscriber starts is in gate.c.
+ * cell is in read.c; where a new subscriber starts is in gate.c, and at a
+ * seq or a time, through the journal if need be, in merge.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "ring/ack.h"
 #include "ring/gate.h"
 #include "ring/group.h"
+#include "ring/merge.h"
 #include "ring/read.h"
 #include "ring/ring.h"
 #include "ring/wait.h"
@@ -49,6 +51,9 @@ static int plain_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
         sb_sub_count_lost(sub, 1);
         return SHMBUS_ERR_CORRUPT;
     case SB_CELL_LAPPED:
+        /* A lossy reader with a journal goes back to it, losing nothing. */
+        if (sub->merge != NULL && sub->copy_read)
+            return sb_merge_lapped(sub);
         sub->pos = sb_lap_target(seg, e);
         sb_sub_count_lost(sub, sub->pos - e);
         /* Reliable publishers never lap a subscriber that gates them. */
@@ -79,8 +84,10 @@ static void sub_publish_pos(shmbus_sub *sub, uint64_t before)
     /* relaxed: statistics mirrors for monitoring tools. */
     atomic_store_explicit(&sub->slot->received, sub->received, memory_order_relaxed);
     atomic_store_explicit(&sub->slot->lost, sub->lost, memory_order_relaxed);
-    /* A held reader's slot moves on release only (hold.c). */
-    if (sub->group != NULL || sub->pos == before || sub->held)
+    /* A held reader's slot moves on release only (hold.c); one reading a
+     * journal gates nothing, or its seat (merge.c), until it reads the ring. */
+    if (sub->group != NULL || sub->pos == before || sub->held ||
+        (sub->merge != NULL && sb_merge_reading(sub->merge)))
         return;
     if (!sub->copy_read) {
         /* seq_cst: releases the cells we read to publishers (their seq_cst
@@ -115,7 +122,12 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
         return rc;
     }
     while (n < max && moves < POLL_MAX_MOVES) {
-        rc = sub->group ? sb_group_step(sub, fn, arg, cap) : plain_step(sub, fn, arg, cap);
+        if (sub->group != NULL)
+            rc = sb_group_step(sub, fn, arg, cap);
+        else if (sub->merge != NULL && sb_merge_reading(sub->merge))
+            rc = sb_merge_step(sub, fn, arg, cap);
+        else
+            rc = plain_step(sub, fn, arg, cap);
         if (rc < 0 || rc == SB_STEP_NONE)
             break;
         if (rc == SB_STEP_MOVED) {
@@ -213,6 +225,8 @@ int sb_sub_ready_order(shmbus_sub *sub, memory_order order)
 
     if (sub->pending_err < 0 || sb_topic_gone(seg, order) || sb_sub_evicted(sub, order))
         return 1; /* the poll reports it */
+    if (sub->merge != NULL && sb_merge_reading(sub->merge))
+        return sb_merge_ready(sub->merge);
     /* @p order: seq_cst on the sleep path (Dekker with the committer), else
      * acquire, pairing with the members' cursor updates. Plain subscribers
      * load nothing more than before acknowledgements existed. */
@@ -284,9 +298,24 @@ static int sub_opts_check_ack(const shmbus_topic *t, const shmbus_sub_opts *o)
     return 0;
 }
 
+/* A start at a seq or a time: its field set only then, and no group (a
+ * group's members share a cursor that one member cannot place). */
+static int sub_opts_check_start(const shmbus_sub_opts *o)
+{
+    if (o->start > SHMBUS_START_TIME)
+        return SHMBUS_ERR_INVALID;
+    if ((o->start != SHMBUS_START_SEQ && o->start_seq != 0) ||
+        (o->start != SHMBUS_START_TIME && o->start_time_ns != 0))
+        return SHMBUS_ERR_INVALID;
+    if ((o->start == SHMBUS_START_SEQ || o->start == SHMBUS_START_TIME) &&
+        (o->group != 0 || o->group_name != NULL))
+        return SHMBUS_ERR_INVALID;
+    return 0;
+}
+
 static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
 {
-    if (o->start != SHMBUS_START_NEXT && o->start != SHMBUS_START_OLDEST)
+    if (sub_opts_check_start(o) < 0)
         return SHMBUS_ERR_INVALID;
     if (o->flags & ~(uint32_t)(SHMBUS_SUB_OBSERVER | SHMBUS_SUB_ACK))
         return SHMBUS_ERR_INVALID;
@@ -321,18 +350,23 @@ static int sub_group_kind(shmbus_sub *sub, const shmbus_sub_opts *o, uint32_t gr
 
 /* Place a plain subscriber and make its slot a gate. In a reliable topic
  * the slot first gates a provisional position (JOINING), then the start is
- * computed from what that makes safe (gate.c) and the slot turns ACTIVE. */
-static void plain_join(shmbus_sub *sub)
+ * computed from what that makes safe (gate.c) and the slot turns ACTIVE.
+ * @p at: SB_POS_IDLE to start as sub->start says, else a seq: a copy
+ * reader starts there (its reads check the laps), a gating one at
+ * max(at, min(settled gates, tail)), the start OLDEST with a floor. */
+static void plain_join(shmbus_sub *sub, uint64_t at)
 {
     const struct sb_segment *seg = &sub->topic->seg;
     struct sb_shm_slot *s = sub->slot;
+    uint32_t start = at == SB_POS_IDLE ? sub->start : SHMBUS_START_OLDEST;
+    uint64_t floor = at == SB_POS_IDLE ? 0 : at, p0;
     uint32_t st;
     uint64_t t0;
 
     if (sub->copy_read) {
         /* relaxed: copy readers gate nothing; any recent tail will do. */
         t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
-        sub->pos = sb_start_pos(sub->start, t0, seg->g.capacity);
+        sub->pos = at == SB_POS_IDLE ? sb_start_pos(start, t0, seg->g.capacity) : at;
         atomic_store_explicit(&s->pos, sub->pos, memory_order_relaxed);
         /* release: the fields above before the state, for monitors. */
         atomic_store_explicit(&s->state, sub->observer ? SB_SLOT_OBSERVING : SB_SLOT_ACTIVE,
@@ -342,10 +376,12 @@ static void plain_join(shmbus_sub *sub)
     /* seq_cst, all: the provisional gate comes from a tail read before it
      * is published, and the seat is read after (gate.c). */
     t0 = atomic_load_explicit(&seg->hdr->tail, memory_order_seq_cst);
-    atomic_store_explicit(&s->pos, sb_start_pos(sub->start, t0, seg->g.capacity),
-                          memory_order_seq_cst);
+    /* Never above the seat to come: sb_seat() gives at least the floor
+     * and a later tail a lap back. */
+    p0 = sb_start_pos(start, t0, seg->g.capacity);
+    atomic_store_explicit(&s->pos, p0 > floor ? p0 : floor, memory_order_seq_cst);
     atomic_store_explicit(&s->state, SB_SLOT_JOINING, memory_order_seq_cst);
-    sub->pos = sb_seat(seg, s, sub->start, 0);
+    sub->pos = sb_seat(seg, s, start, floor);
     atomic_store_explicit(&s->pos, sub->pos, memory_order_seq_cst);
     /* A CAS: a joiner stalled past the stall timeout may have been
      * evicted meanwhile (admin.c), and stays so. seq_cst, both: as the
@@ -357,8 +393,31 @@ static void plain_join(shmbus_sub *sub)
     sb_wake_publishers(seg->hdr);
 }
 
-/* Make the slot visible and place the cursor. */
-static void sub_join(shmbus_sub *sub, uint32_t group)
+void sb_sub_join_at(shmbus_sub *sub, uint64_t seq)
+{
+    plain_join(sub, seq);
+}
+
+int sb_sub_unseat(shmbus_sub *sub)
+{
+    uint32_t st = SB_SLOT_ACTIVE;
+
+    if (sub->copy_read)
+        return 0; /* gates nothing */
+    /* seq_cst, both: as the store in shmbus_sub_destroy() (our reads go
+     * to publishers, which see the slot stop gating), and a CAS because
+     * the daemon may have evicted us (admin.c): exactly one of the two
+     * moves the slot out of ACTIVE. */
+    if (!atomic_compare_exchange_strong_explicit(&sub->slot->state, &st, SB_SLOT_INIT,
+                                                 memory_order_seq_cst, memory_order_seq_cst))
+        return SHMBUS_ERR_EVICTED;
+    sb_wake_publishers(sub->topic->seg.hdr);
+    return 0;
+}
+
+/* Make the slot ours: its fields for monitors and the daemon, not yet a
+ * gate. */
+static void sub_slot_fill(shmbus_sub *sub, uint32_t group)
 {
     struct sb_shm_slot *s = sub->slot;
 
@@ -375,8 +434,16 @@ static void sub_join(shmbus_sub *sub, uint32_t group)
      * join CAS (group.c group_counted()). */
     atomic_store_explicit(&s->counted, 0, memory_order_relaxed);
     atomic_store_explicit(&s->kept, SB_KEEP_NONE, memory_order_relaxed);
+}
+
+/* Make the slot visible and place the cursor. */
+static void sub_join(shmbus_sub *sub, uint32_t group)
+{
+    struct sb_shm_slot *s = sub->slot;
+
+    sub_slot_fill(sub, group);
     if (sub->group == NULL) {
-        plain_join(sub);
+        plain_join(sub, SB_POS_IDLE);
         return;
     }
     /* seq_cst: pairs with the state load in sb_min_gate(); the slot's
@@ -404,6 +471,24 @@ shmbus_sub *sb_sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
     sub->start = o->start;
     sub->spin_ns = o->spin_ns;
     return sub;
+}
+
+/* Undo a create whose start failed: the slot (INIT: a failed start seats
+ * nothing, or unseated) goes back as shmbus_sub_destroy() gives it. */
+static void sub_discard(shmbus_sub *sub)
+{
+    shmbus_topic *t = sub->topic;
+
+    if (t->reg != NULL) {
+        /* seq_cst: as in shmbus_sub_destroy(). */
+        atomic_store_explicit(&sub->slot->state, SB_SLOT_INIT, memory_order_seq_cst);
+        sb_hook_slot_give_back(t, (uint32_t)(sub->slot - t->seg.slots));
+    } else {
+        sb_slot_release(sub->slot);
+    }
+    sb_merge_free(sub);
+    free(sub->scratch);
+    free(sub);
 }
 
 int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_sub **out)
@@ -449,7 +534,16 @@ int shmbus_sub_create(shmbus_topic *topic, const shmbus_sub_opts *opts, shmbus_s
         return rc;
     }
     sub->group = group ? &topic->seg.groups[group - 1] : NULL;
-    sub_join(sub, group);
+    if (o.start == SHMBUS_START_SEQ || o.start == SHMBUS_START_TIME) {
+        sub_slot_fill(sub, 0);
+        rc = sb_merge_start(sub, &o);
+        if (rc < 0) {
+            sub_discard(sub);
+            return rc;
+        }
+    } else {
+        sub_join(sub, group);
+    }
     *out = sub;
     return 0;
 }
@@ -502,6 +596,7 @@ void shmbus_sub_destroy(shmbus_sub *sub)
         sb_wake_publishers(h);
     }
 out:
+    sb_merge_free(sub);
     free(sub->ack); /* a fork child's copy: only the memory (NULL after sb_ack_fini()) */
     free(sub->scratch);
     free(sub);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "ring/ack.h"
+#include "ring/merge.h"
 #include "ring/ring.h"
 #include "ring/wait.h"
 #include "util/clock.h"
@@ -173,6 +174,10 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
         slots[i] = subs[i]->slot;
         if (subs[i]->ack != NULL) {
             uint64_t at = sb_ack_wake_at(subs[i]);
+            wake_at = at < wake_at ? at : wake_at;
+        }
+        if (subs[i]->merge != NULL) {
+            uint64_t at = sb_merge_wake_at(subs[i]);
             wake_at = at < wake_at ? at : wake_at;
         }
     }
