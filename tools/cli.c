@@ -121,6 +121,34 @@ int cli_parse_seconds(const char *s, uint64_t *out_ns)
     return 0;
 }
 
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    static const char units[] = "KMG";
+    size_t n = strspn(s, DIGITS);
+    unsigned shift = 0;
+    uint64_t v;
+    char num[24];
+
+    /* Digits first, few enough to be a uint64_t. */
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    if (s[n] != '\0') {
+        /* K, M, G in either case, as shmbusd's sizes. */
+        const char *u = strchr(units, s[n] >= 'a' ? s[n] - ('a' - 'A') : s[n]);
+
+        /* One suffix letter and nothing after it. */
+        if (u == NULL || *u == '\0' || s[n + 1] != '\0')
+            return -1;
+        shift = 10u * (unsigned)(u - units + 1);
+    }
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (cli_parse_u64(num, 1, UINT64_MAX >> shift, &v) < 0)
+        return -1; /* zero, or too large once scaled */
+    *out = v << shift;
+    return 0;
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
@@ -240,10 +268,7 @@ int cli_connect(const char *bus, char *name_out, shmbus_bus **out)
     return rc < 0 ? CLI_EXIT_FAIL : 0;
 }
 
-/* Open a topic, creating it with @p opts if it does not exist; reports
- * any failure. @return 0; CLI_EXIT_USAGE for a bad topic name; CLI_EXIT_FAIL. */
-static int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts,
-                    shmbus_topic **out)
+int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, shmbus_topic **out)
 {
     int rc = shmbus_open(bus, topic, opts, 0, out);
 

@@ -57,6 +57,13 @@ int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
  */
 int cli_parse_seconds(const char *s, uint64_t *out_ns);
 
+/*
+ * Parse a size in bytes: digits with an optional K, M or G suffix (KiB,
+ * MiB, GiB; either case, as shmbusd's sizes), greater than 0.
+ * @return 0 with *out set; -1 otherwise (overflow too).
+ */
+int cli_parse_size(const char *s, uint64_t *out);
+
 /* CLOCK_REALTIME (the clock of shmbus_msg.timestamp_ns) in nanoseconds. */
 uint64_t cli_realtime_ns(void);
 
@@ -112,6 +119,11 @@ void cli_topic_usage(FILE *f);
  */
 int cli_connect(const char *bus, char *name_out, shmbus_bus **out);
 
+/* Open @p topic on @p bus, creating it with @p opts if it does not exist;
+ * reports any failure. @return 0; CLI_EXIT_USAGE for a bad topic name;
+ * CLI_EXIT_FAIL. */
+int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, shmbus_topic **out);
+
 /* Connect to @p bus, open @p topic (creating it with @p opts), run
  * @p fn(topic, arg), then destroy the topic and close the connection.
  * @return fn's exit status, or that of a reported connect/open failure. */
@@ -123,10 +135,16 @@ int cli_on_topic(const char *bus, const char *topic, const shmbus_topic_opts *op
 int cli_pub_main(const char *bus, int argc, char **argv);
 int cli_sub_main(const char *bus, int argc, char **argv);
 int cli_stat_main(const char *bus, int argc, char **argv);
+int cli_record_main(const char *bus, int argc, char **argv);
+int cli_journal_main(const char *bus, int argc, char **argv);
+int cli_replay_main(const char *bus, int argc, char **argv);
 
 /* Their --help texts. */
 void cli_pub_usage(FILE *f);
 void cli_sub_usage(FILE *f);
 void cli_stat_usage(FILE *f);
+void cli_record_usage(FILE *f);
+void cli_journal_usage(FILE *f);
+void cli_replay_usage(FILE *f);
 
 #endif /* SHMBUS_TOOLS_CLI_H */

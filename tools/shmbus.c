@@ -1,9 +1,11 @@
 /*
  * shmbus: the command-line tool of a shmbus bus. It reads the global
  * options (--bus), then hands the rest of the command line to one
- * subcommand: pub (publish messages), sub (print messages) or stat (list
- * topics, subscribers and TCP bridge connections). Everything goes through
- * the public API and the bus's daemon, shmbusd.
+ * subcommand: pub (publish messages), sub (print messages), stat (list
+ * topics, subscribers and TCP bridge connections), record (topics into
+ * journal files), journal (list and verify journals) or replay (publish a
+ * journal again). Everything goes through the public API and the bus's
+ * daemon, shmbusd.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -26,6 +28,10 @@ static const struct command commands[] = {
     {"sub", "print the messages of a topic", cli_sub_main, cli_sub_usage},
     {"stat", "list topics, subscribers, lag, losses, rates and bridge connections", cli_stat_main,
      cli_stat_usage},
+    {"record", "record topics into journal files", cli_record_main, cli_record_usage},
+    {"journal", "list and verify the journals of a directory", cli_journal_main, cli_journal_usage},
+    {"replay", "publish (or print) a recorded journal again, at its pace", cli_replay_main,
+     cli_replay_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -37,7 +43,7 @@ static void usage(FILE *f)
                "\n"
                "Commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\n"
             "Options:\n"

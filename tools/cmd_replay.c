@@ -1,0 +1,515 @@
+/*
+ * `shmbus replay`: publish a topic's journal (shmbus/journal.h) again, in
+ * order, onto a topic of the bus (the recorded one, or another), or print
+ * it as `shmbus sub` prints (msgout.h). With --speed F the records keep
+ * their recorded spacing divided by F: each is due at the monotonic time
+ * of the first plus its publish-time offset / F, an absolute deadline, so
+ * that late wake-ups never add up; --speed 0 publishes as fast as the
+ * topic takes them (a reliable topic blocks the replay instead of dropping).
+ * Gap records and damaged records (skipped by the reader, never published)
+ * are counted and reported at the end.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "msgout.h"
+#include "shmbus/journal.h"
+#include "util/name.h"
+#include "util/timefmt.h"
+
+/* Longest wait of one publish on a full reliable ring before looking at
+ * the stop flag again. */
+#define RP_SLICE_NS (200ll * 1000000ll)
+/* Fastest --speed: a million times the recorded pace. */
+#define RP_SPEED_MAX 1e6
+
+struct rp_args {
+    const char *bus;
+    const char *dir;
+    const char *topic; /* the journal's */
+    const char *to;    /* the topic published to */
+    uint64_t from_seq, from_time, to_seq;
+    int has_from_seq, has_from_time, has_to_seq;
+    double speed;
+    int print;
+    struct cli_msgout out;
+    shmbus_topic_opts topic_opts;
+};
+
+/* What a replay did, for the report at its end. */
+struct rp_count {
+    uint64_t published;
+    uint64_t gaps, gap_messages;
+    uint64_t damaged;
+    uint64_t failed; /* not published: too big for the topic, or overtaken */
+    uint64_t lost;   /* gap messages not yet reported to --print */
+};
+
+void cli_replay_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: shmbus [--bus NAME] replay --dir DIR --topic T [OPTIONS]\n"
+            "Publish the messages recorded in DIR/T (by `shmbus record` or shmbusd\n"
+            "--record) in order, keeping their recorded spacing, then report on stderr\n"
+            "how many were published, the gaps in the journal and the damaged records\n"
+            "skipped (never published).\n"
+            "\n"
+            "  --dir DIR        directory of the journals\n"
+            "  --topic T        the journal to replay\n"
+            "  --to TOPIC       publish on TOPIC (default: T)\n"
+            "  --from-seq N     start at the message of seq N\n"
+            "  --from-time TIME start at the first message published at or after TIME:\n"
+            "                   RFC 3339 (2026-12-07T15:04:05.123Z, or with +hh:mm) or\n"
+            "                   nanoseconds since the epoch\n"
+            "  --to-seq M       stop after the message of seq M\n"
+            "  --speed F        F times the recorded pace (default 1; decimals allowed;\n"
+            "                   0: as fast as the topic takes them)\n"
+            "  --print          print instead of publishing, as `shmbus sub` does\n"
+            "%s"
+            "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
+            "  --help           this text\n"
+            "A message too big for TOPIC is reported and counted, and the replay goes\n"
+            "on. Exit status: 0 done or stopped, 1 a damaged record was skipped, a\n"
+            "message not published or something failed, 2 bad usage or a seq or time\n"
+            "outside the journal.\n"
+            "\n",
+            CLI_MSGOUT_USAGE, SHMBUS_BUS_DEFAULT);
+    cli_topic_usage(f);
+}
+
+enum {
+    OPT_BUS = 256,
+    OPT_DIR,
+    OPT_TOPIC,
+    OPT_TO,
+    OPT_FROM_SEQ,
+    OPT_FROM_TIME,
+    OPT_TO_SEQ,
+    OPT_SPEED,
+    OPT_PRINT,
+    OPT_LATENCY,
+    OPT_DEAD_LETTERS,
+    OPT_HELP
+};
+
+static const struct option rp_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
+                                        {"dir", required_argument, NULL, OPT_DIR},
+                                        {"topic", required_argument, NULL, OPT_TOPIC},
+                                        {"to", required_argument, NULL, OPT_TO},
+                                        {"from-seq", required_argument, NULL, OPT_FROM_SEQ},
+                                        {"from-time", required_argument, NULL, OPT_FROM_TIME},
+                                        {"to-seq", required_argument, NULL, OPT_TO_SEQ},
+                                        {"speed", required_argument, NULL, OPT_SPEED},
+                                        {"print", no_argument, NULL, OPT_PRINT},
+                                        {"latency", no_argument, NULL, OPT_LATENCY},
+                                        {"dead-letters", no_argument, NULL, OPT_DEAD_LETTERS},
+                                        {"help", no_argument, NULL, OPT_HELP},
+                                        CLI_TOPIC_OPTIONS,
+                                        {NULL, 0, NULL, 0}};
+
+/* --speed: a decimal from 0 to RP_SPEED_MAX. @return 0; -1. */
+static int rp_parse_speed(const char *s, double *out)
+{
+    size_t n = strspn(s, "0123456789");
+    char *end;
+    double v;
+
+    /* Digits, then an optional fraction: no sign, exponent, inf or nan. */
+    if (n == 0 || (s[n] != '\0' && (s[n] != '.' || strspn(s + n + 1, "0123456789") == 0 ||
+                                    s[n + 1 + strspn(s + n + 1, "0123456789")] != '\0')))
+        return -1;
+    v = strtod(s, &end);
+    if (*end != '\0' || !isfinite(v) || v > RP_SPEED_MAX)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A seq or time option. @return 0; 1 when @p opt is not one; CLI_EXIT_USAGE. */
+static int rp_range_option(struct rp_args *a, int opt, const char *cmd)
+{
+    switch (opt) {
+    case OPT_FROM_SEQ:
+        a->has_from_seq = 1;
+        if (cli_parse_u64(optarg, 0, UINT64_MAX - 1, &a->from_seq) < 0)
+            return cli_usage_err(cmd, "--from-seq wants a seq, not '%s'", optarg);
+        return 0;
+    case OPT_TO_SEQ:
+        a->has_to_seq = 1;
+        if (cli_parse_u64(optarg, 0, UINT64_MAX - 1, &a->to_seq) < 0)
+            return cli_usage_err(cmd, "--to-seq wants a seq, not '%s'", optarg);
+        return 0;
+    case OPT_FROM_TIME:
+        a->has_from_time = 1;
+        if (sb_time_parse(optarg, &a->from_time) < 0)
+            return cli_usage_err(cmd,
+                                 "--from-time wants an RFC 3339 time (2026-12-07T15:04:05.123Z "
+                                 "or with +hh:mm) or nanoseconds since the epoch, not '%s'",
+                                 optarg);
+        return 0;
+    case OPT_SPEED:
+        if (rp_parse_speed(optarg, &a->speed) < 0)
+            return cli_usage_err(cmd, "--speed wants a number from 0 to %g, not '%s'", RP_SPEED_MAX,
+                                 optarg);
+        return 0;
+    default:
+        return 1; /* not one of them */
+    }
+}
+
+/* One option. @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
+static int rp_option(struct rp_args *a, int opt, const char *cmd)
+{
+    int rc = cli_topic_option(cmd, opt, optarg, &a->topic_opts);
+
+    /* A topic option, good or bad. */
+    if (rc != 1)
+        return rc;
+    rc = rp_range_option(a, opt, cmd);
+    /* A seq, time or speed option, good or bad. */
+    if (rc != 1)
+        return rc;
+    switch (opt) {
+    case OPT_BUS:
+        a->bus = optarg;
+        return 0;
+    case OPT_DIR:
+        a->dir = optarg;
+        return 0;
+    case OPT_TOPIC:
+    case OPT_TO:
+        if (!sb_name_valid(optarg, SHMBUS_TOPIC_NAME_MAX))
+            return cli_usage_err(cmd, "bad topic name '%s': " SB_NAME_TOPIC_RULE, optarg);
+        *(opt == OPT_TOPIC ? &a->topic : &a->to) = optarg;
+        return 0;
+    case OPT_PRINT:
+        a->print = 1;
+        return 0;
+    case OPT_LATENCY:
+        a->out.latency = 1;
+        return 0;
+    case OPT_DEAD_LETTERS:
+        a->out.dead_letters = 1;
+        return 0;
+    case OPT_HELP:
+        return CLI_HELP;
+    default:
+        /* getopt printed what was wrong. */
+        return cli_usage_hint(cmd);
+    }
+}
+
+/* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
+static int rp_parse(int argc, char **argv, struct rp_args *a)
+{
+    const char *cmd = argv[0];
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", rp_opts, NULL)) != -1) {
+        rc = rp_option(a, opt, cmd);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
+    if (a->dir == NULL || a->topic == NULL)
+        return cli_usage_err(cmd, "--dir and --topic are required");
+    if (a->has_from_seq && a->has_from_time)
+        return cli_usage_err(cmd, "--from-seq and --from-time do not go together");
+    if (a->has_to_seq && a->has_from_seq && a->to_seq < a->from_seq)
+        return cli_usage_err(cmd, "--to-seq %llu is before --from-seq %llu",
+                             (unsigned long long)a->to_seq, (unsigned long long)a->from_seq);
+    if (a->print && a->to != NULL)
+        return cli_usage_err(cmd, "--print and --to do not go together");
+    if (!a->print && (a->out.latency || a->out.dead_letters))
+        return cli_usage_err(cmd, "--latency and --dead-letters need --print");
+    if (a->to == NULL)
+        a->to = a->topic;
+    a->out.topic = a->topic;
+    return 0;
+}
+
+/* The journal's extent, to word a range error. */
+static void rp_range_err(const struct rp_args *a, const char *what)
+{
+    shmbus_journal_summary s;
+    char t0[SB_TIME_STR_LEN], t1[SB_TIME_STR_LEN];
+
+    if (shmbus_journal_summary_get(a->dir, a->topic, &s) < 0 || s.records == 0) {
+        cli_err("%s is outside the journal %s/%s (%s)", what, a->dir, a->topic,
+                shmbus_strerror(SHMBUS_ERR_RANGE));
+        return;
+    }
+    cli_err("%s is outside the journal %s/%s (%s): it holds seqs %llu..%llu, published %s..%s",
+            what, a->dir, a->topic, shmbus_strerror(SHMBUS_ERR_RANGE),
+            (unsigned long long)s.first_seq, (unsigned long long)s.last_seq,
+            sb_time_format(s.first_time_ns, t0), sb_time_format(s.last_time_ns, t1));
+}
+
+/* --to-seq ends before the journal's first message. */
+static int rp_before_first(const struct rp_args *a)
+{
+    shmbus_journal_summary s;
+
+    return shmbus_journal_summary_get(a->dir, a->topic, &s) == 0 && s.records > 0 &&
+           a->to_seq < s.first_seq;
+}
+
+/* Open the journal and seek where the options say; on failure nothing
+ * stays open. @return 0; an exit status (reported). */
+static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
+{
+    char what[64] = "", t[SB_TIME_STR_LEN];
+    int rc = shmbus_journal_reader_open(a->dir, a->topic, r);
+
+    if (rc < 0) {
+        int dir_rc = rc == -ENOENT ? shmbus_journal_list(a->dir, NULL, 0) : 0;
+
+        cli_err("cannot read the journal %s/%s: %s%s", a->dir, a->topic, shmbus_strerror(rc),
+                rc != -ENOENT        ? ""
+                : dir_rc == -ENOENT  ? " (no such directory)"
+                : dir_rc == -ENOTDIR ? " (not a directory)"
+                                     : " (no journal of that topic there)");
+        return CLI_EXIT_FAIL;
+    }
+    if (a->has_from_seq) {
+        rc = shmbus_journal_seek_seq(*r, a->from_seq);
+        snprintf(what, sizeof(what), "--from-seq %llu", (unsigned long long)a->from_seq);
+    } else if (a->has_from_time) {
+        rc = shmbus_journal_seek_time(*r, a->from_time);
+        snprintf(what, sizeof(what), "--from-time %s", sb_time_format(a->from_time, t));
+    }
+    if (rc == 0 && a->has_to_seq && rp_before_first(a)) {
+        rc = SHMBUS_ERR_RANGE;
+        snprintf(what, sizeof(what), "--to-seq %llu", (unsigned long long)a->to_seq);
+    }
+    if (rc == SHMBUS_ERR_RANGE)
+        rp_range_err(a, what);
+    else if (rc < 0)
+        cli_err("cannot seek in the journal %s/%s: %s", a->dir, a->topic, shmbus_strerror(rc));
+    if (rc < 0) {
+        shmbus_journal_reader_close(*r);
+        *r = NULL;
+    }
+    return rc == SHMBUS_ERR_RANGE ? CLI_EXIT_USAGE : rc < 0 ? CLI_EXIT_FAIL : 0;
+}
+
+/* Sleep until @p due_ns (CLOCK_MONOTONIC), or less when stopped. */
+static void rp_sleep_until(uint64_t due_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(due_ns / SB_TIME_NS_PER_S),
+                          .tv_nsec = (long)(due_ns % SB_TIME_NS_PER_S)};
+
+    /* An absolute deadline: EINTR just sleeps again to the same instant. */
+    while (!cli_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* Publish one message, waiting on a full reliable ring in slices.
+ * @return 0; a shmbus error (reported). */
+static int rp_publish(shmbus_pub *pub, const struct rp_args *a, const shmbus_journal_record *rec)
+{
+    int rc;
+
+    do {
+        rc = shmbus_publish(pub, rec->data, rec->len, RP_SLICE_NS);
+    } while ((rc == SHMBUS_ERR_TIMEOUT || rc == -EINTR) && !cli_stop);
+    /* Stopped while the ring stayed full: not an error of the replay. */
+    if ((rc == SHMBUS_ERR_TIMEOUT || rc == -EINTR) && cli_stop)
+        return 0;
+    if (rc < 0)
+        cli_err("cannot publish seq %llu on '%s': %s", (unsigned long long)rec->seq, a->to,
+                shmbus_strerror(rc));
+    return rc;
+}
+
+/* Deliver one message: print or publish it. @return 0; < 0 to stop. */
+static int rp_deliver(shmbus_pub *pub, const struct rp_args *a, struct rp_count *c,
+                      const shmbus_journal_record *rec)
+{
+    shmbus_msg m = {.data = rec->data,
+                    .len = rec->len,
+                    .publisher_pid = rec->publisher_pid,
+                    .seq = rec->seq,
+                    .timestamp_ns = rec->timestamp_ns,
+                    .lost = c->lost,
+                    .flags = (rec->flags & SHMBUS_JOURNAL_IMPORTED) ? SHMBUS_MSG_IMPORTED : 0};
+    int rc = a->print ? cli_msgout_print(&a->out, rec->data, &m) : rp_publish(pub, a, rec);
+
+    if (rc == 0) {
+        c->lost = 0;
+        c->published++;
+    }
+    /* Too big for the topic, or overtaken on a lossy one (reported): the
+     * next message may well go, and the summary counts this one. */
+    if (rc == SHMBUS_ERR_TOO_BIG || rc == SHMBUS_ERR_OVERRUN) {
+        c->failed++;
+        return 0;
+    }
+    return rc;
+}
+
+/* Report the damaged record the reader skipped last. */
+static void rp_damage(const struct rp_args *a, const shmbus_journal_reader *r)
+{
+    shmbus_journal_damage d;
+
+    if (shmbus_journal_reader_damage(r, &d) < 0)
+        return; /* the reader keeps none: nothing more to say */
+    d.file[sizeof(d.file) - 1] = '\0';
+    d.what[sizeof(d.what) - 1] = '\0';
+    cli_err("%s/%s/%s: skipped a damaged record at offset %llu: %s", a->dir, a->topic, d.file,
+            (unsigned long long)d.offset, d.what);
+}
+
+/* A gap record: count the messages it stands for within the range. */
+static void rp_gap(const struct rp_args *a, struct rp_count *c, const shmbus_journal_record *rec)
+{
+    uint64_t first = rec->seq, end = rec->seq + rec->count; /* [first, end) */
+
+    if (a->has_from_seq && first < a->from_seq)
+        first = a->from_seq;
+    if (a->has_to_seq && end > a->to_seq + 1)
+        end = a->to_seq + 1;
+    /* The part of it inside the range, if any. */
+    if (end <= first)
+        return;
+    c->gaps++;
+    c->gap_messages += end - first;
+    c->lost += end - first;
+}
+
+/* The due time of a record published at @p ts, for --speed F > 0. */
+static uint64_t rp_due(uint64_t t0_mono, uint64_t ts0, uint64_t ts, double speed)
+{
+    /* A clock stepped back between two records: due at once. */
+    if (ts <= ts0)
+        return t0_mono;
+    return t0_mono + (uint64_t)((double)(ts - ts0) / speed);
+}
+
+/* Wait until the record published at @p ts is due; a printout is flushed
+ * first, so that it shows at the pace it is replayed.
+ * @return 0; cli_flush()'s error. */
+static int rp_pace(const struct rp_args *a, uint64_t t0, uint64_t ts0, uint64_t ts)
+{
+    uint64_t due = rp_due(t0, ts0, ts, a->speed);
+    int rc;
+
+    /* Due already: no wait, no flush. */
+    if (due <= cli_monotonic_ns())
+        return 0;
+    if (a->print && (rc = cli_flush()) < 0)
+        return rc;
+    rp_sleep_until(due);
+    return 0;
+}
+
+/* Read, pace and deliver until the end, --to-seq, a signal or a failure.
+ * @return 0; < 0 when delivery failed (reported). */
+static int rp_loop(shmbus_journal_reader *r, shmbus_pub *pub, const struct rp_args *a,
+                   struct rp_count *c)
+{
+    shmbus_journal_record rec;
+    uint64_t t0 = 0, ts0 = 0;
+    int rc, started = 0;
+
+    while (!cli_stop && (rc = shmbus_journal_next(r, &rec)) != 0) {
+        if (rc == SHMBUS_ERR_CORRUPT) {
+            c->damaged++;
+            rp_damage(a, r);
+            continue;
+        }
+        if (rc < 0) {
+            cli_err("cannot read the journal %s/%s: %s", a->dir, a->topic, shmbus_strerror(rc));
+            return rc;
+        }
+        if (a->has_to_seq && rec.seq > a->to_seq)
+            break; /* past the end of the range */
+        if (rec.flags & SHMBUS_JOURNAL_GAP) {
+            rp_gap(a, c, &rec);
+            continue;
+        }
+        if (!started) {
+            started = 1;
+            t0 = cli_monotonic_ns();
+            ts0 = rec.timestamp_ns;
+        } else if (a->speed > 0 && (rc = rp_pace(a, t0, ts0, rec.timestamp_ns)) < 0) {
+            return rc;
+        }
+        if (cli_stop)
+            break;
+        rc = rp_deliver(pub, a, c, &rec);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Replay into @p pub (NULL: --print). @return an exit status. */
+static int rp_replay(const struct rp_args *a, shmbus_pub *pub)
+{
+    struct rp_count c = {0};
+    shmbus_journal_reader *r;
+    int rc = rp_open(a, &r), out;
+
+    if (rc != 0)
+        return rc; /* reported */
+    rc = rp_loop(r, pub, a, &c);
+    shmbus_journal_reader_close(r);
+    out = a->print && rc >= 0 ? cli_flush() : 0;
+    /* Nobody reads the printout any more (| head): a quiet end. */
+    if (out == -EPIPE || rc == -EPIPE)
+        out = rc = 0;
+    fprintf(stderr,
+            "shmbus replay: %s: %llu messages %s, %llu not published, %llu gaps (%llu messages "
+            "missing), %llu damaged records skipped%s\n",
+            a->topic, (unsigned long long)c.published, a->print ? "printed" : "published",
+            (unsigned long long)c.failed, (unsigned long long)c.gaps,
+            (unsigned long long)c.gap_messages, (unsigned long long)c.damaged,
+            cli_stop ? " (stopped)" : "");
+    return rc < 0 || out < 0 || c.damaged > 0 || c.failed > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+static int rp_on_topic(shmbus_topic *t, const void *arg)
+{
+    const struct rp_args *a = arg;
+    shmbus_pub *pub;
+    int rc = shmbus_pub_create(t, &pub);
+
+    if (rc < 0) {
+        cli_err("cannot create a publisher on '%s': %s%s", a->to, shmbus_strerror(rc),
+                rc == -EBUSY ? " (the topic is exclusive and another publisher holds it)" : "");
+        return CLI_EXIT_FAIL;
+    }
+    rc = rp_replay(a, pub);
+    shmbus_pub_destroy(pub);
+    return rc;
+}
+
+int cli_replay_main(const char *bus, int argc, char **argv)
+{
+    struct rp_args a = {.bus = bus, .speed = 1.0};
+    shmbus_journal_reader *r = NULL;
+    int rc = rp_parse(argc, argv, &a);
+
+    /* --help, or a usage error already reported. */
+    if (rc == CLI_HELP)
+        cli_replay_usage(stdout);
+    if (rc != 0)
+        return rc == CLI_HELP ? CLI_EXIT_OK : rc;
+    cli_signals_catch();
+    if (a.print)
+        return rp_replay(&a, NULL);
+    /* A journal that cannot be read, or a range outside it, creates no topic. */
+    rc = rp_open(&a, &r);
+    shmbus_journal_reader_close(r);
+    if (rc != 0)
+        return rc;
+    return cli_on_topic(a.bus, a.to, &a.topic_opts, rp_on_topic, &a);
+}
