@@ -5,6 +5,7 @@
  * subscriber in slot 1, which then drains; the publisher, let go, reads
  * slot 1 past the new reader's seat. Without the joins check its limit
  * lets it overwrite the cell the new reader is about to read in place.
+ * The same holds for a group's first member, which seats the group.
  */
 #include "testutil.h"
 
@@ -69,13 +70,18 @@ static int jr_check(const shmbus_msg *m, void *arg)
     return 0;
 }
 
-static void test_join_during_gate_scan(void **state)
+/* Run the race: a in slot 1 at seq 0, the ring full, a publisher stopped
+ * in its scan after slot 0; then @p o's subscriber joins (slot 0) and is
+ * seated on a, a drains, and the publisher goes on. The new subscriber
+ * must read seqs 0 to 3 intact, and the publisher find the ring full. */
+static void jr_race(const char *tag, const shmbus_sub_opts *o)
 {
-    (void)state;
-    shmbus_topic_opts o = {
-        .mode = SHMBUS_RELIABLE, .capacity = JR_CAP, .max_msg_size = 64, .max_subscribers = 4};
-    shmbus_sub_opts oldest = {.start = SHMBUS_START_OLDEST};
-    const char *name = tu_name("joinrace");
+    shmbus_topic_opts to = {.mode = SHMBUS_RELIABLE,
+                            .capacity = JR_CAP,
+                            .max_msg_size = 64,
+                            .max_subscribers = 4,
+                            .max_groups = 1};
+    const char *name = tu_name(tag);
     struct jr_seen seen_a = {0}, seen_j = {0};
     uint8_t buf[JR_LEN];
     shmbus_sub *d, *a, *joiner;
@@ -84,7 +90,7 @@ static void test_join_during_gate_scan(void **state)
     pid_t kid;
     int st, rc;
 
-    assert_shmbus_ok(shmbus_topic_create(name, &o, &j.t));
+    assert_shmbus_ok(shmbus_topic_create(name, &to, &j.t));
     /* a in slot 1 at seq 0; slot 0 free again. */
     assert_shmbus_ok(shmbus_sub_create(j.t, NULL, &d));
     assert_shmbus_ok(shmbus_sub_create(j.t, NULL, &a));
@@ -94,12 +100,13 @@ static void test_join_during_gate_scan(void **state)
         assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 0, k, JR_LEN), 0));
     shmbus_pub_destroy(pub);
 
-    /* The publisher reads slot 0 (free) and stops before slot 1. */
+    /* The publisher reads the group (no members) and slot 0 (free), and
+     * stops before slot 1. */
     kid = tu_fork(jr_publisher, &j);
     assert_int_equal(waitpid(kid, &st, WUNTRACED), kid);
     assert_true(WIFSTOPPED(st));
     /* Seated on a, the only settled gate: at seq 0. */
-    assert_shmbus_ok(shmbus_sub_create(j.t, &oldest, &joiner));
+    assert_shmbus_ok(shmbus_sub_create(j.t, o, &joiner));
     assert_int_equal(shmbus_poll(a, jr_check, &seen_a, JR_CAP), (int)JR_CAP);
     /* The joiner gates seq 0: the ring is full for the publisher, and
      * the joiner reads seqs 0 to 3 intact. */
@@ -114,10 +121,29 @@ static void test_join_during_gate_scan(void **state)
     tu_release(name);
 }
 
+static void test_join_during_gate_scan(void **state)
+{
+    (void)state;
+    shmbus_sub_opts oldest = {.start = SHMBUS_START_OLDEST};
+
+    jr_race("joinrace", &oldest);
+}
+
+/* A group's first member seats the group through the same sb_seat(): the
+ * publisher read the cursor while the group had no member. */
+static void test_group_seated_during_gate_scan(void **state)
+{
+    (void)state;
+    shmbus_sub_opts member = {.start = SHMBUS_START_OLDEST, .group = 1};
+
+    jr_race("joinrace-grp", &member);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join_during_gate_scan),
+        cmocka_unit_test(test_group_seated_during_gate_scan),
     };
     tu_init();
     return cmocka_run_group_tests_name("join_race", tests, NULL, NULL);

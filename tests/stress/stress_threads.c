@@ -78,10 +78,12 @@ static void test_stress_threads_lossy(void **state)
 }
 
 /* Churn: while two publishers run on a reliable topic, one member of
- * group 1 stays and others join and leave it over and over, and plain
- * subscribers join at OLDEST and leave. The group is never empty, so it
- * must get every message exactly once; every joiner must read intact,
- * gapless, ordered messages from wherever it was seated. */
+ * group 1 stays and others join and leave it over and over, plain
+ * subscribers join at OLDEST and leave, and a lone member of group 2
+ * joins and leaves, seating that group anew each time. Group 1 is never
+ * empty, so it must get every message exactly once; every joiner (and
+ * group 2's member) must read intact, gapless, ordered messages from
+ * wherever it was seated. */
 struct churn {
     struct st_config cfg;
     struct st_control *ctl;
@@ -147,6 +149,28 @@ static void *churn_joiner(void *arg)
     return NULL;
 }
 
+/* The only member of group 2, joining and leaving: each join seats the
+ * empty group anew (sb_seat(), as a plain joiner), and, alone in it, the
+ * member must read what a plain joiner reads from its seat. */
+static void *churn_reseater(void *arg)
+{
+    struct churn *ch = arg;
+    struct st_worker w = {.cfg = &ch->cfg, .ctl = ch->ctl, .id = 300};
+    shmbus_sub_opts so = {.group = 2, .start = SHMBUS_START_OLDEST};
+
+    while (!churn_done(ch)) {
+        struct st_seen seen = {.w = &w, .late = 1};
+        shmbus_sub *sub;
+        if (shmbus_sub_create(ch->cfg.shared, &so, &sub) < 0) {
+            st_fail(ch->ctl, "churn reseater", 0, 0);
+            break;
+        }
+        churn_drain(ch, sub, &seen, 30);
+        shmbus_sub_destroy(sub);
+    }
+    return NULL;
+}
+
 static void test_stress_threads_group_and_join_churn(void **state)
 {
     (void)state;
@@ -162,7 +186,7 @@ static void test_stress_threads_group_and_join_churn(void **state)
                                .spin_ns = 0}};
     struct st_worker stay = {.cfg = &ch.cfg, .id = 0, .group = 1};
     struct st_worker pubs[2];
-    pthread_t th[4];
+    pthread_t th[5];
     long tokens[3];
     shmbus_topic *t;
 
@@ -178,13 +202,14 @@ static void test_stress_threads_group_and_join_churn(void **state)
     assert_int_equal(pthread_create(&th[1], NULL, churn_member, &ch), 0);
     assert_int_equal(pthread_create(&th[2], NULL, churn_joiner, &ch), 0);
     assert_int_equal(pthread_create(&th[3], NULL, churn_joiner, &ch), 0);
+    assert_int_equal(pthread_create(&th[4], NULL, churn_reseater, &ch), 0);
     for (int i = 0; i < 2; i++) {
         pubs[i] = (struct st_worker){.cfg = &ch.cfg, .ctl = ch.ctl, .id = i};
         tokens[1 + i] = thread_start(st_publisher, &pubs[i]);
     }
     for (int i = 0; i < 3; i++)
         thread_join(tokens[i]);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         pthread_join(th[i], NULL);
     if (atomic_load(&ch.ctl->failures))
         fail_msg("%s", ch.ctl->why);
