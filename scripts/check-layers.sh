@@ -4,7 +4,8 @@
 #   libshmbus/include/shmbus/  includes only shmbus/ (and system headers)
 #   libshmbus/src/util/        includes only util/ and shmbus/
 #   libshmbus/src/shm/         includes only shm/, util/ and shmbus/
-#   libshmbus/src/ring/        includes only ring/, shm/, util/ and shmbus/
+#   libshmbus/src/journal/     includes only journal/, util/ and shmbus/
+#   libshmbus/src/ring/        includes only ring/, journal/, shm/, util/ and shmbus/
 #   daemon/                    takes from libshmbus only shmbus/, registry/
 #                              and util/; of a subsystem folder daemon/SUB/,
 #                              files outside it include only SUB/SUB.h
@@ -19,7 +20,7 @@ cd "${1:-$(dirname "$0")/..}"
 bad=0
 
 # The libshmbus module of included path $1 (shmbus, util, ring, shm,
-# registry), or nothing if it is not libshmbus's.
+# journal, registry), or nothing if it is not libshmbus's.
 lib_module() {
   local dir=${1%%/*}
   [ "$dir" != "$1" ] || return 0
@@ -53,10 +54,17 @@ check_include() {
         *) report "$file" "$line" "$inc" "shm/ includes only shm/, util/ and shmbus/" ;;
       esac
       ;;
+    libshmbus/src/journal/*)
+      case "$mod" in
+        "" | journal | util | shmbus) ;;
+        *) report "$file" "$line" "$inc" "journal/ includes only journal/, util/ and shmbus/" ;;
+      esac
+      ;;
     libshmbus/src/ring/*)
       case "$mod" in
-        "" | ring | shm | util | shmbus) ;;
-        *) report "$file" "$line" "$inc" "ring/ includes only ring/, shm/, util/ and shmbus/" ;;
+        "" | ring | journal | shm | util | shmbus) ;;
+        *) report "$file" "$line" "$inc" \
+          "ring/ includes only ring/, journal/, shm/, util/ and shmbus/" ;;
       esac
       ;;
     daemon/*)

@@ -12,8 +12,9 @@ check="$src/scripts/check-layers.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-mkdir -p libshmbus/include/shmbus libshmbus/src/{ring,shm,registry,util} daemon/bridge tools
+mkdir -p libshmbus/include/shmbus libshmbus/src/{ring,shm,registry,util,journal} daemon/bridge tools
 touch libshmbus/include/shmbus/shmbus.h libshmbus/src/ring/ring.h libshmbus/src/shm/layout.h \
+  libshmbus/src/journal/file.h \
   libshmbus/src/registry/client.h libshmbus/src/registry/relay.h libshmbus/src/util/vec.h \
   daemon/log.h daemon/bridge/bridge.h daemon/bridge/state.h
 # file|include|breaks a rule (1) or keeps them (0)
@@ -29,6 +30,15 @@ cases=(
   "libshmbus/src/ring/sub.c|shm/layout.h|0"
   "libshmbus/src/ring/sub.c|util/vec.h|0"
   "libshmbus/src/ring/sub.c|registry/relay.h|1"
+  "libshmbus/src/ring/sub.c|journal/file.h|0"
+  "libshmbus/src/journal/reader.c|journal/file.h|0"
+  "libshmbus/src/journal/reader.c|util/vec.h|0"
+  "libshmbus/src/journal/reader.c|shmbus/shmbus.h|0"
+  "libshmbus/src/journal/reader.c|ring/ring.h|1"
+  "libshmbus/src/journal/reader.c|shm/layout.h|1"
+  "libshmbus/src/journal/reader.c|registry/client.h|1"
+  "libshmbus/src/util/grow.c|journal/file.h|1"
+  "libshmbus/src/shm/segment.c|journal/file.h|1"
   "daemon/reaper.c|ring/ring.h|1"
   "daemon/adopt.c|shm/layout.h|1"
   "daemon/control.c|bridge/state.h|1"

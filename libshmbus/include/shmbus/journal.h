@@ -80,14 +80,15 @@ typedef struct shmbus_journal_record {
 
 /** A writer's counters (shmbus_journal_stats_get()). */
 typedef struct shmbus_journal_stats {
-    uint64_t records;      /**< messages appended by this writer */
-    uint64_t gaps;         /**< gap records appended by this writer */
-    uint64_t gap_messages; /**< messages those gaps stand for */
-    uint64_t bytes;        /**< bytes written by this writer */
-    uint64_t duplicates;   /**< appends skipped: seq at or below the last one */
-    uint64_t last_seq;     /**< seq of the last message in the journal (UINT64_MAX: none) */
-    uint64_t synced_seq;   /**< last seq made durable by fdatasync (UINT64_MAX: none) */
-    uint64_t cut_bytes;    /**< torn tail cut when the writer opened */
+    uint64_t records;       /**< messages appended by this writer */
+    uint64_t gaps;          /**< gap records appended by this writer */
+    uint64_t gap_messages;  /**< messages those gaps stand for */
+    uint64_t bytes;         /**< bytes written by this writer */
+    uint64_t duplicates;    /**< appends skipped: seq at or below the last one */
+    uint64_t last_seq;      /**< last seq the journal covers: its last message, or the
+                                 end of a gap record that ends it (UINT64_MAX: none) */
+    uint64_t synced_seq;    /**< last seq made durable by fdatasync (UINT64_MAX: none) */
+    uint64_t cut_bytes;     /**< torn tail cut when the writer opened */
     uint64_t files_removed; /**< files deleted by retention */
     uint64_t reserved[3];
 } shmbus_journal_stats;
@@ -142,14 +143,17 @@ SHMBUS_API int shmbus_journal_open(const char *dir, const char *topic,
  * @return 1 appended; 0 skipped; SHMBUS_ERR_TOO_BIG (longer than the
  *         format allows, 256 MiB); -ENOSPC, -EIO, -errno from writing: the
  *         writer is then failed and every call returns that error until it
- *         is closed; nothing appended before is lost.
+ *         is closed; the file is cut back to its last whole record, nothing
+ *         flushed before is lost, and stats.last_seq of a writer opened
+ *         next says where to go on.
  */
 SHMBUS_API int shmbus_journal_append(shmbus_journal *j, const shmbus_msg *msg);
 
 /**
- * Write what is buffered, make it durable as the sync policy says, start
- * a new file when the current one is full and apply retention. Call at the
- * end of each batch of appends.
+ * Write what is buffered, make it durable as the sync policy says, and
+ * apply retention (at most once a second here; at every new file too). A
+ * file that holds segment_size bytes is followed by a new one at the next
+ * append. Call at the end of each batch of appends.
  * @return 0, or the error that failed the writer (as shmbus_journal_append()).
  */
 SHMBUS_API int shmbus_journal_flush(shmbus_journal *j);
@@ -225,8 +229,10 @@ SHMBUS_API int shmbus_journal_list(const char *dir, char (*names)[SHMBUS_TOPIC_N
 /**
  * Summarise topic @p topic's journal in @p dir: its first and last
  * messages, records, gaps and bytes, from the files' headers and indexes
- * (reading only the tail past the last index entry).
- * @return 0; -ENOENT; SHMBUS_ERR_BAD_MAGIC; SHMBUS_ERR_VERSION; -errno.
+ * (reading only the tail past the last index entry). first_seq and
+ * last_seq are UINT64_MAX when it holds no message.
+ * @return 0; SHMBUS_ERR_BAD_NAME; -ENOENT (no journal of that topic);
+ *         SHMBUS_ERR_BAD_MAGIC; SHMBUS_ERR_VERSION; -errno.
  */
 SHMBUS_API int shmbus_journal_summary_get(const char *dir, const char *topic,
                                           shmbus_journal_summary *out);
