@@ -352,6 +352,7 @@ int bench_cmd_ack(int argc, char **argv);
 int bench_cmd_pubonly(int argc, char **argv);
 int bench_cmd_registry(int argc, char **argv);
 int bench_cmd_reaper(int argc, char **argv);
+int bench_cmd_journal(int argc, char **argv);
 #ifdef SHMBUS_BENCH_URING
 int bench_cmd_journal_io(int argc, char **argv);
 #endif
