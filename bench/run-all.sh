@@ -39,12 +39,12 @@ run pubonly --count 1000000
 # subscriber unrecorded, to tmpfs and to disk, per sync policy; reading a
 # journal back; a paced publisher's latency with and without a recorder.
 for sync in none batch; do
-  run journal --part record --mode reliable --sync "$sync" --size 64 --seconds 2 --rounds 3
+  run journal --part record --mode reliable --sync "$sync" --size 64 --seconds 2 --rounds 5
 done
-run journal --part record --mode lossy --sync none --size 64 --seconds 2 --rounds 3
-run journal --part replay --mode reliable --size 64 --count 2000000 --rounds 3
+run journal --part record --mode lossy --sync none --size 64 --seconds 2 --rounds 5
+run journal --part replay --mode reliable --size 64 --count 2000000 --rounds 5
 for sync in none batch; do
-  run journal --part latency --mode reliable --sync "$sync" --interval-us 10 --count 100000 --rounds 3
+  run journal --part latency --mode reliable --sync "$sync" --interval-us 10 --count 100000 --rounds 5
 done
 # The journal writer's I/O: write() + fdatasync against io_uring (when built
 # with liburing), batches of 4 KiB to 1 MiB, on tmpfs and on the disk.
