@@ -73,13 +73,15 @@ tsan-test: deps
 # Model-check the protocols with spin: the wake-up (docs/model/wakeup.pml),
 # the daemon's take-backs from dead or evicted clients and the adoption of
 # kept slots (reap.pml), acknowledged groups' takes, acks and give-backs
-# against the reliable gate (ack.pml). Each must pass as written and fail
-# with its protection left out.
+# against the reliable gate (ack.pml), a reader seated while a publisher
+# scans the gates (join.pml). Each must pass as written and fail with its
+# protection left out.
 model: deps
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING NO_RECHECK NO_GIVE_BACK_CAS
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
 		FREE_SLOT_FIRST NO_GEN NO_CURSOR_CHECK READ_RETURNED_IN_PLACE ACK_KEEPS_ALWAYS
+	scripts/model-check.sh docs/model/join.pml NO_JOINS
 
 # libFuzzer on the control-message and bridge parsers and on the daemon
 # against scribbled segments (the targets: the table in scripts/fuzz.sh), for

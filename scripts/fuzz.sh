@@ -13,6 +13,8 @@
 #            header values, the Shmbus-* headers, the order per origin
 #            (daemon/fed/meta.c)
 #   fed_order the JetStream importer's order per origin (daemon/fed/order.c)
+#   journal  the journal's reader, seeks, summary and recovery on arbitrary
+#            segment and index files (libshmbus/src/journal/)
 #   segment  the daemon (registry, reaper, stall timeouts, admin.c) against
 #            segment words written between its scans (fuzz/fuzz_segment.c)
 #   bridge   a live registry and bridge in process, driven by command
@@ -72,7 +74,8 @@ nats="-lnats"
 # steps of at most 21 bytes: 2 KiB is about a hundred. A bridge input is a
 # budget byte, a protocol byte and two bytes a command: 512 holds more than
 # its 48 steps. A dead letter's header is at most 239 bytes: 1 KiB holds
-# it and a payload.
+# it and a payload. A journal input is two files of up to 64 KiB; 4 KiB
+# holds dozens of records and a damaged index.
 targets=(
   "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply/sb_monitor_nats_page|fuzz/fuzz_wire.c $lib_srcs|-lpthread"
   "deadletter|1|1024|shmbus_dead_letter_parse|fuzz/fuzz_deadletter.c $lib_srcs|-lpthread"
@@ -80,6 +83,7 @@ targets=(
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "fed|1|512|sbf_meta_topic/sbf_meta_u64/sbf_meta_decode/sbf_meta_order|fuzz/fuzz_fed.c daemon/fed/meta.c|"
   "fed_order|1|1024|sbf_order_judge/sbf_order_delivered|fuzz/fuzz_fed_order.c daemon/fed/order.c|"
+  "journal|2|4096|the journal's reader, seeks, summary and recovery|fuzz/fuzz_journal.c $lib_srcs|-lpthread"
   "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu $nats"
   "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu $nats"
 )

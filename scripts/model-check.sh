@@ -13,6 +13,8 @@
 #     entry; NO_CURSOR_CHECK: a message both at the cursor and returned;
 #     READ_RETURNED_IN_PLACE: a returned copy read while its cell is reused;
 #     ACK_KEEPS_ALWAYS: an ack leaves its member two reservations
+#   docs/model/join.pml NO_JOINS: a publisher overwrites the cell a reader
+#     seated during its gate scan reads
 set -euo pipefail
 model=$(readlink -f "${1:?usage: model-check.sh model.pml FLAG...}")
 shift

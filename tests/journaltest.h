@@ -1,8 +1,8 @@
 /*
  * Helpers of the journal tests (test_journal.c, test_journal_files.c,
- * stress/stress_journal.c): a private directory under /tmp removed on
- * every exit path of a test, messages of known content by seq, and a
- * check that a record read back is the message written.
+ * stress/stress_journal.c): a private directory under /tmp removed (and a
+ * file system mounted at its mnt/ unmounted) on every exit path of a test, messages of known
+ * content by seq, and a check that a record read back is the message written.
  */
 #ifndef SHMBUS_TESTS_JOURNALTEST_H
 #define SHMBUS_TESTS_JOURNALTEST_H
@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <sys/mount.h>
 
 #include "shmbus/journal.h"
 
@@ -51,6 +52,12 @@ static inline int jt_setup(void **state)
 
 static inline int jt_teardown(void **state)
 {
+    char mnt[96];
+
+    /* A test that mounted a small file system there (ENOSPC) and failed
+     * before it unmounted: unmount before removing anything. */
+    snprintf(mnt, sizeof(mnt), "%s/mnt", (const char *)*state);
+    umount2(mnt, MNT_DETACH);
     jt_dir_remove(*state);
     free(*state);
     return 0;

@@ -128,7 +128,8 @@ typedef struct shmbus_journal_damage {
  *         (no @p dir); -ENOTDIR; -EACCES; -EROFS; -ENOSPC; -EBUSY (another
  *         writer holds the lock); SHMBUS_ERR_BAD_MAGIC (a file there is not
  *         a journal file); SHMBUS_ERR_VERSION (a journal of another format
- *         version); -errno.
+ *         version); SHMBUS_ERR_CORRUPT (the last file's header is damaged:
+ *         left for an operator, docs/journal.md); -errno.
  */
 SHMBUS_API int shmbus_journal_open(const char *dir, const char *topic,
                                    const shmbus_journal_opts *opts, shmbus_journal **out);

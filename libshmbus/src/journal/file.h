@@ -110,6 +110,10 @@ int sb_jr_fsum_get(int dfd, int fd, uint64_t first_seq, int keep_ents, struct sb
  * *@p time_ns. @return 1 found; 0 none before the end or damage; -errno. */
 int sb_jr_first_msg(struct sb_jr_scan *s, uint64_t *seq, uint64_t *time_ns);
 
+/* 1 if the record at entry @p e's offset in the file of @p s is the record
+ * it names (its seq and time), else 0 (s->pos is left as it was). */
+int sb_jr_entry_verify(struct sb_jr_scan *s, const struct sb_jr_index_entry *e);
+
 /* Fill @p e's crc. */
 void sb_jr_entry_seal(struct sb_jr_index_entry *e);
 

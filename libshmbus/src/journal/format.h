@@ -86,6 +86,9 @@ struct sb_jr_index_hdr {
     uint32_t crc;        /* CRC32C of the header with this field 0 */
 };
 static_assert(sizeof(struct sb_jr_index_hdr) == 32, "index header size");
+static_assert(offsetof(struct sb_jr_index_hdr, magic) == 0, "magic");
+static_assert(offsetof(struct sb_jr_index_hdr, version) == 8, "version");
+static_assert(offsetof(struct sb_jr_index_hdr, header_len) == 12, "header_len");
 static_assert(offsetof(struct sb_jr_index_hdr, first_seq) == 16, "first_seq");
 static_assert(offsetof(struct sb_jr_index_hdr, entry_len) == 24, "entry_len");
 static_assert(offsetof(struct sb_jr_index_hdr, crc) == 28, "crc");
@@ -106,9 +109,16 @@ struct sb_jr_index_entry {
     uint32_t reserved;     /* 0 */
 };
 static_assert(sizeof(struct sb_jr_index_entry) == 72, "index entry size");
+static_assert(offsetof(struct sb_jr_index_entry, seq) == 0, "seq");
+static_assert(offsetof(struct sb_jr_index_entry, time_ns) == 8, "time_ns");
 static_assert(offsetof(struct sb_jr_index_entry, offset) == 16, "offset");
+static_assert(offsetof(struct sb_jr_index_entry, records) == 24, "records");
+static_assert(offsetof(struct sb_jr_index_entry, gaps) == 32, "gaps");
+static_assert(offsetof(struct sb_jr_index_entry, gap_messages) == 40, "gap_messages");
 static_assert(offsetof(struct sb_jr_index_entry, prev_seq) == 48, "prev_seq");
+static_assert(offsetof(struct sb_jr_index_entry, prev_time_ns) == 56, "prev_time_ns");
 static_assert(offsetof(struct sb_jr_index_entry, crc) == 64, "crc");
+static_assert(offsetof(struct sb_jr_index_entry, reserved) == 68, "reserved");
 
 /* Bytes of a record of @p len payload bytes on disk. */
 static inline uint64_t sb_jr_rec_size(uint64_t len)

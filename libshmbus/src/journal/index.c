@@ -81,8 +81,7 @@ int sb_jr_index_load(int dfd, uint64_t first_seq, uint64_t size, struct sb_jr_in
     return 0;
 }
 
-/* 1 if the record at entry @p e is the record it says. */
-static int entry_verify(struct sb_jr_scan *s, const struct sb_jr_index_entry *e)
+int sb_jr_entry_verify(struct sb_jr_scan *s, const struct sb_jr_index_entry *e)
 {
     struct sb_jr_rec rec;
     const void *payload;
@@ -177,7 +176,7 @@ static int fsum_scan(struct sb_jr_fsum *f, struct sb_jr_scan *s, int keep_ents, 
  * since_entry stays 0 for it. */
 static void fsum_from_index(struct sb_jr_fsum *f, struct sb_jr_scan *s)
 {
-    while (f->nents > 0 && !entry_verify(s, &f->ents[f->nents - 1]))
+    while (f->nents > 0 && !sb_jr_entry_verify(s, &f->ents[f->nents - 1]))
         f->nents--;
     if (f->nents == 0)
         return;

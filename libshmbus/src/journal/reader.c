@@ -94,9 +94,11 @@ int sb_jr_r_file_open(shmbus_journal_reader *r, uint64_t seq, int newest)
     r->fd = fd;
     r->file_seq = seq;
     r->have_file = 1;
+    r->file_gone = 0;
     r->good_end = sizeof(struct sb_jr_file_hdr);
     if (fstat(fd, &st) != 0)
         return -errno;
+    sb_jr_scan_fini(&r->s); /* the last file's buffer */
     sb_jr_scan_init(&r->s, fd, sizeof(struct sb_jr_file_hdr), (uint64_t)st.st_size);
     if (rc != 0) {
         /* The whole file is damage: reported once, then the next one. */
@@ -116,7 +118,12 @@ static int r_next_file(shmbus_journal_reader *r, uint64_t *seq, int *newest)
 
     if (rc != 0)
         return rc;
-    for (i = 0; i < n && r->have_file && seqs[i] <= r->file_seq; i++)
+    /* After a file that was deleted, a new file of the same name is
+     * another file (a writer's recovery dropped a file with no record and
+     * started it again): it counts as after. */
+    for (i = 0;
+         i < n && r->have_file && (r->file_gone ? seqs[i] < r->file_seq : seqs[i] <= r->file_seq);
+         i++)
         ;
     rc = i < n;
     if (rc) {
@@ -169,8 +176,15 @@ static int r_file_done(shmbus_journal_reader *r, int *err)
 
     *err = 0;
     sb_jr_file_name(name, r->next_seq, 0);
-    if (r->next_seq != UINT64_MAX && r->next_seq != r->file_seq &&
-        fstatat(r->dfd, name, &st, 0) == 0) {
+    if (fstat(r->fd, &st) != 0) {
+        *err = -errno;
+        return 0;
+    }
+    /* Deleted (retention, or a writer's recovery): nothing more comes to
+     * it, and a file of its name is a new one. */
+    r->file_gone = st.st_nlink == 0;
+    if (r->file_gone || (r->next_seq != UINT64_MAX && r->next_seq != r->file_seq &&
+                         fstatat(r->dfd, name, &st, 0) == 0)) {
         rc = 1;
     } else {
         now = sb_mono_ns();
@@ -237,8 +251,14 @@ static int r_at_end(shmbus_journal_reader *r, shmbus_journal_record *rec, int *a
         *again = 1;
         return 0;
     }
+    size = r->s.size;
     if (!r_file_done(r, &err))
         return err;
+    /* Written between our look and the next file's start: read it first. */
+    if (r->s.size != size) {
+        *again = 1;
+        return 0;
+    }
     if (r->s.pos < r->s.size) {
         /* A finished file ends in an incomplete record: damage. */
         uint64_t off = r->s.pos;

@@ -17,6 +17,7 @@ struct shmbus_journal_reader {
     int dfd;             /* the topic's directory */
     int fd;              /* the segment file read (-1: none) */
     int have_file;       /* file_seq names a file read (else: start at the first) */
+    int file_gone;       /* the file read was deleted under us */
     uint64_t file_seq;   /* its first seq */
     struct sb_jr_scan s; /* its records */
     uint64_t good_end;   /* end of the last good record read in it */

@@ -44,6 +44,9 @@ static int seek_file(shmbus_journal_reader *r, const uint64_t *seqs, size_t n, s
         return rc;
     for (k = 0; k < cnt && (by_time ? ents[k].time_ns <= key : ents[k].seq <= key); k++)
         ;
+    /* An entry whose record is not there (a sealed lie) is passed over. */
+    while (k > 0 && !sb_jr_entry_verify(&r->s, &ents[k - 1]))
+        k--;
     if (k > 0)
         r->s.pos = ents[k - 1].offset;
     free(ents);

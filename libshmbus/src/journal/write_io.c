@@ -236,7 +236,6 @@ int sb_jr_w_roll(shmbus_journal *w)
     if (w->ifd >= 0)
         close(w->ifd);
     w->fd = w->ifd = -1;
-    sb_jr_w_retain(w);
     return 0;
 }
 

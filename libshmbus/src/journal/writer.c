@@ -48,7 +48,7 @@ static int opts_take(const shmbus_journal_opts *in, shmbus_journal_opts *o)
         return SHMBUS_ERR_INVALID;
     if (o->perm == 0)
         o->perm = 0600;
-    if (o->perm > 0666)
+    if ((o->perm & ~0666u) != 0) /* only r and w bits: x, setuid, sticky are refused */
         return SHMBUS_ERR_INVALID;
     return 0;
 }
@@ -60,7 +60,15 @@ static int w_dir_lock(shmbus_journal *w, const char *dir)
 
     if (dfd < 0)
         return -errno;
-    if (mkdirat(dfd, w->topic, w->dir_mode) != 0 && errno != EEXIST) {
+    /* A directory this writer makes gets exactly dir_mode (the umask
+     * does not narrow it); one that exists keeps what its owner gave it. */
+    if (mkdirat(dfd, w->topic, w->dir_mode) == 0) {
+        if (fchmodat(dfd, w->topic, w->dir_mode, 0) != 0) {
+            int e = -errno;
+            close(dfd);
+            return e;
+        }
+    } else if (errno != EEXIST) {
         int e = -errno;
         close(dfd);
         return e;
@@ -146,9 +154,10 @@ static int w_check_old(shmbus_journal *w, const uint64_t *seqs, size_t n)
     return 0;
 }
 
-/* Recover the last of segments @p seqs (@p n): one with a torn header or
- * no record is removed, its bytes counted as cut, and the one before is
- * then the last; a torn tail is cut. None left: the journal is empty. */
+/* Recover the last of segments @p seqs (@p n): one with a torn header,
+ * or the only one and with no record, is removed, its bytes counted as
+ * cut, and the one before is then the last; a torn tail is cut. None
+ * left: the journal is empty. */
 static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
 {
     struct sb_jr_fsum f;
@@ -164,7 +173,10 @@ static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
         if (fd < 0)
             return -errno;
         rc = sb_jr_fsum_get(w->dfd, fd, seq, 1, &f);
-        if (rc == 0 && f.end_seq != seq) {
+        /* A file with records, or with none after another file (a roll's
+         * new file: named by the seq that comes next, and a reader may
+         * wait in it), is the one written. */
+        if (rc == 0 && (f.end_seq != seq || n > 1)) {
             rc = w_adopt(w, fd, seq, &f);
             free(f.ents);
             return rc;
@@ -174,7 +186,8 @@ static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
             close(fd);
             return rc;
         }
-        /* A torn header, or a header and no record: the file is dropped. */
+        /* A torn header (no reader opens one), or the only file and no
+         * record (its name is a guess at the first seq): dropped. */
         if (fstat(fd, &st) == 0 &&
             (uint64_t)st.st_size > (rc == 0 ? sizeof(struct sb_jr_file_hdr) : 0))
             w->st.cut_bytes += (uint64_t)st.st_size - (rc == 0 ? sizeof(struct sb_jr_file_hdr) : 0);
@@ -220,8 +233,7 @@ int shmbus_journal_open(const char *dir, const char *topic, const shmbus_journal
     w->dir_mode = w->opts.perm | ((w->opts.perm & 0444) >> 2);
     w->st.last_seq = w->st.synced_seq = w->dirty_seq = UINT64_MAX;
     w->age_seq = UINT64_MAX;
-    w->buf = malloc(SB_JR_BUF_SIZE);
-    rc = w->buf == NULL ? -ENOMEM : w_dir_lock(w, dir);
+    rc = w_dir_lock(w, dir);
     if (rc == 0)
         rc = w_recover(w);
     if (rc != 0)
@@ -278,19 +290,50 @@ static void w_count(shmbus_journal *w, const struct sb_jr_rec *h, uint64_t size)
     w->dirty_seq = w->st.last_seq;
 }
 
+/* Make room in the buffer for a record of @p size bytes: grow it (by
+ * doubling, from SB_JR_BUF_MIN to SB_JR_BUF_SIZE, so that a writer of a
+ * quiet topic holds little) or write it out. A record that still does
+ * not fit is written straight (w_record). */
+static int w_room(shmbus_journal *w, uint64_t size)
+{
+    size_t want = w->buf_cap != 0 ? w->buf_cap : SB_JR_BUF_MIN;
+
+    if (size <= w->buf_cap - w->buf_len)
+        return 0;
+    while (want < SB_JR_BUF_SIZE && want - w->buf_len < size)
+        want *= 2;
+    if (want > w->buf_cap && size <= want - w->buf_len) {
+        unsigned char *b = realloc(w->buf, want);
+        if (b != NULL) {
+            w->buf = b;
+            w->buf_cap = want;
+            return 0;
+        }
+        /* Short of memory: what is buffered goes out, then it may fit. */
+    }
+    return sb_jr_w_out(w);
+}
+
 /* Append record @p h (mark and crc filled here) with payload @p data. */
 static int w_record(shmbus_journal *w, struct sb_jr_rec *h, const void *data)
 {
     uint64_t size = sb_jr_rec_size(h->len), off;
     int rc = 0;
 
-    /* The file written holds segment_size: the next starts at this record. */
-    if (w->fd >= 0 && w->file_size + w->buf_len >= w->opts.segment_size)
+    /* The file written holds segment_size: the next starts at this record,
+     * and retention runs once it is there (the newest file is never
+     * deleted: the one just finished may go). */
+    if (w->fd >= 0 && w->file_size + w->buf_len >= w->opts.segment_size) {
         rc = sb_jr_w_roll(w);
+        if (rc == 0)
+            rc = sb_jr_w_file_new(w, h->seq);
+        if (rc == 0)
+            sb_jr_w_retain(w);
+    }
     if (rc == 0 && w->fd < 0)
         rc = sb_jr_w_file_new(w, h->seq);
-    if (rc == 0 && size > SB_JR_BUF_SIZE - w->buf_len)
-        rc = sb_jr_w_out(w);
+    if (rc == 0)
+        rc = w_room(w, size);
     if (rc != 0)
         return rc;
     off = w->file_size + w->buf_len;
@@ -299,7 +342,7 @@ static int w_record(shmbus_journal *w, struct sb_jr_rec *h, const void *data)
         return rc;
     h->mark = sb_jr_rec_mark(off);
     h->crc = sb_jr_crc32c(sb_jr_crc32c(0, (const char *)h + 8, sizeof(*h) - 8), data, h->len);
-    if (size > SB_JR_BUF_SIZE) {
+    if (size > w->buf_cap - w->buf_len) {
         rc = sb_jr_w_direct(w, h, data);
     } else {
         unsigned char *p = w->buf + w->buf_len;

@@ -13,7 +13,8 @@
 #include "journal/format.h"
 #include "shmbus/journal.h"
 
-#define SB_JR_BUF_SIZE (1u << 20) /* bytes buffered before a write() */
+#define SB_JR_BUF_SIZE (1u << 20)  /* bytes buffered before a write(), at most */
+#define SB_JR_BUF_MIN  (16u << 10) /* the buffer's first size */
 
 struct shmbus_journal {
     int dfd;                                    /* the topic's directory */
@@ -26,8 +27,8 @@ struct shmbus_journal {
     uint64_t since_entry;                       /* bytes of records since its last index entry */
     uint64_t f_records, f_gaps, f_gap_messages; /* in the segment so far */
     uint64_t f_last_msg_seq, f_last_msg_time;   /* its last message (UINT64_MAX, 0) */
-    unsigned char *buf;                         /* records not yet written, SB_JR_BUF_SIZE */
-    size_t buf_len;
+    unsigned char *buf;                         /* records not yet written */
+    size_t buf_len, buf_cap;
     struct sb_jr_index_entry *ents; /* index entries not yet written */
     size_t nents, ents_cap;
     uint64_t last_sync_ns;      /* CLOCK_MONOTONIC of the last fdatasync */
@@ -59,7 +60,7 @@ int sb_jr_w_index_open(shmbus_journal *w, uint64_t seq);
 int sb_jr_w_file_new(shmbus_journal *w, uint64_t seq);
 
 /* Finish the segment written: write out, sync unless the policy is NONE,
- * close it and apply retention. @return 0 or the error. */
+ * and close it. @return 0 or the error. */
 int sb_jr_w_roll(shmbus_journal *w);
 
 /* fdatasync the segment written; @p force: whatever the policy says.

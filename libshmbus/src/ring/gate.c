@@ -4,7 +4,16 @@
  * limit, so a reader that appears later must start where a publisher with an
  * older limit cannot write: at or above the minimum that publisher saw.
  * Settled gates only move forward, and the tail is above all of them, so
- * min(settled gates now, tail now) is such a place.
+ * min(settled gates now, tail now) is such a place, provided the joiner
+ * reads each gate after the publisher did. A scan is not one instant: a
+ * publisher can read the joiner's slot before the joiner makes it a gate,
+ * the joiner read slot j at v, and the publisher read slot j later, after
+ * its reader moved past v: the publisher's minimum is then above the seat
+ * and it overwrites what the joiner reads. So a joiner bumps the header's
+ * joins (seq_cst) after its provisional gate is visible and before it
+ * reads anything, and a publisher keeps a scan only if joins did not move
+ * across it (pub.c): a joiner that bumped before the scan is seen gating,
+ * one that bumps after reads every gate after the publisher did.
  * Provisional positions of other joiners and group members' holds are not
  * settled: they can lie below what a publisher saw, so a joiner ignores
  * them (SB_GATE_SETTLED) while publishers respect them (SB_GATE_ALL).
@@ -22,6 +31,7 @@
 #include "ring/gate.h"
 
 #include "ring/read.h"
+#include "util/fault.h"
 
 static uint64_t groups_min(const struct sb_segment *seg, enum sb_gate_kind kind)
 {
@@ -80,6 +90,9 @@ uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *sel
 
     for (uint32_t i = 0; i < seg->g.max_subs; i++) {
         const struct sb_shm_slot *s = &seg->slots[i];
+        /* tests/test_join_race.c stops a publisher here, after slot 0. */
+        if (kind == SB_GATE_ALL && i == 1)
+            SB_FAULT_POINT("gate-scan-slot1");
         if (s == self)
             continue;
         /* seq_cst: pairs with the seq_cst state stores in sub.c; a slot
@@ -108,11 +121,17 @@ uint64_t sb_min_gate(const struct sb_segment *seg, const struct sb_shm_slot *sel
 uint64_t sb_seat(const struct sb_segment *seg, const struct sb_shm_slot *self, uint32_t start,
                  uint64_t at_least)
 {
+    uint64_t t1, floor, o;
+
+    /* seq_cst: after our provisional gate became visible, before every
+     * load below; pairs with the publishers' seq_cst loads of joins
+     * around their scans (pub.c pub_refresh_limit(), top of the file). */
+    atomic_fetch_add_explicit(&seg->hdr->joins, 1, memory_order_seq_cst);
     /* seq_cst: read after our provisional gate became visible, ordered
      * against the publishers' seq_cst gate loads and tail CAS (pub.c). */
-    uint64_t t1 = atomic_load_explicit(&seg->hdr->tail, memory_order_seq_cst);
-    uint64_t floor = sb_min_gate(seg, self, SB_GATE_SETTLED);
-    uint64_t o = sb_start_pos(start, t1, seg->g.capacity);
+    t1 = atomic_load_explicit(&seg->hdr->tail, memory_order_seq_cst);
+    floor = sb_min_gate(seg, self, SB_GATE_SETTLED);
+    o = sb_start_pos(start, t1, seg->g.capacity);
 
     if (floor > t1)
         floor = t1;

@@ -38,6 +38,8 @@
 
 /* Spin this long on a full reliable ring before sleeping. */
 #define PUB_SPIN_NS 20000u
+/* Gate scans a limit refresh makes while readers are seated across them. */
+#define PUB_SCAN_TRIES 4u
 
 /* A token holder that died may have died between claim and commit: its
  * last seq would stall readers forever. We hold the token now, so nobody
@@ -201,13 +203,26 @@ void shmbus_pub_destroy(shmbus_pub *pub)
  * beyond a lap past the tail @p s read (seq_cst) before the scan. A gate
  * read late in the scan can lie above a tail that a joiner we missed was
  * seated from; capping by s keeps every limit within a lap of such a seat
- * (gate.c). */
+ * (gate.c). A scan across which a reader was seated may have read the
+ * settled gates that reader seated on later than it did, and is dropped
+ * (gate.c): we scan again, at most PUB_SCAN_TRIES times, and then keep
+ * the last limit, which stays safe; the caller waits and comes back. */
 static uint64_t pub_refresh_limit(shmbus_pub *p, uint64_t s)
 {
     const struct sb_segment *seg = &p->topic->seg;
-    uint64_t gate = sb_min_gate(seg, NULL, SB_GATE_ALL);
+    _Atomic uint64_t *joins = &seg->hdr->joins;
 
-    p->limit = (gate < s ? gate : s) + seg->g.capacity;
+    for (unsigned i = 0; i < PUB_SCAN_TRIES; i++) {
+        /* seq_cst, both: pair with the seq_cst bump in sb_seat(), which a
+         * joiner makes after its provisional gate and before its reads. */
+        uint64_t j = atomic_load_explicit(joins, memory_order_seq_cst);
+        uint64_t gate = sb_min_gate(seg, NULL, SB_GATE_ALL);
+
+        if (atomic_load_explicit(joins, memory_order_seq_cst) == j) {
+            p->limit = (gate < s ? gate : s) + seg->g.capacity;
+            break;
+        }
+    }
     return p->limit;
 }
 

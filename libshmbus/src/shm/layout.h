@@ -26,7 +26,7 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
               "atomics must have the size of their plain types");
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
-#define SB_LAYOUT_MAJOR   5u                    /* 5: acknowledged groups' pending tables */
+#define SB_LAYOUT_MAJOR   6u                    /* 6: joins, validating gate scans */
 #define SB_LAYOUT_MINOR   0u
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
@@ -94,7 +94,11 @@ struct sb_shm_header {
     _Atomic uint64_t evicted;   /* subscribers evicted for stalling publishers */
     _Atomic uint64_t abandoned; /* group messages taken by members that died or were
                                    evicted holding them */
-    uint8_t pad6[SB_BLOCK - 56];
+    /* Readers seated (plain joiners, groups seated anew): bumped before
+     * each seat's scan, so that a publisher whose own gate scan saw it
+     * move scans again (ring/gate.c). */
+    _Atomic uint64_t joins;
+    uint8_t pad6[SB_BLOCK - 64];
 };
 static_assert(sizeof(struct sb_shm_header) == 5 * SB_BLOCK, "header size");
 static_assert(offsetof(struct sb_shm_header, magic) == 0, "magic");
@@ -132,6 +136,7 @@ static_assert(offsetof(struct sb_shm_header, unblocked) == 4 * SB_BLOCK + 24, "u
 static_assert(offsetof(struct sb_shm_header, reaped) == 4 * SB_BLOCK + 32, "reaped");
 static_assert(offsetof(struct sb_shm_header, evicted) == 4 * SB_BLOCK + 40, "evicted");
 static_assert(offsetof(struct sb_shm_header, abandoned) == 4 * SB_BLOCK + 48, "abandoned");
+static_assert(offsetof(struct sb_shm_header, joins) == 4 * SB_BLOCK + 56, "joins");
 
 /* Subscriber slot states. */
 #define SB_SLOT_FREE    0u
