@@ -80,6 +80,9 @@ void bench_stats_print(const char *label, const struct bench_stats *s);
 /** Store 0 into every sample so that page faults happen before timing. */
 void bench_samples_touch(_Atomic uint64_t *samples, size_t n);
 
+/** Median of @p n values (@p n >= 1), sorting @p v in place. */
+double bench_median(double *v, size_t n);
+
 /** num / den, or 0 when den is 0. */
 double bench_ratio(double num, double den);
 
@@ -349,5 +352,9 @@ int bench_cmd_ack(int argc, char **argv);
 int bench_cmd_pubonly(int argc, char **argv);
 int bench_cmd_registry(int argc, char **argv);
 int bench_cmd_reaper(int argc, char **argv);
+int bench_cmd_journal(int argc, char **argv);
+#ifdef SHMBUS_BENCH_URING
+int bench_cmd_journal_io(int argc, char **argv);
+#endif
 
 #endif /* SHMBUS_BENCH_BENCH_H */

@@ -88,6 +88,19 @@ void bench_samples_touch(_Atomic uint64_t *samples, size_t n)
     }
 }
 
+static int median_compare(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), median_compare);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
 double bench_ratio(double num, double den)
 {
     return den > 0.0 ? num / den : 0.0;

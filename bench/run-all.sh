@@ -35,6 +35,30 @@ run fanout --subscribers 8 --count 5000 --rounds 3
 run ack --size 64 --seconds 2 --rounds 5 --inflight 16 --members 1,4
 run ack --drain --size 64 --count 500000 --rounds 15 --inflight 16 --members 1,4
 run pubonly --count 1000000
+# The journal: a recorder on a reliable (and a lossy) topic against the same
+# subscriber unrecorded, to tmpfs and to disk, per sync policy; reading a
+# journal back; a paced publisher's latency with and without a recorder.
+for sync in none batch; do
+  run journal --part record --mode reliable --sync "$sync" --size 64 --seconds 2 --rounds 5
+done
+run journal --part record --mode lossy --sync none --size 64 --seconds 2 --rounds 5
+run journal --part replay --mode reliable --size 64 --count 2000000 --rounds 5
+for sync in none batch; do
+  run journal --part latency --mode reliable --sync "$sync" --interval-us 10 --count 100000 --rounds 5
+done
+# The journal writer's I/O: write() + fdatasync against io_uring (when built
+# with liburing), batches of 4 KiB to 1 MiB, on tmpfs and on the disk.
+if "$bench" journal-io --help >/dev/null 2>&1; then
+  for dir in /dev/shm /var/tmp; do
+    for sync in batch none; do
+      for batch in 4096 65536 1048576; do
+        run journal-io --dir "$dir" --batch "$batch" --sync "$sync" --seconds 1 --rounds 3
+      done
+    done
+  done
+else
+  echo "(built without liburing: skipping journal-io)"
+fi
 # shmbusd's own memory with 1000 topics and 500 clients; lookup time at
 # 100, 1000 and 10000 topics.
 run registry --topics 1000 --clients 500 --opens 2 --lookup-max 10000

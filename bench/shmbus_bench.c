@@ -26,6 +26,10 @@ static const struct main_cmd main_cmds[] = {
     {"pubonly", bench_cmd_pubonly, "publish with no subscriber (run under strace -c -f)"},
     {"registry", bench_cmd_registry, "shmbusd's memory with many topics and clients; lookups"},
     {"reaper", bench_cmd_reaper, "shmbusd's scan passes over a large bus; longest slice"},
+    {"journal", bench_cmd_journal, "recording and replay throughput, publish latency recorded"},
+#ifdef SHMBUS_BENCH_URING
+    {"journal-io", bench_cmd_journal_io, "journal writes: write() + fdatasync vs io_uring"},
+#endif
 };
 
 static void main_usage(FILE *f)
