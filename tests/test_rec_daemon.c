@@ -11,6 +11,7 @@
  */
 #include "daemonutil.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mount.h>
@@ -437,6 +438,67 @@ static void test_rec_earlier_topic_set_aside(void **state)
     shmbus_close(bus);
 }
 
+/* Every record of topic @p name's journal is @p len bytes long. */
+static void all_of_len(const struct rec_fix *f, const char *name, uint32_t len)
+{
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    int rc;
+
+    assert_shmbus_ok(shmbus_journal_reader_open(f->jdir, name, &r));
+    while ((rc = shmbus_journal_next(r, &rec)) == 1)
+        if (!(rec.flags & SHMBUS_JOURNAL_GAP) && rec.len != len)
+            fail_msg("%s: seq %llu is %u bytes, an earlier topic's, not %u", name,
+                     (unsigned long long)rec.seq, rec.len, len);
+    assert_int_equal(rc, 0);
+    shmbus_journal_reader_close(r);
+}
+
+/* An earlier topic's journal is told apart by the tail the topic had when
+ * its recorder was seated, not when the journal is first opened: here the
+ * first open fails (the journal's path is a file for a while) and the new
+ * topic publishes past the old journal's end before the retry opens it.
+ * Its messages must not be taken for the old ones the journal has. */
+static void test_rec_earlier_topic_late_open(void **state)
+{
+    struct rec_fix *f = *state;
+    char path[PATH_MAX + 32], hidden[PATH_MAX + 32];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    int fd;
+
+    rec_launch(f, NULL);
+    open_topic(f, "rec.late", SHMBUS_LOSSY, 1024, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.late", 9);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    assert_int_equal(du_stop(&f->d), 0); /* unused: removed */
+    snprintf(path, sizeof(path), "%s/rec.late", f->jdir);
+    snprintf(hidden, sizeof(hidden), "%s/rec.late.hidden", f->d.dir);
+    assert_int_equal(rename(path, hidden), 0);
+    fd = open(path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    rec_launch(f, NULL);
+    open_topic(f, "rec.late", SHMBUS_LOSSY, 1024, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 20, 100);
+    assert_int_equal(du_log_wait(f->log, "cannot open its journal", 1), 1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rename(hidden, path), 0);
+    assert_int_equal(du_log_wait(f->log, "it is an earlier topic's of that name", 1), 1);
+    wait_last(f, "rec.late", 19);
+    assert_int_equal(read_back(f, "rec.late", 0, 20, NULL), 20);
+    all_of_len(f, "rec.late", 100);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
  * one that is not, and for a topic id not open on the connection. */
 static void test_rec_journal_request(void **state)
@@ -552,15 +614,11 @@ static void test_rec_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        REC_TEST(test_rec_new_topic_from_first),
-        REC_TEST(test_rec_reliable_complete),
-        REC_TEST(test_rec_kill9_restart_no_gap),
-        REC_TEST(test_rec_full_disk),
-        REC_TEST(test_rec_evicted_rejoins),
-        REC_TEST(test_rec_hold_reported),
-        REC_TEST(test_rec_earlier_topic_set_aside),
-        REC_TEST(test_rec_journal_request),
-        REC_TEST(test_rec_bad_options),
+        REC_TEST(test_rec_new_topic_from_first),    REC_TEST(test_rec_reliable_complete),
+        REC_TEST(test_rec_kill9_restart_no_gap),    REC_TEST(test_rec_full_disk),
+        REC_TEST(test_rec_evicted_rejoins),         REC_TEST(test_rec_hold_reported),
+        REC_TEST(test_rec_earlier_topic_set_aside), REC_TEST(test_rec_earlier_topic_late_open),
+        REC_TEST(test_rec_journal_request),         REC_TEST(test_rec_bad_options),
     };
 
     tu_init();

@@ -146,6 +146,7 @@ static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
 static struct sbr_topic *record_new(struct sbd_rec *r, struct sbd_topic *t)
 {
     struct sbr_topic *rt = calloc(1, sizeof(*rt));
+    shmbus_topic_info info;
     struct sbr_thread *th;
     int rc = 0;
 
@@ -159,6 +160,10 @@ static struct sbr_topic *record_new(struct sbd_rec *r, struct sbd_topic *t)
     rt->rec = r;
     rt->t = t;
     rt->reliable = t->info.mode == SHMBUS_RELIABLE;
+    /* Under topic_lock, before the topic's creator can publish: a journal
+     * that reaches this seq is an earlier topic's (topic.c topic_open()). */
+    shmbus_topic_info_get(t->t, &info);
+    rt->seat_tail = info.published;
     rt->state = SBR_WAITING; /* its thread opens the journal at once */
     /* Seated now, before the topic's creator can publish: it misses none.
      * A failure (no slot free) is the thread's to retry, as a stop. */

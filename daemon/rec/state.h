@@ -75,6 +75,7 @@ struct sbr_topic {
     struct sbd_rec *rec;
     struct sbd_topic *t; /* the registry's: lives until the daemon stops */
     int reliable;        /* fixed: its subscriber is held (relay.h) */
+    uint64_t seat_tail;  /* fixed: the topic's tail when the record was made */
     /* thread (the seat's first, before the hand-over) */
     int state;               /* enum sbr_state */
     shmbus_sub *sub;         /* NULL while none */
@@ -84,6 +85,7 @@ struct sbr_topic {
     uint64_t floor;          /* the journal's last seq when it was opened (UINT64_MAX:
                                 none): as durable as the ring could make it */
     int err;                 /* the error that stopped it, 0 if none */
+    int opened;              /* its journal was opened once (it is this topic's) */
     int announced;           /* a journal_stopped event went out, no resume since */
     uint32_t backoff_ms;     /* the last wait between retries, 0 if none */
     uint64_t retry_ns;       /* SBR_WAITING: CLOCK_MONOTONIC of the next try */
