@@ -5,15 +5,17 @@
  * -9 of the daemon mid-run and a restart leave no gap on a reliable topic;
  * a full disk stops recording without holding publishers, logged, on the
  * events topic, and recording resumes with a gap record once there is
- * room; a journal of an earlier topic of the same name is moved aside;
- * JOURNAL answers; bad options are refused. The journals are read back
- * with the journal reader (shmbus/journal.h).
+ * room; a journal of an earlier topic of the same name is moved aside,
+ * even when the first open of it comes late; a truncated segment ends
+ * its topic's recording, not the daemon; JOURNAL answers; bad options are refused. The journals are
+ * read back with the journal reader (shmbus/journal.h).
  */
 #include "daemonutil.h"
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -499,6 +501,39 @@ static void test_rec_earlier_topic_late_open(void **state)
     shmbus_close(bus);
 }
 
+/* A client truncates a recorded topic's segment: the recorder thread's
+ * next look at the ring faults, the SIGBUS guard (guard.h) catches it as
+ * it does for the daemon's other threads, and recording of that topic
+ * ends; the daemon lives on. The reaper scans only every second, so the
+ * recorder, which looks every few tens of ms, is the first to fault. */
+static void test_rec_truncated_segment(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--reap-interval", "1000", NULL};
+    char seg[SHMBUS_NAME_MAX + 2];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    int fd;
+
+    rec_launch(f, extra);
+    open_topic(f, "rec.trunc", SHMBUS_RELIABLE, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.trunc", 9);
+    shmbus_pub_destroy(p);
+    snprintf(seg, sizeof(seg), "/shmbus.%s.rec.trunc", f->d.bus);
+    fd = shm_open(seg, O_RDWR | O_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    close(fd);
+    assert_int_equal(du_log_wait(f->log, "its segment was truncated: no longer recorded", 1), 1);
+    assert_int_equal(kill(f->d.pid, 0), 0);
+    assert_int_equal(read_back(f, "rec.trunc", 0, 10, NULL), 10);
+    shmbus_topic_destroy(t); /* never touched since the truncation */
+    shmbus_close(bus);
+}
+
 /* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
  * one that is not, and for a topic id not open on the connection. */
 static void test_rec_journal_request(void **state)
@@ -614,11 +649,17 @@ static void test_rec_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        REC_TEST(test_rec_new_topic_from_first),    REC_TEST(test_rec_reliable_complete),
-        REC_TEST(test_rec_kill9_restart_no_gap),    REC_TEST(test_rec_full_disk),
-        REC_TEST(test_rec_evicted_rejoins),         REC_TEST(test_rec_hold_reported),
-        REC_TEST(test_rec_earlier_topic_set_aside), REC_TEST(test_rec_earlier_topic_late_open),
-        REC_TEST(test_rec_journal_request),         REC_TEST(test_rec_bad_options),
+        REC_TEST(test_rec_new_topic_from_first),
+        REC_TEST(test_rec_reliable_complete),
+        REC_TEST(test_rec_kill9_restart_no_gap),
+        REC_TEST(test_rec_full_disk),
+        REC_TEST(test_rec_evicted_rejoins),
+        REC_TEST(test_rec_hold_reported),
+        REC_TEST(test_rec_earlier_topic_set_aside),
+        REC_TEST(test_rec_earlier_topic_late_open),
+        REC_TEST(test_rec_truncated_segment),
+        REC_TEST(test_rec_journal_request),
+        REC_TEST(test_rec_bad_options),
     };
 
     tu_init();

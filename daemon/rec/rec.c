@@ -104,6 +104,9 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* Signals a fault raises in the thread that takes it. */
+static const int rec_faults[] = {SIGBUS, SIGSEGV, SIGILL, SIGFPE};
+
 /* A thread with room, started if needed. Under mu. */
 static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
 {
@@ -127,8 +130,13 @@ static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
     pthread_mutex_init(&th->mu, NULL);
     /* Every signal blocked: it may start before the control thread blocks
      * SIGTERM for its signalfd (a topic there at start), and a signal it
-     * took would kill the daemon without its stop. */
+     * took would kill the daemon without its stop. Not the faults: the
+     * kernel forces a blocked one with its default action, killing the
+     * daemon, where SIGBUS must reach the guard (guard.h: a client
+     * truncated a segment the thread reads) and the others the log. */
     sigfillset(&all);
+    for (size_t i = 0; i < sizeof(rec_faults) / sizeof(rec_faults[0]); i++)
+        sigdelset(&all, rec_faults[i]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     *rc = -pthread_create(&th->th, NULL, thread_main, th);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
