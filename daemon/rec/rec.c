@@ -245,7 +245,8 @@ int sbd_rec_start(const struct sbd_config *cfg, struct sbd_registry *reg, struct
         .retain_ns = cfg->journal_retain_ns,
         .sync = cfg->journal_sync,
         .sync_interval_ms = cfg->journal_sync_ms,
-        /* Whoever may read the topic's segment may read its journal. */
+        /* Whoever may open the topic's segment by name may read its
+         * journal (not a client that gets segments as descriptors only). */
         .perm = cfg->have_group ? 0660u : 0600u,
     };
     for (unsigned i = 0; i < cfg->n_rec; i++)
