@@ -534,6 +534,42 @@ static void test_rec_truncated_segment(void **state)
     shmbus_close(bus);
 }
 
+/* Retention by age reaches a topic gone quiet: its files age past
+ * --journal-retain with no message to flush, and still go (all but the
+ * newest, which the writer never deletes). */
+static void test_rec_retain_idle(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--journal-segment-size", "64K", "--journal-retain", "2s",
+                                        NULL};
+    shmbus_journal_summary s = {0};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    int64_t end;
+
+    rec_launch(f, extra);
+    open_topic(f, "rec.idle", SHMBUS_RELIABLE, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 300, 1000); /* about five files of 64 KiB */
+    s = wait_last(f, "rec.idle", 299);
+    assert_int_equal(s.first_seq, 0);
+    /* Quiet from now on: the files' last records age past 2 s. */
+    end = du_now_ms() + JOURNAL_WAIT_MS;
+    while (du_now_ms() < end) {
+        assert_shmbus_ok(shmbus_journal_summary_get(f->jdir, "rec.idle", &s));
+        if (s.first_seq > 0)
+            break;
+        du_sleep_ms(50);
+    }
+    if (s.first_seq == 0)
+        fail_msg("rec.idle: nothing retired %d ms after it went quiet", JOURNAL_WAIT_MS);
+    assert_int_equal(s.last_seq, 299);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
  * one that is not, and for a topic id not open on the connection. */
 static void test_rec_journal_request(void **state)
@@ -649,17 +685,12 @@ static void test_rec_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        REC_TEST(test_rec_new_topic_from_first),
-        REC_TEST(test_rec_reliable_complete),
-        REC_TEST(test_rec_kill9_restart_no_gap),
-        REC_TEST(test_rec_full_disk),
-        REC_TEST(test_rec_evicted_rejoins),
-        REC_TEST(test_rec_hold_reported),
-        REC_TEST(test_rec_earlier_topic_set_aside),
-        REC_TEST(test_rec_earlier_topic_late_open),
-        REC_TEST(test_rec_truncated_segment),
-        REC_TEST(test_rec_journal_request),
-        REC_TEST(test_rec_bad_options),
+        REC_TEST(test_rec_new_topic_from_first),    REC_TEST(test_rec_reliable_complete),
+        REC_TEST(test_rec_kill9_restart_no_gap),    REC_TEST(test_rec_full_disk),
+        REC_TEST(test_rec_evicted_rejoins),         REC_TEST(test_rec_hold_reported),
+        REC_TEST(test_rec_earlier_topic_set_aside), REC_TEST(test_rec_earlier_topic_late_open),
+        REC_TEST(test_rec_truncated_segment),       REC_TEST(test_rec_retain_idle),
+        REC_TEST(test_rec_journal_request),         REC_TEST(test_rec_bad_options),
     };
 
     tu_init();

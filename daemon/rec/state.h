@@ -44,6 +44,10 @@
  * counter); its log lines come at most every SBR_HOLD_LOG_MS. */
 #define SBR_HOLD_REPORT_MS 1000u
 #define SBR_HOLD_LOG_MS    10000u
+/* With an age in --journal-retain, a quiet topic's journal is flushed this
+ * often all the same: retention runs at a flush (journal.h), and its files
+ * age with no message to flush. */
+#define SBR_RETAIN_MS 1000u
 /* Longest sleep of a recorder thread before it looks at its topics again. */
 #define SBR_NAP_MS 100u
 
@@ -89,6 +93,7 @@ struct sbr_topic {
     int announced;           /* a journal_stopped event went out, no resume since */
     uint32_t backoff_ms;     /* the last wait between retries, 0 if none */
     uint64_t retry_ns;       /* SBR_WAITING: CLOCK_MONOTONIC of the next try */
+    uint64_t flushed_ns;     /* CLOCK_MONOTONIC of the last flush */
     uint64_t full_since_ns;  /* when the held ring was found full (0: it is not) */
     int full_counted;        /* this episode is counted in holds */
     uint64_t full_logged_ns; /* when one was last logged */

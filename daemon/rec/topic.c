@@ -379,9 +379,14 @@ static int topic_record(struct sbr_topic *rt, uint64_t now, uint64_t *wake, stru
         rt->next = b->msgs[b->n - 1].seq + 1;
     rc = topic_append(rt, b);
     shmbus_journal_stats_get(rt->j, &st);
-    /* Flush what came, and, with an interval, what waits to be synced. */
-    if (rc == 0 && (b->n > 0 || topic_durable(rt, &st) != st.last_seq))
+    /* Flush what came, and, with an interval, what waits to be synced;
+     * with a retention age, a quiet journal now and then for it. */
+    if (rc == 0 &&
+        (b->n > 0 || topic_durable(rt, &st) != st.last_seq ||
+         (rt->rec->jopts.retain_ns != 0 && now - rt->flushed_ns >= SBR_RETAIN_MS * MS))) {
         rc = shmbus_journal_flush(rt->j);
+        rt->flushed_ns = now;
+    }
     if (rc < 0) {
         topic_stop(rt, rc, now, "cannot write its journal");
         return 0;
