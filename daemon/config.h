@@ -46,6 +46,9 @@
 #define SBD_REC_AGE_MAX_S    (UINT64_MAX / 1000000000ull)
 #define SBD_REC_SYNC_MAX_MS  3600000u
 #define SBD_REC_SYNC_DEFAULT 2u /* SHMBUS_JOURNAL_SYNC_BATCH */
+/* Descriptors a recorded topic's journal writer holds: the topic's
+ * directory, its lock file, the segment file written and its index. */
+#define SBD_REC_FDS_PER_TOPIC 4u
 
 /* What a pattern option makes of the topics its glob matches. */
 enum sbd_fed_kind {
@@ -137,12 +140,14 @@ struct sbd_config {
 
 /* Descriptors the daemon needs besides the pidfds of the owners its
  * segments name (reaper.h): per client its connection, a segment a reply
- * carries and the pidfd of its hello; per topic its segment; per bridge
+ * carries and the pidfd of its hello; per topic its segment, and with
+ * --record its journal writer's (any topic may match); per bridge
  * connection its socket; and 64 of its own (epoll, timers, listeners,
  * /proc reads, the log). */
 static inline uint64_t sbd_config_fds(const struct sbd_config *c)
 {
     return (uint64_t)c->max_clients * 3 + c->max_topics + 64 +
+           (c->n_rec > 0 ? (uint64_t)c->max_topics * SBD_REC_FDS_PER_TOPIC : 0) +
            (c->bridge ? c->bridge_max_conns : 0);
 }
 

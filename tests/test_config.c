@@ -349,6 +349,7 @@ static void test_config_rec(void **state)
 {
     struct sbd_config c;
     char dir[] = "/tmp/shmbus-tcfg.XXXXXX", file[sizeof(dir) + 8];
+    uint64_t fds;
     int fd;
 
     (void)state;
@@ -381,6 +382,11 @@ static void test_config_rec(void **state)
     assert_int_equal(c.journal_retain_bytes, 10 << 20);
     assert_int_equal(c.journal_retain_ns, 2ull * 86400 * 1000000000ull);
     assert_int_equal(c.journal_sync, SHMBUS_JOURNAL_SYNC_NONE);
+    /* Each topic may be recorded: its journal's descriptors are budgeted
+     * (the reaper's pidfds get only what is left). */
+    fds = sbd_config_fds(&c);
+    c.n_rec = 0;
+    assert_int_equal(fds - sbd_config_fds(&c), (uint64_t)c.max_topics * SBD_REC_FDS_PER_TOPIC);
     /* Refused. */
     static const char *const bad[][2] = {
         {"--journal-retain", "1h,2h"},

@@ -5,14 +5,17 @@
  * -9 of the daemon mid-run and a restart leave no gap on a reliable topic;
  * a full disk stops recording without holding publishers, logged, on the
  * events topic, and recording resumes with a gap record once there is
- * room; a journal of an earlier topic of the same name is moved aside;
- * JOURNAL answers; bad options are refused. The journals are read back
- * with the journal reader (shmbus/journal.h).
+ * room; a journal of an earlier topic of the same name is moved aside,
+ * even when the first open of it comes late; a truncated segment ends
+ * its topic's recording, not the daemon; JOURNAL answers; bad options are refused. The journals are
+ * read back with the journal reader (shmbus/journal.h).
  */
 #include "daemonutil.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -437,6 +440,136 @@ static void test_rec_earlier_topic_set_aside(void **state)
     shmbus_close(bus);
 }
 
+/* Every record of topic @p name's journal is @p len bytes long. */
+static void all_of_len(const struct rec_fix *f, const char *name, uint32_t len)
+{
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    int rc;
+
+    assert_shmbus_ok(shmbus_journal_reader_open(f->jdir, name, &r));
+    while ((rc = shmbus_journal_next(r, &rec)) == 1)
+        if (!(rec.flags & SHMBUS_JOURNAL_GAP) && rec.len != len)
+            fail_msg("%s: seq %llu is %u bytes, an earlier topic's, not %u", name,
+                     (unsigned long long)rec.seq, rec.len, len);
+    assert_int_equal(rc, 0);
+    shmbus_journal_reader_close(r);
+}
+
+/* An earlier topic's journal is told apart by the tail the topic had when
+ * its recorder was seated, not when the journal is first opened: here the
+ * first open fails (the journal's path is a file for a while) and the new
+ * topic publishes past the old journal's end before the retry opens it.
+ * Its messages must not be taken for the old ones the journal has. */
+static void test_rec_earlier_topic_late_open(void **state)
+{
+    struct rec_fix *f = *state;
+    char path[PATH_MAX + 32], hidden[PATH_MAX + 32];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    int fd;
+
+    rec_launch(f, NULL);
+    open_topic(f, "rec.late", SHMBUS_LOSSY, 1024, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.late", 9);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+    assert_int_equal(du_stop(&f->d), 0); /* unused: removed */
+    snprintf(path, sizeof(path), "%s/rec.late", f->jdir);
+    snprintf(hidden, sizeof(hidden), "%s/rec.late.hidden", f->d.dir);
+    assert_int_equal(rename(path, hidden), 0);
+    fd = open(path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    rec_launch(f, NULL);
+    open_topic(f, "rec.late", SHMBUS_LOSSY, 1024, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 20, 100);
+    assert_int_equal(du_log_wait(f->log, "cannot open its journal", 1), 1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rename(hidden, path), 0);
+    assert_int_equal(du_log_wait(f->log, "it is an earlier topic's of that name", 1), 1);
+    wait_last(f, "rec.late", 19);
+    assert_int_equal(read_back(f, "rec.late", 0, 20, NULL), 20);
+    all_of_len(f, "rec.late", 100);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+/* A client truncates a recorded topic's segment: the recorder thread's
+ * next look at the ring faults, the SIGBUS guard (guard.h) catches it as
+ * it does for the daemon's other threads, and recording of that topic
+ * ends; the daemon lives on. The reaper scans only every second, so the
+ * recorder, which looks every few tens of ms, is the first to fault. */
+static void test_rec_truncated_segment(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--reap-interval", "1000", NULL};
+    char seg[SHMBUS_NAME_MAX + 2];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    int fd;
+
+    rec_launch(f, extra);
+    open_topic(f, "rec.trunc", SHMBUS_RELIABLE, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.trunc", 9);
+    shmbus_pub_destroy(p);
+    snprintf(seg, sizeof(seg), "/shmbus.%s.rec.trunc", f->d.bus);
+    fd = shm_open(seg, O_RDWR | O_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    close(fd);
+    assert_int_equal(du_log_wait(f->log, "its segment was truncated: no longer recorded", 1), 1);
+    assert_int_equal(kill(f->d.pid, 0), 0);
+    assert_int_equal(read_back(f, "rec.trunc", 0, 10, NULL), 10);
+    shmbus_topic_destroy(t); /* never touched since the truncation */
+    shmbus_close(bus);
+}
+
+/* Retention by age reaches a topic gone quiet: its files age past
+ * --journal-retain with no message to flush, and still go (all but the
+ * newest, which the writer never deletes). */
+static void test_rec_retain_idle(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--journal-segment-size", "64K", "--journal-retain", "2s",
+                                        NULL};
+    shmbus_journal_summary s = {0};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    int64_t end;
+
+    rec_launch(f, extra);
+    open_topic(f, "rec.idle", SHMBUS_RELIABLE, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 300, 1000); /* about five files of 64 KiB */
+    s = wait_last(f, "rec.idle", 299);
+    assert_int_equal(s.first_seq, 0);
+    /* Quiet from now on: the files' last records age past 2 s. */
+    end = du_now_ms() + JOURNAL_WAIT_MS;
+    while (du_now_ms() < end) {
+        assert_shmbus_ok(shmbus_journal_summary_get(f->jdir, "rec.idle", &s));
+        if (s.first_seq > 0)
+            break;
+        du_sleep_ms(50);
+    }
+    if (s.first_seq == 0)
+        fail_msg("rec.idle: nothing retired %d ms after it went quiet", JOURNAL_WAIT_MS);
+    assert_int_equal(s.last_seq, 299);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
  * one that is not, and for a topic id not open on the connection. */
 static void test_rec_journal_request(void **state)
@@ -552,15 +685,12 @@ static void test_rec_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        REC_TEST(test_rec_new_topic_from_first),
-        REC_TEST(test_rec_reliable_complete),
-        REC_TEST(test_rec_kill9_restart_no_gap),
-        REC_TEST(test_rec_full_disk),
-        REC_TEST(test_rec_evicted_rejoins),
-        REC_TEST(test_rec_hold_reported),
-        REC_TEST(test_rec_earlier_topic_set_aside),
-        REC_TEST(test_rec_journal_request),
-        REC_TEST(test_rec_bad_options),
+        REC_TEST(test_rec_new_topic_from_first),    REC_TEST(test_rec_reliable_complete),
+        REC_TEST(test_rec_kill9_restart_no_gap),    REC_TEST(test_rec_full_disk),
+        REC_TEST(test_rec_evicted_rejoins),         REC_TEST(test_rec_hold_reported),
+        REC_TEST(test_rec_earlier_topic_set_aside), REC_TEST(test_rec_earlier_topic_late_open),
+        REC_TEST(test_rec_truncated_segment),       REC_TEST(test_rec_retain_idle),
+        REC_TEST(test_rec_journal_request),         REC_TEST(test_rec_bad_options),
     };
 
     tu_init();

@@ -104,6 +104,9 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* Signals a fault raises in the thread that takes it. */
+static const int rec_faults[] = {SIGBUS, SIGSEGV, SIGILL, SIGFPE};
+
 /* A thread with room, started if needed. Under mu. */
 static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
 {
@@ -127,8 +130,13 @@ static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
     pthread_mutex_init(&th->mu, NULL);
     /* Every signal blocked: it may start before the control thread blocks
      * SIGTERM for its signalfd (a topic there at start), and a signal it
-     * took would kill the daemon without its stop. */
+     * took would kill the daemon without its stop. Not the faults: the
+     * kernel forces a blocked one with its default action, killing the
+     * daemon, where SIGBUS must reach the guard (guard.h: a client
+     * truncated a segment the thread reads) and the others the log. */
     sigfillset(&all);
+    for (size_t i = 0; i < sizeof(rec_faults) / sizeof(rec_faults[0]); i++)
+        sigdelset(&all, rec_faults[i]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     *rc = -pthread_create(&th->th, NULL, thread_main, th);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -146,6 +154,7 @@ static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
 static struct sbr_topic *record_new(struct sbd_rec *r, struct sbd_topic *t)
 {
     struct sbr_topic *rt = calloc(1, sizeof(*rt));
+    shmbus_topic_info info;
     struct sbr_thread *th;
     int rc = 0;
 
@@ -159,6 +168,10 @@ static struct sbr_topic *record_new(struct sbd_rec *r, struct sbd_topic *t)
     rt->rec = r;
     rt->t = t;
     rt->reliable = t->info.mode == SHMBUS_RELIABLE;
+    /* Under topic_lock, before the topic's creator can publish: a journal
+     * that reaches this seq is an earlier topic's (topic.c topic_open()). */
+    shmbus_topic_info_get(t->t, &info);
+    rt->seat_tail = info.published;
     rt->state = SBR_WAITING; /* its thread opens the journal at once */
     /* Seated now, before the topic's creator can publish: it misses none.
      * A failure (no slot free) is the thread's to retry, as a stop. */
@@ -232,7 +245,8 @@ int sbd_rec_start(const struct sbd_config *cfg, struct sbd_registry *reg, struct
         .retain_ns = cfg->journal_retain_ns,
         .sync = cfg->journal_sync,
         .sync_interval_ms = cfg->journal_sync_ms,
-        /* Whoever may read the topic's segment may read its journal. */
+        /* Whoever may open the topic's segment by name may read its
+         * journal (not a client that gets segments as descriptors only). */
         .perm = cfg->have_group ? 0660u : 0600u,
     };
     for (unsigned i = 0; i < cfg->n_rec; i++)

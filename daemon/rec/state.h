@@ -44,6 +44,10 @@
  * counter); its log lines come at most every SBR_HOLD_LOG_MS. */
 #define SBR_HOLD_REPORT_MS 1000u
 #define SBR_HOLD_LOG_MS    10000u
+/* With an age in --journal-retain, a quiet topic's journal is flushed this
+ * often all the same: retention runs at a flush (journal.h), and its files
+ * age with no message to flush. */
+#define SBR_RETAIN_MS 1000u
 /* Longest sleep of a recorder thread before it looks at its topics again. */
 #define SBR_NAP_MS 100u
 
@@ -75,6 +79,7 @@ struct sbr_topic {
     struct sbd_rec *rec;
     struct sbd_topic *t; /* the registry's: lives until the daemon stops */
     int reliable;        /* fixed: its subscriber is held (relay.h) */
+    uint64_t seat_tail;  /* fixed: the topic's tail when the record was made */
     /* thread (the seat's first, before the hand-over) */
     int state;               /* enum sbr_state */
     shmbus_sub *sub;         /* NULL while none */
@@ -84,9 +89,11 @@ struct sbr_topic {
     uint64_t floor;          /* the journal's last seq when it was opened (UINT64_MAX:
                                 none): as durable as the ring could make it */
     int err;                 /* the error that stopped it, 0 if none */
+    int opened;              /* its journal was opened once (it is this topic's) */
     int announced;           /* a journal_stopped event went out, no resume since */
     uint32_t backoff_ms;     /* the last wait between retries, 0 if none */
     uint64_t retry_ns;       /* SBR_WAITING: CLOCK_MONOTONIC of the next try */
+    uint64_t flushed_ns;     /* CLOCK_MONOTONIC of the last flush */
     uint64_t full_since_ns;  /* when the held ring was found full (0: it is not) */
     int full_counted;        /* this episode is counted in holds */
     uint64_t full_logged_ns; /* when one was last logged */

@@ -84,8 +84,9 @@ static int topic_set_aside(struct sbr_topic *rt, uint64_t last, uint64_t publish
     if (rename(from, to) < 0)
         return -errno;
     sbd_log(SBD_WARN,
-            "journal: topic %s: its journal ends at seq %llu but the topic has published only %llu "
-            "messages: it is an earlier topic's of that name, moved to %s",
+            "journal: topic %s: its journal ends at seq %llu but the topic had published only "
+            "%llu messages when its recorder was made: it is an earlier topic's of that name, "
+            "moved to %s",
             rt->t->name, (unsigned long long)last, (unsigned long long)published, to);
     return shmbus_journal_open(r->cfg->journal_dir, rt->t->name, &r->jopts, &rt->j);
 }
@@ -96,7 +97,6 @@ static int topic_open(struct sbr_topic *rt)
 {
     const struct sbd_rec *r = rt->rec;
     shmbus_journal_stats st;
-    shmbus_topic_info info;
     int rc;
 
     if (rt->sub == NULL && (rc = sbr_topic_seat(rt)) < 0)
@@ -107,12 +107,20 @@ static int topic_open(struct sbr_topic *rt)
         return rc;
     }
     shmbus_journal_stats_get(rt->j, &st);
-    shmbus_topic_info_get(rt->t->t, &info);
-    if (st.last_seq == UINT64_MAX || st.last_seq < info.published)
+    /* Opened before by this daemon: the journal is this topic's. Else
+     * compare with the tail when the record was made, not the tail now:
+     * by a retry's time the new topic may have published past the old
+     * journal's end, and its first messages would be taken for the old
+     * ones the journal has. */
+    if (rt->opened || st.last_seq == UINT64_MAX || st.last_seq < rt->seat_tail) {
+        rt->opened = 1;
         return 0;
-    rc = topic_set_aside(rt, st.last_seq, info.published);
+    }
+    rc = topic_set_aside(rt, st.last_seq, rt->seat_tail);
     if (rc < 0)
         rt->j = NULL;
+    else
+        rt->opened = 1;
     return rc;
 }
 
@@ -371,9 +379,14 @@ static int topic_record(struct sbr_topic *rt, uint64_t now, uint64_t *wake, stru
         rt->next = b->msgs[b->n - 1].seq + 1;
     rc = topic_append(rt, b);
     shmbus_journal_stats_get(rt->j, &st);
-    /* Flush what came, and, with an interval, what waits to be synced. */
-    if (rc == 0 && (b->n > 0 || topic_durable(rt, &st) != st.last_seq))
+    /* Flush what came, and, with an interval, what waits to be synced;
+     * with a retention age, a quiet journal now and then for it. */
+    if (rc == 0 &&
+        (b->n > 0 || topic_durable(rt, &st) != st.last_seq ||
+         (rt->rec->jopts.retain_ns != 0 && now - rt->flushed_ns >= SBR_RETAIN_MS * MS))) {
         rc = shmbus_journal_flush(rt->j);
+        rt->flushed_ns = now;
+    }
     if (rc < 0) {
         topic_stop(rt, rc, now, "cannot write its journal");
         return 0;
