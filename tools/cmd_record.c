@@ -30,8 +30,6 @@
 #define REC_SLICE_NS (200ll * 1000000ll)
 /* Most messages one poll appends before the batch is flushed. */
 #define REC_BATCH 4096u
-/* Longest --sync interval, as shmbus_journal_opts allows. */
-#define REC_SYNC_MAX_MS 3600000u
 
 struct rec_args {
     const char *bus;
@@ -93,7 +91,7 @@ void cli_record_usage(FILE *f)
             "Exit status: 0 done or stopped, 1 a journal or topic failed (named on\n"
             "stderr), 2 bad usage.\n"
             "\n",
-            REC_SYNC_MAX_MS, SHMBUS_BUS_DEFAULT);
+            SB_UNITS_SYNC_MAX_MS, SHMBUS_BUS_DEFAULT);
     cli_topic_usage(f);
 }
 
@@ -109,102 +107,25 @@ static const struct option rec_opts[] = {{"bus", required_argument, NULL, OPT_BU
                                          CLI_TOPIC_OPTIONS,
                                          {NULL, 0, NULL, 0}};
 
-/* An age: digits and one of s, m, h, d. @return 0 with *ns; -1. */
-static int rec_parse_age(const char *s, uint64_t *ns)
-{
-    static const struct {
-        char unit;
-        uint64_t ns;
-    } units[] = {{'s', 1000000000ull},
-                 {'m', 60000000000ull},
-                 {'h', 3600000000000ull},
-                 {'d', 86400000000000ull}};
-    size_t n = strlen(s);
-    char num[24];
-    uint64_t v;
-
-    /* Digits, then the unit; few enough digits to be a number. */
-    if (n < 2 || n > sizeof(num))
-        return -1;
-    memcpy(num, s, n - 1);
-    num[n - 1] = '\0';
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (s[n - 1] == units[i].unit)
-            return cli_parse_u64(num, 1, UINT64_MAX / units[i].ns, &v) < 0
-                       ? -1
-                       : (*ns = v * units[i].ns, 0);
-    }
-    return -1; /* no unit of time */
-}
-
-/* One item of --retain: an age if it ends in a unit of time, else a size. */
-static int rec_retain_item(const char *s, shmbus_journal_opts *o)
-{
-    size_t n = strlen(s);
-
-    if (n > 0 && strchr("smhd", s[n - 1]) != NULL)
-        return o->retain_ns != 0 ? -1 : rec_parse_age(s, &o->retain_ns);
-    return o->retain_bytes != 0 ? -1 : cli_parse_size(s, &o->retain_bytes);
-}
-
-/* --retain SIZE|AGE|SIZE,AGE (either order, each at most once). @return 0; -1. */
-static int rec_parse_retain(const char *s, shmbus_journal_opts *o)
-{
-    const char *comma = strchr(s, ',');
-    char first[64];
-
-    if (comma == NULL)
-        return rec_retain_item(s, o);
-    /* Two items, the first short enough to copy. */
-    if ((size_t)(comma - s) >= sizeof(first))
-        return -1;
-    memcpy(first, s, (size_t)(comma - s));
-    first[comma - s] = '\0';
-    return rec_retain_item(first, o) < 0 || rec_retain_item(comma + 1, o) < 0 ? -1 : 0;
-}
-
-/* --sync none|batch|MS. @return 0; -1. */
-static int rec_parse_sync(const char *s, shmbus_journal_opts *o)
-{
-    if (strcmp(s, "none") == 0) {
-        o->sync = SHMBUS_JOURNAL_SYNC_NONE;
-        return 0;
-    }
-    if (strcmp(s, "batch") == 0) {
-        o->sync = SHMBUS_JOURNAL_SYNC_BATCH;
-        return 0;
-    }
-    o->sync = SHMBUS_JOURNAL_SYNC_INTERVAL;
-    return cli_parse_u32(s, 1, REC_SYNC_MAX_MS, &o->sync_interval_ms);
-}
-
 /* A journal option. @return 0; 1 when @p opt is not one; CLI_EXIT_USAGE. */
 static int rec_journal_option(struct rec_args *a, int opt, const char *cmd)
 {
     switch (opt) {
     case OPT_SEGMENT:
         /* The range shmbus_journal_opts.segment_size allows. */
-        if (cli_parse_size(optarg, &a->jopts.segment_size) < 0 ||
-            a->jopts.segment_size < (64ull << 10) || a->jopts.segment_size > (1ull << 40))
+        if (sb_units_size(optarg, &a->jopts.segment_size) < 0 ||
+            a->jopts.segment_size < SB_UNITS_SEGMENT_MIN ||
+            a->jopts.segment_size > SB_UNITS_SEGMENT_MAX)
             return cli_usage_err(cmd, "--segment-size wants a size from 64K to 1024G, not '%s'",
                                  optarg);
         return 0;
     case OPT_RETAIN:
-        a->jopts.retain_bytes = 0;
-        a->jopts.retain_ns = 0;
-        if (rec_parse_retain(optarg, &a->jopts) < 0)
-            return cli_usage_err(cmd,
-                                 "--retain wants SIZE (K, M, G), AGE (s, m, h, d) or "
-                                 "SIZE,AGE, not '%s'",
-                                 optarg);
+        if (sb_units_retain(optarg, &a->jopts.retain_bytes, &a->jopts.retain_ns) < 0)
+            return cli_usage_err(cmd, "--retain wants " SB_UNITS_RETAIN_WANTS ", not '%s'", optarg);
         return 0;
     case OPT_SYNC:
-        a->jopts.sync_interval_ms = 0;
-        if (rec_parse_sync(optarg, &a->jopts) < 0)
-            return cli_usage_err(cmd,
-                                 "--sync wants 'none', 'batch' or milliseconds from 1 to %u, "
-                                 "not '%s'",
-                                 REC_SYNC_MAX_MS, optarg);
+        if (sb_units_sync(optarg, &a->jopts.sync, &a->jopts.sync_interval_ms) < 0)
+            return cli_usage_err(cmd, "--sync wants " SB_UNITS_SYNC_WANTS ", not '%s'", optarg);
         return 0;
     default:
         return 1; /* not a journal option */
@@ -231,7 +152,7 @@ static int rec_option(struct rec_args *a, int opt, const char *cmd)
         a->dir = optarg;
         return 0;
     case OPT_COUNT:
-        if (cli_parse_u64(optarg, 1, UINT64_MAX, &a->count) < 0)
+        if (sb_units_u64(optarg, 1, UINT64_MAX, &a->count) < 0)
             return cli_usage_err(cmd, "--count wants a positive number, not '%s'", optarg);
         return 0;
     case OPT_HELP:

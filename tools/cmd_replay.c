@@ -136,12 +136,12 @@ static int rp_range_option(struct rp_args *a, int opt, const char *cmd)
     switch (opt) {
     case OPT_FROM_SEQ:
         a->has_from_seq = 1;
-        if (cli_parse_u64(optarg, 0, UINT64_MAX - 1, &a->from_seq) < 0)
+        if (sb_units_u64(optarg, 0, UINT64_MAX - 1, &a->from_seq) < 0)
             return cli_usage_err(cmd, "--from-seq wants a seq, not '%s'", optarg);
         return 0;
     case OPT_TO_SEQ:
         a->has_to_seq = 1;
-        if (cli_parse_u64(optarg, 0, UINT64_MAX - 1, &a->to_seq) < 0)
+        if (sb_units_u64(optarg, 0, UINT64_MAX - 1, &a->to_seq) < 0)
             return cli_usage_err(cmd, "--to-seq wants a seq, not '%s'", optarg);
         return 0;
     case OPT_FROM_TIME:
