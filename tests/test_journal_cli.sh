@@ -167,6 +167,27 @@ sb replay --dir "$jd" --topic big --print --speed 0 --from-time "$t" --to-seq 2 
   2>/dev/null
 seq 1 3 | cmp -s - "$dir/got" || fail "--from-time $t: $(cat "$dir/got")"
 
+# A journal that ends past what its topic has published is an earlier
+# topic's of that name (the daemon restarted and made the topic anew,
+# from seq 0): record moves it aside to NAME.old-NS, says so, and records
+# the new topic into a new journal, instead of skipping its messages as
+# seqs the journal already has.
+cp -r "$jd/big" "$jd/reborn"
+"$shmbus" --bus "$bus" record reborn --dir "$jd" --count 3 --reliable 2>"$dir/rec.err" &
+rec=$!
+wait_until "the recorder on reborn" subscribed reborn
+sb pub reborn --reliable a b c || fail "pub reborn"
+wait_exit "$rec" "record reborn" || fail "record reborn exited $?: $(cat "$dir/rec.err")"
+rec=""
+grep -q "reborn: 3 records, 0 gaps" "$dir/rec.err" || fail "record reborn said: $(cat "$dir/rec.err")"
+grep -q "ends at seq $((N - 1)) but the topic has published only 0 messages.*moved to $jd/reborn.old-" \
+  "$dir/rec.err" || fail "record reborn said: $(cat "$dir/rec.err")"
+[ "$(field reborn 2)/$(field reborn 3)/$(field reborn 6)" = "0/2/3" ] ||
+  fail "journal reborn: $(sb journal --dir "$jd" reborn)"
+old=$(basename "$(find "$jd" -maxdepth 1 -name 'reborn.old-*')")
+[ "$(field "$old" 3)/$(field "$old" 6)" = "$((N - 1))/$N" ] || fail "journal $old: $(sb journal --dir "$jd" "$old")"
+rm -rf "$jd/reborn" "$jd/$old"
+
 # --speed 1 keeps the recorded spacing. Eight messages published about
 # 20 ms apart; replayed with --print --latency, each line's latency is
 # now minus its recorded publish time, so its difference to the first

@@ -11,13 +11,17 @@
  * oldest message the ring holds, the writer recording the gap. A reliable
  * ring holds a message only while a subscriber has not read it, and the
  * daemon frees a dead recorder's slot at once: what was published while
- * no recorder ran is there only if another subscriber holds it. SIGINT or
+ * no recorder ran is there only if another subscriber holds it. A journal
+ * past the topic's tail is an earlier topic's: moved aside (rec_set_aside).
+ * SIGINT or
  * SIGTERM end it cleanly: every journal flushed and closed, a summary on
  * stderr. A writer that fails (a full disk) ends the recording: the
  * others are flushed and closed, and the exit status is 1.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +75,9 @@ void cli_record_usage(FILE *f)
             "ends: from the next message if the ring still holds it, else from the\n"
             "oldest message the ring holds, with a gap record for what was missed. A\n"
             "lossy ring holds its last messages; a reliable one only those another\n"
-            "subscriber has not read yet (a dead recorder's slot is freed at once).\n"
+            "subscriber has not read yet (a dead recorder's slot is freed at once). A\n"
+            "journal that ends past the topic's last message is an earlier topic's of\n"
+            "that name: it is moved aside to DIR/TOPIC.old-NS.\n"
             "\n"
             "  --dir DIR        directory of the journals (must exist)\n"
             "  --count N        exit after N messages in all\n"
@@ -235,6 +241,50 @@ static int rec_open_journals(const struct rec_args *a, struct rec_topic *tp)
 }
 
 /*
+ * The journal of @p rt ends at a seq its topic has not published: it is
+ * an earlier topic's of that name (the daemon stopped, which removes
+ * topics, and the topic was made anew from seq 0), whose seqs the writer
+ * would take for ones it has and skip as duplicates. Move it aside to
+ * DIR/NAME.old-NS (a journal of its own, as shmbusd --record does) and
+ * start a new one. @return 0; CLI_EXIT_FAIL (reported).
+ */
+static int rec_set_aside(const struct rec_args *a, struct rec_topic *rt)
+{
+    char aside[SHMBUS_TOPIC_NAME_MAX + 1], from[PATH_MAX], to[PATH_MAX];
+    unsigned long long ns = (unsigned long long)cli_realtime_ns();
+    shmbus_journal_stats st;
+    shmbus_topic_info info;
+    int rc, cut;
+
+    shmbus_journal_stats_get(rt->j, &st);
+    /* A new journal, or one that ends before the topic's tail. */
+    if (shmbus_topic_info_get(rt->t, &info) < 0 || st.last_seq == UINT64_MAX ||
+        st.last_seq < info.published)
+        return 0;
+    /* A long name is cut to make room for the suffix: still unique by it. */
+    cut = (int)(sizeof(aside) - 1) - snprintf(NULL, 0, ".old-%llu", ns);
+    snprintf(aside, sizeof(aside), "%.*s.old-%llu", cut, rt->name, ns);
+    snprintf(from, sizeof(from), "%s/%s", a->dir, rt->name);
+    snprintf(to, sizeof(to), "%s/%s", a->dir, aside);
+    shmbus_journal_close(rt->j);
+    rt->j = NULL;
+    if (rename(from, to) < 0) {
+        cli_err("cannot move the journal %s aside to %s: %s", from, to, strerror(errno));
+        return CLI_EXIT_FAIL;
+    }
+    cli_err("%s: the journal ends at seq %llu but the topic has published only %llu messages: "
+            "it is an earlier topic's of that name, moved to %s",
+            rt->name, (unsigned long long)st.last_seq, (unsigned long long)info.published, to);
+    rc = shmbus_journal_open(a->dir, rt->name, &a->jopts, &rt->j);
+    if (rc < 0) {
+        rt->j = NULL;
+        rec_open_err(a, rt->name, rc);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/*
  * Subscribe to @p rt where its journal ends: at its last seq + 1 if the
  * ring still holds it, else at the oldest message the ring holds (the
  * writer records the gap); at the next message for a new journal.
@@ -274,6 +324,9 @@ static int rec_attach(struct rec_state *st, shmbus_bus *bus)
         struct rec_topic *rt = &st->tp[i];
         int rc = cli_open(bus, rt->name, &st->a->topic_opts, &rt->t);
 
+        if (rc != 0)
+            return rc; /* reported */
+        rc = rec_set_aside(st->a, rt);
         if (rc != 0)
             return rc; /* reported */
         rc = rec_subscribe(rt);
