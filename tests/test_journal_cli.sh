@@ -216,6 +216,34 @@ sb replay --dir "$jd" --topic tick --print --latency --speed 0 >"$dir/paced" 2>/
 awk -F'\t' 'NR == 1 { l0 = $1 } END { exit !($1 - l0 < -100000) }' "$dir/paced" ||
   fail "--speed 0 kept the spacing: $(cat "$dir/paced")"
 
+# A long wait between two records (a journal's quiet hours at --speed 1)
+# is announced on stderr, and SIGINT ends it within a slice: two messages
+# 1.2 s apart, replayed at --speed 0.1 (a 12 s wait).
+"$shmbus" --bus "$bus" record lull --dir "$jd" --count 2 2>"$dir/rec.err" &
+rec=$!
+wait_until "the recorder on lull" subscribed lull
+sb pub lull first
+sleep 1.2
+sb pub lull second
+wait_exit "$rec" "record lull" || fail "record lull exited $?: $(cat "$dir/rec.err")"
+rec=""
+for speed in 0.1; do
+  "$shmbus" replay --dir "$jd" --topic lull --print --speed $speed >"$dir/got" 2>"$dir/rp.err" &
+  feed=$!
+  wait_until "the long wait announced" grep -q "lull: waiting .* for seq 1 " "$dir/rp.err"
+  [ $speed != 0.1 ] || grep -Eq "waiting 0h00m(1[2-9]|[2-5][0-9])s for seq 1 \(published 20" "$dir/rp.err" ||
+    fail "replay at --speed 0.1 said: $(cat "$dir/rp.err")"
+  sleep 0.3
+  alive "$feed" || fail "replay at --speed $speed ended: $(cat "$dir/rp.err")"
+  t=$SECONDS
+  kill -INT "$feed"
+  wait_exit "$feed" "replay --speed $speed" || fail "stopped replay exited $?: $(cat "$dir/rp.err")"
+  feed=""
+  [ $((SECONDS - t)) -le 1 ] || fail "SIGINT took $((SECONDS - t)) s to end the wait"
+  [ "$(cat "$dir/got")" = first ] || fail "replay at --speed $speed printed: $(cat "$dir/got")"
+  grep -q "1 messages printed.*(stopped)" "$dir/rp.err" || fail "replay said: $(cat "$dir/rp.err")"
+done
+
 # kill -9 the recorder while a publisher runs; tear its last file (the
 # last record cut short, as a crash mid-write leaves it); restart it: it
 # cuts the torn tail and continues from the next seq, and the journal

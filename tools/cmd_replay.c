@@ -27,6 +27,9 @@
 #define RP_SLICE_NS (200ll * 1000000ll)
 /* Fastest --speed: a million times the recorded pace. */
 #define RP_SPEED_MAX 1e6
+/* A wait for one record longer than this is announced on stderr: the
+ * quiet hours of a journal take hours to replay at --speed 1. */
+#define RP_NOTE_NS (10ull * SB_TIME_NS_PER_S)
 
 struct rp_args {
     const char *bus;
@@ -68,7 +71,9 @@ void cli_replay_usage(FILE *f)
             "                   nanoseconds since the epoch\n"
             "  --to-seq M       stop after the message of seq M\n"
             "  --speed F        F times the recorded pace (default 1; decimals allowed;\n"
-            "                   0: as fast as the topic takes them)\n"
+            "                   0: as fast as the topic takes them). A long silence in\n"
+            "                   the journal is waited out; a wait over 10 s is said\n"
+            "                   on stderr\n"
             "  --print          print instead of publishing, as `shmbus sub` does\n"
             "%s"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
@@ -299,15 +304,19 @@ static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
     return rc == SHMBUS_ERR_RANGE ? CLI_EXIT_USAGE : rc < 0 ? CLI_EXIT_FAIL : 0;
 }
 
-/* Sleep until @p due_ns (CLOCK_MONOTONIC), or less when stopped. */
+/* Sleep until @p due_ns (CLOCK_MONOTONIC), or less when stopped. In
+ * slices of RP_SLICE_NS: a signal that comes between the look at the stop
+ * flag and the sleep ends the wait within one, not at a deadline hours
+ * away. The last slice ends at @p due_ns itself: lateness never adds up. */
 static void rp_sleep_until(uint64_t due_ns)
 {
-    struct timespec ts = {.tv_sec = (time_t)(due_ns / SB_TIME_NS_PER_S),
-                          .tv_nsec = (long)(due_ns % SB_TIME_NS_PER_S)};
+    for (uint64_t now = cli_monotonic_ns(); !cli_stop && now < due_ns; now = cli_monotonic_ns()) {
+        uint64_t until = due_ns - now > (uint64_t)RP_SLICE_NS ? now + RP_SLICE_NS : due_ns;
+        struct timespec ts = {.tv_sec = (time_t)(until / SB_TIME_NS_PER_S),
+                              .tv_nsec = (long)(until % SB_TIME_NS_PER_S)};
 
-    /* An absolute deadline: EINTR just sleeps again to the same instant. */
-    while (!cli_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
 }
 
 /* Publish one message, waiting on a full reliable ring in slices.
@@ -393,19 +402,36 @@ static uint64_t rp_due(uint64_t t0_mono, uint64_t ts0, uint64_t ts, double speed
     return t0_mono + (uint64_t)((double)(ts - ts0) / speed);
 }
 
-/* Wait until the record published at @p ts is due; a printout is flushed
- * first, so that it shows at the pace it is replayed.
- * @return 0; cli_flush()'s error. */
-static int rp_pace(const struct rp_args *a, uint64_t t0, uint64_t ts0, uint64_t ts)
+/* Say on stderr that @p rec is due in @p wait_ns, long enough to look
+ * like a hang. */
+static void rp_note_wait(const struct rp_args *a, const shmbus_journal_record *rec,
+                         uint64_t wait_ns)
 {
-    uint64_t due = rp_due(t0, ts0, ts, a->speed);
+    unsigned long long sec = wait_ns / SB_TIME_NS_PER_S;
+    char t[SB_TIME_STR_LEN];
+
+    cli_err("%s: waiting %lluh%02llum%02llus for seq %llu (published %s), as --speed %g "
+            "spaces it (--speed 0 does not wait)",
+            a->topic, sec / 3600, sec / 60 % 60, sec % 60, (unsigned long long)rec->seq,
+            sb_time_format(rec->timestamp_ns, t), a->speed);
+}
+
+/* Wait until @p rec is due; a printout is flushed first, so that it shows
+ * at the pace it is replayed, and a long wait is announced.
+ * @return 0; cli_flush()'s error. */
+static int rp_pace(const struct rp_args *a, uint64_t t0, uint64_t ts0,
+                   const shmbus_journal_record *rec)
+{
+    uint64_t due = rp_due(t0, ts0, rec->timestamp_ns, a->speed), now = cli_monotonic_ns();
     int rc;
 
     /* Due already: no wait, no flush. */
-    if (due <= cli_monotonic_ns())
+    if (due <= now)
         return 0;
     if (a->print && (rc = cli_flush()) < 0)
         return rc;
+    if (due - now > RP_NOTE_NS)
+        rp_note_wait(a, rec, due - now);
     rp_sleep_until(due);
     return 0;
 }
@@ -439,7 +465,7 @@ static int rp_loop(shmbus_journal_reader *r, shmbus_pub *pub, const struct rp_ar
             started = 1;
             t0 = cli_monotonic_ns();
             ts0 = rec.timestamp_ns;
-        } else if (a->speed > 0 && (rc = rp_pace(a, t0, ts0, rec.timestamp_ns)) < 0) {
+        } else if (a->speed > 0 && (rc = rp_pace(a, t0, ts0, &rec)) < 0) {
             return rc;
         }
         if (cli_stop)
