@@ -396,10 +396,17 @@ static void rp_gap(const struct rp_args *a, struct rp_count *c, const shmbus_jou
 /* The due time of a record published at @p ts, for --speed F > 0. */
 static uint64_t rp_due(uint64_t t0_mono, uint64_t ts0, uint64_t ts, double speed)
 {
+    double wait;
+
     /* A clock stepped back between two records: due at once. */
     if (ts <= ts0)
         return t0_mono;
-    return t0_mono + (uint64_t)((double)(ts - ts0) / speed);
+    wait = (double)(ts - ts0) / speed;
+    /* Past what 64-bit nanoseconds hold (a slow --speed): never, in
+     * effect, rather than an out-of-range conversion. */
+    if (wait >= (double)(UINT64_MAX - t0_mono))
+        return UINT64_MAX;
+    return t0_mono + (uint64_t)wait;
 }
 
 /* Say on stderr that @p rec is due in @p wait_ns, long enough to look
