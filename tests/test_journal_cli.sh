@@ -246,6 +246,26 @@ for speed in 0.1 0.00000000001; do
   grep -q "1 messages printed.*(stopped)" "$dir/rp.err" || fail "replay said: $(cat "$dir/rp.err")"
 done
 
+# SIGINT ends a replay blocked on a full reliable ring (a stopped
+# subscriber holds its 64 cells), and the message it was blocked on is
+# not counted as published: 64 went, not 65.
+"$shmbus" --bus "$bus" sub jam --reliable --capacity 64 >/dev/null &
+hold=$!
+wait_until "the holder on jam" subscribed jam
+kill -STOP "$hold"
+"$shmbus" --bus "$bus" replay --dir "$jd" --topic big --to jam --reliable --capacity 64 \
+  --speed 0 2>"$dir/rp.err" &
+feed=$!
+wait_until "64 messages on jam" eval "sb stat --json | grep -q '\"name\":\"jam\"[^}]*\"published\":64'"
+sleep 0.3
+kill -INT "$feed"
+wait_exit "$feed" "replay --to jam" || fail "stopped replay exited $?: $(cat "$dir/rp.err")"
+feed=""
+stop "$hold"
+hold=""
+grep -q "big: 64 messages published, .*(stopped)" "$dir/rp.err" ||
+  fail "replay to jam said: $(cat "$dir/rp.err")"
+
 # kill -9 the recorder while a publisher runs; tear its last file (the
 # last record cut short, as a crash mid-write leaves it); restart it: it
 # cuts the torn tail and continues from the next seq, and the journal

@@ -320,7 +320,7 @@ static void rp_sleep_until(uint64_t due_ns)
 }
 
 /* Publish one message, waiting on a full reliable ring in slices.
- * @return 0; a shmbus error (reported). */
+ * @return 0; 1 when stopped before it went; a shmbus error (reported). */
 static int rp_publish(shmbus_pub *pub, const struct rp_args *a, const shmbus_journal_record *rec)
 {
     int rc;
@@ -328,9 +328,10 @@ static int rp_publish(shmbus_pub *pub, const struct rp_args *a, const shmbus_jou
     do {
         rc = shmbus_publish(pub, rec->data, rec->len, RP_SLICE_NS);
     } while ((rc == SHMBUS_ERR_TIMEOUT || rc == -EINTR) && !cli_stop);
-    /* Stopped while the ring stayed full: not an error of the replay. */
+    /* Stopped while the ring stayed full: not an error of the replay, but
+     * not published either. */
     if ((rc == SHMBUS_ERR_TIMEOUT || rc == -EINTR) && cli_stop)
-        return 0;
+        return 1;
     if (rc < 0)
         cli_err("cannot publish seq %llu on '%s': %s", (unsigned long long)rec->seq, a->to,
                 shmbus_strerror(rc));
@@ -350,6 +351,9 @@ static int rp_deliver(shmbus_pub *pub, const struct rp_args *a, struct rp_count 
                     .flags = (rec->flags & SHMBUS_JOURNAL_IMPORTED) ? SHMBUS_MSG_IMPORTED : 0};
     int rc = a->print ? cli_msgout_print(&a->out, rec->data, &m) : rp_publish(pub, a, rec);
 
+    /* Stopped on a full ring: the summary does not count it. */
+    if (rc == 1)
+        return 0;
     if (rc == 0) {
         c->lost = 0;
         c->published++;
