@@ -452,6 +452,8 @@ refused 1 "no journal of that topic" "$shmbus" replay --dir "$jd" --topic nosuch
 refused 1 "no such directory" "$shmbus" replay --dir "$dir/missing" --topic big --print
 refused 1 "not a directory" "$shmbus" replay --dir "$dir/afile" --topic big --print
 refused 2 "outside the journal" "$shmbus" replay --dir "$jd" --topic big --from-seq 200000 --print
+refused 2 "from-seq $N is outside the journal.*holds seqs 0..$((N - 1))" "$shmbus" replay \
+  --dir "$jd" --topic big --from-seq $N --print
 refused 2 "outside the journal" "$shmbus" replay --dir "$jd" --topic big --print \
   --from-time 2500-01-01T00:00:00Z
 for t in yesterday 2026-12-07 2026-12-07T15:04:05 2026-02-30T00:00:00Z 2026-12-07T15:04:05.Z \

@@ -256,13 +256,26 @@ static void rp_range_err(const struct rp_args *a, const char *what)
             sb_time_format(s.first_time_ns, t0), sb_time_format(s.last_time_ns, t1));
 }
 
-/* --to-seq ends before the journal's first message. */
-static int rp_before_first(const struct rp_args *a)
+/* A seq option that a seek took but that no message of the journal
+ * meets: --from-seq past its last message (the seek takes the seq after
+ * it, where a follower waits), --to-seq before its first. @p what names
+ * it. @return 1 if so; 0. */
+static int rp_outside(const struct rp_args *a, char *what, size_t len)
 {
     shmbus_journal_summary s;
 
-    return shmbus_journal_summary_get(a->dir, a->topic, &s) == 0 && s.records > 0 &&
-           a->to_seq < s.first_seq;
+    /* No summary or no message: the seek said what there is to say. */
+    if (shmbus_journal_summary_get(a->dir, a->topic, &s) < 0 || s.records == 0)
+        return 0;
+    if (a->has_from_seq && a->from_seq > s.last_seq) {
+        snprintf(what, len, "--from-seq %llu", (unsigned long long)a->from_seq);
+        return 1;
+    }
+    if (a->has_to_seq && a->to_seq < s.first_seq) {
+        snprintf(what, len, "--to-seq %llu", (unsigned long long)a->to_seq);
+        return 1;
+    }
+    return 0;
 }
 
 /* Open the journal and seek where the options say; on failure nothing
@@ -289,10 +302,8 @@ static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
         rc = shmbus_journal_seek_time(*r, a->from_time);
         snprintf(what, sizeof(what), "--from-time %s", sb_time_format(a->from_time, t));
     }
-    if (rc == 0 && a->has_to_seq && rp_before_first(a)) {
+    if (rc == 0 && rp_outside(a, what, sizeof(what)))
         rc = SHMBUS_ERR_RANGE;
-        snprintf(what, sizeof(what), "--to-seq %llu", (unsigned long long)a->to_seq);
-    }
     if (rc == SHMBUS_ERR_RANGE)
         rp_range_err(a, what);
     else if (rc < 0)
