@@ -246,6 +246,24 @@ for speed in 0.1 0.00000000001; do
   grep -q "1 messages printed.*(stopped)" "$dir/rp.err" || fail "replay said: $(cat "$dir/rp.err")"
 done
 
+# A replay onto the topic it replays (the default --to) while a recorder
+# writes that topic's journal: each message replayed is recorded again,
+# and the replay ends at the journal's end as it was when it began,
+# instead of meeting its own messages and replaying them without end.
+"$shmbus" --bus "$bus" record echo --dir "$jd" 2>"$dir/rec.err" &
+rec=$!
+wait_until "the recorder on echo" subscribed echo
+for i in 1 2 3 4 5; do
+  sb pub echo "e$i"
+  sleep 0.05
+done
+wait_until "5 records in echo" col echo 6 -eq 5
+sb replay --dir "$jd" --topic echo 2>"$dir/rp.err" || fail "replay echo: $(cat "$dir/rp.err")"
+grep -q "echo: 5 messages published" "$dir/rp.err" || fail "replay echo said: $(cat "$dir/rp.err")"
+wait_until "10 records in echo" col echo 6 -eq 10
+stop "$rec"
+rec=""
+
 # SIGINT ends a replay blocked on a full reliable ring (a stopped
 # subscriber holds its 64 cells), and the message it was blocked on is
 # not counted as published: 64 went, not 65.

@@ -60,7 +60,8 @@ void cli_replay_usage(FILE *f)
             "Publish the messages recorded in DIR/T (by `shmbus record` or shmbusd\n"
             "--record) in order, keeping their recorded spacing, then report on stderr\n"
             "how many were published, the gaps in the journal and the damaged records\n"
-            "skipped (never published).\n"
+            "skipped (never published). The journal is replayed as it is at the start:\n"
+            "what a recorder appends meanwhile is not.\n"
             "\n"
             "  --dir DIR        directory of the journals\n"
             "  --topic T        the journal to replay\n"
@@ -257,32 +258,35 @@ static void rp_range_err(const struct rp_args *a, const char *what)
 }
 
 /* A seq option that a seek took but that no message of the journal
- * meets: --from-seq past its last message (the seek takes the seq after
- * it, where a follower waits), --to-seq before its first. @p what names
- * it. @return 1 if so; 0. */
-static int rp_outside(const struct rp_args *a, char *what, size_t len)
+ * (summary @p s, with messages) meets: --from-seq past its last message
+ * (the seek takes the seq after it, where a follower waits), --to-seq
+ * before its first. @p what names it. @return 1 if so; 0. */
+static int rp_outside(const struct rp_args *a, const shmbus_journal_summary *s, char *what,
+                      size_t len)
 {
-    shmbus_journal_summary s;
-
-    /* No summary or no message: the seek said what there is to say. */
-    if (shmbus_journal_summary_get(a->dir, a->topic, &s) < 0 || s.records == 0)
-        return 0;
-    if (a->has_from_seq && a->from_seq > s.last_seq) {
+    if (a->has_from_seq && a->from_seq > s->last_seq) {
         snprintf(what, len, "--from-seq %llu", (unsigned long long)a->from_seq);
         return 1;
     }
-    if (a->has_to_seq && a->to_seq < s.first_seq) {
+    if (a->has_to_seq && a->to_seq < s->first_seq) {
         snprintf(what, len, "--to-seq %llu", (unsigned long long)a->to_seq);
         return 1;
     }
     return 0;
 }
 
-/* Open the journal and seek where the options say; on failure nothing
- * stays open. @return 0; an exit status (reported). */
-static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
+/* Open the journal and seek where the options say, and set *stop to the
+ * first seq not to replay: after --to-seq, and after the journal's last
+ * message now. What is appended while it replays is not replayed: a
+ * recorder of the topic replayed onto (by default the recorded one)
+ * appends each message replayed, which the reader would meet again, and
+ * the replay would never end. On failure nothing stays open.
+ * @return 0; an exit status (reported). */
+static int rp_open(const struct rp_args *a, shmbus_journal_reader **r, uint64_t *stop)
 {
     char what[64] = "", t[SB_TIME_STR_LEN];
+    shmbus_journal_summary s;
+    int have = shmbus_journal_summary_get(a->dir, a->topic, &s) == 0;
     int rc = shmbus_journal_reader_open(a->dir, a->topic, r);
 
     if (rc < 0) {
@@ -302,7 +306,13 @@ static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
         rc = shmbus_journal_seek_time(*r, a->from_time);
         snprintf(what, sizeof(what), "--from-time %s", sb_time_format(a->from_time, t));
     }
-    if (rc == 0 && rp_outside(a, what, sizeof(what)))
+    /* No summary: the reader says what is wrong as it reads. */
+    *stop = a->has_to_seq ? a->to_seq + 1 : UINT64_MAX;
+    if (have && s.records == 0)
+        *stop = 0; /* no message at all */
+    else if (have && s.last_seq < *stop)
+        *stop = s.last_seq + 1;
+    if (rc == 0 && have && s.records > 0 && rp_outside(a, &s, what, sizeof(what)))
         rc = SHMBUS_ERR_RANGE;
     if (rc == SHMBUS_ERR_RANGE)
         rp_range_err(a, what);
@@ -391,15 +401,17 @@ static void rp_damage(const struct rp_args *a, const shmbus_journal_reader *r)
             (unsigned long long)d.offset, d.what);
 }
 
-/* A gap record: count the messages it stands for within the range. */
-static void rp_gap(const struct rp_args *a, struct rp_count *c, const shmbus_journal_record *rec)
+/* A gap record: count the messages it stands for within the range, which
+ * ends before @p stop. */
+static void rp_gap(const struct rp_args *a, struct rp_count *c, const shmbus_journal_record *rec,
+                   uint64_t stop)
 {
     uint64_t first = rec->seq, end = rec->seq + rec->count; /* [first, end) */
 
     if (a->has_from_seq && first < a->from_seq)
         first = a->from_seq;
-    if (a->has_to_seq && end > a->to_seq + 1)
-        end = a->to_seq + 1;
+    if (end > stop)
+        end = stop;
     /* The part of it inside the range, if any. */
     if (end <= first)
         return;
@@ -458,10 +470,10 @@ static int rp_pace(const struct rp_args *a, uint64_t t0, uint64_t ts0,
     return 0;
 }
 
-/* Read, pace and deliver until the end, --to-seq, a signal or a failure.
- * @return 0; < 0 when delivery failed (reported). */
+/* Read, pace and deliver until @p stop (rp_open()), the end, a signal or
+ * a failure. @return 0; < 0 when delivery failed (reported). */
 static int rp_loop(shmbus_journal_reader *r, shmbus_pub *pub, const struct rp_args *a,
-                   struct rp_count *c)
+                   struct rp_count *c, uint64_t stop)
 {
     shmbus_journal_record rec;
     uint64_t t0 = 0, ts0 = 0;
@@ -477,10 +489,10 @@ static int rp_loop(shmbus_journal_reader *r, shmbus_pub *pub, const struct rp_ar
             cli_err("cannot read the journal %s/%s: %s", a->dir, a->topic, shmbus_strerror(rc));
             return rc;
         }
-        if (a->has_to_seq && rec.seq > a->to_seq)
+        if (rec.seq >= stop)
             break; /* past the end of the range */
         if (rec.flags & SHMBUS_JOURNAL_GAP) {
-            rp_gap(a, c, &rec);
+            rp_gap(a, c, &rec, stop);
             continue;
         }
         if (!started) {
@@ -504,11 +516,12 @@ static int rp_replay(const struct rp_args *a, shmbus_pub *pub)
 {
     struct rp_count c = {0};
     shmbus_journal_reader *r;
-    int rc = rp_open(a, &r), out;
+    uint64_t stop;
+    int rc = rp_open(a, &r, &stop), out;
 
     if (rc != 0)
         return rc; /* reported */
-    rc = rp_loop(r, pub, a, &c);
+    rc = rp_loop(r, pub, a, &c, stop);
     shmbus_journal_reader_close(r);
     out = a->print && rc >= 0 ? cli_flush() : 0;
     /* Nobody reads the printout any more (| head): a quiet end. */
@@ -544,6 +557,7 @@ int cli_replay_main(const char *bus, int argc, char **argv)
 {
     struct rp_args a = {.bus = bus, .speed = 1.0};
     shmbus_journal_reader *r = NULL;
+    uint64_t stop;
     int rc = rp_parse(argc, argv, &a);
 
     /* --help, or a usage error already reported. */
@@ -555,7 +569,7 @@ int cli_replay_main(const char *bus, int argc, char **argv)
     if (a.print)
         return rp_replay(&a, NULL);
     /* A journal that cannot be read, or a range outside it, creates no topic. */
-    rc = rp_open(&a, &r);
+    rc = rp_open(&a, &r, &stop);
     shmbus_journal_reader_close(r);
     if (rc != 0)
         return rc;
