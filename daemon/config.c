@@ -159,35 +159,11 @@ void sbd_config_usage(FILE *f)
     sbd_config_rec_usage(f);
 }
 
-int sbd_config_size(const char *s, uint64_t *out)
-{
-    const char *units = "KMG";
-    unsigned long long v;
-    unsigned shift = 0;
-    char *end;
-
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || s[0] == '-')
-        return -1;
-    if (*end != '\0') {
-        const char *u = strchr(units, *end & ~0x20); /* K, M, G in either case */
-
-        if (u == NULL || end[1] != '\0')
-            return -1;
-        shift = 10u * (unsigned)(u - units + 1);
-    }
-    if (v == 0 || v > (UINT64_MAX >> shift))
-        return -1; /* zero, or too large to represent */
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 int sbd_config_u32(const char *s, uint32_t *out)
 {
     uint64_t v;
 
-    if (sbd_config_size(s, &v) < 0 || v > UINT32_MAX || strspn(s, "0123456789") != strlen(s))
+    if (sb_units_u64(s, 1, UINT32_MAX, &v) < 0)
         return -1;
     *out = (uint32_t)v;
     return 0;
@@ -375,9 +351,9 @@ static int config_limit_option(struct sbd_config *c, int opt, const char *arg)
     case OPT_SLOTS:
         return sbd_config_u32(arg, &c->max_slots);
     case OPT_SEG:
-        return sbd_config_size(arg, &c->max_segment);
+        return sb_units_size(arg, &c->max_segment);
     case OPT_SHM:
-        return sbd_config_size(arg, &c->max_shm);
+        return sb_units_size(arg, &c->max_shm);
     default: /* OPT_REAP */
         return sbd_config_u32(arg, &c->reap_interval_ms) ||
                c->reap_interval_ms > CONFIG_REAP_INTERVAL_MAX_MS;
@@ -404,23 +380,21 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
               c->bridge_max_subs > SBD_BRIDGE_SUBS_MAX;
         break;
     case OPT_BREQ:
-        bad = sbd_config_size(arg, &c->bridge_max_request) ||
+        bad = sb_units_size(arg, &c->bridge_max_request) ||
               c->bridge_max_request < CONFIG_REQUEST_MIN ||
               c->bridge_max_request > CONFIG_REQUEST_MAX;
         break;
     case OPT_BOUT:
-        bad =
-            sbd_config_size(arg, &c->bridge_max_output) || c->bridge_max_output < CONFIG_OUTPUT_MIN;
+        bad = sb_units_size(arg, &c->bridge_max_output) || c->bridge_max_output < CONFIG_OUTPUT_MIN;
         break;
     case OPT_BNOCREATE:
         c->bridge_no_create = 1;
         break;
     case OPT_BMEM:
-        bad =
-            sbd_config_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < CONFIG_MEMORY_MIN;
+        bad = sb_units_size(arg, &c->bridge_max_memory) || c->bridge_max_memory < CONFIG_MEMORY_MIN;
         break;
     case OPT_BSUBMEM:
-        bad = sbd_config_size(arg, &c->bridge_max_sub_memory) ||
+        bad = sb_units_size(arg, &c->bridge_max_sub_memory) ||
               c->bridge_max_sub_memory < CONFIG_SUB_MEMORY_MIN;
         break;
     case OPT_BAUTH:

@@ -39,12 +39,9 @@
  * (about 292 years). */
 #define SBD_PERSIST_MAX_AGE_S (INT64_MAX / 1000000000ull)
 
-/* Recording (rec/rec.h): --record patterns; --journal-retain's longest
- * age (in ns it must fit 64 bits); --journal-sync's longest interval
- * (journal.h); the default sync policy (docs/journal.md "Recording"). */
+/* Recording (rec/rec.h): --record patterns; the default sync policy
+ * (docs/journal.md "Recording"). The values' bounds are util/units.h's. */
 #define SBD_REC_PATTERNS_MAX 64
-#define SBD_REC_AGE_MAX_S    (UINT64_MAX / 1000000000ull)
-#define SBD_REC_SYNC_MAX_MS  3600000u
 #define SBD_REC_SYNC_DEFAULT 2u /* SHMBUS_JOURNAL_SYNC_BATCH */
 /* Descriptors a recorded topic's journal writer holds: the topic's
  * directory, its lock file, the segment file written and its index. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "util/units.h"
 
 /* The federation options' getopt values, after config.c's own. */
 enum {
@@ -69,10 +70,9 @@ enum {
     {"journal-sync", required_argument, NULL, SBD_OPT_JSYNC},
 /* clang-format on */
 
-/* config.c's value parsers. @return 0, or -1 (nothing printed, but by
- * sbd_config_token()). */
-/* A positive SIZE with an optional K, M or G suffix. */
-int sbd_config_size(const char *s, uint64_t *out);
+/* config.c's value parsers (sizes, and the journal's values, are
+ * util/units.h's, shared with the shmbus command). @return 0, or -1
+ * (nothing printed, but by sbd_config_token()). */
 /* A positive decimal that fits 32 bits. */
 int sbd_config_u32(const char *s, uint32_t *out);
 /* As sbd_config_u32(), 0 included. */

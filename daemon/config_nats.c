@@ -209,7 +209,7 @@ static int pattern_key(struct sbd_fed_pattern *p, const char *kv, size_t len)
     if (strcmp(key, "stall-timeout") == 0)
         return sbd_config_number(val, &p->stall_timeout_ms);
     if (strcmp(key, "max-msg") == 0) {
-        if (sbd_config_size(val, &size) < 0 || size > UINT32_MAX)
+        if (sb_units_size(val, &size) < 0 || size > UINT32_MAX)
             return -1;
         p->max_msg_size = (uint32_t)size;
         return 0;
@@ -329,17 +329,13 @@ int sbd_config_nats_option(struct sbd_config *c, int opt, const char *arg)
         break;
     case SBD_OPT_PAGE:
         /* JetStream takes the age in ns, an int64. */
-        bad = strspn(arg, "0123456789") != strlen(arg) ||
-              (strcmp(arg, "0") != 0 && sbd_config_size(arg, &c->persist_max_age_s) < 0) ||
-              c->persist_max_age_s > SBD_PERSIST_MAX_AGE_S;
-        if (!bad && strcmp(arg, "0") == 0)
-            c->persist_max_age_s = 0;
+        bad = sb_units_u64(arg, 0, SBD_PERSIST_MAX_AGE_S, &c->persist_max_age_s);
         if (bad)
             fprintf(stderr, "shmbusd: --persist-max-age '%s': seconds, 0 (no limit) to %llu\n", arg,
                     (unsigned long long)SBD_PERSIST_MAX_AGE_S);
         break;
     case SBD_OPT_PBYTES:
-        bad = sbd_config_size(arg, &c->persist_max_bytes) || c->persist_max_bytes > INT64_MAX;
+        bad = sb_units_size(arg, &c->persist_max_bytes) || c->persist_max_bytes > INT64_MAX;
         if (bad)
             fprintf(stderr, "shmbusd: --persist-max-bytes '%s': a SIZE above 0 (K, M, G)\n", arg);
         break;

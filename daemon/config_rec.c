@@ -18,10 +18,6 @@
 #include "config_int.h"
 #include "shmbus/journal.h"
 
-/* --journal-segment-size's bounds (journal.h shmbus_journal_opts). */
-#define REC_SEGMENT_MIN (64ull << 10)
-#define REC_SEGMENT_MAX (1ull << 40)
-
 void sbd_config_rec_usage(FILE *f)
 {
     fprintf(f,
@@ -43,90 +39,34 @@ void sbd_config_rec_usage(FILE *f)
             "                      every batch, or every MS ms (1 to %u). A reliable\n"
             "                      topic keeps in its ring what is not durable yet\n"
             "                      (default batch)\n",
-            SBD_REC_SYNC_MAX_MS);
+            SB_UNITS_SYNC_MAX_MS);
 }
 
-/* An AGE: a positive number and s, m, h or d. @return 0 or -1. */
-static int rec_age(const char *s, uint64_t *ns)
+/* Say what option @p opt (one of SBD_OPT_RECORD..JSYNC) wants, and that
+ * @p arg is not it. */
+static void rec_bad_value(int opt, const char *arg)
 {
-    static const struct {
-        char unit;
-        uint64_t s;
-    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-    size_t len = strlen(s);
-    uint32_t v;
-    char num[16];
-
-    if (len < 2 || len - 1 >= sizeof(num))
-        return -1;
-    memcpy(num, s, len - 1);
-    num[len - 1] = '\0';
-    if (sbd_config_u32(num, &v) < 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (s[len - 1] != units[i].unit)
-            continue;
-        if ((uint64_t)v * units[i].s > SBD_REC_AGE_MAX_S)
-            return -1; /* its ns would not fit 64 bits */
-        *ns = (uint64_t)v * units[i].s * 1000000000ull;
-        return 0;
+    switch (opt) {
+    case SBD_OPT_RECORD:
+        fprintf(stderr, "shmbusd: --record wants a pattern of 1 to %d bytes, not '%s'\n",
+                SHMBUS_TOPIC_NAME_MAX, arg);
+        break;
+    case SBD_OPT_JDIR:
+        fprintf(stderr, "shmbusd: --journal-dir wants a path of 1 to %d bytes, not '%s'\n",
+                SBD_PATH_MAX, arg);
+        break;
+    case SBD_OPT_JSEG:
+        fprintf(stderr,
+                "shmbusd: --journal-segment-size wants a size from 64K to 1024G, not '%s'\n", arg);
+        break;
+    case SBD_OPT_JRETAIN:
+        fprintf(stderr, "shmbusd: --journal-retain wants " SB_UNITS_RETAIN_WANTS ", not '%s'\n",
+                arg);
+        break;
+    default: /* SBD_OPT_JSYNC */
+        fprintf(stderr, "shmbusd: --journal-sync wants " SB_UNITS_SYNC_WANTS ", not '%s'\n", arg);
+        break;
     }
-    return -1;
-}
-
-/* One part of --journal-retain: an AGE if it ends in a lower-case s, m,
- * h or d, else a SIZE. Each kind at most once. @return 0 or -1. */
-static int rec_retain_part(struct sbd_config *c, const char *s, int *ages, int *sizes)
-{
-    size_t len = strlen(s);
-
-    if (len > 0 && strchr("smhd", s[len - 1]) != NULL) {
-        (*ages)++;
-        return *ages > 1 ? -1 : rec_age(s, &c->journal_retain_ns);
-    }
-    (*sizes)++;
-    return *sizes > 1 ? -1 : sbd_config_size(s, &c->journal_retain_bytes);
-}
-
-/* --journal-retain SIZE|AGE|SIZE,AGE (either order). @return 0 or -1. */
-static int rec_retain(struct sbd_config *c, const char *s)
-{
-    const char *comma = strchr(s, ',');
-    int ages = 0, sizes = 0;
-    char first[32];
-
-    c->journal_retain_bytes = 0;
-    c->journal_retain_ns = 0;
-    if (comma == NULL)
-        return rec_retain_part(c, s, &ages, &sizes);
-    if ((size_t)(comma - s) >= sizeof(first) || strchr(comma + 1, ',') != NULL)
-        return -1;
-    memcpy(first, s, (size_t)(comma - s));
-    first[comma - s] = '\0';
-    if (rec_retain_part(c, first, &ages, &sizes) < 0)
-        return -1;
-    return rec_retain_part(c, comma + 1, &ages, &sizes);
-}
-
-/* --journal-sync none|batch|MS. @return 0 or -1. */
-static int rec_sync(struct sbd_config *c, const char *s)
-{
-    uint32_t ms;
-
-    c->journal_sync_ms = 0;
-    if (strcmp(s, "none") == 0) {
-        c->journal_sync = SHMBUS_JOURNAL_SYNC_NONE;
-        return 0;
-    }
-    if (strcmp(s, "batch") == 0) {
-        c->journal_sync = SHMBUS_JOURNAL_SYNC_BATCH;
-        return 0;
-    }
-    if (sbd_config_u32(s, &ms) < 0 || ms > SBD_REC_SYNC_MAX_MS)
-        return -1;
-    c->journal_sync = SHMBUS_JOURNAL_SYNC_INTERVAL;
-    c->journal_sync_ms = ms;
-    return 0;
 }
 
 int sbd_config_rec_option(struct sbd_config *c, int opt, const char *arg)
@@ -150,19 +90,19 @@ int sbd_config_rec_option(struct sbd_config *c, int opt, const char *arg)
             memcpy(c->journal_dir, arg, len + 1);
         break;
     case SBD_OPT_JSEG:
-        bad = sbd_config_size(arg, &c->journal_segment_size) ||
-              c->journal_segment_size < REC_SEGMENT_MIN ||
-              c->journal_segment_size > REC_SEGMENT_MAX;
+        bad = sb_units_size(arg, &c->journal_segment_size) ||
+              c->journal_segment_size < SB_UNITS_SEGMENT_MIN ||
+              c->journal_segment_size > SB_UNITS_SEGMENT_MAX;
         break;
     case SBD_OPT_JRETAIN:
-        bad = rec_retain(c, arg);
+        bad = sb_units_retain(arg, &c->journal_retain_bytes, &c->journal_retain_ns);
         break;
     default: /* SBD_OPT_JSYNC */
-        bad = rec_sync(c, arg);
+        bad = sb_units_sync(arg, &c->journal_sync, &c->journal_sync_ms);
         break;
     }
     if (bad)
-        fprintf(stderr, "shmbusd: bad value '%s' (see --help)\n", arg);
+        rec_bad_value(opt, arg);
     return bad ? -1 : 0;
 }
 

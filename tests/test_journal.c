@@ -5,6 +5,9 @@
  */
 #include "journaltest.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include "journal/crc32c.h"
 #include "journal/file.h"
 #include "journal/format.h"
@@ -533,6 +536,47 @@ static void test_journal_enospc(void **state)
     assert_true(flushed > 0);
 }
 
+/* A flush that fails (here on the file size limit, as on a full disk)
+ * loses what it held: the writer's counters then count only what the
+ * files hold, never an append whose record never reached the disk. */
+static void test_journal_failed_flush_counts(void **state)
+{
+    const char *dir = *state;
+    struct rlimit old, lim = {.rlim_cur = 48 << 10, .rlim_max = RLIM_INFINITY};
+    unsigned char payload[3000];
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_stats st;
+    uint64_t s, held = 0;
+    int rc = 0;
+
+    memset(payload, 0x3c, sizeof(payload));
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim.rlim_max = old.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (s = 0; rc >= 0 && s < 1000; s++) {
+        shmbus_msg m = {.data = payload, .len = sizeof(payload), .seq = s, .timestamp_ns = s};
+        rc = shmbus_journal_append(j, &m);
+        if (rc >= 0 && s % 3 == 2)
+            rc = shmbus_journal_flush(j);
+    }
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, -EFBIG);
+    shmbus_journal_stats_get(j, &st);
+    shmbus_journal_close(j);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    while (shmbus_journal_next(r, &rec) == 1)
+        held++;
+    shmbus_journal_reader_close(r);
+    assert_true(held > 0);
+    assert_int_equal(st.records, held);
+    assert_int_equal(st.last_seq, held - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +593,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_other_version, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_header_crc, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_enospc, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_failed_flush_counts, jt_setup, jt_teardown),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }

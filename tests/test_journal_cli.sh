@@ -167,6 +167,27 @@ sb replay --dir "$jd" --topic big --print --speed 0 --from-time "$t" --to-seq 2 
   2>/dev/null
 seq 1 3 | cmp -s - "$dir/got" || fail "--from-time $t: $(cat "$dir/got")"
 
+# A journal that ends past what its topic has published is an earlier
+# topic's of that name (the daemon restarted and made the topic anew,
+# from seq 0): record moves it aside to NAME.old-NS, says so, and records
+# the new topic into a new journal, instead of skipping its messages as
+# seqs the journal already has.
+cp -r "$jd/big" "$jd/reborn"
+"$shmbus" --bus "$bus" record reborn --dir "$jd" --count 3 --reliable 2>"$dir/rec.err" &
+rec=$!
+wait_until "the recorder on reborn" subscribed reborn
+sb pub reborn --reliable a b c || fail "pub reborn"
+wait_exit "$rec" "record reborn" || fail "record reborn exited $?: $(cat "$dir/rec.err")"
+rec=""
+grep -q "reborn: 3 records, 0 gaps" "$dir/rec.err" || fail "record reborn said: $(cat "$dir/rec.err")"
+grep -q "ends at seq $((N - 1)) but the topic has published only 0 messages.*moved to $jd/reborn.old-" \
+  "$dir/rec.err" || fail "record reborn said: $(cat "$dir/rec.err")"
+[ "$(field reborn 2)/$(field reborn 3)/$(field reborn 6)" = "0/2/3" ] ||
+  fail "journal reborn: $(sb journal --dir "$jd" reborn)"
+old=$(basename "$(find "$jd" -maxdepth 1 -name 'reborn.old-*')")
+[ "$(field "$old" 3)/$(field "$old" 6)" = "$((N - 1))/$N" ] || fail "journal $old: $(sb journal --dir "$jd" "$old")"
+rm -rf "$jd/reborn" "$jd/$old"
+
 # --speed 1 keeps the recorded spacing. Eight messages published about
 # 20 ms apart; replayed with --print --latency, each line's latency is
 # now minus its recorded publish time, so its difference to the first
@@ -194,6 +215,74 @@ awk -F'\t' 'NR == 1 { l0 = $1 } { d = $1 - l0; print (d < 0 ? -d : d) }' "$dir/p
 sb replay --dir "$jd" --topic tick --print --latency --speed 0 >"$dir/paced" 2>/dev/null
 awk -F'\t' 'NR == 1 { l0 = $1 } END { exit !($1 - l0 < -100000) }' "$dir/paced" ||
   fail "--speed 0 kept the spacing: $(cat "$dir/paced")"
+
+# A long wait between two records (a journal's quiet hours at --speed 1)
+# is announced on stderr, and SIGINT ends it within a slice: two messages
+# 1.2 s apart, replayed at --speed 0.1 (a 12 s wait). A speed so slow that
+# the wait overflows 64-bit nanoseconds waits (forever, in effect) too,
+# rather than replaying at once.
+"$shmbus" --bus "$bus" record lull --dir "$jd" --count 2 2>"$dir/rec.err" &
+rec=$!
+wait_until "the recorder on lull" subscribed lull
+sb pub lull first
+sleep 1.2
+sb pub lull second
+wait_exit "$rec" "record lull" || fail "record lull exited $?: $(cat "$dir/rec.err")"
+rec=""
+for speed in 0.1 0.00000000001; do
+  "$shmbus" replay --dir "$jd" --topic lull --print --speed $speed >"$dir/got" 2>"$dir/rp.err" &
+  feed=$!
+  wait_until "the long wait announced" grep -q "lull: waiting .* for seq 1 " "$dir/rp.err"
+  [ $speed != 0.1 ] || grep -Eq "waiting 0h00m(1[2-9]|[2-5][0-9])s for seq 1 \(published 20" "$dir/rp.err" ||
+    fail "replay at --speed 0.1 said: $(cat "$dir/rp.err")"
+  sleep 0.3
+  alive "$feed" || fail "replay at --speed $speed ended: $(cat "$dir/rp.err")"
+  t=$SECONDS
+  kill -INT "$feed"
+  wait_exit "$feed" "replay --speed $speed" || fail "stopped replay exited $?: $(cat "$dir/rp.err")"
+  feed=""
+  [ $((SECONDS - t)) -le 1 ] || fail "SIGINT took $((SECONDS - t)) s to end the wait"
+  [ "$(cat "$dir/got")" = first ] || fail "replay at --speed $speed printed: $(cat "$dir/got")"
+  grep -q "1 messages printed.*(stopped)" "$dir/rp.err" || fail "replay said: $(cat "$dir/rp.err")"
+done
+
+# A replay onto the topic it replays (the default --to) while a recorder
+# writes that topic's journal: each message replayed is recorded again,
+# and the replay ends at the journal's end as it was when it began,
+# instead of meeting its own messages and replaying them without end.
+"$shmbus" --bus "$bus" record echo --dir "$jd" 2>"$dir/rec.err" &
+rec=$!
+wait_until "the recorder on echo" subscribed echo
+for i in 1 2 3 4 5; do
+  sb pub echo "e$i"
+  sleep 0.05
+done
+wait_until "5 records in echo" col echo 6 -eq 5
+sb replay --dir "$jd" --topic echo 2>"$dir/rp.err" || fail "replay echo: $(cat "$dir/rp.err")"
+grep -q "echo: 5 messages published" "$dir/rp.err" || fail "replay echo said: $(cat "$dir/rp.err")"
+wait_until "10 records in echo" col echo 6 -eq 10
+stop "$rec"
+rec=""
+
+# SIGINT ends a replay blocked on a full reliable ring (a stopped
+# subscriber holds its 64 cells), and the message it was blocked on is
+# not counted as published: 64 went, not 65.
+"$shmbus" --bus "$bus" sub jam --reliable --capacity 64 >/dev/null &
+hold=$!
+wait_until "the holder on jam" subscribed jam
+kill -STOP "$hold"
+"$shmbus" --bus "$bus" replay --dir "$jd" --topic big --to jam --reliable --capacity 64 \
+  --speed 0 2>"$dir/rp.err" &
+feed=$!
+wait_until "64 messages on jam" eval "sb stat --json | grep -q '\"name\":\"jam\"[^}]*\"published\":64'"
+sleep 0.3
+kill -INT "$feed"
+wait_exit "$feed" "replay --to jam" || fail "stopped replay exited $?: $(cat "$dir/rp.err")"
+feed=""
+stop "$hold"
+hold=""
+grep -q "big: 64 messages published, .*(stopped)" "$dir/rp.err" ||
+  fail "replay to jam said: $(cat "$dir/rp.err")"
 
 # kill -9 the recorder while a publisher runs; tear its last file (the
 # last record cut short, as a crash mid-write leaves it); restart it: it
@@ -381,6 +470,8 @@ refused 1 "no journal of that topic" "$shmbus" replay --dir "$jd" --topic nosuch
 refused 1 "no such directory" "$shmbus" replay --dir "$dir/missing" --topic big --print
 refused 1 "not a directory" "$shmbus" replay --dir "$dir/afile" --topic big --print
 refused 2 "outside the journal" "$shmbus" replay --dir "$jd" --topic big --from-seq 200000 --print
+refused 2 "from-seq $N is outside the journal.*holds seqs 0..$((N - 1))" "$shmbus" replay \
+  --dir "$jd" --topic big --from-seq $N --print
 refused 2 "outside the journal" "$shmbus" replay --dir "$jd" --topic big --print \
   --from-time 2500-01-01T00:00:00Z
 for t in yesterday 2026-12-07 2026-12-07T15:04:05 2026-02-30T00:00:00Z 2026-12-07T15:04:05.Z \

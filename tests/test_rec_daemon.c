@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "shmbus/journal.h"
+#include "util/units.h"
 
 #define JOURNAL_WAIT_MS 10000
 #define MSG_MAX         1024
@@ -656,25 +657,25 @@ static void test_rec_bad_options(void **state)
     refused(f,
             (const char *const[]){"--record", "a*", "--journal-dir", f->jdir, "--journal-sync",
                                   "often", NULL},
-            "bad value 'often'");
+            "--journal-sync wants " SB_UNITS_SYNC_WANTS ", not 'often'");
     refused(f,
             (const char *const[]){"--record", "a*", "--journal-dir", f->jdir, "--journal-sync",
                                   "3600001", NULL},
-            "bad value '3600001'");
+            "--journal-sync wants " SB_UNITS_SYNC_WANTS ", not '3600001'");
     refused(f,
             (const char *const[]){"--record", "a*", "--journal-dir", f->jdir,
                                   "--journal-segment-size", "1K", NULL},
-            "bad value '1K'");
+            "--journal-segment-size wants a size from 64K to 1024G, not '1K'");
     refused(f,
             (const char *const[]){"--record", "a*", "--journal-dir", f->jdir, "--journal-retain",
                                   "10x", NULL},
-            "bad value '10x'");
+            "--journal-retain wants " SB_UNITS_RETAIN_WANTS ", not '10x'");
     refused(f,
             (const char *const[]){"--record", "a*", "--journal-dir", f->jdir, "--journal-retain",
                                   "1h,2d", NULL},
-            "bad value '1h,2d'");
+            "--journal-retain wants " SB_UNITS_RETAIN_WANTS ", not '1h,2d'");
     refused(f, (const char *const[]){"--record", "", "--journal-dir", f->jdir, NULL},
-            "bad value ''");
+            "--record wants a pattern of 1 to 128 bytes, not ''");
     /* And good ones start it. */
     rec_launch(f, (const char *const[]){"--journal-retain", "1G,7d", "--journal-sync", "100",
                                         "--journal-segment-size", "1M", NULL});

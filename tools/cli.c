@@ -68,27 +68,11 @@ int cli_usage_hint(const char *cmd)
     return CLI_EXIT_USAGE;
 }
 
-int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    unsigned long long v;
-
-    /* strtoull() would accept a sign, spaces and an empty string. */
-    if (s[0] == '\0' || strspn(s, DIGITS) != strlen(s))
-        return -1;
-    errno = 0;
-    v = strtoull(s, NULL, 10);
-    /* Overflow (ERANGE) or out of the caller's range. */
-    if (errno != 0 || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
     uint64_t v;
 
-    if (cli_parse_u64(s, min, max, &v) < 0)
+    if (sb_units_u64(s, min, max, &v) < 0)
         return -1; /* not a number in range */
     *out = (uint32_t)v;
     return 0;
@@ -118,34 +102,6 @@ int cli_parse_seconds(const char *s, uint64_t *out_ns)
     if (ns == 0 || ns > MAX_SECONDS * NS_PER_S)
         return -1; /* out of range */
     *out_ns = ns;
-    return 0;
-}
-
-int cli_parse_size(const char *s, uint64_t *out)
-{
-    static const char units[] = "KMG";
-    size_t n = strspn(s, DIGITS);
-    unsigned shift = 0;
-    uint64_t v;
-    char num[24];
-
-    /* Digits first, few enough to be a uint64_t. */
-    if (n == 0 || n >= sizeof(num))
-        return -1;
-    if (s[n] != '\0') {
-        /* K, M, G in either case, as shmbusd's sizes. */
-        const char *u = strchr(units, s[n] >= 'a' ? s[n] - ('a' - 'A') : s[n]);
-
-        /* One suffix letter and nothing after it. */
-        if (u == NULL || *u == '\0' || s[n + 1] != '\0')
-            return -1;
-        shift = 10u * (unsigned)(u - units + 1);
-    }
-    memcpy(num, s, n);
-    num[n] = '\0';
-    if (cli_parse_u64(num, 1, UINT64_MAX >> shift, &v) < 0)
-        return -1; /* zero, or too large once scaled */
-    *out = v << shift;
     return 0;
 }
 

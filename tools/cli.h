@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "shmbus/shmbus.h"
+#include "util/units.h"
 
 /* Exit statuses of the tool. */
 #define CLI_EXIT_OK    0 /* done (also: stopped by SIGINT or SIGTERM) */
@@ -40,14 +41,11 @@ int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
  * @return CLI_EXIT_USAGE. */
 int cli_usage_hint(const char *cmd);
 
-/*
- * Parse a decimal integer strictly: digits only (no sign, space, base
- * prefix or suffix), no overflow, within [min, max].
- * @return 0 with *out set; -1 when @p s is not such a number.
- */
-int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Numbers and sizes are parsed by util/units.h, as shmbusd parses them:
+ * sb_units_u64() (digits only, within [min, max]) and sb_units_size()
+ * (digits and an optional K, M or G in either case, above 0). */
 
-/* As cli_parse_u64(), into a uint32_t; @p max must fit in 32 bits. */
+/* As sb_units_u64(), into a uint32_t; @p max must fit in 32 bits. */
 int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
 /*
@@ -56,13 +54,6 @@ int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
  * @return 0 with *out_ns set; -1 otherwise.
  */
 int cli_parse_seconds(const char *s, uint64_t *out_ns);
-
-/*
- * Parse a size in bytes: digits with an optional K, M or G suffix (KiB,
- * MiB, GiB; either case, as shmbusd's sizes), greater than 0.
- * @return 0 with *out set; -1 otherwise (overflow too).
- */
-int cli_parse_size(const char *s, uint64_t *out);
 
 /* CLOCK_REALTIME (the clock of shmbus_msg.timestamp_ns) in nanoseconds. */
 uint64_t cli_realtime_ns(void);

@@ -11,13 +11,17 @@
  * oldest message the ring holds, the writer recording the gap. A reliable
  * ring holds a message only while a subscriber has not read it, and the
  * daemon frees a dead recorder's slot at once: what was published while
- * no recorder ran is there only if another subscriber holds it. SIGINT or
+ * no recorder ran is there only if another subscriber holds it. A journal
+ * past the topic's tail is an earlier topic's: moved aside (rec_set_aside).
+ * SIGINT or
  * SIGTERM end it cleanly: every journal flushed and closed, a summary on
  * stderr. A writer that fails (a full disk) ends the recording: the
  * others are flushed and closed, and the exit status is 1.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,8 +34,6 @@
 #define REC_SLICE_NS (200ll * 1000000ll)
 /* Most messages one poll appends before the batch is flushed. */
 #define REC_BATCH 4096u
-/* Longest --sync interval, as shmbus_journal_opts allows. */
-#define REC_SYNC_MAX_MS 3600000u
 
 struct rec_args {
     const char *bus;
@@ -73,7 +75,9 @@ void cli_record_usage(FILE *f)
             "ends: from the next message if the ring still holds it, else from the\n"
             "oldest message the ring holds, with a gap record for what was missed. A\n"
             "lossy ring holds its last messages; a reliable one only those another\n"
-            "subscriber has not read yet (a dead recorder's slot is freed at once).\n"
+            "subscriber has not read yet (a dead recorder's slot is freed at once). A\n"
+            "journal that ends past the topic's last message is an earlier topic's of\n"
+            "that name: it is moved aside to DIR/TOPIC.old-NS.\n"
             "\n"
             "  --dir DIR        directory of the journals (must exist)\n"
             "  --count N        exit after N messages in all\n"
@@ -93,7 +97,7 @@ void cli_record_usage(FILE *f)
             "Exit status: 0 done or stopped, 1 a journal or topic failed (named on\n"
             "stderr), 2 bad usage.\n"
             "\n",
-            REC_SYNC_MAX_MS, SHMBUS_BUS_DEFAULT);
+            SB_UNITS_SYNC_MAX_MS, SHMBUS_BUS_DEFAULT);
     cli_topic_usage(f);
 }
 
@@ -109,102 +113,25 @@ static const struct option rec_opts[] = {{"bus", required_argument, NULL, OPT_BU
                                          CLI_TOPIC_OPTIONS,
                                          {NULL, 0, NULL, 0}};
 
-/* An age: digits and one of s, m, h, d. @return 0 with *ns; -1. */
-static int rec_parse_age(const char *s, uint64_t *ns)
-{
-    static const struct {
-        char unit;
-        uint64_t ns;
-    } units[] = {{'s', 1000000000ull},
-                 {'m', 60000000000ull},
-                 {'h', 3600000000000ull},
-                 {'d', 86400000000000ull}};
-    size_t n = strlen(s);
-    char num[24];
-    uint64_t v;
-
-    /* Digits, then the unit; few enough digits to be a number. */
-    if (n < 2 || n > sizeof(num))
-        return -1;
-    memcpy(num, s, n - 1);
-    num[n - 1] = '\0';
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (s[n - 1] == units[i].unit)
-            return cli_parse_u64(num, 1, UINT64_MAX / units[i].ns, &v) < 0
-                       ? -1
-                       : (*ns = v * units[i].ns, 0);
-    }
-    return -1; /* no unit of time */
-}
-
-/* One item of --retain: an age if it ends in a unit of time, else a size. */
-static int rec_retain_item(const char *s, shmbus_journal_opts *o)
-{
-    size_t n = strlen(s);
-
-    if (n > 0 && strchr("smhd", s[n - 1]) != NULL)
-        return o->retain_ns != 0 ? -1 : rec_parse_age(s, &o->retain_ns);
-    return o->retain_bytes != 0 ? -1 : cli_parse_size(s, &o->retain_bytes);
-}
-
-/* --retain SIZE|AGE|SIZE,AGE (either order, each at most once). @return 0; -1. */
-static int rec_parse_retain(const char *s, shmbus_journal_opts *o)
-{
-    const char *comma = strchr(s, ',');
-    char first[64];
-
-    if (comma == NULL)
-        return rec_retain_item(s, o);
-    /* Two items, the first short enough to copy. */
-    if ((size_t)(comma - s) >= sizeof(first))
-        return -1;
-    memcpy(first, s, (size_t)(comma - s));
-    first[comma - s] = '\0';
-    return rec_retain_item(first, o) < 0 || rec_retain_item(comma + 1, o) < 0 ? -1 : 0;
-}
-
-/* --sync none|batch|MS. @return 0; -1. */
-static int rec_parse_sync(const char *s, shmbus_journal_opts *o)
-{
-    if (strcmp(s, "none") == 0) {
-        o->sync = SHMBUS_JOURNAL_SYNC_NONE;
-        return 0;
-    }
-    if (strcmp(s, "batch") == 0) {
-        o->sync = SHMBUS_JOURNAL_SYNC_BATCH;
-        return 0;
-    }
-    o->sync = SHMBUS_JOURNAL_SYNC_INTERVAL;
-    return cli_parse_u32(s, 1, REC_SYNC_MAX_MS, &o->sync_interval_ms);
-}
-
 /* A journal option. @return 0; 1 when @p opt is not one; CLI_EXIT_USAGE. */
 static int rec_journal_option(struct rec_args *a, int opt, const char *cmd)
 {
     switch (opt) {
     case OPT_SEGMENT:
         /* The range shmbus_journal_opts.segment_size allows. */
-        if (cli_parse_size(optarg, &a->jopts.segment_size) < 0 ||
-            a->jopts.segment_size < (64ull << 10) || a->jopts.segment_size > (1ull << 40))
+        if (sb_units_size(optarg, &a->jopts.segment_size) < 0 ||
+            a->jopts.segment_size < SB_UNITS_SEGMENT_MIN ||
+            a->jopts.segment_size > SB_UNITS_SEGMENT_MAX)
             return cli_usage_err(cmd, "--segment-size wants a size from 64K to 1024G, not '%s'",
                                  optarg);
         return 0;
     case OPT_RETAIN:
-        a->jopts.retain_bytes = 0;
-        a->jopts.retain_ns = 0;
-        if (rec_parse_retain(optarg, &a->jopts) < 0)
-            return cli_usage_err(cmd,
-                                 "--retain wants SIZE (K, M, G), AGE (s, m, h, d) or "
-                                 "SIZE,AGE, not '%s'",
-                                 optarg);
+        if (sb_units_retain(optarg, &a->jopts.retain_bytes, &a->jopts.retain_ns) < 0)
+            return cli_usage_err(cmd, "--retain wants " SB_UNITS_RETAIN_WANTS ", not '%s'", optarg);
         return 0;
     case OPT_SYNC:
-        a->jopts.sync_interval_ms = 0;
-        if (rec_parse_sync(optarg, &a->jopts) < 0)
-            return cli_usage_err(cmd,
-                                 "--sync wants 'none', 'batch' or milliseconds from 1 to %u, "
-                                 "not '%s'",
-                                 REC_SYNC_MAX_MS, optarg);
+        if (sb_units_sync(optarg, &a->jopts.sync, &a->jopts.sync_interval_ms) < 0)
+            return cli_usage_err(cmd, "--sync wants " SB_UNITS_SYNC_WANTS ", not '%s'", optarg);
         return 0;
     default:
         return 1; /* not a journal option */
@@ -231,7 +158,7 @@ static int rec_option(struct rec_args *a, int opt, const char *cmd)
         a->dir = optarg;
         return 0;
     case OPT_COUNT:
-        if (cli_parse_u64(optarg, 1, UINT64_MAX, &a->count) < 0)
+        if (sb_units_u64(optarg, 1, UINT64_MAX, &a->count) < 0)
             return cli_usage_err(cmd, "--count wants a positive number, not '%s'", optarg);
         return 0;
     case OPT_HELP:
@@ -314,6 +241,50 @@ static int rec_open_journals(const struct rec_args *a, struct rec_topic *tp)
 }
 
 /*
+ * The journal of @p rt ends at a seq its topic has not published: it is
+ * an earlier topic's of that name (the daemon stopped, which removes
+ * topics, and the topic was made anew from seq 0), whose seqs the writer
+ * would take for ones it has and skip as duplicates. Move it aside to
+ * DIR/NAME.old-NS (a journal of its own, as shmbusd --record does) and
+ * start a new one. @return 0; CLI_EXIT_FAIL (reported).
+ */
+static int rec_set_aside(const struct rec_args *a, struct rec_topic *rt)
+{
+    char aside[SHMBUS_TOPIC_NAME_MAX + 1], from[PATH_MAX], to[PATH_MAX];
+    unsigned long long ns = (unsigned long long)cli_realtime_ns();
+    shmbus_journal_stats st;
+    shmbus_topic_info info;
+    int rc, cut;
+
+    shmbus_journal_stats_get(rt->j, &st);
+    /* A new journal, or one that ends before the topic's tail. */
+    if (shmbus_topic_info_get(rt->t, &info) < 0 || st.last_seq == UINT64_MAX ||
+        st.last_seq < info.published)
+        return 0;
+    /* A long name is cut to make room for the suffix: still unique by it. */
+    cut = (int)(sizeof(aside) - 1) - snprintf(NULL, 0, ".old-%llu", ns);
+    snprintf(aside, sizeof(aside), "%.*s.old-%llu", cut, rt->name, ns);
+    snprintf(from, sizeof(from), "%s/%s", a->dir, rt->name);
+    snprintf(to, sizeof(to), "%s/%s", a->dir, aside);
+    shmbus_journal_close(rt->j);
+    rt->j = NULL;
+    if (rename(from, to) < 0) {
+        cli_err("cannot move the journal %s aside to %s: %s", from, to, strerror(errno));
+        return CLI_EXIT_FAIL;
+    }
+    cli_err("%s: the journal ends at seq %llu but the topic has published only %llu messages: "
+            "it is an earlier topic's of that name, moved to %s",
+            rt->name, (unsigned long long)st.last_seq, (unsigned long long)info.published, to);
+    rc = shmbus_journal_open(a->dir, rt->name, &a->jopts, &rt->j);
+    if (rc < 0) {
+        rt->j = NULL;
+        rec_open_err(a, rt->name, rc);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/*
  * Subscribe to @p rt where its journal ends: at its last seq + 1 if the
  * ring still holds it, else at the oldest message the ring holds (the
  * writer records the gap); at the next message for a new journal.
@@ -353,6 +324,9 @@ static int rec_attach(struct rec_state *st, shmbus_bus *bus)
         struct rec_topic *rt = &st->tp[i];
         int rc = cli_open(bus, rt->name, &st->a->topic_opts, &rt->t);
 
+        if (rc != 0)
+            return rc; /* reported */
+        rc = rec_set_aside(st->a, rt);
         if (rc != 0)
             return rc; /* reported */
         rc = rec_subscribe(rt);

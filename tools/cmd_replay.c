@@ -27,6 +27,9 @@
 #define RP_SLICE_NS (200ll * 1000000ll)
 /* Fastest --speed: a million times the recorded pace. */
 #define RP_SPEED_MAX 1e6
+/* A wait for one record longer than this is announced on stderr: the
+ * quiet hours of a journal take hours to replay at --speed 1. */
+#define RP_NOTE_NS (10ull * SB_TIME_NS_PER_S)
 
 struct rp_args {
     const char *bus;
@@ -57,7 +60,8 @@ void cli_replay_usage(FILE *f)
             "Publish the messages recorded in DIR/T (by `shmbus record` or shmbusd\n"
             "--record) in order, keeping their recorded spacing, then report on stderr\n"
             "how many were published, the gaps in the journal and the damaged records\n"
-            "skipped (never published).\n"
+            "skipped (never published). The journal is replayed as it is at the start:\n"
+            "what a recorder appends meanwhile is not.\n"
             "\n"
             "  --dir DIR        directory of the journals\n"
             "  --topic T        the journal to replay\n"
@@ -68,7 +72,9 @@ void cli_replay_usage(FILE *f)
             "                   nanoseconds since the epoch\n"
             "  --to-seq M       stop after the message of seq M\n"
             "  --speed F        F times the recorded pace (default 1; decimals allowed;\n"
-            "                   0: as fast as the topic takes them)\n"
+            "                   0: as fast as the topic takes them). A long silence in\n"
+            "                   the journal is waited out; a wait over 10 s is said\n"
+            "                   on stderr\n"
             "  --print          print instead of publishing, as `shmbus sub` does\n"
             "%s"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
@@ -136,12 +142,12 @@ static int rp_range_option(struct rp_args *a, int opt, const char *cmd)
     switch (opt) {
     case OPT_FROM_SEQ:
         a->has_from_seq = 1;
-        if (cli_parse_u64(optarg, 0, UINT64_MAX - 1, &a->from_seq) < 0)
+        if (sb_units_u64(optarg, 0, UINT64_MAX - 1, &a->from_seq) < 0)
             return cli_usage_err(cmd, "--from-seq wants a seq, not '%s'", optarg);
         return 0;
     case OPT_TO_SEQ:
         a->has_to_seq = 1;
-        if (cli_parse_u64(optarg, 0, UINT64_MAX - 1, &a->to_seq) < 0)
+        if (sb_units_u64(optarg, 0, UINT64_MAX - 1, &a->to_seq) < 0)
             return cli_usage_err(cmd, "--to-seq wants a seq, not '%s'", optarg);
         return 0;
     case OPT_FROM_TIME:
@@ -251,20 +257,36 @@ static void rp_range_err(const struct rp_args *a, const char *what)
             sb_time_format(s.first_time_ns, t0), sb_time_format(s.last_time_ns, t1));
 }
 
-/* --to-seq ends before the journal's first message. */
-static int rp_before_first(const struct rp_args *a)
+/* A seq option that a seek took but that no message of the journal
+ * (summary @p s, with messages) meets: --from-seq past its last message
+ * (the seek takes the seq after it, where a follower waits), --to-seq
+ * before its first. @p what names it. @return 1 if so; 0. */
+static int rp_outside(const struct rp_args *a, const shmbus_journal_summary *s, char *what,
+                      size_t len)
 {
-    shmbus_journal_summary s;
-
-    return shmbus_journal_summary_get(a->dir, a->topic, &s) == 0 && s.records > 0 &&
-           a->to_seq < s.first_seq;
+    if (a->has_from_seq && a->from_seq > s->last_seq) {
+        snprintf(what, len, "--from-seq %llu", (unsigned long long)a->from_seq);
+        return 1;
+    }
+    if (a->has_to_seq && a->to_seq < s->first_seq) {
+        snprintf(what, len, "--to-seq %llu", (unsigned long long)a->to_seq);
+        return 1;
+    }
+    return 0;
 }
 
-/* Open the journal and seek where the options say; on failure nothing
- * stays open. @return 0; an exit status (reported). */
-static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
+/* Open the journal and seek where the options say, and set *stop to the
+ * first seq not to replay: after --to-seq, and after the journal's last
+ * message now. What is appended while it replays is not replayed: a
+ * recorder of the topic replayed onto (by default the recorded one)
+ * appends each message replayed, which the reader would meet again, and
+ * the replay would never end. On failure nothing stays open.
+ * @return 0; an exit status (reported). */
+static int rp_open(const struct rp_args *a, shmbus_journal_reader **r, uint64_t *stop)
 {
     char what[64] = "", t[SB_TIME_STR_LEN];
+    shmbus_journal_summary s;
+    int have = shmbus_journal_summary_get(a->dir, a->topic, &s) == 0;
     int rc = shmbus_journal_reader_open(a->dir, a->topic, r);
 
     if (rc < 0) {
@@ -284,10 +306,14 @@ static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
         rc = shmbus_journal_seek_time(*r, a->from_time);
         snprintf(what, sizeof(what), "--from-time %s", sb_time_format(a->from_time, t));
     }
-    if (rc == 0 && a->has_to_seq && rp_before_first(a)) {
+    /* No summary: the reader says what is wrong as it reads. */
+    *stop = a->has_to_seq ? a->to_seq + 1 : UINT64_MAX;
+    if (have && s.records == 0)
+        *stop = 0; /* no message at all */
+    else if (have && s.last_seq < *stop)
+        *stop = s.last_seq + 1;
+    if (rc == 0 && have && s.records > 0 && rp_outside(a, &s, what, sizeof(what)))
         rc = SHMBUS_ERR_RANGE;
-        snprintf(what, sizeof(what), "--to-seq %llu", (unsigned long long)a->to_seq);
-    }
     if (rc == SHMBUS_ERR_RANGE)
         rp_range_err(a, what);
     else if (rc < 0)
@@ -299,19 +325,23 @@ static int rp_open(const struct rp_args *a, shmbus_journal_reader **r)
     return rc == SHMBUS_ERR_RANGE ? CLI_EXIT_USAGE : rc < 0 ? CLI_EXIT_FAIL : 0;
 }
 
-/* Sleep until @p due_ns (CLOCK_MONOTONIC), or less when stopped. */
+/* Sleep until @p due_ns (CLOCK_MONOTONIC), or less when stopped. In
+ * slices of RP_SLICE_NS: a signal that comes between the look at the stop
+ * flag and the sleep ends the wait within one, not at a deadline hours
+ * away. The last slice ends at @p due_ns itself: lateness never adds up. */
 static void rp_sleep_until(uint64_t due_ns)
 {
-    struct timespec ts = {.tv_sec = (time_t)(due_ns / SB_TIME_NS_PER_S),
-                          .tv_nsec = (long)(due_ns % SB_TIME_NS_PER_S)};
+    for (uint64_t now = cli_monotonic_ns(); !cli_stop && now < due_ns; now = cli_monotonic_ns()) {
+        uint64_t until = due_ns - now > (uint64_t)RP_SLICE_NS ? now + RP_SLICE_NS : due_ns;
+        struct timespec ts = {.tv_sec = (time_t)(until / SB_TIME_NS_PER_S),
+                              .tv_nsec = (long)(until % SB_TIME_NS_PER_S)};
 
-    /* An absolute deadline: EINTR just sleeps again to the same instant. */
-    while (!cli_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
 }
 
 /* Publish one message, waiting on a full reliable ring in slices.
- * @return 0; a shmbus error (reported). */
+ * @return 0; 1 when stopped before it went; a shmbus error (reported). */
 static int rp_publish(shmbus_pub *pub, const struct rp_args *a, const shmbus_journal_record *rec)
 {
     int rc;
@@ -319,9 +349,10 @@ static int rp_publish(shmbus_pub *pub, const struct rp_args *a, const shmbus_jou
     do {
         rc = shmbus_publish(pub, rec->data, rec->len, RP_SLICE_NS);
     } while ((rc == SHMBUS_ERR_TIMEOUT || rc == -EINTR) && !cli_stop);
-    /* Stopped while the ring stayed full: not an error of the replay. */
+    /* Stopped while the ring stayed full: not an error of the replay, but
+     * not published either. */
     if ((rc == SHMBUS_ERR_TIMEOUT || rc == -EINTR) && cli_stop)
-        return 0;
+        return 1;
     if (rc < 0)
         cli_err("cannot publish seq %llu on '%s': %s", (unsigned long long)rec->seq, a->to,
                 shmbus_strerror(rc));
@@ -341,6 +372,9 @@ static int rp_deliver(shmbus_pub *pub, const struct rp_args *a, struct rp_count 
                     .flags = (rec->flags & SHMBUS_JOURNAL_IMPORTED) ? SHMBUS_MSG_IMPORTED : 0};
     int rc = a->print ? cli_msgout_print(&a->out, rec->data, &m) : rp_publish(pub, a, rec);
 
+    /* Stopped on a full ring: the summary does not count it. */
+    if (rc == 1)
+        return 0;
     if (rc == 0) {
         c->lost = 0;
         c->published++;
@@ -367,15 +401,17 @@ static void rp_damage(const struct rp_args *a, const shmbus_journal_reader *r)
             (unsigned long long)d.offset, d.what);
 }
 
-/* A gap record: count the messages it stands for within the range. */
-static void rp_gap(const struct rp_args *a, struct rp_count *c, const shmbus_journal_record *rec)
+/* A gap record: count the messages it stands for within the range, which
+ * ends before @p stop. */
+static void rp_gap(const struct rp_args *a, struct rp_count *c, const shmbus_journal_record *rec,
+                   uint64_t stop)
 {
     uint64_t first = rec->seq, end = rec->seq + rec->count; /* [first, end) */
 
     if (a->has_from_seq && first < a->from_seq)
         first = a->from_seq;
-    if (a->has_to_seq && end > a->to_seq + 1)
-        end = a->to_seq + 1;
+    if (end > stop)
+        end = stop;
     /* The part of it inside the range, if any. */
     if (end <= first)
         return;
@@ -387,33 +423,57 @@ static void rp_gap(const struct rp_args *a, struct rp_count *c, const shmbus_jou
 /* The due time of a record published at @p ts, for --speed F > 0. */
 static uint64_t rp_due(uint64_t t0_mono, uint64_t ts0, uint64_t ts, double speed)
 {
+    double wait;
+
     /* A clock stepped back between two records: due at once. */
     if (ts <= ts0)
         return t0_mono;
-    return t0_mono + (uint64_t)((double)(ts - ts0) / speed);
+    wait = (double)(ts - ts0) / speed;
+    /* Past what 64-bit nanoseconds hold (a slow --speed): never, in
+     * effect, rather than an out-of-range conversion. */
+    if (wait >= (double)(UINT64_MAX - t0_mono))
+        return UINT64_MAX;
+    return t0_mono + (uint64_t)wait;
 }
 
-/* Wait until the record published at @p ts is due; a printout is flushed
- * first, so that it shows at the pace it is replayed.
- * @return 0; cli_flush()'s error. */
-static int rp_pace(const struct rp_args *a, uint64_t t0, uint64_t ts0, uint64_t ts)
+/* Say on stderr that @p rec is due in @p wait_ns, long enough to look
+ * like a hang. */
+static void rp_note_wait(const struct rp_args *a, const shmbus_journal_record *rec,
+                         uint64_t wait_ns)
 {
-    uint64_t due = rp_due(t0, ts0, ts, a->speed);
+    unsigned long long sec = wait_ns / SB_TIME_NS_PER_S;
+    char t[SB_TIME_STR_LEN];
+
+    cli_err("%s: waiting %lluh%02llum%02llus for seq %llu (published %s), as --speed %g "
+            "spaces it (--speed 0 does not wait)",
+            a->topic, sec / 3600, sec / 60 % 60, sec % 60, (unsigned long long)rec->seq,
+            sb_time_format(rec->timestamp_ns, t), a->speed);
+}
+
+/* Wait until @p rec is due; a printout is flushed first, so that it shows
+ * at the pace it is replayed, and a long wait is announced.
+ * @return 0; cli_flush()'s error. */
+static int rp_pace(const struct rp_args *a, uint64_t t0, uint64_t ts0,
+                   const shmbus_journal_record *rec)
+{
+    uint64_t due = rp_due(t0, ts0, rec->timestamp_ns, a->speed), now = cli_monotonic_ns();
     int rc;
 
     /* Due already: no wait, no flush. */
-    if (due <= cli_monotonic_ns())
+    if (due <= now)
         return 0;
     if (a->print && (rc = cli_flush()) < 0)
         return rc;
+    if (due - now > RP_NOTE_NS)
+        rp_note_wait(a, rec, due - now);
     rp_sleep_until(due);
     return 0;
 }
 
-/* Read, pace and deliver until the end, --to-seq, a signal or a failure.
- * @return 0; < 0 when delivery failed (reported). */
+/* Read, pace and deliver until @p stop (rp_open()), the end, a signal or
+ * a failure. @return 0; < 0 when delivery failed (reported). */
 static int rp_loop(shmbus_journal_reader *r, shmbus_pub *pub, const struct rp_args *a,
-                   struct rp_count *c)
+                   struct rp_count *c, uint64_t stop)
 {
     shmbus_journal_record rec;
     uint64_t t0 = 0, ts0 = 0;
@@ -429,17 +489,17 @@ static int rp_loop(shmbus_journal_reader *r, shmbus_pub *pub, const struct rp_ar
             cli_err("cannot read the journal %s/%s: %s", a->dir, a->topic, shmbus_strerror(rc));
             return rc;
         }
-        if (a->has_to_seq && rec.seq > a->to_seq)
+        if (rec.seq >= stop)
             break; /* past the end of the range */
         if (rec.flags & SHMBUS_JOURNAL_GAP) {
-            rp_gap(a, c, &rec);
+            rp_gap(a, c, &rec, stop);
             continue;
         }
         if (!started) {
             started = 1;
             t0 = cli_monotonic_ns();
             ts0 = rec.timestamp_ns;
-        } else if (a->speed > 0 && (rc = rp_pace(a, t0, ts0, rec.timestamp_ns)) < 0) {
+        } else if (a->speed > 0 && (rc = rp_pace(a, t0, ts0, &rec)) < 0) {
             return rc;
         }
         if (cli_stop)
@@ -456,11 +516,12 @@ static int rp_replay(const struct rp_args *a, shmbus_pub *pub)
 {
     struct rp_count c = {0};
     shmbus_journal_reader *r;
-    int rc = rp_open(a, &r), out;
+    uint64_t stop;
+    int rc = rp_open(a, &r, &stop), out;
 
     if (rc != 0)
         return rc; /* reported */
-    rc = rp_loop(r, pub, a, &c);
+    rc = rp_loop(r, pub, a, &c, stop);
     shmbus_journal_reader_close(r);
     out = a->print && rc >= 0 ? cli_flush() : 0;
     /* Nobody reads the printout any more (| head): a quiet end. */
@@ -496,6 +557,7 @@ int cli_replay_main(const char *bus, int argc, char **argv)
 {
     struct rp_args a = {.bus = bus, .speed = 1.0};
     shmbus_journal_reader *r = NULL;
+    uint64_t stop;
     int rc = rp_parse(argc, argv, &a);
 
     /* --help, or a usage error already reported. */
@@ -507,7 +569,7 @@ int cli_replay_main(const char *bus, int argc, char **argv)
     if (a.print)
         return rp_replay(&a, NULL);
     /* A journal that cannot be read, or a range outside it, creates no topic. */
-    rc = rp_open(&a, &r);
+    rc = rp_open(&a, &r, &stop);
     shmbus_journal_reader_close(r);
     if (rc != 0)
         return rc;

@@ -210,7 +210,7 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     case OPT_FROM_SEQ:
         a->starts++;
         a->opts.start = SHMBUS_START_SEQ;
-        if (cli_parse_u64(optarg, 0, UINT64_MAX, &a->opts.start_seq) < 0)
+        if (sb_units_u64(optarg, 0, UINT64_MAX, &a->opts.start_seq) < 0)
             return cli_usage_err(cmd, "--from-seq wants a sequence number, not '%s'", optarg);
         return 0;
     case OPT_FROM_TIME:
@@ -232,7 +232,7 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
             return cli_usage_err(cmd, "--from wants 'next' or 'oldest', not '%s'", optarg);
         return 0;
     case OPT_COUNT:
-        if (cli_parse_u64(optarg, 1, UINT64_MAX, &a->count) < 0)
+        if (sb_units_u64(optarg, 1, UINT64_MAX, &a->count) < 0)
             return cli_usage_err(cmd, "--count wants a positive number, not '%s'", optarg);
         return 0;
     case OPT_LATENCY:

@@ -54,8 +54,29 @@ static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t total, uint6
     return 0;
 }
 
+/* The buffered records are lost (a failed write): take them out of the
+ * counters, which count only what reached the file, and end last_seq
+ * before the first of them. */
+static void w_uncount_buf(shmbus_journal *w)
+{
+    struct sb_jr_rec h;
+
+    for (size_t off = 0; off < w->buf_len; off += (size_t)sb_jr_rec_size(h.len)) {
+        memcpy(&h, w->buf + off, sizeof(h));
+        if (off == 0)
+            w->st.last_seq = h.seq - 1; /* UINT64_MAX (none) for seq 0 */
+        if (h.flags & SHMBUS_JOURNAL_GAP) {
+            w->st.gaps--;
+            w->st.gap_messages -= h.count;
+        } else {
+            w->st.records--;
+        }
+    }
+}
+
 /* Write @p len bytes at the segment's end; on an error cut the segment
- * back to its last whole record and fail the writer. */
+ * back to its last whole record, uncount what the buffer held, and fail
+ * the writer. */
 static int w_data(shmbus_journal *w, struct iovec *iov, int cnt, uint64_t len)
 {
     int rc = pwritev_all(w->fd, iov, cnt, len, w->file_size);
@@ -64,6 +85,7 @@ static int w_data(shmbus_journal *w, struct iovec *iov, int cnt, uint64_t len)
         /* A failed cut leaves a torn tail that the next open cuts. */
         if (ftruncate(w->fd, (off_t)w->file_size) != 0)
             rc = rc == -ENOSPC ? rc : -errno;
+        w_uncount_buf(w);
         w->buf_len = 0;
         w->nents = 0;
         return sb_jr_w_fail(w, rc);
