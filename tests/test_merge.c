@@ -261,6 +261,45 @@ static void test_ring_time_before(void **state)
     tu_release(name);
 }
 
+/* A claim still open where the search lands (a slow or stopped
+ * publisher) is a message to come, newer than the time: the start is
+ * there, not SHMBUS_ERR_RANGE while newer messages sit behind it. */
+static void test_ring_time_open_claim(void **state)
+{
+    const char *name;
+    shmbus_topic *t = ring_topic(&name, SHMBUS_LOSSY, 64);
+    shmbus_pub *a, *b;
+    shmbus_claim c;
+    struct timespec now;
+    shmbus_sub *s;
+    uint64_t when, v = 10;
+    int rc;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_pub_create(t, &a));
+    assert_shmbus_ok(shmbus_pub_create(t, &b));
+    for (uint64_t i = 0; i < 10; i++)
+        pub_seq(a, i);
+    assert_shmbus_ok(shmbus_pub_claim(b, &c, 0));
+    assert_int_equal(c.seq, 10);
+    du_sleep_ms(2);
+    clock_gettime(CLOCK_REALTIME, &now);
+    when = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    du_sleep_ms(2);
+    for (uint64_t i = 11; i < 20; i++)
+        pub_seq(a, i);
+    s = sub_at(t, SHMBUS_START_TIME, when, &rc);
+    assert_shmbus_ok(rc);
+    memcpy(c.data, &v, sizeof(v));
+    assert_shmbus_ok(shmbus_pub_commit(b, &c, sizeof(v)));
+    expect_seqs(s, 10, 10);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(b);
+    shmbus_pub_destroy(a);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 static void test_opts_invalid(void **state)
 {
     const char *name;
@@ -572,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_ring_time_lossy),
         cmocka_unit_test(test_ring_time_reliable),
         cmocka_unit_test(test_ring_time_before),
+        cmocka_unit_test(test_ring_time_open_claim),
         cmocka_unit_test(test_opts_invalid),
         cmocka_unit_test_setup_teardown(test_merge_reliable, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_lossy, rec_setup, rec_teardown),

@@ -291,15 +291,13 @@ enum time_found {
  * written: a message to come is newer); 0 no, or it is no message (lapped,
  * skipped, overwritten while read). Reads as a lossy reader does: acquire
  * stamp, one read of the time, the stamp again. */
-static int cell_at_or_after(const struct sb_segment *seg, uint64_t seq, uint64_t time_ns,
-                            int *message)
+static int cell_at_or_after(const struct sb_segment *seg, uint64_t seq, uint64_t time_ns)
 {
     const struct sb_shm_cell *c = sb_cell(seg, seq);
     /* acquire: pairs with the commit CAS (pub.c); the header is complete. */
     uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire);
     uint64_t ts;
 
-    *message = 0;
     switch (sb_cell_classify(v, seq, seg->g.mask)) {
     case SB_CELL_NOT_YET:
         return 1;
@@ -311,7 +309,6 @@ static int cell_at_or_after(const struct sb_segment *seg, uint64_t seq, uint64_t
     ts = *(const volatile uint64_t *)&c->timestamp_ns;
     if (!sb_word_unchanged(&c->stamp, v))
         return 0; /* overwritten: the ring moved past it */
-    *message = 1;
     return ts >= time_ns;
 }
 
@@ -323,21 +320,21 @@ static enum time_found ring_find_time(const struct sb_segment *seg, uint64_t tim
     /* acquire: any recent tail will do; the stamps decide each cell. */
     uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_acquire);
     uint64_t lo = ring_low(seg, t), hi = t, low = lo;
-    int message = 0;
 
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (cell_at_or_after(seg, mid, time_ns, &message))
+        if (cell_at_or_after(seg, mid, time_ns))
             hi = mid;
         else
             lo = mid + 1;
     }
     if (lo == t)
         return TIME_AFTER_ALL; /* none that new */
-    if (!cell_at_or_after(seg, lo, time_ns, &message))
+    /* A cell below the tail not yet written (a claim still open) is a
+     * message to come, newer as the search counts it: the start is there,
+     * and readers wait at it as at any open claim. */
+    if (!cell_at_or_after(seg, lo, time_ns))
         return TIME_RACE;
-    if (!message)
-        return TIME_AFTER_ALL; /* only messages to come */
     *seq = lo;
     /* The oldest cell qualifies: older ones, gone, may have too (none
      * gone before seq 0). */
