@@ -580,6 +580,48 @@ static void test_merge_gap(void **state)
     shmbus_topic_destroy(t);
 }
 
+/* The journal under the topic's name is an earlier topic's (its seqs
+ * run past this topic's tail): the daemon sets such a journal aside when
+ * its recorder opens it, but a recorder that cannot open it (here: another
+ * writer holds its lock) leaves it there. A late subscriber must not take
+ * its messages for this topic's: SHMBUS_ERR_RANGE, as with no journal. */
+static void test_merge_foreign(void **state)
+{
+    const uint64_t old = 3 * RING_CAP, pubd = 2 * RING_CAP;
+    struct rec_env *e = *state;
+    shmbus_journal *j;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    shmbus_sub *s;
+    shmbus_msg m = {.len = sizeof(uint64_t), .timestamp_ns = 1};
+    uint64_t v;
+    int rc;
+
+    assert_shmbus_ok(shmbus_journal_open(e->jdir, "rec.foreign", NULL, &j));
+    for (uint64_t i = 0; i < old; i++) {
+        v = ~i;
+        m.seq = i;
+        m.data = &v;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    t = bus_topic(e, "rec.foreign", SHMBUS_LOSSY);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    for (uint64_t i = 0; i < pubd; i++)
+        pub_seq(p, i);
+    s = sub_at(t, SHMBUS_START_SEQ, 0, &rc);
+    if (s != NULL) {
+        rc = shmbus_recv(s, &v, sizeof(v), &m, 1000000000LL);
+        shmbus_sub_destroy(s);
+        fail_msg("started in another topic's journal: recv %d, seq %llu payload %llx", rc,
+                 (unsigned long long)m.seq, (unsigned long long)v);
+    }
+    assert_int_equal(rc, SHMBUS_ERR_RANGE);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    assert_shmbus_ok(shmbus_journal_close(j));
+}
+
 /* A topic the daemon does not record: RANGE before the ring. */
 static void test_merge_unrecorded(void **state)
 {
@@ -617,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merge_lossy, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_time, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_gap, rec_setup, rec_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_foreign, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_unrecorded, rec_setup, rec_teardown),
     };
 

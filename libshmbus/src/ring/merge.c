@@ -361,6 +361,26 @@ static int merge_first(shmbus_sub *sub)
     return SHMBUS_ERR_CORRUPT;
 }
 
+/* Is the journal @p m opened this topic's? Its recorder has read every
+ * seq it wrote, all below the tail; one that runs to the tail or past it
+ * is an earlier topic's of the same name (the daemon sets such a journal
+ * aside when its recorder opens it, rec/topic.c, but a recorder that
+ * cannot open it leaves it there). @return 1, 0, or an error. */
+static int merge_ours(const shmbus_sub *sub, const struct sb_merge *m)
+{
+    shmbus_journal_summary sum;
+    uint64_t t;
+    int rc = shmbus_journal_summary_get(m->dir, m->name, &sum);
+
+    if (rc < 0)
+        return rc;
+    /* relaxed: loaded after the files were read (ordered by the kernel,
+     * as every read of the journal); a seq the recorder wrote was below
+     * the tail then, and the tail only grows. */
+    t = atomic_load_explicit(&sub->topic->seg.hdr->tail, memory_order_relaxed);
+    return sum.last_seq == UINT64_MAX || sum.last_seq < t;
+}
+
 /* The journal, from seq @p seq or (by_time) time @p seq. */
 static int merge_open(shmbus_sub *sub, int by_time, uint64_t seq)
 {
@@ -376,8 +396,11 @@ static int merge_open(shmbus_sub *sub, int by_time, uint64_t seq)
     rc = sb_hook_journal_dir(sub->topic, m->dir, sizeof(m->dir), m->name);
     if (rc == 0)
         rc = shmbus_journal_reader_open(m->dir, m->name, &m->r);
-    if (rc == -ENOENT)
-        return SHMBUS_ERR_RANGE; /* not recorded, or nothing recorded yet */
+    if (rc == 0)
+        rc = merge_ours(sub, m);
+    /* Not recorded, nothing recorded yet, or another topic's journal. */
+    if (rc == -ENOENT || rc == 0)
+        return SHMBUS_ERR_RANGE;
     if (rc < 0)
         return rc;
     rc = by_time ? shmbus_journal_seek_time(m->r, seq) : shmbus_journal_seek_seq(m->r, seq);
