@@ -622,6 +622,75 @@ static void test_merge_foreign(void **state)
     assert_shmbus_ok(shmbus_journal_close(j));
 }
 
+struct stall_pub {
+    shmbus_pub *p;
+    uint64_t next;
+    _Atomic int stop;
+    int rc; /* the first failed publish */
+};
+
+/* Publish from seq a->next on, as fast as the ring takes them. */
+static void *stall_pub_main(void *arg)
+{
+    struct stall_pub *a = arg;
+
+    /* relaxed: a flag; the publish calls order nothing by it. */
+    while (!atomic_load_explicit(&a->stop, memory_order_relaxed) && a->rc == 0) {
+        a->rc = shmbus_publish(a->p, &a->next, sizeof(a->next), 5000000000LL);
+        a->next++;
+    }
+    return NULL;
+}
+
+/* Nobody records the topic now (a recorder stopped: here it cannot take
+ * the journal's lock), so the journal never reaches a seat above its end.
+ * The late subscriber seated there holds a full ring's publishers back
+ * while it waits, and must give the seat up before the topic's stall
+ * timeout has the daemon evict it. */
+static void test_merge_seat_stall(void **state)
+{
+    const uint64_t journaled = 10, pubd = 200;
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 64, .max_msg_size = MSG_MAX, .stall_timeout_ms = 100};
+    struct rec_env *e = *state;
+    struct stall_pub a = {.next = pubd};
+    shmbus_journal *j;
+    shmbus_topic *t;
+    shmbus_sub *s;
+    shmbus_msg m = {.len = sizeof(uint64_t), .timestamp_ns = 1};
+    pthread_t th;
+    uint64_t v;
+    int rc;
+
+    assert_shmbus_ok(shmbus_journal_open(e->jdir, "rec.stall", NULL, &j));
+    for (uint64_t i = 0; i < journaled; i++) {
+        v = i;
+        m.seq = i;
+        m.data = &v;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    assert_shmbus_ok(shmbus_open(e->bus, "rec.stall", &o, 0, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &a.p));
+    for (uint64_t i = 0; i < pubd; i++)
+        pub_seq(a.p, i);
+    s = sub_at(t, SHMBUS_START_SEQ, 0, &rc);
+    assert_shmbus_ok(rc);
+    expect_seqs(s, 0, journaled);
+    assert_int_equal(pthread_create(&th, NULL, stall_pub_main, &a), 0);
+    /* Seated above the journal's end, it waits: never evicted. */
+    rc = shmbus_recv(s, &v, sizeof(v), &m, 1000000000LL);
+    /* relaxed: see stall_pub_main(). */
+    atomic_store_explicit(&a.stop, 1, memory_order_relaxed);
+    pthread_join(th, NULL);
+    assert_int_equal(rc, SHMBUS_ERR_TIMEOUT);
+    assert_shmbus_ok(a.rc);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(a.p);
+    shmbus_topic_destroy(t);
+    assert_shmbus_ok(shmbus_journal_close(j));
+}
+
 /* A topic the daemon does not record: RANGE before the ring. */
 static void test_merge_unrecorded(void **state)
 {
@@ -660,6 +729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merge_time, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_gap, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_foreign, rec_setup, rec_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_seat_stall, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_unrecorded, rec_setup, rec_teardown),
     };
 

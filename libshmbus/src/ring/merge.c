@@ -9,9 +9,10 @@
  * reads the rest from the journal while seated: the recorder has read
  * those messages (its slot is a settled gate at or above the seat) and
  * writes them at the end of its batch. A seat the journal does not reach
- * within MERGE_SEAT_MAX_NS is given up, and not taken again for as long,
- * so that a recorder that died holds publishers back half the time at
- * most, and the reader reports no loss the journal does not record. A
+ * within MERGE_SEAT_MAX_NS (under half the topic's stall timeout) is given
+ * up, and not taken again for as long, so that a recorder that died holds
+ * publishers back half the time at most, never to an eviction, and the
+ * reader reports no loss the journal does not record. A
  * lossy ring that laps the reader sends it back to the journal.
  * docs/design.md "Starting at a seq or a time" argues the order.
  */
@@ -28,7 +29,7 @@
  * futex, and a recorder writes at the end of each batch. */
 #define MERGE_POLL_NS 1000000ull
 /* Longest a gating reader stays seated waiting for the journal to reach
- * its seat; then it unseats and tries again later. */
+ * its seat; then it unseats and tries again later (merge_seat_max()). */
 #define MERGE_SEAT_MAX_NS 200000000ull
 /* At most this many damaged records skipped looking for a time's first. */
 #define MERGE_FIRST_TRIES 64
@@ -137,20 +138,32 @@ static int merge_join(shmbus_sub *sub)
     return SB_STEP_MOVED;
 }
 
+/* How long a seat may wait for the journal: MERGE_SEAT_MAX_NS, and under
+ * half the topic's stall timeout, so that the seat is given up before the
+ * daemon evicts it for holding publishers back (its scan's tick comes on
+ * top of the timeout, our poll's millisecond on top of this). */
+static uint64_t merge_seat_max(const shmbus_sub *sub)
+{
+    uint64_t stall = (uint64_t)sub->topic->seg.g.stall_timeout_ms * 1000000ull / 2;
+
+    return stall != 0 && stall < MERGE_SEAT_MAX_NS ? stall : MERGE_SEAT_MAX_NS;
+}
+
 /* At the journal's end, seated: wait for the recorder's flush, for at
- * most MERGE_SEAT_MAX_NS; then stop gating and read on unseated. */
+ * most merge_seat_max(); then stop gating and read on unseated. */
 static int merge_seated_end(shmbus_sub *sub)
 {
     struct sb_merge *m = sub->merge;
+    uint64_t max = merge_seat_max(sub);
     int rc;
 
-    if (sb_mono_ns() - m->seated_at < MERGE_SEAT_MAX_NS)
+    if (sb_mono_ns() - m->seated_at < max)
         return merge_wait(m);
     rc = sb_sub_unseat(sub);
     if (rc < 0)
         return rc;
     m->state = MERGE_JOURNAL;
-    m->seat_after = sb_mono_ns() + MERGE_SEAT_MAX_NS;
+    m->seat_after = sb_mono_ns() + max;
     return merge_wait(m);
 }
 
