@@ -552,13 +552,17 @@ static void test_merge_gap(void **state)
     shmbus_sub_stats st;
     shmbus_msg m;
     uint64_t v;
-    int rc;
+    int rc, st_kid;
 
     t = bus_topic(e, "rec.gap", SHMBUS_LOSSY);
     assert_shmbus_ok(shmbus_pub_create(t, &p));
     pub_range(e, "rec.gap", p, SHMBUS_LOSSY, 0, before);
     journal_wait(e, "rec.gap", before - 1);
     assert_int_equal(kill(e->d.pid, SIGSTOP), 0);
+    /* kill() returns before every thread has stopped: a recorder still
+     * running would record what the gap is to hold. */
+    assert_int_equal(waitpid(e->d.pid, &st_kid, WUNTRACED), e->d.pid);
+    assert_true(WIFSTOPPED(st_kid));
     for (uint64_t i = before; i < total; i++)
         pub_seq(p, i);
     assert_int_equal(kill(e->d.pid, SIGCONT), 0);
