@@ -300,6 +300,45 @@ static void test_ring_time_open_claim(void **state)
     tu_release(name);
 }
 
+/* A skipped cell (an aborted claim) among the newer messages, where the
+ * search probes: it has no time, and must not hide the newer messages
+ * before it. */
+static void test_ring_time_skipped(void **state)
+{
+    const char *name;
+    shmbus_topic *t = ring_topic(&name, SHMBUS_LOSSY, 16);
+    shmbus_pub *p;
+    shmbus_claim c;
+    struct timespec now;
+    shmbus_sub *s;
+    uint64_t when;
+    int rc;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    pub_seq(p, 0);
+    pub_seq(p, 1);
+    du_sleep_ms(2);
+    clock_gettime(CLOCK_REALTIME, &now);
+    when = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    du_sleep_ms(2);
+    for (uint64_t i = 2; i < 5; i++)
+        pub_seq(p, i);
+    /* Seq 5, the search's first probe of seqs 0 .. 9. */
+    assert_shmbus_ok(shmbus_pub_claim(p, &c, 0));
+    assert_int_equal(c.seq, 5);
+    assert_shmbus_ok(shmbus_pub_abort(p, &c));
+    for (uint64_t i = 6; i < 10; i++)
+        pub_seq(p, i);
+    s = sub_at(t, SHMBUS_START_TIME, when, &rc);
+    assert_shmbus_ok(rc);
+    expect_seqs(s, 2, 3);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 static void test_opts_invalid(void **state)
 {
     const char *name;
@@ -727,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_ring_time_reliable),
         cmocka_unit_test(test_ring_time_before),
         cmocka_unit_test(test_ring_time_open_claim),
+        cmocka_unit_test(test_ring_time_skipped),
         cmocka_unit_test(test_opts_invalid),
         cmocka_unit_test_setup_teardown(test_merge_reliable, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_lossy, rec_setup, rec_teardown),

@@ -300,11 +300,17 @@ enum time_found {
 /* Searches tried before a ring that keeps moving under them is given up. */
 #define MERGE_TIME_TRIES 4
 
-/* Is cell @p seq's message at or after @p time_ns? 1 yes (or not yet
- * written: a message to come is newer); 0 no, or it is no message (lapped,
- * skipped, overwritten while read). Reads as a lossy reader does: acquire
- * stamp, one read of the time, the stamp again. */
-static int cell_at_or_after(const struct sb_segment *seg, uint64_t seq, uint64_t time_ns)
+/* What a cell says of a time (cell_time()). */
+enum cell_time {
+    CELL_OLDER, /* a message before the time, or none any more (lapped,
+                 * overwritten while read): the ring moved past it */
+    CELL_NEWER, /* a message at or after the time, or one to come */
+    CELL_NONE   /* no message and no time (skipped, damaged) */
+};
+
+/* Is cell @p seq's message at or after @p time_ns? Reads as a lossy
+ * reader does: acquire stamp, one read of the time, the stamp again. */
+static enum cell_time cell_time(const struct sb_segment *seg, uint64_t seq, uint64_t time_ns)
 {
     const struct sb_shm_cell *c = sb_cell(seg, seq);
     /* acquire: pairs with the commit CAS (pub.c); the header is complete. */
@@ -313,16 +319,33 @@ static int cell_at_or_after(const struct sb_segment *seg, uint64_t seq, uint64_t
 
     switch (sb_cell_classify(v, seq, seg->g.mask)) {
     case SB_CELL_NOT_YET:
-        return 1;
+        return CELL_NEWER;
     case SB_CELL_READY:
         break;
+    case SB_CELL_LAPPED:
+        return CELL_OLDER;
     default:
-        return 0;
+        return CELL_NONE;
     }
     ts = *(const volatile uint64_t *)&c->timestamp_ns;
     if (!sb_word_unchanged(&c->stamp, v))
-        return 0; /* overwritten: the ring moved past it */
-    return ts >= time_ns;
+        return CELL_OLDER; /* overwritten: the ring moved past it */
+    return ts >= time_ns ? CELL_NEWER : CELL_OLDER;
+}
+
+/* Is the first message at or after @p time_ns at or below @p seq (< @p
+ * hi)? A cell with no time answers as the first one after it that has one
+ * (none up to @p hi: yes, @p hi's answer). *@p next: the cell that
+ * answered, so that a "no" moves the search past it. */
+static int at_or_below(const struct sb_segment *seg, uint64_t seq, uint64_t hi, uint64_t time_ns,
+                       uint64_t *next)
+{
+    for (*next = seq; *next < hi; (*next)++) {
+        enum cell_time ct = cell_time(seg, *next, time_ns);
+        if (ct != CELL_NONE)
+            return ct == CELL_NEWER;
+    }
+    return 1;
 }
 
 /* Binary search of the ring's cells for the first message published at
@@ -332,21 +355,22 @@ static enum time_found ring_find_time(const struct sb_segment *seg, uint64_t tim
 {
     /* acquire: any recent tail will do; the stamps decide each cell. */
     uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_acquire);
-    uint64_t lo = ring_low(seg, t), hi = t, low = lo;
+    uint64_t lo = ring_low(seg, t), hi = t, low = lo, next;
 
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (cell_at_or_after(seg, mid, time_ns))
+        if (at_or_below(seg, mid, hi, time_ns, &next))
             hi = mid;
         else
-            lo = mid + 1;
+            lo = next + 1;
     }
     if (lo == t)
         return TIME_AFTER_ALL; /* none that new */
     /* A cell below the tail not yet written (a claim still open) is a
      * message to come, newer as the search counts it: the start is there,
-     * and readers wait at it as at any open claim. */
-    if (!cell_at_or_after(seg, lo, time_ns))
+     * and readers wait at it as at any open claim; one with no time (a
+     * skipped seq) is counted lost on the way to the next. */
+    if (cell_time(seg, lo, time_ns) == CELL_OLDER)
         return TIME_RACE;
     *seq = lo;
     /* The oldest cell qualifies: older ones, gone, may have too (none
