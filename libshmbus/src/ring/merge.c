@@ -167,30 +167,24 @@ static int merge_seated_end(shmbus_sub *sub)
     return merge_wait(m);
 }
 
-/* Reposition the reader at sub->pos (after a lap, or a seat given up).
- * @return SB_STEP_MOVED to read on, SB_STEP_NONE to wait, or an error. */
+/* Reposition the reader at sub->pos after a lap. A seek that finds no
+ * record there (SHMBUS_ERR_RANGE: beyond the journal's end, the recorder
+ * has yet to write it; or before its first record, retention deleted it)
+ * leaves the reader at or before every record from sub->pos on, as any
+ * read does: it reads on from there, skipping what lies below sub->pos
+ * and counting a jump past it as lost (merge_record()), and waits at the
+ * end as at any end, without seeking again. @return SB_STEP_MOVED or an
+ * error. */
 static int merge_reseek(shmbus_sub *sub)
 {
     struct sb_merge *m = sub->merge;
-    shmbus_journal_summary sum;
     int rc = shmbus_journal_seek_seq(m->r, sub->pos);
 
-    if (rc == 0) {
-        m->reseek = 0;
-        m->have = 0;
-        return SB_STEP_MOVED;
-    }
-    if (rc != SHMBUS_ERR_RANGE)
+    if (rc < 0 && rc != SHMBUS_ERR_RANGE)
         return rc;
-    /* Before the journal's first record (retention deleted it): lost.
-     * Else beyond its end: the recorder has yet to write it. */
-    if (shmbus_journal_summary_get(m->dir, m->name, &sum) == 0 && sub->pos < sum.first_seq &&
-        sum.first_seq != UINT64_MAX) {
-        sb_sub_count_lost(sub, sum.first_seq - sub->pos);
-        sub->pos = sum.first_seq;
-        return SB_STEP_MOVED;
-    }
-    return merge_wait(m);
+    m->reseek = 0;
+    m->have = 0;
+    return SB_STEP_MOVED;
 }
 
 /* Deliver the message record m->rec at sub->pos. */
