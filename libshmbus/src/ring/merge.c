@@ -25,9 +25,12 @@
 #include "shmbus/journal.h"
 #include "util/clock.h"
 
-/* How often a reader at the journal's end looks again: a journal has no
- * futex, and a recorder writes at the end of each batch. */
-#define MERGE_POLL_NS 1000000ull
+/* How soon a reader at the journal's end looks again: a journal has no
+ * futex, and a recorder writes at the end of each batch. While nothing
+ * comes the wait doubles, up to MERGE_POLL_MAX_NS: a reader kept waiting
+ * (a recorder that stopped) costs next to nothing. */
+#define MERGE_POLL_NS     1000000ull
+#define MERGE_POLL_MAX_NS 16000000ull
 /* Longest a gating reader stays seated waiting for the journal to reach
  * its seat; then it unseats and tries again later (merge_seat_max()). */
 #define MERGE_SEAT_MAX_NS 200000000ull
@@ -46,6 +49,7 @@ struct sb_merge {
     uint64_t seat;             /* MERGE_SEATED: where the slot gates */
     uint64_t seated_at;        /* MERGE_SEATED: when (monotonic) */
     uint64_t retry_at;         /* at_end: when to read again (monotonic) */
+    uint64_t poll_ns;          /* at_end: the wait before it (0: none yet) */
     uint64_t seat_after;       /* a gating reader seats again no sooner (monotonic) */
     enum merge_state state;
     int have;   /* rec holds a record not yet consumed */
@@ -89,11 +93,17 @@ static uint64_t ring_low(const struct sb_segment *seg, uint64_t t)
     return t > seg->g.capacity ? t - seg->g.capacity : 0;
 }
 
-/* Nothing more in the journal now: note when to look again. */
-static int merge_wait(struct sb_merge *m)
+/* Nothing more in the journal now: note when to look again, no later
+ * than @p until (monotonic; UINT64_MAX: any time). */
+static int merge_wait(struct sb_merge *m, uint64_t until)
 {
+    m->poll_ns = m->poll_ns == 0 ? MERGE_POLL_NS : m->poll_ns * 2;
+    if (m->poll_ns > MERGE_POLL_MAX_NS)
+        m->poll_ns = MERGE_POLL_MAX_NS;
     m->at_end = 1;
-    m->retry_at = sb_mono_ns() + MERGE_POLL_NS;
+    m->retry_at = sb_mono_ns() + m->poll_ns;
+    if (m->retry_at > until)
+        m->retry_at = until;
     return SB_STEP_NONE;
 }
 
@@ -105,6 +115,7 @@ static int merge_to_ring(shmbus_sub *sub)
     m->state = MERGE_RING;
     m->have = 0;
     m->at_end = 0;
+    m->poll_ns = 0;
     return SB_STEP_MOVED;
 }
 
@@ -121,12 +132,12 @@ static int merge_join(shmbus_sub *sub)
         /* relaxed: a hint; the cells' stamps decide what is read. */
         t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
         if (next < ring_low(seg, t))
-            return merge_wait(m); /* the recorder has yet to write (or a gap) */
+            return merge_wait(m, UINT64_MAX); /* the recorder has yet to write (or a gap) */
         sb_sub_join_at(sub, next);
         return merge_to_ring(sub);
     }
     if (sb_mono_ns() < m->seat_after)
-        return merge_wait(m); /* a seat given up a moment ago */
+        return merge_wait(m, m->seat_after); /* a seat given up a moment ago */
     sb_sub_join_at(sub, next);
     if (sub->pos == next)
         return merge_to_ring(sub);
@@ -141,7 +152,7 @@ static int merge_join(shmbus_sub *sub)
 /* How long a seat may wait for the journal: MERGE_SEAT_MAX_NS, and under
  * half the topic's stall timeout, so that the seat is given up before the
  * daemon evicts it for holding publishers back (its scan's tick comes on
- * top of the timeout, our poll's millisecond on top of this). */
+ * top of the timeout; merge_wait() wakes us at this one). */
 static uint64_t merge_seat_max(const shmbus_sub *sub)
 {
     uint64_t stall = (uint64_t)sub->topic->seg.g.stall_timeout_ms * 1000000ull / 2;
@@ -158,13 +169,13 @@ static int merge_seated_end(shmbus_sub *sub)
     int rc;
 
     if (sb_mono_ns() - m->seated_at < max)
-        return merge_wait(m);
+        return merge_wait(m, m->seated_at + max);
     rc = sb_sub_unseat(sub);
     if (rc < 0)
         return rc;
     m->state = MERGE_JOURNAL;
     m->seat_after = sb_mono_ns() + max;
-    return merge_wait(m);
+    return merge_wait(m, m->seat_after);
 }
 
 /* Reposition the reader at sub->pos after a lap. A seek that finds no
@@ -266,6 +277,7 @@ int sb_merge_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
             return merge_join(sub);
         }
         m->have = 1;
+        m->poll_ns = 0; /* the journal moves: look again soon at its end */
     }
     m->at_end = 0;
     return merge_record(sub, fn, arg, cap);
