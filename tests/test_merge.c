@@ -694,7 +694,7 @@ static void test_merge_seat_stall(void **state)
 {
     const uint64_t journaled = 10, pubd = 200;
     shmbus_topic_opts o = {
-        .mode = SHMBUS_RELIABLE, .capacity = 64, .max_msg_size = MSG_MAX, .stall_timeout_ms = 100};
+        .mode = SHMBUS_RELIABLE, .capacity = 64, .max_msg_size = MSG_MAX, .stall_timeout_ms = 150};
     struct rec_env *e = *state;
     struct stall_pub a = {.next = pubd};
     shmbus_journal *j;
