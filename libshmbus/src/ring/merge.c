@@ -12,9 +12,9 @@
  * within MERGE_SEAT_MAX_NS (under half the topic's stall timeout) is given
  * up, and not taken again for as long, so that a recorder that died holds
  * publishers back half the time at most, never to an eviction, and the
- * reader reports no loss the journal does not record. A
- * lossy ring that laps the reader sends it back to the journal.
- * docs/design.md "Starting at a seq or a time" argues the order.
+ * reader reports no loss the journal does not record. A lossy ring that
+ * laps the reader sends it back to the journal. docs/design.md "Starting
+ * at a seq or a time" argues the order.
  */
 #include "ring/merge.h"
 
