@@ -261,6 +261,84 @@ static void test_ring_time_before(void **state)
     tu_release(name);
 }
 
+/* A claim still open where the search lands (a slow or stopped
+ * publisher) is a message to come, newer than the time: the start is
+ * there, not SHMBUS_ERR_RANGE while newer messages sit behind it. */
+static void test_ring_time_open_claim(void **state)
+{
+    const char *name;
+    shmbus_topic *t = ring_topic(&name, SHMBUS_LOSSY, 64);
+    shmbus_pub *a, *b;
+    shmbus_claim c;
+    struct timespec now;
+    shmbus_sub *s;
+    uint64_t when, v = 10;
+    int rc;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_pub_create(t, &a));
+    assert_shmbus_ok(shmbus_pub_create(t, &b));
+    for (uint64_t i = 0; i < 10; i++)
+        pub_seq(a, i);
+    assert_shmbus_ok(shmbus_pub_claim(b, &c, 0));
+    assert_int_equal(c.seq, 10);
+    du_sleep_ms(2);
+    clock_gettime(CLOCK_REALTIME, &now);
+    when = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    du_sleep_ms(2);
+    for (uint64_t i = 11; i < 20; i++)
+        pub_seq(a, i);
+    s = sub_at(t, SHMBUS_START_TIME, when, &rc);
+    assert_shmbus_ok(rc);
+    memcpy(c.data, &v, sizeof(v));
+    assert_shmbus_ok(shmbus_pub_commit(b, &c, sizeof(v)));
+    expect_seqs(s, 10, 10);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(b);
+    shmbus_pub_destroy(a);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
+/* A skipped cell (an aborted claim) among the newer messages, where the
+ * search probes: it has no time, and must not hide the newer messages
+ * before it. */
+static void test_ring_time_skipped(void **state)
+{
+    const char *name;
+    shmbus_topic *t = ring_topic(&name, SHMBUS_LOSSY, 16);
+    shmbus_pub *p;
+    shmbus_claim c;
+    struct timespec now;
+    shmbus_sub *s;
+    uint64_t when;
+    int rc;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    pub_seq(p, 0);
+    pub_seq(p, 1);
+    du_sleep_ms(2);
+    clock_gettime(CLOCK_REALTIME, &now);
+    when = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    du_sleep_ms(2);
+    for (uint64_t i = 2; i < 5; i++)
+        pub_seq(p, i);
+    /* Seq 5, the search's first probe of seqs 0 .. 9. */
+    assert_shmbus_ok(shmbus_pub_claim(p, &c, 0));
+    assert_int_equal(c.seq, 5);
+    assert_shmbus_ok(shmbus_pub_abort(p, &c));
+    for (uint64_t i = 6; i < 10; i++)
+        pub_seq(p, i);
+    s = sub_at(t, SHMBUS_START_TIME, when, &rc);
+    assert_shmbus_ok(rc);
+    expect_seqs(s, 2, 3);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 static void test_opts_invalid(void **state)
 {
     const char *name;
@@ -513,13 +591,17 @@ static void test_merge_gap(void **state)
     shmbus_sub_stats st;
     shmbus_msg m;
     uint64_t v;
-    int rc;
+    int rc, st_kid;
 
     t = bus_topic(e, "rec.gap", SHMBUS_LOSSY);
     assert_shmbus_ok(shmbus_pub_create(t, &p));
     pub_range(e, "rec.gap", p, SHMBUS_LOSSY, 0, before);
     journal_wait(e, "rec.gap", before - 1);
     assert_int_equal(kill(e->d.pid, SIGSTOP), 0);
+    /* kill() returns before every thread has stopped: a recorder still
+     * running would record what the gap is to hold. */
+    assert_int_equal(waitpid(e->d.pid, &st_kid, WUNTRACED), e->d.pid);
+    assert_true(WIFSTOPPED(st_kid));
     for (uint64_t i = before; i < total; i++)
         pub_seq(p, i);
     assert_int_equal(kill(e->d.pid, SIGCONT), 0);
@@ -539,6 +621,117 @@ static void test_merge_gap(void **state)
     shmbus_sub_destroy(s);
     shmbus_pub_destroy(p);
     shmbus_topic_destroy(t);
+}
+
+/* The journal under the topic's name is an earlier topic's (its seqs
+ * run past this topic's tail): the daemon sets such a journal aside when
+ * its recorder opens it, but a recorder that cannot open it (here: another
+ * writer holds its lock) leaves it there. A late subscriber must not take
+ * its messages for this topic's: SHMBUS_ERR_RANGE, as with no journal. */
+static void test_merge_foreign(void **state)
+{
+    const uint64_t old = 3 * RING_CAP, pubd = 2 * RING_CAP;
+    struct rec_env *e = *state;
+    shmbus_journal *j;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    shmbus_sub *s;
+    shmbus_msg m = {.len = sizeof(uint64_t), .timestamp_ns = 1};
+    uint64_t v;
+    int rc;
+
+    assert_shmbus_ok(shmbus_journal_open(e->jdir, "rec.foreign", NULL, &j));
+    for (uint64_t i = 0; i < old; i++) {
+        v = ~i;
+        m.seq = i;
+        m.data = &v;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    t = bus_topic(e, "rec.foreign", SHMBUS_LOSSY);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    for (uint64_t i = 0; i < pubd; i++)
+        pub_seq(p, i);
+    s = sub_at(t, SHMBUS_START_SEQ, 0, &rc);
+    if (s != NULL) {
+        rc = shmbus_recv(s, &v, sizeof(v), &m, 1000000000LL);
+        shmbus_sub_destroy(s);
+        fail_msg("started in another topic's journal: recv %d, seq %llu payload %llx", rc,
+                 (unsigned long long)m.seq, (unsigned long long)v);
+    }
+    assert_int_equal(rc, SHMBUS_ERR_RANGE);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    assert_shmbus_ok(shmbus_journal_close(j));
+}
+
+struct stall_pub {
+    shmbus_pub *p;
+    uint64_t next;
+    _Atomic int stop;
+    int rc; /* the first failed publish */
+};
+
+/* Publish from seq a->next on, as fast as the ring takes them. */
+static void *stall_pub_main(void *arg)
+{
+    struct stall_pub *a = arg;
+
+    /* relaxed: a flag; the publish calls order nothing by it. */
+    while (!atomic_load_explicit(&a->stop, memory_order_relaxed) && a->rc == 0) {
+        a->rc = shmbus_publish(a->p, &a->next, sizeof(a->next), 5000000000LL);
+        a->next++;
+    }
+    return NULL;
+}
+
+/* Nobody records the topic now (a recorder stopped: here it cannot take
+ * the journal's lock), so the journal never reaches a seat above its end.
+ * The late subscriber seated there holds a full ring's publishers back
+ * while it waits, and must give the seat up before the topic's stall
+ * timeout has the daemon evict it. */
+static void test_merge_seat_stall(void **state)
+{
+    const uint64_t journaled = 10, pubd = 200;
+    shmbus_topic_opts o = {
+        .mode = SHMBUS_RELIABLE, .capacity = 64, .max_msg_size = MSG_MAX, .stall_timeout_ms = 150};
+    struct rec_env *e = *state;
+    struct stall_pub a = {.next = pubd};
+    shmbus_journal *j;
+    shmbus_topic *t;
+    shmbus_sub *s;
+    shmbus_msg m = {.len = sizeof(uint64_t), .timestamp_ns = 1};
+    pthread_t th;
+    uint64_t v;
+    int rc;
+
+    assert_shmbus_ok(shmbus_journal_open(e->jdir, "rec.stall", NULL, &j));
+    for (uint64_t i = 0; i < journaled; i++) {
+        v = i;
+        m.seq = i;
+        m.data = &v;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    assert_shmbus_ok(shmbus_open(e->bus, "rec.stall", &o, 0, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &a.p));
+    for (uint64_t i = 0; i < pubd; i++)
+        pub_seq(a.p, i);
+    s = sub_at(t, SHMBUS_START_SEQ, 0, &rc);
+    assert_shmbus_ok(rc);
+    expect_seqs(s, 0, journaled);
+    assert_int_equal(pthread_create(&th, NULL, stall_pub_main, &a), 0);
+    /* Seated above the journal's end, it waits: never evicted. */
+    rc = shmbus_recv(s, &v, sizeof(v), &m, 1000000000LL);
+    /* relaxed: see stall_pub_main(). */
+    atomic_store_explicit(&a.stop, 1, memory_order_relaxed);
+    pthread_join(th, NULL);
+    assert_int_equal(rc, SHMBUS_ERR_TIMEOUT);
+    assert_shmbus_ok(a.rc);
+    shmbus_sub_destroy(s);
+    shmbus_pub_destroy(a.p);
+    shmbus_topic_destroy(t);
+    assert_shmbus_ok(shmbus_journal_close(j));
 }
 
 /* A topic the daemon does not record: RANGE before the ring. */
@@ -572,11 +765,15 @@ int main(void)
         cmocka_unit_test(test_ring_time_lossy),
         cmocka_unit_test(test_ring_time_reliable),
         cmocka_unit_test(test_ring_time_before),
+        cmocka_unit_test(test_ring_time_open_claim),
+        cmocka_unit_test(test_ring_time_skipped),
         cmocka_unit_test(test_opts_invalid),
         cmocka_unit_test_setup_teardown(test_merge_reliable, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_lossy, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_time, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_gap, rec_setup, rec_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_foreign, rec_setup, rec_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_seat_stall, rec_setup, rec_teardown),
         cmocka_unit_test_setup_teardown(test_merge_unrecorded, rec_setup, rec_teardown),
     };
 

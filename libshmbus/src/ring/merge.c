@@ -9,11 +9,12 @@
  * reads the rest from the journal while seated: the recorder has read
  * those messages (its slot is a settled gate at or above the seat) and
  * writes them at the end of its batch. A seat the journal does not reach
- * within MERGE_SEAT_MAX_NS is given up, and not taken again for as long,
- * so that a recorder that died holds publishers back half the time at
- * most, and the reader reports no loss the journal does not record. A
- * lossy ring that laps the reader sends it back to the journal.
- * docs/design.md "Starting at a seq or a time" argues the order.
+ * within MERGE_SEAT_MAX_NS (under half the topic's stall timeout) is given
+ * up, and not taken again for as long, so that a recorder that died holds
+ * publishers back half the time at most, never to an eviction, and the
+ * reader reports no loss the journal does not record. A lossy ring that
+ * laps the reader sends it back to the journal. docs/design.md "Starting
+ * at a seq or a time" argues the order.
  */
 #include "ring/merge.h"
 
@@ -24,11 +25,14 @@
 #include "shmbus/journal.h"
 #include "util/clock.h"
 
-/* How often a reader at the journal's end looks again: a journal has no
- * futex, and a recorder writes at the end of each batch. */
-#define MERGE_POLL_NS 1000000ull
+/* How soon a reader at the journal's end looks again: a journal has no
+ * futex, and a recorder writes at the end of each batch. While nothing
+ * comes the wait doubles, up to MERGE_POLL_MAX_NS: a reader kept waiting
+ * (a recorder that stopped) costs next to nothing. */
+#define MERGE_POLL_NS     1000000ull
+#define MERGE_POLL_MAX_NS 16000000ull
 /* Longest a gating reader stays seated waiting for the journal to reach
- * its seat; then it unseats and tries again later. */
+ * its seat; then it unseats and tries again later (merge_seat_max()). */
 #define MERGE_SEAT_MAX_NS 200000000ull
 /* At most this many damaged records skipped looking for a time's first. */
 #define MERGE_FIRST_TRIES 64
@@ -45,6 +49,7 @@ struct sb_merge {
     uint64_t seat;             /* MERGE_SEATED: where the slot gates */
     uint64_t seated_at;        /* MERGE_SEATED: when (monotonic) */
     uint64_t retry_at;         /* at_end: when to read again (monotonic) */
+    uint64_t poll_ns;          /* at_end: the wait before it (0: none yet) */
     uint64_t seat_after;       /* a gating reader seats again no sooner (monotonic) */
     enum merge_state state;
     int have;   /* rec holds a record not yet consumed */
@@ -88,11 +93,17 @@ static uint64_t ring_low(const struct sb_segment *seg, uint64_t t)
     return t > seg->g.capacity ? t - seg->g.capacity : 0;
 }
 
-/* Nothing more in the journal now: note when to look again. */
-static int merge_wait(struct sb_merge *m)
+/* Nothing more in the journal now: note when to look again, no later
+ * than @p until (monotonic; UINT64_MAX: any time). */
+static int merge_wait(struct sb_merge *m, uint64_t until)
 {
+    m->poll_ns = m->poll_ns == 0 ? MERGE_POLL_NS : m->poll_ns * 2;
+    if (m->poll_ns > MERGE_POLL_MAX_NS)
+        m->poll_ns = MERGE_POLL_MAX_NS;
     m->at_end = 1;
-    m->retry_at = sb_mono_ns() + MERGE_POLL_NS;
+    m->retry_at = sb_mono_ns() + m->poll_ns;
+    if (m->retry_at > until)
+        m->retry_at = until;
     return SB_STEP_NONE;
 }
 
@@ -104,6 +115,7 @@ static int merge_to_ring(shmbus_sub *sub)
     m->state = MERGE_RING;
     m->have = 0;
     m->at_end = 0;
+    m->poll_ns = 0;
     return SB_STEP_MOVED;
 }
 
@@ -120,12 +132,12 @@ static int merge_join(shmbus_sub *sub)
         /* relaxed: a hint; the cells' stamps decide what is read. */
         t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
         if (next < ring_low(seg, t))
-            return merge_wait(m); /* the recorder has yet to write (or a gap) */
+            return merge_wait(m, UINT64_MAX); /* the recorder has yet to write (or a gap) */
         sb_sub_join_at(sub, next);
         return merge_to_ring(sub);
     }
     if (sb_mono_ns() < m->seat_after)
-        return merge_wait(m); /* a seat given up a moment ago */
+        return merge_wait(m, m->seat_after); /* a seat given up a moment ago */
     sb_sub_join_at(sub, next);
     if (sub->pos == next)
         return merge_to_ring(sub);
@@ -137,47 +149,53 @@ static int merge_join(shmbus_sub *sub)
     return SB_STEP_MOVED;
 }
 
+/* How long a seat may wait for the journal: MERGE_SEAT_MAX_NS, and under
+ * half the topic's stall timeout, so that the seat is given up before the
+ * daemon evicts it for holding publishers back (its scan's tick comes on
+ * top of the timeout; merge_wait() wakes us at this one). */
+static uint64_t merge_seat_max(const shmbus_sub *sub)
+{
+    uint64_t stall = (uint64_t)sub->topic->seg.g.stall_timeout_ms * 1000000ull / 2;
+
+    return stall != 0 && stall < MERGE_SEAT_MAX_NS ? stall : MERGE_SEAT_MAX_NS;
+}
+
 /* At the journal's end, seated: wait for the recorder's flush, for at
- * most MERGE_SEAT_MAX_NS; then stop gating and read on unseated. */
+ * most merge_seat_max(); then stop gating and read on unseated. */
 static int merge_seated_end(shmbus_sub *sub)
 {
     struct sb_merge *m = sub->merge;
+    uint64_t max = merge_seat_max(sub);
     int rc;
 
-    if (sb_mono_ns() - m->seated_at < MERGE_SEAT_MAX_NS)
-        return merge_wait(m);
+    if (sb_mono_ns() - m->seated_at < max)
+        return merge_wait(m, m->seated_at + max);
     rc = sb_sub_unseat(sub);
     if (rc < 0)
         return rc;
     m->state = MERGE_JOURNAL;
-    m->seat_after = sb_mono_ns() + MERGE_SEAT_MAX_NS;
-    return merge_wait(m);
+    m->seat_after = sb_mono_ns() + max;
+    return merge_wait(m, m->seat_after);
 }
 
-/* Reposition the reader at sub->pos (after a lap, or a seat given up).
- * @return SB_STEP_MOVED to read on, SB_STEP_NONE to wait, or an error. */
+/* Reposition the reader at sub->pos after a lap. A seek that finds no
+ * record there (SHMBUS_ERR_RANGE: beyond the journal's end, the recorder
+ * has yet to write it; or before its first record, retention deleted it)
+ * leaves the reader at or before every record from sub->pos on, as any
+ * read does: it reads on from there, skipping what lies below sub->pos
+ * and counting a jump past it as lost (merge_record()), and waits at the
+ * end as at any end, without seeking again. @return SB_STEP_MOVED or an
+ * error. */
 static int merge_reseek(shmbus_sub *sub)
 {
     struct sb_merge *m = sub->merge;
-    shmbus_journal_summary sum;
     int rc = shmbus_journal_seek_seq(m->r, sub->pos);
 
-    if (rc == 0) {
-        m->reseek = 0;
-        m->have = 0;
-        return SB_STEP_MOVED;
-    }
-    if (rc != SHMBUS_ERR_RANGE)
+    if (rc < 0 && rc != SHMBUS_ERR_RANGE)
         return rc;
-    /* Before the journal's first record (retention deleted it): lost.
-     * Else beyond its end: the recorder has yet to write it. */
-    if (shmbus_journal_summary_get(m->dir, m->name, &sum) == 0 && sub->pos < sum.first_seq &&
-        sum.first_seq != UINT64_MAX) {
-        sb_sub_count_lost(sub, sum.first_seq - sub->pos);
-        sub->pos = sum.first_seq;
-        return SB_STEP_MOVED;
-    }
-    return merge_wait(m);
+    m->reseek = 0;
+    m->have = 0;
+    return SB_STEP_MOVED;
 }
 
 /* Deliver the message record m->rec at sub->pos. */
@@ -259,6 +277,7 @@ int sb_merge_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
             return merge_join(sub);
         }
         m->have = 1;
+        m->poll_ns = 0; /* the journal moves: look again soon at its end */
     }
     m->at_end = 0;
     return merge_record(sub, fn, arg, cap);
@@ -287,32 +306,52 @@ enum time_found {
 /* Searches tried before a ring that keeps moving under them is given up. */
 #define MERGE_TIME_TRIES 4
 
-/* Is cell @p seq's message at or after @p time_ns? 1 yes (or not yet
- * written: a message to come is newer); 0 no, or it is no message (lapped,
- * skipped, overwritten while read). Reads as a lossy reader does: acquire
- * stamp, one read of the time, the stamp again. */
-static int cell_at_or_after(const struct sb_segment *seg, uint64_t seq, uint64_t time_ns,
-                            int *message)
+/* What a cell says of a time (cell_time()). */
+enum cell_time {
+    CELL_OLDER, /* a message before the time, or none any more (lapped,
+                 * overwritten while read): the ring moved past it */
+    CELL_NEWER, /* a message at or after the time, or one to come */
+    CELL_NONE   /* no message and no time (skipped, damaged) */
+};
+
+/* Is cell @p seq's message at or after @p time_ns? Reads as a lossy
+ * reader does: acquire stamp, one read of the time, the stamp again. */
+static enum cell_time cell_time(const struct sb_segment *seg, uint64_t seq, uint64_t time_ns)
 {
     const struct sb_shm_cell *c = sb_cell(seg, seq);
     /* acquire: pairs with the commit CAS (pub.c); the header is complete. */
     uint64_t v = atomic_load_explicit(&c->stamp, memory_order_acquire);
     uint64_t ts;
 
-    *message = 0;
     switch (sb_cell_classify(v, seq, seg->g.mask)) {
     case SB_CELL_NOT_YET:
-        return 1;
+        return CELL_NEWER;
     case SB_CELL_READY:
         break;
+    case SB_CELL_LAPPED:
+        return CELL_OLDER;
     default:
-        return 0;
+        return CELL_NONE;
     }
     ts = *(const volatile uint64_t *)&c->timestamp_ns;
     if (!sb_word_unchanged(&c->stamp, v))
-        return 0; /* overwritten: the ring moved past it */
-    *message = 1;
-    return ts >= time_ns;
+        return CELL_OLDER; /* overwritten: the ring moved past it */
+    return ts >= time_ns ? CELL_NEWER : CELL_OLDER;
+}
+
+/* Is the first message at or after @p time_ns at or below @p seq (< @p
+ * hi)? A cell with no time answers as the first one after it that has one
+ * (none up to @p hi: yes, @p hi's answer). *@p next: the cell that
+ * answered, so that a "no" moves the search past it. */
+static int at_or_below(const struct sb_segment *seg, uint64_t seq, uint64_t hi, uint64_t time_ns,
+                       uint64_t *next)
+{
+    for (*next = seq; *next < hi; (*next)++) {
+        enum cell_time ct = cell_time(seg, *next, time_ns);
+        if (ct != CELL_NONE)
+            return ct == CELL_NEWER;
+    }
+    return 1;
 }
 
 /* Binary search of the ring's cells for the first message published at
@@ -322,22 +361,23 @@ static enum time_found ring_find_time(const struct sb_segment *seg, uint64_t tim
 {
     /* acquire: any recent tail will do; the stamps decide each cell. */
     uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_acquire);
-    uint64_t lo = ring_low(seg, t), hi = t, low = lo;
-    int message = 0;
+    uint64_t lo = ring_low(seg, t), hi = t, low = lo, next;
 
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (cell_at_or_after(seg, mid, time_ns, &message))
+        if (at_or_below(seg, mid, hi, time_ns, &next))
             hi = mid;
         else
-            lo = mid + 1;
+            lo = next + 1;
     }
     if (lo == t)
         return TIME_AFTER_ALL; /* none that new */
-    if (!cell_at_or_after(seg, lo, time_ns, &message))
+    /* A cell below the tail not yet written (a claim still open) is a
+     * message to come, newer as the search counts it: the start is there,
+     * and readers wait at it as at any open claim; one with no time (a
+     * skipped seq) is counted lost on the way to the next. */
+    if (cell_time(seg, lo, time_ns) == CELL_OLDER)
         return TIME_RACE;
-    if (!message)
-        return TIME_AFTER_ALL; /* only messages to come */
     *seq = lo;
     /* The oldest cell qualifies: older ones, gone, may have too (none
      * gone before seq 0). */
@@ -364,6 +404,26 @@ static int merge_first(shmbus_sub *sub)
     return SHMBUS_ERR_CORRUPT;
 }
 
+/* Is the journal @p m opened this topic's? Its recorder has read every
+ * seq it wrote, all below the tail; one that runs to the tail or past it
+ * is an earlier topic's of the same name (the daemon sets such a journal
+ * aside when its recorder opens it, rec/topic.c, but a recorder that
+ * cannot open it leaves it there). @return 1, 0, or an error. */
+static int merge_ours(const shmbus_sub *sub, const struct sb_merge *m)
+{
+    shmbus_journal_summary sum;
+    uint64_t t;
+    int rc = shmbus_journal_summary_get(m->dir, m->name, &sum);
+
+    if (rc < 0)
+        return rc;
+    /* relaxed: loaded after the files were read (ordered by the kernel,
+     * as every read of the journal); a seq the recorder wrote was below
+     * the tail then, and the tail only grows. */
+    t = atomic_load_explicit(&sub->topic->seg.hdr->tail, memory_order_relaxed);
+    return sum.last_seq == UINT64_MAX || sum.last_seq < t;
+}
+
 /* The journal, from seq @p seq or (by_time) time @p seq. */
 static int merge_open(shmbus_sub *sub, int by_time, uint64_t seq)
 {
@@ -379,8 +439,11 @@ static int merge_open(shmbus_sub *sub, int by_time, uint64_t seq)
     rc = sb_hook_journal_dir(sub->topic, m->dir, sizeof(m->dir), m->name);
     if (rc == 0)
         rc = shmbus_journal_reader_open(m->dir, m->name, &m->r);
-    if (rc == -ENOENT)
-        return SHMBUS_ERR_RANGE; /* not recorded, or nothing recorded yet */
+    if (rc == 0)
+        rc = merge_ours(sub, m);
+    /* Not recorded, nothing recorded yet, or another topic's journal. */
+    if (rc == -ENOENT || rc == 0)
+        return SHMBUS_ERR_RANGE;
     if (rc < 0)
         return rc;
     rc = by_time ? shmbus_journal_seek_time(m->r, seq) : shmbus_journal_seek_seq(m->r, seq);
