@@ -474,6 +474,40 @@ static void test_journal_perm(void **state)
     assert_int_equal(st.st_mode & 0777, 0750);
 }
 
+/* A seek to the seq after the last, when the newest file is a roll's new
+ * file with no record yet: a place to stand, as at the end of any file. */
+static void test_journal_seek_next_in_empty_file(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    unsigned char buf[301];
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    uint64_t s;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    /* Append until a roll starts the second file; its record stays buffered. */
+    for (s = 0;; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+        if (jt_count_segs(dir) == 2)
+            break;
+        assert_shmbus_ok(shmbus_journal_flush(j));
+    }
+    /* Message s started the new file, named s, and is not written yet:
+     * the journal on disk ends at s - 1. */
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_seek_seq(r, s + 1), SHMBUS_ERR_RANGE);
+    assert_shmbus_ok(shmbus_journal_seek_seq(r, s));
+    assert_int_equal(shmbus_journal_next(r, &rec), 0);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_int_equal(shmbus_journal_next(r, &rec), 1);
+    jt_check(&rec, s);
+    assert_int_equal(shmbus_journal_next(r, &rec), 0);
+    shmbus_journal_reader_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +522,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_index_lies, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_list_summary, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_perm, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_seek_next_in_empty_file, jt_setup,
+                                        jt_teardown),
     };
     return cmocka_run_group_tests_name("journal_files", tests, NULL, NULL);
 }
