@@ -508,6 +508,30 @@ static void test_journal_seek_next_in_empty_file(void **state)
     shmbus_journal_reader_close(r);
 }
 
+/* Retention by age keeps files whose times are ahead of the clock (the
+ * clock stepped back, or imported messages stamped by a clock ahead). */
+static void test_journal_retain_age_future(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10, .retain_ns = 3600ull * 1000000000u};
+    unsigned char buf[301];
+    shmbus_journal *j;
+    shmbus_journal_stats st;
+    uint64_t now = (uint64_t)time(NULL) * 1000000000ull;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    for (uint64_t s = 0; s < 3000; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        m.timestamp_ns = now + 7200ull * 1000000000u;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.files_removed, 0);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_true(jt_count_segs(dir) > 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +548,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_perm, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_seek_next_in_empty_file, jt_setup,
                                         jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_retain_age_future, jt_setup, jt_teardown),
     };
     return cmocka_run_group_tests_name("journal_files", tests, NULL, NULL);
 }

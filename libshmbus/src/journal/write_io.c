@@ -259,6 +259,7 @@ static int w_file_expired(shmbus_journal *w, uint64_t seq)
 {
     struct sb_jr_fsum f;
     char name[32];
+    uint64_t now;
     int fd;
 
     if (w->opts.retain_ns == 0)
@@ -276,7 +277,10 @@ static int w_file_expired(shmbus_journal *w, uint64_t seq)
         w->age_seq = seq;
         w->age_time = f.last_time;
     }
-    return sb_real_ns() - w->age_time > w->opts.retain_ns;
+    /* A time ahead of the clock (a clock stepped back, a message imported
+     * from a clock ahead) is not old: unsigned, it would be the oldest. */
+    now = sb_real_ns();
+    return now > w->age_time && now - w->age_time > w->opts.retain_ns;
 }
 
 int sb_jr_w_retain(shmbus_journal *w)
