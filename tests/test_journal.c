@@ -321,6 +321,74 @@ static void test_journal_flipped_byte(void **state)
     assert_shmbus_ok(shmbus_journal_close(j));
 }
 
+/* Set the len field of the record of @p seq in segment 0 to @p len. */
+static void poke_len(const char *dir, uint64_t seq, uint32_t len)
+{
+    char seg[32], path[256];
+    int fd;
+
+    jt_seg(seg, 0);
+    jt_path(path, sizeof(path), dir, seg);
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &len, sizeof(len),
+                            (off_t)(record_offset(dir, seq) + offsetof(struct sb_jr_rec, len))),
+                     (ssize_t)sizeof(len));
+    close(fd);
+}
+
+/* A damaged length mid-file makes its record pass the file's end: it is
+ * damage, not a torn tail. A writer reopening cuts none of the good
+ * records after it; a reader of the finished file resyncs at the next. */
+static void test_journal_flipped_len(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    char seg[40], path[256];
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_damage d;
+    shmbus_journal_stats st;
+
+    /* One file: the last, which recovery reads. */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 1000, 100);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    poke_len(dir, 500, 1u << 24);
+    /* No index (it is only a hint): recovery scans the whole file. */
+    jt_seg(seg, 0);
+    strcat(seg, ".idx");
+    jt_path(path, sizeof(path), dir, seg);
+    assert_int_equal(unlink(path), 0);
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.cut_bytes, 0);
+    assert_int_equal(st.last_seq, 999);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    jt_dir_remove(dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+
+    /* Several files: the first is finished, a reader resyncs in it. */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    jt_append_range(j, 0, 1000, 100);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_true(jt_count_segs(dir) > 1);
+    poke_len(dir, 100, 1u << 24);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    for (uint64_t s = 0; s < 100; s++) {
+        assert_int_equal(shmbus_journal_next(r, &rec), 1);
+        jt_check(&rec, s);
+    }
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(shmbus_journal_reader_damage(r, &d), 0);
+    assert_int_equal(d.offset, record_offset(dir, 100));
+    assert_int_equal(d.skipped, sb_jr_rec_size(jt_len(100)));
+    jt_read_range(r, 101, 1000);
+    assert_int_equal(shmbus_journal_reader_damaged(r), 1);
+    shmbus_journal_reader_close(r);
+}
+
 /* Seeks by seq over several files: each seq, the end, and both sides. */
 static void test_journal_seek_seq(void **state)
 {
@@ -543,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_sync_big, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_torn_tail, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_flipped_byte, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_flipped_len, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_seek_seq, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_input, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_magic, jt_setup, jt_teardown),

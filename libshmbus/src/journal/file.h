@@ -92,8 +92,6 @@ struct sb_jr_fsum {
     uint64_t last_msg_seq, last_msg_time;   /* UINT64_MAX, 0: no message */
     uint64_t end_seq;               /* 1 + the last seq a record covers (first_seq if none) */
     uint64_t last_time;             /* time of the last record (0: none) */
-    int tail_short;                 /* the scan ended on an incomplete record */
-    int tail_damaged;               /* it skipped damage (resynced at the next record) */
     struct sb_jr_index_entry *ents; /* sb_jr_fsum_get(keep_ents): the verified entries */
     size_t nents;
     /* entries the tail scan would add (at SB_JR_INDEX_EVERY): with keep_ents */

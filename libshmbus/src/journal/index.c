@@ -147,20 +147,21 @@ static int fsum_scan(struct sb_jr_fsum *f, struct sb_jr_scan *s, int keep_ents, 
         uint64_t at = s->pos;
         int rc = sb_jr_scan_rec(s, &rec, &payload, &what);
 
-        if (rc == SB_JR_SCAN_SHORT) {
-            f->tail_short = at < s->size && at == f->good_end;
-            return 0;
-        }
-        if (rc == SB_JR_SCAN_DAMAGE) {
+        if (rc == SB_JR_SCAN_DAMAGE || (rc == SB_JR_SCAN_SHORT && at < s->size)) {
             /* Go on at the next good record: damage in the middle is
-             * not the tail; good_end stays at the last good record. */
+             * not the tail; good_end stays at the last good record. A
+             * record passing the end is a torn tail only if no good
+             * record follows: a damaged length is damage in the middle. */
             int64_t next = sb_jr_scan_resync(s);
             if (next < 0)
                 return (int)next;
-            f->tail_damaged = 1;
+            if ((uint64_t)next >= s->size)
+                return 0;
             s->pos = (uint64_t)next;
             continue;
         }
+        if (rc == SB_JR_SCAN_SHORT)
+            return 0;
         if (rc < 0)
             return rc;
         if (keep_ents && f->since_entry >= SB_JR_INDEX_EVERY && fsum_entry(f, cap, &rec, at) != 0)

@@ -260,10 +260,15 @@ static int r_at_end(shmbus_journal_reader *r, shmbus_journal_record *rec, int *a
         return 0;
     }
     if (r->s.pos < r->s.size) {
-        /* A finished file ends in an incomplete record: damage. */
+        /* A record of a finished file passes its end: damage (a torn
+         * tail, or a damaged length with good records after it, which a
+         * resync finds). */
         uint64_t off = r->s.pos;
-        r->s.pos = r->s.size;
-        return r_damage(r, off, r->s.size - off, "truncated record");
+        int64_t next = sb_jr_scan_resync(&r->s);
+        if (next < 0)
+            return (int)next;
+        r->s.pos = (uint64_t)next;
+        return r_damage(r, off, (uint64_t)next - off, "truncated record");
     }
     rc = r_advance(r, rec);
     if (rc == 2)
