@@ -532,6 +532,34 @@ static void test_journal_retain_age_future(void **state)
     assert_true(jt_count_segs(dir) > 1);
 }
 
+/* The first record of the only file damaged: seeks by time still find the
+ * messages after it, the damage reported once before them. */
+static void test_journal_seek_time_first_damaged(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_summary sum;
+    char seg[32];
+    uint64_t bad = 12345;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 1000, 100);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    jt_seg(seg, 0);
+    file_poke(dir, seg,
+              (off_t)(sizeof(struct sb_jr_file_hdr) + offsetof(struct sb_jr_rec, time_ns)), &bad,
+              sizeof(bad));
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_shmbus_ok(shmbus_journal_seek_time(r, 1000000000ull + 5u * 1000u));
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    jt_read_range(r, 5, 1000);
+    shmbus_journal_reader_close(r);
+    assert_shmbus_ok(shmbus_journal_summary_get(dir, JT_TOPIC, &sum));
+    assert_int_equal(sum.first_seq, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +577,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_seek_next_in_empty_file, jt_setup,
                                         jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_retain_age_future, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_seek_time_first_damaged, jt_setup,
+                                        jt_teardown),
     };
     return cmocka_run_group_tests_name("journal_files", tests, NULL, NULL);
 }

@@ -104,8 +104,9 @@ struct sb_jr_fsum {
  * @return 0; the errors of sb_jr_hdr_read(); -ENOMEM; -errno. */
 int sb_jr_fsum_get(int dfd, int fd, uint64_t first_seq, int keep_ents, struct sb_jr_fsum *out);
 
-/* The first message of the file of @p s (its pos moves), into *@p seq and
- * *@p time_ns. @return 1 found; 0 none before the end or damage; -errno. */
+/* The first good message of the file of @p s (its pos moves; damage before
+ * it is passed over), into *@p seq and *@p time_ns.
+ * @return 1 found; 0 none; -errno. */
 int sb_jr_first_msg(struct sb_jr_scan *s, uint64_t *seq, uint64_t *time_ns);
 
 /* 1 if the record at entry @p e's offset in the file of @p s is the record

@@ -200,14 +200,29 @@ int sb_jr_first_msg(struct sb_jr_scan *s, uint64_t *seq, uint64_t *time_ns)
     int rc;
 
     s->pos = sizeof(struct sb_jr_file_hdr);
-    while ((rc = sb_jr_scan_rec(s, &rec, &payload, &what)) == SB_JR_SCAN_OK) {
-        if ((rec.flags & SHMBUS_JOURNAL_GAP) == 0) {
-            *seq = rec.seq;
-            *time_ns = rec.time_ns;
-            return 1;
+    for (;;) {
+        rc = sb_jr_scan_rec(s, &rec, &payload, &what);
+        if (rc == SB_JR_SCAN_OK) {
+            if ((rec.flags & SHMBUS_JOURNAL_GAP) == 0) {
+                *seq = rec.seq;
+                *time_ns = rec.time_ns;
+                return 1;
+            }
+            continue;
         }
+        if (rc < SB_JR_SCAN_DAMAGE)
+            return rc;
+        if (rc == SB_JR_SCAN_SHORT && s->pos >= s->size)
+            return 0;
+        /* Damage before the first message: it is the first good one
+         * after (as a reader finds it), not none. */
+        int64_t next = sb_jr_scan_resync(s);
+        if (next < 0)
+            return (int)next;
+        if ((uint64_t)next >= s->size)
+            return 0;
+        s->pos = (uint64_t)next;
     }
-    return rc < SB_JR_SCAN_DAMAGE ? rc : 0;
 }
 
 int sb_jr_fsum_get(int dfd, int fd, uint64_t first_seq, int keep_ents, struct sb_jr_fsum *out)
