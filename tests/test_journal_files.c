@@ -560,6 +560,49 @@ static void test_journal_seek_time_first_damaged(void **state)
     assert_int_equal(sum.first_seq, 1);
 }
 
+/* Retention by age past an oldest file whose header is damaged: its age
+ * is its modification time, and it stops no retention of the others. */
+static void test_journal_retain_age_damaged(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    unsigned char buf[301], bad = 0xff;
+    uint64_t now = (uint64_t)time(NULL) * 1000000000ull;
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+    shmbus_journal *j;
+    shmbus_journal_stats st;
+    char name[32], path[256];
+    uint64_t s;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    for (s = 0; s < 3000; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        m.timestamp_ns = now - 7200ull * 1000000000u;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_true(jt_count_segs(dir) > 3);
+    /* The oldest file's header fails its CRC; it was written two hours ago. */
+    jt_seg(name, 0);
+    file_poke(dir, name, offsetof(struct sb_jr_file_hdr, topic) + 150, &bad, 1);
+    jt_path(path, sizeof(path), dir, name);
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+
+    o.retain_ns = 3600ull * 1000000000u;
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    for (; s < 6000; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        m.timestamp_ns = now;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    shmbus_journal_stats_get(j, &st);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* Every old file went but the one that holds new messages too. */
+    assert_true(st.files_removed > 3);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +622,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_retain_age_future, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_seek_time_first_damaged, jt_setup,
                                         jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_retain_age_damaged, jt_setup, jt_teardown),
     };
     return cmocka_run_group_tests_name("journal_files", tests, NULL, NULL);
 }
