@@ -508,6 +508,24 @@ static void test_journal_bad_magic(void **state)
     assert_null(j);
 }
 
+/* Another topic's journal under this topic's name (a directory copied or
+ * renamed): its last file is refused as its older ones are. */
+static void test_journal_other_topic(void **state)
+{
+    const char *dir = *state;
+    char from[256], to[256];
+    shmbus_journal *j;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, "other.topic", NULL, &j));
+    jt_append_range(j, 0, 10, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    snprintf(from, sizeof(from), "%s/other.topic", dir);
+    snprintf(to, sizeof(to), "%s/%s", dir, JT_TOPIC);
+    assert_int_equal(rename(from, to), 0);
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), SHMBUS_ERR_BAD_MAGIC);
+    assert_null(j);
+}
+
 /* A journal of another format version. */
 static void test_journal_other_version(void **state)
 {
@@ -615,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_seek_seq, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_input, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_magic, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_other_topic, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_other_version, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_header_crc, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_enospc, jt_setup, jt_teardown),
