@@ -4,7 +4,8 @@
  * a file header, a bounded scanner of records, the index's valid prefix,
  * and the summary of one file (index plus a scan of its tail). Trusts no
  * byte of a file: every length and offset is checked before use, and no
- * allocation is sized by the file beyond SB_JR_PAYLOAD_MAX. Not
+ * allocation is sized by the file beyond SB_JR_PAYLOAD_MAX and an index's
+ * entries (at most 2^24, index.c). Not
  * thread-safe: each scanner belongs to one caller.
  */
 #ifndef SHMBUS_JOURNAL_FILE_H

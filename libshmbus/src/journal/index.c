@@ -15,7 +15,10 @@
 #include "journal/file.h"
 #include "util/vec.h"
 
-#define INDEX_MAX_ENTRIES (1u << 24) /* more than any segment of 1 TiB needs */
+/* Entries read of one index, at most: 1.2 GB, the entries of 64 GiB of
+ * records. A larger segment (up to 1 TiB) is indexed in its first 64 GiB
+ * only; seeks past that scan. */
+#define INDEX_MAX_ENTRIES (1u << 24)
 
 /* Read index file @p ifd's header for segment @p first_seq: 1 if it is
  * that segment's index, 0 if not (foreign, torn, another version). */
