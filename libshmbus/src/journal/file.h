@@ -11,11 +11,18 @@
 #ifndef SHMBUS_JOURNAL_FILE_H
 #define SHMBUS_JOURNAL_FILE_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "journal/format.h"
 #include "shmbus/journal.h"
+
+/* Offsets in files of up to 1 TiB go through off_t (pread, ftruncate): a
+ * 32-bit off_t (a 32-bit build without _FILE_OFFSET_BITS=64) would wrap
+ * them past 2 GiB. */
+static_assert(sizeof(off_t) == 8, "the journal's file offsets need a 64-bit off_t");
 
 /* Open DIR/TOPIC as a directory (O_DIRECTORY) into *@p fd.
  * @return 0; SHMBUS_ERR_BAD_NAME; -ENOENT; -ENOTDIR; -EACCES; -errno. */
