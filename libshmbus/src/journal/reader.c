@@ -324,7 +324,6 @@ int sb_jr_r_read(shmbus_journal_reader *r, shmbus_journal_record *rec)
             r->good_end = r->s.pos;
             r->good_seq = h.seq + h.count - 1;
             r->next_seq = h.seq + h.count;
-            r->rec_off = at;
             r_fill(rec, &h, data);
             return 1;
         }
