@@ -5,6 +5,8 @@
  */
 #include "journaltest.h"
 
+#include <time.h>
+
 #include "journal/crc32c.h"
 #include "journal/file.h"
 #include "journal/format.h"
@@ -510,6 +512,45 @@ static void test_journal_bad_input(void **state)
     shmbus_journal_reader_close(NULL);
 }
 
+/* A crafted file of record headers every 56 bytes, each with its mark and
+ * a length reaching the file's end and a bad CRC: each resync candidate
+ * costs its length, so a reader and a recovery would take the square of
+ * the size (minutes for 8 MiB). Both give up and report or cut it fast. */
+static void test_journal_resync_bounded(void **state)
+{
+    const char *dir = *state;
+    size_t size = 8u << 20;
+    unsigned char *b = calloc(1, size);
+    struct sb_jr_file_hdr h;
+    struct timespec t0, t1;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_stats st;
+
+    assert_non_null(b);
+    sb_jr_hdr_fill(&h, JT_TOPIC, 0);
+    memcpy(b, &h, sizeof(h));
+    for (size_t off = sizeof(h); off + sizeof(struct sb_jr_rec) <= size; off += 56) {
+        struct sb_jr_rec rh = {.mark = sb_jr_rec_mark(off), .count = 1, .crc = 1};
+        rh.len = (uint32_t)((size - off - sizeof(rh)) & ~(size_t)7);
+        memcpy(b + off, &rh, sizeof(rh));
+    }
+    plant_segment(dir, b, size);
+    free(b);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(shmbus_journal_next(r, &rec), 0);
+    shmbus_journal_reader_close(r);
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.cut_bytes, size - sizeof(h));
+    assert_shmbus_ok(shmbus_journal_close(j));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 30);
+}
+
 /* A file named as a segment that is no journal file. */
 static void test_journal_bad_magic(void **state)
 {
@@ -646,6 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_flipped_len, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_seek_seq, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_input, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_resync_bounded, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_magic, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_other_topic, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_other_version, jt_setup, jt_teardown),
