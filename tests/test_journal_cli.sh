@@ -17,10 +17,12 @@ shmbusd=$1
 shmbus=$2
 dir=$(mktemp -d)
 bus="jcli$$"
+bus2="jcli$$r" # a second bus, for an earlier topic of the same name
 jd="$dir/journal" # the journals
 export XDG_RUNTIME_DIR=$dir
 unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID SHMBUS_BUS # else the clients go elsewhere
 daemon=""
+daemon2=""
 rec=""  # a recorder in the background
 feed="" # a publisher in the background
 hold="" # a stopped subscriber that holds a reliable ring
@@ -50,9 +52,10 @@ cleanup() {
   [ -n "$rec" ] && stop "$rec"
   [ -n "$hold" ] && stop "$hold"
   [ -n "$daemon" ] && stop "$daemon"
+  [ -n "$daemon2" ] && stop "$daemon2"
   [ -n "$mounted" ] && umount "$mounted"
   # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
-  rm -f /dev/shm/shmbus."$bus".*
+  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus."$bus2".*
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -171,8 +174,20 @@ seq 1 3 | cmp -s - "$dir/got" || fail "--from-time $t: $(cat "$dir/got")"
 # topic's of that name (the daemon restarted and made the topic anew,
 # from seq 0): record moves it aside to NAME.old-NS, says so, and records
 # the new topic into a new journal, instead of skipping its messages as
-# seqs the journal already has.
-cp -r "$jd/big" "$jd/reborn"
+# seqs the journal already has. The earlier topic is another bus's topic
+# of that name, recorded into the same directory (a restarted daemon's
+# would be the same to the recorder).
+"$shmbusd" --bus "$bus2" --foreground --log-level warn 2>"$dir/daemon2.log" &
+daemon2=$!
+wait_until "the second daemon's socket" test -S "$dir/shmbus/$bus2.sock"
+"$shmbus" --bus "$bus2" record reborn --dir "$jd" --count 5 --reliable 2>"$dir/rec.err" &
+rec=$!
+bus=$bus2 wait_until "the recorder on the earlier reborn" subscribed reborn
+bus=$bus2 sb pub reborn --reliable 1 2 3 4 5 || fail "pub the earlier reborn"
+wait_exit "$rec" "record the earlier reborn" || fail "record exited $?: $(cat "$dir/rec.err")"
+rec=""
+stop "$daemon2"
+daemon2=""
 "$shmbus" --bus "$bus" record reborn --dir "$jd" --count 3 --reliable 2>"$dir/rec.err" &
 rec=$!
 wait_until "the recorder on reborn" subscribed reborn
@@ -180,12 +195,12 @@ sb pub reborn --reliable a b c || fail "pub reborn"
 wait_exit "$rec" "record reborn" || fail "record reborn exited $?: $(cat "$dir/rec.err")"
 rec=""
 grep -q "reborn: 3 records, 0 gaps" "$dir/rec.err" || fail "record reborn said: $(cat "$dir/rec.err")"
-grep -q "ends at seq $((N - 1)) but the topic has published only 0 messages.*moved to $jd/reborn.old-" \
+grep -q "ends at seq 4 but the topic has published only 0 messages.*moved to $jd/reborn.old-" \
   "$dir/rec.err" || fail "record reborn said: $(cat "$dir/rec.err")"
 [ "$(field reborn 2)/$(field reborn 3)/$(field reborn 6)" = "0/2/3" ] ||
   fail "journal reborn: $(sb journal --dir "$jd" reborn)"
 old=$(basename "$(find "$jd" -maxdepth 1 -name 'reborn.old-*')")
-[ "$(field "$old" 3)/$(field "$old" 6)" = "$((N - 1))/$N" ] || fail "journal $old: $(sb journal --dir "$jd" "$old")"
+[ "$(field "$old" 3)/$(field "$old" 6)" = "4/5" ] || fail "journal $old: $(sb journal --dir "$jd" "$old")"
 rm -rf "$jd/reborn" "$jd/$old"
 
 # --speed 1 keeps the recorded spacing. Eight messages published about
