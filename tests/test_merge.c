@@ -16,9 +16,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 
-#include "daemonutil.h"
+#include "mergetest.h"
 #include "shmbus/journal.h"
 
 #define MSG_MAX  64
@@ -368,57 +367,6 @@ static void test_opts_invalid(void **state)
 }
 
 /* ---------------------------------------------------------- with a daemon */
-
-struct rec_env {
-    struct du_daemon d;
-    char jdir[PATH_MAX];
-    shmbus_bus *bus;
-};
-
-/* cmocka setup: a daemon recording topics "rec.*" into its directory's
- * journal/, and a connection to it. A failed setup cleans up itself. */
-static int rec_setup(void **state)
-{
-    struct rec_env *e = calloc(1, sizeof(*e));
-    const char *extra[] = {"--record", "rec.*", "--journal-dir", e != NULL ? e->jdir : "", NULL};
-
-    if (e == NULL)
-        return -1;
-    if (du_prepare(&e->d) < 0)
-        goto err;
-    snprintf(e->jdir, sizeof(e->jdir), "%s/journal", e->d.dir);
-    if (mkdir(e->jdir, 0700) < 0 || du_launch(&e->d, extra) < 0)
-        goto err;
-    if (shmbus_connect(e->d.bus, &e->bus) < 0) {
-        du_stop(&e->d);
-        goto err;
-    }
-    *state = e;
-    return 0;
-err:
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    return -1;
-}
-
-/* cmocka teardown, after a failed test too: the daemon stopped, its
- * segments and directory (the journals in it) removed, then checked. */
-static int rec_teardown(void **state)
-{
-    struct rec_env *e = *state;
-    int status;
-
-    shmbus_close(e->bus);
-    tu_cleanup();
-    status = du_stop(&e->d);
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    if (status != 0)
-        fail_msg("shmbusd exit status %d, want 0", status);
-    return 0;
-}
 
 static shmbus_topic *bus_topic(struct rec_env *e, const char *name, uint32_t mode)
 {
