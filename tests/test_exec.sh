@@ -27,21 +27,8 @@ daemon=""
 bg=()                 # workers and readers started in the background
 log="$dir/daemon.log" # the daemon's stderr
 WAIT_TIMEOUT=20       # seconds for what a wait waits for
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_exit, bounded, start_daemon
 
-# alive PID: PID has not exited yet (a zombie has).
-alive() {
-  local st
-  st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "${st:0:1}" != Z ]
-}
-# stop PID: SIGTERM, then SIGKILL after WAIT_TIMEOUT seconds; reaped.
-stop() {
-  local end=$((SECONDS + WAIT_TIMEOUT))
-  kill "$1" 2>/dev/null || true
-  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
-  kill -9 "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   for p in "${bg[@]}"; do stop "$p"; done
   # The commands a worker left running (SIGKILLed, or after a second
@@ -103,9 +90,7 @@ worker() {
   bg+=("$wpid")
 }
 
-"$shmbusd" --bus "$bus" --foreground --log-level warn 2>"$log" &
-daemon=$!
-until_true "the daemon's socket" test -S "$dir/shmbus/$bus.sock"
+start_daemon "the daemon"
 cd "$dir"
 
 # Usage errors exit 2, before anything is created.
