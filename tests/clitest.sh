@@ -1,9 +1,8 @@
 # shellcheck shell=bash
 # Helpers shared by the shell tests that run the shmbus command against a
 # private shmbusd (test_cli.sh, test_journal_cli.sh, test_exec.sh):
-# processes that are waited for with a deadline, stopped on every exit
-# path and reported (kernel stacks) when they hang, and the daemon's
-# start. Sourced; the test sets before use: shmbusd, bus, dir (its
+# every wait has a deadline; a child that outlives one is reported (its and
+# the daemon's kernel stacks) and killed; the daemon's start. Sourced; the test sets before use: shmbusd, bus, dir (its
 # XDG_RUNTIME_DIR), daemon (the daemon's pid, or ""), log (the daemon's
 # stderr), WAIT_TIMEOUT (seconds for a wait), CLI_TIMEOUT (seconds for one
 # bounded call), and defines fail MESSAGE (report and exit 1).
@@ -62,6 +61,16 @@ wait_exit() {
 bounded() {
   "$@" <&0 &
   wait_exit $! "$*"
+}
+# wait_until WHAT CMD...: CMD succeeds within WAIT_TIMEOUT seconds, or the
+# test fails with "WHAT: not within N s".
+wait_until() {
+  local what=$1 end=$((SECONDS + WAIT_TIMEOUT))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -ge "$end" ] && fail "$what: not within ${WAIT_TIMEOUT} s"
+    sleep 0.02
+  done
 }
 # wait_socket WHAT: the daemon's control socket appears (WAIT_TIMEOUT
 # seconds at most), or the test fails with "WHAT did not start".

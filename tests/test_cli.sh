@@ -26,7 +26,7 @@ holder=""
 log="$dir/daemon.log" # the running daemon's stderr
 CLI_TIMEOUT=20        # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10       # seconds for what a wait loop waits for
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_exit, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
 cleanup() {
   [ -n "$client" ] && stop "$client" "a client at exit"
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"

@@ -28,7 +28,7 @@ mounted="" # the small tmpfs of the full-disk case
 log="$dir/daemon.log"
 CLI_TIMEOUT=20  # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10 # seconds for what a wait loop waits for
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_exit, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
 mkdir "$jd"
 
 cleanup() {
@@ -48,15 +48,6 @@ fail() {
   exit 1
 }
 sb() { bounded "$shmbus" --bus "$bus" "$@"; }
-# wait_until WHAT CMD...: CMD succeeds within WAIT_TIMEOUT seconds.
-wait_until() {
-  local what=$1 end=$((SECONDS + WAIT_TIMEOUT))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -ge "$end" ] && fail "$what never came"
-    sleep 0.02
-  done
-}
 # subscribed TOPIC: stat shows a subscriber on TOPIC.
 subscribed() { sb stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":[1-9]"; }
 # subscribers TOPIC N: stat shows exactly N subscribers on TOPIC.
