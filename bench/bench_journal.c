@@ -168,7 +168,9 @@ int jb_rec_close(struct jb_rec *r, struct jb_jstats *out)
     return 0;
 }
 
-int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh)
+/* Poll @p sub into @p r until the producer of @p sh raised done and
+ * nothing is left, then report to @p sh. @return 0, or -1. */
+static int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh)
 {
     int stop = 0;
 
@@ -193,6 +195,29 @@ int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh)
     }
     bench_tp_report(sh, r->delivered, r->lost, r->sum);
     return 0;
+}
+
+int jb_consume(const struct jb_opts *o, const char *name, const char *dir, struct bench_pipe *ready,
+               struct bench_tp_shared *sh, struct jb_jstats *js)
+{
+    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = INT64_MAX};
+    struct bench_ep ep = {0};
+    struct jb_rec r;
+    int rc = -1;
+
+    bench_fd_close(&ready->rd);
+    bench_pin_cpu(o->pin, 1);
+    if (jb_rec_open(&r, o, dir, name) < 0)
+        return -1;
+    if (bench_ep_open(&ep, name, 0, &so) < 0 || bench_ready_post(ready->wr) < 0)
+        goto done;
+    bench_fd_close(&ready->wr);
+    rc = jb_drain(&r, ep.sub, sh);
+done:
+    bench_ep_close(&ep);
+    if (jb_rec_close(&r, js) < 0)
+        rc = -1;
+    return rc;
 }
 
 /* ------------------------------------------------------------ record part */
@@ -220,24 +245,8 @@ struct rec_result {
 static int rec_consume(void *arg)
 {
     struct rec_ctx *c = arg;
-    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = INT64_MAX};
-    struct bench_ep ep = {0};
-    struct jb_rec r;
-    int rc = -1;
 
-    bench_fd_close(&c->ready.rd);
-    bench_pin_cpu(c->o->pin, 1);
-    if (jb_rec_open(&r, c->o, c->dir, c->name) < 0)
-        return -1;
-    if (bench_ep_open(&ep, c->name, 0, &so) < 0 || bench_ready_post(c->ready.wr) < 0)
-        goto done;
-    bench_fd_close(&c->ready.wr);
-    rc = jb_drain(&r, ep.sub, &c->sh->tp);
-done:
-    bench_ep_close(&ep);
-    if (jb_rec_close(&r, &c->sh->js) < 0)
-        rc = -1;
-    return rc;
+    return jb_consume(c->o, c->name, c->dir, &c->ready, &c->sh->tp, &c->sh->js);
 }
 
 static int rec_publish(void *arg, shmbus_pub *pub, uint8_t *buf)

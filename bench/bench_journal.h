@@ -119,10 +119,15 @@ int jb_rec_poll(struct jb_rec *r, shmbus_sub *sub);
 int jb_rec_close(struct jb_rec *r, struct jb_jstats *out);
 
 /**
- * Poll @p sub into @p r until the producer of @p sh raised done and
- * nothing is left, then report to @p sh. @return 0, or -1.
+ * The body of a draining consumer child: pinned to the second CPU, a
+ * recorder (jb_rec_open(), into @p dir, or unrecorded with NULL) on topic
+ * @p name, ready posted on @p ready, then polling until the producer
+ * raised done in @p sh and nothing is left; reports to @p sh, and the
+ * recorder's counters (jb_rec_close()) to @p js when not NULL.
+ * @return 0, or -1 (message printed).
  */
-int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh);
+int jb_consume(const struct jb_opts *o, const char *name, const char *dir, struct bench_pipe *ready,
+               struct bench_tp_shared *sh, struct jb_jstats *js);
 
 /** The replay part (bench_journal_replay.c). @return 0, or -1. */
 int jb_replay(const struct jb_opts *o);
