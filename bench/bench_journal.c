@@ -56,6 +56,50 @@ int jb_dir_remove(const char *dir)
     return 0;
 }
 
+int jb_run_dir(const struct jb_opts *o, enum jb_where w, char *dir, const char **used)
+{
+    *used = NULL;
+    if (w == JB_NONE)
+        return 0;
+    if (jb_dir_make(o, w, dir) < 0)
+        return -1;
+    *used = dir;
+    return 0;
+}
+
+int jb_spawn_pair(struct bench_pipe *ready, int (*consume)(void *), int (*produce)(void *),
+                  void *arg)
+{
+    struct bench_procs ps = {0};
+    int rc = bench_spawn(&ps, consume, arg);
+
+    if (rc == 0)
+        rc = bench_spawn(&ps, produce, arg);
+    bench_pipe_close(ready);
+    if (bench_reap(&ps) < 0)
+        rc = -1;
+    return rc;
+}
+
+int jb_produce(const struct jb_opts *o, const char *name, struct bench_pipe *ready,
+               jb_publish_fn fn, void *arg)
+{
+    struct bench_ep ep = {0};
+    uint8_t *buf = bench_calloc(o->size);
+    int rc = -1;
+
+    bench_fd_close(&ready->wr);
+    bench_pin_cpu(o->pin, 0);
+    if (buf != NULL && bench_ep_open(&ep, name, 1, NULL) == 0 &&
+        bench_ready_wait(ready->rd, 1) == 0) {
+        memset(buf, 0x5a, o->size);
+        rc = fn(arg, ep.pub, buf);
+    }
+    bench_ep_close(&ep);
+    free(buf);
+    return rc;
+}
+
 int jb_rec_open(struct jb_rec *r, const struct jb_opts *o, const char *dir, const char *topic)
 {
     int rc;
@@ -124,7 +168,9 @@ int jb_rec_close(struct jb_rec *r, struct jb_jstats *out)
     return 0;
 }
 
-int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh)
+/* Poll @p sub into @p r until the producer of @p sh raised done and
+ * nothing is left, then report to @p sh. @return 0, or -1. */
+static int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh)
 {
     int stop = 0;
 
@@ -149,6 +195,29 @@ int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh)
     }
     bench_tp_report(sh, r->delivered, r->lost, r->sum);
     return 0;
+}
+
+int jb_consume(const struct jb_opts *o, const char *name, const char *dir, struct bench_pipe *ready,
+               struct bench_tp_shared *sh, struct jb_jstats *js)
+{
+    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = INT64_MAX};
+    struct bench_ep ep = {0};
+    struct jb_rec r;
+    int rc = -1;
+
+    bench_fd_close(&ready->rd);
+    bench_pin_cpu(o->pin, 1);
+    if (jb_rec_open(&r, o, dir, name) < 0)
+        return -1;
+    if (bench_ep_open(&ep, name, 0, &so) < 0 || bench_ready_post(ready->wr) < 0)
+        goto done;
+    bench_fd_close(&ready->wr);
+    rc = jb_drain(&r, ep.sub, sh);
+done:
+    bench_ep_close(&ep);
+    if (jb_rec_close(&r, js) < 0)
+        rc = -1;
+    return rc;
 }
 
 /* ------------------------------------------------------------ record part */
@@ -176,60 +245,36 @@ struct rec_result {
 static int rec_consume(void *arg)
 {
     struct rec_ctx *c = arg;
-    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = INT64_MAX};
-    struct bench_ep ep = {0};
-    struct jb_rec r;
-    int rc = -1;
 
-    bench_fd_close(&c->ready.rd);
-    bench_pin_cpu(c->o->pin, 1);
-    if (jb_rec_open(&r, c->o, c->dir, c->name) < 0)
-        return -1;
-    if (bench_ep_open(&ep, c->name, 0, &so) < 0 || bench_ready_post(c->ready.wr) < 0)
-        goto done;
-    bench_fd_close(&c->ready.wr);
-    rc = jb_drain(&r, ep.sub, &c->sh->tp);
-done:
-    bench_ep_close(&ep);
-    if (jb_rec_close(&r, &c->sh->js) < 0)
-        rc = -1;
-    return rc;
+    return jb_consume(c->o, c->name, c->dir, &c->ready, &c->sh->tp, &c->sh->js);
+}
+
+static int rec_publish(void *arg, shmbus_pub *pub, uint8_t *buf)
+{
+    struct rec_ctx *c = arg;
+    /* Reliable: wait for room as long as it takes; lossy never waits. */
+    int64_t timeout = c->o->mode == SHMBUS_RELIABLE ? -1 : 0;
+    uint64_t n = 0, overruns = 0, deadline;
+
+    for (deadline = bench_tp_begin(&c->sh->tp, c->o->seconds);; n++) {
+        if (n % BENCH_CLOCK_EVERY == 0 && bench_now_ns() >= deadline)
+            break;
+        int prc = shmbus_publish(pub, buf, c->o->size, timeout);
+        /* Lossy: a newer message took the cell; it is counted as lost. */
+        if (prc == SHMBUS_ERR_OVERRUN)
+            overruns++;
+        else if (prc < 0)
+            return bench_fail("journal producer: shmbus_publish", prc);
+    }
+    bench_tp_finish(&c->sh->tp, n, overruns);
+    return 0;
 }
 
 static int rec_produce(void *arg)
 {
     struct rec_ctx *c = arg;
-    /* Reliable: wait for room as long as it takes; lossy never waits. */
-    int64_t timeout = c->o->mode == SHMBUS_RELIABLE ? -1 : 0;
-    struct bench_ep ep = {0};
-    uint8_t *buf = bench_calloc(c->o->size);
-    uint64_t n = 0, overruns = 0, deadline;
-    int rc = -1;
 
-    bench_fd_close(&c->ready.wr);
-    bench_pin_cpu(c->o->pin, 0);
-    if (buf == NULL || bench_ep_open(&ep, c->name, 1, NULL) < 0 ||
-        bench_ready_wait(c->ready.rd, 1) < 0)
-        goto done;
-    memset(buf, 0x5a, c->o->size);
-    for (deadline = bench_tp_begin(&c->sh->tp, c->o->seconds);; n++) {
-        if (n % BENCH_CLOCK_EVERY == 0 && bench_now_ns() >= deadline)
-            break;
-        int prc = shmbus_publish(ep.pub, buf, c->o->size, timeout);
-        /* Lossy: a newer message took the cell; it is counted as lost. */
-        if (prc == SHMBUS_ERR_OVERRUN) {
-            overruns++;
-        } else if (prc < 0) {
-            bench_fail("journal producer: shmbus_publish", prc);
-            goto done;
-        }
-    }
-    bench_tp_finish(&c->sh->tp, n, overruns);
-    rc = 0;
-done:
-    bench_ep_close(&ep);
-    free(buf);
-    return rc;
+    return jb_produce(c->o, c->name, &c->ready, rec_publish, c);
 }
 
 static void rec_read(struct rec_shared *sh, struct rec_result *out)
@@ -249,30 +294,19 @@ static int rec_once(const struct jb_opts *o, enum jb_where w, struct rec_result 
         .mode = o->mode, .capacity = BENCH_CAPACITY, .max_msg_size = (uint32_t)o->size};
     struct rec_ctx c = {.o = o, .ready = BENCH_PIPE_INIT};
     struct bench_topics tp = {0};
-    struct bench_procs ps = {0};
     char dir[JB_PATH_MAX];
-    int rc = -1, made = 0;
+    int rc = -1;
 
     c.sh = bench_shared_alloc(sizeof(*c.sh));
-    if (c.sh == NULL || bench_topics_add(&tp, "jr", &to) < 0 || bench_pipe_open(&c.ready) < 0)
+    if (c.sh == NULL || bench_topics_add(&tp, "jr", &to) < 0 || bench_pipe_open(&c.ready) < 0 ||
+        jb_run_dir(o, w, dir, &c.dir) < 0)
         goto out;
-    if (w != JB_NONE) {
-        if (jb_dir_make(o, w, dir) < 0)
-            goto out;
-        made = 1;
-        c.dir = dir;
-    }
     c.name = tp.name[0];
-    rc = bench_spawn(&ps, rec_consume, &c);
-    if (rc == 0)
-        rc = bench_spawn(&ps, rec_produce, &c);
-    bench_pipe_close(&c.ready);
-    if (bench_reap(&ps) < 0)
-        rc = -1;
+    rc = jb_spawn_pair(&c.ready, rec_consume, rec_produce, &c);
     if (rc == 0)
         rec_read(c.sh, out);
 out:
-    if (made && jb_dir_remove(dir) < 0)
+    if (c.dir != NULL && jb_dir_remove(dir) < 0)
         rc = -1;
     bench_pipe_close(&c.ready);
     bench_topics_cleanup(&tp);

@@ -74,6 +74,32 @@ int jb_dir_make(const struct jb_opts *o, enum jb_where w, char *dir);
 int jb_dir_remove(const char *dir);
 
 /**
+ * A run's journal directory: for @p w other than JB_NONE, make one
+ * (jb_dir_make) into @p dir and point @p *used at it; for JB_NONE, leave
+ * @p *used NULL. @return 0, or -1 (message printed).
+ */
+int jb_run_dir(const struct jb_opts *o, enum jb_where w, char *dir, const char **used);
+
+/**
+ * Run one consumer and one producer child on @p arg, the consumer first,
+ * close @p ready (the consumer's readiness pipe) in the parent and reap
+ * both. @return 0 when both started and exited 0, else -1.
+ */
+int jb_spawn_pair(struct bench_pipe *ready, int (*consume)(void *), int (*produce)(void *),
+                  void *arg);
+
+/* A producer child's publishing loop, on @p buf (--size bytes of 0x5a). */
+typedef int (*jb_publish_fn)(void *arg, shmbus_pub *pub, uint8_t *buf);
+
+/**
+ * The body of a producer child: pinned to the first CPU, a publisher on
+ * topic @p name, waiting on @p ready for the consumer, then @p fn on
+ * @p arg. @return what @p fn returns, or -1 (message printed).
+ */
+int jb_produce(const struct jb_opts *o, const char *name, struct bench_pipe *ready,
+               jb_publish_fn fn, void *arg);
+
+/**
  * Start recorder @p r: with @p dir, open the journal of @p topic in it
  * with @p o's options; with NULL, the unrecorded subscriber.
  * @return 0, or -1 (message printed).
@@ -93,10 +119,15 @@ int jb_rec_poll(struct jb_rec *r, shmbus_sub *sub);
 int jb_rec_close(struct jb_rec *r, struct jb_jstats *out);
 
 /**
- * Poll @p sub into @p r until the producer of @p sh raised done and
- * nothing is left, then report to @p sh. @return 0, or -1.
+ * The body of a draining consumer child: pinned to the second CPU, a
+ * recorder (jb_rec_open(), into @p dir, or unrecorded with NULL) on topic
+ * @p name, ready posted on @p ready, then polling until the producer
+ * raised done in @p sh and nothing is left; reports to @p sh, and the
+ * recorder's counters (jb_rec_close()) to @p js when not NULL.
+ * @return 0, or -1 (message printed).
  */
-int jb_drain(struct jb_rec *r, shmbus_sub *sub, struct bench_tp_shared *sh);
+int jb_consume(const struct jb_opts *o, const char *name, const char *dir, struct bench_pipe *ready,
+               struct bench_tp_shared *sh, struct jb_jstats *js);
 
 /** The replay part (bench_journal_replay.c). @return 0, or -1. */
 int jb_replay(const struct jb_opts *o);

@@ -9,8 +9,6 @@
  * medians of the rounds' percentiles.
  */
 #include <inttypes.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "bench_journal.h"
 
@@ -83,8 +81,9 @@ done:
     return rc;
 }
 
-static int lat_publish(struct lat_ctx *c, shmbus_pub *pub, uint8_t *buf)
+static int lat_publish(void *arg, shmbus_pub *pub, uint8_t *buf)
 {
+    struct lat_ctx *c = arg;
     /* Reliable: wait for room as long as it takes; lossy never waits. */
     int64_t timeout = c->o->mode == SHMBUS_RELIABLE ? -1 : 0;
     uint64_t next = bench_now_ns(), overruns = 0, step = c->o->interval_us * 1000u;
@@ -111,20 +110,8 @@ static int lat_publish(struct lat_ctx *c, shmbus_pub *pub, uint8_t *buf)
 static int lat_produce(void *arg)
 {
     struct lat_ctx *c = arg;
-    struct bench_ep ep = {0};
-    uint8_t *buf = bench_calloc(c->o->size);
-    int rc = -1;
 
-    bench_fd_close(&c->ready.wr);
-    bench_pin_cpu(c->o->pin, 0);
-    if (buf != NULL && bench_ep_open(&ep, c->name, 1, NULL) == 0 &&
-        bench_ready_wait(c->ready.rd, 1) == 0) {
-        memset(buf, 0x5a, c->o->size);
-        rc = lat_publish(c, ep.pub, buf);
-    }
-    bench_ep_close(&ep);
-    free(buf);
-    return rc;
+    return jb_produce(c->o, c->name, &c->ready, lat_publish, c);
 }
 
 /* One run on a fresh topic (and directory); @p out gets the percentiles. */
@@ -135,33 +122,22 @@ static int lat_once(const struct jb_opts *o, enum jb_where w, _Atomic uint64_t *
         .mode = o->mode, .capacity = BENCH_CAPACITY, .max_msg_size = (uint32_t)o->size};
     struct lat_ctx c = {.o = o, .ready = BENCH_PIPE_INIT, .samples = samples};
     struct bench_topics tp = {0};
-    struct bench_procs ps = {0};
     struct bench_rate rate;
     char dir[JB_PATH_MAX];
-    int rc = -1, made = 0;
+    int rc = -1;
 
     c.sh = bench_shared_alloc(sizeof(*c.sh));
-    if (c.sh == NULL || bench_topics_add(&tp, "jl", &to) < 0 || bench_pipe_open(&c.ready) < 0)
+    if (c.sh == NULL || bench_topics_add(&tp, "jl", &to) < 0 || bench_pipe_open(&c.ready) < 0 ||
+        jb_run_dir(o, w, dir, &c.dir) < 0)
         goto out;
-    if (w != JB_NONE) {
-        if (jb_dir_make(o, w, dir) < 0)
-            goto out;
-        made = 1;
-        c.dir = dir;
-    }
     c.name = tp.name[0];
-    rc = bench_spawn(&ps, lat_consume, &c);
-    if (rc == 0)
-        rc = bench_spawn(&ps, lat_produce, &c);
-    bench_pipe_close(&c.ready);
-    if (bench_reap(&ps) < 0)
-        rc = -1;
+    rc = jb_spawn_pair(&c.ready, lat_consume, lat_produce, &c);
     if (rc == 0 && (rc = bench_stats_compute(samples, o->count, out)) == 0) {
         bench_tp_read(c.sh, &rate);
         *delivered = rate.delivered;
     }
 out:
-    if (made && jb_dir_remove(dir) < 0)
+    if (c.dir != NULL && jb_dir_remove(dir) < 0)
         rc = -1;
     bench_pipe_close(&c.ready);
     bench_topics_cleanup(&tp);

@@ -127,19 +127,9 @@ struct rp_ctx {
 static int rp_consume(void *arg)
 {
     struct rp_ctx *c = arg;
-    shmbus_sub_opts so = {.start = SHMBUS_START_NEXT, .spin_ns = INT64_MAX};
-    struct bench_ep ep = {0};
-    struct jb_rec r = {0};
-    int rc = -1;
 
-    bench_fd_close(&c->ready.rd);
-    bench_pin_cpu(c->o->pin, 1);
-    if (bench_ep_open(&ep, c->name, 0, &so) == 0 && bench_ready_post(c->ready.wr) == 0) {
-        bench_fd_close(&c->ready.wr);
-        rc = jb_drain(&r, ep.sub, c->sh);
-    }
-    bench_ep_close(&ep);
-    return rc;
+    /* c->dir is the journal the producer reads: the consumer records none. */
+    return jb_consume(c->o, c->name, NULL, &c->ready, c->sh, NULL);
 }
 
 /* Publish one message, waiting for room on a reliable topic. */
@@ -155,8 +145,9 @@ static int rp_pub(const struct rp_ctx *c, shmbus_pub *pub, const void *data, siz
     return rc < 0 ? bench_fail("journal replay: shmbus_publish", rc) : 0;
 }
 
-static int rp_publish(struct rp_ctx *c, shmbus_pub *pub, const uint8_t *buf)
+static int rp_publish(void *arg, shmbus_pub *pub, uint8_t *buf)
 {
+    struct rp_ctx *c = arg;
     shmbus_journal_reader *r = NULL;
     shmbus_journal_record rec;
     uint64_t n = 0, overruns = 0;
@@ -185,20 +176,8 @@ static int rp_publish(struct rp_ctx *c, shmbus_pub *pub, const uint8_t *buf)
 static int rp_produce(void *arg)
 {
     struct rp_ctx *c = arg;
-    struct bench_ep ep = {0};
-    uint8_t *buf = bench_calloc(c->o->size);
-    int rc = -1;
 
-    bench_fd_close(&c->ready.wr);
-    bench_pin_cpu(c->o->pin, 0);
-    if (buf != NULL && bench_ep_open(&ep, c->name, 1, NULL) == 0 &&
-        bench_ready_wait(c->ready.rd, 1) == 0) {
-        memset(buf, 0x5a, c->o->size);
-        rc = rp_publish(c, ep.pub, buf);
-    }
-    bench_ep_close(&ep);
-    free(buf);
-    return rc;
+    return jb_produce(c->o, c->name, &c->ready, rp_publish, c);
 }
 
 /* One replay onto a fresh topic; @p out gets the received rate. */
@@ -208,7 +187,6 @@ static int rp_onto_topic(const struct jb_opts *o, const char *dir, double *out)
         .mode = o->mode, .capacity = BENCH_CAPACITY, .max_msg_size = (uint32_t)o->size};
     struct rp_ctx c = {.o = o, .dir = dir, .ready = BENCH_PIPE_INIT};
     struct bench_topics tp = {0};
-    struct bench_procs ps = {0};
     struct bench_rate rate;
     int rc = -1;
 
@@ -216,12 +194,7 @@ static int rp_onto_topic(const struct jb_opts *o, const char *dir, double *out)
     if (c.sh == NULL || bench_topics_add(&tp, "jp", &to) < 0 || bench_pipe_open(&c.ready) < 0)
         goto out;
     c.name = tp.name[0];
-    rc = bench_spawn(&ps, rp_consume, &c);
-    if (rc == 0)
-        rc = bench_spawn(&ps, rp_produce, &c);
-    bench_pipe_close(&c.ready);
-    if (bench_reap(&ps) < 0)
-        rc = -1;
+    rc = jb_spawn_pair(&c.ready, rp_consume, rp_produce, &c);
     if (rc == 0) {
         bench_tp_read(c.sh, &rate);
         *out = bench_per_s(rate.delivered, rate.elapsed_ns);

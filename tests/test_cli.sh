@@ -26,21 +26,7 @@ holder=""
 log="$dir/daemon.log" # the running daemon's stderr
 CLI_TIMEOUT=20        # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10       # seconds for what a wait loop waits for
-# stop PID WHAT: end the child PID (a stopped one too) within WAIT_TIMEOUT
-# seconds, then with SIGKILL and a report of where it hung.
-stop() {
-  local end=$((SECONDS + WAIT_TIMEOUT))
-  kill "$1" 2>/dev/null || return 0
-  kill -CONT "$1" 2>/dev/null || true
-  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
-  if alive "$1"; then
-    hang_report "$1" "$2"
-    kill -9 "$1" 2>/dev/null || true
-  fi
-  # A killed child's wait fails: `|| true`, or set -e would end the trap
-  # here and leave the daemon running (holding ctest's output open).
-  wait "$1" 2>/dev/null || true
-}
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
 cleanup() {
   [ -n "$client" ] && stop "$client" "a client at exit"
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
@@ -56,54 +42,6 @@ fail() {
   echo "FAIL: $*" >&2
   [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
   exit 1
-}
-# hang_report PID WHAT: where PID (running WHAT) and the daemon are stuck:
-# each thread's kernel stack (root reads them) and wait channel.
-hang_report() {
-  echo "HANG: $2 (pid $1) still runs after its deadline" >&2
-  for p in "$1" "$daemon"; do
-    [ -n "$p" ] || continue
-    for t in /proc/"$p"/task/*; do
-      [ -d "$t" ] || continue
-      echo "  pid $p task ${t##*/} ($(cat "$t/comm" 2>/dev/null)), wchan $(cat "$t/wchan" 2>/dev/null):" >&2
-      sed 's/^/    /' "$t/stack" >&2 2>/dev/null || true
-    done
-  done
-}
-# alive PID: PID has not exited yet (a zombie has).
-alive() {
-  local st
-  st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "${st:0:1}" != Z ]
-}
-# wait_exit PID WHAT: wait for the child PID to exit (CLI_TIMEOUT seconds
-# at most) and return its status; past that, report the hang and fail.
-wait_exit() {
-  local end=$((SECONDS + CLI_TIMEOUT))
-  while alive "$1"; do
-    if [ "$SECONDS" -ge "$end" ]; then
-      hang_report "$1" "$2"
-      kill -9 "$1" 2>/dev/null || true
-      fail "$2 did not exit within ${CLI_TIMEOUT} s"
-    fi
-    sleep 0.02
-  done
-  wait "$1"
-}
-# bounded CMD...: run CMD on this standard input within CLI_TIMEOUT
-# seconds; return its status, or report the hang and fail.
-bounded() {
-  "$@" <&0 &
-  wait_exit $! "$*"
-}
-# wait_socket WHAT: the daemon's control socket appears (WAIT_TIMEOUT
-# seconds at most), or the test fails with "WHAT did not start".
-wait_socket() {
-  local end=$((SECONDS + WAIT_TIMEOUT))
-  until [ -S "$dir/shmbus/$bus.sock" ]; do
-    [ "$SECONDS" -ge "$end" ] && { hang_report "$daemon" "$1"; fail "$1 did not start"; }
-    sleep 0.05
-  done
 }
 # wait_file FILE WHAT: FILE exists and is not empty (WAIT_TIMEOUT seconds
 # at most), or the test fails with "WHAT never came".
@@ -125,9 +63,7 @@ wait_stat() {
   done
 }
 
-"$shmbusd" --bus "$bus" --foreground --log-level warn 2>"$log" &
-daemon=$!
-wait_socket "daemon"
+start_daemon "daemon"
 
 # Reliable topic: the subscriber exists before anything is published.
 "$shmbus" --bus "$bus" sub prices --reliable --count 3 >"$dir/out" &
@@ -308,9 +244,7 @@ ls /dev/shm | grep -q "^shmbus\.$bus\." && fail "segments left"
 # connection (a RESP client named 'cli"1', subscribed to t1).
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 log="$dir/daemon-bridge.log"
-"$shmbusd" --bus "$bus" --foreground --log-level warn --bridge "127.0.0.1:$port" 2>"$log" &
-daemon=$!
-wait_socket "daemon with --bridge"
+start_daemon "daemon with --bridge" --bridge "127.0.0.1:$port"
 # t1 exists before the client subscribes (from the next message on): this
 # tests stat, not the bridge linking topics created after a SUBSCRIBE.
 bounded "$shmbus" --bus "$bus" pub t1 before
@@ -385,10 +319,8 @@ time.sleep(600)' >"$dir/dead.port" &
 holder=$!
 wait_file "$dir/dead.port" "a port nobody listens on"
 log="$dir/daemon-nats-dead.log"
-"$shmbusd" --bus "$bus" --foreground --log-level warn --nats "nats://127.0.0.1:$(cat "$dir/dead.port")" \
-  --nats-origin stat-A --nats-prefix sb.test --export 'fs.*' 2>"$log" &
-daemon=$!
-wait_socket "daemon with --nats at a dead port"
+start_daemon "daemon with --nats at a dead port" --nats "nats://127.0.0.1:$(cat "$dir/dead.port")" \
+  --nats-origin stat-A --nats-prefix sb.test --export 'fs.*'
 wait_stat '"nats":{"state":"connecting","server":null,"origin":"stat-A","prefix":"sb.test",' \
   "the link connecting"
 bounded "$shmbus" --bus "$bus" stat >"$dir/stat.txt"
@@ -410,10 +342,7 @@ wait_file "$dir/nats-server_$natsd.ports" "nats-server's ports file"
 url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nats"][0])' \
   "$dir/nats-server_$natsd.ports")
 log="$dir/daemon-nats.log"
-"$shmbusd" --bus "$bus" --foreground --log-level warn --nats "$url" --nats-origin stat-A \
-  --export 'fs.*' 2>"$log" &
-daemon=$!
-wait_socket "daemon with --nats"
+start_daemon "daemon with --nats" --nats "$url" --nats-origin stat-A --export 'fs.*'
 wait_stat "\"nats\":{\"state\":\"connected\",\"server\":\"$url\"" "the link connected"
 # The topic exists, exported, before its one message is published.
 "$shmbus" --bus "$bus" sub fs.a --count 1 >/dev/null &

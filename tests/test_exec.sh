@@ -27,21 +27,8 @@ daemon=""
 bg=()                 # workers and readers started in the background
 log="$dir/daemon.log" # the daemon's stderr
 WAIT_TIMEOUT=20       # seconds for what a wait waits for
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
 
-# alive PID: PID has not exited yet (a zombie has).
-alive() {
-  local st
-  st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "${st:0:1}" != Z ]
-}
-# stop PID: SIGTERM, then SIGKILL after WAIT_TIMEOUT seconds; reaped.
-stop() {
-  local end=$((SECONDS + WAIT_TIMEOUT))
-  kill "$1" 2>/dev/null || true
-  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
-  kill -9 "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   for p in "${bg[@]}"; do stop "$p"; done
   # The commands a worker left running (SIGKILLed, or after a second
@@ -63,15 +50,6 @@ fail() {
   done
   exit 1
 }
-# until_true WHAT CMD...: CMD succeeds within WAIT_TIMEOUT seconds, or fail.
-until_true() {
-  local what=$1 end=$((SECONDS + WAIT_TIMEOUT))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -ge "$end" ] && fail "$what: not within ${WAIT_TIMEOUT} s"
-    sleep 0.05
-  done
-}
 # lines_ge FILE N: FILE has at least N lines.
 lines_ge() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
 # forget PID: PID is no longer one for cleanup to stop.
@@ -84,7 +62,7 @@ forget() {
 # seconds at most) with STATUS, or fail.
 expect_exit() {
   local st=0
-  until_true "$3 exiting" eval '! alive '"$1"
+  wait_until "$3 exiting" eval '! alive '"$1"
   wait "$1" || st=$?
   forget "$1"
   [ "$st" -eq "$2" ] || fail "$3 exited $st, not $2"
@@ -103,9 +81,7 @@ worker() {
   bg+=("$wpid")
 }
 
-"$shmbusd" --bus "$bus" --foreground --log-level warn 2>"$log" &
-daemon=$!
-until_true "the daemon's socket" test -S "$dir/shmbus/$bus.sock"
+start_daemon "the daemon"
 cd "$dir"
 
 # Usage errors exit 2, before anything is created.
@@ -135,14 +111,14 @@ sb sub --help | grep -q "Nothing bounds a command's run" || fail "sub --help: no
 # --ack without --exec prints and acknowledges: a later member gets the new
 # message only (an unacknowledged one would be redelivered first).
 worker printed printed --group g --ack --count 3 >printed.out
-until_true "the printing member" subs printed 1
+wait_until "the printing member" subs printed 1
 sb pub printed a b c
 expect_exit "$wpid" 0 "sub --ack --count 3"
 printf 'a\nb\nc\n' | cmp -s - printed.out || fail "printed: $(cat printed.out)"
 worker printed2 printed --group g --ack >printed2.out
-until_true "the second printing member" subs printed 1
+wait_until "the second printing member" subs printed 1
 sb pub printed d
-until_true "the second member printing" lines_ge printed2.out 1
+wait_until "the second member printing" lines_ge printed2.out 1
 [ "$(cat printed2.out)" = d ] || fail "after acknowledgements: $(cat printed2.out)"
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "printing member"
@@ -151,10 +127,10 @@ expect_exit "$wpid" 0 "printing member"
 # the payload on stdin each time), nacked each time, then dead-lettered.
 worker dlq poison.dlq --reliable --count 1 --dead-letters >dlq.out
 dlq=$wpid
-until_true "the dead-letter reader" subs poison.dlq 1
+wait_until "the dead-letter reader" subs poison.dlq 1
 worker poison poison --group g --ack --max-deliveries 3 \
   --exec 'echo "$SHMBUS_TOPIC $SHMBUS_SEQ $SHMBUS_DELIVERY $(cat)" >>poison.log; exit 3'
-until_true "the poison worker" subs poison 1
+wait_until "the poison worker" subs poison 1
 sb pub poison poison-pill
 expect_exit "$dlq" 0 "the dead-letter reader"
 printf 'poison 0 1 poison-pill\npoison 0 2 poison-pill\npoison 0 3 poison-pill\n' |
@@ -172,9 +148,9 @@ expect_exit "$wpid" 0 "poison worker"
 # when it started and ended; at most four overlap, and four do.
 worker slow slow --group g --ack --inflight 4 \
   --exec 's=$(date +%s%N); sleep 2; echo "$SHMBUS_SEQ $s $(date +%s%N)" >>slow.log'
-until_true "the slow worker" subs slow 1
+wait_until "the slow worker" subs slow 1
 sb pub slow 0 1 2 3 4 5 6 7
-until_true "eight slow commands" lines_ge slow.log 8
+wait_until "eight slow commands" lines_ge slow.log 8
 python3 - slow.log <<'PY' || fail "overlap: $(cat slow.log)"
 import sys
 rows = [tuple(map(int, l.split())) for l in open(sys.argv[1])]
@@ -192,7 +168,7 @@ expect_exit "$wpid" 0 "slow worker"
 
 # --count 2 with --exec: two commands run, then the worker exits 0.
 worker count counted --group g --ack --count 2 --exec 'echo "$SHMBUS_SEQ" >>count.log'
-until_true "the counting worker" subs counted 1
+wait_until "the counting worker" subs counted 1
 sb pub counted c0 c1 c2
 expect_exit "$wpid" 0 "worker with --count 2"
 [ "$(tr '\n' ' ' <count.log)" = "0 1 " ] || fail "with --count 2: $(cat count.log)"
@@ -200,9 +176,9 @@ expect_exit "$wpid" 0 "worker with --count 2"
 # A full pool waits for its command without spinning: over a two-second
 # command the worker uses next to no CPU (utime + stime, in clock ticks).
 worker idle idle --group g --ack --exec 'sleep 2; echo >>idle.done'
-until_true "the idle worker" subs idle 1
+wait_until "the idle worker" subs idle 1
 sb pub idle i0
-until_true "the two-second command" lines_ge idle.done 1
+wait_until "the two-second command" lines_ge idle.done 1
 ticks=$(sed 's/.*) //' /proc/"$wpid"/stat | awk '{ print $12 + $13 }')
 [ "$ticks" -le $(($(getconf CLK_TCK) / 4)) ] || fail "the waiting worker used $ticks ticks of CPU"
 kill -TERM "$wpid"
@@ -211,9 +187,9 @@ expect_exit "$wpid" 0 "idle worker"
 # A command killed by a signal is nacked and delivered again.
 worker killed killed --group g --ack \
   --exec '[ "$SHMBUS_DELIVERY" = 1 ] && kill -KILL $$; echo "$SHMBUS_SEQ $SHMBUS_DELIVERY $(cat)" >>killed.log'
-until_true "the killed worker" subs killed 1
+wait_until "the killed worker" subs killed 1
 sb pub killed victim
-until_true "the second delivery" lines_ge killed.log 1
+wait_until "the second delivery" lines_ge killed.log 1
 [ "$(cat killed.log)" = "0 2 victim" ] || fail "killed: $(cat killed.log)"
 grep -q 'seq 0 (delivery 1): command killed by signal 9' killed.err || fail "no kill reported"
 kill -TERM "$wpid"
@@ -223,17 +199,17 @@ expect_exit "$wpid" 0 "killed worker"
 # later member gets only the new message), and the worker exits 0.
 worker term term --group g --ack --inflight 2 \
   --exec 'echo "$SHMBUS_SEQ" >>term.started; sleep 1; echo "$SHMBUS_SEQ" >>term.finished'
-until_true "the term worker" subs term 1
+wait_until "the term worker" subs term 1
 sb pub term t0 t1
-until_true "two commands started" lines_ge term.started 2
+wait_until "two commands started" lines_ge term.started 2
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "terminated worker"
 [ "$(sort term.finished | tr '\n' ' ')" = "0 1 " ] || fail "finished: $(cat term.finished)"
 grep -q 'stopping: waiting for 2 running commands' term.err || fail "no stopping message"
 worker term2 term --group g --ack --exec 'echo "$SHMBUS_SEQ" >>term.again'
-until_true "the next member" subs term 1
+wait_until "the next member" subs term 1
 sb pub term t2
-until_true "the next member's command" lines_ge term.again 1
+wait_until "the next member's command" lines_ge term.again 1
 [ "$(cat term.again)" = 2 ] || fail "after SIGTERM, delivered: $(cat term.again)"
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "second term worker"
@@ -242,19 +218,19 @@ expect_exit "$wpid" 0 "second term worker"
 # its message goes back to the group (delivery 2 to the next member).
 worker twice twice --group g --ack \
   --exec 'echo $$ >>pgids; echo started >>twice.started; sleep 5; echo finished >>twice.finished'
-until_true "the twice worker" subs twice 1
+wait_until "the twice worker" subs twice 1
 sb pub twice w0
-until_true "the command started" lines_ge twice.started 1
+wait_until "the command started" lines_ge twice.started 1
 kill -TERM "$wpid"
-until_true "the stopping message" grep -q 'stopping' twice.err
+wait_until "the stopping message" grep -q 'stopping' twice.err
 kill -TERM "$wpid"
 expect_exit "$wpid" 1 "twice-signalled worker"
 [ ! -e twice.finished ] || fail "the worker waited for the command"
 grep -q 'exiting without waiting: 1 command still running' twice.err || fail "no abandon message"
 worker twice2 twice --group g --ack --exec 'echo "$SHMBUS_SEQ $SHMBUS_DELIVERY" >>twice.again'
-until_true "the redelivery" lines_ge twice.again 1
+wait_until "the redelivery" lines_ge twice.again 1
 [ "$(cat twice.again)" = "0 2" ] || fail "after a second signal: $(cat twice.again)"
-until_true "the left command finishing" lines_ge twice.finished 1
+wait_until "the left command finishing" lines_ge twice.finished 1
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "second twice worker"
 
@@ -270,9 +246,9 @@ setsid "$shmbus" --bus "$bus" sub slate --group g --ack --exec \
    sleep 1; echo done >>slate.done' 2>slate.err &
 wpid=$!
 bg+=("$wpid")
-until_true "the slate worker" subs slate 1
+wait_until "the slate worker" subs slate 1
 sb pub slate s0
-until_true "the slate command started" lines_ge slate.started 1
+wait_until "the slate command started" lines_ge slate.started 1
 kill -INT -- -"$wpid"
 expect_exit "$wpid" 0 "worker stopped by a Ctrl-C"
 [ "$(cat slate.done 2>/dev/null)" = done ] || fail "Ctrl-C reached the command: $(cat slate.err)"
@@ -289,9 +265,9 @@ done <slate.sig
 head -c 786432 /dev/urandom | base64 -w0 >big.in
 worker big big --group g --ack --max-msg 2097152 --capacity 4 \
   --exec 'cat >big.tmp && mv big.tmp big.out'
-until_true "the big worker" subs big 1
+wait_until "the big worker" subs big 1
 sb pub big <big.in
-until_true "the big payload" test -e big.out
+wait_until "the big payload" test -e big.out
 cmp -s big.in big.out || fail "big payload: $(wc -c <big.out) bytes, differs"
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "big worker"
@@ -299,9 +275,9 @@ expect_exit "$wpid" 0 "big worker"
 # A worker started with its standard input closed: its connection to the
 # daemon takes descriptor 0, and the command still reads the payload there.
 worker closed closed --group g --ack --exec 'cat >closed.tmp && mv closed.tmp closed.out' <&-
-until_true "the worker without stdin" subs closed 1
+wait_until "the worker without stdin" subs closed 1
 sb pub closed "no stdin here"
-until_true "the payload without stdin" test -e closed.out
+wait_until "the payload without stdin" test -e closed.out
 [ "$(cat closed.out)" = "no stdin here" ] || fail "without stdin: $(cat closed.out)"
 kill -TERM "$wpid"
 expect_exit "$wpid" 0 "worker without stdin"
@@ -310,9 +286,9 @@ expect_exit "$wpid" 0 "worker without stdin"
 # evicted: its acknowledgement fails, and it exits 1 saying so.
 worker evict evict --group g --ack --capacity 2 --stall-timeout 0.3 \
   --exec 'echo "$SHMBUS_SEQ" >>evict.started; sleep 1.5'
-until_true "the evict worker" subs evict 1
+wait_until "the evict worker" subs evict 1
 sb pub evict e0
-until_true "the evicted member's command" lines_ge evict.started 1
+wait_until "the evicted member's command" lines_ge evict.started 1
 sb pub evict e1 e2 e3 || fail "publisher held back for good"
 expect_exit "$wpid" 1 "evicted worker"
 grep -q 'evicted' evict.err || fail "evicted worker said: $(cat evict.err)"
@@ -324,15 +300,15 @@ worker shareA share --group g --ack --exec "$cmd"
 a=$wpid
 worker shareB share --group g --ack --exec "$cmd"
 b=$wpid
-until_true "two workers sharing" subs share 2
+wait_until "two workers sharing" subs share 2
 sb pub share m0 m1 m2 m3 m4 m5 m6 m7 m8 m9
-until_true "worker A starting a command" grep -q " $a\$" share.started
+wait_until "worker A starting a command" grep -q " $a\$" share.started
 kill -KILL "$a"
 wait "$a" 2>/dev/null || true
 forget "$a"
 held=$(awk -v a="$a" '$2 == a { s = $1 } END { print s }' share.started)
-until_true "every message processed" eval '[ "$(sort -un share.done 2>/dev/null | wc -l)" -eq 10 ]'
-until_true "seq $held redelivered to B" grep -q "^$held $b\$" share.started
+wait_until "every message processed" eval '[ "$(sort -un share.done 2>/dev/null | wc -l)" -eq 10 ]'
+wait_until "seq $held redelivered to B" grep -q "^$held $b\$" share.started
 kill -TERM "$b"
 expect_exit "$b" 0 "worker B"
 echo "PASS"

@@ -30,23 +30,9 @@ mounted="" # the small tmpfs of the full-disk case
 log="$dir/daemon.log"
 CLI_TIMEOUT=20  # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10 # seconds for what a wait loop waits for
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
 mkdir "$jd"
 
-# alive PID: PID has not exited yet (a zombie has).
-alive() {
-  local st
-  st=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "${st:0:1}" != Z ]
-}
-# stop PID: end the child PID within WAIT_TIMEOUT seconds, else SIGKILL it.
-stop() {
-  local end=$((SECONDS + WAIT_TIMEOUT))
-  kill "$1" 2>/dev/null || return 0
-  kill -CONT "$1" 2>/dev/null || true
-  while alive "$1" && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
-  kill -9 "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   [ -n "$feed" ] && stop "$feed"
   [ -n "$rec" ] && stop "$rec"
@@ -64,33 +50,7 @@ fail() {
   [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
   exit 1
 }
-# wait_exit PID WHAT: the child PID's exit status, within CLI_TIMEOUT seconds.
-wait_exit() {
-  local end=$((SECONDS + CLI_TIMEOUT))
-  while alive "$1"; do
-    if [ "$SECONDS" -ge "$end" ]; then
-      kill -9 "$1" 2>/dev/null || true
-      fail "$2 did not exit within ${CLI_TIMEOUT} s"
-    fi
-    sleep 0.02
-  done
-  wait "$1"
-}
-# bounded CMD...: run CMD (stdin passed on) within CLI_TIMEOUT seconds.
-bounded() {
-  "$@" <&0 &
-  wait_exit $! "$*"
-}
 sb() { bounded "$shmbus" --bus "$bus" "$@"; }
-# wait_until WHAT CMD...: CMD succeeds within WAIT_TIMEOUT seconds.
-wait_until() {
-  local what=$1 end=$((SECONDS + WAIT_TIMEOUT))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -ge "$end" ] && fail "$what never came"
-    sleep 0.02
-  done
-}
 # subscribed TOPIC: stat shows a subscriber on TOPIC.
 subscribed() { sb stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":[1-9]"; }
 # subscribers TOPIC N: stat shows exactly N subscribers on TOPIC.
@@ -117,9 +77,7 @@ refused() {
   grep -qi -- "$pat" "$dir/err" || fail "'$*' said: $(cat "$dir/err")"
 }
 
-"$shmbusd" --bus "$bus" --foreground --log-level warn 2>"$log" &
-daemon=$!
-wait_until "the daemon's socket" test -S "$dir/shmbus/$bus.sock"
+start_daemon "the daemon"
 
 # 100,000 messages recorded from a reliable topic (the recorder holds the
 # publisher back, so none is lost), replayed identical and in order:

@@ -16,9 +16,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 
-#include "daemonutil.h"
+#include "mergetest.h"
 #include "shmbus/journal.h"
 
 #define MSG_MAX  64
@@ -74,6 +73,19 @@ static void expect_seqs(shmbus_sub *s, uint64_t first, uint64_t n)
     }
 }
 
+/* A subscriber started at @p start / @p v receives @p n seqs from
+ * @p first up (expect_seqs()), then leaves. */
+static void expect_from(shmbus_topic *t, uint32_t start, uint64_t v, uint64_t first, uint64_t n)
+{
+    shmbus_sub *s;
+    int rc;
+
+    s = sub_at(t, start, v, &rc);
+    assert_shmbus_ok(rc);
+    expect_seqs(s, first, n);
+    shmbus_sub_destroy(s);
+}
+
 static void test_ring_lossy_seq(void **state)
 {
     const char *name;
@@ -86,15 +98,9 @@ static void test_ring_lossy_seq(void **state)
     assert_shmbus_ok(shmbus_pub_create(t, &p));
     for (uint64_t i = 0; i < 100; i++)
         pub_seq(p, i);
-    s = sub_at(t, SHMBUS_START_SEQ, 50, &rc);
-    assert_shmbus_ok(rc);
-    expect_seqs(s, 50, 50);
-    shmbus_sub_destroy(s);
+    expect_from(t, SHMBUS_START_SEQ, 50, 50, 50);
     /* The oldest the ring holds (tail - capacity), and the tail. */
-    s = sub_at(t, SHMBUS_START_SEQ, 36, &rc);
-    assert_shmbus_ok(rc);
-    expect_seqs(s, 36, 64);
-    shmbus_sub_destroy(s);
+    expect_from(t, SHMBUS_START_SEQ, 36, 36, 64);
     s = sub_at(t, SHMBUS_START_SEQ, 100, &rc);
     assert_shmbus_ok(rc);
     pub_seq(p, 100);
@@ -126,14 +132,8 @@ static void test_ring_reliable_seq(void **state)
     assert_shmbus_ok(shmbus_pub_create(t, &p));
     for (uint64_t i = 0; i < 50; i++)
         pub_seq(p, i);
-    s = sub_at(t, SHMBUS_START_SEQ, 20, &rc);
-    assert_shmbus_ok(rc);
-    expect_seqs(s, 20, 30);
-    shmbus_sub_destroy(s);
-    s = sub_at(t, SHMBUS_START_SEQ, 0, &rc);
-    assert_shmbus_ok(rc);
-    expect_seqs(s, 0, 50);
-    shmbus_sub_destroy(s);
+    expect_from(t, SHMBUS_START_SEQ, 20, 20, 30);
+    expect_from(t, SHMBUS_START_SEQ, 0, 0, 50);
     /* a moves to 30: below it nothing is held, so 10 is not safe to read. */
     for (int i = 0; i < 30; i++)
         assert_int_equal(shmbus_recv(a, &v, sizeof(v), &m, 0), (int)sizeof(v));
@@ -310,9 +310,7 @@ static void test_ring_time_skipped(void **state)
     shmbus_pub *p;
     shmbus_claim c;
     struct timespec now;
-    shmbus_sub *s;
     uint64_t when;
-    int rc;
 
     (void)state;
     assert_shmbus_ok(shmbus_pub_create(t, &p));
@@ -330,10 +328,7 @@ static void test_ring_time_skipped(void **state)
     assert_shmbus_ok(shmbus_pub_abort(p, &c));
     for (uint64_t i = 6; i < 10; i++)
         pub_seq(p, i);
-    s = sub_at(t, SHMBUS_START_TIME, when, &rc);
-    assert_shmbus_ok(rc);
-    expect_seqs(s, 2, 3);
-    shmbus_sub_destroy(s);
+    expect_from(t, SHMBUS_START_TIME, when, 2, 3);
     shmbus_pub_destroy(p);
     shmbus_topic_destroy(t);
     tu_release(name);
@@ -368,57 +363,6 @@ static void test_opts_invalid(void **state)
 }
 
 /* ---------------------------------------------------------- with a daemon */
-
-struct rec_env {
-    struct du_daemon d;
-    char jdir[PATH_MAX];
-    shmbus_bus *bus;
-};
-
-/* cmocka setup: a daemon recording topics "rec.*" into its directory's
- * journal/, and a connection to it. A failed setup cleans up itself. */
-static int rec_setup(void **state)
-{
-    struct rec_env *e = calloc(1, sizeof(*e));
-    const char *extra[] = {"--record", "rec.*", "--journal-dir", e != NULL ? e->jdir : "", NULL};
-
-    if (e == NULL)
-        return -1;
-    if (du_prepare(&e->d) < 0)
-        goto err;
-    snprintf(e->jdir, sizeof(e->jdir), "%s/journal", e->d.dir);
-    if (mkdir(e->jdir, 0700) < 0 || du_launch(&e->d, extra) < 0)
-        goto err;
-    if (shmbus_connect(e->d.bus, &e->bus) < 0) {
-        du_stop(&e->d);
-        goto err;
-    }
-    *state = e;
-    return 0;
-err:
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    return -1;
-}
-
-/* cmocka teardown, after a failed test too: the daemon stopped, its
- * segments and directory (the journals in it) removed, then checked. */
-static int rec_teardown(void **state)
-{
-    struct rec_env *e = *state;
-    int status;
-
-    shmbus_close(e->bus);
-    tu_cleanup();
-    status = du_stop(&e->d);
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    if (status != 0)
-        fail_msg("shmbusd exit status %d, want 0", status);
-    return 0;
-}
 
 static shmbus_topic *bus_topic(struct rec_env *e, const char *name, uint32_t mode)
 {
@@ -550,8 +494,6 @@ static void test_merge_time(void **state)
     uint64_t when = 0, want = UINT64_MAX;
     shmbus_topic *t;
     shmbus_pub *p;
-    shmbus_sub *s;
-    int rc;
 
     t = bus_topic(e, "rec.time", SHMBUS_RELIABLE);
     assert_shmbus_ok(shmbus_pub_create(t, &p));
@@ -570,10 +512,7 @@ static void test_merge_time(void **state)
             want = rec.seq;
     shmbus_journal_reader_close(r);
     /* 3000 messages past a ring of 1024: seq 700 is the journal's only. */
-    s = sub_at(t, SHMBUS_START_TIME, when, &rc);
-    assert_shmbus_ok(rc);
-    expect_seqs(s, want, 3000 - want);
-    shmbus_sub_destroy(s);
+    expect_from(t, SHMBUS_START_TIME, when, want, 3000 - want);
     shmbus_pub_destroy(p);
     shmbus_topic_destroy(t);
 }
@@ -740,7 +679,6 @@ static void test_merge_unrecorded(void **state)
     struct rec_env *e = *state;
     shmbus_topic *t;
     shmbus_pub *p;
-    shmbus_sub *s;
     int rc;
 
     t = bus_topic(e, "plain", SHMBUS_LOSSY);
@@ -749,10 +687,7 @@ static void test_merge_unrecorded(void **state)
         pub_seq(p, i);
     assert_null(sub_at(t, SHMBUS_START_SEQ, 0, &rc));
     assert_int_equal(rc, SHMBUS_ERR_RANGE);
-    s = sub_at(t, SHMBUS_START_SEQ, RING_CAP, &rc);
-    assert_shmbus_ok(rc);
-    expect_seqs(s, RING_CAP, RING_CAP);
-    shmbus_sub_destroy(s);
+    expect_from(t, SHMBUS_START_SEQ, RING_CAP, RING_CAP, RING_CAP);
     shmbus_pub_destroy(p);
     shmbus_topic_destroy(t);
 }

@@ -17,9 +17,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 
-#include "daemonutil.h"
+#include "mergetest.h"
 
 #ifdef TU_SANITIZED
 #define TOTAL 20000u
@@ -110,57 +109,7 @@ static void *sub_main(void *arg)
     return NULL;
 }
 
-/* A daemon recording "rec.*", for one test. */
-struct env {
-    struct du_daemon d;
-    char jdir[PATH_MAX];
-    shmbus_bus *bus;
-};
-
-/* cmocka setup: start the daemon; a failed setup cleans up itself. */
-static int env_setup(void **state)
-{
-    struct env *e = calloc(1, sizeof(*e));
-    const char *extra[] = {"--record", "rec.*", "--journal-dir", e != NULL ? e->jdir : "", NULL};
-
-    if (e == NULL)
-        return -1;
-    if (du_prepare(&e->d) < 0)
-        goto err;
-    snprintf(e->jdir, sizeof(e->jdir), "%s/journal", e->d.dir);
-    if (mkdir(e->jdir, 0700) < 0 || du_launch(&e->d, extra) < 0)
-        goto err;
-    if (shmbus_connect(e->d.bus, &e->bus) < 0) {
-        du_stop(&e->d);
-        goto err;
-    }
-    *state = e;
-    return 0;
-err:
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    return -1;
-}
-
-/* cmocka teardown, after a failed test too. */
-static int env_teardown(void **state)
-{
-    struct env *e = *state;
-    int status;
-
-    shmbus_close(e->bus);
-    tu_cleanup();
-    status = du_stop(&e->d);
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    if (status != 0)
-        fail_msg("shmbusd exit status %d, want 0", status);
-    return 0;
-}
-
-static void run_merge(struct env *e, uint32_t mode, const char *topic)
+static void run_merge(struct rec_env *e, uint32_t mode, const char *topic)
 {
     shmbus_topic_opts to = {.mode = mode, .capacity = RING, .max_msg_size = 64};
     struct run r = {.mode = mode};
@@ -214,8 +163,8 @@ static void test_merge_lossy_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_merge_reliable_load, env_setup, env_teardown),
-        cmocka_unit_test_setup_teardown(test_merge_lossy_load, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_reliable_load, rec_setup, rec_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_lossy_load, rec_setup, rec_teardown),
     };
 
     tu_init();

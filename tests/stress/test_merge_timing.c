@@ -12,9 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <sys/stat.h>
-
-#include "daemonutil.h"
+#include "mergetest.h"
 #include "shmbus/journal.h"
 
 #define FILES   200u  /* journal files, of 64 KiB each */
@@ -25,56 +23,6 @@
 #else
 #define CPU_MAX_MS 20u
 #endif
-
-/* A daemon, its journal directory (recording "rec.*") and a connection. */
-struct env {
-    struct du_daemon d;
-    char jdir[PATH_MAX];
-    shmbus_bus *bus;
-};
-
-/* cmocka setup; a failed setup cleans up itself. */
-static int env_setup(void **state)
-{
-    struct env *e = calloc(1, sizeof(*e));
-    const char *extra[] = {"--record", "rec.*", "--journal-dir", e != NULL ? e->jdir : "", NULL};
-
-    if (e == NULL)
-        return -1;
-    if (du_prepare(&e->d) < 0)
-        goto err;
-    snprintf(e->jdir, sizeof(e->jdir), "%s/journal", e->d.dir);
-    if (mkdir(e->jdir, 0700) < 0 || du_launch(&e->d, extra) < 0)
-        goto err;
-    if (shmbus_connect(e->d.bus, &e->bus) < 0) {
-        du_stop(&e->d);
-        goto err;
-    }
-    *state = e;
-    return 0;
-err:
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    return -1;
-}
-
-/* cmocka teardown, after a failed test too. */
-static int env_teardown(void **state)
-{
-    struct env *e = *state;
-    int status;
-
-    shmbus_close(e->bus);
-    tu_cleanup();
-    status = du_stop(&e->d);
-    du_segments(e->d.bus, 1);
-    du_remove_dir(e->d.dir);
-    free(e);
-    if (status != 0)
-        fail_msg("shmbusd exit status %d, want 0", status);
-    return 0;
-}
 
 /* Write seqs 0 .. @p n - 1 into @p j, in files of 64 KiB. */
 static void journal_fill(shmbus_journal *j, uint64_t n)
@@ -104,7 +52,7 @@ static void test_merge_lapped_wait_cpu(void **state)
     const uint64_t journaled = FILES * 64;
     shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = RING, .max_msg_size = REC_LEN};
     shmbus_journal_opts jo = {.segment_size = 64 * 1024};
-    struct env *e = *state;
+    struct rec_env *e = *state;
     static uint8_t buf[REC_LEN];
     shmbus_journal *j;
     shmbus_topic *t;
@@ -165,7 +113,7 @@ static void test_merge_lapped_wait_cpu(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_merge_lapped_wait_cpu, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_lapped_wait_cpu, rec_setup, rec_teardown),
     };
 
     tu_init();
