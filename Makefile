@@ -2,11 +2,14 @@
 # when they are missing (apt-get, as root or through sudo), then configures
 # with a CMake preset (CMakePresets.json) and builds.
 #   make run    build, then start the bus daemon (shmbusd) in the foreground
-#   make test   build, then run every test through ctest
+#   make test   build, then run every test through ctest, TEST_JOBS at once
+#               (those that must run alone still do: tests/CMakeLists.txt)
 #   make bench  build, then run the benchmarks (run it alone: it spins)
 
 PRESET ?= dev
 JOBS   ?= $(shell nproc)
+# Tests run at once (ctest -j): most wait on daemons, servers and timeouts.
+TEST_JOBS ?= $(JOBS)
 MAKEFLAGS += --no-print-directory
 PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev libhiredis-dev redis-tools netcat-openbsd \
           redis-server clang libclang-rt-dev clang-format strace spin python3 libnats-dev \
@@ -32,7 +35,7 @@ build: deps
 	cmake --build $(call BUILD_DIR,$(PRESET)) -j$(JOBS)
 
 test: build
-	cd $(call BUILD_DIR,$(PRESET)) && ctest --output-on-failure
+	cd $(call BUILD_DIR,$(PRESET)) && ctest --output-on-failure -j$(TEST_JOBS)
 
 # The default bus (or $$SHMBUS_BUS, or BUS=name), with the TCP bridge on
 # BRIDGE (BRIDGE= turns it off); Ctrl-C stops it and removes the topics no
@@ -62,13 +65,13 @@ bench-nats: build
 asan-test: deps
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
-	cd build-asan && ctest --output-on-failure
+	cd build-asan && ctest --output-on-failure -j$(TEST_JOBS)
 
 # The concurrency tests (label "stress") under ThreadSanitizer.
 tsan-test: deps
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
-	cd build-tsan && ctest --output-on-failure -L stress
+	cd build-tsan && ctest --output-on-failure -j$(TEST_JOBS) -L stress
 
 # Model-check the protocols with spin: the wake-up (docs/model/wakeup.pml),
 # the daemon's take-backs from dead or evicted clients and the adoption of
