@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "glob.h"
+#include "guard.h"
 #include "log.h"
 #include "rec/rec.h"
 #include "rec/state.h"
@@ -104,9 +105,6 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-/* Signals a fault raises in the thread that takes it. */
-static const int rec_faults[] = {SIGBUS, SIGSEGV, SIGILL, SIGFPE};
-
 /* A thread with room, started if needed. Under mu. */
 static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
 {
@@ -128,15 +126,12 @@ static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
     th->rec = r;
     th->idx = r->nthreads;
     pthread_mutex_init(&th->mu, NULL);
-    /* Every signal blocked: it may start before the control thread blocks
-     * SIGTERM for its signalfd (a topic there at start), and a signal it
-     * took would kill the daemon without its stop. Not the faults: the
-     * kernel forces a blocked one with its default action, killing the
-     * daemon, where SIGBUS must reach the guard (guard.h: a client
-     * truncated a segment the thread reads) and the others the log. */
-    sigfillset(&all);
-    for (size_t i = 0; i < sizeof(rec_faults) / sizeof(rec_faults[0]); i++)
-        sigdelset(&all, rec_faults[i]);
+    /* Every signal blocked but the faults: it may start before the
+     * control thread blocks SIGTERM for its signalfd (a topic there at
+     * start), and a signal it took would kill the daemon without its stop;
+     * SIGBUS must reach the guard (a client truncated a segment the thread
+     * reads) and the other faults the log (guard.h sbd_guard_sigmask()). */
+    sbd_guard_sigmask(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     *rc = -pthread_create(&th->th, NULL, thread_main, th);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
