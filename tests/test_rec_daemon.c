@@ -7,8 +7,9 @@
  * events topic, and recording resumes with a gap record once there is
  * room; a journal of an earlier topic of the same name is moved aside,
  * even when the first open of it comes late; a truncated segment ends
- * its topic's recording, not the daemon; JOURNAL answers; bad options are refused. The journals are
- * read back with the journal reader (shmbus/journal.h).
+ * its topic's recording, not the daemon; JOURNAL answers; a second
+ * daemon on the same journal directory and bad options are refused. The
+ * journals are read back with the journal reader (shmbus/journal.h).
  */
 #include "daemonutil.h"
 
@@ -635,6 +636,48 @@ static void refused(struct rec_fix *f, const char *const *args, const char *why)
         fail_msg("no '%s' in what shmbusd said", why);
 }
 
+/* A second daemon (another bus) given the journal directory of a running
+ * one is refused at start, exit 2, naming the bus that holds it; the first
+ * records on. */
+static void test_rec_dir_in_use(void **state)
+{
+    struct rec_fix *f = *state;
+    const char *const args[] = {"--record", "rec.*", "--journal-dir", f->jdir, NULL};
+    struct du_daemon other = f->d;
+    char path[PATH_MAX], why[256];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    pid_t pid;
+    int fd, st;
+
+    rec_launch(f, NULL);
+    snprintf(other.bus, sizeof(other.bus), "%.*so", (int)sizeof(other.bus) - 2, f->d.bus);
+    snprintf(path, sizeof(path), "%s/other.log", f->d.dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    pid = du_spawn(&other, args, fd);
+    close(fd);
+    assert_true(pid > 0);
+    st = du_wait_ms(pid, 10000);
+    if (st < 0) { /* it started: stop it before failing */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        du_segments(other.bus, 1);
+    }
+    assert_int_equal(st, 2);
+    snprintf(why, sizeof(why), "is in use by another shmbusd (bus '%s'", f->d.bus);
+    if (du_log_count(path, why) != 1)
+        fail_msg("no '%s' in what the second shmbusd said", why);
+    open_topic(f, "rec.inuse", SHMBUS_LOSSY, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.inuse", 9);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* Bad recording options stop the daemon at start, saying why. */
 static void test_rec_bad_options(void **state)
 {
@@ -685,12 +728,19 @@ static void test_rec_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        REC_TEST(test_rec_new_topic_from_first),    REC_TEST(test_rec_reliable_complete),
-        REC_TEST(test_rec_kill9_restart_no_gap),    REC_TEST(test_rec_full_disk),
-        REC_TEST(test_rec_evicted_rejoins),         REC_TEST(test_rec_hold_reported),
-        REC_TEST(test_rec_earlier_topic_set_aside), REC_TEST(test_rec_earlier_topic_late_open),
-        REC_TEST(test_rec_truncated_segment),       REC_TEST(test_rec_retain_idle),
-        REC_TEST(test_rec_journal_request),         REC_TEST(test_rec_bad_options),
+        REC_TEST(test_rec_new_topic_from_first),
+        REC_TEST(test_rec_reliable_complete),
+        REC_TEST(test_rec_kill9_restart_no_gap),
+        REC_TEST(test_rec_full_disk),
+        REC_TEST(test_rec_evicted_rejoins),
+        REC_TEST(test_rec_hold_reported),
+        REC_TEST(test_rec_earlier_topic_set_aside),
+        REC_TEST(test_rec_earlier_topic_late_open),
+        REC_TEST(test_rec_truncated_segment),
+        REC_TEST(test_rec_retain_idle),
+        REC_TEST(test_rec_journal_request),
+        REC_TEST(test_rec_dir_in_use),
+        REC_TEST(test_rec_bad_options),
     };
 
     tu_init();

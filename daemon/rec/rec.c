@@ -10,10 +10,12 @@
  * futex_waitv bounds one sleep.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "glob.h"
@@ -220,6 +222,48 @@ static void rec_listen(struct sbd_rec *r, int on)
         urcu_memb_read_unlock();
     }
     pthread_mutex_unlock(&reg->topic_lock);
+}
+
+int sbd_rec_lock(const struct sbd_config *cfg, int *fd)
+{
+    char path[SBD_PATH_MAX + sizeof(SBD_REC_LOCK_NAME) + 1], who[SHMBUS_BUS_NAME_MAX + 1] = "";
+    ssize_t n;
+    int rc;
+
+    *fd = -1;
+    if (cfg->n_rec == 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/%s", cfg->journal_dir, SBD_REC_LOCK_NAME);
+    /* No link followed: whoever may write in the directory could point
+     * it at a file the daemon may write. */
+    *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        rc = -errno;
+        fprintf(stderr, "shmbusd: --journal-dir %s: cannot open its lock %s: %s\n",
+                cfg->journal_dir, path, strerror(-rc));
+        return rc;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) {
+        /* Who holds it, for the next one's message: the bus's name. */
+        if (ftruncate(*fd, 0) == 0 && pwrite(*fd, cfg->bus, strlen(cfg->bus), 0) < 0)
+            sbd_log(SBD_WARN, "journal: cannot write %s: %s", path, strerror(errno));
+        return 0;
+    }
+    rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+    n = pread(*fd, who, sizeof(who) - 1, 0);
+    who[n > 0 ? n : 0] = '\0';
+    if (rc == -EBUSY)
+        fprintf(stderr,
+                "shmbusd: --journal-dir %s is in use by another shmbusd (bus '%s'; it holds "
+                "%s): two daemons would continue or set aside each other's journals; give "
+                "each bus a directory of its own\n",
+                cfg->journal_dir, strspn(who, "\n") == strlen(who) ? "?" : who, path);
+    else
+        fprintf(stderr, "shmbusd: --journal-dir %s: cannot lock %s: %s\n", cfg->journal_dir, path,
+                strerror(-rc));
+    close(*fd);
+    *fd = -1;
+    return rc;
 }
 
 int sbd_rec_start(const struct sbd_config *cfg, struct sbd_registry *reg, struct sbd_rec **out)
