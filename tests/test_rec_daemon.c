@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "shmbus/journal.h"
+#include "util/clock.h"
 
 #define JOURNAL_WAIT_MS 10000
 #define MSG_MAX         1024
@@ -571,6 +572,99 @@ static void test_rec_retain_idle(void **state)
     shmbus_close(bus);
 }
 
+/* A set-aside journal DIR/@p aside of topic @p owner, as the daemon makes
+ * one (a journal renamed): @p n messages of 500 bytes published @p age_ns
+ * ago, in files of 64 KiB. */
+static void aside_make(const struct rec_fix *f, const char *owner, const char *aside, uint64_t n,
+                       uint64_t age_ns)
+{
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    char from[PATH_MAX + 64], to[PATH_MAX + 64];
+    static unsigned char buf[500];
+    shmbus_journal *j;
+
+    assert_shmbus_ok(shmbus_journal_open(f->jdir, owner, &o, &j));
+    for (uint64_t s = 0; s < n; s++) {
+        shmbus_msg m = {.data = buf, .len = sizeof(buf), .seq = s, .publisher_pid = 1};
+
+        m.timestamp_ns = sb_real_ns() - age_ns;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_close(j));
+    snprintf(from, sizeof(from), "%s/%s", f->jdir, owner);
+    snprintf(to, sizeof(to), "%s/%s", f->jdir, aside);
+    assert_int_equal(rename(from, to), 0);
+}
+
+/* Summary of journal @p name, zeros with no files if it is gone. */
+static shmbus_journal_summary summary_or_none(const struct rec_fix *f, const char *name)
+{
+    shmbus_journal_summary s = {0};
+    int rc = shmbus_journal_summary_get(f->jdir, name, &s);
+
+    if (rc == -ENOENT)
+        memset(&s, 0, sizeof(s));
+    else
+        assert_shmbus_ok(rc);
+    return s;
+}
+
+#define ASIDE_LIMIT (300u << 10)
+
+/* Set-aside journals are their topic's history for --journal-retain: with
+ * the topic's journal they keep to its size, the oldest set-aside files
+ * going first, and by age they go, the newest file and the directory too;
+ * another topic's journal under such a name is left alone. */
+static void test_rec_aside_retained(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--journal-retain", "300K,1h", NULL};
+    shmbus_journal_summary old1, old2, cur, s;
+    char path[PATH_MAX + 32];
+    shmbus_bus *bus;
+    shmbus_topic *t, *t2;
+    shmbus_pub *p;
+    int64_t end;
+
+    aside_make(f, "rec.hist", "rec.hist.old-1", 400, 0);
+    aside_make(f, "rec.hist", "rec.hist.old-2", 400, 0);
+    aside_make(f, "rec.aged", "rec.aged.old-7", 100, 2 * 3600ull * 1000000000ull);
+    aside_make(f, "rec.other", "rec.aged.old-8", 100, 2 * 3600ull * 1000000000ull);
+    old1 = summary_or_none(f, "rec.hist.old-1");
+    old2 = summary_or_none(f, "rec.hist.old-2");
+    assert_true(old1.bytes + old2.bytes > ASIDE_LIMIT);
+    rec_launch(f, extra);
+    open_topic(f, "rec.hist", SHMBUS_LOSSY, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_open(
+        bus, "rec.aged", &(shmbus_topic_opts){.capacity = 64, .max_msg_size = MSG_MAX}, 0, &t2));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.hist", 9);
+    end = du_now_ms() + JOURNAL_WAIT_MS;
+    while (du_now_ms() < end && (summary_or_none(f, "rec.aged.old-7").files != 0 ||
+                                 summary_or_none(f, "rec.hist.old-1").files == old1.files))
+        du_sleep_ms(50);
+    /* By age: all of it, and its directory. */
+    assert_int_equal(summary_or_none(f, "rec.aged.old-7").files, 0);
+    snprintf(path, sizeof(path), "%s/rec.aged.old-7", f->jdir);
+    assert_int_equal(access(path, F_OK), -1);
+    /* By size: the older set-aside journal lost its oldest files. */
+    s = summary_or_none(f, "rec.hist.old-1");
+    cur = summary_or_none(f, "rec.hist");
+    assert_true(s.files < old1.files);
+    if (s.files > 0)
+        assert_int_equal(s.last_seq, old1.last_seq);
+    assert_int_equal(summary_or_none(f, "rec.hist.old-2").files, old2.files);
+    assert_true(cur.bytes + s.bytes + old2.bytes <= ASIDE_LIMIT);
+    /* Another topic's files under a set-aside name of rec.aged: kept. */
+    assert_int_equal(summary_or_none(f, "rec.aged.old-8").records, 100);
+    assert_true(du_log_count(f->log, "retention deleted") >= 2);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t2);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
  * one that is not, and for a topic id not open on the connection. */
 static void test_rec_journal_request(void **state)
@@ -738,6 +832,7 @@ int main(void)
         REC_TEST(test_rec_earlier_topic_late_open),
         REC_TEST(test_rec_truncated_segment),
         REC_TEST(test_rec_retain_idle),
+        REC_TEST(test_rec_aside_retained),
         REC_TEST(test_rec_journal_request),
         REC_TEST(test_rec_dir_in_use),
         REC_TEST(test_rec_bad_options),

@@ -170,6 +170,7 @@ static struct sbr_topic *record_new(struct sbd_rec *r, struct sbd_topic *t)
     shmbus_topic_info_get(t->t, &info);
     rt->seat_tail = info.published;
     rt->state = SBR_WAITING; /* its thread opens the journal at once */
+    rt->asides = 1;          /* its thread looks for set-aside journals once */
     /* Seated now, before the topic's creator can publish: it misses none.
      * A failure (no slot free) is the thread's to retry, as a stop. */
     rc = sbr_topic_seat(rt);

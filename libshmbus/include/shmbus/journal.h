@@ -238,6 +238,33 @@ SHMBUS_API int shmbus_journal_list(const char *dir, char (*names)[SHMBUS_TOPIC_N
 SHMBUS_API int shmbus_journal_summary_get(const char *dir, const char *topic,
                                           shmbus_journal_summary *out);
 
+/* --------------------------------------------------------------- retention */
+
+/**
+ * Apply retention to topic @p topic's journal in @p dir, one that no writer
+ * writes any more and whose files were written as topic @p owner's: the
+ * history of an earlier topic of that name, such as shmbusd's set-aside
+ * journals (DIR/OWNER.old-NS, docs/journal.md). Its files go oldest first
+ * (each segment before its index) while they hold more than
+ * @p retain_bytes, and while the newest record of the oldest left is older
+ * than @p retain_ns (CLOCK_REALTIME, as a writer's retain_ns; a file whose
+ * header is damaged is judged by its mtime). Unlike a writer's retention,
+ * the newest file may go too; a journal left with no file loses its lock
+ * and its directory (kept if anything else is in it). Takes the journal's
+ * writer lock for the while, so never beside a writer. Blocks on disk I/O.
+ * @param retain_bytes the most its files may keep (UINT64_MAX: no limit;
+ *        0: none)
+ * @param retain_ns age limit (0: none)
+ * @param kept where to store the bytes its files hold after (may be NULL)
+ * @return files deleted (0 or more); SHMBUS_ERR_INVALID (NULL name);
+ *         SHMBUS_ERR_BAD_NAME; -ENOENT (no such journal); -ENOTDIR;
+ *         -EBUSY (a writer has it open); SHMBUS_ERR_BAD_MAGIC (no file
+ *         names @p owner, or one names another topic: left alone); -errno
+ *         (nothing was deleted, or a failed deletion stopped it first).
+ */
+SHMBUS_API int shmbus_journal_retain(const char *dir, const char *topic, const char *owner,
+                                     uint64_t retain_bytes, uint64_t retain_ns, uint64_t *kept);
+
 #ifdef __cplusplus
 }
 #endif
