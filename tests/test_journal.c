@@ -5,6 +5,8 @@
  */
 #include "journaltest.h"
 
+#include <time.h>
+
 #include "journal/crc32c.h"
 #include "journal/file.h"
 #include "journal/format.h"
@@ -321,6 +323,88 @@ static void test_journal_flipped_byte(void **state)
     assert_shmbus_ok(shmbus_journal_close(j));
 }
 
+/* Set the len field of the record of @p seq in segment 0 to @p len. */
+static void poke_len(const char *dir, uint64_t seq, uint32_t len)
+{
+    char seg[32], path[256];
+    int fd;
+
+    jt_seg(seg, 0);
+    jt_path(path, sizeof(path), dir, seg);
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &len, sizeof(len),
+                            (off_t)(record_offset(dir, seq) + offsetof(struct sb_jr_rec, len))),
+                     (ssize_t)sizeof(len));
+    close(fd);
+}
+
+/* A damaged length mid-file makes its record pass the file's end: it is
+ * damage, not a torn tail. A writer reopening cuts none of the good
+ * records after it; a reader of the finished file resyncs at the next. */
+static void test_journal_flipped_len(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    char seg[40], path[256];
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_damage d;
+    shmbus_journal_stats st;
+
+    /* One file: the last, which recovery reads. */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 1000, 100);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    poke_len(dir, 500, 1u << 24);
+    /* No index (it is only a hint): recovery scans the whole file. */
+    jt_seg(seg, 0);
+    strcat(seg, ".idx");
+    jt_path(path, sizeof(path), dir, seg);
+    assert_int_equal(unlink(path), 0);
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.cut_bytes, 0);
+    assert_int_equal(st.last_seq, 999);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* A reader of that file, the newest, does not wait at the record for
+     * bytes that will never come: good records follow it. */
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    for (uint64_t s = 0; s < 500; s++) {
+        assert_int_equal(shmbus_journal_next(r, &rec), 1);
+        jt_check(&rec, s);
+    }
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(shmbus_journal_reader_damage(r, &d), 0);
+    assert_int_equal(d.offset, record_offset(dir, 500));
+    assert_int_equal(d.skipped, sb_jr_rec_size(jt_len(500)));
+    assert_string_equal(d.what, "bad length");
+    jt_read_range(r, 501, 1000);
+    shmbus_journal_reader_close(r);
+    jt_dir_remove(dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+
+    /* Several files: the first is finished, a reader resyncs in it. */
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    jt_append_range(j, 0, 1000, 100);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_true(jt_count_segs(dir) > 1);
+    poke_len(dir, 100, 1u << 24);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    for (uint64_t s = 0; s < 100; s++) {
+        assert_int_equal(shmbus_journal_next(r, &rec), 1);
+        jt_check(&rec, s);
+    }
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(shmbus_journal_reader_damage(r, &d), 0);
+    assert_int_equal(d.offset, record_offset(dir, 100));
+    assert_int_equal(d.skipped, sb_jr_rec_size(jt_len(100)));
+    jt_read_range(r, 101, 1000);
+    assert_int_equal(shmbus_journal_reader_damaged(r), 1);
+    shmbus_journal_reader_close(r);
+}
+
 /* Seeks by seq over several files: each seq, the end, and both sides. */
 static void test_journal_seek_seq(void **state)
 {
@@ -428,6 +512,45 @@ static void test_journal_bad_input(void **state)
     shmbus_journal_reader_close(NULL);
 }
 
+/* A crafted file of record headers every 56 bytes, each with its mark and
+ * a length reaching the file's end and a bad CRC: each resync candidate
+ * costs its length, so a reader and a recovery would take the square of
+ * the size (minutes for 8 MiB). Both give up and report or cut it fast. */
+static void test_journal_resync_bounded(void **state)
+{
+    const char *dir = *state;
+    size_t size = 8u << 20;
+    unsigned char *b = calloc(1, size);
+    struct sb_jr_file_hdr h;
+    struct timespec t0, t1;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_stats st;
+
+    assert_non_null(b);
+    sb_jr_hdr_fill(&h, JT_TOPIC, 0);
+    memcpy(b, &h, sizeof(h));
+    for (size_t off = sizeof(h); off + sizeof(struct sb_jr_rec) <= size; off += 56) {
+        struct sb_jr_rec rh = {.mark = sb_jr_rec_mark(off), .count = 1, .crc = 1};
+        rh.len = (uint32_t)((size - off - sizeof(rh)) & ~(size_t)7);
+        memcpy(b + off, &rh, sizeof(rh));
+    }
+    plant_segment(dir, b, size);
+    free(b);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(shmbus_journal_next(r, &rec), 0);
+    shmbus_journal_reader_close(r);
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.cut_bytes, size - sizeof(h));
+    assert_shmbus_ok(shmbus_journal_close(j));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 30);
+}
+
 /* A file named as a segment that is no journal file. */
 static void test_journal_bad_magic(void **state)
 {
@@ -436,6 +559,24 @@ static void test_journal_bad_magic(void **state)
     shmbus_journal *j;
 
     plant_segment(dir, text, sizeof(text));
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), SHMBUS_ERR_BAD_MAGIC);
+    assert_null(j);
+}
+
+/* Another topic's journal under this topic's name (a directory copied or
+ * renamed): its last file is refused as its older ones are. */
+static void test_journal_other_topic(void **state)
+{
+    const char *dir = *state;
+    char from[256], to[256];
+    shmbus_journal *j;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, "other.topic", NULL, &j));
+    jt_append_range(j, 0, 10, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    snprintf(from, sizeof(from), "%s/other.topic", dir);
+    snprintf(to, sizeof(to), "%s/%s", dir, JT_TOPIC);
+    assert_int_equal(rename(from, to), 0);
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), SHMBUS_ERR_BAD_MAGIC);
     assert_null(j);
 }
@@ -543,9 +684,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_sync_big, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_torn_tail, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_flipped_byte, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_flipped_len, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_seek_seq, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_input, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_resync_bounded, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_magic, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_other_topic, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_other_version, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_bad_header_crc, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_enospc, jt_setup, jt_teardown),

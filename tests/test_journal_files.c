@@ -474,6 +474,135 @@ static void test_journal_perm(void **state)
     assert_int_equal(st.st_mode & 0777, 0750);
 }
 
+/* A seek to the seq after the last, when the newest file is a roll's new
+ * file with no record yet: a place to stand, as at the end of any file. */
+static void test_journal_seek_next_in_empty_file(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    unsigned char buf[301];
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    uint64_t s;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    /* Append until a roll starts the second file; its record stays buffered. */
+    for (s = 0;; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+        if (jt_count_segs(dir) == 2)
+            break;
+        assert_shmbus_ok(shmbus_journal_flush(j));
+    }
+    /* Message s started the new file, named s, and is not written yet:
+     * the journal on disk ends at s - 1. */
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_seek_seq(r, s + 1), SHMBUS_ERR_RANGE);
+    assert_shmbus_ok(shmbus_journal_seek_seq(r, s));
+    assert_int_equal(shmbus_journal_next(r, &rec), 0);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_int_equal(shmbus_journal_next(r, &rec), 1);
+    jt_check(&rec, s);
+    assert_int_equal(shmbus_journal_next(r, &rec), 0);
+    shmbus_journal_reader_close(r);
+}
+
+/* Retention by age keeps files whose times are ahead of the clock (the
+ * clock stepped back, or imported messages stamped by a clock ahead). */
+static void test_journal_retain_age_future(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10, .retain_ns = 3600ull * 1000000000u};
+    unsigned char buf[301];
+    shmbus_journal *j;
+    shmbus_journal_stats st;
+    uint64_t now = (uint64_t)time(NULL) * 1000000000ull;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    for (uint64_t s = 0; s < 3000; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        m.timestamp_ns = now + 7200ull * 1000000000u;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    shmbus_journal_stats_get(j, &st);
+    assert_int_equal(st.files_removed, 0);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_true(jt_count_segs(dir) > 1);
+}
+
+/* The first record of the only file damaged: seeks by time still find the
+ * messages after it, the damage reported once before them. */
+static void test_journal_seek_time_first_damaged(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal *j;
+    shmbus_journal_reader *r;
+    shmbus_journal_record rec;
+    shmbus_journal_summary sum;
+    char seg[32];
+    uint64_t bad = 12345;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 1000, 100);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    jt_seg(seg, 0);
+    file_poke(dir, seg,
+              (off_t)(sizeof(struct sb_jr_file_hdr) + offsetof(struct sb_jr_rec, time_ns)), &bad,
+              sizeof(bad));
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_shmbus_ok(shmbus_journal_seek_time(r, 1000000000ull + 5u * 1000u));
+    assert_int_equal(shmbus_journal_next(r, &rec), SHMBUS_ERR_CORRUPT);
+    jt_read_range(r, 5, 1000);
+    shmbus_journal_reader_close(r);
+    assert_shmbus_ok(shmbus_journal_summary_get(dir, JT_TOPIC, &sum));
+    assert_int_equal(sum.first_seq, 1);
+}
+
+/* Retention by age past an oldest file whose header is damaged: its age
+ * is its modification time, and it stops no retention of the others. */
+static void test_journal_retain_age_damaged(void **state)
+{
+    const char *dir = *state;
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    unsigned char buf[301], bad = 0xff;
+    uint64_t now = (uint64_t)time(NULL) * 1000000000ull;
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+    shmbus_journal *j;
+    shmbus_journal_stats st;
+    char name[32], path[256];
+    uint64_t s;
+
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    for (s = 0; s < 3000; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        m.timestamp_ns = now - 7200ull * 1000000000u;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_true(jt_count_segs(dir) > 3);
+    /* The oldest file's header fails its CRC; it was written two hours ago. */
+    jt_seg(name, 0);
+    file_poke(dir, name, offsetof(struct sb_jr_file_hdr, topic) + 150, &bad, 1);
+    jt_path(path, sizeof(path), dir, name);
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+
+    o.retain_ns = 3600ull * 1000000000u;
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, &o, &j));
+    for (; s < 6000; s++) {
+        shmbus_msg m = jt_msg(buf, s);
+        m.timestamp_ns = now;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_flush(j));
+    shmbus_journal_stats_get(j, &st);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    /* Every old file went but the one that holds new messages too. */
+    assert_true(st.files_removed > 3);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +617,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_index_lies, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_list_summary, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_perm, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_seek_next_in_empty_file, jt_setup,
+                                        jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_retain_age_future, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_seek_time_first_damaged, jt_setup,
+                                        jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_retain_age_damaged, jt_setup, jt_teardown),
     };
     return cmocka_run_group_tests_name("journal_files", tests, NULL, NULL);
 }

@@ -33,7 +33,9 @@ enum shmbus_journal_sync {
      *  within 30 s); a machine crash may lose that much. */
     SHMBUS_JOURNAL_SYNC_NONE = 0,
     /** fdatasync at a flush when sync_interval_ms passed since the last: a
-     *  machine crash loses at most that interval plus one batch. */
+     *  machine crash loses at most that interval plus one batch, if
+     *  shmbus_journal_flush() is called at least that often, even with
+     *  nothing appended (the last batch is synced by a later flush). */
     SHMBUS_JOURNAL_SYNC_INTERVAL = 1,
     /** fdatasync at every flush: a machine crash loses nothing flushed. */
     SHMBUS_JOURNAL_SYNC_BATCH = 2
@@ -190,7 +192,10 @@ SHMBUS_API int shmbus_journal_seek_seq(shmbus_journal_reader *r, uint64_t seq);
 
 /**
  * Position @p r at the first message published at or after @p time_ns
- * (CLOCK_REALTIME), using the index.
+ * (CLOCK_REALTIME), using the index. Exact when publish times never go
+ * back along seqs; with several publishers they may, by a little, and
+ * the seek may then stop after an earlier seq whose time is at or after
+ * @p time_ns (docs/journal.md, "Seeks").
  * @return 0; SHMBUS_ERR_RANGE when it is after the last message or before
  *         the first one the journal still holds; -errno.
  */

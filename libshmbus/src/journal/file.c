@@ -21,6 +21,12 @@
 #include "util/vec.h"
 
 #define SCAN_CHUNK (64u << 10) /* bytes read ahead at a time */
+/* Bytes of candidate records one resync checks by CRC, at most. Each check
+ * costs its record's length, so a crafted file of headers whose lengths
+ * reach its end would cost the square of its size (an hour for 64 MiB);
+ * past this the rest of the file is damage. Honest damage never comes
+ * near: a false candidate needs its mark and a sane header by chance. */
+#define RESYNC_BUDGET (4ull * SB_JR_PAYLOAD_MAX)
 
 int sb_jr_topic_dir_open(const char *dir, const char *topic, int *fd)
 {
@@ -271,7 +277,7 @@ int sb_jr_scan_rec(struct sb_jr_scan *s, struct sb_jr_rec *rec, const void **pay
 
 int64_t sb_jr_scan_resync(struct sb_jr_scan *s)
 {
-    uint64_t at = s->pos, save = s->pos;
+    uint64_t at = s->pos, save = s->pos, spent = 0;
     struct sb_jr_rec rec;
     const void *payload;
     const char *what;
@@ -290,6 +296,19 @@ int64_t sb_jr_scan_resync(struct sb_jr_scan *s)
         /* Only a position whose mark matches is worth a full check. */
         if (mark != sb_jr_rec_mark(at))
             continue;
+        p = scan_at(s, at, sizeof(rec), &err);
+        if (p == NULL) {
+            if (err < 0)
+                return err;
+            break;
+        }
+        memcpy(&rec, p, sizeof(rec));
+        /* Only a record that fits the file costs a CRC. */
+        if (rec.len <= SB_JR_PAYLOAD_MAX && sb_jr_rec_size(rec.len) <= s->size - at) {
+            spent += sb_jr_rec_size(rec.len);
+            if (spent > RESYNC_BUDGET)
+                break;
+        }
         s->pos = at;
         err = sb_jr_scan_rec(s, &rec, &payload, &what);
         s->pos = save;

@@ -4,17 +4,25 @@
  * a file header, a bounded scanner of records, the index's valid prefix,
  * and the summary of one file (index plus a scan of its tail). Trusts no
  * byte of a file: every length and offset is checked before use, and no
- * allocation is sized by the file beyond SB_JR_PAYLOAD_MAX. Not
+ * allocation is sized by the file beyond SB_JR_PAYLOAD_MAX and an index's
+ * entries (at most 2^24, index.c). Not
  * thread-safe: each scanner belongs to one caller.
  */
 #ifndef SHMBUS_JOURNAL_FILE_H
 #define SHMBUS_JOURNAL_FILE_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "journal/format.h"
 #include "shmbus/journal.h"
+
+/* Offsets in files of up to 1 TiB go through off_t (pread, ftruncate): a
+ * 32-bit off_t (a 32-bit build without _FILE_OFFSET_BITS=64) would wrap
+ * them past 2 GiB. */
+static_assert(sizeof(off_t) == 8, "the journal's file offsets need a 64-bit off_t");
 
 /* Open DIR/TOPIC as a directory (O_DIRECTORY) into *@p fd.
  * @return 0; SHMBUS_ERR_BAD_NAME; -ENOENT; -ENOTDIR; -EACCES; -errno. */
@@ -92,8 +100,6 @@ struct sb_jr_fsum {
     uint64_t last_msg_seq, last_msg_time;   /* UINT64_MAX, 0: no message */
     uint64_t end_seq;               /* 1 + the last seq a record covers (first_seq if none) */
     uint64_t last_time;             /* time of the last record (0: none) */
-    int tail_short;                 /* the scan ended on an incomplete record */
-    int tail_damaged;               /* it skipped damage (resynced at the next record) */
     struct sb_jr_index_entry *ents; /* sb_jr_fsum_get(keep_ents): the verified entries */
     size_t nents;
     /* entries the tail scan would add (at SB_JR_INDEX_EVERY): with keep_ents */
@@ -106,8 +112,9 @@ struct sb_jr_fsum {
  * @return 0; the errors of sb_jr_hdr_read(); -ENOMEM; -errno. */
 int sb_jr_fsum_get(int dfd, int fd, uint64_t first_seq, int keep_ents, struct sb_jr_fsum *out);
 
-/* The first message of the file of @p s (its pos moves), into *@p seq and
- * *@p time_ns. @return 1 found; 0 none before the end or damage; -errno. */
+/* The first good message of the file of @p s (its pos moves; damage before
+ * it is passed over), into *@p seq and *@p time_ns.
+ * @return 1 found; 0 none; -errno. */
 int sb_jr_first_msg(struct sb_jr_scan *s, uint64_t *seq, uint64_t *time_ns);
 
 /* 1 if the record at entry @p e's offset in the file of @p s is the record

@@ -15,7 +15,10 @@
 #include "journal/file.h"
 #include "util/vec.h"
 
-#define INDEX_MAX_ENTRIES (1u << 24) /* more than any segment of 1 TiB needs */
+/* Entries read of one index, at most: 1.2 GB, the entries of 64 GiB of
+ * records. A larger segment (up to 1 TiB) is indexed in its first 64 GiB
+ * only; seeks past that scan. */
+#define INDEX_MAX_ENTRIES (1u << 24)
 
 /* Read index file @p ifd's header for segment @p first_seq: 1 if it is
  * that segment's index, 0 if not (foreign, torn, another version). */
@@ -147,20 +150,21 @@ static int fsum_scan(struct sb_jr_fsum *f, struct sb_jr_scan *s, int keep_ents, 
         uint64_t at = s->pos;
         int rc = sb_jr_scan_rec(s, &rec, &payload, &what);
 
-        if (rc == SB_JR_SCAN_SHORT) {
-            f->tail_short = at < s->size && at == f->good_end;
-            return 0;
-        }
-        if (rc == SB_JR_SCAN_DAMAGE) {
+        if (rc == SB_JR_SCAN_DAMAGE || (rc == SB_JR_SCAN_SHORT && at < s->size)) {
             /* Go on at the next good record: damage in the middle is
-             * not the tail; good_end stays at the last good record. */
+             * not the tail; good_end stays at the last good record. A
+             * record passing the end is a torn tail only if no good
+             * record follows: a damaged length is damage in the middle. */
             int64_t next = sb_jr_scan_resync(s);
             if (next < 0)
                 return (int)next;
-            f->tail_damaged = 1;
+            if ((uint64_t)next >= s->size)
+                return 0;
             s->pos = (uint64_t)next;
             continue;
         }
+        if (rc == SB_JR_SCAN_SHORT)
+            return 0;
         if (rc < 0)
             return rc;
         if (keep_ents && f->since_entry >= SB_JR_INDEX_EVERY && fsum_entry(f, cap, &rec, at) != 0)
@@ -199,14 +203,29 @@ int sb_jr_first_msg(struct sb_jr_scan *s, uint64_t *seq, uint64_t *time_ns)
     int rc;
 
     s->pos = sizeof(struct sb_jr_file_hdr);
-    while ((rc = sb_jr_scan_rec(s, &rec, &payload, &what)) == SB_JR_SCAN_OK) {
-        if ((rec.flags & SHMBUS_JOURNAL_GAP) == 0) {
-            *seq = rec.seq;
-            *time_ns = rec.time_ns;
-            return 1;
+    for (;;) {
+        rc = sb_jr_scan_rec(s, &rec, &payload, &what);
+        if (rc == SB_JR_SCAN_OK) {
+            if ((rec.flags & SHMBUS_JOURNAL_GAP) == 0) {
+                *seq = rec.seq;
+                *time_ns = rec.time_ns;
+                return 1;
+            }
+            continue;
         }
+        if (rc < SB_JR_SCAN_DAMAGE)
+            return rc;
+        if (rc == SB_JR_SCAN_SHORT && s->pos >= s->size)
+            return 0;
+        /* Damage before the first message: it is the first good one
+         * after (as a reader finds it), not none. */
+        int64_t next = sb_jr_scan_resync(s);
+        if (next < 0)
+            return (int)next;
+        if ((uint64_t)next >= s->size)
+            return 0;
+        s->pos = (uint64_t)next;
     }
-    return rc < SB_JR_SCAN_DAMAGE ? rc : 0;
 }
 
 int sb_jr_fsum_get(int dfd, int fd, uint64_t first_seq, int keep_ents, struct sb_jr_fsum *out)

@@ -95,6 +95,7 @@ int sb_jr_r_file_open(shmbus_journal_reader *r, uint64_t seq, int newest)
     r->file_seq = seq;
     r->have_file = 1;
     r->file_gone = 0;
+    r->probe_size = 0;
     r->good_end = sizeof(struct sb_jr_file_hdr);
     if (fstat(fd, &st) != 0)
         return -errno;
@@ -260,16 +261,44 @@ static int r_at_end(shmbus_journal_reader *r, shmbus_journal_record *rec, int *a
         return 0;
     }
     if (r->s.pos < r->s.size) {
-        /* A finished file ends in an incomplete record: damage. */
+        /* A record of a finished file passes its end: damage (a torn
+         * tail, or a damaged length with good records after it, which a
+         * resync finds). */
         uint64_t off = r->s.pos;
-        r->s.pos = r->s.size;
-        return r_damage(r, off, r->s.size - off, "truncated record");
+        int64_t next = sb_jr_scan_resync(&r->s);
+        if (next < 0)
+            return (int)next;
+        r->s.pos = (uint64_t)next;
+        return r_damage(r, off, (uint64_t)next - off, "truncated record");
     }
     rc = r_advance(r, rec);
     if (rc == 2)
         return 1;
     *again = rc == 1;
     return rc < 0 ? rc : 0;
+}
+
+/* The record at @p at passes the end of what the file holds. The writer
+ * writes records in order, so if a good record follows it, it is damage
+ * (a damaged length a recovery kept), not one being written: resync
+ * there rather than wait. Probed once per position and size.
+ * @return SHMBUS_ERR_CORRUPT (resynced), 0 (wait), or -errno. */
+static int r_short_damaged(shmbus_journal_reader *r, uint64_t at)
+{
+    int64_t next;
+
+    if (at >= r->s.size || (at == r->probe_pos && r->s.size == r->probe_size))
+        return 0;
+    next = sb_jr_scan_resync(&r->s);
+    if (next < 0)
+        return (int)next;
+    if ((uint64_t)next >= r->s.size) {
+        r->probe_pos = at;
+        r->probe_size = r->s.size;
+        return 0;
+    }
+    r->s.pos = (uint64_t)next;
+    return r_damage(r, at, (uint64_t)next - at, "bad length");
 }
 
 int sb_jr_r_read(shmbus_journal_reader *r, shmbus_journal_record *rec)
@@ -295,7 +324,6 @@ int sb_jr_r_read(shmbus_journal_reader *r, shmbus_journal_record *rec)
             r->good_end = r->s.pos;
             r->good_seq = h.seq + h.count - 1;
             r->next_seq = h.seq + h.count;
-            r->rec_off = at;
             r_fill(rec, &h, data);
             return 1;
         }
@@ -307,6 +335,9 @@ int sb_jr_r_read(shmbus_journal_reader *r, shmbus_journal_record *rec)
             return r_damage(r, at, (uint64_t)next - at, what);
         }
         if (rc < 0)
+            return rc;
+        rc = r_short_damaged(r, at);
+        if (rc != 0)
             return rc;
         rc = r_at_end(r, rec, &again);
         if (rc != 0 || !again)

@@ -23,8 +23,9 @@ struct shmbus_journal_reader {
     uint64_t good_end;   /* end of the last good record read in it */
     uint64_t good_seq;   /* last seq of the last good record (UINT64_MAX: none) */
     uint64_t next_seq;   /* seq after the last record (UINT64_MAX: none yet) */
-    uint64_t rec_off;    /* offset of the last record returned by sb_jr_r_read() */
     uint64_t listed_ns;  /* CLOCK_MONOTONIC of the last listing while idle */
+    uint64_t probe_pos;  /* an incomplete record found with no good one after it */
+    uint64_t probe_size; /* ... when the file had this size (0: none yet) */
     int pend;            /* pend_rec is the next record returned */
     int pend_corrupt;    /* ... after SHMBUS_ERR_CORRUPT for damage a seek skipped */
     shmbus_journal_record pend_rec;

@@ -39,6 +39,9 @@ static int seek_file(shmbus_journal_reader *r, const uint64_t *seqs, size_t n, s
     }
     if (rc < 0)
         return rc;
+    /* Before its first record the file's name is the seq that comes next:
+     * a file with no record yet (a roll's new one) is a place to stand. */
+    r->next_seq = seqs[i];
     rc = sb_jr_index_load(r->dfd, seqs[i], r->s.size, &ents, &cnt);
     if (rc != 0)
         return rc;

@@ -259,6 +259,7 @@ static int w_file_expired(shmbus_journal *w, uint64_t seq)
 {
     struct sb_jr_fsum f;
     char name[32];
+    uint64_t now;
     int fd;
 
     if (w->opts.retain_ns == 0)
@@ -268,15 +269,27 @@ static int w_file_expired(shmbus_journal *w, uint64_t seq)
         fd = openat(w->dfd, name, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return 0;
-        if (sb_jr_fsum_get(w->dfd, fd, seq, 0, &f) != 0) {
+        if (sb_jr_fsum_get(w->dfd, fd, seq, 0, &f) != 0 || f.last_time == 0) {
+            /* A damaged header (or no good record) hides its records'
+             * times: the file's own (its last write) stands for them, so
+             * that one damaged file neither stops retention by age for
+             * good nor goes at once. */
+            struct stat st;
+            int ok = fstat(fd, &st) == 0;
             close(fd);
-            return 0; /* a damaged file is kept for a reader to judge */
+            if (!ok)
+                return 0;
+            f.last_time = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+        } else {
+            close(fd);
         }
-        close(fd);
         w->age_seq = seq;
         w->age_time = f.last_time;
     }
-    return sb_real_ns() - w->age_time > w->opts.retain_ns;
+    /* A time ahead of the clock (a clock stepped back, a message imported
+     * from a clock ahead) is not old: unsigned, it would be the oldest. */
+    now = sb_real_ns();
+    return now > w->age_time && now - w->age_time > w->opts.retain_ns;
 }
 
 int sb_jr_w_retain(shmbus_journal *w)

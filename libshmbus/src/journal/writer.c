@@ -172,6 +172,13 @@ static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
         fd = openat(w->dfd, name, O_RDWR | O_CLOEXEC);
         if (fd < 0)
             return -errno;
+        /* Another topic's file is refused here as w_check_old() refuses
+         * the older ones: the writer would add to it. */
+        rc = sb_jr_hdr_read(fd, seq, w->topic);
+        if (rc == SHMBUS_ERR_BAD_MAGIC) {
+            close(fd);
+            return rc;
+        }
         rc = sb_jr_fsum_get(w->dfd, fd, seq, 1, &f);
         /* A file with records, or with none after another file (a roll's
          * new file: named by the seq that comes next, and a reader may
