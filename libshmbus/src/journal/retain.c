@@ -3,7 +3,8 @@
  * shmbus_journal_retain()): shmbusd's set-aside journals, the history of
  * an earlier topic of a name, which no writer's own retention reaches.
  * Under the journal's writer lock, so never beside a writer. Also what a
- * file weighs and how old it is (retain.h).
+ * file weighs and how old it is (retain.h), which the writer's retention
+ * (write_io.c) uses too.
  */
 #include "journal/retain.h"
 

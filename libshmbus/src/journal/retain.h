@@ -1,7 +1,7 @@
 /*
- * Retention's pieces: what a file weighs and how old it is, for the
- * retention of a journal no writer writes (retain.c,
- * shmbus_journal_retain()).
+ * Retention's pieces: what a file weighs and how old it is, shared by the
+ * writer's retention (write_io.c) and the retention of a journal no
+ * writer writes (retain.c, shmbus_journal_retain()).
  */
 #ifndef SHMBUS_JOURNAL_RETAIN_H
 #define SHMBUS_JOURNAL_RETAIN_H
