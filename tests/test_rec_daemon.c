@@ -13,6 +13,7 @@
  */
 #include "daemonutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -665,6 +666,49 @@ static void test_rec_aside_retained(void **state)
     shmbus_close(bus);
 }
 
+/* Entries of directory @p path but . and .., or -1. */
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* A symbolic link at DIR/TOPIC, which anyone who may write in the journal
+ * directory could plant to send a root daemon's writes elsewhere, is never
+ * followed: the topic's recording stops, saying why, and nothing lands
+ * where it points. */
+static void test_rec_symlink_refused(void **state)
+{
+    struct rec_fix *f = *state;
+    char target[PATH_MAX], link[PATH_MAX + 32];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+
+    snprintf(target, sizeof(target), "%s/elsewhere", f->d.dir);
+    snprintf(link, sizeof(link), "%s/rec.link", f->jdir);
+    assert_int_equal(mkdir(target, 0700), 0);
+    assert_int_equal(symlink(target, link), 0);
+    rec_launch(f, NULL);
+    open_topic(f, "rec.link", SHMBUS_LOSSY, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    assert_int_equal(
+        du_log_wait(f->log, "a symbolic link in its place or in it, never followed", 1), 1);
+    assert_int_equal(dir_entries(target), 0);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
  * one that is not, and for a topic id not open on the connection. */
 static void test_rec_journal_request(void **state)
@@ -833,6 +877,7 @@ int main(void)
         REC_TEST(test_rec_truncated_segment),
         REC_TEST(test_rec_retain_idle),
         REC_TEST(test_rec_aside_retained),
+        REC_TEST(test_rec_symlink_refused),
         REC_TEST(test_rec_journal_request),
         REC_TEST(test_rec_dir_in_use),
         REC_TEST(test_rec_bad_options),

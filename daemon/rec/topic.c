@@ -142,7 +142,11 @@ static int topic_start(struct sbr_topic *rt, uint64_t now)
     int rc = topic_open(rt);
 
     if (rc < 0) {
-        topic_stop(rt, rc, now, "cannot open its journal");
+        topic_stop(rt, rc, now,
+                   rc == -ELOOP ? "cannot open its journal (a symbolic link in its place or in "
+                                  "it, never followed: whoever may write in --journal-dir "
+                                  "could point it anywhere)"
+                                : "cannot open its journal");
         return 0;
     }
     shmbus_journal_stats_get(rt->j, &st);

@@ -27,7 +27,7 @@ uint64_t sb_jr_file_bytes(int dfd, uint64_t seq)
 
     for (int i = 0; i < 2; i++) {
         sb_jr_file_name(name, seq, i);
-        if (fstatat(dfd, name, &st, 0) == 0)
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             n += (uint64_t)st.st_size;
     }
     return n;
@@ -41,7 +41,7 @@ int sb_jr_file_time(int dfd, uint64_t seq, uint64_t *time_ns)
     int fd, ok;
 
     sb_jr_file_name(name, seq, 0);
-    fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     if (sb_jr_fsum_get(dfd, fd, seq, 0, &f) == 0 && f.last_time != 0) {
@@ -70,7 +70,7 @@ static int retain_owned(int dfd, const uint64_t *seqs, size_t n, const char *own
         int fd, rc;
 
         sb_jr_file_name(name, seqs[i], 0);
-        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue; /* gone meanwhile: nothing to judge */
         rc = sb_jr_hdr_read(fd, seqs[i], owner);
@@ -154,7 +154,7 @@ int shmbus_journal_retain(const char *dir, const char *topic, const char *owner,
     if (rc < 0)
         return rc;
     /* The writer's lock: no writer adds files while retention judges. */
-    lfd = openat(dfd, SB_JR_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    lfd = openat(dfd, SB_JR_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (lfd < 0) {
         rc = -errno;
         goto out;

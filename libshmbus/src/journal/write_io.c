@@ -126,7 +126,8 @@ int sb_jr_w_direct(shmbus_journal *w, const struct sb_jr_rec *h, const void *dat
  * the options (fchmod: the umask does not narrow it). */
 static int w_create(shmbus_journal *w, const char *name, int flags)
 {
-    int fd = openat(w->dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | flags, w->file_mode);
+    int fd =
+        openat(w->dfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, w->file_mode);
 
     if (fd < 0)
         return -errno;
