@@ -99,6 +99,15 @@ int sbd_guard_init(void)
     return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;
 }
 
+void sbd_guard_sigmask(sigset_t *set)
+{
+    static const int faults[] = {SIGBUS, SIGSEGV, SIGILL, SIGFPE};
+
+    sigfillset(set);
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+        sigdelset(set, faults[i]);
+}
+
 int sbd_guard_add(void *base, size_t len, _Atomic int *broken)
 {
     /* relaxed: we are the only writer (the caller serialises adds). */

@@ -32,4 +32,12 @@ int sbd_guard_add(void *base, size_t len, _Atomic int *broken);
  */
 void sbd_guard_window(_Atomic int *hit);
 
+/* Fill @p set with every signal but the synchronous faults (SIGBUS,
+ * SIGSEGV, SIGILL, SIGFPE): the mask of a daemon thread started before
+ * the control thread blocks SIGTERM for its signalfd, which must take no
+ * signal but its own faults. A fault the thread has blocked is forced by
+ * the kernel with its default action, killing the daemon past the guard
+ * (SIGBUS) and the log's crash handler (the others). */
+void sbd_guard_sigmask(sigset_t *set);
+
 #endif

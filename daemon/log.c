@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
+
 /* AddressSanitizer: GCC says so with __SANITIZE_ADDRESS__, clang with
  * __has_feature(address_sanitizer). */
 #if defined(__SANITIZE_ADDRESS__)
@@ -281,9 +283,11 @@ int sbd_log_start(void)
     /* Before the writer: a process that cannot flush at exit gets none. */
     if (atexit(sbd_log_flush) != 0)
         return -ENOMEM;
-    /* The writer takes no signal: the control loop reads SIGTERM and
-     * SIGINT from a signalfd, which needs them blocked in every thread. */
-    sigfillset(&all);
+    /* The writer takes no signal but its own faults: the control loop
+     * reads SIGTERM and SIGINT from a signalfd, which needs them blocked
+     * in every thread, and a fault it blocked would kill the daemon past
+     * the crash handler (guard.h sbd_guard_sigmask()). */
+    sbd_guard_sigmask(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_create(&th, NULL, log_writer, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -257,13 +257,16 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
 int main(int argc, char **argv)
 {
     struct sbd_config cfg;
-    int rc, lock_fds[2], ready_fd = -1;
+    int rc, lock_fds[2], ready_fd = -1, rec_lock;
 
     rc = sbd_config_parse(&cfg, argc, argv);
     if (rc != 0) {
         sbd_config_usage(rc > 0 ? stdout : stderr);
         return rc > 0 ? 0 : 2;
     }
+    /* Before detaching: a journal directory in use is the start's error. */
+    if (sbd_rec_lock(&cfg, &rec_lock) < 0)
+        return 2;
     if (!cfg.foreground && (ready_fd = detach()) < 0) {
         sbd_log(SBD_ERROR, "cannot detach: %s", strerror(errno));
         return 1;
@@ -285,5 +288,7 @@ int main(int argc, char **argv)
     rc = serve(&cfg, ready_fd);
     urcu_memb_unregister_thread();
     sbd_bus_unlock(&cfg, lock_fds);
+    if (rec_lock >= 0)
+        close(rec_lock);
     return rc;
 }

@@ -1,12 +1,15 @@
 /*
  * The journal (libshmbus/src/journal/): CRC32C, records written and read
  * back, files rolled, duplicates and gaps, recovery of a torn tail, damage
- * in the middle, seeks by seq, bad input, and a full file system.
+ * in the middle, seeks by seq, bad input, a full file system, and
+ * symbolic links in a journal, never followed.
  */
 #include "journaltest.h"
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "journal/crc32c.h"
@@ -717,6 +720,115 @@ static void test_journal_failed_flush_counts(void **state)
     assert_int_equal(st.last_seq, held - 1);
 }
 
+/* Entries of directory @p path but . and .., or -1. */
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* A symbolic link at DIR/TOPIC (whoever may write in DIR could plant one
+ * to send the writer's files anywhere) is never followed: every open
+ * refuses it with -ELOOP, nothing is made where it points, and listing
+ * passes it over. */
+static void test_journal_symlink_dir(void **state)
+{
+    const char *dir = *state;
+    char target[128], link[128], names[2][SHMBUS_TOPIC_NAME_MAX + 1];
+    shmbus_journal_reader *r;
+    shmbus_journal_summary s;
+    shmbus_journal *j;
+
+    snprintf(target, sizeof(target), "%s/elsewhere", dir);
+    snprintf(link, sizeof(link), "%s/%s", dir, JT_TOPIC);
+    assert_int_equal(mkdir(target, 0700), 0);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), -ELOOP);
+    assert_null(j);
+    assert_int_equal(dir_entries(target), 0);
+    assert_int_equal(shmbus_journal_reader_open(dir, JT_TOPIC, &r), -ELOOP);
+    assert_null(r);
+    assert_int_equal(shmbus_journal_summary_get(dir, JT_TOPIC, &s), -ELOOP);
+    assert_int_equal(shmbus_journal_retain(dir, JT_TOPIC, JT_TOPIC, 0, 0, NULL), -ELOOP);
+    /* A journal where it points is listed by its own name only. */
+    assert_shmbus_ok(shmbus_journal_open(dir, "elsewhere", NULL, &j));
+    jt_append_range(j, 0, 10, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    assert_int_equal(shmbus_journal_list(dir, names, 2), 1);
+    assert_string_equal(names[0], "elsewhere");
+}
+
+/* Replace DIR/JT_TOPIC/@p name by a symbolic link to @p to. */
+static void symlink_in(const char *dir, const char *name, const char *to)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, JT_TOPIC, name);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink(to, path), 0);
+}
+
+/* The size of file @p path, or -1. */
+static long long victim_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* A symbolic link at a file in DIR/TOPIC (the lock, an index, a segment)
+ * is never followed: the writer refuses it with -ELOOP before it could
+ * create, truncate or write through it, the reader and the summary
+ * likewise, and the file it points to is left as it was. */
+static void test_journal_symlink_file(void **state)
+{
+    const char *dir = *state;
+    char victim[128], seg[32], idx[32], path[128];
+    shmbus_journal_record rec;
+    shmbus_journal_reader *r;
+    shmbus_journal_summary s;
+    shmbus_journal *j;
+    int fd;
+
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "keep", 4), 4);
+    close(fd);
+    assert_shmbus_ok(shmbus_journal_open(dir, JT_TOPIC, NULL, &j));
+    jt_append_range(j, 0, 10, 10);
+    assert_shmbus_ok(shmbus_journal_close(j));
+    sb_jr_file_name(seg, 0, 0);
+    sb_jr_file_name(idx, 0, 1);
+    /* The lock. */
+    symlink_in(dir, SB_JR_LOCK_NAME, victim);
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), -ELOOP);
+    /* The index, which a writer rebuilds (O_TRUNC) where it lags. */
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, JT_TOPIC, SB_JR_LOCK_NAME);
+    assert_int_equal(unlink(path), 0);
+    symlink_in(dir, idx, victim);
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), -ELOOP);
+    assert_int_equal(victim_size(victim), 4);
+    /* The segment. */
+    snprintf(path, sizeof(path), "%s/%s/%s", dir, JT_TOPIC, idx);
+    assert_int_equal(unlink(path), 0);
+    symlink_in(dir, seg, victim);
+    assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), -ELOOP);
+    assert_int_equal(shmbus_journal_summary_get(dir, JT_TOPIC, &s), -ELOOP);
+    assert_shmbus_ok(shmbus_journal_reader_open(dir, JT_TOPIC, &r));
+    assert_int_equal(shmbus_journal_next(r, &rec), -ELOOP);
+    shmbus_journal_reader_close(r);
+    assert_int_equal(victim_size(victim), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -737,6 +849,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_bad_header_crc, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_enospc, jt_setup, jt_teardown),
         cmocka_unit_test_setup_teardown(test_journal_failed_flush_counts, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_symlink_dir, jt_setup, jt_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_symlink_file, jt_setup, jt_teardown),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }

@@ -4,14 +4,17 @@
  * drops the lines that do not fit its buffer, and says how many once the
  * pipe is read again. And the lines do not die with the process: an
  * ERROR line just before an abort, and the lines buffered before a
- * crash, reach stderr; with stderr full, a crash still ends the process.
+ * crash, reach stderr; with stderr full, a crash still ends the process;
+ * a fault in the log writer thread reaches the crash handler too.
  */
 #include "daemonutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "log.h"
 #include "util/clock.h"
@@ -235,6 +238,66 @@ static void test_log_crash_with_stderr_full_dies(void **state)
     assert_int_equal(st, 128 + SIGILL);
 }
 
+/* The log writer thread of this process (its only thread but the
+ * caller's), or -1. */
+static pid_t log_writer_tid(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    pid_t tid = -1;
+
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.' && atoi(de->d_name) != (int)syscall(SYS_gettid))
+            tid = atoi(de->d_name);
+    closedir(d);
+    return tid;
+}
+
+/* Logging, then SIGILL sent to the log writer thread alone. A thread that
+ * blocks it leaves it pending: the child then sleeps LOG_FULL_DEATH_MS and
+ * exits alive. (A fault it raised itself would be forced with the default
+ * action instead, past the crash handler: the same mask decides both.) */
+static int kid_writer_signalled(void *arg)
+{
+    int out = *(const int *)arg;
+    struct rlimit none = {0, 0};
+    pid_t tid;
+
+    setrlimit(RLIMIT_CORE, &none);
+    if (dup2(out, STDERR_FILENO) < 0 || sbd_log_start() < 0 || (tid = log_writer_tid()) < 0)
+        return KID_LOG_SETUP;
+    sbd_log(SBD_WARN, "the last words before the writer's fault");
+    if (syscall(SYS_tgkill, getpid(), tid, SIGILL) != 0)
+        return KID_LOG_SETUP;
+    du_sleep_ms(LOG_FULL_DEATH_MS);
+    return KID_LOG_ALIVE;
+}
+
+/* A fault signal in the log writer thread reaches the crash handler: the
+ * buffered line is written and the process dies of that signal. */
+static void test_log_writer_takes_faults(void **state)
+{
+    static char out[LOG_CRASH_OUT];
+    size_t len = 0;
+    int pfd[2], st;
+    ssize_t n;
+    pid_t kid;
+
+    (void)state;
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    kid = tu_fork(kid_writer_signalled, &pfd[1]);
+    close(pfd[1]);
+    while (len < sizeof(out) - 1 && (n = read(pfd[0], out + len, sizeof(out) - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(pfd[0]);
+    st = du_wait_ms(kid, 2 * LOG_FULL_DEATH_MS);
+    assert_int_equal(st, 128 + SIGILL);
+    assert_non_null(strstr(out, "warn  the last words before the writer's fault"));
+}
+
 /* ERROR lines, LOG_ERROR_GAP_MS apart, while another thread logs faster
  * than stderr is read (LOG_SLOW_READ bytes every LOG_SLOW_READ_MS), so
  * that the buffer never empties but writes complete (64 KiB in 160 ms):
@@ -315,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_log_error_before_abort_written),
         cmocka_unit_test(test_log_buffer_written_at_crash),
         cmocka_unit_test(test_log_crash_with_stderr_full_dies),
+        cmocka_unit_test(test_log_writer_takes_faults),
         cmocka_unit_test(test_log_error_waits_once_while_slow),
     };
 

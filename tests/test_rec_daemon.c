@@ -7,11 +7,13 @@
  * events topic, and recording resumes with a gap record once there is
  * room; a journal of an earlier topic of the same name is moved aside,
  * even when the first open of it comes late; a truncated segment ends
- * its topic's recording, not the daemon; JOURNAL answers; bad options are refused. The journals are
- * read back with the journal reader (shmbus/journal.h).
+ * its topic's recording, not the daemon; JOURNAL answers; a second
+ * daemon on the same journal directory and bad options are refused. The
+ * journals are read back with the journal reader (shmbus/journal.h).
  */
 #include "daemonutil.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "shmbus/journal.h"
+#include "util/clock.h"
 #include "util/units.h"
 
 #define JOURNAL_WAIT_MS 10000
@@ -571,6 +574,142 @@ static void test_rec_retain_idle(void **state)
     shmbus_close(bus);
 }
 
+/* A set-aside journal DIR/@p aside of topic @p owner, as the daemon makes
+ * one (a journal renamed): @p n messages of 500 bytes published @p age_ns
+ * ago, in files of 64 KiB. */
+static void aside_make(const struct rec_fix *f, const char *owner, const char *aside, uint64_t n,
+                       uint64_t age_ns)
+{
+    shmbus_journal_opts o = {.segment_size = 64 << 10};
+    char from[PATH_MAX + 64], to[PATH_MAX + 64];
+    static unsigned char buf[500];
+    shmbus_journal *j;
+
+    assert_shmbus_ok(shmbus_journal_open(f->jdir, owner, &o, &j));
+    for (uint64_t s = 0; s < n; s++) {
+        shmbus_msg m = {.data = buf, .len = sizeof(buf), .seq = s, .publisher_pid = 1};
+
+        m.timestamp_ns = sb_real_ns() - age_ns;
+        assert_int_equal(shmbus_journal_append(j, &m), 1);
+    }
+    assert_shmbus_ok(shmbus_journal_close(j));
+    snprintf(from, sizeof(from), "%s/%s", f->jdir, owner);
+    snprintf(to, sizeof(to), "%s/%s", f->jdir, aside);
+    assert_int_equal(rename(from, to), 0);
+}
+
+/* Summary of journal @p name, zeros with no files if it is gone. */
+static shmbus_journal_summary summary_or_none(const struct rec_fix *f, const char *name)
+{
+    shmbus_journal_summary s = {0};
+    int rc = shmbus_journal_summary_get(f->jdir, name, &s);
+
+    if (rc == -ENOENT)
+        memset(&s, 0, sizeof(s));
+    else
+        assert_shmbus_ok(rc);
+    return s;
+}
+
+#define ASIDE_LIMIT (300u << 10)
+
+/* Set-aside journals are their topic's history for --journal-retain: with
+ * the topic's journal they keep to its size, the oldest set-aside files
+ * going first, and by age they go, the newest file and the directory too;
+ * another topic's journal under such a name is left alone. */
+static void test_rec_aside_retained(void **state)
+{
+    struct rec_fix *f = *state;
+    static const char *const extra[] = {"--journal-retain", "300K,1h", NULL};
+    shmbus_journal_summary old1, old2, cur, s;
+    char path[PATH_MAX + 32];
+    shmbus_bus *bus;
+    shmbus_topic *t, *t2;
+    shmbus_pub *p;
+    int64_t end;
+
+    aside_make(f, "rec.hist", "rec.hist.old-1", 400, 0);
+    aside_make(f, "rec.hist", "rec.hist.old-2", 400, 0);
+    aside_make(f, "rec.aged", "rec.aged.old-7", 100, 2 * 3600ull * 1000000000ull);
+    aside_make(f, "rec.other", "rec.aged.old-8", 100, 2 * 3600ull * 1000000000ull);
+    old1 = summary_or_none(f, "rec.hist.old-1");
+    old2 = summary_or_none(f, "rec.hist.old-2");
+    assert_true(old1.bytes + old2.bytes > ASIDE_LIMIT);
+    rec_launch(f, extra);
+    open_topic(f, "rec.hist", SHMBUS_LOSSY, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_open(
+        bus, "rec.aged", &(shmbus_topic_opts){.capacity = 64, .max_msg_size = MSG_MAX}, 0, &t2));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.hist", 9);
+    end = du_now_ms() + JOURNAL_WAIT_MS;
+    while (du_now_ms() < end && (summary_or_none(f, "rec.aged.old-7").files != 0 ||
+                                 summary_or_none(f, "rec.hist.old-1").files == old1.files))
+        du_sleep_ms(50);
+    /* By age: all of it, and its directory. */
+    assert_int_equal(summary_or_none(f, "rec.aged.old-7").files, 0);
+    snprintf(path, sizeof(path), "%s/rec.aged.old-7", f->jdir);
+    assert_int_equal(access(path, F_OK), -1);
+    /* By size: the older set-aside journal lost its oldest files. */
+    s = summary_or_none(f, "rec.hist.old-1");
+    cur = summary_or_none(f, "rec.hist");
+    assert_true(s.files < old1.files);
+    if (s.files > 0)
+        assert_int_equal(s.last_seq, old1.last_seq);
+    assert_int_equal(summary_or_none(f, "rec.hist.old-2").files, old2.files);
+    assert_true(cur.bytes + s.bytes + old2.bytes <= ASIDE_LIMIT);
+    /* Another topic's files under a set-aside name of rec.aged: kept. */
+    assert_int_equal(summary_or_none(f, "rec.aged.old-8").records, 100);
+    assert_true(du_log_count(f->log, "retention deleted") >= 2);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t2);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+/* Entries of directory @p path but . and .., or -1. */
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* A symbolic link at DIR/TOPIC, which anyone who may write in the journal
+ * directory could plant to send a root daemon's writes elsewhere, is never
+ * followed: the topic's recording stops, saying why, and nothing lands
+ * where it points. */
+static void test_rec_symlink_refused(void **state)
+{
+    struct rec_fix *f = *state;
+    char target[PATH_MAX], link[PATH_MAX + 32];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+
+    snprintf(target, sizeof(target), "%s/elsewhere", f->d.dir);
+    snprintf(link, sizeof(link), "%s/rec.link", f->jdir);
+    assert_int_equal(mkdir(target, 0700), 0);
+    assert_int_equal(symlink(target, link), 0);
+    rec_launch(f, NULL);
+    open_topic(f, "rec.link", SHMBUS_LOSSY, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    assert_int_equal(
+        du_log_wait(f->log, "a symbolic link in its place or in it, never followed", 1), 1);
+    assert_int_equal(dir_entries(target), 0);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* JOURNAL on a raw socket: the directory for a recorded topic, -ENOENT for
  * one that is not, and for a topic id not open on the connection. */
 static void test_rec_journal_request(void **state)
@@ -636,6 +775,50 @@ static void refused(struct rec_fix *f, const char *const *args, const char *why)
         fail_msg("no '%s' in what shmbusd said", why);
 }
 
+/* A second daemon (another bus) given the journal directory of a running
+ * one is refused at start, exit 2, naming the bus that holds it; the first
+ * records on. */
+static void test_rec_dir_in_use(void **state)
+{
+    struct rec_fix *f = *state;
+    const char *const args[] = {"--record", "rec.*", "--journal-dir", f->jdir, NULL};
+    struct du_daemon other = f->d;
+    char path[PATH_MAX], why[256];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    pid_t pid;
+    int fd, st;
+
+    rec_launch(f, NULL);
+    snprintf(other.bus, sizeof(other.bus), "%.*so", (int)sizeof(other.bus) - 2, f->d.bus);
+    snprintf(path, sizeof(path), "%s/other.log", f->d.dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    pid = du_spawn(&other, args, fd);
+    close(fd);
+    assert_true(pid > 0);
+    st = du_wait_ms(pid, 10000);
+    if (st < 0) { /* it started: stop it and take its files before failing */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        du_segments(other.bus, 1);
+        snprintf(path, sizeof(path), "/dev/shm/shmbus-%s.lock", other.bus);
+        unlink(path);
+    }
+    assert_int_equal(st, 2);
+    snprintf(why, sizeof(why), "is in use by another shmbusd (bus '%s'", f->d.bus);
+    if (du_log_count(path, why) != 1)
+        fail_msg("no '%s' in what the second shmbusd said", why);
+    open_topic(f, "rec.inuse", SHMBUS_LOSSY, 64, 0, &bus, &t);
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    publish_range(p, 0, 10, 64);
+    wait_last(f, "rec.inuse", 9);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
 /* Bad recording options stop the daemon at start, saying why. */
 static void test_rec_bad_options(void **state)
 {
@@ -686,12 +869,21 @@ static void test_rec_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        REC_TEST(test_rec_new_topic_from_first),    REC_TEST(test_rec_reliable_complete),
-        REC_TEST(test_rec_kill9_restart_no_gap),    REC_TEST(test_rec_full_disk),
-        REC_TEST(test_rec_evicted_rejoins),         REC_TEST(test_rec_hold_reported),
-        REC_TEST(test_rec_earlier_topic_set_aside), REC_TEST(test_rec_earlier_topic_late_open),
-        REC_TEST(test_rec_truncated_segment),       REC_TEST(test_rec_retain_idle),
-        REC_TEST(test_rec_journal_request),         REC_TEST(test_rec_bad_options),
+        REC_TEST(test_rec_new_topic_from_first),
+        REC_TEST(test_rec_reliable_complete),
+        REC_TEST(test_rec_kill9_restart_no_gap),
+        REC_TEST(test_rec_full_disk),
+        REC_TEST(test_rec_evicted_rejoins),
+        REC_TEST(test_rec_hold_reported),
+        REC_TEST(test_rec_earlier_topic_set_aside),
+        REC_TEST(test_rec_earlier_topic_late_open),
+        REC_TEST(test_rec_truncated_segment),
+        REC_TEST(test_rec_retain_idle),
+        REC_TEST(test_rec_aside_retained),
+        REC_TEST(test_rec_symlink_refused),
+        REC_TEST(test_rec_journal_request),
+        REC_TEST(test_rec_dir_in_use),
+        REC_TEST(test_rec_bad_options),
     };
 
     tu_init();

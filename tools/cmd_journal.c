@@ -80,7 +80,8 @@ static void jl_err(const char *dir, const char *topic, int rc)
 {
     const char *why = rc == -ENOENT
                           ? (topic ? " (no journal of that topic)" : " (no such directory)")
-                      : rc == -ENOTDIR             ? " (not a directory)"
+                      : rc == -ENOTDIR ? " (not a directory)"
+                      : rc == -ELOOP   ? " (a symbolic link there: a journal never follows one)"
                       : rc == SHMBUS_ERR_BAD_MAGIC ? " (a file there is not a journal file)"
                       : rc == SHMBUS_ERR_VERSION   ? " (a journal of another format version)"
                                                    : "";

@@ -212,8 +212,9 @@ static void rec_open_err(const struct rec_args *a, const char *topic, int rc)
                       : rc == SHMBUS_ERR_VERSION   ? " (a journal of another format version)"
                       : rc == -ENOENT              ? " (no such directory)"
                       : rc == -ENOTDIR             ? " (not a directory)"
-                      : rc == SHMBUS_ERR_INVALID   ? " (an option is out of range)"
-                                                   : "";
+                      : rc == -ELOOP ? " (a symbolic link there: a journal never follows one)"
+                      : rc == SHMBUS_ERR_INVALID ? " (an option is out of range)"
+                                                 : "";
 
     cli_err("cannot open the journal %s/%s: %s%s", a->dir, topic, shmbus_strerror(rc), why);
 }

@@ -10,13 +10,16 @@
  * futex_waitv bounds one sleep.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "glob.h"
+#include "guard.h"
 #include "log.h"
 #include "rec/rec.h"
 #include "rec/state.h"
@@ -104,9 +107,6 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-/* Signals a fault raises in the thread that takes it. */
-static const int rec_faults[] = {SIGBUS, SIGSEGV, SIGILL, SIGFPE};
-
 /* A thread with room, started if needed. Under mu. */
 static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
 {
@@ -128,15 +128,12 @@ static struct sbr_thread *thread_pick(struct sbd_rec *r, int *rc)
     th->rec = r;
     th->idx = r->nthreads;
     pthread_mutex_init(&th->mu, NULL);
-    /* Every signal blocked: it may start before the control thread blocks
-     * SIGTERM for its signalfd (a topic there at start), and a signal it
-     * took would kill the daemon without its stop. Not the faults: the
-     * kernel forces a blocked one with its default action, killing the
-     * daemon, where SIGBUS must reach the guard (guard.h: a client
-     * truncated a segment the thread reads) and the others the log. */
-    sigfillset(&all);
-    for (size_t i = 0; i < sizeof(rec_faults) / sizeof(rec_faults[0]); i++)
-        sigdelset(&all, rec_faults[i]);
+    /* Every signal blocked but the faults: it may start before the
+     * control thread blocks SIGTERM for its signalfd (a topic there at
+     * start), and a signal it took would kill the daemon without its stop;
+     * SIGBUS must reach the guard (a client truncated a segment the thread
+     * reads) and the other faults the log (guard.h sbd_guard_sigmask()). */
+    sbd_guard_sigmask(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     *rc = -pthread_create(&th->th, NULL, thread_main, th);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -173,6 +170,7 @@ static struct sbr_topic *record_new(struct sbd_rec *r, struct sbd_topic *t)
     shmbus_topic_info_get(t->t, &info);
     rt->seat_tail = info.published;
     rt->state = SBR_WAITING; /* its thread opens the journal at once */
+    rt->asides = 1;          /* its thread looks for set-aside journals once */
     /* Seated now, before the topic's creator can publish: it misses none.
      * A failure (no slot free) is the thread's to retry, as a stop. */
     rc = sbr_topic_seat(rt);
@@ -225,6 +223,48 @@ static void rec_listen(struct sbd_rec *r, int on)
         urcu_memb_read_unlock();
     }
     pthread_mutex_unlock(&reg->topic_lock);
+}
+
+int sbd_rec_lock(const struct sbd_config *cfg, int *fd)
+{
+    char path[SBD_PATH_MAX + sizeof(SBD_REC_LOCK_NAME) + 1], who[SHMBUS_BUS_NAME_MAX + 1] = "";
+    ssize_t n;
+    int rc;
+
+    *fd = -1;
+    if (cfg->n_rec == 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/%s", cfg->journal_dir, SBD_REC_LOCK_NAME);
+    /* No link followed: whoever may write in the directory could point
+     * it at a file the daemon may write. */
+    *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        rc = -errno;
+        fprintf(stderr, "shmbusd: --journal-dir %s: cannot open its lock %s: %s\n",
+                cfg->journal_dir, path, strerror(-rc));
+        return rc;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) {
+        /* Who holds it, for the next one's message: the bus's name. */
+        if (ftruncate(*fd, 0) == 0 && pwrite(*fd, cfg->bus, strlen(cfg->bus), 0) < 0)
+            sbd_log(SBD_WARN, "journal: cannot write %s: %s", path, strerror(errno));
+        return 0;
+    }
+    rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+    n = pread(*fd, who, sizeof(who) - 1, 0);
+    who[n > 0 ? n : 0] = '\0';
+    if (rc == -EBUSY)
+        fprintf(stderr,
+                "shmbusd: --journal-dir %s is in use by another shmbusd (bus '%s'; it holds "
+                "%s): two daemons would continue or set aside each other's journals; give "
+                "each bus a directory of its own\n",
+                cfg->journal_dir, strspn(who, "\n") == strlen(who) ? "?" : who, path);
+    else
+        fprintf(stderr, "shmbusd: --journal-dir %s: cannot lock %s: %s\n", cfg->journal_dir, path,
+                strerror(-rc));
+    close(*fd);
+    *fd = -1;
+    return rc;
 }
 
 int sbd_rec_start(const struct sbd_config *cfg, struct sbd_registry *reg, struct sbd_rec **out)

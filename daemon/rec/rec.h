@@ -20,6 +20,18 @@
 
 struct sbd_rec;
 
+/* The lock file in --journal-dir that one daemon holds (flock) for its
+ * life: a topic name never starts with '.', so it is no journal's. */
+#define SBD_REC_LOCK_NAME ".shmbusd.lock"
+
+/* Take --journal-dir's lock, which the daemon keeps for its life (*@p fd
+ * stays open, forks included): two daemons (two buses) recording into one
+ * directory would continue or set aside each other's journals of the same
+ * topic name. Before detaching: a refusal is the start's, said on stderr.
+ * No --record: *@p fd = -1, returns 0. @return 0, or -EBUSY (another
+ * daemon holds it) or -errno, both said on stderr. */
+int sbd_rec_lock(const struct sbd_config *cfg, int *fd);
+
 /* Start recording: the recorder threads and the registry listener, which
  * seats a recorder on each topic there already and on every topic added
  * from now on that a --record pattern matches. Call before any thread

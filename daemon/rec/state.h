@@ -4,15 +4,16 @@
  * table, the recorder threads' loop) and topic.c (one topic's recording:
  * its subscriber and journal writer, each round's poll, append and flush,
  * the release of a held reliable topic, a stop on a write error and its
- * retries). Who may touch what is stated per field:
+ * retries) and aside.c (set-aside journals: making one, and their
+ * retention). Who may touch what is stated per field:
  *   - "mu": under sbd_rec.mu (records are appended, never removed before
  *     sbd_rec_stop(), which frees them after every thread ended);
  *   - "thread": the recorder thread that serves the topic, only, once the
  *     seat handed the record over (under sbr_thread.mu, which orders the
  *     seat's writes before the thread's reads);
  *   - counters: relaxed atomics, independent monitoring values.
- * Names: sbr_, then the file (sbr_topic_*() are topic.c's); the daemon's
- * interface (rec.h) is sbd_rec_*.
+ * Names: sbr_, then the file (sbr_topic_*() are topic.c's, sbr_aside_*()
+ * aside.c's); the daemon's interface (rec.h) is sbd_rec_*.
  */
 #ifndef SHMBUSD_REC_STATE_H
 #define SHMBUSD_REC_STATE_H
@@ -60,7 +61,8 @@
     X(evictions, "times the stall timeout evicted the recorder")                                   \
     X(holds, "times it held the topic's publishers back for over a second")                        \
     X(damaged, "damaged cells skipped")                                                            \
-    X(too_big, "messages over the journal's record limit, recorded as gaps")
+    X(too_big, "messages over the journal's record limit, recorded as gaps")                       \
+    X(aside_files, "files of its set-aside journals deleted by retention")
 #define SBR_COUNTER_ATOMIC(field, doc) _Atomic uint64_t field;
 struct sbr_counters {
     SBR_COUNTERS(SBR_COUNTER_ATOMIC)
@@ -97,6 +99,9 @@ struct sbr_topic {
     uint64_t full_since_ns;  /* when the held ring was found full (0: it is not) */
     int full_counted;        /* this episode is counted in holds */
     uint64_t full_logged_ns; /* when one was last logged */
+    int asides;              /* set-aside journals may be left (1 until a look finds none) */
+    uint64_t aside_ns;       /* CLOCK_MONOTONIC of the last look at them */
+    int aside_err;           /* the error last logged of their retention, 0 if none */
     struct sbr_counters count;
 };
 
@@ -157,6 +162,17 @@ int sbr_topic_round(struct sbr_topic *rt, uint64_t now, uint64_t *wake, struct s
 
 /* Is a message (or an error) ready for @p rt? For sb_relay_wait(). Thread. */
 int sbr_topic_ready(struct sbr_topic *rt, memory_order order);
+
+/* aside.c's, for topic.c. */
+
+/* The journal just opened for @p rt (its last seq @p last) is an earlier
+ * topic's: close it, move it aside to DIR/NAME.old-NS (a journal of its
+ * own) and open a new one. Thread. @return 0 or -errno (rt->j NULL). */
+int sbr_aside_make(struct sbr_topic *rt, uint64_t last, uint64_t published);
+
+/* With --journal-retain, apply it to @p rt's set-aside journals, at most
+ * every SBR_RETAIN_MS (CLOCK_MONOTONIC @p now) while any is left. Thread. */
+void sbr_aside_retain(struct sbr_topic *rt, uint64_t now);
 
 /* Stop recording @p rt for good: flush and close its journal (logging its
  * counters) and destroy its subscriber. Thread, or once no thread runs. */

@@ -58,39 +58,6 @@ static void topic_sub_drop(struct sbr_topic *rt)
     atomic_fetch_sub_explicit(&rt->t->subscribers, 1, memory_order_relaxed);
 }
 
-/* The journal holds seqs the topic never published: it is an earlier
- * topic's of the same name (removed by a daemon's stop, made anew from seq
- * 0), whose seqs the writer would take for ones it has. Move it aside to
- * DIR/NAME.old-NS, a journal of its own that the tools read, and start
- * a new one. @return 0 or -errno (logged by the caller). */
-static int topic_set_aside(struct sbr_topic *rt, uint64_t last, uint64_t published)
-{
-    const struct sbd_rec *r = rt->rec;
-    char from[SBD_PATH_MAX + SHMBUS_TOPIC_NAME_MAX + 2], to[sizeof(from) + 32];
-    char aside[SHMBUS_TOPIC_NAME_MAX + 1];
-    uint64_t ns = sb_real_ns();
-    int n;
-
-    shmbus_journal_close(rt->j);
-    rt->j = NULL;
-    n = snprintf(aside, sizeof(aside), "%s.old-%llu", rt->t->name, (unsigned long long)ns);
-    /* A long name is cut to make room for the suffix: still unique by it. */
-    if (n >= (int)sizeof(aside))
-        snprintf(aside, sizeof(aside), "%.*s.old-%llu",
-                 (int)(sizeof(aside) - 1 - (size_t)(n - (int)strlen(rt->t->name))), rt->t->name,
-                 (unsigned long long)ns);
-    snprintf(from, sizeof(from), "%s/%s", r->cfg->journal_dir, rt->t->name);
-    snprintf(to, sizeof(to), "%s/%s", r->cfg->journal_dir, aside);
-    if (rename(from, to) < 0)
-        return -errno;
-    sbd_log(SBD_WARN,
-            "journal: topic %s: its journal ends at seq %llu but the topic had published only "
-            "%llu messages when its recorder was made: it is an earlier topic's of that name, "
-            "moved to %s",
-            rt->t->name, (unsigned long long)last, (unsigned long long)published, to);
-    return shmbus_journal_open(r->cfg->journal_dir, rt->t->name, &r->jopts, &rt->j);
-}
-
 /* Open @p rt's journal, and seat its subscriber if it has none.
  * @return 0 or a negative error (rt->j NULL). */
 static int topic_open(struct sbr_topic *rt)
@@ -116,7 +83,7 @@ static int topic_open(struct sbr_topic *rt)
         rt->opened = 1;
         return 0;
     }
-    rc = topic_set_aside(rt, st.last_seq, rt->seat_tail);
+    rc = sbr_aside_make(rt, st.last_seq, rt->seat_tail);
     if (rc < 0)
         rt->j = NULL;
     else
@@ -175,7 +142,11 @@ static int topic_start(struct sbr_topic *rt, uint64_t now)
     int rc = topic_open(rt);
 
     if (rc < 0) {
-        topic_stop(rt, rc, now, "cannot open its journal");
+        topic_stop(rt, rc, now,
+                   rc == -ELOOP ? "cannot open its journal (a symbolic link in its place or in "
+                                  "it, never followed: whoever may write in --journal-dir "
+                                  "could point it anywhere)"
+                                : "cannot open its journal");
         return 0;
     }
     shmbus_journal_stats_get(rt->j, &st);
@@ -436,6 +407,8 @@ int sbr_topic_round(struct sbr_topic *rt, uint64_t now, uint64_t *wake, struct s
         topic_end(rt);
         return 0;
     }
+    /* Before a retry too: a full disk may get its room back from them. */
+    sbr_aside_retain(rt, now);
     if (rt->state == SBR_WAITING) {
         if (now >= rt->retry_ns)
             return topic_start(rt, now);

@@ -127,7 +127,8 @@ typedef struct shmbus_journal_damage {
  * record (shmbus_journal_stats.cut_bytes), and the index is rebuilt where
  * it lags the file.
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (an option); -ENOENT
- *         (no @p dir); -ENOTDIR; -EACCES; -EROFS; -ENOSPC; -EBUSY (another
+ *         (no @p dir); -ENOTDIR; -ELOOP (a symbolic link at DIR/TOPIC or at
+ *         a file in it: never followed); -EACCES; -EROFS; -ENOSPC; -EBUSY (another
  *         writer holds the lock); SHMBUS_ERR_BAD_MAGIC (a file there is not
  *         a journal file); SHMBUS_ERR_VERSION (a journal of another format
  *         version); SHMBUS_ERR_CORRUPT (the last file's header is damaged:
@@ -177,7 +178,9 @@ SHMBUS_API int shmbus_journal_close(shmbus_journal *j);
  * retention deletes under the reader ends at what was read of it.
  * Trusts nothing in the files: every length and offset is checked.
  * @return 0; SHMBUS_ERR_BAD_NAME; -ENOENT (no journal of that topic);
- *         -EACCES; -ENOMEM; -errno.
+ *         -ELOOP (a symbolic link at DIR/TOPIC: never followed, nor one at
+ *         a file in it, which shmbus_journal_next() returns); -EACCES;
+ *         -ENOMEM; -errno.
  */
 SHMBUS_API int shmbus_journal_reader_open(const char *dir, const char *topic,
                                           shmbus_journal_reader **out);
@@ -238,10 +241,39 @@ SHMBUS_API int shmbus_journal_list(const char *dir, char (*names)[SHMBUS_TOPIC_N
  * (reading only the tail past the last index entry). first_seq and
  * last_seq are UINT64_MAX when it holds no message.
  * @return 0; SHMBUS_ERR_BAD_NAME; -ENOENT (no journal of that topic);
+ *         -ELOOP (a symbolic link at DIR/TOPIC or at a file in it);
  *         SHMBUS_ERR_BAD_MAGIC; SHMBUS_ERR_VERSION; -errno.
  */
 SHMBUS_API int shmbus_journal_summary_get(const char *dir, const char *topic,
                                           shmbus_journal_summary *out);
+
+/* --------------------------------------------------------------- retention */
+
+/**
+ * Apply retention to topic @p topic's journal in @p dir, one that no writer
+ * writes any more and whose files were written as topic @p owner's: the
+ * history of an earlier topic of that name, such as shmbusd's set-aside
+ * journals (DIR/OWNER.old-NS, docs/journal.md). Its files go oldest first
+ * (each segment before its index) while they hold more than
+ * @p retain_bytes, and while the newest record of the oldest left is older
+ * than @p retain_ns (CLOCK_REALTIME, as a writer's retain_ns; a file whose
+ * header is damaged is judged by its mtime). Unlike a writer's retention,
+ * the newest file may go too; a journal left with no file loses its lock
+ * and its directory (kept if anything else is in it). Takes the journal's
+ * writer lock for the while, so never beside a writer. Blocks on disk I/O.
+ * @param retain_bytes the most its files may keep (UINT64_MAX: no limit;
+ *        0: none)
+ * @param retain_ns age limit (0: none)
+ * @param kept where to store the bytes its files hold after (may be NULL)
+ * @return files deleted (0 or more); SHMBUS_ERR_INVALID (NULL name);
+ *         SHMBUS_ERR_BAD_NAME; -ENOENT (no such journal); -ENOTDIR; -ELOOP
+ *         (a symbolic link at DIR/TOPIC or at a file in it);
+ *         -EBUSY (a writer has it open); SHMBUS_ERR_BAD_MAGIC (no file
+ *         names @p owner, or one names another topic: left alone); -errno
+ *         (nothing was deleted, or a failed deletion stopped it first).
+ */
+SHMBUS_API int shmbus_journal_retain(const char *dir, const char *topic, const char *owner,
+                                     uint64_t retain_bytes, uint64_t retain_ns, uint64_t *kept);
 
 #ifdef __cplusplus
 }

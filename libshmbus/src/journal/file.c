@@ -28,6 +28,20 @@
  * near: a false candidate needs its mark and a sane header by chance. */
 #define RESYNC_BUDGET (4ull * SB_JR_PAYLOAD_MAX)
 
+int sb_jr_dir_openat(int dfd, const char *name)
+{
+    struct stat st;
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), e;
+
+    if (fd >= 0)
+        return fd;
+    e = errno;
+    /* O_DIRECTORY says ENOTDIR of a link: say what it is. */
+    if (e == ENOTDIR && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        return -ELOOP;
+    return -e;
+}
+
 int sb_jr_topic_dir_open(const char *dir, const char *topic, int *fd)
 {
     int dfd, tfd;
@@ -38,13 +52,10 @@ int sb_jr_topic_dir_open(const char *dir, const char *topic, int *fd)
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -errno;
-    tfd = openat(dfd, topic, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (tfd < 0) {
-        int e = -errno;
-        close(dfd);
-        return e;
-    }
+    tfd = sb_jr_dir_openat(dfd, topic);
     close(dfd);
+    if (tfd < 0)
+        return tfd;
     *fd = tfd;
     return 0;
 }

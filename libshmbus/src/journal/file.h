@@ -24,8 +24,17 @@
  * them past 2 GiB. */
 static_assert(sizeof(off_t) == 8, "the journal's file offsets need a 64-bit off_t");
 
-/* Open DIR/TOPIC as a directory (O_DIRECTORY) into *@p fd.
- * @return 0; SHMBUS_ERR_BAD_NAME; -ENOENT; -ENOTDIR; -EACCES; -errno. */
+/* Open directory @p name of directory @p dfd, never through a symbolic
+ * link (O_NOFOLLOW: whoever may write in @p dfd could point one anywhere).
+ * Every file in a topic's directory is opened relative to it, with
+ * O_NOFOLLOW too. @return the descriptor; -ELOOP (a link); -ENOENT;
+ * -ENOTDIR; -EACCES; -errno. */
+int sb_jr_dir_openat(int dfd, const char *name);
+
+/* Open DIR/TOPIC as a directory into *@p fd (sb_jr_dir_openat(): DIR may
+ * be a link, the operator's; DIR/TOPIC may not).
+ * @return 0; SHMBUS_ERR_BAD_NAME; -ENOENT; -ENOTDIR; -ELOOP; -EACCES;
+ *         -errno. */
 int sb_jr_topic_dir_open(const char *dir, const char *topic, int *fd);
 
 /* Name of the segment file (@p index 0) or index file (1) of @p seq. */

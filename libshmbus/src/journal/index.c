@@ -60,7 +60,7 @@ int sb_jr_index_load(int dfd, uint64_t first_seq, uint64_t size, struct sb_jr_in
     *ents = NULL;
     *n = 0;
     sb_jr_file_name(name, first_seq, 1);
-    ifd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    ifd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (ifd < 0)
         return errno == ENOENT ? 0 : -errno; /* no index: a scan finds the records */
     if (!index_hdr_ok(ifd, first_seq)) {

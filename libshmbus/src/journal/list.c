@@ -27,7 +27,7 @@ static int list_is_journal(int dfd, const char *name)
 
     if (!sb_name_valid(name, SHMBUS_TOPIC_NAME_MAX))
         return 0;
-    tfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    tfd = sb_jr_dir_openat(dfd, name);
     if (tfd < 0)
         return 0;
     if (sb_jr_segs_list(tfd, &seqs, &n) == 0)
@@ -81,10 +81,10 @@ static int sum_file(int dfd, uint64_t seq, shmbus_journal_summary *out)
     int fd, rc;
 
     sb_jr_file_name(name, seq, 1);
-    if (fstatat(dfd, name, &st, 0) == 0)
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         out->bytes += (uint64_t)st.st_size;
     sb_jr_file_name(name, seq, 0);
-    fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : -errno; /* retention took it meanwhile */
     rc = sb_jr_fsum_get(dfd, fd, seq, 0, &f);

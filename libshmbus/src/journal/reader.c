@@ -81,7 +81,7 @@ int sb_jr_r_file_open(shmbus_journal_reader *r, uint64_t seq, int newest)
     int fd, rc;
 
     sb_jr_file_name(name, seq, 0);
-    fd = openat(r->dfd, name, O_RDONLY | O_CLOEXEC);
+    fd = openat(r->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno; /* -ENOENT: retention took it; the caller lists again */
     rc = sb_jr_hdr_read(fd, seq, NULL);
@@ -185,7 +185,7 @@ static int r_file_done(shmbus_journal_reader *r, int *err)
      * it, and a file of its name is a new one. */
     r->file_gone = st.st_nlink == 0;
     if (r->file_gone || (r->next_seq != UINT64_MAX && r->next_seq != r->file_seq &&
-                         fstatat(r->dfd, name, &st, 0) == 0)) {
+                         fstatat(r->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)) {
         rc = 1;
     } else {
         now = sb_mono_ns();

@@ -104,7 +104,7 @@ static int64_t seek_pick(shmbus_journal_reader *r, const uint64_t *seqs, size_t 
         int fd, rc;
 
         sb_jr_file_name(name, seqs[i - 1], 0);
-        fd = openat(r->dfd, name, O_RDONLY | O_CLOEXEC);
+        fd = openat(r->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue; /* gone: an older one may hold the time */
         sb_jr_scan_init(&s, fd, 0, UINT64_MAX);

@@ -15,6 +15,7 @@
 
 #include "journal/crc32c.h"
 #include "journal/file.h"
+#include "journal/retain.h"
 #include "journal/writer.h"
 #include "util/clock.h"
 
@@ -147,7 +148,8 @@ int sb_jr_w_direct(shmbus_journal *w, const struct sb_jr_rec *h, const void *dat
  * the options (fchmod: the umask does not narrow it). */
 static int w_create(shmbus_journal *w, const char *name, int flags)
 {
-    int fd = openat(w->dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | flags, w->file_mode);
+    int fd =
+        openat(w->dfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, w->file_mode);
 
     if (fd < 0)
         return -errno;
@@ -261,57 +263,18 @@ int sb_jr_w_roll(shmbus_journal *w)
     return 0;
 }
 
-/* Bytes of segment @p seq and its index (0 for one gone). */
-static uint64_t w_file_bytes(shmbus_journal *w, uint64_t seq)
-{
-    struct stat st;
-    uint64_t n = 0;
-    char name[32];
-
-    for (int i = 0; i < 2; i++) {
-        sb_jr_file_name(name, seq, i);
-        if (fstatat(w->dfd, name, &st, 0) == 0)
-            n += (uint64_t)st.st_size;
-    }
-    return n;
-}
-
-/* 1 if segment @p seq's newest record is older than retain_ns. */
+/* 1 if segment @p seq's newest record is older than retain_ns (its time
+ * cached for the file retention stopped at last). */
 static int w_file_expired(shmbus_journal *w, uint64_t seq)
 {
-    struct sb_jr_fsum f;
-    char name[32];
-    uint64_t now;
-    int fd;
-
     if (w->opts.retain_ns == 0)
         return 0;
     if (w->age_seq != seq) {
-        sb_jr_file_name(name, seq, 0);
-        fd = openat(w->dfd, name, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return 0;
-        if (sb_jr_fsum_get(w->dfd, fd, seq, 0, &f) != 0 || f.last_time == 0) {
-            /* A damaged header (or no good record) hides its records'
-             * times: the file's own (its last write) stands for them, so
-             * that one damaged file neither stops retention by age for
-             * good nor goes at once. */
-            struct stat st;
-            int ok = fstat(fd, &st) == 0;
-            close(fd);
-            if (!ok)
-                return 0;
-            f.last_time = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
-        } else {
-            close(fd);
-        }
+        if (sb_jr_file_time(w->dfd, seq, &w->age_time) != 0)
+            return 0; /* gone meanwhile */
         w->age_seq = seq;
-        w->age_time = f.last_time;
     }
-    /* A time ahead of the clock (a clock stepped back, a message imported
-     * from a clock ahead) is not old: unsigned, it would be the oldest. */
-    now = sb_real_ns();
-    return now > w->age_time && now - w->age_time > w->opts.retain_ns;
+    return sb_jr_expired(w->age_time, sb_real_ns(), w->opts.retain_ns);
 }
 
 int sb_jr_w_retain(shmbus_journal *w)
@@ -327,11 +290,11 @@ int sb_jr_w_retain(shmbus_journal *w)
     if (rc != 0)
         return rc;
     for (i = 0; i < n && w->opts.retain_bytes != 0; i++)
-        total += w_file_bytes(w, seqs[i]);
+        total += sb_jr_file_bytes(w->dfd, seqs[i]);
     /* Oldest first, never the newest: the file written, or the one just
      * finished, which tells the next file's first seq. */
     for (i = 0; i + 1 < n; i++) {
-        uint64_t bytes = w_file_bytes(w, seqs[i]);
+        uint64_t bytes = sb_jr_file_bytes(w->dfd, seqs[i]);
         int over = w->opts.retain_bytes != 0 && total > w->opts.retain_bytes;
 
         if (!over && !w_file_expired(w, seqs[i]))

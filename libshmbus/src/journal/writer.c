@@ -56,28 +56,31 @@ static int opts_take(const shmbus_journal_opts *in, shmbus_journal_opts *o)
 /* Create and open DIR/TOPIC, and take its lock. */
 static int w_dir_lock(shmbus_journal *w, const char *dir)
 {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), made, rc;
 
     if (dfd < 0)
         return -errno;
-    /* A directory this writer makes gets exactly dir_mode (the umask
-     * does not narrow it); one that exists keeps what its owner gave it. */
-    if (mkdirat(dfd, w->topic, w->dir_mode) == 0) {
-        if (fchmodat(dfd, w->topic, w->dir_mode, 0) != 0) {
-            int e = -errno;
-            close(dfd);
-            return e;
-        }
-    } else if (errno != EEXIST) {
-        int e = -errno;
+    made = mkdirat(dfd, w->topic, w->dir_mode) == 0;
+    if (!made && errno != EEXIST) {
+        rc = -errno;
         close(dfd);
-        return e;
+        return rc;
     }
-    w->dfd = openat(dfd, w->topic, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* Never through a link (sb_jr_dir_openat()), and every file in it
+     * relative to it, with O_NOFOLLOW. */
+    rc = sb_jr_dir_openat(dfd, w->topic);
     close(dfd);
-    if (w->dfd < 0)
+    if (rc < 0)
+        return rc;
+    w->dfd = rc;
+    /* A directory this writer makes gets exactly dir_mode (the umask
+     * does not narrow it), set through the descriptor: a link swapped in
+     * for it meanwhile is not followed. One that exists keeps what its
+     * owner gave it. */
+    if (made && fchmod(w->dfd, w->dir_mode) != 0)
         return -errno;
-    w->lock_fd = openat(w->dfd, SB_JR_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, w->file_mode);
+    w->lock_fd =
+        openat(w->dfd, SB_JR_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, w->file_mode);
     if (w->lock_fd < 0)
         return -errno;
     if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0)
@@ -143,7 +146,7 @@ static int w_check_old(shmbus_journal *w, const uint64_t *seqs, size_t n)
         int fd, rc;
 
         sb_jr_file_name(name, seqs[i], 0);
-        fd = openat(w->dfd, name, O_RDONLY | O_CLOEXEC);
+        fd = openat(w->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return errno == ENOENT ? 0 : -errno; /* a reader's retention race */
         rc = sb_jr_hdr_read(fd, seqs[i], w->topic);
@@ -169,7 +172,7 @@ static int w_recover_last(shmbus_journal *w, const uint64_t *seqs, size_t n)
         uint64_t seq = seqs[n - 1];
 
         sb_jr_file_name(name, seq, 0);
-        fd = openat(w->dfd, name, O_RDWR | O_CLOEXEC);
+        fd = openat(w->dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return -errno;
         /* Another topic's file is refused here as w_check_old() refuses
