@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,31 +250,28 @@ static int rec_open_journals(const struct rec_args *a, struct rec_topic *tp)
  */
 static int rec_set_aside(const struct rec_args *a, struct rec_topic *rt)
 {
-    char aside[SHMBUS_TOPIC_NAME_MAX + 1], from[PATH_MAX], to[PATH_MAX];
-    unsigned long long ns = (unsigned long long)cli_realtime_ns();
+    char aside[SHMBUS_TOPIC_NAME_MAX + 1] = "";
     shmbus_journal_stats st;
     shmbus_topic_info info;
-    int rc, cut;
+    int rc;
 
     shmbus_journal_stats_get(rt->j, &st);
     /* A new journal, or one that ends before the topic's tail. */
     if (shmbus_topic_info_get(rt->t, &info) < 0 || st.last_seq == UINT64_MAX ||
         st.last_seq < info.published)
         return 0;
-    /* A long name is cut to make room for the suffix: still unique by it. */
-    cut = (int)(sizeof(aside) - 1) - snprintf(NULL, 0, ".old-%llu", ns);
-    snprintf(aside, sizeof(aside), "%.*s.old-%llu", cut, rt->name, ns);
-    snprintf(from, sizeof(from), "%s/%s", a->dir, rt->name);
-    snprintf(to, sizeof(to), "%s/%s", a->dir, aside);
     shmbus_journal_close(rt->j);
     rt->j = NULL;
-    if (rename(from, to) < 0) {
-        cli_err("cannot move the journal %s aside to %s: %s", from, to, strerror(errno));
+    rc = shmbus_journal_set_aside(a->dir, rt->name, aside, sizeof(aside));
+    if (rc < 0) {
+        cli_err("cannot move the journal %s/%s aside to %s/%s: %s", a->dir, rt->name, a->dir, aside,
+                shmbus_strerror(rc));
         return CLI_EXIT_FAIL;
     }
     cli_err("%s: the journal ends at seq %llu but the topic has published only %llu messages: "
-            "it is an earlier topic's of that name, moved to %s",
-            rt->name, (unsigned long long)st.last_seq, (unsigned long long)info.published, to);
+            "it is an earlier topic's of that name, moved to %s/%s",
+            rt->name, (unsigned long long)st.last_seq, (unsigned long long)info.published, a->dir,
+            aside);
     rc = shmbus_journal_open(a->dir, rt->name, &a->jopts, &rt->j);
     if (rc < 0) {
         rt->j = NULL;

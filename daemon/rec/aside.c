@@ -16,11 +16,9 @@
 
 #include "log.h"
 #include "rec/state.h"
-#include "util/clock.h"
 #include "util/vec.h"
 
-#define MS         1000000ull
-#define ASIDE_MARK ".old-"
+#define MS 1000000ull
 
 /* One set-aside journal of a topic: its directory's name, and when it was
  * set aside (the NS of its name). */
@@ -32,48 +30,40 @@ struct aside {
 int sbr_aside_make(struct sbr_topic *rt, uint64_t last, uint64_t published)
 {
     const struct sbd_rec *r = rt->rec;
-    char from[SBD_PATH_MAX + SHMBUS_TOPIC_NAME_MAX + 2], to[sizeof(from) + 32];
     char aside[SHMBUS_TOPIC_NAME_MAX + 1];
-    uint64_t ns = sb_real_ns();
-    int n;
+    int rc;
 
     shmbus_journal_close(rt->j);
     rt->j = NULL;
-    n = snprintf(aside, sizeof(aside), "%s" ASIDE_MARK "%llu", rt->t->name, (unsigned long long)ns);
-    /* A long name is cut to make room for the suffix (still unique by it):
-     * exactly SHMBUS_TOPIC_NAME_MAX characters then, as aside_of() knows. */
-    if (n >= (int)sizeof(aside))
-        snprintf(aside, sizeof(aside), "%.*s" ASIDE_MARK "%llu",
-                 (int)(sizeof(aside) - 1 - (size_t)(n - (int)strlen(rt->t->name))), rt->t->name,
-                 (unsigned long long)ns);
-    snprintf(from, sizeof(from), "%s/%s", r->cfg->journal_dir, rt->t->name);
-    snprintf(to, sizeof(to), "%s/%s", r->cfg->journal_dir, aside);
-    if (rename(from, to) < 0)
-        return -errno;
+    rc = shmbus_journal_set_aside(r->cfg->journal_dir, rt->t->name, aside, sizeof(aside));
+    if (rc < 0)
+        return rc;
     rt->asides = 1;
     sbd_log(SBD_WARN,
             "journal: topic %s: its journal ends at seq %llu but the topic had published only "
             "%llu messages when its recorder was made: it is an earlier topic's of that name, "
-            "moved to %s",
-            rt->t->name, (unsigned long long)last, (unsigned long long)published, to);
+            "moved to %s/%s",
+            rt->t->name, (unsigned long long)last, (unsigned long long)published,
+            r->cfg->journal_dir, aside);
     return shmbus_journal_open(r->cfg->journal_dir, rt->t->name, &r->jopts, &rt->j);
 }
 
-/* Is @p name a set-aside journal of topic @p topic, as sbr_aside_make()
- * names them? Into *@p ns its time. A name cut to fit may be another long
- * topic's: shmbus_journal_retain() checks the files' topic. */
+/* Is @p name a set-aside journal of topic @p topic, as
+ * shmbus_journal_set_aside() names them (docs/journal.md "Set-aside")?
+ * Into *@p ns its time. A name cut to fit may be another long topic's:
+ * shmbus_journal_retain() checks the files' topic. */
 static int aside_of(const char *name, const char *topic, uint64_t *ns)
 {
-    const char *mark = strstr(name, ASIDE_MARK), *p;
+    const char *mark = strstr(name, SHMBUS_JOURNAL_ASIDE_MARK), *p;
     size_t plen, tlen = strlen(topic);
     uint64_t v = 0;
 
     if (mark == NULL)
         return 0;
-    while ((p = strstr(mark + 1, ASIDE_MARK)) != NULL) /* the last one */
+    while ((p = strstr(mark + 1, SHMBUS_JOURNAL_ASIDE_MARK)) != NULL) /* the last one */
         mark = p;
     plen = (size_t)(mark - name);
-    p = mark + strlen(ASIDE_MARK);
+    p = mark + strlen(SHMBUS_JOURNAL_ASIDE_MARK);
     if (*p == '\0' || strlen(p) > 20)
         return 0;
     for (; *p != '\0'; p++) {

@@ -13,6 +13,7 @@
 #ifndef SHMBUS_JOURNAL_H
 #define SHMBUS_JOURNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shmbus/shmbus.h"
@@ -274,6 +275,35 @@ SHMBUS_API int shmbus_journal_summary_get(const char *dir, const char *topic,
  */
 SHMBUS_API int shmbus_journal_retain(const char *dir, const char *topic, const char *owner,
                                      uint64_t retain_bytes, uint64_t retain_ns, uint64_t *kept);
+
+/* ---------------------------------------------------------------- set-aside */
+
+/** What a set-aside journal's name puts between the topic's name and the
+ * time: DIR/TOPIC.old-NS (shmbus_journal_set_aside()). */
+#define SHMBUS_JOURNAL_ASIDE_MARK ".old-"
+
+/**
+ * Set topic @p topic's journal in @p dir aside: the journal of an earlier
+ * topic of that name (one made anew from seq 0 while its journal ends at
+ * a later seq), whose seqs a writer would take for ones it has. DIR/TOPIC
+ * is renamed to DIR/TOPIC.old-NS, NS the CLOCK_REALTIME nanoseconds now;
+ * a topic name too long for the suffix is cut to fit exactly
+ * SHMBUS_TOPIC_NAME_MAX characters (still unique by NS, but it may then
+ * match another long topic's: check the files' topic, as
+ * shmbus_journal_retain() does). Takes the topic's writer lock for the
+ * while, so never moves a journal a writer has open; renames relative to
+ * a descriptor of @p dir, never through a symbolic link at DIR/TOPIC.
+ * @param aside_out where to store the new name (in @p dir; may be NULL),
+ *        stored before the move is tried so that an error may name it
+ * @param cap its room (SHMBUS_TOPIC_NAME_MAX + 1 is enough)
+ * @return 0; SHMBUS_ERR_INVALID (NULL name, or @p cap too small for the
+ *         name: nothing moved); SHMBUS_ERR_BAD_NAME; -ENOENT (no such
+ *         journal); -ENOTDIR; -ELOOP (a symbolic link at DIR/TOPIC); -EBUSY
+ *         (a writer has it open); -ENOTEMPTY (that name is taken); -EACCES;
+ *         -errno.
+ */
+SHMBUS_API int shmbus_journal_set_aside(const char *dir, const char *topic, char *aside_out,
+                                        size_t cap);
 
 #ifdef __cplusplus
 }
