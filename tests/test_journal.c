@@ -720,21 +720,6 @@ static void test_journal_failed_flush_counts(void **state)
     assert_int_equal(st.last_seq, held - 1);
 }
 
-/* Entries of directory @p path but . and .., or -1. */
-static int dir_entries(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int n = 0;
-
-    if (d == NULL)
-        return -1;
-    while ((de = readdir(d)) != NULL)
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
 /* A symbolic link at DIR/TOPIC (whoever may write in DIR could plant one
  * to send the writer's files anywhere) is never followed: every open
  * refuses it with -ELOOP, nothing is made where it points, and listing
@@ -753,7 +738,7 @@ static void test_journal_symlink_dir(void **state)
     assert_int_equal(symlink(target, link), 0);
     assert_int_equal(shmbus_journal_open(dir, JT_TOPIC, NULL, &j), -ELOOP);
     assert_null(j);
-    assert_int_equal(dir_entries(target), 0);
+    assert_int_equal(tu_dir_entries(target), 0);
     assert_int_equal(shmbus_journal_reader_open(dir, JT_TOPIC, &r), -ELOOP);
     assert_null(r);
     assert_int_equal(shmbus_journal_summary_get(dir, JT_TOPIC, &s), -ELOOP);

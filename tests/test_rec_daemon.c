@@ -667,21 +667,6 @@ static void test_rec_aside_retained(void **state)
     shmbus_close(bus);
 }
 
-/* Entries of directory @p path but . and .., or -1. */
-static int dir_entries(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int n = 0;
-
-    if (d == NULL)
-        return -1;
-    while ((de = readdir(d)) != NULL)
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
 /* A symbolic link at DIR/TOPIC, which anyone who may write in the journal
  * directory could plant to send a root daemon's writes elsewhere, is never
  * followed: the topic's recording stops, saying why, and nothing lands
@@ -704,7 +689,7 @@ static void test_rec_symlink_refused(void **state)
     publish_range(p, 0, 10, 64);
     assert_int_equal(
         du_log_wait(f->log, "a symbolic link in its place or in it, never followed", 1), 1);
-    assert_int_equal(dir_entries(target), 0);
+    assert_int_equal(tu_dir_entries(target), 0);
     shmbus_pub_destroy(p);
     shmbus_topic_destroy(t);
     shmbus_close(bus);

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -228,6 +229,21 @@ static inline uint8_t *tu_raw_map(const char *name, size_t *len)
     assert_true(p != MAP_FAILED);
     *len = (size_t)st.st_size;
     return p;
+}
+
+/* Entries of directory @p path but . and .., or -1. */
+static inline int tu_dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
 }
 
 /* Self-checking payloads: header plus bytes derived from it. */
