@@ -82,8 +82,12 @@ int sbf_js_topic(struct sbd_fed *f, struct sbf_topic *t)
     jt->order.wait_ns = SBF_JS_ORDER_WAIT_NS;
     pthread_mutex_init(&jt->mu, NULL);
     t->jst = jt;
-    if ((t->flags & SHMBUS_NATS_EXPORT) && sbf_jsexport_add(js, jt) < 0)
-        return -ENOSPC;
+    if (t->flags & SHMBUS_NATS_EXPORT) {
+        int rc = sbf_jsexport_add(js, jt);
+
+        if (rc < 0)
+            return rc;
+    }
     return 1;
 }
 

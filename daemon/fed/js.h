@@ -200,8 +200,10 @@ void sbf_js_free(struct sbd_fed *f);
  * cover it (logged, counted in refused, the record ended). */
 int sbf_js_topic(struct sbd_fed *f, struct sbf_topic *t);
 
-/* jsexport.c: start serving @p jt (its first exporter thread with room).
- * @return 0 or -errno (no room: logged). */
+/* jsexport.c: start serving @p jt: its slot at once (from the next
+ * message; the caller is the registry's listener, before anyone can
+ * publish), then its first exporter thread with room. @return 0 or -errno
+ * (no room, or no slot: logged, the record ended). */
 int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt);
 /* Wake exporter thread @p x (a new connection to move to). */
 void sbf_jsexport_ring(struct sbf_jsx *x);

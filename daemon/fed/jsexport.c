@@ -450,16 +450,14 @@ static void jsx_relink(struct sbd_fed *f, struct sbf_jstopic *jt)
     jsx_ctx(f, jt);
 }
 
-/* Set @p jt up: at once its slot (held and kept on a reliable topic, so
- * that it gates from the start, whether or not NATS is reachable yet),
- * then, once its stream is settled and there is a connection, its
- * JetStream context. Called again until it is done. @return 0 (serving),
- * 1 (not yet), or -1 (refused, logged). Exporter thread. */
+/* Set @p jt up (its slot is made already: sbf_jsexport_add()): once its
+ * stream is settled and there is a connection, its JetStream context.
+ * Called again until it is done. @return 0 (serving), 1 (not yet), or -1
+ * (refused, logged). Exporter thread. */
 static int jsx_setup(struct sbd_fed *f, struct sbf_jstopic *jt)
 {
-    shmbus_sub_opts o = {.start = SHMBUS_START_NEXT, .spin_ns = -1};
     uint32_t cap = f->cfg->persist_window;
-    int rc, state;
+    int state;
 
     if (jt->win == NULL) {
         jt->win = calloc(cap, sizeof(*jt->win));
@@ -468,14 +466,6 @@ static int jsx_setup(struct sbd_fed *f, struct sbf_jstopic *jt)
             return -1;
         }
         jt->cap = cap;
-    }
-    if (jt->sub == NULL) {
-        rc = jt->t->t->info.mode == SHMBUS_RELIABLE ? jsx_slot(jt)
-                                                    : shmbus_sub_create(jt->t->t->t, &o, &jt->sub);
-        if (rc < 0) {
-            jsx_refuse(f, jt, shmbus_strerror(rc));
-            return -1;
-        }
     }
     /* acquire: pairs with the release in js.c js_settle(); the stream's
      * fields are written before it. */
@@ -533,7 +523,7 @@ static int jsx_pass(struct sbf_jsx *x, shmbus_topic **topics, unsigned *nt)
         /* relaxed: a flag (state.h); what it ends is this thread's own. */
         if (atomic_load_explicit(&jt->t->ended, memory_order_relaxed) || sbd_topic_broken(jt->t->t))
             continue;
-        if ((jt->sub == NULL || jt->js == NULL) && jsx_setup(f, jt) != 0)
+        if (jt->js == NULL && jsx_setup(f, jt) != 0)
             continue;
         /* relaxed: see sbf_js.gen. */
         if (jt->gen != atomic_load_explicit(&f->js->gen, memory_order_relaxed))
@@ -601,7 +591,9 @@ static struct sbf_jsx *jsx_start(struct sbf_js *js)
 
 int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt)
 {
+    shmbus_sub_opts o = {.start = SHMBUS_START_NEXT, .spin_ns = -1};
     struct sbf_jsx *x = NULL;
+    int rc;
 
     pthread_mutex_lock(&js->mu);
     for (unsigned i = 0; i < js->njsx && x == NULL; i++)
@@ -609,19 +601,34 @@ int sbf_jsexport_add(struct sbf_js *js, struct sbf_jstopic *jt)
             x = js->jsx[i];
     if (x == NULL && js->njsx < SBF_JSX_MAX)
         x = jsx_start(js);
-    if (x != NULL) {
-        pthread_mutex_lock(&jt->mu);
-        jt->x = x;
-        pthread_mutex_unlock(&jt->mu);
-        pthread_mutex_lock(&x->mu);
-        x->want[x->nwant++] = jt;
-        pthread_mutex_unlock(&x->mu);
-    }
-    pthread_mutex_unlock(&js->mu);
     if (x == NULL) {
+        pthread_mutex_unlock(&js->mu);
         jsx_refuse(js->f, jt, "no JetStream exporter thread has room (or none could start)");
         return -ENOSPC;
     }
+    /* The slot now, in the registry's listener, before the topic's creator
+     * can publish (fed.c topic_created()), and not on the exporter thread:
+     * one made there from the next message missed what was published
+     * before the thread ran (a new thread, a busy CPU), on a reliable topic
+     * too, since no slot gated it yet. Held and kept on a reliable topic,
+     * so that it gates from the start, whether or not NATS is reachable
+     * yet. The thread takes jt under x->mu, which orders these stores
+     * before its reads. */
+    rc = jt->t->t->info.mode == SHMBUS_RELIABLE ? jsx_slot(jt)
+                                                : shmbus_sub_create(jt->t->t->t, &o, &jt->sub);
+    if (rc < 0) {
+        pthread_mutex_unlock(&js->mu);
+        jt->sub = NULL;
+        jsx_refuse(js->f, jt, shmbus_strerror(rc));
+        return rc;
+    }
+    pthread_mutex_lock(&jt->mu);
+    jt->x = x;
+    pthread_mutex_unlock(&jt->mu);
+    pthread_mutex_lock(&x->mu);
+    x->want[x->nwant++] = jt;
+    pthread_mutex_unlock(&x->mu);
+    pthread_mutex_unlock(&js->mu);
     jsx_ring(x);
     return 0;
 }
