@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -227,7 +228,10 @@ typedef struct shmbus_sub_opts {
                                   the call only; else must be NULL */
     uint64_t start_seq;      /**< SHMBUS_START_SEQ: the first seq to deliver; else 0 */
     uint64_t start_time_ns;  /**< SHMBUS_START_TIME: CLOCK_REALTIME ns; else 0 */
-    uint64_t reserved[2];    /**< 0: room for options to come (non-zero is
+    uint64_t wake_bound_ns;  /**< 0: a sleeping subscriber is woken by publishers; > 0:
+                                  lazy: publishers never wake it, it sleeps at most this
+                                  long and then looks (recorders, loggers, monitors) */
+    uint64_t reserved[1];    /**< 0: room for options to come (non-zero is
                                   SHMBUS_ERR_INVALID, so a caller built against a later
                                   header is told rather than ignored) */
 } shmbus_sub_opts;
@@ -484,6 +488,19 @@ SHMBUS_API void shmbus_pub_destroy(shmbus_pub *pub);
  *         the topic (nothing is published; destroy the handles).
  */
 SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns);
+
+/**
+ * Publish the @p n messages @p msgs (each iov_base/iov_len one message, in
+ * order, with consecutive seqs) with one claim and at most one wake-up.
+ * Every message carries the same publish time.
+ * @return how many were published, 1..n (the first ones; reliable: as many
+ *         as the ring had room for, waiting up to @p timeout_ns for room
+ *         for the first); 0 for n 0; otherwise nothing was published and
+ *         the errors are those of shmbus_publish(); SHMBUS_ERR_TOO_BIG if
+ *         any message is too big (checked before anything is published).
+ */
+SHMBUS_API int shmbus_publish_vec(shmbus_pub *pub, const struct iovec *msgs, unsigned n,
+                                  int64_t timeout_ns);
 
 /**
  * Claim a cell to write a message in place (zero copy). Exactly one claim

@@ -662,6 +662,24 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     return pub_write(pub, s, data, len, ts, pub->pid, 0);
 }
 
+int shmbus_publish_vec(shmbus_pub *pub, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
+{
+    unsigned k;
+    int rc = 0;
+
+    if (pub == NULL || (msgs == NULL && n > 0))
+        return SHMBUS_ERR_INVALID;
+    for (k = 0; k < n; k++)
+        if (msgs[k].iov_len > pub->topic->seg.g.max_msg_size)
+            return SHMBUS_ERR_TOO_BIG;
+    for (k = 0; k < n; k++) {
+        rc = shmbus_publish(pub, msgs[k].iov_base, msgs[k].iov_len, k == 0 ? timeout_ns : 0);
+        if (rc < 0)
+            break;
+    }
+    return k > 0 ? (int)k : rc;
+}
+
 int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,
                       uint64_t ts, uint32_t pid, uint64_t origin_seq)
 {
