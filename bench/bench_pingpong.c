@@ -3,9 +3,10 @@
  * (pp_run_pinger) publishes on "ping"; side B (pp_run_echoer), subscribed to
  * ping, answers every message on "pong"; A times publish-to-reply and
  * records half the round trip. The same run then measures the floor under
- * the same conditions (bench_floor.c): a bare cache-line ping-pong for spin
- * and adaptive waits, a bare futex ping-pong for block, and reports
- * shmbus p50 / floor p50.
+ * the same conditions (bench_floor.c): one-line rings, one each way, that
+ * spin for spin and adaptive waits and sleep on futexes for block, and
+ * reports shmbus p50 / floor p50. With --same-cpu (block only) both sides
+ * and both floor sides run on CPU 0.
  *
  * With --bus the sides go through a private shmbusd (bench_daemon.c) and
  * the public bus API instead: each connects (shmbus_connect), opens the
@@ -34,6 +35,7 @@ struct pp_opts {
     uint32_t mode;
     int exclusive; /* SHMBUS_TOPIC_EXCLUSIVE topics */
     int bus;       /* through shmbusd, against the direct mode */
+    int same_cpu;  /* both sides on CPU 0 (--wait block only) */
     const char *shmbusd;
     int json;
     int want_pin;
@@ -135,7 +137,7 @@ static int pp_run_echoer(void *arg)
     int rc = -1;
 
     bench_fd_close(&c->ready.rd);
-    bench_pin_cpu(c->o->pin, 1);
+    bench_pin_cpu(c->o->pin, bench_cpu_b(c->o->same_cpu));
     if (buf == NULL || pp_side_open(c, &s, c->ping, c->pong) < 0)
         goto done;
     /* Our subscriber exists: A may publish the first ping. */
@@ -256,8 +258,8 @@ static void pp_usage(FILE *f)
 {
     fputs("usage: shmbus-bench pingpong [options]\n"
           "  One-way latency (round trip / 2) between two processes over two topics,\n"
-          "  then the same for a bare cache-line (spin, adaptive) or futex (block)\n"
-          "  ping-pong, in the same run.\n"
+          "  then the floor in the same run: one-line rings, one each way, spinning\n"
+          "  (spin, adaptive) or sleeping on futexes (block).\n"
           "  --size BYTES        payload size (default 64)\n"
           "  --count N           measured round trips (default 200000)\n"
           "  --warmup N          unmeasured round trips before each round (default 10000)\n"
@@ -269,6 +271,8 @@ static void pp_usage(FILE *f)
           "                      the baseline is then the direct mode, not the floor\n"
           "  --shmbusd PATH      the daemon for --bus (default: $SHMBUS_BENCH_SHMBUSD,\n"
           "                      else the one built with this program)\n"
+          "  --same-cpu          both sides (and both floor sides) on CPU 0; needs\n"
+          "                      --wait block\n"
           "  --no-pin            do not pin the sides to CPU 0 and CPU 1\n"
           "  --json              print the last line as a JSON object\n"
           "  --help              this text\n",
@@ -297,6 +301,7 @@ enum {
     PP_OPT_EXCL,
     PP_OPT_BUS,
     PP_OPT_SHMBUSD,
+    PP_OPT_SAME_CPU,
     PP_OPT_NOPIN,
     PP_OPT_JSON
 };
@@ -311,6 +316,7 @@ static const struct option pp_longopts[] = {
     {"exclusive", no_argument, NULL, PP_OPT_EXCL},
     {"bus", no_argument, NULL, PP_OPT_BUS},
     {"shmbusd", required_argument, NULL, PP_OPT_SHMBUSD},
+    {"same-cpu", no_argument, NULL, PP_OPT_SAME_CPU},
     {"no-pin", no_argument, NULL, PP_OPT_NOPIN},
     {"json", no_argument, NULL, PP_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
@@ -341,6 +347,9 @@ static int pp_option(struct pp_opts *o, int opt, const char *arg)
         return 0;
     case PP_OPT_SHMBUSD:
         o->shmbusd = arg;
+        return 0;
+    case PP_OPT_SAME_CPU:
+        o->same_cpu = 1;
         return 0;
     case PP_OPT_NOPIN:
         o->want_pin = 0;
@@ -381,6 +390,11 @@ static int pp_parse(int argc, char **argv, struct pp_opts *o)
         fprintf(stderr, "shmbus-bench: pingpong: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    /* Two spinning sides on one CPU take turns by time slice: no figure. */
+    if (o->same_cpu && o->wait != PP_BLOCK) {
+        fprintf(stderr, "shmbus-bench: pingpong: --same-cpu needs --wait block\n");
+        return -1;
+    }
     if (o->shmbusd != NULL && !o->bus) {
         fprintf(stderr, "shmbus-bench: pingpong: --shmbusd needs --bus\n");
         return -1;
@@ -398,6 +412,7 @@ static void pp_report_head(struct bench_report *r, const struct pp_opts *o,
     bench_report_str(r, "mode", bench_mode_name(o->mode));
     bench_report_u64(r, "exclusive", (uint64_t)o->exclusive);
     bench_report_str(r, "wait", pp_wait_names[o->wait]);
+    bench_report_u64(r, "same_cpu", (uint64_t)o->same_cpu);
     bench_report_u64(r, "size", o->size);
     bench_report_u64(r, "count", o->count);
     bench_report_u64(r, "p50_ns", s->p50);
@@ -422,15 +437,15 @@ static void pp_print(const struct pp_opts *o, const struct bench_stats *s,
                  pp_wait_names[o->wait]);
         bench_stats_print(label, base);
     } else {
-        bench_stats_print(
-            o->wait == PP_BLOCK ? "floor futex ping-pong:" : "floor cache-line ping-pong:", base);
+        bench_stats_print(o->wait == PP_BLOCK ? "floor one-line rings, futex:"
+                                              : "floor one-line rings, spin:",
+                          base);
     }
     printf("ratio (%s p50 / %s p50): %.3f\n", kind, o->bus ? "direct" : "floor", ratio);
     pp_report_head(&r, o, s);
     bench_report_u64(&r, o->bus ? "direct_p50_ns" : "floor_p50_ns", base->p50);
     bench_report_u64(&r, o->bus ? "direct_p99_ns" : "floor_p99_ns", base->p99);
-    if (o->bus)
-        bench_report_u64(&r, "direct_p999_ns", base->p999);
+    bench_report_u64(&r, o->bus ? "direct_p999_ns" : "floor_p999_ns", base->p999);
     bench_report_f64(&r, "ratio", ratio);
     bench_report_emit(&r, o->json);
 }
@@ -438,8 +453,11 @@ static void pp_print(const struct pp_opts *o, const struct bench_stats *s,
 /* One baseline round: the direct mode against --bus, else the floor. */
 static int pp_run_base(const struct pp_opts *ro, uint64_t round, _Atomic uint64_t *samples)
 {
-    struct bench_floor_args fa = {
-        .count = ro->count, .warmup = ro->warmup, .pin = ro->pin, .samples = samples};
+    struct bench_floor_args fa = {.count = ro->count,
+                                  .warmup = ro->warmup,
+                                  .pin = ro->pin,
+                                  .same_cpu = ro->same_cpu,
+                                  .samples = samples};
 
     if (ro->bus)
         return pp_run_shmbus(ro, NULL, round, samples);
@@ -489,6 +507,8 @@ int bench_cmd_pingpong(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
     o.pin = bench_pin_plan(o.want_pin);
+    if (o.pin && o.same_cpu)
+        printf("pinning: --same-cpu, side B on CPU 0 too\n");
     len = o.count * sizeof(*subj);
     subj = bench_shared_alloc(len);
     base = bench_shared_alloc(len);
