@@ -4,7 +4,9 @@
  * spin loop, counting deliveries and reported losses. The same run then
  * measures the floor, the one-line ring of bench_ring.c between two
  * processes for the same time (bench_spsc.c), and reports shmbus msgs/s /
- * floor msgs/s. With --same-cpu both processes share CPU 0 and the subscriber sleeps
+ * floor msgs/s. With --batch N the publisher hands N messages to each
+ * shmbus_publish_vec() call and the subscriber polls N at most. With
+ * --same-cpu both processes share CPU 0 and the subscriber sleeps
  * (spin_ns < 0) whenever nothing is ready, against the ring's sleeping
  * variant pinned the same way. Both runs share the control block protocol
  * below: the producer notes its start, raises done after its last message,
@@ -14,10 +16,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "bench.h"
 
-/* Messages handed to one shmbus_poll() call at most. */
+/* Messages handed to one shmbus_poll() call at most, and the largest --batch. */
 #define TP_BATCH 256u
 /* Rounds at most (the per-round rates are kept for their medians). */
 #define TP_ROUNDS_MAX 100u
@@ -82,8 +85,9 @@ struct tp_opts {
     double seconds;
     uint64_t rounds;
     uint32_t mode;
-    int exclusive; /* an SHMBUS_TOPIC_EXCLUSIVE topic */
-    int same_cpu;  /* both on CPU 0, sleeping subscriber, sleeping floor */
+    uint64_t batch; /* 0: shmbus_publish(); N: shmbus_publish_vec() of N, poll max N */
+    int exclusive;  /* an SHMBUS_TOPIC_EXCLUSIVE topic */
+    int same_cpu;   /* both on CPU 0, sleeping subscriber, sleeping floor */
     int json;
     int want_pin;
     int pin;
@@ -135,10 +139,11 @@ static int tp_sleep(struct tp_ctx *c, shmbus_sub *sub, struct tp_acc *acc)
 static int tp_drain(struct tp_ctx *c, shmbus_sub *sub)
 {
     struct tp_acc acc = {0};
+    unsigned max = c->o->batch > 0 ? (unsigned)c->o->batch : TP_BATCH;
     int stop = 0;
 
     for (;;) {
-        int n = shmbus_poll(sub, tp_count_msg, &acc, TP_BATCH);
+        int n = shmbus_poll(sub, tp_count_msg, &acc, max);
         if (n < 0)
             return bench_fail("throughput consumer: shmbus_poll", n);
         if (n == 0 && c->o->same_cpu && !stop && (n = tp_sleep(c, sub, &acc)) < 0)
@@ -184,7 +189,20 @@ done:
     return rc;
 }
 
-static int tp_publish_all(struct tp_ctx *c, shmbus_pub *pub, const uint8_t *buf)
+/* One call: shmbus_publish(), or shmbus_publish_vec() of the batch.
+ * @return messages published (>= 1), or a negative error. */
+static int tp_publish_one(struct tp_ctx *c, shmbus_pub *pub, const struct iovec *iov,
+                          int64_t timeout)
+{
+    int rc;
+
+    if (c->o->batch > 0)
+        return shmbus_publish_vec(pub, iov, (unsigned)c->o->batch, timeout);
+    rc = shmbus_publish(pub, iov[0].iov_base, iov[0].iov_len, timeout);
+    return rc < 0 ? rc : 1;
+}
+
+static int tp_publish_all(struct tp_ctx *c, shmbus_pub *pub, const struct iovec *iov)
 {
     /* Reliable: wait for room as long as it takes; lossy never waits. */
     int64_t timeout = c->o->mode == SHMBUS_RELIABLE ? -1 : 0;
@@ -199,7 +217,7 @@ static int tp_publish_all(struct tp_ctx *c, shmbus_pub *pub, const uint8_t *buf)
                 break;
             next_clock = n + BENCH_CLOCK_EVERY;
         }
-        rc = shmbus_publish(pub, buf, c->o->size, timeout);
+        rc = tp_publish_one(c, pub, iov, timeout);
         /* Lossy: a newer message took the cell; it is counted as lost. */
         if (rc == SHMBUS_ERR_OVERRUN) {
             overruns++;
@@ -207,7 +225,7 @@ static int tp_publish_all(struct tp_ctx *c, shmbus_pub *pub, const uint8_t *buf)
         } else if (rc < 0) {
             return bench_fail("throughput producer: shmbus_publish", rc);
         } else {
-            n++;
+            n += (uint64_t)rc;
         }
     }
     bench_tp_finish(c->sh, n, overruns);
@@ -219,6 +237,7 @@ static int tp_produce(void *arg)
     struct tp_ctx *c = arg;
     struct bench_ep ep = {0};
     uint8_t *buf = bench_calloc(c->o->size);
+    struct iovec iov[TP_BATCH];
     int rc = -1;
 
     bench_fd_close(&c->ready.wr);
@@ -226,9 +245,11 @@ static int tp_produce(void *arg)
     if (buf == NULL)
         goto done;
     memset(buf, 0x5a, c->o->size);
+    for (unsigned i = 0; i < TP_BATCH; i++)
+        iov[i] = (struct iovec){.iov_base = buf, .iov_len = c->o->size};
     if (bench_ep_open(&ep, c->name, 1, NULL) < 0 || bench_ready_wait(c->ready.rd, 1) < 0)
         goto done;
-    rc = tp_publish_all(c, ep.pub, buf);
+    rc = tp_publish_all(c, ep.pub, iov);
 done:
     bench_ep_close(&ep);
     free(buf);
@@ -283,6 +304,9 @@ static void tp_usage(FILE *f)
           "                      (default 3)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
           "  --exclusive         one-publisher topics (SHMBUS_TOPIC_EXCLUSIVE)\n"
+          "  --batch N           publish N messages per shmbus_publish_vec() call and\n"
+          "                      poll N at most per shmbus_poll() (1..256; default:\n"
+          "                      shmbus_publish(), polls of 256)\n"
           "  --same-cpu          publisher and subscriber both on CPU 0, the subscriber\n"
           "                      sleeping (spin_ns < 0) whenever nothing is ready; the\n"
           "                      floor is the ring's futex variant, pinned the same way\n"
@@ -298,6 +322,7 @@ enum {
     TP_OPT_ROUNDS,
     TP_OPT_MODE,
     TP_OPT_EXCL,
+    TP_OPT_BATCH,
     TP_OPT_SAME_CPU,
     TP_OPT_NOPIN,
     TP_OPT_JSON
@@ -309,6 +334,7 @@ static const struct option tp_longopts[] = {
     {"rounds", required_argument, NULL, TP_OPT_ROUNDS},
     {"mode", required_argument, NULL, TP_OPT_MODE},
     {"exclusive", no_argument, NULL, TP_OPT_EXCL},
+    {"batch", required_argument, NULL, TP_OPT_BATCH},
     {"same-cpu", no_argument, NULL, TP_OPT_SAME_CPU},
     {"no-pin", no_argument, NULL, TP_OPT_NOPIN},
     {"json", no_argument, NULL, TP_OPT_JSON},
@@ -331,6 +357,8 @@ static int tp_option(struct tp_opts *o, int opt, const char *arg)
     case TP_OPT_EXCL:
         o->exclusive = 1;
         return 0;
+    case TP_OPT_BATCH:
+        return bench_parse_u64(arg, "--batch", 1, TP_BATCH, &o->batch);
     case TP_OPT_SAME_CPU:
         o->same_cpu = 1;
         return 0;
@@ -386,6 +414,7 @@ static void tp_print(const struct tp_opts *o, const struct tp_result *m)
     bench_report_str(&r, "cmd", "throughput");
     bench_report_str(&r, "mode", bench_mode_name(o->mode));
     bench_report_u64(&r, "exclusive", (uint64_t)o->exclusive);
+    bench_report_u64(&r, "batch", o->batch);
     bench_report_u64(&r, "same_cpu", (uint64_t)o->same_cpu);
     bench_report_u64(&r, "size", o->size);
     bench_report_f64(&r, "seconds", o->seconds);
@@ -452,10 +481,12 @@ int bench_cmd_throughput(int argc, char **argv)
     o.pin = bench_pin_plan(o.want_pin);
     if (o.pin && o.same_cpu)
         printf("pinning: --same-cpu, side B on CPU 0 too\n");
-    printf("throughput: %s topic, %" PRIu64 "-byte messages, %s subscriber, %.3f s in %" PRIu64
+    printf("throughput: %s topic, %" PRIu64 "-byte messages, %s, %s subscriber, %.3f s in %" PRIu64
            " rounds\n",
-           bench_mode_name(o.mode), o.size, o.same_cpu ? "sleeping" : "spinning", o.seconds,
-           o.rounds);
+           bench_mode_name(o.mode), o.size, o.batch > 0 ? "shmbus_publish_vec" : "shmbus_publish",
+           o.same_cpu ? "sleeping" : "spinning", o.seconds, o.rounds);
+    if (o.batch > 0)
+        printf("throughput: batches of %" PRIu64 " per publish and per poll\n", o.batch);
     if (tp_run(&o, &m) < 0)
         return BENCH_EXIT_FAIL;
     tp_print(&o, &m);
