@@ -29,6 +29,8 @@
 #define BENCH_TOPICS_MAX 4u
 /* Largest --size accepted by every command. */
 #define BENCH_SIZE_MAX (1u << 20)
+/* Most rounds a command alternates (and bench_stats_median() reads). */
+#define BENCH_ROUNDS_MAX 1000u
 /* Topic capacity used by every command. */
 #define BENCH_CAPACITY 1024u
 /* The clock costs ~20 ns: producers look at it once per this many messages. */
@@ -73,6 +75,13 @@ struct bench_stats {
  * @return 0, or -1 when out of memory (message printed).
  */
 int bench_stats_compute(const _Atomic uint64_t *samples, size_t n, struct bench_stats *out);
+
+/**
+ * Summarise @p n rounds' summaries @p per (the first BENCH_ROUNDS_MAX of
+ * them): the median of each percentile over the rounds (the upper one for
+ * even @p n), the largest max, the total n; all zero for no rounds.
+ */
+void bench_stats_median(const struct bench_stats *per, size_t n, struct bench_stats *out);
 
 /** Print one human-readable line for @p s, prefixed by @p label. */
 void bench_stats_print(const char *label, const struct bench_stats *s);

@@ -454,25 +454,12 @@ static void fan_print(const struct fan_opts *o, const struct fan_med *m)
     bench_report_emit(&r, o->json);
 }
 
-static int fan_cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Median of @p n values (sorts them). */
-static uint64_t fan_median(uint64_t *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), fan_cmp_u64);
-    return v[n / 2];
-}
-
 /* Each round runs the phases of @p kinds in turn, so all see the same
  * machine; @p m gets the medians of the rounds' percentiles. */
 static int fan_rounds(const struct fan_opts *o, const enum fan_kind *kinds, unsigned nk,
                       struct fan_med *m)
 {
-    uint64_t v[FAN_KINDS][3][FAN_ROUNDS_MAX];
+    struct bench_stats per[FAN_KINDS][FAN_ROUNDS_MAX];
     struct fan_phase ph;
 
     m->delivered_min = UINT64_MAX;
@@ -482,20 +469,15 @@ static int fan_rounds(const struct fan_opts *o, const enum fan_kind *kinds, unsi
             printf("round %" PRIu64 ", phase %s\n", r + 1, fan_kind_keys[k]);
             if (fan_phase_run(o, k, &ph) < 0)
                 return -1;
-            v[k][0][r] = ph.pub.p50;
-            v[k][1][r] = ph.pub.p99;
-            v[k][2][r] = ph.pub.p999;
+            per[k][r] = ph.pub;
             /* The N-subscriber phases say whether anyone fell behind. */
             if ((k == FAN_N || k == FAN_LAZY) && ph.delivered_min < m->delivered_min)
                 m->delivered_min = ph.delivered_min;
         }
     }
     memset(m->pub, 0, sizeof(m->pub));
-    for (unsigned i = 0; i < nk; i++) {
-        m->pub[kinds[i]].p50 = fan_median(v[kinds[i]][0], o->rounds);
-        m->pub[kinds[i]].p99 = fan_median(v[kinds[i]][1], o->rounds);
-        m->pub[kinds[i]].p999 = fan_median(v[kinds[i]][2], o->rounds);
-    }
+    for (unsigned i = 0; i < nk; i++)
+        bench_stats_median(per[kinds[i]], o->rounds, &m->pub[kinds[i]]);
     return 0;
 }
 

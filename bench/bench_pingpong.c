@@ -263,7 +263,8 @@ static void pp_usage(FILE *f)
           "  --size BYTES        payload size (default 64)\n"
           "  --count N           measured round trips (default 200000)\n"
           "  --warmup N          unmeasured round trips before each round (default 10000)\n"
-          "  --rounds R          alternate shmbus and floor R times (default 5)\n"
+          "  --rounds R          alternate shmbus and floor R times, report the medians of\n"
+          "                      the rounds' percentiles (default 5)\n"
           "  --wait KIND         spin | block | adaptive (default adaptive)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
           "  --exclusive         one-publisher topics (SHMBUS_TOPIC_EXCLUSIVE)\n"
@@ -334,7 +335,7 @@ static int pp_option(struct pp_opts *o, int opt, const char *arg)
     case PP_OPT_WARMUP:
         return bench_parse_u64(arg, "--warmup", 0, 1000000000, &o->warmup);
     case PP_OPT_ROUNDS:
-        return bench_parse_u64(arg, "--rounds", 1, 1000, &o->rounds);
+        return bench_parse_u64(arg, "--rounds", 1, BENCH_ROUNDS_MAX, &o->rounds);
     case PP_OPT_WAIT:
         return pp_parse_wait(arg, &o->wait);
     case PP_OPT_MODE:
@@ -466,32 +467,38 @@ static int pp_run_base(const struct pp_opts *ro, uint64_t round, _Atomic uint64_
 
 /* Alternate shmbus and baseline rounds so that both see the same machine:
  * on a shared host the floor itself moves by 2x from one minute to the
- * next. Samples of all rounds go into one array each, then the report.
- * @p bus is the daemon's bus with --bus, else NULL. */
-static int pp_run(const struct pp_opts *o, const char *bus, _Atomic uint64_t *subj,
-                  _Atomic uint64_t *base)
+ * next. Each round's samples are summarised apart (@p st: rounds entries
+ * per side, shmbus first); the report gives the medians of the rounds'
+ * percentiles. @p bus is the daemon's bus with --bus, else NULL. */
+static int pp_run(const struct pp_opts *o, const char *bus, _Atomic uint64_t *samples,
+                  struct bench_stats *st)
 {
     struct pp_opts ro = *o;
     struct bench_stats ss, sb;
-    uint64_t total;
+    struct bench_stats *subj = st, *base = st + o->rounds;
 
     ro.count = o->count / o->rounds;
-    total = ro.count * o->rounds;
     printf("pingpong: %s topics, %s wait, %llu-byte messages, %llu round trips in %llu rounds, "
            "%llu warm-up each\n",
            bench_mode_name(o->mode), pp_wait_names[o->wait], (unsigned long long)o->size,
-           (unsigned long long)total, (unsigned long long)o->rounds, (unsigned long long)o->warmup);
+           (unsigned long long)(ro.count * o->rounds), (unsigned long long)o->rounds,
+           (unsigned long long)o->warmup);
     if (bus != NULL)
         printf("pingpong: through shmbusd (bus %s), against the direct mode\n", bus);
     for (uint64_t r = 0; r < o->rounds; r++) {
-        if (pp_run_shmbus(&ro, bus, r, subj + r * ro.count) < 0)
+        if (pp_run_shmbus(&ro, bus, r, samples) < 0 ||
+            bench_stats_compute(samples, ro.count, &subj[r]) < 0)
             return -1;
-        if (pp_run_base(&ro, r, base + r * ro.count) < 0)
+        if (pp_run_base(&ro, r, samples) < 0 ||
+            bench_stats_compute(samples, ro.count, &base[r]) < 0)
             return -1;
+        printf("round %llu: p50 %llu ns, %s p50 %llu ns\n", (unsigned long long)r + 1,
+               (unsigned long long)subj[r].p50, o->bus ? "direct" : "floor",
+               (unsigned long long)base[r].p50);
     }
-    if (bench_stats_compute(subj, total, &ss) < 0 || bench_stats_compute(base, total, &sb) < 0)
-        return -1;
-    ro.count = total;
+    bench_stats_median(subj, o->rounds, &ss);
+    bench_stats_median(base, o->rounds, &sb);
+    ro.count = ss.n;
     pp_print(&ro, &ss, &sb);
     return 0;
 }
@@ -500,8 +507,9 @@ int bench_cmd_pingpong(int argc, char **argv)
 {
     struct pp_opts o;
     struct bench_daemon d = {0};
-    size_t len;
-    _Atomic uint64_t *subj, *base;
+    size_t len, slen;
+    _Atomic uint64_t *samples;
+    struct bench_stats *st;
     int rc = pp_parse(argc, argv, &o);
 
     if (rc != 0)
@@ -509,17 +517,19 @@ int bench_cmd_pingpong(int argc, char **argv)
     o.pin = bench_pin_plan(o.want_pin);
     if (o.pin && o.same_cpu)
         printf("pinning: --same-cpu, side B on CPU 0 too\n");
-    len = o.count * sizeof(*subj);
-    subj = bench_shared_alloc(len);
-    base = bench_shared_alloc(len);
-    rc = subj != NULL && base != NULL ? 0 : -1;
+    /* One round's samples at a time, then two summaries per round. */
+    len = (o.count / o.rounds) * sizeof(*samples);
+    slen = 2 * o.rounds * sizeof(*st);
+    samples = bench_shared_alloc(len);
+    st = bench_calloc(slen);
+    rc = samples != NULL && st != NULL ? 0 : -1;
     if (rc == 0 && o.bus)
         rc = bench_daemon_start(&d, bench_daemon_path(o.shmbusd), NULL);
     if (rc == 0)
-        rc = pp_run(&o, o.bus ? d.bus : NULL, subj, base);
+        rc = pp_run(&o, o.bus ? d.bus : NULL, samples, st);
     if (bench_daemon_stop(&d) < 0)
         rc = -1;
-    bench_shared_free(subj, len);
-    bench_shared_free(base, len);
+    free(st);
+    bench_shared_free(samples, len);
     return rc == 0 ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
 }
