@@ -22,13 +22,15 @@
  * different processes are kept this far apart. */
 #define BENCH_BLOCK 128u
 /* Pairs in the closing report line. */
-#define BENCH_KV_MAX 16u
+#define BENCH_KV_MAX 24u
 /* Children of one run: fanout's subscribers plus its publisher. */
 #define BENCH_PROCS_MAX 300u
 /* Topics one run creates. */
 #define BENCH_TOPICS_MAX 4u
 /* Largest --size accepted by every command. */
 #define BENCH_SIZE_MAX (1u << 20)
+/* Most rounds a command alternates (and bench_stats_median() reads). */
+#define BENCH_ROUNDS_MAX 1000u
 /* Topic capacity used by every command. */
 #define BENCH_CAPACITY 1024u
 /* The clock costs ~20 ns: producers look at it once per this many messages. */
@@ -73,6 +75,13 @@ struct bench_stats {
  * @return 0, or -1 when out of memory (message printed).
  */
 int bench_stats_compute(const _Atomic uint64_t *samples, size_t n, struct bench_stats *out);
+
+/**
+ * Summarise @p n rounds' summaries @p per (the first BENCH_ROUNDS_MAX of
+ * them): the median of each percentile over the rounds (the upper one for
+ * even @p n), the largest max, the total n; all zero for no rounds.
+ */
+void bench_stats_median(const struct bench_stats *per, size_t n, struct bench_stats *out);
 
 /** Print one human-readable line for @p s, prefixed by @p label. */
 void bench_stats_print(const char *label, const struct bench_stats *s);
@@ -329,19 +338,70 @@ double bench_per_s(uint64_t n, uint64_t elapsed_ns);
 
 /* -------------------------------------------------------------- baselines */
 
+/* A cache line: the floor ring moves each message as one. */
+#define BENCH_LINE 64u
+/* Lines of the floor ring (a power of two). */
+#define BENCH_RING_SLOTS 1024u
+/* Payload of one floor message: the line less its stamp word. */
+#define BENCH_RING_PAYLOAD 56u
+
+/* The one-line SPSC ring of every floor (bench_ring.c), in a shared mapping. */
+struct bench_ring;
+
+/* One side's private view of a ring. Zero-initialise, then set r and sleep. */
+struct bench_ring_end {
+    struct bench_ring *r;
+    uint64_t pos;   /* producer: next message to write; consumer: next to read */
+    uint64_t cache; /* producer: the consumer's count when last read */
+    int sleep;      /* 0: spin while waiting; 1: raise a flag and FUTEX_WAIT */
+};
+
+/** An empty ring in a fresh shared mapping, or NULL (message printed). */
+struct bench_ring *bench_ring_alloc(void);
+/** Unmap a ring. Accepts NULL. */
+void bench_ring_free(struct bench_ring *r);
+/**
+ * Producer: copy BENCH_RING_PAYLOAD bytes of @p src into the next line,
+ * marked last when @p last, waiting for room (spinning or sleeping).
+ * @return 0, or -1 when a futex call failed (message printed).
+ */
+int bench_ring_put(struct bench_ring_end *p, const void *src, int last);
+/**
+ * Consumer: wait for the next line (spinning or sleeping) and copy its
+ * BENCH_RING_PAYLOAD bytes into @p dst.
+ * @return 1 when it was marked last, 0 otherwise, -1 on a futex failure.
+ */
+int bench_ring_get(struct bench_ring_end *c, void *dst);
+
 struct bench_floor_args {
     uint64_t count;
     uint64_t warmup;
     int pin;
+    int same_cpu;              /* both sides on CPU 0 (when pinning) */
     _Atomic uint64_t *samples; /* count entries, shared */
 };
 
-/** Bare cache-line ping-pong between two processes; samples are RTT/2. */
+/** The CPU of side B (subscriber, echoer): 1, or 0 with @p same_cpu. */
+static inline int bench_cpu_b(int same_cpu)
+{
+    return same_cpu ? 0 : 1;
+}
+
+/** Spin ping-pong over two one-line rings, one each way; samples are RTT/2. */
 int bench_floor_spin(const struct bench_floor_args *a);
-/** Bare futex ping-pong between two processes; samples are RTT/2. */
+/** The same over the rings' sleeping variant (futex); samples are RTT/2. */
 int bench_floor_futex(const struct bench_floor_args *a);
-/** Bare SPSC ring between two processes for @p seconds. */
-int bench_spsc_run(uint32_t size, double seconds, int pin, struct bench_rate *out);
+
+/* How a throughput floor runs: spinning or sleeping sides, and where. */
+struct bench_spsc_args {
+    double seconds;
+    int pin;
+    int same_cpu; /* both sides on CPU 0 (when pinning) */
+    int sleep;    /* the ring's sleeping variant */
+};
+
+/** The one-line ring between two processes for a->seconds. */
+int bench_spsc_run(const struct bench_spsc_args *a, struct bench_rate *out);
 
 /* --------------------------------------------------------------- commands */
 

@@ -3,9 +3,10 @@
  * (pp_run_pinger) publishes on "ping"; side B (pp_run_echoer), subscribed to
  * ping, answers every message on "pong"; A times publish-to-reply and
  * records half the round trip. The same run then measures the floor under
- * the same conditions (bench_floor.c): a bare cache-line ping-pong for spin
- * and adaptive waits, a bare futex ping-pong for block, and reports
- * shmbus p50 / floor p50.
+ * the same conditions (bench_floor.c): one-line rings, one each way, that
+ * spin for spin and adaptive waits and sleep on futexes for block, and
+ * reports shmbus p50 / floor p50. With --same-cpu (block only) both sides
+ * and both floor sides run on CPU 0.
  *
  * With --bus the sides go through a private shmbusd (bench_daemon.c) and
  * the public bus API instead: each connects (shmbus_connect), opens the
@@ -34,6 +35,7 @@ struct pp_opts {
     uint32_t mode;
     int exclusive; /* SHMBUS_TOPIC_EXCLUSIVE topics */
     int bus;       /* through shmbusd, against the direct mode */
+    int same_cpu;  /* both sides on CPU 0 (--wait block only) */
     const char *shmbusd;
     int json;
     int want_pin;
@@ -135,7 +137,7 @@ static int pp_run_echoer(void *arg)
     int rc = -1;
 
     bench_fd_close(&c->ready.rd);
-    bench_pin_cpu(c->o->pin, 1);
+    bench_pin_cpu(c->o->pin, bench_cpu_b(c->o->same_cpu));
     if (buf == NULL || pp_side_open(c, &s, c->ping, c->pong) < 0)
         goto done;
     /* Our subscriber exists: A may publish the first ping. */
@@ -256,12 +258,13 @@ static void pp_usage(FILE *f)
 {
     fputs("usage: shmbus-bench pingpong [options]\n"
           "  One-way latency (round trip / 2) between two processes over two topics,\n"
-          "  then the same for a bare cache-line (spin, adaptive) or futex (block)\n"
-          "  ping-pong, in the same run.\n"
+          "  then the floor in the same run: one-line rings, one each way, spinning\n"
+          "  (spin, adaptive) or sleeping on futexes (block).\n"
           "  --size BYTES        payload size (default 64)\n"
           "  --count N           measured round trips (default 200000)\n"
           "  --warmup N          unmeasured round trips before each round (default 10000)\n"
-          "  --rounds R          alternate shmbus and floor R times (default 5)\n"
+          "  --rounds R          alternate shmbus and floor R times, report the medians of\n"
+          "                      the rounds' percentiles (default 5)\n"
           "  --wait KIND         spin | block | adaptive (default adaptive)\n"
           "  --mode MODE         lossy | reliable (default lossy)\n"
           "  --exclusive         one-publisher topics (SHMBUS_TOPIC_EXCLUSIVE)\n"
@@ -269,6 +272,8 @@ static void pp_usage(FILE *f)
           "                      the baseline is then the direct mode, not the floor\n"
           "  --shmbusd PATH      the daemon for --bus (default: $SHMBUS_BENCH_SHMBUSD,\n"
           "                      else the one built with this program)\n"
+          "  --same-cpu          both sides (and both floor sides) on CPU 0; needs\n"
+          "                      --wait block\n"
           "  --no-pin            do not pin the sides to CPU 0 and CPU 1\n"
           "  --json              print the last line as a JSON object\n"
           "  --help              this text\n",
@@ -297,6 +302,7 @@ enum {
     PP_OPT_EXCL,
     PP_OPT_BUS,
     PP_OPT_SHMBUSD,
+    PP_OPT_SAME_CPU,
     PP_OPT_NOPIN,
     PP_OPT_JSON
 };
@@ -311,6 +317,7 @@ static const struct option pp_longopts[] = {
     {"exclusive", no_argument, NULL, PP_OPT_EXCL},
     {"bus", no_argument, NULL, PP_OPT_BUS},
     {"shmbusd", required_argument, NULL, PP_OPT_SHMBUSD},
+    {"same-cpu", no_argument, NULL, PP_OPT_SAME_CPU},
     {"no-pin", no_argument, NULL, PP_OPT_NOPIN},
     {"json", no_argument, NULL, PP_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
@@ -328,7 +335,7 @@ static int pp_option(struct pp_opts *o, int opt, const char *arg)
     case PP_OPT_WARMUP:
         return bench_parse_u64(arg, "--warmup", 0, 1000000000, &o->warmup);
     case PP_OPT_ROUNDS:
-        return bench_parse_u64(arg, "--rounds", 1, 1000, &o->rounds);
+        return bench_parse_u64(arg, "--rounds", 1, BENCH_ROUNDS_MAX, &o->rounds);
     case PP_OPT_WAIT:
         return pp_parse_wait(arg, &o->wait);
     case PP_OPT_MODE:
@@ -341,6 +348,9 @@ static int pp_option(struct pp_opts *o, int opt, const char *arg)
         return 0;
     case PP_OPT_SHMBUSD:
         o->shmbusd = arg;
+        return 0;
+    case PP_OPT_SAME_CPU:
+        o->same_cpu = 1;
         return 0;
     case PP_OPT_NOPIN:
         o->want_pin = 0;
@@ -381,6 +391,11 @@ static int pp_parse(int argc, char **argv, struct pp_opts *o)
         fprintf(stderr, "shmbus-bench: pingpong: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    /* Two spinning sides on one CPU take turns by time slice: no figure. */
+    if (o->same_cpu && o->wait != PP_BLOCK) {
+        fprintf(stderr, "shmbus-bench: pingpong: --same-cpu needs --wait block\n");
+        return -1;
+    }
     if (o->shmbusd != NULL && !o->bus) {
         fprintf(stderr, "shmbus-bench: pingpong: --shmbusd needs --bus\n");
         return -1;
@@ -398,6 +413,7 @@ static void pp_report_head(struct bench_report *r, const struct pp_opts *o,
     bench_report_str(r, "mode", bench_mode_name(o->mode));
     bench_report_u64(r, "exclusive", (uint64_t)o->exclusive);
     bench_report_str(r, "wait", pp_wait_names[o->wait]);
+    bench_report_u64(r, "same_cpu", (uint64_t)o->same_cpu);
     bench_report_u64(r, "size", o->size);
     bench_report_u64(r, "count", o->count);
     bench_report_u64(r, "p50_ns", s->p50);
@@ -422,15 +438,15 @@ static void pp_print(const struct pp_opts *o, const struct bench_stats *s,
                  pp_wait_names[o->wait]);
         bench_stats_print(label, base);
     } else {
-        bench_stats_print(
-            o->wait == PP_BLOCK ? "floor futex ping-pong:" : "floor cache-line ping-pong:", base);
+        bench_stats_print(o->wait == PP_BLOCK ? "floor one-line rings, futex:"
+                                              : "floor one-line rings, spin:",
+                          base);
     }
     printf("ratio (%s p50 / %s p50): %.3f\n", kind, o->bus ? "direct" : "floor", ratio);
     pp_report_head(&r, o, s);
     bench_report_u64(&r, o->bus ? "direct_p50_ns" : "floor_p50_ns", base->p50);
     bench_report_u64(&r, o->bus ? "direct_p99_ns" : "floor_p99_ns", base->p99);
-    if (o->bus)
-        bench_report_u64(&r, "direct_p999_ns", base->p999);
+    bench_report_u64(&r, o->bus ? "direct_p999_ns" : "floor_p999_ns", base->p999);
     bench_report_f64(&r, "ratio", ratio);
     bench_report_emit(&r, o->json);
 }
@@ -438,8 +454,11 @@ static void pp_print(const struct pp_opts *o, const struct bench_stats *s,
 /* One baseline round: the direct mode against --bus, else the floor. */
 static int pp_run_base(const struct pp_opts *ro, uint64_t round, _Atomic uint64_t *samples)
 {
-    struct bench_floor_args fa = {
-        .count = ro->count, .warmup = ro->warmup, .pin = ro->pin, .samples = samples};
+    struct bench_floor_args fa = {.count = ro->count,
+                                  .warmup = ro->warmup,
+                                  .pin = ro->pin,
+                                  .same_cpu = ro->same_cpu,
+                                  .samples = samples};
 
     if (ro->bus)
         return pp_run_shmbus(ro, NULL, round, samples);
@@ -448,32 +467,38 @@ static int pp_run_base(const struct pp_opts *ro, uint64_t round, _Atomic uint64_
 
 /* Alternate shmbus and baseline rounds so that both see the same machine:
  * on a shared host the floor itself moves by 2x from one minute to the
- * next. Samples of all rounds go into one array each, then the report.
- * @p bus is the daemon's bus with --bus, else NULL. */
-static int pp_run(const struct pp_opts *o, const char *bus, _Atomic uint64_t *subj,
-                  _Atomic uint64_t *base)
+ * next. Each round's samples are summarised apart (@p st: rounds entries
+ * per side, shmbus first); the report gives the medians of the rounds'
+ * percentiles. @p bus is the daemon's bus with --bus, else NULL. */
+static int pp_run(const struct pp_opts *o, const char *bus, _Atomic uint64_t *samples,
+                  struct bench_stats *st)
 {
     struct pp_opts ro = *o;
     struct bench_stats ss, sb;
-    uint64_t total;
+    struct bench_stats *subj = st, *base = st + o->rounds;
 
     ro.count = o->count / o->rounds;
-    total = ro.count * o->rounds;
     printf("pingpong: %s topics, %s wait, %llu-byte messages, %llu round trips in %llu rounds, "
            "%llu warm-up each\n",
            bench_mode_name(o->mode), pp_wait_names[o->wait], (unsigned long long)o->size,
-           (unsigned long long)total, (unsigned long long)o->rounds, (unsigned long long)o->warmup);
+           (unsigned long long)(ro.count * o->rounds), (unsigned long long)o->rounds,
+           (unsigned long long)o->warmup);
     if (bus != NULL)
         printf("pingpong: through shmbusd (bus %s), against the direct mode\n", bus);
     for (uint64_t r = 0; r < o->rounds; r++) {
-        if (pp_run_shmbus(&ro, bus, r, subj + r * ro.count) < 0)
+        if (pp_run_shmbus(&ro, bus, r, samples) < 0 ||
+            bench_stats_compute(samples, ro.count, &subj[r]) < 0)
             return -1;
-        if (pp_run_base(&ro, r, base + r * ro.count) < 0)
+        if (pp_run_base(&ro, r, samples) < 0 ||
+            bench_stats_compute(samples, ro.count, &base[r]) < 0)
             return -1;
+        printf("round %llu: p50 %llu ns, %s p50 %llu ns\n", (unsigned long long)r + 1,
+               (unsigned long long)subj[r].p50, o->bus ? "direct" : "floor",
+               (unsigned long long)base[r].p50);
     }
-    if (bench_stats_compute(subj, total, &ss) < 0 || bench_stats_compute(base, total, &sb) < 0)
-        return -1;
-    ro.count = total;
+    bench_stats_median(subj, o->rounds, &ss);
+    bench_stats_median(base, o->rounds, &sb);
+    ro.count = ss.n;
     pp_print(&ro, &ss, &sb);
     return 0;
 }
@@ -482,24 +507,29 @@ int bench_cmd_pingpong(int argc, char **argv)
 {
     struct pp_opts o;
     struct bench_daemon d = {0};
-    size_t len;
-    _Atomic uint64_t *subj, *base;
+    size_t len, slen;
+    _Atomic uint64_t *samples;
+    struct bench_stats *st;
     int rc = pp_parse(argc, argv, &o);
 
     if (rc != 0)
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
     o.pin = bench_pin_plan(o.want_pin);
-    len = o.count * sizeof(*subj);
-    subj = bench_shared_alloc(len);
-    base = bench_shared_alloc(len);
-    rc = subj != NULL && base != NULL ? 0 : -1;
+    if (o.pin && o.same_cpu)
+        printf("pinning: --same-cpu, side B on CPU 0 too\n");
+    /* One round's samples at a time, then two summaries per round. */
+    len = (o.count / o.rounds) * sizeof(*samples);
+    slen = 2 * o.rounds * sizeof(*st);
+    samples = bench_shared_alloc(len);
+    st = bench_calloc(slen);
+    rc = samples != NULL && st != NULL ? 0 : -1;
     if (rc == 0 && o.bus)
         rc = bench_daemon_start(&d, bench_daemon_path(o.shmbusd), NULL);
     if (rc == 0)
-        rc = pp_run(&o, o.bus ? d.bus : NULL, subj, base);
+        rc = pp_run(&o, o.bus ? d.bus : NULL, samples, st);
     if (bench_daemon_stop(&d) < 0)
         rc = -1;
-    bench_shared_free(subj, len);
-    bench_shared_free(base, len);
+    free(st);
+    bench_shared_free(samples, len);
     return rc == 0 ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,6 +72,35 @@ int bench_stats_compute(const _Atomic uint64_t *samples, size_t n, struct bench_
     out->max = v[n - 1];
     free(v);
     return 0;
+}
+
+/* The median of field @p off of @p n summaries (the upper one for even n). */
+static uint64_t stats_field_median(const struct bench_stats *per, size_t n, size_t off)
+{
+    uint64_t v[BENCH_ROUNDS_MAX];
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = *(const uint64_t *)(const void *)((const char *)&per[i] + off);
+    qsort(v, n, sizeof(*v), stats_compare);
+    return v[n / 2];
+}
+
+void bench_stats_median(const struct bench_stats *per, size_t n, struct bench_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (n > BENCH_ROUNDS_MAX)
+        n = BENCH_ROUNDS_MAX;
+    for (size_t i = 0; i < n; i++) {
+        out->n += per[i].n;
+        if (per[i].max > out->max)
+            out->max = per[i].max;
+    }
+    /* No rounds: nothing to take the median of; the summary stays zero. */
+    if (n == 0)
+        return;
+    out->p50 = stats_field_median(per, n, offsetof(struct bench_stats, p50));
+    out->p99 = stats_field_median(per, n, offsetof(struct bench_stats, p99));
+    out->p999 = stats_field_median(per, n, offsetof(struct bench_stats, p999));
 }
 
 void bench_stats_print(const char *label, const struct bench_stats *s)

@@ -6,6 +6,8 @@
 # `registry` start a private shmbusd of their own (the one built with the
 # benchmark; $SHMBUS_BENCH_SHMBUSD overrides it). Last, federation through
 # NATS (bench/nats.sh, on the same build), when nats-server is installed.
+# The floor of pingpong and throughput is the one-line ring of
+# bench/bench_ring.c (docs/benchmarks.md, "How the benchmarks work").
 set -euo pipefail
 bench=${1:?usage: run-all.sh path/to/shmbus-bench}
 
@@ -20,6 +22,13 @@ for mode in lossy reliable; do
 done
 run pingpong --wait adaptive --mode lossy --size 64 --count 200000
 run pingpong --wait block --mode lossy --size 64 --count 20000 --warmup 2000
+# One-line messages (32 B: the cell is one line) beside the 64 B rows.
+for mode in lossy reliable; do
+  run pingpong --wait spin --mode "$mode" --size 32 --count 200000
+done
+run pingpong --wait spin --mode reliable --exclusive --size 32 --count 200000
+# Publisher and sleeping subscriber on one CPU, against the futex rings there.
+run pingpong --wait block --same-cpu --mode reliable --size 64 --count 20000 --warmup 2000
 # Through the daemon and the bus API, against the direct ring in the same run.
 for mode in lossy reliable; do
   run pingpong --bus --wait spin --mode "$mode" --size 64 --count 200000
@@ -28,7 +37,18 @@ for mode in lossy reliable; do
   run throughput --mode "$mode" --size 64 --seconds 6 --rounds 3
   run throughput --mode "$mode" --exclusive --size 64 --seconds 6 --rounds 3
 done
+# The batch API: shmbus_publish_vec() of N, shmbus_poll() of N at most.
+for batch in 8 64; do
+  run throughput --mode reliable --batch "$batch" --size 64 --seconds 6 --rounds 3
+done
+# Publisher and sleeping subscriber on CPU 0, against the futex ring there.
+for mode in lossy reliable; do
+  run throughput --same-cpu --mode "$mode" --size 64 --seconds 6 --rounds 3
+done
 run fanout --subscribers 8 --count 5000 --rounds 3
+# What sleepers cost a publisher (one publish every 50 us): none, 1 and 8
+# sleeping, 8 lazy (wake_bound_ns 10 ms).
+run fanout --wake-tax --subscribers 8 --count 5000 --rounds 3 --lazy-us 10000
 # A work queue: group throughput with acknowledgements (max_inflight 1 and
 # 16), 1 and 4 members, against the same group without, through private
 # shmbusds; then the members' own cost per message (draining a full topic).

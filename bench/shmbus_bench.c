@@ -1,8 +1,8 @@
 /*
  * shmbus-bench: latency and throughput benchmarks of libshmbus, each next to
- * a baseline measured in the same run (bare cache-line, futex or SPSC ring
- * hand-offs between two processes; for the path through the daemon, the
- * direct one), and the daemon's footprint. `shmbus-bench <command> --help`
+ * a baseline measured in the same run (the floor: bench_ring.c's one-line
+ * ring between two processes, spinning or sleeping on futexes; for the path
+ * through the daemon, the direct one), and the daemon's footprint. `shmbus-bench <command> --help`
  * describes a command. Every command prints human-readable lines and, last,
  * one line of key=value pairs (or, with --json, the same pairs as one JSON
  * object).
@@ -20,8 +20,8 @@ struct main_cmd {
 static const struct main_cmd main_cmds[] = {
     {"pingpong", bench_cmd_pingpong, "round-trip/2 latency between two processes, vs a floor"},
     {"throughput", bench_cmd_throughput,
-     "messages/s from one publisher to one subscriber, vs SPSC"},
-    {"fanout", bench_cmd_fanout, "publish cost with N sleeping subscribers, vs 1"},
+     "messages/s from one publisher to one subscriber, vs a floor"},
+    {"fanout", bench_cmd_fanout, "publish cost with N sleeping (or lazy) subscribers, vs 1"},
     {"ack", bench_cmd_ack, "group throughput with acknowledgements, vs without"},
     {"pubonly", bench_cmd_pubonly, "publish with no subscriber (run under strace -c -f)"},
     {"registry", bench_cmd_registry, "shmbusd's memory with many topics and clients; lookups"},
