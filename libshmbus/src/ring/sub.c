@@ -76,7 +76,10 @@ static int plain_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
     return sb_sub_delivered(sub, fn(&msg, arg));
 }
 
-/* Publish the private cursor and counters into the slot after a poll. */
+/* Publish the private cursor and counters into the slot after a poll that
+ * delivered or lost something (@p before: the cursor before it). A poll
+ * that found nothing stores nothing: the slot's line, which publishers
+ * scanning the gates read, stays shared. */
 static void sub_publish_pos(shmbus_sub *sub, uint64_t before)
 {
     const struct sb_segment *seg = &sub->topic->seg;
@@ -105,7 +108,7 @@ static void sub_publish_pos(shmbus_sub *sub, uint64_t before)
  * have (SIZE_MAX: any). @return delivered count, or an error. */
 static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, size_t cap)
 {
-    uint64_t before = sub->pos;
+    uint64_t before = sub->pos, received = sub->received, lost = sub->lost;
     unsigned n = 0, moves = 0;
     int rc = 0;
 
@@ -138,7 +141,9 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
         if (rc == SB_STEP_STOP)
             break;
     }
-    sub_publish_pos(sub, before);
+    /* Every delivery or loss counts in received or lost. */
+    if (sub->pos != before || sub->received != received || sub->lost != lost)
+        sub_publish_pos(sub, before);
     /* Evicted while reading in place: what we read may have been
      * overwritten (group members check each take, group.c), and a cell
      * that looks impossible may just have been lapped since. Only gating
