@@ -612,6 +612,71 @@ static void test_ring_recv_sizes_and_timeouts(void **state)
     shmbus_sub_destroy(s);
 }
 
+/* The slot's received and lost mirrors, as monitors read them. */
+static void slot_mirrors(const struct fx *f, uint64_t *received, uint64_t *lost)
+{
+    shmbus_slot_info si;
+
+    assert_int_equal(shmbus_topic_slots_get(f->topic, &si, 1), 1);
+    *received = si.received;
+    *lost = si.lost;
+}
+
+/* shmbus_recv() of a plain subscriber, each case it meets: messages in
+ * order into the caller's buffer (a lossy one copied there once), a
+ * buffer of exactly the length, one byte short (left unread), a lap
+ * (lossy: counted), nothing there, a zero-length message into no buffer;
+ * the slot's mirrors follow. */
+static void test_ring_recv_plain_cases(void **state)
+{
+    struct fx *f = *state;
+    uint8_t buf[256];
+    uint64_t received, lost, want_lost, first, seq;
+    shmbus_topic_info ti;
+    struct tu_payload p;
+    shmbus_msg info;
+    shmbus_sub *s;
+    int lossy;
+
+    assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &s));
+    pub_n(f, 0, 3);
+    for (seq = 0; seq < 2; seq++) {
+        assert_int_equal(shmbus_recv(s, buf, sizeof(buf), &info, 0), 16 + seq);
+        assert_ptr_equal(info.data, buf);
+        assert_true(tu_check(buf, info.len, &p));
+        assert_int_equal(p.seq, seq);
+        assert_int_equal(info.seq, seq);
+        assert_int_equal(info.lost, 0);
+    }
+    assert_shmbus_rc(shmbus_recv(s, buf, 17, &info, 0), -EMSGSIZE);
+    assert_int_equal(info.len, 18);
+    assert_int_equal(shmbus_recv(s, buf, 18, &info, 0), 18);
+    assert_true(tu_check(buf, info.len, &p) && p.seq == 2);
+    assert_shmbus_rc(shmbus_recv(s, buf, sizeof(buf), &info, 0), -EAGAIN);
+    slot_mirrors(f, &received, &lost);
+    assert_int_equal(received, 3);
+    assert_int_equal(lost, 0);
+    /* Lossy: seqs 3..12 in 8 cells, 3 and 4 lapped; reliable: 3..10. */
+    assert_shmbus_ok(shmbus_topic_info_get(f->topic, &ti));
+    lossy = ti.mode == SHMBUS_LOSSY;
+    pub_n(f, 3, lossy ? 10 : 8);
+    first = lossy ? 5 : 3;
+    want_lost = lossy ? 2 : 0;
+    for (seq = first; seq < (lossy ? 13u : 11u); seq++) {
+        assert_int_equal(shmbus_recv(s, buf, sizeof(buf), &info, 0), 16 + seq);
+        assert_int_equal(info.seq, seq);
+        assert_int_equal(info.lost, seq == first ? want_lost : 0);
+        assert_true(tu_check(buf, info.len, &p) && p.seq == seq);
+    }
+    assert_shmbus_rc(shmbus_recv(s, buf, sizeof(buf), &info, 0), -EAGAIN);
+    assert_shmbus_ok(shmbus_publish(f->pub, NULL, 0, 0));
+    assert_int_equal(shmbus_recv(s, NULL, 0, &info, 0), 0);
+    slot_mirrors(f, &received, &lost);
+    assert_int_equal(lost, want_lost);
+    assert_int_equal(received, 3 + (seq - first) + 1);
+    shmbus_sub_destroy(s);
+}
+
 static void test_ring_group_each_message_once(void **state)
 {
     struct fx *f = *state;
@@ -724,6 +789,8 @@ int main(void)
         RT(test_ring_start_positions, setup_lossy8),
         RT(test_ring_reliable_oldest_is_oldest_held, setup_reliable8),
         RT(test_ring_recv_sizes_and_timeouts, setup_lossy8),
+        RT(test_ring_recv_plain_cases, setup_lossy8),
+        RT(test_ring_recv_plain_cases, setup_reliable8),
         RT(test_ring_group_each_message_once, setup_lossy8),
         RT(test_ring_group_gates_reliable_publisher, setup_reliable8),
         RT(test_ring_slots_and_options, setup_lossy8),

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "registry/admin.h"
+
 #define WAIT_LIMIT_NS 10000000000ll /* a lost wake-up shows as a 10 s timeout */
 #define READY         UINT64_MAX
 
@@ -316,6 +318,73 @@ static void test_wait_reliable_publisher_sleeps_until_space(void **state)
     shmbus_topic_destroy(t);
 }
 
+struct spinner {
+    shmbus_sub *sub;
+    _Atomic int rc; /* 1 while receiving */
+};
+
+static void *spin_recv(void *arg)
+{
+    struct spinner *sp = arg;
+    uint64_t v;
+
+    atomic_store(&sp->rc, shmbus_recv(sp->sub, &v, sizeof(v), NULL, WAIT_LIMIT_NS));
+    return NULL;
+}
+
+/* Receive with a subscriber that never sleeps, from a thread, until done:
+ * @return what shmbus_recv() returned, after at most 5 s. */
+static int spin_until_done(struct spinner *sp, void (*act)(shmbus_topic *), shmbus_topic *t)
+{
+    pthread_t th;
+
+    atomic_store(&sp->rc, 1);
+    assert_int_equal(pthread_create(&th, NULL, spin_recv, sp), 0);
+    usleep(20000);
+    assert_int_equal(atomic_load(&sp->rc), 1); /* still spinning */
+    act(t);
+    for (int i = 0; i < 5000 && atomic_load(&sp->rc) == 1; i++)
+        usleep(1000);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    return atomic_load(&sp->rc);
+}
+
+static void publish_one(shmbus_topic *t)
+{
+    shmbus_pub *p;
+    uint64_t v = 7;
+
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    assert_shmbus_ok(shmbus_publish(p, &v, sizeof(v), 0));
+    shmbus_pub_destroy(p);
+}
+
+static void remove_topic(shmbus_topic *t)
+{
+    sb_admin_topic_gone(t);
+}
+
+/* A subscriber that never sleeps (spin_ns INT64_MAX) spins on its cell's
+ * stamp alone and looks at the rest now and then: it sees a message, and
+ * it sees its topic removed, long before its 10 s timeout. */
+static void test_wait_spin_sees_message_and_gone(void **state)
+{
+    (void)state;
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 4, .max_msg_size = 16};
+    shmbus_sub_opts so = {.spin_ns = INT64_MAX};
+    const char *name = tu_name("spin");
+    struct spinner sp;
+    shmbus_topic *t;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &sp.sub));
+    assert_int_equal(spin_until_done(&sp, publish_one, t), sizeof(uint64_t));
+    assert_int_equal(spin_until_done(&sp, remove_topic, t), SHMBUS_ERR_TOPIC_GONE);
+    shmbus_sub_destroy(sp.sub);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_wait_one_wake_reaches_all_sleepers),
         cmocka_unit_test(test_wait_waitset_full),
         cmocka_unit_test(test_wait_reliable_publisher_sleeps_until_space),
+        cmocka_unit_test(test_wait_spin_sees_message_and_gone),
     };
     tu_init();
     return cmocka_run_group_tests_name("wait", tests, NULL, NULL);

@@ -607,7 +607,9 @@ SHMBUS_API int shmbus_poll(shmbus_sub *sub, shmbus_msg_fn fn, void *arg, unsigne
  *         SHMBUS_ERR_CORRUPT; -EINTR if a signal interrupted the sleep;
  *         SHMBUS_ERR_TOPIC_GONE, SHMBUS_ERR_EVICTED (a sleeping receive is
  *         woken for either; a message copied while the subscriber was being
- *         evicted is dropped).
+ *         evicted is dropped). On any return but a length, @p buf's bytes
+ *         are unspecified (a lossy copy that a newer publisher overwrote
+ *         meanwhile is discarded there).
  */
 SHMBUS_API int shmbus_recv(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info,
                            int64_t timeout_ns);

@@ -112,34 +112,48 @@ int sb_cell_copy(const struct sb_shm_cell *c, uint64_t v, uint32_t max, uint8_t 
     return m->len <= max ? 0 : SHMBUS_ERR_CORRUPT;
 }
 
+/* Fill @p msg from the header @p m of the message of seq @p seq, whose
+ * payload is at @p data. */
+static void cell_msg_fill(const shmbus_sub *sub, const struct sb_cell_meta *m, uint64_t seq,
+                          const void *data, shmbus_msg *msg)
+{
+    msg->data = data;
+    msg->len = m->len;
+    msg->publisher_pid = m->pid;
+    msg->timestamp_ns = m->timestamp_ns;
+    msg->seq = seq;
+    msg->lost = sub->pending_lost;
+    msg->flags = m->origin != 0 ? SHMBUS_MSG_IMPORTED : 0;
+    msg->deliveries = 0;
+    msg->origin_seq = m->origin != 0 ? m->origin - 1 : 0;
+    msg->reserved[0] = 0;
+    msg->reserved[1] = 0;
+}
+
+int sb_cell_read_to(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
+                    shmbus_msg *msg, uint8_t *dst, uint32_t max)
+{
+    struct sb_cell_meta m;
+    int rc = sb_cell_copy(c, v, max, dst, &m);
+
+    if (rc != 0)
+        return rc;
+    cell_msg_fill(sub, &m, seq, dst, msg);
+    return 0;
+}
+
 int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
                  shmbus_msg *msg, int copy)
 {
     const struct sb_geom *g = &sub->topic->seg.g;
     struct sb_cell_meta m;
-    int rc;
 
-    if (!copy) {
-        /* No writer can touch the cell until our position passes it. */
-        cell_meta_read(c, &m);
-        if (m.len > g->max_msg_size)
-            return SHMBUS_ERR_CORRUPT;
-        msg->data = c + 1;
-    } else {
-        rc = sb_cell_copy(c, v, g->max_msg_size, sub->scratch, &m);
-        if (rc != 0)
-            return rc;
-        msg->data = sub->scratch;
-    }
-    msg->len = m.len;
-    msg->publisher_pid = m.pid;
-    msg->timestamp_ns = m.timestamp_ns;
-    msg->seq = seq;
-    msg->lost = sub->pending_lost;
-    msg->flags = m.origin != 0 ? SHMBUS_MSG_IMPORTED : 0;
-    msg->deliveries = 0;
-    msg->origin_seq = m.origin != 0 ? m.origin - 1 : 0;
-    msg->reserved[0] = 0;
-    msg->reserved[1] = 0;
+    if (copy)
+        return sb_cell_read_to(sub, c, v, seq, msg, sub->scratch, g->max_msg_size);
+    /* No writer can touch the cell until our position passes it. */
+    cell_meta_read(c, &m);
+    if (m.len > g->max_msg_size)
+        return SHMBUS_ERR_CORRUPT;
+    cell_msg_fill(sub, &m, seq, c + 1, msg);
     return 0;
 }

@@ -60,6 +60,16 @@ int sb_cell_fits(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, size_
 int sb_cell_read(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
                  shmbus_msg *msg, int copy);
 
+/* The copy half of sb_cell_read() into @p dst, which holds @p max bytes
+ * (at most the topic's max_msg_size): a reader whose own buffer can take
+ * the message copies it there once, not through sub->scratch.
+ * @return 0; 1 (overwritten, discard @p dst); SHMBUS_ERR_CORRUPT for a
+ * length over @p max under an unchanged stamp (over the caller's buffer,
+ * or corrupt: sb_cell_fits() tells which). @p dst's bytes are undefined
+ * unless 0. */
+int sb_cell_read_to(shmbus_sub *sub, const struct sb_shm_cell *c, uint64_t v, uint64_t seq,
+                    shmbus_msg *msg, uint8_t *dst, uint32_t max);
+
 /* A cell's header fields, as one read of each. */
 struct sb_cell_meta {
     uint64_t timestamp_ns;

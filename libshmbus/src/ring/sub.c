@@ -76,7 +76,10 @@ static int plain_step(shmbus_sub *sub, sb_deliver_fn fn, void *arg, size_t cap)
     return sb_sub_delivered(sub, fn(&msg, arg));
 }
 
-/* Publish the private cursor and counters into the slot after a poll. */
+/* Publish the private cursor and counters into the slot after a poll that
+ * delivered or lost something (@p before: the cursor before it). A poll
+ * that found nothing stores nothing: the slot's line, which publishers
+ * scanning the gates read, stays shared. */
 static void sub_publish_pos(shmbus_sub *sub, uint64_t before)
 {
     const struct sb_segment *seg = &sub->topic->seg;
@@ -105,7 +108,7 @@ static void sub_publish_pos(shmbus_sub *sub, uint64_t before)
  * have (SIZE_MAX: any). @return delivered count, or an error. */
 static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, size_t cap)
 {
-    uint64_t before = sub->pos;
+    uint64_t before = sub->pos, received = sub->received, lost = sub->lost;
     unsigned n = 0, moves = 0;
     int rc = 0;
 
@@ -138,7 +141,9 @@ static int sub_poll(shmbus_sub *sub, sb_deliver_fn fn, void *arg, unsigned max, 
         if (rc == SB_STEP_STOP)
             break;
     }
-    sub_publish_pos(sub, before);
+    /* Every delivery or loss counts in received or lost. */
+    if (sub->pos != before || sub->received != received || sub->lost != lost)
+        sub_publish_pos(sub, before);
     /* Evicted while reading in place: what we read may have been
      * overwritten (group members check each take, group.c), and a cell
      * that looks impossible may just have been lapped since. Only gating
@@ -192,6 +197,67 @@ static int recv_deliver(const shmbus_msg *m, void *arg)
     return 1;
 }
 
+/* Is @p sub in none of the states the general path handles: a group
+ * member, a journal reader, an inherited copy (fork), an error to report,
+ * a topic gone, an eviction? Each is one load of a line that stays in our
+ * cache (the handle, the fork generation, the header's creation block, our
+ * slot); relaxed as in sub_poll(). */
+static inline int sub_plain(const shmbus_sub *sub)
+{
+    return sub->group == NULL && sub->merge == NULL && sub->pending_err == 0 &&
+           sub->gen == sb_fork_gen() && !sb_topic_gone(&sub->topic->seg, memory_order_relaxed) &&
+           !sb_sub_evicted(sub, memory_order_relaxed);
+}
+
+/*
+ * shmbus_recv()'s common cases, for a plain subscriber and a buffer (not
+ * NULL): nothing there yet, or the message it expects, committed, that
+ * fits @p buf. A copy reader copies it into @p buf once (sb_cell_read_to():
+ * the same seqlock read as into its scratch, so a copy that read a newer
+ * writer's byte is discarded); an in-place reader copies it out of the
+ * ring. Anything else (a loss, a race, a buffer too small, a rare state)
+ * is left to sub_poll(), which reads the cell again from the start.
+ * @return SB_STEP_DELIVERED (@p info filled), SB_STEP_NONE (nothing
+ * there), SB_STEP_MOVED (take the general path), or SHMBUS_ERR_EVICTED
+ * (sub_poll()'s check after reads in place).
+ */
+static int recv_plain(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info)
+{
+    const struct sb_segment *seg = &sub->topic->seg;
+    uint64_t e = sub->pos;
+    const struct sb_shm_cell *c = sb_cell(seg, e);
+    uint64_t v;
+
+    /* No buffer (a zero-length receive), or a rare state to report. */
+    if (buf == NULL || !sub_plain(sub))
+        return SB_STEP_MOVED;
+    /* acquire: as in plain_step(). */
+    v = atomic_load_explicit(&c->stamp, memory_order_acquire);
+    /* Not the message we expect: nothing yet, or a case to sort out. */
+    if (v != SB_STAMP(e, SB_ST_COMMITTED))
+        return sb_cell_classify(v, e, seg->g.mask) == SB_CELL_NOT_YET ? SB_STEP_NONE
+                                                                      : SB_STEP_MOVED;
+    if (sub->copy_read) {
+        uint32_t max = cap < seg->g.max_msg_size ? (uint32_t)cap : seg->g.max_msg_size;
+        /* Overwritten meanwhile, or longer than @p buf (or corrupt). */
+        if (sb_cell_read_to(sub, c, v, e, info, buf, max) != 0)
+            return SB_STEP_MOVED;
+    } else {
+        /* Corrupt, or longer than @p buf. */
+        if (sb_cell_read(sub, c, v, e, info, 0) != 0 || info->len > cap)
+            return SB_STEP_MOVED;
+        memcpy(buf, info->data, info->len);
+        info->data = buf;
+    }
+    sub->pos = e + 1;
+    sb_sub_delivered(sub, 0);
+    sub_publish_pos(sub, e);
+    /* As in sub_poll(): what we read in place may have been overwritten. */
+    if (!sub->copy_read && sb_sub_evicted_after_reads(sub))
+        return SHMBUS_ERR_EVICTED;
+    return SB_STEP_DELIVERED;
+}
+
 int shmbus_recv(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info, int64_t timeout_ns)
 {
     shmbus_msg local;
@@ -201,7 +267,9 @@ int shmbus_recv(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info, int64_
     if (sub == NULL || (buf == NULL && cap > 0))
         return SHMBUS_ERR_INVALID;
     for (;;) {
-        int rc = sub_poll(sub, recv_deliver, &ctx, 1, cap);
+        int rc = recv_plain(sub, buf, cap, ctx.info);
+        if (rc == SB_STEP_MOVED)
+            rc = sub_poll(sub, recv_deliver, &ctx, 1, cap);
         if (rc > 0)
             return (int)ctx.info->len;
         if (rc == -EMSGSIZE)
