@@ -4,9 +4,10 @@
  * then sleeps: it counts itself in each topic's data_waiters, reads each
  * topic's futex word, checks once more, and sleeps on all words at once.
  * Publishers wake only when data_waiters is non-zero (ring.h), so a topic
- * nobody sleeps on costs its publishers no system call; and they wake only
- * one sleeper, which wakes the others, so that fan-out to many sleeping
- * subscribers does not slow a publisher. A wait set is the same over many
+ * nobody sleeps on costs its publishers no system call; only once until a
+ * sleeper runs again (data_pending), so a burst costs one; and they wake
+ * only one sleeper, which wakes the others, so that fan-out to many
+ * sleeping subscribers does not slow a publisher. A wait set is the same over many
  * subscribers, with futex_waitv.
  */
 #include <errno.h>
@@ -76,6 +77,24 @@ static void wake_delegate(struct sb_shm_header *h, uint32_t weight)
         sb_futex_wake(&h->data_futex, INT_MAX);
 }
 
+/*
+ * We run: let the next publish wake us again (ring.h sb_wake_readers()).
+ * After reading the futex word, before the re-check: a publisher that
+ * then still reads the 1 committed before our re-check, which sees its
+ * cell; one that sets it after wakes us, as our futex value is stale by
+ * then. Cleared before reading the futex word instead, a wake-up could be
+ * lost (docs/model/wakeup.pml PENDING_CLEAR_FIRST). A load that reads 0
+ * does as well as a store of 0: the last store before it was a 0.
+ */
+static void pending_clear(struct sb_shm_header *h)
+{
+    /* seq_cst, both: in the total order with the futex load before and
+     * the re-check after, and with the publisher's commit and CAS. The
+     * load spares the line's ownership when nobody set it. */
+    if (atomic_load_explicit(&h->data_pending, memory_order_seq_cst) != 0)
+        atomic_store_explicit(&h->data_pending, 0, memory_order_seq_cst);
+}
+
 /* Count ourselves with @p weight among topic @p h's sleepers, and say so
  * in our slot @p s (unless NULL): if we die asleep, the daemon takes the
  * weight back out of the count (admin.c). */
@@ -126,6 +145,8 @@ static int sleep_on(shmbus_topic *const *topics, struct sb_shm_slot *const *slot
      * the futex call returns at once. */
     for (unsigned i = 0; i < n; i++)
         vals[i] = atomic_load_explicit(words[i], memory_order_seq_cst);
+    for (unsigned i = 0; i < n; i++)
+        pending_clear(topics[i]->seg.hdr);
     if (bell != NULL) {
         words[nw] = bell;
         vals[nw++] = seen;
@@ -288,7 +309,7 @@ int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap, in
     }
 }
 
-void sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
+uint32_t sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
 {
     /* relaxed: the owner is dead; its last stores are visible. */
     uint32_t w = atomic_exchange_explicit(mine, 0, memory_order_relaxed);
@@ -300,4 +321,19 @@ void sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
     while (w != 0 && !atomic_compare_exchange_weak_explicit(
                          count, &c, c > w ? c - w : 0, memory_order_relaxed, memory_order_relaxed))
         ;
+    return w;
+}
+
+void sb_wait_pending_settle(struct sb_shm_header *h)
+{
+    /* seq_cst, all: the 0 before the bump, so that a sleeper asleep now
+     * has its futex_wait fail or is woken below, and one that goes to
+     * sleep later clears the word itself (pending_clear()). Everyone is
+     * woken: the one a wake-up chose may be the dead one, which relays
+     * nothing; this happens once per death. */
+    atomic_store_explicit(&h->data_pending, 0, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->data_waiters, memory_order_seq_cst) == 0)
+        return;
+    atomic_fetch_add_explicit(&h->data_futex, 1, memory_order_seq_cst);
+    sb_futex_wake(&h->data_futex, INT_MAX);
 }
