@@ -1,12 +1,12 @@
 /*
  * Nothing stalls the bus for long, and nothing disappears without a count
  * (daemon/stall.c, admin.c, wait.c): a sleeper killed asleep stops costing
- * publishers system calls; a burst wakes a sleeper once, and a wake-up
- * left pending by the dead is not lost; a subscriber stopped with SIGSTOP is evicted
- * after the topic's stall timeout and told so when it continues; a claim
- * left open that long is ended; an observer never gates; a group member
- * killed inside its callback is counted; a kept slot is never evicted. Every test runs its own
- * daemon (daemonutil.h); children report through their exit status.
+ * publishers system calls; a burst wakes a sleeper once, a lazy one
+ * never, and a wake-up left pending by the dead is not lost; a subscriber stopped with SIGSTOP is
+ * evicted after the topic's stall timeout and told so when it continues; a claim left open that
+ * long is ended; an observer never gates; a group member killed inside its callback is counted; a
+ * kept slot is never evicted. Every test runs its own daemon (daemonutil.h); children report
+ * through their exit status.
  */
 #include "daemonutil.h"
 
@@ -33,6 +33,7 @@ struct kid {
     const char *group;
     int ready;   /* write end: one byte once set up */
     int observe; /* subscribe as an observer */
+    int lazy;    /* subscribe lazy (wake_bound_ns) */
     uint32_t n;  /* messages to publish or expect */
 };
 
@@ -58,8 +59,10 @@ static void close_topic(shmbus_bus *bus, shmbus_topic *t)
 /* A child's subscriber on k->topic, opened through the daemon. */
 static int kid_sub(const struct kid *k, shmbus_bus **bus, shmbus_topic **t, shmbus_sub **sub)
 {
-    shmbus_sub_opts so = {
-        .group_name = k->group, .flags = k->observe ? SHMBUS_SUB_OBSERVER : 0u, .spin_ns = -1};
+    shmbus_sub_opts so = {.group_name = k->group,
+                          .flags = k->observe ? SHMBUS_SUB_OBSERVER : 0u,
+                          .spin_ns = -1,
+                          .wake_bound_ns = k->lazy ? 1000000000ull : 0};
 
     if (shmbus_connect(k->bus, bus) < 0)
         return KID_CONNECT;
@@ -126,8 +129,9 @@ static int kid_receiver(void *arg)
 }
 
 /* Run the shmbus tool with ARGS under strace; @return how many shared
- * FUTEX_WAKE calls it made (shmbus's wake-ups: glibc's and the sanitizers'
- * own are FUTEX_WAKE_PRIVATE), or -1 if it failed. */
+ * FUTEX_WAKE calls it made (shmbus's wake-ups, plain or with a bitset,
+ * util/futex.h: glibc's and the sanitizers' own are private), or -1 if it
+ * failed. */
 static int futex_wakes_of(const char *const *args)
 {
     char out[] = "/tmp/shmbus-strace.XXXXXX", line[512];
@@ -155,7 +159,7 @@ static int futex_wakes_of(const char *const *args)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     f = fopen(out, "r");
     while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-        wakes += strstr(line, "FUTEX_WAKE,") != NULL;
+        wakes += strstr(line, "FUTEX_WAKE,") != NULL || strstr(line, "FUTEX_WAKE_BITSET,") != NULL;
     if (f != NULL)
         fclose(f);
     unlink(out);
@@ -267,6 +271,31 @@ static void test_stall_burst_wakes_sleeper_once(void **state)
     assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
     assert_int_equal(tool_publish_wakes(d->bus, k.topic), 0);
     sleeper_end(kid);
+    close_topic(bus, t);
+}
+
+/* Publishers never wake a lazy subscriber: with only a lazy one asleep, 200
+ * publishes make no futex call; with a normal one asleep too (stopped, so
+ * that the wake-up stays pending), one. */
+static void test_stall_lazy_sleeper_costs_nothing(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid lazy = {.bus = d->bus, .topic = "lazy", .lazy = 1};
+    struct kid eager = {.bus = d->bus, .topic = "lazy"};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t lkid, ekid;
+
+    open_topic(d->bus, lazy.topic, &o, &bus, &t);
+    lkid = du_fork_ready(kid_receiver, &lazy, &lazy.ready);
+    du_sleep_ms(50); /* asleep, uncounted */
+    wait_sleepers(d->bus, lazy.topic, 0);
+    assert_int_equal(tool_publish_wakes(d->bus, lazy.topic), 0);
+    ekid = stopped_sleeper(&eager, 1);
+    assert_int_equal(tool_publish_wakes(d->bus, lazy.topic), 1);
+    sleeper_end(ekid);
+    sleeper_end(lkid);
     close_topic(bus, t);
 }
 
@@ -834,6 +863,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stall_killed_blocked_publisher_costs_nothing, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_burst_wakes_sleeper_once, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_lazy_sleeper_costs_nothing, du_setup,
+                                        du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_killed_pending_publisher, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_killed_woken_sleeper, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_stopped_subscriber_evicted, du_setup,

@@ -26,6 +26,8 @@
  * The wake-pending word (data_pending): a publisher wakes only if it moves
  * it from 0 to 1; a sleeper clears it (a load, and a store of 0 if it read
  * 1) after counting itself and reading the futex word, before its re-check.
+ * Lazy subscribers (wake_bound_ns) are left out: they count themselves
+ * nowhere, publishers never wake them, and their bound wakes them.
  */
 #ifndef NSUB
 #define NSUB 3 /* 2 or 3 subscribers */

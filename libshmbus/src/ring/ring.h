@@ -91,6 +91,7 @@ struct shmbus_sub {
     uint32_t pid;          /* the creating process (a fork child's copy touches nothing) */
     uint32_t gen;          /* fork generation at creation (util/fork.h) */
     int64_t spin_ns;
+    uint64_t wake_bound_ns; /* > 0: lazy, sleeps at most this long, uncounted (wait.c) */
     uint32_t start;
     uint32_t want_len;      /* length of a message too big for recv's buffer */
     int pending_err;        /* error met after a delivery, reported next */
@@ -193,8 +194,9 @@ static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
      * with EAGAIN, one that reads the new value re-checks the cell after. */
     atomic_fetch_add_explicit(&h->data_futex, 1, memory_order_seq_cst);
     /* Wake one sleeper; it wakes the others (wait.c wake_delegate()), so a
-     * publisher pays one wake-up however many subscribers sleep. */
-    sb_futex_wake(&h->data_futex, 1);
+     * publisher pays one wake-up however many subscribers sleep. EAGER: a
+     * lazy subscriber (wait.c) is never the one. */
+    sb_futex_wake_bits(&h->data_futex, 1, SB_FUTEX_EAGER);
 }
 
 /*
