@@ -80,7 +80,7 @@ tsan-test: deps
 # scans the gates (join.pml). Each must pass as written and fail with its
 # protection left out.
 model: deps
-	scripts/model-check.sh docs/model/wakeup.pml NORELAY
+	scripts/model-check.sh docs/model/wakeup.pml NORELAY PENDING_CLEAR_FIRST
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING NO_RECHECK NO_GIVE_BACK_CAS
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
 		FREE_SLOT_FIRST NO_GEN NO_CURSOR_CHECK READ_RETURNED_IN_PLACE ACK_KEEPS_ALWAYS

@@ -3,7 +3,8 @@
 # end state) as written, and at least one error with each given -D flag,
 # which leaves out a protection the model must show is needed.
 # Usage: model-check.sh model.pml FLAG...
-#   docs/model/wakeup.pml NORELAY: a subscriber asleep forever without the relay
+#   docs/model/wakeup.pml NORELAY: a subscriber asleep forever without the relay;
+#     PENDING_CLEAR_FIRST: the same with the wake-pending word cleared too early
 #   docs/model/reap.pml NAME_FIRST NO_LEAVING: the daemon's take-backs underflow;
 #     NO_RECHECK: two adopters win one kept slot; NO_GIVE_BACK_CAS: a
 #     stale KEPT on a slot freed and taken meanwhile

@@ -101,7 +101,9 @@ static void test_relay_quiet_publish_wakes_only_others(void **state)
     assert_int_equal(q.waiters, SB_RELAY_WEIGHT);  /* only the relay sleeps */
     assert_int_equal(q.futex_quiet, q.futex0);     /* the quiet publish woke nobody */
     assert_int_equal(q.futex_other, q.futex0 + 1); /* but another sleeper, yes */
-    assert_int_equal(q.futex_plain, q.futex0 + 2);
+    /* A plain publish wakes the relay, but the wake-up of the one before
+     * is still pending: nobody went to sleep since (ring.h). */
+    assert_int_equal(q.futex_plain, q.futex0 + 1);
     assert_int_equal(q.ready_after, 1);
     assert_int_equal(data_waiters(f->t), 0);
     shmbus_sub_destroy(q.sub);

@@ -1,11 +1,12 @@
 /*
  * Nothing stalls the bus for long, and nothing disappears without a count
  * (daemon/stall.c, admin.c, wait.c): a sleeper killed asleep stops costing
- * publishers system calls; a subscriber stopped with SIGSTOP is evicted
- * after the topic's stall timeout and told so when it continues; a claim
- * left open that long is ended; an observer never gates; a group member
- * killed inside its callback is counted; a kept slot is never evicted. Every test runs its own
- * daemon (daemonutil.h); children report through their exit status.
+ * publishers system calls; a burst wakes a sleeper once, a lazy one
+ * never, and a wake-up left pending by the dead is not lost; a subscriber stopped with SIGSTOP is
+ * evicted after the topic's stall timeout and told so when it continues; a claim left open that
+ * long is ended; an observer never gates; a group member killed inside its callback is counted; a
+ * kept slot is never evicted. Every test runs its own daemon (daemonutil.h); children report
+ * through their exit status.
  */
 #include "daemonutil.h"
 
@@ -32,6 +33,7 @@ struct kid {
     const char *group;
     int ready;   /* write end: one byte once set up */
     int observe; /* subscribe as an observer */
+    int lazy;    /* subscribe lazy (wake_bound_ns) */
     uint32_t n;  /* messages to publish or expect */
 };
 
@@ -57,8 +59,10 @@ static void close_topic(shmbus_bus *bus, shmbus_topic *t)
 /* A child's subscriber on k->topic, opened through the daemon. */
 static int kid_sub(const struct kid *k, shmbus_bus **bus, shmbus_topic **t, shmbus_sub **sub)
 {
-    shmbus_sub_opts so = {
-        .group_name = k->group, .flags = k->observe ? SHMBUS_SUB_OBSERVER : 0u, .spin_ns = -1};
+    shmbus_sub_opts so = {.group_name = k->group,
+                          .flags = k->observe ? SHMBUS_SUB_OBSERVER : 0u,
+                          .spin_ns = -1,
+                          .wake_bound_ns = k->lazy ? 1000000000ull : 0};
 
     if (shmbus_connect(k->bus, bus) < 0)
         return KID_CONNECT;
@@ -125,8 +129,9 @@ static int kid_receiver(void *arg)
 }
 
 /* Run the shmbus tool with ARGS under strace; @return how many shared
- * FUTEX_WAKE calls it made (shmbus's wake-ups: glibc's and the sanitizers'
- * own are FUTEX_WAKE_PRIVATE), or -1 if it failed. */
+ * FUTEX_WAKE calls it made (shmbus's wake-ups, plain or with a bitset,
+ * util/futex.h: glibc's and the sanitizers' own are private), or -1 if it
+ * failed. */
 static int futex_wakes_of(const char *const *args)
 {
     char out[] = "/tmp/shmbus-strace.XXXXXX", line[512];
@@ -154,7 +159,7 @@ static int futex_wakes_of(const char *const *args)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     f = fopen(out, "r");
     while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-        wakes += strstr(line, "FUTEX_WAKE,") != NULL;
+        wakes += strstr(line, "FUTEX_WAKE,") != NULL || strstr(line, "FUTEX_WAKE_BITSET,") != NULL;
     if (f != NULL)
         fclose(f);
     unlink(out);
@@ -216,6 +221,167 @@ static void test_stall_killed_sleeper_costs_nothing(void **state)
     wait_count(t, reaped_of, 1);
     wait_sleepers(d->bus, k.topic, 0);
     assert_int_equal(tool_publish_wakes(d->bus, k.topic), 0);
+    close_topic(bus, t);
+}
+
+/* The topic's segment header, mapped read-write (layout.h); unmap with
+ * munmap(h, *len). */
+static struct sb_shm_header *header_map(const char *bus, const char *topic, size_t *len)
+{
+    char seg[96];
+
+    sbd_seg_name(seg, sizeof(seg), bus, topic, 0);
+    return (struct sb_shm_header *)tu_raw_map(seg, len);
+}
+
+/* Fork a receiver that goes to sleep, counted with the others, and stop
+ * it there (SIGSTOP): it stays counted, and never runs to clear the
+ * wake-pending word. */
+static pid_t stopped_sleeper(struct kid *k, uint32_t sleepers)
+{
+    pid_t kid = du_fork_ready(kid_receiver, k, &k->ready);
+    int st;
+
+    wait_sleepers(k->bus, k->topic, sleepers);
+    kill(kid, SIGSTOP);
+    assert_int_equal(waitpid(kid, &st, WUNTRACED), kid);
+    assert_true(WIFSTOPPED(st));
+    return kid;
+}
+
+static void sleeper_end(pid_t kid)
+{
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+}
+
+/* A burst wakes a sleeper once until it has run again: 200 publishes to a
+ * sleeper that cannot run make one wake-up (ring.h data_pending). */
+static void test_stall_burst_wakes_sleeper_once(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid k = {.bus = d->bus, .topic = "burst"};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    kid = stopped_sleeper(&k, 1);
+    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
+    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 0);
+    sleeper_end(kid);
+    close_topic(bus, t);
+}
+
+/* Publishers never wake a lazy subscriber: with only a lazy one asleep, 200
+ * publishes make no futex call; with a normal one asleep too (stopped, so
+ * that the wake-up stays pending), one. */
+static void test_stall_lazy_sleeper_costs_nothing(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid lazy = {.bus = d->bus, .topic = "lazy", .lazy = 1};
+    struct kid eager = {.bus = d->bus, .topic = "lazy"};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t lkid, ekid;
+
+    open_topic(d->bus, lazy.topic, &o, &bus, &t);
+    lkid = du_fork_ready(kid_receiver, &lazy, &lazy.ready);
+    du_sleep_ms(50); /* asleep, uncounted */
+    wait_sleepers(d->bus, lazy.topic, 0);
+    assert_int_equal(tool_publish_wakes(d->bus, lazy.topic), 0);
+    ekid = stopped_sleeper(&eager, 1);
+    assert_int_equal(tool_publish_wakes(d->bus, lazy.topic), 1);
+    sleeper_end(ekid);
+    sleeper_end(lkid);
+    close_topic(bus, t);
+}
+
+/* Set the wake-pending word, as a publisher does before it wakes, and die
+ * there (killed) with its record ACTIVE. */
+static int kid_pending_publisher(void *arg)
+{
+    const struct kid *k = arg;
+    struct sb_shm_header *h;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+    size_t len;
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_pub_create(t, &pub) < 0)
+        return KID_PUB;
+    h = header_map(k->bus, k->topic, &len);
+    atomic_store(&h->data_pending, 1);
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    pause();
+    return KID_WRONG;
+}
+
+/* A publisher killed between setting the wake-pending word and waking
+ * does not silence the wake-ups of a sleeper that cannot clear it: the
+ * daemon, reaping it, clears the word and wakes. */
+static void test_stall_killed_pending_publisher(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid k = {.bus = d->bus, .topic = "pendpub"};
+    struct kid p = {.bus = d->bus, .topic = "pendpub"};
+    struct sb_shm_header *h;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t kid, pubkid;
+    size_t len;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    h = header_map(d->bus, k.topic, &len);
+    kid = stopped_sleeper(&k, 1);
+    pubkid = du_fork_ready(kid_pending_publisher, &p, &p.ready);
+    assert_int_equal(atomic_load(&h->data_pending), 1);
+    kill(pubkid, SIGKILL);
+    tu_wait(pubkid);
+    wait_count(t, reaped_of, 1);
+    assert_int_equal(atomic_load(&h->data_pending), 0);
+    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
+    sleeper_end(kid);
+    munmap(h, len);
+    close_topic(bus, t);
+}
+
+/* A sleeper a wake-up chose, killed before it ran (so before it cleared
+ * the wake-pending word or woke the others): the daemon, reaping it,
+ * clears the word, and the next publish wakes the sleeper left. */
+static void test_stall_killed_woken_sleeper(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid k1 = {.bus = d->bus, .topic = "pendsub"};
+    struct kid k2 = {.bus = d->bus, .topic = "pendsub"};
+    struct sb_shm_header *h;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t kid1, kid2;
+    size_t len;
+
+    open_topic(d->bus, k1.topic, &o, &bus, &t);
+    h = header_map(d->bus, k1.topic, &len);
+    kid1 = stopped_sleeper(&k1, 1);
+    kid2 = stopped_sleeper(&k2, 2);
+    assert_int_equal(tool_publish_wakes(d->bus, k1.topic), 1);
+    assert_int_equal(atomic_load(&h->data_pending), 1);
+    sleeper_end(kid1);
+    wait_count(t, reaped_of, 1);
+    wait_sleepers(d->bus, k1.topic, 1);
+    assert_int_equal(atomic_load(&h->data_pending), 0);
+    assert_int_equal(tool_publish_wakes(d->bus, k1.topic), 1);
+    sleeper_end(kid2);
+    munmap(h, len);
     close_topic(bus, t);
 }
 
@@ -696,6 +862,11 @@ int main(void)
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_killed_blocked_publisher_costs_nothing, du_setup,
                                         du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_burst_wakes_sleeper_once, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_lazy_sleeper_costs_nothing, du_setup,
+                                        du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_killed_pending_publisher, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_killed_woken_sleeper, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_stopped_subscriber_evicted, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_default_never_evicts, du_setup, du_teardown),

@@ -1,5 +1,6 @@
 /* Sleeping and waking (ring/wait.c): blocking receive, no lost wake-up
- * across threads and processes, wait sets, and reliable back-pressure. */
+ * across threads and processes, wait sets, lazy subscribers, and reliable
+ * back-pressure. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "registry/admin.h"
+#include "ring/ring.h"
 
 #define WAIT_LIMIT_NS 10000000000ll /* a lost wake-up shows as a 10 s timeout */
 #define READY         UINT64_MAX
@@ -268,6 +270,195 @@ static void test_wait_one_wake_reaches_all_sleepers(void **state)
     shmbus_topic_destroy(t);
 }
 
+static uint32_t hdr_word(const shmbus_topic *t, int futex)
+{
+    const struct sb_shm_header *h = t->seg.hdr;
+
+    return atomic_load(futex ? &h->data_futex : &h->data_waiters);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A lazy subscriber's bound is 1 us .. 60 s, or 0 (not lazy). */
+static void test_wait_lazy_bound_range(void **state)
+{
+    (void)state;
+    const char *name = tu_name("lazyopt");
+    shmbus_topic_opts o = {.capacity = 8, .max_msg_size = 16};
+    uint64_t bad[] = {1, SHMBUS_WAKE_BOUND_MIN_NS - 1, SHMBUS_WAKE_BOUND_MAX_NS + 1, UINT64_MAX};
+    uint64_t good[] = {0, SHMBUS_WAKE_BOUND_MIN_NS, SHMBUS_WAKE_BOUND_MAX_NS};
+    shmbus_topic *t;
+    shmbus_sub *sub;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        shmbus_sub_opts so = {.wake_bound_ns = bad[i]};
+        assert_shmbus_rc(shmbus_sub_create(t, &so, &sub), SHMBUS_ERR_INVALID);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        shmbus_sub_opts so = {.wake_bound_ns = good[i]};
+        assert_shmbus_ok(shmbus_sub_create(t, &so, &sub));
+        shmbus_sub_destroy(sub);
+    }
+    shmbus_topic_destroy(t);
+    shmbus_topic_unlink(name);
+}
+
+struct lazy_recv {
+    shmbus_sub *sub;
+    _Atomic uint64_t got_ns; /* when it received, or 0 */
+    int rc;
+};
+
+static void *lazy_recv_run(void *arg)
+{
+    struct lazy_recv *l = arg;
+    uint64_t v;
+
+    l->rc = shmbus_recv(l->sub, &v, sizeof(v), NULL, WAIT_LIMIT_NS) == sizeof(v) ? 0 : 1;
+    atomic_store(&l->got_ns, mono_ns());
+    return NULL;
+}
+
+/* A lazy subscriber sleeps uncounted: its publisher makes no wake-up (the
+ * futex word, bumped before every one, stays put), and it still receives
+ * within its bound, well before the 50 ms sleep slice would end. */
+static void test_wait_lazy_receives_within_bound(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 5 };
+    const char *name = tu_name("lazy");
+    shmbus_topic_opts o = {.capacity = 8, .max_msg_size = 16};
+    shmbus_sub_opts so = {.spin_ns = -1, .wake_bound_ns = 5000000};
+    uint64_t late[ROUNDS], v = 7;
+    shmbus_topic *t;
+    shmbus_pub *p;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    for (int r = 0; r < ROUNDS; r++) {
+        struct lazy_recv l = {0};
+        uint32_t futex0;
+        uint64_t t0;
+        pthread_t th;
+
+        assert_shmbus_ok(shmbus_sub_create(t, &so, &l.sub));
+        assert_int_equal(pthread_create(&th, NULL, lazy_recv_run, &l), 0);
+        usleep(20000); /* asleep by now */
+        assert_int_equal(hdr_word(t, 0), 0);
+        futex0 = hdr_word(t, 1);
+        t0 = mono_ns();
+        assert_shmbus_ok(shmbus_publish(p, &v, sizeof(v), 0));
+        assert_int_equal(hdr_word(t, 1), futex0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(l.rc, 0);
+        late[r] = atomic_load(&l.got_ns) - t0;
+        shmbus_sub_destroy(l.sub);
+    }
+    /* The median: one round may lose its CPU on a loaded machine. */
+    for (int i = 1; i < ROUNDS; i++)
+        for (int j = i; j > 0 && late[j] < late[j - 1]; j--) {
+            uint64_t x = late[j];
+            late[j] = late[j - 1];
+            late[j - 1] = x;
+        }
+    assert_true(late[ROUNDS / 2] < 40000000ull);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_topic_unlink(name);
+}
+
+/* A lazy and a normal sleeper on one topic: the publisher's one wake-up
+ * goes to the normal one, never to the lazy one (which would have to
+ * relay it), and the lazy one is not woken by that relay either: it
+ * receives at its bound. */
+static void test_wait_lazy_and_normal_one_topic(void **state)
+{
+    (void)state;
+    const char *name = tu_name("mixed");
+    shmbus_topic_opts o = {.capacity = 8, .max_msg_size = 16};
+    shmbus_sub_opts lo = {.spin_ns = -1, .wake_bound_ns = 400000000};
+    shmbus_sub_opts no = {.spin_ns = -1};
+    struct lazy_recv l = {0}, n = {0};
+    pthread_t lt, nt;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    uint64_t v = 9, t0;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    assert_shmbus_ok(shmbus_sub_create(t, &lo, &l.sub));
+    assert_shmbus_ok(shmbus_sub_create(t, &no, &n.sub));
+    assert_int_equal(pthread_create(&lt, NULL, lazy_recv_run, &l), 0);
+    usleep(20000); /* the lazy one sleeps first: first in the futex queue */
+    assert_int_equal(pthread_create(&nt, NULL, lazy_recv_run, &n), 0);
+    for (int i = 0; i < 10000 && hdr_word(t, 0) != 1; i++)
+        usleep(1000);
+    assert_int_equal(hdr_word(t, 0), 1); /* only the normal one counts */
+    t0 = mono_ns();
+    assert_shmbus_ok(shmbus_publish(p, &v, sizeof(v), 0));
+    assert_int_equal(pthread_join(nt, NULL), 0);
+    assert_int_equal(n.rc, 0);
+    /* Woken by the publisher, not at the lazy one's bound. */
+    assert_true(atomic_load(&n.got_ns) - t0 < 200000000ull);
+    assert_int_equal(pthread_join(lt, NULL), 0);
+    assert_int_equal(l.rc, 0);
+    assert_true(atomic_load(&l.got_ns) >= atomic_load(&n.got_ns));
+    shmbus_sub_destroy(l.sub);
+    shmbus_sub_destroy(n.sub);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_topic_unlink(name);
+}
+
+/* A wait set with a lazy and a normal subscriber is counted on the normal
+ * one's topic only: a publish there wakes it, one to the lazy one's topic
+ * makes no wake-up and is seen within the lazy bound. */
+static void test_wait_waitset_lazy_and_normal(void **state)
+{
+    (void)state;
+    const char *names[2] = {tu_name("wsl"), tu_name("wsn")};
+    shmbus_topic_opts o = {.capacity = 8, .max_msg_size = 16};
+    shmbus_sub_opts so[2] = {{.spin_ns = -1, .wake_bound_ns = 5000000}, {.spin_ns = -1}};
+    shmbus_topic *t[2];
+    shmbus_sub *s[2], *ready[2];
+    shmbus_waitset *ws;
+    uint64_t v;
+
+    assert_shmbus_ok(shmbus_waitset_create(&ws));
+    for (int i = 0; i < 2; i++) {
+        assert_shmbus_ok(shmbus_topic_create(names[i], &o, &t[i]));
+        assert_shmbus_ok(shmbus_sub_create(t[i], &so[i], &s[i]));
+        assert_shmbus_ok(shmbus_waitset_add(ws, s[i]));
+    }
+    for (int round = 0; round < 20; round++) {
+        int k = round % 2;
+        struct delayed d = {.topic = t[k], .delay_us = 2000, .count = 1};
+        uint32_t futex0 = hdr_word(t[0], 1);
+        pthread_t th;
+
+        assert_int_equal(pthread_create(&th, NULL, publish_later, &d), 0);
+        assert_int_equal(shmbus_waitset_wait(ws, ready, 2, WAIT_LIMIT_NS), 1);
+        assert_ptr_equal(ready[0], s[k]);
+        assert_int_equal(shmbus_recv(s[k], &v, sizeof(v), NULL, 0), sizeof(v));
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(hdr_word(t[0], 0), 0);
+        assert_int_equal(hdr_word(t[0], 1), futex0);
+    }
+    for (int i = 0; i < 2; i++) {
+        shmbus_sub_destroy(s[i]);
+        shmbus_topic_destroy(t[i]);
+        shmbus_topic_unlink(names[i]);
+    }
+    shmbus_waitset_destroy(ws);
+}
+
 static void test_wait_waitset_full(void **state)
 {
     (void)state;
@@ -392,6 +583,10 @@ int main(void)
         cmocka_unit_test(test_wait_no_lost_wakeup_processes),
         cmocka_unit_test(test_wait_waitset_many_topics),
         cmocka_unit_test(test_wait_one_wake_reaches_all_sleepers),
+        cmocka_unit_test(test_wait_lazy_bound_range),
+        cmocka_unit_test(test_wait_lazy_receives_within_bound),
+        cmocka_unit_test(test_wait_lazy_and_normal_one_topic),
+        cmocka_unit_test(test_wait_waitset_lazy_and_normal),
         cmocka_unit_test(test_wait_waitset_full),
         cmocka_unit_test(test_wait_reliable_publisher_sleeps_until_space),
         cmocka_unit_test(test_wait_spin_sees_message_and_gone),

@@ -1,6 +1,7 @@
 /*
  * Model of shmbus's wake-up protocol (libshmbus/src/ring/ring.h
- * sb_wake_readers, wait.c wait_sleep and wake_delegate), checked with spin:
+ * sb_wake_readers, wait.c sleep_on, pending_clear and wake_delegate),
+ * checked with spin:
  * no subscriber sleeps forever while a message it waits for exists, without
  * relying on the 50 ms sleep slice (not modelled). It checks that nobody
  * sleeps to the end; a wake-up that comes only with a later message (a
@@ -12,9 +13,21 @@
  * in one step; FUTEX_WAKE(1) wakes any one sleeper; FUTEX_WAKE(all) all.
  *
  *   spin -a wakeup.pml && gcc -O2 -DCOLLAPSE -o pan pan.c && ./pan -m200000
- * (`make model` runs it with 3 subscribers and 2 messages, and with
- * -DNORELAY, where the relay is left out: spin then finds a subscriber
- * asleep forever, an invalid end state, which shows the model can fail.)
+ * (`make model` runs it with 3 subscribers and 2 messages, and with each
+ * mutation below; under each, spin finds a subscriber asleep forever, an
+ * invalid end state, which shows the model can fail:
+ *   -DNORELAY: the woken sleeper does not wake the others;
+ *   -DPENDING_CLEAR_FIRST: a sleeper clears the wake-pending word before
+ *     it reads the futex word, not after: a publisher sets the word and
+ *     bumps the futex between the two, the sleeper sleeps on the new
+ *     value, that wake-up finds nobody asleep, and the next publisher,
+ *     seeing the word set, does not wake.)
+ *
+ * The wake-pending word (data_pending): a publisher wakes only if it moves
+ * it from 0 to 1; a sleeper clears it (a load, and a store of 0 if it read
+ * 1) after counting itself and reading the futex word, before its re-check.
+ * Lazy subscribers (wake_bound_ns) are left out: they count themselves
+ * nowhere, publishers never wake them, and their bound wakes them.
  */
 #ifndef NSUB
 #define NSUB 3 /* 2 or 3 subscribers */
@@ -27,6 +40,7 @@ byte cell = 0;    /* messages committed */
 byte futex = 0;   /* data_futex */
 byte waiters = 0; /* data_waiters */
 byte bcast = 0;   /* data_bcast */
+byte pending = 0; /* data_pending */
 bool asleep[NSUB];
 byte got[NSUB];
 
@@ -55,10 +69,21 @@ proctype publisher() {
         cell++;                 /* commit (seq_cst CAS) */
         if
         :: waiters > 0 ->       /* seq_cst load */
-            futex++;
-            wake_one()
+            if
+            :: pending == 0 ->  /* seq_cst load, then the CAS */
+                atomic {
+                    if
+                    :: pending == 0 -> pending = 1
+                    :: else -> goto skipped
+                    fi
+                };
+                futex++;
+                wake_one()
+            :: else -> skip
+            fi
         :: else -> skip
         fi;
+skipped:
         i++
     od
 }
@@ -72,7 +97,19 @@ proctype subscriber(byte id) {
         :: cell > got[id] -> got[id]++          /* poll delivers */
         :: else ->
             waiters++;                          /* seq_cst RMW */
+#ifdef PENDING_CLEAR_FIRST
+            if
+            :: pending != 0 -> pending = 0
+            :: else -> skip
+            fi;
+#endif
             v = futex;                          /* seq_cst load */
+#ifndef PENDING_CLEAR_FIRST
+            if                                  /* pending_clear() */
+            :: pending != 0 -> pending = 0
+            :: else -> skip
+            fi;
+#endif
             if
             :: cell > got[id] -> skip           /* the re-check sees it */
             :: else ->

@@ -128,6 +128,9 @@ enum shmbus_start {
 #define SHMBUS_MAX_DELIVERIES_MAX 1000
 /** Default subscriber spin before sleeping, in nanoseconds (adaptive wait). */
 #define SHMBUS_SPIN_DEFAULT_NS 50000
+/** Range of a lazy subscriber's wake bound (shmbus_sub_opts.wake_bound_ns), in nanoseconds. */
+#define SHMBUS_WAKE_BOUND_MIN_NS 1000ull
+#define SHMBUS_WAKE_BOUND_MAX_NS 60000000000ull
 
 typedef struct shmbus_bus shmbus_bus;
 typedef struct shmbus_topic shmbus_topic;
@@ -230,7 +233,11 @@ typedef struct shmbus_sub_opts {
     uint64_t start_time_ns;  /**< SHMBUS_START_TIME: CLOCK_REALTIME ns; else 0 */
     uint64_t wake_bound_ns;  /**< 0: a sleeping subscriber is woken by publishers; > 0:
                                   lazy: publishers never wake it, it sleeps at most this
-                                  long and then looks (recorders, loggers, monitors) */
+                                  long and then looks (recorders, loggers, monitors);
+                                  SHMBUS_WAKE_BOUND_MIN_NS..SHMBUS_WAKE_BOUND_MAX_NS.
+                                  A wait set holding a lazy and a non-lazy subscriber
+                                  is woken by publishers of the non-lazy ones only,
+                                  and looks at the lazy ones within their bound */
     uint64_t reserved[1];    /**< 0: room for options to come (non-zero is
                                   SHMBUS_ERR_INVALID, so a caller built against a later
                                   header is told rather than ignored) */

@@ -220,8 +220,11 @@ uint32_t sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
         if (st == SB_SLOT_ACTIVE)
             slot_uncount(seg, s, g); /* an evicted one's went at eviction */
     }
-    /* Its owner died asleep: publishers stop waking it. */
-    sb_wait_sleeper_take_back(&seg->hdr->data_waiters, &s->sleep);
+    /* Its owner died asleep: publishers stop waking it. A wake-up may
+     * have chosen it (the wake-pending word set, the others not relayed
+     * to): wake them. */
+    if (sb_wait_sleeper_take_back(&seg->hdr->data_waiters, &s->sleep) != 0)
+        sb_wait_pending_settle(seg->hdr);
     /* relaxed: statistics only; counted before the slot is seen free. */
     if (dead)
         atomic_fetch_add_explicit(&seg->hdr->reaped, 1, memory_order_relaxed);
@@ -245,6 +248,8 @@ int sb_admin_pub_dead(const shmbus_topic *t, uint32_t idx)
         return 0;
     /* Its owner died waiting for space: subscribers stop waking it. */
     sb_wait_sleeper_take_back(&t->seg.hdr->space_waiters, &r->sleep);
+    /* It may have died between setting the wake-pending word and waking. */
+    sb_wait_pending_settle(t->seg.hdr);
     /* relaxed: statistics only. */
     atomic_fetch_add_explicit(&t->seg.hdr->reaped, 1, memory_order_relaxed);
     return 1;

@@ -91,6 +91,7 @@ struct shmbus_sub {
     uint32_t pid;          /* the creating process (a fork child's copy touches nothing) */
     uint32_t gen;          /* fork generation at creation (util/fork.h) */
     int64_t spin_ns;
+    uint64_t wake_bound_ns; /* > 0: lazy, sleeps at most this long, uncounted (wait.c) */
     uint32_t start;
     uint32_t want_len;      /* length of a message too big for recv's buffer */
     int pending_err;        /* error met after a delivery, reported next */
@@ -151,27 +152,51 @@ static inline int sb_sub_evicted_after_reads(const shmbus_sub *sub)
     return atomic_load_explicit(&sub->slot->state, memory_order_relaxed) == SB_SLOT_EVICTED;
 }
 
-/* Wake sleeping subscribers after a cell changed state. seq_cst: this load
- * and the seq_cst CAS or store that committed the cell form a Dekker pair with the
- * sleeper's seq_cst increment of data_waiters and its seq_cst re-check of
- * the cell (wait.c sleep_on()): at least one side sees the other, so either we
- * wake it or it does not sleep. When nobody sleeps this is one load of a
- * line that stays shared in every cache, and no system call. */
+/*
+ * Wake sleeping subscribers after a cell changed state. seq_cst: this load
+ * and the seq_cst CAS or store that committed the cell form a Dekker pair
+ * with the sleeper's seq_cst increment of data_waiters and its seq_cst
+ * re-check of the cell (wait.c sleep_on()): at least one side sees the
+ * other, so either we wake it or it does not sleep. When nobody sleeps
+ * this is one load of a line that stays shared in every cache, and no
+ * system call.
+ *
+ * A sleeper is woken at most once until it has run again: we wake only if
+ * we move data_pending from 0 to 1; a sleeper stores 0 there after reading
+ * the futex word and before its re-check (sleep_on()). So a burst pays one
+ * futex call, not one per message, while the woken sleeper has not run
+ * (it shares our CPU, or its vCPU is idle). No wake-up is lost: if we read
+ * the 1 before a sleeper's 0, our commit precedes its re-check, which sees
+ * the cell; if after, the 1 was set by a publisher that did so after the
+ * sleeper read the futex word, whose bump then fails the sleeper's
+ * futex_wait or whose wake-up finds it asleep (docs/model/wakeup.pml, and
+ * its mutation PENDING_CLEAR_FIRST).
+ */
 static inline void sb_wake_readers(struct sb_shm_header *h, uint32_t quiet)
 {
     uint32_t w = atomic_load_explicit(&h->data_waiters, memory_order_seq_cst);
+    uint32_t idle = 0;
 
     /* @p quiet: the weight of a sleeper the caller delivers for itself
      * (a relay's, registry/relay.h, or 0): when it is the only one, nobody
      * is woken. */
     if (w == 0 || w == quiet)
         return;
+    /* seq_cst, the load and the CAS: the load is part of the Dekker pair
+     * above (a 1 read before a sleeper's 0 is a commit before its
+     * re-check); it spares the CAS, which would take the line, during a
+     * burst. */
+    if (atomic_load_explicit(&h->data_pending, memory_order_seq_cst) != 0 ||
+        !atomic_compare_exchange_strong_explicit(&h->data_pending, &idle, 1, memory_order_seq_cst,
+                                                 memory_order_seq_cst))
+        return;
     /* seq_cst: a sleeper that read the old value has its futex_wait fail
      * with EAGAIN, one that reads the new value re-checks the cell after. */
     atomic_fetch_add_explicit(&h->data_futex, 1, memory_order_seq_cst);
     /* Wake one sleeper; it wakes the others (wait.c wake_delegate()), so a
-     * publisher pays one wake-up however many subscribers sleep. */
-    sb_futex_wake(&h->data_futex, 1);
+     * publisher pays one wake-up however many subscribers sleep. EAGER: a
+     * lazy subscriber (wait.c) is never the one. */
+    sb_futex_wake_bits(&h->data_futex, 1, SB_FUTEX_EAGER);
 }
 
 /*

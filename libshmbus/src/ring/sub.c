@@ -385,6 +385,9 @@ static int sub_opts_check(const shmbus_topic *t, const shmbus_sub_opts *o)
 {
     if (sub_opts_check_start(o) < 0)
         return SHMBUS_ERR_INVALID;
+    if (o->wake_bound_ns != 0 && (o->wake_bound_ns < SHMBUS_WAKE_BOUND_MIN_NS ||
+                                  o->wake_bound_ns > SHMBUS_WAKE_BOUND_MAX_NS))
+        return SHMBUS_ERR_INVALID;
     if (o->flags & ~(uint32_t)(SHMBUS_SUB_OBSERVER | SHMBUS_SUB_ACK))
         return SHMBUS_ERR_INVALID;
     /* A group's members share one cursor, which gates as a whole. */
@@ -538,6 +541,7 @@ shmbus_sub *sb_sub_alloc(shmbus_topic *topic, const shmbus_sub_opts *o)
     sub->gen = sb_fork_gen();
     sub->start = o->start;
     sub->spin_ns = o->spin_ns;
+    sub->wake_bound_ns = o->wake_bound_ns;
     return sub;
 }
 

@@ -4,9 +4,10 @@
  * then sleeps: it counts itself in each topic's data_waiters, reads each
  * topic's futex word, checks once more, and sleeps on all words at once.
  * Publishers wake only when data_waiters is non-zero (ring.h), so a topic
- * nobody sleeps on costs its publishers no system call; and they wake only
- * one sleeper, which wakes the others, so that fan-out to many sleeping
- * subscribers does not slow a publisher. A wait set is the same over many
+ * nobody sleeps on costs its publishers no system call; only once until a
+ * sleeper runs again (data_pending), so a burst costs one; and they wake
+ * only one sleeper, which wakes the others, so that fan-out to many
+ * sleeping subscribers does not slow a publisher. A wait set is the same over many
  * subscribers, with futex_waitv.
  */
 #include <errno.h>
@@ -72,9 +73,28 @@ static void wake_delegate(struct sb_shm_header *h, uint32_t weight)
     /* We still count ourselves (@p weight): nobody else sleeps. */
     if (atomic_load_explicit(&h->data_waiters, memory_order_relaxed) <= weight)
         return;
+    /* EAGER: the counted sleepers; lazy ones look at their bound. */
     if (atomic_compare_exchange_strong_explicit(&h->data_bcast, &done, now, memory_order_relaxed,
                                                 memory_order_relaxed))
-        sb_futex_wake(&h->data_futex, INT_MAX);
+        sb_futex_wake_bits(&h->data_futex, INT_MAX, SB_FUTEX_EAGER);
+}
+
+/*
+ * We run: let the next publish wake us again (ring.h sb_wake_readers()).
+ * After reading the futex word, before the re-check: a publisher that
+ * then still reads the 1 committed before our re-check, which sees its
+ * cell; one that sets it after wakes us, as our futex value is stale by
+ * then. Cleared before reading the futex word instead, a wake-up could be
+ * lost (docs/model/wakeup.pml PENDING_CLEAR_FIRST). A load that reads 0
+ * does as well as a store of 0: the last store before it was a 0.
+ */
+static void pending_clear(struct sb_shm_header *h)
+{
+    /* seq_cst, both: in the total order with the futex load before and
+     * the re-check after, and with the publisher's commit and CAS. The
+     * load spares the line's ownership when nobody set it. */
+    if (atomic_load_explicit(&h->data_pending, memory_order_seq_cst) != 0)
+        atomic_store_explicit(&h->data_pending, 0, memory_order_seq_cst);
 }
 
 /* Count ourselves with @p weight among topic @p h's sleepers, and say so
@@ -104,14 +124,15 @@ static void sleeper_out(struct sb_shm_header *h, struct sb_shm_slot *s, uint32_t
     atomic_fetch_sub_explicit(&h->data_waiters, weight, memory_order_release);
 }
 
-/* Sleep on the topics @p topics, counted with @p weight (and named in
- * @p slots, unless NULL), until @p ready (called with seq_cst, after we
- * count ourselves as sleepers) says something is there, a wake-up, the
- * slice end, @p wake_at (a nacked message falls due: ring/ack.c), or
- * (unless NULL) @p bell moving from @p seen. */
+/* Sleep on the topics @p topics, the first @p counted of them counted
+ * with @p weight (and named in @p slots, unless NULL), the others (lazy
+ * subscribers') only watched, until @p ready (called with seq_cst, after
+ * we count ourselves as sleepers) says something is there, a wake-up, the
+ * slice end, @p wake_at (a nacked message falls due: ring/ack.c; a lazy
+ * subscriber's bound), or (unless NULL) @p bell moving from @p seen. */
 static int sleep_on(shmbus_topic *const *topics, struct sb_shm_slot *const *slots, unsigned n,
-                    uint32_t weight, sb_ready_fn ready, void *arg, uint64_t deadline,
-                    uint64_t wake_at, _Atomic uint32_t *bell, uint32_t seen)
+                    unsigned counted, uint32_t weight, sb_ready_fn ready, void *arg,
+                    uint64_t deadline, uint64_t wake_at, _Atomic uint32_t *bell, uint32_t seen)
 {
     _Atomic uint32_t *words[SHMBUS_WAITSET_MAX + 1] = {0};
     uint32_t vals[SHMBUS_WAITSET_MAX + 1] = {0};
@@ -120,13 +141,18 @@ static int sleep_on(shmbus_topic *const *topics, struct sb_shm_slot *const *slot
     int rc = 0;
 
     for (unsigned i = 0; i < n; i++) {
-        sleeper_in(topics[i]->seg.hdr, slots != NULL ? slots[i] : NULL, weight);
+        if (i < counted)
+            sleeper_in(topics[i]->seg.hdr, slots != NULL ? slots[i] : NULL, weight);
+        /* Watched too when uncounted: the daemon's wake-ups (topic gone,
+         * eviction) and a woken sleeper's relay still reach us. */
         words[i] = &topics[i]->seg.hdr->data_futex;
     }
     /* seq_cst: read before the re-check; a wake after this changes it and
      * the futex call returns at once. */
     for (unsigned i = 0; i < n; i++)
         vals[i] = atomic_load_explicit(words[i], memory_order_seq_cst);
+    for (unsigned i = 0; i < counted; i++)
+        pending_clear(topics[i]->seg.hdr);
     if (bell != NULL) {
         words[nw] = bell;
         vals[nw++] = seen;
@@ -137,11 +163,18 @@ static int sleep_on(shmbus_topic *const *topics, struct sb_shm_slot *const *slot
         slice_end = wake_at;
     if (!ready(arg, memory_order_seq_cst)) {
         if (nw == 1)
-            rc = sb_futex_wait(words[0], vals[0], slice_end);
+            rc = sb_futex_wait_bits(words[0], vals[0], slice_end,
+                                    counted < n ? SB_FUTEX_LAZY : SB_FUTEX_ANY);
         else
             rc = sb_futex_waitv(words, vals, nw, slice_end);
     }
-    for (unsigned i = 0; i < n; i++) {
+    /* A lazy topic's word in a futex_waitv is woken by anyone (ANY): a
+     * publisher's one wake-up may have chosen us; pass it on (weight 0:
+     * we are not counted). Not after a timeout (nobody chose us), nor
+     * alone (SB_FUTEX_LAZY: no publisher can). */
+    for (unsigned i = counted; rc == 0 && nw > 1 && i < n; i++)
+        wake_delegate(topics[i]->seg.hdr, 0);
+    for (unsigned i = 0; i < counted; i++) {
         wake_delegate(topics[i]->seg.hdr, weight);
         sleeper_out(topics[i]->seg.hdr, slots != NULL ? slots[i] : NULL, weight);
     }
@@ -163,16 +196,29 @@ static int subs_ready(void *arg, memory_order order)
     return any_ready(a->subs, a->n, order);
 }
 
+/*
+ * A lazy subscriber (wake_bound_ns > 0) is not counted among the sleepers,
+ * so no publisher wakes it; it sleeps at most its bound. In a wait set
+ * with both kinds, the others are counted as usual: a publish to one of
+ * theirs wakes the set, one to a lazy one's topic is seen within the
+ * shortest lazy bound.
+ */
 static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
 {
     shmbus_topic *topics[SHMBUS_WAITSET_MAX];
     struct sb_shm_slot *slots[SHMBUS_WAITSET_MAX];
     struct subs_arg a = {subs, n};
-    uint64_t wake_at = UINT64_MAX;
+    uint64_t wake_at = UINT64_MAX, bound = UINT64_MAX;
+    unsigned counted = 0, lazy = n;
 
     for (unsigned i = 0; i < n; i++) {
-        topics[i] = subs[i]->topic;
-        slots[i] = subs[i]->slot;
+        /* Counted ones first, lazy ones from the end. */
+        unsigned k = subs[i]->wake_bound_ns != 0 ? --lazy : counted++;
+
+        topics[k] = subs[i]->topic;
+        slots[k] = subs[i]->slot;
+        if (subs[i]->wake_bound_ns != 0 && subs[i]->wake_bound_ns < bound)
+            bound = subs[i]->wake_bound_ns;
         if (subs[i]->ack != NULL) {
             uint64_t at = sb_ack_wake_at(subs[i]);
             wake_at = at < wake_at ? at : wake_at;
@@ -182,7 +228,11 @@ static int wait_sleep(shmbus_sub *const *subs, unsigned n, uint64_t deadline)
             wake_at = at < wake_at ? at : wake_at;
         }
     }
-    return sleep_on(topics, slots, n, 1, subs_ready, &a, deadline, wake_at, NULL, 0);
+    if (bound != UINT64_MAX) {
+        uint64_t at = sb_mono_ns() + bound;
+        wake_at = at < wake_at ? at : wake_at;
+    }
+    return sleep_on(topics, slots, n, counted, 1, subs_ready, &a, deadline, wake_at, NULL, 0);
 }
 
 int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_ready_fn ready,
@@ -193,7 +243,7 @@ int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_
     /* No slots named: a relay's weight (registry/relay.h) left by a daemon
      * that died is taken out by the next one when it adopts the segment
      * (admin.h sb_admin_waiters_settle()). */
-    return sleep_on(topics, NULL, n, weight, ready, arg, deadline, UINT64_MAX, bell, seen);
+    return sleep_on(topics, NULL, n, n, weight, ready, arg, deadline, UINT64_MAX, bell, seen);
 }
 
 /* Turns of a spin between looks at the clock (~20 ns a call) and, for a
@@ -329,7 +379,7 @@ int shmbus_waitset_wait(shmbus_waitset *ws, shmbus_sub **ready, unsigned cap, in
     }
 }
 
-void sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
+uint32_t sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
 {
     /* relaxed: the owner is dead; its last stores are visible. */
     uint32_t w = atomic_exchange_explicit(mine, 0, memory_order_relaxed);
@@ -341,4 +391,19 @@ void sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine)
     while (w != 0 && !atomic_compare_exchange_weak_explicit(
                          count, &c, c > w ? c - w : 0, memory_order_relaxed, memory_order_relaxed))
         ;
+    return w;
+}
+
+void sb_wait_pending_settle(struct sb_shm_header *h)
+{
+    /* seq_cst, all: the 0 before the bump, so that a sleeper asleep now
+     * has its futex_wait fail or is woken below, and one that goes to
+     * sleep later clears the word itself (pending_clear()). Everyone is
+     * woken: the one a wake-up chose may be the dead one, which relays
+     * nothing; this happens once per death. */
+    atomic_store_explicit(&h->data_pending, 0, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->data_waiters, memory_order_seq_cst) == 0)
+        return;
+    atomic_fetch_add_explicit(&h->data_futex, 1, memory_order_seq_cst);
+    sb_futex_wake(&h->data_futex, INT_MAX);
 }

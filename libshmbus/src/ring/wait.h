@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "shm/layout.h"
 #include "shmbus/shmbus.h"
 
 /* A sleeper (subscriber or reliable publisher) wakes at least this often to
@@ -35,7 +36,13 @@ int sb_wait_topics(shmbus_topic *const *topics, unsigned n, uint32_t weight, sb_
 
 /* Take the weight @p *mine, which a sleeper that can no longer do it
  * counted in @p count (a dead owner's slot or record), back out of the
- * count, and clear it. Never below zero. */
-void sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine);
+ * count, and clear it. Never below zero. @return the weight taken. */
+uint32_t sb_wait_sleeper_take_back(_Atomic uint32_t *count, _Atomic uint32_t *mine);
+
+/* After a death that may leave topic @p h's wake-pending word set with no
+ * wake-up to follow (a publisher that died between setting it and waking,
+ * or a sleeper woken that died before it ran and relayed): clear it and
+ * wake every sleeper (the daemon, admin.c). */
+void sb_wait_pending_settle(struct sb_shm_header *h);
 
 #endif

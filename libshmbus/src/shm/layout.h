@@ -26,7 +26,7 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
               "atomics must have the size of their plain types");
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
-#define SB_LAYOUT_MAJOR   6u                    /* 6: joins, validating gate scans */
+#define SB_LAYOUT_MAJOR   7u                    /* 7: wake-pending word */
 #define SB_LAYOUT_MINOR   0u
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
@@ -74,11 +74,14 @@ struct sb_shm_header {
     _Atomic uint64_t tail;
     uint8_t pad2[SB_BLOCK - 8];
     /* block 2: subscribers' sleep: futex word bumped on wake, sleeper count,
-     * and the futex value the woken delegate last broadcast */
+     * the futex value the woken delegate last broadcast, and 1 while a
+     * publisher's wake-up is under way that no sleeper has run since (a
+     * publisher wakes only if it moves it from 0 to 1; ring.h) */
     _Atomic uint32_t data_futex;
     _Atomic uint32_t data_waiters;
     _Atomic uint32_t data_bcast;
-    uint8_t pad3[SB_BLOCK - 12];
+    _Atomic uint32_t data_pending;
+    uint8_t pad3[SB_BLOCK - 16];
     /* block 3: reliable publishers' sleep when the ring is full */
     _Atomic uint32_t space_futex;
     _Atomic uint32_t space_waiters;
@@ -127,6 +130,7 @@ static_assert(offsetof(struct sb_shm_header, tail) == 1 * SB_BLOCK, "tail");
 static_assert(offsetof(struct sb_shm_header, data_futex) == 2 * SB_BLOCK, "data_futex");
 static_assert(offsetof(struct sb_shm_header, data_waiters) == 2 * SB_BLOCK + 4, "data_waiters");
 static_assert(offsetof(struct sb_shm_header, data_bcast) == 2 * SB_BLOCK + 8, "data_bcast");
+static_assert(offsetof(struct sb_shm_header, data_pending) == 2 * SB_BLOCK + 12, "data_pending");
 static_assert(offsetof(struct sb_shm_header, space_futex) == 3 * SB_BLOCK, "space_futex");
 static_assert(offsetof(struct sb_shm_header, space_waiters) == 3 * SB_BLOCK + 4, "space_waiters");
 static_assert(offsetof(struct sb_shm_header, overruns) == 4 * SB_BLOCK, "overruns");

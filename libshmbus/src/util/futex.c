@@ -24,7 +24,7 @@ static int futex_errno(long rc)
     return errno == EAGAIN ? 0 : -errno;
 }
 
-int sb_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline_ns)
+int sb_futex_wait_bits(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline_ns, uint32_t bits)
 {
     struct timespec ts, *tsp = NULL;
     long rc;
@@ -36,13 +36,23 @@ int sb_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline_ns)
     }
     /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a
      * retried wait never stretches the caller's timeout. */
-    rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expect, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+    rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expect, tsp, NULL, bits);
     return futex_errno(rc);
+}
+
+int sb_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline_ns)
+{
+    return sb_futex_wait_bits(word, expect, deadline_ns, SB_FUTEX_ANY);
+}
+
+void sb_futex_wake_bits(_Atomic uint32_t *word, int n, uint32_t bits)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_BITSET, n, NULL, NULL, bits);
 }
 
 void sb_futex_wake(_Atomic uint32_t *word, int n)
 {
-    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+    sb_futex_wake_bits(word, n, SB_FUTEX_ANY);
 }
 
 int sb_futex_waitv(_Atomic uint32_t *const *words, const uint32_t *expect, unsigned n,
