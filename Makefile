@@ -85,6 +85,7 @@ model: deps
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
 		FREE_SLOT_FIRST NO_GEN NO_CURSOR_CHECK READ_RETURNED_IN_PLACE ACK_KEEPS_ALWAYS
 	scripts/model-check.sh docs/model/join.pml NO_JOINS
+	scripts/model-check.sh docs/model/batch.pml END_AFTER_SEQ NO_CLAIM_END DAEMON_STORE COUNT_ENDED
 
 # libFuzzer on the control-message and bridge parsers and on the daemon
 # against scribbled segments (the targets: the table in scripts/fuzz.sh), for

@@ -291,7 +291,7 @@ void sbd_stall_claim(struct sbd_topic *t, uint32_t i, int64_t now)
     struct sbd_stall *s = stall_get(t);
     uint64_t seq = 0, start;
     uint32_t pid = 0;
-    int held;
+    int held, rest;
     int64_t ms;
 
     if (s == NULL)
@@ -302,8 +302,15 @@ void sbd_stall_claim(struct sbd_topic *t, uint32_t i, int64_t now)
      * is all that remembers it. */
     if (claim_finish(t, i) < 0)
         return;
-    if (!held || ms < (int64_t)t->info.stall_timeout_ms ||
-        sb_admin_pub_unblock(t->t, i, seq, 0) != 1)
+    if (!held || ms < (int64_t)t->info.stall_timeout_ms)
+        return;
+    rest = sb_admin_pub_end_rest(t->t, i, seq);
+    if (rest > 0)
+        sbd_log(SBD_WARN,
+                "topic %s: publisher stalled %lld ms inside a batch at seq %llu: its %d "
+                "unwritten seqs after it ended, readers count them lost",
+                t->name, (long long)ms, (unsigned long long)seq, rest);
+    if (sb_admin_pub_unblock(t->t, i, seq, 0) != 1)
         return;
     sb_admin_owner(t->t, SB_ADMIN_PUB, i, &pid, &start);
     sbd_log(SBD_WARN,

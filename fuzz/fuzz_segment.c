@@ -516,8 +516,10 @@ static void control_op(struct sbd_topic *t, int which, struct in *in)
         sb_admin_pub_settle(t->t, idx % seg->g.max_pubs);
         break;
     case 4:
-        if (!(t->info.flags & SHMBUS_TOPIC_EXCLUSIVE)) /* not for them (admin.h) */
-            sb_admin_pub_unblock(t->t, idx % seg->g.max_pubs, pick_value(seg, idx, arg), idx & 1);
+        if (t->info.flags & SHMBUS_TOPIC_EXCLUSIVE)
+            break; /* not for them (admin.h) */
+        sb_admin_pub_unblock(t->t, idx % seg->g.max_pubs, pick_value(seg, idx, arg), idx & 1);
+        sb_admin_pub_end_rest(t->t, idx % seg->g.max_pubs, pick_value(seg, idx, arg));
         break;
     case 5:
         if (t->info.mode == SHMBUS_RELIABLE) /* evictions are of reliable topics */

@@ -16,6 +16,9 @@
 #     ACK_KEEPS_ALWAYS: an ack leaves its member two reservations
 #   docs/model/join.pml NO_JOINS: a publisher overwrites the cell a reader
 #     seated during its gate scan reads
+#   docs/model/batch.pml END_AFTER_SEQ NO_CLAIM_END: a dead batch's seqs
+#     after the one its record names are never ended; DAEMON_STORE
+#     COUNT_ENDED: a seq the daemon ends in a stalled batch counted twice
 set -euo pipefail
 model=$(readlink -f "${1:?usage: model-check.sh model.pml FLAG...}")
 shift

@@ -3,7 +3,8 @@
  * step in one process on a topic created directly: ending a live
  * publisher's claim (stall timeout) around marks that newer claims leave
  * in a lossy cell, group member counts around evictions, and the bounded
- * work of ending a dead claimer's unknown claim.
+ * work of ending a dead claimer's unknown claim, which leaves a live
+ * batch's seqs alone.
  */
 #include "testutil.h"
 
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "registry/admin.h"
@@ -176,6 +178,26 @@ static void test_admin_gone_ends_a_lapping_writer(void **state)
     tu_release(name);
 }
 
+/* A batch on a topic the daemon removed publishes nothing and says so. */
+static void test_admin_gone_refuses_a_batch(void **state)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_LOSSY, .capacity = 8, .max_msg_size = 64};
+    const char *name = tu_name("gonevec");
+    struct iovec iov[2] = {{.iov_base = "ab", .iov_len = 2}, {.iov_base = "cd", .iov_len = 2}};
+    shmbus_topic *t;
+    shmbus_pub *p;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    sb_admin_topic_gone(t);
+    assert_shmbus_rc(shmbus_publish_vec(p, iov, 2, 0), SHMBUS_ERR_TOPIC_GONE);
+    assert_int_equal(atomic_load(&t->seg.hdr->tail), 0);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 /* The word of group 1 of @p t. */
 static uint64_t group_word_of(const shmbus_topic *t)
 {
@@ -247,6 +269,45 @@ static void test_admin_settle_unknown_is_bounded(void **state)
     tu_release(name);
 }
 
+/* A dead record left CLAIMING at 0 while a live publisher A is inside a
+ * batch: A's record names seq 0 and claim_end 4, its cells untouched.
+ * Settling the dead claim must leave A's seqs alone (A will write them);
+ * a claim_end at or below the named seq is an older claim's and covers
+ * nothing more. */
+static void test_admin_settle_unknown_leaves_a_live_batch(void **state)
+{
+    shmbus_topic_opts o = {.mode = SHMBUS_RELIABLE, .capacity = 8, .max_msg_size = 64};
+    const char *name = tu_name("batch");
+    shmbus_topic_info info;
+    shmbus_topic *t;
+    shmbus_pub *a;
+
+    (void)state;
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &a)); /* record 0 */
+    atomic_store(&t->seg.pubs[1].claim, SB_CLAIM_CLAIMING | 0);
+    atomic_store(&t->seg.pubs[1].state, SB_PUB_DEAD);
+    atomic_store(&t->seg.hdr->tail, 4);
+    atomic_store(&a->rec->claim_end, 4);
+    atomic_store(&a->rec->claim, 0);
+    assert_int_equal(sb_admin_pub_settle(t, 1), 0);
+    shmbus_topic_info_get(t, &info);
+    assert_int_equal(info.skipped, 0);
+    atomic_store(&a->rec->claim, 2); /* an older claim_end than its seq: seq 2 alone */
+    atomic_store(&a->rec->claim_end, 2);
+    assert_int_equal(sb_admin_pub_settle(t, 1), 0);
+    shmbus_topic_info_get(t, &info);
+    assert_int_equal(info.skipped, 3); /* 0, 1 and 3 */
+    assert_int_equal(stamp_of(t, 2), 0);
+    atomic_store(&a->rec->claim, SB_CLAIM_IDLE);
+    assert_int_equal(sb_admin_pub_settle(t, 1), 1);
+    shmbus_topic_info_get(t, &info);
+    assert_int_equal(info.skipped, 4);
+    shmbus_pub_destroy(a);
+    shmbus_topic_destroy(t);
+    tu_release(name);
+}
+
 /* A group counted with no member slot behind it is reset, unless the
  * caller marked it busy (it saw a member in use): then its word is left
  * alone, to be looked at next time. */
@@ -279,8 +340,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_unblock_finishes_after_a_marker, fx_setup,
                                         fx_teardown),
         cmocka_unit_test(test_admin_gone_ends_a_lapping_writer),
+        cmocka_unit_test(test_admin_gone_refuses_a_batch),
         cmocka_unit_test(test_admin_evicted_member_counted_once),
         cmocka_unit_test(test_admin_settle_unknown_is_bounded),
+        cmocka_unit_test(test_admin_settle_unknown_leaves_a_live_batch),
         cmocka_unit_test(test_admin_reconcile_leaves_busy_groups),
     };
 

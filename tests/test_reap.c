@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #define WAIT_NS  10000000000ll /* only a hang reaches it */
@@ -44,11 +45,12 @@ struct kid {
     uint32_t mode;
     uint32_t flags;
     const char *group;
-    int ready;       /* write end: one byte once set up */
-    int direct;      /* attach the segment by name, without the daemon */
-    int fork_holder; /* fork a child that keeps the connection open */
-    int hold[2];     /* fork_holder: the child lives until the test closes hold[1] */
-    uint32_t count;  /* messages a reader child expects */
+    int ready;         /* write end: one byte once set up */
+    int direct;        /* attach the segment by name, without the daemon */
+    int fork_holder;   /* fork a child that keeps the connection open */
+    int hold[2];       /* fork_holder: the child lives until the test closes hold[1] */
+    uint32_t count;    /* messages a reader child expects */
+    const char *fault; /* kid_stuck_batch(): where it stops */
 };
 
 static shmbus_topic_opts topic_opts(uint32_t mode, uint32_t flags)
@@ -217,6 +219,95 @@ static void test_reap_publisher_killed_in_claim_reliable(void **state)
 static void test_reap_publisher_killed_in_claim_exclusive(void **state)
 {
     stuck_publisher_case(*state, SHMBUS_LOSSY, SHMBUS_TOPIC_EXCLUSIVE, UNBLOCK_BOUND_MS);
+}
+
+/* Publish three messages, then a batch of four that stops at k->fault:
+ * publish-claimed, its first cell taken; publish-vec-next, its first
+ * message committed and the rest claimed, untouched. */
+static int kid_stuck_batch(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_topic_opts o = topic_opts(k->mode, k->flags);
+    struct iovec iov[4];
+    uint8_t buf[4][MSG_MAX];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, &o, 0, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_pub_create(t, &pub) < 0)
+        return KID_PUB;
+    for (uint32_t i = 0; i < 3; i++)
+        if (shmbus_publish(pub, buf[0], tu_fill(buf[0], 1, i, 32), WAIT_NS) < 0)
+            return KID_PUB;
+    for (uint32_t i = 0; i < 4; i++) {
+        iov[i].iov_base = buf[i];
+        iov[i].iov_len = tu_fill(buf[i], 1, 3 + i, 32);
+    }
+    setenv("SHMBUS_FAULT", k->fault, 1);
+    shmbus_publish_vec(pub, iov, 4, WAIT_NS); /* stops inside */
+    return KID_PUB;                           /* never reached: killed while stopped */
+}
+
+/* A publisher killed inside a batch of four (seqs 3..6): every seq of it
+ * not committed ends SKIPPED and counted, and readers go on to seq 7. */
+static void stuck_batch_case(struct du_daemon *d, uint32_t mode, uint32_t flags, const char *fault,
+                             uint64_t committed)
+{
+    /* A topic per case: the daemon keeps the last one's. */
+    struct kid k = {.bus = d->bus, .topic = fault, .mode = mode, .flags = flags, .fault = fault};
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    shmbus_pub *pub;
+    shmbus_topic_info info;
+    uint8_t buf[MSG_MAX];
+    pid_t kid;
+
+    open_topic(d->bus, k.topic, mode, flags, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    kid = tu_fork(kid_stuck_batch, &k);
+    wait_stopped(kid);
+    for (uint64_t i = 0; i < 3 + committed; i++)
+        recv_seq(sub, i, 0);
+    assert_int_equal(shmbus_recv(sub, buf, sizeof(buf), NULL, 0), -EAGAIN);
+    kill(kid, SIGKILL);
+    tu_wait(kid);
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 2, 0, 16), WAIT_NS));
+    recv_seq(sub, 7, 4 - committed);
+    for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(1)) {
+        assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+        if (info.unblocked >= 4 - committed)
+            break;
+    }
+    assert_int_equal(info.unblocked, 4 - committed);
+    assert_int_equal(info.skipped, 4 - committed);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    shmbus_topic_destroy(t);
+    shmbus_close(bus);
+}
+
+static void test_reap_publisher_killed_in_batch_reliable(void **state)
+{
+    stuck_batch_case(*state, SHMBUS_RELIABLE, 0, "publish-claimed", 0);
+    stuck_batch_case(*state, SHMBUS_RELIABLE, 0, "publish-vec-next", 1);
+}
+
+static void test_reap_publisher_killed_in_batch_lossy(void **state)
+{
+    stuck_batch_case(*state, SHMBUS_LOSSY, 0, "publish-claimed", 0);
+    stuck_batch_case(*state, SHMBUS_LOSSY, 0, "publish-vec-next", 1);
+}
+
+static void test_reap_publisher_killed_in_batch_exclusive(void **state)
+{
+    stuck_batch_case(*state, SHMBUS_RELIABLE, SHMBUS_TOPIC_EXCLUSIVE, "publish-claimed", 0);
+    stuck_batch_case(*state, SHMBUS_LOSSY, SHMBUS_TOPIC_EXCLUSIVE, "publish-vec-next", 1);
 }
 
 /* Subscribe (through the daemon, or by attaching the segment directly),
@@ -775,6 +866,9 @@ int main(void)
         REAP_TEST(test_reap_publisher_killed_in_claim_lossy),
         REAP_TEST(test_reap_publisher_killed_in_claim_reliable),
         REAP_TEST(test_reap_publisher_killed_in_claim_exclusive),
+        REAP_TEST(test_reap_publisher_killed_in_batch_reliable),
+        REAP_TEST(test_reap_publisher_killed_in_batch_lossy),
+        REAP_TEST(test_reap_publisher_killed_in_batch_exclusive),
         REAP_TEST(test_reap_publisher_killed_unrecorded),
         REAP_TEST(test_reap_subscriber_killed),
         REAP_TEST(test_reap_subscriber_killed_connection_held),

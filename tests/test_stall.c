@@ -4,15 +4,17 @@
  * publishers system calls; a burst wakes a sleeper once, a lazy one
  * never, and a wake-up left pending by the dead is not lost; a subscriber stopped with SIGSTOP is
  * evicted after the topic's stall timeout and told so when it continues; a claim left open that
- * long is ended; an observer never gates; a group member killed inside its callback is counted; a
- * kept slot is never evicted. Every test runs its own daemon (daemonutil.h); children report
- * through their exit status.
+ * long is ended, and so are the unwritten seqs of a batch whose publisher stopped inside it; an
+ * observer never gates; a group member killed inside its callback is counted; a kept slot is never
+ * evicted. Every test runs its own daemon (daemonutil.h); children report through their exit
+ * status.
  */
 #include "daemonutil.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "registry/relay.h"
@@ -31,10 +33,12 @@ struct kid {
     const char *bus;
     const char *topic;
     const char *group;
-    int ready;   /* write end: one byte once set up */
-    int observe; /* subscribe as an observer */
-    int lazy;    /* subscribe lazy (wake_bound_ns) */
-    uint32_t n;  /* messages to publish or expect */
+    int ready;         /* write end: one byte once set up */
+    int observe;       /* subscribe as an observer */
+    int lazy;          /* subscribe lazy (wake_bound_ns) */
+    uint32_t n;        /* messages to publish or expect */
+    const char *fault; /* kid_stopped_batch(): where it stops */
+    int want;          /* kid_stopped_batch(): what its batch returns */
 };
 
 static shmbus_topic_opts topic_opts(uint32_t mode, uint32_t stall_ms)
@@ -723,6 +727,90 @@ static void test_stall_ended_claim_leaves_newer_writer_lossy(void **state)
     ended_claim_case(*state, SHMBUS_LOSSY);
 }
 
+/* Publish a batch of four (seqs 0..3) that stops (SIGSTOP) at k->fault;
+ * once continued, the batch must return k->want. */
+static int kid_stopped_batch(void *arg)
+{
+    const struct kid *k = arg;
+    struct iovec iov[4];
+    uint8_t buf[4][MSG_MAX];
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_pub *pub;
+
+    if (shmbus_connect(k->bus, &bus) < 0)
+        return KID_CONNECT;
+    if (shmbus_open(bus, k->topic, NULL, SHMBUS_OPEN_NOCREATE, &t) < 0)
+        return KID_OPEN;
+    if (shmbus_pub_create(t, &pub) < 0)
+        return KID_PUB;
+    for (uint32_t i = 0; i < 4; i++) {
+        iov[i].iov_base = buf[i];
+        iov[i].iov_len = tu_fill(buf[i], 1, i, 16);
+    }
+    setenv("SHMBUS_FAULT", k->fault, 1);
+    return shmbus_publish_vec(pub, iov, 4, 0) == k->want ? KID_OK : KID_WRONG;
+}
+
+/* A publisher stopped inside a batch of four past the stall timeout: the
+ * daemon ends every seq of it not committed (@p committed were), readers
+ * go on, and each is counted once, though the publisher, continued,
+ * meets the daemon's ends and stops its batch there. */
+static void stopped_batch_case(struct du_daemon *d, uint32_t mode, const char *fault,
+                               uint64_t committed, int want)
+{
+    shmbus_topic_opts o = topic_opts(mode, STALL_MS);
+    struct kid k = {.bus = d->bus, .topic = fault, .fault = fault, .want = want};
+    uint8_t buf[MSG_MAX];
+    shmbus_topic_info info;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    shmbus_pub *pub;
+    shmbus_msg m;
+    int64_t t0;
+    pid_t kid;
+    int st;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    assert_shmbus_ok(shmbus_sub_create(t, NULL, &sub));
+    kid = tu_fork(kid_stopped_batch, &k);
+    assert_int_equal(waitpid(kid, &st, WUNTRACED), kid);
+    assert_true(WIFSTOPPED(st));
+    t0 = du_now_ms();
+    assert_shmbus_ok(shmbus_pub_create(t, &pub));
+    assert_shmbus_ok(shmbus_publish(pub, buf, tu_fill(buf, 2, 4, 16), 0)); /* seq 4 */
+    for (uint64_t i = 0; i < committed; i++) {
+        assert_true(shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS) > 0);
+        assert_int_equal(m.seq, i);
+    }
+    assert_true(shmbus_recv(sub, buf, sizeof(buf), &m, WAIT_NS) > 0);
+    assert_true(du_now_ms() - t0 >= STALL_MS);
+    assert_int_equal(m.seq, 4);
+    assert_int_equal(m.lost, 4 - committed);
+    wait_count(t, unblocked_of, 4 - committed);
+    kill(kid, SIGCONT);
+    assert_int_equal(tu_wait(kid), KID_OK);
+    assert_shmbus_ok(shmbus_topic_info_get(t, &info));
+    assert_int_equal(info.skipped, 4 - committed);
+    assert_int_equal(info.unblocked, 4 - committed);
+    shmbus_pub_destroy(pub);
+    shmbus_sub_destroy(sub);
+    close_topic(bus, t);
+}
+
+static void test_stall_stopped_batch_ended_reliable(void **state)
+{
+    stopped_batch_case(*state, SHMBUS_RELIABLE, "publish-vec-next", 1, 1);
+    stopped_batch_case(*state, SHMBUS_RELIABLE, "publish-claimed", 0, SHMBUS_ERR_OVERRUN);
+}
+
+static void test_stall_stopped_batch_ended_lossy(void **state)
+{
+    stopped_batch_case(*state, SHMBUS_LOSSY, "publish-vec-next", 1, 1);
+    stopped_batch_case(*state, SHMBUS_LOSSY, "publish-claimed", 0, SHMBUS_ERR_OVERRUN);
+}
+
 /* ------------------------------------------------------------ observers */
 
 /* An observer never gates a reliable topic: publishers fill it many times
@@ -878,6 +966,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stall_ended_claim_leaves_newer_writer_reliable,
                                         du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_ended_claim_leaves_newer_writer_lossy, du_setup,
+                                        du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_stopped_batch_ended_reliable, du_setup,
+                                        du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_stopped_batch_ended_lossy, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_observer_never_gates, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_member_killed_in_callback_reliable, du_setup,

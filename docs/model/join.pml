@@ -1,7 +1,7 @@
 /*
  * Model of plain readers joining a reliable topic while a publisher
  * computes its limit (libshmbus/src/ring/gate.c sb_seat() and
- * sb_min_gate(), sub.c plain_join(), pub.c pub_refresh_limit()), checked
+ * sb_min_gate(), sub.c plain_join(), gate.c sb_pub_refresh_limit()), checked
  * with spin (`make model`).
  *
  * A ring of CAP cells, one publisher of NMSG messages, a subscriber A

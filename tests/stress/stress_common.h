@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #define ST_MAX_PUB 4
 #define ST_MAX_MSG 50000
@@ -26,6 +27,7 @@ struct st_config {
     int publishers;
     int per_publisher;
     int64_t spin_ns; /* subscribers' wait */
+    int batch;       /* > 0: even publishers use shmbus_publish_vec() of up to this many */
     /* Threads share the driver's mapping, so ThreadSanitizer sees every
      * access at one address; processes attach their own (NULL here). */
     shmbus_topic *shared;
@@ -80,16 +82,44 @@ struct st_worker {
     int group; /* subscribers: 0 or group index */
 };
 
+/* The length of publisher @p w's message @p k. */
+static inline uint32_t st_len(const struct st_worker *w, int k)
+{
+    return 24 + (uint32_t)((k * 37 + w->id * 11) % (ST_MAX_LEN - 24));
+}
+
+#define ST_BATCH_MAX 8
+
+/* Publish messages @p k.. in one batch of up to cfg->batch. @return how
+ * many went out (>= 1), or an error. */
+static int st_publish_batch(struct st_worker *w, shmbus_pub *pub, int k, int64_t timeout)
+{
+    uint8_t bufs[ST_BATCH_MAX][ST_MAX_LEN];
+    struct iovec iov[ST_BATCH_MAX];
+    unsigned n = 0;
+
+    while ((int)n < w->cfg->batch && n < ST_BATCH_MAX && k + (int)n < w->cfg->per_publisher) {
+        iov[n].iov_base = bufs[n];
+        iov[n].iov_len = tu_fill(bufs[n], (uint32_t)w->id, (uint64_t)k + n, st_len(w, k + (int)n));
+        n++;
+    }
+    return shmbus_publish_vec(pub, iov, n, timeout);
+}
+
 static int st_publish_all(struct st_worker *w, shmbus_pub *pub)
 {
     uint8_t buf[ST_MAX_LEN];
-    int zero_copy = w->id & 1;
+    int zero_copy = w->id & 1, batch = w->cfg->batch > 0 && !zero_copy;
 
     for (int k = 0; k < w->cfg->per_publisher; k++) {
-        uint32_t len = 24 + (uint32_t)((k * 37 + w->id * 11) % (ST_MAX_LEN - 24));
+        uint32_t len = st_len(w, k);
         int64_t timeout = w->cfg->mode == SHMBUS_RELIABLE ? -1 : 0;
         int rc;
-        if (zero_copy) {
+        if (batch) {
+            rc = st_publish_batch(w, pub, k, timeout);
+            if (rc > 0)
+                k += rc - 1;
+        } else if (zero_copy) {
             shmbus_claim c;
             rc = shmbus_pub_claim(pub, &c, timeout);
             if (rc == 0)

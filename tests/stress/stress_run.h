@@ -15,6 +15,7 @@ struct st_scenario {
     uint32_t capacity;
     int publishers, per_publisher, subscribers, members;
     int64_t spin_ns;
+    int batch; /* st_config's */
 };
 
 /* Starts fn(arg) concurrently; returns a token for an st_join_fn. */
@@ -28,7 +29,8 @@ static inline void st_run(const struct st_scenario *sc, st_start_fn start, st_jo
                             .capacity = sc->capacity,
                             .publishers = sc->publishers,
                             .per_publisher = sc->per_publisher,
-                            .spin_ns = sc->spin_ns};
+                            .spin_ns = sc->spin_ns,
+                            .batch = sc->batch};
     shmbus_topic_opts o = {.mode = sc->mode,
                            .capacity = sc->capacity,
                            .max_msg_size = ST_MAX_LEN,

@@ -77,6 +77,35 @@ static void test_stress_threads_lossy(void **state)
     st_run(&sc, thread_start, thread_join, 1);
 }
 
+/* Batches (shmbus_publish_vec()) from two publishers beside single
+ * publishes and zero-copy claims: every message once, in order per
+ * publisher (reliable), or delivered + lost = published (lossy). */
+static void test_stress_threads_batches(void **state)
+{
+    (void)state;
+    struct st_scenario sc = {.mode = SHMBUS_RELIABLE,
+                             .capacity = 16,
+                             .publishers = 4,
+                             .per_publisher = 20000,
+                             .subscribers = 2,
+                             .members = 2,
+                             .spin_ns = 0,
+                             .batch = 7};
+    st_run(&sc, thread_start, thread_join, 1);
+    sc.spin_ns = -1; /* sleepers: one wake-up per batch must do */
+    sc.per_publisher = 5000;
+    st_run(&sc, thread_start, thread_join, 1);
+    sc = (struct st_scenario){.mode = SHMBUS_LOSSY,
+                              .capacity = 16,
+                              .publishers = 4,
+                              .per_publisher = 20000,
+                              .subscribers = 3,
+                              .members = 2,
+                              .spin_ns = 0,
+                              .batch = 7};
+    st_run(&sc, thread_start, thread_join, 1);
+}
+
 /* Churn: while two publishers run on a reliable topic, one member of
  * group 1 stays and others join and leave it over and over, plain
  * subscribers join at OLDEST and leave, and a lone member of group 2
@@ -239,6 +268,10 @@ static void test_stress_threads_exclusive(void **state)
                                 .spin_ns = 0};
     st_run(&rel, thread_start, thread_join, 1);
     st_run(&lossy, thread_start, thread_join, 1);
+    rel.batch = lossy.batch = 5; /* the same in batches: release commits, one fence */
+    rel.spin_ns = -1;            /* with sleepers */
+    st_run(&rel, thread_start, thread_join, 1);
+    st_run(&lossy, thread_start, thread_join, 1);
 }
 
 /* Big lossy messages widen the window in which a lapped reader copies a
@@ -327,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_stress_threads_reliable),
         cmocka_unit_test(test_stress_threads_reliable_sleepers),
         cmocka_unit_test(test_stress_threads_lossy),
+        cmocka_unit_test(test_stress_threads_batches),
         cmocka_unit_test(test_stress_threads_group_and_join_churn),
         cmocka_unit_test(test_stress_threads_exclusive),
         cmocka_unit_test(test_stress_threads_lossy_big_messages),

@@ -355,20 +355,59 @@ static int claim_settle_seq(const struct sb_segment *seg, uint64_t s)
     return claim_unmarked_ready(seg, v, s) && claim_skip(seg, c, v, s);
 }
 
-/* Cells claim_settle_unknown() looks at per call: a crafted tail or bound
- * (a range of 2^24 cells) is ended over many calls, never in one. */
+/* Cells claim_settle_unknown() and claim_settle_range() look at per
+ * call: a crafted tail, bound or batch (a range of 2^24 cells) is ended
+ * over many calls, never in one. */
 #define SETTLE_CELLS_MAX 4096u
 
+/* The end (exclusive) of record @p r's claim on seq @p c: a batch's
+ * claim_end (layout.h), or c + 1 for one seq, or for a claim_end left from
+ * an older claim or out of bounds. acquire: pairs with the owner's release
+ * store (pub.c pub_claim()); a claim word the caller reads after it and
+ * finds still c says the end is c's (pub.c pub_rec_claiming()). */
+static uint64_t claim_end_of(const struct sb_segment *seg, const struct sb_shm_pubrec *r,
+                             uint64_t c)
+{
+    uint64_t e = atomic_load_explicit(&r->claim_end, memory_order_acquire);
+
+    return e > c && e - c <= seg->g.capacity && e < SB_CLAIM_CLAIMING ? e : c + 1;
+}
+
 /* What the live records may own, read once: every seq at or above the
- * lowest CLAIMING bound, and the exact seqs claimed (sorted). */
+ * lowest CLAIMING bound, and the seqs claimed, a range [lo, hi) per
+ * record (sorted by lo; the ranges are disjoint). */
 struct live_snap {
     uint64_t min_claiming;
     uint32_t n;
-    uint64_t exact[SB_PUBS_MAX];
+    struct live_range {
+        uint64_t lo; /* first: sorted by sb_u64_cmp() */
+        uint64_t hi;
+    } exact[SB_PUBS_MAX];
 };
 
+/* Add live record @p r's claim word @p c to @p ls. */
+static void live_snap_add(const struct sb_segment *seg, const struct sb_shm_pubrec *r, uint64_t c,
+                          struct live_snap *ls)
+{
+    uint64_t hi;
+
+    if (c & SB_CLAIM_IDLE)
+        return;
+    if (!(c & SB_CLAIM_CLAIMING)) {
+        hi = claim_end_of(seg, r, c);
+        /* acquire: after claim_end's acquire load. A word moved on means
+         * the end may be a later claim's: c stands for all above it. */
+        if (atomic_load_explicit(&r->claim, memory_order_acquire) == c) {
+            ls->exact[ls->n++] = (struct live_range){.lo = c, .hi = hi};
+            return;
+        }
+    }
+    if (SB_CLAIM_SEQ(c) < ls->min_claiming)
+        ls->min_claiming = SB_CLAIM_SEQ(c);
+}
+
 /* Read the live records' claims once, after the caller's acquire load of
- * the tail. A writer seen IDLE, or claiming another seq or above a bound,
+ * the tail. A writer seen IDLE, or claiming other seqs or above a bound,
  * cannot come to own a seq below that tail: it claims through the tail
  * RMW, whose release our acquire load would have ordered before its
  * CLAIMING store (pub.c pub_rec_claiming()). */
@@ -380,26 +419,35 @@ static void live_snap_take(const struct sb_segment *seg, struct live_snap *ls)
         const struct sb_shm_pubrec *r = &seg->pubs[i];
         /* acquire: pairs with the release store of ACTIVE (pub.c). */
         uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
-        /* relaxed: ordered by the caller's acquire load of the tail. */
-        uint64_t c = atomic_load_explicit(&r->claim, memory_order_relaxed);
 
-        if (st == SB_PUB_FREE || st == SB_PUB_DEAD || (c & SB_CLAIM_IDLE))
+        if (st == SB_PUB_FREE || st == SB_PUB_DEAD)
             continue;
-        if (c & SB_CLAIM_CLAIMING) {
-            if (SB_CLAIM_SEQ(c) < ls->min_claiming)
-                ls->min_claiming = SB_CLAIM_SEQ(c);
-        } else {
-            ls->exact[ls->n++] = c;
-        }
+        /* acquire: pairs with the owner's release store of a seq (pub.c
+         * pub_rec_claimed()): its batch's claim_end is visible; a
+         * CLAIMING bound is ordered by the caller's acquire load of the
+         * tail. */
+        live_snap_add(seg, r, atomic_load_explicit(&r->claim, memory_order_acquire), ls);
     }
     qsort(ls->exact, ls->n, sizeof(ls->exact[0]), sb_u64_cmp);
 }
 
-/* May a live record own seq @p s (live_claims_any(claim_may_own))? */
+/* May a live record own seq @p s? The range with the greatest lo <= s is
+ * the only one that can hold it. */
 static int live_snap_may_own(const struct live_snap *ls, uint64_t s)
 {
-    return s >= ls->min_claiming ||
-           bsearch(&s, ls->exact, ls->n, sizeof(ls->exact[0]), sb_u64_cmp) != NULL;
+    uint32_t lo = 0, hi = ls->n;
+
+    if (s >= ls->min_claiming)
+        return 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+
+        if (ls->exact[mid].lo <= s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && s < ls->exact[lo - 1].hi;
 }
 
 /* A dead publisher (record @p r) was claiming: it may hold one seq >=
@@ -441,13 +489,32 @@ static int claim_settle_unknown(const struct sb_segment *seg, struct sb_shm_pubr
     return first == UINT64_MAX && end == tail;
 }
 
+/* A dead publisher held seq @p c and, a batch, the seqs after it to its
+ * claim_end, in order: end each, SETTLE_CELLS_MAX per call. The claim
+ * word moves up past the seqs ended, so the next call goes on from there
+ * (only the daemon reads a DEAD record; claim_end stays, and so does the
+ * range). @return 1 when all are. */
+static int claim_settle_range(const struct sb_segment *seg, struct sb_shm_pubrec *r, uint64_t c)
+{
+    uint64_t end = claim_end_of(seg, r, c), s = c;
+    uint64_t stop = end - c > SETTLE_CELLS_MAX ? c + SETTLE_CELLS_MAX : end;
+
+    while (s < stop && claim_settle_seq(seg, s))
+        s++;
+    if (s == end)
+        return 1;
+    /* relaxed: the daemon's own bookkeeping, as in claim_settle_unknown(). */
+    atomic_store_explicit(&r->claim, s, memory_order_relaxed);
+    return 0;
+}
+
 static int claim_settle(const struct sb_segment *seg, struct sb_shm_pubrec *r, uint64_t claim)
 {
     if (claim & SB_CLAIM_IDLE)
         return 1;
     if (claim & SB_CLAIM_CLAIMING)
         return claim_settle_unknown(seg, r, SB_CLAIM_SEQ(claim));
-    return claim_settle_seq(seg, claim);
+    return claim_settle_range(seg, r, claim);
 }
 
 /* Exclusive topic whose holder @p pid died: take the token and give it
@@ -735,6 +802,40 @@ int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int 
         if (claim_skip(seg, c, v, x))
             return 1;
     }
+}
+
+int sb_admin_pub_end_rest(const shmbus_topic *t, uint32_t idx, uint64_t seq)
+{
+    const struct sb_segment *seg = &t->seg;
+    const struct sb_shm_pubrec *r = &seg->pubs[idx];
+    uint64_t end;
+    uint32_t n = 0;
+
+    /* acquire, both: as in live_snap_take(). A word that moved on is a
+     * writer that went on with its batch, or found its claim ended and
+     * skips the rest itself (pub.c vec_skip_rest()). */
+    if (atomic_load_explicit(&r->claim, memory_order_acquire) != seq)
+        return 0;
+    end = claim_end_of(seg, r, seq);
+    if (end - seq > SETTLE_CELLS_MAX)
+        end = seq + SETTLE_CELLS_MAX; /* the next scan goes on */
+    for (uint64_t s = seq + 1; s < end; s++) {
+        struct sb_shm_cell *c = sb_cell(seg, s);
+        uint64_t v;
+
+        /* acquire: after claim_end's acquire load (see above). */
+        if (atomic_load_explicit(&r->claim, memory_order_acquire) != seq)
+            break;
+        /* acquire: as in claim_settle_seq(). */
+        v = atomic_load_explicit(&c->stamp, memory_order_acquire);
+        if (SB_STAMP_ST(v) != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s)
+            continue; /* taken by its writer, who went on, or ended */
+        /* Our CAS or the writer's take (pub.c cell_take(), which reads our
+         * SKIPPED as ended and counts nothing): whichever lands first. */
+        if (claim_unmarked_ready(seg, v, s) && claim_skip(seg, c, v, s))
+            n++;
+    }
+    return (int)n;
 }
 
 /* Count, per group, the member slots in use (ACTIVE, JOINING, LEAVING)

@@ -181,6 +181,18 @@ int sb_admin_pub_claim(const shmbus_topic *t, uint32_t idx, uint64_t *seq);
  */
 int sb_admin_pub_unblock(const shmbus_topic *t, uint32_t idx, uint64_t seq, int resumed);
 
+/*
+ * Live record @p idx has claimed @p seq past the stall timeout: end the
+ * seqs after it that its claim, a batch (shmbus_publish_vec()), holds and
+ * has not started, as SKIPPED (readers count them lost; counted as
+ * unblocked), while the record still claims @p seq. Each cell goes to this
+ * or to the writer's take, whichever comes first; a writer that finds one
+ * ended ends its batch there (pub.c). One look, no wait: a cell whose
+ * previous lap is not final is left to the next call.
+ * @return how many seqs were ended now.
+ */
+int sb_admin_pub_end_rest(const shmbus_topic *t, uint32_t idx, uint64_t seq);
+
 /* Groups with members counted but no member slot in use (members died or
  * were evicted between their join and naming it, layout.h counted) stop
  * holding publishers back. */

@@ -30,8 +30,18 @@
  */
 #include "ring/gate.h"
 
+#include <errno.h>
+
 #include "ring/read.h"
+#include "ring/ring.h"
+#include "ring/wait.h"
+#include "util/clock.h"
 #include "util/fault.h"
+
+/* Spin this long on a full reliable ring before sleeping. */
+#define PUB_SPIN_NS 20000u
+/* Gate scans a limit refresh makes while readers are seated across them. */
+#define PUB_SCAN_TRIES 4u
 
 static uint64_t groups_min(const struct sb_segment *seg, enum sb_gate_kind kind)
 {
@@ -125,7 +135,7 @@ uint64_t sb_seat(const struct sb_segment *seg, const struct sb_shm_slot *self, u
 
     /* seq_cst: after our provisional gate became visible, before every
      * load below; pairs with the publishers' seq_cst loads of joins
-     * around their scans (pub.c pub_refresh_limit(), top of the file). */
+     * around their scans (sb_pub_refresh_limit(), top of the file). */
     atomic_fetch_add_explicit(&seg->hdr->joins, 1, memory_order_seq_cst);
     /* seq_cst: read after our provisional gate became visible, ordered
      * against the publishers' seq_cst gate loads and tail CAS (pub.c). */
@@ -138,4 +148,94 @@ uint64_t sb_seat(const struct sb_segment *seg, const struct sb_shm_slot *self, u
     if (o < floor)
         o = floor;
     return o > at_least ? o : at_least;
+}
+
+/* Recompute the private limit: a lap beyond the lowest gate, and never
+ * beyond a lap past the tail @p s read (seq_cst) before the scan. A gate
+ * read late in the scan can lie above a tail that a joiner we missed was
+ * seated from; capping by s keeps every limit within a lap of such a seat
+ * (gate.c). A scan across which a reader was seated may have read the
+ * settled gates that reader seated on later than it did, and is dropped
+ * (gate.c): we scan again, at most PUB_SCAN_TRIES times, and then keep
+ * the last limit, which stays safe; the caller waits and comes back. */
+uint64_t sb_pub_refresh_limit(shmbus_pub *p, uint64_t s)
+{
+    const struct sb_segment *seg = &p->topic->seg;
+    _Atomic uint64_t *joins = &seg->hdr->joins;
+
+    for (unsigned i = 0; i < PUB_SCAN_TRIES; i++) {
+        /* seq_cst, both: pair with the seq_cst bump in sb_seat(), which a
+         * joiner makes after its provisional gate and before its reads. */
+        uint64_t j = atomic_load_explicit(joins, memory_order_seq_cst);
+        uint64_t gate = sb_min_gate(seg, NULL, SB_GATE_ALL);
+
+        if (atomic_load_explicit(joins, memory_order_seq_cst) == j) {
+            p->limit = (gate < s ? gate : s) + seg->g.capacity;
+            break;
+        }
+    }
+    return p->limit;
+}
+
+/* Sleep until a subscriber releases cells or the deadline passes. */
+static int space_sleep(shmbus_pub *p, uint64_t s, uint64_t deadline)
+{
+    struct sb_shm_header *h = p->topic->seg.hdr;
+    uint32_t v;
+    int rc = 0;
+
+    /* seq_cst: Dekker pair with sb_wake_publishers(): we count ourselves,
+     * then re-check the gates; a subscriber stores its position, then
+     * reads the count. One of us sees the other. */
+    atomic_fetch_add_explicit(&h->space_waiters, 1, memory_order_seq_cst);
+    /* relaxed: read by the daemon once we are dead (admin.c), as a
+     * sleeping subscriber's slot (wait.c sleeper_in()). */
+    atomic_store_explicit(&p->rec->sleep, 1, memory_order_relaxed);
+    v = atomic_load_explicit(&h->space_futex, memory_order_seq_cst);
+    /* A bounded sleep: a wake-up that never comes (its subscriber died
+     * between moving and waking) costs at most one slice. */
+    if (deadline > sb_mono_ns() + SB_WAIT_SLICE_NS)
+        deadline = sb_mono_ns() + SB_WAIT_SLICE_NS;
+    /* seq_cst: the flag after the futex word, as the daemon stores them
+     * in the other order (admin.c sb_admin_topic_gone()). */
+    if (s >= sb_pub_refresh_limit(p, s) && !sb_topic_gone(&p->topic->seg, memory_order_seq_cst))
+        rc = sb_futex_wait(&h->space_futex, v, deadline);
+    /* relaxed, then release: cleared before we leave the count, as in
+     * wait.c sleeper_out(). A stale count costs a subscriber one wake. */
+    atomic_store_explicit(&p->rec->sleep, 0, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&h->space_waiters, 1, memory_order_release);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* Wait for space below the limit: spin briefly, then sleep. Called while
+ * the ring is full; the caller re-checks and calls again until the
+ * deadline passes. */
+int sb_pub_wait_space(shmbus_pub *p, uint64_t *s, int64_t timeout_ns, uint64_t *deadline)
+{
+    _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
+    uint64_t now, spin_end;
+
+    if (timeout_ns == 0)
+        return -EAGAIN;
+    /* seq_cst: read after the last sleep's wake-up, which the daemon sends
+     * after storing the flag (seq_cst). */
+    if (sb_topic_gone(&p->topic->seg, memory_order_seq_cst))
+        return SHMBUS_ERR_TOPIC_GONE;
+    now = sb_mono_ns();
+    if (*deadline == 0)
+        *deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
+    if (now >= *deadline)
+        return SHMBUS_ERR_TIMEOUT;
+    spin_end = now + PUB_SPIN_NS < *deadline ? now + PUB_SPIN_NS : *deadline;
+    while (*s >= sb_pub_refresh_limit(p, *s) && sb_mono_ns() < spin_end)
+        sb_cpu_relax();
+    if (*s >= p->limit) {
+        int rc = space_sleep(p, *s, *deadline);
+        if (rc < 0)
+            return rc;
+    }
+    /* seq_cst: it may feed sb_pub_refresh_limit(), which with no gate uses it
+     * as the limit's base: it must not be read after the gate loads. */
+    *s = atomic_load_explicit(tail, memory_order_seq_cst);
+    return 0;
 }

@@ -18,6 +18,10 @@
  *
  * Exclusive topics have one publisher, holding a token: it claims with a
  * store, marks with a plain store and commits with one seq_cst store.
+ *
+ * A batch (shmbus_publish_vec()) claims k seqs with one tail operation,
+ * then takes, writes and commits each cell as above and wakes once; its
+ * record names the range (layout.h), for the daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,28 +40,28 @@
 #include "util/fork.h"
 #include "util/proc.h"
 
-/* Spin this long on a full reliable ring before sleeping. */
-#define PUB_SPIN_NS 20000u
-/* Gate scans a limit refresh makes while readers are seated across them. */
-#define PUB_SCAN_TRIES 4u
-
 /* A token holder that died may have died between claim and commit: its
- * last seq would stall readers forever. We hold the token now, so nobody
- * else writes: end that seq as SKIPPED unless it was committed. */
+ * open seqs would stall readers forever. It commits in order, so they are
+ * the seqs above its last final stamp: one, or the rest of a batch
+ * (shmbus_publish_vec()), within a lap of the tail. We hold the token now,
+ * so nobody else writes: end each as SKIPPED. */
 static void pub_settle_dead_holder(const struct sb_segment *seg)
 {
     /* relaxed, both: the holder's process has exited (the kernel dropped
      * its lock before ours was granted, a full barrier on both sides). */
     uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed), v;
-    struct sb_shm_cell *c;
+    uint64_t lo = t > seg->g.capacity ? t - seg->g.capacity : 0;
 
-    if (t == 0)
-        return;
-    c = sb_cell(seg, t - 1);
-    v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
-    if (SB_STAMP_SEQ(v) != t - 1 || SB_STAMP_ST(v) == SB_ST_BUSY || SB_STAMP_ST(v) == SB_ST_EMPTY) {
+    for (uint64_t s = t; s-- > lo;) {
+        struct sb_shm_cell *c = sb_cell(seg, s);
+        uint32_t st;
+
+        v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
+        st = SB_STAMP_ST(v);
+        if (SB_STAMP_SEQ(v) == s && (st == SB_ST_COMMITTED || st == SB_ST_SKIPPED))
+            break; /* committed in order: everything below is final too */
         /* seq_cst: a state readers wait for; before the waiter load. */
-        atomic_store_explicit(&c->stamp, SB_STAMP(t - 1, SB_ST_SKIPPED), memory_order_seq_cst);
+        atomic_store_explicit(&c->stamp, SB_STAMP(s, SB_ST_SKIPPED), memory_order_seq_cst);
         /* relaxed: statistics only. */
         atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&seg->hdr->unblocked, 1, memory_order_relaxed);
@@ -199,105 +203,20 @@ void shmbus_pub_destroy(shmbus_pub *pub)
     pub_release(pub);
 }
 
-/* Recompute the private limit: a lap beyond the lowest gate, and never
- * beyond a lap past the tail @p s read (seq_cst) before the scan. A gate
- * read late in the scan can lie above a tail that a joiner we missed was
- * seated from; capping by s keeps every limit within a lap of such a seat
- * (gate.c). A scan across which a reader was seated may have read the
- * settled gates that reader seated on later than it did, and is dropped
- * (gate.c): we scan again, at most PUB_SCAN_TRIES times, and then keep
- * the last limit, which stays safe; the caller waits and comes back. */
-static uint64_t pub_refresh_limit(shmbus_pub *p, uint64_t s)
-{
-    const struct sb_segment *seg = &p->topic->seg;
-    _Atomic uint64_t *joins = &seg->hdr->joins;
-
-    for (unsigned i = 0; i < PUB_SCAN_TRIES; i++) {
-        /* seq_cst, both: pair with the seq_cst bump in sb_seat(), which a
-         * joiner makes after its provisional gate and before its reads. */
-        uint64_t j = atomic_load_explicit(joins, memory_order_seq_cst);
-        uint64_t gate = sb_min_gate(seg, NULL, SB_GATE_ALL);
-
-        if (atomic_load_explicit(joins, memory_order_seq_cst) == j) {
-            p->limit = (gate < s ? gate : s) + seg->g.capacity;
-            break;
-        }
-    }
-    return p->limit;
-}
-
-/* Sleep until a subscriber releases cells or the deadline passes. */
-static int pub_sleep_space(shmbus_pub *p, uint64_t s, uint64_t deadline)
-{
-    struct sb_shm_header *h = p->topic->seg.hdr;
-    uint32_t v;
-    int rc = 0;
-
-    /* seq_cst: Dekker pair with sb_wake_publishers(): we count ourselves,
-     * then re-check the gates; a subscriber stores its position, then
-     * reads the count. One of us sees the other. */
-    atomic_fetch_add_explicit(&h->space_waiters, 1, memory_order_seq_cst);
-    /* relaxed: read by the daemon once we are dead (admin.c), as a
-     * sleeping subscriber's slot (wait.c sleeper_in()). */
-    atomic_store_explicit(&p->rec->sleep, 1, memory_order_relaxed);
-    v = atomic_load_explicit(&h->space_futex, memory_order_seq_cst);
-    /* A bounded sleep: a wake-up that never comes (its subscriber died
-     * between moving and waking) costs at most one slice. */
-    if (deadline > sb_mono_ns() + SB_WAIT_SLICE_NS)
-        deadline = sb_mono_ns() + SB_WAIT_SLICE_NS;
-    /* seq_cst: the flag after the futex word, as the daemon stores them
-     * in the other order (admin.c sb_admin_topic_gone()). */
-    if (s >= pub_refresh_limit(p, s) && !sb_topic_gone(&p->topic->seg, memory_order_seq_cst))
-        rc = sb_futex_wait(&h->space_futex, v, deadline);
-    /* relaxed, then release: cleared before we leave the count, as in
-     * wait.c sleeper_out(). A stale count costs a subscriber one wake. */
-    atomic_store_explicit(&p->rec->sleep, 0, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&h->space_waiters, 1, memory_order_release);
-    return rc == -ETIMEDOUT ? 0 : rc;
-}
-
-/* Wait for space below the limit: spin briefly, then sleep. Called while
- * the ring is full; the caller re-checks and calls again until the
- * deadline passes. */
-static int pub_wait_space(shmbus_pub *p, uint64_t *s, int64_t timeout_ns, uint64_t *deadline)
+/* Claim up to *@p k seqs (at least one) below the limit, the first in
+ * *@p seq; *@p k says how many. */
+static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, uint32_t *k, int64_t timeout_ns)
 {
     _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
-    uint64_t now, spin_end;
-
-    if (timeout_ns == 0)
-        return -EAGAIN;
-    /* seq_cst: read after the last sleep's wake-up, which the daemon sends
-     * after storing the flag (seq_cst). */
-    if (sb_topic_gone(&p->topic->seg, memory_order_seq_cst))
-        return SHMBUS_ERR_TOPIC_GONE;
-    now = sb_mono_ns();
-    if (*deadline == 0)
-        *deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
-    if (now >= *deadline)
-        return SHMBUS_ERR_TIMEOUT;
-    spin_end = now + PUB_SPIN_NS < *deadline ? now + PUB_SPIN_NS : *deadline;
-    while (*s >= pub_refresh_limit(p, *s) && sb_mono_ns() < spin_end)
-        sb_cpu_relax();
-    if (*s >= p->limit) {
-        int rc = pub_sleep_space(p, *s, *deadline);
-        if (rc < 0)
-            return rc;
-    }
-    /* seq_cst: it may feed pub_refresh_limit(), which with no gate uses it
-     * as the limit's base: it must not be read after the gate loads. */
-    *s = atomic_load_explicit(tail, memory_order_seq_cst);
-    return 0;
-}
-
-static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
-{
-    _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
-    uint64_t deadline = 0;
-    /* seq_cst: as in pub_wait_space(); then a guess for the CAS below. */
+    uint64_t deadline = 0, n;
+    /* seq_cst: as in sb_pub_wait_space(); then a guess for the CAS below. */
     uint64_t s = atomic_load_explicit(tail, memory_order_seq_cst);
 
     for (;;) {
-        if (s >= p->limit && s >= pub_refresh_limit(p, s)) {
+        /* A batch that does not fit below the cached limit rescans once. */
+        if (s + *k > p->limit)
+            sb_pub_refresh_limit(p, s);
+        if (s >= p->limit) {
             int rc;
 
             /* While we wait, our bound must not lag: the daemon reads a
@@ -306,57 +225,67 @@ static int pub_claim_reliable(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
              * claim that our own wait depends on. s was loaded (seq_cst)
              * from the tail; anything we claim later is above it. */
             atomic_store_explicit(&p->rec->claim, SB_CLAIM_CLAIMING | s, memory_order_relaxed);
-            rc = pub_wait_space(p, &s, timeout_ns, &deadline);
+            rc = sb_pub_wait_space(p, &s, timeout_ns, &deadline);
             if (rc < 0)
                 return rc;
             continue;
         }
+        n = p->limit - s < *k ? p->limit - s : *k;
         /* seq_cst: ordered after the seq_cst gate loads of the last refresh,
          * which a joining subscriber's seq_cst tail read is ordered against
          * (gate.c sb_seat()); on failure s is reloaded (seq_cst, as above). */
-        if (atomic_compare_exchange_weak_explicit(tail, &s, s + 1, memory_order_seq_cst,
+        if (atomic_compare_exchange_weak_explicit(tail, &s, s + n, memory_order_seq_cst,
                                                   memory_order_seq_cst)) {
             *seq = s;
+            *k = (uint32_t)n;
             return 0;
         }
     }
 }
 
-/* The exclusive publisher is the tail's only writer: no RMW. */
-static int pub_claim_exclusive(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+/* The exclusive publisher is the tail's only writer: no RMW. Claims as
+ * pub_claim_reliable() (reliable) or all *@p k (lossy). */
+static int pub_claim_exclusive(shmbus_pub *p, uint64_t *seq, uint32_t *k, int64_t timeout_ns)
 {
     _Atomic uint64_t *tail = &p->topic->seg.hdr->tail;
     /* relaxed: our own last store. */
     uint64_t s = atomic_load_explicit(tail, memory_order_relaxed), deadline = 0;
 
     if (p->topic->seg.g.mode == SHMBUS_RELIABLE) {
-        while (s >= p->limit && s >= pub_refresh_limit(p, s)) {
-            int rc = pub_wait_space(p, &s, timeout_ns, &deadline);
+        /* A batch that does not fit below the cached limit rescans; only
+         * no room at all waits. */
+        while (s + *k > p->limit && s >= sb_pub_refresh_limit(p, s)) {
+            int rc = sb_pub_wait_space(p, &s, timeout_ns, &deadline);
             if (rc < 0)
                 return rc;
         }
+        if (p->limit - s < *k)
+            *k = (uint32_t)(p->limit - s);
         /* seq_cst: ordered after the gate loads of the last refresh, as
          * the CAS in pub_claim_reliable() (gate.c sb_seat()). */
-        atomic_store_explicit(tail, s + 1, memory_order_seq_cst);
+        atomic_store_explicit(tail, s + *k, memory_order_seq_cst);
     } else {
         /* relaxed: as the lossy fetch_add in pub_claim_seq(). */
-        atomic_store_explicit(tail, s + 1, memory_order_relaxed);
+        atomic_store_explicit(tail, s + *k, memory_order_relaxed);
     }
     *seq = s;
     return 0;
 }
 
-static int pub_claim_seq(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+/* Claim *@p k seqs, 1 <= *@p k <= capacity (a lossy batch never laps
+ * itself), the first in *@p seq; reliable: as many as fit below the
+ * limit, *@p k says how many. */
+static inline int pub_claim_seq(shmbus_pub *p, uint64_t *seq, uint32_t *k, int64_t timeout_ns)
 {
     if (p->exclusive)
-        return pub_claim_exclusive(p, seq, timeout_ns);
+        return pub_claim_exclusive(p, seq, k, timeout_ns);
     if (p->topic->seg.g.mode == SHMBUS_RELIABLE)
-        return pub_claim_reliable(p, seq, timeout_ns);
+        return pub_claim_reliable(p, seq, k, timeout_ns);
     /* release: the RMW alone makes every seq unique, and what a reader
      * may see of the cell is ordered by the cell's stamp; release orders
      * our record's CLAIMING before it for the daemon, which reads the tail
      * (acquire) before the records (pub_rec_claiming()). */
-    *seq = atomic_fetch_add_explicit(&p->topic->seg.hdr->tail, 1, memory_order_release);
+    *seq = atomic_fetch_add_explicit(&p->topic->seg.hdr->tail, *k, memory_order_release);
     return 0;
 }
 
@@ -397,14 +326,19 @@ static int cell_impossible(uint64_t v, uint64_t s, uint32_t mask)
     return sb_cell_classify(v, s, mask) == SB_CELL_CORRUPT;
 }
 
+/* cell_take(): the daemon ended our seq before we took its cell (a batch
+ * whose publisher stalled, admin.c sb_admin_pub_end_rest()); it counted
+ * the skip. */
+#define PUB_TAKE_ENDED 1
+
 /* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or
  * SHMBUS_ERR_OVERRUN if we may not write it: a newer seq owns it; or an
  * older writer still does, and our seq is left in the stamp (BUSY) for it
- * to turn into SKIPPED. A reliable publisher first waits for the previous
+ * to turn into SKIPPED; or PUB_TAKE_ENDED. A reliable publisher first waits for the previous
  * writer, which may be writing without a mark, up to its timeout; if it
  * gives up on a cell nobody owns, it skips its seq itself. A stamp that
  * cannot be there is overwritten rather than waited for. */
-static int cell_take(const struct sb_segment *seg, uint64_t s, int64_t timeout_ns)
+static inline int cell_take(const struct sb_segment *seg, uint64_t s, int64_t timeout_ns)
 {
     struct sb_shm_cell *c = sb_cell(seg, s);
     uint32_t mask = seg->g.mask;
@@ -417,7 +351,7 @@ static int cell_take(const struct sb_segment *seg, uint64_t s, int64_t timeout_n
         int ours = !reliable || cell_prev_done(v, s, mask + 1) || cell_impossible(v, s, mask);
         /* A newer (or the same, skipped by the daemon) seq is already here. */
         if (st != SB_ST_EMPTY && SB_STAMP_SEQ(v) >= s && !cell_impossible(v, s, mask))
-            return SHMBUS_ERR_OVERRUN;
+            return v == SB_STAMP(s, SB_ST_SKIPPED) ? PUB_TAKE_ENDED : SHMBUS_ERR_OVERRUN;
         if (!ours && take_wait(seg, spins, timeout_ns, &deadline)) {
             v = atomic_load_explicit(&c->stamp, memory_order_relaxed);
             continue;
@@ -490,22 +424,27 @@ static int pub_claim_lost(const shmbus_pub *p, const struct sb_shm_cell *c, uint
     return 1;
 }
 
-/* End our ownership of the cell for seq @p s with state @p st. If the
- * stamp is no longer our BUSY(s), a newer claim found us writing and left
- * its seq (our message is dropped and the cell handed on), or the daemon
- * ended our claim (stall timeout; dropped, and the cell is not ours). */
-static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
-                       const shmbus_pub *p)
+/* End our ownership of the cell for seq @p s with state @p st, waking
+ * nobody. If the stamp is no longer our BUSY(s), a newer claim found us
+ * writing and left its seq (our message is dropped and the cell handed
+ * on), or the daemon ended our claim (stall timeout; dropped, and the
+ * cell is not ours). @p excl_order: the exclusive publisher's store,
+ * seq_cst unless the caller issues a seq_cst fence before its wake-up
+ * (shmbus_publish_vec()). */
+static int cell_settle(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
+                       const shmbus_pub *p, memory_order excl_order)
 {
     uint64_t expect = SB_STAMP(s, SB_ST_BUSY);
     int rc = 0;
 
     if (p->exclusive) {
-        /* seq_cst: as the CAS below, with nobody to race with. */
-        atomic_store_explicit(&c->stamp, SB_STAMP(s, st), memory_order_seq_cst);
+        /* release at least: publishes header and payload to the reader's
+         * acquire load of the stamp; seq_cst, or release and the caller's
+         * fence: one side of the Dekker pair in sb_wake_readers(). */
+        atomic_store_explicit(&c->stamp, SB_STAMP(s, st), excl_order);
+        /* relaxed: statistics only. */
         if (st == SB_ST_SKIPPED)
             atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
-        sb_wake_readers(h, p->quiet);
         return 0;
     }
 
@@ -524,6 +463,16 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
     /* relaxed: statistics only; a claim the daemon ended it counted. */
     if (st == SB_ST_SKIPPED || (rc < 0 && !pub_claim_ended(p, s)))
         atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
+    return rc;
+}
+
+/* cell_settle(), then wake sleepers: the settle's seq_cst CAS or store
+ * before the waiter load (ring.h). */
+static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t s, uint32_t st,
+                       const shmbus_pub *p)
+{
+    int rc = cell_settle(h, c, s, st, p, memory_order_seq_cst);
+
     sb_wake_readers(h, p->quiet);
     return rc;
 }
@@ -532,11 +481,16 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
  * The publisher record's claim word (layout.h), for the daemon to end the
  * claim of a publisher that dies between claim and commit. Exclusive
  * publishers skip it (the daemon settles their topic through the token).
- * Each store is relaxed and ordered by the release operation after it:
- * CLAIMING by the tail RMW, the seq by the cell's seq_cst CAS, IDLE by
- * itself (release, after the commit CAS). A dead process's stores are all
- * visible to the daemon anyway; the orders matter for live publishers,
- * whose records the daemon reads to know that a claim is not theirs.
+ * CLAIMING is relaxed, ordered by the tail RMW after it. A batch's
+ * claim_end is stored with release after the RMW: a daemon that reads it
+ * (acquire) and then the claim word reads no claim older than that batch
+ * (admin.c live_snap_add()). The seq is stored with release: a daemon that
+ * reads it (acquire) sees the batch's claim_end; the cell's seq_cst CAS
+ * after it orders it for a daemon that read the cell. IDLE is release,
+ * after the commit. A dead process's stores are all visible to the daemon
+ * anyway; the orders matter for live publishers, whose records the daemon
+ * reads to know that a claim is not theirs. On x86 none of these stores
+ * costs more than a plain one: they go to our own record's line.
  */
 static void pub_rec_claiming(shmbus_pub *p)
 {
@@ -545,7 +499,7 @@ static void pub_rec_claiming(shmbus_pub *p)
 
 static void pub_rec_claimed(shmbus_pub *p, uint64_t s)
 {
-    atomic_store_explicit(&p->rec->claim, s, memory_order_relaxed);
+    atomic_store_explicit(&p->rec->claim, s, memory_order_release);
     p->next_min = s + 1;
 }
 
@@ -555,29 +509,20 @@ static void pub_rec_idle(shmbus_pub *p)
         atomic_store_explicit(&p->rec->claim, SB_CLAIM_IDLE, memory_order_release);
 }
 
-/* Claim a seq and take its cell: every writer marks the cell BUSY, which
- * keeps writers apart (one that lapped while nobody gated, or gave up
- * waiting, can always tell a writer is at work) and lets lossy readers
- * detect an overwrite. On OVERRUN nothing is open. */
-static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+/* Take the cell of our claim @p s: every writer marks the cell BUSY,
+ * which keeps writers apart (one that lapped while nobody gated, or gave
+ * up waiting, can always tell a writer is at work) and lets lossy readers
+ * detect an overwrite. @return 0, or as cell_take() (nothing counted). */
+static inline int pub_take(shmbus_pub *p, uint64_t s, int64_t timeout_ns)
 {
     struct sb_segment *seg = &p->topic->seg;
     int rc;
 
-    if (sb_topic_gone(seg, memory_order_relaxed))
-        return SHMBUS_ERR_TOPIC_GONE;
-    if (!p->exclusive)
-        pub_rec_claiming(p);
-    rc = pub_claim_seq(p, seq, timeout_ns);
-    if (rc < 0) {
-        pub_rec_idle(p);
-        return rc;
-    }
     if (p->exclusive) {
         /* We wrote the cell's previous message and nobody else writes: a
          * plain mark suffices. relaxed + release fence: BUSY before our
          * payload, for lossy readers' check (read.c cell_unchanged()). */
-        atomic_store_explicit(&sb_cell(seg, *seq)->stamp, SB_STAMP(*seq, SB_ST_BUSY),
+        atomic_store_explicit(&sb_cell(seg, s)->stamp, SB_STAMP(s, SB_ST_BUSY),
                               memory_order_relaxed);
         atomic_thread_fence(memory_order_release);
         SB_FAULT_POINT("publish-claimed");
@@ -585,20 +530,65 @@ static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
     }
     /* Tests stop the process here: claimed, neither recorded nor marked. */
     SB_FAULT_POINT("publish-unrecorded");
-    pub_rec_claimed(p, *seq);
-    rc = cell_take(seg, *seq, timeout_ns);
-    if (rc < 0) {
-        /* relaxed, both: statistics only. */
-        atomic_fetch_add_explicit(&seg->hdr->overruns, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
-        sb_wake_readers(seg->hdr, p->quiet);
-        pub_rec_idle(p);
-        /* Given up on a cell because the topic was removed meanwhile. */
-        return sb_topic_gone(seg, memory_order_relaxed) ? SHMBUS_ERR_TOPIC_GONE : rc;
-    }
+    pub_rec_claimed(p, s);
+    rc = cell_take(seg, s, timeout_ns);
+    if (rc != 0)
+        return rc;
     /* Tests stop the process here to kill it between claim and commit. */
     SB_FAULT_POINT("publish-claimed");
     return 0;
+}
+
+/* A take of seq @p s failed with @p rc: count what is ours to count.
+ * @return SHMBUS_ERR_OVERRUN. */
+static int pub_take_failed(shmbus_pub *p, int rc)
+{
+    struct sb_shm_header *h = p->topic->seg.hdr;
+
+    /* relaxed, both: statistics only; the daemon counted a seq it ended. */
+    atomic_fetch_add_explicit(&h->overruns, 1, memory_order_relaxed);
+    if (rc != PUB_TAKE_ENDED)
+        atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
+    return SHMBUS_ERR_OVERRUN;
+}
+
+/* Claim up to *@p k seqs (pub_claim_seq()) and record them. */
+static inline int pub_claim(shmbus_pub *p, uint64_t *seq, uint32_t *k, int64_t timeout_ns)
+{
+    int rc;
+
+    if (sb_topic_gone(&p->topic->seg, memory_order_relaxed))
+        return SHMBUS_ERR_TOPIC_GONE;
+    if (!p->exclusive)
+        pub_rec_claiming(p);
+    rc = pub_claim_seq(p, seq, k, timeout_ns);
+    if (rc < 0) {
+        pub_rec_idle(p);
+        return rc;
+    }
+    /* release: see pub_rec_claiming(); before the seq (pub_take()). */
+    if (!p->exclusive && *k > 1)
+        atomic_store_explicit(&p->rec->claim_end, *seq + *k, memory_order_release);
+    return 0;
+}
+
+/* Claim a seq and take its cell. On OVERRUN nothing is open. */
+static int pub_begin(shmbus_pub *p, uint64_t *seq, int64_t timeout_ns)
+{
+    struct sb_segment *seg = &p->topic->seg;
+    uint32_t k = 1;
+    int rc = pub_claim(p, seq, &k, timeout_ns);
+
+    if (rc < 0)
+        return rc;
+    rc = pub_take(p, *seq, timeout_ns);
+    if (rc == 0)
+        return 0;
+    pub_take_failed(p, rc);
+    sb_wake_readers(seg->hdr, p->quiet);
+    pub_rec_idle(p);
+    /* Given up on a cell because the topic was removed meanwhile. */
+    return sb_topic_gone(seg, memory_order_relaxed) ? SHMBUS_ERR_TOPIC_GONE : SHMBUS_ERR_OVERRUN;
 }
 
 /* The header of a message: every publish writes every field, origin
@@ -614,22 +604,31 @@ static void cell_write_header(struct sb_shm_cell *c, uint64_t ts, uint32_t len, 
 }
 
 /* Write the message into the cell of our claim @p s and commit it, the
- * header saying @p ts, @p pid and @p origin. @return as shmbus_publish(). */
-static inline int pub_write(shmbus_pub *pub, uint64_t s, const void *data, size_t len, uint64_t ts,
-                            uint32_t pid, uint64_t origin)
+ * header saying @p ts, @p pid and @p origin, waking nobody; the exclusive
+ * commit is a store of @p excl_order (cell_settle()). @return 0 or
+ * SHMBUS_ERR_OVERRUN. */
+static inline int pub_fill(shmbus_pub *pub, uint64_t s, const void *data, size_t len, uint64_t ts,
+                           uint32_t pid, uint64_t origin, memory_order excl_order)
 {
     struct sb_segment *seg = &pub->topic->seg;
     struct sb_shm_cell *c = sb_cell(seg, s);
-    int rc;
 
     if (len > 0)
         memcpy(c + 1, data, len);
-    if (pub_claim_lost(pub, c, s)) {
-        rc = SHMBUS_ERR_OVERRUN;
-    } else {
-        cell_write_header(c, ts, (uint32_t)len, pid, origin);
-        rc = cell_finish(seg->hdr, c, s, SB_ST_COMMITTED, pub);
-    }
+    if (pub_claim_lost(pub, c, s))
+        return SHMBUS_ERR_OVERRUN;
+    cell_write_header(c, ts, (uint32_t)len, pid, origin);
+    return cell_settle(seg->hdr, c, s, SB_ST_COMMITTED, pub, excl_order);
+}
+
+/* pub_fill(), then wake sleepers and end the claim. @return as
+ * shmbus_publish(). */
+static inline int pub_write(shmbus_pub *pub, uint64_t s, const void *data, size_t len, uint64_t ts,
+                            uint32_t pid, uint64_t origin)
+{
+    int rc = pub_fill(pub, s, data, len, ts, pid, origin, memory_order_seq_cst);
+
+    sb_wake_readers(pub->topic->seg.hdr, pub->quiet);
     pub_rec_idle(pub);
     return rc;
 }
@@ -662,22 +661,94 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     return pub_write(pub, s, data, len, ts, pub->pid, 0);
 }
 
-int shmbus_publish_vec(shmbus_pub *pub, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
+/* The checks of shmbus_publish_vec(): pub_check_args() for each message,
+ * all before anything is published. @return 0 or an error. */
+static int vec_check_args(const shmbus_pub *pub, const struct iovec *msgs, unsigned n)
 {
-    unsigned k;
-    int rc = 0;
+    int rc;
 
     if (pub == NULL || (msgs == NULL && n > 0))
         return SHMBUS_ERR_INVALID;
-    for (k = 0; k < n; k++)
-        if (msgs[k].iov_len > pub->topic->seg.g.max_msg_size)
-            return SHMBUS_ERR_TOO_BIG;
-    for (k = 0; k < n; k++) {
-        rc = shmbus_publish(pub, msgs[k].iov_base, msgs[k].iov_len, k == 0 ? timeout_ns : 0);
+    rc = pub_check_args(pub, NULL, 0);
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        rc = pub_check_args(pub, msgs[i].iov_base, msgs[i].iov_len);
+    return rc;
+}
+
+/* Write message @p m at seq @p s of our batch; an exclusive commit is a
+ * release store (the caller fences before its wake-up). @return 0 or
+ * SHMBUS_ERR_OVERRUN, counted. */
+static int vec_write_one(shmbus_pub *pub, uint64_t s, const struct iovec *m, uint64_t ts,
+                         int64_t timeout_ns)
+{
+    int rc = pub_take(pub, s, timeout_ns);
+
+    if (rc != 0)
+        return pub_take_failed(pub, rc);
+    return pub_fill(pub, s, m->iov_base, m->iov_len, ts, pub->pid, 0, memory_order_release);
+}
+
+/* End the seqs [@p s, @p end) of our batch that a failed message before
+ * them leaves unwritten, as SKIPPED, each counted once. If our claim
+ * stalled, the daemon may be ending them too (admin.c
+ * sb_admin_pub_end_rest()): each cell goes to whichever CAS lands first,
+ * and a take that finds the daemon's SKIPPED counts nothing. */
+static void vec_skip_rest(shmbus_pub *pub, uint64_t s, uint64_t end)
+{
+    struct sb_segment *seg = &pub->topic->seg;
+
+    for (; s < end; s++) {
+        int rc = pub_take(pub, s, 0);
+
+        if (rc == 0)
+            cell_settle(seg->hdr, sb_cell(seg, s), s, SB_ST_SKIPPED, pub, memory_order_release);
+        else if (rc != PUB_TAKE_ENDED)
+            /* relaxed: statistics only. */
+            atomic_fetch_add_explicit(&seg->hdr->skipped, 1, memory_order_relaxed);
+    }
+}
+
+/* One claim of k = min(n, room, capacity) seqs, one publish time, each
+ * message taken, written and committed in turn, then one wake-up. A
+ * message that fails ends the batch: the seqs after it are skipped. */
+int shmbus_publish_vec(shmbus_pub *pub, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
+{
+    uint64_t s, ts;
+    uint32_t k, i;
+    int rc = vec_check_args(pub, msgs, n);
+
+    if (rc < 0 || n == 0)
+        return rc;
+    k = n < pub->topic->seg.g.capacity ? n : pub->topic->seg.g.capacity;
+    ts = sb_real_ns(); /* before the claim, as in shmbus_publish() */
+    rc = pub_claim(pub, &s, &k, timeout_ns);
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < k; i++) {
+        /* Tests stop the process here: a message committed, more claimed. */
+        if (i == 1)
+            SB_FAULT_POINT("publish-vec-next");
+        /* Only the first waits: a later cell's wait means a lapped writer
+         * still in it, and the batch ends there instead. */
+        rc = vec_write_one(pub, s + i, &msgs[i], ts, i == 0 ? timeout_ns : 0);
         if (rc < 0)
             break;
     }
-    return k > 0 ? (int)k : rc;
+    if (i < k)
+        vec_skip_rest(pub, s + i + 1, s + k);
+    /* seq_cst fence: orders the exclusive publisher's release commits
+     * before the waiter load, the Dekker pair in sb_wake_readers() (a
+     * sleeper's re-check that missed a commit precedes the fence in the
+     * seq_cst order, so the load sees its count); the others' commits
+     * are seq_cst CASes already. */
+    if (pub->exclusive)
+        atomic_thread_fence(memory_order_seq_cst);
+    sb_wake_readers(pub->topic->seg.hdr, pub->quiet);
+    pub_rec_idle(pub);
+    if (i > 0)
+        return (int)i;
+    /* Given up on a cell because the topic was removed meanwhile. */
+    return sb_topic_gone(&pub->topic->seg, memory_order_relaxed) ? SHMBUS_ERR_TOPIC_GONE : rc;
 }
 
 int sb_pub_publish_as(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns,

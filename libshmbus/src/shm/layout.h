@@ -26,7 +26,7 @@ static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
               "atomics must have the size of their plain types");
 
 #define SB_SHM_MAGIC      0x3130535542484d53ull /* "SHMBUS01", little-endian */
-#define SB_LAYOUT_MAJOR   7u                    /* 7: wake-pending word */
+#define SB_LAYOUT_MAJOR   7u /* 7: wake-pending word; batch claims (pubrec claim_end) */
 #define SB_LAYOUT_MINOR   0u
 #define SB_LAYOUT_VERSION ((SB_LAYOUT_MAJOR << 16) | SB_LAYOUT_MINOR)
 #define SB_LINE           64u
@@ -352,10 +352,15 @@ static_assert(offsetof(struct sb_shm_pending, reason) == 24, "pending reason");
  * claim of a publisher that died between claim and commit:
  *   SB_CLAIM_IDLE             holds nothing
  *   SB_CLAIM_CLAIMING | x     about to claim a seq, which will be >= x
- *   s (< 2^62)                claimed seq s and may hold its cell
- * Only the owner writes it (relaxed; each store is ordered by the release
- * RMW or CAS that follows it, see pub.c). Exclusive publishers do not
- * update it: their token tells the daemon everything (pub.c).
+ *   s (< 2^62)                claimed seq s and may hold its cell; with
+ *                             claim_end e, s < e <= s + capacity, also
+ *                             every seq of (s, e), claimed, cells untouched
+ * A batch (shmbus_publish_vec()) claims [s, e) at once and moves the word
+ * up through it as it writes; claim_end is stored (release) before the
+ * word names s. A claim_end outside (s, s + capacity] is left from an
+ * older claim (or scribbled): the claim is s alone. Only the owner writes
+ * both (see pub.c for the orders). Exclusive publishers do not update
+ * them: their token tells the daemon everything (pub.c).
  */
 #define SB_PUB_FREE       0u
 #define SB_PUB_ACTIVE     1u
@@ -377,7 +382,8 @@ struct sb_shm_pubrec {
      * ends it: the owner's commit then knows the stamp it finds is not a
      * mark left for it. */
     _Atomic uint64_t ended;
-    uint8_t pad1[SB_BLOCK - 40];
+    _Atomic uint64_t claim_end; /* end (exclusive) of a batch claim, see above */
+    uint8_t pad1[SB_BLOCK - 48];
 };
 static_assert(sizeof(struct sb_shm_pubrec) == SB_BLOCK, "pubrec size");
 static_assert(offsetof(struct sb_shm_pubrec, state) == 0, "pubrec state");
@@ -386,6 +392,7 @@ static_assert(offsetof(struct sb_shm_pubrec, start) == 8, "pubrec start");
 static_assert(offsetof(struct sb_shm_pubrec, claim) == 16, "pubrec claim");
 static_assert(offsetof(struct sb_shm_pubrec, sleep) == 24, "pubrec sleep");
 static_assert(offsetof(struct sb_shm_pubrec, ended) == 32, "pubrec ended");
+static_assert(offsetof(struct sb_shm_pubrec, claim_end) == 40, "pubrec claim_end");
 
 /*
  * A cell: one message. The stamp is the cell's state word:
