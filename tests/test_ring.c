@@ -494,8 +494,10 @@ static int use_inherited(void *arg)
 {
     shmbus_claim *c = arg;
     uint8_t buf[64] = {0};
+    struct iovec iov = {.iov_base = buf, .iov_len = 8};
 
-    if (shmbus_publish(inherited, buf, 8, 0) != SHMBUS_ERR_INVALID)
+    if (shmbus_publish(inherited, buf, 8, 0) != SHMBUS_ERR_INVALID ||
+        shmbus_publish_vec(inherited, &iov, 1, 0) != SHMBUS_ERR_INVALID)
         return 1;
     if (shmbus_pub_commit(inherited, c, 8) != SHMBUS_ERR_INVALID ||
         shmbus_pub_abort(inherited, c) != SHMBUS_ERR_INVALID)
@@ -506,16 +508,19 @@ static int use_inherited(void *arg)
 }
 
 /* A fork child cannot write in the parent's name (torn cells, a record
- * the daemon would end under it) nor move the parent's cursor. */
+ * the daemon would end under it) nor move the parent's cursor; nor can a
+ * batch go out while the publisher's zero-copy claim is open. */
 static void test_ring_fork_child_refused(void **state)
 {
     struct fx *f = *state;
     struct got g = {0};
+    struct iovec iov = {.iov_base = &g, .iov_len = 8};
     shmbus_claim c;
 
     assert_shmbus_ok(shmbus_sub_create(f->topic, NULL, &inherited_sub));
     inherited = f->pub;
     assert_shmbus_ok(shmbus_pub_claim(f->pub, &c, 0));
+    assert_shmbus_rc(shmbus_publish_vec(f->pub, &iov, 1, 0), SHMBUS_ERR_INVALID);
     assert_int_equal(tu_wait(tu_fork(use_inherited, &c)), 0);
     assert_shmbus_ok(shmbus_pub_commit(f->pub, &c, tu_fill(c.data, 1, 0, 40)));
     assert_int_equal(shmbus_poll(inherited_sub, collect, &g, 10), 1);
@@ -652,8 +657,10 @@ static void test_ring_recv_plain_cases(void **state)
         assert_int_equal(info.seq, seq);
         assert_int_equal(info.lost, 0);
     }
+    info.data = buf;
     assert_shmbus_rc(shmbus_recv(s, buf, 17, &info, 0), -EMSGSIZE);
     assert_int_equal(info.len, 18);
+    assert_ptr_equal(info.data, buf); /* never a pointer into the ring */
     assert_int_equal(shmbus_recv(s, buf, 18, &info, 0), 18);
     assert_true(tu_check(buf, info.len, &p) && p.seq == 2);
     assert_shmbus_rc(shmbus_recv(s, buf, sizeof(buf), &info, 0), -EAGAIN);

@@ -243,10 +243,13 @@ static int recv_plain(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info)
         if (sb_cell_read_to(sub, c, v, e, info, buf, max) != 0)
             return SB_STEP_MOVED;
     } else {
-        /* Corrupt, or longer than @p buf. */
-        if (sb_cell_read(sub, c, v, e, info, 0) != 0 || info->len > cap)
+        shmbus_msg m;
+        /* Corrupt, or longer than @p buf: @p info stays untouched (a
+         * -EMSGSIZE sets only its len, and never a pointer into the ring). */
+        if (sb_cell_read(sub, c, v, e, &m, 0) != 0 || m.len > cap)
             return SB_STEP_MOVED;
-        memcpy(buf, info->data, info->len);
+        memcpy(buf, m.data, m.len);
+        *info = m;
         info->data = buf;
     }
     sub->pos = e + 1;
