@@ -826,4 +826,10 @@ void sb_admin_waiters_settle(const shmbus_topic *t)
            !atomic_compare_exchange_weak_explicit(&h->data_waiters, &w, w % SB_RELAY_WEIGHT,
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
+    /* The dead pump may be the sleeper a publisher's wake-up chose: it
+     * neither relayed nor will clear the wake-pending word, so publishers
+     * stay silent while the real sleepers sleep (as for a dead subscriber,
+     * sb_admin_slot_free()). */
+    if (w >= SB_RELAY_WEIGHT)
+        sb_wait_pending_settle(h);
 }
