@@ -243,8 +243,12 @@ static int recv_plain(shmbus_sub *sub, void *buf, size_t cap, shmbus_msg *info)
         if (sb_cell_read_to(sub, c, v, e, info, buf, max) != 0)
             return SB_STEP_MOVED;
     } else {
-        /* Corrupt, or longer than @p buf. */
-        if (sb_cell_read(sub, c, v, e, info, 0) != 0 || info->len > cap)
+        /* Longer than @p buf, or corrupt: told before @p info is filled,
+         * which on -EMSGSIZE holds only the length (shmbus_recv()). The
+         * length is read again with the header: a second check, as the
+         * copy below must never pass @p cap. */
+        if (sb_cell_fits(sub, c, v, cap, 0) != 0 || sb_cell_read(sub, c, v, e, info, 0) != 0 ||
+            info->len > cap)
             return SB_STEP_MOVED;
         memcpy(buf, info->data, info->len);
         info->data = buf;
