@@ -389,6 +389,89 @@ static void test_stall_killed_woken_sleeper(void **state)
     close_topic(bus, t);
 }
 
+/* Join group k->group, say so, and wait to be killed. */
+static int kid_member_pause(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    shmbus_sub *sub;
+    int rc = kid_sub(k, &bus, &t, &sub);
+
+    if (rc != KID_OK)
+        return rc;
+    if (du_signal(k->ready) < 0)
+        return KID_PIPE;
+    pause();
+    return KID_WRONG;
+}
+
+/* Group members wake readers too (a seat, a message given back: group.c,
+ * ack.c), through the wake-pending word. One killed between setting it
+ * and waking, not asleep, does not silence the wake-ups of a sleeper that
+ * cannot clear the word: the daemon, reaping its slot, clears it. */
+static void test_stall_killed_pending_member(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid m = {.bus = d->bus, .topic = "pendmem", .group = "g"};
+    struct kid k = {.bus = d->bus, .topic = "pendmem"};
+    struct sb_shm_header *h;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t kid, memkid;
+    size_t len;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    h = header_map(d->bus, k.topic, &len);
+    memkid = du_fork_ready(kid_member_pause, &m, &m.ready);
+    kid = stopped_sleeper(&k, 1);
+    /* What the member did before it was killed, with nobody awake to
+     * clear it: only the daemon can. */
+    atomic_store(&h->data_pending, 1);
+    kill(memkid, SIGKILL);
+    tu_wait(memkid);
+    wait_count(t, reaped_of, 1);
+    assert_int_equal(atomic_load(&h->data_pending), 0);
+    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
+    sleeper_end(kid);
+    munmap(h, len);
+    close_topic(bus, t);
+}
+
+/* A lazy subscriber sleeps uncounted, yet in a wait set it can take a
+ * publisher's wake-up (futex_waitv has no bitset) and must pass it on. One
+ * killed there leaves the word set with nothing in its slot to say it
+ * slept: the daemon, reaping it, clears the word all the same. */
+static void test_stall_killed_lazy_sleeper(void **state)
+{
+    struct du_daemon *d = *state;
+    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
+    struct kid l = {.bus = d->bus, .topic = "pendlazy", .lazy = 1};
+    struct kid k = {.bus = d->bus, .topic = "pendlazy"};
+    struct sb_shm_header *h;
+    shmbus_bus *bus;
+    shmbus_topic *t;
+    pid_t kid, lkid;
+    size_t len;
+
+    open_topic(d->bus, k.topic, &o, &bus, &t);
+    h = header_map(d->bus, k.topic, &len);
+    lkid = du_fork_ready(kid_receiver, &l, &l.ready);
+    kid = stopped_sleeper(&k, 1);
+    /* The wake-up it took and never relayed, with nobody awake to clear
+     * the word: only the daemon can. */
+    atomic_store(&h->data_pending, 1);
+    kill(lkid, SIGKILL);
+    tu_wait(lkid);
+    wait_count(t, reaped_of, 1);
+    assert_int_equal(atomic_load(&h->data_pending), 0);
+    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
+    sleeper_end(kid);
+    munmap(h, len);
+    close_topic(bus, t);
+}
+
 /* Publish into a full reliable ring, waiting for space, until killed. */
 static int kid_blocked_publisher(void *arg)
 {
@@ -955,6 +1038,8 @@ int main(void)
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_killed_pending_publisher, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_killed_woken_sleeper, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_killed_pending_member, du_setup, du_teardown),
+        cmocka_unit_test_setup_teardown(test_stall_killed_lazy_sleeper, du_setup, du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_stopped_subscriber_evicted, du_setup,
                                         du_teardown),
         cmocka_unit_test_setup_teardown(test_stall_default_never_evicts, du_setup, du_teardown),

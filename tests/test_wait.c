@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "registry/admin.h"
+#include "registry/relay.h"
 #include "ring/ring.h"
 
 #define WAIT_LIMIT_NS 10000000000ll /* a lost wake-up shows as a 10 s timeout */
@@ -509,6 +510,50 @@ static void test_wait_reliable_publisher_sleeps_until_space(void **state)
     shmbus_topic_destroy(t);
 }
 
+/* A daemon that died with its bridge pump asleep on a topic may have been
+ * the sleeper a publisher's wake-up chose: the wake-pending word stays set
+ * and publishers stop waking. The next daemon, taking the dead pump's
+ * weight out, clears the word and wakes the sleepers left (admin.c
+ * sb_admin_waiters_settle()). */
+static void test_wait_settle_dead_pump_pending(void **state)
+{
+    (void)state;
+    const char *name = tu_name("settle");
+    shmbus_topic_opts o = {.capacity = 8, .max_msg_size = 16};
+    shmbus_sub_opts so = {.spin_ns = -1};
+    struct lazy_recv n = {0};
+    struct sb_shm_header *h;
+    shmbus_topic *t;
+    shmbus_pub *p;
+    pthread_t th;
+    uint32_t futex0;
+    uint64_t v = 3;
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
+    assert_shmbus_ok(shmbus_pub_create(t, &p));
+    assert_shmbus_ok(shmbus_sub_create(t, &so, &n.sub));
+    h = t->seg.hdr;
+    assert_int_equal(pthread_create(&th, NULL, lazy_recv_run, &n), 0);
+    for (int i = 0; i < 10000 && hdr_word(t, 0) != 1; i++)
+        usleep(1000);
+    assert_int_equal(hdr_word(t, 0), 1);
+    /* The dead pump: counted, and chosen by a wake-up it never relayed. */
+    atomic_fetch_add(&h->data_waiters, SB_RELAY_WEIGHT);
+    atomic_store(&h->data_pending, 1);
+    futex0 = hdr_word(t, 1);
+    sb_admin_waiters_settle(t);
+    assert_int_equal(atomic_load(&h->data_pending), 0);
+    assert_int_not_equal(hdr_word(t, 1), futex0); /* the sleeper was woken */
+    assert_shmbus_ok(shmbus_publish(p, &v, sizeof(v), 0));
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(n.rc, 0);
+    assert_int_equal(hdr_word(t, 0), 0);
+    shmbus_sub_destroy(n.sub);
+    shmbus_pub_destroy(p);
+    shmbus_topic_destroy(t);
+    shmbus_topic_unlink(name);
+}
+
 struct spinner {
     shmbus_sub *sub;
     _Atomic int rc; /* 1 while receiving */
@@ -589,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_wait_waitset_lazy_and_normal),
         cmocka_unit_test(test_wait_waitset_full),
         cmocka_unit_test(test_wait_reliable_publisher_sleeps_until_space),
+        cmocka_unit_test(test_wait_settle_dead_pump_pending),
         cmocka_unit_test(test_wait_spin_sees_message_and_gone),
     };
     tu_init();

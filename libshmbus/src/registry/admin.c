@@ -222,8 +222,11 @@ uint32_t sb_admin_slot_free(const shmbus_topic *t, uint32_t idx, int dead)
     }
     /* Its owner died asleep: publishers stop waking it. A wake-up may
      * have chosen it (the wake-pending word set, the others not relayed
-     * to): wake them. */
-    if (sb_wait_sleeper_take_back(&seg->hdr->data_waiters, &s->sleep) != 0)
+     * to): wake them. So may one that died asleep uncounted (a lazy
+     * subscriber in a wait set: futex_waitv has no bitset, wait.c), and a
+     * group member wakes readers too (group.c, ack.c): it may have died
+     * between setting the word and waking. Once per death. */
+    if (sb_wait_sleeper_take_back(&seg->hdr->data_waiters, &s->sleep) != 0 || dead)
         sb_wait_pending_settle(seg->hdr);
     /* relaxed: statistics only; counted before the slot is seen free. */
     if (dead)
@@ -927,4 +930,10 @@ void sb_admin_waiters_settle(const shmbus_topic *t)
            !atomic_compare_exchange_weak_explicit(&h->data_waiters, &w, w % SB_RELAY_WEIGHT,
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
+    /* The dead pump may be the sleeper a publisher's wake-up chose: it
+     * neither relayed nor will clear the wake-pending word, so publishers
+     * stay silent while the real sleepers sleep (as for a dead subscriber,
+     * sb_admin_slot_free()). */
+    if (w >= SB_RELAY_WEIGHT)
+        sb_wait_pending_settle(h);
 }

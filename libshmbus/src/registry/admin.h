@@ -31,7 +31,9 @@ int sb_admin_plan(const shmbus_topic_opts *o, shmbus_topic_opts *eff, uint64_t *
  * pump's weight (SB_RELAY_WEIGHT, relay.h) in the sleeper count, and every
  * publish would then make a wake-up call for nobody. Only daemons use that
  * weight, and one adopting the segment has no pump on it yet: take every
- * such weight out, keeping the count of real sleepers. */
+ * such weight out, keeping the count of real sleepers, and then, as the
+ * dead pump may have taken a wake-up it never passed on, clear the
+ * wake-pending word and wake the real sleepers (sb_wait_pending_settle()). */
 void sb_admin_waiters_settle(const shmbus_topic *t);
 
 /* Mark the topic removed for good, before its segment is unlinked: every

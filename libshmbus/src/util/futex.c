@@ -1,6 +1,7 @@
 /* futex(2) and futex_waitv(2) wrappers, shared across processes. */
 #include "util/futex.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -15,6 +16,12 @@
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif
+
+/* The plain calls and the kernel's futex_waitv sleepers use the kernel's
+ * match-all mask: SB_FUTEX_ANY must be it. A publisher's wake-up (EAGER)
+ * must never meet a lazy sleeper's mask (util/futex.h). */
+static_assert(SB_FUTEX_ANY == FUTEX_BITSET_MATCH_ANY, "SB_FUTEX_ANY is the kernel's match-all");
+static_assert((SB_FUTEX_EAGER & SB_FUTEX_LAZY) == 0, "publishers' wake-ups miss lazy sleepers");
 
 static int futex_errno(long rc)
 {
