@@ -503,12 +503,19 @@ SHMBUS_API int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int
  * At most capacity messages go out per call. A message that fails
  * (SHMBUS_ERR_OVERRUN, as shmbus_publish() says when) ends the batch: the
  * seqs claimed after it carry nothing, and readers count them lost.
+ * Thread safety and blocking as shmbus_publish(): one thread per publisher.
+ * @param pub a publisher with no zero-copy claim open.
+ * @param msgs borrowed for the call only; the payloads are copied.
+ * @param n messages in @p msgs; only the first min(n, capacity) are checked
+ *        and may go out.
+ * @param timeout_ns as shmbus_publish(), for room for the first message.
  * @return how many were published, 1..n (the first ones; reliable: as many
  *         as the ring had room for, waiting up to @p timeout_ns for room
  *         for the first); 0 for n 0; otherwise nothing was published and
  *         the errors are those of shmbus_publish(); SHMBUS_ERR_TOO_BIG if
- *         any message is too big, SHMBUS_ERR_INVALID if any has a NULL base
- *         with a length (checked before anything is published).
+ *         any of the messages this call may publish is too big,
+ *         SHMBUS_ERR_INVALID if any has a NULL base with a length (checked
+ *         before anything is published).
  */
 SHMBUS_API int shmbus_publish_vec(shmbus_pub *pub, const struct iovec *msgs, unsigned n,
                                   int64_t timeout_ns);

@@ -670,6 +670,10 @@ static int vec_check_args(const shmbus_pub *pub, const struct iovec *msgs, unsig
     if (pub == NULL || (msgs == NULL && n > 0))
         return SHMBUS_ERR_INVALID;
     rc = pub_check_args(pub, NULL, 0);
+    /* Only what one call may publish: a caller working through a long
+     * array, a lap per call, must not pay for the whole array each time. */
+    if (rc == 0 && n > pub->topic->seg.g.capacity)
+        n = pub->topic->seg.g.capacity;
     for (unsigned i = 0; i < n && rc == 0; i++)
         rc = pub_check_args(pub, msgs[i].iov_base, msgs[i].iov_len);
     return rc;
