@@ -97,25 +97,37 @@ static int kid_reader(const struct kid *k, shmbus_bus **bus, shmbus_topic **t, s
     return du_signal(k->ready) < 0 ? KID_PIPE : KID_OK;
 }
 
-/* Publish three messages, then a fourth that stops at the fault point. */
-static int kid_stuck_publisher(void *arg)
+/* A publisher on @p k's topic (created with @p k's mode and flags) that
+ * has published seqs 0..2 into *@p pub. @return KID_OK or what failed. */
+static int kid_pub_three(const struct kid *k, shmbus_pub **pub)
 {
-    const struct kid *k = arg;
     shmbus_topic_opts o = topic_opts(k->mode, k->flags);
     shmbus_bus *bus;
     shmbus_topic *t;
-    shmbus_pub *pub;
     uint8_t buf[MSG_MAX];
 
     if (shmbus_connect(k->bus, &bus) < 0)
         return KID_CONNECT;
     if (shmbus_open(bus, k->topic, &o, 0, &t) < 0)
         return KID_OPEN;
-    if (shmbus_pub_create(t, &pub) < 0)
+    if (shmbus_pub_create(t, pub) < 0)
         return KID_PUB;
     for (uint32_t i = 0; i < 3; i++)
-        if (shmbus_publish(pub, buf, tu_fill(buf, 1, i, 32), WAIT_NS) < 0)
+        if (shmbus_publish(*pub, buf, tu_fill(buf, 1, i, 32), WAIT_NS) < 0)
             return KID_PUB;
+    return KID_OK;
+}
+
+/* Publish three messages, then a fourth that stops at the fault point. */
+static int kid_stuck_publisher(void *arg)
+{
+    const struct kid *k = arg;
+    shmbus_pub *pub;
+    uint8_t buf[MSG_MAX];
+    int rc = kid_pub_three(k, &pub);
+
+    if (rc != KID_OK)
+        return rc;
     setenv("SHMBUS_FAULT", "publish-claimed", 1);
     shmbus_publish(pub, buf, tu_fill(buf, 1, 3, 32), WAIT_NS); /* stops inside */
     return KID_PUB; /* never reached: killed while stopped */
@@ -227,22 +239,13 @@ static void test_reap_publisher_killed_in_claim_exclusive(void **state)
 static int kid_stuck_batch(void *arg)
 {
     const struct kid *k = arg;
-    shmbus_topic_opts o = topic_opts(k->mode, k->flags);
     struct iovec iov[4];
     uint8_t buf[4][MSG_MAX];
-    shmbus_bus *bus;
-    shmbus_topic *t;
     shmbus_pub *pub;
+    int rc = kid_pub_three(k, &pub);
 
-    if (shmbus_connect(k->bus, &bus) < 0)
-        return KID_CONNECT;
-    if (shmbus_open(bus, k->topic, &o, 0, &t) < 0)
-        return KID_OPEN;
-    if (shmbus_pub_create(t, &pub) < 0)
-        return KID_PUB;
-    for (uint32_t i = 0; i < 3; i++)
-        if (shmbus_publish(pub, buf[0], tu_fill(buf[0], 1, i, 32), WAIT_NS) < 0)
-            return KID_PUB;
+    if (rc != KID_OK)
+        return rc;
     for (uint32_t i = 0; i < 4; i++) {
         iov[i].iov_base = buf[i];
         iov[i].iov_len = tu_fill(buf[i], 1, 3 + i, 32);

@@ -410,33 +410,41 @@ static int kid_member_pause(void *arg)
  * ack.c), through the wake-pending word. One killed between setting it
  * and waking, not asleep, does not silence the wake-ups of a sleeper that
  * cannot clear the word: the daemon, reaping its slot, clears it. */
-static void test_stall_killed_pending_member(void **state)
+/* Kill @p victim (run by @p fn on @p victim's topic) after it set the
+ * wake-pending word with a normal sleeper stopped, so that nobody awake
+ * can clear it: the daemon, reaping the victim, must. */
+static void killed_pending_case(struct du_daemon *d, struct kid *victim, int (*fn)(void *))
 {
-    struct du_daemon *d = *state;
     shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
-    struct kid m = {.bus = d->bus, .topic = "pendmem", .group = "g"};
-    struct kid k = {.bus = d->bus, .topic = "pendmem"};
+    struct kid k = {.bus = d->bus, .topic = victim->topic};
     struct sb_shm_header *h;
     shmbus_bus *bus;
     shmbus_topic *t;
-    pid_t kid, memkid;
+    pid_t kid, vkid;
     size_t len;
 
     open_topic(d->bus, k.topic, &o, &bus, &t);
     h = header_map(d->bus, k.topic, &len);
-    memkid = du_fork_ready(kid_member_pause, &m, &m.ready);
+    vkid = du_fork_ready(fn, victim, &victim->ready);
     kid = stopped_sleeper(&k, 1);
-    /* What the member did before it was killed, with nobody awake to
-     * clear it: only the daemon can. */
+    /* What the victim did before it was killed. */
     atomic_store(&h->data_pending, 1);
-    kill(memkid, SIGKILL);
-    tu_wait(memkid);
+    kill(vkid, SIGKILL);
+    tu_wait(vkid);
     wait_count(t, reaped_of, 1);
     assert_int_equal(atomic_load(&h->data_pending), 0);
     assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
     sleeper_end(kid);
     munmap(h, len);
     close_topic(bus, t);
+}
+
+static void test_stall_killed_pending_member(void **state)
+{
+    struct du_daemon *d = *state;
+    struct kid m = {.bus = d->bus, .topic = "pendmem", .group = "g"};
+
+    killed_pending_case(d, &m, kid_member_pause);
 }
 
 /* A lazy subscriber sleeps uncounted, yet in a wait set it can take a
@@ -446,30 +454,9 @@ static void test_stall_killed_pending_member(void **state)
 static void test_stall_killed_lazy_sleeper(void **state)
 {
     struct du_daemon *d = *state;
-    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
     struct kid l = {.bus = d->bus, .topic = "pendlazy", .lazy = 1};
-    struct kid k = {.bus = d->bus, .topic = "pendlazy"};
-    struct sb_shm_header *h;
-    shmbus_bus *bus;
-    shmbus_topic *t;
-    pid_t kid, lkid;
-    size_t len;
 
-    open_topic(d->bus, k.topic, &o, &bus, &t);
-    h = header_map(d->bus, k.topic, &len);
-    lkid = du_fork_ready(kid_receiver, &l, &l.ready);
-    kid = stopped_sleeper(&k, 1);
-    /* The wake-up it took and never relayed, with nobody awake to clear
-     * the word: only the daemon can. */
-    atomic_store(&h->data_pending, 1);
-    kill(lkid, SIGKILL);
-    tu_wait(lkid);
-    wait_count(t, reaped_of, 1);
-    assert_int_equal(atomic_load(&h->data_pending), 0);
-    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
-    sleeper_end(kid);
-    munmap(h, len);
-    close_topic(bus, t);
+    killed_pending_case(d, &l, kid_receiver);
 }
 
 /* Publish into a full reliable ring, waiting for space, until killed. */
