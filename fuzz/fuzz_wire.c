@@ -38,6 +38,7 @@ static size_t want_len(uint16_t type)
     case SB_MSG_PUB_DEL:
     case SB_MSG_SUB_DEL:
     case SB_MSG_SUB_ADOPT:
+    case SB_MSG_JOURNAL:
         return sizeof(struct sb_wire_ref);
     case SB_MSG_SUB_ADD:
         return sizeof(struct sb_wire_sub);
