@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Top-level entry points. Every target installs the Debian packages it needs
 # when they are missing (apt-get, as root or through sudo), then configures
 # with a CMake preset (CMakePresets.json) and builds.

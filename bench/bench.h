@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench.h - helpers shared by the commands of shmbus-bench: the clock,
  * sample statistics, the closing key=value report, option parsing, child

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ack: consumer-group throughput with acknowledgements (issue 14) against
  * the same group without them, in one run. Acknowledging groups exist on

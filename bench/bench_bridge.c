@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge benchmark's run (bench_bridge.h): the server's CPU time and
  * memory from /proc, hiredis connections, stamped messages, and the

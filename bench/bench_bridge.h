@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge benchmark's parts (shmbus-bridge-bench): its options, the run
  * of a publisher process and a subscriber process against one server, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge benchmark's commands (bench_bridge.h): pubsub and fanout,
  * which run a publisher and subscriber processes (bench_bridge.c);

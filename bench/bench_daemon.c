@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A private shmbusd for the commands that go through the daemon. It is
  * started with fork+exec, in the foreground, on a bus named after our pid,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fanout: what a publisher pays per message when many subscribers sleep on
  * the topic. One publisher process publishes paced messages (busy-waiting on

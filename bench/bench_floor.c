@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Latency floors for pingpong: the least two processes can do for one round
  * trip, measured with the same clock, pinning, count and warm-up as the

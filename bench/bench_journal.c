@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * journal: what recording a topic costs. Three parts (--part):
  *   record   a publisher process publishes as fast as it can while a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_journal.h - what the files of `shmbus-bench journal` share: its
  * options, the private journal directories a run records into, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * journal-io: the journal writer's I/O pattern, write() against io_uring,
  * to decide which the writer uses (the issue: "may use io_uring where that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * journal --part latency: what a recorder costs the publisher. A paced
  * publisher process (one message every --interval-us, busy-waiting on the

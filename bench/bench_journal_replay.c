@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * journal --part replay: reading a journal back. A journal of --count
  * messages is written once into a private directory on tmpfs (--tmpfs-dir),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbus-nats-bench: federation through NATS (daemon/fed/) against a plain
  * cnats client pair through the same server. Each command runs two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbus-nats-bench's parts: its options, the link through which one side
  * sends and receives (two shmbus buses federated by their shmbusd through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The links of shmbus-nats-bench: how one side sends and receives, the same
  * calls for both things measured. Through shmbus, a side is a process on one

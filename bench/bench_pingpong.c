@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pingpong: one-way latency between two processes over two topics. Side A
  * (pp_run_pinger) publishes on "ping"; side B (pp_run_echoer), subscribed to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Processes of a run. The parent forks every measuring side as a child and
  * only supervises: it blocks in waitpid(), and when one child fails (or the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pubonly: publish on a lossy topic that nobody subscribes to, in one
  * process, and print the cost per message. Meant to run under

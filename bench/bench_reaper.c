@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reaper: what the daemon's periodic scan (daemon/reaper.c) costs on a
  * large bus, and how long it can keep a control call waiting. Build the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The floor of every shmbus-bench comparison: a bare single-producer
  * single-consumer ring between two processes that moves each message as one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Throughput floor: one of bench_ring.c's one-line rings between two
  * processes, the producer putting messages as fast as it can for a fixed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * throughput: one publisher process publishes as fast as it can for a fixed
  * time while one subscriber process drains the topic with shmbus_poll() in a

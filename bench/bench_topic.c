@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Topics of a run. The parent creates every segment under a name unique to
  * its pid and keeps it in a bench_topics table, whose cleanup unmaps and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Clock, statistics, report and option helpers of shmbus-bench. Every
  * latency figure the program prints comes from bench_stats_compute(): the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The bridge benchmark: shmbusd's TCP bridge against redis-server, with the
 # same hiredis client (shmbus-bridge-bench) for both, in one run. It starts
 # a private shmbusd (--bridge, on a bus of its own) and a private

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The federation benchmark: two buses, each with its own shmbusd, federated
 # through one nats-server (JetStream on), against a plain cnats client pair
 # through the same server, in one run. It starts a private nats-server on a

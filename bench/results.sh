@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # $results, $first, $second: set by the caller
 # Sourced by the scripts that measure two things in turn and print the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The benchmark suite behind `make bench`, and behind docs/benchmarks.md.
 # Each command measures shmbus and its baseline in the same run and prints
 # key=value figures as its last line. Run it alone: the spinning sides use

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbus-bench: latency and throughput benchmarks of libshmbus, each next to
  * a baseline measured in the same run (the floor: bench_ring.c's one-line

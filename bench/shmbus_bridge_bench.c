@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbus-bridge-bench: shmbusd's TCP bridge (daemon/bridge/) against
  * redis-server, measured with one hiredis client program for both. Every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The allow rule of the bus (access.h), shared by the control socket
  * (control.c, SO_PEERCRED and SO_PEERGROUPS) and the bridge (bridge/peer.c,

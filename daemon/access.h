@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Who may use the bus: one rule for every door into the daemon (the
  * control socket, and the bridge for local peers without a token). A peer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Taking over the segments a previous daemon of the bus left
  * (registry.h sbd_registry_adopt(), sbd_registry_retry()): which ones are

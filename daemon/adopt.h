@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the registry (registry.c) and the taking over of segments
  * (adopt.c) share, and nothing else includes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's configuration (config.h): the defaults, the command line's
  * options, their parsing and checks, and the usage text.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* shmbusd configuration: the bus, access rules and limits, read from the
  * command line by sbd_config_parse() on top of sbd_config_defaults(). */
 #ifndef SHMBUSD_CONFIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Inside shmbusd's configuration: what config.c (the options, getopt and
  * the usage text) and config_nats.c (the federation options) share.

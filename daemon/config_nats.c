@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's federation options (--nats and its kin, the pattern options,
  * --persist-*): parsed and checked for config.c (config_int.h), with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's recording options (--record, --journal-*): parsed and checked
  * for config.c (config_int.h), with their part of the usage text. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The control path's socket and loop (control.h); the handlers of the
  * requests are control_cmd.c's. Requests are handled one at a time, in

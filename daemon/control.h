@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The control path: the bus's AF_UNIX socket, an epoll loop over it, the
  * client connections and a signalfd (control.c), and the handlers of each

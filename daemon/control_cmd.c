@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The control path's requests (control.h): decode each message a session
  * sends, run its handler against the registry and send the reply. A

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the control socket's loop (control.c) and the handlers of its
  * requests (control_cmd.c) share; nothing outside those two includes it.

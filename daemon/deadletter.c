@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The dead-letter pass (deadletter.h): for each message admin.h hands
  * out, find or create the group's dead-letter topic (the registry's way,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The dead-letter pass: the daemon moves each message an acknowledged
  * group gave up on (delivered max_deliveries times, or held back for

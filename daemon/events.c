@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The events topic (events.h): formats one JSON object per event and
  * publishes it, lossy, on `_shmbus.events`. Events are rare (a death, an

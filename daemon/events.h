@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's events topic, `_shmbus.events`: what the daemon does (a
  * process reaped, a subscriber evicted, a claim unblocked, losses, dead

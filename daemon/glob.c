@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Redis's glob matcher, for the bridge's pattern subscriptions and
  * federation's topic patterns (glob.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Redis's glob matcher, for the TCP bridge's pattern subscriptions and
  * federation's topic patterns (--federate and its kin): a pure function

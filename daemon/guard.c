@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SIGBUS guard (guard.h). The handler runs in the thread that faulted (a
  * SIGBUS from a memory access is synchronous): the control thread or a
  * bridge thread. Adds are serialised by the caller (the registry's topic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * SIGBUS guard: a client holding a segment's descriptor can shrink the
  * file, and the daemon's next access to the missing pages would kill it

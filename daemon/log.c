@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd logging (log.h). Once sbd_log_start() has run, sbd_log() never
  * writes: it formats its line and appends it to a bounded buffer under a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd logging: one line per event on stderr, with a level and a time.
  * After sbd_log_start(), no caller blocks on stderr (but for an ERROR

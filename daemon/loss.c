@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The loss scanner (loss.h). One thread, registered with liburcu, walks
  * the topic table every SBD_LOSS_TICK_MS and reads each topic's busy

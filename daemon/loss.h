@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The loss scanner: every SBD_LOSS_TICK_MS, a daemon thread reads the
  * counters every subscriber slot already keeps in its segment (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd: the registry daemon of one bus. It takes the bus lock, takes
  * over the segments a previous instance left, listens on the bus's control

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The "reaped" events (reaped.h): a table of (process, topic) pairs with
  * their counts, each told as one event once two reaper passes have ended

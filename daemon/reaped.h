@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the daemon took back from each dead process, per topic, gathered
  * for the "reaped" event (events.h): one event per dead process per topic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The reaper's scan (reaper.h): a pass over every topic, one slot,
  * record or group at a time (a step: a bounded amount of work whatever

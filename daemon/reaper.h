@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The reaper: notices dead processes and takes back what they held in the
  * bus's segments. A process is watched through a pidfd (pidfd_open on its

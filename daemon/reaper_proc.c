@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The processes the reaper watches (reaper_proc.h): identified by pid and
  * start time, the table maps a pid to the one process the daemon watches

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The processes the reaper watches, shared by the reaper's two files and
  * no one else: reaper_proc.c keeps the table of processes (pidfds, looks

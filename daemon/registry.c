@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The topic and session tables (registry.h). Sessions change only in the
  * control thread; topics are added by it and by the bridge, serialised by

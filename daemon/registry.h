@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's registry: topics by name and sessions by id, each in a
  * liburcu lock-free hash table (cds_lfht, urcu-memb flavour). Lookups

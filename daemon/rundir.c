@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The runtime directory and the bus lock (rundir.h). The directory is what
  * keeps other users from squatting the socket and lock names: they cannot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Where the daemon keeps its files: the runtime directory of the bus
  * (shmbus_bus_resolve(): the control socket NAME.sock and the lock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Segment files of the bus in /dev/shm (segfile.h): their names, which
  * carry a generation so that a squatted name never blocks a topic, and the

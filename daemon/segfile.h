@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Segment files of the bus in /dev/shm: names and trust. A topic's
  * segment is shmbus.BUS.TOPIC, or shmbus.BUS..GEN.TOPIC when that name was

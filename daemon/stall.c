@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stall timeouts (stall.h). For every gate of a reliable topic (a plain
  * subscriber's position, a group member's hold, a group's cursor) and

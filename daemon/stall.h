@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stall timeouts: a reliable topic's subscriber that holds publishers back
  * for longer than the topic's stall_timeout_ms is evicted, and a claim any

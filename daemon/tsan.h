@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ThreadSanitizer annotations for synchronisation it cannot see: liburcu is
  * not built with TSan, so the ordering that call_rcu() and grace periods

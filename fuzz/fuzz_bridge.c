@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stateful libFuzzer target for the TCP bridge (daemon/bridge/): each
  * input runs a fresh registry and bridge in this process (the daemon's own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The one assertion of the libFuzzer targets (fuzz/fuzz_*.c): CHECK(cond)
  * aborts with the file, line and condition, so that libFuzzer reports the

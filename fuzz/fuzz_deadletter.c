@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the dead-letter envelope's reader,
  * shmbus_dead_letter_parse() (libshmbus/src/registry/deadletter.c): any

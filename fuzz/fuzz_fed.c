@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for federation's parsers of NATS input
  * (daemon/fed/meta.c): the first byte picks one.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the JetStream importer's order per origin
  * (daemon/fed/order.c). The input is a sequence of 6-byte steps, each a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the journal's reader, recovery and summary
  * (libshmbus/src/journal/): arbitrary bytes as a topic's segment files

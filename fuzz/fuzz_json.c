@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the bridge's JSON-lines side (daemon/bridge/json.c).
  * The input is one command line for sbb_json_parse(), given in an

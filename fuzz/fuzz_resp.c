@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the bridge's RESP2 side (daemon/bridge/resp.c). The
  * input is what a client sends: it is parsed command after command with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the daemon against hostile segment contents, after
  * Redis's corrupt-dump fuzzer (tests/integration/corrupt-dump-fuzzer.tcl:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the time parser of the tool's --from-time options,
  * sb_time_parse() (libshmbus/src/util/timefmt.h): any bytes, as a user

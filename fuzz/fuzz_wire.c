@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the control-protocol decoders (registry/wire.c)
  * and the NATS reply body's (registry/monitor.c). Every input goes through

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every commit subject since the house rule took effect is at most 72
 # characters (the why goes in the body). Commits before it (97d8863, the
 # first of issue 12) are history and stay as they are. Merge commits count

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Check the #include lines of the sources against the layering that
 # docs/design.md's source map states, and name each include that breaks it:
 #   libshmbus/include/shmbus/  includes only shmbus/ (and system headers)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # libFuzzer on the protocol decoders, the daemon's segment handling and the
 # bridge for a bounded time: scripts/fuzz.sh [SECONDS] (default 20), from the
 # repository root; or scripts/fuzz.sh --merge (make fuzz-merge). The targets are the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Model-check a Promela model with spin: no error (assertion or invalid
 # end state) as written, and at least one error with each given -D flag,
 # which leaves out a protection the model must show is needed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by test_ack.c and test_ack_gone.c: a group-0 view of an
  * acknowledged topic's pending table and cells, made without a daemon

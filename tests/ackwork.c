@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ackwork: an acknowledging member for tests/test_cli.sh, which checks what
  * `shmbus stat` shows of a work queue; the shmbus command has no such

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers of the bridge tests written in bash (test_bridge_redis.sh,
 # test_bridge_access.sh), sourced by them: a private shmbusd with the
 # bridge on a free port and its log in $dir/log, checked with the real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge tests' helper library (bridgetest_wire.c, bridgetest_daemon.c,
  * bridgetest_budget.c; linked by test_bridge_*.c and stress/test_bridge_*.c):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge budget tests' part of the helper library (bridgetest.h): a
  * daemon whose bridge listens on a port the kernel picks (--bridge

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bus side of the bridge tests (bridgetest.h): the daemon of each test
  * with its bridge on a free port, the library's handles on its bus, and

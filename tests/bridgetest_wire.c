@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The client side of the bridge tests (bridgetest.h): raw TCP connections
  * read byte-exact, RESP replies and JSON deliveries parsed from them, and

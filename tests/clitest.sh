@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # Helpers shared by the shell tests that run the shmbus command against a
 # private shmbusd (test_cli.sh, test_journal_cli.sh, test_exec.sh):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A client of a test's daemon (daemonutil.h) for the daemon's end-to-end
  * tests (test_daemon, test_daemon_raw): connecting while a disconnect is

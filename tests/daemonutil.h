@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers for tests that run shmbusd: one daemon per test, on its own bus
  * and in its own runtime directory (XDG_RUNTIME_DIR), started by fork+exec

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fedcheck: the federation tests' client of a bus (tests/test_fed_*.sh).
  *

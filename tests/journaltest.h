@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers of the journal tests (test_journal.c, test_journal_files.c,
  * stress/stress_journal.c): a private directory under /tmp removed (and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * JSON lines and base64 as the TCP bridge's clients see them (tests only):
  * a flat object parser (strings decoded, other values as their text) and

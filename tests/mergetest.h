@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The fixture shared by test_merge.c, stress/stress_merge.c and
  * stress/test_merge_timing.c: a real shmbusd recording topics "rec.*"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * natsutil: a raw NATS client (cnats) for the federation tests, which must
  * see and make what travels on the wire without a shmbusd in between.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Harness of the federation tests (tests/test_fed_*.sh), sourced by them:
 # real nats-servers (alone, with JetStream, or as members of a JetStream
 # cluster) on ports picked free at run time, a shmbusd per "host" on a bus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers of the bridge codec tests (test_bridge_proto_{resp,json,glob}.c):
  * literals with their lengths, the parsers' limits, a cmocka state of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Remove test segments whose creating process is gone: a test killed with
 # SIGKILL (a ctest timeout) cannot clean up after itself. Test segments are
 # named shmbus-test.<pid>.<tag>.<n> (testutil.h tu_name()); the buses of

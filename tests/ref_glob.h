@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The test oracle for daemon/glob.c's sbd_glob_match(): a plain
  * recursive glob matcher written again from the documented rules (Redis's

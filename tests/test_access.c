@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The allow rule (daemon/access.c) for a peer known by its uid only: the
  * groups the user database gives a uid are kept a while, so a uid that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Acknowledged groups (ring/ack.c, registry/admin_ack.c): the options a
  * member is refused for, the group's kind as the daemon's numbering fixes

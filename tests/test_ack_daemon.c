@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Work queues end to end, the daemon's part (daemon/control_cmd.c,
  * daemon/deadletter.c, daemon/stall.c): a real shmbusd per test

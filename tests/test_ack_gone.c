@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Acknowledged groups' give-backs (ring/ack.c, registry/admin_ack.c): the
  * daemon's dead-letter primitives on pending entries and its give-backs

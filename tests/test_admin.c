@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's operations on a segment (registry/admin.c), driven step by
  * step in one process on a topic created directly: ending a live

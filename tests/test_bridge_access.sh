@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Who gets into the TCP bridge, against real clients: redis-cli as root
 # (the daemon's uid) and as the user daemon (runuser), raw sockets
 # (python3), and nobody: the overflow uid, refused whatever the rule.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The TCP bridge's memory budgets (daemon/bridge/mem.c) end to end, against
  * a daemon per test (bridgetest.h, bb_setup()): the links that pattern

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's JSON lines end to end (shmbusd --bridge, bridgetest.h): PING,
  * SUB, PUB and UNSUB with ids echoed, binary, text and Unicode payloads,

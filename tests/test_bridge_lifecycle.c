@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's life in the daemon (shmbusd --bridge, bridgetest.h): off
  * unless asked for, listening when asked, and a stop with clients attached

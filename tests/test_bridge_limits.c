@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's limits end to end (shmbusd --bridge, bridgetest.h): slow
  * clients cut off, the connection and subscription limits, back-pressure

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's memory budgets (daemon/bridge/mem.c) on connections built
  * in the test, without sockets to clients: the largest connection is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Who gets into the bridge (daemon/bridge/peer.c), on real sockets in
  * this process: the uid of a loopback peer through the kernel's socket

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's glob matcher (daemon/glob.c, Redis's PSUBSCRIBE
  * patterns), driven directly: wildcards, backtracking, classes and escapes,

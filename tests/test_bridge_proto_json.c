@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's JSON-lines codec (daemon/bridge/json.c), driven directly:
  * the parser with its escapes, UTF-8 and field rules; the delivery encoder,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's RESP2 codec (daemon/bridge/resp.c), driven directly: the
  * command parser whole, split at every byte and pipelined, with every

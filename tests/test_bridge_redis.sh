@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The TCP bridge against the real redis-cli: PING, SUBSCRIBE, PSUBSCRIBE (a
 # topic created after it), PUBLISH, and AUTH with -a, with the shmbus
 # command on the other side in both directions. A private shmbusd on a

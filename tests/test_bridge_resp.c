@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's RESP (Redis) side end to end (shmbusd --bridge,
  * bridgetest.h): replies byte for byte as Redis gives them, CLIENT REPLY,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Where the bridge's messages go, end to end (shmbusd --bridge,
  * bridgetest.h): both directions between local and remote clients, pattern

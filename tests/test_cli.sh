@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
 # sub (--count, --group, --latency, --from-seq, --from-time), stat (--json; slots, groups, a work
 # queue's numbers, the columns after a long group name), eviction

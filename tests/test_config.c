@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's configuration (daemon/config.c): parsing on top of the
  * defaults, sizes with their suffixes, the options' bounds, --help, the

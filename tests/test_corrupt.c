@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A reader never trusts the ring: impossible records are reported as
  * errors, and random bytes written into a live segment never make any call
  * read outside the mapping, crash or hang (run under ASan/UBSan). */

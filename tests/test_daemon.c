@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd end to end (daemon/): every test runs its own daemon on its own
  * bus (daemonutil.h) and talks to it from several processes: publishing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's answers to what it will not do (daemon/): opens that clash
  * with an existing topic, name a missing one or a bad name, and every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's control socket under malformed and hostile input (daemon/):
  * raw SOCK_SEQPACKET messages that are truncated, oversized, of unknown

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's events topic (daemon/events.c, reaped.c), driven directly:
  * the JSON line of an event (its exact form, string escaping, no byte

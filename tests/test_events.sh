@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The daemon's events topic, _shmbus.events, end to end: read through the
 # bridge with the real redis-cli and with `shmbus sub`, after a subscriber
 # SIGKILLed ("reaped" with its pid), a reliable subscriber stopped past

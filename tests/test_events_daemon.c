@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The events topic with a real shmbusd (daemon/events.c, reaped.c): a
  * client reads `_shmbus.events` by name while an acknowledging member of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The NATS link on the daemon's events topic: a daemon federating through
 # a real nats-server tells "link_up" with the server's URL once connected,
 # "link_down" when the server goes, and "link_up" again when one comes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `shmbus sub --ack` (print, then acknowledge) and `shmbus sub --ack --exec`
 # (a worker pool) against a private shmbusd: usage errors; printed messages
 # acknowledged; a failing command retried --max-deliveries times, then

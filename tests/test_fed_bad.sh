@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Bad input to federation, each with a counted, logged outcome and a daemon
 # that goes on serving:
 #  - a message larger than the server's max_payload (2048 here, from a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The core-NATS link and import under load, each case one that failed
 # before its fix:
 #  - an idle link does not spin: a daemon that only exports (its link

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # JetStream: the exporting daemon killed (SIGKILL) in mid-stream. Through
 # a three-server JetStream cluster (bus a's daemon attached to server s1,
 # b's to s2), bus a publishes a numbered stream on a reliable persisted

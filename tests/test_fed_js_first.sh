@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # JetStream export from a topic's very first message: the exporter's slot
 # is made in the registry's listener, before the topic's creator gets its
 # OPEN answered (daemon/fed/jsexport.c sbf_jsexport_add()). It was made on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # JetStream: the importing daemon paused (SIGSTOP) while its pull request
 # is out. The server delivers a burst for that request into the stopped
 # daemon's socket; on SIGCONT the fetch has timed out, and cnats puts the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # JetStream refusing every publish at once: the stream of a reliable
 # persisted topic is deleted under a running daemon (an operator's
 # `nats stream rm`), so each publish gets "no responders" back at once.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # JetStream through a three-server cluster: a reliable persisted topic on
 # two buses, bus a's daemon attached to server s1, bus b's to s2.
 #  1. a publishes a numbered stream; s1 is killed (SIGKILL) in mid-stream:

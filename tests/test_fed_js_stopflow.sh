@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Stopping an importing daemon while messages pour in: bus a floods a
 # lossy core-NATS topic and a persisted one; bus b's daemon, which imports
 # both, is stopped (SIGTERM) and started again, again and again. Every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The link to NATS when it cannot be made:
 #  - no server listens at start: the daemon starts, serves its bus (a local
 #    message goes through), shows state connecting; once a server comes up

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's pure parsers (daemon/fed/meta.c): the prefix and origin
  * rules, the default origin, topic <-> subject with the refusal of names

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Two buses as two real hosts: two network namespaces of their own joined
 # by a veth pair, the nats-server and bus a's daemon in one, bus b's daemon
 # in the other, reaching the server over the veth link only. Messages

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The JetStream importer's order per origin (daemon/fed/order.c): in
  * order, duplicates, a successor waiting for its predecessor until the

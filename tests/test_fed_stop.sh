@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The nats-server stopped (SIGSTOP) while bus a publishes, then continued
 # (SIGCONT). A lossy topic over core NATS may lose messages, and counts
 # each one: on a, every message published is counted once, sent (out) or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * JetStream streams for persisted topics (daemon/fed/stream.c): the
  * mapping of --persist patterns to subject filters and stream names, NATS

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Three buses all-to-all through one nats-server, each publishing numbered
 # messages on the same topic at once: each message arrives exactly once on
 # each bus, in order per origin, flagged imported on the others with the

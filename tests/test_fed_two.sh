@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Two buses, each with its own shmbusd (two "hosts"), federated both ways
 # (--federate) through one nats-server. Both publish numbered messages at
 # once on the same topic: each bus receives its own messages once (no echo)

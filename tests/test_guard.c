@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's SIGBUS guard (daemon/guard.c): a fault on a guarded
  * mapping whose file was truncated lands on zeroes and flags the topic; a

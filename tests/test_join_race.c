@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A plain reader joining a reliable topic while a publisher scans the
  * gates (ring/gate.c): the fault-injection build stops the publisher's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal (libshmbus/src/journal/): CRC32C, records written and read
  * back, files rolled, duplicates and gaps, recovery of a torn tail, damage

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Set-aside of a journal (journal/aside.c, shmbus_journal_set_aside()):
  * DIR/TOPIC moves to DIR/TOPIC.old-NS, a long name cut to fit exactly

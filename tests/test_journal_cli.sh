@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The journal commands against a private shmbusd: `shmbus record`,
 # `shmbus journal` (--verify) and `shmbus replay` (--print, --to, --speed,
 # --from-seq, --from-time, --to-seq). 100,000 messages recorded and

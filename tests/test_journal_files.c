@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal's files (libshmbus/src/journal/): seeks by time, retention
  * by bytes and by age, files deleted under a reader, an index that lags

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Retention of a journal no writer writes (journal/retain.c,
  * shmbus_journal_retain()): shmbusd's set-aside journals. Oldest files go

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The include rules of docs/design.md's source map (scripts/check-layers.sh):
 # the tree keeps them, and the check names every kind of break planted in
 # a scratch tree, and nothing that keeps them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's logging (daemon/log.c) never blocks the daemon: with its
  * stderr a pipe nobody reads, it keeps serving control calls at once,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Starts at a seq or a time (ring/merge.c). In the ring alone (topics
  * created by name): reliable and lossy starts, times, option errors,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Monitoring (registry/monitor.c). The monitoring bodies of the control
  * protocol: the LIST, BRIDGE and NATS replies are encoded and decoded field

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Monitoring (registry/monitor.c), its groups view: shmbus_topic_groups_get(),
  * a topic's groups as its segment holds them, made by a real daemon or by

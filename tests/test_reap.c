@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Crash recovery (daemon/reaper.c): processes killed with SIGKILL at the
  * worst moments never stall the bus. A publisher stopped between claim and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The reaper's pacing (daemon/reaper.c), driven in process on a registry
  * of topics large enough that a pass spans many slices: the idle time

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's recorder (daemon/rec/rec.h, docs/design.md "Recording")
  * against a real shmbusd: a topic created after the start is recorded

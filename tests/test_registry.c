@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's registry (daemon/registry.c), driven directly: topics are
  * created on first open and found again, options and limits are enforced,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon-facing relay interface (registry/relay.c), in one process on
  * a topic created directly: a quiet publish wakes nobody while only the

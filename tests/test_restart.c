@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Daemon restarts (docs/design.md "Stop and restart"): a stop, by signal
  * or crash, never takes a segment from a process that uses it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Single-threaded behaviour of the ring: order, wrap-around, bounds,
  * zero copy, loss accounting, start positions, groups, batches
  * (ring/pub.c, sub.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's runtime directory and bus lock (daemon/rundir.c), tried as
  * another local user would: a directory another user made, or others may

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Hostile segment contents against the daemon (the threat model in
  * docs/design.md): a process that can write a topic's segment scribbles

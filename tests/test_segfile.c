@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The segments the daemon serves (daemon/segfile.c), tried as another
  * local user would: user nobody plants files in /dev/shm under the bus's

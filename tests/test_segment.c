@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Segment creation, attachment and header validation (shm/segment.c). */
 #include "testutil.h"
 

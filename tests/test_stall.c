@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Nothing stalls the bus for long, and nothing disappears without a count
  * (daemon/stall.c, admin.c, wait.c): a sleeper killed asleep stops costing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Times as users write them (util/timefmt.h): RFC 3339 with 'Z' and with
  * offsets, fractions of 1..9 digits, integer nanoseconds, the edges of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Who a client trusts, and what the control socket gives a local user
  * (docs/design.md "Threat model"), tried as another local user would: a

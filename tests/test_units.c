@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The option values shmbusd and the shmbus command share (util/units.h):
  * counts, sizes, ages, retentions and sync policies, each good form read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Growable arrays (util/vec.h): growth by doubling from the first
  * capacity, room already there moving nothing, and counts whose bytes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sleeping and waking (ring/wait.c): blocking receive, no lost wake-up
  * across threads and processes, wait sets, lazy subscribers, and reliable
  * back-pressure. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The control-protocol codec (registry/wire.c): every acceptance and
  * rejection path of the request and reply decoders, the name checks, and

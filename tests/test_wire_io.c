@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The control protocol over a real SOCK_SEQPACKET socketpair
  * (registry/wire.c sb_wire_send(), sb_wire_recv()): round trips, error

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Shared test helpers: cmocka includes, an assertion that names shmbus
  * errors, unique segment names that are removed even when a test fails,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers of the tests that act as another local user (test_trust.c,
  * test_segfile.c, test_rundir.c): user nobody's ids and a child's drop to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The control-protocol tests' helpers (test_wire.c, test_wire_io.c):
  * building a message as a peer would send it, and running the decoders on

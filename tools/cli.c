@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the subcommands of the shmbus tool: messages, strict
  * parsing of numbers and durations, the signal flag, clocks, and

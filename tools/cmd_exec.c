@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The worker pool of `shmbus sub --ack --exec CMD`: one `sh -c CMD` per
  * message, up to --inflight at once, acknowledged when it exits 0 and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus journal`: list the journals of a directory (shmbus/journal.h),
  * one row per topic: first and last seq and publish time, records, gaps,

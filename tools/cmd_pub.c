@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus pub`: publish messages on a topic, creating it if needed. The
  * messages are the arguments after the topic, or else the lines of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus record`: record topics into journals (shmbus/journal.h), one
  * subscriber and one journal writer per topic, all waited on by one wait

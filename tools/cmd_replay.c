@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus replay`: publish a topic's journal (shmbus/journal.h) again, in
  * order, onto a topic of the bus (the recorded one, or another), or print

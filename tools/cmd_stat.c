@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus stat`: a snapshot of every topic of the bus, as a table or as
  * JSON (stat_json.c). A sample lists the topics through the daemon, then

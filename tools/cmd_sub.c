@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus sub`: subscribe to a topic (creating it if needed) and print each message's
  * payload, as raw bytes, on a line of its own (optionally after its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exec.h - the worker pool of `shmbus sub --ack --exec CMD`: it takes the
  * messages of an acknowledging group member, runs `sh -c CMD` for each

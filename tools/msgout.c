@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Writing a message on standard output, for `shmbus sub` and `shmbus
  * replay --print` (msgout.h): one line per message, raw payload bytes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * msgout.h - how the tool writes a message on standard output: the
  * payload's bytes and a newline, optionally after its latency or, for a

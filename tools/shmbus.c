@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbus: the command-line tool of a shmbus bus. It reads the global
  * options (--bus), then hands the rest of the command line to one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stat.h - what the two halves of `shmbus stat` share: a sample of the
  * bus (its topics with their slots and groups, the bridge, the NATS link),

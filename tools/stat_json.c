@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus stat --json`: a sample of the bus (stat.h) as one JSON object
  * per refresh, on one line. Keys come from the lists that define the

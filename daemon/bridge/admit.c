@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Who may stay on the bridge (admit.h): the peer check's verdict
  * at accept, and the closes that guard the bridge against what is not a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Who may stay on the bridge (admit.c): the verdict on a new
  * connection's peer (peer.h) and the refusal of one the bus does

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The TCP bridge: remote clients subscribe and publish on the bus's topics
  * over TCP, in JSON lines or the Redis protocol (docs/protocol.md). It runs

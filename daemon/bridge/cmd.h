@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The commands remote clients run: JSON lines (cmd_json.c) and RESP2
  * (cmd_resp.c). Each runs one parsed command of a connection and answers

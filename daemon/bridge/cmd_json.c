@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The JSON-lines commands (cmd.h, docs/protocol.md): AUTH, PING, SUB,
  * UNSUB and PUB, one object a line, each answered by one reply line.

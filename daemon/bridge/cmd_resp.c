@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The RESP2 commands (cmd.h, docs/protocol.md): the Redis pub/sub
  * commands and the few others client libraries send on connecting, each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's connections (conn.h): accepted, read and run (JSON lines
  * or RESP2, told apart by the first byte), paused for back-pressure and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's connections: their lifetime on the I/O thread (accepted,
  * read and run, paused for back-pressure, closed) and the calls other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's I/O thread (bridge.h): an epoll loop over the listening
  * socket, an eventfd (new topics, stop) and the connections (conn.c). It

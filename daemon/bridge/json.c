@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The JSON-lines side of the bridge's protocols (json.h): the command
  * parser and the encoders of replies and deliveries. Every read is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The JSON-lines side of the TCP bridge's protocols, as pure functions
  * over byte buffers: the command parser and the encoders of replies and

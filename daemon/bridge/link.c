@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's subscriptions and their links to topics (link.h),
  * made in bounded slices of work. Every subscription is matched, in order,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's subscriptions and their links to topics (link.c),
  * made in slices of at most SBB_LINK_STEPS steps per pass of the I/O

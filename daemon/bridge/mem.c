@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's memory budgets (mem.h). Counts are relaxed atomics:
  * a budget is not a synchronisation, and what other threads charge at the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's memory budgets (mem.c): every byte a connection makes
  * the daemon hold (its input and output buffers, its subscriptions and the

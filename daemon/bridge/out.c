@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's output buffers (out.h): each connection's bounded output,
  * which replies and deliveries are appended to under its mutex and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's output buffers: each connection's bounded output, which
  * the I/O thread's replies and the pumps' deliveries are appended to

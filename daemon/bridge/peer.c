@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The uid of a loopback TCP peer (peer.h). The kernel keeps both
  * ends of a loopback connection; inet_diag's exact lookup

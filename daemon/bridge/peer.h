@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Who may use the bridge without a token (docs/protocol.md, "Who may
  * connect"): a loopback peer whose socket's uid the bus's allow rule lets

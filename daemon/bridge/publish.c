@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Publishing for remote clients (publish.h). The bridge holds one
  * publisher per topic it publishes in, made quiet (sb_relay_pub_quiet()): its

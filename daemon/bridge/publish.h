@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Publishing for remote clients: the topic a client names (checked, and
  * created with the default options if missing, as `shmbus pub` does), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's pumps (pump.h): each serves up to SBB_PUMP_TOPICS
  * topics. A round polls every topic's shared subscriber, encodes the

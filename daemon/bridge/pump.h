@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's pumps: threads that each serve up to SBB_PUMP_TOPICS
  * topics with remote subscribers (state.h), polling each topic's one

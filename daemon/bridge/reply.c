@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Command replies (reply.h). CLIENT REPLY OFF and SKIP are honoured here,
  * except for (un)subscribe confirmations, which Redis pushes whatever it

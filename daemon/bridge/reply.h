@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Command replies, in RESP or JSON lines: gathered per connection in the
  * I/O thread's reply buffer (struct sbb_io) and moved to the connection's

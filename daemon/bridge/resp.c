@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The RESP2 (Redis) side of the bridge's protocols (resp.h): the command
  * parser, the line scan both protocols' framing uses, and the encoders of

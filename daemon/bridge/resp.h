@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The RESP2 (Redis) side of the TCP bridge's protocols, as pure functions
  * over byte buffers: the command parser, the line scan that frames both

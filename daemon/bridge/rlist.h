@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * An RCU list: singly linked, one updater thread, readers in other threads
  * under urcu_memb_read_lock(); a removed node is freed after a grace period

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's answer to `shmbus stat` (bridge.h sbd_bridge_stat()): its
  * counters and its connections, read under the RCU read lock from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The structs the TCP bridge's threads share: the I/O thread (io.c,
  * conn.c and the files it calls), the pumps (pump.c) and the control

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's export over core NATS: exporter threads that each serve up
  * to SBF_EXPORT_TOPICS topics (the bridge's pump, state.h sbf_exporter):

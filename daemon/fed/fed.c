@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation (fed.h): start and stop, the pattern table, the topic
  * records, the registry listener that federates each topic added, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation: the bus's topics shared with other buses through NATS
  * (shmbusd --nats, docs/design.md "Federation"). Local messages of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's import over core NATS (import.h). Runs in the link thread:
  * the importer's state (sbd_fed.imp, the records' pub and origins) is its

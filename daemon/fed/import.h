@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's import over core NATS: one subscription on PREFIX.>, with
  * bounded pending limits, read by the link thread. Each message is

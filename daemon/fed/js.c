@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The JetStream part of federation (js.h): which topics are persisted,
  * the thread that makes or checks the streams once the link is up and

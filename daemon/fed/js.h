@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Persisted topics (shmbusd --persist): what the rest of federation sees
  * of its JetStream part. stream.c makes or checks a stream per --persist

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Exporting persisted topics through JetStream (js.h). A thread serves up
  * to SB_RELAY_TOPICS_MAX topics: it reads each topic's new messages

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Importing persisted topics from JetStream (js.h). Each usable stream
  * gets a durable pull consumer for this bus, named after its origin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's link to NATS (link.h): cnats options, the connection's
  * callbacks, and the link thread that (re)makes the connection and runs

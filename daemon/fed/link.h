@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's link to NATS: the cnats options from the configuration,
  * the connection and its callbacks (state, server, reconnects, errors,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's names and metadata (meta.h): subjects, the prefix and
  * origin rules, and the Shmbus-* headers. Pure; every input is bounded

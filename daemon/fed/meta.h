@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation's names and metadata, pure functions over text (no cnats
  * types, no shared state; fuzz/fuzz_fed.c drives them): topic <-> NATS

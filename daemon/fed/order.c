@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Order per origin for the JetStream importer (order.h). A key is an
  * (origin, epoch): a topic recreated on its origin starts its seqs at 0

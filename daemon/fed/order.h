@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The JetStream importer's order per origin (order.c): pure bookkeeping,
  * no I/O. For each (origin, epoch) of one topic it remembers the seqs it

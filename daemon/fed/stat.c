@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Federation for `shmbus stat` (fed.h sbd_fed_stat()): the link and the
  * sums of the topics' counters, and the topics themselves in id order.

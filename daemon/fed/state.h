@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The structs federation's threads share: the registry listener and the
  * manager (fed.c: the topic records, the check for broken segments), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * JetStream streams for persisted topics (stream.h). Each --persist
  * pattern gets one stream with the subject filter the pattern maps to,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The JetStream streams of persisted topics (stream.c): one stream per
  * --persist pattern, named from the prefix and the pattern, capturing the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Set-aside journals (state.h sbr_aside_*): a journal that an earlier
  * topic of a name left (a topic removed at a daemon's stop and created

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Recording (rec.h): start and stop, the pattern table, the registry
  * listener that seats a recorder on each matching topic, the records'

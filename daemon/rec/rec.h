@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Recording: the daemon writes the topics that --record patterns match to
  * journals in --journal-dir (shmbus/journal.h, docs/journal.md), each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The structs recording's files share: rec.c (start and stop, the
  * pattern table, the registry listener that seats recorders, the records'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * One topic's recording (state.h sbr_topic): its subscriber, seated from
  * the oldest message the ring holds so that the journal's writer, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Model of an acknowledged group's pending table against a reliable
  * publisher's gate (libshmbus/src/ring/ack.c, group.c, gate.c, and the

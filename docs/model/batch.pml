@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Model of a batch claim (pub.c shmbus_publish_vec()) against the daemon
  * that ends it (admin.c sb_admin_pub_unblock(), sb_admin_pub_end_rest(),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Model of plain readers joining a reliable topic while a publisher
  * computes its limit (libshmbus/src/ring/gate.c sb_seat() and

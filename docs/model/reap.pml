@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Model of two races between a live or dying client and the daemon,
  * checked with spin (`make model`, with the wake-up model):

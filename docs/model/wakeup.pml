@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Model of shmbus's wake-up protocol (libshmbus/src/ring/ring.h
  * sb_wake_readers, wait.c sleep_on, pending_clear and wake_delegate),

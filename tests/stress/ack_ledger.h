@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ledger of an acknowledging consumer group (SHMBUS_SUB_ACK), kept by
  * the stress tests that SIGKILL its members (stress_ack.c, chaos): per

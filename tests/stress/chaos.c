@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Chaos (issues 4 and 10, "kill -9 never stalls the bus"): a private
  * shmbusd with its TCP bridge (--bridge 127.0.0.1:0), one reliable and one

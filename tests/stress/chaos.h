@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The chaos test's parts (tests/stress/chaos.c): what the parent and its
  * children share (the mapping they report through, the limits and the

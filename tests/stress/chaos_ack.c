@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The chaos test's work queue (chaos.h): acknowledging members of the
  * group CH_ACK_GROUP of the reliable topic, killable or the sentinel, and

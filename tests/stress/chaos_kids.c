@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The chaos test's local children (chaos.h): publishers, subscribers and
  * consumer-group members, killable or sentinels, each reconnecting to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The chaos test's remote subscribers (chaos.h): JSON-lines connections
  * to the daemon's bridge, each delivery checked against the connection's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The chaos test's end-of-run report (chaos.h): once every child is
  * reaped, the checks on what the sentinels, the members and the remote

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Work queue under kill -9 (issue 14): a private shmbusd, a reliable topic
  * of 64 cells with one acknowledging group (SHMBUS_SUB_ACK, max_deliveries

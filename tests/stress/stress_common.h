@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stress workers shared by the thread and the process variants. Publishers
  * send self-checking payloads numbered per publisher; subscribers check

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Eviction under load, with threads so that ThreadSanitizer sees every
  * access: publishers fill a small reliable ring while plain subscribers

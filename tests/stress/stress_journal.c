@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A reader thread following a writer thread on one journal: small
  * segments so that files roll under the reader, batches of every size,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Replay-merge under load (ring/merge.c): a real shmbusd records a topic
  * while a publisher thread publishes as fast as it can, and late

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Ring stress across processes (fork): the same checks as stress_threads. */
 #include "stress/stress_run.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * One stress scenario, run with threads or with processes: P publishers,
  * S plain subscribers and G members of group 1 on one topic.

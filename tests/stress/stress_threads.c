@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Ring stress with threads: run under ThreadSanitizer in CI. */
 #include "stress/stress_run.h"
 

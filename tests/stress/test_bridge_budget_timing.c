@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the TCP bridge's memory budgets and pattern linking cost in time
  * (daemon/bridge/mem.c, link.h), against a daemon per test

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The bridge's timing tests (shmbusd --bridge, bridgetest.h): each
  * passes on time or CPU time measured, so each is a timing test and lives

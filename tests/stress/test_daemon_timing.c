@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbusd's control socket under clients that hold it up, measured in
  * time (each passes on a deadline or the daemon's CPU time, so each is a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Replay-merge (ring/merge.c) measured in CPU time, so a timing test: a
  * lossy subscriber that the ring lapped ahead of the journal waits for the

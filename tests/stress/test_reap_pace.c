@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The pace of the daemon's scan (daemon/reaper.c) on a bus large enough
  * that a pass spans many slices: idle, the scan takes a bounded share of

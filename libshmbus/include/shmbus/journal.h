@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * journal.h - the journal of libshmbus: topics recorded to files, read
  * back in order, sought by sequence or by time. `shmbus record` and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * monitor.h - monitoring API of libshmbus: what a bus holds and how it is
  * doing, for tools such as `shmbus stat`. Publishing and receiving never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmbus.h - public API of libshmbus, a publish/subscribe bus over POSIX
  * shared memory for processes on one Linux host.

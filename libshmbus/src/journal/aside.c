@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Set-aside of a journal (journal.h shmbus_journal_set_aside()): the
  * journal of an earlier topic of a name is moved to DIR/TOPIC.old-NS, one

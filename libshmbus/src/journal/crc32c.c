@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * CRC32C: a byte-wise table, built once at first use (pthread_once), and,
  * on x86-64, the SSE4.2 crc32 instruction eight bytes at a time. The

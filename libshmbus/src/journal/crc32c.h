@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of
  * every journal record and index entry. sb_jr_crc32c() takes the SSE4.2

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal's shared file handling: directory and names, the header
  * check, the record scanner, the index's valid prefix and the summary of

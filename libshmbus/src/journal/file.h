@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the journal's writer, reader and summary share: a topic's
  * directory and the list of its segment files, their names, the check of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal's on-disk format (docs/journal.md says it byte by byte):
  * a segment file is a file header then records; beside it an index file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The index of a segment file, read side: its valid prefix of entries,
  * and the summary of one segment file from its verified entries plus a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Listing the journals of a directory and summing one up: the topics are
  * the subdirectories with a valid topic name and at least one segment

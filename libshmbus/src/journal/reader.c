@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal reader: reads a topic's segment files in seq order,
  * following a writer that is writing (an incomplete record at the end of

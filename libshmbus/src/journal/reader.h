@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal reader's state, shared by reader.c (reading in order,
  * following a writer) and seek.c (seeks by seq and by time). Not

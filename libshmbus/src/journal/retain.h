@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Retention's pieces: what a file weighs and how old it is, shared by the
  * writer's retention (write_io.c) and the retention of a journal no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Seeks of the journal reader: by seq (the file by its name, then the
  * index, then a short scan) and by time (the file by its first message's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal writer's I/O: buffered records written with one pwrite()
  * per flush, the index entries after them, new segment files, fdatasync

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal writer: opens a topic's journal under its lock, recovers
  * what a crashed writer left (the torn tail of the last file cut, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The journal writer's state, shared by its two files: writer.c (open,
  * recovery, append, flush, close) and write_io.c (buffered writes, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Daemon-side operations on topic segments (admin.h). The daemon is the
  * only process that names groups or takes slots on behalf of others, and it

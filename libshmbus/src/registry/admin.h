@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What shmbusd does to a topic segment beyond the public API: planning a
  * segment's size, handing out subscriber slots on behalf of clients,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The daemon's side of acknowledged groups (admin.h): numbering groups
  * with their kind, reading a group's dead-letter topic back, handing out

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Client connections to shmbusd: naming the bus and its socket, the hello,
  * and opening topics (the daemon sends the segment's descriptor); the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The client side of the control protocol: a connection to shmbusd, the
  * record it keeps of each topic handle opened through it, and the calls

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The dead-letter envelope (deadletter.h): the daemon's builder and the
  * public reader, shmbus_dead_letter_parse(), and the names of its reasons

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The dead-letter envelope: the bytes of a message the daemon moves to an
  * acknowledged group's dead-letter topic, the original message wrapped

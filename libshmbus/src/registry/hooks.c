@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ring's hooks (ring/hooks.h) for topic handles opened through the
  * daemon, and the record behind them (client.h struct sb_topic_reg): the

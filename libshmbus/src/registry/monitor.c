@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Monitoring (registry/monitor.h): shmbus_list(), shmbus_bridge_stat() and
  * shmbus_nats_stat(), which page through the daemon's LIST, BRIDGE and

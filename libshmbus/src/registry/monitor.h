@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Monitoring through the daemon: the conversions between the public
  * structs of shmbus/monitor.h and the LIST, BRIDGE and NATS reply bodies

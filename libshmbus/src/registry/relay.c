@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Relaying topics (relay.h), on the ring's quiet publishers, waits, imported
  * messages and held subscribers (ring/hold.c). */
 #include "registry/relay.h"

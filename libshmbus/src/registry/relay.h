@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Relaying topics, for the daemon's bridge: a relay subscribes to topics
  * on behalf of others and delivers what it publishes into them itself.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Whom a client trusts with its messages (trust.h): the uid of the daemon
  * at the other end of the control socket, checked before the hello.

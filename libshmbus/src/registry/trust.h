@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Whom a client trusts with its messages: a daemon of its own uid, root,
  * the uid or user $SHMBUS_DAEMON_UID names, or the owner of a socket

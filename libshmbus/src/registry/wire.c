@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Control protocol codec (wire.h): the checks every request and reply
  * passes before anyone reads a field, and the send/receive calls that move

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The control protocol between clients (libshmbus) and shmbusd, spoken over
  * an AF_UNIX SOCK_SEQPACKET socket: one message per packet, so a message is

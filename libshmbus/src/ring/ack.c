@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Acknowledged groups (SHMBUS_SUB_ACK): the members' side of the pending
  * tables (layout.h), and the give-backs the daemon shares with them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Acknowledged consumer groups (SHMBUS_SUB_ACK, work queues): a member's
  * take records the message in its group's pending table (layout.h) until

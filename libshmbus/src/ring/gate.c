@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Gates. A reliable publisher may claim seq s only below
  * min(gates, tail read before its scan) + capacity (pub.c). It caches that

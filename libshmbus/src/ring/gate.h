@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Gates: the positions that hold reliable publishers back, where a new
  * reader (plain subscriber or a group seated anew) may safely begin, and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Consumer groups. Members take the message at the shared cursor with a
  * CAS that moves the cursor by one, so each message goes to exactly one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Consumer groups: members share a cursor; each message goes to one. */
 #ifndef SHMBUS_RING_GROUP_H
 #define SHMBUS_RING_GROUP_H

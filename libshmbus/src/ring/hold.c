@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Held subscribers and kept slots (hold.h). A held subscriber reads at its
  * private position (sub->pos) as any plain one; sub.c leaves its slot's

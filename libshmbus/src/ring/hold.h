@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Held subscribers: a plain subscriber of a reliable topic whose slot's
  * position (what publishers wait for) moves only when its owner says so,

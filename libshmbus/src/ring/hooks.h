@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the ring tells the owner of a topic handle opened through the
  * daemon: a publisher was added or removed, a subscriber wants a slot or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Replay-merge: a subscriber that starts at a seq or a time older than
  * the ring holds reads the topic's journal, then joins the ring where the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Starting at a seq or a time (SHMBUS_START_SEQ, SHMBUS_START_TIME): in
  * the ring when it still holds the start, else from the topic's journal

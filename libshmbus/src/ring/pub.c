@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Publisher side of the ring. A publish is: claim a sequence number (one
  * atomic on the tail), take the cell that number maps to (one CAS on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading cells. Load the stamp with acquire; COMMITTED(expected seq) means
  * the header and payload are complete. In a reliable topic nobody may

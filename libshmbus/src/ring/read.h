@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading cells: what plain subscribers (sub.c) and group members
  * (group.c) share. A step looks at the cell of the seq a reader expects and

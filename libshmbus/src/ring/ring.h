@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Ring internals shared by the publisher, subscriber and wait-set code: the
  * handle structs behind the opaque public types and the small helpers on

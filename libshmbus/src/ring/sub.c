@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Subscribers. A plain subscriber owns a private cursor (pos) and mirrors it
  * into its slot after each poll: publishers of a reliable topic read the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Topic handles: create or attach a segment, unmap, unlink, describe. */
 #include <errno.h>
 #include <stdlib.h>

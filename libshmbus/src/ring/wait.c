@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Waiting. A waiter spins on its cells for a bounded time (a futex wake-up
  * costs microseconds; a spin sees a message within a cache-line transfer),

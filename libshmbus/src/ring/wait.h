@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Waiting for messages: bounded spin, then sleep on the topics' futexes. */
 #ifndef SHMBUS_RING_WAIT_H
 #define SHMBUS_RING_WAIT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Shared-memory layout of a topic segment. Every struct that lives in shared
  * memory is defined here, with fixed-width fields only, explicit padding and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Segment management. A creator plans the geometry, reserves every page of
  * the segment up front (so a full /dev/shm is a clear error now rather than

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Topic segments: creating, validating and mapping the shared memory that
  * holds one topic. The geometry an attacher uses is its own validated copy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Clock helpers: monotonic deadlines for waits, realtime publish stamps. */
 #ifndef SHMBUS_UTIL_CLOCK_H
 #define SHMBUS_UTIL_CLOCK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Comparison functions for qsort() and bsearch(). */
 #ifndef SHMBUS_UTIL_CMP_H
 #define SHMBUS_UTIL_CMP_H

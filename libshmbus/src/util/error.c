@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* shmbus_strerror(): names for the library's codes and for -errno. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fault injection points (fault.h); built only with SHMBUS_FAULT_INJECTION. */
 #include "util/fault.h"
 

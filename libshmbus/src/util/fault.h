@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fault injection for tests: SB_FAULT_POINT("name") stops the process
  * (SIGSTOP) when it is built with SHMBUS_FAULT_INJECTION and the

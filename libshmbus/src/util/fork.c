@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fork generations (fork.h). */
 #include "util/fork.h"
 

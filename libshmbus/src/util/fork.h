@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fork detection without a system call: a counter bumped in the child
  * after every fork() (pthread_atfork). A publisher or subscriber records

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* futex(2) and futex_waitv(2) wrappers, shared across processes. */
 #include "util/futex.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Shared (non-private) futex calls on 32-bit words in shared memory. The
  * words are _Atomic uint32_t; the kernel reads them itself, so passing their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Name rules, in one place for the library, the daemon and the tool:
  * topic, group and segment names are 1..max characters of [A-Za-z0-9._:-],

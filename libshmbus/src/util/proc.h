@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Process identity across pid reuse: a pid names a process only together
  * with its start time (field 22 of /proc/PID/stat, clock ticks since boot),

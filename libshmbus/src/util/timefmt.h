@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Wall-clock times as users write them: parsing RFC 3339 timestamps
  * ("2026-12-07T15:04:05.123Z", "2026-12-07T17:04:05+02:00") or integer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The option values shmbusd and the shmbus command both parse, parsed
  * once: counts, sizes with a K, M or G suffix, ages with s, m, h or d, a

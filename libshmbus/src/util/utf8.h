@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * UTF-8 validation, for the JSON the bridge writes and `shmbus stat
  * --json` prints. Header-only (static inline): the tool links the shared

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Growable arrays: the one place that grows a malloc'd array by doubling
  * its capacity. The array stays the caller's plain pointer, count and
