@@ -2,8 +2,8 @@
 /*
  * cli.h - what the subcommands of the `shmbus` tool share: exit codes,
  * messages, strict number parsing, the stop flag set by SIGINT/SIGTERM,
- * clocks and connecting to the bus. Each subcommand lives in cmd_NAME.c
- * and exports cli_NAME_main() and cli_NAME_usage().
+ * clocks, JSON strings and connecting to the bus. Each subcommand lives in
+ * cmd_NAME.c and exports cli_NAME_main() and cli_NAME_usage().
  */
 #ifndef SHMBUS_TOOLS_CLI_H
 #define SHMBUS_TOOLS_CLI_H
@@ -73,6 +73,11 @@ int cli_sleep(uint64_t ns);
  * reported: the tool ends quietly); another -errno, reported on stderr.
  */
 int cli_flush(void);
+
+/* Print @p str on stdout as a JSON string. Any bytes may come (a bridge
+ * client's name, a path): bytes that are not UTF-8 become U+FFFD, so the
+ * document stays valid. */
+void cli_json_str(const char *str);
 
 /* Options that create a topic, shared by pub and sub (getopt_long values). */
 enum {
