@@ -3,7 +3,8 @@
 # `shmbus doctor` on this machine: six lines "LEVEL CHECK: found [-> fix]"
 # in a fixed order, exit status 0 exactly when no line is FAIL; a runtime
 # directory without a daemon is a WARN; a socket path too long for
-# sockaddr_un is a FAIL with status 1; --help and usage errors.
+# sockaddr_un is a FAIL with status 1; --json gives the same checks and
+# levels as JSON lines; --help and usage errors.
 # Usage: test_doctor_cli.sh SHMBUS
 set -euo pipefail
 shmbus=$1
@@ -26,6 +27,18 @@ if grep -q '^FAIL' "$dir/out"; then want=1; else want=0; fi
 [ "$rc" -eq "$want" ] || fail "exit status $rc, want $want"
 grep -q "^WARN rundir .*$dir/shmbus: owner [0-9]* mode 0700; no socket .* -> " "$dir/out" ||
   fail "a runtime directory without a daemon is not a WARN with a fix"
+
+# --json: one object per line, the same checks and levels as the text.
+"$shmbus" doctor --json >"$dir/json" || true
+python3 - "$dir/json" "$dir/out" <<'PY' || fail "--json"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+text = [line.split()[:2] for line in open(sys.argv[2])]
+assert [[r["level"], r["check"]] for r in rows] == text, (rows, text)
+for r in rows:
+    assert set(r) == {"check", "level", "found", "fix"}, r
+    assert (r["fix"] == "") == (r["level"] == "OK"), r
+PY
 
 # A runtime directory whose socket path cannot fit in sockaddr_un.
 long="$dir/$(printf 'd%.0s' $(seq 1 120))"

@@ -3,7 +3,8 @@
  * `shmbus doctor`: run the checks of doctor.h against this machine (its
  * uname, /proc/self/mounts, /dev/shm, logind.conf, limits, and the
  * runtime directory shmbus_bus_resolve() gives) and print one line per
- * check: OK, WARN or FAIL, what it found, and what to change.
+ * check: OK, WARN or FAIL, what it found, and what to change; or, with
+ * --json, one JSON object per check on its own line.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 void cli_doctor_usage(FILE *f)
 {
     fprintf(f,
-            "usage: shmbus [--bus NAME] doctor\n"
+            "usage: shmbus [--bus NAME] doctor [--json]\n"
             "Check this machine for what breaks a shmbus bus, and say what to change:\n"
             "  kernel     Linux >= 5.16\n"
             "  syscalls   futex_waitv and pidfd_open work (not blocked by seccomp)\n"
@@ -28,13 +29,26 @@ void cli_doctor_usage(FILE *f)
             "  nofile     RLIMIT_NOFILE holds shmbusd's default limits (%u)\n"
             "  rundir     the bus's runtime directory: owner, mode, and whether this\n"
             "             user may connect to its socket\n"
-            "Each line reads: LEVEL CHECK: what was found [-> what to change].\n"
+            "Each line reads: LEVEL CHECK what was found [-> what to change]. With\n"
+            "--json, each line is {\"check\":..,\"level\":..,\"found\":..,\"fix\":..}\n"
+            "(fix is \"\" when the level is OK).\n"
             "Exit status: 0 no check FAILed (WARNs allowed), 1 one did, 2 bad usage.\n",
             DOCTOR_NOFILE_MIN);
 }
 
+/* Print as text or as JSON lines (--json). */
+static int doctor_json;
+
 static int doctor_print(const char *name, const struct doctor_result *r)
 {
+    if (doctor_json) {
+        printf("{\"check\":\"%s\",\"level\":\"%s\",\"found\":", name, doctor_level_name(r->level));
+        cli_json_str(r->found);
+        printf(",\"fix\":");
+        cli_json_str(r->fix);
+        printf("}\n");
+        return r->level == DOCTOR_FAIL;
+    }
     printf("%-4s %-9s %s", doctor_level_name(r->level), name, r->found);
     if (r->fix[0] != '\0')
         printf(" -> %s", r->fix);
@@ -68,12 +82,17 @@ static int doctor_machine(void)
 
 int cli_doctor_main(const char *bus, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct doctor_result r;
     int opt, rc, fails;
 
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (opt == 'j') {
+            doctor_json = 1;
+            continue;
+        }
         if (opt == 'h') {
             cli_doctor_usage(stdout);
             return CLI_EXIT_OK;
