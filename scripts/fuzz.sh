@@ -8,6 +8,8 @@
 #            body's in registry/monitor.c)
 #   deadletter the dead-letter envelope's reader (registry/deadletter.c)
 #   timefmt  the tool's time parser, RFC 3339 and integer ns (util/timefmt.h)
+#   doctor   `shmbus doctor`'s parsers of host files: mounts, logind.conf,
+#            the kernel release (tools/doctor.c)
 #   resp     the bridge's RESP2 parser, encoders and glob
 #   json     the bridge's JSON-lines parser and delivery encoder
 #            (daemon/bridge/resp.c, json.c, daemon/glob.c)
@@ -77,12 +79,15 @@ nats="-lnats"
 # budget byte, a protocol byte and two bytes a command: 512 holds more than
 # its 48 steps. A dead letter's header is at most 239 bytes: 1 KiB holds
 # it and a payload. A time is under 64 bytes: 128 passes the length bound.
+# A doctor input is a selector byte and a file's text: 2 KiB holds many mounts
+# and logind.conf lines, and lines longer than their 512/1024-byte buffers.
 # A journal input is two files of up to 64 KiB; 4 KiB holds dozens of
 # records and a damaged index.
 targets=(
   "wire|1|1024|sb_wire_decode_req/sb_wire_decode_reply/sb_monitor_nats_page|fuzz/fuzz_wire.c $lib_srcs|-lpthread"
   "deadletter|1|1024|shmbus_dead_letter_parse|fuzz/fuzz_deadletter.c $lib_srcs|-lpthread"
   "timefmt|1|128|sb_time_parse/sb_time_format|fuzz/fuzz_timefmt.c|"
+  "doctor|1|2048|doctor_mounts_find/doctor_logind_removeipc/doctor_kernel_parse|fuzz/fuzz_doctor.c tools/doctor.c|"
   "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbd_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/glob.c|"
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "fed|1|512|sbf_meta_topic/sbf_meta_u64/sbf_meta_decode/sbf_meta_order|fuzz/fuzz_fed.c daemon/fed/meta.c|"
@@ -91,8 +96,10 @@ targets=(
   "segment|2|2048|the reaper and admin.c on scribbled segments|fuzz/fuzz_segment.c $daemon_srcs $lib_srcs|$urcu $nats"
   "bridge|3|512|the bridge's commands, budgets and closes|fuzz/fuzz_bridge.c $daemon_srcs $lib_srcs|$urcu $nats"
 )
-# -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h).
-flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests)
+# -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h);
+# -I tools: fuzz_doctor.c the checks' header (tools/doctor.h).
+flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests
+  -I tools)
 
 names=()
 declare -A srcs what max_len libs weight

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the subcommands of the shmbus tool: messages, strict
- * parsing of numbers and durations, the signal flag, clocks, and
- * connecting to a bus and opening a topic with errors worded for a user.
+ * parsing of numbers and durations, the signal flag, clocks, JSON strings,
+ * and connecting to a bus and opening a topic with errors worded for a user.
  */
 #include "cli.h"
 
@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "util/name.h"
+#include "util/utf8.h"
 
 #define DIGITS       "0123456789"
 #define NS_PER_S     1000000000ull
@@ -261,4 +262,25 @@ int cli_on_topic(const char *bus, const char *topic, const shmbus_topic_opts *op
     }
     shmbus_close(b);
     return rc;
+}
+
+void cli_json_str(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
+
+    putchar('"');
+    while (*s != '\0') {
+        size_t n = sb_utf8_seq(s, end);
+
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if (*s < 0x20)
+            printf("\\u%04x", *s);
+        else if (n == 0)
+            printf("\\ufffd");
+        else
+            fwrite(s, 1, n, stdout);
+        s += n ? n : 1;
+    }
+    putchar('"');
 }

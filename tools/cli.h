@@ -2,8 +2,8 @@
 /*
  * cli.h - what the subcommands of the `shmbus` tool share: exit codes,
  * messages, strict number parsing, the stop flag set by SIGINT/SIGTERM,
- * clocks and connecting to the bus. Each subcommand lives in cmd_NAME.c
- * and exports cli_NAME_main() and cli_NAME_usage().
+ * clocks, JSON strings and connecting to the bus. Each subcommand lives in
+ * cmd_NAME.c and exports cli_NAME_main() and cli_NAME_usage().
  */
 #ifndef SHMBUS_TOOLS_CLI_H
 #define SHMBUS_TOOLS_CLI_H
@@ -74,6 +74,11 @@ int cli_sleep(uint64_t ns);
  */
 int cli_flush(void);
 
+/* Print @p str on stdout as a JSON string. Any bytes may come (a bridge
+ * client's name, a path): bytes that are not UTF-8 become U+FFFD, so the
+ * document stays valid. */
+void cli_json_str(const char *str);
+
 /* Options that create a topic, shared by pub and sub (getopt_long values). */
 enum {
     CLI_OPT_RELIABLE = 512,
@@ -130,6 +135,7 @@ int cli_stat_main(const char *bus, int argc, char **argv);
 int cli_record_main(const char *bus, int argc, char **argv);
 int cli_journal_main(const char *bus, int argc, char **argv);
 int cli_replay_main(const char *bus, int argc, char **argv);
+int cli_doctor_main(const char *bus, int argc, char **argv);
 
 /* Their --help texts. */
 void cli_pub_usage(FILE *f);
@@ -138,5 +144,6 @@ void cli_stat_usage(FILE *f);
 void cli_record_usage(FILE *f);
 void cli_journal_usage(FILE *f);
 void cli_replay_usage(FILE *f);
+void cli_doctor_usage(FILE *f);
 
 #endif /* SHMBUS_TOOLS_CLI_H */

@@ -4,9 +4,9 @@
  * options (--bus), then hands the rest of the command line to one
  * subcommand: pub (publish messages), sub (print messages), stat (list
  * topics, subscribers and TCP bridge connections), record (topics into
- * journal files), journal (list and verify journals) or replay (publish a
- * journal again). Everything goes through the public API and the bus's
- * daemon, shmbusd.
+ * journal files), journal (list and verify journals), replay (publish a
+ * journal again) or doctor (check the machine). Everything goes through
+ * the public API and the bus's daemon, shmbusd.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -33,6 +33,8 @@ static const struct command commands[] = {
     {"journal", "list and verify the journals of a directory", cli_journal_main, cli_journal_usage},
     {"replay", "publish (or print) a recorded journal again, at its pace", cli_replay_main,
      cli_replay_usage},
+    {"doctor", "check this machine for what breaks a bus, and say what to change", cli_doctor_main,
+     cli_doctor_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -8,32 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "stat.h"
-#include "util/utf8.h"
-
-/* A JSON string. Topic and group names are plain already, but a bridge
- * client's name and subscriptions can hold any bytes: bytes that are not
- * UTF-8 become U+FFFD, so the document stays valid. */
-static void json_str(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
-
-    putchar('"');
-    while (*s != '\0') {
-        size_t n = sb_utf8_seq(s, end);
-
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if (*s < 0x20)
-            printf("\\u%04x", *s);
-        else if (n == 0)
-            printf("\\ufffd");
-        else
-            fwrite(s, 1, n, stdout);
-        s += n ? n : 1;
-    }
-    putchar('"');
-}
 
 /* A JSON string, or null for NULL or "". */
 static void json_str_or_null(const char *s)
@@ -41,7 +17,7 @@ static void json_str_or_null(const char *s)
     if (s == NULL || s[0] == '\0')
         printf("null");
     else
-        json_str(s);
+        cli_json_str(s);
 }
 
 static void json_slots(const struct stat_topic *t)
@@ -54,7 +30,7 @@ static void json_slots(const struct stat_topic *t)
         if (s->group == 0)
             printf("null");
         else
-            json_str(s->group_name);
+            cli_json_str(s->group_name);
         printf(",\"group_id\":%u,\"position\":%llu,\"lag\":%llu,\"lost\":%llu,\"received\":%llu,"
                "\"observer\":%s,\"evicted\":%s}",
                s->group, (unsigned long long)s->position, (unsigned long long)s->lag,
@@ -95,7 +71,7 @@ static void json_topic(const struct stat_topic *t, double rate)
     const shmbus_topic_info *in = &t->info;
 
     printf("{\"name\":");
-    json_str(t->e.name);
+    cli_json_str(t->e.name);
     printf(",\"mode\":\"%s\",\"exclusive\":%s,\"capacity\":%u,\"max_msg_size\":%u,"
            "\"max_subscribers\":%u,\"max_groups\":%u,\"segment_size\":%llu,",
            in->mode == SHMBUS_RELIABLE ? "reliable" : "lossy",
@@ -118,7 +94,7 @@ static void json_topic(const struct stat_topic *t, double rate)
 static void json_conn(const shmbus_bridge_conn *c)
 {
     printf("{\"id\":%llu,\"peer\":", (unsigned long long)c->id);
-    json_str(c->peer);
+    cli_json_str(c->peer);
     printf(",\"protocol\":");
     json_str_or_null(cli_stat_conn_proto(c));
     printf(",\"name\":");
@@ -126,7 +102,7 @@ static void json_conn(const shmbus_bridge_conn *c)
     printf(",\"authed\":%s,\"paused\":%s,\"channels\":%u,\"patterns\":%u,\"subscriptions\":",
            (c->flags & SHMBUS_BRIDGE_AUTHED) ? "true" : "false",
            (c->flags & SHMBUS_BRIDGE_PAUSED) ? "true" : "false", c->channels, c->patterns);
-    json_str(c->subs);
+    cli_json_str(c->subs);
     printf(",\"buffered\":%llu,\"memory\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,"
            "\"age_ms\":%llu}",
            (unsigned long long)c->buffered, (unsigned long long)c->memory,
@@ -148,7 +124,7 @@ static void json_bridge(const struct stat_sample *s)
         return;
     }
     printf("{\"listen\":");
-    json_str(in->listen);
+    cli_json_str(in->listen);
     SHMBUS_BRIDGE_TOTALS(JSON_TOTAL)
     printf(",\"connections\":[");
     for (size_t i = 0; i < s->n_conns; i++) {
@@ -165,7 +141,7 @@ static void json_bridge(const struct stat_sample *s)
 static void json_fed(const shmbus_nats_topic *c)
 {
     printf("{\"id\":%llu,\"name\":", (unsigned long long)c->id);
-    json_str(c->name);
+    cli_json_str(c->name);
     printf(",\"export\":%s,\"import\":%s,\"persist\":%s",
            (c->flags & SHMBUS_NATS_EXPORT) ? "true" : "false",
            (c->flags & SHMBUS_NATS_IMPORT) ? "true" : "false",
@@ -186,9 +162,9 @@ static void json_nats(const struct stat_sample *s)
     printf("{\"state\":\"%s\",\"server\":", cli_stat_nats_states[c->state]);
     json_str_or_null(c->server);
     printf(",\"origin\":");
-    json_str(c->origin);
+    cli_json_str(c->origin);
     printf(",\"prefix\":");
-    json_str(c->prefix);
+    cli_json_str(c->prefix);
     printf(",\"federated\":%u,\"reconnects\":%llu,\"refused\":%llu,\"errors\":%llu", c->topics,
            (unsigned long long)c->reconnects, (unsigned long long)c->refused,
            (unsigned long long)c->errors);
@@ -206,7 +182,7 @@ void cli_stat_json_show(const char *bus, const struct stat_sample *cur,
                         const struct stat_sample *prev)
 {
     printf("{\"bus\":");
-    json_str(bus);
+    cli_json_str(bus);
     printf(",\"time\":%llu.%09llu,\"interval\":%.3f,\"topics\":[",
            (unsigned long long)(cur->realtime_ns / 1000000000ull),
            (unsigned long long)(cur->realtime_ns % 1000000000ull),
