@@ -152,7 +152,8 @@ void sbd_config_usage(FILE *f)
             "  --bridge-pub-timeout MS    a remote publish into a full reliable topic\n"
             "                      waits this long, reading nothing more from that\n"
             "                      client, then gets an error (default %u)\n"
-            "  --help              this text\n",
+            "  --help              this text\n"
+            "  --version           print the versions of shmbusd and libshmbus\n",
             d.bridge_max_conns, d.bridge_max_subs, req, out, mem, submem, d.bridge_auth_ms,
             SBD_BRIDGE_TIMEOUT_MIN_MS, d.bridge_cmd_ms, SBD_BRIDGE_TIMEOUT_MIN_MS,
             d.bridge_pub_timeout_ms);
@@ -306,7 +307,8 @@ enum {
     OPT_BAUTH,
     OPT_BCMD,
     OPT_BPUB,
-    OPT_HELP
+    OPT_HELP,
+    OPT_VERSION
 };
 
 static const struct option long_opts[] = {
@@ -339,6 +341,7 @@ static const struct option long_opts[] = {
     SBD_CONFIG_NATS_OPTIONS SBD_CONFIG_REC_OPTIONS
     /* clang-format on */
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
 
 /* One of the limit options. @return non-zero if its value is bad. */
@@ -413,7 +416,7 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
     return bad;
 }
 
-/* One option. @return 0, 1 for --help, or -1 with a message printed. */
+/* One option. @return 0, 1 for --help, 2 for --version, or -1 with a message printed. */
 static int config_option(struct sbd_config *c, int opt, const char *arg, const char **bus)
 {
     enum sbd_level level;
@@ -456,6 +459,8 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
         break;
     case OPT_HELP:
         return 1;
+    case OPT_VERSION:
+        return 2;
     default:
         if (opt >= SBD_OPT_NATS && opt <= SBD_OPT_PWINDOW)
             return sbd_config_nats_option(c, opt, arg);

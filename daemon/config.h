@@ -159,7 +159,7 @@ void sbd_config_defaults(struct sbd_config *c);
  * options sbd_config_usage() lists, and $SHMBUS_BUS, $SHMBUS_BRIDGE_TOKEN)
  * on top of sbd_config_defaults(), and derive the bus's paths. Sets the
  * log level (--log-level). Not thread-safe (getopt). @return 0; 1 for
- * --help; -1 with the reason on stderr.
+ * --help; 2 for --version; -1 with the reason on stderr.
  */
 int sbd_config_parse(struct sbd_config *c, int argc, char **argv);
 

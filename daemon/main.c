@@ -261,6 +261,11 @@ int main(int argc, char **argv)
     int rc, lock_fds[2], ready_fd = -1, rec_lock;
 
     rc = sbd_config_parse(&cfg, argc, argv);
+    if (rc == 2) {
+        /* This binary's version, and that of the libshmbus it runs with. */
+        printf("shmbusd %s (libshmbus %s)\n", SHMBUS_VERSION_STRING, shmbus_version());
+        return 0;
+    }
     if (rc != 0) {
         sbd_config_usage(rc > 0 ? stdout : stderr);
         return rc > 0 ? 0 : 2;

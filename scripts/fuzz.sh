@@ -98,8 +98,15 @@ targets=(
 )
 # -I tests: fuzz_resp.c shares the glob reference matcher (tests/ref_glob.h);
 # -I tools: fuzz_doctor.c the checks' header (tools/doctor.h).
-flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I libshmbus/src -I daemon -I tests
-  -I tools)
+# shmbus/version.h as CMake's configure_file makes it, from project(VERSION).
+ver=$(sed -n 's/^project(shmbus VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+IFS=. read -r ver_major ver_minor ver_patch <<<"$ver"
+mkdir -p "$out/include/shmbus"
+sed -e "s/@PROJECT_VERSION_MAJOR@/$ver_major/" -e "s/@PROJECT_VERSION_MINOR@/$ver_minor/" \
+  -e "s/@PROJECT_VERSION_PATCH@/$ver_patch/" -e "s/@PROJECT_VERSION@/$ver/" \
+  libshmbus/include/shmbus/version.h.in >"$out/include/shmbus/version.h"
+flags=(-g -O1 -D_GNU_SOURCE -std=c11 -I libshmbus/include -I "$out/include" -I libshmbus/src -I daemon
+  -I tests -I tools)
 
 names=()
 declare -A srcs what max_len libs weight

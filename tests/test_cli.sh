@@ -3,7 +3,7 @@
 # The shmbus command against a private shmbusd: pub (arguments and stdin),
 # sub (--count, --group, --latency, --from-seq, --from-time), stat (--json; slots, groups, a work
 # queue's numbers, the columns after a long group name), eviction
-# (--stall-timeout), usage errors, a clean
+# (--stall-timeout), usage errors, --version, a clean
 # shutdown, stat without a bridge or NATS, stat's bridge section against a
 # daemon run with --bridge, and its NATS section against a daemon run with
 # --nats: at a port nobody listens on, then at a nats-server of its own.
@@ -63,6 +63,17 @@ wait_stat() {
     sleep 0.05
   done
 }
+
+# --version: the binary's version and the library's, the same here since
+# both come from this build; exit 0, whether a daemon runs or not.
+ver_re='[0-9]+\.[0-9]+\.[0-9]+'
+for prog in shmbus shmbusd; do
+  out=$(bounded "${!prog}" --version) || fail "$prog --version exited non-zero"
+  [[ $out =~ ^$prog\ ($ver_re)\ \(libshmbus\ ($ver_re)\)$ ]] ||
+    fail "$prog --version printed '$out'"
+  [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] || fail "$prog and libshmbus disagree: '$out'"
+  bounded "${!prog}" --help | grep -- '--version' >/dev/null || fail "$prog --help does not list --version"
+done
 
 start_daemon "daemon"
 

@@ -54,6 +54,7 @@ static void usage(FILE *f)
             "              follow the command\n"
             "  --help      this text; `shmbus COMMAND --help` or `shmbus help COMMAND`\n"
             "              describe a command\n"
+            "  --version   print the versions of shmbus and libshmbus\n"
             "\n"
             "Exit status: 0 done, 1 an operation failed, 2 bad usage.\n",
             SHMBUS_BUS_DEFAULT);
@@ -85,13 +86,18 @@ static int help(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-enum { OPT_BUS = 256, OPT_HELP };
+enum { OPT_BUS = 256, OPT_HELP, OPT_VERSION };
+
+/* What parse_global() returns for --version (CLI_HELP's kin). */
+#define CLI_VERSION (-2)
 
 static const struct option global_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
                                             {"help", no_argument, NULL, OPT_HELP},
+                                            {"version", no_argument, NULL, OPT_VERSION},
                                             {NULL, 0, NULL, 0}};
 
-/* The options before the command. @return 0, CLI_HELP or CLI_EXIT_USAGE. */
+/* The options before the command. @return 0, CLI_HELP, CLI_VERSION or
+ * CLI_EXIT_USAGE. */
 static int parse_global(int argc, char **argv, const char **bus)
 {
     int opt;
@@ -102,6 +108,8 @@ static int parse_global(int argc, char **argv, const char **bus)
             *bus = optarg;
         else if (opt == OPT_HELP)
             return CLI_HELP;
+        else if (opt == OPT_VERSION)
+            return CLI_VERSION;
         else
             return cli_usage_hint("shmbus"); /* getopt printed what was wrong */
     }
@@ -120,8 +128,11 @@ int main(int argc, char **argv)
     /* --help, or a bad option already reported. */
     if (rc == CLI_HELP)
         usage(stdout);
+    /* The version this binary was built with, and the libshmbus it runs with. */
+    if (rc == CLI_VERSION)
+        printf("shmbus %s (libshmbus %s)\n", SHMBUS_VERSION_STRING, shmbus_version());
     if (rc != 0)
-        return rc == CLI_HELP ? CLI_EXIT_OK : rc;
+        return rc == CLI_HELP || rc == CLI_VERSION ? CLI_EXIT_OK : rc;
     if (optind >= argc)
         return cli_usage_err("shmbus", "no command given");
     argc -= optind;

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "shmbus/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -312,6 +314,17 @@ typedef int (*shmbus_msg_fn)(const shmbus_msg *msg, void *arg);
  * @return a static string; never NULL. Thread-safe.
  */
 SHMBUS_API const char *shmbus_strerror(int err);
+
+/**
+ * Version of the library a program runs with, "major.minor.patch", as
+ * opposed to SHMBUS_VERSION_STRING, that of the headers it was built with
+ * (shmbus/version.h). @return a static string; never NULL. Thread-safe.
+ */
+SHMBUS_API const char *shmbus_version(void);
+
+/** The same as one integer, major * 10000 + minor * 100 + patch, to compare
+ *  with SHMBUS_VERSION. Thread-safe. */
+SHMBUS_API int shmbus_version_number(void);
 
 /* --------------------------------------------------------------------- bus */
 
