@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -80,6 +81,14 @@ static int ctl_watch(struct sbd_control *c, int fd, void *tag)
     return epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+int sbd_control_block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    return -pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 int sbd_control_open(struct sbd_control *c, const struct sbd_config *cfg, struct sbd_registry *reg)
 {
     sigset_t set;
@@ -89,11 +98,9 @@ int sbd_control_open(struct sbd_control *c, const struct sbd_config *cfg, struct
     c->cfg = cfg;
     c->reg = reg;
     c->lfd = c->epfd = c->sigfd = -1;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-        (c->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+    if ((rc = sbd_control_block_signals(&set)) < 0)
+        goto err;
+    if ((c->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
         (c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
         rc = -errno;
         goto err;

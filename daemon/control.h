@@ -8,6 +8,8 @@
 #ifndef SHMBUSD_CONTROL_H
 #define SHMBUSD_CONTROL_H
 
+#include <signal.h>
+
 #include "bridge/bridge.h"
 #include "config.h"
 #include "fed/fed.h"
@@ -40,10 +42,21 @@ struct sbd_control {
 };
 
 /*
+ * Block SIGTERM and SIGINT, the stop signals, in the calling thread and
+ * fill @p set with them. main() calls it before it starts any thread, so
+ * that every thread, liburcu's and libnats' included, inherits the mask:
+ * a library thread that sets its own mask only once it runs would take a
+ * stop signal with its default action in between, killing the daemon
+ * before it cleans up. The stop signals reach only the control loop's
+ * signalfd. @return 0 or -errno.
+ */
+int sbd_control_block_signals(sigset_t *set);
+
+/*
  * Bind the socket at cfg->sock_path (replacing a stale one: the caller
- * holds the bus lock), set its owner and mode, and prepare the loop.
- * Blocks SIGTERM and SIGINT for the calling thread (they arrive on sigfd).
- * @return 0 or -errno.
+ * holds the bus lock), set its owner and mode, and prepare the loop, which
+ * reads the stop signals (sbd_control_block_signals(), called before) from
+ * a signalfd. @return 0 or -errno.
  */
 int sbd_control_open(struct sbd_control *c, const struct sbd_config *cfg, struct sbd_registry *reg);
 

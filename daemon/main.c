@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 {
     struct sbd_config cfg;
     int rc, lock_fds[2], ready_fd = -1, rec_lock;
+    sigset_t stop_signals;
 
     rc = sbd_config_parse(&cfg, argc, argv);
     if (rc == 2) {
@@ -278,6 +279,11 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Before the first thread (the log writer's): see the function. */
+    if ((rc = sbd_control_block_signals(&stop_signals)) < 0) {
+        sbd_log(SBD_ERROR, "cannot block the stop signals: %s", strerror(-rc));
+        return 1;
+    }
     if ((rc = sbd_log_start()) < 0)
         sbd_log(SBD_WARN, "no log writer thread (%s): a stderr nobody reads can block the daemon",
                 strerror(-rc));
