@@ -14,7 +14,7 @@ struct fx {
 };
 
 static inline int fx_make_flags(void **state, uint32_t mode, uint32_t capacity, uint32_t max_msg,
-                         uint32_t flags)
+                                uint32_t flags)
 {
     struct fx *f = calloc(1, sizeof(*f));
     shmbus_topic_opts o = {.mode = mode,
