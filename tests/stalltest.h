@@ -44,7 +44,7 @@ static inline shmbus_topic_opts topic_opts(uint32_t mode, uint32_t stall_ms)
 }
 
 static inline void open_topic(const char *bus_name, const char *name, const shmbus_topic_opts *o,
-                       shmbus_bus **bus, shmbus_topic **t)
+                              shmbus_bus **bus, shmbus_topic **t)
 {
     assert_shmbus_ok(shmbus_connect(bus_name, bus));
     assert_shmbus_ok(shmbus_open(*bus, name, o, 0, t));
@@ -72,7 +72,8 @@ static inline int kid_sub(const struct kid *k, shmbus_bus **bus, shmbus_topic **
 }
 
 /* Watch the topic's counters until @p pick(info) reaches @p want. */
-static inline void wait_count(shmbus_topic *t, uint64_t (*pick)(const shmbus_topic_info *), uint64_t want)
+static inline void wait_count(shmbus_topic *t, uint64_t (*pick)(const shmbus_topic_info *),
+                              uint64_t want)
 {
     shmbus_topic_info info;
 

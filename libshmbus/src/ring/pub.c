@@ -48,8 +48,9 @@
  * so nobody else writes: end each as SKIPPED. */
 static void pub_settle_dead_holder(const struct sb_segment *seg)
 {
-    /* relaxed, both: the holder's process has exited (the kernel dropped
-     * its lock before ours was granted, a full barrier on both sides). */
+    /* relaxed, the tail and every stamp below: the holder's process has
+     * exited (the kernel dropped its lock before ours was granted, a full
+     * barrier on both sides), so all it stored is visible. */
     uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed), v;
     uint64_t lo = t > seg->g.capacity ? t - seg->g.capacity : 0;
 
