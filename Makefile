@@ -2,9 +2,11 @@
 # Top-level entry points. Every target installs the Debian packages it needs
 # when they are missing (apt-get, as root or through sudo), then configures
 # with a CMake preset (CMakePresets.json) and builds.
-#   make run    build, then start the bus daemon (shmbusd) in the foreground
-#   make test   build, then run every test through ctest, TEST_JOBS at once
-#               (those that must run alone still do: tests/CMakeLists.txt)
+#   make run    build the library, daemon and tools (preset run, build-run/),
+#               then start the bus daemon (shmbusd) in the foreground
+#   make test   build everything, then run every test through ctest,
+#               TEST_JOBS at once (those that must run alone still do:
+#               tests/CMakeLists.txt)
 #   make bench  build, then run the benchmarks (run it alone: it spins)
 
 PRESET ?= dev
@@ -12,17 +14,33 @@ JOBS   ?= $(shell nproc)
 # Tests run at once (ctest -j): most wait on daemons, servers and timeouts.
 TEST_JOBS ?= $(JOBS)
 MAKEFLAGS += --no-print-directory
-PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev libhiredis-dev redis-tools netcat-openbsd \
-          redis-server clang libclang-rt-dev clang-format strace spin python3 libnats-dev \
-          nats-server liburing-dev
+# The Debian packages, by what needs them. Other additions go on a line of
+# their own right after the list they extend (PKGS_TEST += ...).
+# The library, the daemon (liburcu, cnats) and the tools: make build, run.
+PKGS_BUILD := build-essential cmake pkg-config liburcu-dev libnats-dev
+# make test on top of those: cmocka, the bridge's clients (hiredis,
+# redis-cli, nc, redis-py for examples/bridge_client.py), nats-server,
+# strace (test_stall_wake), python3 (the shell tests' free ports).
+PKGS_TEST := libcmocka-dev libhiredis-dev redis-tools netcat-openbsd nats-server strace \
+             python3 python3-redis
+# .ci/run only: sanitizers and libFuzzer (clang), the model checker, the
+# formatter; liburing so that CI compiles shmbus-bench's journal-io too.
+PKGS_CI := clang libclang-rt-dev clang-format spin liburing-dev
+# make bench*: redis-server (bench/bridge.sh; on a systemd host installing it
+# starts a Redis service), liburing (shmbus-bench journal-io).
+PKGS_BENCH := redis-server liburing-dev
+# make deb: filled by the Debian packaging.
+PKGS_DEB :=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
 
-.PHONY: deps build test run bench asan-test tsan-test model fuzz format format-check clean
+.PHONY: deps deps-test deps-ci deps-bench build build-run test run bench asan-test tsan-test model fuzz \
+        format format-check clean
 
-deps:
-	@missing=""; for p in $(PKGS); do \
+# apt_install PACKAGES: install those of PACKAGES that are missing.
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -30,8 +48,18 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-build: deps
+deps:
+	$(call apt_install,$(PKGS_BUILD))
+deps-test:
+	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST))
+deps-ci:
+	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST) $(PKGS_CI))
+deps-bench:
+	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH))
+
+build: deps-test
 	cmake --preset $(PRESET)
 	cmake --build $(call BUILD_DIR,$(PRESET)) -j$(JOBS)
 
@@ -43,33 +71,38 @@ test: build
 # running process uses (the next shmbusd takes the others over), or every
 # topic with STOP_CLEAN=1 (shmbusd --stop-clean).
 BRIDGE ?= 127.0.0.1:7379
-run: build
-	$(call BUILD_DIR,$(PRESET))/daemon/shmbusd --foreground $(if $(BUS),--bus $(BUS)) \
+# What running needs only: no tests, benchmarks, man pages or Python.
+build-run: deps
+	cmake --preset run
+	cmake --build build-run -j$(JOBS)
+
+run: build-run
+	build-run/daemon/shmbusd --foreground $(if $(BUS),--bus $(BUS)) \
 	  $(if $(BRIDGE),--bridge $(BRIDGE)) $(if $(STOP_CLEAN),--stop-clean)
 
-bench: build
+bench: deps-bench build
 	bench/run-all.sh $(call BUILD_DIR,$(PRESET))/bench/shmbus-bench
 
 # shmbusd's TCP bridge against a private redis-server, same hiredis client
 # (bench/bridge.sh; REPS, COUNT, ... in the environment). Run it alone.
 .PHONY: bench-bridge
-bench-bridge: build
+bench-bridge: deps-bench build
 	bench/bridge.sh $(call BUILD_DIR,$(PRESET))
 
 # Two buses federated through a private nats-server against a plain cnats
 # pair through it (bench/nats.sh; REPS, PP_COUNT, ... in the environment).
 .PHONY: bench-nats
-bench-nats: build
+bench-nats: deps-bench build
 	bench/nats.sh $(call BUILD_DIR,$(PRESET))
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan-test: deps
+asan-test: deps-ci
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure -j$(TEST_JOBS)
 
 # The concurrency tests (label "stress") under ThreadSanitizer.
-tsan-test: deps
+tsan-test: deps-ci
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && ctest --output-on-failure -j$(TEST_JOBS) -L stress
@@ -80,7 +113,7 @@ tsan-test: deps
 # against the reliable gate (ack.pml), a reader seated while a publisher
 # scans the gates (join.pml). Each must pass as written and fail with its
 # protection left out.
-model: deps
+model: deps-ci
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY PENDING_CLEAR_FIRST
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING NO_RECHECK NO_GIVE_BACK_CAS
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
@@ -93,13 +126,13 @@ model: deps
 # FUZZ_SECONDS in all (and every kept crash input). It starts from the corpus
 # kept in fuzz/corpus/NAME/ and adds what it finds to build-fuzz/corpus-NAME/.
 FUZZ_SECONDS ?= 20
-fuzz: deps
+fuzz: deps-ci
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Add to fuzz/corpus/NAME/ what make fuzz found (build-fuzz/corpus-NAME/)
 # that reaches coverage it lacks (libFuzzer's -merge=1); commit the result.
 .PHONY: fuzz-merge
-fuzz-merge: deps
+fuzz-merge: deps-ci
 	scripts/fuzz.sh --merge
 
 # The chaos test (tests/stress/chaos.c: SIGKILL at random, daemon bounces)
@@ -112,11 +145,11 @@ soak: build
 	TSAN_OPTIONS="halt_on_error=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
 	$(call BUILD_DIR,$(PRESET))/tests/stress_chaos
 
-format: deps
+format: deps-ci
 	clang-format -i $(SOURCES)
 
-format-check: deps
+format-check: deps-ci
 	clang-format --dry-run --Werror $(SOURCES)
 
 clean:
-	rm -rf build build-asan build-tsan build-release build-fuzz
+	rm -rf build build-run build-asan build-tsan build-release build-fuzz

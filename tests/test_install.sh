@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# An installed prefix as its consumers see it: `cmake --install` of the
+# build into a temporary prefix; examples/pubsub.c built against that
+# prefix only, through pkg-config (with the rpath the README gives) and
+# through find_package(shmbus 0.3) in a ten-line CMake project, once with
+# shmbus::shmbus and once with shmbus::shmbus_static; the exported targets
+# free of source and build paths; then each binary, and the installed
+# shmbus command, against the installed shmbusd: a subscriber of each gets
+# what another publishes. Skipped (77) in sanitizer builds, whose library
+# needs the sanitizer's runtime in every consumer. Every process started and
+# every segment of the bus go on every exit path. About 20 s.
+# Usage: test_install.sh BUILD_DIR SOURCE_DIR SANITIZER
+set -euo pipefail
+build=$(realpath "$1")
+src=$(realpath "$2")
+if [ -n "${3:-}" ]; then
+  echo "test_install: skipped in a $3 sanitizer build"
+  exit 77
+fi
+dir=$(mktemp -d)
+prefix=$dir/prefix
+bus="install$$"
+export XDG_RUNTIME_DIR=$dir SHMBUS_BUS=$bus
+unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID SHMBUS_SOCKET # else elsewhere
+unset PKG_CONFIG_PATH CMAKE_PREFIX_PATH LD_LIBRARY_PATH  # the prefix only
+daemon=""
+sub=""
+log="$dir/daemon.log" # the daemon's stderr
+WAIT_TIMEOUT=20       # seconds for what a wait waits for
+CLI_TIMEOUT=30        # seconds for one client's run
+shmbusd=$prefix/sbin/shmbusd # start_daemon's
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+
+cleanup() {
+  [ -n "$sub" ] && stop "$sub"
+  [ -n "$daemon" ] && stop "$daemon"
+  # SBD_SEG_PREFIX (daemon/segfile.h) and the bus lock (daemon/config.c).
+  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$dir"/*.log "$dir"/*.out "$dir"/*.err; do
+    [ -s "$f" ] && tail -n 30 "$f" | sed "s|^|  ${f##*/}: |" >&2
+  done
+  exit 1
+}
+
+cmake --install "$build" --prefix "$prefix" >"$dir/install.log" || fail "cmake --install"
+pc=$(find "$prefix" -name shmbus.pc)
+[ -n "$pc" ] && [ -x "$shmbusd" ] && [ -x "$prefix/bin/shmbus" ] || fail "install layout"
+[ -f "$prefix/include/shmbus/version.h" ] || fail "no shmbus/version.h"
+if grep -rlF -e "$src" -e "$build" "$prefix"/lib*/cmake "$pc"; then
+  fail "installed package files name the source or build tree"
+fi
+
+# pkg-config; the build was configured for another prefix, which the .pc
+# file's variables follow.
+export PKG_CONFIG_PATH=${pc%/*}
+pc_args=(--define-variable=prefix="$prefix")
+libdir=$(pkg-config "${pc_args[@]}" --variable=libdir shmbus)
+# shellcheck disable=SC2046 # pkg-config's flags are words
+cc -Wall -Wextra -Werror -o "$dir/pubsub_pc" "$src/examples/pubsub.c" \
+  $(pkg-config "${pc_args[@]}" --cflags --libs shmbus) -Wl,-rpath,"$libdir" \
+  2>"$dir/cc.err" || fail "pkg-config build"
+unset PKG_CONFIG_PATH
+
+# find_package(shmbus 0.3): the shared and the static library.
+mkdir "$dir/consumer"
+cat >"$dir/consumer/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.22)
+project(consumer LANGUAGES C)
+find_package(shmbus 0.3 REQUIRED)
+add_executable(pubsub_shared $src/examples/pubsub.c)
+target_link_libraries(pubsub_shared PRIVATE shmbus::shmbus)
+add_executable(pubsub_static $src/examples/pubsub.c)
+target_link_libraries(pubsub_static PRIVATE shmbus::shmbus_static)
+target_compile_options(pubsub_static PRIVATE -Wall -Wextra -Werror)
+CMAKE
+cmake -S "$dir/consumer" -B "$dir/consumer/build" -DCMAKE_PREFIX_PATH="$prefix" \
+  >"$dir/cmake.log" 2>&1 || fail "consumer configure"
+cmake --build "$dir/consumer/build" >>"$dir/cmake.log" 2>&1 || fail "consumer build"
+if ldd "$dir/consumer/build/pubsub_static" | grep -q libshmbus; then
+  fail "pubsub_static links libshmbus.so"
+fi
+
+"$prefix/bin/shmbus" --version >"$dir/version.out" 2>&1 || fail "installed shmbus --version"
+start_daemon "installed shmbusd"
+# round SUB PUB: SUB's subscriber gets what PUB (pubsub or shmbus) publishes.
+round() {
+  rm -f "$dir/sub.out" # not the last round's "subscribed"
+  "$1" sub prices 1 </dev/null >"$dir/sub.out" 2>"$dir/sub.err" &
+  sub=$!
+  wait_until "$1 subscribed" grep -q '^subscribed to prices$' "$dir/sub.out"
+  bounded "$2" pub prices "from $2" </dev/null >"$dir/pub.out" 2>"$dir/pub.err" ||
+    fail "$2 pub: exit status $?"
+  wait_exit "$sub" "$1 sub" || fail "$1 sub: exit status $?"
+  sub=""
+  grep -qF ": from $2" "$dir/sub.out" || fail "$1 did not get what $2 published"
+}
+b=$dir/consumer/build
+round "$dir/pubsub_pc" "$b/pubsub_shared"
+round "$b/pubsub_shared" "$b/pubsub_static"
+round "$b/pubsub_static" "$dir/pubsub_pc"
+round "$b/pubsub_static" "$prefix/bin/shmbus"
+echo "test_install: ok"
