@@ -4,7 +4,7 @@
 # warning, and documents every long option that `shmbusd --help`,
 # `shmbus --help` and each command's help define (so that an option added
 # without its documentation fails here), and has a section per command of
-# `shmbus --help`.
+# `shmbus --help`; libshmbus(3) names every function the library exports.
 # Usage: test_man.sh SOURCE_DIR SHMBUSD SHMBUS
 set -euo pipefail
 src=$1
@@ -30,13 +30,13 @@ for page in "$src"/man/shmbus.1 "$src"/man/shmbusd.8 "$src"/man/libshmbus.3; do
   [ -z "$out" ] || fail "man -l warns on ${page##*/}: $out"
 done
 
-# documented PAGE_TEXT WHAT OPTION...: each OPTION stands in PAGE_TEXT as a
-# word of its own.
+# documented PAGE_TEXT WHAT NAME...: each NAME (an option or a function)
+# stands in PAGE_TEXT as a word of its own.
 documented() {
-  local text=$1 what=$2 opt
+  local text=$1 what=$2 name
   shift 2
-  for opt in "$@"; do
-    grep -qE -- "(^|[^a-z0-9-])$opt([^a-z0-9-]|$)" "$text" || fail "$what: $opt is not documented"
+  for name in "$@"; do
+    grep -qE -- "(^|[^a-z0-9_-])$name([^a-z0-9_-]|$)" "$text" || fail "$what: $name is not documented"
   done
 }
 
@@ -56,4 +56,10 @@ for c in "${commands[@]}"; do
   [ "${#opts[@]}" -gt 0 ] || fail "shmbus help $c: no option found"
   documented "$dir/shmbus.txt" "shmbus(1), $c" "${opts[@]}"
 done
+
+# Every function the library exports (the ABI list, name@@NODE).
+render "$src"/man/libshmbus.3 >"$dir/libshmbus.txt"
+mapfile -t funcs < <(sed -n 's/^\(shmbus_[a-z0-9_]*\)@@.*/\1/p' "$src"/libshmbus/abi/libshmbus.symbols)
+[ "${#funcs[@]}" -gt 50 ] || fail "libshmbus.symbols: only ${#funcs[@]} functions found"
+documented "$dir/libshmbus.txt" "libshmbus(3)" "${funcs[@]}"
 echo "test_man: ok"
