@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The bash completion of shmbus (dist/bash-completion/shmbus), sourced and
+# called as bash calls it (COMP_WORDS, COMP_CWORD, COMPREPLY): the commands
+# and every option that `shmbus --help` and each command's help define,
+# option values, journals, and topic and bus names of a private
+# shmbusd's bus.
+# Usage: test_completion.sh SOURCE_DIR SHMBUSD SHMBUS
+set -euo pipefail
+src=$1
+shmbusd=$2
+shmbus=$3
+dir=$(mktemp -d)
+bus="comp$$"
+export XDG_RUNTIME_DIR=$dir
+unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID SHMBUS_BUS
+daemon=""
+log="$dir/daemon.log"
+CLI_TIMEOUT=20
+WAIT_TIMEOUT=10
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # stop, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_options, help_commands
+cleanup() {
+  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
+  # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
+  rm -f /dev/shm/shmbus."$bus".*
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
+  exit 1
+}
+
+# shellcheck source=../dist/bash-completion/shmbus
+source "$src"/dist/bash-completion/shmbus
+complete -p shmbus >/dev/null || fail "no completion registered for shmbus"
+
+# offered WORD...: what completing the last WORD of `shmbus WORD...`
+# offers, sorted, one a line.
+offered() {
+  COMP_WORDS=(shmbus "$@")
+  COMP_CWORD=$#
+  COMPREPLY=()
+  _shmbus
+  [ "${#COMPREPLY[@]}" -eq 0 ] || printf '%s\n' "${COMPREPLY[@]}" | sort
+}
+# expect WANT WORD...: completing `shmbus WORD...` offers exactly WANT
+# (space-separated, sorted).
+expect() {
+  local want=$1 got
+  shift
+  got=$(offered "$@" | paste -sd' ')
+  [ "$got" = "$want" ] || fail "shmbus $*<TAB>: offered '$got', want '$want'"
+}
+# includes WHAT WORD...: completing `shmbus WORD...` offers each line of
+# stdin.
+includes() {
+  local what=$1 w got
+  shift
+  got=$(offered "$@")
+  while read -r w; do
+    grep -qxF -- "$w" <<<"$got" || fail "$what: '$w' not offered"
+  done
+}
+
+help_commands "$shmbus" | includes "the commands" ""
+expect "--bus --help --version" --
+expect "pub" help p
+expect "" help pub ""
+for c in $(help_commands "$shmbus"); do
+  "$shmbus" help "$c" | help_options | includes "shmbus $c --<TAB>" "$c" --
+done
+expect "raw" sub t --format r
+expect "hex json raw text" sub t --format ""
+expect "oldest" sub t --from o
+expect "batch" record t --sync b
+expect "" sub t --count ""
+mkdir -p "$dir/j/prices" "$dir/j/orders"
+expect "orders prices" journal --dir "$dir/j" ""
+expect "prices" replay --dir "$dir/j" --topic p
+
+# Topics and buses, of a real daemon's bus.
+start_daemon "shmbusd"
+bounded "$shmbus" --bus "$bus" pub md.eurusd 1.08 >/dev/null || fail "pub md.eurusd"
+bounded "$shmbus" --bus "$bus" pub orders buy >/dev/null || fail "pub orders"
+# _shmbus.events: the daemon's events topic.
+expect "_shmbus.events md.eurusd orders" --bus "$bus" sub ""
+expect "md.eurusd" --bus="$bus" stat m
+expect "_shmbus.events md.eurusd orders" --bus "$bus" sub md.eurusd ""
+expect "orders" sub --bus "$bus" --dead-letter o
+expect "" --bus "$bus" pub orders ""
+SHMBUS_BUS=$bus expect "_shmbus.events md.eurusd orders" rm ""
+offered --bus "" | grep -qxF "$bus" || fail "--bus <TAB>: bus $bus not offered"
+echo "test_completion: ok"
