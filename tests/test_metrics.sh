@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # shmbusd --metrics against real clients: a daemon with a few topics, a
-# consumer group and subscribers, whose scrape passes `promtool check
+# consumer group and subscribers, the bridge and a NATS link, whose scrape passes `promtool check
 # metrics` and shows their counters; the Grafana dashboard is valid JSON
 # and names only metrics the scrape has; HTTP edge cases (404, 405, 400,
 # 431, a client that never ends its request, more connections than the
@@ -17,7 +17,8 @@ command -v promtool >/dev/null || { echo "promtool not installed (prometheus): s
 # shellcheck source=tests/metrics_sh.sh
 . "${BASH_SOURCE[0]%/*}/metrics_sh.sh"
 
-start_daemon
+# With the bridge and a NATS link that never connects: their families too.
+start_daemon --bridge "127.0.0.1:$(free_port)" --nats "nats://127.0.0.1:$(free_port)"
 # A client that never ends its request: closed after the request timeout
 # (metrics.h SBD_METRICS_TIMEOUT_MS, 5 s), while the others are served.
 ( t0=$SECONDS
@@ -45,6 +46,7 @@ for want in 'shmbus_topic_published_total{topic="alpha"} 3' \
   'shmbus_group_members{topic="work",group="g1"} 1' \
   'shmbus_group_pending{topic="work",group="g1"} ' \
   'shmbus_subscriber_lag{topic="alpha",slot="0",pid="' \
+  'shmbus_bridge_accepted_total 0' 'shmbus_bridge_connections 0' 'shmbus_nats_msgs_out_total 0' \
   'process_open_fds ' 'process_start_time_seconds ' 'process_cpu_seconds_total '; do
   grep -qF "$want" "$dir/m.txt" || fail "no '$want' in: $(cat "$dir/m.txt")"
 done
