@@ -18,31 +18,36 @@ command -v promtool >/dev/null || { echo "promtool not installed (prometheus): s
 . "${BASH_SOURCE[0]%/*}/metrics_sh.sh"
 
 # With the bridge and a NATS link that never connects: their families too.
-start_daemon --bridge "127.0.0.1:$(free_port)" --nats "nats://127.0.0.1:$(free_port)"
+# One slot series a topic (--metrics-max-slots 1), the rest counted.
+start_daemon --bridge "127.0.0.1:$(free_port)" --nats "nats://127.0.0.1:$(free_port)" \
+  --metrics-max-slots 1
 # A client that never ends its request: closed after the request timeout
 # (metrics.h SBD_METRICS_TIMEOUT_MS, 5 s), while the others are served.
 ( t0=$SECONDS
   http 'GET /metrics HTTP/1.1\r\n' 8
   echo " after $((SECONDS - t0)) s" ) >"$dir/slow.out" &
 slow=$!
-bg+=($slow)
+bg+=("$slow")
 
 "$shmbus" --bus "$bus" pub alpha m1 m2 m3
 "$shmbus" --bus "$bus" pub --reliable work w1 w2
+"$shmbus" --bus "$bus" sub alpha >/dev/null &
+bg+=($!)
 "$shmbus" --bus "$bus" sub alpha >/dev/null &
 bg+=($!)
 "$shmbus" --bus "$bus" sub work --group g1 --ack >/dev/null &
 bg+=($!)
 for _ in $(seq 100); do
   scrape >"$dir/m.txt"
-  grep -q '^shmbus_topic_subscribers{topic="alpha"} 1$' "$dir/m.txt" &&
+  grep -q '^shmbus_topic_subscribers{topic="alpha"} 2$' "$dir/m.txt" &&
     grep -q '^shmbus_group_members{topic="work",group="g1"} 1$' "$dir/m.txt" && break
   sleep 0.05
 done
 promtool check metrics <"$dir/m.txt" || fail "promtool: $(cat "$dir/m.txt")"
 for want in 'shmbus_topic_published_total{topic="alpha"} 3' \
   'shmbus_topic_published_total{topic="work"} 2' \
-  'shmbus_topic_subscribers{topic="alpha"} 1' \
+  'shmbus_topic_subscribers{topic="alpha"} 2' \
+  'shmbus_topic_slot_series_omitted{topic="alpha"} 1' \
   'shmbus_group_members{topic="work",group="g1"} 1' \
   'shmbus_group_pending{topic="work",group="g1"} ' \
   'shmbus_subscriber_lag{topic="alpha",slot="0",pid="' \
@@ -51,11 +56,14 @@ for want in 'shmbus_topic_published_total{topic="alpha"} 3' \
   grep -qF "$want" "$dir/m.txt" || fail "no '$want' in: $(cat "$dir/m.txt")"
 done
 
+grep -q 'slot="1"' "$dir/m.txt" && fail "a slot series past --metrics-max-slots"
+
 # The dashboard: valid JSON, and every metric its queries name is served.
 python3 -m json.tool "$src/docs/grafana-shmbus.json" >/dev/null || fail "dashboard JSON"
-for name in $(grep -o '\(shmbus\|process\)_[a-z_]*' "$src/docs/grafana-shmbus.json" | sort -u); do
-  grep -q "^$name[{ ]" "$dir/m.txt" || fail "the dashboard's $name is not served"
-done
+grep -o '\(shmbus\|process\)_[a-z_]*' "$src/docs/grafana-shmbus.json" | sort -u >"$dir/names"
+while read -r name; do
+  grep -q "^${name}[{ ]" "$dir/m.txt" || fail "the dashboard's $name is not served"
+done <"$dir/names"
 
 # HEAD: the headers alone.
 out=$(http 'HEAD /metrics HTTP/1.1\r\n\r\n')

@@ -14,6 +14,7 @@ command -v prometheus >/dev/null || { echo "prometheus not installed: skipped"; 
 # shellcheck source=tests/metrics_sh.sh
 . "${BASH_SOURCE[0]%/*}/metrics_sh.sh"
 
+# shellcheck disable=SC2119 # no extra options
 start_daemon
 "$shmbus" --bus "$bus" pub promtest m1 m2 m3 m4 m5 m6 m7
 
