@@ -206,6 +206,8 @@ static void metrics_accept(struct sbd_metrics *m)
         c->writing = 0;
         c->allowed = 0;
         c->deadline_ns = sb_deadline(SBD_METRICS_TIMEOUT_MS * 1000000ll);
+        /* One netlink round trip (at most a second) and maybe a user
+         * database lookup: the other connections wait that long. */
         if (m->cfg->metrics_token[0] == '\0')
             c->allowed = sbd_bridge_peer_allowed(m->cfg, fd, &sa);
     }
@@ -239,8 +241,10 @@ static int metrics_step(struct sbd_metrics *m)
         pf[n++] = (struct pollfd){.fd = c->fd, .events = c->writing ? POLLOUT : POLLIN};
     }
     /* A quarter of a second: deadlines are checked at least that often. */
-    if (poll(pf, n, 250) < 0 && errno != EINTR)
+    if (poll(pf, n, 250) < 0 && errno != EINTR) {
+        sbd_log(SBD_ERROR, "metrics: poll: %s; no more scrapes are served", strerror(errno));
         return 1;
+    }
     if (pf[0].revents != 0)
         return 1;
     for (nfds_t i = 2; i < n; i++) {
