@@ -24,6 +24,8 @@ PKGS_BUILD := build-essential cmake pkg-config liburcu-dev libnats-dev
 PKGS_TEST := libcmocka-dev libhiredis-dev redis-tools netcat-openbsd nats-server strace \
              python3 python3-redis
 PKGS_TEST += groff-base man-db
+# shmbusd --metrics: promtool and a real Prometheus server (tests/test_metrics*.sh).
+PKGS_TEST += prometheus
 # .ci/run only: sanitizers and libFuzzer (clang), the model checker, the
 # formatter; liburing so that CI compiles shmbus-bench's journal-io too.
 PKGS_CI := clang libclang-rt-dev clang-format spin liburing-dev

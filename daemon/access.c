@@ -216,3 +216,13 @@ int sbd_access_uid_allowed(const struct sbd_config *cfg, uid_t uid)
     pthread_mutex_unlock(&access_mu);
     return ok;
 }
+
+int sbd_access_token_ok(const char *tok, const char *p, size_t len)
+{
+    size_t tl = strlen(tok);
+    unsigned char diff = (unsigned char)(len != tl);
+
+    for (size_t i = 0; i < tl; i++)
+        diff |= (unsigned char)(tok[i] ^ (i < len ? p[i] : 0));
+    return diff == 0;
+}

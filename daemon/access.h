@@ -29,6 +29,11 @@ int sbd_access_allowed(const struct sbd_config *cfg, uid_t uid, gid_t gid, const
  * user database (NSS). Any thread. @return 1 if allowed, else 0. */
 int sbd_access_uid_allowed(const struct sbd_config *cfg, uid_t uid);
 
+/* Is @p p (@p len bytes, any bytes) the token @p tok (a string)? Constant
+ * time in the token's bytes, so that timing tells nothing of it: the
+ * bridge's AUTH and the metrics endpoint's bearer token. Any thread. */
+int sbd_access_token_ok(const char *tok, const char *p, size_t len);
+
 /* User database lookups sbd_access_uid_allowed() made so far: one per
  * uid not looked up in the last 10 s. Any thread. */
 uint64_t sbd_access_lookups(void);

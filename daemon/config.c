@@ -42,6 +42,7 @@ void sbd_config_defaults(struct sbd_config *c)
     c->persist_max_bytes = SBD_PERSIST_MAX_BYTES_DEFAULT;
     c->persist_window = SBD_PERSIST_WINDOW_DEFAULT;
     c->journal_sync = SBD_REC_SYNC_DEFAULT;
+    c->metrics_max_slots = SBD_METRICS_MAX_SLOTS_DEFAULT;
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_blocks > 0)
         c->max_shm = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
 }
@@ -159,6 +160,7 @@ void sbd_config_usage(FILE *f)
             d.bridge_pub_timeout_ms);
     sbd_config_nats_usage(f, &d);
     sbd_config_rec_usage(f);
+    sbd_config_metrics_usage(f, &d);
 }
 
 int sbd_config_u32(const char *s, uint32_t *out)
@@ -193,29 +195,26 @@ int sbd_config_number(const char *s, uint32_t *out)
     return sbd_config_u32(s, out);
 }
 
-/* "[ADDR]:PORT" for --bridge: a numeric IPv4 address, or an IPv6 one in
- * brackets; no address means SBD_BRIDGE_HOST_DEFAULT. */
-static int parse_listen(const char *s, struct sbd_config *c)
+int sbd_config_listen(const char *s, char *host, size_t hcap, char *port, size_t pcap)
 {
     const char *colon = strrchr(s, ':');
     size_t alen;
-    uint32_t port;
+    uint32_t num;
 
-    if (colon == NULL || sbd_config_number(colon + 1, &port) < 0 || port > 65535)
+    if (colon == NULL || sbd_config_number(colon + 1, &num) < 0 || num > 65535)
         return -1;
     alen = (size_t)(colon - s);
     if (alen >= 2 && s[0] == '[' && s[alen - 1] == ']') {
         s++;
         alen -= 2;
     }
-    if (alen >= sizeof(c->bridge_host))
+    if (alen >= hcap)
         return -1;
     if (alen == 0)
-        snprintf(c->bridge_host, sizeof(c->bridge_host), SBD_BRIDGE_HOST_DEFAULT);
+        snprintf(host, hcap, SBD_BRIDGE_HOST_DEFAULT);
     else
-        snprintf(c->bridge_host, sizeof(c->bridge_host), "%.*s", (int)alen, s);
-    snprintf(c->bridge_port, sizeof(c->bridge_port), "%u", port);
-    c->bridge = 1;
+        snprintf(host, hcap, "%.*s", (int)alen, s);
+    snprintf(port, pcap, "%u", num);
     return 0;
 }
 
@@ -338,7 +337,7 @@ static const struct option long_opts[] = {
     {"bridge-cmd-timeout", required_argument, NULL, OPT_BCMD},
     {"bridge-pub-timeout", required_argument, NULL, OPT_BPUB},
     /* clang-format off: a macro of entries, each with its comma */
-    SBD_CONFIG_NATS_OPTIONS SBD_CONFIG_REC_OPTIONS
+    SBD_CONFIG_NATS_OPTIONS SBD_CONFIG_REC_OPTIONS SBD_CONFIG_METRICS_OPTIONS
     /* clang-format on */
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -371,7 +370,9 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
 
     switch (opt) {
     case OPT_BRIDGE:
-        bad = parse_listen(arg, c);
+        bad = sbd_config_listen(arg, c->bridge_host, sizeof(c->bridge_host), c->bridge_port,
+                                sizeof(c->bridge_port));
+        c->bridge = !bad;
         break;
     case OPT_BTOKEN:
         bad = sbd_config_token(arg, c->bridge_token, sizeof(c->bridge_token));
@@ -466,6 +467,8 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
             return sbd_config_nats_option(c, opt, arg);
         if (opt >= SBD_OPT_RECORD && opt <= SBD_OPT_JSYNC)
             return sbd_config_rec_option(c, opt, arg);
+        if (opt >= SBD_OPT_METRICS && opt <= SBD_OPT_MSLOTS)
+            return sbd_config_metrics_option(c, opt, arg);
         if (opt < OPT_BRIDGE || opt > OPT_BPUB)
             return -1;
         bad = config_bridge_option(c, opt, arg);

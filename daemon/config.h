@@ -24,6 +24,9 @@
 /* --bridge's address when it names only a port: loopback. */
 #define SBD_BRIDGE_HOST_DEFAULT "127.0.0.1"
 
+/* --metrics-max-slots's default: slot series per topic. */
+#define SBD_METRICS_MAX_SLOTS_DEFAULT 64u
+
 /* Federation (fed/fed.h). Pattern options (--federate, --export,
  * --import, --persist) together; longest --nats URL list; longest path of
  * a --nats-* file; longest --nats-prefix and --nats-origin. */
@@ -134,6 +137,12 @@ struct sbd_config {
     uint64_t journal_retain_ns;         /* 0: no limit */
     uint32_t journal_sync;              /* enum shmbus_journal_sync */
     uint32_t journal_sync_ms;           /* SHMBUS_JOURNAL_SYNC_INTERVAL's interval */
+    /* Prometheus metrics (metrics/metrics.h): off unless --metrics is given. */
+    int metrics;
+    char metrics_host[64]; /* numeric IPv4 or IPv6 address */
+    char metrics_port[8];
+    char metrics_token[SBD_TOKEN_MAX + 1]; /* "" = loopback peers the bus allows */
+    uint32_t metrics_max_slots;            /* slot series per topic; 0: none */
 };
 
 /* Descriptors the daemon needs besides the pidfds of the owners its

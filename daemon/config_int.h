@@ -39,6 +39,17 @@ enum {
     SBD_OPT_JSYNC
 };
 
+/* The metrics options' getopt values (config_metrics.c). */
+enum { SBD_OPT_METRICS = 1100, SBD_OPT_MTOKEN, SBD_OPT_MSLOTS };
+
+/* The metrics options' entries, each with its comma. */
+/* clang-format off */
+#define SBD_CONFIG_METRICS_OPTIONS \
+    {"metrics", required_argument, NULL, SBD_OPT_METRICS},               \
+    {"metrics-token-file", required_argument, NULL, SBD_OPT_MTOKEN},     \
+    {"metrics-max-slots", required_argument, NULL, SBD_OPT_MSLOTS},
+/* clang-format on */
+
 /* Their entries of config.c's getopt_long() table, each with its comma. */
 /* clang-format off */
 #define SBD_CONFIG_NATS_OPTIONS \
@@ -81,6 +92,10 @@ int sbd_config_number(const char *s, uint32_t *out);
 /* The first line of file @p path, 1 to @p cap - 1 bytes (the reason on
  * stderr if not). */
 int sbd_config_token(const char *path, char *out, size_t cap);
+/* "[ADDR]:PORT" (--bridge, --metrics): a numeric IPv4 address, or an IPv6
+ * one in brackets, into @p host; no address means SBD_BRIDGE_HOST_DEFAULT
+ * (loopback). */
+int sbd_config_listen(const char *s, char *host, size_t hcap, char *port, size_t pcap);
 
 /* config_nats.c: one federation option (@p opt SBD_OPT_*). @return 0, or
  * -1 with the reason on stderr. */
@@ -100,5 +115,11 @@ int sbd_config_rec_option(struct sbd_config *c, int opt, const char *arg);
 int sbd_config_rec_finish(struct sbd_config *c);
 /* The recording part of the usage text. */
 void sbd_config_rec_usage(FILE *f);
+
+/* config_metrics.c: one metrics option (@p opt SBD_OPT_METRICS..MSLOTS).
+ * @return 0, or -1 with the reason on stderr. */
+int sbd_config_metrics_option(struct sbd_config *c, int opt, const char *arg);
+/* The metrics part of the usage text, with @p d's defaults. */
+void sbd_config_metrics_usage(FILE *f, const struct sbd_config *d);
 
 #endif

@@ -19,6 +19,7 @@
 #include "control.h"
 #include "events.h"
 #include "bridge/bridge.h"
+#include "metrics/metrics.h"
 #include "guard.h"
 #include "log.h"
 #include "loss.h"
@@ -175,6 +176,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     struct sbd_control ctl;
     struct sbd_loss *loss;
     struct sbd_rec *rec;
+    struct sbd_metrics *metrics;
     int rc;
 
     if (sbd_registry_init(&reg, cfg) < 0) {
@@ -230,6 +232,18 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         sbd_registry_fini(&reg, 0);
         return 1;
     }
+    rc = sbd_metrics_start(cfg, &reg, ctl.bridge, ctl.fed, &metrics);
+    if (rc < 0) {
+        sbd_log(SBD_ERROR, "metrics: cannot listen on %s port %s: %s", cfg->metrics_host,
+                cfg->metrics_port, shmbus_strerror(rc));
+        sbd_fed_stop(ctl.fed);
+        sbd_bridge_stop(ctl.bridge);
+        sbd_rec_stop(rec);
+        sbd_events_stop();
+        sbd_control_close(&ctl);
+        sbd_registry_fini(&reg, 0);
+        return 1;
+    }
     sbd_log(SBD_INFO, "serving bus '%s' on %s (pid %d)", cfg->bus, cfg->sock_path, (int)getpid());
     if (ready_fd >= 0) {
         char ok = 1;
@@ -244,6 +258,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     if (rc < 0)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
     sbd_loss_stop(loss);
+    sbd_metrics_stop(metrics); /* before what it reads */
     sbd_fed_stop(ctl.fed);
     sbd_bridge_stop(ctl.bridge);
     sbd_rec_stop(rec);  /* after the bridge: no topic is added any more */

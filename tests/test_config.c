@@ -3,7 +3,8 @@
  * shmbusd's configuration (daemon/config.c): parsing on top of the
  * defaults, sizes with their suffixes, the options' bounds, --help, the
  * usage text printing the defaults sbd_config_defaults() sets, the
- * recording options (--record, --journal-*), and the table of defaults in
+ * recording options (--record, --journal-*), the metrics options
+ * (--metrics, --metrics-*), and the table of defaults in
  * docs/design.md agreeing with them.
  */
 #include "testutil.h"
@@ -110,6 +111,39 @@ static void secret_file(char *path, size_t cap, const char *dir, const char *nam
     fputs(text, f);
     fclose(f);
     assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_config_metrics(void **state)
+{
+    struct sbd_config c;
+    char dir[] = "/tmp/shmbus-tcfg-XXXXXX", tok[128], empty[128];
+
+    (void)state;
+    assert_int_equal(parse(&c, (const char *const[]){NULL}), 0);
+    assert_int_equal(c.metrics, 0);
+    assert_int_equal(c.metrics_max_slots, SBD_METRICS_MAX_SLOTS_DEFAULT);
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics", ":9464", NULL}), 0);
+    assert_int_equal(c.metrics, 1);
+    assert_int_equal(c.bridge, 0);
+    assert_string_equal(c.metrics_host, SBD_BRIDGE_HOST_DEFAULT);
+    assert_string_equal(c.metrics_port, "9464");
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics", "[::1]:0", NULL}), 0);
+    assert_string_equal(c.metrics_host, "::1");
+    assert_string_equal(c.metrics_port, "0");
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics", "9464", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics", ":65536", NULL}), -1);
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics-max-slots", "0", NULL}), 0);
+    assert_int_equal(c.metrics_max_slots, 0);
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics-max-slots", "x", NULL}), -1);
+    assert_non_null(mkdtemp(dir));
+    secret_file(tok, sizeof(tok), dir, "tok", "s3cr3t\n", 0600);
+    secret_file(empty, sizeof(empty), dir, "empty", "\n", 0600);
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics-token-file", tok, NULL}), 0);
+    assert_string_equal(c.metrics_token, "s3cr3t");
+    assert_int_equal(parse(&c, (const char *const[]){"--metrics-token-file", empty, NULL}), -1);
+    unlink(tok);
+    unlink(empty);
+    rmdir(dir);
 }
 
 static void test_config_nats(void **state)
@@ -425,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_config_sizes),
         cmocka_unit_test(test_config_bounds),
         cmocka_unit_test(test_config_size_text),
+        cmocka_unit_test(test_config_metrics),
         cmocka_unit_test(test_config_nats),
         cmocka_unit_test(test_config_fed_patterns),
         cmocka_unit_test(test_config_rec),

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "access.h"
 #include "conn.h"
 #include "state.h"
 #include "log.h"
@@ -210,14 +211,7 @@ void sbb_admit_cmd_expired(struct sbd_bridge *b, struct sbb_conn *c)
 
 int sbb_admit_token_ok(const struct sbd_bridge *b, const char *p, size_t len)
 {
-    const char *tok = b->cfg->bridge_token;
-    size_t tl = strlen(tok);
-    unsigned char diff = (unsigned char)(len != tl);
-
-    /* Constant time in the token's bytes. */
-    for (size_t i = 0; i < tl; i++)
-        diff |= (unsigned char)(tok[i] ^ (i < len ? p[i] : 0));
-    return diff == 0;
+    return sbd_access_token_ok(b->cfg->bridge_token, p, len);
 }
 
 void sbb_admit_auth_ok(struct sbb_conn *c)

@@ -19,6 +19,7 @@
 #define SHMBUSD_BRIDGE_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "registry.h"
@@ -39,6 +40,14 @@ int sbd_bridge_start(const struct sbd_config *cfg, struct sbd_registry *reg,
 /* Stop the threads, close every connection and give back the bridge's
  * slots and publisher records. Before the registry goes. Accepts NULL. */
 void sbd_bridge_stop(struct sbd_bridge *b);
+
+/* Is the peer of the accepted TCP socket @p fd, whose remote address is
+ * @p addr, one the bridge serves without a token: a loopback peer whose
+ * socket's uid the bus allows (bridge/peer.h)? For the other TCP doors
+ * (the metrics endpoint), so that every door judges peers alike. May block
+ * as sbb_peer_check() does. Any thread. @return 1 if so, else 0. */
+int sbd_bridge_peer_allowed(const struct sbd_config *cfg, int fd,
+                            const struct sockaddr_storage *addr);
 
 /* The bridge for `shmbus stat`: its totals into @p info, and up to @p cap
  * of its connections with ids above @p after into @p conns, in order of

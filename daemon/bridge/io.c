@@ -32,6 +32,7 @@
 #include "bridge.h"
 #include "conn.h"
 #include "link.h"
+#include "listen.h"
 #include "log.h"
 #include "peer.h"
 #include "pump.h"
@@ -210,33 +211,13 @@ static void *io_main(void *arg)
 
 static int listen_on(struct sbd_bridge *b, const struct sbd_config *cfg)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
-    struct addrinfo *ai;
-    struct sockaddr_storage sa;
-    socklen_t sl = sizeof(sa);
-    char host[INET6_ADDRSTRLEN], port[8];
-    int one = 1, rc;
+    int fd = sbd_listen_tcp("bridge", cfg->bridge_host, cfg->bridge_port, SBB_LISTEN_BACKLOG,
+                            b->listen, sizeof(b->listen));
 
-    rc = getaddrinfo(cfg->bridge_host, cfg->bridge_port, &hints, &ai);
-    if (rc != 0) {
-        sbd_log(SBD_ERROR, "bridge: address %s: %s", cfg->bridge_host, gai_strerror(rc));
-        return -EINVAL;
-    }
-    b->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (b->lfd < 0 || setsockopt(b->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(b->lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(b->lfd, SBB_LISTEN_BACKLOG) < 0 ||
-        getsockname(b->lfd, (struct sockaddr *)&sa, &sl) < 0) {
-        rc = -errno;
-        freeaddrinfo(ai);
-        return rc;
-    }
-    freeaddrinfo(ai);
-    getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
-                NI_NUMERICHOST | NI_NUMERICSERV);
-    snprintf(b->listen, sizeof(b->listen), sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
-             port);
+    /* Logged by sbd_listen_tcp() or by the caller. */
+    if (fd < 0)
+        return fd;
+    b->lfd = fd;
     return 0;
 }
 

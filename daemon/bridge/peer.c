@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "bridge.h"
 #include "log.h"
 
 /* Is @p sa a loopback address (127.0.0.0/8, ::1, or 127.x mapped in
@@ -266,4 +267,13 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
             snprintf(out, cap, "the uid of this loopback connection could not be learned (%s)",
                      strerror(-p->err));
     }
+}
+
+int sbd_bridge_peer_allowed(const struct sbd_config *cfg, int fd,
+                            const struct sockaddr_storage *addr)
+{
+    struct sbb_peer p;
+
+    sbb_peer_check(cfg, fd, addr, &p);
+    return p.verdict == SBB_PEER_OK;
 }
