@@ -65,11 +65,16 @@ def test_forked_child_is_refused(bus, topic_name):
                 pub.publish(b"from the child")
             except shmbus.Error as e:
                 code = 0 if e.name == "SHMBUS_ERR_INVALID" else 2
+            # Closing the copies must leave the parent's handles alone.
+            for obj in (pub, sub, t, bus):
+                obj.close()
             os._exit(code)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         pub.publish(b"parent")
         assert sub.recv(timeout=1).data == b"parent"
+        with bus.open(topic_name + ".after"):
+            pass
 
 
 CHILD = """
