@@ -12,10 +12,10 @@
 #include "pyshmbus.h"
 
 typedef struct {
-    PyObject_HEAD shmbus_bus *bus; /* NULL once closed */
-    PyThread_type_lock lock;       /* held by open() and close() */
-    PyObject *name;                /* str, or None for the default bus */
-    uint32_t fork_gen;
+    PyObject_HEAD
+    shmbus_bus *bus;    /* NULL once closed */
+    struct psb_guard g; /* held by open() and close() */
+    PyObject *name;     /* str, or None for the default bus */
 } bus_object;
 
 PyObject *psb_connect(PyObject *mod, PyObject *args, PyObject *kw)
@@ -32,18 +32,16 @@ PyObject *psb_connect(PyObject *mod, PyObject *args, PyObject *kw)
     if (b == NULL)
         return NULL;
     b->bus = NULL;
-    b->fork_gen = psb_fork_gen();
+    b->g.lock = NULL;
     b->name = name != NULL ? PyUnicode_FromString(name) : Py_NewRef(Py_None);
-    b->lock = PyThread_allocate_lock();
-    if (b->name == NULL || b->lock == NULL) {
-        if (b->lock == NULL && b->name != NULL)
-            PyErr_NoMemory();
+    if (b->name == NULL || psb_guard_init(&b->g) < 0) {
         Py_DECREF(b);
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS rc = shmbus_connect(name, &b->bus);
-    Py_END_ALLOW_THREADS if (rc < 0)
-    {
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmbus_connect(name, &b->bus);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
         Py_DECREF(b);
         return psb_raise(rc);
     }
@@ -52,26 +50,24 @@ PyObject *psb_connect(PyObject *mod, PyObject *args, PyObject *kw)
 
 static void bus_release(bus_object *b)
 {
-    shmbus_bus *c = b->bus;
+    shmbus_bus *h;
 
-    b->bus = NULL;
-    /* The library closes the connection of a forked child's copy without
-     * a word to the daemon; no other thread exists there to hold the lock. */
-    if (b->fork_gen != psb_fork_gen()) {
-        shmbus_close(c);
+    /* Closed already. */
+    if (!psb_close_begin(&b->g))
         return;
-    }
-    psb_lock(b->lock);
-    Py_BEGIN_ALLOW_THREADS shmbus_close(c);
-    Py_END_ALLOW_THREADS PyThread_release_lock(b->lock);
+    h = b->bus;
+    b->bus = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    shmbus_close(h);
+    Py_END_ALLOW_THREADS
+    psb_close_end(&b->g);
 }
 
 static void bus_dealloc(bus_object *b)
 {
     if (b->bus != NULL)
         bus_release(b);
-    if (b->lock != NULL)
-        PyThread_free_lock(b->lock);
+    psb_guard_fini(&b->g);
     Py_XDECREF(b->name);
     PyObject_Free(b);
 }
@@ -152,21 +148,14 @@ static PyObject *bus_open(bus_object *b, PyObject *args, PyObject *kw)
                                      &o.capacity, &o.max_msg_size, &exclusive, &o.max_subscribers,
                                      &o.max_publishers, &o.max_groups, &stall, &o.perm, &create))
         return NULL;
-    if (bus_topic_opts(&o, reliable, exclusive, stall) < 0 ||
-        psb_check_usable(b->bus == NULL, b->fork_gen, "Bus") < 0)
-        return NULL;
     cname = PyUnicode_AsUTF8(name);
-    if (cname == NULL)
+    if (cname == NULL || bus_topic_opts(&o, reliable, exclusive, stall) < 0 ||
+        psb_begin(&b->g, "Bus") < 0)
         return NULL;
-    psb_lock(b->lock);
-    /* Closed by another thread while this one waited for the lock. */
-    if (b->bus == NULL) {
-        PyThread_release_lock(b->lock);
-        return PyErr_Format(PyExc_ValueError, "operation on a closed Bus");
-    }
-    Py_BEGIN_ALLOW_THREADS rc =
-        shmbus_open(b->bus, cname, &o, create ? 0 : SHMBUS_OPEN_NOCREATE, &topic);
-    Py_END_ALLOW_THREADS PyThread_release_lock(b->lock);
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmbus_open(b->bus, cname, &o, create ? 0 : SHMBUS_OPEN_NOCREATE, &topic);
+    Py_END_ALLOW_THREADS
+    psb_end(&b->g);
     if (rc < 0)
         return psb_raise(rc);
     return topic_new(b, name, topic);
@@ -175,12 +164,12 @@ static PyObject *bus_open(bus_object *b, PyObject *args, PyObject *kw)
 static PyObject *bus_closed(bus_object *b, void *unused)
 {
     (void)unused;
-    return PyBool_FromLong(b->bus == NULL);
+    return PyBool_FromLong(b->g.closed);
 }
 
 static PyObject *bus_repr(bus_object *b)
 {
-    return PyUnicode_FromFormat("<shmbus.Bus %R%s>", b->name, b->bus == NULL ? " closed" : "");
+    return PyUnicode_FromFormat("<shmbus.Bus %R%s>", b->name, b->g.closed ? " closed" : "");
 }
 
 static PyMethodDef bus_methods[] = {

@@ -4,12 +4,9 @@
  * (the negative code the library returned) and .name (the code's C name,
  * "SHMBUS_ERR_TOPIC_GONE", or the errno's, "ENOENT"); its message is
  * shmbus_strerror(). The common codes get a subclass each, so that a
- * caller catches shmbus.TopicGone rather than comparing codes. Also the
- * fork generation and the small argument helpers the other files share.
+ * caller catches shmbus.TopicGone rather than comparing codes.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "pyshmbus.h"
@@ -137,67 +134,5 @@ int psb_errors_init(PyObject *m)
         if (errors_add(m, errors_classes[i].name, psb_Error, errors_classes[i].doc,
                        &errors_classes[i].cls) < 0)
             return -1;
-    return 0;
-}
-
-/* Bumped in the child of every fork(). relaxed: the handler runs in the
- * child's only thread before fork() returns; later threads inherit it. */
-static _Atomic uint32_t errors_fork_generation;
-
-static void errors_after_fork(void)
-{
-    /* relaxed: see errors_fork_generation */
-    atomic_fetch_add_explicit(&errors_fork_generation, 1, memory_order_relaxed);
-}
-
-int psb_fork_watch(void)
-{
-    return pthread_atfork(NULL, NULL, errors_after_fork);
-}
-
-uint32_t psb_fork_gen(void)
-{
-    /* relaxed: see errors_fork_generation */
-    return atomic_load_explicit(&errors_fork_generation, memory_order_relaxed);
-}
-
-int psb_check_usable(int closed, uint32_t fork_gen, const char *what)
-{
-    if (fork_gen != psb_fork_gen()) {
-        psb_raise(SHMBUS_ERR_INVALID);
-        return -1;
-    }
-    if (closed) {
-        PyErr_Format(PyExc_ValueError, "operation on a closed %s", what);
-        return -1;
-    }
-    return 0;
-}
-
-void psb_lock(PyThread_type_lock lock)
-{
-    /* Uncontended, the usual case: no GIL release. */
-    if (PyThread_acquire_lock(lock, NOWAIT_LOCK))
-        return;
-    Py_BEGIN_ALLOW_THREADS PyThread_acquire_lock(lock, WAIT_LOCK);
-    Py_END_ALLOW_THREADS
-}
-
-int psb_timeout_ns(PyObject *timeout, int64_t *out)
-{
-    double s;
-
-    if (timeout == NULL || timeout == Py_None) {
-        *out = -1;
-        return 0;
-    }
-    s = PyFloat_AsDouble(timeout);
-    if (s == -1.0 && PyErr_Occurred())
-        return -1;
-    if (!(s >= 0.0) || s > 9.2e9) {
-        PyErr_SetString(PyExc_ValueError, "timeout must be None or 0..9.2e9 seconds");
-        return -1;
-    }
-    *out = (int64_t)(s * 1e9);
     return 0;
 }

@@ -17,10 +17,10 @@
 #define PUB_CHUNK 64
 
 typedef struct {
-    PyObject_HEAD shmbus_pub *pub; /* NULL once closed */
-    psb_topic *topic;              /* a reference */
-    PyThread_type_lock lock;       /* held by every call on pub */
-    uint32_t fork_gen;
+    PyObject_HEAD
+    shmbus_pub *pub;    /* NULL once closed */
+    psb_topic *topic;   /* a reference */
+    struct psb_guard g; /* held by every call on pub */
 } pub_object;
 
 PyObject *psb_publisher_new(psb_topic *t)
@@ -31,17 +31,17 @@ PyObject *psb_publisher_new(psb_topic *t)
     if (p == NULL)
         return NULL;
     p->pub = NULL;
+    p->g.lock = NULL;
     p->topic = (psb_topic *)Py_NewRef((PyObject *)t);
-    p->fork_gen = psb_fork_gen();
     t->children++;
-    p->lock = PyThread_allocate_lock();
-    if (p->lock == NULL) {
+    if (psb_guard_init(&p->g) < 0) {
         Py_DECREF(p);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS rc = shmbus_pub_create(t->topic, &p->pub);
-    Py_END_ALLOW_THREADS if (rc < 0)
-    {
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmbus_pub_create(t->topic, &p->pub);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
         Py_DECREF(p);
         return psb_raise(rc);
     }
@@ -50,25 +50,24 @@ PyObject *psb_publisher_new(psb_topic *t)
 
 static void pub_release(pub_object *p)
 {
-    shmbus_pub *h = p->pub;
+    shmbus_pub *h;
 
-    p->pub = NULL;
-    /* A forked child's copy: only freed, and no other thread holds the lock. */
-    if (p->fork_gen != psb_fork_gen()) {
-        shmbus_pub_destroy(h);
+    /* Closed already. */
+    if (!psb_close_begin(&p->g))
         return;
-    }
-    psb_lock(p->lock);
-    Py_BEGIN_ALLOW_THREADS shmbus_pub_destroy(h);
-    Py_END_ALLOW_THREADS PyThread_release_lock(p->lock);
+    h = p->pub;
+    p->pub = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    shmbus_pub_destroy(h);
+    Py_END_ALLOW_THREADS
+    psb_close_end(&p->g);
 }
 
 static void pub_dealloc(pub_object *p)
 {
     if (p->pub != NULL)
         pub_release(p);
-    if (p->lock != NULL)
-        PyThread_free_lock(p->lock);
+    psb_guard_fini(&p->g);
     psb_topic_child_gone(p->topic);
     Py_DECREF(p->topic);
     PyObject_Free(p);
@@ -102,8 +101,11 @@ static int pub_wait(int64_t timeout_ns, int (*call)(void *, int64_t), void *arg)
     for (;;) {
         int64_t slice = left < 0 || left > PSB_SLICE_NS ? PSB_SLICE_NS : left;
 
-        Py_BEGIN_ALLOW_THREADS rc = call(arg, slice);
-        Py_END_ALLOW_THREADS if (rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR) return rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = call(arg, slice);
+        Py_END_ALLOW_THREADS
+        if (rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR)
+            return rc;
         if (PyErr_CheckSignals() < 0)
             return -EINTR;
         if (left >= 0) {
@@ -139,20 +141,6 @@ static int pub_send(struct pub_one *a, int64_t timeout_ns)
     return pub_wait(timeout_ns, pub_one_call, a);
 }
 
-static int pub_enter(pub_object *p)
-{
-    if (psb_check_usable(p->pub == NULL, p->fork_gen, "Publisher") < 0)
-        return -1;
-    psb_lock(p->lock);
-    /* Closed by another thread while this one waited for the lock. */
-    if (p->pub == NULL) {
-        PyThread_release_lock(p->lock);
-        PyErr_SetString(PyExc_ValueError, "operation on a closed Publisher");
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *pub_publish(pub_object *p, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"data", "timeout", NULL};
@@ -164,13 +152,13 @@ static PyObject *pub_publish(pub_object *p, PyObject *args, PyObject *kw)
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O:publish", kwlist, &view, &timeout))
         return NULL;
-    if (psb_timeout_ns(timeout, &tns) < 0 || pub_enter(p) < 0) {
+    if (psb_timeout_ns(timeout, &tns) < 0 || psb_begin(&p->g, "Publisher") < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
     a = (struct pub_one){.pub = p->pub, .data = view.buf, .len = (size_t)view.len};
     rc = pub_send(&a, tns);
-    PyThread_release_lock(p->lock);
+    psb_end(&p->g);
     PyBuffer_Release(&view);
     if (rc == -EINTR && PyErr_Occurred())
         return NULL;
@@ -276,7 +264,7 @@ static PyObject *pub_publish_many(pub_object *p, PyObject *args, PyObject *kw)
     if (it == NULL)
         return NULL;
     v = PyMem_Malloc(sizeof(*v));
-    if (v == NULL || pub_enter(p) < 0) {
+    if (v == NULL || psb_begin(&p->g, "Publisher") < 0) {
         PyMem_Free(v);
         Py_DECREF(it);
         return v == NULL ? PyErr_NoMemory() : NULL;
@@ -284,7 +272,7 @@ static PyObject *pub_publish_many(pub_object *p, PyObject *args, PyObject *kw)
     v->pub = p->pub;
     v->n = 0;
     total = pub_many(v, it, tns);
-    PyThread_release_lock(p->lock);
+    psb_end(&p->g);
     PyMem_Free(v);
     Py_DECREF(it);
     return total < 0 ? NULL : PyLong_FromSsize_t(total);
@@ -293,7 +281,7 @@ static PyObject *pub_publish_many(pub_object *p, PyObject *args, PyObject *kw)
 static PyObject *pub_closed(pub_object *p, void *unused)
 {
     (void)unused;
-    return PyBool_FromLong(p->pub == NULL);
+    return PyBool_FromLong(p->g.closed);
 }
 
 static PyMethodDef pub_methods[] = {

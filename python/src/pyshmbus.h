@@ -38,10 +38,19 @@ extern PyTypeObject psb_PublisherType;
 extern PyTypeObject psb_SubscriberType;
 extern PyTypeObject psb_MessageType;
 
+/* The lock, closed flag and fork generation of a handle object. */
+struct psb_guard {
+    PyThread_type_lock lock;
+    uint32_t fork_gen;
+    int closed; /* close() called: set before the lock is taken, so that a
+                   call waiting with the GIL released sees it and ends */
+};
+
 typedef struct psb_topic {
-    PyObject_HEAD shmbus_topic *topic; /* NULL once destroyed */
-    PyObject *bus;                     /* the Bus it was opened through (a reference) */
-    PyObject *name;                    /* str */
+    PyObject_HEAD
+    shmbus_topic *topic; /* NULL once destroyed */
+    PyObject *bus;       /* the Bus it was opened through (a reference) */
+    PyObject *name;      /* str */
     shmbus_topic_info info;
     unsigned children; /* open publishers and subscribers made from it */
     int closed;        /* close() called: destroyed when children reaches 0 */
@@ -69,8 +78,22 @@ uint32_t psb_fork_gen(void);
  * generation, ValueError for a closed one; @return -1 then, else 0. */
 int psb_check_usable(int closed, uint32_t fork_gen, const char *what);
 
-/* Take @p lock, releasing the GIL if another thread holds it. */
-void psb_lock(PyThread_type_lock lock);
+/* Set up @p g (open, this fork generation). @return 0, or -1 raised. */
+int psb_guard_init(struct psb_guard *g);
+/* Free @p g's lock. Accepts a guard whose init failed. */
+void psb_guard_fini(struct psb_guard *g);
+
+/* Start a call on the object @p what: checked as psb_check_usable(), then
+ * the lock taken (the GIL released while another thread holds it).
+ * @return 0 with the lock held (end with psb_end()), or -1 raised. */
+int psb_begin(struct psb_guard *g, const char *what);
+void psb_end(struct psb_guard *g);
+
+/* Start closing: @return 0 if it was closed already; else 1, with the
+ * object marked closed and its lock held (not in a forked child): destroy
+ * the handle, then call psb_close_end(). */
+int psb_close_begin(struct psb_guard *g);
+void psb_close_end(struct psb_guard *g);
 
 /* Timeout in seconds (None: forever) to ns: -1 forever, else >= 0.
  * @return 0, or -1 with ValueError/TypeError set. */

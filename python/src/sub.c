@@ -15,16 +15,16 @@
 #include "pyshmbus.h"
 
 typedef struct {
-    PyObject_HEAD shmbus_sub *sub; /* NULL once closed */
-    shmbus_waitset *ws;            /* holds sub alone */
-    psb_topic *topic;              /* a reference */
-    PyThread_type_lock lock;       /* held by every call on sub */
-    uint32_t fork_gen;
-    int closing; /* close() called: a waiting recv() returns None */
+    PyObject_HEAD
+    shmbus_sub *sub;    /* NULL once closed */
+    shmbus_waitset *ws; /* holds sub alone */
+    psb_topic *topic;   /* a reference */
+    struct psb_guard g; /* held by every call on sub; closed ends a wait */
 } sub_object;
 
 typedef struct {
-    PyObject_HEAD PyObject *data; /* bytes */
+    PyObject_HEAD
+    PyObject *data; /* bytes */
     unsigned long long seq;
     unsigned long long timestamp;
     unsigned long long lost;
@@ -55,12 +55,14 @@ static int sub_attach(sub_object *s, const shmbus_sub_opts *o)
 {
     int rc;
 
-    Py_BEGIN_ALLOW_THREADS rc = shmbus_sub_create(s->topic->topic, o, &s->sub);
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmbus_sub_create(s->topic->topic, o, &s->sub);
     if (rc == 0)
         rc = shmbus_waitset_create(&s->ws);
     if (rc == 0)
         rc = shmbus_waitset_add(s->ws, s->sub);
-    Py_END_ALLOW_THREADS return rc;
+    Py_END_ALLOW_THREADS
+    return rc;
 }
 
 PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
@@ -84,14 +86,12 @@ PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
         return NULL;
     s->sub = NULL;
     s->ws = NULL;
-    s->closing = 0;
-    s->fork_gen = psb_fork_gen();
+    s->g.lock = NULL;
     s->topic = (psb_topic *)Py_NewRef((PyObject *)t);
     t->children++;
-    s->lock = PyThread_allocate_lock();
-    if (s->lock == NULL) {
+    if (psb_guard_init(&s->g) < 0) {
         Py_DECREF(s);
-        return PyErr_NoMemory();
+        return NULL;
     }
     rc = sub_attach(s, &o);
     if (rc < 0) {
@@ -103,33 +103,29 @@ PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
 
 static void sub_release(sub_object *s)
 {
-    shmbus_sub *h = s->sub;
-    shmbus_waitset *ws = s->ws;
+    shmbus_sub *h;
+    shmbus_waitset *ws;
 
-    s->closing = 1;
-    /* A forked child's copy: only freed, and no other thread holds the lock. */
-    if (s->fork_gen != psb_fork_gen()) {
-        s->sub = NULL;
-        s->ws = NULL;
-        shmbus_waitset_destroy(ws);
-        shmbus_sub_destroy(h);
+    /* Closed already. A recv() waiting in another thread sees the closed
+     * flag within a slice and lets the lock go. */
+    if (!psb_close_begin(&s->g))
         return;
-    }
-    /* A recv() waiting in another thread sees closing within a slice. */
-    psb_lock(s->lock);
+    h = s->sub;
+    ws = s->ws;
     s->sub = NULL;
     s->ws = NULL;
-    Py_BEGIN_ALLOW_THREADS shmbus_waitset_destroy(ws);
+    Py_BEGIN_ALLOW_THREADS
+    shmbus_waitset_destroy(ws);
     shmbus_sub_destroy(h);
-    Py_END_ALLOW_THREADS PyThread_release_lock(s->lock);
+    Py_END_ALLOW_THREADS
+    psb_close_end(&s->g);
 }
 
 static void sub_dealloc(sub_object *s)
 {
     if (s->sub != NULL || s->ws != NULL)
         sub_release(s);
-    if (s->lock != NULL)
-        PyThread_free_lock(s->lock);
+    psb_guard_fini(&s->g);
     psb_topic_child_gone(s->topic);
     Py_DECREF(s->topic);
     PyObject_Free(s);
@@ -170,9 +166,9 @@ static int sub_take(const shmbus_msg *m, void *arg)
 }
 
 /*
- * Wait up to @p timeout_ns (-1 forever) for a message. Call with s->lock
- * held. @return 1 ready; 0 nothing came, or close() was called; a
- * negative code; -EINTR with a Python exception set.
+ * Wait up to *@p left ns (-1 for ever) for a message, counting *@p left
+ * down. Call with s->g held. @return 1 ready; 0 nothing came, or close()
+ * was called; a negative code; -EINTR with a Python exception set.
  */
 static int sub_wait(sub_object *s, int64_t *left)
 {
@@ -182,13 +178,15 @@ static int sub_wait(sub_object *s, int64_t *left)
     for (;;) {
         int64_t slice = *left < 0 || *left > PSB_SLICE_NS ? PSB_SLICE_NS : *left;
 
-        Py_BEGIN_ALLOW_THREADS rc = shmbus_waitset_wait(s->ws, &ready, 1, slice);
-        Py_END_ALLOW_THREADS if (rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR &&
-                                 rc != -EAGAIN) return rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = shmbus_waitset_wait(s->ws, &ready, 1, slice);
+        Py_END_ALLOW_THREADS
+        if (rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR && rc != -EAGAIN)
+            return rc;
         if (PyErr_CheckSignals() < 0)
             return -EINTR;
         /* Closed by another thread: the wait ends with nothing. */
-        if (s->closing)
+        if (s->g.closed)
             return 0;
         if (*left >= 0) {
             *left -= slice;
@@ -199,7 +197,7 @@ static int sub_wait(sub_object *s, int64_t *left)
     }
 }
 
-/* recv() with s->lock held. @return a Message, None, or NULL raised. */
+/* recv() with s->g held. @return a Message, None, or NULL raised. */
 static PyObject *sub_recv_locked(sub_object *s, int64_t left)
 {
     for (;;) {
@@ -229,16 +227,10 @@ static PyObject *sub_recv_ns(sub_object *s, int64_t tns)
 {
     PyObject *r;
 
-    if (psb_check_usable(s->sub == NULL, s->fork_gen, "Subscriber") < 0)
+    if (psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
-    psb_lock(s->lock);
-    /* Closed by another thread while this one waited for the lock. */
-    if (s->sub == NULL) {
-        PyThread_release_lock(s->lock);
-        Py_RETURN_NONE;
-    }
     r = sub_recv_locked(s, tns);
-    PyThread_release_lock(s->lock);
+    psb_end(&s->g);
     return r;
 }
 
@@ -275,19 +267,12 @@ static PyObject *sub_wait_ready(sub_object *s, PyObject *args, PyObject *kw)
     int rc;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwlist, &timeout) ||
-        psb_timeout_ns(timeout, &left) < 0 ||
-        psb_check_usable(s->sub == NULL, s->fork_gen, "Subscriber") < 0)
+        psb_timeout_ns(timeout, &left) < 0 || psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
-    psb_lock(s->lock);
-    /* Closed by another thread while this one waited for the lock. */
-    if (s->sub == NULL) {
-        PyThread_release_lock(s->lock);
-        Py_RETURN_FALSE;
-    }
     rc = shmbus_sub_ready(s->sub);
     if (rc == 0 && left != 0)
         rc = sub_wait(s, &left);
-    PyThread_release_lock(s->lock);
+    psb_end(&s->g);
     if (rc == -EINTR && PyErr_Occurred())
         return NULL;
     if (rc < 0)
@@ -300,9 +285,10 @@ static PyObject *sub_stats(sub_object *s, PyObject *unused)
     shmbus_sub_stats st;
 
     (void)unused;
-    if (psb_check_usable(s->sub == NULL, s->fork_gen, "Subscriber") < 0)
+    if (psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
     shmbus_sub_stats_get(s->sub, &st);
+    psb_end(&s->g);
     return Py_BuildValue("{sKsKsKsK}", "received", (unsigned long long)st.received, "lost",
                          (unsigned long long)st.lost, "lag", (unsigned long long)st.lag, "position",
                          (unsigned long long)st.position);
@@ -335,7 +321,7 @@ static PyObject *sub_aiter(sub_object *s, PyObject *args, PyObject *kw)
 static PyObject *sub_closed(sub_object *s, void *unused)
 {
     (void)unused;
-    return PyBool_FromLong(s->sub == NULL);
+    return PyBool_FromLong(s->g.closed);
 }
 
 static PyMethodDef sub_methods[] = {

@@ -17,7 +17,8 @@ static void topic_destroy(psb_topic *t)
         shmbus_topic_destroy(h);
         return;
     }
-    Py_BEGIN_ALLOW_THREADS shmbus_topic_destroy(h);
+    Py_BEGIN_ALLOW_THREADS
+    shmbus_topic_destroy(h);
     Py_END_ALLOW_THREADS
 }
 
