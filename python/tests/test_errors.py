@@ -108,3 +108,22 @@ def test_subscriber_killed_mid_receive(bus, bus_name, topic_name):
             child.kill()
             child.wait()
         child.stdout.close()
+
+
+def test_ctrl_c_ends_a_waiting_recv(bus_name, topic_name):
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD.replace("reliable=True", "reliable=None"), bus_name,
+         topic_name], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        time.sleep(0.05)
+        start = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=5)
+        # Within a wait slice (0.2 s), with the interpreter's own handling.
+        assert time.monotonic() - start < 2
+        assert b"KeyboardInterrupt" in err
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
