@@ -5,10 +5,11 @@
  * call waiting with the GIL released, the closed flag, and the fork
  * generation it was made in, so that a forked child's use is refused
  * before any lock a parent's thread may have held at the fork is touched.
- * Also the timeout argument's conversion.
+ * Also timeouts: the argument's conversion, and waits cut into slices.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "pyshmbus.h"
 
@@ -113,6 +114,30 @@ void psb_close_end(struct psb_guard *g)
 {
     if (g->fork_gen == psb_fork_gen())
         PyThread_release_lock(g->lock);
+}
+
+static int64_t guard_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+void psb_wait_start(struct psb_wait *w, int64_t timeout_ns)
+{
+    w->deadline = timeout_ns < 0 ? -1 : guard_now() + timeout_ns;
+}
+
+int64_t psb_wait_slice(const struct psb_wait *w)
+{
+    int64_t left;
+
+    /* For ever: every slice is a whole one. */
+    if (w->deadline < 0)
+        return PSB_SLICE_NS;
+    left = w->deadline - guard_now();
+    return left <= 0 ? 0 : left < PSB_SLICE_NS ? left : PSB_SLICE_NS;
 }
 
 int psb_timeout_ns(PyObject *timeout, int64_t *out)

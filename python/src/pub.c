@@ -89,18 +89,19 @@ static PyObject *pub_exit(PyObject *self, PyObject *args)
 
 /*
  * Wait for room with the GIL released, in slices, for up to @p timeout_ns
- * (-1 forever). @p call publishes with a timeout and returns its result.
- * Call with the publisher's lock held. @return the last result; -EINTR with a Python
+ * (-1 for ever). @p call publishes with a timeout and returns its result.
+ * Call with the publisher's guard held. @return the last result,
+ * SHMBUS_ERR_TIMEOUT once the timeout went by; -EINTR with a Python
  * exception set when a signal handler raised.
  */
 static int pub_wait(int64_t timeout_ns, int (*call)(void *, int64_t), void *arg)
 {
-    int64_t left = timeout_ns;
+    struct psb_wait w;
+    int64_t slice;
     int rc;
 
-    for (;;) {
-        int64_t slice = left < 0 || left > PSB_SLICE_NS ? PSB_SLICE_NS : left;
-
+    psb_wait_start(&w, timeout_ns);
+    while ((slice = psb_wait_slice(&w)) > 0) {
         Py_BEGIN_ALLOW_THREADS
         rc = call(arg, slice);
         Py_END_ALLOW_THREADS
@@ -108,13 +109,9 @@ static int pub_wait(int64_t timeout_ns, int (*call)(void *, int64_t), void *arg)
             return rc;
         if (PyErr_CheckSignals() < 0)
             return -EINTR;
-        if (left >= 0) {
-            left -= slice;
-            /* The whole timeout went by with the ring full. */
-            if (left <= 0 && rc == SHMBUS_ERR_TIMEOUT)
-                return rc;
-        }
     }
+    /* The whole timeout went by with the ring full. */
+    return SHMBUS_ERR_TIMEOUT;
 }
 
 struct pub_one {

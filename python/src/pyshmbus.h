@@ -95,6 +95,18 @@ void psb_end(struct psb_guard *g);
 int psb_close_begin(struct psb_guard *g);
 void psb_close_end(struct psb_guard *g);
 
+/* A wait of a timeout, cut into slices of at most PSB_SLICE_NS. */
+struct psb_wait {
+    int64_t deadline; /* CLOCK_MONOTONIC ns; -1 for ever */
+};
+
+/* Start a wait of @p timeout_ns (-1 for ever). */
+void psb_wait_start(struct psb_wait *w, int64_t timeout_ns);
+
+/* The next slice of @p w in ns: PSB_SLICE_NS, or less up to the deadline;
+ * 0 once the deadline has passed. */
+int64_t psb_wait_slice(const struct psb_wait *w);
+
 /* Timeout in seconds (None: forever) to ns: -1 forever, else >= 0.
  * @return 0, or -1 with ValueError/TypeError set. */
 int psb_timeout_ns(PyObject *timeout, int64_t *out);

@@ -166,18 +166,17 @@ static int sub_take(const shmbus_msg *m, void *arg)
 }
 
 /*
- * Wait up to *@p left ns (-1 for ever) for a message, counting *@p left
- * down. Call with s->g held. @return 1 ready; 0 nothing came, or close()
- * was called; a negative code; -EINTR with a Python exception set.
+ * Wait for a message until @p w's deadline. Call with s->g held.
+ * @return 1 ready; 0 nothing came, or close() was called; a negative
+ * code; -EINTR with a Python exception set.
  */
-static int sub_wait(sub_object *s, int64_t *left)
+static int sub_wait(sub_object *s, const struct psb_wait *w)
 {
     shmbus_sub *ready;
+    int64_t slice;
     int rc;
 
-    for (;;) {
-        int64_t slice = *left < 0 || *left > PSB_SLICE_NS ? PSB_SLICE_NS : *left;
-
+    while ((slice = psb_wait_slice(w)) > 0) {
         Py_BEGIN_ALLOW_THREADS
         rc = shmbus_waitset_wait(s->ws, &ready, 1, slice);
         Py_END_ALLOW_THREADS
@@ -188,18 +187,17 @@ static int sub_wait(sub_object *s, int64_t *left)
         /* Closed by another thread: the wait ends with nothing. */
         if (s->g.closed)
             return 0;
-        if (*left >= 0) {
-            *left -= slice;
-            /* The whole timeout went by with nothing. */
-            if (*left <= 0)
-                return 0;
-        }
     }
+    /* The whole timeout went by with nothing. */
+    return 0;
 }
 
 /* recv() with s->g held. @return a Message, None, or NULL raised. */
-static PyObject *sub_recv_locked(sub_object *s, int64_t left)
+static PyObject *sub_recv_locked(sub_object *s, int64_t tns)
 {
+    struct psb_wait w;
+
+    psb_wait_start(&w, tns);
     for (;;) {
         PyObject *msg = NULL;
         int rc = shmbus_poll(s->sub, sub_take, &msg, 1);
@@ -211,9 +209,9 @@ static PyObject *sub_recv_locked(sub_object *s, int64_t left)
         if (rc < 0)
             return psb_raise(rc);
         /* Nothing ready and no wait wanted. */
-        if (left == 0)
+        if (tns == 0)
             Py_RETURN_NONE;
-        rc = sub_wait(s, &left);
+        rc = sub_wait(s, &w);
         if (rc == -EINTR && PyErr_Occurred())
             return NULL;
         if (rc < 0)
@@ -263,15 +261,17 @@ static PyObject *sub_wait_ready(sub_object *s, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *timeout = Py_None;
-    int64_t left;
+    struct psb_wait w;
+    int64_t tns;
     int rc;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwlist, &timeout) ||
-        psb_timeout_ns(timeout, &left) < 0 || psb_begin(&s->g, "Subscriber") < 0)
+        psb_timeout_ns(timeout, &tns) < 0 || psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
+    psb_wait_start(&w, tns);
     rc = shmbus_sub_ready(s->sub);
-    if (rc == 0 && left != 0)
-        rc = sub_wait(s, &left);
+    if (rc == 0 && tns != 0)
+        rc = sub_wait(s, &w);
     psb_end(&s->g);
     if (rc == -EINTR && PyErr_Occurred())
         return NULL;

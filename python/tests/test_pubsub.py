@@ -143,3 +143,17 @@ def test_cli_sees_python_subscriber(bus, cli, topic_name):
     with bus.open(topic_name) as t, t.subscriber():
         out = cli("stat", "--json").stdout.decode()
     assert topic_name in out
+
+
+def test_timeouts_last_as_long_as_asked(bus, topic_name):
+    with bus.open(topic_name, reliable=True, capacity=2) as t, t.subscriber() as sub, \
+            t.publisher() as pub:
+        for wait in (sub.recv, sub.wait):
+            start = time.monotonic()
+            assert wait(timeout=0.3) in (None, False)
+            assert 0.3 <= time.monotonic() - start < 2
+        pub.publish_many([b"1", b"2"])
+        start = time.monotonic()
+        with pytest.raises(shmbus.Full):
+            pub.publish(b"3", timeout=0.3)
+        assert 0.3 <= time.monotonic() - start < 2
