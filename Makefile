@@ -26,6 +26,7 @@ PKGS_TEST := libcmocka-dev libhiredis-dev redis-tools netcat-openbsd nats-server
 PKGS_TEST += groff-base man-db
 # shmbusd --metrics: promtool and a real Prometheus server (tests/test_metrics*.sh).
 PKGS_TEST += prometheus
+PKGS_TEST += python3-dev python3-pytest python3-setuptools python3-venv
 # .ci/run only: sanitizers and libFuzzer (clang), the model checker, the
 # formatter; liburing so that CI compiles shmbus-bench's journal-io too.
 PKGS_CI := clang libclang-rt-dev clang-format spin liburing-dev

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The Publisher object. publish() hands libshmbus the caller's buffer
+ * (any object with the buffer protocol) as it is: the ring's copy is the
+ * only one. A lossy topic never waits, so the GIL stays held there (a
+ * release costs more than the publish); a reliable topic that is full is
+ * waited on with the GIL released, in slices of PSB_SLICE_NS so that
+ * signals are handled. publish_many() goes through shmbus_publish_vec(),
+ * PUB_CHUNK messages a call.
+ */
+#include <errno.h>
+#include <sys/uio.h>
+
+#include "pyshmbus.h"
+
+/* Messages taken from the iterable and published per shmbus_publish_vec(). */
+#define PUB_CHUNK 64
+
+typedef struct {
+    PyObject_HEAD
+    shmbus_pub *pub;    /* NULL once closed */
+    psb_topic *topic;   /* a reference */
+    struct psb_guard g; /* held by every call on pub */
+} pub_object;
+
+PyObject *psb_publisher_new(psb_topic *t)
+{
+    pub_object *p = PyObject_New(pub_object, &psb_PublisherType);
+    int rc;
+
+    if (p == NULL)
+        return NULL;
+    p->pub = NULL;
+    p->g.lock = NULL;
+    p->topic = (psb_topic *)Py_NewRef((PyObject *)t);
+    t->children++;
+    if (psb_guard_init(&p->g) < 0) {
+        Py_DECREF(p);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmbus_pub_create(t->topic, &p->pub);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        Py_DECREF(p);
+        return psb_raise(rc);
+    }
+    return (PyObject *)p;
+}
+
+static void pub_release(pub_object *p)
+{
+    shmbus_pub *h;
+
+    /* Closed already. */
+    if (!psb_close_begin(&p->g))
+        return;
+    h = p->pub;
+    p->pub = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    shmbus_pub_destroy(h);
+    Py_END_ALLOW_THREADS
+    psb_close_end(&p->g);
+}
+
+static void pub_dealloc(pub_object *p)
+{
+    if (p->pub != NULL)
+        pub_release(p);
+    psb_guard_fini(&p->g);
+    psb_topic_child_gone(p->topic);
+    Py_DECREF(p->topic);
+    PyObject_Free(p);
+}
+
+static PyObject *pub_close(pub_object *p, PyObject *unused)
+{
+    (void)unused;
+    if (p->pub != NULL)
+        pub_release(p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *pub_exit(PyObject *self, PyObject *args)
+{
+    (void)args;
+    return pub_close((pub_object *)self, NULL);
+}
+
+/*
+ * Wait for room with the GIL released, in slices, for up to @p timeout_ns
+ * (-1 for ever). @p call publishes with a timeout and returns its result.
+ * Call with the publisher's guard held. @return the last result,
+ * SHMBUS_ERR_TIMEOUT once the timeout went by; -EINTR with a Python
+ * exception set when a signal handler raised.
+ */
+static int pub_wait(int64_t timeout_ns, int (*call)(void *, int64_t), void *arg)
+{
+    struct psb_wait w;
+    int64_t slice;
+    int rc;
+
+    psb_wait_start(&w, timeout_ns);
+    while ((slice = psb_wait_slice(&w)) > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = call(arg, slice);
+        Py_END_ALLOW_THREADS
+        if (rc != SHMBUS_ERR_TIMEOUT && rc != -EINTR)
+            return rc;
+        if (PyErr_CheckSignals() < 0)
+            return -EINTR;
+    }
+    /* The whole timeout went by with the ring full. */
+    return SHMBUS_ERR_TIMEOUT;
+}
+
+struct pub_one {
+    shmbus_pub *pub;
+    const void *data;
+    size_t len;
+};
+
+static int pub_one_call(void *arg, int64_t timeout_ns)
+{
+    struct pub_one *a = arg;
+
+    return shmbus_publish(a->pub, a->data, a->len, timeout_ns);
+}
+
+/* Publish @p a, waiting up to @p timeout_ns when reliable and full. */
+static int pub_send(struct pub_one *a, int64_t timeout_ns)
+{
+    int rc = shmbus_publish(a->pub, a->data, a->len, 0);
+
+    /* Room at once (or lossy, which never waits), or no wait wanted. */
+    if (rc != -EAGAIN || timeout_ns == 0)
+        return rc;
+    return pub_wait(timeout_ns, pub_one_call, a);
+}
+
+static PyObject *pub_publish(pub_object *p, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"data", "timeout", NULL};
+    PyObject *timeout = Py_None;
+    struct pub_one a;
+    Py_buffer view;
+    int64_t tns;
+    int rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O:publish", kwlist, &view, &timeout))
+        return NULL;
+    if (psb_timeout_ns(timeout, &tns) < 0 || psb_begin(&p->g, "Publisher") < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    a = (struct pub_one){.pub = p->pub, .data = view.buf, .len = (size_t)view.len};
+    rc = pub_send(&a, tns);
+    psb_end(&p->g);
+    PyBuffer_Release(&view);
+    if (rc == -EINTR && PyErr_Occurred())
+        return NULL;
+    if (rc < 0)
+        return psb_raise_publish(rc);
+    Py_RETURN_NONE;
+}
+
+/* One chunk of publish_many(): buffers taken from the iterable. */
+struct pub_vec {
+    shmbus_pub *pub;
+    struct iovec iov[PUB_CHUNK];
+    Py_buffer views[PUB_CHUNK];
+    unsigned n;    /* buffers held */
+    unsigned done; /* published so far */
+};
+
+static int pub_vec_call(void *arg, int64_t timeout_ns)
+{
+    struct pub_vec *v = arg;
+
+    return shmbus_publish_vec(v->pub, v->iov + v->done, v->n - v->done, timeout_ns);
+}
+
+/* Fill @p v from @p it. @return buffers taken (0 at the end), -1 on error. */
+static int pub_vec_fill(struct pub_vec *v, PyObject *it)
+{
+    PyObject *item;
+
+    v->n = v->done = 0;
+    while (v->n < PUB_CHUNK && (item = PyIter_Next(it)) != NULL) {
+        int rc = PyObject_GetBuffer(item, &v->views[v->n], PyBUF_SIMPLE);
+
+        Py_DECREF(item);
+        if (rc < 0)
+            return -1;
+        v->iov[v->n].iov_base = v->views[v->n].buf;
+        v->iov[v->n].iov_len = (size_t)v->views[v->n].len;
+        v->n++;
+    }
+    return PyErr_Occurred() ? -1 : (int)v->n;
+}
+
+static void pub_vec_release(struct pub_vec *v)
+{
+    for (unsigned i = 0; i < v->n; i++)
+        PyBuffer_Release(&v->views[i]);
+    v->n = 0;
+}
+
+/* Publish the chunk in @p v; @return 0, or the error that stopped it. */
+static int pub_vec_send(struct pub_vec *v, int64_t timeout_ns)
+{
+    while (v->done < v->n) {
+        int rc = pub_vec_call(v, 0);
+
+        /* A full reliable ring: wait for room unless told not to. */
+        if (rc == -EAGAIN && timeout_ns != 0)
+            rc = pub_wait(timeout_ns, pub_vec_call, v);
+        if (rc < 0)
+            return rc;
+        v->done += (unsigned)rc;
+    }
+    return 0;
+}
+
+/* publish_many()'s loop over the chunks. @return published, or -1 raised. */
+static Py_ssize_t pub_many(struct pub_vec *v, PyObject *it, int64_t tns)
+{
+    Py_ssize_t total = 0;
+    int n, rc = 0;
+
+    while (rc == 0 && (n = pub_vec_fill(v, it)) > 0) {
+        rc = pub_vec_send(v, tns);
+        total += v->done;
+        pub_vec_release(v);
+    }
+    pub_vec_release(v);
+    if (PyErr_Occurred())
+        return -1;
+    /* Room ran out after some went: say how many, as socket.send() does. */
+    if ((rc == -EAGAIN || rc == SHMBUS_ERR_TIMEOUT) && total > 0)
+        return total;
+    if (rc < 0) {
+        psb_raise_publish(rc);
+        return -1;
+    }
+    return total;
+}
+
+static PyObject *pub_publish_many(pub_object *p, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"messages", "timeout", NULL};
+    PyObject *msgs, *it, *timeout = Py_None;
+    struct pub_vec *v;
+    Py_ssize_t total;
+    int64_t tns;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:publish_many", kwlist, &msgs, &timeout) ||
+        psb_timeout_ns(timeout, &tns) < 0)
+        return NULL;
+    it = PyObject_GetIter(msgs);
+    if (it == NULL)
+        return NULL;
+    v = PyMem_Malloc(sizeof(*v));
+    if (v == NULL || psb_begin(&p->g, "Publisher") < 0) {
+        PyMem_Free(v);
+        Py_DECREF(it);
+        return v == NULL ? PyErr_NoMemory() : NULL;
+    }
+    v->pub = p->pub;
+    v->n = 0;
+    total = pub_many(v, it, tns);
+    psb_end(&p->g);
+    PyMem_Free(v);
+    Py_DECREF(it);
+    return total < 0 ? NULL : PyLong_FromSsize_t(total);
+}
+
+static PyObject *pub_closed(pub_object *p, void *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(p->g.closed);
+}
+
+static PyMethodDef pub_methods[] = {
+    {"publish", (PyCFunction)(void (*)(void))pub_publish, METH_VARARGS | METH_KEYWORDS,
+     "publish(data, timeout=None)\n\nPublish a copy of data (any buffer). A full reliable "
+     "topic waits up to timeout seconds (None: forever, 0: not at all), then raises "
+     "shmbus.Full."},
+    {"publish_many", (PyCFunction)(void (*)(void))pub_publish_many, METH_VARARGS | METH_KEYWORDS,
+     "publish_many(messages, timeout=None) -> int\n\nPublish each buffer of the iterable, "
+     "in batches (shmbus_publish_vec). Returns how many went out: fewer than given when a "
+     "reliable topic stayed full for timeout after some went (the rest of that batch was "
+     "taken from the iterable but not published); shmbus.Full when none did."},
+    {"close", (PyCFunction)pub_close, METH_NOARGS, "Destroy the publisher."},
+    {"__enter__", psb_enter, METH_NOARGS, NULL},
+    {"__exit__", pub_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef pub_getset[] = {
+    {"closed", (getter)pub_closed, NULL, "True once close() was called", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyMemberDef pub_members[] = {
+    {"topic", T_OBJECT, offsetof(pub_object, topic), READONLY, "the Topic it publishes on"},
+    {NULL, 0, 0, 0, NULL}};
+
+PyTypeObject psb_PublisherType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmbus.Publisher",
+    .tp_basicsize = sizeof(pub_object),
+    .tp_dealloc = (destructor)pub_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A publisher on a topic: topic.publisher(). One thread at a time uses it "
+              "(calls from others wait).",
+    .tp_methods = pub_methods,
+    .tp_members = pub_members,
+    .tp_getset = pub_getset,
+};
