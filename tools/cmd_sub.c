@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `shmbus sub`: subscribe to a topic (creating it if needed) and print each message's
- * payload, as raw bytes, on a line of its own (optionally after its
- * latency), reporting losses on stderr. It waits in short slices so that
- * SIGINT and SIGTERM end it cleanly: the subscriber, the topic handle and
- * the connection are released, and the daemon frees the slot at once.
+ * `shmbus sub`: subscribe to a topic (creating it if needed) and print each
+ * message in the format asked for (msgout.h: by default the payload's raw
+ * bytes on a line of its own, optionally after its latency), reporting
+ * losses on stderr. It waits in short slices so that SIGINT and SIGTERM
+ * end it cleanly: the subscriber, the topic handle and the connection are
+ * released, and the daemon frees the slot at once.
  * With --ack it is an acknowledging group member: it acknowledges each
  * message once printed, or hands it to the worker pool of --exec
  * (cmd_exec.c), which acknowledges it when its command succeeds.
@@ -79,9 +80,9 @@ void cli_sub_usage(FILE *f)
 {
     fprintf(f,
             "usage: shmbus [--bus NAME] sub TOPIC [OPTIONS]\n"
-            "Print each message of TOPIC on its own line (the payload's bytes as they\n"
-            "are, then a newline). Losses are reported on stderr. Runs until SIGINT or\n"
-            "SIGTERM, or until --count messages arrived.\n"
+            "Print each message of TOPIC as --format says: by default on its own line,\n"
+            "the payload's bytes as they are, then a newline. Losses are reported on\n"
+            "stderr. Runs until SIGINT or SIGTERM, or until --count messages arrived.\n"
             "\n"
             "  --group G        join consumer group G: each message goes to one member\n"
             "  --from WHERE     'next' (default): messages published from now on;\n"
@@ -96,7 +97,10 @@ void cli_sub_usage(FILE *f)
             "  --count N        exit after N messages\n"
             "  --observe        never hold reliable publishers back: read as a lossy\n"
             "                   subscriber does (losses reported), for monitors and "
-            "pipes\n" CLI_MSGOUT_USAGE
+            "pipes\n"
+            "  --latency        start each line with the latency in microseconds\n"
+            "                   (now minus publish time, CLOCK_REALTIME) and a tab\n"
+            "                   (--format text only)\n" CLI_MSGOUT_USAGE
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
             "\n",
@@ -121,7 +125,8 @@ enum {
     OPT_MAX_DELIVERIES,
     OPT_DEAD_LETTER,
     OPT_RETRY_DELAY,
-    OPT_DEAD_LETTERS
+    OPT_DEAD_LETTERS,
+    OPT_FORMAT
 };
 
 static const struct option sub_opts[] = {
@@ -141,6 +146,7 @@ static const struct option sub_opts[] = {
     {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
     {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
     {"dead-letters", no_argument, NULL, OPT_DEAD_LETTERS},
+    {"format", required_argument, NULL, OPT_FORMAT},
     CLI_TOPIC_OPTIONS,
     {NULL, 0, NULL, 0}};
 
@@ -239,6 +245,10 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     case OPT_LATENCY:
         a->out.latency = 1;
         return 0;
+    case OPT_FORMAT:
+        if (cli_msgout_format(optarg, &a->out.format) < 0)
+            return cli_usage_err(cmd, "--format wants text, json, raw or hex, not '%s'", optarg);
+        return 0;
     case OPT_OBSERVE:
         a->opts.flags |= SHMBUS_SUB_OBSERVER;
         return 0;
@@ -301,6 +311,8 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
         return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind + 1]);
     a->topic = argv[optind];
     a->out.topic = a->topic;
+    if ((a->out.dead_letters || a->out.latency) && a->out.format != CLI_FMT_TEXT)
+        return cli_usage_err(argv[0], "--latency and --dead-letters need --format text");
     if ((a->opts.flags & SHMBUS_SUB_OBSERVER) && a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--observe and --group do not go together");
     if (a->starts > 1)
