@@ -2,10 +2,11 @@
 /*
  * `shmbus sub`: subscribe to a topic (creating it if needed) and print each
  * message in the format asked for (msgout.h: by default the payload's raw
- * bytes on a line of its own, optionally after its latency), reporting
- * losses on stderr. It waits in short slices so that SIGINT and SIGTERM
- * end it cleanly: the subscriber, the topic handle and the connection are
- * released, and the daemon frees the slot at once.
+ * bytes on a line of its own), reporting losses on stderr; with --latency,
+ * a percentile summary of the latencies on stderr at the end. It waits
+ * in short slices so that SIGINT and SIGTERM end it cleanly: the
+ * subscriber, the topic handle and the connection are released, and the
+ * daemon frees the slot at once.
  * With --ack it is an acknowledging group member: it acknowledges each
  * message once printed, or hands it to the worker pool of --exec
  * (cmd_exec.c), which acknowledges it when its command succeeds.
@@ -17,6 +18,7 @@
 
 #include "cli.h"
 #include "exec.h"
+#include "latency.h"
 #include "msgout.h"
 #include "util/name.h"
 #include "util/timefmt.h"
@@ -32,6 +34,7 @@ struct sub_args {
     uint64_t count; /* 0: no limit */
     int starts;     /* --from, --from-seq and --from-time given */
     struct cli_msgout out;
+    struct cli_latency *lat; /* --latency: the summary's samples, or NULL */
     int ack;
     struct cli_exec_conf exec; /* exec.cmd NULL: print */
 };
@@ -98,9 +101,12 @@ void cli_sub_usage(FILE *f)
             "  --observe        never hold reliable publishers back: read as a lossy\n"
             "                   subscriber does (losses reported), for monitors and "
             "pipes\n"
-            "  --latency        start each line with the latency in microseconds\n"
-            "                   (now minus publish time, CLOCK_REALTIME) and a tab\n"
-            "                   (--format text only)\n" CLI_MSGOUT_USAGE
+            "  --latency        on exit (signal, --count, error), print on stderr\n"
+            "                   'latency (us) over N messages: p50=.. p90=.. p99=..\n"
+            "                   p99.9=.. max=..': receive time minus publish time, both\n"
+            "                   CLOCK_REALTIME (same host); with --format text, also\n"
+            "                   start each line with its latency in microseconds and a "
+            "tab\n" CLI_MSGOUT_USAGE
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
             "\n",
@@ -311,8 +317,8 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
         return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind + 1]);
     a->topic = argv[optind];
     a->out.topic = a->topic;
-    if ((a->out.dead_letters || a->out.latency) && a->out.format != CLI_FMT_TEXT)
-        return cli_usage_err(argv[0], "--latency and --dead-letters need --format text");
+    if (a->out.dead_letters && a->out.format != CLI_FMT_TEXT)
+        return cli_usage_err(argv[0], "--dead-letters needs --format text");
     if ((a->opts.flags & SHMBUS_SUB_OBSERVER) && a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--observe and --group do not go together");
     if (a->starts > 1)
@@ -383,6 +389,8 @@ static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t c
             cli_err("cannot receive from '%s': %s", a->topic, shmbus_strerror(rc));
             return CLI_EXIT_FAIL;
         }
+        if (a->lat != NULL)
+            cli_latency_add(a->lat, cli_realtime_ns(), m.timestamp_ns);
         rc = cli_msgout_print(&a->out, buf, &m);
         if (a->ack)
             rc = sub_settle(s, a, m.seq, rc);
@@ -434,6 +442,7 @@ static int sub_run(shmbus_topic *t, const void *arg)
 
 int cli_sub_main(const char *bus, int argc, char **argv)
 {
+    static struct cli_latency lat; /* 30 KiB: not on the stack */
     struct sub_args a = {.bus = bus};
     int rc = sub_parse(argc, argv, &a);
 
@@ -442,6 +451,14 @@ int cli_sub_main(const char *bus, int argc, char **argv)
         cli_sub_usage(stdout);
     if (rc != 0)
         return rc == CLI_HELP ? CLI_EXIT_OK : rc;
+    if (a.out.latency)
+        a.lat = &lat;
+    /* The per-line latency is text's; the others keep their framing. */
+    if (a.out.format != CLI_FMT_TEXT)
+        a.out.latency = 0;
     cli_signals_catch();
-    return cli_on_topic(a.bus, a.topic, &a.topic_opts, sub_run, &a);
+    rc = cli_on_topic(a.bus, a.topic, &a.topic_opts, sub_run, &a);
+    if (a.lat != NULL)
+        cli_latency_print(a.lat, stderr);
+    return rc;
 }
