@@ -3,7 +3,8 @@
  * `shmbus sub`: subscribe to a topic (creating it if needed) and print each
  * message in the format asked for (msgout.h: by default the payload's raw
  * bytes on a line of its own), reporting losses on stderr; with --latency,
- * a percentile summary of the latencies on stderr at the end. It waits
+ * a percentile summary of the latencies on stderr at the end. Several
+ * topics and a pattern are read through a wait set (submulti.c). It waits
  * in short slices so that SIGINT and SIGTERM end it cleanly: the
  * subscriber, the topic handle and the connection are released, and the
  * daemon frees the slot at once.
@@ -20,6 +21,7 @@
 #include "exec.h"
 #include "latency.h"
 #include "msgout.h"
+#include "submulti.h"
 #include "util/name.h"
 #include "util/timefmt.h"
 
@@ -29,6 +31,9 @@
 struct sub_args {
     const char *bus;
     const char *topic;
+    char **topics; /* every topic named, borrowed from argv */
+    int n_topics;
+    const char *pattern; /* --pattern, or NULL */
     shmbus_topic_opts topic_opts;
     shmbus_sub_opts opts;
     uint64_t count; /* 0: no limit */
@@ -82,11 +87,24 @@ static void sub_ack_usage(FILE *f)
 void cli_sub_usage(FILE *f)
 {
     fprintf(f,
-            "usage: shmbus [--bus NAME] sub TOPIC [OPTIONS]\n"
-            "Print each message of TOPIC as --format says: by default on its own line,\n"
-            "the payload's bytes as they are, then a newline. Losses are reported on\n"
-            "stderr. Runs until SIGINT or SIGTERM, or until --count messages arrived.\n"
+            "usage: shmbus [--bus NAME] sub TOPIC... [OPTIONS]\n"
+            "       shmbus [--bus NAME] sub --pattern GLOB [TOPIC...] [OPTIONS]\n"
+            "Print each message of each TOPIC (created if absent) as --format says: by\n"
+            "default on its own line, the payload's bytes as they are, then a newline.\n"
+            "With several topics or a pattern, each message says its topic (text: the\n"
+            "topic and a tab before it). Losses are reported on stderr. Runs until\n"
+            "SIGINT or SIGTERM, or until --count messages arrived.\n"
             "\n"
+            "  --pattern GLOB   also read every existing topic whose name matches GLOB\n"
+            "                   (fnmatch(3): * ? [a-z]; quote it from the shell), and\n"
+            "                   those created later: the topics are listed again every\n"
+            "                   second, and one found then is read from its oldest\n"
+            "                   message. At most %d topics in all\n"
+            "  --latency        on exit (signal, --count, error), print on stderr\n"
+            "                   'latency (us) over N messages: p50=.. p90=.. p99=..\n"
+            "                   p99.9=.. max=..': receive time minus publish time, both\n"
+            "                   CLOCK_REALTIME (same host); with --format text, also\n"
+            "                   start each line with its latency in microseconds and a tab\n"
             "  --group G        join consumer group G: each message goes to one member\n"
             "  --from WHERE     'next' (default): messages published from now on;\n"
             "                   'oldest': also those the ring still holds\n"
@@ -100,17 +118,13 @@ void cli_sub_usage(FILE *f)
             "  --count N        exit after N messages\n"
             "  --observe        never hold reliable publishers back: read as a lossy\n"
             "                   subscriber does (losses reported), for monitors and "
-            "pipes\n"
-            "  --latency        on exit (signal, --count, error), print on stderr\n"
-            "                   'latency (us) over N messages: p50=.. p90=.. p99=..\n"
-            "                   p99.9=.. max=..': receive time minus publish time, both\n"
-            "                   CLOCK_REALTIME (same host); with --format text, also\n"
-            "                   start each line with its latency in microseconds and a "
-            "tab\n" CLI_MSGOUT_USAGE
+            "pipes\n" CLI_MSGOUT_USAGE
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
+            "Several topics or a pattern: --ack, --exec, --from-seq, --from-time and\n"
+            "--dead-letters read one topic only.\n"
             "\n",
-            SHMBUS_BUS_DEFAULT);
+            SHMBUS_WAITSET_MAX, SHMBUS_BUS_DEFAULT);
     sub_ack_usage(f);
     cli_topic_usage(f);
 }
@@ -132,7 +146,8 @@ enum {
     OPT_DEAD_LETTER,
     OPT_RETRY_DELAY,
     OPT_DEAD_LETTERS,
-    OPT_FORMAT
+    OPT_FORMAT,
+    OPT_PATTERN
 };
 
 static const struct option sub_opts[] = {
@@ -153,6 +168,7 @@ static const struct option sub_opts[] = {
     {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
     {"dead-letters", no_argument, NULL, OPT_DEAD_LETTERS},
     {"format", required_argument, NULL, OPT_FORMAT},
+    {"pattern", required_argument, NULL, OPT_PATTERN},
     CLI_TOPIC_OPTIONS,
     {NULL, 0, NULL, 0}};
 
@@ -255,6 +271,11 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
         if (cli_msgout_format(optarg, &a->out.format) < 0)
             return cli_usage_err(cmd, "--format wants text, json, raw or hex, not '%s'", optarg);
         return 0;
+    case OPT_PATTERN:
+        if (optarg[0] == '\0' || strlen(optarg) > SHMBUS_TOPIC_NAME_MAX)
+            return cli_usage_err(cmd, "--pattern wants 1 to %d characters", SHMBUS_TOPIC_NAME_MAX);
+        a->pattern = optarg;
+        return 0;
     case OPT_OBSERVE:
         a->opts.flags |= SHMBUS_SUB_OBSERVER;
         return 0;
@@ -301,6 +322,18 @@ static int sub_ack_check(struct sub_args *a, const char *cmd)
     return 0;
 }
 
+/* Several topics or a pattern: what goes with them. @return 0; CLI_EXIT_USAGE. */
+static int sub_multi_check(struct sub_args *a, const char *cmd)
+{
+    if (a->ack || a->exec.cmd != NULL || a->out.dead_letters || a->opts.start == SHMBUS_START_SEQ ||
+        a->opts.start == SHMBUS_START_TIME)
+        return cli_usage_err(cmd, "--ack, --exec, --from-seq, --from-time and --dead-letters "
+                                  "read one topic only");
+    /* Text says which topic each line came from. */
+    a->out.topic_prefix = 1;
+    return 0;
+}
+
 /* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
 static int sub_parse(int argc, char **argv, struct sub_args *a)
 {
@@ -311,11 +344,13 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
         if (rc != 0)
             return rc;
     }
-    if (optind >= argc)
+    if (optind >= argc && a->pattern == NULL)
         return cli_usage_err(argv[0], "no topic given");
-    if (argc - optind > 1)
-        return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind + 1]);
-    a->topic = argv[optind];
+    if (argc - optind > SHMBUS_WAITSET_MAX)
+        return cli_usage_err(argv[0], "at most %d topics", SHMBUS_WAITSET_MAX);
+    a->topics = argv + optind;
+    a->n_topics = argc - optind;
+    a->topic = a->n_topics > 0 ? a->topics[0] : a->pattern;
     a->out.topic = a->topic;
     if (a->out.dead_letters && a->out.format != CLI_FMT_TEXT)
         return cli_usage_err(argv[0], "--dead-letters needs --format text");
@@ -326,6 +361,8 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
     if ((a->opts.start == SHMBUS_START_SEQ || a->opts.start == SHMBUS_START_TIME) &&
         a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--from-seq and --from-time do not go with --group");
+    if (a->n_topics > 1 || a->pattern != NULL)
+        return sub_multi_check(a, argv[0]);
     return sub_ack_check(a, argv[0]);
 }
 
@@ -440,6 +477,22 @@ static int sub_run(shmbus_topic *t, const void *arg)
     return rc;
 }
 
+/* Several topics or a pattern, through a wait set. */
+static int sub_multi(const struct sub_args *a)
+{
+    struct cli_sub_multi m = {.bus = a->bus,
+                              .topics = a->topics,
+                              .n_topics = a->n_topics,
+                              .pattern = a->pattern,
+                              .topic_opts = &a->topic_opts,
+                              .opts = &a->opts,
+                              .count = a->count,
+                              .out = a->out,
+                              .lat = a->lat};
+
+    return cli_sub_multi_run(&m);
+}
+
 int cli_sub_main(const char *bus, int argc, char **argv)
 {
     static struct cli_latency lat; /* 30 KiB: not on the stack */
@@ -457,7 +510,10 @@ int cli_sub_main(const char *bus, int argc, char **argv)
     if (a.out.format != CLI_FMT_TEXT)
         a.out.latency = 0;
     cli_signals_catch();
-    rc = cli_on_topic(a.bus, a.topic, &a.topic_opts, sub_run, &a);
+    if (a.n_topics > 1 || a.pattern != NULL)
+        rc = sub_multi(&a);
+    else
+        rc = cli_on_topic(a.bus, a.topic, &a.topic_opts, sub_run, &a);
     if (a.lat != NULL)
         cli_latency_print(a.lat, stderr);
     return rc;

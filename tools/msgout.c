@@ -59,6 +59,8 @@ static void msgout_dead_letter(const struct cli_msgout *o, const void *buf, cons
 
 static void msgout_text(const struct cli_msgout *o, const void *buf, const shmbus_msg *m)
 {
+    if (o->topic_prefix)
+        printf("%s\t", o->topic);
     if (o->latency) {
         int64_t ns = (int64_t)(cli_realtime_ns() - m->timestamp_ns);
 

@@ -20,6 +20,7 @@ enum cli_msgfmt { CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_RAW, CLI_FMT_HEX };
 struct cli_msgout {
     const char *topic; /* names the topic in loss and envelope messages, and output */
     int format;        /* enum cli_msgfmt */
+    int topic_prefix;  /* text: start each line with the topic and a tab */
     int latency;       /* text: start each line with the latency in µs and a tab */
     int dead_letters;  /* text: start it with a dead letter's metadata and a tab */
 };
