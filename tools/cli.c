@@ -266,10 +266,15 @@ int cli_on_topic(const char *bus, const char *topic, const shmbus_topic_opts *op
 
 void cli_json_str(const char *str)
 {
-    const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
+    cli_json_strn(str, strlen(str));
+}
+
+void cli_json_strn(const void *str, size_t len)
+{
+    const unsigned char *s = str, *end = s + len;
 
     putchar('"');
-    while (*s != '\0') {
+    while (s < end) {
         size_t n = sb_utf8_seq(s, end);
 
         if (*s == '"' || *s == '\\')

@@ -79,6 +79,9 @@ int cli_flush(void);
  * document stays valid. */
 void cli_json_str(const char *str);
 
+/* As cli_json_str(), for @p len bytes that may hold NULs (written \u0000). */
+void cli_json_strn(const void *str, size_t len);
+
 /* Options that create a topic, shared by pub and sub (getopt_long values). */
 enum {
     CLI_OPT_RELIABLE = 512,

@@ -1,21 +1,35 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `shmbus pub`: publish messages on a topic, creating it if needed. The
- * messages are the arguments after the topic, or else the lines of
- * standard input (one message each, without its newline). A message that
- * fails is reported and the next one is tried, unless the failure means no
- * later message can succeed either; the exit status then says so.
+ * messages are the arguments after the topic, one file's bytes (--file),
+ * synthetic payloads (--size), or else the lines (or, with -0, the
+ * NUL-separated records) of standard input; --count bounds or repeats
+ * them and --rate paces them against absolute deadlines, so that a late
+ * message does not push the later ones back. A message that fails is
+ * reported and the next one is tried, unless the failure means no later
+ * message can succeed either; the exit status then says so.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "cli.h"
 
-/* How long a reliable publish waits for space before giving up. */
-#define PUB_TIMEOUT_NS (10ll * 1000000000ll)
+#define PUB_NS_PER_S 1000000000ull
+/* How long a reliable publish waits for space unless --timeout says. */
+#define PUB_TIMEOUT_DEFAULT_NS (10ll * 1000000000ll)
+/* Highest --rate: beyond it the pacing costs more than the publishing. */
+#define PUB_RATE_MAX 10000000ull
+/* Largest --size, and the most --file reads: the largest message a topic takes. */
+#define PUB_SIZE_MAX (16ull << 20)
+/* The counter at the start of a --size payload. */
+#define PUB_COUNTER_BYTES 8
+
+/* Where the messages come from. */
+enum pub_source { PUB_SRC_STDIN = 0, PUB_SRC_ARGS, PUB_SRC_FILE, PUB_SRC_SIZE };
 
 struct pub_args {
     const char *bus;
@@ -23,10 +37,19 @@ struct pub_args {
     shmbus_topic_opts opts;
     char **msgs; /* borrowed from argv */
     int n_msgs;
+    int source;       /* enum pub_source */
+    uint64_t count;   /* 0: as many as the source has (--size: until stopped) */
+    uint64_t rate;    /* messages per second; 0: as fast as possible */
+    uint64_t size;    /* --size */
+    const char *file; /* --file; "-" is standard input */
+    int nul;          /* -0 */
+    int64_t timeout_ns;
 };
 
 struct pub_state {
+    const struct pub_args *a;
     shmbus_pub *pub;
+    uint64_t start_ns; /* CLOCK_MONOTONIC of the first deadline */
     uint64_t tried;
     uint64_t failed;
     int gave_up; /* an error made further messages pointless */
@@ -38,10 +61,31 @@ void cli_pub_usage(FILE *f)
             "usage: shmbus [--bus NAME] pub [OPTIONS] TOPIC [MESSAGE...]\n"
             "Publish each MESSAGE on TOPIC or, when none is given, each line of standard\n"
             "input (without its newline). Put `--` before messages that start with '-'.\n"
-            "A reliable topic waits up to %lld s for space, then the message fails.\n"
             "Failures are reported on stderr and make the exit status 1.\n"
+            "\n"
+            "  --count N        publish N messages: the MESSAGEs over and over, --file\n"
+            "                   or --size N times, or at most N of standard input\n"
+            "  --rate R         R messages a second (1..%llu), each at its deadline\n"
+            "                   start + k/R on CLOCK_MONOTONIC: one that is late (a full\n"
+            "                   reliable topic) does not delay the next ones, which\n"
+            "                   follow at once until the schedule is met (default: as\n"
+            "                   fast as the topic takes them)\n"
+            "  --size B         synthetic messages of B bytes (1..%llu; K, M suffixes):\n"
+            "                   the message's number from 0 as a little-endian u64 in\n"
+            "                   its first 8 bytes (fewer when B < 8), then bytes\n"
+            "                   0, 1, 2... (offset mod 256). Without --count, until\n"
+            "                   SIGINT or SIGTERM\n"
+            "  --file F         one message: the bytes of file F ('-': standard input),\n"
+            "                   at most the topic's largest message (an error if larger)\n"
+            "  -0               read standard input as NUL-separated messages, not lines\n"
+            "  --timeout SEC    how long a publish on a full reliable topic waits for\n"
+            "                   its slowest subscriber, then the message fails and\n"
+            "                   publishing stops (0: fail at once; decimals allowed;\n"
+            "                   default %lld). A lossy topic never waits. It does not\n"
+            "                   bound connecting: with no daemon that fails at once, and\n"
+            "                   a daemon that does not answer fails it in 10 s\n"
             "\n",
-            PUB_TIMEOUT_NS / 1000000000ll);
+            PUB_RATE_MAX, PUB_SIZE_MAX, PUB_TIMEOUT_DEFAULT_NS / 1000000000ll);
     cli_topic_usage(f);
     fprintf(f,
             "Other options:\n"
@@ -50,28 +94,84 @@ void cli_pub_usage(FILE *f)
             SHMBUS_BUS_DEFAULT);
 }
 
-enum { OPT_BUS = 256, OPT_HELP };
+enum { OPT_BUS = 256, OPT_HELP, OPT_COUNT, OPT_RATE, OPT_SIZE, OPT_FILE, OPT_TIMEOUT };
 
 static const struct option pub_opts[] = {{"bus", required_argument, NULL, OPT_BUS},
                                          {"help", no_argument, NULL, OPT_HELP},
+                                         {"count", required_argument, NULL, OPT_COUNT},
+                                         {"rate", required_argument, NULL, OPT_RATE},
+                                         {"size", required_argument, NULL, OPT_SIZE},
+                                         {"file", required_argument, NULL, OPT_FILE},
+                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                          CLI_TOPIC_OPTIONS,
                                          {NULL, 0, NULL, 0}};
 
-/* One option. @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
-static int pub_option(struct pub_args *a, int opt, const char *cmd)
+/* --timeout: 0, or cli_parse_seconds()'s durations. @return 0; CLI_EXIT_USAGE. */
+static int pub_timeout_option(struct pub_args *a, const char *arg, const char *cmd)
 {
-    int rc = cli_topic_option(cmd, opt, optarg, &a->opts);
+    uint64_t ns;
 
-    /* A topic option, good or bad. */
-    if (rc != 1)
-        return rc;
-    if (opt == OPT_BUS) {
-        a->bus = optarg;
+    /* 0: never wait (cli_parse_seconds() wants more than 0). */
+    if (strcmp(arg, "0") == 0) {
+        a->timeout_ns = 0;
         return 0;
     }
-    if (opt == OPT_HELP)
+    if (cli_parse_seconds(arg, &ns) < 0)
+        return cli_usage_err(cmd, "--timeout wants seconds from 0 to 86400, not '%s'", arg);
+    a->timeout_ns = (int64_t)ns;
+    return 0;
+}
+
+/* One of pub's own options. @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
+static int pub_own_option(struct pub_args *a, int opt, const char *cmd)
+{
+    switch (opt) {
+    case OPT_BUS:
+        a->bus = optarg;
+        return 0;
+    case OPT_HELP:
         return CLI_HELP;
-    return cli_usage_hint(cmd); /* getopt printed what was wrong */
+    case OPT_COUNT:
+        if (sb_units_u64(optarg, 1, UINT64_MAX, &a->count) < 0)
+            return cli_usage_err(cmd, "--count wants a positive number, not '%s'", optarg);
+        return 0;
+    case OPT_RATE:
+        if (sb_units_u64(optarg, 1, PUB_RATE_MAX, &a->rate) < 0)
+            return cli_usage_err(cmd, "--rate wants messages a second from 1 to %llu, not '%s'",
+                                 PUB_RATE_MAX, optarg);
+        return 0;
+    case OPT_SIZE:
+        if (sb_units_size(optarg, &a->size) < 0 || a->size > PUB_SIZE_MAX)
+            return cli_usage_err(cmd, "--size wants bytes from 1 to %llu, not '%s'", PUB_SIZE_MAX,
+                                 optarg);
+        return 0;
+    case OPT_FILE:
+        a->file = optarg;
+        return 0;
+    case '0':
+        a->nul = 1;
+        return 0;
+    case OPT_TIMEOUT:
+        return pub_timeout_option(a, optarg, cmd);
+    default:
+        return cli_usage_hint(cmd); /* getopt printed what was wrong */
+    }
+}
+
+/* Which source the arguments name; one at most. @return 0; CLI_EXIT_USAGE. */
+static int pub_source(struct pub_args *a, const char *cmd)
+{
+    int n = (a->n_msgs > 0) + (a->file != NULL) + (a->size != 0);
+
+    if (n > 1)
+        return cli_usage_err(cmd, "give one of MESSAGE..., --file and --size");
+    if (a->nul && n > 0)
+        return cli_usage_err(cmd, "-0 reads standard input: no MESSAGE, --file or --size");
+    a->source = a->n_msgs > 0     ? PUB_SRC_ARGS
+                : a->file != NULL ? PUB_SRC_FILE
+                : a->size != 0    ? PUB_SRC_SIZE
+                                  : PUB_SRC_STDIN;
+    return 0;
 }
 
 /* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
@@ -79,8 +179,11 @@ static int pub_parse(int argc, char **argv, struct pub_args *a)
 {
     int opt, rc;
 
-    while ((opt = getopt_long(argc, argv, "", pub_opts, NULL)) != -1) {
-        rc = pub_option(a, opt, argv[0]);
+    while ((opt = getopt_long(argc, argv, "0", pub_opts, NULL)) != -1) {
+        rc = cli_topic_option(argv[0], opt, optarg, &a->opts);
+        /* Not a topic option: one of pub's. */
+        if (rc == 1)
+            rc = pub_own_option(a, opt, argv[0]);
         if (rc != 0)
             return rc;
     }
@@ -89,7 +192,7 @@ static int pub_parse(int argc, char **argv, struct pub_args *a)
     a->topic = argv[optind];
     a->msgs = argv + optind + 1;
     a->n_msgs = argc - optind - 1;
-    return 0;
+    return pub_source(a, argv[0]);
 }
 
 /* Whether a failed publish leaves hope for the next message. */
@@ -98,18 +201,41 @@ static int pub_err_is_per_message(int rc)
     return rc == SHMBUS_ERR_TOO_BIG || rc == SHMBUS_ERR_OVERRUN;
 }
 
+/* --rate: sleep until message @p k's deadline, start + k/rate, computed
+ * from the start each time so that rounding never accumulates.
+ * @return 0; -1 when a signal stopped the command. */
+static int pub_pace(const struct pub_state *ps, uint64_t k)
+{
+    uint64_t rate = ps->a->rate;
+    uint64_t at = ps->start_ns + k / rate * PUB_NS_PER_S + k % rate * PUB_NS_PER_S / rate;
+    struct timespec ts = {.tv_sec = (time_t)(at / PUB_NS_PER_S),
+                          .tv_nsec = (long)(at % PUB_NS_PER_S)};
+
+    /* A signal interrupts the sleep (EINTR): look at the flag, sleep on. */
+    while (!cli_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+    return cli_stop ? -1 : 0;
+}
+
 /* Publish one message. @return 0, or -1 when publishing should stop. */
 static int pub_one(struct pub_state *ps, const void *data, size_t len)
 {
-    int rc = shmbus_publish(ps->pub, data, len, PUB_TIMEOUT_NS);
+    int rc;
 
+    if (ps->a->rate != 0 && pub_pace(ps, ps->tried) < 0)
+        return -1;
+    rc = shmbus_publish(ps->pub, data, len, ps->a->timeout_ns);
     ps->tried++;
     /* Published: nothing to report. */
     if (rc >= 0)
         return 0;
     ps->failed++;
     cli_err("message %llu (%zu byte%s) not published: %s", (unsigned long long)ps->tried, len,
-            len == 1 ? "" : "s", rc == -EINTR && cli_stop ? "interrupted" : shmbus_strerror(rc));
+            len == 1 ? "" : "s",
+            rc == -EINTR && cli_stop ? "interrupted"
+            : rc == SHMBUS_ERR_TIMEOUT || rc == -EAGAIN
+                ? "the reliable topic stayed full (--timeout)"
+                : shmbus_strerror(rc));
     /* Too big or overtaken: the next message may well succeed. */
     if (pub_err_is_per_message(rc))
         return 0;
@@ -117,23 +243,63 @@ static int pub_one(struct pub_state *ps, const void *data, size_t len)
     return -1;
 }
 
-static void pub_args_loop(struct pub_state *ps, char **msgs, int n)
+/* Whether --count more messages are wanted (@p dflt: the source's own
+ * number, 0 for no end). */
+static int pub_more(const struct pub_state *ps, uint64_t dflt)
 {
-    for (int i = 0; i < n && !cli_stop; i++) {
-        if (pub_one(ps, msgs[i], strlen(msgs[i])) < 0)
+    uint64_t n = ps->a->count != 0 ? ps->a->count : dflt;
+
+    return !cli_stop && (n == 0 || ps->tried < n);
+}
+
+/* The MESSAGEs, over and over until --count, else once each. */
+static void pub_args_loop(struct pub_state *ps)
+{
+    const struct pub_args *a = ps->a;
+
+    while (pub_more(ps, (uint64_t)a->n_msgs)) {
+        const char *msg = a->msgs[ps->tried % (uint64_t)a->n_msgs];
+
+        if (pub_one(ps, msg, strlen(msg)) < 0)
             break;
     }
 }
 
-/* One message per line of stdin; stops at EOF, on a signal or a fatal error. */
+/* The same payload @p len bytes long, --count times (default once). */
+static void pub_repeat_loop(struct pub_state *ps, const void *data, size_t len)
+{
+    while (pub_more(ps, 1)) {
+        if (pub_one(ps, data, len) < 0)
+            break;
+    }
+}
+
+/* --size: synthetic payloads numbered from 0, until --count or a signal. */
+static void pub_size_loop(struct pub_state *ps, unsigned char *buf)
+{
+    size_t len = (size_t)ps->a->size;
+
+    for (size_t i = PUB_COUNTER_BYTES; i < len; i++)
+        buf[i] = (unsigned char)i;
+    while (pub_more(ps, 0)) {
+        for (size_t i = 0; i < PUB_COUNTER_BYTES && i < len; i++)
+            buf[i] = (unsigned char)(ps->tried >> (8 * i));
+        if (pub_one(ps, buf, len) < 0)
+            break;
+    }
+}
+
+/* One message per line (-0: per NUL-terminated record) of stdin; stops at
+ * EOF, --count, a signal or a fatal error. */
 static void pub_stdin_loop(struct pub_state *ps)
 {
+    int delim = ps->a->nul ? '\0' : '\n';
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
 
-    while (!cli_stop && (len = getline(&line, &cap, stdin)) >= 0) {
-        if (len > 0 && line[len - 1] == '\n')
+    while (pub_more(ps, 0) && (len = getdelim(&line, &cap, delim, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == delim)
             len--;
         if (pub_one(ps, line, (size_t)len) < 0)
             break;
@@ -146,10 +312,85 @@ static void pub_stdin_loop(struct pub_state *ps)
     free(line);
 }
 
+/* --file: read it whole into *@p out (the caller frees it), at most @p max
+ * bytes. @return its length; -1 (reported). */
+static long pub_file_read(const char *path, size_t max, unsigned char **out)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    unsigned char *buf = malloc(max + 1);
+    size_t n = 0;
+    long rc = -1;
+
+    *out = NULL;
+    if (f == NULL || buf == NULL) {
+        cli_err("cannot read '%s': %s", path, f == NULL ? strerror(errno) : "out of memory");
+        goto out;
+    }
+    /* One byte more than fits tells a file that is too large. */
+    while (n <= max && !ferror(f) && !feof(f))
+        n += fread(buf + n, 1, max + 1 - n, f);
+    if (ferror(f))
+        cli_err("cannot read '%s': %s", path, strerror(errno));
+    else if (n > max)
+        cli_err("'%s' is larger than the topic's largest message (%zu bytes; see --max-msg)", path,
+                max);
+    else
+        rc = (long)n;
+out:
+    if (f != NULL && !is_stdin)
+        fclose(f);
+    if (rc < 0)
+        free(buf);
+    else
+        *out = buf;
+    return rc;
+}
+
+/* Publish from the source the arguments name. @return 0; -1 (reported). */
+static int pub_from_source(struct pub_state *ps, size_t max_msg)
+{
+    const struct pub_args *a = ps->a;
+    unsigned char *buf = NULL;
+    long len;
+
+    switch (a->source) {
+    case PUB_SRC_ARGS:
+        pub_args_loop(ps);
+        return 0;
+    case PUB_SRC_STDIN:
+        pub_stdin_loop(ps);
+        return 0;
+    case PUB_SRC_FILE:
+        len = pub_file_read(a->file, max_msg, &buf);
+        if (len < 0)
+            return -1;
+        pub_repeat_loop(ps, buf, (size_t)len);
+        break;
+    default:
+        if (a->size > max_msg) {
+            cli_err("--size %llu is larger than the topic's largest message (%zu bytes; see "
+                    "--max-msg)",
+                    (unsigned long long)a->size, max_msg);
+            return -1;
+        }
+        buf = malloc((size_t)a->size);
+        if (buf == NULL) {
+            cli_err("out of memory");
+            return -1;
+        }
+        pub_size_loop(ps, buf);
+        break;
+    }
+    free(buf);
+    return 0;
+}
+
 static int pub_run(shmbus_topic *t, const void *arg)
 {
     const struct pub_args *a = arg;
-    struct pub_state ps = {0};
+    struct pub_state ps = {.a = a};
+    shmbus_topic_info info;
     int rc = shmbus_pub_create(t, &ps.pub);
 
     /* Exclusive topic, token taken: say so in the user's words. */
@@ -162,11 +403,13 @@ static int pub_run(shmbus_topic *t, const void *arg)
         cli_err("cannot create a publisher on '%s': %s", a->topic, shmbus_strerror(rc));
         return CLI_EXIT_FAIL;
     }
-    if (a->n_msgs > 0)
-        pub_args_loop(&ps, a->msgs, a->n_msgs);
-    else
-        pub_stdin_loop(&ps);
+    shmbus_topic_info_get(t, &info);
+    ps.start_ns = cli_monotonic_ns();
+    rc = pub_from_source(&ps, info.max_msg_size);
     shmbus_pub_destroy(ps.pub);
+    /* Nothing could be published: the source was reported. */
+    if (rc < 0)
+        return CLI_EXIT_FAIL;
     if (ps.gave_up)
         cli_err("gave up at message %llu", (unsigned long long)ps.tried);
     else if (ps.failed > 0 && ps.tried > 1)
@@ -177,7 +420,7 @@ static int pub_run(shmbus_topic *t, const void *arg)
 
 int cli_pub_main(const char *bus, int argc, char **argv)
 {
-    struct pub_args a = {.bus = bus};
+    struct pub_args a = {.bus = bus, .timeout_ns = PUB_TIMEOUT_DEFAULT_NS};
     int rc = pub_parse(argc, argv, &a);
 
     /* --help, or a usage error already reported. */

@@ -38,7 +38,7 @@ struct rp_args {
     const char *topic; /* the journal's */
     const char *to;    /* the topic published to */
     uint64_t from_seq, from_time, to_seq;
-    int has_from_seq, has_from_time, has_to_seq;
+    int has_from_seq, has_from_time, has_to_seq, has_format;
     double speed;
     int print;
     struct cli_msgout out;
@@ -78,6 +78,8 @@ void cli_replay_usage(FILE *f)
             "                   on stderr\n"
             "  --print          print instead of publishing, as `shmbus sub` does\n"
             "%s"
+            "  --latency        text: start each line with the latency in microseconds\n"
+            "                   (now minus publish time, CLOCK_REALTIME) and a tab\n"
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
             "A message too big for TOPIC is reported and counted, and the replay goes\n"
@@ -101,6 +103,7 @@ enum {
     OPT_PRINT,
     OPT_LATENCY,
     OPT_DEAD_LETTERS,
+    OPT_FORMAT,
     OPT_HELP
 };
 
@@ -115,6 +118,7 @@ static const struct option rp_opts[] = {{"bus", required_argument, NULL, OPT_BUS
                                         {"print", no_argument, NULL, OPT_PRINT},
                                         {"latency", no_argument, NULL, OPT_LATENCY},
                                         {"dead-letters", no_argument, NULL, OPT_DEAD_LETTERS},
+                                        {"format", required_argument, NULL, OPT_FORMAT},
                                         {"help", no_argument, NULL, OPT_HELP},
                                         CLI_TOPIC_OPTIONS,
                                         {NULL, 0, NULL, 0}};
@@ -203,6 +207,11 @@ static int rp_option(struct rp_args *a, int opt, const char *cmd)
     case OPT_DEAD_LETTERS:
         a->out.dead_letters = 1;
         return 0;
+    case OPT_FORMAT:
+        a->has_format = 1;
+        if (cli_msgout_format(optarg, &a->out.format) < 0)
+            return cli_usage_err(cmd, "--format wants text, json, raw or hex, not '%s'", optarg);
+        return 0;
     case OPT_HELP:
         return CLI_HELP;
     default:
@@ -233,8 +242,10 @@ static int rp_parse(int argc, char **argv, struct rp_args *a)
                              (unsigned long long)a->to_seq, (unsigned long long)a->from_seq);
     if (a->print && a->to != NULL)
         return cli_usage_err(cmd, "--print and --to do not go together");
-    if (!a->print && (a->out.latency || a->out.dead_letters))
-        return cli_usage_err(cmd, "--latency and --dead-letters need --print");
+    if (!a->print && (a->out.latency || a->out.dead_letters || a->has_format))
+        return cli_usage_err(cmd, "--latency, --dead-letters and --format need --print");
+    if ((a->out.latency || a->out.dead_letters) && a->out.format != CLI_FMT_TEXT)
+        return cli_usage_err(cmd, "--latency and --dead-letters need --format text");
     if (a->to == NULL)
         a->to = a->topic;
     a->out.topic = a->topic;

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `shmbus sub`: subscribe to a topic (creating it if needed) and print each message's
- * payload, as raw bytes, on a line of its own (optionally after its
- * latency), reporting losses on stderr. It waits in short slices so that
- * SIGINT and SIGTERM end it cleanly: the subscriber, the topic handle and
- * the connection are released, and the daemon frees the slot at once.
+ * `shmbus sub`: subscribe to a topic (creating it if needed) and print each
+ * message in the format asked for (msgout.h: by default the payload's raw
+ * bytes on a line of its own), reporting losses on stderr; with --latency,
+ * a percentile summary of the latencies on stderr at the end. Several
+ * topics and a pattern are read through a wait set (submulti.c). It waits
+ * in short slices so that SIGINT and SIGTERM end it cleanly: the
+ * subscriber, the topic handle and the connection are released, and the
+ * daemon frees the slot at once.
  * With --ack it is an acknowledging group member: it acknowledges each
  * message once printed, or hands it to the worker pool of --exec
  * (cmd_exec.c), which acknowledges it when its command succeeds.
@@ -16,7 +19,9 @@
 
 #include "cli.h"
 #include "exec.h"
+#include "latency.h"
 #include "msgout.h"
+#include "submulti.h"
 #include "util/name.h"
 #include "util/timefmt.h"
 
@@ -26,11 +31,15 @@
 struct sub_args {
     const char *bus;
     const char *topic;
+    char **topics; /* every topic named, borrowed from argv */
+    int n_topics;
+    const char *pattern; /* --pattern, or NULL */
     shmbus_topic_opts topic_opts;
     shmbus_sub_opts opts;
     uint64_t count; /* 0: no limit */
     int starts;     /* --from, --from-seq and --from-time given */
     struct cli_msgout out;
+    struct cli_latency *lat; /* --latency: the summary's samples, or NULL */
     int ack;
     struct cli_exec_conf exec; /* exec.cmd NULL: print */
 };
@@ -78,11 +87,24 @@ static void sub_ack_usage(FILE *f)
 void cli_sub_usage(FILE *f)
 {
     fprintf(f,
-            "usage: shmbus [--bus NAME] sub TOPIC [OPTIONS]\n"
-            "Print each message of TOPIC on its own line (the payload's bytes as they\n"
-            "are, then a newline). Losses are reported on stderr. Runs until SIGINT or\n"
-            "SIGTERM, or until --count messages arrived.\n"
+            "usage: shmbus [--bus NAME] sub TOPIC... [OPTIONS]\n"
+            "       shmbus [--bus NAME] sub --pattern GLOB [TOPIC...] [OPTIONS]\n"
+            "Print each message of each TOPIC (created if absent) as --format says: by\n"
+            "default on its own line, the payload's bytes as they are, then a newline.\n"
+            "With several topics or a pattern, each message says its topic (text: the\n"
+            "topic and a tab before it). Losses are reported on stderr. Runs until\n"
+            "SIGINT or SIGTERM, or until --count messages arrived.\n"
             "\n"
+            "  --pattern GLOB   also read every existing topic whose name matches GLOB\n"
+            "                   (fnmatch(3): * ? [a-z]; quote it from the shell), and\n"
+            "                   those created later: the topics are listed again every\n"
+            "                   second, and one found then is read from its oldest\n"
+            "                   message. At most %d topics in all\n"
+            "  --latency        on exit (signal, --count, error), print on stderr\n"
+            "                   'latency (us) over N messages: p50=.. p90=.. p99=..\n"
+            "                   p99.9=.. max=..': receive time minus publish time, both\n"
+            "                   CLOCK_REALTIME (same host); with --format text, also\n"
+            "                   start each line with its latency in microseconds and a tab\n"
             "  --group G        join consumer group G: each message goes to one member\n"
             "  --from WHERE     'next' (default): messages published from now on;\n"
             "                   'oldest': also those the ring still holds\n"
@@ -99,8 +121,10 @@ void cli_sub_usage(FILE *f)
             "pipes\n" CLI_MSGOUT_USAGE
             "  --bus NAME       bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help           this text\n"
+            "Several topics or a pattern: --ack, --exec, --from-seq, --from-time and\n"
+            "--dead-letters read one topic only.\n"
             "\n",
-            SHMBUS_BUS_DEFAULT);
+            SHMBUS_WAITSET_MAX, SHMBUS_BUS_DEFAULT);
     sub_ack_usage(f);
     cli_topic_usage(f);
 }
@@ -121,7 +145,9 @@ enum {
     OPT_MAX_DELIVERIES,
     OPT_DEAD_LETTER,
     OPT_RETRY_DELAY,
-    OPT_DEAD_LETTERS
+    OPT_DEAD_LETTERS,
+    OPT_FORMAT,
+    OPT_PATTERN
 };
 
 static const struct option sub_opts[] = {
@@ -141,6 +167,8 @@ static const struct option sub_opts[] = {
     {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
     {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
     {"dead-letters", no_argument, NULL, OPT_DEAD_LETTERS},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"pattern", required_argument, NULL, OPT_PATTERN},
     CLI_TOPIC_OPTIONS,
     {NULL, 0, NULL, 0}};
 
@@ -239,6 +267,15 @@ static int sub_option(struct sub_args *a, int opt, const char *cmd)
     case OPT_LATENCY:
         a->out.latency = 1;
         return 0;
+    case OPT_FORMAT:
+        if (cli_msgout_format(optarg, &a->out.format) < 0)
+            return cli_usage_err(cmd, "--format wants text, json, raw or hex, not '%s'", optarg);
+        return 0;
+    case OPT_PATTERN:
+        if (optarg[0] == '\0' || strlen(optarg) > SHMBUS_TOPIC_NAME_MAX)
+            return cli_usage_err(cmd, "--pattern wants 1 to %d characters", SHMBUS_TOPIC_NAME_MAX);
+        a->pattern = optarg;
+        return 0;
     case OPT_OBSERVE:
         a->opts.flags |= SHMBUS_SUB_OBSERVER;
         return 0;
@@ -285,6 +322,18 @@ static int sub_ack_check(struct sub_args *a, const char *cmd)
     return 0;
 }
 
+/* Several topics or a pattern: what goes with them. @return 0; CLI_EXIT_USAGE. */
+static int sub_multi_check(struct sub_args *a, const char *cmd)
+{
+    if (a->ack || a->exec.cmd != NULL || a->out.dead_letters || a->opts.start == SHMBUS_START_SEQ ||
+        a->opts.start == SHMBUS_START_TIME)
+        return cli_usage_err(cmd, "--ack, --exec, --from-seq, --from-time and --dead-letters "
+                                  "read one topic only");
+    /* Text says which topic each line came from. */
+    a->out.topic_prefix = 1;
+    return 0;
+}
+
 /* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
 static int sub_parse(int argc, char **argv, struct sub_args *a)
 {
@@ -295,12 +344,16 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
         if (rc != 0)
             return rc;
     }
-    if (optind >= argc)
+    if (optind >= argc && a->pattern == NULL)
         return cli_usage_err(argv[0], "no topic given");
-    if (argc - optind > 1)
-        return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind + 1]);
-    a->topic = argv[optind];
+    if (argc - optind > SHMBUS_WAITSET_MAX)
+        return cli_usage_err(argv[0], "at most %d topics", SHMBUS_WAITSET_MAX);
+    a->topics = argv + optind;
+    a->n_topics = argc - optind;
+    a->topic = a->n_topics > 0 ? a->topics[0] : a->pattern;
     a->out.topic = a->topic;
+    if (a->out.dead_letters && a->out.format != CLI_FMT_TEXT)
+        return cli_usage_err(argv[0], "--dead-letters needs --format text");
     if ((a->opts.flags & SHMBUS_SUB_OBSERVER) && a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--observe and --group do not go together");
     if (a->starts > 1)
@@ -308,6 +361,8 @@ static int sub_parse(int argc, char **argv, struct sub_args *a)
     if ((a->opts.start == SHMBUS_START_SEQ || a->opts.start == SHMBUS_START_TIME) &&
         a->opts.group_name != NULL)
         return cli_usage_err(argv[0], "--from-seq and --from-time do not go with --group");
+    if (a->n_topics > 1 || a->pattern != NULL)
+        return sub_multi_check(a, argv[0]);
     return sub_ack_check(a, argv[0]);
 }
 
@@ -371,6 +426,8 @@ static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t c
             cli_err("cannot receive from '%s': %s", a->topic, shmbus_strerror(rc));
             return CLI_EXIT_FAIL;
         }
+        if (a->lat != NULL)
+            cli_latency_add(a->lat, cli_realtime_ns(), m.timestamp_ns);
         rc = cli_msgout_print(&a->out, buf, &m);
         if (a->ack)
             rc = sub_settle(s, a, m.seq, rc);
@@ -420,8 +477,25 @@ static int sub_run(shmbus_topic *t, const void *arg)
     return rc;
 }
 
+/* Several topics or a pattern, through a wait set. */
+static int sub_multi(const struct sub_args *a)
+{
+    struct cli_sub_multi m = {.bus = a->bus,
+                              .topics = a->topics,
+                              .n_topics = a->n_topics,
+                              .pattern = a->pattern,
+                              .topic_opts = &a->topic_opts,
+                              .opts = &a->opts,
+                              .count = a->count,
+                              .out = a->out,
+                              .lat = a->lat};
+
+    return cli_sub_multi_run(&m);
+}
+
 int cli_sub_main(const char *bus, int argc, char **argv)
 {
+    static struct cli_latency lat; /* 30 KiB: not on the stack */
     struct sub_args a = {.bus = bus};
     int rc = sub_parse(argc, argv, &a);
 
@@ -430,6 +504,17 @@ int cli_sub_main(const char *bus, int argc, char **argv)
         cli_sub_usage(stdout);
     if (rc != 0)
         return rc == CLI_HELP ? CLI_EXIT_OK : rc;
+    if (a.out.latency)
+        a.lat = &lat;
+    /* The per-line latency is text's; the others keep their framing. */
+    if (a.out.format != CLI_FMT_TEXT)
+        a.out.latency = 0;
     cli_signals_catch();
-    return cli_on_topic(a.bus, a.topic, &a.topic_opts, sub_run, &a);
+    if (a.n_topics > 1 || a.pattern != NULL)
+        rc = sub_multi(&a);
+    else
+        rc = cli_on_topic(a.bus, a.topic, &a.topic_opts, sub_run, &a);
+    if (a.lat != NULL)
+        cli_latency_print(a.lat, stderr);
+    return rc;
 }

@@ -25,8 +25,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"pub", "publish messages from arguments or standard input", cli_pub_main, cli_pub_usage},
-    {"sub", "print the messages of a topic", cli_sub_main, cli_sub_usage},
+    {"pub", "publish messages: arguments, standard input, a file or synthetic load", cli_pub_main,
+     cli_pub_usage},
+    {"sub", "print the messages of topics or a pattern: text, json, raw or hex", cli_sub_main,
+     cli_sub_usage},
     {"stat", "list topics, subscribers, lag, losses, rates and bridge connections", cli_stat_main,
      cli_stat_usage},
     {"record", "record topics into journal files", cli_record_main, cli_record_usage},

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "resp.h"
+#include "util/base64.h"
 #include "util/utf8.h"
 
 /* ------------------------------------------------------------- JSON lines */
@@ -60,82 +61,6 @@ size_t sbb_json_str(char *out, const char *s, size_t len)
     return (size_t)(o - out);
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t base64_enc(char *out, const unsigned char *s, size_t len)
-{
-    char *o = out;
-    size_t i = 0;
-
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = b64[(v >> 6) & 63];
-        *o++ = b64[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = '=';
-        *o++ = '=';
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = b64[(v >> 6) & 63];
-        *o++ = '=';
-    }
-    return (size_t)(o - out);
-}
-
-static int b64_val(char c)
-{
-    const char *p = c != '\0' ? strchr(b64, c) : NULL;
-
-    return p != NULL ? (int)(p - b64) : -1;
-}
-
-/* Strict base64 (padded, no whitespace). @return the decoded length or -1. */
-static long base64_dec(char *out, const char *s, size_t len)
-{
-    size_t n = 0;
-
-    if (len % 4 != 0)
-        return -1;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4], pad = 0;
-
-        for (int k = 0; k < 4; k++) {
-            if (s[i + k] == '=' && i + 4 == len && k >= 2) {
-                pad++;
-                v[k] = 0;
-                continue;
-            }
-            if (pad > 0 || (v[k] = b64_val(s[i + k])) < 0)
-                return -1;
-        }
-        uint32_t x =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        out[n++] = (char)(x >> 16);
-        if (pad < 2)
-            out[n++] = (char)(x >> 8);
-        if (pad < 1)
-            out[n++] = (char)x;
-        /* Padding bits must be zero, as RFC 4648 canonical encoding. */
-        if ((pad == 2 && (x & 0xffff) != 0) || (pad == 1 && (x & 0xff) != 0))
-            return -1;
-    }
-    return (long)n;
-}
-
-/* Bytes of @p len bytes in base64, padded. */
-static size_t base64_len(size_t len)
-{
-    return (len + 2) / 3 * 4;
-}
-
 /* Bytes of the JSON string of @p s without its quotes (sbb_json_str()). */
 static size_t json_str_len(const unsigned char *s, size_t len)
 {
@@ -152,7 +77,7 @@ size_t sbb_json_delivery_max(size_t topicl, size_t len)
 {
     /* {"topic":,"seq":,"ts":,"lost":,"payload_base64":""}\n and three
      * numbers; the payload is never longer than its base64 form. */
-    return 64 + 3 * 20 + SBB_JSON_STR_MAX(topicl) + base64_len(len) + 2;
+    return 64 + 3 * 20 + SBB_JSON_STR_MAX(topicl) + sb_base64_len(len) + 2;
 }
 
 static char *put_lit(char *o, const char *s)
@@ -181,12 +106,12 @@ size_t sbb_json_delivery(char *out, const char *topic, size_t topicl, const void
     /* Text as text, unless escaping makes it longer than base64 (control
      * characters take six bytes each): output stays near the payload's
      * size whatever it holds. */
-    if (sb_utf8_valid(data, len) && json_str_len(data, len) <= base64_len(len)) {
+    if (sb_utf8_valid(data, len) && json_str_len(data, len) <= sb_base64_len(len)) {
         o = put_lit(o, ",\"payload\":");
         o += sbb_json_str(o, data, len);
     } else {
         o = put_lit(o, ",\"payload_base64\":\"");
-        o += base64_enc(o, data, len);
+        o += sb_base64_enc(o, data, len);
         *o++ = '"';
     }
     o = put_lit(o, "}\n");
@@ -494,7 +419,7 @@ int sbb_json_parse(const char *line, size_t len, char *scratch, struct sbb_jcomm
     else if (f.b64.p == NULL)
         return 0;
     /* Decode in place: base64 shrinks. */
-    else if ((n = base64_dec((char *)f.b64.p, f.b64.p, f.b64.len)) < 0)
+    else if ((n = sb_base64_dec((char *)f.b64.p, f.b64.p, f.b64.len)) < 0)
         snprintf(err, errlen, "\"payload_base64\" is not padded base64");
     else {
         out->payload = (struct sbb_jstr){.p = f.b64.p, .len = (size_t)n};
