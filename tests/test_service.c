@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon as a service, with a real shmbusd: where the control socket
+ * is (shmbusd --socket, $SHMBUS_SOCKET, the system bus a client falls
+ * back to). This file is built with its own copy of libshmbus's client.c
+ * whose system directory is SB_RUNTIME_DIR_SYSTEM in the build tree
+ * (tests/CMakeLists.txt).
+ */
+#include "daemonutil.h"
+
+#include <sys/stat.h>
+
+#ifndef SB_RUNTIME_DIR_SYSTEM
+#error "SB_RUNTIME_DIR_SYSTEM must name the test's system bus directory"
+#endif
+
+/* cmocka setup: a bus and its directory, no daemon yet. */
+static int svc_setup(void **state)
+{
+    struct du_daemon *d = calloc(1, sizeof(*d));
+
+    if (d == NULL)
+        return -1;
+    if (du_prepare(d) < 0) {
+        du_discard(d);
+        return -1;
+    }
+    *state = d;
+    return 0;
+}
+
+/* cmocka teardown: the variables a test set go, then du_teardown(). */
+static int svc_teardown(void **state)
+{
+    unsetenv("SHMBUS_SOCKET");
+    return du_teardown(state);
+}
+
+/* Start the daemon with @p extra and wait until it answers. */
+static void svc_launch(struct du_daemon *d, const char *const *extra)
+{
+    assert_int_equal(du_launch(d, extra), 0);
+}
+
+/* Run a daemon that must fail to start: @return its exit status. */
+static int svc_refused(struct du_daemon *d, const char *const *extra)
+{
+    int err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    pid_t pid = du_spawn(d, extra, err);
+
+    close(err);
+    assert_true(pid > 0);
+    return du_wait_ms(pid, DU_STOP_MS);
+}
+
+static int svc_connect(const char *bus)
+{
+    shmbus_bus *b = NULL;
+    int rc = shmbus_connect(bus, &b);
+
+    shmbus_close(b);
+    return rc;
+}
+
+static void test_socket_flag_serves_there(void **state)
+{
+    struct du_daemon *d = *state;
+    char sock[108], lock[120], dir[64];
+    const char *extra[] = {"--socket", sock, NULL};
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s/srv", d->dir);
+    snprintf(sock, sizeof(sock), "%s/bus.sock", dir);
+    snprintf(lock, sizeof(lock), "%s/bus.lock", dir);
+    setenv("SHMBUS_SOCKET", sock, 1);
+    svc_launch(d, extra);
+    /* The directory made as a runtime directory is, the lock beside. */
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    assert_int_equal(access(lock, F_OK), 0);
+    assert_int_not_equal(access(d->sock, F_OK), 0);
+    /* Without the variable the client looks in its runtime directory. */
+    unsetenv("SHMBUS_SOCKET");
+    assert_shmbus_rc(svc_connect(d->bus), SHMBUS_ERR_NO_DAEMON);
+    /* The /dev/shm lock keeps a second daemon of the bus out. */
+    assert_int_not_equal(svc_refused(d, NULL), 0);
+    setenv("SHMBUS_SOCKET", sock, 1);
+    assert_shmbus_ok(svc_connect(d->bus));
+    assert_int_equal(du_stop(d), 0);
+    assert_int_not_equal(access(sock, F_OK), 0);
+    assert_int_not_equal(access(lock, F_OK), 0);
+}
+
+static void test_socket_env_daemon_and_client(void **state)
+{
+    struct du_daemon *d = *state;
+    char sock[108];
+
+    snprintf(sock, sizeof(sock), "%s/env.sock", d->dir);
+    setenv("SHMBUS_SOCKET", sock, 1);
+    svc_launch(d, NULL); /* the daemon takes it from the environment */
+    assert_int_equal(access(sock, F_OK), 0);
+    assert_shmbus_ok(svc_connect(d->bus));
+}
+
+static void test_socket_path_checked(void **state)
+{
+    struct du_daemon *d = *state;
+    char long_path[200], out[108];
+    const char *relative[] = {"--socket", "bus.sock", NULL};
+    const char *dir[] = {"--socket", "/tmp/", NULL};
+    const char *too_long[] = {"--socket", long_path, NULL};
+
+    memset(long_path, 'a', sizeof(long_path) - 1);
+    long_path[0] = '/';
+    long_path[sizeof(long_path) - 1] = '\0';
+    assert_int_equal(svc_refused(d, relative), 2);
+    assert_int_equal(svc_refused(d, dir), 2);
+    assert_int_equal(svc_refused(d, too_long), 2);
+    setenv("SHMBUS_SOCKET", "bus.sock", 1);
+    assert_shmbus_rc(shmbus_bus_resolve(d->bus, NULL, out, sizeof(out)), SHMBUS_ERR_INVALID);
+    assert_shmbus_rc(svc_connect(d->bus), SHMBUS_ERR_INVALID);
+    assert_int_equal(svc_refused(d, NULL), 2);
+    setenv("SHMBUS_SOCKET", long_path, 1);
+    assert_shmbus_rc(shmbus_bus_resolve(d->bus, NULL, out, sizeof(out)), -ENAMETOOLONG);
+    assert_int_equal(svc_refused(d, NULL), 2);
+}
+
+/* A socket file nobody listens on at @p path, as a killed daemon leaves. */
+static void svc_dead_socket(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    assert_true(s >= 0);
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(s);
+}
+
+static void test_system_bus_fallback(void **state)
+{
+    struct du_daemon *d = *state;
+    char sock[108], own[108];
+    const char *extra[] = {"--socket", sock, NULL};
+
+    snprintf(sock, sizeof(sock), "%s/%s.sock", SB_RUNTIME_DIR_SYSTEM, d->bus);
+    svc_launch(d, extra); /* found by the fallback itself */
+    /* Our own directory has no socket: the system bus answers. */
+    assert_int_not_equal(access(d->sock, F_OK), 0);
+    assert_shmbus_ok(svc_connect(d->bus));
+    /* An explicit directory is taken at its word. */
+    setenv("SHMBUS_RUNTIME_DIR", d->dir, 1);
+    assert_shmbus_rc(svc_connect(d->bus), SHMBUS_ERR_NO_DAEMON);
+    unsetenv("SHMBUS_RUNTIME_DIR");
+    /* Our own daemon's socket, left by its death: that bus is down. */
+    snprintf(own, sizeof(own), "%s/shmbus", d->dir);
+    assert_int_equal(mkdir(own, 0700), 0);
+    svc_dead_socket(d->sock);
+    assert_shmbus_rc(svc_connect(d->bus), SHMBUS_ERR_NO_DAEMON);
+    unlink(d->sock);
+    assert_shmbus_ok(svc_connect(d->bus));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_socket_flag_serves_there, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_socket_env_daemon_and_client, svc_setup,
+                                        svc_teardown),
+        cmocka_unit_test_setup_teardown(test_socket_path_checked, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_system_bus_fallback, svc_setup, svc_teardown),
+    };
+
+    return cmocka_run_group_tests_name("service", tests, NULL, NULL);
+}
