@@ -2,9 +2,10 @@
 /*
  * The daemon as a service, with a real shmbusd: where the control socket
  * is (shmbusd --socket, $SHMBUS_SOCKET, the system bus a client falls
- * back to). This file is built with its own copy of libshmbus's client.c
- * whose system directory is SB_RUNTIME_DIR_SYSTEM in the build tree
- * (tests/CMakeLists.txt).
+ * back to), and the systemd notify protocol (READY=1, STOPPING=1) through
+ * a real datagram socket. This file is built with its own copy of
+ * libshmbus's client.c whose system directory is SB_RUNTIME_DIR_SYSTEM in
+ * the build tree (tests/CMakeLists.txt).
  */
 #include "daemonutil.h"
 
@@ -13,6 +14,8 @@
 #ifndef SB_RUNTIME_DIR_SYSTEM
 #error "SB_RUNTIME_DIR_SYSTEM must name the test's system bus directory"
 #endif
+
+#define SVC_NOTIFY_MS 10000 /* a notification arrives within this */
 
 /* cmocka setup: a bus and its directory, no daemon yet. */
 static int svc_setup(void **state)
@@ -33,6 +36,7 @@ static int svc_setup(void **state)
 static int svc_teardown(void **state)
 {
     unsetenv("SHMBUS_SOCKET");
+    unsetenv("NOTIFY_SOCKET");
     return du_teardown(state);
 }
 
@@ -162,14 +166,83 @@ static void test_system_bus_fallback(void **state)
     assert_shmbus_ok(svc_connect(d->bus));
 }
 
+/* A datagram socket for NOTIFY_SOCKET: @p name a path or "@abstract". */
+static int svc_notify_socket(const char *name)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    assert_true(s >= 0);
+    memcpy(a.sun_path, name, strlen(name));
+    if (name[0] == '@')
+        a.sun_path[0] = '\0';
+    assert_int_equal(bind(s, (struct sockaddr *)&a, len), 0);
+    assert_int_equal(setenv("NOTIFY_SOCKET", name, 1), 0);
+    return s;
+}
+
+/* The next notification on @p s into @p buf, or fail. */
+static void svc_notify_recv(int s, char *buf, size_t cap)
+{
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    ssize_t n;
+
+    assert_int_equal(poll(&p, 1, SVC_NOTIFY_MS), 1);
+    n = recv(s, buf, cap - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+}
+
+/* READY=1 once the socket answers, STOPPING=1 at SIGTERM, over @p name. */
+static void svc_notify_run(struct du_daemon *d, const char *name)
+{
+    int s = svc_notify_socket(name);
+    char msg[512], want[64];
+
+    d->pid = du_spawn(d, NULL, -1);
+    assert_true(d->pid > 0);
+    svc_notify_recv(s, msg, sizeof(msg));
+    /* Ready means serving: the first connect after it succeeds. */
+    assert_shmbus_ok(svc_connect(d->bus));
+    assert_non_null(strstr(msg, "READY=1\n"));
+    snprintf(want, sizeof(want), "MAINPID=%d", (int)d->pid);
+    assert_non_null(strstr(msg, want));
+    assert_non_null(strstr(msg, "STATUS=serving bus"));
+    kill(d->pid, SIGTERM);
+    svc_notify_recv(s, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "STOPPING=1\n"));
+    close(s);
+    assert_int_equal(du_stop(d), 0);
+}
+
+static void test_notify_path_socket(void **state)
+{
+    struct du_daemon *d = *state;
+    char name[108];
+
+    snprintf(name, sizeof(name), "%s/notify", d->dir);
+    svc_notify_run(d, name);
+}
+
+static void test_notify_abstract_socket(void **state)
+{
+    struct du_daemon *d = *state;
+    char name[108];
+
+    snprintf(name, sizeof(name), "@shmbus-test-notify-%s", d->bus);
+    svc_notify_run(d, name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_socket_flag_serves_there, svc_setup, svc_teardown),
-        cmocka_unit_test_setup_teardown(test_socket_env_daemon_and_client, svc_setup,
-                                        svc_teardown),
+        cmocka_unit_test_setup_teardown(test_socket_env_daemon_and_client, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_socket_path_checked, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_system_bus_fallback, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_notify_path_socket, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_notify_abstract_socket, svc_setup, svc_teardown),
     };
 
     return cmocka_run_group_tests_name("service", tests, NULL, NULL);
