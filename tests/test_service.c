@@ -2,10 +2,11 @@
 /*
  * The daemon as a service, with a real shmbusd: where the control socket
  * is (shmbusd --socket, $SHMBUS_SOCKET, the system bus a client falls
- * back to), and the systemd notify protocol (READY=1, STOPPING=1) through
- * a real datagram socket. This file is built with its own copy of
- * libshmbus's client.c whose system directory is SB_RUNTIME_DIR_SYSTEM in
- * the build tree (tests/CMakeLists.txt).
+ * back to), the systemd notify protocol (READY=1, STOPPING=1) through a
+ * real datagram socket, and log lines for the journal ($JOURNAL_STREAM).
+ * This file is built with its own copy of libshmbus's client.c whose
+ * system directory is SB_RUNTIME_DIR_SYSTEM in the build tree
+ * (tests/CMakeLists.txt).
  */
 #include "daemonutil.h"
 
@@ -37,6 +38,7 @@ static int svc_teardown(void **state)
 {
     unsetenv("SHMBUS_SOCKET");
     unsetenv("NOTIFY_SOCKET");
+    unsetenv("JOURNAL_STREAM");
     return du_teardown(state);
 }
 
@@ -234,6 +236,42 @@ static void test_notify_abstract_socket(void **state)
     svc_notify_run(d, name);
 }
 
+/* Run the daemon at info with stderr in its log file, JOURNAL_STREAM
+ * naming that file (@p same) or another; @return the log's path. */
+static void svc_log_run(struct du_daemon *d, int same, char *path, size_t cap)
+{
+    const char *info[] = {"--log-level", "info", NULL};
+    char v[64];
+    struct stat st;
+    int fd;
+
+    snprintf(path, cap, "%s/daemon.log", d->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    close(fd);
+    snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + (same ? 0 : 1));
+    setenv("JOURNAL_STREAM", v, 1);
+    assert_int_equal(du_launch_log(d, info, path, cap), 0);
+    assert_int_equal(du_stop(d), 0);
+}
+
+static void test_log_journal_priorities(void **state)
+{
+    struct du_daemon *d = *state;
+    char path[PATH_MAX];
+
+    svc_log_run(d, 1, path, sizeof(path));
+    assert_int_equal(du_log_count(path, "<6>serving bus"), 1);
+    assert_int_equal(du_log_count(path, "<6>signal 15: shutting down"), 1);
+    assert_int_equal(du_log_count(path, "shmbusd info"), 0); /* no stamp, no level word */
+    /* Another stream than stderr's: the plain format. */
+    svc_log_run(d, 0, path, sizeof(path));
+    assert_int_equal(du_log_count(path, "<6>"), 0);
+    assert_int_equal(du_log_count(path, "shmbusd info  serving bus"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +281,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_system_bus_fallback, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_path_socket, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_abstract_socket, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_log_journal_priorities, svc_setup, svc_teardown),
     };
 
     return cmocka_run_group_tests_name("service", tests, NULL, NULL);
