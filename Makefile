@@ -15,6 +15,7 @@ MAKEFLAGS += --no-print-directory
 PKGS   := build-essential cmake pkg-config liburcu-dev libcmocka-dev libhiredis-dev redis-tools netcat-openbsd \
           redis-server clang libclang-rt-dev clang-format strace spin python3 libnats-dev \
           nats-server liburing-dev
+PKGS   += systemd
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
