@@ -8,7 +8,7 @@
  * system directory is SB_RUNTIME_DIR_SYSTEM in the build tree
  * (tests/CMakeLists.txt).
  */
-#include "daemonutil.h"
+#include "trustutil.h"
 
 #include <sys/stat.h>
 
@@ -33,13 +33,18 @@ static int svc_setup(void **state)
     return 0;
 }
 
-/* cmocka teardown: the variables a test set go, then du_teardown(). */
+/* cmocka teardown: the variables a test set go, then du_teardown(), then
+ * the system bus's directory, empty once its daemon has stopped. */
 static int svc_teardown(void **state)
 {
+    int rc;
+
     unsetenv("SHMBUS_SOCKET");
     unsetenv("NOTIFY_SOCKET");
     unsetenv("JOURNAL_STREAM");
-    return du_teardown(state);
+    rc = du_teardown(state);
+    rmdir(SB_RUNTIME_DIR_SYSTEM);
+    return rc;
 }
 
 /* Start the daemon with @p extra and wait until it answers. */
@@ -150,6 +155,7 @@ static void test_system_bus_fallback(void **state)
     char sock[108], own[108];
     const char *extra[] = {"--socket", sock, NULL};
 
+    du_remove_dir(SB_RUNTIME_DIR_SYSTEM); /* a failed run's */
     snprintf(sock, sizeof(sock), "%s/%s.sock", SB_RUNTIME_DIR_SYSTEM, d->bus);
     svc_launch(d, extra); /* found by the fallback itself */
     /* Our own directory has no socket: the system bus answers. */
@@ -166,6 +172,83 @@ static void test_system_bus_fallback(void **state)
     assert_shmbus_rc(svc_connect(d->bus), SHMBUS_ERR_NO_DAEMON);
     unlink(d->sock);
     assert_shmbus_ok(svc_connect(d->bus));
+}
+
+/* May only root write every directory above the system bus's (trust.c's
+ * rule for trusting a directory's owner)? */
+static int svc_system_root_held(void)
+{
+    char path[] = SB_RUNTIME_DIR_SYSTEM;
+    struct stat st;
+    char *slash;
+
+    while ((slash = strrchr(path, '/')) != NULL) {
+        slash[slash == path] = '\0'; /* "/x" becomes "/" */
+        if (stat(path, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) != 0)
+            return 0;
+        if (slash == path)
+            return 1;
+    }
+    return 0;
+}
+
+#define SVC_GROUPS 256 /* the test's own supplementary groups, kept aside */
+
+struct svc_member {
+    const struct du_daemon *d;
+    int in_group; /* a member of the daemon's group, or of none */
+    int want;     /* shmbus_connect()'s answer */
+};
+
+/* Child: root, in the daemon's group or in none, as a member of the
+ * system bus's group would be: connect with the system bus's fallback.
+ * @return 0 when shmbus_connect() gave m->want. */
+static int svc_member_connect(void *arg)
+{
+    const struct svc_member *m = arg;
+    shmbus_bus *bus = NULL;
+    int rc;
+
+    if (setgroups(m->in_group ? 1 : 0, &m->d->gid) < 0)
+        return 2;
+    rc = shmbus_connect(m->d->bus, &bus);
+    shmbus_close(bus);
+    return rc == m->want ? 0 : 1;
+}
+
+/*
+ * The system bus as the unit runs it: its daemon another user (nobody for
+ * shmbus) with --group, its directory that user's, 0710, given to the
+ * group. A client of another uid finds it without settings, and trusts
+ * it only as a member of the group (the directory owner's rule).
+ */
+static void test_system_bus_other_user(void **state)
+{
+    struct du_daemon *d = *state;
+    char sock[108], gid[16];
+    const char *extra[] = {"--group", gid, "--socket", sock, NULL};
+    struct svc_member in = {.d = d, .in_group = 1, .want = 0};
+    struct svc_member out = {.d = d, .in_group = 0, .want = SHMBUS_ERR_UNTRUSTED};
+    gid_t groups[SVC_GROUPS];
+    int n, rc;
+
+    du_nobody_ids(&d->uid, &d->gid);
+    if (!svc_system_root_held())
+        skip(); /* the build tree is not below directories only root may write */
+    du_remove_dir(SB_RUNTIME_DIR_SYSTEM); /* a failed run's */
+    assert_int_equal(mkdir(SB_RUNTIME_DIR_SYSTEM, 0710), 0);
+    assert_int_equal(chown(SB_RUNTIME_DIR_SYSTEM, d->uid, d->gid), 0);
+    snprintf(gid, sizeof(gid), "%u", (unsigned)d->gid);
+    snprintf(sock, sizeof(sock), "%s/%s.sock", SB_RUNTIME_DIR_SYSTEM, d->bus);
+    /* Its coming up is watched as a member of the group. */
+    n = getgroups(SVC_GROUPS, groups);
+    assert_true(n >= 0);
+    assert_int_equal(setgroups(1, &d->gid), 0);
+    rc = du_launch(d, extra);
+    assert_int_equal(setgroups((size_t)n, groups), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(du_wait_ms(tu_fork(svc_member_connect, &in), DU_READY_MS), 0);
+    assert_int_equal(du_wait_ms(tu_fork(svc_member_connect, &out), DU_READY_MS), 0);
 }
 
 /* A datagram socket for NOTIFY_SOCKET: @p name a path or "@abstract". */
@@ -279,10 +362,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_socket_env_daemon_and_client, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_socket_path_checked, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_system_bus_fallback, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_system_bus_other_user, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_path_socket, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_abstract_socket, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_log_journal_priorities, svc_setup, svc_teardown),
     };
 
+    tu_init();
     return cmocka_run_group_tests_name("service", tests, NULL, NULL);
 }
