@@ -27,6 +27,8 @@ PKGS_TEST += groff-base man-db
 # shmbusd --metrics: promtool and a real Prometheus server (tests/test_metrics*.sh).
 PKGS_TEST += prometheus
 PKGS_TEST += python3-dev python3-pytest python3-setuptools python3-venv
+# systemd-analyze (tests/test_unit.sh verifies shmbusd.service).
+PKGS_TEST += systemd
 # .ci/run only: sanitizers and libFuzzer (clang), the model checker, the
 # formatter; liburing so that CI compiles shmbus-bench's journal-io too.
 PKGS_CI := clang libclang-rt-dev clang-format spin liburing-dev

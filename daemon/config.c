@@ -89,6 +89,11 @@ void sbd_config_usage(FILE *f)
             "                      must be ours and writable by nobody else, and is\n"
             "                      kept as it is; a new one is made 0700, 0710 with\n"
             "                      --group, 0711 with --allow-*)\n"
+            "  --socket PATH       control socket at PATH (absolute) instead, lock beside\n"
+            "                      it (NAME.lock for NAME.sock); default $SHMBUS_SOCKET,\n"
+            "                      else DIR/NAME.sock above. The directory is checked and\n"
+            "                      made as DIR is; the bus lock in /dev/shm stays, so\n"
+            "                      one daemon serves a bus whatever its socket\n"
             "  --foreground        stay in the terminal (default: detach once listening)\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
             "  --group GROUP       segments and socket belong to GROUP, mode 0660 (the\n"
@@ -283,6 +288,7 @@ static int parse_gid(const char *s, gid_t *out)
 enum {
     OPT_BUS = 256,
     OPT_FG,
+    OPT_SOCKET,
     OPT_LOG,
     OPT_GROUP,
     OPT_AUID,
@@ -313,6 +319,7 @@ enum {
 static const struct option long_opts[] = {
     {"bus", required_argument, NULL, OPT_BUS},
     {"foreground", no_argument, NULL, OPT_FG},
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"log-level", required_argument, NULL, OPT_LOG},
     {"group", required_argument, NULL, OPT_GROUP},
     {"allow-uid", required_argument, NULL, OPT_AUID},
@@ -417,6 +424,51 @@ static int config_bridge_option(struct sbd_config *c, int opt, const char *arg)
     return bad;
 }
 
+/* Is @p path fit for the control socket: absolute (a daemon and its
+ * clients agree on it whatever their cwd), naming a file, within
+ * sockaddr_un's sun_path? @return 0, or -1 with a message printed. */
+static int config_socket_path(const char *path)
+{
+    size_t n = strlen(path);
+
+    if (n > 0 && path[0] == '/' && path[n - 1] != '/' &&
+        n < sizeof(((struct sockaddr_un *)0)->sun_path))
+        return 0;
+    fprintf(stderr,
+            "shmbusd: socket path '%s': must be absolute, name a file (not end in '/') "
+            "and hold at most %zu bytes\n",
+            path, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    return -1;
+}
+
+/* Where the socket goes: --socket (already in c->sock_path), else as
+ * clients resolve it ($SHMBUS_SOCKET, else the runtime directory rules);
+ * its directory, and the lock beside it: NAME.lock for NAME.sock, else the
+ * socket's path and ".lock". @return 0, or -1 with a message printed. */
+static int config_paths(struct sbd_config *c, const char *bus)
+{
+    int explicit = c->sock_path[0] != '\0', rc;
+    size_t n;
+
+    rc = explicit ? shmbus_bus_resolve(bus, c->bus, NULL, 0)
+                  : shmbus_bus_resolve(bus, c->bus, c->sock_path, sizeof(c->sock_path));
+    if (rc < 0) {
+        if (!explicit && rc != SHMBUS_ERR_BAD_NAME && getenv("SHMBUS_SOCKET") != NULL &&
+            getenv("SHMBUS_SOCKET")[0] != '\0')
+            return config_socket_path(getenv("SHMBUS_SOCKET"));
+        fprintf(stderr, "shmbusd: bus name or socket path: %s\n", shmbus_strerror(rc));
+        return -1;
+    }
+    n = (size_t)(strrchr(c->sock_path, '/') - c->sock_path);
+    snprintf(c->run_dir, sizeof(c->run_dir), "%.*s", n > 0 ? (int)n : 1, c->sock_path);
+    n = strlen(c->sock_path);
+    if (n > strlen(".sock") && strcmp(c->sock_path + n - strlen(".sock"), ".sock") == 0)
+        n -= strlen(".sock");
+    snprintf(c->lock_path, sizeof(c->lock_path), "%.*s.lock", (int)n, c->sock_path);
+    snprintf(c->shm_lock_path, sizeof(c->shm_lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
+    return 0;
+}
+
 /* One option. @return 0, 1 for --help, 2 for --version, or -1 with a message printed. */
 static int config_option(struct sbd_config *c, int opt, const char *arg, const char **bus)
 {
@@ -429,6 +481,11 @@ static int config_option(struct sbd_config *c, int opt, const char *arg, const c
         break;
     case OPT_FG:
         c->foreground = 1;
+        break;
+    case OPT_SOCKET:
+        bad = config_socket_path(arg) < 0;
+        if (!bad)
+            memcpy(c->sock_path, arg, strlen(arg) + 1);
         break;
     case OPT_STOP_CLEAN:
         c->stop_clean = 1;
@@ -503,17 +560,8 @@ int sbd_config_parse(struct sbd_config *c, int argc, char **argv)
         fprintf(stderr, "shmbusd: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
-    rc = shmbus_bus_resolve(bus, c->bus, c->sock_path, sizeof(c->sock_path));
-    if (rc < 0) {
-        fprintf(stderr, "shmbusd: bus name or socket path: %s\n", shmbus_strerror(rc));
+    if (config_paths(c, bus) < 0)
         return -1;
-    }
-    /* The socket's directory, and the lock beside the socket. */
-    snprintf(c->run_dir, sizeof(c->run_dir), "%.*s",
-             (int)(strrchr(c->sock_path, '/') - c->sock_path), c->sock_path);
-    memcpy(c->lock_path, c->sock_path, sizeof(c->lock_path)); /* NAME.sock: NAME.lock */
-    memcpy(c->lock_path + strlen(c->lock_path) - strlen("sock"), "lock", strlen("lock"));
-    snprintf(c->shm_lock_path, sizeof(c->shm_lock_path), "/dev/shm/shmbus-%s.lock", c->bus);
     if (sbd_config_nats_finish(c) < 0)
         return -1;
     return sbd_config_rec_finish(c);

@@ -75,9 +75,9 @@ struct sbd_fed_pattern {
 struct sbd_config {
     char bus[SHMBUS_BUS_NAME_MAX + 1];
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char run_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];   /* the socket's directory */
-    char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* in run_dir */
-    char shm_lock_path[SHMBUS_BUS_NAME_MAX + 32];                /* in /dev/shm */
+    char run_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];       /* the socket's directory */
+    char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8]; /* in run_dir */
+    char shm_lock_path[SHMBUS_BUS_NAME_MAX + 32];                    /* in /dev/shm */
     int foreground;
     /* Access: peers of our uid, plus these uids and groups. */
     uid_t allow_uid[SBD_ALLOW_MAX];

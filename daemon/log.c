@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,7 +101,32 @@ int sbd_log_parse_level(const char *s, enum sbd_level *out)
     return -1;
 }
 
-/* One line, time and level first, into @p line. @return its length. */
+/* The syslog priority of each level (sd-daemon(3)'s "<3>" prefixes):
+ * LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
+static const int level_priorities[] = {3, 4, 6, 7};
+
+/* Is stderr the journal? Decided once (log_journal_detect()). */
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static int journal;
+
+/* systemd sets $JOURNAL_STREAM to "DEV:INODE" of the stream it connects
+ * stderr to; a stderr redirected since (to a file, a pipe) is not that
+ * one, and keeps the plain format. */
+static void log_journal_detect(void)
+{
+    const char *v = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    int end = 0;
+
+    if (v == NULL || sscanf(v, "%llu:%llu%n", &dev, &ino, &end) != 2 || v[end] != '\0')
+        return;
+    journal = fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+              (unsigned long long)st.st_ino == ino;
+}
+
+/* One line into @p line: the time and level first, or for the journal,
+ * which stamps lines itself, the priority prefix. @return its length. */
 static size_t log_format(char *line, enum sbd_level level, const char *msg)
 {
     char stamp[32];
@@ -108,11 +134,16 @@ static size_t log_format(char *line, enum sbd_level level, const char *msg)
     struct tm tm;
     int n;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    n = snprintf(line, LOG_LINE, "%s.%03ldZ shmbusd %-5s %s\n", stamp, ts.tv_nsec / 1000000,
-                 level_names[level], msg);
+    pthread_once(&journal_once, log_journal_detect);
+    if (journal) {
+        n = snprintf(line, LOG_LINE, "<%d>%s\n", level_priorities[level], msg);
+    } else {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+        n = snprintf(line, LOG_LINE, "%s.%03ldZ shmbusd %-5s %s\n", stamp, ts.tv_nsec / 1000000,
+                     level_names[level], msg);
+    }
     if (n < 0)
         return 0;
     if ((size_t)n >= LOG_LINE) {

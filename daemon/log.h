@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * shmbusd logging: one line per event on stderr, with a level and a time.
+ * shmbusd logging: one line per event on stderr, with a level and a time;
+ * when stderr is the journal ($JOURNAL_STREAM names it), with the syslog
+ * priority prefix ("<3>" to "<7>") instead, and no time.
  * After sbd_log_start(), no caller blocks on stderr (but for an ERROR
  * line's bounded wait, sbd_log()): lines go through
  * a bounded buffer (SBD_LOG_BUFFER bytes) that a writer thread drains;

@@ -23,6 +23,7 @@
 #include "guard.h"
 #include "log.h"
 #include "loss.h"
+#include "notify.h"
 #include "reaped.h"
 #include "reaper.h"
 #include "rec/rec.h"
@@ -252,11 +253,14 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
             sbd_log(SBD_WARN, "cannot tell the parent we are ready");
         close(ready_fd);
     }
+    sbd_notify("READY=1\nSTATUS=serving bus '%s' on %s\nMAINPID=%d", cfg->bus, cfg->sock_path,
+               (int)getpid());
     /* Without it the bus still serves, only with no "loss" events (logged). */
     sbd_loss_start(&reg, &loss);
     rc = sbd_control_run(&ctl);
     if (rc < 0)
         sbd_log(SBD_ERROR, "event loop: %s", shmbus_strerror(rc));
+    sbd_notify("STOPPING=1\nSTATUS=stopping");
     sbd_loss_stop(loss);
     sbd_metrics_stop(metrics); /* before what it reads */
     sbd_fed_stop(ctl.fed);

@@ -341,6 +341,7 @@ static inline int du_prepare(struct du_daemon *d)
     unsetenv("SHMBUS_BUS");
     unsetenv("SHMBUS_RUNTIME_DIR");
     unsetenv("SHMBUS_DAEMON_UID");
+    unsetenv("SHMBUS_SOCKET");
     rc = shmbus_bus_resolve(d->bus, NULL, d->sock, sizeof(d->sock));
     return rc;
 }

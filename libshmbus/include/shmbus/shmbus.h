@@ -330,24 +330,30 @@ SHMBUS_API int shmbus_version_number(void);
 
 /**
  * Resolve a bus name: @p name if not NULL, else $SHMBUS_BUS if set and not
- * empty, else SHMBUS_BUS_DEFAULT; and its control socket path, DIR/NAME.sock
- * in the bus's runtime directory DIR: $SHMBUS_RUNTIME_DIR if set and not
- * empty, else $XDG_RUNTIME_DIR/shmbus, else SHMBUS_RUNTIME_DIR_SYSTEM (in
- * a setuid or setgid process, which ignores both variables: secure_getenv()). The
- * daemon (shmbusd) resolves the same path the same way, and keeps its lock
- * beside the socket (NAME.lock).
+ * empty, else SHMBUS_BUS_DEFAULT; and its control socket path: $SHMBUS_SOCKET
+ * if set and not empty (an absolute path), else DIR/NAME.sock in the bus's
+ * runtime directory DIR: $SHMBUS_RUNTIME_DIR if set and not empty, else
+ * $XDG_RUNTIME_DIR/shmbus, else SHMBUS_RUNTIME_DIR_SYSTEM (in a setuid or
+ * setgid process, which ignores these variables: secure_getenv()). The
+ * daemon (shmbusd) resolves the same path the same way (its --socket comes
+ * first), and keeps its lock beside the socket (NAME.lock).
  * @param name_out  receives the name (SHMBUS_BUS_NAME_MAX + 1 bytes), or NULL.
  * @param path_out  receives the socket path, or NULL.
  * @param path_cap  size of @p path_out.
- * @return 0; SHMBUS_ERR_BAD_NAME; -ENAMETOOLONG if the path does not fit
- *         (sockaddr_un holds 107 bytes). Thread-safe if the environment is
+ * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID if $SHMBUS_SOCKET is
+ *         not an absolute path to a file; -ENAMETOOLONG if the path does not
+ *         fit (sockaddr_un holds 107 bytes). Thread-safe if the environment is
  *         not changed concurrently.
  */
 SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_out,
                                   size_t path_cap);
 
 /**
- * Connect to the daemon (shmbusd) of a bus and say hello.
+ * Connect to the daemon (shmbusd) of a bus and say hello. When the socket
+ * path is the default $XDG_RUNTIME_DIR/shmbus/NAME.sock (neither
+ * $SHMBUS_SOCKET nor $SHMBUS_RUNTIME_DIR set) and no socket is there, the
+ * system bus's SHMBUS_RUNTIME_DIR_SYSTEM/NAME.sock is tried next (a user
+ * without a daemon of their own reaches the system daemon).
  * @param bus   bus name, or NULL (see shmbus_bus_resolve()).
  * @param out   receives the connection, owned by the caller (shmbus_close()).
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_NO_DAEMON when no daemon
@@ -363,7 +369,8 @@ SHMBUS_API int shmbus_bus_resolve(const char *name, char *name_out, char *path_o
  *         SHMBUS_ERR_LIMIT when it serves its maximum of clients;
  *         SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT (no answer in 10 s) or
  *         SHMBUS_ERR_PROTOCOL when the daemon hangs up, hangs or garbles
- *         the hello; -errno.
+ *         the hello; -errno (-EACCES: the socket's directory, such as the
+ *         system bus's, is closed to us: not a member of its group).
  * Thread-safe. Blocks for one round trip to the daemon.
  * The connection may be used by several threads: control requests are
  * serialised on it. Publishing and receiving never use it.

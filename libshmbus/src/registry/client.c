@@ -29,27 +29,63 @@
 /* A daemon that does not answer a control request in this time is hung. */
 #define SB_BUS_REPLY_TIMEOUT_S 10
 
+/* The system bus's runtime directory, where a client looks when its own
+ * has no socket (shmbus_connect()). A compile-time seam: the tests build
+ * client.c with their own directory (tests/CMakeLists.txt), never an
+ * environment variable any caller could set. */
+#ifndef SB_RUNTIME_DIR_SYSTEM
+#define SB_RUNTIME_DIR_SYSTEM SHMBUS_RUNTIME_DIR_SYSTEM
+#endif
+
+#define SB_SUN_PATH sizeof(((struct sockaddr_un *)0)->sun_path)
+
 /* The directory of the bus's socket and lock (shmbus_bus_resolve()).
  * secure_getenv(): a setuid caller never takes its directory, nor whose
- * daemon it trusts (bus_configured_uid()), from whoever started it. */
-static const char *bus_runtime_dir(char *buf, size_t cap)
+ * daemon it trusts (bus_configured_uid()), from whoever started it.
+ * *own is set when it is $XDG_RUNTIME_DIR/shmbus, the user's own place
+ * by default, where no socket means "try the system bus". */
+static const char *bus_runtime_dir(char *buf, size_t cap, int *own)
 {
     const char *dir = secure_getenv("SHMBUS_RUNTIME_DIR");
 
+    *own = 0;
     if (dir != NULL && dir[0] != '\0')
         return dir;
     dir = secure_getenv("XDG_RUNTIME_DIR");
     if (dir == NULL || dir[0] == '\0')
-        return SHMBUS_RUNTIME_DIR_SYSTEM;
+        return SB_RUNTIME_DIR_SYSTEM;
     snprintf(buf, cap, "%s/shmbus", dir);
+    *own = 1;
     return buf;
 }
 
-int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t path_cap)
+/* $SHMBUS_SOCKET, the socket named outright. @return NULL when unset or
+ * empty, else the path, which *rc says whether to take: 0; SHMBUS_ERR_INVALID
+ * when it is not absolute or names a directory; -ENAMETOOLONG when it does
+ * not fit sockaddr_un. */
+static const char *bus_socket_env(int *rc)
 {
-    char buf[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
-    const char *dir = bus_runtime_dir(buf, sizeof(buf));
-    int n;
+    const char *path = secure_getenv("SHMBUS_SOCKET");
+    size_t n;
+
+    *rc = 0;
+    if (path == NULL || path[0] == '\0')
+        return NULL;
+    n = strlen(path);
+    if (path[0] != '/' || path[n - 1] == '/')
+        *rc = SHMBUS_ERR_INVALID; /* relative: its meaning depends on the cwd */
+    else if (n >= SB_SUN_PATH)
+        *rc = -ENAMETOOLONG;
+    return path;
+}
+
+/* shmbus_bus_resolve(), and whether the path is the user's default one,
+ * with the system bus to try when nothing is there (*own, may be NULL). */
+static int bus_resolve(const char *name, char *name_out, char *path_out, size_t path_cap, int *own)
+{
+    char buf[SB_SUN_PATH + 8];
+    const char *sock, *dir;
+    int n, rc, mine = 0;
 
     if (name == NULL) {
         name = getenv("SHMBUS_BUS");
@@ -62,14 +98,27 @@ int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t 
         snprintf(name_out, SHMBUS_BUS_NAME_MAX + 1, "%s", name);
     if (path_out == NULL)
         return 0;
-    n = snprintf(path_out, path_cap, "%s/%s.sock", dir, name);
-    if (n < 0 || (size_t)n >= path_cap || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    sock = bus_socket_env(&rc);
+    if (rc < 0)
+        return rc;
+    dir = sock != NULL ? NULL : bus_runtime_dir(buf, sizeof(buf), &mine);
+    n = sock != NULL ? snprintf(path_out, path_cap, "%s", sock)
+                     : snprintf(path_out, path_cap, "%s/%s.sock", dir, name);
+    if (n < 0 || (size_t)n >= path_cap || (size_t)n >= SB_SUN_PATH)
         return -ENAMETOOLONG;
+    if (own != NULL)
+        *own = mine;
     return 0;
 }
 
+int shmbus_bus_resolve(const char *name, char *name_out, char *path_out, size_t path_cap)
+{
+    return bus_resolve(name, name_out, path_out, path_cap, NULL);
+}
+
 /* Connect to the daemon at @p path, if we trust it (trust.h).
- * @return the socket; SHMBUS_ERR_NO_DAEMON; SHMBUS_ERR_UNTRUSTED; -errno. */
+ * @return the socket; SHMBUS_ERR_UNTRUSTED; -errno (-ENOENT: no socket
+ * there; -ECONNREFUSED: one nobody listens on). */
 static int bus_dial(const char *path)
 {
     struct timeval tv = {.tv_sec = SB_BUS_REPLY_TIMEOUT_S};
@@ -82,10 +131,35 @@ static int bus_dial(const char *path)
              : sb_bus_connect_trusted(s, path);
     if (rc < 0) {
         close(s);
-        /* Nobody listens: no socket file, or one a dead daemon left. */
-        return (rc == -ENOENT || rc == -ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : rc;
+        return rc;
     }
     return s;
+}
+
+/*
+ * Dial the bus's daemon at bus->path; when that is the user's default
+ * place (@p own) and holds no socket at all, the system bus's, whose
+ * path bus->path then keeps for reconnecting. A socket a dead daemon left
+ * (ECONNREFUSED) is the user's own bus, down: no fallback. The system
+ * daemon passes the trust checks as any other (sb_bus_connect_trusted():
+ * root, or the owner of /run/shmbus when the directory is given to one of
+ * our groups). @return the socket; SHMBUS_ERR_NO_DAEMON; as bus_dial().
+ */
+static int bus_dial_first(shmbus_bus *bus, int own)
+{
+    char sys[SB_SUN_PATH];
+    int s = bus_dial(bus->path), n;
+
+    if (s == -ENOENT && own) {
+        n = snprintf(sys, sizeof(sys), "%s/%s.sock", SB_RUNTIME_DIR_SYSTEM, bus->name);
+        if (n > 0 && (size_t)n < sizeof(sys)) {
+            s = bus_dial(sys);
+            if (s >= 0)
+                memcpy(bus->path, sys, (size_t)n + 1);
+        }
+    }
+    /* Nobody listens: no socket file, or one a dead daemon left. */
+    return (s == -ENOENT || s == -ECONNREFUSED) ? SHMBUS_ERR_NO_DAEMON : s;
 }
 
 static int bus_call_locked(shmbus_bus *bus, uint16_t type, const void *body, uint32_t len,
@@ -119,7 +193,7 @@ static int bus_hello(shmbus_bus *bus)
 int shmbus_connect(const char *bus_name, shmbus_bus **out)
 {
     shmbus_bus *bus;
-    int rc;
+    int rc, own;
 
     if (out == NULL)
         return SHMBUS_ERR_INVALID;
@@ -127,10 +201,10 @@ int shmbus_connect(const char *bus_name, shmbus_bus **out)
     bus = calloc(1, sizeof(*bus));
     if (bus == NULL)
         return -ENOMEM;
-    rc = shmbus_bus_resolve(bus_name, bus->name, bus->path, sizeof(bus->path));
+    rc = bus_resolve(bus_name, bus->name, bus->path, sizeof(bus->path), &own);
     if (rc < 0)
         goto err_free;
-    rc = bus->sock = bus_dial(bus->path);
+    rc = bus->sock = bus_dial_first(bus, own);
     if (rc < 0)
         goto err_free;
     pthread_mutex_init(&bus->lock, NULL);
