@@ -3,7 +3,9 @@
 # Every source file the repository tracks names its license (Apache-2.0,
 # LICENSE) in an SPDX line within its first two lines: C, headers, spin
 # models, the linker map, shell, Python, CMake and make files. Documents
-# (*.md), JSON (no comments) and fuzz inputs are not source. Usage:
+# (*.md), JSON (no comments), fuzz inputs and the Debian files whose
+# formats take no comments (debian/changelog, debian/source/format, and
+# debian/copyright, which states the license itself) are not source. Usage:
 # scripts/check-spdx.sh; exit 1 naming each file without the line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,7 @@ missing=()
 while IFS= read -r f; do
   case "$f" in
     fuzz/corpus/* | fuzz/regressions/* | *.md | *.json | LICENSE | NOTICE) continue ;;
+    debian/changelog | debian/copyright | debian/source/format) continue ;;
   esac
   if ! head -n 2 "$f" | grep -q 'SPDX-License-Identifier: Apache-2.0'; then
     missing+=("$f")
