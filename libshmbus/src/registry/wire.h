@@ -49,6 +49,8 @@ enum sb_wire_type {
                              to SB_WIRE_NATS_MAX */
     SB_MSG_JOURNAL = 12,  /* topic id: where the daemon records it; reply: the
                              journal directory, or -ENOENT */
+    SB_MSG_REMOVE = 13,   /* topic by name, flags: remove it (unlink, mark gone);
+                             reply: empty, or an error */
     SB_MSG_OK = 0x100,    /* reply: the request succeeded; body per request */
     SB_MSG_ERR = 0x101    /* reply: struct sb_wire_err */
 };
@@ -147,6 +149,16 @@ static_assert(sizeof(struct sb_wire_sub_ok) == 8, "sub ok");
 struct sb_wire_list {
     char after[SHMBUS_TOPIC_NAME_MAX + 8]; /* "" = from the start */
 };
+
+/* REMOVE: a topic by name (not by id: the remover need not have it open). */
+struct sb_wire_remove {
+    char name[SHMBUS_TOPIC_NAME_MAX + 1]; /* NUL-terminated */
+    uint8_t pad[3];                       /* 0 */
+    uint32_t flags;                       /* enum shmbus_remove_flags */
+};
+static_assert(sizeof(struct sb_wire_remove) == 136, "remove");
+static_assert(offsetof(struct sb_wire_remove, pad) == 129, "remove pad");
+static_assert(offsetof(struct sb_wire_remove, flags) == 132, "remove flags");
 
 /* One topic of a LIST reply (shmbus_topic_entry's fields, which the ends
  * convert: registry/monitor.h). Padding is spelled out and zero. */
@@ -326,6 +338,7 @@ struct sb_wire_req {
         struct sb_wire_list list;
         struct sb_wire_bridge bridge;
         struct sb_wire_nats nats;
+        struct sb_wire_remove remove;
     } u;
 };
 
