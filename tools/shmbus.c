@@ -2,7 +2,7 @@
 /*
  * shmbus: the command-line tool of a shmbus bus. It reads the global
  * options (--bus), then hands the rest of the command line to one
- * subcommand: pub (publish messages), sub (print messages), stat (list
+ * subcommand: pub (publish messages), rm (remove topics), sub (print messages), stat (list
  * topics, subscribers and TCP bridge connections), record (topics into
  * journal files), journal (list and verify journals), replay (publish a
  * journal again) or doctor (check the machine). Everything goes through
@@ -35,6 +35,7 @@ static const struct command commands[] = {
      cli_replay_usage},
     {"doctor", "check this machine for what breaks a bus, and say what to change", cli_doctor_main,
      cli_doctor_usage},
+    {"rm", "remove topics from the bus (--force: even in use)", cli_rm_main, cli_rm_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
