@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `shmbus stat`: a snapshot of every topic of the bus, as a table or as
- * JSON (stat_json.c). A sample lists the topics through the daemon, then
- * opens each one (never creating it) to read its counters, its subscriber
- * slots and its consumer groups from the segment, then asks the daemon for
- * its TCP bridge's totals and connections, and for its link to NATS and
- * its federated topics. Message rates compare two samples: half a second
- * apart for a single report, one refresh apart with --watch.
+ * `shmbus stat`: a snapshot of every topic of the bus (or of those a glob
+ * PATTERN matches), as a table or as JSON (stat_json.c). A sample lists the topics through the
+ * daemon, then opens each one (never creating it) to read its counters, its subscriber slots and
+ * its consumer groups from the segment, then asks the daemon for its TCP bridge's totals and
+ * connections, and for its link to NATS and its federated topics. Message rates compare two
+ * samples: half a second apart for a single report, one refresh apart with --watch.
  */
 #include <assert.h>
 #include <errno.h>
@@ -18,6 +17,7 @@
 
 #include "cli.h"
 #include "stat.h"
+#include "util/glob.h"
 #include "util/vec.h"
 #include "shmbus/monitor.h"
 
@@ -37,6 +37,7 @@
 
 struct stat_args {
     const char *bus;
+    const char *pattern; /* PATTERN: a Redis glob the topics' names match; NULL: all */
     int watch;
     uint64_t interval_ns;
     int json;
@@ -45,8 +46,10 @@ struct stat_args {
 void cli_stat_usage(FILE *f)
 {
     fprintf(f,
-            "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json]\n"
-            "List every topic of the bus: mode, capacity, largest message, publishers,\n"
+            "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json] [PATTERN]\n"
+            "List every topic of the bus, or those whose names match PATTERN (a Redis\n"
+            "glob: * ? [abc] [^a-z], \\ escapes; quote it from the shell): mode, capacity, largest "
+            "message, publishers,\n"
             "subscribers, messages published, overruns, skipped claims, messages per\n"
             "second, slots and records of dead processes reaped (REAPED), claims the\n"
             "daemon ended (UNBLOCKED: dead publishers', or held past the stall timeout),\n"
@@ -109,8 +112,16 @@ static int stat_parse(int argc, char **argv, struct stat_args *a)
 {
     int opt, rc;
 
-    /* '+': no reordering, so that `--watch 2` can take the next word. */
-    while ((opt = getopt_long(argc, argv, "+", stat_opts, NULL)) != -1) {
+    /* '+': no reordering, so that `--watch 2` can take the next word;
+     * getopt stops at PATTERN, and goes on after it. */
+    for (;;) {
+        opt = getopt_long(argc, argv, "+", stat_opts, NULL);
+        if (opt == -1 && optind < argc && a->pattern == NULL) {
+            a->pattern = argv[optind++];
+            continue;
+        }
+        if (opt == -1)
+            break;
         if (opt == OPT_BUS) {
             a->bus = optarg;
         } else if (opt == OPT_WATCH) {
@@ -141,18 +152,23 @@ static void sample_free(struct stat_sample *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Append the listed entries. @return 0 or -ENOMEM. */
-static int sample_append(struct stat_sample *s, const shmbus_topic_entry *e, size_t n)
+/* Append the listed entries whose names match @p pattern (NULL: all).
+ * @return 0 or -ENOMEM. */
+static int sample_append(struct stat_sample *s, const char *pattern, const shmbus_topic_entry *e,
+                         size_t n)
 {
     if (SB_VEC_RESERVE(s->v, s->cap, s->n, n, STAT_PAGE) < 0)
         return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
     for (size_t i = 0; i < n; i++)
-        s->v[s->n++] = (struct stat_topic){.e = e[i]};
+        if (pattern == NULL || sb_glob_match(pattern, strlen(pattern), e[i].name,
+                                             strnlen(e[i].name, sizeof(e[i].name))))
+            s->v[s->n++] = (struct stat_topic){.e = e[i]};
     return 0;
 }
 
-/* List every topic, a page at a time. @return 0 or an error code. */
-static int sample_list(shmbus_bus *b, struct stat_sample *s)
+/* List every topic (that matches @p pattern), a page at a time.
+ * @return 0 or an error code. */
+static int sample_list(shmbus_bus *b, const char *pattern, struct stat_sample *s)
 {
     shmbus_topic_entry page[STAT_PAGE];
     char after[SHMBUS_TOPIC_NAME_MAX + 1] = "";
@@ -162,7 +178,7 @@ static int sample_list(shmbus_bus *b, struct stat_sample *s)
         n = shmbus_list(b, after, page, STAT_PAGE);
         if (n < 0)
             return n; /* the daemon went away or refused */
-        rc = sample_append(s, page, (size_t)n);
+        rc = sample_append(s, pattern, page, (size_t)n);
         if (rc < 0)
             return rc; /* out of memory */
         if (n > 0)
@@ -261,14 +277,15 @@ static int sample_probe(shmbus_bus *b, struct stat_topic *st)
     return 0;
 }
 
-/* Take a sample. @return 0 or an error code (reported). */
-static int sample_take(shmbus_bus *b, struct stat_sample *s)
+/* Take a sample of the topics that match @p pattern (NULL: all).
+ * @return 0 or an error code (reported). */
+static int sample_take(shmbus_bus *b, const char *pattern, struct stat_sample *s)
 {
     size_t keep = 0;
     int rc;
 
     s->realtime_ns = cli_realtime_ns();
-    rc = sample_list(b, s);
+    rc = sample_list(b, pattern, s);
     /* The daemon went away, or out of memory: nothing to show. */
     if (rc < 0) {
         cli_err("cannot list topics: %s", shmbus_strerror(rc));
@@ -676,12 +693,12 @@ static int stat_loop(shmbus_bus *b, const char *bus, const struct stat_args *a)
 {
     struct stat_sample prev = {0}, cur = {0};
     uint64_t delay = STAT_FIRST_NS;
-    int rc = sample_take(b, &prev);
+    int rc = sample_take(b, a->pattern, &prev);
 
     if (a->watch && a->interval_ns < delay)
         delay = a->interval_ns;
     while (rc == 0 && cli_sleep(delay) == 0) {
-        rc = sample_take(b, &cur);
+        rc = sample_take(b, a->pattern, &cur);
         if (rc == 0 && (rc = stat_show(a, bus, &cur, &prev)) == -EPIPE)
             rc = 1; /* the reader left: stop, quietly and successfully */
         sample_free(&prev);
