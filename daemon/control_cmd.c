@@ -33,6 +33,7 @@ struct ctl_reply {
         struct sb_wire_hello_ok hello;
         struct sb_wire_open_ok open;
         struct sb_wire_sub_ok sub;
+        struct sb_wire_bus_ok bus;
         uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST, BRIDGE, NATS, JOURNAL */
     } out;
 };
@@ -339,6 +340,26 @@ static void on_nats(struct sbd_control *c, const struct sb_wire_nats *q, struct 
     r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->entries[0]));
 }
 
+/* The bus's use against its limits (shmbus_bus_stat()). */
+static void on_bus(struct sbd_control *c, struct ctl_reply *r)
+{
+    const struct sbd_config *cfg = c->cfg;
+    struct sbd_registry *reg = c->reg;
+
+    /* topic_lock guards the counts (registry.h); the bridge adds topics too. */
+    pthread_mutex_lock(&reg->topic_lock);
+    r->out.bus = (struct sb_wire_bus_ok){.shm_bytes = reg->shm_bytes,
+                                         .max_shm = cfg->max_shm,
+                                         .max_segment = cfg->max_segment,
+                                         .topics = reg->ntopics - reg->ntopics_own,
+                                         .max_topics = cfg->max_topics,
+                                         .clients = c->clients,
+                                         .max_clients = cfg->max_clients};
+    pthread_mutex_unlock(&reg->topic_lock);
+    r->body = &r->out.bus;
+    r->len = sizeof(r->out.bus);
+}
+
 /* May this session remove @p t? Not the daemon's own topics, nor one a
  * subsystem of the daemon serves (federated, recorded: they keep their
  * state of it until the daemon stops); the daemon's uid, root and the
@@ -417,6 +438,8 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_journal(c, s, &q->u.ref, r);
     else if (q->hdr.type == SB_MSG_REMOVE)
         on_remove(c, s, &q->u.remove, r);
+    else if (q->hdr.type == SB_MSG_BUS)
+        on_bus(c, r);
     else
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }

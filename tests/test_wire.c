@@ -251,7 +251,7 @@ static void test_wire_decode_req_rejects_unknown_type(void **state)
     uint8_t buf[SB_WIRE_MAX];
     uint8_t body[256] = {0};
     struct sb_wire_req q;
-    const uint16_t types[] = {0, SB_MSG_REMOVE + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
+    const uint16_t types[] = {0, SB_MSG_BUS + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
 
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         for (uint32_t len = 0; len <= sizeof(body); len += 8) {
@@ -279,7 +279,8 @@ static void test_wire_decode_req_rejects_length_mismatch(void **state)
              {SB_MSG_LIST, sizeof(struct sb_wire_list)},
              {SB_MSG_BRIDGE, sizeof(struct sb_wire_bridge)},
              {SB_MSG_NATS, sizeof(struct sb_wire_nats)},
-             {SB_MSG_JOURNAL, sizeof(struct sb_wire_ref)}};
+             {SB_MSG_JOURNAL, sizeof(struct sb_wire_ref)},
+             {SB_MSG_BUS, sizeof(struct sb_wire_bus)}};
     uint8_t body[512] = {0}; /* zeros are valid in every field but OPEN's name */
     uint8_t buf[SB_WIRE_MAX];
     struct sb_wire_req q;
@@ -671,6 +672,8 @@ static void test_wire_layout_matches_version(void **state)
         {"sb_wire_nats_topic", sizeof(struct sb_wire_nats_topic), 192},
         {"sb_wire_nats_ok", sizeof(struct sb_wire_nats_ok), 344},
         {"sb_wire_remove", sizeof(struct sb_wire_remove), 136},
+        {"sb_wire_bus", sizeof(struct sb_wire_bus), 8},
+        {"sb_wire_bus_ok", sizeof(struct sb_wire_bus_ok), 40},
         {"sb_wire_err", sizeof(struct sb_wire_err), 124},
         {"sb_wire_journal_ok", sizeof(struct sb_wire_journal_ok), 4096},
     };

@@ -55,6 +55,8 @@ static uint32_t body_size(uint16_t type)
         return sizeof(struct sb_wire_nats);
     case SB_MSG_REMOVE:
         return sizeof(struct sb_wire_remove);
+    case SB_MSG_BUS:
+        return sizeof(struct sb_wire_bus);
     default:
         return UINT32_MAX;
     }
@@ -189,6 +191,11 @@ static int body_check(const struct sb_wire_req *r, const char **why)
         return SHMBUS_ERR_PROTOCOL;
     case SB_MSG_REMOVE:
         return remove_check(&r->u.remove, why);
+    case SB_MSG_BUS:
+        if (r->u.bus.zero == 0)
+            return 0;
+        *why = "reserved field not zero";
+        return SHMBUS_ERR_PROTOCOL;
     default:
         return 0; /* references are checked against the session's tables */
     }
