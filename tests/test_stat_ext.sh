@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # `shmbus stat` against a private shmbusd, what issue 18 added: PATTERN
-# (a Redis glob, in the text and the JSON, before or after the options).
-# About 2 s.
+# (a Redis glob, in the text and the JSON, before or after the options);
+# the bus's shm use against --max-shm (and topics, clients) in the text
+# and the JSON; publishers per process (a live `shmbus pub` and its pid).
+# About 5 s.
 # Usage: test_stat_ext.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -12,11 +14,14 @@ bus="st$$"
 export XDG_RUNTIME_DIR=$dir
 unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
 daemon=""
+pub=""
 log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
 source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
 cleanup() {
+  exec 3>&- 2>/dev/null || true
+  [ -n "$pub" ] && stop "$pub" "pub at exit"
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
@@ -31,7 +36,7 @@ sb() { bounded "$shmbus" --bus "$bus" "$@" </dev/null; }
 # names ARGS...: the topics `stat --json ARGS` lists, one line.
 names() { sb stat --json "$@" | grep -o '"topics":\[.*' | grep -o '{"name":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' '; }
 
-start_daemon "shmbusd"
+start_daemon "shmbusd" --max-shm 64M --max-topics 100
 for t in orders.eu orders.us orders.eu.late prices; do sb pub "$t" x || fail "pub $t"; done
 
 [ "$(names)" = "orders.eu orders.eu.late orders.us prices " ] || fail "stat lists: $(names)"
@@ -48,4 +53,29 @@ sb stat a b 2>/dev/null
 rc=$?
 set -e
 [ "$rc" = 2 ] || fail "two patterns: exit $rc, want 2"
+
+# The limits: 64 MiB and 100 topics as started; 4 topics, and the shm of
+# their segments and the events topic's (counted in --max-shm too).
+sb stat | grep -q '^shm [0-9.]* of 64.0 MiB ([0-9.]*%, --max-shm), topics 4 of 100, clients 1 of ' ||
+  fail "the limits line: $(sb stat | sed -n 2p)"
+limits=$(sb stat --json | grep -o '"limits":{[^}]*}')
+python3 -c '
+import json, sys
+l = json.loads(sys.argv[1].split(":", 1)[1])
+assert l["max_shm"] == 64 << 20 and l["topics"] == 4 and l["max_topics"] == 100, l
+assert 4 * 1024 * 1024 < l["shm_bytes"] < l["max_shm"], l
+' "$limits" || fail "the JSON limits: $limits"
+
+# Publishers per process: a live publisher's pid, one record.
+mkfifo "$dir/in"
+"$shmbus" --bus "$bus" pub prices <"$dir/in" 2>/dev/null &
+pub=$!
+exec 3>"$dir/in"
+echo y >&3
+has_pub() { sb stat --json prices | grep -q "\"publisher_pids\":\[{\"pid\":$pub,\"publishers\":1,\"dead\":0}\]"; }
+wait_until "prices's publisher pid $pub in stat --json" has_pub
+sb stat prices | grep -A1 PUB_PID | grep -q "^ *$pub  *1 0$" || fail "the text view: $(sb stat prices)"
+exec 3>&-
+wait_exit "$pub" "pub" || fail "pub failed"
+pub=""
 echo "ok"

@@ -34,6 +34,7 @@
 #define STAT_FLAGS_W    13              /* "authed,paused" */
 #define STAT_AGE_CAP    24              /* a formatted age: "213503982334d23h" */
 #define STAT_GROUP_W    16              /* a group's column, wider for a longer name */
+#define STAT_MIB        1048576.0       /* bytes in a MiB */
 
 struct stat_args {
     const char *bus;
@@ -145,6 +146,7 @@ static void sample_free(struct stat_sample *s)
     for (size_t i = 0; i < s->n; i++) {
         free(s->v[i].slots);
         free(s->v[i].groups);
+        free(s->v[i].procs);
     }
     free(s->v);
     free(s->conns);
@@ -236,8 +238,40 @@ static int sample_nats(shmbus_bus *b, struct stat_sample *s)
     return 0;
 }
 
+/* Count the publisher records of @p t by process into st->procs.
+ * @return 0 or -ENOMEM. */
+static int sample_procs(const shmbus_topic *t, struct stat_topic *st)
+{
+    unsigned cap = st->info.max_publishers, n;
+    shmbus_pub_info *recs = calloc(cap, sizeof(*recs));
+    int rc;
+
+    st->procs = calloc(cap, sizeof(*st->procs));
+    if (recs == NULL || st->procs == NULL) {
+        free(recs);
+        free(st->procs);
+        st->procs = NULL;
+        return -ENOMEM;
+    }
+    rc = shmbus_topic_pubs_get(t, recs, cap);
+    n = rc > 0 ? ((unsigned)rc < cap ? (unsigned)rc : cap) : 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = 0;
+
+        while (k < st->n_procs && st->procs[k].pid != recs[i].pid)
+            k++;
+        if (k == st->n_procs)
+            st->procs[st->n_procs++] = (struct stat_proc){.pid = recs[i].pid};
+        st->procs[k].records++;
+        st->procs[k].dead += recs[i].dead;
+    }
+    free(recs);
+    return 0;
+}
+
 /*
- * Read a listed topic's counters and slots from its segment.
+ * Read a listed topic's counters, slots, groups and publisher records
+ * from its segment.
  * @return 0; 1 if the topic is gone; an error code (reported).
  */
 static int sample_probe(shmbus_bus *b, struct stat_topic *st)
@@ -273,8 +307,18 @@ static int sample_probe(shmbus_bus *b, struct stat_topic *st)
     /* As for the slots: there are no more groups than the topic has. */
     rc = shmbus_topic_groups_get(t, st->groups, st->info.max_groups);
     st->n_groups = rc > 0 ? (unsigned)rc : 0;
+    rc = sample_procs(t, st);
     shmbus_topic_destroy(t);
-    return 0;
+    /* Out of memory: give up on the sample, as above; a failed entry owns
+     * nothing (sample_take()). */
+    if (rc < 0) {
+        cli_err("out of memory");
+        free(st->slots);
+        free(st->groups);
+        st->slots = NULL;
+        st->groups = NULL;
+    }
+    return rc;
 }
 
 /* Take a sample of the topics that match @p pattern (NULL: all).
@@ -285,6 +329,13 @@ static int sample_take(shmbus_bus *b, const char *pattern, struct stat_sample *s
     int rc;
 
     s->realtime_ns = cli_realtime_ns();
+    rc = shmbus_bus_stat(b, &s->limits);
+    /* As for the NATS link below. */
+    if (rc < 0) {
+        cli_err("cannot read the bus's limits: %s%s", shmbus_strerror(rc),
+                rc == SHMBUS_ERR_PROTOCOL ? " (or shmbusd is older than this shmbus)" : "");
+        return rc;
+    }
     rc = sample_list(b, pattern, s);
     /* The daemon went away, or out of memory: nothing to show. */
     if (rc < 0) {
@@ -443,6 +494,16 @@ static void text_groups(const struct stat_topic *t, int gw)
     }
 }
 
+/* The processes publishing on the topic, by their publisher records. */
+static void text_procs(const struct stat_topic *t)
+{
+    if (t->n_procs == 0)
+        return; /* no header for an empty list */
+    printf("    %8s %10s %s\n", "PUB_PID", "PUBLISHERS", "DEAD");
+    for (unsigned i = 0; i < t->n_procs; i++)
+        printf("    %8u %10u %u\n", t->procs[i].pid, t->procs[i].records, t->procs[i].dead);
+}
+
 static void text_topic(const struct stat_topic *t, int name_w, double rate)
 {
     int gw = group_w(t);
@@ -456,6 +517,7 @@ static void text_topic(const struct stat_topic *t, int name_w, double rate)
     else
         printf("%10.1f\n", rate);
     text_slots(t, gw);
+    text_procs(t);
     text_groups(t, gw);
 }
 
@@ -655,6 +717,15 @@ static void text_nats(const struct stat_sample *s)
     text_fed_row("", "total", name_w, "", &sum);
 }
 
+/* The bus's use against the daemon's limits, in MiB with one decimal. */
+static void text_limits(const shmbus_bus_info *l)
+{
+    printf("shm %.1f of %.1f MiB (%.1f%%, --max-shm), topics %u of %u, clients %u of %u\n",
+           (double)l->shm_bytes / STAT_MIB, (double)l->max_shm / STAT_MIB,
+           l->max_shm > 0 ? 100.0 * (double)l->shm_bytes / (double)l->max_shm : 0.0, l->topics,
+           l->max_topics, l->clients, l->max_clients);
+}
+
 static void text_show(const char *bus, const struct stat_sample *cur,
                       const struct stat_sample *prev)
 {
@@ -665,6 +736,7 @@ static void text_show(const char *bus, const struct stat_sample *cur,
     if (localtime_r(&now, &tm) != NULL)
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
     printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
+    text_limits(&cur->limits);
     text_topics(cur, prev);
     text_bridge(cur);
     text_nats(cur);
