@@ -3,8 +3,10 @@
 # `shmbus stat` against a private shmbusd, what issue 18 added: PATTERN
 # (a Redis glob, in the text and the JSON, before or after the options);
 # the bus's shm use against --max-shm (and topics, clients) in the text
-# and the JSON; publishers per process (a live `shmbus pub` and its pid).
-# About 5 s.
+# and the JSON; publishers per process (a live `shmbus pub` and its pid);
+# `shmbus top`: frames without escapes when stdout is no terminal, sorted
+# by rate or lag, PATTERN, and on a terminal (script(1)) q quits and the
+# cursor comes back. About 9 s.
 # Usage: test_stat_ext.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -78,4 +80,31 @@ sb stat prices | grep -A1 PUB_PID | grep -q "^ *$pub  *1 0$" || fail "the text v
 exec 3>&-
 wait_exit "$pub" "pub" || fail "pub failed"
 pub=""
+
+# top, not on a terminal: two frames, no escape, the busiest topic first.
+( for i in $(seq 1 400); do echo "$i"; sleep 0.002; done ) | "$shmbus" --bus "$bus" pub orders.us &
+pub=$!
+sleep 0.3
+sb top --iterations 2 --interval 200 >"$dir/top" || fail "top --iterations 2"
+[ "$(grep -c '^shmbus top - bus ' "$dir/top")" = 2 ] || fail "top printed: $(cat "$dir/top")"
+if grep -q $'\033' "$dir/top"; then fail "top wrote escapes to a file"; fi
+[ "$(grep -A1 '^TOPIC' "$dir/top" | sed -n 2p | cut -d' ' -f1)" = orders.us ] ||
+  fail "top by rate: $(cat "$dir/top")"
+grep -q '^shm [0-9.]* of 64.0 MiB' "$dir/top" || fail "top's limits line: $(cat "$dir/top")"
+wait_exit "$pub" "pub orders.us" || fail "pub orders.us failed"
+pub=""
+sb top --sort lag --iterations 1 --interval 100 'pri*' >"$dir/top" || fail "top --sort lag"
+[ "$(grep -A9 '^TOPIC' "$dir/top" | sed 1d | grep -c .)" = 1 ] || fail "top pri*: $(cat "$dir/top")"
+grep -q '1 topic, by lag' "$dir/top" || fail "top --sort lag says: $(head -1 "$dir/top")"
+set +e
+sb top --sort size 2>/dev/null
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "top --sort size: exit $rc, want 2"
+
+# top on a terminal: redrawn with escapes, q quits, the cursor shown again.
+(sleep 1; printf q) | timeout 20 script -qec "$shmbus --bus $bus top --interval 200" /dev/null \
+  >"$dir/tty" || fail "top on a terminal did not quit on q"
+grep -q $'\033\\[H\033\\[2Jshmbus top' "$dir/tty" || fail "top on a terminal: no redraw"
+grep -q $'\033\\[?25h' "$dir/tty" || fail "top did not show the cursor again"
 echo "ok"

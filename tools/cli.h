@@ -137,6 +137,7 @@ int cli_journal_main(const char *bus, int argc, char **argv);
 int cli_replay_main(const char *bus, int argc, char **argv);
 int cli_doctor_main(const char *bus, int argc, char **argv);
 int cli_rm_main(const char *bus, int argc, char **argv);
+int cli_top_main(const char *bus, int argc, char **argv);
 
 /* Their --help texts. */
 void cli_pub_usage(FILE *f);
@@ -147,5 +148,6 @@ void cli_journal_usage(FILE *f);
 void cli_replay_usage(FILE *f);
 void cli_doctor_usage(FILE *f);
 void cli_rm_usage(FILE *f);
+void cli_top_usage(FILE *f);
 
 #endif /* SHMBUS_TOOLS_CLI_H */

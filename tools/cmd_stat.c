@@ -141,7 +141,7 @@ static int stat_parse(int argc, char **argv, struct stat_args *a)
     return 0;
 }
 
-static void sample_free(struct stat_sample *s)
+void cli_stat_sample_free(struct stat_sample *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         free(s->v[i].slots);
@@ -160,7 +160,7 @@ static int sample_append(struct stat_sample *s, const char *pattern, const shmbu
                          size_t n)
 {
     if (SB_VEC_RESERVE(s->v, s->cap, s->n, n, STAT_PAGE) < 0)
-        return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+        return -ENOMEM; /* the sample keeps what it had: cli_stat_sample_free() frees it */
     for (size_t i = 0; i < n; i++)
         if (pattern == NULL || sb_glob_match(pattern, strlen(pattern), e[i].name,
                                              strnlen(e[i].name, sizeof(e[i].name))))
@@ -193,7 +193,7 @@ static int sample_list(shmbus_bus *b, const char *pattern, struct stat_sample *s
 static int sample_conns_grow(struct stat_sample *s)
 {
     if (SB_VEC_RESERVE(s->conns, s->conns_cap, s->n_conns, STAT_CONN_PAGE, STAT_CONN_PAGE) < 0)
-        return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+        return -ENOMEM; /* the sample keeps what it had: cli_stat_sample_free() frees it */
     return 0;
 }
 
@@ -227,7 +227,7 @@ static int sample_nats(shmbus_bus *b, struct stat_sample *s)
 
     do {
         if (SB_VEC_RESERVE(s->fed, s->fed_cap, s->n_fed, STAT_FED_PAGE, STAT_FED_PAGE) < 0)
-            return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+            return -ENOMEM; /* the sample keeps what it had: cli_stat_sample_free() frees it */
         n = shmbus_nats_stat(b, after, &s->nats, s->fed + s->n_fed, STAT_FED_PAGE);
         if (n < 0)
             return n; /* the daemon went away or refused */
@@ -310,7 +310,7 @@ static int sample_probe(shmbus_bus *b, struct stat_topic *st)
     rc = sample_procs(t, st);
     shmbus_topic_destroy(t);
     /* Out of memory: give up on the sample, as above; a failed entry owns
-     * nothing (sample_take()). */
+     * nothing (cli_stat_sample_take()). */
     if (rc < 0) {
         cli_err("out of memory");
         free(st->slots);
@@ -321,9 +321,7 @@ static int sample_probe(shmbus_bus *b, struct stat_topic *st)
     return rc;
 }
 
-/* Take a sample of the topics that match @p pattern (NULL: all).
- * @return 0 or an error code (reported). */
-static int sample_take(shmbus_bus *b, const char *pattern, struct stat_sample *s)
+int cli_stat_sample_take(shmbus_bus *b, const char *pattern, struct stat_sample *s)
 {
     size_t keep = 0;
     int rc;
@@ -765,23 +763,23 @@ static int stat_loop(shmbus_bus *b, const char *bus, const struct stat_args *a)
 {
     struct stat_sample prev = {0}, cur = {0};
     uint64_t delay = STAT_FIRST_NS;
-    int rc = sample_take(b, a->pattern, &prev);
+    int rc = cli_stat_sample_take(b, a->pattern, &prev);
 
     if (a->watch && a->interval_ns < delay)
         delay = a->interval_ns;
     while (rc == 0 && cli_sleep(delay) == 0) {
-        rc = sample_take(b, a->pattern, &cur);
+        rc = cli_stat_sample_take(b, a->pattern, &cur);
         if (rc == 0 && (rc = stat_show(a, bus, &cur, &prev)) == -EPIPE)
             rc = 1; /* the reader left: stop, quietly and successfully */
-        sample_free(&prev);
+        cli_stat_sample_free(&prev);
         prev = cur;
         memset(&cur, 0, sizeof(cur));
         if (!a->watch)
             break;
         delay = a->interval_ns;
     }
-    sample_free(&prev);
-    sample_free(&cur);
+    cli_stat_sample_free(&prev);
+    cli_stat_sample_free(&cur);
     return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 

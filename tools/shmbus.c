@@ -2,8 +2,9 @@
 /*
  * shmbus: the command-line tool of a shmbus bus. It reads the global
  * options (--bus), then hands the rest of the command line to one
- * subcommand: pub (publish messages), rm (remove topics), sub (print messages), stat (list
- * topics, subscribers and TCP bridge connections), record (topics into
+ * subcommand: pub (publish messages), sub (print messages), stat (list
+ * topics, subscribers and TCP bridge connections), top (a live view of
+ * the topics), rm (remove topics), record (topics into
  * journal files), journal (list and verify journals), replay (publish a
  * journal again) or doctor (check the machine). Everything goes through
  * the public API and the bus's daemon, shmbusd.
@@ -29,6 +30,7 @@ static const struct command commands[] = {
     {"sub", "print the messages of a topic", cli_sub_main, cli_sub_usage},
     {"stat", "list topics, subscribers, lag, losses, rates and bridge connections", cli_stat_main,
      cli_stat_usage},
+    {"top", "a live view of the topics, sorted by rate or lag", cli_top_main, cli_top_usage},
     {"record", "record topics into journal files", cli_record_main, cli_record_usage},
     {"journal", "list and verify the journals of a directory", cli_journal_main, cli_journal_usage},
     {"replay", "publish (or print) a recorded journal again, at its pace", cli_replay_main,

@@ -4,7 +4,7 @@
  * bus (its topics with their slots and groups, the bridge, the NATS link),
  * the topic counters shown, and the helpers both views use. cmd_stat.c
  * takes the samples and shows them as text; stat_json.c shows them as
- * JSON.
+ * JSON; cmd_top.c, `shmbus top`, redraws a summary of them.
  */
 #ifndef SHMBUS_TOOLS_STAT_H
 #define SHMBUS_TOOLS_STAT_H
@@ -64,6 +64,14 @@ struct stat_sample {
     X(unblocked, "UNBLOCKED", 9)                                                                   \
     X(evicted, "EVICTED", 7)                                                                       \
     X(abandoned, "ABANDONED", 9)
+
+/* Take a sample of the bus: its limits, the topics whose names match
+ * @p pattern (NULL: all) with their slots, groups and publishers, the
+ * bridge and the NATS link. @return 0 or an error code (reported). */
+int cli_stat_sample_take(shmbus_bus *b, const char *pattern, struct stat_sample *s);
+
+/* Free what a sample owns and empty it. */
+void cli_stat_sample_free(struct stat_sample *s);
 
 /* The names of enum shmbus_nats_state, by value. */
 extern const char *const cli_stat_nats_states[];
