@@ -4,7 +4,7 @@
  * options (--bus), then hands the rest of the command line to one
  * subcommand: pub (publish messages), sub (print messages), stat (list
  * topics, subscribers and TCP bridge connections), top (a live view of
- * the topics), rm (remove topics), record (topics into
+ * the topics), rm (remove topics), bench (latency and throughput), record (topics into
  * journal files), journal (list and verify journals), replay (publish a
  * journal again) or doctor (check the machine). Everything goes through
  * the public API and the bus's daemon, shmbusd.
@@ -37,6 +37,8 @@ static const struct command commands[] = {
      cli_replay_usage},
     {"doctor", "check this machine for what breaks a bus, and say what to change", cli_doctor_main,
      cli_doctor_usage},
+    {"bench", "measure latency and throughput on the bus (scratch topics)", cli_bench_main,
+     cli_bench_usage},
     {"rm", "remove topics from the bus (--force: even in use)", cli_rm_main, cli_rm_usage},
 };
 
