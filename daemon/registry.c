@@ -261,8 +261,10 @@ int sbd_topic_remove(struct sbd_registry *r, struct sbd_topic *t, int force, cha
     if (sbd_topic_broken(t) != 2 && shmbus_topic_unlink(t->seg) < 0)
         sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
     r->retired[r->nretired++] = t;
+    /* Out of the name table, so out of --max-topics; still in shm_bytes:
+     * the daemon's mapping keeps the pages until it stops, and --max-shm
+     * bounds what the bus really pins. */
     r->ntopics--;
-    r->shm_bytes -= t->info.segment_size;
     pthread_mutex_unlock(&r->topic_lock);
     return 0;
 }

@@ -243,7 +243,8 @@ int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struc
  * (sb_admin_topic_gone(): every mapper gets SHMBUS_ERR_TOPIC_GONE, and
  * sleepers are woken), its segment unlinked, its name taken out of the
  * table (the next OPEN creates it anew) and the struct retired: it stays
- * valid, mapped, until the daemon stops. Control thread.
+ * valid, mapped, until the daemon stops, and its segment counts in
+ * shm_bytes (--max-shm) until then. Control thread.
  * @return 0; SHMBUS_ERR_BUSY with @p why naming the user; -ENOENT if
  *         @p t is no longer in the table.
  */

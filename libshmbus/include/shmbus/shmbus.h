@@ -439,7 +439,9 @@ enum shmbus_remove_flags {
  * segment gone (every process that still maps it gets
  * SHMBUS_ERR_TOPIC_GONE on its next publish, receive or wait, and
  * sleepers are woken), unlinks it and forgets the name, which the next
- * shmbus_open() creates again with any options. Without
+ * shmbus_open() creates again with any options. Its memory stays in use
+ * (and counts in the daemon's --max-shm) until every process that maps
+ * it lets go of it, the daemon at its stop. Without
  * SHMBUS_REMOVE_FORCE it is refused while the topic is in use: a
  * connection of a live process has it open, or a live process other
  * than the daemon owns a subscriber slot or a publisher record in its
