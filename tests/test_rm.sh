@@ -6,7 +6,8 @@
 # --force both get SHMBUS_ERR_TOPIC_GONE on their next receive or
 # publish; the name created again at once with other options; another
 # uid's topic refused, its own removed; the daemon's _shmbus. topic
-# refused; a topic_removed event on _shmbus.events. About 2 s.
+# refused; a topic_removed event on _shmbus.events; a removed segment
+# still counted in --max-shm. About 3 s.
 # Usage: test_rm.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -49,7 +50,11 @@ start_daemon "shmbusd" --allow-uid 65534
 # An idle topic: removed, segment and listing gone; then missing.
 sb pub idle hello || fail "pub idle"
 seg idle || fail "no segment for idle"
+shm() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -o '"shm_bytes":[0-9]*' | cut -d: -f2; }
+before=$(shm)
 sb rm idle || fail "rm of an idle topic"
+# The daemon maps a removed segment until it stops: it stays in --max-shm.
+[ "$(shm)" = "$before" ] || fail "shm_bytes went from $before to $(shm) at rm"
 seg idle && fail "rm left idle's segment"
 "$shmbus" --bus "$bus" stat --json </dev/null | grep -q '"name":"idle"' && fail "stat lists idle"
 set +e
