@@ -7,7 +7,8 @@
 # publish; the name created again at once with other options; another
 # uid's topic refused, its own removed; the daemon's _shmbus. topic
 # refused; a topic_removed event on _shmbus.events; a removed segment
-# still counted in --max-shm. About 3 s.
+# still counted in --max-shm; removers killed -9 around their request.
+# About 4 s.
 # Usage: test_rm.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -129,6 +130,19 @@ sb rm _shmbus.events 2>/dev/null
 rc=$?
 set -e
 [ "$rc" = 1 ] || fail "rm of _shmbus.events: exit $rc, want 1"
+
+# A remover killed (-9) around its request: the removal is one request
+# the daemon handles whole, so the topic is either removed or not, the
+# daemon serves on, and the name works again either way.
+for i in 1 2 3 4 5; do
+  sb pub "killed$i" x || fail "pub killed$i"
+  "$shmbus" --bus "$bus" rm "killed$i" </dev/null 2>/dev/null &
+  kill -9 $! 2>/dev/null || true
+  wait $! 2>/dev/null || true
+  alive "$daemon" || fail "the daemon died after a remover was killed"
+  sb rm "killed$i" 2>/dev/null || true # removed now if not then
+  sb pub --capacity 64 "killed$i" y || fail "killed$i not usable again"
+done
 
 # The events: one topic_removed per removal, forced or not; read from the
 # ring's start (the topic holds 1024), so none is missed by starting late.
