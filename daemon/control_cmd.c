@@ -9,10 +9,12 @@
 #include "control_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "events.h"
 #include "log.h"
 #include "registry/admin.h"
@@ -31,6 +33,7 @@ struct ctl_reply {
         struct sb_wire_hello_ok hello;
         struct sb_wire_open_ok open;
         struct sb_wire_sub_ok sub;
+        struct sb_wire_bus_ok bus;
         uint8_t list[SB_WIRE_MAX] __attribute__((aligned(8))); /* LIST, BRIDGE, NATS, JOURNAL */
     } out;
 };
@@ -108,6 +111,8 @@ static void on_open(struct sbd_control *c, struct sbd_session *s, const struct s
         r->code = rc;
         return;
     }
+    if (created)
+        t->creator = s->uid; /* who may remove it besides the daemon's uid (on_remove()) */
     r->out.open = (struct sb_wire_open_ok){.topic = t->id, .created = (uint32_t)created};
     r->body = &r->out.open;
     r->len = sizeof(r->out.open);
@@ -335,6 +340,80 @@ static void on_nats(struct sbd_control *c, const struct sb_wire_nats *q, struct 
     r->len = (uint32_t)(sizeof(*ok) + n * sizeof(ok->entries[0]));
 }
 
+/* The bus's use against its limits (shmbus_bus_stat()). */
+static void on_bus(struct sbd_control *c, struct ctl_reply *r)
+{
+    const struct sbd_config *cfg = c->cfg;
+    struct sbd_registry *reg = c->reg;
+
+    /* topic_lock guards the counts (registry.h); the bridge adds topics too. */
+    pthread_mutex_lock(&reg->topic_lock);
+    r->out.bus = (struct sb_wire_bus_ok){.shm_bytes = reg->shm_bytes,
+                                         .max_shm = cfg->max_shm,
+                                         .max_segment = cfg->max_segment,
+                                         .topics = reg->ntopics - reg->ntopics_own,
+                                         .max_topics = cfg->max_topics,
+                                         .clients = c->clients,
+                                         .max_clients = cfg->max_clients};
+    pthread_mutex_unlock(&reg->topic_lock);
+    r->body = &r->out.bus;
+    r->len = sizeof(r->out.bus);
+}
+
+/* May this session remove @p t? Not the daemon's own topics, nor one a
+ * subsystem of the daemon serves (federated, recorded: they keep their
+ * state of it until the daemon stops); the daemon's uid, root and the
+ * uid whose client created it may (docs/design.md, "Who may do what").
+ * @return 0 or the error, r filled. */
+static int remove_refused(struct sbd_control *c, const struct sbd_session *s,
+                          const struct sbd_topic *t, struct ctl_reply *r)
+{
+    char dir[SB_WIRE_PATH_MAX];
+
+    if (sbd_events_reserved(t->name)) {
+        reply_err(r, SHMBUS_ERR_DENIED, "the daemon's own _shmbus. topics cannot be removed");
+        return r->code;
+    }
+    if (s->uid != geteuid() && s->uid != 0 && s->uid != t->creator) {
+        snprintf(r->why, sizeof(r->why), "topic '%.40s' was created by uid %u, not by uid %u",
+                 t->name, (unsigned)t->creator, (unsigned)s->uid);
+        return r->code = SHMBUS_ERR_DENIED;
+    }
+    /* acquire: pairs with federation's release of its record (registry.h). */
+    if (atomic_load_explicit(&t->fed, memory_order_acquire) != NULL ||
+        sbd_rec_dir(c->rec, t->name, dir, sizeof(dir)) != -ENOENT) {
+        snprintf(r->why, sizeof(r->why),
+                 "topic '%.40s' is federated or recorded by the daemon: not removable", t->name);
+        return r->code = SHMBUS_ERR_BUSY;
+    }
+    return 0;
+}
+
+static void on_remove(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_remove *q,
+                      struct ctl_reply *r)
+{
+    int force = (q->flags & SHMBUS_REMOVE_FORCE) != 0;
+    struct sbd_topic *t = sbd_topic_find(c->reg, q->name);
+
+    if (t == NULL) {
+        r->code = sbd_pending_has_topic(c->reg, q->name) ? SHMBUS_ERR_NOT_READY : -ENOENT;
+        snprintf(r->why, sizeof(r->why), "%s '%.60s'",
+                 r->code == -ENOENT ? "no topic" : "not taken over yet, try again: topic", q->name);
+        return;
+    }
+    if (remove_refused(c, s, t, r) < 0)
+        return;
+    r->code = sbd_topic_remove(c->reg, t, force, r->why, sizeof(r->why));
+    if (r->code < 0)
+        return;
+    sbd_log(SBD_INFO, "topic %s removed by client %u (pid %d uid %u%s)", t->name, s->id,
+            (int)s->pid, (unsigned)s->uid, force ? ", forced" : "");
+    sbd_event("topic_removed",
+              (struct sbd_ev_field[]){SBD_EV_S("topic", t->name), SBD_EV_U("pid", s->pid),
+                                      SBD_EV_U("uid", s->uid), SBD_EV_U("force", force)},
+              4);
+}
+
 /* Handle one decoded request. */
 static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const struct sb_wire_req *q,
                          struct ctl_reply *r)
@@ -357,6 +436,10 @@ static void ctl_dispatch(struct sbd_control *c, struct sbd_session *s, const str
         on_nats(c, &q->u.nats, r);
     else if (q->hdr.type == SB_MSG_JOURNAL)
         on_journal(c, s, &q->u.ref, r);
+    else if (q->hdr.type == SB_MSG_REMOVE)
+        on_remove(c, s, &q->u.remove, r);
+    else if (q->hdr.type == SB_MSG_BUS)
+        on_bus(c, r);
     else
         on_ref(s, q->hdr.type, &q->u.ref, r);
 }

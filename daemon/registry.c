@@ -216,6 +216,9 @@ void sbd_registry_fini(struct sbd_registry *r, int retire)
     for (uint32_t i = 0; i < k; i++)
         topic_free(all[i]);
     free(all);
+    for (uint32_t i = 0; i < r->nretired; i++)
+        topic_free(r->retired[i]);
+    free(r->retired);
     for (uint32_t i = 0; i < r->npending; i++)
         sbd_log(SBD_WARN, "segment %s: %s: never taken over, left in place", r->pending[i].seg,
                 shmbus_strerror(r->pending[i].rc));
@@ -223,6 +226,47 @@ void sbd_registry_fini(struct sbd_registry *r, int retire)
     cds_lfht_destroy(r->sessions, NULL);
     cds_lfht_destroy(r->topics, NULL);
     pthread_mutex_destroy(&r->topic_lock);
+}
+
+int sbd_topic_remove(struct sbd_registry *r, struct sbd_topic *t, int force, char *why,
+                     size_t why_len)
+{
+    const char *how = "";
+    pid_t user = 0;
+    int rc = 0;
+
+    pthread_mutex_lock(&r->topic_lock);
+    urcu_memb_read_lock();
+    if (sbd_topic_lookup(r, t->name) != t)
+        rc = -ENOENT; /* removed meanwhile: only this thread removes, so never */
+    else if (!force)
+        user = topic_user(r, t, &how);
+    if (user != 0) {
+        snprintf(why, why_len, "topic '%.60s' is in use: process %d holds %s (--force removes it)",
+                 t->name, (int)user, how);
+        rc = SHMBUS_ERR_BUSY;
+    }
+    if (rc == 0 && SB_VEC_RESERVE(r->retired, r->retired_cap, r->nretired, 1, 8) < 0)
+        rc = -ENOMEM;
+    if (rc == 0)
+        cds_lfht_del(r->topics, &t->node);
+    urcu_memb_read_unlock();
+    if (rc < 0) {
+        pthread_mutex_unlock(&r->topic_lock);
+        return rc;
+    }
+    /* Gone before unlinked, as a stop removes a topic (topic_retire()). */
+    if (!sbd_topic_broken(t))
+        sb_admin_topic_gone(t->t);
+    if (sbd_topic_broken(t) != 2 && shmbus_topic_unlink(t->seg) < 0)
+        sbd_log(SBD_WARN, "could not unlink segment %s", t->seg);
+    r->retired[r->nretired++] = t;
+    /* Out of the name table, so out of --max-topics; still in shm_bytes:
+     * the daemon's mapping keeps the pages until it stops, and --max-shm
+     * bounds what the bus really pins. */
+    r->ntopics--;
+    pthread_mutex_unlock(&r->topic_lock);
+    return 0;
 }
 
 void sbd_topic_seek(struct sbd_registry *r, const char *name, struct cds_lfht_iter *it)
@@ -352,6 +396,7 @@ static int topic_create(struct sbd_registry *r, const char *name, const shmbus_t
         return -ENOMEM;
     /* Fits: names were checked against SHMBUS_TOPIC_NAME_MAX. */
     memcpy(t->name, name, strnlen(name, SHMBUS_TOPIC_NAME_MAX));
+    t->creator = geteuid(); /* the OPEN that asked names its client's (on_open()) */
     rc = sbd_seg_create(r->cfg, t->name, o, t->seg, sizeof(t->seg), &t->t);
     if (rc < 0) {
         snprintf(why, why_len, "cannot create segment %.70s: %s", t->seg, shmbus_strerror(rc));
@@ -406,6 +451,7 @@ int sbd_topic_attach(struct sbd_registry *r, const char *seg, struct sbd_topic *
     }
     memcpy(t->name, name, strlen(name));
     memcpy(t->seg, seg, strlen(seg));
+    t->creator = geteuid(); /* a segment of the daemon's uid */
     sbd_guard_window(&hit);
     rc = sb_admin_topic_map(fd, &t->t);
     close(fd);
@@ -514,7 +560,7 @@ static int topic_open_locked(struct sbd_registry *r, const struct sb_wire_open *
     urcu_memb_read_lock();
     t = sbd_topic_lookup(r, req->name);
     urcu_memb_read_unlock();
-    /* Topics are removed only at shutdown: t stays valid. */
+    /* Removed topics are retired, never freed before shutdown: t stays valid. */
     if (t != NULL && sbd_topic_broken(t)) {
         snprintf(why, why_len, "topic '%.60s': a client truncated its segment", t->name);
         return SHMBUS_ERR_TRUNCATED;

@@ -5,7 +5,9 @@
  * never take a lock: they run under urcu_memb_read_lock() from any
  * registered thread. Updates (adding topics, adding and removing
  * sessions) come only from the control thread; removed entries are freed
- * after a grace period (call_rcu). Topics live until the daemon stops.
+ * after a grace period (call_rcu). A topic's struct lives until the daemon
+ * stops: a removed one (sbd_topic_remove()) leaves the name table and is
+ * kept, retired, so that a pointer any thread holds stays valid.
  */
 #ifndef SHMBUSD_REGISTRY_H
 #define SHMBUSD_REGISTRY_H
@@ -63,6 +65,10 @@ struct sbd_topic {
      * most SBD_REAPER_PROCS_PER_TOPIC). */
     uint32_t procs;
     int procs_full; /* the reaper said it reached that bound */
+    /* The uid whose client created it (the daemon's for adopted topics
+     * and the bridge's): who besides the daemon's uid and root may remove
+     * it. Control thread only. */
+    uid_t creator;
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     char seg[SHMBUS_NAME_MAX + 1];
 };
@@ -130,6 +136,11 @@ struct sbd_registry {
     uint32_t ntopics, next_topic;
     uint32_t ntopics_own; /* of ntopics, the daemon's own (events.h): no client's */
     uint64_t shm_bytes;
+    /* Removed topics (sbd_topic_remove()), freed by sbd_registry_fini();
+     * under topic_lock (util/vec.h). */
+    struct sbd_topic **retired;
+    uint32_t nretired;
+    size_t retired_cap;
     /* Segments waiting to be adopted: changed by the control thread under
      * topic_lock, read by sbd_topic_open() under it. */
     struct sbd_pending *pending;
@@ -223,6 +234,22 @@ void sbd_topic_seek(struct sbd_registry *r, const char *name, struct cds_lfht_it
  */
 int sbd_topic_open(struct sbd_registry *r, const struct sb_wire_open *req, struct sbd_topic **out,
                    int *created, char *why, size_t why_len);
+
+/*
+ * Remove topic @p t (a client's REMOVE): refused while it is in use (the
+ * test by which sbd_registry_fini() keeps a topic: a live process's
+ * connection holds it, or a live process other than the daemon owns a
+ * slot or publisher record in it) unless @p force. Else it is marked gone
+ * (sb_admin_topic_gone(): every mapper gets SHMBUS_ERR_TOPIC_GONE, and
+ * sleepers are woken), its segment unlinked, its name taken out of the
+ * table (the next OPEN creates it anew) and the struct retired: it stays
+ * valid, mapped, until the daemon stops, and its segment counts in
+ * shm_bytes (--max-shm) until then. Control thread.
+ * @return 0; SHMBUS_ERR_BUSY with @p why naming the user; -ENOENT if
+ *         @p t is no longer in the table.
+ */
+int sbd_topic_remove(struct sbd_registry *r, struct sbd_topic *t, int force, char *why,
+                     size_t why_len);
 
 /* What became of a segment given to sbd_registry_adopt(). */
 enum sbd_adopt {

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "glob.h"
+#include "util/glob.h"
 #include "bridge/resp.h"
 #include "fuzz_check.h"
 #include "ref_glob.h"
@@ -145,7 +145,7 @@ static void fuzz_glob(const char *buf, size_t size)
     size_t half = size / 2, sl = size - half;
     const char *s = buf + half;
     char *esc = malloc(2 * sl + 1);
-    int m = sbd_glob_match(buf, half, s, sl);
+    int m = sb_glob_match(buf, half, s, sl);
 
     CHECK(m == 0 || m == 1);
     if (size <= 24)
@@ -155,11 +155,11 @@ static void fuzz_glob(const char *buf, size_t size)
         esc[2 * i] = '\\';
         esc[2 * i + 1] = s[i];
     }
-    CHECK(sbd_glob_match(esc, 2 * sl, s, sl) == 1);
+    CHECK(sb_glob_match(esc, 2 * sl, s, sl) == 1);
     esc[2 * sl] = '*';
-    CHECK(sbd_glob_match(esc + 2 * sl, 1, s, sl) == 1);
+    CHECK(sb_glob_match(esc + 2 * sl, 1, s, sl) == 1);
     /* The string then anything: matches the input when it starts with the string. */
-    CHECK(sbd_glob_match(esc, 2 * sl + 1, buf, size) == (memcmp(buf, s, sl) == 0));
+    CHECK(sb_glob_match(esc, 2 * sl + 1, buf, size) == (memcmp(buf, s, sl) == 0));
     free(esc);
 }
 

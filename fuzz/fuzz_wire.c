@@ -49,6 +49,10 @@ static size_t want_len(uint16_t type)
         return sizeof(struct sb_wire_bridge);
     case SB_MSG_NATS:
         return sizeof(struct sb_wire_nats);
+    case SB_MSG_REMOVE:
+        return sizeof(struct sb_wire_remove);
+    case SB_MSG_BUS:
+        return sizeof(struct sb_wire_bus);
     default:
         return 0;
     }
@@ -114,6 +118,14 @@ static void check_req(const uint8_t *data, size_t size, const struct sb_wire_req
         break;
     case SB_MSG_LIST:
         CHECK(terminated(q->u.list.after, sizeof(q->u.list.after)));
+        break;
+    case SB_MSG_REMOVE:
+        CHECK(terminated(q->u.remove.name, sizeof(q->u.remove.name)));
+        CHECK(sb_name_valid(q->u.remove.name, SHMBUS_TOPIC_NAME_MAX));
+        CHECK((q->u.remove.flags & ~(uint32_t)SHMBUS_REMOVE_FORCE) == 0);
+        break;
+    case SB_MSG_BUS:
+        CHECK(q->u.bus.zero == 0);
         break;
     default:
         break;
@@ -267,6 +279,8 @@ static int seed_requests(const char *dir)
     struct sb_wire_list list = {{0}};
     struct sb_wire_bridge bridge = {.after = 3};
     struct sb_wire_nats nats = {.after = 2};
+    struct sb_wire_remove rm = {.flags = SHMBUS_REMOVE_FORCE};
+    struct sb_wire_bus bus = {0};
     int rc = 0;
 
     sb_wire_put_name(hello.name, sizeof(hello.name), "seed");
@@ -291,6 +305,9 @@ static int seed_requests(const char *dir)
     rc |= seed_write(dir, "req-list", SB_MSG_LIST, &list, sizeof(list));
     rc |= seed_write(dir, "req-bridge", SB_MSG_BRIDGE, &bridge, sizeof(bridge));
     rc |= seed_write(dir, "req-nats", SB_MSG_NATS, &nats, sizeof(nats));
+    sb_wire_put_name(rm.name, sizeof(rm.name), "orders.eu:1");
+    rc |= seed_write(dir, "req-remove", SB_MSG_REMOVE, &rm, sizeof(rm));
+    rc |= seed_write(dir, "req-bus", SB_MSG_BUS, &bus, sizeof(bus));
     return rc;
 }
 

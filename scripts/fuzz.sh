@@ -12,7 +12,7 @@
 #            the kernel release (tools/doctor.c)
 #   resp     the bridge's RESP2 parser, encoders and glob
 #   json     the bridge's JSON-lines parser and delivery encoder
-#            (daemon/bridge/resp.c, json.c, daemon/glob.c)
+#            (daemon/bridge/resp.c, json.c, libshmbus/src/util/glob.h)
 #   metrics_http the metrics endpoint's HTTP request reader
 #            (daemon/metrics/http.c)
 #   fed      federation's parsers of NATS input: subject -> topic, decimal
@@ -90,7 +90,7 @@ targets=(
   "deadletter|1|1024|shmbus_dead_letter_parse|fuzz/fuzz_deadletter.c $lib_srcs|-lpthread"
   "timefmt|1|128|sb_time_parse/sb_time_format|fuzz/fuzz_timefmt.c|"
   "doctor|1|2048|doctor_mounts_find/doctor_logind_removeipc/doctor_kernel_parse|fuzz/fuzz_doctor.c tools/doctor.c|"
-  "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sbd_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c daemon/glob.c|"
+  "resp|1|1024|sbb_resp_parse/sbb_resp_bulk/sb_glob_match|fuzz/fuzz_resp.c daemon/bridge/resp.c|"
   "json|1|2048|sbb_json_parse/sbb_json_delivery|fuzz/fuzz_json.c daemon/bridge/json.c daemon/bridge/resp.c|"
   "metrics_http|1|1024|sbm_http_parse|fuzz/fuzz_metrics_http.c daemon/metrics/http.c|"
   "fed|1|512|sbf_meta_topic/sbf_meta_u64/sbf_meta_decode/sbf_meta_order|fuzz/fuzz_fed.c daemon/fed/meta.c|"

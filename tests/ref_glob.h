@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The test oracle for daemon/glob.c's sbd_glob_match(): a plain
+ * The test oracle for libshmbus/src/util/glob.h's sb_glob_match(): a plain
  * recursive glob matcher written again from the documented rules (Redis's
  * util.c stringmatchlen), not from the module's code. It is exponential on
  * '*', so callers keep their inputs short. Shared by tests/test_bridge_proto_glob.c

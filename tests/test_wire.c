@@ -136,6 +136,35 @@ static void test_wire_decode_req_accepts_every_type(void **state)
     assert_string_equal(q.u.list.after, "some.topic");
 }
 
+/* REMOVE: a valid name and FORCE pass; its length, terminator, name and
+ * flags are checked. */
+static void test_wire_decode_req_remove(void **state)
+{
+    (void)state;
+    uint8_t buf[SB_WIRE_MAX];
+    struct sb_wire_remove rm = {.flags = SHMBUS_REMOVE_FORCE};
+    struct sb_wire_req q;
+    size_t n;
+
+    snprintf(rm.name, sizeof(rm.name), "orders.eu:1");
+    n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm));
+    assert_shmbus_ok(decode_req(buf, n, &q));
+    assert_string_equal(q.u.remove.name, "orders.eu:1");
+    assert_int_equal(q.u.remove.flags, SHMBUS_REMOVE_FORCE);
+    n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm) - 1);
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    rm.flags = 2; /* no such flag */
+    n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm));
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_INVALID);
+    rm.flags = 0;
+    snprintf(rm.name, sizeof(rm.name), ".hidden");
+    n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm));
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_BAD_NAME);
+    memset(rm.name, 'r', sizeof(rm.name));
+    n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm));
+    assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+}
+
 static void test_wire_decode_req_accepts_open(void **state)
 {
     (void)state;
@@ -222,7 +251,7 @@ static void test_wire_decode_req_rejects_unknown_type(void **state)
     uint8_t buf[SB_WIRE_MAX];
     uint8_t body[256] = {0};
     struct sb_wire_req q;
-    const uint16_t types[] = {0, SB_MSG_JOURNAL + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
+    const uint16_t types[] = {0, SB_MSG_BUS + 1, 0x80, SB_MSG_OK, SB_MSG_ERR, 0xffff};
 
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         for (uint32_t len = 0; len <= sizeof(body); len += 8) {
@@ -250,7 +279,8 @@ static void test_wire_decode_req_rejects_length_mismatch(void **state)
              {SB_MSG_LIST, sizeof(struct sb_wire_list)},
              {SB_MSG_BRIDGE, sizeof(struct sb_wire_bridge)},
              {SB_MSG_NATS, sizeof(struct sb_wire_nats)},
-             {SB_MSG_JOURNAL, sizeof(struct sb_wire_ref)}};
+             {SB_MSG_JOURNAL, sizeof(struct sb_wire_ref)},
+             {SB_MSG_BUS, sizeof(struct sb_wire_bus)}};
     uint8_t body[512] = {0}; /* zeros are valid in every field but OPEN's name */
     uint8_t buf[SB_WIRE_MAX];
     struct sb_wire_req q;
@@ -641,6 +671,9 @@ static void test_wire_layout_matches_version(void **state)
         {"sb_wire_nats", sizeof(struct sb_wire_nats), 8},
         {"sb_wire_nats_topic", sizeof(struct sb_wire_nats_topic), 192},
         {"sb_wire_nats_ok", sizeof(struct sb_wire_nats_ok), 344},
+        {"sb_wire_remove", sizeof(struct sb_wire_remove), 136},
+        {"sb_wire_bus", sizeof(struct sb_wire_bus), 8},
+        {"sb_wire_bus_ok", sizeof(struct sb_wire_bus_ok), 40},
         {"sb_wire_err", sizeof(struct sb_wire_err), 124},
         {"sb_wire_journal_ok", sizeof(struct sb_wire_journal_ok), 4096},
     };
@@ -663,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_wire_put_name_pads_and_refuses),
         cmocka_unit_test(test_wire_decode_req_accepts_every_type),
         cmocka_unit_test(test_wire_decode_req_accepts_open),
+        cmocka_unit_test(test_wire_decode_req_remove),
         cmocka_unit_test(test_wire_decode_req_rejects_short),
         cmocka_unit_test(test_wire_decode_req_rejects_bad_magic),
         cmocka_unit_test(test_wire_decode_req_other_version_keeps_header),

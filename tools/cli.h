@@ -139,6 +139,9 @@ int cli_record_main(const char *bus, int argc, char **argv);
 int cli_journal_main(const char *bus, int argc, char **argv);
 int cli_replay_main(const char *bus, int argc, char **argv);
 int cli_doctor_main(const char *bus, int argc, char **argv);
+int cli_rm_main(const char *bus, int argc, char **argv);
+int cli_top_main(const char *bus, int argc, char **argv);
+int cli_bench_main(const char *bus, int argc, char **argv);
 
 /* Their --help texts. */
 void cli_pub_usage(FILE *f);
@@ -148,5 +151,8 @@ void cli_record_usage(FILE *f);
 void cli_journal_usage(FILE *f);
 void cli_replay_usage(FILE *f);
 void cli_doctor_usage(FILE *f);
+void cli_rm_usage(FILE *f);
+void cli_top_usage(FILE *f);
+void cli_bench_usage(FILE *f);
 
 #endif /* SHMBUS_TOOLS_CLI_H */

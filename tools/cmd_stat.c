@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `shmbus stat`: a snapshot of every topic of the bus, as a table or as
- * JSON (stat_json.c). A sample lists the topics through the daemon, then
- * opens each one (never creating it) to read its counters, its subscriber
- * slots and its consumer groups from the segment, then asks the daemon for
- * its TCP bridge's totals and connections, and for its link to NATS and
- * its federated topics. Message rates compare two samples: half a second
- * apart for a single report, one refresh apart with --watch.
+ * `shmbus stat`: a snapshot of every topic of the bus (or of those a glob
+ * PATTERN matches), as a table or as JSON (stat_json.c). A sample lists the topics through the
+ * daemon, then opens each one (never creating it) to read its counters, its subscriber slots and
+ * its consumer groups from the segment, then asks the daemon for its TCP bridge's totals and
+ * connections, and for its link to NATS and its federated topics. Message rates compare two
+ * samples: half a second apart for a single report, one refresh apart with --watch.
  */
 #include <assert.h>
 #include <errno.h>
@@ -18,6 +17,7 @@
 
 #include "cli.h"
 #include "stat.h"
+#include "util/glob.h"
 #include "util/vec.h"
 #include "shmbus/monitor.h"
 
@@ -34,9 +34,11 @@
 #define STAT_FLAGS_W    13              /* "authed,paused" */
 #define STAT_AGE_CAP    24              /* a formatted age: "213503982334d23h" */
 #define STAT_GROUP_W    16              /* a group's column, wider for a longer name */
+#define STAT_MIB        1048576.0       /* bytes in a MiB */
 
 struct stat_args {
     const char *bus;
+    const char *pattern; /* PATTERN: a Redis glob the topics' names match; NULL: all */
     int watch;
     uint64_t interval_ns;
     int json;
@@ -45,8 +47,10 @@ struct stat_args {
 void cli_stat_usage(FILE *f)
 {
     fprintf(f,
-            "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json]\n"
-            "List every topic of the bus: mode, capacity, largest message, publishers,\n"
+            "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json] [PATTERN]\n"
+            "List every topic of the bus, or those whose names match PATTERN (a Redis\n"
+            "glob: * ? [abc] [^a-z], \\ escapes; quote it from the shell): mode, capacity, largest "
+            "message, publishers,\n"
             "subscribers, messages published, overruns, skipped claims, messages per\n"
             "second, slots and records of dead processes reaped (REAPED), claims the\n"
             "daemon ended (UNBLOCKED: dead publishers', or held past the stall timeout),\n"
@@ -109,8 +113,16 @@ static int stat_parse(int argc, char **argv, struct stat_args *a)
 {
     int opt, rc;
 
-    /* '+': no reordering, so that `--watch 2` can take the next word. */
-    while ((opt = getopt_long(argc, argv, "+", stat_opts, NULL)) != -1) {
+    /* '+': no reordering, so that `--watch 2` can take the next word;
+     * getopt stops at PATTERN, and goes on after it. */
+    for (;;) {
+        opt = getopt_long(argc, argv, "+", stat_opts, NULL);
+        if (opt == -1 && optind < argc && a->pattern == NULL) {
+            a->pattern = argv[optind++];
+            continue;
+        }
+        if (opt == -1)
+            break;
         if (opt == OPT_BUS) {
             a->bus = optarg;
         } else if (opt == OPT_WATCH) {
@@ -129,11 +141,12 @@ static int stat_parse(int argc, char **argv, struct stat_args *a)
     return 0;
 }
 
-static void sample_free(struct stat_sample *s)
+void cli_stat_sample_free(struct stat_sample *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         free(s->v[i].slots);
         free(s->v[i].groups);
+        free(s->v[i].procs);
     }
     free(s->v);
     free(s->conns);
@@ -141,18 +154,23 @@ static void sample_free(struct stat_sample *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Append the listed entries. @return 0 or -ENOMEM. */
-static int sample_append(struct stat_sample *s, const shmbus_topic_entry *e, size_t n)
+/* Append the listed entries whose names match @p pattern (NULL: all).
+ * @return 0 or -ENOMEM. */
+static int sample_append(struct stat_sample *s, const char *pattern, const shmbus_topic_entry *e,
+                         size_t n)
 {
     if (SB_VEC_RESERVE(s->v, s->cap, s->n, n, STAT_PAGE) < 0)
-        return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+        return -ENOMEM; /* the sample keeps what it had: cli_stat_sample_free() frees it */
     for (size_t i = 0; i < n; i++)
-        s->v[s->n++] = (struct stat_topic){.e = e[i]};
+        if (pattern == NULL || sb_glob_match(pattern, strlen(pattern), e[i].name,
+                                             strnlen(e[i].name, sizeof(e[i].name))))
+            s->v[s->n++] = (struct stat_topic){.e = e[i]};
     return 0;
 }
 
-/* List every topic, a page at a time. @return 0 or an error code. */
-static int sample_list(shmbus_bus *b, struct stat_sample *s)
+/* List every topic (that matches @p pattern), a page at a time.
+ * @return 0 or an error code. */
+static int sample_list(shmbus_bus *b, const char *pattern, struct stat_sample *s)
 {
     shmbus_topic_entry page[STAT_PAGE];
     char after[SHMBUS_TOPIC_NAME_MAX + 1] = "";
@@ -162,7 +180,7 @@ static int sample_list(shmbus_bus *b, struct stat_sample *s)
         n = shmbus_list(b, after, page, STAT_PAGE);
         if (n < 0)
             return n; /* the daemon went away or refused */
-        rc = sample_append(s, page, (size_t)n);
+        rc = sample_append(s, pattern, page, (size_t)n);
         if (rc < 0)
             return rc; /* out of memory */
         if (n > 0)
@@ -175,7 +193,7 @@ static int sample_list(shmbus_bus *b, struct stat_sample *s)
 static int sample_conns_grow(struct stat_sample *s)
 {
     if (SB_VEC_RESERVE(s->conns, s->conns_cap, s->n_conns, STAT_CONN_PAGE, STAT_CONN_PAGE) < 0)
-        return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+        return -ENOMEM; /* the sample keeps what it had: cli_stat_sample_free() frees it */
     return 0;
 }
 
@@ -209,7 +227,7 @@ static int sample_nats(shmbus_bus *b, struct stat_sample *s)
 
     do {
         if (SB_VEC_RESERVE(s->fed, s->fed_cap, s->n_fed, STAT_FED_PAGE, STAT_FED_PAGE) < 0)
-            return -ENOMEM; /* the sample keeps what it had: sample_free() frees it */
+            return -ENOMEM; /* the sample keeps what it had: cli_stat_sample_free() frees it */
         n = shmbus_nats_stat(b, after, &s->nats, s->fed + s->n_fed, STAT_FED_PAGE);
         if (n < 0)
             return n; /* the daemon went away or refused */
@@ -220,8 +238,40 @@ static int sample_nats(shmbus_bus *b, struct stat_sample *s)
     return 0;
 }
 
+/* Count the publisher records of @p t by process into st->procs.
+ * @return 0 or -ENOMEM. */
+static int sample_procs(const shmbus_topic *t, struct stat_topic *st)
+{
+    unsigned cap = st->info.max_publishers, n;
+    shmbus_pub_info *recs = calloc(cap, sizeof(*recs));
+    int rc;
+
+    st->procs = calloc(cap, sizeof(*st->procs));
+    if (recs == NULL || st->procs == NULL) {
+        free(recs);
+        free(st->procs);
+        st->procs = NULL;
+        return -ENOMEM;
+    }
+    rc = shmbus_topic_pubs_get(t, recs, cap);
+    n = rc > 0 ? ((unsigned)rc < cap ? (unsigned)rc : cap) : 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = 0;
+
+        while (k < st->n_procs && st->procs[k].pid != recs[i].pid)
+            k++;
+        if (k == st->n_procs)
+            st->procs[st->n_procs++] = (struct stat_proc){.pid = recs[i].pid};
+        st->procs[k].records++;
+        st->procs[k].dead += recs[i].dead;
+    }
+    free(recs);
+    return 0;
+}
+
 /*
- * Read a listed topic's counters and slots from its segment.
+ * Read a listed topic's counters, slots, groups and publisher records
+ * from its segment.
  * @return 0; 1 if the topic is gone; an error code (reported).
  */
 static int sample_probe(shmbus_bus *b, struct stat_topic *st)
@@ -257,18 +307,34 @@ static int sample_probe(shmbus_bus *b, struct stat_topic *st)
     /* As for the slots: there are no more groups than the topic has. */
     rc = shmbus_topic_groups_get(t, st->groups, st->info.max_groups);
     st->n_groups = rc > 0 ? (unsigned)rc : 0;
+    rc = sample_procs(t, st);
     shmbus_topic_destroy(t);
-    return 0;
+    /* Out of memory: give up on the sample, as above; a failed entry owns
+     * nothing (cli_stat_sample_take()). */
+    if (rc < 0) {
+        cli_err("out of memory");
+        free(st->slots);
+        free(st->groups);
+        st->slots = NULL;
+        st->groups = NULL;
+    }
+    return rc;
 }
 
-/* Take a sample. @return 0 or an error code (reported). */
-static int sample_take(shmbus_bus *b, struct stat_sample *s)
+int cli_stat_sample_take(shmbus_bus *b, const char *pattern, struct stat_sample *s)
 {
     size_t keep = 0;
     int rc;
 
     s->realtime_ns = cli_realtime_ns();
-    rc = sample_list(b, s);
+    rc = shmbus_bus_stat(b, &s->limits);
+    /* As for the NATS link below. */
+    if (rc < 0) {
+        cli_err("cannot read the bus's limits: %s%s", shmbus_strerror(rc),
+                rc == SHMBUS_ERR_PROTOCOL ? " (or shmbusd is older than this shmbus)" : "");
+        return rc;
+    }
+    rc = sample_list(b, pattern, s);
     /* The daemon went away, or out of memory: nothing to show. */
     if (rc < 0) {
         cli_err("cannot list topics: %s", shmbus_strerror(rc));
@@ -426,6 +492,16 @@ static void text_groups(const struct stat_topic *t, int gw)
     }
 }
 
+/* The processes publishing on the topic, by their publisher records. */
+static void text_procs(const struct stat_topic *t)
+{
+    if (t->n_procs == 0)
+        return; /* no header for an empty list */
+    printf("    %8s %10s %s\n", "PUB_PID", "PUBLISHERS", "DEAD");
+    for (unsigned i = 0; i < t->n_procs; i++)
+        printf("    %8u %10u %u\n", t->procs[i].pid, t->procs[i].records, t->procs[i].dead);
+}
+
 static void text_topic(const struct stat_topic *t, int name_w, double rate)
 {
     int gw = group_w(t);
@@ -439,6 +515,7 @@ static void text_topic(const struct stat_topic *t, int name_w, double rate)
     else
         printf("%10.1f\n", rate);
     text_slots(t, gw);
+    text_procs(t);
     text_groups(t, gw);
 }
 
@@ -638,6 +715,15 @@ static void text_nats(const struct stat_sample *s)
     text_fed_row("", "total", name_w, "", &sum);
 }
 
+/* The bus's use against the daemon's limits, in MiB with one decimal. */
+static void text_limits(const shmbus_bus_info *l)
+{
+    printf("shm %.1f of %.1f MiB (%.1f%%, --max-shm), topics %u of %u, clients %u of %u\n",
+           (double)l->shm_bytes / STAT_MIB, (double)l->max_shm / STAT_MIB,
+           l->max_shm > 0 ? 100.0 * (double)l->shm_bytes / (double)l->max_shm : 0.0, l->topics,
+           l->max_topics, l->clients, l->max_clients);
+}
+
 static void text_show(const char *bus, const struct stat_sample *cur,
                       const struct stat_sample *prev)
 {
@@ -648,6 +734,7 @@ static void text_show(const char *bus, const struct stat_sample *cur,
     if (localtime_r(&now, &tm) != NULL)
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
     printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
+    text_limits(&cur->limits);
     text_topics(cur, prev);
     text_bridge(cur);
     text_nats(cur);
@@ -676,23 +763,23 @@ static int stat_loop(shmbus_bus *b, const char *bus, const struct stat_args *a)
 {
     struct stat_sample prev = {0}, cur = {0};
     uint64_t delay = STAT_FIRST_NS;
-    int rc = sample_take(b, &prev);
+    int rc = cli_stat_sample_take(b, a->pattern, &prev);
 
     if (a->watch && a->interval_ns < delay)
         delay = a->interval_ns;
     while (rc == 0 && cli_sleep(delay) == 0) {
-        rc = sample_take(b, &cur);
+        rc = cli_stat_sample_take(b, a->pattern, &cur);
         if (rc == 0 && (rc = stat_show(a, bus, &cur, &prev)) == -EPIPE)
             rc = 1; /* the reader left: stop, quietly and successfully */
-        sample_free(&prev);
+        cli_stat_sample_free(&prev);
         prev = cur;
         memset(&cur, 0, sizeof(cur));
         if (!a->watch)
             break;
         delay = a->interval_ns;
     }
-    sample_free(&prev);
-    sample_free(&cur);
+    cli_stat_sample_free(&prev);
+    cli_stat_sample_free(&cur);
     return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 

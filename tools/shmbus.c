@@ -3,7 +3,8 @@
  * shmbus: the command-line tool of a shmbus bus. It reads the global
  * options (--bus), then hands the rest of the command line to one
  * subcommand: pub (publish messages), sub (print messages), stat (list
- * topics, subscribers and TCP bridge connections), record (topics into
+ * topics, subscribers and TCP bridge connections), top (a live view of
+ * the topics), rm (remove topics), bench (latency and throughput), record (topics into
  * journal files), journal (list and verify journals), replay (publish a
  * journal again) or doctor (check the machine). Everything goes through
  * the public API and the bus's daemon, shmbusd.
@@ -31,12 +32,16 @@ static const struct command commands[] = {
      cli_sub_usage},
     {"stat", "list topics, subscribers, lag, losses, rates and bridge connections", cli_stat_main,
      cli_stat_usage},
+    {"top", "a live view of the topics, sorted by rate or lag", cli_top_main, cli_top_usage},
     {"record", "record topics into journal files", cli_record_main, cli_record_usage},
     {"journal", "list and verify the journals of a directory", cli_journal_main, cli_journal_usage},
     {"replay", "publish (or print) a recorded journal again, at its pace", cli_replay_main,
      cli_replay_usage},
     {"doctor", "check this machine for what breaks a bus, and say what to change", cli_doctor_main,
      cli_doctor_usage},
+    {"bench", "measure latency and throughput on the bus (scratch topics)", cli_bench_main,
+     cli_bench_usage},
+    {"rm", "remove topics from the bus (--force: even in use)", cli_rm_main, cli_rm_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

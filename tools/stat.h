@@ -4,7 +4,7 @@
  * bus (its topics with their slots and groups, the bridge, the NATS link),
  * the topic counters shown, and the helpers both views use. cmd_stat.c
  * takes the samples and shows them as text; stat_json.c shows them as
- * JSON.
+ * JSON; cmd_top.c, `shmbus top`, redraws a summary of them.
  */
 #ifndef SHMBUS_TOOLS_STAT_H
 #define SHMBUS_TOOLS_STAT_H
@@ -14,6 +14,13 @@
 
 #include "shmbus/monitor.h"
 
+/* A process's publishers on one topic: its publisher records. */
+struct stat_proc {
+    uint32_t pid;
+    uint32_t records; /* its records in use: its publishers */
+    uint32_t dead;    /* of them, left by its death and not yet reaped */
+};
+
 /* One topic in a sample. */
 struct stat_topic {
     shmbus_topic_entry e;    /* as the daemon lists it */
@@ -22,6 +29,8 @@ struct stat_topic {
     unsigned n_slots;
     shmbus_group_info *groups; /* consumer groups in use, owned */
     unsigned n_groups;
+    struct stat_proc *procs; /* processes with publisher records, owned; first seen first */
+    unsigned n_procs;
     uint64_t when_ns; /* CLOCK_MONOTONIC when info was read */
 };
 
@@ -31,6 +40,7 @@ struct stat_sample {
     size_t n;
     size_t cap;
     uint64_t realtime_ns;      /* when the sample was taken */
+    shmbus_bus_info limits;    /* the bus's use against the daemon's limits */
     shmbus_bridge_info bridge; /* listen "": the daemon runs no bridge */
     shmbus_bridge_conn *conns; /* its connections in id order, owned */
     size_t n_conns;
@@ -54,6 +64,14 @@ struct stat_sample {
     X(unblocked, "UNBLOCKED", 9)                                                                   \
     X(evicted, "EVICTED", 7)                                                                       \
     X(abandoned, "ABANDONED", 9)
+
+/* Take a sample of the bus: its limits, the topics whose names match
+ * @p pattern (NULL: all) with their slots, groups and publishers, the
+ * bridge and the NATS link. @return 0 or an error code (reported). */
+int cli_stat_sample_take(shmbus_bus *b, const char *pattern, struct stat_sample *s);
+
+/* Free what a sample owns and empty it. */
+void cli_stat_sample_free(struct stat_sample *s);
 
 /* The names of enum shmbus_nats_state, by value. */
 extern const char *const cli_stat_nats_states[];

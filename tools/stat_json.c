@@ -41,6 +41,16 @@ static void json_slots(const struct stat_topic *t)
     printf("]");
 }
 
+/* The processes with publisher records, and how many each holds. */
+static void json_procs(const struct stat_topic *t)
+{
+    printf("\"publisher_pids\":[");
+    for (unsigned i = 0; i < t->n_procs; i++)
+        printf("%s{\"pid\":%u,\"publishers\":%u,\"dead\":%u}", i ? "," : "", t->procs[i].pid,
+               t->procs[i].records, t->procs[i].dead);
+    printf("]");
+}
+
 /* One group number, as ,"key":value. */
 #define JSON_GROUP(kind, field, key, doc) printf(",\"" key "\":%llu", (unsigned long long)g->field);
 
@@ -86,6 +96,8 @@ static void json_topic(const struct stat_topic *t, double rate)
     else
         printf("\"rate\":%.3f,", rate);
     json_slots(t);
+    putchar(',');
+    json_procs(t);
     putchar(',');
     json_groups(t);
     printf("}");
@@ -192,7 +204,12 @@ void cli_stat_json_show(const char *bus, const struct stat_sample *cur,
             putchar(',');
         json_topic(&cur->v[i], cli_stat_rate(&cur->v[i], prev));
     }
-    printf("],\"bridge\":");
+    printf("],\"limits\":{\"shm_bytes\":%llu,\"max_shm\":%llu,\"max_segment\":%llu,"
+           "\"topics\":%u,\"max_topics\":%u,\"clients\":%u,\"max_clients\":%u}",
+           (unsigned long long)cur->limits.shm_bytes, (unsigned long long)cur->limits.max_shm,
+           (unsigned long long)cur->limits.max_segment, cur->limits.topics, cur->limits.max_topics,
+           cur->limits.clients, cur->limits.max_clients);
+    printf(",\"bridge\":");
     json_bridge(cur);
     printf(",\"nats\":");
     json_nats(cur);

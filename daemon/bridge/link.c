@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "glob.h"
+#include "util/glob.h"
 #include "log.h"
 #include "mem.h"
 #include "pump.h"
@@ -279,7 +279,7 @@ void sbb_link_sub_del(struct sbb_sub *s)
 static int sub_wants(const struct sbb_sub *s, const struct sbd_topic *t, uint64_t *steps)
 {
     if (s->pattern)
-        return sbd_glob_steps(s->name, s->len, t->name, strlen(t->name), steps);
+        return sb_glob_steps(s->name, s->len, t->name, strlen(t->name), steps);
     *steps += s->len;
     return strcmp(s->name, t->name) == 0;
 }

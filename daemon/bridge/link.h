@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-/* Steps of matching and linking per pass: a glob step (sbd_glob_steps())
+/* Steps of matching and linking per pass: a glob step (sb_glob_steps())
  * costs about a nanosecond, a link SBB_LINK_COST steps. Measured on a
  * 2-vCPU VM: a pass of costly glob steps about 1 ms (another connection's
  * PING answered within 1.5 ms), a pass that matches a new topic against a

@@ -16,7 +16,7 @@
 #include "fed/js.h"
 #include "fed/link.h"
 #include "fed/state.h"
-#include "glob.h"
+#include "util/glob.h"
 #include "log.h"
 #include "registry/admin.h"
 #include "util/clock.h"
@@ -69,7 +69,7 @@ uint32_t sbf_fed_match(struct sbd_fed *f, const char *name, const struct sbd_fed
     for (unsigned i = 0; i < f->npats; i++) {
         const struct sbf_pattern *p = &f->pats[i];
 
-        if ((flags | p->flags) == flags || !sbd_glob_match(p->p->glob, p->len, name, len))
+        if ((flags | p->flags) == flags || !sb_glob_match(p->p->glob, p->len, name, len))
             continue;
         if (imp != NULL && *imp == NULL && (p->flags & SHMBUS_NATS_IMPORT))
             *imp = p->p;

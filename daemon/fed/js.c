@@ -13,7 +13,7 @@
 
 #include "fed/js.h"
 #include "fed/link.h"
-#include "glob.h"
+#include "util/glob.h"
 #include "log.h"
 #include "util/clock.h"
 #include "util/vec.h"

@@ -19,7 +19,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "glob.h"
+#include "util/glob.h"
 #include "guard.h"
 #include "log.h"
 #include "rec/rec.h"
@@ -35,7 +35,7 @@ static int rec_match(const struct sbd_rec *r, const char *name)
     size_t len = strlen(name);
 
     for (unsigned i = 0; i < r->cfg->n_rec; i++)
-        if (sbd_glob_match(r->cfg->rec_glob[i], r->glob_len[i], name, len))
+        if (sb_glob_match(r->cfg->rec_glob[i], r->glob_len[i], name, len))
             return 1;
     return 0;
 }

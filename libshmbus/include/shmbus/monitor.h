@@ -4,9 +4,11 @@
  * doing, for tools such as `shmbus stat`. Publishing and receiving never
  * need it (shmbus.h is that core).
  *
- * Five views: the topics a daemon lists (shmbus_list()), the subscriber
- * slots and the consumer groups of one topic read from its segment
- * (shmbus_topic_slots_get(), shmbus_topic_groups_get()), the daemon's TCP
+ * Seven views: the bus's use against its limits (shmbus_bus_stat()), the
+ * topics a daemon lists (shmbus_list()), the subscriber
+ * slots, the publisher records and the consumer groups of one topic read
+ * from its segment (shmbus_topic_slots_get(), shmbus_topic_pubs_get(),
+ * shmbus_topic_groups_get()), the daemon's TCP
  * bridge with its connections (shmbus_bridge_stat()), and its link to
  * NATS with its federated topics (shmbus_nats_stat()).
  * Every view is a racy snapshot: counters are read one by one while the
@@ -86,6 +88,45 @@ enum shmbus_slot_flags {
  */
 SHMBUS_API int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out,
                                       unsigned cap);
+
+/** One publisher record of a topic, read from the segment (monitoring). */
+typedef struct shmbus_pub_info {
+    uint32_t index; /**< record number */
+    uint32_t pid;   /**< owner's pid (as seen by the process that created the publisher) */
+    uint32_t dead;  /**< 1: its owner died and the daemon has not ended its claim yet */
+    uint32_t pad;   /**< 0 */
+} shmbus_pub_info;
+
+/**
+ * Read the topic's publisher records in use (for monitoring): a racy
+ * snapshot. Every publisher (shmbus_pub_create()) holds one, so a
+ * process's count of records is its count of publishers.
+ * @param out  caller-owned array of @p cap entries.
+ * @return number of records in use (may exceed @p cap; only @p cap are
+ *         stored); SHMBUS_ERR_INVALID. Thread-safe; never blocks.
+ */
+SHMBUS_API int shmbus_topic_pubs_get(const shmbus_topic *topic, shmbus_pub_info *out, unsigned cap);
+
+/** A bus's use of shared memory and connections against its daemon's limits. */
+typedef struct shmbus_bus_info {
+    uint64_t shm_bytes;   /**< the topics' segments together, bytes */
+    uint64_t max_shm;     /**< the daemon's --max-shm */
+    uint64_t max_segment; /**< the daemon's --max-segment */
+    uint32_t topics;      /**< topics of clients (the daemon's own _shmbus. ones not counted) */
+    uint32_t max_topics;  /**< the daemon's --max-topics */
+    uint32_t clients;     /**< connections that said hello */
+    uint32_t max_clients; /**< the daemon's --max-clients */
+} shmbus_bus_info;
+
+/**
+ * Ask the daemon for the bus's use against its limits.
+ * @param out  filled on success; caller-owned.
+ * @return 0; SHMBUS_ERR_INVALID (NULL); SHMBUS_ERR_PROTOCOL (also from a
+ *         daemon too old to know the request); the errors of a call to
+ *         the daemon (SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT).
+ *         Thread-safe. Blocks for one round trip.
+ */
+SHMBUS_API int shmbus_bus_stat(shmbus_bus *bus, shmbus_bus_info *out);
 
 /* ---------------------------------------------------------------- groups */
 

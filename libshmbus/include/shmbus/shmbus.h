@@ -70,8 +70,10 @@ enum shmbus_error {
     SHMBUS_ERR_TOPIC_GONE = -1021,    /**< the topic was removed: no daemon serves it any more */
     SHMBUS_ERR_UNTRUSTED = -1022,     /**< this client does not trust the daemon's uid (it may
                                            have planted the socket) */
-    SHMBUS_ERR_RANGE = -1023          /**< a sequence or time outside what the ring and
+    SHMBUS_ERR_RANGE = -1023,         /**< a sequence or time outside what the ring and
                                            the journal hold */
+    SHMBUS_ERR_BUSY = -1024           /**< the topic is in use: a live process holds it
+                                           (shmbus_topic_remove() without FORCE) */
 };
 
 /** Delivery mode of a topic, fixed when it is created. */
@@ -431,6 +433,40 @@ SHMBUS_API void shmbus_close(shmbus_bus *bus);
  */
 SHMBUS_API int shmbus_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts,
                            unsigned flags, shmbus_topic **out);
+
+/** Flags of shmbus_topic_remove(). */
+enum shmbus_remove_flags {
+    /** Remove the topic even while live processes use it: they get
+     *  SHMBUS_ERR_TOPIC_GONE on their next publish, receive or wait. */
+    SHMBUS_REMOVE_FORCE = 1
+};
+
+/**
+ * Remove a topic of the bus through the daemon: the daemon marks its
+ * segment gone (every process that still maps it gets
+ * SHMBUS_ERR_TOPIC_GONE on its next publish, receive or wait, and
+ * sleepers are woken), unlinks it and forgets the name, which the next
+ * shmbus_open() creates again with any options. Its memory stays in use
+ * (and counts in the daemon's --max-shm) until every process that maps
+ * it lets go of it, the daemon at its stop. Without
+ * SHMBUS_REMOVE_FORCE it is refused while the topic is in use: a
+ * connection of a live process has it open, or a live process other
+ * than the daemon owns a subscriber slot or a publisher record in its
+ * segment (the test by which a stopping daemon keeps a topic). Allowed
+ * to the daemon's uid, root, and the uid whose client created the topic
+ * (docs/design.md, "Who may do what").
+ * @param bus    a connection (shmbus_connect()); not consumed.
+ * @param name   the topic's name, as given to shmbus_open().
+ * @param flags  enum shmbus_remove_flags.
+ * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (NULL, unknown
+ *         flag); -ENOENT (no such topic); SHMBUS_ERR_BUSY (in use, no
+ *         FORCE); SHMBUS_ERR_DENIED (another uid's topic, or one of the
+ *         daemon's own _shmbus. topics); SHMBUS_ERR_NOT_READY (its segment
+ *         is not taken over yet by a restarted daemon);
+ *         SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL
+ *         (as shmbus_connect()). Thread-safe. Blocks for one round trip.
+ */
+SHMBUS_API int shmbus_topic_remove(shmbus_bus *bus, const char *name, unsigned flags);
 
 /* ------------------------------------------------------------------ topics */
 

@@ -714,3 +714,20 @@ err_close:
     }
     return rc;
 }
+
+int shmbus_topic_remove(shmbus_bus *bus, const char *name, unsigned flags)
+{
+    struct sb_wire_remove req;
+    int rc;
+
+    if (bus == NULL || name == NULL || (flags & ~(unsigned)SHMBUS_REMOVE_FORCE) != 0)
+        return SHMBUS_ERR_INVALID;
+    memset(&req, 0, sizeof(req));
+    if (!sb_name_valid(name, SHMBUS_TOPIC_NAME_MAX))
+        return SHMBUS_ERR_BAD_NAME;
+    snprintf(req.name, sizeof(req.name), "%s", name);
+    req.flags = flags;
+    rc = sb_bus_call(bus, SB_MSG_REMOVE, &req, sizeof(req), NULL, 0, NULL);
+    /* The reply has no body: anything in it is a daemon we do not speak to. */
+    return rc > 0 ? SHMBUS_ERR_PROTOCOL : rc;
+}

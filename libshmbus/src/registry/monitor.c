@@ -552,3 +552,26 @@ int shmbus_topic_groups_get(const shmbus_topic *topic, shmbus_group_info *out, u
     }
     return (int)n;
 }
+
+int shmbus_bus_stat(shmbus_bus *bus, shmbus_bus_info *out)
+{
+    struct sb_wire_bus req = {0};
+    struct sb_wire_bus_ok ok;
+    int rc;
+
+    if (bus == NULL || out == NULL)
+        return SHMBUS_ERR_INVALID;
+    rc = sb_bus_call(bus, SB_MSG_BUS, &req, sizeof(req), &ok, sizeof(ok), NULL);
+    if (rc < 0)
+        return rc;
+    if (rc != (int)sizeof(ok))
+        return SHMBUS_ERR_PROTOCOL; /* not the reply this version sends */
+    *out = (shmbus_bus_info){.shm_bytes = ok.shm_bytes,
+                             .max_shm = ok.max_shm,
+                             .max_segment = ok.max_segment,
+                             .topics = ok.topics,
+                             .max_topics = ok.max_topics,
+                             .clients = ok.clients,
+                             .max_clients = ok.max_clients};
+    return 0;
+}

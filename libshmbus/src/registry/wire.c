@@ -53,6 +53,10 @@ static uint32_t body_size(uint16_t type)
         return sizeof(struct sb_wire_bridge);
     case SB_MSG_NATS:
         return sizeof(struct sb_wire_nats);
+    case SB_MSG_REMOVE:
+        return sizeof(struct sb_wire_remove);
+    case SB_MSG_BUS:
+        return sizeof(struct sb_wire_bus);
     default:
         return UINT32_MAX;
     }
@@ -151,6 +155,23 @@ static int sub_check(const struct sb_wire_sub *q, const char **why)
     return sub_ack_check(q, why);
 }
 
+static int remove_check(const struct sb_wire_remove *q, const char **why)
+{
+    if (!field_terminated(q->name, sizeof(q->name))) {
+        *why = "topic name not terminated";
+        return SHMBUS_ERR_PROTOCOL;
+    }
+    if (!sb_name_valid(q->name, SHMBUS_TOPIC_NAME_MAX)) {
+        *why = "bad topic name: " SB_NAME_TOPIC_RULE;
+        return SHMBUS_ERR_BAD_NAME;
+    }
+    if ((q->flags & ~(uint32_t)SHMBUS_REMOVE_FORCE) != 0) {
+        *why = "unknown remove flag";
+        return SHMBUS_ERR_INVALID;
+    }
+    return 0;
+}
+
 static int body_check(const struct sb_wire_req *r, const char **why)
 {
     switch (r->hdr.type) {
@@ -167,6 +188,13 @@ static int body_check(const struct sb_wire_req *r, const char **why)
         if (field_terminated(r->u.list.after, sizeof(r->u.list.after)))
             return 0;
         *why = "list start not terminated";
+        return SHMBUS_ERR_PROTOCOL;
+    case SB_MSG_REMOVE:
+        return remove_check(&r->u.remove, why);
+    case SB_MSG_BUS:
+        if (r->u.bus.zero == 0)
+            return 0;
+        *why = "reserved field not zero";
         return SHMBUS_ERR_PROTOCOL;
     default:
         return 0; /* references are checked against the session's tables */

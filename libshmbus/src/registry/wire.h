@@ -49,6 +49,9 @@ enum sb_wire_type {
                              to SB_WIRE_NATS_MAX */
     SB_MSG_JOURNAL = 12,  /* topic id: where the daemon records it; reply: the
                              journal directory, or -ENOENT */
+    SB_MSG_REMOVE = 13,   /* topic by name, flags: remove it (unlink, mark gone);
+                             reply: empty, or an error */
+    SB_MSG_BUS = 14,      /* 8 zero bytes; reply: the bus's use against its limits */
     SB_MSG_OK = 0x100,    /* reply: the request succeeded; body per request */
     SB_MSG_ERR = 0x101    /* reply: struct sb_wire_err */
 };
@@ -147,6 +150,36 @@ static_assert(sizeof(struct sb_wire_sub_ok) == 8, "sub ok");
 struct sb_wire_list {
     char after[SHMBUS_TOPIC_NAME_MAX + 8]; /* "" = from the start */
 };
+
+/* REMOVE: a topic by name (not by id: the remover need not have it open). */
+struct sb_wire_remove {
+    char name[SHMBUS_TOPIC_NAME_MAX + 1]; /* NUL-terminated */
+    uint8_t pad[3];                       /* 0 */
+    uint32_t flags;                       /* enum shmbus_remove_flags */
+};
+static_assert(sizeof(struct sb_wire_remove) == 136, "remove");
+static_assert(offsetof(struct sb_wire_remove, pad) == 129, "remove pad");
+static_assert(offsetof(struct sb_wire_remove, flags) == 132, "remove flags");
+
+/* BUS: the request's body is reserved (0). */
+struct sb_wire_bus {
+    uint64_t zero;
+};
+static_assert(sizeof(struct sb_wire_bus) == 8, "bus");
+
+/* Reply to BUS: shmbus_bus_info's fields (registry/monitor.h converts). */
+struct sb_wire_bus_ok {
+    uint64_t shm_bytes;   /* the topics' segments, bytes */
+    uint64_t max_shm;     /* --max-shm */
+    uint64_t max_segment; /* --max-segment */
+    uint32_t topics;      /* the clients' topics (not the daemon's own) */
+    uint32_t max_topics;  /* --max-topics */
+    uint32_t clients;     /* connections that said hello */
+    uint32_t max_clients; /* --max-clients */
+};
+static_assert(sizeof(struct sb_wire_bus_ok) == 40, "bus ok");
+static_assert(offsetof(struct sb_wire_bus_ok, topics) == 24, "bus ok topics");
+static_assert(offsetof(struct sb_wire_bus_ok, max_clients) == 36, "bus ok max_clients");
 
 /* One topic of a LIST reply (shmbus_topic_entry's fields, which the ends
  * convert: registry/monitor.h). Padding is spelled out and zero. */
@@ -326,6 +359,8 @@ struct sb_wire_req {
         struct sb_wire_list list;
         struct sb_wire_bridge bridge;
         struct sb_wire_nats nats;
+        struct sb_wire_remove remove;
+        struct sb_wire_bus bus;
     } u;
 };
 

@@ -177,3 +177,26 @@ int shmbus_topic_slots_get(const shmbus_topic *topic, shmbus_slot_info *out, uns
     }
     return (int)n;
 }
+
+int shmbus_topic_pubs_get(const shmbus_topic *topic, shmbus_pub_info *out, unsigned cap)
+{
+    const struct sb_segment *seg;
+    unsigned n = 0;
+
+    if (topic == NULL || (out == NULL && cap > 0))
+        return SHMBUS_ERR_INVALID;
+    seg = &topic->seg;
+    for (uint32_t i = 0; i < seg->g.max_pubs; i++) {
+        /* relaxed, both: a snapshot for monitors; a record changing owner
+         * meanwhile shows either owner's pid, as a racy read may. */
+        uint32_t st = atomic_load_explicit(&seg->pubs[i].state, memory_order_relaxed);
+        uint32_t pid = atomic_load_explicit(&seg->pubs[i].pid, memory_order_relaxed);
+
+        if (st != SB_PUB_ACTIVE && st != SB_PUB_DEAD)
+            continue; /* free, or being set up: no owner yet */
+        if (n < cap)
+            out[n] = (shmbus_pub_info){.index = i, .pid = pid, .dead = st == SB_PUB_DEAD};
+        n++;
+    }
+    return (int)n;
+}

@@ -29,6 +29,7 @@ static const char *const lib_errors[] = {
     [21] = "the topic was removed from the bus",
     [22] = "the daemon's uid is not one this client trusts",
     [23] = "out of range: the sequence or time is outside what the ring and journal hold",
+    [24] = "busy: the topic is in use",
 };
 
 const char *shmbus_strerror(int err)

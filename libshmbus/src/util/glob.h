@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Redis's glob matcher, for the bridge's pattern subscriptions and
- * federation's topic patterns (glob.h).
+ * Redis's glob matcher (* ? [abc] [^a-z] and \ escapes): the TCP
+ * bridge's pattern subscriptions, federation's and recording's topic
+ * patterns, and `shmbus stat PATTERN`. A pure function over byte buffers,
+ * which libFuzzer drives directly (fuzz/fuzz_resp.c); header-only so that
+ * the shmbus command, which links only the public library, shares it.
  * Every read is bounded by the lengths the caller gives.
  */
-#include "glob.h"
+#ifndef SB_UTIL_GLOB_H
+#define SB_UTIL_GLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 /* Does class [..] at @p p (after '[') match @p c? *next: after ']'.
  * An unterminated class runs to the end of the pattern, as in Redis. */
-static int glob_class(const char *p, const char *end, char c, const char **next)
+static inline int sb_glob_class(const char *p, const char *end, char c, const char **next)
 {
     int neg = 0, hit = 0;
 
@@ -40,14 +47,12 @@ static int glob_class(const char *p, const char *end, char c, const char **next)
     return neg ? !hit : hit;
 }
 
-int sbd_glob_match(const char *pat, size_t patl, const char *s, size_t len)
-{
-    uint64_t steps = 0;
-
-    return sbd_glob_steps(pat, patl, s, len, &steps);
-}
-
-int sbd_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint64_t *steps)
+/* sb_glob_match(), adding to *@p steps the work it did: one a character
+ * compared, one a byte of a [class] scanned. A star restarts at most
+ * @p len times from its place, so a match costs at most
+ * (@p patl + 1) * (@p len + 1) steps. @return 1 on a match. */
+static inline int sb_glob_steps(const char *pat, size_t patl, const char *s, size_t len,
+                                uint64_t *steps)
 {
     const char *p = pat, *pe = pat + patl, *q = s, *qe = s + len;
     const char *star_p = NULL, *star_q = NULL;
@@ -73,7 +78,7 @@ int sbd_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint
             if (*p == '?') {
                 ok = 1;
             } else if (*p == '[') {
-                ok = glob_class(p + 1, pe, *q, &next);
+                ok = sb_glob_class(p + 1, pe, *q, &next);
                 n += (uint64_t)(next - p);
             } else if (*p == '\\' && p + 1 < pe) {
                 ok = p[1] == *q;
@@ -99,3 +104,14 @@ int sbd_glob_steps(const char *pat, size_t patl, const char *s, size_t len, uint
         p++;
     return p == pe;
 }
+
+/* Does @p s (@p len bytes) match pattern @p pat (@p patl bytes)?
+ * @return 1 on a match. */
+static inline int sb_glob_match(const char *pat, size_t patl, const char *s, size_t len)
+{
+    uint64_t steps = 0;
+
+    return sb_glob_steps(pat, patl, s, len, &steps);
+}
+
+#endif
