@@ -19,7 +19,7 @@ log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
 source "${BASH_SOURCE[0]%/*}/clitest.sh" # stop, bounded, start_daemon
-source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_options, help_commands
+source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_commands, command_options
 cleanup() {
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
   # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
@@ -54,23 +54,13 @@ expect() {
   got=$(offered "$@" | paste -sd' ')
   [ "$got" = "$want" ] || fail "shmbus $*<TAB>: offered '$got', want '$want'"
 }
-# includes WHAT WORD...: completing `shmbus WORD...` offers each line of
-# stdin.
-includes() {
-  local what=$1 w got
-  shift
-  got=$(offered "$@")
-  while read -r w; do
-    grep -qxF -- "$w" <<<"$got" || fail "$what: '$w' not offered"
-  done
-}
 
-help_commands "$shmbus" | includes "the commands" ""
+expect "$({ help_commands "$shmbus"; echo help; } | sort | paste -sd' ')" ""
 expect "--bus --help --version" --
 expect "pub" help p
 expect "" help pub ""
 for c in $(help_commands "$shmbus"); do
-  "$shmbus" help "$c" | help_options | includes "shmbus $c --<TAB>" "$c" --
+  expect "$(command_options "$shmbus" "$c" | paste -sd' ')" "$c" --
 done
 expect "raw" sub t --format r
 expect "hex json raw text" sub t --format ""
@@ -87,10 +77,11 @@ bounded "$shmbus" --bus "$bus" pub md.eurusd 1.08 >/dev/null || fail "pub md.eur
 bounded "$shmbus" --bus "$bus" pub orders buy >/dev/null || fail "pub orders"
 # _shmbus.events: the daemon's events topic.
 expect "_shmbus.events md.eurusd orders" --bus "$bus" sub ""
-expect "md.eurusd" --bus="$bus" stat m
+expect "md.eurusd" --bus="$bus" record m
+expect "" --bus "$bus" stat ""
 expect "_shmbus.events md.eurusd orders" --bus "$bus" sub md.eurusd ""
 expect "orders" sub --bus "$bus" --dead-letter o
 expect "" --bus "$bus" pub orders ""
-SHMBUS_BUS=$bus expect "_shmbus.events md.eurusd orders" rm ""
+SHMBUS_BUS=$bus expect "_shmbus.events md.eurusd orders" sub ""
 offered --bus "" | grep -qxF "$bus" || fail "--bus <TAB>: bus $bus not offered"
 echo "test_completion: ok"

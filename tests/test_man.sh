@@ -4,7 +4,8 @@
 # warning, and documents every long option that `shmbusd --help`,
 # `shmbus --help` and each command's help define (so that an option added
 # without its documentation fails here), and has a section per command of
-# `shmbus --help`; libshmbus(3) names every function the library exports.
+# `shmbus --help` and none for another; libshmbus(3) names every function
+# the library exports, and no other.
 # Usage: test_man.sh SOURCE_DIR SHMBUSD SHMBUS
 set -euo pipefail
 src=$1
@@ -50,6 +51,10 @@ mapfile -t opts < <("$shmbus" --help | help_options)
 documented "$dir/shmbus.txt" "shmbus(1)" "${opts[@]}"
 mapfile -t commands < <(help_commands "$shmbus")
 [ "${#commands[@]}" -ge 7 ] || fail "shmbus --help: only ${#commands[@]} commands found"
+for c in $(sed -n 's/^   shmbus \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' "$dir/shmbus.txt"); do
+  printf '%s\n' "${commands[@]}" | grep -qxF "$c" ||
+    fail "shmbus(1): a section for '$c', which shmbus --help does not list"
+done
 for c in "${commands[@]}"; do
   grep -qE "^   shmbus $c( |$)" "$dir/shmbus.txt" || fail "shmbus(1): no section for '$c'"
   mapfile -t opts < <("$shmbus" help "$c" | help_options)
@@ -62,4 +67,7 @@ render "$src"/man/libshmbus.3 >"$dir/libshmbus.txt"
 mapfile -t funcs < <(sed -n 's/^\(shmbus_[a-z0-9_]*\)@@.*/\1/p' "$src"/libshmbus/abi/libshmbus.symbols)
 [ "${#funcs[@]}" -gt 50 ] || fail "libshmbus.symbols: only ${#funcs[@]} functions found"
 documented "$dir/libshmbus.txt" "libshmbus(3)" "${funcs[@]}"
+for f in $(grep -oE 'shmbus_[a-z0-9_]+\(' "$dir/libshmbus.txt" | tr -d '(' | sort -u); do
+  printf '%s\n' "${funcs[@]}" | grep -qxF "$f" || fail "libshmbus(3): $f is not exported"
+done
 echo "test_man: ok"
