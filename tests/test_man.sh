@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The man pages (man/): each renders through groff and man(1) without a
-# warning, and documents every long option that `shmbusd --help`,
-# `shmbus --help` and each command's help define (so that an option added
-# without its documentation fails here), and has a section per command of
-# `shmbus --help` and none for another; libshmbus(3) names every function
-# the library exports, and no other.
+# warning. Each long option that `shmbusd --help`, `shmbus --help` and each
+# command's help define has an entry of its own (a tagged paragraph) in
+# the page, and in shmbus(1) in its command's section (so that an option
+# added without its documentation fails here); each entry, section and
+# function the pages describe exists (so that documentation of what the
+# programs do not have fails too).
 # Usage: test_man.sh SOURCE_DIR SHMBUSD SHMBUS
 set -euo pipefail
 src=$1
 shmbusd=$2
 shmbus=$3
-source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_options, help_commands
+source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_options, help_commands, command_options
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
@@ -31,43 +32,63 @@ for page in "$src"/man/shmbus.1 "$src"/man/shmbusd.8 "$src"/man/libshmbus.3; do
   [ -z "$out" ] || fail "man -l warns on ${page##*/}: $out"
 done
 
-# documented PAGE_TEXT WHAT NAME...: each NAME (an option or a function)
-# stands in PAGE_TEXT as a word of its own.
-documented() {
-  local text=$1 what=$2 name
-  shift 2
-  for name in "$@"; do
-    grep -qE -- "(^|[^a-z0-9_-])$name([^a-z0-9_-]|$)" "$text" || fail "$what: $name is not documented"
-  done
+# entries TEXT...: the long options that head a tagged paragraph (.TP) of
+# the rendered TEXTs, sorted, one a line: the first word of a tag line
+# (indented 7), and those a tag lists after it (", --nats-cert FILE").
+entries() {
+  grep -hE -- '^       --' "$@" | grep -oE -- '^       --[a-z0-9-]*[a-z0-9]|, --[a-z0-9-]*[a-z0-9]' |
+    sed 's/^[ ,]*//' | sort -u
 }
-
+# same WHAT HELP_OPTIONS ENTRIES: the two sorted lists are equal, or the
+# test fails naming the difference.
+same() {
+  local missing invented
+  missing=$(comm -23 "$2" "$3" | paste -sd' ')
+  invented=$(comm -13 "$2" "$3" | paste -sd' ')
+  [ -z "$missing" ] || fail "$1: no entry for $missing"
+  [ -z "$invented" ] || fail "$1: entries for what the program does not have: $invented"
+}
+# shmbusd(8): its options.
 render "$src"/man/shmbusd.8 >"$dir/shmbusd.txt"
-mapfile -t opts < <("$shmbusd" --help | help_options)
-[ "${#opts[@]}" -gt 40 ] || fail "shmbusd --help: only ${#opts[@]} options found"
-documented "$dir/shmbusd.txt" "shmbusd(8)" "${opts[@]}"
+"$shmbusd" --help | help_options >"$dir/shmbusd.opts"
+[ "$(wc -l <"$dir/shmbusd.opts")" -gt 40 ] || fail "shmbusd --help: too few options found"
+entries "$dir/shmbusd.txt" >"$dir/shmbusd.entries"
+same "shmbusd(8)" "$dir/shmbusd.opts" "$dir/shmbusd.entries"
 
+# shmbus(1), cut into its sections: sec.NAME for each section (SH),
+# cmd.C for the section of command C ("shmbus C ..." at its top).
 render "$src"/man/shmbus.1 >"$dir/shmbus.txt"
-mapfile -t opts < <("$shmbus" --help | help_options)
-documented "$dir/shmbus.txt" "shmbus(1)" "${opts[@]}"
+awk -v d="$dir" '
+  /^[A-Z]/ { f = d "/sec." $1 }
+  /^   shmbus [a-z]+( |$)/ { f = d "/cmd." $2 }
+  { print > f }' "$dir/shmbus.txt"
+"$shmbus" --help | help_options >"$dir/global.opts"
+entries "$dir/sec.GLOBAL" >"$dir/global.entries"
+same "shmbus(1), GLOBAL OPTIONS" "$dir/global.opts" "$dir/global.entries"
 mapfile -t commands < <(help_commands "$shmbus")
 [ "${#commands[@]}" -ge 7 ] || fail "shmbus --help: only ${#commands[@]} commands found"
-for c in $(sed -n 's/^   shmbus \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' "$dir/shmbus.txt"); do
+for f in "$dir"/cmd.*; do
+  c=${f##*/cmd.}
   printf '%s\n' "${commands[@]}" | grep -qxF "$c" ||
     fail "shmbus(1): a section for '$c', which shmbus --help does not list"
 done
+entries "$dir/sec.TOPIC" >"$dir/topic.entries"
 for c in "${commands[@]}"; do
-  grep -qE "^   shmbus $c( |$)" "$dir/shmbus.txt" || fail "shmbus(1): no section for '$c'"
-  mapfile -t opts < <("$shmbus" help "$c" | help_options)
-  [ "${#opts[@]}" -gt 0 ] || fail "shmbus help $c: no option found"
-  documented "$dir/shmbus.txt" "shmbus(1), $c" "${opts[@]}"
+  [ -f "$dir/cmd.$c" ] || fail "shmbus(1): no section for '$c'"
+  command_options "$shmbus" "$c" >"$dir/$c.opts" || fail "shmbus $c --help failed"
+  # --bus (every command's) has its entry in GLOBAL OPTIONS, and the
+  # options of a topic's creation theirs in TOPIC OPTIONS.
+  { entries "$dir/cmd.$c"; grep -xF -- --bus "$dir/$c.opts" || true
+    comm -12 "$dir/$c.opts" "$dir/topic.entries"; } | sort -u >"$dir/$c.entries"
+  same "shmbus(1), $c" "$dir/$c.opts" "$dir/$c.entries"
 done
 
-# Every function the library exports (the ABI list, name@@NODE).
+# libshmbus(3): every function the library exports (the ABI list,
+# name@@NODE), and no other.
 render "$src"/man/libshmbus.3 >"$dir/libshmbus.txt"
-mapfile -t funcs < <(sed -n 's/^\(shmbus_[a-z0-9_]*\)@@.*/\1/p' "$src"/libshmbus/abi/libshmbus.symbols)
-[ "${#funcs[@]}" -gt 50 ] || fail "libshmbus.symbols: only ${#funcs[@]} functions found"
-documented "$dir/libshmbus.txt" "libshmbus(3)" "${funcs[@]}"
-for f in $(grep -oE 'shmbus_[a-z0-9_]+\(' "$dir/libshmbus.txt" | tr -d '(' | sort -u); do
-  printf '%s\n' "${funcs[@]}" | grep -qxF "$f" || fail "libshmbus(3): $f is not exported"
-done
+sed -n 's/^\(shmbus_[a-z0-9_]*\)@@.*/\1/p' "$src"/libshmbus/abi/libshmbus.symbols |
+  sort -u >"$dir/abi.funcs"
+[ "$(wc -l <"$dir/abi.funcs")" -gt 50 ] || fail "libshmbus.symbols: too few functions found"
+grep -oE 'shmbus_[a-z0-9_]+\(' "$dir/libshmbus.txt" | tr -d '(' | sort -u >"$dir/page.funcs"
+same "libshmbus(3)" "$dir/abi.funcs" "$dir/page.funcs"
 echo "test_man: ok"
