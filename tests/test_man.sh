@@ -6,7 +6,8 @@
 # the page, and in shmbus(1) in its command's section (so that an option
 # added without its documentation fails here); each entry, section and
 # function the pages describe exists (so that documentation of what the
-# programs do not have fails too).
+# programs do not have fails too); each environment variable the code
+# reads is named in the page of the program that reads it.
 # Usage: test_man.sh SOURCE_DIR SHMBUSD SHMBUS
 set -euo pipefail
 src=$1
@@ -48,12 +49,28 @@ same() {
   [ -z "$missing" ] || fail "$1: no entry for $missing"
   [ -z "$invented" ] || fail "$1: entries for what the program does not have: $invented"
 }
-# shmbusd(8): its options.
+# environment PAGE_TEXT WHAT FILE...: each variable FILEs getenv() stands
+# in PAGE_TEXT's ENVIRONMENT section (the fault-injection hook of the
+# tests aside).
+environment() {
+  local text=$1 what=$2 v
+  shift 2
+  for v in $(grep -hoE 'getenv\("[A-Z_]+"\)' "$@" | sed 's/.*("\(.*\)")/\1/' | sort -u); do
+    [ "$v" = SHMBUS_FAULT ] && continue
+    sed -n '/^ENVIRONMENT/,/^[A-Z]/p' "$text" | grep -qE "^       ($v|.*, $v)([ ,]|\$)" ||
+      fail "$what: environment variable $v is not in ENVIRONMENT"
+  done
+}
+
+# shmbusd(8): its options, and the variables the daemon reads, its own
+# and those of the bus and socket it resolves as clients do.
 render "$src"/man/shmbusd.8 >"$dir/shmbusd.txt"
 "$shmbusd" --help | help_options >"$dir/shmbusd.opts"
 [ "$(wc -l <"$dir/shmbusd.opts")" -gt 40 ] || fail "shmbusd --help: too few options found"
 entries "$dir/shmbusd.txt" >"$dir/shmbusd.entries"
 same "shmbusd(8)" "$dir/shmbusd.opts" "$dir/shmbusd.entries"
+environment "$dir/shmbusd.txt" "shmbusd(8)" "$src"/daemon/*.c "$src"/daemon/*/*.c \
+  "$src"/libshmbus/src/registry/client.c
 
 # shmbus(1), cut into its sections: sec.NAME for each section (SH),
 # cmd.C for the section of command C ("shmbus C ..." at its top).
@@ -82,13 +99,15 @@ for c in "${commands[@]}"; do
     comm -12 "$dir/$c.opts" "$dir/topic.entries"; } | sort -u >"$dir/$c.entries"
   same "shmbus(1), $c" "$dir/$c.opts" "$dir/$c.entries"
 done
+environment "$dir/shmbus.txt" "shmbus(1)" "$src"/tools/*.c "$src"/libshmbus/src/*/*.c
 
 # libshmbus(3): every function the library exports (the ABI list,
-# name@@NODE), and no other.
+# name@@NODE), and no other; and the variables the library reads.
 render "$src"/man/libshmbus.3 >"$dir/libshmbus.txt"
 sed -n 's/^\(shmbus_[a-z0-9_]*\)@@.*/\1/p' "$src"/libshmbus/abi/libshmbus.symbols |
   sort -u >"$dir/abi.funcs"
 [ "$(wc -l <"$dir/abi.funcs")" -gt 50 ] || fail "libshmbus.symbols: too few functions found"
 grep -oE 'shmbus_[a-z0-9_]+\(' "$dir/libshmbus.txt" | tr -d '(' | sort -u >"$dir/page.funcs"
 same "libshmbus(3)" "$dir/abi.funcs" "$dir/page.funcs"
+environment "$dir/libshmbus.txt" "libshmbus(3)" "$src"/libshmbus/src/*/*.c
 echo "test_man: ok"
