@@ -18,20 +18,9 @@ daemon=""
 log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # stop, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # fail, cleanup_bus, bounded, start_daemon
 source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_commands, command_options
-cleanup() {
-  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
-  rm -f /dev/shm/shmbus."$bus".*
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
+trap cleanup_bus EXIT
 
 # shellcheck source=../dist/bash-completion/shmbus
 source "$src"/dist/bash-completion/shmbus
