@@ -52,6 +52,9 @@ for c in $(help_commands "$shmbus"); do
   expect "$(command_options "$shmbus" "$c" | paste -sd' ')" "$c" --
 done
 expect "raw" sub t --format r
+# --opt=VALUE as bash hands it over ('=' breaks words): the value.
+expect "raw" sub t --format = r
+expect "hex json raw text" sub t --format =
 expect "hex json raw text" sub t --format ""
 expect "oldest" sub t --from o
 expect "batch" record t --sync b
@@ -67,6 +70,7 @@ bounded "$shmbus" --bus "$bus" pub orders buy >/dev/null || fail "pub orders"
 # _shmbus.events: the daemon's events topic.
 expect "_shmbus.events md.eurusd orders" --bus "$bus" sub ""
 expect "md.eurusd" --bus="$bus" record m
+expect "md.eurusd" --bus = "$bus" record m
 expect "" --bus "$bus" stat ""
 expect "_shmbus.events md.eurusd orders" --bus "$bus" sub md.eurusd ""
 expect "orders" sub --bus "$bus" --dead-letter o
