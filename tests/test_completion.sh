@@ -76,5 +76,13 @@ expect "_shmbus.events md.eurusd orders" --bus "$bus" sub md.eurusd ""
 expect "orders" sub --bus "$bus" --dead-letter o
 expect "" --bus "$bus" pub orders ""
 SHMBUS_BUS=$bus expect "_shmbus.events md.eurusd orders" sub ""
+# A ':' in a topic's name breaks the word too: bash replaces what follows.
+bounded "$shmbus" --bus "$bus" pub fx:eurusd 1.08 >/dev/null || fail "pub fx:eurusd"
+expect "fx:eurusd" --bus "$bus" sub f
+expect "eurusd" --bus "$bus" sub fx : e
+expect "eurusd" --bus "$bus" replay --to = fx :
+# Without '=' and ':' in COMP_WORDBREAKS, bash replaces the whole word.
+COMP_WORDBREAKS=" " expect "fx:eurusd" --bus "$bus" sub fx:e
+COMP_WORDBREAKS=" " expect "--to=fx:eurusd" --bus "$bus" replay --to=fx:
 offered --bus "" | grep -qxF "$bus" || fail "--bus <TAB>: bus $bus not offered"
 echo "test_completion: ok"
