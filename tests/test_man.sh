@@ -31,6 +31,9 @@ for page in "$src"/man/shmbus.1 "$src"/man/shmbusd.8 "$src"/man/libshmbus.3; do
   out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null) ||
     fail "man -l failed on ${page##*/}: $out"
   [ -z "$out" ] || fail "man -l warns on ${page##*/}: $out"
+  # No word hyphenated at a line's end (U+2010, as man renders it in UTF-8).
+  out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>/dev/null | grep -E -- $'\u2010$' || true)
+  [ -z "$out" ] || fail "man -l hyphenates in ${page##*/}: $out"
 done
 
 # entries TEXT...: the long options that head a tagged paragraph (.TP) of
