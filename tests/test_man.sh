@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The man pages (man/): each renders through groff and man(1) without a
-# warning. Each long option that `shmbusd --help`, `shmbus --help` and each
-# command's help define has an entry of its own (a tagged paragraph) in
-# the page, and in shmbus(1) in its command's section (so that an option
-# added without its documentation fails here); each entry, section and
-# function the pages describe exists (so that documentation of what the
-# programs do not have fails too); each environment variable the code
-# reads is named in the page of the program that reads it.
+# warning or a hyphenated word, and a build of the library alone installs
+# only libshmbus(3). Each long option that `shmbusd --help`, `shmbus
+# --help` and each command's help define has an entry of its own (a
+# tagged paragraph) in the page, and in shmbus(1) in its command's
+# section (so that an option added without its documentation fails
+# here); each entry, section and function the pages describe exists (so
+# that documentation of what the programs do not have fails too); each
+# environment variable the code reads is named in the page of the
+# program that reads it.
 # Usage: test_man.sh SOURCE_DIR SHMBUSD SHMBUS
 set -euo pipefail
 src=$1
@@ -113,4 +115,12 @@ sed -n 's/^\(shmbus_[a-z0-9_]*\)@@.*/\1/p' "$src"/libshmbus/abi/libshmbus.symbol
 grep -oE 'shmbus_[a-z0-9_]+\(' "$dir/libshmbus.txt" | tr -d '(' | sort -u >"$dir/page.funcs"
 same "libshmbus(3)" "$dir/abi.funcs" "$dir/page.funcs"
 environment "$dir/libshmbus.txt" "libshmbus(3)" "$src"/libshmbus/src/*/*.c
+# A build of the library alone (configured only) installs libshmbus(3)
+# and neither page nor completion of the programs it does not build.
+cmake -S "$src" -B "$dir/lib" -DSHMBUS_BUILD_DAEMON=OFF -DSHMBUS_BUILD_TOOLS=OFF \
+  -DSHMBUS_BUILD_TESTS=OFF -DSHMBUS_BUILD_BENCH=OFF -DSHMBUS_BUILD_PYTHON=OFF \
+  >"$dir/lib.log" 2>&1 || fail "library-only configure: $(tail -5 "$dir/lib.log")"
+cmake -DCMAKE_INSTALL_PREFIX="$dir/prefix" -P "$dir/lib/man/cmake_install.cmake" >/dev/null
+got=$(cd "$dir/prefix" && find . -type f | sort | paste -sd' ')
+[ "$got" = "./share/man/man3/libshmbus.3" ] || fail "library-only install of man/: $got"
 echo "test_man: ok"
