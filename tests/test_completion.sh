@@ -84,5 +84,5 @@ expect "eurusd" --bus "$bus" replay --to = fx :
 # Without '=' and ':' in COMP_WORDBREAKS, bash replaces the whole word.
 COMP_WORDBREAKS=" " expect "fx:eurusd" --bus "$bus" sub fx:e
 COMP_WORDBREAKS=" " expect "--to=fx:eurusd" --bus "$bus" replay --to=fx:
-offered --bus "" | grep -qxF "$bus" || fail "--bus <TAB>: bus $bus not offered"
+grep -qxF -- "$bus" <<<"$(offered --bus "")" || fail "--bus <TAB>: bus $bus not offered"
 echo "test_completion: ok"

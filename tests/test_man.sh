@@ -56,13 +56,15 @@ same() {
 }
 # environment PAGE_TEXT WHAT FILE...: each variable FILEs getenv() stands
 # in PAGE_TEXT's ENVIRONMENT section (the fault-injection hook of the
-# tests aside).
+# tests aside). No `| grep -q` (here or below): grep exits at the first
+# match, and with pipefail the writer's SIGPIPE would fail the test.
 environment() {
-  local text=$1 what=$2 v
+  local text=$1 what=$2 v env
   shift 2
+  env=$(sed -n '/^ENVIRONMENT/,/^[A-Z]/p' "$text")
   for v in $(grep -hoE 'getenv\("[A-Z_]+"\)' "$@" | sed 's/.*("\(.*\)")/\1/' | sort -u); do
     [ "$v" = SHMBUS_FAULT ] && continue
-    sed -n '/^ENVIRONMENT/,/^[A-Z]/p' "$text" | grep -qE "^       ($v|.*, $v)([ ,]|\$)" ||
+    grep -qE "^       ($v|.*, $v)([ ,]|\$)" <<<"$env" ||
       fail "$what: environment variable $v is not in ENVIRONMENT"
   done
 }
@@ -87,11 +89,12 @@ awk -v d="$dir" '
 "$shmbus" --help | help_options >"$dir/global.opts"
 entries "$dir/sec.GLOBAL" >"$dir/global.entries"
 same "shmbus(1), GLOBAL OPTIONS" "$dir/global.opts" "$dir/global.entries"
-mapfile -t commands < <(help_commands "$shmbus")
+help_commands "$shmbus" >"$dir/commands"
+mapfile -t commands <"$dir/commands"
 [ "${#commands[@]}" -ge 7 ] || fail "shmbus --help: only ${#commands[@]} commands found"
 for f in "$dir"/cmd.*; do
   c=${f##*/cmd.}
-  printf '%s\n' "${commands[@]}" | grep -qxF "$c" ||
+  grep -qxF -- "$c" "$dir/commands" ||
     fail "shmbus(1): a section for '$c', which shmbus --help does not list"
 done
 entries "$dir/sec.TOPIC" >"$dir/topic.entries"
