@@ -6,7 +6,7 @@
 # the daemon's kernel stacks) and killed; the daemon's start. Sourced; the test sets before use: shmbusd, bus, dir (its
 # XDG_RUNTIME_DIR), daemon (the daemon's pid, or ""), log (the daemon's
 # stderr), WAIT_TIMEOUT (seconds for a wait), CLI_TIMEOUT (seconds for one
-# bounded call), and defines fail MESSAGE (report and exit 1).
+# bounded call), and may define its own fail MESSAGE (report and exit 1).
 # shellcheck disable=SC2154 # the variables above are the test's
 
 # alive PID: PID has not exited yet (a zombie has).
@@ -90,4 +90,18 @@ start_daemon() {
   "$shmbusd" --bus "$bus" --foreground --log-level warn "$@" 2>"$log" &
   daemon=$!
   wait_socket "$what"
+}
+# fail MESSAGE: say why, with the daemon's log, and end the test (a test
+# that has more to show defines its own after sourcing this).
+fail() {
+  echo "FAIL: $*" >&2
+  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
+  exit 1
+}
+# cleanup_bus: at exit, stop the daemon, remove the bus's segments
+# (SBD_SEG_PREFIX, daemon/segfile.h) and the test's directory.
+cleanup_bus() {
+  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
+  rm -f /dev/shm/shmbus."$bus".*
+  rm -rf "$dir"
 }

@@ -15,3 +15,11 @@ help_options() {
 help_commands() {
   "$1" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p'
 }
+
+# command_options SHMBUS COMMAND: the long options of COMMAND, as
+# help_options finds them in `SHMBUS help COMMAND`, and --help, which
+# every command takes (checked here), sorted, one a line.
+command_options() {
+  "$1" "$2" --help >/dev/null || return 1
+  { "$1" help "$2" | help_options; echo --help; } | sort -u
+}

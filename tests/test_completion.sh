@@ -18,20 +18,9 @@ daemon=""
 log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # stop, bounded, start_daemon
-source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_options, help_commands
-cleanup() {
-  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
-  rm -f /dev/shm/shmbus."$bus".*
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # fail, cleanup_bus, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_commands, command_options
+trap cleanup_bus EXIT
 
 # shellcheck source=../dist/bash-completion/shmbus
 source "$src"/dist/bash-completion/shmbus
@@ -54,25 +43,18 @@ expect() {
   got=$(offered "$@" | paste -sd' ')
   [ "$got" = "$want" ] || fail "shmbus $*<TAB>: offered '$got', want '$want'"
 }
-# includes WHAT WORD...: completing `shmbus WORD...` offers each line of
-# stdin.
-includes() {
-  local what=$1 w got
-  shift
-  got=$(offered "$@")
-  while read -r w; do
-    grep -qxF -- "$w" <<<"$got" || fail "$what: '$w' not offered"
-  done
-}
 
-help_commands "$shmbus" | includes "the commands" ""
+expect "$({ help_commands "$shmbus"; echo help; } | sort | paste -sd' ')" ""
 expect "--bus --help --version" --
 expect "pub" help p
 expect "" help pub ""
 for c in $(help_commands "$shmbus"); do
-  "$shmbus" help "$c" | help_options | includes "shmbus $c --<TAB>" "$c" --
+  expect "$(command_options "$shmbus" "$c" | paste -sd' ')" "$c" --
 done
 expect "raw" sub t --format r
+# --opt=VALUE as bash hands it over ('=' breaks words): the value.
+expect "raw" sub t --format = r
+expect "hex json raw text" sub t --format =
 expect "hex json raw text" sub t --format ""
 expect "oldest" sub t --from o
 expect "batch" record t --sync b
@@ -87,10 +69,20 @@ bounded "$shmbus" --bus "$bus" pub md.eurusd 1.08 >/dev/null || fail "pub md.eur
 bounded "$shmbus" --bus "$bus" pub orders buy >/dev/null || fail "pub orders"
 # _shmbus.events: the daemon's events topic.
 expect "_shmbus.events md.eurusd orders" --bus "$bus" sub ""
-expect "md.eurusd" --bus="$bus" stat m
+expect "md.eurusd" --bus="$bus" record m
+expect "md.eurusd" --bus = "$bus" record m
+expect "" --bus "$bus" stat ""
 expect "_shmbus.events md.eurusd orders" --bus "$bus" sub md.eurusd ""
 expect "orders" sub --bus "$bus" --dead-letter o
 expect "" --bus "$bus" pub orders ""
-SHMBUS_BUS=$bus expect "_shmbus.events md.eurusd orders" rm ""
-offered --bus "" | grep -qxF "$bus" || fail "--bus <TAB>: bus $bus not offered"
+SHMBUS_BUS=$bus expect "_shmbus.events md.eurusd orders" sub ""
+# A ':' in a topic's name breaks the word too: bash replaces what follows.
+bounded "$shmbus" --bus "$bus" pub fx:eurusd 1.08 >/dev/null || fail "pub fx:eurusd"
+expect "fx:eurusd" --bus "$bus" sub f
+expect "eurusd" --bus "$bus" sub fx : e
+expect "eurusd" --bus "$bus" replay --to = fx :
+# Without '=' and ':' in COMP_WORDBREAKS, bash replaces the whole word.
+COMP_WORDBREAKS=" " expect "fx:eurusd" --bus "$bus" sub fx:e
+COMP_WORDBREAKS=" " expect "--to=fx:eurusd" --bus "$bus" replay --to=fx:
+grep -qxF -- "$bus" <<<"$(offered --bus "")" || fail "--bus <TAB>: bus $bus not offered"
 echo "test_completion: ok"
