@@ -48,19 +48,24 @@ PyObject *psb_connect(PyObject *mod, PyObject *args, PyObject *kw)
     return (PyObject *)b;
 }
 
-static void bus_release(bus_object *b)
+/* Close the connection of @p b, its lock held (psb_close_begin() or
+ * psb_end() said so), then let the lock go. */
+static void bus_destroy(bus_object *b)
 {
-    shmbus_bus *h;
+    shmbus_bus *h = b->bus;
 
-    /* Closed already. */
-    if (!psb_close_begin(&b->g))
-        return;
-    h = b->bus;
     b->bus = NULL;
     Py_BEGIN_ALLOW_THREADS
     shmbus_close(h);
     Py_END_ALLOW_THREADS
     psb_close_end(&b->g);
+}
+
+static void bus_release(bus_object *b)
+{
+    /* Closed already. */
+    if (psb_close_begin(&b->g))
+        bus_destroy(b);
 }
 
 static void bus_dealloc(bus_object *b)
@@ -155,7 +160,9 @@ static PyObject *bus_open(bus_object *b, PyObject *args, PyObject *kw)
     Py_BEGIN_ALLOW_THREADS
     rc = shmbus_open(b->bus, cname, &o, create ? 0 : SHMBUS_OPEN_NOCREATE, &topic);
     Py_END_ALLOW_THREADS
-    psb_end(&b->g);
+    /* Closed inside the call: the connection goes now. */
+    if (psb_end(&b->g))
+        bus_destroy(b);
     if (rc < 0)
         return psb_raise(rc);
     return topic_new(b, name, topic);

@@ -50,7 +50,9 @@ int psb_check_usable(int closed, uint32_t fork_gen, const char *what)
 int psb_guard_init(struct psb_guard *g)
 {
     g->fork_gen = psb_fork_gen();
+    g->owner = 0;
     g->closed = 0;
+    g->close_pending = 0;
     g->lock = PyThread_allocate_lock();
     if (g->lock == NULL) {
         PyErr_NoMemory();
@@ -81,6 +83,12 @@ int psb_begin(struct psb_guard *g, const char *what)
 {
     if (psb_check_usable(g->closed, g->fork_gen, what) < 0)
         return -1;
+    /* This thread holds the lock already: waiting for it would hang. */
+    if (g->owner == PyThread_get_thread_ident()) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "%s used inside one of its own calls (a signal handler or an iterable)", what);
+        return -1;
+    }
     guard_lock(g);
     /* Closed by another thread while this one waited for the lock. */
     if (g->closed) {
@@ -88,12 +96,18 @@ int psb_begin(struct psb_guard *g, const char *what)
         PyErr_Format(PyExc_ValueError, "operation on a closed %s", what);
         return -1;
     }
+    g->owner = PyThread_get_thread_ident();
     return 0;
 }
 
-void psb_end(struct psb_guard *g)
+int psb_end(struct psb_guard *g)
 {
+    g->owner = 0;
+    /* close() was called inside this call: the caller destroys the handle. */
+    if (g->close_pending)
+        return 1;
     PyThread_release_lock(g->lock);
+    return 0;
 }
 
 int psb_close_begin(struct psb_guard *g)
@@ -106,6 +120,12 @@ int psb_close_begin(struct psb_guard *g)
      * parent's thread may have held it at the fork. */
     if (g->fork_gen != psb_fork_gen())
         return 1;
+    /* Inside a call of this thread, which holds the lock: psb_end() of
+     * that call hands the destruction back. */
+    if (g->owner == PyThread_get_thread_ident()) {
+        g->close_pending = 1;
+        return 0;
+    }
     guard_lock(g);
     return 1;
 }

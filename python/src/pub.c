@@ -48,19 +48,34 @@ PyObject *psb_publisher_new(psb_topic *t)
     return (PyObject *)p;
 }
 
-static void pub_release(pub_object *p)
+/* Destroy the library's publisher of @p p, its lock held (psb_close_begin()
+ * or psb_end() said so), then let the lock go. */
+static void pub_destroy(pub_object *p)
 {
-    shmbus_pub *h;
+    shmbus_pub *h = p->pub;
 
-    /* Closed already. */
-    if (!psb_close_begin(&p->g))
-        return;
-    h = p->pub;
     p->pub = NULL;
     Py_BEGIN_ALLOW_THREADS
     shmbus_pub_destroy(h);
     Py_END_ALLOW_THREADS
     psb_close_end(&p->g);
+}
+
+static void pub_release(pub_object *p)
+{
+    /* Closed already, or inside this thread's call (a signal handler),
+     * whose end destroys the publisher. A publish() waiting for room in
+     * another thread sees the closed flag within a slice. */
+    if (psb_close_begin(&p->g))
+        pub_destroy(p);
+}
+
+/* End a call on @p p: psb_end(), and the publisher's destruction if
+ * close() was called inside it. */
+static void pub_end(pub_object *p)
+{
+    if (psb_end(&p->g))
+        pub_destroy(p);
 }
 
 static void pub_dealloc(pub_object *p)
@@ -90,11 +105,13 @@ static PyObject *pub_exit(PyObject *self, PyObject *args)
 /*
  * Wait for room with the GIL released, in slices, for up to @p timeout_ns
  * (-1 for ever). @p call publishes with a timeout and returns its result.
- * Call with the publisher's guard held. @return the last result,
- * SHMBUS_ERR_TIMEOUT once the timeout went by; -EINTR with a Python
- * exception set when a signal handler raised.
+ * Call with the publisher's guard @p g held. @return the last result,
+ * SHMBUS_ERR_TIMEOUT once the timeout went by; -ECANCELED once close()
+ * was called meanwhile; -EINTR with a Python exception set when a signal
+ * handler raised.
  */
-static int pub_wait(int64_t timeout_ns, int (*call)(void *, int64_t), void *arg)
+static int pub_wait(const struct psb_guard *g, int64_t timeout_ns, int (*call)(void *, int64_t),
+                    void *arg)
 {
     struct psb_wait w;
     int64_t slice;
@@ -109,12 +126,16 @@ static int pub_wait(int64_t timeout_ns, int (*call)(void *, int64_t), void *arg)
             return rc;
         if (PyErr_CheckSignals() < 0)
             return -EINTR;
+        /* Closed by another thread or a signal handler: nothing went. */
+        if (g->closed)
+            return -ECANCELED;
     }
     /* The whole timeout went by with the ring full. */
     return SHMBUS_ERR_TIMEOUT;
 }
 
 struct pub_one {
+    const struct psb_guard *g;
     shmbus_pub *pub;
     const void *data;
     size_t len;
@@ -135,7 +156,7 @@ static int pub_send(struct pub_one *a, int64_t timeout_ns)
     /* Room at once (or lossy, which never waits), or no wait wanted. */
     if (rc != -EAGAIN || timeout_ns == 0)
         return rc;
-    return pub_wait(timeout_ns, pub_one_call, a);
+    return pub_wait(a->g, timeout_ns, pub_one_call, a);
 }
 
 static PyObject *pub_publish(pub_object *p, PyObject *args, PyObject *kw)
@@ -153,9 +174,9 @@ static PyObject *pub_publish(pub_object *p, PyObject *args, PyObject *kw)
         PyBuffer_Release(&view);
         return NULL;
     }
-    a = (struct pub_one){.pub = p->pub, .data = view.buf, .len = (size_t)view.len};
+    a = (struct pub_one){.g = &p->g, .pub = p->pub, .data = view.buf, .len = (size_t)view.len};
     rc = pub_send(&a, tns);
-    psb_end(&p->g);
+    pub_end(p);
     PyBuffer_Release(&view);
     if (rc == -EINTR && PyErr_Occurred())
         return NULL;
@@ -166,6 +187,7 @@ static PyObject *pub_publish(pub_object *p, PyObject *args, PyObject *kw)
 
 /* One chunk of publish_many(): buffers taken from the iterable. */
 struct pub_vec {
+    const struct psb_guard *g;
     shmbus_pub *pub;
     struct iovec iov[PUB_CHUNK];
     Py_buffer views[PUB_CHUNK];
@@ -210,11 +232,16 @@ static void pub_vec_release(struct pub_vec *v)
 static int pub_vec_send(struct pub_vec *v, int64_t timeout_ns)
 {
     while (v->done < v->n) {
-        int rc = pub_vec_call(v, 0);
+        int rc;
+
+        /* Closed meanwhile (by the iterable, or a signal handler). */
+        if (v->g->closed)
+            return -ECANCELED;
+        rc = pub_vec_call(v, 0);
 
         /* A full reliable ring: wait for room unless told not to. */
         if (rc == -EAGAIN && timeout_ns != 0)
-            rc = pub_wait(timeout_ns, pub_vec_call, v);
+            rc = pub_wait(v->g, timeout_ns, pub_vec_call, v);
         if (rc < 0)
             return rc;
         v->done += (unsigned)rc;
@@ -266,10 +293,11 @@ static PyObject *pub_publish_many(pub_object *p, PyObject *args, PyObject *kw)
         Py_DECREF(it);
         return v == NULL ? PyErr_NoMemory() : NULL;
     }
+    v->g = &p->g;
     v->pub = p->pub;
     v->n = 0;
     total = pub_many(v, it, tns);
-    psb_end(&p->g);
+    pub_end(p);
     PyMem_Free(v);
     Py_DECREF(it);
     return total < 0 ? NULL : PyLong_FromSsize_t(total);
@@ -285,7 +313,7 @@ static PyMethodDef pub_methods[] = {
     {"publish", (PyCFunction)(void (*)(void))pub_publish, METH_VARARGS | METH_KEYWORDS,
      "publish(data, timeout=None)\n\nPublish a copy of data (any buffer). A full reliable "
      "topic waits up to timeout seconds (None: forever, 0: not at all), then raises "
-     "shmbus.Full."},
+     "shmbus.Full; shmbus.Error (ECANCELED) if close() is called meanwhile."},
     {"publish_many", (PyCFunction)(void (*)(void))pub_publish_many, METH_VARARGS | METH_KEYWORDS,
      "publish_many(messages, timeout=None) -> int\n\nPublish each buffer of the iterable, "
      "in batches (shmbus_publish_vec). Returns how many went out: fewer than given when a "

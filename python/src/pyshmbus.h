@@ -41,9 +41,15 @@ extern PyTypeObject psb_MessageType;
 /* The lock, closed flag and fork generation of a handle object. */
 struct psb_guard {
     PyThread_type_lock lock;
+    unsigned long owner; /* PyThread_get_thread_ident() of the call holding
+                            the lock, 0 for none: Python code run inside a
+                            call (a signal handler, publish_many()'s
+                            iterable) must not wait for the lock it holds */
     uint32_t fork_gen;
-    int closed; /* close() called: set before the lock is taken, so that a
-                   call waiting with the GIL released sees it and ends */
+    int closed;        /* close() called: set before the lock is taken, so that a
+                          call waiting with the GIL released sees it and ends */
+    int close_pending; /* close() called inside a call of the same thread:
+                          the handle goes when that call ends (psb_end()) */
 };
 
 typedef struct psb_topic {
@@ -85,13 +91,19 @@ void psb_guard_fini(struct psb_guard *g);
 
 /* Start a call on the object @p what: checked as psb_check_usable(), then
  * the lock taken (the GIL released while another thread holds it).
- * @return 0 with the lock held (end with psb_end()), or -1 raised. */
+ * @return 0 with the lock held (end with psb_end()); -1 raised, among
+ * others RuntimeError for a call made inside a call of the same thread. */
 int psb_begin(struct psb_guard *g, const char *what);
-void psb_end(struct psb_guard *g);
+/* End a call. @return 0 with the lock released; 1 when close() was called
+ * inside it: the lock is still held, destroy the handle, then call
+ * psb_close_end(). */
+int psb_end(struct psb_guard *g);
 
-/* Start closing: @return 0 if it was closed already; else 1, with the
- * object marked closed and its lock held (not in a forked child): destroy
- * the handle, then call psb_close_end(). */
+/* Start closing: @return 0 if it was closed already, or if a call of this
+ * thread is in progress (a signal handler closing the object whose recv()
+ * it interrupted): the handle then goes when that call ends; else 1, with
+ * the object marked closed and its lock held (not in a forked child):
+ * destroy the handle, then call psb_close_end(). */
 int psb_close_begin(struct psb_guard *g);
 void psb_close_end(struct psb_guard *g);
 

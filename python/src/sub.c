@@ -101,15 +101,13 @@ PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
     return (PyObject *)s;
 }
 
-static void sub_release(sub_object *s)
+/* Destroy the library's handles of @p s, its lock held (psb_close_begin()
+ * or psb_end() said so), then let the lock go. */
+static void sub_destroy(sub_object *s)
 {
     shmbus_sub *h;
     shmbus_waitset *ws;
 
-    /* Closed already. A recv() waiting in another thread sees the closed
-     * flag within a slice and lets the lock go. */
-    if (!psb_close_begin(&s->g))
-        return;
     h = s->sub;
     ws = s->ws;
     s->sub = NULL;
@@ -119,6 +117,23 @@ static void sub_release(sub_object *s)
     shmbus_sub_destroy(h);
     Py_END_ALLOW_THREADS
     psb_close_end(&s->g);
+}
+
+static void sub_release(sub_object *s)
+{
+    /* Closed already, or by a signal handler inside this thread's call,
+     * whose end destroys the handles. A recv() waiting in another thread
+     * sees the closed flag within a slice and lets the lock go. */
+    if (psb_close_begin(&s->g))
+        sub_destroy(s);
+}
+
+/* End a call on @p s: psb_end(), and the handles' destruction if close()
+ * was called inside it. */
+static void sub_end(sub_object *s)
+{
+    if (psb_end(&s->g))
+        sub_destroy(s);
 }
 
 static void sub_dealloc(sub_object *s)
@@ -228,7 +243,7 @@ static PyObject *sub_recv_ns(sub_object *s, int64_t tns)
     if (psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
     r = sub_recv_locked(s, tns);
-    psb_end(&s->g);
+    sub_end(s);
     return r;
 }
 
@@ -272,7 +287,7 @@ static PyObject *sub_wait_ready(sub_object *s, PyObject *args, PyObject *kw)
     rc = shmbus_sub_ready(s->sub);
     if (rc == 0 && tns != 0)
         rc = sub_wait(s, &w);
-    psb_end(&s->g);
+    sub_end(s);
     if (rc == -EINTR && PyErr_Occurred())
         return NULL;
     if (rc < 0)
@@ -288,7 +303,7 @@ static PyObject *sub_stats(sub_object *s, PyObject *unused)
     if (psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
     shmbus_sub_stats_get(s->sub, &st);
-    psb_end(&s->g);
+    sub_end(s);
     return Py_BuildValue("{sKsKsKsK}", "received", (unsigned long long)st.received, "lost",
                          (unsigned long long)st.lost, "lag", (unsigned long long)st.lag, "position",
                          (unsigned long long)st.position);

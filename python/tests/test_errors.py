@@ -127,3 +127,68 @@ def test_ctrl_c_ends_a_waiting_recv(bus_name, topic_name):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def run_child(code, bus_name, topic_name):
+    """Run code in a Python of its own (bus and topic names in sys.argv),
+    which must exit 0 within 5 s: a hang fails the test, never the run."""
+    child = subprocess.Popen([sys.executable, "-c", code, bus_name, topic_name],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = child.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, _ = child.communicate()
+        pytest.fail("hung:\n" + out.decode())
+    assert child.returncode == 0, out.decode()
+
+
+SIGNAL_CLOSES = """
+import os, signal, sys, threading, shmbus
+t = shmbus.connect(sys.argv[1]).open(sys.argv[2], reliable=True, capacity=2)
+victim = sub = t.subscriber()
+signal.signal(signal.SIGUSR1, lambda *a: victim.close())
+threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+assert sub.recv() is None and sub.closed
+sub, victim = t.subscriber(), t.publisher()
+pub = victim
+pub.publish_many([b"1", b"2"])
+threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+try:
+    pub.publish(b"3")
+    sys.exit("published into a full ring")
+except shmbus.Error as e:
+    assert e.name == "ECANCELED", e.name
+assert pub.closed and sub.recv(0).data == b"1"
+"""
+
+
+def test_signal_handler_closes_what_it_interrupted(bus_name, topic_name):
+    # A SIGTERM handler that closes the subscriber its loop waits on is the
+    # usual way to stop; it runs inside recv(), which holds the lock.
+    run_child(SIGNAL_CLOSES, bus_name, topic_name)
+
+
+REENTRANT = """
+import sys, threading, time, shmbus
+t = shmbus.connect(sys.argv[1]).open(sys.argv[2], reliable=True, capacity=2)
+sub, pub = t.subscriber(), t.publisher()
+try:
+    pub.publish_many(pub.publish(b"inner") or b"outer" for _ in range(2))
+    sys.exit("publish inside publish_many went through")
+except RuntimeError:
+    pass
+pub.publish_many([b"1", b"2"])
+th = threading.Thread(target=lambda: time.sleep(0.1) or pub.close())
+th.start()
+try:
+    pub.publish(b"3")
+    sys.exit("published into a full ring")
+except shmbus.Error as e:
+    assert e.name == "ECANCELED", e.name
+th.join()
+"""
+
+
+def test_reentrant_call_and_close_from_another_thread(bus_name, topic_name):
+    run_child(REENTRANT, bus_name, topic_name)
