@@ -149,9 +149,10 @@ static PyObject *bus_open(bus_object *b, PyObject *args, PyObject *kw)
     const char *cname;
 
     memset(&o, 0, sizeof(o));
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$OIIpIIIdIp:open", kwlist, &name, &reliable,
-                                     &o.capacity, &o.max_msg_size, &exclusive, &o.max_subscribers,
-                                     &o.max_publishers, &o.max_groups, &stall, &o.perm, &create))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$OO&O&pO&O&O&dO&p:open", kwlist, &name, &reliable,
+                                     psb_u32, &o.capacity, psb_u32, &o.max_msg_size, &exclusive,
+                                     psb_u32, &o.max_subscribers, psb_u32, &o.max_publishers,
+                                     psb_u32, &o.max_groups, &stall, psb_u32, &o.perm, &create))
         return NULL;
     cname = PyUnicode_AsUTF8(name);
     if (cname == NULL || bus_topic_opts(&o, reliable, exclusive, stall) < 0 ||

@@ -5,7 +5,8 @@
  * call waiting with the GIL released, the closed flag, and the fork
  * generation it was made in, so that a forked child's use is refused
  * before any lock a parent's thread may have held at the fork is touched.
- * Also timeouts: the argument's conversion, and waits cut into slices.
+ * Also the conversion of arguments (timeouts, unsigned options), and waits
+ * cut into slices.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -177,4 +178,23 @@ int psb_timeout_ns(PyObject *timeout, int64_t *out)
     }
     *out = (int64_t)(s * 1e9);
     return 0;
+}
+
+int psb_u32(PyObject *o, void *out)
+{
+    unsigned long long v;
+    PyObject *i = PyNumber_Index(o); /* ints only: no float, no str */
+
+    if (i == NULL)
+        return 0;
+    v = PyLong_AsUnsignedLongLong(i);
+    Py_DECREF(i);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return 0;
+    if (v > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "value must be 0..4294967295");
+        return 0;
+    }
+    *(uint32_t *)out = (uint32_t)v;
+    return 1;
 }

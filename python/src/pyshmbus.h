@@ -123,6 +123,10 @@ int64_t psb_wait_slice(const struct psb_wait *w);
  * @return 0, or -1 with ValueError/TypeError set. */
 int psb_timeout_ns(PyObject *timeout, int64_t *out);
 
+/* An "O&" converter: a Python int of 0..UINT32_MAX into the uint32_t at
+ * @p out. @return 1, or 0 with TypeError (not an int) or OverflowError. */
+int psb_u32(PyObject *o, void *out);
+
 /* shmbus.connect(bus=None) -> Bus. */
 PyObject *psb_connect(PyObject *mod, PyObject *args, PyObject *kw);
 

@@ -192,3 +192,20 @@ th.join()
 
 def test_reentrant_call_and_close_from_another_thread(bus_name, topic_name):
     run_child(REENTRANT, bus_name, topic_name)
+
+
+def test_open_options_are_range_checked(bus, topic_name):
+    # 2**32 + 8 once wrapped silently to a topic of 8 cells, and -1 to
+    # 2**32 - 1; a float to an int.
+    for bad in (2**32 + 8, 2**32, -1):
+        with pytest.raises(OverflowError):
+            bus.open(topic_name, capacity=bad)
+    with pytest.raises(OverflowError):
+        bus.open(topic_name, perm=2**32 + 0o600)
+    with pytest.raises(TypeError):
+        bus.open(topic_name, max_msg=64.0)
+    with pytest.raises(shmbus.Error) as e:
+        bus.open(topic_name, capacity=3)
+    assert e.value.name == "SHMBUS_ERR_INVALID"
+    with bus.open(topic_name, capacity=8, max_subscribers=2**3) as t:
+        assert t.capacity == 8 and t.max_subscribers == 8
