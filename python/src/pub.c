@@ -249,18 +249,49 @@ static int pub_vec_send(struct pub_vec *v, int64_t timeout_ns)
     return 0;
 }
 
-/* publish_many()'s loop over the chunks. @return published, or -1 raised. */
+/* Publish the buffers @p v took before the iterable raised, that exception
+ * set aside meanwhile: set again after, unless the publish raised one of
+ * its own (a signal handler's). @return as pub_vec_send(). */
+static int pub_vec_flush(struct pub_vec *v, int64_t timeout_ns)
+{
+    int rc;
+#if PY_VERSION_HEX >= 0x030C0000 /* PyErr_Fetch() is deprecated there */
+    PyObject *exc = PyErr_GetRaisedException();
+
+    rc = pub_vec_send(v, timeout_ns);
+    if (PyErr_Occurred())
+        Py_XDECREF(exc);
+    else
+        PyErr_SetRaisedException(exc);
+#else
+    PyObject *type, *value, *tb;
+
+    PyErr_Fetch(&type, &value, &tb);
+    rc = pub_vec_send(v, timeout_ns);
+    if (PyErr_Occurred()) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    } else
+        PyErr_Restore(type, value, tb);
+#endif
+    return rc;
+}
+
+/* publish_many()'s loop over the chunks: what the iterable gave before it
+ * raised is published too. @return published, or -1 raised. */
 static Py_ssize_t pub_many(struct pub_vec *v, PyObject *it, int64_t tns)
 {
     Py_ssize_t total = 0;
     int n, rc = 0;
 
-    while (rc == 0 && (n = pub_vec_fill(v, it)) > 0) {
-        rc = pub_vec_send(v, tns);
+    do {
+        n = pub_vec_fill(v, it);
+        if (v->n > 0)
+            rc = n < 0 ? pub_vec_flush(v, tns) : pub_vec_send(v, tns);
         total += v->done;
         pub_vec_release(v);
-    }
-    pub_vec_release(v);
+    } while (rc == 0 && n > 0);
     if (PyErr_Occurred())
         return -1;
     /* Room ran out after some went: say how many, as socket.send() does. */
@@ -318,7 +349,9 @@ static PyMethodDef pub_methods[] = {
      "publish_many(messages, timeout=None) -> int\n\nPublish each buffer of the iterable, "
      "in batches (shmbus_publish_vec). Returns how many went out: fewer than given when a "
      "reliable topic stayed full for timeout after some went (the rest of that batch was "
-     "taken from the iterable but not published); shmbus.Full when none did."},
+     "taken from the iterable but not published); shmbus.Full when none did. An "
+     "iterable that raises (or yields a non-buffer) has what it gave before published, "
+     "then its exception propagates."},
     {"close", (PyCFunction)pub_close, METH_NOARGS, "Destroy the publisher."},
     {"__enter__", psb_enter, METH_NOARGS, NULL},
     {"__exit__", pub_exit, METH_VARARGS, NULL},

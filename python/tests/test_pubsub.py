@@ -157,3 +157,17 @@ def test_timeouts_last_as_long_as_asked(bus, topic_name):
         with pytest.raises(shmbus.Full):
             pub.publish(b"3", timeout=0.3)
         assert 0.3 <= time.monotonic() - start < 2
+
+
+def test_publish_many_publishes_what_came_before_an_error(bus, topic_name):
+    def gen():
+        yield from (b"g%d" % i for i in range(70))  # one full batch of 64, then 6
+        raise KeyError("midway")
+
+    with bus.open(topic_name, capacity=128) as t, t.subscriber() as sub, t.publisher() as pub:
+        with pytest.raises(KeyError):
+            pub.publish_many(gen())
+        with pytest.raises(TypeError):
+            pub.publish_many([b"b0", b"b1", "not a buffer", b"b3"])
+        got = [m.data for m in iter(lambda: sub.recv(timeout=0), None)]
+    assert got == [b"g%d" % i for i in range(70)] + [b"b0", b"b1"]
