@@ -80,6 +80,27 @@ static void guard_lock(struct psb_guard *g)
     Py_END_ALLOW_THREADS
 }
 
+/* guard_lock() for a call, which may wait for as long as another thread's
+ * recv() (for ever): signal handlers run meanwhile, as in a wait.
+ * @return 0 with the lock held, or -1 with a handler's exception set. */
+static int guard_lock_call(struct psb_guard *g)
+{
+    PyLockStatus st;
+
+    /* Uncontended, the usual case: no GIL release. */
+    if (PyThread_acquire_lock(g->lock, NOWAIT_LOCK))
+        return 0;
+    do {
+        Py_BEGIN_ALLOW_THREADS
+        st = PyThread_acquire_lock_timed(g->lock, -1, 1);
+        Py_END_ALLOW_THREADS
+        /* A signal interrupted the wait: its handler raised (Ctrl-C). */
+        if (st == PY_LOCK_INTR && PyErr_CheckSignals() < 0)
+            return -1;
+    } while (st != PY_LOCK_ACQUIRED);
+    return 0;
+}
+
 int psb_begin(struct psb_guard *g, const char *what)
 {
     if (psb_check_usable(g->closed, g->fork_gen, what) < 0)
@@ -90,7 +111,8 @@ int psb_begin(struct psb_guard *g, const char *what)
                      "%s used inside one of its own calls (a signal handler or an iterable)", what);
         return -1;
     }
-    guard_lock(g);
+    if (guard_lock_call(g) < 0)
+        return -1;
     /* Closed by another thread while this one waited for the lock. */
     if (g->closed) {
         PyThread_release_lock(g->lock);

@@ -209,3 +209,23 @@ def test_open_options_are_range_checked(bus, topic_name):
     assert e.value.name == "SHMBUS_ERR_INVALID"
     with bus.open(topic_name, capacity=8, max_subscribers=2**3) as t:
         assert t.capacity == 8 and t.max_subscribers == 8
+
+
+SECOND_THREAD = """
+import os, signal, sys, threading, time, shmbus
+t = shmbus.connect(sys.argv[1]).open(sys.argv[2])
+sub = t.subscriber()
+threading.Thread(target=sub.recv, daemon=True).start()
+time.sleep(0.1)  # that thread now holds sub for ever
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    sub.recv()
+    sys.exit("recv returned")
+except KeyboardInterrupt:
+    pass
+sub.close()
+"""
+
+
+def test_ctrl_c_ends_a_call_waiting_for_another_thread(bus_name, topic_name):
+    run_child(SECOND_THREAD, bus_name, topic_name)
