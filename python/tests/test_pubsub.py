@@ -3,6 +3,7 @@
 ways, batches, iteration, consumer groups, a reliable topic's
 back-pressure, the GIL released while waiting, and asyncio."""
 import asyncio
+import concurrent.futures
 import subprocess
 import threading
 import time
@@ -171,3 +172,19 @@ def test_publish_many_publishes_what_came_before_an_error(bus, topic_name):
             pub.publish_many([b"b0", b"b1", "not a buffer", b"b3"])
         got = [m.data for m in iter(lambda: sub.recv(timeout=0), None)]
     assert got == [b"g%d" % i for i in range(70)] + [b"b0", b"b1"]
+
+
+def test_asyncio_aiter_ends_when_closed_before_the_wait(bus, topic_name):
+    class Slow(concurrent.futures.ThreadPoolExecutor):
+        """Comes to each job late: the subscriber is closed by then."""
+        def submit(self, fn, *args):
+            return super().submit(lambda: time.sleep(0.2) or fn(*args))
+
+    async def main(sub):
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(Slow(1))
+        loop.call_later(0.05, sub.close)
+        return [msg async for msg in sub.aiter()]
+
+    with bus.open(topic_name) as t, t.subscriber() as sub:
+        assert asyncio.run(main(sub)) == []
