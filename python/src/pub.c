@@ -20,6 +20,7 @@ typedef struct {
     PyObject_HEAD
     shmbus_pub *pub;    /* NULL once closed */
     psb_topic *topic;   /* a reference */
+    int counted;        /* in topic->children: until the handles are destroyed */
     struct psb_guard g; /* held by every call on pub */
 } pub_object;
 
@@ -33,6 +34,7 @@ PyObject *psb_publisher_new(psb_topic *t)
     p->pub = NULL;
     p->g.lock = NULL;
     p->topic = (psb_topic *)Py_NewRef((PyObject *)t);
+    p->counted = 1;
     t->children++;
     if (psb_guard_init(&p->g) < 0) {
         Py_DECREF(p);
@@ -48,6 +50,17 @@ PyObject *psb_publisher_new(psb_topic *t)
     return (PyObject *)p;
 }
 
+/* Leave the Topic's children once the handles are gone (or were never
+ * made): a closed Topic goes with its last child, not with the last
+ * child object, which the program may keep long after closing it. */
+static void pub_uncount(pub_object *p)
+{
+    if (!p->counted)
+        return;
+    p->counted = 0;
+    psb_topic_child_gone(p->topic);
+}
+
 /* Destroy the library's publisher of @p p, its lock held (psb_close_begin()
  * or psb_end() said so), then let the lock go. */
 static void pub_destroy(pub_object *p)
@@ -59,6 +72,7 @@ static void pub_destroy(pub_object *p)
     shmbus_pub_destroy(h);
     Py_END_ALLOW_THREADS
     psb_close_end(&p->g);
+    pub_uncount(p);
 }
 
 static void pub_release(pub_object *p)
@@ -83,7 +97,7 @@ static void pub_dealloc(pub_object *p)
     if (p->pub != NULL)
         pub_release(p);
     psb_guard_fini(&p->g);
-    psb_topic_child_gone(p->topic);
+    pub_uncount(p);
     Py_DECREF(p->topic);
     PyObject_Free(p);
 }

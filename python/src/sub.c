@@ -19,6 +19,7 @@ typedef struct {
     shmbus_sub *sub;    /* NULL once closed */
     shmbus_waitset *ws; /* holds sub alone */
     psb_topic *topic;   /* a reference */
+    int counted;        /* in topic->children: until the handles are destroyed */
     struct psb_guard g; /* held by every call on sub; closed ends a wait */
 } sub_object;
 
@@ -88,6 +89,7 @@ PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
     s->ws = NULL;
     s->g.lock = NULL;
     s->topic = (psb_topic *)Py_NewRef((PyObject *)t);
+    s->counted = 1;
     t->children++;
     if (psb_guard_init(&s->g) < 0) {
         Py_DECREF(s);
@@ -99,6 +101,17 @@ PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
         return psb_raise(rc);
     }
     return (PyObject *)s;
+}
+
+/* Leave the Topic's children once the handles are gone (or were never
+ * made): a closed Topic goes with its last child, not with the last
+ * child object, which the program may keep long after closing it. */
+static void sub_uncount(sub_object *s)
+{
+    if (!s->counted)
+        return;
+    s->counted = 0;
+    psb_topic_child_gone(s->topic);
 }
 
 /* Destroy the library's handles of @p s, its lock held (psb_close_begin()
@@ -117,6 +130,7 @@ static void sub_destroy(sub_object *s)
     shmbus_sub_destroy(h);
     Py_END_ALLOW_THREADS
     psb_close_end(&s->g);
+    sub_uncount(s);
 }
 
 static void sub_release(sub_object *s)
@@ -141,7 +155,7 @@ static void sub_dealloc(sub_object *s)
     if (s->sub != NULL || s->ws != NULL)
         sub_release(s);
     psb_guard_fini(&s->g);
-    psb_topic_child_gone(s->topic);
+    sub_uncount(s);
     Py_DECREF(s->topic);
     PyObject_Free(s);
 }

@@ -188,3 +188,16 @@ def test_asyncio_aiter_ends_when_closed_before_the_wait(bus, topic_name):
 
     with bus.open(topic_name) as t, t.subscriber() as sub:
         assert asyncio.run(main(sub)) == []
+
+
+def test_closed_topic_goes_with_its_last_child_closed(bus, topic_name):
+    t = bus.open(topic_name)
+    pub, sub = t.publisher(), t.subscriber()
+    t.close()
+    pub.close()
+    assert t.stats()["published"] == 0  # sub is open: the topic stays
+    sub.close()
+    # pub and sub are still referenced here, closed: they hold it no more.
+    with pytest.raises(ValueError):
+        t.stats()
+    assert pub.closed and sub.closed
