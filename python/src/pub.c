@@ -195,7 +195,7 @@ static PyObject *pub_publish(pub_object *p, PyObject *args, PyObject *kw)
     if (rc == -EINTR && PyErr_Occurred())
         return NULL;
     if (rc < 0)
-        return psb_raise_publish(rc);
+        return psb_raise_publish(rc, -1);
     Py_RETURN_NONE;
 }
 
@@ -311,8 +311,9 @@ static Py_ssize_t pub_many(struct pub_vec *v, PyObject *it, int64_t tns)
     /* Room ran out after some went: say how many, as socket.send() does. */
     if ((rc == -EAGAIN || rc == SHMBUS_ERR_TIMEOUT) && total > 0)
         return total;
+    /* Any other error: .published says how many went before it. */
     if (rc < 0) {
-        psb_raise_publish(rc);
+        psb_raise_publish(rc, total);
         return -1;
     }
     return total;
@@ -365,7 +366,8 @@ static PyMethodDef pub_methods[] = {
      "reliable topic stayed full for timeout after some went (the rest of that batch was "
      "taken from the iterable but not published); shmbus.Full when none did. An "
      "iterable that raises (or yields a non-buffer) has what it gave before published, "
-     "then its exception propagates."},
+     "then its exception propagates. Any shmbus.Error it raises has .published, "
+     "how many went out before."},
     {"close", (PyCFunction)pub_close, METH_NOARGS, "Destroy the publisher."},
     {"__enter__", psb_enter, METH_NOARGS, NULL},
     {"__exit__", pub_exit, METH_VARARGS, NULL},

@@ -71,8 +71,10 @@ int psb_errors_init(PyObject *m);
 PyObject *psb_raise(int rc);
 
 /* Raise shmbus.Full for a publish that found no room (@p rc -EAGAIN or
- * SHMBUS_ERR_TIMEOUT), else as psb_raise(). */
-PyObject *psb_raise_publish(int rc);
+ * SHMBUS_ERR_TIMEOUT), else as psb_raise(). @p published: how many of a
+ * publish_many() went out before, set as the exception's .published; -1
+ * (publish()) sets none. */
+PyObject *psb_raise_publish(int rc, Py_ssize_t published);
 
 /* Watch for fork() (pthread_atfork, once at import). @return 0 or an errno. */
 int psb_fork_watch(void);

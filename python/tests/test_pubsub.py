@@ -201,3 +201,13 @@ def test_closed_topic_goes_with_its_last_child_closed(bus, topic_name):
     with pytest.raises(ValueError):
         t.stats()
     assert pub.closed and sub.closed
+
+
+def test_publish_many_error_says_how_many_went(bus, topic_name):
+    with bus.open(topic_name, max_msg=8, capacity=256) as t, t.subscriber() as sub, \
+            t.publisher() as pub:
+        with pytest.raises(shmbus.TooBig) as e:
+            pub.publish_many([b"a"] * 64 + [b"b", b"too long a message"])
+        assert e.value.published == 64
+        got = [m.data for m in iter(lambda: sub.recv(timeout=0), None)]
+        assert got == [b"a"] * 64
