@@ -231,12 +231,17 @@ static PyObject *sub_recv_locked(sub_object *s, int64_t tns)
         PyObject *msg = NULL;
         int rc = shmbus_poll(s->sub, sub_take, &msg, 1);
 
+        /* Evicted while the callback copied from the ring in place (or any
+         * error after a delivery): what it copied may have been
+         * overwritten, so it is dropped, as shmbus_recv() drops it. */
+        if (rc < 0) {
+            Py_XDECREF(msg);
+            return psb_raise(rc);
+        }
         if (msg != NULL)
             return msg;
         if (rc > 0 || PyErr_Occurred()) /* consumed, but no memory for it */
             return PyErr_Occurred() ? NULL : PyErr_NoMemory();
-        if (rc < 0)
-            return psb_raise(rc);
         /* Nothing ready and no wait wanted. */
         if (tns == 0)
             Py_RETURN_NONE;
