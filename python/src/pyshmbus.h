@@ -2,8 +2,10 @@
 /*
  * The CPython extension shmbus._shmbus: Python objects over libshmbus's
  * public API (shmbus/shmbus.h only). This header is shared by its files:
- * errors.c (the exception classes), bus.c (the module, Bus, Topic),
- * pub.c (Publisher) and sub.c (Subscriber, Message).
+ * module.c (the module), errors.c (the exception classes), guard.c (each
+ * handle's lock, closed flag and fork generation; argument conversions),
+ * bus.c (connect(), Bus), topic.c (Topic), pub.c (Publisher) and sub.c
+ * (Subscriber, Message).
  *
  * Every handle object owns one library handle, a lock and the fork
  * generation it was made in. The lock serialises the object's calls,
