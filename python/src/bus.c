@@ -147,6 +147,7 @@ static PyObject *bus_open(bus_object *b, PyObject *args, PyObject *kw)
     int exclusive = 0, create = 1, rc;
     double stall = 0.0;
     const char *cname;
+    Py_ssize_t len;
 
     memset(&o, 0, sizeof(o));
     if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$OO&O&pO&O&O&dO&p:open", kwlist, &name, &reliable,
@@ -154,9 +155,13 @@ static PyObject *bus_open(bus_object *b, PyObject *args, PyObject *kw)
                                      psb_u32, &o.max_subscribers, psb_u32, &o.max_publishers,
                                      psb_u32, &o.max_groups, &stall, psb_u32, &o.perm, &create))
         return NULL;
-    cname = PyUnicode_AsUTF8(name);
-    if (cname == NULL || bus_topic_opts(&o, reliable, exclusive, stall) < 0 ||
-        psb_begin(&b->g, "Bus") < 0)
+    cname = PyUnicode_AsUTF8AndSize(name, &len);
+    if (cname == NULL || bus_topic_opts(&o, reliable, exclusive, stall) < 0)
+        return NULL;
+    /* An embedded NUL would open the topic named by the part before it. */
+    if (strlen(cname) != (size_t)len)
+        return psb_raise(SHMBUS_ERR_BAD_NAME);
+    if (psb_begin(&b->g, "Bus") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     rc = shmbus_open(b->bus, cname, &o, create ? 0 : SHMBUS_OPEN_NOCREATE, &topic);

@@ -26,6 +26,8 @@ def test_mismatch_names_the_error(bus, topic_name):
 def test_other_errors(bus, topic_name):
     with pytest.raises(shmbus.BadName):
         bus.open("no spaces allowed")
+    with pytest.raises(shmbus.BadName):  # once opened the topic "nul"
+        bus.open(topic_name + "\0trailer")
     with pytest.raises(shmbus.Error) as e:
         bus.open(topic_name, create=False)
     assert e.value.name == "ENOENT"
