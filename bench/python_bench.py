@@ -7,8 +7,8 @@ most 1 us a message over C), in one run, against a private shmbusd:
             (ns per message);
   receive   N messages from a C producer on a reliable topic of 4096 cells,
             timed from the first to the last received (ns per message);
-  pingpong  a C echoer on CPU 0, the pinger on CPU 1: p50 and p99 of half
-            of each round trip (ns).
+  pingpong  a C echoer on CPU 0, the pinger on CPU 1: p50, p99 and p99.9
+            of half of each round trip (ns).
 
 The C side is shmbus-pyloop (bench/python_bench_c.c): the same loops on
 shmbus_publish() and shmbus_recv(). Rounds alternate Python and C; the
@@ -99,7 +99,7 @@ def py_pingpong(bus, name):
             lat.append((now() - t0) / 2)
     c_result(echo)
     lat.sort()
-    return lat[len(lat) // 2], lat[len(lat) * 99 // 100]
+    return lat[len(lat) // 2], lat[len(lat) * 99 // 100], lat[len(lat) * 999 // 1000]
 
 
 def c_pingpong(bus, name):
@@ -107,35 +107,33 @@ def c_pingpong(bus, name):
     assert echo.stdout.readline() == "ready\n"
     r = c_result(c_side(1, "ping", name + ".ping", name + ".pong", PP_N, SIZE))
     c_result(echo)
-    return r[0], r[1]
+    return r[0], r[1], r[2]
 
 
 def run(bus):
     res = {k: [] for k in ("pub_py", "pub_c", "recv_py", "recv_c", "p50_py", "p50_c",
-                           "p99_py", "p99_c")}
+                           "p99_py", "p99_c", "p999_py", "p999_c")}
     for r in range(ROUNDS):
         res["pub_py"].append(py_publish(bus, f"b{r}.pub.py"))
         res["pub_c"].append(c_publish(bus, f"b{r}.pub.c"))
         res["recv_py"].append(py_receive(bus, f"b{r}.recv.py"))
         res["recv_c"].append(c_receive(bus, f"b{r}.recv.c"))
-        p50, p99 = py_pingpong(bus, f"b{r}.pp.py")
-        res["p50_py"].append(p50)
-        res["p99_py"].append(p99)
-        p50, p99 = c_pingpong(bus, f"b{r}.pp.c")
-        res["p50_c"].append(p50)
-        res["p99_c"].append(p99)
+        for side, pingpong in (("py", py_pingpong), ("c", c_pingpong)):
+            for k, v in zip(("p50", "p99", "p999"), pingpong(bus, f"b{r}.pp.{side}")):
+                res[f"{k}_{side}"].append(v)
     return {k: statistics.median(v) for k, v in res.items()}
 
 
 def report(m):
     print(f"# N={N} PP_N={PP_N} SIZE={SIZE} ROUNDS={ROUNDS}; ns, medians of the rounds")
     print(f"{'':10} {'python':>9} {'C':>9} {'extra':>9}")
-    rows = [("publish", "pub"), ("receive", "recv"), ("pp p50", "p50"), ("pp p99", "p99")]
+    rows = [("publish", "pub"), ("receive", "recv"), ("pp p50", "p50"), ("pp p99", "p99"),
+            ("pp p99.9", "p999")]
     worst = 0.0
     for label, k in rows:
         extra = m[k + "_py"] - m[k + "_c"]
         print(f"{label:10} {m[k + '_py']:9.0f} {m[k + '_c']:9.0f} {extra:9.0f}")
-        if k != "p99":
+        if k not in ("p99", "p999"):
             worst = max(worst, extra)
     print(f"# target: at most 1000 ns a message over C (publish, receive, p50): "
           f"{'met' if worst <= 1000 else 'NOT met'} (worst {worst:.0f} ns)")

@@ -4,6 +4,7 @@ libshmbus as pkg-config (shmbus.pc) describes it; the package's version
 is that library's. Set PKG_CONFIG_PATH for a libshmbus installed under
 another prefix (its lib directory is then also the extension's rpath)."""
 import glob
+import os
 import shlex
 import subprocess
 
@@ -20,11 +21,30 @@ def pkg_config(*args):
     return shlex.split(out)
 
 
+def relocated():
+    """The pkg-config option that points shmbus.pc's prefix at the tree it
+    was found in, when that tree was installed elsewhere than configured
+    (`cmake --install build --prefix DIR`: the file still names the
+    configured prefix, /usr/local by default); else no option."""
+    pcdir, prefix, libdir = (pkg_config("--variable=" + v)[0]
+                             for v in ("pcfiledir", "prefix", "libdir"))
+    rel = os.path.relpath(libdir, prefix)  # lib, or lib/x86_64-linux-gnu
+    lib = os.path.dirname(os.path.realpath(pcdir))
+    # A libdir outside the prefix, or a .pc file outside its libdir: as it says.
+    if rel.startswith("..") or not lib.endswith(os.sep + rel):
+        return []
+    real = lib[:-len(rel) - 1]
+    if os.path.realpath(real) == os.path.realpath(prefix):
+        return []
+    return ["--define-variable=prefix=" + real]
+
+
 def flags(opts, prefix):
     return [o[len(prefix):] for o in opts if o.startswith(prefix)]
 
 
-cflags, libs = pkg_config("--cflags"), pkg_config("--libs")
+where = relocated()
+cflags, libs = pkg_config("--cflags", *where), pkg_config("--libs", *where)
 libdirs = flags(libs, "-L")
 ext = Extension(
     "shmbus._shmbus",

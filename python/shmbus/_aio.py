@@ -14,6 +14,17 @@ import asyncio
 __all__ = ["aiter"]
 
 
+def _wait(sub, slice):
+    """sub.wait(slice) in the executor: False when sub was closed before
+    the executor thread came to it, as when closed during the wait."""
+    try:
+        return sub.wait(slice)
+    except ValueError:
+        if sub.closed:
+            return False
+        raise
+
+
 async def aiter(sub, slice=0.2):
     """Yield sub's messages as they come; ends when sub is closed."""
     loop = asyncio.get_running_loop()
@@ -22,4 +33,4 @@ async def aiter(sub, slice=0.2):
         if msg is not None:
             yield msg
             continue
-        await loop.run_in_executor(None, sub.wait, slice)
+        await loop.run_in_executor(None, _wait, sub, slice)

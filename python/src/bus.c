@@ -48,19 +48,24 @@ PyObject *psb_connect(PyObject *mod, PyObject *args, PyObject *kw)
     return (PyObject *)b;
 }
 
-static void bus_release(bus_object *b)
+/* Close the connection of @p b, its lock held (psb_close_begin() or
+ * psb_end() said so), then let the lock go. */
+static void bus_destroy(bus_object *b)
 {
-    shmbus_bus *h;
+    shmbus_bus *h = b->bus;
 
-    /* Closed already. */
-    if (!psb_close_begin(&b->g))
-        return;
-    h = b->bus;
     b->bus = NULL;
     Py_BEGIN_ALLOW_THREADS
     shmbus_close(h);
     Py_END_ALLOW_THREADS
     psb_close_end(&b->g);
+}
+
+static void bus_release(bus_object *b)
+{
+    /* Closed already. */
+    if (psb_close_begin(&b->g))
+        bus_destroy(b);
 }
 
 static void bus_dealloc(bus_object *b)
@@ -142,20 +147,28 @@ static PyObject *bus_open(bus_object *b, PyObject *args, PyObject *kw)
     int exclusive = 0, create = 1, rc;
     double stall = 0.0;
     const char *cname;
+    Py_ssize_t len;
 
     memset(&o, 0, sizeof(o));
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$OIIpIIIdIp:open", kwlist, &name, &reliable,
-                                     &o.capacity, &o.max_msg_size, &exclusive, &o.max_subscribers,
-                                     &o.max_publishers, &o.max_groups, &stall, &o.perm, &create))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$OO&O&pO&O&O&dO&p:open", kwlist, &name, &reliable,
+                                     psb_u32, &o.capacity, psb_u32, &o.max_msg_size, &exclusive,
+                                     psb_u32, &o.max_subscribers, psb_u32, &o.max_publishers,
+                                     psb_u32, &o.max_groups, &stall, psb_u32, &o.perm, &create))
         return NULL;
-    cname = PyUnicode_AsUTF8(name);
-    if (cname == NULL || bus_topic_opts(&o, reliable, exclusive, stall) < 0 ||
-        psb_begin(&b->g, "Bus") < 0)
+    cname = PyUnicode_AsUTF8AndSize(name, &len);
+    if (cname == NULL || bus_topic_opts(&o, reliable, exclusive, stall) < 0)
+        return NULL;
+    /* An embedded NUL would open the topic named by the part before it. */
+    if (strlen(cname) != (size_t)len)
+        return psb_raise(SHMBUS_ERR_BAD_NAME);
+    if (psb_begin(&b->g, "Bus") < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     rc = shmbus_open(b->bus, cname, &o, create ? 0 : SHMBUS_OPEN_NOCREATE, &topic);
     Py_END_ALLOW_THREADS
-    psb_end(&b->g);
+    /* Closed inside the call: the connection goes now. */
+    if (psb_end(&b->g))
+        bus_destroy(b);
     if (rc < 0)
         return psb_raise(rc);
     return topic_new(b, name, topic);

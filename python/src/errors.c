@@ -71,33 +71,37 @@ static PyObject *errors_class_of(int rc)
     return psb_Error;
 }
 
-static PyObject *errors_raise_as(PyObject *cls, int rc)
+/* Raise @p cls for @p rc, with .published when @p published >= 0. */
+static PyObject *errors_raise_as(PyObject *cls, int rc, Py_ssize_t published)
 {
     const char *name = errors_name(rc);
     PyObject *exc = PyObject_CallFunction(cls, "s", shmbus_strerror(rc));
     PyObject *code = PyLong_FromLong(rc);
     PyObject *pname = PyUnicode_FromString(name);
+    PyObject *pub = published >= 0 ? PyLong_FromSsize_t(published) : NULL;
 
-    if (exc != NULL && code != NULL && pname != NULL &&
+    if (exc != NULL && code != NULL && pname != NULL && (published < 0 || pub != NULL) &&
         PyObject_SetAttrString(exc, "code", code) == 0 &&
-        PyObject_SetAttrString(exc, "name", pname) == 0)
+        PyObject_SetAttrString(exc, "name", pname) == 0 &&
+        (pub == NULL || PyObject_SetAttrString(exc, "published", pub) == 0))
         PyErr_SetObject(cls, exc);
     Py_XDECREF(exc);
     Py_XDECREF(code);
     Py_XDECREF(pname);
+    Py_XDECREF(pub);
     return NULL;
 }
 
 PyObject *psb_raise(int rc)
 {
-    return errors_raise_as(errors_class_of(rc), rc);
+    return errors_raise_as(errors_class_of(rc), rc, -1);
 }
 
-PyObject *psb_raise_publish(int rc)
+PyObject *psb_raise_publish(int rc, Py_ssize_t published)
 {
     if (rc == SHMBUS_ERR_TIMEOUT || rc == -EAGAIN)
-        return errors_raise_as(psb_Full, rc);
-    return psb_raise(rc);
+        return errors_raise_as(psb_Full, rc, published);
+    return errors_raise_as(errors_class_of(rc), rc, published);
 }
 
 static int errors_add(PyObject *m, const char *name, PyObject *base, const char *doc,

@@ -5,7 +5,8 @@
  * call waiting with the GIL released, the closed flag, and the fork
  * generation it was made in, so that a forked child's use is refused
  * before any lock a parent's thread may have held at the fork is touched.
- * Also timeouts: the argument's conversion, and waits cut into slices.
+ * Also the conversion of arguments (timeouts, unsigned options), and waits
+ * cut into slices.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,7 +51,9 @@ int psb_check_usable(int closed, uint32_t fork_gen, const char *what)
 int psb_guard_init(struct psb_guard *g)
 {
     g->fork_gen = psb_fork_gen();
+    g->owner = 0;
     g->closed = 0;
+    g->close_pending = 0;
     g->lock = PyThread_allocate_lock();
     if (g->lock == NULL) {
         PyErr_NoMemory();
@@ -77,23 +80,57 @@ static void guard_lock(struct psb_guard *g)
     Py_END_ALLOW_THREADS
 }
 
+/* guard_lock() for a call, which may wait for as long as another thread's
+ * recv() (for ever): signal handlers run meanwhile, as in a wait.
+ * @return 0 with the lock held, or -1 with a handler's exception set. */
+static int guard_lock_call(struct psb_guard *g)
+{
+    PyLockStatus st;
+
+    /* Uncontended, the usual case: no GIL release. */
+    if (PyThread_acquire_lock(g->lock, NOWAIT_LOCK))
+        return 0;
+    do {
+        Py_BEGIN_ALLOW_THREADS
+        st = PyThread_acquire_lock_timed(g->lock, -1, 1);
+        Py_END_ALLOW_THREADS
+        /* A signal interrupted the wait: its handler raised (Ctrl-C). */
+        if (st == PY_LOCK_INTR && PyErr_CheckSignals() < 0)
+            return -1;
+    } while (st != PY_LOCK_ACQUIRED);
+    return 0;
+}
+
 int psb_begin(struct psb_guard *g, const char *what)
 {
     if (psb_check_usable(g->closed, g->fork_gen, what) < 0)
         return -1;
-    guard_lock(g);
+    /* This thread holds the lock already: waiting for it would hang. */
+    if (g->owner == PyThread_get_thread_ident()) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "%s used inside one of its own calls (a signal handler or an iterable)", what);
+        return -1;
+    }
+    if (guard_lock_call(g) < 0)
+        return -1;
     /* Closed by another thread while this one waited for the lock. */
     if (g->closed) {
         PyThread_release_lock(g->lock);
         PyErr_Format(PyExc_ValueError, "operation on a closed %s", what);
         return -1;
     }
+    g->owner = PyThread_get_thread_ident();
     return 0;
 }
 
-void psb_end(struct psb_guard *g)
+int psb_end(struct psb_guard *g)
 {
+    g->owner = 0;
+    /* close() was called inside this call: the caller destroys the handle. */
+    if (g->close_pending)
+        return 1;
     PyThread_release_lock(g->lock);
+    return 0;
 }
 
 int psb_close_begin(struct psb_guard *g)
@@ -106,6 +143,12 @@ int psb_close_begin(struct psb_guard *g)
      * parent's thread may have held it at the fork. */
     if (g->fork_gen != psb_fork_gen())
         return 1;
+    /* Inside a call of this thread, which holds the lock: psb_end() of
+     * that call hands the destruction back. */
+    if (g->owner == PyThread_get_thread_ident()) {
+        g->close_pending = 1;
+        return 0;
+    }
     guard_lock(g);
     return 1;
 }
@@ -157,4 +200,23 @@ int psb_timeout_ns(PyObject *timeout, int64_t *out)
     }
     *out = (int64_t)(s * 1e9);
     return 0;
+}
+
+int psb_u32(PyObject *o, void *out)
+{
+    unsigned long long v;
+    PyObject *i = PyNumber_Index(o); /* ints only: no float, no str */
+
+    if (i == NULL)
+        return 0;
+    v = PyLong_AsUnsignedLongLong(i);
+    Py_DECREF(i);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return 0;
+    if (v > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "value must be 0..4294967295");
+        return 0;
+    }
+    *(uint32_t *)out = (uint32_t)v;
+    return 1;
 }

@@ -2,8 +2,10 @@
 /*
  * The CPython extension shmbus._shmbus: Python objects over libshmbus's
  * public API (shmbus/shmbus.h only). This header is shared by its files:
- * errors.c (the exception classes), bus.c (the module, Bus, Topic),
- * pub.c (Publisher) and sub.c (Subscriber, Message).
+ * module.c (the module), errors.c (the exception classes), guard.c (each
+ * handle's lock, closed flag and fork generation; argument conversions),
+ * bus.c (connect(), Bus), topic.c (Topic), pub.c (Publisher) and sub.c
+ * (Subscriber, Message).
  *
  * Every handle object owns one library handle, a lock and the fork
  * generation it was made in. The lock serialises the object's calls,
@@ -41,9 +43,15 @@ extern PyTypeObject psb_MessageType;
 /* The lock, closed flag and fork generation of a handle object. */
 struct psb_guard {
     PyThread_type_lock lock;
+    unsigned long owner; /* PyThread_get_thread_ident() of the call holding
+                            the lock, 0 for none: Python code run inside a
+                            call (a signal handler, publish_many()'s
+                            iterable) must not wait for the lock it holds */
     uint32_t fork_gen;
-    int closed; /* close() called: set before the lock is taken, so that a
-                   call waiting with the GIL released sees it and ends */
+    int closed;        /* close() called: set before the lock is taken, so that a
+                          call waiting with the GIL released sees it and ends */
+    int close_pending; /* close() called inside a call of the same thread:
+                          the handle goes when that call ends (psb_end()) */
 };
 
 typedef struct psb_topic {
@@ -65,8 +73,10 @@ int psb_errors_init(PyObject *m);
 PyObject *psb_raise(int rc);
 
 /* Raise shmbus.Full for a publish that found no room (@p rc -EAGAIN or
- * SHMBUS_ERR_TIMEOUT), else as psb_raise(). */
-PyObject *psb_raise_publish(int rc);
+ * SHMBUS_ERR_TIMEOUT), else as psb_raise(). @p published: how many of a
+ * publish_many() went out before, set as the exception's .published; -1
+ * (publish()) sets none. */
+PyObject *psb_raise_publish(int rc, Py_ssize_t published);
 
 /* Watch for fork() (pthread_atfork, once at import). @return 0 or an errno. */
 int psb_fork_watch(void);
@@ -85,13 +95,19 @@ void psb_guard_fini(struct psb_guard *g);
 
 /* Start a call on the object @p what: checked as psb_check_usable(), then
  * the lock taken (the GIL released while another thread holds it).
- * @return 0 with the lock held (end with psb_end()), or -1 raised. */
+ * @return 0 with the lock held (end with psb_end()); -1 raised, among
+ * others RuntimeError for a call made inside a call of the same thread. */
 int psb_begin(struct psb_guard *g, const char *what);
-void psb_end(struct psb_guard *g);
+/* End a call. @return 0 with the lock released; 1 when close() was called
+ * inside it: the lock is still held, destroy the handle, then call
+ * psb_close_end(). */
+int psb_end(struct psb_guard *g);
 
-/* Start closing: @return 0 if it was closed already; else 1, with the
- * object marked closed and its lock held (not in a forked child): destroy
- * the handle, then call psb_close_end(). */
+/* Start closing: @return 0 if it was closed already, or if a call of this
+ * thread is in progress (a signal handler closing the object whose recv()
+ * it interrupted): the handle then goes when that call ends; else 1, with
+ * the object marked closed and its lock held (not in a forked child):
+ * destroy the handle, then call psb_close_end(). */
 int psb_close_begin(struct psb_guard *g);
 void psb_close_end(struct psb_guard *g);
 
@@ -110,6 +126,10 @@ int64_t psb_wait_slice(const struct psb_wait *w);
 /* Timeout in seconds (None: forever) to ns: -1 forever, else >= 0.
  * @return 0, or -1 with ValueError/TypeError set. */
 int psb_timeout_ns(PyObject *timeout, int64_t *out);
+
+/* An "O&" converter: a Python int of 0..UINT32_MAX into the uint32_t at
+ * @p out. @return 1, or 0 with TypeError (not an int) or OverflowError. */
+int psb_u32(PyObject *o, void *out);
 
 /* shmbus.connect(bus=None) -> Bus. */
 PyObject *psb_connect(PyObject *mod, PyObject *args, PyObject *kw);

@@ -19,6 +19,7 @@ typedef struct {
     shmbus_sub *sub;    /* NULL once closed */
     shmbus_waitset *ws; /* holds sub alone */
     psb_topic *topic;   /* a reference */
+    int counted;        /* in topic->children: until the handles are destroyed */
     struct psb_guard g; /* held by every call on sub; closed ends a wait */
 } sub_object;
 
@@ -88,6 +89,7 @@ PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
     s->ws = NULL;
     s->g.lock = NULL;
     s->topic = (psb_topic *)Py_NewRef((PyObject *)t);
+    s->counted = 1;
     t->children++;
     if (psb_guard_init(&s->g) < 0) {
         Py_DECREF(s);
@@ -101,15 +103,24 @@ PyObject *psb_subscriber_new(psb_topic *t, PyObject *args, PyObject *kw)
     return (PyObject *)s;
 }
 
-static void sub_release(sub_object *s)
+/* Leave the Topic's children once the handles are gone (or were never
+ * made): a closed Topic goes with its last child, not with the last
+ * child object, which the program may keep long after closing it. */
+static void sub_uncount(sub_object *s)
+{
+    if (!s->counted)
+        return;
+    s->counted = 0;
+    psb_topic_child_gone(s->topic);
+}
+
+/* Destroy the library's handles of @p s, its lock held (psb_close_begin()
+ * or psb_end() said so), then let the lock go. */
+static void sub_destroy(sub_object *s)
 {
     shmbus_sub *h;
     shmbus_waitset *ws;
 
-    /* Closed already. A recv() waiting in another thread sees the closed
-     * flag within a slice and lets the lock go. */
-    if (!psb_close_begin(&s->g))
-        return;
     h = s->sub;
     ws = s->ws;
     s->sub = NULL;
@@ -119,6 +130,24 @@ static void sub_release(sub_object *s)
     shmbus_sub_destroy(h);
     Py_END_ALLOW_THREADS
     psb_close_end(&s->g);
+    sub_uncount(s);
+}
+
+static void sub_release(sub_object *s)
+{
+    /* Closed already, or by a signal handler inside this thread's call,
+     * whose end destroys the handles. A recv() waiting in another thread
+     * sees the closed flag within a slice and lets the lock go. */
+    if (psb_close_begin(&s->g))
+        sub_destroy(s);
+}
+
+/* End a call on @p s: psb_end(), and the handles' destruction if close()
+ * was called inside it. */
+static void sub_end(sub_object *s)
+{
+    if (psb_end(&s->g))
+        sub_destroy(s);
 }
 
 static void sub_dealloc(sub_object *s)
@@ -126,7 +155,7 @@ static void sub_dealloc(sub_object *s)
     if (s->sub != NULL || s->ws != NULL)
         sub_release(s);
     psb_guard_fini(&s->g);
-    psb_topic_child_gone(s->topic);
+    sub_uncount(s);
     Py_DECREF(s->topic);
     PyObject_Free(s);
 }
@@ -202,12 +231,17 @@ static PyObject *sub_recv_locked(sub_object *s, int64_t tns)
         PyObject *msg = NULL;
         int rc = shmbus_poll(s->sub, sub_take, &msg, 1);
 
+        /* Evicted while the callback copied from the ring in place (or any
+         * error after a delivery): what it copied may have been
+         * overwritten, so it is dropped, as shmbus_recv() drops it. */
+        if (rc < 0) {
+            Py_XDECREF(msg);
+            return psb_raise(rc);
+        }
         if (msg != NULL)
             return msg;
         if (rc > 0 || PyErr_Occurred()) /* consumed, but no memory for it */
             return PyErr_Occurred() ? NULL : PyErr_NoMemory();
-        if (rc < 0)
-            return psb_raise(rc);
         /* Nothing ready and no wait wanted. */
         if (tns == 0)
             Py_RETURN_NONE;
@@ -228,7 +262,7 @@ static PyObject *sub_recv_ns(sub_object *s, int64_t tns)
     if (psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
     r = sub_recv_locked(s, tns);
-    psb_end(&s->g);
+    sub_end(s);
     return r;
 }
 
@@ -272,7 +306,7 @@ static PyObject *sub_wait_ready(sub_object *s, PyObject *args, PyObject *kw)
     rc = shmbus_sub_ready(s->sub);
     if (rc == 0 && tns != 0)
         rc = sub_wait(s, &w);
-    psb_end(&s->g);
+    sub_end(s);
     if (rc == -EINTR && PyErr_Occurred())
         return NULL;
     if (rc < 0)
@@ -288,7 +322,7 @@ static PyObject *sub_stats(sub_object *s, PyObject *unused)
     if (psb_begin(&s->g, "Subscriber") < 0)
         return NULL;
     shmbus_sub_stats_get(s->sub, &st);
-    psb_end(&s->g);
+    sub_end(s);
     return Py_BuildValue("{sKsKsKsK}", "received", (unsigned long long)st.received, "lost",
                          (unsigned long long)st.lost, "lag", (unsigned long long)st.lag, "position",
                          (unsigned long long)st.position);

@@ -26,6 +26,8 @@ def test_mismatch_names_the_error(bus, topic_name):
 def test_other_errors(bus, topic_name):
     with pytest.raises(shmbus.BadName):
         bus.open("no spaces allowed")
+    with pytest.raises(shmbus.BadName):  # once opened the topic "nul"
+        bus.open(topic_name + "\0trailer")
     with pytest.raises(shmbus.Error) as e:
         bus.open(topic_name, create=False)
     assert e.value.name == "ENOENT"
@@ -127,3 +129,105 @@ def test_ctrl_c_ends_a_waiting_recv(bus_name, topic_name):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def run_child(code, bus_name, topic_name):
+    """Run code in a Python of its own (bus and topic names in sys.argv),
+    which must exit 0 within 5 s: a hang fails the test, never the run."""
+    child = subprocess.Popen([sys.executable, "-c", code, bus_name, topic_name],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = child.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, _ = child.communicate()
+        pytest.fail("hung:\n" + out.decode())
+    assert child.returncode == 0, out.decode()
+
+
+SIGNAL_CLOSES = """
+import os, signal, sys, threading, shmbus
+t = shmbus.connect(sys.argv[1]).open(sys.argv[2], reliable=True, capacity=2)
+victim = sub = t.subscriber()
+signal.signal(signal.SIGUSR1, lambda *a: victim.close())
+threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+assert sub.recv() is None and sub.closed
+sub, victim = t.subscriber(), t.publisher()
+pub = victim
+pub.publish_many([b"1", b"2"])
+threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+try:
+    pub.publish(b"3")
+    sys.exit("published into a full ring")
+except shmbus.Error as e:
+    assert e.name == "ECANCELED", e.name
+assert pub.closed and sub.recv(0).data == b"1"
+"""
+
+
+def test_signal_handler_closes_what_it_interrupted(bus_name, topic_name):
+    # A SIGTERM handler that closes the subscriber its loop waits on is the
+    # usual way to stop; it runs inside recv(), which holds the lock.
+    run_child(SIGNAL_CLOSES, bus_name, topic_name)
+
+
+REENTRANT = """
+import sys, threading, time, shmbus
+t = shmbus.connect(sys.argv[1]).open(sys.argv[2], reliable=True, capacity=2)
+sub, pub = t.subscriber(), t.publisher()
+try:
+    pub.publish_many(pub.publish(b"inner") or b"outer" for _ in range(2))
+    sys.exit("publish inside publish_many went through")
+except RuntimeError:
+    pass
+pub.publish_many([b"1", b"2"])
+th = threading.Thread(target=lambda: time.sleep(0.1) or pub.close())
+th.start()
+try:
+    pub.publish(b"3")
+    sys.exit("published into a full ring")
+except shmbus.Error as e:
+    assert e.name == "ECANCELED", e.name
+th.join()
+"""
+
+
+def test_reentrant_call_and_close_from_another_thread(bus_name, topic_name):
+    run_child(REENTRANT, bus_name, topic_name)
+
+
+def test_open_options_are_range_checked(bus, topic_name):
+    # 2**32 + 8 once wrapped silently to a topic of 8 cells, and -1 to
+    # 2**32 - 1; a float to an int.
+    for bad in (2**32 + 8, 2**32, -1):
+        with pytest.raises(OverflowError):
+            bus.open(topic_name, capacity=bad)
+    with pytest.raises(OverflowError):
+        bus.open(topic_name, perm=2**32 + 0o600)
+    with pytest.raises(TypeError):
+        bus.open(topic_name, max_msg=64.0)
+    with pytest.raises(shmbus.Error) as e:
+        bus.open(topic_name, capacity=3)
+    assert e.value.name == "SHMBUS_ERR_INVALID"
+    with bus.open(topic_name, capacity=8, max_subscribers=2**3) as t:
+        assert t.capacity == 8 and t.max_subscribers == 8
+
+
+SECOND_THREAD = """
+import os, signal, sys, threading, time, shmbus
+t = shmbus.connect(sys.argv[1]).open(sys.argv[2])
+sub = t.subscriber()
+threading.Thread(target=sub.recv, daemon=True).start()
+time.sleep(0.1)  # that thread now holds sub for ever
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    sub.recv()
+    sys.exit("recv returned")
+except KeyboardInterrupt:
+    pass
+sub.close()
+"""
+
+
+def test_ctrl_c_ends_a_call_waiting_for_another_thread(bus_name, topic_name):
+    run_child(SECOND_THREAD, bus_name, topic_name)

@@ -3,6 +3,7 @@
 ways, batches, iteration, consumer groups, a reliable topic's
 back-pressure, the GIL released while waiting, and asyncio."""
 import asyncio
+import concurrent.futures
 import subprocess
 import threading
 import time
@@ -157,3 +158,56 @@ def test_timeouts_last_as_long_as_asked(bus, topic_name):
         with pytest.raises(shmbus.Full):
             pub.publish(b"3", timeout=0.3)
         assert 0.3 <= time.monotonic() - start < 2
+
+
+def test_publish_many_publishes_what_came_before_an_error(bus, topic_name):
+    def gen():
+        yield from (b"g%d" % i for i in range(70))  # one full batch of 64, then 6
+        raise KeyError("midway")
+
+    with bus.open(topic_name, capacity=128) as t, t.subscriber() as sub, t.publisher() as pub:
+        with pytest.raises(KeyError):
+            pub.publish_many(gen())
+        with pytest.raises(TypeError):
+            pub.publish_many([b"b0", b"b1", "not a buffer", b"b3"])
+        got = [m.data for m in iter(lambda: sub.recv(timeout=0), None)]
+    assert got == [b"g%d" % i for i in range(70)] + [b"b0", b"b1"]
+
+
+def test_asyncio_aiter_ends_when_closed_before_the_wait(bus, topic_name):
+    class Slow(concurrent.futures.ThreadPoolExecutor):
+        """Comes to each job late: the subscriber is closed by then."""
+        def submit(self, fn, *args):
+            return super().submit(lambda: time.sleep(0.2) or fn(*args))
+
+    async def main(sub):
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(Slow(1))
+        loop.call_later(0.05, sub.close)
+        return [msg async for msg in sub.aiter()]
+
+    with bus.open(topic_name) as t, t.subscriber() as sub:
+        assert asyncio.run(main(sub)) == []
+
+
+def test_closed_topic_goes_with_its_last_child_closed(bus, topic_name):
+    t = bus.open(topic_name)
+    pub, sub = t.publisher(), t.subscriber()
+    t.close()
+    pub.close()
+    assert t.stats()["published"] == 0  # sub is open: the topic stays
+    sub.close()
+    # pub and sub are still referenced here, closed: they hold it no more.
+    with pytest.raises(ValueError):
+        t.stats()
+    assert pub.closed and sub.closed
+
+
+def test_publish_many_error_says_how_many_went(bus, topic_name):
+    with bus.open(topic_name, max_msg=8, capacity=256) as t, t.subscriber() as sub, \
+            t.publisher() as pub:
+        with pytest.raises(shmbus.TooBig) as e:
+            pub.publish_many([b"a"] * 64 + [b"b", b"too long a message"])
+        assert e.value.published == 64
+        got = [m.data for m in iter(lambda: sub.recv(timeout=0), None)]
+        assert got == [b"a"] * 64
