@@ -6,7 +6,8 @@
 # and names only metrics the scrape has; HTTP edge cases (404, 405, 400,
 # 431, a client that never ends its request, more connections than the
 # limit) after which the daemon still serves; who may scrape, without and
-# with --metrics-token-file. About 8 s, most of it the request timeout.
+# with --metrics-token-file; out of descriptors. About 11 s, most of it
+# the request timeout.
 # Usage: test_metrics.sh SHMBUSD SHMBUS SOURCE_DIR
 set -euo pipefail
 shmbusd=$1
@@ -102,6 +103,42 @@ fi
 
 wait "$slow" || true
 [[ "$(cat "$dir/slow.out")" == "<EOF> after "[4-7]" s" ]] || fail "slow client: $(cat "$dir/slow.out")"
+
+# Out of descriptors: the endpoint pauses accepting rather than spinning
+# on the connection it cannot accept, and serves it once it can. The soft
+# limit goes down to the lowest free descriptor, so that none is left.
+# cpu_ticks: the daemon's user and system time so far, in clock ticks.
+cpu_ticks() {
+  local st
+  read -ra st <<<"$(sed 's/.*) //' "/proc/$daemon/stat")"
+  echo $((st[11] + st[12]))
+}
+if command -v prlimit >/dev/null; then
+  scrape >/dev/null
+  soft=$(prlimit --pid "$daemon" --nofile --noheadings --output SOFT | tr -d ' ')
+  # The least of a few looks: a descriptor a thread holds for a moment
+  # (the reaper reads /proc) would leave a free one below the limit.
+  low=100000
+  for _ in 1 2 3 4 5; do
+    n=0
+    while [ -e "/proc/$daemon/fd/$n" ]; do n=$((n + 1)); done
+    [ "$n" -lt "$low" ] && low=$n
+  done
+  prlimit --pid "$daemon" --nofile="$low:"
+  http 'GET /metrics HTTP/1.1\r\n\r\n' 10 >"$dir/emfile.out" &
+  emfile=$!
+  bg+=("$emfile")
+  sleep 0.3
+  t0=$(cpu_ticks)
+  sleep 1
+  t1=$(cpu_ticks)
+  prlimit --pid "$daemon" --nofile="$soft:"
+  wait "$emfile" || true
+  [ $((t1 - t0)) -lt 20 ] || fail "out of descriptors: $((t1 - t0)) ticks of CPU in 1 s"
+  [[ "$(cat "$dir/emfile.out")" == "HTTP/1.1 200 OK"*"<EOF>" ]] ||
+    fail "out of descriptors, then not: $(head -c 300 "$dir/emfile.out")"
+  grep -q "metrics: accept: Too many open files" "$dir/log" || fail "no warning logged"
+fi
 stop_daemon
 
 # With a token, every scrape needs it.

@@ -30,6 +30,12 @@
 #include "util/clock.h"
 
 #define SBM_BACKLOG 64
+/* Out of descriptors (or memory): the listening socket is left alone this
+ * long, since accepting again at once would fail again, and poll() would
+ * report the waiting connection at once, round and round. The warning is
+ * logged at most once in SBM_ACCEPT_WARN_NS. */
+#define SBM_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
+#define SBM_ACCEPT_WARN_NS  (10ull * 1000 * 1000 * 1000)
 
 struct sbm_conn {
     int fd;               /* -1: free */
@@ -45,7 +51,9 @@ struct sbd_metrics {
     const struct sbd_config *cfg;
     struct sbm_source src;
     int lfd;
-    int wake[2]; /* a byte written to wake[1] stops the thread */
+    uint64_t accept_resume_ns; /* sb_mono_ns() before which lfd is not polled; 0: polled */
+    uint64_t accept_warn_ns;   /* sb_mono_ns() before which no accept warning is logged */
+    int wake[2];               /* a byte written to wake[1] stops the thread */
     pthread_t thread;
     struct sbm_scratch *scratch;
     struct sbm_out body;
@@ -189,7 +197,22 @@ static void metrics_accept(struct sbd_metrics *m)
     struct sbm_conn *c = NULL;
     int fd;
 
-    while ((fd = accept4(m->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    for (;;) {
+        fd = accept4(m->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                if (sb_mono_ns() >= m->accept_warn_ns) {
+                    sbd_log(SBD_WARN, "metrics: accept: %s; scrapes wait", strerror(errno));
+                    m->accept_warn_ns = sb_deadline(SBM_ACCEPT_WARN_NS);
+                }
+                m->accept_resume_ns = sb_deadline(SBM_ACCEPT_PAUSE_NS);
+            } else if (errno != EAGAIN) {
+                sbd_log(SBD_WARN, "metrics: accept: %s", strerror(errno));
+            }
+            return;
+        }
         sl = sizeof(sa);
         c = NULL;
         for (unsigned i = 0; i < SBD_METRICS_CONNS_MAX && c == NULL; i++)
@@ -231,7 +254,10 @@ static int metrics_step(struct sbd_metrics *m)
     nfds_t n = 2;
 
     pf[0] = (struct pollfd){.fd = m->wake[0], .events = POLLIN};
-    pf[1] = (struct pollfd){.fd = m->lfd, .events = POLLIN};
+    if (m->accept_resume_ns != 0 && sb_mono_ns() >= m->accept_resume_ns)
+        m->accept_resume_ns = 0;
+    /* Paused (metrics_accept()): a negative fd is not polled. */
+    pf[1] = (struct pollfd){.fd = m->accept_resume_ns == 0 ? m->lfd : -1, .events = POLLIN};
     for (unsigned i = 0; i < SBD_METRICS_CONNS_MAX; i++) {
         struct sbm_conn *c = &m->conns[i];
 
