@@ -20,12 +20,12 @@ command -v promtool >/dev/null || { echo "promtool not installed (prometheus): s
 
 # With the bridge and a NATS link that never connects: their families too.
 # One slot series a topic (--metrics-max-slots 1), the rest counted.
-start_daemon --bridge "127.0.0.1:$(free_port)" --nats "nats://127.0.0.1:$(free_port)" \
+start_metrics_daemon --bridge "127.0.0.1:$(free_port)" --nats "nats://127.0.0.1:$(free_port)" \
   --metrics-max-slots 1
 # A client that never ends its request: closed after the request timeout
 # (metrics.h SBD_METRICS_TIMEOUT_MS, 5 s), while the others are served.
 ( t0=$SECONDS
-  http 'GET /metrics HTTP/1.1\r\n' 8
+  raw 127.0.0.1 'GET /metrics HTTP/1.1\r\n' 8
   echo " after $((SECONDS - t0)) s" ) >"$dir/slow.out" &
 slow=$!
 bg+=("$slow")
@@ -67,15 +67,15 @@ while read -r name; do
 done <"$dir/names"
 
 # HEAD: the headers alone.
-out=$(http 'HEAD /metrics HTTP/1.1\r\n\r\n')
+out=$(raw 127.0.0.1 'HEAD /metrics HTTP/1.1\r\n\r\n')
 [[ "$out" == "HTTP/1.1 200 OK"*$'\r\n\r\n<EOF>' ]] || fail "HEAD: $out"
-out=$(http 'GET /other HTTP/1.1\r\n\r\n')
+out=$(raw 127.0.0.1 'GET /other HTTP/1.1\r\n\r\n')
 [[ "$out" == "HTTP/1.1 404 Not Found"*"<EOF>" ]] || fail "404: $out"
-out=$(http 'POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi')
+out=$(raw 127.0.0.1 'POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi')
 [[ "$out" == "HTTP/1.1 405 Method Not Allowed"*"Allow: GET, HEAD"*"<EOF>" ]] || fail "405: $out"
-out=$(http 'garbage\r\n\r\n')
+out=$(raw 127.0.0.1 'garbage\r\n\r\n')
 [[ "$out" == "HTTP/1.1 400 Bad Request"*"<EOF>" ]] || fail "400: $out"
-out=$(http "GET /$(printf 'a%.0s' $(seq 9000)) HTTP/1.1\\r\\n\\r\\n")
+out=$(raw 127.0.0.1 "GET /$(printf 'a%.0s' $(seq 9000)) HTTP/1.1\\r\\n\\r\\n")
 [[ "$out" == "HTTP/1.1 431 "*"<EOF>" ]] || fail "oversize: ${out:0:200}"
 
 # More connections than the limit (8): the ones past it get 503 at once.
@@ -93,11 +93,7 @@ scrape >/dev/null
 
 # Another uid than the daemon's (root) gets 403 without a token.
 if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && id daemon >/dev/null 2>&1; then
-  out=$(runuser -u daemon -- python3 -c '
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
-print(s.recv(100).decode())' "$port")
+  out=$(other=daemon as_other=1 raw 127.0.0.1 'GET /metrics HTTP/1.1\r\n\r\n')
   [[ "$out" == "HTTP/1.1 403 Forbidden"* ]] || fail "another uid: $out"
 fi
 
@@ -125,7 +121,7 @@ if command -v prlimit >/dev/null; then
     [ "$n" -lt "$low" ] && low=$n
   done
   prlimit --pid "$daemon" --nofile="$low:"
-  http 'GET /metrics HTTP/1.1\r\n\r\n' 10 >"$dir/emfile.out" &
+  raw 127.0.0.1 'GET /metrics HTTP/1.1\r\n\r\n' 10 >"$dir/emfile.out" &
   emfile=$!
   bg+=("$emfile")
   sleep 0.3
@@ -143,12 +139,12 @@ stop_daemon
 
 # With a token, every scrape needs it.
 echo "tok-$$" >"$dir/token"
-start_daemon --metrics-token-file "$dir/token"
-out=$(http 'GET /metrics HTTP/1.1\r\n\r\n')
+start_metrics_daemon --metrics-token-file "$dir/token"
+out=$(raw 127.0.0.1 'GET /metrics HTTP/1.1\r\n\r\n')
 [[ "$out" == "HTTP/1.1 401 Unauthorized"*"WWW-Authenticate: Bearer"* ]] || fail "no token: $out"
-out=$(http 'GET /metrics HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n')
+out=$(raw 127.0.0.1 'GET /metrics HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n')
 [[ "$out" == "HTTP/1.1 401 "* ]] || fail "wrong token: $out"
-out=$(http "GET /metrics HTTP/1.1\\r\\nAuthorization: Bearer tok-$$\\r\\n\\r\\n")
+out=$(raw 127.0.0.1 "GET /metrics HTTP/1.1\\r\\nAuthorization: Bearer tok-$$\\r\\n\\r\\n")
 [[ "$out" == "HTTP/1.1 200 OK"*"process_open_fds"* ]] || fail "token: ${out:0:300}"
 stop_daemon
 echo "test_metrics: ok"
