@@ -78,19 +78,6 @@ out=$(raw 127.0.0.1 'garbage\r\n\r\n')
 out=$(raw 127.0.0.1 "GET /$(printf 'a%.0s' $(seq 9000)) HTTP/1.1\\r\\n\\r\\n")
 [[ "$out" == "HTTP/1.1 431 "*"<EOF>" ]] || fail "oversize: ${out:0:200}"
 
-# More connections than the limit (8): the ones past it get 503 at once.
-python3 - "$port" <<'PY' || fail "connection limit"
-import select, socket, sys, time
-socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(10)]
-busy, end = set(), time.monotonic() + 1
-while len(busy) < 2 and time.monotonic() < end:
-    for s in select.select(socks, [], [], max(0, end - time.monotonic()))[0]:
-        if s.recv(100).startswith(b"HTTP/1.1 503"):
-            busy.add(s)
-sys.exit(0 if len(busy) >= 2 else 1)
-PY
-scrape >/dev/null
-
 # Another uid than the daemon's (root) gets 403 without a token.
 if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && id daemon >/dev/null 2>&1; then
   out=$(other=daemon as_other=1 raw 127.0.0.1 'GET /metrics HTTP/1.1\r\n\r\n')
@@ -99,6 +86,28 @@ fi
 
 wait "$slow" || true
 [[ "$(cat "$dir/slow.out")" == "<EOF> after "[4-7]" s" ]] || fail "slow client: $(cat "$dir/slow.out")"
+
+# More connections than the limit (8) that never send a request: each new
+# one takes the place of the oldest, answered 503, so that they cannot
+# keep a scrape out.
+python3 - "$port" <<'PY' || fail "connection limit"
+import select, socket, sys, time
+port = int(sys.argv[1])
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+busy, end = set(), time.monotonic() + 1
+while len(busy) < 2 and time.monotonic() < end:
+    for s in select.select(socks, [], [], max(0, end - time.monotonic()))[0]:
+        if s.recv(100).startswith(b"HTTP/1.1 503"):
+            busy.add(s)
+if busy != set(socks[:2]):
+    sys.exit("503 to connections %s" % sorted(socks.index(s) for s in busy))
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+s.settimeout(2)
+got = s.recv(100)
+if not got.startswith(b"HTTP/1.1 200"):
+    sys.exit("a scrape past idle connections: %r" % got)
+PY
 
 # Out of descriptors: the endpoint pauses accepting rather than spinning
 # on the connection it cannot accept, and serves it once it can. The soft

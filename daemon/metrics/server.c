@@ -187,14 +187,45 @@ static void conn_write(struct sbm_conn *c)
     }
 }
 
-/* Accept the connections waiting; past the limit, answer 503 and close. */
-static void metrics_accept(struct sbd_metrics *m)
+/* Answer 503 to @p fd, best effort (a full socket buffer drops it). */
+static void metrics_busy(int fd)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                "Connection: close\r\n\r\n";
+
+    (void)!send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* A place for a new connection: a free one, else that of the connection
+ * waiting longest for its request, answered 503 and closed (connections
+ * that never send one would otherwise keep every scrape out, each
+ * reconnected as its timeout ends), else NULL: all are being answered. */
+static struct sbm_conn *metrics_place(struct sbd_metrics *m)
+{
+    struct sbm_conn *old = NULL;
+
+    for (unsigned i = 0; i < SBD_METRICS_CONNS_MAX; i++) {
+        struct sbm_conn *c = &m->conns[i];
+
+        if (c->fd < 0)
+            return c;
+        if (!c->writing && (old == NULL || c->deadline_ns < old->deadline_ns))
+            old = c;
+    }
+    if (old != NULL) {
+        metrics_busy(old->fd);
+        conn_close(old);
+    }
+    return old;
+}
+
+/* Accept the connections waiting; past the limit, make room (metrics_place())
+ * or answer 503 and close. */
+static void metrics_accept(struct sbd_metrics *m)
+{
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
-    struct sbm_conn *c = NULL;
+    struct sbm_conn *c;
     int fd;
 
     for (;;) {
@@ -214,13 +245,9 @@ static void metrics_accept(struct sbd_metrics *m)
             return;
         }
         sl = sizeof(sa);
-        c = NULL;
-        for (unsigned i = 0; i < SBD_METRICS_CONNS_MAX && c == NULL; i++)
-            if (m->conns[i].fd < 0)
-                c = &m->conns[i];
+        c = metrics_place(m);
         if (c == NULL) {
-            /* Best effort: a full socket buffer drops the 503. */
-            (void)!send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            metrics_busy(fd);
             close(fd);
             continue;
         }
