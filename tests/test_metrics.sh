@@ -81,7 +81,11 @@ out=$(raw 127.0.0.1 "GET /$(printf 'a%.0s' $(seq 9000)) HTTP/1.1\\r\\n\\r\\n")
 # Another uid than the daemon's (root) gets 403 without a token.
 if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && id daemon >/dev/null 2>&1; then
   out=$(other=daemon as_other=1 raw 127.0.0.1 'GET /metrics HTTP/1.1\r\n\r\n')
-  [[ "$out" == "HTTP/1.1 403 Forbidden"* ]] || fail "another uid: $out"
+  why="uid $(id -u daemon) may not use this bus: allow it with shmbusd --allow-uid or"
+  why+=" --allow-gid, or give the metrics endpoint a token (--metrics-token-file)"
+  [[ "$out" == "HTTP/1.1 403 Forbidden"*"403 Forbidden: $why"$'\n<EOF>' ]] ||
+    fail "another uid: $out"
+  grep -qF "metrics: a connection refused (403): $why" "$dir/log" || fail "no 403 logged"
 fi
 
 wait "$slow" || true

@@ -7,7 +7,8 @@
  * bridge's: with --metrics-token-file every request needs
  * "Authorization: Bearer TOKEN" (401 without it); without, only loopback
  * peers whose uid the bus allows (sbd_bridge_peer_allowed()) get an answer
- * other than 403.
+ * other than 403, which says why, as the log does (at most once in
+ * SBM_REFUSED_WARN_NS).
  */
 #include "metrics.h"
 
@@ -36,10 +37,13 @@
  * logged at most once in SBM_ACCEPT_WARN_NS. */
 #define SBM_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
 #define SBM_ACCEPT_WARN_NS  (10ull * 1000 * 1000 * 1000)
+/* A refused peer is logged at most this often. */
+#define SBM_REFUSED_WARN_NS (10ull * 1000 * 1000 * 1000)
 
 struct sbm_conn {
     int fd;               /* -1: free */
     int allowed;          /* its peer passes without a token (no token configured) */
+    char why[256];        /* else why not, for the 403 */
     int writing;          /* its response is in out */
     uint64_t deadline_ns; /* CLOCK_MONOTONIC: closed past it */
     size_t in_len, out_off;
@@ -53,6 +57,7 @@ struct sbd_metrics {
     int lfd;
     uint64_t accept_resume_ns; /* sb_mono_ns() before which lfd is not polled; 0: polled */
     uint64_t accept_warn_ns;   /* sb_mono_ns() before which no accept warning is logged */
+    uint64_t refused_warn_ns;  /* sb_mono_ns() before which no refused peer is logged */
     int wake[2];               /* a byte written to wake[1] stops the thread */
     pthread_t thread;
     struct sbm_scratch *scratch;
@@ -92,13 +97,16 @@ static void conn_respond(struct sbm_conn *c, int status, const char *reason, con
     c->deadline_ns = sb_deadline(SBD_METRICS_TIMEOUT_MS * 1000000ll);
 }
 
-/* A short text response. */
+/* A short text response: the status, and @p why if not NULL. */
 static void conn_text(struct sbm_conn *c, int status, const char *reason, const char *extra,
-                      int head)
+                      const char *why, int head)
 {
-    char body[64];
-    int n = snprintf(body, sizeof(body), "%d %s\n", status, reason);
+    char body[384];
+    int n = snprintf(body, sizeof(body), "%d %s%s%s\n", status, reason, why != NULL ? ": " : "",
+                     why != NULL ? why : "");
 
+    if ((size_t)n >= sizeof(body))
+        n = (int)sizeof(body) - 1;
     conn_respond(c, status, reason, "text/plain; charset=utf-8", extra, body, (size_t)n, head);
 }
 
@@ -117,7 +125,7 @@ static void conn_metrics(struct sbd_metrics *m, struct sbm_conn *c, int head)
     m->body.len = 0;
     m->body.oom = 0;
     if (sbm_collect(&m->src, &m->scratch, &m->body) < 0)
-        conn_text(c, 500, "Internal Server Error", "", head);
+        conn_text(c, 500, "Internal Server Error", "", NULL, head);
     else
         conn_respond(c, 200, "OK", SBM_EXPO_CONTENT_TYPE, "", m->body.p, m->body.len, head);
 }
@@ -132,17 +140,17 @@ static void conn_request(struct sbd_metrics *m, struct sbm_conn *c)
         return;
     head = rc == SBM_HTTP_OK && r.method == SBM_HTTP_HEAD;
     if (rc == SBM_HTTP_BAD)
-        conn_text(c, 400, "Bad Request", "", 0);
+        conn_text(c, 400, "Bad Request", "", NULL, 0);
     else if (rc == SBM_HTTP_LARGE)
-        conn_text(c, 431, "Request Header Fields Too Large", "", 0);
+        conn_text(c, 431, "Request Header Fields Too Large", "", NULL, 0);
     else if (m->cfg->metrics_token[0] != '\0' && !conn_allowed(m, c, &r))
-        conn_text(c, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", head);
+        conn_text(c, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", NULL, head);
     else if (!conn_allowed(m, c, &r))
-        conn_text(c, 403, "Forbidden", "", head);
+        conn_text(c, 403, "Forbidden", "", c->why, head);
     else if (!r.metrics)
-        conn_text(c, 404, "Not Found", "", head);
+        conn_text(c, 404, "Not Found", "", NULL, head);
     else if (r.method == SBM_HTTP_OTHER)
-        conn_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", 0);
+        conn_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", NULL, 0);
     else
         conn_metrics(m, c, head);
 }
@@ -258,8 +266,14 @@ static void metrics_accept(struct sbd_metrics *m)
         c->deadline_ns = sb_deadline(SBD_METRICS_TIMEOUT_MS * 1000000ll);
         /* One netlink round trip (at most a second) and maybe a user
          * database lookup: the other connections wait that long. */
-        if (m->cfg->metrics_token[0] == '\0')
-            c->allowed = sbd_bridge_peer_allowed(m->cfg, fd, &sa);
+        if (m->cfg->metrics_token[0] != '\0')
+            continue;
+        c->allowed = sbd_bridge_peer_allowed(m->cfg, fd, &sa, "metrics endpoint",
+                                             "--metrics-token-file", c->why, sizeof(c->why));
+        if (!c->allowed && sb_mono_ns() >= m->refused_warn_ns) {
+            sbd_log(SBD_WARN, "metrics: a connection refused (403): %s", c->why);
+            m->refused_warn_ns = sb_deadline(SBM_REFUSED_WARN_NS);
+        }
     }
 }
 
