@@ -47,36 +47,6 @@ bstat_wait() {
   echo "$n"
 }
 
-# raw HOST DATA [SECONDS]: send DATA (with \r \n escapes) to HOST:$port,
-# print what comes back within SECONDS (default 5), then <EOF> if the
-# bridge closed the connection, else <OPEN>. As $other when $as_other is
-# set.
-raw() {
-  local run=()
-  [ -n "${as_other:-}" ] && run=(runuser -u "$other" --)
-  "${run[@]}" python3 - "$1" "$port" "$2" "${3:-5}" <<'PY'
-import socket, sys
-host, port, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[4])
-data = sys.argv[3].encode().decode("unicode_escape").encode("latin-1")
-s = socket.create_connection((host, port))
-s.sendall(data)
-s.settimeout(wait)
-out = b""
-try:
-    while True:
-        b = s.recv(65536)
-        if not b:
-            out += b"<EOF>"
-            break
-        out += b
-except socket.timeout:
-    out += b"<OPEN>"
-except ConnectionResetError:
-    out += b"<EOF>"
-sys.stdout.write(out.decode("latin-1"))
-PY
-}
-
 # drip DATA [MS]: send DATA (with \r \n escapes) to 127.0.0.1:$port one
 # byte every MS ms (default 100),
 # and print what comes back, then <EOF> if the bridge closed the

@@ -110,7 +110,7 @@ static void test_peer_zeroed_not_ok(void **state)
     (void)state;
     memset(&p, 0, sizeof(p));
     assert_int_not_equal(p.verdict, SBB_PEER_OK);
-    sbb_peer_why(&p, why, sizeof(why));
+    sbb_peer_why(&p, "bridge", "--bridge-token-file", why, sizeof(why));
     assert_string_equal(why, "this connection's peer was not checked");
 }
 
@@ -331,7 +331,7 @@ static void test_peer_overflow_uid(void **state)
     p = uid_peer(&cfg, pw);
     assert_int_equal(p.verdict, SBB_PEER_UNKNOWN);
     assert_int_equal(p.err, -EOVERFLOW);
-    sbb_peer_why(&p, why, sizeof(why));
+    sbb_peer_why(&p, "bridge", "--bridge-token-file", why, sizeof(why));
     assert_non_null(strstr(why, "overflow uid"));
 }
 

@@ -15,7 +15,7 @@ command -v prometheus >/dev/null || { echo "prometheus not installed: skipped"; 
 . "${BASH_SOURCE[0]%/*}/metrics_sh.sh"
 
 # shellcheck disable=SC2119 # no extra options
-start_daemon
+start_metrics_daemon
 "$shmbus" --bus "$bus" pub promtest m1 m2 m3 m4 m5 m6 m7
 
 # query EXPR: the first sample's value of EXPR now, or "" (none yet).

@@ -146,7 +146,7 @@ void sbb_admit_judge(struct sbd_bridge *b, struct sbb_conn *c, const struct sock
     /* relaxed: a counter. Counted here, once, whether it then sends
      * something, nothing, or hangs up. */
     atomic_fetch_add_explicit(&b->count.refused, 1, memory_order_relaxed);
-    sbb_peer_why(&c->who, why, sizeof(why));
+    sbb_peer_why(&c->who, "bridge", "--bridge-token-file", why, sizeof(why));
     access_warn(b, SBB_WARN_REFUSED, "bridge: connection %llu from %s refused: %s",
                 (unsigned long long)c->id, c->peer, why);
 }
@@ -155,7 +155,7 @@ void sbb_admit_refuse(struct sbb_conn *c)
 {
     char why[256], resp[272];
 
-    sbb_peer_why(&c->who, why, sizeof(why));
+    sbb_peer_why(&c->who, "bridge", "--bridge-token-file", why, sizeof(why));
     snprintf(resp, sizeof(resp), "NOPERM %s", why);
     sbb_conn_fail(c, resp, why);
 }

@@ -44,10 +44,13 @@ void sbd_bridge_stop(struct sbd_bridge *b);
 /* Is the peer of the accepted TCP socket @p fd, whose remote address is
  * @p addr, one the bridge serves without a token: a loopback peer whose
  * socket's uid the bus allows (bridge/peer.h)? For the other TCP doors
- * (the metrics endpoint), so that every door judges peers alike. May block
- * as sbb_peer_check() does. Any thread. @return 1 if so, else 0. */
+ * (the metrics endpoint), so that every door judges peers alike; if not,
+ * why, for door @p door ("metrics endpoint") and its token option @p opt,
+ * as one line in @p why (@p cap bytes). May block as sbb_peer_check()
+ * does. Any thread. @return 1 if so, else 0. */
 int sbd_bridge_peer_allowed(const struct sbd_config *cfg, int fd,
-                            const struct sockaddr_storage *addr);
+                            const struct sockaddr_storage *addr, const char *door, const char *opt,
+                            char *why, size_t cap);
 
 /* The bridge for `shmbus stat`: its totals into @p info, and up to @p cap
  * of its connections with ids above @p after into @p conns, in order of

@@ -237,7 +237,8 @@ void sbb_peer_check(const struct sbd_config *cfg, int fd, const struct sockaddr_
         out->verdict = sbd_access_uid_allowed(cfg, out->uid) ? SBB_PEER_OK : SBB_PEER_UID;
 }
 
-void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
+void sbb_peer_why(const struct sbb_peer *p, const char *door, const char *opt, char *out,
+                  size_t cap)
 {
     switch (p->verdict) {
     case SBB_PEER_OK:
@@ -249,13 +250,14 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
     case SBB_PEER_UID:
         snprintf(out, cap,
                  "uid %u may not use this bus: allow it with shmbusd --allow-uid or "
-                 "--allow-gid, or give the bridge a token (--bridge-token-file)",
-                 (unsigned)p->uid);
+                 "--allow-gid, or give the %s a token (%s)",
+                 (unsigned)p->uid, door, opt);
         break;
     case SBB_PEER_REMOTE:
         snprintf(out, cap,
-                 "connections from other hosts need the bridge token, and this "
-                 "bridge has none (shmbusd --bridge-token-file)");
+                 "connections from other hosts need the %s token, and this "
+                 "%s has none (shmbusd %s)",
+                 door, door, opt);
         break;
     default:
         if (p->err == -EOVERFLOW)
@@ -270,10 +272,14 @@ void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap)
 }
 
 int sbd_bridge_peer_allowed(const struct sbd_config *cfg, int fd,
-                            const struct sockaddr_storage *addr)
+                            const struct sockaddr_storage *addr, const char *door, const char *opt,
+                            char *why, size_t cap)
 {
     struct sbb_peer p;
 
     sbb_peer_check(cfg, fd, addr, &p);
-    return p.verdict == SBB_PEER_OK;
+    if (p.verdict == SBB_PEER_OK)
+        return 1;
+    sbb_peer_why(&p, door, opt, why, cap);
+    return 0;
 }

@@ -59,8 +59,10 @@ int sbb_peer_state_live(unsigned state);
  * whatever the rule). */
 void sbb_peer_warn(const struct sbd_config *cfg);
 
-/* Why @p p is refused, as one line of text (no CR or LF) for the reply
- * and the log. */
-void sbb_peer_why(const struct sbb_peer *p, char *out, size_t cap);
+/* Why @p p is refused by the door @p door ("bridge") whose token option
+ * is @p opt ("--bridge-token-file"), as one line of text (no CR or LF)
+ * for the reply and the log. */
+void sbb_peer_why(const struct sbb_peer *p, const char *door, const char *opt, char *out,
+                  size_t cap);
 
 #endif

@@ -18,7 +18,9 @@ struct sbd_bridge;
 struct sbd_fed;
 struct sbd_metrics;
 
-/* Connections served at once; one more is answered 503 and closed. */
+/* Connections served at once; one more takes the place of the one that
+ * has waited longest for its request, which is answered 503 and closed,
+ * or is answered 503 itself when every one is being answered. */
 #define SBD_METRICS_CONNS_MAX 8u
 /* A connection's time to send its request, and then to read the response;
  * past it the connection is closed. */

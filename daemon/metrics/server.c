@@ -7,7 +7,8 @@
  * bridge's: with --metrics-token-file every request needs
  * "Authorization: Bearer TOKEN" (401 without it); without, only loopback
  * peers whose uid the bus allows (sbd_bridge_peer_allowed()) get an answer
- * other than 403.
+ * other than 403, which says why, as the log does (at most once in
+ * SBM_REFUSED_WARN_NS).
  */
 #include "metrics.h"
 
@@ -30,10 +31,19 @@
 #include "util/clock.h"
 
 #define SBM_BACKLOG 64
+/* Out of descriptors (or memory): the listening socket is left alone this
+ * long, since accepting again at once would fail again, and poll() would
+ * report the waiting connection at once, round and round. The warning is
+ * logged at most once in SBM_ACCEPT_WARN_NS. */
+#define SBM_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
+#define SBM_ACCEPT_WARN_NS  (10ull * 1000 * 1000 * 1000)
+/* A refused peer is logged at most this often. */
+#define SBM_REFUSED_WARN_NS (10ull * 1000 * 1000 * 1000)
 
 struct sbm_conn {
     int fd;               /* -1: free */
     int allowed;          /* its peer passes without a token (no token configured) */
+    char why[256];        /* else why not, for the 403 */
     int writing;          /* its response is in out */
     uint64_t deadline_ns; /* CLOCK_MONOTONIC: closed past it */
     size_t in_len, out_off;
@@ -45,7 +55,10 @@ struct sbd_metrics {
     const struct sbd_config *cfg;
     struct sbm_source src;
     int lfd;
-    int wake[2]; /* a byte written to wake[1] stops the thread */
+    uint64_t accept_resume_ns; /* sb_mono_ns() before which lfd is not polled; 0: polled */
+    uint64_t accept_warn_ns;   /* sb_mono_ns() before which no accept warning is logged */
+    uint64_t refused_warn_ns;  /* sb_mono_ns() before which no refused peer is logged */
+    int wake[2];               /* a byte written to wake[1] stops the thread */
     pthread_t thread;
     struct sbm_scratch *scratch;
     struct sbm_out body;
@@ -84,13 +97,16 @@ static void conn_respond(struct sbm_conn *c, int status, const char *reason, con
     c->deadline_ns = sb_deadline(SBD_METRICS_TIMEOUT_MS * 1000000ll);
 }
 
-/* A short text response. */
+/* A short text response: the status, and @p why if not NULL. */
 static void conn_text(struct sbm_conn *c, int status, const char *reason, const char *extra,
-                      int head)
+                      const char *why, int head)
 {
-    char body[64];
-    int n = snprintf(body, sizeof(body), "%d %s\n", status, reason);
+    char body[384];
+    int n = snprintf(body, sizeof(body), "%d %s%s%s\n", status, reason, why != NULL ? ": " : "",
+                     why != NULL ? why : "");
 
+    if ((size_t)n >= sizeof(body))
+        n = (int)sizeof(body) - 1;
     conn_respond(c, status, reason, "text/plain; charset=utf-8", extra, body, (size_t)n, head);
 }
 
@@ -109,7 +125,7 @@ static void conn_metrics(struct sbd_metrics *m, struct sbm_conn *c, int head)
     m->body.len = 0;
     m->body.oom = 0;
     if (sbm_collect(&m->src, &m->scratch, &m->body) < 0)
-        conn_text(c, 500, "Internal Server Error", "", head);
+        conn_text(c, 500, "Internal Server Error", "", NULL, head);
     else
         conn_respond(c, 200, "OK", SBM_EXPO_CONTENT_TYPE, "", m->body.p, m->body.len, head);
 }
@@ -124,17 +140,17 @@ static void conn_request(struct sbd_metrics *m, struct sbm_conn *c)
         return;
     head = rc == SBM_HTTP_OK && r.method == SBM_HTTP_HEAD;
     if (rc == SBM_HTTP_BAD)
-        conn_text(c, 400, "Bad Request", "", 0);
+        conn_text(c, 400, "Bad Request", "", NULL, 0);
     else if (rc == SBM_HTTP_LARGE)
-        conn_text(c, 431, "Request Header Fields Too Large", "", 0);
+        conn_text(c, 431, "Request Header Fields Too Large", "", NULL, 0);
     else if (m->cfg->metrics_token[0] != '\0' && !conn_allowed(m, c, &r))
-        conn_text(c, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", head);
+        conn_text(c, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", NULL, head);
     else if (!conn_allowed(m, c, &r))
-        conn_text(c, 403, "Forbidden", "", head);
+        conn_text(c, 403, "Forbidden", "", c->why, head);
     else if (!r.metrics)
-        conn_text(c, 404, "Not Found", "", head);
+        conn_text(c, 404, "Not Found", "", NULL, head);
     else if (r.method == SBM_HTTP_OTHER)
-        conn_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", 0);
+        conn_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", NULL, 0);
     else
         conn_metrics(m, c, head);
 }
@@ -179,25 +195,67 @@ static void conn_write(struct sbm_conn *c)
     }
 }
 
-/* Accept the connections waiting; past the limit, answer 503 and close. */
-static void metrics_accept(struct sbd_metrics *m)
+/* Answer 503 to @p fd, best effort (a full socket buffer drops it). */
+static void metrics_busy(int fd)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                "Connection: close\r\n\r\n";
+
+    (void)!send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* A place for a new connection: a free one, else that of the connection
+ * waiting longest for its request, answered 503 and closed (connections
+ * that never send one would otherwise keep every scrape out, each
+ * reconnected as its timeout ends), else NULL: all are being answered. */
+static struct sbm_conn *metrics_place(struct sbd_metrics *m)
+{
+    struct sbm_conn *old = NULL;
+
+    for (unsigned i = 0; i < SBD_METRICS_CONNS_MAX; i++) {
+        struct sbm_conn *c = &m->conns[i];
+
+        if (c->fd < 0)
+            return c;
+        if (!c->writing && (old == NULL || c->deadline_ns < old->deadline_ns))
+            old = c;
+    }
+    if (old != NULL) {
+        metrics_busy(old->fd);
+        conn_close(old);
+    }
+    return old;
+}
+
+/* Accept the connections waiting; past the limit, make room (metrics_place())
+ * or answer 503 and close. */
+static void metrics_accept(struct sbd_metrics *m)
+{
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
-    struct sbm_conn *c = NULL;
+    struct sbm_conn *c;
     int fd;
 
-    while ((fd = accept4(m->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    for (;;) {
+        fd = accept4(m->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                if (sb_mono_ns() >= m->accept_warn_ns) {
+                    sbd_log(SBD_WARN, "metrics: accept: %s; scrapes wait", strerror(errno));
+                    m->accept_warn_ns = sb_deadline(SBM_ACCEPT_WARN_NS);
+                }
+                m->accept_resume_ns = sb_deadline(SBM_ACCEPT_PAUSE_NS);
+            } else if (errno != EAGAIN) {
+                sbd_log(SBD_WARN, "metrics: accept: %s", strerror(errno));
+            }
+            return;
+        }
         sl = sizeof(sa);
-        c = NULL;
-        for (unsigned i = 0; i < SBD_METRICS_CONNS_MAX && c == NULL; i++)
-            if (m->conns[i].fd < 0)
-                c = &m->conns[i];
+        c = metrics_place(m);
         if (c == NULL) {
-            /* Best effort: a full socket buffer drops the 503. */
-            (void)!send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            metrics_busy(fd);
             close(fd);
             continue;
         }
@@ -208,8 +266,14 @@ static void metrics_accept(struct sbd_metrics *m)
         c->deadline_ns = sb_deadline(SBD_METRICS_TIMEOUT_MS * 1000000ll);
         /* One netlink round trip (at most a second) and maybe a user
          * database lookup: the other connections wait that long. */
-        if (m->cfg->metrics_token[0] == '\0')
-            c->allowed = sbd_bridge_peer_allowed(m->cfg, fd, &sa);
+        if (m->cfg->metrics_token[0] != '\0')
+            continue;
+        c->allowed = sbd_bridge_peer_allowed(m->cfg, fd, &sa, "metrics endpoint",
+                                             "--metrics-token-file", c->why, sizeof(c->why));
+        if (!c->allowed && sb_mono_ns() >= m->refused_warn_ns) {
+            sbd_log(SBD_WARN, "metrics: a connection refused (403): %s", c->why);
+            m->refused_warn_ns = sb_deadline(SBM_REFUSED_WARN_NS);
+        }
     }
 }
 
@@ -231,7 +295,10 @@ static int metrics_step(struct sbd_metrics *m)
     nfds_t n = 2;
 
     pf[0] = (struct pollfd){.fd = m->wake[0], .events = POLLIN};
-    pf[1] = (struct pollfd){.fd = m->lfd, .events = POLLIN};
+    if (m->accept_resume_ns != 0 && sb_mono_ns() >= m->accept_resume_ns)
+        m->accept_resume_ns = 0;
+    /* Paused (metrics_accept()): a negative fd is not polled. */
+    pf[1] = (struct pollfd){.fd = m->accept_resume_ns == 0 ? m->lfd : -1, .events = POLLIN};
     for (unsigned i = 0; i < SBD_METRICS_CONNS_MAX; i++) {
         struct sbm_conn *c = &m->conns[i];
 
