@@ -33,12 +33,19 @@ PKGS_TEST += systemd
 # .ci/run only: sanitizers and libFuzzer (clang), the model checker, the
 # formatter; liburing so that CI compiles shmbus-bench's journal-io too.
 PKGS_CI := clang libclang-rt-dev clang-format spin liburing-dev
-# make bench*: redis-server (bench/bridge.sh; on a systemd host installing it
-# starts a Redis service), liburing (shmbus-bench journal-io).
+# make bench*: redis-server (bench/bridge.sh), liburing (shmbus-bench
+# journal-io).
 PKGS_BENCH := redis-server liburing-dev
 # make deb: filled by the Debian packaging.
 PKGS_DEB :=
 PKGS_DEB += debhelper dpkg-dev lintian
+# Packages whose install enables and starts a system service on a systemd
+# host (their postinst does): a NATS server on port 4222, Prometheus on
+# 9090 of every interface, redis-server. The tests and benchmarks start
+# private servers of their own, so the service of such a package that make
+# has just installed is stopped and disabled; one installed before is left
+# as it is.
+PKGS_SERVICE := nats-server prometheus redis-server
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
@@ -54,7 +61,15 @@ define apt_install
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing && \
+	  for p in $$missing; do \
+	    case " $(PKGS_SERVICE) " in *" $$p "*) \
+	      [ -d /run/systemd/system ] || continue; \
+	      echo "stopping and disabling the $$p service it started"; \
+	      $(SUDO) systemctl disable --now -q $$p.service || \
+	        echo "could not stop $$p.service: stop it yourself" >&2;; \
+	    esac; \
+	  done; \
 	fi
 endef
 
