@@ -18,35 +18,20 @@ if [ -n "${3:-}" ]; then
   echo "test_install: skipped in a $3 sanitizer build"
   exit 77
 fi
-dir=$(mktemp -d)
+WAIT_TIMEOUT=20 # seconds for what a wait waits for
+CLI_TIMEOUT=30  # seconds for one client's run
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, stop, wait_*, bounded, ...
+private_bus install
+unset PKG_CONFIG_PATH CMAKE_PREFIX_PATH LD_LIBRARY_PATH # the prefix only
 prefix=$dir/prefix
-bus="install$$"
-export XDG_RUNTIME_DIR=$dir SHMBUS_BUS=$bus
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID SHMBUS_SOCKET # else elsewhere
-unset PKG_CONFIG_PATH CMAKE_PREFIX_PATH LD_LIBRARY_PATH  # the prefix only
-daemon=""
-sub=""
-log="$dir/daemon.log" # the daemon's stderr
-WAIT_TIMEOUT=20       # seconds for what a wait waits for
-CLI_TIMEOUT=30        # seconds for one client's run
 shmbusd=$prefix/sbin/shmbusd # start_daemon's
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
-
+sub=""
 cleanup() {
   [ -n "$sub" ] && stop "$sub"
-  [ -n "$daemon" ] && stop "$daemon"
-  # SBD_SEG_PREFIX (daemon/segfile.h) and the bus lock (daemon/config.c).
-  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
-  rm -rf "$dir"
+  bus_cleanup
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$dir"/*.log "$dir"/*.out "$dir"/*.err; do
-    [ -s "$f" ] && tail -n 30 "$f" | sed "s|^|  ${f##*/}: |" >&2
-  done
-  exit 1
-}
+fail() { fail_showing "$*" "$dir"/*.log "$dir"/*.out "$dir"/*.err; }
 
 cmake --install "$build" --prefix "$prefix" >"$dir/install.log" || fail "cmake --install"
 pc=$(find "$prefix" -name shmbus.pc)
