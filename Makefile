@@ -50,7 +50,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
 
-.PHONY: deps deps-test deps-ci deps-bench build build-run test run bench asan-test tsan-test model fuzz \
+.PHONY: deps deps-test deps-ci deps-bench deps-model deps-format build build-run test run bench asan-test tsan-test model fuzz \
         format format-check clean
 
 # apt_install PACKAGES: install those of PACKAGES that are missing.
@@ -81,6 +81,11 @@ deps-ci:
 	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST) $(PKGS_CI))
 deps-bench:
 	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH))
+# make model and make format need one tool each, not the test toolchain.
+deps-model:
+	$(call apt_install,build-essential spin)
+deps-format:
+	$(call apt_install,clang-format)
 
 build: deps-test
 	cmake --preset $(PRESET)
@@ -136,7 +141,7 @@ tsan-test: deps-ci
 # against the reliable gate (ack.pml), a reader seated while a publisher
 # scans the gates (join.pml). Each must pass as written and fail with its
 # protection left out.
-model: deps-ci
+model: deps-model
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY PENDING_CLEAR_FIRST
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING NO_RECHECK NO_GIVE_BACK_CAS
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
@@ -168,10 +173,10 @@ soak: build
 	TSAN_OPTIONS="halt_on_error=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
 	$(call BUILD_DIR,$(PRESET))/tests/stress_chaos
 
-format: deps-ci
+format: deps-format
 	clang-format -i $(SOURCES)
 
-format-check: deps-ci
+format-check: deps-format
 	clang-format --dry-run --Werror $(SOURCES)
 
 # The Debian packages (debian/), built from a copy of the tracked files in
