@@ -99,7 +99,8 @@ test: build
 # running process uses (the next shmbusd takes the others over), or every
 # topic with STOP_CLEAN=1 (shmbusd --stop-clean).
 BRIDGE ?= 127.0.0.1:7379
-# What running needs only: no tests, benchmarks, man pages or Python.
+# What running needs only: no tests, benchmarks or Python (the man pages
+# and bash completion, which need no tool, are installed with the rest).
 build-run: deps
 	cmake --preset run
 	cmake --build build-run -j$(JOBS)
