@@ -41,15 +41,15 @@ if grep -rlF -e "$src" -e "$build" "$prefix"/lib*/cmake "$pc"; then
   fail "installed package files name the source or build tree"
 fi
 
-# pkg-config; the build was configured for another prefix, which the .pc
-# file's variables follow.
+# pkg-config, the README's line; the build was configured for another
+# prefix, and the .pc file finds this one from its own place.
 export PKG_CONFIG_PATH=${pc%/*}
-pc_args=(--define-variable=prefix="$prefix")
-libdir=$(pkg-config "${pc_args[@]}" --variable=libdir shmbus)
 # shellcheck disable=SC2046 # pkg-config's flags are words
 cc -Wall -Wextra -Werror -o "$dir/pubsub_pc" "$src/examples/pubsub.c" \
-  $(pkg-config "${pc_args[@]}" --cflags --libs shmbus) -Wl,-rpath,"$libdir" \
+  $(pkg-config --cflags --libs shmbus) -Wl,-rpath,"$(pkg-config --variable=libdir shmbus)" \
   2>"$dir/cc.err" || fail "pkg-config build"
+[ "$(realpath "$(pkg-config --variable=libdir shmbus)")" = "$(realpath "${pc%/*/*}")" ] ||
+  fail "pkg-config's libdir is not the installed one"
 unset PKG_CONFIG_PATH
 
 # find_package(shmbus 0.3): the shared and the static library.
