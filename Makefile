@@ -58,6 +58,11 @@ define apt_install
 	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	if [ -n "$$missing" ] && [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
+	  echo "missing packages:$$missing; no sudo to install them: as root, run" >&2; \
+	  echo "  apt-get install$$missing   (or apt-get install sudo; usermod -aG sudo $$(id -un))" >&2; \
+	  exit 1; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
