@@ -9,7 +9,7 @@
 # shmbus command, against the installed shmbusd: a subscriber of each gets
 # what another publishes. Skipped (77) in sanitizer builds, whose library
 # needs the sanitizer's runtime in every consumer. Every process started and
-# every segment of the bus go on every exit path. About 20 s.
+# every segment of the bus go on every exit path. A few seconds.
 # Usage: test_install.sh BUILD_DIR SOURCE_DIR SANITIZER
 set -euo pipefail
 build=$(realpath "$1")
