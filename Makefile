@@ -33,17 +33,24 @@ PKGS_TEST += systemd
 # .ci/run only: sanitizers and libFuzzer (clang), the model checker, the
 # formatter; liburing so that CI compiles shmbus-bench's journal-io too.
 PKGS_CI := clang libclang-rt-dev clang-format spin liburing-dev
-# make bench*: redis-server (bench/bridge.sh; on a systemd host installing it
-# starts a Redis service), liburing (shmbus-bench journal-io).
+# make bench*: redis-server (bench/bridge.sh), liburing (shmbus-bench
+# journal-io).
 PKGS_BENCH := redis-server liburing-dev
 # make deb: filled by the Debian packaging.
 PKGS_DEB :=
 PKGS_DEB += debhelper dpkg-dev lintian
+# Packages whose install enables and starts a system service on a systemd
+# host (their postinst does): a NATS server on port 4222, Prometheus on
+# 9090 of every interface, redis-server. The tests and benchmarks start
+# private servers of their own, so the service of such a package that make
+# has just installed is stopped and disabled; one installed before is left
+# as it is.
+PKGS_SERVICE := nats-server prometheus redis-server
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
 
-.PHONY: deps deps-test deps-ci deps-bench build build-run test run bench asan-test tsan-test model fuzz \
+.PHONY: deps deps-test deps-ci deps-bench deps-model deps-format build build-run test run bench asan-test tsan-test model fuzz \
         format format-check clean
 
 # apt_install PACKAGES: install those of PACKAGES that are missing.
@@ -51,10 +58,23 @@ define apt_install
 	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	if [ -n "$$missing" ] && [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
+	  echo "missing packages:$$missing; no sudo to install them: as root, run" >&2; \
+	  echo "  apt-get install$$missing   (or apt-get install sudo; usermod -aG sudo $$(id -un))" >&2; \
+	  exit 1; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing && \
+	  for p in $$missing; do \
+	    case " $(PKGS_SERVICE) " in *" $$p "*) \
+	      [ -d /run/systemd/system ] || continue; \
+	      echo "stopping and disabling the $$p service it started"; \
+	      $(SUDO) systemctl disable --now -q $$p.service || \
+	        echo "could not stop $$p.service: stop it yourself" >&2;; \
+	    esac; \
+	  done; \
 	fi
 endef
 
@@ -66,6 +86,11 @@ deps-ci:
 	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST) $(PKGS_CI))
 deps-bench:
 	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST) $(PKGS_BENCH))
+# make model and make format need one tool each, not the test toolchain.
+deps-model:
+	$(call apt_install,build-essential spin)
+deps-format:
+	$(call apt_install,clang-format)
 
 build: deps-test
 	cmake --preset $(PRESET)
@@ -79,7 +104,8 @@ test: build
 # running process uses (the next shmbusd takes the others over), or every
 # topic with STOP_CLEAN=1 (shmbusd --stop-clean).
 BRIDGE ?= 127.0.0.1:7379
-# What running needs only: no tests, benchmarks, man pages or Python.
+# What running needs only: no tests, benchmarks or Python (the man pages
+# and bash completion, which need no tool, are installed with the rest).
 build-run: deps
 	cmake --preset run
 	cmake --build build-run -j$(JOBS)
@@ -121,7 +147,7 @@ tsan-test: deps-ci
 # against the reliable gate (ack.pml), a reader seated while a publisher
 # scans the gates (join.pml). Each must pass as written and fail with its
 # protection left out.
-model: deps-ci
+model: deps-model
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY PENDING_CLEAR_FIRST
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING NO_RECHECK NO_GIVE_BACK_CAS
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
@@ -153,10 +179,10 @@ soak: build
 	TSAN_OPTIONS="halt_on_error=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
 	$(call BUILD_DIR,$(PRESET))/tests/stress_chaos
 
-format: deps-ci
+format: deps-format
 	clang-format -i $(SOURCES)
 
-format-check: deps-ci
+format-check: deps-format
 	clang-format --dry-run --Werror $(SOURCES)
 
 # The Debian packages (debian/), built from a copy of the tracked files in

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# Helpers shared by the shell tests that run the shmbus command against a
-# private shmbusd (test_cli.sh, test_journal_cli.sh, test_exec.sh):
-# every wait has a deadline; a child that outlives one is reported (its and
-# the daemon's kernel stacks) and killed; the daemon's start. Sourced; the test sets before use: shmbusd, bus, dir (its
-# XDG_RUNTIME_DIR), daemon (the daemon's pid, or ""), log (the daemon's
-# stderr), WAIT_TIMEOUT (seconds for a wait), CLI_TIMEOUT (seconds for one
-# bounded call), and may define its own fail MESSAGE (report and exit 1).
+# Helpers shared by the shell tests that run the shmbus command, or other
+# clients, against a private shmbusd (test_cli.sh, test_journal_cli.sh,
+# test_exec.sh, test_examples.sh, test_install.sh, ...): every wait has a
+# deadline; a child that outlives one is reported (its and the daemon's
+# kernel stacks) and killed; the private bus, the daemon's start and the
+# cleanup at exit. Sourced; the test sets before use: shmbusd, bus, dir
+# (its XDG_RUNTIME_DIR), daemon (the daemon's pid, or ""), log (the
+# daemon's stderr) (or private_bus sets those four), WAIT_TIMEOUT (seconds
+# for a wait), CLI_TIMEOUT (seconds for one bounded call), and defines
+# fail MESSAGE (report and exit 1).
 # shellcheck disable=SC2154 # the variables above are the test's
 
 # alive PID: PID has not exited yet (a zombie has).
@@ -98,10 +101,38 @@ fail() {
   [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
   exit 1
 }
-# cleanup_bus: at exit, stop the daemon, remove the bus's segments
-# (SBD_SEG_PREFIX, daemon/segfile.h) and the test's directory.
-cleanup_bus() {
+# private_bus NAME: a bus of the test's own, which nothing in the caller's
+# environment redirects: $dir a new temporary directory (its
+# XDG_RUNTIME_DIR), $bus NAME and the shell's pid (SHMBUS_BUS), $log the
+# daemon's stderr, $daemon "" until start_daemon.
+private_bus() {
+  dir=$(mktemp -d)
+  bus="$1$$"
+  log="$dir/daemon.log"
+  daemon=""
+  export XDG_RUNTIME_DIR=$dir SHMBUS_BUS=$bus
+  unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID SHMBUS_SOCKET
+}
+# bus_cleanup: for the test's EXIT trap, once its own children are
+# stopped: the daemon stopped, the bus's segments (SBD_SEG_PREFIX,
+# daemon/segfile.h) and lock (daemon/config.c) and $dir removed.
+bus_cleanup() {
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  rm -f /dev/shm/shmbus."$bus".*
+  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
   rm -rf "$dir"
+}
+# fail_showing MESSAGE FILE...: MESSAGE and the last 30 lines of each
+# non-empty FILE (each line led by the file's name) on stderr; exit 1.
+fail_showing() {
+  local f
+  echo "FAIL: $1" >&2
+  shift
+  for f in "$@"; do
+    [ -s "$f" ] && tail -n 30 "$f" | sed "s|^|  ${f##*/}: |" >&2
+  done
+  exit 1
+}
+# free_port: a TCP port of 127.0.0.1 nobody listens on now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

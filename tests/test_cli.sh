@@ -254,7 +254,7 @@ ls /dev/shm | grep -q "^shmbus\.$bus\." && fail "segments left"
 
 # With --bridge: stat shows the listen address, the totals and each remote
 # connection (a RESP client named 'cli"1', subscribed to t1).
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+port=$(free_port)
 log="$dir/daemon-bridge.log"
 start_daemon "daemon with --bridge" --bridge "127.0.0.1:$port"
 # t1 exists before the client subscribes (from the next message on): this

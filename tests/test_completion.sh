@@ -18,9 +18,9 @@ daemon=""
 log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # fail, cleanup_bus, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # fail, bus_cleanup, bounded, start_daemon
 source "${BASH_SOURCE[0]%/*}/helpopts.sh" # help_commands, command_options
-trap cleanup_bus EXIT
+trap bus_cleanup EXIT
 
 # shellcheck source=../dist/bash-completion/shmbus
 source "$src"/dist/bash-completion/shmbus

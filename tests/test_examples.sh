@@ -14,33 +14,19 @@ shmbusd=$(realpath "$1")
 shmbus=$(realpath "$2")
 bin=$(realpath "$3")
 src=$(realpath "$4")
-dir=$(mktemp -d)
-bus="examples$$"
-export XDG_RUNTIME_DIR=$dir SHMBUS_BUS=$bus
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID SHMBUS_SOCKET SHMBUS_BRIDGE_TOKEN # else elsewhere
-daemon=""
-sub=""                # pubsub's subscriber
-log="$dir/daemon.log" # the daemon's stderr
-WAIT_TIMEOUT=20       # seconds for what a wait waits for
-CLI_TIMEOUT=30        # seconds for one example's run
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
-
+WAIT_TIMEOUT=20 # seconds for what a wait waits for
+CLI_TIMEOUT=30  # seconds for one example's run
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, stop, wait_*, bounded, ...
+private_bus examples
+unset SHMBUS_BRIDGE_TOKEN # the bridge serves local users without one
+sub="" # pubsub's subscriber
 cleanup() {
   [ -n "$sub" ] && stop "$sub"
-  [ -n "$daemon" ] && stop "$daemon"
-  # SBD_SEG_PREFIX (daemon/segfile.h) and the bus lock (daemon/config.c).
-  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
-  rm -rf "$dir"
+  bus_cleanup
 }
 trap cleanup EXIT
 # fail MESSAGE: say why, with the examples' output and the daemon's log.
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$dir"/*.out "$dir"/*.err "$log"; do
-    [ -s "$f" ] && sed "s|^|  ${f##*/}: |" "$f" >&2
-  done
-  exit 1
-}
+fail() { fail_showing "$*" "$dir"/*.out "$dir"/*.err "$log"; }
 # run NAME CMD...: CMD within CLI_TIMEOUT, its output in $dir/NAME.out.
 run() {
   local name=$1
@@ -50,7 +36,7 @@ run() {
 # has NAME LINE: NAME's output holds LINE.
 has() { grep -qxF -- "$2" "$dir/$1.out" || fail "$1: no line '$2'"; }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 start_daemon "shmbusd --bridge" --bridge "127.0.0.1:$port"
 
 # pubsub, two processes, on the README's topic as its walkthrough makes it.

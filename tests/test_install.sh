@@ -9,7 +9,7 @@
 # shmbus command, against the installed shmbusd: a subscriber of each gets
 # what another publishes. Skipped (77) in sanitizer builds, whose library
 # needs the sanitizer's runtime in every consumer. Every process started and
-# every segment of the bus go on every exit path. About 20 s.
+# every segment of the bus go on every exit path. A few seconds.
 # Usage: test_install.sh BUILD_DIR SOURCE_DIR SANITIZER
 set -euo pipefail
 build=$(realpath "$1")
@@ -18,35 +18,20 @@ if [ -n "${3:-}" ]; then
   echo "test_install: skipped in a $3 sanitizer build"
   exit 77
 fi
-dir=$(mktemp -d)
+WAIT_TIMEOUT=20 # seconds for what a wait waits for
+CLI_TIMEOUT=30  # seconds for one client's run
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, stop, wait_*, bounded, ...
+private_bus install
+unset PKG_CONFIG_PATH CMAKE_PREFIX_PATH LD_LIBRARY_PATH # the prefix only
 prefix=$dir/prefix
-bus="install$$"
-export XDG_RUNTIME_DIR=$dir SHMBUS_BUS=$bus
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID SHMBUS_SOCKET # else elsewhere
-unset PKG_CONFIG_PATH CMAKE_PREFIX_PATH LD_LIBRARY_PATH  # the prefix only
-daemon=""
-sub=""
-log="$dir/daemon.log" # the daemon's stderr
-WAIT_TIMEOUT=20       # seconds for what a wait waits for
-CLI_TIMEOUT=30        # seconds for one client's run
 shmbusd=$prefix/sbin/shmbusd # start_daemon's
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
-
+sub=""
 cleanup() {
   [ -n "$sub" ] && stop "$sub"
-  [ -n "$daemon" ] && stop "$daemon"
-  # SBD_SEG_PREFIX (daemon/segfile.h) and the bus lock (daemon/config.c).
-  rm -f /dev/shm/shmbus."$bus".* /dev/shm/shmbus-"$bus".lock
-  rm -rf "$dir"
+  bus_cleanup
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$dir"/*.log "$dir"/*.out "$dir"/*.err; do
-    [ -s "$f" ] && tail -n 30 "$f" | sed "s|^|  ${f##*/}: |" >&2
-  done
-  exit 1
-}
+fail() { fail_showing "$*" "$dir"/*.log "$dir"/*.out "$dir"/*.err; }
 
 cmake --install "$build" --prefix "$prefix" >"$dir/install.log" || fail "cmake --install"
 pc=$(find "$prefix" -name shmbus.pc)
@@ -56,15 +41,15 @@ if grep -rlF -e "$src" -e "$build" "$prefix"/lib*/cmake "$pc"; then
   fail "installed package files name the source or build tree"
 fi
 
-# pkg-config; the build was configured for another prefix, which the .pc
-# file's variables follow.
+# pkg-config, the README's line; the build was configured for another
+# prefix, and the .pc file finds this one from its own place.
 export PKG_CONFIG_PATH=${pc%/*}
-pc_args=(--define-variable=prefix="$prefix")
-libdir=$(pkg-config "${pc_args[@]}" --variable=libdir shmbus)
 # shellcheck disable=SC2046 # pkg-config's flags are words
 cc -Wall -Wextra -Werror -o "$dir/pubsub_pc" "$src/examples/pubsub.c" \
-  $(pkg-config "${pc_args[@]}" --cflags --libs shmbus) -Wl,-rpath,"$libdir" \
+  $(pkg-config --cflags --libs shmbus) -Wl,-rpath,"$(pkg-config --variable=libdir shmbus)" \
   2>"$dir/cc.err" || fail "pkg-config build"
+[ "$(realpath "$(pkg-config --variable=libdir shmbus)")" = "$(realpath "${pc%/*/*}")" ] ||
+  fail "pkg-config's libdir is not the installed one"
 unset PKG_CONFIG_PATH
 
 # find_package(shmbus 0.3): the shared and the static library.
