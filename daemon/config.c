@@ -93,7 +93,7 @@ void sbd_config_usage(FILE *f)
             "                      it (NAME.lock for NAME.sock); default $SHMBUS_SOCKET,\n"
             "                      else DIR/NAME.sock above. The directory is checked and\n"
             "                      made as DIR is; the bus lock in /dev/shm stays, so\n"
-            "                      one daemon serves a bus whatever its socket\n"
+            "                      one daemon of a uid serves a bus whatever its socket\n"
             "  --foreground        stay in the terminal (default: detach once listening)\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
             "  --group GROUP       segments and socket belong to GROUP, mode 0660 (the\n"
