@@ -319,6 +319,20 @@ static void test_notify_abstract_socket(void **state)
     svc_notify_run(d, name);
 }
 
+/* A notify socket nobody listens on: logged, and the bus serves anyway. */
+static void test_notify_unreachable_not_fatal(void **state)
+{
+    struct du_daemon *d = *state;
+    char name[108], path[PATH_MAX];
+
+    snprintf(name, sizeof(name), "%s/no-manager", d->dir);
+    setenv("NOTIFY_SOCKET", name, 1);
+    du_launch_logged(d, path, sizeof(path));
+    assert_shmbus_ok(svc_connect(d->bus));
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(du_log_count(path, "cannot notify the service manager"), 2);
+}
+
 /* Start the daemon at info with stderr in its log file, JOURNAL_STREAM
  * naming that file (@p same) or another; @return the log's path. */
 static void svc_log_start(struct du_daemon *d, int same, char *path, size_t cap)
@@ -394,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_system_bus_other_user, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_path_socket, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_abstract_socket, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_notify_unreachable_not_fatal, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_log_journal_priorities, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_log_control_bytes_escaped, svc_setup, svc_teardown),
     };
