@@ -23,6 +23,7 @@ void sbd_config_defaults(struct sbd_config *c)
     struct statvfs fs;
 
     memset(c, 0, sizeof(*c));
+    c->bus_exclusive = 1;
     c->max_topics = 4096;
     c->max_clients = 1024;
     c->max_slots = 1024;
