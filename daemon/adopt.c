@@ -194,13 +194,17 @@ static void adopt_log(const char *seg, int rc, int out, uint32_t tries, int prev
 
 /* What adoption does to segment @p seg after outcome @p out: remove one
  * that is truncated, and one that is not ours if we may (a root daemon
- * may; another uid's file in sticky /dev/shm is otherwise its owner's),
- * as long as the name leads to the file @p judged. */
-static void adopt_remove(const char *seg, int out, const struct stat *judged)
+ * may; another uid's file in sticky /dev/shm is otherwise its owner's)
+ * and no daemon of another uid may serve the bus (c->bus_exclusive: it
+ * would be that daemon's live topic), as long as the name leads to the
+ * file @p judged. */
+static void adopt_remove(const struct sbd_config *c, const char *seg, int out,
+                         const struct stat *judged)
 {
     if (out == SBD_ADOPT_REMOVED) {
         sbd_seg_unlink_same(seg, judged);
-    } else if (out == SBD_ADOPT_UNTRUSTED && sbd_seg_unlink_same(seg, judged) == 0) {
+    } else if (out == SBD_ADOPT_UNTRUSTED && c->bus_exclusive &&
+               sbd_seg_unlink_same(seg, judged) == 0) {
         sbd_log(SBD_WARN, "segment %s: not ours to serve: removed", seg);
         adopt_refused(seg, "not ours to serve", "removed");
     } else if (out == SBD_ADOPT_UNTRUSTED) {
@@ -218,7 +222,7 @@ int sbd_registry_adopt(struct sbd_registry *r, const char *seg)
     int out = adopt_settle(r, seg, t, &rc);
 
     adopt_log(seg, rc, out, 0, 0);
-    adopt_remove(seg, out, &judged);
+    adopt_remove(r->cfg, seg, out, &judged);
     return out;
 }
 
@@ -281,7 +285,7 @@ void sbd_registry_retry(struct sbd_registry *r)
         }
         out = adopt_settle(r, p.seg, t, &rc);
         adopt_log(p.seg, rc, out, p.tries, p.rc);
-        adopt_remove(p.seg, out, &judged);
+        adopt_remove(r->cfg, p.seg, out, &judged);
         i += out == SBD_ADOPT_LATER; /* else entry i is another one now */
     }
     /* The events may have waited at the start (events.h). */

@@ -23,6 +23,7 @@ void sbd_config_defaults(struct sbd_config *c)
     struct statvfs fs;
 
     memset(c, 0, sizeof(*c));
+    c->bus_exclusive = 1;
     c->max_topics = 4096;
     c->max_clients = 1024;
     c->max_slots = 1024;
@@ -93,7 +94,7 @@ void sbd_config_usage(FILE *f)
             "                      it (NAME.lock for NAME.sock); default $SHMBUS_SOCKET,\n"
             "                      else DIR/NAME.sock above. The directory is checked and\n"
             "                      made as DIR is; the bus lock in /dev/shm stays, so\n"
-            "                      one daemon serves a bus whatever its socket\n"
+            "                      one daemon of a uid serves a bus whatever its socket\n"
             "  --foreground        stay in the terminal (default: detach once listening)\n"
             "  --log-level LEVEL   error, warn, info (default) or debug; logs go to stderr\n"
             "  --group GROUP       segments and socket belong to GROUP, mode 0660 (the\n"

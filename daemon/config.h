@@ -84,6 +84,10 @@ struct sbd_config {
     gid_t allow_gid[SBD_ALLOW_MAX];
     unsigned n_allow_uid, n_allow_gid;
     int have_group; /* segments and socket go to this group, mode 0660 */
+    /* The bus-wide /dev/shm lock is ours (sbd_bus_lock(); 1 by default):
+     * without it a daemon of another uid may serve the bus, and a root
+     * daemon leaves other uids' segments alone (adopt.c). */
+    int bus_exclusive;
     gid_t group;
     /* Limits. */
     uint32_t max_topics;

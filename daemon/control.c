@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -138,12 +139,21 @@ void sbd_control_close(struct sbd_control *c)
  * @p cred and its groups from the kernel: all fixed at its connect. */
 static int peer_allowed(const struct sbd_config *cfg, int fd, const struct ucred *cred)
 {
-    gid_t groups[64];
-    socklen_t len = sizeof(groups);
+    gid_t stack[64], *groups = stack, *heap = NULL;
+    socklen_t len = sizeof(stack);
+    int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len), ok;
 
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-        len = 0; /* more than 64 groups, or an old kernel: primary gid only */
-    return sbd_access_allowed(cfg, cred->uid, cred->gid, groups, len / sizeof(gid_t));
+    /* More groups (a directory user's can be hundreds): len is the size
+     * they need, at most NGROUPS_MAX of them. */
+    if (rc < 0 && errno == ERANGE && (heap = malloc(len)) != NULL) {
+        groups = heap;
+        rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+    }
+    if (rc < 0)
+        len = 0; /* an old kernel, or no memory: the primary gid only */
+    ok = sbd_access_allowed(cfg, cred->uid, cred->gid, groups, len / sizeof(gid_t));
+    free(heap);
+    return ok;
 }
 
 /* Session @p s waits for its hello (at most CTL_WAITING_MAX do). */

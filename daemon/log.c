@@ -125,24 +125,51 @@ static void log_journal_detect(void)
               (unsigned long long)st.st_ino == ino;
 }
 
+/* @p src into @p dst (@p cap bytes) with every control byte written as
+ * "\xNN", cut to fit: a message holds text other processes and hosts
+ * chose (a client's name, a peer's error), and a newline in it would
+ * start a line of their own, in the journal with any priority they like. */
+static void log_escape(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+
+    for (; *src != '\0'; src++) {
+        unsigned char ch = (unsigned char)*src;
+
+        if (ch >= 0x20 && ch != 0x7f) {
+            if (n + 1 >= cap)
+                break;
+            dst[n++] = (char)ch;
+        } else {
+            if (n + 4 >= cap)
+                break;
+            snprintf(dst + n, cap - n, "\\x%02x", ch);
+            n += 4;
+        }
+    }
+    dst[n] = '\0';
+}
+
 /* One line into @p line: the time and level first, or for the journal,
- * which stamps lines itself, the priority prefix. @return its length. */
+ * which stamps lines itself, the priority prefix; control bytes in
+ * @p msg escaped (log_escape()). @return its length. */
 static size_t log_format(char *line, enum sbd_level level, const char *msg)
 {
-    char stamp[32];
+    char stamp[32], safe[LOG_LINE];
     struct timespec ts;
     struct tm tm;
     int n;
 
+    log_escape(safe, sizeof(safe), msg);
     pthread_once(&journal_once, log_journal_detect);
     if (journal) {
-        n = snprintf(line, LOG_LINE, "<%d>%s\n", level_priorities[level], msg);
+        n = snprintf(line, LOG_LINE, "<%d>%s\n", level_priorities[level], safe);
     } else {
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         n = snprintf(line, LOG_LINE, "%s.%03ldZ shmbusd %-5s %s\n", stamp, ts.tv_nsec / 1000000,
-                     level_names[level], msg);
+                     level_names[level], safe);
     }
     if (n < 0)
         return 0;

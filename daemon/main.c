@@ -314,6 +314,7 @@ int main(int argc, char **argv)
         return 1;
     if (sbd_rundir_prepare(&cfg) < 0 || sbd_bus_lock(&cfg, lock_fds) < 0)
         return 1;
+    cfg.bus_exclusive = lock_fds[1] >= 0;
     raise_fd_limit(&cfg);
     urcu_memb_register_thread();
     rc = serve(&cfg, ready_fd);

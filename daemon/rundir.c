@@ -192,11 +192,22 @@ static int lock_same(const char *path, const struct stat *st)
     return lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
 }
 
+/* Does a process hold a lock on the file open on @p fd? */
+static int lock_held(int fd)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+
+    return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
 /*
  * Open lock file @p path. @return its descriptor; -EPERM (logged as
  * @p level) when it is not a regular file of ours that only we may write
  * (a link, another user's file we may not even open, or one others may
- * write), with what it is in *judged for its removal; -errno (logged).
+ * write), with what it is in *judged for its removal; -EEXIST (logged)
+ * for another user's file that a process holds locked, which root may
+ * open: maybe the lock of a daemon of the bus run by that user, never
+ * removed; -errno (logged).
  */
 static int lock_open(const char *path, enum sbd_level level, struct stat *judged)
 {
@@ -215,6 +226,14 @@ static int lock_open(const char *path, enum sbd_level level, struct stat *judged
     else if (opened && S_ISREG(judged->st_mode) && judged->st_uid == geteuid() &&
              (judged->st_mode & 022) == 0)
         return fd;
+    else if (opened && S_ISREG(judged->st_mode) && lock_held(fd)) {
+        sbd_log(level,
+                "lock file %s is uid %u's and locked: a daemon of this bus may run as that "
+                "user; its segments are left alone",
+                path, (unsigned)judged->st_uid);
+        close(fd);
+        return -EEXIST;
+    }
     sbd_log(level,
             "lock file %s was not made by this daemon's user (not a regular file, or "
             "another user's, or writable by others)",
@@ -298,7 +317,8 @@ static int lock_remove(const char *path, const struct stat *judged)
 }
 
 /* The /dev/shm lock: whatever is planted at its name is removed if we
- * may (lock_remove()), and the lock taken again; else we do without it.
+ * may (lock_remove()) and no process holds it locked (lock_open()), and
+ * the lock taken again; else we do without it (c->bus_exclusive).
  * Best effort: a planter racing the removal can make it again first.
  * @return the descriptor, -1 without it, or -EBUSY. */
 static int lock_take_shm(const struct sbd_config *c)

@@ -3,10 +3,11 @@
  * The daemon's runtime directory and bus lock (daemon/rundir.c), tried as
  * another local user would: a directory another user made, or others may
  * write, or a link is refused; an existing one is used as it is, never
- * changed; a lock nobody planted in /dev/shm (a file, socket or empty
- * directory) is removed by a root daemon, also under
- * fs.protected_regular; a second daemon of the bus is refused; a --group
- * the daemon's user is not in is refused at start.
+ * changed; a lock nobody planted in /dev/shm (a socket or empty
+ * directory) is removed by a root daemon, one held locked is left and the
+ * bus served without it, also under fs.protected_regular; a second daemon
+ * of the bus is refused, one of another uid's left alone; a --group the
+ * daemon's user is not in is refused at start.
  */
 #include "trustutil.h"
 
@@ -199,10 +200,12 @@ static int squat_run(void *arg)
 }
 
 /*
- * nobody squats the bus-wide lock's name in /dev/shm (locked, too). It does
- * not block the bus: a root daemon removes the planted lock and takes it,
- * also with fs.protected_regular (stock distributions), under which the
- * kernel refuses even root an O_CREAT open of another user's file there.
+ * nobody squats the bus-wide lock's name in /dev/shm, locked, as nobody's
+ * own daemon of the bus would. It does not block the bus: a root daemon
+ * serves without that lock and leaves it (a live daemon's lock is not
+ * taken from it), also with fs.protected_regular (stock distributions),
+ * under which the kernel refuses even root an O_CREAT open of another
+ * user's file there.
  */
 static void test_rundir_squatted_lock(void **state)
 {
@@ -216,10 +219,11 @@ static void test_rundir_squatted_lock(void **state)
     du_nobody_stopped(d, &uid, &gid);
     set_protected_regular(1);
     snprintf(q.lock, sizeof(q.lock), "/dev/shm/shmbus-%s.lock", d->bus);
+    snprintf(rundir_planted, sizeof(rundir_planted), "%s", q.lock);
     du_fork_ready(squat_run, &q, &q.ready);
     assert_int_equal(du_launch(d, NULL), 0);
     assert_int_equal(stat(q.lock, &st), 0);
-    assert_int_equal(st.st_uid, geteuid()); /* replaced, and ours */
+    assert_int_equal(st.st_uid, uid); /* left to the process that holds it */
     assert_shmbus_ok(shmbus_connect(d->bus, &bus));
     du_roundtrip(bus, "t", "through");
     shmbus_close(bus);
@@ -327,6 +331,41 @@ static void test_rundir_second_daemon_other_dir_refused(void **state)
 }
 
 /*
+ * A daemon of the bus run by nobody (a user's own bus of the name the
+ * system bus has, say) serves; a root daemon of the same bus started in
+ * another runtime directory serves beside it without the bus-wide lock
+ * nobody's holds, and leaves nobody's live segments alone.
+ */
+static void test_rundir_other_uid_daemon_kept(void **state)
+{
+    const char *allow_root[] = {"--allow-uid", "0", NULL}; /* our readiness checks */
+    struct du_daemon *d = *state, other;
+    char run[PATH_MAX], seg[SHMBUS_NAME_MAX + 1];
+    struct stat st;
+    uid_t uid;
+    gid_t gid;
+
+    du_nobody_stopped(d, &uid, &gid);
+    other = *d; /* the bus and its directory, stopped */
+    other.uid = uid;
+    other.gid = gid;
+    snprintf(run, sizeof(run), "%s/nobody", d->dir);
+    du_nobody_run_dir(&other, run, other.gid, 0700);
+    du_use_runtime_dir(&other, run);
+    assert_int_equal(setenv("SHMBUS_DAEMON_UID", "nobody", 1), 0);
+    assert_int_equal(du_launch(&other, allow_root), 0);
+    snprintf(seg, sizeof(seg), SBD_SEG_PREFIX "%s." SBD_EVENTS_TOPIC, d->bus);
+    assert_true(du_seg_exists(seg));
+    assert_int_equal(unsetenv("SHMBUS_RUNTIME_DIR"), 0);
+    assert_int_equal(du_launch(d, NULL), 0);
+    snprintf(run, sizeof(run), "/dev/shm/%s", seg);
+    assert_int_equal(stat(run, &st), 0);
+    assert_int_equal(st.st_uid, other.uid); /* nobody's, still there */
+    assert_int_equal(du_stop(&other), 0);
+    unsetenv("SHMBUS_DAEMON_UID");
+}
+
+/*
  * A non-root daemon given a --group its user is not a member of cannot
  * give the bus's files to it: it refuses to start, naming the membership
  * it needs.
@@ -357,6 +396,7 @@ int main(void)
         RUNDIR_TEST(test_rundir_squatted_lock),
         RUNDIR_TEST(test_rundir_squatted_lock_not_file),
         RUNDIR_TEST(test_rundir_second_daemon_other_dir_refused),
+        RUNDIR_TEST(test_rundir_other_uid_daemon_kept),
         RUNDIR_TEST(test_rundir_group_not_member),
     };
 

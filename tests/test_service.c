@@ -319,9 +319,23 @@ static void test_notify_abstract_socket(void **state)
     svc_notify_run(d, name);
 }
 
-/* Run the daemon at info with stderr in its log file, JOURNAL_STREAM
+/* A notify socket nobody listens on: logged, and the bus serves anyway. */
+static void test_notify_unreachable_not_fatal(void **state)
+{
+    struct du_daemon *d = *state;
+    char name[108], path[PATH_MAX];
+
+    snprintf(name, sizeof(name), "%s/no-manager", d->dir);
+    setenv("NOTIFY_SOCKET", name, 1);
+    du_launch_logged(d, path, sizeof(path));
+    assert_shmbus_ok(svc_connect(d->bus));
+    assert_int_equal(du_stop(d), 0);
+    assert_int_equal(du_log_count(path, "cannot notify the service manager"), 2);
+}
+
+/* Start the daemon at info with stderr in its log file, JOURNAL_STREAM
  * naming that file (@p same) or another; @return the log's path. */
-static void svc_log_run(struct du_daemon *d, int same, char *path, size_t cap)
+static void svc_log_start(struct du_daemon *d, int same, char *path, size_t cap)
 {
     const char *info[] = {"--log-level", "info", NULL};
     char v[64];
@@ -337,6 +351,12 @@ static void svc_log_run(struct du_daemon *d, int same, char *path, size_t cap)
              (unsigned long long)st.st_ino + (same ? 0 : 1));
     setenv("JOURNAL_STREAM", v, 1);
     assert_int_equal(du_launch_log(d, info, path, cap), 0);
+}
+
+/* svc_log_start(), then stop the daemon. */
+static void svc_log_run(struct du_daemon *d, int same, char *path, size_t cap)
+{
+    svc_log_start(d, same, path, cap);
     assert_int_equal(du_stop(d), 0);
 }
 
@@ -355,6 +375,29 @@ static void test_log_journal_priorities(void **state)
     assert_int_equal(du_log_count(path, "shmbusd info  serving bus"), 1);
 }
 
+/* A client names itself with a newline and a priority prefix: the
+ * journal must get one line at the daemon's priority, not a forged one. */
+static void test_log_control_bytes_escaped(void **state)
+{
+    struct du_daemon *d = *state;
+    struct sb_wire_hello h = {.pid = (uint32_t)getpid()};
+    struct du_reply r;
+    char path[PATH_MAX];
+    int s;
+
+    svc_log_start(d, 1, path, sizeof(path));
+    snprintf(h.name, sizeof(h.name), "evil\n<0>forged\r");
+    s = du_raw_connect(d->sock);
+    assert_true(s >= 0);
+    assert_int_equal(du_raw_req(s, SB_MSG_HELLO, 1, &h, sizeof(h)), 0);
+    du_raw_ok(s, 1, &r);
+    assert_true(du_log_wait(path, "(evil\\x0a<0>forged\\x0d)", 1) >= 1);
+    close(s);
+    assert_int_equal(du_stop(d), 0);
+    /* Every line that names it (connected, disconnected) escapes it. */
+    assert_int_equal(du_log_count(path, "forged"), du_log_count(path, "(evil\\x0a<0>forged\\x0d)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,7 +408,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_system_bus_other_user, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_path_socket, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_notify_abstract_socket, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_notify_unreachable_not_fatal, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_log_journal_priorities, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_log_control_bytes_escaped, svc_setup, svc_teardown),
     };
 
     tu_init();

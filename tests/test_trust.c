@@ -595,6 +595,54 @@ static void test_trust_group_bus(void **state)
     shmbus_close(bus);
 }
 
+#define TRUST_MANY_GROUPS 100 /* more than SO_PEERGROUPS's first try holds */
+
+struct many_kid {
+    const char *bus;
+    uid_t uid;
+    gid_t gid; /* the bus's --group */
+};
+
+/* Child: as nobody whose primary group is not the bus's and who is in it
+ * only as the last of TRUST_MANY_GROUPS supplementary groups, as a
+ * directory user may be: connect. @return 0 when the daemon let it in. */
+static int many_groups_run(void *arg)
+{
+    const struct many_kid *k = arg;
+    gid_t groups[TRUST_MANY_GROUPS], other = k->gid + 2000;
+    shmbus_bus *bus = NULL;
+    int rc;
+
+    for (int i = 0; i < TRUST_MANY_GROUPS; i++)
+        groups[i] = k->gid + 1000 + (gid_t)i;
+    groups[TRUST_MANY_GROUPS - 1] = k->gid;
+    if (setgroups(TRUST_MANY_GROUPS, groups) < 0 || setresgid(other, other, other) < 0 ||
+        setresuid(k->uid, k->uid, k->uid) < 0)
+        return 2;
+    rc = shmbus_connect(k->bus, &bus);
+    shmbus_close(bus);
+    return rc == 0 ? 0 : 1;
+}
+
+/* A member of a --group bus through one of many supplementary groups is
+ * let in (the daemon reads all of SO_PEERGROUPS, not the first 64). */
+static void test_trust_group_member_of_many(void **state)
+{
+    struct du_daemon *d = *state;
+    const char *group[] = {"--group", NULL, NULL};
+    char gidstr[16], run[PATH_MAX];
+    struct many_kid k = {.bus = d->bus};
+
+    du_nobody_stopped(d, &k.uid, &k.gid);
+    snprintf(gidstr, sizeof(gidstr), "%u", (unsigned)k.gid);
+    group[1] = gidstr;
+    assert_int_equal(chmod(d->dir, 0711), 0); /* nobody must reach the socket */
+    snprintf(run, sizeof(run), "%s/shmbus", d->dir);
+    assert_int_equal(rmdir(run), 0); /* an existing one would keep its mode */
+    assert_int_equal(du_launch(d, group), 0);
+    assert_int_equal(du_wait_ms(tu_fork(many_groups_run, &k), DU_READY_MS), 0);
+}
+
 #define TRUST_TEST(f) cmocka_unit_test_setup_teardown(f, du_setup, du_teardown)
 #define TRUST_TEST_ARGS(f, extra)                                                                  \
     cmocka_unit_test_prestate_setup_teardown(f, du_setup, du_teardown, (void *)(extra))
@@ -615,6 +663,7 @@ int main(void)
         TRUST_TEST(test_trust_control_call_deadline),
         TRUST_TEST(test_trust_sub_add_timeout_frees_slot),
         TRUST_TEST(test_trust_group_bus),
+        TRUST_TEST(test_trust_group_member_of_many),
     };
 
     tu_init();

@@ -27,9 +27,10 @@ if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
 fi
 # What the daemon relies on: readiness by notify, the runtime directory
 # in the mode rundir.c gives one under --group (so it is not warned
-# about), and segments kept across a restart.
+# about) kept across a restart for containers that mount it, and
+# segments kept across a restart.
 for want in Type=notify 'ExecStart=/usr/sbin/shmbusd --foreground --group shmbus' \
-  RuntimeDirectory=shmbus RuntimeDirectoryMode=0710 RemoveIPC=no; do
+  RuntimeDirectory=shmbus RuntimeDirectoryMode=0710 RuntimeDirectoryPreserve=yes RemoveIPC=no; do
   if ! grep -qx "$want" "$unit"; then
     echo "shmbusd.service lacks the line $want"
     exit 1
