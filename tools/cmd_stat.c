@@ -717,8 +717,7 @@ static void text_nats(const struct stat_sample *s)
     text_fed_row("", "total", name_w, "", &sum);
 }
 
-/* The bus's use against the daemon's limits, in MiB with one decimal. */
-static void text_limits(const shmbus_bus_info *l)
+void cli_stat_limits_show(const shmbus_bus_info *l)
 {
     printf("shm %.1f of %.1f MiB (%.1f%%, --max-shm), topics %u of %u, clients %u of %u\n",
            (double)l->shm_bytes / STAT_MIB, (double)l->max_shm / STAT_MIB,
@@ -736,7 +735,7 @@ static void text_show(const char *bus, const struct stat_sample *cur,
     if (localtime_r(&now, &tm) != NULL)
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
     printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
-    text_limits(&cur->limits);
+    cli_stat_limits_show(&cur->limits);
     text_topics(cur, prev);
     text_bridge(cur);
     text_nats(cur);
