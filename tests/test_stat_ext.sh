@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # `shmbus stat` against a private shmbusd, what issue 18 added: PATTERN
-# (a Redis glob, in the text and the JSON, before or after the options);
+# (a Redis glob, in the text and the JSON, before or after the options,
+# right after a --watch without seconds);
 # the bus's shm use against --max-shm (and topics, clients) in the text
 # and the JSON; publishers per process (a live `shmbus pub` and its pid);
 # `shmbus top`: frames without escapes when stdout is no terminal, sorted
@@ -57,6 +58,16 @@ sb stat a b 2>/dev/null
 rc=$?
 set -e
 [ "$rc" = 2 ] || fail "two patterns: exit $rc, want 2"
+# --watch PATTERN: a word that is no number of seconds is the PATTERN,
+# not a bad --watch value (the default second, then).
+"$shmbus" --bus "$bus" stat --watch 'pri*' --json >"$dir/watch" 2>"$dir/watch.err" </dev/null &
+sub=$!
+watched() { [ -s "$dir/watch" ] || ! alive "$sub"; }
+wait_until "a refresh of stat --watch 'pri*'" watched
+stop "$sub" "stat --watch"
+sub=""
+[ "$(head -1 "$dir/watch" | grep -o '{"name":"[^"]*"' | cut -d'"' -f4)" = prices ] ||
+  fail "stat --watch 'pri*': $(cat "$dir/watch" "$dir/watch.err")"
 
 # The limits: 64 MiB and 100 topics as started; 4 topics, and the shm of
 # their segments and the events topic's (counted in --max-shm too).

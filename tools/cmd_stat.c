@@ -76,7 +76,8 @@ void cli_stat_usage(FILE *f)
             "acknowledgement; and their sums.\n"
             "\n"
             "  --watch [SECONDS]  refresh every SECONDS (default 1, fractions allowed)\n"
-            "                     until SIGINT; rates are over the last refresh\n"
+            "                     until SIGINT; rates are over the last refresh. A next\n"
+            "                     word of other than digits and dots is the PATTERN\n"
             "  --json             one JSON object per refresh, on one line\n"
             "  --bus NAME         bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help             this text\n"
@@ -93,12 +94,15 @@ static const struct option stat_opts[] = {{"bus", required_argument, NULL, OPT_B
                                           {"help", no_argument, NULL, OPT_HELP},
                                           {NULL, 0, NULL, 0}};
 
-/* --watch [SECONDS]: the value may be the next word (`--watch 2`). */
+/* --watch [SECONDS]: the value may be the next word (`--watch 2`) when
+ * it is made of digits and dots; else that word is the PATTERN
+ * (`--watch 'md.*'`). */
 static int stat_watch_option(struct stat_args *a, int argc, char **argv)
 {
     const char *v = optarg;
 
-    if (v == NULL && optind < argc && argv[optind][0] != '-')
+    if (v == NULL && optind < argc && argv[optind][0] != '\0' &&
+        argv[optind][strspn(argv[optind], "0123456789.")] == '\0')
         v = argv[optind++];
     a->watch = 1;
     a->interval_ns = STAT_DEFAULT_NS;
