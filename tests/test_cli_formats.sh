@@ -4,7 +4,8 @@
 # sub --format json (UTF-8 and binary payloads decoded back), raw (frames
 # parsed back byte-exact, newlines and NULs included), hex and text with
 # several topics; --latency's summary (at --count and at SIGINT); several
-# topics and a pattern (a topic created after sub started gets through);
+# topics and a pattern (a topic created after sub started gets through;
+# Redis's glob, not fnmatch(3));
 # pub --count, --rate (order and count; only a loose bound on time),
 # --size, --file (and one too big), -0, --timeout on a full reliable
 # topic; usage errors. About 5 s.
@@ -158,6 +159,17 @@ import json, sys
 got = sorted((o["topic"], o["data"]) for o in map(json.loads, open(sys.argv[1])))
 assert got == [("pp.new", "created-later"), ("pp.old", "after")], got
 PY
+# The pattern is Redis's glob, as for stat PATTERN and the bridge: in
+# [!a] the '!' is a plain character (fnmatch(3) would read "not a").
+bounded "$shmbus" --bus "$bus" pub ga.1 --count 1 before
+bounded "$shmbus" --bus "$bus" pub gb.1 --count 1 before
+sub_bg "$dir/glob" "$dir/glob.err" --pattern 'g[!a].*' --format json --count 1
+either_subscribed() { subscribed ga.1 || subscribed gb.1; }
+wait_until "a g?.1 subscriber" either_subscribed
+bounded "$shmbus" --bus "$bus" pub gb.1 not-matched
+bounded "$shmbus" --bus "$bus" pub ga.1 matched
+sub_done "sub --pattern 'g[!a].*'"
+grep -qF '"topic":"ga.1"' "$dir/glob" || fail "pattern 'g[!a].*': $(cat "$dir/glob")"
 
 # pub --count --rate: every message, in order; 20 at 50/s take at least
 # 0.38 s (a loose lower bound only: the machine is noisy).

@@ -59,6 +59,9 @@ expect "hex json raw text" sub t --format ""
 expect "oldest" sub t --from o
 expect "batch" record t --sync b
 expect "" sub t --count ""
+expect "lag rate" top --sort ""
+expect "lag" top --sort = l
+expect "" top --interval ""
 mkdir -p "$dir/j/prices" "$dir/j/orders"
 expect "orders prices" journal --dir "$dir/j" ""
 expect "prices" replay --dir "$dir/j" --topic p
@@ -75,6 +78,11 @@ expect "" --bus "$bus" stat ""
 expect "_shmbus.events md.eurusd orders" --bus "$bus" sub md.eurusd ""
 expect "orders" sub --bus "$bus" --dead-letter o
 expect "" --bus "$bus" pub orders ""
+# rm: any number of topics, not the daemon's own; bench: one.
+expect "md.eurusd orders" --bus "$bus" rm ""
+expect "orders" --bus "$bus" rm md.eurusd o
+expect "md.eurusd" --bus "$bus" bench m
+expect "" --bus "$bus" bench md.eurusd ""
 SHMBUS_BUS=$bus expect "_shmbus.events md.eurusd orders" sub ""
 # A ':' in a topic's name breaks the word too: bash replaces what follows.
 bounded "$shmbus" --bus "$bus" pub fx:eurusd 1.08 >/dev/null || fail "pub fx:eurusd"

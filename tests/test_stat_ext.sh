@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # `shmbus stat` against a private shmbusd, what issue 18 added: PATTERN
-# (a Redis glob, in the text and the JSON, before or after the options);
+# (a Redis glob, in the text and the JSON, before or after the options,
+# right after a --watch without seconds);
 # the bus's shm use against --max-shm (and topics, clients) in the text
 # and the JSON; publishers per process (a live `shmbus pub` and its pid);
 # `shmbus top`: frames without escapes when stdout is no terminal, sorted
-# by rate or lag, PATTERN, and on a terminal (script(1)) q quits and the
+# by rate or lag (a stopped subscriber's topic first), PATTERN, and on a terminal (script(1)) q quits and the
 # cursor comes back. About 9 s.
 # Usage: test_stat_ext.sh SHMBUSD SHMBUS
 set -euo pipefail
@@ -17,6 +18,7 @@ export XDG_RUNTIME_DIR=$dir
 unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
 daemon=""
 pub=""
+sub=""
 log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
@@ -24,6 +26,7 @@ source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_d
 cleanup() {
   exec 3>&- 2>/dev/null || true
   [ -n "$pub" ] && stop "$pub" "pub at exit"
+  [ -n "$sub" ] && stop "$sub" "sub at exit"
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
@@ -55,6 +58,16 @@ sb stat a b 2>/dev/null
 rc=$?
 set -e
 [ "$rc" = 2 ] || fail "two patterns: exit $rc, want 2"
+# --watch PATTERN: a word that is no number of seconds is the PATTERN,
+# not a bad --watch value (the default second, then).
+"$shmbus" --bus "$bus" stat --watch 'pri*' --json >"$dir/watch" 2>"$dir/watch.err" </dev/null &
+sub=$!
+watched() { [ -s "$dir/watch" ] || ! alive "$sub"; }
+wait_until "a refresh of stat --watch 'pri*'" watched
+stop "$sub" "stat --watch"
+sub=""
+[ "$(head -1 "$dir/watch" | grep -o '{"name":"[^"]*"' | cut -d'"' -f4)" = prices ] ||
+  fail "stat --watch 'pri*': $(cat "$dir/watch" "$dir/watch.err")"
 
 # The limits: 64 MiB and 100 topics as started; 4 topics, and the shm of
 # their segments and the events topic's (counted in --max-shm too).
@@ -96,6 +109,19 @@ pub=""
 sb top --sort lag --iterations 1 --interval 100 'pri*' >"$dir/top" || fail "top --sort lag"
 [ "$(grep -A9 '^TOPIC' "$dir/top" | sed 1d | grep -c .)" = 1 ] || fail "top pri*: $(cat "$dir/top")"
 grep -q '1 topic, by lag' "$dir/top" || fail "top --sort lag says: $(head -1 "$dir/top")"
+# --sort lag: the topic of a stopped subscriber 5 behind comes first,
+# though its name sorts last and others published more.
+"$shmbus" --bus "$bus" sub zz.lag >/dev/null 2>&1 </dev/null &
+sub=$!
+has_sub() { sb stat --json zz.lag | grep -q '"subscribers":1'; }
+wait_until "zz.lag's subscriber" has_sub
+kill -STOP "$sub"
+sb pub zz.lag a b c d e || fail "pub zz.lag"
+sb top --sort lag --iterations 1 --interval 100 >"$dir/top" || fail "top --sort lag"
+[ "$(grep -A1 '^TOPIC' "$dir/top" | sed -n 2p | tr -s ' ' | cut -d' ' -f1,3)" = "zz.lag 5" ] ||
+  fail "top by lag: $(cat "$dir/top")"
+stop "$sub" "sub zz.lag"
+sub=""
 set +e
 sb top --sort size 2>/dev/null
 rc=$?

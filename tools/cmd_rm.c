@@ -41,9 +41,13 @@ static const struct option rm_opts[] = {{"bus", required_argument, NULL, OPT_BUS
                                         {"force", no_argument, NULL, OPT_FORCE},
                                         {NULL, 0, NULL, 0}};
 
-/* What a refusal means to the user, after the library's name for it. */
-static const char *rm_hint(int rc)
+/* What a refusal means to the user, after the library's name for it.
+ * Busy despite SHMBUS_REMOVE_FORCE: only a topic the daemon records or
+ * federates is (shmbus_topic_remove()). */
+static const char *rm_hint(int rc, unsigned flags)
 {
+    if (rc == SHMBUS_ERR_BUSY && (flags & SHMBUS_REMOVE_FORCE))
+        return " (the daemon records or federates it: it keeps it until it stops)";
     if (rc == SHMBUS_ERR_BUSY)
         return " (see `shmbus stat`; --force removes it anyway)";
     if (rc == -ENOENT)
@@ -81,7 +85,7 @@ int cli_rm_main(const char *bus, int argc, char **argv)
         rc = shmbus_topic_remove(b, argv[i], flags);
         if (rc == 0)
             continue;
-        cli_err("rm %s: %s%s", argv[i], shmbus_strerror(rc), rm_hint(rc));
+        cli_err("rm %s: %s%s", argv[i], shmbus_strerror(rc), rm_hint(rc, flags));
         status = CLI_EXIT_FAIL;
     }
     shmbus_close(b);

@@ -49,15 +49,17 @@ void cli_stat_usage(FILE *f)
     fprintf(f,
             "usage: shmbus [--bus NAME] stat [--watch [SECONDS]] [--json] [PATTERN]\n"
             "List every topic of the bus, or those whose names match PATTERN (a Redis\n"
-            "glob: * ? [abc] [^a-z], \\ escapes; quote it from the shell): mode, capacity, largest "
-            "message, publishers,\n"
-            "subscribers, messages published, overruns, skipped claims, messages per\n"
-            "second, slots and records of dead processes reaped (REAPED), claims the\n"
-            "daemon ended (UNBLOCKED: dead publishers', or held past the stall timeout),\n"
+            "glob: * ? [abc] [^a-z], \\ escapes; quote it from the shell). First the\n"
+            "bus's shm against --max-shm, its topics and clients against their limits;\n"
+            "then each topic: mode, capacity, largest message, publishers, subscribers,\n"
+            "messages published, overruns, skipped claims, messages per second, slots\n"
+            "and records of dead processes reaped (REAPED), claims the daemon ended\n"
+            "(UNBLOCKED: dead publishers', or held past the stall timeout),\n"
             "subscribers evicted for stalling publishers (EVICTED) and group messages\n"
             "whose member died or was evicted before finishing them (ABANDONED); and each\n"
             "subscriber slot: pid, lag, losses, messages received, consumer group, and\n"
-            "its state (observer, evicted) when not a plain gating reader; and each\n"
+            "its state (observer, evicted) when not a plain gating reader; each process\n"
+            "publishing on it (PUB_PID), its publishers and those of them dead; and each\n"
             "consumer group in use: members, position, lag, losses and, when its members\n"
             "acknowledge (a work queue), its messages pending (delivered and not yet\n"
             "acknowledged, waiting for redelivery, or on their way to the dead-letter\n"
@@ -74,7 +76,8 @@ void cli_stat_usage(FILE *f)
             "acknowledgement; and their sums.\n"
             "\n"
             "  --watch [SECONDS]  refresh every SECONDS (default 1, fractions allowed)\n"
-            "                     until SIGINT; rates are over the last refresh\n"
+            "                     until SIGINT; rates are over the last refresh. A next\n"
+            "                     word of other than digits and dots is the PATTERN\n"
             "  --json             one JSON object per refresh, on one line\n"
             "  --bus NAME         bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help             this text\n"
@@ -91,12 +94,15 @@ static const struct option stat_opts[] = {{"bus", required_argument, NULL, OPT_B
                                           {"help", no_argument, NULL, OPT_HELP},
                                           {NULL, 0, NULL, 0}};
 
-/* --watch [SECONDS]: the value may be the next word (`--watch 2`). */
+/* --watch [SECONDS]: the value may be the next word (`--watch 2`) when
+ * it is made of digits and dots; else that word is the PATTERN
+ * (`--watch 'md.*'`). */
 static int stat_watch_option(struct stat_args *a, int argc, char **argv)
 {
     const char *v = optarg;
 
-    if (v == NULL && optind < argc && argv[optind][0] != '-')
+    if (v == NULL && optind < argc && argv[optind][0] != '\0' &&
+        argv[optind][strspn(argv[optind], "0123456789.")] == '\0')
         v = argv[optind++];
     a->watch = 1;
     a->interval_ns = STAT_DEFAULT_NS;
@@ -715,8 +721,7 @@ static void text_nats(const struct stat_sample *s)
     text_fed_row("", "total", name_w, "", &sum);
 }
 
-/* The bus's use against the daemon's limits, in MiB with one decimal. */
-static void text_limits(const shmbus_bus_info *l)
+void cli_stat_limits_show(const shmbus_bus_info *l)
 {
     printf("shm %.1f of %.1f MiB (%.1f%%, --max-shm), topics %u of %u, clients %u of %u\n",
            (double)l->shm_bytes / STAT_MIB, (double)l->max_shm / STAT_MIB,
@@ -734,7 +739,7 @@ static void text_show(const char *bus, const struct stat_sample *cur,
     if (localtime_r(&now, &tm) != NULL)
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
     printf("bus %s: %zu topic%s at %s\n", bus, cur->n, cur->n == 1 ? "" : "s", when);
-    text_limits(&cur->limits);
+    cli_stat_limits_show(&cur->limits);
     text_topics(cur, prev);
     text_bridge(cur);
     text_nats(cur);

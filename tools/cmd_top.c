@@ -170,7 +170,6 @@ static unsigned top_term_rows(void)
 static void top_frame(const struct top_args *a, const char *bus, const struct stat_sample *cur,
                       const struct top_row *rows, int tty)
 {
-    const shmbus_bus_info *l = &cur->limits;
     unsigned room = tty ? top_term_rows() : UINT32_MAX;
     time_t now = (time_t)(cur->realtime_ns / 1000000000ull);
     char when[16] = "";
@@ -180,9 +179,8 @@ static void top_frame(const struct top_args *a, const char *bus, const struct st
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
     printf("%sshmbus top - bus %s - %s - %zu topic%s, by %s\n", tty ? TOP_HOME : "", bus, when,
            cur->n, cur->n == 1 ? "" : "s", a->sort == TOP_SORT_LAG ? "lag" : "rate");
-    printf("shm %.1f of %.1f MiB (--max-shm), topics %u of %u, clients %u of %u\n\n",
-           (double)l->shm_bytes / 1048576.0, (double)l->max_shm / 1048576.0, l->topics,
-           l->max_topics, l->clients, l->max_clients);
+    cli_stat_limits_show(&cur->limits);
+    putchar('\n');
     printf("%-32s %12s %12s %12s %5s %5s %14s\n", "TOPIC", "MSG/S", "LAG", "LOST", "SUBS", "PUBS",
            "PUBLISHED");
     for (size_t i = 0; i < cur->n && i + TOP_HEAD_ROWS < room; i++) {

@@ -80,6 +80,10 @@ extern const char *const cli_stat_nats_states[];
  * topic, or one that was removed and created again). */
 double cli_stat_rate(const struct stat_topic *t, const struct stat_sample *prev);
 
+/* Print the bus's use against the daemon's limits, one line: shm in MiB
+ * (and its share of --max-shm), topics and clients. */
+void cli_stat_limits_show(const shmbus_bus_info *l);
+
 /* "json", "resp", or NULL when not known yet. */
 const char *cli_stat_conn_proto(const shmbus_bridge_conn *c);
 

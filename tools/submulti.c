@@ -9,12 +9,12 @@
 #include "submulti.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "shmbus/monitor.h"
+#include "util/glob.h"
 
 /* Longest wait before looking at the stop flag and the pattern again. */
 #define MULTI_SLICE_NS (200ll * 1000000ll)
@@ -171,7 +171,8 @@ static int multi_scan(struct multi_state *st, int later)
             return CLI_EXIT_FAIL;
         }
         for (int i = 0; i < rc; i++) {
-            if (fnmatch(st->m->pattern, page[i].name, 0) == 0 &&
+            if (sb_glob_match(st->m->pattern, strlen(st->m->pattern), page[i].name,
+                              strnlen(page[i].name, sizeof(page[i].name))) &&
                 multi_find(st, NULL, page[i].name) == NULL)
                 multi_match(st, page[i].name, later);
         }

@@ -23,7 +23,7 @@ struct cli_sub_multi {
     const char *bus; /* --bus, or NULL */
     char **topics;   /* named topics (created if absent), borrowed */
     int n_topics;
-    const char *pattern;                 /* fnmatch(3) glob, or NULL */
+    const char *pattern;                 /* a Redis glob (util/glob.h), or NULL */
     const shmbus_topic_opts *topic_opts; /* for creating the named topics */
     const shmbus_sub_opts *opts;         /* for every subscriber */
     uint64_t count;                      /* stop after this many messages (0: never) */

@@ -454,13 +454,14 @@ enum shmbus_remove_flags {
  * than the daemon owns a subscriber slot or a publisher record in its
  * segment (the test by which a stopping daemon keeps a topic). Allowed
  * to the daemon's uid, root, and the uid whose client created the topic
- * (docs/design.md, "Who may do what").
+ * (docs/design.md, "Who may do what"). A topic the daemon federates or
+ * records is never removed, even with the flag (SHMBUS_ERR_BUSY).
  * @param bus    a connection (shmbus_connect()); not consumed.
  * @param name   the topic's name, as given to shmbus_open().
  * @param flags  enum shmbus_remove_flags.
  * @return 0; SHMBUS_ERR_BAD_NAME; SHMBUS_ERR_INVALID (NULL, unknown
  *         flag); -ENOENT (no such topic); SHMBUS_ERR_BUSY (in use, no
- *         FORCE); SHMBUS_ERR_DENIED (another uid's topic, or one of the
+ *         FORCE; or federated or recorded); SHMBUS_ERR_DENIED (another uid's topic, or one of the
  *         daemon's own _shmbus. topics); SHMBUS_ERR_NOT_READY (its segment
  *         is not taken over yet by a restarted daemon);
  *         SHMBUS_ERR_DAEMON_LOST, SHMBUS_ERR_TIMEOUT, SHMBUS_ERR_PROTOCOL

@@ -2,9 +2,10 @@
 /*
  * Redis's glob matcher (* ? [abc] [^a-z] and \ escapes): the TCP
  * bridge's pattern subscriptions, federation's and recording's topic
- * patterns, and `shmbus stat PATTERN`. A pure function over byte buffers,
- * which libFuzzer drives directly (fuzz/fuzz_resp.c); header-only so that
- * the shmbus command, which links only the public library, shares it.
+ * patterns, and `shmbus stat PATTERN`, `top PATTERN` and `sub --pattern`.
+ * A pure function over byte buffers, which libFuzzer drives directly
+ * (fuzz/fuzz_resp.c); header-only so that the shmbus command, which links
+ * only the public library, shares it.
  * Every read is bounded by the lengths the caller gives.
  */
 #ifndef SB_UTIL_GLOB_H
