@@ -144,6 +144,10 @@ static void test_removeipc_dropins_override(void **state)
     doctor_check_removeipc(conf, dropins, 1000, &r);
     assert_int_equal(r.level, DOCTOR_WARN);
     assert_non_null(strstr(r.fix, "RemoveIPC=no"));
+    /* logind ignores the setting outside a [Login] section, and reads it
+     * only when it starts. */
+    assert_non_null(strstr(r.fix, "\"[Login]\""));
+    assert_non_null(strstr(r.fix, "restart systemd-logind"));
     doctor_check_removeipc(conf, dropins, 999, &r);
     assert_int_equal(r.level, DOCTOR_OK);
     write_file(f, "logind.conf", "[Login]\nRemoveIPC=no\n");

@@ -332,8 +332,9 @@ void doctor_check_removeipc(const char *conf, const char *dropin_dir, uid_t uid,
         return;
     }
     doctor_set(r, DOCTOR_WARN,
-               "logout deletes this user's /dev/shm segments: set RemoveIPC=no in "
-               "/etc/systemd/logind.conf.d/shmbus.conf, or run the bus as a system user");
+               "logout deletes this user's /dev/shm segments: put the lines \"[Login]\" and "
+               "\"RemoveIPC=no\" in /etc/systemd/logind.conf.d/shmbus.conf and restart "
+               "systemd-logind, or run the bus as a system user");
 }
 
 void doctor_check_nofile(uint64_t soft, uint64_t hard, struct doctor_result *r)
