@@ -37,6 +37,17 @@ cmake --install "$build" --prefix "$prefix" >"$dir/install.log" || fail "cmake -
 pc=$(find "$prefix" -name shmbus.pc)
 [ -n "$pc" ] && [ -x "$shmbusd" ] && [ -x "$prefix/bin/shmbus" ] || fail "install layout"
 [ -f "$prefix/include/shmbus/version.h" ] || fail "no shmbus/version.h"
+# The Python package, when the build made it: in the prefix's
+# lib/python3.X/dist-packages, where Debian's python3 X looks under
+# /usr/local (lib/python3/dist-packages only under /usr), importable
+# with the libshmbus installed beside it.
+if ext=$(ls "$build"/python/shmbus/_shmbus.cpython-3*.so 2>/dev/null); then
+  minor=${ext##*/_shmbus.cpython-3}
+  minor=${minor%%-*}
+  site=$prefix/lib/python3.$minor/dist-packages
+  [ -f "$site/shmbus/__init__.py" ] || fail "the Python package is not in $site"
+  PYTHONPATH=$site python3 -c 'import shmbus' 2>"$dir/py.err" || fail "import shmbus from the prefix"
+fi
 if grep -rlF -e "$src" -e "$build" "$prefix"/lib*/cmake "$pc"; then
   fail "installed package files name the source or build tree"
 fi
