@@ -3,8 +3,8 @@
  * `shmbus bench`: latency and throughput on the live bus. Without a
  * topic it makes a scratch topic of its own (reliable, a name no one else
  * uses: shmbus-bench.PID.RANDOM), measures there and removes it
- * (shmbus_topic_remove()) on every way out: done, an error, SIGINT or
- * SIGTERM. Latency is one-way, publish to receive: a receiving thread
+ * (shmbus_topic_remove()) on every way out: done, an error, SIGINT,
+ * SIGTERM or SIGHUP. Latency is one-way, publish to receive: a receiving thread
  * reads each message's publish timestamp (CLOCK_REALTIME, taken by
  * shmbus_publish()) against its own clock, with one message in flight
  * at a time; throughput is --count messages published back to back and
@@ -74,9 +74,10 @@ void cli_bench_usage(FILE *f)
             "usage: shmbus [--bus NAME] bench [--count N] [--size B] [--json] [TOPIC]\n"
             "Measure latency and throughput on the bus. Without TOPIC: on a scratch topic\n"
             "of its own (shmbus-bench.PID.RANDOM, reliable), removed afterwards, also on\n"
-            "an error or SIGINT. Latency is one-way, publish to receive, one message in\n"
-            "flight, from the timestamp shmbus_publish() takes (CLOCK_REALTIME) to the\n"
-            "receiving thread's clock; throughput is N messages published back to back.\n"
+            "an error, SIGINT, SIGTERM or SIGHUP. Latency is one-way, publish to receive,\n"
+            "one message in flight, from the timestamp shmbus_publish() takes\n"
+            "(CLOCK_REALTIME) to the receiving thread's clock; throughput is N messages\n"
+            "published back to back.\n"
             "With TOPIC: nothing is published; it reads TOPIC as an observer (it holds no\n"
             "publisher back) and measures the latency of N live messages from their\n"
             "timestamps (publishers on other hosts add their clock's offset) and their\n"
