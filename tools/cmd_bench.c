@@ -81,7 +81,9 @@ void cli_bench_usage(FILE *f)
             "an error, SIGINT, SIGTERM or SIGHUP. Latency is one-way, publish to receive,\n"
             "one message in flight, from the timestamp shmbus_publish() takes\n"
             "(CLOCK_REALTIME) to the receiving thread's clock; throughput is N messages\n"
-            "published back to back.\n"
+            "published back to back. A scratch topic that shmbusd records or federates\n"
+            "(a --record or --nats pattern matches shmbus-bench.*) cannot be removed:\n"
+            "bench says so, and it stays until the daemon stops.\n"
             "With TOPIC: nothing is published; it reads TOPIC as an observer (it holds no\n"
             "publisher back) and measures the latency of N live messages from their\n"
             "timestamps (publishers on other hosts add their clock's offset) and their\n"
@@ -390,7 +392,15 @@ static int bench_scratch(shmbus_bus *b, const struct bench_args *a)
     shmbus_topic_destroy(t);
     /* FORCE: the topic is ours; anyone who joined it is told it is gone. */
     int rm = shmbus_topic_remove(b, name, SHMBUS_REMOVE_FORCE);
-    if (rm < 0)
+    /* Busy despite FORCE: the daemon records or federates it (one of its
+     * --record or --nats patterns matches shmbus-bench.*), and nothing
+     * removes such a topic while the daemon runs. */
+    if (rm == SHMBUS_ERR_BUSY)
+        cli_err("cannot remove the scratch topic '%s': the daemon records or federates it "
+                "(a --record or --nats pattern of shmbusd matches it): it stays until the "
+                "daemon stops",
+                name);
+    else if (rm < 0)
         cli_err("cannot remove the scratch topic '%s': %s (shmbus rm --force %s)", name,
                 shmbus_strerror(rm), name);
     return rc < 0 || rm < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;

@@ -41,11 +41,17 @@ static const struct option rm_opts[] = {{"bus", required_argument, NULL, OPT_BUS
                                         {"force", no_argument, NULL, OPT_FORCE},
                                         {NULL, 0, NULL, 0}};
 
-/* What a refusal means to the user, after the library's name for it. */
-static const char *rm_hint(int rc)
+/* What a refusal means to the user, after the library's name for it. A
+ * busy topic is one a live process uses, which --force overrides, or one
+ * the daemon records or federates, which it does not (the reply's code
+ * is the same: docs/protocol.md). */
+static const char *rm_hint(int rc, unsigned flags)
 {
+    if (rc == SHMBUS_ERR_BUSY && (flags & SHMBUS_REMOVE_FORCE))
+        return " (the daemon records or federates it: not removable while it runs)";
     if (rc == SHMBUS_ERR_BUSY)
-        return " (see `shmbus stat`; --force removes it anyway)";
+        return " (a process uses it, see `shmbus stat`, and --force removes it anyway;"
+               " or the daemon records or federates it, and it stays)";
     if (rc == -ENOENT)
         return " (no such topic on this bus)";
     return "";
@@ -81,7 +87,7 @@ int cli_rm_main(const char *bus, int argc, char **argv)
         rc = shmbus_topic_remove(b, argv[i], flags);
         if (rc == 0)
             continue;
-        cli_err("rm %s: %s%s", argv[i], shmbus_strerror(rc), rm_hint(rc));
+        cli_err("rm %s: %s%s", argv[i], shmbus_strerror(rc), rm_hint(rc, flags));
         status = CLI_EXIT_FAIL;
     }
     shmbus_close(b);
