@@ -4,7 +4,8 @@
 # parts, the scratch topic removed afterwards (no segment, none listed),
 # also after SIGINT or SIGHUP mid-run; on a named live topic it only reads (the
 # topic's published count is the publisher's alone) and a missing one is
-# refused, not created. About 7 s.
+# refused, not created; the largest --size runs, on a bounded ring.
+# About 7 s.
 # Usage: test_bench.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -56,6 +57,13 @@ assert r["msgs_per_s"] > 0, r
 assert r["topic"].startswith("shmbus-bench."), r
 ' "$dir/out" || fail "bench --json output: $(cat "$dir/out")"
 no_scratch || fail "the scratch topic outlived bench"
+# The largest --size: a ring small enough for the default --max-segment,
+# and the bus's shm (which keeps a removed segment until the daemon
+# stops) grown by far less than 1024 cells of 1 MiB.
+shm() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -o '"shm_bytes":[0-9]*' | cut -d: -f2; }
+before=$(shm)
+sb bench --count 40 --size 1048576 >"$dir/out" 2>&1 || fail "bench --size 1048576: $(cat "$dir/out")"
+[ $(($(shm) - before)) -le $((32 << 20)) ] || fail "bench --size 1048576 kept $(($(shm) - before)) bytes"
 sb bench --count 300 >"$dir/out" || fail "bench (text)"
 for w in p50 p90 p99 p99.9 max histogram throughput; do
   grep -q "$w" "$dir/out" || fail "the text lacks $w: $(cat "$dir/out")"

@@ -31,7 +31,8 @@
 #define BENCH_SIZE_DEFAULT  64u
 #define BENCH_SIZE_MIN      8u
 #define BENCH_SIZE_MAX      (1u << 20)
-#define BENCH_CAPACITY      1024u
+#define BENCH_CAPACITY      1024u         /* the scratch ring's cells, at most */
+#define BENCH_RING_BYTES    (16u << 20)   /* and its bytes of payload, at most */
 #define BENCH_SLICE_NS      100000000ll   /* a receive's wait, to see a stop */
 #define BENCH_PUB_NS        1000000000ll  /* a publish's wait for space */
 #define BENCH_BUCKETS       40            /* histogram: powers of two of ns */
@@ -358,12 +359,27 @@ static void bench_result(const struct bench_args *a, const char *topic, int scra
         bench_text(&res);
 }
 
+/* The scratch ring's cells for messages of @p size bytes: BENCH_CAPACITY,
+ * fewer for large messages (a power of two), so that the ring holds at
+ * most BENCH_RING_BYTES. The daemon keeps a removed segment's pages, and
+ * counts them in --max-shm, until it stops (docs/design.md "Removing a
+ * topic"): each run costs the bus that much, and 1024 cells of 1 MiB
+ * would not even pass the default --max-segment. */
+static uint32_t bench_capacity(uint32_t size)
+{
+    uint32_t cap = BENCH_CAPACITY;
+
+    while (cap > 2 && (uint64_t)cap * size > BENCH_RING_BYTES)
+        cap >>= 1;
+    return cap;
+}
+
 /* On a scratch topic of our own, removed afterwards whatever happens.
  * @return an exit status. */
 static int bench_scratch(shmbus_bus *b, const struct bench_args *a)
 {
     shmbus_topic_opts o = {
-        .mode = SHMBUS_RELIABLE, .capacity = BENCH_CAPACITY, .max_msg_size = a->size};
+        .mode = SHMBUS_RELIABLE, .capacity = bench_capacity(a->size), .max_msg_size = a->size};
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     struct bench_recv r = {0};
     shmbus_pub *p = NULL;
