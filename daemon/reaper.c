@@ -380,8 +380,8 @@ static struct sbd_topic *pass_next_topic(struct sbd_reaper *r)
 /* A new RCU read section: find the walk's place again by the name of the
  * topic it is at. Neither the iterator (its cached next node) nor r->cur
  * is used from an earlier section, which a topic's removal may have
- * freed since. A topic gone from the table (only sbd_registry_fini()
- * removes one today) starts the walk over: the pass only gets longer,
+ * freed since. A topic gone from the table (removed, sbd_topic_remove(),
+ * or the registry's end) starts the walk over: the pass only gets longer,
  * and the dead are forgotten no earlier. Call with urcu_memb_read_lock
  * held. */
 static void walk_resume(struct sbd_reaper *r)

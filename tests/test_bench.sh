@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # `shmbus bench` against a private shmbusd: --json parsed and the text's
 # parts, the scratch topic removed afterwards (no segment, none listed),
-# also after SIGINT mid-run; on a named live topic it only reads (the
+# also after SIGINT or SIGHUP mid-run; on a named live topic it only reads (the
 # topic's published count is the publisher's alone) and a missing one is
-# refused, not created. About 7 s.
+# refused, not created; the largest --size runs, on a bounded ring.
+# About 7 s.
 # Usage: test_bench.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -56,19 +57,29 @@ assert r["msgs_per_s"] > 0, r
 assert r["topic"].startswith("shmbus-bench."), r
 ' "$dir/out" || fail "bench --json output: $(cat "$dir/out")"
 no_scratch || fail "the scratch topic outlived bench"
+# The largest --size: a ring small enough for the default --max-segment,
+# and the bus's shm (which keeps a removed segment until the daemon
+# stops) grown by far less than 1024 cells of 1 MiB.
+shm() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -o '"shm_bytes":[0-9]*' | cut -d: -f2; }
+before=$(shm)
+sb bench --count 40 --size 1048576 >"$dir/out" 2>&1 || fail "bench --size 1048576: $(cat "$dir/out")"
+[ $(($(shm) - before)) -le $((32 << 20)) ] || fail "bench --size 1048576 kept $(($(shm) - before)) bytes"
 sb bench --count 300 >"$dir/out" || fail "bench (text)"
 for w in p50 p90 p99 p99.9 max histogram throughput; do
   grep -q "$w" "$dir/out" || fail "the text lacks $w: $(cat "$dir/out")"
 done
 
-# SIGINT mid-run (a count that takes seconds): the scratch topic goes too.
-"$shmbus" --bus "$bus" bench --count 10000000 --size 4096 >/dev/null 2>&1 </dev/null &
-bench=$!
-wait_until "bench's scratch topic" seg_scratch
-kill -INT "$bench"
-wait_exit "$bench" "bench after SIGINT" || fail "bench after SIGINT failed"
-bench=""
-no_scratch || fail "SIGINT left the scratch topic"
+# SIGINT, or SIGHUP (its terminal closed), mid-run (a count that takes
+# seconds): the scratch topic goes too.
+for sig in INT HUP; do
+  "$shmbus" --bus "$bus" bench --count 10000000 --size 4096 >/dev/null 2>&1 </dev/null &
+  bench=$!
+  wait_until "bench's scratch topic" seg_scratch
+  kill -"$sig" "$bench"
+  wait_exit "$bench" "bench after SIG$sig" || fail "bench after SIG$sig failed"
+  bench=""
+  no_scratch || fail "SIG$sig left the scratch topic"
+done
 
 # A named topic: read only, the live publisher's messages measured.
 mkfifo "$dir/in"

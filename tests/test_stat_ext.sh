@@ -6,8 +6,9 @@
 # the bus's shm use against --max-shm (and topics, clients) in the text
 # and the JSON; publishers per process (a live `shmbus pub` and its pid);
 # `shmbus top`: frames without escapes when stdout is no terminal, sorted
-# by rate or lag (a stopped subscriber's topic first), PATTERN, and on a terminal (script(1)) q quits and the
-# cursor comes back. About 9 s.
+# by rate or lag (a stopped subscriber's topic first), PATTERN, and on a
+# terminal (script(1)) q quits and the cursor comes back, also on SIGTERM
+# and SIGHUP. About 11 s.
 # Usage: test_stat_ext.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -19,14 +20,17 @@ unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go else
 daemon=""
 pub=""
 sub=""
+term=""
 log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
 source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
 cleanup() {
   exec 3>&- 2>/dev/null || true
+  exec 4>&- 2>/dev/null || true
   [ -n "$pub" ] && stop "$pub" "pub at exit"
   [ -n "$sub" ] && stop "$sub" "sub at exit"
+  [ -n "$term" ] && stop "$term" "script(1) at exit"
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
   rm -f /dev/shm/shmbus."$bus".*
   rm -rf "$dir"
@@ -133,4 +137,23 @@ set -e
   >"$dir/tty" || fail "top on a terminal did not quit on q"
 grep -q $'\033\\[H\033\\[2Jshmbus top' "$dir/tty" || fail "top on a terminal: no redraw"
 grep -q $'\033\\[?25h' "$dir/tty" || fail "top did not show the cursor again"
+# SIGTERM or SIGHUP (its terminal closed) on a terminal: the same way out.
+# script(1) reads a FIFO held open meanwhile (fd 4), so that it sees no
+# end of input.
+mkfifo "$dir/keys"
+redrawn() { grep -q $'\033\\[H\033\\[2Jshmbus top' "$dir/tty" && [ -s "$dir/top.pid" ]; }
+for sig in TERM HUP; do
+  rm -f "$dir/top.pid" "$dir/tty"
+  timeout 20 script -qec \
+    "sh -c 'echo \$\$ >$dir/top.pid; exec $shmbus --bus $bus top --interval 200'" /dev/null \
+    <"$dir/keys" >"$dir/tty" &
+  term=$!
+  exec 4>"$dir/keys"
+  wait_until "top on a terminal" redrawn
+  kill -"$sig" "$(cat "$dir/top.pid")"
+  wait_exit "$term" "top after SIG$sig" || true
+  term=""
+  exec 4>&-
+  grep -q $'\033\\[?25h' "$dir/tty" || fail "SIG$sig left top's terminal unrestored"
+done
 echo "ok"

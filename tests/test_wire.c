@@ -136,8 +136,9 @@ static void test_wire_decode_req_accepts_every_type(void **state)
     assert_string_equal(q.u.list.after, "some.topic");
 }
 
-/* REMOVE: a valid name and FORCE pass; its length, terminator, name and
- * flags are checked. */
+/* REMOVE: a valid name and FORCE pass; its length, terminator, name,
+ * padding (0, as docs/protocol.md says, so that it may carry something
+ * later) and flags are checked. */
 static void test_wire_decode_req_remove(void **state)
 {
     (void)state;
@@ -153,6 +154,12 @@ static void test_wire_decode_req_remove(void **state)
     assert_int_equal(q.u.remove.flags, SHMBUS_REMOVE_FORCE);
     n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm) - 1);
     assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+    for (unsigned i = 0; i < sizeof(rm.pad); i++) {
+        rm.pad[i] = 1;
+        n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm));
+        assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_PROTOCOL);
+        rm.pad[i] = 0;
+    }
     rm.flags = 2; /* no such flag */
     n = msg_build(buf, SB_MSG_REMOVE, 15, &rm, sizeof(rm));
     assert_shmbus_rc(decode_req(buf, n, &q), SHMBUS_ERR_INVALID);

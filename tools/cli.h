@@ -16,17 +16,20 @@
 #include "util/units.h"
 
 /* Exit statuses of the tool. */
-#define CLI_EXIT_OK    0 /* done (also: stopped by SIGINT or SIGTERM) */
+#define CLI_EXIT_OK    0 /* done (also: stopped by SIGINT, SIGTERM or SIGHUP) */
 #define CLI_EXIT_FAIL  1 /* an operation failed */
 #define CLI_EXIT_USAGE 2 /* the command line was wrong */
 /* What option parsers return when --help was asked for. */
 #define CLI_HELP (-1)
 
-/* Set by SIGINT and SIGTERM once cli_signals_catch() ran. */
+/* Set by SIGINT, SIGTERM and SIGHUP once cli_signals_catch() ran. */
 extern volatile sig_atomic_t cli_stop;
 
 /*
- * Make SIGINT and SIGTERM set cli_stop instead of killing the process.
+ * Make SIGINT, SIGTERM and SIGHUP set cli_stop instead of killing the
+ * process: a closed terminal or a hung-up session ends a command as
+ * Ctrl-C does, so that what it must undo (bench's scratch topic, top's
+ * terminal, record's journals) is undone.
  * No SA_RESTART: a blocking read or wait returns EINTR so loops see the flag.
  */
 void cli_signals_catch(void);

@@ -3,8 +3,8 @@
  * `shmbus bench`: latency and throughput on the live bus. Without a
  * topic it makes a scratch topic of its own (reliable, a name no one else
  * uses: shmbus-bench.PID.RANDOM), measures there and removes it
- * (shmbus_topic_remove()) on every way out: done, an error, SIGINT or
- * SIGTERM. Latency is one-way, publish to receive: a receiving thread
+ * (shmbus_topic_remove()) on every way out: done, an error, SIGINT,
+ * SIGTERM or SIGHUP. Latency is one-way, publish to receive: a receiving thread
  * reads each message's publish timestamp (CLOCK_REALTIME, taken by
  * shmbus_publish()) against its own clock, with one message in flight
  * at a time; throughput is --count messages published back to back and
@@ -24,13 +24,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "latency.h"
 
 #define BENCH_COUNT_DEFAULT 10000u
 #define BENCH_COUNT_MAX     10000000u
 #define BENCH_SIZE_DEFAULT  64u
 #define BENCH_SIZE_MIN      8u
 #define BENCH_SIZE_MAX      (1u << 20)
-#define BENCH_CAPACITY      1024u
+#define BENCH_CAPACITY      1024u         /* the scratch ring's cells, at most */
+#define BENCH_RING_BYTES    (16u << 20)   /* and its bytes of payload, at most */
 #define BENCH_SLICE_NS      100000000ll   /* a receive's wait, to see a stop */
 #define BENCH_PUB_NS        1000000000ll  /* a publish's wait for space */
 #define BENCH_BUCKETS       40            /* histogram: powers of two of ns */
@@ -50,7 +52,10 @@ struct bench_recv {
     shmbus_sub *sub;
     uint8_t *buf;
     uint32_t cap;
-    uint64_t *lat;     /* latencies, ns, one per message of the latency phase */
+    /* The latencies of the latency phase (latency.h: the percentiles of
+     * `sub --latency`), and their histogram by powers of two. */
+    struct cli_latency *lat;
+    uint32_t hist[BENCH_BUCKETS];
     uint32_t want;     /* messages to receive in all */
     uint32_t n_lat;    /* of them, the first this many are timed */
     int64_t idle_ns;   /* give up after this long without a message */
@@ -74,9 +79,12 @@ void cli_bench_usage(FILE *f)
             "usage: shmbus [--bus NAME] bench [--count N] [--size B] [--json] [TOPIC]\n"
             "Measure latency and throughput on the bus. Without TOPIC: on a scratch topic\n"
             "of its own (shmbus-bench.PID.RANDOM, reliable), removed afterwards, also on\n"
-            "an error or SIGINT. Latency is one-way, publish to receive, one message in\n"
-            "flight, from the timestamp shmbus_publish() takes (CLOCK_REALTIME) to the\n"
-            "receiving thread's clock; throughput is N messages published back to back.\n"
+            "an error, SIGINT, SIGTERM or SIGHUP. Latency is one-way, publish to receive,\n"
+            "one message in flight, from the timestamp shmbus_publish() takes\n"
+            "(CLOCK_REALTIME) to the receiving thread's clock; throughput is N messages\n"
+            "published back to back. A scratch topic that shmbusd records or federates\n"
+            "(a --record or --nats pattern matches shmbus-bench.*) cannot be removed:\n"
+            "bench says so, and it stays until the daemon stops.\n"
             "With TOPIC: nothing is published; it reads TOPIC as an observer (it holds no\n"
             "publisher back) and measures the latency of N live messages from their\n"
             "timestamps (publishers on other hosts add their clock's offset) and their\n"
@@ -134,6 +142,16 @@ static int bench_parse(int argc, char **argv, struct bench_args *a)
     return 0;
 }
 
+/* Histogram bucket of a latency: b holds (2^(b-1), 2^b] ns, 0 holds 0..1. */
+static unsigned bench_bucket(uint64_t ns)
+{
+    unsigned b = 0;
+
+    while (b + 1 < BENCH_BUCKETS && (1ull << b) < ns)
+        b++;
+    return b;
+}
+
 /* The receiving thread: take r->want messages, timing the first n_lat. */
 static void *bench_receiver(void *arg)
 {
@@ -161,8 +179,10 @@ static void *bench_receiver(void *arg)
         last = cli_monotonic_ns();
         if (i == 0)
             r->first_ns = last;
-        if (i < r->n_lat)
-            r->lat[i] = now > m.timestamp_ns ? now - m.timestamp_ns : 0;
+        if (i < r->n_lat) {
+            cli_latency_add(r->lat, now, m.timestamp_ns);
+            r->hist[bench_bucket(now > m.timestamp_ns ? now - m.timestamp_ns : 0)]++;
+        }
         r->last_ns = last;
         /* release: pairs with the publisher's acquire (bench_wait()). */
         atomic_store_explicit(&r->got, ++i, memory_order_release);
@@ -180,39 +200,14 @@ static void bench_wait(struct bench_recv *r, uint32_t n)
         sched_yield();
 }
 
-static int u64_cmp(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-    return a < b ? -1 : a > b;
-}
-
-/* The @p q-th quantile (0..1) of the sorted @p v[0..n), nearest rank. */
-static uint64_t bench_pct(const uint64_t *v, uint32_t n, double q)
-{
-    uint32_t k = (uint32_t)(q * n + 0.999999);
-
-    return n == 0 ? 0 : v[k == 0 ? 0 : (k > n ? n : k) - 1];
-}
-
-/* Histogram bucket of a latency: b holds (2^(b-1), 2^b] ns, 0 holds 0..1. */
-static unsigned bench_bucket(uint64_t ns)
-{
-    unsigned b = 0;
-
-    while (b + 1 < BENCH_BUCKETS && (1ull << b) < ns)
-        b++;
-    return b;
-}
-
 /* The results: percentiles, histogram and rate, as text or JSON. */
 struct bench_result {
     const char *topic;
     int scratch;
-    uint32_t size, n; /* message size (0 unknown), latencies measured */
-    uint64_t *lat;    /* sorted */
-    double rate;      /* messages per second */
-    uint32_t hist[BENCH_BUCKETS];
+    uint32_t size;                 /* message size, 0 unknown */
+    const struct cli_latency *lat; /* the latencies measured */
+    const uint32_t *hist;          /* BENCH_BUCKETS */
+    double rate;                   /* messages per second */
 };
 
 static void bench_text(const struct bench_result *r)
@@ -221,11 +216,11 @@ static void bench_text(const struct bench_result *r)
     static const char *const qn[] = {"p50", "p90", "p99", "p99.9"};
     uint32_t top = 1;
 
-    printf("%s topic %s: %u messages, latency publish -> receive (us):\n",
-           r->scratch ? "scratch" : "live", r->topic, r->n);
+    printf("%s topic %s: %llu messages, latency publish -> receive (us):\n",
+           r->scratch ? "scratch" : "live", r->topic, (unsigned long long)r->lat->n);
     for (unsigned i = 0; i < 4; i++)
-        printf("  %-6s %10.2f\n", qn[i], (double)bench_pct(r->lat, r->n, q[i]) / 1e3);
-    printf("  %-6s %10.2f\n", "max", r->n ? (double)r->lat[r->n - 1] / 1e3 : 0.0);
+        printf("  %-6s %10.2f\n", qn[i], (double)cli_latency_quantile(r->lat, q[i]) / 1e3);
+    printf("  %-6s %10.2f\n", "max", (double)r->lat->max / 1e3);
     for (unsigned b = 0; b < BENCH_BUCKETS; b++)
         top = r->hist[b] > top ? r->hist[b] : top;
     printf("histogram (upper bound, count):\n");
@@ -247,15 +242,15 @@ static void bench_json(const struct bench_result *r)
 {
     printf("{\"topic\":");
     cli_json_str(r->topic);
-    printf(",\"scratch\":%s,\"method\":\"publish_to_receive\",\"count\":%u,\"size\":%u,"
+    printf(",\"scratch\":%s,\"method\":\"publish_to_receive\",\"count\":%llu,\"size\":%u,"
            "\"latency_ns\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p99_9\":%llu,\"max\":%llu},"
            "\"histogram\":[",
-           r->scratch ? "true" : "false", r->n, r->size,
-           (unsigned long long)bench_pct(r->lat, r->n, 0.5),
-           (unsigned long long)bench_pct(r->lat, r->n, 0.9),
-           (unsigned long long)bench_pct(r->lat, r->n, 0.99),
-           (unsigned long long)bench_pct(r->lat, r->n, 0.999),
-           (unsigned long long)(r->n ? r->lat[r->n - 1] : 0));
+           r->scratch ? "true" : "false", (unsigned long long)r->lat->n, r->size,
+           (unsigned long long)cli_latency_quantile(r->lat, 0.5),
+           (unsigned long long)cli_latency_quantile(r->lat, 0.9),
+           (unsigned long long)cli_latency_quantile(r->lat, 0.99),
+           (unsigned long long)cli_latency_quantile(r->lat, 0.999),
+           (unsigned long long)r->lat->max);
     for (unsigned b = 0, first = 1; b < BENCH_BUCKETS; b++) {
         if (r->hist[b] == 0)
             continue;
@@ -263,17 +258,6 @@ static void bench_json(const struct bench_result *r)
         first = 0;
     }
     printf("],\"msgs_per_s\":%.1f,\"bytes_per_s\":%.1f}\n", r->rate, r->rate * r->size);
-}
-
-static void bench_report(const struct bench_args *a, struct bench_result *r)
-{
-    qsort(r->lat, r->n, sizeof(*r->lat), u64_cmp);
-    for (uint32_t i = 0; i < r->n; i++)
-        r->hist[bench_bucket(r->lat[i])]++;
-    if (a->json)
-        bench_json(r);
-    else
-        bench_text(r);
 }
 
 /* Set up the receiver of @p t for @p want messages (the first @p n_lat
@@ -289,7 +273,7 @@ static int bench_recv_init(struct bench_recv *r, shmbus_topic *t, uint32_t cap, 
     r->n_lat = n_lat;
     r->idle_ns = BENCH_IDLE_NS;
     r->buf = malloc(cap);
-    r->lat = calloc(n_lat, sizeof(*r->lat));
+    r->lat = calloc(1, sizeof(*r->lat));
     if (r->buf == NULL || r->lat == NULL)
         return -ENOMEM;
     return shmbus_sub_create(t, &o, &r->sub);
@@ -353,7 +337,7 @@ static int bench_run(struct bench_recv *r, shmbus_pub *p, uint32_t size, uint64_
     return rc;
 }
 
-/* The results of @p r: its latencies sorted and shown, with the rate. */
+/* The results of @p r: its latencies' percentiles and histogram, with the rate. */
 static void bench_result(const struct bench_args *a, const char *topic, int scratch,
                          struct bench_recv *r, uint64_t t0)
 {
@@ -364,12 +348,30 @@ static void bench_result(const struct bench_args *a, const char *topic, int scra
     struct bench_result res = {.topic = topic,
                                .scratch = scratch,
                                .size = scratch ? a->size : 0,
-                               .n = got < r->n_lat ? got : r->n_lat,
-                               .lat = r->lat};
+                               .lat = r->lat,
+                               .hist = r->hist};
 
     if (tput > 0 && r->last_ns > from)
         res.rate = (double)tput * 1e9 / (double)(r->last_ns - from);
-    bench_report(a, &res);
+    if (a->json)
+        bench_json(&res);
+    else
+        bench_text(&res);
+}
+
+/* The scratch ring's cells for messages of @p size bytes: BENCH_CAPACITY,
+ * fewer for large messages (a power of two), so that the ring holds at
+ * most BENCH_RING_BYTES. The daemon keeps a removed segment's pages, and
+ * counts them in --max-shm, until it stops (docs/design.md "Removing a
+ * topic"): each run costs the bus that much, and 1024 cells of 1 MiB
+ * would not even pass the default --max-segment. */
+static uint32_t bench_capacity(uint32_t size)
+{
+    uint32_t cap = BENCH_CAPACITY;
+
+    while (cap > 2 && (uint64_t)cap * size > BENCH_RING_BYTES)
+        cap >>= 1;
+    return cap;
 }
 
 /* On a scratch topic of our own, removed afterwards whatever happens.
@@ -377,7 +379,7 @@ static void bench_result(const struct bench_args *a, const char *topic, int scra
 static int bench_scratch(shmbus_bus *b, const struct bench_args *a)
 {
     shmbus_topic_opts o = {
-        .mode = SHMBUS_RELIABLE, .capacity = BENCH_CAPACITY, .max_msg_size = a->size};
+        .mode = SHMBUS_RELIABLE, .capacity = bench_capacity(a->size), .max_msg_size = a->size};
     char name[SHMBUS_TOPIC_NAME_MAX + 1];
     struct bench_recv r = {0};
     shmbus_pub *p = NULL;
@@ -406,7 +408,15 @@ static int bench_scratch(shmbus_bus *b, const struct bench_args *a)
     shmbus_topic_destroy(t);
     /* FORCE: the topic is ours; anyone who joined it is told it is gone. */
     int rm = shmbus_topic_remove(b, name, SHMBUS_REMOVE_FORCE);
-    if (rm < 0)
+    /* Busy despite FORCE: the daemon records or federates it (one of its
+     * --record or --nats patterns matches shmbus-bench.*), and nothing
+     * removes such a topic while the daemon runs. */
+    if (rm == SHMBUS_ERR_BUSY)
+        cli_err("cannot remove the scratch topic '%s': the daemon records or federates it "
+                "(a --record or --nats pattern of shmbusd matches it): it stays until the "
+                "daemon stops",
+                name);
+    else if (rm < 0)
         cli_err("cannot remove the scratch topic '%s': %s (shmbus rm --force %s)", name,
                 shmbus_strerror(rm), name);
     return rc < 0 || rm < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;

@@ -41,15 +41,17 @@ static const struct option rm_opts[] = {{"bus", required_argument, NULL, OPT_BUS
                                         {"force", no_argument, NULL, OPT_FORCE},
                                         {NULL, 0, NULL, 0}};
 
-/* What a refusal means to the user, after the library's name for it.
- * Busy despite SHMBUS_REMOVE_FORCE: only a topic the daemon records or
- * federates is (shmbus_topic_remove()). */
+/* What a refusal means to the user, after the library's name for it. A
+ * busy topic is one a live process uses, which --force overrides, or one
+ * the daemon records or federates, which it does not (the reply's code
+ * is the same: docs/protocol.md). */
 static const char *rm_hint(int rc, unsigned flags)
 {
     if (rc == SHMBUS_ERR_BUSY && (flags & SHMBUS_REMOVE_FORCE))
-        return " (the daemon records or federates it: it keeps it until it stops)";
+        return " (the daemon records or federates it: not removable while it runs)";
     if (rc == SHMBUS_ERR_BUSY)
-        return " (see `shmbus stat`; --force removes it anyway)";
+        return " (a process uses it, see `shmbus stat`, and --force removes it anyway;"
+               " or the daemon records or federates it, and it stays)";
     if (rc == -ENOENT)
         return " (no such topic on this bus)";
     return "";

@@ -39,7 +39,7 @@ struct top_args {
     const char *pattern; /* NULL: every topic */
     int sort;            /* enum top_sort */
     uint32_t interval_ms;
-    uint32_t iterations; /* 0: until q, SIGINT or SIGTERM */
+    uint32_t iterations; /* 0: until q, SIGINT, SIGTERM or SIGHUP */
 };
 
 /* One topic's line, computed from two samples. */
@@ -64,7 +64,7 @@ void cli_top_usage(FILE *f)
             "Options:\n"
             "  --sort rate|lag   order of the topics, largest first (default rate)\n"
             "  --interval MS     milliseconds between frames, %u..%u (default %u)\n"
-            "  --iterations N    stop after N frames (default: until q, SIGINT or SIGTERM)\n"
+            "  --iterations N    stop after N frames (default: until q or SIGINT/TERM/HUP)\n"
             "  --bus NAME        bus to use (default: $SHMBUS_BUS, else \"%s\")\n"
             "  --help            this text\n",
             TOP_MS_MIN, TOP_MS_MAX, TOP_MS_DEFAULT, SHMBUS_BUS_DEFAULT);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The latency summary of `shmbus sub --latency` (latency.h): a fixed
+ * The latency percentiles of `sub --latency` and `bench` (latency.h): a fixed
  * log-linear histogram, so a run of any length costs the same 30 KiB.
  */
 #include "latency.h"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * latency.h - the latency summary of `shmbus sub --latency`: a log-linear
+ * latency.h - the latency percentiles of `shmbus sub --latency` and
+ * `shmbus bench` (one implementation for both): a log-linear
  * histogram of (receive time - publish time) with 64 buckets per power of
  * two (each within 1/64, about 1.6 %, of its values; exact below 64 ns),
  * fixed in size whatever the run's length, and its percentiles.

@@ -165,6 +165,10 @@ static int remove_check(const struct sb_wire_remove *q, const char **why)
         *why = "bad topic name: " SB_NAME_TOPIC_RULE;
         return SHMBUS_ERR_BAD_NAME;
     }
+    if (q->pad[0] != 0 || q->pad[1] != 0 || q->pad[2] != 0) {
+        *why = "padding not zero";
+        return SHMBUS_ERR_PROTOCOL;
+    }
     if ((q->flags & ~(uint32_t)SHMBUS_REMOVE_FORCE) != 0) {
         *why = "unknown remove flag";
         return SHMBUS_ERR_INVALID;
