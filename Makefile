@@ -39,6 +39,9 @@ PKGS_BENCH := redis-server liburing-dev
 # make deb: filled by the Debian packaging.
 PKGS_DEB :=
 PKGS_DEB += debhelper dpkg-dev lintian
+# tests/deb-install.sh: dpkg -i does not fetch shmbusd's Depends (adduser,
+# not in a minimal Debian; the libraries come with PKGS_BUILD).
+PKGS_DEB += adduser
 # Packages whose install enables and starts a system service on a systemd
 # host (their postinst does): a NATS server on port 4222, Prometheus on
 # 9090 of every interface, redis-server. The tests and benchmarks start

@@ -8,10 +8,19 @@
 # soname without a renamed package stops here. Each symbol's minimal version
 # is its node's (SHMBUS_0.4: 0.4.0), but never older than the soname's first
 # release: no package with this soname existed before it.
+# The library must export exactly the list (tests/test_abi_symbols.sh),
+# or this fails: dpkg-gensymbols does fail on a symbol exported but not
+# listed, but drops without a word one listed and not exported whose
+# minimal version is the package's own, as every one is in a soname's
+# first release.
 # Usage: debian/gen-symbols.sh LIST LIBRARY.so
 set -eu
 list=$1
 lib=$2
+"$(dirname "$0")/../tests/test_abi_symbols.sh" "$lib" "$list" >&2 || {
+  echo "gen-symbols: $lib does not export what $list lists" >&2
+  exit 1
+}
 soname=$(objdump -p "$lib" | awk '$1 == "SONAME" { print $2 }')
 base=${soname%%.so.*}
 package=$base${soname#"$base".so.}
