@@ -4,8 +4,8 @@
 # sub --format json (UTF-8 and binary payloads decoded back), raw (frames
 # parsed back byte-exact, newlines and NULs included), hex and text with
 # several topics; --latency's summary (at --count and at SIGINT); several
-# topics and a pattern (a topic created after sub started gets through;
-# Redis's glob, not fnmatch(3));
+# topics and a pattern (a topic created after sub started gets through,
+# an evicted one is not read again; Redis's glob, not fnmatch(3));
 # pub --count, --rate (order and count; only a loose bound on time),
 # --size, --file (and one too big), -0, --timeout on a full reliable
 # topic; usage errors. About 5 s.
@@ -170,6 +170,22 @@ bounded "$shmbus" --bus "$bus" pub gb.1 not-matched
 bounded "$shmbus" --bus "$bus" pub ga.1 matched
 sub_done "sub --pattern 'g[!a].*'"
 grep -qF '"topic":"ga.1"' "$dir/glob" || fail "pattern 'g[!a].*': $(cat "$dir/glob")"
+
+# A pattern's topic whose subscriber is evicted is dropped and not taken
+# again by the next listings (which would read it from its oldest message).
+bounded "$shmbus" --bus "$bus" pub ev.a --reliable --capacity 2 --stall-timeout 0.2 --count 1 m0
+sub_bg "$dir/ev" "$dir/ev.err" --pattern 'ev.*'
+wait_until "the ev.a subscriber" subscribed ev.a
+kill -STOP "$client"
+bounded "$shmbus" --bus "$bus" pub ev.a --count 3 x
+kill -CONT "$client"
+wait_until "the eviction" grep -q "ev.a.*no longer read" "$dir/ev.err"
+sleep 1.3 # past the next listing
+bounded "$shmbus" --bus "$bus" pub ev.a after
+sleep 0.3
+kill -INT "$client"
+sub_done "sub --pattern, evicted"
+! grep -q after "$dir/ev" || fail "an evicted topic was read again: $(cat "$dir/ev" "$dir/ev.err")"
 
 # pub --count --rate: every message, in order; 20 at 50/s take at least
 # 0.38 s (a loose lower bound only: the machine is noisy).
