@@ -13,32 +13,16 @@
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
-dir=$(mktemp -d)
-bus="clf$$"
-export XDG_RUNTIME_DIR=$dir
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
-daemon=""
 client=""
-log="$dir/daemon.log" # the running daemon's stderr
-CLI_TIMEOUT=20        # seconds for one call of the shmbus command
-WAIT_TIMEOUT=10       # seconds for what a wait loop waits for
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+CLI_TIMEOUT=20  # seconds for one call of the shmbus command
+WAIT_TIMEOUT=10 # seconds for what a wait loop waits for
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, fail, stop, wait_*, bounded, start_daemon, bus_cleanup, subscribed
+private_bus clf
 cleanup() {
   [ -n "$client" ] && stop "$client" "a client at exit"
-  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
-  rm -f /dev/shm/shmbus."$bus".*
-  rm -rf "$dir"
+  bus_cleanup
 }
 trap cleanup EXIT
-# fail MESSAGE: say why (with the daemon's log) and end the test.
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
-# subscribed TOPIC: stat shows a subscriber on TOPIC.
-subscribed() { bounded "$shmbus" --bus "$bus" stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":1"; }
 # sub_bg OUT ERR ARGS...: start `shmbus sub ARGS...` in the background as
 # $client, standard output to OUT and error to ERR.
 sub_bg() {
