@@ -7,8 +7,9 @@
 # topics and a pattern (a topic created after sub started gets through,
 # an evicted one is not read again; Redis's glob, not fnmatch(3));
 # pub --count, --rate (order and count; only a loose bound on time),
-# --size, --file (and one too big), -0, --timeout on a full reliable
-# topic; usage errors. About 5 s.
+# --size, --file (and one too big), -0, a line too long for the topic
+# (not held in memory), --timeout on a full reliable
+# topic; usage errors. About 10 s.
 # Usage: test_cli_formats.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
@@ -214,6 +215,30 @@ st=$?
 set -e
 [ "$st" -eq 1 ] || fail "--file too big: exit $st"
 grep -q "larger than the topic's largest message (64 bytes" "$dir/big.err" || fail "too big: $(cat "$dir/big.err")"
+
+# A line longer than the topic's largest message fails alone, read without
+# being held in memory: 100 MB without a newline leave pub's peak resident
+# size far below 100 MB, and the line after it goes through.
+sub_bg "$dir/long" "$dir/long.err" long --max-msg 64 --count 1
+wait_until "the long subscriber" subscribed long
+mkfifo "$dir/in"
+"$shmbus" --bus "$bus" pub long --max-msg 64 <"$dir/in" 2>"$dir/pub.err" &
+pub=$!
+exec 7>"$dir/in"
+# Returns once pub read all but what the pipe holds (64 KiB).
+head -c 100000000 /dev/zero | tr '\0' a >&7
+hwm=$(awk '/^VmHWM/ { print $2 }' /proc/"$pub"/status)
+printf '\nok\n' >&7
+exec 7>&-
+set +e
+wait_exit "$pub" "pub of a long line"
+st=$?
+set -e
+sub_done "sub long"
+[ "$hwm" -lt 50000 ] || fail "pub held a long line in memory: peak $hwm kB"
+[ "$st" -eq 1 ] || fail "pub of a too long line: exit $st"
+grep -q 'message 1 (100000000 bytes) not published' "$dir/pub.err" || fail "long line: $(cat "$dir/pub.err")"
+[ "$(cat "$dir/long")" = ok ] || fail "the line after a long one: $(head -c 100 "$dir/long")"
 
 # --timeout: a stopped subscriber holds a reliable topic of 2 cells; the
 # third message waits 0.3 s, fails, and publishing stops (exit 1).
