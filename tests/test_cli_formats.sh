@@ -260,10 +260,14 @@ grep -q 'message 3 (1 byte) not published: the reliable topic stayed full' "$dir
   fail "--timeout said: $(cat "$dir/to.err")"
 grep -q 'gave up at message 3' "$dir/to.err" || fail "--timeout said: $(cat "$dir/to.err")"
 
+# --timeout 0 in decimals too: fail at once (a lossy topic never waits).
+bounded "$shmbus" --bus "$bus" pub t0 --timeout 0.0 x || fail "--timeout 0.0: exit $?"
+
 # Usage errors: exit 2 with the hint.
 for args in "sub x --format xml" "sub --pattern '' " "sub a b --ack --group g" \
   "sub a b --from-seq 1" "sub x --format json --dead-letters" "pub x --rate 0" \
   "pub x --count 0" "pub x --size 0" "pub x --size 17M" "pub x --timeout -1" \
+  "pub x --timeout 0." "pub x --timeout .0" \
   "pub x --file f m" "pub x -0 m" "pub x --size 8 --file f"; do
   set +e
   eval "bounded \"\$shmbus\" --bus \"\$bus\" $args" 2>"$dir/usage.err"

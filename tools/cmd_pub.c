@@ -109,10 +109,12 @@ static const struct option pub_opts[] = {{"bus", required_argument, NULL, OPT_BU
 /* --timeout: 0, or cli_parse_seconds()'s durations. @return 0; CLI_EXIT_USAGE. */
 static int pub_timeout_option(struct pub_args *a, const char *arg, const char *cmd)
 {
+    size_t z = strspn(arg, "0");
     uint64_t ns;
 
-    /* 0: never wait (cli_parse_seconds() wants more than 0). */
-    if (strcmp(arg, "0") == 0) {
+    /* 0, or 0.0 and the like: never wait (cli_parse_seconds() wants more than 0). */
+    if (z > 0 && (arg[z] == '\0' || (arg[z] == '.' && arg[z + 1] != '\0' &&
+                                     arg[z + 1 + strspn(arg + z + 1, "0")] == '\0'))) {
         a->timeout_ns = 0;
         return 0;
     }
