@@ -91,17 +91,19 @@ assert all(f[0] == b"rw" and f[2] == 0 and f[3] == 0 for f in frames), frames
 assert [f[1] for f in frames] == [0, 1, 2, 3], frames
 PY
 
-# hex: a header line, `hexdump -C` lines, the length, an empty line.
-sub_bg "$dir/hex" "$dir/hex.err" hx --format hex --count 1
+# hex: a header line, `hexdump -C` lines, the length, an empty line; an
+# empty payload, as hexdump -C, no dump and no length.
+sub_bg "$dir/hex" "$dir/hex.err" hx --format hex --count 2
 wait_until "the hx subscriber" subscribed hx
-bounded "$shmbus" --bus "$bus" pub hx 'hello, world: 0123456789'
+bounded "$shmbus" --bus "$bus" pub hx 'hello, world: 0123456789' ''
 sub_done "sub --format hex"
-sed -n '2,$p' "$dir/hex" >"$dir/hex.body"
+grep -v '^hx seq=' "$dir/hex" >"$dir/hex.body"
 printf '%s\n' \
   '00000000  68 65 6c 6c 6f 2c 20 77  6f 72 6c 64 3a 20 30 31  |hello, world: 01|' \
   '00000010  32 33 34 35 36 37 38 39                           |23456789|' \
-  '00000018' '' | cmp -s - "$dir/hex.body" || fail "hex: $(cat "$dir/hex")"
+  '00000018' '' '' | cmp -s - "$dir/hex.body" || fail "hex: $(cat "$dir/hex")"
 grep -Eq '^hx seq=0 len=24 pid=[0-9]+ ts=[0-9]+$' "$dir/hex" || fail "hex header: $(head -1 "$dir/hex")"
+grep -Eq '^hx seq=1 len=0 pid=[0-9]+ ts=[0-9]+$' "$dir/hex" || fail "hex header: $(cat "$dir/hex")"
 
 # --latency: the summary on stderr at --count (json output stays JSON) and
 # at SIGINT (text lines keep their latency prefix).
