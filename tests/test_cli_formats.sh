@@ -5,7 +5,8 @@
 # parsed back byte-exact, newlines and NULs included), hex and text with
 # several topics; --latency's summary (at --count and at SIGINT); several
 # topics and a pattern (a topic created after sub started gets through,
-# an evicted one is not read again; Redis's glob, not fnmatch(3));
+# an evicted one is not read again, one removed and created again is;
+# Redis's glob, not fnmatch(3));
 # pub --count, --rate (order and count; only a loose bound on time),
 # --size, --file (and one too big), -0, a line too long for the topic
 # (not held in memory), --timeout on a full reliable
@@ -173,6 +174,16 @@ sleep 0.3
 kill -INT "$client"
 sub_done "sub --pattern, evicted"
 ! grep -q after "$dir/ev" || fail "an evicted topic was read again: $(cat "$dir/ev" "$dir/ev.err")"
+
+# A pattern's topic removed and created again at once (before the next
+# listing) is a new topic: read from its oldest message.
+bounded "$shmbus" --bus "$bus" pub rg.a --count 1 old
+sub_bg "$dir/rg" "$dir/rg.err" --pattern 'rg.*' --count 1
+wait_until "the rg.a subscriber" subscribed rg.a
+bounded "$shmbus" --bus "$bus" rm --force rg.a
+bounded "$shmbus" --bus "$bus" pub rg.a fresh
+sub_done "sub --pattern, a topic created again"
+[ "$(cat "$dir/rg")" = "rg.a	fresh" ] || fail "a topic created again: $(cat "$dir/rg" "$dir/rg.err")"
 
 # pub --count --rate: every message, in order; 20 at 50/s take at least
 # 0.38 s (a loose lower bound only: the machine is noisy).

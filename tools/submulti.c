@@ -30,10 +30,17 @@ struct multi_entry {
     int from_pattern; /* dropped, not fatal, when it goes away */
 };
 
+/* What became of a topic the pattern matched. */
+enum multi_fate {
+    MULTI_SEEN = 0, /* listed: read, or to be read as --from says */
+    MULTI_EVICTED,  /* this command's subscriber was evicted: not read again */
+    MULTI_GONE      /* removed under this command: listed again, it is new */
+};
+
 /* A topic the pattern matched at the last listing. */
 struct multi_known {
     char name[sizeof(((shmbus_topic_entry *)0)->name)];
-    int evicted; /* this command's subscriber was evicted: not read again */
+    int fate; /* enum multi_fate */
 };
 
 /* The matches of a listing under way, and where it is in the last one's. */
@@ -188,8 +195,9 @@ static int multi_match(struct multi_state *st, const char *name, int later)
  * last listing did not show was created since (a later scan reads it from
  * its oldest message); one it showed but that is not read (the wait set was
  * full, or it could not be opened) existed at the start, so it is read as
- * the options say; an evicted one is not read again. One still being
- * created is left out of the list: the next scan finds it new.
+ * the options say; an evicted one is not read again, and a removed one
+ * that a listing shows again was created anew. One still being created is
+ * left out of the list: the next scan finds it new.
  * @return 0; -1 when out of memory (reported).
  */
 static int multi_matched(struct multi_state *st, struct multi_scan_list *l,
@@ -212,13 +220,14 @@ static int multi_matched(struct multi_state *st, struct multi_scan_list *l,
     k = &l->k[l->n];
     /* The same size, and shmbus_list() terminates every name. */
     memcpy(k->name, te->name, sizeof(k->name));
-    k->evicted = old != NULL && old->evicted;
-    /* Evicted, or read already. */
-    if (k->evicted || multi_find(st, NULL, name) != NULL) {
+    k->fate = old != NULL && old->fate == MULTI_EVICTED ? MULTI_EVICTED : MULTI_SEEN;
+    /* Evicted, or read already (a removed one until its receive says so). */
+    if (k->fate == MULTI_EVICTED || multi_find(st, NULL, name) != NULL) {
         l->n++;
         return 0;
     }
-    if (multi_match(st, name, later && old == NULL) != SHMBUS_ERR_NOT_READY)
+    if (multi_match(st, name, later && (old == NULL || old->fate == MULTI_GONE)) !=
+        SHMBUS_ERR_NOT_READY)
         l->n++;
     return 0;
 }
@@ -274,10 +283,13 @@ static int multi_recv_err(struct multi_state *st, struct multi_entry *e, int rc)
     /* A named topic that cannot be read ends the command, as with one topic. */
     if (!e->from_pattern)
         return CLI_EXIT_FAIL;
-    /* Evicted: the topic stays listed, and the next scan must not take it again. */
+    /* Evicted: the topic stays listed, and the next scan must not take it
+     * again. Removed: one of that name listed again is another topic, new. */
     k = multi_known_next(st, &at, e->name);
-    if (rc == SHMBUS_ERR_EVICTED && k != NULL)
-        k->evicted = 1;
+    if (k != NULL && rc == SHMBUS_ERR_EVICTED)
+        k->fate = MULTI_EVICTED;
+    else if (k != NULL && rc == SHMBUS_ERR_TOPIC_GONE)
+        k->fate = MULTI_GONE;
     multi_drop(st, e);
     return 0;
 }
