@@ -5,23 +5,25 @@
 # parsed back byte-exact, newlines and NULs included), hex and text with
 # several topics; --latency's summary (at --count and at SIGINT); several
 # topics and a pattern (a topic created after sub started gets through,
-# an evicted one is not read again, one removed and created again is;
-# Redis's glob, not fnmatch(3));
+# an evicted one is not read again, one removed and created again is, one
+# refused is reported once; Redis's glob, not fnmatch(3));
 # pub --count, --rate (order and count; only a loose bound on time),
 # --size, --file (and one too big), -0, a line too long for the topic
 # (not held in memory), --timeout on a full reliable
-# topic; usage errors. About 10 s.
+# topic; usage errors. About 15 s.
 # Usage: test_cli_formats.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
 client=""
+member=""       # a second background client
 CLI_TIMEOUT=20  # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10 # seconds for what a wait loop waits for
 source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, fail, stop, wait_*, bounded, start_daemon, bus_cleanup, subscribed
 private_bus clf
 cleanup() {
   [ -n "$client" ] && stop "$client" "a client at exit"
+  [ -n "$member" ] && stop "$member" "a group member at exit"
   bus_cleanup
 }
 trap cleanup EXIT
@@ -184,6 +186,21 @@ bounded "$shmbus" --bus "$bus" rm --force rg.a
 bounded "$shmbus" --bus "$bus" pub rg.a fresh
 sub_done "sub --pattern, a topic created again"
 [ "$(cat "$dir/rg")" = "rg.a	fresh" ] || fail "a topic created again: $(cat "$dir/rg" "$dir/rg.err")"
+
+# A pattern's topic that cannot be subscribed to (group g is a work
+# queue there) is reported once, not at every listing.
+"$shmbus" --bus "$bus" sub jb.a --group g --ack >/dev/null 2>&1 &
+member=$!
+wait_until "the jb.a member" subscribed jb.a
+sub_bg "$dir/jb" "$dir/jb.err" --pattern 'jb.*' --group g
+wait_until "the refusal" grep -q "cannot subscribe to 'jb.a'" "$dir/jb.err"
+sleep 2.2 # two more listings
+kill -INT "$client"
+sub_done "sub --pattern, refused"
+stop "$member" "the jb.a member"
+member=""
+[ "$(grep -c "cannot subscribe to 'jb.a'" "$dir/jb.err")" -eq 1 ] ||
+  fail "a refused topic, reported $(grep -c "cannot subscribe to 'jb.a'" "$dir/jb.err") times: $(cat "$dir/jb.err")"
 
 # pub --count --rate: every message, in order; 20 at 50/s take at least
 # 0.38 s (a loose lower bound only: the machine is noisy).

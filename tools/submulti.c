@@ -34,7 +34,8 @@ struct multi_entry {
 enum multi_fate {
     MULTI_SEEN = 0, /* listed: read, or to be read as --from says */
     MULTI_EVICTED,  /* this command's subscriber was evicted: not read again */
-    MULTI_GONE      /* removed under this command: listed again, it is new */
+    MULTI_GONE,     /* removed under this command: listed again, it is new */
+    MULTI_REFUSED   /* could not be opened or subscribed: said once, tried quietly */
 };
 
 /* A topic the pattern matched at the last listing. */
@@ -111,9 +112,10 @@ static int multi_buf_fit(struct multi_state *st, shmbus_topic *t)
     return 0;
 }
 
-/* Subscribe to the open topic @p t. @return 0; -1 (reported; @p t destroyed). */
+/* Subscribe to the open topic @p t. @return 0; -1 (reported unless
+ * @p quiet; @p t destroyed). */
 static int multi_add(struct multi_state *st, const char *name, shmbus_topic *t,
-                     const shmbus_sub_opts *opts, int from_pattern)
+                     const shmbus_sub_opts *opts, int from_pattern, int quiet)
 {
     struct multi_entry *e = &st->e[st->n];
     int rc;
@@ -123,7 +125,9 @@ static int multi_add(struct multi_state *st, const char *name, shmbus_topic *t,
     rc = shmbus_sub_create(t, opts, &e->s);
     /* No slot or group left, or the daemon went away. */
     if (rc < 0) {
-        cli_err("cannot subscribe to '%s': %s", name, shmbus_strerror(rc));
+        if (!quiet)
+            cli_err("cannot subscribe to '%s': %s%s", name, shmbus_strerror(rc),
+                    from_pattern ? " (tried again every second, quietly)" : "");
         goto err;
     }
     /* Cannot fail: the set has room (checked by the callers) and the sub is new. */
@@ -153,7 +157,7 @@ static int multi_named(struct multi_state *st)
         rc = cli_open(st->bus, m->topics[i], m->topic_opts, &t);
         if (rc != 0)
             return rc; /* reported */
-        if (multi_add(st, m->topics[i], t, m->opts, 0) < 0)
+        if (multi_add(st, m->topics[i], t, m->opts, 0, 0) < 0)
             return CLI_EXIT_FAIL;
     }
     return 0;
@@ -161,9 +165,10 @@ static int multi_named(struct multi_state *st)
 
 /* Subscribe to topic @p name, which the pattern matched; @p later: created
  * after the start, so read from its oldest message (all were published
- * after the start). Failures are reported and skipped.
- * @return 0; SHMBUS_ERR_NOT_READY when the topic is still being created. */
-static int multi_match(struct multi_state *st, const char *name, int later)
+ * after the start). Failures are reported (unless @p quiet) and skipped.
+ * @return 0; SHMBUS_ERR_NOT_READY when the topic is still being created;
+ * -1 when it could not be opened or subscribed. */
+static int multi_match(struct multi_state *st, const char *name, int later, int quiet)
 {
     shmbus_sub_opts opts = *st->m->opts;
     shmbus_topic *t;
@@ -179,15 +184,17 @@ static int multi_match(struct multi_state *st, const char *name, int later)
     /* What exists, as it is: never created here, whatever its options. */
     rc = shmbus_open(st->bus, name, NULL, SHMBUS_OPEN_NOCREATE, &t);
     /* Removed since it was listed, or not served yet: the next scan tells. */
-    if (rc < 0) {
-        if (rc != -ENOENT && rc != SHMBUS_ERR_NOT_READY)
-            cli_err("cannot open topic '%s': %s", name, shmbus_strerror(rc));
+    if (rc == -ENOENT || rc == SHMBUS_ERR_NOT_READY)
         return rc == SHMBUS_ERR_NOT_READY ? rc : 0;
+    if (rc < 0) {
+        if (!quiet)
+            cli_err("cannot open topic '%s': %s (tried again every second, quietly)", name,
+                    shmbus_strerror(rc));
+        return -1;
     }
     if (later && opts.start == SHMBUS_START_NEXT)
         opts.start = SHMBUS_START_OLDEST;
-    multi_add(st, name, t, &opts, 1);
-    return 0;
+    return multi_add(st, name, t, &opts, 1, quiet);
 }
 
 /*
@@ -196,8 +203,10 @@ static int multi_match(struct multi_state *st, const char *name, int later)
  * its oldest message); one it showed but that is not read (the wait set was
  * full, or it could not be opened) existed at the start, so it is read as
  * the options say; an evicted one is not read again, and a removed one
- * that a listing shows again was created anew. One still being created is
- * left out of the list: the next scan finds it new.
+ * that a listing shows again was created anew. One that could not be read
+ * is tried again at each scan, its failure reported the first time only.
+ * One still being created is left out of the list: the next scan finds it
+ * new.
  * @return 0; -1 when out of memory (reported).
  */
 static int multi_matched(struct multi_state *st, struct multi_scan_list *l,
@@ -205,6 +214,7 @@ static int multi_matched(struct multi_state *st, struct multi_scan_list *l,
 {
     const char *name = te->name;
     struct multi_known *old = multi_known_next(st, &l->at, name), *k;
+    int rc;
 
     if (l->n == l->cap) {
         size_t c = l->cap != 0 ? l->cap * 2 : MULTI_PAGE;
@@ -226,9 +236,12 @@ static int multi_matched(struct multi_state *st, struct multi_scan_list *l,
         l->n++;
         return 0;
     }
-    if (multi_match(st, name, later && (old == NULL || old->fate == MULTI_GONE)) !=
-        SHMBUS_ERR_NOT_READY)
-        l->n++;
+    rc = multi_match(st, name, later && (old == NULL || old->fate == MULTI_GONE),
+                     old != NULL && old->fate == MULTI_REFUSED);
+    if (rc == SHMBUS_ERR_NOT_READY)
+        return 0;
+    k->fate = rc < 0 ? MULTI_REFUSED : MULTI_SEEN;
+    l->n++;
     return 0;
 }
 
