@@ -8,8 +8,8 @@
 # cleanup at exit. Sourced; the test sets before use: shmbusd, bus, dir
 # (its XDG_RUNTIME_DIR), daemon (the daemon's pid, or ""), log (the
 # daemon's stderr) (or private_bus sets those four), WAIT_TIMEOUT (seconds
-# for a wait), CLI_TIMEOUT (seconds for one bounded call), and defines
-# fail MESSAGE (report and exit 1).
+# for a wait), CLI_TIMEOUT (seconds for one bounded call), shmbus (the
+# command, for subscribed), and defines fail MESSAGE (report and exit 1).
 # shellcheck disable=SC2154 # the variables above are the test's
 
 # alive PID: PID has not exited yet (a zombie has).
@@ -135,4 +135,8 @@ fail_showing() {
 # free_port: a TCP port of 127.0.0.1 nobody listens on now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# subscribed TOPIC: `stat --json` shows a subscriber on TOPIC.
+subscribed() {
+  bounded "$shmbus" --bus "$bus" stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":[1-9]"
 }

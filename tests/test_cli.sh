@@ -27,7 +27,7 @@ holder=""
 log="$dir/daemon.log" # the running daemon's stderr
 CLI_TIMEOUT=20        # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10       # seconds for what a wait loop waits for
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # fail, alive, stop, wait_*, bounded, start_daemon
 cleanup() {
   [ -n "$client" ] && stop "$client" "a client at exit"
   [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
@@ -38,12 +38,6 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-# fail MESSAGE: say why (with the daemon's log) and end the test.
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
 # wait_file FILE WHAT: FILE exists and is not empty (WAIT_TIMEOUT seconds
 # at most), or the test fails with "WHAT never came".
 wait_file() {

@@ -4,41 +4,29 @@
 # sub --format json (UTF-8 and binary payloads decoded back), raw (frames
 # parsed back byte-exact, newlines and NULs included), hex and text with
 # several topics; --latency's summary (at --count and at SIGINT); several
-# topics and a pattern (a topic created after sub started gets through;
-# Redis's glob, not fnmatch(3));
+# topics and a pattern (a topic created after sub started gets through,
+# an evicted one is not read again, one removed and created again is, one
+# refused is reported once; Redis's glob, not fnmatch(3));
 # pub --count, --rate (order and count; only a loose bound on time),
-# --size, --file (and one too big), -0, --timeout on a full reliable
-# topic; usage errors. About 5 s.
+# --size, --file (and one too big), -0, a line too long for the topic
+# (not held in memory), --timeout on a full reliable
+# topic; usage errors. About 15 s.
 # Usage: test_cli_formats.sh SHMBUSD SHMBUS
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
-dir=$(mktemp -d)
-bus="clf$$"
-export XDG_RUNTIME_DIR=$dir
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
-daemon=""
 client=""
-log="$dir/daemon.log" # the running daemon's stderr
-CLI_TIMEOUT=20        # seconds for one call of the shmbus command
-WAIT_TIMEOUT=10       # seconds for what a wait loop waits for
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+member=""       # a second background client
+CLI_TIMEOUT=20  # seconds for one call of the shmbus command
+WAIT_TIMEOUT=10 # seconds for what a wait loop waits for
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, fail, stop, wait_*, bounded, start_daemon, bus_cleanup, subscribed
+private_bus clf
 cleanup() {
   [ -n "$client" ] && stop "$client" "a client at exit"
-  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  # SBD_SEG_PREFIX (daemon/segfile.h): the segments of the bus.
-  rm -f /dev/shm/shmbus."$bus".*
-  rm -rf "$dir"
+  [ -n "$member" ] && stop "$member" "a group member at exit"
+  bus_cleanup
 }
 trap cleanup EXIT
-# fail MESSAGE: say why (with the daemon's log) and end the test.
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
-# subscribed TOPIC: stat shows a subscriber on TOPIC.
-subscribed() { bounded "$shmbus" --bus "$bus" stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":1"; }
 # sub_bg OUT ERR ARGS...: start `shmbus sub ARGS...` in the background as
 # $client, standard output to OUT and error to ERR.
 sub_bg() {
@@ -106,17 +94,19 @@ assert all(f[0] == b"rw" and f[2] == 0 and f[3] == 0 for f in frames), frames
 assert [f[1] for f in frames] == [0, 1, 2, 3], frames
 PY
 
-# hex: a header line, `hexdump -C` lines, the length, an empty line.
-sub_bg "$dir/hex" "$dir/hex.err" hx --format hex --count 1
+# hex: a header line, `hexdump -C` lines, the length, an empty line; an
+# empty payload, as hexdump -C, no dump and no length.
+sub_bg "$dir/hex" "$dir/hex.err" hx --format hex --count 2
 wait_until "the hx subscriber" subscribed hx
-bounded "$shmbus" --bus "$bus" pub hx 'hello, world: 0123456789'
+bounded "$shmbus" --bus "$bus" pub hx 'hello, world: 0123456789' ''
 sub_done "sub --format hex"
-sed -n '2,$p' "$dir/hex" >"$dir/hex.body"
+grep -v '^hx seq=' "$dir/hex" >"$dir/hex.body"
 printf '%s\n' \
   '00000000  68 65 6c 6c 6f 2c 20 77  6f 72 6c 64 3a 20 30 31  |hello, world: 01|' \
   '00000010  32 33 34 35 36 37 38 39                           |23456789|' \
-  '00000018' '' | cmp -s - "$dir/hex.body" || fail "hex: $(cat "$dir/hex")"
+  '00000018' '' '' | cmp -s - "$dir/hex.body" || fail "hex: $(cat "$dir/hex")"
 grep -Eq '^hx seq=0 len=24 pid=[0-9]+ ts=[0-9]+$' "$dir/hex" || fail "hex header: $(head -1 "$dir/hex")"
+grep -Eq '^hx seq=1 len=0 pid=[0-9]+ ts=[0-9]+$' "$dir/hex" || fail "hex header: $(cat "$dir/hex")"
 
 # --latency: the summary on stderr at --count (json output stays JSON) and
 # at SIGINT (text lines keep their latency prefix).
@@ -171,6 +161,47 @@ bounded "$shmbus" --bus "$bus" pub ga.1 matched
 sub_done "sub --pattern 'g[!a].*'"
 grep -qF '"topic":"ga.1"' "$dir/glob" || fail "pattern 'g[!a].*': $(cat "$dir/glob")"
 
+# A pattern's topic whose subscriber is evicted is dropped and not taken
+# again by the next listings (which would read it from its oldest message).
+bounded "$shmbus" --bus "$bus" pub ev.a --reliable --capacity 2 --stall-timeout 0.2 --count 1 m0
+sub_bg "$dir/ev" "$dir/ev.err" --pattern 'ev.*'
+wait_until "the ev.a subscriber" subscribed ev.a
+kill -STOP "$client"
+bounded "$shmbus" --bus "$bus" pub ev.a --count 3 x
+kill -CONT "$client"
+wait_until "the eviction" grep -q "ev.a.*no longer read" "$dir/ev.err"
+sleep 1.3 # past the next listing
+bounded "$shmbus" --bus "$bus" pub ev.a after
+sleep 0.3
+kill -INT "$client"
+sub_done "sub --pattern, evicted"
+! grep -q after "$dir/ev" || fail "an evicted topic was read again: $(cat "$dir/ev" "$dir/ev.err")"
+
+# A pattern's topic removed and created again at once (before the next
+# listing) is a new topic: read from its oldest message.
+bounded "$shmbus" --bus "$bus" pub rg.a --count 1 old
+sub_bg "$dir/rg" "$dir/rg.err" --pattern 'rg.*' --count 1
+wait_until "the rg.a subscriber" subscribed rg.a
+bounded "$shmbus" --bus "$bus" rm --force rg.a
+bounded "$shmbus" --bus "$bus" pub rg.a fresh
+sub_done "sub --pattern, a topic created again"
+[ "$(cat "$dir/rg")" = "rg.a	fresh" ] || fail "a topic created again: $(cat "$dir/rg" "$dir/rg.err")"
+
+# A pattern's topic that cannot be subscribed to (group g is a work
+# queue there) is reported once, not at every listing.
+"$shmbus" --bus "$bus" sub jb.a --group g --ack >/dev/null 2>&1 &
+member=$!
+wait_until "the jb.a member" subscribed jb.a
+sub_bg "$dir/jb" "$dir/jb.err" --pattern 'jb.*' --group g
+wait_until "the refusal" grep -q "cannot subscribe to 'jb.a'" "$dir/jb.err"
+sleep 2.2 # two more listings
+kill -INT "$client"
+sub_done "sub --pattern, refused"
+stop "$member" "the jb.a member"
+member=""
+[ "$(grep -c "cannot subscribe to 'jb.a'" "$dir/jb.err")" -eq 1 ] ||
+  fail "a refused topic, reported $(grep -c "cannot subscribe to 'jb.a'" "$dir/jb.err") times: $(cat "$dir/jb.err")"
+
 # pub --count --rate: every message, in order; 20 at 50/s take at least
 # 0.38 s (a loose lower bound only: the machine is noisy).
 sub_bg "$dir/rate" "$dir/rate.err" rt --format json --count 20
@@ -215,6 +246,30 @@ set -e
 [ "$st" -eq 1 ] || fail "--file too big: exit $st"
 grep -q "larger than the topic's largest message (64 bytes" "$dir/big.err" || fail "too big: $(cat "$dir/big.err")"
 
+# A line longer than the topic's largest message fails alone, read without
+# being held in memory: 100 MB without a newline leave pub's peak resident
+# size far below 100 MB, and the line after it goes through.
+sub_bg "$dir/long" "$dir/long.err" long --max-msg 64 --count 1
+wait_until "the long subscriber" subscribed long
+mkfifo "$dir/in"
+"$shmbus" --bus "$bus" pub long --max-msg 64 <"$dir/in" 2>"$dir/pub.err" &
+pub=$!
+exec 7>"$dir/in"
+# Returns once pub read all but what the pipe holds (64 KiB).
+head -c 100000000 /dev/zero | tr '\0' a >&7
+hwm=$(awk '/^VmHWM/ { print $2 }' /proc/"$pub"/status)
+printf '\nok\n' >&7
+exec 7>&-
+set +e
+wait_exit "$pub" "pub of a long line"
+st=$?
+set -e
+sub_done "sub long"
+[ "$hwm" -lt 50000 ] || fail "pub held a long line in memory: peak $hwm kB"
+[ "$st" -eq 1 ] || fail "pub of a too long line: exit $st"
+grep -q 'message 1 (100000000 bytes) not published' "$dir/pub.err" || fail "long line: $(cat "$dir/pub.err")"
+[ "$(cat "$dir/long")" = ok ] || fail "the line after a long one: $(head -c 100 "$dir/long")"
+
 # --timeout: a stopped subscriber holds a reliable topic of 2 cells; the
 # third message waits 0.3 s, fails, and publishing stops (exit 1).
 sub_bg /dev/null "$dir/full.err" full --reliable --capacity 2
@@ -235,10 +290,14 @@ grep -q 'message 3 (1 byte) not published: the reliable topic stayed full' "$dir
   fail "--timeout said: $(cat "$dir/to.err")"
 grep -q 'gave up at message 3' "$dir/to.err" || fail "--timeout said: $(cat "$dir/to.err")"
 
+# --timeout 0 in decimals too: fail at once (a lossy topic never waits).
+bounded "$shmbus" --bus "$bus" pub t0 --timeout 0.0 x || fail "--timeout 0.0: exit $?"
+
 # Usage errors: exit 2 with the hint.
 for args in "sub x --format xml" "sub --pattern '' " "sub a b --ack --group g" \
   "sub a b --from-seq 1" "sub x --format json --dead-letters" "pub x --rate 0" \
   "pub x --count 0" "pub x --size 0" "pub x --size 17M" "pub x --timeout -1" \
+  "pub x --timeout 0." "pub x --timeout .0" \
   "pub x --file f m" "pub x -0 m" "pub x --size 8 --file f"; do
   set +e
   eval "bounded \"\$shmbus\" --bus \"\$bus\" $args" 2>"$dir/usage.err"

@@ -31,7 +31,7 @@ mounted="" # the small tmpfs of the full-disk case
 log="$dir/daemon.log"
 CLI_TIMEOUT=20  # seconds for one call of the shmbus command
 WAIT_TIMEOUT=10 # seconds for what a wait loop waits for
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # fail, stop, wait_*, bounded, start_daemon, subscribed
 mkdir "$jd"
 
 cleanup() {
@@ -46,14 +46,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
 sb() { bounded "$shmbus" --bus "$bus" "$@"; }
-# subscribed TOPIC: stat shows a subscriber on TOPIC.
-subscribed() { sb stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":[1-9]"; }
 # subscribers TOPIC N: stat shows exactly N subscribers on TOPIC.
 subscribers() { sb stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":$2,"; }
 # field TOPIC N: column N of TOPIC's row in `shmbus journal` (1 topic,

@@ -109,10 +109,12 @@ static const struct option pub_opts[] = {{"bus", required_argument, NULL, OPT_BU
 /* --timeout: 0, or cli_parse_seconds()'s durations. @return 0; CLI_EXIT_USAGE. */
 static int pub_timeout_option(struct pub_args *a, const char *arg, const char *cmd)
 {
+    size_t z = strspn(arg, "0");
     uint64_t ns;
 
-    /* 0: never wait (cli_parse_seconds() wants more than 0). */
-    if (strcmp(arg, "0") == 0) {
+    /* 0, or 0.0 and the like: never wait (cli_parse_seconds() wants more than 0). */
+    if (z > 0 && (arg[z] == '\0' || (arg[z] == '.' && arg[z + 1] != '\0' &&
+                                     arg[z + 1 + strspn(arg + z + 1, "0")] == '\0'))) {
         a->timeout_ns = 0;
         return 0;
     }
@@ -217,18 +219,10 @@ static int pub_pace(const struct pub_state *ps, uint64_t k)
     return cli_stop ? -1 : 0;
 }
 
-/* Publish one message. @return 0, or -1 when publishing should stop. */
-static int pub_one(struct pub_state *ps, const void *data, size_t len)
+/* Message number ps->tried, @p len bytes, failed with @p rc: report it.
+ * @return 0, or -1 when publishing should stop. */
+static int pub_failed(struct pub_state *ps, size_t len, int rc)
 {
-    int rc;
-
-    if (ps->a->rate != 0 && pub_pace(ps, ps->tried) < 0)
-        return -1;
-    rc = shmbus_publish(ps->pub, data, len, ps->a->timeout_ns);
-    ps->tried++;
-    /* Published: nothing to report. */
-    if (rc >= 0)
-        return 0;
     ps->failed++;
     cli_err("message %llu (%zu byte%s) not published: %s", (unsigned long long)ps->tried, len,
             len == 1 ? "" : "s",
@@ -241,6 +235,19 @@ static int pub_one(struct pub_state *ps, const void *data, size_t len)
         return 0;
     ps->gave_up = !cli_stop;
     return -1;
+}
+
+/* Publish one message. @return 0, or -1 when publishing should stop. */
+static int pub_one(struct pub_state *ps, const void *data, size_t len)
+{
+    int rc;
+
+    if (ps->a->rate != 0 && pub_pace(ps, ps->tried) < 0)
+        return -1;
+    rc = shmbus_publish(ps->pub, data, len, ps->a->timeout_ns);
+    ps->tried++;
+    /* Published: nothing to report. */
+    return rc >= 0 ? 0 : pub_failed(ps, len, rc);
 }
 
 /* Whether --count more messages are wanted (@p dflt: the source's own
@@ -289,19 +296,51 @@ static void pub_size_loop(struct pub_state *ps, unsigned char *buf)
     }
 }
 
-/* One message per line (-0: per NUL-terminated record) of stdin; stops at
- * EOF, --count, a signal or a fatal error. */
-static void pub_stdin_loop(struct pub_state *ps)
+/*
+ * Read one record of @p f, up to @p delim (not kept) or EOF, into @p buf,
+ * which holds @p cap bytes; the bytes past @p cap are read and dropped, so
+ * that a record of any length costs no more memory.
+ * @return the record's whole length (more than @p cap: cut short); -1 at
+ * EOF with nothing read, or on a read error.
+ */
+static long long pub_record_read(FILE *f, int delim, char *buf, size_t cap)
+{
+    long long n = 0;
+    int c;
+
+    while ((c = getc_unlocked(f)) != EOF && c != delim) {
+        if ((size_t)n < cap)
+            buf[n] = (char)c;
+        n++;
+    }
+    /* Nothing before EOF, or a read error (a signal too) cutting it short. */
+    if (c == EOF && (n == 0 || ferror(f)))
+        return -1;
+    return n;
+}
+
+/* One message per line (-0: per NUL-terminated record) of stdin, at most
+ * @p max bytes each (a longer one fails alone); stops at EOF, --count, a
+ * signal or a fatal error. @return 0; -1 out of memory (reported). */
+static int pub_stdin_loop(struct pub_state *ps, size_t max)
 {
     int delim = ps->a->nul ? '\0' : '\n';
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    char *rec = malloc(max);
+    long long len;
 
-    while (pub_more(ps, 0) && (len = getdelim(&line, &cap, delim, stdin)) >= 0) {
-        if (len > 0 && line[len - 1] == delim)
-            len--;
-        if (pub_one(ps, line, (size_t)len) < 0)
+    if (rec == NULL) {
+        cli_err("out of memory");
+        return -1;
+    }
+    while (pub_more(ps, 0) && (len = pub_record_read(stdin, delim, rec, max)) >= 0) {
+        /* Longer than the topic takes: counted and reported, not published. */
+        if ((unsigned long long)len > max) {
+            ps->tried++;
+            if (pub_failed(ps, (size_t)len, SHMBUS_ERR_TOO_BIG) < 0)
+                break;
+            continue;
+        }
+        if (pub_one(ps, rec, (size_t)len) < 0)
             break;
     }
     /* A signal interrupts the read (EINTR); anything else is worth telling. */
@@ -309,7 +348,8 @@ static void pub_stdin_loop(struct pub_state *ps)
         cli_err("cannot read standard input: %s", strerror(errno));
         ps->failed++;
     }
-    free(line);
+    free(rec);
+    return 0;
 }
 
 /* --file: read it whole into *@p out (the caller frees it), at most @p max
@@ -359,8 +399,7 @@ static int pub_from_source(struct pub_state *ps, size_t max_msg)
         pub_args_loop(ps);
         return 0;
     case PUB_SRC_STDIN:
-        pub_stdin_loop(ps);
-        return 0;
+        return pub_stdin_loop(ps, max_msg);
     case PUB_SRC_FILE:
         len = pub_file_read(a->file, max_msg, &buf);
         if (len < 0)

@@ -151,7 +151,10 @@ static void msgout_hex(const struct cli_msgout *o, const void *buf, const shmbus
             putchar(p[off + i] >= 0x20 && p[off + i] < 0x7f ? p[off + i] : '.');
         fputs("|\n", stdout);
     }
-    printf("%08x\n\n", m->len);
+    /* hexdump -C prints nothing at all for no bytes, not even the length. */
+    if (m->len > 0)
+        printf("%08x\n", m->len);
+    putchar('\n');
 }
 
 int cli_msgout_print(const struct cli_msgout *o, const void *buf, const shmbus_msg *m)

@@ -30,6 +30,27 @@ struct multi_entry {
     int from_pattern; /* dropped, not fatal, when it goes away */
 };
 
+/* What became of a topic the pattern matched. */
+enum multi_fate {
+    MULTI_SEEN = 0, /* listed: read, or to be read as --from says */
+    MULTI_EVICTED,  /* this command's subscriber was evicted: not read again */
+    MULTI_GONE,     /* removed under this command: listed again, it is new */
+    MULTI_REFUSED   /* could not be opened or subscribed: said once, tried quietly */
+};
+
+/* A topic the pattern matched at the last listing. */
+struct multi_known {
+    char name[sizeof(((shmbus_topic_entry *)0)->name)];
+    int fate; /* enum multi_fate */
+};
+
+/* The matches of a listing under way, and where it is in the last one's. */
+struct multi_scan_list {
+    struct multi_known *k;
+    size_t n, cap;
+    size_t at; /* multi_known_next()'s place in multi_state.known */
+};
+
 struct multi_state {
     const struct cli_sub_multi *m;
     shmbus_bus *bus;
@@ -39,7 +60,9 @@ struct multi_state {
     void *buf;
     size_t cap;
     uint64_t got;
-    int full_told; /* the wait set's limit was reported */
+    int full_told;             /* the wait set's limit was reported */
+    struct multi_known *known; /* the last listing's matches, in its order */
+    size_t n_known;
 };
 
 static struct multi_entry *multi_find(struct multi_state *st, const shmbus_sub *s, const char *name)
@@ -49,6 +72,16 @@ static struct multi_entry *multi_find(struct multi_state *st, const shmbus_sub *
             return &st->e[i];
     }
     return NULL; /* not subscribed */
+}
+
+/* @p name among the last listing's matches, or NULL, for names asked in
+ * increasing order (shmbus_list() checks that it lists them so): *@p at
+ * moves on past the smaller ones, so that a scan costs one walk. */
+static struct multi_known *multi_known_next(struct multi_state *st, size_t *at, const char *name)
+{
+    while (*at < st->n_known && strcmp(st->known[*at].name, name) < 0)
+        (*at)++;
+    return *at < st->n_known && strcmp(st->known[*at].name, name) == 0 ? &st->known[*at] : NULL;
 }
 
 static void multi_drop(struct multi_state *st, struct multi_entry *e)
@@ -79,9 +112,10 @@ static int multi_buf_fit(struct multi_state *st, shmbus_topic *t)
     return 0;
 }
 
-/* Subscribe to the open topic @p t. @return 0; -1 (reported; @p t destroyed). */
+/* Subscribe to the open topic @p t. @return 0; -1 (reported unless
+ * @p quiet; @p t destroyed). */
 static int multi_add(struct multi_state *st, const char *name, shmbus_topic *t,
-                     const shmbus_sub_opts *opts, int from_pattern)
+                     const shmbus_sub_opts *opts, int from_pattern, int quiet)
 {
     struct multi_entry *e = &st->e[st->n];
     int rc;
@@ -91,7 +125,9 @@ static int multi_add(struct multi_state *st, const char *name, shmbus_topic *t,
     rc = shmbus_sub_create(t, opts, &e->s);
     /* No slot or group left, or the daemon went away. */
     if (rc < 0) {
-        cli_err("cannot subscribe to '%s': %s", name, shmbus_strerror(rc));
+        if (!quiet)
+            cli_err("cannot subscribe to '%s': %s%s", name, shmbus_strerror(rc),
+                    from_pattern ? " (tried again every second, quietly)" : "");
         goto err;
     }
     /* Cannot fail: the set has room (checked by the callers) and the sub is new. */
@@ -121,16 +157,18 @@ static int multi_named(struct multi_state *st)
         rc = cli_open(st->bus, m->topics[i], m->topic_opts, &t);
         if (rc != 0)
             return rc; /* reported */
-        if (multi_add(st, m->topics[i], t, m->opts, 0) < 0)
+        if (multi_add(st, m->topics[i], t, m->opts, 0, 0) < 0)
             return CLI_EXIT_FAIL;
     }
     return 0;
 }
 
-/* Subscribe to topic @p name, which the pattern matched; @p later: found
+/* Subscribe to topic @p name, which the pattern matched; @p later: created
  * after the start, so read from its oldest message (all were published
- * after the start). Failures are reported and skipped. */
-static void multi_match(struct multi_state *st, const char *name, int later)
+ * after the start). Failures are reported (unless @p quiet) and skipped.
+ * @return 0; SHMBUS_ERR_NOT_READY when the topic is still being created;
+ * -1 when it could not be opened or subscribed. */
+static int multi_match(struct multi_state *st, const char *name, int later, int quiet)
 {
     shmbus_sub_opts opts = *st->m->opts;
     shmbus_topic *t;
@@ -141,19 +179,70 @@ static void multi_match(struct multi_state *st, const char *name, int later)
             cli_err("--pattern: more than %d topics; '%s' and later ones are not read",
                     SHMBUS_WAITSET_MAX, name);
         st->full_told = 1;
-        return;
+        return 0;
     }
     /* What exists, as it is: never created here, whatever its options. */
     rc = shmbus_open(st->bus, name, NULL, SHMBUS_OPEN_NOCREATE, &t);
     /* Removed since it was listed, or not served yet: the next scan tells. */
+    if (rc == -ENOENT || rc == SHMBUS_ERR_NOT_READY)
+        return rc == SHMBUS_ERR_NOT_READY ? rc : 0;
     if (rc < 0) {
-        if (rc != -ENOENT && rc != SHMBUS_ERR_NOT_READY)
-            cli_err("cannot open topic '%s': %s", name, shmbus_strerror(rc));
-        return;
+        if (!quiet)
+            cli_err("cannot open topic '%s': %s (tried again every second, quietly)", name,
+                    shmbus_strerror(rc));
+        return -1;
     }
     if (later && opts.start == SHMBUS_START_NEXT)
         opts.start = SHMBUS_START_OLDEST;
-    multi_add(st, name, t, &opts, 1);
+    return multi_add(st, name, t, &opts, 1, quiet);
+}
+
+/*
+ * Whether the pattern's topic @p name is read and from where: a topic the
+ * last listing did not show was created since (a later scan reads it from
+ * its oldest message); one it showed but that is not read (the wait set was
+ * full, or it could not be opened) existed at the start, so it is read as
+ * the options say; an evicted one is not read again, and a removed one
+ * that a listing shows again was created anew. One that could not be read
+ * is tried again at each scan, its failure reported the first time only.
+ * One still being created is left out of the list: the next scan finds it
+ * new.
+ * @return 0; -1 when out of memory (reported).
+ */
+static int multi_matched(struct multi_state *st, struct multi_scan_list *l,
+                         const shmbus_topic_entry *te, int later)
+{
+    const char *name = te->name;
+    struct multi_known *old = multi_known_next(st, &l->at, name), *k;
+    int rc;
+
+    if (l->n == l->cap) {
+        size_t c = l->cap != 0 ? l->cap * 2 : MULTI_PAGE;
+        struct multi_known *g = realloc(l->k, c * sizeof(*g));
+
+        if (g == NULL) {
+            cli_err("out of memory");
+            return -1;
+        }
+        l->k = g;
+        l->cap = c;
+    }
+    k = &l->k[l->n];
+    /* The same size, and shmbus_list() terminates every name. */
+    memcpy(k->name, te->name, sizeof(k->name));
+    k->fate = old != NULL && old->fate == MULTI_EVICTED ? MULTI_EVICTED : MULTI_SEEN;
+    /* Evicted, or read already (a removed one until its receive says so). */
+    if (k->fate == MULTI_EVICTED || multi_find(st, NULL, name) != NULL) {
+        l->n++;
+        return 0;
+    }
+    rc = multi_match(st, name, later && (old == NULL || old->fate == MULTI_GONE),
+                     old != NULL && old->fate == MULTI_REFUSED);
+    if (rc == SHMBUS_ERR_NOT_READY)
+        return 0;
+    k->fate = rc < 0 ? MULTI_REFUSED : MULTI_SEEN;
+    l->n++;
+    return 0;
 }
 
 /* Match the pattern against the daemon's topics. @return 0; an exit status. */
@@ -161,6 +250,7 @@ static int multi_scan(struct multi_state *st, int later)
 {
     shmbus_topic_entry page[MULTI_PAGE];
     char after[SHMBUS_TOPIC_NAME_MAX + 1] = "";
+    struct multi_scan_list l = {0};
     int rc;
 
     do {
@@ -168,17 +258,23 @@ static int multi_scan(struct multi_state *st, int later)
         /* The daemon went away: nothing more will come. */
         if (rc < 0) {
             cli_err("cannot list topics: %s", shmbus_strerror(rc));
+            free(l.k);
             return CLI_EXIT_FAIL;
         }
         for (int i = 0; i < rc; i++) {
             if (sb_glob_match(st->m->pattern, strlen(st->m->pattern), page[i].name,
                               strnlen(page[i].name, sizeof(page[i].name))) &&
-                multi_find(st, NULL, page[i].name) == NULL)
-                multi_match(st, page[i].name, later);
+                multi_matched(st, &l, &page[i], later) < 0) {
+                free(l.k);
+                return CLI_EXIT_FAIL;
+            }
         }
         if (rc > 0)
             snprintf(after, sizeof(after), "%s", page[rc - 1].name);
     } while (rc == MULTI_PAGE);
+    free(st->known);
+    st->known = l.k;
+    st->n_known = l.n;
     return 0;
 }
 
@@ -192,11 +288,21 @@ static int multi_out_status(int rc)
  * @return 0 (dropped); CLI_EXIT_FAIL. */
 static int multi_recv_err(struct multi_state *st, struct multi_entry *e, int rc)
 {
+    size_t at = 0;
+    struct multi_known *k;
+
     cli_err("cannot receive from '%s': %s%s", e->name, shmbus_strerror(rc),
             e->from_pattern ? " (no longer read)" : "");
     /* A named topic that cannot be read ends the command, as with one topic. */
     if (!e->from_pattern)
         return CLI_EXIT_FAIL;
+    /* Evicted: the topic stays listed, and the next scan must not take it
+     * again. Removed: one of that name listed again is another topic, new. */
+    k = multi_known_next(st, &at, e->name);
+    if (k != NULL && rc == SHMBUS_ERR_EVICTED)
+        k->fate = MULTI_EVICTED;
+    else if (k != NULL && rc == SHMBUS_ERR_TOPIC_GONE)
+        k->fate = MULTI_GONE;
     multi_drop(st, e);
     return 0;
 }
@@ -306,6 +412,7 @@ int cli_sub_multi_run(const struct cli_sub_multi *m)
     while (st.n > 0)
         multi_drop(&st, &st.e[st.n - 1]);
     shmbus_waitset_destroy(st.ws);
+    free(st.known);
     free(st.buf);
     shmbus_close(st.bus);
     return rc;

@@ -34,8 +34,8 @@ struct cli_sub_multi {
 /*
  * Subscribe and print until SIGINT or SIGTERM, the count, or an error on a
  * named topic (one a pattern found and that goes away is dropped, with a
- * word on stderr). At most SHMBUS_WAITSET_MAX topics: the pattern's others
- * are reported once and skipped.
+ * word on stderr; an evicted one is not taken again). At most SHMBUS_WAITSET_MAX topics: the
+ * pattern's others are reported once and skipped.
  * @return an exit status (reported).
  */
 int cli_sub_multi_run(const struct cli_sub_multi *m);
