@@ -14,34 +14,21 @@
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
-dir=$(mktemp -d)
-bus="rm$$"
-export XDG_RUNTIME_DIR=$dir
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
-daemon=""
 sub=""
 pub=""
 events=""
-log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, fail, stop, wait_*, bounded, start_daemon, bus_cleanup, subscribed, shm_bytes
+private_bus rm
 cleanup() {
   exec 3>&- 2>/dev/null || true
   for p in "$sub" "$pub" "$events"; do [ -n "$p" ] && stop "$p" "a client at exit"; done
-  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  rm -f /dev/shm/shmbus."$bus".*
-  rm -rf "$dir"
+  bus_cleanup
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
 sb() { bounded "$shmbus" --bus "$bus" "$@" </dev/null; }
 seg() { [ -e "/dev/shm/shmbus.$bus.$1" ]; }
-has_slot() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -q "\"name\":\"$1\".*\"subscribers\":1"; }
 has_pub() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -q "\"name\":\"$1\".*\"publishers\":1"; }
 grepq() { grep -q "$1" "$2" 2>/dev/null; }
 nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
@@ -53,11 +40,10 @@ start_daemon "shmbusd" --allow-uid 65534 --record 'rec.*' --journal-dir "$dir/jo
 # An idle topic: removed, segment and listing gone; then missing.
 sb pub idle hello || fail "pub idle"
 seg idle || fail "no segment for idle"
-shm() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -o '"shm_bytes":[0-9]*' | cut -d: -f2; }
-before=$(shm)
+before=$(shm_bytes)
 sb rm idle || fail "rm of an idle topic"
 # The daemon maps a removed segment until it stops: it stays in --max-shm.
-[ "$(shm)" = "$before" ] || fail "shm_bytes went from $before to $(shm) at rm"
+[ "$(shm_bytes)" = "$before" ] || fail "shm_bytes went from $before to $(shm_bytes) at rm"
 seg idle && fail "rm left idle's segment"
 "$shmbus" --bus "$bus" stat --json </dev/null | grep -q '"name":"idle"' && fail "stat lists idle"
 set +e
@@ -70,7 +56,7 @@ grepq "no such topic" "$dir/err" || fail "rm of a missing topic says: $(cat "$di
 # A live subscriber: refused, then forced; its next receive is TOPIC_GONE.
 "$shmbus" --bus "$bus" sub held >"$dir/sub.out" 2>"$dir/sub.err" </dev/null &
 sub=$!
-wait_until "sub's slot on held" has_slot held
+wait_until "sub's slot on held" subscribed held
 set +e
 sb rm held 2>"$dir/err"
 rc=$?
