@@ -136,6 +136,11 @@ fail_showing() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# shm_bytes: the bus's shared memory in use, as `stat --json` counts it
+# against --max-shm.
+shm_bytes() {
+  bounded "$shmbus" --bus "$bus" stat --json </dev/null | grep -o '"shm_bytes":[0-9]*' | cut -d: -f2
+}
 # subscribed TOPIC: `stat --json` shows a subscriber on TOPIC.
 subscribed() {
   bounded "$shmbus" --bus "$bus" stat --json | grep -q "\"name\":\"$1\"[^}]*\"subscribers\":[1-9]"

@@ -10,30 +10,18 @@
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
-dir=$(mktemp -d)
-bus="bn$$"
-export XDG_RUNTIME_DIR=$dir
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
-daemon=""
 bench=""
 pub=""
-log="$dir/daemon.log"
 CLI_TIMEOUT=30
 WAIT_TIMEOUT=10
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, fail, stop, wait_*, bounded, start_daemon, bus_cleanup, subscribed, shm_bytes
+private_bus bn
 cleanup() {
   exec 3>&- 2>/dev/null || true
   for p in "$bench" "$pub"; do [ -n "$p" ] && stop "$p" "a client at exit"; done
-  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  rm -f /dev/shm/shmbus."$bus".*
-  rm -rf "$dir"
+  bus_cleanup
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
 sb() { bounded "$shmbus" --bus "$bus" "$@" </dev/null; }
 # no_scratch: no scratch topic listed, no segment of one.
 seg_scratch() { compgen -G "/dev/shm/shmbus.$bus.shmbus-bench.*" >/dev/null; }
@@ -60,10 +48,9 @@ no_scratch || fail "the scratch topic outlived bench"
 # The largest --size: a ring small enough for the default --max-segment,
 # and the bus's shm (which keeps a removed segment until the daemon
 # stops) grown by far less than 1024 cells of 1 MiB.
-shm() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -o '"shm_bytes":[0-9]*' | cut -d: -f2; }
-before=$(shm)
+before=$(shm_bytes)
 sb bench --count 40 --size 1048576 >"$dir/out" 2>&1 || fail "bench --size 1048576: $(cat "$dir/out")"
-[ $(($(shm) - before)) -le $((32 << 20)) ] || fail "bench --size 1048576 kept $(($(shm) - before)) bytes"
+[ $(($(shm_bytes) - before)) -le $((32 << 20)) ] || fail "bench --size 1048576 kept $(($(shm_bytes) - before)) bytes"
 sb bench --count 300 >"$dir/out" || fail "bench (text)"
 for w in p50 p90 p99 p99.9 max histogram throughput; do
   grep -q "$w" "$dir/out" || fail "the text lacks $w: $(cat "$dir/out")"
@@ -106,10 +93,8 @@ assert r["latency_ns"]["p50"] > 0 and r["msgs_per_s"] > 0, r
 ' "$dir/out" || fail "bench live output: $(cat "$dir/out")"
 published=$("$shmbus" --bus "$bus" stat --json live </dev/null | grep -o '"published":[0-9]*' | cut -d: -f2)
 [ "$published" = 41 ] || fail "live has $published messages: bench published on it"
-set +e
-sb bench nosuch 2>"$dir/err"
-rc=$?
-set -e
+rc=0
+sb bench nosuch 2>"$dir/err" || rc=$?
 if [ "$rc" != 1 ] || ! grep -q "never creates" "$dir/err"; then
   fail "bench nosuch: exit $rc, $(cat "$dir/err")"
 fi

@@ -14,34 +14,21 @@
 set -euo pipefail
 shmbusd=$1
 shmbus=$2
-dir=$(mktemp -d)
-bus="rm$$"
-export XDG_RUNTIME_DIR=$dir
-unset SHMBUS_RUNTIME_DIR SHMBUS_DAEMON_UID # else the daemon and clients go elsewhere
-daemon=""
 sub=""
 pub=""
 events=""
-log="$dir/daemon.log"
 CLI_TIMEOUT=20
 WAIT_TIMEOUT=10
-source "${BASH_SOURCE[0]%/*}/clitest.sh" # alive, stop, wait_*, bounded, start_daemon
+source "${BASH_SOURCE[0]%/*}/clitest.sh" # private_bus, fail, stop, wait_*, bounded, start_daemon, bus_cleanup, subscribed, shm_bytes
+private_bus rm
 cleanup() {
   exec 3>&- 2>/dev/null || true
   for p in "$sub" "$pub" "$events"; do [ -n "$p" ] && stop "$p" "a client at exit"; done
-  [ -n "$daemon" ] && stop "$daemon" "the daemon at exit"
-  rm -f /dev/shm/shmbus."$bus".*
-  rm -rf "$dir"
+  bus_cleanup
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -s "$log" ] && sed 's/^/  log: /' "$log" >&2
-  exit 1
-}
 sb() { bounded "$shmbus" --bus "$bus" "$@" </dev/null; }
 seg() { [ -e "/dev/shm/shmbus.$bus.$1" ]; }
-has_slot() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -q "\"name\":\"$1\".*\"subscribers\":1"; }
 has_pub() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -q "\"name\":\"$1\".*\"publishers\":1"; }
 grepq() { grep -q "$1" "$2" 2>/dev/null; }
 nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
@@ -53,37 +40,30 @@ start_daemon "shmbusd" --allow-uid 65534 --record 'rec.*' --journal-dir "$dir/jo
 # An idle topic: removed, segment and listing gone; then missing.
 sb pub idle hello || fail "pub idle"
 seg idle || fail "no segment for idle"
-shm() { "$shmbus" --bus "$bus" stat --json </dev/null | grep -o '"shm_bytes":[0-9]*' | cut -d: -f2; }
-before=$(shm)
+before=$(shm_bytes)
 sb rm idle || fail "rm of an idle topic"
 # The daemon maps a removed segment until it stops: it stays in --max-shm.
-[ "$(shm)" = "$before" ] || fail "shm_bytes went from $before to $(shm) at rm"
+[ "$(shm_bytes)" = "$before" ] || fail "shm_bytes went from $before to $(shm_bytes) at rm"
 seg idle && fail "rm left idle's segment"
 "$shmbus" --bus "$bus" stat --json </dev/null | grep -q '"name":"idle"' && fail "stat lists idle"
-set +e
-sb rm idle 2>"$dir/err"
-rc=$?
-set -e
+rc=0
+sb rm idle 2>"$dir/err" || rc=$?
 [ "$rc" = 1 ] || fail "rm of a missing topic: exit $rc, want 1"
 grepq "no such topic" "$dir/err" || fail "rm of a missing topic says: $(cat "$dir/err")"
 
 # A live subscriber: refused, then forced; its next receive is TOPIC_GONE.
 "$shmbus" --bus "$bus" sub held >"$dir/sub.out" 2>"$dir/sub.err" </dev/null &
 sub=$!
-wait_until "sub's slot on held" has_slot held
-set +e
-sb rm held 2>"$dir/err"
-rc=$?
-set -e
+wait_until "sub's slot on held" subscribed held
+rc=0
+sb rm held 2>"$dir/err" || rc=$?
 [ "$rc" = 1 ] || fail "rm of a topic in use: exit $rc, want 1"
 grepq "busy" "$dir/err" || fail "rm of a topic in use says: $(cat "$dir/err")"
 seg held || fail "a refused rm removed the segment"
 sb rm --force held || fail "rm --force held"
 seg held && fail "rm --force left the segment"
-set +e
-wait_exit "$sub" "sub after rm --force"
-rc=$?
-set -e
+rc=0
+wait_exit "$sub" "sub after rm --force" || rc=$?
 sub=""
 [ "$rc" = 1 ] || fail "sub after rm --force: exit $rc, want 1"
 grepq "removed from the bus" "$dir/sub.err" || fail "sub says: $(cat "$dir/sub.err")"
@@ -100,46 +80,36 @@ pub=$!
 exec 3>"$dir/in"
 echo first >&3
 wait_until "pub's record on pubbed" has_pub pubbed
-set +e
-sb rm pubbed 2>/dev/null
-rc=$?
-set -e
+rc=0
+sb rm pubbed 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "rm of a published topic: exit $rc, want 1"
 sb rm --force pubbed || fail "rm --force pubbed"
 echo second >&3
 exec 3>&-
-set +e
-wait_exit "$pub" "pub after rm --force"
-rc=$?
-set -e
+rc=0
+wait_exit "$pub" "pub after rm --force" || rc=$?
 pub=""
 [ "$rc" = 1 ] || fail "pub after rm --force: exit $rc, want 1"
 grepq "removed from the bus" "$dir/pub.err" || fail "pub says: $(cat "$dir/pub.err")"
 
 # Who may: not another uid's topic, its own yes; never the daemon's own.
-set +e
-nobody "$shmbus" --bus "$bus" rm held </dev/null 2>"$dir/err"
-rc=$?
-set -e
+rc=0
+nobody "$shmbus" --bus "$bus" rm held </dev/null 2>"$dir/err" || rc=$?
 if [ "$rc" != 1 ] || ! grepq "refused" "$dir/err"; then
   fail "nobody removing root's topic: exit $rc, $(cat "$dir/err")"
 fi
 seg held || fail "a refused uid removed held"
 nobody "$shmbus" --bus "$bus" pub mine x </dev/null || fail "nobody creates mine"
 nobody "$shmbus" --bus "$bus" rm mine </dev/null || fail "nobody removes its own topic"
-set +e
-sb rm _shmbus.events 2>/dev/null
-rc=$?
-set -e
+rc=0
+sb rm _shmbus.events 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "rm of _shmbus.events: exit $rc, want 1"
 # A recorded topic: busy, with or without --force, and said to be the
 # daemon's doing (not a process that --force would override).
 sb pub rec.a x || fail "pub rec.a"
 for force in "" --force; do
-  set +e
-  sb rm $force rec.a 2>"$dir/err"
-  rc=$?
-  set -e
+  rc=0
+  sb rm $force rec.a 2>"$dir/err" || rc=$?
   if [ "$rc" != 1 ] || ! grepq "busy.*records or federates" "$dir/err"; then
     fail "rm $force of a recorded topic: exit $rc, $(cat "$dir/err")"
   fi

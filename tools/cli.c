@@ -227,6 +227,34 @@ int cli_connect(const char *bus, char *name_out, shmbus_bus **out)
     return rc < 0 ? CLI_EXIT_FAIL : 0;
 }
 
+int cli_bus_start(int parse_rc, void (*usage)(FILE *f), const char *bus, char *name_out,
+                  shmbus_bus **out)
+{
+    *out = NULL;
+    if (parse_rc == CLI_HELP)
+        usage(stdout);
+    if (parse_rc != 0)
+        return parse_rc == CLI_HELP ? CLI_EXIT_OK : parse_rc;
+    cli_signals_catch();
+    return cli_connect(bus, name_out, out);
+}
+
+int cli_parse_one_operand(int argc, char **argv, const struct option *opts,
+                          int (*option)(void *args, int opt, const char *cmd), void *args,
+                          const char **operand)
+{
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if ((rc = option(args, opt, argv[0])) != 0)
+            return rc;
+    if (optind < argc)
+        *operand = argv[optind++];
+    if (optind < argc)
+        return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
 int cli_open(shmbus_bus *bus, const char *topic, const shmbus_topic_opts *opts, shmbus_topic **out)
 {
     int rc = shmbus_open(bus, topic, opts, 0, out);

@@ -8,6 +8,7 @@
 #ifndef SHMBUS_TOOLS_CLI_H
 #define SHMBUS_TOOLS_CLI_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,28 @@ void cli_topic_usage(FILE *f);
  * @return 0; CLI_EXIT_USAGE for a bad bus name; CLI_EXIT_FAIL otherwise.
  */
 int cli_connect(const char *bus, char *name_out, shmbus_bus **out);
+
+/*
+ * The start of a command on a bus, after its parse returned @p parse_rc:
+ * --help (CLI_HELP) prints @p usage; a usage error (reported) ends it;
+ * else SIGINT, SIGTERM and SIGHUP are caught (cli_signals_catch()) and
+ * the bus connected (cli_connect()).
+ * @return 0 with *out connected (the caller closes it); otherwise, *out
+ * NULL, the exit status to return (CLI_EXIT_OK after --help).
+ */
+int cli_bus_start(int parse_rc, void (*usage)(FILE *f), const char *bus, char *name_out,
+                  shmbus_bus **out);
+
+/*
+ * Parse argv with getopt_long(3) and @p opts: each option goes to
+ * @p option (@p args, the option, argv[0]), whose non-zero return ends
+ * the parse; then at most one operand, into *operand (left as it is when
+ * there is none).
+ * @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported).
+ */
+int cli_parse_one_operand(int argc, char **argv, const struct option *opts,
+                          int (*option)(void *args, int opt, const char *cmd), void *args,
+                          const char **operand);
 
 /* Open @p topic on @p bus, creating it with @p opts if it does not exist;
  * reports any failure. @return 0; CLI_EXIT_USAGE for a bad topic name;

@@ -109,8 +109,10 @@ static const struct option bench_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},         {NULL, 0, NULL, 0}};
 
 /* One option. @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
-static int bench_option(struct bench_args *a, int opt, const char *cmd)
+static int bench_option(void *args, int opt, const char *cmd)
 {
+    struct bench_args *a = args;
+
     if (opt == OPT_BUS)
         a->bus = optarg;
     else if (opt == OPT_HELP)
@@ -124,21 +126,6 @@ static int bench_option(struct bench_args *a, int opt, const char *cmd)
                              BENCH_SIZE_MAX, optarg);
     else if (opt != OPT_COUNT && opt != OPT_SIZE)
         return cli_usage_hint(cmd); /* getopt printed what was wrong */
-    return 0;
-}
-
-/* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
-static int bench_parse(int argc, char **argv, struct bench_args *a)
-{
-    int opt, rc;
-
-    while ((opt = getopt_long(argc, argv, "", bench_opts, NULL)) != -1)
-        if ((rc = bench_option(a, opt, argv[0])) != 0)
-            return rc;
-    if (optind < argc)
-        a->topic = argv[optind++];
-    if (optind < argc)
-        return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind]);
     return 0;
 }
 
@@ -455,17 +442,11 @@ int cli_bench_main(const char *bus, int argc, char **argv)
     struct bench_args a = {.bus = bus, .count = BENCH_COUNT_DEFAULT, .size = BENCH_SIZE_DEFAULT};
     char bus_name[SHMBUS_BUS_NAME_MAX + 1];
     shmbus_bus *b;
-    int rc = bench_parse(argc, argv, &a);
+    int rc = cli_parse_one_operand(argc, argv, bench_opts, bench_option, &a, &a.topic);
 
-    /* --help, or a usage error already reported. */
-    if (rc == CLI_HELP)
-        cli_bench_usage(stdout);
-    if (rc != 0)
-        return rc == CLI_HELP ? CLI_EXIT_OK : rc;
-    cli_signals_catch();
-    rc = cli_connect(a.bus, bus_name, &b);
-    if (rc != 0)
-        return rc; /* reported */
+    rc = cli_bus_start(rc, cli_bench_usage, a.bus, bus_name, &b);
+    if (b == NULL)
+        return rc; /* --help, or an error reported */
     rc = a.topic != NULL ? bench_topic(b, &a) : bench_scratch(b, &a);
     shmbus_close(b);
     return rc;

@@ -795,15 +795,9 @@ int cli_stat_main(const char *bus, int argc, char **argv)
     shmbus_bus *b;
     int rc = stat_parse(argc, argv, &a);
 
-    /* --help, or a usage error already reported. */
-    if (rc == CLI_HELP)
-        cli_stat_usage(stdout);
-    if (rc != 0)
-        return rc == CLI_HELP ? CLI_EXIT_OK : rc;
-    cli_signals_catch();
-    rc = cli_connect(a.bus, bus_name, &b);
-    if (rc != 0)
-        return rc; /* reported */
+    rc = cli_bus_start(rc, cli_stat_usage, a.bus, bus_name, &b);
+    if (b == NULL)
+        return rc; /* --help, or an error reported */
     rc = stat_loop(b, bus_name, &a);
     shmbus_close(b);
     return rc;

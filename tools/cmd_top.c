@@ -80,8 +80,10 @@ static const struct option top_opts[] = {{"bus", required_argument, NULL, OPT_BU
                                          {NULL, 0, NULL, 0}};
 
 /* One option. @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
-static int top_option(struct top_args *a, int opt, const char *cmd)
+static int top_option(void *args, int opt, const char *cmd)
 {
+    struct top_args *a = args;
+
     if (opt == OPT_BUS) {
         a->bus = optarg;
     } else if (opt == OPT_HELP) {
@@ -101,21 +103,6 @@ static int top_option(struct top_args *a, int opt, const char *cmd)
     } else {
         return cli_usage_hint(cmd); /* getopt printed what was wrong */
     }
-    return 0;
-}
-
-/* @return 0, CLI_HELP, or CLI_EXIT_USAGE (reported). */
-static int top_parse(int argc, char **argv, struct top_args *a)
-{
-    int opt, rc;
-
-    while ((opt = getopt_long(argc, argv, "", top_opts, NULL)) != -1)
-        if ((rc = top_option(a, opt, argv[0])) != 0)
-            return rc;
-    if (optind < argc)
-        a->pattern = argv[optind++];
-    if (optind < argc)
-        return cli_usage_err(argv[0], "unexpected argument '%s'", argv[optind]);
     return 0;
 }
 
@@ -291,17 +278,11 @@ int cli_top_main(const char *bus, int argc, char **argv)
     char bus_name[SHMBUS_BUS_NAME_MAX + 1];
     struct termios saved;
     shmbus_bus *b;
-    int tty, rc = top_parse(argc, argv, &a);
+    int tty, rc = cli_parse_one_operand(argc, argv, top_opts, top_option, &a, &a.pattern);
 
-    /* --help, or a usage error already reported. */
-    if (rc == CLI_HELP)
-        cli_top_usage(stdout);
-    if (rc != 0)
-        return rc == CLI_HELP ? CLI_EXIT_OK : rc;
-    cli_signals_catch();
-    rc = cli_connect(a.bus, bus_name, &b);
-    if (rc != 0)
-        return rc; /* reported */
+    rc = cli_bus_start(rc, cli_top_usage, a.bus, bus_name, &b);
+    if (b == NULL)
+        return rc; /* --help, or an error reported */
     tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && top_term_raw(&saved) == 0;
     rc = top_loop(b, bus_name, &a, tty);
     if (tty)
