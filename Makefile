@@ -53,6 +53,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DIR = $(shell sed -n '/"name": "$(1)"/,/binaryDir/s/.*"binaryDir": "\$${sourceDir}\/\([^"]*\)".*/\1/p' CMakePresets.json)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libshmbus tests tools bench -name '*.[ch]')
 
+.PHONY: model-wakeup model-reap model-ack model-join model-batch
 .PHONY: deps deps-test deps-ci deps-bench deps-model deps-format build build-run test run bench asan-test tsan-test model fuzz \
         format format-check clean
 
@@ -148,14 +149,21 @@ tsan-test: deps-ci
 # the daemon's take-backs from dead or evicted clients and the adoption of
 # kept slots (reap.pml), acknowledged groups' takes, acks and give-backs
 # against the reliable gate (ack.pml), a reader seated while a publisher
-# scans the gates (join.pml). Each must pass as written and fail with its
-# protection left out.
-model: deps-model
+# scans the gates (join.pml), and a batch claim the daemon ends (batch.pml).
+# Each must pass as written and fail with its protection left out.
+# One target a model, so that `make -j2 model` (.ci/run) checks two at once:
+# each spin run uses one CPU.
+model: model-wakeup model-reap model-ack model-join model-batch
+model-wakeup: deps-model
 	scripts/model-check.sh docs/model/wakeup.pml NORELAY PENDING_CLEAR_FIRST
+model-reap: deps-model
 	scripts/model-check.sh docs/model/reap.pml NAME_FIRST NO_LEAVING NO_RECHECK NO_GIVE_BACK_CAS
+model-ack: deps-model
 	scripts/model-check.sh docs/model/ack.pml SCAN_ENTRIES_FIRST DROP_HOLD_EARLY SEQ_AFTER_CAS \
 		FREE_SLOT_FIRST NO_GEN NO_CURSOR_CHECK READ_RETURNED_IN_PLACE ACK_KEEPS_ALWAYS
+model-join: deps-model
 	scripts/model-check.sh docs/model/join.pml NO_JOINS
+model-batch: deps-model
 	scripts/model-check.sh docs/model/batch.pml END_AFTER_SEQ NO_CLAIM_END DAEMON_STORE COUNT_ENDED
 
 # libFuzzer on the control-message and bridge parsers and on the daemon
