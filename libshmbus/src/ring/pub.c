@@ -329,8 +329,8 @@ static int cell_impossible(uint64_t v, uint64_t s, uint32_t mask)
 }
 
 /* cell_take(): the daemon ended our seq before we took its cell (a batch
- * whose publisher stalled, admin.c sb_admin_pub_end_rest()); it counted
- * the skip. */
+ * whose publisher stalled, admin_claim.c sb_admin_pub_end_rest()); it
+ * counted the skip. */
 #define PUB_TAKE_ENDED 1
 
 /* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or
@@ -379,7 +379,7 @@ static inline int cell_take(const struct sb_segment *seg, uint64_t s, int64_t ti
     return 0;
 }
 
-/* Did the daemon end our claim on @p s (stall timeout, admin.c
+/* Did the daemon end our claim on @p s (stall timeout, admin_claim.c
  * sb_admin_pub_unblock())? It stores ended before its stamp CAS; every
  * later stamp change is an RMW, so a stamp we read with acquire at or
  * after its CAS makes the store visible. relaxed: ordered so. */
@@ -486,13 +486,14 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
  * CLAIMING is relaxed, ordered by the tail RMW after it. A batch's
  * claim_end is stored with release after the RMW: a daemon that reads it
  * (acquire) and then the claim word reads no claim older than that batch
- * (admin.c live_snap_add()). The seq is stored with release: a daemon that
- * reads it (acquire) sees the batch's claim_end; the cell's seq_cst CAS
- * after it orders it for a daemon that read the cell. IDLE is release,
- * after the commit. A dead process's stores are all visible to the daemon
- * anyway; the orders matter for live publishers, whose records the daemon
- * reads to know that a claim is not theirs. On x86 none of these stores
- * costs more than a plain one: they go to our own record's line.
+ * (admin_claim.c live_snap_add()). The seq is stored with release: a
+ * daemon that reads it (acquire) sees the batch's claim_end; the cell's
+ * seq_cst CAS after it orders it for a daemon that read the cell. IDLE is
+ * release, after the commit. A dead process's stores are all visible to
+ * the daemon anyway; the orders matter for live publishers, whose records
+ * the daemon reads to know that a claim is not theirs. On x86 none of
+ * these stores costs more than a plain one: they go to our own record's
+ * line.
  */
 static void pub_rec_claiming(shmbus_pub *p)
 {
@@ -696,7 +697,7 @@ static int vec_write_one(shmbus_pub *pub, uint64_t s, const struct iovec *m, uin
 
 /* End the seqs [@p s, @p end) of our batch that a failed message before
  * them leaves unwritten, as SKIPPED, each counted once. If our claim
- * stalled, the daemon may be ending them too (admin.c
+ * stalled, the daemon may be ending them too (admin_claim.c
  * sb_admin_pub_end_rest()): each cell goes to whichever CAS lands first,
  * and a take that finds the daemon's SKIPPED counts nothing. */
 static void vec_skip_rest(shmbus_pub *pub, uint64_t s, uint64_t end)
