@@ -267,7 +267,10 @@ static int pub_claim_exclusive(shmbus_pub *p, uint64_t *seq, uint32_t *k, int64_
          * the CAS in pub_claim_reliable() (gate.c sb_seat()). */
         atomic_store_explicit(tail, s + *k, memory_order_seq_cst);
     } else {
-        /* relaxed: as the lossy fetch_add in pub_claim_seq(). */
+        /* relaxed: what a reader may see of a cell is ordered by its
+         * stamp, as for the lossy fetch_add in pub_claim_seq(), whose
+         * release only orders a record's CLAIMING, which we do not keep
+         * (the daemon settles us through the token). */
         atomic_store_explicit(tail, s + *k, memory_order_relaxed);
     }
     *seq = s;
