@@ -639,15 +639,24 @@ static inline int pub_write(shmbus_pub *pub, uint64_t s, const void *data, size_
     return rc;
 }
 
-/* The checks every publish makes first. @return 0 or an error. */
-static inline int pub_check_args(const shmbus_pub *pub, const void *data, size_t len)
+/* The checks of one message, for a publisher pub_check_args() passed.
+ * @return 0 or an error. */
+static inline int pub_check_msg(const shmbus_pub *pub, const void *data, size_t len)
 {
-    /* A fork child's copy: the record and the token are the parent's. */
-    if (pub == NULL || (data == NULL && len > 0) || pub->open || pub->gen != sb_fork_gen())
+    if (data == NULL && len > 0)
         return SHMBUS_ERR_INVALID;
     if (len > pub->topic->seg.g.max_msg_size)
         return SHMBUS_ERR_TOO_BIG;
     return 0;
+}
+
+/* The checks every publish makes first. @return 0 or an error. */
+static inline int pub_check_args(const shmbus_pub *pub, const void *data, size_t len)
+{
+    /* A fork child's copy: the record and the token are the parent's. */
+    if (pub == NULL || pub->open || pub->gen != sb_fork_gen())
+        return SHMBUS_ERR_INVALID;
+    return pub_check_msg(pub, data, len);
 }
 
 int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns)
@@ -667,8 +676,8 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     return pub_write(pub, s, data, len, ts, pub->pid, 0);
 }
 
-/* The checks of shmbus_publish_vec(): pub_check_args() for each message,
- * all before anything is published. @return 0 or an error. */
+/* The checks of shmbus_publish_vec(): the publisher's once, then each
+ * message's, all before anything is published. @return 0 or an error. */
 static int vec_check_args(const shmbus_pub *pub, const struct iovec *msgs, unsigned n)
 {
     int rc;
@@ -681,7 +690,7 @@ static int vec_check_args(const shmbus_pub *pub, const struct iovec *msgs, unsig
     if (rc == 0 && n > pub->topic->seg.g.capacity)
         n = pub->topic->seg.g.capacity;
     for (unsigned i = 0; i < n && rc == 0; i++)
-        rc = pub_check_args(pub, msgs[i].iov_base, msgs[i].iov_len);
+        rc = pub_check_msg(pub, msgs[i].iov_base, msgs[i].iov_len);
     return rc;
 }
 
