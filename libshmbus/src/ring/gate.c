@@ -189,7 +189,7 @@ static int space_sleep(shmbus_pub *p, uint64_t s, uint64_t deadline)
      * then re-check the gates; a subscriber stores its position, then
      * reads the count. One of us sees the other. */
     atomic_fetch_add_explicit(&h->space_waiters, 1, memory_order_seq_cst);
-    /* relaxed: read by the daemon once we are dead (admin.c), as a
+    /* relaxed: read by the daemon once we are dead (admin_claim.c), as a
      * sleeping subscriber's slot (wait.c sleeper_in()). */
     atomic_store_explicit(&p->rec->sleep, 1, memory_order_relaxed);
     v = atomic_load_explicit(&h->space_futex, memory_order_seq_cst);

@@ -61,8 +61,8 @@ int sb_sub_release(shmbus_sub *sub, uint64_t seq)
      * below seq (read, and whatever the caller did with them in place):
      * a publisher whose seq_cst gate load (gate.c sb_min_gate()) sees the
      * new pos may reuse them. seq_cst also makes it our half of the
-     * Dekker pair with a publisher asleep on a full ring (pub.c
-     * gate.c space_sleep()), as sub.c sub_publish_pos(). */
+     * Dekker pair with a publisher asleep on a full ring (gate.c
+     * space_sleep()), as sub.c sub_publish_pos(). */
     atomic_store_explicit(&sub->slot->pos, seq, memory_order_seq_cst);
     sb_wake_publishers(sub->topic->seg.hdr);
     return 0;

@@ -267,7 +267,10 @@ static int pub_claim_exclusive(shmbus_pub *p, uint64_t *seq, uint32_t *k, int64_
          * the CAS in pub_claim_reliable() (gate.c sb_seat()). */
         atomic_store_explicit(tail, s + *k, memory_order_seq_cst);
     } else {
-        /* relaxed: as the lossy fetch_add in pub_claim_seq(). */
+        /* relaxed: what a reader may see of a cell is ordered by its
+         * stamp, as for the lossy fetch_add in pub_claim_seq(), whose
+         * release only orders a record's CLAIMING, which we do not keep
+         * (the daemon settles us through the token). */
         atomic_store_explicit(tail, s + *k, memory_order_relaxed);
     }
     *seq = s;
@@ -329,8 +332,8 @@ static int cell_impossible(uint64_t v, uint64_t s, uint32_t mask)
 }
 
 /* cell_take(): the daemon ended our seq before we took its cell (a batch
- * whose publisher stalled, admin.c sb_admin_pub_end_rest()); it counted
- * the skip. */
+ * whose publisher stalled, admin_claim.c sb_admin_pub_end_rest()); it
+ * counted the skip. */
 #define PUB_TAKE_ENDED 1
 
 /* Take the cell for seq @p s: 0 if we own it (stamp BUSY(s)), or
@@ -379,7 +382,7 @@ static inline int cell_take(const struct sb_segment *seg, uint64_t s, int64_t ti
     return 0;
 }
 
-/* Did the daemon end our claim on @p s (stall timeout, admin.c
+/* Did the daemon end our claim on @p s (stall timeout, admin_claim.c
  * sb_admin_pub_unblock())? It stores ended before its stamp CAS; every
  * later stamp change is an RMW, so a stamp we read with acquire at or
  * after its CAS makes the store visible. relaxed: ordered so. */
@@ -486,13 +489,14 @@ static int cell_finish(struct sb_shm_header *h, struct sb_shm_cell *c, uint64_t 
  * CLAIMING is relaxed, ordered by the tail RMW after it. A batch's
  * claim_end is stored with release after the RMW: a daemon that reads it
  * (acquire) and then the claim word reads no claim older than that batch
- * (admin.c live_snap_add()). The seq is stored with release: a daemon that
- * reads it (acquire) sees the batch's claim_end; the cell's seq_cst CAS
- * after it orders it for a daemon that read the cell. IDLE is release,
- * after the commit. A dead process's stores are all visible to the daemon
- * anyway; the orders matter for live publishers, whose records the daemon
- * reads to know that a claim is not theirs. On x86 none of these stores
- * costs more than a plain one: they go to our own record's line.
+ * (admin_claim.c live_snap_add()). The seq is stored with release: a
+ * daemon that reads it (acquire) sees the batch's claim_end; the cell's
+ * seq_cst CAS after it orders it for a daemon that read the cell. IDLE is
+ * release, after the commit. A dead process's stores are all visible to
+ * the daemon anyway; the orders matter for live publishers, whose records
+ * the daemon reads to know that a claim is not theirs. On x86 none of
+ * these stores costs more than a plain one: they go to our own record's
+ * line.
  */
 static void pub_rec_claiming(shmbus_pub *p)
 {
@@ -635,15 +639,24 @@ static inline int pub_write(shmbus_pub *pub, uint64_t s, const void *data, size_
     return rc;
 }
 
-/* The checks every publish makes first. @return 0 or an error. */
-static inline int pub_check_args(const shmbus_pub *pub, const void *data, size_t len)
+/* The checks of one message, for a publisher pub_check_args() passed.
+ * @return 0 or an error. */
+static inline int pub_check_msg(const shmbus_pub *pub, const void *data, size_t len)
 {
-    /* A fork child's copy: the record and the token are the parent's. */
-    if (pub == NULL || (data == NULL && len > 0) || pub->open || pub->gen != sb_fork_gen())
+    if (data == NULL && len > 0)
         return SHMBUS_ERR_INVALID;
     if (len > pub->topic->seg.g.max_msg_size)
         return SHMBUS_ERR_TOO_BIG;
     return 0;
+}
+
+/* The checks every publish makes first. @return 0 or an error. */
+static inline int pub_check_args(const shmbus_pub *pub, const void *data, size_t len)
+{
+    /* A fork child's copy: the record and the token are the parent's. */
+    if (pub == NULL || pub->open || pub->gen != sb_fork_gen())
+        return SHMBUS_ERR_INVALID;
+    return pub_check_msg(pub, data, len);
 }
 
 int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeout_ns)
@@ -663,8 +676,8 @@ int shmbus_publish(shmbus_pub *pub, const void *data, size_t len, int64_t timeou
     return pub_write(pub, s, data, len, ts, pub->pid, 0);
 }
 
-/* The checks of shmbus_publish_vec(): pub_check_args() for each message,
- * all before anything is published. @return 0 or an error. */
+/* The checks of shmbus_publish_vec(): the publisher's once, then each
+ * message's, all before anything is published. @return 0 or an error. */
 static int vec_check_args(const shmbus_pub *pub, const struct iovec *msgs, unsigned n)
 {
     int rc;
@@ -677,7 +690,7 @@ static int vec_check_args(const shmbus_pub *pub, const struct iovec *msgs, unsig
     if (rc == 0 && n > pub->topic->seg.g.capacity)
         n = pub->topic->seg.g.capacity;
     for (unsigned i = 0; i < n && rc == 0; i++)
-        rc = pub_check_args(pub, msgs[i].iov_base, msgs[i].iov_len);
+        rc = pub_check_msg(pub, msgs[i].iov_base, msgs[i].iov_len);
     return rc;
 }
 
@@ -696,7 +709,7 @@ static int vec_write_one(shmbus_pub *pub, uint64_t s, const struct iovec *m, uin
 
 /* End the seqs [@p s, @p end) of our batch that a failed message before
  * them leaves unwritten, as SKIPPED, each counted once. If our claim
- * stalled, the daemon may be ending them too (admin.c
+ * stalled, the daemon may be ending them too (admin_claim.c
  * sb_admin_pub_end_rest()): each cell goes to whichever CAS lands first,
  * and a take that finds the daemon's SKIPPED counts nothing. */
 static void vec_skip_rest(shmbus_pub *pub, uint64_t s, uint64_t end)
