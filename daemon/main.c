@@ -214,11 +214,7 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
         if (rc < 0) {
             sbd_log(SBD_ERROR, "bridge: cannot listen on %s port %s: %s", cfg->bridge_host,
                     cfg->bridge_port, shmbus_strerror(rc));
-            sbd_rec_stop(rec);
-            sbd_events_stop();
-            sbd_control_close(&ctl);
-            sbd_registry_fini(&reg, 0);
-            return 1;
+            goto fail_bridge;
         }
     }
     /* Federation connects in the background: an unreachable server does
@@ -226,24 +222,13 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     rc = sbd_fed_start(cfg, &reg, &ctl.fed);
     if (rc < 0) {
         sbd_log(SBD_ERROR, "nats: cannot start federation: %s", shmbus_strerror(rc));
-        sbd_bridge_stop(ctl.bridge);
-        sbd_rec_stop(rec);
-        sbd_events_stop();
-        sbd_control_close(&ctl);
-        sbd_registry_fini(&reg, 0);
-        return 1;
+        goto fail_fed;
     }
     rc = sbd_metrics_start(cfg, &reg, ctl.bridge, ctl.fed, &metrics);
     if (rc < 0) {
         sbd_log(SBD_ERROR, "metrics: cannot listen on %s port %s: %s", cfg->metrics_host,
                 cfg->metrics_port, shmbus_strerror(rc));
-        sbd_fed_stop(ctl.fed);
-        sbd_bridge_stop(ctl.bridge);
-        sbd_rec_stop(rec);
-        sbd_events_stop();
-        sbd_control_close(&ctl);
-        sbd_registry_fini(&reg, 0);
-        return 1;
+        goto fail_metrics;
     }
     sbd_log(SBD_INFO, "serving bus '%s' on %s (pid %d)", cfg->bus, cfg->sock_path, (int)getpid());
     if (ready_fd >= 0) {
@@ -272,6 +257,18 @@ static int serve(const struct sbd_config *cfg, int ready_fd)
     sbd_registry_fini(&reg, 1);
     sbd_log(SBD_INFO, "stopped: socket removed");
     return rc < 0 ? 1 : 0;
+
+    /* What started before a failure, stopped in the reverse order. */
+fail_metrics:
+    sbd_fed_stop(ctl.fed);
+fail_fed:
+    sbd_bridge_stop(ctl.bridge);
+fail_bridge:
+    sbd_rec_stop(rec);
+    sbd_events_stop();
+    sbd_control_close(&ctl);
+    sbd_registry_fini(&reg, 0);
+    return 1;
 }
 
 int main(int argc, char **argv)

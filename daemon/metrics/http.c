@@ -7,6 +7,7 @@
 #include "http.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* One line of @p buf from @p at: its end (before CR LF or LF) in *eol and
  * the start of the next in *next. @return 1, or 0 if no LF yet. */
@@ -36,17 +37,7 @@ static int http_tchar(char c)
 /* Case-insensitive: do the @p n bytes at @p p equal lower-case @p lit? */
 static int http_ieq(const char *p, size_t n, const char *lit)
 {
-    if (n != strlen(lit))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (c != lit[i])
-            return 0;
-    }
-    return 1;
+    return n == strlen(lit) && strncasecmp(p, lit, n) == 0;
 }
 
 /* The request line [@p p, @p p + @p n) into @p out. @return 0 or -1. */

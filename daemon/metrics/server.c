@@ -143,11 +143,13 @@ static void conn_request(struct sbd_metrics *m, struct sbm_conn *c)
         conn_text(c, 400, "Bad Request", "", NULL, 0);
     else if (rc == SBM_HTTP_LARGE)
         conn_text(c, 431, "Request Header Fields Too Large", "", NULL, 0);
-    else if (m->cfg->metrics_token[0] != '\0' && !conn_allowed(m, c, &r))
-        conn_text(c, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", NULL, head);
-    else if (!conn_allowed(m, c, &r))
-        conn_text(c, 403, "Forbidden", "", c->why, head);
-    else if (!r.metrics)
+    else if (!conn_allowed(m, c, &r)) {
+        /* With a token: none or a wrong one; without: a peer refused. */
+        if (m->cfg->metrics_token[0] != '\0')
+            conn_text(c, 401, "Unauthorized", "WWW-Authenticate: Bearer\r\n", NULL, head);
+        else
+            conn_text(c, 403, "Forbidden", "", c->why, head);
+    } else if (!r.metrics)
         conn_text(c, 404, "Not Found", "", NULL, head);
     else if (r.method == SBM_HTTP_OTHER)
         conn_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", NULL, 0);
