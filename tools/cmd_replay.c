@@ -382,7 +382,9 @@ static int rp_deliver(shmbus_pub *pub, const struct rp_args *a, struct rp_count 
                     .timestamp_ns = rec->timestamp_ns,
                     .lost = c->lost,
                     .flags = (rec->flags & SHMBUS_JOURNAL_IMPORTED) ? SHMBUS_MSG_IMPORTED : 0};
-    int rc = a->print ? cli_msgout_print(&a->out, rec->data, &m) : rp_publish(pub, a, rec);
+    int rc = a->print
+                 ? cli_msgout_print(&a->out, rec->data, &m, a->out.latency ? cli_realtime_ns() : 0)
+                 : rp_publish(pub, a, rec);
 
     /* Stopped on a full ring: the summary does not count it. */
     if (rc == 1)

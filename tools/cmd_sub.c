@@ -408,7 +408,7 @@ static int sub_settle(shmbus_sub *s, const struct sub_args *a, uint64_t seq, int
  */
 static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t cap)
 {
-    uint64_t got = 0;
+    uint64_t got = 0, now;
     shmbus_msg m;
     int rc;
 
@@ -429,9 +429,11 @@ static int sub_loop(shmbus_sub *s, const struct sub_args *a, void *buf, size_t c
             cli_err("cannot receive from '%s': %s", a->topic, shmbus_strerror(rc));
             return CLI_EXIT_FAIL;
         }
+        /* One clock read for the summary and the line's column alike. */
+        now = a->lat != NULL ? cli_realtime_ns() : 0;
         if (a->lat != NULL)
-            cli_latency_add(a->lat, cli_realtime_ns(), m.timestamp_ns);
-        rc = cli_msgout_print(&a->out, buf, &m);
+            cli_latency_add(a->lat, now, m.timestamp_ns);
+        rc = cli_msgout_print(&a->out, buf, &m, now);
         if (a->ack)
             rc = sub_settle(s, a, m.seq, rc);
         /* stdout is gone (nobody to print for), or an acknowledgement failed. */

@@ -112,11 +112,13 @@ int doctor_option_has(const char *options, const char *opt)
 {
     size_t n = strlen(opt);
 
-    for (const char *p = options; p != NULL; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+    for (const char *p = options;; p++) {
         if (strncmp(p, opt, n) == 0 && (p[n] == ',' || p[n] == '\0'))
             return 1;
+        /* On to the next option, if there is one. */
+        if ((p = strchr(p, ',')) == NULL)
+            return 0;
     }
-    return 0;
 }
 
 /* systemd's boolean words. @return 1, 0, or -1 for another word. */

@@ -57,12 +57,13 @@ static void msgout_dead_letter(const struct cli_msgout *o, const void *buf, cons
     fwrite(dl.data, 1, dl.len, stdout);
 }
 
-static void msgout_text(const struct cli_msgout *o, const void *buf, const shmbus_msg *m)
+static void msgout_text(const struct cli_msgout *o, const void *buf, const shmbus_msg *m,
+                        uint64_t now_ns)
 {
     if (o->topic_prefix)
         printf("%s\t", o->topic);
     if (o->latency) {
-        int64_t ns = (int64_t)(cli_realtime_ns() - m->timestamp_ns);
+        int64_t ns = (int64_t)(now_ns - m->timestamp_ns);
 
         printf("%.3f\t", (double)ns / 1e3);
     }
@@ -157,7 +158,8 @@ static void msgout_hex(const struct cli_msgout *o, const void *buf, const shmbus
     putchar('\n');
 }
 
-int cli_msgout_print(const struct cli_msgout *o, const void *buf, const shmbus_msg *m)
+int cli_msgout_print(const struct cli_msgout *o, const void *buf, const shmbus_msg *m,
+                     uint64_t now_ns)
 {
     if (m->lost > 0)
         cli_err("%s: lost %llu message%s before seq %llu", o->topic, (unsigned long long)m->lost,
@@ -173,7 +175,7 @@ int cli_msgout_print(const struct cli_msgout *o, const void *buf, const shmbus_m
         msgout_hex(o, buf, m);
         break;
     default:
-        msgout_text(o, buf, m);
+        msgout_text(o, buf, m, now_ns);
         break;
     }
     return ferror(stdout) ? cli_flush() : 0;

@@ -57,9 +57,12 @@ int cli_msgout_format(const char *s, int *out);
 
 /*
  * Print message @p m, whose payload is @p buf (m->len bytes), on stdout
- * (buffered), after reporting m->lost on stderr.
+ * (buffered), after reporting m->lost on stderr. @p now_ns is the
+ * receive time (CLOCK_REALTIME) of o->latency's column, taken once by the
+ * caller that also feeds it to a latency summary; unused without it.
  * @return 0, or cli_flush()'s error when stdout broke.
  */
-int cli_msgout_print(const struct cli_msgout *o, const void *buf, const shmbus_msg *m);
+int cli_msgout_print(const struct cli_msgout *o, const void *buf, const shmbus_msg *m,
+                     uint64_t now_ns);
 
 #endif /* SHMBUS_TOOLS_MSGOUT_H */

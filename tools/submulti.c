@@ -315,6 +315,7 @@ static int multi_drain(struct multi_state *st, shmbus_sub *s)
     struct multi_entry *e = multi_find(st, s, NULL);
     struct cli_msgout out = m->out;
     shmbus_msg msg;
+    uint64_t now;
 
     out.topic = e->name;
     for (int i = 0; i < MULTI_BATCH && (m->count == 0 || st->got < m->count); i++) {
@@ -325,9 +326,11 @@ static int multi_drain(struct multi_state *st, shmbus_sub *s)
             return 0;
         if (rc < 0)
             return multi_recv_err(st, e, rc);
+        /* One clock read for the summary and the line's column alike. */
+        now = m->lat != NULL ? cli_realtime_ns() : 0;
         if (m->lat != NULL)
-            cli_latency_add(m->lat, cli_realtime_ns(), msg.timestamp_ns);
-        rc = cli_msgout_print(&out, st->buf, &msg);
+            cli_latency_add(m->lat, now, msg.timestamp_ns);
+        rc = cli_msgout_print(&out, st->buf, &msg, now);
         /* stdout is gone: nobody to print for. */
         if (rc < 0)
             return multi_out_status(rc);
