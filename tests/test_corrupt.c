@@ -66,7 +66,9 @@ static void impossible_records(uint32_t mode)
     three_open(&f, "imp", mode);
     /* seq 0: a length beyond the topic's maximum */
     raw_cell(&f.r, 0)->len = 65;
-    /* seq 1: a stamp naming a seq that belongs to another cell */
+    /* seq 1: a stamp naming a seq that belongs to another cell (seq_cst,
+     * the default, though any order would do: the reader polls it later
+     * in this same thread) */
     atomic_store(&raw_cell(&f.r, 1)->stamp, SB_STAMP(5, SB_ST_COMMITTED));
     assert_shmbus_rc(shmbus_poll(f.s, count, &n, 10), SHMBUS_ERR_CORRUPT);
     assert_shmbus_rc(shmbus_poll(f.s, count, &n, 10), SHMBUS_ERR_CORRUPT);
