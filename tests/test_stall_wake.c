@@ -51,20 +51,6 @@ static void test_stall_killed_sleeper_costs_nothing(void **state)
     close_topic(bus, t);
 }
 
-/* The topic's segment header, mapped read-write (layout.h); unmap with
- * munmap(h, *len). Its wake-pending word is read and set here with
- * atomic_load/atomic_store, seq_cst by default: more than needed, as each
- * only has to be one whole access; what orders it against the daemon and
- * the kids is the handshake around it (pipe, kill and waitpid, a polled
- * reaped count), not the access's own order. */
-static struct sb_shm_header *header_map(const char *bus, const char *topic, size_t *len)
-{
-    char seg[96];
-
-    sbd_seg_name(seg, sizeof(seg), bus, topic, 0);
-    return (struct sb_shm_header *)tu_raw_map(seg, len);
-}
-
 /* Fork a receiver that goes to sleep, counted with the others, and stop
  * it there (SIGSTOP): it stays counted, and never runs to clear the
  * wake-pending word. */
