@@ -167,16 +167,27 @@ static inline int futex_wakes_of(const char *const *args)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? wakes : -1;
 }
 
-/* Wait until the topic's data_waiters reads @p want (the segment's header,
- * mapped read-only: layout.h). */
-static inline void wait_sleepers(const char *bus, const char *topic, uint32_t want)
+/* The topic's segment header, mapped read-write (layout.h); unmap with
+ * munmap(h, *len). The tests read its words (data_pending, data_waiters)
+ * and set data_pending with atomic_load/atomic_store, seq_cst by default:
+ * more than needed, as each only has to be one whole access; what orders
+ * them against the daemon and the kids is the handshake around them (pipe,
+ * kill and waitpid, a polled count), not the access's own order. */
+static inline struct sb_shm_header *header_map(const char *bus, const char *topic, size_t *len)
 {
     char seg[96];
+
+    sbd_seg_name(seg, sizeof(seg), bus, topic, 0);
+    return (struct sb_shm_header *)tu_raw_map(seg, len);
+}
+
+/* Wait until the topic's data_waiters reads @p want (header_map()). */
+static inline void wait_sleepers(const char *bus, const char *topic, uint32_t want)
+{
     const struct sb_shm_header *h;
     size_t len;
 
-    sbd_seg_name(seg, sizeof(seg), bus, topic, 0);
-    h = (const struct sb_shm_header *)tu_raw_map(seg, &len);
+    h = header_map(bus, topic, &len);
     for (int64_t end = du_now_ms() + READY_MS; du_now_ms() < end; du_sleep_ms(2))
         if (atomic_load(&h->data_waiters) == want)
             break;

@@ -28,37 +28,56 @@ static int count(const shmbus_msg *m, void *arg)
     return 0;
 }
 
-static void impossible_records(uint32_t mode)
-{
-    const char *name = tu_name("imp");
-    shmbus_topic_opts o = {.mode = mode, .capacity = 8, .max_msg_size = 64};
+/* A topic of 8 cells of at most 64 bytes, with a publisher, a subscriber
+ * and the segment mapped raw, and seqs 0..2 published ("abcd"). */
+struct three {
     shmbus_topic *t;
     shmbus_pub *p;
     shmbus_sub *s;
     struct raw r;
+};
+
+static void three_open(struct three *f, const char *prefix, uint32_t mode)
+{
+    const char *name = tu_name(prefix);
+    shmbus_topic_opts o = {.mode = mode, .capacity = 8, .max_msg_size = 64};
+
+    assert_shmbus_ok(shmbus_topic_create(name, &o, &f->t));
+    assert_shmbus_ok(shmbus_pub_create(f->t, &f->p));
+    assert_shmbus_ok(shmbus_sub_create(f->t, NULL, &f->s));
+    f->r.base = tu_raw_map(name, &f->r.len);
+    for (int i = 0; i < 3; i++)
+        assert_shmbus_ok(shmbus_publish(f->p, "abcd", 4, 0));
+}
+
+static void three_close(struct three *f)
+{
+    munmap(f->r.base, f->r.len);
+    shmbus_sub_destroy(f->s);
+    shmbus_pub_destroy(f->p);
+    shmbus_topic_destroy(f->t);
+}
+
+static void impossible_records(uint32_t mode)
+{
+    struct three f;
     int n = 0;
 
-    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
-    assert_shmbus_ok(shmbus_pub_create(t, &p));
-    assert_shmbus_ok(shmbus_sub_create(t, NULL, &s));
-    r.base = tu_raw_map(name, &r.len);
-    for (int i = 0; i < 3; i++)
-        assert_shmbus_ok(shmbus_publish(p, "abcd", 4, 0));
+    three_open(&f, "imp", mode);
     /* seq 0: a length beyond the topic's maximum */
-    raw_cell(&r, 0)->len = 65;
-    /* seq 1: a stamp naming a seq that belongs to another cell */
-    atomic_store(&raw_cell(&r, 1)->stamp, SB_STAMP(5, SB_ST_COMMITTED));
-    assert_shmbus_rc(shmbus_poll(s, count, &n, 10), SHMBUS_ERR_CORRUPT);
-    assert_shmbus_rc(shmbus_poll(s, count, &n, 10), SHMBUS_ERR_CORRUPT);
+    raw_cell(&f.r, 0)->len = 65;
+    /* seq 1: a stamp naming a seq that belongs to another cell (seq_cst,
+     * the default, though any order would do: the reader polls it later
+     * in this same thread) */
+    atomic_store(&raw_cell(&f.r, 1)->stamp, SB_STAMP(5, SB_ST_COMMITTED));
+    assert_shmbus_rc(shmbus_poll(f.s, count, &n, 10), SHMBUS_ERR_CORRUPT);
+    assert_shmbus_rc(shmbus_poll(f.s, count, &n, 10), SHMBUS_ERR_CORRUPT);
     /* the reader moved on: seq 2 is intact */
-    assert_int_equal(shmbus_poll(s, count, &n, 10), 1);
+    assert_int_equal(shmbus_poll(f.s, count, &n, 10), 1);
     shmbus_sub_stats st;
-    assert_shmbus_ok(shmbus_sub_stats_get(s, &st));
+    assert_shmbus_ok(shmbus_sub_stats_get(f.s, &st));
     assert_int_equal(st.lost, 2);
-    munmap(r.base, r.len);
-    shmbus_sub_destroy(s);
-    shmbus_pub_destroy(p);
-    shmbus_topic_destroy(t);
+    three_close(&f);
 }
 
 static void test_corrupt_impossible_records_reported(void **state)
@@ -74,32 +93,19 @@ static void test_corrupt_impossible_records_reported(void **state)
  * (sub.c recv_plain() leaves a pending error to the general path). */
 static void pending_error_first(uint32_t mode)
 {
-    const char *name = tu_name("pend");
-    shmbus_topic_opts o = {.mode = mode, .capacity = 8, .max_msg_size = 64};
     uint8_t buf[64];
     shmbus_msg info;
-    shmbus_topic *t;
-    shmbus_pub *p;
-    shmbus_sub *s;
-    struct raw r;
+    struct three f;
     int n = 0;
 
-    assert_shmbus_ok(shmbus_topic_create(name, &o, &t));
-    assert_shmbus_ok(shmbus_pub_create(t, &p));
-    assert_shmbus_ok(shmbus_sub_create(t, NULL, &s));
-    r.base = tu_raw_map(name, &r.len);
-    for (int i = 0; i < 3; i++)
-        assert_shmbus_ok(shmbus_publish(p, "abcd", 4, 0));
-    raw_cell(&r, 1)->len = 65; /* seq 1: a length beyond the maximum */
-    assert_int_equal(shmbus_poll(s, count, &n, 10), 1);
-    assert_shmbus_rc(shmbus_recv(s, buf, sizeof(buf), &info, 0), SHMBUS_ERR_CORRUPT);
-    assert_int_equal(shmbus_recv(s, buf, sizeof(buf), &info, 0), 4);
+    three_open(&f, "pend", mode);
+    raw_cell(&f.r, 1)->len = 65; /* seq 1: a length beyond the maximum */
+    assert_int_equal(shmbus_poll(f.s, count, &n, 10), 1);
+    assert_shmbus_rc(shmbus_recv(f.s, buf, sizeof(buf), &info, 0), SHMBUS_ERR_CORRUPT);
+    assert_int_equal(shmbus_recv(f.s, buf, sizeof(buf), &info, 0), 4);
     assert_int_equal(info.seq, 2);
-    assert_shmbus_rc(shmbus_recv(s, buf, sizeof(buf), &info, 0), -EAGAIN);
-    munmap(r.base, r.len);
-    shmbus_sub_destroy(s);
-    shmbus_pub_destroy(p);
-    shmbus_topic_destroy(t);
+    assert_shmbus_rc(shmbus_recv(f.s, buf, sizeof(buf), &info, 0), -EAGAIN);
+    three_close(&f);
 }
 
 static void test_corrupt_pending_error_before_next_recv(void **state)

@@ -51,16 +51,6 @@ static void test_stall_killed_sleeper_costs_nothing(void **state)
     close_topic(bus, t);
 }
 
-/* The topic's segment header, mapped read-write (layout.h); unmap with
- * munmap(h, *len). */
-static struct sb_shm_header *header_map(const char *bus, const char *topic, size_t *len)
-{
-    char seg[96];
-
-    sbd_seg_name(seg, sizeof(seg), bus, topic, 0);
-    return (struct sb_shm_header *)tu_raw_map(seg, len);
-}
-
 /* Fork a receiver that goes to sleep, counted with the others, and stop
  * it there (SIGSTOP): it stays counted, and never runs to clear the
  * wake-pending word. */
@@ -151,34 +141,53 @@ static int kid_pending_publisher(void *arg)
     return KID_WRONG;
 }
 
-/* A publisher killed between setting the wake-pending word and waking
- * does not silence the wake-ups of a sleeper that cannot clear it: the
- * daemon, reaping it, clears the word and wakes. */
-static void test_stall_killed_pending_publisher(void **state)
+/* Kill @p victim (run by @p fn on @p victim's topic) after the wake-pending
+ * word was set with a normal sleeper stopped, so that nobody awake can
+ * clear it: the daemon, reaping the victim, must. With @p victim_sets the
+ * victim sets the word itself, so the sleeper must be stopped first; else
+ * the test sets it for the victim, as the victim would have. */
+static void killed_pending_case(struct du_daemon *d, struct kid *victim, int (*fn)(void *),
+                                int victim_sets)
 {
-    struct du_daemon *d = *state;
     shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
-    struct kid k = {.bus = d->bus, .topic = "pendpub"};
-    struct kid p = {.bus = d->bus, .topic = "pendpub"};
+    struct kid k = {.bus = d->bus, .topic = victim->topic};
     struct sb_shm_header *h;
     shmbus_bus *bus;
     shmbus_topic *t;
-    pid_t kid, pubkid;
+    pid_t kid, vkid;
     size_t len;
 
     open_topic(d->bus, k.topic, &o, &bus, &t);
     h = header_map(d->bus, k.topic, &len);
-    kid = stopped_sleeper(&k, 1);
-    pubkid = du_fork_ready(kid_pending_publisher, &p, &p.ready);
-    assert_int_equal(atomic_load(&h->data_pending), 1);
-    kill(pubkid, SIGKILL);
-    tu_wait(pubkid);
+    if (victim_sets) {
+        kid = stopped_sleeper(&k, 1);
+        vkid = du_fork_ready(fn, victim, &victim->ready);
+        assert_int_equal(atomic_load(&h->data_pending), 1);
+    } else {
+        vkid = du_fork_ready(fn, victim, &victim->ready);
+        kid = stopped_sleeper(&k, 1);
+        /* What the victim did before it was killed. */
+        atomic_store(&h->data_pending, 1);
+    }
+    kill(vkid, SIGKILL);
+    tu_wait(vkid);
     wait_count(t, reaped_of, 1);
     assert_int_equal(atomic_load(&h->data_pending), 0);
     assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
     sleeper_end(kid);
     munmap(h, len);
     close_topic(bus, t);
+}
+
+/* A publisher killed between setting the wake-pending word and waking
+ * does not silence the wake-ups of a sleeper that cannot clear it: the
+ * daemon, reaping it, clears the word and wakes. */
+static void test_stall_killed_pending_publisher(void **state)
+{
+    struct du_daemon *d = *state;
+    struct kid p = {.bus = d->bus, .topic = "pendpub"};
+
+    killed_pending_case(d, &p, kid_pending_publisher, 1);
 }
 
 /* A sleeper a wake-up chose, killed before it ran (so before it cleared
@@ -233,41 +242,12 @@ static int kid_member_pause(void *arg)
  * ack.c), through the wake-pending word. One killed between setting it
  * and waking, not asleep, does not silence the wake-ups of a sleeper that
  * cannot clear the word: the daemon, reaping its slot, clears it. */
-/* Kill @p victim (run by @p fn on @p victim's topic) after it set the
- * wake-pending word with a normal sleeper stopped, so that nobody awake
- * can clear it: the daemon, reaping the victim, must. */
-static void killed_pending_case(struct du_daemon *d, struct kid *victim, int (*fn)(void *))
-{
-    shmbus_topic_opts o = topic_opts(SHMBUS_LOSSY, 0);
-    struct kid k = {.bus = d->bus, .topic = victim->topic};
-    struct sb_shm_header *h;
-    shmbus_bus *bus;
-    shmbus_topic *t;
-    pid_t kid, vkid;
-    size_t len;
-
-    open_topic(d->bus, k.topic, &o, &bus, &t);
-    h = header_map(d->bus, k.topic, &len);
-    vkid = du_fork_ready(fn, victim, &victim->ready);
-    kid = stopped_sleeper(&k, 1);
-    /* What the victim did before it was killed. */
-    atomic_store(&h->data_pending, 1);
-    kill(vkid, SIGKILL);
-    tu_wait(vkid);
-    wait_count(t, reaped_of, 1);
-    assert_int_equal(atomic_load(&h->data_pending), 0);
-    assert_int_equal(tool_publish_wakes(d->bus, k.topic), 1);
-    sleeper_end(kid);
-    munmap(h, len);
-    close_topic(bus, t);
-}
-
 static void test_stall_killed_pending_member(void **state)
 {
     struct du_daemon *d = *state;
     struct kid m = {.bus = d->bus, .topic = "pendmem", .group = "g"};
 
-    killed_pending_case(d, &m, kid_member_pause);
+    killed_pending_case(d, &m, kid_member_pause, 0);
 }
 
 /* A lazy subscriber sleeps uncounted, yet in a wait set it can take a
@@ -279,7 +259,7 @@ static void test_stall_killed_lazy_sleeper(void **state)
     struct du_daemon *d = *state;
     struct kid l = {.bus = d->bus, .topic = "pendlazy", .lazy = 1};
 
-    killed_pending_case(d, &l, kid_receiver);
+    killed_pending_case(d, &l, kid_receiver, 0);
 }
 
 int main(void)
